@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * init.c — the life of the shim in a process: the constructor (options, real allocator,
+ * tables, libunwind, fork handlers), the final snapshot at exit, and fork.
+ *
+ * Until the constructor has run, and forever in PERFSHIM_MODE=off or set-uid programs
+ * (AT_SECURE), every call passes straight to glibc. Internal failure at init leaves the shim
+ * in that pass-through state with one warning: the host always runs.
+ */
+#include "internal.h"
+#include "pool.h"
+
+#include "include/trace_format.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+ps_global_t ps_g;
+__thread int ps_tls_guard __attribute__((tls_model("initial-exec")));
+
+static void fork_prepare(void)
+{
+    ps_tls_guard++;
+    ps_snapshot_fork_prepare();
+    ps_stack_fork_prepare();
+    ps_track_fork_prepare();
+    ps_pool_fork_prepare(); /* last: the pool's locks are the innermost */
+}
+
+static void fork_parent(void)
+{
+    ps_pool_fork_parent();
+    ps_track_fork_parent();
+    ps_stack_fork_parent();
+    ps_snapshot_fork_parent();
+    ps_tls_guard--;
+}
+
+static void fork_child(void)
+{
+    ps_pool_fork_child();
+    ps_track_fork_child();
+    ps_stack_fork_child();
+    ps_snapshot_fork_child();
+    ps_g.pid = ps_os_pid();
+    ps_tls_guard--;
+}
+
+void ps_init_process(void)
+{
+    if (ps_g.initialized)
+        return;
+    ps_g.initialized = 1;
+    ps_tls_guard++;
+    ps_g.pid = ps_os_pid();
+    ps_g.start_realtime_ns = ps_os_realtime_ns();
+    ps_g.start_monotonic_ns = ps_os_monotonic_ns();
+    ps_options_load(&ps_g.opt);
+    if (ps_os_is_secure()) {
+        /* set-uid/set-gid: never trust the environment for paths, never write files */
+        ps_g.opt.mode = PS_MODE_OFF;
+    }
+    if (ps_g.opt.mode == PS_MODE_OFF)
+        goto out;
+    if (ps_g.opt.pool) {
+        /* Initialize glibc's malloc now, on this thread, while the process is single-threaded.
+         * With the pool serving every small request, glibc's first malloc could otherwise come
+         * from several worker threads at once (their first large request), and glibc's lazy
+         * ptmalloc_init is not thread-safe: both threads attach to main_arena while its
+         * attached_threads count stays 1, and the second to exit aborts in
+         * __malloc_arena_thread_freeres ("a->attached_threads > 0"). Seen in tests/stress. */
+        ps_real_free(ps_real_malloc(1));
+        ps_pool_config_t pc = {
+            .max_size = (size_t)ps_g.opt.pool_max,
+            .decay_ns = ps_g.opt.pool_decay_ms < 0 ? PS_POOL_DECAY_NEVER
+                                                   : (uint64_t)ps_g.opt.pool_decay_ms * 1000000u,
+        };
+        if (ps_pool_init(&pc) == 0)
+            ps_g.pool_on = 1;
+        else
+            ps_msg_warn("the pool could not reserve its address space; small requests go to "
+                        "the C library");
+    }
+    if (ps_g.opt.mode == PS_MODE_POOL) {
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
+        goto out;
+    }
+
+    ssize_t n = readlink("/proc/self/exe", ps_g.exe, sizeof ps_g.exe - 1);
+    ps_g.exe[n > 0 ? n : 0] = 0;
+    if (!getcwd(ps_g.cwd, sizeof ps_g.cwd))
+        ps_g.cwd[0] = 0;
+
+    if (ps_real_init() != 0 || ps_track_init() != 0 || ps_stack_init() != 0) {
+        ps_msg_warn("initialization failed; the program runs without tracking");
+        goto out;
+    }
+    /* Registered from our constructor, before the program's: our prepare handler runs last
+     * and our child handler first, so other libraries' handlers may still allocate. */
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    ps_g.hooks = 1;
+    atomic_store(&ps_g.active, 1);
+    ps_msg_info("tracking %s (pid %u)", ps_g.exe, (unsigned)ps_g.pid);
+out:
+    ps_tls_guard--;
+}
+
+int ps_init_snapshot(int reason)
+{
+    if (!atomic_load(&ps_g.active))
+        return -1;
+    return ps_snapshot_write(reason, 0);
+}
+
+__attribute__((constructor(101))) static void ps_constructor(void)
+{
+    ps_init_process();
+}
+
+/* Runs after the program's own destructors and atexit handlers (they were registered later,
+ * or belong to objects initialized after us). The allocator keeps working afterwards: other
+ * libraries' destructors still allocate and free; they are simply no longer tracked. */
+__attribute__((destructor(101))) static void ps_destructor(void)
+{
+    if (!atomic_load(&ps_g.active))
+        return;
+    ps_snapshot_write(PS_SNAP_EXIT, 1);
+    atomic_store(&ps_g.active, 0);
+    ps_writer_close();
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h — functions shared between the shim's files, grouped by the file that defines
+ * them. Everything here is hidden (the shim is built -fvisibility=hidden); interpose.c alone
+ * exports symbols.
+ */
+#ifndef PS_INTERNAL_H
+#define PS_INTERNAL_H
+
+#include "types.h"
+#include <stdarg.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* ---- init.c: process state, constructor/destructor, fork handlers ------------------------- */
+extern ps_global_t ps_g;
+extern __thread int ps_tls_guard; /* >0 while the shim itself runs on this thread */
+void ps_init_process(void);       /* idempotent; the constructor calls it */
+int ps_init_snapshot(int reason); /* write a snapshot now (reason: enum ps_snapshot_reason) */
+
+/* ---- lock.c ------------------------------------------------------------------------------- */
+void ps_lock_slow(ps_spinlock_t *l);
+static inline void ps_lock(ps_spinlock_t *l)
+{
+    int expected = 0;
+    if (PS_LIKELY(atomic_compare_exchange_weak_explicit(&l->held, &expected, 1,
+                                                        memory_order_acquire,
+                                                        memory_order_relaxed)))
+        return;
+    ps_lock_slow(l);
+}
+static inline void ps_unlock(ps_spinlock_t *l)
+{
+    atomic_store_explicit(&l->held, 0, memory_order_release);
+}
+
+/* ---- os_linux.c (declared in os.h) -------------------------------------------------------- */
+#include "os.h"
+
+/* ---- message.c: warnings to stderr, never allocating -------------------------------------- */
+void ps_msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void ps_msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Format into buf (always NUL-terminated); supports %s %d %u %ld %lu %lld %llu %zu %x %lx
+ * %p %%. Returns the length written. */
+size_t ps_msg_format(char *buf, size_t size, const char *fmt, va_list ap);
+size_t ps_msg_snprintf(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Messages worth keeping in the trace (drained by the snapshot writer). */
+void ps_msg_record(const char *text);
+int ps_msg_take(char *out, size_t size); /* 1 if a recorded message was copied out */
+
+/* ---- options.c ---------------------------------------------------------------------------- */
+void ps_options_load(ps_options_t *opt);
+/* Write "NAME=value\n" for every option into buf; returns length. */
+size_t ps_options_describe(const ps_options_t *opt, char *buf, size_t size);
+
+/* ---- real.c: the real allocator and libc lookups ------------------------------------------ */
+void *ps_real_malloc(size_t n);
+void ps_real_free(void *p);
+void *ps_real_calloc(size_t n, size_t m);
+void *ps_real_realloc(void *p, size_t n);
+void *ps_real_memalign(size_t align, size_t n);
+size_t ps_real_usable_size(void *p);
+/* glibc's own dlsym/dlvsym (never ours), found by reading libc's symbol table. */
+void *ps_real_dlsym(void *handle, const char *name);
+void *ps_real_dlvsym(void *handle, const char *name, const char *version);
+/* The raw function pointers, for tail calls that must keep the caller's return address. */
+void *(*ps_real_dlsym_fn(void))(void *, const char *);
+void *(*ps_real_dlvsym_fn(void))(void *, const char *, const char *);
+int ps_real_init(void); /* 0 on success */
+/* If addr is libc's definition of a malloc-family function, its index in the family table
+ * (malloc, free, calloc, realloc, reallocarray, posix_memalign, aligned_alloc, memalign,
+ * valloc, pvalloc, malloc_usable_size, cfree); else -1. */
+#define PS_FAMILY_COUNT 12
+int ps_real_family_index(void *addr);
+
+/* ---- stack.c: capture and interning ------------------------------------------------------- */
+int ps_stack_init(void);                         /* load libunwind privately; 0 if ok */
+uint32_t ps_stack_capture_id(ps_thread_t *t);    /* capture the caller's stack, intern it */
+uint32_t ps_stack_count(void);                   /* stacks interned so far (max id) */
+const ps_stack_t *ps_stack_get(uint32_t id);     /* NULL if unknown */
+void ps_stack_fork_prepare(void);
+void ps_stack_fork_parent(void);
+void ps_stack_fork_child(void);
+
+/* ---- track.c: live blocks and counters ---------------------------------------------------- */
+int ps_track_init(void);
+ps_thread_t *ps_track_thread(void); /* this thread's state, created on first use; may be NULL */
+void ps_track_alloc(void *p, size_t size);
+void ps_track_free(void *p);
+/* Sum every thread's counters into out[0..n] (out[id]); fills totals. */
+void ps_track_collect(ps_counters_t *out, uint32_t n, ps_totals_t *totals);
+void ps_track_fork_prepare(void);
+void ps_track_fork_parent(void);
+void ps_track_fork_child(void);
+
+/* ---- trace_writer.c: chunk encoding and the trace file ------------------------------------ */
+void ps_buf_reset(ps_buf_t *b);
+void ps_buf_free(ps_buf_t *b);
+void ps_buf_u16(ps_buf_t *b, uint16_t v);
+void ps_buf_u32(ps_buf_t *b, uint32_t v);
+void ps_buf_u64(ps_buf_t *b, uint64_t v);
+void ps_buf_bytes(ps_buf_t *b, const void *p, size_t n);
+void ps_buf_str(ps_buf_t *b, const char *s);
+uint32_t ps_crc32(uint32_t crc, const void *p, size_t n);
+/* Expand the output template into an absolute path (relative to base_dir). 0 on success. */
+int ps_writer_expand(const char *tmpl, const char *base_dir, const char *exe, uint32_t pid,
+                     uint64_t unix_s, char *out, size_t size);
+/* Open (creating on first use) this process's trace; writes the file header. 0 on success. */
+int ps_writer_open(void);
+int ps_writer_chunk(uint16_t type, const ps_buf_t *payload); /* 0 on success */
+void ps_writer_close(void);
+void ps_writer_fork_child(void); /* the child must create its own file */
+const char *ps_writer_path(void);
+uint64_t ps_writer_chunks(void); /* chunks written to the current file */
+
+/* ---- snapshot.c: build and write the chunks of one snapshot -------------------------------- */
+int ps_snapshot_write(int reason, int final);
+void ps_snapshot_fork_prepare(void);
+void ps_snapshot_fork_parent(void);
+void ps_snapshot_fork_child(void);
+
+#endif /* PS_INTERNAL_H */

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * interpose.c — the symbols libperfshim.so exports: the malloc family with glibc's
+ * semantics, dlsym/dlvsym (so that libc's malloc looked up by handle is ours too), and the
+ * public perfshim_* API. Nothing else is exported (-fvisibility=hidden).
+ *
+ * Each function: if tracking is off or we are already inside the shim on this thread, go
+ * straight to glibc; else call glibc, then record. The tracked path's cost is dominated by
+ * unwinding (see docs/performance.md); the untracked path is one TLS load and one branch.
+ */
+#include "internal.h"
+#include "pool.h"
+
+#include "include/trace_format.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PS_API PS_EXPORT
+
+/* Our functions, in the order of ps_real_family_index(). Referenced through hidden aliases so
+ * that they are ours even when the shim is dlopen()ed RTLD_LOCAL (as the unit tests do). */
+#pragma GCC diagnostic ignored "-Wmissing-attributes" /* the aliases need no malloc attributes */
+#define PS_ALIAS(name)                                                                            \
+    extern __typeof(name) ps_alias_##name __attribute__((alias(#name), visibility("hidden")))
+PS_ALIAS(malloc);
+PS_ALIAS(free);
+PS_ALIAS(calloc);
+PS_ALIAS(realloc);
+PS_ALIAS(reallocarray);
+PS_ALIAS(posix_memalign);
+PS_ALIAS(aligned_alloc);
+PS_ALIAS(memalign);
+PS_ALIAS(valloc);
+PS_ALIAS(pvalloc);
+PS_ALIAS(malloc_usable_size);
+
+static inline int tracking(void)
+{
+    return PS_LIKELY(atomic_load_explicit(&ps_g.active, memory_order_relaxed)) &&
+           ps_tls_guard == 0;
+}
+
+static PS_NOINLINE void record_alloc(void *p, size_t n)
+{
+    int saved = errno;
+    ps_tls_guard++;
+    ps_track_alloc(p, n);
+    ps_tls_guard--;
+    errno = saved;
+}
+
+static PS_NOINLINE void record_free(void *p)
+{
+    int saved = errno;
+    ps_tls_guard++;
+    ps_track_free(p);
+    ps_tls_guard--;
+    errno = saved;
+}
+
+/* A pooled block allocated while tracking is active but this call is not tracked (the shim's
+ * own allocations, re-entrant calls): mark its metadata "untracked" so that a stale stack id
+ * from the block's previous life is never counted. */
+static PS_NOINLINE void mark_untracked(void *p)
+{
+    ps_pool_block_meta_t *m = ps_pool_meta(p);
+    if (m)
+        m->stack_id = 0;
+}
+
+static inline void after_alloc(void *p, size_t n)
+{
+    if (PS_UNLIKELY(!p))
+        return;
+    if (tracking())
+        record_alloc(p, n);
+    else if (PS_UNLIKELY(ps_g.opt.mode == PS_MODE_FULL) && ps_pool_owns(p))
+        mark_untracked(p);
+}
+
+static inline void *any_memalign(size_t align, size_t n)
+{
+    void *p = ps_pool_memalign(align, n);
+    return p ? p : ps_real_memalign(align, n);
+}
+
+static inline size_t any_usable(void *p)
+{
+    return ps_pool_owns(p) ? ps_pool_usable_size(p) : ps_real_usable_size(p);
+}
+
+static PS_NOINLINE void *malloc_slow(void *p, size_t n)
+{
+    if (!p && !(p = ps_real_malloc(n)))
+        return NULL;
+    after_alloc(p, n);
+    return p;
+}
+
+static PS_NOINLINE void free_slow(void *p)
+{
+    if (!p)
+        return;
+    if (tracking())
+        record_free(p); /* before the block goes back: the address may be reused at once */
+    if (ps_pool_owns(p)) {
+        ps_pool_free(p); /* touches no errno */
+        return;
+    }
+    int saved = errno;
+    ps_real_free(p);
+    errno = saved;
+}
+
+/*
+ * The fast paths: a pooled block and nothing else to do (PERFSHIM_MODE=pool, or full mode's
+ * tracking is not needed: see ps_g.hooks). Budget: ps_pool_malloc's inline pop (see pool.h)
+ * plus a NULL test and one load of ps_g.hooks; free adds the range check. Measured with
+ * callgrind through the exported functions, PLT included: docs/pool.md. Everything else,
+ * tracking included, is in the noinline slow functions.
+ */
+PS_API void *malloc(size_t n)
+{
+    void *p = ps_pool_malloc(n);
+    if (PS_LIKELY(p != NULL) && PS_LIKELY(!ps_g.hooks))
+        return p;
+    return malloc_slow(p, n);
+}
+
+PS_API void free(void *p)
+{
+    if (PS_LIKELY(ps_pool_owns(p)) && PS_LIKELY(!ps_g.hooks)) {
+        ps_pool_free(p);
+        return;
+    }
+    free_slow(p);
+}
+
+PS_API void *calloc(size_t n, size_t m)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, m, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = ps_pool_malloc(total);
+    if (p)
+        memset(p, 0, total); /* pooled blocks are recycled, not fresh pages */
+    else
+        p = ps_real_calloc(n, m);
+    after_alloc(p, total);
+    return p;
+}
+
+PS_API void *realloc(void *p, size_t n)
+{
+    if (!p)
+        return ps_alias_malloc(n);
+    if (n == 0) { /* glibc: frees and returns NULL */
+        ps_alias_free(p);
+        return NULL;
+    }
+    if (ps_pool_owns(p)) {
+        if (ps_pool_realloc_in_place(p, n)) {
+            if (tracking()) { /* a new size, at the realloc's call site */
+                record_free(p);
+                record_alloc(p, n);
+            }
+            return p;
+        }
+        void *q = ps_alias_malloc(n);
+        if (!q)
+            return NULL; /* p stays valid, errno is ENOMEM */
+        size_t old = ps_pool_usable_size(p);
+        memcpy(q, p, old < n ? old : n);
+        ps_alias_free(p);
+        return q;
+    }
+    if (!tracking())
+        return ps_real_realloc(p, n);
+    /* Untrack first: once glibc frees or moves the block, another thread may get the address. */
+    record_free(p);
+    void *q = ps_real_realloc(p, n);
+    if (q)
+        record_alloc(q, n);
+    else
+        record_alloc(p, ps_real_usable_size(p)); /* p is still valid: keep it tracked */
+    return q;
+}
+
+PS_API void *reallocarray(void *p, size_t n, size_t m)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, m, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return ps_alias_realloc(p, total);
+}
+
+static inline int power_of_two(size_t a)
+{
+    return a != 0 && (a & (a - 1)) == 0;
+}
+
+PS_API int posix_memalign(void **out, size_t align, size_t n)
+{
+    if (!power_of_two(align) || align % sizeof(void *) != 0)
+        return EINVAL; /* errno untouched, *out untouched */
+    int saved = errno;
+    void *p = any_memalign(align, n);
+    errno = saved;
+    if (!p)
+        return ENOMEM;
+    after_alloc(p, n);
+    *out = p;
+    return 0;
+}
+
+PS_API void *aligned_alloc(size_t align, size_t n)
+{
+    if (!power_of_two(align)) { /* glibc >= 2.34: EINVAL for a non-power-of-two alignment */
+        errno = EINVAL;
+        return NULL;
+    }
+    void *p = any_memalign(align, n);
+    after_alloc(p, n);
+    return p;
+}
+
+PS_API void *memalign(size_t align, size_t n)
+{
+    void *p = power_of_two(align) ? any_memalign(align, n)
+                                  : ps_real_memalign(align, n); /* glibc rounds odd ones up */
+    after_alloc(p, n);
+    return p;
+}
+
+PS_API void *valloc(size_t n)
+{
+    void *p = any_memalign(ps_os_page_size(), n);
+    after_alloc(p, n);
+    return p;
+}
+
+PS_API void *pvalloc(size_t n)
+{
+    size_t page = ps_os_page_size();
+    size_t rounded;
+    if (__builtin_add_overflow(n, page - 1, &rounded)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    rounded &= ~(page - 1);
+    if (rounded == 0)
+        rounded = page;
+    void *p = any_memalign(page, rounded);
+    after_alloc(p, n);
+    return p;
+}
+
+PS_API size_t malloc_usable_size(void *p)
+{
+    return p ? any_usable(p) : 0;
+}
+
+/* ---- dlsym / dlvsym ----------------------------------------------------------------------- */
+
+/* Lookups by handle (ctypes' CDLL("libc.so.6").malloc, plugin loaders) would return glibc's
+ * malloc and bypass us; swap in ours. RTLD_NEXT must keep its meaning ("the next object after
+ * the caller"), which glibc computes from the return address: those calls are tail calls,
+ * so glibc sees our caller's address, not ours. */
+
+static void *const family_ours[PS_FAMILY_COUNT] = {
+    (void *)ps_alias_malloc,        (void *)ps_alias_free,          (void *)ps_alias_calloc,
+    (void *)ps_alias_realloc,       (void *)ps_alias_reallocarray,  (void *)ps_alias_posix_memalign,
+    (void *)ps_alias_aligned_alloc, (void *)ps_alias_memalign,      (void *)ps_alias_valloc,
+    (void *)ps_alias_pvalloc,       (void *)ps_alias_malloc_usable_size, (void *)ps_alias_free};
+
+static inline void *replacement_for(void *r)
+{
+    int i = ps_real_family_index(r);
+    return i >= 0 ? family_ours[i] : r;
+}
+
+static inline int maybe_malloc_name(const char *name)
+{
+    return name && (name[0] == 'm' || name[0] == 'f' || name[0] == 'c' || name[0] == 'r' ||
+                    name[0] == 'p' || name[0] == 'a' || name[0] == 'v');
+}
+
+__attribute__((optimize("optimize-sibling-calls"))) PS_API void *dlsym(void *handle,
+                                                                      const char *name)
+{
+    if (handle != RTLD_NEXT && maybe_malloc_name(name)) {
+        return replacement_for(ps_real_dlsym(handle, name));
+    }
+    void *(*real)(void *, const char *) = ps_real_dlsym_fn();
+    return real(handle, name); /* tail call: RTLD_NEXT is resolved from our caller */
+}
+
+__attribute__((optimize("optimize-sibling-calls"))) PS_API void *
+dlvsym(void *handle, const char *name, const char *version)
+{
+    if (handle != RTLD_NEXT && maybe_malloc_name(name)) {
+        return replacement_for(ps_real_dlvsym(handle, name, version));
+    }
+    void *(*real)(void *, const char *, const char *) = ps_real_dlvsym_fn();
+    return real(handle, name, version); /* tail call, as in dlsym */
+}
+
+/* ---- public API (shim/include/perfshim.h) -------------------------------------------------- */
+
+PS_API int perfshim_api_dump_v1(void)
+{
+    return ps_init_snapshot(PS_SNAP_DUMP);
+}

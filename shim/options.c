@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * options.c — reads the PERFSHIM_* environment once, at start, from the table in options.def.
+ * A bad value warns once (naming the variable and what it accepts) and keeps the default.
+ * Hot code reads the cached fields of ps_g.opt, never the environment.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_int(const char *s, long long *out)
+{
+    if (!s || !*s)
+        return -1;
+    long long v = 0;
+    int neg = 0;
+    if (*s == '-') {
+        neg = 1;
+        s++;
+    }
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > 1000000000000LL)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    *out = neg ? -v : v;
+    return 0;
+}
+
+/* index of value in a "a|b|c" list, or -1 */
+static int enum_index(const char *list, const char *value)
+{
+    size_t vlen = strlen(value);
+    int idx = 0;
+    for (const char *p = list;; idx++) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == vlen && strncmp(p, value, len) == 0)
+            return idx;
+        if (!bar)
+            return -1;
+        p = bar + 1;
+    }
+}
+
+static const char *enum_name(const char *list, int idx, char *buf, size_t size)
+{
+    const char *p = list;
+    for (int i = 0; i < idx && p; i++) {
+        p = strchr(p, '|');
+        if (p)
+            p++;
+    }
+    if (!p)
+        return "?";
+    size_t len = strcspn(p, "|");
+    if (len >= size)
+        len = size - 1;
+    memcpy(buf, p, len);
+    buf[len] = 0;
+    return buf;
+}
+
+void ps_options_load(ps_options_t *opt)
+{
+    const char *v;
+    long long iv;
+    int ev;
+#define PS_OPT_INT(field, NAME, def, lo, hi, help)                                                \
+    opt->field = def;                                                                          \
+    if ((v = getenv(#NAME)) != NULL) {                                                         \
+        if (parse_int(v, &iv) == 0 && iv >= (lo) && iv <= (hi))                                \
+            opt->field = (int)iv;                                                              \
+        else                                                                                   \
+            ps_msg_warn(#NAME "='%s' is not a whole number from %d to %d; using %d", v, (lo),  \
+                        (hi), (def));                                                          \
+    }
+#define PS_OPT_STR(field, NAME, def, help)                                                        \
+    opt->field = def;                                                                          \
+    if ((v = getenv(#NAME)) != NULL)                                                           \
+        opt->field = v;
+#define PS_OPT_ENUM(field, NAME, def, list, help)                                                 \
+    opt->field = enum_index(list, def);                                                        \
+    if ((v = getenv(#NAME)) != NULL) {                                                         \
+        if ((ev = enum_index(list, v)) >= 0)                                                   \
+            opt->field = ev;                                                                   \
+        else                                                                                   \
+            ps_msg_warn(#NAME "='%s' is not one of %s; using %s", v, list, def);              \
+    }
+#include "options.def"
+#undef PS_OPT_INT
+#undef PS_OPT_STR
+#undef PS_OPT_ENUM
+}
+
+size_t ps_options_describe(const ps_options_t *opt, char *buf, size_t size)
+{
+    size_t pos = 0;
+    char tmp[32];
+    (void)tmp;
+#define ADD(...) pos += ps_msg_snprintf(buf + pos, pos < size ? size - pos : 0, __VA_ARGS__)
+#define PS_OPT_INT(field, NAME, def, lo, hi, help) ADD(#NAME "=%d\n", (int)opt->field);
+#define PS_OPT_STR(field, NAME, def, help) ADD(#NAME "=%s\n", opt->field);
+#define PS_OPT_ENUM(field, NAME, def, list, help)                                                 \
+    ADD(#NAME "=%s\n", enum_name(list, (int)opt->field, tmp, sizeof tmp));
+#include "options.def"
+#undef PS_OPT_INT
+#undef PS_OPT_STR
+#undef PS_OPT_ENUM
+#undef ADD
+    return pos < size ? pos : size;
+}

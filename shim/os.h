@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * os.h — the only door from the shim to the operating system: memory mappings, clocks,
+ * thread ids, files and /proc. Other shim files do not include <sys/mman.h> or call syscall().
+ * Nothing here allocates through malloc or uses stdio.
+ */
+#ifndef PS_OS_H
+#define PS_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+void *ps_os_map(size_t size);              /* zeroed, read/write, NORESERVE; NULL on failure */
+void ps_os_unmap(void *p, size_t size);
+void ps_os_hint_huge(void *p, size_t size); /* ask for transparent huge pages (big tables) */
+size_t ps_os_page_size(void);
+uint64_t ps_os_monotonic_ns(void);
+uint64_t ps_os_realtime_ns(void);
+uint32_t ps_os_tid(void);
+uint32_t ps_os_pid(void);                  /* getpid(), uncached */
+uint32_t ps_os_ppid(void);
+int ps_os_write_all(int fd, const void *p, size_t n); /* 0, or -errno */
+ssize_t ps_os_read_file(const char *path, char *buf, size_t size); /* NUL-terminated */
+uint64_t ps_os_rss_bytes(void);            /* resident set now, from /proc/self/statm */
+uint64_t ps_os_peak_rss_bytes(void);       /* getrusage ru_maxrss */
+int ps_os_is_secure(void);                 /* AT_SECURE: set-uid/set-gid/capabilities */
+/* Which pages of [p, p+len) are resident: vec gets one byte per page, bit 0 set if resident.
+ * p must be page-aligned. Returns 0, or -1 (then treat every page as resident). */
+int ps_os_resident(void *p, size_t len, unsigned char *vec);
+/* Occupy every free descriptor below `below` (and below half the RLIMIT_NOFILE soft limit)
+ * with a /dev/null duplicate, so that descriptors opened meanwhile land higher; their numbers
+ * go to fds[] (room for `below` entries). ps_os_release_fds closes them. Init-time only. */
+int ps_os_fill_low_fds(int *fds, int below);
+void ps_os_release_fds(const int *fds, int n);
+void ps_os_cpu_relax(void);
+void ps_os_yield(void);
+
+/* ---- address-space reservations (added for pool.c) ---------------------------------------- */
+/* Reserve size bytes of address space aligned to align (a power of two): PROT_NONE,
+ * MAP_NORESERVE, so nothing is committed or charged. NULL on failure. */
+void *ps_os_reserve(size_t size, size_t align);
+int ps_os_commit(void *p, size_t size); /* make reserved pages read/write: 0, or -1 */
+void ps_os_purge(void *p, size_t size); /* give the pages back (MADV_DONTNEED): they stay
+                                           mapped and read as zero afterwards */
+
+#endif /* PS_OS_H */

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * os_linux.c — Linux implementation of os.h. Raw system calls and /proc reads; no malloc,
+ * no stdio, safe to call from inside the allocator and after fork.
+ */
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+void *ps_os_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void ps_os_unmap(void *p, size_t size)
+{
+    if (p)
+        munmap(p, size);
+}
+
+void ps_os_hint_huge(void *p, size_t size)
+{
+#ifdef MADV_HUGEPAGE
+    madvise(p, size, MADV_HUGEPAGE); /* a hint: failure changes nothing */
+#else
+    (void)p;
+    (void)size;
+#endif
+}
+
+size_t ps_os_page_size(void)
+{
+    static size_t page;
+    if (!page) {
+        long v = sysconf(_SC_PAGESIZE);
+        page = v > 0 ? (size_t)v : 4096;
+    }
+    return page;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t ps_os_monotonic_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t ps_os_realtime_ns(void)
+{
+    return clock_ns(CLOCK_REALTIME);
+}
+
+uint32_t ps_os_tid(void)
+{
+    return (uint32_t)syscall(SYS_gettid);
+}
+
+uint32_t ps_os_pid(void)
+{
+    return (uint32_t)getpid();
+}
+
+uint32_t ps_os_ppid(void)
+{
+    return (uint32_t)getppid();
+}
+
+int ps_os_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (w == 0)
+            return -EIO;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+ssize_t ps_os_read_file(const char *path, char *buf, size_t size)
+{
+    if (size == 0)
+        return -1;
+    int saved = errno;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        errno = saved;
+        return -1;
+    }
+    size_t got = 0;
+    while (got + 1 < size) {
+        ssize_t r = read(fd, buf + got, size - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = 0;
+    errno = saved;
+    return (ssize_t)got;
+}
+
+uint64_t ps_os_rss_bytes(void)
+{
+    char buf[128];
+    if (ps_os_read_file("/proc/self/statm", buf, sizeof buf) <= 0)
+        return 0;
+    /* "size resident shared ...": the second field, in pages */
+    const char *c = buf;
+    while (*c && *c != ' ')
+        c++;
+    uint64_t pages = 0;
+    while (*c == ' ')
+        c++;
+    while (*c >= '0' && *c <= '9')
+        pages = pages * 10 + (uint64_t)(*c++ - '0');
+    return pages * ps_os_page_size();
+}
+
+uint64_t ps_os_peak_rss_bytes(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (uint64_t)ru.ru_maxrss * 1024u;
+}
+
+int ps_os_is_secure(void)
+{
+    return getauxval(AT_SECURE) != 0;
+}
+
+int ps_os_resident(void *p, size_t len, unsigned char *vec)
+{
+    return mincore(p, len, vec) == 0 ? 0 : -1;
+}
+
+int ps_os_fill_low_fds(int *fds, int below)
+{
+    int saved = errno, n = 0;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)below > rl.rlim_cur / 2)
+        below = (int)(rl.rlim_cur / 2);
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0) {
+        errno = saved;
+        return 0;
+    }
+    if (null_fd < below)
+        fds[n++] = null_fd;
+    for (int fd = 0; fd < below && n < below; fd++) {
+        if (fd == null_fd || fcntl(fd, F_GETFD) != -1)
+            continue; /* already open: the program's */
+        if (dup3(null_fd, fd, O_CLOEXEC) == fd)
+            fds[n++] = fd;
+    }
+    if (null_fd >= below)
+        close(null_fd);
+    errno = saved;
+    return n;
+}
+
+void ps_os_release_fds(const int *fds, int n)
+{
+    int saved = errno;
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    errno = saved;
+}
+
+void ps_os_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+void ps_os_yield(void)
+{
+    sched_yield();
+}
+
+/* ---- address-space reservations (added for pool.c) ---------------------------------------- */
+
+void *ps_os_reserve(size_t size, size_t align)
+{
+    size_t over = size + align;
+    if (over < size)
+        return NULL;
+    char *p = mmap(NULL, over, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    char *start = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+    if (start > p)
+        munmap(p, (size_t)(start - p));
+    size_t tail = (size_t)((p + over) - (start + size));
+    if (tail)
+        munmap(start + size, tail);
+    return start;
+}
+
+int ps_os_commit(void *p, size_t size)
+{
+    int saved = errno;
+    int rc = mprotect(p, size, PROT_READ | PROT_WRITE) == 0 ? 0 : -1;
+    errno = saved;
+    return rc;
+}
+
+void ps_os_purge(void *p, size_t size)
+{
+    int saved = errno;
+    madvise(p, size, MADV_DONTNEED);
+    errno = saved;
+}

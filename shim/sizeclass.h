@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sizeclass.h — the pool's size classes: the table, the size -> class rule, and the slab
+ * geometry of each class. Pure constants and arithmetic; pool.c builds its lookup tables from
+ * these, tests/unit/shim/check_pool.c checks them, docs/pool.md explains them.
+ *
+ * Classes are 16 bytes apart up to 128, then four per doubling (128 160 192 224 256 320 ...)
+ * up to PS_POOL_LIMIT. Every class is a multiple of 16, so every block is 16-aligned, and a
+ * request n gets a block of at most n + max(15, n/4) bytes (internal waste < 20% of the block
+ * above 128 bytes). Class 0 means "not pooled".
+ */
+#ifndef PS_SIZECLASS_H
+#define PS_SIZECLASS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PS_POOL_LIMIT 32768u  /* largest block any configuration can pool (bytes) */
+#define PS_POOL_NCLASS 41     /* classes 1..40 plus 0 = "not pooled" */
+#define PS_POOL_UNIT_SHIFT 16 /* the reservation is cut into 64 KiB units */
+#define PS_POOL_UNIT ((size_t)1 << PS_POOL_UNIT_SHIFT)
+#define PS_POOL_SMALL_MAX 2048 /* classes up to here live in 1-unit slabs, above in 4-unit slabs   \
+                                */
+#define PS_POOL_BIG_UNITS 4    /* units in a slab of a class above PS_POOL_SMALL_MAX */
+#define PS_POOL_RECIP_SHIFT 40 /* block index = (offset in slab * recip) >> 40, no division */
+
+/* Block size of each class (bytes). */
+static const uint32_t ps_sizeclass_size[PS_POOL_NCLASS] = {
+    0,    16,   32,   48,   64,   80,    96,    112,   128,   160,   192,   224,   256,  320,
+    384,  448,  512,  640,  768,  896,   1024,  1280,  1536,  1792,  2048,  2560,  3072, 3584,
+    4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768};
+
+/* The smallest class whose blocks hold n bytes (n <= PS_POOL_LIMIT), by arithmetic. The
+ * allocator itself uses a byte table built from this (pool.c); tests compare the two. */
+static inline unsigned ps_sizeclass_of(size_t n)
+{
+    if (n <= 128)
+        return n == 0 ? 1 : (unsigned)((n + 15) >> 4);
+    unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1)); /* 2^k < n */
+    size_t step = (size_t)1 << (k - 2);
+    unsigned j = (unsigned)((n - ((size_t)1 << k) + step - 1) >> (k - 2)); /* 1..4 */
+    return 8 + 4 * (k - 7) + j;
+}
+
+/* Units (64 KiB) in a slab of class c. */
+static inline unsigned ps_sizeclass_units(unsigned c)
+{
+    return ps_sizeclass_size[c] <= PS_POOL_SMALL_MAX ? 1u : PS_POOL_BIG_UNITS;
+}
+
+/* Blocks in a slab of class c. */
+static inline uint32_t ps_sizeclass_capacity(unsigned c)
+{
+    return (uint32_t)((ps_sizeclass_units(c) * PS_POOL_UNIT) / ps_sizeclass_size[c]);
+}
+
+/* Multiplier for the division-free block index: floor(off / size) == (off * r) >> 40 for
+ * every offset inside a slab (off < 2^18; exact because size < 2^22, see docs/pool.md). */
+static inline uint64_t ps_sizeclass_recip(unsigned c)
+{
+    return ((uint64_t)1 << PS_POOL_RECIP_SHIFT) / ps_sizeclass_size[c] + 1;
+}
+
+#endif /* PS_SIZECLASS_H */

@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * snapshot.c — turns the shim's state into the chunks of one snapshot and writes them:
+ * PROCESS (first time in this process), MODULES (read now with dl_iterate_phdr), STACKS
+ * (those new since the last snapshot), SNAPSHOT (totals and per-stack rows), MESSAGE
+ * (warnings since the last snapshot), END (at exit).
+ *
+ * Runs outside the allocation path (at exit, on perfshim_dump()), with the thread's guard set
+ * so that anything it calls is not tracked. The writer lock serializes snapshots and is taken
+ * by the fork handlers so a child never inherits a half-written chunk.
+ */
+#include "internal.h"
+#include "pool.h"
+
+#include "include/trace_format.h"
+
+#include <elf.h>
+#include <link.h>
+#include <string.h>
+
+static ps_spinlock_t writer_lock;
+static int process_written;     /* PROCESS chunk written to the current file */
+static uint32_t stacks_written; /* highest stack id already in the current file */
+static uint64_t *stack_peak;    /* per-stack live bytes, highest seen at a snapshot */
+static ps_buf_t buf;
+static uint64_t last_snapshot_ns; /* time stamp of the last SNAPSHOT chunk (ns since start) */
+
+static void put_process(ps_buf_t *b)
+{
+    ps_buf_u64(b, ps_os_pid());
+    ps_buf_u64(b, ps_os_ppid());
+    ps_buf_u64(b, ps_g.start_realtime_ns);
+    ps_buf_u64(b, ps_g.start_monotonic_ns);
+    ps_buf_str(b, PERFSHIM_VERSION_STRING);
+    ps_buf_str(b, ps_g.exe);
+    char host[256];
+    if (ps_os_read_file("/proc/sys/kernel/hostname", host, sizeof host) > 0)
+        host[strcspn(host, "\n")] = 0;
+    else
+        host[0] = 0;
+    ps_buf_str(b, host);
+
+    /* argv from /proc/self/cmdline: NUL-separated; a long command line is cut at 64 KiB */
+    size_t cap = 64 * 1024;
+    char *cmd = ps_os_map(cap);
+    ssize_t n = cmd ? ps_os_read_file("/proc/self/cmdline", cmd, cap) : -1;
+    uint32_t argc = 0;
+    for (ssize_t i = 0; i < n; i++)
+        if (cmd[i] == 0)
+            argc++;
+    if (n > 0 && cmd[n - 1] != 0)
+        argc++;
+    ps_buf_u32(b, argc);
+    for (ssize_t i = 0; i < n;) {
+        size_t len = strnlen(cmd + i, (size_t)(n - i));
+        ps_buf_u32(b, (uint32_t)len);
+        ps_buf_bytes(b, cmd + i, len);
+        i += (ssize_t)len + 1;
+    }
+    ps_os_unmap(cmd, cap);
+
+    char opts[2048];
+    ps_options_describe(&ps_g.opt, opts, sizeof opts);
+    ps_buf_str(b, opts);
+    ps_buf_u32(b, (uint32_t)sizeof(void *));
+    ps_buf_u32(b, (uint32_t)ps_os_page_size());
+}
+
+typedef struct {
+    ps_buf_t *b;
+    uint32_t count;
+} modules_ctx_t;
+
+static void put_build_id(ps_buf_t *b, struct dl_phdr_info *info)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+        const uint8_t *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const void *)p;
+            const uint8_t *name = p + sizeof *nh;
+            const uint8_t *desc = name + ((nh->n_namesz + 3) & ~3u);
+            const uint8_t *next = desc + ((nh->n_descsz + 3) & ~3u);
+            if (next > end)
+                break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+                memcmp(name, "GNU", 4) == 0) {
+                ps_buf_u32(b, nh->n_descsz);
+                ps_buf_bytes(b, desc, nh->n_descsz);
+                return;
+            }
+            p = next;
+        }
+    }
+    ps_buf_u32(b, 0);
+}
+
+static int put_module(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    modules_ctx_t *ctx = data;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
+        lo = s < lo ? s : lo;
+        hi = e > hi ? e : hi;
+    }
+    if (hi == 0)
+        return 0;
+    const char *path = info->dlpi_name;
+    if (!path || !*path)
+        path = ctx->count == 0 ? ps_g.exe : "";
+    else if (strncmp(path, "linux-vdso", 10) == 0)
+        path = "[vdso]";
+    ps_buf_u64(ctx->b, info->dlpi_addr);
+    ps_buf_u64(ctx->b, lo);
+    ps_buf_u64(ctx->b, hi);
+    ps_buf_str(ctx->b, path);
+    put_build_id(ctx->b, info);
+    ctx->count++;
+    return 0;
+}
+
+static int write_modules(void)
+{
+    ps_buf_reset(&buf);
+    ps_buf_u32(&buf, 0); /* count, patched below */
+    modules_ctx_t ctx = {&buf, 0};
+    dl_iterate_phdr(put_module, &ctx);
+    if (!buf.failed)
+        for (int i = 0; i < 4; i++)
+            buf.data[i] = (uint8_t)(ctx.count >> (8 * i));
+    return ps_writer_chunk(PS_CHUNK_MODULES, &buf);
+}
+
+static int write_stacks(uint32_t upto)
+{
+    if (upto <= stacks_written)
+        return 0;
+    ps_buf_reset(&buf);
+    ps_buf_u32(&buf, upto - stacks_written);
+    for (uint32_t id = stacks_written + 1; id <= upto; id++) {
+        const ps_stack_t *s = ps_stack_get(id);
+        uint32_t depth = s ? s->depth : 0;
+        ps_buf_u32(&buf, id);
+        ps_buf_u32(&buf, depth);
+        for (uint32_t i = 0; i < depth; i++)
+            ps_buf_u64(&buf, s->ip[i]);
+    }
+    if (ps_writer_chunk(PS_CHUNK_STACKS, &buf) != 0)
+        return -1;
+    stacks_written = upto;
+    return 0;
+}
+
+static int write_snapshot(int reason, uint32_t n)
+{
+    size_t csize = ((size_t)n + 1) * sizeof(ps_counters_t);
+    ps_counters_t *sum = ps_os_map(csize);
+    if (!sum)
+        return -1;
+    if (!stack_peak)
+        stack_peak = ps_os_map(((size_t)ps_g.opt.max_stacks + 1) * sizeof *stack_peak);
+    ps_totals_t tot;
+    ps_track_collect(sum, n, &tot);
+    tot.rss_bytes = ps_os_rss_bytes();
+    tot.peak_rss_bytes = ps_os_peak_rss_bytes();
+    if (tot.peak_rss_bytes < tot.rss_bytes) /* statm and getrusage count slightly differently */
+        tot.peak_rss_bytes = tot.rss_bytes;
+
+    ps_buf_reset(&buf);
+    last_snapshot_ns = ps_os_monotonic_ns() - ps_g.start_monotonic_ns;
+    ps_buf_u64(&buf, last_snapshot_ns);
+    ps_buf_u32(&buf, (uint32_t)reason);
+    ps_buf_u32(&buf, 0);
+    ps_buf_u64(&buf, tot.allocs);
+    ps_buf_u64(&buf, tot.frees);
+    ps_buf_u64(&buf, tot.alloc_bytes);
+    ps_buf_u64(&buf, tot.freed_bytes);
+    ps_buf_u64(&buf, tot.live_blocks);
+    ps_buf_u64(&buf, tot.live_bytes);
+    ps_buf_u64(&buf, tot.peak_live_bytes);
+    ps_buf_u64(&buf, tot.rss_bytes);
+    ps_buf_u64(&buf, tot.peak_rss_bytes);
+    ps_buf_u64(&buf, tot.untracked_frees);
+    uint32_t rows = 0;
+    for (uint32_t id = 0; id <= n; id++)
+        rows += sum[id].allocs > 0;
+    ps_buf_u32(&buf, rows);
+    ps_buf_u32(&buf, PS_SNAPSHOT_ROW_SIZE);
+    for (uint32_t id = 0; id <= n; id++) {
+        const ps_counters_t *c = &sum[id];
+        if (!c->allocs)
+            continue;
+        uint64_t live_blocks = c->allocs >= c->frees ? c->allocs - c->frees : 0;
+        uint64_t live_bytes = c->alloc_bytes >= c->freed_bytes ? c->alloc_bytes - c->freed_bytes
+                                                               : 0;
+        if (stack_peak && live_bytes > stack_peak[id])
+            stack_peak[id] = live_bytes;
+        ps_buf_u32(&buf, id);
+        ps_buf_u32(&buf, 0);
+        ps_buf_u64(&buf, c->allocs);
+        ps_buf_u64(&buf, c->alloc_bytes);
+        ps_buf_u64(&buf, c->frees);
+        ps_buf_u64(&buf, c->freed_bytes);
+        ps_buf_u64(&buf, live_blocks);
+        ps_buf_u64(&buf, live_bytes);
+        ps_buf_u64(&buf, stack_peak ? stack_peak[id] : live_bytes);
+    }
+    ps_os_unmap(sum, csize);
+    return ps_writer_chunk(PS_CHUNK_SNAPSHOT, &buf);
+}
+
+/* Pool statistics for the snapshot just written (same time stamp). */
+static int write_pool(void)
+{
+    enum { MAXC = 64 };
+    ps_pool_class_stats_t cs[MAXC];
+    ps_pool_totals_t tot;
+    ps_pool_decay(ps_os_monotonic_ns()); /* a snapshot is also a chance to return idle slabs */
+    size_t n = ps_pool_stats(cs, MAXC, &tot);
+    if (n > MAXC)
+        n = MAXC;
+    ps_buf_reset(&buf);
+    ps_buf_u64(&buf, last_snapshot_ns);
+    ps_buf_u64(&buf, ps_pool_max_size());
+    ps_buf_u64(&buf, tot.reserved);
+    ps_buf_u64(&buf, tot.committed);
+    ps_buf_u64(&buf, tot.slab_bytes);
+    ps_buf_u64(&buf, tot.empty_bytes);
+    ps_buf_u64(&buf, tot.released_bytes);
+    ps_buf_u64(&buf, tot.returned);
+    ps_buf_u32(&buf, tot.threads);
+    ps_buf_u32(&buf, tot.exhausted);
+    ps_buf_u32(&buf, (uint32_t)n);
+    ps_buf_u32(&buf, PS_POOL_ROW_SIZE);
+    for (size_t i = 0; i < n; i++) {
+        const ps_pool_class_stats_t *c = &cs[i];
+        ps_buf_u32(&buf, c->size);
+        ps_buf_u32(&buf, c->slabs);
+        ps_buf_u64(&buf, c->allocs);
+        ps_buf_u64(&buf, c->hits);
+        ps_buf_u64(&buf, c->misses);
+        ps_buf_u64(&buf, c->refills);
+        ps_buf_u64(&buf, c->flushes);
+        ps_buf_u64(&buf, c->flushed_blocks);
+        ps_buf_u64(&buf, c->direct_frees);
+        ps_buf_u64(&buf, c->bytes_in_use);
+        ps_buf_u64(&buf, c->bytes_cached);
+        ps_buf_u64(&buf, c->bytes_central);
+        ps_buf_u64(&buf, c->bytes_returned);
+    }
+    return ps_writer_chunk(PS_CHUNK_POOL, &buf);
+}
+
+static void write_messages(void)
+{
+    char text[256];
+    while (ps_msg_take(text, sizeof text)) {
+        ps_buf_reset(&buf);
+        ps_buf_u32(&buf, 1);
+        ps_buf_str(&buf, text);
+        ps_writer_chunk(PS_CHUNK_MESSAGE, &buf);
+    }
+}
+
+int ps_snapshot_write(int reason, int final)
+{
+    int rc = -1;
+    ps_tls_guard++;
+    ps_lock(&writer_lock);
+    if (ps_writer_open() != 0)
+        goto out;
+    if (!process_written) {
+        ps_buf_reset(&buf);
+        put_process(&buf);
+        if (ps_writer_chunk(PS_CHUNK_PROCESS, &buf) != 0)
+            goto out;
+        process_written = 1;
+    }
+    uint32_t n = ps_stack_count();
+    if (write_modules() != 0 || write_stacks(n) != 0 || write_snapshot(reason, n) != 0)
+        goto out;
+    if (ps_g.pool_on)
+        write_pool();
+    write_messages();
+    if (final) {
+        ps_buf_reset(&buf);
+        ps_buf_u64(&buf, ps_writer_chunks());
+        ps_buf_u64(&buf, 0); /* dropped events: none are dropped in full tracking */
+        ps_writer_chunk(PS_CHUNK_END, &buf);
+    }
+    rc = 0;
+out:
+    ps_unlock(&writer_lock);
+    ps_tls_guard--;
+    return rc;
+}
+
+void ps_snapshot_fork_prepare(void)
+{
+    ps_lock(&writer_lock);
+}
+
+void ps_snapshot_fork_parent(void)
+{
+    ps_unlock(&writer_lock);
+}
+
+void ps_snapshot_fork_child(void)
+{
+    ps_unlock(&writer_lock);
+    ps_writer_fork_child();
+    process_written = 0; /* the child's own file needs its own PROCESS and all stacks */
+    stacks_written = 0;
+}

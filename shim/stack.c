@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stack.c — call stack capture (libunwind, loaded privately) and interning into dense ids.
+ *
+ * libunwind is dlopen'ed RTLD_LOCAL at init, never linked: Debian's libunwind.so.8 exports
+ * strong _Unwind_* symbols that would otherwise take over libgcc's in the host and make C++
+ * exceptions ~70x slower or break them (docs/architecture.md). We use unw_backtrace with the
+ * per-thread cache.
+ *
+ * Interning: a global open-addressing table of pointers to immutable ps_stack_t records.
+ * Lookups are lock-free (acquire loads); inserting a new stack takes intern_lock. A per-thread
+ * direct-mapped cache in ps_thread_t answers repeated stacks without touching shared lines.
+ * No lock is ever held while unwinding (the unwinder may call dl_iterate_phdr, which takes
+ * the loader lock; holding a shim lock there is the classic profiler deadlock).
+ */
+#include "internal.h"
+
+#define UNW_LOCAL_ONLY
+#include <dlfcn.h>
+#include <libunwind.h>
+#include <link.h>
+#include <string.h>
+
+typedef int (*backtrace_fn)(void **, int);
+typedef int (*caching_fn)(unw_addr_space_t, unw_caching_policy_t);
+typedef int (*cache_size_fn)(unw_addr_space_t, size_t, int);
+
+static backtrace_fn unw_bt;
+
+#define ARENA_CHUNK (16u << 20) /* frames arena grows by this much */
+#define PS_LOW_FDS 256          /* libunwind's pipe is kept at or above this descriptor */
+
+static ps_spinlock_t intern_lock;
+static _Atomic(const ps_stack_t *) *slots; /* 2 * max_stacks rounded up to a power of two */
+static uint64_t slot_mask;
+static const ps_stack_t **by_id; /* [max_stacks + 1] */
+static atomic_uint stack_count;  /* highest id handed out */
+static uint8_t *arena_cur, *arena_end;
+static int overflow_warned;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    uintptr_t me = (uintptr_t)data;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
+        if (s < lo)
+            lo = s;
+        if (e > hi)
+            hi = e;
+    }
+    if (me >= lo && me < hi) {
+        ps_g.self_start = lo;
+        ps_g.self_end = hi;
+        return 1;
+    }
+    return 0;
+}
+
+int ps_stack_init(void)
+{
+    uint64_t nslots = 1;
+    while (nslots < 2ull * ps_g.opt.max_stacks)
+        nslots <<= 1;
+    slots = ps_os_map(nslots * sizeof *slots);
+    by_id = ps_os_map(((size_t)ps_g.opt.max_stacks + 1) * sizeof *by_id);
+    if (!slots || !by_id) {
+        ps_msg_warn("cannot map the stack table (%llu slots); tracking stays off",
+                    (unsigned long long)nslots);
+        return -1;
+    }
+    slot_mask = nslots - 1;
+    dl_iterate_phdr(find_self, (void *)(uintptr_t)&ps_stack_init);
+
+    /* libunwind 1.6 opens a pipe at init (to validate addresses with write(2)) on the lowest
+     * free descriptors, usually 3 and 4, where the program would find them taken (CPython's
+     * test_subprocess noticed). It keeps using those numbers and re-creates the pipe when a
+     * read on it fails, closing the old numbers first, so closing them behind its back would
+     * let it close a descriptor the program reused. Instead we occupy every free descriptor
+     * below PS_LOW_FDS while it initializes, so its pipe lands above them, out of the way. */
+    int fillers[PS_LOW_FDS], nfill = ps_os_fill_low_fds(fillers, PS_LOW_FDS);
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        ps_os_release_fds(fillers, nfill);
+        ps_msg_warn("libunwind.so.8 not found (install libunwind8): leaks are counted but "
+                    "have no call stacks");
+        return 0;
+    }
+    unw_bt = (backtrace_fn)ps_real_dlsym(h, "unw_backtrace");
+    caching_fn set_policy = (caching_fn)ps_real_dlsym(h, "_ULx86_64_set_caching_policy");
+    cache_size_fn set_size = (cache_size_fn)ps_real_dlsym(h, "_ULx86_64_set_cache_size");
+    unw_addr_space_t *as = ps_real_dlsym(h, "_ULx86_64_local_addr_space");
+    if (as && set_policy)
+        set_policy(*as, UNW_CACHE_PER_THREAD);
+    if (as && set_size)
+        set_size(*as, 1024, 0);
+    if (!unw_bt) {
+        ps_os_release_fds(fillers, nfill);
+        ps_msg_warn("libunwind.so.8 has no unw_backtrace: leaks have no call stacks");
+        return 0;
+    }
+    /* Warm up outside malloc: the first trace loads unwind tables (slow, may allocate). */
+    void *warm[8];
+    unw_bt(warm, 8);
+    ps_os_release_fds(fillers, nfill);
+    ps_g.unwind_ok = 1;
+    return 0;
+}
+
+static inline uint64_t hash_frames(void *const *ip, int n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
+    for (int i = 0; i < n; i++) {
+        h ^= (uint64_t)(uintptr_t)ip[i];
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+static inline int same_stack(const ps_stack_t *s, uint64_t h, void *const *ip, int n)
+{
+    return s->hash == h && s->depth == (uint32_t)n &&
+           memcmp(s->ip, ip, (size_t)n * sizeof(uintptr_t)) == 0;
+}
+
+static const ps_stack_t *probe(uint64_t h, void *const *ip, int n, uint64_t *free_slot)
+{
+    for (uint64_t i = h & slot_mask;; i = (i + 1) & slot_mask) {
+        const ps_stack_t *s = atomic_load_explicit(&slots[i], memory_order_acquire);
+        if (!s) {
+            *free_slot = i;
+            return NULL;
+        }
+        if (same_stack(s, h, ip, n))
+            return s;
+    }
+}
+
+static PS_NOINLINE const ps_stack_t *intern_slow(uint64_t h, void *const *ip, int n)
+{
+    uint64_t slot;
+    ps_lock(&intern_lock);
+    const ps_stack_t *s = probe(h, ip, n, &slot);
+    if (s)
+        goto out;
+    uint32_t id = atomic_load_explicit(&stack_count, memory_order_relaxed) + 1;
+    if (id > ps_g.opt.max_stacks) {
+        if (!overflow_warned) {
+            overflow_warned = 1;
+            ps_unlock(&intern_lock);
+            ps_msg_warn("more than %u distinct stacks (PERFSHIM_MAX_STACKS): further new stacks "
+                        "are counted under stack 0",
+                        (unsigned)ps_g.opt.max_stacks);
+            return NULL;
+        }
+        goto out;
+    }
+    size_t need = sizeof(ps_stack_t) + (size_t)n * sizeof(uintptr_t);
+    need = (need + 15) & ~(size_t)15;
+    if (arena_cur == NULL || (size_t)(arena_end - arena_cur) < need) {
+        uint8_t *chunk = ps_os_map(ARENA_CHUNK);
+        if (!chunk)
+            goto out; /* id 0; the snapshot says how many allocations had no stack */
+        arena_cur = chunk;
+        arena_end = chunk + ARENA_CHUNK;
+    }
+    ps_stack_t *ns = (ps_stack_t *)arena_cur;
+    arena_cur += need;
+    ns->hash = h;
+    ns->id = id;
+    ns->depth = (uint32_t)n;
+    memcpy(ns->ip, ip, (size_t)n * sizeof(uintptr_t));
+    by_id[id] = ns;
+    atomic_store_explicit(&stack_count, id, memory_order_release);
+    atomic_store_explicit(&slots[slot], ns, memory_order_release);
+    s = ns;
+out:
+    ps_unlock(&intern_lock);
+    return s;
+}
+
+uint32_t ps_stack_capture_id(ps_thread_t *t)
+{
+    void *buf[PS_MAX_DEPTH + 16];
+    int n = 0;
+    if (PS_LIKELY(unw_bt != NULL)) {
+        n = unw_bt(buf, ps_g.opt.depth + 8);
+        if (n < 0)
+            n = 0;
+    }
+    /* Drop our own frames (whatever the compiler inlined): the stack starts at malloc's caller. */
+    int skip = 0;
+    while (skip < n && (uintptr_t)buf[skip] >= ps_g.self_start &&
+           (uintptr_t)buf[skip] < ps_g.self_end)
+        skip++;
+    int depth = n - skip;
+    if (depth > ps_g.opt.depth)
+        depth = ps_g.opt.depth;
+    void **ip = buf + skip;
+    uint64_t h = hash_frames(ip, depth);
+
+    unsigned ci = (unsigned)(h >> 56);
+    const ps_stack_t *s = t ? t->stack_cache[ci].stack : NULL;
+    if (PS_LIKELY(s && same_stack(s, h, ip, depth)))
+        return s->id;
+    uint64_t unused;
+    s = probe(h, ip, depth, &unused);
+    if (!s)
+        s = intern_slow(h, ip, depth);
+    if (!s)
+        return 0;
+    if (t) {
+        t->stack_cache[ci].hash = h;
+        t->stack_cache[ci].stack = s;
+    }
+    return s->id;
+}
+
+uint32_t ps_stack_count(void)
+{
+    return atomic_load_explicit(&stack_count, memory_order_acquire);
+}
+
+const ps_stack_t *ps_stack_get(uint32_t id)
+{
+    if (id == 0 || id > ps_stack_count())
+        return NULL;
+    return by_id[id];
+}
+
+void ps_stack_fork_prepare(void)
+{
+    ps_lock(&intern_lock);
+}
+
+void ps_stack_fork_parent(void)
+{
+    ps_unlock(&intern_lock);
+}
+
+void ps_stack_fork_child(void)
+{
+    ps_unlock(&intern_lock);
+}

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * trace_writer.c — encodes chunks (docs/trace-format.md) and owns the trace file.
+ *
+ * The file is created on the first snapshot of a process (a child that forks and then execs
+ * leaves no file), O_EXCL|O_NOFOLLOW, mode 0600, never overwriting: ".1", ".2", ... is
+ * appended when the name exists. The descriptor is moved above the range programs usually
+ * dup2 onto, and checked (device and inode) before each write: a program that closed it, or
+ * reused its number for another file, makes us reopen our file by path instead of writing
+ * into theirs. Payloads are built in mmap'd buffers: nothing here calls malloc.
+ * The caller (snapshot.c) serializes all calls with the writer lock.
+ */
+#include "internal.h"
+
+#include "include/trace_format.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define PS_TRACE_PATH_MAX 4096
+#define PS_FD_FLOOR 500 /* our descriptor is moved to >= this */
+
+static struct {
+    int fd;          /* -1 until created */
+    uint32_t pid;    /* process that created fd */
+    dev_t dev;
+    ino_t ino;
+    int failed;      /* 1 after a write error: stop writing */
+    uint64_t chunks; /* chunks written to this file */
+    char path[PS_TRACE_PATH_MAX];
+} w = {.fd = -1};
+
+/* ---- payload buffers ------------------------------------------------------------------------ */
+
+static int buf_reserve(ps_buf_t *b, size_t more)
+{
+    if (b->failed)
+        return -1;
+    if (b->len + more <= b->cap)
+        return 0;
+    size_t ncap = b->cap ? b->cap : 64 * 1024;
+    while (ncap < b->len + more)
+        ncap *= 2;
+    uint8_t *nd = ps_os_map(ncap);
+    if (!nd) {
+        b->failed = 1;
+        return -1;
+    }
+    if (b->len)
+        memcpy(nd, b->data, b->len);
+    ps_os_unmap(b->data, b->cap);
+    b->data = nd;
+    b->cap = ncap;
+    return 0;
+}
+
+void ps_buf_reset(ps_buf_t *b)
+{
+    b->len = 0;
+    b->failed = 0;
+}
+
+void ps_buf_free(ps_buf_t *b)
+{
+    ps_os_unmap(b->data, b->cap);
+    memset(b, 0, sizeof *b);
+}
+
+void ps_buf_bytes(ps_buf_t *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, n) == 0) {
+        if (n)
+            memcpy(b->data + b->len, p, n);
+        b->len += n;
+    }
+}
+
+void ps_buf_u16(ps_buf_t *b, uint16_t v)
+{
+    uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    ps_buf_bytes(b, x, 2);
+}
+
+void ps_buf_u32(ps_buf_t *b, uint32_t v)
+{
+    uint8_t x[4];
+    for (int i = 0; i < 4; i++)
+        x[i] = (uint8_t)(v >> (8 * i));
+    ps_buf_bytes(b, x, 4);
+}
+
+void ps_buf_u64(ps_buf_t *b, uint64_t v)
+{
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++)
+        x[i] = (uint8_t)(v >> (8 * i));
+    ps_buf_bytes(b, x, 8);
+}
+
+void ps_buf_str(ps_buf_t *b, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    ps_buf_u32(b, (uint32_t)n);
+    ps_buf_bytes(b, s, n);
+}
+
+/* ---- CRC-32 (IEEE 802.3, reflected, as zlib's crc32) --------------------------------------- */
+
+static uint32_t crc_table[256];
+static atomic_int crc_ready;
+
+uint32_t ps_crc32(uint32_t crc, const void *p, size_t n)
+{
+    if (!atomic_load_explicit(&crc_ready, memory_order_acquire)) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+            crc_table[i] = c;
+        }
+        atomic_store_explicit(&crc_ready, 1, memory_order_release);
+    }
+    const uint8_t *b = p;
+    crc = ~crc;
+    while (n--)
+        crc = crc_table[(crc ^ *b++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---- the file --------------------------------------------------------------------------------- */
+
+static size_t append(char *out, size_t size, size_t pos, const char *s)
+{
+    while (*s && pos + 1 < size)
+        out[pos++] = *s++;
+    return pos;
+}
+
+int ps_writer_expand(const char *tmpl, const char *base_dir, const char *exe, uint32_t pid,
+                     uint64_t unix_s, char *out, size_t size)
+{
+    size_t pos = 0;
+    char num[32];
+    if (!tmpl || !*tmpl || size < 2)
+        return -1;
+    if (tmpl[0] != '/' && base_dir && *base_dir) {
+        pos = append(out, size, pos, base_dir);
+        if (pos > 0 && out[pos - 1] != '/')
+            pos = append(out, size, pos, "/");
+    }
+    for (const char *t = tmpl; *t; t++) {
+        if (*t != '%' || !t[1]) {
+            if (pos + 1 < size)
+                out[pos++] = *t;
+            continue;
+        }
+        t++;
+        switch (*t) {
+        case 'p':
+            ps_msg_snprintf(num, sizeof num, "%u", (unsigned)pid);
+            pos = append(out, size, pos, num);
+            break;
+        case 't':
+            ps_msg_snprintf(num, sizeof num, "%llu", (unsigned long long)unix_s);
+            pos = append(out, size, pos, num);
+            break;
+        case 'e': {
+            const char *slash = exe ? strrchr(exe, '/') : NULL;
+            const char *name = slash ? slash + 1 : (exe && *exe ? exe : "unknown");
+            pos = append(out, size, pos, name);
+            break;
+        }
+        case 'h': {
+            char host[256];
+            if (ps_os_read_file("/proc/sys/kernel/hostname", host, sizeof host) > 0) {
+                host[strcspn(host, "\n")] = 0;
+                pos = append(out, size, pos, host);
+            } else {
+                pos = append(out, size, pos, "localhost");
+            }
+            break;
+        }
+        case '%':
+            pos = append(out, size, pos, "%");
+            break;
+        default: /* unknown: keep it literally */
+            if (pos + 2 < size) {
+                out[pos++] = '%';
+                out[pos++] = *t;
+            }
+        }
+    }
+    out[pos] = 0;
+    return pos + 1 >= size ? -1 : 0;
+}
+
+static void list_trace(const char *path)
+{
+    const char *list = ps_g.opt.trace_list;
+    if (!list || !*list)
+        return;
+    int fd = open(list, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        ps_msg_warn("cannot open PERFSHIM_TRACE_LIST=%s: %s", list, strerror(errno));
+        return;
+    }
+    char line[PS_TRACE_PATH_MAX + 2];
+    size_t n = ps_msg_snprintf(line, sizeof line, "%s\n", path);
+    ps_os_write_all(fd, line, n); /* one write, O_APPEND: lines of processes never mix */
+    close(fd);
+}
+
+int ps_writer_open(void)
+{
+    uint32_t pid = ps_os_pid();
+    if (w.fd >= 0 && w.pid == pid)
+        return w.failed ? -1 : 0;
+    if (w.failed && w.pid == pid)
+        return -1;
+    char base[PS_TRACE_PATH_MAX];
+    if (ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, pid,
+                         ps_g.start_realtime_ns / 1000000000u, base, sizeof base) != 0) {
+        ps_msg_warn("PERFSHIM_OUTPUT='%s' expands to an empty or too long path; no trace written",
+                    ps_g.opt.output);
+        w.failed = 1;
+        w.pid = pid;
+        return -1;
+    }
+    int fd = -1, err = 0;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        if (attempt == 0)
+            ps_msg_snprintf(w.path, sizeof w.path, "%s", base);
+        else
+            ps_msg_snprintf(w.path, sizeof w.path, "%s.%d", base, attempt);
+        fd = open(w.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        err = errno;
+        ps_msg_warn("cannot create trace %s: %s; set PERFSHIM_OUTPUT to a writable path",
+                    w.path, strerror(err));
+        w.failed = 1;
+        w.pid = pid;
+        return -1;
+    }
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, PS_FD_FLOOR);
+    if (high >= 0) {
+        close(fd);
+        fd = high;
+    }
+    struct stat st;
+    fstat(fd, &st);
+    w.fd = fd;
+    w.pid = pid;
+    w.dev = st.st_dev;
+    w.ino = st.st_ino;
+    w.failed = 0;
+    w.chunks = 0;
+
+    uint8_t hdr[PS_TRACE_FILE_HEADER_SIZE] = {0};
+    memcpy(hdr, PS_TRACE_MAGIC, PS_TRACE_MAGIC_LEN);
+    hdr[8] = PS_TRACE_VERSION & 0xff;
+    hdr[9] = PS_TRACE_VERSION >> 8;
+    hdr[12] = PS_TRACE_FILE_HEADER_SIZE;
+    if (ps_os_write_all(fd, hdr, sizeof hdr) != 0) {
+        ps_msg_warn("cannot write trace %s: %s", w.path, strerror(errno));
+        w.failed = 1;
+        return -1;
+    }
+    ps_msg_info("writing trace %s", w.path);
+    list_trace(w.path);
+    return 0;
+}
+
+/* Is w.fd still our file? If the program closed or reused it, reopen ours by path. */
+static int ensure_fd(void)
+{
+    struct stat st;
+    if (fstat(w.fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino)
+        return 0;
+    int fd = open(w.path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino) {
+        int high = fcntl(fd, F_DUPFD_CLOEXEC, PS_FD_FLOOR);
+        if (high >= 0) {
+            close(fd);
+            fd = high;
+        }
+        w.fd = fd;
+        return 0;
+    }
+    if (fd >= 0)
+        close(fd);
+    ps_msg_warn("trace %s was closed by the program and cannot be reopened; later data is lost",
+                w.path);
+    w.failed = 1;
+    return -1;
+}
+
+int ps_writer_chunk(uint16_t type, const ps_buf_t *payload)
+{
+    if (w.fd < 0 || w.failed)
+        return -1;
+    if (payload->failed) {
+        ps_msg_warn("out of memory while building a trace chunk (type %u); chunk skipped",
+                    (unsigned)type);
+        return -1;
+    }
+    if (ensure_fd() != 0)
+        return -1;
+    uint8_t hdr[PS_CHUNK_HEADER_SIZE];
+    uint32_t fields[3] = {PS_CHUNK_SYNC, (uint32_t)type, (uint32_t)payload->len};
+    for (int i = 0; i < 4; i++) {
+        hdr[i] = (uint8_t)(fields[0] >> (8 * i));
+        hdr[8 + i] = (uint8_t)(fields[2] >> (8 * i));
+    }
+    hdr[4] = (uint8_t)type;
+    hdr[5] = (uint8_t)(type >> 8);
+    hdr[6] = hdr[7] = 0;
+    uint32_t crc = ps_crc32(0, hdr, 12);
+    crc = ps_crc32(crc, payload->data, payload->len);
+    for (int i = 0; i < 4; i++)
+        hdr[12 + i] = (uint8_t)(crc >> (8 * i));
+
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {payload->data, payload->len}};
+    size_t total = sizeof hdr + payload->len, done = 0;
+    while (done < total) {
+        ssize_t r;
+        if (done < sizeof hdr) {
+            struct iovec v[2] = {{hdr + done, sizeof hdr - done}, iov[1]};
+            r = writev(w.fd, v, 2);
+        } else {
+            r = write(w.fd, payload->data + (done - sizeof hdr), total - done);
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            ps_msg_warn("cannot write trace %s: %s; the chunks written before stay readable",
+                        w.path, r < 0 ? strerror(errno) : "short write");
+            w.failed = 1;
+            return -1;
+        }
+        done += (size_t)r;
+    }
+    w.chunks++;
+    return 0;
+}
+
+uint64_t ps_writer_chunks(void)
+{
+    return w.chunks;
+}
+
+void ps_writer_close(void)
+{
+    if (w.fd >= 0 && w.pid == ps_os_pid())
+        close(w.fd);
+    w.fd = -1;
+}
+
+void ps_writer_fork_child(void)
+{
+    /* The inherited descriptor is the parent's file: never write to it from here. */
+    if (w.fd >= 0)
+        close(w.fd);
+    w.fd = -1;
+    w.failed = 0;
+    w.pid = 0;
+}
+
+const char *ps_writer_path(void)
+{
+    return w.path;
+}

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * track.c — what is live and where it came from: the live-block table (pointer -> size and
+ * stack id) and the per-thread, per-stack counters that snapshots sum.
+ *
+ * Pooled blocks keep their stack id and size in the pool's per-block metadata (slab side
+ * table, O(1) from the pointer, no lock): only blocks from glibc (large ones, or all of them
+ * with the pool off) go through the live table.
+ *
+ * The live table is sharded (PS_LIVE_SHARDS open-addressing tables, each behind its own
+ * spinlock, linear probing with backward-shift deletion, grown by doubling). Counters are
+ * per thread and written without atomic read-modify-write; a snapshot sums every thread's
+ * array. Threads that exit fold their counters into `retired`; frees that arrive after a
+ * thread's destructor ran (glibc frees TLS and resolver state last) use `orphan`, a shared
+ * state behind a lock.
+ *
+ * Must not: allocate through malloc, unwind or do I/O while holding a lock.
+ */
+#include "internal.h"
+#include "pool.h"
+
+#include <pthread.h>
+#include <string.h>
+
+/* The meta word: size in the low 40 bits, stack id above. A zero-size block with stack id 0
+ * would encode as 0, indistinguishable from "not found": bit 39 marks a present entry (sizes
+ * of 512 GiB and more are clamped below it). */
+#define META_PRESENT (UINT64_C(1) << 39)
+
+#define LIVE_INITIAL 1024           /* slots per shard at start */
+#define LIVE_FLUSH (256 * 1024)     /* bytes of live delta a thread keeps before folding */
+#define THREAD_DEAD ((ps_thread_t *)1)
+
+static ps_live_shard_t shards[PS_LIVE_SHARDS];
+static __thread ps_thread_t *tls_thread __attribute__((tls_model("initial-exec")));
+static pthread_key_t thread_key;
+
+static ps_spinlock_t registry_lock; /* guards threads, retired, the inherited flags */
+static ps_thread_t *threads;        /* live (and, after fork, inherited) thread states */
+static ps_counters_t *retired;      /* sums of exited threads, [max_stacks + 1] */
+static ps_thread_t *orphan;         /* shared state for threads past their destructor */
+static ps_spinlock_t orphan_lock;
+/* Registered threads (the orphan state excluded). While it is 1, every change of live bytes is
+ * folded at once, so a single-threaded program's peak is exact; with more threads each keeps
+ * up to LIVE_FLUSH bytes of change local, to keep the shared counter's cache line quiet. */
+static atomic_int thread_count;
+static int lost_warned;
+
+static size_t counters_size(void)
+{
+    return ((size_t)ps_g.opt.max_stacks + 1) * sizeof(ps_counters_t);
+}
+
+static ps_thread_t *thread_new(void)
+{
+    ps_thread_t *t = ps_os_map(sizeof *t);
+    if (!t)
+        return NULL;
+    t->counters = ps_os_map(counters_size());
+    if (!t->counters) {
+        ps_os_unmap(t, sizeof *t);
+        return NULL;
+    }
+    t->tid = ps_os_tid();
+    ps_lock(&registry_lock);
+    t->next = threads;
+    threads = t;
+    ps_unlock(&registry_lock);
+    atomic_fetch_add_explicit(&thread_count, 1, memory_order_relaxed);
+    return t;
+}
+
+static void fold_live(ps_thread_t *t)
+{
+    int64_t d = t->live_delta;
+    t->live_delta = 0;
+    long long now = atomic_fetch_add_explicit(&ps_g.live_bytes, d, memory_order_relaxed) + d;
+    long long peak = atomic_load_explicit(&ps_g.peak_live_bytes, memory_order_relaxed);
+    while (now > peak && !atomic_compare_exchange_weak_explicit(&ps_g.peak_live_bytes, &peak, now,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed))
+        ;
+}
+
+/* Adds in[0..n] to out[0..n], visiting only the pages of `in` that were ever touched: a
+ * thread's array spans max_stacks entries but usually touches a few pages, and exiting
+ * threads (thread_exit) must not scan megabytes of untouched counters. */
+static void add_counters(ps_counters_t *out, const ps_counters_t *in, uint32_t n)
+{
+    enum { VEC = 4096 };
+    unsigned char vec[VEC];
+    size_t page = ps_os_page_size();
+    size_t per_page = page / sizeof(ps_counters_t);
+    uint32_t id = 0;
+    while (id <= n) {
+        /* one mincore call covers VEC pages */
+        size_t pages = ((size_t)(n - id) + per_page) / per_page;
+        if (pages > VEC)
+            pages = VEC;
+        int known = ps_os_resident((void *)&in[id], pages * page, vec);
+        for (size_t pg = 0; pg < pages && id <= n; pg++) {
+            uint32_t end = id + (uint32_t)per_page;
+            if (known == 0 && !(vec[pg] & 1)) {
+                id = end; /* never touched: all zero */
+                continue;
+            }
+            for (; id < end && id <= n; id++) {
+                uint64_t a = __atomic_load_n(&in[id].allocs, __ATOMIC_RELAXED);
+                uint64_t f = __atomic_load_n(&in[id].frees, __ATOMIC_RELAXED);
+                if (!(a | f))
+                    continue;
+                out[id].allocs += a;
+                out[id].alloc_bytes += __atomic_load_n(&in[id].alloc_bytes, __ATOMIC_RELAXED);
+                out[id].frees += f;
+                out[id].freed_bytes += __atomic_load_n(&in[id].freed_bytes, __ATOMIC_RELAXED);
+            }
+        }
+    }
+}
+
+/* pthread key destructor: the thread is exiting. Fold its counters and free its state. */
+static void thread_exit(void *arg)
+{
+    ps_thread_t *t = arg;
+    if (!t || t == THREAD_DEAD)
+        return;
+    ps_tls_guard++;
+    fold_live(t);
+    uint32_t n = ps_stack_count();
+    ps_lock(&registry_lock);
+    add_counters(retired, t->counters, n);
+    for (ps_thread_t **pp = &threads; *pp; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    ps_unlock(&registry_lock);
+    atomic_fetch_sub_explicit(&thread_count, 1, memory_order_relaxed);
+    tls_thread = THREAD_DEAD;
+    ps_os_unmap(t->counters, counters_size());
+    ps_os_unmap(t, sizeof *t);
+    ps_tls_guard--;
+}
+
+int ps_track_init(void)
+{
+    for (int i = 0; i < PS_LIVE_SHARDS; i++) {
+        shards[i].slots = ps_os_map(LIVE_INITIAL * sizeof(ps_live_entry_t));
+        if (!shards[i].slots)
+            return -1;
+        shards[i].mask = LIVE_INITIAL - 1;
+    }
+    retired = ps_os_map(counters_size());
+    orphan = thread_new();
+    if (!retired || !orphan)
+        return -1;
+    atomic_store(&thread_count, 0); /* the orphan state does not count */
+    /* Created at init so the key index is low and pthread_setspecific never allocates. */
+    if (pthread_key_create(&thread_key, thread_exit) != 0)
+        return -1;
+    return 0;
+}
+
+ps_thread_t *ps_track_thread(void)
+{
+    ps_thread_t *t = tls_thread;
+    if (PS_LIKELY(t != NULL && t != THREAD_DEAD))
+        return t;
+    if (t == THREAD_DEAD)
+        return NULL;
+    t = thread_new();
+    if (!t)
+        return NULL;
+    tls_thread = t;
+    pthread_setspecific(thread_key, t);
+    return t;
+}
+
+/* ---- the live table ------------------------------------------------------------------------ */
+
+static inline uint64_t ptr_hash(uintptr_t p)
+{
+    uint64_t h = (uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 31);
+}
+
+static inline ps_live_shard_t *shard_of(uint64_t h)
+{
+    return &shards[h >> 58]; /* top 6 bits: PS_LIVE_SHARDS == 64 */
+}
+
+static void lost_event(void)
+{
+    if (!lost_warned) {
+        lost_warned = 1;
+        ps_msg_warn("cannot grow the live-block table (mmap failed): some blocks are not "
+                    "tracked, the leak report may miss them");
+    }
+}
+
+/* Called with the shard locked. Returns 0, or -1 if the new table could not be mapped. */
+static int shard_grow(ps_live_shard_t *s)
+{
+    uint32_t ncap = (s->mask + 1) * 2;
+    size_t bytes = (size_t)ncap * sizeof(ps_live_entry_t);
+    ps_live_entry_t *ns = ps_os_map(bytes);
+    if (!ns)
+        return -1;
+    if (bytes >= (2u << 20))
+        ps_os_hint_huge(ns, bytes); /* random probes into a big table: spare the TLB */
+    for (uint32_t i = 0; i <= s->mask; i++) {
+        uintptr_t p = s->slots[i].ptr;
+        if (!p)
+            continue;
+        uint32_t j = (uint32_t)ptr_hash(p) & (ncap - 1);
+        while (ns[j].ptr)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = s->slots[i];
+    }
+    ps_os_unmap(s->slots, ((size_t)s->mask + 1) * sizeof *ns);
+    s->slots = ns;
+    s->mask = ncap - 1;
+    return 0;
+}
+
+static void live_insert(uintptr_t p, uint64_t meta)
+{
+    uint64_t h = ptr_hash(p);
+    ps_live_shard_t *s = shard_of(h);
+    ps_lock(&s->lock);
+    if (PS_UNLIKELY((s->count + 1) * 2 > s->mask + 1) && shard_grow(s) != 0) {
+        ps_unlock(&s->lock);
+        lost_event();
+        return;
+    }
+    uint32_t i = (uint32_t)h & s->mask;
+    while (s->slots[i].ptr && s->slots[i].ptr != p)
+        i = (i + 1) & s->mask;
+    if (!s->slots[i].ptr)
+        s->count++;
+    s->slots[i].ptr = p;
+    s->slots[i].meta = meta;
+    ps_unlock(&s->lock);
+}
+
+/* Removes p; returns its meta, or 0 if it was not tracked. */
+static uint64_t live_remove(uintptr_t p)
+{
+    uint64_t h = ptr_hash(p);
+    ps_live_shard_t *s = shard_of(h);
+    ps_lock(&s->lock);
+    uint32_t mask = s->mask;
+    uint32_t i = (uint32_t)h & mask;
+    while (s->slots[i].ptr && s->slots[i].ptr != p)
+        i = (i + 1) & mask;
+    if (!s->slots[i].ptr) {
+        ps_unlock(&s->lock);
+        return 0;
+    }
+    uint64_t meta = s->slots[i].meta;
+    /* backward-shift deletion keeps probe chains intact without tombstones */
+    uint32_t hole = i;
+    for (uint32_t j = (i + 1) & mask; s->slots[j].ptr; j = (j + 1) & mask) {
+        uint32_t home = (uint32_t)ptr_hash(s->slots[j].ptr) & mask;
+        /* move j into the hole if its home is not in (hole, j] cyclically */
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            s->slots[hole] = s->slots[j];
+            hole = j;
+        }
+    }
+    s->slots[hole].ptr = 0;
+    s->slots[hole].meta = 0;
+    s->count--;
+    ps_unlock(&s->lock);
+    return meta; /* never 0 for a tracked block: META_PRESENT is set */
+}
+
+/* ---- counters -------------------------------------------------------------------------------- */
+
+static inline void bump(uint64_t *field, uint64_t by)
+{
+    /* single writer: a relaxed load+store, no lock prefix; readers see whole values */
+    __atomic_store_n(field, __atomic_load_n(field, __ATOMIC_RELAXED) + by, __ATOMIC_RELAXED);
+}
+
+static void count_alloc(ps_thread_t *t, uint32_t id, uint64_t size)
+{
+    ps_counters_t *c = &t->counters[id];
+    bump(&c->allocs, 1);
+    bump(&c->alloc_bytes, size);
+    t->live_delta += (int64_t)size;
+    if (PS_UNLIKELY(t->live_delta > LIVE_FLUSH) ||
+        atomic_load_explicit(&thread_count, memory_order_relaxed) <= 1)
+        fold_live(t);
+}
+
+static void count_free(ps_thread_t *t, uint32_t id, uint64_t size)
+{
+    ps_counters_t *c = &t->counters[id];
+    bump(&c->frees, 1);
+    bump(&c->freed_bytes, size);
+    t->live_delta -= (int64_t)size;
+    if (PS_UNLIKELY(t->live_delta < -LIVE_FLUSH) ||
+        atomic_load_explicit(&thread_count, memory_order_relaxed) <= 1)
+        fold_live(t);
+}
+
+static inline uint64_t meta_make(uint32_t id, uint64_t size)
+{
+    if (size >= META_PRESENT)
+        size = META_PRESENT - 1;
+    return ((uint64_t)id << PS_LIVE_SIZE_BITS) | size | META_PRESENT;
+}
+
+void ps_track_alloc(void *p, size_t size)
+{
+    ps_thread_t *t = ps_track_thread();
+    uint32_t id = ps_stack_capture_id(t);
+    if (id > PS_LIVE_MAX_STACK_ID)
+        id = 0;
+    if (ps_pool_owns(p)) {
+        ps_pool_block_meta_t *m = ps_pool_meta(p);
+        if (PS_UNLIKELY(!m)) {
+            lost_event();
+            return;
+        }
+        m->stack_id = id + 1; /* 0 means "not tracked" */
+        m->size = (uint32_t)size;
+    } else {
+        live_insert((uintptr_t)p, meta_make(id, size));
+    }
+    if (PS_LIKELY(t != NULL)) {
+        count_alloc(t, id, size);
+    } else {
+        ps_lock(&orphan_lock);
+        count_alloc(orphan, id, size);
+        ps_unlock(&orphan_lock);
+    }
+}
+
+void ps_track_free(void *p)
+{
+    uint32_t id;
+    uint64_t size;
+    if (ps_pool_owns(p)) {
+        ps_pool_block_meta_t *m = ps_pool_meta(p);
+        if (!m || m->stack_id == 0) {
+            atomic_fetch_add_explicit(&ps_g.untracked_frees, 1, memory_order_relaxed);
+            return;
+        }
+        id = m->stack_id - 1;
+        size = m->size;
+        m->stack_id = 0;
+    } else {
+        uint64_t meta = live_remove((uintptr_t)p);
+        if (!meta) {
+            atomic_fetch_add_explicit(&ps_g.untracked_frees, 1, memory_order_relaxed);
+            return;
+        }
+        id = (uint32_t)(meta >> PS_LIVE_SIZE_BITS);
+        size = meta & (META_PRESENT - 1);
+    }
+    ps_thread_t *t = ps_track_thread();
+    if (PS_LIKELY(t != NULL)) {
+        count_free(t, id, size);
+    } else {
+        ps_lock(&orphan_lock);
+        count_free(orphan, id, size);
+        ps_unlock(&orphan_lock);
+    }
+}
+
+/* ---- snapshots -------------------------------------------------------------------------------- */
+
+void ps_track_collect(ps_counters_t *out, uint32_t n, ps_totals_t *tot)
+{
+    ps_lock(&registry_lock);
+    for (ps_thread_t *t = threads; t; t = t->next)
+        add_counters(out, t->counters, n);
+    add_counters(out, retired, n);
+    ps_unlock(&registry_lock);
+    memset(tot, 0, sizeof *tot);
+    for (uint32_t id = 0; id <= n; id++) {
+        tot->allocs += out[id].allocs;
+        tot->frees += out[id].frees;
+        tot->alloc_bytes += out[id].alloc_bytes;
+        tot->freed_bytes += out[id].freed_bytes;
+    }
+    tot->live_blocks = tot->allocs - tot->frees;
+    tot->live_bytes = tot->alloc_bytes - tot->freed_bytes;
+    long long peak = atomic_load_explicit(&ps_g.peak_live_bytes, memory_order_relaxed);
+    tot->peak_live_bytes = (uint64_t)peak > tot->live_bytes ? (uint64_t)peak : tot->live_bytes;
+    tot->untracked_frees = atomic_load_explicit(&ps_g.untracked_frees, memory_order_relaxed);
+}
+
+/* ---- fork ------------------------------------------------------------------------------------- */
+
+void ps_track_fork_prepare(void)
+{
+    ps_lock(&registry_lock);
+    ps_lock(&orphan_lock);
+    for (int i = 0; i < PS_LIVE_SHARDS; i++)
+        ps_lock(&shards[i].lock);
+}
+
+void ps_track_fork_parent(void)
+{
+    for (int i = PS_LIVE_SHARDS - 1; i >= 0; i--)
+        ps_unlock(&shards[i].lock);
+    ps_unlock(&orphan_lock);
+    ps_unlock(&registry_lock);
+}
+
+void ps_track_fork_child(void)
+{
+    for (int i = PS_LIVE_SHARDS - 1; i >= 0; i--)
+        ps_unlock(&shards[i].lock);
+    ps_unlock(&orphan_lock);
+    ps_unlock(&registry_lock);
+    /* The other threads do not exist here; their states stay registered so their counts
+     * (blocks still live in the child's copy of the heap) are summed. */
+}

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * types.h — the glossary of the shim: every core struct, every field with its unit.
+ *
+ * Read this first, then internal.h. Nothing here has code; the files named in each comment
+ * own the struct.
+ */
+#ifndef PS_TYPES_H
+#define PS_TYPES_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PS_NOINLINE __attribute__((noinline))
+#define PS_COLD __attribute__((cold, noinline))
+#define PS_HIDDEN __attribute__((visibility("hidden")))
+#define PS_EXPORT __attribute__((visibility("default")))
+
+#define PS_MAX_DEPTH 256 /* hard upper bound of PERFSHIM_DEPTH (frames) */
+
+/* ---- lock.h: a test-and-test-and-set spinlock (owner does short work only) --------------- */
+typedef struct ps_spinlock_s {
+    atomic_int held; /* 0 free, 1 held */
+} ps_spinlock_t;
+
+/* ---- options.c --------------------------------------------------------------------------- */
+typedef enum ps_mode_e {
+    PS_MODE_OFF = 0,  /* pass-through: no tracking, no trace */
+    PS_MODE_FULL = 1, /* every allocation tracked with its stack */
+    PS_MODE_POOL = 2, /* the pool alone: no tracking, no trace */
+} ps_mode_t;
+
+typedef struct ps_options_s {
+    ps_mode_t mode;         /* PERFSHIM_MODE */
+    int depth;              /* PERFSHIM_DEPTH: frames kept per stack, 1..PS_MAX_DEPTH */
+    int verbose;            /* PERFSHIM_VERBOSE: 0 quiet, 1 say what we do */
+    const char *output;     /* PERFSHIM_OUTPUT: path template (points into environ) */
+    const char *trace_list; /* PERFSHIM_TRACE_LIST: file to append our trace path to, or NULL */
+    uint32_t max_stacks;    /* PERFSHIM_MAX_STACKS: distinct stacks kept before overflow */
+    int pool;               /* PERFSHIM_POOL: 1 = small requests from the pool */
+    int pool_max;           /* PERFSHIM_POOL_MAX: largest pooled request (bytes) */
+    int pool_decay_ms;      /* PERFSHIM_POOL_DECAY: idle age before pages go back (ms; -1 never) */
+} ps_options_t;
+
+/* ---- stack.c: interned stacks ------------------------------------------------------------ */
+/* A stored stack: the frames follow the header in the frames arena. Immutable once published. */
+typedef struct ps_stack_s {
+    uint64_t hash;   /* hash of the frames, for lookup */
+    uint32_t id;     /* dense id, 1..; 0 means "no stack / overflow" */
+    uint32_t depth;  /* number of frames that follow */
+    uintptr_t ip[];  /* return addresses, innermost first, caller of malloc first */
+} ps_stack_t;
+
+/* ---- track.c: per-stack counters ---------------------------------------------------------- */
+/* One per (thread, stack id). Written only by the owning thread (relaxed stores, no lock
+ * prefix); read by the snapshot writer with relaxed loads. Frees are counted by the thread
+ * that frees, so one thread's row may show more frees than allocations: only sums matter. */
+typedef struct ps_counters_s {
+    uint64_t allocs;      /* allocations made at this stack (count) */
+    uint64_t alloc_bytes; /* bytes requested by those allocations */
+    uint64_t frees;       /* frees of blocks allocated at this stack (count) */
+    uint64_t freed_bytes; /* bytes of those blocks */
+} ps_counters_t;
+
+/* Per-thread shim state. Lives in mmap'd memory (never in malloc'd memory); the thread's
+ * TLS holds a pointer to it. Linked into the registry so snapshots can sum the counters. */
+typedef struct ps_thread_s {
+    struct ps_thread_s *next; /* registry list (registry lock) */
+    ps_counters_t *counters;  /* [max_stacks + 1], lazily touched pages (MAP_NORESERVE) */
+    int64_t live_delta;       /* live bytes not yet folded into the global counter (bytes) */
+    uint32_t tid;             /* kernel thread id */
+    int retired;              /* 1 once its counters were folded into the retired sums */
+    struct {                  /* tiny direct-mapped cache: stack hash -> stack */
+        uint64_t hash;
+        const ps_stack_t *stack;
+    } stack_cache[256];
+} ps_thread_t;
+
+/* ---- track.c: the live-block table (blocks the real allocator gave us) -------------------- */
+typedef struct ps_live_entry_s {
+    uintptr_t ptr;  /* user pointer; 0 = empty slot */
+    uint64_t meta;  /* low 40 bits: requested size (bytes); high 24 bits: stack id */
+} ps_live_entry_t;
+
+#define PS_LIVE_SIZE_BITS 40
+#define PS_LIVE_SIZE_MASK ((UINT64_C(1) << PS_LIVE_SIZE_BITS) - 1)
+#define PS_LIVE_MAX_STACK_ID ((UINT32_C(1) << 24) - 1)
+
+typedef struct ps_live_shard_s {
+    ps_spinlock_t lock;
+    uint32_t count;          /* occupied slots */
+    uint32_t mask;           /* capacity - 1 (capacity is a power of two) */
+    ps_live_entry_t *slots;  /* mmap'd, capacity entries */
+    char pad[64 - sizeof(ps_spinlock_t) - 2 * sizeof(uint32_t) - sizeof(void *)];
+} ps_live_shard_t;
+
+#define PS_LIVE_SHARDS 64
+
+/* ---- trace_writer.c: a payload being built (mmap'd, grows by remapping) ------------------- */
+typedef struct ps_buf_s {
+    uint8_t *data; /* mmap'd bytes */
+    size_t len;    /* bytes used */
+    size_t cap;    /* bytes mapped */
+    int failed;    /* 1 if an mmap failed: the payload is incomplete, do not write it */
+} ps_buf_t;
+
+/* Totals of a snapshot (the numbers in the SNAPSHOT chunk's totals block). */
+typedef struct ps_totals_s {
+    uint64_t allocs, frees;           /* counts since start */
+    uint64_t alloc_bytes, freed_bytes;
+    uint64_t live_blocks, live_bytes; /* at the snapshot */
+    uint64_t peak_live_bytes;         /* highest live_bytes seen (within PS_LIVE_FLUSH per thread) */
+    uint64_t rss_bytes, peak_rss_bytes;
+    uint64_t untracked_frees;         /* frees of blocks allocated before we tracked */
+} ps_totals_t;
+
+/* Whole-process state (init.c owns it; one instance, ps_g). */
+typedef struct ps_global_s {
+    ps_options_t opt;
+    atomic_int active;        /* 1 while tracking: checked on every call */
+    int hooks;                /* 1 if allocations need more than the pool or glibc (full mode):
+                                 the one flag the pool fast paths in interpose.c test */
+    int initialized;          /* constructor done */
+    int unwind_ok;            /* libunwind loaded */
+    int pool_on;              /* the pool was initialized and serves requests */
+    uint64_t start_realtime_ns, start_monotonic_ns;
+    uint32_t pid;             /* pid the state belongs to (changes in a forked child) */
+    uintptr_t self_start, self_end; /* our own text, to drop our frames from stacks */
+    char exe[1024];           /* /proc/self/exe at start */
+    char cwd[1024];           /* working directory at start */
+    atomic_llong live_bytes;  /* folded live bytes (see ps_thread_t.live_delta) */
+    atomic_llong peak_live_bytes;
+    atomic_ullong untracked_frees;
+} ps_global_t;
+
+#endif /* PS_TYPES_H */
