@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli.c — `perfshim COMMAND ...`: parses the command line of each subcommand (getopt_long),
+ * prints help and version, calls the report, and maps results to exit statuses:
+ * 0 fine, 1 leaks found with --fail-on-leak, 2 usage error or unreadable input
+ * (`run` returns the command's own status first; see docs/analyzer.md).
+ */
+#include "cli.h"
+
+#include "leaks.h"
+#include "run.h"
+#include "summary.h"
+#include "suppress.h"
+#include "util.h"
+
+#include "trace_format.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef PERFSHIM_VERSION_STRING
+#define PERFSHIM_VERSION_STRING "unknown"
+#endif
+
+/* ---- help texts --------------------------------------------------------------------------------
+ */
+
+static const char help_main[] =
+    "Usage: perfshim COMMAND [OPTIONS] [ARGS...]\n"
+    "\n"
+    "Find memory leaks with libperfshim.so and analyze its traces.\n"
+    "\n"
+    "Commands:\n"
+    "  run [OPTIONS] [--] CMD [ARGS...]   run CMD under the shim, then report the leaks of\n"
+    "                                     every trace it (and its children) wrote\n"
+    "  leaks [OPTIONS] TRACE...           blocks never freed, grouped by call stack\n"
+    "  summary [OPTIONS] TRACE...         totals and the top allocation sites\n"
+    "  help [COMMAND]                     help on a command\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help      show this help\n"
+    "  -V, --version   show the version\n"
+    "\n"
+    "Exit status: 0 fine; 1 leaks found with --fail-on-leak; 2 usage error or unreadable\n"
+    "input. See perfshim(1).\n";
+
+static const char help_leaks[] =
+    "Usage: perfshim leaks [OPTIONS] TRACE...\n"
+    "\n"
+    "Report the blocks still allocated at the last snapshot of each trace, grouped by call\n"
+    "stack, largest first. Leading operator new/new[] frames and libperfshim.so frames are\n"
+    "hidden. Leaks matching a suppression are counted separately.\n"
+    "\n"
+    "Options:\n"
+    "      --json                     JSON output (one object; an array for several traces)\n"
+    "      --fail-on-leak             exit with status 1 when a leak is not suppressed\n"
+    "      --suppressions FILE        more suppressions: one glob pattern per line, matched\n"
+    "                                 against every frame's function; '#' starts a comment\n"
+    "                                 (may be given several times)\n"
+    "      --no-default-suppressions  do not suppress the C/C++ runtime's one-time allocations\n"
+    "      --top N                    list only the N largest leaks per trace (0: all)\n"
+    "  -h, --help                     show this help\n";
+
+static const char help_summary[] =
+    "Usage: perfshim summary [OPTIONS] TRACE...\n"
+    "\n"
+    "Print the totals of the last snapshot of each trace (allocations, frees, bytes, peak live\n"
+    "bytes, live blocks, RSS, untracked frees, peak RSS over peak live bytes), the statistics\n"
+    "of perfshim's small-object pool when it was on, and the allocation sites that allocated\n"
+    "the most bytes.\n"
+    "\n"
+    "Options:\n"
+    "      --json     JSON output (one object; an array for several traces)\n"
+    "      --top N    list the N top allocation sites (default 10; 0: all)\n"
+    "  -h, --help     show this help\n";
+
+static const char help_run[] =
+    "Usage: perfshim run [OPTIONS] [--] CMD [ARGS...]\n"
+    "\n"
+    "Run CMD with libperfshim.so preloaded, wait for it, then print the leak report of every\n"
+    "trace it and its children wrote, in the order they were created. Text reports go to\n"
+    "stderr (CMD's stdout stays clean); --json reports go to stdout, as one JSON array.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output TEMPLATE          trace path template (PERFSHIM_OUTPUT: %p pid, %e program\n"
+    "                                 name, %t start time, %h host name, %% percent)\n"
+    "      --json                     JSON reports on stdout\n"
+    "      --fail-on-leak             exit with status 1 when CMD succeeded but leaked\n"
+    "      --suppressions FILE        more suppressions (see perfshim help leaks)\n"
+    "      --no-default-suppressions  do not suppress the C/C++ runtime's one-time allocations\n"
+    "      --top N                    list only the N largest leaks per trace (0: all)\n"
+    "  -h, --help                     show this help\n"
+    "\n"
+    "The library is PERFSHIM_LIB if set, else ../lib/libperfshim.so or libperfshim.so next to\n"
+    "the perfshim executable, else the installed one.\n"
+    "Exit status: CMD's status (128+N when killed by signal N; 127 when it cannot be run);\n"
+    "when CMD exited 0: 1 for leaks with --fail-on-leak, 2 when no trace was readable.\n";
+
+/* ---- option parsing -------------------------------------------------------------------------- */
+
+enum {
+    OPT_JSON = 256,
+    OPT_FAIL_ON_LEAK,
+    OPT_SUPPRESSIONS,
+    OPT_NO_DEFAULT_SUPP,
+    OPT_TOP,
+};
+
+static const struct option report_options[] = {
+    {"json", no_argument, NULL, OPT_JSON},
+    {"fail-on-leak", no_argument, NULL, OPT_FAIL_ON_LEAK},
+    {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},
+    {"no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPP},
+    {"top", required_argument, NULL, OPT_TOP},
+    {"output", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct {
+    bool json, fail_on_leak, no_default_supp, help, top_set;
+    uint64_t top;
+    const char *output;
+    pa_strlist_t supp_files;
+} cli_opts_t;
+
+/* Which options a command accepts. */
+enum { ACCEPT_LEAKS = 1, ACCEPT_SUMMARY = 2, ACCEPT_RUN = 4 };
+
+static bool accepts(int opt, int cmd)
+{
+    switch (opt) {
+    case OPT_JSON:
+    case OPT_TOP:
+    case 'h':
+        return true;
+    case OPT_FAIL_ON_LEAK:
+    case OPT_SUPPRESSIONS:
+    case OPT_NO_DEFAULT_SUPP:
+        return cmd & (ACCEPT_LEAKS | ACCEPT_RUN);
+    case 'o':
+        return cmd & ACCEPT_RUN;
+    default:
+        return false;
+    }
+}
+
+/* Parses argv[1..] of a subcommand (argv[0] is its name). Returns the index of the first operand,
+ * or -1 after printing a usage error. */
+static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
+{
+    /* run: '+' stops at the first operand (CMD keeps its own options); the reports take options
+     * anywhere. ':' reports a missing argument as ':'. */
+    const char *shortopts = cmd == ACCEPT_RUN ? "+:ho:" : ":h";
+    opterr = 0;
+    optind = 0;
+    int c, li = -1;
+    while ((c = getopt_long(argc, argv, shortopts, report_options, &li)) != -1) {
+        const char *opt = argv[optind - 1];
+        if (c == '?' || (c != ':' && !accepts(c, cmd))) {
+            char name[64];
+            if (c != '?' && li >= 0) /* a known option, but not of this command */
+                snprintf(name, sizeof name, "--%s", report_options[li].name);
+            else if (c != '?' || (optopt && optopt < 256))
+                snprintf(name, sizeof name, "-%c", c != '?' ? c : optopt);
+            else
+                snprintf(name, sizeof name, "%s", opt);
+            pa_msg_error("%s: unknown option '%s'; see 'perfshim help %s'", argv[0], name, argv[0]);
+            return -1;
+        }
+        li = -1;
+        switch (c) {
+        case ':':
+            pa_msg_error("%s: option '%s' needs an argument", argv[0], opt);
+            return -1;
+        case 'h':
+            o->help = true;
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_FAIL_ON_LEAK:
+            o->fail_on_leak = true;
+            break;
+        case OPT_SUPPRESSIONS:
+            if (pa_strlist_add(&o->supp_files, optarg) != PA_OK)
+                return -1;
+            break;
+        case OPT_NO_DEFAULT_SUPP:
+            o->no_default_supp = true;
+            break;
+        case OPT_TOP:
+            if (pa_util_parse_u64(optarg, 0, UINT32_MAX, &o->top) != 0) {
+                pa_msg_error("%s: invalid --top '%s': expected a whole number (0 for all)", argv[0],
+                             optarg);
+                return -1;
+            }
+            o->top_set = true;
+            break;
+        }
+    }
+    return optind;
+}
+
+static int load_suppressions(const cli_opts_t *o, pa_suppress_t *s)
+{
+    if (!o->no_default_supp && pa_suppress_add_defaults(s) != PA_OK)
+        return PA_ENOMEM;
+    for (size_t i = 0; i < o->supp_files.n; i++) {
+        int rc = pa_suppress_load_file(s, o->supp_files.items[i]);
+        if (rc != PA_OK)
+            return rc;
+    }
+    return PA_OK;
+}
+
+/* ---- commands -------------------------------------------------------------------------------- */
+
+static int cmd_leaks(int argc, char **argv)
+{
+    cli_opts_t o = {0};
+    pa_suppress_t supp = {0};
+    int status = PA_EXIT_USAGE;
+    int first = parse(argc, argv, ACCEPT_LEAKS, &o);
+    if (first < 0)
+        goto out;
+    if (o.help) {
+        fputs(help_leaks, stdout);
+        status = PA_EXIT_OK;
+        goto out;
+    }
+    if (first >= argc) {
+        pa_msg_error("leaks: no trace file given; see 'perfshim help leaks'");
+        goto out;
+    }
+    if (load_suppressions(&o, &supp) != PA_OK)
+        goto out;
+    pa_leaks_opts_t lo = {.json = o.json, .top = o.top, .supp = &supp};
+    bool leaked = false;
+    int n = argc - first;
+    int rc = pa_leaks_files(argv + first, (size_t)n, &lo, n > 1, stdout, &leaked);
+    if (rc != PA_OK)
+        status = PA_EXIT_USAGE;
+    else if (o.fail_on_leak && leaked)
+        status = PA_EXIT_FINDINGS;
+    else
+        status = PA_EXIT_OK;
+out:
+    pa_suppress_free(&supp);
+    pa_strlist_free(&o.supp_files);
+    return status;
+}
+
+static int cmd_summary(int argc, char **argv)
+{
+    cli_opts_t o = {0};
+    int status = PA_EXIT_USAGE;
+    int first = parse(argc, argv, ACCEPT_SUMMARY, &o);
+    if (first < 0)
+        goto out;
+    if (o.help) {
+        fputs(help_summary, stdout);
+        status = PA_EXIT_OK;
+        goto out;
+    }
+    if (first >= argc) {
+        pa_msg_error("summary: no trace file given; see 'perfshim help summary'");
+        goto out;
+    }
+    pa_summary_opts_t so = {.json = o.json, .top = o.top_set ? o.top : PA_SUMMARY_DEFAULT_TOP};
+    int n = argc - first;
+    int rc = pa_summary_files(argv + first, (size_t)n, &so, n > 1, stdout);
+    status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
+out:
+    pa_strlist_free(&o.supp_files);
+    return status;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    cli_opts_t o = {0};
+    pa_suppress_t supp = {0};
+    int status = PA_EXIT_USAGE;
+    int first = parse(argc, argv, ACCEPT_RUN, &o);
+    if (first < 0)
+        goto out;
+    if (o.help) {
+        fputs(help_run, stdout);
+        status = PA_EXIT_OK;
+        goto out;
+    }
+    if (first >= argc) {
+        pa_msg_error("run: no command given; see 'perfshim help run'");
+        goto out;
+    }
+    if (o.output && !*o.output) {
+        pa_msg_error("run: -o needs a non-empty path template");
+        goto out;
+    }
+    if (load_suppressions(&o, &supp) != PA_OK)
+        goto out;
+    pa_run_opts_t ro = {
+        .output = o.output,
+        .fail_on_leak = o.fail_on_leak,
+        .leaks = {.json = o.json, .top = o.top, .supp = &supp},
+    };
+    status = pa_run_command(&ro, argv + first);
+out:
+    pa_suppress_free(&supp);
+    pa_strlist_free(&o.supp_files);
+    return status;
+}
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} command_t;
+
+static const command_t commands[] = {
+    {"leaks", cmd_leaks, help_leaks},
+    {"summary", cmd_summary, help_summary},
+    {"run", cmd_run, help_run},
+};
+
+static const command_t *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int dispatch(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(help_main, stderr);
+        return PA_EXIT_USAGE;
+    }
+    const char *a = argv[1];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        fputs(help_main, stdout);
+        return PA_EXIT_OK;
+    }
+    if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+        printf("perfshim %s (trace format version %d)\n", PERFSHIM_VERSION_STRING,
+               PS_TRACE_VERSION);
+        return PA_EXIT_OK;
+    }
+    if (strcmp(a, "help") == 0) {
+        if (argc < 3) {
+            fputs(help_main, stdout);
+            return PA_EXIT_OK;
+        }
+        const command_t *c = find_command(argv[2]);
+        if (!c) {
+            pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary", argv[2]);
+            return PA_EXIT_USAGE;
+        }
+        fputs(c->help, stdout);
+        return PA_EXIT_OK;
+    }
+    if (a[0] == '-') {
+        pa_msg_error("unknown option '%s'; see 'perfshim --help'", a);
+        return PA_EXIT_USAGE;
+    }
+    const command_t *c = find_command(a);
+    if (!c) {
+        pa_msg_error("unknown command '%s'; commands: run, leaks, summary", a);
+        return PA_EXIT_USAGE;
+    }
+    return c->run(argc - 1, argv + 1);
+}
+
+int pa_cli_main(int argc, char **argv)
+{
+    int status = dispatch(argc, argv);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        pa_msg_error("cannot write to standard output");
+        return PA_EXIT_USAGE;
+    }
+    return status;
+}

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * leaks.c — the leak report: rows of the last snapshot with live blocks, grouped by symbolized
+ * stack (report.c), matched against the suppressions, sorted by bytes, written as text or JSON
+ * (shapes in docs/analyzer.md; the JSON shape is stable).
+ */
+#include "leaks.h"
+
+#include "report.h"
+#include "symbols.h"
+
+#include <string.h>
+
+static void leak_json(pa_json_t *j, const pa_group_t *g, const pa_suppress_t *supp)
+{
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "blocks");
+    pa_json_u64(j, g->live_blocks);
+    pa_json_key(j, "bytes");
+    pa_json_u64(j, g->live_bytes);
+    pa_json_key(j, "allocs");
+    pa_json_u64(j, g->allocs);
+    pa_json_key(j, "stacks");
+    pa_json_u64(j, g->stacks);
+    pa_json_key(j, "hidden_frames");
+    pa_json_u64(j, g->hidden);
+    if (g->note) {
+        pa_json_key(j, "note");
+        pa_json_string(j, g->note);
+    }
+    if (g->suppressed_by >= 0) {
+        pa_json_key(j, "suppressed_by");
+        pa_json_string(j, supp->patterns.items[g->suppressed_by]);
+        pa_json_key(j, "suppression_origin");
+        pa_json_string(j, supp->origins.items[g->suppressed_by]);
+    }
+    pa_json_key(j, "stack");
+    pa_report_frames_json(j, g);
+    pa_json_object_end(j);
+}
+
+static const char *plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+static void write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
+                       const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o)
+{
+    pa_report_header_text(out, t, "perfshim leak report");
+    pa_report_status_text(out, t);
+    size_t shown = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        const pa_group_t *x = g->items[i];
+        if (x->suppressed_by >= 0)
+            continue;
+        if (o->top && shown >= o->top)
+            break;
+        shown++;
+        fprintf(out, "\nLeak %zu of %zu: %llu %s in %llu %s", shown, tot->leaks,
+                (unsigned long long)x->live_bytes, plural(x->live_bytes, "byte", "bytes"),
+                (unsigned long long)x->live_blocks, plural(x->live_blocks, "block", "blocks"));
+        if (x->stacks > 1)
+            fprintf(out, " (%llu stacks merged)", (unsigned long long)x->stacks);
+        fputc('\n', out);
+        pa_report_frames_text(out, x, "    ");
+    }
+    fputc('\n', out);
+    if (tot->leaks == 0)
+        fprintf(out, "SUMMARY: no leaks\n");
+    else
+        fprintf(out, "SUMMARY: %llu %s leaked in %llu %s (%zu %s)\n",
+                (unsigned long long)tot->leaked_bytes, plural(tot->leaked_bytes, "byte", "bytes"),
+                (unsigned long long)tot->leaked_blocks,
+                plural(tot->leaked_blocks, "block", "blocks"), tot->leaks,
+                tot->leaks == 1 ? "stack" : "stacks");
+    if (shown < tot->leaks)
+        fprintf(out, "  (the %zu largest shown; --top 0 shows all)\n", shown);
+    if (tot->suppressed)
+        fprintf(out, "  suppressed: %llu %s in %llu %s (%zu %s) matched suppressions\n",
+                (unsigned long long)tot->suppressed_bytes,
+                plural(tot->suppressed_bytes, "byte", "bytes"),
+                (unsigned long long)tot->suppressed_blocks,
+                plural(tot->suppressed_blocks, "block", "blocks"), tot->suppressed,
+                tot->suppressed == 1 ? "stack" : "stacks");
+}
+
+static void write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
+                       const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o)
+{
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "format");
+    pa_json_string(j, "perfshim-leaks");
+    pa_json_key(j, "version");
+    pa_json_u64(j, 1);
+    pa_report_process_json(j, t);
+    pa_json_key(j, "totals");
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "leaked_blocks");
+    pa_json_u64(j, tot->leaked_blocks);
+    pa_json_key(j, "leaked_bytes");
+    pa_json_u64(j, tot->leaked_bytes);
+    pa_json_key(j, "suppressed_blocks");
+    pa_json_u64(j, tot->suppressed_blocks);
+    pa_json_key(j, "suppressed_bytes");
+    pa_json_u64(j, tot->suppressed_bytes);
+    pa_json_key(j, "leaks");
+    pa_json_u64(j, tot->leaks);
+    pa_json_key(j, "suppressed_leaks");
+    pa_json_u64(j, tot->suppressed);
+    pa_json_object_end(j);
+    pa_json_key(j, "leaks");
+    pa_json_array_begin(j, false);
+    size_t shown = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->items[i]->suppressed_by >= 0)
+            continue;
+        if (o->top && shown++ >= o->top)
+            break;
+        leak_json(j, g->items[i], o->supp);
+    }
+    pa_json_array_end(j);
+    pa_json_key(j, "suppressed");
+    pa_json_array_begin(j, false);
+    for (size_t i = 0; i < g->n; i++)
+        if (g->items[i]->suppressed_by >= 0)
+            leak_json(j, g->items[i], o->supp);
+    pa_json_array_end(j);
+    pa_report_status_json(j, t);
+    pa_json_object_end(j);
+}
+
+int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_t *j,
+                    pa_leaks_totals_t *tot)
+{
+    memset(tot, 0, sizeof *tot);
+    pa_symbols_t *syms;
+    int rc = pa_symbols_new(t, &syms);
+    if (rc != PA_OK)
+        return rc;
+    pa_groups_t g;
+    rc = pa_report_group(t, syms, true, &g);
+    if (rc != PA_OK) {
+        pa_symbols_free(syms);
+        return rc;
+    }
+    for (size_t i = 0; i < g.n; i++) {
+        pa_group_t *x = g.items[i];
+        x->suppressed_by = o->supp ? pa_suppress_match(o->supp, x->frames, x->nframes) : -1;
+        if (x->suppressed_by >= 0) {
+            tot->suppressed++;
+            tot->suppressed_blocks += x->live_blocks;
+            tot->suppressed_bytes += x->live_bytes;
+        } else {
+            tot->leaks++;
+            tot->leaked_blocks += x->live_blocks;
+            tot->leaked_bytes += x->live_bytes;
+        }
+    }
+    pa_report_sort_by_live(&g);
+    if (o->json)
+        write_json(j, t, &g, tot, o);
+    else
+        write_text(out, t, &g, tot, o);
+    pa_report_groups_free(&g);
+    pa_symbols_free(syms);
+    return PA_OK;
+}
+
+typedef struct {
+    const pa_leaks_opts_t *o;
+    bool leaked; /* some trace had leaks */
+} leaks_each_t;
+
+static int leaks_one(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)
+{
+    leaks_each_t *e = ctx;
+    pa_leaks_totals_t tot = {0};
+    int rc = pa_leaks_report(t, e->o, out, j, &tot);
+    if (tot.leaks)
+        e->leaked = true;
+    return rc;
+}
+
+int pa_leaks_files(char *const *paths, size_t n, const pa_leaks_opts_t *o, bool as_array, FILE *out,
+                   bool *leaked)
+{
+    leaks_each_t e = {o, false};
+    int rc = pa_report_each_file(paths, n, o->json, o->quiet, as_array, out, leaks_one, &e);
+    *leaked = e.leaked;
+    return rc;
+}

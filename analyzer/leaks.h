@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * leaks.h — the leak report (`perfshim leaks`, and the report of `perfshim run`): blocks still
+ * live in the last snapshot, grouped by symbolized stack, largest first, with suppressions.
+ */
+#ifndef PERFSHIM_ANALYZER_LEAKS_H
+#define PERFSHIM_ANALYZER_LEAKS_H
+
+#include "json.h"
+#include "model.h"
+#include "suppress.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct {
+    bool json;
+    uint64_t top;              /* leaks listed per trace; 0: all */
+    const pa_suppress_t *supp; /* patterns in effect */
+    bool quiet;                /* collect trace warnings without printing them (tests) */
+} pa_leaks_opts_t;
+
+typedef struct {
+    uint64_t leaked_blocks, leaked_bytes;         /* not suppressed */
+    uint64_t suppressed_blocks, suppressed_bytes; /* matched a suppression */
+    size_t leaks, suppressed;                     /* groups (distinct stacks) */
+} pa_leaks_totals_t;
+
+/* Reports one loaded trace on out (text) or into j (JSON, one object). */
+int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_t *j,
+                    pa_leaks_totals_t *tot);
+
+/* Loads and reports each trace in turn. JSON: one object, or an array of objects when as_array
+ * (unreadable traces are left out of it). Returns PA_OK, or the error of the first trace that
+ * could not be used (the others are still reported). *leaked: some trace has a leak that no
+ * suppression matched. */
+int pa_leaks_files(char *const *paths, size_t n, const pa_leaks_opts_t *o, bool as_array, FILE *out,
+                   bool *leaked);
+
+#endif /* PERFSHIM_ANALYZER_LEAKS_H */

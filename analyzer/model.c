@@ -1,0 +1,613 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * model.c — decodes chunk payloads (docs/trace-format.md) into a pa_trace_t.
+ *
+ * Every payload is decoded with the bounds-checked cursor; counts read from the file are checked
+ * against the bytes left before anything is allocated for them. A chunk whose CRC verifies but
+ * whose payload does not parse is reported as malformed and ignored (a STACKS chunk keeps the
+ * stacks decoded before the fault). Bytes after the known fields of a payload are ignored: later
+ * format revisions may append fields.
+ *
+ * Of the SNAPSHOT and POOL chunks only the last are kept: reports describe the last snapshot, and
+ * pool statistics only when the POOL chunk written with that snapshot (same time) was read.
+ */
+#include "model.h"
+
+#include "trace_reader.h"
+
+#include "trace_format.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- warnings ------------------------------------------------------------------------------ */
+
+static void vwarn(pa_trace_t *t, const char *fmt, va_list ap)
+{
+    pa_str_t b = {0};
+    pa_str_vprintf(&b, fmt, ap);
+    const char *msg = b.failed ? "(out of memory formatting a warning)" : pa_str_get(&b);
+    if (!t->quiet)
+        pa_msg_error("%s: %s", t->path, msg);
+    pa_strlist_add(&t->warnings, msg); /* on failure the warning was still printed */
+    pa_str_free(&b);
+}
+
+void pa_model_warn(pa_trace_t *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vwarn(t, fmt, ap);
+    va_end(ap);
+}
+
+static void reader_warn(void *ctx, const char *msg)
+{
+    pa_model_warn(ctx, "%s", msg);
+}
+
+static void malformed(pa_trace_t *t, const char *what, const pa_chunk_t *c, const char *why)
+{
+    t->damaged = true;
+    pa_model_warn(t, "malformed %s chunk at offset %llu: %s; chunk ignored", what,
+                  (unsigned long long)c->offset, why);
+}
+
+/* ---- PROCESS ------------------------------------------------------------------------------- */
+
+static char *dup_str(pa_cursor_t *c)
+{
+    const uint8_t *s;
+    uint32_t n;
+    pa_cursor_str(c, &s, &n);
+    return pa_util_strndup((const char *)s, n);
+}
+
+static void free_process(pa_process_t *p)
+{
+    free(p->tool_version);
+    free(p->program);
+    free(p->hostname);
+    for (uint32_t i = 0; p->argv && i < p->argc; i++)
+        free(p->argv[i]);
+    free(p->argv);
+    free(p->options);
+    memset(p, 0, sizeof *p);
+}
+
+static int load_process(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    if (t->has_process) {
+        pa_model_warn(t, "second PROCESS chunk at offset %llu ignored",
+                      (unsigned long long)ch->offset);
+        return PA_OK;
+    }
+    pa_process_t p = {0};
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    p.pid = pa_cursor_u64(&c);
+    p.ppid = pa_cursor_u64(&c);
+    p.start_realtime_ns = pa_cursor_u64(&c);
+    p.start_monotonic_ns = pa_cursor_u64(&c);
+    p.tool_version = dup_str(&c);
+    p.program = dup_str(&c);
+    p.hostname = dup_str(&c);
+    uint32_t argc = pa_cursor_u32(&c);
+    int rc = PA_OK;
+    if (!c.err && argc > pa_cursor_left(&c) / 4) {
+        c.err = 1;
+    } else if (!c.err) {
+        p.argv = calloc(argc ? argc : 1, sizeof *p.argv);
+        if (!p.argv)
+            rc = PA_ENOMEM;
+        for (uint32_t i = 0; p.argv && i < argc; i++) {
+            p.argv[i] = dup_str(&c);
+            p.argc = i + 1;
+            if (!p.argv[i])
+                rc = PA_ENOMEM;
+        }
+    }
+    p.options = dup_str(&c);
+    p.pointer_size = pa_cursor_u32(&c);
+    p.page_size = pa_cursor_u32(&c);
+    if (!p.tool_version || !p.program || !p.hostname || !p.options)
+        rc = PA_ENOMEM;
+    if (rc != PA_OK || c.err) {
+        free_process(&p);
+        if (rc == PA_OK)
+            malformed(t, "PROCESS", ch, "payload ends before its last field");
+        return rc;
+    }
+    t->process = p;
+    t->has_process = true;
+    return PA_OK;
+}
+
+/* ---- MODULES ------------------------------------------------------------------------------- */
+
+static void free_modules(pa_module_t *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(m[i].path);
+        free(m[i].build_id);
+    }
+}
+
+static bool overlaps(const pa_module_t *a, const pa_module_t *b)
+{
+    return a->start < b->end && b->start < a->end;
+}
+
+static int load_modules(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    uint32_t count = pa_cursor_u32(&c);
+    if (c.err || count > pa_cursor_left(&c) / 32) { /* 32: the smallest module record */
+        malformed(t, "MODULES", ch, "module count larger than the payload");
+        return PA_OK;
+    }
+    size_t cap = count;
+    pa_module_t *m = calloc(cap ? cap : 1, sizeof *m);
+    if (!m)
+        return PA_ENOMEM;
+    size_t n = 0;
+    int rc = PA_OK;
+    for (; n < count && !c.err; n++) {
+        m[n].base = pa_cursor_u64(&c);
+        m[n].start = pa_cursor_u64(&c);
+        m[n].end = pa_cursor_u64(&c);
+        m[n].path = dup_str(&c);
+        const uint8_t *bid;
+        uint32_t bid_len;
+        pa_cursor_str(&c, &bid, &bid_len);
+        if (bid_len) {
+            m[n].build_id = malloc(bid_len);
+            if (m[n].build_id)
+                memcpy(m[n].build_id, bid, bid_len);
+            m[n].build_id_len = bid_len;
+        }
+        if (!m[n].path || (bid_len && !m[n].build_id))
+            rc = PA_ENOMEM;
+    }
+    if (rc != PA_OK || c.err) {
+        free_modules(m, n);
+        free(m);
+        if (rc == PA_OK)
+            malformed(t, "MODULES", ch, "payload ends inside a module record");
+        return rc;
+    }
+    /* Modules of the previous maps that nothing in this one overlaps were unloaded since; keep
+     * them (bounded) so that stacks captured while they were loaded still symbolize. */
+    for (size_t i = 0; i < t->nmodules; i++) {
+        pa_module_t *old = &t->modules[i];
+        bool keep = n - count < PA_MAX_RETIRED && old->end > old->start;
+        for (size_t k = 0; keep && k < n; k++)
+            keep = !overlaps(old, &m[k]);
+        if (keep && pa_util_grow((void **)&m, &cap, n + 1, sizeof *m) == PA_OK) {
+            m[n] = *old;
+            m[n++].retired = true;
+        } else {
+            free_modules(old, 1);
+        }
+    }
+    free(t->modules);
+    t->modules = m;
+    t->nmodules = n;
+    t->modules_cap = cap;
+    return PA_OK;
+}
+
+/* ---- STACKS -------------------------------------------------------------------------------- */
+
+static int load_stacks(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    uint32_t count = pa_cursor_u32(&c);
+    if (!c.err && count > pa_cursor_left(&c) / 8)
+        c.err = 1;
+    for (uint32_t i = 0; i < count && !c.err; i++) {
+        uint32_t id = pa_cursor_u32(&c);
+        uint32_t depth = pa_cursor_u32(&c);
+        if (c.err || depth > pa_cursor_left(&c) / 8) {
+            c.err = 1;
+            break;
+        }
+        uint64_t *addrs = malloc(depth ? depth * sizeof *addrs : 1);
+        if (!addrs)
+            return PA_ENOMEM;
+        for (uint32_t k = 0; k < depth; k++)
+            addrs[k] = pa_cursor_u64(&c);
+        pa_stack_t *s;
+        HASH_FIND(hh, t->stacks, &id, sizeof id, s);
+        if (!s) {
+            s = calloc(1, sizeof *s);
+            if (!s) {
+                free(addrs);
+                return PA_ENOMEM;
+            }
+            s->id = id;
+            HASH_ADD(hh, t->stacks, id, sizeof s->id, s);
+            t->nstacks++;
+        }
+        free(s->addrs);
+        s->addrs = addrs;
+        s->depth = depth;
+    }
+    if (c.err)
+        malformed(t, "STACKS", ch, "payload ends inside a stack record (stacks before it kept)");
+    return PA_OK;
+}
+
+/* ---- SNAPSHOT ------------------------------------------------------------------------------ */
+
+static void drop_pool(pa_trace_t *t)
+{
+    free(t->pool.classes);
+    memset(&t->pool, 0, sizeof t->pool);
+    t->has_pool = false;
+}
+
+static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_snapshot_t s = {0};
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    s.offset = ch->offset;
+    s.time_ns = pa_cursor_u64(&c);
+    s.reason = pa_cursor_u32(&c);
+    s.flags = pa_cursor_u32(&c);
+    pa_totals_t *to = &s.totals;
+    to->allocs = pa_cursor_u64(&c);
+    to->frees = pa_cursor_u64(&c);
+    to->alloc_bytes = pa_cursor_u64(&c);
+    to->freed_bytes = pa_cursor_u64(&c);
+    to->live_blocks = pa_cursor_u64(&c);
+    to->live_bytes = pa_cursor_u64(&c);
+    to->peak_live_bytes = pa_cursor_u64(&c);
+    to->rss_bytes = pa_cursor_u64(&c);
+    to->peak_rss_bytes = pa_cursor_u64(&c);
+    to->untracked_frees = pa_cursor_u64(&c);
+    uint32_t row_count = pa_cursor_u32(&c);
+    uint32_t row_size = pa_cursor_u32(&c);
+    if (c.err) {
+        malformed(t, "SNAPSHOT", ch, "payload ends inside the totals");
+        return PA_OK;
+    }
+    if (row_size < PS_SNAPSHOT_ROW_SIZE) {
+        pa_str_t why = {0};
+        pa_str_printf(&why, "row size %u is less than %d", row_size, PS_SNAPSHOT_ROW_SIZE);
+        malformed(t, "SNAPSHOT", ch, pa_str_get(&why));
+        pa_str_free(&why);
+        return PA_OK;
+    }
+    if ((uint64_t)row_count * row_size > pa_cursor_left(&c)) {
+        malformed(t, "SNAPSHOT", ch, "more rows than the payload holds");
+        return PA_OK;
+    }
+    if (row_count) {
+        s.rows = malloc(row_count * sizeof *s.rows);
+        if (!s.rows)
+            return PA_ENOMEM;
+    }
+    for (uint32_t i = 0; i < row_count; i++) {
+        pa_row_t *r = &s.rows[i];
+        r->stack_id = pa_cursor_u32(&c);
+        pa_cursor_u32(&c); /* reserved */
+        r->allocs = pa_cursor_u64(&c);
+        r->alloc_bytes = pa_cursor_u64(&c);
+        r->frees = pa_cursor_u64(&c);
+        r->freed_bytes = pa_cursor_u64(&c);
+        r->live_blocks = pa_cursor_u64(&c);
+        r->live_bytes = pa_cursor_u64(&c);
+        r->peak_live_bytes = pa_cursor_u64(&c);
+        pa_cursor_skip(&c, row_size - PS_SNAPSHOT_ROW_SIZE);
+    }
+    s.nrows = row_count;
+    if (t->has_snapshot) {
+        const pa_totals_t *prev = &t->snap.totals;
+        if (prev->peak_live_bytes > to->peak_live_bytes)
+            to->peak_live_bytes = prev->peak_live_bytes;
+        if (prev->peak_rss_bytes > to->peak_rss_bytes)
+            to->peak_rss_bytes = prev->peak_rss_bytes;
+    }
+    free(t->snap.rows);
+    t->snap = s;
+    t->has_snapshot = true;
+    t->nsnapshots++;
+    drop_pool(t); /* its POOL chunk, if any, follows */
+    return PA_OK;
+}
+
+/* ---- POOL ---------------------------------------------------------------------------------- */
+
+static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_pool_t p = {0};
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    p.offset = ch->offset;
+    p.time_ns = pa_cursor_u64(&c);
+    p.max_size = pa_cursor_u64(&c);
+    p.reserved = pa_cursor_u64(&c);
+    p.committed = pa_cursor_u64(&c);
+    p.slab_bytes = pa_cursor_u64(&c);
+    p.empty_bytes = pa_cursor_u64(&c);
+    p.released_bytes = pa_cursor_u64(&c);
+    p.returned_bytes = pa_cursor_u64(&c);
+    p.threads = pa_cursor_u32(&c);
+    p.exhausted = pa_cursor_u32(&c) != 0;
+    uint32_t count = pa_cursor_u32(&c);
+    uint32_t row_size = pa_cursor_u32(&c);
+    if (c.err) {
+        malformed(t, "POOL", ch, "payload ends inside the totals");
+        return PA_OK;
+    }
+    if (row_size < PS_POOL_ROW_SIZE) {
+        pa_str_t why = {0};
+        pa_str_printf(&why, "row size %u is less than %d", row_size, PS_POOL_ROW_SIZE);
+        malformed(t, "POOL", ch, pa_str_get(&why));
+        pa_str_free(&why);
+        return PA_OK;
+    }
+    if ((uint64_t)count * row_size > pa_cursor_left(&c)) {
+        malformed(t, "POOL", ch, "more size classes than the payload holds");
+        return PA_OK;
+    }
+    /* The shim writes a POOL chunk right after its SNAPSHOT, with the same time stamp; any other
+     * one belongs to a snapshot that was lost (or to none) and would describe the wrong moment. */
+    if (!t->has_snapshot || p.time_ns != t->snap.time_ns) {
+        if (t->has_snapshot)
+            pa_model_warn(t,
+                          "POOL chunk at offset %llu is for time %llu ns, not for the snapshot "
+                          "before it (%llu ns); ignored",
+                          (unsigned long long)ch->offset, (unsigned long long)p.time_ns,
+                          (unsigned long long)t->snap.time_ns);
+        else
+            pa_model_warn(t, "POOL chunk at offset %llu precedes every snapshot; ignored",
+                          (unsigned long long)ch->offset);
+        return PA_OK;
+    }
+    if (count) {
+        p.classes = malloc(count * sizeof *p.classes);
+        if (!p.classes)
+            return PA_ENOMEM;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        pa_pool_class_t *k = &p.classes[i];
+        k->size = pa_cursor_u32(&c);
+        k->slabs = pa_cursor_u32(&c);
+        k->allocs = pa_cursor_u64(&c);
+        k->hits = pa_cursor_u64(&c);
+        k->misses = pa_cursor_u64(&c);
+        k->refills = pa_cursor_u64(&c);
+        k->flushes = pa_cursor_u64(&c);
+        k->flushed_blocks = pa_cursor_u64(&c);
+        k->direct_frees = pa_cursor_u64(&c);
+        k->bytes_in_use = pa_cursor_u64(&c);
+        k->bytes_cached = pa_cursor_u64(&c);
+        k->bytes_central = pa_cursor_u64(&c);
+        k->bytes_returned = pa_cursor_u64(&c);
+        pa_cursor_skip(&c, row_size - PS_POOL_ROW_SIZE);
+    }
+    p.nclasses = count;
+    drop_pool(t); /* a second POOL chunk for the same snapshot: the later one wins */
+    t->pool = p;
+    t->has_pool = true;
+    return PA_OK;
+}
+
+/* ---- MESSAGE, END -------------------------------------------------------------------------- */
+
+static int load_message(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    uint32_t severity = pa_cursor_u32(&c);
+    const uint8_t *s;
+    uint32_t n;
+    pa_cursor_str(&c, &s, &n);
+    if (c.err) {
+        malformed(t, "MESSAGE", ch, "payload ends inside the text");
+        return PA_OK;
+    }
+    if (t->nmessages >= PA_MAX_MESSAGES) {
+        t->messages_dropped++;
+        return PA_OK;
+    }
+    if (pa_util_grow((void **)&t->messages, &t->messages_cap, t->nmessages + 1,
+                     sizeof *t->messages))
+        return PA_ENOMEM;
+    char *text = pa_util_strndup((const char *)s, n);
+    if (!text)
+        return PA_ENOMEM;
+    t->messages[t->nmessages].severity = severity;
+    t->messages[t->nmessages++].text = text;
+    return PA_OK;
+}
+
+static void load_end(pa_trace_t *t, const pa_chunk_t *ch, bool damaged_before)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    uint64_t count = pa_cursor_u64(&c);
+    uint64_t dropped = pa_cursor_u64(&c);
+    if (c.err) {
+        malformed(t, "END", ch, "payload shorter than 16 bytes");
+        return;
+    }
+    t->has_end = true;
+    t->end_chunk_count = count;
+    t->dropped_events = dropped;
+    if (!damaged_before && count != t->chunks) {
+        t->damaged = true;
+        pa_model_warn(t, "END chunk at offset %llu says %llu chunks precede it, but %llu were read",
+                      (unsigned long long)ch->offset, (unsigned long long)count,
+                      (unsigned long long)t->chunks);
+    }
+    if (dropped)
+        pa_model_warn(t, "the shim dropped %llu events: counts are incomplete",
+                      (unsigned long long)dropped);
+}
+
+/* ---- loading ------------------------------------------------------------------------------- */
+
+int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
+{
+    memset(t, 0, sizeof *t);
+    t->quiet = quiet;
+    t->path = pa_util_strdup(path);
+    if (!t->path) {
+        pa_msg_error("%s: out of memory", path);
+        return PA_ENOMEM;
+    }
+    char err[512];
+    pa_reader_t *r;
+    int rc = pa_reader_open(path, reader_warn, t, &r, err, sizeof err);
+    if (rc != PA_OK) {
+        pa_msg_error("%s: %s", path, err);
+        pa_model_free(t);
+        return rc;
+    }
+    t->version = pa_reader_version(r);
+    pa_chunk_t ch;
+    int n;
+    while ((n = pa_reader_next(r, &ch)) == 1) {
+        switch (ch.type) {
+        case PS_CHUNK_PROCESS:
+            rc = load_process(t, &ch);
+            break;
+        case PS_CHUNK_MODULES:
+            rc = load_modules(t, &ch);
+            break;
+        case PS_CHUNK_STACKS:
+            rc = load_stacks(t, &ch);
+            break;
+        case PS_CHUNK_SNAPSHOT:
+            rc = load_snapshot(t, &ch);
+            break;
+        case PS_CHUNK_POOL:
+            rc = load_pool(t, &ch);
+            break;
+        case PS_CHUNK_MESSAGE:
+            rc = load_message(t, &ch);
+            break;
+        case PS_CHUNK_END:
+            load_end(t, &ch, t->damaged || pa_reader_damaged(r));
+            break;
+        default: /* a later chunk type: skipped by design */
+            break;
+        }
+        if (rc != PA_OK)
+            break;
+        if (ch.type != PS_CHUNK_END)
+            t->chunks++;
+    }
+    int read_errno = 0;
+    if (n < 0) {
+        rc = n;
+        read_errno = pa_reader_errno(r);
+    }
+    t->damaged = t->damaged || pa_reader_damaged(r);
+    pa_reader_close(r);
+    if (rc == PA_ENOMEM) {
+        pa_msg_error("%s: out of memory while reading the trace", path);
+    } else if (rc == PA_EIO) {
+        pa_msg_error("%s: cannot read: %s", path, strerror(read_errno ? read_errno : EIO));
+    } else if (!t->has_snapshot) {
+        rc = PA_ENOSNAPSHOT;
+        if (t->damaged)
+            pa_msg_error("%s: no snapshot: the trace is damaged before its first complete snapshot",
+                         path);
+        else if (!t->has_process)
+            pa_msg_error("%s: no snapshot: the trace holds no chunk (the process ended or was "
+                         "killed before writing one)",
+                         path);
+        else
+            pa_msg_error("%s: no snapshot: the process ended before writing one (killed, "
+                         "crashed, or still running)",
+                         path);
+    } else if (!t->has_end && !t->damaged) {
+        pa_model_warn(t,
+                      "no END chunk: the process did not exit normally (killed, crashed, or "
+                      "still running); using its last snapshot (%s, %.3f s after start)",
+                      pa_model_reason_name(t->snap.reason), (double)t->snap.time_ns / 1e9);
+    }
+    if (rc != PA_OK)
+        pa_model_free(t);
+    return rc;
+}
+
+void pa_model_free(pa_trace_t *t)
+{
+    free(t->path);
+    free_process(&t->process);
+    free_modules(t->modules, t->nmodules);
+    free(t->modules);
+    pa_stack_t *s, *tmp;
+    HASH_ITER(hh, t->stacks, s, tmp)
+    {
+        HASH_DEL(t->stacks, s);
+        free(s->addrs);
+        free(s);
+    }
+    free(t->snap.rows);
+    free(t->pool.classes);
+    for (size_t i = 0; i < t->nmessages; i++)
+        free(t->messages[i].text);
+    free(t->messages);
+    pa_strlist_free(&t->warnings);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- queries ------------------------------------------------------------------------------- */
+
+const pa_stack_t *pa_model_stack(const pa_trace_t *t, uint32_t id)
+{
+    pa_stack_t *s;
+    HASH_FIND(hh, t->stacks, &id, sizeof id, s);
+    return s;
+}
+
+const pa_module_t *pa_model_module_at(const pa_trace_t *t, uint64_t addr)
+{
+    for (size_t i = 0; i < t->nmodules; i++)
+        if (addr >= t->modules[i].start && addr < t->modules[i].end)
+            return &t->modules[i];
+    return NULL;
+}
+
+const char *pa_model_reason_name(uint32_t reason)
+{
+    switch (reason) {
+    case PS_SNAP_EXIT:
+        return "exit";
+    case PS_SNAP_DUMP:
+        return "dump";
+    case PS_SNAP_INTERVAL:
+        return "interval";
+    case PS_SNAP_FORK:
+        return "fork";
+    default:
+        return "unknown";
+    }
+}
+
+const pa_pool_t *pa_model_pool(const pa_trace_t *t)
+{
+    return t->has_pool && t->has_snapshot && t->pool.time_ns == t->snap.time_ns ? &t->pool : NULL;
+}
+
+double pa_model_pool_hit_rate(const pa_pool_class_t *c)
+{
+    if (!c->allocs)
+        return 0.0;
+    return c->hits >= c->allocs ? 1.0 : (double)c->hits / (double)c->allocs;
+}
+
+bool pa_model_complete(const pa_trace_t *t)
+{
+    return t->has_end && !t->damaged;
+}

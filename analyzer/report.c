@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * report.c — grouping snapshot rows by symbolized stack, and the text/JSON pieces every report
+ * shares. Grouping is by what the user reads: two stacks that differ only in return addresses
+ * inside the same source lines (e.g. two calls on one line, or one function reached through
+ * identical paths from different instruction addresses) are one group.
+ */
+#include "report.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- grouping ------------------------------------------------------------------------------ */
+
+bool pa_report_frame_is_allocator(const pa_frame_t *f)
+{
+    return f->function && strncmp(f->function, "operator new", 12) == 0;
+}
+
+bool pa_report_frame_is_shim(const pa_frame_t *f)
+{
+    return strncmp(pa_util_basename(f->module), "libperfshim.", 12) == 0;
+}
+
+static void serialize(pa_str_t *key, const pa_frame_t *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].function)
+            pa_str_printf(key, "%s\x1f%s\x1f%u\x1f%d\x1e", f[i].function,
+                          f[i].file ? f[i].file : "", f[i].line, f[i].inlined);
+        else
+            pa_str_printf(key, "\x1f%s+%llx\x1e", f[i].module, (unsigned long long)f[i].offset);
+    }
+}
+
+typedef struct {
+    pa_frame_t *f;
+    size_t n, cap;
+} frame_vec_t;
+
+/* All frames of a stack, allocator and shim frames removed. */
+static int stack_frames(pa_symbols_t *syms, const pa_stack_t *s, frame_vec_t *v, size_t *hidden)
+{
+    v->n = 0;
+    *hidden = 0;
+    for (uint32_t i = 0; i < s->depth; i++) {
+        const pa_frame_t *fr;
+        size_t n;
+        if (pa_symbols_lookup(syms, s->addrs[i], &fr, &n) != PA_OK)
+            return PA_ENOMEM;
+        for (size_t k = 0; k < n; k++) {
+            if (pa_report_frame_is_shim(&fr[k])) {
+                (*hidden)++;
+                continue;
+            }
+            if (pa_util_grow((void **)&v->f, &v->cap, v->n + 1, sizeof *v->f) != PA_OK)
+                return PA_ENOMEM;
+            v->f[v->n++] = fr[k];
+        }
+    }
+    size_t lead = 0;
+    while (lead < v->n && pa_report_frame_is_allocator(&v->f[lead]))
+        lead++;
+    if (lead == v->n) /* nothing but allocator frames (a very short stack): keep them */
+        lead = 0;
+    memmove(v->f, v->f + lead, (v->n - lead) * sizeof *v->f);
+    v->n -= lead;
+    *hidden += lead;
+    return PA_OK;
+}
+
+int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups_t *out)
+{
+    memset(out, 0, sizeof *out);
+    frame_vec_t v = {0};
+    pa_str_t key = {0};
+    int rc = PA_OK;
+    for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
+        const pa_row_t *row = &t->snap.rows[r];
+        if (live_only && row->live_blocks == 0)
+            continue;
+        const pa_stack_t *s = row->stack_id ? pa_model_stack(t, row->stack_id) : NULL;
+        const char *note = NULL;
+        size_t hidden = 0;
+        v.n = 0;
+        key.len = 0;
+        if (key.s)
+            key.s[0] = 0;
+        if (row->stack_id == 0) {
+            note = "no stack: the shim had no stack slot left (raise PERFSHIM_MAX_STACKS)";
+            pa_str_puts(&key, "\x01no-stack");
+        } else if (!s) {
+            note = "stack not in the trace (its STACKS chunk was lost)";
+            pa_str_puts(&key, "\x01missing");
+        } else if (s->depth == 0) {
+            note = "empty stack (the unwinder found no frame)";
+            pa_str_puts(&key, "\x01empty");
+        } else {
+            if ((rc = stack_frames(syms, s, &v, &hidden)) != PA_OK)
+                break;
+            serialize(&key, v.f, v.n);
+        }
+        if (key.failed) {
+            rc = PA_ENOMEM;
+            break;
+        }
+        pa_group_t *g;
+        HASH_FIND_STR(out->table, pa_str_get(&key), g);
+        if (!g) {
+            g = calloc(1, sizeof *g);
+            if (!g || !(g->key = pa_util_strdup(pa_str_get(&key))) ||
+                pa_util_grow((void **)&out->items, &out->cap, out->n + 1, sizeof *out->items)) {
+                if (g)
+                    free(g->key);
+                free(g);
+                rc = PA_ENOMEM;
+                break;
+            }
+            if (v.n) {
+                g->frames = malloc(v.n * sizeof *g->frames);
+                if (!g->frames) {
+                    free(g->key);
+                    free(g);
+                    rc = PA_ENOMEM;
+                    break;
+                }
+                memcpy(g->frames, v.f, v.n * sizeof *g->frames);
+            }
+            g->nframes = v.n;
+            g->hidden = hidden;
+            g->note = note;
+            g->first_stack_id = row->stack_id;
+            g->suppressed_by = -1;
+            HASH_ADD_KEYPTR(hh, out->table, g->key, strlen(g->key), g);
+            out->items[out->n++] = g;
+        }
+        g->stacks++;
+        g->allocs += row->allocs;
+        g->alloc_bytes += row->alloc_bytes;
+        g->frees += row->frees;
+        g->freed_bytes += row->freed_bytes;
+        g->live_blocks += row->live_blocks;
+        g->live_bytes += row->live_bytes;
+        g->peak_live_bytes += row->peak_live_bytes;
+        if (row->stack_id < g->first_stack_id)
+            g->first_stack_id = row->stack_id;
+    }
+    free(v.f);
+    pa_str_free(&key);
+    if (rc != PA_OK)
+        pa_report_groups_free(out);
+    return rc;
+}
+
+void pa_report_groups_free(pa_groups_t *g)
+{
+    pa_group_t *x, *tmp;
+    HASH_ITER(hh, g->table, x, tmp)
+    {
+        HASH_DEL(g->table, x);
+        free(x->key);
+        free(x->frames);
+        free(x);
+    }
+    free(g->items);
+    memset(g, 0, sizeof *g);
+}
+
+static int cmp_u64_desc(uint64_t a, uint64_t b)
+{
+    return a > b ? -1 : a < b ? 1 : 0;
+}
+
+static int cmp_live(const void *pa, const void *pb)
+{
+    const pa_group_t *a = *(pa_group_t *const *)pa, *b = *(pa_group_t *const *)pb;
+    int c = cmp_u64_desc(a->live_bytes, b->live_bytes);
+    if (!c)
+        c = cmp_u64_desc(a->live_blocks, b->live_blocks);
+    return c ? c : strcmp(a->key, b->key);
+}
+
+static int cmp_alloc(const void *pa, const void *pb)
+{
+    const pa_group_t *a = *(pa_group_t *const *)pa, *b = *(pa_group_t *const *)pb;
+    int c = cmp_u64_desc(a->alloc_bytes, b->alloc_bytes);
+    if (!c)
+        c = cmp_u64_desc(a->allocs, b->allocs);
+    return c ? c : strcmp(a->key, b->key);
+}
+
+void pa_report_sort_by_live(pa_groups_t *g)
+{
+    if (g->n)
+        qsort(g->items, g->n, sizeof *g->items, cmp_live);
+}
+
+void pa_report_sort_by_alloc(pa_groups_t *g)
+{
+    if (g->n)
+        qsort(g->items, g->n, sizeof *g->items, cmp_alloc);
+}
+
+/* ---- frames ---------------------------------------------------------------------------------- */
+
+void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent)
+{
+    if (g->note)
+        fprintf(out, "%s(%s)\n", indent, g->note);
+    for (size_t i = 0; i < g->nframes; i++) {
+        const pa_frame_t *f = &g->frames[i];
+        const char *mod = pa_util_basename(f->module);
+        fprintf(out, "%s#%zu ", indent, i);
+        if (!f->function)
+            fprintf(out, "%s+0x%llx", mod, (unsigned long long)f->offset);
+        else if (f->file && f->line)
+            fprintf(out, "%s (%s:%u)", f->function, pa_util_basename(f->file), f->line);
+        else if (f->file)
+            fprintf(out, "%s (%s)", f->function, pa_util_basename(f->file));
+        else
+            fprintf(out, "%s (%s+0x%llx)", f->function, mod, (unsigned long long)f->offset);
+        fputs(f->inlined ? " [inlined]\n" : "\n", out);
+    }
+}
+
+void pa_report_frames_json(pa_json_t *j, const pa_group_t *g)
+{
+    pa_json_array_begin(j, false);
+    for (size_t i = 0; i < g->nframes; i++) {
+        const pa_frame_t *f = &g->frames[i];
+        pa_json_object_begin(j, true);
+        pa_json_key(j, "function");
+        pa_json_string(j, f->function);
+        pa_json_key(j, "file");
+        pa_json_string(j, f->file);
+        pa_json_key(j, "line");
+        if (f->line)
+            pa_json_u64(j, f->line);
+        else
+            pa_json_null(j);
+        pa_json_key(j, "module");
+        pa_json_string(j, f->module);
+        pa_json_key(j, "address");
+        pa_json_hex(j, f->address);
+        pa_json_key(j, "offset");
+        pa_json_hex(j, f->offset);
+        pa_json_key(j, "inlined");
+        pa_json_bool(j, f->inlined);
+        pa_json_object_end(j);
+    }
+    pa_json_array_end(j);
+}
+
+/* ---- process, status ----------------------------------------------------------------------- */
+
+void pa_report_header_text(FILE *out, const pa_trace_t *t, const char *title)
+{
+    const pa_process_t *p = &t->process;
+    if (t->has_process)
+        fprintf(out, "%s for %s (pid %llu)\n", title, p->program, (unsigned long long)p->pid);
+    else
+        fprintf(out, "%s for an unknown program (PROCESS chunk lost)\n", title);
+    if (t->has_process && p->argc) {
+        fputs("  command:  ", out);
+        for (uint32_t i = 0; i < p->argc; i++)
+            fprintf(out, "%s%s", i ? " " : "", p->argv[i]);
+        fputc('\n', out);
+    }
+    fprintf(out, "  trace:    %s\n", t->path);
+    fprintf(out, "  snapshot: %s, %.3f s after start\n", pa_model_reason_name(t->snap.reason),
+            (double)t->snap.time_ns / 1e9);
+}
+
+void pa_report_process_json(pa_json_t *j, const pa_trace_t *t)
+{
+    const pa_process_t *p = &t->process;
+    bool h = t->has_process;
+    pa_json_key(j, "process");
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "pid");
+    h ? pa_json_u64(j, p->pid) : pa_json_null(j);
+    pa_json_key(j, "ppid");
+    h ? pa_json_u64(j, p->ppid) : pa_json_null(j);
+    pa_json_key(j, "program");
+    pa_json_string(j, h ? p->program : NULL);
+    pa_json_key(j, "argv");
+    pa_json_array_begin(j, true);
+    for (uint32_t i = 0; h && i < p->argc; i++)
+        pa_json_string(j, p->argv[i]);
+    pa_json_array_end(j);
+    pa_json_key(j, "hostname");
+    pa_json_string(j, h ? p->hostname : NULL);
+    pa_json_key(j, "tool_version");
+    pa_json_string(j, h ? p->tool_version : NULL);
+    pa_json_key(j, "start_time_ns");
+    h ? pa_json_u64(j, p->start_realtime_ns) : pa_json_null(j);
+    pa_json_key(j, "options");
+    pa_json_object_begin(j, true);
+    for (const char *o = h ? p->options : ""; *o;) {
+        size_t len = strcspn(o, "\n");
+        const char *eq = memchr(o, '=', len);
+        if (eq) {
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)(eq - o), o);
+            pa_json_key(j, name);
+            pa_json_string_n(j, eq + 1, len - (size_t)(eq + 1 - o));
+        }
+        o += len + (o[len] == '\n');
+    }
+    pa_json_object_end(j);
+    pa_json_object_end(j);
+
+    pa_json_key(j, "trace");
+    pa_json_string(j, t->path);
+    pa_json_key(j, "format_version");
+    pa_json_u64(j, t->version);
+    pa_json_key(j, "snapshot");
+    pa_json_object_begin(j, true);
+    pa_json_key(j, "reason");
+    pa_json_string(j, pa_model_reason_name(t->snap.reason));
+    pa_json_key(j, "time_ns");
+    pa_json_u64(j, t->snap.time_ns);
+    pa_json_key(j, "snapshots");
+    pa_json_u64(j, t->nsnapshots);
+    pa_json_object_end(j);
+}
+
+void pa_report_status_json(pa_json_t *j, const pa_trace_t *t)
+{
+    pa_json_key(j, "complete");
+    pa_json_bool(j, pa_model_complete(t));
+    pa_json_key(j, "warnings");
+    pa_json_array_begin(j, false);
+    for (size_t i = 0; i < t->warnings.n; i++)
+        pa_json_string(j, t->warnings.items[i]);
+    pa_json_array_end(j);
+    pa_json_key(j, "messages");
+    pa_json_array_begin(j, false);
+    for (size_t i = 0; i < t->nmessages; i++) {
+        pa_json_object_begin(j, true);
+        pa_json_key(j, "severity");
+        pa_json_string(j, t->messages[i].severity >= 2 ? "error" : "warning");
+        pa_json_key(j, "text");
+        pa_json_string(j, t->messages[i].text);
+        pa_json_object_end(j);
+    }
+    pa_json_array_end(j);
+}
+
+void pa_report_status_text(FILE *out, const pa_trace_t *t)
+{
+    if (!pa_model_complete(t))
+        fprintf(out, "  NOTE: incomplete trace (%s); %zu warning(s) on stderr\n",
+                t->damaged ? "damaged" : "no END chunk", t->warnings.n);
+    for (size_t i = 0; i < t->nmessages; i++)
+        fprintf(out, "  shim %s: %s\n", t->messages[i].severity >= 2 ? "error" : "warning",
+                t->messages[i].text);
+    if (t->messages_dropped)
+        fprintf(out, "  (%llu more shim messages not shown)\n",
+                (unsigned long long)t->messages_dropped);
+}
+
+int pa_report_each_file(char *const *paths, size_t n, bool json, bool quiet, bool as_array,
+                        FILE *out, pa_report_fn one, void *ctx)
+{
+    int first_err = PA_OK;
+    pa_json_t j;
+    pa_json_init(&j, out);
+    if (json && as_array)
+        pa_json_array_begin(&j, false);
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        pa_trace_t t;
+        int rc = pa_model_load(paths[i], quiet, &t);
+        if (rc == PA_OK) {
+            if (!json && !first)
+                fputs("\n\n", out);
+            rc = one(&t, ctx, out, &j);
+            if (rc == PA_ENOMEM)
+                pa_msg_error("%s: out of memory while writing the report", paths[i]);
+            first = false;
+            pa_model_free(&t);
+        }
+        if (rc != PA_OK && first_err == PA_OK)
+            first_err = rc;
+    }
+    if (json && as_array)
+        pa_json_array_end(&j);
+    if (json && (as_array || !first))
+        pa_json_finish(&j);
+    return first_err;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * report.h — what the leak and summary reports share: symbolizing the rows of the last snapshot,
+ * hiding allocator and shim frames, merging rows whose symbolized stacks are identical, sorting,
+ * and writing frames, the process header, warnings and messages as text and JSON.
+ */
+#ifndef PERFSHIM_ANALYZER_REPORT_H
+#define PERFSHIM_ANALYZER_REPORT_H
+
+#include "json.h"
+#include "model.h"
+#include "symbols.h"
+
+#include <stdio.h>
+
+/* Rows of the last snapshot whose visible frames are identical, summed. */
+typedef struct {
+    char *key;          /* the visible frames, serialized (hash key) */
+    pa_frame_t *frames; /* visible frames, innermost first (strings owned by the symbolizer) */
+    size_t nframes;
+    size_t hidden;           /* leading frames hidden: operator new/new[], libperfshim.so */
+    const char *note;        /* why there are no frames, or NULL */
+    uint32_t first_stack_id; /* lowest stack id merged here */
+    uint64_t stacks;         /* stack ids merged here */
+    uint64_t allocs, alloc_bytes, frees, freed_bytes;
+    uint64_t live_blocks, live_bytes;
+    uint64_t peak_live_bytes; /* sum of the merged stacks' peaks */
+    int suppressed_by;        /* index of the matching suppression pattern, or -1 */
+    UT_hash_handle hh;
+} pa_group_t;
+
+typedef struct {
+    pa_group_t *table;  /* uthash by key */
+    pa_group_t **items; /* n groups, in the order of the last sort */
+    size_t n, cap;
+} pa_groups_t;
+
+/* Writes one report of trace t (one of the callbacks of pa_report_each_file). */
+typedef int (*pa_report_fn)(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j);
+
+/* Loads every trace in turn and calls one() for it: text reports separated by blank lines,
+ * JSON as an array when as_array. An unreadable trace is reported (pa_model_load says why)
+ * and skipped. Returns the first error, PA_OK if none. */
+int pa_report_each_file(char *const *paths, size_t n, bool json, bool quiet, bool as_array,
+                        FILE *out, pa_report_fn one, void *ctx);
+
+/* Groups the rows of t's last snapshot (with live_only: rows with live blocks only). */
+int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups_t *out);
+void pa_report_groups_free(pa_groups_t *g);
+/* Largest live bytes first (then blocks, then the stack). */
+void pa_report_sort_by_live(pa_groups_t *g);
+/* Largest allocated bytes first (then allocations, then the stack). */
+void pa_report_sort_by_alloc(pa_groups_t *g);
+/* True when the frame is hidden at the top of a stack / anywhere in it. */
+bool pa_report_frame_is_allocator(const pa_frame_t *f);
+bool pa_report_frame_is_shim(const pa_frame_t *f);
+
+/* Text: one line per frame, "#N function (file:line)". */
+void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent);
+/* JSON: the frames as an array of frame objects (docs/analyzer.md). */
+void pa_report_frames_json(pa_json_t *j, const pa_group_t *g);
+
+/* Text: program, pid, command line, trace file, snapshot. */
+void pa_report_header_text(FILE *out, const pa_trace_t *t, const char *title);
+/* JSON: the "process", "trace", "format_version" and "snapshot" members. */
+void pa_report_process_json(pa_json_t *j, const pa_trace_t *t);
+/* JSON: the "complete", "warnings" and "messages" members. */
+void pa_report_status_json(pa_json_t *j, const pa_trace_t *t);
+/* Text: an incomplete-trace notice and the shim's messages, if any. */
+void pa_report_status_text(FILE *out, const pa_trace_t *t);
+
+#endif /* PERFSHIM_ANALYZER_REPORT_H */

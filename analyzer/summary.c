@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * summary.c — the summary report: totals of the last snapshot (peaks are the maxima over every
+ * snapshot), how much more memory the process held than its heap needed, the pool statistics of
+ * that snapshot when the shim's pool was on (poolstats.c), and the allocation sites that
+ * allocated the most bytes, grouped by symbolized stack.
+ */
+#include "summary.h"
+
+#include "poolstats.h"
+#include "report.h"
+#include "symbols.h"
+
+#include <string.h>
+
+/* Peak RSS over peak live bytes: how much more memory the process held than its live heap ever
+ * needed (allocator overhead and fragmentation, plus everything that is not heap: code, stacks,
+ * mappings). False when either is 0. Both peaks are maxima over every snapshot. */
+static bool fragmentation(const pa_totals_t *to, double *ratio)
+{
+    if (!to->peak_rss_bytes || !to->peak_live_bytes)
+        return false;
+    *ratio = (double)to->peak_rss_bytes / (double)to->peak_live_bytes;
+    return true;
+}
+
+static void totals_text(FILE *out, const pa_totals_t *to)
+{
+    char b1[32], b2[32];
+    fprintf(out, "\n  allocations:      %llu (%s)\n", (unsigned long long)to->allocs,
+            pa_util_format_bytes(to->alloc_bytes, b1, sizeof b1));
+    fprintf(out, "  frees:            %llu (%s)\n", (unsigned long long)to->frees,
+            pa_util_format_bytes(to->freed_bytes, b1, sizeof b1));
+    fprintf(out, "  peak live:        %s\n",
+            pa_util_format_bytes(to->peak_live_bytes, b1, sizeof b1));
+    fprintf(out, "  live at snapshot: %llu block%s (%s)\n", (unsigned long long)to->live_blocks,
+            to->live_blocks == 1 ? "" : "s", pa_util_format_bytes(to->live_bytes, b1, sizeof b1));
+    fprintf(out, "  RSS:              %s (peak %s)\n",
+            pa_util_format_bytes(to->rss_bytes, b1, sizeof b1),
+            pa_util_format_bytes(to->peak_rss_bytes, b2, sizeof b2));
+    fprintf(out, "  untracked frees:  %llu\n", (unsigned long long)to->untracked_frees);
+    double ratio;
+    if (fragmentation(to, &ratio))
+        fprintf(out, "  fragmentation:    RSS is %.1fx the peak live heap (peak RSS / peak live)\n",
+                ratio);
+}
+
+static void totals_json(pa_json_t *j, const pa_totals_t *to)
+{
+    pa_json_key(j, "totals");
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "allocs");
+    pa_json_u64(j, to->allocs);
+    pa_json_key(j, "frees");
+    pa_json_u64(j, to->frees);
+    pa_json_key(j, "alloc_bytes");
+    pa_json_u64(j, to->alloc_bytes);
+    pa_json_key(j, "freed_bytes");
+    pa_json_u64(j, to->freed_bytes);
+    pa_json_key(j, "peak_live_bytes");
+    pa_json_u64(j, to->peak_live_bytes);
+    pa_json_key(j, "live_blocks");
+    pa_json_u64(j, to->live_blocks);
+    pa_json_key(j, "live_bytes");
+    pa_json_u64(j, to->live_bytes);
+    pa_json_key(j, "rss_bytes");
+    pa_json_u64(j, to->rss_bytes);
+    pa_json_key(j, "peak_rss_bytes");
+    pa_json_u64(j, to->peak_rss_bytes);
+    pa_json_key(j, "untracked_frees");
+    pa_json_u64(j, to->untracked_frees);
+    pa_json_key(j, "fragmentation");
+    double ratio;
+    if (fragmentation(to, &ratio))
+        pa_json_f64(j, ratio);
+    else
+        pa_json_null(j);
+    pa_json_object_end(j);
+}
+
+static void site_json(pa_json_t *j, const pa_group_t *g)
+{
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "allocs");
+    pa_json_u64(j, g->allocs);
+    pa_json_key(j, "bytes");
+    pa_json_u64(j, g->alloc_bytes);
+    pa_json_key(j, "frees");
+    pa_json_u64(j, g->frees);
+    pa_json_key(j, "freed_bytes");
+    pa_json_u64(j, g->freed_bytes);
+    pa_json_key(j, "live_blocks");
+    pa_json_u64(j, g->live_blocks);
+    pa_json_key(j, "live_bytes");
+    pa_json_u64(j, g->live_bytes);
+    pa_json_key(j, "peak_live_bytes");
+    pa_json_u64(j, g->peak_live_bytes);
+    pa_json_key(j, "stacks");
+    pa_json_u64(j, g->stacks);
+    if (g->note) {
+        pa_json_key(j, "note");
+        pa_json_string(j, g->note);
+    }
+    pa_json_key(j, "stack");
+    pa_report_frames_json(j, g);
+    pa_json_object_end(j);
+}
+
+int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_json_t *j)
+{
+    pa_symbols_t *syms;
+    int rc = pa_symbols_new(t, &syms);
+    if (rc != PA_OK)
+        return rc;
+    pa_groups_t g;
+    rc = pa_report_group(t, syms, false, &g);
+    if (rc != PA_OK) {
+        pa_symbols_free(syms);
+        return rc;
+    }
+    pa_report_sort_by_alloc(&g);
+    size_t shown = o->top && o->top < g.n ? (size_t)o->top : g.n;
+    const pa_totals_t *to = &t->snap.totals;
+    if (o->json) {
+        pa_json_object_begin(j, false);
+        pa_json_key(j, "format");
+        pa_json_string(j, "perfshim-summary");
+        pa_json_key(j, "version");
+        pa_json_u64(j, 1);
+        pa_report_process_json(j, t);
+        totals_json(j, to);
+        pa_json_key(j, "sites");
+        pa_json_u64(j, g.n);
+        pa_json_key(j, "top_sites");
+        pa_json_array_begin(j, false);
+        for (size_t i = 0; i < shown; i++)
+            site_json(j, g.items[i]);
+        pa_json_array_end(j);
+        pa_poolstats_json(j, pa_model_pool(t));
+        pa_report_status_json(j, t);
+        pa_json_object_end(j);
+    } else {
+        char b1[32], b2[32], b3[32];
+        pa_report_header_text(out, t, "perfshim summary");
+        pa_report_status_text(out, t);
+        totals_text(out, to);
+        if (pa_model_pool(t))
+            pa_poolstats_text(out, pa_model_pool(t));
+        fprintf(out, "\nTop %zu of %zu allocation sites by bytes allocated:\n", shown, g.n);
+        for (size_t i = 0; i < shown; i++) {
+            const pa_group_t *x = g.items[i];
+            fprintf(out, "\n%zu. %s in %llu allocation%s (%llu freed); live %llu block%s (%s)",
+                    i + 1, pa_util_format_bytes(x->alloc_bytes, b1, sizeof b1),
+                    (unsigned long long)x->allocs, x->allocs == 1 ? "" : "s",
+                    (unsigned long long)x->frees, (unsigned long long)x->live_blocks,
+                    x->live_blocks == 1 ? "" : "s",
+                    pa_util_format_bytes(x->live_bytes, b2, sizeof b2));
+            /* the per-site peak is sampled at snapshots: only worth a word when it says more */
+            if (x->peak_live_bytes > x->live_bytes)
+                fprintf(out, ", most live at a snapshot %s",
+                        pa_util_format_bytes(x->peak_live_bytes, b3, sizeof b3));
+            fputc('\n', out);
+            pa_report_frames_text(out, x, "    ");
+        }
+    }
+    pa_report_groups_free(&g);
+    pa_symbols_free(syms);
+    return PA_OK;
+}
+
+static int summary_one(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)
+{
+    return pa_summary_report(t, ctx, out, j);
+}
+
+int pa_summary_files(char *const *paths, size_t n, const pa_summary_opts_t *o, bool as_array,
+                     FILE *out)
+{
+    return pa_report_each_file(paths, n, o->json, o->quiet, as_array, out, summary_one, (void *)o);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * symbols.h — offline symbolization of recorded return addresses with elfutils libdwfl: function
+ * (demangled), file:line, inline expansion. Unresolved addresses become `module+0xoffset` frames;
+ * nothing is dropped.
+ */
+#ifndef PERFSHIM_ANALYZER_SYMBOLS_H
+#define PERFSHIM_ANALYZER_SYMBOLS_H
+
+#include "model.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PA_UNKNOWN_MODULE "[unknown]"
+
+/* One source-level frame. One recorded address expands to one or more frames: the innermost
+ * inlined function first, the function it was inlined into next, and so on. Strings are owned
+ * by the symbolizer (or the trace) and live until pa_symbols_free(). */
+typedef struct {
+    const char *function; /* demangled name; NULL when unresolved */
+    const char *file;     /* source file as recorded in DWARF; NULL when unknown */
+    uint32_t line;        /* 0 when unknown */
+    const char *module;   /* module path; PA_UNKNOWN_MODULE when in no known module */
+    uint64_t address;     /* the recorded return address */
+    uint64_t offset;      /* address - module load bias (the address itself without module) */
+    bool inlined;         /* this function was inlined into the function of the next frame */
+} pa_frame_t;
+
+typedef struct pa_symbols pa_symbols_t;
+
+/* A symbolizer for the modules of trace t; problems with module files (missing, changed
+ * build-id) are added once per module to t's warnings. t must outlive the symbolizer. */
+int pa_symbols_new(pa_trace_t *t, pa_symbols_t **out);
+/* Frames for the return address `addr` (the call instruction at addr - 1 is looked up);
+ * cached per address. Returns PA_OK or PA_ENOMEM. */
+int pa_symbols_lookup(pa_symbols_t *s, uint64_t addr, const pa_frame_t **frames, size_t *n);
+void pa_symbols_free(pa_symbols_t *s);
+
+/* A malloc'ed demangled copy of a C++ symbol name, or a plain copy when it is not mangled. */
+char *pa_symbols_demangle(const char *name);
+
+#endif /* PERFSHIM_ANALYZER_SYMBOLS_H */

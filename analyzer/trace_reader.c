@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * trace_reader.c — the streaming, validating chunk reader and the payload cursor.
+ *
+ * Memory stays bounded by the largest chunk (at most PS_CHUNK_MAX_LENGTH, and never more than
+ * the file holds: a length field pointing past the end of a regular file is reported as
+ * truncation before anything is allocated). Damage is reported once per event, with the file
+ * offset of the chunk header; then the reader scans forward for the next sync word whose chunk
+ * verifies (sync, length, CRC) and continues from there.
+ */
+#include "trace_reader.h"
+
+#include "util.h"
+
+#include "trace_format.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+/* ---- payload cursor ------------------------------------------------------------------------ */
+
+void pa_cursor_init(pa_cursor_t *c, const uint8_t *p, size_t len)
+{
+    c->p = p;
+    c->len = p ? len : 0;
+    c->pos = 0;
+    c->err = 0;
+}
+
+static const uint8_t *take(pa_cursor_t *c, size_t n)
+{
+    if (c->err || n > c->len - c->pos) {
+        c->err = 1;
+        c->pos = c->len;
+        return NULL;
+    }
+    const uint8_t *at = c->p + c->pos;
+    c->pos += n;
+    return at;
+}
+
+static uint64_t le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+uint16_t pa_cursor_u16(pa_cursor_t *c)
+{
+    const uint8_t *p = take(c, 2);
+    return p ? (uint16_t)le(p, 2) : 0;
+}
+
+uint32_t pa_cursor_u32(pa_cursor_t *c)
+{
+    const uint8_t *p = take(c, 4);
+    return p ? (uint32_t)le(p, 4) : 0;
+}
+
+uint64_t pa_cursor_u64(pa_cursor_t *c)
+{
+    const uint8_t *p = take(c, 8);
+    return p ? le(p, 8) : 0;
+}
+
+void pa_cursor_str(pa_cursor_t *c, const uint8_t **s, uint32_t *n)
+{
+    uint32_t len = pa_cursor_u32(c);
+    const uint8_t *p = take(c, len);
+    *s = p ? p : (const uint8_t *)"";
+    *n = p ? len : 0;
+}
+
+void pa_cursor_skip(pa_cursor_t *c, size_t n)
+{
+    take(c, n);
+}
+
+size_t pa_cursor_left(const pa_cursor_t *c)
+{
+    return c->err ? 0 : c->len - c->pos;
+}
+
+/* ---- reader ---------------------------------------------------------------------------------- */
+
+struct pa_reader {
+    FILE *f;
+    uint64_t fpos;    /* where the FILE stands */
+    uint64_t size;    /* file size when size_known */
+    bool size_known;  /* regular file: lengths can be checked before reading */
+    uint64_t pos;     /* offset of the next chunk header */
+    uint16_t version; /* from the file header */
+    bool damaged;     /* any damage reported */
+    bool ended;       /* END chunk or end of file reached */
+    int ioerr;        /* errno of a read error */
+    uint64_t skipped; /* bytes in no valid chunk */
+    uint8_t *buf;     /* current payload */
+    size_t cap;       /* bytes allocated for buf */
+    pa_reader_warn_fn warn;
+    void *ctx;
+};
+
+static void report(pa_reader_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void report(pa_reader_t *r, const char *fmt, ...)
+{
+    pa_str_t b = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    pa_str_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (r->warn)
+        r->warn(r->ctx,
+                b.failed ? "damaged chunk (out of memory formatting the message)" : pa_str_get(&b));
+    pa_str_free(&b);
+}
+
+/* Reads up to n bytes at offset off; returns how many (fewer at end of file or on error). */
+static size_t read_at(pa_reader_t *r, uint64_t off, void *dst, size_t n)
+{
+    if (off != r->fpos) {
+        if (off > (uint64_t)INT64_MAX || fseeko(r->f, (off_t)off, SEEK_SET) != 0) {
+            r->ioerr = errno ? errno : EIO;
+            return 0;
+        }
+        r->fpos = off;
+    }
+    size_t got = fread(dst, 1, n, r->f);
+    r->fpos += got;
+    if (got < n && ferror(r->f)) {
+        r->ioerr = errno ? errno : EIO;
+        clearerr(r->f);
+    }
+    return got;
+}
+
+enum { TRY_OK = 1, TRY_EOF = 2, TRY_BAD = 3, TRY_TRUNC = 4 };
+
+/* Reads and verifies the chunk at `off`. With `loud`, damage is reported. Returns TRY_* or a
+ * negative PA_E* code. */
+static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
+{
+    uint8_t h[PS_CHUNK_HEADER_SIZE];
+    unsigned long long o = (unsigned long long)off;
+    size_t got = read_at(r, off, h, sizeof h);
+    if (r->ioerr)
+        return PA_EIO;
+    if (got == 0)
+        return TRY_EOF;
+    if (got < sizeof h) {
+        if (loud)
+            report(r, "truncated chunk header at offset %llu: %zu of %d bytes, then the file ends",
+                   o, got, PS_CHUNK_HEADER_SIZE);
+        return TRY_TRUNC;
+    }
+    uint32_t sync = (uint32_t)le(h, 4), length = (uint32_t)le(h + 8, 4);
+    uint32_t stored = (uint32_t)le(h + 12, 4);
+    uint16_t type = (uint16_t)le(h + 4, 2);
+    if (sync != PS_CHUNK_SYNC) {
+        if (loud)
+            report(r, "bad sync word in chunk at offset %llu: 0x%08x, expected 0x%08x", o, sync,
+                   PS_CHUNK_SYNC);
+        return TRY_BAD;
+    }
+    if (length > PS_CHUNK_MAX_LENGTH) {
+        if (loud)
+            report(r,
+                   "bad length in chunk at offset %llu: %u payload bytes, more than the %u allowed",
+                   o, length, PS_CHUNK_MAX_LENGTH);
+        return TRY_BAD;
+    }
+    uint64_t data = off + PS_CHUNK_HEADER_SIZE;
+    if (r->size_known && data + length > r->size) {
+        if (loud)
+            report(r,
+                   "truncated chunk at offset %llu: header says %u payload bytes, file ends after "
+                   "%llu",
+                   o, length, (unsigned long long)(r->size - data));
+        return TRY_TRUNC;
+    }
+    if (pa_util_grow((void **)&r->buf, &r->cap, length ? length : 1, 1) != PA_OK)
+        return PA_ENOMEM;
+    got = read_at(r, data, r->buf, length);
+    if (r->ioerr)
+        return PA_EIO;
+    if (got < length) {
+        if (loud)
+            report(
+                r,
+                "truncated chunk at offset %llu: header says %u payload bytes, file ends after %zu",
+                o, length, got);
+        return TRY_TRUNC;
+    }
+    uint32_t crc = (uint32_t)crc32(0L, h, 12);
+    crc = (uint32_t)crc32(crc, r->buf, length);
+    if (crc != stored) {
+        if (loud)
+            report(r,
+                   "bad CRC in chunk at offset %llu (type %u, %u payload bytes): stored 0x%08x, "
+                   "computed 0x%08x",
+                   o, type, length, stored, crc);
+        return TRY_BAD;
+    }
+    c->type = type;
+    c->flags = (uint16_t)le(h + 6, 2);
+    c->length = length;
+    c->offset = off;
+    c->payload = r->buf;
+    return TRY_OK;
+}
+
+/* Finds the first offset >= start holding a chunk that verifies. Returns TRY_OK (chunk in *c),
+ * TRY_EOF (none), or a negative PA_E* code. */
+static int resync(pa_reader_t *r, uint64_t start, pa_chunk_t *c)
+{
+    uint8_t win[64 * 1024];
+    const uint8_t want[4] = {PS_CHUNK_SYNC & 0xff, (PS_CHUNK_SYNC >> 8) & 0xff,
+                             (PS_CHUNK_SYNC >> 16) & 0xff, PS_CHUNK_SYNC >> 24};
+    uint64_t s = start;
+    for (;;) {
+        size_t got = read_at(r, s, win, sizeof win);
+        if (r->ioerr)
+            return PA_EIO;
+        if (got < sizeof want)
+            return TRY_EOF;
+        for (size_t i = 0; i + sizeof want <= got; i++) {
+            if (memcmp(win + i, want, sizeof want) != 0)
+                continue;
+            int t = try_chunk(r, s + i, false, c);
+            if (t < 0 || t == TRY_OK)
+                return t;
+        }
+        s += got - (sizeof want - 1);
+    }
+}
+
+static void after_chunk(pa_reader_t *r, const pa_chunk_t *c)
+{
+    r->pos = c->offset + PS_CHUNK_HEADER_SIZE + c->length;
+    if (c->type != PS_CHUNK_END)
+        return;
+    r->ended = true;
+    if (r->size_known && r->pos < r->size)
+        report(r, "%llu bytes after the END chunk at offset %llu ignored",
+               (unsigned long long)(r->size - r->pos), (unsigned long long)c->offset);
+}
+
+int pa_reader_next(pa_reader_t *r, pa_chunk_t *c)
+{
+    if (r->ended)
+        return 0;
+    int t = try_chunk(r, r->pos, true, c);
+    if (t < 0)
+        return t;
+    if (t == TRY_OK) {
+        after_chunk(r, c);
+        return 1;
+    }
+    if (t == TRY_EOF) {
+        r->ended = true;
+        return 0;
+    }
+    r->damaged = true;
+    uint64_t bad = r->pos;
+    int s = resync(r, bad + 1, c);
+    if (s < 0)
+        return s;
+    if (s == TRY_OK) {
+        report(r, "resynchronized at offset %llu after skipping %llu damaged bytes",
+               (unsigned long long)c->offset, (unsigned long long)(c->offset - bad));
+        r->skipped += c->offset - bad;
+        after_chunk(r, c);
+        return 1;
+    }
+    r->ended = true;
+    if (r->size_known && r->size > bad) {
+        r->skipped += r->size - bad;
+        if (t == TRY_BAD)
+            report(r, "no valid chunk after offset %llu: the last %llu bytes are ignored",
+                   (unsigned long long)bad, (unsigned long long)(r->size - bad));
+    }
+    return 0;
+}
+
+int pa_reader_open(const char *path, pa_reader_warn_fn warn, void *ctx, pa_reader_t **out,
+                   char *err, size_t errsize)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errsize, "cannot open: %s", strerror(errno));
+        return PA_EIO;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errsize, "is a directory, not a trace");
+        fclose(f);
+        return PA_EIO;
+    }
+    pa_reader_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        fclose(f);
+        snprintf(err, errsize, "out of memory");
+        return PA_ENOMEM;
+    }
+    r->f = f;
+    r->warn = warn;
+    r->ctx = ctx;
+    if (S_ISREG(st.st_mode)) {
+        r->size_known = true;
+        r->size = (uint64_t)st.st_size;
+    }
+
+    uint8_t h[PS_TRACE_FILE_HEADER_SIZE];
+    size_t got = read_at(r, 0, h, sizeof h);
+    int rc = PA_EFORMAT;
+    if (r->ioerr) {
+        snprintf(err, errsize, "cannot read: %s", strerror(r->ioerr));
+        rc = PA_EIO;
+    } else if (got == 0) {
+        snprintf(err, errsize,
+                 "empty file: not a trace (was the process killed before its "
+                 "first snapshot?)");
+    } else if (memcmp(h, PS_TRACE_MAGIC, got < PS_TRACE_MAGIC_LEN ? got : PS_TRACE_MAGIC_LEN)) {
+        snprintf(err, errsize, "not a perfshim trace (bad magic at offset 0)");
+    } else if (got < sizeof h) {
+        snprintf(err, errsize, "truncated file header: %zu of %d bytes", got,
+                 PS_TRACE_FILE_HEADER_SIZE);
+    } else {
+        r->version = (uint16_t)le(h + 8, 2);
+        uint32_t hsize = (uint32_t)le(h + 12, 4);
+        if (r->version > PS_TRACE_VERSION) {
+            snprintf(err, errsize,
+                     "trace format version %u is newer than this perfshim supports (version %u); "
+                     "use a newer perfshim",
+                     r->version, PS_TRACE_VERSION);
+            rc = PA_EVERSION;
+        } else if (r->version == 0) {
+            snprintf(err, errsize, "invalid trace format version 0 at offset 8");
+        } else if (hsize < PS_TRACE_FILE_HEADER_SIZE) {
+            snprintf(err, errsize, "invalid file header size %u at offset 12 (at least %d)", hsize,
+                     PS_TRACE_FILE_HEADER_SIZE);
+        } else {
+            /* Older versions: version 1 is the first, so there is nothing to convert yet. A
+             * longer header (a later minor addition) is skipped. */
+            r->pos = hsize;
+            *out = r;
+            return PA_OK;
+        }
+    }
+    pa_reader_close(r);
+    return rc;
+}
+
+uint16_t pa_reader_version(const pa_reader_t *r)
+{
+    return r->version;
+}
+
+bool pa_reader_damaged(const pa_reader_t *r)
+{
+    return r->damaged;
+}
+
+int pa_reader_errno(const pa_reader_t *r)
+{
+    return r->ioerr;
+}
+
+uint64_t pa_reader_skipped(const pa_reader_t *r)
+{
+    return r->skipped;
+}
+
+void pa_reader_close(pa_reader_t *r)
+{
+    if (!r)
+        return;
+    if (r->f)
+        fclose(r->f);
+    free(r->buf);
+    free(r);
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * trace_reader.h — reading a trace file chunk by chunk (docs/trace-format.md), and a bounds-checked
+ * cursor for decoding chunk payloads.
+ *
+ * The reader holds one chunk payload in memory at a time. It validates the file header (magic,
+ * version), and every chunk's sync word, length and CRC-32. On damage it reports what and where
+ * through the caller's warning callback, scans forward for the next chunk that verifies, and
+ * goes on. It never interprets payloads (model.c does).
+ */
+#ifndef PERFSHIM_ANALYZER_TRACE_READER_H
+#define PERFSHIM_ANALYZER_TRACE_READER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- payload cursor ------------------------------------------------------------------------ */
+/* Reads past the end return 0 / an empty string and set `err`; callers check `err` once at the
+ * end of a record instead of after every field. */
+typedef struct {
+    const uint8_t *p; /* payload */
+    size_t len;       /* payload bytes */
+    size_t pos;       /* next byte to read */
+    int err;          /* 1 once a read went past the end */
+} pa_cursor_t;
+
+void pa_cursor_init(pa_cursor_t *c, const uint8_t *p, size_t len);
+uint16_t pa_cursor_u16(pa_cursor_t *c);
+uint32_t pa_cursor_u32(pa_cursor_t *c);
+uint64_t pa_cursor_u64(pa_cursor_t *c);
+/* A length-prefixed string: *s points into the payload (not NUL-terminated), *n its length. */
+void pa_cursor_str(pa_cursor_t *c, const uint8_t **s, uint32_t *n);
+/* Skips n bytes. */
+void pa_cursor_skip(pa_cursor_t *c, size_t n);
+/* Bytes left. */
+size_t pa_cursor_left(const pa_cursor_t *c);
+
+/* ---- reader ---------------------------------------------------------------------------------- */
+typedef struct pa_reader pa_reader_t;
+
+/* Receives each damage report, e.g. "bad CRC in chunk at offset 1234 (...)": the text does not
+ * name the file (the caller adds it). */
+typedef void (*pa_reader_warn_fn)(void *ctx, const char *msg);
+
+typedef struct {
+    uint16_t type;          /* enum ps_chunk_type, or an unknown value */
+    uint16_t flags;         /* chunk header flags */
+    uint32_t length;        /* payload bytes */
+    uint64_t offset;        /* file offset of the chunk header */
+    const uint8_t *payload; /* valid until the next pa_reader_next() */
+} pa_chunk_t;
+
+/* Opens `path` and validates its header. On failure returns PA_EIO, PA_EFORMAT or PA_EVERSION
+ * and puts a message (without the file name) into err[errsize]. */
+int pa_reader_open(const char *path, pa_reader_warn_fn warn, void *ctx, pa_reader_t **out,
+                   char *err, size_t errsize);
+/* 1: *chunk holds the next valid chunk; 0: no more chunks; PA_ENOMEM / PA_EIO on failure. */
+int pa_reader_next(pa_reader_t *r, pa_chunk_t *chunk);
+/* Format version written in the file header. */
+uint16_t pa_reader_version(const pa_reader_t *r);
+/* True once any damage was reported. */
+bool pa_reader_damaged(const pa_reader_t *r);
+/* errno of the read error behind a PA_EIO from pa_reader_next(), else 0. */
+int pa_reader_errno(const pa_reader_t *r);
+/* Bytes of the file that belonged to no valid chunk (skipped while resynchronizing). */
+uint64_t pa_reader_skipped(const pa_reader_t *r);
+void pa_reader_close(pa_reader_t *r);
+
+#endif /* PERFSHIM_ANALYZER_TRACE_READER_H */

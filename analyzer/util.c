@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.c — messages, checked allocation, growable strings and string lists, number parsing and
+ * formatting. Nothing here knows about traces.
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- messages ------------------------------------------------------------------------------ */
+
+static void vmsg(const char *kind, const char *fmt, va_list ap)
+{
+    pa_str_t b = {0};
+    pa_str_puts(&b, "perfshim: ");
+    pa_str_puts(&b, kind);
+    pa_str_vprintf(&b, fmt, ap);
+    pa_str_puts(&b, "\n");
+    fflush(stdout); /* keep the order of reports and messages when both go to a terminal */
+    fputs(b.failed ? "perfshim: out of memory while formatting a message\n" : pa_str_get(&b),
+          stderr);
+    pa_str_free(&b);
+}
+
+void pa_msg_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg("", fmt, ap);
+    va_end(ap);
+}
+
+void pa_msg_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg("warning: ", fmt, ap);
+    va_end(ap);
+}
+
+/* ---- memory ---------------------------------------------------------------------------------- */
+
+char *pa_util_strdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+char *pa_util_strndup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (!d)
+        return NULL;
+    if (n)
+        memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return PA_OK;
+    size_t ncap = *cap ? *cap : 8;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2)
+            return PA_ENOMEM;
+        ncap *= 2;
+    }
+    if (elem && ncap > SIZE_MAX / elem)
+        return PA_ENOMEM;
+    void *n = realloc(*arr, ncap * elem);
+    if (!n)
+        return PA_ENOMEM;
+    *arr = n;
+    *cap = ncap;
+    return PA_OK;
+}
+
+/* ---- growable string ------------------------------------------------------------------------- */
+
+void pa_str_append(pa_str_t *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 < b->len ||
+        pa_util_grow((void **)&b->s, &b->cap, b->len + n + 1, 1) != PA_OK) {
+        b->failed = 1;
+        return;
+    }
+    if (n)
+        memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
+void pa_str_puts(pa_str_t *b, const char *s)
+{
+    pa_str_append(b, s, strlen(s));
+}
+
+void pa_str_vprintf(pa_str_t *b, const char *fmt, va_list ap)
+{
+    char small[256];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n < 0) {
+        b->failed = 1;
+    } else if ((size_t)n < sizeof small) {
+        pa_str_append(b, small, (size_t)n);
+    } else {
+        char *big = malloc((size_t)n + 1);
+        if (!big) {
+            b->failed = 1;
+        } else {
+            vsnprintf(big, (size_t)n + 1, fmt, ap2);
+            pa_str_append(b, big, (size_t)n);
+            free(big);
+        }
+    }
+    va_end(ap2);
+}
+
+void pa_str_printf(pa_str_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pa_str_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+const char *pa_str_get(const pa_str_t *b)
+{
+    return b->s ? b->s : "";
+}
+
+void pa_str_free(pa_str_t *b)
+{
+    free(b->s);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- list of strings ---------------------------------------------------------------------------
+ */
+
+int pa_strlist_add(pa_strlist_t *l, const char *s)
+{
+    if (pa_util_grow((void **)&l->items, &l->cap, l->n + 1, sizeof *l->items) != PA_OK)
+        return PA_ENOMEM;
+    char *d = pa_util_strdup(s);
+    if (!d)
+        return PA_ENOMEM;
+    l->items[l->n++] = d;
+    return PA_OK;
+}
+
+int pa_strlist_addf(pa_strlist_t *l, const char *fmt, ...)
+{
+    pa_str_t b = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    pa_str_vprintf(&b, fmt, ap);
+    va_end(ap);
+    int rc = b.failed ? PA_ENOMEM : pa_strlist_add(l, pa_str_get(&b));
+    pa_str_free(&b);
+    return rc;
+}
+
+void pa_strlist_free(pa_strlist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+/* ---- small helpers ------------------------------------------------------------------------------
+ */
+
+const char *pa_util_basename(const char *path)
+{
+    if (!path)
+        return "";
+    const char *slash = strrchr(path, '/');
+    return slash && slash[1] ? slash + 1 : path;
+}
+
+int pa_util_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+const char *pa_util_format_bytes(uint64_t bytes, char *buf, size_t size)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+        return buf;
+    }
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 6) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, size, "%.1f %s", v, units[u]);
+    return buf;
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.h — what every analyzer file shares: return codes, messages on stderr, a growable string,
+ * a list of strings, small helpers (checked allocation, number parsing, byte formatting).
+ *
+ * Error style: functions return an `int rc` (PA_OK or a negative PA_E*), and write a message
+ * about what went wrong themselves (naming the file and, for trace input, the offset). Only
+ * main() turns an rc into an exit status.
+ */
+#ifndef PERFSHIM_ANALYZER_UTIL_H
+#define PERFSHIM_ANALYZER_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- return codes ------------------------------------------------------------------------ */
+enum {
+    PA_OK = 0,
+    PA_ENOMEM = -1,      /* out of memory */
+    PA_EIO = -2,         /* a file cannot be opened, read or written */
+    PA_EFORMAT = -3,     /* not a trace, or a trace too damaged to use */
+    PA_EVERSION = -4,    /* trace written by a newer format version */
+    PA_ENOSNAPSHOT = -5, /* a readable trace without any usable snapshot */
+    PA_EUSAGE = -6       /* bad command line */
+};
+
+/* Exit statuses of the CLI (docs/analyzer.md). */
+enum { PA_EXIT_OK = 0, PA_EXIT_FINDINGS = 1, PA_EXIT_USAGE = 2 };
+
+/* ---- messages ------------------------------------------------------------------------------ */
+/* "perfshim: <message>\n" on stderr. */
+void pa_msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pa_msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- memory ---------------------------------------------------------------------------------- */
+/* These return NULL on failure like their libc counterparts; callers return PA_ENOMEM. */
+char *pa_util_strdup(const char *s);
+char *pa_util_strndup(const char *s, size_t n);
+/* Grows *arr (of elem-sized items) so that it holds at least `need` items; keeps *cap. */
+int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem);
+
+/* ---- growable string ------------------------------------------------------------------------- */
+typedef struct {
+    char *s;    /* NUL-terminated once anything was appended, else NULL */
+    size_t len; /* bytes, without the NUL */
+    size_t cap; /* bytes allocated */
+    int failed; /* an append ran out of memory: the contents are incomplete */
+} pa_str_t;
+
+void pa_str_append(pa_str_t *b, const char *s, size_t n);
+void pa_str_puts(pa_str_t *b, const char *s);
+void pa_str_printf(pa_str_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pa_str_vprintf(pa_str_t *b, const char *fmt, va_list ap);
+/* The contents ("" when empty); valid until the next append. */
+const char *pa_str_get(const pa_str_t *b);
+void pa_str_free(pa_str_t *b);
+
+/* ---- list of strings ---------------------------------------------------------------------------
+ */
+typedef struct {
+    char **items;
+    size_t n, cap;
+} pa_strlist_t;
+
+int pa_strlist_add(pa_strlist_t *l, const char *s);
+int pa_strlist_addf(pa_strlist_t *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pa_strlist_free(pa_strlist_t *l);
+
+/* ---- small helpers ------------------------------------------------------------------------------
+ */
+/* Last path component ("" stays ""). */
+const char *pa_util_basename(const char *path);
+/* Parses a whole decimal number in [min, max]; 0 on success, -1 otherwise. */
+int pa_util_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* "1.5 KiB", "12 B", ... into buf. */
+const char *pa_util_format_bytes(uint64_t bytes, char *buf, size_t size);
+
+#endif /* PERFSHIM_ANALYZER_UTIL_H */
