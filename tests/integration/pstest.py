@@ -1,0 +1,353 @@
+# SPDX-License-Identifier: MIT
+"""pstest.py — shared helpers for perfshim's integration and real-program tests.
+
+Owns: command-line arguments every test script takes (paths from CTest), running programs under
+the shim (`perfshim run --json`, or LD_PRELOAD + `perfshim leaks --json`), reading leak reports,
+finding expected leak sites from `LEAK:<name>` markers in example sources, a minimal reader of
+the raw trace format (docs/trace-format.md) for checks that must not depend on the analyzer,
+and a failure collector: a test records every failed check and exits 1 at the end.
+
+Standard library only; never asserts wall-clock times.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import zlib
+
+# ---- arguments and failure collection -------------------------------------------------------
+
+
+def parse_args(extra=None):
+    """--perfshim, --lib, --bindir, --srcdir are passed by tests/CMakeLists.txt."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--perfshim", required=True, help="the analyzer CLI")
+    ap.add_argument("--lib", required=True, help="libperfshim.so")
+    ap.add_argument("--bindir", required=True, help="where the example programs are")
+    ap.add_argument("--srcdir", required=True, help="examples/ source directory")
+    ap.add_argument("--libdir", default=None, help="where libexc_thrower.so is")
+    if extra:
+        extra(ap)
+    args = ap.parse_args()
+    for k in ("perfshim", "lib", "bindir", "srcdir", "libdir"):
+        if getattr(args, k):
+            setattr(args, k, os.path.abspath(getattr(args, k)))  # tests change directories
+    return args
+
+
+class Checker:
+    """Collects failed checks; `done()` prints a summary and exits 0 or 1."""
+
+    def __init__(self, name):
+        self.name = name
+        self.failures = []
+        self.passed = 0
+
+    def check(self, cond, what, detail=""):
+        if cond:
+            self.passed += 1
+            print("ok   %s" % what)
+        else:
+            self.failures.append(what)
+            indented = ("\n     " + detail.replace("\n", "\n     ")) if detail else ""
+            print("FAIL %s%s" % (what, indented))
+        return bool(cond)
+
+    def equal(self, got, expected, what):
+        return self.check(got == expected, "%s: expected %r, got %r" % (what, expected, got))
+
+    def done(self):
+        if self.failures:
+            print("%s: %d check(s) failed, %d passed"
+                  % (self.name, len(self.failures), self.passed))
+            for f in self.failures:
+                print("  - " + f)
+            if _scratch:
+                print("scratch directories kept: " + " ".join(_scratch))
+            sys.exit(1)
+        for d in _scratch:
+            shutil.rmtree(d, ignore_errors=True)
+        print("%s: all %d checks passed" % (self.name, self.passed))
+        sys.exit(0)
+
+    def fatal(self, what, detail=""):
+        self.check(False, what, detail)
+        self.done()
+
+
+# ---- expected sites from markers ------------------------------------------------------------
+
+MARKER = re.compile(r"/\*\s*(NO)?LEAK:([A-Za-z0-9_]+)\s*\*/")
+
+
+def markers(path):
+    """{"LEAK:name": line, "NOLEAK:name": line} for every `/* LEAK:name */` comment in a file
+    (mentions elsewhere, e.g. in the file header, do not count)."""
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, text in enumerate(f, 1):
+            for m in MARKER.finditer(text):
+                key = ("NOLEAK:" if m.group(1) else "LEAK:") + m.group(2)
+                if key in out:
+                    raise ValueError("%s: marker %s appears twice" % (path, key))
+                out[key] = lineno
+    return out
+
+
+def define(path, name):
+    """The integer value of `#define NAME <int>` in a source file (to cross-check constants)."""
+    with open(path, encoding="utf-8") as f:
+        for text in f:
+            m = re.match(r"\s*#\s*define\s+%s\s+(\d+)\b" % re.escape(name), text)
+            if m:
+                return int(m.group(1))
+    raise ValueError("%s: no #define %s" % (path, name))
+
+
+# ---- running ---------------------------------------------------------------------------------
+
+
+def run(cmd, env=None, cwd=None, timeout=300, stdin=None):
+    """Run a command, capture bytes; never raises on a non-zero status."""
+    full_env = os.environ.copy()
+    for k in ("LD_PRELOAD", "PERFSHIM_OUTPUT", "PERFSHIM_TRACE_LIST", "PERFSHIM_MODE"):
+        full_env.pop(k, None)
+    if env:
+        full_env.update(env)
+    p = subprocess.run(cmd, env=full_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout, stdin=stdin if stdin is not None else subprocess.DEVNULL)
+    return p
+
+
+def describe(p):
+    def cut(b):
+        s = b.decode("utf-8", "replace")
+        return s if len(s) < 4000 else s[:2000] + "\n...\n" + s[-2000:]
+    return "command: %s\nstatus: %s\nstdout:\n%s\nstderr:\n%s" % (
+        " ".join(map(str, p.args)), p.returncode, cut(p.stdout), cut(p.stderr))
+
+
+def load_reports(text):
+    """A leak report document as a list of per-trace reports (one trace gives an object)."""
+    doc = json.loads(text)
+    return doc if isinstance(doc, list) else [doc]
+
+
+def perfshim_run_json(args, ck, cmd, cwd, extra_opts=(), env=None, timeout=300):
+    """`perfshim run --json -- cmd`; returns (process, [reports]) or (process, None)."""
+    p = run([args.perfshim, "run", "--json", *extra_opts, "--", *cmd], cwd=cwd, env=env,
+            timeout=timeout)
+    try:
+        reports = load_reports(p.stdout.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        ck.check(False, "perfshim run --json printed valid JSON on stdout (%s)" % e, describe(p))
+        return p, None
+    return p, reports
+
+
+def preload_and_analyze(args, ck, cmd, workdir, env=None):
+    """The manual route: LD_PRELOAD the shim, then `perfshim leaks --json` on each trace."""
+    tmpl = os.path.join(workdir, "%e.%p.trace")
+    e = {"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": tmpl}
+    if env:
+        e.update(env)
+    p = run(cmd, env=e, cwd=workdir)
+    traces = sorted(os.path.join(workdir, f) for f in os.listdir(workdir) if ".trace" in f)
+    reports = []
+    for t in traces:
+        a = run([args.perfshim, "leaks", "--json", t], cwd=workdir)
+        if not ck.check(a.returncode == 0, "perfshim leaks --json %s exits 0" % os.path.basename(t),
+                        describe(a)):
+            continue
+        try:
+            reports.extend(load_reports(a.stdout.decode("utf-8")))
+        except ValueError as ex:
+            ck.check(False, "perfshim leaks --json printed valid JSON (%s)" % ex, describe(a))
+    return p, traces, reports
+
+
+# ---- reading reports -------------------------------------------------------------------------
+
+
+def check_report_shape(ck, rep, label):
+    """The documented shape, and totals that agree with the leak list."""
+    ok = ck.check(rep.get("format") == "perfshim-leaks" and rep.get("version") == 1,
+                  "%s: format perfshim-leaks version 1" % label,
+                  "got format=%r version=%r" % (rep.get("format"), rep.get("version")))
+    for key in ("process", "totals", "leaks", "complete", "warnings"):
+        ok &= ck.check(key in rep, "%s: report has '%s'" % (label, key))
+    if not ok:
+        return False
+    t = rep["totals"]
+    blocks = sum(l["blocks"] for l in rep["leaks"])
+    nbytes = sum(l["bytes"] for l in rep["leaks"])
+    ck.check(t.get("leaked_blocks") == blocks and t.get("leaked_bytes") == nbytes,
+             "%s: totals.leaked_blocks/bytes equal the sums over leaks" % label,
+             "totals %r, sums %d blocks %d bytes" % (t, blocks, nbytes))
+    bad = [l for l in rep["leaks"] if not l.get("stack")]
+    ck.check(not bad, "%s: every leak has a non-empty stack" % label, repr(bad[:3]))
+    for l in rep["leaks"]:
+        for fr in l.get("stack", []):
+            if not (isinstance(fr.get("address"), str) and fr["address"].startswith("0x")
+                    and "module" in fr and "inlined" in fr):
+                ck.check(False, "%s: frames have address (0x..), module, inlined" % label,
+                         repr(fr))
+                return False
+    return True
+
+
+def frame_at(frame, filename, line):
+    f = frame.get("file")
+    return f is not None and os.path.basename(f) == filename and frame.get("line") == line
+
+
+def leaks_at(rep, filename, line):
+    """Leaks whose innermost frame (the caller of the allocation function) is file:line."""
+    return [l for l in rep["leaks"] if l["stack"] and frame_at(l["stack"][0], filename, line)]
+
+
+def leaks_touching(rep, filename, line):
+    """Leaks with file:line anywhere in the stack."""
+    return [l for l in rep["leaks"] if any(frame_at(fr, filename, line) for fr in l["stack"])]
+
+
+def leaks_from_file(rep, filename):
+    return [l for l in rep["leaks"] if l["stack"] and l["stack"][0].get("file")
+            and os.path.basename(l["stack"][0]["file"]) == filename]
+
+
+def fmt_leak(l):
+    fr = l["stack"][:4]
+    return "%d blocks %d bytes at %s" % (l["blocks"], l["bytes"], " <- ".join(
+        "%s (%s:%s) [%s]" % (f.get("function"), f.get("file") and os.path.basename(f["file"]),
+                             f.get("line"), os.path.basename(f.get("module") or "?"))
+        for f in fr))
+
+
+def fmt_report(rep, limit=25):
+    lines = ["%d leaks, totals %r" % (len(rep["leaks"]), rep.get("totals"))]
+    lines += [fmt_leak(l) for l in rep["leaks"][:limit]]
+    return "\n".join(lines)
+
+
+def check_site(ck, rep, src, marks, name, blocks, nbytes, function, label):
+    """Exactly `blocks`/`nbytes` leaked whose innermost frame is the LEAK:name line of src,
+    with that frame's function name containing `function`."""
+    filename = os.path.basename(src)
+    line = marks["LEAK:" + name]
+    found = leaks_at(rep, filename, line)
+    got_b = sum(l["blocks"] for l in found)
+    got_n = sum(l["bytes"] for l in found)
+    ck.check(got_b == blocks and got_n == nbytes,
+             "%s: LEAK:%s at %s:%d: %d blocks %d bytes" % (label, name, filename, line, blocks,
+                                                            nbytes),
+             "got %d blocks %d bytes\n%s" % (got_b, got_n, fmt_report(rep)))
+    if found and function:
+        names = sorted({str(l["stack"][0].get("function")) for l in found})
+        ck.check(all(function in n for n in names),
+                 "%s: LEAK:%s innermost frame is in %s" % (label, name, function),
+                 "functions: %r" % names)
+    return found
+
+
+def check_nonleaks(ck, rep, src, marks, label):
+    """No leak has a NOLEAK-marked line anywhere in its stack."""
+    filename = os.path.basename(src)
+    for key, line in sorted(marks.items()):
+        if key.startswith("NOLEAK:"):
+            bad = leaks_touching(rep, filename, line)
+            ck.check(not bad, "%s: %s (%s:%d) not reported" % (label, key, filename, line),
+                     "\n".join(fmt_leak(l) for l in bad))
+
+
+# ---- raw trace reader (docs/trace-format.md) --------------------------------------------------
+
+CHUNK_PROCESS, CHUNK_MODULES, CHUNK_STACKS, CHUNK_SNAPSHOT, CHUNK_MESSAGE, CHUNK_END = \
+    1, 2, 3, 4, 5, 0xFFFF
+SNAP_EXIT, SNAP_DUMP, SNAP_INTERVAL, SNAP_FORK = 0, 1, 2, 3
+TOTAL_NAMES = ("allocs", "frees", "alloc_bytes", "freed_bytes", "live_blocks", "live_bytes",
+               "peak_live_bytes", "rss_bytes", "peak_rss_bytes", "untracked_frees")
+ROW_NAMES = ("stack_id", "reserved", "allocs", "alloc_bytes", "frees", "freed_bytes",
+             "live_blocks", "live_bytes", "peak_live_bytes")
+
+
+class RawTrace:
+    """Chunks of one trace file. Only what tests need: process, snapshots, stacks, end."""
+
+    def __init__(self, path):
+        with open(path, "rb") as f:
+            data = f.read()
+        self.path = path
+        self.size = len(data)
+        self.error = None
+        self.process = None
+        self.snapshots = []
+        self.stacks = {}
+        self.end = None
+        self.chunks = []  # (offset, type, total length including the header)
+        if data[:8] != b"PSHMTRC\0":
+            self.error = "bad magic"
+            return
+        self.version, = struct.unpack_from("<H", data, 8)
+        off = 16
+        while off < len(data):
+            if off + 16 > len(data):
+                self.error = "truncated chunk header at offset %d" % off
+                return
+            sync, typ, flags, length, crc = struct.unpack_from("<IHHII", data, off)
+            if sync != 0x4B435350 or off + 16 + length > len(data):
+                self.error = "bad or truncated chunk at offset %d" % off
+                return
+            payload = data[off + 16:off + 16 + length]
+            if zlib.crc32(payload, zlib.crc32(data[off:off + 12])) != crc:
+                self.error = "crc mismatch at offset %d" % off
+                return
+            self.chunks.append((off, typ, 16 + length))
+            self._chunk(typ, payload)
+            off += 16 + length
+
+    @staticmethod
+    def _str(p, q):
+        n, = struct.unpack_from("<I", p, q)
+        return p[q + 4:q + 4 + n].decode("utf-8", "replace"), q + 4 + n
+
+    def _chunk(self, typ, p):
+        if typ == CHUNK_PROCESS:
+            pid, ppid, _rt, _mono = struct.unpack_from("<4Q", p, 0)
+            _ver, q = self._str(p, 32)
+            program, q = self._str(p, q)
+            self.process = {"pid": pid, "ppid": ppid, "program": program}
+        elif typ == CHUNK_STACKS:
+            n, = struct.unpack_from("<I", p, 0)
+            q = 4
+            for _ in range(n):
+                sid, depth = struct.unpack_from("<II", p, q)
+                q += 8
+                self.stacks[sid] = struct.unpack_from("<%dQ" % depth, p, q)
+                q += 8 * depth
+        elif typ == CHUNK_SNAPSHOT:
+            _t, reason, _flags = struct.unpack_from("<QII", p, 0)
+            totals = dict(zip(TOTAL_NAMES, struct.unpack_from("<10Q", p, 16)))
+            rows_n, row_size = struct.unpack_from("<II", p, 96)
+            rows = []
+            for i in range(rows_n):
+                row = struct.unpack_from("<II7Q", p, 104 + i * row_size)
+                rows.append(dict(zip(ROW_NAMES, row)))
+            self.snapshots.append({"reason": reason, "totals": totals, "rows": rows})
+        elif typ == CHUNK_END:
+            self.end = struct.unpack_from("<QQ", p, 0)
+
+
+_scratch = []
+
+
+def tmpdir(prefix):
+    """A scratch directory, removed by Checker.done() when every check passed."""
+    d = tempfile.mkdtemp(prefix="perfshim-%s-" % prefix)
+    _scratch.append(d)
+    return d

@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: MIT
+"""realtest.py — running programs nobody here wrote with and without the shim, and comparing.
+
+Owns: the `--lib`/`--perfshim` arguments of tests/real, the with/without runner (LD_PRELOAD of
+libperfshim.so, traces into a scratch directory), the comparison of status, stdout and stderr,
+and the check that the shim really was active (its traces exist and are complete).
+Reuses tests/integration/pstest.py. Standard library only; no timing assertions.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import pstest  # noqa: E402
+
+PYTHON = "/usr/bin/python3"
+
+
+def parse_args(extra=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--perfshim", required=True)
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directories")
+    if extra:
+        extra(ap)
+    args = ap.parse_args()
+    args.perfshim = os.path.abspath(args.perfshim)
+    args.lib = os.path.abspath(args.lib)
+    return args
+
+
+class Side:
+    """One side of a comparison: 'bare' (no shim) or 'shim' (LD_PRELOAD, traces in tracedir)."""
+
+    def __init__(self, args, name, base):
+        self.name = name
+        self.dir = os.path.join(base, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.env = {}
+        self.tracedir = None
+        if name == "shim":
+            self.tracedir = os.path.join(base, "traces")
+            os.makedirs(self.tracedir, exist_ok=True)
+            self.env = {"LD_PRELOAD": args.lib,
+                        "PERFSHIM_OUTPUT": os.path.join(self.tracedir, "%e.%p.trace")}
+
+    def run(self, cmd, cwd=None, env=None, timeout=600, stdin=None):
+        e = dict(self.env)
+        if env:
+            e.update(env)
+        return pstest.run(cmd, env=e, cwd=cwd or self.dir, timeout=timeout, stdin=stdin)
+
+
+def compare(ck, label, bare, shim, stdout=True, stderr=True):
+    """Same status, and the same stdout/stderr where the program is deterministic."""
+    ck.equal(shim.returncode, bare.returncode, "%s: exit status with the shim" % label)
+    if stdout:
+        ck.check(shim.stdout == bare.stdout,
+                 "%s: identical stdout (%d bytes)" % (label, len(bare.stdout)),
+                 diff(bare.stdout, shim.stdout))
+    if stderr:
+        ck.check(shim.stderr == bare.stderr,
+                 "%s: identical stderr (%d bytes)" % (label, len(bare.stderr)),
+                 diff(bare.stderr, shim.stderr))
+
+
+def diff(a, b):
+    import difflib
+    la = a.decode("utf-8", "replace").splitlines()
+    lb = b.decode("utf-8", "replace").splitlines()
+    d = list(difflib.unified_diff(la, lb, "without shim", "with shim", lineterm="", n=1))
+    return "\n".join(d[:60])
+
+
+def check_traces(ck, side, program, min_allocs=1, all_complete=True):
+    """The shim was active: complete traces of `program` with allocations. With all_complete
+    false (programs whose children are killed on purpose), one complete trace is enough."""
+    names = sorted(os.listdir(side.tracedir))
+    mine = [n for n in names if n.startswith(program + ".")]
+    ck.check(mine, "shim active: traces of %s written (%d traces in all)" % (program, len(names)),
+             repr(names[:20]))
+    bad = []
+    allocs = 0
+    for n in mine:
+        raw = pstest.RawTrace(os.path.join(side.tracedir, n))
+        if raw.error or raw.end is None or not raw.snapshots:
+            bad.append("%s: %s" % (n, raw.error or "no END chunk or no snapshot"))
+        else:
+            allocs = max(allocs, raw.snapshots[-1]["totals"]["allocs"])
+    if all_complete:
+        ck.check(not bad, "every trace of %s is complete" % program, "\n".join(bad[:10]))
+    else:
+        ck.check(len(bad) < len(mine), "at least one complete trace of %s (%d incomplete)"
+                 % (program, len(bad)), "\n".join(bad[:10]))
+    ck.check(allocs >= min_allocs, "%s: the shim saw allocations (max %d >= %d)"
+             % (program, allocs, min_allocs))
+    return [os.path.join(side.tracedir, n) for n in mine]
+
+
+def cleanup(args, base):
+    """Checker.done() removes scratch directories when every check passed and keeps them for
+    inspection otherwise; --keep keeps them always."""
+    if args.keep and base in pstest._scratch:
+        pstest._scratch.remove(base)
+        print("kept " + base)

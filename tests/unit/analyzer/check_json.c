@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_json.c — the JSON writer: string escaping (quotes, backslashes, control characters,
+ * invalid UTF-8 replaced by U+FFFD, valid multi-byte UTF-8 kept), the exact layout of nested
+ * containers, and decimal numbers.
+ */
+#include "json.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *escaped(const char *s, size_t n)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    pa_json_write_escaped(f, s, n);
+    fclose(f);
+    return buf;
+}
+
+#define CHECK_ESC(in, want)                                                                        \
+    do {                                                                                           \
+        char *got_ = escaped(in, sizeof(in) - 1);                                                  \
+        ck_assert_str_eq(got_, want);                                                              \
+        free(got_);                                                                                \
+    } while (0)
+
+START_TEST(test_escape_basic)
+{
+    CHECK_ESC("plain", "\"plain\"");
+    CHECK_ESC("", "\"\"");
+    CHECK_ESC("a\"b\\c/d", "\"a\\\"b\\\\c/d\"");
+    CHECK_ESC("\n\t\r\b\f", "\"\\n\\t\\r\\b\\f\"");
+    CHECK_ESC("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"");
+    CHECK_ESC("nul\0inside", "\"nul\\u0000inside\"");
+}
+END_TEST
+
+START_TEST(test_escape_utf8)
+{
+    CHECK_ESC("caf\xc3\xa9", "\"caf\xc3\xa9\"");                       /* é */
+    CHECK_ESC("\xe2\x82\xac", "\"\xe2\x82\xac\"");                     /* € */
+    CHECK_ESC("\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\"");             /* U+1F600 */
+    CHECK_ESC("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\"");             /* U+10FFFF */
+    CHECK_ESC("a\x80z", "\"a\\ufffdz\"");                              /* lone continuation byte */
+    CHECK_ESC("\xc0\xaf", "\"\\ufffd\\ufffd\"");                       /* overlong '/' */
+    CHECK_ESC("\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"");            /* overlong 3-byte */
+    CHECK_ESC("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");            /* UTF-16 surrogate */
+    CHECK_ESC("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); /* above U+10FFFF */
+    CHECK_ESC("\xff", "\"\\ufffd\"");
+    CHECK_ESC("x\xe2\x82", "\"x\\ufffd\\ufffd\""); /* cut short at the end */
+    CHECK_ESC("\xc3(", "\"\\ufffd(\"");            /* bad continuation */
+}
+END_TEST
+
+static char *render(void (*fn)(pa_json_t *))
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    pa_json_t j;
+    pa_json_init(&j, f);
+    fn(&j);
+    pa_json_finish(&j);
+    fclose(f);
+    return buf;
+}
+
+static void doc(pa_json_t *j)
+{
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "format");
+    pa_json_string(j, "x");
+    pa_json_key(j, "n");
+    pa_json_u64(j, UINT64_MAX);
+    pa_json_key(j, "empty");
+    pa_json_array_begin(j, false);
+    pa_json_array_end(j);
+    pa_json_key(j, "list");
+    pa_json_array_begin(j, false);
+    pa_json_object_begin(j, true);
+    pa_json_key(j, "f");
+    pa_json_string(j, NULL);
+    pa_json_key(j, "a");
+    pa_json_hex(j, 0xabc);
+    pa_json_key(j, "in");
+    pa_json_array_begin(j, false); /* inherits compact */
+    pa_json_bool(j, true);
+    pa_json_bool(j, false);
+    pa_json_array_end(j);
+    pa_json_object_end(j);
+    pa_json_null(j);
+    pa_json_array_end(j);
+    pa_json_key(j, "k\"ey");
+    pa_json_string_n(j, "ab", 1);
+    pa_json_object_end(j);
+}
+
+START_TEST(test_layout)
+{
+    char *got = render(doc);
+    const char *want = "{\n"
+                       "  \"format\": \"x\",\n"
+                       "  \"n\": 18446744073709551615,\n"
+                       "  \"empty\": [],\n"
+                       "  \"list\": [\n"
+                       "    {\"f\": null, \"a\": \"0xabc\", \"in\": [true, false]},\n"
+                       "    null\n"
+                       "  ],\n"
+                       "  \"k\\\"ey\": \"a\"\n"
+                       "}\n";
+    ck_assert_str_eq(got, want);
+    free(got);
+}
+END_TEST
+
+static void top_array(pa_json_t *j)
+{
+    pa_json_array_begin(j, false);
+    pa_json_object_begin(j, false);
+    pa_json_object_end(j);
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "a");
+    pa_json_u64(j, 1);
+    pa_json_object_end(j);
+    pa_json_array_end(j);
+}
+
+START_TEST(test_top_level_array)
+{
+    char *got = render(top_array);
+    ck_assert_str_eq(got, "[\n  {},\n  {\n    \"a\": 1\n  }\n]\n");
+    free(got);
+}
+END_TEST
+
+static void numbers(pa_json_t *j)
+{
+    pa_json_array_begin(j, true);
+    pa_json_f64(j, 0.99);
+    pa_json_f64(j, 0.75);
+    pa_json_f64(j, 1.0);
+    pa_json_f64(j, 0.0);
+    pa_json_f64(j, 2097152.0 / 6000.0);
+    pa_json_f64(j, 1.0 / 3.0);
+    pa_json_f64(j, 1e12);
+    pa_json_f64(j, NAN);
+    pa_json_f64(j, INFINITY);
+    pa_json_array_end(j);
+}
+
+START_TEST(test_numbers)
+{
+    char *got = render(numbers);
+    /* not finite: null, never an invalid token */
+    ck_assert_str_eq(got, "[0.99, 0.75, 1, 0, 349.525, 0.333333, 1e+12, null, null]\n");
+    free(got);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("analyzer_json");
+    TCase *tc = tcase_create("json");
+    tcase_add_test(tc, test_escape_basic);
+    tcase_add_test(tc, test_escape_utf8);
+    tcase_add_test(tc, test_layout);
+    tcase_add_test(tc, test_top_level_array);
+    tcase_add_test(tc, test_numbers);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

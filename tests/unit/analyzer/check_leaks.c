@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_leaks.c — leak grouping, frame hiding, sorting, suppressions, and the text/JSON leak
+ * report, on real addresses of this test binary:
+ *   stack 1: [A]            A = a return address in lk_site_a
+ *   stack 2: [A - 1]        same call instruction, same line: merges with stack 1
+ *   stack 4: [new+1, A]     a leading operator new frame is hidden: merges with stack 1
+ *   stack 3: [B]            B = a return address in lk_site_b
+ *   stack 5: [shim, B]      a libperfshim.so frame is hidden: merges with stack 3
+ *   stack 6: [0x5000]       in no module: unresolved
+ */
+#include "leaks.h"
+#include "report.h"
+#include "suppress.h"
+
+#include "self_trace.h"
+#include "test_util.h"
+
+#include <check.h>
+#include <dlfcn.h>
+
+__attribute__((noinline, noclone)) uintptr_t lk_get_ra(void)
+{
+    uintptr_t ra = (uintptr_t)__builtin_return_address(0);
+    __asm__ volatile("" ::: "memory");
+    return ra;
+}
+
+__attribute__((noinline, noclone)) uintptr_t lk_site_a(void)
+{
+    uintptr_t ra = lk_get_ra();
+    __asm__ volatile("" ::: "memory");
+    return ra;
+}
+
+__attribute__((noinline, noclone)) uintptr_t lk_site_b(void)
+{
+    uintptr_t ra = lk_get_ra();
+    __asm__ volatile("" ::: "memory");
+    return ra;
+}
+
+#define SHIM_BASE 0x10000
+
+static void build(pa_trace_t *t, bool with_freed_row)
+{
+    st_init(t);
+    st_add_module(t, "/nonexistent/lib/libperfshim.so", SHIM_BASE, SHIM_BASE, SHIM_BASE + 0x10000,
+                  NULL, 0);
+    uint64_t a = lk_site_a(), b = lk_site_b();
+    void *op_new = dlsym(RTLD_DEFAULT, "_Znwm");
+    ck_assert_ptr_nonnull(op_new);
+    uint64_t s1[] = {a}, s2[] = {a - 1}, s3[] = {b}, s4[] = {(uint64_t)op_new + 1, a},
+             s5[] = {SHIM_BASE + 0x100, b}, s6[] = {0x5000};
+    st_add_stack(t, 1, 1, s1);
+    st_add_stack(t, 2, 1, s2);
+    st_add_stack(t, 3, 1, s3);
+    st_add_stack(t, 4, 2, s4);
+    st_add_stack(t, 5, 2, s5);
+    st_add_stack(t, 6, 1, s6);
+    /* id, allocs, alloc_bytes, live_blocks, live_bytes */
+    st_add_row(t, 1, 3, 300, 1, 100);
+    st_add_row(t, 2, 2, 50, 2, 50);
+    st_add_row(t, 3, 1, 500, 1, 500);
+    st_add_row(t, 4, 1, 10, 1, 10);
+    if (with_freed_row)
+        st_add_row(t, 5, 7, 7000, 0, 0);
+    st_add_row(t, 6, 1, 160, 1, 160);
+}
+
+START_TEST(test_grouping_and_sorting)
+{
+    pa_trace_t t;
+    build(&t, true);
+    pa_symbols_t *s;
+    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
+    pa_groups_t g;
+    ck_assert_int_eq(pa_report_group(&t, s, true, &g), PA_OK);
+    ck_assert_uint_eq(g.n, 3);
+    pa_report_sort_by_live(&g);
+    /* B: 500 bytes; A: 160 bytes in 4 blocks; unknown: 160 bytes in 1 block */
+    ck_assert_uint_eq(g.items[0]->live_bytes, 500);
+    ck_assert_str_eq(g.items[0]->frames[0].function, "lk_site_b");
+    ck_assert_uint_eq(g.items[1]->live_bytes, 160);
+    ck_assert_uint_eq(g.items[1]->live_blocks, 4);
+    ck_assert_uint_eq(g.items[1]->stacks, 3);
+    ck_assert_uint_eq(g.items[1]->nframes, 1);
+    ck_assert_str_eq(g.items[1]->frames[0].function, "lk_site_a");
+    ck_assert_uint_eq(g.items[1]->first_stack_id, 1);
+    ck_assert_uint_eq(g.items[2]->live_bytes, 160);
+    ck_assert_uint_eq(g.items[2]->live_blocks, 1);
+    ck_assert_ptr_null(g.items[2]->frames[0].function);
+    pa_report_groups_free(&g);
+
+    /* summary grouping: every row; the freed stack 5 joins B; sorted by bytes allocated */
+    ck_assert_int_eq(pa_report_group(&t, s, false, &g), PA_OK);
+    ck_assert_uint_eq(g.n, 3);
+    pa_report_sort_by_alloc(&g);
+    ck_assert_str_eq(g.items[0]->frames[0].function, "lk_site_b");
+    ck_assert_uint_eq(g.items[0]->alloc_bytes, 7500);
+    ck_assert_uint_eq(g.items[0]->allocs, 8);
+    ck_assert_uint_eq(g.items[0]->hidden, 0); /* shim frame counted in the first stack only */
+    ck_assert_uint_eq(g.items[1]->alloc_bytes, 360);
+    pa_report_groups_free(&g);
+    pa_symbols_free(s);
+    pa_model_free(&t);
+}
+END_TEST
+
+START_TEST(test_hidden_frames)
+{
+    pa_trace_t t;
+    st_init(&t);
+    st_add_module(&t, "/x/libperfshim.so", SHIM_BASE, SHIM_BASE, SHIM_BASE + 0x10000, NULL, 0);
+    void *op_new = dlsym(RTLD_DEFAULT, "_Znam"); /* operator new[] */
+    ck_assert_ptr_nonnull(op_new);
+    uint64_t a = lk_site_a();
+    /* shim frame, operator new[], A, then a shim frame deeper down (hidden anywhere) */
+    uint64_t st[] = {SHIM_BASE + 0x10, (uint64_t)op_new + 1, a, SHIM_BASE + 0x20, a};
+    st_add_stack(&t, 1, 5, st);
+    st_add_row(&t, 1, 1, 8, 1, 8);
+    pa_symbols_t *s;
+    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
+    pa_groups_t g;
+    ck_assert_int_eq(pa_report_group(&t, s, true, &g), PA_OK);
+    ck_assert_uint_eq(g.n, 1);
+    ck_assert_uint_eq(g.items[0]->nframes, 2);
+    ck_assert_uint_eq(g.items[0]->hidden, 3);
+    ck_assert_str_eq(g.items[0]->frames[0].function, "lk_site_a");
+    ck_assert_str_eq(g.items[0]->frames[1].function, "lk_site_a");
+    pa_report_groups_free(&g);
+    pa_symbols_free(s);
+    pa_model_free(&t);
+}
+END_TEST
+
+START_TEST(test_missing_and_zero_stacks)
+{
+    pa_trace_t t;
+    st_init(&t);
+    st_add_row(&t, 0, 4, 40, 4, 40);  /* "no stack" row */
+    st_add_row(&t, 99, 1, 10, 1, 10); /* stack id never defined */
+    pa_symbols_t *s;
+    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
+    pa_groups_t g;
+    ck_assert_int_eq(pa_report_group(&t, s, true, &g), PA_OK);
+    ck_assert_uint_eq(g.n, 2);
+    pa_report_sort_by_live(&g);
+    ck_assert_uint_eq(g.items[0]->nframes, 0);
+    ck_assert(strstr(g.items[0]->note, "no stack"));
+    ck_assert(strstr(g.items[1]->note, "not in the trace"));
+    pa_report_groups_free(&g);
+    pa_symbols_free(s);
+    pa_model_free(&t);
+}
+END_TEST
+
+/* ---- suppressions ---------------------------------------------------------------------------- */
+
+START_TEST(test_default_patterns)
+{
+    pa_suppress_t sp = {0};
+    ck_assert_int_eq(pa_suppress_add_defaults(&sp), PA_OK);
+    const char *yes[] = {"_IO_file_doallocate",    "_IO_wfile_doallocate",
+                         "__nss_database_lookup2", "_nss_files_getpwnam_r",
+                         "_dl_allocate_tls",       "_dl_open",
+                         "dl_open_worker_begin",   "__gconv_open",
+                         "_nl_find_locale",        "tzset",
+                         "tzset_internal",         "__tzfile_read",
+                         "__new_exitfn",           "(anonymous namespace)::pool::pool()"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        ck_assert_msg(pa_suppress_match_text(&sp, yes[i]) >= 0, "%s not suppressed", yes[i]);
+    const char *no[] = {"main",
+                        "my_dl_helper",
+                        "xtzset",
+                        "leak_malloc",
+                        "operator new(unsigned long)",
+                        "std::vector<int>::push_back(int const&)"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        ck_assert_msg(pa_suppress_match_text(&sp, no[i]) < 0, "%s suppressed", no[i]);
+    pa_suppress_free(&sp);
+}
+END_TEST
+
+START_TEST(test_suppressions_file)
+{
+    const char *path = tu_path("supp.txt");
+    FILE *f = fopen(path, "w");
+    fputs("# a comment\n\n   lk_site_a  \n\t# indented comment\nfoo::bar*\r\n*+0x5000\n", f);
+    fclose(f);
+    pa_suppress_t sp = {0};
+    ck_assert_int_eq(pa_suppress_load_file(&sp, path), PA_OK);
+    ck_assert_uint_eq(sp.patterns.n, 3);
+    ck_assert_str_eq(sp.patterns.items[0], "lk_site_a");
+    ck_assert_str_eq(sp.patterns.items[1], "foo::bar*");
+    char origin[4200];
+    snprintf(origin, sizeof origin, "%s:3", path);
+    ck_assert_str_eq(sp.origins.items[0], origin);
+    ck_assert_int_eq(pa_suppress_match_text(&sp, "foo::bar(int)"), 1);
+    ck_assert_int_lt(pa_suppress_match_text(&sp, "foo::baz"), 0);
+    /* unresolved frames match as "module+0xoffset" */
+    pa_frame_t fr = {.module = "/x/libz.so", .offset = 0x5000};
+    ck_assert_int_eq(pa_suppress_match(&sp, &fr, 1), 2);
+    /* glibc's internal alias and symbol version decorations do not defeat a pattern */
+    pa_frame_t gi = {.function = "__GI_lk_site_a", .module = "/x/libc.so.6"};
+    ck_assert_int_eq(pa_suppress_match(&sp, &gi, 1), 0);
+    pa_frame_t ver = {.function = "lk_site_a@@GLIBC_2.2.5", .module = "/x/libc.so.6"};
+    ck_assert_int_eq(pa_suppress_match(&sp, &ver, 1), 0);
+    pa_frame_t other = {.function = "__GI_lk_site_b", .module = "/x/libc.so.6"};
+    ck_assert_int_lt(pa_suppress_match(&sp, &other, 1), 0);
+    pa_suppress_free(&sp);
+
+    int saved = tu_stderr_silence();
+    ck_assert_int_eq(pa_suppress_load_file(&sp, tu_path("missing.txt")), PA_EIO);
+    tu_stderr_restore(saved);
+    pa_suppress_free(&sp);
+}
+END_TEST
+
+/* ---- the report
+ * ---------------------------------------------------------------------------------- */
+
+static char *report(pa_trace_t *t, const pa_suppress_t *sp, bool json, pa_leaks_totals_t *tot)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    pa_json_t j;
+    pa_json_init(&j, f);
+    pa_leaks_opts_t o = {.json = json, .supp = sp, .quiet = true};
+    ck_assert_int_eq(pa_leaks_report(t, &o, f, &j, tot), PA_OK);
+    fclose(f);
+    return buf;
+}
+
+START_TEST(test_report_text_and_suppression)
+{
+    pa_trace_t t;
+    build(&t, false);
+    pa_suppress_t sp = {0};
+    pa_leaks_totals_t tot;
+    char *text = report(&t, &sp, false, &tot);
+    ck_assert_uint_eq(tot.leaks, 3);
+    ck_assert_uint_eq(tot.leaked_bytes, 820);
+    ck_assert_uint_eq(tot.leaked_blocks, 6);
+    ck_assert_msg(
+        strstr(text, "Leak 1 of 3: 500 bytes in 1 block\n    #0 lk_site_b (check_leaks.c:"), "%s",
+        text);
+    ck_assert(strstr(text, "Leak 2 of 3: 160 bytes in 4 blocks (3 stacks merged)\n"
+                           "    #0 lk_site_a (check_leaks.c:"));
+    ck_assert(strstr(text, "Leak 3 of 3: 160 bytes in 1 block\n    #0 [unknown]+0x5000\n"));
+    ck_assert(strstr(text, "SUMMARY: 820 bytes leaked in 6 blocks (3 stacks)"));
+    free(text);
+
+    ck_assert_int_eq(pa_suppress_add(&sp, "lk_site_?", "test"), PA_OK);
+    text = report(&t, &sp, false, &tot);
+    ck_assert_uint_eq(tot.leaks, 1);
+    ck_assert_uint_eq(tot.suppressed, 2);
+    ck_assert_uint_eq(tot.suppressed_bytes, 660);
+    ck_assert_uint_eq(tot.suppressed_blocks, 5);
+    ck_assert(strstr(text, "suppressed: 660 bytes in 5 blocks (2 stacks)"));
+    free(text);
+    pa_suppress_free(&sp);
+    pa_model_free(&t);
+}
+END_TEST
+
+START_TEST(test_report_json)
+{
+    pa_trace_t t;
+    build(&t, false);
+    pa_suppress_t sp = {0};
+    ck_assert_int_eq(pa_suppress_add(&sp, "lk_site_b", "test"), PA_OK);
+    pa_leaks_totals_t tot;
+    char *js = report(&t, &sp, true, &tot);
+    ck_assert_msg(strstr(js, "\"format\": \"perfshim-leaks\",\n  \"version\": 1,"), "%s", js);
+    ck_assert(strstr(js, "\"leaked_blocks\": 5,\n    \"leaked_bytes\": 320,\n"
+                         "    \"suppressed_blocks\": 1,\n    \"suppressed_bytes\": 500"));
+    ck_assert(strstr(js, "\"blocks\": 4,\n      \"bytes\": 160,"));
+    ck_assert(strstr(js, "{\"function\": \"lk_site_a\", \"file\": \""));
+    ck_assert(strstr(js, "{\"function\": null, \"file\": null, \"line\": null, \"module\": "
+                         "\"[unknown]\", \"address\": \"0x5000\", \"offset\": \"0x5000\", "
+                         "\"inlined\": false}"));
+    ck_assert(strstr(js, "\"suppressed_by\": \"lk_site_b\""));
+    ck_assert(strstr(js, "\"complete\": true"));
+    /* the 160-byte, 4-block leak comes before the 160-byte, 1-block one */
+    ck_assert(strstr(js, "\"blocks\": 4,") < strstr(js, "\"blocks\": 1,"));
+    free(js);
+    pa_suppress_free(&sp);
+    pa_model_free(&t);
+}
+END_TEST
+
+int main(void)
+{
+    tu_setup("check_analyzer_leaks");
+    Suite *s = suite_create("analyzer_leaks");
+    TCase *tc = tcase_create("leaks");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_grouping_and_sorting);
+    tcase_add_test(tc, test_hidden_frames);
+    tcase_add_test(tc, test_missing_and_zero_stacks);
+    tcase_add_test(tc, test_default_patterns);
+    tcase_add_test(tc, test_suppressions_file);
+    tcase_add_test(tc, test_report_text_and_suppression);
+    tcase_add_test(tc, test_report_json);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    tu_teardown();
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,1054 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_reader.c — the trace reader and model on crafted traces: a valid trace; truncation at
+ * every byte offset (never crashes, every complete chunk used, the damaged offset named); every
+ * byte flipped (the damaged chunk named, later chunks used); newer versions refused; unknown
+ * chunk types skipped; malformed payloads with valid CRCs; resynchronization over garbage;
+ * random mutations; POOL chunks (decoded values, wide rows, short or corrupt payloads, and which
+ * snapshot a POOL chunk belongs to).
+ */
+#include "model.h"
+#include "trace_reader.h"
+
+#include "test_util.h"
+#include "trace_builder.h"
+#include "trace_format.h"
+
+#include <check.h>
+#include <zlib.h>
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static void collect(void *ctx, const char *msg)
+{
+    pa_strlist_add(ctx, msg);
+}
+
+typedef struct {
+    int open_rc;
+    char err[512];
+    size_t n;          /* chunks read */
+    uint64_t offs[64]; /* their offsets */
+    uint16_t types[64];
+    bool damaged;
+    pa_strlist_t warnings;
+} scan_t;
+
+static void scan_file(const char *path, scan_t *s)
+{
+    memset(s, 0, sizeof *s);
+    pa_reader_t *r;
+    s->open_rc = pa_reader_open(path, collect, &s->warnings, &r, s->err, sizeof s->err);
+    if (s->open_rc != PA_OK)
+        return;
+    pa_chunk_t c;
+    int n;
+    while ((n = pa_reader_next(r, &c)) == 1) {
+        if (s->n < 64) {
+            s->offs[s->n] = c.offset;
+            s->types[s->n] = c.type;
+        }
+        s->n++;
+    }
+    ck_assert_int_eq(n, 0);
+    s->damaged = pa_reader_damaged(r);
+    pa_reader_close(r);
+}
+
+static void write_buf(const char *path, const tb_buf_t *b)
+{
+    ck_assert_int_eq(tb_write_file(path, b->data, b->len), 0);
+}
+
+/* ---- cursor ------------------------------------------------------------------------------------
+ */
+
+START_TEST(test_cursor_bounds)
+{
+    const uint8_t data[] = {1, 0, 0, 0, 5, 0, 0, 0, 'a', 'b'};
+    pa_cursor_t c;
+    pa_cursor_init(&c, data, sizeof data);
+    ck_assert_uint_eq(pa_cursor_u32(&c), 1);
+    const uint8_t *s;
+    uint32_t n;
+    pa_cursor_str(&c, &s, &n); /* says 5 bytes, only 2 left */
+    ck_assert_int_eq(c.err, 1);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(pa_cursor_u64(&c), 0);
+    ck_assert_uint_eq(pa_cursor_left(&c), 0);
+
+    pa_cursor_init(&c, data, 3);
+    ck_assert_uint_eq(pa_cursor_u16(&c), 1);
+    ck_assert_int_eq(c.err, 0);
+    ck_assert_uint_eq(pa_cursor_u16(&c), 0); /* 1 byte left */
+    ck_assert_int_eq(c.err, 1);
+
+    pa_cursor_init(&c, data, sizeof data);
+    pa_cursor_skip(&c, SIZE_MAX); /* no overflow */
+    ck_assert_int_eq(c.err, 1);
+}
+END_TEST
+
+/* ---- a valid trace ----------------------------------------------------------------------------
+ */
+
+START_TEST(test_valid_trace)
+{
+    tb_buf_t f = {0};
+    size_t o[5];
+    tb_typical(&f, o);
+    const char *path = tu_path("valid.trace");
+    write_buf(path, &f);
+
+    scan_t s;
+    scan_file(path, &s);
+    ck_assert_int_eq(s.open_rc, PA_OK);
+    ck_assert_uint_eq(s.n, 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_uint_eq(s.offs[i], o[i]);
+    ck_assert_uint_eq(s.types[4], PS_CHUNK_END);
+    ck_assert(!s.damaged);
+    ck_assert_uint_eq(s.warnings.n, 0);
+    pa_strlist_free(&s.warnings);
+
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert(t.has_process);
+    ck_assert_uint_eq(t.process.pid, 4242);
+    ck_assert_str_eq(t.process.program, "/nonexistent/prog");
+    ck_assert_uint_eq(t.process.argc, 2);
+    ck_assert_str_eq(t.process.argv[1], "--flag");
+    ck_assert_str_eq(t.process.hostname, "testhost");
+    ck_assert_uint_eq(t.process.page_size, 4096);
+    ck_assert_uint_eq(t.nmodules, 1);
+    ck_assert_uint_eq(t.modules[0].base, 0x400000);
+    ck_assert_uint_eq(t.nstacks, 3);
+    const pa_stack_t *st = pa_model_stack(&t, 2);
+    ck_assert_ptr_nonnull(st);
+    ck_assert_uint_eq(st->depth, 2);
+    ck_assert_uint_eq(st->addrs[0], 0x403000);
+    ck_assert(t.has_snapshot);
+    ck_assert_uint_eq(t.snap.nrows, 3);
+    ck_assert_uint_eq(t.snap.totals.live_blocks, 3);
+    ck_assert_uint_eq(t.snap.totals.live_bytes, 1200);
+    ck_assert_uint_eq(t.snap.totals.peak_live_bytes, 6000);
+    ck_assert_uint_eq(t.snap.totals.untracked_frees, 3);
+    ck_assert_uint_eq(t.snap.rows[1].live_bytes, 1000);
+    ck_assert(t.has_end);
+    ck_assert(pa_model_complete(&t));
+    ck_assert_uint_eq(t.warnings.n, 0);
+    pa_model_free(&t);
+    tb_free(&f);
+}
+END_TEST
+
+/* ---- truncation at every offset ------------------------------------------------------------- */
+
+START_TEST(test_truncated_everywhere)
+{
+    tb_buf_t f = {0};
+    size_t o[5];
+    tb_typical(&f, o);
+    size_t ends[5];
+    for (int i = 0; i < 5; i++)
+        ends[i] = i < 4 ? o[i + 1] : f.len;
+    const char *path = tu_path("cut.trace");
+    int saved = tu_stderr_silence(); /* pa_model_load prints its errors */
+    for (size_t cut = 0; cut < f.len; cut++) {
+        ck_assert_int_eq(tb_write_file(path, f.data, cut), 0);
+        scan_t s;
+        scan_file(path, &s);
+        if (cut < PS_TRACE_FILE_HEADER_SIZE) {
+            ck_assert_int_eq(s.open_rc, PA_EFORMAT);
+            ck_assert(strstr(s.err, cut ? "truncated file header" : "empty file"));
+            continue;
+        }
+        ck_assert_int_eq(s.open_rc, PA_OK);
+        size_t complete = 0;
+        bool boundary = cut == PS_TRACE_FILE_HEADER_SIZE;
+        for (int i = 0; i < 5; i++) {
+            complete += ends[i] <= cut;
+            boundary = boundary || ends[i] == cut;
+        }
+        ck_assert_msg(s.n == complete, "cut %zu: %zu chunks, expected %zu", cut, s.n, complete);
+        for (size_t i = 0; i < complete; i++)
+            ck_assert_uint_eq(s.offs[i], o[i]);
+        ck_assert_msg(s.damaged == !boundary, "cut %zu: damaged %d", cut, s.damaged);
+        if (!boundary) {
+            char want[64];
+            snprintf(want, sizeof want, "truncated chunk %sat offset %zu",
+                     cut - o[complete] < PS_CHUNK_HEADER_SIZE ? "header " : "", o[complete]);
+            ck_assert_msg(tu_has(&s.warnings, want), "cut %zu: no '%s' (got '%s')", cut, want,
+                          s.warnings.n ? s.warnings.items[0] : "");
+        }
+        pa_strlist_free(&s.warnings);
+
+        pa_trace_t t;
+        int rc = pa_model_load(path, true, &t);
+        if (cut >= ends[3]) { /* the snapshot is complete */
+            ck_assert_int_eq(rc, PA_OK);
+            ck_assert_uint_eq(t.snap.totals.live_bytes, 1200);
+            ck_assert(!pa_model_complete(&t));
+            ck_assert_uint_ge(t.warnings.n, 1);
+            pa_model_free(&t);
+        } else {
+            ck_assert_int_eq(rc, PA_ENOSNAPSHOT);
+        }
+    }
+    tu_stderr_restore(saved);
+    tb_free(&f);
+}
+END_TEST
+
+/* A truncated chunk's message says how much is there. */
+START_TEST(test_truncated_message)
+{
+    tb_buf_t f = {0};
+    size_t o[5];
+    tb_typical(&f, o);
+    const char *path = tu_path("cut2.trace");
+    size_t cut = o[3] + PS_CHUNK_HEADER_SIZE + 10; /* 10 bytes of the snapshot payload */
+    ck_assert_int_eq(tb_write_file(path, f.data, cut), 0);
+    scan_t s;
+    scan_file(path, &s);
+    char want[128];
+    snprintf(want, sizeof want,
+             "truncated chunk at offset %zu: header says %zu payload bytes, file ends after 10",
+             o[3], o[4] - o[3] - PS_CHUNK_HEADER_SIZE);
+    ck_assert_msg(tu_has(&s.warnings, want), "want '%s', got '%s'", want,
+                  s.warnings.n ? s.warnings.items[0] : "");
+    ck_assert_uint_eq(s.n, 3);
+    pa_strlist_free(&s.warnings);
+    tb_free(&f);
+}
+END_TEST
+
+/* ---- flipped bytes
+ * ------------------------------------------------------------------------------- */
+
+START_TEST(test_flipped_payload_byte)
+{
+    tb_buf_t f = {0};
+    size_t o[5];
+    tb_typical(&f, o);
+    f.data[o[2] + PS_CHUNK_HEADER_SIZE + 5] ^= 0x40; /* inside the STACKS payload */
+    const char *path = tu_path("flip.trace");
+    write_buf(path, &f);
+
+    scan_t s;
+    scan_file(path, &s);
+    char want[64];
+    snprintf(want, sizeof want, "bad CRC in chunk at offset %zu", o[2]);
+    ck_assert(tu_has(&s.warnings, want));
+    snprintf(want, sizeof want, "resynchronized at offset %zu", o[3]);
+    ck_assert(tu_has(&s.warnings, want));
+    ck_assert_uint_eq(s.n, 4); /* PROCESS, MODULES, SNAPSHOT, END */
+    ck_assert(s.damaged);
+    pa_strlist_free(&s.warnings);
+
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert(!pa_model_complete(&t));
+    ck_assert(t.has_end);
+    ck_assert_uint_eq(t.nstacks, 0);
+    ck_assert_uint_eq(t.snap.totals.live_bytes, 1200);
+    pa_model_free(&t);
+    tb_free(&f);
+}
+END_TEST
+
+START_TEST(test_flipped_every_byte)
+{
+    tb_buf_t f = {0};
+    size_t o[5];
+    tb_typical(&f, o);
+    const char *path = tu_path("flipall.trace");
+    int saved = tu_stderr_silence();
+    for (size_t at = PS_TRACE_FILE_HEADER_SIZE; at < f.len; at++) {
+        f.data[at] ^= 0x01;
+        write_buf(path, &f);
+        f.data[at] ^= 0x01;
+        int k = 4;
+        while (o[k] > at)
+            k--;
+        scan_t s;
+        scan_file(path, &s);
+        ck_assert_int_eq(s.open_rc, PA_OK);
+        ck_assert_msg(s.damaged, "flip at %zu not detected", at);
+        char want[64];
+        snprintf(want, sizeof want, "at offset %zu", o[k]);
+        ck_assert_msg(tu_has(&s.warnings, want), "flip at %zu: no '%s' (got '%s')", at, want,
+                      s.warnings.n ? s.warnings.items[0] : "");
+        /* every other chunk is still read */
+        ck_assert_msg(s.n == 4, "flip at %zu: %zu chunks", at, s.n);
+        pa_strlist_free(&s.warnings);
+
+        pa_trace_t t;
+        int rc = pa_model_load(path, true, &t);
+        ck_assert(rc == PA_OK || (k == 3 && rc == PA_ENOSNAPSHOT));
+        if (rc == PA_OK) {
+            ck_assert(!pa_model_complete(&t));
+            pa_model_free(&t);
+        }
+    }
+    tu_stderr_restore(saved);
+    tb_free(&f);
+}
+END_TEST
+
+/* Garbage between two chunks: skipped, reported, the rest used. */
+START_TEST(test_resync_over_garbage)
+{
+    tb_buf_t f = {0}, g = {0};
+    size_t o[5];
+    tb_typical(&f, o);
+    tb_bytes(&g, f.data, o[2]);
+    const char junk[] = "PSCK garbage PSCKPSCK with fake sync words";
+    tb_bytes(&g, junk, sizeof junk);
+    tb_bytes(&g, f.data + o[2], f.len - o[2]);
+    const char *path = tu_path("garbage.trace");
+    write_buf(path, &g);
+    scan_t s;
+    scan_file(path, &s);
+    ck_assert_uint_eq(s.n, 5);
+    char want[96];
+    snprintf(want, sizeof want, "resynchronized at offset %zu after skipping %zu damaged bytes",
+             o[2] + sizeof junk, sizeof junk);
+    ck_assert_msg(tu_has(&s.warnings, want), "want '%s'", want);
+    pa_strlist_free(&s.warnings);
+    tb_free(&f);
+    tb_free(&g);
+}
+END_TEST
+
+/* ---- versions, unknown chunks ------------------------------------------------------------------
+ */
+
+START_TEST(test_newer_version_refused)
+{
+    tb_buf_t f = {0};
+    tb_typical(&f, NULL);
+    f.data[8] = PS_TRACE_VERSION + 1;
+    const char *path = tu_path("newer.trace");
+    write_buf(path, &f);
+    scan_t s;
+    scan_file(path, &s);
+    ck_assert_int_eq(s.open_rc, PA_EVERSION);
+    char want[128];
+    snprintf(want, sizeof want, "version %d is newer than this perfshim supports (version %d)",
+             PS_TRACE_VERSION + 1, PS_TRACE_VERSION);
+    ck_assert_msg(strstr(s.err, want), "got '%s'", s.err);
+    int saved = tu_stderr_silence();
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_EVERSION);
+    tu_stderr_restore(saved);
+    tb_free(&f);
+}
+END_TEST
+
+START_TEST(test_bad_magic)
+{
+    tb_buf_t f = {0};
+    tb_typical(&f, NULL);
+    f.data[0] = 'X';
+    const char *path = tu_path("magic.trace");
+    write_buf(path, &f);
+    scan_t s;
+    scan_file(path, &s);
+    ck_assert_int_eq(s.open_rc, PA_EFORMAT);
+    ck_assert(strstr(s.err, "not a perfshim trace"));
+    tb_free(&f);
+}
+END_TEST
+
+START_TEST(test_unknown_chunk_skipped)
+{
+    tb_buf_t f = {0}, p = {0};
+    size_t o[5];
+    tb_typical(&f, o);
+    /* rebuild: PROCESS, MODULES, type 77, STACKS, SNAPSHOT, END(5) */
+    tb_buf_t g = {0};
+    tb_bytes(&g, f.data, o[2]);
+    tb_str(&p, "from the future");
+    tb_chunk(&g, 77, &p);
+    tb_bytes(&g, f.data + o[2], o[4] - o[2]);
+    p.len = 0;
+    tb_end(&p, 5);
+    tb_chunk(&g, PS_CHUNK_END, &p);
+    const char *path = tu_path("unknown.trace");
+    write_buf(path, &g);
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert(pa_model_complete(&t));
+    ck_assert_uint_eq(t.warnings.n, 0);
+    ck_assert_uint_eq(t.nstacks, 3);
+    ck_assert_uint_eq(t.snap.nrows, 3);
+    pa_model_free(&t);
+    tb_free(&f);
+    tb_free(&g);
+    tb_free(&p);
+}
+END_TEST
+
+/* Fields appended to a payload by a later revision are ignored; longer rows are skipped. */
+START_TEST(test_trailing_fields_and_wide_rows)
+{
+    tb_buf_t f = {0}, p = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    const char *argv[] = {"x"};
+    tb_process(&p, 7, "/x", 1, argv);
+    tb_u64(&p, 0xdeadbeef); /* a future field */
+    tb_chunk(&f, PS_CHUNK_PROCESS, &p);
+    p.len = 0;
+    /* snapshot with 80-byte rows */
+    tb_u64(&p, 5);
+    tb_u32(&p, PS_SNAP_DUMP);
+    tb_u32(&p, 0);
+    for (int i = 0; i < 10; i++)
+        tb_u64(&p, (uint64_t)i);
+    tb_u32(&p, 2);
+    tb_u32(&p, 80);
+    for (uint32_t r = 1; r <= 2; r++) {
+        tb_u32(&p, r);
+        tb_u32(&p, 0);
+        for (int i = 0; i < 7; i++)
+            tb_u64(&p, r * 100 + (uint64_t)i);
+        tb_u64(&p, 0xaaaa);
+        tb_u64(&p, 0xbbbb);
+    }
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    p.len = 0;
+    tb_end(&p, 2);
+    tb_chunk(&f, PS_CHUNK_END, &p);
+    const char *path = tu_path("wide.trace");
+    write_buf(path, &f);
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_uint_eq(t.process.pid, 7);
+    ck_assert_uint_eq(t.snap.nrows, 2);
+    ck_assert_uint_eq(t.snap.rows[1].stack_id, 2);
+    ck_assert_uint_eq(t.snap.rows[1].allocs, 200);
+    ck_assert_uint_eq(t.snap.rows[1].peak_live_bytes, 206);
+    ck_assert_uint_eq(t.snap.reason, PS_SNAP_DUMP);
+    ck_assert(pa_model_complete(&t));
+    pa_model_free(&t);
+    tb_free(&f);
+    tb_free(&p);
+}
+END_TEST
+
+/* ---- malformed payloads (CRC fine, contents not) -------------------------------------------- */
+
+START_TEST(test_malformed_payloads)
+{
+    tb_buf_t f = {0}, p = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    tb_u32(&p, 0xffffffffu); /* STACKS: 4 billion stacks in 4 bytes */
+    size_t bad_stacks = tb_chunk(&f, PS_CHUNK_STACKS, &p);
+    p.len = 0;
+    tb_u32(&p, 1); /* one stack claiming 2^31 frames */
+    tb_u32(&p, 9);
+    tb_u32(&p, 0x80000000u);
+    tb_u64(&p, 1);
+    tb_chunk(&f, PS_CHUNK_STACKS, &p);
+    p.len = 0;
+    tb_u32(&p, 1000); /* MODULES count too large */
+    tb_chunk(&f, PS_CHUNK_MODULES, &p);
+    p.len = 0;
+    tb_u64(&p, 1); /* PROCESS cut short */
+    tb_chunk(&f, PS_CHUNK_PROCESS, &p);
+    p.len = 0;
+    tb_u64(&p, 1); /* SNAPSHOT: row count beyond the payload */
+    tb_u32(&p, 0);
+    tb_u32(&p, 0);
+    for (int i = 0; i < 10; i++)
+        tb_u64(&p, 1);
+    tb_u32(&p, 0x10000000u);
+    tb_u32(&p, 64);
+    size_t bad_snap = tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    p.len = 0;
+    tb_row_t row = {1, 1, 10, 0, 0, 1, 10, 10};
+    tb_snapshot(&p, PS_SNAP_EXIT, &row, 1, 10, 0, 0);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    const char *path = tu_path("malformed.trace");
+    write_buf(path, &f);
+
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    char want[64];
+    snprintf(want, sizeof want, "malformed STACKS chunk at offset %zu", bad_stacks);
+    ck_assert(tu_has(&t.warnings, want));
+    snprintf(want, sizeof want, "malformed SNAPSHOT chunk at offset %zu", bad_snap);
+    ck_assert(tu_has(&t.warnings, want));
+    ck_assert(tu_has(&t.warnings, "malformed MODULES chunk"));
+    ck_assert(tu_has(&t.warnings, "malformed PROCESS chunk"));
+    ck_assert(!t.has_process);
+    ck_assert(t.damaged);
+    ck_assert_uint_eq(t.snap.nrows, 1);
+    pa_model_free(&t);
+    tb_free(&f);
+    tb_free(&p);
+}
+END_TEST
+
+/* ---- several snapshots, module maps, END count --------------------------------------------------
+ */
+
+START_TEST(test_last_snapshot_and_peaks)
+{
+    tb_buf_t f = {0}, p = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    tb_module_t m1[] = {{0x1000, 0x1000, 0x2000, "/a", NULL, 0},
+                        {0x5000, 0x5000, 0x6000, "/b", NULL, 0}};
+    tb_modules(&p, m1, 2);
+    tb_chunk(&f, PS_CHUNK_MODULES, &p);
+    p.len = 0;
+    tb_row_t r1 = {1, 10, 1000, 0, 0, 10, 1000, 1000};
+    tb_snapshot(&p, PS_SNAP_DUMP, &r1, 1, 9000, 100, 7000);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    p.len = 0;
+    tb_module_t m2[] = {{0x1000, 0x1000, 0x2000, "/a", NULL, 0},
+                        {0x5800, 0x5800, 0x7000, "/c", NULL, 0},
+                        {0x9000, 0x9000, 0xa000, "/d", NULL, 0}};
+    tb_modules(&p, m2, 3);
+    tb_chunk(&f, PS_CHUNK_MODULES, &p);
+    p.len = 0;
+    tb_modules(&p, m2, 1); /* /d unloaded: retired */
+    tb_chunk(&f, PS_CHUNK_MODULES, &p);
+    p.len = 0;
+    tb_row_t r2 = {1, 10, 1000, 9, 900, 1, 100, 1000};
+    tb_snapshot(&p, PS_SNAP_EXIT, &r2, 1, 500, 50, 60);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    p.len = 0;
+    tb_end(&p, 4); /* wrong: 5 chunks precede it */
+    size_t end = tb_chunk(&f, PS_CHUNK_END, &p);
+    const char *path = tu_path("multi.trace");
+    write_buf(path, &f);
+
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_uint_eq(t.nsnapshots, 2);
+    ck_assert_uint_eq(t.snap.reason, PS_SNAP_EXIT);
+    ck_assert_uint_eq(t.snap.rows[0].live_blocks, 1);
+    ck_assert_uint_eq(t.snap.totals.peak_live_bytes, 9000); /* max over snapshots */
+    ck_assert_uint_eq(t.snap.totals.peak_rss_bytes, 7000);
+    ck_assert_uint_eq(t.snap.totals.rss_bytes, 50);
+    /* latest map /a; retired /d (and /c); /b was replaced by /c, which overlaps it */
+    ck_assert_str_eq(pa_model_module_at(&t, 0x1800)->path, "/a");
+    ck_assert_str_eq(pa_model_module_at(&t, 0x9800)->path, "/d");
+    ck_assert(pa_model_module_at(&t, 0x9800)->retired);
+    ck_assert_str_eq(pa_model_module_at(&t, 0x5900)->path, "/c");
+    ck_assert_ptr_null(pa_model_module_at(&t, 0x5100));
+    char want[96];
+    snprintf(want, sizeof want, "END chunk at offset %zu says 4 chunks precede it, but 5 were read",
+             end);
+    ck_assert(tu_has(&t.warnings, want));
+    ck_assert(!pa_model_complete(&t));
+    pa_model_free(&t);
+    tb_free(&f);
+    tb_free(&p);
+}
+END_TEST
+
+START_TEST(test_no_snapshot)
+{
+    tb_buf_t f = {0}, p = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    const char *argv[] = {"x"};
+    tb_process(&p, 7, "/x", 1, argv);
+    tb_chunk(&f, PS_CHUNK_PROCESS, &p);
+    const char *path = tu_path("nosnap.trace");
+    write_buf(path, &f);
+    int saved = tu_stderr_silence();
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_ENOSNAPSHOT);
+    tu_stderr_restore(saved);
+    tb_free(&f);
+    tb_free(&p);
+}
+END_TEST
+
+START_TEST(test_no_end_is_incomplete)
+{
+    tb_buf_t f = {0};
+    size_t o[5];
+    tb_typical(&f, o);
+    const char *path = tu_path("noend.trace");
+    ck_assert_int_eq(tb_write_file(path, f.data, o[4]), 0);
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert(!t.damaged);
+    ck_assert(!pa_model_complete(&t));
+    ck_assert(tu_has(&t.warnings, "no END chunk"));
+    pa_model_free(&t);
+    tb_free(&f);
+}
+END_TEST
+
+/* ---- random mutations --------------------------------------------------------------------------
+ */
+
+START_TEST(test_random_mutations)
+{
+    tb_buf_t f = {0};
+    tb_typical(&f, NULL);
+    uint8_t *d = malloc(f.len + 64);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    const char *path = tu_path("fuzz.trace");
+    int saved = tu_stderr_silence();
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t len = f.len;
+        memcpy(d, f.data, len);
+        int edits = 1 + iter % 8;
+        for (int e = 0; e < edits; e++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t at = (size_t)(x % len);
+            switch ((x >> 32) % 4) {
+            case 0: /* random byte */
+                d[at] = (uint8_t)(x >> 40);
+                break;
+            case 1: /* truncate */
+                len = at + 1;
+                break;
+            case 2: /* a large length field */
+                d[at] = 0xff;
+                break;
+            default: /* zero */
+                d[at] = 0;
+            }
+        }
+        ck_assert_int_eq(tb_write_file(path, d, len), 0);
+        pa_trace_t t;
+        if (pa_model_load(path, true, &t) == PA_OK)
+            pa_model_free(&t);
+    }
+    tu_stderr_restore(saved);
+    free(d);
+    tb_free(&f);
+}
+END_TEST
+
+/* ---- POOL chunks ------------------------------------------------------------------------------
+ */
+
+static void check_typical_pool(const pa_pool_t *pool, uint64_t offset)
+{
+    const tb_pool_totals_t *w = &tb_typical_pool_totals;
+    ck_assert_ptr_nonnull(pool);
+    ck_assert_uint_eq(pool->offset, offset);
+    ck_assert_uint_eq(pool->time_ns, TB_SNAPSHOT_TIME_NS);
+    ck_assert_uint_eq(pool->max_size, 1024);
+    ck_assert_uint_eq(pool->reserved, w->reserved);
+    ck_assert_uint_eq(pool->committed, 4 << 20);
+    ck_assert_uint_eq(pool->slab_bytes, 2 << 20);
+    ck_assert_uint_eq(pool->empty_bytes, 64 << 10);
+    ck_assert_uint_eq(pool->released_bytes, 128 << 10);
+    ck_assert_uint_eq(pool->returned_bytes, 256 << 10);
+    ck_assert_uint_eq(pool->threads, 3);
+    ck_assert(!pool->exhausted);
+    ck_assert_uint_eq(pool->nclasses, 4); /* the unused class is kept in the model */
+    for (size_t i = 0; i < 4; i++) {
+        const pa_pool_class_t *c = &pool->classes[i];
+        const tb_pool_class_t *x = &tb_typical_pool_classes[i];
+        ck_assert_uint_eq(c->size, x->size);
+        ck_assert_uint_eq(c->slabs, x->slabs);
+        ck_assert_uint_eq(c->allocs, x->allocs);
+        ck_assert_uint_eq(c->hits, x->hits);
+        ck_assert_uint_eq(c->misses, x->misses);
+        ck_assert_uint_eq(c->refills, x->refills);
+        ck_assert_uint_eq(c->flushes, x->flushes);
+        ck_assert_uint_eq(c->flushed_blocks, x->flushed_blocks);
+        ck_assert_uint_eq(c->direct_frees, x->direct_frees);
+        ck_assert_uint_eq(c->bytes_in_use, x->bytes_in_use);
+        ck_assert_uint_eq(c->bytes_cached, x->bytes_cached);
+        ck_assert_uint_eq(c->bytes_central, x->bytes_central);
+        ck_assert_uint_eq(c->bytes_returned, x->bytes_returned);
+    }
+    ck_assert_uint_eq(pool->classes[2].bytes_returned, 65536); /* the last field of a row */
+    ck_assert_uint_eq(pool->classes[3].direct_frees, 1);
+}
+
+START_TEST(test_pool_parsed)
+{
+    tb_buf_t f = {0};
+    size_t o[6];
+    tb_typical_pool(&f, o);
+    const char *path = tu_path("pool.trace");
+    write_buf(path, &f);
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_msg(t.warnings.n == 0, "warning: %s", t.warnings.n ? t.warnings.items[0] : "");
+    ck_assert(pa_model_complete(&t)); /* END counts the POOL chunk */
+    check_typical_pool(pa_model_pool(&t), o[4]);
+    ck_assert_uint_eq(t.snap.totals.live_bytes, 1200);
+    pa_model_free(&t);
+
+    /* the typical trace without a pool: no pool data */
+    tb_free(&f);
+    tb_typical(&f, NULL);
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_ptr_null(pa_model_pool(&t));
+    ck_assert(!t.has_pool);
+    pa_model_free(&t);
+    tb_free(&f);
+}
+END_TEST
+
+START_TEST(test_pool_hit_rate)
+{
+    pa_pool_class_t c = {0};
+    ck_assert_double_eq(pa_model_pool_hit_rate(&c), 0.0); /* no allocation: no division */
+    c.allocs = 1000;
+    c.hits = 990;
+    ck_assert_double_eq_tol(pa_model_pool_hit_rate(&c), 0.99, 1e-12);
+    c.allocs = 200;
+    c.hits = 150;
+    ck_assert_double_eq(pa_model_pool_hit_rate(&c), 0.75);
+    c.hits = 0;
+    ck_assert_double_eq(pa_model_pool_hit_rate(&c), 0.0);
+    c.hits = 200;
+    ck_assert_double_eq(pa_model_pool_hit_rate(&c), 1.0);
+    c.hits = 300; /* never above 1, whatever the file says */
+    ck_assert_double_eq(pa_model_pool_hit_rate(&c), 1.0);
+    c.allocs = UINT64_MAX;
+    c.hits = UINT64_MAX - 1;
+    ck_assert_double_le(pa_model_pool_hit_rate(&c), 1.0);
+}
+END_TEST
+
+/* Builds PROCESS, SNAPSHOT (at snap_ns), POOL (payload as given), END into f; returns the
+ * offset of the POOL chunk. */
+static size_t pool_trace(tb_buf_t *f, uint64_t snap_ns, const tb_buf_t *pool)
+{
+    tb_buf_t p = {0};
+    tb_file_header(f, PS_TRACE_VERSION);
+    const char *argv[] = {"x"};
+    tb_process(&p, 7, "/x", 1, argv);
+    tb_chunk(f, PS_CHUNK_PROCESS, &p);
+    p.len = 0;
+    tb_row_t row = {1, 4, 400, 1, 100, 3, 300, 300};
+    tb_snapshot_at(&p, snap_ns, PS_SNAP_EXIT, &row, 1, 300, 1 << 20, 1 << 20);
+    tb_chunk(f, PS_CHUNK_SNAPSHOT, &p);
+    size_t off = tb_chunk(f, PS_CHUNK_POOL, pool);
+    p.len = 0;
+    tb_end(&p, 3);
+    tb_chunk(f, PS_CHUNK_END, &p);
+    tb_free(&p);
+    return off;
+}
+
+/* Rows wider than 96 bytes and fields appended after the rows are skipped. */
+START_TEST(test_pool_wide_rows)
+{
+    static const uint32_t sizes[] = {97, 104, 200};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        uint32_t row_size = sizes[k];
+        tb_buf_t f = {0}, p = {0};
+        tb_pool(&p, &tb_typical_pool_totals, tb_typical_pool_classes, 4, row_size);
+        tb_u64(&p, 0xfeedfacecafebeefull); /* a future field */
+        size_t off = pool_trace(&f, TB_SNAPSHOT_TIME_NS, &p);
+        const char *path = tu_path("poolwide.trace");
+        write_buf(path, &f);
+        pa_trace_t t;
+        ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+        ck_assert_msg(t.warnings.n == 0, "row size %u: %s", row_size, t.warnings.items[0]);
+        check_typical_pool(pa_model_pool(&t), off);
+        pa_model_free(&t);
+        tb_free(&f);
+        tb_free(&p);
+    }
+}
+END_TEST
+
+/* Loads f, expects a malformed POOL chunk at off named, no pool data, the snapshot used. */
+static void expect_bad_pool(const tb_buf_t *f, size_t off, const char *why)
+{
+    const char *path = tu_path("poolbad.trace");
+    write_buf(path, f);
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    char want[160];
+    snprintf(want, sizeof want, "malformed POOL chunk at offset %zu: %s; chunk ignored", off, why);
+    ck_assert_msg(tu_has(&t.warnings, want), "want '%s', got '%s'", want,
+                  t.warnings.n ? t.warnings.items[0] : "(none)");
+    ck_assert_ptr_null(pa_model_pool(&t));
+    ck_assert(t.damaged);
+    ck_assert(!pa_model_complete(&t));
+    ck_assert_uint_eq(t.snap.totals.live_bytes, 300);
+    pa_model_free(&t);
+}
+
+START_TEST(test_pool_malformed)
+{
+    tb_buf_t full = {0}, p = {0}, f = {0};
+    tb_pool(&full, &tb_typical_pool_totals, tb_typical_pool_classes, 4, PS_POOL_ROW_SIZE);
+    ck_assert_uint_eq(full.len, 80 + 4 * 96);
+    /* every payload shorter than the whole: the totals or a row cut short */
+    for (size_t len = 0; len < full.len; len++) {
+        p.len = 0;
+        tb_bytes(&p, full.data, len);
+        f.len = 0;
+        size_t off = pool_trace(&f, TB_SNAPSHOT_TIME_NS, &p);
+        expect_bad_pool(&f, off,
+                        len < 80 ? "payload ends inside the totals"
+                                 : "more size classes than the payload holds");
+    }
+    /* rows narrower than 96 bytes */
+    p.len = 0;
+    tb_pool(&p, &tb_typical_pool_totals, tb_typical_pool_classes, 4, 64);
+    f.len = 0;
+    expect_bad_pool(&f, pool_trace(&f, TB_SNAPSHOT_TIME_NS, &p), "row size 64 is less than 96");
+    p.len = 0;
+    tb_pool(&p, &tb_typical_pool_totals, tb_typical_pool_classes, 0, 0);
+    f.len = 0;
+    expect_bad_pool(&f, pool_trace(&f, TB_SNAPSHOT_TIME_NS, &p), "row size 0 is less than 96");
+    /* a class count that would overflow a 32-bit product */
+    p.len = 0;
+    tb_pool(&p, &tb_typical_pool_totals, tb_typical_pool_classes, 1, PS_POOL_ROW_SIZE);
+    p.data[72] = p.data[73] = p.data[74] = p.data[75] = 0xff; /* class_count */
+    p.data[76] = p.data[77] = p.data[78] = p.data[79] = 0xff; /* row_size */
+    f.len = 0;
+    expect_bad_pool(&f, pool_trace(&f, TB_SNAPSHOT_TIME_NS, &p),
+                    "more size classes than the payload holds");
+    tb_free(&full);
+    tb_free(&p);
+    tb_free(&f);
+}
+END_TEST
+
+/* Every byte of a POOL payload set to 0x00 and to 0xff, CRC recomputed: never a crash, and the
+ * pool is either decoded or named as malformed. */
+START_TEST(test_pool_corrupt_every_byte)
+{
+    tb_buf_t full = {0}, p = {0}, f = {0};
+    tb_pool(&full, &tb_typical_pool_totals, tb_typical_pool_classes, 4, PS_POOL_ROW_SIZE);
+    const char *path = tu_path("poolcorrupt.trace");
+    for (size_t at = 0; at < full.len; at++) {
+        for (int v = 0; v < 2; v++) {
+            p.len = 0;
+            tb_bytes(&p, full.data, full.len);
+            p.data[at] = v ? 0xff : 0x00;
+            f.len = 0;
+            size_t off = pool_trace(&f, TB_SNAPSHOT_TIME_NS, &p);
+            write_buf(path, &f);
+            pa_trace_t t;
+            ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+            const pa_pool_t *pool = pa_model_pool(&t);
+            if (pool) {
+                /* only class_count 4 -> 0 still decodes, as an empty pool */
+                ck_assert_msg(pool->nclasses == 4 || (at == 72 && v == 0), "byte %zu = %d", at, v);
+            } else {
+                char want[64];
+                snprintf(want, sizeof want, "POOL chunk at offset %zu", off);
+                ck_assert_msg(tu_has(&t.warnings, want), "byte %zu = %d: no '%s'", at, v, want);
+            }
+            pa_model_free(&t);
+        }
+    }
+    tb_free(&full);
+    tb_free(&p);
+    tb_free(&f);
+}
+END_TEST
+
+/* The pool trace cut at every byte: never a crash; the pool shows only once its chunk is whole. */
+START_TEST(test_pool_truncated_everywhere)
+{
+    tb_buf_t f = {0};
+    size_t o[6];
+    tb_typical_pool(&f, o);
+    const char *path = tu_path("poolcut.trace");
+    int saved = tu_stderr_silence();
+    for (size_t cut = o[3]; cut < f.len; cut++) {
+        ck_assert_int_eq(tb_write_file(path, f.data, cut), 0);
+        pa_trace_t t;
+        int rc = pa_model_load(path, true, &t);
+        if (cut < o[4]) { /* the snapshot itself is cut */
+            ck_assert_int_eq(rc, PA_ENOSNAPSHOT);
+            continue;
+        }
+        ck_assert_int_eq(rc, PA_OK);
+        if (cut < o[5]) {
+            ck_assert_ptr_null(pa_model_pool(&t));
+            if (cut > o[4]) {
+                char want[64];
+                snprintf(want, sizeof want, "truncated chunk %sat offset %zu",
+                         cut - o[4] < PS_CHUNK_HEADER_SIZE ? "header " : "", o[4]);
+                ck_assert_msg(tu_has(&t.warnings, want), "cut %zu: no '%s'", cut, want);
+            }
+        } else {
+            check_typical_pool(pa_model_pool(&t), o[4]);
+        }
+        ck_assert(!pa_model_complete(&t));
+        pa_model_free(&t);
+    }
+    tu_stderr_restore(saved);
+    tb_free(&f);
+}
+END_TEST
+
+/* A POOL chunk is shown only with the snapshot it was written with. */
+START_TEST(test_pool_belongs_to_last_snapshot)
+{
+    tb_buf_t f = {0}, p = {0}, pool = {0};
+    const char *path = tu_path("poolsnap.trace");
+    pa_trace_t t;
+
+    /* time differs from the snapshot before it */
+    tb_pool_totals_t other = tb_typical_pool_totals;
+    other.time_ns = TB_SNAPSHOT_TIME_NS + 5;
+    tb_pool(&pool, &other, tb_typical_pool_classes, 4, PS_POOL_ROW_SIZE);
+    size_t off = pool_trace(&f, TB_SNAPSHOT_TIME_NS, &pool);
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_ptr_null(pa_model_pool(&t));
+    char want[160];
+    snprintf(want, sizeof want,
+             "POOL chunk at offset %zu is for time 1000005 ns, not for the snapshot before it "
+             "(1000000 ns); ignored",
+             off);
+    ck_assert_msg(tu_has(&t.warnings, want), "want '%s'", want);
+    pa_model_free(&t);
+
+    /* snapshot 1 with its pool, snapshot 2 (same time stamp even) without: no pool data */
+    tb_row_t row = {1, 4, 400, 1, 100, 3, 300, 300};
+    f.len = 0;
+    tb_file_header(&f, PS_TRACE_VERSION);
+    tb_snapshot(&p, PS_SNAP_DUMP, &row, 1, 300, 100, 100);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    pool.len = 0;
+    tb_pool(&pool, &tb_typical_pool_totals, tb_typical_pool_classes, 4, PS_POOL_ROW_SIZE);
+    size_t first_pool = tb_chunk(&f, PS_CHUNK_POOL, &pool);
+    size_t second = tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_uint_eq(t.nsnapshots, 2);
+    ck_assert_ptr_null(pa_model_pool(&t));
+    pa_model_free(&t);
+
+    /* ... but when snapshot 2 is malformed, snapshot 1 and its pool are what is reported */
+    f.len = second;
+    tb_buf_t bad = {0};
+    tb_bytes(&bad, p.data, p.len);
+    bad.data[100] = 10; /* row_size 10 */
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &bad);
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_uint_eq(t.nsnapshots, 1);
+    ck_assert(tu_has(&t.warnings, "malformed SNAPSHOT chunk"));
+    check_typical_pool(pa_model_pool(&t), first_pool);
+    pa_model_free(&t);
+
+    /* two POOL chunks after one snapshot: the later one wins */
+    f.len = second;
+    tb_pool_totals_t later = tb_typical_pool_totals;
+    later.threads = 9;
+    later.exhausted = 1;
+    pool.len = 0;
+    tb_pool(&pool, &later, tb_typical_pool_classes, 2, PS_POOL_ROW_SIZE);
+    size_t off2 = tb_chunk(&f, PS_CHUNK_POOL, &pool);
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    const pa_pool_t *pp = pa_model_pool(&t);
+    ck_assert_ptr_nonnull(pp);
+    ck_assert_uint_eq(pp->offset, off2);
+    ck_assert_uint_eq(pp->threads, 9);
+    ck_assert(pp->exhausted);
+    ck_assert_uint_eq(pp->nclasses, 2);
+    pa_model_free(&t);
+
+    /* a POOL chunk before any snapshot */
+    f.len = 0;
+    tb_file_header(&f, PS_TRACE_VERSION);
+    size_t early = tb_chunk(&f, PS_CHUNK_POOL, &pool);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_ptr_null(pa_model_pool(&t));
+    snprintf(want, sizeof want, "POOL chunk at offset %zu precedes every snapshot; ignored", early);
+    ck_assert_msg(tu_has(&t.warnings, want), "want '%s'", want);
+    pa_model_free(&t);
+
+    tb_free(&f);
+    tb_free(&p);
+    tb_free(&pool);
+    tb_free(&bad);
+}
+END_TEST
+
+/* Random mutations of a trace with a POOL chunk (ASan/UBSan builds check every access). */
+START_TEST(test_pool_random_mutations)
+{
+    tb_buf_t f = {0};
+    size_t o[6];
+    tb_typical_pool(&f, o);
+    uint8_t *d = malloc(f.len);
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    const char *path = tu_path("poolfuzz.trace");
+    int saved = tu_stderr_silence();
+    size_t pay = o[4] + PS_CHUNK_HEADER_SIZE, paylen = o[5] - pay;
+    for (int iter = 0; iter < 2000; iter++) {
+        memcpy(d, f.data, f.len);
+        int edits = 1 + iter % 6;
+        for (int e = 0; e < edits; e++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            d[pay + (size_t)(x % paylen)] = (uint8_t)(x >> 40);
+        }
+        /* valid CRC: the payload decoder, not the chunk reader, must cope */
+        uint32_t crc = (uint32_t)crc32(0L, d + o[4], 12);
+        crc = (uint32_t)crc32(crc, d + pay, (uInt)paylen);
+        for (int i = 0; i < 4; i++)
+            d[o[4] + 12 + i] = (uint8_t)(crc >> (8 * i));
+        ck_assert_int_eq(tb_write_file(path, d, f.len), 0);
+        pa_trace_t t;
+        ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+        const pa_pool_t *pool = pa_model_pool(&t);
+        if (pool)
+            ck_assert_uint_le(pool->nclasses, paylen / PS_POOL_ROW_SIZE);
+        pa_model_free(&t);
+    }
+    tu_stderr_restore(saved);
+    free(d);
+    tb_free(&f);
+}
+END_TEST
+
+int main(void)
+{
+    tu_setup("check_analyzer_reader");
+    Suite *s = suite_create("analyzer_reader");
+    TCase *tc = tcase_create("reader");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_cursor_bounds);
+    tcase_add_test(tc, test_valid_trace);
+    tcase_add_test(tc, test_truncated_everywhere);
+    tcase_add_test(tc, test_truncated_message);
+    tcase_add_test(tc, test_flipped_payload_byte);
+    tcase_add_test(tc, test_flipped_every_byte);
+    tcase_add_test(tc, test_resync_over_garbage);
+    tcase_add_test(tc, test_newer_version_refused);
+    tcase_add_test(tc, test_bad_magic);
+    tcase_add_test(tc, test_unknown_chunk_skipped);
+    tcase_add_test(tc, test_trailing_fields_and_wide_rows);
+    tcase_add_test(tc, test_malformed_payloads);
+    tcase_add_test(tc, test_last_snapshot_and_peaks);
+    tcase_add_test(tc, test_no_snapshot);
+    tcase_add_test(tc, test_no_end_is_incomplete);
+    tcase_add_test(tc, test_random_mutations);
+    tcase_add_test(tc, test_pool_parsed);
+    tcase_add_test(tc, test_pool_hit_rate);
+    tcase_add_test(tc, test_pool_wide_rows);
+    tcase_add_test(tc, test_pool_malformed);
+    tcase_add_test(tc, test_pool_corrupt_every_byte);
+    tcase_add_test(tc, test_pool_truncated_everywhere);
+    tcase_add_test(tc, test_pool_belongs_to_last_snapshot);
+    tcase_add_test(tc, test_pool_random_mutations);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    tu_teardown();
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_symbols.c — the libdwfl symbolizer on addresses of this test binary (module map built
+ * with dl_iterate_phdr, as the shim records it): function name and file:line of a return address,
+ * inline expansion, unresolved frames, build-id mismatch warnings, demangling.
+ *
+ * The target functions are noinline/noclone and record the line of their call on the line just
+ * before it, so the expected line is exact.
+ */
+#include "symbols.h"
+
+#include "self_trace.h"
+#include "test_util.h"
+
+#include <check.h>
+
+__attribute__((noinline, noclone)) uintptr_t st_get_ra(void)
+{
+    uintptr_t ra = (uintptr_t)__builtin_return_address(0);
+    __asm__ volatile("" ::: "memory");
+    return ra;
+}
+
+__attribute__((noinline, noclone)) uintptr_t st_plain_caller(int *line)
+{
+    *line = __LINE__ + 1;
+    uintptr_t ra = st_get_ra();
+    __asm__ volatile("" ::: "memory");
+    return ra;
+}
+
+static inline __attribute__((always_inline)) uintptr_t st_inlined_callee(int *line)
+{
+    *line = __LINE__ + 1;
+    uintptr_t ra = st_get_ra();
+    __asm__ volatile("" ::: "memory");
+    return ra;
+}
+
+__attribute__((noinline, noclone)) uintptr_t st_inline_host(int *inner, int *outer)
+{
+    *outer = __LINE__ + 1;
+    uintptr_t ra = st_inlined_callee(inner);
+    __asm__ volatile("" ::: "memory");
+    return ra;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+START_TEST(test_function_and_line)
+{
+    int line = 0;
+    uintptr_t ra = st_plain_caller(&line);
+    pa_trace_t t;
+    st_init(&t);
+    const pa_module_t *m = st_module_of(&t, ra);
+    ck_assert_ptr_nonnull(m);
+    pa_symbols_t *s;
+    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
+    const pa_frame_t *f;
+    size_t n;
+    ck_assert_int_eq(pa_symbols_lookup(s, ra, &f, &n), PA_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(f[0].function, "st_plain_caller");
+    ck_assert_ptr_nonnull(f[0].file);
+    ck_assert_msg(ends_with(f[0].file, "check_symbols.c"), "file %s", f[0].file);
+    ck_assert_uint_eq(f[0].line, (unsigned)line);
+    ck_assert(!f[0].inlined);
+    ck_assert_uint_eq(f[0].address, ra);
+    ck_assert_uint_eq(f[0].offset, ra - m->base);
+    ck_assert_str_eq(f[0].module, m->path);
+    /* cached: the same frames again */
+    const pa_frame_t *f2;
+    ck_assert_int_eq(pa_symbols_lookup(s, ra, &f2, &n), PA_OK);
+    ck_assert_ptr_eq(f, f2);
+    /* the build-id matched: nothing to warn about */
+    ck_assert_uint_eq(t.warnings.n, 0);
+    pa_symbols_free(s);
+    pa_model_free(&t);
+}
+END_TEST
+
+START_TEST(test_inline_frames)
+{
+    int inner = 0, outer = 0;
+    uintptr_t ra = st_inline_host(&inner, &outer);
+    pa_trace_t t;
+    st_init(&t);
+    pa_symbols_t *s;
+    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
+    const pa_frame_t *f;
+    size_t n;
+    ck_assert_int_eq(pa_symbols_lookup(s, ra, &f, &n), PA_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(f[0].function, "st_inlined_callee");
+    ck_assert(f[0].inlined);
+    ck_assert_uint_eq(f[0].line, (unsigned)inner);
+    ck_assert(ends_with(f[0].file, "check_symbols.c"));
+    ck_assert_str_eq(f[1].function, "st_inline_host");
+    ck_assert(!f[1].inlined);
+    ck_assert_uint_eq(f[1].line, (unsigned)outer);
+    ck_assert(ends_with(f[1].file, "check_symbols.c"));
+    ck_assert_uint_eq(f[1].address, ra);
+    pa_symbols_free(s);
+    pa_model_free(&t);
+}
+END_TEST
+
+START_TEST(test_unresolved_frames)
+{
+    pa_trace_t t;
+    st_init(&t);
+    st_add_module(&t, "/nonexistent/libgone.so", 0x10000, 0x10000, 0x20000, NULL, 0);
+    pa_symbols_t *s;
+    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
+    const pa_frame_t *f;
+    size_t n;
+    ck_assert_int_eq(pa_symbols_lookup(s, 0x11234, &f, &n), PA_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_ptr_null(f[0].function);
+    ck_assert_ptr_null(f[0].file);
+    ck_assert_uint_eq(f[0].line, 0);
+    ck_assert_str_eq(f[0].module, "/nonexistent/libgone.so");
+    ck_assert_uint_eq(f[0].offset, 0x1234);
+    ck_assert_uint_eq(f[0].address, 0x11234);
+    ck_assert_int_eq(pa_symbols_lookup(s, 0x11240, &f, &n), PA_OK);
+    ck_assert_uint_eq(t.warnings.n, 1); /* once per module */
+    ck_assert(tu_has(&t.warnings, "cannot open module /nonexistent/libgone.so"));
+    /* in no module at all */
+    ck_assert_int_eq(pa_symbols_lookup(s, 0x5000, &f, &n), PA_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_ptr_null(f[0].function);
+    ck_assert_str_eq(f[0].module, PA_UNKNOWN_MODULE);
+    ck_assert_uint_eq(f[0].offset, 0x5000);
+    pa_symbols_free(s);
+    pa_model_free(&t);
+}
+END_TEST
+
+START_TEST(test_build_id_mismatch)
+{
+    int line = 0;
+    uintptr_t ra = st_plain_caller(&line);
+    pa_trace_t t;
+    st_init(&t);
+    pa_module_t *m = (pa_module_t *)st_module_of(&t, ra);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_gt(m->build_id_len, 0);
+    m->build_id[0] ^= 0xff; /* as if the binary was rebuilt after the trace */
+    pa_symbols_t *s;
+    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
+    const pa_frame_t *f;
+    size_t n;
+    ck_assert_int_eq(pa_symbols_lookup(s, ra, &f, &n), PA_OK);
+    ck_assert_int_eq(pa_symbols_lookup(s, ra + 1, &f, &n), PA_OK);
+    ck_assert_uint_eq(t.warnings.n, 1);
+    ck_assert(tu_has(&t.warnings, "changed since the trace was written"));
+    /* still symbolized from the file on disk */
+    ck_assert_ptr_nonnull(f[0].function);
+    pa_symbols_free(s);
+    pa_model_free(&t);
+}
+END_TEST
+
+START_TEST(test_demangle)
+{
+    char *d = pa_symbols_demangle("_ZN4demo5Cache11make_bufferEv");
+    ck_assert_str_eq(d, "demo::Cache::make_buffer()");
+    free(d);
+    d = pa_symbols_demangle("_Znwm");
+    ck_assert_str_eq(d, "operator new(unsigned long)");
+    free(d);
+    d = pa_symbols_demangle("main");
+    ck_assert_str_eq(d, "main");
+    free(d);
+    d = pa_symbols_demangle("_Z!!not mangled");
+    ck_assert_str_eq(d, "_Z!!not mangled");
+    free(d);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("analyzer_symbols");
+    TCase *tc = tcase_create("symbols");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_function_and_line);
+    tcase_add_test(tc, test_inline_frames);
+    tcase_add_test(tc, test_unresolved_frames);
+    tcase_add_test(tc, test_build_id_mismatch);
+    tcase_add_test(tc, test_demangle);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

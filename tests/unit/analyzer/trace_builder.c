@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * trace_builder.c — the test-side trace encoder (see trace_builder.h). Aborts on out of memory:
+ * it only runs inside tests.
+ */
+#include "trace_builder.h"
+
+#include "trace_format.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+void tb_bytes(tb_buf_t *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        b->data = realloc(b->data, cap);
+        if (!b->data)
+            abort();
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static void put_le(tb_buf_t *b, uint64_t v, int n)
+{
+    uint8_t x[8];
+    for (int i = 0; i < n; i++)
+        x[i] = (uint8_t)(v >> (8 * i));
+    tb_bytes(b, x, (size_t)n);
+}
+
+void tb_u16(tb_buf_t *b, uint16_t v)
+{
+    put_le(b, v, 2);
+}
+
+void tb_u32(tb_buf_t *b, uint32_t v)
+{
+    put_le(b, v, 4);
+}
+
+void tb_u64(tb_buf_t *b, uint64_t v)
+{
+    put_le(b, v, 8);
+}
+
+void tb_str(tb_buf_t *b, const char *s)
+{
+    size_t n = strlen(s);
+    tb_u32(b, (uint32_t)n);
+    tb_bytes(b, s, n);
+}
+
+void tb_free(tb_buf_t *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+void tb_file_header(tb_buf_t *f, uint16_t version)
+{
+    tb_bytes(f, PS_TRACE_MAGIC, PS_TRACE_MAGIC_LEN);
+    tb_u16(f, version);
+    tb_u16(f, 0);
+    tb_u32(f, PS_TRACE_FILE_HEADER_SIZE);
+}
+
+size_t tb_chunk(tb_buf_t *f, uint16_t type, const tb_buf_t *p)
+{
+    size_t off = f->len;
+    tb_buf_t h = {0};
+    tb_u32(&h, PS_CHUNK_SYNC);
+    tb_u16(&h, type);
+    tb_u16(&h, 0);
+    tb_u32(&h, (uint32_t)p->len);
+    uLong crc = crc32(0L, h.data, 12);
+    crc = crc32(crc, p->data ? p->data : (const Bytef *)"", (uInt)p->len);
+    tb_u32(&h, (uint32_t)crc);
+    tb_bytes(f, h.data, h.len);
+    tb_bytes(f, p->data, p->len);
+    tb_free(&h);
+    return off;
+}
+
+void tb_process(tb_buf_t *p, uint64_t pid, const char *program, int argc, const char *const *argv)
+{
+    tb_u64(p, pid);
+    tb_u64(p, 1);
+    tb_u64(p, 1700000000ull * 1000000000ull);
+    tb_u64(p, 12345);
+    tb_str(p, "0.1.0-test");
+    tb_str(p, program);
+    tb_str(p, "testhost");
+    tb_u32(p, (uint32_t)argc);
+    for (int i = 0; i < argc; i++)
+        tb_str(p, argv[i]);
+    tb_str(p, "PERFSHIM_MODE=full\nPERFSHIM_DEPTH=64\n");
+    tb_u32(p, 8);
+    tb_u32(p, 4096);
+}
+
+void tb_modules(tb_buf_t *p, const tb_module_t *m, uint32_t n)
+{
+    tb_u32(p, n);
+    for (uint32_t i = 0; i < n; i++) {
+        tb_u64(p, m[i].base);
+        tb_u64(p, m[i].start);
+        tb_u64(p, m[i].end);
+        tb_str(p, m[i].path);
+        tb_u32(p, m[i].build_id_len);
+        tb_bytes(p, m[i].build_id, m[i].build_id_len);
+    }
+}
+
+void tb_stacks_begin(tb_buf_t *p, uint32_t count)
+{
+    tb_u32(p, count);
+}
+
+void tb_stack(tb_buf_t *p, uint32_t id, uint32_t depth, const uint64_t *addrs)
+{
+    tb_u32(p, id);
+    tb_u32(p, depth);
+    for (uint32_t i = 0; i < depth; i++)
+        tb_u64(p, addrs[i]);
+}
+
+void tb_snapshot(tb_buf_t *p, uint32_t reason, const tb_row_t *rows, uint32_t n, uint64_t peak_live,
+                 uint64_t rss, uint64_t peak_rss)
+{
+    tb_snapshot_at(p, TB_SNAPSHOT_TIME_NS, reason, rows, n, peak_live, rss, peak_rss);
+}
+
+void tb_snapshot_at(tb_buf_t *p, uint64_t time_ns, uint32_t reason, const tb_row_t *rows,
+                    uint32_t n, uint64_t peak_live, uint64_t rss, uint64_t peak_rss)
+{
+    uint64_t allocs = 0, frees = 0, ab = 0, fb = 0, lb = 0, lbytes = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        allocs += rows[i].allocs;
+        frees += rows[i].frees;
+        ab += rows[i].alloc_bytes;
+        fb += rows[i].freed_bytes;
+        lb += rows[i].live_blocks;
+        lbytes += rows[i].live_bytes;
+    }
+    tb_u64(p, time_ns);
+    tb_u32(p, reason);
+    tb_u32(p, 0);
+    tb_u64(p, allocs);
+    tb_u64(p, frees);
+    tb_u64(p, ab);
+    tb_u64(p, fb);
+    tb_u64(p, lb);
+    tb_u64(p, lbytes);
+    tb_u64(p, peak_live);
+    tb_u64(p, rss);
+    tb_u64(p, peak_rss);
+    tb_u64(p, 3); /* untracked frees */
+    tb_u32(p, n);
+    tb_u32(p, PS_SNAPSHOT_ROW_SIZE);
+    for (uint32_t i = 0; i < n; i++) {
+        tb_u32(p, rows[i].stack_id);
+        tb_u32(p, 0);
+        tb_u64(p, rows[i].allocs);
+        tb_u64(p, rows[i].alloc_bytes);
+        tb_u64(p, rows[i].frees);
+        tb_u64(p, rows[i].freed_bytes);
+        tb_u64(p, rows[i].live_blocks);
+        tb_u64(p, rows[i].live_bytes);
+        tb_u64(p, rows[i].peak_live_bytes);
+    }
+}
+
+void tb_pool(tb_buf_t *p, const tb_pool_totals_t *t, const tb_pool_class_t *c, uint32_t n,
+             uint32_t row_size)
+{
+    tb_u64(p, t->time_ns);
+    tb_u64(p, t->max_size);
+    tb_u64(p, t->reserved);
+    tb_u64(p, t->committed);
+    tb_u64(p, t->slab_bytes);
+    tb_u64(p, t->empty_bytes);
+    tb_u64(p, t->released_bytes);
+    tb_u64(p, t->returned_bytes);
+    tb_u32(p, t->threads);
+    tb_u32(p, t->exhausted);
+    tb_u32(p, n);
+    tb_u32(p, row_size);
+    for (uint32_t i = 0; i < n; i++) {
+        tb_buf_t r = {0};
+        tb_u32(&r, c[i].size);
+        tb_u32(&r, c[i].slabs);
+        tb_u64(&r, c[i].allocs);
+        tb_u64(&r, c[i].hits);
+        tb_u64(&r, c[i].misses);
+        tb_u64(&r, c[i].refills);
+        tb_u64(&r, c[i].flushes);
+        tb_u64(&r, c[i].flushed_blocks);
+        tb_u64(&r, c[i].direct_frees);
+        tb_u64(&r, c[i].bytes_in_use);
+        tb_u64(&r, c[i].bytes_cached);
+        tb_u64(&r, c[i].bytes_central);
+        tb_u64(&r, c[i].bytes_returned);
+        while (r.len < row_size) {
+            uint8_t fill = 0xee;
+            tb_bytes(&r, &fill, 1);
+        }
+        tb_bytes(p, r.data, row_size < r.len ? row_size : r.len);
+        tb_free(&r);
+    }
+}
+
+const tb_pool_totals_t tb_typical_pool_totals = {
+    .time_ns = TB_SNAPSHOT_TIME_NS,
+    .max_size = 1024,
+    .reserved = 16ull << 30,
+    .committed = 4 << 20,
+    .slab_bytes = 2 << 20,
+    .empty_bytes = 64 << 10,
+    .released_bytes = 128 << 10,
+    .returned_bytes = 256 << 10,
+    .threads = 3,
+    .exhausted = 0,
+};
+
+/* size, slabs, allocs, hits, misses, refills, flushes, flushed_blocks, direct_frees, in_use,
+ * cached, central, returned */
+const tb_pool_class_t tb_typical_pool_classes[4] = {
+    {16, 2, 1000, 990, 10, 10, 4, 256, 0, 1600, 3200, 800, 0},
+    {32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+    {48, 1, 200, 150, 50, 50, 20, 640, 5, 4800, 960, 0, 65536},
+    {1024, 1, 3, 0, 3, 3, 0, 0, 1, 1024, 0, 2048, 0},
+};
+
+void tb_end(tb_buf_t *p, uint64_t chunk_count)
+{
+    tb_u64(p, chunk_count);
+    tb_u64(p, 0);
+}
+
+void tb_typical(tb_buf_t *f, size_t offs[5])
+{
+    size_t o[5];
+    tb_buf_t p = {0};
+    tb_file_header(f, PS_TRACE_VERSION);
+
+    const char *argv[] = {"prog", "--flag"};
+    tb_process(&p, 4242, "/nonexistent/prog", 2, argv);
+    o[0] = tb_chunk(f, PS_CHUNK_PROCESS, &p);
+    p.len = 0;
+
+    tb_module_t m = {0x400000, 0x400000, 0x500000, "/nonexistent/prog", NULL, 0};
+    tb_modules(&p, &m, 1);
+    o[1] = tb_chunk(f, PS_CHUNK_MODULES, &p);
+    p.len = 0;
+
+    uint64_t s1[] = {0x401000, 0x402000}, s2[] = {0x403000, 0x402000}, s3[] = {0x404000};
+    tb_stacks_begin(&p, 3);
+    tb_stack(&p, 1, 2, s1);
+    tb_stack(&p, 2, 2, s2);
+    tb_stack(&p, 3, 1, s3);
+    o[2] = tb_chunk(f, PS_CHUNK_STACKS, &p);
+    p.len = 0;
+
+    tb_row_t rows[] = {
+        {1, 5, 500, 3, 300, 2, 200, 400},
+        {2, 1, 1000, 0, 0, 1, 1000, 1000},
+        {3, 10, 10000, 10, 10000, 0, 0, 5000},
+    };
+    tb_snapshot(&p, PS_SNAP_EXIT, rows, 3, 6000, 1 << 20, 2 << 20);
+    o[3] = tb_chunk(f, PS_CHUNK_SNAPSHOT, &p);
+    p.len = 0;
+
+    tb_end(&p, 4);
+    o[4] = tb_chunk(f, PS_CHUNK_END, &p);
+    tb_free(&p);
+    if (offs)
+        memcpy(offs, o, sizeof o);
+}
+
+void tb_typical_pool(tb_buf_t *f, size_t offs[6])
+{
+    tb_buf_t g = {0}, p = {0};
+    size_t o[5];
+    tb_typical(&g, o);
+    tb_bytes(f, g.data, o[4]); /* everything before END */
+    tb_pool(&p, &tb_typical_pool_totals, tb_typical_pool_classes, 4, PS_POOL_ROW_SIZE);
+    size_t pool = tb_chunk(f, PS_CHUNK_POOL, &p);
+    p.len = 0;
+    tb_end(&p, 5);
+    size_t end = tb_chunk(f, PS_CHUNK_END, &p);
+    if (offs) {
+        memcpy(offs, o, 4 * sizeof *o);
+        offs[4] = pool;
+        offs[5] = end;
+    }
+    tb_free(&g);
+    tb_free(&p);
+}
+
+int tb_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = len ? fwrite(data, 1, len, f) : 0;
+    int rc = fclose(f);
+    return (w == len && rc == 0) ? 0 : -1;
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * trace_builder.h — builds trace files byte by byte for the analyzer's tests, independently of
+ * the shim's writer (so a writer bug cannot hide a reader bug): file header, chunks with CRC
+ * (zlib), and helpers for the payload of each chunk type (docs/trace-format.md).
+ */
+#ifndef PERFSHIM_TESTS_TRACE_BUILDER_H
+#define PERFSHIM_TESTS_TRACE_BUILDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+} tb_buf_t;
+
+void tb_bytes(tb_buf_t *b, const void *p, size_t n);
+void tb_u16(tb_buf_t *b, uint16_t v);
+void tb_u32(tb_buf_t *b, uint32_t v);
+void tb_u64(tb_buf_t *b, uint64_t v);
+void tb_str(tb_buf_t *b, const char *s);
+void tb_free(tb_buf_t *b);
+
+/* 16-byte file header with the given version. */
+void tb_file_header(tb_buf_t *file, uint16_t version);
+/* Appends a chunk (header with sync, type, length, CRC; then payload) and returns its offset. */
+size_t tb_chunk(tb_buf_t *file, uint16_t type, const tb_buf_t *payload);
+
+/* Payload builders. */
+void tb_process(tb_buf_t *p, uint64_t pid, const char *program, int argc, const char *const *argv);
+typedef struct {
+    uint64_t base, start, end;
+    const char *path;
+    const uint8_t *build_id;
+    uint32_t build_id_len;
+} tb_module_t;
+void tb_modules(tb_buf_t *p, const tb_module_t *m, uint32_t n);
+/* Starts a STACKS payload of `count` stacks; then tb_stack() for each. */
+void tb_stacks_begin(tb_buf_t *p, uint32_t count);
+void tb_stack(tb_buf_t *p, uint32_t id, uint32_t depth, const uint64_t *addrs);
+typedef struct {
+    uint32_t stack_id;
+    uint64_t allocs, alloc_bytes, frees, freed_bytes, live_blocks, live_bytes, peak_live_bytes;
+} tb_row_t;
+/* time_ns of every snapshot tb_snapshot() writes */
+#define TB_SNAPSHOT_TIME_NS 1000000
+/* A SNAPSHOT payload; totals are the sums of the rows (peak and RSS given). */
+void tb_snapshot(tb_buf_t *p, uint32_t reason, const tb_row_t *rows, uint32_t n, uint64_t peak_live,
+                 uint64_t rss, uint64_t peak_rss);
+/* The same at another time. */
+void tb_snapshot_at(tb_buf_t *p, uint64_t time_ns, uint32_t reason, const tb_row_t *rows,
+                    uint32_t n, uint64_t peak_live, uint64_t rss, uint64_t peak_rss);
+typedef struct {
+    uint64_t time_ns, max_size;
+    uint64_t reserved, committed, slab_bytes, empty_bytes, released_bytes, returned_bytes;
+    uint32_t threads, exhausted;
+} tb_pool_totals_t;
+typedef struct {
+    uint32_t size, slabs;
+    uint64_t allocs, hits, misses, refills, flushes, flushed_blocks, direct_frees;
+    uint64_t bytes_in_use, bytes_cached, bytes_central, bytes_returned;
+} tb_pool_class_t;
+/* A POOL payload with rows of row_size bytes (>= 96 for a valid one; bytes past the 96 known
+ * ones are filled with 0xee; below 96 the rows are cut short, for malformed payloads). */
+void tb_pool(tb_buf_t *p, const tb_pool_totals_t *t, const tb_pool_class_t *c, uint32_t n,
+             uint32_t row_size);
+/* The pool of tb_typical_pool(): 4 classes (16, 32 unused, 48, 1024), time TB_SNAPSHOT_TIME_NS. */
+extern const tb_pool_totals_t tb_typical_pool_totals;
+extern const tb_pool_class_t tb_typical_pool_classes[4];
+void tb_end(tb_buf_t *p, uint64_t chunk_count);
+
+/* A typical valid trace: PROCESS, MODULES (one fake module /nonexistent/prog at base
+ * 0x400000), STACKS (3 stacks), SNAPSHOT (rows: stack 1 leaks 2 blocks/200 bytes, stack 2
+ * leaks 1 block/1000 bytes, stack 3 all freed), END. Chunk offsets are stored in offs[0..4]
+ * when offs is not NULL. */
+void tb_typical(tb_buf_t *file, size_t offs[5]);
+
+/* tb_typical() with a POOL chunk (tb_typical_pool_*) after the SNAPSHOT: PROCESS, MODULES,
+ * STACKS, SNAPSHOT, POOL, END; offsets in offs[0..5]. */
+void tb_typical_pool(tb_buf_t *file, size_t offs[6]);
+
+/* Writes buf to path; returns 0 on success. */
+int tb_write_file(const char *path, const void *data, size_t len);
+
+#endif /* PERFSHIM_TESTS_TRACE_BUILDER_H */

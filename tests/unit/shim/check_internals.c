@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_internals.c — unit tests of the shim's internals, linked with the perfshim_core
+ * object library (the constructor in init.c has initialized ps_g from the environment ctest
+ * sets): message formatting, output templates, CRC-32, options, stack interning, the
+ * live-block table and counters (single- and multi-threaded), and the chunk framing of a
+ * written trace.
+ */
+#include "internal.h"
+
+#include "include/trace_format.h"
+
+#include <check.h>
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+START_TEST(test_format)
+{
+    char b[128];
+    ps_msg_snprintf(b, sizeof b, "%d|%u|%s|%zu|%llx|%%|%ld", -42, 42u, "x", (size_t)7,
+                    0xabcULL, -9000000000L);
+    ck_assert_str_eq(b, "-42|42|x|7|abc|%|-9000000000");
+    ps_msg_snprintf(b, sizeof b, "%d", (int)-2147483647 - 1);
+    ck_assert_str_eq(b, "-2147483648");
+    ps_msg_snprintf(b, 5, "%s", "truncated");
+    ck_assert_str_eq(b, "trun");
+    const char *volatile null_str = NULL; /* hidden from -Wformat-overflow */
+    ps_msg_snprintf(b, sizeof b, "%s", null_str);
+    ck_assert_str_eq(b, "(null)");
+}
+END_TEST
+
+START_TEST(test_expand)
+{
+    char out[256];
+    ck_assert_int_eq(ps_writer_expand("t.%e.%p.%t.%%", "/tmp/dir", "/usr/bin/prog", 123, 99,
+                                      out, sizeof out),
+                     0);
+    ck_assert_str_eq(out, "/tmp/dir/t.prog.123.99.%");
+    ck_assert_int_eq(ps_writer_expand("/abs/%p", "/ignored", "x", 5, 0, out, sizeof out), 0);
+    ck_assert_str_eq(out, "/abs/5");
+    ck_assert_int_eq(ps_writer_expand("%q", "/d/", "x", 5, 0, out, sizeof out), 0);
+    ck_assert_str_eq(out, "/d/%q"); /* unknown escapes stay literal */
+    ck_assert_int_eq(ps_writer_expand("a-very-long-name", "/d", "x", 5, 0, out, 8), -1);
+    ck_assert_int_eq(ps_writer_expand("", "/d", "x", 5, 0, out, sizeof out), -1);
+}
+END_TEST
+
+START_TEST(test_crc_matches_zlib)
+{
+    unsigned char data[4096];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 7 + (i >> 3));
+    for (size_t n = 0; n < sizeof data; n = n * 2 + 1)
+        ck_assert_uint_eq(ps_crc32(0, data, n), (uint32_t)crc32(0, data, (uInt)n));
+    /* incremental == whole */
+    uint32_t c = ps_crc32(0, data, 100);
+    c = ps_crc32(c, data + 100, 900);
+    ck_assert_uint_eq(c, (uint32_t)crc32(0, data, 1000));
+}
+END_TEST
+
+START_TEST(test_options)
+{
+    ps_options_t o;
+    setenv("PERFSHIM_DEPTH", "12", 1);
+    setenv("PERFSHIM_MODE", "off", 1);
+    ps_options_load(&o);
+    ck_assert_int_eq(o.depth, 12);
+    ck_assert_int_eq(o.mode, PS_MODE_OFF);
+    setenv("PERFSHIM_DEPTH", "12abc", 1); /* bad: warns, keeps the default */
+    setenv("PERFSHIM_MODE", "bogus", 1);
+    ps_options_load(&o);
+    ck_assert_int_eq(o.depth, 64);
+    ck_assert_int_eq(o.mode, PS_MODE_FULL);
+    setenv("PERFSHIM_DEPTH", "0", 1); /* out of range */
+    ps_options_load(&o);
+    ck_assert_int_eq(o.depth, 64);
+    unsetenv("PERFSHIM_DEPTH");
+    unsetenv("PERFSHIM_MODE");
+    char desc[2048];
+    ps_options_describe(&o, desc, sizeof desc);
+    ck_assert_ptr_nonnull(strstr(desc, "PERFSHIM_DEPTH=64\n"));
+    ck_assert_ptr_nonnull(strstr(desc, "PERFSHIM_MODE=full\n"));
+}
+END_TEST
+
+/* Every option of options.def is documented in docs/options.md with its default. */
+START_TEST(test_options_documented)
+{
+    FILE *f = fopen(PERFSHIM_SOURCE_DIR "/docs/options.md", "r");
+    ck_assert_msg(f != NULL, "docs/options.md missing");
+    static char doc[65536];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    doc[n] = 0;
+    fclose(f);
+    char want[256];
+#define PS_OPT_INT(field, NAME, def, lo, hi, help)                                                \
+    snprintf(want, sizeof want, "`%s`", #NAME);                                                \
+    ck_assert_msg(strstr(doc, want), "%s not documented", #NAME);                             \
+    snprintf(want, sizeof want, "`%s` | %d", #NAME, def);                                      \
+    ck_assert_msg(strstr(doc, want), "%s: default %d not in docs/options.md", #NAME, def);
+#define PS_OPT_STR(field, NAME, def, help)                                                        \
+    snprintf(want, sizeof want, "`%s` | `%s`", #NAME, def);                                    \
+    if (!*def)                                                                                 \
+        snprintf(want, sizeof want, "`%s` | (unset)", #NAME);                                  \
+    ck_assert_msg(strstr(doc, want), "%s: default not in docs/options.md as '%s'", #NAME, want);
+#define PS_OPT_ENUM(field, NAME, def, list, help)                                                 \
+    snprintf(want, sizeof want, "`%s` | `%s`", #NAME, def);                                    \
+    ck_assert_msg(strstr(doc, want), "%s: default not in docs/options.md", #NAME);
+#include "options.def"
+#undef PS_OPT_INT
+#undef PS_OPT_STR
+#undef PS_OPT_ENUM
+}
+END_TEST
+
+/* ---- stacks ------------------------------------------------------------------------------- */
+
+static __attribute__((noinline)) uint32_t capture_a(void)
+{
+    uint32_t id = ps_stack_capture_id(ps_track_thread());
+    __asm__ volatile("" ::: "memory"); /* keep the call from becoming a tail call */
+    return id;
+}
+
+static __attribute__((noinline)) uint32_t capture_b(void)
+{
+    uint32_t id = ps_stack_capture_id(ps_track_thread());
+    __asm__ volatile("" ::: "memory");
+    return id;
+}
+
+static void restrict_self_to_capture(void)
+{
+    /* The core is linked into this executable: only ps_stack_capture_id counts as "shim". */
+    uintptr_t start = (uintptr_t)ps_stack_capture_id, end = UINTPTR_MAX;
+    uintptr_t after[] = {(uintptr_t)ps_stack_count, (uintptr_t)ps_stack_get,
+                         (uintptr_t)ps_stack_init, (uintptr_t)ps_stack_fork_prepare,
+                         (uintptr_t)ps_stack_fork_parent, (uintptr_t)ps_stack_fork_child};
+    for (size_t i = 0; i < sizeof after / sizeof after[0]; i++)
+        if (after[i] > start && after[i] < end)
+            end = after[i];
+    if (end == UINTPTR_MAX)
+        end = start + 1024;
+    ps_g.self_start = start;
+    ps_g.self_end = end;
+}
+
+START_TEST(test_stack_interning)
+{
+    ck_assert_msg(ps_g.unwind_ok, "libunwind was not loaded");
+    restrict_self_to_capture();
+    uint32_t ids[2];
+    volatile int rounds = 2; /* the loop must stay a loop: one call site, called twice */
+    for (int i = 0; i < rounds; i++)
+        ids[i] = capture_a();
+    uint32_t a1 = ids[0], a2 = ids[1];
+    uint32_t b1 = capture_b();
+    ck_assert_uint_ne(a1, 0);
+    ck_assert_uint_eq(a1, a2); /* same call site, same id */
+    ck_assert_uint_ne(a1, b1); /* another site, another id */
+    const ps_stack_t *s = ps_stack_get(a1);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_uint_ge(s->depth, 2);
+    /* innermost frame is a return address inside capture_a */
+    ck_assert_uint_gt(s->ip[0], (uintptr_t)capture_a);
+    ck_assert_uint_lt(s->ip[0], (uintptr_t)capture_a + 128);
+    ck_assert_uint_le(ps_stack_count(), ps_g.opt.max_stacks);
+    ck_assert_ptr_null(ps_stack_get(ps_stack_count() + 1));
+}
+END_TEST
+
+/* ---- live table and counters --------------------------------------------------------------- */
+
+static ps_totals_t totals_now(void)
+{
+    uint32_t n = ps_stack_count();
+    ps_counters_t *c = calloc(n + 1, sizeof *c);
+    ps_totals_t t;
+    ps_track_collect(c, n, &t);
+    free(c);
+    return t;
+}
+
+#define FAKE(i) ((void *)(uintptr_t)(0x7f0000000000ull + (uint64_t)(i) * 48))
+
+START_TEST(test_live_table)
+{
+    restrict_self_to_capture();
+    ps_totals_t t0 = totals_now();
+    const int N = 200000; /* forces every shard to grow several times */
+    for (int i = 0; i < N; i++)
+        ps_track_alloc(FAKE(i), (size_t)(i % 100) + 1);
+    ps_totals_t t1 = totals_now();
+    ck_assert_uint_eq(t1.allocs - t0.allocs, N);
+    ck_assert_uint_eq(t1.live_blocks - t0.live_blocks, N);
+    uint64_t bytes = 0;
+    for (int i = 0; i < N; i++)
+        bytes += (uint64_t)(i % 100) + 1;
+    ck_assert_uint_eq(t1.live_bytes - t0.live_bytes, bytes);
+    /* free every other block: backward-shift deletion must keep the rest findable */
+    for (int i = 0; i < N; i += 2)
+        ps_track_free(FAKE(i));
+    for (int i = 1; i < N; i += 2)
+        ps_track_free(FAKE(i));
+    ps_totals_t t2 = totals_now();
+    ck_assert_uint_eq(t2.frees - t0.frees, N);
+    ck_assert_uint_eq(t2.live_blocks, t0.live_blocks);
+    ck_assert_uint_eq(t2.live_bytes, t0.live_bytes);
+    ck_assert_uint_eq(t2.untracked_frees, t0.untracked_frees);
+    ps_track_free(FAKE(1)); /* already freed: untracked, never a crash */
+    ck_assert_uint_eq(totals_now().untracked_frees, t0.untracked_frees + 1);
+    /* the peak is folded per thread every 256 KiB of change: exact to within that */
+    ck_assert_uint_ge(t2.peak_live_bytes + 256 * 1024, t0.live_bytes + bytes);
+}
+END_TEST
+
+static void *thread_work(void *arg)
+{
+    int base = (int)(intptr_t)arg;
+    for (int i = 0; i < 50000; i++)
+        ps_track_alloc(FAKE(base + i), 10);
+    for (int i = 0; i < 50000; i++)
+        ps_track_free(FAKE(base + i));
+    return NULL;
+}
+
+static void *thread_alloc(void *arg)
+{
+    int base = (int)(intptr_t)arg;
+    for (int i = 0; i < 30000; i++)
+        ps_track_alloc(FAKE(base + i), 3);
+    return NULL;
+}
+
+START_TEST(test_threads_and_cross_thread_frees)
+{
+    restrict_self_to_capture();
+    ps_totals_t t0 = totals_now();
+    pthread_t th[3];
+    pthread_create(&th[0], NULL, thread_work, (void *)(intptr_t)1000000);
+    pthread_create(&th[1], NULL, thread_work, (void *)(intptr_t)2000000);
+    pthread_create(&th[2], NULL, thread_alloc, (void *)(intptr_t)3000000);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    /* the exited threads' counters were folded into the retired sums */
+    ps_totals_t t1 = totals_now();
+    ck_assert_uint_eq(t1.allocs - t0.allocs, 130000);
+    ck_assert_uint_eq(t1.live_blocks - t0.live_blocks, 30000);
+    ck_assert_uint_eq(t1.live_bytes - t0.live_bytes, 90000);
+    /* blocks of an exited thread, freed here */
+    for (int i = 0; i < 30000; i++)
+        ps_track_free(FAKE(3000000 + i));
+    ps_totals_t t2 = totals_now();
+    ck_assert_uint_eq(t2.live_blocks, t0.live_blocks);
+    ck_assert_uint_eq(t2.live_bytes, t0.live_bytes);
+}
+END_TEST
+
+/* ---- the trace file's framing ------------------------------------------------------------------ */
+
+static uint32_t rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+START_TEST(test_trace_chunks)
+{
+    ck_assert_int_eq(ps_init_snapshot(PS_SNAP_DUMP), 0);
+    ck_assert_int_eq(ps_init_snapshot(PS_SNAP_DUMP), 0);
+    FILE *f = fopen(ps_writer_path(), "rb");
+    ck_assert_msg(f != NULL, "trace %s not created", ps_writer_path());
+    static unsigned char d[1 << 24];
+    size_t n = fread(d, 1, sizeof d, f);
+    fclose(f);
+    ck_assert_uint_ge(n, PS_TRACE_FILE_HEADER_SIZE);
+    ck_assert_int_eq(memcmp(d, PS_TRACE_MAGIC, PS_TRACE_MAGIC_LEN), 0);
+    ck_assert_uint_eq(d[8] | d[9] << 8, PS_TRACE_VERSION);
+    int types[64], nt = 0;
+    size_t off = PS_TRACE_FILE_HEADER_SIZE;
+    while (off + PS_CHUNK_HEADER_SIZE <= n && nt < 64) {
+        ck_assert_uint_eq(rd32(d + off), PS_CHUNK_SYNC);
+        uint32_t type = d[off + 4] | d[off + 5] << 8, len = rd32(d + off + 8);
+        ck_assert_uint_le(off + PS_CHUNK_HEADER_SIZE + len, n);
+        uint32_t crc = (uint32_t)crc32(0, d + off, 12);
+        crc = (uint32_t)crc32(crc, d + off + 16, len);
+        ck_assert_uint_eq(crc, rd32(d + off + 12));
+        types[nt++] = (int)type;
+        off += PS_CHUNK_HEADER_SIZE + len;
+    }
+    ck_assert_uint_eq(off, n); /* no trailing garbage */
+    /* PROCESS once, then per snapshot MODULES, STACKS (if new), SNAPSHOT */
+    ck_assert_int_eq(types[0], PS_CHUNK_PROCESS);
+    int snapshots = 0, process = 0;
+    for (int i = 0; i < nt; i++) {
+        snapshots += types[i] == PS_CHUNK_SNAPSHOT;
+        process += types[i] == PS_CHUNK_PROCESS;
+    }
+    ck_assert_int_eq(process, 1);
+    ck_assert_int_eq(snapshots, 2);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("shim_internals");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_format);
+    tcase_add_test(tc, test_expand);
+    tcase_add_test(tc, test_crc_matches_zlib);
+    tcase_add_test(tc, test_options);
+    tcase_add_test(tc, test_options_documented);
+    tcase_add_test(tc, test_stack_interning);
+    tcase_add_test(tc, test_live_table);
+    tcase_add_test(tc, test_threads_and_cross_thread_frees);
+    tcase_add_test(tc, test_trace_chunks);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
