@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# install-deps.sh — install every Debian/Ubuntu package needed to build perfshim and run all of
+# its tests (unit, integration, real programs). Runs as root, or through sudo when available.
+# With --bench, also what tests/bench compares against (heaptrack, jemalloc, tcmalloc,
+# mimalloc, valgrind, perl).
+set -euo pipefail
+
+BENCH=0
+for arg in "$@"; do
+    case "$arg" in
+    --bench) BENCH=1 ;;
+    *)
+        echo "install-deps.sh: unknown option '$arg' (accepted: --bench)" >&2
+        exit 2
+        ;;
+    esac
+done
+
+PACKAGES=(
+    # build
+    build-essential cmake pkg-config g++ clang
+    # libraries: libunwind (stack capture), uthash (analyzer tables), elfutils (symbolization),
+    # zlib (CRCs, pprof gzip), check (unit tests)
+    libunwind-dev uthash-dev libdw-dev libelf-dev zlib1g-dev check
+    # integration and real-program tests
+    python3 sqlite3 git
+)
+if [ "$BENCH" = 1 ]; then
+    PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind perl)
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+else
+    echo "install-deps.sh: need root or sudo to install: ${PACKAGES[*]}" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update
+"${SUDO[@]}" apt-get install -y --no-install-recommends "${PACKAGES[@]}"
+
+# CPython's own test suite, for tests/real (the package is versioned: libpython3.X-testsuite,
+# matching /usr/bin/python3). Without it, real_python_suite fails and says so.
+pyver=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+if apt-cache show "libpython${pyver}-testsuite" >/dev/null 2>&1; then
+    "${SUDO[@]}" apt-get install -y --no-install-recommends "libpython${pyver}-testsuite"
+else
+    echo "install-deps.sh: warning: no package libpython${pyver}-testsuite" >&2
+fi
+echo "install-deps.sh: done"
