@@ -127,5 +127,9 @@ __attribute__((destructor(101))) static void ps_destructor(void)
         return;
     ps_snapshot_write(PS_SNAP_EXIT, 1);
     atomic_store(&ps_g.active, 0);
+    if (ps_g.opt.verbose)
+        ps_msg_info("%llu stack(s) interned; %llu walk(s) needed libunwind",
+                    (unsigned long long)ps_stack_count(),
+                    (unsigned long long)ps_unwind_fallbacks());
     ps_writer_close();
 }

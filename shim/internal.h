@@ -83,6 +83,24 @@ void ps_stack_fork_prepare(void);
 void ps_stack_fork_parent(void);
 void ps_stack_fork_child(void);
 
+/* ---- unwind.c: perfshim's own stack walker (x86-64, .eh_frame driven) ------------------- */
+int ps_unwind_init(void); /* 0 if the fast unwinder can run (glibc has _dl_find_object) */
+/* The caller's stack as unw_backtrace returns it (its own pc first, then return addresses);
+ * -1 if some frame needs libunwind (signal frame, no unwind table, unknown stack bounds).
+ * tc: the calling thread's rule cache, or NULL. */
+int ps_unwind_capture(void **ips, int max, ps_unwind_tcache_t *tc);
+/* The same, from a signal handler's ucontext (async-signal-safe; the interrupted pc first). */
+int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max);
+/* The caller's stack as an interned stack id: from the thread's walk memo when the stack
+ * words a previous walk read are unchanged, else walked (max frames) and passed to intern.
+ * -1 if some frame needs libunwind. */
+typedef uint32_t (*ps_unwind_intern_fn)(void **ips, int n, void *arg);
+int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn intern,
+                           void *arg);
+void ps_unwind_thread_exit(ps_unwind_tcache_t *tc); /* release the thread's memo */
+void ps_unwind_flush(void);        /* forget cached rules: code was unloaded (dlclose) */
+uint64_t ps_unwind_fallbacks(void); /* walks that had to use libunwind */
+
 /* ---- track.c: live blocks and counters ---------------------------------------------------- */
 int ps_track_init(void);
 ps_thread_t *ps_track_thread(void); /* this thread's state, created on first use; may be NULL */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * interpose.c — the symbols libperfshim.so exports: the malloc family with glibc's
- * semantics, dlsym/dlvsym (so that libc's malloc looked up by handle is ours too), and the
+ * semantics, dlsym/dlvsym (so that libc's malloc looked up by handle is ours too), dlclose
+ * (unloaded code invalidates cached unwind rules), and the
  * public perfshim_* API. Nothing else is exported (-fvisibility=hidden).
  *
  * Each function: if tracking is off or we are already inside the shim on this thread, go
@@ -311,6 +312,25 @@ dlvsym(void *handle, const char *name, const char *version)
     }
     void *(*real)(void *, const char *, const char *) = ps_real_dlvsym_fn();
     return real(handle, name, version); /* tail call, as in dlsym */
+}
+
+/* dlclose may unmap code whose unwind rules the fast unwinder cached by address; a library
+ * loaded later at the same place must not be walked with them. */
+PS_API int dlclose(void *handle)
+{
+    static int (*real)(void *);
+    if (PS_UNLIKELY(!real)) {
+        real = (int (*)(void *))ps_real_dlsym(RTLD_NEXT, "dlclose");
+        if (!real) {
+            errno = ENOSYS;
+            return -1;
+        }
+    }
+    int rc = real(handle);
+    int saved = errno;
+    ps_unwind_flush();
+    errno = saved;
+    return rc;
 }
 
 /* ---- public API (shim/include/perfshim.h) -------------------------------------------------- */

@@ -4,7 +4,8 @@
  *
  * libunwind is dlopen'ed RTLD_LOCAL at init, never linked: Debian's libunwind.so.8 exports
  * strong _Unwind_* symbols that would otherwise take over libgcc's in the host and make C++
- * exceptions ~70x slower or break them (docs/architecture.md). We use unw_backtrace with the
+ * exceptions ~70x slower or break them (docs/architecture.md). Stacks are walked by our own
+ * unwinder (unwind.c) and only the stacks it cannot walk go to unw_backtrace, with libunwind's
  * per-thread cache.
  *
  * Interning: a global open-addressing table of pointers to immutable ps_stack_t records.
@@ -26,6 +27,7 @@ typedef int (*caching_fn)(unw_addr_space_t, unw_caching_policy_t);
 typedef int (*cache_size_fn)(unw_addr_space_t, size_t, int);
 
 static backtrace_fn unw_bt;
+static int fast_unwind; /* 1: ps_unwind_capture first, libunwind for what it cannot walk */
 
 #define ARENA_CHUNK (16u << 20) /* frames arena grows by this much */
 #define PS_LOW_FDS 256          /* libunwind's pipe is kept at or above this descriptor */
@@ -75,6 +77,13 @@ int ps_stack_init(void)
     }
     slot_mask = nslots - 1;
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&ps_stack_init);
+    if (ps_g.opt.unwind == 0) {
+        if (ps_unwind_init() == 0)
+            fast_unwind = 1;
+        else
+            ps_msg_warn("the fast unwinder needs glibc 2.35 or later (_dl_find_object); every "
+                        "stack is captured with libunwind");
+    }
 
     /* libunwind 1.6 opens a pipe at init (to validate addresses with write(2)) on the lowest
      * free descriptors, usually 3 and 4, where the program would find them taken (CPython's
@@ -184,16 +193,11 @@ out:
     return s;
 }
 
-uint32_t ps_stack_capture_id(ps_thread_t *t)
+/* Interns a raw stack (as unw_backtrace returns it): our own frames are dropped, so the stack
+ * starts at malloc's caller, and it is cut at PERFSHIM_DEPTH frames. */
+static uint32_t intern_frames(void **buf, int n, void *arg)
 {
-    void *buf[PS_MAX_DEPTH + 16];
-    int n = 0;
-    if (PS_LIKELY(unw_bt != NULL)) {
-        n = unw_bt(buf, ps_g.opt.depth + 8);
-        if (n < 0)
-            n = 0;
-    }
-    /* Drop our own frames (whatever the compiler inlined): the stack starts at malloc's caller. */
+    ps_thread_t *t = arg;
     int skip = 0;
     while (skip < n && (uintptr_t)buf[skip] >= ps_g.self_start &&
            (uintptr_t)buf[skip] < ps_g.self_end)
@@ -219,6 +223,26 @@ uint32_t ps_stack_capture_id(ps_thread_t *t)
         t->stack_cache[ci].stack = s;
     }
     return s->id;
+}
+
+uint32_t ps_stack_capture_id(ps_thread_t *t)
+{
+    /* depth + 8: room for our own frames, dropped by intern_frames */
+    if (PS_LIKELY(fast_unwind && t != NULL)) {
+        int64_t id = ps_unwind_stack_id(&t->unwind_cache, ps_g.opt.depth + 8, intern_frames, t);
+        if (PS_LIKELY(id >= 0))
+            return (uint32_t)id;
+    }
+    void *buf[PS_MAX_DEPTH + 16];
+    int n = -1;
+    if (fast_unwind && t == NULL)
+        n = ps_unwind_capture(buf, ps_g.opt.depth + 8, NULL);
+    if (n < 0) {
+        n = unw_bt ? unw_bt(buf, ps_g.opt.depth + 8) : 0;
+        if (n < 0)
+            n = 0;
+    }
+    return intern_frames(buf, n, t);
 }
 
 uint32_t ps_stack_count(void)

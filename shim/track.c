@@ -137,6 +137,7 @@ static void thread_exit(void *arg)
     ps_unlock(&registry_lock);
     atomic_fetch_sub_explicit(&thread_count, 1, memory_order_relaxed);
     tls_thread = THREAD_DEAD;
+    ps_unwind_thread_exit(&t->unwind_cache);
     ps_os_unmap(t->counters, counters_size());
     ps_os_unmap(t, sizeof *t);
     ps_tls_guard--;

@@ -36,6 +36,7 @@ typedef enum ps_mode_e {
 typedef struct ps_options_s {
     ps_mode_t mode;         /* PERFSHIM_MODE */
     int depth;              /* PERFSHIM_DEPTH: frames kept per stack, 1..PS_MAX_DEPTH */
+    int unwind;             /* PERFSHIM_UNWIND: 0 fast (own unwinder), 1 libunwind only */
     int verbose;            /* PERFSHIM_VERBOSE: 0 quiet, 1 say what we do */
     const char *output;     /* PERFSHIM_OUTPUT: path template (points into environ) */
     const char *trace_list; /* PERFSHIM_TRACE_LIST: file to append our trace path to, or NULL */
@@ -65,6 +66,29 @@ typedef struct ps_counters_s {
     uint64_t freed_bytes; /* bytes of those blocks */
 } ps_counters_t;
 
+/* ---- unwind.c: a thread's private cache of unwind rules ------------------------------------
+ * Direct-mapped by return address; misses go to the shared table in unwind.c. Private so that
+ * the lookups of a walk stay in this core's L1/L2 (a shared 1 MiB table costs a cache miss
+ * per frame). Written only by its thread, outside signal handlers. */
+#define PS_UNWIND_TCACHE 1024  /* entries (16 KiB) */
+#define PS_UNWIND_MEMO_SETS 64 /* walk memo: sets (chosen by the start sp) */
+typedef struct ps_unwind_read_s {
+    uintptr_t addr; /* a stack word a walk read (0 ends a list) */
+    uintptr_t val;  /* the value it held */
+} ps_unwind_read_t;
+
+typedef struct ps_unwind_tcache_s {
+    uint64_t generation; /* ps_unwind_flush() count when filled; a mismatch empties it */
+    void *memo;          /* recent walks (see unwind.c), mmap'd on first use, or NULL */
+    size_t memo_bytes;   /* size of that mapping (bytes) */
+    size_t memo_entry;   /* size of one memo entry (bytes) */
+    uint8_t memo_next[PS_UNWIND_MEMO_SETS]; /* per memo set: the way to replace next */
+    struct {
+        uintptr_t pc;  /* return address (0 = empty) */
+        uint64_t rule; /* encoded rule, see unwind.c */
+    } e[PS_UNWIND_TCACHE];
+} ps_unwind_tcache_t;
+
 /* Per-thread shim state. Lives in mmap'd memory (never in malloc'd memory); the thread's
  * TLS holds a pointer to it. Linked into the registry so snapshots can sum the counters. */
 typedef struct ps_thread_s {
@@ -77,6 +101,7 @@ typedef struct ps_thread_s {
         uint64_t hash;
         const ps_stack_t *stack;
     } stack_cache[256];
+    ps_unwind_tcache_t unwind_cache; /* unwind rules this thread used */
 } ps_thread_t;
 
 /* ---- track.c: the live-block table (blocks the real allocator gave us) -------------------- */

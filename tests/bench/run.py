@@ -549,6 +549,10 @@ def all_conditions(valgrind_scale):
         Perfshim("perfshim-full", "full",
                  "libperfshim.so preloaded, PERFSHIM_MODE=full: every allocation tracked "
                  "with its call stack, trace written to a temp dir (deleted after the run)"),
+        Perfshim("perfshim-full-libunwind", "full",
+                 "as perfshim-full, but every stack captured with libunwind "
+                 "(PERFSHIM_UNWIND=libunwind): what the fast unwinder saves",
+                 {"PERFSHIM_UNWIND": "libunwind"}),
         Perfshim("perfshim-pool", "pool",
                  "libperfshim.so preloaded, PERFSHIM_MODE=pool: the pool allocator only, no "
                  "tracking"),

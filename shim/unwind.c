@@ -1,0 +1,848 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * unwind.c — perfshim's own x86-64 stack walker, driven by the programs' .eh_frame tables.
+ *
+ * Why: libunwind's unw_backtrace costs ~160 ns per allocation on sqlite3-like programs (about
+ * half of full tracking's overhead) and sets up a 256 KiB cache per thread. Almost every frame
+ * of compiled code on x86-64 follows one of a few shapes at a call site: CFA = rsp + k or
+ * rbp + k, return address at CFA - 8, rbp either untouched or saved at CFA + m. We derive that
+ * rule once per return address from the FDE (a small DWARF CFI interpreter), cache it in a
+ * lock-free table, and then a frame costs one hash probe and two loads.
+ *
+ * What it must not do: allocate, take locks, or call anything but _dl_find_object (lock-free
+ * and async-signal-safe by glibc's contract) and only on a cache miss. Any frame whose rule is
+ * not one of the simple shapes (signal trampolines, CFA expressions, code with no unwind
+ * table, realigned stacks) makes the walk return -1, and the caller unwinds that one stack
+ * with libunwind instead: the fast path never guesses.
+ *
+ * Memory safety: every load is from the current thread's stack, bounded by [sp, top) where
+ * top is the thread's TCB (glibc places it above a thread's stack) or __libc_stack_end for the
+ * main thread; a CFA outside those bounds or not above the previous one ends the walk with -1.
+ * Rules are cached by absolute address, so dlclose() must flush the cache (interpose.c does).
+ */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <string.h>
+#include <ucontext.h>
+
+extern void *__libc_stack_end;
+/* glibc >= 2.35. Weak, so that an older glibc merely disables the fast unwinder. */
+extern int _dl_find_object(void *address, struct dl_find_object *result) __attribute__((weak));
+
+/* ---- cached rules --------------------------------------------------------------------------
+ * One 64-bit word per return address:
+ *   bit 0  present (a word of 0 means "not written yet")
+ *   bit 1  CFA is rbp-based (else rsp-based)
+ *   bit 2  rbp is saved at CFA + rbp_off (else unchanged by this frame)
+ *   bit 3  end of stack: the return address is undefined (outermost frame)
+ *   bit 4  unusable: the walk must give up and let libunwind do this stack
+ *   bits 8..27   low 20 bits of the address, to reject a slot rewritten under us
+ *   bits 28..39  rbp_off / 8, signed
+ *   bits 40..63  CFA offset, unsigned (bytes) */
+#define R_PRESENT 0x1ull
+#define R_CFA_RBP 0x2ull
+#define R_RBP_SAVED 0x4ull
+#define R_END 0x8ull
+#define R_BAD 0x10ull
+#define R_PCBITS(pc) ((((uint64_t)(pc)) & 0xfffffull) << 8)
+#define R_PCMASK (0xfffffull << 8)
+
+static inline int64_t rule_rbp_off(uint64_t r)
+{
+    int64_t v = (int64_t)((r >> 28) & 0xfffu);
+    if (v & 0x800)
+        v -= 0x1000;
+    return v * 8;
+}
+static inline uint64_t rule_cfa_off(uint64_t r)
+{
+    return r >> 40;
+}
+
+typedef struct rule_slot_s {
+    _Atomic uintptr_t key; /* the address the rule is for; 0 = empty */
+    _Atomic uint64_t rule; /* encoded as above; 0 = being written */
+} rule_slot_t;
+
+#define RC_BITS 16
+#define RC_SIZE (1u << RC_BITS) /* 64 Ki rules, 1 MiB, pages touched lazily */
+#define RC_PROBE 8              /* a rule not found within this many slots is recomputed */
+
+static rule_slot_t *rcache;
+static atomic_ullong generation; /* bumped by ps_unwind_flush: thread caches start over */
+static atomic_ullong fallbacks;  /* walks that gave up (the caller used libunwind) */
+
+/* ---- DWARF pointer encodings and LEB128 -------------------------------------------------- */
+enum {
+    PE_ABSPTR = 0x00,
+    PE_ULEB128 = 0x01,
+    PE_UDATA2 = 0x02,
+    PE_UDATA4 = 0x03,
+    PE_UDATA8 = 0x04,
+    PE_SLEB128 = 0x09,
+    PE_SDATA2 = 0x0a,
+    PE_SDATA4 = 0x0b,
+    PE_SDATA8 = 0x0c,
+    PE_PCREL = 0x10,
+    PE_DATAREL = 0x30,
+    PE_INDIRECT = 0x80,
+    PE_OMIT = 0xff,
+};
+
+typedef struct cursor_s {
+    const uint8_t *p, *end;
+    int bad;
+} cursor_t;
+
+static uint64_t uleb(cursor_t *c)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; c->p < c->end; shift += 7) {
+        uint8_t b = *c->p++;
+        if (shift < 64)
+            v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+    c->bad = 1;
+    return 0;
+}
+
+static int64_t sleb(cursor_t *c)
+{
+    uint64_t v = 0;
+    unsigned shift = 0;
+    while (c->p < c->end) {
+        uint8_t b = *c->p++;
+        if (shift < 64)
+            v |= (uint64_t)(b & 0x7f) << shift;
+        shift += 7;
+        if (!(b & 0x80)) {
+            if (shift < 64 && (b & 0x40))
+                v |= ~(uint64_t)0 << shift;
+            return (int64_t)v;
+        }
+    }
+    c->bad = 1;
+    return 0;
+}
+
+static uint64_t fixed(cursor_t *c, unsigned n)
+{
+    if ((size_t)(c->end - c->p) < n) {
+        c->bad = 1;
+        return 0;
+    }
+    uint64_t v = 0;
+    memcpy(&v, c->p, n); /* little-endian host */
+    c->p += n;
+    return v;
+}
+
+/* Reads a pointer in encoding enc; datarel is relative to dbase. */
+static uintptr_t encoded(cursor_t *c, uint8_t enc, uintptr_t dbase)
+{
+    if (enc == PE_OMIT)
+        return 0;
+    uintptr_t here = (uintptr_t)c->p, v;
+    switch (enc & 0x0f) {
+    case PE_ABSPTR:
+        v = (uintptr_t)fixed(c, 8);
+        break;
+    case PE_ULEB128:
+        v = (uintptr_t)uleb(c);
+        break;
+    case PE_SLEB128:
+        v = (uintptr_t)sleb(c);
+        break;
+    case PE_UDATA2:
+        v = (uintptr_t)fixed(c, 2);
+        break;
+    case PE_UDATA4:
+        v = (uintptr_t)fixed(c, 4);
+        break;
+    case PE_UDATA8:
+        v = (uintptr_t)fixed(c, 8);
+        break;
+    case PE_SDATA2:
+        v = (uintptr_t)(int64_t)(int16_t)fixed(c, 2);
+        break;
+    case PE_SDATA4:
+        v = (uintptr_t)(int64_t)(int32_t)fixed(c, 4);
+        break;
+    case PE_SDATA8:
+        v = (uintptr_t)fixed(c, 8);
+        break;
+    default:
+        c->bad = 1;
+        return 0;
+    }
+    if (v == 0 && (enc & 0x70) != 0)
+        return 0; /* a relative 0 still means "none" */
+    switch (enc & 0x70) {
+    case 0:
+        break;
+    case PE_PCREL:
+        v += here;
+        break;
+    case PE_DATAREL:
+        v += dbase;
+        break;
+    default:
+        c->bad = 1;
+        return 0; /* textrel/funcrel/aligned: not produced on x86-64 */
+    }
+    if (enc & PE_INDIRECT)
+        v = *(const uintptr_t *)v;
+    return v;
+}
+
+/* ---- CFI interpretation -------------------------------------------------------------------- */
+enum { DW_RBP = 6, DW_RSP = 7, DW_RA = 16 }; /* DWARF register numbers (x86-64 psABI) */
+enum { K_SAME = 0, K_OFFSET, K_UNDEF, K_OTHER };
+
+typedef struct reg_rule_s {
+    uint8_t kind; /* K_* */
+    int64_t off;  /* K_OFFSET: saved at CFA + off */
+} reg_rule_t;
+
+typedef struct cfi_state_s {
+    int cfa_reg;     /* DWARF register number the CFA is based on */
+    int64_t cfa_off; /* CFA = reg + cfa_off */
+    int cfa_expr;    /* CFA given by an expression: unusable */
+    reg_rule_t rbp, ra;
+} cfi_state_t;
+
+typedef struct cie_s {
+    uint64_t code_align;
+    int64_t data_align;
+    uint64_t ra_reg;
+    uint8_t fde_enc;
+    int signal_frame;
+    int has_aug_data; /* augmentation "z...": FDEs carry an augmentation data length */
+    const uint8_t *insns, *insns_end;
+} cie_t;
+
+static reg_rule_t *track(cfi_state_t *s, uint64_t reg)
+{
+    return reg == DW_RBP ? &s->rbp : reg == DW_RA ? &s->ra : NULL;
+}
+
+static void restore(cfi_state_t *s, const cfi_state_t *init, uint64_t reg)
+{
+    if (reg == DW_RBP)
+        s->rbp = init->rbp;
+    else if (reg == DW_RA)
+        s->ra = init->ra;
+}
+
+/* Runs CFA instructions [p, end) starting at location loc, stopping before the first
+ * instruction that applies beyond target. init is the state after the CIE (for restore). */
+static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *end, uintptr_t loc,
+                   uintptr_t target, cfi_state_t *s, const cfi_state_t *init)
+{
+    cfi_state_t stack[8];
+    int depth = 0;
+    cursor_t c = {p, end, 0};
+    while (c.p < c.end && !c.bad) {
+        uint8_t op = *c.p++;
+        uint64_t reg, delta = 0;
+        int64_t off;
+        reg_rule_t *r;
+        switch (op & 0xc0) {
+        case 0x40: /* advance_loc */
+            delta = (op & 0x3f) * cie->code_align;
+            goto advance;
+        case 0x80: /* offset */
+            off = (int64_t)uleb(&c) * cie->data_align;
+            if ((r = track(s, op & 0x3f))) {
+                r->kind = K_OFFSET;
+                r->off = off;
+            }
+            continue;
+        case 0xc0: /* restore */
+            restore(s, init, op & 0x3f);
+            continue;
+        }
+        switch (op) {
+        case 0x00: /* nop */
+            break;
+        case 0x01: /* set_loc */
+            loc = encoded(&c, cie->fde_enc, 0);
+            if (loc > target)
+                return 0;
+            break;
+        case 0x02:
+            delta = fixed(&c, 1) * cie->code_align;
+            goto advance;
+        case 0x03:
+            delta = fixed(&c, 2) * cie->code_align;
+            goto advance;
+        case 0x04:
+            delta = fixed(&c, 4) * cie->code_align;
+            goto advance;
+        case 0x05: /* offset_extended */
+            reg = uleb(&c);
+            off = (int64_t)uleb(&c) * cie->data_align;
+            if ((r = track(s, reg))) {
+                r->kind = K_OFFSET;
+                r->off = off;
+            }
+            break;
+        case 0x06: /* restore_extended */
+            restore(s, init, uleb(&c));
+            break;
+        case 0x07: /* undefined */
+            if ((r = track(s, uleb(&c))))
+                r->kind = K_UNDEF;
+            break;
+        case 0x08: /* same_value */
+            if ((r = track(s, uleb(&c))))
+                r->kind = K_SAME;
+            break;
+        case 0x09: /* register */
+            reg = uleb(&c);
+            (void)uleb(&c);
+            if ((r = track(s, reg)))
+                r->kind = K_OTHER;
+            break;
+        case 0x0a: /* remember_state */
+            if (depth == (int)(sizeof stack / sizeof stack[0]))
+                return -1;
+            stack[depth++] = *s;
+            break;
+        case 0x0b: /* restore_state */
+            if (depth == 0)
+                return -1;
+            *s = stack[--depth];
+            break;
+        case 0x0c: /* def_cfa */
+            s->cfa_reg = (int)uleb(&c);
+            s->cfa_off = (int64_t)uleb(&c);
+            s->cfa_expr = 0;
+            break;
+        case 0x0d: /* def_cfa_register */
+            s->cfa_reg = (int)uleb(&c);
+            s->cfa_expr = 0;
+            break;
+        case 0x0e: /* def_cfa_offset */
+            s->cfa_off = (int64_t)uleb(&c);
+            break;
+        case 0x0f: /* def_cfa_expression */
+            s->cfa_expr = 1;
+            c.p += uleb(&c);
+            break;
+        case 0x10: /* expression */
+        case 0x16: /* val_expression */
+            reg = uleb(&c);
+            c.p += uleb(&c);
+            if ((r = track(s, reg)))
+                r->kind = K_OTHER;
+            break;
+        case 0x11: /* offset_extended_sf */
+            reg = uleb(&c);
+            off = sleb(&c) * cie->data_align;
+            if ((r = track(s, reg))) {
+                r->kind = K_OFFSET;
+                r->off = off;
+            }
+            break;
+        case 0x12: /* def_cfa_sf */
+            s->cfa_reg = (int)uleb(&c);
+            s->cfa_off = sleb(&c) * cie->data_align;
+            s->cfa_expr = 0;
+            break;
+        case 0x13: /* def_cfa_offset_sf */
+            s->cfa_off = sleb(&c) * cie->data_align;
+            break;
+        case 0x14: /* val_offset */
+            reg = uleb(&c);
+            (void)uleb(&c);
+            if ((r = track(s, reg)))
+                r->kind = K_OTHER;
+            break;
+        case 0x15: /* val_offset_sf */
+            reg = uleb(&c);
+            (void)sleb(&c);
+            if ((r = track(s, reg)))
+                r->kind = K_OTHER;
+            break;
+        case 0x2e: /* GNU_args_size */
+            (void)uleb(&c);
+            break;
+        case 0x2f: /* GNU_negative_offset_extended */
+            reg = uleb(&c);
+            off = -(int64_t)uleb(&c) * cie->data_align;
+            if ((r = track(s, reg))) {
+                r->kind = K_OFFSET;
+                r->off = off;
+            }
+            break;
+        default:
+            return -1; /* unknown opcode: cannot know its operands */
+        }
+        continue;
+    advance:
+        loc += delta;
+        if (loc > target)
+            return 0;
+    }
+    return c.bad || c.p > c.end ? -1 : 0;
+}
+
+static int parse_cie(const uint8_t *p, cie_t *cie)
+{
+    uint64_t len = *(const uint32_t *)p;
+    p += 4;
+    if (len == 0 || len == 0xffffffffu)
+        return -1; /* 64-bit DWARF: not produced by GCC/Clang for .eh_frame */
+    cursor_t c = {p, p + len, 0};
+    if (fixed(&c, 4) != 0)
+        return -1; /* not a CIE */
+    uint64_t version = fixed(&c, 1);
+    if (version != 1 && version != 3)
+        return -1;
+    const char *aug = (const char *)c.p;
+    size_t alen = strnlen(aug, (size_t)(c.end - c.p));
+    c.p += alen + 1;
+    cie->code_align = uleb(&c);
+    cie->data_align = sleb(&c);
+    cie->ra_reg = version == 1 ? fixed(&c, 1) : uleb(&c);
+    cie->fde_enc = PE_ABSPTR;
+    cie->signal_frame = 0;
+    cie->has_aug_data = aug[0] == 'z';
+    if (aug[0] == 'z') {
+        uint64_t dlen = uleb(&c);
+        const uint8_t *data_end = c.p + dlen;
+        for (size_t i = 1; i < alen && !c.bad; i++) {
+            switch (aug[i]) {
+            case 'R':
+                cie->fde_enc = (uint8_t)fixed(&c, 1);
+                break;
+            case 'P': {
+                uint8_t penc = (uint8_t)fixed(&c, 1);
+                (void)encoded(&c, (uint8_t)(penc & ~PE_INDIRECT), 0);
+                break;
+            }
+            case 'L':
+                (void)fixed(&c, 1);
+                break;
+            case 'S':
+                cie->signal_frame = 1;
+                break;
+            default:
+                c.p = data_end;
+                i = alen;
+                break; /* unknown: the length lets us skip */
+            }
+        }
+        c.p = data_end;
+    } else if (aug[0] != 0) {
+        return -1; /* an augmentation we cannot skip */
+    }
+    if (c.bad || c.p > c.end || cie->ra_reg != DW_RA)
+        return -1;
+    cie->insns = c.p;
+    cie->insns_end = c.end;
+    return 0;
+}
+
+/* Computes the rule for address pc (already adjusted to lie inside the call instruction for
+ * return addresses). Never fails: an unusable frame gets R_BAD. */
+static uint64_t compute_rule(uintptr_t pc)
+{
+    uint64_t bad = R_PRESENT | R_BAD | R_PCBITS(pc);
+    struct dl_find_object fo;
+    if (!_dl_find_object || _dl_find_object((void *)pc, &fo) != 0 || !fo.dlfo_eh_frame)
+        return bad;
+    /* .eh_frame_hdr: version, eh_frame_ptr_enc, fde_count_enc, table_enc, then the binary
+     * search table of (initial location, FDE address) pairs, relative to the header. */
+    const uint8_t *hdr = fo.dlfo_eh_frame;
+    if (hdr[0] != 1 || hdr[3] != (PE_DATAREL | PE_SDATA4))
+        return bad;
+    cursor_t c = {hdr + 4, hdr + 4 + 16, 0};
+    (void)encoded(&c, hdr[1], (uintptr_t)hdr);
+    uint64_t count = encoded(&c, hdr[2], (uintptr_t)hdr);
+    if (c.bad || count == 0)
+        return bad;
+    const int32_t *table = (const int32_t *)c.p;
+    int64_t rel = (int64_t)(pc - (uintptr_t)hdr);
+    uint64_t lo = 0, hi = count;
+    if (rel < table[0])
+        return bad;
+    while (hi - lo > 1) { /* largest entry with initial location <= pc */
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (table[2 * mid] <= rel)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const uint8_t *fde = hdr + table[2 * lo + 1];
+    uint32_t flen = *(const uint32_t *)fde;
+    if (flen == 0 || flen == 0xffffffffu)
+        return bad;
+    const uint8_t *fde_end = fde + 4 + flen;
+    uint32_t cie_off = *(const uint32_t *)(fde + 4);
+    if (cie_off == 0)
+        return bad;
+    cie_t cie;
+    if (parse_cie(fde + 4 - cie_off, &cie) != 0 || cie.signal_frame)
+        return bad;
+    cursor_t f = {fde + 8, fde_end, 0};
+    uintptr_t begin = encoded(&f, cie.fde_enc, 0);
+    uintptr_t range = encoded(&f, cie.fde_enc & 0x0f, 0);
+    if (f.bad || pc < begin || pc >= begin + range)
+        return bad;
+    if (cie.has_aug_data) {
+        uint64_t alen = uleb(&f);
+        f.p += alen;
+    }
+    if (f.bad || f.p > f.end)
+        return bad;
+
+    cfi_state_t init = {.cfa_reg = DW_RSP, .cfa_off = 8};
+    init.ra.kind = K_OFFSET;
+    init.ra.off = -8;
+    if (run_cfi(&cie, cie.insns, cie.insns_end, begin, UINTPTR_MAX, &init, &init) != 0)
+        return bad;
+    cfi_state_t s = init;
+    if (run_cfi(&cie, f.p, f.end, begin, pc, &s, &init) != 0)
+        return bad;
+
+    if (s.ra.kind == K_UNDEF)
+        return R_PRESENT | R_END | R_PCBITS(pc);
+    if (s.cfa_expr || (s.cfa_reg != DW_RSP && s.cfa_reg != DW_RBP) || s.cfa_off <= 0 ||
+        s.cfa_off >= (1 << 24) || s.ra.kind != K_OFFSET || s.ra.off != -8)
+        return bad;
+    uint64_t r = R_PRESENT | R_PCBITS(pc) | ((uint64_t)s.cfa_off << 40);
+    if (s.cfa_reg == DW_RBP)
+        r |= R_CFA_RBP;
+    if (s.rbp.kind == K_OFFSET) {
+        if (s.rbp.off % 8 != 0 || s.rbp.off < -8 * 2048 || s.rbp.off >= 8 * 2048)
+            return bad;
+        r |= R_RBP_SAVED | ((uint64_t)((s.rbp.off / 8) & 0xfff) << 28);
+    } else if (s.rbp.kind == K_OTHER) {
+        return bad;
+    }
+    return r;
+}
+
+static inline uint64_t lookup_rule(uintptr_t pc)
+{
+    uint32_t h = (uint32_t)(((uint64_t)pc * 0x9e3779b97f4a7c15ull) >> (64 - RC_BITS));
+    for (unsigned i = 0; i < RC_PROBE; i++) {
+        rule_slot_t *e = &rcache[(h + i) & (RC_SIZE - 1)];
+        uintptr_t k = atomic_load_explicit(&e->key, memory_order_acquire);
+        if (k == pc) {
+            uint64_t r = atomic_load_explicit(&e->rule, memory_order_acquire);
+            if (PS_LIKELY(r != 0 && (r & R_PCMASK) == R_PCBITS(pc)))
+                return r;
+            break;
+        }
+        if (k == 0)
+            break;
+    }
+    uint64_t r = compute_rule(pc);
+    for (unsigned i = 0; i < RC_PROBE; i++) {
+        rule_slot_t *e = &rcache[(h + i) & (RC_SIZE - 1)];
+        uintptr_t k = 0;
+        if (atomic_compare_exchange_strong_explicit(&e->key, &k, pc, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            atomic_store_explicit(&e->rule, r, memory_order_release);
+            break;
+        }
+        if (k == pc)
+            break; /* another thread is publishing the same rule */
+    }
+    return r;
+}
+
+/* ---- the walk ------------------------------------------------------------------------------ */
+static inline uintptr_t thread_pointer(void)
+{
+    uintptr_t tp;
+    __asm__("movq %%fs:0, %0" : "=r"(tp));
+    return tp;
+}
+
+/* Upper bound of the stack sp lies on, or 0 if unknown (alternate signal stacks, coroutine
+ * stacks: the caller falls back to libunwind). */
+static inline uintptr_t stack_top(uintptr_t sp)
+{
+    const uintptr_t span = (uintptr_t)1 << 30;
+    uintptr_t tp = thread_pointer(); /* glibc puts a thread's TCB right above its stack */
+    if (sp < tp && tp - sp < span)
+        return tp;
+    uintptr_t end = (uintptr_t)__libc_stack_end; /* the main thread */
+    if (sp < end && end - sp < span)
+        return end + 16; /* argc, argv and the environment lie above it: mapped */
+    return 0;
+}
+
+/* Walks from a frame whose registers are (pc, sp, bp). exact: pc is the address being
+ * executed (a signal context), not a return address. Writes pcs as unw_backtrace does: the
+ * first frame's pc, then return addresses. Returns the count, or -1 to ask for libunwind. */
+static inline uint64_t lookup_cached(ps_unwind_tcache_t *tc, uintptr_t pc)
+{
+    if (!tc)
+        return lookup_rule(pc);
+    unsigned i = (unsigned)((pc ^ (pc >> 10)) & (PS_UNWIND_TCACHE - 1));
+    if (PS_LIKELY(tc->e[i].pc == pc))
+        return tc->e[i].rule;
+    uint64_t r = lookup_rule(pc);
+    tc->e[i].pc = pc;
+    tc->e[i].rule = r;
+    return r;
+}
+
+/* rec (optional) receives the stack words the result depends on, for the walk memo: every
+ * return-address slot, and a saved-rbp slot only when a later frame's CFA is computed from
+ * that rbp (rbp is often a plain register whose saved values differ from call to call; the
+ * frames do not depend on them). *uses_bp0 is set if the start rbp is used that way. */
+typedef struct walk_rec_s {
+    ps_unwind_read_t *reads; /* [cap + 1], ended by addr == 0 */
+    int cap, n;
+    int uses_bp0; /* the start rbp was used for a CFA */
+    int overflow; /* more than cap words: not memoizable */
+} walk_rec_t;
+
+static inline void record(walk_rec_t *rec, uintptr_t addr, uintptr_t val)
+{
+    if (rec->n < rec->cap)
+        rec->reads[rec->n++] = (ps_unwind_read_t){addr, val};
+    else
+        rec->overflow = 1;
+}
+
+static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips, int max,
+                ps_unwind_tcache_t *tc, walk_rec_t *rec)
+{
+    if (PS_UNLIKELY(rcache == NULL || max <= 0))
+        return -1;
+    uintptr_t top = stack_top(sp);
+    if (top == 0)
+        return -1;
+    int n = 0;
+    uintptr_t bp_at = 0; /* where bp was read from; 0: it is the start register */
+    int bp_recorded = 0;
+    ips[n++] = (void *)pc;
+    while (n < max) {
+        uint64_t r = lookup_cached(tc, exact ? pc : pc - 1);
+        exact = 0;
+        if (r & R_END)
+            break;
+        if (r & R_BAD)
+            return -1;
+        uintptr_t cfa;
+        if (r & R_CFA_RBP) {
+            cfa = bp + rule_cfa_off(r);
+            if (rec && !bp_recorded) {
+                if (bp_at)
+                    record(rec, bp_at, bp);
+                else
+                    rec->uses_bp0 = 1;
+                bp_recorded = 1;
+            }
+        } else {
+            cfa = sp + rule_cfa_off(r);
+        }
+        if (cfa <= sp || cfa > top || cfa < 8)
+            return -1;
+        if (r & R_RBP_SAVED) {
+            uintptr_t at = cfa + (uintptr_t)rule_rbp_off(r);
+            if (at < sp || at + 8 > top)
+                return -1;
+            bp = *(const uintptr_t *)at;
+            bp_at = at;
+            bp_recorded = 0;
+        }
+        pc = *(const uintptr_t *)(cfa - 8);
+        if (rec)
+            record(rec, cfa - 8, pc);
+        sp = cfa;
+        if (pc == 0)
+            break;
+        ips[n++] = (void *)pc;
+    }
+    if (rec)
+        rec->reads[rec->n].addr = 0;
+    return n;
+}
+
+typedef struct regs_s {
+    uintptr_t pc, sp, bp;
+} regs_t;
+
+/* Fills r with its caller's registers at the call: the return address, the stack pointer
+ * after return, and rbp. A leaf that touches no stack, so it needs no unwind rule of its own. */
+void ps_unwind_regs(regs_t *r);
+__asm__(".pushsection .text\n"
+        ".p2align 4\n"
+        ".globl ps_unwind_regs\n"
+        ".hidden ps_unwind_regs\n"
+        ".type ps_unwind_regs, @function\n"
+        "ps_unwind_regs:\n"
+        ".cfi_startproc\n"
+        "    movq (%rsp), %rax\n"
+        "    movq %rax, 0(%rdi)\n"
+        "    leaq 8(%rsp), %rax\n"
+        "    movq %rax, 8(%rdi)\n"
+        "    movq %rbp, 16(%rdi)\n"
+        "    ret\n"
+        ".cfi_endproc\n"
+        ".size ps_unwind_regs, .-ps_unwind_regs\n"
+        ".popsection\n");
+
+static void check_generation(ps_unwind_tcache_t *tc)
+{
+    uint64_t g = atomic_load_explicit(&generation, memory_order_acquire);
+    if (PS_UNLIKELY(tc->generation != g)) {
+        memset(tc->e, 0, sizeof tc->e);
+        if (tc->memo)
+            memset(tc->memo, 0, tc->memo_bytes);
+        tc->generation = g;
+    }
+}
+
+int ps_unwind_capture(void **ips, int max, ps_unwind_tcache_t *tc)
+{
+    regs_t r;
+    ps_unwind_regs(&r);
+    if (tc)
+        check_generation(tc);
+    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, NULL);
+    if (n < 0)
+        atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
+    return n;
+}
+
+/* ---- the walk memo -----------------------------------------------------------------------
+ * A walk is a pure function of its start registers (pc, sp, bp) and of the stack words it
+ * reads. So a thread keeps, for its recent walks, the start registers, every (address, value)
+ * read in order, and the stack id the frames were interned to. If a new walk starts from the
+ * same registers and every recorded address still holds its recorded value, compared in
+ * order, the walk would read the same words and produce the same frames: the recorded id is
+ * returned without a single rule lookup, hash or interning. This is exact, not a heuristic
+ * (a changed caller changes a return-address word), and costs one compare per word.
+ * Sets are chosen by sp; MEMO_WAYS walks per set, replaced round-robin. */
+#define MEMO_SETS PS_UNWIND_MEMO_SETS
+#define MEMO_WAYS 8
+#define MEMO_READS 48 /* walks that depend on more stack words are not memoized */
+
+typedef struct memo_entry_s {
+    uintptr_t sp, bp, top;    /* start registers (the start pc is always the same call site) */
+    uint32_t stack_id;        /* what the frames were interned to */
+    uint16_t valid;           /* 0 while being written (a signal handler may look) */
+    uint16_t uses_bp;         /* the frames depend on the start rbp: it must match too */
+    ps_unwind_read_t reads[]; /* in walk order, ended by addr == 0 */
+} memo_entry_t;
+
+static size_t memo_entry_size(void)
+{
+    return (sizeof(memo_entry_t) + (size_t)(MEMO_READS + 1) * sizeof(ps_unwind_read_t) + 63) &
+           ~(size_t)63;
+}
+
+static inline int memo_matches(const memo_entry_t *e, uintptr_t sp, uintptr_t bp, uintptr_t top)
+{
+    /* top first: the recorded addresses are only known to be mapped on the same stack */
+    if (e->sp != sp || e->top != top || !e->valid || (e->uses_bp && e->bp != bp))
+        return 0;
+    for (const ps_unwind_read_t *rd = e->reads; rd->addr; rd++)
+        if (*(const uintptr_t *)rd->addr != rd->val)
+            return 0;
+    return 1;
+}
+
+int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn intern, void *arg)
+{
+    regs_t r;
+    ps_unwind_regs(&r);
+    check_generation(tc);
+    size_t esize = memo_entry_size();
+    if (PS_UNLIKELY(!tc->memo)) {
+        size_t bytes = esize * MEMO_SETS * MEMO_WAYS;
+        tc->memo = ps_os_map(bytes);
+        if (!tc->memo)
+            return -1;
+        tc->memo_bytes = bytes;
+        tc->memo_entry = esize;
+    }
+    _Static_assert((MEMO_SETS & (MEMO_SETS - 1)) == 0, "MEMO_SETS: a power of two");
+    unsigned set = (unsigned)(((uint64_t)r.sp * 0x9e3779b97f4a7c15ull) >> 32) & (MEMO_SETS - 1);
+    uint8_t *base = (uint8_t *)tc->memo + (size_t)set * MEMO_WAYS * esize;
+    uintptr_t top = stack_top(r.sp);
+    if (top == 0)
+        return -1;
+    for (unsigned w = 0; w < MEMO_WAYS; w++) {
+        const memo_entry_t *e = (const memo_entry_t *)(base + w * esize);
+        if (memo_matches(e, r.sp, r.bp, top))
+            return e->stack_id;
+    }
+
+    unsigned w = tc->memo_next[set]++ % MEMO_WAYS;
+    memo_entry_t *e = (memo_entry_t *)(base + w * esize);
+    e->valid = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    void *ips[PS_MAX_DEPTH + 16];
+    walk_rec_t rec = {.reads = e->reads, .cap = MEMO_READS};
+    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, &rec);
+    if (n < 0) {
+        atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
+        return -1;
+    }
+    uint32_t id = intern(ips, n, arg);
+    e->sp = r.sp;
+    e->bp = r.bp;
+    e->top = top;
+    e->uses_bp = (uint16_t)rec.uses_bp0;
+    e->stack_id = id;
+    atomic_signal_fence(memory_order_seq_cst);
+    e->valid = !rec.overflow;
+    return id;
+}
+
+void ps_unwind_thread_exit(ps_unwind_tcache_t *tc)
+{
+    if (tc->memo)
+        ps_os_unmap(tc->memo, tc->memo_bytes);
+    tc->memo = NULL;
+}
+
+int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max)
+{
+    const ucontext_t *uc = ucontext;
+    const greg_t *g = uc->uc_mcontext.gregs;
+    /* No thread cache: the handler may have interrupted this thread while it wrote one. */
+    return walk((uintptr_t)g[REG_RIP], (uintptr_t)g[REG_RSP], (uintptr_t)g[REG_RBP], 1,
+                (void **)ips, max, NULL, NULL);
+}
+
+int ps_unwind_init(void)
+{
+    if (!_dl_find_object)
+        return -1;
+    if (rcache)
+        return 0;
+    rcache = ps_os_map(RC_SIZE * sizeof *rcache);
+    return rcache ? 0 : -1;
+}
+
+void ps_unwind_flush(void)
+{
+    if (!rcache)
+        return;
+    atomic_fetch_add_explicit(&generation, 1, memory_order_acq_rel);
+    for (unsigned i = 0; i < RC_SIZE; i++) {
+        if (atomic_load_explicit(&rcache[i].key, memory_order_relaxed) == 0)
+            continue;
+        atomic_store_explicit(&rcache[i].rule, 0, memory_order_release);
+        atomic_store_explicit(&rcache[i].key, 0, memory_order_release);
+    }
+}
+
+uint64_t ps_unwind_fallbacks(void)
+{
+    return atomic_load_explicit(&fallbacks, memory_order_relaxed);
+}

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_unwind.c — unit tests of shim/unwind.c, the .eh_frame-driven stack walker: its frames
+ * must be exactly libunwind's on call chains of every common shape (deep recursion, rbp-based
+ * frames from alloca, frame-pointer-less code, libc); the walk memo must return the right
+ * stack when only an outer caller changed, and must actually hit; a signal frame must make it
+ * hand over to libunwind; a signal context must be walkable; a flush must not change results.
+ * Linked with the perfshim_core object library; libunwind is dlopen()ed for the reference.
+ */
+#include "internal.h"
+
+#include <alloca.h>
+#include <check.h>
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int (*bt_fn)(void **, int);
+static bt_fn unw;
+
+static void load_libunwind(void)
+{
+    if (unw)
+        return;
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(h != NULL, "libunwind.so.8 must be installed (libunwind-dev)");
+    unw = (bt_fn)dlsym(h, "unw_backtrace");
+    ck_assert_ptr_nonnull(unw);
+}
+
+#define MAXF 200
+static void *fa[MAXF], *fb[MAXF];
+static int na, nb;
+
+/* Both walkers from the same function: frame 0 differs (two call sites), the rest must not. */
+static __attribute__((noinline)) void capture_both(void)
+{
+    na = ps_unwind_capture(fa, MAXF, NULL);
+    nb = unw(fb, MAXF);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void assert_same_as_libunwind(const char *what)
+{
+    ck_assert_msg(na > 3, "%s: the fast walker gave up (%d)", what, na);
+    if (na != nb) {
+        Dl_info di;
+        for (int i = 0; i < na || i < nb; i++) {
+            const char *a = i < na && dladdr(fa[i], &di) && di.dli_sname ? di.dli_sname : "?";
+            const char *b = i < nb && dladdr(fb[i], &di) && di.dli_sname ? di.dli_sname : "?";
+            fprintf(stderr, "  #%d %p %s | %p %s\n", i, i < na ? fa[i] : NULL, a,
+                    i < nb ? fb[i] : NULL, b);
+        }
+    }
+    /* fa[0] is inside ps_unwind_capture, fb[0] inside capture_both: unw_backtrace leaves its
+     * own frame out; from there on, frame for frame */
+    ck_assert_msg(na == nb + 1, "%s: %d frames, libunwind %d", what, na - 1, nb);
+    for (int i = 1; i < nb; i++)
+        ck_assert_msg(fa[i + 1] == fb[i], "%s: frame %d is %p, libunwind says %p", what, i,
+                      fa[i + 1], fb[i]);
+}
+
+static __attribute__((noinline)) int recurse(int n)
+{
+    volatile int keep = n;
+    if (n == 0)
+        capture_both();
+    else
+        keep += recurse(n - 1);
+    return keep;
+}
+
+/* alloca makes GCC address the frame from rbp: CFA = rbp + 16 in the callers' rules. */
+static __attribute__((noinline)) int with_alloca(int n, int depth)
+{
+    char *p = alloca((size_t)n);
+    memset(p, n, (size_t)n);
+    int r = p[n - 1];
+    if (depth == 0)
+        capture_both();
+    else
+        r += with_alloca(n + 16, depth - 1);
+    __asm__ volatile("" ::"r"(p) : "memory");
+    return r;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    static int once;
+    if (!once++)
+        capture_both(); /* called back from libc's qsort: frames inside libc */
+    return *(const int *)a - *(const int *)b;
+}
+
+START_TEST(test_matches_libunwind)
+{
+    load_libunwind();
+    recurse(0);
+    assert_same_as_libunwind("direct call");
+    recurse(40);
+    assert_same_as_libunwind("40-deep recursion");
+    with_alloca(24, 5);
+    assert_same_as_libunwind("alloca frames (rbp-based CFA)");
+    int v[] = {3, 1, 2};
+    qsort(v, 3, sizeof v[0], cmp_int);
+    assert_same_as_libunwind("callback from libc's qsort");
+    ck_assert_int_eq(v[0], 1);
+}
+END_TEST
+
+START_TEST(test_depth_limit_and_flush)
+{
+    load_libunwind();
+    void *f[8];
+    int n = ps_unwind_capture(f, 8, NULL);
+    ck_assert_int_le(n, 8);
+    ck_assert_int_gt(n, 2);
+    void *before[MAXF];
+    int nbefore = 0;
+    for (int round = 0; round < 2; round++) {
+        if (round == 1)
+            ps_unwind_flush(); /* as after a dlclose: every rule is derived again */
+        recurse(10);
+        if (round == 0) {
+            nbefore = na;
+            memcpy(before, fa, sizeof fa);
+        }
+    }
+    ck_assert_int_eq(na, nbefore);
+    for (int i = 1; i < 13; i++) /* capture_both and the 11 recurse frames */
+        ck_assert_ptr_eq(fa[i], before[i]);
+}
+END_TEST
+
+/* ---- the walk memo ------------------------------------------------------------------------ */
+static int interned;
+static uint32_t fake_intern(void **ips, int n, void *arg)
+{
+    (void)arg;
+    interned++;
+    uint32_t h = 2166136261u;
+    for (int i = 1; i < n; i++) { /* frame 0 is inside ps_unwind_stack_id's caller: same */
+        h ^= (uint32_t)(uintptr_t)ips[i];
+        h *= 16777619u;
+    }
+    return h & 0x7fffffff;
+}
+
+static ps_unwind_tcache_t *tcache;
+
+static __attribute__((noinline)) int64_t leaf(void)
+{
+    int64_t id = ps_unwind_stack_id(tcache, 64, fake_intern, NULL);
+    __asm__ volatile("" ::: "memory");
+    return id;
+}
+
+/* g and h have the same frame: leaf runs at the same stack address under either, and only
+ * the return address into g or h tells the two stacks apart. */
+static __attribute__((noinline)) int64_t via_g(void)
+{
+    volatile char pad[40];
+    pad[0] = 1;
+    int64_t id = leaf();
+    pad[1] = 2;
+    return id + pad[0] - 1;
+}
+
+static __attribute__((noinline)) int64_t via_h(void)
+{
+    volatile char pad[40];
+    pad[0] = 1;
+    int64_t id = leaf();
+    pad[1] = 3;
+    return id + pad[0] - 1;
+}
+
+static void do_nothing(void) {}
+
+static void recurse3(void)
+{
+    recurse(3);
+}
+
+START_TEST(test_memo_exact_and_hits)
+{
+    tcache = calloc(1, sizeof *tcache);
+    ck_assert_ptr_nonnull(tcache);
+    int64_t (*const fns[2])(void) = {via_g, via_h};
+    int64_t id[8];
+    interned = 0;
+    for (int i = 0; i < 8; i++)
+        id[i] = fns[i & 1]();
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_ge(id[i], 0);
+    ck_assert_msg(id[0] != id[1], "a changed caller must change the stack");
+    for (int i = 2; i < 8; i++)
+        ck_assert_int_eq(id[i], id[i & 1]);
+    ck_assert_msg(interned == 2, "the memo must answer repeated stacks (interned %d times)",
+                  interned);
+    /* the same call site again, after other work and after a flush (which empties the
+     * memos: that walk is interned again, and must give the same stack) */
+    int64_t again[3];
+    void (*const before_call[3])(void) = {do_nothing, recurse3, ps_unwind_flush};
+    for (int i = 0; i < 3; i++) {
+        before_call[i]();
+        again[i] = fns[0](); /* one call site: the stacks are the same */
+    }
+    ck_assert_int_eq(again[0], again[1]);
+    ck_assert_int_eq(again[0], again[2]);
+    ck_assert_int_eq(interned, 4); /* g, h, this loop's g, and the same after the flush */
+    ps_unwind_thread_exit(tcache);
+    free(tcache);
+}
+END_TEST
+
+/* ---- signals ------------------------------------------------------------------------------- */
+static volatile int sig_ctx_n, sig_capture_n;
+static uintptr_t sig_frames[64];
+
+static void on_usr1(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)si;
+    sig_ctx_n = ps_unwind_from_context(uc, sig_frames, 64);
+    void *tmp[64];
+    sig_capture_n = ps_unwind_capture(tmp, 64, NULL);
+}
+
+static __attribute__((noinline)) void raise_here(void)
+{
+    raise(SIGUSR1);
+    __asm__ volatile("" ::: "memory");
+}
+
+START_TEST(test_signal_frames)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_usr1;
+    sa.sa_flags = SA_SIGINFO;
+    ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    raise_here();
+    ck_assert_msg(sig_capture_n == -1,
+                  "a walk through the signal trampoline must hand over to libunwind (%d)",
+                  sig_capture_n);
+    ck_assert_int_gt(sig_ctx_n, 2);
+    int found = 0;
+    for (int i = 0; i < sig_ctx_n; i++)
+        if (sig_frames[i] > (uintptr_t)raise_here && sig_frames[i] < (uintptr_t)raise_here + 64)
+            found = 1;
+    ck_assert_msg(found, "the interrupted context's stack must pass through raise_here");
+}
+END_TEST
+
+int main(void)
+{
+    if (ps_unwind_init() != 0) {
+        fprintf(stderr, "check_unwind: ps_unwind_init failed (glibc without _dl_find_object?)\n");
+        return 1;
+    }
+    Suite *s = suite_create("shim_unwind");
+    TCase *tc = tcase_create("unwind");
+    tcase_add_test(tc, test_matches_libunwind);
+    tcase_add_test(tc, test_depth_limit_and_flush);
+    tcase_add_test(tc, test_memo_exact_and_hits);
+    tcase_add_test(tc, test_signal_frames);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
