@@ -79,6 +79,7 @@ typedef struct ps_unwind_read_s {
 
 typedef struct ps_unwind_tcache_s {
     uint64_t generation; /* ps_unwind_flush() count when filled; a mismatch empties it */
+    uintptr_t stack_lo, stack_hi; /* this thread's stack (addresses; hi 0 = not looked up yet) */
     void *memo;          /* recent walks (see unwind.c), mmap'd on first use, or NULL */
     size_t memo_bytes;   /* size of that mapping (bytes) */
     size_t memo_entry;   /* size of one memo entry (bytes) */

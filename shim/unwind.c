@@ -23,7 +23,9 @@
 #include "internal.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <ucontext.h>
 
 extern void *__libc_stack_end;
@@ -566,18 +568,56 @@ static inline uintptr_t thread_pointer(void)
     return tp;
 }
 
+static uintptr_t main_tp; /* the main thread's thread pointer (ps_unwind_init runs there) */
+
 /* Upper bound of the stack sp lies on, or 0 if unknown (alternate signal stacks, coroutine
- * stacks: the caller falls back to libunwind). */
-static inline uintptr_t stack_top(uintptr_t sp)
+ * stacks: the caller falls back to libunwind). With a thread cache, the thread's real stack
+ * bounds are used (found once per thread); without, the thread pointer: glibc puts a
+ * thread's TCB right above its stack, and the main thread's stack ends at __libc_stack_end. */
+static void thread_bounds(ps_unwind_tcache_t *tc);
+
+static inline uintptr_t stack_top(ps_unwind_tcache_t *tc, uintptr_t sp)
 {
     const uintptr_t span = (uintptr_t)1 << 30;
-    uintptr_t tp = thread_pointer(); /* glibc puts a thread's TCB right above its stack */
-    if (sp < tp && tp - sp < span)
-        return tp;
-    uintptr_t end = (uintptr_t)__libc_stack_end; /* the main thread */
-    if (sp < end && end - sp < span)
-        return end + 16; /* argc, argv and the environment lie above it: mapped */
-    return 0;
+    if (tc) {
+        if (PS_UNLIKELY(tc->stack_hi == 0))
+            thread_bounds(tc);
+        return sp >= tc->stack_lo && sp < tc->stack_hi ? tc->stack_hi : 0;
+    }
+    uintptr_t tp = thread_pointer();
+    if (tp == main_tp) {
+        uintptr_t end = (uintptr_t)__libc_stack_end;
+        return sp < end && end - sp < span ? end + 16 : 0; /* argv etc. lie above: mapped */
+    }
+    return sp < tp && tp - sp < span ? tp : 0;
+}
+
+static PS_NOINLINE void thread_bounds(ps_unwind_tcache_t *tc)
+{
+    uintptr_t lo = 0, hi = 1; /* hi = 1: "looked, unknown" (every walk falls back) */
+    if (thread_pointer() == main_tp) {
+        struct rlimit rl;
+        uintptr_t size = (uintptr_t)1 << 30;
+        if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < size)
+            size = (uintptr_t)rl.rlim_cur;
+        hi = (uintptr_t)__libc_stack_end + 16;
+        lo = hi - size - 16;
+    } else {
+        /* May allocate (glibc sizes a CPU set): we run with the shim's guard raised, so that
+         * is served untracked. */
+        pthread_attr_t a;
+        void *addr;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &a) == 0) {
+            if (pthread_attr_getstack(&a, &addr, &size) == 0 && addr && size) {
+                lo = (uintptr_t)addr;
+                hi = lo + size;
+            }
+            pthread_attr_destroy(&a);
+        }
+    }
+    tc->stack_lo = lo;
+    tc->stack_hi = hi;
 }
 
 /* Walks from a frame whose registers are (pc, sp, bp). exact: pc is the address being
@@ -620,7 +660,7 @@ static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips,
 {
     if (PS_UNLIKELY(rcache == NULL || max <= 0))
         return -1;
-    uintptr_t top = stack_top(sp);
+    uintptr_t top = stack_top(tc, sp);
     if (top == 0)
         return -1;
     int n = 0;
@@ -772,7 +812,7 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
     _Static_assert((MEMO_SETS & (MEMO_SETS - 1)) == 0, "MEMO_SETS: a power of two");
     unsigned set = (unsigned)(((uint64_t)r.sp * 0x9e3779b97f4a7c15ull) >> 32) & (MEMO_SETS - 1);
     uint8_t *base = (uint8_t *)tc->memo + (size_t)set * MEMO_WAYS * esize;
-    uintptr_t top = stack_top(r.sp);
+    uintptr_t top = stack_top(tc, r.sp);
     if (top == 0)
         return -1;
     for (unsigned w = 0; w < MEMO_WAYS; w++) {
@@ -825,6 +865,7 @@ int ps_unwind_init(void)
         return -1;
     if (rcache)
         return 0;
+    main_tp = thread_pointer();
     rcache = ps_os_map(RC_SIZE * sizeof *rcache);
     return rcache ? 0 : -1;
 }

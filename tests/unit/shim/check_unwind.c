@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ucontext.h>
 
 typedef int (*bt_fn)(void **, int);
 static bt_fn unw;
@@ -255,6 +256,36 @@ START_TEST(test_signal_frames)
 }
 END_TEST
 
+/* ---- a stack the thread does not own (coroutines, makecontext) ---------------------------- */
+static ucontext_t main_ctx, co_ctx;
+static int64_t co_id;
+
+static void on_coroutine(void)
+{
+    co_id = ps_unwind_stack_id(tcache, 64, fake_intern, NULL);
+}
+
+START_TEST(test_foreign_stack_falls_back)
+{
+    tcache = calloc(1, sizeof *tcache);
+    size_t size = 256 * 1024;
+    char *stack = malloc(size);
+    ck_assert_ptr_nonnull(stack);
+    ck_assert_int_eq(getcontext(&co_ctx), 0);
+    co_ctx.uc_stack.ss_sp = stack;
+    co_ctx.uc_stack.ss_size = size;
+    co_ctx.uc_link = &main_ctx;
+    makecontext(&co_ctx, on_coroutine, 0);
+    co_id = 12345;
+    ck_assert_int_eq(swapcontext(&main_ctx, &co_ctx), 0);
+    ck_assert_msg(co_id == -1, "a walk on a stack outside the thread's must go to libunwind");
+    ck_assert_int_ge(via_g(), 0); /* and the thread's own stack still walks */
+    ps_unwind_thread_exit(tcache);
+    free(tcache);
+    free(stack);
+}
+END_TEST
+
 int main(void)
 {
     if (ps_unwind_init() != 0) {
@@ -267,6 +298,7 @@ int main(void)
     tcase_add_test(tc, test_depth_limit_and_flush);
     tcase_add_test(tc, test_memo_exact_and_hits);
     tcase_add_test(tc, test_signal_frames);
+    tcase_add_test(tc, test_foreign_stack_falls_back);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
