@@ -567,7 +567,7 @@ def all_conditions(valgrind_scale):
     ]
 
 
-DEFAULT_CONDITIONS = ["plain", "perfshim-full", "perfshim-pool", "jemalloc", "tcmalloc",
+DEFAULT_CONDITIONS = ["plain", "perfshim-full", "perfshim-full-libunwind", "perfshim-pool", "jemalloc", "tcmalloc",
                       "mimalloc", "heaptrack", "valgrind"]
 
 
