@@ -171,6 +171,9 @@ int pa_run_command(const pa_run_opts_t *o, char *const *cmd)
         return PA_EXIT_USAGE;
     if (o->output && setenv("PERFSHIM_OUTPUT", o->output, 1) != 0)
         return PA_EXIT_USAGE;
+    /* lock timing is on under `perfshim run` unless the user chose (docs/options.md) */
+    if (setenv("PERFSHIM_LOCKS", "1", 0) != 0)
+        return PA_EXIT_USAGE;
 
     const char *tmpdir = getenv("TMPDIR");
     if (!tmpdir || !*tmpdir)

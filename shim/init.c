@@ -9,6 +9,7 @@
  */
 #include "internal.h"
 #include "pool.h"
+#include "timing.h"
 
 #include "include/trace_format.h"
 
@@ -44,7 +45,36 @@ static void fork_child(void)
     ps_stack_fork_child();
     ps_snapshot_fork_child();
     ps_g.pid = ps_os_pid();
+    if (ps_g.tracing) {
+        ps_threads_fork_child();
+        ps_cpu_fork_child();
+    }
     ps_tls_guard--;
+}
+
+/* The timing features (issue 4): each one that fails to start says so and stays off. */
+static void start_timing(void)
+{
+    if (ps_threads_init() != 0)
+        ps_msg_warn("cannot map the thread table; threads are not listed");
+    if (ps_zones_init() != 0)
+        ps_msg_warn("cannot map the zone table; perfshim_zone_begin/end do nothing");
+    if (ps_g.opt.locks) {
+        if (ps_locks_init() == 0)
+            ps_g.locks_on = 1;
+        else
+            ps_msg_warn("cannot map the lock table; PERFSHIM_LOCKS is off");
+    }
+    if (ps_g.opt.latency_sample > 0) {
+        if (ps_latency_init() == 0) {
+            ps_g.latency_on = 1;
+            ps_g.hooks = 1;
+        } else {
+            ps_msg_warn("cannot map the latency histograms; PERFSHIM_LATENCY_SAMPLE is off");
+        }
+    }
+    if (ps_g.opt.cpu_hz > 0 && ps_cpu_init() != 0)
+        ps_msg_warn("cannot start CPU sampling (SIGPROF handler or timer); PERFSHIM_CPU_HZ is off");
 }
 
 void ps_init_process(void)
@@ -56,6 +86,7 @@ void ps_init_process(void)
     ps_g.pid = ps_os_pid();
     ps_g.start_realtime_ns = ps_os_realtime_ns();
     ps_g.start_monotonic_ns = ps_os_monotonic_ns();
+    ps_g.start_ticks = ps_ticks();
     ps_options_load(&ps_g.opt);
     if (ps_os_is_secure()) {
         /* set-uid/set-gid: never trust the environment for paths, never write files */
@@ -99,16 +130,21 @@ void ps_init_process(void)
     /* Registered from our constructor, before the program's: our prepare handler runs last
      * and our child handler first, so other libraries' handlers may still allocate. */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
-    ps_g.hooks = 1;
-    atomic_store(&ps_g.active, 1);
-    ps_msg_info("tracking %s (pid %u)", ps_g.exe, (unsigned)ps_g.pid);
+    ps_g.tracing = 1;
+    start_timing();
+    if (ps_g.opt.track) {
+        ps_g.hooks = 1;
+        atomic_store(&ps_g.active, 1);
+    }
+    ps_msg_info("%s %s (pid %u)", ps_g.opt.track ? "tracking" : "timing", ps_g.exe,
+                (unsigned)ps_g.pid);
 out:
     ps_tls_guard--;
 }
 
 int ps_init_snapshot(int reason)
 {
-    if (!atomic_load(&ps_g.active))
+    if (!ps_g.tracing)
         return -1;
     return ps_snapshot_write(reason, 0);
 }
@@ -123,10 +159,13 @@ __attribute__((constructor(101))) static void ps_constructor(void)
  * libraries' destructors still allocate and free; they are simply no longer tracked. */
 __attribute__((destructor(101))) static void ps_destructor(void)
 {
-    if (!atomic_load(&ps_g.active))
+    if (!ps_g.tracing)
         return;
     ps_snapshot_write(PS_SNAP_EXIT, 1);
     atomic_store(&ps_g.active, 0);
+    ps_g.tracing = 0;
+    ps_g.locks_on = 0;
+    ps_g.latency_on = 0;
     if (ps_g.opt.verbose)
         ps_msg_info("%llu stack(s) interned; %llu walk(s) needed libunwind",
                     (unsigned long long)ps_stack_count(),

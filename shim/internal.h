@@ -72,11 +72,15 @@ int ps_real_init(void); /* 0 on success */
  * (malloc, free, calloc, realloc, reallocarray, posix_memalign, aligned_alloc, memalign,
  * valloc, pvalloc, malloc_usable_size, cfree); else -1. */
 #define PS_FAMILY_COUNT 12
+/* libc's default-version definition of name (e.g. pthread_cond_wait@@GLIBC_2.3.2, never the
+ * old compat version), found in libc's symbol table without the loader's lookup; or NULL. */
+void *ps_real_libc_symbol(const char *name);
 int ps_real_family_index(void *addr);
 
 /* ---- stack.c: capture and interning ------------------------------------------------------- */
 int ps_stack_init(void);                         /* load libunwind privately; 0 if ok */
 uint32_t ps_stack_capture_id(ps_thread_t *t);    /* capture the caller's stack, intern it */
+uint32_t ps_stack_intern(const uintptr_t *ip, int n); /* intern frames as given; 0 if full */
 uint32_t ps_stack_count(void);                   /* stacks interned so far (max id) */
 const ps_stack_t *ps_stack_get(uint32_t id);     /* NULL if unknown */
 void ps_stack_fork_prepare(void);
@@ -89,8 +93,10 @@ int ps_unwind_init(void); /* 0 if the fast unwinder can run (glibc has _dl_find_
  * -1 if some frame needs libunwind (signal frame, no unwind table, unknown stack bounds).
  * tc: the calling thread's rule cache, or NULL. */
 int ps_unwind_capture(void **ips, int max, ps_unwind_tcache_t *tc);
-/* The same, from a signal handler's ucontext (async-signal-safe; the interrupted pc first). */
-int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max);
+/* The same, from a signal handler's ucontext (async-signal-safe; the interrupted pc first).
+ * With cut non-NULL, a frame it cannot walk ends the stack there (*cut = 1) instead of
+ * failing the whole walk. */
+int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max, int *cut);
 /* The caller's stack as an interned stack id: from the thread's walk memo when the stack
  * words a previous walk read are unchanged, else walked (max frames) and passed to intern.
  * -1 if some frame needs libunwind. */
@@ -104,10 +110,21 @@ uint64_t ps_unwind_fallbacks(void); /* walks that had to use libunwind */
 /* ---- track.c: live blocks and counters ---------------------------------------------------- */
 int ps_track_init(void);
 ps_thread_t *ps_track_thread(void); /* this thread's state, created on first use; may be NULL */
+extern __thread ps_thread_t *ps_tls_thread; /* this thread's state; NULL or (ps_thread_t *)1 */
+/* This thread's state if it has one already (never creates it). */
+static inline ps_thread_t *ps_thread_peek(void)
+{
+    ps_thread_t *t = ps_tls_thread;
+    return (uintptr_t)t > 1 ? t : NULL;
+}
+/* Calls fn for every registered thread state, under the registry lock. */
+void ps_track_for_each(void (*fn)(ps_thread_t *, void *), void *arg);
 void ps_track_alloc(void *p, size_t size);
 void ps_track_free(void *p);
 /* Sum every thread's counters into out[0..n] (out[id]); fills totals. */
 void ps_track_collect(ps_counters_t *out, uint32_t n, ps_totals_t *totals);
+/* Allocator call events of every thread, live and exited (ps_thread_t.events). */
+void ps_track_events(uint64_t out[3]);
 void ps_track_fork_prepare(void);
 void ps_track_fork_parent(void);
 void ps_track_fork_child(void);

@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 #include "pool.h"
+#include "timing.h"
 
 #include "include/trace_format.h"
 
@@ -94,12 +95,60 @@ static inline size_t any_usable(void *p)
     return ps_pool_owns(p) ? ps_pool_usable_size(p) : ps_real_usable_size(p);
 }
 
-static PS_NOINLINE void *malloc_slow(void *p, size_t n)
+/* ---- allocator latency (PERFSHIM_LATENCY_SAMPLE) ------------------------------------------ */
+
+/* This thread's state when allocator calls are timed and counted, else NULL. */
+static inline ps_thread_t *latency_thread(void)
 {
-    if (!p && !(p = ps_real_malloc(n)))
+    if (PS_LIKELY(!ps_g.latency_on) || ps_tls_guard)
+        return NULL;
+    return ps_track_thread();
+}
+
+/* 1 if this call is the thread's sampled one (then the countdown restarts). */
+static inline int latency_due(ps_thread_t *t)
+{
+    if (!t || --t->latency_countdown > 0)
+        return 0;
+    t->latency_countdown = ps_g.opt.latency_sample;
+    return 1;
+}
+
+static inline void count_event(ps_thread_t *t, int pooled, size_t n)
+{
+    if (!t)
+        return;
+    if (pooled) {
+        t->events[0]++;
+    } else {
+        t->events[1]++;
+        if (n >= 128 * 1024)
+            t->events[2]++;
+    }
+}
+
+/* malloc with anything beyond the pool's fast path: tracking, timing. */
+static PS_NOINLINE void *malloc_hooked(size_t n)
+{
+    ps_thread_t *lt = latency_thread();
+    int timed = latency_due(lt);
+    uint64_t t0 = timed ? ps_ticks() : 0;
+    void *p = ps_pool_malloc(n);
+    int pooled = p != NULL;
+    if (!p)
+        p = ps_real_malloc(n);
+    if (timed)
+        ps_latency_record(PS_LAT_MALLOC, n, ps_ticks() - t0);
+    count_event(lt, pooled, n);
+    if (!p)
         return NULL;
     after_alloc(p, n);
     return p;
+}
+
+static PS_NOINLINE void *malloc_forward(size_t n)
+{
+    return ps_real_malloc(n);
 }
 
 static PS_NOINLINE void free_slow(void *p)
@@ -108,28 +157,40 @@ static PS_NOINLINE void free_slow(void *p)
         return;
     if (tracking())
         record_free(p); /* before the block goes back: the address may be reused at once */
-    if (ps_pool_owns(p)) {
+    ps_thread_t *lt = latency_thread();
+    int timed = latency_due(lt);
+    int pooled = ps_pool_owns(p);
+    size_t size = 0;
+    if (timed)
+        size = pooled ? ps_pool_usable_size(p) : ps_real_usable_size(p);
+    uint64_t t0 = timed ? ps_ticks() : 0;
+    if (pooled) {
         ps_pool_free(p); /* touches no errno */
-        return;
+    } else {
+        int saved = errno;
+        ps_real_free(p);
+        errno = saved;
     }
-    int saved = errno;
-    ps_real_free(p);
-    errno = saved;
+    if (timed)
+        ps_latency_record(PS_LAT_FREE, size, ps_ticks() - t0);
+    count_event(lt, pooled, size);
 }
 
 /*
  * The fast paths: a pooled block and nothing else to do (PERFSHIM_MODE=pool, or full mode's
- * tracking is not needed: see ps_g.hooks). Budget: ps_pool_malloc's inline pop (see pool.h)
- * plus a NULL test and one load of ps_g.hooks; free adds the range check. Measured with
- * callgrind through the exported functions, PLT included: docs/pool.md. Everything else,
- * tracking included, is in the noinline slow functions.
+ * tracking is not needed: see ps_g.hooks). Budget: one load of ps_g.hooks plus
+ * ps_pool_malloc's inline pop (see pool.h) and a NULL test; free adds the range check.
+ * Measured with callgrind through the exported functions, PLT included: docs/pool.md.
+ * Everything else, tracking and timing included, is in the noinline functions above.
  */
 PS_API void *malloc(size_t n)
 {
+    if (PS_UNLIKELY(ps_g.hooks))
+        return malloc_hooked(n);
     void *p = ps_pool_malloc(n);
-    if (PS_LIKELY(p != NULL) && PS_LIKELY(!ps_g.hooks))
+    if (PS_LIKELY(p != NULL))
         return p;
-    return malloc_slow(p, n);
+    return malloc_forward(n);
 }
 
 PS_API void free(void *p)
@@ -165,27 +226,53 @@ PS_API void *realloc(void *p, size_t n)
         ps_alias_free(p);
         return NULL;
     }
+    ps_thread_t *lt = latency_thread();
+    int timed = latency_due(lt);
+    uint64_t t0 = timed ? ps_ticks() : 0, spent = 0;
     if (ps_pool_owns(p)) {
+        count_event(lt, 1, n);
         if (ps_pool_realloc_in_place(p, n)) {
+            if (timed)
+                ps_latency_record(PS_LAT_REALLOC, n, ps_ticks() - t0);
             if (tracking()) { /* a new size, at the realloc's call site */
                 record_free(p);
                 record_alloc(p, n);
             }
             return p;
         }
-        void *q = ps_alias_malloc(n);
+        void *q = ps_pool_malloc(n);
+        if (!q)
+            q = ps_real_malloc(n);
         if (!q)
             return NULL; /* p stays valid, errno is ENOMEM */
         size_t old = ps_pool_usable_size(p);
         memcpy(q, p, old < n ? old : n);
-        ps_alias_free(p);
+        if (timed)
+            spent = ps_ticks() - t0;
+        if (tracking())
+            record_free(p); /* before p goes back: its address may be reused at once */
+        if (timed)
+            t0 = ps_ticks();
+        ps_pool_free(p);
+        if (timed)
+            ps_latency_record(PS_LAT_REALLOC, n, spent + (ps_ticks() - t0));
+        after_alloc(q, n);
         return q;
     }
-    if (!tracking())
-        return ps_real_realloc(p, n);
+    count_event(lt, 0, n);
+    if (!tracking()) {
+        void *q = ps_real_realloc(p, n);
+        if (timed)
+            ps_latency_record(PS_LAT_REALLOC, n, ps_ticks() - t0);
+        return q;
+    }
     /* Untrack first: once glibc frees or moves the block, another thread may get the address. */
     record_free(p);
+    if (timed)
+        t0 = ps_ticks();
     void *q = ps_real_realloc(p, n);
+    if (timed)
+        ps_latency_record(PS_LAT_REALLOC, n, ps_ticks() - t0);
     if (q)
         record_alloc(q, n);
     else
@@ -338,4 +425,14 @@ PS_API int dlclose(void *handle)
 PS_API int perfshim_api_dump_v1(void)
 {
     return ps_init_snapshot(PS_SNAP_DUMP);
+}
+
+PS_API void perfshim_api_zone_begin_v1(const char *name)
+{
+    ps_zone_begin(name);
+}
+
+PS_API void perfshim_api_zone_end_v1(void)
+{
+    ps_zone_end();
 }

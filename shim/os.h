@@ -35,6 +35,7 @@ int ps_os_fill_low_fds(int *fds, int below);
 void ps_os_release_fds(const int *fds, int n);
 void ps_os_cpu_relax(void);
 void ps_os_yield(void);
+void ps_os_sleep_ms(unsigned ms);
 
 /* ---- address-space reservations (added for pool.c) ---------------------------------------- */
 /* Reserve size bytes of address space aligned to align (a power of two): PROT_NONE,

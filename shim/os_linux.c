@@ -238,3 +238,10 @@ void ps_os_purge(void *p, size_t size)
     madvise(p, size, MADV_DONTNEED);
     errno = saved;
 }
+
+void ps_os_sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}

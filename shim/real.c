@@ -61,7 +61,11 @@ typedef struct libc_syms_s {
     const ElfW(Sym) * symtab;
     const char *strtab;
     const uint32_t *gnu_hash;
+    const ElfW(Versym) * versym; /* DT_VERSYM, or NULL: bit 15 marks a non-default version */
 } libc_syms_t;
+
+static libc_syms_t libc_syms; /* filled once by load_libc_syms() */
+static int libc_syms_state;   /* 0 not looked, 1 found, -1 not found */
 
 static int find_libc(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -86,6 +90,8 @@ static int find_libc(struct dl_phdr_info *info, size_t size, void *data)
                 ls->strtab = (const void *)v;
             else if (dyn->d_tag == DT_GNU_HASH)
                 ls->gnu_hash = (const void *)v;
+            else if (dyn->d_tag == DT_VERSYM)
+                ls->versym = (const void *)v;
         }
         ls->base = info->dlpi_addr;
         return 1;
@@ -119,6 +125,7 @@ static void *libc_lookup(const libc_syms_t *ls, const char *name)
         uint32_t h2 = chain[i - symoffset];
         const ElfW(Sym) *sym = &ls->symtab[i];
         if ((h | 1) == (h2 | 1) && sym->st_shndx != SHN_UNDEF && sym->st_value != 0 &&
+            (!ls->versym || !(ls->versym[i] & 0x8000)) && /* the default version only */
             strcmp(name, ls->strtab + sym->st_name) == 0)
             return (void *)(ls->base + sym->st_value);
         if (h2 & 1)
@@ -132,13 +139,28 @@ static const char *const family_names[PS_FAMILY_COUNT] = {
     "aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size", "cfree"};
 static void *family_libc[PS_FAMILY_COUNT];
 
+static const libc_syms_t *load_libc_syms(void)
+{
+    if (libc_syms_state == 0) {
+        libc_syms_t ls;
+        memset(&ls, 0, sizeof ls);
+        dl_iterate_phdr(find_libc, &ls);
+        libc_syms = ls;
+        libc_syms_state = ls.symtab ? 1 : -1;
+    }
+    return &libc_syms;
+}
+
+void *ps_real_libc_symbol(const char *name)
+{
+    return libc_lookup(load_libc_syms(), name);
+}
+
 int ps_real_init(void)
 {
     if (real_ready)
         return real_ready > 0 ? 0 : -1;
-    libc_syms_t ls;
-    memset(&ls, 0, sizeof ls);
-    dl_iterate_phdr(find_libc, &ls);
+    libc_syms_t ls = *load_libc_syms();
     real_usable = (usable_fn)libc_lookup(&ls, "malloc_usable_size");
     real_dlsym = (dlsym_fn)libc_lookup(&ls, "dlsym");
     real_dlvsym = (dlvsym_fn)libc_lookup(&ls, "dlvsym");

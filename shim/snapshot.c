@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 #include "pool.h"
+#include "timing.h"
 
 #include "include/trace_format.h"
 
@@ -178,7 +179,7 @@ static int write_snapshot(int reason, uint32_t n)
     last_snapshot_ns = ps_os_monotonic_ns() - ps_g.start_monotonic_ns;
     ps_buf_u64(&buf, last_snapshot_ns);
     ps_buf_u32(&buf, (uint32_t)reason);
-    ps_buf_u32(&buf, 0);
+    ps_buf_u32(&buf, ps_g.opt.track ? 0 : PS_SNAP_F_UNTRACKED);
     ps_buf_u64(&buf, tot.allocs);
     ps_buf_u64(&buf, tot.frees);
     ps_buf_u64(&buf, tot.alloc_bytes);
@@ -259,6 +260,36 @@ static int write_pool(void)
     return ps_writer_chunk(PS_CHUNK_POOL, &buf);
 }
 
+/* The timing chunks of this snapshot (same time stamp): LOCKS, THREADS, LATENCY, ZONES, CPU. */
+static void write_timing(void)
+{
+    int zones = ps_zones_used();
+    uint64_t hz = (ps_g.locks_on || ps_g.latency_on || zones) ? ps_tick_hz() : 0;
+    if (ps_g.locks_on) {
+        ps_buf_reset(&buf);
+        if (ps_locks_write(&buf, last_snapshot_ns, hz) == 0)
+            ps_writer_chunk(PS_CHUNK_LOCKS, &buf);
+    }
+    ps_buf_reset(&buf);
+    ps_threads_write(&buf, last_snapshot_ns);
+    ps_writer_chunk(PS_CHUNK_THREADS, &buf);
+    if (ps_g.latency_on) {
+        ps_buf_reset(&buf);
+        ps_latency_write(&buf, last_snapshot_ns, hz);
+        ps_writer_chunk(PS_CHUNK_LATENCY, &buf);
+    }
+    if (zones) {
+        ps_buf_reset(&buf);
+        ps_zones_write(&buf, last_snapshot_ns, hz);
+        ps_writer_chunk(PS_CHUNK_ZONES, &buf);
+    }
+    if (ps_cpu_on()) {
+        ps_buf_reset(&buf);
+        ps_cpu_write(&buf, last_snapshot_ns);
+        ps_writer_chunk(PS_CHUNK_CPU, &buf);
+    }
+}
+
 static void write_messages(void)
 {
     char text[256];
@@ -284,11 +315,14 @@ int ps_snapshot_write(int reason, int final)
             goto out;
         process_written = 1;
     }
+    ps_cpu_collect(); /* intern the CPU samples' stacks, so this STACKS chunk has them */
     uint32_t n = ps_stack_count();
     if (write_modules() != 0 || write_stacks(n) != 0 || write_snapshot(reason, n) != 0)
         goto out;
     if (ps_g.pool_on)
         write_pool();
+    write_timing();
+    write_stacks(ps_stack_count()); /* stacks the timing chunks name that are newer than n */
     write_messages();
     if (final) {
         ps_buf_reset(&buf);

@@ -245,6 +245,19 @@ uint32_t ps_stack_capture_id(ps_thread_t *t)
     return intern_frames(buf, n, t);
 }
 
+uint32_t ps_stack_intern(const uintptr_t *ip, int n)
+{
+    if (n > ps_g.opt.depth)
+        n = ps_g.opt.depth;
+    void *const *frames = (void *const *)ip;
+    uint64_t h = hash_frames(frames, n);
+    uint64_t unused;
+    const ps_stack_t *s = probe(h, frames, n, &unused);
+    if (!s)
+        s = intern_slow(h, frames, n);
+    return s ? s->id : 0;
+}
+
 uint32_t ps_stack_count(void)
 {
     return atomic_load_explicit(&stack_count, memory_order_acquire);

@@ -17,6 +17,7 @@
  * Must not: allocate through malloc, unwind or do I/O while holding a lock.
  */
 #include "internal.h"
+#include "timing.h"
 #include "pool.h"
 
 #include <pthread.h>
@@ -32,7 +33,7 @@
 #define THREAD_DEAD ((ps_thread_t *)1)
 
 static ps_live_shard_t shards[PS_LIVE_SHARDS];
-static __thread ps_thread_t *tls_thread __attribute__((tls_model("initial-exec")));
+__thread ps_thread_t *ps_tls_thread __attribute__((tls_model("initial-exec")));
 static pthread_key_t thread_key;
 
 static ps_spinlock_t registry_lock; /* guards threads, retired, the inherited flags */
@@ -44,6 +45,7 @@ static ps_spinlock_t orphan_lock;
  * folded at once, so a single-threaded program's peak is exact; with more threads each keeps
  * up to LIVE_FLUSH bytes of change local, to keep the shared counter's cache line quiet. */
 static atomic_int thread_count;
+static uint64_t retired_events[3]; /* ps_thread_t.events of exited threads (registry lock) */
 static int lost_warned;
 
 static size_t counters_size(void)
@@ -125,10 +127,15 @@ static void thread_exit(void *arg)
     if (!t || t == THREAD_DEAD)
         return;
     ps_tls_guard++;
+    ps_threads_thread_exit(t);
+    ps_cpu_thread_exit();
+    ps_locks_thread_exit(t);
     fold_live(t);
     uint32_t n = ps_stack_count();
     ps_lock(&registry_lock);
     add_counters(retired, t->counters, n);
+    for (int i = 0; i < 3; i++)
+        retired_events[i] += t->events[i];
     for (ps_thread_t **pp = &threads; *pp; pp = &(*pp)->next)
         if (*pp == t) {
             *pp = t->next;
@@ -136,7 +143,7 @@ static void thread_exit(void *arg)
         }
     ps_unlock(&registry_lock);
     atomic_fetch_sub_explicit(&thread_count, 1, memory_order_relaxed);
-    tls_thread = THREAD_DEAD;
+    ps_tls_thread = THREAD_DEAD;
     ps_unwind_thread_exit(&t->unwind_cache);
     ps_os_unmap(t->counters, counters_size());
     ps_os_unmap(t, sizeof *t);
@@ -164,7 +171,7 @@ int ps_track_init(void)
 
 ps_thread_t *ps_track_thread(void)
 {
-    ps_thread_t *t = tls_thread;
+    ps_thread_t *t = ps_tls_thread;
     if (PS_LIKELY(t != NULL && t != THREAD_DEAD))
         return t;
     if (t == THREAD_DEAD)
@@ -172,7 +179,7 @@ ps_thread_t *ps_track_thread(void)
     t = thread_new();
     if (!t)
         return NULL;
-    tls_thread = t;
+    ps_tls_thread = t;
     pthread_setspecific(thread_key, t);
     return t;
 }
@@ -392,6 +399,25 @@ void ps_track_collect(ps_counters_t *out, uint32_t n, ps_totals_t *tot)
     long long peak = atomic_load_explicit(&ps_g.peak_live_bytes, memory_order_relaxed);
     tot->peak_live_bytes = (uint64_t)peak > tot->live_bytes ? (uint64_t)peak : tot->live_bytes;
     tot->untracked_frees = atomic_load_explicit(&ps_g.untracked_frees, memory_order_relaxed);
+}
+
+void ps_track_for_each(void (*fn)(ps_thread_t *, void *), void *arg)
+{
+    ps_lock(&registry_lock);
+    for (ps_thread_t *t = threads; t; t = t->next)
+        fn(t, arg);
+    ps_unlock(&registry_lock);
+}
+
+void ps_track_events(uint64_t out[3])
+{
+    ps_lock(&registry_lock);
+    for (int i = 0; i < 3; i++)
+        out[i] = retired_events[i];
+    for (ps_thread_t *t = threads; t; t = t->next)
+        for (int i = 0; i < 3; i++)
+            out[i] += __atomic_load_n(&t->events[i], __ATOMIC_RELAXED);
+    ps_unlock(&registry_lock);
 }
 
 /* ---- fork ------------------------------------------------------------------------------------- */

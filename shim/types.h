@@ -44,6 +44,12 @@ typedef struct ps_options_s {
     int pool;               /* PERFSHIM_POOL: 1 = small requests from the pool */
     int pool_max;           /* PERFSHIM_POOL_MAX: largest pooled request (bytes) */
     int pool_decay_ms;      /* PERFSHIM_POOL_DECAY: idle age before pages go back (ms; -1 never) */
+    int track;              /* PERFSHIM_TRACK: 1 = track allocations */
+    int locks;              /* PERFSHIM_LOCKS: 1 = time pthread locks */
+    int lock_sample;        /* PERFSHIM_LOCK_SAMPLE: 1 in N uncontended acquisitions sampled */
+    int max_locks;          /* PERFSHIM_MAX_LOCKS: lock table capacity (locks) */
+    int latency_sample;     /* PERFSHIM_LATENCY_SAMPLE: 1 in N calls timed; 0 off */
+    int cpu_hz;             /* PERFSHIM_CPU_HZ: CPU samples per CPU second; 0 off */
 } ps_options_t;
 
 /* ---- stack.c: interned stacks ------------------------------------------------------------ */
@@ -90,6 +96,10 @@ typedef struct ps_unwind_tcache_s {
     } e[PS_UNWIND_TCACHE];
 } ps_unwind_tcache_t;
 
+#define PS_ZONE_DEPTH 64 /* zones a thread can have open at once (nesting depth) */
+#define PS_LOCKC 64      /* per-thread lock counters (direct-mapped by lock table slot) */
+#define PS_HOLDS 4       /* timed holds a thread can have at once */
+
 /* Per-thread shim state. Lives in mmap'd memory (never in malloc'd memory); the thread's
  * TLS holds a pointer to it. Linked into the registry so snapshots can sum the counters. */
 typedef struct ps_thread_s {
@@ -102,6 +112,28 @@ typedef struct ps_thread_s {
         uint64_t hash;
         const ps_stack_t *stack;
     } stack_cache[256];
+    /* timing (locks.c, latency.c); all written by the owning thread only */
+    void *thread_rec;          /* threads.c's record of this thread, or NULL */
+    uint64_t events[3];        /* allocator calls: pooled, forwarded, forwarded >= 128 KiB */
+    int32_t lock_countdown;    /* lock acquisitions until the next sampled one */
+    uint32_t nholds;           /* entries in holds[] */
+    struct {                   /* acquisitions counted here, added to the lock's record later */
+        uint32_t slot1;        /* lock table slot + 1 (0 = empty) */
+        uint32_t gen;          /* that slot's generation */
+        uint64_t acq, reads;   /* acquisitions, of which shared */
+    } lockc[PS_LOCKC];
+    struct {                   /* holds being timed (sampled acquisitions) */
+        uintptr_t lock;
+        uint64_t start;        /* ticks */
+        uint32_t nest;         /* recursive acquisitions of it */
+        uint32_t slot;
+    } holds[PS_HOLDS];
+    int32_t latency_countdown; /* allocator calls until the next timed one */
+    uint32_t zone_depth;       /* open zones (may exceed PS_ZONE_DEPTH: those are not timed) */
+    struct {
+        uint32_t zone;         /* zone index (latency.c) */
+        uint64_t start;        /* ticks at perfshim_zone_begin */
+    } zones[PS_ZONE_DEPTH];
     ps_unwind_tcache_t unwind_cache; /* unwind rules this thread used */
 } ps_thread_t;
 
@@ -152,6 +184,10 @@ typedef struct ps_global_s {
     int initialized;          /* constructor done */
     int unwind_ok;            /* libunwind loaded */
     int pool_on;              /* the pool was initialized and serves requests */
+    int tracing;              /* 1 while the trace is written (full mode, after init) */
+    int locks_on;             /* lock timing: the pthread interposers record */
+    int latency_on;           /* allocator calls are timed (1 in opt.latency_sample) */
+    uint64_t start_ticks;     /* ps_ticks() at start, to calibrate the tick rate */
     uint64_t start_realtime_ns, start_monotonic_ns;
     uint32_t pid;             /* pid the state belongs to (changes in a forked child) */
     uintptr_t self_start, self_end; /* our own text, to drop our frames from stacks */

@@ -656,7 +656,7 @@ static inline void record(walk_rec_t *rec, uintptr_t addr, uintptr_t val)
 }
 
 static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips, int max,
-                ps_unwind_tcache_t *tc, walk_rec_t *rec)
+                ps_unwind_tcache_t *tc, walk_rec_t *rec, int *cut)
 {
     if (PS_UNLIKELY(rcache == NULL || max <= 0))
         return -1;
@@ -673,7 +673,7 @@ static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips,
         if (r & R_END)
             break;
         if (r & R_BAD)
-            return -1;
+            return cut ? (*cut = 1, n) : -1;
         uintptr_t cfa;
         if (r & R_CFA_RBP) {
             cfa = bp + rule_cfa_off(r);
@@ -688,11 +688,11 @@ static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips,
             cfa = sp + rule_cfa_off(r);
         }
         if (cfa <= sp || cfa > top || cfa < 8)
-            return -1;
+            return cut ? (*cut = 1, n) : -1;
         if (r & R_RBP_SAVED) {
             uintptr_t at = cfa + (uintptr_t)rule_rbp_off(r);
             if (at < sp || at + 8 > top)
-                return -1;
+                return cut ? (*cut = 1, n) : -1;
             bp = *(const uintptr_t *)at;
             bp_at = at;
             bp_recorded = 0;
@@ -751,7 +751,7 @@ int ps_unwind_capture(void **ips, int max, ps_unwind_tcache_t *tc)
     ps_unwind_regs(&r);
     if (tc)
         check_generation(tc);
-    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, NULL);
+    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, NULL, NULL);
     if (n < 0)
         atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
     return n;
@@ -827,7 +827,7 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
     atomic_signal_fence(memory_order_seq_cst);
     void *ips[PS_MAX_DEPTH + 16];
     walk_rec_t rec = {.reads = e->reads, .cap = MEMO_READS};
-    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, &rec);
+    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, &rec, NULL);
     if (n < 0) {
         atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
         return -1;
@@ -850,13 +850,13 @@ void ps_unwind_thread_exit(ps_unwind_tcache_t *tc)
     tc->memo = NULL;
 }
 
-int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max)
+int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max, int *cut)
 {
     const ucontext_t *uc = ucontext;
     const greg_t *g = uc->uc_mcontext.gregs;
     /* No thread cache: the handler may have interrupted this thread while it wrote one. */
     return walk((uintptr_t)g[REG_RIP], (uintptr_t)g[REG_RSP], (uintptr_t)g[REG_RBP], 1,
-                (void **)ips, max, NULL, NULL);
+                (void **)ips, max, NULL, NULL, cut);
 }
 
 int ps_unwind_init(void)

@@ -15,6 +15,8 @@ extern "C" {
 
 /* Exported by libperfshim.so; weak so that a program using the API links and runs without it. */
 int perfshim_api_dump_v1(void) __attribute__((weak));
+void perfshim_api_zone_begin_v1(const char *name) __attribute__((weak));
+void perfshim_api_zone_end_v1(void) __attribute__((weak));
 
 /* Write a snapshot (stacks, per-site counters, live blocks) to this process's trace now.
  * Returns 0 on success, -1 when the shim is absent, inactive, or the trace could not be
@@ -22,6 +24,23 @@ int perfshim_api_dump_v1(void) __attribute__((weak));
 static inline int perfshim_dump(void)
 {
     return perfshim_api_dump_v1 ? perfshim_api_dump_v1() : -1;
+}
+
+/* Time a region of code: perfshim_zone_begin("name") ... perfshim_zone_end(). Zones nest (up
+ * to 64 deep per thread; an end closes the innermost open zone of the calling thread) and are
+ * reported by `perfshim hot` with count, total and p50/p95/p99/max per name. name is copied
+ * (at most 63 bytes) the first time it is seen; pass the same string literal each time for
+ * the fastest lookup. Costs about two clock reads; without the shim, nothing. */
+static inline void perfshim_zone_begin(const char *name)
+{
+    if (perfshim_api_zone_begin_v1)
+        perfshim_api_zone_begin_v1(name);
+}
+
+static inline void perfshim_zone_end(void)
+{
+    if (perfshim_api_zone_end_v1)
+        perfshim_api_zone_end_v1();
 }
 
 #ifdef __cplusplus

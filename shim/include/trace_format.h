@@ -39,6 +39,11 @@ enum ps_chunk_type {
     PS_CHUNK_SNAPSHOT = 4, /* totals and per-stack counters at one moment */
     PS_CHUNK_MESSAGE = 5,  /* a warning the shim emitted (data lost, option rejected, ...) */
     PS_CHUNK_POOL = 6,     /* pool statistics; follows the SNAPSHOT chunk it belongs to */
+    PS_CHUNK_LOCKS = 7,    /* lock and condition-variable statistics (PERFSHIM_LOCKS) */
+    PS_CHUNK_THREADS = 8,  /* threads: start stack, name, lifetime, CPU time */
+    PS_CHUNK_LATENCY = 9,  /* allocator latency histograms (PERFSHIM_LATENCY_SAMPLE) */
+    PS_CHUNK_ZONES = 10,   /* perfshim_zone_begin/end histograms */
+    PS_CHUNK_CPU = 11,     /* CPU samples by stack (PERFSHIM_CPU_HZ) */
     PS_CHUNK_END = 0xffff  /* clean end of the trace: nothing follows */
 };
 
@@ -80,13 +85,80 @@ enum ps_chunk_type {
  *         u64 bytes_returned
  *   (meaning of each field: ps_pool_class_stats_t / ps_pool_totals_t in shim/pool.h)
  *
+ * The timing chunks (LOCKS, THREADS, LATENCY, ZONES, CPU) follow the POOL chunk (or the
+ * SNAPSHOT chunk) of the same snapshot and start with its u64 time_ns. Times are ns, except in
+ * histograms, which count ticks (tick_hz ticks per second, given in the chunk).
+ *
+ * hist (a log-linear histogram; index -> tick range: docs/trace-format.md, PS_HIST_*):
+ *   u64 count, u64 sum (ticks), u64 max (ticks), u32 nonzero, nonzero × {u32 index, u64 count}
+ *
+ * LOCKS payload:
+ *   u64 time_ns, u32 sample (PERFSHIM_LOCK_SAMPLE), u32 flags (bit 0: the lock table was full),
+ *   u64 untracked_ops (lock operations not counted: table full),
+ *   u64 retired_quiet (destroyed locks never contended, folded here: count),
+ *   u64 retired_quiet_acquisitions,
+ *   u32 lock_count, u32 row_size (>= PS_LOCK_ROW_SIZE), rows:
+ *     u64 address, u32 kind (enum ps_lock_kind), u32 flags (PS_LOCK_F_*), u32 first_use_stack,
+ *     u32 reserved, u64 acquisitions, u64 contended, u64 owner_changes, u64 wait_ns,
+ *     u64 max_wait_ns, u64 hold_ns, u64 max_hold_ns, u64 hold_samples, u64 read_acquisitions,
+ *     u64 trylock_failures, u64 timeouts, u64 signals, u64 broadcasts, u64 wake_ns,
+ *     u64 max_wake_ns
+ *   u32 site_count, u32 site_row_size (>= PS_LOCK_SITE_ROW_SIZE), site rows:
+ *     u32 lock_index (row index above), u32 stack_id, u64 acquisitions, u64 contended,
+ *     u64 wait_ns, u64 max_wait_ns, u64 samples
+ *
+ * THREADS payload:
+ *   u64 time_ns, u64 created (pthread_create calls that started a thread), u64 dropped (threads
+ *   not kept: table full), u32 count, u32 row_size (>= PS_THREAD_ROW_SIZE), rows:
+ *     u32 tid, u32 creator_tid, u32 start_stack, u32 flags (PS_THREAD_F_*), u64 start_ns,
+ *     u64 end_ns (0 while running), u64 cpu_ns, bytes(16) name (NUL-padded), u64 start_routine
+ *
+ * LATENCY payload:
+ *   u64 time_ns, u64 tick_hz, u32 sample (1 call in sample is timed), u32 flags (0),
+ *   u64 pooled (calls served by the pool), u64 forwarded (calls passed to the C library),
+ *   u64 forwarded_large (... of which >= 128 KiB: glibc's default mmap threshold),
+ *   u64 pool_refills, u64 pool_flushes, u64 pool_commits (slab memory made read/write),
+ *   u32 row_count, rows: u32 op (enum ps_latency_op), u32 size_max (bytes; upper bound of the
+ *   size bin, 0xffffffff for the last bin), hist
+ *
+ * ZONES payload:
+ *   u64 time_ns, u64 tick_hz, u64 unmatched_ends, u64 too_deep (begins beyond the nesting
+ *   limit), u64 dropped (zones not kept: table full), u32 count,
+ *   rows: str name, u32 max_depth (deepest nesting level seen, 1 = outermost), hist
+ *
+ * CPU payload:
+ *   u64 time_ns, u32 hz, u32 flags (0), u64 samples (taken), u64 dropped (lost: buffer full),
+ *   u64 partial (stacks cut short: a frame the signal-safe walker could not unwind),
+ *   u32 count, u32 row_size (>= PS_CPU_ROW_SIZE), rows: u32 stack_id, u32 threads, u64 samples
+ *   A CPU stack's first frame is the interrupted pc plus 1 (so that the usual "return address
+ *   - 1" lookup names the interrupted instruction); the others are return addresses.
+ *
  * MESSAGE payload: u32 severity (1 warning, 2 error), str text
  *
  * END payload: u64 chunk_count (chunks before this one), u64 dropped_events
  */
 
 #define PS_SNAPSHOT_ROW_SIZE 64
+#define PS_SNAP_F_UNTRACKED 1u /* SNAPSHOT flags: allocations were not tracked (PERFSHIM_TRACK=0) */
 #define PS_POOL_ROW_SIZE 96
+#define PS_LOCK_ROW_SIZE 144
+#define PS_LOCK_SITE_ROW_SIZE 48
+#define PS_THREAD_ROW_SIZE 64
+#define PS_CPU_ROW_SIZE 16
+
+enum ps_lock_kind { PS_LOCK_MUTEX = 1, PS_LOCK_RWLOCK = 2, PS_LOCK_SPIN = 3, PS_LOCK_COND = 4 };
+#define PS_LOCK_F_DESTROYED 1u /* destroyed (or re-initialized) before the snapshot */
+
+#define PS_THREAD_F_EXITED 1u /* end_ns and cpu_ns are final */
+#define PS_THREAD_F_MAIN 2u   /* the process's first thread */
+
+enum ps_latency_op { PS_LAT_MALLOC = 0, PS_LAT_FREE = 1, PS_LAT_REALLOC = 2 };
+
+/* Histogram buckets (ticks). Index i < 32 holds the value i exactly. Index i >= 32 holds
+ * [m << s, (m + 1) << s) with s = i / 16 - 1 and m = 16 + i % 16, so a bucket is at most 1/16
+ * of its lower bound wide; values at or above the last bucket's lower bound count in it. */
+#define PS_HIST_SUB_BITS 4
+#define PS_HIST_BUCKETS 656 /* up to 2^44 ticks (about 1.6 h at 3 GHz) */
 
 enum ps_snapshot_reason {
     PS_SNAP_EXIT = 0,     /* process exit (library destructor) */

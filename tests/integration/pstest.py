@@ -276,6 +276,11 @@ ROW_NAMES = ("stack_id", "reserved", "allocs", "alloc_bytes", "frees", "freed_by
              "live_blocks", "live_bytes", "peak_live_bytes")
 
 
+LOCK_NAMES = ("acquisitions", "contended", "owner_changes", "wait_ns", "max_wait_ns", "hold_ns",
+              "max_hold_ns", "hold_samples", "read_acquisitions", "trylock_failures",
+              "timeouts", "signals", "broadcasts", "wake_ns", "max_wake_ns")
+
+
 class RawTrace:
     """Chunks of one trace file. Only what tests need: process, snapshots, stacks, end."""
 
@@ -289,6 +294,12 @@ class RawTrace:
         self.snapshots = []
         self.stacks = {}
         self.end = None
+        self.modules = []  # (base, start, end, path) of the last MODULES chunk
+        self.locks = None  # last LOCKS chunk: {"sample":, "locks": [...], "sites": [...]}
+        self.threads = None
+        self.zones = None
+        self.latency = None
+        self.cpu = None
         self.chunks = []  # (offset, type, total length including the header)
         if data[:8] != b"PSHMTRC\0":
             self.error = "bad magic"
@@ -341,6 +352,99 @@ class RawTrace:
             self.snapshots.append({"reason": reason, "totals": totals, "rows": rows})
         elif typ == CHUNK_END:
             self.end = struct.unpack_from("<QQ", p, 0)
+        elif typ == 2:  # MODULES
+            n, = struct.unpack_from("<I", p, 0)
+            q, mods = 4, []
+            for _ in range(n):
+                base, start, end = struct.unpack_from("<3Q", p, q)
+                path, q = self._str(p, q + 24)
+                bl, = struct.unpack_from("<I", p, q)
+                q += 4 + bl
+                mods.append((base, start, end, path))
+            self.modules = mods
+        elif typ == 7:  # LOCKS
+            _t, sample, flags, untracked, rq, rqa, n, rs = struct.unpack_from("<QIIQQQII", p, 0)
+            q, locks = 48, []
+            for _ in range(n):
+                addr, kind, lflags, first = struct.unpack_from("<QIII", p, q)
+                v = struct.unpack_from("<15Q", p, q + 24)
+                locks.append(dict(zip(LOCK_NAMES, v), address=addr, kind=kind, flags=lflags,
+                                  first_use=first, sites=[]))
+                q += rs
+            sn, ss = struct.unpack_from("<II", p, q)
+            q += 8
+            for _ in range(sn):
+                li, sid, acq, cont, wait, maxw, samples = struct.unpack_from("<II5Q", p, q)
+                locks[li]["sites"].append({"stack": sid, "acquisitions": acq, "contended": cont,
+                                           "wait_ns": wait, "max_wait_ns": maxw,
+                                           "samples": samples})
+                q += ss
+            self.locks = {"sample": sample, "untracked": untracked, "retired_quiet": rq,
+                          "locks": locks}
+        elif typ == 8:  # THREADS
+            _t, created, dropped, n, rs = struct.unpack_from("<QQQII", p, 0)
+            rows = []
+            for i in range(n):
+                q = 32 + i * rs
+                tid, creator, stack, flags, start, end, cpu = struct.unpack_from("<4I3Q", p, q)
+                name = p[q + 40:q + 56].rstrip(b"\0").decode("utf-8", "replace")
+                rows.append({"tid": tid, "creator": creator, "start_stack": stack,
+                             "flags": flags, "start_ns": start, "end_ns": end, "cpu_ns": cpu,
+                             "name": name})
+            self.threads = {"created": created, "dropped": dropped, "threads": rows}
+        elif typ in (9, 10):  # LATENCY, ZONES: histograms
+            def hist(q):
+                count, total, mx, nz = struct.unpack_from("<3QI", p, q)
+                return {"count": count, "sum": total, "max": mx}, q + 28 + 12 * nz
+            if typ == 10:
+                _t, hz, unmatched, deep, dropped, n = struct.unpack_from("<5QI", p, 0)
+                q, zones = 44, {}
+                for _ in range(n):
+                    name, q = self._str(p, q)
+                    depth, = struct.unpack_from("<I", p, q)
+                    h, q = hist(q + 4)
+                    h["max_depth"] = depth
+                    zones[name] = h
+                self.zones = {"unmatched": unmatched, "zones": zones}
+            else:
+                v = struct.unpack_from("<QQII6QI", p, 0)
+                q, rows = 76, []
+                for _ in range(v[10]):
+                    op, size_max = struct.unpack_from("<II", p, q)
+                    h, q = hist(q + 8)
+                    h.update(op=op, size_max=size_max)
+                    rows.append(h)
+                self.latency = {"sample": v[2], "pooled": v[4], "forwarded": v[5],
+                                "forwarded_large": v[6], "rows": rows}
+        elif typ == 11:  # CPU
+            _t, hz, _f, samples, dropped, partial, n, rs = struct.unpack_from("<QIIQQQII", p, 0)
+            rows = [dict(zip(("stack", "threads", "samples"),
+                             struct.unpack_from("<IIQ", p, 48 + i * rs))) for i in range(n)]
+            self.cpu = {"hz": hz, "samples": samples, "dropped": dropped, "partial": partial,
+                        "rows": rows}
+
+    def symbolizer(self, program):
+        """A function mapping a runtime address of `program` (a path) to its function name,
+        from `nm` (None for addresses elsewhere)."""
+        syms = []
+        out = subprocess.run(["nm", "-S", "--defined-only", program], capture_output=True,
+                             text=True).stdout
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) == 4 and f[2] in "tTwW":
+                syms.append((int(f[0], 16), int(f[1], 16), f[3]))
+        real = os.path.realpath(program)
+        mods = [m for m in self.modules if os.path.realpath(m[3]) == real]
+
+        def name(addr):
+            for base, start, end, _path in mods:
+                if start <= addr < end:
+                    off = addr - base
+                    for a, size, n in syms:
+                        if a <= off < a + size:
+                            return n
+            return None
+        return name
 
 
 _scratch = []

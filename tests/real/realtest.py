@@ -41,7 +41,8 @@ class Side:
         if name == "shim":
             self.tracedir = os.path.join(base, "traces")
             os.makedirs(self.tracedir, exist_ok=True)
-            self.env = {"LD_PRELOAD": args.lib,
+            # lock timing on, as `perfshim run` sets it: real programs must run unchanged
+            self.env = {"LD_PRELOAD": args.lib, "PERFSHIM_LOCKS": "1",
                         "PERFSHIM_OUTPUT": os.path.join(self.tracedir, "%e.%p.trace")}
 
     def run(self, cmd, cwd=None, env=None, timeout=600, stdin=None):

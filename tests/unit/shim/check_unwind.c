@@ -225,7 +225,7 @@ static void on_usr1(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
     (void)si;
-    sig_ctx_n = ps_unwind_from_context(uc, sig_frames, 64);
+    sig_ctx_n = ps_unwind_from_context(uc, sig_frames, 64, NULL);
     void *tmp[64];
     sig_capture_n = ps_unwind_capture(tmp, 64, NULL);
 }

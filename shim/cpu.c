@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cpu.c — CPU sampling (PERFSHIM_CPU_HZ): a CPU-time timer per thread raises SIGPROF on that
+ * thread; the handler walks the interrupted stack with the signal-safe walker and counts it in
+ * the thread's own sample table. Nothing in the handler locks, allocates or interns: stacks are
+ * interned later, outside signal context, by the snapshot writer (ps_cpu_collect) or when the
+ * thread exits.
+ *
+ * CPU-time timers only fire while the thread runs, so a blocked thread is never interrupted
+ * (its system calls are not broken by EINTR). The program keeps its own SIGPROF use: sigaction
+ * and signal are interposed for SIGPROF while sampling is on; the program's handler is kept
+ * aside and called for every SIGPROF that is not one of our timers' (setitimer profilers, kill).
+ */
+#include "timing.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#define PS_API PS_EXPORT
+#define CPU_SLOTS 2048u /* distinct stacks per thread */
+#define CPU_FRAMES 64
+#define CPU_PROBE 32
+
+typedef struct cpu_entry_s {
+    atomic_ullong count; /* samples; published last (release) */
+    uint64_t hash;       /* of the frames, | 1 (0 = empty) */
+    uint32_t depth;
+    atomic_uint stack_id; /* interned id (cpu_lock), 0 = not yet */
+    uintptr_t ip[CPU_FRAMES];
+} cpu_entry_t;
+
+typedef struct cpu_buf_s {
+    struct cpu_buf_s *next; /* registry (cpu_lock) */
+    atomic_ullong samples, dropped, partial;
+    timer_t timer;
+    int has_timer;
+    atomic_uint nused; /* entries filled, listed in used[] (scans visit only those) */
+    uint32_t used[CPU_SLOTS];
+    cpu_entry_t e[CPU_SLOTS];
+} cpu_buf_t;
+
+static __thread cpu_buf_t *tls_cpu __attribute__((tls_model("initial-exec")));
+static ps_spinlock_t cpu_lock;
+static cpu_buf_t *bufs;           /* live threads' tables */
+static uint64_t *retired_samples; /* by stack id, exited threads (cpu_lock) */
+static uint32_t *retired_threads; /* by stack id: threads that had samples there */
+static uint64_t retired_total[3]; /* samples, dropped, partial of exited threads */
+static int cpu_on;
+static int cookie;                   /* its address marks our timers' signals */
+static struct sigaction prog_action; /* the program's SIGPROF action */
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+
+static size_t by_id_bytes(size_t elem)
+{
+    return ((size_t)ps_g.opt.max_stacks + 1) * elem;
+}
+
+/* ---- the handler --------------------------------------------------------------------------- */
+
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+    struct sigaction a = prog_action;
+    if (a.sa_flags & SA_SIGINFO) {
+        if (a.sa_sigaction)
+            a.sa_sigaction(sig, si, uc);
+    } else if (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN && a.sa_handler) {
+        a.sa_handler(sig);
+    }
+}
+
+static void record(cpu_buf_t *b, void *uc)
+{
+    uintptr_t ip[CPU_FRAMES];
+    int cut = 0;
+    int max = ps_g.opt.depth < CPU_FRAMES ? ps_g.opt.depth : CPU_FRAMES;
+    int n = ps_unwind_from_context(uc, ip, max, &cut);
+    if (n <= 0) {
+        ip[0] = (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
+        n = 1;
+        cut = 1;
+    }
+    ip[0] += 1; /* the interrupted pc: readers look up "address - 1" */
+    if (cut)
+        atomic_store_explicit(&b->partial,
+                              atomic_load_explicit(&b->partial, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < n; i++)
+        h = (h ^ ip[i]) * 0x100000001b3ull;
+    h |= 1;
+    unsigned slot = (unsigned)(h >> 40) & (CPU_SLOTS - 1);
+    atomic_store_explicit(&b->samples, atomic_load_explicit(&b->samples, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    for (unsigned k = 0; k < CPU_PROBE; k++, slot = (slot + 1) & (CPU_SLOTS - 1)) {
+        cpu_entry_t *e = &b->e[slot];
+        if (e->hash == h && e->depth == (uint32_t)n &&
+            memcmp(e->ip, ip, (size_t)n * sizeof ip[0]) == 0) {
+            atomic_store_explicit(&e->count,
+                                  atomic_load_explicit(&e->count, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+            return;
+        }
+        if (e->hash == 0) {
+            memcpy(e->ip, ip, (size_t)n * sizeof ip[0]);
+            e->depth = (uint32_t)n;
+            e->hash = h;
+            atomic_store_explicit(&e->count, 1, memory_order_release);
+            unsigned nu = atomic_load_explicit(&b->nused, memory_order_relaxed);
+            b->used[nu] = slot;
+            atomic_store_explicit(&b->nused, nu + 1, memory_order_release);
+            return;
+        }
+    }
+    atomic_store_explicit(&b->dropped, atomic_load_explicit(&b->dropped, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static void on_sigprof(int sig, siginfo_t *si, void *uc)
+{
+    if (!si || si->si_code != SI_TIMER || si->si_value.sival_ptr != &cookie) {
+        chain(sig, si, uc);
+        return;
+    }
+    int saved = errno;
+    cpu_buf_t *b = tls_cpu;
+    if (b)
+        record(b, uc);
+    errno = saved;
+}
+
+/* ---- per thread ------------------------------------------------------------------------------ */
+
+static void start_timer(cpu_buf_t *b)
+{
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGPROF;
+    sev.sigev_value.sival_ptr = &cookie;
+    sev._sigev_un._tid = (int)ps_os_tid();
+    b->has_timer = 0;
+    if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &b->timer) != 0)
+        return;
+    long period = 1000000000L / ps_g.opt.cpu_hz;
+    struct itimerspec its = {.it_interval = {period / 1000000000L, period % 1000000000L},
+                             .it_value = {period / 1000000000L, period % 1000000000L}};
+    if (timer_settime(b->timer, 0, &its, NULL) != 0) {
+        timer_delete(b->timer);
+        return;
+    }
+    b->has_timer = 1;
+}
+
+void ps_cpu_thread_start(void)
+{
+    if (!cpu_on || tls_cpu)
+        return;
+    cpu_buf_t *b = ps_os_map(sizeof *b);
+    if (!b)
+        return;
+    ps_lock(&cpu_lock);
+    b->next = bufs;
+    bufs = b;
+    ps_unlock(&cpu_lock);
+    tls_cpu = b;
+    start_timer(b);
+}
+
+/* Interns the entries of b not interned yet. Called with cpu_lock held. */
+static void intern_buf(cpu_buf_t *b)
+{
+    unsigned nu = atomic_load_explicit(&b->nused, memory_order_acquire);
+    for (unsigned u = 0; u < nu; u++) {
+        cpu_entry_t *e = &b->e[b->used[u]];
+        if (!atomic_load_explicit(&e->count, memory_order_acquire))
+            continue;
+        if (atomic_load_explicit(&e->stack_id, memory_order_relaxed))
+            continue;
+        atomic_store_explicit(&e->stack_id, ps_stack_intern(e->ip, (int)e->depth),
+                              memory_order_relaxed);
+    }
+}
+
+void ps_cpu_thread_exit(void)
+{
+    cpu_buf_t *b = tls_cpu;
+    if (!b)
+        return;
+    if (b->has_timer)
+        timer_delete(b->timer);
+    tls_cpu = NULL;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ps_lock(&cpu_lock);
+    intern_buf(b);
+    unsigned nu = atomic_load_explicit(&b->nused, memory_order_acquire);
+    for (unsigned u = 0; u < nu; u++) {
+        cpu_entry_t *e = &b->e[b->used[u]];
+        uint64_t c = atomic_load_explicit(&e->count, memory_order_acquire);
+        uint32_t id = atomic_load_explicit(&e->stack_id, memory_order_relaxed);
+        if (c && retired_samples && id <= ps_g.opt.max_stacks) {
+            retired_samples[id] += c;
+            retired_threads[id]++;
+        }
+    }
+    retired_total[0] += atomic_load(&b->samples);
+    retired_total[1] += atomic_load(&b->dropped);
+    retired_total[2] += atomic_load(&b->partial);
+    for (cpu_buf_t **pp = &bufs; *pp; pp = &(*pp)->next)
+        if (*pp == b) {
+            *pp = b->next;
+            break;
+        }
+    ps_unlock(&cpu_lock);
+    ps_os_unmap(b, sizeof *b);
+}
+
+/* ---- sigaction / signal: the program's SIGPROF handler ----------------------------------------
+ */
+
+static void resolve_sigaction(void)
+{
+    if (!real_sigaction) {
+        void *f = ps_real_libc_symbol("sigaction");
+        if (!f)
+            f = ps_real_dlsym(RTLD_NEXT, "sigaction");
+        real_sigaction = (int (*)(int, const struct sigaction *, struct sigaction *))f;
+    }
+}
+
+PS_API int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    resolve_sigaction();
+    if (!real_sigaction) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (sig != SIGPROF || !cpu_on)
+        return real_sigaction(sig, act, old);
+    /* ours stays installed; the program's is kept and chained to */
+    struct sigaction prev = prog_action;
+    if (act)
+        prog_action = *act;
+    if (old)
+        *old = prev;
+    return 0;
+}
+
+PS_API __sighandler_t signal(int sig, __sighandler_t handler)
+{
+    struct sigaction act, old;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = handler;
+    sigemptyset(&act.sa_mask);
+    act.sa_flags = SA_RESTART; /* BSD semantics, as glibc's signal() */
+    if (sigaction(sig, &act, &old) != 0)
+        return SIG_ERR;
+    return (old.sa_flags & SA_SIGINFO) ? (__sighandler_t)(void *)old.sa_sigaction : old.sa_handler;
+}
+
+/* ---- init, snapshot ---------------------------------------------------------------------------
+ */
+
+int ps_cpu_init(void)
+{
+    if (ps_g.opt.cpu_hz <= 0)
+        return 0;
+    resolve_sigaction();
+    retired_samples = ps_os_map(by_id_bytes(sizeof *retired_samples));
+    retired_threads = ps_os_map(by_id_bytes(sizeof *retired_threads));
+    if (!real_sigaction || !retired_samples || !retired_threads)
+        return -1;
+    struct sigaction a;
+    memset(&a, 0, sizeof a);
+    a.sa_sigaction = on_sigprof;
+    a.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&a.sa_mask);
+    if (real_sigaction(SIGPROF, &a, &prog_action) != 0)
+        return -1;
+    cpu_on = 1;
+    ps_cpu_thread_start();
+    return 0;
+}
+
+void ps_cpu_fork_child(void)
+{
+    /* timers are not inherited: restart this thread's; the other threads' tables keep the
+     * parent's samples, like the allocation counters a child inherits */
+    if (cpu_on && tls_cpu)
+        start_timer(tls_cpu);
+}
+
+void ps_cpu_collect(void)
+{
+    if (!cpu_on)
+        return;
+    ps_lock(&cpu_lock);
+    for (cpu_buf_t *b = bufs; b; b = b->next)
+        intern_buf(b);
+    ps_unlock(&cpu_lock);
+}
+
+int ps_cpu_on(void)
+{
+    return cpu_on;
+}
+
+void ps_cpu_write(ps_buf_t *b, uint64_t time_ns)
+{
+    uint32_t n = ps_stack_count();
+    size_t sb = ((size_t)n + 1) * sizeof(uint64_t), tb = ((size_t)n + 1) * sizeof(uint32_t);
+    uint64_t *samples = ps_os_map(sb);
+    uint32_t *threads = ps_os_map(tb);
+    uint64_t tot[3];
+    ps_lock(&cpu_lock);
+    memcpy(tot, retired_total, sizeof tot);
+    if (samples && threads) {
+        for (uint32_t id = 0; id <= n; id++) {
+            samples[id] = retired_samples[id];
+            threads[id] = retired_threads[id];
+        }
+        for (cpu_buf_t *cb = bufs; cb; cb = cb->next) {
+            tot[0] += atomic_load(&cb->samples);
+            tot[1] += atomic_load(&cb->dropped);
+            tot[2] += atomic_load(&cb->partial);
+            unsigned nu = atomic_load_explicit(&cb->nused, memory_order_acquire);
+            for (unsigned u = 0; u < nu; u++) {
+                cpu_entry_t *e = &cb->e[cb->used[u]];
+                uint64_t c = atomic_load_explicit(&e->count, memory_order_acquire);
+                uint32_t id = atomic_load_explicit(&e->stack_id, memory_order_relaxed);
+                if (c && id && id <= n) { /* entries created since ps_cpu_collect wait */
+                    samples[id] += c;
+                    threads[id]++;
+                }
+            }
+        }
+    }
+    ps_unlock(&cpu_lock);
+    ps_buf_u64(b, time_ns);
+    ps_buf_u32(b, (uint32_t)ps_g.opt.cpu_hz);
+    ps_buf_u32(b, 0);
+    ps_buf_u64(b, tot[0]);
+    ps_buf_u64(b, tot[1]);
+    ps_buf_u64(b, tot[2]);
+    size_t count_at = b->len;
+    ps_buf_u32(b, 0);
+    ps_buf_u32(b, PS_CPU_ROW_SIZE);
+    uint32_t rows = 0;
+    if (samples && threads)
+        for (uint32_t id = 1; id <= n; id++) {
+            if (!samples[id])
+                continue;
+            rows++;
+            ps_buf_u32(b, id);
+            ps_buf_u32(b, threads[id]);
+            ps_buf_u64(b, samples[id]);
+        }
+    if (!b->failed)
+        for (int i = 0; i < 4; i++)
+            b->data[count_at + (size_t)i] = (uint8_t)(rows >> (8 * i));
+    if (samples)
+        ps_os_unmap(samples, sb);
+    if (threads)
+        ps_os_unmap(threads, tb);
+}

@@ -1,0 +1,900 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * locks.c — lock timing (PERFSHIM_LOCKS=1): the pthread mutex, rwlock, spinlock and condition
+ * variable functions, the table of locks they fill, and the LOCKS chunk.
+ *
+ * Per lock: acquisitions, contended acquisitions (the first try failed), owner changes, wait
+ * and hold times, and the acquiring call sites. The uncontended path is a try-lock and a few
+ * counter updates; the clock is read only around a wait, and for the one acquisition in
+ * PERFSHIM_LOCK_SAMPLE whose hold time is measured and whose call stack is captured.
+ * Contended acquisitions always capture their stack: the thread is about to wait anyway.
+ *
+ * Counters of a lock held exclusively are updated while the caller holds that lock, so the
+ * lock itself serializes them (plain loads and stores, no lock prefix); shared (read) holders
+ * use atomic adds. The record's cache line is prefetched for writing before the try-lock so
+ * that its transfer overlaps the lock word's.
+ *
+ * The table is keyed by the lock's address (open addressing, lock-free insert). A lock is
+ * recorded at its first use, so statically initialized locks are covered like dynamic ones.
+ * pthread_*_init and pthread_*_destroy retire the record at that address: records with
+ * contention are kept (flagged destroyed), the others are folded into a count and their slot
+ * is reused. A slot is reused under a new generation, which keeps old call-site rows apart.
+ */
+#include "timing.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#define PS_API PS_EXPORT
+
+/* ---- libc's functions ----------------------------------------------------------------------- */
+
+#define PS_LOCK_FUNCS(X)                                                                           \
+    X(pthread_mutex_init, int, (pthread_mutex_t *, const pthread_mutexattr_t *))                   \
+    X(pthread_mutex_destroy, int, (pthread_mutex_t *))                                             \
+    X(pthread_mutex_lock, int, (pthread_mutex_t *))                                                \
+    X(pthread_mutex_trylock, int, (pthread_mutex_t *))                                             \
+    X(pthread_mutex_timedlock, int, (pthread_mutex_t *, const struct timespec *))                  \
+    X(pthread_mutex_clocklock, int, (pthread_mutex_t *, clockid_t, const struct timespec *))       \
+    X(pthread_mutex_unlock, int, (pthread_mutex_t *))                                              \
+    X(pthread_rwlock_init, int, (pthread_rwlock_t *, const pthread_rwlockattr_t *))                \
+    X(pthread_rwlock_destroy, int, (pthread_rwlock_t *))                                           \
+    X(pthread_rwlock_rdlock, int, (pthread_rwlock_t *))                                            \
+    X(pthread_rwlock_wrlock, int, (pthread_rwlock_t *))                                            \
+    X(pthread_rwlock_tryrdlock, int, (pthread_rwlock_t *))                                         \
+    X(pthread_rwlock_trywrlock, int, (pthread_rwlock_t *))                                         \
+    X(pthread_rwlock_timedrdlock, int, (pthread_rwlock_t *, const struct timespec *))              \
+    X(pthread_rwlock_timedwrlock, int, (pthread_rwlock_t *, const struct timespec *))              \
+    X(pthread_rwlock_clockrdlock, int, (pthread_rwlock_t *, clockid_t, const struct timespec *))   \
+    X(pthread_rwlock_clockwrlock, int, (pthread_rwlock_t *, clockid_t, const struct timespec *))   \
+    X(pthread_rwlock_unlock, int, (pthread_rwlock_t *))                                            \
+    X(pthread_spin_init, int, (pthread_spinlock_t *, int))                                         \
+    X(pthread_spin_destroy, int, (pthread_spinlock_t *))                                           \
+    X(pthread_spin_lock, int, (pthread_spinlock_t *))                                              \
+    X(pthread_spin_trylock, int, (pthread_spinlock_t *))                                           \
+    X(pthread_spin_unlock, int, (pthread_spinlock_t *))                                            \
+    X(pthread_cond_init, int, (pthread_cond_t *, const pthread_condattr_t *))                      \
+    X(pthread_cond_destroy, int, (pthread_cond_t *))                                               \
+    X(pthread_cond_wait, int, (pthread_cond_t *, pthread_mutex_t *))                               \
+    X(pthread_cond_timedwait, int, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *)) \
+    X(pthread_cond_clockwait, int,                                                                 \
+      (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *))                   \
+    X(pthread_cond_signal, int, (pthread_cond_t *))                                                \
+    X(pthread_cond_broadcast, int, (pthread_cond_t *))
+
+#define PS_DECLARE_REAL(name, ret, args) static ret(*real_##name) args;
+PS_LOCK_FUNCS(PS_DECLARE_REAL)
+
+static int missing_function(void)
+{
+    return ENOSYS;
+}
+
+/* libc's definitions, read from its symbol table (no loader lookup: this can run before our
+ * constructor, from another library's). The default version only: pthread_cond_wait has a
+ * GLIBC_2.2.5 compat version with a different condition-variable layout. */
+static PS_COLD void resolve_all(void)
+{
+    void *f;
+#define PS_RESOLVE(name, ret, args)                                                                \
+    f = ps_real_libc_symbol(#name);                                                                \
+    if (!f)                                                                                        \
+        f = ps_real_dlsym(RTLD_NEXT, #name);                                                       \
+    if (!f)                                                                                        \
+        f = (void *)missing_function;                                                              \
+    real_##name = (ret(*) args)f;
+    PS_LOCK_FUNCS(PS_RESOLVE)
+}
+
+#define REAL(name) (PS_UNLIKELY(real_##name == NULL) ? resolve_all() : (void)0, real_##name)
+
+/* ---- the table ------------------------------------------------------------------------------ */
+
+#define KEY_EMPTY ((uintptr_t)0)
+#define KEY_TOMB ((uintptr_t)1)
+#define KEY_RETIRED ((uintptr_t)2) /* or'ed into the address: destroyed, kept for the report */
+#define PROBE_LIMIT 128
+
+typedef struct lock_rec_s {
+    /* first cache line: read on every acquisition, written only when the slot changes hands */
+    _Atomic uintptr_t key;      /* lock address, or KEY_EMPTY / KEY_TOMB, or address|KEY_RETIRED */
+    _Atomic uint32_t kind;      /* enum ps_lock_kind; 0 while being created */
+    _Atomic uint32_t first_use; /* stack id of the first use */
+    uint32_t gen;               /* slot generation: bumped when the slot is reused */
+    uint32_t reserved;
+    char pad[40];
+    /* written on contended and sampled acquisitions only (uncontended acquisitions are
+     * counted per thread: ps_thread_t.lockc) */
+    atomic_uint last_owner; /* tid of the last contended or sampled exclusive acquirer */
+    atomic_ullong acquisitions, contended, owner_changes, wait, max_wait; /* wait: ticks */
+    atomic_ullong hold, max_hold, hold_samples; /* measured holds only (ticks) */
+    atomic_ullong read_acquisitions, trylock_failures, timeouts;
+    atomic_ullong signals, broadcasts, wake, max_wake, wakes; /* condition variables */
+    atomic_ullong last_signal; /* ticks of the latest signal or broadcast */
+} __attribute__((aligned(64))) lock_rec_t;
+
+typedef struct site_rec_s {
+    atomic_ullong key; /* 0 empty; else 1<<63 | gen(15) << 48 | slot(24) << 24 | stack id */
+    atomic_ullong acquisitions, contended, wait, max_wait, samples;
+} site_rec_t;
+
+#define SITE_SLOTS 65536u
+
+static lock_rec_t *recs;
+static uint32_t *used; /* slots ever claimed from empty, in order (scans visit only these) */
+static atomic_uint used_count;
+static uint32_t *site_used; /* likewise for the site table */
+static atomic_uint site_used_count;
+static uint64_t rec_mask;
+static unsigned rec_shift; /* 64 - log2(slots) */
+static site_rec_t *sites;
+static atomic_ullong untracked_ops, retired_quiet, retired_quiet_acq, sites_dropped;
+static atomic_uint retired_kept;
+static atomic_int full_warned;
+
+static inline uint64_t addr_hash(uintptr_t a)
+{
+    return ((uint64_t)(a >> 3) * 0x9e3779b97f4a7c15ull) >> rec_shift;
+}
+
+static inline lock_rec_t *rec_lookup(uintptr_t a)
+{
+    uint64_t i = addr_hash(a);
+    for (unsigned n = 0; n < PROBE_LIMIT; n++, i = (i + 1) & rec_mask) {
+        uintptr_t k = atomic_load_explicit(&recs[i].key, memory_order_acquire);
+        if (k == a)
+            return &recs[i];
+        if (k == KEY_EMPTY)
+            return NULL;
+    }
+    return NULL;
+}
+
+static void table_full(void)
+{
+    atomic_fetch_add_explicit(&untracked_ops, 1, memory_order_relaxed);
+    if (!atomic_exchange(&full_warned, 1))
+        ps_msg_warn("the lock table is full (PERFSHIM_MAX_LOCKS=%d): operations on further locks "
+                    "are counted as untracked",
+                    ps_g.opt.max_locks);
+}
+
+static void rec_retire(lock_rec_t *r)
+{
+    uintptr_t k = atomic_load_explicit(&r->key, memory_order_relaxed);
+    if (k == KEY_EMPTY || k == KEY_TOMB || (k & KEY_RETIRED))
+        return;
+    uint64_t acq = atomic_load_explicit(&r->acquisitions, memory_order_relaxed);
+    int kept = atomic_load_explicit(&r->contended, memory_order_relaxed) > 0 ||
+               (r->kind == PS_LOCK_COND && acq > 0);
+    if (kept && atomic_fetch_add(&retired_kept, 1) < rec_mask / 4) {
+        atomic_store_explicit(&r->key, k | KEY_RETIRED, memory_order_release);
+        return;
+    }
+    atomic_fetch_add_explicit(&retired_quiet, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&retired_quiet_acq, acq, memory_order_relaxed);
+    uint32_t gen = r->gen + 1;
+    memset((char *)r + sizeof r->key, 0, sizeof *r - sizeof r->key);
+    r->gen = gen;
+    atomic_store_explicit(&r->key, KEY_TOMB, memory_order_release);
+}
+
+static uint32_t capture_site(ps_thread_t *t)
+{
+    ps_tls_guard++;
+    uint32_t id = ps_stack_capture_id(t);
+    ps_tls_guard--;
+    return id;
+}
+
+static PS_NOINLINE lock_rec_t *rec_create(uintptr_t a, uint32_t kind, ps_thread_t *t,
+                                          lock_rec_t *wrong_kind)
+{
+    if (wrong_kind) /* the address now holds another kind of object: a new lock */
+        rec_retire(wrong_kind);
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint64_t i = addr_hash(a);
+        lock_rec_t *tomb = NULL, *empty = NULL;
+        for (unsigned n = 0; n < PROBE_LIMIT; n++, i = (i + 1) & rec_mask) {
+            uintptr_t k = atomic_load_explicit(&recs[i].key, memory_order_acquire);
+            if (k == a)
+                return &recs[i]; /* another thread created it */
+            if (k == KEY_TOMB && !tomb)
+                tomb = &recs[i];
+            if (k == KEY_EMPTY) {
+                empty = &recs[i];
+                break;
+            }
+        }
+        lock_rec_t *r = tomb ? tomb : empty;
+        if (!r) {
+            table_full();
+            return NULL;
+        }
+        uintptr_t expect = tomb ? KEY_TOMB : KEY_EMPTY;
+        if (!atomic_compare_exchange_strong_explicit(&r->key, &expect, a, memory_order_acq_rel,
+                                                     memory_order_acquire))
+            continue; /* lost a race for that slot: probe again */
+        if (!tomb)    /* a tombstone's slot is listed already */
+            used[atomic_fetch_add(&used_count, 1)] = (uint32_t)(r - recs);
+        atomic_store_explicit(&r->kind, kind, memory_order_relaxed);
+        atomic_store_explicit(&r->first_use, capture_site(t), memory_order_relaxed);
+        return r;
+    }
+    table_full();
+    return NULL;
+}
+
+static inline lock_rec_t *rec_get(const void *lock, uint32_t kind, ps_thread_t *t)
+{
+    lock_rec_t *r = rec_lookup((uintptr_t)lock);
+    if (PS_LIKELY(r != NULL)) {
+        uint32_t k = atomic_load_explicit(&r->kind, memory_order_relaxed);
+        if (PS_LIKELY(k == kind || k == 0))
+            return r;
+    }
+    return rec_create((uintptr_t)lock, kind, t, r);
+}
+
+static void retire_at(const void *lock)
+{
+    if (!recs || ps_tls_guard)
+        return;
+    lock_rec_t *r = rec_lookup((uintptr_t)lock);
+    if (r)
+        rec_retire(r);
+}
+
+/* ---- counters --------------------------------------------------------------------------- */
+
+/* Exclusive holders: the lock serializes them. */
+static inline void add_x(atomic_ullong *f, uint64_t v)
+{
+    atomic_store_explicit(f, atomic_load_explicit(f, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+static inline void max_x(atomic_ullong *f, uint64_t v)
+{
+    if (v > atomic_load_explicit(f, memory_order_relaxed))
+        atomic_store_explicit(f, v, memory_order_relaxed);
+}
+static inline void add_s(atomic_ullong *f, uint64_t v)
+{
+    atomic_fetch_add_explicit(f, v, memory_order_relaxed);
+}
+
+static PS_NOINLINE void site_add(lock_rec_t *r, uint32_t stack, int contended, uint64_t wait,
+                                 int sampled)
+{
+    uint64_t slot = (uint64_t)(r - recs);
+    uint64_t key =
+        (1ull << 63) | ((uint64_t)(r->gen & 0x7fff) << 48) | (slot << 24) | (stack & 0xffffffu);
+    uint64_t h = (key * 0x9e3779b97f4a7c15ull) >> 48; /* 16 bits: SITE_SLOTS */
+    for (unsigned n = 0; n < PROBE_LIMIT; n++, h = (h + 1) & (SITE_SLOTS - 1)) {
+        site_rec_t *s = &sites[h];
+        uint64_t k = atomic_load_explicit(&s->key, memory_order_acquire);
+        if (k == 0) {
+            uint64_t expect = 0;
+            if (atomic_compare_exchange_strong_explicit(&s->key, &expect, key, memory_order_acq_rel,
+                                                        memory_order_acquire))
+                site_used[atomic_fetch_add(&site_used_count, 1)] = h;
+            else if (expect != key)
+                continue;
+            k = key;
+        }
+        if (k != key)
+            continue;
+        /* estimated acquisitions: contended ones exactly, uncontended ones by their samples */
+        add_s(&s->acquisitions, contended ? 1 : (uint64_t)ps_g.opt.lock_sample);
+        if (contended) {
+            add_s(&s->contended, 1);
+            add_s(&s->wait, wait);
+            ps_max_u64(&s->max_wait, wait);
+        }
+        if (sampled)
+            add_s(&s->samples, 1);
+        return;
+    }
+    add_s(&sites_dropped, 1);
+}
+
+/* Adds a thread's pending counts to its record (if the slot still holds that lock). */
+static void lockc_flush(uint32_t slot1, uint32_t gen, uint64_t acq, uint64_t reads)
+{
+    if (!slot1 || !(acq | reads))
+        return;
+    lock_rec_t *r = &recs[slot1 - 1];
+    if (r->gen != gen)
+        return; /* folded away and reused: those acquisitions are in retired_quiet */
+    add_s(&r->acquisitions, acq);
+    add_s(&r->read_acquisitions, reads);
+}
+
+static inline void count_local(ps_thread_t *t, lock_rec_t *r, int shared)
+{
+    uint32_t slot = (uint32_t)(r - recs);
+    __typeof__(t->lockc[0]) *e = &t->lockc[slot & (PS_LOCKC - 1)];
+    if (PS_UNLIKELY(e->slot1 != slot + 1 || e->gen != r->gen)) {
+        lockc_flush(e->slot1, e->gen, e->acq, e->reads);
+        e->slot1 = slot + 1;
+        e->gen = r->gen;
+        e->acq = 0;
+        e->reads = 0;
+    }
+    e->acq++;
+    e->reads += (uint64_t)shared;
+}
+
+/* The rare part of an acquisition: contended or sampled. */
+static PS_NOINLINE void acquired_slow(lock_rec_t *r, ps_thread_t *t, const void *lock, int shared,
+                                      int contended, uint64_t wait, int sampled, uint32_t site)
+{
+    if (contended) {
+        add_s(&r->contended, 1);
+        add_s(&r->wait, wait);
+        ps_max_u64(&r->max_wait, wait);
+    }
+    if (!shared) {
+        uint32_t prev = atomic_exchange_explicit(&r->last_owner, t->tid, memory_order_relaxed);
+        if (prev != 0 && prev != t->tid) /* estimate: see docs/options.md PERFSHIM_LOCK_SAMPLE */
+            add_s(&r->owner_changes, contended ? 1 : (uint64_t)ps_g.opt.lock_sample);
+        if (sampled && t->nholds < PS_HOLDS) {
+            t->holds[t->nholds].lock = (uintptr_t)lock;
+            t->holds[t->nholds].slot = (uint32_t)(r - recs);
+            t->holds[t->nholds].nest = 1;
+            t->holds[t->nholds].start = ps_ticks();
+            t->nholds++;
+            sampled = 2; /* its hold is timed: not nested below */
+        }
+    }
+    if (site)
+        site_add(r, site, contended, wait, sampled != 0);
+}
+
+/* The lock was just acquired (rc 0). */
+static inline void acquired(lock_rec_t *r, ps_thread_t *t, const void *lock, int shared,
+                            int contended, uint64_t wait, int sampled, uint32_t site)
+{
+    count_local(t, r, shared);
+    if (PS_UNLIKELY(t->nholds)) /* a recursive acquisition of a lock whose hold is timed */
+        for (uint32_t i = 0; i < t->nholds; i++)
+            if (t->holds[i].lock == (uintptr_t)lock)
+                t->holds[i].nest++;
+    if (PS_UNLIKELY(contended | sampled))
+        acquired_slow(r, t, lock, shared, contended, wait, sampled, site);
+}
+
+/* A hold of lock by this thread ends (before the real unlock): timed if it was sampled. */
+static PS_NOINLINE void released_slow(ps_thread_t *t, const void *lock)
+{
+    for (uint32_t i = 0; i < t->nholds; i++) {
+        if (t->holds[i].lock != (uintptr_t)lock || --t->holds[i].nest > 0)
+            continue;
+        uint64_t h = ps_ticks() - t->holds[i].start;
+        lock_rec_t *r = &recs[t->holds[i].slot];
+        if (atomic_load_explicit(&r->key, memory_order_relaxed) == (uintptr_t)lock) {
+            add_s(&r->hold, h);
+            ps_max_u64(&r->max_hold, h);
+            add_s(&r->hold_samples, 1);
+        }
+        t->holds[i] = t->holds[--t->nholds];
+        return;
+    }
+}
+
+static inline void released(const void *lock)
+{
+    ps_thread_t *t = ps_thread_peek();
+    if (PS_UNLIKELY(t && t->nholds))
+        released_slow(t, lock);
+}
+
+static inline ps_thread_t *timing_thread(void)
+{
+    if (PS_LIKELY(!ps_g.locks_on) || ps_tls_guard)
+        return NULL;
+    return ps_track_thread();
+}
+
+/*
+ * One acquisition. try_fn is the non-blocking attempt; wait_fn blocks (honouring a timeout if
+ * it has one). is_try: the caller asked for a try-lock, so a busy lock is a failure.
+ */
+typedef int (*try_fn_t)(void *);
+typedef int (*wait_fn_t)(void *, clockid_t, const struct timespec *);
+
+static inline int acquire(ps_thread_t *t, void *lock, uint32_t kind, int shared, try_fn_t try_fn,
+                          wait_fn_t wait_fn, clockid_t clk, const struct timespec *ts, int is_try)
+{
+    lock_rec_t *r = rec_get(lock, kind, t);
+    if (PS_UNLIKELY(!r)) {
+        int rc = try_fn(lock);
+        return (rc == EBUSY && !is_try) ? wait_fn(lock, clk, ts) : rc;
+    }
+    uint32_t site = 0;
+    int sampled = --t->lock_countdown <= 0;
+    if (PS_UNLIKELY(sampled)) {
+        t->lock_countdown = ps_g.opt.lock_sample;
+        site = capture_site(t);
+    }
+    int rc = try_fn(lock);
+    int contended = 0;
+    uint64_t wait = 0;
+    if (PS_UNLIKELY(rc == EBUSY)) {
+        if (is_try) {
+            add_s(&r->trylock_failures, 1);
+            return rc;
+        }
+        if (!site)
+            site = capture_site(t);
+        contended = 1;
+        uint64_t t0 = ps_ticks();
+        rc = wait_fn(lock, clk, ts);
+        wait = ps_ticks() - t0;
+    }
+    if (PS_UNLIKELY(rc != 0 && rc != EOWNERDEAD)) {
+        if (rc == ETIMEDOUT) {
+            add_s(&r->timeouts, 1);
+            add_s(&r->wait, wait);
+        }
+        return rc;
+    }
+    acquired(r, t, lock, shared, contended, wait, sampled, site);
+    return rc;
+}
+
+/* ---- mutexes ---------------------------------------------------------------------------- */
+
+static int mutex_try(void *m)
+{
+    return real_pthread_mutex_trylock(m);
+}
+static int mutex_wait(void *m, clockid_t clk, const struct timespec *ts)
+{
+    if (!ts)
+        return real_pthread_mutex_lock(m);
+    if (clk == (clockid_t)-1)
+        return real_pthread_mutex_timedlock(m, ts);
+    return real_pthread_mutex_clocklock(m, clk, ts);
+}
+
+PS_API int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
+{
+    retire_at(m);
+    return REAL(pthread_mutex_init)(m, a);
+}
+
+PS_API int pthread_mutex_destroy(pthread_mutex_t *m)
+{
+    int rc = REAL(pthread_mutex_destroy)(m);
+    if (rc == 0)
+        retire_at(m);
+    return rc;
+}
+
+PS_API int pthread_mutex_lock(pthread_mutex_t *m)
+{
+    ps_thread_t *t = timing_thread();
+    if (PS_LIKELY(!t))
+        return REAL(pthread_mutex_lock)(m);
+    return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, 0, NULL, 0);
+}
+
+PS_API int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+    ps_thread_t *t = timing_thread();
+    if (PS_LIKELY(!t))
+        return REAL(pthread_mutex_trylock)(m);
+    return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, 0, NULL, 1);
+}
+
+PS_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *ts)
+{
+    ps_thread_t *t = timing_thread();
+    if (PS_LIKELY(!t))
+        return REAL(pthread_mutex_timedlock)(m, ts);
+    return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, (clockid_t)-1, ts, 0);
+}
+
+PS_API int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *ts)
+{
+    ps_thread_t *t = timing_thread();
+    if (PS_LIKELY(!t) || clk == (clockid_t)-1)
+        return REAL(pthread_mutex_clocklock)(m, clk, ts);
+    return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, clk, ts, 0);
+}
+
+PS_API int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+    if (PS_UNLIKELY(ps_g.locks_on))
+        released(m);
+    return REAL(pthread_mutex_unlock)(m);
+}
+
+/* ---- rwlocks ------------------------------------------------------------------------------ */
+
+static int rd_try(void *l)
+{
+    return real_pthread_rwlock_tryrdlock(l);
+}
+static int rd_wait(void *l, clockid_t clk, const struct timespec *ts)
+{
+    if (!ts)
+        return real_pthread_rwlock_rdlock(l);
+    if (clk == (clockid_t)-1)
+        return real_pthread_rwlock_timedrdlock(l, ts);
+    return real_pthread_rwlock_clockrdlock(l, clk, ts);
+}
+static int wr_try(void *l)
+{
+    return real_pthread_rwlock_trywrlock(l);
+}
+static int wr_wait(void *l, clockid_t clk, const struct timespec *ts)
+{
+    if (!ts)
+        return real_pthread_rwlock_wrlock(l);
+    if (clk == (clockid_t)-1)
+        return real_pthread_rwlock_timedwrlock(l, ts);
+    return real_pthread_rwlock_clockwrlock(l, clk, ts);
+}
+
+PS_API int pthread_rwlock_init(pthread_rwlock_t *l, const pthread_rwlockattr_t *a)
+{
+    retire_at(l);
+    return REAL(pthread_rwlock_init)(l, a);
+}
+
+PS_API int pthread_rwlock_destroy(pthread_rwlock_t *l)
+{
+    int rc = REAL(pthread_rwlock_destroy)(l);
+    if (rc == 0)
+        retire_at(l);
+    return rc;
+}
+
+#define RW_ENTRY(fname, shared, tryf, waitf, is_try)                                               \
+    PS_API int fname(pthread_rwlock_t *l)                                                          \
+    {                                                                                              \
+        ps_thread_t *t = timing_thread();                                                          \
+        if (PS_LIKELY(!t))                                                                         \
+            return REAL(fname)(l);                                                                 \
+        return acquire(t, l, PS_LOCK_RWLOCK, shared, tryf, waitf, 0, NULL, is_try);                \
+    }
+RW_ENTRY(pthread_rwlock_rdlock, 1, rd_try, rd_wait, 0)
+RW_ENTRY(pthread_rwlock_wrlock, 0, wr_try, wr_wait, 0)
+RW_ENTRY(pthread_rwlock_tryrdlock, 1, rd_try, rd_wait, 1)
+RW_ENTRY(pthread_rwlock_trywrlock, 0, wr_try, wr_wait, 1)
+
+#define RW_TIMED(fname, shared, tryf, waitf)                                                       \
+    PS_API int fname(pthread_rwlock_t *l, const struct timespec *ts)                               \
+    {                                                                                              \
+        ps_thread_t *t = timing_thread();                                                          \
+        if (PS_LIKELY(!t))                                                                         \
+            return REAL(fname)(l, ts);                                                             \
+        return acquire(t, l, PS_LOCK_RWLOCK, shared, tryf, waitf, (clockid_t)-1, ts, 0);           \
+    }
+RW_TIMED(pthread_rwlock_timedrdlock, 1, rd_try, rd_wait)
+RW_TIMED(pthread_rwlock_timedwrlock, 0, wr_try, wr_wait)
+
+#define RW_CLOCK(fname, shared, tryf, waitf)                                                       \
+    PS_API int fname(pthread_rwlock_t *l, clockid_t clk, const struct timespec *ts)                \
+    {                                                                                              \
+        ps_thread_t *t = timing_thread();                                                          \
+        if (PS_LIKELY(!t) || clk == (clockid_t)-1)                                                 \
+            return REAL(fname)(l, clk, ts);                                                        \
+        return acquire(t, l, PS_LOCK_RWLOCK, shared, tryf, waitf, clk, ts, 0);                     \
+    }
+RW_CLOCK(pthread_rwlock_clockrdlock, 1, rd_try, rd_wait)
+RW_CLOCK(pthread_rwlock_clockwrlock, 0, wr_try, wr_wait)
+
+PS_API int pthread_rwlock_unlock(pthread_rwlock_t *l)
+{
+    if (PS_UNLIKELY(ps_g.locks_on))
+        released(l); /* only writers' holds are timed */
+    return REAL(pthread_rwlock_unlock)(l);
+}
+
+/* ---- spinlocks ---------------------------------------------------------------------------- */
+
+static int spin_try(void *l)
+{
+    return real_pthread_spin_trylock(l);
+}
+static int spin_wait(void *l, clockid_t clk, const struct timespec *ts)
+{
+    (void)clk;
+    (void)ts;
+    return real_pthread_spin_lock(l);
+}
+
+PS_API int pthread_spin_init(pthread_spinlock_t *l, int pshared)
+{
+    retire_at((const void *)l);
+    return REAL(pthread_spin_init)(l, pshared);
+}
+
+PS_API int pthread_spin_destroy(pthread_spinlock_t *l)
+{
+    int rc = REAL(pthread_spin_destroy)(l);
+    if (rc == 0)
+        retire_at((const void *)l);
+    return rc;
+}
+
+PS_API int pthread_spin_lock(pthread_spinlock_t *l)
+{
+    ps_thread_t *t = timing_thread();
+    if (PS_LIKELY(!t))
+        return REAL(pthread_spin_lock)(l);
+    return acquire(t, (void *)l, PS_LOCK_SPIN, 0, spin_try, spin_wait, 0, NULL, 0);
+}
+
+PS_API int pthread_spin_trylock(pthread_spinlock_t *l)
+{
+    ps_thread_t *t = timing_thread();
+    if (PS_LIKELY(!t))
+        return REAL(pthread_spin_trylock)(l);
+    return acquire(t, (void *)l, PS_LOCK_SPIN, 0, spin_try, spin_wait, 0, NULL, 1);
+}
+
+PS_API int pthread_spin_unlock(pthread_spinlock_t *l)
+{
+    if (PS_UNLIKELY(ps_g.locks_on))
+        released((const void *)l);
+    return REAL(pthread_spin_unlock)(l);
+}
+
+/* ---- condition variables ------------------------------------------------------------------ */
+
+PS_API int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *a)
+{
+    retire_at(c);
+    return REAL(pthread_cond_init)(c, a);
+}
+
+PS_API int pthread_cond_destroy(pthread_cond_t *c)
+{
+    int rc = REAL(pthread_cond_destroy)(c);
+    if (rc == 0)
+        retire_at(c);
+    return rc;
+}
+
+/*
+ * A wait: the mutex's hold pauses while the real wait releases it and resumes when it
+ * returns holding it again. Waiting time is counted on the condition variable; so is the
+ * wake-up latency, the time from the latest signal or broadcast to the waiter running again
+ * with the mutex (it includes reacquiring the mutex).
+ */
+static int cond_wait_timed(ps_thread_t *t, pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+                           const struct timespec *ts, int which)
+{
+    lock_rec_t *rc_ = rec_get(c, PS_LOCK_COND, t);
+    for (uint32_t i = 0; i < t->nholds; i++) /* the wait releases m: a timed hold ends here */
+        if (t->holds[i].lock == (uintptr_t)m) {
+            t->holds[i].nest = 1;
+            released_slow(t, m);
+            break;
+        }
+    uint64_t t0 = ps_ticks();
+    int rc;
+    if (which == 0)
+        rc = real_pthread_cond_wait(c, m);
+    else if (which == 1)
+        rc = real_pthread_cond_timedwait(c, m, ts);
+    else
+        rc = real_pthread_cond_clockwait(c, m, clk, ts);
+    uint64_t t1 = ps_ticks();
+    if (rc_) {
+        add_s(&rc_->acquisitions, 1);
+        add_s(&rc_->wait, t1 - t0);
+        ps_max_u64(&rc_->max_wait, t1 - t0);
+        if (rc == ETIMEDOUT)
+            add_s(&rc_->timeouts, 1);
+        uint64_t sig = atomic_load_explicit(&rc_->last_signal, memory_order_relaxed);
+        if (rc == 0 && sig > t0 && sig <= t1) {
+            add_s(&rc_->wake, t1 - sig);
+            ps_max_u64(&rc_->max_wake, t1 - sig);
+            add_s(&rc_->wakes, 1);
+        }
+    }
+    return rc;
+}
+
+PS_API int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+    ps_thread_t *t = timing_thread();
+    if (PS_LIKELY(!t))
+        return REAL(pthread_cond_wait)(c, m);
+    return cond_wait_timed(t, c, m, 0, NULL, 0);
+}
+
+PS_API int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *ts)
+{
+    ps_thread_t *t = timing_thread();
+    if (PS_LIKELY(!t))
+        return REAL(pthread_cond_timedwait)(c, m, ts);
+    return cond_wait_timed(t, c, m, 0, ts, 1);
+}
+
+PS_API int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+                                  const struct timespec *ts)
+{
+    ps_thread_t *t = timing_thread();
+    if (PS_LIKELY(!t))
+        return REAL(pthread_cond_clockwait)(c, m, clk, ts);
+    return cond_wait_timed(t, c, m, clk, ts, 2);
+}
+
+static void signalled(pthread_cond_t *c, ps_thread_t *t, int broadcast)
+{
+    lock_rec_t *r = rec_get(c, PS_LOCK_COND, t);
+    if (!r)
+        return;
+    add_s(broadcast ? &r->broadcasts : &r->signals, 1);
+    atomic_store_explicit(&r->last_signal, ps_ticks(), memory_order_relaxed);
+}
+
+PS_API int pthread_cond_signal(pthread_cond_t *c)
+{
+    ps_thread_t *t = timing_thread();
+    if (PS_UNLIKELY(t != NULL))
+        signalled(c, t, 0);
+    return REAL(pthread_cond_signal)(c);
+}
+
+PS_API int pthread_cond_broadcast(pthread_cond_t *c)
+{
+    ps_thread_t *t = timing_thread();
+    if (PS_UNLIKELY(t != NULL))
+        signalled(c, t, 1);
+    return REAL(pthread_cond_broadcast)(c);
+}
+
+/* ---- init and the LOCKS chunk ------------------------------------------------------------- */
+
+int ps_locks_init(void)
+{
+    if (!real_pthread_mutex_lock)
+        resolve_all();
+    if (recs)
+        return 0;
+    uint64_t slots = 1024;
+    while (slots < (uint64_t)ps_g.opt.max_locks * 2)
+        slots <<= 1;
+    recs = ps_os_map(slots * sizeof *recs);
+    sites = ps_os_map(SITE_SLOTS * sizeof *sites);
+    used = ps_os_map(slots * sizeof *used);
+    site_used = ps_os_map(SITE_SLOTS * sizeof *site_used);
+    if (!recs || !sites || !used || !site_used) {
+        if (recs)
+            ps_os_unmap(recs, slots * sizeof *recs);
+        recs = NULL;
+        return -1;
+    }
+    rec_mask = slots - 1;
+    rec_shift = 64u - (unsigned)__builtin_ctzll(slots);
+    return 0;
+}
+
+#define LD(f) atomic_load_explicit(&(f), memory_order_relaxed)
+
+typedef struct pending_s {
+    uint64_t *acq; /* [slots * 2]: acquisitions, shared acquisitions not in the records yet */
+} pending_t;
+
+static void add_pending(ps_thread_t *t, void *arg)
+{
+    pending_t *p = arg;
+    for (unsigned i = 0; i < PS_LOCKC; i++) {
+        uint32_t slot1 = __atomic_load_n(&t->lockc[i].slot1, __ATOMIC_RELAXED);
+        if (!slot1 || recs[slot1 - 1].gen != __atomic_load_n(&t->lockc[i].gen, __ATOMIC_RELAXED))
+            continue;
+        p->acq[2 * (slot1 - 1)] += __atomic_load_n(&t->lockc[i].acq, __ATOMIC_RELAXED);
+        p->acq[2 * (slot1 - 1) + 1] += __atomic_load_n(&t->lockc[i].reads, __ATOMIC_RELAXED);
+    }
+}
+
+void ps_locks_thread_exit(ps_thread_t *t)
+{
+    if (!recs)
+        return;
+    for (unsigned i = 0; i < PS_LOCKC; i++) {
+        lockc_flush(t->lockc[i].slot1, t->lockc[i].gen, t->lockc[i].acq, t->lockc[i].reads);
+        t->lockc[i].slot1 = 0;
+    }
+}
+
+int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
+{
+    if (!recs)
+        return -1;
+    uint64_t slots = rec_mask + 1;
+    size_t map_bytes = slots * sizeof(uint32_t), pend_bytes = slots * 2 * sizeof(uint64_t);
+    uint32_t *row_of = ps_os_map(map_bytes); /* slot -> row + 1 (touched sparsely) */
+    pending_t pend = {ps_os_map(pend_bytes)};
+    if (!row_of || !pend.acq) {
+        ps_os_unmap(row_of, map_bytes);
+        ps_os_unmap(pend.acq, pend_bytes);
+        return -1;
+    }
+    ps_track_for_each(add_pending, &pend);
+    ps_buf_u64(b, time_ns);
+    ps_buf_u32(b, (uint32_t)ps_g.opt.lock_sample);
+    ps_buf_u32(b, atomic_load(&full_warned) ? 1u : 0u);
+    ps_buf_u64(b, LD(untracked_ops));
+    ps_buf_u64(b, LD(retired_quiet));
+    ps_buf_u64(b, LD(retired_quiet_acq));
+    size_t count_at = b->len;
+    ps_buf_u32(b, 0); /* lock_count, patched below */
+    ps_buf_u32(b, PS_LOCK_ROW_SIZE);
+    uint32_t rows = 0, nused = atomic_load(&used_count);
+    for (uint32_t u = 0; u < nused; u++) {
+        uint32_t i = used[u];
+        const lock_rec_t *r = &recs[i];
+        uintptr_t k = atomic_load_explicit(&r->key, memory_order_acquire);
+        uint64_t acq = LD(r->acquisitions) + pend.acq[2 * i];
+        uint64_t reads = LD(r->read_acquisitions) + pend.acq[2 * i + 1];
+        if (k == KEY_EMPTY || k == KEY_TOMB ||
+            !(acq | LD(r->trylock_failures) | LD(r->timeouts) | LD(r->signals) | LD(r->broadcasts)))
+            continue;
+        row_of[i] = ++rows;
+        uint64_t samples = LD(r->hold_samples), hold = LD(r->hold);
+        uint64_t excl = acq > reads ? acq - reads : 0;
+        if (samples && excl > samples) /* estimate: the measured holds stand for the others */
+            hold = (uint64_t)((double)hold * (double)excl / (double)samples);
+        ps_buf_u64(b, k & ~KEY_RETIRED);
+        ps_buf_u32(b, LD(r->kind));
+        ps_buf_u32(b, (k & KEY_RETIRED) ? PS_LOCK_F_DESTROYED : 0);
+        ps_buf_u32(b, LD(r->first_use));
+        ps_buf_u32(b, 0);
+        ps_buf_u64(b, acq);
+        ps_buf_u64(b, LD(r->contended));
+        ps_buf_u64(b, LD(r->owner_changes));
+        ps_buf_u64(b, ps_ticks_to_ns(LD(r->wait), hz));
+        ps_buf_u64(b, ps_ticks_to_ns(LD(r->max_wait), hz));
+        ps_buf_u64(b, ps_ticks_to_ns(hold, hz));
+        ps_buf_u64(b, ps_ticks_to_ns(LD(r->max_hold), hz));
+        ps_buf_u64(b, samples);
+        ps_buf_u64(b, reads);
+        ps_buf_u64(b, LD(r->trylock_failures));
+        ps_buf_u64(b, LD(r->timeouts));
+        ps_buf_u64(b, LD(r->signals));
+        ps_buf_u64(b, LD(r->broadcasts));
+        ps_buf_u64(b, ps_ticks_to_ns(LD(r->wake), hz));
+        ps_buf_u64(b, ps_ticks_to_ns(LD(r->max_wake), hz));
+    }
+    if (!b->failed)
+        for (int i = 0; i < 4; i++)
+            b->data[count_at + (size_t)i] = (uint8_t)(rows >> (8 * i));
+
+    count_at = b->len;
+    ps_buf_u32(b, 0); /* site_count, patched below */
+    ps_buf_u32(b, PS_LOCK_SITE_ROW_SIZE);
+    uint32_t nsites = 0, nsused = atomic_load(&site_used_count);
+    for (uint32_t u = 0; u < nsused; u++) {
+        const site_rec_t *s = &sites[site_used[u]];
+        uint64_t key = atomic_load_explicit(&s->key, memory_order_acquire);
+        uint64_t slot = (key >> 24) & 0xffffffu;
+        uint32_t gen = (uint32_t)(key >> 48) & 0x7fffu;
+        if (!key || slot >= slots || !row_of[slot] || (recs[slot].gen & 0x7fffu) != gen)
+            continue; /* its lock was folded away, or its slot now holds another lock */
+        nsites++;
+        ps_buf_u32(b, row_of[slot] - 1);
+        ps_buf_u32(b, (uint32_t)(key & 0xffffffu));
+        ps_buf_u64(b, LD(s->acquisitions));
+        ps_buf_u64(b, LD(s->contended));
+        ps_buf_u64(b, ps_ticks_to_ns(LD(s->wait), hz));
+        ps_buf_u64(b, ps_ticks_to_ns(LD(s->max_wait), hz));
+        ps_buf_u64(b, LD(s->samples));
+    }
+    if (!b->failed)
+        for (int i = 0; i < 4; i++)
+            b->data[count_at + (size_t)i] = (uint8_t)(nsites >> (8 * i));
+    ps_os_unmap(row_of, map_bytes);
+    ps_os_unmap(pend.acq, pend_bytes);
+    return 0;
+}
