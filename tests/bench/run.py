@@ -440,11 +440,12 @@ class Perfshim(Condition):
     """libperfshim.so preloaded in one PERFSHIM_MODE. New modes are one more entry in
     CONDITIONS; a mode the built shim does not accept is skipped with a note (probe())."""
 
-    def __init__(self, name, mode, description, extra_env=None):
+    def __init__(self, name, mode, description, extra_env=None, baseline="plain"):
         self.name = name
         self.mode = mode
         self.description = description
         self.extra_env = extra_env or {}
+        self.baseline = baseline
         self._probed = None
 
     def env_for(self, ctx, outdir):
@@ -553,6 +554,14 @@ def all_conditions(valgrind_scale):
                  "as perfshim-full, but every stack captured with libunwind "
                  "(PERFSHIM_UNWIND=libunwind): what the fast unwinder saves",
                  {"PERFSHIM_UNWIND": "libunwind"}),
+        Perfshim("perfshim-locks", "full",
+                 "as perfshim-full plus lock timing (PERFSHIM_LOCKS=1, as perfshim run sets "
+                 "it); ratio against perfshim-full: what lock profiling adds",
+                 {"PERFSHIM_LOCKS": "1"}, baseline="perfshim-full"),
+        Perfshim("perfshim-locks-only", "full",
+                 "lock timing alone: PERFSHIM_TRACK=0 PERFSHIM_LOCKS=1 (no allocation "
+                 "tracking); ratio against plain glibc",
+                 {"PERFSHIM_TRACK": "0", "PERFSHIM_LOCKS": "1"}),
         Perfshim("perfshim-pool", "pool",
                  "libperfshim.so preloaded, PERFSHIM_MODE=pool: the pool allocator only, no "
                  "tracking"),
@@ -567,7 +576,8 @@ def all_conditions(valgrind_scale):
     ]
 
 
-DEFAULT_CONDITIONS = ["plain", "perfshim-full", "perfshim-full-libunwind", "perfshim-pool", "jemalloc", "tcmalloc",
+DEFAULT_CONDITIONS = ["plain", "perfshim-full", "perfshim-full-libunwind", "perfshim-locks",
+                      "perfshim-locks-only", "perfshim-pool", "jemalloc", "tcmalloc",
                       "mimalloc", "heaptrack", "valgrind"]
 
 
