@@ -679,6 +679,8 @@ static int cond_wait_timed(ps_thread_t *t, pthread_cond_t *c, pthread_mutex_t *m
             released_slow(t, m);
             break;
         }
+    /* every wait blocks (or is about to): its call site is worth the stack capture */
+    uint32_t site = rc_ ? capture_site(t) : 0;
     uint64_t t0 = ps_ticks();
     int rc;
     if (which == 0)
@@ -700,6 +702,8 @@ static int cond_wait_timed(ps_thread_t *t, pthread_cond_t *c, pthread_mutex_t *m
             ps_max_u64(&rc_->max_wake, t1 - sig);
             add_s(&rc_->wakes, 1);
         }
+        if (site)
+            site_add(rc_, site, 1, t1 - t0, 0);
     }
     return rc;
 }
@@ -830,7 +834,7 @@ int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
     ps_buf_u64(b, LD(retired_quiet_acq));
     size_t count_at = b->len;
     ps_buf_u32(b, 0); /* lock_count, patched below */
-    ps_buf_u32(b, PS_LOCK_ROW_SIZE);
+    ps_buf_u32(b, PS_LOCK_ROW_SIZE_WAKES);
     uint32_t rows = 0, nused = atomic_load(&used_count);
     for (uint32_t u = 0; u < nused; u++) {
         uint32_t i = used[u];
@@ -866,6 +870,7 @@ int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
         ps_buf_u64(b, LD(r->broadcasts));
         ps_buf_u64(b, ps_ticks_to_ns(LD(r->wake), hz));
         ps_buf_u64(b, ps_ticks_to_ns(LD(r->max_wake), hz));
+        ps_buf_u64(b, LD(r->wakes));
     }
     if (!b->failed)
         for (int i = 0; i < 4; i++)

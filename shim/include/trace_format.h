@@ -17,9 +17,9 @@
 #include <stdint.h>
 
 /* ---- file header: 16 bytes at offset 0 ---------------------------------------------------- */
-#define PS_TRACE_MAGIC "PSHMTRC\0"   /* 8 bytes */
+#define PS_TRACE_MAGIC "PSHMTRC\0" /* 8 bytes */
 #define PS_TRACE_MAGIC_LEN 8
-#define PS_TRACE_VERSION 1           /* u16 at offset 8: format version written */
+#define PS_TRACE_VERSION 1 /* u16 at offset 8: format version written */
 /* u16 at offset 10: flags (0); u32 at offset 12: size of this header (16) */
 #define PS_TRACE_FILE_HEADER_SIZE 16
 
@@ -28,7 +28,7 @@
  * crc is CRC-32 (IEEE 802.3, as zlib's crc32()) over the first 12 header bytes (sync, type,
  * flags, length) followed by the payload. A reader that finds a bad sync or crc reports the
  * offset and may scan forward for the next sync word whose chunk verifies. */
-#define PS_CHUNK_SYNC 0x4b435350u   /* "PSCK" */
+#define PS_CHUNK_SYNC 0x4b435350u /* "PSCK" */
 #define PS_CHUNK_HEADER_SIZE 16
 #define PS_CHUNK_MAX_LENGTH (1u << 30) /* readers reject longer chunks as corrupt */
 
@@ -102,7 +102,7 @@ enum ps_chunk_type {
  *     u32 reserved, u64 acquisitions, u64 contended, u64 owner_changes, u64 wait_ns,
  *     u64 max_wait_ns, u64 hold_ns, u64 max_hold_ns, u64 hold_samples, u64 read_acquisitions,
  *     u64 trylock_failures, u64 timeouts, u64 signals, u64 broadcasts, u64 wake_ns,
- *     u64 max_wake_ns
+ *     u64 max_wake_ns, then (in rows of at least PS_LOCK_ROW_SIZE_WAKES bytes) u64 wakes
  *   u32 site_count, u32 site_row_size (>= PS_LOCK_SITE_ROW_SIZE), site rows:
  *     u32 lock_index (row index above), u32 stack_id, u64 acquisitions, u64 contended,
  *     u64 wait_ns, u64 max_wait_ns, u64 samples
@@ -139,9 +139,11 @@ enum ps_chunk_type {
  */
 
 #define PS_SNAPSHOT_ROW_SIZE 64
-#define PS_SNAP_F_UNTRACKED 1u /* SNAPSHOT flags: allocations were not tracked (PERFSHIM_TRACK=0) */
+#define PS_SNAP_F_UNTRACKED 1u /* SNAPSHOT flags: allocations were not tracked (PERFSHIM_TRACK=0)  \
+                                */
 #define PS_POOL_ROW_SIZE 96
-#define PS_LOCK_ROW_SIZE 144
+#define PS_LOCK_ROW_SIZE 144       /* the fields every reader needs */
+#define PS_LOCK_ROW_SIZE_WAKES 152 /* rows this long also hold `wakes` */
 #define PS_LOCK_SITE_ROW_SIZE 48
 #define PS_THREAD_ROW_SIZE 64
 #define PS_CPU_ROW_SIZE 16
