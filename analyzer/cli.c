@@ -7,7 +7,9 @@
  */
 #include "cli.h"
 
+#include "hot.h"
 #include "leaks.h"
+#include "locks.h"
 #include "run.h"
 #include "summary.h"
 #include "suppress.h"
@@ -29,13 +31,16 @@
 static const char help_main[] =
     "Usage: perfshim COMMAND [OPTIONS] [ARGS...]\n"
     "\n"
-    "Find memory leaks with libperfshim.so and analyze its traces.\n"
+    "Find memory leaks, lock contention and hot paths with libperfshim.so, and analyze its\n"
+    "traces.\n"
     "\n"
     "Commands:\n"
     "  run [OPTIONS] [--] CMD [ARGS...]   run CMD under the shim, then report the leaks of\n"
     "                                     every trace it (and its children) wrote\n"
     "  leaks [OPTIONS] TRACE...           blocks never freed, grouped by call stack\n"
     "  summary [OPTIONS] TRACE...         totals and the top allocation sites\n"
+    "  locks [OPTIONS] TRACE...           locks by time waited, with the call sites that wait\n"
+    "  hot [OPTIONS] TRACE...             CPU samples, allocator latency, zones, threads\n"
     "  help [COMMAND]                     help on a command\n"
     "\n"
     "Options:\n"
@@ -75,6 +80,36 @@ static const char help_summary[] =
     "      --top N    list the N top allocation sites (default 10; 0: all)\n"
     "  -h, --help     show this help\n";
 
+static const char help_locks[] =
+    "Usage: perfshim locks [OPTIONS] TRACE...\n"
+    "\n"
+    "Report the pthread mutexes, rwlocks and spinlocks of each trace by total time threads\n"
+    "waited for them, each named by its address and the stack of its first use, with its\n"
+    "acquisition counts, contention, wait and hold times, and the call sites that acquired it\n"
+    "ranked by wait; then the condition variables by time waited. Needs a trace written with\n"
+    "PERFSHIM_LOCKS=1 (perfshim run sets it).\n"
+    "\n"
+    "Options:\n"
+    "      --json     JSON output (one object; an array for several traces)\n"
+    "      --top N    list the N locks (and N condition variables) that waited most\n"
+    "                 (default 20; 0: all)\n"
+    "      --sites N  list the N call sites per lock that waited most (default 5; 0: all)\n"
+    "  -h, --help     show this help\n";
+
+static const char help_hot[] =
+    "Usage: perfshim hot [OPTIONS] TRACE...\n"
+    "\n"
+    "Report where each traced process spent its time: CPU samples by function and by stack\n"
+    "(PERFSHIM_CPU_HZ), the latency of malloc, free and realloc per size "
+    "(PERFSHIM_LATENCY_SAMPLE),\n"
+    "the zones marked with perfshim_zone_begin/end, and the threads with their CPU time.\n"
+    "Percentiles are read from histograms and are within 3.1% of the true value.\n"
+    "\n"
+    "Options:\n"
+    "      --json     JSON output (one object; an array for several traces)\n"
+    "      --top N    list the N top functions, stacks, zones and threads (default 20; 0: all)\n"
+    "  -h, --help     show this help\n";
+
 static const char help_run[] =
     "Usage: perfshim run [OPTIONS] [--] CMD [ARGS...]\n"
     "\n"
@@ -90,9 +125,12 @@ static const char help_run[] =
     "      --suppressions FILE        more suppressions (see perfshim help leaks)\n"
     "      --no-default-suppressions  do not suppress the C/C++ runtime's one-time allocations\n"
     "      --top N                    list only the N largest leaks per trace (0: all)\n"
+    "      --locks                    also print each trace's lock report (perfshim locks)\n"
+    "      --hot                      also print each trace's hot-path report (perfshim hot)\n"
     "  -h, --help                     show this help\n"
     "\n"
-    "The library is PERFSHIM_LIB if set, else ../lib/libperfshim.so or libperfshim.so next to\n"
+    "PERFSHIM_LOCKS=1 is set for CMD unless already set. The library is PERFSHIM_LIB if set, else "
+    "../lib/libperfshim.so or libperfshim.so next to\n"
     "the perfshim executable, else the installed one.\n"
     "Exit status: CMD's status (128+N when killed by signal N; 127 when it cannot be run);\n"
     "when CMD exited 0: 1 for leaks with --fail-on-leak, 2 when no trace was readable.\n";
@@ -105,6 +143,9 @@ enum {
     OPT_SUPPRESSIONS,
     OPT_NO_DEFAULT_SUPP,
     OPT_TOP,
+    OPT_SITES,
+    OPT_LOCKS,
+    OPT_HOT,
 };
 
 static const struct option report_options[] = {
@@ -113,20 +154,23 @@ static const struct option report_options[] = {
     {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},
     {"no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPP},
     {"top", required_argument, NULL, OPT_TOP},
+    {"sites", required_argument, NULL, OPT_SITES},
+    {"locks", no_argument, NULL, OPT_LOCKS},
+    {"hot", no_argument, NULL, OPT_HOT},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 typedef struct {
-    bool json, fail_on_leak, no_default_supp, help, top_set;
-    uint64_t top;
+    bool json, fail_on_leak, no_default_supp, help, top_set, sites_set, locks, hot;
+    uint64_t top, sites;
     const char *output;
     pa_strlist_t supp_files;
 } cli_opts_t;
 
 /* Which options a command accepts. */
-enum { ACCEPT_LEAKS = 1, ACCEPT_SUMMARY = 2, ACCEPT_RUN = 4 };
+enum { ACCEPT_LEAKS = 1, ACCEPT_SUMMARY = 2, ACCEPT_RUN = 4, ACCEPT_LOCKS = 8, ACCEPT_HOT = 16 };
 
 static bool accepts(int opt, int cmd)
 {
@@ -140,6 +184,11 @@ static bool accepts(int opt, int cmd)
     case OPT_NO_DEFAULT_SUPP:
         return cmd & (ACCEPT_LEAKS | ACCEPT_RUN);
     case 'o':
+        return cmd & ACCEPT_RUN;
+    case OPT_SITES:
+        return cmd & ACCEPT_LOCKS;
+    case OPT_LOCKS:
+    case OPT_HOT:
         return cmd & ACCEPT_RUN;
     default:
         return false;
@@ -193,6 +242,12 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
         case OPT_NO_DEFAULT_SUPP:
             o->no_default_supp = true;
             break;
+        case OPT_LOCKS:
+            o->locks = true;
+            break;
+        case OPT_HOT:
+            o->hot = true;
+            break;
         case OPT_TOP:
             if (pa_util_parse_u64(optarg, 0, UINT32_MAX, &o->top) != 0) {
                 pa_msg_error("%s: invalid --top '%s': expected a whole number (0 for all)", argv[0],
@@ -200,6 +255,14 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
                 return -1;
             }
             o->top_set = true;
+            break;
+        case OPT_SITES:
+            if (pa_util_parse_u64(optarg, 0, UINT32_MAX, &o->sites) != 0) {
+                pa_msg_error("%s: invalid --sites '%s': expected a whole number (0 for all)",
+                             argv[0], optarg);
+                return -1;
+            }
+            o->sites_set = true;
             break;
         }
     }
@@ -280,6 +343,60 @@ out:
     return status;
 }
 
+static int cmd_locks(int argc, char **argv)
+{
+    cli_opts_t o = {0};
+    int status = PA_EXIT_USAGE;
+    int first = parse(argc, argv, ACCEPT_LOCKS, &o);
+    if (first < 0)
+        goto out;
+    if (o.help) {
+        fputs(help_locks, stdout);
+        status = PA_EXIT_OK;
+        goto out;
+    }
+    if (first >= argc) {
+        pa_msg_error("locks: no trace file given; see 'perfshim help locks'");
+        goto out;
+    }
+    pa_locks_opts_t lo = {
+        .json = o.json,
+        .top = o.top_set ? o.top : PA_LOCKS_DEFAULT_TOP,
+        .sites = o.sites_set ? o.sites : PA_LOCKS_DEFAULT_SITES,
+    };
+    int n = argc - first;
+    int rc = pa_locks_files(argv + first, (size_t)n, &lo, n > 1, stdout);
+    status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
+out:
+    pa_strlist_free(&o.supp_files);
+    return status;
+}
+
+static int cmd_hot(int argc, char **argv)
+{
+    cli_opts_t o = {0};
+    int status = PA_EXIT_USAGE;
+    int first = parse(argc, argv, ACCEPT_HOT, &o);
+    if (first < 0)
+        goto out;
+    if (o.help) {
+        fputs(help_hot, stdout);
+        status = PA_EXIT_OK;
+        goto out;
+    }
+    if (first >= argc) {
+        pa_msg_error("hot: no trace file given; see 'perfshim help hot'");
+        goto out;
+    }
+    pa_hot_opts_t ho = {.json = o.json, .top = o.top_set ? o.top : PA_HOT_DEFAULT_TOP};
+    int n = argc - first;
+    int rc = pa_hot_files(argv + first, (size_t)n, &ho, n > 1, stdout);
+    status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
+out:
+    pa_strlist_free(&o.supp_files);
+    return status;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     cli_opts_t o = {0};
@@ -307,6 +424,8 @@ static int cmd_run(int argc, char **argv)
         .output = o.output,
         .fail_on_leak = o.fail_on_leak,
         .leaks = {.json = o.json, .top = o.top, .supp = &supp},
+        .locks = o.locks,
+        .hot = o.hot,
     };
     status = pa_run_command(&ro, argv + first);
 out:
@@ -322,9 +441,9 @@ typedef struct {
 } command_t;
 
 static const command_t commands[] = {
-    {"leaks", cmd_leaks, help_leaks},
-    {"summary", cmd_summary, help_summary},
-    {"run", cmd_run, help_run},
+    {"leaks", cmd_leaks, help_leaks}, {"summary", cmd_summary, help_summary},
+    {"run", cmd_run, help_run},       {"locks", cmd_locks, help_locks},
+    {"hot", cmd_hot, help_hot},
 };
 
 static const command_t *find_command(const char *name)
@@ -358,7 +477,8 @@ static int dispatch(int argc, char **argv)
         }
         const command_t *c = find_command(argv[2]);
         if (!c) {
-            pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary", argv[2]);
+            pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary, locks, hot",
+                         argv[2]);
             return PA_EXIT_USAGE;
         }
         fputs(c->help, stdout);
@@ -370,7 +490,7 @@ static int dispatch(int argc, char **argv)
     }
     const command_t *c = find_command(a);
     if (!c) {
-        pa_msg_error("unknown command '%s'; commands: run, leaks, summary", a);
+        pa_msg_error("unknown command '%s'; commands: run, leaks, summary, locks, hot", a);
         return PA_EXIT_USAGE;
     }
     return c->run(argc - 1, argv + 1);

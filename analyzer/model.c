@@ -399,6 +399,346 @@ static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
     return PA_OK;
 }
 
+/* ---- timing chunks ------------------------------------------------------------------------- */
+
+static void free_hist(pa_hist_t *h)
+{
+    free(h->index);
+    free(h->counts);
+    memset(h, 0, sizeof *h);
+}
+
+/* A "hist" field. Returns PA_OK (a decoding fault sets *why and c->err) or PA_ENOMEM. */
+static int read_hist(pa_cursor_t *c, pa_hist_t *h, const char **why)
+{
+    memset(h, 0, sizeof *h);
+    h->count = pa_cursor_u64(c);
+    h->sum = pa_cursor_u64(c);
+    h->max = pa_cursor_u64(c);
+    uint32_t n = pa_cursor_u32(c);
+    if (c->err)
+        return PA_OK;
+    if (n > PS_HIST_BUCKETS || n > pa_cursor_left(c) / 12) {
+        *why = "histogram with more buckets than the format has or the payload holds";
+        c->err = 1;
+        return PA_OK;
+    }
+    if (n) {
+        h->index = malloc(n * sizeof *h->index);
+        h->counts = malloc(n * sizeof *h->counts);
+        if (!h->index || !h->counts) {
+            free_hist(h);
+            return PA_ENOMEM;
+        }
+    }
+    h->nbuckets = n;
+    for (uint32_t i = 0; i < n; i++) {
+        h->index[i] = pa_cursor_u32(c);
+        h->counts[i] = pa_cursor_u64(c);
+        if (h->index[i] >= PS_HIST_BUCKETS || (i && h->index[i] <= h->index[i - 1])) {
+            *why = "histogram bucket index out of range or out of order";
+            c->err = 1;
+            return PA_OK;
+        }
+    }
+    return PA_OK;
+}
+
+/* A table of n rows of row_size bytes (>= min) must fit in what is left of the payload. */
+static const char *check_rows(const pa_cursor_t *c, uint64_t n, uint32_t row_size, uint32_t min)
+{
+    if (row_size < min)
+        return "row size smaller than the format's";
+    if (n * row_size > pa_cursor_left(c))
+        return "more rows than the payload holds";
+    return NULL;
+}
+
+static void free_locks(pa_locks_t *l)
+{
+    free(l->locks);
+    free(l->sites);
+    memset(l, 0, sizeof *l);
+}
+
+static int load_locks(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_locks_t l = {0};
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    l.offset = ch->offset;
+    l.time_ns = pa_cursor_u64(&c);
+    l.sample = pa_cursor_u32(&c);
+    l.flags = pa_cursor_u32(&c);
+    l.untracked_ops = pa_cursor_u64(&c);
+    l.retired_quiet = pa_cursor_u64(&c);
+    l.retired_quiet_acquisitions = pa_cursor_u64(&c);
+    uint32_t count = pa_cursor_u32(&c), row_size = pa_cursor_u32(&c);
+    const char *why = c.err ? "payload ends inside the header" : NULL;
+    if (!why)
+        why = check_rows(&c, count, row_size, PS_LOCK_ROW_SIZE);
+    if (!why && l.sample == 0)
+        why = "sampling interval 0";
+    if (why) {
+        malformed(t, "LOCKS", ch, why);
+        return PA_OK;
+    }
+    if (count && !(l.locks = calloc(count, sizeof *l.locks)))
+        return PA_ENOMEM;
+    l.nlocks = count;
+    for (uint32_t i = 0; i < count; i++) {
+        pa_lock_t *k = &l.locks[i];
+        k->address = pa_cursor_u64(&c);
+        k->kind = pa_cursor_u32(&c);
+        k->flags = pa_cursor_u32(&c);
+        k->first_use_stack = pa_cursor_u32(&c);
+        pa_cursor_u32(&c); /* reserved */
+        k->acquisitions = pa_cursor_u64(&c);
+        k->contended = pa_cursor_u64(&c);
+        k->owner_changes = pa_cursor_u64(&c);
+        k->wait_ns = pa_cursor_u64(&c);
+        k->max_wait_ns = pa_cursor_u64(&c);
+        k->hold_ns = pa_cursor_u64(&c);
+        k->max_hold_ns = pa_cursor_u64(&c);
+        k->hold_samples = pa_cursor_u64(&c);
+        k->read_acquisitions = pa_cursor_u64(&c);
+        k->trylock_failures = pa_cursor_u64(&c);
+        k->timeouts = pa_cursor_u64(&c);
+        k->signals = pa_cursor_u64(&c);
+        k->broadcasts = pa_cursor_u64(&c);
+        k->wake_ns = pa_cursor_u64(&c);
+        k->max_wake_ns = pa_cursor_u64(&c);
+        uint32_t used = PS_LOCK_ROW_SIZE;
+        if (row_size >= PS_LOCK_ROW_SIZE_WAKES) {
+            k->wakes = pa_cursor_u64(&c);
+            k->has_wakes = true;
+            used = PS_LOCK_ROW_SIZE_WAKES;
+        }
+        pa_cursor_skip(&c, row_size - used); /* unknown kinds are kept: shown as such */
+    }
+    uint32_t nsites = pa_cursor_u32(&c), site_size = pa_cursor_u32(&c);
+    if (!why && c.err)
+        why = "payload ends before the call-site table";
+    if (!why)
+        why = check_rows(&c, nsites, site_size, PS_LOCK_SITE_ROW_SIZE);
+    if (!why && nsites && !(l.sites = calloc(nsites, sizeof *l.sites))) {
+        free_locks(&l);
+        return PA_ENOMEM;
+    }
+    for (uint32_t i = 0; !why && i < nsites; i++) {
+        pa_lock_site_t *s = &l.sites[i];
+        s->lock_index = pa_cursor_u32(&c);
+        s->stack_id = pa_cursor_u32(&c);
+        s->acquisitions = pa_cursor_u64(&c);
+        s->contended = pa_cursor_u64(&c);
+        s->wait_ns = pa_cursor_u64(&c);
+        s->max_wait_ns = pa_cursor_u64(&c);
+        s->samples = pa_cursor_u64(&c);
+        pa_cursor_skip(&c, site_size - PS_LOCK_SITE_ROW_SIZE);
+        if (s->lock_index >= count)
+            why = "call site of a lock row that does not exist";
+        l.nsites = i + 1;
+    }
+    if (why) {
+        free_locks(&l);
+        malformed(t, "LOCKS", ch, why);
+        return PA_OK;
+    }
+    free_locks(&t->locks);
+    t->locks = l;
+    t->has_locks = true;
+    return PA_OK;
+}
+
+static int load_threads(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_threads_t th = {0};
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    th.offset = ch->offset;
+    th.time_ns = pa_cursor_u64(&c);
+    th.created = pa_cursor_u64(&c);
+    th.dropped = pa_cursor_u64(&c);
+    uint32_t count = pa_cursor_u32(&c), row_size = pa_cursor_u32(&c);
+    const char *why = c.err ? "payload ends inside the header" : NULL;
+    if (!why)
+        why = check_rows(&c, count, row_size, PS_THREAD_ROW_SIZE);
+    if (why) {
+        malformed(t, "THREADS", ch, why);
+        return PA_OK;
+    }
+    if (count && !(th.threads = calloc(count, sizeof *th.threads)))
+        return PA_ENOMEM;
+    th.n = count;
+    for (uint32_t i = 0; i < count; i++) {
+        pa_thread_t *r = &th.threads[i];
+        r->tid = pa_cursor_u32(&c);
+        r->creator_tid = pa_cursor_u32(&c);
+        r->start_stack = pa_cursor_u32(&c);
+        r->flags = pa_cursor_u32(&c);
+        r->start_ns = pa_cursor_u64(&c);
+        r->end_ns = pa_cursor_u64(&c);
+        r->cpu_ns = pa_cursor_u64(&c);
+        const uint8_t *name = c.p + c.pos;
+        pa_cursor_skip(&c, 16);
+        if (!c.err)
+            memcpy(r->name, name, 16); /* r->name[16] stays 0 */
+        r->start_routine = pa_cursor_u64(&c);
+        pa_cursor_skip(&c, row_size - PS_THREAD_ROW_SIZE);
+    }
+    free(t->threads.threads);
+    t->threads = th;
+    t->has_threads = true;
+    return PA_OK;
+}
+
+static void free_latency(pa_latency_t *l)
+{
+    for (size_t i = 0; i < l->nrows; i++)
+        free_hist(&l->rows[i].hist);
+    free(l->rows);
+    memset(l, 0, sizeof *l);
+}
+
+static int load_latency(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_latency_t l = {0};
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    l.offset = ch->offset;
+    l.time_ns = pa_cursor_u64(&c);
+    l.tick_hz = pa_cursor_u64(&c);
+    l.sample = pa_cursor_u32(&c);
+    l.flags = pa_cursor_u32(&c);
+    l.pooled = pa_cursor_u64(&c);
+    l.forwarded = pa_cursor_u64(&c);
+    l.forwarded_large = pa_cursor_u64(&c);
+    l.pool_refills = pa_cursor_u64(&c);
+    l.pool_flushes = pa_cursor_u64(&c);
+    l.pool_commits = pa_cursor_u64(&c);
+    uint32_t count = pa_cursor_u32(&c);
+    const char *why = c.err ? "payload ends inside the header" : NULL;
+    if (!why && l.tick_hz == 0)
+        why = "tick rate 0";
+    if (!why && count > pa_cursor_left(&c) / 36) /* 36: a row with an empty histogram */
+        why = "more rows than the payload holds";
+    if (why) {
+        malformed(t, "LATENCY", ch, why);
+        return PA_OK;
+    }
+    if (count && !(l.rows = calloc(count, sizeof *l.rows)))
+        return PA_ENOMEM;
+    int rc = PA_OK;
+    for (uint32_t i = 0; i < count && !c.err && rc == PA_OK; i++) {
+        pa_latency_row_t *r = &l.rows[i];
+        r->op = pa_cursor_u32(&c);
+        r->size_max = pa_cursor_u32(&c);
+        rc = read_hist(&c, &r->hist, &why);
+        l.nrows = i + 1; /* an unknown op (a later format revision) is shown as such */
+    }
+    if (rc != PA_OK || c.err) {
+        free_latency(&l);
+        if (rc == PA_OK)
+            malformed(t, "LATENCY", ch, why ? why : "payload ends inside a row");
+        return rc;
+    }
+    free_latency(&t->latency);
+    t->latency = l;
+    t->has_latency = true;
+    return PA_OK;
+}
+
+static void free_zones(pa_zones_t *z)
+{
+    for (size_t i = 0; i < z->n; i++) {
+        free(z->zones[i].name);
+        free_hist(&z->zones[i].hist);
+    }
+    free(z->zones);
+    memset(z, 0, sizeof *z);
+}
+
+static int load_zones(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_zones_t z = {0};
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    z.offset = ch->offset;
+    z.time_ns = pa_cursor_u64(&c);
+    z.tick_hz = pa_cursor_u64(&c);
+    z.unmatched_ends = pa_cursor_u64(&c);
+    z.too_deep = pa_cursor_u64(&c);
+    z.dropped = pa_cursor_u64(&c);
+    uint32_t count = pa_cursor_u32(&c);
+    const char *why = c.err ? "payload ends inside the header" : NULL;
+    if (!why && z.tick_hz == 0)
+        why = "tick rate 0";
+    if (!why && count > pa_cursor_left(&c) / 36) /* 36: empty name and histogram */
+        why = "more zones than the payload holds";
+    if (why) {
+        malformed(t, "ZONES", ch, why);
+        return PA_OK;
+    }
+    if (count && !(z.zones = calloc(count, sizeof *z.zones)))
+        return PA_ENOMEM;
+    int rc = PA_OK;
+    for (uint32_t i = 0; i < count && !c.err && rc == PA_OK; i++) {
+        pa_zone_t *r = &z.zones[i];
+        z.n = i + 1;
+        if (!(r->name = dup_str(&c))) {
+            rc = PA_ENOMEM;
+            break;
+        }
+        r->max_depth = pa_cursor_u32(&c);
+        rc = read_hist(&c, &r->hist, &why);
+    }
+    if (rc != PA_OK || c.err) {
+        free_zones(&z);
+        if (rc == PA_OK)
+            malformed(t, "ZONES", ch, why ? why : "payload ends inside a zone");
+        return rc;
+    }
+    free_zones(&t->zones);
+    t->zones = z;
+    t->has_zones = true;
+    return PA_OK;
+}
+
+static int load_cpu(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_cpu_t p = {0};
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    p.offset = ch->offset;
+    p.time_ns = pa_cursor_u64(&c);
+    p.hz = pa_cursor_u32(&c);
+    p.flags = pa_cursor_u32(&c);
+    p.samples = pa_cursor_u64(&c);
+    p.dropped = pa_cursor_u64(&c);
+    p.partial = pa_cursor_u64(&c);
+    uint32_t count = pa_cursor_u32(&c), row_size = pa_cursor_u32(&c);
+    const char *why = c.err ? "payload ends inside the header" : NULL;
+    if (!why)
+        why = check_rows(&c, count, row_size, PS_CPU_ROW_SIZE);
+    if (why) {
+        malformed(t, "CPU", ch, why);
+        return PA_OK;
+    }
+    if (count && !(p.rows = calloc(count, sizeof *p.rows)))
+        return PA_ENOMEM;
+    p.n = count;
+    for (uint32_t i = 0; i < count; i++) {
+        p.rows[i].stack_id = pa_cursor_u32(&c);
+        p.rows[i].threads = pa_cursor_u32(&c);
+        p.rows[i].samples = pa_cursor_u64(&c);
+        pa_cursor_skip(&c, row_size - PS_CPU_ROW_SIZE);
+    }
+    free(t->cpu.rows);
+    t->cpu = p;
+    t->has_cpu = true;
+    return PA_OK;
+}
+
 /* ---- MESSAGE, END -------------------------------------------------------------------------- */
 
 static int load_message(pa_trace_t *t, const pa_chunk_t *ch)
@@ -494,6 +834,21 @@ int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
         case PS_CHUNK_MESSAGE:
             rc = load_message(t, &ch);
             break;
+        case PS_CHUNK_LOCKS:
+            rc = load_locks(t, &ch);
+            break;
+        case PS_CHUNK_THREADS:
+            rc = load_threads(t, &ch);
+            break;
+        case PS_CHUNK_LATENCY:
+            rc = load_latency(t, &ch);
+            break;
+        case PS_CHUNK_ZONES:
+            rc = load_zones(t, &ch);
+            break;
+        case PS_CHUNK_CPU:
+            rc = load_cpu(t, &ch);
+            break;
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
             break;
@@ -555,6 +910,11 @@ void pa_model_free(pa_trace_t *t)
     }
     free(t->snap.rows);
     free(t->pool.classes);
+    free_locks(&t->locks);
+    free(t->threads.threads);
+    free_latency(&t->latency);
+    free_zones(&t->zones);
+    free(t->cpu.rows);
     for (size_t i = 0; i < t->nmessages; i++)
         free(t->messages[i].text);
     free(t->messages);

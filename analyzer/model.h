@@ -2,7 +2,8 @@
 /*
  * model.h — what the analyzer keeps of one trace: the PROCESS chunk, the module map, every stack,
  * the last snapshot (with the running maxima of the peaks of all snapshots), the pool statistics
- * of that snapshot, the shim's messages, and the damage warnings. model.c fills it from the chunk
+ * of that snapshot, the last chunk of each timing type (locks, threads, allocator latency, zones,
+ * CPU samples), the shim's messages, and the damage warnings. model.c fills it from the chunk
  * reader; reports only read it.
  */
 #ifndef PERFSHIM_ANALYZER_MODEL_H
@@ -106,6 +107,129 @@ typedef struct {
     pa_pool_class_t *classes; /* smallest first, every class of the chunk (allocs 0 included) */
 } pa_pool_t;
 
+/* ---- timing chunks (LOCKS, THREADS, LATENCY, ZONES, CPU) ------------------------------------
+ * Each holds cumulative figures since process start; the model keeps the last chunk of each
+ * type read (normally the one written with the last snapshot: `time_ns` says which). */
+
+/* A log-linear histogram of ticks (PS_HIST_* in trace_format.h; hist.h reads percentiles). */
+typedef struct {
+    uint64_t count; /* values added, as the shim counted them */
+    uint64_t sum;   /* their sum (ticks) */
+    uint64_t max;   /* the largest (ticks, exact) */
+    uint32_t nbuckets;
+    uint32_t *index;  /* nbuckets bucket indices, strictly increasing, < PS_HIST_BUCKETS */
+    uint64_t *counts; /* values in each of those buckets */
+} pa_hist_t;
+
+/* One lock or condition variable (a LOCKS row; docs/trace-format.md says which fields are exact
+ * and which are estimated from samples). Times are ns. */
+typedef struct {
+    uint64_t address;
+    uint32_t kind;            /* enum ps_lock_kind */
+    uint32_t flags;           /* PS_LOCK_F_* */
+    uint32_t first_use_stack; /* stack id of its first use (0: none) */
+    uint64_t acquisitions;    /* condition variable: waits */
+    uint64_t contended;       /* acquisitions whose first try found the lock busy */
+    uint64_t owner_changes;   /* estimated from contended and sampled acquisitions */
+    uint64_t wait_ns, max_wait_ns;
+    uint64_t hold_ns, max_hold_ns; /* hold_ns estimated from hold_samples timed holds */
+    uint64_t hold_samples;
+    uint64_t read_acquisitions; /* rwlock: shared acquisitions (within acquisitions) */
+    uint64_t trylock_failures;  /* trylock calls that found it busy */
+    uint64_t timeouts;          /* timed acquisitions or waits that timed out */
+    uint64_t signals, broadcasts;
+    uint64_t wake_ns, max_wake_ns; /* condition variable: latest signal to the waiter's return */
+    uint64_t wakes;                /* waits whose wake-up latency is in wake_ns */
+    bool has_wakes;                /* the row holds `wakes` (older traces do not) */
+} pa_lock_t;
+
+/* A call site acquiring one lock (a LOCKS site row). */
+typedef struct {
+    uint32_t lock_index;   /* into pa_locks_t.locks */
+    uint32_t stack_id;     /* the acquiring call stack */
+    uint64_t acquisitions; /* contended ones exactly, plus `sample` per sampled uncontended one */
+    uint64_t contended;
+    uint64_t wait_ns, max_wait_ns;
+    uint64_t samples; /* sampled (uncontended or not) acquisitions */
+} pa_lock_site_t;
+
+typedef struct {
+    uint64_t offset;  /* file offset of its chunk */
+    uint64_t time_ns; /* the snapshot it was written with, since process start */
+    uint32_t sample;  /* PERFSHIM_LOCK_SAMPLE */
+    uint32_t flags;   /* bit 0: the shim's lock table was full */
+    uint64_t untracked_ops, retired_quiet, retired_quiet_acquisitions;
+    size_t nlocks;
+    pa_lock_t *locks;
+    size_t nsites;
+    pa_lock_site_t *sites;
+} pa_locks_t;
+
+typedef struct {
+    uint32_t tid, creator_tid;
+    uint32_t start_stack; /* stack of the pthread_create call (0: none; the main thread) */
+    uint32_t flags;       /* PS_THREAD_F_* */
+    uint64_t start_ns;    /* since process start */
+    uint64_t end_ns;      /* 0 while running */
+    uint64_t cpu_ns;      /* final once exited, else read at the snapshot */
+    char name[17];        /* NUL-terminated */
+    uint64_t start_routine;
+} pa_thread_t;
+
+typedef struct {
+    uint64_t offset, time_ns;
+    uint64_t created; /* threads started with pthread_create */
+    uint64_t dropped; /* threads the shim did not keep (its table was full) */
+    size_t n;
+    pa_thread_t *threads;
+} pa_threads_t;
+
+typedef struct {
+    uint32_t op;       /* enum ps_latency_op */
+    uint32_t size_max; /* upper bound of the size bin (bytes); UINT32_MAX: the open last bin */
+    pa_hist_t hist;
+} pa_latency_row_t;
+
+typedef struct {
+    uint64_t offset, time_ns;
+    uint64_t tick_hz; /* histogram ticks per second (> 0) */
+    uint32_t sample;  /* one call in `sample` per thread was timed */
+    uint32_t flags;
+    uint64_t pooled, forwarded, forwarded_large; /* calls, every one counted */
+    uint64_t pool_refills, pool_flushes, pool_commits;
+    size_t nrows;
+    pa_latency_row_t *rows;
+} pa_latency_t;
+
+typedef struct {
+    char *name;
+    uint32_t max_depth; /* deepest nesting level seen (1: outermost) */
+    pa_hist_t hist;
+} pa_zone_t;
+
+typedef struct {
+    uint64_t offset, time_ns;
+    uint64_t tick_hz;
+    uint64_t unmatched_ends, too_deep, dropped;
+    size_t n;
+    pa_zone_t *zones;
+} pa_zones_t;
+
+typedef struct {
+    uint32_t stack_id;
+    uint32_t threads; /* threads that sampled this stack */
+    uint64_t samples;
+} pa_cpu_row_t;
+
+typedef struct {
+    uint64_t offset, time_ns;
+    uint32_t hz; /* PERFSHIM_CPU_HZ */
+    uint32_t flags;
+    uint64_t samples, dropped, partial;
+    size_t n;
+    pa_cpu_row_t *rows;
+} pa_cpu_t;
+
 typedef struct {
     uint32_t severity; /* 1 warning, 2 error */
     char *text;
@@ -126,8 +250,14 @@ typedef struct {
     bool has_snapshot;
     pa_snapshot_t snap; /* the last snapshot read */
     uint64_t nsnapshots;
-    bool has_pool;          /* a POOL chunk belonging to `snap` was read */
-    pa_pool_t pool;         /* that chunk (cleared by every SNAPSHOT read) */
+    bool has_pool;  /* a POOL chunk belonging to `snap` was read */
+    pa_pool_t pool; /* that chunk (cleared by every SNAPSHOT read) */
+    bool has_locks, has_threads, has_latency, has_zones, has_cpu;
+    pa_locks_t locks; /* the last chunk of each timing type read */
+    pa_threads_t threads;
+    pa_latency_t latency;
+    pa_zones_t zones;
+    pa_cpu_t cpu;
     pa_message_t *messages; /* from MESSAGE chunks */
     size_t nmessages, messages_cap;
     uint64_t messages_dropped;

@@ -33,102 +33,117 @@ static void serialize(pa_str_t *key, const pa_frame_t *f, size_t n)
     }
 }
 
-typedef struct {
-    pa_frame_t *f;
-    size_t n, cap;
-} frame_vec_t;
-
-/* All frames of a stack, allocator and shim frames removed. */
-static int stack_frames(pa_symbols_t *syms, const pa_stack_t *s, frame_vec_t *v, size_t *hidden)
+/* Leading frames of C++ standard library lock wrappers (std::mutex::lock, std::lock_guard,
+ * std::condition_variable::wait, ... and the __gthread_* functions they call): the lock's user
+ * is the caller. They are header code; without optimization they are real frames. */
+bool pa_report_frame_is_lock_wrapper(const pa_frame_t *f)
 {
-    v->n = 0;
-    *hidden = 0;
-    for (uint32_t i = 0; i < s->depth; i++) {
-        const pa_frame_t *fr;
-        size_t n;
-        if (pa_symbols_lookup(syms, s->addrs[i], &fr, &n) != PA_OK)
-            return PA_ENOMEM;
-        for (size_t k = 0; k < n; k++) {
-            if (pa_report_frame_is_shim(&fr[k])) {
-                (*hidden)++;
-                continue;
-            }
-            if (pa_util_grow((void **)&v->f, &v->cap, v->n + 1, sizeof *v->f) != PA_OK)
-                return PA_ENOMEM;
-            v->f[v->n++] = fr[k];
-        }
-    }
-    size_t lead = 0;
-    while (lead < v->n && pa_report_frame_is_allocator(&v->f[lead]))
-        lead++;
-    if (lead == v->n) /* nothing but allocator frames (a very short stack): keep them */
-        lead = 0;
-    memmove(v->f, v->f + lead, (v->n - lead) * sizeof *v->f);
-    v->n -= lead;
-    *hidden += lead;
+    if (!f->function)
+        return false;
+    if (strncmp(f->function, "__gthread_", 10) == 0 || strncmp(f->function, "__gthrw_", 8) == 0)
+        return true;
+    return strncmp(f->function, "std::", 5) == 0 && f->file && strstr(f->file, "/c++/");
+}
+
+static bool hidden_lead(const pa_frame_t *f, unsigned hide)
+{
+    return ((hide & PA_HIDE_ALLOCATOR) && pa_report_frame_is_allocator(f)) ||
+           ((hide & PA_HIDE_LOCK_WRAPPERS) && pa_report_frame_is_lock_wrapper(f));
+}
+
+static int push_frame(pa_stackview_t *v, const pa_frame_t *f)
+{
+    if (pa_util_grow((void **)&v->frames, &v->cap, v->nframes + 1, sizeof *v->frames) != PA_OK)
+        return PA_ENOMEM;
+    v->frames[v->nframes++] = *f;
     return PA_OK;
+}
+
+int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned hide,
+                         pa_stackview_t *v)
+{
+    v->nframes = 0;
+    v->hidden = 0;
+    v->note = NULL;
+    v->key.len = 0;
+    if (v->key.s)
+        v->key.s[0] = 0;
+    const pa_stack_t *s = id ? pa_model_stack(t, id) : NULL;
+    if (id == 0) {
+        v->note = "no stack: the shim had no stack slot left (raise PERFSHIM_MAX_STACKS)";
+        pa_str_puts(&v->key, "\x01no-stack");
+    } else if (!s) {
+        v->note = "stack not in the trace (its STACKS chunk was lost)";
+        pa_str_puts(&v->key, "\x01missing");
+    } else if (s->depth == 0) {
+        v->note = "empty stack (the unwinder found no frame)";
+        pa_str_puts(&v->key, "\x01empty");
+    } else {
+        for (uint32_t i = 0; i < s->depth; i++) {
+            const pa_frame_t *fr;
+            size_t n;
+            if (pa_symbols_lookup(syms, s->addrs[i], &fr, &n) != PA_OK)
+                return PA_ENOMEM;
+            for (size_t k = 0; k < n; k++) {
+                if ((hide & PA_HIDE_SHIM) && pa_report_frame_is_shim(&fr[k]))
+                    v->hidden++;
+                else if (push_frame(v, &fr[k]) != PA_OK)
+                    return PA_ENOMEM;
+            }
+        }
+        size_t lead = 0;
+        while (lead < v->nframes && hidden_lead(&v->frames[lead], hide))
+            lead++;
+        if (lead == v->nframes) /* nothing but hidden frames (a very short stack): keep them */
+            lead = 0;
+        memmove(v->frames, v->frames + lead, (v->nframes - lead) * sizeof *v->frames);
+        v->nframes -= lead;
+        v->hidden += lead;
+        serialize(&v->key, v->frames, v->nframes);
+    }
+    return v->key.failed ? PA_ENOMEM : PA_OK;
+}
+
+void pa_report_stack_view_free(pa_stackview_t *v)
+{
+    free(v->frames);
+    pa_str_free(&v->key);
+    memset(v, 0, sizeof *v);
 }
 
 int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups_t *out)
 {
     memset(out, 0, sizeof *out);
-    frame_vec_t v = {0};
-    pa_str_t key = {0};
+    pa_stackview_t v = {0};
     int rc = PA_OK;
     for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
         const pa_row_t *row = &t->snap.rows[r];
         if (live_only && row->live_blocks == 0)
             continue;
-        const pa_stack_t *s = row->stack_id ? pa_model_stack(t, row->stack_id) : NULL;
-        const char *note = NULL;
-        size_t hidden = 0;
-        v.n = 0;
-        key.len = 0;
-        if (key.s)
-            key.s[0] = 0;
-        if (row->stack_id == 0) {
-            note = "no stack: the shim had no stack slot left (raise PERFSHIM_MAX_STACKS)";
-            pa_str_puts(&key, "\x01no-stack");
-        } else if (!s) {
-            note = "stack not in the trace (its STACKS chunk was lost)";
-            pa_str_puts(&key, "\x01missing");
-        } else if (s->depth == 0) {
-            note = "empty stack (the unwinder found no frame)";
-            pa_str_puts(&key, "\x01empty");
-        } else {
-            if ((rc = stack_frames(syms, s, &v, &hidden)) != PA_OK)
-                break;
-            serialize(&key, v.f, v.n);
-        }
-        if (key.failed) {
-            rc = PA_ENOMEM;
+        if ((rc = pa_report_stack_view(t, syms, row->stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM,
+                                       &v)) != PA_OK)
             break;
-        }
+        const char *key = pa_str_get(&v.key);
         pa_group_t *g;
-        HASH_FIND_STR(out->table, pa_str_get(&key), g);
+        HASH_FIND_STR(out->table, key, g);
         if (!g) {
             g = calloc(1, sizeof *g);
-            if (!g || !(g->key = pa_util_strdup(pa_str_get(&key))) ||
-                pa_util_grow((void **)&out->items, &out->cap, out->n + 1, sizeof *out->items)) {
-                if (g)
+            if (!g || !(g->key = pa_util_strdup(key)) ||
+                pa_util_grow((void **)&out->items, &out->cap, out->n + 1, sizeof *out->items) ||
+                (v.nframes && !(g->frames = malloc(v.nframes * sizeof *g->frames)))) {
+                if (g) {
                     free(g->key);
+                    free(g->frames);
+                }
                 free(g);
                 rc = PA_ENOMEM;
                 break;
             }
-            if (v.n) {
-                g->frames = malloc(v.n * sizeof *g->frames);
-                if (!g->frames) {
-                    free(g->key);
-                    free(g);
-                    rc = PA_ENOMEM;
-                    break;
-                }
-                memcpy(g->frames, v.f, v.n * sizeof *g->frames);
-            }
-            g->nframes = v.n;
-            g->hidden = hidden;
-            g->note = note;
+            if (v.nframes)
+                memcpy(g->frames, v.frames, v.nframes * sizeof *g->frames);
+            g->nframes = v.nframes;
+            g->hidden = v.hidden;
+            g->note = v.note;
             g->first_stack_id = row->stack_id;
             g->suppressed_by = -1;
             HASH_ADD_KEYPTR(hh, out->table, g->key, strlen(g->key), g);
@@ -145,8 +160,7 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
         if (row->stack_id < g->first_stack_id)
             g->first_stack_id = row->stack_id;
     }
-    free(v.f);
-    pa_str_free(&key);
+    pa_report_stack_view_free(&v);
     if (rc != PA_OK)
         pa_report_groups_free(out);
     return rc;
@@ -203,12 +217,13 @@ void pa_report_sort_by_alloc(pa_groups_t *g)
 
 /* ---- frames ---------------------------------------------------------------------------------- */
 
-void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent)
+void pa_report_frames_text_n(FILE *out, const char *note, const pa_frame_t *frames, size_t n,
+                             const char *indent)
 {
-    if (g->note)
-        fprintf(out, "%s(%s)\n", indent, g->note);
-    for (size_t i = 0; i < g->nframes; i++) {
-        const pa_frame_t *f = &g->frames[i];
+    if (note)
+        fprintf(out, "%s(%s)\n", indent, note);
+    for (size_t i = 0; i < n; i++) {
+        const pa_frame_t *f = &frames[i];
         const char *mod = pa_util_basename(f->module);
         fprintf(out, "%s#%zu ", indent, i);
         if (!f->function)
@@ -223,11 +238,16 @@ void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent)
     }
 }
 
-void pa_report_frames_json(pa_json_t *j, const pa_group_t *g)
+void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent)
+{
+    pa_report_frames_text_n(out, g->note, g->frames, g->nframes, indent);
+}
+
+void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n)
 {
     pa_json_array_begin(j, false);
-    for (size_t i = 0; i < g->nframes; i++) {
-        const pa_frame_t *f = &g->frames[i];
+    for (size_t i = 0; i < n; i++) {
+        const pa_frame_t *f = &frames[i];
         pa_json_object_begin(j, true);
         pa_json_key(j, "function");
         pa_json_string(j, f->function);
@@ -249,6 +269,11 @@ void pa_report_frames_json(pa_json_t *j, const pa_group_t *g)
         pa_json_object_end(j);
     }
     pa_json_array_end(j);
+}
+
+void pa_report_frames_json(pa_json_t *j, const pa_group_t *g)
+{
+    pa_report_frames_json_n(j, g->frames, g->nframes);
 }
 
 /* ---- process, status ----------------------------------------------------------------------- */

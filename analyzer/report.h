@@ -55,6 +55,33 @@ void pa_report_sort_by_alloc(pa_groups_t *g);
 bool pa_report_frame_is_allocator(const pa_frame_t *f);
 bool pa_report_frame_is_shim(const pa_frame_t *f);
 
+/* The frames of one recorded stack as reports show them; the buffers are reused by the next
+ * call on the same view. */
+typedef struct {
+    pa_frame_t *frames; /* visible frames, innermost first (strings owned by the symbolizer) */
+    size_t nframes, cap;
+    size_t hidden;    /* frames hidden (see the PA_HIDE_* flags) */
+    const char *note; /* why there are no frames, or NULL */
+    pa_str_t key;     /* the visible frames serialized: equal keys read the same */
+} pa_stackview_t;
+
+enum {
+    PA_HIDE_SHIM = 1,          /* libperfshim.so frames, anywhere */
+    PA_HIDE_ALLOCATOR = 2,     /* leading operator new/new[] frames */
+    PA_HIDE_LOCK_WRAPPERS = 4, /* leading C++ standard library lock wrappers */
+};
+
+/* Symbolizes stack `id` of t into v. PA_OK or PA_ENOMEM. */
+int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned hide,
+                         pa_stackview_t *v);
+void pa_report_stack_view_free(pa_stackview_t *v);
+bool pa_report_frame_is_lock_wrapper(const pa_frame_t *f);
+
+/* Text: one line per frame, "#N function (file:line)"; the note first when not NULL. */
+void pa_report_frames_text_n(FILE *out, const char *note, const pa_frame_t *frames, size_t n,
+                             const char *indent);
+/* JSON: frames as an array of frame objects (docs/analyzer.md). */
+void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n);
 /* Text: one line per frame, "#N function (file:line)". */
 void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent);
 /* JSON: the frames as an array of frame objects (docs/analyzer.md). */

@@ -12,6 +12,8 @@
  */
 #include "run.h"
 
+#include "report.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -162,6 +164,36 @@ static int spawn(char *const *cmd, int *status)
     return rc;
 }
 
+typedef struct {
+    const pa_run_opts_t *o;
+    bool leaked; /* some trace had leaks */
+} run_each_t;
+
+/* The reports of one trace: leaks, then locks and hot when asked (one JSON object each). */
+static int run_one(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)
+{
+    run_each_t *e = ctx;
+    const pa_run_opts_t *o = e->o;
+    pa_leaks_totals_t tot;
+    int rc = pa_leaks_report(t, &o->leaks, out, j, &tot);
+    if (tot.leaks)
+        e->leaked = true;
+    if (rc == PA_OK && o->locks) {
+        pa_locks_opts_t lo = {
+            .json = o->leaks.json, .top = PA_LOCKS_DEFAULT_TOP, .sites = PA_LOCKS_DEFAULT_SITES};
+        if (!lo.json)
+            fputs("\n\n", out);
+        rc = pa_locks_report(t, &lo, out, j);
+    }
+    if (rc == PA_OK && o->hot) {
+        pa_hot_opts_t ho = {.json = o->leaks.json, .top = PA_HOT_DEFAULT_TOP};
+        if (!ho.json)
+            fputs("\n\n", out);
+        rc = pa_hot_report(t, &ho, out, j);
+    }
+    return rc;
+}
+
 int pa_run_command(const pa_run_opts_t *o, char *const *cmd)
 {
     char lib[PATH_MAX + 64];
@@ -222,7 +254,10 @@ int pa_run_command(const pa_run_opts_t *o, char *const *cmd)
     } else if (rc == PA_OK) {
         if (!o->leaks.json)
             fputc('\n', out);
-        rc = pa_leaks_files(traces.items, traces.n, &o->leaks, true, out, &leaked);
+        run_each_t e = {o, false};
+        rc = pa_report_each_file(traces.items, traces.n, o->leaks.json, o->leaks.quiet, true, out,
+                                 run_one, &e);
+        leaked = e.leaked;
     }
     pa_strlist_free(&traces);
     if (code != 0)

@@ -6,7 +6,9 @@
 #ifndef PERFSHIM_ANALYZER_RUN_H
 #define PERFSHIM_ANALYZER_RUN_H
 
+#include "hot.h"
 #include "leaks.h"
+#include "locks.h"
 
 #include <stdbool.h>
 
@@ -14,6 +16,7 @@ typedef struct {
     const char *output; /* -o TEMPLATE for PERFSHIM_OUTPUT, or NULL */
     bool fail_on_leak;
     pa_leaks_opts_t leaks; /* report options (json, top, suppressions) */
+    bool locks, hot;       /* after each leak report, the lock and/or hot-path report */
 } pa_run_opts_t;
 
 /* Finds libperfshim.so (PERFSHIM_LIB, next to the perfshim executable, the install libdir) into

@@ -216,3 +216,28 @@ const char *pa_util_format_bytes(uint64_t bytes, char *buf, size_t size)
     snprintf(buf, size, "%.1f %s", v, units[u]);
     return buf;
 }
+
+const char *pa_util_format_ns(double ns, char *buf, size_t size)
+{
+    if (!(ns >= 0.0)) /* negative or NaN: never from a sane trace */
+        snprintf(buf, size, "?");
+    else if (ns < 1e3)
+        snprintf(buf, size, "%.0f ns", ns);
+    else if (ns < 1e6)
+        snprintf(buf, size, "%.1f us", ns / 1e3);
+    else if (ns < 1e9)
+        snprintf(buf, size, "%.1f ms", ns / 1e6);
+    else
+        snprintf(buf, size, "%.2f s", ns / 1e9);
+    return buf;
+}
+
+const char *pa_util_printable(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; *s && n + 1 < size; s++)
+        buf[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+    if (size)
+        buf[n] = 0;
+    return buf;
+}

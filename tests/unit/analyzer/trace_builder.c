@@ -305,6 +305,164 @@ void tb_typical_pool(tb_buf_t *f, size_t offs[6])
     tb_free(&p);
 }
 
+/* The bucket of a value, from the rule in docs/trace-format.md: index v below 32; else
+ * s = floor(log2 v) - 4 and index 16 * s + (v >> s). */
+static uint32_t hist_bucket(uint64_t v)
+{
+    if (v < 32)
+        return (uint32_t)v;
+    uint32_t e = 0;
+    while ((v >> e) > 1)
+        e++;
+    uint32_t s = e - 4, i = 16 * s + (uint32_t)(v >> s);
+    return i < PS_HIST_BUCKETS ? i : PS_HIST_BUCKETS - 1;
+}
+
+void tb_hist(tb_buf_t *p, const uint64_t *values, size_t n)
+{
+    static uint64_t counts[PS_HIST_BUCKETS];
+    memset(counts, 0, sizeof counts);
+    uint64_t sum = 0, max = 0;
+    for (size_t i = 0; i < n; i++) {
+        counts[hist_bucket(values[i])]++;
+        sum += values[i];
+        if (values[i] > max)
+            max = values[i];
+    }
+    uint32_t nz = 0;
+    for (uint32_t i = 0; i < PS_HIST_BUCKETS; i++)
+        nz += counts[i] != 0;
+    tb_u64(p, n);
+    tb_u64(p, sum);
+    tb_u64(p, max);
+    tb_u32(p, nz);
+    for (uint32_t i = 0; i < PS_HIST_BUCKETS; i++)
+        if (counts[i]) {
+            tb_u32(p, i);
+            tb_u64(p, counts[i]);
+        }
+}
+
+void tb_locks(tb_buf_t *p, uint64_t time_ns, uint32_t sample, const tb_lock_t *l, uint32_t n,
+              uint32_t row_size, const tb_lock_site_t *s, uint32_t nsites)
+{
+    tb_u64(p, time_ns);
+    tb_u32(p, sample);
+    tb_u32(p, 0);
+    tb_u64(p, 0); /* untracked_ops */
+    tb_u64(p, 0); /* retired_quiet */
+    tb_u64(p, 0); /* retired_quiet_acquisitions */
+    tb_u32(p, n);
+    tb_u32(p, row_size);
+    for (uint32_t i = 0; i < n; i++) {
+        size_t start = p->len;
+        const tb_lock_t *k = &l[i];
+        tb_u64(p, k->address);
+        tb_u32(p, k->kind);
+        tb_u32(p, k->flags);
+        tb_u32(p, k->first_use);
+        tb_u32(p, 0);
+        const uint64_t v[] = {
+            k->acquisitions,      k->contended,        k->owner_changes, k->wait_ns,
+            k->max_wait_ns,       k->hold_ns,          k->max_hold_ns,   k->hold_samples,
+            k->read_acquisitions, k->trylock_failures, k->timeouts,      k->signals,
+            k->broadcasts,        k->wake_ns,          k->max_wake_ns,   k->wakes};
+        for (size_t f = 0; f < sizeof v / sizeof v[0] && p->len - start < row_size; f++)
+            tb_u64(p, v[f]);
+        while (p->len - start < row_size)
+            tb_bytes(p, "î", 1);
+    }
+    tb_u32(p, nsites);
+    tb_u32(p, PS_LOCK_SITE_ROW_SIZE);
+    for (uint32_t i = 0; i < nsites; i++) {
+        tb_u32(p, s[i].lock_index);
+        tb_u32(p, s[i].stack_id);
+        tb_u64(p, s[i].acquisitions);
+        tb_u64(p, s[i].contended);
+        tb_u64(p, s[i].wait_ns);
+        tb_u64(p, s[i].max_wait_ns);
+        tb_u64(p, s[i].samples);
+    }
+}
+
+void tb_threads(tb_buf_t *p, uint64_t time_ns, uint64_t created, const tb_thread_t *t, uint32_t n)
+{
+    tb_u64(p, time_ns);
+    tb_u64(p, created);
+    tb_u64(p, 0);
+    tb_u32(p, n);
+    tb_u32(p, PS_THREAD_ROW_SIZE);
+    for (uint32_t i = 0; i < n; i++) {
+        tb_u32(p, t[i].tid);
+        tb_u32(p, t[i].creator);
+        tb_u32(p, t[i].start_stack);
+        tb_u32(p, t[i].flags);
+        tb_u64(p, t[i].start_ns);
+        tb_u64(p, t[i].end_ns);
+        tb_u64(p, t[i].cpu_ns);
+        char name[16] = {0};
+        strncpy(name, t[i].name ? t[i].name : "", sizeof name);
+        tb_bytes(p, name, sizeof name);
+        tb_u64(p, t[i].routine);
+    }
+}
+
+void tb_cpu(tb_buf_t *p, uint64_t time_ns, uint32_t hz, const uint32_t (*rows)[3], uint32_t n)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < n; i++)
+        total += rows[i][2];
+    tb_u64(p, time_ns);
+    tb_u32(p, hz);
+    tb_u32(p, 0);
+    tb_u64(p, total);
+    tb_u64(p, 0);
+    tb_u64(p, 0);
+    tb_u32(p, n);
+    tb_u32(p, PS_CPU_ROW_SIZE);
+    for (uint32_t i = 0; i < n; i++) {
+        tb_u32(p, rows[i][0]);
+        tb_u32(p, rows[i][1]);
+        tb_u64(p, rows[i][2]);
+    }
+}
+
+void tb_latency_begin(tb_buf_t *p, uint64_t time_ns, uint64_t tick_hz, uint32_t sample,
+                      uint32_t rows)
+{
+    tb_u64(p, time_ns);
+    tb_u64(p, tick_hz);
+    tb_u32(p, sample);
+    tb_u32(p, 0);
+    for (int i = 0; i < 6; i++) /* pooled, forwarded, forwarded_large, refills, flushes, commits */
+        tb_u64(p, (uint64_t)(i + 1) * 100);
+    tb_u32(p, rows);
+}
+
+void tb_zones_begin(tb_buf_t *p, uint64_t time_ns, uint64_t tick_hz, uint32_t zones)
+{
+    tb_u64(p, time_ns);
+    tb_u64(p, tick_hz);
+    tb_u64(p, 0);
+    tb_u64(p, 0);
+    tb_u64(p, 0);
+    tb_u32(p, zones);
+}
+
+void tb_typical_with(tb_buf_t *f, const uint16_t *types, const tb_buf_t *payloads, size_t n)
+{
+    tb_buf_t g = {0}, p = {0};
+    size_t o[5];
+    tb_typical(&g, o);
+    tb_bytes(f, g.data, o[4]); /* everything before END */
+    for (size_t i = 0; i < n; i++)
+        tb_chunk(f, types[i], &payloads[i]);
+    tb_end(&p, 4 + n);
+    tb_chunk(f, PS_CHUNK_END, &p);
+    tb_free(&g);
+    tb_free(&p);
+}
+
 int tb_write_file(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");

@@ -70,6 +70,40 @@ extern const tb_pool_totals_t tb_typical_pool_totals;
 extern const tb_pool_class_t tb_typical_pool_classes[4];
 void tb_end(tb_buf_t *p, uint64_t chunk_count);
 
+/* Timing chunks. A "hist" field holding the n values (ticks), bucketed by the format's rule,
+ * written here independently of the shim's code. */
+void tb_hist(tb_buf_t *p, const uint64_t *values, size_t n);
+typedef struct {
+    uint64_t address;
+    uint32_t kind, flags, first_use;
+    uint64_t acquisitions, contended, owner_changes, wait_ns, max_wait_ns, hold_ns, max_hold_ns;
+    uint64_t hold_samples, read_acquisitions, trylock_failures, timeouts, signals, broadcasts;
+    uint64_t wake_ns, max_wake_ns, wakes;
+} tb_lock_t;
+typedef struct {
+    uint32_t lock_index, stack_id;
+    uint64_t acquisitions, contended, wait_ns, max_wait_ns, samples;
+} tb_lock_site_t;
+/* A LOCKS payload; row_size 144 (no `wakes`), 152 (with it), or more (padded with 0xee). */
+void tb_locks(tb_buf_t *p, uint64_t time_ns, uint32_t sample, const tb_lock_t *l, uint32_t n,
+              uint32_t row_size, const tb_lock_site_t *s, uint32_t nsites);
+typedef struct {
+    uint32_t tid, creator, start_stack, flags;
+    uint64_t start_ns, end_ns, cpu_ns;
+    const char *name; /* at most 16 bytes kept */
+    uint64_t routine;
+} tb_thread_t;
+void tb_threads(tb_buf_t *p, uint64_t time_ns, uint64_t created, const tb_thread_t *t, uint32_t n);
+/* A CPU payload: rows of {stack_id, threads, samples}. */
+void tb_cpu(tb_buf_t *p, uint64_t time_ns, uint32_t hz, const uint32_t (*rows)[3], uint32_t n);
+/* LATENCY and ZONES headers; then per row tb_u32 op, tb_u32 size_max, tb_hist (LATENCY) or
+ * tb_str name, tb_u32 depth, tb_hist (ZONES). */
+void tb_latency_begin(tb_buf_t *p, uint64_t time_ns, uint64_t tick_hz, uint32_t sample,
+                      uint32_t rows);
+void tb_zones_begin(tb_buf_t *p, uint64_t time_ns, uint64_t tick_hz, uint32_t zones);
+/* tb_typical() with the given chunks inserted before END (types[i], payloads[i]). */
+void tb_typical_with(tb_buf_t *f, const uint16_t *types, const tb_buf_t *payloads, size_t n);
+
 /* A typical valid trace: PROCESS, MODULES (one fake module /nonexistent/prog at base
  * 0x400000), STACKS (3 stacks), SNAPSHOT (rows: stack 1 leaks 2 blocks/200 bytes, stack 2
  * leaks 1 block/1000 bytes, stack 3 all freed), END. Chunk offsets are stored in offs[0..4]

@@ -1,0 +1,676 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * locks.c — `perfshim locks`: the lock report, text and JSON (docs/analyzer.md).
+ *
+ * Input is the last LOCKS chunk of the trace (cumulative since start). Locks (mutexes, rwlocks,
+ * spinlocks) and condition variables are listed separately, each sorted by total wait. A lock's
+ * call sites are symbolized and merged when their visible frames are identical (as leaks are),
+ * then ranked by wait. Frames of the shim and leading C++ lock wrappers (std::mutex::lock,
+ * std::lock_guard, __gthread_*) are hidden, so a stack starts at the code that takes the lock.
+ *
+ * Which figures are exact and which are estimated from PERFSHIM_LOCK_SAMPLE samples is the
+ * trace format's business (docs/trace-format.md); this report marks estimates with "~".
+ */
+#include "locks.h"
+
+#include "report.h"
+#include "symbols.h"
+
+#include "trace_format.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HIDE (PA_HIDE_SHIM | PA_HIDE_LOCK_WRAPPERS)
+
+const char *pa_locks_kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case PS_LOCK_MUTEX:
+        return "mutex";
+    case PS_LOCK_RWLOCK:
+        return "rwlock";
+    case PS_LOCK_SPIN:
+        return "spin";
+    case PS_LOCK_COND:
+        return "cond";
+    default:
+        return "unknown";
+    }
+}
+
+/* ---- the model of the report ------------------------------------------------------------- */
+
+/* Site rows of one lock whose visible frames are identical, summed. */
+typedef struct {
+    char *key;
+    pa_frame_t *frames;
+    size_t nframes, hidden;
+    const char *note;
+    uint64_t stacks; /* site rows merged */
+    uint64_t acquisitions, contended, wait_ns, max_wait_ns, samples;
+    UT_hash_handle hh;
+} site_t;
+
+typedef struct {
+    const pa_lock_t *lock;
+    site_t **sites; /* sorted by wait */
+    size_t nsites;
+    pa_frame_t *first; /* first-use frames */
+    size_t nfirst, first_hidden;
+    const char *first_note;
+} lock_view_t;
+
+typedef struct {
+    pa_trace_t *t;
+    pa_symbols_t *syms;
+    pa_stackview_t v;
+    size_t *site_start; /* site rows of lock i: order[site_start[i] .. site_start[i + 1]) */
+    uint32_t *site_order;
+    const pa_lock_t **locks, **conds; /* sorted by wait */
+    size_t nlocks, nconds;
+    uint64_t acquisitions, contended, wait_ns, cond_waits, cond_wait_ns;
+} ctx_t;
+
+static int cmp_u64_desc(uint64_t a, uint64_t b)
+{
+    return a > b ? -1 : a < b ? 1 : 0;
+}
+
+static int cmp_lock(const void *pa, const void *pb)
+{
+    const pa_lock_t *a = *(const pa_lock_t *const *)pa, *b = *(const pa_lock_t *const *)pb;
+    int c = cmp_u64_desc(a->wait_ns, b->wait_ns);
+    if (!c)
+        c = cmp_u64_desc(a->contended, b->contended);
+    if (!c)
+        c = cmp_u64_desc(a->acquisitions, b->acquisitions);
+    if (!c)
+        c = a->address < b->address ? -1 : a->address > b->address;
+    return c;
+}
+
+static int cmp_site(const void *pa, const void *pb)
+{
+    const site_t *a = *(site_t *const *)pa, *b = *(site_t *const *)pb;
+    int c = cmp_u64_desc(a->wait_ns, b->wait_ns);
+    if (!c)
+        c = cmp_u64_desc(a->contended, b->contended);
+    if (!c)
+        c = cmp_u64_desc(a->acquisitions, b->acquisitions);
+    return c ? c : strcmp(a->key, b->key);
+}
+
+static int ctx_init(ctx_t *c, pa_trace_t *t)
+{
+    memset(c, 0, sizeof *c);
+    c->t = t;
+    const pa_locks_t *l = &t->locks;
+    int rc = pa_symbols_new(t, &c->syms);
+    if (rc != PA_OK)
+        return rc;
+    c->site_start = calloc(l->nlocks + 1, sizeof *c->site_start);
+    c->site_order = malloc((l->nsites ? l->nsites : 1) * sizeof *c->site_order);
+    c->locks = malloc((l->nlocks ? l->nlocks : 1) * sizeof *c->locks);
+    c->conds = malloc((l->nlocks ? l->nlocks : 1) * sizeof *c->conds);
+    if (!c->site_start || !c->site_order || !c->locks || !c->conds)
+        return PA_ENOMEM;
+    /* counting sort of the site rows by lock */
+    for (size_t i = 0; i < l->nsites; i++)
+        c->site_start[l->sites[i].lock_index + 1]++;
+    for (size_t i = 0; i < l->nlocks; i++)
+        c->site_start[i + 1] += c->site_start[i];
+    size_t *fill = calloc(l->nlocks + 1, sizeof *fill);
+    if (!fill)
+        return PA_ENOMEM;
+    for (size_t i = 0; i < l->nsites; i++) {
+        uint32_t k = l->sites[i].lock_index;
+        c->site_order[c->site_start[k] + fill[k]++] = (uint32_t)i;
+    }
+    free(fill);
+    for (size_t i = 0; i < l->nlocks; i++) {
+        const pa_lock_t *k = &l->locks[i];
+        if (k->kind == PS_LOCK_COND) {
+            c->conds[c->nconds++] = k;
+            c->cond_waits += k->acquisitions;
+            c->cond_wait_ns += k->wait_ns;
+        } else {
+            c->locks[c->nlocks++] = k;
+            c->acquisitions += k->acquisitions;
+            c->contended += k->contended;
+            c->wait_ns += k->wait_ns;
+        }
+    }
+    if (c->nlocks)
+        qsort(c->locks, c->nlocks, sizeof *c->locks, cmp_lock);
+    if (c->nconds)
+        qsort(c->conds, c->nconds, sizeof *c->conds, cmp_lock);
+    return PA_OK;
+}
+
+static void ctx_free(ctx_t *c)
+{
+    pa_report_stack_view_free(&c->v);
+    if (c->syms)
+        pa_symbols_free(c->syms);
+    free(c->site_start);
+    free(c->site_order);
+    free(c->locks);
+    free(c->conds);
+}
+
+static pa_frame_t *copy_frames(const pa_stackview_t *v)
+{
+    pa_frame_t *f = malloc((v->nframes ? v->nframes : 1) * sizeof *f);
+    if (f && v->nframes)
+        memcpy(f, v->frames, v->nframes * sizeof *f);
+    return f;
+}
+
+static void view_free(lock_view_t *lv)
+{
+    for (size_t i = 0; i < lv->nsites; i++) {
+        free(lv->sites[i]->key);
+        free(lv->sites[i]->frames);
+        free(lv->sites[i]);
+    }
+    free(lv->sites);
+    free(lv->first);
+    memset(lv, 0, sizeof *lv);
+}
+
+/* A site's uncontended acquisitions are known only from its samples (the shim counts `sample`
+ * per sampled one). Scale them so that the sites add up to the lock's exact count: contended
+ * acquisitions stay exact, the lock's uncontended ones are shared out in proportion to each
+ * site's samples. With PERFSHIM_LOCK_SAMPLE=1 this changes nothing. */
+static void apportion(lock_view_t *lv, uint32_t sample)
+{
+    const pa_lock_t *k = lv->lock;
+    double sampled = 0.0;
+    for (size_t i = 0; i < lv->nsites; i++) {
+        const site_t *s = lv->sites[i];
+        sampled += s->acquisitions > s->contended ? (double)(s->acquisitions - s->contended) : 0;
+    }
+    uint64_t quiet = k->acquisitions > k->contended ? k->acquisitions - k->contended : 0;
+    if (sample <= 1 || sampled <= 0.0 || k->kind == PS_LOCK_COND)
+        return;
+    for (size_t i = 0; i < lv->nsites; i++) {
+        site_t *s = lv->sites[i];
+        double u = s->acquisitions > s->contended ? (double)(s->acquisitions - s->contended) : 0;
+        s->acquisitions = s->contended + (uint64_t)((double)quiet * u / sampled + 0.5);
+    }
+}
+
+/* Symbolizes a lock's first use and its sites, merged and sorted. */
+static int view_build(ctx_t *c, const pa_lock_t *k, lock_view_t *lv)
+{
+    memset(lv, 0, sizeof *lv);
+    lv->lock = k;
+    const pa_locks_t *l = &c->t->locks;
+    size_t index = (size_t)(k - l->locks);
+    int rc = PA_OK;
+    if (k->first_use_stack) {
+        if ((rc = pa_report_stack_view(c->t, c->syms, k->first_use_stack, HIDE, &c->v)) != PA_OK)
+            return rc;
+        if (!(lv->first = copy_frames(&c->v)))
+            return PA_ENOMEM;
+        lv->nfirst = c->v.nframes;
+        lv->first_hidden = c->v.hidden;
+        lv->first_note = c->v.note;
+    } else {
+        lv->first_note = "first use not recorded";
+    }
+    size_t lo = c->site_start[index], hi = c->site_start[index + 1];
+    if (hi > lo && !(lv->sites = malloc((hi - lo) * sizeof *lv->sites)))
+        return PA_ENOMEM;
+    site_t *table = NULL;
+    for (size_t i = lo; i < hi && rc == PA_OK; i++) {
+        const pa_lock_site_t *r = &l->sites[c->site_order[i]];
+        if ((rc = pa_report_stack_view(c->t, c->syms, r->stack_id, HIDE, &c->v)) != PA_OK)
+            break;
+        const char *key = pa_str_get(&c->v.key);
+        site_t *s;
+        HASH_FIND_STR(table, key, s);
+        if (!s) {
+            s = calloc(1, sizeof *s);
+            if (!s || !(s->key = pa_util_strdup(key)) || !(s->frames = copy_frames(&c->v))) {
+                if (s)
+                    free(s->key);
+                free(s);
+                rc = PA_ENOMEM;
+                break;
+            }
+            s->nframes = c->v.nframes;
+            s->hidden = c->v.hidden;
+            s->note = c->v.note;
+            HASH_ADD_KEYPTR(hh, table, s->key, strlen(s->key), s);
+            lv->sites[lv->nsites++] = s;
+        }
+        s->stacks++;
+        s->acquisitions += r->acquisitions;
+        s->contended += r->contended;
+        s->wait_ns += r->wait_ns;
+        if (r->max_wait_ns > s->max_wait_ns)
+            s->max_wait_ns = r->max_wait_ns;
+        s->samples += r->samples;
+    }
+    HASH_CLEAR(hh, table);
+    apportion(lv, c->t->locks.sample);
+    if (lv->nsites)
+        qsort(lv->sites, lv->nsites, sizeof *lv->sites, cmp_site);
+    return rc;
+}
+
+static size_t shown(uint64_t top, size_t n)
+{
+    return top && top < n ? (size_t)top : n;
+}
+
+static double pct(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+/* ---- text -------------------------------------------------------------------------------- */
+
+/* "12.5%", or "<0.1%" for a small share that is not zero. */
+static const char *pct_text(uint64_t part, uint64_t whole, char *buf, size_t size)
+{
+    double p = pct(part, whole);
+    if (part && p < 0.1)
+        snprintf(buf, size, "<0.1%%");
+    else
+        snprintf(buf, size, "%.1f%%", p);
+    return buf;
+}
+
+static void sites_text(FILE *out, const lock_view_t *lv, const pa_locks_opts_t *o, bool cond,
+                       uint32_t sample)
+{
+    size_t n = shown(o->sites, lv->nsites);
+    char b1[32], b2[32];
+    if (!lv->nsites) {
+        fprintf(out, "    call sites: none recorded%s\n",
+                cond ? "" : " (never contended, and no acquisition sampled)");
+        return;
+    }
+    fprintf(out, "    %s sites by wait (%zu of %zu):\n", cond ? "waiting" : "acquiring", n,
+            lv->nsites);
+    for (size_t i = 0; i < n; i++) {
+        const site_t *s = lv->sites[i];
+        if (cond)
+            fprintf(out, "      %zu. %llu wait%s, %s in total (max %s)\n", i + 1,
+                    (unsigned long long)s->acquisitions, s->acquisitions == 1 ? "" : "s",
+                    pa_util_format_ns((double)s->wait_ns, b1, sizeof b1),
+                    pa_util_format_ns((double)s->max_wait_ns, b2, sizeof b2));
+        else if (s->contended)
+            fprintf(out, "      %zu. waited %s in %llu contended of %s%llu acquisitions (max %s)\n",
+                    i + 1, pa_util_format_ns((double)s->wait_ns, b1, sizeof b1),
+                    (unsigned long long)s->contended,
+                    sample > 1 && s->acquisitions > s->contended ? "~" : "",
+                    (unsigned long long)s->acquisitions,
+                    pa_util_format_ns((double)s->max_wait_ns, b2, sizeof b2));
+        else
+            fprintf(out, "      %zu. never waited; %s%llu acquisitions\n", i + 1,
+                    sample > 1 ? "~" : "", (unsigned long long)s->acquisitions);
+        pa_report_frames_text_n(out, s->note, s->frames, s->nframes, "        ");
+    }
+}
+
+static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i,
+                      const pa_locks_opts_t *o)
+{
+    const pa_lock_t *k = lv->lock;
+    uint32_t sample = c->t->locks.sample;
+    const char *est = sample > 1 ? "~" : "";
+    char b1[32], b2[32], b3[32];
+    fprintf(out, "\nLock %zu of %zu: %s 0x%llx", i + 1, c->nlocks, pa_locks_kind_name(k->kind),
+            (unsigned long long)k->address);
+    char share[16];
+    if (c->wait_ns && k->wait_ns)
+        fprintf(out, ", %s of all lock wait",
+                pct_text(k->wait_ns, c->wait_ns, share, sizeof share));
+    fputs(k->flags & PS_LOCK_F_DESTROYED ? " (destroyed)\n" : "\n", out);
+    fprintf(out, "    acquisitions: %llu", (unsigned long long)k->acquisitions);
+    if (k->kind == PS_LOCK_RWLOCK)
+        fprintf(out, " (%llu shared, %llu exclusive)", (unsigned long long)k->read_acquisitions,
+                (unsigned long long)(k->acquisitions - (k->read_acquisitions < k->acquisitions
+                                                            ? k->read_acquisitions
+                                                            : k->acquisitions)));
+    fprintf(out, ", contended %llu (%s), owner changes %s%llu", (unsigned long long)k->contended,
+            pct_text(k->contended, k->acquisitions, share, sizeof share), est,
+            (unsigned long long)k->owner_changes);
+    if (k->trylock_failures)
+        fprintf(out, ", failed trylocks %llu", (unsigned long long)k->trylock_failures);
+    if (k->timeouts)
+        fprintf(out, ", timeouts %llu", (unsigned long long)k->timeouts);
+    fputc('\n', out);
+    if (k->contended)
+        fprintf(out, "    wait:         %s in total, max %s, %s per contended acquisition\n",
+                pa_util_format_ns((double)k->wait_ns, b1, sizeof b1),
+                pa_util_format_ns((double)k->max_wait_ns, b2, sizeof b2),
+                pa_util_format_ns((double)k->wait_ns / (double)k->contended, b3, sizeof b3));
+    else
+        fputs("    wait:         never contended\n", out);
+    uint64_t excl = k->acquisitions - (k->read_acquisitions < k->acquisitions ? k->read_acquisitions
+                                                                              : k->acquisitions);
+    if (k->hold_samples)
+        fprintf(out,
+                "    hold:         %s%s in total, max %s, %s%s per exclusive acquisition (%llu "
+                "timed)\n",
+                est, pa_util_format_ns((double)k->hold_ns, b1, sizeof b1),
+                pa_util_format_ns((double)k->max_hold_ns, b2, sizeof b2), est,
+                pa_util_format_ns(excl ? (double)k->hold_ns / (double)excl : 0.0, b3, sizeof b3),
+                (unsigned long long)k->hold_samples);
+    else
+        fputs("    hold:         not timed (no exclusive acquisition sampled)\n", out);
+    fputs("    first used:\n", out);
+    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ");
+    sites_text(out, lv, o, false, sample);
+}
+
+static void cond_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i,
+                      const pa_locks_opts_t *o)
+{
+    const pa_lock_t *k = lv->lock;
+    char b1[32], b2[32], b3[32];
+    fprintf(out, "\nCondition variable %zu of %zu: 0x%llx%s\n", i + 1, c->nconds,
+            (unsigned long long)k->address, k->flags & PS_LOCK_F_DESTROYED ? " (destroyed)" : "");
+    fprintf(out, "    waits:        %llu (%llu timed out), %s waited in total, max %s\n",
+            (unsigned long long)k->acquisitions, (unsigned long long)k->timeouts,
+            pa_util_format_ns((double)k->wait_ns, b1, sizeof b1),
+            pa_util_format_ns((double)k->max_wait_ns, b2, sizeof b2));
+    fprintf(out, "    signals:      %llu, broadcasts %llu\n", (unsigned long long)k->signals,
+            (unsigned long long)k->broadcasts);
+    if (k->has_wakes && k->wakes)
+        fprintf(out,
+                "    wake-up:      %s mean, max %s from the signal to the waiter holding the "
+                "mutex again (%llu wake-ups)\n",
+                pa_util_format_ns((double)k->wake_ns / (double)k->wakes, b1, sizeof b1),
+                pa_util_format_ns((double)k->max_wake_ns, b2, sizeof b2),
+                (unsigned long long)k->wakes);
+    else if (k->max_wake_ns)
+        fprintf(out, "    wake-up:      %s in total, max %s\n",
+                pa_util_format_ns((double)k->wake_ns, b1, sizeof b1),
+                pa_util_format_ns((double)k->max_wake_ns, b3, sizeof b3));
+    fputs("    first used:\n", out);
+    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ");
+    sites_text(out, lv, o, true, 1);
+}
+
+static int write_text(FILE *out, ctx_t *c, const pa_locks_opts_t *o)
+{
+    pa_trace_t *t = c->t;
+    const pa_locks_t *l = &t->locks;
+    char b1[32];
+    pa_report_header_text(out, t, "perfshim lock report");
+    pa_report_status_text(out, t);
+    if (l->sample > 1)
+        fprintf(out,
+                "  sampling: 1 uncontended acquisition in %u per thread timed for its hold and "
+                "call site (PERFSHIM_LOCK_SAMPLE); \"~\" marks estimates, every other count "
+                "and wait is exact\n",
+                l->sample);
+    else
+        fputs("  sampling: every acquisition timed (PERFSHIM_LOCK_SAMPLE=1): all figures exact\n",
+              out);
+    if (l->time_ns != t->snap.time_ns)
+        fprintf(out,
+                "  NOTE: lock statistics from %.3f s after start (the last snapshot has "
+                "none)\n",
+                (double)l->time_ns / 1e9);
+    int rc = PA_OK;
+    size_t n = shown(o->top, c->nlocks);
+    for (size_t i = 0; i < n && rc == PA_OK; i++) {
+        lock_view_t lv;
+        if ((rc = view_build(c, c->locks[i], &lv)) == PA_OK)
+            lock_text(out, c, &lv, i, o);
+        view_free(&lv);
+    }
+    size_t nc = shown(o->top, c->nconds);
+    for (size_t i = 0; i < nc && rc == PA_OK; i++) {
+        lock_view_t lv;
+        if ((rc = view_build(c, c->conds[i], &lv)) == PA_OK)
+            cond_text(out, c, &lv, i, o);
+        view_free(&lv);
+    }
+    if (rc != PA_OK)
+        return rc;
+    char share[16];
+    fprintf(out, "\nSUMMARY: %zu lock%s, %llu acquisitions, %llu contended (%s), %s waited",
+            c->nlocks, c->nlocks == 1 ? "" : "s", (unsigned long long)c->acquisitions,
+            (unsigned long long)c->contended,
+            pct_text(c->contended, c->acquisitions, share, sizeof share),
+            pa_util_format_ns((double)c->wait_ns, b1, sizeof b1));
+    if (n < c->nlocks)
+        fprintf(out, "; %zu shown (--top)", n);
+    fputc('\n', out);
+    if (c->nconds)
+        fprintf(out, "  %zu condition variable%s, %llu waits, %s waited\n", c->nconds,
+                c->nconds == 1 ? "" : "s", (unsigned long long)c->cond_waits,
+                pa_util_format_ns((double)c->cond_wait_ns, b1, sizeof b1));
+    if (l->retired_quiet)
+        fprintf(out, "  %llu destroyed lock%s never contended, not listed (%llu acquisitions)\n",
+                (unsigned long long)l->retired_quiet, l->retired_quiet == 1 ? "" : "s",
+                (unsigned long long)l->retired_quiet_acquisitions);
+    if (l->flags & 1)
+        fprintf(out,
+                "  WARNING: the shim's lock table was full: %llu operations on further locks "
+                "were not counted (raise PERFSHIM_MAX_LOCKS)\n",
+                (unsigned long long)l->untracked_ops);
+    return PA_OK;
+}
+
+/* ---- JSON -------------------------------------------------------------------------------- */
+
+static void sites_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t *o)
+{
+    pa_json_key(j, "sites");
+    pa_json_array_begin(j, false);
+    size_t n = shown(o->sites, lv->nsites);
+    for (size_t i = 0; i < n; i++) {
+        const site_t *s = lv->sites[i];
+        pa_json_object_begin(j, false);
+        pa_json_key(j, "acquisitions");
+        pa_json_u64(j, s->acquisitions);
+        pa_json_key(j, "contended");
+        pa_json_u64(j, s->contended);
+        pa_json_key(j, "wait_ns");
+        pa_json_u64(j, s->wait_ns);
+        pa_json_key(j, "max_wait_ns");
+        pa_json_u64(j, s->max_wait_ns);
+        pa_json_key(j, "samples");
+        pa_json_u64(j, s->samples);
+        pa_json_key(j, "stacks");
+        pa_json_u64(j, s->stacks);
+        pa_json_key(j, "hidden_frames");
+        pa_json_u64(j, s->hidden);
+        if (s->note) {
+            pa_json_key(j, "note");
+            pa_json_string(j, s->note);
+        }
+        pa_json_key(j, "stack");
+        pa_report_frames_json_n(j, s->frames, s->nframes);
+        pa_json_object_end(j);
+    }
+    pa_json_array_end(j);
+    pa_json_key(j, "sites_total");
+    pa_json_u64(j, lv->nsites);
+}
+
+static void first_use_json(pa_json_t *j, const lock_view_t *lv)
+{
+    pa_json_key(j, "first_use");
+    pa_report_frames_json_n(j, lv->first, lv->nfirst);
+    if (lv->first_note) {
+        pa_json_key(j, "first_use_note");
+        pa_json_string(j, lv->first_note);
+    }
+}
+
+static void lock_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t *o)
+{
+    const pa_lock_t *k = lv->lock;
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "address");
+    pa_json_hex(j, k->address);
+    pa_json_key(j, "kind");
+    pa_json_string(j, pa_locks_kind_name(k->kind));
+    pa_json_key(j, "destroyed");
+    pa_json_bool(j, (k->flags & PS_LOCK_F_DESTROYED) != 0);
+    pa_json_key(j, "acquisitions");
+    pa_json_u64(j, k->acquisitions);
+    pa_json_key(j, "read_acquisitions");
+    pa_json_u64(j, k->read_acquisitions);
+    pa_json_key(j, "contended");
+    pa_json_u64(j, k->contended);
+    pa_json_key(j, "trylock_failures");
+    pa_json_u64(j, k->trylock_failures);
+    pa_json_key(j, "timeouts");
+    pa_json_u64(j, k->timeouts);
+    pa_json_key(j, "owner_changes");
+    pa_json_u64(j, k->owner_changes);
+    pa_json_key(j, "wait_ns");
+    pa_json_u64(j, k->wait_ns);
+    pa_json_key(j, "max_wait_ns");
+    pa_json_u64(j, k->max_wait_ns);
+    pa_json_key(j, "hold_ns");
+    pa_json_u64(j, k->hold_ns);
+    pa_json_key(j, "max_hold_ns");
+    pa_json_u64(j, k->max_hold_ns);
+    pa_json_key(j, "hold_samples");
+    pa_json_u64(j, k->hold_samples);
+    first_use_json(j, lv);
+    sites_json(j, lv, o);
+    pa_json_object_end(j);
+}
+
+static void cond_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t *o)
+{
+    const pa_lock_t *k = lv->lock;
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "address");
+    pa_json_hex(j, k->address);
+    pa_json_key(j, "destroyed");
+    pa_json_bool(j, (k->flags & PS_LOCK_F_DESTROYED) != 0);
+    pa_json_key(j, "waits");
+    pa_json_u64(j, k->acquisitions);
+    pa_json_key(j, "timeouts");
+    pa_json_u64(j, k->timeouts);
+    pa_json_key(j, "wait_ns");
+    pa_json_u64(j, k->wait_ns);
+    pa_json_key(j, "max_wait_ns");
+    pa_json_u64(j, k->max_wait_ns);
+    pa_json_key(j, "signals");
+    pa_json_u64(j, k->signals);
+    pa_json_key(j, "broadcasts");
+    pa_json_u64(j, k->broadcasts);
+    pa_json_key(j, "wake_ns");
+    pa_json_u64(j, k->wake_ns);
+    pa_json_key(j, "max_wake_ns");
+    pa_json_u64(j, k->max_wake_ns);
+    pa_json_key(j, "wakes");
+    k->has_wakes ? pa_json_u64(j, k->wakes) : pa_json_null(j);
+    first_use_json(j, lv);
+    sites_json(j, lv, o);
+    pa_json_object_end(j);
+}
+
+static int write_json(pa_json_t *j, ctx_t *c, const pa_locks_opts_t *o)
+{
+    pa_trace_t *t = c->t;
+    const pa_locks_t *l = &t->locks;
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "format");
+    pa_json_string(j, "perfshim-locks");
+    pa_json_key(j, "version");
+    pa_json_u64(j, 1);
+    pa_report_process_json(j, t);
+    pa_json_key(j, "lock_profiling");
+    pa_json_bool(j, t->has_locks);
+    pa_json_key(j, "time_ns");
+    t->has_locks ? pa_json_u64(j, l->time_ns) : pa_json_null(j);
+    pa_json_key(j, "sample");
+    t->has_locks ? pa_json_u64(j, l->sample) : pa_json_null(j);
+    pa_json_key(j, "totals");
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "locks");
+    pa_json_u64(j, c->nlocks);
+    pa_json_key(j, "acquisitions");
+    pa_json_u64(j, c->acquisitions);
+    pa_json_key(j, "contended");
+    pa_json_u64(j, c->contended);
+    pa_json_key(j, "wait_ns");
+    pa_json_u64(j, c->wait_ns);
+    pa_json_key(j, "condvars");
+    pa_json_u64(j, c->nconds);
+    pa_json_key(j, "cond_waits");
+    pa_json_u64(j, c->cond_waits);
+    pa_json_key(j, "cond_wait_ns");
+    pa_json_u64(j, c->cond_wait_ns);
+    pa_json_key(j, "retired_quiet");
+    pa_json_u64(j, l->retired_quiet);
+    pa_json_key(j, "retired_quiet_acquisitions");
+    pa_json_u64(j, l->retired_quiet_acquisitions);
+    pa_json_key(j, "table_full");
+    pa_json_bool(j, (l->flags & 1) != 0);
+    pa_json_key(j, "untracked_ops");
+    pa_json_u64(j, l->untracked_ops);
+    pa_json_object_end(j);
+    int rc = PA_OK;
+    pa_json_key(j, "locks");
+    pa_json_array_begin(j, false);
+    size_t n = shown(o->top, c->nlocks);
+    for (size_t i = 0; i < n && rc == PA_OK; i++) {
+        lock_view_t lv;
+        if ((rc = view_build(c, c->locks[i], &lv)) == PA_OK)
+            lock_json(j, &lv, o);
+        view_free(&lv);
+    }
+    pa_json_array_end(j);
+    pa_json_key(j, "condvars");
+    pa_json_array_begin(j, false);
+    size_t nc = shown(o->top, c->nconds);
+    for (size_t i = 0; i < nc && rc == PA_OK; i++) {
+        lock_view_t lv;
+        if ((rc = view_build(c, c->conds[i], &lv)) == PA_OK)
+            cond_json(j, &lv, o);
+        view_free(&lv);
+    }
+    pa_json_array_end(j);
+    pa_report_status_json(j, t);
+    pa_json_object_end(j);
+    return rc;
+}
+
+/* ---- entry points ------------------------------------------------------------------------ */
+
+int pa_locks_report(pa_trace_t *t, const pa_locks_opts_t *o, FILE *out, pa_json_t *j)
+{
+    ctx_t c;
+    int rc = ctx_init(&c, t);
+    if (rc == PA_OK) {
+        if (o->json)
+            rc = write_json(j, &c, o);
+        else if (!t->has_locks) {
+            pa_report_header_text(out, t, "perfshim lock report");
+            pa_report_status_text(out, t);
+            fputs("\nNo lock statistics in this trace: the program ran without PERFSHIM_LOCKS=1 "
+                  "(perfshim run sets it), or it was lost to damage.\n",
+                  out);
+        } else
+            rc = write_text(out, &c, o);
+    }
+    ctx_free(&c);
+    return rc;
+}
+
+static int locks_one(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)
+{
+    return pa_locks_report(t, ctx, out, j);
+}
+
+int pa_locks_files(char *const *paths, size_t n, const pa_locks_opts_t *o, bool as_array, FILE *out)
+{
+    return pa_report_each_file(paths, n, o->json, o->quiet, as_array, out, locks_one, (void *)o);
+}
