@@ -430,14 +430,19 @@ static const pa_thread_t **sorted_threads(const pa_threads_t *th)
     return v;
 }
 
-/* The function at a start routine's address (a function entry, not a return address). */
-static const pa_frame_t *routine_frame(pa_symbols_t *syms, uint64_t addr)
+/* The function at a start routine's address (a function entry, not a return address: the
+ * symbolizer looks up address - 1, so it is given address + 1 and the frame put back). */
+static const pa_frame_t *routine_frame(pa_symbols_t *syms, uint64_t addr, pa_frame_t *out)
 {
     const pa_frame_t *f;
     size_t n;
     if (!addr || pa_symbols_lookup(syms, addr + 1, &f, &n) != PA_OK || !n)
         return NULL;
-    return &f[n - 1]; /* the outermost: the function itself, not what was inlined into it */
+    *out = f[n - 1]; /* the outermost: the function itself, not what was inlined into it */
+    out->address = addr;
+    out->offset -= 1;
+    out->inlined = false;
+    return out;
 }
 
 static uint64_t lifetime_ns(const pa_trace_t *t, const pa_thread_t *r)
@@ -472,13 +477,15 @@ static int threads_text(FILE *out, pa_trace_t *t, pa_symbols_t *syms, const pa_h
             what = "main thread";
         } else {
             what = r->flags & PS_THREAD_F_EXITED ? "exited" : "running";
-            const pa_frame_t *rf = routine_frame(syms, r->start_routine);
+            pa_frame_t rbuf;
+            const pa_frame_t *rf = routine_frame(syms, r->start_routine, &rbuf);
             if ((rc = pa_report_stack_view(t, syms, r->start_stack, PA_HIDE_SHIM, &sv)) != PA_OK)
                 break;
             const pa_frame_t *cf = sv.nframes ? &sv.frames[0] : NULL;
+            char b1[256], b2[256];
             snprintf(where, sizeof where, "; runs %s, created in %s",
-                     rf && rf->function ? rf->function : "?",
-                     cf && cf->function ? cf->function : "?");
+                     pa_report_frame_brief(rf, b1, sizeof b1),
+                     pa_report_frame_brief(cf, b2, sizeof b2));
         }
         fprintf(out, "    %-8u %-16s %-8s %10s %10s  %s%s\n", r->tid,
                 pa_util_printable(r->name, name, sizeof name),
@@ -755,7 +762,8 @@ static int threads_json(pa_json_t *j, pa_trace_t *t, pa_symbols_t *syms, const p
         pa_json_u64(j, lifetime_ns(t, r));
         pa_json_key(j, "cpu_ns");
         pa_json_u64(j, r->cpu_ns);
-        const pa_frame_t *rf = routine_frame(syms, r->start_routine);
+        pa_frame_t rbuf;
+        const pa_frame_t *rf = routine_frame(syms, r->start_routine, &rbuf);
         pa_json_key(j, "start_routine");
         pa_json_string(j, rf ? rf->function : NULL);
         pa_json_key(j, "start_routine_address");

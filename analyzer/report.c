@@ -238,6 +238,18 @@ void pa_report_frames_text_n(FILE *out, const char *note, const pa_frame_t *fram
     }
 }
 
+const char *pa_report_frame_brief(const pa_frame_t *f, char *buf, size_t size)
+{
+    if (!f)
+        snprintf(buf, size, "?");
+    else if (f->function)
+        snprintf(buf, size, "%s", f->function);
+    else
+        snprintf(buf, size, "%s+0x%llx", pa_util_basename(f->module),
+                 (unsigned long long)f->offset);
+    return buf;
+}
+
 void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent)
 {
     pa_report_frames_text_n(out, g->note, g->frames, g->nframes, indent);

@@ -80,6 +80,8 @@ bool pa_report_frame_is_lock_wrapper(const pa_frame_t *f);
 /* Text: one line per frame, "#N function (file:line)"; the note first when not NULL. */
 void pa_report_frames_text_n(FILE *out, const char *note, const pa_frame_t *frames, size_t n,
                              const char *indent);
+/* A frame in a few words: "function", or "module+0xoffset" when unresolved, "?" for NULL. */
+const char *pa_report_frame_brief(const pa_frame_t *f, char *buf, size_t size);
 /* JSON: frames as an array of frame objects (docs/analyzer.md). */
 void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n);
 /* Text: one line per frame, "#N function (file:line)". */

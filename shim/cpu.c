@@ -10,6 +10,14 @@
  * (its system calls are not broken by EINTR). The program keeps its own SIGPROF use: sigaction
  * and signal are interposed for SIGPROF while sampling is on; the program's handler is kept
  * aside and called for every SIGPROF that is not one of our timers' (setitimer profilers, kill).
+ *
+ * Many programs block every signal in their worker threads (liblzma, thread pools that leave
+ * signals to one thread): our timers' SIGPROF would stay pending there and those threads would
+ * never be sampled. So while sampling is on, SIGPROF is never really blocked: sigprocmask and
+ * pthread_sigmask are interposed, take SIGPROF out of the sets they block, and remember per
+ * thread that the program asked for it blocked (old masks they return say so). A SIGPROF of the
+ * program's own that arrives while it is "blocked" is held and raised again when the program
+ * unblocks it. New threads inherit the creator's view, as they inherit its mask.
  */
 #include "timing.h"
 
@@ -43,6 +51,9 @@ typedef struct cpu_buf_s {
 } cpu_buf_t;
 
 static __thread cpu_buf_t *tls_cpu __attribute__((tls_model("initial-exec")));
+/* the program asked for SIGPROF blocked on this thread; one of its SIGPROFs is held */
+static __thread int tls_prof_blocked __attribute__((tls_model("initial-exec")));
+static __thread volatile sig_atomic_t tls_prof_held __attribute__((tls_model("initial-exec")));
 static ps_spinlock_t cpu_lock;
 static cpu_buf_t *bufs;           /* live threads' tables */
 static uint64_t *retired_samples; /* by stack id, exited threads (cpu_lock) */
@@ -71,7 +82,10 @@ static void chain(int sig, siginfo_t *si, void *uc)
     }
 }
 
-static void record(cpu_buf_t *b, void *uc)
+/* weight: timer periods this sample stands for. The kernel checks CPU-time timers at its tick
+ * (250 Hz here), so at PERFSHIM_CPU_HZ=1000 one signal covers about 4 expirations; counting
+ * the overrun keeps samples proportional to CPU time. */
+static void record(cpu_buf_t *b, void *uc, uint64_t weight)
 {
     uintptr_t ip[CPU_FRAMES];
     int cut = 0;
@@ -92,14 +106,15 @@ static void record(cpu_buf_t *b, void *uc)
         h = (h ^ ip[i]) * 0x100000001b3ull;
     h |= 1;
     unsigned slot = (unsigned)(h >> 40) & (CPU_SLOTS - 1);
-    atomic_store_explicit(&b->samples, atomic_load_explicit(&b->samples, memory_order_relaxed) + 1,
+    atomic_store_explicit(&b->samples,
+                          atomic_load_explicit(&b->samples, memory_order_relaxed) + weight,
                           memory_order_relaxed);
     for (unsigned k = 0; k < CPU_PROBE; k++, slot = (slot + 1) & (CPU_SLOTS - 1)) {
         cpu_entry_t *e = &b->e[slot];
         if (e->hash == h && e->depth == (uint32_t)n &&
             memcmp(e->ip, ip, (size_t)n * sizeof ip[0]) == 0) {
             atomic_store_explicit(&e->count,
-                                  atomic_load_explicit(&e->count, memory_order_relaxed) + 1,
+                                  atomic_load_explicit(&e->count, memory_order_relaxed) + weight,
                                   memory_order_relaxed);
             return;
         }
@@ -107,27 +122,31 @@ static void record(cpu_buf_t *b, void *uc)
             memcpy(e->ip, ip, (size_t)n * sizeof ip[0]);
             e->depth = (uint32_t)n;
             e->hash = h;
-            atomic_store_explicit(&e->count, 1, memory_order_release);
+            atomic_store_explicit(&e->count, weight, memory_order_release);
             unsigned nu = atomic_load_explicit(&b->nused, memory_order_relaxed);
             b->used[nu] = slot;
             atomic_store_explicit(&b->nused, nu + 1, memory_order_release);
             return;
         }
     }
-    atomic_store_explicit(&b->dropped, atomic_load_explicit(&b->dropped, memory_order_relaxed) + 1,
+    atomic_store_explicit(&b->dropped,
+                          atomic_load_explicit(&b->dropped, memory_order_relaxed) + weight,
                           memory_order_relaxed);
 }
 
 static void on_sigprof(int sig, siginfo_t *si, void *uc)
 {
     if (!si || si->si_code != SI_TIMER || si->si_value.sival_ptr != &cookie) {
-        chain(sig, si, uc);
+        if (tls_prof_blocked) /* the program has it blocked here: deliver when it unblocks */
+            tls_prof_held = 1;
+        else
+            chain(sig, si, uc);
         return;
     }
     int saved = errno;
     cpu_buf_t *b = tls_cpu;
     if (b)
-        record(b, uc);
+        record(b, uc, 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0));
     errno = saved;
 }
 
@@ -154,10 +173,29 @@ static void start_timer(cpu_buf_t *b)
     b->has_timer = 1;
 }
 
-void ps_cpu_thread_start(void)
+/* SIGPROF must reach this thread: unblock it for real, and remember if the program (or the
+ * mask it inherited) had it blocked. */
+static void own_sigprof_mask(int inherited_blocked)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPROF);
+    int blocked = inherited_blocked;
+    if (ps_real_sigmask(SIG_UNBLOCK, &set, &old) == 0 && sigismember(&old, SIGPROF) == 1)
+        blocked = 1;
+    tls_prof_blocked = blocked;
+}
+
+int ps_cpu_prof_blocked(void)
+{
+    return tls_prof_blocked;
+}
+
+void ps_cpu_thread_start(int inherited_blocked)
 {
     if (!cpu_on || tls_cpu)
         return;
+    own_sigprof_mask(inherited_blocked);
     cpu_buf_t *b = ps_os_map(sizeof *b);
     if (!b)
         return;
@@ -260,6 +298,82 @@ PS_API __sighandler_t signal(int sig, __sighandler_t handler)
     return (old.sa_flags & SA_SIGINFO) ? (__sighandler_t)(void *)old.sa_sigaction : old.sa_handler;
 }
 
+/* ---- sigprocmask / pthread_sigmask: SIGPROF stays deliverable --------------------------------
+ */
+
+static int (*real_sigprocmask)(int, const sigset_t *, sigset_t *);
+static int (*real_pthread_sigmask)(int, const sigset_t *, sigset_t *);
+
+static void resolve_masks(void)
+{
+    if (!real_sigprocmask) {
+        void *f = ps_real_libc_symbol("sigprocmask");
+        real_sigprocmask = (int (*)(int, const sigset_t *, sigset_t *))(
+            f ? f : ps_real_dlsym(RTLD_NEXT, "sigprocmask"));
+    }
+    if (!real_pthread_sigmask) {
+        void *f = ps_real_libc_symbol("pthread_sigmask");
+        real_pthread_sigmask = (int (*)(int, const sigset_t *, sigset_t *))(
+            f ? f : ps_real_dlsym(RTLD_NEXT, "pthread_sigmask"));
+    }
+}
+
+int ps_real_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    resolve_masks();
+    return real_pthread_sigmask ? real_pthread_sigmask(how, set, old) : ENOSYS;
+}
+
+/* One mask change; real is libc's sigprocmask or pthread_sigmask (both return 0 on success). */
+static int mask_change(int (*real)(int, const sigset_t *, sigset_t *), int how, const sigset_t *set,
+                       sigset_t *old)
+{
+    if (!cpu_on || !set || (how != SIG_BLOCK && how != SIG_UNBLOCK && how != SIG_SETMASK)) {
+        int rc = real(how, set, old);
+        if (rc == 0 && old && cpu_on && tls_prof_blocked)
+            sigaddset(old, SIGPROF);
+        return rc;
+    }
+    int was = tls_prof_blocked, now = was;
+    int has = sigismember(set, SIGPROF) == 1;
+    if (how == SIG_SETMASK)
+        now = has;
+    else if (has)
+        now = how == SIG_BLOCK;
+    sigset_t copy = *set;
+    if (how != SIG_UNBLOCK)
+        sigdelset(&copy, SIGPROF);
+    int rc = real(how, &copy, old);
+    if (rc != 0)
+        return rc;
+    if (old && was)
+        sigaddset(old, SIGPROF);
+    tls_prof_blocked = now;
+    if (was && !now && tls_prof_held) {
+        tls_prof_held = 0;
+        raise(SIGPROF); /* the program's own signal, held while it was blocked */
+    }
+    return 0;
+}
+
+PS_API int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    resolve_masks();
+    if (!real_sigprocmask) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return mask_change(real_sigprocmask, how, set, old);
+}
+
+PS_API int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    resolve_masks();
+    if (!real_pthread_sigmask)
+        return ENOSYS;
+    return mask_change(real_pthread_sigmask, how, set, old);
+}
+
 /* ---- init, snapshot ---------------------------------------------------------------------------
  */
 
@@ -279,8 +393,9 @@ int ps_cpu_init(void)
     sigemptyset(&a.sa_mask);
     if (real_sigaction(SIGPROF, &a, &prog_action) != 0)
         return -1;
+    resolve_masks();
     cpu_on = 1;
-    ps_cpu_thread_start();
+    ps_cpu_thread_start(0);
     return 0;
 }
 

@@ -35,6 +35,7 @@ typedef struct start_s {
     void *(*fn)(void *);
     void *arg;
     uint32_t creator, stack;
+    int prof_blocked; /* the creator asked for SIGPROF blocked (cpu.c) */
 } start_t;
 
 static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
@@ -67,7 +68,7 @@ static trec_t *trec_new(uint32_t tid, uint32_t creator, uint32_t stack, uint64_t
     return r;
 }
 
-static void thread_begin(void *(*fn)(void *), uint32_t creator, uint32_t stack)
+static void thread_begin(void *(*fn)(void *), uint32_t creator, uint32_t stack, int prof_blocked)
 {
     ps_tls_guard++;
     ps_thread_t *t = ps_track_thread(); /* registers the destructor that records the end */
@@ -75,7 +76,7 @@ static void thread_begin(void *(*fn)(void *), uint32_t creator, uint32_t stack)
     if (t)
         t->thread_rec = r;
     if (ps_g.opt.cpu_hz > 0)
-        ps_cpu_thread_start();
+        ps_cpu_thread_start(prof_blocked);
     ps_tls_guard--;
 }
 
@@ -85,10 +86,11 @@ __attribute__((optimize("optimize-sibling-calls"))) static void *thread_start(vo
     void *(*fn)(void *) = s->fn;
     void *arg = s->arg;
     uint32_t creator = s->creator, stack = s->stack;
+    int prof_blocked = s->prof_blocked;
     ps_tls_guard++;
     ps_real_free(s);
     ps_tls_guard--;
-    thread_begin(fn, creator, stack);
+    thread_begin(fn, creator, stack, prof_blocked);
     return fn(arg); /* tail call: the program's routine runs in our place */
 }
 
@@ -112,6 +114,7 @@ PS_API int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
         s->arg = arg;
         s->creator = t ? t->tid : ps_os_tid();
         s->stack = ps_stack_capture_id(t);
+        s->prof_blocked = ps_cpu_prof_blocked();
     }
     ps_tls_guard--;
     if (!s)

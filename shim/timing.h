@@ -18,6 +18,8 @@
 
 #include "internal.h"
 
+#include <signal.h>
+
 #include "include/trace_format.h"
 
 static inline uint64_t ps_ticks(void)
@@ -90,10 +92,15 @@ int ps_zones_used(void);
 void ps_zones_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz);
 
 /* ---- cpu.c -------------------------------------------------------------------------------- */
-int ps_cpu_init(void);          /* handler and the main thread's timer */
-void ps_cpu_thread_start(void); /* a new thread: its buffer and timer */
-void ps_cpu_thread_exit(void);  /* fold its samples, stop its timer */
-void ps_cpu_collect(void);      /* intern every thread's new stacks (before STACKS) */
+int ps_cpu_init(void); /* handler and the main thread's timer */
+/* a new thread: its buffer and timer; inherited_blocked: its creator had asked for SIGPROF
+ * blocked (ps_cpu_prof_blocked() in the creator) */
+void ps_cpu_thread_start(int inherited_blocked);
+int ps_cpu_prof_blocked(void);
+/* libc's pthread_sigmask, bypassing the interposed one */
+int ps_real_sigmask(int how, const sigset_t *set, sigset_t *old);
+void ps_cpu_thread_exit(void); /* fold its samples, stop its timer */
+void ps_cpu_collect(void);     /* intern every thread's new stacks (before STACKS) */
 void ps_cpu_write(ps_buf_t *b, uint64_t time_ns);
 void ps_cpu_fork_child(void);
 int ps_cpu_on(void);

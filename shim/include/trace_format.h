@@ -127,7 +127,9 @@ enum ps_chunk_type {
  *   rows: str name, u32 max_depth (deepest nesting level seen, 1 = outermost), hist
  *
  * CPU payload:
- *   u64 time_ns, u32 hz, u32 flags (0), u64 samples (taken), u64 dropped (lost: buffer full),
+ *   u64 time_ns, u32 hz, u32 flags (0), u64 samples (timer periods sampled: a signal that
+ *   arrives after k missed expirations counts 1 + k, here and in the rows), u64 dropped (lost:
+ *   buffer full),
  *   u64 partial (stacks cut short: a frame the signal-safe walker could not unwind),
  *   u32 count, u32 row_size (>= PS_CPU_ROW_SIZE), rows: u32 stack_id, u32 threads, u64 samples
  *   A CPU stack's first frame is the interrupted pc plus 1 (so that the usual "return address
