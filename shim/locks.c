@@ -9,10 +9,12 @@
  * PERFSHIM_LOCK_SAMPLE whose hold time is measured and whose call stack is captured.
  * Contended acquisitions always capture their stack: the thread is about to wait anyway.
  *
- * Counters of a lock held exclusively are updated while the caller holds that lock, so the
- * lock itself serializes them (plain loads and stores, no lock prefix); shared (read) holders
- * use atomic adds. The record's cache line is prefetched for writing before the try-lock so
- * that its transfer overlaps the lock word's.
+ * Nothing but one test of the thread's own state runs inside the critical section: the lookup
+ * (a per-thread cache keyed by lock address, then the shared table), the sampling countdown
+ * and the thread-local acquisition count all happen before the try-lock (the count is undone
+ * if the acquisition fails). What a contended or sampled acquisition, or a timed hold, adds
+ * to the shared records is noted in the thread's pending list and applied right after its
+ * next unlock, outside the critical section, with relaxed atomics.
  *
  * The table is keyed by the lock's address (open addressing, lock-free insert). A lock is
  * recorded at its first use, so statically initialized locks are covered like dynamic ones.
@@ -313,105 +315,240 @@ static void lockc_flush(uint32_t slot1, uint32_t gen, uint64_t acq, uint64_t rea
     add_s(&r->read_acquisitions, reads);
 }
 
-static inline void count_local(ps_thread_t *t, lock_rec_t *r, int shared)
+typedef __typeof__(((ps_thread_t *)0)->lockc[0]) lockc_t;
+
+static inline lockc_t *lockc_of(ps_thread_t *t, uintptr_t a)
 {
-    uint32_t slot = (uint32_t)(r - recs);
-    __typeof__(t->lockc[0]) *e = &t->lockc[slot & (PS_LOCKC - 1)];
-    if (PS_UNLIKELY(e->slot1 != slot + 1 || e->gen != r->gen)) {
-        lockc_flush(e->slot1, e->gen, e->acq, e->reads);
-        e->slot1 = slot + 1;
-        e->gen = r->gen;
-        e->acq = 0;
-        e->reads = 0;
-    }
-    e->acq++;
-    e->reads += (uint64_t)shared;
+    return &t->lockc[((a >> 4) ^ (a >> 10)) & (PS_LOCKC - 1)];
 }
 
-/* The rare part of an acquisition: contended or sampled. */
-static PS_NOINLINE void acquired_slow(lock_rec_t *r, ps_thread_t *t, const void *lock, int shared,
-                                      int contended, uint64_t wait, int sampled, uint32_t site)
+/* The record of lock for this thread's counter entry e: a hit when the entry holds this lock
+ * and its slot still does (not destroyed, re-created or re-initialized since). */
+static inline lock_rec_t *lockc_hit(const lockc_t *e, uintptr_t a, uint32_t kind)
 {
+    if (PS_UNLIKELY(e->addr != a || e->kind != kind || !e->slot1))
+        return NULL;
+    lock_rec_t *r = &recs[e->slot1 - 1];
+    if (PS_UNLIKELY(r->gen != e->gen || atomic_load_explicit(&r->key, memory_order_relaxed) != a))
+        return NULL;
+    return r;
+}
+
+/* A miss: find (or create) the lock's record, and give the entry to it. */
+static PS_NOINLINE lock_rec_t *lockc_miss(ps_thread_t *t, lockc_t *e, void *lock, uint32_t kind)
+{
+    lock_rec_t *r = rec_get(lock, kind, t);
+    if (!r)
+        return NULL;
+    lockc_flush(e->slot1, e->gen, e->acq, e->reads);
+    e->addr = (uintptr_t)lock;
+    e->kind = kind;
+    e->slot1 = (uint32_t)(r - recs) + 1;
+    e->gen = r->gen;
+    e->acq = 0;
+    e->reads = 0;
+    return r;
+}
+
+/* An acquisition counted ahead (before its try) did not happen. */
+static void uncount_local(ps_thread_t *t, const void *lock, int shared)
+{
+    lockc_t *e = lockc_of(t, (uintptr_t)lock);
+    if (e->addr != (uintptr_t)lock)
+        return;
+    if (e->acq)
+        e->acq--;
+    if (shared && e->reads)
+        e->reads--;
+}
+
+/*
+ * What a contended or sampled acquisition, or the end of a timed hold, adds to the shared
+ * records is not written while the lock is held: the thread notes it in its pending list and
+ * applies it right after its next unlock (flush_pending). Writing shared, contended cache lines
+ * inside the critical section made it longer and contention worse (lockheavy: 1.5x).
+ */
+#define PEND_CONTENDED 1u
+#define PEND_SAMPLED 2u
+#define PEND_SHARED 4u
+#define PEND_HOLD 8u
+
+static void apply(ps_thread_t *t, uint32_t slot, uint32_t gen, uint32_t flags, uint32_t site,
+                  uint64_t ticks)
+{
+    lock_rec_t *r = &recs[slot];
+    uintptr_t k = atomic_load_explicit(&r->key, memory_order_relaxed);
+    if (r->gen != gen || k == KEY_EMPTY || k == KEY_TOMB)
+        return; /* the lock was destroyed and its slot reused meanwhile */
+    if (flags & PEND_HOLD) {
+        add_s(&r->hold, ticks);
+        ps_max_u64(&r->max_hold, ticks);
+        add_s(&r->hold_samples, 1);
+        return;
+    }
+    int contended = (flags & PEND_CONTENDED) != 0;
     if (contended) {
         add_s(&r->contended, 1);
-        add_s(&r->wait, wait);
-        ps_max_u64(&r->max_wait, wait);
+        add_s(&r->wait, ticks);
+        ps_max_u64(&r->max_wait, ticks);
     }
-    if (!shared) {
+    if (!(flags & PEND_SHARED)) {
         uint32_t prev = atomic_exchange_explicit(&r->last_owner, t->tid, memory_order_relaxed);
         if (prev != 0 && prev != t->tid) /* estimate: see docs/options.md PERFSHIM_LOCK_SAMPLE */
             add_s(&r->owner_changes, contended ? 1 : (uint64_t)ps_g.opt.lock_sample);
-        if (sampled && t->nholds < PS_HOLDS) {
-            t->holds[t->nholds].lock = (uintptr_t)lock;
-            t->holds[t->nholds].slot = (uint32_t)(r - recs);
-            t->holds[t->nholds].nest = 1;
-            t->holds[t->nholds].start = ps_ticks();
-            t->nholds++;
-            sampled = 2; /* its hold is timed: not nested below */
-        }
     }
     if (site)
-        site_add(r, site, contended, wait, sampled != 0);
+        site_add(r, site, contended, ticks, (flags & PEND_SAMPLED) != 0);
 }
 
-/* The lock was just acquired (rc 0). */
-static inline void acquired(lock_rec_t *r, ps_thread_t *t, const void *lock, int shared,
-                            int contended, uint64_t wait, int sampled, uint32_t site)
+static void pend(ps_thread_t *t, lock_rec_t *r, uint32_t flags, uint32_t site, uint64_t ticks)
 {
-    count_local(t, r, shared);
-    if (PS_UNLIKELY(t->nholds)) /* a recursive acquisition of a lock whose hold is timed */
-        for (uint32_t i = 0; i < t->nholds; i++)
-            if (t->holds[i].lock == (uintptr_t)lock)
-                t->holds[i].nest++;
-    if (PS_UNLIKELY(contended | sampled))
-        acquired_slow(r, t, lock, shared, contended, wait, sampled, site);
+    uint32_t slot = (uint32_t)(r - recs);
+    if (PS_UNLIKELY(t->npend >= PS_PEND)) { /* many locks held at once: apply now */
+        apply(t, slot, r->gen, flags, site, ticks);
+        return;
+    }
+    __typeof__(t->pend[0]) *e = &t->pend[t->npend++];
+    e->slot = slot;
+    e->gen = r->gen;
+    e->flags = flags;
+    e->site = site;
+    e->ticks = ticks;
 }
 
-/* A hold of lock by this thread ends (before the real unlock): timed if it was sampled. */
-static PS_NOINLINE void released_slow(ps_thread_t *t, const void *lock)
+static void flush_pending(ps_thread_t *t)
+{
+    /* apply() may run site_add, which never locks nor allocates: safe wherever unlock is */
+    for (uint32_t i = 0; i < t->npend; i++)
+        apply(t, t->pend[i].slot, t->pend[i].gen, t->pend[i].flags, t->pend[i].site,
+              t->pend[i].ticks);
+    t->npend = 0;
+}
+
+/* The rare part of an acquisition that succeeded: contended, sampled, or a recursive
+ * acquisition of a lock whose hold is being timed. Runs inside the critical section, so it
+ * only writes the thread's own state. */
+static PS_NOINLINE void acquired_slow(lock_rec_t *r, ps_thread_t *t, const void *lock, int shared,
+                                      int contended, uint64_t wait, int sampled, uint32_t site)
+{
+    for (uint32_t i = 0; i < t->nholds; i++)
+        if (t->holds[i].lock == (uintptr_t)lock)
+            t->holds[i].nest++;
+    if (!(contended | sampled))
+        return;
+    uint32_t flags = (contended ? PEND_CONTENDED : 0) | (sampled ? PEND_SAMPLED : 0) |
+                     (shared ? PEND_SHARED : 0);
+    pend(t, r, flags, site, wait);
+    if (sampled && !shared && t->nholds < PS_HOLDS) { /* time this hold (read-side: not) */
+        t->holds[t->nholds].lock = (uintptr_t)lock;
+        t->holds[t->nholds].slot = (uint32_t)(r - recs);
+        t->holds[t->nholds].nest = 1;
+        t->holds[t->nholds].start = ps_ticks();
+        t->nholds++;
+    }
+}
+
+/* A hold of lock by this thread ends (just before the real unlock): timed if it was sampled. */
+static void hold_ends(ps_thread_t *t, const void *lock)
 {
     for (uint32_t i = 0; i < t->nholds; i++) {
         if (t->holds[i].lock != (uintptr_t)lock || --t->holds[i].nest > 0)
             continue;
         uint64_t h = ps_ticks() - t->holds[i].start;
         lock_rec_t *r = &recs[t->holds[i].slot];
-        if (atomic_load_explicit(&r->key, memory_order_relaxed) == (uintptr_t)lock) {
-            add_s(&r->hold, h);
-            ps_max_u64(&r->max_hold, h);
-            add_s(&r->hold_samples, 1);
-        }
+        if (atomic_load_explicit(&r->key, memory_order_relaxed) == (uintptr_t)lock)
+            pend(t, r, PEND_HOLD, 0, h);
         t->holds[i] = t->holds[--t->nholds];
         return;
     }
 }
 
-static inline void released(const void *lock)
+/* An unlock with work around it: end a timed hold before, apply pending figures after. */
+static PS_NOINLINE int unlock_slow(ps_thread_t *t, void *lock, int (*real)(void *))
 {
-    ps_thread_t *t = ps_thread_peek();
-    if (PS_UNLIKELY(t && t->nholds))
-        released_slow(t, lock);
+    if (t->nholds)
+        hold_ends(t, lock);
+    int rc = real(lock);
+    flush_pending(t);
+    return rc;
 }
+
+/* The unlock wrappers' fast path: nothing to do unless this thread has pending figures or a
+ * timed hold. */
+#define UNLOCK(real_fn, lock)                                                                      \
+    do {                                                                                           \
+        ps_thread_t *t_;                                                                           \
+        if (PS_LIKELY(!ps_g.locks_on) || !(t_ = ps_thread_peek()) ||                               \
+            PS_LIKELY(!(t_->nholds | t_->npend)))                                                  \
+            return REAL(real_fn)(lock);                                                            \
+        return unlock_slow(t_, (void *)(lock), (int (*)(void *))real_##real_fn);                   \
+    } while (0)
 
 static inline ps_thread_t *timing_thread(void)
 {
     if (PS_LIKELY(!ps_g.locks_on) || ps_tls_guard)
         return NULL;
-    return ps_track_thread();
+    ps_thread_t *t = ps_thread_peek();
+    return PS_LIKELY(t != NULL) ? t : ps_track_thread();
 }
 
 /*
  * One acquisition. try_fn is the non-blocking attempt; wait_fn blocks (honouring a timeout if
  * it has one). is_try: the caller asked for a try-lock, so a busy lock is a failure.
+ *
+ * Budget (uncontended, not sampled; callgrind): the table lookup, the countdown and the
+ * thread-local count happen before the try, so that nothing but one test of the thread's
+ * state runs inside the critical section. acquire() is inlined into each wrapper so the
+ * try and wait functions are direct calls.
  */
 typedef int (*try_fn_t)(void *);
 typedef int (*wait_fn_t)(void *, clockid_t, const struct timespec *);
 
-static inline int acquire(ps_thread_t *t, void *lock, uint32_t kind, int shared, try_fn_t try_fn,
-                          wait_fn_t wait_fn, clockid_t clk, const struct timespec *ts, int is_try)
+static PS_NOINLINE int acquire_rest(ps_thread_t *t, lock_rec_t *r, void *lock, int shared, int rc,
+                                    wait_fn_t wait_fn, clockid_t clk, const struct timespec *ts,
+                                    int is_try, int sampled, uint32_t site)
 {
-    lock_rec_t *r = rec_get(lock, kind, t);
-    if (PS_UNLIKELY(!r)) {
-        int rc = try_fn(lock);
+    int contended = 0;
+    uint64_t wait = 0;
+    if (rc == EBUSY) {
+        if (is_try) {
+            add_s(&r->trylock_failures, 1);
+            return rc;
+        }
+        if (!site)
+            site = capture_site(t); /* the thread is about to wait anyway */
+        contended = 1;
+        uint64_t t0 = ps_ticks();
+        rc = wait_fn(lock, clk, ts);
+        wait = ps_ticks() - t0;
+    }
+    if (rc != 0 && rc != EOWNERDEAD) {
+        if (!is_try)
+            uncount_local(t, lock, shared);
+        if (rc == ETIMEDOUT) {
+            add_s(&r->timeouts, 1);
+            add_s(&r->wait, wait);
+        }
+        return rc;
+    }
+    if (is_try) {
+        lockc_t *e = lockc_of(t, (uintptr_t)lock);
+        e->acq++;
+        e->reads += (uint64_t)shared;
+    }
+    acquired_slow(r, t, lock, shared, contended, wait, sampled, site);
+    return rc;
+}
+
+static inline __attribute__((always_inline)) int acquire(ps_thread_t *t, void *lock, uint32_t kind,
+                                                         int shared, try_fn_t try_fn,
+                                                         wait_fn_t wait_fn, clockid_t clk,
+                                                         const struct timespec *ts, int is_try)
+{
+    lockc_t *e = lockc_of(t, (uintptr_t)lock);
+    lock_rec_t *r = lockc_hit(e, (uintptr_t)lock, kind);
+    if (PS_UNLIKELY(!r) && !(r = lockc_miss(t, e, lock, kind))) {
+        int rc = try_fn(lock); /* the table is full: not counted */
         return (rc == EBUSY && !is_try) ? wait_fn(lock, clk, ts) : rc;
     }
     uint32_t site = 0;
@@ -420,30 +557,15 @@ static inline int acquire(ps_thread_t *t, void *lock, uint32_t kind, int shared,
         t->lock_countdown = ps_g.opt.lock_sample;
         site = capture_site(t);
     }
+    if (!is_try) { /* counted ahead of the try, outside the critical section; undone if it fails */
+        e->acq++;
+        e->reads += (uint64_t)shared;
+    }
+    int slow = sampled | (int)t->nholds;
     int rc = try_fn(lock);
-    int contended = 0;
-    uint64_t wait = 0;
-    if (PS_UNLIKELY(rc == EBUSY)) {
-        if (is_try) {
-            add_s(&r->trylock_failures, 1);
-            return rc;
-        }
-        if (!site)
-            site = capture_site(t);
-        contended = 1;
-        uint64_t t0 = ps_ticks();
-        rc = wait_fn(lock, clk, ts);
-        wait = ps_ticks() - t0;
-    }
-    if (PS_UNLIKELY(rc != 0 && rc != EOWNERDEAD)) {
-        if (rc == ETIMEDOUT) {
-            add_s(&r->timeouts, 1);
-            add_s(&r->wait, wait);
-        }
-        return rc;
-    }
-    acquired(r, t, lock, shared, contended, wait, sampled, site);
-    return rc;
+    if (PS_LIKELY(rc == 0) && !is_try && PS_LIKELY(!slow))
+        return 0;
+    return acquire_rest(t, r, lock, shared, rc, wait_fn, clk, ts, is_try, sampled, site);
 }
 
 /* ---- mutexes ---------------------------------------------------------------------------- */
@@ -475,12 +597,24 @@ PS_API int pthread_mutex_destroy(pthread_mutex_t *m)
     return rc;
 }
 
+/* The timed paths of the common calls are separate functions: the exported wrapper then
+ * needs no stack frame, and with lock timing off it is a test and a tail call. */
+static PS_NOINLINE int mutex_lock_timed(ps_thread_t *t, void *m)
+{
+    return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, 0, NULL, 0);
+}
+
+static PS_NOINLINE int mutex_trylock_timed(ps_thread_t *t, void *m)
+{
+    return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, 0, NULL, 1);
+}
+
 PS_API int pthread_mutex_lock(pthread_mutex_t *m)
 {
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
         return REAL(pthread_mutex_lock)(m);
-    return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, 0, NULL, 0);
+    return mutex_lock_timed(t, m);
 }
 
 PS_API int pthread_mutex_trylock(pthread_mutex_t *m)
@@ -488,7 +622,7 @@ PS_API int pthread_mutex_trylock(pthread_mutex_t *m)
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
         return REAL(pthread_mutex_trylock)(m);
-    return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, 0, NULL, 1);
+    return mutex_trylock_timed(t, m);
 }
 
 PS_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *ts)
@@ -509,9 +643,7 @@ PS_API int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const stru
 
 PS_API int pthread_mutex_unlock(pthread_mutex_t *m)
 {
-    if (PS_UNLIKELY(ps_g.locks_on))
-        released(m);
-    return REAL(pthread_mutex_unlock)(m);
+    UNLOCK(pthread_mutex_unlock, m);
 }
 
 /* ---- rwlocks ------------------------------------------------------------------------------ */
@@ -556,12 +688,16 @@ PS_API int pthread_rwlock_destroy(pthread_rwlock_t *l)
 }
 
 #define RW_ENTRY(fname, shared, tryf, waitf, is_try)                                               \
+    static PS_NOINLINE int fname##_timed(ps_thread_t *t, void *l)                                  \
+    {                                                                                              \
+        return acquire(t, l, PS_LOCK_RWLOCK, shared, tryf, waitf, 0, NULL, is_try);                \
+    }                                                                                              \
     PS_API int fname(pthread_rwlock_t *l)                                                          \
     {                                                                                              \
         ps_thread_t *t = timing_thread();                                                          \
         if (PS_LIKELY(!t))                                                                         \
             return REAL(fname)(l);                                                                 \
-        return acquire(t, l, PS_LOCK_RWLOCK, shared, tryf, waitf, 0, NULL, is_try);                \
+        return fname##_timed(t, l);                                                                \
     }
 RW_ENTRY(pthread_rwlock_rdlock, 1, rd_try, rd_wait, 0)
 RW_ENTRY(pthread_rwlock_wrlock, 0, wr_try, wr_wait, 0)
@@ -592,9 +728,7 @@ RW_CLOCK(pthread_rwlock_clockwrlock, 0, wr_try, wr_wait)
 
 PS_API int pthread_rwlock_unlock(pthread_rwlock_t *l)
 {
-    if (PS_UNLIKELY(ps_g.locks_on))
-        released(l); /* only writers' holds are timed */
-    return REAL(pthread_rwlock_unlock)(l);
+    UNLOCK(pthread_rwlock_unlock, l); /* only writers' holds are timed */
 }
 
 /* ---- spinlocks ---------------------------------------------------------------------------- */
@@ -624,12 +758,22 @@ PS_API int pthread_spin_destroy(pthread_spinlock_t *l)
     return rc;
 }
 
+static PS_NOINLINE int spin_lock_timed(ps_thread_t *t, void *l)
+{
+    return acquire(t, l, PS_LOCK_SPIN, 0, spin_try, spin_wait, 0, NULL, 0);
+}
+
+static PS_NOINLINE int spin_trylock_timed(ps_thread_t *t, void *l)
+{
+    return acquire(t, l, PS_LOCK_SPIN, 0, spin_try, spin_wait, 0, NULL, 1);
+}
+
 PS_API int pthread_spin_lock(pthread_spinlock_t *l)
 {
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
         return REAL(pthread_spin_lock)(l);
-    return acquire(t, (void *)l, PS_LOCK_SPIN, 0, spin_try, spin_wait, 0, NULL, 0);
+    return spin_lock_timed(t, (void *)l);
 }
 
 PS_API int pthread_spin_trylock(pthread_spinlock_t *l)
@@ -637,14 +781,12 @@ PS_API int pthread_spin_trylock(pthread_spinlock_t *l)
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
         return REAL(pthread_spin_trylock)(l);
-    return acquire(t, (void *)l, PS_LOCK_SPIN, 0, spin_try, spin_wait, 0, NULL, 1);
+    return spin_trylock_timed(t, (void *)l);
 }
 
 PS_API int pthread_spin_unlock(pthread_spinlock_t *l)
 {
-    if (PS_UNLIKELY(ps_g.locks_on))
-        released((const void *)l);
-    return REAL(pthread_spin_unlock)(l);
+    UNLOCK(pthread_spin_unlock, l);
 }
 
 /* ---- condition variables ------------------------------------------------------------------ */
@@ -676,7 +818,7 @@ static int cond_wait_timed(ps_thread_t *t, pthread_cond_t *c, pthread_mutex_t *m
     for (uint32_t i = 0; i < t->nholds; i++) /* the wait releases m: a timed hold ends here */
         if (t->holds[i].lock == (uintptr_t)m) {
             t->holds[i].nest = 1;
-            released_slow(t, m);
+            hold_ends(t, m);
             break;
         }
     /* every wait blocks (or is about to): its call site is worth the stack capture */
@@ -806,6 +948,7 @@ void ps_locks_thread_exit(ps_thread_t *t)
 {
     if (!recs)
         return;
+    flush_pending(t);
     for (unsigned i = 0; i < PS_LOCKC; i++) {
         lockc_flush(t->lockc[i].slot1, t->lockc[i].gen, t->lockc[i].acq, t->lockc[i].reads);
         t->lockc[i].slot1 = 0;
@@ -825,6 +968,9 @@ int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
         ps_os_unmap(pend.acq, pend_bytes);
         return -1;
     }
+    ps_thread_t *self = ps_thread_peek();
+    if (self) /* the writing thread's own; other threads apply theirs at their next unlock */
+        flush_pending(self);
     ps_track_for_each(add_pending, &pend);
     ps_buf_u64(b, time_ns);
     ps_buf_u32(b, (uint32_t)ps_g.opt.lock_sample);

@@ -55,10 +55,10 @@ typedef struct ps_options_s {
 /* ---- stack.c: interned stacks ------------------------------------------------------------ */
 /* A stored stack: the frames follow the header in the frames arena. Immutable once published. */
 typedef struct ps_stack_s {
-    uint64_t hash;   /* hash of the frames, for lookup */
-    uint32_t id;     /* dense id, 1..; 0 means "no stack / overflow" */
-    uint32_t depth;  /* number of frames that follow */
-    uintptr_t ip[];  /* return addresses, innermost first, caller of malloc first */
+    uint64_t hash;  /* hash of the frames, for lookup */
+    uint32_t id;    /* dense id, 1..; 0 means "no stack / overflow" */
+    uint32_t depth; /* number of frames that follow */
+    uintptr_t ip[]; /* return addresses, innermost first, caller of malloc first */
 } ps_stack_t;
 
 /* ---- track.c: per-stack counters ---------------------------------------------------------- */
@@ -84,11 +84,11 @@ typedef struct ps_unwind_read_s {
 } ps_unwind_read_t;
 
 typedef struct ps_unwind_tcache_s {
-    uint64_t generation; /* ps_unwind_flush() count when filled; a mismatch empties it */
+    uint64_t generation;          /* ps_unwind_flush() count when filled; a mismatch empties it */
     uintptr_t stack_lo, stack_hi; /* this thread's stack (addresses; hi 0 = not looked up yet) */
-    void *memo;          /* recent walks (see unwind.c), mmap'd on first use, or NULL */
-    size_t memo_bytes;   /* size of that mapping (bytes) */
-    size_t memo_entry;   /* size of one memo entry (bytes) */
+    void *memo;                   /* recent walks (see unwind.c), mmap'd on first use, or NULL */
+    size_t memo_bytes;            /* size of that mapping (bytes) */
+    size_t memo_entry;            /* size of one memo entry (bytes) */
     uint8_t memo_next[PS_UNWIND_MEMO_SETS]; /* per memo set: the way to replace next */
     struct {
         uintptr_t pc;  /* return address (0 = empty) */
@@ -99,6 +99,7 @@ typedef struct ps_unwind_tcache_s {
 #define PS_ZONE_DEPTH 64 /* zones a thread can have open at once (nesting depth) */
 #define PS_LOCKC 64      /* per-thread lock counters (direct-mapped by lock table slot) */
 #define PS_HOLDS 4       /* timed holds a thread can have at once */
+#define PS_PEND 8        /* lock figures a thread defers until its next unlock (locks.c) */
 
 /* Per-thread shim state. Lives in mmap'd memory (never in malloc'd memory); the thread's
  * TLS holds a pointer to it. Linked into the registry so snapshots can sum the counters. */
@@ -113,34 +114,44 @@ typedef struct ps_thread_s {
         const ps_stack_t *stack;
     } stack_cache[256];
     /* timing (locks.c, latency.c); all written by the owning thread only */
-    void *thread_rec;          /* threads.c's record of this thread, or NULL */
-    uint64_t events[3];        /* allocator calls: pooled, forwarded, forwarded >= 128 KiB */
-    int32_t lock_countdown;    /* lock acquisitions until the next sampled one */
-    uint32_t nholds;           /* entries in holds[] */
-    struct {                   /* acquisitions counted here, added to the lock's record later */
-        uint32_t slot1;        /* lock table slot + 1 (0 = empty) */
-        uint32_t gen;          /* that slot's generation */
-        uint64_t acq, reads;   /* acquisitions, of which shared */
+    void *thread_rec;        /* threads.c's record of this thread, or NULL */
+    uint64_t events[3];      /* allocator calls: pooled, forwarded, forwarded >= 128 KiB */
+    int32_t lock_countdown;  /* lock acquisitions until the next sampled one */
+    uint32_t nholds;         /* entries in holds[] */
+    uint32_t npend;          /* entries in pend[] (next to nholds: unlock tests both) */
+    struct {                 /* acquisitions counted here, added to the lock's record later;
+                                direct-mapped by lock address, so a hit needs no table lookup */
+        uintptr_t addr;      /* the lock */
+        uint32_t kind;       /* enum ps_lock_kind of its record */
+        uint32_t slot1;      /* lock table slot + 1 (0 = empty) */
+        uint32_t gen;        /* that slot's generation */
+        uint64_t acq, reads; /* acquisitions, of which shared */
     } lockc[PS_LOCKC];
-    struct {                   /* holds being timed (sampled acquisitions) */
+    struct { /* holds being timed (sampled acquisitions) */
         uintptr_t lock;
-        uint64_t start;        /* ticks */
-        uint32_t nest;         /* recursive acquisitions of it */
+        uint64_t start; /* ticks */
+        uint32_t nest;  /* recursive acquisitions of it */
         uint32_t slot;
     } holds[PS_HOLDS];
+    struct {                /* contended/sampled acquisitions and hold ends not applied yet */
+        uint32_t slot, gen; /* the lock's table slot and its generation */
+        uint32_t flags;     /* PEND_* in locks.c */
+        uint32_t site;      /* stack id of the acquiring call site, or 0 */
+        uint64_t ticks;     /* wait (acquisitions) or hold (hold ends) */
+    } pend[PS_PEND];
     int32_t latency_countdown; /* allocator calls until the next timed one */
     uint32_t zone_depth;       /* open zones (may exceed PS_ZONE_DEPTH: those are not timed) */
     struct {
-        uint32_t zone;         /* zone index (latency.c) */
-        uint64_t start;        /* ticks at perfshim_zone_begin */
+        uint32_t zone;  /* zone index (latency.c) */
+        uint64_t start; /* ticks at perfshim_zone_begin */
     } zones[PS_ZONE_DEPTH];
     ps_unwind_tcache_t unwind_cache; /* unwind rules this thread used */
 } ps_thread_t;
 
 /* ---- track.c: the live-block table (blocks the real allocator gave us) -------------------- */
 typedef struct ps_live_entry_s {
-    uintptr_t ptr;  /* user pointer; 0 = empty slot */
-    uint64_t meta;  /* low 40 bits: requested size (bytes); high 24 bits: stack id */
+    uintptr_t ptr; /* user pointer; 0 = empty slot */
+    uint64_t meta; /* low 40 bits: requested size (bytes); high 24 bits: stack id */
 } ps_live_entry_t;
 
 #define PS_LIVE_SIZE_BITS 40
@@ -149,9 +160,9 @@ typedef struct ps_live_entry_s {
 
 typedef struct ps_live_shard_s {
     ps_spinlock_t lock;
-    uint32_t count;          /* occupied slots */
-    uint32_t mask;           /* capacity - 1 (capacity is a power of two) */
-    ps_live_entry_t *slots;  /* mmap'd, capacity entries */
+    uint32_t count;         /* occupied slots */
+    uint32_t mask;          /* capacity - 1 (capacity is a power of two) */
+    ps_live_entry_t *slots; /* mmap'd, capacity entries */
     char pad[64 - sizeof(ps_spinlock_t) - 2 * sizeof(uint32_t) - sizeof(void *)];
 } ps_live_shard_t;
 
@@ -167,33 +178,33 @@ typedef struct ps_buf_s {
 
 /* Totals of a snapshot (the numbers in the SNAPSHOT chunk's totals block). */
 typedef struct ps_totals_s {
-    uint64_t allocs, frees;           /* counts since start */
+    uint64_t allocs, frees; /* counts since start */
     uint64_t alloc_bytes, freed_bytes;
     uint64_t live_blocks, live_bytes; /* at the snapshot */
-    uint64_t peak_live_bytes;         /* highest live_bytes seen (within PS_LIVE_FLUSH per thread) */
+    uint64_t peak_live_bytes; /* highest live_bytes seen (within PS_LIVE_FLUSH per thread) */
     uint64_t rss_bytes, peak_rss_bytes;
-    uint64_t untracked_frees;         /* frees of blocks allocated before we tracked */
+    uint64_t untracked_frees; /* frees of blocks allocated before we tracked */
 } ps_totals_t;
 
 /* Whole-process state (init.c owns it; one instance, ps_g). */
 typedef struct ps_global_s {
     ps_options_t opt;
-    atomic_int active;        /* 1 while tracking: checked on every call */
-    int hooks;                /* 1 if allocations need more than the pool or glibc (full mode):
-                                 the one flag the pool fast paths in interpose.c test */
-    int initialized;          /* constructor done */
-    int unwind_ok;            /* libunwind loaded */
-    int pool_on;              /* the pool was initialized and serves requests */
-    int tracing;              /* 1 while the trace is written (full mode, after init) */
-    int locks_on;             /* lock timing: the pthread interposers record */
-    int latency_on;           /* allocator calls are timed (1 in opt.latency_sample) */
-    uint64_t start_ticks;     /* ps_ticks() at start, to calibrate the tick rate */
+    atomic_int active;    /* 1 while tracking: checked on every call */
+    int hooks;            /* 1 if allocations need more than the pool or glibc (full mode):
+                             the one flag the pool fast paths in interpose.c test */
+    int initialized;      /* constructor done */
+    int unwind_ok;        /* libunwind loaded */
+    int pool_on;          /* the pool was initialized and serves requests */
+    int tracing;          /* 1 while the trace is written (full mode, after init) */
+    int locks_on;         /* lock timing: the pthread interposers record */
+    int latency_on;       /* allocator calls are timed (1 in opt.latency_sample) */
+    uint64_t start_ticks; /* ps_ticks() at start, to calibrate the tick rate */
     uint64_t start_realtime_ns, start_monotonic_ns;
-    uint32_t pid;             /* pid the state belongs to (changes in a forked child) */
+    uint32_t pid;                   /* pid the state belongs to (changes in a forked child) */
     uintptr_t self_start, self_end; /* our own text, to drop our frames from stacks */
-    char exe[1024];           /* /proc/self/exe at start */
-    char cwd[1024];           /* working directory at start */
-    atomic_llong live_bytes;  /* folded live bytes (see ps_thread_t.live_delta) */
+    char exe[1024];                 /* /proc/self/exe at start */
+    char cwd[1024];                 /* working directory at start */
+    atomic_llong live_bytes;        /* folded live bytes (see ps_thread_t.live_delta) */
     atomic_llong peak_live_bytes;
     atomic_ullong untracked_frees;
 } ps_global_t;
