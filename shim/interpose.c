@@ -402,7 +402,8 @@ dlvsym(void *handle, const char *name, const char *version)
 }
 
 /* dlclose may unmap code whose unwind rules the fast unwinder cached by address; a library
- * loaded later at the same place must not be walked with them. */
+ * loaded later at the same place must not be walked with them. What it unmaps is remembered
+ * (modules.c) so that the stacks captured inside still symbolize after the unload. */
 PS_API int dlclose(void *handle)
 {
     static int (*real)(void *);
@@ -413,8 +414,23 @@ PS_API int dlclose(void *handle)
             return -1;
         }
     }
+    /* Remember what this unmaps (for the trace's UNLOADED_MODULES) while it is still mapped;
+     * only when tracing: the copy walks the loader's list, and this is not a hot path. */
+    ps_modules_before_t *before = NULL;
+    if (ps_g.tracing && ps_tls_guard == 0) {
+        int saved = errno;
+        ps_tls_guard++;
+        before = ps_modules_before_close();
+        ps_tls_guard--;
+        errno = saved;
+    }
     int rc = real(handle);
     int saved = errno;
+    if (before) {
+        ps_tls_guard++;
+        ps_modules_after_close(before);
+        ps_tls_guard--;
+    }
     ps_unwind_flush();
     errno = saved;
     return rc;
