@@ -76,6 +76,7 @@ int ps_real_init(void); /* 0 on success */
  * old compat version), found in libc's symbol table without the loader's lookup; or NULL. */
 void *ps_real_libc_symbol(const char *name);
 int ps_real_family_index(void *addr);
+const char *ps_real_family_name(int i); /* "malloc", "free", ... by that index */
 
 /* ---- stack.c: capture and interning ------------------------------------------------------- */
 int ps_stack_init(void);                         /* load libunwind privately; 0 if ok */
@@ -164,6 +165,14 @@ int ps_modules_write_unloaded(ps_buf_t *b);
 void ps_modules_fork_prepare(void);
 void ps_modules_fork_parent(void);
 void ps_modules_fork_child(void);
+
+/* ---- deepbind.c: RTLD_DEEPBIND objects bound to our allocator ------------------------------ */
+typedef struct ps_deepbind_before_s ps_deepbind_before_t;
+/* Around the real dlopen(..., RTLD_DEEPBIND) (dlopen interposer only): the objects loaded
+ * before, then every object loaded since has its malloc-family relocations pointed at ours
+ * ([PS_FAMILY_COUNT] functions in ps_real_family_index order). after frees b; NULL is ignored. */
+ps_deepbind_before_t *ps_deepbind_before(void);
+void ps_deepbind_after(ps_deepbind_before_t *b, void *const *ours);
 
 /* ---- snapshot.c: build and write the chunks of one snapshot -------------------------------- */
 int ps_snapshot_write(int reason, int final);
