@@ -12,8 +12,10 @@
  * neither strip the flag nor send later allocations to libc: after the real dlopen, every
  * object it loaded has its relocations against undefined malloc-family symbols (GOT and PLT
  * slots, and plain 64-bit data pointers) rewritten to our functions, the way a global-scope
- * binding would have resolved them. Slots in the RELRO segment are made writable for the
- * write and read-only again.
+ * binding would have resolved them: those that now point at libc's definitions, or (lazy
+ * binding) still at the object's own PLT; a slot bound to some other library's malloc (a
+ * plugin that brings its own allocator) is left alone. Slots in the RELRO segment are made writable
+ * for the write and read-only again.
  *
  * What stays: blocks the object's constructors allocated, inside the real dlopen, came from
  * libc; they are foreign to us, and our free passes them on to libc, so they are safe (only
@@ -64,6 +66,7 @@ typedef struct {
     ps_deepbind_before_t *before;
     void *const *ours; /* [PS_FAMILY_COUNT], in ps_real_family_index order */
     uintptr_t relro_lo, relro_hi;
+    uintptr_t lo, hi; /* the object's PT_LOAD range (its PLT stubs are inside) */
     const char *name; /* the object being patched */
     uint32_t patched, failed;
 } patch_ctx_t;
@@ -76,7 +79,11 @@ static uintptr_t dyn_addr(uintptr_t base, uintptr_t v)
 
 static void patch_slot(patch_ctx_t *c, void **slot, void *want)
 {
-    if (*slot == want)
+    /* Only what the deep scope bound to libc, or a lazy slot not bound yet (it still points
+     * at the object's own PLT): a plugin that deliberately links another allocator keeps it. */
+    uintptr_t cur = (uintptr_t)*slot;
+    if (cur == (uintptr_t)want ||
+        (ps_real_family_index((void *)cur) < 0 && !(cur >= c->lo && cur < c->hi)))
         return;
     uintptr_t a = (uintptr_t)slot;
     int relro = a >= c->relro_lo && a < c->relro_hi;
@@ -117,8 +124,15 @@ static void patch_object(patch_ctx_t *c, struct dl_phdr_info *info)
     uintptr_t base = info->dlpi_addr;
     const ElfW(Dyn) *dyn = NULL;
     c->relro_lo = c->relro_hi = 0;
+    c->lo = UINTPTR_MAX;
+    c->hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD) {
+            uintptr_t s = base + ph->p_vaddr;
+            c->lo = s < c->lo ? s : c->lo;
+            c->hi = s + ph->p_memsz > c->hi ? s + ph->p_memsz : c->hi;
+        }
         if (ph->p_type == PT_DYNAMIC)
             dyn = (const ElfW(Dyn) *)(base + ph->p_vaddr);
         else if (ph->p_type == PT_GNU_RELRO) {
