@@ -199,6 +199,75 @@ static int load_modules(pa_trace_t *t, const pa_chunk_t *ch)
     return PA_OK;
 }
 
+/* ---- UNLOADED_MODULES ---------------------------------------------------------------------- */
+
+static bool same_module(const pa_module_t *a, const pa_module_t *b)
+{
+    return a->base == b->base && a->start == b->start && a->end == b->end &&
+           a->build_id_len == b->build_id_len && strcmp(a->path, b->path) == 0 &&
+           (!a->build_id_len || memcmp(a->build_id, b->build_id, a->build_id_len) == 0);
+}
+
+/* Modules dlclose unmapped before the snapshot: added to the map as retired (after the live
+ * modules, which win an address lookup), unless the map has the same module already. The
+ * chunk lists every unload since start, and follows each MODULES chunk, so what load_modules
+ * dropped for overlapping the newer map comes back here. */
+static int load_unloaded_modules(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    uint32_t count = pa_cursor_u32(&c);
+    (void)pa_cursor_u32(&c); /* reserved */
+    uint64_t dropped = pa_cursor_u64(&c);
+    if (c.err || count > pa_cursor_left(&c) / 40) { /* 40: the smallest record */
+        malformed(t, "UNLOADED_MODULES", ch, "module count larger than the payload");
+        return PA_OK;
+    }
+    size_t retired = 0;
+    for (size_t i = 0; i < t->nmodules; i++)
+        retired += t->modules[i].retired;
+    for (uint32_t i = 0; i < count; i++) {
+        pa_module_t m = {.retired = true};
+        m.base = pa_cursor_u64(&c);
+        m.start = pa_cursor_u64(&c);
+        m.end = pa_cursor_u64(&c);
+        const uint8_t *s, *bid;
+        uint32_t slen;
+        pa_cursor_str(&c, &s, &slen);
+        pa_cursor_str(&c, &bid, &m.build_id_len);
+        (void)pa_cursor_u64(&c); /* unload_ns: not used by any report yet */
+        if (c.err) {
+            malformed(t, "UNLOADED_MODULES", ch, "payload ends inside a module record");
+            return PA_OK; /* the records before it stay */
+        }
+        m.path = pa_util_strndup((const char *)s, slen);
+        m.build_id = m.build_id_len ? malloc(m.build_id_len) : NULL;
+        if (!m.path || (m.build_id_len && !m.build_id)) {
+            free_modules(&m, 1);
+            return PA_ENOMEM;
+        }
+        if (m.build_id_len)
+            memcpy(m.build_id, bid, m.build_id_len);
+        bool known = m.end <= m.start || retired >= PA_MAX_RETIRED;
+        for (size_t k = 0; !known && k < t->nmodules; k++)
+            known = same_module(&t->modules[k], &m);
+        if (known || pa_util_grow((void **)&t->modules, &t->modules_cap, t->nmodules + 1,
+                                  sizeof *t->modules) != PA_OK) {
+            free_modules(&m, 1);
+            if (!known)
+                return PA_ENOMEM;
+            continue;
+        }
+        t->modules[t->nmodules++] = m;
+        retired++;
+    }
+    if (dropped)
+        pa_model_warn(t, "%llu unloaded module(s) were not recorded (the shim's list was full); "
+                         "frames in them may show as bare addresses",
+                      (unsigned long long)dropped);
+    return PA_OK;
+}
+
 /* ---- STACKS -------------------------------------------------------------------------------- */
 
 static int load_stacks(pa_trace_t *t, const pa_chunk_t *ch)
@@ -821,6 +890,9 @@ int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
             break;
         case PS_CHUNK_MODULES:
             rc = load_modules(t, &ch);
+            break;
+        case PS_CHUNK_UNLOADED_MODULES:
+            rc = load_unloaded_modules(t, &ch);
             break;
         case PS_CHUNK_STACKS:
             rc = load_stacks(t, &ch);

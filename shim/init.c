@@ -24,6 +24,7 @@ static void fork_prepare(void)
 {
     ps_tls_guard++;
     ps_snapshot_fork_prepare();
+    ps_modules_fork_prepare();
     ps_stack_fork_prepare();
     ps_track_fork_prepare();
     ps_pool_fork_prepare(); /* last: the pool's locks are the innermost */
@@ -34,6 +35,7 @@ static void fork_parent(void)
     ps_pool_fork_parent();
     ps_track_fork_parent();
     ps_stack_fork_parent();
+    ps_modules_fork_parent();
     ps_snapshot_fork_parent();
     ps_tls_guard--;
 }
@@ -43,6 +45,7 @@ static void fork_child(void)
     ps_pool_fork_child();
     ps_track_fork_child();
     ps_stack_fork_child();
+    ps_modules_fork_child();
     ps_snapshot_fork_child();
     ps_g.pid = ps_os_pid();
     if (ps_g.tracing) {

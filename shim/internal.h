@@ -76,6 +76,7 @@ int ps_real_init(void); /* 0 on success */
  * old compat version), found in libc's symbol table without the loader's lookup; or NULL. */
 void *ps_real_libc_symbol(const char *name);
 int ps_real_family_index(void *addr);
+const char *ps_real_family_name(int i); /* "malloc", "free", ... by that index */
 
 /* ---- stack.c: capture and interning ------------------------------------------------------- */
 int ps_stack_init(void);                         /* load libunwind privately; 0 if ok */
@@ -148,6 +149,30 @@ void ps_writer_close(void);
 void ps_writer_fork_child(void); /* the child must create its own file */
 const char *ps_writer_path(void);
 uint64_t ps_writer_chunks(void); /* chunks written to the current file */
+
+/* ---- modules.c: modules unloaded by dlclose (UNLOADED_MODULES chunk) ----------------------- */
+#define PS_BUILD_ID_MAX 64 /* build-id bytes kept (GNU build-ids are 20) */
+struct dl_phdr_info;
+/* The module's GNU build-id copied into out (at most max bytes); its length, 0 if none. */
+size_t ps_modules_build_id(const struct dl_phdr_info *info, uint8_t *out, size_t max);
+typedef struct ps_modules_before_s ps_modules_before_t;
+/* Around the real dlclose (never on an allocation path: both call dl_iterate_phdr): a copy
+ * of the module map, then the comparison that remembers every module gone since. */
+ps_modules_before_t *ps_modules_before_close(void); /* NULL if it cannot map its copy */
+void ps_modules_after_close(ps_modules_before_t *b);  /* frees b; NULL is ignored */
+/* The UNLOADED_MODULES payload of every module remembered; 0 (nothing written) if none. */
+int ps_modules_write_unloaded(ps_buf_t *b);
+void ps_modules_fork_prepare(void);
+void ps_modules_fork_parent(void);
+void ps_modules_fork_child(void);
+
+/* ---- deepbind.c: RTLD_DEEPBIND objects bound to our allocator ------------------------------ */
+typedef struct ps_deepbind_before_s ps_deepbind_before_t;
+/* Around the real dlopen(..., RTLD_DEEPBIND) (dlopen interposer only): the objects loaded
+ * before, then every object loaded since has its malloc-family relocations pointed at ours
+ * ([PS_FAMILY_COUNT] functions in ps_real_family_index order). after frees b; NULL is ignored. */
+ps_deepbind_before_t *ps_deepbind_before(void);
+void ps_deepbind_after(ps_deepbind_before_t *b, void *const *ours);
 
 /* ---- snapshot.c: build and write the chunks of one snapshot -------------------------------- */
 int ps_snapshot_write(int reason, int final);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * interpose.c — the symbols libperfshim.so exports: the malloc family with glibc's
- * semantics, dlsym/dlvsym (so that libc's malloc looked up by handle is ours too), dlclose
- * (unloaded code invalidates cached unwind rules), and the
+ * semantics, dlsym/dlvsym (so that libc's malloc looked up by handle is ours too), dlopen
+ * (RTLD_DEEPBIND objects are bound to our allocator), dlclose (unloaded code invalidates
+ * cached unwind rules and is remembered for the trace), and the
  * public perfshim_* API. Nothing else is exported (-fvisibility=hidden).
  *
  * Each function: if tracking is off or we are already inside the shim on this thread, go
@@ -26,7 +27,7 @@
 /* Our functions, in the order of ps_real_family_index(). Referenced through hidden aliases so
  * that they are ours even when the shim is dlopen()ed RTLD_LOCAL (as the unit tests do). */
 #pragma GCC diagnostic ignored "-Wmissing-attributes" /* the aliases need no malloc attributes */
-#define PS_ALIAS(name)                                                                            \
+#define PS_ALIAS(name)                                                                             \
     extern __typeof(name) ps_alias_##name __attribute__((alias(#name), visibility("hidden")))
 PS_ALIAS(malloc);
 PS_ALIAS(free);
@@ -42,8 +43,7 @@ PS_ALIAS(malloc_usable_size);
 
 static inline int tracking(void)
 {
-    return PS_LIKELY(atomic_load_explicit(&ps_g.active, memory_order_relaxed)) &&
-           ps_tls_guard == 0;
+    return PS_LIKELY(atomic_load_explicit(&ps_g.active, memory_order_relaxed)) && ps_tls_guard == 0;
 }
 
 static PS_NOINLINE void record_alloc(void *p, size_t n)
@@ -363,11 +363,18 @@ PS_API size_t malloc_usable_size(void *p)
  * the caller"), which glibc computes from the return address: those calls are tail calls,
  * so glibc sees our caller's address, not ours. */
 
-static void *const family_ours[PS_FAMILY_COUNT] = {
-    (void *)ps_alias_malloc,        (void *)ps_alias_free,          (void *)ps_alias_calloc,
-    (void *)ps_alias_realloc,       (void *)ps_alias_reallocarray,  (void *)ps_alias_posix_memalign,
-    (void *)ps_alias_aligned_alloc, (void *)ps_alias_memalign,      (void *)ps_alias_valloc,
-    (void *)ps_alias_pvalloc,       (void *)ps_alias_malloc_usable_size, (void *)ps_alias_free};
+static void *const family_ours[PS_FAMILY_COUNT] = {(void *)ps_alias_malloc,
+                                                   (void *)ps_alias_free,
+                                                   (void *)ps_alias_calloc,
+                                                   (void *)ps_alias_realloc,
+                                                   (void *)ps_alias_reallocarray,
+                                                   (void *)ps_alias_posix_memalign,
+                                                   (void *)ps_alias_aligned_alloc,
+                                                   (void *)ps_alias_memalign,
+                                                   (void *)ps_alias_valloc,
+                                                   (void *)ps_alias_pvalloc,
+                                                   (void *)ps_alias_malloc_usable_size,
+                                                   (void *)ps_alias_free};
 
 static inline void *replacement_for(void *r)
 {
@@ -382,7 +389,7 @@ static inline int maybe_malloc_name(const char *name)
 }
 
 __attribute__((optimize("optimize-sibling-calls"))) PS_API void *dlsym(void *handle,
-                                                                      const char *name)
+                                                                       const char *name)
 {
     if (handle != RTLD_NEXT && maybe_malloc_name(name)) {
         return replacement_for(ps_real_dlsym(handle, name));
@@ -401,8 +408,54 @@ dlvsym(void *handle, const char *name, const char *version)
     return real(handle, name, version); /* tail call, as in dlsym */
 }
 
+/* ---- dlopen: RTLD_DEEPBIND ------------------------------------------------------------------ */
+
+static void *(*real_dlopen(void))(const char *, int)
+{
+    static void *(*real)(const char *, int);
+    if (PS_UNLIKELY(!real))
+        real = (void *(*)(const char *, int))ps_real_dlsym(RTLD_NEXT, "dlopen");
+    return real;
+}
+
+static PS_NOINLINE void *dlopen_deepbind(void *(*real)(const char *, int), const char *file,
+                                         int mode)
+{
+    int saved = errno;
+    ps_tls_guard++;
+    ps_deepbind_before_t *before = ps_deepbind_before();
+    ps_tls_guard--;
+    errno = saved;
+    void *h = real(file, mode);
+    saved = errno;
+    ps_tls_guard++;
+    ps_deepbind_after(before, family_ours);
+    ps_tls_guard--;
+    errno = saved;
+    return h;
+}
+
+/* A library loaded RTLD_DEEPBIND would bind malloc and free to libc's (deepbind.c): its
+ * malloc-family references are pointed at ours after the load. Every other dlopen is a tail
+ * call, so that the loader still sees the real caller (its RUNPATH is searched, its namespace
+ * used); a DEEPBIND load is not, and searches a bare file name as if perfshim had asked (the
+ * calling object's own RUNPATH/RPATH is not used: README, Known limitations). */
+__attribute__((optimize("optimize-sibling-calls"))) PS_API void *dlopen(const char *file, int mode)
+{
+    void *(*real)(const char *, int) = real_dlopen();
+    if (PS_UNLIKELY(!real)) {
+        errno = ENOSYS;
+        return NULL;
+    }
+    if (PS_LIKELY(!(mode & RTLD_DEEPBIND)) || !file || !ps_g.initialized ||
+        ps_g.opt.mode == PS_MODE_OFF)
+        return real(file, mode);
+    return dlopen_deepbind(real, file, mode);
+}
+
 /* dlclose may unmap code whose unwind rules the fast unwinder cached by address; a library
- * loaded later at the same place must not be walked with them. */
+ * loaded later at the same place must not be walked with them. What it unmaps is remembered
+ * (modules.c) so that the stacks captured inside still symbolize after the unload. */
 PS_API int dlclose(void *handle)
 {
     static int (*real)(void *);
@@ -413,8 +466,23 @@ PS_API int dlclose(void *handle)
             return -1;
         }
     }
+    /* Remember what this unmaps (for the trace's UNLOADED_MODULES) while it is still mapped;
+     * only when tracing: the copy walks the loader's list, and this is not a hot path. */
+    ps_modules_before_t *before = NULL;
+    if (ps_g.tracing && ps_tls_guard == 0) {
+        int saved = errno;
+        ps_tls_guard++;
+        before = ps_modules_before_close();
+        ps_tls_guard--;
+        errno = saved;
+    }
     int rc = real(handle);
     int saved = errno;
+    if (before) {
+        ps_tls_guard++;
+        ps_modules_after_close(before);
+        ps_tls_guard--;
+    }
     ps_unwind_flush();
     errno = saved;
     return rc;

@@ -42,6 +42,7 @@ void ps_os_sleep_ms(unsigned ms);
  * MAP_NORESERVE, so nothing is committed or charged. NULL on failure. */
 void *ps_os_reserve(size_t size, size_t align);
 int ps_os_commit(void *p, size_t size); /* make reserved pages read/write: 0, or -1 */
+int ps_os_protect(void *p, size_t size, int writable); /* read-only or read/write: 0, or -1 */
 void ps_os_purge(void *p, size_t size); /* give the pages back (MADV_DONTNEED): they stay
                                            mapped and read as zero afterwards */
 

@@ -23,6 +23,14 @@ void *ps_os_map(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
+int ps_os_protect(void *p, size_t size, int writable)
+{
+    int saved = errno;
+    int rc = mprotect(p, size, writable ? PROT_READ | PROT_WRITE : PROT_READ);
+    errno = saved;
+    return rc == 0 ? 0 : -1;
+}
+
 void ps_os_unmap(void *p, size_t size)
 {
     if (p)

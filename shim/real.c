@@ -197,6 +197,11 @@ void *ps_real_dlvsym(void *handle, const char *name, const char *version)
     return real_dlvsym ? real_dlvsym(handle, name, version) : NULL;
 }
 
+const char *ps_real_family_name(int i)
+{
+    return i >= 0 && i < PS_FAMILY_COUNT ? family_names[i] : "";
+}
+
 int ps_real_family_index(void *addr)
 {
     if (!addr)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * snapshot.c — turns the shim's state into the chunks of one snapshot and writes them:
- * PROCESS (first time in this process), MODULES (read now with dl_iterate_phdr), STACKS
+ * PROCESS (first time in this process), MODULES (read now with dl_iterate_phdr),
+ * UNLOADED_MODULES (those dlclose unmapped so far: modules.c), STACKS
  * (those new since the last snapshot), SNAPSHOT (totals and per-stack rows), MESSAGE
  * (warnings since the last snapshot), END (at exit).
  *
@@ -74,29 +75,10 @@ typedef struct {
 
 static void put_build_id(ps_buf_t *b, struct dl_phdr_info *info)
 {
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_NOTE)
-            continue;
-        const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
-        const uint8_t *end = p + ph->p_memsz;
-        while (p + sizeof(ElfW(Nhdr)) <= end) {
-            const ElfW(Nhdr) *nh = (const void *)p;
-            const uint8_t *name = p + sizeof *nh;
-            const uint8_t *desc = name + ((nh->n_namesz + 3) & ~3u);
-            const uint8_t *next = desc + ((nh->n_descsz + 3) & ~3u);
-            if (next > end)
-                break;
-            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
-                memcmp(name, "GNU", 4) == 0) {
-                ps_buf_u32(b, nh->n_descsz);
-                ps_buf_bytes(b, desc, nh->n_descsz);
-                return;
-            }
-            p = next;
-        }
-    }
-    ps_buf_u32(b, 0);
+    uint8_t id[PS_BUILD_ID_MAX];
+    size_t n = ps_modules_build_id(info, id, sizeof id);
+    ps_buf_u32(b, (uint32_t)n);
+    ps_buf_bytes(b, id, n);
 }
 
 static int put_module(struct dl_phdr_info *info, size_t size, void *data)
@@ -137,7 +119,13 @@ static int write_modules(void)
     if (!buf.failed)
         for (int i = 0; i < 4; i++)
             buf.data[i] = (uint8_t)(ctx.count >> (8 * i));
-    return ps_writer_chunk(PS_CHUNK_MODULES, &buf);
+    if (ps_writer_chunk(PS_CHUNK_MODULES, &buf) != 0)
+        return -1;
+    /* Right after MODULES: a reader adds these to the map it just read, as unloaded. */
+    ps_buf_reset(&buf);
+    if (ps_modules_write_unloaded(&buf))
+        ps_writer_chunk(PS_CHUNK_UNLOADED_MODULES, &buf);
+    return 0;
 }
 
 static int write_stacks(uint32_t upto)

@@ -18,9 +18,11 @@
 
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <libunwind.h>
 #include <link.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef int (*backtrace_fn)(void **, int);
 typedef int (*caching_fn)(unw_addr_space_t, unw_caching_policy_t);
@@ -28,6 +30,16 @@ typedef int (*cache_size_fn)(unw_addr_space_t, size_t, int);
 
 static backtrace_fn unw_bt;
 static int fast_unwind; /* 1: ps_unwind_capture first, libunwind for what it cannot walk */
+static int fast_ready; /* the fast unwinder is initialized (also under PERFSHIM_UNWIND=libunwind) */
+
+/* libunwind's address-validation pipe: its two descriptors, as found after its init. */
+static struct {
+    int n; /* descriptors found (0: none, nothing to check) */
+    int fd[2];
+    dev_t dev[2];
+    ino_t ino[2];
+    atomic_int lost; /* 1 once the program closed or reused one of them: libunwind is off */
+} unw_pipe;
 
 #define ARENA_CHUNK (16u << 20) /* frames arena grows by this much */
 #define PS_LOW_FDS 256          /* libunwind's pipe is kept at or above this descriptor */
@@ -63,6 +75,61 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+/* After libunwind's init: its pipe is the pair of non-blocking close-on-exec FIFO ends that
+ * are not among our fillers (descriptors the program inherited across exec are never
+ * close-on-exec, and nothing else has run in this process image yet). */
+static void find_unw_pipe(const int *fillers, int nfill)
+{
+    for (int fd = 0; fd < 1024 && unw_pipe.n < 2; fd++) {
+        int filler = 0;
+        for (int i = 0; i < nfill && !filler; i++)
+            filler = fillers[i] == fd;
+        struct stat st;
+        int fdflags = filler ? -1 : fcntl(fd, F_GETFD);
+        if (fdflags < 0 || !(fdflags & FD_CLOEXEC) || !(fcntl(fd, F_GETFL) & O_NONBLOCK) ||
+            fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode))
+            continue;
+        if (unw_pipe.n == 1 && st.st_ino != unw_pipe.ino[0])
+            continue; /* both ends of one pipe share its inode */
+        unw_pipe.fd[unw_pipe.n] = fd;
+        unw_pipe.dev[unw_pipe.n] = st.st_dev;
+        unw_pipe.ino[unw_pipe.n] = st.st_ino;
+        unw_pipe.n++;
+    }
+    if (unw_pipe.n == 1)
+        unw_pipe.n = 0; /* not what we were looking for: check nothing */
+}
+
+/*
+ * Before each libunwind walk: are its pipe's descriptors still its pipe? A program that closes
+ * every descriptor and reuses the numbers (daemons, test runners, procedge.c's "reuse") would
+ * otherwise have libunwind read a byte from, write a byte of stack memory into, or close (when
+ * the read fails) a file of the program's. Two fstat calls, on the slow path only. Once they
+ * are gone, libunwind is never called again: the fast unwinder takes over where it can, and
+ * what it cannot walk is recorded without frames.
+ */
+static PS_NOINLINE int unw_pipe_intact(void)
+{
+    if (atomic_load_explicit(&unw_pipe.lost, memory_order_relaxed))
+        return 0;
+    for (int i = 0; i < unw_pipe.n; i++) {
+        struct stat st;
+        if (fstat(unw_pipe.fd[i], &st) != 0 || st.st_ino != unw_pipe.ino[i] ||
+            st.st_dev != unw_pipe.dev[i]) {
+            if (atomic_exchange(&unw_pipe.lost, 1) == 0) {
+                if (fast_ready)
+                    fast_unwind = 1;
+                ps_msg_warn("the program closed or reused descriptor %d (libunwind's pipe); "
+                            "libunwind is no longer used, and stacks the fast unwinder cannot "
+                            "walk are recorded without frames",
+                            unw_pipe.fd[i]);
+            }
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int ps_stack_init(void)
 {
     uint64_t nslots = 1;
@@ -77,8 +144,9 @@ int ps_stack_init(void)
     }
     slot_mask = nslots - 1;
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&ps_stack_init);
+    fast_ready = ps_unwind_init() == 0; /* also for PERFSHIM_UNWIND=libunwind: see below */
     if (ps_g.opt.unwind == 0) {
-        if (ps_unwind_init() == 0)
+        if (fast_ready)
             fast_unwind = 1;
         else
             ps_msg_warn("the fast unwinder needs glibc 2.35 or later (_dl_find_object); every "
@@ -115,6 +183,7 @@ int ps_stack_init(void)
     /* Warm up outside malloc: the first trace loads unwind tables (slow, may allocate). */
     void *warm[8];
     unw_bt(warm, 8);
+    find_unw_pipe(fillers, nfill);
     ps_os_release_fds(fillers, nfill);
     ps_g.unwind_ok = 1;
     return 0;
@@ -228,17 +297,21 @@ static uint32_t intern_frames(void **buf, int n, void *arg)
 uint32_t ps_stack_capture_id(ps_thread_t *t)
 {
     /* depth + 8: room for our own frames, dropped by intern_frames */
-    if (PS_LIKELY(fast_unwind && t != NULL)) {
+    int fast = fast_unwind;
+    if (PS_LIKELY(fast && t != NULL)) {
         int64_t id = ps_unwind_stack_id(&t->unwind_cache, ps_g.opt.depth + 8, intern_frames, t);
         if (PS_LIKELY(id >= 0))
             return (uint32_t)id;
     }
     void *buf[PS_MAX_DEPTH + 16];
     int n = -1;
-    if (fast_unwind && t == NULL)
+    if (fast && t == NULL)
         n = ps_unwind_capture(buf, ps_g.opt.depth + 8, NULL);
     if (n < 0) {
-        n = unw_bt ? unw_bt(buf, ps_g.opt.depth + 8) : 0;
+        if (unw_bt && unw_pipe_intact())
+            n = unw_bt(buf, ps_g.opt.depth + 8);
+        else if (fast_unwind && !fast) /* libunwind just went away: the fast walker instead */
+            n = ps_unwind_capture(buf, ps_g.opt.depth + 8, NULL);
         if (n < 0)
             n = 0;
     }

@@ -44,6 +44,7 @@ enum ps_chunk_type {
     PS_CHUNK_LATENCY = 9,  /* allocator latency histograms (PERFSHIM_LATENCY_SAMPLE) */
     PS_CHUNK_ZONES = 10,   /* perfshim_zone_begin/end histograms */
     PS_CHUNK_CPU = 11,     /* CPU samples by stack (PERFSHIM_CPU_HZ) */
+    PS_CHUNK_UNLOADED_MODULES = 12, /* modules dlclose unmapped since start; follows MODULES */
     PS_CHUNK_END = 0xffff  /* clean end of the trace: nothing follows */
 };
 
@@ -58,6 +59,12 @@ enum ps_chunk_type {
  *   u64 base (load bias: runtime address = ELF vaddr + base), u64 start, u64 end (lowest and
  *   highest runtime address of its PT_LOAD segments), str path (absolute; the main program's
  *   is /proc/self/exe resolved; "[vdso]" for the vDSO), u32 build_id_len, build_id bytes
+ *
+ * UNLOADED_MODULES payload (right after a MODULES chunk, when any module was unloaded):
+ *   u32 count, u32 reserved (0), u64 dropped (unloads not kept: the shim's list was full),
+ *   then per module, oldest unload first: the MODULES record (u64 base, u64 start, u64 end,
+ *   str path, u32 build_id_len, build_id bytes), then u64 unload_ns (monotonic, since start).
+ *   Every module unloaded since the process started, not only since the previous chunk.
  *
  * STACKS payload:
  *   u32 count, then per stack: u32 id (dense, from 1), u32 depth, depth × u64 return addresses,

@@ -119,6 +119,23 @@ void tb_modules(tb_buf_t *p, const tb_module_t *m, uint32_t n)
     }
 }
 
+void tb_unloaded_modules(tb_buf_t *p, const tb_module_t *m, const uint64_t *unload_ns,
+                         uint32_t n, uint64_t dropped)
+{
+    tb_u32(p, n);
+    tb_u32(p, 0);
+    tb_u64(p, dropped);
+    for (uint32_t i = 0; i < n; i++) {
+        tb_u64(p, m[i].base);
+        tb_u64(p, m[i].start);
+        tb_u64(p, m[i].end);
+        tb_str(p, m[i].path);
+        tb_u32(p, m[i].build_id_len);
+        tb_bytes(p, m[i].build_id, m[i].build_id_len);
+        tb_u64(p, unload_ns[i]);
+    }
+}
+
 void tb_stacks_begin(tb_buf_t *p, uint32_t count)
 {
     tb_u32(p, count);
