@@ -562,6 +562,14 @@ def all_conditions(valgrind_scale):
                  "lock timing alone: PERFSHIM_TRACK=0 PERFSHIM_LOCKS=1 (no allocation "
                  "tracking); ratio against plain glibc",
                  {"PERFSHIM_TRACK": "0", "PERFSHIM_LOCKS": "1"}),
+        Perfshim("perfshim-cpu", "full",
+                 "as perfshim-full plus CPU sampling (PERFSHIM_CPU_HZ=1000); ratio against "
+                 "perfshim-full: what sampling stacks on SIGPROF adds",
+                 {"PERFSHIM_CPU_HZ": "1000"}, baseline="perfshim-full"),
+        Perfshim("perfshim-latency", "full",
+                 "as perfshim-full plus allocator latency sampling (PERFSHIM_LATENCY_SAMPLE=64); "
+                 "ratio against perfshim-full", {"PERFSHIM_LATENCY_SAMPLE": "64"},
+                 baseline="perfshim-full"),
         Perfshim("perfshim-pool", "pool",
                  "libperfshim.so preloaded, PERFSHIM_MODE=pool: the pool allocator only, no "
                  "tracking"),
@@ -577,8 +585,9 @@ def all_conditions(valgrind_scale):
 
 
 DEFAULT_CONDITIONS = ["plain", "perfshim-full", "perfshim-full-libunwind", "perfshim-locks",
-                      "perfshim-locks-only", "perfshim-pool", "jemalloc", "tcmalloc",
-                      "mimalloc", "heaptrack", "valgrind"]
+                      "perfshim-locks-only", "perfshim-cpu", "perfshim-latency",
+                      "perfshim-pool", "jemalloc", "tcmalloc", "mimalloc", "heaptrack",
+                      "valgrind"]
 
 
 # --------------------------------------------------------------------------------------------
