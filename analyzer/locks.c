@@ -261,6 +261,20 @@ static int view_build(ctx_t *c, const pa_lock_t *k, lock_view_t *lv)
     return rc;
 }
 
+static uint64_t exclusive(const pa_lock_t *k)
+{
+    return k->acquisitions -
+           (k->read_acquisitions < k->acquisitions ? k->read_acquisitions : k->acquisitions);
+}
+
+/* The shim scales sampled owner changes by the sampling interval: with few acquisitions that
+ * estimate can exceed what is possible. A change needs an exclusive acquisition. */
+static uint64_t owner_changes(const pa_lock_t *k)
+{
+    uint64_t x = exclusive(k);
+    return k->owner_changes < x ? k->owner_changes : x;
+}
+
 static size_t shown(uint64_t top, size_t n)
 {
     return top && top < n ? (size_t)top : n;
@@ -334,12 +348,10 @@ static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
     fprintf(out, "    acquisitions: %llu", (unsigned long long)k->acquisitions);
     if (k->kind == PS_LOCK_RWLOCK)
         fprintf(out, " (%llu shared, %llu exclusive)", (unsigned long long)k->read_acquisitions,
-                (unsigned long long)(k->acquisitions - (k->read_acquisitions < k->acquisitions
-                                                            ? k->read_acquisitions
-                                                            : k->acquisitions)));
+                (unsigned long long)exclusive(k));
     fprintf(out, ", contended %llu (%s), owner changes %s%llu", (unsigned long long)k->contended,
             pct_text(k->contended, k->acquisitions, share, sizeof share), est,
-            (unsigned long long)k->owner_changes);
+            (unsigned long long)owner_changes(k));
     if (k->trylock_failures)
         fprintf(out, ", failed trylocks %llu", (unsigned long long)k->trylock_failures);
     if (k->timeouts)
@@ -352,8 +364,7 @@ static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
                 pa_util_format_ns((double)k->wait_ns / (double)k->contended, b3, sizeof b3));
     else
         fputs("    wait:         never contended\n", out);
-    uint64_t excl = k->acquisitions - (k->read_acquisitions < k->acquisitions ? k->read_acquisitions
-                                                                              : k->acquisitions);
+    uint64_t excl = exclusive(k);
     if (k->hold_samples)
         fprintf(out,
                 "    hold:         %s%s in total, max %s, %s%s per exclusive acquisition (%llu "
@@ -529,7 +540,7 @@ static void lock_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t
     pa_json_key(j, "timeouts");
     pa_json_u64(j, k->timeouts);
     pa_json_key(j, "owner_changes");
-    pa_json_u64(j, k->owner_changes);
+    pa_json_u64(j, owner_changes(k));
     pa_json_key(j, "wait_ns");
     pa_json_u64(j, k->wait_ns);
     pa_json_key(j, "max_wait_ns");
