@@ -293,25 +293,27 @@ static void size_bin_name(uint32_t size_max, char *buf, size_t size)
         snprintf(buf, size, "<= %u B", size_max);
 }
 
+/* Pointers to the n elements (elem bytes each) of base, sorted with cmp, which receives
+ * pointers to two of those pointers. NULL when out of memory. */
+static const void **sorted(const void *base, size_t n, size_t elem,
+                           int (*cmp)(const void *, const void *))
+{
+    const void **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (const char *)base + i * elem;
+    if (n)
+        qsort(v, n, sizeof *v, cmp);
+    return v;
+}
+
 static int cmp_latency_row(const void *pa, const void *pb)
 {
-    const pa_latency_row_t *a = *(const pa_latency_row_t *const *)pa,
-                           *b = *(const pa_latency_row_t *const *)pb;
+    const pa_latency_row_t *a = *(const void *const *)pa, *b = *(const void *const *)pb;
     if (a->op != b->op)
         return a->op < b->op ? -1 : 1;
     return a->size_max < b->size_max ? -1 : a->size_max > b->size_max;
-}
-
-static const pa_latency_row_t **sorted_latency(const pa_latency_t *l)
-{
-    const pa_latency_row_t **rows = malloc((l->nrows ? l->nrows : 1) * sizeof *rows);
-    if (!rows)
-        return NULL;
-    for (size_t i = 0; i < l->nrows; i++)
-        rows[i] = &l->rows[i];
-    if (l->nrows)
-        qsort(rows, l->nrows, sizeof *rows, cmp_latency_row);
-    return rows;
 }
 
 /* One histogram as a table row: timed, mean, p50, p95, p99, max. */
@@ -330,7 +332,7 @@ static int latency_text(FILE *out, const pa_trace_t *t)
 {
     const pa_latency_t *l = &t->latency;
     char b1[32];
-    const pa_latency_row_t **rows = sorted_latency(l);
+    const void **rows = sorted(l->rows, l->nrows, sizeof *l->rows, cmp_latency_row);
     if (!rows)
         return PA_ENOMEM;
     fprintf(out,
@@ -340,10 +342,11 @@ static int latency_text(FILE *out, const pa_trace_t *t)
     fprintf(out, "    %-8s %-11s %10s %9s %9s %9s %9s %9s\n", "op", "size", "timed", "mean", "p50",
             "p95", "p99", "max");
     for (size_t i = 0; i < l->nrows; i++) {
+        const pa_latency_row_t *r = rows[i];
         char bin[32];
-        size_bin_name(rows[i]->size_max, bin, sizeof bin);
-        fprintf(out, "    %-8s %-11s", pa_hot_op_name(rows[i]->op), bin);
-        hist_cells_text(out, &rows[i]->hist, l->tick_hz);
+        size_bin_name(r->size_max, bin, sizeof bin);
+        fprintf(out, "    %-8s %-11s", pa_hot_op_name(r->op), bin);
+        hist_cells_text(out, &r->hist, l->tick_hz);
         fputc('\n', out);
     }
     if (!l->nrows)
@@ -363,27 +366,15 @@ static int latency_text(FILE *out, const pa_trace_t *t)
 
 static int cmp_zone(const void *pa, const void *pb)
 {
-    const pa_zone_t *a = *(const pa_zone_t *const *)pa, *b = *(const pa_zone_t *const *)pb;
+    const pa_zone_t *a = *(const void *const *)pa, *b = *(const void *const *)pb;
     int c = cmp_u64_desc(a->hist.sum, b->hist.sum);
     return c ? c : strcmp(a->name, b->name);
-}
-
-static const pa_zone_t **sorted_zones(const pa_zones_t *z)
-{
-    const pa_zone_t **v = malloc((z->n ? z->n : 1) * sizeof *v);
-    if (!v)
-        return NULL;
-    for (size_t i = 0; i < z->n; i++)
-        v[i] = &z->zones[i];
-    if (z->n)
-        qsort(v, z->n, sizeof *v, cmp_zone);
-    return v;
 }
 
 static int zones_text(FILE *out, const pa_trace_t *t, const pa_hot_opts_t *o)
 {
     const pa_zones_t *z = &t->zones;
-    const pa_zone_t **v = sorted_zones(z);
+    const void **v = sorted(z->zones, z->n, sizeof *z->zones, cmp_zone);
     if (!v)
         return PA_ENOMEM;
     size_t n = shown(o->top, z->n);
@@ -392,12 +383,13 @@ static int zones_text(FILE *out, const pa_trace_t *t, const pa_hot_opts_t *o)
     fprintf(out, "    %-24s %10s %9s %9s %9s %9s %9s %9s %5s\n", "zone", "count", "mean", "p50",
             "p95", "p99", "max", "total", "depth");
     for (size_t i = 0; i < n; i++) {
+        const pa_zone_t *zone = v[i];
         char name[128], tot[32];
-        fprintf(out, "    %-24s", pa_util_printable(v[i]->name, name, sizeof name));
-        hist_cells_text(out, &v[i]->hist, z->tick_hz);
+        fprintf(out, "    %-24s", pa_util_printable(zone->name, name, sizeof name));
+        hist_cells_text(out, &zone->hist, z->tick_hz);
         fprintf(out, " %9s %5u\n",
-                pa_util_format_ns((double)pa_hist_ns(v[i]->hist.sum, z->tick_hz), tot, sizeof tot),
-                v[i]->max_depth);
+                pa_util_format_ns((double)pa_hist_ns(zone->hist.sum, z->tick_hz), tot, sizeof tot),
+                zone->max_depth);
     }
     if (z->unmatched_ends || z->too_deep || z->dropped)
         fprintf(out,
@@ -411,23 +403,11 @@ static int zones_text(FILE *out, const pa_trace_t *t, const pa_hot_opts_t *o)
 
 static int cmp_thread(const void *pa, const void *pb)
 {
-    const pa_thread_t *a = *(const pa_thread_t *const *)pa, *b = *(const pa_thread_t *const *)pb;
+    const pa_thread_t *a = *(const void *const *)pa, *b = *(const void *const *)pb;
     int c = cmp_u64_desc(a->cpu_ns, b->cpu_ns);
     if (!c)
         c = a->start_ns < b->start_ns ? -1 : a->start_ns > b->start_ns;
     return c ? c : (a->tid < b->tid ? -1 : a->tid > b->tid);
-}
-
-static const pa_thread_t **sorted_threads(const pa_threads_t *th)
-{
-    const pa_thread_t **v = malloc((th->n ? th->n : 1) * sizeof *v);
-    if (!v)
-        return NULL;
-    for (size_t i = 0; i < th->n; i++)
-        v[i] = &th->threads[i];
-    if (th->n)
-        qsort(v, th->n, sizeof *v, cmp_thread);
-    return v;
 }
 
 /* The function at a start routine's address (a function entry, not a return address: the
@@ -454,7 +434,7 @@ static uint64_t lifetime_ns(const pa_trace_t *t, const pa_thread_t *r)
 static int threads_text(FILE *out, pa_trace_t *t, pa_symbols_t *syms, const pa_hot_opts_t *o)
 {
     const pa_threads_t *th = &t->threads;
-    const pa_thread_t **v = sorted_threads(th);
+    const void **v = sorted(th->threads, th->n, sizeof *th->threads, cmp_thread);
     if (!v)
         return PA_ENOMEM;
     pa_stackview_t sv = {0};
@@ -528,20 +508,14 @@ static int write_text(FILE *out, pa_trace_t *t, pa_symbols_t *syms, const pa_hot
 
 static void hist_json(pa_json_t *j, const pa_hist_t *h, uint64_t hz)
 {
-    pa_json_key(j, "count");
-    pa_json_u64(j, h->count);
-    pa_json_key(j, "total_ns");
-    pa_json_u64(j, pa_hist_ns(h->sum, hz));
+    pa_json_kv_u64(j, "count", h->count);
+    pa_json_kv_u64(j, "total_ns", pa_hist_ns(h->sum, hz));
     pa_json_key(j, "mean_ns");
     pa_json_f64(j, pa_hist_mean(h) * 1e9 / (double)hz);
-    pa_json_key(j, "p50_ns");
-    pa_json_u64(j, pa_hist_ns(pa_hist_percentile(h, 0.50), hz));
-    pa_json_key(j, "p95_ns");
-    pa_json_u64(j, pa_hist_ns(pa_hist_percentile(h, 0.95), hz));
-    pa_json_key(j, "p99_ns");
-    pa_json_u64(j, pa_hist_ns(pa_hist_percentile(h, 0.99), hz));
-    pa_json_key(j, "max_ns");
-    pa_json_u64(j, pa_hist_ns(h->max, hz));
+    pa_json_kv_u64(j, "p50_ns", pa_hist_ns(pa_hist_percentile(h, 0.50), hz));
+    pa_json_kv_u64(j, "p95_ns", pa_hist_ns(pa_hist_percentile(h, 0.95), hz));
+    pa_json_kv_u64(j, "p99_ns", pa_hist_ns(pa_hist_percentile(h, 0.99), hz));
+    pa_json_kv_u64(j, "max_ns", pa_hist_ns(h->max, hz));
 }
 
 static void func_json(pa_json_t *j, const func_t *f)
@@ -553,10 +527,8 @@ static void func_json(pa_json_t *j, const func_t *f)
     pa_json_string(j, f->function ? f->file : NULL);
     pa_json_key(j, "module");
     pa_json_string(j, f->module);
-    pa_json_key(j, "self");
-    pa_json_u64(j, f->self);
-    pa_json_key(j, "total");
-    pa_json_u64(j, f->total);
+    pa_json_kv_u64(j, "self", f->self);
+    pa_json_kv_u64(j, "total", f->total);
     pa_json_object_end(j);
 }
 
@@ -573,18 +545,12 @@ static int cpu_json(pa_json_t *j, pa_trace_t *t, pa_symbols_t *syms, const pa_ho
         return rc;
     const pa_cpu_t *c = &t->cpu;
     pa_json_object_begin(j, false);
-    pa_json_key(j, "time_ns");
-    pa_json_u64(j, c->time_ns);
-    pa_json_key(j, "hz");
-    pa_json_u64(j, c->hz);
-    pa_json_key(j, "samples");
-    pa_json_u64(j, a.samples);
-    pa_json_key(j, "samples_taken");
-    pa_json_u64(j, c->samples);
-    pa_json_key(j, "dropped");
-    pa_json_u64(j, c->dropped);
-    pa_json_key(j, "partial");
-    pa_json_u64(j, c->partial);
+    pa_json_kv_u64(j, "time_ns", c->time_ns);
+    pa_json_kv_u64(j, "hz", c->hz);
+    pa_json_kv_u64(j, "samples", a.samples);
+    pa_json_kv_u64(j, "samples_taken", c->samples);
+    pa_json_kv_u64(j, "dropped", c->dropped);
+    pa_json_kv_u64(j, "partial", c->partial);
     size_t n = shown(o->top, a.nfuncs);
     pa_json_key(j, "functions");
     pa_json_array_begin(j, false);
@@ -604,12 +570,9 @@ static int cpu_json(pa_json_t *j, pa_trace_t *t, pa_symbols_t *syms, const pa_ho
     for (size_t i = 0; i < ns; i++) {
         const cpu_stack_t *s = a.stacks[i];
         pa_json_object_begin(j, false);
-        pa_json_key(j, "samples");
-        pa_json_u64(j, s->samples);
-        pa_json_key(j, "threads");
-        pa_json_u64(j, s->threads);
-        pa_json_key(j, "stacks");
-        pa_json_u64(j, s->stacks);
+        pa_json_kv_u64(j, "samples", s->samples);
+        pa_json_kv_u64(j, "threads", s->threads);
+        pa_json_kv_u64(j, "stacks", s->stacks);
         if (s->note) {
             pa_json_key(j, "note");
             pa_json_string(j, s->note);
@@ -632,42 +595,34 @@ static int latency_json(pa_json_t *j, const pa_trace_t *t)
         return PA_OK;
     }
     const pa_latency_t *l = &t->latency;
-    const pa_latency_row_t **rows = sorted_latency(l);
+    const void **rows = sorted(l->rows, l->nrows, sizeof *l->rows, cmp_latency_row);
     if (!rows)
         return PA_ENOMEM;
     pa_json_object_begin(j, false);
-    pa_json_key(j, "time_ns");
-    pa_json_u64(j, l->time_ns);
-    pa_json_key(j, "sample");
-    pa_json_u64(j, l->sample);
-    pa_json_key(j, "tick_hz");
-    pa_json_u64(j, l->tick_hz);
+    pa_json_kv_u64(j, "time_ns", l->time_ns);
+    pa_json_kv_u64(j, "sample", l->sample);
+    pa_json_kv_u64(j, "tick_hz", l->tick_hz);
     pa_json_key(j, "error_bound");
     pa_json_f64(j, PA_HIST_ERROR);
     pa_json_key(j, "events");
     pa_json_object_begin(j, true);
-    pa_json_key(j, "pooled");
-    pa_json_u64(j, l->pooled);
-    pa_json_key(j, "forwarded");
-    pa_json_u64(j, l->forwarded);
-    pa_json_key(j, "forwarded_large");
-    pa_json_u64(j, l->forwarded_large);
-    pa_json_key(j, "pool_refills");
-    pa_json_u64(j, l->pool_refills);
-    pa_json_key(j, "pool_flushes");
-    pa_json_u64(j, l->pool_flushes);
-    pa_json_key(j, "pool_committed_bytes");
-    pa_json_u64(j, l->pool_commits);
+    pa_json_kv_u64(j, "pooled", l->pooled);
+    pa_json_kv_u64(j, "forwarded", l->forwarded);
+    pa_json_kv_u64(j, "forwarded_large", l->forwarded_large);
+    pa_json_kv_u64(j, "pool_refills", l->pool_refills);
+    pa_json_kv_u64(j, "pool_flushes", l->pool_flushes);
+    pa_json_kv_u64(j, "pool_committed_bytes", l->pool_commits);
     pa_json_object_end(j);
     pa_json_key(j, "rows");
     pa_json_array_begin(j, false);
     for (size_t i = 0; i < l->nrows; i++) {
+        const pa_latency_row_t *r = rows[i];
         pa_json_object_begin(j, true);
         pa_json_key(j, "op");
-        pa_json_string(j, pa_hot_op_name(rows[i]->op));
+        pa_json_string(j, pa_hot_op_name(r->op));
         pa_json_key(j, "size_max");
-        rows[i]->size_max == UINT32_MAX ? pa_json_null(j) : pa_json_u64(j, rows[i]->size_max);
-        hist_json(j, &rows[i]->hist, l->tick_hz);
+        r->size_max == UINT32_MAX ? pa_json_null(j) : pa_json_u64(j, r->size_max);
+        hist_json(j, &r->hist, l->tick_hz);
         pa_json_object_end(j);
     }
     pa_json_array_end(j);
@@ -684,32 +639,27 @@ static int zones_json(pa_json_t *j, const pa_trace_t *t, const pa_hot_opts_t *o)
         return PA_OK;
     }
     const pa_zones_t *z = &t->zones;
-    const pa_zone_t **v = sorted_zones(z);
+    const void **v = sorted(z->zones, z->n, sizeof *z->zones, cmp_zone);
     if (!v)
         return PA_ENOMEM;
     pa_json_object_begin(j, false);
-    pa_json_key(j, "time_ns");
-    pa_json_u64(j, z->time_ns);
-    pa_json_key(j, "tick_hz");
-    pa_json_u64(j, z->tick_hz);
+    pa_json_kv_u64(j, "time_ns", z->time_ns);
+    pa_json_kv_u64(j, "tick_hz", z->tick_hz);
     pa_json_key(j, "error_bound");
     pa_json_f64(j, PA_HIST_ERROR);
-    pa_json_key(j, "unmatched_ends");
-    pa_json_u64(j, z->unmatched_ends);
-    pa_json_key(j, "too_deep");
-    pa_json_u64(j, z->too_deep);
-    pa_json_key(j, "dropped");
-    pa_json_u64(j, z->dropped);
+    pa_json_kv_u64(j, "unmatched_ends", z->unmatched_ends);
+    pa_json_kv_u64(j, "too_deep", z->too_deep);
+    pa_json_kv_u64(j, "dropped", z->dropped);
     pa_json_key(j, "zones");
     pa_json_array_begin(j, false);
     size_t n = shown(o->top, z->n);
     for (size_t i = 0; i < n; i++) {
+        const pa_zone_t *zone = v[i];
         pa_json_object_begin(j, true);
         pa_json_key(j, "name");
-        pa_json_string(j, v[i]->name);
-        pa_json_key(j, "max_depth");
-        pa_json_u64(j, v[i]->max_depth);
-        hist_json(j, &v[i]->hist, z->tick_hz);
+        pa_json_string(j, zone->name);
+        pa_json_kv_u64(j, "max_depth", zone->max_depth);
+        hist_json(j, &zone->hist, z->tick_hz);
         pa_json_object_end(j);
     }
     pa_json_array_end(j);
@@ -726,42 +676,33 @@ static int threads_json(pa_json_t *j, pa_trace_t *t, pa_symbols_t *syms, const p
         return PA_OK;
     }
     const pa_threads_t *th = &t->threads;
-    const pa_thread_t **v = sorted_threads(th);
+    const void **v = sorted(th->threads, th->n, sizeof *th->threads, cmp_thread);
     if (!v)
         return PA_ENOMEM;
     pa_stackview_t sv = {0};
     int rc = PA_OK;
     pa_json_object_begin(j, false);
-    pa_json_key(j, "time_ns");
-    pa_json_u64(j, th->time_ns);
-    pa_json_key(j, "created");
-    pa_json_u64(j, th->created);
-    pa_json_key(j, "dropped");
-    pa_json_u64(j, th->dropped);
+    pa_json_kv_u64(j, "time_ns", th->time_ns);
+    pa_json_kv_u64(j, "created", th->created);
+    pa_json_kv_u64(j, "dropped", th->dropped);
     pa_json_key(j, "threads");
     pa_json_array_begin(j, false);
     size_t n = shown(o->top, th->n);
     for (size_t i = 0; i < n && rc == PA_OK; i++) {
         const pa_thread_t *r = v[i];
         pa_json_object_begin(j, false);
-        pa_json_key(j, "tid");
-        pa_json_u64(j, r->tid);
+        pa_json_kv_u64(j, "tid", r->tid);
         pa_json_key(j, "name");
         pa_json_string(j, r->name);
-        pa_json_key(j, "main");
-        pa_json_bool(j, (r->flags & PS_THREAD_F_MAIN) != 0);
-        pa_json_key(j, "exited");
-        pa_json_bool(j, (r->flags & PS_THREAD_F_EXITED) != 0);
+        pa_json_kv_bool(j, "main", (r->flags & PS_THREAD_F_MAIN) != 0);
+        pa_json_kv_bool(j, "exited", (r->flags & PS_THREAD_F_EXITED) != 0);
         pa_json_key(j, "creator_tid");
         r->flags &PS_THREAD_F_MAIN ? pa_json_null(j) : pa_json_u64(j, r->creator_tid);
-        pa_json_key(j, "start_ns");
-        pa_json_u64(j, r->start_ns);
+        pa_json_kv_u64(j, "start_ns", r->start_ns);
         pa_json_key(j, "end_ns");
         r->end_ns ? pa_json_u64(j, r->end_ns) : pa_json_null(j);
-        pa_json_key(j, "lifetime_ns");
-        pa_json_u64(j, lifetime_ns(t, r));
-        pa_json_key(j, "cpu_ns");
-        pa_json_u64(j, r->cpu_ns);
+        pa_json_kv_u64(j, "lifetime_ns", lifetime_ns(t, r));
+        pa_json_kv_u64(j, "cpu_ns", r->cpu_ns);
         pa_frame_t rbuf;
         const pa_frame_t *rf = routine_frame(syms, r->start_routine, &rbuf);
         pa_json_key(j, "start_routine");
@@ -791,8 +732,7 @@ static int write_json(pa_json_t *j, pa_trace_t *t, pa_symbols_t *syms, const pa_
     pa_json_object_begin(j, false);
     pa_json_key(j, "format");
     pa_json_string(j, "perfshim-hot");
-    pa_json_key(j, "version");
-    pa_json_u64(j, 1);
+    pa_json_kv_u64(j, "version", 1);
     pa_report_process_json(j, t);
     int rc = cpu_json(j, t, syms, o);
     if (rc == PA_OK)

@@ -228,3 +228,15 @@ void pa_json_finish(pa_json_t *j)
 {
     fputc('\n', j->out);
 }
+
+void pa_json_kv_u64(pa_json_t *j, const char *key, uint64_t v)
+{
+    pa_json_key(j, key);
+    pa_json_u64(j, v);
+}
+
+void pa_json_kv_bool(pa_json_t *j, const char *key, bool v)
+{
+    pa_json_key(j, key);
+    pa_json_bool(j, v);
+}

@@ -39,6 +39,9 @@ void pa_json_bool(pa_json_t *j, bool v);
 void pa_json_null(pa_json_t *j);
 /* "0x..." */
 void pa_json_hex(pa_json_t *j, uint64_t v);
+/* A member: the key, then its value. */
+void pa_json_kv_u64(pa_json_t *j, const char *key, uint64_t v);
+void pa_json_kv_bool(pa_json_t *j, const char *key, bool v);
 /* Ends the document with a newline (after the top-level value). */
 void pa_json_finish(pa_json_t *j);
 
