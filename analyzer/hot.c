@@ -573,12 +573,7 @@ static int cpu_json(pa_json_t *j, pa_trace_t *t, pa_symbols_t *syms, const pa_ho
         pa_json_kv_u64(j, "samples", s->samples);
         pa_json_kv_u64(j, "threads", s->threads);
         pa_json_kv_u64(j, "stacks", s->stacks);
-        if (s->note) {
-            pa_json_key(j, "note");
-            pa_json_string(j, s->note);
-        }
-        pa_json_key(j, "stack");
-        pa_report_frames_json_n(j, s->frames, s->nframes);
+        pa_report_stack_json(j, s->note, s->frames, s->nframes);
         pa_json_object_end(j);
     }
     pa_json_array_end(j);

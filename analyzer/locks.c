@@ -489,12 +489,7 @@ static void sites_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_
         pa_json_kv_u64(j, "samples", s->samples);
         pa_json_kv_u64(j, "stacks", s->stacks);
         pa_json_kv_u64(j, "hidden_frames", s->hidden);
-        if (s->note) {
-            pa_json_key(j, "note");
-            pa_json_string(j, s->note);
-        }
-        pa_json_key(j, "stack");
-        pa_report_frames_json_n(j, s->frames, s->nframes);
+        pa_report_stack_json(j, s->note, s->frames, s->nframes);
         pa_json_object_end(j);
     }
     pa_json_array_end(j);

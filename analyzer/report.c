@@ -283,6 +283,16 @@ void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n)
     pa_json_array_end(j);
 }
 
+void pa_report_stack_json(pa_json_t *j, const char *note, const pa_frame_t *frames, size_t n)
+{
+    if (note) {
+        pa_json_key(j, "note");
+        pa_json_string(j, note);
+    }
+    pa_json_key(j, "stack");
+    pa_report_frames_json_n(j, frames, n);
+}
+
 void pa_report_frames_json(pa_json_t *j, const pa_group_t *g)
 {
     pa_report_frames_json_n(j, g->frames, g->nframes);

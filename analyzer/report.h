@@ -84,6 +84,8 @@ void pa_report_frames_text_n(FILE *out, const char *note, const pa_frame_t *fram
 const char *pa_report_frame_brief(const pa_frame_t *f, char *buf, size_t size);
 /* JSON: frames as an array of frame objects (docs/analyzer.md). */
 void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n);
+/* JSON: the "note" member when note is not NULL, then the "stack" member. */
+void pa_report_stack_json(pa_json_t *j, const char *note, const pa_frame_t *frames, size_t n);
 /* Text: one line per frame, "#N function (file:line)". */
 void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent);
 /* JSON: the frames as an array of frame objects (docs/analyzer.md). */
