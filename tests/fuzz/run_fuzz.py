@@ -39,7 +39,7 @@ def main():
     for f in seeds:
         shutil.copy(os.path.join(a.seeds, f), corpus)
     cmd = [a.fuzzer, "-max_total_time=%d" % a.seconds, "-rss_limit_mb=2048", "-timeout=30",
-           "-max_len=262144", "-print_final_stats=1", "-dict=" + a.dict,
+           "-max_len=65536", "-print_final_stats=1", "-dict=" + a.dict,
            "-artifact_prefix=" + artifacts + "/", corpus]
     print("running: " + " ".join(cmd), flush=True)
     env = dict(os.environ)
