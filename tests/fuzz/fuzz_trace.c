@@ -16,10 +16,11 @@
  * dropped too, or the symbolizer would find /usr/lib/debug/.build-id files for them.
  *
  * CRCs: a random mutation of a chunk almost always breaks its CRC-32, and the reader drops the
- * chunk before any payload decoder sees it. LLVMFuzzerCustomMutator therefore mutates either the
- * whole file or one chunk's payload (fixing its length field), then recomputes the CRC of every
- * chunk it can find, except for one mutation in 16 so that damaged files stay in the mix. The
- * corpus thus holds ordinary trace files: each can be given to `perfshim leaks` as is.
+ * chunk before any payload decoder sees it. LLVMFuzzerCustomMutator therefore mutates the whole
+ * file, or one chunk's payload (fixing its length field), or drops, repeats or cuts after one
+ * whole chunk, then recomputes the CRC of every chunk it can find, except after one mutation in
+ * 16 so that damaged files stay in the mix. The corpus thus holds ordinary trace files: each can
+ * be given to `perfshim leaks` as is.
  *
  * Built two ways (tests/fuzz/CMakeLists.txt): with -fsanitize=fuzzer (libFuzzer's main), and
  * with replay_main.c, which runs LLVMFuzzerTestOneInput over files (the regression inputs).
@@ -260,15 +261,40 @@ static size_t mutate_chunk(uint8_t *data, size_t size, size_t max_size, size_t o
     return start + nlen + after;
 }
 
+/* Whole-chunk edits that byte mutations almost never make: drop a chunk (a lost END, STACKS or
+ * POOL chunk), repeat one (a second PROCESS, two snapshots in a row), or cut the file right
+ * after one (a process killed between two writes). */
+static size_t edit_chunks(uint8_t *data, size_t size, size_t max_size, const size_t *offs, size_t n,
+                          unsigned r)
+{
+    size_t off = offs[r % n];
+    size_t len = PS_CHUNK_HEADER_SIZE + get32(data + off + 8);
+    switch ((r / 256) % 3) {
+    case 0: /* drop */
+        memmove(data + off, data + off + len, size - off - len);
+        return size - len;
+    case 1: /* repeat */
+        if (len > max_size - size)
+            return size;
+        memmove(data + off + len, data + off, size - off);
+        return size + len;
+    default: /* cut after it */
+        return off + len;
+    }
+}
+
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
 {
     size_t offs[256];
     size_t n = find_chunks(data, size, offs, sizeof offs / sizeof offs[0]);
-    if (n && seed % 2 == 0 && (get32(data + offs[(seed / 2) % n] + 8) || size < max_size))
-        size = mutate_chunk(data, size, max_size, offs[(seed / 2) % n]);
+    unsigned how = seed % 8, r = seed / 8;
+    if (n && how < 4 && (get32(data + offs[r % n] + 8) || size < max_size))
+        size = mutate_chunk(data, size, max_size, offs[r % n]);
+    else if (n && how == 4)
+        size = edit_chunks(data, size, max_size, offs, n, r);
     else
         size = LLVMFuzzerMutate(data, size, max_size);
-    if ((seed >> 8) % 16 != 0)
+    if ((seed >> 20) % 16 != 0)
         fix_crcs(data, size);
     return size;
 }

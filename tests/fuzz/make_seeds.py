@@ -54,7 +54,7 @@ def main():
     for src, prefix in ((a.golden, "golden-"), (a.regressions, "regression-")):
         for f in sorted(os.listdir(src)):
             path = os.path.join(src, f)
-            if os.path.isfile(path) and not f.startswith(".") and (
+            if os.path.isfile(path) and not f.startswith(".") and not f.endswith(".md") and (
                     prefix == "regression-" or f.endswith(".trace")):
                 shutil.copy(path, os.path.join(out, prefix + f))
     print("%d seed files in %s" % (len(os.listdir(out)), out))

@@ -3,9 +3,11 @@
  * replay_main.c — runs the fuzz harness (fuzz_trace.c) over files without libFuzzer, so that
  * every build (gcc, ASan+UBSan) replays the regression inputs and the golden traces through
  * the same code the fuzzer runs. Arguments are files or directories (their regular files, in
- * name order). Exits 1 when nothing was replayed, so a misplaced directory cannot pass.
+ * name order, but dot files and *.md notes). Exits 1 when nothing was replayed, so a misplaced
+ * directory cannot pass.
  */
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +86,10 @@ int main(int argc, char **argv)
         for (int k = 0; k < n; k++) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", argv[i], ents[k]->d_name);
-            if (!rc && ents[k]->d_name[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+            size_t len = strlen(ents[k]->d_name);
+            bool note = len >= 3 && strcmp(ents[k]->d_name + len - 3, ".md") == 0;
+            if (!rc && ents[k]->d_name[0] != '.' && !note && stat(path, &st) == 0 &&
+                S_ISREG(st.st_mode)) {
                 if (replay_file(path) < 0)
                     rc = 1;
                 else
