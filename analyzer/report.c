@@ -63,9 +63,11 @@ static int stack_frames(pa_symbols_t *syms, const pa_stack_t *s, frame_vec_t *v,
         lead++;
     if (lead == v->n) /* nothing but allocator frames (a very short stack): keep them */
         lead = 0;
-    memmove(v->f, v->f + lead, (v->n - lead) * sizeof *v->f);
-    v->n -= lead;
-    *hidden += lead;
+    if (lead) { /* not memmove(NULL, NULL + 0, 0): every frame may have been a shim frame */
+        memmove(v->f, v->f + lead, (v->n - lead) * sizeof *v->f);
+        v->n -= lead;
+        *hidden += lead;
+    }
     return PA_OK;
 }
 
