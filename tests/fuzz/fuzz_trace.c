@@ -5,7 +5,8 @@
  * One input is the bytes of one trace file. They go into a memfd, so that the analyzer opens it
  * by path (/proc/self/fd/N) exactly as it opens a file given on the command line, nothing
  * touches the disk, and the reader sees a regular file with a known size. When the trace loads,
- * every report of reports[] runs over it, text and JSON, into /dev/null.
+ * every report of reports[] runs over it: text into /dev/null, JSON into memory, where
+ * json_check.c must accept it (the one property checked beyond "no crash, no leak, no UB").
  *
  * Module paths: a fuzzed MODULES chunk may name any file (a FIFO, /dev/zero, a huge library).
  * Before the reports run, every module path that is not one of the example programs named in
@@ -25,6 +26,7 @@
  * Built two ways (tests/fuzz/CMakeLists.txt): with -fsanitize=fuzzer (libFuzzer's main), and
  * with replay_main.c, which runs LLVMFuzzerTestOneInput over files (the regression inputs).
  */
+#include "json_check.h"
 #include "leaks.h"
 #include "model.h"
 #include "report.h"
@@ -90,21 +92,49 @@ static int summary_json(pa_trace_t *t, FILE *out)
     return rc;
 }
 
-/* Every report of the analyzer: a new report is one more row. */
+/* Every report of the analyzer: a new report is one more row. JSON reports are written to
+ * memory and must be valid JSON, whatever the trace holds. */
 static const struct {
     const char *name;
     int (*run)(pa_trace_t *t, FILE *out);
+    bool json;
 } reports[] = {
-    {"leaks", leaks_text},
-    {"leaks --json", leaks_json},
-    {"summary", summary_text},
-    {"summary --json", summary_json},
+    {"leaks", leaks_text, false},
+    {"leaks --json", leaks_json, true},
+    {"summary", summary_text, false},
+    {"summary --json", summary_json, true},
 };
 
-static void run_reports(pa_trace_t *t, FILE *out)
+static void check_json(const char *name, const char *text, size_t len)
+{
+    size_t at;
+    const char *why = pa_json_check(text, len, &at);
+    if (!why)
+        return;
+    size_t from = at > 60 ? at - 60 : 0;
+    fprintf(stderr,
+            "fuzz_trace: report '%s' wrote invalid JSON: %s at byte %zu of %zu: %.*s<HERE>\n", name,
+            why, at, len, (int)(at - from), text + from);
+    abort();
+}
+
+static void run_reports(pa_trace_t *t, FILE *devnull)
 {
     for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *out = devnull;
+        if (reports[i].json && !(out = open_memstream(&text, &len))) {
+            perror("fuzz_trace: open_memstream");
+            abort();
+        }
         int rc = reports[i].run(t, out);
+        if (out != devnull) {
+            fclose(out);
+            if (rc == PA_OK)
+                check_json(reports[i].name, text, len);
+            free(text);
+        }
         /* A loaded trace always has a report; only memory can run out (and ASan's allocator
          * returns NULL only when told to). */
         if (rc != PA_OK && rc != PA_ENOMEM) {
