@@ -49,8 +49,9 @@ def main():
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=a.seconds + 600)
     out = p.stdout.decode("utf-8", "replace")
-    # The run's own log is long (every new coverage line); keep the head and the end.
-    lines = out.splitlines()
+    # The run's own log is long (every new coverage line, and the analyzer's message for each
+    # input it cannot load, "perfshim: ..."); keep the head and the end, without those messages.
+    lines = [l for l in out.splitlines() if not l.startswith("perfshim: ")]
     shown = lines if len(lines) <= 120 else lines[:40] + ["..."] + lines[-80:]
     print("\n".join(shown))
     found = sorted(os.listdir(artifacts))
