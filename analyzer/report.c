@@ -96,9 +96,13 @@ int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigne
             lead++;
         if (lead == v->nframes) /* nothing but hidden frames (a very short stack): keep them */
             lead = 0;
-        memmove(v->frames, v->frames + lead, (v->nframes - lead) * sizeof *v->frames);
-        v->nframes -= lead;
-        v->hidden += lead;
+        if (lead) { /* (frames may still be NULL: memmove must not see it) */
+            memmove(v->frames, v->frames + lead, (v->nframes - lead) * sizeof *v->frames);
+            v->nframes -= lead;
+            v->hidden += lead;
+        }
+        if (!v->nframes)
+            v->note = "every frame is inside libperfshim.so";
         serialize(&v->key, v->frames, v->nframes);
     }
     return v->key.failed ? PA_ENOMEM : PA_OK;

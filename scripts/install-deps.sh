@@ -20,6 +20,9 @@ done
 PACKAGES=(
     # build
     build-essential cmake pkg-config g++ clang
+    # the fuzz step (tests/fuzz): libFuzzer and the sanitizer runtimes of clang, only recommended
+    # by clang, so absent with --no-install-recommends
+    libclang-rt-dev
     # libraries: libunwind (stack capture), uthash (analyzer tables), elfutils (symbolization),
     # zlib (CRCs, pprof gzip), check (unit tests)
     libunwind-dev uthash-dev libdw-dev libelf-dev zlib1g-dev check

@@ -279,7 +279,7 @@ static PS_NOINLINE void site_add(lock_rec_t *r, uint32_t stack, int contended, u
         site_rec_t *s = &sites[h];
         uint64_t k = atomic_load_explicit(&s->key, memory_order_acquire);
         if (k == 0) {
-            uint64_t expect = 0;
+            unsigned long long expect = 0; /* the type atomic_ullong's compare-exchange takes */
             if (atomic_compare_exchange_strong_explicit(&s->key, &expect, key, memory_order_acq_rel,
                                                         memory_order_acquire))
                 site_used[atomic_fetch_add(&site_used_count, 1)] = h;

@@ -46,7 +46,7 @@ static inline unsigned ps_hist_index(uint64_t v)
 
 static inline void ps_max_u64(atomic_ullong *m, uint64_t v)
 {
-    uint64_t cur = atomic_load_explicit(m, memory_order_relaxed);
+    unsigned long long cur = atomic_load_explicit(m, memory_order_relaxed);
     while (v > cur && !atomic_compare_exchange_weak_explicit(m, &cur, v, memory_order_relaxed,
                                                              memory_order_relaxed))
         ;
