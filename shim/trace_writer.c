@@ -225,9 +225,20 @@ static void list_trace(const char *path)
     const char *list = ps_g.opt.trace_list;
     if (!list || !*list)
         return;
-    int fd = open(list, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int fd = open(list, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                  0600);
     if (fd < 0) {
         ps_msg_warn("cannot open PERFSHIM_TRACE_LIST=%s: %s", list, strerror(errno));
+        return;
+    }
+    /* Append only to a regular file of our own: in a shared directory someone else could
+     * have created the name first to collect the trace paths (or made it a FIFO). */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        ps_msg_warn("PERFSHIM_TRACE_LIST=%s is not a regular file owned by this user; the trace "
+                    "path is not listed there",
+                    list);
+        close(fd);
         return;
     }
     char line[PS_TRACE_PATH_MAX + 2];

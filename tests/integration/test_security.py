@@ -18,11 +18,16 @@ Cases (--case):
            bad enum words, empty, too long): one warning naming the variable, the value and
            the accepted values; the default is kept and the program runs as without the shim.
            The bounds themselves are accepted without a warning.
+  analyzer a trace that names a FIFO, /dev/zero or a directory as a module: `perfshim leaks`
+           neither hangs nor reads forever; it reports with a warning.
 """
 import os
 import re
 import shutil
 import stat
+import struct
+import subprocess
+import zlib
 
 import pstest
 
@@ -240,6 +245,74 @@ def case_files(args, ck):
              "%s: one warning naming PERFSHIM_TRACE_LIST" % label, "\n".join(ws))
     check_trace(os.path.join(work, "listed.trace"), label)
 
+    # ... nor to a file somebody else created first (as root: one owned by nobody), nor a FIFO
+    others = []
+    if os.geteuid() == 0:
+        foreign = os.path.join(work, "foreign-list.txt")
+        write(foreign, "", 0o666)
+        os.chown(foreign, 65534, 65534)
+        others.append(("owned by another user", foreign))
+    fifo = os.path.join(work, "fifo-list")
+    os.mkfifo(fifo)
+    others.append(("a FIFO", fifo))
+    for what, path in others:
+        label = "PERFSHIM_TRACE_LIST is %s" % what
+        p = traced(os.path.join(work, "l-%d.trace" % len(what)), label,
+                   env={"PERFSHIM_TRACE_LIST": path})
+        ws = warnings(p)
+        ck.check(len(ws) == 1 and "PERFSHIM_TRACE_LIST" in ws[0],
+                 "%s: refused with one warning" % label, "\n".join(ws))
+        if os.path.isfile(path):
+            ck.equal(read(path), "", "%s: nothing appended" % label)
+
+
+# ---- analyzer -----------------------------------------------------------------------------
+
+
+def rewrite_module_path(data, old, new):
+    """The trace with the MODULES chunks' path `old` replaced by `new` (lengths and CRCs fixed):
+    what a hostile trace can name."""
+    out = bytearray(data[:16])
+    off = 16
+    while off + 16 <= len(data):
+        sync, typ, flags, length, _crc = struct.unpack_from("<IHHII", data, off)
+        payload = bytes(data[off + 16:off + 16 + length])
+        if typ == pstest.CHUNK_MODULES:
+            payload = payload.replace(struct.pack("<I", len(old)) + old,
+                                      struct.pack("<I", len(new)) + new)
+        hdr = struct.pack("<IHHI", sync, typ, flags, len(payload))
+        out += hdr + struct.pack("<I", zlib.crc32(payload, zlib.crc32(hdr))) + payload
+        off += 16 + length
+    return bytes(out)
+
+
+def case_analyzer(args, ck):
+    """The analyzer opens the module files a trace names: a FIFO or a device there must not
+    make it hang or read forever."""
+    prog = os.path.join(args.bindir, "leaky")
+    work = pstest.tmpdir("security-analyzer")
+    trace = os.path.join(work, "leaky.trace")
+    pstest.run([prog], env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": trace})
+    with open(trace, "rb") as f:
+        data = f.read()
+    fifo = os.path.join(work, "fifo")
+    os.mkfifo(fifo)
+    real = os.path.realpath(prog).encode()
+    ck.check(struct.pack("<I", len(real)) + real in data, "the trace names %s" % prog)
+    for what, path in (("a FIFO", fifo), ("/dev/zero", "/dev/zero"), ("a directory", work)):
+        evil = os.path.join(work, "evil-%d.trace" % len(what))
+        with open(evil, "wb") as f:
+            f.write(rewrite_module_path(data, real, path.encode()))
+        label = "a trace naming %s as the executable" % what
+        try:
+            a = pstest.run([args.perfshim, "leaks", evil], timeout=60)
+        except subprocess.TimeoutExpired:
+            ck.check(False, "%s: perfshim leaks finishes (it hung)" % label)
+            continue
+        ck.check(a.returncode == 0 and b"cannot open module" in a.stderr,
+                 "%s: perfshim leaks reports, warning that it cannot open the module" % label,
+                 pstest.describe(a))
+
 
 # ---- options -----------------------------------------------------------------------------
 
@@ -327,11 +400,13 @@ def case_options(args, ck):
 
 def main():
     def extra(ap):
-        ap.add_argument("--case", choices=("secure", "files", "options"), required=True)
+        ap.add_argument("--case", choices=("secure", "files", "options", "analyzer"),
+                        required=True)
         ap.add_argument("--options-def", default=None)
     args = pstest.parse_args(extra)
     ck = pstest.Checker("security-%s" % args.case)
-    {"secure": case_secure, "files": case_files, "options": case_options}[args.case](args, ck)
+    {"secure": case_secure, "files": case_files, "options": case_options,
+     "analyzer": case_analyzer}[args.case](args, ck)
     ck.done()
 
 
