@@ -557,8 +557,9 @@ static int cpu_json(pa_json_t *j, pa_trace_t *t, pa_symbols_t *syms, const pa_ho
     for (size_t i = 0; i < n; i++)
         func_json(j, a.funcs[i]);
     pa_json_array_end(j);
-    /* the top by total is a different list: sort a copy's order in place, last use */
-    qsort(a.funcs, a.nfuncs, sizeof *a.funcs, cmp_func_total);
+    /* the top by total is a different list: re-sort in place (the last use of this order) */
+    if (a.nfuncs)
+        qsort(a.funcs, a.nfuncs, sizeof *a.funcs, cmp_func_total);
     pa_json_key(j, "functions_by_total");
     pa_json_array_begin(j, false);
     for (size_t i = 0; i < n; i++)

@@ -24,6 +24,7 @@
 #include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* libstdc++'s demangler (the C++ ABI's abi::__cxa_demangle, an extern "C" function). */
@@ -100,13 +101,21 @@ static void hex(const uint8_t *p, size_t n, char *out, size_t size)
         out[k] = 0;
 }
 
-/* Build-id of the ELF file at path: 1 match, 0 differs (file_hex filled), -1 cannot read. */
+/* Build-id of the ELF file at path: 1 match, 0 differs (file_hex filled), -1 cannot read.
+ * The path comes from the trace, which may be hostile: only a regular file is read (a FIFO
+ * named as a module made the analyzer wait forever, a device could be endless), and the
+ * open itself never blocks. */
 static int check_build_id(const char *path, const pa_module_t *m, char *file_hex, size_t size)
 {
     file_hex[0] = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -1;
+    }
     int res = -1;
     Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
     if (elf && elf_kind(elf) == ELF_K_ELF) {

@@ -60,6 +60,7 @@ static uint64_t *retired_samples; /* by stack id, exited threads (cpu_lock) */
 static uint32_t *retired_threads; /* by stack id: threads that had samples there */
 static uint64_t retired_total[3]; /* samples, dropped, partial of exited threads */
 static int cpu_on;
+static atomic_int thread_map_warned; /* one warning for all threads */
 static int cookie;                   /* its address marks our timers' signals */
 static struct sigaction prog_action; /* the program's SIGPROF action */
 static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
@@ -197,8 +198,12 @@ void ps_cpu_thread_start(int inherited_blocked)
         return;
     own_sigprof_mask(inherited_blocked);
     cpu_buf_t *b = ps_os_map(sizeof *b);
-    if (!b)
+    if (!b) {
+        if (!atomic_exchange(&thread_map_warned, 1))
+            ps_msg_warn("cannot map the CPU sample table of thread %u; it is not sampled",
+                        (unsigned)ps_os_tid());
         return;
+    }
     ps_lock(&cpu_lock);
     b->next = bufs;
     bufs = b;
@@ -428,6 +433,8 @@ void ps_cpu_write(ps_buf_t *b, uint64_t time_ns)
     size_t sb = ((size_t)n + 1) * sizeof(uint64_t), tb = ((size_t)n + 1) * sizeof(uint32_t);
     uint64_t *samples = ps_os_map(sb);
     uint32_t *threads = ps_os_map(tb);
+    if (!samples || !threads)
+        b->failed = 1; /* the writer skips the chunk and says so */
     uint64_t tot[3];
     ps_lock(&cpu_lock);
     memcpy(tot, retired_total, sizeof tot);

@@ -90,11 +90,16 @@ void ps_init_process(void)
     ps_g.start_realtime_ns = ps_os_realtime_ns();
     ps_g.start_monotonic_ns = ps_os_monotonic_ns();
     ps_g.start_ticks = ps_ticks();
-    ps_options_load(&ps_g.opt);
     if (ps_os_is_secure()) {
-        /* set-uid/set-gid: never trust the environment for paths, never write files */
+        /* set-uid/set-gid/capabilities: the environment belongs to a less privileged user.
+         * Read none of it (not even to warn about a bad value), write no file: ps_g.opt stays
+         * all zero, which is PS_MODE_OFF. */
         ps_g.opt.mode = PS_MODE_OFF;
+        goto out;
     }
+    ps_options_load(&ps_g.opt);
+    if (ps_g.opt.fault_map > 0)
+        ps_os_fault_map_setup((uint64_t)ps_g.opt.fault_map, ps_g.opt.fault_persist);
     if (ps_g.opt.mode == PS_MODE_OFF)
         goto out;
     if (ps_g.opt.pool) {
@@ -126,10 +131,8 @@ void ps_init_process(void)
     if (!getcwd(ps_g.cwd, sizeof ps_g.cwd))
         ps_g.cwd[0] = 0;
 
-    if (ps_real_init() != 0 || ps_track_init() != 0 || ps_stack_init() != 0) {
-        ps_msg_warn("initialization failed; the program runs without tracking");
-        goto out;
-    }
+    if (ps_real_init() != 0 || ps_track_init() != 0 || ps_stack_init() != 0)
+        goto out; /* each says what failed, once */
     /* Registered from our constructor, before the program's: our prepare handler runs last
      * and our child handler first, so other libraries' handlers may still allocate. */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -170,8 +173,9 @@ __attribute__((destructor(101))) static void ps_destructor(void)
     ps_g.locks_on = 0;
     ps_g.latency_on = 0;
     if (ps_g.opt.verbose)
-        ps_msg_info("%llu stack(s) interned; %llu walk(s) needed libunwind",
-                    (unsigned long long)ps_stack_count(),
-                    (unsigned long long)ps_unwind_fallbacks());
+        ps_msg_info("%llu stack(s) interned; %llu walk(s) needed libunwind; %llu internal "
+                    "memory request(s) (PERFSHIM_FAULT_MAP counts these)",
+                    (unsigned long long)ps_stack_count(), (unsigned long long)ps_unwind_fallbacks(),
+                    (unsigned long long)ps_os_map_requests());
     ps_writer_close();
 }

@@ -48,6 +48,7 @@ size_t ps_msg_snprintf(char *buf, size_t size, const char *fmt, ...)
 /* Messages worth keeping in the trace (drained by the snapshot writer). */
 void ps_msg_record(const char *text);
 int ps_msg_take(char *out, size_t size); /* 1 if a recorded message was copied out */
+int ps_msg_pending(void);                /* recorded messages not taken yet */
 
 /* ---- options.c ---------------------------------------------------------------------------- */
 void ps_options_load(ps_options_t *opt);
@@ -89,7 +90,9 @@ void ps_stack_fork_parent(void);
 void ps_stack_fork_child(void);
 
 /* ---- unwind.c: perfshim's own stack walker (x86-64, .eh_frame driven) ------------------- */
-int ps_unwind_init(void); /* 0 if the fast unwinder can run (glibc has _dl_find_object) */
+/* 0 if the fast unwinder can run; -1 if glibc lacks _dl_find_object, -2 if its rule table
+ * cannot be mapped. */
+int ps_unwind_init(void);
 /* The caller's stack as unw_backtrace returns it (its own pc first, then return addresses);
  * -1 if some frame needs libunwind (signal frame, no unwind table, unknown stack bounds).
  * tc: the calling thread's rule cache, or NULL. */
@@ -100,7 +103,9 @@ int ps_unwind_capture(void **ips, int max, ps_unwind_tcache_t *tc);
 int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max, int *cut);
 /* The caller's stack as an interned stack id: from the thread's walk memo when the stack
  * words a previous walk read are unchanged, else walked (max frames) and passed to intern.
- * -1 if some frame needs libunwind. */
+ * -1 if some frame needs libunwind; PS_UNWIND_NO_MEMO if the thread's memo cannot be mapped
+ * (ps_unwind_capture still works). */
+#define PS_UNWIND_NO_MEMO (-2)
 typedef uint32_t (*ps_unwind_intern_fn)(void **ips, int n, void *arg);
 int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn intern,
                            void *arg);

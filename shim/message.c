@@ -163,14 +163,24 @@ void ps_msg_info(const char *fmt, ...)
 void ps_msg_record(const char *text)
 {
     ps_lock(&keep_lock);
+    if (keep_count == PS_MSG_KEEP) {
+        /* keep the oldest: in a cascade of failures the first message names the cause */
+        ps_unlock(&keep_lock);
+        return;
+    }
     int slot = (keep_head + keep_count) % PS_MSG_KEEP;
-    if (keep_count == PS_MSG_KEEP)
-        keep_head = (keep_head + 1) % PS_MSG_KEEP; /* overwrite the oldest */
-    else
-        keep_count++;
+    keep_count++;
     strncpy(keep[slot], text, PS_MSG_LEN - 1);
     keep[slot][PS_MSG_LEN - 1] = 0;
     ps_unlock(&keep_lock);
+}
+
+int ps_msg_pending(void)
+{
+    ps_lock(&keep_lock);
+    int n = keep_count;
+    ps_unlock(&keep_lock);
+    return n;
 }
 
 int ps_msg_take(char *out, size_t size)

@@ -64,31 +64,60 @@ static const char *enum_name(const char *list, int idx, char *buf, size_t size)
     return buf;
 }
 
+/* A rejected value as the warning quotes it: at most 40 bytes, anything but printable ASCII
+ * shown as '?', so that a stray escape sequence in the environment never reaches a terminal. */
+static const char *quote(const char *v, char *out, size_t size)
+{
+    size_t i = 0;
+    for (; v[i] && i + 4 < size && i < 40; i++)
+        out[i] = v[i] >= 0x20 && v[i] < 0x7f ? v[i] : '?';
+    if (v[i])
+        out[i++] = '.', out[i++] = '.', out[i++] = '.';
+    out[i] = 0;
+    return out;
+}
+
+/* Path-valued options: any non-empty path that fits the trace writer's buffers (4096 bytes,
+ * with room for the expansion and a ".N" suffix). Empty means "unset" where the default is
+ * empty, and is rejected where a path is needed. */
+static int path_ok(const char *v, const char *def)
+{
+    size_t n = strlen(v);
+    return (n > 0 || !*def) && n < 3072;
+}
+
 void ps_options_load(ps_options_t *opt)
 {
     const char *v;
     long long iv;
     int ev;
-#define PS_OPT_INT(field, NAME, def, lo, hi, help)                                                \
-    opt->field = def;                                                                          \
-    if ((v = getenv(#NAME)) != NULL) {                                                         \
-        if (parse_int(v, &iv) == 0 && iv >= (lo) && iv <= (hi))                                \
-            opt->field = (int)iv;                                                              \
-        else                                                                                   \
-            ps_msg_warn(#NAME "='%s' is not a whole number from %d to %d; using %d", v, (lo),  \
-                        (hi), (def));                                                          \
+    char q[48];
+#define PS_OPT_INT(field, NAME, def, lo, hi, help)                                                 \
+    opt->field = def;                                                                              \
+    if ((v = getenv(#NAME)) != NULL) {                                                             \
+        if (parse_int(v, &iv) == 0 && iv >= (lo) && iv <= (hi))                                    \
+            opt->field = (int)iv;                                                                  \
+        else                                                                                       \
+            ps_msg_warn(#NAME "='%s' is not a whole number from %d to %d; using %d",               \
+                        quote(v, q, sizeof q), (lo), (hi), (def));                                 \
     }
-#define PS_OPT_STR(field, NAME, def, help)                                                        \
-    opt->field = def;                                                                          \
-    if ((v = getenv(#NAME)) != NULL)                                                           \
-        opt->field = v;
-#define PS_OPT_ENUM(field, NAME, def, list, help)                                                 \
-    opt->field = enum_index(list, def);                                                        \
-    if ((v = getenv(#NAME)) != NULL) {                                                         \
-        if ((ev = enum_index(list, v)) >= 0)                                                   \
-            opt->field = ev;                                                                   \
-        else                                                                                   \
-            ps_msg_warn(#NAME "='%s' is not one of %s; using %s", v, list, def);              \
+#define PS_OPT_STR(field, NAME, def, help)                                                         \
+    opt->field = def;                                                                              \
+    if ((v = getenv(#NAME)) != NULL) {                                                             \
+        if (path_ok(v, def))                                                                       \
+            opt->field = v;                                                                        \
+        else                                                                                       \
+            ps_msg_warn(#NAME "='%s' is not a path (non-empty, under 3072 bytes); using %s%s",     \
+                        quote(v, q, sizeof q), *(def) ? "" : "none", def);                         \
+    }
+#define PS_OPT_ENUM(field, NAME, def, list, help)                                                  \
+    opt->field = enum_index(list, def);                                                            \
+    if ((v = getenv(#NAME)) != NULL) {                                                             \
+        if ((ev = enum_index(list, v)) >= 0)                                                       \
+            opt->field = ev;                                                                       \
+        else                                                                                       \
+            ps_msg_warn(#NAME "='%s' is not one of %s; using %s", quote(v, q, sizeof q), list,     \
+                        def);                                                                      \
     }
 #include "options.def"
 #undef PS_OPT_INT

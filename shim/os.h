@@ -46,4 +46,12 @@ int ps_os_protect(void *p, size_t size, int writable); /* read-only or read/writ
 void ps_os_purge(void *p, size_t size); /* give the pages back (MADV_DONTNEED): they stay
                                            mapped and read as zero afterwards */
 
+/* ---- fault injection (PERFSHIM_FAULT_MAP; for tests only, docs/options.md) ---------------- */
+/* ps_os_map, ps_os_reserve and ps_os_commit are the shim's only requests for memory; they are
+ * numbered from 1 in the order the process makes them (a forked child continues its parent's
+ * count). With nth > 0 request number nth fails (persist: it and every later one), exactly as
+ * if the kernel had refused it. */
+void ps_os_fault_map_setup(uint64_t nth, int persist);
+uint64_t ps_os_map_requests(void); /* requests made so far */
+
 #endif /* PS_OS_H */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -16,10 +17,43 @@
 #include <time.h>
 #include <unistd.h>
 
+#define PS_OS_LIKELY(x) __builtin_expect(!!(x), 1)
+
+/* ---- fault injection (PERFSHIM_FAULT_MAP, tests only) -------------------------------------- */
+
+static atomic_ullong map_requests; /* ps_os_map/reserve/commit calls so far (inherited by fork) */
+static uint64_t fault_map_at;      /* request number that fails (1-based); 0 = none */
+static int fault_map_persist;      /* 1: every request from fault_map_at on fails */
+
+void ps_os_fault_map_setup(uint64_t nth, int persist)
+{
+    fault_map_at = nth;
+    fault_map_persist = persist;
+}
+
+uint64_t ps_os_map_requests(void)
+{
+    return atomic_load_explicit(&map_requests, memory_order_relaxed);
+}
+
+/* Counts one request for memory; 1 if the injected fault says it must fail. */
+static int map_fault(void)
+{
+    uint64_t n = atomic_fetch_add_explicit(&map_requests, 1, memory_order_relaxed) + 1;
+    if (PS_OS_LIKELY(fault_map_at == 0))
+        return 0;
+    return fault_map_persist ? n >= fault_map_at : n == fault_map_at;
+}
+
+/* Errors are reported by the return value: errno is the host's and stays untouched. */
 void *ps_os_map(size_t size)
 {
+    if (map_fault())
+        return NULL;
+    int saved = errno;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
+    errno = saved;
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -218,9 +252,11 @@ void ps_os_yield(void)
 void *ps_os_reserve(size_t size, size_t align)
 {
     size_t over = size + align;
-    if (over < size)
+    if (over < size || map_fault())
         return NULL;
+    int saved = errno;
     char *p = mmap(NULL, over, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    errno = saved;
     if (p == MAP_FAILED)
         return NULL;
     char *start = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
@@ -234,6 +270,8 @@ void *ps_os_reserve(size_t size, size_t align)
 
 int ps_os_commit(void *p, size_t size)
 {
+    if (map_fault())
+        return -1;
     int saved = errno;
     int rc = mprotect(p, size, PROT_READ | PROT_WRITE) == 0 ? 0 : -1;
     errno = saved;

@@ -110,7 +110,7 @@ static struct {
 
     atomic_ullong next_decay; /* clock time of the next automatic decay pass (ns) */
     uint64_t decay_period;    /* between automatic passes (ns) */
-    atomic_int warned_exhausted, warned_invalid;
+    atomic_int warned_exhausted, warned_invalid, warned_cache;
     central_t central[PS_POOL_NCLASS];
 } pool;
 
@@ -505,6 +505,10 @@ static PS_NOINLINE ps_pool_cache_t *cache_create(void)
         tc = ps_os_map(pool.cache_bytes);
         if (!tc) {
             ps_pool_tls = &cache_dead;
+            if (atomic_exchange(&pool.warned_cache, 1) == 0)
+                ps_msg_warn("cannot map a pool thread cache for thread %u; its small requests "
+                            "take the pool's slower shared path",
+                            (unsigned)ps_os_tid());
             return NULL;
         }
     }
@@ -987,6 +991,10 @@ int ps_pool_init(const ps_pool_config_t *cfg)
     }
     if (!data)
         return -1;
+    if (size < c.reserve)
+        ps_msg_warn("the pool reserved %zu MiB of address space instead of %zu MiB; it is "
+                    "exhausted sooner (then small requests go to the C library)",
+                    size >> 20, c.reserve >> 20);
     c.reserve = size;
     pool.cfg = c;
     pool.nunits = size >> PS_POOL_UNIT_SHIFT;

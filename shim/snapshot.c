@@ -26,6 +26,7 @@ static uint32_t stacks_written; /* highest stack id already in the current file 
 static uint64_t *stack_peak;    /* per-stack live bytes, highest seen at a snapshot */
 static ps_buf_t buf;
 static uint64_t last_snapshot_ns; /* time stamp of the last SNAPSHOT chunk (ns since start) */
+static int peak_warned;
 
 static void put_process(ps_buf_t *b)
 {
@@ -45,6 +46,8 @@ static void put_process(ps_buf_t *b)
     /* argv from /proc/self/cmdline: NUL-separated; a long command line is cut at 64 KiB */
     size_t cap = 64 * 1024;
     char *cmd = ps_os_map(cap);
+    if (!cmd)
+        ps_msg_warn("cannot map a buffer for the command line; the trace records no argv");
     ssize_t n = cmd ? ps_os_read_file("/proc/self/cmdline", cmd, cap) : -1;
     uint32_t argc = 0;
     for (ssize_t i = 0; i < n; i++)
@@ -152,10 +155,19 @@ static int write_snapshot(int reason, uint32_t n)
 {
     size_t csize = ((size_t)n + 1) * sizeof(ps_counters_t);
     ps_counters_t *sum = ps_os_map(csize);
-    if (!sum)
+    if (!sum) {
+        ps_msg_warn("cannot map %zu bytes to sum the counters; this snapshot (%s) is lost", csize,
+                    reason == PS_SNAP_EXIT ? "at exit" : "on demand");
         return -1;
-    if (!stack_peak)
+    }
+    if (!stack_peak) {
         stack_peak = ps_os_map(((size_t)ps_g.opt.max_stacks + 1) * sizeof *stack_peak);
+        if (!stack_peak && !peak_warned) {
+            peak_warned = 1;
+            ps_msg_warn("cannot map the per-stack peak table; each stack's peak is its live "
+                        "bytes at this snapshot");
+        }
+    }
     ps_totals_t tot;
     ps_track_collect(sum, n, &tot);
     tot.rss_bytes = ps_os_rss_bytes();
@@ -255,8 +267,9 @@ static void write_timing(void)
     uint64_t hz = (ps_g.locks_on || ps_g.latency_on || zones) ? ps_tick_hz() : 0;
     if (ps_g.locks_on) {
         ps_buf_reset(&buf);
-        if (ps_locks_write(&buf, last_snapshot_ns, hz) == 0)
-            ps_writer_chunk(PS_CHUNK_LOCKS, &buf);
+        if (ps_locks_write(&buf, last_snapshot_ns, hz) != 0)
+            buf.failed = 1; /* its scratch tables could not be mapped: the writer says so */
+        ps_writer_chunk(PS_CHUNK_LOCKS, &buf);
     }
     ps_buf_reset(&buf);
     ps_threads_write(&buf, last_snapshot_ns);
@@ -278,14 +291,19 @@ static void write_timing(void)
     }
 }
 
+/* MESSAGE payloads are built on the stack, never in mapped memory: when the kernel refuses
+ * memory, the messages saying what was lost are the chunks that must still get through. */
 static void write_messages(void)
 {
     char text[256];
-    while (ps_msg_take(text, sizeof text)) {
-        ps_buf_reset(&buf);
-        ps_buf_u32(&buf, 1);
-        ps_buf_str(&buf, text);
-        ps_writer_chunk(PS_CHUNK_MESSAGE, &buf);
+    uint8_t payload[sizeof text + 8];
+    /* Only the messages kept now: writing one may fail and warn, which keeps a new message
+     * (looping on those never ended when every request for memory failed). */
+    for (int left = ps_msg_pending(); left > 0 && ps_msg_take(text, sizeof text); left--) {
+        ps_buf_t mb = {.data = payload, .cap = sizeof payload};
+        ps_buf_u32(&mb, 1);
+        ps_buf_str(&mb, text);
+        ps_writer_chunk(PS_CHUNK_MESSAGE, &mb);
     }
 }
 
@@ -296,29 +314,33 @@ int ps_snapshot_write(int reason, int final)
     ps_lock(&writer_lock);
     if (ps_writer_open() != 0)
         goto out;
+    /* A chunk that cannot be built (no memory for its payload) is skipped with a warning and
+     * the others are still written: the reader copes with any one missing (a missing PROCESS
+     * or STACKS chunk is retried at the next snapshot), and the MESSAGE chunks at the end say
+     * what was lost. After a write error every call returns at once. */
     if (!process_written) {
         ps_buf_reset(&buf);
         put_process(&buf);
-        if (ps_writer_chunk(PS_CHUNK_PROCESS, &buf) != 0)
-            goto out;
-        process_written = 1;
+        if (ps_writer_chunk(PS_CHUNK_PROCESS, &buf) == 0)
+            process_written = 1;
     }
     ps_cpu_collect(); /* intern the CPU samples' stacks, so this STACKS chunk has them */
     uint32_t n = ps_stack_count();
-    if (write_modules() != 0 || write_stacks(n) != 0 || write_snapshot(reason, n) != 0)
-        goto out;
+    write_modules();
+    write_stacks(n);
+    rc = write_snapshot(reason, n);
     if (ps_g.pool_on)
         write_pool();
     write_timing();
     write_stacks(ps_stack_count()); /* stacks the timing chunks name that are newer than n */
     write_messages();
     if (final) {
-        ps_buf_reset(&buf);
-        ps_buf_u64(&buf, ps_writer_chunks());
-        ps_buf_u64(&buf, 0); /* dropped events: none are dropped in full tracking */
-        ps_writer_chunk(PS_CHUNK_END, &buf);
+        uint8_t end[16]; /* on the stack, like the MESSAGE payloads */
+        ps_buf_t eb = {.data = end, .cap = sizeof end};
+        ps_buf_u64(&eb, ps_writer_chunks());
+        ps_buf_u64(&eb, 0); /* dropped events: none are dropped in full tracking */
+        ps_writer_chunk(PS_CHUNK_END, &eb);
     }
-    rc = 0;
 out:
     ps_unlock(&writer_lock);
     ps_tls_guard--;

@@ -51,6 +51,7 @@ static const ps_stack_t **by_id; /* [max_stacks + 1] */
 static atomic_uint stack_count;  /* highest id handed out */
 static uint8_t *arena_cur, *arena_end;
 static int overflow_warned;
+static int arena_warned; /* intern_lock */
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -144,10 +145,14 @@ int ps_stack_init(void)
     }
     slot_mask = nslots - 1;
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&ps_stack_init);
-    fast_ready = ps_unwind_init() == 0; /* also for PERFSHIM_UNWIND=libunwind: see below */
+    int rc = ps_unwind_init(); /* also for PERFSHIM_UNWIND=libunwind: see below */
+    fast_ready = rc == 0;
     if (ps_g.opt.unwind == 0) {
         if (fast_ready)
             fast_unwind = 1;
+        else if (rc == -2)
+            ps_msg_warn("cannot map the unwind rule table; every stack is captured with "
+                        "libunwind (slower)");
         else
             ps_msg_warn("the fast unwinder needs glibc 2.35 or later (_dl_find_object); every "
                         "stack is captured with libunwind");
@@ -242,8 +247,16 @@ static PS_NOINLINE const ps_stack_t *intern_slow(uint64_t h, void *const *ip, in
     need = (need + 15) & ~(size_t)15;
     if (arena_cur == NULL || (size_t)(arena_end - arena_cur) < need) {
         uint8_t *chunk = ps_os_map(ARENA_CHUNK);
-        if (!chunk)
-            goto out; /* id 0; the snapshot says how many allocations had no stack */
+        if (!chunk) {
+            /* id 0 ("no stack") for this allocation; a later one may find memory again */
+            int warn = !arena_warned;
+            arena_warned = 1;
+            ps_unlock(&intern_lock);
+            if (warn)
+                ps_msg_warn("cannot map memory for new call stacks; allocations made at new "
+                            "stacks meanwhile are reported without a stack (stack 0)");
+            return NULL;
+        }
         arena_cur = chunk;
         arena_end = chunk + ARENA_CHUNK;
     }
@@ -298,15 +311,16 @@ uint32_t ps_stack_capture_id(ps_thread_t *t)
 {
     /* depth + 8: room for our own frames, dropped by intern_frames */
     int fast = fast_unwind;
+    int64_t id = -1;
     if (PS_LIKELY(fast && t != NULL)) {
-        int64_t id = ps_unwind_stack_id(&t->unwind_cache, ps_g.opt.depth + 8, intern_frames, t);
+        id = ps_unwind_stack_id(&t->unwind_cache, ps_g.opt.depth + 8, intern_frames, t);
         if (PS_LIKELY(id >= 0))
             return (uint32_t)id;
     }
     void *buf[PS_MAX_DEPTH + 16];
     int n = -1;
-    if (fast && t == NULL)
-        n = ps_unwind_capture(buf, ps_g.opt.depth + 8, NULL);
+    if (fast && (t == NULL || id == PS_UNWIND_NO_MEMO)) /* walk without the memo */
+        n = ps_unwind_capture(buf, ps_g.opt.depth + 8, t ? &t->unwind_cache : NULL);
     if (n < 0) {
         if (unw_bt && unw_pipe_intact())
             n = unw_bt(buf, ps_g.opt.depth + 8);

@@ -31,8 +31,20 @@ static struct {
     ino_t ino;
     int failed;      /* 1 after a write error: stop writing */
     uint64_t chunks; /* chunks written to this file */
+    uint64_t writes; /* write calls made on this file (PERFSHIM_FAULT_WRITE counts them) */
     char path[PS_TRACE_PATH_MAX];
 } w = {.fd = -1};
+
+/* Fault injection (PERFSHIM_FAULT_WRITE, tests only): 1 if this write must fail with ENOSPC
+ * as if the disk were full. Counted per file, from 1 (the file header). */
+static int write_fault(void)
+{
+    w.writes++;
+    int at = ps_g.opt.fault_write;
+    if (PS_LIKELY(at == 0))
+        return 0;
+    return ps_g.opt.fault_persist ? w.writes >= (uint64_t)at : w.writes == (uint64_t)at;
+}
 
 /* ---- payload buffers ------------------------------------------------------------------------ */
 
@@ -131,6 +143,16 @@ uint32_t ps_crc32(uint32_t crc, const void *p, size_t n)
     return ~crc;
 }
 
+static const char *chunk_name(uint16_t type)
+{
+    static const char *const names[] = {"?",        "PROCESS", "MODULES", "STACKS",
+                                        "SNAPSHOT", "MESSAGE", "POOL",    "LOCKS",
+                                        "THREADS",  "LATENCY", "ZONES",   "CPU"};
+    if (type == PS_CHUNK_END)
+        return "END";
+    return type < sizeof names / sizeof *names ? names[type] : "?";
+}
+
 /* ---- the file --------------------------------------------------------------------------------- */
 
 static size_t append(char *out, size_t size, size_t pos, const char *s)
@@ -203,9 +225,20 @@ static void list_trace(const char *path)
     const char *list = ps_g.opt.trace_list;
     if (!list || !*list)
         return;
-    int fd = open(list, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int fd = open(list, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                  0600);
     if (fd < 0) {
         ps_msg_warn("cannot open PERFSHIM_TRACE_LIST=%s: %s", list, strerror(errno));
+        return;
+    }
+    /* Append only to a regular file of our own: in a shared directory someone else could
+     * have created the name first to collect the trace paths (or made it a FIFO). */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        ps_msg_warn("PERFSHIM_TRACE_LIST=%s is not a regular file owned by this user; the trace "
+                    "path is not listed there",
+                    list);
+        close(fd);
         return;
     }
     char line[PS_TRACE_PATH_MAX + 2];
@@ -261,14 +294,16 @@ int ps_writer_open(void)
     w.ino = st.st_ino;
     w.failed = 0;
     w.chunks = 0;
+    w.writes = 0;
 
     uint8_t hdr[PS_TRACE_FILE_HEADER_SIZE] = {0};
     memcpy(hdr, PS_TRACE_MAGIC, PS_TRACE_MAGIC_LEN);
     hdr[8] = PS_TRACE_VERSION & 0xff;
     hdr[9] = PS_TRACE_VERSION >> 8;
     hdr[12] = PS_TRACE_FILE_HEADER_SIZE;
-    if (ps_os_write_all(fd, hdr, sizeof hdr) != 0) {
-        ps_msg_warn("cannot write trace %s: %s", w.path, strerror(errno));
+    int rc = write_fault() ? -ENOSPC : ps_os_write_all(fd, hdr, sizeof hdr);
+    if (rc != 0) {
+        ps_msg_warn("cannot write trace %s: %s; the file stays empty", w.path, strerror(-rc));
         w.failed = 1;
         return -1;
     }
@@ -306,8 +341,8 @@ int ps_writer_chunk(uint16_t type, const ps_buf_t *payload)
     if (w.fd < 0 || w.failed)
         return -1;
     if (payload->failed) {
-        ps_msg_warn("out of memory while building a trace chunk (type %u); chunk skipped",
-                    (unsigned)type);
+        ps_msg_warn("cannot map memory to build the %s chunk; it is missing from the trace",
+                    chunk_name(type));
         return -1;
     }
     if (ensure_fd() != 0)
@@ -330,7 +365,10 @@ int ps_writer_chunk(uint16_t type, const ps_buf_t *payload)
     size_t total = sizeof hdr + payload->len, done = 0;
     while (done < total) {
         ssize_t r;
-        if (done < sizeof hdr) {
+        if (write_fault()) {
+            errno = ENOSPC;
+            r = -1;
+        } else if (done < sizeof hdr) {
             struct iovec v[2] = {{hdr + done, sizeof hdr - done}, iov[1]};
             r = writev(w.fd, v, 2);
         } else {

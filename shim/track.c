@@ -47,6 +47,7 @@ static ps_spinlock_t orphan_lock;
 static atomic_int thread_count;
 static uint64_t retired_events[3]; /* ps_thread_t.events of exited threads (registry lock) */
 static int lost_warned;
+static atomic_int thread_state_warned;
 
 static size_t counters_size(void)
 {
@@ -150,22 +151,31 @@ static void thread_exit(void *arg)
     ps_tls_guard--;
 }
 
+/* Warns (once, saying what is missing) and returns -1 on failure: nothing is tracked then. */
 int ps_track_init(void)
 {
     for (int i = 0; i < PS_LIVE_SHARDS; i++) {
         shards[i].slots = ps_os_map(LIVE_INITIAL * sizeof(ps_live_entry_t));
-        if (!shards[i].slots)
+        if (!shards[i].slots) {
+            ps_msg_warn("cannot map the live-block table; the program runs without tracking");
             return -1;
+        }
         shards[i].mask = LIVE_INITIAL - 1;
     }
     retired = ps_os_map(counters_size());
-    orphan = thread_new();
-    if (!retired || !orphan)
+    orphan = retired ? thread_new() : NULL;
+    if (!retired || !orphan) {
+        ps_msg_warn("cannot map the counters (%zu bytes, PERFSHIM_MAX_STACKS=%u); the program "
+                    "runs without tracking",
+                    counters_size(), (unsigned)ps_g.opt.max_stacks);
         return -1;
+    }
     atomic_store(&thread_count, 0); /* the orphan state does not count */
     /* Created at init so the key index is low and pthread_setspecific never allocates. */
-    if (pthread_key_create(&thread_key, thread_exit) != 0)
+    if (pthread_key_create(&thread_key, thread_exit) != 0) {
+        ps_msg_warn("no pthread key left for the shim; the program runs without tracking");
         return -1;
+    }
     return 0;
 }
 
@@ -177,8 +187,17 @@ ps_thread_t *ps_track_thread(void)
     if (t == THREAD_DEAD)
         return NULL;
     t = thread_new();
-    if (!t)
+    if (!t) {
+        /* Counted in the shared orphan state instead: nothing is lost but speed. Marked dead
+         * so that every later call does not ask the kernel again. */
+        ps_tls_thread = THREAD_DEAD;
+        if (!atomic_exchange(&thread_state_warned, 1))
+            ps_msg_warn("cannot map the per-thread state of thread %u; its allocations are "
+                        "counted in a shared state (slower) and its locks, zones and latency "
+                        "are not timed",
+                        (unsigned)ps_os_tid());
         return NULL;
+    }
     ps_tls_thread = t;
     pthread_setspecific(thread_key, t);
     return t;

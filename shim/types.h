@@ -50,6 +50,9 @@ typedef struct ps_options_s {
     int max_locks;          /* PERFSHIM_MAX_LOCKS: lock table capacity (locks) */
     int latency_sample;     /* PERFSHIM_LATENCY_SAMPLE: 1 in N calls timed; 0 off */
     int cpu_hz;             /* PERFSHIM_CPU_HZ: CPU samples per CPU second; 0 off */
+    int fault_map;          /* PERFSHIM_FAULT_MAP: memory request that fails (1-based); 0 off */
+    int fault_write;        /* PERFSHIM_FAULT_WRITE: trace write that fails (1-based); 0 off */
+    int fault_persist;      /* PERFSHIM_FAULT_PERSIST: 1 = the N-th and all later ones fail */
 } ps_options_t;
 
 /* ---- stack.c: interned stacks ------------------------------------------------------------ */

@@ -805,7 +805,7 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
         size_t bytes = esize * MEMO_SETS * MEMO_WAYS;
         tc->memo = ps_os_map(bytes);
         if (!tc->memo)
-            return -1;
+            return PS_UNWIND_NO_MEMO; /* asked again next time: the kernel may agree then */
         tc->memo_bytes = bytes;
         tc->memo_entry = esize;
     }
@@ -867,7 +867,7 @@ int ps_unwind_init(void)
         return 0;
     main_tp = thread_pointer();
     rcache = ps_os_map(RC_SIZE * sizeof *rcache);
-    return rcache ? 0 : -1;
+    return rcache ? 0 : -2;
 }
 
 void ps_unwind_flush(void)

@@ -300,6 +300,7 @@ class RawTrace:
         self.zones = None
         self.latency = None
         self.cpu = None
+        self.messages = []  # (severity, text) of every MESSAGE chunk
         self.chunks = []  # (offset, type, total length including the header)
         if data[:8] != b"PSHMTRC\0":
             self.error = "bad magic"
@@ -352,6 +353,10 @@ class RawTrace:
             self.snapshots.append({"reason": reason, "totals": totals, "rows": rows})
         elif typ == CHUNK_END:
             self.end = struct.unpack_from("<QQ", p, 0)
+        elif typ == CHUNK_MESSAGE:
+            severity, = struct.unpack_from("<I", p, 0)
+            text, _ = self._str(p, 4)
+            self.messages.append((severity, text))
         elif typ == 2:  # MODULES
             n, = struct.unpack_from("<I", p, 0)
             q, mods = 4, []
