@@ -266,9 +266,11 @@ static void cpu_text(FILE *out, const pa_trace_t *t, cpu_agg_t *a, const pa_hot_
             snprintf(where, sizeof where, " (%s)", pa_util_basename(f->file));
         else if (f->function)
             snprintf(where, sizeof where, " (%s)", pa_util_basename(f->module));
-        fprintf(out, "    %8llu %5.1f%% %8llu %5.1f%%  %s%s\n", (unsigned long long)f->self,
-                pct(f->self, a->samples), (unsigned long long)f->total, pct(f->total, a->samples),
-                func_name(f, name, sizeof name), where);
+        fprintf(out, "    %8llu %5.1f%% %8llu %5.1f%%  ", (unsigned long long)f->self,
+                pct(f->self, a->samples), (unsigned long long)f->total, pct(f->total, a->samples));
+        pa_util_fputs_safe(out, func_name(f, name, sizeof name));
+        pa_util_fputs_safe(out, where);
+        fputc('\n', out);
     }
     size_t ns = shown(o->top < 10 && o->top ? o->top : 10, a->nstacks);
     fprintf(out, "\n  By stack (top %zu of %zu):\n", ns, a->nstacks);
@@ -471,7 +473,8 @@ static int threads_text(FILE *out, pa_trace_t *t, pa_symbols_t *syms, const pa_h
                 pa_util_printable(r->name, name, sizeof name),
                 r->flags & PS_THREAD_F_MAIN ? "-" : creator,
                 pa_util_format_ns((double)lifetime_ns(t, r), life, sizeof life),
-                pa_util_format_ns((double)r->cpu_ns, cpu, sizeof cpu), what, where);
+                pa_util_format_ns((double)r->cpu_ns, cpu, sizeof cpu), what,
+                pa_util_printable(where, where, sizeof where));
     }
     pa_report_stack_view_free(&sv);
     free(v);

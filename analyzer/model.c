@@ -23,10 +23,19 @@
 
 /* ---- warnings ------------------------------------------------------------------------------ */
 
+/* Text from a trace goes to a terminal: control characters become '?'. */
+static void make_printable(pa_str_t *b)
+{
+    for (size_t i = 0; i < b->len; i++)
+        if ((unsigned char)b->s[i] < 0x20 || b->s[i] == 0x7f)
+            b->s[i] = '?';
+}
+
 static void vwarn(pa_trace_t *t, const char *fmt, va_list ap)
 {
     pa_str_t b = {0};
     pa_str_vprintf(&b, fmt, ap);
+    make_printable(&b); /* the text may hold strings from the trace */
     const char *msg = b.failed ? "(out of memory formatting a warning)" : pa_str_get(&b);
     if (!t->quiet)
         pa_msg_error("%s: %s", t->path, msg);
@@ -262,8 +271,9 @@ static int load_unloaded_modules(pa_trace_t *t, const pa_chunk_t *ch)
         retired++;
     }
     if (dropped)
-        pa_model_warn(t, "%llu unloaded module(s) were not recorded (the shim's list was full); "
-                         "frames in them may show as bare addresses",
+        pa_model_warn(t,
+                      "%llu unloaded module(s) were not recorded (the shim's list was full); "
+                      "frames in them may show as bare addresses",
                       (unsigned long long)dropped);
     return PA_OK;
 }
@@ -948,7 +958,7 @@ int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
         if (t->damaged)
             pa_msg_error("%s: no snapshot: the trace is damaged before its first complete snapshot",
                          path);
-        else if (!t->has_process)
+        else if (t->chunks == 0)
             pa_msg_error("%s: no snapshot: the trace holds no chunk (the process ended or was "
                          "killed before writing one)",
                          path);
@@ -956,6 +966,16 @@ int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
             pa_msg_error("%s: no snapshot: the process ended before writing one (killed, "
                          "crashed, or still running)",
                          path);
+        /* what the shim said it lost is often the reason there is no snapshot */
+        for (size_t i = 0; i < t->nmessages; i++) {
+            pa_str_t b = {0};
+            pa_str_puts(&b, t->messages[i].text);
+            make_printable(&b);
+            pa_msg_error("%s: shim %s: %s", path,
+                         t->messages[i].severity >= 2 ? "error" : "warning",
+                         b.failed ? "(out of memory)" : pa_str_get(&b));
+            pa_str_free(&b);
+        }
     } else if (!t->has_end && !t->damaged) {
         pa_model_warn(t,
                       "no END chunk: the process did not exit normally (killed, crashed, or "

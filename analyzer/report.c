@@ -230,14 +230,20 @@ void pa_report_frames_text_n(FILE *out, const char *note, const pa_frame_t *fram
         const pa_frame_t *f = &frames[i];
         const char *mod = pa_util_basename(f->module);
         fprintf(out, "%s#%zu ", indent, i);
-        if (!f->function)
-            fprintf(out, "%s+0x%llx", mod, (unsigned long long)f->offset);
-        else if (f->file && f->line)
-            fprintf(out, "%s (%s:%u)", f->function, pa_util_basename(f->file), f->line);
-        else if (f->file)
-            fprintf(out, "%s (%s)", f->function, pa_util_basename(f->file));
-        else
-            fprintf(out, "%s (%s+0x%llx)", f->function, mod, (unsigned long long)f->offset);
+        if (f->function) {
+            pa_util_fputs_safe(out, f->function);
+            fputs(" (", out);
+        }
+        if (f->function && f->file) {
+            pa_util_fputs_safe(out, pa_util_basename(f->file));
+            if (f->line)
+                fprintf(out, ":%u", f->line);
+        } else {
+            pa_util_fputs_safe(out, mod);
+            fprintf(out, "+0x%llx", (unsigned long long)f->offset);
+        }
+        if (f->function)
+            fputc(')', out);
         fputs(f->inlined ? " [inlined]\n" : "\n", out);
     }
 }
@@ -307,14 +313,18 @@ void pa_report_frames_json(pa_json_t *j, const pa_group_t *g)
 void pa_report_header_text(FILE *out, const pa_trace_t *t, const char *title)
 {
     const pa_process_t *p = &t->process;
-    if (t->has_process)
-        fprintf(out, "%s for %s (pid %llu)\n", title, p->program, (unsigned long long)p->pid);
-    else
+    if (t->has_process) {
+        fprintf(out, "%s for ", title);
+        pa_util_fputs_safe(out, p->program);
+        fprintf(out, " (pid %llu)\n", (unsigned long long)p->pid);
+    } else
         fprintf(out, "%s for an unknown program (PROCESS chunk lost)\n", title);
     if (t->has_process && p->argc) {
         fputs("  command:  ", out);
-        for (uint32_t i = 0; i < p->argc; i++)
-            fprintf(out, "%s%s", i ? " " : "", p->argv[i]);
+        for (uint32_t i = 0; i < p->argc; i++) {
+            fputs(i ? " " : "", out);
+            pa_util_fputs_safe(out, p->argv[i]);
+        }
         fputc('\n', out);
     }
     fprintf(out, "  trace:    %s\n", t->path);
@@ -403,9 +413,11 @@ void pa_report_status_text(FILE *out, const pa_trace_t *t)
     if (!pa_model_complete(t))
         fprintf(out, "  NOTE: incomplete trace (%s); %zu warning(s) on stderr\n",
                 t->damaged ? "damaged" : "no END chunk", t->warnings.n);
-    for (size_t i = 0; i < t->nmessages; i++)
-        fprintf(out, "  shim %s: %s\n", t->messages[i].severity >= 2 ? "error" : "warning",
-                t->messages[i].text);
+    for (size_t i = 0; i < t->nmessages; i++) {
+        fprintf(out, "  shim %s: ", t->messages[i].severity >= 2 ? "error" : "warning");
+        pa_util_fputs_safe(out, t->messages[i].text);
+        fputc('\n', out);
+    }
     if (t->messages_dropped)
         fprintf(out, "  (%llu more shim messages not shown)\n",
                 (unsigned long long)t->messages_dropped);

@@ -102,6 +102,7 @@ struct pa_reader {
     uint64_t skipped; /* bytes in no valid chunk */
     uint8_t *buf;     /* current payload */
     size_t cap;       /* bytes allocated for buf */
+    uint64_t checked; /* payload bytes read to verify resynchronization candidates */
     pa_reader_warn_fn warn;
     void *ctx;
 };
@@ -140,7 +141,7 @@ static size_t read_at(pa_reader_t *r, uint64_t off, void *dst, size_t n)
     return got;
 }
 
-enum { TRY_OK = 1, TRY_EOF = 2, TRY_BAD = 3, TRY_TRUNC = 4 };
+enum { TRY_OK = 1, TRY_EOF = 2, TRY_BAD = 3, TRY_TRUNC = 4, TRY_GAVE_UP = 5 };
 
 /* Reads and verifies the chunk at `off`. With `loud`, damage is reported. Returns TRY_* or a
  * negative PA_E* code. */
@@ -186,6 +187,8 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
     }
     if (pa_util_grow((void **)&r->buf, &r->cap, length ? length : 1, 1) != PA_OK)
         return PA_ENOMEM;
+    if (!loud)
+        r->checked += length;
     got = read_at(r, data, r->buf, length);
     if (r->ioerr)
         return PA_EIO;
@@ -215,8 +218,17 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
     return TRY_OK;
 }
 
+/* Verifying a candidate reads its whole payload, so a file made of fake chunk headers that
+ * each claim the rest of the file would take time quadratic in its size (6.8 s for 1 MB,
+ * found by fuzzing). All resynchronizations of a file together may read this many payload
+ * bytes; real damage needs a few chunks' worth. */
+static uint64_t resync_budget(const pa_reader_t *r)
+{
+    return (64u << 20) + (r->size_known ? 4 * r->size : 0);
+}
+
 /* Finds the first offset >= start holding a chunk that verifies. Returns TRY_OK (chunk in *c),
- * TRY_EOF (none), or a negative PA_E* code. */
+ * TRY_EOF (none), TRY_GAVE_UP (the budget ran out), or a negative PA_E* code. */
 static int resync(pa_reader_t *r, uint64_t start, pa_chunk_t *c)
 {
     uint8_t win[64 * 1024];
@@ -232,6 +244,13 @@ static int resync(pa_reader_t *r, uint64_t start, pa_chunk_t *c)
         for (size_t i = 0; i + sizeof want <= got; i++) {
             if (memcmp(win + i, want, sizeof want) != 0)
                 continue;
+            if (r->checked > resync_budget(r)) {
+                report(r,
+                       "resynchronization stopped at offset %llu: more than %llu bytes of "
+                       "false chunk headers checked; the rest of the file is ignored",
+                       (unsigned long long)(s + i), (unsigned long long)resync_budget(r));
+                return TRY_GAVE_UP;
+            }
             int t = try_chunk(r, s + i, false, c);
             if (t < 0 || t == TRY_OK)
                 return t;
@@ -281,7 +300,7 @@ int pa_reader_next(pa_reader_t *r, pa_chunk_t *c)
     r->ended = true;
     if (r->size_known && r->size > bad) {
         r->skipped += r->size - bad;
-        if (t == TRY_BAD)
+        if (t == TRY_BAD && s != TRY_GAVE_UP)
             report(r, "no valid chunk after offset %llu: the last %llu bytes are ignored",
                    (unsigned long long)bad, (unsigned long long)(r->size - bad));
     }

@@ -241,3 +241,9 @@ const char *pa_util_printable(const char *s, char *buf, size_t size)
         buf[n] = 0;
     return buf;
 }
+
+void pa_util_fputs_safe(FILE *out, const char *s)
+{
+    for (; *s; s++)
+        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+}

@@ -79,6 +79,9 @@ int pa_util_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 const char *pa_util_format_bytes(uint64_t bytes, char *buf, size_t size);
 /* A duration: "850 ns", "3.2 us", "12.3 ms", "1.50 s". */
 const char *pa_util_format_ns(double ns, char *buf, size_t size);
+/* Writes s with control characters replaced by '?': text from a trace must not reach a
+ * terminal as escape sequences. */
+void pa_util_fputs_safe(FILE *out, const char *s);
 /* s with control characters replaced by '?' (names from a trace, printed on a terminal). */
 const char *pa_util_printable(const char *s, char *buf, size_t size);
 

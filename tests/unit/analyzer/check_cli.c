@@ -200,6 +200,47 @@ START_TEST(test_leaks_text)
 }
 END_TEST
 
+/* Text reports print strings from the trace (program, argv, module paths, the shim's
+ * messages): a trace must not be able to send escape sequences to the terminal. */
+START_TEST(test_no_control_characters)
+{
+    const char *path = tu_path("escape.trace");
+    tb_buf_t f = {0}, p = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    const char *argv[] = {"prog\x1b[2J", "--x\x07"};
+    tb_process(&p, 7, "/bin/evil\x1b]0;title\x07", 2, argv);
+    tb_chunk(&f, PS_CHUNK_PROCESS, &p);
+    p.len = 0;
+    tb_module_t m = {0x400000, 0x400000, 0x500000, "/nonexistent/lib\x1b[31m.so", NULL, 0};
+    tb_modules(&p, &m, 1);
+    tb_chunk(&f, PS_CHUNK_MODULES, &p);
+    p.len = 0;
+    uint64_t a[] = {0x401000};
+    tb_stacks_begin(&p, 1);
+    tb_stack(&p, 1, 1, a);
+    tb_chunk(&f, PS_CHUNK_STACKS, &p);
+    p.len = 0;
+    tb_u32(&p, 1);
+    tb_str(&p, "shim says \x1b[5m hello");
+    tb_chunk(&f, PS_CHUNK_MESSAGE, &p);
+    p.len = 0;
+    tb_row_t row = {1, 1, 10, 0, 0, 1, 10, 10};
+    tb_snapshot(&p, PS_SNAP_EXIT, &row, 1, 10, 0, 0);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    ck_assert_int_eq(tb_write_file(path, f.data, f.len), 0);
+    result_t r = run("leaks", path);
+    EXPECT(r, 0, out, "perfshim leak report for /bin/evil?]0;title? (pid 7)");
+    EXPECT(r, 0, out, "command:  prog?[2J --x?");
+    EXPECT(r, 0, out, "#0 lib?[31m.so+0x1000");
+    EXPECT(r, 0, out, "shim warning: shim says ?[5m hello");
+    ck_assert_msg(!strchr(r.out, 0x1b) && !strchr(r.out, 0x07), "%s", r.out);
+    ck_assert_msg(!strchr(r.err, 0x1b) && !strchr(r.err, 0x07), "%s", r.err);
+    done(&r);
+    tb_free(&f);
+    tb_free(&p);
+}
+END_TEST
+
 START_TEST(test_leaks_json)
 {
     result_t r = run("leaks", "--json", typical_path());
@@ -619,6 +660,7 @@ int main(void)
     tcase_add_test(tc, test_help_and_version);
     tcase_add_test(tc, test_usage_errors);
     tcase_add_test(tc, test_leaks_text);
+    tcase_add_test(tc, test_no_control_characters);
     tcase_add_test(tc, test_leaks_json);
     tcase_add_test(tc, test_suppressions);
     tcase_add_test(tc, test_unreadable_inputs);

@@ -321,6 +321,35 @@ START_TEST(test_resync_over_garbage)
 }
 END_TEST
 
+/* A file of fake chunk headers, each claiming most of the rest of the file: verifying every
+ * candidate would read O(n^2) bytes (seconds for a megabyte). The reader stops after a budget
+ * and says so; the valid chunks before the damage are kept. */
+START_TEST(test_resync_budget)
+{
+    tb_buf_t f = {0}, g = {0}, fake = {0};
+    size_t o[5];
+    tb_typical(&f, o);
+    tb_bytes(&g, f.data, o[4]); /* everything but END */
+    tb_u32(&fake, PS_CHUNK_SYNC);
+    tb_u16(&fake, PS_CHUNK_SNAPSHOT);
+    tb_u16(&fake, 0);
+    tb_u32(&fake, 3u << 20); /* payload: 3 MiB of the 4 MiB that follow */
+    tb_u32(&fake, 0);        /* wrong CRC */
+    for (int i = 0; i < (4 << 20) / PS_CHUNK_HEADER_SIZE; i++)
+        tb_bytes(&g, fake.data, fake.len);
+    const char *path = tu_path("fake-headers.trace");
+    write_buf(path, &g);
+    scan_t s;
+    scan_file(path, &s);
+    ck_assert_uint_eq(s.n, 4); /* PROCESS, MODULES, STACKS, SNAPSHOT */
+    ck_assert_msg(tu_has(&s.warnings, "resynchronization stopped at offset"), "budget warning");
+    pa_strlist_free(&s.warnings);
+    tb_free(&f);
+    tb_free(&g);
+    tb_free(&fake);
+}
+END_TEST
+
 /* ---- versions, unknown chunks ------------------------------------------------------------------
  */
 
@@ -1027,6 +1056,7 @@ int main(void)
     tcase_add_test(tc, test_flipped_payload_byte);
     tcase_add_test(tc, test_flipped_every_byte);
     tcase_add_test(tc, test_resync_over_garbage);
+    tcase_add_test(tc, test_resync_budget);
     tcase_add_test(tc, test_newer_version_refused);
     tcase_add_test(tc, test_bad_magic);
     tcase_add_test(tc, test_unknown_chunk_skipped);
