@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """test_golden.py — the committed golden traces (tests/data/*.trace) still give the committed
-results. For each NAME.trace: `perfshim leaks --json` and `perfshim summary --json` (run in
+results. For each NAME.trace: `perfshim leaks|summary|locks|hot --json` (run in
 tests/data, where the traces' relative module paths point at bin/NAME.debug), normalized by
 stable() (no trace path, no absolute addresses, file and module paths cut to their base
 names), must agree with NAME.expected.json: every member the expected file has must be there
@@ -16,7 +16,7 @@ import os
 
 import pstest
 
-REPORTS = ("leaks", "summary")
+REPORTS = ("leaks", "summary", "locks", "hot")
 
 
 def stable(doc):
@@ -122,6 +122,13 @@ def main():
         funcs = [f.get("function") for s in expected.get("summary", {}).get("top_sites", [])
                  for f in s.get("stack", [])]
         ck.check("main" in funcs, "%s: the expected frames name the program's functions" % name)
+        if name == "contention":  # written with PERFSHIM_LOCKS=1 by an older shim (144-byte rows)
+            locks = expected.get("locks", {}).get("locks", [])
+            top = locks[0]["sites"][0]["stack"][0]["function"] if locks and locks[0]["sites"] else None
+            ck.check(top == "forced_site", "contention: the expected lock report ranks "
+                     "forced_site() first", repr(top))
+            zones = (expected.get("hot", {}).get("zones") or {}).get("zones", [])
+            ck.check(len(zones) == 3, "contention: the expected hot report has its 3 zones")
     ck.done()
 
 
