@@ -201,6 +201,10 @@ def run_route(args, ck):
     ck.check(reps[1]["lock_profiling"] and reps[1]["locks"] and
              reps[1]["locks"][0]["acquisitions"] == 2 * 2000 + 8,
              "perfshim run turns lock profiling on", repr(reps[1].get("totals")))
+    # the zones API's weak references: the same program runs without the shim
+    bare = pstest.run([prog, "200"], cwd=work)
+    ck.check(bare.returncode == 0 and b"expect hot=408 " in bare.stdout,
+             "contention (zones API) runs without the shim", pstest.describe(bare))
     t = pstest.run([args.perfshim, "run", "--locks", "--", prog, "200"], cwd=work)
     ck.check(t.returncode == 0 and b"perfshim lock report for" in t.stderr and
              b"SUMMARY: 5 locks" in t.stderr, "perfshim run --locks: text report on stderr",
