@@ -540,6 +540,43 @@ static PS_NOINLINE int acquire_rest(ps_thread_t *t, lock_rec_t *r, void *lock, i
     return rc;
 }
 
+/* Everything but the common case: this acquisition is sampled, or the thread times a hold, or
+ * the lock is not in the thread's cache. */
+static PS_NOINLINE int acquire_general(ps_thread_t *t, lockc_t *e, lock_rec_t *r, void *lock,
+                                       uint32_t kind, int shared, try_fn_t try_fn,
+                                       wait_fn_t wait_fn, clockid_t clk, const struct timespec *ts,
+                                       int is_try, int sampled)
+{
+    if (!r && !(r = lockc_miss(t, e, lock, kind))) {
+        int rc = try_fn(lock); /* the table is full: not counted */
+        return (rc == EBUSY && !is_try) ? wait_fn(lock, clk, ts) : rc;
+    }
+    uint32_t site = 0;
+    if (sampled) {
+        t->lock_countdown = ps_g.opt.lock_sample;
+        site = capture_site(t);
+    }
+    if (!is_try) {
+        e->acq++;
+        e->reads += (uint64_t)shared;
+    }
+    int rc = try_fn(lock);
+    return acquire_rest(t, r, lock, shared, rc, wait_fn, clk, ts, is_try, sampled, site);
+}
+
+/* The common case found the lock busy (or the try failed otherwise). Only the lock travels
+ * across the try in the fast path, so what else is needed is looked up again here. */
+static PS_NOINLINE int acquire_busy(void *lock, uint32_t kind, int shared, int rc,
+                                    wait_fn_t wait_fn, clockid_t clk, const struct timespec *ts,
+                                    int is_try)
+{
+    ps_thread_t *t = ps_thread_peek();
+    lock_rec_t *r = t ? lockc_hit(lockc_of(t, (uintptr_t)lock), (uintptr_t)lock, kind) : NULL;
+    if (!r) /* destroyed and re-created meanwhile by another thread: not recorded */
+        return (rc == EBUSY && !is_try) ? wait_fn(lock, clk, ts) : rc;
+    return acquire_rest(t, r, lock, shared, rc, wait_fn, clk, ts, is_try, 0, 0);
+}
+
 static inline __attribute__((always_inline)) int acquire(ps_thread_t *t, void *lock, uint32_t kind,
                                                          int shared, try_fn_t try_fn,
                                                          wait_fn_t wait_fn, clockid_t clk,
@@ -547,25 +584,24 @@ static inline __attribute__((always_inline)) int acquire(ps_thread_t *t, void *l
 {
     lockc_t *e = lockc_of(t, (uintptr_t)lock);
     lock_rec_t *r = lockc_hit(e, (uintptr_t)lock, kind);
-    if (PS_UNLIKELY(!r) && !(r = lockc_miss(t, e, lock, kind))) {
-        int rc = try_fn(lock); /* the table is full: not counted */
-        return (rc == EBUSY && !is_try) ? wait_fn(lock, clk, ts) : rc;
-    }
-    uint32_t site = 0;
     int sampled = --t->lock_countdown <= 0;
-    if (PS_UNLIKELY(sampled)) {
-        t->lock_countdown = ps_g.opt.lock_sample;
-        site = capture_site(t);
-    }
+    if (PS_UNLIKELY(!r || sampled || t->nholds))
+        return acquire_general(t, e, r, lock, kind, shared, try_fn, wait_fn, clk, ts, is_try,
+                               sampled);
     if (!is_try) { /* counted ahead of the try, outside the critical section; undone if it fails */
         e->acq++;
         e->reads += (uint64_t)shared;
     }
-    int slow = sampled | (int)t->nholds;
     int rc = try_fn(lock);
-    if (PS_LIKELY(rc == 0) && !is_try && PS_LIKELY(!slow))
+    if (PS_LIKELY(rc == 0)) {
+        if (is_try) {
+            e = lockc_of(ps_thread_peek(), (uintptr_t)lock);
+            e->acq++;
+            e->reads += (uint64_t)shared;
+        }
         return 0;
-    return acquire_rest(t, r, lock, shared, rc, wait_fn, clk, ts, is_try, sampled, site);
+    }
+    return acquire_busy(lock, kind, shared, rc, wait_fn, clk, ts, is_try);
 }
 
 /* ---- mutexes ---------------------------------------------------------------------------- */
