@@ -30,26 +30,55 @@ def parse_args(extra=None):
 
 
 class Side:
-    """One side of a comparison: 'bare' (no shim) or 'shim' (LD_PRELOAD, traces in tracedir)."""
+    """One side of a comparison: 'bare' (no shim) or any other name: a shim side (LD_PRELOAD,
+    traces in tracedir), with shim_env overriding its PERFSHIM_* defaults, so that one bare
+    run can be compared with several shim configurations."""
 
-    def __init__(self, args, name, base):
+    def __init__(self, args, name, base, shim_env=None):
         self.name = name
         self.dir = os.path.join(base, name)
         os.makedirs(self.dir, exist_ok=True)
         self.env = {}
         self.tracedir = None
-        if name == "shim":
-            self.tracedir = os.path.join(base, "traces")
+        if name != "bare":
+            self.tracedir = os.path.join(base, "traces" if name == "shim" else name + "-traces")
             os.makedirs(self.tracedir, exist_ok=True)
             # lock timing on, as `perfshim run` sets it: real programs must run unchanged
             self.env = {"LD_PRELOAD": args.lib, "PERFSHIM_LOCKS": "1",
                         "PERFSHIM_OUTPUT": os.path.join(self.tracedir, "%e.%p.trace")}
+            self.env.update(shim_env or {})
 
     def run(self, cmd, cwd=None, env=None, timeout=600, stdin=None):
         e = dict(self.env)
         if env:
             e.update(env)
         return pstest.run(cmd, env=e, cwd=cwd or self.dir, timeout=timeout, stdin=stdin)
+
+
+def parse_variant(spec):
+    """'NAME' or 'NAME:KEY=VAL,KEY=VAL' (the --variant argument of several tests) ->
+    (name, env dict). An empty VAL is kept: KEY= sets the variable to the empty string."""
+    name, _, rest = spec.partition(":")
+    env = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, val = item.partition("=")
+        if not eq or not key.startswith("PERFSHIM_"):
+            raise SystemExit("bad --variant %r: want NAME:PERFSHIM_X=V,..." % spec)
+        env[key] = val
+    if not name or name == "bare" or "/" in name:
+        raise SystemExit("bad --variant name %r" % spec)
+    return name, env
+
+
+def add_variant_arg(ap, default):
+    ap.add_argument("--variant", action="append", default=None, metavar="NAME[:ENV=V,...]",
+                    help="a shim configuration to compare with the bare run (repeatable; "
+                    "default: %s)" % " ".join(default))
+    ap.set_defaults(variant_default=default)
+
+
+def variants(args):
+    return [parse_variant(v) for v in (args.variant or args.variant_default)]
 
 
 def compare(ck, label, bare, shim, stdout=True, stderr=True):
