@@ -102,21 +102,26 @@ def diff(a, b):
     return "\n".join(d[:60])
 
 
-def check_traces(ck, side, program, min_allocs=1, all_complete=True):
+def check_traces(ck, side, program, min_allocs=1, all_complete=True, locks_used=False):
     """The shim was active: complete traces of `program` with allocations. With all_complete
-    false (programs whose children are killed on purpose), one complete trace is enough."""
+    false (programs whose children are killed on purpose), one complete trace is enough.
+    Under PERFSHIM_CPU_HZ the traces must hold CPU samples; with locks_used (programs known to
+    take pthread locks) and PERFSHIM_LOCKS=1, timed locks: a configuration that silently did
+    nothing would otherwise pass every comparison."""
     names = sorted(os.listdir(side.tracedir))
     mine = [n for n in names if n.startswith(program + ".")]
     ck.check(mine, "shim active: traces of %s written (%d traces in all)" % (program, len(names)),
              repr(names[:20]))
     bad = []
-    allocs = 0
+    allocs = samples = locks = 0
     for n in mine:
         raw = pstest.RawTrace(os.path.join(side.tracedir, n))
         if raw.error or raw.end is None or not raw.snapshots:
             bad.append("%s: %s" % (n, raw.error or "no END chunk or no snapshot"))
         else:
             allocs = max(allocs, raw.snapshots[-1]["totals"]["allocs"])
+        samples += raw.cpu["samples"] if raw.cpu else 0
+        locks += len(raw.locks["locks"]) if raw.locks else 0
     if all_complete:
         ck.check(not bad, "every trace of %s is complete" % program, "\n".join(bad[:10]))
     else:
@@ -124,6 +129,10 @@ def check_traces(ck, side, program, min_allocs=1, all_complete=True):
                  % (program, len(bad)), "\n".join(bad[:10]))
     ck.check(allocs >= min_allocs, "%s: the shim saw allocations (max %d >= %d)"
              % (program, allocs, min_allocs))
+    if side.env.get("PERFSHIM_CPU_HZ", "0") not in ("", "0"):
+        ck.check(samples > 0, "%s: CPU samples recorded (%d)" % (program, samples))
+    if locks_used and side.env.get("PERFSHIM_LOCKS") == "1":
+        ck.check(locks > 0, "%s: locks timed (%d lock records)" % (program, locks))
     return [os.path.join(side.tracedir, n) for n in mine]
 
 

@@ -50,7 +50,7 @@ def main():
         realtest.compare(ck, "perl workload [%s]" % name, bare_ok, ok)
         realtest.compare(ck, "perl dying run [%s]" % name, bare_die, die)
         # one trace per run; the workload's own makes far more than 100,000 allocations
-        realtest.check_traces(ck, side, "perl", min_allocs=100000)
+        realtest.check_traces(ck, side, "perl", min_allocs=100000, locks_used=True)
     realtest.cleanup(args, base)
     ck.done()
 

@@ -121,7 +121,8 @@ def main():
         print("[%s] %s" % (name, " ".join("%s=%s" % kv for kv in sorted(side.env.items())
                                           if kv[0].startswith("PERFSHIM_") and
                                           kv[0] != "PERFSHIM_OUTPUT")))
-        realtest.check_traces(ck, side, "python3", min_allocs=args.min_allocs, all_complete=False)
+        realtest.check_traces(ck, side, "python3", min_allocs=args.min_allocs,
+                              all_complete=False, locks_used=True)
     realtest.cleanup(args, base)
     ck.done()
 
