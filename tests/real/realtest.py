@@ -8,6 +8,7 @@ Reuses tests/integration/pstest.py. Standard library only; no timing assertions.
 """
 import argparse
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
@@ -24,6 +25,12 @@ def parse_args(extra=None):
     if extra:
         extra(ap)
     args = ap.parse_args()
+    # A command started in the background by a non-interactive shell inherits SIGINT and
+    # SIGQUIT ignored, and so would every program under test: CPython's tests that expect
+    # KeyboardInterrupt (test_multiprocessing_*'s test_wait_result, ..._ignores_sigint) then
+    # fail even without the shim. A handled signal is reset to the default across exec.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGQUIT, lambda *_: sys.exit(1))
     args.perfshim = os.path.abspath(args.perfshim)
     args.lib = os.path.abspath(args.lib)
     return args
