@@ -7,7 +7,8 @@ history, pickaxe search, blame of a file touched by a hundred commits, rev-list 
 archive, diff from the root), then the object-database work that runs git's threaded delta
 search and its child processes (gc --aggressive, repack -adf, fsck --full, verify-pack,
 bundle, a --no-local clone through upload-pack). Each step's stdout, stderr and exit status
-must be identical; both sides use the same repository path, so messages naming it agree.
+must be identical, under lock timing and under CPU sampling at 1000 Hz (--variant); every side
+uses the same repository path, so messages naming it agree.
 test_git.py covers the everyday porcelain on a small repository."""
 import os
 import shutil
@@ -94,7 +95,8 @@ def steps(repo):
 
 
 def main():
-    args = realtest.parse_args()
+    args = realtest.parse_args(lambda ap: realtest.add_variant_arg(
+        ap, ["shim", "cpu:PERFSHIM_CPU_HZ=1000"]))
     ck = pstest.Checker("real git history")
     if not shutil.which("git"):
         ck.fatal("git is installed")
@@ -110,12 +112,12 @@ def main():
     with open(data, "w") as f:
         f.write(stream())
     repo = os.path.join(base, "repo")  # the same path for both sides
-    results = {}
-    for name in ("bare", "shim"):
-        side = realtest.Side(args, name, base)
-        for p in (repo, repo + "-clone", repo + ".bundle"):
-            shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else (
-                os.path.exists(p) and os.remove(p))
+
+    def session(side):
+        for p in (repo, repo + "-clone"):
+            shutil.rmtree(p, ignore_errors=True)
+        if os.path.exists(repo + ".bundle"):
+            os.remove(repo + ".bundle")
         outs = []
         for argv in steps(repo):
             if "fast-import" in argv:
@@ -123,8 +125,9 @@ def main():
                     outs.append((argv, side.run(argv, cwd=base, env=env, stdin=f, timeout=300)))
             else:
                 outs.append((argv, side.run(argv, cwd=base, env=env, timeout=300)))
-        results[name] = (outs, side)
-    bare, shim = results["bare"][0], results["shim"][0]
+        return outs
+
+    bare = session(realtest.Side(args, "bare", base))
     failed = [(a, p) for a, p in bare[:-1] if p.returncode != 0]
     ck.check(not failed, "every step but the last succeeds without the shim",
              "\n".join(pstest.describe(p) for a, p in failed[:3]))
@@ -134,13 +137,17 @@ def main():
              "the generated history has %d first-parent commits" % (COMMITS + 1))
     big = max(len(p.stdout) for _, p in bare)
     ck.check(big > 1000000, "the heaviest step prints over 1 MB (%d bytes)" % big)
-    mismatched = 0
-    for (argv, b), (_, s) in zip(bare, shim):
-        if b.returncode != s.returncode or b.stdout != s.stdout or b.stderr != s.stderr:
-            mismatched += 1
-            realtest.compare(ck, " ".join(argv[3:6]), b, s)
-    ck.check(mismatched == 0, "all %d git steps identical with the shim" % len(bare))
-    realtest.check_traces(ck, results["shim"][1], "git", min_allocs=100000)
+    for name, senv in realtest.variants(args):
+        side = realtest.Side(args, name, base, senv)
+        shim = session(side)
+        mismatched = 0
+        for (argv, b), (_, s) in zip(bare, shim):
+            if b.returncode != s.returncode or b.stdout != s.stdout or b.stderr != s.stderr:
+                mismatched += 1
+                realtest.compare(ck, "%s [%s]" % (" ".join(argv[3:6]), name), b, s)
+        ck.check(mismatched == 0, "[%s] all %d git steps identical with the shim"
+                 % (name, len(bare)))
+        realtest.check_traces(ck, side, "git", min_allocs=100000)
     realtest.cleanup(args, base)
     ck.done()
 
