@@ -101,6 +101,15 @@ def compare(ck, label, bare, shim, stdout=True, stderr=True):
                  diff(bare.stderr, shim.stderr))
 
 
+def check_quiet(ck, label, outputs):
+    """The shim printed no warning (its warnings start "perfshim: warning:") in any of the
+    given stderr byte strings: for programs whose stderr is not compared byte for byte."""
+    noisy = [o for o in outputs if b"perfshim: warning" in o]
+    ck.check(not noisy, "%s: no shim warning" % label,
+             "\n".join(line.decode("utf-8", "replace") for o in noisy[:3]
+                       for line in o.splitlines() if b"perfshim: warning" in line))
+
+
 def diff(a, b):
     import difflib
     la = a.decode("utf-8", "replace").splitlines()

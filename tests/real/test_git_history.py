@@ -145,6 +145,7 @@ def main():
             if b.returncode != s.returncode or b.stdout != s.stdout or b.stderr != s.stderr:
                 mismatched += 1
                 realtest.compare(ck, "%s [%s]" % (" ".join(argv[3:6]), name), b, s)
+        realtest.check_quiet(ck, "[%s] git" % name, [p.stderr for _, p in shim])
         ck.check(mismatched == 0, "[%s] all %d git steps identical with the shim"
                  % (name, len(bare)))
         realtest.check_traces(ck, side, "git", min_allocs=100000)

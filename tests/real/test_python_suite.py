@@ -107,6 +107,7 @@ def main():
             ck.equal(sp.returncode, bp.returncode, "%s: same exit status with the shim" % label)
             if sp.returncode != bp.returncode:
                 print(pstest.describe(sp)[-6000:])
+            realtest.check_quiet(ck, label, [sp.stderr, sp.stdout])
             if not ck.check(bo is not None and so is not None, "%s: both runs wrote a JUnit "
                             "report" % label):
                 continue

@@ -205,6 +205,9 @@ def one_run(args, ck, exe, side):
         with open(srv.log, "rb") as f:
             log = f.read()
         ck.check(b"bye bye" in log, "%s redis logs its clean exit" % label, srv.tail())
+        srv.out.flush()
+        with open(os.path.join(side.dir, "redis.out"), "rb") as f:
+            realtest.check_quiet(ck, "%s redis-server" % label, [f.read()])
         return {"stats": counted, "session": sess.stdout, "dbsize": dbsize,
                 "bench": rows, "status": status}
     finally:
