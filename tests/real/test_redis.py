@@ -56,7 +56,7 @@ SESSION = [
     ("TTL temp", "1000"),
     ("STRLEN big", str(BIG)),
     ("GETRANGE big 1000 1009", "0123456789"),
-    ("INCR greeting", "ERR value is not an integer or out of range\n"),  # errors end in a blank line
+    ("INCR greeting", "ERR value is not an integer or out of range\n"),  # then a blank line
     ("DEL a b c", "3"),
     ("EXISTS a greeting", "1"),
 ]
