@@ -248,12 +248,33 @@ PS_API int sigaction(int sig, const struct sigaction *act, struct sigaction *old
     return 0;
 }
 
+/* glibc's signal() for every call but SIGPROF under sampling: an emulation through sigaction
+ * cannot see siginterrupt()'s per-signal state, and always setting SA_RESTART made a program
+ * that asked for interrupted system calls (siginterrupt(SIGALRM, 1); signal(SIGALRM, h);
+ * alarm(); read()) block for ever under the shim, with or without sampling. */
+static __sighandler_t (*real_signal)(int, __sighandler_t);
+
 PS_API __sighandler_t signal(int sig, __sighandler_t handler)
 {
+    if (sig != SIGPROF || !cpu_on) {
+        if (!real_signal) {
+            void *f = ps_real_libc_symbol("signal");
+            if (!f)
+                f = ps_real_dlsym(RTLD_NEXT, "signal");
+            real_signal = (__sighandler_t(*)(int, __sighandler_t))f;
+        }
+        if (!real_signal) {
+            errno = ENOSYS;
+            return SIG_ERR;
+        }
+        return real_signal(sig, handler);
+    }
+    /* SIGPROF while sampling: our handler stays installed (SA_RESTART) and chains to this one */
     struct sigaction act, old;
     memset(&act, 0, sizeof act);
     act.sa_handler = handler;
     sigemptyset(&act.sa_mask);
+    sigaddset(&act.sa_mask, sig);
     act.sa_flags = SA_RESTART; /* BSD semantics, as glibc's signal() */
     if (sigaction(sig, &act, &old) != 0)
         return SIG_ERR;
