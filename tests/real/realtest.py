@@ -50,6 +50,10 @@ class Side:
         if name != "bare":
             self.tracedir = os.path.join(base, "traces" if name == "shim" else name + "-traces")
             os.makedirs(self.tracedir, exist_ok=True)
+            # Children that drop privileges (test_subprocess runs some as nobody when we are
+            # root) write their traces as their new user: let them, like /tmp does.
+            os.chmod(base, 0o711)
+            os.chmod(self.tracedir, 0o1777)
             # lock timing on, as `perfshim run` sets it: real programs must run unchanged
             self.env = {"LD_PRELOAD": args.lib, "PERFSHIM_LOCKS": "1",
                         "PERFSHIM_OUTPUT": os.path.join(self.tracedir, "%e.%p.trace")}
