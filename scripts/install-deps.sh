@@ -28,6 +28,9 @@ PACKAGES=(
     # the package also starts a redis service on port 6379; the tests never use that one,
     # they start their own on a free loopback port.
     python3 sqlite3 git perl redis-server redis-tools
+    # command-line tools of test_tools.py beyond the essential ones (sort, sed, grep, mawk,
+    # tar, gzip, find, diff come with every Debian)
+    bzip2 xz-utils zstd bc jq make
 )
 if [ "$BENCH" = 1 ]; then
     PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)
