@@ -9,7 +9,8 @@
  * CPU-time timers only fire while the thread runs, so a blocked thread is never interrupted
  * (its system calls are not broken by EINTR). The program keeps its own SIGPROF use: sigaction
  * and signal are interposed for SIGPROF while sampling is on; the program's handler is kept
- * aside and called for every SIGPROF that is not one of our timers' (setitimer profilers, kill).
+ * aside and called for every SIGPROF that is not one of our timers' (setitimer profilers, kill),
+ * and such a SIGPROF still ends a program that has no handler for it.
  */
 #include "timing.h"
 
@@ -66,7 +67,17 @@ static void chain(int sig, siginfo_t *si, void *uc)
     if (a.sa_flags & SA_SIGINFO) {
         if (a.sa_sigaction)
             a.sa_sigaction(sig, si, uc);
-    } else if (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN && a.sa_handler) {
+    } else if (a.sa_handler == SIG_DFL) {
+        /* SIGPROF's default action ends the process (a profiler's setitimer with no handler,
+         * kill -PROF): do what the kernel would have done without us. Our handler goes, and
+         * the signal, blocked while we run, is delivered as soon as we return. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        real_sigaction(sig, &dfl, NULL);
+        raise(sig);
+    } else if (a.sa_handler != SIG_IGN) {
         a.sa_handler(sig);
     }
 }
