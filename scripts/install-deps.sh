@@ -26,11 +26,17 @@ PACKAGES=(
     # libraries: libunwind (stack capture), uthash (analyzer tables), elfutils (symbolization),
     # zlib (CRCs, pprof gzip), check (unit tests)
     libunwind-dev uthash-dev libdw-dev libelf-dev zlib1g-dev check
-    # integration and real-program tests
-    python3 sqlite3 git
+    # integration and real-program tests (tests/real): perl with its core modules, and
+    # redis-server with redis-tools (redis-cli, redis-benchmark). On a machine with systemd
+    # the package also starts a redis service on port 6379; the tests never use that one,
+    # they start their own on a free loopback port.
+    python3 sqlite3 git perl redis-server redis-tools
+    # command-line tools of test_tools.py beyond the essential ones (sort, sed, grep, mawk,
+    # tar, gzip, find, diff come with every Debian)
+    bzip2 xz-utils zstd bc jq make
 )
 if [ "$BENCH" = 1 ]; then
-    PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind perl)
+    PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)
 fi
 
 if [ "$(id -u)" -eq 0 ]; then

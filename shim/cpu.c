@@ -9,7 +9,8 @@
  * CPU-time timers only fire while the thread runs, so a blocked thread is never interrupted
  * (its system calls are not broken by EINTR). The program keeps its own SIGPROF use: sigaction
  * and signal are interposed for SIGPROF while sampling is on; the program's handler is kept
- * aside and called for every SIGPROF that is not one of our timers' (setitimer profilers, kill).
+ * aside and called for every SIGPROF that is not one of our timers' (setitimer profilers, kill),
+ * and such a SIGPROF still ends a program that has no handler for it.
  *
  * Many programs block every signal in their worker threads (liblzma, thread pools that leave
  * signals to one thread): our timers' SIGPROF would stay pending there and those threads would
@@ -78,7 +79,17 @@ static void chain(int sig, siginfo_t *si, void *uc)
     if (a.sa_flags & SA_SIGINFO) {
         if (a.sa_sigaction)
             a.sa_sigaction(sig, si, uc);
-    } else if (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN && a.sa_handler) {
+    } else if (a.sa_handler == SIG_DFL) {
+        /* SIGPROF's default action ends the process (a profiler's setitimer with no handler,
+         * kill -PROF): do what the kernel would have done without us. Our handler goes, and
+         * the signal, blocked while we run, is delivered as soon as we return. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        real_sigaction(sig, &dfl, NULL);
+        raise(sig);
+    } else if (a.sa_handler != SIG_IGN) {
         a.sa_handler(sig);
     }
 }
@@ -291,12 +302,33 @@ PS_API int sigaction(int sig, const struct sigaction *act, struct sigaction *old
     return 0;
 }
 
+/* glibc's signal() for every call but SIGPROF under sampling: an emulation through sigaction
+ * cannot see siginterrupt()'s per-signal state, and always setting SA_RESTART made a program
+ * that asked for interrupted system calls (siginterrupt(SIGALRM, 1); signal(SIGALRM, h);
+ * alarm(); read()) block for ever under the shim, with or without sampling. */
+static __sighandler_t (*real_signal)(int, __sighandler_t);
+
 PS_API __sighandler_t signal(int sig, __sighandler_t handler)
 {
+    if (sig != SIGPROF || !cpu_on) {
+        if (!real_signal) {
+            void *f = ps_real_libc_symbol("signal");
+            if (!f)
+                f = ps_real_dlsym(RTLD_NEXT, "signal");
+            real_signal = (__sighandler_t(*)(int, __sighandler_t))f;
+        }
+        if (!real_signal) {
+            errno = ENOSYS;
+            return SIG_ERR;
+        }
+        return real_signal(sig, handler);
+    }
+    /* SIGPROF while sampling: our handler stays installed (SA_RESTART) and chains to this one */
     struct sigaction act, old;
     memset(&act, 0, sizeof act);
     act.sa_handler = handler;
     sigemptyset(&act.sa_mask);
+    sigaddset(&act.sa_mask, sig);
     act.sa_flags = SA_RESTART; /* BSD semantics, as glibc's signal() */
     if (sigaction(sig, &act, &old) != 0)
         return SIG_ERR;

@@ -86,6 +86,23 @@ static int path_ok(const char *v, const char *def)
     return (n > 0 || !*def) && n < 3072;
 }
 
+/* String options are copied, not pointed to: a program may overwrite its original
+ * environment block after start. Redis's setproctitle (like PostgreSQL's and nginx's) moves
+ * environ elsewhere and reuses the old block for the process title, which left
+ * PERFSHIM_OUTPUT empty by exit time, and no trace written. */
+#define PS_OPT_STR_MAX 4096
+
+static const char *copy_str(const char *name, const char *v, char *buf, const char *def)
+{
+    size_t len = strlen(v);
+    if (len >= PS_OPT_STR_MAX) {
+        ps_msg_warn("%s is longer than %d bytes; using '%s'", name, PS_OPT_STR_MAX - 1, def);
+        return def;
+    }
+    memcpy(buf, v, len + 1);
+    return buf;
+}
+
 void ps_options_load(ps_options_t *opt)
 {
     const char *v;
@@ -104,8 +121,9 @@ void ps_options_load(ps_options_t *opt)
 #define PS_OPT_STR(field, NAME, def, help)                                                         \
     opt->field = def;                                                                              \
     if ((v = getenv(#NAME)) != NULL) {                                                             \
+        static char NAME##_copy[PS_OPT_STR_MAX];                                                   \
         if (path_ok(v, def))                                                                       \
-            opt->field = v;                                                                        \
+            opt->field = copy_str(#NAME, v, NAME##_copy, def);                                     \
         else                                                                                       \
             ps_msg_warn(#NAME "='%s' is not a path (non-empty, under 3072 bytes); using %s%s",     \
                         quote(v, q, sizeof q), *(def) ? "" : "none", def);                         \

@@ -38,7 +38,7 @@ typedef struct ps_options_s {
     int depth;              /* PERFSHIM_DEPTH: frames kept per stack, 1..PS_MAX_DEPTH */
     int unwind;             /* PERFSHIM_UNWIND: 0 fast (own unwinder), 1 libunwind only */
     int verbose;            /* PERFSHIM_VERBOSE: 0 quiet, 1 say what we do */
-    const char *output;     /* PERFSHIM_OUTPUT: path template (points into environ) */
+    const char *output;     /* PERFSHIM_OUTPUT: path template (a private copy) */
     const char *trace_list; /* PERFSHIM_TRACE_LIST: file to append our trace path to, or NULL */
     uint32_t max_stacks;    /* PERFSHIM_MAX_STACKS: distinct stacks kept before overflow */
     int pool;               /* PERFSHIM_POOL: 1 = small requests from the pool */

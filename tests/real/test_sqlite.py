@@ -3,7 +3,9 @@
 """test_sqlite.py — the sqlite3 shell on a generated SQL script (tables, 20,000 inserts in
 transactions, indexes, joins, aggregates, a CTE, an update and a delete, integrity check) into
 a database file, without and with the shim: identical stdout, stderr and exit status; then a
-second script that fails on purpose (same error message and status)."""
+second script that fails on purpose (same error message and status). Compared under three
+shim configurations (--variant): lock timing as `perfshim run` sets it, CPU sampling at
+1000 Hz, and every lock acquisition timed (PERFSHIM_LOCK_SAMPLE=1)."""
 import os
 import shutil
 
@@ -51,7 +53,8 @@ def script():
 
 
 def main():
-    args = realtest.parse_args()
+    args = realtest.parse_args(lambda ap: realtest.add_variant_arg(
+        ap, ["shim", "cpu:PERFSHIM_CPU_HZ=1000", "exact:PERFSHIM_LOCK_SAMPLE=1"]))
     ck = pstest.Checker("real sqlite3")
     sqlite = shutil.which("sqlite3")
     if not sqlite:
@@ -64,24 +67,27 @@ def main():
     with open(bad, "w") as f:
         f.write("CREATE TABLE t(a);\nINSERT INTO t VALUES (1);\nSELECT * FROM missing_table;\n"
                 "SELECT 'not reached';\n")
-    res = {}
-    for name in ("bare", "shim"):
-        side = realtest.Side(args, name, base)
+
+    def session(side):
         db = os.path.join(side.dir, "test.db")
         with open(sql) as f:
             good = side.run([sqlite, "-bail", db], stdin=f, cwd=base)
         with open(bad) as f:
             failing = side.run([sqlite, "-bail", ":memory:"], stdin=f, cwd=base)
-        res[name] = (good, failing, side)
-    (bg, bf, _), (sg, sf, shim) = res["bare"], res["shim"]
+        return good, failing
+
+    bg, bf = session(realtest.Side(args, "bare", base))
     ck.equal(bg.returncode, 0, "script succeeds without the shim")
     ck.check(b"\nok\n" in bg.stdout and str(ROWS).encode() in bg.stdout,
              "the script ran to its integrity check", pstest.describe(bg))
-    realtest.compare(ck, "sqlite3 script", bg, sg)
     ck.check(bf.returncode != 0 and b"missing_table" in bf.stderr,
              "the failing script fails without the shim", pstest.describe(bf))
-    realtest.compare(ck, "sqlite3 failing script", bf, sf)
-    realtest.check_traces(ck, shim, "sqlite3", min_allocs=20000)
+    for name, env in realtest.variants(args):
+        side = realtest.Side(args, name, base, env)
+        sg, sf = session(side)
+        realtest.compare(ck, "sqlite3 script [%s]" % name, bg, sg)
+        realtest.compare(ck, "sqlite3 failing script [%s]" % name, bf, sf)
+        realtest.check_traces(ck, side, "sqlite3", min_allocs=20000)
     realtest.cleanup(args, base)
     ck.done()
 

@@ -2,7 +2,7 @@
 /*
  * check_semantics.c — the malloc family exported by libperfshim.so behaves like glibc's:
  * errno, overflow, alignment, realloc edge cases, usable size, foreign pointers, and the
- * dlsym swap that makes ctypes-style lookups land in the shim.
+ * dlsym swap that makes ctypes-style lookups land in the shim; and its signal() is glibc's.
  *
  * The shim is dlopen()ed RTLD_LOCAL: its functions are called through pointers, so the Check
  * runner's own allocations stay with glibc (the runner is never preloaded).
@@ -11,6 +11,7 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,29 @@ START_TEST(test_dlsym_swaps_libc_malloc)
 }
 END_TEST
 
+/* The shim exports signal() (to keep a program's SIGPROF handler while sampling); for every
+ * other call it must be glibc's, which honours siginterrupt(): a program that asked for
+ * interrupted system calls blocked for ever in read() when SA_RESTART was always set. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+START_TEST(test_signal_honours_siginterrupt)
+{
+    __sighandler_t (*s_signal)(int, __sighandler_t);
+    LOAD(s_signal, "signal");
+    struct sigaction a;
+    ck_assert_int_eq(siginterrupt(SIGUSR2, 1), 0);
+    ck_assert_ptr_ne((void *)s_signal(SIGUSR2, SIG_IGN), (void *)SIG_ERR);
+    ck_assert_int_eq(sigaction(SIGUSR2, NULL, &a), 0);
+    ck_assert_msg(!(a.sa_flags & SA_RESTART), "signal() set SA_RESTART after siginterrupt(1)");
+    ck_assert_ptr_eq((void *)a.sa_handler, (void *)SIG_IGN);
+    ck_assert_int_eq(siginterrupt(SIGUSR2, 0), 0);
+    ck_assert_ptr_eq((void *)s_signal(SIGUSR2, SIG_DFL), (void *)SIG_IGN);
+    ck_assert_int_eq(sigaction(SIGUSR2, NULL, &a), 0);
+    ck_assert_msg(a.sa_flags & SA_RESTART, "signal() did not set SA_RESTART (BSD semantics)");
+}
+END_TEST
+#pragma GCC diagnostic pop
+
 START_TEST(test_dump_writes_trace)
 {
     ck_assert_int_eq(s_dump(), 0);
@@ -230,6 +254,7 @@ int main(void)
     tcase_add_test(tc, test_free_keeps_errno_and_usable_size);
     tcase_add_test(tc, test_foreign_pointers);
     tcase_add_test(tc, test_dlsym_swaps_libc_malloc);
+    tcase_add_test(tc, test_signal_honours_siginterrupt);
     tcase_add_test(tc, test_dump_writes_trace);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
