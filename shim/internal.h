@@ -23,9 +23,8 @@ void ps_lock_slow(ps_spinlock_t *l);
 static inline void ps_lock(ps_spinlock_t *l)
 {
     int expected = 0;
-    if (PS_LIKELY(atomic_compare_exchange_weak_explicit(&l->held, &expected, 1,
-                                                        memory_order_acquire,
-                                                        memory_order_relaxed)))
+    if (PS_LIKELY(atomic_compare_exchange_weak_explicit(
+            &l->held, &expected, 1, memory_order_acquire, memory_order_relaxed)))
         return;
     ps_lock_slow(l);
 }
@@ -80,11 +79,14 @@ int ps_real_family_index(void *addr);
 const char *ps_real_family_name(int i); /* "malloc", "free", ... by that index */
 
 /* ---- stack.c: capture and interning ------------------------------------------------------- */
-int ps_stack_init(void);                         /* load libunwind privately; 0 if ok */
-uint32_t ps_stack_capture_id(ps_thread_t *t);    /* capture the caller's stack, intern it */
+int ps_stack_init(void);                      /* load libunwind privately; 0 if ok */
+uint32_t ps_stack_capture_id(ps_thread_t *t); /* capture the caller's stack, intern it */
+/* The program closes or replaces descriptors lo..hi (fds.c): stop using libunwind if its pipe
+ * is among them. */
+void ps_stack_fds_closing(unsigned lo, unsigned hi);
 uint32_t ps_stack_intern(const uintptr_t *ip, int n); /* intern frames as given; 0 if full */
-uint32_t ps_stack_count(void);                   /* stacks interned so far (max id) */
-const ps_stack_t *ps_stack_get(uint32_t id);     /* NULL if unknown */
+uint32_t ps_stack_count(void);                        /* stacks interned so far (max id) */
+const ps_stack_t *ps_stack_get(uint32_t id);          /* NULL if unknown */
 void ps_stack_fork_prepare(void);
 void ps_stack_fork_parent(void);
 void ps_stack_fork_child(void);
@@ -107,10 +109,9 @@ int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max, int *c
  * (ps_unwind_capture still works). */
 #define PS_UNWIND_NO_MEMO (-2)
 typedef uint32_t (*ps_unwind_intern_fn)(void **ips, int n, void *arg);
-int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn intern,
-                           void *arg);
+int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn intern, void *arg);
 void ps_unwind_thread_exit(ps_unwind_tcache_t *tc); /* release the thread's memo */
-void ps_unwind_flush(void);        /* forget cached rules: code was unloaded (dlclose) */
+void ps_unwind_flush(void);         /* forget cached rules: code was unloaded (dlclose) */
 uint64_t ps_unwind_fallbacks(void); /* walks that had to use libunwind */
 
 /* ---- track.c: live blocks and counters ---------------------------------------------------- */
@@ -163,8 +164,8 @@ size_t ps_modules_build_id(const struct dl_phdr_info *info, uint8_t *out, size_t
 typedef struct ps_modules_before_s ps_modules_before_t;
 /* Around the real dlclose (never on an allocation path: both call dl_iterate_phdr): a copy
  * of the module map, then the comparison that remembers every module gone since. */
-ps_modules_before_t *ps_modules_before_close(void); /* NULL if it cannot map its copy */
-void ps_modules_after_close(ps_modules_before_t *b);  /* frees b; NULL is ignored */
+ps_modules_before_t *ps_modules_before_close(void);  /* NULL if it cannot map its copy */
+void ps_modules_after_close(ps_modules_before_t *b); /* frees b; NULL is ignored */
 /* The UNLOADED_MODULES payload of every module remembered; 0 (nothing written) if none. */
 int ps_modules_write_unloaded(ps_buf_t *b);
 void ps_modules_fork_prepare(void);

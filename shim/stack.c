@@ -102,29 +102,48 @@ static void find_unw_pipe(const int *fillers, int nfill)
 }
 
 /*
- * Before each libunwind walk: are its pipe's descriptors still its pipe? A program that closes
- * every descriptor and reuses the numbers (daemons, test runners, procedge.c's "reuse") would
- * otherwise have libunwind read a byte from, write a byte of stack memory into, or close (when
- * the read fails) a file of the program's. Two fstat calls, on the slow path only. Once they
- * are gone, libunwind is never called again: the fast unwinder takes over where it can, and
- * what it cannot walk is recorded without frames.
+ * Is libunwind's pipe still its pipe? A program that closes every descriptor and reuses the
+ * numbers (daemons, test runners, procedge.c's "reuse") would otherwise have libunwind read a
+ * byte from, write a byte of stack memory into, or close (when the read fails) a file of the
+ * program's. The program's close/close_range/closefrom/dup2/dup3 calls tell us (fds.c); for
+ * raw system calls, a thread's first libunwind walk and every 256th check the descriptors with
+ * fstat (before each walk, the checks cost 4x on PERFSHIM_UNWIND=libunwind). Once they are
+ * gone, libunwind is never called again: the fast unwinder takes over where it can, and what
+ * it cannot walk is recorded without frames.
  */
+static void unw_pipe_lose(int fd)
+{
+    if (atomic_exchange(&unw_pipe.lost, 1) == 0) {
+        if (fast_ready)
+            fast_unwind = 1;
+        ps_msg_warn("the program closed or reused descriptor %d (libunwind's pipe); libunwind is "
+                    "no longer used, and stacks the fast unwinder cannot walk are recorded "
+                    "without frames",
+                    fd);
+    }
+}
+
+void ps_stack_fds_closing(unsigned lo, unsigned hi)
+{
+    for (int i = 0; i < unw_pipe.n; i++)
+        if ((unsigned)unw_pipe.fd[i] >= lo && (unsigned)unw_pipe.fd[i] <= hi &&
+            ps_os_pid() == ps_g.pid) /* a vfork child shares our memory, not our files */
+            unw_pipe_lose(unw_pipe.fd[i]);
+}
+
+static __thread unsigned unw_walks __attribute__((tls_model("initial-exec")));
+
 static PS_NOINLINE int unw_pipe_intact(void)
 {
     if (atomic_load_explicit(&unw_pipe.lost, memory_order_relaxed))
         return 0;
+    if ((unw_walks++ & 255) != 0)
+        return 1;
     for (int i = 0; i < unw_pipe.n; i++) {
         struct stat st;
         if (fstat(unw_pipe.fd[i], &st) != 0 || st.st_ino != unw_pipe.ino[i] ||
             st.st_dev != unw_pipe.dev[i]) {
-            if (atomic_exchange(&unw_pipe.lost, 1) == 0) {
-                if (fast_ready)
-                    fast_unwind = 1;
-                ps_msg_warn("the program closed or reused descriptor %d (libunwind's pipe); "
-                            "libunwind is no longer used, and stacks the fast unwinder cannot "
-                            "walk are recorded without frames",
-                            unw_pipe.fd[i]);
-            }
+            unw_pipe_lose(unw_pipe.fd[i]);
             return 0;
         }
     }
