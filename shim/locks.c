@@ -564,14 +564,15 @@ static PS_NOINLINE int acquire_general(ps_thread_t *t, lockc_t *e, lock_rec_t *r
     return acquire_rest(t, r, lock, shared, rc, wait_fn, clk, ts, is_try, sampled, site);
 }
 
-/* The common case found the lock busy (or the try failed otherwise). Only the lock travels
- * across the try in the fast path, so what else is needed is looked up again here. */
-static PS_NOINLINE int acquire_busy(void *lock, uint32_t kind, int shared, int rc,
-                                    wait_fn_t wait_fn, clockid_t clk, const struct timespec *ts,
-                                    int is_try)
+/* The common case found the lock busy (or the try failed otherwise). Nothing travels across
+ * the try in the fast path (no register to save: the exported wrappers need no frame), so the
+ * thread, the lock (left in t->try_lock) and its record are looked up again here. */
+static PS_NOINLINE int acquire_busy(uint32_t kind, int shared, int rc, wait_fn_t wait_fn,
+                                    clockid_t clk, const struct timespec *ts, int is_try)
 {
     ps_thread_t *t = ps_thread_peek();
-    lock_rec_t *r = t ? lockc_hit(lockc_of(t, (uintptr_t)lock), (uintptr_t)lock, kind) : NULL;
+    void *lock = t->try_lock;
+    lock_rec_t *r = lockc_hit(lockc_of(t, (uintptr_t)lock), (uintptr_t)lock, kind);
     if (!r) /* destroyed and re-created meanwhile by another thread: not recorded */
         return (rc == EBUSY && !is_try) ? wait_fn(lock, clk, ts) : rc;
     return acquire_rest(t, r, lock, shared, rc, wait_fn, clk, ts, is_try, 0, 0);
@@ -592,16 +593,18 @@ static inline __attribute__((always_inline)) int acquire(ps_thread_t *t, void *l
         e->acq++;
         e->reads += (uint64_t)shared;
     }
+    t->try_lock = lock;
     int rc = try_fn(lock);
     if (PS_LIKELY(rc == 0)) {
         if (is_try) {
-            e = lockc_of(ps_thread_peek(), (uintptr_t)lock);
+            ps_thread_t *self = ps_thread_peek();
+            e = lockc_of(self, (uintptr_t)self->try_lock);
             e->acq++;
             e->reads += (uint64_t)shared;
         }
         return 0;
     }
-    return acquire_busy(lock, kind, shared, rc, wait_fn, clk, ts, is_try);
+    return acquire_busy(kind, shared, rc, wait_fn, clk, ts, is_try);
 }
 
 /* ---- mutexes ---------------------------------------------------------------------------- */
@@ -633,16 +636,11 @@ PS_API int pthread_mutex_destroy(pthread_mutex_t *m)
     return rc;
 }
 
-/* The timed paths of the common calls are separate functions: the exported wrapper then
- * needs no stack frame, and with lock timing off it is a test and a tail call. */
+/* The timed path of the most common call is a function of its own: with lock timing off the
+ * exported wrapper stays a test and a tail call, with no frame to set up. */
 static PS_NOINLINE int mutex_lock_timed(ps_thread_t *t, void *m)
 {
     return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, 0, NULL, 0);
-}
-
-static PS_NOINLINE int mutex_trylock_timed(ps_thread_t *t, void *m)
-{
-    return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, 0, NULL, 1);
 }
 
 PS_API int pthread_mutex_lock(pthread_mutex_t *m)
@@ -658,7 +656,7 @@ PS_API int pthread_mutex_trylock(pthread_mutex_t *m)
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
         return REAL(pthread_mutex_trylock)(m);
-    return mutex_trylock_timed(t, m);
+    return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, 0, NULL, 1);
 }
 
 PS_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *ts)
@@ -724,16 +722,12 @@ PS_API int pthread_rwlock_destroy(pthread_rwlock_t *l)
 }
 
 #define RW_ENTRY(fname, shared, tryf, waitf, is_try)                                               \
-    static PS_NOINLINE int fname##_timed(ps_thread_t *t, void *l)                                  \
-    {                                                                                              \
-        return acquire(t, l, PS_LOCK_RWLOCK, shared, tryf, waitf, 0, NULL, is_try);                \
-    }                                                                                              \
     PS_API int fname(pthread_rwlock_t *l)                                                          \
     {                                                                                              \
         ps_thread_t *t = timing_thread();                                                          \
         if (PS_LIKELY(!t))                                                                         \
             return REAL(fname)(l);                                                                 \
-        return fname##_timed(t, l);                                                                \
+        return acquire(t, l, PS_LOCK_RWLOCK, shared, tryf, waitf, 0, NULL, is_try);                \
     }
 RW_ENTRY(pthread_rwlock_rdlock, 1, rd_try, rd_wait, 0)
 RW_ENTRY(pthread_rwlock_wrlock, 0, wr_try, wr_wait, 0)
@@ -794,22 +788,12 @@ PS_API int pthread_spin_destroy(pthread_spinlock_t *l)
     return rc;
 }
 
-static PS_NOINLINE int spin_lock_timed(ps_thread_t *t, void *l)
-{
-    return acquire(t, l, PS_LOCK_SPIN, 0, spin_try, spin_wait, 0, NULL, 0);
-}
-
-static PS_NOINLINE int spin_trylock_timed(ps_thread_t *t, void *l)
-{
-    return acquire(t, l, PS_LOCK_SPIN, 0, spin_try, spin_wait, 0, NULL, 1);
-}
-
 PS_API int pthread_spin_lock(pthread_spinlock_t *l)
 {
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
         return REAL(pthread_spin_lock)(l);
-    return spin_lock_timed(t, (void *)l);
+    return acquire(t, (void *)l, PS_LOCK_SPIN, 0, spin_try, spin_wait, 0, NULL, 0);
 }
 
 PS_API int pthread_spin_trylock(pthread_spinlock_t *l)
@@ -817,7 +801,7 @@ PS_API int pthread_spin_trylock(pthread_spinlock_t *l)
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
         return REAL(pthread_spin_trylock)(l);
-    return spin_trylock_timed(t, (void *)l);
+    return acquire(t, (void *)l, PS_LOCK_SPIN, 0, spin_try, spin_wait, 0, NULL, 1);
 }
 
 PS_API int pthread_spin_unlock(pthread_spinlock_t *l)

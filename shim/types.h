@@ -122,6 +122,7 @@ typedef struct ps_thread_s {
     int32_t lock_countdown;  /* lock acquisitions until the next sampled one */
     uint32_t nholds;         /* entries in holds[] */
     uint32_t npend;          /* entries in pend[] (next to nholds: unlock tests both) */
+    void *try_lock;          /* the lock of the try-lock in progress (locks.c's fast path) */
     struct {                 /* acquisitions counted here, added to the lock's record later;
                                 direct-mapped by lock address, so a hit needs no table lookup */
         uintptr_t addr;      /* the lock */
