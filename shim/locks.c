@@ -326,9 +326,9 @@ static inline lockc_t *lockc_of(ps_thread_t *t, uintptr_t a)
  * and its slot still does (not destroyed, re-created or re-initialized since). */
 static inline lock_rec_t *lockc_hit(const lockc_t *e, uintptr_t a, uint32_t kind)
 {
-    if (PS_UNLIKELY(e->addr != a || e->kind != kind || !e->slot1))
+    if (PS_UNLIKELY(e->tag != (a | kind)))
         return NULL;
-    lock_rec_t *r = &recs[e->slot1 - 1];
+    lock_rec_t *r = e->rec;
     if (PS_UNLIKELY(r->gen != e->gen || atomic_load_explicit(&r->key, memory_order_relaxed) != a))
         return NULL;
     return r;
@@ -341,8 +341,8 @@ static PS_NOINLINE lock_rec_t *lockc_miss(ps_thread_t *t, lockc_t *e, void *lock
     if (!r)
         return NULL;
     lockc_flush(e->slot1, e->gen, e->acq, e->reads);
-    e->addr = (uintptr_t)lock;
-    e->kind = kind;
+    e->tag = (uintptr_t)lock | kind; /* kind <= 3: locks are at least 4-byte aligned */
+    e->rec = r;
     e->slot1 = (uint32_t)(r - recs) + 1;
     e->gen = r->gen;
     e->acq = 0;
@@ -354,7 +354,7 @@ static PS_NOINLINE lock_rec_t *lockc_miss(ps_thread_t *t, lockc_t *e, void *lock
 static void uncount_local(ps_thread_t *t, const void *lock, int shared)
 {
     lockc_t *e = lockc_of(t, (uintptr_t)lock);
-    if (e->addr != (uintptr_t)lock)
+    if ((e->tag & ~(uintptr_t)3) != (uintptr_t)lock)
         return;
     if (e->acq)
         e->acq--;
@@ -401,6 +401,16 @@ static void apply(ps_thread_t *t, uint32_t slot, uint32_t gen, uint32_t flags, u
         site_add(r, site, contended, ticks, (flags & PEND_SAMPLED) != 0);
 }
 
+/* Nonzero while this thread has pending figures or a timed hold: the one thing the unlock
+ * wrappers test (a TLS load, no lookup of the thread's state), so that an unlock adds as
+ * little as possible to the critical section it ends. Kept equal to nholds | npend. */
+static __thread int tls_unlock_work __attribute__((tls_model("initial-exec")));
+
+static inline void sync_unlock_work(const ps_thread_t *t)
+{
+    tls_unlock_work = (t->nholds | t->npend) != 0;
+}
+
 static void pend(ps_thread_t *t, lock_rec_t *r, uint32_t flags, uint32_t site, uint64_t ticks)
 {
     uint32_t slot = (uint32_t)(r - recs);
@@ -414,6 +424,7 @@ static void pend(ps_thread_t *t, lock_rec_t *r, uint32_t flags, uint32_t site, u
     e->flags = flags;
     e->site = site;
     e->ticks = ticks;
+    tls_unlock_work = 1;
 }
 
 static void flush_pending(ps_thread_t *t)
@@ -423,6 +434,7 @@ static void flush_pending(ps_thread_t *t)
         apply(t, t->pend[i].slot, t->pend[i].gen, t->pend[i].flags, t->pend[i].site,
               t->pend[i].ticks);
     t->npend = 0;
+    sync_unlock_work(t);
 }
 
 /* The rare part of an acquisition that succeeded: contended, sampled, or a recursive
@@ -445,6 +457,7 @@ static PS_NOINLINE void acquired_slow(lock_rec_t *r, ps_thread_t *t, const void 
         t->holds[t->nholds].nest = 1;
         t->holds[t->nholds].start = ps_ticks();
         t->nholds++;
+        tls_unlock_work = 1;
     }
 }
 
@@ -459,6 +472,7 @@ static void hold_ends(ps_thread_t *t, const void *lock)
         if (atomic_load_explicit(&r->key, memory_order_relaxed) == (uintptr_t)lock)
             pend(t, r, PEND_HOLD, 0, h);
         t->holds[i] = t->holds[--t->nholds];
+        sync_unlock_work(t);
         return;
     }
 }
@@ -478,8 +492,7 @@ static PS_NOINLINE int unlock_slow(ps_thread_t *t, void *lock, int (*real)(void 
 #define UNLOCK(real_fn, lock)                                                                      \
     do {                                                                                           \
         ps_thread_t *t_;                                                                           \
-        if (PS_LIKELY(!ps_g.locks_on) || !(t_ = ps_thread_peek()) ||                               \
-            PS_LIKELY(!(t_->nholds | t_->npend)))                                                  \
+        if (PS_LIKELY(!tls_unlock_work) || !(t_ = ps_thread_peek()))                               \
             return REAL(real_fn)(lock);                                                            \
         return unlock_slow(t_, (void *)(lock), (int (*)(void *))real_##real_fn);                   \
     } while (0)
@@ -972,6 +985,7 @@ void ps_locks_thread_exit(ps_thread_t *t)
     for (unsigned i = 0; i < PS_LOCKC; i++) {
         lockc_flush(t->lockc[i].slot1, t->lockc[i].gen, t->lockc[i].acq, t->lockc[i].reads);
         t->lockc[i].slot1 = 0;
+        t->lockc[i].tag = 0;
     }
 }
 
