@@ -38,7 +38,8 @@ static struct {
     int fd[2];
     dev_t dev[2];
     ino_t ino[2];
-    atomic_int lost; /* 1 once the program closed or reused one of them: libunwind is off */
+    atomic_int lost;   /* 1 once the program closed or reused one of them: libunwind is off */
+    atomic_int closed; /* descriptor + 1 the program closed (fds.c), not acted on yet */
 } unw_pipe;
 
 #define ARENA_CHUNK (16u << 20) /* frames arena grows by this much */
@@ -123,12 +124,15 @@ static void unw_pipe_lose(int fd)
     }
 }
 
+/* Only noted here: the warning (and the switch away from libunwind) waits for the next time
+ * libunwind would be used. A child closing every descriptor between fork and exec (subprocess
+ * with close_fds) is the common case, and it never unwinds again. */
 void ps_stack_fds_closing(unsigned lo, unsigned hi)
 {
     for (int i = 0; i < unw_pipe.n; i++)
         if ((unsigned)unw_pipe.fd[i] >= lo && (unsigned)unw_pipe.fd[i] <= hi &&
             ps_os_pid() == ps_g.pid) /* a vfork child shares our memory, not our files */
-            unw_pipe_lose(unw_pipe.fd[i]);
+            atomic_store_explicit(&unw_pipe.closed, unw_pipe.fd[i] + 1, memory_order_relaxed);
 }
 
 static __thread unsigned unw_walks __attribute__((tls_model("initial-exec")));
@@ -137,6 +141,11 @@ static PS_NOINLINE int unw_pipe_intact(void)
 {
     if (atomic_load_explicit(&unw_pipe.lost, memory_order_relaxed))
         return 0;
+    int closed = atomic_load_explicit(&unw_pipe.closed, memory_order_relaxed);
+    if (PS_UNLIKELY(closed)) {
+        unw_pipe_lose(closed - 1);
+        return 0;
+    }
     if ((unw_walks++ & 255) != 0)
         return 1;
     for (int i = 0; i < unw_pipe.n; i++) {
