@@ -28,8 +28,8 @@
  * of 512 GiB and more are clamped below it). */
 #define META_PRESENT (UINT64_C(1) << 39)
 
-#define LIVE_INITIAL 1024           /* slots per shard at start */
-#define LIVE_FLUSH (256 * 1024)     /* bytes of live delta a thread keeps before folding */
+#define LIVE_INITIAL 1024       /* slots per shard at start */
+#define LIVE_FLUSH (256 * 1024) /* bytes of live delta a thread keeps before folding */
 #define THREAD_DEAD ((ps_thread_t *)1)
 
 static ps_live_shard_t shards[PS_LIVE_SHARDS];
@@ -79,9 +79,9 @@ static void fold_live(ps_thread_t *t)
     t->live_delta = 0;
     long long now = atomic_fetch_add_explicit(&ps_g.live_bytes, d, memory_order_relaxed) + d;
     long long peak = atomic_load_explicit(&ps_g.peak_live_bytes, memory_order_relaxed);
-    while (now > peak && !atomic_compare_exchange_weak_explicit(&ps_g.peak_live_bytes, &peak, now,
-                                                                memory_order_relaxed,
-                                                                memory_order_relaxed))
+    while (now > peak &&
+           !atomic_compare_exchange_weak_explicit(&ps_g.peak_live_bytes, &peak, now,
+                                                  memory_order_relaxed, memory_order_relaxed))
         ;
 }
 
@@ -216,12 +216,11 @@ static inline ps_live_shard_t *shard_of(uint64_t h)
     return &shards[h >> 58]; /* top 6 bits: PS_LIVE_SHARDS == 64 */
 }
 
-static void lost_event(void)
+static void lost_event(const char *why)
 {
     if (!lost_warned) {
         lost_warned = 1;
-        ps_msg_warn("cannot grow the live-block table (mmap failed): some blocks are not "
-                    "tracked, the leak report may miss them");
+        ps_msg_warn("%s: some blocks are not tracked, the leak report may miss them", why);
     }
 }
 
@@ -257,7 +256,7 @@ static void live_insert(uintptr_t p, uint64_t meta)
     ps_lock(&s->lock);
     if (PS_UNLIKELY((s->count + 1) * 2 > s->mask + 1) && shard_grow(s) != 0) {
         ps_unlock(&s->lock);
-        lost_event();
+        lost_event("cannot grow the live-block table (mmap failed)");
         return;
     }
     uint32_t i = (uint32_t)h & s->mask;
@@ -348,7 +347,7 @@ void ps_track_alloc(void *p, size_t size)
     if (ps_pool_owns(p)) {
         ps_pool_block_meta_t *m = ps_pool_meta(p);
         if (PS_UNLIKELY(!m)) {
-            lost_event();
+            lost_event("a block inside the pool's reservation has no slab metadata");
             return;
         }
         m->stack_id = id + 1; /* 0 means "not tracked" */
@@ -397,7 +396,8 @@ void ps_track_free(void *p)
     }
 }
 
-/* ---- snapshots -------------------------------------------------------------------------------- */
+/* ---- snapshots --------------------------------------------------------------------------------
+ */
 
 void ps_track_collect(ps_counters_t *out, uint32_t n, ps_totals_t *tot)
 {
@@ -439,7 +439,8 @@ void ps_track_events(uint64_t out[3])
     ps_unlock(&registry_lock);
 }
 
-/* ---- fork ------------------------------------------------------------------------------------- */
+/* ---- fork -------------------------------------------------------------------------------------
+ */
 
 void ps_track_fork_prepare(void)
 {
