@@ -112,22 +112,26 @@ static func_t *func_get(cpu_agg_t *a, const pa_frame_t *f, pa_str_t *key)
     return x;
 }
 
-static int cmp_func(const void *pa, const void *pb)
+/* Functions by self samples (by_total: by total samples), the other count breaking ties. */
+static int cmp_func_by(const void *pa, const void *pb, int by_total)
 {
     const func_t *a = *(func_t *const *)pa, *b = *(func_t *const *)pb;
-    int c = cmp_u64_desc(a->self, b->self);
+    uint64_t a1 = by_total ? a->total : a->self, b1 = by_total ? b->total : b->self;
+    uint64_t a2 = by_total ? a->self : a->total, b2 = by_total ? b->self : b->total;
+    int c = cmp_u64_desc(a1, b1);
     if (!c)
-        c = cmp_u64_desc(a->total, b->total);
+        c = cmp_u64_desc(a2, b2);
     return c ? c : strcmp(a->key, b->key);
+}
+
+static int cmp_func(const void *pa, const void *pb)
+{
+    return cmp_func_by(pa, pb, 0);
 }
 
 static int cmp_func_total(const void *pa, const void *pb)
 {
-    const func_t *a = *(func_t *const *)pa, *b = *(func_t *const *)pb;
-    int c = cmp_u64_desc(a->total, b->total);
-    if (!c)
-        c = cmp_u64_desc(a->self, b->self);
-    return c ? c : strcmp(a->key, b->key);
+    return cmp_func_by(pa, pb, 1);
 }
 
 static int cmp_cpu_stack(const void *pa, const void *pb)

@@ -23,19 +23,11 @@
 
 /* ---- warnings ------------------------------------------------------------------------------ */
 
-/* Text from a trace goes to a terminal: control characters become '?'. */
-static void make_printable(pa_str_t *b)
-{
-    for (size_t i = 0; i < b->len; i++)
-        if ((unsigned char)b->s[i] < 0x20 || b->s[i] == 0x7f)
-            b->s[i] = '?';
-}
-
 static void vwarn(pa_trace_t *t, const char *fmt, va_list ap)
 {
     pa_str_t b = {0};
     pa_str_vprintf(&b, fmt, ap);
-    make_printable(&b); /* the text may hold strings from the trace */
+    pa_util_make_printable(b.s, b.len); /* the text may hold strings from the trace */
     const char *msg = b.failed ? "(out of memory formatting a warning)" : pa_str_get(&b);
     if (!t->quiet)
         pa_msg_error("%s: %s", t->path, msg);
@@ -970,7 +962,7 @@ int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
         for (size_t i = 0; i < t->nmessages; i++) {
             pa_str_t b = {0};
             pa_str_puts(&b, t->messages[i].text);
-            make_printable(&b);
+            pa_util_make_printable(b.s, b.len);
             pa_msg_error("%s: shim %s: %s", path,
                          t->messages[i].severity >= 2 ? "error" : "warning",
                          b.failed ? "(out of memory)" : pa_str_get(&b));

@@ -232,18 +232,30 @@ const char *pa_util_format_ns(double ns, char *buf, size_t size)
     return buf;
 }
 
+/* Control characters (C0 and DEL) would reach a terminal as escape sequences. */
+static char printable(char c)
+{
+    return (unsigned char)c < 0x20 || c == 0x7f ? '?' : c;
+}
+
 const char *pa_util_printable(const char *s, char *buf, size_t size)
 {
     size_t n = 0;
     for (; *s && n + 1 < size; s++)
-        buf[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+        buf[n++] = printable(*s);
     if (size)
         buf[n] = 0;
     return buf;
 }
 
+void pa_util_make_printable(char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        s[i] = printable(s[i]);
+}
+
 void pa_util_fputs_safe(FILE *out, const char *s)
 {
     for (; *s; s++)
-        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+        fputc(printable(*s), out);
 }

@@ -82,7 +82,10 @@ const char *pa_util_format_ns(double ns, char *buf, size_t size);
 /* Writes s with control characters replaced by '?': text from a trace must not reach a
  * terminal as escape sequences. */
 void pa_util_fputs_safe(FILE *out, const char *s);
-/* s with control characters replaced by '?' (names from a trace, printed on a terminal). */
+/* s with control characters replaced by '?' (names from a trace, printed on a terminal);
+ * s may be buf itself. */
 const char *pa_util_printable(const char *s, char *buf, size_t size);
+/* The same in place, for n bytes. */
+void pa_util_make_printable(char *s, size_t n);
 
 #endif /* PERFSHIM_ANALYZER_UTIL_H */

@@ -277,10 +277,8 @@ void ps_cpu_thread_exit(void)
 static void resolve_sigaction(void)
 {
     if (!real_sigaction) {
-        void *f = ps_real_libc_symbol("sigaction");
-        if (!f)
-            f = ps_real_dlsym(RTLD_NEXT, "sigaction");
-        real_sigaction = (int (*)(int, const struct sigaction *, struct sigaction *))f;
+        real_sigaction = (int (*)(int, const struct sigaction *,
+                                  struct sigaction *))ps_real_function("sigaction");
     }
 }
 
@@ -312,10 +310,7 @@ PS_API __sighandler_t signal(int sig, __sighandler_t handler)
 {
     if (sig != SIGPROF || !cpu_on) {
         if (!real_signal) {
-            void *f = ps_real_libc_symbol("signal");
-            if (!f)
-                f = ps_real_dlsym(RTLD_NEXT, "signal");
-            real_signal = (__sighandler_t(*)(int, __sighandler_t))f;
+            real_signal = (__sighandler_t(*)(int, __sighandler_t))ps_real_function("signal");
         }
         if (!real_signal) {
             errno = ENOSYS;
@@ -343,16 +338,12 @@ static int (*real_pthread_sigmask)(int, const sigset_t *, sigset_t *);
 
 static void resolve_masks(void)
 {
-    if (!real_sigprocmask) {
-        void *f = ps_real_libc_symbol("sigprocmask");
-        real_sigprocmask = (int (*)(int, const sigset_t *, sigset_t *))(
-            f ? f : ps_real_dlsym(RTLD_NEXT, "sigprocmask"));
-    }
-    if (!real_pthread_sigmask) {
-        void *f = ps_real_libc_symbol("pthread_sigmask");
-        real_pthread_sigmask = (int (*)(int, const sigset_t *, sigset_t *))(
-            f ? f : ps_real_dlsym(RTLD_NEXT, "pthread_sigmask"));
-    }
+    if (!real_sigprocmask)
+        real_sigprocmask =
+            (int (*)(int, const sigset_t *, sigset_t *))ps_real_function("sigprocmask");
+    if (!real_pthread_sigmask)
+        real_pthread_sigmask =
+            (int (*)(int, const sigset_t *, sigset_t *))ps_real_function("pthread_sigmask");
 }
 
 int ps_real_sigmask(int how, const sigset_t *set, sigset_t *old)

@@ -20,9 +20,7 @@ static void *real_of(void **slot, const char *name)
 {
     void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
     if (!f) {
-        f = ps_real_libc_symbol(name);
-        if (!f)
-            f = ps_real_dlsym(RTLD_NEXT, name);
+        f = ps_real_function(name);
         __atomic_store_n(slot, f, __ATOMIC_RELAXED);
     }
     return f;

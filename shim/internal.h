@@ -75,6 +75,9 @@ int ps_real_init(void); /* 0 on success */
 /* libc's default-version definition of name (e.g. pthread_cond_wait@@GLIBC_2.3.2, never the
  * old compat version), found in libc's symbol table without the loader's lookup; or NULL. */
 void *ps_real_libc_symbol(const char *name);
+/* What an interposer forwards to: libc's definition of name, else the next one after us
+ * (RTLD_NEXT, for a function libc does not define); NULL if neither exists. */
+void *ps_real_function(const char *name);
 int ps_real_family_index(void *addr);
 const char *ps_real_family_name(int i); /* "malloc", "free", ... by that index */
 

@@ -82,9 +82,7 @@ static PS_COLD void resolve_all(void)
 {
     void *f;
 #define PS_RESOLVE(name, ret, args)                                                                \
-    f = ps_real_libc_symbol(#name);                                                                \
-    if (!f)                                                                                        \
-        f = ps_real_dlsym(RTLD_NEXT, #name);                                                       \
+    f = ps_real_function(#name);                                                                   \
     if (!f)                                                                                        \
         f = (void *)missing_function;                                                              \
     real_##name = (ret(*) args)f;

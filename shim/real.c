@@ -135,7 +135,7 @@ static void *libc_lookup(const libc_syms_t *ls, const char *name)
 
 /* libc's own malloc-family functions, to recognise them in dlsym results (interpose.c). */
 static const char *const family_names[PS_FAMILY_COUNT] = {
-    "malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign",
+    "malloc",        "free",     "calloc", "realloc", "reallocarray",       "posix_memalign",
     "aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size", "cfree"};
 static void *family_libc[PS_FAMILY_COUNT];
 
@@ -154,6 +154,12 @@ static const libc_syms_t *load_libc_syms(void)
 void *ps_real_libc_symbol(const char *name)
 {
     return libc_lookup(load_libc_syms(), name);
+}
+
+void *ps_real_function(const char *name)
+{
+    void *f = ps_real_libc_symbol(name);
+    return f ? f : ps_real_dlsym(RTLD_NEXT, name);
 }
 
 int ps_real_init(void)

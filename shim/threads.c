@@ -97,9 +97,7 @@ __attribute__((optimize("optimize-sibling-calls"))) static void *thread_start(vo
 PS_API int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
     if (PS_UNLIKELY(!real_create)) {
-        void *f = ps_real_libc_symbol("pthread_create");
-        if (!f)
-            f = ps_real_dlsym(RTLD_NEXT, "pthread_create");
+        void *f = ps_real_function("pthread_create");
         if (!f)
             return EAGAIN;
         real_create = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))f;
