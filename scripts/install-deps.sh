@@ -34,6 +34,8 @@ PACKAGES=(
     # command-line tools of test_tools.py beyond the essential ones (sort, sed, grep, mawk,
     # tar, gzip, find, diff come with every Debian)
     bzip2 xz-utils zstd bc jq make
+    # language runtimes of test_runtimes.py: threaded Ruby, ripgrep (Rust), a JVM with javac
+    ruby ripgrep openjdk-17-jdk-headless
 )
 if [ "$BENCH" = 1 ]; then
     PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)

@@ -114,6 +114,9 @@ int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max, int *c
 typedef uint32_t (*ps_unwind_intern_fn)(void **ips, int n, void *arg);
 int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn intern, void *arg);
 void ps_unwind_thread_exit(ps_unwind_tcache_t *tc); /* release the thread's memo */
+/* Record the calling thread's stack bounds; called at the start of every thread the shim
+ * starts (threads.c), before the program's code runs on it, with the guard raised. */
+void ps_unwind_thread_start(void);
 void ps_unwind_flush(void);         /* forget cached rules: code was unloaded (dlclose) */
 uint64_t ps_unwind_fallbacks(void); /* walks that had to use libunwind */
 

@@ -71,6 +71,7 @@ static trec_t *trec_new(uint32_t tid, uint32_t creator, uint32_t stack, uint64_t
 static void thread_begin(void *(*fn)(void *), uint32_t creator, uint32_t stack, int prof_blocked)
 {
     ps_tls_guard++;
+    ps_unwind_thread_start();           /* first: the walks of this thread need its stack bounds */
     ps_thread_t *t = ps_track_thread(); /* registers the destructor that records the end */
     trec_t *r = trec_new(ps_os_tid(), creator, stack, (uint64_t)(uintptr_t)fn, 0);
     if (t)

@@ -16,8 +16,11 @@
  * with libunwind instead: the fast path never guesses.
  *
  * Memory safety: every load is from the current thread's stack, bounded by [sp, top) where
- * top is the thread's TCB (glibc places it above a thread's stack) or __libc_stack_end for the
- * main thread; a CFA outside those bounds or not above the previous one ends the walk with -1.
+ * top is the end of the thread's stack, recorded when the shim started the thread (threads.c),
+ * or __libc_stack_end for the main thread; a thread the shim did not start has unknown bounds
+ * and goes to libunwind. A CFA outside those bounds or not above the previous one ends the
+ * walk with -1. Finding the bounds must not call anything that locks or allocates: see the
+ * re-entrancy audit in docs/architecture.md.
  * Rules are cached by absolute address, so dlclose() must flush the cache (interpose.c does).
  */
 #include "internal.h"
@@ -570,10 +573,15 @@ static inline uintptr_t thread_pointer(void)
 
 static uintptr_t main_tp; /* the main thread's thread pointer (ps_unwind_init runs there) */
 
+/* This thread's stack [lo, hi), recorded by ps_unwind_thread_start before any of the program's
+ * code ran on the thread; hi 0 = not recorded (a thread the shim did not start). */
+static __thread uintptr_t tls_stack_lo, tls_stack_hi;
+
 /* Upper bound of the stack sp lies on, or 0 if unknown (alternate signal stacks, coroutine
  * stacks: the caller falls back to libunwind). With a thread cache, the thread's real stack
- * bounds are used (found once per thread); without, the thread pointer: glibc puts a
- * thread's TCB right above its stack, and the main thread's stack ends at __libc_stack_end. */
+ * bounds are used (found once per thread); without (signal handlers), the recorded bounds or
+ * the thread pointer: glibc puts a thread's TCB right above its stack, and the main thread's
+ * stack ends at __libc_stack_end. */
 static void thread_bounds(ps_unwind_tcache_t *tc);
 
 static inline uintptr_t stack_top(ps_unwind_tcache_t *tc, uintptr_t sp)
@@ -589,35 +597,50 @@ static inline uintptr_t stack_top(ps_unwind_tcache_t *tc, uintptr_t sp)
         uintptr_t end = (uintptr_t)__libc_stack_end;
         return sp < end && end - sp < span ? end + 16 : 0; /* argv etc. lie above: mapped */
     }
+    if (tls_stack_hi > 1)
+        return sp >= tls_stack_lo && sp < tls_stack_hi ? tls_stack_hi : 0;
     return sp < tp && tp - sp < span ? tp : 0;
 }
 
+/* Runs inside malloc: it must not call anything that can take a lock the program may hold or
+ * allocate. pthread_getattr_np did both (it holds the thread's own lock while it allocates a
+ * CPU set), so a thread whose first act was pthread_getattr_np on itself (Ruby's VM, Rust's
+ * std::thread, JVMs, Boehm GC) deadlocked in its first malloc: issue 10. Hence the bounds are
+ * looked up at thread start (ps_unwind_thread_start), and here only read; see the audit in
+ * docs/architecture.md. */
 static PS_NOINLINE void thread_bounds(ps_unwind_tcache_t *tc)
 {
     uintptr_t lo = 0, hi = 1; /* hi = 1: "looked, unknown" (every walk falls back) */
     if (thread_pointer() == main_tp) {
-        struct rlimit rl;
+        struct rlimit rl; /* getrlimit is a plain system call */
         uintptr_t size = (uintptr_t)1 << 30;
         if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < size)
             size = (uintptr_t)rl.rlim_cur;
         hi = (uintptr_t)__libc_stack_end + 16;
         lo = hi - size - 16;
-    } else {
-        /* May allocate (glibc sizes a CPU set): we run with the shim's guard raised, so that
-         * is served untracked. */
-        pthread_attr_t a;
-        void *addr;
-        size_t size;
-        if (pthread_getattr_np(pthread_self(), &a) == 0) {
-            if (pthread_attr_getstack(&a, &addr, &size) == 0 && addr && size) {
-                lo = (uintptr_t)addr;
-                hi = lo + size;
-            }
-            pthread_attr_destroy(&a);
-        }
+    } else if (tls_stack_hi > 1) {
+        lo = tls_stack_lo;
+        hi = tls_stack_hi;
     }
     tc->stack_lo = lo;
     tc->stack_hi = hi;
+}
+
+void ps_unwind_thread_start(void)
+{
+    /* No program code has run on this thread yet, so no lock of the program's is held here;
+     * pthread_getattr_np takes this thread's own lock and allocates a CPU set, which the
+     * caller's raised guard serves untracked. */
+    pthread_attr_t a;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &a) != 0)
+        return;
+    if (pthread_attr_getstack(&a, &addr, &size) == 0 && addr && size) {
+        tls_stack_lo = (uintptr_t)addr;
+        tls_stack_hi = (uintptr_t)addr + size;
+    }
+    pthread_attr_destroy(&a);
 }
 
 /* Walks from a frame whose registers are (pc, sp, bp). exact: pc is the address being

@@ -75,6 +75,14 @@ class Checker:
         print("%s: all %d checks passed" % (self.name, self.passed))
         sys.exit(0)
 
+    def skip(self, why):
+        """The test cannot run here (a missing tool, not root): exit 77, which ctest reports
+        as skipped (SKIP_RETURN_CODE), never as passed."""
+        print("SKIP %s: %s" % (self.name, why))
+        for d in _scratch:
+            shutil.rmtree(d, ignore_errors=True)
+        sys.exit(77)
+
     def fatal(self, what, detail=""):
         self.check(False, what, detail)
         self.done()
@@ -150,13 +158,13 @@ def perfshim_run_json(args, ck, cmd, cwd, extra_opts=(), env=None, timeout=300):
     return p, reports
 
 
-def preload_and_analyze(args, ck, cmd, workdir, env=None):
+def preload_and_analyze(args, ck, cmd, workdir, env=None, timeout=300):
     """The manual route: LD_PRELOAD the shim, then `perfshim leaks --json` on each trace."""
     tmpl = os.path.join(workdir, "%e.%p.trace")
     e = {"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": tmpl}
     if env:
         e.update(env)
-    p = run(cmd, env=e, cwd=workdir)
+    p = run(cmd, env=e, cwd=workdir, timeout=timeout)
     traces = sorted(os.path.join(workdir, f) for f in os.listdir(workdir) if ".trace" in f)
     reports = []
     for t in traces:
