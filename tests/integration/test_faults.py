@@ -244,10 +244,9 @@ def case_disk(args, ck, prog, bare):
     probe = pstest.run([unshare, *as_root, "-m", "sh", "-c",
                         "mount -t tmpfs -o size=64k tmpfs '%s'" % mnt]) if unshare else None
     if probe is None or probe.returncode != 0:
-        print("SKIP disk: cannot mount a tmpfs in a private mount namespace here (%s); the "
-              "injected write fault (--case write) covers ENOSPC"
-              % (probe.stderr.decode().strip() if probe else "no unshare"))
-        return
+        ck.skip("cannot mount a tmpfs in a private mount namespace here (%s); the injected "
+                "write fault (--case write) covers ENOSPC"
+                % (probe.stderr.decode().strip() if probe else "no unshare"))
     # fill: leave `room` bytes free (tmpfs counts whole pages), so that the header and the first
     # chunk(s) fit and a later chunk hits ENOSPC part-way (a short write, then the error, as
     # on a real disk)

@@ -54,12 +54,14 @@ def system_libdir():
     return None
 
 
-def case_secure(args, ck):
+def case_secure(args, ck, trusted=False):
+    """Without trusted: the set-uid/set-gid copies preloaded by path and dlopen()ing the shim.
+    With trusted (case secure_trusted): the copies preloaded from a trusted system directory,
+    through an overlay mount in a private mount namespace (skipped where that is impossible)."""
     probe = os.path.join(args.bindir, "secure_probe")
     if os.geteuid() != 0:
-        print("SKIP secure: needs root, to give copies of the probe to another user (chown); "
-              "run the suite as root (as CI does) to cover AT_SECURE")
-        return
+        ck.skip("needs root, to give copies of the probe to another user (chown); run the "
+                "suite as root (as CI does) to cover AT_SECURE")
     work = pstest.tmpdir("security-secure")
     os.chmod(work, 0o755)  # the set-uid copies run as nobody and must reach their files
     out = os.path.join(work, "out")
@@ -79,7 +81,7 @@ def case_secure(args, ck):
             os.unlink(os.path.join(out, f))
 
     # Control: the same routes, not set-uid, are traced (and read the environment).
-    for route, cmd, e in (("LD_PRELOAD", [probe], {"LD_PRELOAD": args.lib}),
+    for route, cmd, e in () if trusted else (("LD_PRELOAD", [probe], {"LD_PRELOAD": args.lib}),
                           ("dlopen", [probe, args.lib], {})):
         clear()
         p = pstest.run(cmd, env=dict(env, **e))
@@ -107,6 +109,8 @@ def case_secure(args, ck):
     shutil.copy(args.lib, os.path.join(extra, trusted_name))
     os.chmod(os.path.join(extra, trusted_name), 0o4755)  # glibc preloads only set-uid libraries
     unshare = shutil.which("unshare")
+    if trusted and (not libdir or not unshare):
+        ck.skip("trusted-directory preload: no system library directory or no unshare")
 
     for kind, path in copies:
         label = "%s copy" % kind
@@ -136,14 +140,11 @@ def case_secure(args, ck):
             ck.check(files() == [], "%s, %s: no trace, no trace list, no file at all"
                      % (label, route), repr(files()))
 
-        # glibc ignores LD_PRELOAD entries with a slash in secure mode: the shim never loads.
-        inert(p, "LD_PRELOAD=/path/libperfshim.so", False)
-        clear()
-        inert(pstest.run([path, args.lib], env=env), "dlopen by the program", True)
-
-        if not libdir or not unshare:
-            print("SKIP %s, trusted-directory preload: no system library directory or no "
-                  "unshare" % label)
+        if not trusted:
+            # glibc ignores LD_PRELOAD entries with a slash in secure mode: the shim never loads.
+            inert(p, "LD_PRELOAD=/path/libperfshim.so", False)
+            clear()
+            inert(pstest.run([path, args.lib], env=env), "dlopen by the program", True)
             continue
         clear()
         script = ('mount -t overlay overlay -o "lowerdir=$LIBDIR:$EXTRA" "$LIBDIR" || exit 99; '
@@ -151,9 +152,8 @@ def case_secure(args, ck):
         p = pstest.run([unshare, "-m", "sh", "-c", script],
                        env=dict(env, LIBDIR=libdir, EXTRA=extra, NAME=trusted_name, PROG=path))
         if p.returncode == 99:
-            print("SKIP %s, trusted-directory preload: cannot mount an overlay here (%s)"
-                  % (label, p.stderr.decode().strip()))
-            continue
+            ck.skip("%s, trusted-directory preload: cannot mount an overlay here (%s)"
+                    % (label, p.stderr.decode().strip()))
         inert(p, "LD_PRELOAD of a set-uid copy in %s" % libdir, True)
 
 
@@ -400,13 +400,14 @@ def case_options(args, ck):
 
 def main():
     def extra(ap):
-        ap.add_argument("--case", choices=("secure", "files", "options", "analyzer"),
-                        required=True)
+        ap.add_argument("--case", required=True,
+                        choices=("secure", "secure_trusted", "files", "options", "analyzer"))
         ap.add_argument("--options-def", default=None)
     args = pstest.parse_args(extra)
     ck = pstest.Checker("security-%s" % args.case)
     {"secure": case_secure, "files": case_files, "options": case_options,
-     "analyzer": case_analyzer}[args.case](args, ck)
+     "analyzer": case_analyzer,
+     "secure_trusted": lambda a, c: case_secure(a, c, trusted=True)}[args.case](args, ck)
     ck.done()
 
 

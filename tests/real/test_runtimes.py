@@ -10,8 +10,8 @@ and exit status must be identical, and the traces complete with allocations.
 
 The programs nobody here wrote are /usr/bin/ruby, /usr/bin/rg and /usr/bin/java (Debian's
 ruby, ripgrep and openjdk-17-jdk-headless, installed by scripts/install-deps.sh); the scripts
-they run are generated here. A runtime that is missing is reported as skipped (exit 77) only
-when none of the three is there; a partial install fails the test so it cannot hide."""
+they run are generated here. One runtime per run (--runtime); a missing one is reported as
+skipped (exit 77)."""
 import os
 import shutil
 
@@ -78,6 +78,7 @@ public class Pool {
 
 
 def extra(ap):
+    ap.add_argument("--runtime", choices=("ruby", "rg", "java"), required=True)
     realtest.add_variant_arg(ap, ["shim", "cpu:PERFSHIM_CPU_HZ=1000"])
 
 
@@ -96,77 +97,70 @@ def make_tree(root):
 
 def main():
     args = realtest.parse_args(extra)
-    ck = pstest.Checker("real runtimes")
-    tools = {"ruby": shutil.which("ruby"), "rg": shutil.which("rg"),
-             "java": shutil.which("java"), "javac": shutil.which("javac")}
-    if not any(tools.values()):
-        ck.skip("none of ruby, rg, java is installed (scripts/install-deps.sh installs them)")
-    missing = [k for k, v in tools.items() if not v]
-    ck.check(not missing, "ruby, ripgrep, java and javac are installed", repr(missing))
+    ck = pstest.Checker("real runtimes: %s" % args.runtime)
+    need = {"ruby": ["ruby"], "rg": ["rg"], "java": ["java", "javac"]}[args.runtime]
+    tools = {t: shutil.which(t) for t in need}
+    missing = [t for t, path in tools.items() if not path]
+    if missing:
+        ck.skip("not installed: %s (scripts/install-deps.sh installs ruby, ripgrep and "
+                "openjdk-17-jdk-headless)" % " ".join(missing))
     base = pstest.tmpdir("real-runtimes")
-    with open(os.path.join(base, "threads.rb"), "w") as f:
-        f.write(RUBY)
-    tree = os.path.join(base, "tree")
-    make_tree(tree)
-    jdir = os.path.join(base, "java")
-    os.makedirs(jdir)
-    with open(os.path.join(jdir, "Pool.java"), "w") as f:
-        f.write(JAVA)
-    if tools["javac"]:
-        c = pstest.run([tools["javac"], "-d", jdir, os.path.join(jdir, "Pool.java")], timeout=300)
-        ck.check(c.returncode == 0, "javac compiles the Java program (without the shim)",
-                 pstest.describe(c))
-    env = {"LC_ALL": "C", "RUBY_THREAD_VM_STACK_SIZE": "1048576"}
+    env = {"LC_ALL": "C"}
+    runs = []  # (label, command, sort the output lines)
+    if args.runtime == "ruby":
+        script = os.path.join(base, "threads.rb")
+        with open(script, "w") as f:
+            f.write(RUBY)
+        runs.append(("ruby threads", [tools["ruby"], script], False))
+        program = os.path.basename(os.path.realpath(tools["ruby"]))  # ruby -> ruby3.1
+    elif args.runtime == "rg":
+        tree = os.path.join(base, "tree")
+        make_tree(tree)
+        # -j4: four searching threads; matches come out in a thread-dependent order, so the
+        # lines are compared sorted (--sort would force a single thread)
+        runs.append(("rg -j4 -n", [tools["rg"], "-j4", "--no-config", "-n", "needle", tree],
+                     True))
+        runs.append(("rg -j4 -c", [tools["rg"], "-j4", "--no-config", "-c", "needle", tree],
+                     True))
+        program = "rg"
+    else:
+        jdir = os.path.join(base, "java")
+        os.makedirs(jdir)
+        with open(os.path.join(jdir, "Pool.java"), "w") as f:
+            f.write(JAVA)
+        c = pstest.run([tools["javac"], "-d", jdir, os.path.join(jdir, "Pool.java")],
+                       timeout=300)
+        if not ck.check(c.returncode == 0, "javac compiles the program (without the shim)",
+                        pstest.describe(c)):
+            ck.done()
+        runs.append(("java thread pool", [tools["java"], "-cp", jdir, "Pool"], False))
+        runs.append(("java -version", [tools["java"], "-version"], False))
+        program = "java"
 
     def session(side):
-        out = {}
-        if tools["ruby"]:
-            out["ruby"] = side.run([tools["ruby"], os.path.join(base, "threads.rb")], env=env,
-                                   cwd=base, timeout=180)
-        if tools["rg"]:
-            # -j4: four searching threads; matches come out in a thread-dependent order, so
-            # --sort is not used (it forces one thread): the lines are compared sorted.
-            out["rg"] = side.run([tools["rg"], "-j4", "--no-config", "-n", "needle", tree],
-                                 env=env, cwd=base, timeout=180)
-            out["rg-count"] = side.run([tools["rg"], "-j4", "--no-config", "-c", "needle",
-                                        tree], env=env, cwd=base, timeout=180)
-        if tools["java"] and tools["javac"]:
-            out["java"] = side.run([tools["java"], "-Xshare:auto", "-cp", jdir, "Pool"],
-                                   env=env, cwd=base, timeout=300)
-            out["java-version"] = side.run([tools["java"], "-version"], env=env, cwd=base,
-                                           timeout=300)
+        out = []
+        for label, cmd, sort in runs:
+            p = side.run(cmd, env=env, cwd=base, timeout=300)
+            if sort:
+                p.stdout = b"\n".join(sorted(p.stdout.splitlines()))
+            out.append(p)
         return out
 
-    def sort_lines(p):
-        p.stdout = b"\n".join(sorted(p.stdout.splitlines()))
-        return p
-
     bare = session(realtest.Side(args, "bare", base))
-    for k, p in bare.items():
-        ck.check(p.returncode == 0 and p.stdout or k == "java-version" and p.returncode == 0,
-                 "%s runs without the shim" % k, pstest.describe(p))
-    for k in ("rg", "rg-count"):
-        if k in bare:
-            sort_lines(bare[k])
+    for (label, _, _), p in zip(runs, bare):
+        ck.check(p.returncode == 0 and (p.stdout or p.stderr),
+                 "%s runs without the shim" % label, pstest.describe(p))
     for name, senv in realtest.variants(args):
         side = realtest.Side(args, name, base, senv)
         try:
             got = session(side)
         except pstest.subprocess.TimeoutExpired as e:
-            ck.check(False, "[%s] every runtime finishes (no deadlock)" % name, str(e))
+            ck.check(False, "[%s] %s finishes (no deadlock)" % (name, args.runtime), str(e))
             continue
-        for k, p in got.items():
-            if k in ("rg", "rg-count"):
-                sort_lines(p)
-            realtest.compare(ck, "%s [%s]" % (k, name), bare[k], p)
-        if tools["ruby"]:
-            # traces are named after the executable: ruby is a link to ruby3.1 (or later)
-            realtest.check_traces(ck, side, os.path.basename(os.path.realpath(tools["ruby"])),
-                                  min_allocs=10000, locks_used=True)
-        if tools["rg"]:
-            realtest.check_traces(ck, side, "rg", min_allocs=1000)
-        if tools["java"] and tools["javac"]:
-            realtest.check_traces(ck, side, "java", min_allocs=1000, locks_used=True)
+        for (label, _, _), b, p in zip(runs, bare, got):
+            realtest.compare(ck, "%s [%s]" % (label, name), b, p)
+        realtest.check_traces(ck, side, program, min_allocs=1000,
+                              locks_used=args.runtime != "rg")
     realtest.cleanup(args, base)
     ck.done()
 
