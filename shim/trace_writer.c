@@ -25,8 +25,8 @@
 #define PS_FD_FLOOR 500 /* our descriptor is moved to >= this */
 
 static struct {
-    int fd;          /* -1 until created */
-    uint32_t pid;    /* process that created fd */
+    int fd;       /* -1 until created */
+    uint32_t pid; /* process that created fd */
     dev_t dev;
     ino_t ino;
     int failed;      /* 1 after a write error: stop writing */
@@ -120,6 +120,36 @@ void ps_buf_str(ps_buf_t *b, const char *s)
     ps_buf_bytes(b, s, n);
 }
 
+size_t ps_buf_table(ps_buf_t *b, uint32_t row_size)
+{
+    size_t at = b->len;
+    ps_buf_u32(b, 0);
+    ps_buf_u32(b, row_size);
+    return at;
+}
+
+void ps_buf_patch_u32(ps_buf_t *b, size_t at, uint32_t v)
+{
+    if (b->failed || at + 4 > b->len)
+        return;
+    for (int i = 0; i < 4; i++)
+        b->data[at + (size_t)i] = (uint8_t)(v >> (8 * i));
+}
+
+/* ---- the records of include/trace_rows.h: ps_put_<name>() ---------------------------------- */
+
+#define PUT_FIELD(r, type, name, unit, json, json_name, meaning) PUT_##type(b, (r)->name);
+#define PUT_u32(b, v) ps_buf_u32(b, v)
+#define PUT_u64(b, v) ps_buf_u64(b, v)
+#define PUT_pad32(b, v) ps_buf_u32(b, 0)
+#define PUT_name16(b, v) ps_buf_bytes(b, v, PS_ROW_NAME16_SIZE)
+#define DEFINE_PUT(ID, lname)                                                                      \
+    void ps_put_##lname(ps_buf_t *b, const ps_row_##lname##_t *r)                                  \
+    {                                                                                              \
+        PS_ROW_##ID(PUT_FIELD, r)                                                                  \
+    }
+PS_TRACE_ROWS(DEFINE_PUT)
+
 /* ---- CRC-32 (IEEE 802.3, reflected, as zlib's crc32) --------------------------------------- */
 
 static uint32_t crc_table[256];
@@ -153,7 +183,8 @@ static const char *chunk_name(uint16_t type)
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }
 
-/* ---- the file --------------------------------------------------------------------------------- */
+/* ---- the file ---------------------------------------------------------------------------------
+ */
 
 static size_t append(char *out, size_t size, size_t pos, const char *s)
 {
@@ -225,8 +256,7 @@ static void list_trace(const char *path)
     const char *list = ps_g.opt.trace_list;
     if (!list || !*list)
         return;
-    int fd = open(list, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-                  0600);
+    int fd = open(list, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
     if (fd < 0) {
         ps_msg_warn("cannot open PERFSHIM_TRACE_LIST=%s: %s", list, strerror(errno));
         return;
@@ -275,8 +305,8 @@ int ps_writer_open(void)
     }
     if (fd < 0) {
         err = errno;
-        ps_msg_warn("cannot create trace %s: %s; set PERFSHIM_OUTPUT to a writable path",
-                    w.path, strerror(err));
+        ps_msg_warn("cannot create trace %s: %s; set PERFSHIM_OUTPUT to a writable path", w.path,
+                    strerror(err));
         w.failed = 1;
         w.pid = pid;
         return -1;
