@@ -12,8 +12,10 @@
  *                           always NUL-terminated
  *   name       the field, and the struct member that holds it on both sides
  *   unit       ns, bytes, count, hz, addr, stack_id, tid, index, enum, flags, bool, text, -
- *   json       how a report writes the field as a JSON member: u64, bool (0 false, else true),
- *              hex ("0x..."), str, or none (never as is: a report derives something from it)
+ *   json       how a report writes the field as a JSON member (PA_ROW_JSON): u64; u64z (null
+ *              when 0); bool (0 false, else true); hex ("0x..."); hexz (null when 0); str; or
+ *              none: no report writes it as is (it writes a name, an estimate or a flag made
+ *              from it, by hand); a report may also write null by hand when a chunk is absent
  *   json_name  the member's name in the analyzer's JSON (docs/analyzer.md), - for none
  *   meaning    the glossary: docs/trace-format.md's tables are exactly these lines (a unit
  *              test, analyzer_rows, compares them)
@@ -154,7 +156,7 @@
     X(c, u64, acquisitions, count, u64, acquisitions, "acquisitions (condition variable: waits)") \
     X(c, u64, contended, count, u64, contended, \
       "acquisitions whose first try found the lock busy") \
-    X(c, u64, owner_changes, count, u64, owner_changes, \
+    X(c, u64, owner_changes, count, none, -, \
       "hand-offs to another thread, estimated from contended and sampled acquisitions") \
     X(c, u64, wait_ns, ns, u64, wait_ns, "time spent waiting for it") \
     X(c, u64, max_wait_ns, ns, u64, max_wait_ns, "the longest wait") \
@@ -171,7 +173,7 @@
       "condition variable: time from the latest signal or broadcast to the waiter's return " \
       "with the mutex, summed over `wakes` waits") \
     X(c, u64, max_wake_ns, ns, u64, max_wake_ns, "the longest such wake-up") \
-    X(c, u64, wakes, count, u64, wakes, \
+    X(c, u64, wakes, count, none, -, \
       "waits whose wake-up latency is in `wake_ns`; only in rows of at least 152 bytes")
 
 #define PS_ROW_LOCK_SITE(X, c) \
@@ -193,17 +195,17 @@
 
 #define PS_ROW_THREAD(X, c) \
     X(c, u32, tid, tid, u64, tid, "kernel thread id") \
-    X(c, u32, creator_tid, tid, u64, creator_tid, "the thread that created it") \
+    X(c, u32, creator_tid, tid, none, -, "the thread that created it") \
     X(c, u32, start_stack, stack_id, none, -, "stack of the `pthread_create` call (0: none)") \
     X(c, u32, flags, flags, none, -, \
       "bit 0 (`PS_THREAD_F_EXITED`): exited; bit 1 (`PS_THREAD_F_MAIN`): the main thread") \
     X(c, u64, start_ns, ns, u64, start_ns, "start, since process start") \
-    X(c, u64, end_ns, ns, u64, end_ns, "exit, since process start; 0 while running") \
+    X(c, u64, end_ns, ns, u64z, end_ns, "exit, since process start; 0 while running") \
     X(c, u64, cpu_ns, ns, u64, cpu_ns, \
       "CPU time: final once exited, else read at the snapshot") \
     X(c, name16, name, text, str, name, \
       "thread name (NUL-padded): final once exited, else read at the snapshot") \
-    X(c, u64, start_routine, addr, hex, start_routine_address, \
+    X(c, u64, start_routine, addr, hexz, start_routine_address, \
       "the thread's start function")
 
 /* ---- LATENCY (9): header, u32 row_count, rows (this prefix, then a hist) ------------------- */
@@ -224,7 +226,7 @@
 
 #define PS_ROW_LATENCY_ROW(X, c) \
     X(c, u32, op, enum, none, -, "0 malloc, 1 free, 2 realloc (`enum ps_latency_op`)") \
-    X(c, u32, size_max, bytes, u64, size_max, \
+    X(c, u32, size_max, bytes, none, -, \
       "upper bound of the size bin; `0xffffffff` for the last, open bin")
 
 /* ---- ZONES (10): header, u32 count, rows (str name, u32 max_depth, hist: by hand) ---------- */
