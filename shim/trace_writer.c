@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * trace_writer.c — encodes chunks (docs/trace-format.md) and owns the trace file.
+ * trace_writer.c — encodes chunks (docs/trace-format.md) and owns the trace file; its
+ * ps_put_<name>() encoders are generated from the records declared in include/trace_rows.h.
  *
  * The file is created on the first snapshot of a process (a child that forks and then execs
  * leaves no file), O_EXCL|O_NOFOLLOW, mode 0600, never overwriting: ".1", ".2", ... is

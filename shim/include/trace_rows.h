@@ -148,7 +148,8 @@
 /* `wakes` was appended: rows of PS_LOCK_ROW_SIZE (144) bytes end before it. */
 #define PS_ROW_LOCK(X, c) \
     X(c, u64, address, addr, hex, address, "the lock's address in the traced process") \
-    X(c, u32, kind, enum, none, -, "`enum ps_lock_kind` (below)") \
+    X(c, u32, kind, enum, none, -, \
+      "lock kind (`enum ps_lock_kind`, listed under LOCKS above)") \
     X(c, u32, flags, flags, none, -, \
       "bit 0 (`PS_LOCK_F_DESTROYED`): destroyed (or re-initialized) before the snapshot") \
     X(c, u32, first_use_stack, stack_id, none, -, "stack of its first use (0: none)") \
