@@ -26,8 +26,8 @@
 #define PS_FD_FLOOR 500 /* our descriptor is moved to >= this */
 
 static struct {
-    int fd;       /* -1 until created */
-    uint32_t pid; /* process that created fd */
+    int fd;          /* -1 until created */
+    uint32_t pid;    /* process that created fd */
     dev_t dev;
     ino_t ino;
     int failed;      /* 1 after a write error: stop writing */
@@ -184,8 +184,7 @@ static const char *chunk_name(uint16_t type)
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }
 
-/* ---- the file ---------------------------------------------------------------------------------
- */
+/* ---- the file --------------------------------------------------------------------------------- */
 
 static size_t append(char *out, size_t size, size_t pos, const char *s)
 {
@@ -257,7 +256,8 @@ static void list_trace(const char *path)
     const char *list = ps_g.opt.trace_list;
     if (!list || !*list)
         return;
-    int fd = open(list, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    int fd = open(list, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                  0600);
     if (fd < 0) {
         ps_msg_warn("cannot open PERFSHIM_TRACE_LIST=%s: %s", list, strerror(errno));
         return;
@@ -306,8 +306,8 @@ int ps_writer_open(void)
     }
     if (fd < 0) {
         err = errno;
-        ps_msg_warn("cannot create trace %s: %s; set PERFSHIM_OUTPUT to a writable path", w.path,
-                    strerror(err));
+        ps_msg_warn("cannot create trace %s: %s; set PERFSHIM_OUTPUT to a writable path",
+                    w.path, strerror(err));
         w.failed = 1;
         w.pid = pid;
         return -1;

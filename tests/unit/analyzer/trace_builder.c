@@ -119,8 +119,8 @@ void tb_modules(tb_buf_t *p, const tb_module_t *m, uint32_t n)
     }
 }
 
-void tb_unloaded_modules(tb_buf_t *p, const tb_module_t *m, const uint64_t *unload_ns, uint32_t n,
-                         uint64_t dropped)
+void tb_unloaded_modules(tb_buf_t *p, const tb_module_t *m, const uint64_t *unload_ns,
+                         uint32_t n, uint64_t dropped)
 {
     tb_u32(p, n);
     tb_u32(p, 0);

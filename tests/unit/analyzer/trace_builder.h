@@ -37,8 +37,8 @@ typedef struct {
 } tb_module_t;
 void tb_modules(tb_buf_t *p, const tb_module_t *m, uint32_t n);
 /* An UNLOADED_MODULES payload: the MODULES records, each followed by its unload_ns[i]. */
-void tb_unloaded_modules(tb_buf_t *p, const tb_module_t *m, const uint64_t *unload_ns, uint32_t n,
-                         uint64_t dropped);
+void tb_unloaded_modules(tb_buf_t *p, const tb_module_t *m, const uint64_t *unload_ns,
+                         uint32_t n, uint64_t dropped);
 /* Starts a STACKS payload of `count` stacks; then tb_stack() for each. */
 void tb_stacks_begin(tb_buf_t *p, uint32_t count);
 void tb_stack(tb_buf_t *p, uint32_t id, uint32_t depth, const uint64_t *addrs);
