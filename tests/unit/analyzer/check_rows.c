@@ -81,23 +81,8 @@ START_TEST(test_snapshot_pool_decoded)
     ck_assert_uint_eq(pp->threads, tt->threads);
     ck_assert_uint_eq(pp->exhausted, tt->exhausted);
     ck_assert_uint_eq(pp->nclasses, 2);
-    for (int i = 0; i < 2; i++) {
-        const pa_pool_class_t *c = &pp->classes[i];
-        const tb_pool_class_t *x = &tb_fields_pool_classes[i];
-        ck_assert_uint_eq(c->size, x->size);
-        ck_assert_uint_eq(c->slabs, x->slabs);
-        ck_assert_uint_eq(c->allocs, x->allocs);
-        ck_assert_uint_eq(c->hits, x->hits);
-        ck_assert_uint_eq(c->misses, x->misses);
-        ck_assert_uint_eq(c->refills, x->refills);
-        ck_assert_uint_eq(c->flushes, x->flushes);
-        ck_assert_uint_eq(c->flushed_blocks, x->flushed_blocks);
-        ck_assert_uint_eq(c->direct_frees, x->direct_frees);
-        ck_assert_uint_eq(c->bytes_in_use, x->bytes_in_use);
-        ck_assert_uint_eq(c->bytes_cached, x->bytes_cached);
-        ck_assert_uint_eq(c->bytes_central, x->bytes_central);
-        ck_assert_uint_eq(c->bytes_returned, x->bytes_returned);
-    }
+    for (int i = 0; i < 2; i++)
+        tu_pool_class_eq(&pp->classes[i], &tb_fields_pool_classes[i]);
     pa_model_free(&t);
     tb_free(&p[0]);
     tb_free(&p[1]);
