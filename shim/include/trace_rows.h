@@ -27,10 +27,12 @@
  * tests/unit/analyzer/trace_builder.c encodes the same records by hand, independently: the
  * unit tests compare the two byte for byte.
  *
- * Appending a field: add it at the end of a row and raise the row size the writer puts in the
- * chunk; readers decode the fields that fit in the row_size a chunk gives (older files have
- * shorter rows) and keep the minimum they require (PS_*_ROW_SIZE in trace_format.h). Changing
- * or reordering anything else changes the format (docs/trace-format.md, Versioning).
+ * Appending a field: add it at the end of a row and name the new row size the writer puts in
+ * the chunk (the _Static_asserts at the end tie the PS_*_ROW_SIZE constants of trace_format.h
+ * to the declared sizes, as PS_LOCK_ROW_SIZE_WAKES did for `wakes`); readers decode the fields
+ * that fit in the row_size a chunk gives (older files have shorter rows) and keep requiring
+ * the minimum they always did. Changing or reordering anything else changes the format
+ * (docs/trace-format.md, Versioning).
  *
  * Not declared here, written by hand on both sides: the variable parts — strings, PROCESS,
  * MODULES and UNLOADED_MODULES records, STACKS, MESSAGE, histograms (hist), ZONES rows —, and
