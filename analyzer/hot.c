@@ -552,12 +552,9 @@ static int cpu_json(pa_json_t *j, pa_trace_t *t, pa_symbols_t *syms, const pa_ho
         return rc;
     const pa_cpu_t *c = &t->cpu;
     pa_json_object_begin(j, false);
-    pa_json_kv_u64(j, "time_ns", c->time_ns);
-    pa_json_kv_u64(j, "hz", c->hz);
+    PA_ROW_JSON(j, CPU_HEAD, c, time_ns, hz);
     pa_json_kv_u64(j, "samples", a.samples);
-    pa_json_kv_u64(j, "samples_taken", c->samples);
-    pa_json_kv_u64(j, "dropped", c->dropped);
-    pa_json_kv_u64(j, "partial", c->partial);
+    PA_ROW_JSON(j, CPU_HEAD, c, samples, partial); /* samples_taken, dropped, partial */
     size_t n = shown(o->top, a.nfuncs);
     pa_json_key(j, "functions");
     pa_json_array_begin(j, false);
@@ -602,19 +599,14 @@ static int latency_json(pa_json_t *j, const pa_trace_t *t)
     if (!rows)
         return PA_ENOMEM;
     pa_json_object_begin(j, false);
-    pa_json_kv_u64(j, "time_ns", l->time_ns);
-    pa_json_kv_u64(j, "sample", l->sample);
-    pa_json_kv_u64(j, "tick_hz", l->tick_hz);
+    PA_ROW_JSON1(j, LATENCY_HEAD, l, time_ns);
+    PA_ROW_JSON1(j, LATENCY_HEAD, l, sample);
+    PA_ROW_JSON1(j, LATENCY_HEAD, l, tick_hz);
     pa_json_key(j, "error_bound");
     pa_json_f64(j, PA_HIST_ERROR);
     pa_json_key(j, "events");
     pa_json_object_begin(j, true);
-    pa_json_kv_u64(j, "pooled", l->pooled);
-    pa_json_kv_u64(j, "forwarded", l->forwarded);
-    pa_json_kv_u64(j, "forwarded_large", l->forwarded_large);
-    pa_json_kv_u64(j, "pool_refills", l->pool_refills);
-    pa_json_kv_u64(j, "pool_flushes", l->pool_flushes);
-    pa_json_kv_u64(j, "pool_committed_bytes", l->pool_commits);
+    PA_ROW_JSON(j, LATENCY_HEAD, l, pooled, pool_commits);
     pa_json_object_end(j);
     pa_json_key(j, "rows");
     pa_json_array_begin(j, false);
@@ -646,13 +638,10 @@ static int zones_json(pa_json_t *j, const pa_trace_t *t, const pa_hot_opts_t *o)
     if (!v)
         return PA_ENOMEM;
     pa_json_object_begin(j, false);
-    pa_json_kv_u64(j, "time_ns", z->time_ns);
-    pa_json_kv_u64(j, "tick_hz", z->tick_hz);
+    PA_ROW_JSON(j, ZONES_HEAD, z, time_ns, tick_hz);
     pa_json_key(j, "error_bound");
     pa_json_f64(j, PA_HIST_ERROR);
-    pa_json_kv_u64(j, "unmatched_ends", z->unmatched_ends);
-    pa_json_kv_u64(j, "too_deep", z->too_deep);
-    pa_json_kv_u64(j, "dropped", z->dropped);
+    PA_ROW_JSON(j, ZONES_HEAD, z, unmatched_ends, dropped);
     pa_json_key(j, "zones");
     pa_json_array_begin(j, false);
     size_t n = shown(o->top, z->n);
@@ -685,33 +674,27 @@ static int threads_json(pa_json_t *j, pa_trace_t *t, pa_symbols_t *syms, const p
     pa_stackview_t sv = {0};
     int rc = PA_OK;
     pa_json_object_begin(j, false);
-    pa_json_kv_u64(j, "time_ns", th->time_ns);
-    pa_json_kv_u64(j, "created", th->created);
-    pa_json_kv_u64(j, "dropped", th->dropped);
+    PA_ROW_JSON(j, THREADS_HEAD, th, time_ns, dropped);
     pa_json_key(j, "threads");
     pa_json_array_begin(j, false);
     size_t n = shown(o->top, th->n);
     for (size_t i = 0; i < n && rc == PA_OK; i++) {
         const pa_thread_t *r = v[i];
         pa_json_object_begin(j, false);
-        pa_json_kv_u64(j, "tid", r->tid);
-        pa_json_key(j, "name");
-        pa_json_string(j, r->name);
+        PA_ROW_JSON1(j, THREAD, r, tid);
+        PA_ROW_JSON1(j, THREAD, r, name);
         pa_json_kv_bool(j, "main", (r->flags & PS_THREAD_F_MAIN) != 0);
         pa_json_kv_bool(j, "exited", (r->flags & PS_THREAD_F_EXITED) != 0);
         pa_json_key(j, "creator_tid");
         r->flags &PS_THREAD_F_MAIN ? pa_json_null(j) : pa_json_u64(j, r->creator_tid);
-        pa_json_kv_u64(j, "start_ns", r->start_ns);
-        pa_json_key(j, "end_ns");
-        r->end_ns ? pa_json_u64(j, r->end_ns) : pa_json_null(j);
+        PA_ROW_JSON(j, THREAD, r, start_ns, end_ns);
         pa_json_kv_u64(j, "lifetime_ns", lifetime_ns(t, r));
-        pa_json_kv_u64(j, "cpu_ns", r->cpu_ns);
+        PA_ROW_JSON1(j, THREAD, r, cpu_ns);
         pa_frame_t rbuf;
         const pa_frame_t *rf = routine_frame(syms, r->start_routine, &rbuf);
         pa_json_key(j, "start_routine");
         pa_json_string(j, rf ? rf->function : NULL);
-        pa_json_key(j, "start_routine_address");
-        r->start_routine ? pa_json_hex(j, r->start_routine) : pa_json_null(j);
+        PA_ROW_JSON1(j, THREAD, r, start_routine); /* start_routine_address */
         pa_json_key(j, "start_stack");
         if (r->start_stack) {
             if ((rc = pa_report_stack_view(t, syms, r->start_stack, PA_HIDE_SHIM, &sv)) != PA_OK)

@@ -240,3 +240,9 @@ void pa_json_kv_bool(pa_json_t *j, const char *key, bool v)
     pa_json_key(j, key);
     pa_json_bool(j, v);
 }
+
+void pa_json_kv_null(pa_json_t *j, const char *key)
+{
+    pa_json_key(j, key);
+    pa_json_null(j);
+}

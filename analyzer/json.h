@@ -7,6 +7,8 @@
 #ifndef PERFSHIM_ANALYZER_JSON_H
 #define PERFSHIM_ANALYZER_JSON_H
 
+#include "trace_rows.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,11 +44,44 @@ void pa_json_hex(pa_json_t *j, uint64_t v);
 /* A member: the key, then its value. */
 void pa_json_kv_u64(pa_json_t *j, const char *key, uint64_t v);
 void pa_json_kv_bool(pa_json_t *j, const char *key, bool v);
+void pa_json_kv_null(pa_json_t *j, const char *key);
 /* Ends the document with a newline (after the top-level value). */
 void pa_json_finish(pa_json_t *j);
 
 /* Writes s[0..n) as a JSON string literal with quotes: ", \ and control characters escaped,
  * invalid UTF-8 bytes replaced by U+FFFD. */
 void pa_json_write_escaped(FILE *out, const char *s, size_t n);
+
+/* ---- members made from the records of trace_rows.h ------------------------------------------
+ * PA_ROW_JSON(j, ID, r, first, last): the members for the fields first .. last (declaration
+ * order, both included) of record PS_ROW_<ID>, read from r's members of the same names (r: a
+ * pointer to the record's struct or to any struct with those members), each with the JSON
+ * name and kind the declaration gives; fields of kind none are left out. PA_ROW_JSON1: one
+ * field. Members a report derives (names, estimates, flags) it writes itself, between spans. */
+#define PA_ROW_JSON(j, ID, r, first, last)                                                         \
+    do {                                                                                           \
+        _Static_assert(PA_F_##ID##_##first <= PA_F_##ID##_##last, "fields out of order");          \
+        pa_json_t *pa_jj_ = (j);                                                                   \
+        __typeof__(r) pa_jr_ = (r);                                                                \
+        enum pa_row_field pa_jfirst_ = PA_F_##ID##_##first, pa_jlast_ = PA_F_##ID##_##last;        \
+        PS_ROW_##ID(PA_ROW_JSON_, ID)                                                              \
+    } while (0)
+#define PA_ROW_JSON1(j, ID, r, field) PA_ROW_JSON(j, ID, r, field, field)
+
+/* PA_F_<ID>_<field>: every field's place, in declaration order within its record. */
+#define PA_F_FIELD_(c, type, name, unit, json, json_name, meaning) PA_F_##c##_##name,
+#define PA_F_RECORD_(ID, lname) PS_ROW_##ID(PA_F_FIELD_, ID)
+enum pa_row_field { PS_TRACE_ROWS(PA_F_RECORD_) };
+
+#define PA_ROW_JSON_(c, type, name, unit, json, json_name, meaning)                                \
+    if (PA_F_##c##_##name >= pa_jfirst_ && PA_F_##c##_##name <= pa_jlast_)                         \
+        PA_ROW_JSON_##json(pa_jj_, #json_name, pa_jr_->name);
+#define PA_ROW_JSON_u64(j, k, v) pa_json_kv_u64(j, k, v)
+#define PA_ROW_JSON_u64z(j, k, v) ((v) ? pa_json_kv_u64(j, k, v) : pa_json_kv_null(j, k))
+#define PA_ROW_JSON_bool(j, k, v) pa_json_kv_bool(j, k, (v) != 0)
+#define PA_ROW_JSON_hex(j, k, v) (pa_json_key(j, k), pa_json_hex(j, v))
+#define PA_ROW_JSON_hexz(j, k, v) (pa_json_key(j, k), (v) ? pa_json_hex(j, v) : pa_json_null(j))
+#define PA_ROW_JSON_str(j, k, v) (pa_json_key(j, k), pa_json_string(j, v))
+#define PA_ROW_JSON_none(j, k, v) ((void)0)
 
 #endif /* PERFSHIM_ANALYZER_JSON_H */

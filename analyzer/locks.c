@@ -482,11 +482,7 @@ static void sites_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_
     for (size_t i = 0; i < n; i++) {
         const site_t *s = lv->sites[i];
         pa_json_object_begin(j, false);
-        pa_json_kv_u64(j, "acquisitions", s->acquisitions);
-        pa_json_kv_u64(j, "contended", s->contended);
-        pa_json_kv_u64(j, "wait_ns", s->wait_ns);
-        pa_json_kv_u64(j, "max_wait_ns", s->max_wait_ns);
-        pa_json_kv_u64(j, "samples", s->samples);
+        PA_ROW_JSON(j, LOCK_SITE, s, acquisitions, samples); /* the sum of its site rows */
         pa_json_kv_u64(j, "stacks", s->stacks);
         pa_json_kv_u64(j, "hidden_frames", s->hidden);
         pa_report_stack_json(j, s->note, s->frames, s->nframes);
@@ -510,22 +506,16 @@ static void lock_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t
 {
     const pa_lock_t *k = lv->lock;
     pa_json_object_begin(j, false);
-    pa_json_key(j, "address");
-    pa_json_hex(j, k->address);
+    PA_ROW_JSON1(j, LOCK, k, address);
     pa_json_key(j, "kind");
     pa_json_string(j, pa_locks_kind_name(k->kind));
     pa_json_kv_bool(j, "destroyed", (k->flags & PS_LOCK_F_DESTROYED) != 0);
-    pa_json_kv_u64(j, "acquisitions", k->acquisitions);
-    pa_json_kv_u64(j, "read_acquisitions", k->read_acquisitions);
-    pa_json_kv_u64(j, "contended", k->contended);
-    pa_json_kv_u64(j, "trylock_failures", k->trylock_failures);
-    pa_json_kv_u64(j, "timeouts", k->timeouts);
+    PA_ROW_JSON1(j, LOCK, k, acquisitions);
+    PA_ROW_JSON1(j, LOCK, k, read_acquisitions);
+    PA_ROW_JSON1(j, LOCK, k, contended);
+    PA_ROW_JSON(j, LOCK, k, trylock_failures, timeouts);
     pa_json_kv_u64(j, "owner_changes", owner_changes(k));
-    pa_json_kv_u64(j, "wait_ns", k->wait_ns);
-    pa_json_kv_u64(j, "max_wait_ns", k->max_wait_ns);
-    pa_json_kv_u64(j, "hold_ns", k->hold_ns);
-    pa_json_kv_u64(j, "max_hold_ns", k->max_hold_ns);
-    pa_json_kv_u64(j, "hold_samples", k->hold_samples);
+    PA_ROW_JSON(j, LOCK, k, wait_ns, hold_samples);
     first_use_json(j, lv);
     sites_json(j, lv, o);
     pa_json_object_end(j);
@@ -535,17 +525,12 @@ static void cond_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t
 {
     const pa_lock_t *k = lv->lock;
     pa_json_object_begin(j, false);
-    pa_json_key(j, "address");
-    pa_json_hex(j, k->address);
+    PA_ROW_JSON1(j, LOCK, k, address);
     pa_json_kv_bool(j, "destroyed", (k->flags & PS_LOCK_F_DESTROYED) != 0);
     pa_json_kv_u64(j, "waits", k->acquisitions);
-    pa_json_kv_u64(j, "timeouts", k->timeouts);
-    pa_json_kv_u64(j, "wait_ns", k->wait_ns);
-    pa_json_kv_u64(j, "max_wait_ns", k->max_wait_ns);
-    pa_json_kv_u64(j, "signals", k->signals);
-    pa_json_kv_u64(j, "broadcasts", k->broadcasts);
-    pa_json_kv_u64(j, "wake_ns", k->wake_ns);
-    pa_json_kv_u64(j, "max_wake_ns", k->max_wake_ns);
+    PA_ROW_JSON1(j, LOCK, k, timeouts);
+    PA_ROW_JSON(j, LOCK, k, wait_ns, max_wait_ns);
+    PA_ROW_JSON(j, LOCK, k, signals, max_wake_ns);
     pa_json_key(j, "wakes");
     k->has_wakes ? pa_json_u64(j, k->wakes) : pa_json_null(j);
     first_use_json(j, lv);
@@ -576,10 +561,9 @@ static int write_json(pa_json_t *j, ctx_t *c, const pa_locks_opts_t *o)
     pa_json_kv_u64(j, "condvars", c->nconds);
     pa_json_kv_u64(j, "cond_waits", c->cond_waits);
     pa_json_kv_u64(j, "cond_wait_ns", c->cond_wait_ns);
-    pa_json_kv_u64(j, "retired_quiet", l->retired_quiet);
-    pa_json_kv_u64(j, "retired_quiet_acquisitions", l->retired_quiet_acquisitions);
+    PA_ROW_JSON(j, LOCKS_HEAD, l, retired_quiet, retired_quiet_acquisitions);
     pa_json_kv_bool(j, "table_full", (l->flags & 1) != 0);
-    pa_json_kv_u64(j, "untracked_ops", l->untracked_ops);
+    PA_ROW_JSON1(j, LOCKS_HEAD, l, untracked_ops);
     pa_json_object_end(j);
     int rc = PA_OK;
     pa_json_key(j, "locks");

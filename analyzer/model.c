@@ -55,6 +55,49 @@ static void malformed(pa_trace_t *t, const char *what, const pa_chunk_t *c, cons
                   (unsigned long long)c->offset, why);
 }
 
+/* ---- the records declared in trace_rows.h --------------------------------------------------- */
+
+/* PA_ROW_GET(cur, ID, r): every field of record PS_ROW_<ID>, in order, into r's members; a
+ * payload too short sets cur->err (the members read past its end are 0). */
+#define PA_ROW_GET(cur, ID, r)                                                                     \
+    do {                                                                                           \
+        pa_cursor_t *pa_gc_ = (cur);                                                               \
+        PS_ROW_##ID(GET_FIELD, r)                                                                  \
+    } while (0)
+#define GET_FIELD(r, type, name, unit, json, json_name, meaning) GET_##type(pa_gc_, (r)->name);
+#define GET_u32(c, v) (v) = pa_cursor_u32(c)
+#define GET_u64(c, v) (v) = pa_cursor_u64(c)
+#define GET_pad32(c, v) pa_cursor_skip(c, 4)
+#define GET_name16(c, v) get_name16(c, v)
+
+/* PA_ROW_GET_FIT(cur, ID, r, row_size): one row of a table whose chunk gives row_size: the
+ * fields that fit in row_size bytes (a row written before fields were appended to the record
+ * ends early; later members keep their value), then the bytes of fields appended after this
+ * reader was written are skipped. The caller checked that the rows fit in the payload. */
+#define PA_ROW_GET_FIT(cur, ID, r, row_size)                                                       \
+    do {                                                                                           \
+        pa_cursor_t *pa_gc_ = (cur);                                                               \
+        uint32_t pa_left_ = (row_size);                                                            \
+        bool pa_fits_ = true;                                                                      \
+        PS_ROW_##ID(GET_FIT_FIELD, r) pa_cursor_skip(pa_gc_, pa_left_);                            \
+    } while (0)
+#define GET_FIT_FIELD(r, type, name, unit, json, json_name, meaning)                               \
+    pa_fits_ = pa_fits_ && pa_left_ >= PS_ROW_WIRE_##type;                                         \
+    if (pa_fits_) {                                                                                \
+        GET_##type(pa_gc_, (r)->name);                                                             \
+        pa_left_ -= PS_ROW_WIRE_##type;                                                            \
+    }
+
+/* A name16 field: 16 bytes, NUL-padded, into char[17] (always terminated). */
+static void get_name16(pa_cursor_t *c, char *dst)
+{
+    const uint8_t *p = c->p + c->pos;
+    pa_cursor_skip(c, PS_ROW_NAME16_SIZE);
+    if (!c->err)
+        memcpy(dst, p, PS_ROW_NAME16_SIZE);
+    dst[PS_ROW_NAME16_SIZE] = 0;
+}
+
 /* ---- PROCESS ------------------------------------------------------------------------------- */
 
 static char *dup_str(pa_cursor_t *c)
@@ -327,20 +370,9 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch)
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
     s.offset = ch->offset;
-    s.time_ns = pa_cursor_u64(&c);
-    s.reason = pa_cursor_u32(&c);
-    s.flags = pa_cursor_u32(&c);
+    PA_ROW_GET(&c, SNAPSHOT_HEAD, &s);
     pa_totals_t *to = &s.totals;
-    to->allocs = pa_cursor_u64(&c);
-    to->frees = pa_cursor_u64(&c);
-    to->alloc_bytes = pa_cursor_u64(&c);
-    to->freed_bytes = pa_cursor_u64(&c);
-    to->live_blocks = pa_cursor_u64(&c);
-    to->live_bytes = pa_cursor_u64(&c);
-    to->peak_live_bytes = pa_cursor_u64(&c);
-    to->rss_bytes = pa_cursor_u64(&c);
-    to->peak_rss_bytes = pa_cursor_u64(&c);
-    to->untracked_frees = pa_cursor_u64(&c);
+    PA_ROW_GET(&c, SNAPSHOT_TOTALS, to);
     uint32_t row_count = pa_cursor_u32(&c);
     uint32_t row_size = pa_cursor_u32(&c);
     if (c.err) {
@@ -363,19 +395,8 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch)
         if (!s.rows)
             return PA_ENOMEM;
     }
-    for (uint32_t i = 0; i < row_count; i++) {
-        pa_row_t *r = &s.rows[i];
-        r->stack_id = pa_cursor_u32(&c);
-        pa_cursor_u32(&c); /* reserved */
-        r->allocs = pa_cursor_u64(&c);
-        r->alloc_bytes = pa_cursor_u64(&c);
-        r->frees = pa_cursor_u64(&c);
-        r->freed_bytes = pa_cursor_u64(&c);
-        r->live_blocks = pa_cursor_u64(&c);
-        r->live_bytes = pa_cursor_u64(&c);
-        r->peak_live_bytes = pa_cursor_u64(&c);
-        pa_cursor_skip(&c, row_size - PS_SNAPSHOT_ROW_SIZE);
-    }
+    for (uint32_t i = 0; i < row_count; i++)
+        PA_ROW_GET_FIT(&c, SNAPSHOT, &s.rows[i], row_size);
     s.nrows = row_count;
     if (t->has_snapshot) {
         const pa_totals_t *prev = &t->snap.totals;
@@ -400,16 +421,7 @@ static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
     p.offset = ch->offset;
-    p.time_ns = pa_cursor_u64(&c);
-    p.max_size = pa_cursor_u64(&c);
-    p.reserved = pa_cursor_u64(&c);
-    p.committed = pa_cursor_u64(&c);
-    p.slab_bytes = pa_cursor_u64(&c);
-    p.empty_bytes = pa_cursor_u64(&c);
-    p.released_bytes = pa_cursor_u64(&c);
-    p.returned_bytes = pa_cursor_u64(&c);
-    p.threads = pa_cursor_u32(&c);
-    p.exhausted = pa_cursor_u32(&c) != 0;
+    PA_ROW_GET(&c, POOL_HEAD, &p);
     uint32_t count = pa_cursor_u32(&c);
     uint32_t row_size = pa_cursor_u32(&c);
     if (c.err) {
@@ -446,23 +458,8 @@ static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
         if (!p.classes)
             return PA_ENOMEM;
     }
-    for (uint32_t i = 0; i < count; i++) {
-        pa_pool_class_t *k = &p.classes[i];
-        k->size = pa_cursor_u32(&c);
-        k->slabs = pa_cursor_u32(&c);
-        k->allocs = pa_cursor_u64(&c);
-        k->hits = pa_cursor_u64(&c);
-        k->misses = pa_cursor_u64(&c);
-        k->refills = pa_cursor_u64(&c);
-        k->flushes = pa_cursor_u64(&c);
-        k->flushed_blocks = pa_cursor_u64(&c);
-        k->direct_frees = pa_cursor_u64(&c);
-        k->bytes_in_use = pa_cursor_u64(&c);
-        k->bytes_cached = pa_cursor_u64(&c);
-        k->bytes_central = pa_cursor_u64(&c);
-        k->bytes_returned = pa_cursor_u64(&c);
-        pa_cursor_skip(&c, row_size - PS_POOL_ROW_SIZE);
-    }
+    for (uint32_t i = 0; i < count; i++)
+        PA_ROW_GET_FIT(&c, POOL_CLASS, &p.classes[i], row_size);
     p.nclasses = count;
     drop_pool(t); /* a second POOL chunk for the same snapshot: the later one wins */
     t->pool = p;
@@ -538,12 +535,7 @@ static int load_locks(pa_trace_t *t, const pa_chunk_t *ch)
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
     l.offset = ch->offset;
-    l.time_ns = pa_cursor_u64(&c);
-    l.sample = pa_cursor_u32(&c);
-    l.flags = pa_cursor_u32(&c);
-    l.untracked_ops = pa_cursor_u64(&c);
-    l.retired_quiet = pa_cursor_u64(&c);
-    l.retired_quiet_acquisitions = pa_cursor_u64(&c);
+    PA_ROW_GET(&c, LOCKS_HEAD, &l);
     uint32_t count = pa_cursor_u32(&c), row_size = pa_cursor_u32(&c);
     const char *why = c.err ? "payload ends inside the header" : NULL;
     if (!why)
@@ -557,35 +549,9 @@ static int load_locks(pa_trace_t *t, const pa_chunk_t *ch)
     if (count && !(l.locks = calloc(count, sizeof *l.locks)))
         return PA_ENOMEM;
     l.nlocks = count;
-    for (uint32_t i = 0; i < count; i++) {
-        pa_lock_t *k = &l.locks[i];
-        k->address = pa_cursor_u64(&c);
-        k->kind = pa_cursor_u32(&c);
-        k->flags = pa_cursor_u32(&c);
-        k->first_use_stack = pa_cursor_u32(&c);
-        pa_cursor_u32(&c); /* reserved */
-        k->acquisitions = pa_cursor_u64(&c);
-        k->contended = pa_cursor_u64(&c);
-        k->owner_changes = pa_cursor_u64(&c);
-        k->wait_ns = pa_cursor_u64(&c);
-        k->max_wait_ns = pa_cursor_u64(&c);
-        k->hold_ns = pa_cursor_u64(&c);
-        k->max_hold_ns = pa_cursor_u64(&c);
-        k->hold_samples = pa_cursor_u64(&c);
-        k->read_acquisitions = pa_cursor_u64(&c);
-        k->trylock_failures = pa_cursor_u64(&c);
-        k->timeouts = pa_cursor_u64(&c);
-        k->signals = pa_cursor_u64(&c);
-        k->broadcasts = pa_cursor_u64(&c);
-        k->wake_ns = pa_cursor_u64(&c);
-        k->max_wake_ns = pa_cursor_u64(&c);
-        uint32_t used = PS_LOCK_ROW_SIZE;
-        if (row_size >= PS_LOCK_ROW_SIZE_WAKES) {
-            k->wakes = pa_cursor_u64(&c);
-            k->has_wakes = true;
-            used = PS_LOCK_ROW_SIZE_WAKES;
-        }
-        pa_cursor_skip(&c, row_size - used); /* unknown kinds are kept: shown as such */
+    for (uint32_t i = 0; i < count; i++) { /* unknown kinds are kept: shown as such */
+        PA_ROW_GET_FIT(&c, LOCK, &l.locks[i], row_size);
+        l.locks[i].has_wakes = row_size >= PS_LOCK_ROW_SIZE_WAKES; /* `wakes` was appended */
     }
     uint32_t nsites = pa_cursor_u32(&c), site_size = pa_cursor_u32(&c);
     if (!why && c.err)
@@ -598,14 +564,7 @@ static int load_locks(pa_trace_t *t, const pa_chunk_t *ch)
     }
     for (uint32_t i = 0; !why && i < nsites; i++) {
         pa_lock_site_t *s = &l.sites[i];
-        s->lock_index = pa_cursor_u32(&c);
-        s->stack_id = pa_cursor_u32(&c);
-        s->acquisitions = pa_cursor_u64(&c);
-        s->contended = pa_cursor_u64(&c);
-        s->wait_ns = pa_cursor_u64(&c);
-        s->max_wait_ns = pa_cursor_u64(&c);
-        s->samples = pa_cursor_u64(&c);
-        pa_cursor_skip(&c, site_size - PS_LOCK_SITE_ROW_SIZE);
+        PA_ROW_GET_FIT(&c, LOCK_SITE, s, site_size);
         if (s->lock_index >= count)
             why = "call site of a lock row that does not exist";
         l.nsites = i + 1;
@@ -627,9 +586,7 @@ static int load_threads(pa_trace_t *t, const pa_chunk_t *ch)
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
     th.offset = ch->offset;
-    th.time_ns = pa_cursor_u64(&c);
-    th.created = pa_cursor_u64(&c);
-    th.dropped = pa_cursor_u64(&c);
+    PA_ROW_GET(&c, THREADS_HEAD, &th);
     uint32_t count = pa_cursor_u32(&c), row_size = pa_cursor_u32(&c);
     const char *why = c.err ? "payload ends inside the header" : NULL;
     if (!why)
@@ -641,22 +598,8 @@ static int load_threads(pa_trace_t *t, const pa_chunk_t *ch)
     if (count && !(th.threads = calloc(count, sizeof *th.threads)))
         return PA_ENOMEM;
     th.n = count;
-    for (uint32_t i = 0; i < count; i++) {
-        pa_thread_t *r = &th.threads[i];
-        r->tid = pa_cursor_u32(&c);
-        r->creator_tid = pa_cursor_u32(&c);
-        r->start_stack = pa_cursor_u32(&c);
-        r->flags = pa_cursor_u32(&c);
-        r->start_ns = pa_cursor_u64(&c);
-        r->end_ns = pa_cursor_u64(&c);
-        r->cpu_ns = pa_cursor_u64(&c);
-        const uint8_t *name = c.p + c.pos;
-        pa_cursor_skip(&c, 16);
-        if (!c.err)
-            memcpy(r->name, name, 16); /* r->name[16] stays 0 */
-        r->start_routine = pa_cursor_u64(&c);
-        pa_cursor_skip(&c, row_size - PS_THREAD_ROW_SIZE);
-    }
+    for (uint32_t i = 0; i < count; i++)
+        PA_ROW_GET_FIT(&c, THREAD, &th.threads[i], row_size);
     free(t->threads.threads);
     t->threads = th;
     t->has_threads = true;
@@ -677,16 +620,7 @@ static int load_latency(pa_trace_t *t, const pa_chunk_t *ch)
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
     l.offset = ch->offset;
-    l.time_ns = pa_cursor_u64(&c);
-    l.tick_hz = pa_cursor_u64(&c);
-    l.sample = pa_cursor_u32(&c);
-    l.flags = pa_cursor_u32(&c);
-    l.pooled = pa_cursor_u64(&c);
-    l.forwarded = pa_cursor_u64(&c);
-    l.forwarded_large = pa_cursor_u64(&c);
-    l.pool_refills = pa_cursor_u64(&c);
-    l.pool_flushes = pa_cursor_u64(&c);
-    l.pool_commits = pa_cursor_u64(&c);
+    PA_ROW_GET(&c, LATENCY_HEAD, &l);
     uint32_t count = pa_cursor_u32(&c);
     const char *why = c.err ? "payload ends inside the header" : NULL;
     if (!why && l.tick_hz == 0)
@@ -702,8 +636,7 @@ static int load_latency(pa_trace_t *t, const pa_chunk_t *ch)
     int rc = PA_OK;
     for (uint32_t i = 0; i < count && !c.err && rc == PA_OK; i++) {
         pa_latency_row_t *r = &l.rows[i];
-        r->op = pa_cursor_u32(&c);
-        r->size_max = pa_cursor_u32(&c);
+        PA_ROW_GET(&c, LATENCY_ROW, r);
         rc = read_hist(&c, &r->hist, &why);
         l.nrows = i + 1; /* an unknown op (a later format revision) is shown as such */
     }
@@ -735,11 +668,7 @@ static int load_zones(pa_trace_t *t, const pa_chunk_t *ch)
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
     z.offset = ch->offset;
-    z.time_ns = pa_cursor_u64(&c);
-    z.tick_hz = pa_cursor_u64(&c);
-    z.unmatched_ends = pa_cursor_u64(&c);
-    z.too_deep = pa_cursor_u64(&c);
-    z.dropped = pa_cursor_u64(&c);
+    PA_ROW_GET(&c, ZONES_HEAD, &z);
     uint32_t count = pa_cursor_u32(&c);
     const char *why = c.err ? "payload ends inside the header" : NULL;
     if (!why && z.tick_hz == 0)
@@ -781,12 +710,7 @@ static int load_cpu(pa_trace_t *t, const pa_chunk_t *ch)
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
     p.offset = ch->offset;
-    p.time_ns = pa_cursor_u64(&c);
-    p.hz = pa_cursor_u32(&c);
-    p.flags = pa_cursor_u32(&c);
-    p.samples = pa_cursor_u64(&c);
-    p.dropped = pa_cursor_u64(&c);
-    p.partial = pa_cursor_u64(&c);
+    PA_ROW_GET(&c, CPU_HEAD, &p);
     uint32_t count = pa_cursor_u32(&c), row_size = pa_cursor_u32(&c);
     const char *why = c.err ? "payload ends inside the header" : NULL;
     if (!why)
@@ -798,12 +722,8 @@ static int load_cpu(pa_trace_t *t, const pa_chunk_t *ch)
     if (count && !(p.rows = calloc(count, sizeof *p.rows)))
         return PA_ENOMEM;
     p.n = count;
-    for (uint32_t i = 0; i < count; i++) {
-        p.rows[i].stack_id = pa_cursor_u32(&c);
-        p.rows[i].threads = pa_cursor_u32(&c);
-        p.rows[i].samples = pa_cursor_u64(&c);
-        pa_cursor_skip(&c, row_size - PS_CPU_ROW_SIZE);
-    }
+    for (uint32_t i = 0; i < count; i++)
+        PA_ROW_GET_FIT(&c, CPU, &p.rows[i], row_size);
     free(t->cpu.rows);
     t->cpu = p;
     t->has_cpu = true;
@@ -843,12 +763,13 @@ static void load_end(pa_trace_t *t, const pa_chunk_t *ch, bool damaged_before)
 {
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
-    uint64_t count = pa_cursor_u64(&c);
-    uint64_t dropped = pa_cursor_u64(&c);
+    ps_row_end_t e;
+    PA_ROW_GET(&c, END, &e);
     if (c.err) {
         malformed(t, "END", ch, "payload shorter than 16 bytes");
         return;
     }
+    uint64_t count = e.chunk_count, dropped = e.dropped_events;
     t->has_end = true;
     t->end_chunk_count = count;
     t->dropped_events = dropped;

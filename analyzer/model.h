@@ -5,11 +5,17 @@
  * of that snapshot, the last chunk of each timing type (locks, threads, allocator latency, zones,
  * CPU samples), the shim's messages, and the damage warnings. model.c fills it from the chunk
  * reader; reports only read it.
+ *
+ * The members read from a chunk's fixed-layout records are declared, with their units and
+ * meaning, once in shim/include/trace_rows.h (the PS_ROW_* lists); the structs here are made
+ * from those lists, plus what the model adds (file offsets, counts of rows, pointers).
  */
 #ifndef PERFSHIM_ANALYZER_MODEL_H
 #define PERFSHIM_ANALYZER_MODEL_H
 
 #include "util.h"
+
+#include "trace_rows.h"
 
 #include <uthash.h>
 
@@ -46,63 +52,29 @@ typedef struct {
     UT_hash_handle hh; /* keyed by id */
 } pa_stack_t;
 
-/* Per-stack counters of one snapshot (cumulative since start). */
-typedef struct {
-    uint32_t stack_id;
-    uint64_t allocs, alloc_bytes, frees, freed_bytes;
-    uint64_t live_blocks, live_bytes; /* at the snapshot */
-    uint64_t peak_live_bytes;         /* highest live_bytes of this stack at any snapshot */
-} pa_row_t;
+/* Per-stack counters of one snapshot, cumulative since start (PS_ROW_SNAPSHOT). The model
+ * keeps in peak_live_bytes the highest live_bytes of the stack at any snapshot. */
+typedef ps_row_snapshot_t pa_row_t;
+
+/* A SNAPSHOT chunk's totals (PS_ROW_SNAPSHOT_TOTALS); bytes are user-requested sizes. */
+typedef ps_row_snapshot_totals_t pa_totals_t;
 
 typedef struct {
-    uint64_t allocs, frees, alloc_bytes, freed_bytes;
-    uint64_t live_blocks, live_bytes, peak_live_bytes; /* bytes are user-requested sizes */
-    uint64_t rss_bytes, peak_rss_bytes;                /* resident set size */
-    uint64_t untracked_frees;                          /* frees of blocks the tracker never saw */
-} pa_totals_t;
-
-typedef struct {
-    uint64_t offset;  /* file offset of its chunk */
-    uint64_t time_ns; /* since process start */
-    uint32_t reason;  /* enum ps_snapshot_reason */
-    uint32_t flags;
-    pa_totals_t totals; /* peak fields: maxima over every snapshot of the trace */
+    uint64_t offset;              /* file offset of its chunk */
+    PS_ROW_MEMBERS(SNAPSHOT_HEAD) /* time_ns, reason (enum ps_snapshot_reason), flags */
+    pa_totals_t totals;           /* peak fields: maxima over every snapshot of the trace */
     size_t nrows;
     pa_row_t *rows;
 } pa_snapshot_t;
 
-/* One size class of the shim's small-object pool (a POOL chunk row; shim/pool.h has the exact
- * meaning of each field). Counts are cumulative since start; bytes are at the snapshot. */
-typedef struct {
-    uint32_t size;           /* block size of the class (bytes) */
-    uint32_t slabs;          /* slabs serving the class */
-    uint64_t allocs;         /* blocks handed out (count) */
-    uint64_t hits;           /* ... of which straight from a thread cache (count) */
-    uint64_t misses;         /* ... of which needed the central pool (count) */
-    uint64_t refills;        /* central pool -> thread cache transfers (count) */
-    uint64_t flushes;        /* thread cache -> central pool transfers (count): frees outpacing
-                                allocations on a thread, the consumer side of remote frees */
-    uint64_t flushed_blocks; /* blocks moved by those flushes (count) */
-    uint64_t direct_frees;   /* frees straight to the central pool, the thread cache gone */
-    uint64_t bytes_in_use;   /* blocks the program holds (bytes) */
-    uint64_t bytes_cached;   /* free blocks in thread caches (bytes) */
-    uint64_t bytes_central;  /* free blocks in the central pool (bytes) */
-    uint64_t bytes_returned; /* slab memory of this class given back to the OS (bytes) */
-} pa_pool_class_t;
+/* One size class of the shim's small-object pool (PS_ROW_POOL_CLASS). Counts are cumulative
+ * since start; bytes are at the snapshot. */
+typedef ps_row_pool_class_t pa_pool_class_t;
 
 /* A POOL chunk: the pool at the moment of one snapshot. */
 typedef struct {
-    uint64_t offset;         /* file offset of its chunk */
-    uint64_t time_ns;        /* the snapshot's time, since process start */
-    uint64_t max_size;       /* largest pooled request (bytes) */
-    uint64_t reserved;       /* address space reserved for blocks (bytes) */
-    uint64_t committed;      /* block memory ever made read/write: high-water mark (bytes) */
-    uint64_t slab_bytes;     /* slabs serving a class (bytes) */
-    uint64_t empty_bytes;    /* empty slabs whose pages are still resident (bytes) */
-    uint64_t released_bytes; /* empty slabs whose pages went back to the OS (bytes) */
-    uint64_t returned_bytes; /* cumulative bytes given back to the OS */
-    uint32_t threads;        /* live thread caches */
-    bool exhausted;          /* the reservation ran out: later requests went to the C library */
+    uint64_t offset;          /* file offset of its chunk */
+    PS_ROW_MEMBERS(POOL_HEAD) /* time_ns ... exhausted */
     size_t nclasses;
     pa_pool_class_t *classes; /* smallest first, every class of the chunk (allocs 0 included) */
 } pa_pool_t;
@@ -121,82 +93,43 @@ typedef struct {
     uint64_t *counts; /* values in each of those buckets */
 } pa_hist_t;
 
-/* One lock or condition variable (a LOCKS row; docs/trace-format.md says which fields are exact
- * and which are estimated from samples). Times are ns. */
+/* One lock or condition variable (PS_ROW_LOCK; docs/trace-format.md says which fields are
+ * exact and which are estimated from samples). Times are ns. */
 typedef struct {
-    uint64_t address;
-    uint32_t kind;            /* enum ps_lock_kind */
-    uint32_t flags;           /* PS_LOCK_F_* */
-    uint32_t first_use_stack; /* stack id of its first use (0: none) */
-    uint64_t acquisitions;    /* condition variable: waits */
-    uint64_t contended;       /* acquisitions whose first try found the lock busy */
-    uint64_t owner_changes;   /* estimated from contended and sampled acquisitions */
-    uint64_t wait_ns, max_wait_ns;
-    uint64_t hold_ns, max_hold_ns; /* hold_ns estimated from hold_samples timed holds */
-    uint64_t hold_samples;
-    uint64_t read_acquisitions; /* rwlock: shared acquisitions (within acquisitions) */
-    uint64_t trylock_failures;  /* trylock calls that found it busy */
-    uint64_t timeouts;          /* timed acquisitions or waits that timed out */
-    uint64_t signals, broadcasts;
-    uint64_t wake_ns, max_wake_ns; /* condition variable: latest signal to the waiter's return */
-    uint64_t wakes;                /* waits whose wake-up latency is in wake_ns */
-    bool has_wakes;                /* the row holds `wakes` (older traces do not) */
+    PS_ROW_MEMBERS(LOCK)
+    bool has_wakes; /* the row holds `wakes` (older traces do not) */
 } pa_lock_t;
 
-/* A call site acquiring one lock (a LOCKS site row). */
-typedef struct {
-    uint32_t lock_index;   /* into pa_locks_t.locks */
-    uint32_t stack_id;     /* the acquiring call stack */
-    uint64_t acquisitions; /* contended ones exactly, plus `sample` per sampled uncontended one */
-    uint64_t contended;
-    uint64_t wait_ns, max_wait_ns;
-    uint64_t samples; /* sampled (uncontended or not) acquisitions */
-} pa_lock_site_t;
+/* A call site acquiring one lock (PS_ROW_LOCK_SITE; lock_index: into pa_locks_t.locks). */
+typedef ps_row_lock_site_t pa_lock_site_t;
 
 typedef struct {
-    uint64_t offset;  /* file offset of its chunk */
-    uint64_t time_ns; /* the snapshot it was written with, since process start */
-    uint32_t sample;  /* PERFSHIM_LOCK_SAMPLE */
-    uint32_t flags;   /* bit 0: the shim's lock table was full */
-    uint64_t untracked_ops, retired_quiet, retired_quiet_acquisitions;
+    uint64_t offset;           /* file offset of its chunk */
+    PS_ROW_MEMBERS(LOCKS_HEAD) /* time_ns: the snapshot it was written with */
     size_t nlocks;
     pa_lock_t *locks;
     size_t nsites;
     pa_lock_site_t *sites;
 } pa_locks_t;
 
-typedef struct {
-    uint32_t tid, creator_tid;
-    uint32_t start_stack; /* stack of the pthread_create call (0: none; the main thread) */
-    uint32_t flags;       /* PS_THREAD_F_* */
-    uint64_t start_ns;    /* since process start */
-    uint64_t end_ns;      /* 0 while running */
-    uint64_t cpu_ns;      /* final once exited, else read at the snapshot */
-    char name[17];        /* NUL-terminated */
-    uint64_t start_routine;
-} pa_thread_t;
+/* A thread (PS_ROW_THREAD); name is NUL-terminated. */
+typedef ps_row_thread_t pa_thread_t;
 
 typedef struct {
-    uint64_t offset, time_ns;
-    uint64_t created; /* threads started with pthread_create */
-    uint64_t dropped; /* threads the shim did not keep (its table was full) */
+    uint64_t offset;
+    PS_ROW_MEMBERS(THREADS_HEAD) /* time_ns, created, dropped */
     size_t n;
     pa_thread_t *threads;
 } pa_threads_t;
 
 typedef struct {
-    uint32_t op;       /* enum ps_latency_op */
-    uint32_t size_max; /* upper bound of the size bin (bytes); UINT32_MAX: the open last bin */
+    PS_ROW_MEMBERS(LATENCY_ROW) /* op, size_max (UINT32_MAX: the open last bin) */
     pa_hist_t hist;
 } pa_latency_row_t;
 
 typedef struct {
-    uint64_t offset, time_ns;
-    uint64_t tick_hz; /* histogram ticks per second (> 0) */
-    uint32_t sample;  /* one call in `sample` per thread was timed */
-    uint32_t flags;
-    uint64_t pooled, forwarded, forwarded_large; /* calls, every one counted */
-    uint64_t pool_refills, pool_flushes, pool_commits;
+    uint64_t offset;
+    PS_ROW_MEMBERS(LATENCY_HEAD) /* tick_hz > 0 (the reader checks) */
     size_t nrows;
     pa_latency_row_t *rows;
 } pa_latency_t;
@@ -208,24 +141,17 @@ typedef struct {
 } pa_zone_t;
 
 typedef struct {
-    uint64_t offset, time_ns;
-    uint64_t tick_hz;
-    uint64_t unmatched_ends, too_deep, dropped;
+    uint64_t offset;
+    PS_ROW_MEMBERS(ZONES_HEAD) /* tick_hz > 0 (the reader checks) */
     size_t n;
     pa_zone_t *zones;
 } pa_zones_t;
 
-typedef struct {
-    uint32_t stack_id;
-    uint32_t threads; /* threads that sampled this stack */
-    uint64_t samples;
-} pa_cpu_row_t;
+typedef ps_row_cpu_t pa_cpu_row_t; /* samples of one stack (PS_ROW_CPU) */
 
 typedef struct {
-    uint64_t offset, time_ns;
-    uint32_t hz; /* PERFSHIM_CPU_HZ */
-    uint32_t flags;
-    uint64_t samples, dropped, partial;
+    uint64_t offset;
+    PS_ROW_MEMBERS(CPU_HEAD) /* hz, samples, dropped, partial, ... */
     size_t n;
     pa_cpu_row_t *rows;
 } pa_cpu_t;

@@ -62,30 +62,14 @@ void pa_poolstats_text(FILE *out, const pa_pool_t *p)
 
 /* ---- JSON ---------------------------------------------------------------------------------- */
 
-static void member(pa_json_t *j, const char *key, uint64_t v)
-{
-    pa_json_key(j, key);
-    pa_json_u64(j, v);
-}
-
+/* The members of the POOL chunk's fields are those of their declaration (trace_rows.h). */
 static void class_json(pa_json_t *j, const pa_pool_class_t *c)
 {
     pa_json_object_begin(j, true);
-    member(j, "size", c->size);
-    member(j, "slabs", c->slabs);
-    member(j, "allocs", c->allocs);
-    member(j, "hits", c->hits);
+    PA_ROW_JSON(j, POOL_CLASS, c, size, hits);
     pa_json_key(j, "hit_rate");
     pa_json_f64(j, pa_model_pool_hit_rate(c));
-    member(j, "misses", c->misses);
-    member(j, "refills", c->refills);
-    member(j, "flushes", c->flushes);
-    member(j, "flushed_blocks", c->flushed_blocks);
-    member(j, "direct_frees", c->direct_frees);
-    member(j, "bytes_in_use", c->bytes_in_use);
-    member(j, "bytes_cached", c->bytes_cached);
-    member(j, "bytes_central", c->bytes_central);
-    member(j, "bytes_returned", c->bytes_returned);
+    PA_ROW_JSON(j, POOL_CLASS, c, misses, bytes_returned);
     pa_json_object_end(j);
 }
 
@@ -97,18 +81,10 @@ void pa_poolstats_json(pa_json_t *j, const pa_pool_t *p)
         return;
     }
     pa_json_object_begin(j, false);
-    member(j, "max_size", p->max_size);
+    PA_ROW_JSON1(j, POOL_HEAD, p, max_size);
     pa_json_key(j, "totals");
     pa_json_object_begin(j, false);
-    member(j, "reserved", p->reserved);
-    member(j, "committed", p->committed);
-    member(j, "slab_bytes", p->slab_bytes);
-    member(j, "empty_bytes", p->empty_bytes);
-    member(j, "released_bytes", p->released_bytes);
-    member(j, "returned_bytes", p->returned_bytes);
-    member(j, "threads", p->threads);
-    pa_json_key(j, "exhausted");
-    pa_json_bool(j, p->exhausted);
+    PA_ROW_JSON(j, POOL_HEAD, p, reserved, exhausted);
     pa_json_object_end(j);
     pa_json_key(j, "classes");
     pa_json_array_begin(j, false);

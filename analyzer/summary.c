@@ -49,26 +49,11 @@ static void totals_json(pa_json_t *j, const pa_totals_t *to)
 {
     pa_json_key(j, "totals");
     pa_json_object_begin(j, false);
-    pa_json_key(j, "allocs");
-    pa_json_u64(j, to->allocs);
-    pa_json_key(j, "frees");
-    pa_json_u64(j, to->frees);
-    pa_json_key(j, "alloc_bytes");
-    pa_json_u64(j, to->alloc_bytes);
-    pa_json_key(j, "freed_bytes");
-    pa_json_u64(j, to->freed_bytes);
-    pa_json_key(j, "peak_live_bytes");
-    pa_json_u64(j, to->peak_live_bytes);
-    pa_json_key(j, "live_blocks");
-    pa_json_u64(j, to->live_blocks);
-    pa_json_key(j, "live_bytes");
-    pa_json_u64(j, to->live_bytes);
-    pa_json_key(j, "rss_bytes");
-    pa_json_u64(j, to->rss_bytes);
-    pa_json_key(j, "peak_rss_bytes");
-    pa_json_u64(j, to->peak_rss_bytes);
-    pa_json_key(j, "untracked_frees");
-    pa_json_u64(j, to->untracked_frees);
+    /* the SNAPSHOT totals as declared (trace_rows.h), the peak before the live figures */
+    PA_ROW_JSON(j, SNAPSHOT_TOTALS, to, allocs, freed_bytes);
+    PA_ROW_JSON1(j, SNAPSHOT_TOTALS, to, peak_live_bytes);
+    PA_ROW_JSON(j, SNAPSHOT_TOTALS, to, live_blocks, live_bytes);
+    PA_ROW_JSON(j, SNAPSHOT_TOTALS, to, rss_bytes, untracked_frees);
     pa_json_key(j, "fragmentation");
     double ratio;
     if (fragmentation(to, &ratio))

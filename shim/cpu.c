@@ -483,28 +483,23 @@ void ps_cpu_write(ps_buf_t *b, uint64_t time_ns)
         }
     }
     ps_unlock(&cpu_lock);
-    ps_buf_u64(b, time_ns);
-    ps_buf_u32(b, (uint32_t)ps_g.opt.cpu_hz);
-    ps_buf_u32(b, 0);
-    ps_buf_u64(b, tot[0]);
-    ps_buf_u64(b, tot[1]);
-    ps_buf_u64(b, tot[2]);
-    size_t count_at = b->len;
-    ps_buf_u32(b, 0);
-    ps_buf_u32(b, PS_CPU_ROW_SIZE);
+    ps_row_cpu_head_t head = {.time_ns = time_ns,
+                              .hz = (uint32_t)ps_g.opt.cpu_hz,
+                              .samples = tot[0],
+                              .dropped = tot[1],
+                              .partial = tot[2]};
+    ps_put_cpu_head(b, &head);
+    size_t count_at = ps_buf_table(b, PS_CPU_ROW_SIZE);
     uint32_t rows = 0;
     if (samples && threads)
         for (uint32_t id = 1; id <= n; id++) {
             if (!samples[id])
                 continue;
             rows++;
-            ps_buf_u32(b, id);
-            ps_buf_u32(b, threads[id]);
-            ps_buf_u64(b, samples[id]);
+            ps_row_cpu_t row = {.stack_id = id, .threads = threads[id], .samples = samples[id]};
+            ps_put_cpu(b, &row);
         }
-    if (!b->failed)
-        for (int i = 0; i < 4; i++)
-            b->data[count_at + (size_t)i] = (uint8_t)(rows >> (8 * i));
+    ps_buf_patch_u32(b, count_at, rows);
     if (samples)
         ps_os_unmap(samples, sb);
     if (threads)

@@ -150,6 +150,15 @@ void ps_buf_u32(ps_buf_t *b, uint32_t v);
 void ps_buf_u64(ps_buf_t *b, uint64_t v);
 void ps_buf_bytes(ps_buf_t *b, const void *p, size_t n);
 void ps_buf_str(ps_buf_t *b, const char *s);
+/* A table's u32 count (0, for ps_buf_patch_u32 once the rows are written: its offset is
+ * returned) and u32 row_size. */
+size_t ps_buf_table(ps_buf_t *b, uint32_t row_size);
+void ps_buf_patch_u32(ps_buf_t *b, size_t at, uint32_t v); /* nothing after a failure */
+/* One encoder per record of include/trace_rows.h: ps_put_<name>(b, const ps_row_<name>_t *),
+ * e.g. ps_put_pool_class(b, &row); every field in the declared order and width. */
+#define PS_PUT_DECLARE_(ID, lname) void ps_put_##lname(ps_buf_t *b, const ps_row_##lname##_t *r);
+PS_TRACE_ROWS(PS_PUT_DECLARE_)
+#undef PS_PUT_DECLARE_
 uint32_t ps_crc32(uint32_t crc, const void *p, size_t n);
 /* Expand the output template into an absolute path (relative to base_dir). 0 on success. */
 int ps_writer_expand(const char *tmpl, const char *base_dir, const char *exe, uint32_t pid,

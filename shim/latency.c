@@ -106,16 +106,16 @@ void ps_latency_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
             flushes += cs[i].flushes;
         }
     }
-    ps_buf_u64(b, time_ns);
-    ps_buf_u64(b, hz);
-    ps_buf_u32(b, (uint32_t)ps_g.opt.latency_sample);
-    ps_buf_u32(b, 0);
-    ps_buf_u64(b, ev[0]);
-    ps_buf_u64(b, ev[1]);
-    ps_buf_u64(b, ev[2]);
-    ps_buf_u64(b, refills);
-    ps_buf_u64(b, flushes);
-    ps_buf_u64(b, pt.committed);
+    ps_row_latency_head_t head = {.time_ns = time_ns,
+                                  .tick_hz = hz,
+                                  .sample = (uint32_t)ps_g.opt.latency_sample,
+                                  .pooled = ev[0],
+                                  .forwarded = ev[1],
+                                  .forwarded_large = ev[2],
+                                  .pool_refills = refills,
+                                  .pool_flushes = flushes,
+                                  .pool_commits = pt.committed};
+    ps_put_latency_head(b, &head);
     uint32_t rows = 0;
     for (unsigned i = 0; i < OPS * BINS; i++)
         rows += atomic_load_explicit(&lat[i].count, memory_order_relaxed) != 0;
@@ -124,8 +124,9 @@ void ps_latency_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
         if (!atomic_load_explicit(&lat[i].count, memory_order_relaxed))
             continue;
         unsigned bin = i % BINS;
-        ps_buf_u32(b, i / BINS);
-        ps_buf_u32(b, bin == BINS - 1 ? 0xffffffffu : 16u << bin);
+        ps_row_latency_row_t row = {.op = i / BINS,
+                                    .size_max = bin == BINS - 1 ? 0xffffffffu : 16u << bin};
+        ps_put_latency_row(b, &row);
         ps_hist_put(b, &lat[i]);
     }
 }
@@ -243,11 +244,12 @@ int ps_zones_used(void)
 void ps_zones_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
 {
     unsigned n = zones ? atomic_load(&zone_count) : 0;
-    ps_buf_u64(b, time_ns);
-    ps_buf_u64(b, hz);
-    ps_buf_u64(b, atomic_load(&unmatched_ends));
-    ps_buf_u64(b, atomic_load(&too_deep));
-    ps_buf_u64(b, atomic_load(&zones_dropped));
+    ps_row_zones_head_t head = {.time_ns = time_ns,
+                                .tick_hz = hz,
+                                .unmatched_ends = atomic_load(&unmatched_ends),
+                                .too_deep = atomic_load(&too_deep),
+                                .dropped = atomic_load(&zones_dropped)};
+    ps_put_zones_head(b, &head);
     ps_buf_u32(b, n);
     for (unsigned i = 0; i < n; i++) {
         ps_buf_str(b, zones[i].name);

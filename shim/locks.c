@@ -1004,15 +1004,14 @@ int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
     if (self) /* the writing thread's own; other threads apply theirs at their next unlock */
         flush_pending(self);
     ps_track_for_each(add_pending, &pend);
-    ps_buf_u64(b, time_ns);
-    ps_buf_u32(b, (uint32_t)ps_g.opt.lock_sample);
-    ps_buf_u32(b, atomic_load(&full_warned) ? 1u : 0u);
-    ps_buf_u64(b, LD(untracked_ops));
-    ps_buf_u64(b, LD(retired_quiet));
-    ps_buf_u64(b, LD(retired_quiet_acq));
-    size_t count_at = b->len;
-    ps_buf_u32(b, 0); /* lock_count, patched below */
-    ps_buf_u32(b, PS_LOCK_ROW_SIZE_WAKES);
+    ps_row_locks_head_t head = {.time_ns = time_ns,
+                                .sample = (uint32_t)ps_g.opt.lock_sample,
+                                .flags = atomic_load(&full_warned) ? 1u : 0u,
+                                .untracked_ops = LD(untracked_ops),
+                                .retired_quiet = LD(retired_quiet),
+                                .retired_quiet_acquisitions = LD(retired_quiet_acq)};
+    ps_put_locks_head(b, &head);
+    size_t count_at = ps_buf_table(b, PS_LOCK_ROW_SIZE_WAKES); /* lock_count, patched below */
     uint32_t rows = 0, nused = atomic_load(&used_count);
     for (uint32_t u = 0; u < nused; u++) {
         uint32_t i = used[u];
@@ -1028,35 +1027,31 @@ int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
         uint64_t excl = acq > reads ? acq - reads : 0;
         if (samples && excl > samples) /* estimate: the measured holds stand for the others */
             hold = (uint64_t)((double)hold * (double)excl / (double)samples);
-        ps_buf_u64(b, k & ~KEY_RETIRED);
-        ps_buf_u32(b, LD(r->kind));
-        ps_buf_u32(b, (k & KEY_RETIRED) ? PS_LOCK_F_DESTROYED : 0);
-        ps_buf_u32(b, LD(r->first_use));
-        ps_buf_u32(b, 0);
-        ps_buf_u64(b, acq);
-        ps_buf_u64(b, LD(r->contended));
-        ps_buf_u64(b, LD(r->owner_changes));
-        ps_buf_u64(b, ps_ticks_to_ns(LD(r->wait), hz));
-        ps_buf_u64(b, ps_ticks_to_ns(LD(r->max_wait), hz));
-        ps_buf_u64(b, ps_ticks_to_ns(hold, hz));
-        ps_buf_u64(b, ps_ticks_to_ns(LD(r->max_hold), hz));
-        ps_buf_u64(b, samples);
-        ps_buf_u64(b, reads);
-        ps_buf_u64(b, LD(r->trylock_failures));
-        ps_buf_u64(b, LD(r->timeouts));
-        ps_buf_u64(b, LD(r->signals));
-        ps_buf_u64(b, LD(r->broadcasts));
-        ps_buf_u64(b, ps_ticks_to_ns(LD(r->wake), hz));
-        ps_buf_u64(b, ps_ticks_to_ns(LD(r->max_wake), hz));
-        ps_buf_u64(b, LD(r->wakes));
+        ps_row_lock_t row = {.address = k & ~KEY_RETIRED,
+                             .kind = LD(r->kind),
+                             .flags = (k & KEY_RETIRED) ? PS_LOCK_F_DESTROYED : 0,
+                             .first_use_stack = LD(r->first_use),
+                             .acquisitions = acq,
+                             .contended = LD(r->contended),
+                             .owner_changes = LD(r->owner_changes),
+                             .wait_ns = ps_ticks_to_ns(LD(r->wait), hz),
+                             .max_wait_ns = ps_ticks_to_ns(LD(r->max_wait), hz),
+                             .hold_ns = ps_ticks_to_ns(hold, hz),
+                             .max_hold_ns = ps_ticks_to_ns(LD(r->max_hold), hz),
+                             .hold_samples = samples,
+                             .read_acquisitions = reads,
+                             .trylock_failures = LD(r->trylock_failures),
+                             .timeouts = LD(r->timeouts),
+                             .signals = LD(r->signals),
+                             .broadcasts = LD(r->broadcasts),
+                             .wake_ns = ps_ticks_to_ns(LD(r->wake), hz),
+                             .max_wake_ns = ps_ticks_to_ns(LD(r->max_wake), hz),
+                             .wakes = LD(r->wakes)};
+        ps_put_lock(b, &row);
     }
-    if (!b->failed)
-        for (int i = 0; i < 4; i++)
-            b->data[count_at + (size_t)i] = (uint8_t)(rows >> (8 * i));
+    ps_buf_patch_u32(b, count_at, rows);
 
-    count_at = b->len;
-    ps_buf_u32(b, 0); /* site_count, patched below */
-    ps_buf_u32(b, PS_LOCK_SITE_ROW_SIZE);
+    count_at = ps_buf_table(b, PS_LOCK_SITE_ROW_SIZE); /* site_count, patched below */
     uint32_t nsites = 0, nsused = atomic_load(&site_used_count);
     for (uint32_t u = 0; u < nsused; u++) {
         const site_rec_t *s = &sites[site_used[u]];
@@ -1066,17 +1061,16 @@ int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
         if (!key || slot >= slots || !row_of[slot] || (recs[slot].gen & 0x7fffu) != gen)
             continue; /* its lock was folded away, or its slot now holds another lock */
         nsites++;
-        ps_buf_u32(b, row_of[slot] - 1);
-        ps_buf_u32(b, (uint32_t)(key & 0xffffffu));
-        ps_buf_u64(b, LD(s->acquisitions));
-        ps_buf_u64(b, LD(s->contended));
-        ps_buf_u64(b, ps_ticks_to_ns(LD(s->wait), hz));
-        ps_buf_u64(b, ps_ticks_to_ns(LD(s->max_wait), hz));
-        ps_buf_u64(b, LD(s->samples));
+        ps_row_lock_site_t site = {.lock_index = row_of[slot] - 1,
+                                   .stack_id = (uint32_t)(key & 0xffffffu),
+                                   .acquisitions = LD(s->acquisitions),
+                                   .contended = LD(s->contended),
+                                   .wait_ns = ps_ticks_to_ns(LD(s->wait), hz),
+                                   .max_wait_ns = ps_ticks_to_ns(LD(s->max_wait), hz),
+                                   .samples = LD(s->samples)};
+        ps_put_lock_site(b, &site);
     }
-    if (!b->failed)
-        for (int i = 0; i < 4; i++)
-            b->data[count_at + (size_t)i] = (uint8_t)(nsites >> (8 * i));
+    ps_buf_patch_u32(b, count_at, nsites);
     ps_os_unmap(row_of, map_bytes);
     ps_os_unmap(pend.acq, pend_bytes);
     return 0;

@@ -51,26 +51,10 @@ typedef struct ps_pool_block_meta_s {
 
 /* ---- statistics (ps_pool_stats) ------------------------------------------------------------ */
 
-/* One per size class. Counts are cumulative since init; bytes are at the time of the call.
+/* One per size class: a POOL chunk row, fields and units declared in include/trace_rows.h
+ * (PS_ROW_POOL_CLASS). Counts are cumulative since init; bytes are at the time of the call.
  * Reads of other threads' counters are relaxed: sums may lag by a few blocks. */
-typedef struct ps_pool_class_stats_s {
-    uint32_t size;           /* block size of the class (bytes) */
-    uint32_t slabs;          /* slabs serving the class now */
-    uint64_t allocs;         /* blocks handed out (count) */
-    uint64_t hits;           /* ... of which straight from the thread cache (count) */
-    uint64_t misses;         /* ... of which needed the central pool: refill or dead thread */
-    uint64_t refills;        /* central pool -> thread cache transfers (count) */
-    uint64_t flushes;        /* thread cache -> central pool transfers (count): a cache that
-                                overflows, i.e. frees outpacing allocations on that thread, as
-                                on the consumer side of cross-thread (remote) frees */
-    uint64_t flushed_blocks; /* blocks moved by those flushes (count) */
-    uint64_t direct_frees;   /* frees straight to the central pool: thread cache gone */
-    uint64_t bytes_in_use;   /* blocks the program holds (bytes) */
-    uint64_t bytes_cached;   /* free blocks in thread caches (bytes) */
-    uint64_t bytes_central;  /* free blocks in the central pool: transfer stack and slab free
-                                lists, not counting never-carved slab space (bytes) */
-    uint64_t bytes_returned; /* slab memory of this class given back to the OS (bytes) */
-} ps_pool_class_stats_t;
+typedef ps_row_pool_class_t ps_pool_class_stats_t;
 
 typedef struct ps_pool_totals_s {
     uint64_t reserved;       /* address space reserved for blocks (bytes) */

@@ -119,9 +119,7 @@ static int write_modules(void)
     ps_buf_u32(&buf, 0); /* count, patched below */
     modules_ctx_t ctx = {&buf, 0};
     dl_iterate_phdr(put_module, &ctx);
-    if (!buf.failed)
-        for (int i = 0; i < 4; i++)
-            buf.data[i] = (uint8_t)(ctx.count >> (8 * i));
+    ps_buf_patch_u32(&buf, 0, ctx.count);
     if (ps_writer_chunk(PS_CHUNK_MODULES, &buf) != 0)
         return -1;
     /* Right after MODULES: a reader adds these to the map it just read, as unloaded. */
@@ -177,19 +175,11 @@ static int write_snapshot(int reason, uint32_t n)
 
     ps_buf_reset(&buf);
     last_snapshot_ns = ps_os_monotonic_ns() - ps_g.start_monotonic_ns;
-    ps_buf_u64(&buf, last_snapshot_ns);
-    ps_buf_u32(&buf, (uint32_t)reason);
-    ps_buf_u32(&buf, ps_g.opt.track ? 0 : PS_SNAP_F_UNTRACKED);
-    ps_buf_u64(&buf, tot.allocs);
-    ps_buf_u64(&buf, tot.frees);
-    ps_buf_u64(&buf, tot.alloc_bytes);
-    ps_buf_u64(&buf, tot.freed_bytes);
-    ps_buf_u64(&buf, tot.live_blocks);
-    ps_buf_u64(&buf, tot.live_bytes);
-    ps_buf_u64(&buf, tot.peak_live_bytes);
-    ps_buf_u64(&buf, tot.rss_bytes);
-    ps_buf_u64(&buf, tot.peak_rss_bytes);
-    ps_buf_u64(&buf, tot.untracked_frees);
+    ps_row_snapshot_head_t head = {.time_ns = last_snapshot_ns,
+                                   .reason = (uint32_t)reason,
+                                   .flags = ps_g.opt.track ? 0 : PS_SNAP_F_UNTRACKED};
+    ps_put_snapshot_head(&buf, &head);
+    ps_put_snapshot_totals(&buf, &tot);
     uint32_t rows = 0;
     for (uint32_t id = 0; id <= n; id++)
         rows += sum[id].allocs > 0;
@@ -200,19 +190,19 @@ static int write_snapshot(int reason, uint32_t n)
         if (!c->allocs)
             continue;
         uint64_t live_blocks = c->allocs >= c->frees ? c->allocs - c->frees : 0;
-        uint64_t live_bytes = c->alloc_bytes >= c->freed_bytes ? c->alloc_bytes - c->freed_bytes
-                                                               : 0;
+        uint64_t live_bytes =
+            c->alloc_bytes >= c->freed_bytes ? c->alloc_bytes - c->freed_bytes : 0;
         if (stack_peak && live_bytes > stack_peak[id])
             stack_peak[id] = live_bytes;
-        ps_buf_u32(&buf, id);
-        ps_buf_u32(&buf, 0);
-        ps_buf_u64(&buf, c->allocs);
-        ps_buf_u64(&buf, c->alloc_bytes);
-        ps_buf_u64(&buf, c->frees);
-        ps_buf_u64(&buf, c->freed_bytes);
-        ps_buf_u64(&buf, live_blocks);
-        ps_buf_u64(&buf, live_bytes);
-        ps_buf_u64(&buf, stack_peak ? stack_peak[id] : live_bytes);
+        ps_row_snapshot_t row = {.stack_id = id,
+                                 .allocs = c->allocs,
+                                 .alloc_bytes = c->alloc_bytes,
+                                 .frees = c->frees,
+                                 .freed_bytes = c->freed_bytes,
+                                 .live_blocks = live_blocks,
+                                 .live_bytes = live_bytes,
+                                 .peak_live_bytes = stack_peak ? stack_peak[id] : live_bytes};
+        ps_put_snapshot(&buf, &row);
     }
     ps_os_unmap(sum, csize);
     return ps_writer_chunk(PS_CHUNK_SNAPSHOT, &buf);
@@ -229,34 +219,21 @@ static int write_pool(void)
     if (n > MAXC)
         n = MAXC;
     ps_buf_reset(&buf);
-    ps_buf_u64(&buf, last_snapshot_ns);
-    ps_buf_u64(&buf, ps_pool_max_size());
-    ps_buf_u64(&buf, tot.reserved);
-    ps_buf_u64(&buf, tot.committed);
-    ps_buf_u64(&buf, tot.slab_bytes);
-    ps_buf_u64(&buf, tot.empty_bytes);
-    ps_buf_u64(&buf, tot.released_bytes);
-    ps_buf_u64(&buf, tot.returned);
-    ps_buf_u32(&buf, tot.threads);
-    ps_buf_u32(&buf, tot.exhausted);
+    ps_row_pool_head_t head = {.time_ns = last_snapshot_ns,
+                               .max_size = ps_pool_max_size(),
+                               .reserved = tot.reserved,
+                               .committed = tot.committed,
+                               .slab_bytes = tot.slab_bytes,
+                               .empty_bytes = tot.empty_bytes,
+                               .released_bytes = tot.released_bytes,
+                               .returned_bytes = tot.returned,
+                               .threads = tot.threads,
+                               .exhausted = tot.exhausted};
+    ps_put_pool_head(&buf, &head);
     ps_buf_u32(&buf, (uint32_t)n);
     ps_buf_u32(&buf, PS_POOL_ROW_SIZE);
-    for (size_t i = 0; i < n; i++) {
-        const ps_pool_class_stats_t *c = &cs[i];
-        ps_buf_u32(&buf, c->size);
-        ps_buf_u32(&buf, c->slabs);
-        ps_buf_u64(&buf, c->allocs);
-        ps_buf_u64(&buf, c->hits);
-        ps_buf_u64(&buf, c->misses);
-        ps_buf_u64(&buf, c->refills);
-        ps_buf_u64(&buf, c->flushes);
-        ps_buf_u64(&buf, c->flushed_blocks);
-        ps_buf_u64(&buf, c->direct_frees);
-        ps_buf_u64(&buf, c->bytes_in_use);
-        ps_buf_u64(&buf, c->bytes_cached);
-        ps_buf_u64(&buf, c->bytes_central);
-        ps_buf_u64(&buf, c->bytes_returned);
-    }
+    for (size_t i = 0; i < n; i++)
+        ps_put_pool_class(&buf, &cs[i]); /* the pool's stats are the declared row */
     return ps_writer_chunk(PS_CHUNK_POOL, &buf);
 }
 
@@ -335,10 +312,11 @@ int ps_snapshot_write(int reason, int final)
     write_stacks(ps_stack_count()); /* stacks the timing chunks name that are newer than n */
     write_messages();
     if (final) {
-        uint8_t end[16]; /* on the stack, like the MESSAGE payloads */
+        uint8_t end[PS_ROW_WIRE_SIZE(END)]; /* on the stack, like the MESSAGE payloads */
         ps_buf_t eb = {.data = end, .cap = sizeof end};
-        ps_buf_u64(&eb, ps_writer_chunks());
-        ps_buf_u64(&eb, 0); /* dropped events: none are dropped in full tracking */
+        /* dropped events: none are dropped in full tracking */
+        ps_row_end_t e = {.chunk_count = ps_writer_chunks(), .dropped_events = 0};
+        ps_put_end(&eb, &e);
         ps_writer_chunk(PS_CHUNK_END, &eb);
     }
 out:

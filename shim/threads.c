@@ -185,12 +185,11 @@ void ps_threads_write(ps_buf_t *b, uint64_t time_ns)
     if (n > TREC_MAX)
         n = TREC_MAX;
     uint32_t me = ps_os_tid();
-    ps_buf_u64(b, time_ns);
-    ps_buf_u64(b, atomic_load(&created));
-    ps_buf_u64(b, atomic_load(&dropped));
-    size_t count_at = b->len;
-    ps_buf_u32(b, 0);
-    ps_buf_u32(b, PS_THREAD_ROW_SIZE);
+    ps_row_threads_head_t head = {.time_ns = time_ns,
+                                  .created = atomic_load(&created),
+                                  .dropped = atomic_load(&dropped)};
+    ps_put_threads_head(b, &head);
+    size_t count_at = ps_buf_table(b, PS_THREAD_ROW_SIZE);
     uint32_t rows = 0;
     for (unsigned i = 0; i < n; i++) {
         trec_t *r = &trecs[i];
@@ -213,17 +212,16 @@ void ps_threads_write(ps_buf_t *b, uint64_t time_ns)
             end = 0;
         }
         rows++;
-        ps_buf_u32(b, tid);
-        ps_buf_u32(b, r->creator);
-        ps_buf_u32(b, r->start_stack);
-        ps_buf_u32(b, flags);
-        ps_buf_u64(b, r->start_ns);
-        ps_buf_u64(b, end);
-        ps_buf_u64(b, cpu);
-        ps_buf_bytes(b, name, sizeof name);
-        ps_buf_u64(b, r->routine);
+        ps_row_thread_t row = {.tid = tid,
+                               .creator_tid = r->creator,
+                               .start_stack = r->start_stack,
+                               .flags = flags,
+                               .start_ns = r->start_ns,
+                               .end_ns = end,
+                               .cpu_ns = cpu,
+                               .start_routine = r->routine};
+        memcpy(row.name, name, sizeof name);
+        ps_put_thread(b, &row);
     }
-    if (!b->failed)
-        for (int i = 0; i < 4; i++)
-            b->data[count_at + (size_t)i] = (uint8_t)(rows >> (8 * i));
+    ps_buf_patch_u32(b, count_at, rows);
 }

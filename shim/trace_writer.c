@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * trace_writer.c — encodes chunks (docs/trace-format.md) and owns the trace file.
+ * trace_writer.c — encodes chunks (docs/trace-format.md) and owns the trace file; its
+ * ps_put_<name>() encoders are generated from the records declared in include/trace_rows.h.
  *
  * The file is created on the first snapshot of a process (a child that forks and then execs
  * leaves no file), O_EXCL|O_NOFOLLOW, mode 0600, never overwriting: ".1", ".2", ... is
@@ -119,6 +120,36 @@ void ps_buf_str(ps_buf_t *b, const char *s)
     ps_buf_u32(b, (uint32_t)n);
     ps_buf_bytes(b, s, n);
 }
+
+size_t ps_buf_table(ps_buf_t *b, uint32_t row_size)
+{
+    size_t at = b->len;
+    ps_buf_u32(b, 0);
+    ps_buf_u32(b, row_size);
+    return at;
+}
+
+void ps_buf_patch_u32(ps_buf_t *b, size_t at, uint32_t v)
+{
+    if (b->failed || at + 4 > b->len)
+        return;
+    for (int i = 0; i < 4; i++)
+        b->data[at + (size_t)i] = (uint8_t)(v >> (8 * i));
+}
+
+/* ---- the records of include/trace_rows.h: ps_put_<name>() ---------------------------------- */
+
+#define PUT_FIELD(r, type, name, unit, json, json_name, meaning) PUT_##type(b, (r)->name);
+#define PUT_u32(b, v) ps_buf_u32(b, v)
+#define PUT_u64(b, v) ps_buf_u64(b, v)
+#define PUT_pad32(b, v) ps_buf_u32(b, 0)
+#define PUT_name16(b, v) ps_buf_bytes(b, v, PS_ROW_NAME16_SIZE)
+#define DEFINE_PUT(ID, lname)                                                                      \
+    void ps_put_##lname(ps_buf_t *b, const ps_row_##lname##_t *r)                                  \
+    {                                                                                              \
+        PS_ROW_##ID(PUT_FIELD, r)                                                                  \
+    }
+PS_TRACE_ROWS(DEFINE_PUT)
 
 /* ---- CRC-32 (IEEE 802.3, reflected, as zlib's crc32) --------------------------------------- */
 

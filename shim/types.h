@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "include/trace_rows.h"
+
 #define PS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define PS_NOINLINE __attribute__((noinline))
@@ -181,15 +183,10 @@ typedef struct ps_buf_s {
     int failed;    /* 1 if an mmap failed: the payload is incomplete, do not write it */
 } ps_buf_t;
 
-/* Totals of a snapshot (the numbers in the SNAPSHOT chunk's totals block). */
-typedef struct ps_totals_s {
-    uint64_t allocs, frees; /* counts since start */
-    uint64_t alloc_bytes, freed_bytes;
-    uint64_t live_blocks, live_bytes; /* at the snapshot */
-    uint64_t peak_live_bytes; /* highest live_bytes seen (within PS_LIVE_FLUSH per thread) */
-    uint64_t rss_bytes, peak_rss_bytes;
-    uint64_t untracked_frees; /* frees of blocks allocated before we tracked */
-} ps_totals_t;
+/* Totals of a snapshot: the SNAPSHOT chunk's totals block, fields and units declared in
+ * include/trace_rows.h (PS_ROW_SNAPSHOT_TOTALS). peak_live_bytes is exact within PS_LIVE_FLUSH
+ * per thread. */
+typedef ps_row_snapshot_totals_t ps_totals_t;
 
 /* Whole-process state (init.c owns it; one instance, ps_g). */
 typedef struct ps_global_s {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * trace_format.h — the perfshim trace file format, shared by the writer (shim/trace_writer.c)
- * and the reader (analyzer/trace_reader.c).
+ * and the reader (analyzer/trace_reader.c). Its fixed-layout records are declared in
+ * trace_rows.h.
  *
  * docs/trace-format.md is the normative specification; this header only names its constants.
  * Change both together, and bump PS_TRACE_VERSION when a reader of the old version could
@@ -71,26 +72,15 @@ enum ps_chunk_type {
  *   innermost first, starting at the caller of the allocation function (the shim's own frames
  *   are already dropped). Addresses are return addresses: a symbolizer looks up address - 1.
  *
- * SNAPSHOT payload:
- *   u64 time_ns (monotonic, since start), u32 reason (enum ps_snapshot_reason), u32 flags,
- *   totals: u64 allocs, u64 frees, u64 alloc_bytes, u64 freed_bytes, u64 live_blocks,
- *           u64 live_bytes, u64 peak_live_bytes, u64 rss_bytes, u64 peak_rss_bytes,
- *           u64 untracked_frees (frees of blocks the tracker never saw),
- *   u32 row_count, u32 row_size (bytes per row, >= 64: readers skip any extra bytes),
- *   rows: u32 stack_id, u32 reserved, u64 allocs, u64 alloc_bytes, u64 frees, u64 freed_bytes,
- *         u64 live_blocks, u64 live_bytes, u64 peak_live_bytes
- *   Only stacks with allocs > 0 appear. Counters are cumulative since start.
+ * The fixed-layout records of the other payloads (SNAPSHOT, POOL, LOCKS, THREADS, LATENCY,
+ * ZONES, CPU, END) are declared field by field, with units, in trace_rows.h. Around them:
  *
- * POOL payload (only when the pool is on; written right after a SNAPSHOT chunk, same moment):
- *   u64 time_ns (equal to that SNAPSHOT's), u64 max_size (largest pooled request, bytes),
- *   totals: u64 reserved, u64 committed, u64 slab_bytes, u64 empty_bytes, u64 released_bytes,
- *           u64 returned_bytes, u32 threads, u32 exhausted (1: reservation ran out),
- *   u32 class_count, u32 row_size (bytes per row, >= 96: readers skip any extra bytes),
- *   rows, one per size class, smallest first: u32 size (block size, bytes), u32 slabs,
- *         u64 allocs, u64 hits, u64 misses, u64 refills, u64 flushes, u64 flushed_blocks,
- *         u64 direct_frees, u64 bytes_in_use, u64 bytes_cached, u64 bytes_central,
- *         u64 bytes_returned
- *   (meaning of each field: ps_pool_class_stats_t / ps_pool_totals_t in shim/pool.h)
+ * SNAPSHOT payload: PS_ROW_SNAPSHOT_HEAD, PS_ROW_SNAPSHOT_TOTALS, u32 row_count, u32 row_size
+ *   (>= PS_SNAPSHOT_ROW_SIZE), rows (PS_ROW_SNAPSHOT). Only stacks with allocs > 0 appear.
+ *
+ * POOL payload (only when the pool is on; right after a SNAPSHOT chunk, same time_ns):
+ *   PS_ROW_POOL_HEAD, u32 class_count, u32 row_size (>= PS_POOL_ROW_SIZE), rows
+ *   (PS_ROW_POOL_CLASS), one per size class, smallest first.
  *
  * The timing chunks (LOCKS, THREADS, LATENCY, ZONES, CPU) follow the POOL chunk (or the
  * SNAPSHOT chunk) of the same snapshot and start with its u64 time_ns. Times are ns, except in
@@ -99,52 +89,25 @@ enum ps_chunk_type {
  * hist (a log-linear histogram; index -> tick range: docs/trace-format.md, PS_HIST_*):
  *   u64 count, u64 sum (ticks), u64 max (ticks), u32 nonzero, nonzero × {u32 index, u64 count}
  *
- * LOCKS payload:
- *   u64 time_ns, u32 sample (PERFSHIM_LOCK_SAMPLE), u32 flags (bit 0: the lock table was full),
- *   u64 untracked_ops (lock operations not counted: table full),
- *   u64 retired_quiet (destroyed locks never contended, folded here: count),
- *   u64 retired_quiet_acquisitions,
- *   u32 lock_count, u32 row_size (>= PS_LOCK_ROW_SIZE), rows:
- *     u64 address, u32 kind (enum ps_lock_kind), u32 flags (PS_LOCK_F_*), u32 first_use_stack,
- *     u32 reserved, u64 acquisitions, u64 contended, u64 owner_changes, u64 wait_ns,
- *     u64 max_wait_ns, u64 hold_ns, u64 max_hold_ns, u64 hold_samples, u64 read_acquisitions,
- *     u64 trylock_failures, u64 timeouts, u64 signals, u64 broadcasts, u64 wake_ns,
- *     u64 max_wake_ns, then (in rows of at least PS_LOCK_ROW_SIZE_WAKES bytes) u64 wakes
- *   u32 site_count, u32 site_row_size (>= PS_LOCK_SITE_ROW_SIZE), site rows:
- *     u32 lock_index (row index above), u32 stack_id, u64 acquisitions, u64 contended,
- *     u64 wait_ns, u64 max_wait_ns, u64 samples
+ * LOCKS payload: PS_ROW_LOCKS_HEAD, u32 lock_count, u32 row_size (>= PS_LOCK_ROW_SIZE; rows of
+ *   at least PS_LOCK_ROW_SIZE_WAKES bytes also hold `wakes`), rows (PS_ROW_LOCK), u32
+ *   site_count, u32 site_row_size (>= PS_LOCK_SITE_ROW_SIZE), site rows (PS_ROW_LOCK_SITE).
  *
- * THREADS payload:
- *   u64 time_ns, u64 created (pthread_create calls that started a thread), u64 dropped (threads
- *   not kept: table full), u32 count, u32 row_size (>= PS_THREAD_ROW_SIZE), rows:
- *     u32 tid, u32 creator_tid, u32 start_stack, u32 flags (PS_THREAD_F_*), u64 start_ns,
- *     u64 end_ns (0 while running), u64 cpu_ns, bytes(16) name (NUL-padded), u64 start_routine
+ * THREADS payload: PS_ROW_THREADS_HEAD, u32 count, u32 row_size (>= PS_THREAD_ROW_SIZE), rows
+ *   (PS_ROW_THREAD).
  *
- * LATENCY payload:
- *   u64 time_ns, u64 tick_hz, u32 sample (1 call in sample is timed), u32 flags (0),
- *   u64 pooled (calls served by the pool), u64 forwarded (calls passed to the C library),
- *   u64 forwarded_large (... of which >= 128 KiB: glibc's default mmap threshold),
- *   u64 pool_refills, u64 pool_flushes, u64 pool_commits (slab memory made read/write),
- *   u32 row_count, rows: u32 op (enum ps_latency_op), u32 size_max (bytes; upper bound of the
- *   size bin, 0xffffffff for the last bin), hist
+ * LATENCY payload: PS_ROW_LATENCY_HEAD, u32 row_count, rows: PS_ROW_LATENCY_ROW, hist.
  *
- * ZONES payload:
- *   u64 time_ns, u64 tick_hz, u64 unmatched_ends, u64 too_deep (begins beyond the nesting
- *   limit), u64 dropped (zones not kept: table full), u32 count,
- *   rows: str name, u32 max_depth (deepest nesting level seen, 1 = outermost), hist
+ * ZONES payload: PS_ROW_ZONES_HEAD, u32 count, rows: str name, u32 max_depth (deepest nesting
+ *   level seen, 1 = outermost), hist.
  *
- * CPU payload:
- *   u64 time_ns, u32 hz, u32 flags (0), u64 samples (timer periods sampled: a signal that
- *   arrives after k missed expirations counts 1 + k, here and in the rows), u64 dropped (lost:
- *   buffer full),
- *   u64 partial (stacks cut short: a frame the signal-safe walker could not unwind),
- *   u32 count, u32 row_size (>= PS_CPU_ROW_SIZE), rows: u32 stack_id, u32 threads, u64 samples
+ * CPU payload: PS_ROW_CPU_HEAD, u32 count, u32 row_size (>= PS_CPU_ROW_SIZE), rows (PS_ROW_CPU).
  *   A CPU stack's first frame is the interrupted pc plus 1 (so that the usual "return address
  *   - 1" lookup names the interrupted instruction); the others are return addresses.
  *
  * MESSAGE payload: u32 severity (1 warning, 2 error), str text
  *
- * END payload: u64 chunk_count (chunks before this one), u64 dropped_events
+ * END payload: PS_ROW_END.
  */
 
 #define PS_SNAPSHOT_ROW_SIZE 64

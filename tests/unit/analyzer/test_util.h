@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_util.h — helpers shared by the analyzer's Check tests: a private temporary directory,
- * silencing stderr around expected error messages, searching string lists.
+ * silencing stderr around expected error messages, searching string lists, comparing a decoded
+ * pool size class with the one trace_builder encoded.
  */
 #ifndef PERFSHIM_TESTS_ANALYZER_TEST_UTIL_H
 #define PERFSHIM_TESTS_ANALYZER_TEST_UTIL_H
 
+#include "model.h"
+#include "trace_builder.h"
 #include "util.h"
 
+#include <check.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdbool.h>
@@ -76,6 +80,24 @@ static inline void tu_stderr_restore(int saved)
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
+}
+
+/* Every field of a decoded POOL row equals the one trace_builder encoded. */
+static inline void tu_pool_class_eq(const pa_pool_class_t *c, const tb_pool_class_t *x)
+{
+    ck_assert_uint_eq(c->size, x->size);
+    ck_assert_uint_eq(c->slabs, x->slabs);
+    ck_assert_uint_eq(c->allocs, x->allocs);
+    ck_assert_uint_eq(c->hits, x->hits);
+    ck_assert_uint_eq(c->misses, x->misses);
+    ck_assert_uint_eq(c->refills, x->refills);
+    ck_assert_uint_eq(c->flushes, x->flushes);
+    ck_assert_uint_eq(c->flushed_blocks, x->flushed_blocks);
+    ck_assert_uint_eq(c->direct_frees, x->direct_frees);
+    ck_assert_uint_eq(c->bytes_in_use, x->bytes_in_use);
+    ck_assert_uint_eq(c->bytes_cached, x->bytes_cached);
+    ck_assert_uint_eq(c->bytes_central, x->bytes_central);
+    ck_assert_uint_eq(c->bytes_returned, x->bytes_returned);
 }
 
 #endif /* PERFSHIM_TESTS_ANALYZER_TEST_UTIL_H */

@@ -258,8 +258,13 @@ const tb_pool_class_t tb_typical_pool_classes[4] = {
 
 void tb_end(tb_buf_t *p, uint64_t chunk_count)
 {
+    tb_end_with(p, chunk_count, 0);
+}
+
+void tb_end_with(tb_buf_t *p, uint64_t chunk_count, uint64_t dropped_events)
+{
     tb_u64(p, chunk_count);
-    tb_u64(p, 0);
+    tb_u64(p, dropped_events);
 }
 
 void tb_typical(tb_buf_t *f, size_t offs[5])
@@ -363,12 +368,19 @@ void tb_hist(tb_buf_t *p, const uint64_t *values, size_t n)
 void tb_locks(tb_buf_t *p, uint64_t time_ns, uint32_t sample, const tb_lock_t *l, uint32_t n,
               uint32_t row_size, const tb_lock_site_t *s, uint32_t nsites)
 {
-    tb_u64(p, time_ns);
-    tb_u32(p, sample);
-    tb_u32(p, 0);
-    tb_u64(p, 0); /* untracked_ops */
-    tb_u64(p, 0); /* retired_quiet */
-    tb_u64(p, 0); /* retired_quiet_acquisitions */
+    tb_locks_head_t h = {.time_ns = time_ns, .sample = sample};
+    tb_locks_with(p, &h, l, n, row_size, s, nsites);
+}
+
+void tb_locks_with(tb_buf_t *p, const tb_locks_head_t *h, const tb_lock_t *l, uint32_t n,
+                   uint32_t row_size, const tb_lock_site_t *s, uint32_t nsites)
+{
+    tb_u64(p, h->time_ns);
+    tb_u32(p, h->sample);
+    tb_u32(p, h->flags);
+    tb_u64(p, h->untracked_ops);
+    tb_u64(p, h->retired_quiet);
+    tb_u64(p, h->retired_quiet_acquisitions);
     tb_u32(p, n);
     tb_u32(p, row_size);
     for (uint32_t i = 0; i < n; i++) {
@@ -404,9 +416,15 @@ void tb_locks(tb_buf_t *p, uint64_t time_ns, uint32_t sample, const tb_lock_t *l
 
 void tb_threads(tb_buf_t *p, uint64_t time_ns, uint64_t created, const tb_thread_t *t, uint32_t n)
 {
+    tb_threads_with(p, time_ns, created, 0, t, n);
+}
+
+void tb_threads_with(tb_buf_t *p, uint64_t time_ns, uint64_t created, uint64_t dropped,
+                     const tb_thread_t *t, uint32_t n)
+{
     tb_u64(p, time_ns);
     tb_u64(p, created);
-    tb_u64(p, 0);
+    tb_u64(p, dropped);
     tb_u32(p, n);
     tb_u32(p, PS_THREAD_ROW_SIZE);
     for (uint32_t i = 0; i < n; i++) {
@@ -429,12 +447,18 @@ void tb_cpu(tb_buf_t *p, uint64_t time_ns, uint32_t hz, const uint32_t (*rows)[3
     uint64_t total = 0;
     for (uint32_t i = 0; i < n; i++)
         total += rows[i][2];
+    tb_cpu_with(p, time_ns, hz, total, 0, 0, rows, n);
+}
+
+void tb_cpu_with(tb_buf_t *p, uint64_t time_ns, uint32_t hz, uint64_t samples, uint64_t dropped,
+                 uint64_t partial, const uint32_t (*rows)[3], uint32_t n)
+{
     tb_u64(p, time_ns);
     tb_u32(p, hz);
     tb_u32(p, 0);
-    tb_u64(p, total);
-    tb_u64(p, 0);
-    tb_u64(p, 0);
+    tb_u64(p, samples);
+    tb_u64(p, dropped);
+    tb_u64(p, partial);
     tb_u32(p, n);
     tb_u32(p, PS_CPU_ROW_SIZE);
     for (uint32_t i = 0; i < n; i++) {
@@ -447,22 +471,35 @@ void tb_cpu(tb_buf_t *p, uint64_t time_ns, uint32_t hz, const uint32_t (*rows)[3
 void tb_latency_begin(tb_buf_t *p, uint64_t time_ns, uint64_t tick_hz, uint32_t sample,
                       uint32_t rows)
 {
+    const uint64_t events[6] = {100, 200, 300, 400, 500, 600};
+    tb_latency_with(p, time_ns, tick_hz, sample, events, rows);
+}
+
+void tb_latency_with(tb_buf_t *p, uint64_t time_ns, uint64_t tick_hz, uint32_t sample,
+                     const uint64_t events[6], uint32_t rows)
+{
     tb_u64(p, time_ns);
     tb_u64(p, tick_hz);
     tb_u32(p, sample);
     tb_u32(p, 0);
     for (int i = 0; i < 6; i++) /* pooled, forwarded, forwarded_large, refills, flushes, commits */
-        tb_u64(p, (uint64_t)(i + 1) * 100);
+        tb_u64(p, events[i]);
     tb_u32(p, rows);
 }
 
 void tb_zones_begin(tb_buf_t *p, uint64_t time_ns, uint64_t tick_hz, uint32_t zones)
 {
+    tb_zones_with(p, time_ns, tick_hz, 0, 0, 0, zones);
+}
+
+void tb_zones_with(tb_buf_t *p, uint64_t time_ns, uint64_t tick_hz, uint64_t unmatched_ends,
+                   uint64_t too_deep, uint64_t dropped, uint32_t zones)
+{
     tb_u64(p, time_ns);
     tb_u64(p, tick_hz);
-    tb_u64(p, 0);
-    tb_u64(p, 0);
-    tb_u64(p, 0);
+    tb_u64(p, unmatched_ends);
+    tb_u64(p, too_deep);
+    tb_u64(p, dropped);
     tb_u32(p, zones);
 }
 
@@ -489,3 +526,114 @@ int tb_write_file(const char *path, const void *data, size_t len)
     int rc = fclose(f);
     return (w == len && rc == 0) ? 0 : -1;
 }
+
+/* ---- fixtures with a different value in every field (the cross-checks of trace_rows.h) ---- */
+
+const tb_row_t tb_fields_rows[2] = {
+    {7, 101, 102, 103, 104, 105, 106, 107},
+    {8, 201, 202, 203, 204, 205, 206, 207},
+};
+const tb_pool_totals_t tb_fields_pool_totals = {
+    .time_ns = TB_SNAPSHOT_TIME_NS,
+    .max_size = 302,
+    .reserved = 303,
+    .committed = 304,
+    .slab_bytes = 305,
+    .empty_bytes = 306,
+    .released_bytes = 307,
+    .returned_bytes = 308,
+    .threads = 309,
+    .exhausted = 1,
+};
+const tb_pool_class_t tb_fields_pool_classes[2] = {
+    {401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413},
+    {501, 502, 503, 504, 505, 506, 507, 508, 509, 510, 511, 512, 513},
+};
+const tb_locks_head_t tb_fields_locks_head = {
+    .time_ns = 601,
+    .sample = 602,
+    .flags = 1,
+    .untracked_ops = 604,
+    .retired_quiet = 605,
+    .retired_quiet_acquisitions = 606,
+};
+const tb_lock_t tb_fields_locks[2] = {
+    {.address = 0x7001,
+     .kind = 2,
+     .flags = 1,
+     .first_use = 704,
+     .acquisitions = 705,
+     .contended = 706,
+     .owner_changes = 707,
+     .wait_ns = 708,
+     .max_wait_ns = 709,
+     .hold_ns = 710,
+     .max_hold_ns = 711,
+     .hold_samples = 712,
+     .read_acquisitions = 713,
+     .trylock_failures = 714,
+     .timeouts = 715,
+     .signals = 716,
+     .broadcasts = 717,
+     .wake_ns = 718,
+     .max_wake_ns = 719,
+     .wakes = 720},
+    {.address = 0x8001,
+     .kind = 4,
+     .flags = 0,
+     .first_use = 804,
+     .acquisitions = 805,
+     .contended = 806,
+     .owner_changes = 807,
+     .wait_ns = 808,
+     .max_wait_ns = 809,
+     .hold_ns = 810,
+     .max_hold_ns = 811,
+     .hold_samples = 812,
+     .read_acquisitions = 813,
+     .trylock_failures = 814,
+     .timeouts = 815,
+     .signals = 816,
+     .broadcasts = 817,
+     .wake_ns = 818,
+     .max_wake_ns = 819,
+     .wakes = 820},
+};
+const tb_lock_site_t tb_fields_lock_sites[2] = {
+    {.lock_index = 1,
+     .stack_id = 902,
+     .acquisitions = 903,
+     .contended = 904,
+     .wait_ns = 905,
+     .max_wait_ns = 906,
+     .samples = 907},
+    {.lock_index = 0,
+     .stack_id = 1002,
+     .acquisitions = 1003,
+     .contended = 1004,
+     .wait_ns = 1005,
+     .max_wait_ns = 1006,
+     .samples = 1007},
+};
+const tb_thread_t tb_fields_threads[2] = {
+    {.tid = 1101,
+     .creator = 1102,
+     .start_stack = 1103,
+     .flags = 1,
+     .start_ns = 1105,
+     .end_ns = 1106,
+     .cpu_ns = 1107,
+     .name = "sixteen-bytes-ab",
+     .routine = 0x1109},
+    {.tid = 1201,
+     .creator = 1202,
+     .start_stack = 1203,
+     .flags = 2,
+     .start_ns = 1205,
+     .end_ns = 0,
+     .cpu_ns = 1207,
+     .name = "short",
+     .routine = 0x1209},
+};
+const uint32_t tb_fields_cpu_rows[2][3] = {{1301, 1302, 1303}, {1401, 1402, 1403}};
+const uint64_t tb_fields_latency_events[6] = {1501, 1502, 1503, 1504, 1505, 1506};

@@ -72,6 +72,7 @@ void tb_pool(tb_buf_t *p, const tb_pool_totals_t *t, const tb_pool_class_t *c, u
 extern const tb_pool_totals_t tb_typical_pool_totals;
 extern const tb_pool_class_t tb_typical_pool_classes[4];
 void tb_end(tb_buf_t *p, uint64_t chunk_count);
+void tb_end_with(tb_buf_t *p, uint64_t chunk_count, uint64_t dropped_events);
 
 /* Timing chunks. A "hist" field holding the n values (ticks), bucketed by the format's rule,
  * written here independently of the shim's code. */
@@ -90,6 +91,14 @@ typedef struct {
 /* A LOCKS payload; row_size 144 (no `wakes`), 152 (with it), or more (padded with 0xee). */
 void tb_locks(tb_buf_t *p, uint64_t time_ns, uint32_t sample, const tb_lock_t *l, uint32_t n,
               uint32_t row_size, const tb_lock_site_t *s, uint32_t nsites);
+/* The same with every header field given. */
+typedef struct {
+    uint64_t time_ns;
+    uint32_t sample, flags;
+    uint64_t untracked_ops, retired_quiet, retired_quiet_acquisitions;
+} tb_locks_head_t;
+void tb_locks_with(tb_buf_t *p, const tb_locks_head_t *h, const tb_lock_t *l, uint32_t n,
+                   uint32_t row_size, const tb_lock_site_t *s, uint32_t nsites);
 typedef struct {
     uint32_t tid, creator, start_stack, flags;
     uint64_t start_ns, end_ns, cpu_ns;
@@ -97,13 +106,22 @@ typedef struct {
     uint64_t routine;
 } tb_thread_t;
 void tb_threads(tb_buf_t *p, uint64_t time_ns, uint64_t created, const tb_thread_t *t, uint32_t n);
-/* A CPU payload: rows of {stack_id, threads, samples}. */
+void tb_threads_with(tb_buf_t *p, uint64_t time_ns, uint64_t created, uint64_t dropped,
+                     const tb_thread_t *t, uint32_t n);
+/* A CPU payload: rows of {stack_id, threads, samples}; samples taken = their sum. */
 void tb_cpu(tb_buf_t *p, uint64_t time_ns, uint32_t hz, const uint32_t (*rows)[3], uint32_t n);
+void tb_cpu_with(tb_buf_t *p, uint64_t time_ns, uint32_t hz, uint64_t samples, uint64_t dropped,
+                 uint64_t partial, const uint32_t (*rows)[3], uint32_t n);
 /* LATENCY and ZONES headers; then per row tb_u32 op, tb_u32 size_max, tb_hist (LATENCY) or
- * tb_str name, tb_u32 depth, tb_hist (ZONES). */
+ * tb_str name, tb_u32 depth, tb_hist (ZONES). tb_latency_begin's events (pooled, forwarded,
+ * forwarded_large, refills, flushes, commits) are 100, 200, ... 600. */
 void tb_latency_begin(tb_buf_t *p, uint64_t time_ns, uint64_t tick_hz, uint32_t sample,
                       uint32_t rows);
+void tb_latency_with(tb_buf_t *p, uint64_t time_ns, uint64_t tick_hz, uint32_t sample,
+                     const uint64_t events[6], uint32_t rows);
 void tb_zones_begin(tb_buf_t *p, uint64_t time_ns, uint64_t tick_hz, uint32_t zones);
+void tb_zones_with(tb_buf_t *p, uint64_t time_ns, uint64_t tick_hz, uint64_t unmatched_ends,
+                   uint64_t too_deep, uint64_t dropped, uint32_t zones);
 /* tb_typical() with the given chunks inserted before END (types[i], payloads[i]). */
 void tb_typical_with(tb_buf_t *f, const uint16_t *types, const tb_buf_t *payloads, size_t n);
 
@@ -116,6 +134,20 @@ void tb_typical(tb_buf_t *file, size_t offs[5]);
 /* tb_typical() with a POOL chunk (tb_typical_pool_*) after the SNAPSHOT: PROCESS, MODULES,
  * STACKS, SNAPSHOT, POOL, END; offsets in offs[0..5]. */
 void tb_typical_pool(tb_buf_t *file, size_t offs[6]);
+
+/* Fixtures with a different value in every field, so that two fields swapped or a field
+ * read at the wrong offset shows (tests of shim/include/trace_rows.h's encoders and decoders):
+ * SNAPSHOT rows, POOL (time TB_SNAPSHOT_TIME_NS), LOCKS header, lock rows and site rows,
+ * THREADS rows, CPU rows, LATENCY events. */
+extern const tb_row_t tb_fields_rows[2];
+extern const tb_pool_totals_t tb_fields_pool_totals;
+extern const tb_pool_class_t tb_fields_pool_classes[2];
+extern const tb_locks_head_t tb_fields_locks_head;
+extern const tb_lock_t tb_fields_locks[2];
+extern const tb_lock_site_t tb_fields_lock_sites[2];
+extern const tb_thread_t tb_fields_threads[2];
+extern const uint32_t tb_fields_cpu_rows[2][3];
+extern const uint64_t tb_fields_latency_events[6];
 
 /* Writes buf to path; returns 0 on success. */
 int tb_write_file(const char *path, const void *data, size_t len);
