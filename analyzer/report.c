@@ -288,6 +288,8 @@ void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n)
         pa_json_hex(j, f->offset);
         pa_json_key(j, "inlined");
         pa_json_bool(j, f->inlined);
+        pa_json_key(j, "library");
+        pa_json_bool(j, f->library);
         pa_json_object_end(j);
     }
     pa_json_array_end(j);

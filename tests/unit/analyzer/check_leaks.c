@@ -280,7 +280,7 @@ START_TEST(test_report_json)
     ck_assert(strstr(js, "{\"function\": \"lk_site_a\", \"file\": \""));
     ck_assert(strstr(js, "{\"function\": null, \"file\": null, \"line\": null, \"module\": "
                          "\"[unknown]\", \"address\": \"0x5000\", \"offset\": \"0x5000\", "
-                         "\"inlined\": false}"));
+                         "\"inlined\": false, \"library\": false}"));
     ck_assert(strstr(js, "\"suppressed_by\": \"lk_site_b\""));
     ck_assert(strstr(js, "\"complete\": true"));
     /* the 160-byte, 4-block leak comes before the 160-byte, 1-block one */
