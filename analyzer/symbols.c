@@ -197,6 +197,18 @@ static const char *intern(pa_symbols_t *s, const char *str)
     return x->s;
 }
 
+/* Caches cooked (interned) under key; returns it, or NULL when either is missing (no memory). */
+static const char *remember(pa_symbols_t *s, const char *key, const char *cooked)
+{
+    sym_name_t *x;
+    if (!cooked || !(x = malloc(sizeof *x)))
+        return NULL;
+    x->raw = key;
+    x->cooked = cooked;
+    HASH_ADD(hh, s->names, raw, sizeof x->raw, x);
+    return cooked;
+}
+
 /* What a string of libdw or libelf (stable while the Dwfl lives) becomes in reports: `what`
  * says how to make it (below); the result is interned and cached by the raw pointer, which
  * always comes from the same place. NULL: out of memory. */
@@ -237,12 +249,7 @@ static const char *cook(pa_symbols_t *s, const char *raw, int what, const char *
         use = d;
     const char *c = intern(s, use);
     free(d);
-    if (!c || !(x = malloc(sizeof *x)))
-        return NULL;
-    x->raw = raw;
-    x->cooked = c;
-    HASH_ADD(hh, s->names, raw, sizeof x->raw, x);
-    return c;
+    return remember(s, raw, c);
 }
 
 /* ---- choosing and reporting module files ---------------------------------------------------- */
@@ -675,12 +682,7 @@ static const char *qualified(pa_symbols_t *s, Dwarf_Die *d, const char *raw)
     pa_str_puts(&q, raw);
     const char *c = q.failed ? NULL : intern(s, pa_str_get(&q));
     pa_str_free(&q);
-    if (!c || !(x = malloc(sizeof *x)))
-        return NULL;
-    x->raw = key;
-    x->cooked = c;
-    HASH_ADD(hh, s->names, raw, sizeof x->raw, x);
-    return c;
+    return remember(s, key, c);
 }
 
 /* The naming rule (top of the file). *name is NULL when the DIE has no name at all; returns
