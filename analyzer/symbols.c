@@ -25,12 +25,15 @@
  * scope, of its abstract origin or of its declaration; for C++ the qualified name with its
  * parameter list — and, when it has none, by its DWARF name: C functions, `main`, and C++
  * functions with internal linkage (`static`, anonymous namespace) or lambdas, whose DWARF
- * carries no linkage name. So a function has the same name whether it was inlined or not, and
- * whichever clone of it ran. Code without debug information is named by the symbol-table entry
- * that covers it, without its version ("@GLIBC_2.2.5"), demangled: for a C++ function the same
- * name its debug information would give. This is what `eu-addr2line -f -C` prints; binutils'
- * `addr2line -f -C` differs only where it names the innermost frame by the symbol around the
- * address (an inlined function without a linkage name comes out as its caller).
+ * carries no linkage name; for C++ that name is qualified by the namespaces and classes around
+ * the declaration ("(anonymous namespace)::Registry::add"). So a function has the same name
+ * whether it was inlined or not, and whichever clone of it ran. Code without debug information
+ * is named by the symbol-table entry that covers it, without its version ("@GLIBC_2.2.5"),
+ * demangled: for a C++ function the same name its debug information would give. This is what
+ * `eu-addr2line -f -C` prints (but for the qualification); binutils' `addr2line -f -C` names a
+ * function without a linkage name by a symbol-table entry when one starts at it or, for the
+ * innermost frame, surrounds the address (an inlined `static` function comes out as its
+ * caller), and names an address past the end of a symbol by that symbol.
  *
  * Costs: the symbol table of a module is copied once into a sorted array (libdwfl's own
  * address lookup scans the whole table on every call: most of the time for a cc1plus trace);
@@ -53,7 +56,7 @@
 /* libstdc++'s demangler (the C++ ABI's abi::__cxa_demangle, an extern "C" function). */
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
-/* Deeper inline chains are cut (the outermost levels are kept: they hold the user's code). */
+/* Deeper inline chains are cut: the outermost levels are kept (they hold the user's code). */
 #define SYM_MAX_CHAIN 256
 
 typedef struct {
@@ -104,7 +107,6 @@ typedef struct {
 typedef struct {
     Dwarf_Die d[SYM_MAX_CHAIN];
     size_t n;
-    bool cut; /* deeper levels were left out */
 } chain_t;
 
 /* A string as reports show it, stored once. */
@@ -565,8 +567,6 @@ static void chain_push(chain_t *ch, const Dwarf_Die *d)
 {
     if (ch->n < SYM_MAX_CHAIN)
         ch->d[ch->n++] = *d;
-    else
-        ch->cut = true;
 }
 
 static bool has_pc_attr(Dwarf_Die *d)
@@ -768,7 +768,6 @@ static int expand(pa_symbols_t *s, sym_module_t *sm, uint64_t a, pa_frame_t base
     }
     chain_t *ch = &s->chain;
     ch->n = 0;
-    ch->cut = false;
     sym_cu_t *c = NULL;
     if (cu) {
         Dwarf_Addr pc = a - bias;
