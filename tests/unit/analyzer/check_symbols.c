@@ -84,6 +84,16 @@ static bool ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* A symbolizer for this test binary's own module map, and the frames of ra. */
+static size_t lookup_own(pa_trace_t *t, pa_symbols_t **s, uintptr_t ra, const pa_frame_t **f)
+{
+    size_t n = 0;
+    st_init(t);
+    ck_assert_int_eq(pa_symbols_new(t, s), PA_OK);
+    ck_assert_int_eq(pa_symbols_lookup(*s, ra, f, &n), PA_OK);
+    return n;
+}
+
 START_TEST(test_function_and_line)
 {
     int line = 0;
@@ -122,12 +132,9 @@ START_TEST(test_inline_frames)
     int inner = 0, outer = 0;
     uintptr_t ra = st_inline_host(&inner, &outer);
     pa_trace_t t;
-    st_init(&t);
     pa_symbols_t *s;
-    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
     const pa_frame_t *f;
-    size_t n;
-    ck_assert_int_eq(pa_symbols_lookup(s, ra, &f, &n), PA_OK);
+    size_t n = lookup_own(&t, &s, ra, &f);
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(f[0].function, "st_inlined_callee");
     ck_assert(f[0].inlined);
@@ -148,12 +155,9 @@ START_TEST(test_inline_chain)
     int l[4] = {0};
     uintptr_t ra = st_deep_host(l);
     pa_trace_t t;
-    st_init(&t);
     pa_symbols_t *s;
-    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
     const pa_frame_t *f;
-    size_t n;
-    ck_assert_int_eq(pa_symbols_lookup(s, ra, &f, &n), PA_OK);
+    size_t n = lookup_own(&t, &s, ra, &f);
     ck_assert_uint_eq(n, 4);
     const char *names[] = {"st_deep3", "st_deep2", "st_deep1", "st_deep_host"};
     for (size_t i = 0; i < 4; i++) {
