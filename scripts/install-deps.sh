@@ -35,8 +35,8 @@ PACKAGES=(
     # tar, gzip, find, diff come with every Debian)
     bzip2 xz-utils zstd bc jq make
     # the symbolizer's differential test (integration_addr2line): binutils' addr2line (the
-    # oracle), elfutils' eu-addr2line (the second one), and the optimized libstdc++ built with
-    # DWARF (in /usr/lib/x86_64-linux-gnu/debug) for a real C++ program's inline chains
+    # oracle), elfutils' eu-addr2line (the second one), and Debian's debug build of libstdc++
+    # (with DWARF, in /usr/lib/x86_64-linux-gnu/debug) for a real C++ program's frames
     binutils elfutils libstdc++6-12-dbg
 )
 if [ "$BENCH" = 1 ]; then
