@@ -65,6 +65,9 @@ static const char help_leaks[] =
     "                                 (may be given several times)\n"
     "      --no-default-suppressions  do not suppress the C/C++ runtime's one-time allocations\n"
     "      --top N                    list only the N largest leaks per trace (0: all)\n"
+    "      --all-frames               show C++ standard library frames one per line (by\n"
+    "                                 default a run of them is one line, named by the\n"
+    "                                 function the program called)\n"
     "  -h, --help                     show this help\n";
 
 static const char help_summary[] =
@@ -78,6 +81,7 @@ static const char help_summary[] =
     "Options:\n"
     "      --json     JSON output (one object; an array for several traces)\n"
     "      --top N    list the N top allocation sites (default 10; 0: all)\n"
+    "      --all-frames   C++ standard library frames one per line (see leaks --help)\n"
     "  -h, --help     show this help\n";
 
 static const char help_locks[] =
@@ -94,6 +98,7 @@ static const char help_locks[] =
     "      --top N    list the N locks (and N condition variables) that waited most\n"
     "                 (default 20; 0: all)\n"
     "      --sites N  list the N call sites per lock that waited most (default 5; 0: all)\n"
+    "      --all-frames   C++ standard library frames one per line (see leaks --help)\n"
     "  -h, --help     show this help\n";
 
 static const char help_hot[] =
@@ -108,6 +113,7 @@ static const char help_hot[] =
     "Options:\n"
     "      --json     JSON output (one object; an array for several traces)\n"
     "      --top N    list the N top functions, stacks, zones and threads (default 20; 0: all)\n"
+    "      --all-frames   C++ standard library frames one per line (see leaks --help)\n"
     "  -h, --help     show this help\n";
 
 static const char help_run[] =
@@ -127,6 +133,7 @@ static const char help_run[] =
     "      --top N                    list only the N largest leaks per trace (0: all)\n"
     "      --locks                    also print each trace's lock report (perfshim locks)\n"
     "      --hot                      also print each trace's hot-path report (perfshim hot)\n"
+    "      --all-frames               C++ standard library frames one per line\n"
     "  -h, --help                     show this help\n"
     "\n"
     "PERFSHIM_LOCKS=1 is set for CMD unless already set. The library is PERFSHIM_LIB if set, else "
@@ -146,6 +153,7 @@ enum {
     OPT_SITES,
     OPT_LOCKS,
     OPT_HOT,
+    OPT_ALL_FRAMES,
 };
 
 static const struct option report_options[] = {
@@ -157,13 +165,14 @@ static const struct option report_options[] = {
     {"sites", required_argument, NULL, OPT_SITES},
     {"locks", no_argument, NULL, OPT_LOCKS},
     {"hot", no_argument, NULL, OPT_HOT},
+    {"all-frames", no_argument, NULL, OPT_ALL_FRAMES},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 typedef struct {
-    bool json, fail_on_leak, no_default_supp, help, top_set, sites_set, locks, hot;
+    bool json, fail_on_leak, no_default_supp, help, top_set, sites_set, locks, hot, all_frames;
     uint64_t top, sites;
     const char *output;
     pa_strlist_t supp_files;
@@ -177,6 +186,7 @@ static bool accepts(int opt, int cmd)
     switch (opt) {
     case OPT_JSON:
     case OPT_TOP:
+    case OPT_ALL_FRAMES:
     case 'h':
         return true;
     case OPT_FAIL_ON_LEAK:
@@ -248,6 +258,9 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
         case OPT_HOT:
             o->hot = true;
             break;
+        case OPT_ALL_FRAMES:
+            o->all_frames = true;
+            break;
         case OPT_TOP:
             if (pa_util_parse_u64(optarg, 0, UINT32_MAX, &o->top) != 0) {
                 pa_msg_error("%s: invalid --top '%s': expected a whole number (0 for all)", argv[0],
@@ -302,7 +315,7 @@ static int cmd_leaks(int argc, char **argv)
     }
     if (load_suppressions(&o, &supp) != PA_OK)
         goto out;
-    pa_leaks_opts_t lo = {.json = o.json, .top = o.top, .supp = &supp};
+    pa_leaks_opts_t lo = {.json = o.json, .top = o.top, .supp = &supp, .all_frames = o.all_frames};
     bool leaked = false;
     int n = argc - first;
     int rc = pa_leaks_files(argv + first, (size_t)n, &lo, n > 1, stdout, &leaked);
@@ -334,7 +347,9 @@ static int cmd_summary(int argc, char **argv)
         pa_msg_error("summary: no trace file given; see 'perfshim help summary'");
         goto out;
     }
-    pa_summary_opts_t so = {.json = o.json, .top = o.top_set ? o.top : PA_SUMMARY_DEFAULT_TOP};
+    pa_summary_opts_t so = {.json = o.json,
+                            .top = o.top_set ? o.top : PA_SUMMARY_DEFAULT_TOP,
+                            .all_frames = o.all_frames};
     int n = argc - first;
     int rc = pa_summary_files(argv + first, (size_t)n, &so, n > 1, stdout);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
@@ -363,6 +378,7 @@ static int cmd_locks(int argc, char **argv)
         .json = o.json,
         .top = o.top_set ? o.top : PA_LOCKS_DEFAULT_TOP,
         .sites = o.sites_set ? o.sites : PA_LOCKS_DEFAULT_SITES,
+        .all_frames = o.all_frames,
     };
     int n = argc - first;
     int rc = pa_locks_files(argv + first, (size_t)n, &lo, n > 1, stdout);
@@ -388,7 +404,8 @@ static int cmd_hot(int argc, char **argv)
         pa_msg_error("hot: no trace file given; see 'perfshim help hot'");
         goto out;
     }
-    pa_hot_opts_t ho = {.json = o.json, .top = o.top_set ? o.top : PA_HOT_DEFAULT_TOP};
+    pa_hot_opts_t ho = {
+        .json = o.json, .top = o.top_set ? o.top : PA_HOT_DEFAULT_TOP, .all_frames = o.all_frames};
     int n = argc - first;
     int rc = pa_hot_files(argv + first, (size_t)n, &ho, n > 1, stdout);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
@@ -423,7 +440,7 @@ static int cmd_run(int argc, char **argv)
     pa_run_opts_t ro = {
         .output = o.output,
         .fail_on_leak = o.fail_on_leak,
-        .leaks = {.json = o.json, .top = o.top, .supp = &supp},
+        .leaks = {.json = o.json, .top = o.top, .supp = &supp, .all_frames = o.all_frames},
         .locks = o.locks,
         .hot = o.hot,
     };

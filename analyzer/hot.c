@@ -282,7 +282,7 @@ static void cpu_text(FILE *out, const pa_trace_t *t, cpu_agg_t *a, const pa_hot_
         const cpu_stack_t *s = a->stacks[i];
         fprintf(out, "    %zu. %llu samples (%.1f%%)\n", i + 1, (unsigned long long)s->samples,
                 pct(s->samples, a->samples));
-        pa_report_frames_text_n(out, s->note, s->frames, s->nframes, "        ");
+        pa_report_frames_text_n(out, s->note, s->frames, s->nframes, "        ", o->all_frames);
     }
 }
 

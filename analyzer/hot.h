@@ -16,8 +16,9 @@
 
 typedef struct {
     bool json;
-    uint64_t top; /* functions, stacks, zones and threads listed; 0: all */
-    bool quiet;   /* collect trace warnings without printing them (tests) */
+    uint64_t top;    /* functions, stacks, zones and threads listed; 0: all */
+    bool quiet;      /* collect trace warnings without printing them (tests) */
+    bool all_frames; /* text: C++ standard library frames one per line, not folded */
 } pa_hot_opts_t;
 
 /* "malloc", "free", "realloc" or "unknown". */

@@ -63,7 +63,7 @@ static void write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
         if (x->stacks > 1)
             fprintf(out, " (%llu stacks merged)", (unsigned long long)x->stacks);
         fputc('\n', out);
-        pa_report_frames_text(out, x, "    ");
+        pa_report_frames_text(out, x, "    ", o->all_frames);
     }
     fputc('\n', out);
     if (tot->leaks == 0)

@@ -18,6 +18,7 @@ typedef struct {
     uint64_t top;              /* leaks listed per trace; 0: all */
     const pa_suppress_t *supp; /* patterns in effect */
     bool quiet;                /* collect trace warnings without printing them (tests) */
+    bool all_frames;           /* text: C++ standard library frames one per line, not folded */
 } pa_leaks_opts_t;
 
 typedef struct {

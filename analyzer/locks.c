@@ -327,7 +327,7 @@ static void sites_text(FILE *out, const lock_view_t *lv, const pa_locks_opts_t *
         else
             fprintf(out, "      %zu. never waited; %s%llu acquisitions\n", i + 1,
                     sample > 1 ? "~" : "", (unsigned long long)s->acquisitions);
-        pa_report_frames_text_n(out, s->note, s->frames, s->nframes, "        ");
+        pa_report_frames_text_n(out, s->note, s->frames, s->nframes, "        ", o->all_frames);
     }
 }
 
@@ -376,7 +376,7 @@ static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
     else
         fputs("    hold:         not timed (no exclusive acquisition sampled)\n", out);
     fputs("    first used:\n", out);
-    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ");
+    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ", o->all_frames);
     sites_text(out, lv, o, false, sample);
 }
 
@@ -405,7 +405,7 @@ static void cond_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
                 pa_util_format_ns((double)k->wake_ns, b1, sizeof b1),
                 pa_util_format_ns((double)k->max_wake_ns, b3, sizeof b3));
     fputs("    first used:\n", out);
-    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ");
+    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ", o->all_frames);
     sites_text(out, lv, o, true, 1);
 }
 

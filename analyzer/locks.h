@@ -18,9 +18,10 @@
 
 typedef struct {
     bool json;
-    uint64_t top;   /* locks (and condition variables) listed; 0: all */
-    uint64_t sites; /* call sites listed per lock; 0: all */
-    bool quiet;     /* collect trace warnings without printing them (tests) */
+    uint64_t top;    /* locks (and condition variables) listed; 0: all */
+    uint64_t sites;  /* call sites listed per lock; 0: all */
+    bool quiet;      /* collect trace warnings without printing them (tests) */
+    bool all_frames; /* text: C++ standard library frames one per line, not folded */
 } pa_locks_opts_t;
 
 /* "mutex", "rwlock", "spin", "cond" or "unknown". */

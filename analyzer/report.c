@@ -221,15 +221,35 @@ void pa_report_sort_by_alloc(pa_groups_t *g)
 
 /* ---- frames ---------------------------------------------------------------------------------- */
 
+/* The frames i.. that fold into one line: a run of C++ standard library frames (2 or more). */
+static size_t library_run(const pa_frame_t *frames, size_t n, size_t i)
+{
+    size_t k = i;
+    while (k < n && frames[k].library && frames[k].function)
+        k++;
+    return k - i >= 2 ? k - i : 0;
+}
+
 void pa_report_frames_text_n(FILE *out, const char *note, const pa_frame_t *frames, size_t n,
-                             const char *indent)
+                             const char *indent, bool all_frames)
 {
     if (note)
         fprintf(out, "%s(%s)\n", indent, note);
-    for (size_t i = 0; i < n; i++) {
+    size_t line = 0;
+    for (size_t i = 0; i < n; i++, line++) {
         const pa_frame_t *f = &frames[i];
         const char *mod = pa_util_basename(f->module);
-        fprintf(out, "%s#%zu ", indent, i);
+        fprintf(out, "%s#%zu ", indent, line);
+        size_t run = all_frames ? 0 : library_run(frames, n, i);
+        if (run) { /* named by the outermost: the library function the program called */
+            bool inlined = true;
+            for (size_t k = i; k < i + run; k++)
+                inlined &= frames[k].inlined;
+            pa_util_fputs_safe(out, frames[i + run - 1].function);
+            fprintf(out, " [%zu %slibrary frames]\n", run, inlined ? "inlined " : "");
+            i += run - 1;
+            continue;
+        }
         if (f->function) {
             pa_util_fputs_safe(out, f->function);
             fputs(" (", out);
@@ -260,9 +280,9 @@ const char *pa_report_frame_brief(const pa_frame_t *f, char *buf, size_t size)
     return buf;
 }
 
-void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent)
+void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent, bool all_frames)
 {
-    pa_report_frames_text_n(out, g->note, g->frames, g->nframes, indent);
+    pa_report_frames_text_n(out, g->note, g->frames, g->nframes, indent, all_frames);
 }
 
 void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n)
@@ -288,6 +308,8 @@ void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n)
         pa_json_hex(j, f->offset);
         pa_json_key(j, "inlined");
         pa_json_bool(j, f->inlined);
+        pa_json_key(j, "library");
+        pa_json_bool(j, f->library);
         pa_json_object_end(j);
     }
     pa_json_array_end(j);

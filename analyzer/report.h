@@ -77,17 +77,20 @@ int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigne
 void pa_report_stack_view_free(pa_stackview_t *v);
 bool pa_report_frame_is_lock_wrapper(const pa_frame_t *f);
 
-/* Text: one line per frame, "#N function (file:line)"; the note first when not NULL. */
+/* Text: one line per frame, "#N function (file:line)"; the note first when not NULL. Unless
+ * all_frames, a run of two or more C++ standard library frames (pa_frame_t.library) is one
+ * line: "#N std::vector<long, std::allocator<long> >::vector(...) [6 inlined library frames]",
+ * named by the outermost of them, the function the program called. */
 void pa_report_frames_text_n(FILE *out, const char *note, const pa_frame_t *frames, size_t n,
-                             const char *indent);
+                             const char *indent, bool all_frames);
 /* A frame in a few words: "function", or "module+0xoffset" when unresolved, "?" for NULL. */
 const char *pa_report_frame_brief(const pa_frame_t *f, char *buf, size_t size);
 /* JSON: frames as an array of frame objects (docs/analyzer.md). */
 void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n);
 /* JSON: the "note" member when note is not NULL, then the "stack" member. */
 void pa_report_stack_json(pa_json_t *j, const char *note, const pa_frame_t *frames, size_t n);
-/* Text: one line per frame, "#N function (file:line)". */
-void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent);
+/* Text: pa_report_frames_text_n() of a group. */
+void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent, bool all_frames);
 /* JSON: the frames as an array of frame objects (docs/analyzer.md). */
 void pa_report_frames_json(pa_json_t *j, const pa_group_t *g);
 

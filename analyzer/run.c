@@ -179,14 +179,17 @@ static int run_one(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)
     if (tot.leaks)
         e->leaked = true;
     if (rc == PA_OK && o->locks) {
-        pa_locks_opts_t lo = {
-            .json = o->leaks.json, .top = PA_LOCKS_DEFAULT_TOP, .sites = PA_LOCKS_DEFAULT_SITES};
+        pa_locks_opts_t lo = {.json = o->leaks.json,
+                              .top = PA_LOCKS_DEFAULT_TOP,
+                              .sites = PA_LOCKS_DEFAULT_SITES,
+                              .all_frames = o->leaks.all_frames};
         if (!lo.json)
             fputs("\n\n", out);
         rc = pa_locks_report(t, &lo, out, j);
     }
     if (rc == PA_OK && o->hot) {
-        pa_hot_opts_t ho = {.json = o->leaks.json, .top = PA_HOT_DEFAULT_TOP};
+        pa_hot_opts_t ho = {
+            .json = o->leaks.json, .top = PA_HOT_DEFAULT_TOP, .all_frames = o->leaks.all_frames};
         if (!ho.json)
             fputs("\n\n", out);
         rc = pa_hot_report(t, &ho, out, j);

@@ -145,7 +145,7 @@ int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_j
                 fprintf(out, ", most live at a snapshot %s",
                         pa_util_format_bytes(x->peak_live_bytes, b3, sizeof b3));
             fputc('\n', out);
-            pa_report_frames_text(out, x, "    ");
+            pa_report_frames_text(out, x, "    ", o->all_frames);
         }
     }
     pa_report_groups_free(&g);

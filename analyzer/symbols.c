@@ -9,10 +9,36 @@
  * same program headers); otherwise the file at the path anyway, with a warning. Separate debug
  * files are found by libdwfl's standard callback (.gnu_debuglink, build-id, /usr/lib/debug).
  *
- * Inline expansion: dwarf_getscopes() on the CU DIE lists the scopes holding the address,
- * innermost first. Each DW_TAG_inlined_subroutine is one frame located at the line of the frame
- * inside it (for the innermost: the line table's line of the address), and gives its caller's
- * location in DW_AT_call_file / DW_AT_call_line; the enclosing DW_TAG_subprogram ends the list.
+ * Inline chains. One address expands to the chain `addr2line -i` prints: the function the
+ * address is in (a DW_TAG_subprogram) and every DW_TAG_inlined_subroutine nested in it that
+ * covers the address, through lexical blocks. (dwarf_getscopes() is no use past the first
+ * inlined level: from there it follows the abstract origin, the function's definition, not the
+ * concrete tree of callers.) The innermost frame takes the line table's file:line of the
+ * address; each inlined instance gives the frame around it its DW_AT_call_file/call_line.
+ * To find the function quickly, each compile unit gets, on first use, a sorted table of its
+ * functions' address ranges; an address no range covers goes the slow way (dwarf_getscopes()
+ * for the innermost scope, then its parents with dwarf_getscopes_die(), the way elfutils'
+ * own addr2line climbs).
+ *
+ * Naming rule (docs/analyzer.md, "Symbols"), one for every report: a function the debug
+ * information describes is named by its linkage name, demangled — DW_AT_linkage_name of the
+ * scope, of its abstract origin or of its declaration; for C++ the qualified name with its
+ * parameter list — and, when it has none, by its DWARF name: C functions, `main`, and C++
+ * functions with internal linkage (`static`, anonymous namespace) or lambdas, whose DWARF
+ * carries no linkage name; for C++ that name is qualified by the namespaces and classes around
+ * the declaration ("(anonymous namespace)::Registry::add"). So a function has the same name
+ * whether it was inlined or not, and whichever clone of it ran. Code without debug information
+ * is named by the symbol-table entry that covers it, without its version ("@GLIBC_2.2.5"),
+ * demangled: for a C++ function the same name its debug information would give. This is what
+ * `eu-addr2line -f -C` prints (but for the qualification); binutils' `addr2line -f -C` names a
+ * function without a linkage name by a symbol-table entry when one starts at it or, for the
+ * innermost frame, surrounds the address (an inlined `static` function comes out as its
+ * caller), and names an address past the end of a symbol by that symbol.
+ *
+ * Costs: the symbol table of a module is copied once into a sorted array (libdwfl's own
+ * address lookup scans the whole table on every call: most of the time for a cc1plus trace);
+ * names and file names are interned, so a name appearing in a thousand frames is demangled and
+ * stored once; results are cached per address.
  */
 #include "symbols.h"
 
@@ -30,10 +56,44 @@
 /* libstdc++'s demangler (the C++ ABI's abi::__cxa_demangle, an extern "C" function). */
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
+/* Deeper inline chains are cut: the outermost levels are kept (they hold the user's code). */
+#define SYM_MAX_CHAIN 256
+
+typedef struct {
+    uint64_t addr; /* absolute (the module's load bias added) */
+    uint64_t size; /* 0: unknown */
+    const char *name;
+    int rank; /* among symbols at one address, lower is preferred (binding, then the name) */
+} sym_elf_t;
+
+typedef struct {
+    Dwarf_Addr lo, hi; /* DWARF addresses (without the load bias), hi exclusive */
+    Dwarf_Die die;     /* the DW_TAG_subprogram */
+} sym_range_t;
+
+/* What one compile unit needs for lookups, built on its first lookup. */
+typedef struct {
+    Dwarf_Off off; /* key: offset of the CU DIE */
+    sym_range_t *r;
+    size_t n, cap;
+    Dwarf_Files *files; /* for DW_AT_call_file; NULL when unreadable */
+    size_t nfiles;
+    bool files_tried;
+    const char *comp_dir; /* DW_AT_comp_dir, or NULL */
+    UT_hash_handle hh;
+} sym_cu_t;
+
 typedef struct {
     const pa_module_t *m;
     Dwfl_Module *dm; /* NULL: not reported (yet, or it could not be) */
     bool tried;      /* reporting was attempted */
+    bool syms_tried; /* the symbol table was read into syms */
+    sym_elf_t *syms; /* function symbols by address */
+    size_t nsyms;
+    sym_cu_t *cus;
+    bool cu_ranges_tried;   /* cu_ranges was built */
+    sym_range_t *cu_ranges; /* every CU's address ranges, sorted (for DWARF without aranges) */
+    size_t ncu_ranges, cu_ranges_cap;
 } sym_module_t;
 
 typedef struct {
@@ -43,6 +103,25 @@ typedef struct {
     UT_hash_handle hh;
 } sym_entry_t;
 
+/* The scopes of one address, outermost (the function) first. */
+typedef struct {
+    Dwarf_Die d[SYM_MAX_CHAIN];
+    size_t n;
+} chain_t;
+
+/* A string as reports show it, stored once. */
+typedef struct {
+    UT_hash_handle hh;
+    char s[];
+} sym_str_t;
+
+/* A string of libdw or libelf (stable while the Dwfl lives) → its interned, demangled form. */
+typedef struct {
+    const char *raw; /* key: the pointer itself */
+    const char *cooked;
+    UT_hash_handle hh;
+} sym_name_t;
+
 struct pa_symbols {
     pa_trace_t *t;
     Dwfl *dwfl;
@@ -50,6 +129,9 @@ struct pa_symbols {
     Dwfl_Callbacks cb;
     sym_module_t *mods; /* parallel to t->modules */
     sym_entry_t *cache;
+    sym_str_t *strs;
+    sym_name_t *names;
+    chain_t chain; /* scratch of expand() */
 };
 
 char *pa_symbols_demangle(const char *name)
@@ -64,6 +146,17 @@ char *pa_symbols_demangle(const char *name)
         free(d);
     }
     return pa_util_strdup(name);
+}
+
+bool pa_symbols_is_library(const char *file, const char *module)
+{
+    if (file && (strstr(file, "/c++/") || strstr(file, "/libstdc++-v3/")))
+        return true;
+    if (!module)
+        return false;
+    const char *b = pa_util_basename(module);
+    return strncmp(b, "libstdc++.so", 12) == 0 || strncmp(b, "libc++.so", 9) == 0 ||
+           strncmp(b, "libc++abi.so", 12) == 0;
 }
 
 int pa_symbols_new(pa_trace_t *t, pa_symbols_t **out)
@@ -88,6 +181,77 @@ int pa_symbols_new(pa_trace_t *t, pa_symbols_t **out)
     elf_version(EV_CURRENT);
     *out = s;
     return PA_OK;
+}
+
+/* ---- strings ----------------------------------------------------------------------------- */
+
+static const char *intern(pa_symbols_t *s, const char *str)
+{
+    sym_str_t *x;
+    size_t len = strlen(str);
+    HASH_FIND(hh, s->strs, str, len, x);
+    if (x)
+        return x->s;
+    if (!(x = malloc(sizeof *x + len + 1)))
+        return NULL;
+    memcpy(x->s, str, len + 1);
+    HASH_ADD_KEYPTR(hh, s->strs, x->s, len, x);
+    return x->s;
+}
+
+/* Caches cooked (interned) under key; returns it, or NULL when either is missing (no memory). */
+static const char *remember(pa_symbols_t *s, const char *key, const char *cooked)
+{
+    sym_name_t *x;
+    if (!cooked || !(x = malloc(sizeof *x)))
+        return NULL;
+    x->raw = key;
+    x->cooked = cooked;
+    HASH_ADD(hh, s->names, raw, sizeof x->raw, x);
+    return cooked;
+}
+
+/* What a string of libdw or libelf (stable while the Dwfl lives) becomes in reports: `what`
+ * says how to make it (below); the result is interned and cached by the raw pointer, which
+ * always comes from the same place. NULL: out of memory. */
+enum { COOK_NAME, COOK_SYMTAB, COOK_FILE };
+
+static const char *cook(pa_symbols_t *s, const char *raw, int what, const char *comp_dir)
+{
+    sym_name_t *x;
+    HASH_FIND(hh, s->names, &raw, sizeof raw, x);
+    if (x)
+        return x->cooked;
+    char *d = NULL;
+    const char *use = raw;
+    if (what == COOK_FILE) {
+        /* A relative name is relative to the compilation directory (addr2line joins them the
+         * same way, even when the result repeats a directory: glibc's "./libio/./libio/x.c"). */
+        if (raw[0] != '/' && comp_dir && comp_dir[0]) {
+            size_t n1 = strlen(comp_dir), n2 = strlen(raw);
+            if (!(d = malloc(n1 + n2 + 2)))
+                return NULL;
+            memcpy(d, comp_dir, n1);
+            d[n1] = '/';
+            memcpy(d + n1 + 1, raw, n2 + 1);
+        }
+    } else {
+        /* Symbol tables carry versions ("memcpy@@GLIBC_2.14"): the function's name is the part
+         * before them. */
+        size_t len = what == COOK_SYMTAB ? strcspn(raw, "@") : strlen(raw);
+        if (raw[len] || (raw[0] == '_' && raw[1] == 'Z')) {
+            char *plain = pa_util_strndup(raw, len);
+            d = plain ? pa_symbols_demangle(plain) : NULL;
+            free(plain);
+            if (!d)
+                return NULL;
+        }
+    }
+    if (d)
+        use = d;
+    const char *c = intern(s, use);
+    free(d);
+    return remember(s, raw, c);
 }
 
 /* ---- choosing and reporting module files ---------------------------------------------------- */
@@ -190,102 +354,463 @@ static void report_module(pa_symbols_t *s, sym_module_t *sm)
                       dwfl_errmsg(-1));
 }
 
+/* ---- the symbol table ------------------------------------------------------------------------ */
+
+static int sym_rank(const char *name, int bind)
+{
+    int r = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+    size_t under = strspn(name, "_");
+    return r * 8 + (int)(under < 7 ? under : 7);
+}
+
+static int cmp_sym(const void *pa, const void *pb)
+{
+    const sym_elf_t *a = pa, *b = pb;
+    if (a->addr != b->addr)
+        return a->addr < b->addr ? -1 : 1;
+    if (a->rank != b->rank)
+        return a->rank - b->rank;
+    if ((a->size == 0) != (b->size == 0))
+        return a->size == 0 ? 1 : -1;
+    size_t la = strlen(a->name), lb = strlen(b->name);
+    if (la != lb)
+        return la < lb ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+static bool exec_section(Elf *elf, GElf_Word shndx)
+{
+    GElf_Shdr sh;
+    Elf_Scn *scn = elf ? elf_getscn(elf, shndx) : NULL;
+    return scn && gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_EXECINSTR);
+}
+
+/* Copies the module's function symbols (the symbol table libdwfl chose: .symtab of the file or
+ * of its debug file, else .dynsym, plus .gnu_debugdata) into a sorted array. */
+static int load_symtab(sym_module_t *sm)
+{
+    sm->syms_tried = true;
+    int n = dwfl_module_getsymtab(sm->dm);
+    if (n <= 1)
+        return PA_OK;
+    if (!(sm->syms = malloc((size_t)n * sizeof *sm->syms)))
+        return PA_ENOMEM;
+    for (int i = 1; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        GElf_Word shndx;
+        Elf *elf = NULL;
+        const char *name = dwfl_module_getsym_info(sm->dm, i, &sym, &addr, &shndx, &elf, NULL);
+        if (!name || !name[0] || shndx == SHN_UNDEF || shndx == SHN_ABS || shndx == (GElf_Word)-1)
+            continue;
+        int type = GELF_ST_TYPE(sym.st_info);
+        if (type != STT_FUNC && type != STT_GNU_IFUNC &&
+            !(type == STT_NOTYPE && exec_section(elf, shndx)))
+            continue;
+        sym_elf_t *e = &sm->syms[sm->nsyms++];
+        e->addr = addr;
+        e->size = sym.st_size;
+        e->name = name;
+        e->rank = sym_rank(name, GELF_ST_BIND(sym.st_info));
+    }
+    if (sm->nsyms)
+        qsort(sm->syms, sm->nsyms, sizeof *sm->syms, cmp_sym);
+    return PA_OK;
+}
+
+/* Index of the last symbol at or below a, or -1. */
+static ptrdiff_t sym_floor(const sym_module_t *sm, uint64_t a)
+{
+    size_t lo = 0, hi = sm->nsyms;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sm->syms[mid].addr <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (ptrdiff_t)lo - 1;
+}
+
+/* The name of the symbol covering absolute address a (raw, mangled), or NULL. */
+static const char *sym_covering(const sym_module_t *sm, uint64_t a)
+{
+    ptrdiff_t i = sym_floor(sm, a);
+    if (i < 0)
+        return NULL;
+    ptrdiff_t first = i;
+    while (first > 0 && sm->syms[first - 1].addr == sm->syms[i].addr)
+        first--;
+    for (ptrdiff_t k = first; k <= i; k++) { /* the closest address, best name first */
+        const sym_elf_t *e = &sm->syms[k];
+        if (e->size == 0 || a < e->addr + e->size)
+            return e->name;
+    }
+    /* A larger symbol further down may still cover a (a function around a local label). */
+    for (ptrdiff_t k = first - 1; k >= 0 && k >= first - 64; k--) {
+        const sym_elf_t *e = &sm->syms[k];
+        if (e->size && a < e->addr + e->size)
+            return e->name;
+    }
+    return NULL;
+}
+
+/* ---- functions of a compile unit --------------------------------------------------------------
+ */
+
+static int add_ranges(sym_cu_t *c, Dwarf_Die *die)
+{
+    Dwarf_Addr base, lo, hi;
+    ptrdiff_t off = 0;
+    while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
+        if (hi <= lo)
+            continue;
+        if (pa_util_grow((void **)&c->r, &c->cap, c->n + 1, sizeof *c->r) != PA_OK)
+            return PA_ENOMEM;
+        c->r[c->n++] = (sym_range_t){lo, hi, *die};
+    }
+    return PA_OK;
+}
+
+/* Functions with code among the children of die, and inside namespaces (where some compilers
+ * put definitions). Nested functions, local classes' methods and lambdas whose DIEs sit inside
+ * another function are not listed: their addresses take the slow way. */
+static int index_children(sym_cu_t *c, Dwarf_Die *parent, int depth)
+{
+    Dwarf_Die d;
+    if (depth > 32 || dwarf_child(parent, &d) != 0)
+        return PA_OK;
+    do {
+        int tag = dwarf_tag(&d), rc = PA_OK;
+        if (tag == DW_TAG_subprogram || tag == DW_TAG_entry_point)
+            rc = add_ranges(c, &d);
+        else if (tag == DW_TAG_namespace || tag == DW_TAG_module)
+            rc = index_children(c, &d, depth + 1);
+        if (rc != PA_OK)
+            return rc;
+    } while (dwarf_siblingof(&d, &d) == 0);
+    return PA_OK;
+}
+
+static int cmp_range(const void *pa, const void *pb)
+{
+    const sym_range_t *a = pa, *b = pb;
+    if (a->lo != b->lo)
+        return a->lo < b->lo ? -1 : 1;
+    return a->hi < b->hi ? 1 : a->hi > b->hi ? -1 : 0; /* the larger first: inner ones win */
+}
+
+static sym_cu_t *cu_get(sym_module_t *sm, Dwarf_Die *cu)
+{
+    Dwarf_Off off = dwarf_dieoffset(cu);
+    sym_cu_t *c;
+    HASH_FIND(hh, sm->cus, &off, sizeof off, c);
+    if (c)
+        return c;
+    if (!(c = calloc(1, sizeof *c)))
+        return NULL;
+    c->off = off;
+    Dwarf_Attribute at;
+    c->comp_dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &at));
+    if (index_children(c, cu, 0) != PA_OK) {
+        free(c->r);
+        free(c);
+        return NULL;
+    }
+    if (c->n)
+        qsort(c->r, c->n, sizeof *c->r, cmp_range);
+    HASH_ADD(hh, sm->cus, off, sizeof c->off, c);
+    return c;
+}
+
+/* The DIE of the range holding pc in a sorted table, or NULL. */
+static Dwarf_Die *range_at(sym_range_t *r, size_t n, Dwarf_Addr pc)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r[mid].lo <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* Ranges do not overlap in well-formed DWARF; a few steps back tolerate those that do. */
+    for (size_t k = lo; k > 0 && lo - k < 16; k--)
+        if (pc < r[k - 1].hi)
+            return &r[k - 1].die;
+    return NULL;
+}
+
+/* The CU holding pc when libdwfl cannot tell: it finds CUs through .debug_aranges, which clang
+ * does not emit. Every CU's ranges are read once into a sorted table. */
+static Dwarf_Die *cu_by_ranges(sym_module_t *sm, Dwarf_Addr pc)
+{
+    if (!sm->cu_ranges_tried) {
+        sm->cu_ranges_tried = true;
+        Dwarf_Die *cu = NULL;
+        Dwarf_Addr bias;
+        sym_cu_t tmp = {0};
+        while ((cu = dwfl_module_nextcu(sm->dm, cu, &bias)))
+            if (add_ranges(&tmp, cu) != PA_OK)
+                break;
+        if (tmp.n)
+            qsort(tmp.r, tmp.n, sizeof *tmp.r, cmp_range);
+        sm->cu_ranges = tmp.r;
+        sm->ncu_ranges = tmp.n;
+    }
+    return range_at(sm->cu_ranges, sm->ncu_ranges, pc);
+}
+
+/* ---- the inline chain of one address -------------------------------------------------------- */
+
+static void chain_push(chain_t *ch, const Dwarf_Die *d)
+{
+    if (ch->n < SYM_MAX_CHAIN)
+        ch->d[ch->n++] = *d;
+}
+
+static bool has_pc_attr(Dwarf_Die *d)
+{
+    return dwarf_hasattr(d, DW_AT_low_pc) || dwarf_hasattr(d, DW_AT_ranges);
+}
+
+/* Adds the inlined subroutines under parent that hold pc, outermost first. Lexical blocks are
+ * looked through; a block without addresses of its own (GCC emits some) is searched. Returns
+ * true when a child holding pc was found. */
+static bool descend(Dwarf_Die *parent, Dwarf_Addr pc, chain_t *ch, int depth)
+{
+    Dwarf_Die d;
+    if (depth > 4 * SYM_MAX_CHAIN || dwarf_child(parent, &d) != 0)
+        return false;
+    do {
+        int tag = dwarf_tag(&d);
+        if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_lexical_block)
+            continue;
+        if (!has_pc_attr(&d)) {
+            size_t mark = ch->n;
+            if (tag == DW_TAG_lexical_block && descend(&d, pc, ch, depth + 1))
+                return true;
+            ch->n = mark;
+            continue;
+        }
+        if (dwarf_haspc(&d, pc) <= 0)
+            continue;
+        if (tag == DW_TAG_inlined_subroutine)
+            chain_push(ch, &d);
+        descend(&d, pc, ch, depth + 1);
+        return true;
+    } while (dwarf_siblingof(&d, &d) == 0);
+    return false;
+}
+
+/* The slow way, for addresses the CU's function table does not cover: the innermost scope, and
+ * its parents. */
+static void chain_by_scopes(Dwarf_Die *cu, Dwarf_Addr pc, chain_t *ch)
+{
+    Dwarf_Die *scopes = NULL, *parents = NULL;
+    int ns = dwarf_getscopes(cu, pc, &scopes);
+    int np = ns > 0 ? dwarf_getscopes_die(&scopes[0], &parents) : 0;
+    int top = -1; /* the enclosing function, outermost */
+    for (int i = 0; i < np && top < 0; i++) {
+        int tag = dwarf_tag(&parents[i]);
+        if (tag == DW_TAG_subprogram || tag == DW_TAG_entry_point)
+            top = i;
+    }
+    for (int i = top; i >= 0; i--)
+        if (i == top || dwarf_tag(&parents[i]) == DW_TAG_inlined_subroutine)
+            chain_push(ch, &parents[i]);
+    free(scopes);
+    free(parents);
+}
+
+/* ---- names ------------------------------------------------------------------------------------
+ */
+
+static const char *die_string(Dwarf_Die *d, unsigned name)
+{
+    Dwarf_Attribute a;
+    return dwarf_formstring(dwarf_attr_integrate(d, name, &a));
+}
+
+static bool is_cplusplus(Dwarf_Die *cu)
+{
+    int lang = dwarf_srclang(cu);
+    return lang == DW_LANG_C_plus_plus || lang == DW_LANG_C_plus_plus_03 ||
+           lang == DW_LANG_C_plus_plus_11 || lang == DW_LANG_C_plus_plus_14 ||
+           lang == DW_LANG_ObjC_plus_plus;
+}
+
+/* The DWARF name of a C++ function without a linkage name, qualified by the namespaces,
+ * classes and functions around its declaration: "(anonymous namespace)::Registry::add",
+ * "std::vector<Item, std::allocator<Item> >::push_back" (functions with internal linkage,
+ * including library templates instantiated with a type of an anonymous namespace). Class
+ * names are GCC's spelling of the type ("long int"). Cached by the declaration DIE. */
+static const char *qualified(pa_symbols_t *s, Dwarf_Die *d, const char *raw)
+{
+    Dwarf_Die decl = *d, next;
+    Dwarf_Attribute at;
+    for (int i = 0; i < 8; i++) {
+        if (!dwarf_attr(&decl, DW_AT_abstract_origin, &at) &&
+            !dwarf_attr(&decl, DW_AT_specification, &at))
+            break;
+        if (!dwarf_formref_die(&at, &next))
+            break;
+        decl = next;
+    }
+    const char *key = decl.addr;
+    sym_name_t *x;
+    HASH_FIND(hh, s->names, &key, sizeof key, x);
+    if (x)
+        return x->cooked;
+    Dwarf_Die *scopes = NULL;
+    int n = dwarf_getscopes_die(&decl, &scopes);
+    pa_str_t q = {0};
+    for (int i = n - 1; i >= 1; i--) {
+        int tag = dwarf_tag(&scopes[i]);
+        const char *part = NULL;
+        if (tag == DW_TAG_namespace)
+            part = dwarf_diename(&scopes[i]) ? dwarf_diename(&scopes[i]) : "(anonymous namespace)";
+        else if (tag == DW_TAG_class_type || tag == DW_TAG_structure_type ||
+                 tag == DW_TAG_union_type)
+            part = dwarf_diename(&scopes[i]) ? dwarf_diename(&scopes[i]) : "{unnamed type}";
+        else if (tag == DW_TAG_subprogram) /* a local class or a lambda */
+            part = dwarf_diename(&scopes[i]);
+        if (part)
+            pa_str_printf(&q, "%s::", part);
+    }
+    free(scopes);
+    pa_str_puts(&q, raw);
+    const char *c = q.failed ? NULL : intern(s, pa_str_get(&q));
+    pa_str_free(&q);
+    return remember(s, key, c);
+}
+
+/* The naming rule (top of the file). *name is NULL when the DIE has no name at all; returns
+ * PA_ENOMEM only. */
+static int die_function(pa_symbols_t *s, Dwarf_Die *d, bool cplusplus, const char **name)
+{
+    *name = NULL;
+    const char *raw = die_string(d, DW_AT_linkage_name);
+    if (!raw)
+        raw = die_string(d, DW_AT_MIPS_linkage_name);
+    if (raw)
+        *name = cook(s, raw, COOK_NAME, NULL);
+    else if ((raw = die_string(d, DW_AT_name)))
+        *name = cplusplus ? qualified(s, d, raw) : cook(s, raw, COOK_NAME, NULL);
+    return raw && !*name ? PA_ENOMEM : PA_OK;
+}
+
+static const char *call_file(sym_cu_t *c, Dwarf_Die *cu, Dwarf_Die *d)
+{
+    Dwarf_Attribute a;
+    Dwarf_Word v;
+    if (dwarf_formudata(dwarf_attr(d, DW_AT_call_file, &a), &v) != 0)
+        return NULL;
+    if (!c->files_tried) {
+        c->files_tried = true;
+        if (dwarf_getsrcfiles(cu, &c->files, &c->nfiles) != 0)
+            c->files = NULL;
+    }
+    return c->files && v < c->nfiles ? dwarf_filesrc(c->files, v, NULL, NULL) : NULL;
+}
+
+static uint32_t call_line(Dwarf_Die *d)
+{
+    Dwarf_Attribute a;
+    Dwarf_Word v;
+    if (dwarf_formudata(dwarf_attr(d, DW_AT_call_line, &a), &v) != 0 || v > UINT32_MAX)
+        return 0;
+    return (uint32_t)v;
+}
+
 /* ---- expanding one address --------------------------------------------------------------------
  */
 
-static int add_frame(sym_entry_t *e, const pa_frame_t *f)
+static int add_frame(pa_symbols_t *s, sym_entry_t *e, pa_frame_t f, const char *file,
+                     const char *comp_dir, uint32_t line, bool inlined)
 {
+    f.file = NULL;
+    if (file && !(f.file = cook(s, file, COOK_FILE, comp_dir)))
+        return PA_ENOMEM;
+    f.line = line;
+    f.inlined = inlined;
+    f.library = pa_symbols_is_library(f.file, f.module);
     if (pa_util_grow((void **)&e->frames, &e->cap, e->n + 1, sizeof *e->frames) != PA_OK)
         return PA_ENOMEM;
-    e->frames[e->n++] = *f;
+    e->frames[e->n++] = f;
     return PA_OK;
 }
 
-/* Adds a frame with copies of name (demangled) and file. */
-static int add_named(sym_entry_t *e, pa_frame_t base, const char *raw_name, const char *file,
-                     uint32_t line, bool inlined)
+/* a: the looked-up address (return address - 1), absolute. */
+static int expand(pa_symbols_t *s, sym_module_t *sm, uint64_t a, pa_frame_t base, sym_entry_t *e)
 {
-    base.function = raw_name ? pa_symbols_demangle(raw_name) : NULL;
-    base.file = file ? pa_util_strdup(file) : NULL;
-    base.line = line;
-    base.inlined = inlined;
-    if ((raw_name && !base.function) || (file && !base.file) || add_frame(e, &base) != PA_OK) {
-        free((char *)base.function);
-        free((char *)base.file);
+    Dwfl_Module *dm = sm->dm;
+    if (!sm->syms_tried && load_symtab(sm) != PA_OK)
         return PA_ENOMEM;
-    }
-    return PA_OK;
-}
-
-static const char *die_name(Dwarf_Die *die)
-{
-    Dwarf_Attribute a;
-    const char *n = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &a));
-    if (!n)
-        n = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a));
-    if (!n)
-        n = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &a));
-    return n;
-}
-
-static const char *elf_symbol(Dwfl_Module *dm, uint64_t a)
-{
-    GElf_Off off;
-    GElf_Sym sym;
-    return dwfl_module_addrinfo(dm, a, &off, &sym, NULL, NULL, NULL);
-}
-
-static int expand(Dwfl_Module *dm, uint64_t a, pa_frame_t base, sym_entry_t *e)
-{
-    const char *file = NULL;
+    const char *file = NULL, *comp_dir = NULL;
     int line = 0;
-    Dwfl_Line *l = dwfl_module_getsrc(dm, a);
-    if (l) {
-        file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
-        if (line < 0)
-            line = 0;
-    }
     Dwarf_Addr bias = 0;
     Dwarf_Die *cu = dwfl_module_addrdie(dm, a, &bias);
-    Dwarf_Die *scopes = NULL;
-    int ns = cu ? dwarf_getscopes(cu, a - bias, &scopes) : 0;
-    Dwarf_Files *files = NULL;
-    size_t nfiles = 0;
-    bool closed = false; /* reached the enclosing subprogram */
-    int rc = PA_OK;
-    for (int i = 0; i < ns && rc == PA_OK && !closed; i++) {
-        int tag = dwarf_tag(&scopes[i]);
-        if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine &&
-            tag != DW_TAG_entry_point)
-            continue;
-        bool inl = tag == DW_TAG_inlined_subroutine;
-        const char *name = die_name(&scopes[i]);
-        if (!name && !inl)
-            name = elf_symbol(dm, a);
-        rc = add_named(e, base, name, file, (uint32_t)line, inl);
-        if (!inl) {
-            closed = true;
-            break;
-        }
-        /* The caller's location is this inlined instance's call site. */
+    /* libdwfl hands out the CU nearest below the address even when its ranges end before it
+     * (then the line is the last row before the gap: _start, right after a C++ unit's code,
+     * came out as a line of stl_vector.h). */
+    if (cu && has_pc_attr(cu) && dwarf_haspc(cu, a - bias) <= 0)
+        cu = NULL;
+    else if (!cu && dwfl_module_getdwarf(dm, &bias))
+        cu = cu_by_ranges(sm, a - bias);
+    Dwarf_Line *l = cu ? dwarf_getsrc_die(cu, a - bias) : NULL;
+    if (l) {
+        file = dwarf_linesrc(l, NULL, NULL);
         Dwarf_Attribute at;
-        Dwarf_Word v;
-        file = NULL;
-        line = 0;
-        if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &at), &v) == 0) {
-            if (!files && dwarf_getsrcfiles(cu, &files, &nfiles) != 0)
-                files = NULL;
-            if (files && v < nfiles)
-                file = dwarf_filesrc(files, v, NULL, NULL);
-        }
-        if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &at), &v) == 0 &&
-            v <= INT32_MAX)
-            line = (int)v;
+        comp_dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &at));
+        if (dwarf_lineno(l, &line) != 0 || line < 0)
+            line = 0;
     }
-    free(scopes);
-    if (rc == PA_OK && !closed) /* no DWARF scope, or inlined scopes without their function */
-        rc = add_named(e, base, elf_symbol(dm, a), file, (uint32_t)line, false);
-    return rc;
+    chain_t *ch = &s->chain;
+    ch->n = 0;
+    sym_cu_t *c = NULL;
+    if (cu) {
+        Dwarf_Addr pc = a - bias;
+        if (!(c = cu_get(sm, cu)))
+            return PA_ENOMEM;
+        Dwarf_Die *fn = range_at(c->r, c->n, pc);
+        if (fn) {
+            chain_push(ch, fn);
+            descend(fn, pc, ch, 0);
+        } else
+            chain_by_scopes(cu, pc, ch);
+    }
+    if (ch->n == 0) { /* no DWARF function: the symbol table */
+        const char *raw = sym_covering(sm, a);
+        if (raw && !(base.function = cook(s, raw, COOK_SYMTAB, NULL)))
+            return PA_ENOMEM;
+        return add_frame(s, e, base, file, comp_dir, (uint32_t)line, false);
+    }
+    bool cplusplus = is_cplusplus(cu);
+    for (size_t i = ch->n; i-- > 0;) {
+        Dwarf_Die *d = &ch->d[i];
+        if (die_function(s, d, cplusplus, &base.function) != PA_OK)
+            return PA_ENOMEM;
+        if (i == 0 && !base.function) {
+            const char *raw = sym_covering(sm, a);
+            if (raw && !(base.function = cook(s, raw, COOK_SYMTAB, NULL)))
+                return PA_ENOMEM;
+        }
+        if (add_frame(s, e, base, file, comp_dir, (uint32_t)line, i > 0) != PA_OK)
+            return PA_ENOMEM;
+        if (i > 0) { /* the frame around an inlined instance is at its call site */
+            file = call_file(c, cu, d);
+            comp_dir = c->comp_dir;
+            line = (int)call_line(d);
+        }
+    }
+    return PA_OK;
+}
+
+static void entry_free(sym_entry_t *e)
+{
+    free(e->frames);
+    free(e);
 }
 
 int pa_symbols_lookup(pa_symbols_t *s, uint64_t addr, const pa_frame_t **frames, size_t *n)
@@ -312,17 +837,12 @@ int pa_symbols_lookup(pa_symbols_t *s, uint64_t addr, const pa_frame_t **frames,
         if (!sm->tried)
             report_module(s, sm);
         if (sm->dm && addr > 0)
-            rc = expand(sm->dm, addr - 1, base, e);
+            rc = expand(s, sm, addr - 1, base, e);
     }
     if (rc == PA_OK && e->n == 0)
-        rc = add_frame(e, &base);
+        rc = add_frame(s, e, base, NULL, NULL, 0, false);
     if (rc != PA_OK) {
-        for (size_t i = 0; i < e->n; i++) {
-            free((char *)e->frames[i].function);
-            free((char *)e->frames[i].file);
-        }
-        free(e->frames);
-        free(e);
+        entry_free(e);
         return rc;
     }
     HASH_ADD(hh, s->cache, addr, sizeof e->addr, e);
@@ -335,16 +855,34 @@ void pa_symbols_free(pa_symbols_t *s)
 {
     if (!s)
         return;
-    sym_entry_t *e, *tmp;
-    HASH_ITER(hh, s->cache, e, tmp)
+    sym_entry_t *e, *etmp;
+    HASH_ITER(hh, s->cache, e, etmp)
     {
         HASH_DEL(s->cache, e);
-        for (size_t i = 0; i < e->n; i++) {
-            free((char *)e->frames[i].function);
-            free((char *)e->frames[i].file);
+        entry_free(e);
+    }
+    sym_name_t *nm, *ntmp;
+    HASH_ITER(hh, s->names, nm, ntmp)
+    {
+        HASH_DEL(s->names, nm);
+        free(nm);
+    }
+    sym_str_t *st, *stmp;
+    HASH_ITER(hh, s->strs, st, stmp)
+    {
+        HASH_DEL(s->strs, st);
+        free(st);
+    }
+    for (size_t i = 0; s->mods && i < s->t->nmodules; i++) {
+        sym_cu_t *c, *ctmp;
+        HASH_ITER(hh, s->mods[i].cus, c, ctmp)
+        {
+            HASH_DEL(s->mods[i].cus, c);
+            free(c->r);
+            free(c);
         }
-        free(e->frames);
-        free(e);
+        free(s->mods[i].syms);
+        free(s->mods[i].cu_ranges);
     }
     if (s->dwfl)
         dwfl_end(s->dwfl);

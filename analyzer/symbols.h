@@ -16,16 +16,19 @@
 #define PA_UNKNOWN_MODULE "[unknown]"
 
 /* One source-level frame. One recorded address expands to one or more frames: the innermost
- * inlined function first, the function it was inlined into next, and so on. Strings are owned
- * by the symbolizer (or the trace) and live until pa_symbols_free(). */
+ * inlined function first, the function it was inlined into next, and so on, ending with the
+ * function the address is in (the chain `addr2line -i` prints). Strings are owned by the
+ * symbolizer (or the trace) and live until pa_symbols_free(); equal strings of one symbolizer
+ * are one pointer. */
 typedef struct {
-    const char *function; /* demangled name; NULL when unresolved */
+    const char *function; /* name by the naming rule of symbols.c; NULL when unresolved */
     const char *file;     /* source file as recorded in DWARF; NULL when unknown */
     uint32_t line;        /* 0 when unknown */
     const char *module;   /* module path; PA_UNKNOWN_MODULE when in no known module */
     uint64_t address;     /* the recorded return address */
     uint64_t offset;      /* address - module load bias (the address itself without module) */
     bool inlined;         /* this function was inlined into the function of the next frame */
+    bool library;         /* C++ standard library code: its headers, or libstdc++/libc++ */
 } pa_frame_t;
 
 typedef struct pa_symbols pa_symbols_t;
@@ -34,11 +37,16 @@ typedef struct pa_symbols pa_symbols_t;
  * build-id) are added once per module to t's warnings. t must outlive the symbolizer. */
 int pa_symbols_new(pa_trace_t *t, pa_symbols_t **out);
 /* Frames for the return address `addr` (the call instruction at addr - 1 is looked up);
- * cached per address. Returns PA_OK or PA_ENOMEM. */
+ * cached per address (so per module and offset: one trace has one module map). Returns PA_OK
+ * or PA_ENOMEM. */
 int pa_symbols_lookup(pa_symbols_t *s, uint64_t addr, const pa_frame_t **frames, size_t *n);
 void pa_symbols_free(pa_symbols_t *s);
 
 /* A malloc'ed demangled copy of a C++ symbol name, or a plain copy when it is not mangled. */
 char *pa_symbols_demangle(const char *name);
+/* True for code of the C++ standard library: a frame whose source file is one of its headers
+ * (a path with /c++/ or /libstdc++-v3/ in it), or that lies in libstdc++.so, libc++.so or
+ * libc++abi.so. Either argument may be NULL. */
+bool pa_symbols_is_library(const char *file, const char *module);
 
 #endif /* PERFSHIM_ANALYZER_SYMBOLS_H */

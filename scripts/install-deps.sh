@@ -36,6 +36,10 @@ PACKAGES=(
     bzip2 xz-utils zstd bc jq make
     # language runtimes of test_runtimes.py: threaded Ruby, ripgrep (Rust), a JVM with javac
     ruby ripgrep openjdk-17-jdk-headless
+    # the symbolizer's differential test (integration_addr2line): binutils' addr2line (the
+    # oracle), elfutils' eu-addr2line (the second one), and Debian's debug build of libstdc++
+    # (with DWARF, in /usr/lib/x86_64-linux-gnu/debug) for a real C++ program's frames
+    binutils elfutils libstdc++6-12-dbg
 )
 if [ "$BENCH" = 1 ]; then
     PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)

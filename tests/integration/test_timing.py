@@ -48,7 +48,8 @@ def fn(stack):
 
 
 def check_frames(ck, stack, what):
-    keys = {"function", "file", "line", "module", "address", "offset", "inlined"}
+    keys = {"function", "file", "line", "module", "address", "offset", "inlined",
+            "library"}
     ck.check(stack and all(set(f) == keys for f in stack), "%s: frames shaped as in leaks --json"
              % what, repr(stack[:1]))
 

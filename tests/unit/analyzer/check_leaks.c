@@ -280,7 +280,7 @@ START_TEST(test_report_json)
     ck_assert(strstr(js, "{\"function\": \"lk_site_a\", \"file\": \""));
     ck_assert(strstr(js, "{\"function\": null, \"file\": null, \"line\": null, \"module\": "
                          "\"[unknown]\", \"address\": \"0x5000\", \"offset\": \"0x5000\", "
-                         "\"inlined\": false}"));
+                         "\"inlined\": false, \"library\": false}"));
     ck_assert(strstr(js, "\"suppressed_by\": \"lk_site_b\""));
     ck_assert(strstr(js, "\"complete\": true"));
     /* the 160-byte, 4-block leak comes before the 160-byte, 1-block one */
@@ -288,6 +288,56 @@ START_TEST(test_report_json)
     free(js);
     pa_suppress_free(&sp);
     pa_model_free(&t);
+}
+END_TEST
+
+static char *frames_text(const pa_frame_t *f, size_t n, bool all)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(out);
+    pa_report_frames_text_n(out, NULL, f, n, "  ", all);
+    fclose(out);
+    return buf;
+}
+
+START_TEST(test_library_frames_fold)
+{
+    const char *hdr = "/usr/include/c++/12/bits/stl_vector.h", *so = "/lib/libstdc++.so.6";
+    pa_frame_t f[] = {
+        {.function = "std::__new_allocator<long>::allocate(unsigned long, void const*)",
+         .file = hdr,
+         .line = 137,
+         .module = "/bin/app",
+         .inlined = true,
+         .library = true},
+        {.function = "std::vector<long, std::allocator<long> >::vector()",
+         .file = hdr,
+         .line = 566,
+         .module = "/bin/app",
+         .inlined = true,
+         .library = true},
+        {.function = "make_vector()", .file = "/src/app.cpp", .line = 7, .module = "/bin/app"},
+        {.function = "std::string::_M_mutate()", .module = so, .offset = 0x10, .library = true},
+        {.function = "main", .file = "/src/app.cpp", .line = 20, .module = "/bin/app"},
+        {.function = "std::a()", .module = so, .offset = 0x20, .library = true},
+        {.function = "std::b()", .file = hdr, .line = 1, .module = "/bin/app", .library = true},
+    };
+    char *t = frames_text(f, 7, false);
+    ck_assert_str_eq(t, "  #0 std::vector<long, std::allocator<long> >::vector() [2 inlined "
+                        "library frames]\n"
+                        "  #1 make_vector() (app.cpp:7)\n"
+                        "  #2 std::string::_M_mutate() (libstdc++.so.6+0x10)\n"
+                        "  #3 main (app.cpp:20)\n"
+                        "  #4 std::b() [2 library frames]\n");
+    free(t);
+    t = frames_text(f, 7, true);
+    ck_assert(strstr(t, "  #0 std::__new_allocator<long>::allocate(unsigned long, void const*) "
+                        "(stl_vector.h:137) [inlined]\n"));
+    ck_assert(strstr(t, "  #6 std::b() (stl_vector.h:1)\n"));
+    ck_assert(!strstr(t, "library frames"));
+    free(t);
 }
 END_TEST
 
@@ -304,6 +354,7 @@ int main(void)
     tcase_add_test(tc, test_suppressions_file);
     tcase_add_test(tc, test_report_text_and_suppression);
     tcase_add_test(tc, test_report_json);
+    tcase_add_test(tc, test_library_frames_fold);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

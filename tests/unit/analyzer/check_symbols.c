@@ -45,10 +45,53 @@ __attribute__((noinline, noclone)) uintptr_t st_inline_host(int *inner, int *out
     return ra;
 }
 
+/* Three inlined levels: the chain must give each its own line and the call sites between. */
+static inline __attribute__((always_inline)) uintptr_t st_deep3(int *l)
+{
+    l[0] = __LINE__ + 1;
+    uintptr_t ra = st_get_ra();
+    __asm__ volatile("" ::: "memory");
+    return ra;
+}
+
+static inline __attribute__((always_inline)) uintptr_t st_deep2(int *l)
+{
+    l[1] = __LINE__ + 1;
+    uintptr_t ra = st_deep3(l);
+    __asm__ volatile("" ::: "memory");
+    return ra;
+}
+
+static inline __attribute__((always_inline)) uintptr_t st_deep1(int *l)
+{
+    l[2] = __LINE__ + 1;
+    uintptr_t ra = st_deep2(l);
+    __asm__ volatile("" ::: "memory");
+    return ra;
+}
+
+__attribute__((noinline, noclone)) uintptr_t st_deep_host(int *l)
+{
+    l[3] = __LINE__ + 1;
+    uintptr_t ra = st_deep1(l);
+    __asm__ volatile("" ::: "memory");
+    return ra;
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* A symbolizer for this test binary's own module map, and the frames of ra. */
+static size_t lookup_own(pa_trace_t *t, pa_symbols_t **s, uintptr_t ra, const pa_frame_t **f)
+{
+    size_t n = 0;
+    st_init(t);
+    ck_assert_int_eq(pa_symbols_new(t, s), PA_OK);
+    ck_assert_int_eq(pa_symbols_lookup(*s, ra, f, &n), PA_OK);
+    return n;
 }
 
 START_TEST(test_function_and_line)
@@ -89,12 +132,9 @@ START_TEST(test_inline_frames)
     int inner = 0, outer = 0;
     uintptr_t ra = st_inline_host(&inner, &outer);
     pa_trace_t t;
-    st_init(&t);
     pa_symbols_t *s;
-    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
     const pa_frame_t *f;
-    size_t n;
-    ck_assert_int_eq(pa_symbols_lookup(s, ra, &f, &n), PA_OK);
+    size_t n = lookup_own(&t, &s, ra, &f);
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(f[0].function, "st_inlined_callee");
     ck_assert(f[0].inlined);
@@ -107,6 +147,44 @@ START_TEST(test_inline_frames)
     ck_assert_uint_eq(f[1].address, ra);
     pa_symbols_free(s);
     pa_model_free(&t);
+}
+END_TEST
+
+START_TEST(test_inline_chain)
+{
+    int l[4] = {0};
+    uintptr_t ra = st_deep_host(l);
+    pa_trace_t t;
+    pa_symbols_t *s;
+    const pa_frame_t *f;
+    size_t n = lookup_own(&t, &s, ra, &f);
+    ck_assert_uint_eq(n, 4);
+    const char *names[] = {"st_deep3", "st_deep2", "st_deep1", "st_deep_host"};
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_str_eq(f[i].function, names[i]);
+        ck_assert_uint_eq(f[i].line, (unsigned)l[i]);
+        ck_assert(ends_with(f[i].file, "check_symbols.c"));
+        ck_assert(f[i].inlined == (i < 3));
+        ck_assert(!f[i].library);
+        ck_assert_uint_eq(f[i].address, ra);
+    }
+    /* one string per name and file: interned */
+    ck_assert_ptr_eq(f[0].file, f[3].file);
+    pa_symbols_free(s);
+    pa_model_free(&t);
+}
+END_TEST
+
+START_TEST(test_library_code)
+{
+    ck_assert(pa_symbols_is_library("/usr/include/c++/12/bits/stl_vector.h", "/bin/app"));
+    ck_assert(pa_symbols_is_library(
+        "/usr/lib/gcc/x86_64-linux-gnu/12/../../../../include/c++/12/bits/vector.tcc", NULL));
+    ck_assert(pa_symbols_is_library(NULL, "/usr/lib/x86_64-linux-gnu/libstdc++.so.6"));
+    ck_assert(pa_symbols_is_library("/build/gcc/libstdc++-v3/src/c++11/string-inst.cc", NULL));
+    ck_assert(!pa_symbols_is_library("/src/app/vector.h", "/bin/app"));
+    ck_assert(!pa_symbols_is_library(NULL, "/lib/x86_64-linux-gnu/libc.so.6"));
+    ck_assert(!pa_symbols_is_library(NULL, NULL));
 }
 END_TEST
 
@@ -190,6 +268,8 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_function_and_line);
     tcase_add_test(tc, test_inline_frames);
+    tcase_add_test(tc, test_inline_chain);
+    tcase_add_test(tc, test_library_code);
     tcase_add_test(tc, test_unresolved_frames);
     tcase_add_test(tc, test_build_id_mismatch);
     tcase_add_test(tc, test_demangle);
