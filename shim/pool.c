@@ -34,11 +34,12 @@
 #define SEGMENT_UNITS 64           /* commit granularity of blocks and metadata: 4 MiB */
 #define CACHE_BIN_BYTES (64 << 10) /* a thread's bin holds about this many bytes of blocks */
 #define CACHE_BIN_MIN 2            /* ... but at least this many blocks (1 for medium classes) */
-#define CACHE_BIN_MAX 128          /* ... and at most this many */
-#define XFER_BYTES (256 << 10)     /* a class's transfer stack holds about this many bytes, */
+#define CACHE_BIN_MAX 64           /* ... and at most this many */
+#define CACHE_BIN_START 8          /* a new bin's limit (blocks); it doubles on each refill */
+#define XFER_BYTES (64 << 10)      /* a class's transfer stack holds about this many bytes, */
 #define XFER_MIN_BATCHES 8         /* ... but at least this many flush batches */
 #define XFER_MIN_BATCHES_MEDIUM 2  /* ... (medium classes: a batch is one block of >32 KiB) */
-#define XFER_MAX 4096              /* ... and at most this many blocks */
+#define XFER_MAX 1024              /* ... and at most this many blocks */
 #define DECAY_EVERY 16             /* slow-path calls (per thread) between looks at the clock */
 #define RESERVE_MIN ((size_t)64 << 20)
 
@@ -492,8 +493,8 @@ static void cache_reset_bins(ps_pool_cache_t *tc)
     for (unsigned c = 0; c < PS_POOL_NCLASS; c++) {
         ps_pool_bin_t *b = &tc->bins[c];
         b->low = b->top = slot;
+        b->high = slot + (pool.cap[c] < CACHE_BIN_START ? pool.cap[c] : CACHE_BIN_START);
         slot += pool.cap[c];
-        b->high = slot;
         b->allocs = 0;
     }
 }
@@ -613,11 +614,19 @@ static inline void maybe_decay(ps_pool_cache_t *tc)
         ps_pool_decay(now);
 }
 
-/* Refill an empty bin from the central pool: half its capacity. Returns blocks obtained. */
+/* Refill an empty bin from the central pool: half its limit, after doubling the limit (up to
+ * the bin's capacity). A bin starts at CACHE_BIN_START blocks and grows only on the thread
+ * that allocates from it: a thread that mostly frees a class (the consumer of a producer/
+ * consumer pair) keeps a small bin and hands blocks back sooner. Returns blocks obtained. */
 static uint32_t refill(ps_pool_bin_t *b, unsigned cls)
 {
     central_t *c = &pool.central[cls];
-    uint32_t want = pool.cap[cls] / 2;
+    uint32_t limit = (uint32_t)(b->high - b->low);
+    if (limit < pool.cap[cls]) {
+        limit = limit * 2 < pool.cap[cls] ? limit * 2 : pool.cap[cls];
+        b->high = b->low + limit; /* only this thread reads high */
+    }
+    uint32_t want = limit / 2;
     if (want == 0)
         want = 1;
     ps_lock(&c->lock);

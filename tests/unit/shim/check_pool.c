@@ -590,14 +590,15 @@ static void late_destructor(void *arg)
 }
 
 static ps_pool_class_stats_t exit_in_thread;
+enum { EXIT_BLOCKS = 40 }; /* fit in a bin that grew with the allocations (64 blocks) */
 
 static void *exit_thread(void *arg)
 {
     (void)arg;
-    void *p[100];
-    for (int i = 0; i < 100; i++)
+    void *p[EXIT_BLOCKS];
+    for (int i = 0; i < EXIT_BLOCKS; i++)
         p[i] = ps_pool_malloc(64);
-    for (int i = 0; i < 100; i++)
+    for (int i = 0; i < EXIT_BLOCKS; i++)
         ps_pool_free(p[i]);
     late_block = ps_pool_malloc(200);
     pthread_setspecific(late_key, (void *)1);
@@ -619,13 +620,13 @@ START_TEST(test_thread_exit_returns_cache)
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, exit_thread, NULL), 0);
     pthread_join(th, NULL);
-    /* while alive, the thread's cache held its 100 freed blocks */
-    ck_assert_uint_ge(exit_in_thread.bytes_cached, s_before.bytes_cached + 100 * 64);
+    /* while alive, the thread's cache held its freed blocks */
+    ck_assert_uint_ge(exit_in_thread.bytes_cached, s_before.bytes_cached + EXIT_BLOCKS * 64);
     totals_t after = sum_stats(&tot);
     ps_pool_class_stats_t s_after = class_stats(c64);
     ck_assert_uint_eq(tot.threads, 1);                              /* its cache is retired */
     ck_assert_uint_eq(s_after.bytes_cached, s_before.bytes_cached); /* nothing cached in it */
-    ck_assert_uint_ge(s_after.bytes_central, s_before.bytes_central + 100 * 64);
+    ck_assert_uint_ge(s_after.bytes_central, s_before.bytes_central + EXIT_BLOCKS * 64);
     ck_assert_uint_eq(after.direct_frees, before.direct_frees + 1); /* the late free */
     ck_assert_ptr_nonnull(late_alloc);
     ck_assert(ps_pool_owns(late_alloc));
@@ -839,6 +840,47 @@ START_TEST(test_decay_never)
 }
 END_TEST
 
+/* ---- thread bins start small and grow with allocations -------------------------------------- */
+
+enum { BIN_BLOCKS = 200 };
+static void *bin_blocks[BIN_BLOCKS];
+static uint64_t bin_cached; /* bytes of class 64 cached, seen by the thread before it exits */
+
+static void *free_only_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < BIN_BLOCKS; i++)
+        ps_pool_free(bin_blocks[i]); /* blocks another thread allocated */
+    bin_cached = class_stats(ps_sizeclass_of(64)).bytes_cached;
+    return NULL;
+}
+
+START_TEST(test_bin_limits)
+{
+    pool_setup(0, 0, 0, NULL);
+    unsigned c64 = ps_sizeclass_of(64);
+    for (int i = 0; i < BIN_BLOCKS; i++)
+        bin_blocks[i] = ps_pool_malloc(64);
+    uint64_t main_cached = class_stats(c64).bytes_cached; /* this thread's leftovers */
+    /* a thread that only frees keeps its bin at the starting limit (8 blocks, docs/pool.md) */
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, free_only_thread, NULL), 0);
+    pthread_join(th, NULL);
+    ck_assert_uint_le(bin_cached, main_cached + 8 * 64);
+    ck_assert_uint_gt(bin_cached, main_cached);
+    /* a thread that allocates grows its bin to the class's capacity (64 blocks of 64 bytes) and
+     * no further: 200 blocks freed leave at most 64 cached */
+    ps_pool_flush();
+    for (int i = 0; i < BIN_BLOCKS; i++)
+        bin_blocks[i] = ps_pool_malloc(64);
+    for (int i = 0; i < BIN_BLOCKS; i++)
+        ps_pool_free(bin_blocks[i]);
+    uint64_t cached = class_stats(c64).bytes_cached;
+    ck_assert_uint_le(cached, 64 * 64);
+    ck_assert_uint_gt(cached, 8 * 64); /* it did grow past the starting limit */
+}
+END_TEST
+
 /* ---- medium classes (above 32 KiB, 2 MiB slabs) ------------------------------------------------
  */
 
@@ -965,6 +1007,7 @@ int main(void)
     add(s, "fork", test_fork_while_allocating);
     add(s, "decay", test_decay_returns_memory);
     add(s, "decay_never", test_decay_never);
+    add(s, "bin_limits", test_bin_limits);
     add(s, "medium", test_medium);
     add(s, "exhaustion", test_exhaustion);
     SRunner *sr = srunner_create(s);
