@@ -746,12 +746,6 @@ void *ps_pool_memalign(size_t align, size_t n)
     return NULL;
 }
 
-void *ps_pool_realloc_in_place(void *p, size_t n)
-{
-    size_t size = ps_pool_usable_size(p);
-    return n <= size && n >= size / 2 ? p : NULL;
-}
-
 static PS_COLD int meta_commit(size_t seg)
 {
     int rc = 0;

@@ -129,9 +129,6 @@ void *ps_pool_memalign(size_t align, size_t n);
 /* Metadata of pooled block p (p as returned by the pool). O(1): no hash, no lock. NULL only
  * if the metadata page cannot be committed. */
 ps_pool_block_meta_t *ps_pool_meta(const void *p);
-/* p itself if n fits p's class and wastes at most half of it (a 1 KiB block realloc'ed to
- * 10 bytes moves to a smaller class); NULL: allocate, copy, free. n must be > 0. */
-void *ps_pool_realloc_in_place(void *p, size_t n);
 
 /* ---- what the inline fast paths need (pool.c owns these) --------------------------------------
  */
@@ -192,6 +189,14 @@ static inline unsigned ps_pool_class_of_block(const void *p)
 static inline size_t ps_pool_usable_size(const void *p)
 {
     return ps_sizeclass_size[ps_pool_class_of_block(p)];
+}
+
+/* p itself if n fits p's class and wastes at most half of it (a 1 KiB block realloc'ed to
+ * 10 bytes moves to a smaller class); NULL: allocate, copy, free. n must be > 0. */
+static inline void *ps_pool_realloc_in_place(void *p, size_t n)
+{
+    size_t size = ps_pool_usable_size(p);
+    return n <= size && n >= size / 2 ? p : NULL;
 }
 
 /* A block from class cls of this thread's cache, else the slow path (n: the request). */
