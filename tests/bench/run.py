@@ -1244,6 +1244,11 @@ ALLOCATOR_COLUMNS = ["perfshim-pool", "perfshim-pool-1k", "perfshim-pool-32k",
                      "perfshim-pool-256k", "mimalloc", "jemalloc", "tcmalloc", "perfshim-full"]
 
 
+# What --allocators runs: the conditions of the issue 10 closing table.
+ALLOCATOR_CONDITIONS = ["plain", "perfshim-pool", "mimalloc", "jemalloc", "tcmalloc",
+                        "perfshim-full"]
+
+
 def cell_spread(entry, key):
     """'median (min–max)' of a per-repetition ratio summary, or a dash."""
     if entry is None:
@@ -1373,6 +1378,9 @@ def main():
     ap.add_argument("--workloads", help="comma-separated workload names (default: all)")
     ap.add_argument("--conditions", help="comma-separated condition names (default: "
                     + ",".join(DEFAULT_CONDITIONS) + "); plain is always added")
+    ap.add_argument("--allocators", action="store_true",
+                    help="the allocator comparison only: --conditions " +
+                    ",".join(ALLOCATOR_CONDITIONS))
     ap.add_argument("--reps", type=int, default=5, help="timed repetitions (default 5)")
     ap.add_argument("--warmup", type=int, default=1, help="warm-up runs per condition "
                     "(default 1)")
@@ -1404,6 +1412,10 @@ def main():
         return 0
     if args.quick:
         args.scale, args.reps = 0.1, 2
+    if args.allocators:
+        if args.conditions:
+            ap.error("--allocators and --conditions exclude each other")
+        args.conditions = ",".join(ALLOCATOR_CONDITIONS)
     if args.reps < 1 or args.warmup < 0 or args.scale <= 0 or args.valgrind_scale <= 0:
         ap.error("--reps >= 1, --warmup >= 0, --scale and --valgrind-scale > 0")
     threshold = parse_threshold(args.threshold)
