@@ -1067,9 +1067,14 @@ int ps_pool_init(const ps_pool_config_t *cfg)
     ps_pool_hot.unit_class = unit_class;
     ps_pool_hot.class_bias = (uintptr_t)unit_class - ((uintptr_t)data >> PS_POOL_UNIT_SHIFT);
     ps_pool_hot.size = size;
-    for (size_t i = 0; i <= PS_POOL_TABLE_MAX / 16; i++) {
-        unsigned k = ps_sizeclass_of(i * 16);
-        ps_pool_size_class[i] = (uint8_t)(k <= pool.max_class ? k : 0);
+    /* Index i covers requests (16(i-1), 16i]; every class is a multiple of 16, so class k owns
+     * the indices (size[k-1]/16, size[k]/16]: one memset per class (a start-up cost of every
+     * process, so not ps_sizeclass_of per index). Above the limit, 0 = not pooled. */
+    memset(ps_pool_size_class, 0, sizeof ps_pool_size_class);
+    ps_pool_size_class[0] = 1;
+    for (unsigned k = 1; k <= pool.max_class && ps_sizeclass_size[k] <= PS_POOL_TABLE_MAX; k++) {
+        size_t from = ps_sizeclass_size[k - 1] / 16 + 1, to = ps_sizeclass_size[k] / 16;
+        memset(&ps_pool_size_class[from], (int)k, to - from + 1);
     }
     pool.initialized = 1;
     /* last: from here on ps_pool_owns() can be true */

@@ -120,6 +120,17 @@ START_TEST(test_sizeclass_table)
                 ck_abort_msg("class %u offset %llu", c, (unsigned long long)off);
     }
     /* a configured limit rounds up to a class; above it the table says "not pooled" */
+    static const size_t limits[] = {16, 100, 1000, 5000, 32768};
+    for (size_t l = 0; l < sizeof limits / sizeof limits[0]; l++) {
+        pool_setup(limits[l], 0, 0, NULL);
+        unsigned top = ps_sizeclass_of(limits[l]);
+        for (size_t n = 0; n <= PS_POOL_TABLE_MAX; n++) {
+            unsigned want = ps_sizeclass_of(n) <= top ? ps_sizeclass_of(n) : 0;
+            if (ps_pool_size_class[(n + 15) >> 4] != want)
+                ck_abort_msg("limit %zu: n %zu has class %u, want %u", limits[l], n,
+                             ps_pool_size_class[(n + 15) >> 4], want);
+        }
+    }
     pool_setup(1000, 0, 0, NULL);
     ck_assert_uint_eq(ps_pool_max_size(), 1024);
     ck_assert_uint_eq(ps_pool_size_class[1024 >> 4], ps_sizeclass_of(1024));
