@@ -339,28 +339,40 @@ class GitLog(Workload):
         return {"HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1", "GIT_PAGER": "cat",
                 "PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
 
-    def setup(self, ctx):
+    @staticmethod
+    def data(chunks, text):
+        """A fast-import data command: text, counted."""
+        b = text.encode()
+        chunks.append(b"data %d\n" % len(b) + b + b"\n")
+
+    @classmethod
+    def commit(cls, chunks, c, message):
+        """The header of the c-th commit of the stream (fixed identity and dates)."""
+        chunks.append(b"commit refs/heads/main\n")
+        chunks.append(b"committer Bench <bench@example.com> %d +0000\n" % (1700000000 + 60 * c))
+        cls.data(chunks, message)
+
+    def make_repo(self, ctx, chunks):
+        """A new repository in the workload's data directory from a fast-import stream."""
         d = ctx.datadir(self)
         (d / "home").mkdir(exist_ok=True)
         env = base_env()
         env.update(self.env(ctx))
         repo = d / "repo"
         subprocess.run([self.exe, "init", "-q", "-b", "main", str(repo)], check=True, env=env)
+        subprocess.run([self.exe, "-C", str(repo), "fast-import", "--quiet"],
+                       input=b"".join(chunks), check=True, env=env)
+        subprocess.run([self.exe, "-C", str(repo), "checkout", "-q", "-f", "main"], check=True,
+                       env=env)
+
+    def setup(self, ctx):
         rng = random.Random(11)
         nfiles, nlines = 40, 200
         files = [["line %d of file %d: %s" % (l, i, "x" * rng.randrange(10, 60))
                   for l in range(nlines)] for i in range(nfiles)]
         chunks = []
-
-        def data(text):
-            b = text.encode()
-            chunks.append(b"data %d\n" % len(b) + b + b"\n")
-
         for c in range(self.commits):
-            chunks.append(b"commit refs/heads/main\n")
-            chunks.append(b"committer Bench <bench@example.com> %d +0000\n"
-                          % (1700000000 + 60 * c))
-            data("commit %d: change some lines" % c)
+            self.commit(chunks, c, "commit %d: change some lines" % c)
             touched = range(nfiles) if c == 0 else rng.sample(range(nfiles), 3)
             for f in touched:
                 if c > 0:
@@ -368,11 +380,8 @@ class GitLog(Workload):
                         files[f][rng.randrange(nlines)] = "edit %d in commit %d: %s" % (
                             rng.randrange(1000), c, "y" * rng.randrange(5, 50))
                 chunks.append(b"M 100644 inline src/file%02d.txt\n" % f)
-                data("\n".join(files[f]) + "\n")
-        subprocess.run([self.exe, "-C", str(repo), "fast-import", "--quiet"],
-                       input=b"".join(chunks), check=True, env=env)
-        subprocess.run([self.exe, "-C", str(repo), "checkout", "-q", "-f", "main"], check=True,
-                       env=env)
+                self.data(chunks, "\n".join(files[f]) + "\n")
+        self.make_repo(ctx, chunks)
 
     def command(self, ctx, scale):
         return [self.exe, "-C", str(ctx.datadir(self) / "repo"), "log", "-p",
@@ -393,12 +402,6 @@ class GitLogCopies(GitLog):
     nfiles, max_files, lines = 30, 45, (60, 300)
 
     def setup(self, ctx):
-        d = ctx.datadir(self)
-        (d / "home").mkdir(exist_ok=True)
-        env = base_env()
-        env.update(self.env(ctx))
-        repo = d / "repo"
-        subprocess.run([self.exe, "init", "-q", "-b", "main", str(repo)], check=True, env=env)
         rng = random.Random(13)
         words = ["alpha", "beta", "gamma", "delta", "value", "index", "count", "buffer",
                  "node", "list", "map", "item", "result", "state", "error"]
@@ -427,16 +430,8 @@ class GitLogCopies(GitLog):
         for _ in range(self.nfiles):
             files[new_name()] = [line() for _ in range(rng.randrange(*self.lines))]
         chunks = []
-
-        def data(text):
-            b = text.encode()
-            chunks.append(b"data %d\n" % len(b) + b + b"\n")
-
         for c in range(self.commits):
-            chunks.append(b"commit refs/heads/main\n")
-            chunks.append(b"committer Bench <bench@example.com> %d +0000\n"
-                          % (1700000000 + 60 * c))
-            data("commit %d" % c)
+            self.commit(chunks, c, "commit %d" % c)
             touched, deleted = ([], []) if c else (list(files), [])
             if c:
                 names = sorted(files)
@@ -463,11 +458,8 @@ class GitLogCopies(GitLog):
                 chunks.append(b"D %s\n" % f.encode())
             for f in touched:
                 chunks.append(b"M 100644 inline %s\n" % f.encode())
-                data("\n".join(files[f]) + "\n")
-        subprocess.run([self.exe, "-C", str(repo), "fast-import", "--quiet"],
-                       input=b"".join(chunks), check=True, env=env)
-        subprocess.run([self.exe, "-C", str(repo), "checkout", "-q", "-f", "main"], check=True,
-                       env=env)
+                self.data(chunks, "\n".join(files[f]) + "\n")
+        self.make_repo(ctx, chunks)
 
     def command(self, ctx, scale):
         return [self.exe, "-C", str(ctx.datadir(self) / "repo"), "log", "-p", "--stat", "-C",
