@@ -218,8 +218,25 @@ PS_API void *calloc(size_t n, size_t m)
     return p;
 }
 
+/* realloc of a pooled block with nothing else to do (as malloc's and free's fast paths): in
+ * place, or a pooled (else glibc) block, copy, free. Python's lists and strings grow this way. */
+static inline void *realloc_pooled(void *p, size_t n)
+{
+    if (ps_pool_realloc_in_place(p, n))
+        return p;
+    size_t old = ps_pool_usable_size(p);
+    void *q = ps_pool_malloc(n);
+    if (!q && !(q = malloc_forward(n)))
+        return NULL; /* p stays valid, errno is ENOMEM */
+    memcpy(q, p, old < n ? old : n);
+    ps_pool_free(p);
+    return q;
+}
+
 PS_API void *realloc(void *p, size_t n)
 {
+    if (PS_LIKELY(ps_pool_owns(p)) && PS_LIKELY(!ps_g.hooks) && n != 0)
+        return realloc_pooled(p, n);
     if (!p)
         return ps_alias_malloc(n);
     if (n == 0) { /* glibc: frees and returns NULL */

@@ -6,7 +6,8 @@
  * picture; the fast paths are inline in pool.h.
  *
  * Layout. One PROT_NONE reservation holds every block, cut into 64 KiB units; a slab is one
- * unit (classes up to 2 KiB) or four (above), carved front to back with no header, so blocks
+ * unit (classes up to 2 KiB), four (up to 32 KiB) or 32 (the medium classes up to 256 KiB),
+ * carved front to back with no header, so blocks
  * of a class that is a multiple of A fall on A boundaries. Per unit, a byte gives the class
  * (the free fast path reads it) and a descriptor (slab_t) sits in a separate array. A second
  * reservation of the same size holds the per-block metadata: 64 KiB per unit, 16 bytes per
@@ -32,15 +33,17 @@
 
 #define SEGMENT_UNITS 64           /* commit granularity of blocks and metadata: 4 MiB */
 #define CACHE_BIN_BYTES (64 << 10) /* a thread's bin holds about this many bytes of blocks */
-#define CACHE_BIN_MIN 2            /* ... but at least this many blocks */
-#define CACHE_BIN_MAX 128          /* ... and at most this many */
-#define XFER_BYTES (256 << 10)     /* a class's transfer stack holds about this many bytes, */
+#define CACHE_BIN_MIN 2            /* ... but at least this many blocks (1 for medium classes) */
+#define CACHE_BIN_MAX 64           /* ... and at most this many */
+#define CACHE_BIN_START 8          /* a new bin's limit (blocks); it doubles on each refill */
+#define XFER_BYTES (64 << 10)      /* a class's transfer stack holds about this many bytes, */
 #define XFER_MIN_BATCHES 8         /* ... but at least this many flush batches */
-#define XFER_MAX 4096              /* ... and at most this many blocks */
+#define XFER_MIN_BATCHES_MEDIUM 2  /* ... (medium classes: a batch is one block of >32 KiB) */
+#define XFER_MAX 1024              /* ... and at most this many blocks */
 #define DECAY_EVERY 16             /* slow-path calls (per thread) between looks at the clock */
 #define RESERVE_MIN ((size_t)64 << 20)
 
-enum { KIND_SMALL = 0, KIND_BIG = 1 };
+enum { KIND_SMALL = 0, KIND_BIG = 1, KIND_MEDIUM = 2, NKIND = 3 }; /* slabs of 1, 4, 32 units */
 enum { SLAB_UNUSED = 0, SLAB_ACTIVE, SLAB_EMPTY, SLAB_RELEASED };
 
 /* Descriptor of a slab, at the index of its first unit. Guarded by its class's lock while it
@@ -53,7 +56,7 @@ typedef struct slab_s {
     uint32_t carved;            /* blocks [0, carved) were handed out at least once */
     uint32_t capacity;          /* blocks that fit */
     uint8_t cls;                /* class served; 0 when empty */
-    uint8_t units;              /* 1 or PS_POOL_BIG_UNITS */
+    uint8_t units;              /* 1, PS_POOL_BIG_UNITS or PS_POOL_MEDIUM_UNITS */
     uint8_t state;              /* SLAB_* */
     uint8_t on_partial;         /* 1 while on its class's partial list */
     uint8_t last_cls;           /* class it served last (statistics of returned bytes) */
@@ -95,11 +98,11 @@ static struct {
     pthread_key_t key;
     int key_ok;
 
-    ps_spinlock_t slab_lock;          /* guards what follows, down to `returned` */
-    size_t bump;                      /* next never-used unit */
-    size_t committed;                 /* units [0, committed) are read/write */
-    slab_t *empty[2], *empty_tail[2]; /* empty slabs by kind, oldest first, pages resident */
-    slab_t *released[2];              /* empty slabs whose pages went back to the OS */
+    ps_spinlock_t slab_lock;                  /* guards what follows, down to `returned` */
+    size_t bump;                              /* next never-used unit */
+    size_t committed;                         /* units [0, committed) are read/write */
+    slab_t *empty[NKIND], *empty_tail[NKIND]; /* empty slabs by kind, oldest first, resident */
+    slab_t *released[NKIND];                  /* empty slabs whose pages went back to the OS */
     uint64_t empty_units, released_units, meta_segments, returned;
     int exhausted;
 
@@ -115,7 +118,7 @@ static struct {
 } pool;
 
 PS_HIDDEN ps_pool_hot_t ps_pool_hot __attribute__((aligned(64))); /* read-mostly: own line */
-PS_HIDDEN uint8_t ps_pool_size_class[PS_POOL_LIMIT / 16 + 1];
+PS_HIDDEN uint8_t ps_pool_size_class[PS_POOL_TABLE_MAX / 16 + 1];
 
 /* The shared caches a thread points at before its first pooled call and after its exit: every
  * bin is both empty and full, so both fast paths fall into the slow paths, which never write
@@ -161,6 +164,11 @@ static inline slab_t *slab_of(const void *p, unsigned cls)
 static inline size_t slab_unit(const slab_t *s)
 {
     return (size_t)(s - pool.slabs);
+}
+
+static inline int kind_of(unsigned units)
+{
+    return units == 1 ? KIND_SMALL : units == PS_POOL_BIG_UNITS ? KIND_BIG : KIND_MEDIUM;
 }
 
 static inline int elapsed(uint64_t now, uint64_t since, uint64_t age)
@@ -261,8 +269,8 @@ static slab_t *split_big(void)
  * lock. NULL when the reservation is used up or the OS refuses to commit. */
 static slab_t *slab_acquire(unsigned cls)
 {
-    int kind = ps_sizeclass_units(cls) > 1 ? KIND_BIG : KIND_SMALL;
     unsigned units = ps_sizeclass_units(cls);
+    int kind = kind_of(units);
     slab_t *s = NULL;
     ps_lock(&pool.slab_lock);
     if (pool.empty_tail[kind]) {
@@ -324,7 +332,7 @@ fail:
 static void slab_retire(slab_t *s, uint64_t since)
 {
     memset(&ps_pool_hot.unit_class[slab_unit(s)], 0, s->units);
-    int kind = s->units > 1 ? KIND_BIG : KIND_SMALL;
+    int kind = kind_of(s->units);
     s->free = NULL;
     s->used = s->carved = 0;
     s->cls = 0;
@@ -485,8 +493,8 @@ static void cache_reset_bins(ps_pool_cache_t *tc)
     for (unsigned c = 0; c < PS_POOL_NCLASS; c++) {
         ps_pool_bin_t *b = &tc->bins[c];
         b->low = b->top = slot;
+        b->high = slot + (pool.cap[c] < CACHE_BIN_START ? pool.cap[c] : CACHE_BIN_START);
         slot += pool.cap[c];
-        b->high = slot;
         b->allocs = 0;
     }
 }
@@ -606,11 +614,19 @@ static inline void maybe_decay(ps_pool_cache_t *tc)
         ps_pool_decay(now);
 }
 
-/* Refill an empty bin from the central pool: half its capacity. Returns blocks obtained. */
+/* Refill an empty bin from the central pool: half its limit, after doubling the limit (up to
+ * the bin's capacity). A bin starts at CACHE_BIN_START blocks and grows only on the thread
+ * that allocates from it: a thread that mostly frees a class (the consumer of a producer/
+ * consumer pair) keeps a small bin and hands blocks back sooner. Returns blocks obtained. */
 static uint32_t refill(ps_pool_bin_t *b, unsigned cls)
 {
     central_t *c = &pool.central[cls];
-    uint32_t want = pool.cap[cls] / 2;
+    uint32_t limit = (uint32_t)(b->high - b->low);
+    if (limit < pool.cap[cls]) {
+        limit = limit * 2 < pool.cap[cls] ? limit * 2 : pool.cap[cls];
+        b->high = b->low + limit; /* only this thread reads high */
+    }
+    uint32_t want = limit / 2;
     if (want == 0)
         want = 1;
     ps_lock(&c->lock);
@@ -711,22 +727,23 @@ void ps_pool_free_slow(void *p, ps_pool_bin_t *b)
  * Aligned blocks, realloc, metadata
  * ============================================================================================== */
 
+void *ps_pool_malloc_medium(size_t n)
+{
+    if (n > pool.max_size) /* 0 before init */
+        return NULL;
+    return ps_pool_malloc_cls(n, ps_sizeclass_of(n));
+}
+
 void *ps_pool_memalign(size_t align, size_t n)
 {
     if (align <= 16)
         return ps_pool_malloc(n);
     if (n > pool.max_size || align > PS_POOL_LIMIT || (align & (align - 1)) != 0)
         return NULL;
-    for (unsigned c = ps_pool_size_class[(n + 15) >> 4]; c && c <= pool.max_class; c++)
+    for (unsigned c = ps_sizeclass_of(n); c <= pool.max_class; c++)
         if ((ps_sizeclass_size[c] & (align - 1)) == 0)
             return ps_pool_malloc_cls(n, c);
     return NULL;
-}
-
-void *ps_pool_realloc_in_place(void *p, size_t n)
-{
-    size_t size = ps_pool_usable_size(p);
-    return n <= size && n >= size / 2 ? p : NULL;
 }
 
 static PS_COLD int meta_commit(size_t seg)
@@ -790,7 +807,7 @@ void ps_pool_decay(uint64_t now)
         ps_unlock(&c->lock);
     }
     ps_lock(&pool.slab_lock);
-    for (int kind = 0; kind < 2; kind++) {
+    for (int kind = 0; kind < NKIND; kind++) {
         slab_t *s;
         while ((s = pool.empty[kind]) != NULL && elapsed(now, s->empty_since, age)) {
             list_remove(&pool.empty[kind], &pool.empty_tail[kind], s);
@@ -949,8 +966,10 @@ static uint32_t xfer_cap(unsigned k, uint32_t cap)
 {
     uint32_t batch = cap / 2 ? cap / 2 : 1;
     uint32_t n = XFER_BYTES / ps_sizeclass_size[k];
-    if (n < XFER_MIN_BATCHES * batch)
-        n = XFER_MIN_BATCHES * batch;
+    uint32_t batches =
+        ps_sizeclass_size[k] > PS_POOL_BIG_MAX ? XFER_MIN_BATCHES_MEDIUM : XFER_MIN_BATCHES;
+    if (n < batches * batch)
+        n = batches * batch;
     return n > XFER_MAX ? XFER_MAX : n;
 }
 
@@ -974,7 +993,7 @@ int ps_pool_init(const ps_pool_config_t *cfg)
         c.reserve = PS_POOL_DEFAULT_RESERVE;
     if (c.clock_ns == NULL)
         c.clock_ns = ps_os_monotonic_ns;
-    size_t align = PS_POOL_UNIT * PS_POOL_BIG_UNITS;
+    size_t align = PS_POOL_UNIT * PS_POOL_MEDIUM_UNITS;
     c.reserve = (c.reserve + align - 1) & ~(align - 1);
 
     /* blocks and metadata: halve until the OS agrees (ulimit -v, small address spaces) */
@@ -1010,7 +1029,8 @@ int ps_pool_init(const ps_pool_config_t *cfg)
     size_t slots = 0, xslots = 0;
     for (unsigned k = 1; k <= pool.max_class; k++) {
         uint32_t cap = CACHE_BIN_BYTES / ps_sizeclass_size[k];
-        cap = cap < CACHE_BIN_MIN ? CACHE_BIN_MIN : cap > CACHE_BIN_MAX ? CACHE_BIN_MAX : cap;
+        uint32_t min = ps_sizeclass_size[k] > PS_POOL_BIG_MAX ? 1 : CACHE_BIN_MIN;
+        cap = cap < min ? min : cap > CACHE_BIN_MAX ? CACHE_BIN_MAX : cap;
         pool.cap[k] = cap;
         pool.recip[k] = ps_sizeclass_recip(k);
         slots += cap;
@@ -1047,9 +1067,14 @@ int ps_pool_init(const ps_pool_config_t *cfg)
     ps_pool_hot.unit_class = unit_class;
     ps_pool_hot.class_bias = (uintptr_t)unit_class - ((uintptr_t)data >> PS_POOL_UNIT_SHIFT);
     ps_pool_hot.size = size;
-    for (size_t i = 0; i <= PS_POOL_LIMIT / 16; i++) {
-        unsigned k = ps_sizeclass_of(i * 16);
-        ps_pool_size_class[i] = (uint8_t)(k <= pool.max_class ? k : 0);
+    /* Index i covers requests (16(i-1), 16i]; every class is a multiple of 16, so class k owns
+     * the indices (size[k-1]/16, size[k]/16]: one memset per class (a start-up cost of every
+     * process, so not ps_sizeclass_of per index). Above the limit, 0 = not pooled. */
+    memset(ps_pool_size_class, 0, sizeof ps_pool_size_class);
+    ps_pool_size_class[0] = 1;
+    for (unsigned k = 1; k <= pool.max_class && ps_sizeclass_size[k] <= PS_POOL_TABLE_MAX; k++) {
+        size_t from = ps_sizeclass_size[k - 1] / 16 + 1, to = ps_sizeclass_size[k] / 16;
+        memset(&ps_pool_size_class[from], (int)k, to - from + 1);
     }
     pool.initialized = 1;
     /* last: from here on ps_pool_owns() can be true */

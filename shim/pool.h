@@ -25,14 +25,14 @@
 
 /* ---- configuration (ps_pool_init) ---------------------------------------------------------- */
 
-#define PS_POOL_DEFAULT_MAX 1024                      /* bytes */
+#define PS_POOL_DEFAULT_MAX PS_POOL_LIMIT             /* bytes: every class (256 KiB) */
 #define PS_POOL_DEFAULT_RESERVE ((size_t)16 << 30)    /* bytes of address space for blocks */
 #define PS_POOL_DEFAULT_DECAY_NS UINT64_C(1000000000) /* 1 s */
 #define PS_POOL_DECAY_NEVER UINT64_MAX
 
 typedef struct ps_pool_config_s {
     size_t max_size;            /* largest pooled request (bytes); 0 = PS_POOL_DEFAULT_MAX;
-                                   rounded up to a class, capped at PS_POOL_LIMIT */
+                                   rounded up to a class, capped at PS_POOL_LIMIT (256 KiB) */
     size_t reserve;             /* address space for blocks (bytes); 0 = default; the same again
                                    is reserved for block metadata. Halved until mmap succeeds. */
     uint64_t decay_ns;          /* an empty slab goes back to the OS after this idle time (ns);
@@ -113,9 +113,6 @@ void *ps_pool_memalign(size_t align, size_t n);
 /* Metadata of pooled block p (p as returned by the pool). O(1): no hash, no lock. NULL only
  * if the metadata page cannot be committed. */
 ps_pool_block_meta_t *ps_pool_meta(const void *p);
-/* p itself if n fits p's class and wastes at most half of it (a 1 KiB block realloc'ed to
- * 10 bytes moves to a smaller class); NULL: allocate, copy, free. n must be > 0. */
-void *ps_pool_realloc_in_place(void *p, size_t n);
 
 /* ---- what the inline fast paths need (pool.c owns these) --------------------------------------
  */
@@ -148,13 +145,17 @@ typedef struct ps_pool_hot_s {
 } ps_pool_hot_t;
 
 extern PS_HIDDEN ps_pool_hot_t ps_pool_hot;
-extern PS_HIDDEN uint8_t ps_pool_size_class[PS_POOL_LIMIT / 16 + 1]; /* by (n + 15) >> 4 */
+/* Class of a request n <= PS_POOL_TABLE_MAX by (n + 15) >> 4; 0 = above the limit. */
+extern PS_HIDDEN uint8_t ps_pool_size_class[PS_POOL_TABLE_MAX / 16 + 1];
 extern PS_HIDDEN __thread ps_pool_cache_t *ps_pool_tls __attribute__((tls_model("initial-exec")));
 
 /* Slow paths. b is the bin the fast path looked at (in whatever cache the thread points at):
  * passing it rather than the class keeps the fast path from holding the class in a register. */
 void *ps_pool_malloc_slow(size_t n, ps_pool_bin_t *b) PS_NOINLINE;
 void ps_pool_free_slow(void *p, ps_pool_bin_t *b) PS_NOINLINE;
+/* A request above PS_POOL_TABLE_MAX: its class by arithmetic, then the thread cache; NULL
+ * above the configured limit. */
+void *ps_pool_malloc_medium(size_t n) PS_NOINLINE;
 
 /* True if p lies in the pool's reservation (a block, or the interior of one). O(1). */
 static inline int ps_pool_owns(const void *p)
@@ -172,6 +173,14 @@ static inline unsigned ps_pool_class_of_block(const void *p)
 static inline size_t ps_pool_usable_size(const void *p)
 {
     return ps_sizeclass_size[ps_pool_class_of_block(p)];
+}
+
+/* p itself if n fits p's class and wastes at most half of it (a 1 KiB block realloc'ed to
+ * 10 bytes moves to a smaller class); NULL: allocate, copy, free. n must be > 0. */
+static inline void *ps_pool_realloc_in_place(void *p, size_t n)
+{
+    size_t size = ps_pool_usable_size(p);
+    return n <= size && n >= size / 2 ? p : NULL;
 }
 
 /* A block from class cls of this thread's cache, else the slow path (n: the request). */
@@ -198,8 +207,8 @@ static inline void *ps_pool_malloc_cls(size_t n, size_t cls)
  * exhausted or not initialized. The caller then forwards to the C library. */
 static inline void *ps_pool_malloc(size_t n)
 {
-    if (PS_UNLIKELY(n > PS_POOL_LIMIT))
-        return NULL;
+    if (PS_UNLIKELY(n > PS_POOL_TABLE_MAX))
+        return ps_pool_malloc_medium(n);
     return ps_pool_malloc_cls(n, ps_pool_size_class[(n + 15) >> 4]);
 }
 

@@ -5,9 +5,11 @@
  * these, tests/unit/shim/check_pool.c checks them, docs/pool.md explains them.
  *
  * Classes are 16 bytes apart up to 128, then four per doubling (128 160 192 224 256 320 ...)
- * up to PS_POOL_LIMIT. Every class is a multiple of 16, so every block is 16-aligned, and a
- * request n gets a block of at most n + max(15, n/4) bytes (internal waste < 20% of the block
- * above 128 bytes). Class 0 means "not pooled".
+ * up to PS_POOL_LIMIT (256 KiB). Every class is a multiple of 16, so every block is 16-aligned,
+ * and a request n gets a block of at most n + max(15, n/4) bytes (internal waste < 20% of the
+ * block above 128 bytes). Class 0 means "not pooled". Three slab kinds: 64 KiB slabs for classes
+ * up to 2 KiB, 256 KiB up to 32 KiB ("small" and "big"), 2 MiB above ("medium" classes): every
+ * slab holds at least 8 blocks and wastes at most 1/16 of itself at its tail.
  */
 #ifndef PS_SIZECLASS_H
 #define PS_SIZECLASS_H
@@ -15,20 +17,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PS_POOL_LIMIT 32768u  /* largest block any configuration can pool (bytes) */
-#define PS_POOL_NCLASS 41     /* classes 1..40 plus 0 = "not pooled" */
-#define PS_POOL_UNIT_SHIFT 16 /* the reservation is cut into 64 KiB units */
+#define PS_POOL_LIMIT 262144u    /* largest block any configuration can pool (bytes) */
+#define PS_POOL_NCLASS 53        /* classes 1..52 plus 0 = "not pooled" */
+#define PS_POOL_TABLE_MAX 32768u /* requests up to here find their class in a byte table */
+#define PS_POOL_UNIT_SHIFT 16    /* the reservation is cut into 64 KiB units */
 #define PS_POOL_UNIT ((size_t)1 << PS_POOL_UNIT_SHIFT)
-#define PS_POOL_SMALL_MAX 2048 /* classes up to here live in 1-unit slabs, above in 4-unit slabs   \
-                                */
-#define PS_POOL_BIG_UNITS 4    /* units in a slab of a class above PS_POOL_SMALL_MAX */
-#define PS_POOL_RECIP_SHIFT 40 /* block index = (offset in slab * recip) >> 40, no division */
+#define PS_POOL_SMALL_MAX                                                                          \
+    2048                        /* classes up to here live in 1-unit slabs, above in 4-unit slabs  \
+                                 */
+#define PS_POOL_BIG_UNITS 4     /* units in a slab of a class above PS_POOL_SMALL_MAX */
+#define PS_POOL_BIG_MAX 32768   /* classes up to here live in 4-unit slabs, above in 32-unit ones */
+#define PS_POOL_MEDIUM_UNITS 32 /* units in a slab of a class above PS_POOL_BIG_MAX (2 MiB) */
+#define PS_POOL_RECIP_SHIFT 40  /* block index = (offset in slab * recip) >> 40, no division */
 
 /* Block size of each class (bytes). */
 static const uint32_t ps_sizeclass_size[PS_POOL_NCLASS] = {
-    0,    16,   32,   48,   64,   80,    96,    112,   128,   160,   192,   224,   256,  320,
-    384,  448,  512,  640,  768,  896,   1024,  1280,  1536,  1792,  2048,  2560,  3072, 3584,
-    4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768};
+    0,     16,    32,    48,     64,     80,     96,     112,    128,   160,   192,
+    224,   256,   320,   384,    448,    512,    640,    768,    896,   1024,  1280,
+    1536,  1792,  2048,  2560,   3072,   3584,   4096,   5120,   6144,  7168,  8192,
+    10240, 12288, 14336, 16384,  20480,  24576,  28672,  32768,  40960, 49152, 57344,
+    65536, 81920, 98304, 114688, 131072, 163840, 196608, 229376, 262144};
 
 /* The smallest class whose blocks hold n bytes (n <= PS_POOL_LIMIT), by arithmetic. The
  * allocator itself uses a byte table built from this (pool.c); tests compare the two. */
@@ -45,7 +53,9 @@ static inline unsigned ps_sizeclass_of(size_t n)
 /* Units (64 KiB) in a slab of class c. */
 static inline unsigned ps_sizeclass_units(unsigned c)
 {
-    return ps_sizeclass_size[c] <= PS_POOL_SMALL_MAX ? 1u : PS_POOL_BIG_UNITS;
+    return ps_sizeclass_size[c] <= PS_POOL_SMALL_MAX ? 1u
+           : ps_sizeclass_size[c] <= PS_POOL_BIG_MAX ? PS_POOL_BIG_UNITS
+                                                     : PS_POOL_MEDIUM_UNITS;
 }
 
 /* Blocks in a slab of class c. */
@@ -55,7 +65,8 @@ static inline uint32_t ps_sizeclass_capacity(unsigned c)
 }
 
 /* Multiplier for the division-free block index: floor(off / size) == (off * r) >> 40 for
- * every offset inside a slab (off < 2^18; exact because size < 2^22, see docs/pool.md). */
+ * every offset inside a slab (exact because slab bytes * size <= 2^21 * 2^18 < 2^40, see
+ * docs/pool.md). */
 static inline uint64_t ps_sizeclass_recip(unsigned c)
 {
     return ((uint64_t)1 << PS_POOL_RECIP_SHIFT) / ps_sizeclass_size[c] + 1;

@@ -227,6 +227,45 @@ n = int(sys.argv[1])
 print("python-churn n=%d checksum=%d" % (n, run(n)))
 '''
 
+# Dicts, lists and strings that outgrow 1 KiB (the pool's default limit before issue 10):
+# records of 8..127 fields (key tables of 0.3-5 KiB), lists grown by append (realloc up to
+# ~3 KiB), joined strings up to ~2 KiB, a merged dict that grows to tens of KiB.
+PYTHON_DICTS_SCRIPT = r'''
+import sys
+
+def run(n):
+    rng = 98765
+    keep = []
+    total = 0
+    for i in range(n):
+        rng = (rng * 1103515245 + 12345) & 0x7FFFFFFF
+        width = 8 + rng % 120
+        rec = {}
+        for j in range(width):
+            rec["field%d" % j] = j * i
+        row = []
+        for j in range(rng % 400):
+            row.append(j)
+        rec["row"] = row
+        text = ",".join("%x" % (v + i) for v in range(rng % 300))
+        rec["text"] = text
+        keep.append(rec)
+        if len(keep) >= 3000:
+            # drop a random half of the working set: objects die at mixed ages
+            cut = rng % 1500
+            del keep[cut:cut + 1500]
+        if i % 500 == 0:
+            merged = {}
+            for r in keep[-50:]:
+                merged.update(r)
+            total += len(merged)
+        total += len(text) + len(row) + width
+    return total
+
+n = int(sys.argv[1])
+print("python-dicts n=%d checksum=%d" % (n, run(n)))
+'''
+
 PERL_SCRIPT = r'''
 use strict;
 use warnings;
@@ -300,28 +339,40 @@ class GitLog(Workload):
         return {"HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1", "GIT_PAGER": "cat",
                 "PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
 
-    def setup(self, ctx):
+    @staticmethod
+    def data(chunks, text):
+        """A fast-import data command: text, counted."""
+        b = text.encode()
+        chunks.append(b"data %d\n" % len(b) + b + b"\n")
+
+    @classmethod
+    def commit(cls, chunks, c, message):
+        """The header of the c-th commit of the stream (fixed identity and dates)."""
+        chunks.append(b"commit refs/heads/main\n")
+        chunks.append(b"committer Bench <bench@example.com> %d +0000\n" % (1700000000 + 60 * c))
+        cls.data(chunks, message)
+
+    def make_repo(self, ctx, chunks):
+        """A new repository in the workload's data directory from a fast-import stream."""
         d = ctx.datadir(self)
         (d / "home").mkdir(exist_ok=True)
         env = base_env()
         env.update(self.env(ctx))
         repo = d / "repo"
         subprocess.run([self.exe, "init", "-q", "-b", "main", str(repo)], check=True, env=env)
+        subprocess.run([self.exe, "-C", str(repo), "fast-import", "--quiet"],
+                       input=b"".join(chunks), check=True, env=env)
+        subprocess.run([self.exe, "-C", str(repo), "checkout", "-q", "-f", "main"], check=True,
+                       env=env)
+
+    def setup(self, ctx):
         rng = random.Random(11)
         nfiles, nlines = 40, 200
         files = [["line %d of file %d: %s" % (l, i, "x" * rng.randrange(10, 60))
                   for l in range(nlines)] for i in range(nfiles)]
         chunks = []
-
-        def data(text):
-            b = text.encode()
-            chunks.append(b"data %d\n" % len(b) + b + b"\n")
-
         for c in range(self.commits):
-            chunks.append(b"commit refs/heads/main\n")
-            chunks.append(b"committer Bench <bench@example.com> %d +0000\n"
-                          % (1700000000 + 60 * c))
-            data("commit %d: change some lines" % c)
+            self.commit(chunks, c, "commit %d: change some lines" % c)
             touched = range(nfiles) if c == 0 else rng.sample(range(nfiles), 3)
             for f in touched:
                 if c > 0:
@@ -329,15 +380,90 @@ class GitLog(Workload):
                         files[f][rng.randrange(nlines)] = "edit %d in commit %d: %s" % (
                             rng.randrange(1000), c, "y" * rng.randrange(5, 50))
                 chunks.append(b"M 100644 inline src/file%02d.txt\n" % f)
-                data("\n".join(files[f]) + "\n")
-        subprocess.run([self.exe, "-C", str(repo), "fast-import", "--quiet"],
-                       input=b"".join(chunks), check=True, env=env)
-        subprocess.run([self.exe, "-C", str(repo), "checkout", "-q", "-f", "main"], check=True,
-                       env=env)
+                self.data(chunks, "\n".join(files[f]) + "\n")
+        self.make_repo(ctx, chunks)
 
     def command(self, ctx, scale):
         return [self.exe, "-C", str(ctx.datadir(self) / "repo"), "log", "-p",
                 "-n", str(scaled(self.commits, scale))]
+
+
+class GitLogCopies(GitLog):
+    """git log -p --stat -C --find-copies-harder: every commit that adds a file compares it
+    with every file of its parent (copy detection), which hashes each blob in spans of
+    2-64 KiB tables and diffs with xdiff: many medium-sized blocks, allocated and freed per
+    commit. That is the pattern that makes glibc trim and regrow its heap top when small
+    blocks no longer sit between the large ones (issue 10)."""
+
+    name = "git-log-copies"
+    description = ("git log -p --stat -C --find-copies-harder over a generated repository "
+                   "(2000 commits, 30-45 files of 60-300 lines, 2 edited per commit, a copy "
+                   "with edits every other commit, a rename every fourth); output to a file")
+    nfiles, max_files, lines = 30, 45, (60, 300)
+
+    def setup(self, ctx):
+        rng = random.Random(13)
+        words = ["alpha", "beta", "gamma", "delta", "value", "index", "count", "buffer",
+                 "node", "list", "map", "item", "result", "state", "error"]
+
+        def line():
+            return " ".join(rng.choice(words) + str(rng.randrange(100))
+                            for _ in range(rng.randrange(3, 10)))
+
+        files = {}
+        serial = [0]
+
+        def new_name():
+            serial[0] += 1
+            return "dir%d/f%04d.c" % (rng.randrange(12), serial[0])
+
+        def edit(text, k):
+            for _ in range(k):
+                r, i = rng.random(), rng.randrange(len(text))
+                if r < 0.6:
+                    text[i] = line()
+                elif r < 0.8:
+                    text.insert(i, line())
+                elif len(text) > 30:
+                    del text[i]
+
+        for _ in range(self.nfiles):
+            files[new_name()] = [line() for _ in range(rng.randrange(*self.lines))]
+        chunks = []
+        for c in range(self.commits):
+            self.commit(chunks, c, "commit %d" % c)
+            touched, deleted = ([], []) if c else (list(files), [])
+            if c:
+                names = sorted(files)
+                for f in rng.sample(names, 2):
+                    edit(files[f], rng.randrange(1, 6))
+                    touched.append(f)
+                if rng.random() < 0.5:  # a copy of an existing file, a little edited
+                    dst = new_name()
+                    files[dst] = list(files[rng.choice(names)])
+                    edit(files[dst], rng.randrange(0, 8))
+                    touched.append(dst)
+                src = rng.choice(names)
+                if rng.random() < 0.25 and src not in touched:  # a rename
+                    dst = new_name()
+                    files[dst] = files.pop(src)
+                    edit(files[dst], rng.randrange(0, 4))
+                    touched.append(dst)
+                    deleted.append(src)
+                if len(files) > self.max_files:
+                    victim = rng.choice([f for f in sorted(files) if f not in touched])
+                    del files[victim]
+                    deleted.append(victim)
+            for f in deleted:
+                chunks.append(b"D %s\n" % f.encode())
+            for f in touched:
+                chunks.append(b"M 100644 inline %s\n" % f.encode())
+                self.data(chunks, "\n".join(files[f]) + "\n")
+        self.make_repo(ctx, chunks)
+
+    def command(self, ctx, scale):
+        return [self.exe, "-C", str(ctx.datadir(self) / "repo"), "log", "-p", "--stat", "-C",
+                "--find-copies-harder", "-n", str(scaled(self.commits, scale))]
 
 
 WORKLOADS = [
@@ -376,7 +502,14 @@ WORKLOADS = [
                    {"PERL_HASH_SEED": "0", "PERL_PERTURB_KEYS": "0"},
                    "/usr/bin/perl (system malloc) building a hash of 200k hash records with "
                    "array members, grouped, half the groups deleted every 50k"),
+    ScriptWorkload("python-dicts", "/usr/bin/python3", "dicts.py", PYTHON_DICTS_SCRIPT, 20000,
+                   {"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE":
+                    "1"},
+                   "/usr/bin/python3 with PYTHONMALLOC=malloc: records of 8-127 fields (dict "
+                   "key tables of 0.3-5 KiB), lists grown by append to ~3 KiB, joined strings "
+                   "to ~2 KiB, a merged dict of tens of KiB; 3000 records live; 20k records"),
     GitLog(),
+    GitLogCopies(),
 ]
 
 
@@ -573,6 +706,15 @@ def all_conditions(valgrind_scale):
         Perfshim("perfshim-pool", "pool",
                  "libperfshim.so preloaded, PERFSHIM_MODE=pool: the pool allocator only, no "
                  "tracking"),
+        Perfshim("perfshim-pool-1k", "pool",
+                 "PERFSHIM_MODE=pool PERFSHIM_POOL_MAX=1024: the pool limited to the default "
+                 "before issue 10 (larger requests go to glibc)", {"PERFSHIM_POOL_MAX": "1024"}),
+        Perfshim("perfshim-pool-32k", "pool",
+                 "PERFSHIM_MODE=pool PERFSHIM_POOL_MAX=32768: the pool's largest limit before "
+                 "issue 10", {"PERFSHIM_POOL_MAX": "32768"}),
+        Perfshim("perfshim-pool-256k", "pool",
+                 "PERFSHIM_MODE=pool PERFSHIM_POOL_MAX=262144: every class the pool has",
+                 {"PERFSHIM_POOL_MAX": "262144"}),
         Preload("jemalloc", LIBDIR / "libjemalloc.so.2", "jemalloc via LD_PRELOAD"),
         Preload("tcmalloc", LIBDIR / "libtcmalloc_minimal.so.4",
                 "tcmalloc (gperftools, minimal) via LD_PRELOAD"),
@@ -1022,6 +1164,8 @@ def markdown(report):
                        f"{met} |")
         out.append("")
 
+    out.extend(allocator_table(report))
+
     # Baseline-only conditions (plain, plain-small) have no ratio: their times are in the detail.
     others = [c for c in conds if report["conditions"][c]["baseline"] != c]
     out.append("Median ratio of wall time to plain glibc (valgrind: to plain-small), all "
@@ -1084,6 +1228,52 @@ def markdown(report):
         out.extend(problems)
         out.append("")
     return "\n".join(out)
+
+
+# The allocators side by side (issue 10): pool mode, full tracking and the allocators people
+# preload for speed, each against plain glibc.
+ALLOCATOR_COLUMNS = ["perfshim-pool", "perfshim-pool-1k", "perfshim-pool-32k",
+                     "perfshim-pool-256k", "mimalloc", "jemalloc", "tcmalloc", "perfshim-full"]
+
+
+# What --allocators runs: the conditions of the issue 10 closing table.
+ALLOCATOR_CONDITIONS = ["plain", "perfshim-pool", "mimalloc", "jemalloc", "tcmalloc",
+                        "perfshim-full"]
+
+
+def cell_spread(entry, key):
+    """'median (min–max)' of a per-repetition ratio summary, or a dash."""
+    if entry is None:
+        return "–"
+    if entry["status"] != "ok":
+        return "FAILED"
+    r = entry.get(key)
+    if not r:
+        return "–"
+    return f"{fmt_ratio(r['median'])} ({fmt_ratio(r['min'])}–{fmt_ratio(r['max'])})"
+
+
+def allocator_table(report):
+    """Two tables: time and peak RSS of the allocator conditions against plain glibc, as the
+    median of per-repetition ratios with their range. Empty when none of them ran."""
+    res = report["results"]
+    cols = [c for c in ALLOCATOR_COLUMNS if c in report["conditions"]
+            and report["conditions"][c]["baseline"] == "plain"]
+    if not cols:
+        return []
+    out = []
+    for title, key in (("wall time", "ratio"), ("CPU time (user + system)", "cpu_ratio"),
+                       ("peak RSS", "rss_ratio")):
+        out.append(f"Allocators against plain glibc, {title}: median of the per-repetition "
+                   "ratios (min–max):")
+        out.append("")
+        out.append("| workload | " + " | ".join(cols) + " |")
+        out.append("|---|" + "---:|" * len(cols))
+        for w, byc in res.items():
+            out.append(f"| {w} | " + " | ".join(cell_spread(byc.get(c), key) for c in cols) +
+                       " |")
+        out.append("")
+    return out
 
 
 def fmt_load(v):
@@ -1180,6 +1370,9 @@ def main():
     ap.add_argument("--workloads", help="comma-separated workload names (default: all)")
     ap.add_argument("--conditions", help="comma-separated condition names (default: "
                     + ",".join(DEFAULT_CONDITIONS) + "); plain is always added")
+    ap.add_argument("--allocators", action="store_true",
+                    help="the allocator comparison only: --conditions " +
+                    ",".join(ALLOCATOR_CONDITIONS))
     ap.add_argument("--reps", type=int, default=5, help="timed repetitions (default 5)")
     ap.add_argument("--warmup", type=int, default=1, help="warm-up runs per condition "
                     "(default 1)")
@@ -1211,6 +1404,10 @@ def main():
         return 0
     if args.quick:
         args.scale, args.reps = 0.1, 2
+    if args.allocators:
+        if args.conditions:
+            ap.error("--allocators and --conditions exclude each other")
+        args.conditions = ",".join(ALLOCATOR_CONDITIONS)
     if args.reps < 1 or args.warmup < 0 or args.scale <= 0 or args.valgrind_scale <= 0:
         ap.error("--reps >= 1, --warmup >= 0, --scale and --valgrind-scale > 0")
     threshold = parse_threshold(args.threshold)

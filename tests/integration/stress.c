@@ -78,7 +78,9 @@ static size_t rand_size(uint64_t *s)
         return 1 + rnd(s) % 256;
     if (r < 95)
         return 1 + rnd(s) % 4096;
-    return 1 + rnd(s) % 65536;
+    if (r < 99)
+        return 1 + rnd(s) % 65536;
+    return 1 + rnd(s) % 327680; /* medium classes, and past the largest (256 KiB) */
 }
 
 static unsigned char *alloc_any(uint64_t *s, size_t n)

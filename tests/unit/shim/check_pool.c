@@ -99,11 +99,18 @@ START_TEST(test_sizeclass_table)
          * gets the 16-byte class) */
         ck_assert_msg(n == 0 || waste < 16 || waste * 4 < n, "n=%zu waste=%zu", n, waste);
     }
-    /* the allocator's byte table agrees with the arithmetic rule (full range configured) */
+    /* the allocator's byte table agrees with the arithmetic rule (full range configured), and
+     * every request above the table gets the class of the rule */
     pool_setup(PS_POOL_LIMIT, 0, 0, NULL);
     ck_assert_uint_eq(ps_pool_max_size(), PS_POOL_LIMIT);
-    for (size_t n = 0; n <= PS_POOL_LIMIT; n++)
+    for (size_t n = 0; n <= PS_POOL_TABLE_MAX; n++)
         ck_assert_uint_eq(ps_pool_size_class[(n + 15) >> 4], ps_sizeclass_of(n));
+    for (size_t n = PS_POOL_TABLE_MAX + 1; n <= PS_POOL_LIMIT; n += 1 + n % 4093) {
+        void *p = ps_pool_malloc(n);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(ps_pool_class_of_block(p), ps_sizeclass_of(n));
+        ps_pool_free(p);
+    }
     /* the division-free block index is exact for every offset of every slab */
     for (unsigned c = 1; c < PS_POOL_NCLASS; c++) {
         uint64_t r = ps_sizeclass_recip(c);
@@ -113,10 +120,28 @@ START_TEST(test_sizeclass_table)
                 ck_abort_msg("class %u offset %llu", c, (unsigned long long)off);
     }
     /* a configured limit rounds up to a class; above it the table says "not pooled" */
+    static const size_t limits[] = {16, 100, 1000, 5000, 32768};
+    for (size_t l = 0; l < sizeof limits / sizeof limits[0]; l++) {
+        pool_setup(limits[l], 0, 0, NULL);
+        unsigned top = ps_sizeclass_of(limits[l]);
+        for (size_t n = 0; n <= PS_POOL_TABLE_MAX; n++) {
+            unsigned want = ps_sizeclass_of(n) <= top ? ps_sizeclass_of(n) : 0;
+            if (ps_pool_size_class[(n + 15) >> 4] != want)
+                ck_abort_msg("limit %zu: n %zu has class %u, want %u", limits[l], n,
+                             ps_pool_size_class[(n + 15) >> 4], want);
+        }
+    }
     pool_setup(1000, 0, 0, NULL);
     ck_assert_uint_eq(ps_pool_max_size(), 1024);
     ck_assert_uint_eq(ps_pool_size_class[1024 >> 4], ps_sizeclass_of(1024));
     ck_assert_uint_eq(ps_pool_size_class[(1025 + 15) >> 4], 0);
+    ck_assert_ptr_null(ps_pool_malloc(40000)); /* a medium request above this limit */
+    pool_setup(50000, 0, 0, NULL);             /* a limit between medium classes */
+    ck_assert_uint_eq(ps_pool_max_size(), 57344);
+    void *m = ps_pool_malloc(57344);
+    ck_assert_ptr_nonnull(m);
+    ps_pool_free(m);
+    ck_assert_ptr_null(ps_pool_malloc(57345));
 }
 END_TEST
 
@@ -131,8 +156,10 @@ static int cmp_ptr(const void *a, const void *b)
 
 START_TEST(test_malloc_free)
 {
-    pool_setup(0, 0, 0, NULL); /* defaults: 1 KiB limit */
+    pool_setup(0, 0, 0, NULL); /* defaults: every class */
     ck_assert_uint_eq(ps_pool_max_size(), PS_POOL_DEFAULT_MAX);
+    ck_assert_uint_eq(PS_POOL_DEFAULT_MAX, PS_POOL_LIMIT);
+    pool_setup(1024, 0, 0, NULL);
     for (size_t n = 0; n <= 1024; n++) {
         unsigned char *p = ps_pool_malloc(n);
         ck_assert_ptr_nonnull(p);
@@ -196,9 +223,10 @@ END_TEST
 START_TEST(test_memalign)
 {
     pool_setup(PS_POOL_LIMIT, 0, 0, NULL);
-    static const size_t sizes[] = {0,    1,    15,   16,   17,    100,   500,  1000,
-                                   2048, 3000, 4096, 5000, 10000, 20000, 32768};
-    for (size_t align = 1; align <= 65536; align *= 2) {
+    static const size_t sizes[] = {0,     1,     15,    16,    17,     100,    500,
+                                   1000,  2048,  3000,  4096,  5000,   10000,  20000,
+                                   32768, 40000, 65536, 70000, 131072, 200000, 262144};
+    for (size_t align = 1; align <= 524288; align *= 2) {
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
             size_t n = sizes[i];
             /* expected: pooled iff some class >= n has sizes that are multiples of align */
@@ -227,8 +255,8 @@ START_TEST(test_memalign)
     }
     for (int i = 0; i < 300; i++)
         ps_pool_free(keep[i]);
-    /* with the default limit, a class that would satisfy 2 KiB alignment is not pooled */
-    pool_setup(0, 0, 0, NULL);
+    /* with a 1 KiB limit, a class that would satisfy 2 KiB alignment is not pooled */
+    pool_setup(1024, 0, 0, NULL);
     ck_assert_ptr_null(ps_pool_memalign(2048, 10));
     void *q = ps_pool_memalign(512, 10);
     ck_assert_ptr_nonnull(q);
@@ -269,6 +297,13 @@ END_TEST
 /* ---- metadata
  * ------------------------------------------------------------------------------------ */
 
+/* Blocks per class in test_meta: 300 (several slabs), 20 of a medium class (2 MiB slabs of 8
+ * to 51 blocks: up to three slabs, without writing hundreds of MiB). */
+static int per_class(unsigned c)
+{
+    return ps_sizeclass_size[c] > PS_POOL_BIG_MAX ? 20 : 300;
+}
+
 START_TEST(test_meta)
 {
     pool_setup(PS_POOL_LIMIT, 0, 0, NULL);
@@ -278,7 +313,7 @@ START_TEST(test_meta)
     size_t nm = 0;
     ck_assert_uint_le(sizeof(ps_pool_block_meta_t), 24);
     for (unsigned c = 1; c < PS_POOL_NCLASS; c++) {
-        for (int i = 0; i < PER; i++) {
+        for (int i = 0; i < per_class(c); i++) {
             void *p = ps_pool_malloc(ps_sizeclass_size[c]);
             ck_assert_ptr_nonnull(p);
             blocks[c][i] = p;
@@ -300,7 +335,7 @@ START_TEST(test_meta)
     for (size_t i = 0; i + 1 < nm; i++)
         ck_assert_uint_le(metas[i] + sizeof(ps_pool_block_meta_t), metas[i + 1]);
     for (unsigned c = 1; c < PS_POOL_NCLASS; c++) {
-        for (int i = 0; i < PER; i++) {
+        for (int i = 0; i < per_class(c); i++) {
             ps_pool_block_meta_t *m = ps_pool_meta(blocks[c][i]);
             ck_assert_uint_eq(m->stack_id, c * 1000 + (uint32_t)i);
             ck_assert_uint_eq(m->size, ps_sizeclass_size[c] - (uint32_t)i % 16);
@@ -407,6 +442,8 @@ static size_t stress_size(uint64_t *s)
     uint64_t r = rng_next(s);
     switch (r % 20) {
     case 0:
+        if ((r >> 40) % 8 == 0) /* now and then a medium block, up to above the largest class */
+            return 32769 + (r >> 8) % 240000;
         return 2049 + (r >> 8) % 7000; /* up to ~9 KiB: above the 8 KiB limit is forwarded */
     case 1:
     case 2:
@@ -463,7 +500,8 @@ static void *stress_thread(void *arg)
 
 START_TEST(test_stress_threads)
 {
-    pool_setup(8192, 0, 0, NULL);
+    /* _i = 0: an 8 KiB limit (larger requests forwarded); 1: every class, medium ones too */
+    pool_setup(_i == 0 ? 8192 : 0, 0, 0, NULL);
     enum { T = 4 };
     pthread_t th[T];
     for (uintptr_t i = 0; i < T; i++)
@@ -563,14 +601,15 @@ static void late_destructor(void *arg)
 }
 
 static ps_pool_class_stats_t exit_in_thread;
+enum { EXIT_BLOCKS = 40 }; /* fit in a bin that grew with the allocations (64 blocks) */
 
 static void *exit_thread(void *arg)
 {
     (void)arg;
-    void *p[100];
-    for (int i = 0; i < 100; i++)
+    void *p[EXIT_BLOCKS];
+    for (int i = 0; i < EXIT_BLOCKS; i++)
         p[i] = ps_pool_malloc(64);
-    for (int i = 0; i < 100; i++)
+    for (int i = 0; i < EXIT_BLOCKS; i++)
         ps_pool_free(p[i]);
     late_block = ps_pool_malloc(200);
     pthread_setspecific(late_key, (void *)1);
@@ -592,13 +631,13 @@ START_TEST(test_thread_exit_returns_cache)
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, exit_thread, NULL), 0);
     pthread_join(th, NULL);
-    /* while alive, the thread's cache held its 100 freed blocks */
-    ck_assert_uint_ge(exit_in_thread.bytes_cached, s_before.bytes_cached + 100 * 64);
+    /* while alive, the thread's cache held its freed blocks */
+    ck_assert_uint_ge(exit_in_thread.bytes_cached, s_before.bytes_cached + EXIT_BLOCKS * 64);
     totals_t after = sum_stats(&tot);
     ps_pool_class_stats_t s_after = class_stats(c64);
     ck_assert_uint_eq(tot.threads, 1);                              /* its cache is retired */
     ck_assert_uint_eq(s_after.bytes_cached, s_before.bytes_cached); /* nothing cached in it */
-    ck_assert_uint_ge(s_after.bytes_central, s_before.bytes_central + 100 * 64);
+    ck_assert_uint_ge(s_after.bytes_central, s_before.bytes_central + EXIT_BLOCKS * 64);
     ck_assert_uint_eq(after.direct_frees, before.direct_frees + 1); /* the late free */
     ck_assert_ptr_nonnull(late_alloc);
     ck_assert(ps_pool_owns(late_alloc));
@@ -812,6 +851,116 @@ START_TEST(test_decay_never)
 }
 END_TEST
 
+/* ---- thread bins start small and grow with allocations -------------------------------------- */
+
+enum { BIN_BLOCKS = 200 };
+static void *bin_blocks[BIN_BLOCKS];
+static uint64_t bin_cached; /* bytes of class 64 cached, seen by the thread before it exits */
+
+static void *free_only_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < BIN_BLOCKS; i++)
+        ps_pool_free(bin_blocks[i]); /* blocks another thread allocated */
+    bin_cached = class_stats(ps_sizeclass_of(64)).bytes_cached;
+    return NULL;
+}
+
+START_TEST(test_bin_limits)
+{
+    pool_setup(0, 0, 0, NULL);
+    unsigned c64 = ps_sizeclass_of(64);
+    for (int i = 0; i < BIN_BLOCKS; i++)
+        bin_blocks[i] = ps_pool_malloc(64);
+    uint64_t main_cached = class_stats(c64).bytes_cached; /* this thread's leftovers */
+    /* a thread that only frees keeps its bin at the starting limit (8 blocks, docs/pool.md) */
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, free_only_thread, NULL), 0);
+    pthread_join(th, NULL);
+    ck_assert_uint_le(bin_cached, main_cached + 8 * 64);
+    ck_assert_uint_gt(bin_cached, main_cached);
+    /* a thread that allocates grows its bin to the class's capacity (64 blocks of 64 bytes) and
+     * no further: 200 blocks freed leave at most 64 cached */
+    ps_pool_flush();
+    for (int i = 0; i < BIN_BLOCKS; i++)
+        bin_blocks[i] = ps_pool_malloc(64);
+    for (int i = 0; i < BIN_BLOCKS; i++)
+        ps_pool_free(bin_blocks[i]);
+    uint64_t cached = class_stats(c64).bytes_cached;
+    ck_assert_uint_le(cached, 64 * 64);
+    ck_assert_uint_gt(cached, 8 * 64); /* it did grow past the starting limit */
+}
+END_TEST
+
+/* ---- medium classes (above 32 KiB, 2 MiB slabs) ------------------------------------------------
+ */
+
+START_TEST(test_medium)
+{
+    pool_setup(0, 0, 1000, fake_clock); /* default limit: every class */
+    unsigned top = ps_sizeclass_of(PS_POOL_LIMIT);
+    ck_assert_uint_eq(ps_sizeclass_units(top) * PS_POOL_UNIT, (size_t)2 << 20);
+    ck_assert_uint_eq(ps_sizeclass_capacity(top), 8);
+    enum { N = 20 };
+    void *p[N];
+    uintptr_t slabs[N];
+    size_t nslabs = 0;
+    for (int i = 0; i < N; i++) {
+        p[i] = ps_pool_malloc(PS_POOL_LIMIT - (size_t)i * 100);
+        ck_assert_ptr_nonnull(p[i]);
+        ck_assert_uint_eq(ps_pool_usable_size(p[i]), PS_POOL_LIMIT);
+        ck_assert_uint_eq((uintptr_t)p[i] % PS_POOL_LIMIT, 0); /* no header: class-aligned */
+        memset(p[i], i, PS_POOL_LIMIT);
+        uintptr_t slab = (uintptr_t)p[i] >> 21;
+        size_t k = 0;
+        while (k < nslabs && slabs[k] != slab)
+            k++;
+        if (k == nslabs)
+            slabs[nslabs++] = slab;
+    }
+    ck_assert_uint_eq(nslabs, 3); /* 20 blocks of 256 KiB: three 2 MiB slabs */
+    ck_assert_uint_eq(class_stats(top).slabs, 3);
+    for (int i = 0; i < N; i++) {
+        unsigned char *q = p[i];
+        ck_assert_uint_eq(q[0], (unsigned char)i);
+        ck_assert_uint_eq(q[PS_POOL_LIMIT - 1], (unsigned char)i);
+    }
+    /* the thread keeps at most one free 256 KiB block, the class's transfer stack two */
+    for (int i = 0; i < N; i++)
+        ps_pool_free(p[i]);
+    ps_pool_class_stats_t st = class_stats(top);
+    ck_assert_uint_le(st.bytes_cached, PS_POOL_LIMIT);
+    ck_assert_uint_le(st.bytes_central, (uint64_t)(N - 1) * PS_POOL_LIMIT);
+    ck_assert_uint_eq(st.bytes_in_use, 0);
+    /* realloc in place within a medium class; memalign served by the class of its alignment */
+    void *r = ps_pool_malloc(100000);
+    ck_assert_uint_eq(ps_pool_usable_size(r), 114688);
+    ck_assert_ptr_eq(ps_pool_realloc_in_place(r, 114688), r);
+    ck_assert_ptr_null(ps_pool_realloc_in_place(r, 114689));
+    ps_pool_free(r);
+    void *a = ps_pool_memalign(65536, 70000);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_uint_eq((uintptr_t)a % 65536, 0);
+    ck_assert_uint_eq(ps_pool_usable_size(a), 131072);
+    ps_pool_free(a);
+    /* idle 2 MiB slabs go back to the OS whole */
+    ps_pool_flush();
+    for (int pass = 0; pass < 3; pass++) {
+        fake_now += 1001;
+        ps_pool_decay(fake_now);
+    }
+    ps_pool_totals_t tot;
+    totals_t t = sum_stats(&tot);
+    ck_assert_uint_eq(t.in_use, 0);
+    ck_assert_uint_eq(tot.slab_bytes, 0);
+    ck_assert_uint_ge(tot.returned, (uint64_t)3 << 21); /* (two were reused for r and a) */
+    ck_assert_uint_ge(class_stats(top).bytes_returned, (uint64_t)2 << 20);
+    unsigned char vec[1];
+    ck_assert_int_eq(ps_os_resident(p[0], ps_os_page_size(), vec), 0);
+    ck_assert_uint_eq(vec[0] & 1, 0);
+}
+END_TEST
+
 /* ---- exhaustion
  * ---------------------------------------------------------------------------------- */
 
@@ -860,12 +1009,17 @@ int main(void)
     add(s, "memalign", test_memalign);
     add(s, "ownership", test_ownership);
     add(s, "meta", test_meta);
-    add(s, "stress", test_stress_threads);
+    TCase *tc = tcase_create("stress");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_stress_threads, 0, 2);
+    suite_add_tcase(s, tc);
     add(s, "prodcons", test_producer_consumer_bounded);
     add(s, "thread_exit", test_thread_exit_returns_cache);
     add(s, "fork", test_fork_while_allocating);
     add(s, "decay", test_decay_returns_memory);
     add(s, "decay_never", test_decay_never);
+    add(s, "bin_limits", test_bin_limits);
+    add(s, "medium", test_medium);
     add(s, "exhaustion", test_exhaustion);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
