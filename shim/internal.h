@@ -182,6 +182,18 @@ typedef struct ps_deepbind_before_s ps_deepbind_before_t;
  * ([PS_FAMILY_COUNT] functions in ps_real_family_index order). after frees b; NULL is ignored. */
 ps_deepbind_before_t *ps_deepbind_before(void);
 void ps_deepbind_after(ps_deepbind_before_t *b, void *const *ours);
+/* Every relocation of one loaded object against a symbol it does not define (GOT and PLT
+ * slots, plain 64-bit pointers): pick returns the value the slot must hold, or NULL to leave
+ * it. RELRO pages are made writable for the write. Returns the slots rewritten; *failed (if
+ * not NULL) grows by those that could not be written. */
+typedef struct ps_rebind_slot_s {
+    const char *name;         /* the symbol the slot refers to */
+    void *cur;                /* what the slot holds now */
+    uintptr_t obj_lo, obj_hi; /* the object's PT_LOAD range (its PLT stubs lie inside) */
+} ps_rebind_slot_t;
+typedef void *(*ps_rebind_fn)(const ps_rebind_slot_t *slot, void *arg);
+unsigned ps_rebind_object(const struct dl_phdr_info *info, ps_rebind_fn pick, void *arg,
+                          unsigned *failed);
 
 /* ---- snapshot.c: build and write the chunks of one snapshot -------------------------------- */
 int ps_snapshot_write(int reason, int final);
