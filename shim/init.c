@@ -23,6 +23,7 @@ __thread int ps_tls_guard __attribute__((tls_model("initial-exec")));
 static void fork_prepare(void)
 {
     ps_tls_guard++;
+    ps_unw_fork_prepare(); /* before any lock: the thread loading libunwind may allocate */
     ps_snapshot_fork_prepare();
     ps_modules_fork_prepare();
     ps_stack_fork_prepare();
@@ -47,6 +48,7 @@ static void fork_child(void)
     ps_stack_fork_child();
     ps_modules_fork_child();
     ps_snapshot_fork_child();
+    ps_unw_fork_child();
     ps_g.pid = ps_os_pid();
     if (ps_g.tracing) {
         ps_threads_fork_child();
@@ -173,9 +175,11 @@ __attribute__((destructor(101))) static void ps_destructor(void)
     ps_g.locks_on = 0;
     ps_g.latency_on = 0;
     if (ps_g.opt.verbose)
-        ps_msg_info("%llu stack(s) interned; %llu walk(s) needed libunwind; %llu internal "
-                    "memory request(s) (PERFSHIM_FAULT_MAP counts these)",
+        ps_msg_info("%llu stack(s) interned; %llu walk(s) needed libunwind (%s; %llu stack(s) "
+                    "cut short); %llu internal memory request(s) (PERFSHIM_FAULT_MAP counts "
+                    "these)",
                     (unsigned long long)ps_stack_count(), (unsigned long long)ps_unwind_fallbacks(),
+                    ps_unw_loaded() ? "loaded" : "not loaded", (unsigned long long)ps_unw_cuts(),
                     (unsigned long long)ps_os_map_requests());
     ps_writer_close();
 }

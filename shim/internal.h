@@ -82,17 +82,31 @@ int ps_real_family_index(void *addr);
 const char *ps_real_family_name(int i); /* "malloc", "free", ... by that index */
 
 /* ---- stack.c: capture and interning ------------------------------------------------------- */
-int ps_stack_init(void);                      /* load libunwind privately; 0 if ok */
-uint32_t ps_stack_capture_id(ps_thread_t *t); /* capture the caller's stack, intern it */
-/* The program closes or replaces descriptors lo..hi (fds.c): stop using libunwind if its pipe
- * is among them. */
-void ps_stack_fds_closing(unsigned lo, unsigned hi);
+int ps_stack_init(void);                              /* tables, unwinders; 0 if ok */
+uint32_t ps_stack_capture_id(ps_thread_t *t);         /* capture the caller's stack, intern it */
 uint32_t ps_stack_intern(const uintptr_t *ip, int n); /* intern frames as given; 0 if full */
 uint32_t ps_stack_count(void);                        /* stacks interned so far (max id) */
 const ps_stack_t *ps_stack_get(uint32_t id);          /* NULL if unknown */
 void ps_stack_fork_prepare(void);
 void ps_stack_fork_parent(void);
 void ps_stack_fork_child(void);
+
+/* ---- unw_loader.c: libunwind, loaded at first need, without descriptors ------------------- */
+typedef int (*ps_unw_backtrace_fn)(void **ips, int max); /* libunwind's unw_backtrace */
+/* At init. eager: load libunwind now (PERFSHIM_UNWIND=libunwind, no fast unwinder); else it
+ * is loaded at the first walk that needs it, or now if that could not be made safe. 0, or -1
+ * if an eager load failed (said at the first stack that needs it). */
+int ps_unw_init(int eager);
+/* unw_backtrace, loading libunwind first if needed and safe; NULL if it cannot be used for
+ * this walk, with *why one of PS_UNW_* (the stack is then cut: ps_unw_cut). */
+enum { PS_UNW_FAILED = 1, PS_UNW_BUSY = 2, PS_UNW_IN_LOADER = 3 };
+ps_unw_backtrace_fn ps_unw_backtrace(int *why);
+void ps_unw_cut(int why);          /* count a stack cut short; say so once (why: PS_UNW_*) */
+uint64_t ps_unw_cuts(void);        /* stacks cut short so far */
+int ps_unw_loaded(void);           /* 1 once libunwind is loaded */
+int ps_unw_loader_held_here(void); /* this thread holds one of the dynamic loader's locks */
+void ps_unw_fork_prepare(void);    /* first of the fork handlers: waits for a load to end */
+void ps_unw_fork_child(void);
 
 /* ---- unwind.c: perfshim's own stack walker (x86-64, .eh_frame driven) ------------------- */
 /* 0 if the fast unwinder can run; -1 if glibc lacks _dl_find_object, -2 if its rule table
