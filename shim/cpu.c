@@ -427,8 +427,20 @@ int ps_cpu_init(void)
     return 0;
 }
 
+/* cpu_lock across fork: a child's snapshot (at exit, or at _exit) takes it */
+void ps_cpu_fork_prepare(void)
+{
+    ps_lock(&cpu_lock);
+}
+
+void ps_cpu_fork_parent(void)
+{
+    ps_unlock(&cpu_lock);
+}
+
 void ps_cpu_fork_child(void)
 {
+    ps_unlock(&cpu_lock);
     /* timers are not inherited: restart this thread's; the other threads' tables keep the
      * parent's samples, like the allocation counters a child inherits */
     if (cpu_on && tls_cpu)

@@ -15,13 +15,18 @@
 /* ---- init.c: process state, constructor/destructor, fork handlers ------------------------- */
 extern ps_global_t ps_g;
 extern __thread int ps_tls_guard; /* >0 while the shim itself runs on this thread */
+extern __thread int ps_tls_locks; /* shim spinlocks this thread holds (ps_lock/ps_unlock) */
 void ps_init_process(void);       /* idempotent; the constructor calls it */
 int ps_init_snapshot(int reason); /* write a snapshot now (reason: enum ps_snapshot_reason) */
+/* _exit and _Exit (interpose_exit.c): the final snapshot when that is safe here, then the end
+ * of the process, as libc's _exit. */
+void ps_init_exit(int status) __attribute__((noreturn));
 
 /* ---- lock.c ------------------------------------------------------------------------------- */
 void ps_lock_slow(ps_spinlock_t *l);
 static inline void ps_lock(ps_spinlock_t *l)
 {
+    ps_tls_locks++; /* an _exit in a signal handler must not wait for a lock its thread holds */
     int expected = 0;
     if (PS_LIKELY(atomic_compare_exchange_weak_explicit(
             &l->held, &expected, 1, memory_order_acquire, memory_order_relaxed)))
@@ -31,6 +36,7 @@ static inline void ps_lock(ps_spinlock_t *l)
 static inline void ps_unlock(ps_spinlock_t *l)
 {
     atomic_store_explicit(&l->held, 0, memory_order_release);
+    ps_tls_locks--;
 }
 
 /* ---- os_linux.c (declared in os.h) -------------------------------------------------------- */
@@ -38,6 +44,8 @@ static inline void ps_unlock(ps_spinlock_t *l)
 
 /* ---- message.c: warnings to stderr, never allocating -------------------------------------- */
 void ps_msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A warning on stderr only, not kept for the trace: takes no lock (any context). */
+void ps_msg_warn_unkept(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ps_msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Format into buf (always NUL-terminated); supports %s %d %u %ld %lu %lld %llu %zu %x %lx
  * %p %%. Returns the length written. */
@@ -48,6 +56,9 @@ size_t ps_msg_snprintf(char *buf, size_t size, const char *fmt, ...)
 void ps_msg_record(const char *text);
 int ps_msg_take(char *out, size_t size); /* 1 if a recorded message was copied out */
 int ps_msg_pending(void);                /* recorded messages not taken yet */
+void ps_msg_fork_prepare(void);
+void ps_msg_fork_parent(void);
+void ps_msg_fork_child(void);
 
 /* ---- options.c ---------------------------------------------------------------------------- */
 void ps_options_load(ps_options_t *opt);
