@@ -9,8 +9,8 @@
  * break them (docs/architecture.md).
  *
  * Lazily, because most programs never need it (python3, git and sqlite3 make no such walk) and
- * loading it costs about 1 ms of CPU per process (dlopen of libunwind.so.8 and liblzma.so.5),
- * as much again for its first walk. But that first walk runs inside malloc or a pthread
+ * loading it (dlopen of libunwind.so.8 and liblzma.so.5) and its first walk cost a few ms of
+ * CPU per process (docs/performance.md). But that first walk runs inside malloc or a pthread
  * interposer, and dlopen takes the loader's dl_load_lock, which the loader also holds while it
  * runs constructors: a thread in dlopen whose constructor waits for a lock that our malloc's
  * caller holds would never get it, and a malloc the loader itself makes (this thread already
