@@ -105,6 +105,7 @@ void ps_init_process(void)
     ps_g.initialized = 1;
     ps_tls_guard++;
     ps_g.pid = ps_os_pid();
+    real_exit_fn = (void (*)(int))ps_real_libc_symbol("_exit"); /* for every mode */
     ps_g.start_realtime_ns = ps_os_realtime_ns();
     ps_g.start_monotonic_ns = ps_os_monotonic_ns();
     ps_g.start_ticks = ps_ticks();
@@ -155,7 +156,6 @@ void ps_init_process(void)
      * and our child handler first, so other libraries' handlers may still allocate. */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     ps_g.tracing = 1;
-    real_exit_fn = (void (*)(int))ps_real_libc_symbol("_exit");
     /* Registered first, so it runs after every handler of the program's (they may free). */
     at_quick_exit(on_quick_exit);
     start_timing();
@@ -187,9 +187,11 @@ __attribute__((constructor(101))) static void ps_constructor(void)
  *    recorded pid is still its parent's). It may only exec or _exit, and writing a snapshot
  *    would change the parent's state (the writer's file and buffers, counters, locks) under
  *    the parent's feet. Its parent's trace already covers that memory.
- *  - when this thread was interrupted inside the shim or inside the dynamic loader (a signal
- *    handler that calls _exit, which is async-signal-safe): the snapshot would wait for a
- *    lock this very thread holds, or read structures half-updated. One warning says so.
+ *  - when this thread was interrupted inside the shim or inside a change of the loader's list
+ *    of objects (a signal handler that calls _exit, which is async-signal-safe): the snapshot
+ *    would wait for a lock this very thread holds, or walk a list half updated (holding only
+ *    dl_load_lock, as an exit() in a plugin's constructor does, is fine: the list changes
+ *    under dl_load_write_lock). One warning says so.
  * Other threads may run meanwhile, as during exit(); after fork, the fork handlers left every
  * lock the snapshot takes free in the child.
  */
@@ -197,7 +199,7 @@ static void final_snapshot(const char *how)
 {
     if (!ps_g.tracing || ps_os_pid() != ps_g.pid)
         return;
-    if (ps_tls_guard || ps_tls_locks || ps_unw_loader_held_here()) {
+    if (ps_tls_guard || ps_tls_locks || ps_unw_loader_held_here(0)) {
         if (!atomic_exchange(&final_written, 1))
             ps_msg_warn_unkept("%s was called while this thread was inside perfshim or the "
                                "dynamic loader (from a signal handler): pid %u writes no final "

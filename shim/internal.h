@@ -112,11 +112,14 @@ int ps_unw_init(int eager);
  * this walk, with *why one of PS_UNW_* (the stack is then cut: ps_unw_cut). */
 enum { PS_UNW_FAILED = 1, PS_UNW_BUSY = 2, PS_UNW_IN_LOADER = 3 };
 ps_unw_backtrace_fn ps_unw_backtrace(int *why);
-void ps_unw_cut(int why);          /* count a stack cut short; say so once (why: PS_UNW_*) */
-uint64_t ps_unw_cuts(void);        /* stacks cut short so far */
-int ps_unw_loaded(void);           /* 1 once libunwind is loaded */
-int ps_unw_loader_held_here(void); /* this thread holds one of the dynamic loader's locks */
-void ps_unw_fork_prepare(void);    /* first of the fork handlers: waits for a load to end */
+void ps_unw_cut(int why);   /* count a stack cut short; say so once (why: PS_UNW_*) */
+uint64_t ps_unw_cuts(void); /* stacks cut short so far */
+int ps_unw_loaded(void);    /* 1 once libunwind is loaded */
+/* This thread holds dl_load_write_lock (the loader's list of objects may be mid-change), or
+ * with any, also dl_load_lock or dl_load_tls_lock (it is inside dlopen or TLS set-up). 0 if
+ * the locks were not found. */
+int ps_unw_loader_held_here(int any);
+void ps_unw_fork_prepare(void); /* first of the fork handlers: waits for a load to end */
 void ps_unw_fork_child(void);
 
 /* ---- unwind.c: perfshim's own stack walker (x86-64, .eh_frame driven) ------------------- */

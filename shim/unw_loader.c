@@ -267,12 +267,14 @@ static int find_loader_locks(void)
     return 0;
 }
 
-int ps_unw_loader_held_here(void)
+int ps_unw_loader_held_here(int any)
 {
     if (!ldr.load)
         return 0;
     uint32_t tid = ps_os_tid();
-    return owner(ldr.load) == tid || owner(ldr.write) == tid || owner(ldr.tls) == tid;
+    if (owner(ldr.write) == tid)
+        return 1;
+    return any && (owner(ldr.load) == tid || owner(ldr.tls) == tid);
 }
 
 /* ---- set-up ------------------------------------------------------------------------------------
@@ -291,7 +293,7 @@ int ps_unw_init(int eager)
 
 static PS_COLD ps_unw_backtrace_fn load_now(int *why)
 {
-    if (ps_unw_loader_held_here()) {
+    if (ps_unw_loader_held_here(1)) {
         *why = PS_UNW_IN_LOADER;
         return NULL;
     }

@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 START_TEST(test_format)
@@ -321,7 +323,7 @@ static int held_in_callback = -1;
 static int note_held(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)info, (void)size, (void)data;
-    held_in_callback = ps_unw_loader_held_here();
+    held_in_callback = ps_unw_loader_held_here(0) + ps_unw_loader_held_here(1);
     return 1;
 }
 
@@ -355,9 +357,9 @@ static __attribute__((noinline)) void raise_usr2(void)
 START_TEST(test_libunwind_on_demand)
 {
     /* the loader's locks were found: held by this thread inside dl_iterate_phdr only */
-    ck_assert_int_eq(ps_unw_loader_held_here(), 0);
+    ck_assert_int_eq(ps_unw_loader_held_here(1), 0);
     dl_iterate_phdr(note_held, NULL);
-    ck_assert_int_eq(held_in_callback, 1);
+    ck_assert_int_eq(held_in_callback, 2);
     int before = count_fds();
     int why = 0;
     sig_bt = ps_unw_backtrace(&why);
@@ -397,6 +399,69 @@ START_TEST(test_readable)
 }
 END_TEST
 
+/* ---- the final snapshot at _exit (init.c) -----------------------------------------------------
+ */
+
+/* The trace a process with this pid writes (PERFSHIM_OUTPUT has no %t here). */
+static void trace_of(pid_t pid, char *out, size_t size)
+{
+    ck_assert_int_eq(
+        ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, (uint32_t)pid, 0, out, size), 0);
+}
+
+/* The child's exit status, or -1 if it did not end within 20 s (then it is killed). */
+static int status_of(pid_t pid)
+{
+    for (int i = 0; i < 2000; i++) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+static __attribute__((noinline)) pid_t vfork_exit(int status)
+{
+    pid_t pid = vfork();
+    if (pid == 0)
+        ps_init_exit(status);
+    return pid;
+}
+
+START_TEST(test_exit_paths)
+{
+    ck_assert_int_eq(ps_g.tracing, 1);
+    char path[4096];
+    /* a forked child's _exit: its trace is written, its status kept */
+    pid_t pid = fork();
+    if (pid == 0)
+        ps_init_exit(3);
+    ck_assert_int_eq(status_of(pid), 3);
+    trace_of(pid, path, sizeof path);
+    ck_assert_msg(access(path, F_OK) == 0, "no trace %s", path);
+    unlink(path);
+    /* interrupted while holding a shim lock (a signal handler's _exit): no trace, no hang */
+    pid = fork();
+    if (pid == 0) {
+        ps_tls_locks++;
+        ps_init_exit(4);
+    }
+    ck_assert_int_eq(status_of(pid), 4);
+    trace_of(pid, path, sizeof path);
+    ck_assert_msg(access(path, F_OK) != 0, "trace %s written while holding a lock", path);
+    /* a vfork child shares our memory: it writes nothing, and this process keeps tracking */
+    pid = vfork_exit(5);
+    ck_assert_int_eq(status_of(pid), 5);
+    trace_of(pid, path, sizeof path);
+    ck_assert_msg(access(path, F_OK) != 0, "the vfork child wrote %s", path);
+    ck_assert_int_eq(ps_g.tracing, 1);
+    ck_assert_int_eq(atomic_load(&ps_g.active), 1);
+}
+END_TEST
+
 int main(void)
 {
     fake_base = (uintptr_t)ps_os_reserve(160u << 20, 4096);
@@ -418,6 +483,7 @@ int main(void)
     tcase_add_test(tc, test_trace_chunks);
     tcase_add_test(tc, test_libunwind_on_demand);
     tcase_add_test(tc, test_readable);
+    tcase_add_test(tc, test_exit_paths);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
