@@ -46,7 +46,8 @@
 #include <sys/syscall.h> /* SYS_write: the call libunwind makes through syscall() */
 #include <unistd.h>
 
-#define UNW_CACHE_PER_THREAD 2 /* libunwind.h's unw_caching_policy_t value */
+#define UNW_LOCAL_ONLY
+#include <libunwind.h> /* types and constants only: nothing is linked */
 
 #define FAKE_RD (-0x7073) /* libunwind's pipe: numbers no descriptor can have (-1 means none) */
 #define FAKE_WR (-0x7074)
@@ -182,9 +183,10 @@ static int load(void)
         return -1;
     }
     ps_unw_backtrace_fn bt = (ps_unw_backtrace_fn)ps_real_dlsym(h, "unw_backtrace");
-    int (*set_policy)(void *, int) = ps_real_dlsym(h, "_ULx86_64_set_caching_policy");
-    int (*set_size)(void *, size_t, int) = ps_real_dlsym(h, "_ULx86_64_set_cache_size");
-    void **as = ps_real_dlsym(h, "_ULx86_64_local_addr_space");
+    int (*set_policy)(unw_addr_space_t, unw_caching_policy_t) =
+        ps_real_dlsym(h, "_ULx86_64_set_caching_policy");
+    int (*set_size)(unw_addr_space_t, size_t, int) = ps_real_dlsym(h, "_ULx86_64_set_cache_size");
+    unw_addr_space_t *as = ps_real_dlsym(h, "_ULx86_64_local_addr_space");
     if (!bt) {
         fail_reason = "libunwind.so.8 has no unw_backtrace";
         return -1;

@@ -366,7 +366,10 @@ START_TEST(test_libunwind_on_demand)
     ck_assert_msg(sig_bt != NULL, "libunwind could not be loaded (why %d)", why);
     ck_assert_int_eq(ps_unw_loaded(), 1);
     /* through a signal frame libunwind checks addresses before it reads them: without its
-     * pipe, and it still reaches the frame that raised the signal */
+     * pipe, and it still reaches the frame that raised the signal. One walk first, outside
+     * the handler: this thread's first walk allocates libunwind's TLS (TSan objects to that in
+     * a handler; in the shim the walk runs inside malloc, where it is served untracked). */
+    ck_assert_int_gt(sig_bt(sig_ips, 64), 0);
     signal(SIGUSR2, on_usr2);
     raise_usr2();
     signal(SIGUSR2, SIG_DFL);
@@ -423,6 +426,7 @@ static int status_of(pid_t pid)
     return -1;
 }
 
+#ifndef __SANITIZE_THREAD__
 static __attribute__((noinline)) pid_t vfork_exit(int status)
 {
     pid_t pid = vfork();
@@ -430,6 +434,7 @@ static __attribute__((noinline)) pid_t vfork_exit(int status)
         ps_init_exit(status);
     return pid;
 }
+#endif
 
 START_TEST(test_exit_paths)
 {
@@ -452,6 +457,7 @@ START_TEST(test_exit_paths)
     ck_assert_int_eq(status_of(pid), 4);
     trace_of(pid, path, sizeof path);
     ck_assert_msg(access(path, F_OK) != 0, "trace %s written while holding a lock", path);
+#ifndef __SANITIZE_THREAD__ /* TSan's vfork is a fork */
     /* a vfork child shares our memory: it writes nothing, and this process keeps tracking */
     pid = vfork_exit(5);
     ck_assert_int_eq(status_of(pid), 5);
@@ -459,6 +465,7 @@ START_TEST(test_exit_paths)
     ck_assert_msg(access(path, F_OK) != 0, "the vfork child wrote %s", path);
     ck_assert_int_eq(ps_g.tracing, 1);
     ck_assert_int_eq(atomic_load(&ps_g.active), 1);
+#endif
 }
 END_TEST
 
