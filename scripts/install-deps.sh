@@ -34,6 +34,9 @@ PACKAGES=(
     # command-line tools of test_tools.py beyond the essential ones (sort, sed, grep, mawk,
     # tar, gzip, find, diff come with every Debian)
     bzip2 xz-utils zstd bc jq make
+    # test_exits.py: the processes a command ends are counted with strace; busybox's shell and
+    # applets (forked children that never exec) are among the commands
+    strace busybox
 )
 if [ "$BENCH" = 1 ]; then
     PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)
