@@ -7,6 +7,8 @@
  */
 #include "report.h"
 
+#include "trace_format.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,9 +81,14 @@ int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigne
         v->note = "empty stack (the unwinder found no frame)";
         pa_str_puts(&v->key, "\x01empty");
     } else {
+        int cut = 0;
         for (uint32_t i = 0; i < s->depth; i++) {
             const pa_frame_t *fr;
             size_t n;
+            if (s->addrs[i] == PS_FRAME_CUT) { /* the shim could not walk further (libunwind) */
+                cut = 1;
+                continue;
+            }
             if (pa_symbols_lookup(syms, s->addrs[i], &fr, &n) != PA_OK)
                 return PA_ENOMEM;
             for (size_t k = 0; k < n; k++) {
@@ -101,9 +108,14 @@ int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigne
             v->nframes -= lead;
             v->hidden += lead;
         }
-        if (!v->nframes)
+        if (!v->nframes && !cut)
             v->note = "every frame is inside libperfshim.so";
+        else if (cut)
+            v->note = "cut short after the last frame: the next one needed libunwind, which the "
+                      "shim could not load at that moment";
         serialize(&v->key, v->frames, v->nframes);
+        if (cut)
+            pa_str_puts(&v->key, "\x01cut");
     }
     return v->key.failed ? PA_ENOMEM : PA_OK;
 }

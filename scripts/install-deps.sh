@@ -40,6 +40,9 @@ PACKAGES=(
     # oracle), elfutils' eu-addr2line (the second one), and Debian's debug build of libstdc++
     # (with DWARF, in /usr/lib/x86_64-linux-gnu/debug) for a real C++ program's frames
     binutils elfutils libstdc++6-12-dbg
+    # test_exits.py: the processes a command ends are counted with strace; busybox's shell and
+    # applets (forked children that never exec) are among the commands
+    strace busybox
 )
 if [ "$BENCH" = 1 ]; then
     PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)

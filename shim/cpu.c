@@ -32,6 +32,7 @@
 #define CPU_SLOTS 2048u /* distinct stacks per thread */
 #define CPU_FRAMES 64
 #define CPU_PROBE 32
+#define PS_SA_RESTORER 0x04000000 /* x86-64's SA_RESTORER, which <signal.h> does not name */
 
 typedef struct cpu_entry_s {
     atomic_ullong count; /* samples; published last (release) */
@@ -63,7 +64,8 @@ static uint64_t retired_total[3]; /* samples, dropped, partial of exited threads
 static int cpu_on;
 static atomic_int thread_map_warned; /* one warning for all threads */
 static int cookie;                   /* its address marks our timers' signals */
-static struct sigaction prog_action; /* the program's SIGPROF action */
+static struct sigaction prog_action; /* the program's SIGPROF action, as the kernel keeps it */
+static void (*libc_restorer)(void);  /* the restorer glibc's sigaction gives every action */
 static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 
 static size_t by_id_bytes(size_t elem)
@@ -293,8 +295,16 @@ PS_API int sigaction(int sig, const struct sigaction *act, struct sigaction *old
         return real_sigaction(sig, act, old);
     /* ours stays installed; the program's is kept and chained to */
     struct sigaction prev = prog_action;
-    if (act)
+    if (act) {
+        /* kept as a query would return it without us: glibc adds SA_RESTORER and its
+         * restorer to every action it installs, the kernel drops SIGKILL and SIGSTOP from
+         * the mask */
         prog_action = *act;
+        prog_action.sa_flags |= PS_SA_RESTORER;
+        prog_action.sa_restorer = libc_restorer;
+        sigdelset(&prog_action.sa_mask, SIGKILL);
+        sigdelset(&prog_action.sa_mask, SIGSTOP);
+    }
     if (old)
         *old = prev;
     return 0;
@@ -421,14 +431,29 @@ int ps_cpu_init(void)
     sigemptyset(&a.sa_mask);
     if (real_sigaction(SIGPROF, &a, &prog_action) != 0)
         return -1;
+    struct sigaction mine;
+    if (real_sigaction(SIGPROF, NULL, &mine) == 0 && (mine.sa_flags & PS_SA_RESTORER))
+        libc_restorer = mine.sa_restorer;
     resolve_masks();
     cpu_on = 1;
     ps_cpu_thread_start(0);
     return 0;
 }
 
+/* cpu_lock across fork: a child's snapshot (at exit, or at _exit) takes it */
+void ps_cpu_fork_prepare(void)
+{
+    ps_lock(&cpu_lock);
+}
+
+void ps_cpu_fork_parent(void)
+{
+    ps_unlock(&cpu_lock);
+}
+
 void ps_cpu_fork_child(void)
 {
+    ps_unlock(&cpu_lock);
     /* timers are not inherited: restart this thread's; the other threads' tables keep the
      * parent's samples, like the allocation counters a child inherits */
     if (cpu_on && tls_cpu)

@@ -21,6 +21,9 @@
  * libc; they are foreign to us, and our free passes them on to libc, so they are safe (only
  * untracked). dlmopen namespaces are not handled. Runs in the dlopen interposer only, never
  * on an allocation path (dl_iterate_phdr takes the loader's lock).
+ *
+ * The rewriting itself (ps_rebind_object: one loaded object, a callback picks each slot's new
+ * value) also serves unw_loader.c, which points libunwind's pipe calls at its own functions.
  */
 #include "internal.h"
 
@@ -62,13 +65,14 @@ ps_deepbind_before_t *ps_deepbind_before(void)
     return b;
 }
 
+/* ---- rewriting one object's relocations (also for libunwind: unw_loader.c) ---------------- */
+
 typedef struct {
-    ps_deepbind_before_t *before;
-    void *const *ours; /* [PS_FAMILY_COUNT], in ps_real_family_index order */
+    ps_rebind_fn pick;
+    void *arg;
     uintptr_t relro_lo, relro_hi;
-    uintptr_t lo, hi; /* the object's PT_LOAD range (its PLT stubs are inside) */
-    const char *name; /* the object being patched */
-    uint32_t patched, failed;
+    ps_rebind_slot_t slot;
+    unsigned patched, failed;
 } patch_ctx_t;
 
 /* d_ptr values: glibc relocates them in place for a loaded object, but do not rely on it. */
@@ -77,13 +81,11 @@ static uintptr_t dyn_addr(uintptr_t base, uintptr_t v)
     return v && v < base ? v + base : v;
 }
 
-static void patch_slot(patch_ctx_t *c, void **slot, void *want)
+static void patch_slot(patch_ctx_t *c, void **slot)
 {
-    /* Only what the deep scope bound to libc, or a lazy slot not bound yet (it still points
-     * at the object's own PLT): a plugin that deliberately links another allocator keeps it. */
-    uintptr_t cur = (uintptr_t)*slot;
-    if (cur == (uintptr_t)want ||
-        (ps_real_family_index((void *)cur) < 0 && !(cur >= c->lo && cur < c->hi)))
+    c->slot.cur = *slot;
+    void *want = c->pick(&c->slot, c->arg);
+    if (!want || want == c->slot.cur)
         return;
     uintptr_t a = (uintptr_t)slot;
     int relro = a >= c->relro_lo && a < c->relro_hi;
@@ -109,29 +111,25 @@ static void patch_relocs(patch_ctx_t *c, uintptr_t base, const ElfW(Rela) * r, s
             continue;
         const ElfW(Sym) *s = &symtab[sym];
         if (s->st_shndx != SHN_UNDEF || s->st_name >= strsz)
-            continue; /* the object's own malloc, if it has one, stays its own */
-        const char *name = strtab + s->st_name;
-        for (int k = 0; k < PS_FAMILY_COUNT; k++)
-            if (strcmp(name, ps_real_family_name(k)) == 0) {
-                patch_slot(c, (void **)(base + r[i].r_offset), c->ours[k]);
-                break;
-            }
+            continue; /* the object's own definitions stay its own */
+        c->slot.name = strtab + s->st_name;
+        patch_slot(c, (void **)(base + r[i].r_offset));
     }
 }
 
-static void patch_object(patch_ctx_t *c, struct dl_phdr_info *info)
+unsigned ps_rebind_object(const struct dl_phdr_info *info, ps_rebind_fn pick, void *arg,
+                          unsigned *failed)
 {
+    patch_ctx_t ctx = {.pick = pick, .arg = arg}, *c = &ctx;
     uintptr_t base = info->dlpi_addr;
     const ElfW(Dyn) *dyn = NULL;
-    c->relro_lo = c->relro_hi = 0;
-    c->lo = UINTPTR_MAX;
-    c->hi = 0;
+    c->slot.obj_lo = UINTPTR_MAX;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type == PT_LOAD) {
             uintptr_t s = base + ph->p_vaddr;
-            c->lo = s < c->lo ? s : c->lo;
-            c->hi = s + ph->p_memsz > c->hi ? s + ph->p_memsz : c->hi;
+            c->slot.obj_lo = s < c->slot.obj_lo ? s : c->slot.obj_lo;
+            c->slot.obj_hi = s + ph->p_memsz > c->slot.obj_hi ? s + ph->p_memsz : c->slot.obj_hi;
         }
         if (ph->p_type == PT_DYNAMIC)
             dyn = (const ElfW(Dyn) *)(base + ph->p_vaddr);
@@ -144,7 +142,7 @@ static void patch_object(patch_ctx_t *c, struct dl_phdr_info *info)
         }
     }
     if (!dyn)
-        return;
+        return 0;
     uintptr_t symtab = 0, strtab = 0, rela = 0, jmprel = 0;
     size_t strsz = 0, relasz = 0, pltrelsz = 0;
     long pltrel = DT_RELA;
@@ -179,27 +177,54 @@ static void patch_object(patch_ctx_t *c, struct dl_phdr_info *info)
         }
     }
     if (!symtab || !strtab)
-        return;
+        return 0;
     const ElfW(Sym) *st = (const ElfW(Sym) *)symtab;
     patch_relocs(c, base, (const ElfW(Rela) *)rela, relasz, st, (const char *)strtab, strsz);
     if (pltrel == DT_RELA)
         patch_relocs(c, base, (const ElfW(Rela) *)jmprel, pltrelsz, st, (const char *)strtab,
                      strsz);
+    if (failed)
+        *failed += c->failed;
+    return c->patched;
 }
+
+/* ---- RTLD_DEEPBIND ------------------------------------------------------------------------- */
+
+/* Only what the deep scope bound to libc, or a lazy slot not bound yet (it still points at the
+ * object's own PLT): a plugin that deliberately links another allocator keeps it. */
+static void *family_pick(const ps_rebind_slot_t *s, void *arg)
+{
+    void *const *ours = arg;
+    for (int k = 0; k < PS_FAMILY_COUNT; k++)
+        if (strcmp(s->name, ps_real_family_name(k)) == 0) {
+            uintptr_t cur = (uintptr_t)s->cur;
+            if (ps_real_family_index(s->cur) < 0 && !(cur >= s->obj_lo && cur < s->obj_hi))
+                return NULL;
+            return ours[k];
+        }
+    return NULL;
+}
+
+typedef struct {
+    ps_deepbind_before_t *before;
+    void *const *ours; /* [PS_FAMILY_COUNT], in ps_real_family_index order */
+    const char *name;  /* the last object patched */
+    unsigned patched, failed;
+} deep_ctx_t;
 
 static int patch_new(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
-    patch_ctx_t *c = data;
+    deep_ctx_t *c = data;
     for (uint32_t i = 0; i < c->before->n; i++)
         if (c->before->obj[i].base == info->dlpi_addr && c->before->obj[i].phdr == info->dlpi_phdr)
             return 0; /* loaded before this dlopen: its bindings did not change */
     c->name = info->dlpi_name;
-    uint32_t was = c->patched;
-    patch_object(c, info);
-    if (c->patched > was && ps_g.opt.verbose)
+    unsigned n = ps_rebind_object(info, family_pick, (void *)c->ours, &c->failed);
+    c->patched += n;
+    if (n && ps_g.opt.verbose)
         ps_msg_info("RTLD_DEEPBIND: %s: %u malloc-family reference(s) bound to perfshim",
-                    info->dlpi_name, (unsigned)(c->patched - was));
+                    info->dlpi_name, n);
     return 0;
 }
 
@@ -207,7 +232,7 @@ void ps_deepbind_after(ps_deepbind_before_t *b, void *const *ours)
 {
     if (!b)
         return;
-    patch_ctx_t c = {.before = b, .ours = ours};
+    deep_ctx_t c = {.before = b, .ours = ours};
     dl_iterate_phdr(patch_new, &c);
     if (c.failed)
         ps_msg_warn("RTLD_DEEPBIND: %u malloc-family reference(s) in read-only memory could not "

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * init.c — the life of the shim in a process: the constructor (options, real allocator,
- * tables, libunwind, fork handlers), the final snapshot at exit, and fork.
+ * tables, unwinders, fork handlers), fork, and the final snapshot however the process ends:
+ * exit() and a return from main (the destructor), _exit and _Exit (interpose_exit.c),
+ * quick_exit (an at_quick_exit handler).
  *
  * Until the constructor has run, and forever in PERFSHIM_MODE=off or set-uid programs
  * (AT_SECURE), every call passes straight to glibc. Internal failure at init leaves the shim
@@ -14,27 +16,39 @@
 #include "include/trace_format.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 ps_global_t ps_g;
 __thread int ps_tls_guard __attribute__((tls_model("initial-exec")));
+__thread int ps_tls_locks __attribute__((tls_model("initial-exec")));
 
+static atomic_int final_written;  /* the final snapshot of this process is written (or begun) */
+static void (*real_exit_fn)(int); /* libc's _exit */
+
+/* Every lock a snapshot takes is taken here, so that a child's final snapshot (at exit, or at
+ * _exit right after fork) never waits for a thread that does not exist in the child. */
 static void fork_prepare(void)
 {
     ps_tls_guard++;
+    ps_unw_fork_prepare(); /* before any lock: the thread loading libunwind may allocate */
     ps_snapshot_fork_prepare();
     ps_modules_fork_prepare();
+    ps_cpu_fork_prepare();
     ps_stack_fork_prepare();
     ps_track_fork_prepare();
-    ps_pool_fork_prepare(); /* last: the pool's locks are the innermost */
+    ps_pool_fork_prepare(); /* the pool's locks are the innermost but one */
+    ps_msg_fork_prepare();  /* any code may warn while it holds a lock */
 }
 
 static void fork_parent(void)
 {
+    ps_msg_fork_parent();
     ps_pool_fork_parent();
     ps_track_fork_parent();
     ps_stack_fork_parent();
+    ps_cpu_fork_parent();
     ps_modules_fork_parent();
     ps_snapshot_fork_parent();
     ps_tls_guard--;
@@ -42,18 +56,22 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    ps_msg_fork_child();
     ps_pool_fork_child();
     ps_track_fork_child();
     ps_stack_fork_child();
+    ps_cpu_fork_child();
     ps_modules_fork_child();
     ps_snapshot_fork_child();
+    ps_unw_fork_child();
     ps_g.pid = ps_os_pid();
-    if (ps_g.tracing) {
+    atomic_store(&final_written, 0);
+    if (ps_g.tracing)
         ps_threads_fork_child();
-        ps_cpu_fork_child();
-    }
     ps_tls_guard--;
 }
+
+static void on_quick_exit(void);
 
 /* The timing features (issue 4): each one that fails to start says so and stays off. */
 static void start_timing(void)
@@ -87,6 +105,7 @@ void ps_init_process(void)
     ps_g.initialized = 1;
     ps_tls_guard++;
     ps_g.pid = ps_os_pid();
+    real_exit_fn = (void (*)(int))ps_real_libc_symbol("_exit"); /* for every mode */
     ps_g.start_realtime_ns = ps_os_realtime_ns();
     ps_g.start_monotonic_ns = ps_os_monotonic_ns();
     ps_g.start_ticks = ps_ticks();
@@ -137,6 +156,8 @@ void ps_init_process(void)
      * and our child handler first, so other libraries' handlers may still allocate. */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     ps_g.tracing = 1;
+    /* Registered first, so it runs after every handler of the program's (they may free). */
+    at_quick_exit(on_quick_exit);
     start_timing();
     if (ps_g.opt.track) {
         ps_g.hooks = 1;
@@ -160,22 +181,67 @@ __attribute__((constructor(101))) static void ps_constructor(void)
     ps_init_process();
 }
 
-/* Runs after the program's own destructors and atexit handlers (they were registered later,
- * or belong to objects initialized after us). The allocator keeps working afterwards: other
- * libraries' destructors still allocate and free; they are simply no longer tracked. */
-__attribute__((destructor(101))) static void ps_destructor(void)
+/*
+ * The final snapshot, once per process, however it ends. Not written:
+ *  - in a vfork child (or any clone that shares our memory without our fork handlers: its
+ *    recorded pid is still its parent's). It may only exec or _exit, and writing a snapshot
+ *    would change the parent's state (the writer's file and buffers, counters, locks) under
+ *    the parent's feet. Its parent's trace already covers that memory.
+ *  - when this thread was interrupted inside the shim or inside a change of the loader's list
+ *    of objects (a signal handler that calls _exit, which is async-signal-safe): the snapshot
+ *    would wait for a lock this very thread holds, or walk a list half updated (holding only
+ *    dl_load_lock, as an exit() in a plugin's constructor does, is fine: the list changes
+ *    under dl_load_write_lock). One warning says so.
+ * Other threads may run meanwhile, as during exit(); after fork, the fork handlers left every
+ * lock the snapshot takes free in the child.
+ */
+static void final_snapshot(const char *how)
 {
-    if (!ps_g.tracing)
+    if (!ps_g.tracing || ps_os_pid() != ps_g.pid)
         return;
+    if (ps_tls_guard || ps_tls_locks || ps_unw_loader_held_here(0)) {
+        if (!atomic_exchange(&final_written, 1))
+            ps_msg_warn_unkept("%s was called while this thread was inside perfshim or the "
+                               "dynamic loader (from a signal handler): pid %u writes no final "
+                               "snapshot",
+                               how, (unsigned)ps_g.pid);
+        return;
+    }
+    if (atomic_exchange(&final_written, 1))
+        return; /* another thread is writing it (exit and _exit at once) */
     ps_snapshot_write(PS_SNAP_EXIT, 1);
     atomic_store(&ps_g.active, 0);
     ps_g.tracing = 0;
     ps_g.locks_on = 0;
     ps_g.latency_on = 0;
     if (ps_g.opt.verbose)
-        ps_msg_info("%llu stack(s) interned; %llu walk(s) needed libunwind; %llu internal "
-                    "memory request(s) (PERFSHIM_FAULT_MAP counts these)",
+        ps_msg_info("%llu stack(s) interned; %llu walk(s) needed libunwind (%s; %llu stack(s) "
+                    "cut short); %llu internal memory request(s) (PERFSHIM_FAULT_MAP counts "
+                    "these)",
                     (unsigned long long)ps_stack_count(), (unsigned long long)ps_unwind_fallbacks(),
+                    ps_unw_loaded() ? "loaded" : "not loaded", (unsigned long long)ps_unw_cuts(),
                     (unsigned long long)ps_os_map_requests());
     ps_writer_close();
+}
+
+/* Runs after the program's own destructors and atexit handlers (they were registered later,
+ * or belong to objects initialized after us). The allocator keeps working afterwards: other
+ * libraries' destructors still allocate and free; they are simply no longer tracked. */
+__attribute__((destructor(101))) static void ps_destructor(void)
+{
+    final_snapshot("exit");
+}
+
+static void on_quick_exit(void)
+{
+    final_snapshot("quick_exit");
+}
+
+void ps_init_exit(int status)
+{
+    final_snapshot("_exit");
+    void (*real)(int) = real_exit_fn;
+    if (real)
+        real(status);
+    ps_os_exit(status);
 }

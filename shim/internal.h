@@ -15,13 +15,18 @@
 /* ---- init.c: process state, constructor/destructor, fork handlers ------------------------- */
 extern ps_global_t ps_g;
 extern __thread int ps_tls_guard; /* >0 while the shim itself runs on this thread */
+extern __thread int ps_tls_locks; /* shim spinlocks this thread holds (ps_lock/ps_unlock) */
 void ps_init_process(void);       /* idempotent; the constructor calls it */
 int ps_init_snapshot(int reason); /* write a snapshot now (reason: enum ps_snapshot_reason) */
+/* _exit and _Exit (interpose_exit.c): the final snapshot when that is safe here, then the end
+ * of the process, as libc's _exit. */
+void ps_init_exit(int status) __attribute__((noreturn));
 
 /* ---- lock.c ------------------------------------------------------------------------------- */
 void ps_lock_slow(ps_spinlock_t *l);
 static inline void ps_lock(ps_spinlock_t *l)
 {
+    ps_tls_locks++; /* an _exit in a signal handler must not wait for a lock its thread holds */
     int expected = 0;
     if (PS_LIKELY(atomic_compare_exchange_weak_explicit(
             &l->held, &expected, 1, memory_order_acquire, memory_order_relaxed)))
@@ -31,6 +36,7 @@ static inline void ps_lock(ps_spinlock_t *l)
 static inline void ps_unlock(ps_spinlock_t *l)
 {
     atomic_store_explicit(&l->held, 0, memory_order_release);
+    ps_tls_locks--;
 }
 
 /* ---- os_linux.c (declared in os.h) -------------------------------------------------------- */
@@ -38,6 +44,8 @@ static inline void ps_unlock(ps_spinlock_t *l)
 
 /* ---- message.c: warnings to stderr, never allocating -------------------------------------- */
 void ps_msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A warning on stderr only, not kept for the trace: takes no lock (any context). */
+void ps_msg_warn_unkept(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ps_msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Format into buf (always NUL-terminated); supports %s %d %u %ld %lu %lld %llu %zu %x %lx
  * %p %%. Returns the length written. */
@@ -48,6 +56,9 @@ size_t ps_msg_snprintf(char *buf, size_t size, const char *fmt, ...)
 void ps_msg_record(const char *text);
 int ps_msg_take(char *out, size_t size); /* 1 if a recorded message was copied out */
 int ps_msg_pending(void);                /* recorded messages not taken yet */
+void ps_msg_fork_prepare(void);
+void ps_msg_fork_parent(void);
+void ps_msg_fork_child(void);
 
 /* ---- options.c ---------------------------------------------------------------------------- */
 void ps_options_load(ps_options_t *opt);
@@ -82,17 +93,34 @@ int ps_real_family_index(void *addr);
 const char *ps_real_family_name(int i); /* "malloc", "free", ... by that index */
 
 /* ---- stack.c: capture and interning ------------------------------------------------------- */
-int ps_stack_init(void);                      /* load libunwind privately; 0 if ok */
-uint32_t ps_stack_capture_id(ps_thread_t *t); /* capture the caller's stack, intern it */
-/* The program closes or replaces descriptors lo..hi (fds.c): stop using libunwind if its pipe
- * is among them. */
-void ps_stack_fds_closing(unsigned lo, unsigned hi);
+int ps_stack_init(void);                              /* tables, unwinders; 0 if ok */
+uint32_t ps_stack_capture_id(ps_thread_t *t);         /* capture the caller's stack, intern it */
 uint32_t ps_stack_intern(const uintptr_t *ip, int n); /* intern frames as given; 0 if full */
 uint32_t ps_stack_count(void);                        /* stacks interned so far (max id) */
 const ps_stack_t *ps_stack_get(uint32_t id);          /* NULL if unknown */
 void ps_stack_fork_prepare(void);
 void ps_stack_fork_parent(void);
 void ps_stack_fork_child(void);
+
+/* ---- unw_loader.c: libunwind, loaded at first need, without descriptors ------------------- */
+typedef int (*ps_unw_backtrace_fn)(void **ips, int max); /* libunwind's unw_backtrace */
+/* At init. eager: load libunwind now (PERFSHIM_UNWIND=libunwind, no fast unwinder); else it
+ * is loaded at the first walk that needs it, or now if that could not be made safe. 0, or -1
+ * if an eager load failed (said at the first stack that needs it). */
+int ps_unw_init(int eager);
+/* unw_backtrace, loading libunwind first if needed and safe; NULL if it cannot be used for
+ * this walk, with *why one of PS_UNW_* (the stack is then cut: ps_unw_cut). */
+enum { PS_UNW_FAILED = 1, PS_UNW_BUSY = 2, PS_UNW_IN_LOADER = 3 };
+ps_unw_backtrace_fn ps_unw_backtrace(int *why);
+void ps_unw_cut(int why);   /* count a stack cut short; say so once (why: PS_UNW_*) */
+uint64_t ps_unw_cuts(void); /* stacks cut short so far */
+int ps_unw_loaded(void);    /* 1 once libunwind is loaded */
+/* This thread holds dl_load_write_lock (the loader's list of objects may be mid-change), or
+ * with any, also dl_load_lock or dl_load_tls_lock (it is inside dlopen or TLS set-up). 0 if
+ * the locks were not found. */
+int ps_unw_loader_held_here(int any);
+void ps_unw_fork_prepare(void); /* first of the fork handlers: waits for a load to end */
+void ps_unw_fork_child(void);
 
 /* ---- unwind.c: perfshim's own stack walker (x86-64, .eh_frame driven) ------------------- */
 /* 0 if the fast unwinder can run; -1 if glibc lacks _dl_find_object, -2 if its rule table
@@ -194,6 +222,18 @@ typedef struct ps_deepbind_before_s ps_deepbind_before_t;
  * ([PS_FAMILY_COUNT] functions in ps_real_family_index order). after frees b; NULL is ignored. */
 ps_deepbind_before_t *ps_deepbind_before(void);
 void ps_deepbind_after(ps_deepbind_before_t *b, void *const *ours);
+/* Every relocation of one loaded object against a symbol it does not define (GOT and PLT
+ * slots, plain 64-bit pointers): pick returns the value the slot must hold, or NULL to leave
+ * it. RELRO pages are made writable for the write. Returns the slots rewritten; *failed (if
+ * not NULL) grows by those that could not be written. */
+typedef struct ps_rebind_slot_s {
+    const char *name;         /* the symbol the slot refers to */
+    void *cur;                /* what the slot holds now */
+    uintptr_t obj_lo, obj_hi; /* the object's PT_LOAD range (its PLT stubs lie inside) */
+} ps_rebind_slot_t;
+typedef void *(*ps_rebind_fn)(const ps_rebind_slot_t *slot, void *arg);
+unsigned ps_rebind_object(const struct dl_phdr_info *info, ps_rebind_fn pick, void *arg,
+                          unsigned *failed);
 
 /* ---- snapshot.c: build and write the chunks of one snapshot -------------------------------- */
 int ps_snapshot_write(int reason, int final);

@@ -90,8 +90,8 @@ size_t ps_msg_format(char *buf, size_t size, const char *fmt, va_list ap)
         case 'x': {
             unsigned long long v =
                 size_t_arg ? va_arg(ap, size_t)
-                : longs    ? (longs > 1 ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned long))
-                           : va_arg(ap, unsigned);
+                : longs ? (longs > 1 ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned long))
+                        : va_arg(ap, unsigned);
             pos = put_uint(buf, size, pos, v, *f == 'x' ? 16 : 10);
             break;
         }
@@ -150,6 +150,14 @@ void ps_msg_warn(const char *fmt, ...)
     va_end(ap);
 }
 
+void ps_msg_warn_unkept(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit("warning: ", fmt, ap, 0);
+    va_end(ap);
+}
+
 void ps_msg_info(const char *fmt, ...)
 {
     if (!ps_g.opt.verbose)
@@ -196,4 +204,19 @@ int ps_msg_take(char *out, size_t size)
     }
     ps_unlock(&keep_lock);
     return got;
+}
+
+void ps_msg_fork_prepare(void)
+{
+    ps_lock(&keep_lock);
+}
+
+void ps_msg_fork_parent(void)
+{
+    ps_unlock(&keep_lock);
+}
+
+void ps_msg_fork_child(void)
+{
+    ps_unlock(&keep_lock);
 }

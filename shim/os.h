@@ -28,11 +28,11 @@ int ps_os_is_secure(void);                 /* AT_SECURE: set-uid/set-gid/capabil
 /* Which pages of [p, p+len) are resident: vec gets one byte per page, bit 0 set if resident.
  * p must be page-aligned. Returns 0, or -1 (then treat every page as resident). */
 int ps_os_resident(void *p, size_t len, unsigned char *vec);
-/* Occupy every free descriptor below `below` (and below half the RLIMIT_NOFILE soft limit)
- * with a /dev/null duplicate, so that descriptors opened meanwhile land higher; their numbers
- * go to fds[] (room for `below` entries). ps_os_release_fds closes them. Init-time only. */
-int ps_os_fill_low_fds(int *fds, int below);
-void ps_os_release_fds(const int *fds, int n);
+/* 1 if every byte of [p, p+n) can be read (n 0 counts as 1), checked without a descriptor
+ * and without touching the memory (an unmapped or PROT_NONE page gives 0). errno kept. */
+int ps_os_readable(const void *p, size_t n);
+long ps_os_syscall(long nr, const long a[6]); /* syscall(nr, a[0..5]), errno as syscall(2) */
+void ps_os_exit(int status) __attribute__((noreturn)); /* exit_group: the process ends */
 void ps_os_cpu_relax(void);
 void ps_os_yield(void);
 void ps_os_sleep_ms(unsigned ms);

@@ -1011,7 +1011,7 @@ int ps_pool_init(const ps_pool_config_t *cfg)
     if (!data)
         return -1;
     if (size < c.reserve)
-        ps_msg_warn("the pool reserved %zu MiB of address space instead of %zu MiB; it is "
+        ps_msg_info("the pool reserved %zu MiB of address space instead of %zu MiB; it is "
                     "exhausted sooner (then small requests go to the C library)",
                     size >> 20, c.reserve >> 20);
     c.reserve = size;

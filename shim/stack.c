@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stack.c — call stack capture (libunwind, loaded privately) and interning into dense ids.
+ * stack.c — call stack capture and interning into dense ids.
  *
- * libunwind is dlopen'ed RTLD_LOCAL at init, never linked: Debian's libunwind.so.8 exports
- * strong _Unwind_* symbols that would otherwise take over libgcc's in the host and make C++
- * exceptions ~70x slower or break them (docs/architecture.md). Stacks are walked by our own
- * unwinder (unwind.c) and only the stacks it cannot walk go to unw_backtrace, with libunwind's
- * per-thread cache.
+ * Stacks are walked by our own unwinder (unwind.c); only the stacks it cannot walk go to
+ * libunwind's unw_backtrace (unw_loader.c loads it, privately and at the first such walk).
+ * When libunwind cannot be used for a walk, the stack is kept as far as the fast unwinder got,
+ * ending in PS_FRAME_CUT.
  *
  * Interning: a global open-addressing table of pointers to immutable ps_stack_t records.
  * Lookups are lock-free (acquire loads); inserting a new stack takes intern_lock. A per-thread
@@ -16,34 +15,15 @@
  */
 #include "internal.h"
 
-#define UNW_LOCAL_ONLY
-#include <dlfcn.h>
-#include <fcntl.h>
-#include <libunwind.h>
+#include "include/trace_format.h"
+
 #include <link.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <ucontext.h>
 
-typedef int (*backtrace_fn)(void **, int);
-typedef int (*caching_fn)(unw_addr_space_t, unw_caching_policy_t);
-typedef int (*cache_size_fn)(unw_addr_space_t, size_t, int);
-
-static backtrace_fn unw_bt;
 static int fast_unwind; /* 1: ps_unwind_capture first, libunwind for what it cannot walk */
-static int fast_ready; /* the fast unwinder is initialized (also under PERFSHIM_UNWIND=libunwind) */
-
-/* libunwind's address-validation pipe: its two descriptors, as found after its init. */
-static struct {
-    int n; /* descriptors found (0: none, nothing to check) */
-    int fd[2];
-    dev_t dev[2];
-    ino_t ino[2];
-    atomic_int lost;   /* 1 once the program closed or reused one of them: libunwind is off */
-    atomic_int closed; /* descriptor + 1 the program closed (fds.c), not acted on yet */
-} unw_pipe;
 
 #define ARENA_CHUNK (16u << 20) /* frames arena grows by this much */
-#define PS_LOW_FDS 256          /* libunwind's pipe is kept at or above this descriptor */
 
 static ps_spinlock_t intern_lock;
 static _Atomic(const ps_stack_t *) *slots; /* 2 * max_stacks rounded up to a power of two */
@@ -77,88 +57,6 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-/* After libunwind's init: its pipe is the pair of non-blocking close-on-exec FIFO ends that
- * are not among our fillers (descriptors the program inherited across exec are never
- * close-on-exec, and nothing else has run in this process image yet). */
-static void find_unw_pipe(const int *fillers, int nfill)
-{
-    for (int fd = 0; fd < 1024 && unw_pipe.n < 2; fd++) {
-        int filler = 0;
-        for (int i = 0; i < nfill && !filler; i++)
-            filler = fillers[i] == fd;
-        struct stat st;
-        int fdflags = filler ? -1 : fcntl(fd, F_GETFD);
-        if (fdflags < 0 || !(fdflags & FD_CLOEXEC) || !(fcntl(fd, F_GETFL) & O_NONBLOCK) ||
-            fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode))
-            continue;
-        if (unw_pipe.n == 1 && st.st_ino != unw_pipe.ino[0])
-            continue; /* both ends of one pipe share its inode */
-        unw_pipe.fd[unw_pipe.n] = fd;
-        unw_pipe.dev[unw_pipe.n] = st.st_dev;
-        unw_pipe.ino[unw_pipe.n] = st.st_ino;
-        unw_pipe.n++;
-    }
-    if (unw_pipe.n == 1)
-        unw_pipe.n = 0; /* not what we were looking for: check nothing */
-}
-
-/*
- * Is libunwind's pipe still its pipe? A program that closes every descriptor and reuses the
- * numbers (daemons, test runners, procedge.c's "reuse") would otherwise have libunwind read a
- * byte from, write a byte of stack memory into, or close (when the read fails) a file of the
- * program's. The program's close/close_range/closefrom/dup2/dup3 calls tell us (fds.c); for
- * raw system calls, a thread's first libunwind walk and every 256th check the descriptors with
- * fstat (before each walk, the checks cost 4x on PERFSHIM_UNWIND=libunwind). Once they are
- * gone, libunwind is never called again: the fast unwinder takes over where it can, and what
- * it cannot walk is recorded without frames.
- */
-static void unw_pipe_lose(int fd)
-{
-    if (atomic_exchange(&unw_pipe.lost, 1) == 0) {
-        if (fast_ready)
-            fast_unwind = 1;
-        ps_msg_warn("the program closed or reused descriptor %d (libunwind's pipe); libunwind is "
-                    "no longer used, and stacks the fast unwinder cannot walk are recorded "
-                    "without frames",
-                    fd);
-    }
-}
-
-/* Only noted here: the warning (and the switch away from libunwind) waits for the next time
- * libunwind would be used. A child closing every descriptor between fork and exec (subprocess
- * with close_fds) is the common case, and it never unwinds again. */
-void ps_stack_fds_closing(unsigned lo, unsigned hi)
-{
-    for (int i = 0; i < unw_pipe.n; i++)
-        if ((unsigned)unw_pipe.fd[i] >= lo && (unsigned)unw_pipe.fd[i] <= hi &&
-            ps_os_pid() == ps_g.pid) /* a vfork child shares our memory, not our files */
-            atomic_store_explicit(&unw_pipe.closed, unw_pipe.fd[i] + 1, memory_order_relaxed);
-}
-
-static __thread unsigned unw_walks __attribute__((tls_model("initial-exec")));
-
-static PS_NOINLINE int unw_pipe_intact(void)
-{
-    if (atomic_load_explicit(&unw_pipe.lost, memory_order_relaxed))
-        return 0;
-    int closed = atomic_load_explicit(&unw_pipe.closed, memory_order_relaxed);
-    if (PS_UNLIKELY(closed)) {
-        unw_pipe_lose(closed - 1);
-        return 0;
-    }
-    if ((unw_walks++ & 255) != 0)
-        return 1;
-    for (int i = 0; i < unw_pipe.n; i++) {
-        struct stat st;
-        if (fstat(unw_pipe.fd[i], &st) != 0 || st.st_ino != unw_pipe.ino[i] ||
-            st.st_dev != unw_pipe.dev[i]) {
-            unw_pipe_lose(unw_pipe.fd[i]);
-            return 0;
-        }
-    }
-    return 1;
-}
-
 int ps_stack_init(void)
 {
     uint64_t nslots = 1;
@@ -174,9 +72,8 @@ int ps_stack_init(void)
     slot_mask = nslots - 1;
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&ps_stack_init);
     int rc = ps_unwind_init(); /* also for PERFSHIM_UNWIND=libunwind: see below */
-    fast_ready = rc == 0;
     if (ps_g.opt.unwind == 0) {
-        if (fast_ready)
+        if (rc == 0)
             fast_unwind = 1;
         else if (rc == -2)
             ps_msg_warn("cannot map the unwind rule table; every stack is captured with "
@@ -185,40 +82,8 @@ int ps_stack_init(void)
             ps_msg_warn("the fast unwinder needs glibc 2.35 or later (_dl_find_object); every "
                         "stack is captured with libunwind");
     }
-
-    /* libunwind 1.6 opens a pipe at init (to validate addresses with write(2)) on the lowest
-     * free descriptors, usually 3 and 4, where the program would find them taken (CPython's
-     * test_subprocess noticed). It keeps using those numbers and re-creates the pipe when a
-     * read on it fails, closing the old numbers first, so closing them behind its back would
-     * let it close a descriptor the program reused. Instead we occupy every free descriptor
-     * below PS_LOW_FDS while it initializes, so its pipe lands above them, out of the way. */
-    int fillers[PS_LOW_FDS], nfill = ps_os_fill_low_fds(fillers, PS_LOW_FDS);
-    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        ps_os_release_fds(fillers, nfill);
-        ps_msg_warn("libunwind.so.8 not found (install libunwind8): leaks are counted but "
-                    "have no call stacks");
-        return 0;
-    }
-    unw_bt = (backtrace_fn)ps_real_dlsym(h, "unw_backtrace");
-    caching_fn set_policy = (caching_fn)ps_real_dlsym(h, "_ULx86_64_set_caching_policy");
-    cache_size_fn set_size = (cache_size_fn)ps_real_dlsym(h, "_ULx86_64_set_cache_size");
-    unw_addr_space_t *as = ps_real_dlsym(h, "_ULx86_64_local_addr_space");
-    if (as && set_policy)
-        set_policy(*as, UNW_CACHE_PER_THREAD);
-    if (as && set_size)
-        set_size(*as, 1024, 0);
-    if (!unw_bt) {
-        ps_os_release_fds(fillers, nfill);
-        ps_msg_warn("libunwind.so.8 has no unw_backtrace: leaks have no call stacks");
-        return 0;
-    }
-    /* Warm up outside malloc: the first trace loads unwind tables (slow, may allocate). */
-    void *warm[8];
-    unw_bt(warm, 8);
-    find_unw_pipe(fillers, nfill);
-    ps_os_release_fds(fillers, nfill);
-    ps_g.unwind_ok = 1;
+    /* libunwind: at the first walk that needs it, unless every walk does */
+    ps_unw_init(!fast_unwind);
     return 0;
 }
 
@@ -335,25 +200,39 @@ static uint32_t intern_frames(void **buf, int n, void *arg)
     return s->id;
 }
 
+/* The stack as far as the fast unwinder gets, then PS_FRAME_CUT: for a walk that needs
+ * libunwind when it cannot be used (unw_loader.c says why). Rare: a context switch's worth. */
+static PS_NOINLINE int capture_cut(void **buf, int max, int why)
+{
+    ps_unw_cut(why);
+    ucontext_t uc;
+    int cut = 0, n = 0;
+    if (getcontext(&uc) == 0)
+        n = ps_unwind_from_context(&uc, (uintptr_t *)buf, max - 1, &cut);
+    if (n < 0)
+        n = 0;
+    buf[n++] = (void *)(uintptr_t)PS_FRAME_CUT;
+    return n;
+}
+
 uint32_t ps_stack_capture_id(ps_thread_t *t)
 {
     /* depth + 8: room for our own frames, dropped by intern_frames */
-    int fast = fast_unwind;
+    int max = ps_g.opt.depth + 8;
     int64_t id = -1;
-    if (PS_LIKELY(fast && t != NULL)) {
-        id = ps_unwind_stack_id(&t->unwind_cache, ps_g.opt.depth + 8, intern_frames, t);
+    if (PS_LIKELY(fast_unwind && t != NULL)) {
+        id = ps_unwind_stack_id(&t->unwind_cache, max, intern_frames, t);
         if (PS_LIKELY(id >= 0))
             return (uint32_t)id;
     }
     void *buf[PS_MAX_DEPTH + 16];
     int n = -1;
-    if (fast && (t == NULL || id == PS_UNWIND_NO_MEMO)) /* walk without the memo */
-        n = ps_unwind_capture(buf, ps_g.opt.depth + 8, t ? &t->unwind_cache : NULL);
+    if (fast_unwind && (t == NULL || id == PS_UNWIND_NO_MEMO)) /* walk without the memo */
+        n = ps_unwind_capture(buf, max, t ? &t->unwind_cache : NULL);
     if (n < 0) {
-        if (unw_bt && unw_pipe_intact())
-            n = unw_bt(buf, ps_g.opt.depth + 8);
-        else if (fast_unwind && !fast) /* libunwind just went away: the fast walker instead */
-            n = ps_unwind_capture(buf, ps_g.opt.depth + 8, NULL);
+        int why = 0;
+        ps_unw_backtrace_fn bt = ps_unw_backtrace(&why);
+        n = bt ? bt(buf, max) : capture_cut(buf, max, why);
         if (n < 0)
             n = 0;
     }

@@ -102,7 +102,9 @@ int ps_real_sigmask(int how, const sigset_t *set, sigset_t *old);
 void ps_cpu_thread_exit(void); /* fold its samples, stop its timer */
 void ps_cpu_collect(void);     /* intern every thread's new stacks (before STACKS) */
 void ps_cpu_write(ps_buf_t *b, uint64_t time_ns);
-void ps_cpu_fork_child(void);
+void ps_cpu_fork_prepare(void); /* cpu_lock: after the writer's lock, before intern_lock */
+void ps_cpu_fork_parent(void);
+void ps_cpu_fork_child(void); /* also for a process that does not sample */
 int ps_cpu_on(void);
 
 #endif /* PS_TIMING_H */

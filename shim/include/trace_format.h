@@ -71,6 +71,8 @@ enum ps_chunk_type {
  *   u32 count, then per stack: u32 id (dense, from 1), u32 depth, depth × u64 return addresses,
  *   innermost first, starting at the caller of the allocation function (the shim's own frames
  *   are already dropped). Addresses are return addresses: a symbolizer looks up address - 1.
+ *   A last address PS_FRAME_CUT (never a code address) marks a stack cut short: the next
+ *   frame needed libunwind, which could not be used at that moment.
  *
  * The fixed-layout records of the other payloads (SNAPSHOT, POOL, LOCKS, THREADS, LATENCY,
  * ZONES, CPU, END) are declared field by field, with units, in trace_rows.h. Around them:
@@ -134,8 +136,10 @@ enum ps_latency_op { PS_LAT_MALLOC = 0, PS_LAT_FREE = 1, PS_LAT_REALLOC = 2 };
 #define PS_HIST_SUB_BITS 4
 #define PS_HIST_BUCKETS 656 /* up to 2^44 ticks (about 1.6 h at 3 GHz) */
 
+#define PS_FRAME_CUT UINT64_C(0xffffffffffffffff)
+
 enum ps_snapshot_reason {
-    PS_SNAP_EXIT = 0,     /* process exit (library destructor) */
+    PS_SNAP_EXIT = 0,     /* process exit: exit(), return from main, _exit, _Exit, quick_exit */
     PS_SNAP_DUMP = 1,     /* perfshim_dump() or an external request */
     PS_SNAP_INTERVAL = 2, /* periodic (later issue) */
     PS_SNAP_FORK = 3      /* in a forked child, state inherited from the parent */

@@ -55,7 +55,8 @@
 #define PS_ROW_SNAPSHOT_HEAD(X, c) \
     X(c, u64, time_ns, ns, u64, time_ns, "monotonic nanoseconds since process start") \
     X(c, u32, reason, enum, none, -, \
-      "0 exit, 1 dump (`perfshim_dump()` or an external request), 2 interval, 3 fork (first " \
+      "0 exit (`exit`, a return from `main`, `_exit`, `_Exit`, `quick_exit`), 1 dump " \
+      "(`perfshim_dump()` or an external request), 2 interval, 3 fork (first " \
       "snapshot of a forked child, with the state it inherited)") \
     X(c, u32, flags, flags, none, -, \
       "bit 0 (`PS_SNAP_F_UNTRACKED`): allocations were not tracked (`PERFSHIM_TRACK=0`)")

@@ -8,8 +8,8 @@
  *                             descriptor >= 3 (close_range, or a loop up to the limit), then
  *                             leaks and exits
  *   procedge reuse FILE       perfshim_dump(), close everything, then open FILE and dup2 it
- *                             onto every descriptor from 3 to 1023 (the trace's number and
- *                             libunwind's pipe included), allocate, leak, exit (the test then
+ *                             onto every descriptor from 3 to 1023 (the trace's number
+ *                             included), allocate, leak, exit (the test then
  *                             checks that FILE holds exactly what the program wrote)
  *   procedge swap TRACE VICTIM  perfshim_dump(), close everything, replace the trace at TRACE
  *                             with a symlink to VICTIM, leak, exit: the shim must not write

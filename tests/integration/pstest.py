@@ -290,11 +290,15 @@ LOCK_NAMES = ("acquisitions", "contended", "owner_changes", "wait_ns", "max_wait
 
 
 class RawTrace:
-    """Chunks of one trace file. Only what tests need: process, snapshots, stacks, end."""
+    """Chunks of one trace file. Only what tests need: process, snapshots, stacks, end.
+    With rows=False the stacks and the snapshots' per-stack rows are not decoded (every chunk
+    is still verified): a forked Python child's trace holds tens of thousands of them, and a
+    test that only wants totals and completeness reads hundreds of such traces."""
 
-    def __init__(self, path):
+    def __init__(self, path, rows=True):
         with open(path, "rb") as f:
             data = f.read()
+        self.decode_rows = rows
         self.path = path
         self.size = len(data)
         self.error = None
@@ -342,7 +346,7 @@ class RawTrace:
             _ver, q = self._str(p, 32)
             program, q = self._str(p, q)
             self.process = {"pid": pid, "ppid": ppid, "program": program}
-        elif typ == CHUNK_STACKS:
+        elif typ == CHUNK_STACKS and self.decode_rows:
             n, = struct.unpack_from("<I", p, 0)
             q = 4
             for _ in range(n):
@@ -355,7 +359,7 @@ class RawTrace:
             totals = dict(zip(TOTAL_NAMES, struct.unpack_from("<10Q", p, 16)))
             rows_n, row_size = struct.unpack_from("<II", p, 96)
             rows = []
-            for i in range(rows_n):
+            for i in range(rows_n if self.decode_rows else 0):
                 row = struct.unpack_from("<II7Q", p, 104 + i * row_size)
                 rows.append(dict(zip(ROW_NAMES, row)))
             self.snapshots.append({"reason": reason, "totals": totals, "rows": rows})

@@ -6,7 +6,7 @@ the program does to its descriptors and working directory:
   vfork + exec, vfork + _exit; closing every descriptor (before the trace exists, and after a
   dump opened it: the shim reopens its file by path); every descriptor 3..1023 reused for the
   program's own file (it must stay exactly as the program wrote it, also with every stack
-  walked by libunwind, whose pipe is among the reused numbers); the trace replaced by a symlink
+  walked by libunwind, which once kept a pipe among those numbers); the trace replaced by a symlink
   while closed (the shim must not write through it); chdir elsewhere; chdir into a directory
   that is then removed. Leaks are exact in every case."""
 import os

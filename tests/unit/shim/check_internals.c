@@ -3,20 +3,25 @@
  * check_internals.c — unit tests of the shim's internals, linked with the perfshim_core
  * object library (the constructor in init.c has initialized ps_g from the environment ctest
  * sets): message formatting, output templates, CRC-32, options, stack interning, the
- * live-block table and counters (single- and multi-threaded), and the chunk framing of a
- * written trace.
+ * live-block table and counters (single- and multi-threaded), the chunk framing of a
+ * written trace, and libunwind loaded on demand without descriptors (unw_loader.c).
  */
 #include "internal.h"
 
 #include "include/trace_format.h"
 
 #include <check.h>
+#include <dirent.h>
+#include <errno.h>
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 START_TEST(test_format)
@@ -153,7 +158,6 @@ static void restrict_self_to_capture(void)
 
 START_TEST(test_stack_interning)
 {
-    ck_assert_msg(ps_g.unwind_ok, "libunwind was not loaded");
     restrict_self_to_capture();
     uint32_t ids[2];
     volatile int rounds = 2; /* the loop must stay a loop: one call site, called twice */
@@ -312,6 +316,159 @@ START_TEST(test_trace_chunks)
 }
 END_TEST
 
+/* ---- libunwind on demand (unw_loader.c) ------------------------------------------------------ */
+
+static int held_in_callback = -1;
+
+static int note_held(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)info, (void)size, (void)data;
+    held_in_callback = ps_unw_loader_held_here(0) + ps_unw_loader_held_here(1);
+    return 1;
+}
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static ps_unw_backtrace_fn sig_bt;
+static void *sig_ips[64];
+static volatile int sig_n = -1;
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    sig_n = sig_bt(sig_ips, 64);
+}
+
+static __attribute__((noinline)) void raise_usr2(void)
+{
+    raise(SIGUSR2);
+    __asm__ volatile("" ::: "memory");
+}
+
+START_TEST(test_libunwind_on_demand)
+{
+    /* the loader's locks were found: held by this thread inside dl_iterate_phdr only */
+    ck_assert_int_eq(ps_unw_loader_held_here(1), 0);
+    dl_iterate_phdr(note_held, NULL);
+    ck_assert_int_eq(held_in_callback, 2);
+    int before = count_fds();
+    int why = 0;
+    sig_bt = ps_unw_backtrace(&why);
+    ck_assert_msg(sig_bt != NULL, "libunwind could not be loaded (why %d)", why);
+    ck_assert_int_eq(ps_unw_loaded(), 1);
+    /* through a signal frame libunwind checks addresses before it reads them: without its
+     * pipe, and it still reaches the frame that raised the signal. One walk first, outside
+     * the handler: this thread's first walk allocates libunwind's TLS (TSan objects to that in
+     * a handler; in the shim the walk runs inside malloc, where it is served untracked). */
+    ck_assert_int_gt(sig_bt(sig_ips, 64), 0);
+    signal(SIGUSR2, on_usr2);
+    raise_usr2();
+    signal(SIGUSR2, SIG_DFL);
+    int found = 0;
+    for (int i = 0; i < sig_n; i++)
+        found |= (uintptr_t)sig_ips[i] > (uintptr_t)raise_usr2 &&
+                 (uintptr_t)sig_ips[i] < (uintptr_t)raise_usr2 + 64;
+    ck_assert_msg(found, "libunwind did not walk through the signal frame (%d frames)", sig_n);
+    ck_assert_int_eq(count_fds(), before);
+}
+END_TEST
+
+START_TEST(test_readable)
+{
+    int x = 1;
+    ck_assert_int_eq(ps_os_readable(&x, sizeof x), 1);
+    ck_assert_int_eq(ps_os_readable((void *)test_readable, 1), 1);
+    ck_assert_int_eq(ps_os_readable(NULL, 1), 0);
+    char *r = ps_os_reserve(3 * 4096, 4096); /* PROT_NONE until committed */
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(ps_os_readable(r, 1), 0);
+    ck_assert_int_eq(ps_os_commit(r, 4096), 0);
+    ck_assert_int_eq(ps_os_readable(r + 4090, 6), 1);
+    ck_assert_int_eq(ps_os_readable(r + 4090, 7), 0); /* one byte into the PROT_NONE page */
+    ps_os_unmap(r + 8192, 4096);
+    ck_assert_int_eq(ps_os_readable(r + 8192, 1), 0); /* unmapped */
+    errno = 1234;
+    ps_os_readable(NULL, 1);
+    ck_assert_int_eq(errno, 1234);
+}
+END_TEST
+
+/* ---- the final snapshot at _exit (init.c) -----------------------------------------------------
+ */
+
+/* The trace a process with this pid writes (PERFSHIM_OUTPUT has no %t here). */
+static void trace_of(pid_t pid, char *out, size_t size)
+{
+    ck_assert_int_eq(
+        ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, (uint32_t)pid, 0, out, size), 0);
+}
+
+/* The child's exit status, or -1 if it did not end within 20 s (then it is killed). */
+static int status_of(pid_t pid)
+{
+    for (int i = 0; i < 2000; i++) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+#ifndef __SANITIZE_THREAD__
+static __attribute__((noinline)) pid_t vfork_exit(int status)
+{
+    pid_t pid = vfork();
+    if (pid == 0)
+        ps_init_exit(status);
+    return pid;
+}
+#endif
+
+START_TEST(test_exit_paths)
+{
+    ck_assert_int_eq(ps_g.tracing, 1);
+    char path[4096];
+    /* a forked child's _exit: its trace is written, its status kept */
+    pid_t pid = fork();
+    if (pid == 0)
+        ps_init_exit(3);
+    ck_assert_int_eq(status_of(pid), 3);
+    trace_of(pid, path, sizeof path);
+    ck_assert_msg(access(path, F_OK) == 0, "no trace %s", path);
+    unlink(path);
+    /* interrupted while holding a shim lock (a signal handler's _exit): no trace, no hang */
+    pid = fork();
+    if (pid == 0) {
+        ps_tls_locks++;
+        ps_init_exit(4);
+    }
+    ck_assert_int_eq(status_of(pid), 4);
+    trace_of(pid, path, sizeof path);
+    ck_assert_msg(access(path, F_OK) != 0, "trace %s written while holding a lock", path);
+#ifndef __SANITIZE_THREAD__ /* TSan's vfork is a fork */
+    /* a vfork child shares our memory: it writes nothing, and this process keeps tracking */
+    pid = vfork_exit(5);
+    ck_assert_int_eq(status_of(pid), 5);
+    trace_of(pid, path, sizeof path);
+    ck_assert_msg(access(path, F_OK) != 0, "the vfork child wrote %s", path);
+    ck_assert_int_eq(ps_g.tracing, 1);
+    ck_assert_int_eq(atomic_load(&ps_g.active), 1);
+#endif
+}
+END_TEST
+
 int main(void)
 {
     fake_base = (uintptr_t)ps_os_reserve(160u << 20, 4096);
@@ -331,6 +488,9 @@ int main(void)
     tcase_add_test(tc, test_live_table);
     tcase_add_test(tc, test_threads_and_cross_thread_frees);
     tcase_add_test(tc, test_trace_chunks);
+    tcase_add_test(tc, test_libunwind_on_demand);
+    tcase_add_test(tc, test_readable);
+    tcase_add_test(tc, test_exit_paths);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
