@@ -45,7 +45,7 @@ enum ps_chunk_type {
     PS_CHUNK_ZONES = 10,   /* perfshim_zone_begin/end histograms */
     PS_CHUNK_CPU = 11,     /* CPU samples by stack (PERFSHIM_CPU_HZ) */
     PS_CHUNK_UNLOADED_MODULES = 12, /* modules dlclose unmapped since start; follows MODULES */
-    PS_CHUNK_END = 0xffff  /* clean end of the trace: nothing follows */
+    PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
 };
 
 /* PROCESS payload:
@@ -109,7 +109,11 @@ enum ps_chunk_type {
  *     u32 reserved, u64 acquisitions, u64 contended, u64 owner_changes, u64 wait_ns,
  *     u64 max_wait_ns, u64 hold_ns, u64 max_hold_ns, u64 hold_samples, u64 read_acquisitions,
  *     u64 trylock_failures, u64 timeouts, u64 signals, u64 broadcasts, u64 wake_ns,
- *     u64 max_wake_ns, then (in rows of at least PS_LOCK_ROW_SIZE_WAKES bytes) u64 wakes
+ *     u64 max_wake_ns, then (in rows of at least PS_LOCK_ROW_SIZE_WAKES bytes) u64 wakes,
+ *     then (in rows of at least PS_LOCK_ROW_SIZE_POSTS bytes) u64 paired_posts
+ *     A semaphore's (kind PS_LOCK_SEM) `signals` counts its posts, `paired_posts` those made by
+ *     a thread that had taken it itself, `wake_ns`/`max_wake_ns`/`wakes` the wake-ups of its
+ *     blocked waiters; its owner changes and holds are not measured (0).
  *   u32 site_count, u32 site_row_size (>= PS_LOCK_SITE_ROW_SIZE), site rows:
  *     u32 lock_index (row index above), u32 stack_id, u64 acquisitions, u64 contended,
  *     u64 wait_ns, u64 max_wait_ns, u64 samples
@@ -148,16 +152,24 @@ enum ps_chunk_type {
  */
 
 #define PS_SNAPSHOT_ROW_SIZE 64
-#define PS_SNAP_F_UNTRACKED 1u /* SNAPSHOT flags: allocations were not tracked (PERFSHIM_TRACK=0)  \
-                                */
+#define PS_SNAP_F_UNTRACKED                                                                        \
+    1u /* SNAPSHOT flags: allocations were not tracked (PERFSHIM_TRACK=0)                          \
+        */
 #define PS_POOL_ROW_SIZE 96
 #define PS_LOCK_ROW_SIZE 144       /* the fields every reader needs */
 #define PS_LOCK_ROW_SIZE_WAKES 152 /* rows this long also hold `wakes` */
+#define PS_LOCK_ROW_SIZE_POSTS 160 /* rows this long also hold `paired_posts` */
 #define PS_LOCK_SITE_ROW_SIZE 48
 #define PS_THREAD_ROW_SIZE 64
 #define PS_CPU_ROW_SIZE 16
 
-enum ps_lock_kind { PS_LOCK_MUTEX = 1, PS_LOCK_RWLOCK = 2, PS_LOCK_SPIN = 3, PS_LOCK_COND = 4 };
+enum ps_lock_kind {
+    PS_LOCK_MUTEX = 1,
+    PS_LOCK_RWLOCK = 2,
+    PS_LOCK_SPIN = 3,
+    PS_LOCK_COND = 4,
+    PS_LOCK_SEM = 5 /* a POSIX semaphore (readers before it show kind 5 as unknown) */
+};
 #define PS_LOCK_F_DESTROYED 1u /* destroyed (or re-initialized) before the snapshot */
 
 #define PS_THREAD_F_EXITED 1u /* end_ns and cpu_ns are final */
