@@ -3,7 +3,9 @@
  * locks.c — `perfshim locks`: the lock report, text and JSON (docs/analyzer.md).
  *
  * Input is the last LOCKS chunk of the trace (cumulative since start). Locks (mutexes, rwlocks,
- * spinlocks) and condition variables are listed separately, each sorted by total wait. A lock's
+ * spinlocks, semaphores used as locks), condition variables and semaphores used as signals
+ * (posted by other threads than those that take them) are listed separately, each sorted by
+ * total wait. A lock's
  * call sites are symbolized and merged when their visible frames are identical (as leaks are),
  * then ranked by wait. Frames of the shim and leading C++ lock wrappers (std::mutex::lock,
  * std::lock_guard, __gthread_*) are hidden, so a stack starts at the code that takes the lock.
@@ -34,9 +36,23 @@ const char *pa_locks_kind_name(uint32_t kind)
         return "spin";
     case PS_LOCK_COND:
         return "cond";
+    case PS_LOCK_SEM:
+        return "semaphore";
     default:
         return "unknown";
     }
+}
+
+/* A semaphore posted by threads that had not taken it (per thread, posts beyond its own
+ * acquisitions) at least as often as by threads that had: an event passed from thread to
+ * thread, like a condition variable's signal. Its waits are waiting for an event, not for a
+ * lock's holder: listed apart. (Ties count as signals: CPython's Condition.wait blocks on a
+ * lock that the notifying thread releases once and the waiter once more when it drops it.) */
+static bool is_signal(const pa_lock_t *k)
+{
+    if (k->kind != PS_LOCK_SEM || !k->has_paired_posts || k->signals <= k->paired_posts)
+        return false;
+    return k->signals - k->paired_posts >= k->paired_posts;
 }
 
 /* ---- the model of the report ------------------------------------------------------------- */
@@ -67,9 +83,9 @@ typedef struct {
     pa_stackview_t v;
     size_t *site_start; /* site rows of lock i: order[site_start[i] .. site_start[i + 1]) */
     uint32_t *site_order;
-    const pa_lock_t **locks, **conds; /* sorted by wait */
-    size_t nlocks, nconds;
-    uint64_t acquisitions, contended, wait_ns, cond_waits, cond_wait_ns;
+    const pa_lock_t **locks, **conds, **sigs; /* sorted by wait (sigs: is_signal) */
+    size_t nlocks, nconds, nsigs;
+    uint64_t acquisitions, contended, wait_ns, cond_waits, cond_wait_ns, sig_waits, sig_wait_ns;
 } ctx_t;
 
 static int cmp_u64_desc(uint64_t a, uint64_t b)
@@ -113,7 +129,8 @@ static int ctx_init(ctx_t *c, pa_trace_t *t)
     c->site_order = malloc((l->nsites ? l->nsites : 1) * sizeof *c->site_order);
     c->locks = malloc((l->nlocks ? l->nlocks : 1) * sizeof *c->locks);
     c->conds = malloc((l->nlocks ? l->nlocks : 1) * sizeof *c->conds);
-    if (!c->site_start || !c->site_order || !c->locks || !c->conds)
+    c->sigs = malloc((l->nlocks ? l->nlocks : 1) * sizeof *c->sigs);
+    if (!c->site_start || !c->site_order || !c->locks || !c->conds || !c->sigs)
         return PA_ENOMEM;
     /* counting sort of the site rows by lock */
     for (size_t i = 0; i < l->nsites; i++)
@@ -134,6 +151,10 @@ static int ctx_init(ctx_t *c, pa_trace_t *t)
             c->conds[c->nconds++] = k;
             c->cond_waits += k->acquisitions;
             c->cond_wait_ns += k->wait_ns;
+        } else if (is_signal(k)) {
+            c->sigs[c->nsigs++] = k;
+            c->sig_waits += k->acquisitions;
+            c->sig_wait_ns += k->wait_ns;
         } else {
             c->locks[c->nlocks++] = k;
             c->acquisitions += k->acquisitions;
@@ -145,6 +166,8 @@ static int ctx_init(ctx_t *c, pa_trace_t *t)
         qsort(c->locks, c->nlocks, sizeof *c->locks, cmp_lock);
     if (c->nconds)
         qsort(c->conds, c->nconds, sizeof *c->conds, cmp_lock);
+    if (c->nsigs)
+        qsort(c->sigs, c->nsigs, sizeof *c->sigs, cmp_lock);
     return PA_OK;
 }
 
@@ -157,6 +180,7 @@ static void ctx_free(ctx_t *c)
     free(c->site_order);
     free(c->locks);
     free(c->conds);
+    free(c->sigs);
 }
 
 static pa_frame_t *copy_frames(const pa_stackview_t *v)
@@ -308,8 +332,8 @@ static void sites_text(FILE *out, const lock_view_t *lv, const pa_locks_opts_t *
                 cond ? "" : " (never contended, and no acquisition sampled)");
         return;
     }
-    fprintf(out, "    %s sites by wait (%zu of %zu):\n", cond ? "waiting" : "acquiring", n,
-            lv->nsites);
+    fprintf(out, "    %s sites by wait (%zu of %zu):\n",
+            cond || lv->lock->kind == PS_LOCK_SEM ? "waiting" : "acquiring", n, lv->nsites);
     for (size_t i = 0; i < n; i++) {
         const site_t *s = lv->sites[i];
         if (cond)
@@ -331,6 +355,23 @@ static void sites_text(FILE *out, const lock_view_t *lv, const pa_locks_opts_t *
     }
 }
 
+/* The wake-up line of a condition variable or a semaphore. */
+static void wake_text(FILE *out, const pa_lock_t *k)
+{
+    char b1[32], b2[32];
+    if (k->has_wakes && k->wakes)
+        fprintf(out, "    wake-up:      %s mean, max %s from the %s (%llu wake-ups)\n",
+                pa_util_format_ns((double)k->wake_ns / (double)k->wakes, b1, sizeof b1),
+                pa_util_format_ns((double)k->max_wake_ns, b2, sizeof b2),
+                k->kind == PS_LOCK_COND ? "signal to the waiter holding the mutex again"
+                                        : "post to the blocked waiter's return",
+                (unsigned long long)k->wakes);
+    else if (k->max_wake_ns)
+        fprintf(out, "    wake-up:      %s in total, max %s\n",
+                pa_util_format_ns((double)k->wake_ns, b1, sizeof b1),
+                pa_util_format_ns((double)k->max_wake_ns, b2, sizeof b2));
+}
+
 static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i,
                       const pa_locks_opts_t *o)
 {
@@ -349,11 +390,17 @@ static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
     if (k->kind == PS_LOCK_RWLOCK)
         fprintf(out, " (%llu shared, %llu exclusive)", (unsigned long long)k->read_acquisitions,
                 (unsigned long long)exclusive(k));
-    fprintf(out, ", contended %llu (%s), owner changes %s%llu", (unsigned long long)k->contended,
-            pct_text(k->contended, k->acquisitions, share, sizeof share), est,
-            (unsigned long long)owner_changes(k));
+    bool sem = k->kind == PS_LOCK_SEM;
+    fprintf(out, ", contended %llu (%s)", (unsigned long long)k->contended,
+            pct_text(k->contended, k->acquisitions, share, sizeof share));
+    if (sem)
+        fprintf(out, ", posts %llu (%llu by a thread that had taken it)",
+                (unsigned long long)k->signals, (unsigned long long)k->paired_posts);
+    else
+        fprintf(out, ", owner changes %s%llu", est, (unsigned long long)owner_changes(k));
     if (k->trylock_failures)
-        fprintf(out, ", failed trylocks %llu", (unsigned long long)k->trylock_failures);
+        fprintf(out, ", failed %s %llu", sem ? "trywaits" : "trylocks",
+                (unsigned long long)k->trylock_failures);
     if (k->timeouts)
         fprintf(out, ", timeouts %llu", (unsigned long long)k->timeouts);
     fputc('\n', out);
@@ -365,7 +412,11 @@ static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
     else
         fputs("    wait:         never contended\n", out);
     uint64_t excl = exclusive(k);
-    if (k->hold_samples)
+    if (sem) {
+        wake_text(out, k);
+        fputs("    hold:         not measured (a semaphore has no owner: any thread may post it)\n",
+              out);
+    } else if (k->hold_samples)
         fprintf(out,
                 "    hold:         %s%s in total, max %s, %s%s per exclusive acquisition (%llu "
                 "timed)\n",
@@ -384,7 +435,7 @@ static void cond_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
                       const pa_locks_opts_t *o)
 {
     const pa_lock_t *k = lv->lock;
-    char b1[32], b2[32], b3[32];
+    char b1[32], b2[32];
     fprintf(out, "\nCondition variable %zu of %zu: 0x%llx%s\n", i + 1, c->nconds,
             (unsigned long long)k->address, k->flags & PS_LOCK_F_DESTROYED ? " (destroyed)" : "");
     fprintf(out, "    waits:        %llu (%llu timed out), %s waited in total, max %s\n",
@@ -393,20 +444,34 @@ static void cond_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
             pa_util_format_ns((double)k->max_wait_ns, b2, sizeof b2));
     fprintf(out, "    signals:      %llu, broadcasts %llu\n", (unsigned long long)k->signals,
             (unsigned long long)k->broadcasts);
-    if (k->has_wakes && k->wakes)
-        fprintf(out,
-                "    wake-up:      %s mean, max %s from the signal to the waiter holding the "
-                "mutex again (%llu wake-ups)\n",
-                pa_util_format_ns((double)k->wake_ns / (double)k->wakes, b1, sizeof b1),
-                pa_util_format_ns((double)k->max_wake_ns, b2, sizeof b2),
-                (unsigned long long)k->wakes);
-    else if (k->max_wake_ns)
-        fprintf(out, "    wake-up:      %s in total, max %s\n",
-                pa_util_format_ns((double)k->wake_ns, b1, sizeof b1),
-                pa_util_format_ns((double)k->max_wake_ns, b3, sizeof b3));
+    wake_text(out, k);
     fputs("    first used:\n", out);
     pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ");
     sites_text(out, lv, o, true, 1);
+}
+
+/* A semaphore used as a signal: its waits are waiting for a post from another thread. */
+static void signal_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i,
+                        const pa_locks_opts_t *o)
+{
+    const pa_lock_t *k = lv->lock;
+    char b1[32], b2[32];
+    fprintf(out, "\nSemaphore used as a signal %zu of %zu: 0x%llx%s\n", i + 1, c->nsigs,
+            (unsigned long long)k->address, k->flags & PS_LOCK_F_DESTROYED ? " (destroyed)" : "");
+    fprintf(out, "    waits:        %llu (%llu blocked, %llu timed out",
+            (unsigned long long)k->acquisitions, (unsigned long long)k->contended,
+            (unsigned long long)k->timeouts);
+    if (k->trylock_failures)
+        fprintf(out, ", %llu failed trywaits", (unsigned long long)k->trylock_failures);
+    fprintf(out, "), %s waited in total, max %s\n",
+            pa_util_format_ns((double)k->wait_ns, b1, sizeof b1),
+            pa_util_format_ns((double)k->max_wait_ns, b2, sizeof b2));
+    fprintf(out, "    posts:        %llu (%llu by a thread that had taken it)\n",
+            (unsigned long long)k->signals, (unsigned long long)k->paired_posts);
+    wake_text(out, k);
+    fputs("    first used:\n", out);
+    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ");
+    sites_text(out, lv, o, false, c->t->locks.sample);
 }
 
 static int write_text(FILE *out, ctx_t *c, const pa_locks_opts_t *o)
@@ -445,6 +510,13 @@ static int write_text(FILE *out, ctx_t *c, const pa_locks_opts_t *o)
             cond_text(out, c, &lv, i, o);
         view_free(&lv);
     }
+    size_t ns = shown(o->top, c->nsigs);
+    for (size_t i = 0; i < ns && rc == PA_OK; i++) {
+        lock_view_t lv;
+        if ((rc = view_build(c, c->sigs[i], &lv)) == PA_OK)
+            signal_text(out, c, &lv, i, o);
+        view_free(&lv);
+    }
     if (rc != PA_OK)
         return rc;
     char share[16];
@@ -460,6 +532,10 @@ static int write_text(FILE *out, ctx_t *c, const pa_locks_opts_t *o)
         fprintf(out, "  %zu condition variable%s, %llu waits, %s waited\n", c->nconds,
                 c->nconds == 1 ? "" : "s", (unsigned long long)c->cond_waits,
                 pa_util_format_ns((double)c->cond_wait_ns, b1, sizeof b1));
+    if (c->nsigs)
+        fprintf(out, "  %zu semaphore%s used as signals, %llu waits, %s waited\n", c->nsigs,
+                c->nsigs == 1 ? "" : "s", (unsigned long long)c->sig_waits,
+                pa_util_format_ns((double)c->sig_wait_ns, b1, sizeof b1));
     if (l->retired_quiet)
         fprintf(out, "  %llu destroyed lock%s never contended, not listed (%llu acquisitions)\n",
                 (unsigned long long)l->retired_quiet, l->retired_quiet == 1 ? "" : "s",
@@ -506,9 +582,28 @@ static void first_use_json(pa_json_t *j, const lock_view_t *lv)
     }
 }
 
+/* A member that is a number, or null when not measured. */
+static void kv_u64_or_null(pa_json_t *j, const char *key, bool measured, uint64_t v)
+{
+    pa_json_key(j, key);
+    measured ? pa_json_u64(j, v) : pa_json_null(j);
+}
+
+/* A semaphore's posts and wake-ups (null for the other kinds). */
+static void posts_json(pa_json_t *j, const pa_lock_t *k)
+{
+    bool sem = k->kind == PS_LOCK_SEM;
+    kv_u64_or_null(j, "posts", sem, k->signals);
+    kv_u64_or_null(j, "paired_posts", sem && k->has_paired_posts, k->paired_posts);
+    kv_u64_or_null(j, "wake_ns", sem, k->wake_ns);
+    kv_u64_or_null(j, "max_wake_ns", sem, k->max_wake_ns);
+    kv_u64_or_null(j, "wakes", sem && k->has_wakes, k->wakes);
+}
+
 static void lock_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t *o)
 {
     const pa_lock_t *k = lv->lock;
+    bool owned = k->kind != PS_LOCK_SEM; /* a semaphore's holds and owners are not measured */
     pa_json_object_begin(j, false);
     pa_json_key(j, "address");
     pa_json_hex(j, k->address);
@@ -520,12 +615,34 @@ static void lock_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t
     pa_json_kv_u64(j, "contended", k->contended);
     pa_json_kv_u64(j, "trylock_failures", k->trylock_failures);
     pa_json_kv_u64(j, "timeouts", k->timeouts);
-    pa_json_kv_u64(j, "owner_changes", owner_changes(k));
+    kv_u64_or_null(j, "owner_changes", owned, owner_changes(k));
     pa_json_kv_u64(j, "wait_ns", k->wait_ns);
     pa_json_kv_u64(j, "max_wait_ns", k->max_wait_ns);
-    pa_json_kv_u64(j, "hold_ns", k->hold_ns);
-    pa_json_kv_u64(j, "max_hold_ns", k->max_hold_ns);
-    pa_json_kv_u64(j, "hold_samples", k->hold_samples);
+    kv_u64_or_null(j, "hold_ns", owned, k->hold_ns);
+    kv_u64_or_null(j, "max_hold_ns", owned, k->max_hold_ns);
+    kv_u64_or_null(j, "hold_samples", owned, k->hold_samples);
+    posts_json(j, k);
+    first_use_json(j, lv);
+    sites_json(j, lv, o);
+    pa_json_object_end(j);
+}
+
+static void signal_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t *o)
+{
+    const pa_lock_t *k = lv->lock;
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "address");
+    pa_json_hex(j, k->address);
+    pa_json_key(j, "kind");
+    pa_json_string(j, pa_locks_kind_name(k->kind));
+    pa_json_kv_bool(j, "destroyed", (k->flags & PS_LOCK_F_DESTROYED) != 0);
+    pa_json_kv_u64(j, "waits", k->acquisitions);
+    pa_json_kv_u64(j, "contended", k->contended);
+    pa_json_kv_u64(j, "trylock_failures", k->trylock_failures);
+    pa_json_kv_u64(j, "timeouts", k->timeouts);
+    pa_json_kv_u64(j, "wait_ns", k->wait_ns);
+    pa_json_kv_u64(j, "max_wait_ns", k->max_wait_ns);
+    posts_json(j, k);
     first_use_json(j, lv);
     sites_json(j, lv, o);
     pa_json_object_end(j);
@@ -576,6 +693,9 @@ static int write_json(pa_json_t *j, ctx_t *c, const pa_locks_opts_t *o)
     pa_json_kv_u64(j, "condvars", c->nconds);
     pa_json_kv_u64(j, "cond_waits", c->cond_waits);
     pa_json_kv_u64(j, "cond_wait_ns", c->cond_wait_ns);
+    pa_json_kv_u64(j, "signal_semaphores", c->nsigs);
+    pa_json_kv_u64(j, "signal_waits", c->sig_waits);
+    pa_json_kv_u64(j, "signal_wait_ns", c->sig_wait_ns);
     pa_json_kv_u64(j, "retired_quiet", l->retired_quiet);
     pa_json_kv_u64(j, "retired_quiet_acquisitions", l->retired_quiet_acquisitions);
     pa_json_kv_bool(j, "table_full", (l->flags & 1) != 0);
@@ -599,6 +719,16 @@ static int write_json(pa_json_t *j, ctx_t *c, const pa_locks_opts_t *o)
         lock_view_t lv;
         if ((rc = view_build(c, c->conds[i], &lv)) == PA_OK)
             cond_json(j, &lv, o);
+        view_free(&lv);
+    }
+    pa_json_array_end(j);
+    pa_json_key(j, "signal_semaphores");
+    pa_json_array_begin(j, false);
+    size_t ns = shown(o->top, c->nsigs);
+    for (size_t i = 0; i < ns && rc == PA_OK; i++) {
+        lock_view_t lv;
+        if ((rc = view_build(c, c->sigs[i], &lv)) == PA_OK)
+            signal_json(j, &lv, o);
         view_free(&lv);
     }
     pa_json_array_end(j);

@@ -585,6 +585,11 @@ static int load_locks(pa_trace_t *t, const pa_chunk_t *ch)
             k->has_wakes = true;
             used = PS_LOCK_ROW_SIZE_WAKES;
         }
+        if (row_size >= PS_LOCK_ROW_SIZE_POSTS) {
+            k->paired_posts = pa_cursor_u64(&c);
+            k->has_paired_posts = true;
+            used = PS_LOCK_ROW_SIZE_POSTS;
+        }
         pa_cursor_skip(&c, row_size - used); /* unknown kinds are kept: shown as such */
     }
     uint32_t nsites = pa_cursor_u32(&c), site_size = pa_cursor_u32(&c);

@@ -134,13 +134,16 @@ typedef struct {
     uint64_t wait_ns, max_wait_ns;
     uint64_t hold_ns, max_hold_ns; /* hold_ns estimated from hold_samples timed holds */
     uint64_t hold_samples;
-    uint64_t read_acquisitions; /* rwlock: shared acquisitions (within acquisitions) */
-    uint64_t trylock_failures;  /* trylock calls that found it busy */
-    uint64_t timeouts;          /* timed acquisitions or waits that timed out */
-    uint64_t signals, broadcasts;
-    uint64_t wake_ns, max_wake_ns; /* condition variable: latest signal to the waiter's return */
+    uint64_t read_acquisitions;    /* rwlock: shared acquisitions (within acquisitions) */
+    uint64_t trylock_failures;     /* trylock calls that found it busy */
+    uint64_t timeouts;             /* timed acquisitions or waits that timed out */
+    uint64_t signals, broadcasts;  /* semaphore: signals = posts */
+    uint64_t wake_ns, max_wake_ns; /* condition variable: latest signal to the waiter's return;
+                                      semaphore: latest post to a blocked waiter's return */
     uint64_t wakes;                /* waits whose wake-up latency is in wake_ns */
+    uint64_t paired_posts;         /* semaphore: posts by a thread that had taken it itself */
     bool has_wakes;                /* the row holds `wakes` (older traces do not) */
+    bool has_paired_posts;         /* the row holds `paired_posts` (older traces do not) */
 } pa_lock_t;
 
 /* A call site acquiring one lock (a LOCKS site row). */
