@@ -119,8 +119,8 @@ void tb_modules(tb_buf_t *p, const tb_module_t *m, uint32_t n)
     }
 }
 
-void tb_unloaded_modules(tb_buf_t *p, const tb_module_t *m, const uint64_t *unload_ns,
-                         uint32_t n, uint64_t dropped)
+void tb_unloaded_modules(tb_buf_t *p, const tb_module_t *m, const uint64_t *unload_ns, uint32_t n,
+                         uint64_t dropped)
 {
     tb_u32(p, n);
     tb_u32(p, 0);
@@ -383,7 +383,8 @@ void tb_locks(tb_buf_t *p, uint64_t time_ns, uint32_t sample, const tb_lock_t *l
             k->acquisitions,      k->contended,        k->owner_changes, k->wait_ns,
             k->max_wait_ns,       k->hold_ns,          k->max_hold_ns,   k->hold_samples,
             k->read_acquisitions, k->trylock_failures, k->timeouts,      k->signals,
-            k->broadcasts,        k->wake_ns,          k->max_wake_ns,   k->wakes};
+            k->broadcasts,        k->wake_ns,          k->max_wake_ns,   k->wakes,
+            k->paired_posts};
         for (size_t f = 0; f < sizeof v / sizeof v[0] && p->len - start < row_size; f++)
             tb_u64(p, v[f]);
         while (p->len - start < row_size)
