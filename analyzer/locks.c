@@ -409,6 +409,9 @@ static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
                 pa_util_format_ns((double)k->wait_ns, b1, sizeof b1),
                 pa_util_format_ns((double)k->max_wait_ns, b2, sizeof b2),
                 pa_util_format_ns((double)k->wait_ns / (double)k->contended, b3, sizeof b3));
+    else if (k->wait_ns)
+        fprintf(out, "    wait:         %s in waits that timed out or were interrupted\n",
+                pa_util_format_ns((double)k->wait_ns, b1, sizeof b1));
     else
         fputs("    wait:         never contended\n", out);
     uint64_t excl = exclusive(k);
@@ -462,7 +465,7 @@ static void signal_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t
             (unsigned long long)k->acquisitions, (unsigned long long)k->contended,
             (unsigned long long)k->timeouts);
     if (k->trylock_failures)
-        fprintf(out, ", %llu failed trywaits", (unsigned long long)k->trylock_failures);
+        fprintf(out, ", failed trywaits %llu", (unsigned long long)k->trylock_failures);
     fprintf(out, "), %s waited in total, max %s\n",
             pa_util_format_ns((double)k->wait_ns, b1, sizeof b1),
             pa_util_format_ns((double)k->max_wait_ns, b2, sizeof b2));
