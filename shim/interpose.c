@@ -386,7 +386,8 @@ static inline void *replacement_for(void *r)
 static inline int maybe_malloc_name(const char *name)
 {
     return name && (name[0] == 'm' || name[0] == 'f' || name[0] == 'c' || name[0] == 'r' ||
-                    name[0] == 'p' || name[0] == 'a' || name[0] == 'v' || name[0] == 's');
+                    name[0] == 'p' || name[0] == 'a' || name[0] == 'v' ||
+                    (name[0] == 's' && !strncmp(name, "sem_", 4)));
 }
 
 __attribute__((optimize("optimize-sibling-calls"))) PS_API void *dlsym(void *handle,
