@@ -30,10 +30,11 @@
  *
  * The table is keyed by the lock's address (open addressing, lock-free insert). A lock is
  * recorded at its first use, so statically initialized locks are covered like dynamic ones.
- * pthread_*_init, pthread_*_destroy, sem_init and sem_destroy retire the record at that
- * address: records with contention are kept (flagged destroyed), the others are folded into a
- * count and their slot is reused. A slot is reused under a new generation, which keeps old
- * call-site rows apart.
+ * pthread_*_init and pthread_*_destroy retire the record at that address: records with
+ * contention are kept (flagged destroyed), the others are folded into a count and their slot
+ * is reused. A slot is reused under a new generation, which keeps old call-site rows apart.
+ * sem_init and sem_destroy do the same, except that a contended semaphore's record stays
+ * keyed by its address, for the next semaphore there (sem_retire_at).
  */
 #include "timing.h"
 
@@ -138,7 +139,8 @@ typedef struct lock_rec_s {
     _Atomic uint32_t first_use; /* stack id of the first use */
     uint32_t gen;               /* slot generation: bumped when the slot is reused */
     _Atomic uint32_t waiters;   /* semaphores: threads in a timed wait now (sem_post reads it) */
-    char pad[40];
+    _Atomic uint32_t flags;     /* REC_SEM_*: a semaphore's record kept across sem_destroy */
+    char pad[36];
     /* written on contended and sampled acquisitions only (uncontended acquisitions are
      * counted per thread: ps_thread_t.lockc) */
     atomic_uint last_owner; /* tid of the last contended or sampled exclusive acquirer */
@@ -198,18 +200,37 @@ static void table_full(void)
                     ps_g.opt.max_locks);
 }
 
+#define REC_SEM_KEPT 1u      /* counted in retired_kept */
+#define REC_SEM_DESTROYED 2u /* sem_destroy'ed, not initialized again since */
+
+/* A destroyed lock worth listing: it was contended (a condition variable: waited on). */
+static int rec_worth_keeping(const lock_rec_t *r)
+{
+    return atomic_load_explicit(&r->contended, memory_order_relaxed) > 0 ||
+           (r->kind == PS_LOCK_COND &&
+            atomic_load_explicit(&r->acquisitions, memory_order_relaxed));
+}
+
+static void rec_fold(lock_rec_t *r);
+
 static void rec_retire(lock_rec_t *r)
 {
     uintptr_t k = atomic_load_explicit(&r->key, memory_order_relaxed);
     if (k == KEY_EMPTY || k == KEY_TOMB || (k & KEY_RETIRED))
         return;
-    uint64_t acq = atomic_load_explicit(&r->acquisitions, memory_order_relaxed);
-    int kept = atomic_load_explicit(&r->contended, memory_order_relaxed) > 0 ||
-               (r->kind == PS_LOCK_COND && acq > 0);
-    if (kept && atomic_fetch_add(&retired_kept, 1) < rec_mask / 4) {
+    if (rec_worth_keeping(r) &&
+        ((atomic_load_explicit(&r->flags, memory_order_relaxed) & REC_SEM_KEPT) ||
+         atomic_fetch_add(&retired_kept, 1) < rec_mask / 4)) {
         atomic_store_explicit(&r->key, k | KEY_RETIRED, memory_order_release);
         return;
     }
+    rec_fold(r);
+}
+
+/* Counted in retired_quiet, and the slot freed for reuse under a new generation. */
+static void rec_fold(lock_rec_t *r)
+{
+    uint64_t acq = atomic_load_explicit(&r->acquisitions, memory_order_relaxed);
     atomic_fetch_add_explicit(&retired_quiet, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&retired_quiet_acq, acq, memory_order_relaxed);
     uint32_t gen = r->gen + 1;
@@ -288,6 +309,38 @@ static void retire_at(const void *lock)
     lock_rec_t *r = rec_lookup((uintptr_t)lock);
     if (r)
         rec_retire(r);
+}
+
+/*
+ * sem_destroy (destroyed 1) and sem_init (0) at s. A semaphore that was contended keeps its
+ * record under its address, flagged while destroyed: a semaphore initialized later at that
+ * address continues it. Programs recycle semaphore memory (CPython allocates a lock for every
+ * Condition.wait and frees it after; malloc hands the same address out again): one record per
+ * address, not one per instance, which would fill the probe chain of that address (128 slots)
+ * and then the table. The others are retired as the pthread locks are.
+ */
+static void sem_retire_at(const sem_t *s, uint32_t destroyed)
+{
+    if (!recs || ps_tls_guard)
+        return;
+    lock_rec_t *r = rec_lookup((uintptr_t)s);
+    if (!r)
+        return;
+    if (atomic_load_explicit(&r->kind, memory_order_relaxed) != PS_LOCK_SEM ||
+        !rec_worth_keeping(r)) {
+        rec_retire(r);
+        return;
+    }
+    uint32_t f = atomic_load_explicit(&r->flags, memory_order_relaxed);
+    if (!(f & REC_SEM_KEPT)) {
+        if (atomic_fetch_add(&retired_kept, 1) >= rec_mask / 4) {
+            rec_fold(r);
+            return;
+        }
+        f |= REC_SEM_KEPT;
+    }
+    f = destroyed ? f | REC_SEM_DESTROYED : f & ~REC_SEM_DESTROYED;
+    atomic_store_explicit(&r->flags, f, memory_order_relaxed);
 }
 
 /* ---- counters --------------------------------------------------------------------------- */
@@ -1087,7 +1140,7 @@ static PS_NOINLINE int sem_wait_timed(sem_t *s, clockid_t clk, const struct time
 
 PS_API int sem_init(sem_t *s, int pshared, unsigned int value)
 {
-    retire_at(s);
+    sem_retire_at(s, 0);
     return REAL(sem_init)(s, pshared, value);
 }
 
@@ -1095,7 +1148,7 @@ PS_API int sem_destroy(sem_t *s)
 {
     int rc = REAL(sem_destroy)(s);
     if (rc == 0)
-        retire_at(s); /* sets no errno */
+        sem_retire_at(s, 1); /* sets no errno */
     return rc;
 }
 
@@ -1437,7 +1490,8 @@ int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
             hold = (uint64_t)((double)hold * (double)excl / (double)samples);
         ps_buf_u64(b, k & ~KEY_RETIRED);
         ps_buf_u32(b, LD(r->kind));
-        ps_buf_u32(b, (k & KEY_RETIRED) ? PS_LOCK_F_DESTROYED : 0);
+        ps_buf_u32(b, (k & KEY_RETIRED) || (LD(r->flags) & REC_SEM_DESTROYED) ? PS_LOCK_F_DESTROYED
+                                                                              : 0);
         ps_buf_u32(b, LD(r->first_use));
         ps_buf_u32(b, 0);
         ps_buf_u64(b, acq);
