@@ -285,6 +285,28 @@ static int view_build(ctx_t *c, const pa_lock_t *k, lock_view_t *lv)
     return rc;
 }
 
+/* Writes one listed lock (its index in its list: i) to dst: a FILE * for text, a pa_json_t *
+ * for JSON. */
+typedef void (*emit_fn)(void *dst, const ctx_t *c, const lock_view_t *lv, size_t i,
+                        const pa_locks_opts_t *o);
+
+static size_t shown(uint64_t top, size_t n);
+
+/* The first --top locks of list, each symbolized and written by emit. */
+static int each_view(ctx_t *c, const pa_lock_t *const *list, size_t n, const pa_locks_opts_t *o,
+                     emit_fn emit, void *dst)
+{
+    int rc = PA_OK;
+    size_t m = shown(o->top, n);
+    for (size_t i = 0; i < m && rc == PA_OK; i++) {
+        lock_view_t lv;
+        if ((rc = view_build(c, list[i], &lv)) == PA_OK)
+            emit(dst, c, &lv, i, o);
+        view_free(&lv);
+    }
+    return rc;
+}
+
 static uint64_t exclusive(const pa_lock_t *k)
 {
     return k->acquisitions -
@@ -355,6 +377,22 @@ static void sites_text(FILE *out, const lock_view_t *lv, const pa_locks_opts_t *
     }
 }
 
+/* "Condition variable 2 of 5: 0x... (destroyed)", and the same for the other lists. */
+static void heading_text(FILE *out, const char *title, size_t i, size_t n, const pa_lock_t *k)
+{
+    fprintf(out, "\n%s %zu of %zu: 0x%llx%s\n", title, i + 1, n, (unsigned long long)k->address,
+            k->flags & PS_LOCK_F_DESTROYED ? " (destroyed)" : "");
+}
+
+/* The lines every lock ends with: its first use and its sites. */
+static void uses_text(FILE *out, const lock_view_t *lv, const pa_locks_opts_t *o, bool cond,
+                      uint32_t sample)
+{
+    fputs("    first used:\n", out);
+    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ");
+    sites_text(out, lv, o, cond, sample);
+}
+
 /* The wake-up line of a condition variable or a semaphore. */
 static void wake_text(FILE *out, const pa_lock_t *k)
 {
@@ -372,9 +410,10 @@ static void wake_text(FILE *out, const pa_lock_t *k)
                 pa_util_format_ns((double)k->max_wake_ns, b2, sizeof b2));
 }
 
-static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i,
+static void lock_text(void *dst, const ctx_t *c, const lock_view_t *lv, size_t i,
                       const pa_locks_opts_t *o)
 {
+    FILE *out = dst;
     const pa_lock_t *k = lv->lock;
     uint32_t sample = c->t->locks.sample;
     const char *est = sample > 1 ? "~" : "";
@@ -429,18 +468,16 @@ static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
                 (unsigned long long)k->hold_samples);
     else
         fputs("    hold:         not timed (no exclusive acquisition sampled)\n", out);
-    fputs("    first used:\n", out);
-    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ");
-    sites_text(out, lv, o, false, sample);
+    uses_text(out, lv, o, false, sample);
 }
 
-static void cond_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i,
+static void cond_text(void *dst, const ctx_t *c, const lock_view_t *lv, size_t i,
                       const pa_locks_opts_t *o)
 {
+    FILE *out = dst;
     const pa_lock_t *k = lv->lock;
     char b1[32], b2[32];
-    fprintf(out, "\nCondition variable %zu of %zu: 0x%llx%s\n", i + 1, c->nconds,
-            (unsigned long long)k->address, k->flags & PS_LOCK_F_DESTROYED ? " (destroyed)" : "");
+    heading_text(out, "Condition variable", i, c->nconds, k);
     fprintf(out, "    waits:        %llu (%llu timed out), %s waited in total, max %s\n",
             (unsigned long long)k->acquisitions, (unsigned long long)k->timeouts,
             pa_util_format_ns((double)k->wait_ns, b1, sizeof b1),
@@ -448,19 +485,17 @@ static void cond_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
     fprintf(out, "    signals:      %llu, broadcasts %llu\n", (unsigned long long)k->signals,
             (unsigned long long)k->broadcasts);
     wake_text(out, k);
-    fputs("    first used:\n", out);
-    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ");
-    sites_text(out, lv, o, true, 1);
+    uses_text(out, lv, o, true, 1);
 }
 
 /* A semaphore used as a signal: its waits are waiting for a post from another thread. */
-static void signal_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i,
+static void signal_text(void *dst, const ctx_t *c, const lock_view_t *lv, size_t i,
                         const pa_locks_opts_t *o)
 {
+    FILE *out = dst;
     const pa_lock_t *k = lv->lock;
     char b1[32], b2[32];
-    fprintf(out, "\nSemaphore used as a signal %zu of %zu: 0x%llx%s\n", i + 1, c->nsigs,
-            (unsigned long long)k->address, k->flags & PS_LOCK_F_DESTROYED ? " (destroyed)" : "");
+    heading_text(out, "Semaphore used as a signal", i, c->nsigs, k);
     fprintf(out, "    waits:        %llu (%llu blocked, %llu timed out",
             (unsigned long long)k->acquisitions, (unsigned long long)k->contended,
             (unsigned long long)k->timeouts);
@@ -472,9 +507,7 @@ static void signal_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t
     fprintf(out, "    posts:        %llu (%llu by a thread that had taken it)\n",
             (unsigned long long)k->signals, (unsigned long long)k->paired_posts);
     wake_text(out, k);
-    fputs("    first used:\n", out);
-    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ");
-    sites_text(out, lv, o, false, c->t->locks.sample);
+    uses_text(out, lv, o, false, c->t->locks.sample);
 }
 
 static int write_text(FILE *out, ctx_t *c, const pa_locks_opts_t *o)
@@ -498,30 +531,14 @@ static int write_text(FILE *out, ctx_t *c, const pa_locks_opts_t *o)
                 "  NOTE: lock statistics from %.3f s after start (the last snapshot has "
                 "none)\n",
                 (double)l->time_ns / 1e9);
-    int rc = PA_OK;
-    size_t n = shown(o->top, c->nlocks);
-    for (size_t i = 0; i < n && rc == PA_OK; i++) {
-        lock_view_t lv;
-        if ((rc = view_build(c, c->locks[i], &lv)) == PA_OK)
-            lock_text(out, c, &lv, i, o);
-        view_free(&lv);
-    }
-    size_t nc = shown(o->top, c->nconds);
-    for (size_t i = 0; i < nc && rc == PA_OK; i++) {
-        lock_view_t lv;
-        if ((rc = view_build(c, c->conds[i], &lv)) == PA_OK)
-            cond_text(out, c, &lv, i, o);
-        view_free(&lv);
-    }
-    size_t ns = shown(o->top, c->nsigs);
-    for (size_t i = 0; i < ns && rc == PA_OK; i++) {
-        lock_view_t lv;
-        if ((rc = view_build(c, c->sigs[i], &lv)) == PA_OK)
-            signal_text(out, c, &lv, i, o);
-        view_free(&lv);
-    }
+    int rc = each_view(c, c->locks, c->nlocks, o, lock_text, out);
+    if (rc == PA_OK)
+        rc = each_view(c, c->conds, c->nconds, o, cond_text, out);
+    if (rc == PA_OK)
+        rc = each_view(c, c->sigs, c->nsigs, o, signal_text, out);
     if (rc != PA_OK)
         return rc;
+    size_t n = shown(o->top, c->nlocks);
     char share[16];
     fprintf(out, "\nSUMMARY: %zu lock%s, %llu acquisitions, %llu contended (%s), %s waited",
             c->nlocks, c->nlocks == 1 ? "" : "s", (unsigned long long)c->acquisitions,
@@ -603,16 +620,36 @@ static void posts_json(pa_json_t *j, const pa_lock_t *k)
     kv_u64_or_null(j, "wakes", sem && k->has_wakes, k->wakes);
 }
 
-static void lock_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t *o)
+#define UNUSED __attribute__((unused)) /* the JSON writers take the text writers' arguments */
+
+/* Opens a lock's object: address, kind (but for condition variables), destroyed. */
+static void head_json(pa_json_t *j, const pa_lock_t *k)
 {
-    const pa_lock_t *k = lv->lock;
-    bool owned = k->kind != PS_LOCK_SEM; /* a semaphore's holds and owners are not measured */
     pa_json_object_begin(j, false);
     pa_json_key(j, "address");
     pa_json_hex(j, k->address);
-    pa_json_key(j, "kind");
-    pa_json_string(j, pa_locks_kind_name(k->kind));
+    if (k->kind != PS_LOCK_COND) {
+        pa_json_key(j, "kind");
+        pa_json_string(j, pa_locks_kind_name(k->kind));
+    }
     pa_json_kv_bool(j, "destroyed", (k->flags & PS_LOCK_F_DESTROYED) != 0);
+}
+
+/* Closes it: first use and sites. */
+static void tail_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t *o)
+{
+    first_use_json(j, lv);
+    sites_json(j, lv, o);
+    pa_json_object_end(j);
+}
+
+static void lock_json(void *dst, const ctx_t *c UNUSED, const lock_view_t *lv, size_t i UNUSED,
+                      const pa_locks_opts_t *o)
+{
+    pa_json_t *j = dst;
+    const pa_lock_t *k = lv->lock;
+    bool owned = k->kind != PS_LOCK_SEM; /* a semaphore's holds and owners are not measured */
+    head_json(j, k);
     pa_json_kv_u64(j, "acquisitions", k->acquisitions);
     pa_json_kv_u64(j, "read_acquisitions", k->read_acquisitions);
     pa_json_kv_u64(j, "contended", k->contended);
@@ -625,20 +662,15 @@ static void lock_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t
     kv_u64_or_null(j, "max_hold_ns", owned, k->max_hold_ns);
     kv_u64_or_null(j, "hold_samples", owned, k->hold_samples);
     posts_json(j, k);
-    first_use_json(j, lv);
-    sites_json(j, lv, o);
-    pa_json_object_end(j);
+    tail_json(j, lv, o);
 }
 
-static void signal_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t *o)
+static void signal_json(void *dst, const ctx_t *c UNUSED, const lock_view_t *lv, size_t i UNUSED,
+                        const pa_locks_opts_t *o)
 {
+    pa_json_t *j = dst;
     const pa_lock_t *k = lv->lock;
-    pa_json_object_begin(j, false);
-    pa_json_key(j, "address");
-    pa_json_hex(j, k->address);
-    pa_json_key(j, "kind");
-    pa_json_string(j, pa_locks_kind_name(k->kind));
-    pa_json_kv_bool(j, "destroyed", (k->flags & PS_LOCK_F_DESTROYED) != 0);
+    head_json(j, k);
     pa_json_kv_u64(j, "waits", k->acquisitions);
     pa_json_kv_u64(j, "contended", k->contended);
     pa_json_kv_u64(j, "trylock_failures", k->trylock_failures);
@@ -646,18 +678,15 @@ static void signal_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts
     pa_json_kv_u64(j, "wait_ns", k->wait_ns);
     pa_json_kv_u64(j, "max_wait_ns", k->max_wait_ns);
     posts_json(j, k);
-    first_use_json(j, lv);
-    sites_json(j, lv, o);
-    pa_json_object_end(j);
+    tail_json(j, lv, o);
 }
 
-static void cond_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t *o)
+static void cond_json(void *dst, const ctx_t *c UNUSED, const lock_view_t *lv, size_t i UNUSED,
+                      const pa_locks_opts_t *o)
 {
+    pa_json_t *j = dst;
     const pa_lock_t *k = lv->lock;
-    pa_json_object_begin(j, false);
-    pa_json_key(j, "address");
-    pa_json_hex(j, k->address);
-    pa_json_kv_bool(j, "destroyed", (k->flags & PS_LOCK_F_DESTROYED) != 0);
+    head_json(j, k);
     pa_json_kv_u64(j, "waits", k->acquisitions);
     pa_json_kv_u64(j, "timeouts", k->timeouts);
     pa_json_kv_u64(j, "wait_ns", k->wait_ns);
@@ -668,9 +697,18 @@ static void cond_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t
     pa_json_kv_u64(j, "max_wake_ns", k->max_wake_ns);
     pa_json_key(j, "wakes");
     k->has_wakes ? pa_json_u64(j, k->wakes) : pa_json_null(j);
-    first_use_json(j, lv);
-    sites_json(j, lv, o);
-    pa_json_object_end(j);
+    tail_json(j, lv, o);
+}
+
+/* The member key: an array of the first --top locks of list. */
+static int list_json(pa_json_t *j, ctx_t *c, const char *key, const pa_lock_t *const *list,
+                     size_t n, emit_fn emit, const pa_locks_opts_t *o)
+{
+    pa_json_key(j, key);
+    pa_json_array_begin(j, false);
+    int rc = each_view(c, list, n, o, emit, j);
+    pa_json_array_end(j);
+    return rc;
 }
 
 static int write_json(pa_json_t *j, ctx_t *c, const pa_locks_opts_t *o)
@@ -704,37 +742,11 @@ static int write_json(pa_json_t *j, ctx_t *c, const pa_locks_opts_t *o)
     pa_json_kv_bool(j, "table_full", (l->flags & 1) != 0);
     pa_json_kv_u64(j, "untracked_ops", l->untracked_ops);
     pa_json_object_end(j);
-    int rc = PA_OK;
-    pa_json_key(j, "locks");
-    pa_json_array_begin(j, false);
-    size_t n = shown(o->top, c->nlocks);
-    for (size_t i = 0; i < n && rc == PA_OK; i++) {
-        lock_view_t lv;
-        if ((rc = view_build(c, c->locks[i], &lv)) == PA_OK)
-            lock_json(j, &lv, o);
-        view_free(&lv);
-    }
-    pa_json_array_end(j);
-    pa_json_key(j, "condvars");
-    pa_json_array_begin(j, false);
-    size_t nc = shown(o->top, c->nconds);
-    for (size_t i = 0; i < nc && rc == PA_OK; i++) {
-        lock_view_t lv;
-        if ((rc = view_build(c, c->conds[i], &lv)) == PA_OK)
-            cond_json(j, &lv, o);
-        view_free(&lv);
-    }
-    pa_json_array_end(j);
-    pa_json_key(j, "signal_semaphores");
-    pa_json_array_begin(j, false);
-    size_t ns = shown(o->top, c->nsigs);
-    for (size_t i = 0; i < ns && rc == PA_OK; i++) {
-        lock_view_t lv;
-        if ((rc = view_build(c, c->sigs[i], &lv)) == PA_OK)
-            signal_json(j, &lv, o);
-        view_free(&lv);
-    }
-    pa_json_array_end(j);
+    int rc = list_json(j, c, "locks", c->locks, c->nlocks, lock_json, o);
+    if (rc == PA_OK)
+        rc = list_json(j, c, "condvars", c->conds, c->nconds, cond_json, o);
+    if (rc == PA_OK)
+        rc = list_json(j, c, "signal_semaphores", c->sigs, c->nsigs, signal_json, o);
     pa_report_status_json(j, t);
     pa_json_object_end(j);
     return rc;

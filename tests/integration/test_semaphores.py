@@ -28,13 +28,10 @@ import re
 import subprocess
 
 import pstest
+from test_timing import analyze, fn, locks_setup
 
 SEM_LINE = re.compile(r"^sem (\S+) (0x[0-9a-f]+) acq=(\d+) contended=(\d+)(\+?) tryfail=(\d+) "
                       r"timeouts=(\d+) posts=(\d+) paired=(\d+) wakes=(\d+)\.\.(\d+)$")
-
-
-def fn(stack):
-    return stack[0]["function"] if stack else None
 
 
 def parse_expected(out):
@@ -48,18 +45,6 @@ def parse_expected(out):
                          "posts": int(g[7]), "paired": int(g[8]), "wakes": (int(g[9]),
                                                                              int(g[10]))})
     return sems
-
-
-def locks_json(args, ck, trace, label):
-    p = pstest.run([args.perfshim, "locks", "--json", "--top", "0", "--sites", "0", trace])
-    if not ck.check(p.returncode == 0, "perfshim locks --json exits 0 [%s]" % label,
-                    pstest.describe(p)):
-        return None
-    try:
-        return json.loads(p.stdout)
-    except ValueError as e:
-        ck.check(False, "perfshim locks --json is JSON [%s]: %s" % (label, e))
-        return None
 
 
 def check_row(ck, e, sec, row, label):
@@ -82,13 +67,7 @@ def check_row(ck, e, sec, row, label):
 
 
 def run_c(args, ck, sample):
-    prog = os.path.join(args.bindir, "semaphores")
-    work = pstest.tmpdir("sem")
-    trace = os.path.join(work, "s.trace")
-    env = {"LD_PRELOAD": args.lib, "PERFSHIM_LOCKS": "1", "PERFSHIM_OUTPUT": trace}
-    if sample:
-        env["PERFSHIM_LOCK_SAMPLE"] = str(sample)
-    label = "sample=%s" % (sample or "default")
+    prog, work, trace, env, label = locks_setup(args, "semaphores", sample)
     p = pstest.run([prog, "3000"], env=env, cwd=work, timeout=120)
     if p.returncode == 77:
         ck.skip(p.stdout.decode().strip())
@@ -100,7 +79,7 @@ def run_c(args, ck, sample):
     names = [e["name"] for e in expected]
     ck.check(len(names) == 12 and "named" in names, "12 semaphores described [%s]" % label,
              repr(names))
-    rep = locks_json(args, ck, trace, label)
+    rep = analyze(args, ck, "locks", trace, label)
     if rep is None:
         return
     rows = {}

@@ -605,6 +605,20 @@ END_TEST
  * signal's: posted by threads that never take it; 50 ms of waiting for work), G (one post
  * each way: CPython's Condition.wait, a signal), H (a row of an older shim without
  * paired_posts: a lock), and a mutex M (1 ms) and a lock of a kind from a later format U. */
+static pa_lock_t sem_lock(uint64_t address, uint64_t acquisitions, uint64_t contended,
+                          uint64_t wait_ns, uint64_t posts, uint64_t paired)
+{
+    return (pa_lock_t){.address = address,
+                       .kind = PS_LOCK_SEM,
+                       .acquisitions = acquisitions,
+                       .contended = contended,
+                       .wait_ns = wait_ns,
+                       .signals = posts,
+                       .paired_posts = paired,
+                       .has_wakes = true,
+                       .has_paired_posts = true};
+}
+
 static void sem_trace(pa_trace_t *t)
 {
     st_init(t);
@@ -618,48 +632,23 @@ static void sem_trace(pa_trace_t *t)
     l->time_ns = t->snap.time_ns;
     l->nlocks = 6;
     l->locks = calloc(6, sizeof *l->locks);
-    l->locks[0] = (pa_lock_t){.address = 0xe000,
-                              .kind = PS_LOCK_SEM,
-                              .first_use_stack = 1,
-                              .acquisitions = 100,
-                              .contended = 5,
-                              .trylock_failures = 4,
-                              .wait_ns = 5000000,
-                              .max_wait_ns = 2000000,
-                              .signals = 100,
-                              .paired_posts = 100,
-                              .wake_ns = 5000,
-                              .max_wake_ns = 2000,
-                              .wakes = 5,
-                              .has_wakes = true,
-                              .has_paired_posts = true};
-    l->locks[1] = (pa_lock_t){.address = 0xf000,
-                              .kind = PS_LOCK_SEM,
-                              .first_use_stack = 2,
-                              .acquisitions = 20,
-                              .contended = 20,
-                              .timeouts = 2,
-                              .wait_ns = 50000000,
-                              .max_wait_ns = 9000000,
-                              .signals = 20,
-                              .wakes = 20,
-                              .wake_ns = 40000,
-                              .has_wakes = true,
-                              .has_paired_posts = true};
-    l->locks[2] = (pa_lock_t){.address = 0x10000,
-                              .kind = PS_LOCK_SEM,
-                              .acquisitions = 2,
-                              .contended = 1,
-                              .wait_ns = 100,
-                              .signals = 2,
-                              .paired_posts = 1,
-                              .has_wakes = true,
-                              .has_paired_posts = true};
-    l->locks[3] = (pa_lock_t){.address = 0x11000,
-                              .kind = PS_LOCK_SEM,
-                              .acquisitions = 7,
-                              .signals = 7,
-                              .has_wakes = true};
+    /* address, acquisitions, contended, wait_ns, posts, paired posts */
+    l->locks[0] = sem_lock(0xe000, 100, 5, 5000000, 100, 100);
+    l->locks[0].first_use_stack = 1;
+    l->locks[0].trylock_failures = 4;
+    l->locks[0].max_wait_ns = 2000000;
+    l->locks[0].wake_ns = 5000;
+    l->locks[0].max_wake_ns = 2000;
+    l->locks[0].wakes = 5;
+    l->locks[1] = sem_lock(0xf000, 20, 20, 50000000, 20, 0);
+    l->locks[1].first_use_stack = 2;
+    l->locks[1].timeouts = 2;
+    l->locks[1].max_wait_ns = 9000000;
+    l->locks[1].wake_ns = 40000;
+    l->locks[1].wakes = 20;
+    l->locks[2] = sem_lock(0x10000, 2, 1, 100, 2, 1);
+    l->locks[3] = sem_lock(0x11000, 7, 0, 0, 7, 0);
+    l->locks[3].has_paired_posts = false;
     l->locks[4] = (pa_lock_t){.address = 0x12000,
                               .kind = PS_LOCK_MUTEX,
                               .acquisitions = 10,
