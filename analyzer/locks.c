@@ -3,7 +3,9 @@
  * locks.c — `perfshim locks`: the lock report, text and JSON (docs/analyzer.md).
  *
  * Input is the last LOCKS chunk of the trace (cumulative since start). Locks (mutexes, rwlocks,
- * spinlocks) and condition variables are listed separately, each sorted by total wait. A lock's
+ * spinlocks, semaphores used as locks), condition variables and semaphores used as signals
+ * (posted by other threads than those that take them) are listed separately, each sorted by
+ * total wait. A lock's
  * call sites are symbolized and merged when their visible frames are identical (as leaks are),
  * then ranked by wait. Frames of the shim and leading C++ lock wrappers (std::mutex::lock,
  * std::lock_guard, __gthread_*) are hidden, so a stack starts at the code that takes the lock.
@@ -34,9 +36,23 @@ const char *pa_locks_kind_name(uint32_t kind)
         return "spin";
     case PS_LOCK_COND:
         return "cond";
+    case PS_LOCK_SEM:
+        return "semaphore";
     default:
         return "unknown";
     }
+}
+
+/* A semaphore posted by threads that had not taken it (per thread, posts beyond its own
+ * acquisitions) at least as often as by threads that had: an event passed from thread to
+ * thread, like a condition variable's signal. Its waits are waiting for an event, not for a
+ * lock's holder: listed apart. (Ties count as signals: CPython's Condition.wait blocks on a
+ * lock that the notifying thread releases once and the waiter once more when it drops it.) */
+static bool is_signal(const pa_lock_t *k)
+{
+    if (k->kind != PS_LOCK_SEM || !k->has_paired_posts || k->signals <= k->paired_posts)
+        return false;
+    return k->signals - k->paired_posts >= k->paired_posts;
 }
 
 /* ---- the model of the report ------------------------------------------------------------- */
@@ -67,9 +83,9 @@ typedef struct {
     pa_stackview_t v;
     size_t *site_start; /* site rows of lock i: order[site_start[i] .. site_start[i + 1]) */
     uint32_t *site_order;
-    const pa_lock_t **locks, **conds; /* sorted by wait */
-    size_t nlocks, nconds;
-    uint64_t acquisitions, contended, wait_ns, cond_waits, cond_wait_ns;
+    const pa_lock_t **locks, **conds, **sigs; /* sorted by wait (sigs: is_signal) */
+    size_t nlocks, nconds, nsigs;
+    uint64_t acquisitions, contended, wait_ns, cond_waits, cond_wait_ns, sig_waits, sig_wait_ns;
 } ctx_t;
 
 static int cmp_u64_desc(uint64_t a, uint64_t b)
@@ -113,7 +129,8 @@ static int ctx_init(ctx_t *c, pa_trace_t *t)
     c->site_order = malloc((l->nsites ? l->nsites : 1) * sizeof *c->site_order);
     c->locks = malloc((l->nlocks ? l->nlocks : 1) * sizeof *c->locks);
     c->conds = malloc((l->nlocks ? l->nlocks : 1) * sizeof *c->conds);
-    if (!c->site_start || !c->site_order || !c->locks || !c->conds)
+    c->sigs = malloc((l->nlocks ? l->nlocks : 1) * sizeof *c->sigs);
+    if (!c->site_start || !c->site_order || !c->locks || !c->conds || !c->sigs)
         return PA_ENOMEM;
     /* counting sort of the site rows by lock */
     for (size_t i = 0; i < l->nsites; i++)
@@ -134,6 +151,10 @@ static int ctx_init(ctx_t *c, pa_trace_t *t)
             c->conds[c->nconds++] = k;
             c->cond_waits += k->acquisitions;
             c->cond_wait_ns += k->wait_ns;
+        } else if (is_signal(k)) {
+            c->sigs[c->nsigs++] = k;
+            c->sig_waits += k->acquisitions;
+            c->sig_wait_ns += k->wait_ns;
         } else {
             c->locks[c->nlocks++] = k;
             c->acquisitions += k->acquisitions;
@@ -145,6 +166,8 @@ static int ctx_init(ctx_t *c, pa_trace_t *t)
         qsort(c->locks, c->nlocks, sizeof *c->locks, cmp_lock);
     if (c->nconds)
         qsort(c->conds, c->nconds, sizeof *c->conds, cmp_lock);
+    if (c->nsigs)
+        qsort(c->sigs, c->nsigs, sizeof *c->sigs, cmp_lock);
     return PA_OK;
 }
 
@@ -157,6 +180,7 @@ static void ctx_free(ctx_t *c)
     free(c->site_order);
     free(c->locks);
     free(c->conds);
+    free(c->sigs);
 }
 
 static pa_frame_t *copy_frames(const pa_stackview_t *v)
@@ -261,6 +285,28 @@ static int view_build(ctx_t *c, const pa_lock_t *k, lock_view_t *lv)
     return rc;
 }
 
+/* Writes one listed lock (its index in its list: i) to dst: a FILE * for text, a pa_json_t *
+ * for JSON. */
+typedef void (*emit_fn)(void *dst, const ctx_t *c, const lock_view_t *lv, size_t i,
+                        const pa_locks_opts_t *o);
+
+static size_t shown(uint64_t top, size_t n);
+
+/* The first --top locks of list, each symbolized and written by emit. */
+static int each_view(ctx_t *c, const pa_lock_t *const *list, size_t n, const pa_locks_opts_t *o,
+                     emit_fn emit, void *dst)
+{
+    int rc = PA_OK;
+    size_t m = shown(o->top, n);
+    for (size_t i = 0; i < m && rc == PA_OK; i++) {
+        lock_view_t lv;
+        if ((rc = view_build(c, list[i], &lv)) == PA_OK)
+            emit(dst, c, &lv, i, o);
+        view_free(&lv);
+    }
+    return rc;
+}
+
 static uint64_t exclusive(const pa_lock_t *k)
 {
     return k->acquisitions -
@@ -308,8 +354,8 @@ static void sites_text(FILE *out, const lock_view_t *lv, const pa_locks_opts_t *
                 cond ? "" : " (never contended, and no acquisition sampled)");
         return;
     }
-    fprintf(out, "    %s sites by wait (%zu of %zu):\n", cond ? "waiting" : "acquiring", n,
-            lv->nsites);
+    fprintf(out, "    %s sites by wait (%zu of %zu):\n",
+            cond || lv->lock->kind == PS_LOCK_SEM ? "waiting" : "acquiring", n, lv->nsites);
     for (size_t i = 0; i < n; i++) {
         const site_t *s = lv->sites[i];
         if (cond)
@@ -331,9 +377,43 @@ static void sites_text(FILE *out, const lock_view_t *lv, const pa_locks_opts_t *
     }
 }
 
-static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i,
+/* "Condition variable 2 of 5: 0x... (destroyed)", and the same for the other lists. */
+static void heading_text(FILE *out, const char *title, size_t i, size_t n, const pa_lock_t *k)
+{
+    fprintf(out, "\n%s %zu of %zu: 0x%llx%s\n", title, i + 1, n, (unsigned long long)k->address,
+            k->flags & PS_LOCK_F_DESTROYED ? " (destroyed)" : "");
+}
+
+/* The lines every lock ends with: its first use and its sites. */
+static void uses_text(FILE *out, const lock_view_t *lv, const pa_locks_opts_t *o, bool cond,
+                      uint32_t sample)
+{
+    fputs("    first used:\n", out);
+    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ", o->all_frames);
+    sites_text(out, lv, o, cond, sample);
+}
+
+/* The wake-up line of a condition variable or a semaphore. */
+static void wake_text(FILE *out, const pa_lock_t *k)
+{
+    char b1[32], b2[32];
+    if (k->has_wakes && k->wakes)
+        fprintf(out, "    wake-up:      %s mean, max %s from the %s (%llu wake-ups)\n",
+                pa_util_format_ns((double)k->wake_ns / (double)k->wakes, b1, sizeof b1),
+                pa_util_format_ns((double)k->max_wake_ns, b2, sizeof b2),
+                k->kind == PS_LOCK_COND ? "signal to the waiter holding the mutex again"
+                                        : "post to the blocked waiter's return",
+                (unsigned long long)k->wakes);
+    else if (k->max_wake_ns)
+        fprintf(out, "    wake-up:      %s in total, max %s\n",
+                pa_util_format_ns((double)k->wake_ns, b1, sizeof b1),
+                pa_util_format_ns((double)k->max_wake_ns, b2, sizeof b2));
+}
+
+static void lock_text(void *dst, const ctx_t *c, const lock_view_t *lv, size_t i,
                       const pa_locks_opts_t *o)
 {
+    FILE *out = dst;
     const pa_lock_t *k = lv->lock;
     uint32_t sample = c->t->locks.sample;
     const char *est = sample > 1 ? "~" : "";
@@ -349,11 +429,17 @@ static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
     if (k->kind == PS_LOCK_RWLOCK)
         fprintf(out, " (%llu shared, %llu exclusive)", (unsigned long long)k->read_acquisitions,
                 (unsigned long long)exclusive(k));
-    fprintf(out, ", contended %llu (%s), owner changes %s%llu", (unsigned long long)k->contended,
-            pct_text(k->contended, k->acquisitions, share, sizeof share), est,
-            (unsigned long long)owner_changes(k));
+    bool sem = k->kind == PS_LOCK_SEM;
+    fprintf(out, ", contended %llu (%s)", (unsigned long long)k->contended,
+            pct_text(k->contended, k->acquisitions, share, sizeof share));
+    if (sem)
+        fprintf(out, ", posts %llu (%llu by a thread that had taken it)",
+                (unsigned long long)k->signals, (unsigned long long)k->paired_posts);
+    else
+        fprintf(out, ", owner changes %s%llu", est, (unsigned long long)owner_changes(k));
     if (k->trylock_failures)
-        fprintf(out, ", failed trylocks %llu", (unsigned long long)k->trylock_failures);
+        fprintf(out, ", failed %s %llu", sem ? "trywaits" : "trylocks",
+                (unsigned long long)k->trylock_failures);
     if (k->timeouts)
         fprintf(out, ", timeouts %llu", (unsigned long long)k->timeouts);
     fputc('\n', out);
@@ -362,10 +448,17 @@ static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
                 pa_util_format_ns((double)k->wait_ns, b1, sizeof b1),
                 pa_util_format_ns((double)k->max_wait_ns, b2, sizeof b2),
                 pa_util_format_ns((double)k->wait_ns / (double)k->contended, b3, sizeof b3));
+    else if (k->wait_ns)
+        fprintf(out, "    wait:         %s in waits that timed out or were interrupted\n",
+                pa_util_format_ns((double)k->wait_ns, b1, sizeof b1));
     else
         fputs("    wait:         never contended\n", out);
     uint64_t excl = exclusive(k);
-    if (k->hold_samples)
+    if (sem) {
+        wake_text(out, k);
+        fputs("    hold:         not measured (a semaphore has no owner: any thread may post it)\n",
+              out);
+    } else if (k->hold_samples)
         fprintf(out,
                 "    hold:         %s%s in total, max %s, %s%s per exclusive acquisition (%llu "
                 "timed)\n",
@@ -375,38 +468,46 @@ static void lock_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i
                 (unsigned long long)k->hold_samples);
     else
         fputs("    hold:         not timed (no exclusive acquisition sampled)\n", out);
-    fputs("    first used:\n", out);
-    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ", o->all_frames);
-    sites_text(out, lv, o, false, sample);
+    uses_text(out, lv, o, false, sample);
 }
 
-static void cond_text(FILE *out, const ctx_t *c, const lock_view_t *lv, size_t i,
+static void cond_text(void *dst, const ctx_t *c, const lock_view_t *lv, size_t i,
                       const pa_locks_opts_t *o)
 {
+    FILE *out = dst;
     const pa_lock_t *k = lv->lock;
-    char b1[32], b2[32], b3[32];
-    fprintf(out, "\nCondition variable %zu of %zu: 0x%llx%s\n", i + 1, c->nconds,
-            (unsigned long long)k->address, k->flags & PS_LOCK_F_DESTROYED ? " (destroyed)" : "");
+    char b1[32], b2[32];
+    heading_text(out, "Condition variable", i, c->nconds, k);
     fprintf(out, "    waits:        %llu (%llu timed out), %s waited in total, max %s\n",
             (unsigned long long)k->acquisitions, (unsigned long long)k->timeouts,
             pa_util_format_ns((double)k->wait_ns, b1, sizeof b1),
             pa_util_format_ns((double)k->max_wait_ns, b2, sizeof b2));
     fprintf(out, "    signals:      %llu, broadcasts %llu\n", (unsigned long long)k->signals,
             (unsigned long long)k->broadcasts);
-    if (k->has_wakes && k->wakes)
-        fprintf(out,
-                "    wake-up:      %s mean, max %s from the signal to the waiter holding the "
-                "mutex again (%llu wake-ups)\n",
-                pa_util_format_ns((double)k->wake_ns / (double)k->wakes, b1, sizeof b1),
-                pa_util_format_ns((double)k->max_wake_ns, b2, sizeof b2),
-                (unsigned long long)k->wakes);
-    else if (k->max_wake_ns)
-        fprintf(out, "    wake-up:      %s in total, max %s\n",
-                pa_util_format_ns((double)k->wake_ns, b1, sizeof b1),
-                pa_util_format_ns((double)k->max_wake_ns, b3, sizeof b3));
-    fputs("    first used:\n", out);
-    pa_report_frames_text_n(out, lv->first_note, lv->first, lv->nfirst, "        ", o->all_frames);
-    sites_text(out, lv, o, true, 1);
+    wake_text(out, k);
+    uses_text(out, lv, o, true, 1);
+}
+
+/* A semaphore used as a signal: its waits are waiting for a post from another thread. */
+static void signal_text(void *dst, const ctx_t *c, const lock_view_t *lv, size_t i,
+                        const pa_locks_opts_t *o)
+{
+    FILE *out = dst;
+    const pa_lock_t *k = lv->lock;
+    char b1[32], b2[32];
+    heading_text(out, "Semaphore used as a signal", i, c->nsigs, k);
+    fprintf(out, "    waits:        %llu (%llu blocked, %llu timed out",
+            (unsigned long long)k->acquisitions, (unsigned long long)k->contended,
+            (unsigned long long)k->timeouts);
+    if (k->trylock_failures)
+        fprintf(out, ", failed trywaits %llu", (unsigned long long)k->trylock_failures);
+    fprintf(out, "), %s waited in total, max %s\n",
+            pa_util_format_ns((double)k->wait_ns, b1, sizeof b1),
+            pa_util_format_ns((double)k->max_wait_ns, b2, sizeof b2));
+    fprintf(out, "    posts:        %llu (%llu by a thread that had taken it)\n",
+            (unsigned long long)k->signals, (unsigned long long)k->paired_posts);
+    wake_text(out, k);
+    uses_text(out, lv, o, false, c->t->locks.sample);
 }
 
 static int write_text(FILE *out, ctx_t *c, const pa_locks_opts_t *o)
@@ -430,23 +531,14 @@ static int write_text(FILE *out, ctx_t *c, const pa_locks_opts_t *o)
                 "  NOTE: lock statistics from %.3f s after start (the last snapshot has "
                 "none)\n",
                 (double)l->time_ns / 1e9);
-    int rc = PA_OK;
-    size_t n = shown(o->top, c->nlocks);
-    for (size_t i = 0; i < n && rc == PA_OK; i++) {
-        lock_view_t lv;
-        if ((rc = view_build(c, c->locks[i], &lv)) == PA_OK)
-            lock_text(out, c, &lv, i, o);
-        view_free(&lv);
-    }
-    size_t nc = shown(o->top, c->nconds);
-    for (size_t i = 0; i < nc && rc == PA_OK; i++) {
-        lock_view_t lv;
-        if ((rc = view_build(c, c->conds[i], &lv)) == PA_OK)
-            cond_text(out, c, &lv, i, o);
-        view_free(&lv);
-    }
+    int rc = each_view(c, c->locks, c->nlocks, o, lock_text, out);
+    if (rc == PA_OK)
+        rc = each_view(c, c->conds, c->nconds, o, cond_text, out);
+    if (rc == PA_OK)
+        rc = each_view(c, c->sigs, c->nsigs, o, signal_text, out);
     if (rc != PA_OK)
         return rc;
+    size_t n = shown(o->top, c->nlocks);
     char share[16];
     fprintf(out, "\nSUMMARY: %zu lock%s, %llu acquisitions, %llu contended (%s), %s waited",
             c->nlocks, c->nlocks == 1 ? "" : "s", (unsigned long long)c->acquisitions,
@@ -460,6 +552,10 @@ static int write_text(FILE *out, ctx_t *c, const pa_locks_opts_t *o)
         fprintf(out, "  %zu condition variable%s, %llu waits, %s waited\n", c->nconds,
                 c->nconds == 1 ? "" : "s", (unsigned long long)c->cond_waits,
                 pa_util_format_ns((double)c->cond_wait_ns, b1, sizeof b1));
+    if (c->nsigs)
+        fprintf(out, "  %zu semaphore%s used as signals, %llu waits, %s waited\n", c->nsigs,
+                c->nsigs == 1 ? "" : "s", (unsigned long long)c->sig_waits,
+                pa_util_format_ns((double)c->sig_wait_ns, b1, sizeof b1));
     if (l->retired_quiet)
         fprintf(out, "  %llu destroyed lock%s never contended, not listed (%llu acquisitions)\n",
                 (unsigned long long)l->retired_quiet, l->retired_quiet == 1 ? "" : "s",
@@ -502,40 +598,104 @@ static void first_use_json(pa_json_t *j, const lock_view_t *lv)
     }
 }
 
-static void lock_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t *o)
+/* A member that is a number, or null when not measured. */
+static void kv_u64_or_null(pa_json_t *j, const char *key, bool measured, uint64_t v)
 {
-    const pa_lock_t *k = lv->lock;
+    pa_json_key(j, key);
+    measured ? pa_json_u64(j, v) : pa_json_null(j);
+}
+
+/* A semaphore's posts and wake-ups (null for the other kinds). */
+static void posts_json(pa_json_t *j, const pa_lock_t *k)
+{
+    bool sem = k->kind == PS_LOCK_SEM;
+    kv_u64_or_null(j, "posts", sem, k->signals);
+    kv_u64_or_null(j, "paired_posts", sem && k->has_paired_posts, k->paired_posts);
+    kv_u64_or_null(j, "wake_ns", sem, k->wake_ns);
+    kv_u64_or_null(j, "max_wake_ns", sem, k->max_wake_ns);
+    kv_u64_or_null(j, "wakes", sem && k->has_wakes, k->wakes);
+}
+
+#define UNUSED __attribute__((unused)) /* the JSON writers take the text writers' arguments */
+
+/* Opens a lock's object: address, kind (but for condition variables), destroyed. */
+static void head_json(pa_json_t *j, const pa_lock_t *k)
+{
     pa_json_object_begin(j, false);
     PA_ROW_JSON1(j, LOCK, k, address);
-    pa_json_key(j, "kind");
-    pa_json_string(j, pa_locks_kind_name(k->kind));
+    if (k->kind != PS_LOCK_COND) {
+        pa_json_key(j, "kind");
+        pa_json_string(j, pa_locks_kind_name(k->kind));
+    }
     pa_json_kv_bool(j, "destroyed", (k->flags & PS_LOCK_F_DESTROYED) != 0);
-    PA_ROW_JSON1(j, LOCK, k, acquisitions);
-    PA_ROW_JSON1(j, LOCK, k, read_acquisitions);
-    PA_ROW_JSON1(j, LOCK, k, contended);
-    PA_ROW_JSON(j, LOCK, k, trylock_failures, timeouts);
-    pa_json_kv_u64(j, "owner_changes", owner_changes(k));
-    PA_ROW_JSON(j, LOCK, k, wait_ns, hold_samples);
+}
+
+/* Closes it: first use and sites. */
+static void tail_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t *o)
+{
     first_use_json(j, lv);
     sites_json(j, lv, o);
     pa_json_object_end(j);
 }
 
-static void cond_json(pa_json_t *j, const lock_view_t *lv, const pa_locks_opts_t *o)
+static void lock_json(void *dst, const ctx_t *c UNUSED, const lock_view_t *lv, size_t i UNUSED,
+                      const pa_locks_opts_t *o)
 {
+    pa_json_t *j = dst;
     const pa_lock_t *k = lv->lock;
-    pa_json_object_begin(j, false);
-    PA_ROW_JSON1(j, LOCK, k, address);
-    pa_json_kv_bool(j, "destroyed", (k->flags & PS_LOCK_F_DESTROYED) != 0);
+    bool owned = k->kind != PS_LOCK_SEM; /* a semaphore's holds and owners are not measured */
+    head_json(j, k);
+    PA_ROW_JSON1(j, LOCK, k, acquisitions);
+    PA_ROW_JSON1(j, LOCK, k, read_acquisitions);
+    PA_ROW_JSON1(j, LOCK, k, contended);
+    PA_ROW_JSON(j, LOCK, k, trylock_failures, timeouts);
+    kv_u64_or_null(j, "owner_changes", owned, owner_changes(k));
+    PA_ROW_JSON(j, LOCK, k, wait_ns, max_wait_ns);
+    kv_u64_or_null(j, "hold_ns", owned, k->hold_ns);
+    kv_u64_or_null(j, "max_hold_ns", owned, k->max_hold_ns);
+    kv_u64_or_null(j, "hold_samples", owned, k->hold_samples);
+    posts_json(j, k);
+    tail_json(j, lv, o);
+}
+
+static void signal_json(void *dst, const ctx_t *c UNUSED, const lock_view_t *lv, size_t i UNUSED,
+                        const pa_locks_opts_t *o)
+{
+    pa_json_t *j = dst;
+    const pa_lock_t *k = lv->lock;
+    head_json(j, k);
+    pa_json_kv_u64(j, "waits", k->acquisitions);
+    PA_ROW_JSON1(j, LOCK, k, contended);
+    PA_ROW_JSON(j, LOCK, k, trylock_failures, timeouts);
+    PA_ROW_JSON(j, LOCK, k, wait_ns, max_wait_ns);
+    posts_json(j, k);
+    tail_json(j, lv, o);
+}
+
+static void cond_json(void *dst, const ctx_t *c UNUSED, const lock_view_t *lv, size_t i UNUSED,
+                      const pa_locks_opts_t *o)
+{
+    pa_json_t *j = dst;
+    const pa_lock_t *k = lv->lock;
+    head_json(j, k);
     pa_json_kv_u64(j, "waits", k->acquisitions);
     PA_ROW_JSON1(j, LOCK, k, timeouts);
     PA_ROW_JSON(j, LOCK, k, wait_ns, max_wait_ns);
     PA_ROW_JSON(j, LOCK, k, signals, max_wake_ns);
     pa_json_key(j, "wakes");
     k->has_wakes ? pa_json_u64(j, k->wakes) : pa_json_null(j);
-    first_use_json(j, lv);
-    sites_json(j, lv, o);
-    pa_json_object_end(j);
+    tail_json(j, lv, o);
+}
+
+/* The member key: an array of the first --top locks of list. */
+static int list_json(pa_json_t *j, ctx_t *c, const char *key, const pa_lock_t *const *list,
+                     size_t n, emit_fn emit, const pa_locks_opts_t *o)
+{
+    pa_json_key(j, key);
+    pa_json_array_begin(j, false);
+    int rc = each_view(c, list, n, o, emit, j);
+    pa_json_array_end(j);
+    return rc;
 }
 
 static int write_json(pa_json_t *j, ctx_t *c, const pa_locks_opts_t *o)
@@ -561,31 +721,19 @@ static int write_json(pa_json_t *j, ctx_t *c, const pa_locks_opts_t *o)
     pa_json_kv_u64(j, "condvars", c->nconds);
     pa_json_kv_u64(j, "cond_waits", c->cond_waits);
     pa_json_kv_u64(j, "cond_wait_ns", c->cond_wait_ns);
-    PA_ROW_JSON(j, LOCKS_HEAD, l, retired_quiet, retired_quiet_acquisitions);
+    pa_json_kv_u64(j, "signal_semaphores", c->nsigs);
+    pa_json_kv_u64(j, "signal_waits", c->sig_waits);
+    pa_json_kv_u64(j, "signal_wait_ns", c->sig_wait_ns);
+    pa_json_kv_u64(j, "retired_quiet", l->retired_quiet);
+    pa_json_kv_u64(j, "retired_quiet_acquisitions", l->retired_quiet_acquisitions);
     pa_json_kv_bool(j, "table_full", (l->flags & 1) != 0);
     PA_ROW_JSON1(j, LOCKS_HEAD, l, untracked_ops);
     pa_json_object_end(j);
-    int rc = PA_OK;
-    pa_json_key(j, "locks");
-    pa_json_array_begin(j, false);
-    size_t n = shown(o->top, c->nlocks);
-    for (size_t i = 0; i < n && rc == PA_OK; i++) {
-        lock_view_t lv;
-        if ((rc = view_build(c, c->locks[i], &lv)) == PA_OK)
-            lock_json(j, &lv, o);
-        view_free(&lv);
-    }
-    pa_json_array_end(j);
-    pa_json_key(j, "condvars");
-    pa_json_array_begin(j, false);
-    size_t nc = shown(o->top, c->nconds);
-    for (size_t i = 0; i < nc && rc == PA_OK; i++) {
-        lock_view_t lv;
-        if ((rc = view_build(c, c->conds[i], &lv)) == PA_OK)
-            cond_json(j, &lv, o);
-        view_free(&lv);
-    }
-    pa_json_array_end(j);
+    int rc = list_json(j, c, "locks", c->locks, c->nlocks, lock_json, o);
+    if (rc == PA_OK)
+        rc = list_json(j, c, "condvars", c->conds, c->nconds, cond_json, o);
+    if (rc == PA_OK)
+        rc = list_json(j, c, "signal_semaphores", c->sigs, c->nsigs, signal_json, o);
     pa_report_status_json(j, t);
     pa_json_object_end(j);
     return rc;

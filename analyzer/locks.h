@@ -2,7 +2,8 @@
 /*
  * locks.h — the lock report (`perfshim locks`): the locks of a trace's last LOCKS chunk by total
  * wait, each named by address and first-use stack, with its acquiring call sites symbolized and
- * ranked by wait, its hold times, and the condition variables by time waited.
+ * ranked by wait, its hold times, then the condition variables and the semaphores used as
+ * signals by time waited.
  */
 #ifndef PERFSHIM_ANALYZER_LOCKS_H
 #define PERFSHIM_ANALYZER_LOCKS_H
@@ -24,7 +25,7 @@ typedef struct {
     bool all_frames; /* text: C++ standard library frames one per line, not folded */
 } pa_locks_opts_t;
 
-/* "mutex", "rwlock", "spin", "cond" or "unknown". */
+/* "mutex", "rwlock", "spin", "cond", "semaphore" or "unknown". */
 const char *pa_locks_kind_name(uint32_t kind);
 
 int pa_locks_report(pa_trace_t *t, const pa_locks_opts_t *o, FILE *out, pa_json_t *j);

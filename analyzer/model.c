@@ -551,7 +551,8 @@ static int load_locks(pa_trace_t *t, const pa_chunk_t *ch)
     l.nlocks = count;
     for (uint32_t i = 0; i < count; i++) { /* unknown kinds are kept: shown as such */
         PA_ROW_GET_FIT(&c, LOCK, &l.locks[i], row_size);
-        l.locks[i].has_wakes = row_size >= PS_LOCK_ROW_SIZE_WAKES; /* `wakes` was appended */
+        l.locks[i].has_wakes = row_size >= PS_LOCK_ROW_SIZE_WAKES;        /* `wakes` was appended */
+        l.locks[i].has_paired_posts = row_size >= PS_LOCK_ROW_SIZE_POSTS; /* and `paired_posts` */
     }
     uint32_t nsites = pa_cursor_u32(&c), site_size = pa_cursor_u32(&c);
     if (!why && c.err)

@@ -97,7 +97,8 @@ typedef struct {
  * exact and which are estimated from samples). Times are ns. */
 typedef struct {
     PS_ROW_MEMBERS(LOCK)
-    bool has_wakes; /* the row holds `wakes` (older traces do not) */
+    bool has_wakes;        /* the row holds `wakes` (older traces do not) */
+    bool has_paired_posts; /* the row holds `paired_posts` (older traces do not) */
 } pa_lock_t;
 
 /* A call site acquiring one lock (PS_ROW_LOCK_SITE; lock_index: into pa_locks_t.locks). */

@@ -42,7 +42,7 @@ static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
 static pthread_barrier_t start;
 static volatile unsigned long shared_sum;
-static int queued, consumed;
+static int queued, consumed, consumer_in; /* consumer_in: it holds q_lock, about to wait */
 static long hot_iters = 20000;
 static volatile int holding; /* forced rounds: 1 while worker 0 holds hot_lock */
 
@@ -127,6 +127,7 @@ static void *consumer(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&q_lock);
+    consumer_in = 1;
     while (consumed < ITEMS) {
         while (queued == 0)
             pthread_cond_wait(&q_cond, &q_lock);
@@ -172,7 +173,14 @@ int main(int argc, char **argv)
         pthread_rwlock_unlock(&rw);
     }
     pthread_create(&c, NULL, consumer, NULL);
-    sleep_ms(20); /* the consumer waits first */
+    for (;;) { /* the consumer waits first: it holds q_lock from consumer_in = 1 until its */
+        pthread_mutex_lock(&q_lock); /* pthread_cond_wait releases it */
+        int in = consumer_in;
+        pthread_mutex_unlock(&q_lock);
+        if (in)
+            break;
+        sleep_ms(1);
+    }
     for (int i = 0; i < ITEMS; i++) {
         pthread_mutex_lock(&q_lock);
         queued++;

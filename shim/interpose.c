@@ -376,9 +376,10 @@ PS_API size_t malloc_usable_size(void *p)
 /* ---- dlsym / dlvsym ----------------------------------------------------------------------- */
 
 /* Lookups by handle (ctypes' CDLL("libc.so.6").malloc, plugin loaders) would return glibc's
- * malloc and bypass us; swap in ours. RTLD_NEXT must keep its meaning ("the next object after
- * the caller"), which glibc computes from the return address: those calls are tail calls,
- * so glibc sees our caller's address, not ours. */
+ * malloc and bypass us; swap in ours (so for the lock and semaphore functions with lock timing
+ * on, and for dlvsym, which never returns our unversioned definitions). RTLD_NEXT must keep its
+ * meaning ("the next object after the caller"), which glibc computes from the return address: those
+ * calls are tail calls, so glibc sees our caller's address, not ours. */
 
 static void *const family_ours[PS_FAMILY_COUNT] = {(void *)ps_alias_malloc,
                                                    (void *)ps_alias_free,
@@ -396,13 +397,14 @@ static void *const family_ours[PS_FAMILY_COUNT] = {(void *)ps_alias_malloc,
 static inline void *replacement_for(void *r)
 {
     int i = ps_real_family_index(r);
-    return i >= 0 ? family_ours[i] : r;
+    return i >= 0 ? family_ours[i] : ps_locks_replacement(r); /* pthread_*, sem_* (locks.c) */
 }
 
 static inline int maybe_malloc_name(const char *name)
 {
     return name && (name[0] == 'm' || name[0] == 'f' || name[0] == 'c' || name[0] == 'r' ||
-                    name[0] == 'p' || name[0] == 'a' || name[0] == 'v');
+                    name[0] == 'p' || name[0] == 'a' || name[0] == 'v' ||
+                    (name[0] == 's' && !strncmp(name, "sem_", 4)));
 }
 
 __attribute__((optimize("optimize-sibling-calls"))) PS_API void *dlsym(void *handle,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * locks.c — lock timing (PERFSHIM_LOCKS=1): the pthread mutex, rwlock, spinlock and condition
- * variable functions, the table of locks they fill, and the LOCKS chunk.
+ * variable functions, the POSIX semaphore functions, the table of locks they fill, and the
+ * LOCKS chunk.
  *
  * Per lock: acquisitions, contended acquisitions (the first try failed), owner changes, wait
  * and hold times, and the acquiring call sites. The uncontended path is a try-lock and a few
@@ -16,17 +17,31 @@
  * to the shared records is noted in the thread's pending list and applied right after its
  * next unlock, outside the critical section, with relaxed atomics.
  *
+ * Semaphores (sem_wait, sem_timedwait, sem_clockwait, sem_trywait) are acquisitions of the
+ * same kind: sem_trywait first, and a contended one (the count was 0) times the real wait.
+ * sem_post is their unlock: it applies pending figures, and it is counted, per thread like
+ * acquisitions. A semaphore has no owner (any thread may post), so neither its hold time nor
+ * its owner changes are measured. Instead each record counts the posts a thread made after
+ * taking the semaphore itself (a lock's use) apart from the others (a signal's use: one thread
+ * posts, another waits), and the wake-up latency from a post to a blocked waiter's return.
+ * sem_post is async-signal-safe, and so is its wrapper: it never captures a stack (the first
+ * use of a semaphore first seen by a post is recorded at its first wait), never allocates and
+ * takes no lock.
+ *
  * The table is keyed by the lock's address (open addressing, lock-free insert). A lock is
  * recorded at its first use, so statically initialized locks are covered like dynamic ones.
  * pthread_*_init and pthread_*_destroy retire the record at that address: records with
  * contention are kept (flagged destroyed), the others are folded into a count and their slot
  * is reused. A slot is reused under a new generation, which keeps old call-site rows apart.
+ * sem_init and sem_destroy do the same, except that a contended semaphore's record stays
+ * keyed by its address, for the next semaphore there (sem_retire_at).
  */
 #include "timing.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <string.h>
 #include <time.h>
 
@@ -67,12 +82,29 @@
     X(pthread_cond_signal, int, (pthread_cond_t *))                                                \
     X(pthread_cond_broadcast, int, (pthread_cond_t *))
 
+/* The semaphore functions: they return -1 and set errno. sem_clockwait is glibc 2.30's. */
+#define PS_SEM_FUNCS(X)                                                                            \
+    X(sem_init, int, (sem_t *, int, unsigned int))                                                 \
+    X(sem_destroy, int, (sem_t *))                                                                 \
+    X(sem_wait, int, (sem_t *))                                                                    \
+    X(sem_trywait, int, (sem_t *))                                                                 \
+    X(sem_timedwait, int, (sem_t *, const struct timespec *))                                      \
+    X(sem_clockwait, int, (sem_t *, clockid_t, const struct timespec *))                           \
+    X(sem_post, int, (sem_t *))
+
 #define PS_DECLARE_REAL(name, ret, args) static ret(*real_##name) args;
 PS_LOCK_FUNCS(PS_DECLARE_REAL)
+PS_SEM_FUNCS(PS_DECLARE_REAL)
 
 static int missing_function(void)
 {
     return ENOSYS;
+}
+
+static int missing_sem_function(void)
+{
+    errno = ENOSYS;
+    return -1;
 }
 
 /* libc's definitions, read from its symbol table (no loader lookup: this can run before our
@@ -80,13 +112,15 @@ static int missing_function(void)
  * GLIBC_2.2.5 compat version with a different condition-variable layout. */
 static PS_COLD void resolve_all(void)
 {
-    void *f;
+    void *f, *missing = (void *)missing_function;
 #define PS_RESOLVE(name, ret, args)                                                                \
     f = ps_real_function(#name);                                                                   \
     if (!f)                                                                                        \
-        f = (void *)missing_function;                                                              \
+        f = missing;                                                                               \
     real_##name = (ret(*) args)f;
     PS_LOCK_FUNCS(PS_RESOLVE)
+    missing = (void *)missing_sem_function;
+    PS_SEM_FUNCS(PS_RESOLVE)
 }
 
 #define REAL(name) (PS_UNLIKELY(real_##name == NULL) ? resolve_all() : (void)0, real_##name)
@@ -104,8 +138,9 @@ typedef struct lock_rec_s {
     _Atomic uint32_t kind;      /* enum ps_lock_kind; 0 while being created */
     _Atomic uint32_t first_use; /* stack id of the first use */
     uint32_t gen;               /* slot generation: bumped when the slot is reused */
-    uint32_t reserved;
-    char pad[40];
+    _Atomic uint32_t waiters;   /* semaphores: threads in a timed wait now (sem_post reads it) */
+    _Atomic uint32_t flags;     /* REC_SEM_*: a semaphore's record kept across sem_destroy */
+    char pad[36];
     /* written on contended and sampled acquisitions only (uncontended acquisitions are
      * counted per thread: ps_thread_t.lockc) */
     atomic_uint last_owner; /* tid of the last contended or sampled exclusive acquirer */
@@ -113,7 +148,10 @@ typedef struct lock_rec_s {
     atomic_ullong hold, max_hold, hold_samples; /* measured holds only (ticks) */
     atomic_ullong read_acquisitions, trylock_failures, timeouts;
     atomic_ullong signals, broadcasts, wake, max_wake, wakes; /* condition variables */
-    atomic_ullong last_signal; /* ticks of the latest signal or broadcast */
+    atomic_ullong last_signal; /* ticks of the latest signal or broadcast (or post, see waiters) */
+    /* semaphores: `signals` counts posts (flushed from the threads' counters, like
+     * acquisitions), `wake`/`max_wake`/`wakes` the wake-ups of blocked waiters, and: */
+    atomic_ullong paired_posts; /* posts by a thread that had taken it itself (per flush) */
 } __attribute__((aligned(64))) lock_rec_t;
 
 typedef struct site_rec_s {
@@ -162,18 +200,37 @@ static void table_full(void)
                     ps_g.opt.max_locks);
 }
 
+#define REC_SEM_KEPT 1u      /* counted in retired_kept */
+#define REC_SEM_DESTROYED 2u /* sem_destroy'ed, not initialized again since */
+
+/* A destroyed lock worth listing: it was contended (a condition variable: waited on). */
+static int rec_worth_keeping(const lock_rec_t *r)
+{
+    return atomic_load_explicit(&r->contended, memory_order_relaxed) > 0 ||
+           (r->kind == PS_LOCK_COND &&
+            atomic_load_explicit(&r->acquisitions, memory_order_relaxed));
+}
+
+static void rec_fold(lock_rec_t *r);
+
 static void rec_retire(lock_rec_t *r)
 {
     uintptr_t k = atomic_load_explicit(&r->key, memory_order_relaxed);
     if (k == KEY_EMPTY || k == KEY_TOMB || (k & KEY_RETIRED))
         return;
-    uint64_t acq = atomic_load_explicit(&r->acquisitions, memory_order_relaxed);
-    int kept = atomic_load_explicit(&r->contended, memory_order_relaxed) > 0 ||
-               (r->kind == PS_LOCK_COND && acq > 0);
-    if (kept && atomic_fetch_add(&retired_kept, 1) < rec_mask / 4) {
+    if (rec_worth_keeping(r) &&
+        ((atomic_load_explicit(&r->flags, memory_order_relaxed) & REC_SEM_KEPT) ||
+         atomic_fetch_add(&retired_kept, 1) < rec_mask / 4)) {
         atomic_store_explicit(&r->key, k | KEY_RETIRED, memory_order_release);
         return;
     }
+    rec_fold(r);
+}
+
+/* Counted in retired_quiet, and the slot freed for reuse under a new generation. */
+static void rec_fold(lock_rec_t *r)
+{
+    uint64_t acq = atomic_load_explicit(&r->acquisitions, memory_order_relaxed);
     atomic_fetch_add_explicit(&retired_quiet, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&retired_quiet_acq, acq, memory_order_relaxed);
     uint32_t gen = r->gen + 1;
@@ -182,16 +239,22 @@ static void rec_retire(lock_rec_t *r)
     atomic_store_explicit(&r->key, KEY_TOMB, memory_order_release);
 }
 
+/* The calling thread's stack. errno is kept: a lock or semaphore function that succeeds leaves
+ * it as it was, and libunwind's address checks may set it. */
 static uint32_t capture_site(ps_thread_t *t)
 {
+    int saved = errno;
     ps_tls_guard++;
     uint32_t id = ps_stack_capture_id(t);
     ps_tls_guard--;
+    errno = saved;
     return id;
 }
 
+/* capture: record the stack of this first use (not from sem_post, which may run in a signal
+ * handler: its records get their first use at their first acquisition, see lockc_miss). */
 static PS_NOINLINE lock_rec_t *rec_create(uintptr_t a, uint32_t kind, ps_thread_t *t,
-                                          lock_rec_t *wrong_kind)
+                                          lock_rec_t *wrong_kind, int capture)
 {
     if (wrong_kind) /* the address now holds another kind of object: a new lock */
         rec_retire(wrong_kind);
@@ -221,14 +284,14 @@ static PS_NOINLINE lock_rec_t *rec_create(uintptr_t a, uint32_t kind, ps_thread_
         if (!tomb)    /* a tombstone's slot is listed already */
             used[atomic_fetch_add(&used_count, 1)] = (uint32_t)(r - recs);
         atomic_store_explicit(&r->kind, kind, memory_order_relaxed);
-        atomic_store_explicit(&r->first_use, capture_site(t), memory_order_relaxed);
+        atomic_store_explicit(&r->first_use, capture ? capture_site(t) : 0, memory_order_relaxed);
         return r;
     }
     table_full();
     return NULL;
 }
 
-static inline lock_rec_t *rec_get(const void *lock, uint32_t kind, ps_thread_t *t)
+static inline lock_rec_t *rec_get(const void *lock, uint32_t kind, ps_thread_t *t, int capture)
 {
     lock_rec_t *r = rec_lookup((uintptr_t)lock);
     if (PS_LIKELY(r != NULL)) {
@@ -236,7 +299,7 @@ static inline lock_rec_t *rec_get(const void *lock, uint32_t kind, ps_thread_t *
         if (PS_LIKELY(k == kind || k == 0))
             return r;
     }
-    return rec_create((uintptr_t)lock, kind, t, r);
+    return rec_create((uintptr_t)lock, kind, t, r, capture);
 }
 
 static void retire_at(const void *lock)
@@ -246,6 +309,38 @@ static void retire_at(const void *lock)
     lock_rec_t *r = rec_lookup((uintptr_t)lock);
     if (r)
         rec_retire(r);
+}
+
+/*
+ * sem_destroy (destroyed 1) and sem_init (0) at s. A semaphore that was contended keeps its
+ * record under its address, flagged while destroyed: a semaphore initialized later at that
+ * address continues it. Programs recycle semaphore memory (CPython allocates a lock for every
+ * Condition.wait and frees it after; malloc hands the same address out again): one record per
+ * address, not one per instance, which would fill the probe chain of that address (128 slots)
+ * and then the table. The others are retired as the pthread locks are.
+ */
+static void sem_retire_at(const sem_t *s, uint32_t destroyed)
+{
+    if (!recs || ps_tls_guard)
+        return;
+    lock_rec_t *r = rec_lookup((uintptr_t)s);
+    if (!r)
+        return;
+    if (atomic_load_explicit(&r->kind, memory_order_relaxed) != PS_LOCK_SEM ||
+        !rec_worth_keeping(r)) {
+        rec_retire(r);
+        return;
+    }
+    uint32_t f = atomic_load_explicit(&r->flags, memory_order_relaxed);
+    if (!(f & REC_SEM_KEPT)) {
+        if (atomic_fetch_add(&retired_kept, 1) >= rec_mask / 4) {
+            rec_fold(r);
+            return;
+        }
+        f |= REC_SEM_KEPT;
+    }
+    f = destroyed ? f | REC_SEM_DESTROYED : f & ~REC_SEM_DESTROYED;
+    atomic_store_explicit(&r->flags, f, memory_order_relaxed);
 }
 
 /* ---- counters --------------------------------------------------------------------------- */
@@ -301,7 +396,14 @@ static PS_NOINLINE void site_add(lock_rec_t *r, uint32_t stack, int contended, u
     add_s(&sites_dropped, 1);
 }
 
-/* Adds a thread's pending counts to its record (if the slot still holds that lock). */
+static inline uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Adds a thread's pending counts to its record (if the slot still holds that lock). For a
+ * semaphore the second count is its posts, and the thread's posts that match acquisitions of
+ * its own (min of the two) are its lock-like use (paired_posts). */
 static void lockc_flush(uint32_t slot1, uint32_t gen, uint64_t acq, uint64_t reads)
 {
     if (!slot1 || !(acq | reads))
@@ -310,7 +412,12 @@ static void lockc_flush(uint32_t slot1, uint32_t gen, uint64_t acq, uint64_t rea
     if (r->gen != gen)
         return; /* folded away and reused: those acquisitions are in retired_quiet */
     add_s(&r->acquisitions, acq);
-    add_s(&r->read_acquisitions, reads);
+    if (atomic_load_explicit(&r->kind, memory_order_relaxed) == PS_LOCK_SEM) {
+        add_s(&r->signals, reads);
+        add_s(&r->paired_posts, min_u64(acq, reads));
+    } else {
+        add_s(&r->read_acquisitions, reads);
+    }
 }
 
 typedef __typeof__(((ps_thread_t *)0)->lockc[0]) lockc_t;
@@ -320,11 +427,18 @@ static inline lockc_t *lockc_of(ps_thread_t *t, uintptr_t a)
     return &t->lockc[((a >> 4) ^ (a >> 10)) & (PS_LOCKC - 1)];
 }
 
+/* The entry tag of a lock: its address (at least 4-byte aligned: the wrappers pass anything
+ * else through) or'ed with 2 bits of kind: mutex 1, rwlock 2, spinlock 3, semaphore 0. */
+static inline uintptr_t lockc_tag(uintptr_t a, uint32_t kind)
+{
+    return a | (kind == PS_LOCK_SEM ? 0u : kind);
+}
+
 /* The record of lock for this thread's counter entry e: a hit when the entry holds this lock
  * and its slot still does (not destroyed, re-created or re-initialized since). */
 static inline lock_rec_t *lockc_hit(const lockc_t *e, uintptr_t a, uint32_t kind)
 {
-    if (PS_UNLIKELY(e->tag != (a | kind)))
+    if (PS_UNLIKELY(e->tag != lockc_tag(a, kind)))
         return NULL;
     lock_rec_t *r = e->rec;
     if (PS_UNLIKELY(r->gen != e->gen || atomic_load_explicit(&r->key, memory_order_relaxed) != a))
@@ -332,19 +446,41 @@ static inline lock_rec_t *lockc_hit(const lockc_t *e, uintptr_t a, uint32_t kind
     return r;
 }
 
-/* A miss: find (or create) the lock's record, and give the entry to it. */
-static PS_NOINLINE lock_rec_t *lockc_miss(ps_thread_t *t, lockc_t *e, void *lock, uint32_t kind)
+/*
+ * A miss: find (or create) the lock's record, and give the entry to it. capture: this is an
+ * acquisition (a stack may be captured), not a sem_post.
+ *
+ * A signal handler's sem_post may interrupt this on the same thread and use the same entry:
+ * the tag is cleared first and set last, and the slot is cleared before the old counts are
+ * flushed, so that the handler never sees a tag with another lock's record, nor flushes the
+ * same counts twice (it may lose its own post count, overwritten here: never a crash).
+ */
+static PS_NOINLINE lock_rec_t *lockc_miss(ps_thread_t *t, lockc_t *e, void *lock, uint32_t kind,
+                                          int capture)
 {
-    lock_rec_t *r = rec_get(lock, kind, t);
+    lock_rec_t *r = rec_get(lock, kind, t, capture);
     if (!r)
         return NULL;
-    lockc_flush(e->slot1, e->gen, e->acq, e->reads);
-    e->tag = (uintptr_t)lock | kind; /* kind <= 3: locks are at least 4-byte aligned */
+    if (kind == PS_LOCK_SEM && capture &&
+        !atomic_load_explicit(&r->first_use, memory_order_relaxed)) {
+        /* created by a post: its first acquisition is its first use worth a stack */
+        uint32_t expect = 0;
+        atomic_compare_exchange_strong_explicit(&r->first_use, &expect, capture_site(t),
+                                                memory_order_relaxed, memory_order_relaxed);
+    }
+    uint32_t slot1 = e->slot1, gen = e->gen;
+    uint64_t acq = e->acq, reads = e->reads;
+    e->tag = 0;
+    e->slot1 = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    lockc_flush(slot1, gen, acq, reads);
     e->rec = r;
     e->slot1 = (uint32_t)(r - recs) + 1;
     e->gen = r->gen;
     e->acq = 0;
     e->reads = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    e->tag = lockc_tag((uintptr_t)lock, kind);
     return r;
 }
 
@@ -360,6 +496,21 @@ static void uncount_local(ps_thread_t *t, const void *lock, int shared)
         e->reads--;
 }
 
+/* An acquisition counted after it happened (try-locks, and waits: a thread blocked in a wait,
+ * or cancelled there, holds nothing). Into the record when the entry has changed meanwhile. */
+static void count_local(ps_thread_t *t, lock_rec_t *r, const void *lock, int shared)
+{
+    lockc_t *e = lockc_of(t, (uintptr_t)lock);
+    if ((e->tag & ~(uintptr_t)3) == (uintptr_t)lock && e->rec == r) {
+        e->acq++;
+        e->reads += (uint64_t)shared;
+        return;
+    }
+    add_s(&r->acquisitions, 1);
+    if (shared)
+        add_s(&r->read_acquisitions, 1);
+}
+
 /*
  * What a contended or sampled acquisition, or the end of a timed hold, adds to the shared
  * records is not written while the lock is held: the thread notes it in its pending list and
@@ -370,6 +521,7 @@ static void uncount_local(ps_thread_t *t, const void *lock, int shared)
 #define PEND_SAMPLED 2u
 #define PEND_SHARED 4u
 #define PEND_HOLD 8u
+#define PEND_WAKE 16u /* a semaphore's blocked waiter woke: ticks from the latest post */
 
 static void apply(ps_thread_t *t, uint32_t slot, uint32_t gen, uint32_t flags, uint32_t site,
                   uint64_t ticks)
@@ -384,13 +536,20 @@ static void apply(ps_thread_t *t, uint32_t slot, uint32_t gen, uint32_t flags, u
         add_s(&r->hold_samples, 1);
         return;
     }
+    if (flags & PEND_WAKE) {
+        add_s(&r->wake, ticks);
+        ps_max_u64(&r->max_wake, ticks);
+        add_s(&r->wakes, 1);
+        return;
+    }
     int contended = (flags & PEND_CONTENDED) != 0;
     if (contended) {
         add_s(&r->contended, 1);
         add_s(&r->wait, ticks);
         ps_max_u64(&r->max_wait, ticks);
     }
-    if (!(flags & PEND_SHARED)) {
+    if (!(flags & PEND_SHARED) &&
+        atomic_load_explicit(&r->kind, memory_order_relaxed) != PS_LOCK_SEM) { /* no owner */
         uint32_t prev = atomic_exchange_explicit(&r->last_owner, t->tid, memory_order_relaxed);
         if (prev != 0 && prev != t->tid) /* estimate: see docs/options.md PERFSHIM_LOCK_SAMPLE */
             add_s(&r->owner_changes, contended ? 1 : (uint64_t)ps_g.opt.lock_sample);
@@ -449,7 +608,9 @@ static PS_NOINLINE void acquired_slow(lock_rec_t *r, ps_thread_t *t, const void 
     uint32_t flags = (contended ? PEND_CONTENDED : 0) | (sampled ? PEND_SAMPLED : 0) |
                      (shared ? PEND_SHARED : 0);
     pend(t, r, flags, site, wait);
-    if (sampled && !shared && t->nholds < PS_HOLDS) { /* time this hold (read-side: not) */
+    /* time this hold (not read-side holds, nor a semaphore's: any thread may post it) */
+    if (sampled && !shared && t->nholds < PS_HOLDS &&
+        atomic_load_explicit(&r->kind, memory_order_relaxed) != PS_LOCK_SEM) {
         t->holds[t->nholds].lock = (uintptr_t)lock;
         t->holds[t->nholds].slot = (uint32_t)(r - recs);
         t->holds[t->nholds].nest = 1;
@@ -515,12 +676,36 @@ static inline ps_thread_t *timing_thread(void)
 typedef int (*try_fn_t)(void *);
 typedef int (*wait_fn_t)(void *, clockid_t, const struct timespec *);
 
+/* A semaphore's contended wait: announced in the record's waiters (sem_post notes the time of
+ * its post when there are any), withdrawn also when the thread is cancelled in the wait (it is
+ * a cancellation point). *wake: ticks from the latest post to the return, or UINT64_MAX. */
+static void sem_waiter_gone(void *r)
+{
+    atomic_fetch_sub_explicit(&((lock_rec_t *)r)->waiters, 1, memory_order_relaxed);
+}
+
+static PS_NOINLINE int sem_wait_counted(lock_rec_t *r, wait_fn_t wait_fn, void *lock, clockid_t clk,
+                                        const struct timespec *ts, uint64_t *wait, uint64_t *wake)
+{
+    atomic_fetch_add_explicit(&r->waiters, 1, memory_order_relaxed);
+    uint64_t t0 = ps_ticks();
+    int rc;
+    pthread_cleanup_push(sem_waiter_gone, r);
+    rc = wait_fn(lock, clk, ts);
+    pthread_cleanup_pop(1);
+    uint64_t t1 = ps_ticks();
+    uint64_t sig = atomic_load_explicit(&r->last_signal, memory_order_relaxed);
+    *wait = t1 - t0;
+    *wake = (rc == 0 && sig > t0 && sig <= t1) ? t1 - sig : UINT64_MAX;
+    return rc;
+}
+
 static PS_NOINLINE int acquire_rest(ps_thread_t *t, lock_rec_t *r, void *lock, int shared, int rc,
                                     wait_fn_t wait_fn, clockid_t clk, const struct timespec *ts,
                                     int is_try, int sampled, uint32_t site)
 {
     int contended = 0;
-    uint64_t wait = 0;
+    uint64_t wait = 0, wake = UINT64_MAX;
     if (rc == EBUSY) {
         if (is_try) {
             add_s(&r->trylock_failures, 1);
@@ -529,24 +714,28 @@ static PS_NOINLINE int acquire_rest(ps_thread_t *t, lock_rec_t *r, void *lock, i
         if (!site)
             site = capture_site(t); /* the thread is about to wait anyway */
         contended = 1;
-        uint64_t t0 = ps_ticks();
-        rc = wait_fn(lock, clk, ts);
-        wait = ps_ticks() - t0;
+        uncount_local(t, lock, shared); /* counted again once the wait succeeds */
+        if (atomic_load_explicit(&r->kind, memory_order_relaxed) == PS_LOCK_SEM) {
+            rc = sem_wait_counted(r, wait_fn, lock, clk, ts, &wait, &wake);
+        } else {
+            uint64_t t0 = ps_ticks();
+            rc = wait_fn(lock, clk, ts);
+            wait = ps_ticks() - t0;
+        }
     }
     if (rc != 0 && rc != EOWNERDEAD) {
-        if (!is_try)
+        if (!is_try && !contended)
             uncount_local(t, lock, shared);
-        if (rc == ETIMEDOUT) {
-            add_s(&r->timeouts, 1);
+        if (rc == ETIMEDOUT || rc == EINTR) { /* EINTR: a semaphore's wait, interrupted */
+            add_s(&r->timeouts, rc == ETIMEDOUT);
             add_s(&r->wait, wait);
         }
         return rc;
     }
-    if (is_try) {
-        lockc_t *e = lockc_of(t, (uintptr_t)lock);
-        e->acq++;
-        e->reads += (uint64_t)shared;
-    }
+    if (is_try || contended)
+        count_local(t, r, lock, shared);
+    if (wake != UINT64_MAX)
+        pend(t, r, PEND_WAKE, 0, wake);
     acquired_slow(r, t, lock, shared, contended, wait, sampled, site);
     return rc;
 }
@@ -558,7 +747,7 @@ static PS_NOINLINE int acquire_general(ps_thread_t *t, lockc_t *e, lock_rec_t *r
                                        wait_fn_t wait_fn, clockid_t clk, const struct timespec *ts,
                                        int is_try, int sampled)
 {
-    if (!r && !(r = lockc_miss(t, e, lock, kind))) {
+    if (!r && !(r = lockc_miss(t, e, lock, kind, 1))) {
         int rc = try_fn(lock); /* the table is full: not counted */
         return (rc == EBUSY && !is_try) ? wait_fn(lock, clk, ts) : rc;
     }
@@ -820,6 +1009,236 @@ PS_API int pthread_spin_unlock(pthread_spinlock_t *l)
     UNLOCK(pthread_spin_unlock, l);
 }
 
+/* ---- semaphores --------------------------------------------------------------------------- */
+
+/*
+ * The acquisition machinery speaks the pthread convention (0 or an error number; EBUSY: the
+ * try found it taken); the semaphore functions return -1 and set errno. The adapters translate,
+ * and the wrappers give the caller exactly the real functions' errno: the value a failing real
+ * call set, or on success the caller's own (the shim's work in between may change it).
+ */
+static int sem_try(void *s)
+{
+    if (real_sem_trywait(s) == 0)
+        return 0;
+    int e = errno;
+    return e == EAGAIN ? EBUSY : e;
+}
+
+static int sem_block(void *s, clockid_t clk, const struct timespec *ts)
+{
+    int rc;
+    if (!ts)
+        rc = real_sem_wait(s);
+    else if (clk == (clockid_t)-1)
+        rc = real_sem_timedwait(s, ts);
+    else
+        rc = real_sem_clockwait(s, clk, ts);
+    return rc == 0 ? 0 : errno;
+}
+
+/* What glibc checks before it even tries the semaphore (a bad timeout fails even when the
+ * count is not 0): such calls go to glibc untimed. */
+static inline int sem_valid_timeout(const struct timespec *ts)
+{
+    return ts && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000L;
+}
+
+/* Whether the calling thread times semaphores now: lock timing on, not inside the shim, and a
+ * semaphore the table can key (4-byte aligned). */
+static inline int sem_timing(const sem_t *s)
+{
+    return PS_UNLIKELY(ps_g.locks_on) && !ps_tls_guard && !((uintptr_t)s & 3);
+}
+
+/*
+ * One acquisition of a semaphore; the result in the pthread convention. The common case (the
+ * thread's entry knows the semaphore, not sampled) is written out here rather than taken from
+ * acquire(): the semaphore wrappers keep registers across the try anyway (errno), so the
+ * try's result is acted on directly. The rest is acquire()'s.
+ */
+static inline __attribute__((always_inline)) int
+sem_acquire(ps_thread_t *t, sem_t *s, clockid_t clk, const struct timespec *ts, int is_try)
+{
+    uintptr_t a = (uintptr_t)s;
+    lockc_t *e = lockc_of(t, a);
+    lock_rec_t *r = lockc_hit(e, a, PS_LOCK_SEM);
+    int sampled = --t->lock_countdown <= 0;
+    if (PS_UNLIKELY(!r || sampled))
+        return acquire_general(t, e, r, s, PS_LOCK_SEM, 0, sem_try, sem_block, clk, ts, is_try,
+                               sampled);
+    if (is_try) {
+        int rc = sem_try(s);
+        if (PS_LIKELY(rc == 0))
+            e->acq++;
+        else if (rc == EBUSY)
+            add_s(&r->trylock_failures, 1);
+        return rc;
+    }
+    e->acq++; /* counted ahead of the try, as acquire() does: acquire_rest undoes it to wait */
+    int rc = sem_try(s);
+    if (PS_LIKELY(rc == 0))
+        return 0;
+    return acquire_rest(t, r, s, 0, rc, sem_block, clk, ts, 0, 0, 0);
+}
+
+/* sem_trywait: a failed try already set errno as glibc does; a success changed nothing. */
+static PS_NOINLINE int sem_trywait_general(sem_t *s)
+{
+    ps_thread_t *t = ps_thread_peek();
+    if (PS_UNLIKELY(!t) && !(t = ps_track_thread()))
+        return real_sem_trywait(s);
+    int rc = sem_acquire(t, s, 0, NULL, 1);
+    if (PS_LIKELY(rc == 0))
+        return 0;
+    errno = rc == EBUSY ? EAGAIN : rc;
+    return -1;
+}
+
+/* The common case of sem_trywait (CPython's uncontended Lock.acquire): nothing but the entry
+ * lives across the real call, so that this needs one saved register. */
+static PS_NOINLINE int sem_trywait_timed(sem_t *s)
+{
+    ps_thread_t *t = ps_thread_peek();
+    uintptr_t a = (uintptr_t)s;
+    lockc_t *e;
+    if (PS_UNLIKELY(!t) || !lockc_hit(e = lockc_of(t, a), a, PS_LOCK_SEM) ||
+        PS_UNLIKELY(t->lock_countdown <= 1)) /* sampled: the general path counts down */
+        return sem_trywait_general(s);
+    t->lock_countdown--;
+    if (PS_LIKELY(real_sem_trywait(s) == 0)) {
+        e->acq++;
+        return 0;
+    }
+    if (errno == EAGAIN) /* e->rec: a record, if not this one after a signal handler's post */
+        add_s(&((lock_rec_t *)e->rec)->trylock_failures, 1);
+    return -1;
+}
+
+/* sem_wait (ts NULL), sem_timedwait (clk -1), sem_clockwait. They are cancellation points even
+ * when the count is not 0 (glibc tests for a pending cancellation first): so is this, before
+ * the try. A failed try sets errno, a later successful wait does not: the caller's is put
+ * back. */
+static PS_NOINLINE int sem_wait_timed(sem_t *s, clockid_t clk, const struct timespec *ts)
+{
+    int *err = &errno;
+    int saved = *err;
+    pthread_testcancel();
+    ps_thread_t *t = ps_thread_peek();
+    int rc;
+    if (PS_UNLIKELY(!t) && !(t = ps_track_thread()))
+        rc = sem_block(s, clk, ts);
+    else
+        rc = sem_acquire(t, s, clk, ts, 0);
+    if (PS_LIKELY(rc == 0)) {
+        *err = saved;
+        return 0;
+    }
+    *err = rc;
+    return -1;
+}
+
+PS_API int sem_init(sem_t *s, int pshared, unsigned int value)
+{
+    sem_retire_at(s, 0);
+    return REAL(sem_init)(s, pshared, value);
+}
+
+PS_API int sem_destroy(sem_t *s)
+{
+    int rc = REAL(sem_destroy)(s);
+    if (rc == 0)
+        sem_retire_at(s, 1); /* sets no errno */
+    return rc;
+}
+
+PS_API int sem_wait(sem_t *s)
+{
+    if (PS_LIKELY(!sem_timing(s)))
+        return REAL(sem_wait)(s);
+    return sem_wait_timed(s, 0, NULL);
+}
+
+PS_API int sem_trywait(sem_t *s)
+{
+    if (PS_LIKELY(!sem_timing(s)))
+        return REAL(sem_trywait)(s);
+    return sem_trywait_timed(s);
+}
+
+PS_API int sem_timedwait(sem_t *s, const struct timespec *ts)
+{
+    if (PS_LIKELY(!sem_timing(s)) || !sem_valid_timeout(ts))
+        return REAL(sem_timedwait)(s, ts);
+    return sem_wait_timed(s, (clockid_t)-1, ts);
+}
+
+PS_API int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *ts)
+{
+    if (PS_LIKELY(!sem_timing(s)) || (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC) ||
+        !sem_valid_timeout(ts))
+        return REAL(sem_clockwait)(s, clk, ts);
+    return sem_wait_timed(s, clk, ts);
+}
+
+/*
+ * A post: counted in the thread's entry for the semaphore (a thread without shim state yet
+ * counts into the record); when a thread is blocked in a timed wait, the time is noted for
+ * its wake-up latency. Then, as after an unlock, the thread's pending figures are applied.
+ * Async-signal-safe like sem_post itself (see the top of this file).
+ */
+static PS_NOINLINE int sem_post_general(sem_t *s)
+{
+    ps_thread_t *t = ps_thread_peek();
+    uintptr_t a = (uintptr_t)s;
+    if (PS_UNLIKELY(!t)) { /* never creates thread state: this may be a signal handler */
+        lock_rec_t *r = rec_get(s, PS_LOCK_SEM, NULL, 0);
+        if (r && atomic_load_explicit(&r->waiters, memory_order_relaxed))
+            atomic_store_explicit(&r->last_signal, ps_ticks(), memory_order_relaxed);
+        int rc = real_sem_post(s);
+        if (r && rc == 0)
+            add_s(&r->signals, 1);
+        return rc;
+    }
+    lockc_t *e = lockc_of(t, a);
+    lock_rec_t *r = lockc_hit(e, a, PS_LOCK_SEM);
+    if (!r && !(r = lockc_miss(t, e, s, PS_LOCK_SEM, 0)))
+        return real_sem_post(s); /* the table is full */
+    if (atomic_load_explicit(&r->waiters, memory_order_relaxed))
+        atomic_store_explicit(&r->last_signal, ps_ticks(), memory_order_relaxed);
+    e->reads++; /* counted ahead; undone if it fails (EOVERFLOW) */
+    int rc = real_sem_post(s);
+    if (rc != 0 && e->reads)
+        e->reads--;
+    if (tls_unlock_work) /* flush_pending writes no errno */
+        flush_pending(t);
+    return rc;
+}
+
+/* The common case: the entry knows it, nobody waits, nothing pending. */
+static PS_NOINLINE int sem_post_timed(sem_t *s)
+{
+    ps_thread_t *t = ps_thread_peek();
+    uintptr_t a = (uintptr_t)s;
+    lockc_t *e;
+    lock_rec_t *r;
+    if (PS_UNLIKELY(!t) || !(r = lockc_hit(e = lockc_of(t, a), a, PS_LOCK_SEM)) ||
+        PS_UNLIKELY(atomic_load_explicit(&r->waiters, memory_order_relaxed) | tls_unlock_work))
+        return sem_post_general(s);
+    e->reads++;
+    int rc = real_sem_post(s);
+    if (PS_UNLIKELY(rc != 0) && e->reads)
+        e->reads--;
+    return rc;
+}
+
+PS_API int sem_post(sem_t *s)
+{
+    if (PS_LIKELY(!sem_timing(s)))
+        return REAL(sem_post)(s);
+    return sem_post_timed(s);
+}
+
 /* ---- condition variables ------------------------------------------------------------------ */
 
 PS_API int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *a)
@@ -845,7 +1264,7 @@ PS_API int pthread_cond_destroy(pthread_cond_t *c)
 static int cond_wait_timed(ps_thread_t *t, pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
                            const struct timespec *ts, int which)
 {
-    lock_rec_t *rc_ = rec_get(c, PS_LOCK_COND, t);
+    lock_rec_t *rc_ = rec_get(c, PS_LOCK_COND, t, 1);
     for (uint32_t i = 0; i < t->nholds; i++) /* the wait releases m: a timed hold ends here */
         if (t->holds[i].lock == (uintptr_t)m) {
             t->holds[i].nest = 1;
@@ -908,7 +1327,7 @@ PS_API int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid
 
 static void signalled(pthread_cond_t *c, ps_thread_t *t, int broadcast)
 {
-    lock_rec_t *r = rec_get(c, PS_LOCK_COND, t);
+    lock_rec_t *r = rec_get(c, PS_LOCK_COND, t, 1);
     if (!r)
         return;
     add_s(broadcast ? &r->broadcasts : &r->signals, 1);
@@ -929,6 +1348,35 @@ PS_API int pthread_cond_broadcast(pthread_cond_t *c)
     if (PS_UNLIKELY(t != NULL))
         signalled(c, t, 1);
     return REAL(pthread_cond_broadcast)(c);
+}
+
+/* ---- lookups by handle ---------------------------------------------------------------------- */
+
+/* Hidden aliases: the addresses of this file's own functions, never of an earlier definition
+ * in the program (a program's wrapper of sem_wait that looks up libc's by handle must get
+ * ours, which calls libc, not itself). Not in the ThreadSanitizer build of the unit tests,
+ * where these functions are renamed away (tests/unit/shim/tsan_rename.h). */
+#ifndef PERFSHIM_TSAN_RENAME_H
+#pragma GCC diagnostic ignored "-Wmissing-attributes" /* nothrow, leaf: not needed on aliases */
+#define PS_LOCK_ALIAS(name, ret, args)                                                             \
+    extern __typeof(name) ps_lock_alias_##name __attribute__((alias(#name), visibility("hidde"     \
+                                                                                       "n")));
+PS_LOCK_FUNCS(PS_LOCK_ALIAS)
+PS_SEM_FUNCS(PS_LOCK_ALIAS)
+#endif
+
+void *ps_locks_replacement(void *fn)
+{
+#ifndef PERFSHIM_TSAN_RENAME_H
+    if (!fn || !ps_g.locks_on)
+        return fn;
+#define PS_LOCK_OURS(name, ret, args)                                                              \
+    if (fn == (void *)real_##name)                                                                 \
+        return (void *)ps_lock_alias_##name;
+    PS_LOCK_FUNCS(PS_LOCK_OURS)
+    PS_SEM_FUNCS(PS_LOCK_OURS)
+#endif
+    return fn;
 }
 
 /* ---- init and the LOCKS chunk ------------------------------------------------------------- */
@@ -959,8 +1407,11 @@ int ps_locks_init(void)
 
 #define LD(f) atomic_load_explicit(&(f), memory_order_relaxed)
 
+/* Per slot, the threads' counts not in the records yet: acquisitions, shared acquisitions (a
+ * semaphore's posts), a semaphore's paired posts (as lockc_flush counts them). */
+#define PEND_COUNTS 3
 typedef struct pending_s {
-    uint64_t *acq; /* [slots * 2]: acquisitions, shared acquisitions not in the records yet */
+    uint64_t *acq; /* [slots * PEND_COUNTS] */
 } pending_t;
 
 static void add_pending(ps_thread_t *t, void *arg)
@@ -970,8 +1421,12 @@ static void add_pending(ps_thread_t *t, void *arg)
         uint32_t slot1 = __atomic_load_n(&t->lockc[i].slot1, __ATOMIC_RELAXED);
         if (!slot1 || recs[slot1 - 1].gen != __atomic_load_n(&t->lockc[i].gen, __ATOMIC_RELAXED))
             continue;
-        p->acq[2 * (slot1 - 1)] += __atomic_load_n(&t->lockc[i].acq, __ATOMIC_RELAXED);
-        p->acq[2 * (slot1 - 1) + 1] += __atomic_load_n(&t->lockc[i].reads, __ATOMIC_RELAXED);
+        uint64_t acq = __atomic_load_n(&t->lockc[i].acq, __ATOMIC_RELAXED);
+        uint64_t reads = __atomic_load_n(&t->lockc[i].reads, __ATOMIC_RELAXED);
+        uint64_t *c = &p->acq[PEND_COUNTS * (slot1 - 1)];
+        c[0] += acq;
+        c[1] += reads;
+        c[2] += min_u64(acq, reads); /* used for semaphores only */
     }
 }
 
@@ -992,7 +1447,8 @@ int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
     if (!recs)
         return -1;
     uint64_t slots = rec_mask + 1;
-    size_t map_bytes = slots * sizeof(uint32_t), pend_bytes = slots * 2 * sizeof(uint64_t);
+    size_t map_bytes = slots * sizeof(uint32_t);
+    size_t pend_bytes = slots * PEND_COUNTS * sizeof(uint64_t);
     uint32_t *row_of = ps_os_map(map_bytes); /* slot -> row + 1 (touched sparsely) */
     pending_t pend = {ps_os_map(pend_bytes)};
     if (!row_of || !pend.acq) {
@@ -1011,16 +1467,20 @@ int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
                                 .retired_quiet = LD(retired_quiet),
                                 .retired_quiet_acquisitions = LD(retired_quiet_acq)};
     ps_put_locks_head(b, &head);
-    size_t count_at = ps_buf_table(b, PS_LOCK_ROW_SIZE_WAKES); /* lock_count, patched below */
+    size_t count_at = ps_buf_table(b, PS_LOCK_ROW_SIZE_POSTS); /* lock_count, patched below */
     uint32_t rows = 0, nused = atomic_load(&used_count);
     for (uint32_t u = 0; u < nused; u++) {
         uint32_t i = used[u];
         const lock_rec_t *r = &recs[i];
         uintptr_t k = atomic_load_explicit(&r->key, memory_order_acquire);
-        uint64_t acq = LD(r->acquisitions) + pend.acq[2 * i];
-        uint64_t reads = LD(r->read_acquisitions) + pend.acq[2 * i + 1];
+        const uint64_t *c = &pend.acq[PEND_COUNTS * i];
+        int sem = LD(r->kind) == PS_LOCK_SEM;
+        uint64_t acq = LD(r->acquisitions) + c[0];
+        uint64_t reads = sem ? 0 : LD(r->read_acquisitions) + c[1];
+        uint64_t signals = LD(r->signals) + (sem ? c[1] : 0); /* a semaphore's: its posts */
+        uint64_t paired = sem ? LD(r->paired_posts) + c[2] : 0;
         if (k == KEY_EMPTY || k == KEY_TOMB ||
-            !(acq | LD(r->trylock_failures) | LD(r->timeouts) | LD(r->signals) | LD(r->broadcasts)))
+            !(acq | LD(r->trylock_failures) | LD(r->timeouts) | signals | LD(r->broadcasts)))
             continue;
         row_of[i] = ++rows;
         uint64_t samples = LD(r->hold_samples), hold = LD(r->hold);
@@ -1029,7 +1489,9 @@ int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
             hold = (uint64_t)((double)hold * (double)excl / (double)samples);
         ps_row_lock_t row = {.address = k & ~KEY_RETIRED,
                              .kind = LD(r->kind),
-                             .flags = (k & KEY_RETIRED) ? PS_LOCK_F_DESTROYED : 0,
+                             .flags = (k & KEY_RETIRED) || (LD(r->flags) & REC_SEM_DESTROYED)
+                                          ? PS_LOCK_F_DESTROYED
+                                          : 0,
                              .first_use_stack = LD(r->first_use),
                              .acquisitions = acq,
                              .contended = LD(r->contended),
@@ -1042,11 +1504,12 @@ int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
                              .read_acquisitions = reads,
                              .trylock_failures = LD(r->trylock_failures),
                              .timeouts = LD(r->timeouts),
-                             .signals = LD(r->signals),
+                             .signals = signals,
                              .broadcasts = LD(r->broadcasts),
                              .wake_ns = ps_ticks_to_ns(LD(r->wake), hz),
                              .max_wake_ns = ps_ticks_to_ns(LD(r->max_wake), hz),
-                             .wakes = LD(r->wakes)};
+                             .wakes = LD(r->wakes),
+                             .paired_posts = paired};
         ps_put_lock(b, &row);
     }
     ps_buf_patch_u32(b, count_at, rows);

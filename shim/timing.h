@@ -72,6 +72,10 @@ uint64_t ps_ticks_to_ns(uint64_t ticks, uint64_t hz);
 int ps_locks_init(void); /* resolve libc's pthread functions; 0 if ok */
 int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz); /* LOCKS payload */
 void ps_locks_thread_exit(ps_thread_t *t); /* add its pending counts to the records */
+/* With lock timing on: if fn is libc's definition of a lock or semaphore function this file
+ * interposes (the default version), our function; else fn. For dlsym/dlvsym lookups by handle
+ * or version, which would bypass the interposers. */
+void *ps_locks_replacement(void *fn);
 
 /* ---- threads.c ---------------------------------------------------------------------------- */
 int ps_threads_init(void); /* the main thread's record, the exit hook */

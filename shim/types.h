@@ -127,12 +127,13 @@ typedef struct ps_thread_s {
     void *try_lock;          /* the lock of the try-lock in progress (locks.c's fast path) */
     struct {                 /* acquisitions counted here, added to the lock's record later;
                                 direct-mapped by lock address, so a hit needs no table lookup */
-        uintptr_t tag;       /* the lock's address | its kind (locks are 4-byte aligned; the
-                                kinds timed here are 1..3); 0 = empty */
+        uintptr_t tag;       /* the lock's address | 2 bits of its kind (locks are 4-byte
+                                aligned; locks.c's lockc_tag); 0 = empty */
         void *rec;           /* its record in the lock table */
         uint32_t slot1;      /* that record's slot + 1 (0 = empty) */
         uint32_t gen;        /* that slot's generation */
-        uint64_t acq, reads; /* acquisitions, of which shared */
+        uint64_t acq, reads; /* acquisitions, of which shared (a semaphore's: acquisitions, and
+                                its posts by this thread) */
     } lockc[PS_LOCKC];
     struct { /* holds being timed (sampled acquisitions) */
         uintptr_t lock;

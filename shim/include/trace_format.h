@@ -46,7 +46,7 @@ enum ps_chunk_type {
     PS_CHUNK_ZONES = 10,   /* perfshim_zone_begin/end histograms */
     PS_CHUNK_CPU = 11,     /* CPU samples by stack (PERFSHIM_CPU_HZ) */
     PS_CHUNK_UNLOADED_MODULES = 12, /* modules dlclose unmapped since start; follows MODULES */
-    PS_CHUNK_END = 0xffff  /* clean end of the trace: nothing follows */
+    PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
 };
 
 /* PROCESS payload:
@@ -92,8 +92,12 @@ enum ps_chunk_type {
  *   u64 count, u64 sum (ticks), u64 max (ticks), u32 nonzero, nonzero × {u32 index, u64 count}
  *
  * LOCKS payload: PS_ROW_LOCKS_HEAD, u32 lock_count, u32 row_size (>= PS_LOCK_ROW_SIZE; rows of
- *   at least PS_LOCK_ROW_SIZE_WAKES bytes also hold `wakes`), rows (PS_ROW_LOCK), u32
- *   site_count, u32 site_row_size (>= PS_LOCK_SITE_ROW_SIZE), site rows (PS_ROW_LOCK_SITE).
+ *   at least PS_LOCK_ROW_SIZE_WAKES bytes also hold `wakes`, of at least PS_LOCK_ROW_SIZE_POSTS
+ *   bytes also `paired_posts`), rows (PS_ROW_LOCK), u32 site_count, u32 site_row_size
+ *   (>= PS_LOCK_SITE_ROW_SIZE), site rows (PS_ROW_LOCK_SITE).
+ *   A semaphore's (kind PS_LOCK_SEM) `signals` counts its posts, `paired_posts` those made by
+ *   a thread that had taken it itself, `wake_ns`/`max_wake_ns`/`wakes` the wake-ups of its
+ *   blocked waiters; its owner changes and holds are not measured (0).
  *
  * THREADS payload: PS_ROW_THREADS_HEAD, u32 count, u32 row_size (>= PS_THREAD_ROW_SIZE), rows
  *   (PS_ROW_THREAD).
@@ -113,16 +117,24 @@ enum ps_chunk_type {
  */
 
 #define PS_SNAPSHOT_ROW_SIZE 64
-#define PS_SNAP_F_UNTRACKED 1u /* SNAPSHOT flags: allocations were not tracked (PERFSHIM_TRACK=0)  \
-                                */
+#define PS_SNAP_F_UNTRACKED                                                                        \
+    1u /* SNAPSHOT flags: allocations were not tracked (PERFSHIM_TRACK=0)                          \
+        */
 #define PS_POOL_ROW_SIZE 96
 #define PS_LOCK_ROW_SIZE 144       /* the fields every reader needs */
 #define PS_LOCK_ROW_SIZE_WAKES 152 /* rows this long also hold `wakes` */
+#define PS_LOCK_ROW_SIZE_POSTS 160 /* rows this long also hold `paired_posts` */
 #define PS_LOCK_SITE_ROW_SIZE 48
 #define PS_THREAD_ROW_SIZE 64
 #define PS_CPU_ROW_SIZE 16
 
-enum ps_lock_kind { PS_LOCK_MUTEX = 1, PS_LOCK_RWLOCK = 2, PS_LOCK_SPIN = 3, PS_LOCK_COND = 4 };
+enum ps_lock_kind {
+    PS_LOCK_MUTEX = 1,
+    PS_LOCK_RWLOCK = 2,
+    PS_LOCK_SPIN = 3,
+    PS_LOCK_COND = 4,
+    PS_LOCK_SEM = 5 /* a POSIX semaphore (readers before it show kind 5 as unknown) */
+};
 #define PS_LOCK_F_DESTROYED 1u /* destroyed (or re-initialized) before the snapshot */
 
 #define PS_THREAD_F_EXITED 1u /* end_ns and cpu_ns are final */

@@ -148,7 +148,10 @@
     X(c, u64, retired_quiet_acquisitions, count, u64, retired_quiet_acquisitions, \
       "their acquisitions")
 
-/* `wakes` was appended: rows of PS_LOCK_ROW_SIZE (144) bytes end before it. */
+/* `wakes` and then `paired_posts` were appended: rows of PS_LOCK_ROW_SIZE (144) bytes end
+ * before the first, of PS_LOCK_ROW_SIZE_WAKES (152) before the second. A semaphore (kind 5)
+ * uses `signals` for its posts and the wake-up fields for its blocked waiters; its owner
+ * changes and holds are not measured (0). */
 #define PS_ROW_LOCK(X, c) \
     X(c, u64, address, addr, hex, address, "the lock's address in the traced process") \
     X(c, u32, kind, enum, none, -, \
@@ -171,14 +174,18 @@
       "rwlock: shared acquisitions (within `acquisitions`)") \
     X(c, u64, trylock_failures, count, u64, trylock_failures, "trylock calls that found it busy") \
     X(c, u64, timeouts, count, u64, timeouts, "timed acquisitions or waits that timed out") \
-    X(c, u64, signals, count, u64, signals, "condition variable: signals") \
+    X(c, u64, signals, count, u64, signals, "condition variable: signals; semaphore: posts") \
     X(c, u64, broadcasts, count, u64, broadcasts, "condition variable: broadcasts") \
     X(c, u64, wake_ns, ns, u64, wake_ns, \
       "condition variable: time from the latest signal or broadcast to the waiter's return " \
-      "with the mutex, summed over `wakes` waits") \
+      "with the mutex, summed over `wakes` waits; semaphore: from the latest post to a " \
+      "blocked waiter's return") \
     X(c, u64, max_wake_ns, ns, u64, max_wake_ns, "the longest such wake-up") \
     X(c, u64, wakes, count, none, -, \
-      "waits whose wake-up latency is in `wake_ns`; only in rows of at least 152 bytes")
+      "waits whose wake-up latency is in `wake_ns`; only in rows of at least 152 bytes") \
+    X(c, u64, paired_posts, count, none, -, \
+      "semaphore: posts made by a thread that had taken it itself; only in rows of at least " \
+      "160 bytes")
 
 #define PS_ROW_LOCK_SITE(X, c) \
     X(c, u32, lock_index, index, none, -, "its lock: a row index of this chunk") \
@@ -315,11 +322,13 @@
     } ps_row_##lname##_t;
 PS_TRACE_ROWS(PS_ROW_TYPEDEF_)
 
-/* The row sizes the format names are the declared ones (LOCK: 144 bytes before `wakes`). */
+/* The row sizes the format names are the declared ones (LOCK: 144 bytes before `wakes`, 152
+ * before `paired_posts`). */
 _Static_assert(PS_ROW_WIRE_SIZE(SNAPSHOT) == PS_SNAPSHOT_ROW_SIZE, "SNAPSHOT row");
 _Static_assert(PS_ROW_WIRE_SIZE(POOL_CLASS) == PS_POOL_ROW_SIZE, "POOL row");
-_Static_assert(PS_ROW_WIRE_SIZE(LOCK) == PS_LOCK_ROW_SIZE_WAKES, "LOCKS row");
-_Static_assert(PS_ROW_WIRE_SIZE(LOCK) - 8 == PS_LOCK_ROW_SIZE, "LOCKS row without wakes");
+_Static_assert(PS_ROW_WIRE_SIZE(LOCK) == PS_LOCK_ROW_SIZE_POSTS, "LOCKS row");
+_Static_assert(PS_ROW_WIRE_SIZE(LOCK) - 8 == PS_LOCK_ROW_SIZE_WAKES, "LOCKS row, no paired_posts");
+_Static_assert(PS_ROW_WIRE_SIZE(LOCK) - 16 == PS_LOCK_ROW_SIZE, "LOCKS row without wakes");
 _Static_assert(PS_ROW_WIRE_SIZE(LOCK_SITE) == PS_LOCK_SITE_ROW_SIZE, "LOCKS site row");
 _Static_assert(PS_ROW_WIRE_SIZE(THREAD) == PS_THREAD_ROW_SIZE, "THREADS row");
 _Static_assert(PS_ROW_WIRE_SIZE(CPU) == PS_CPU_ROW_SIZE, "CPU row");

@@ -387,6 +387,10 @@ class RawTrace:
                 v = struct.unpack_from("<15Q", p, q + 24)
                 locks.append(dict(zip(LOCK_NAMES, v), address=addr, kind=kind, flags=lflags,
                                   first_use=first, sites=[]))
+                if rs >= 152:  # later rows: wakes, then a semaphore's paired_posts
+                    locks[-1]["wakes"] = struct.unpack_from("<Q", p, q + 144)[0]
+                if rs >= 160:
+                    locks[-1]["paired_posts"] = struct.unpack_from("<Q", p, q + 152)[0]
                 q += rs
             sn, ss = struct.unpack_from("<II", p, q)
             q += 8

@@ -54,14 +54,20 @@ def check_frames(ck, stack, what):
              % what, repr(stack[:1]))
 
 
-def contention(args, ck, sample):
-    prog = os.path.join(args.bindir, "contention")
-    work = pstest.tmpdir("locks")
-    trace = os.path.join(work, "c.trace")
+def locks_setup(args, program, sample):
+    """The program, a scratch directory, its trace path there, the environment of a run with
+    lock timing (PERFSHIM_LOCK_SAMPLE=sample unless None) and a label for the checks."""
+    work = pstest.tmpdir(program)
+    trace = os.path.join(work, "%s.trace" % program)
     env = {"LD_PRELOAD": args.lib, "PERFSHIM_LOCKS": "1", "PERFSHIM_OUTPUT": trace}
     if sample:
         env["PERFSHIM_LOCK_SAMPLE"] = str(sample)
-    label = "sample=%s" % (sample or "default")
+    return (os.path.join(args.bindir, program), work, trace, env,
+            "sample=%s" % (sample or "default"))
+
+
+def contention(args, ck, sample):
+    prog, work, trace, env, label = locks_setup(args, "contention", sample)
     p = pstest.run([prog, "20000"], env=env, cwd=work)
     if not ck.check(p.returncode == 0, "contention exits 0 (%s)" % label, pstest.describe(p)):
         return

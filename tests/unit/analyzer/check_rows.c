@@ -89,7 +89,7 @@ START_TEST(test_snapshot_pool_decoded)
 }
 END_TEST
 
-static void check_lock(const pa_lock_t *k, const tb_lock_t *x, bool wakes)
+static void check_lock(const pa_lock_t *k, const tb_lock_t *x, bool wakes, bool posts)
 {
     ck_assert_uint_eq(k->address, x->address);
     ck_assert_uint_eq(k->kind, x->kind);
@@ -112,13 +112,17 @@ static void check_lock(const pa_lock_t *k, const tb_lock_t *x, bool wakes)
     ck_assert_uint_eq(k->max_wake_ns, x->max_wake_ns);
     ck_assert(k->has_wakes == wakes);
     ck_assert_uint_eq(k->wakes, wakes ? x->wakes : 0);
+    ck_assert(k->has_paired_posts == posts);
+    ck_assert_uint_eq(k->paired_posts, posts ? x->paired_posts : 0);
 }
 
-/* Rows of 144 bytes (before `wakes`), 152 (with it) and 168 (a later, longer row) decode the
- * same fields; the site rows after them are found in each case. */
+/* Rows of 144 bytes (before `wakes`), 152 (with it), 160 (with `paired_posts`) and 176 (a
+ * later, longer row) decode the same fields; the site rows after them are found in each
+ * case. */
 START_TEST(test_locks_decoded)
 {
-    static const uint32_t sizes[] = {PS_LOCK_ROW_SIZE, PS_LOCK_ROW_SIZE_WAKES, 168};
+    static const uint32_t sizes[] = {PS_LOCK_ROW_SIZE, PS_LOCK_ROW_SIZE_WAKES,
+                                     PS_LOCK_ROW_SIZE_POSTS, 176};
     const tb_locks_head_t *th = &tb_fields_locks_head;
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         tb_buf_t p = {0};
@@ -136,7 +140,8 @@ START_TEST(test_locks_decoded)
         ck_assert_uint_eq(l->retired_quiet_acquisitions, th->retired_quiet_acquisitions);
         ck_assert_uint_eq(l->nlocks, 2);
         for (int i = 0; i < 2; i++)
-            check_lock(&l->locks[i], &tb_fields_locks[i], sizes[k] >= PS_LOCK_ROW_SIZE_WAKES);
+            check_lock(&l->locks[i], &tb_fields_locks[i], sizes[k] >= PS_LOCK_ROW_SIZE_WAKES,
+                       sizes[k] >= PS_LOCK_ROW_SIZE_POSTS);
         ck_assert_uint_eq(l->nsites, 2);
         for (int i = 0; i < 2; i++) {
             const pa_lock_site_t *s = &l->sites[i];

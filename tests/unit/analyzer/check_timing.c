@@ -7,7 +7,8 @@
  *   - histogram percentiles: exact below 32 ticks, within the documented 1/32 elsewhere, against
  *     the exact nearest-rank percentiles of the same values;
  *   - the lock report (order by wait, sites merged and ranked, estimates apportioned, first use,
- *     --top/--sites, JSON members) and the hot report (CPU self/total with recursion counted
+ *     --top/--sites, JSON members; semaphores as locks or as signals, kinds from later formats)
+ *     and the hot report (CPU self/total with recursion counted
  *     once, latency rows, zones by total, threads), on real addresses of this binary.
  */
 #include "hist.h"
@@ -96,6 +97,19 @@ static const tb_lock_site_t two_sites[] = {
     {.lock_index = 1, .stack_id = 3, .acquisitions = 4, .contended = 4, .wait_ns = 50},
 };
 
+/* A semaphore's row: posts in `signals`, paired_posts at byte 152 (rows of 160 bytes). */
+static const tb_lock_t sem_row = {.address = 0x3000,
+                                  .kind = PS_LOCK_SEM,
+                                  .acquisitions = 40,
+                                  .contended = 6,
+                                  .trylock_failures = 2,
+                                  .timeouts = 1,
+                                  .signals = 41,
+                                  .wake_ns = 700,
+                                  .max_wake_ns = 400,
+                                  .wakes = 5,
+                                  .paired_posts = 39};
+
 static void load_with(const char *name, const uint16_t *types, const tb_buf_t *p, size_t n,
                       pa_trace_t *t)
 {
@@ -133,6 +147,29 @@ START_TEST(test_locks_decoded)
         ck_assert_uint_eq(t.locks.locks[1].signals, 5);
         ck_assert_uint_eq(t.locks.sites[1].lock_index, 1);
         ck_assert_uint_eq(t.locks.sites[1].stack_id, 3);
+        pa_model_free(&t);
+        tb_free(&p);
+    }
+}
+END_TEST
+
+START_TEST(test_locks_decoded_semaphore)
+{
+    static const uint32_t sizes[] = {PS_LOCK_ROW_SIZE_WAKES, PS_LOCK_ROW_SIZE_POSTS, 208};
+    for (size_t k = 0; k < 3; k++) {
+        tb_buf_t p = {0};
+        tb_locks(&p, TB_SNAPSHOT_TIME_NS, 64, &sem_row, 1, sizes[k], NULL, 0);
+        uint16_t type = PS_CHUNK_LOCKS;
+        pa_trace_t t;
+        load_with("sem.trace", &type, &p, 1, &t);
+        ck_assert_msg(pa_model_complete(&t), "row size %u", sizes[k]);
+        ck_assert_uint_eq(t.locks.nlocks, 1);
+        const pa_lock_t *l = &t.locks.locks[0];
+        ck_assert_uint_eq(l->kind, PS_LOCK_SEM);
+        ck_assert_uint_eq(l->signals, 41);
+        ck_assert_uint_eq(l->wakes, 5);
+        ck_assert(l->has_paired_posts == (sizes[k] >= PS_LOCK_ROW_SIZE_POSTS));
+        ck_assert_uint_eq(l->paired_posts, sizes[k] >= PS_LOCK_ROW_SIZE_POSTS ? 39 : 0);
         pa_model_free(&t);
         tb_free(&p);
     }
@@ -564,6 +601,129 @@ START_TEST(test_lock_report_text)
 }
 END_TEST
 
+/* Semaphores: E (a lock's use: every post by a thread that had taken it; 5 ms of wait), F (a
+ * signal's: posted by threads that never take it; 50 ms of waiting for work), G (one post
+ * each way: CPython's Condition.wait, a signal), H (a row of an older shim without
+ * paired_posts: a lock), and a mutex M (1 ms) and a lock of a kind from a later format U. */
+static pa_lock_t sem_lock(uint64_t address, uint64_t acquisitions, uint64_t contended,
+                          uint64_t wait_ns, uint64_t posts, uint64_t paired)
+{
+    return (pa_lock_t){.address = address,
+                       .kind = PS_LOCK_SEM,
+                       .acquisitions = acquisitions,
+                       .contended = contended,
+                       .wait_ns = wait_ns,
+                       .signals = posts,
+                       .paired_posts = paired,
+                       .has_wakes = true,
+                       .has_paired_posts = true};
+}
+
+static void sem_trace(pa_trace_t *t)
+{
+    st_init(t);
+    uint64_t s1[] = {tm_hot_waiter()}, s2[] = {tm_cond_waiter()};
+    st_add_stack(t, 1, 1, s1);
+    st_add_stack(t, 2, 1, s2);
+    st_add_row(t, 1, 1, 1, 0, 0);
+    pa_locks_t *l = &t->locks;
+    t->has_locks = true;
+    l->sample = 1;
+    l->time_ns = t->snap.time_ns;
+    l->nlocks = 6;
+    l->locks = calloc(6, sizeof *l->locks);
+    /* address, acquisitions, contended, wait_ns, posts, paired posts */
+    l->locks[0] = sem_lock(0xe000, 100, 5, 5000000, 100, 100);
+    l->locks[0].first_use_stack = 1;
+    l->locks[0].trylock_failures = 4;
+    l->locks[0].max_wait_ns = 2000000;
+    l->locks[0].wake_ns = 5000;
+    l->locks[0].max_wake_ns = 2000;
+    l->locks[0].wakes = 5;
+    l->locks[1] = sem_lock(0xf000, 20, 20, 50000000, 20, 0);
+    l->locks[1].first_use_stack = 2;
+    l->locks[1].timeouts = 2;
+    l->locks[1].max_wait_ns = 9000000;
+    l->locks[1].wake_ns = 40000;
+    l->locks[1].wakes = 20;
+    l->locks[2] = sem_lock(0x10000, 2, 1, 100, 2, 1);
+    l->locks[3] = sem_lock(0x11000, 7, 0, 0, 7, 0);
+    l->locks[3].has_paired_posts = false;
+    l->locks[4] = (pa_lock_t){.address = 0x12000,
+                              .kind = PS_LOCK_MUTEX,
+                              .acquisitions = 10,
+                              .contended = 1,
+                              .wait_ns = 1000000,
+                              .hold_samples = 10};
+    l->locks[5] = (pa_lock_t){.address = 0x13000, .kind = 99, .acquisitions = 3};
+    l->nsites = 2;
+    l->sites = calloc(2, sizeof *l->sites);
+    l->sites[0] = (pa_lock_site_t){0, 1, 5, 5, 5000000, 2000000, 0};
+    l->sites[1] = (pa_lock_site_t){1, 2, 20, 20, 50000000, 9000000, 0};
+}
+
+START_TEST(test_lock_report_semaphores)
+{
+    pa_trace_t t;
+    sem_trace(&t);
+    lock_opts = (pa_locks_opts_t){.json = true, .top = 0, .sites = 0};
+    char *out = capture(run_locks, &t);
+    const char *locks = strstr(out, "\"locks\": ["), *conds = strstr(out, "\"condvars\": ["),
+               *sigs = strstr(out, "\"signal_semaphores\": [");
+    ck_assert_msg(locks && conds && sigs && locks < conds && conds < sigs, "%s", out);
+    /* locks by wait: E (5 ms), M (1 ms), then H and U (no wait, by acquisitions) */
+    const char *e = strstr(out, "\"address\": \"0xe000\""),
+               *m = strstr(out, "\"address\": \"0x12000\""),
+               *h = strstr(out, "\"address\": \"0x11000\""),
+               *u = strstr(out, "\"address\": \"0x13000\""),
+               *f = strstr(out, "\"address\": \"0xf000\""),
+               *g = strstr(out, "\"address\": \"0x10000\"");
+    ck_assert(e && m && h && u && f && g);
+    ck_assert(locks < e && e < m && m < h && h < u && u < conds);
+    ck_assert(sigs < f && f < g);
+    ck_assert_ptr_nonnull(strstr(e, "\"kind\": \"semaphore\""));
+    ck_assert_ptr_nonnull(strstr(e, "\"owner_changes\": null"));
+    ck_assert_ptr_nonnull(strstr(e, "\"hold_ns\": null"));
+    ck_assert_ptr_nonnull(strstr(e, "\"posts\": 100,\n      \"paired_posts\": 100"));
+    ck_assert_ptr_nonnull(strstr(e, "\"wakes\": 5"));
+    ck_assert_ptr_nonnull(strstr(m, "\"owner_changes\": 0"));
+    ck_assert_ptr_nonnull(strstr(m, "\"posts\": null"));
+    ck_assert_ptr_nonnull(strstr(h, "\"paired_posts\": null")); /* older shim */
+    ck_assert_ptr_nonnull(strstr(u, "\"kind\": \"unknown\""));
+    ck_assert_ptr_nonnull(strstr(f, "\"waits\": 20,"));
+    ck_assert_ptr_nonnull(strstr(f, "\"timeouts\": 2,"));
+    ck_assert_ptr_nonnull(strstr(f, "\"paired_posts\": 0"));
+    ck_assert_ptr_nonnull(strstr(f, "tm_cond_waiter"));
+    ck_assert_ptr_nonnull(strstr(out, "\"locks\": 4,"));
+    ck_assert_ptr_nonnull(strstr(out, "\"wait_ns\": 6000000,"));
+    ck_assert_ptr_nonnull(strstr(out, "\"signal_semaphores\": 2,"));
+    ck_assert_ptr_nonnull(strstr(out, "\"signal_waits\": 22,"));
+    ck_assert_ptr_nonnull(strstr(out, "\"signal_wait_ns\": 50000100,"));
+    free(out);
+
+    lock_opts.json = false;
+    out = capture(run_locks, &t);
+    const char *l1 = strstr(out, "Lock 1 of 4: semaphore 0xe000, 83.3% of all lock wait\n"
+                                 "    acquisitions: 100, contended 5 (5.0%), posts 100 (100 by a "
+                                 "thread that had taken it), failed trywaits 4\n");
+    ck_assert_msg(l1, "%s", out);
+    ck_assert_ptr_nonnull(strstr(l1, "    wake-up:      1.0 us mean, max 2.0 us from the post to "
+                                     "the blocked waiter's return (5 wake-ups)\n"
+                                     "    hold:         not measured"));
+    ck_assert_ptr_nonnull(strstr(l1, "    waiting sites by wait (1 of 1):"));
+    const char *s1 = strstr(out, "Semaphore used as a signal 1 of 2: 0xf000\n"
+                                 "    waits:        20 (20 blocked, 2 timed out), 50.0 ms waited "
+                                 "in total, max 9.0 ms\n"
+                                 "    posts:        20 (0 by a thread that had taken it)\n");
+    ck_assert_msg(s1 && l1 < s1, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "Semaphore used as a signal 2 of 2: 0x10000"));
+    ck_assert_ptr_nonnull(strstr(out, "Lock 4 of 4: unknown 0x13000"));
+    ck_assert_ptr_nonnull(strstr(out, "  2 semaphores used as signals, 22 waits, 50.0 ms waited"));
+    free(out);
+    pa_model_free(&t);
+}
+END_TEST
+
 START_TEST(test_lock_wrapper_frames)
 {
     pa_frame_t std = {.function = "std::mutex::lock()",
@@ -704,6 +864,7 @@ int main(void)
     TCase *tc = tcase_create("timing");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_locks_decoded);
+    tcase_add_test(tc, test_locks_decoded_semaphore);
     tcase_add_test(tc, test_last_chunk_wins);
     tcase_add_test(tc, test_threads_cpu_decoded);
     tcase_add_test(tc, test_hist_chunks_decoded);
@@ -714,6 +875,7 @@ int main(void)
     tcase_add_test(tc, test_ticks_to_ns);
     tcase_add_test(tc, test_lock_report_json);
     tcase_add_test(tc, test_lock_report_text);
+    tcase_add_test(tc, test_lock_report_semaphores);
     tcase_add_test(tc, test_lock_wrapper_frames);
     tcase_add_test(tc, test_hot_report_json);
     suite_add_tcase(s, tc);

@@ -119,8 +119,8 @@ void tb_modules(tb_buf_t *p, const tb_module_t *m, uint32_t n)
     }
 }
 
-void tb_unloaded_modules(tb_buf_t *p, const tb_module_t *m, const uint64_t *unload_ns,
-                         uint32_t n, uint64_t dropped)
+void tb_unloaded_modules(tb_buf_t *p, const tb_module_t *m, const uint64_t *unload_ns, uint32_t n,
+                         uint64_t dropped)
 {
     tb_u32(p, n);
     tb_u32(p, 0);
@@ -395,7 +395,8 @@ void tb_locks_with(tb_buf_t *p, const tb_locks_head_t *h, const tb_lock_t *l, ui
             k->acquisitions,      k->contended,        k->owner_changes, k->wait_ns,
             k->max_wait_ns,       k->hold_ns,          k->max_hold_ns,   k->hold_samples,
             k->read_acquisitions, k->trylock_failures, k->timeouts,      k->signals,
-            k->broadcasts,        k->wake_ns,          k->max_wake_ns,   k->wakes};
+            k->broadcasts,        k->wake_ns,          k->max_wake_ns,   k->wakes,
+            k->paired_posts};
         for (size_t f = 0; f < sizeof v / sizeof v[0] && p->len - start < row_size; f++)
             tb_u64(p, v[f]);
         while (p->len - start < row_size)
@@ -577,7 +578,8 @@ const tb_lock_t tb_fields_locks[2] = {
      .broadcasts = 717,
      .wake_ns = 718,
      .max_wake_ns = 719,
-     .wakes = 720},
+     .wakes = 720,
+     .paired_posts = 721},
     {.address = 0x8001,
      .kind = 4,
      .flags = 0,
@@ -597,7 +599,8 @@ const tb_lock_t tb_fields_locks[2] = {
      .broadcasts = 817,
      .wake_ns = 818,
      .max_wake_ns = 819,
-     .wakes = 820},
+     .wakes = 820,
+     .paired_posts = 821},
 };
 const tb_lock_site_t tb_fields_lock_sites[2] = {
     {.lock_index = 1,

@@ -37,8 +37,8 @@ typedef struct {
 } tb_module_t;
 void tb_modules(tb_buf_t *p, const tb_module_t *m, uint32_t n);
 /* An UNLOADED_MODULES payload: the MODULES records, each followed by its unload_ns[i]. */
-void tb_unloaded_modules(tb_buf_t *p, const tb_module_t *m, const uint64_t *unload_ns,
-                         uint32_t n, uint64_t dropped);
+void tb_unloaded_modules(tb_buf_t *p, const tb_module_t *m, const uint64_t *unload_ns, uint32_t n,
+                         uint64_t dropped);
 /* Starts a STACKS payload of `count` stacks; then tb_stack() for each. */
 void tb_stacks_begin(tb_buf_t *p, uint32_t count);
 void tb_stack(tb_buf_t *p, uint32_t id, uint32_t depth, const uint64_t *addrs);
@@ -82,13 +82,14 @@ typedef struct {
     uint32_t kind, flags, first_use;
     uint64_t acquisitions, contended, owner_changes, wait_ns, max_wait_ns, hold_ns, max_hold_ns;
     uint64_t hold_samples, read_acquisitions, trylock_failures, timeouts, signals, broadcasts;
-    uint64_t wake_ns, max_wake_ns, wakes;
+    uint64_t wake_ns, max_wake_ns, wakes, paired_posts;
 } tb_lock_t;
 typedef struct {
     uint32_t lock_index, stack_id;
     uint64_t acquisitions, contended, wait_ns, max_wait_ns, samples;
 } tb_lock_site_t;
-/* A LOCKS payload; row_size 144 (no `wakes`), 152 (with it), or more (padded with 0xee). */
+/* A LOCKS payload; row_size 144 (no `wakes`), 152 (with it), 160 (and `paired_posts`), or more
+ * (padded with 0xee). */
 void tb_locks(tb_buf_t *p, uint64_t time_ns, uint32_t sample, const tb_lock_t *l, uint32_t n,
               uint32_t row_size, const tb_lock_site_t *s, uint32_t nsites);
 /* The same with every header field given. */

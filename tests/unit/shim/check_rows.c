@@ -113,7 +113,7 @@ START_TEST(test_locks)
     const tb_lock_t *tl = tb_fields_locks;
     const tb_lock_site_t *ts = tb_fields_lock_sites;
     tb_buf_t want = {0};
-    tb_locks_with(&want, th, tl, 2, PS_LOCK_ROW_SIZE_WAKES, ts, 2);
+    tb_locks_with(&want, th, tl, 2, PS_LOCK_ROW_SIZE_POSTS, ts, 2);
 
     ps_buf_t got = {0};
     ps_row_locks_head_t head = {.time_ns = th->time_ns,
@@ -123,7 +123,7 @@ START_TEST(test_locks)
                                 .retired_quiet = th->retired_quiet,
                                 .retired_quiet_acquisitions = th->retired_quiet_acquisitions};
     ps_put_locks_head(&got, &head);
-    size_t at = ps_buf_table(&got, PS_LOCK_ROW_SIZE_WAKES);
+    size_t at = ps_buf_table(&got, PS_LOCK_ROW_SIZE_POSTS);
     for (int i = 0; i < 2; i++) {
         ps_row_lock_t r = {.address = tl[i].address,
                            .kind = tl[i].kind,
@@ -144,7 +144,8 @@ START_TEST(test_locks)
                            .broadcasts = tl[i].broadcasts,
                            .wake_ns = tl[i].wake_ns,
                            .max_wake_ns = tl[i].max_wake_ns,
-                           .wakes = tl[i].wakes};
+                           .wakes = tl[i].wakes,
+                           .paired_posts = tl[i].paired_posts};
         ps_put_lock(&got, &r);
     }
     ps_buf_patch_u32(&got, at, 2);

@@ -2,12 +2,12 @@
 /*
  * tsan_rename.h — force-included (-include) into the ThreadSanitizer copy of perfshim_core
  * (PERFSHIM_TSAN=ON, tests/unit/shim/CMakeLists.txt). perfshim_core defines the shim's
- * interposers of pthread_create, the pthread lock and condition functions, sigaction and
- * signal; linked into a test executable they would replace TSan's own interceptors of those
+ * interposers of pthread_create, the pthread lock and condition functions, the semaphore
+ * functions, sigaction and signal; linked into a test executable they would replace TSan's own interceptors of those
  * functions and call glibc directly, so TSan would see neither the test's threads start nor
  * its locks (it crashes in the first new thread). Renamed here, they are ordinary unused
  * functions and the test's calls reach TSan and then glibc. Function-like macros, so that
- * `struct sigaction` keeps its name. Keep the list equal to the pthread and signal functions
+ * `struct sigaction` keeps its name. Keep the list equal to the pthread, sem and signal functions
  * that shim/locks.c, threads.c and cpu.c define (`nm -g --defined-only` on perfshim_core's
  * objects shows them; a missing one shows up as the crash above).
  */
@@ -45,6 +45,13 @@
 #define pthread_spin_lock(...) ps_tsan_unused_pthread_spin_lock(__VA_ARGS__)
 #define pthread_spin_trylock(...) ps_tsan_unused_pthread_spin_trylock(__VA_ARGS__)
 #define pthread_spin_unlock(...) ps_tsan_unused_pthread_spin_unlock(__VA_ARGS__)
+#define sem_clockwait(...) ps_tsan_unused_sem_clockwait(__VA_ARGS__)
+#define sem_destroy(...) ps_tsan_unused_sem_destroy(__VA_ARGS__)
+#define sem_init(...) ps_tsan_unused_sem_init(__VA_ARGS__)
+#define sem_post(...) ps_tsan_unused_sem_post(__VA_ARGS__)
+#define sem_timedwait(...) ps_tsan_unused_sem_timedwait(__VA_ARGS__)
+#define sem_trywait(...) ps_tsan_unused_sem_trywait(__VA_ARGS__)
+#define sem_wait(...) ps_tsan_unused_sem_wait(__VA_ARGS__)
 #define sigaction(...) ps_tsan_unused_sigaction(__VA_ARGS__)
 #define signal(...) ps_tsan_unused_signal(__VA_ARGS__)
 
