@@ -229,8 +229,13 @@ START_TEST(test_live_table)
 }
 END_TEST
 
+/* The shim's thread wrapper records each thread's stack bounds before the program's code runs
+ * (threads.c); these threads are created by libc (or TSan) directly, so they do it themselves.
+ * Without bounds the walks fall back to libunwind, whose per-thread cache destructor runs
+ * after ThreadSanitizer has already torn the exiting thread's state down. */
 static void *thread_work(void *arg)
 {
+    ps_unwind_thread_start();
     int base = (int)(intptr_t)arg;
     for (int i = 0; i < 50000; i++)
         ps_track_alloc(FAKE(base + i), 10);
@@ -241,6 +246,7 @@ static void *thread_work(void *arg)
 
 static void *thread_alloc(void *arg)
 {
+    ps_unwind_thread_start();
     int base = (int)(intptr_t)arg;
     for (int i = 0; i < 30000; i++)
         ps_track_alloc(FAKE(base + i), 3);
