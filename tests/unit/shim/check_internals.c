@@ -175,6 +175,58 @@ START_TEST(test_stack_interning)
 }
 END_TEST
 
+/* The stack table starts small and grows while other threads look stacks up without a lock:
+ * two threads intern the same 30000 synthetic stacks in opposite orders (the table doubles
+ * about six times meanwhile). Each stack must get exactly one id, the same in both threads,
+ * and its record must hold its frames (so no two stacks share an id). */
+#define GROW_STACKS 30000
+static uint32_t grow_ids[2][GROW_STACKS];
+
+static void grow_frames(int i, uintptr_t f[3])
+{
+    f[0] = 0x400000u + (uintptr_t)i * 16;
+    f[1] = 0x7f0000001000u + (uintptr_t)(i % 97);
+    f[2] = 0x500000u;
+}
+
+static void *grow_worker(void *arg)
+{
+    int which = (int)(intptr_t)arg;
+    for (int k = 0; k < GROW_STACKS; k++) {
+        int i = which ? GROW_STACKS - 1 - k : k;
+        uintptr_t f[3];
+        grow_frames(i, f);
+        grow_ids[which][i] = ps_stack_intern(f, 3);
+    }
+    return NULL;
+}
+
+START_TEST(test_stack_table_growth)
+{
+    uint32_t before = ps_stack_count();
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, grow_worker, (void *)(intptr_t)i);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    /* (starting a thread may intern its start stack: threads.c) */
+    ck_assert_uint_ge(ps_stack_count(), before + GROW_STACKS);
+    ck_assert_uint_le(ps_stack_count(), before + GROW_STACKS + 2);
+    for (int i = 0; i < GROW_STACKS; i++) {
+        uint32_t id = grow_ids[0][i];
+        ck_assert_uint_gt(id, before);
+        ck_assert_uint_eq(id, grow_ids[1][i]);
+        uintptr_t f[3];
+        grow_frames(i, f);
+        ck_assert_uint_eq(ps_stack_intern(f, 3), id); /* found again, after the growth */
+        const ps_stack_t *s = ps_stack_get(id);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_uint_eq(s->depth, 3);
+        ck_assert_int_eq(memcmp(s->ip, f, sizeof f), 0);
+    }
+}
+END_TEST
+
 /* ---- live table and counters --------------------------------------------------------------- */
 
 static ps_totals_t totals_now(void)
@@ -328,6 +380,7 @@ int main(void)
     tcase_add_test(tc, test_options);
     tcase_add_test(tc, test_options_documented);
     tcase_add_test(tc, test_stack_interning);
+    tcase_add_test(tc, test_stack_table_growth);
     tcase_add_test(tc, test_live_table);
     tcase_add_test(tc, test_threads_and_cross_thread_frees);
     tcase_add_test(tc, test_trace_chunks);
