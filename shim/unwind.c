@@ -70,11 +70,27 @@ typedef struct rule_slot_s {
     _Atomic uint64_t rule; /* encoded as above; 0 = being written */
 } rule_slot_t;
 
-#define RC_BITS 16
-#define RC_SIZE (1u << RC_BITS) /* 64 Ki rules, 1 MiB, pages touched lazily */
-#define RC_PROBE 8              /* a rule not found within this many slots is recomputed */
+/* The shared rule table. It starts at 1 Ki rules and doubles when half its slots are taken,
+ * up to 64 Ki: a table of the largest size touched about 250 random pages of every process
+ * (twice each: a read of the zero page, then a copy on write), which cost a short one like
+ * `gcc -c` more than its rules were worth. A bigger table is filled from the current one and
+ * replaces it; the old one stays mapped with its pages (but the first) given back, so a
+ * walker still reading it finds empty slots (a miss: the rule is derived again). Growth is done by
+ * whoever takes `growing` (never waited for: a signal handler may be the one that finds the table
+ * full). */
+typedef struct rule_table_s {
+    unsigned bits;    /* capacity = 1 << bits */
+    atomic_uint used; /* slots claimed */
+    size_t bytes;     /* size of the mapping */
+    rule_slot_t slot[];
+} rule_table_t;
 
-static rule_slot_t *rcache;
+#define RC_INITIAL_BITS 10 /* 1 Ki rules, 16 KiB */
+#define RC_MAX_BITS 16     /* 64 Ki rules, 1 MiB */
+#define RC_PROBE 8         /* a rule not found within this many slots is recomputed */
+
+static _Atomic(rule_table_t *) rtable;
+static atomic_int growing;       /* 1 while a thread builds a bigger table or flushes */
 static atomic_ullong generation; /* bumped by ps_unwind_flush: thread caches start over */
 static atomic_ullong fallbacks;  /* walks that gave up (the caller used libunwind) */
 
@@ -533,11 +549,73 @@ static uint64_t compute_rule(uintptr_t pc)
     return r;
 }
 
+static rule_table_t *rule_table_new(unsigned bits)
+{
+    size_t bytes = sizeof(rule_table_t) + ((size_t)1 << bits) * sizeof(rule_slot_t);
+    rule_table_t *t = ps_os_map(bytes);
+    if (t) {
+        t->bits = bits;
+        t->bytes = bytes;
+    }
+    return t;
+}
+
+static inline uint32_t rule_hash(uintptr_t pc, unsigned bits)
+{
+    return (uint32_t)(((uint64_t)pc * 0x9e3779b97f4a7c15ull) >> (64 - bits));
+}
+
+/* Claims a slot for pc in t and stores r; 1 if this call took a new slot. */
+static int rule_insert(rule_table_t *t, uintptr_t pc, uint64_t r)
+{
+    uint32_t h = rule_hash(pc, t->bits), mask = (1u << t->bits) - 1;
+    for (unsigned i = 0; i < RC_PROBE; i++) {
+        rule_slot_t *e = &t->slot[(h + i) & mask];
+        uintptr_t k = 0;
+        if (atomic_compare_exchange_strong_explicit(&e->key, &k, pc, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            atomic_store_explicit(&e->rule, r, memory_order_release);
+            return 1;
+        }
+        if (k == pc)
+            return 0; /* another thread is publishing the same rule */
+    }
+    return 0;
+}
+
+static PS_NOINLINE void rule_table_grow(rule_table_t *old)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong_explicit(&growing, &expected, 1, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return; /* someone else is at it */
+    if (atomic_load_explicit(&rtable, memory_order_relaxed) == old) {
+        rule_table_t *t = rule_table_new(old->bits + 1);
+        if (t) {
+            unsigned used = 0;
+            for (size_t i = 0; i < ((size_t)1 << old->bits); i++) {
+                rule_slot_t *e = &old->slot[i];
+                uintptr_t k = atomic_load_explicit(&e->key, memory_order_acquire);
+                uint64_t r = k ? atomic_load_explicit(&e->rule, memory_order_acquire) : 0;
+                if (r) /* rules still being written are simply derived again later */
+                    used += (unsigned)rule_insert(t, k, r);
+            }
+            atomic_store_explicit(&t->used, used, memory_order_relaxed);
+            atomic_store_explicit(&rtable, t, memory_order_release);
+            /* the first page (header included) stays: a late reader still needs bits */
+            size_t page = ps_os_page_size();
+            ps_os_purge((char *)old + page, old->bytes - page);
+        }
+    }
+    atomic_store_explicit(&growing, 0, memory_order_release);
+}
+
 static inline uint64_t lookup_rule(uintptr_t pc)
 {
-    uint32_t h = (uint32_t)(((uint64_t)pc * 0x9e3779b97f4a7c15ull) >> (64 - RC_BITS));
+    rule_table_t *t = atomic_load_explicit(&rtable, memory_order_acquire);
+    uint32_t h = rule_hash(pc, t->bits), mask = (1u << t->bits) - 1;
     for (unsigned i = 0; i < RC_PROBE; i++) {
-        rule_slot_t *e = &rcache[(h + i) & (RC_SIZE - 1)];
+        rule_slot_t *e = &t->slot[(h + i) & mask];
         uintptr_t k = atomic_load_explicit(&e->key, memory_order_acquire);
         if (k == pc) {
             uint64_t r = atomic_load_explicit(&e->rule, memory_order_acquire);
@@ -549,17 +627,10 @@ static inline uint64_t lookup_rule(uintptr_t pc)
             break;
     }
     uint64_t r = compute_rule(pc);
-    for (unsigned i = 0; i < RC_PROBE; i++) {
-        rule_slot_t *e = &rcache[(h + i) & (RC_SIZE - 1)];
-        uintptr_t k = 0;
-        if (atomic_compare_exchange_strong_explicit(&e->key, &k, pc, memory_order_acq_rel,
-                                                    memory_order_acquire)) {
-            atomic_store_explicit(&e->rule, r, memory_order_release);
-            break;
-        }
-        if (k == pc)
-            break; /* another thread is publishing the same rule */
-    }
+    if (rule_insert(t, pc, r) &&
+        atomic_fetch_add_explicit(&t->used, 1, memory_order_relaxed) + 1 > (1u << t->bits) / 2 &&
+        t->bits < RC_MAX_BITS)
+        rule_table_grow(t);
     return r;
 }
 
@@ -662,26 +733,32 @@ static inline uint64_t lookup_cached(ps_unwind_tcache_t *tc, uintptr_t pc)
 /* rec (optional) receives the stack words the result depends on, for the walk memo: every
  * return-address slot, and a saved-rbp slot only when a later frame's CFA is computed from
  * that rbp (rbp is often a plain register whose saved values differ from call to call; the
- * frames do not depend on them). *uses_bp0 is set if the start rbp is used that way. */
+ * frames do not depend on them). *uses_bp0 is set if the start rbp is used that way. Words
+ * are recorded as their offset from the start sp (they all lie in [sp, top)) and value. */
 typedef struct walk_rec_s {
-    ps_unwind_read_t *reads; /* [cap + 1], ended by addr == 0 */
+    uintptr_t base; /* the start sp */
+    uint32_t *off;  /* [cap] */
+    uintptr_t *val; /* [cap] */
     int cap, n;
     int uses_bp0; /* the start rbp was used for a CFA */
-    int overflow; /* more than cap words: not memoizable */
+    int overflow; /* more than cap words, or too far from sp: not memoizable */
 } walk_rec_t;
 
 static inline void record(walk_rec_t *rec, uintptr_t addr, uintptr_t val)
 {
-    if (rec->n < rec->cap)
-        rec->reads[rec->n++] = (ps_unwind_read_t){addr, val};
-    else
+    uintptr_t off = addr - rec->base;
+    if (rec->n < rec->cap && off <= UINT32_MAX) {
+        rec->off[rec->n] = (uint32_t)off;
+        rec->val[rec->n++] = val;
+    } else {
         rec->overflow = 1;
+    }
 }
 
 static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips, int max,
                 ps_unwind_tcache_t *tc, walk_rec_t *rec, int *cut)
 {
-    if (PS_UNLIKELY(rcache == NULL || max <= 0))
+    if (PS_UNLIKELY(atomic_load_explicit(&rtable, memory_order_relaxed) == NULL || max <= 0))
         return -1;
     uintptr_t top = stack_top(tc, sp);
     if (top == 0)
@@ -728,8 +805,6 @@ static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips,
             break;
         ips[n++] = (void *)pc;
     }
-    if (rec)
-        rec->reads[rec->n].addr = 0;
     return n;
 }
 
@@ -757,13 +832,14 @@ __asm__(".pushsection .text\n"
         ".size ps_unwind_regs, .-ps_unwind_regs\n"
         ".popsection\n");
 
+static void memo_forget(ps_unwind_tcache_t *tc);
+
 static void check_generation(ps_unwind_tcache_t *tc)
 {
     uint64_t g = atomic_load_explicit(&generation, memory_order_acquire);
     if (PS_UNLIKELY(tc->generation != g)) {
         memset(tc->e, 0, sizeof tc->e);
-        if (tc->memo)
-            memset(tc->memo, 0, tc->memo_bytes);
+        memo_forget(tc);
         tc->generation = g;
     }
 }
@@ -788,34 +864,80 @@ int ps_unwind_capture(void **ips, int max, ps_unwind_tcache_t *tc)
  * order, the walk would read the same words and produce the same frames: the recorded id is
  * returned without a single rule lookup, hash or interning. This is exact, not a heuristic
  * (a changed caller changes a return-address word), and costs one compare per word.
- * Sets are chosen by sp; MEMO_WAYS walks per set, replaced round-robin. */
-#define MEMO_SETS PS_UNWIND_MEMO_SETS
+ *
+ * Sets are chosen by sp; MEMO_WAYS walks per set, replaced round-robin. A set's tags (start
+ * registers, id, count) sit together, apart from the recorded words, so that a lookup reads
+ * one tag line per set and the words of the one way that matches. The memo starts with
+ * MEMO_SETS_MIN sets and doubles (forgetting what it held) each time the thread has missed
+ * twice as many walks as it holds, up to PS_UNWIND_MEMO_SETS: a thread that allocates little
+ * keeps a 37 KiB memo, a busy one gets 304 KiB. */
+#define MEMO_SETS_MIN 8
 #define MEMO_WAYS 8
 #define MEMO_READS 48 /* walks that depend on more stack words are not memoized */
 
-typedef struct memo_entry_s {
-    uintptr_t sp, bp, top;    /* start registers (the start pc is always the same call site) */
-    uint32_t stack_id;        /* what the frames were interned to */
-    uint16_t valid;           /* 0 while being written (a signal handler may look) */
-    uint16_t uses_bp;         /* the frames depend on the start rbp: it must match too */
-    ps_unwind_read_t reads[]; /* in walk order, ended by addr == 0 */
-} memo_entry_t;
+typedef struct memo_tag_s {
+    uintptr_t sp, bp, top; /* start registers (the start pc is always the same call site) */
+    uint32_t stack_id;     /* what the frames were interned to */
+    uint8_t valid;         /* 0 while being written (a signal handler may look) */
+    uint8_t uses_bp;       /* the frames depend on the start rbp: it must match too */
+    uint8_t nreads;        /* words recorded */
+    uint8_t unused;
+} memo_tag_t;
 
-static size_t memo_entry_size(void)
+typedef struct memo_reads_s {
+    uintptr_t val[MEMO_READS]; /* in walk order */
+    uint32_t off[MEMO_READS];  /* address - start sp */
+} memo_reads_t;
+
+/* The mapping: sets * MEMO_WAYS tags, then as many memo_reads_t. */
+static size_t memo_bytes(uint32_t sets)
 {
-    return (sizeof(memo_entry_t) + (size_t)(MEMO_READS + 1) * sizeof(ps_unwind_read_t) + 63) &
-           ~(size_t)63;
+    return (size_t)sets * MEMO_WAYS * (sizeof(memo_tag_t) + sizeof(memo_reads_t));
 }
 
-static inline int memo_matches(const memo_entry_t *e, uintptr_t sp, uintptr_t bp, uintptr_t top)
+static inline memo_tag_t *memo_tags(const ps_unwind_tcache_t *tc)
+{
+    return (memo_tag_t *)tc->memo;
+}
+
+static inline memo_reads_t *memo_reads(const ps_unwind_tcache_t *tc, size_t entry)
+{
+    return (memo_reads_t *)((memo_tag_t *)tc->memo + (size_t)tc->memo_sets * MEMO_WAYS) + entry;
+}
+
+static inline int memo_matches(const memo_tag_t *e, const memo_reads_t *rd, uintptr_t sp,
+                               uintptr_t bp, uintptr_t top)
 {
     /* top first: the recorded addresses are only known to be mapped on the same stack */
     if (e->sp != sp || e->top != top || !e->valid || (e->uses_bp && e->bp != bp))
         return 0;
-    for (const ps_unwind_read_t *rd = e->reads; rd->addr; rd++)
-        if (*(const uintptr_t *)rd->addr != rd->val)
+    for (unsigned i = 0, n = e->nreads; i < n; i++)
+        if (*(const uintptr_t *)(sp + rd->off[i]) != rd->val[i])
             return 0;
     return 1;
+}
+
+static void memo_forget(ps_unwind_tcache_t *tc)
+{
+    if (tc->memo) /* every tag invalid */
+        memset(tc->memo, 0, (size_t)tc->memo_sets * MEMO_WAYS * sizeof(memo_tag_t));
+}
+
+/* Maps a memo of `sets` sets in place of the thread's current one (whose contents are
+ * dropped). 0, or -1 if the kernel refused (the current memo, if any, is kept). */
+static PS_NOINLINE int memo_resize(ps_unwind_tcache_t *tc, uint32_t sets)
+{
+    void *m = ps_os_map(memo_bytes(sets));
+    if (!m)
+        return -1;
+    if (tc->memo)
+        ps_os_unmap(tc->memo, tc->memo_bytes);
+    tc->memo = m;
+    tc->memo_bytes = memo_bytes(sets);
+    tc->memo_sets = sets;
+    tc->memo_misses = 0;
+    memset(tc->memo_next, 0, sizeof tc->memo_next);
+    return 0;
 }
 
 int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn intern, void *arg)
@@ -823,33 +945,28 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
     regs_t r;
     ps_unwind_regs(&r);
     check_generation(tc);
-    size_t esize = memo_entry_size();
-    if (PS_UNLIKELY(!tc->memo)) {
-        size_t bytes = esize * MEMO_SETS * MEMO_WAYS;
-        tc->memo = ps_os_map(bytes);
-        if (!tc->memo)
-            return PS_UNWIND_NO_MEMO; /* asked again next time: the kernel may agree then */
-        tc->memo_bytes = bytes;
-        tc->memo_entry = esize;
-    }
-    _Static_assert((MEMO_SETS & (MEMO_SETS - 1)) == 0, "MEMO_SETS: a power of two");
-    unsigned set = (unsigned)(((uint64_t)r.sp * 0x9e3779b97f4a7c15ull) >> 32) & (MEMO_SETS - 1);
-    uint8_t *base = (uint8_t *)tc->memo + (size_t)set * MEMO_WAYS * esize;
+    if (PS_UNLIKELY(!tc->memo) && memo_resize(tc, MEMO_SETS_MIN) != 0)
+        return PS_UNWIND_NO_MEMO; /* asked again next time: the kernel may agree then */
+    _Static_assert((PS_UNWIND_MEMO_SETS & (PS_UNWIND_MEMO_SETS - 1)) == 0 &&
+                       (MEMO_SETS_MIN & (MEMO_SETS_MIN - 1)) == 0,
+                   "memo sets: powers of two");
+    unsigned set = (unsigned)(((uint64_t)r.sp * 0x9e3779b97f4a7c15ull) >> 32) & (tc->memo_sets - 1);
+    size_t first = (size_t)set * MEMO_WAYS;
+    memo_tag_t *tags = memo_tags(tc) + first;
     uintptr_t top = stack_top(tc, r.sp);
     if (top == 0)
         return -1;
-    for (unsigned w = 0; w < MEMO_WAYS; w++) {
-        const memo_entry_t *e = (const memo_entry_t *)(base + w * esize);
-        if (memo_matches(e, r.sp, r.bp, top))
-            return e->stack_id;
-    }
+    for (unsigned w = 0; w < MEMO_WAYS; w++)
+        if (memo_matches(&tags[w], memo_reads(tc, first + w), r.sp, r.bp, top))
+            return tags[w].stack_id;
 
     unsigned w = tc->memo_next[set]++ % MEMO_WAYS;
-    memo_entry_t *e = (memo_entry_t *)(base + w * esize);
+    memo_tag_t *e = &tags[w];
+    memo_reads_t *rd = memo_reads(tc, first + w);
     e->valid = 0;
     atomic_signal_fence(memory_order_seq_cst);
     void *ips[PS_MAX_DEPTH + 16];
-    walk_rec_t rec = {.reads = e->reads, .cap = MEMO_READS};
+    walk_rec_t rec = {.base = r.sp, .off = rd->off, .val = rd->val, .cap = MEMO_READS};
     int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, &rec, NULL);
     if (n < 0) {
         atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
@@ -859,10 +976,14 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
     e->sp = r.sp;
     e->bp = r.bp;
     e->top = top;
-    e->uses_bp = (uint16_t)rec.uses_bp0;
+    e->uses_bp = (uint8_t)rec.uses_bp0;
+    e->nreads = (uint8_t)rec.n;
     e->stack_id = id;
     atomic_signal_fence(memory_order_seq_cst);
     e->valid = !rec.overflow;
+    if (PS_UNLIKELY(++tc->memo_misses > 2u * tc->memo_sets * MEMO_WAYS) &&
+        tc->memo_sets < PS_UNWIND_MEMO_SETS)
+        (void)memo_resize(tc, tc->memo_sets * 2); /* if refused, the memo stays as it is */
     return id;
 }
 
@@ -886,24 +1007,47 @@ int ps_unwind_init(void)
 {
     if (!_dl_find_object)
         return -1;
-    if (rcache)
+    if (atomic_load_explicit(&rtable, memory_order_relaxed))
         return 0;
     main_tp = thread_pointer();
-    rcache = ps_os_map(RC_SIZE * sizeof *rcache);
-    return rcache ? 0 : -2;
+    rule_table_t *t = rule_table_new(RC_INITIAL_BITS);
+    atomic_store_explicit(&rtable, t, memory_order_release);
+    return t ? 0 : -2;
 }
 
 void ps_unwind_flush(void)
 {
-    if (!rcache)
+    if (!atomic_load_explicit(&rtable, memory_order_relaxed))
         return;
-    atomic_fetch_add_explicit(&generation, 1, memory_order_acq_rel);
-    for (unsigned i = 0; i < RC_SIZE; i++) {
-        if (atomic_load_explicit(&rcache[i].key, memory_order_relaxed) == 0)
-            continue;
-        atomic_store_explicit(&rcache[i].rule, 0, memory_order_release);
-        atomic_store_explicit(&rcache[i].key, 0, memory_order_release);
+    /* Not during a growth, which could copy rules of the unloaded code into the new table.
+     * A grower never waits for anything, so this wait is short. */
+    int expected = 0;
+    while (!atomic_compare_exchange_weak_explicit(&growing, &expected, 1, memory_order_acquire,
+                                                  memory_order_relaxed)) {
+        expected = 0;
+        ps_os_yield();
     }
+    atomic_fetch_add_explicit(&generation, 1, memory_order_acq_rel);
+    rule_table_t *t = atomic_load_explicit(&rtable, memory_order_relaxed);
+    for (size_t i = 0; i < ((size_t)1 << t->bits); i++) {
+        if (atomic_load_explicit(&t->slot[i].key, memory_order_relaxed) == 0)
+            continue;
+        atomic_store_explicit(&t->slot[i].rule, 0, memory_order_release);
+        atomic_store_explicit(&t->slot[i].key, 0, memory_order_release);
+    }
+    atomic_store_explicit(&t->used, 0, memory_order_relaxed);
+    atomic_store_explicit(&growing, 0, memory_order_release);
+}
+
+uint64_t ps_unwind_rule_of(uintptr_t pc)
+{
+    return atomic_load_explicit(&rtable, memory_order_acquire) ? lookup_rule(pc) : 0;
+}
+
+size_t ps_unwind_rule_capacity(void)
+{
+    rule_table_t *t = atomic_load_explicit(&rtable, memory_order_acquire);
+    return t ? (size_t)1 << t->bits : 0;
 }
 
 uint64_t ps_unwind_fallbacks(void)

@@ -12,6 +12,8 @@
 #include <alloca.h>
 #include <check.h>
 #include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,6 +219,103 @@ START_TEST(test_memo_exact_and_hits)
 }
 END_TEST
 
+/* The memo starts small and grows as the thread misses: after a few hundred distinct walks it
+ * must have grown, and still answer a repeated stack without walking it again. */
+static __attribute__((noinline)) int64_t leaf_at_depth(int n)
+{
+    volatile int keep = n;
+    int64_t id = n == 0 ? leaf() : leaf_at_depth(n - 1);
+    return id + keep - n;
+}
+
+START_TEST(test_memo_grows)
+{
+    tcache = calloc(1, sizeof *tcache);
+    ck_assert_ptr_nonnull(tcache);
+    interned = 0;
+    ck_assert_int_ge(via_g(), 0);
+    uint32_t first_sets = tcache->memo_sets;
+    ck_assert_uint_gt(first_sets, 0);
+    for (int n = 0; n < 400; n++)
+        ck_assert_int_ge(leaf_at_depth(n), 0);
+    ck_assert_msg(tcache->memo_sets > first_sets, "the memo did not grow (%u sets)",
+                  tcache->memo_sets);
+    ck_assert_uint_le(tcache->memo_sets, PS_UNWIND_MEMO_SETS);
+    int before = interned;
+    int64_t ids[2];
+    volatile int rounds = 2; /* one call site, called twice */
+    for (int i = 0; i < rounds; i++)
+        ids[i] = via_g();
+    ck_assert_int_eq(ids[0], ids[1]);
+    ck_assert_int_le(interned, before + 1); /* the second walk came from the memo */
+    ps_unwind_thread_exit(tcache);
+    free(tcache);
+}
+END_TEST
+
+/* The shared rule table grows while other threads read it: rules of thousands of addresses
+ * in libc's text, derived from two threads, must be the same before and after it grew. */
+static uintptr_t libc_text_lo, libc_text_hi;
+
+static int find_libc_text(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    uintptr_t probe = (uintptr_t)data;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && probe >= lo && probe < hi) {
+            libc_text_lo = lo;
+            libc_text_hi = hi;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+#define RULE_PCS 6000
+static uint64_t rules_seen[2][RULE_PCS];
+
+static uintptr_t rule_pc(int i)
+{
+    return libc_text_lo + (uintptr_t)i * ((libc_text_hi - libc_text_lo) / RULE_PCS);
+}
+
+static void *rule_worker(void *arg)
+{
+    int which = (int)(intptr_t)arg;
+    for (int k = 0; k < RULE_PCS; k++) {
+        int i = which ? RULE_PCS - 1 - k : k;
+        rules_seen[which][i] = ps_unwind_rule_of(rule_pc(i));
+    }
+    return NULL;
+}
+
+START_TEST(test_rule_table_grows)
+{
+    dl_iterate_phdr(find_libc_text, (void *)(uintptr_t)&qsort);
+    ck_assert_uint_gt(libc_text_hi, libc_text_lo + RULE_PCS);
+    size_t cap0 = ps_unwind_rule_capacity();
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, rule_worker, (void *)(intptr_t)i);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    size_t cap1 = ps_unwind_rule_capacity();
+    ck_assert_msg(cap1 > cap0 && cap1 >= RULE_PCS, "the rule table did not grow (%zu -> %zu)", cap0,
+                  cap1);
+    int usable = 0;
+    for (int i = 0; i < RULE_PCS; i++) {
+        uint64_t r = ps_unwind_rule_of(rule_pc(i));
+        ck_assert_uint_ne(r, 0);
+        ck_assert_uint_eq(r, rules_seen[0][i]);
+        ck_assert_uint_eq(r, rules_seen[1][i]);
+        usable += !(r & 0x10); /* not R_BAD */
+    }
+    ck_assert_int_gt(usable, RULE_PCS / 2); /* libc's code has unwind tables */
+}
+END_TEST
+
 /* ---- signals ------------------------------------------------------------------------------- */
 static volatile int sig_ctx_n, sig_capture_n;
 static uintptr_t sig_frames[64];
@@ -297,6 +396,8 @@ int main(void)
     tcase_add_test(tc, test_matches_libunwind);
     tcase_add_test(tc, test_depth_limit_and_flush);
     tcase_add_test(tc, test_memo_exact_and_hits);
+    tcase_add_test(tc, test_memo_grows);
+    tcase_add_test(tc, test_rule_table_grows);
     tcase_add_test(tc, test_signal_frames);
     tcase_add_test(tc, test_foreign_stack_falls_back);
     suite_add_tcase(s, tc);
