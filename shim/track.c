@@ -28,11 +28,12 @@
  * of 512 GiB and more are clamped below it). */
 #define META_PRESENT (UINT64_C(1) << 39)
 
-#define LIVE_INITIAL 1024       /* slots per shard at start */
+#define LIVE_INITIAL 64         /* slots per shard at start (all shards: 64 KiB, one mapping) */
 #define LIVE_FLUSH (256 * 1024) /* bytes of live delta a thread keeps before folding */
 #define THREAD_DEAD ((ps_thread_t *)1)
 
 static ps_live_shard_t shards[PS_LIVE_SHARDS];
+static ps_live_entry_t *live_initial; /* the first slots of every shard, in one mapping */
 __thread ps_thread_t *ps_tls_thread __attribute__((tls_model("initial-exec")));
 static pthread_key_t thread_key;
 
@@ -154,12 +155,15 @@ static void thread_exit(void *arg)
 /* Warns (once, saying what is missing) and returns -1 on failure: nothing is tracked then. */
 int ps_track_init(void)
 {
+    /* Small shards, grown by doubling: a table sized for a big program (1024 slots per
+     * shard) put a short one's few large blocks on as many random pages. */
+    live_initial = ps_os_map(PS_LIVE_SHARDS * LIVE_INITIAL * sizeof(ps_live_entry_t));
+    if (!live_initial) {
+        ps_msg_warn("cannot map the live-block table; the program runs without tracking");
+        return -1;
+    }
     for (int i = 0; i < PS_LIVE_SHARDS; i++) {
-        shards[i].slots = ps_os_map(LIVE_INITIAL * sizeof(ps_live_entry_t));
-        if (!shards[i].slots) {
-            ps_msg_warn("cannot map the live-block table; the program runs without tracking");
-            return -1;
-        }
+        shards[i].slots = live_initial + (size_t)i * LIVE_INITIAL;
         shards[i].mask = LIVE_INITIAL - 1;
     }
     retired = ps_os_map(counters_size());
@@ -243,7 +247,8 @@ static int shard_grow(ps_live_shard_t *s)
             j = (j + 1) & (ncap - 1);
         ns[j] = s->slots[i];
     }
-    ps_os_unmap(s->slots, ((size_t)s->mask + 1) * sizeof *ns);
+    if (s->slots < live_initial || s->slots >= live_initial + PS_LIVE_SHARDS * LIVE_INITIAL)
+        ps_os_unmap(s->slots, ((size_t)s->mask + 1) * sizeof *ns);
     s->slots = ns;
     s->mask = ncap - 1;
     return 0;
