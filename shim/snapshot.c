@@ -142,8 +142,11 @@ static int write_stacks(uint32_t upto)
         uint32_t depth = s ? s->depth : 0;
         ps_buf_u32(&buf, id);
         ps_buf_u32(&buf, depth);
-        for (uint32_t i = 0; i < depth; i++)
-            ps_buf_u64(&buf, s->ip[i]);
+        /* frames as u64 little-endian: the host's own layout (x86-64), so one copy */
+        _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && sizeof(uintptr_t) == 8,
+                       "frames are copied as little-endian u64");
+        if (depth)
+            ps_buf_bytes(&buf, s->ip, (size_t)depth * sizeof(uintptr_t));
     }
     if (ps_writer_chunk(PS_CHUNK_STACKS, &buf) != 0)
         return -1;
@@ -200,8 +203,8 @@ static int write_snapshot(int reason, uint32_t n)
         if (!c->allocs)
             continue;
         uint64_t live_blocks = c->allocs >= c->frees ? c->allocs - c->frees : 0;
-        uint64_t live_bytes = c->alloc_bytes >= c->freed_bytes ? c->alloc_bytes - c->freed_bytes
-                                                               : 0;
+        uint64_t live_bytes =
+            c->alloc_bytes >= c->freed_bytes ? c->alloc_bytes - c->freed_bytes : 0;
         if (stack_peak && live_bytes > stack_peak[id])
             stack_peak[id] = live_bytes;
         ps_buf_u32(&buf, id);

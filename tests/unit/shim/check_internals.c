@@ -58,6 +58,9 @@ START_TEST(test_crc_matches_zlib)
         data[i] = (unsigned char)(i * 7 + (i >> 3));
     for (size_t n = 0; n < sizeof data; n = n * 2 + 1)
         ck_assert_uint_eq(ps_crc32(0, data, n), (uint32_t)crc32(0, data, (uInt)n));
+    for (size_t off = 1; off < 9; off++) /* unaligned starts, every tail length */
+        for (size_t n = 0; n < 40; n++)
+            ck_assert_uint_eq(ps_crc32(0, data + off, n), (uint32_t)crc32(0, data + off, (uInt)n));
     /* incremental == whole */
     uint32_t c = ps_crc32(0, data, 100);
     c = ps_crc32(c, data + 100, 900);
