@@ -258,10 +258,16 @@ static void restore(cfi_state_t *s, const cfi_state_t *init, uint64_t reg)
         s->ra = init->ra;
 }
 
+/* The rows of a whole FDE: the state at each location where it changes (see fde_rows). */
+typedef struct rows_s rows_t;
+static void rows_emit(rows_t *rows, uintptr_t loc, const cfi_state_t *s);
+
 /* Runs CFA instructions [p, end) starting at location loc, stopping before the first
- * instruction that applies beyond target. init is the state after the CIE (for restore). */
+ * instruction that applies beyond target. init is the state after the CIE (for restore).
+ * rows (target UINTPTR_MAX): receives the state before every change of location, and the
+ * final one. */
 static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *end, uintptr_t loc,
-                   uintptr_t target, cfi_state_t *s, const cfi_state_t *init)
+                   uintptr_t target, cfi_state_t *s, const cfi_state_t *init, rows_t *rows)
 {
     cfi_state_t stack[8];
     int depth = 0;
@@ -290,6 +296,8 @@ static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *end, uintp
         case 0x00: /* nop */
             break;
         case 0x01: /* set_loc */
+            if (rows)
+                rows_emit(rows, loc, s);
             loc = encoded(&c, cie->fde_enc, 0);
             if (loc > target)
                 return 0;
@@ -405,10 +413,14 @@ static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *end, uintp
         }
         continue;
     advance:
+        if (rows)
+            rows_emit(rows, loc, s);
         loc += delta;
         if (loc > target)
             return 0;
     }
+    if (rows)
+        rows_emit(rows, loc, s);
     return c.bad || c.p > c.end ? -1 : 0;
 }
 
@@ -469,6 +481,152 @@ static int parse_cie(const uint8_t *p, cie_t *cie)
     return 0;
 }
 
+/* The rule a CFI state gives (without the address bits): R_BAD unless it is one of the
+ * simple shapes. */
+static uint64_t rule_of_state(const cfi_state_t *s)
+{
+    uint64_t bad = R_PRESENT | R_BAD;
+    if (s->ra.kind == K_UNDEF)
+        return R_PRESENT | R_END;
+    if (s->cfa_expr || (s->cfa_reg != DW_RSP && s->cfa_reg != DW_RBP) || s->cfa_off <= 0 ||
+        s->cfa_off >= (1 << 24) || s->ra.kind != K_OFFSET || s->ra.off != -8)
+        return bad;
+    uint64_t r = R_PRESENT | ((uint64_t)s->cfa_off << 40);
+    if (s->cfa_reg == DW_RBP)
+        r |= R_CFA_RBP;
+    if (s->rbp.kind == K_OFFSET) {
+        if (s->rbp.off % 8 != 0 || s->rbp.off < -8 * 2048 || s->rbp.off >= 8 * 2048)
+            return bad;
+        r |= R_RBP_SAVED | ((uint64_t)((s->rbp.off / 8) & 0xfff) << 28);
+    } else if (s->rbp.kind == K_OTHER) {
+        return bad;
+    }
+    return r;
+}
+
+/* ---- rows of big FDEs ------------------------------------------------------------------------
+ * Deriving a rule runs the FDE's CFI program from the function's start up to the address, so
+ * a function with a long program and many call sites costs its whole length again at each:
+ * in cc1, one FDE of 20 KB (a generated function with hundreds of calls) took 740k of the
+ * 840k CFI instructions run to compile a small file. For FDEs with at least ROWS_MIN_CFI
+ * bytes of program, the whole program is run once and the rule at every change of location
+ * kept ("rows", sorted by location); later addresses in that function are a binary search.
+ * Rows are cached in a small lock-free table keyed by the FDE's address (published with a
+ * CAS; a thread that loses the race unmaps its own). ps_unwind_flush takes them out of the
+ * table and gives their pages back; a reader that was using one meanwhile sees the flush's
+ * generation change and derives the rule the slow way. */
+#define ROWS_MIN_CFI 1024 /* bytes of CFI program that make an FDE worth its rows */
+static size_t rows_min_cfi = ROWS_MIN_CFI; /* (tests lower it) */
+#define ROWS_MAX_CFI (1 << 20)             /* ... up to this: bigger ones are run each time */
+#define ROWS_SLOTS 64                      /* FDEs with rows at once */
+#define ROWS_PROBE 4
+
+struct rows_s {
+    const uint8_t *fde; /* the FDE these rows are for */
+    uintptr_t begin;    /* the function's first address */
+    uint32_t n, cap;    /* rows written, room */
+    size_t bytes;       /* size of the mapping */
+    int bad;            /* locations went backwards, or no room: not usable */
+    uint32_t *off;      /* [cap] location - begin, nondecreasing */
+    uint64_t *rule;     /* [cap] rule_of_state (never 0) */
+};
+
+static _Atomic(rows_t *) rows_cache[ROWS_SLOTS];
+
+static void rows_emit(rows_t *rows, uintptr_t loc, const cfi_state_t *s)
+{
+    uintptr_t off = loc - rows->begin;
+    if (rows->bad || rows->n == rows->cap || loc < rows->begin || off > UINT32_MAX ||
+        (rows->n && off < rows->off[rows->n - 1])) {
+        rows->bad = 1;
+        return;
+    }
+    rows->off[rows->n] = (uint32_t)off;
+    rows->rule[rows->n++] = rule_of_state(s);
+}
+
+static rows_t *rows_build(const uint8_t *fde, const cie_t *cie, const cursor_t *f, uintptr_t begin,
+                          const cfi_state_t *init)
+{
+    /* every row but the last ends at an advance or set_loc, each at least one byte */
+    size_t cap = (size_t)(f->end - f->p) + 1;
+    size_t bytes = sizeof(rows_t) + cap * (sizeof(uint32_t) + sizeof(uint64_t));
+    rows_t *rows = ps_os_map(bytes);
+    if (!rows)
+        return NULL;
+    rows->fde = fde;
+    rows->begin = begin;
+    rows->cap = (uint32_t)cap;
+    rows->bytes = bytes;
+    rows->rule = (uint64_t *)(rows + 1);
+    rows->off = (uint32_t *)(rows->rule + cap);
+    cfi_state_t s = *init;
+    if (run_cfi(cie, f->p, f->end, begin, UINTPTR_MAX, &s, init, rows) != 0 || rows->bad ||
+        rows->n == 0) {
+        ps_os_unmap(rows, bytes);
+        return NULL;
+    }
+    return rows;
+}
+
+/* The rule at pc from the rows of its (big) FDE, built on first use; 0 if there are none. */
+static uint64_t fde_rows_rule(const uint8_t *fde, const cie_t *cie, const cursor_t *f,
+                              uintptr_t begin, uintptr_t range, const cfi_state_t *init,
+                              uintptr_t pc)
+{
+    if ((size_t)(f->end - f->p) > ROWS_MAX_CFI || range > UINT32_MAX)
+        return 0;
+    uint64_t gen = atomic_load_explicit(&generation, memory_order_acquire);
+    unsigned h = (unsigned)(((uint64_t)(uintptr_t)fde * 0x9e3779b97f4a7c15ull) >> 58);
+    rows_t *rows = NULL;
+    for (unsigned i = 0; i < ROWS_PROBE && !rows; i++) {
+        rows_t *r = atomic_load_explicit(&rows_cache[(h + i) % ROWS_SLOTS], memory_order_acquire);
+        if (r && r->fde == fde && r->begin == begin)
+            rows = r;
+    }
+    int mine = 0;
+    if (!rows) {
+        rows = rows_build(fde, cie, f, begin, init);
+        if (!rows)
+            return 0;
+        mine = 1;
+        for (unsigned i = 0; i < ROWS_PROBE && mine; i++) {
+            rows_t *empty = NULL;
+            if (atomic_compare_exchange_strong_explicit(&rows_cache[(h + i) % ROWS_SLOTS], &empty,
+                                                        rows, memory_order_acq_rel,
+                                                        memory_order_relaxed))
+                mine = 0;
+        }
+    }
+    /* the last row at or before pc */
+    uint32_t off = (uint32_t)(pc - begin), lo = 0, hi = rows->n;
+    uint64_t r = 0;
+    if (rows->n && rows->off[0] <= off) {
+        while (hi - lo > 1) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (rows->off[mid] <= off)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        r = rows->rule[lo];
+    }
+    if (mine) /* not published (the slots were taken): used once */
+        ps_os_unmap(rows, rows->bytes);
+    /* rows flushed meanwhile (a dlclose) may have been read as zeros: derive it again */
+    return atomic_load_explicit(&generation, memory_order_acquire) == gen ? r : 0;
+}
+
+static void rows_flush(void)
+{
+    size_t page = ps_os_page_size();
+    for (unsigned i = 0; i < ROWS_SLOTS; i++) {
+        rows_t *r = atomic_exchange_explicit(&rows_cache[i], NULL, memory_order_acq_rel);
+        if (r && r->bytes > page) /* kept mapped for late readers; the header page stays */
+            ps_os_purge((char *)r + page, r->bytes - page);
+    }
+}
+
 /* Computes the rule for address pc (already adjusted to lie inside the call instruction for
  * return addresses). Never fails: an unusable frame gets R_BAD. */
 static uint64_t compute_rule(uintptr_t pc)
@@ -525,28 +683,17 @@ static uint64_t compute_rule(uintptr_t pc)
     cfi_state_t init = {.cfa_reg = DW_RSP, .cfa_off = 8};
     init.ra.kind = K_OFFSET;
     init.ra.off = -8;
-    if (run_cfi(&cie, cie.insns, cie.insns_end, begin, UINTPTR_MAX, &init, &init) != 0)
+    if (run_cfi(&cie, cie.insns, cie.insns_end, begin, UINTPTR_MAX, &init, &init, NULL) != 0)
         return bad;
-    cfi_state_t s = init;
-    if (run_cfi(&cie, f.p, f.end, begin, pc, &s, &init) != 0)
-        return bad;
-
-    if (s.ra.kind == K_UNDEF)
-        return R_PRESENT | R_END | R_PCBITS(pc);
-    if (s.cfa_expr || (s.cfa_reg != DW_RSP && s.cfa_reg != DW_RBP) || s.cfa_off <= 0 ||
-        s.cfa_off >= (1 << 24) || s.ra.kind != K_OFFSET || s.ra.off != -8)
-        return bad;
-    uint64_t r = R_PRESENT | R_PCBITS(pc) | ((uint64_t)s.cfa_off << 40);
-    if (s.cfa_reg == DW_RBP)
-        r |= R_CFA_RBP;
-    if (s.rbp.kind == K_OFFSET) {
-        if (s.rbp.off % 8 != 0 || s.rbp.off < -8 * 2048 || s.rbp.off >= 8 * 2048)
-            return bad;
-        r |= R_RBP_SAVED | ((uint64_t)((s.rbp.off / 8) & 0xfff) << 28);
-    } else if (s.rbp.kind == K_OTHER) {
-        return bad;
+    if ((size_t)(f.end - f.p) >= rows_min_cfi) {
+        uint64_t r = fde_rows_rule(fde, &cie, &f, begin, range, &init, pc);
+        if (r)
+            return r | R_PCBITS(pc);
     }
-    return r;
+    cfi_state_t s = init;
+    if (run_cfi(&cie, f.p, f.end, begin, pc, &s, &init, NULL) != 0)
+        return bad;
+    return rule_of_state(&s) | R_PCBITS(pc);
 }
 
 static rule_table_t *rule_table_new(unsigned bits)
@@ -1028,6 +1175,7 @@ void ps_unwind_flush(void)
         ps_os_yield();
     }
     atomic_fetch_add_explicit(&generation, 1, memory_order_acq_rel);
+    rows_flush();
     rule_table_t *t = atomic_load_explicit(&rtable, memory_order_relaxed);
     for (size_t i = 0; i < ((size_t)1 << t->bits); i++) {
         if (atomic_load_explicit(&t->slot[i].key, memory_order_relaxed) == 0)
@@ -1042,6 +1190,11 @@ void ps_unwind_flush(void)
 uint64_t ps_unwind_rule_of(uintptr_t pc)
 {
     return atomic_load_explicit(&rtable, memory_order_acquire) ? lookup_rule(pc) : 0;
+}
+
+void ps_unwind_set_rows_min(size_t bytes)
+{
+    rows_min_cfi = bytes;
 }
 
 size_t ps_unwind_rule_capacity(void)

@@ -316,6 +316,32 @@ START_TEST(test_rule_table_grows)
 }
 END_TEST
 
+/* Rows (the rules of a whole FDE, derived in one pass) must give exactly the rule that running
+ * the FDE's program up to the address gives: every FDE of libc, both ways, compared. */
+START_TEST(test_rows_match_slow_path)
+{
+    dl_iterate_phdr(find_libc_text, (void *)(uintptr_t)&qsort);
+    ck_assert_uint_gt(libc_text_hi, libc_text_lo + RULE_PCS);
+    static uint64_t slow[RULE_PCS];
+    ps_unwind_set_rows_min(SIZE_MAX); /* never rows */
+    ps_unwind_flush();
+    for (int i = 0; i < RULE_PCS; i++)
+        slow[i] = ps_unwind_rule_of(rule_pc(i));
+    ps_unwind_set_rows_min(0); /* rows for every FDE */
+    ps_unwind_flush();
+    int usable = 0;
+    for (int i = 0; i < RULE_PCS; i++) {
+        uint64_t r = ps_unwind_rule_of(rule_pc(i));
+        ck_assert_msg(r == slow[i], "pc %p: rows give %#llx, the program %#llx", (void *)rule_pc(i),
+                      (unsigned long long)r, (unsigned long long)slow[i]);
+        usable += !(r & 0x10);
+    }
+    ck_assert_int_gt(usable, RULE_PCS / 2);
+    ps_unwind_set_rows_min(1024);
+    ps_unwind_flush();
+}
+END_TEST
+
 /* ---- signals ------------------------------------------------------------------------------- */
 static volatile int sig_ctx_n, sig_capture_n;
 static uintptr_t sig_frames[64];
@@ -398,6 +424,7 @@ int main(void)
     tcase_add_test(tc, test_memo_exact_and_hits);
     tcase_add_test(tc, test_memo_grows);
     tcase_add_test(tc, test_rule_table_grows);
+    tcase_add_test(tc, test_rows_match_slow_path);
     tcase_add_test(tc, test_signal_frames);
     tcase_add_test(tc, test_foreign_stack_falls_back);
     suite_add_tcase(s, tc);
