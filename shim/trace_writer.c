@@ -97,20 +97,27 @@ void ps_buf_u16(ps_buf_t *b, uint16_t v)
     ps_buf_bytes(b, x, 2);
 }
 
+/* Integers are little-endian in the trace, as on the host (x86-64): stored as they are. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the trace is little-endian");
+
 void ps_buf_u32(ps_buf_t *b, uint32_t v)
 {
-    uint8_t x[4];
-    for (int i = 0; i < 4; i++)
-        x[i] = (uint8_t)(v >> (8 * i));
-    ps_buf_bytes(b, x, 4);
+    if (PS_LIKELY(b->len + 4 <= b->cap && !b->failed)) {
+        memcpy(b->data + b->len, &v, 4);
+        b->len += 4;
+        return;
+    }
+    ps_buf_bytes(b, &v, 4);
 }
 
 void ps_buf_u64(ps_buf_t *b, uint64_t v)
 {
-    uint8_t x[8];
-    for (int i = 0; i < 8; i++)
-        x[i] = (uint8_t)(v >> (8 * i));
-    ps_buf_bytes(b, x, 8);
+    if (PS_LIKELY(b->len + 8 <= b->cap && !b->failed)) {
+        memcpy(b->data + b->len, &v, 8);
+        b->len += 8;
+        return;
+    }
+    ps_buf_bytes(b, &v, 8);
 }
 
 void ps_buf_str(ps_buf_t *b, const char *s)
