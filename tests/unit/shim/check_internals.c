@@ -332,6 +332,11 @@ static uint32_t rd32(const unsigned char *p)
 
 START_TEST(test_trace_chunks)
 {
+    /* more stacks than one STACKS chunk holds (they are written in batches of ~64 KiB) */
+    for (int i = 0; i < 3000; i++) {
+        uintptr_t f[4] = {0x600000u + (uintptr_t)i * 8, 0x601000u, 0x602000u, 0x603000u};
+        ck_assert_uint_ne(ps_stack_intern(f, 4), 0);
+    }
     ck_assert_int_eq(ps_init_snapshot(PS_SNAP_DUMP), 0);
     ck_assert_int_eq(ps_init_snapshot(PS_SNAP_DUMP), 0);
     FILE *f = fopen(ps_writer_path(), "rb");
@@ -357,13 +362,33 @@ START_TEST(test_trace_chunks)
     ck_assert_uint_eq(off, n); /* no trailing garbage */
     /* PROCESS once, then per snapshot MODULES, STACKS (if new), SNAPSHOT */
     ck_assert_int_eq(types[0], PS_CHUNK_PROCESS);
-    int snapshots = 0, process = 0;
+    int snapshots = 0, process = 0, stack_chunks = 0;
     for (int i = 0; i < nt; i++) {
         snapshots += types[i] == PS_CHUNK_SNAPSHOT;
         process += types[i] == PS_CHUNK_PROCESS;
+        stack_chunks += types[i] == PS_CHUNK_STACKS;
     }
     ck_assert_int_eq(process, 1);
     ck_assert_int_eq(snapshots, 2);
+    /* every stack once, ids 1.. in order, over several STACKS chunks */
+    ck_assert_int_gt(stack_chunks, 1);
+    uint32_t next_id = 1;
+    for (off = PS_TRACE_FILE_HEADER_SIZE; off + PS_CHUNK_HEADER_SIZE <= n;) {
+        uint32_t type = d[off + 4] | d[off + 5] << 8, len = rd32(d + off + 8);
+        const unsigned char *p = d + off + PS_CHUNK_HEADER_SIZE, *end = p + len;
+        if (type == PS_CHUNK_STACKS) {
+            uint32_t count = rd32(p);
+            p += 4;
+            for (uint32_t k = 0; k < count; k++) {
+                ck_assert(p + 8 <= end);
+                ck_assert_uint_eq(rd32(p), next_id++);
+                p += 8 + (size_t)rd32(p + 4) * 8;
+            }
+            ck_assert_ptr_eq(p, end);
+        }
+        off += PS_CHUNK_HEADER_SIZE + len;
+    }
+    ck_assert_uint_eq(next_id - 1, ps_stack_count());
 }
 END_TEST
 
