@@ -71,6 +71,16 @@ void ps_os_unmap(void *p, size_t size)
         munmap(p, size);
 }
 
+void *ps_os_remap(void *p, size_t old_size, size_t new_size)
+{
+    if (map_fault())
+        return NULL;
+    int saved = errno;
+    void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+    errno = saved;
+    return q == MAP_FAILED ? NULL : q;
+}
+
 void ps_os_hint_huge(void *p, size_t size)
 {
 #ifdef MADV_HUGEPAGE

@@ -57,14 +57,13 @@ static int buf_reserve(ps_buf_t *b, size_t more)
     size_t ncap = b->cap ? b->cap : 64 * 1024;
     while (ncap < b->len + more)
         ncap *= 2;
-    uint8_t *nd = ps_os_map(ncap);
+    /* moved, not copied: a copy touched the old and the new pages. (A payload on the
+     * caller's stack must be big enough: remapping it fails, and the payload is dropped.) */
+    uint8_t *nd = b->cap ? ps_os_remap(b->data, b->cap, ncap) : ps_os_map(ncap);
     if (!nd) {
         b->failed = 1;
         return -1;
     }
-    if (b->len)
-        memcpy(nd, b->data, b->len);
-    ps_os_unmap(b->data, b->cap);
     b->data = nd;
     b->cap = ncap;
     return 0;
