@@ -24,6 +24,7 @@ static ps_spinlock_t writer_lock;
 static int process_written;     /* PROCESS chunk written to the current file */
 static uint32_t stacks_written; /* highest stack id already in the current file */
 static uint64_t *stack_peak;    /* per-stack live bytes, highest seen at a snapshot */
+static uint32_t peak_fresh;     /* stack_peak[peak_fresh..] was never written */
 static ps_buf_t buf;
 static uint64_t last_snapshot_ns; /* time stamp of the last SNAPSHOT chunk (ns since start) */
 static int peak_warned;
@@ -168,6 +169,8 @@ static int write_snapshot(int reason, uint32_t n)
 {
     size_t csize = ((size_t)n + 1) * sizeof(ps_counters_t);
     ps_counters_t *sum = ps_os_map(csize);
+    if (sum) /* summing reads before it writes: written first, each page is one fault */
+        memset(sum, 0, csize);
     if (!sum) {
         ps_msg_warn("cannot map %zu bytes to sum the counters; this snapshot (%s) is lost", csize,
                     reason == PS_SNAP_EXIT ? "at exit" : "on demand");
@@ -180,6 +183,10 @@ static int write_snapshot(int reason, uint32_t n)
             ps_msg_warn("cannot map the per-stack peak table; each stack's peak is its live "
                         "bytes at this snapshot");
         }
+    }
+    if (stack_peak && n + 1 > peak_fresh) { /* written before read, as sum above */
+        memset(&stack_peak[peak_fresh], 0, (size_t)(n + 1 - peak_fresh) * sizeof *stack_peak);
+        peak_fresh = n + 1;
     }
     ps_totals_t tot;
     ps_track_collect(sum, n, &tot);

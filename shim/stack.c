@@ -302,6 +302,9 @@ static stack_table_t *table_grow(stack_table_t *old, uint32_t count)
     stack_table_t *t = cap <= table_max ? table_new(cap) : NULL;
     if (!t)
         return count + 1 < old->mask - old->mask / 8 ? old : NULL; /* up to 7/8 full */
+    /* Every page gets slots at once: write it first (a read of a page never written maps the
+     * zero page, and the write after it is a second fault with a TLB flush). */
+    memset(t->slot, 0, (size_t)cap * sizeof t->slot[0]);
     for (uint32_t id = 1; id <= count; id++) {
         const ps_stack_t *s = by_id[id];
         uint64_t i = s->hash & t->mask;

@@ -238,6 +238,7 @@ static int shard_grow(ps_live_shard_t *s)
         return -1;
     if (bytes >= (2u << 20))
         ps_os_hint_huge(ns, bytes); /* random probes into a big table: spare the TLB */
+    memset(ns, 0, bytes);           /* filled at once: a write first, not a read of the zero page */
     for (uint32_t i = 0; i <= s->mask; i++) {
         uintptr_t p = s->slots[i].ptr;
         if (!p)
@@ -314,9 +315,24 @@ static inline void bump(uint64_t *field, uint64_t by)
     __atomic_store_n(field, __atomic_load_n(field, __ATOMIC_RELAXED) + by, __ATOMIC_RELAXED);
 }
 
+/* A thread's first write to a page of its counters. The bumps read before they write, and a
+ * read of a page never written maps the shared zero page, so the write that follows is a
+ * second fault, with a TLB flush (the costliest kind in a virtual machine: gcc -c paid about
+ * 100 of them). A row on a page beyond every page the thread wrote is zero: writing a zero
+ * first makes that one fault. counters_fresh is the first row of the page after the highest
+ * one written. */
+static PS_NOINLINE void counters_first_write(ps_thread_t *t, uint32_t id)
+{
+    uint32_t per_page = (uint32_t)(ps_os_page_size() / sizeof(ps_counters_t));
+    __atomic_store_n(&t->counters[id].allocs, 0, __ATOMIC_RELAXED);
+    t->counters_fresh = (id / per_page + 1) * per_page;
+}
+
 static void count_alloc(ps_thread_t *t, uint32_t id, uint64_t size)
 {
     ps_counters_t *c = &t->counters[id];
+    if (PS_UNLIKELY(id >= t->counters_fresh))
+        counters_first_write(t, id);
     bump(&c->allocs, 1);
     bump(&c->alloc_bytes, size);
     t->live_delta += (int64_t)size;
@@ -328,6 +344,8 @@ static void count_alloc(ps_thread_t *t, uint32_t id, uint64_t size)
 static void count_free(ps_thread_t *t, uint32_t id, uint64_t size)
 {
     ps_counters_t *c = &t->counters[id];
+    if (PS_UNLIKELY(id >= t->counters_fresh))
+        counters_first_write(t, id);
     bump(&c->frees, 1);
     bump(&c->freed_bytes, size);
     t->live_delta -= (int64_t)size;

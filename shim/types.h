@@ -109,6 +109,7 @@ typedef struct ps_thread_s {
     int64_t live_delta;       /* live bytes not yet folded into the global counter (bytes) */
     uint32_t tid;             /* kernel thread id */
     int retired;              /* 1 once its counters were folded into the retired sums */
+    uint32_t counters_fresh;  /* rows from here on lie on pages of counters never written */
     struct {                  /* tiny direct-mapped cache: stack hash -> stack */
         uint64_t hash;
         const ps_stack_t *stack;

@@ -739,6 +739,9 @@ static PS_NOINLINE void rule_table_grow(rule_table_t *old)
     if (atomic_load_explicit(&rtable, memory_order_relaxed) == old) {
         rule_table_t *t = rule_table_new(old->bits + 1);
         if (t) {
+            /* filled at once: written first, not read (a read of a page never written maps
+             * the zero page, and the write after it is a second fault with a TLB flush) */
+            memset(t->slot, 0, ((size_t)1 << t->bits) * sizeof(rule_slot_t));
             unsigned used = 0;
             for (size_t i = 0; i < ((size_t)1 << old->bits); i++) {
                 rule_slot_t *e = &old->slot[i];
