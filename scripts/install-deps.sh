@@ -36,6 +36,8 @@ PACKAGES=(
     bzip2 xz-utils zstd bc jq make
     # language runtimes of test_runtimes.py: threaded Ruby, ripgrep (Rust), a JVM with javac
     ruby ripgrep openjdk-17-jdk-headless
+    # test_node.py: V8's JIT and builtins (no unwind tables, frame pointers)
+    nodejs
 )
 if [ "$BENCH" = 1 ]; then
     PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)

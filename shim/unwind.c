@@ -26,8 +26,11 @@
 #include "internal.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/resource.h>
 #include <ucontext.h>
 
@@ -42,6 +45,9 @@ extern int _dl_find_object(void *address, struct dl_find_object *result) __attri
  *   bit 2  rbp is saved at CFA + rbp_off (else unchanged by this frame)
  *   bit 3  end of stack: the return address is undefined (outermost frame)
  *   bit 4  unusable: the walk must give up and let libunwind do this stack
+ *   bit 5  frame-pointer frame: no unwind table covers the address (JIT code, V8's builtins),
+ *          and it was verified to follow a call instruction in executable code; the frame
+ *          record at rbp (saved rbp, return address) is checked against the stack at each walk
  *   bits 8..27   low 20 bits of the address, to reject a slot rewritten under us
  *   bits 28..39  rbp_off / 8, signed
  *   bits 40..63  CFA offset, unsigned (bytes) */
@@ -50,6 +56,7 @@ extern int _dl_find_object(void *address, struct dl_find_object *result) __attri
 #define R_RBP_SAVED 0x4ull
 #define R_END 0x8ull
 #define R_BAD 0x10ull
+#define R_FP 0x20ull
 #define R_PCBITS(pc) ((((uint64_t)(pc)) & 0xfffffull) << 8)
 #define R_PCMASK (0xfffffull << 8)
 
@@ -627,14 +634,134 @@ static void rows_flush(void)
     }
 }
 
+/* ---- code without unwind tables -------------------------------------------------------------
+ * JIT compilers rarely register unwind tables (V8 does not, and its builtins inside the node
+ * binary have no FDEs either), so every stack through such code went to libunwind: node made
+ * 101k libunwind walks for 23k stacks. V8, like most JITs that care about profilers, keeps
+ * rbp as a frame pointer: [rbp] = the caller's rbp, [rbp + 8] = the return address. Such a
+ * frame is stepped with that frame record, but only when it can be verified:
+ *   - here, once per address: no FDE covers it, and it lies in executable code right after
+ *     a call instruction (code of a loaded object: an executable PT_LOAD segment, read from the
+ *     object's program headers; anonymous memory: read with process_vm_readv, which fails
+ *     instead of faulting on memory that is not readable);
+ *   - in the walk, each time: rbp is aligned and its frame record lies in [sp, top) (so a
+ *     caller's frame lies above this one), and the return address it holds is then checked
+ *     like any other (its own rule, verified the same way if it has no FDE either).
+ * Anything else is R_BAD and the whole stack goes to libunwind, as before. */
+
+/* 1 if the bytes before ra (b[0..6] = ra - 7 .. ra - 1) end with a call instruction. */
+static int call_before(const uint8_t b[7])
+{
+    if (b[2] == 0xe8) /* call rel32 */
+        return 1;
+    if (b[5] == 0xff && ((b[6] & 0xf8) == 0xd0 ||                                  /* call reg */
+                         ((b[6] & 0xf8) == 0x10 && b[6] != 0x14 && b[6] != 0x15))) /* [reg] */
+        return 1;
+    if (b[4] == 0xff && ((b[5] & 0xf8) == 0x50 && b[5] != 0x54)) /* call [reg + disp8] */
+        return 1;
+    if (b[4] == 0xff && b[5] == 0x14) /* call [base + index] */
+        return 1;
+    if (b[3] == 0xff && b[4] == 0x54) /* call [base + index + disp8] */
+        return 1;
+    if (b[1] == 0xff && (((b[2] & 0xf8) == 0x90 && b[2] != 0x94) || b[2] == 0x15))
+        return 1;                     /* call [reg + disp32], call [rip + disp32] */
+    if (b[0] == 0xff && b[1] == 0x94) /* call [base + index + disp32] */
+        return 1;
+    return 0;
+}
+
+/* The main program's executable segments, from its program headers (AT_PHDR), found at init:
+ * _dl_find_object describes the main program's mapping differently (its text segment alone,
+ * where for a shared object it is the whole mapping), so its headers are not looked up there. */
+#define MAIN_CODE_MAX 8
+static struct {
+    uintptr_t lo, hi;
+} main_code[MAIN_CODE_MAX];
+static int main_ncode;
+
+static void find_main_code(void)
+{
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+    unsigned long n = getauxval(AT_PHNUM);
+    uintptr_t bias = 0;
+    if (!ph)
+        return;
+    for (unsigned long i = 0; i < n; i++)
+        if (ph[i].p_type == PT_PHDR)
+            bias = (uintptr_t)ph - ph[i].p_vaddr;
+    for (unsigned long i = 0; i < n && main_ncode < MAIN_CODE_MAX; i++)
+        if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X)) {
+            main_code[main_ncode].lo = bias + ph[i].p_vaddr;
+            main_code[main_ncode].hi = bias + ph[i].p_vaddr + ph[i].p_memsz;
+            main_ncode++;
+        }
+}
+
+/* The start of the executable PT_LOAD segment of the object fo describes that holds address a
+ * (0 if none): the main program's (above), or a shared object's, whose ELF and program
+ * headers are read where the loader mapped them: at its load address, the start of its
+ * mapping, when its first segment starts at address 0 and file offset 0 (as linkers lay them
+ * out); else it is not looked at. */
+static uintptr_t object_code(const struct dl_find_object *fo, uintptr_t a)
+{
+    for (int i = 0; i < main_ncode; i++)
+        if (a >= main_code[i].lo && a < main_code[i].hi)
+            return main_code[i].lo;
+    if (!fo->dlfo_link_map || fo->dlfo_link_map->l_addr != (uintptr_t)fo->dlfo_map_start ||
+        (uintptr_t)fo->dlfo_map_end - (uintptr_t)fo->dlfo_map_start < ps_os_page_size())
+        return 0;
+    uintptr_t base = fo->dlfo_link_map->l_addr;
+    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)base;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_type != ET_DYN ||
+        eh->e_phentsize != sizeof(ElfW(Phdr)) ||
+        eh->e_phoff + (size_t)eh->e_phnum * sizeof(ElfW(Phdr)) > ps_os_page_size())
+        return 0;
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(base + eh->e_phoff);
+    for (unsigned i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X) && a >= base + ph[i].p_vaddr &&
+            a < base + ph[i].p_vaddr + ph[i].p_memsz)
+            return base + ph[i].p_vaddr;
+    return 0;
+}
+
+/* The rule of an address no FDE covers: R_FP if it is verified to be a return address (pc is
+ * the return address - 1), else R_BAD. fo: the object it lies in, or NULL (anonymous memory).
+ * The seven bytes before the return address are read (the longest call form), or as many as
+ * lie in the same segment (object) or page (anonymous memory) as the call's last byte. */
+static uint64_t no_unwind_rule(uintptr_t pc, const struct dl_find_object *fo)
+{
+    uint64_t bad = R_PRESENT | R_BAD | R_PCBITS(pc);
+    uintptr_t ra = pc + 1, lo = pc >= 6 ? pc - 6 : 0;
+    uint8_t b[7] = {0};
+    if (fo) {
+        uintptr_t seg = object_code(fo, pc);
+        if (!seg)
+            return bad;
+        if (lo < seg)
+            lo = seg;
+        memcpy(b + 7 - (ra - lo), (const void *)lo, ra - lo);
+    } else if (ps_os_read_self(b, (const void *)(ra - 7), 7) != 0) {
+        uintptr_t page = pc & ~(uintptr_t)(ps_os_page_size() - 1);
+        if (lo < page)
+            lo = page;
+        if (ps_os_read_self(b + 7 - (ra - lo), (const void *)lo, ra - lo) != 0)
+            return bad; /* not readable: not code anyone called from */
+    }
+    return call_before(b) ? R_PRESENT | R_FP | R_PCBITS(pc) : bad;
+}
+
 /* Computes the rule for address pc (already adjusted to lie inside the call instruction for
  * return addresses). Never fails: an unusable frame gets R_BAD. */
 static uint64_t compute_rule(uintptr_t pc)
 {
     uint64_t bad = R_PRESENT | R_BAD | R_PCBITS(pc);
     struct dl_find_object fo;
-    if (!_dl_find_object || _dl_find_object((void *)pc, &fo) != 0 || !fo.dlfo_eh_frame)
+    if (!_dl_find_object)
         return bad;
+    if (_dl_find_object((void *)pc, &fo) != 0)
+        return no_unwind_rule(pc, NULL); /* in no object: JIT code, or not code at all */
+    if (!fo.dlfo_eh_frame)
+        return no_unwind_rule(pc, &fo);
     /* .eh_frame_hdr: version, eh_frame_ptr_enc, fde_count_enc, table_enc, then the binary
      * search table of (initial location, FDE address) pairs, relative to the header. */
     const uint8_t *hdr = fo.dlfo_eh_frame;
@@ -649,7 +776,7 @@ static uint64_t compute_rule(uintptr_t pc)
     int64_t rel = (int64_t)(pc - (uintptr_t)hdr);
     uint64_t lo = 0, hi = count;
     if (rel < table[0])
-        return bad;
+        return no_unwind_rule(pc, &fo);
     while (hi - lo > 1) { /* largest entry with initial location <= pc */
         uint64_t mid = lo + (hi - lo) / 2;
         if (table[2 * mid] <= rel)
@@ -671,8 +798,10 @@ static uint64_t compute_rule(uintptr_t pc)
     cursor_t f = {fde + 8, fde_end, 0};
     uintptr_t begin = encoded(&f, cie.fde_enc, 0);
     uintptr_t range = encoded(&f, cie.fde_enc & 0x0f, 0);
-    if (f.bad || pc < begin || pc >= begin + range)
+    if (f.bad)
         return bad;
+    if (pc < begin || pc >= begin + range) /* between functions: code without an FDE */
+        return no_unwind_rule(pc, &fo);
     if (cie.has_aug_data) {
         uint64_t alen = uleb(&f);
         f.p += alen;
@@ -777,9 +906,12 @@ static inline uint64_t lookup_rule(uintptr_t pc)
             break;
     }
     uint64_t r = compute_rule(pc);
-    if (rule_insert(t, pc, r) &&
-        atomic_fetch_add_explicit(&t->used, 1, memory_order_relaxed) + 1 > (1u << t->bits) / 2 &&
-        t->bits < RC_MAX_BITS)
+    /* grow when half full, or when a crowded probe sequence had no room for this rule */
+    int took = rule_insert(t, pc, r);
+    unsigned used = took ? atomic_fetch_add_explicit(&t->used, 1, memory_order_relaxed) + 1
+                         : atomic_load_explicit(&t->used, memory_order_relaxed);
+    unsigned cap = 1u << t->bits;
+    if (t->bits < RC_MAX_BITS && (used > cap / 2 || (!took && used > cap / 4)))
         rule_table_grow(t);
     return r;
 }
@@ -919,11 +1051,35 @@ static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips,
     ips[n++] = (void *)pc;
     while (n < max) {
         uint64_t r = lookup_cached(tc, exact ? pc : pc - 1);
+        int was_exact = exact;
         exact = 0;
         if (r & R_END)
             break;
         if (r & R_BAD)
             return cut ? (*cut = 1, n) : -1;
+        if (r & R_FP) {
+            /* The frame record at rbp: inside the stack, above sp, aligned. An interrupted
+             * pc (signal context) may be in a prologue, before rbp is set: not stepped. */
+            if (was_exact || (bp & 7) || bp < sp || bp > top - 16)
+                return cut ? (*cut = 1, n) : -1;
+            if (rec && !bp_recorded) {
+                if (bp_at)
+                    record(rec, bp_at, bp);
+                else
+                    rec->uses_bp0 = 1;
+            }
+            pc = *(const uintptr_t *)(bp + 8);
+            if (rec)
+                record(rec, bp + 8, pc);
+            sp = bp + 16;
+            bp_at = bp;
+            bp = *(const uintptr_t *)bp;
+            bp_recorded = 0;
+            if (pc == 0)
+                break;
+            ips[n++] = (void *)pc;
+            continue;
+        }
         uintptr_t cfa;
         if (r & R_CFA_RBP) {
             cfa = bp + rule_cfa_off(r);
@@ -1160,6 +1316,7 @@ int ps_unwind_init(void)
     if (atomic_load_explicit(&rtable, memory_order_relaxed))
         return 0;
     main_tp = thread_pointer();
+    find_main_code();
     rule_table_t *t = rule_table_new(RC_INITIAL_BITS);
     atomic_store_explicit(&rtable, t, memory_order_release);
     return t ? 0 : -2;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
 typedef int (*bt_fn)(void **, int);
@@ -342,6 +343,134 @@ START_TEST(test_rows_match_slow_path)
 }
 END_TEST
 
+/* ---- code without unwind tables (a JIT) ------------------------------------------------------
+ * Machine code generated at run time into an anonymous executable page, keeping rbp as a frame
+ * pointer as V8 does: the walker must step it with its frame record and give exactly the true
+ * callers. Code that does not keep a frame pointer, or whose frame record holds no return
+ * address, must make it give up (libunwind then), never guess. */
+typedef void (*jit_fn)(void (*)(void));
+static uint8_t *jit_page;
+static jit_fn jit_fp, jit_fp2, jit_nofp, jit_fake;
+static uintptr_t jit_fp_ret, jit_fp2_ret; /* return addresses into them */
+
+static void emit_jit(void)
+{
+    jit_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(jit_page, MAP_FAILED);
+    uint8_t *p = jit_page;
+    /* jit_fp(fn): push rbp; mov rbp, rsp; call rdi; pop rbp; ret */
+    static const uint8_t fp[] = {0x55, 0x48, 0x89, 0xe5, 0xff, 0xd7, 0x5d, 0xc3};
+    memcpy(p, fp, sizeof fp);
+    jit_fp = (jit_fn)(void *)p;
+    jit_fp_ret = (uintptr_t)p + 6;
+    p += 16;
+    /* jit_fp2(fn): push rbp; mov rbp, rsp; movabs rax, jit_fp; call rax; pop rbp; ret */
+    static const uint8_t fp2[] = {0x55, 0x48, 0x89, 0xe5, 0x48, 0xb8};
+    memcpy(p, fp2, sizeof fp2);
+    uint64_t target = (uint64_t)(uintptr_t)jit_fp;
+    memcpy(p + 6, &target, 8);
+    static const uint8_t fp2_tail[] = {0xff, 0xd0, 0x5d, 0xc3};
+    memcpy(p + 14, fp2_tail, sizeof fp2_tail);
+    jit_fp2 = (jit_fn)(void *)p;
+    jit_fp2_ret = (uintptr_t)p + 16;
+    p += 32;
+    /* jit_nofp(fn): push rbp; mov ebp, 0x1234 (rbp used as a plain register); call rdi;
+     * pop rbp; ret */
+    static const uint8_t nofp[] = {0x55, 0xbd, 0x34, 0x12, 0x00, 0x00, 0xff, 0xd7, 0x5d, 0xc3};
+    memcpy(p, nofp, sizeof nofp);
+    jit_nofp = (jit_fn)(void *)p;
+    p += 16;
+    jit_fake = (jit_fn)(void *)p;
+    ck_assert_int_eq(mprotect(jit_page, 4096, PROT_READ | PROT_EXEC), 0);
+}
+
+/* jit_fake(fn): rbp points at a frame record in the stack whose "return address" is `fake`
+ * and whose saved rbp points at jit_fake's own, genuine record (so that a walker that took
+ * `fake` for a return address would go on to a complete stack, one frame too many):
+ * push rbp; mov rax, rsp; movabs rcx, fake; push rcx; push rax; mov rbp, rsp; call rdi;
+ * add rsp, 16; pop rbp; ret */
+static void emit_fake(uintptr_t fake)
+{
+    ck_assert_int_eq(mprotect(jit_page, 4096, PROT_READ | PROT_WRITE), 0);
+    uint8_t *p = (uint8_t *)(void *)jit_fake;
+    static const uint8_t head[] = {0x55, 0x48, 0x89, 0xe0, 0x48, 0xb9};
+    static const uint8_t tail[] = {0x51, 0x50, 0x48, 0x89, 0xe5, 0xff, 0xd7,
+                                   0x48, 0x83, 0xc4, 0x10, 0x5d, 0xc3};
+    memcpy(p, head, sizeof head);
+    uint64_t v = fake;
+    memcpy(p + sizeof head, &v, 8);
+    memcpy(p + sizeof head + 8, tail, sizeof tail);
+    ck_assert_int_eq(mprotect(jit_page, 4096, PROT_READ | PROT_EXEC), 0);
+}
+
+static uint8_t not_code[64]; /* data of this program: readable, not executable */
+
+static void *jit_frames[MAXF];
+static int jit_n;
+
+static __attribute__((noinline)) void in_jit(void)
+{
+    jit_n = ps_unwind_capture(jit_frames, MAXF, NULL);
+    __asm__ volatile("" ::: "memory");
+}
+
+/* Calls through the generated code, then captures from here for the frames above. */
+static __attribute__((noinline)) void call_jit(jit_fn f)
+{
+    f(in_jit);
+    capture_both();
+    __asm__ volatile("" ::: "memory");
+}
+
+START_TEST(test_frame_pointer_code)
+{
+    load_libunwind();
+    emit_jit();
+    uint64_t fallbacks = ps_unwind_fallbacks();
+    for (int nested = 0; nested < 2; nested++) {
+        call_jit(nested ? jit_fp2 : jit_fp);
+        ck_assert_msg(jit_n > 0, "a walk through frame-pointer JIT code gave up");
+        /* jit_frames: [0] in ps_unwind_capture, [1] in in_jit, [2] into jit_fp, ([3] into
+         * jit_fp2), then into call_jit, then call_jit's callers: fa[2..] of capture_both's
+         * walk from call_jit (fa[1] is in capture_both, fa[2] in call_jit) */
+        int k = 2;
+        ck_assert_msg((uintptr_t)jit_frames[k] == jit_fp_ret, "frame %d: %p, want %p", k,
+                      jit_frames[k], (void *)jit_fp_ret);
+        k++;
+        if (nested) {
+            ck_assert_msg((uintptr_t)jit_frames[k] == jit_fp2_ret, "frame %d: %p, want %p", k,
+                          jit_frames[k], (void *)jit_fp2_ret);
+            k++;
+        }
+        ck_assert_uint_gt((uintptr_t)jit_frames[k], (uintptr_t)call_jit);
+        ck_assert_uint_lt((uintptr_t)jit_frames[k], (uintptr_t)fa[2]); /* before capture_both */
+        k++;
+        ck_assert_int_eq(jit_n - k, na - 3);
+        for (int i = 3; i < na; i++)
+            ck_assert_ptr_eq(jit_frames[k + i - 3], fa[i]);
+    }
+    ck_assert_uint_eq(ps_unwind_fallbacks(), fallbacks);
+    /* no frame pointer: rbp = 0x1234, outside the stack */
+    call_jit(jit_nofp);
+    ck_assert_int_eq(jit_n, -1);
+    /* frame records whose "return address" is not one: not mapped; in a program's data; in
+     * readable anonymous memory that holds no call before it */
+    uint8_t *anon = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(anon, MAP_FAILED);
+    memset(anon, 0x90, 4096);
+    memset(not_code, 0xe8, sizeof not_code); /* would look like call rel32 if it were code */
+    uintptr_t fakes[] = {0x1234, (uintptr_t)not_code + 32, (uintptr_t)anon + 64};
+    for (int i = 0; i < 3; i++) {
+        emit_fake(fakes[i]);
+        call_jit(jit_fake);
+        ck_assert_msg(jit_n == -1, "return address %p taken for one (%d frames)", (void *)fakes[i],
+                      jit_n);
+    }
+    munmap(anon, 4096);
+    munmap(jit_page, 4096);
+}
+END_TEST
+
 /* ---- signals ------------------------------------------------------------------------------- */
 static volatile int sig_ctx_n, sig_capture_n;
 static uintptr_t sig_frames[64];
@@ -425,6 +554,7 @@ int main(void)
     tcase_add_test(tc, test_memo_grows);
     tcase_add_test(tc, test_rule_table_grows);
     tcase_add_test(tc, test_rows_match_slow_path);
+    tcase_add_test(tc, test_frame_pointer_code);
     tcase_add_test(tc, test_signal_frames);
     tcase_add_test(tc, test_foreign_stack_falls_back);
     suite_add_tcase(s, tc);
