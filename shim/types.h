@@ -89,6 +89,7 @@ typedef struct ps_unwind_tcache_s {
     size_t memo_bytes;            /* size of that mapping (bytes) */
     uint32_t memo_sets;           /* sets it has now (a power of two) */
     uint32_t memo_misses;         /* walks it could not answer since it last grew */
+    uint64_t memo_pos;            /* words written to its ring so far (position of the next) */
     uint8_t memo_next[PS_UNWIND_MEMO_SETS]; /* per memo set: the way to replace next */
     struct {
         uintptr_t pc;  /* return address (0 = empty) */

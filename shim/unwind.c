@@ -1015,26 +1015,25 @@ static inline uint64_t lookup_cached(ps_unwind_tcache_t *tc, uintptr_t pc)
 /* rec (optional) receives the stack words the result depends on, for the walk memo: every
  * return-address slot, and a saved-rbp slot only when a later frame's CFA is computed from
  * that rbp (rbp is often a plain register whose saved values differ from call to call; the
- * frames do not depend on them). *uses_bp0 is set if the start rbp is used that way. Words
- * are recorded as their offset from the start sp (they all lie in [sp, top)) and value. */
+ * frames do not depend on them). *uses_bp0 is set if the start rbp is used that way. */
+typedef struct memo_word_s {
+    uintptr_t addr; /* a stack word the walk read */
+    uintptr_t val;  /* the value it held */
+} memo_word_t;
+
 typedef struct walk_rec_s {
-    uintptr_t base; /* the start sp */
-    uint32_t *off;  /* [cap] */
-    uintptr_t *val; /* [cap] */
+    memo_word_t *words; /* [cap] */
     int cap, n;
     int uses_bp0; /* the start rbp was used for a CFA */
-    int overflow; /* more than cap words, or too far from sp: not memoizable */
+    int overflow; /* more than cap words: not memoizable */
 } walk_rec_t;
 
 static inline void record(walk_rec_t *rec, uintptr_t addr, uintptr_t val)
 {
-    uintptr_t off = addr - rec->base;
-    if (rec->n < rec->cap && off <= UINT32_MAX) {
-        rec->off[rec->n] = (uint32_t)off;
-        rec->val[rec->n++] = val;
-    } else {
+    if (rec->n < rec->cap)
+        rec->words[rec->n++] = (memo_word_t){addr, val};
+    else
         rec->overflow = 1;
-    }
 }
 
 static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips, int max,
@@ -1172,33 +1171,38 @@ int ps_unwind_capture(void **ips, int max, ps_unwind_tcache_t *tc)
  * (a changed caller changes a return-address word), and costs one compare per word.
  *
  * Sets are chosen by sp; MEMO_WAYS walks per set, replaced round-robin. A set's tags (start
- * registers, id, count) sit together, apart from the recorded words, so that a lookup reads
- * one tag line per set and the words of the one way that matches. The memo starts with
- * MEMO_SETS_MIN sets and doubles (forgetting what it held) each time the thread has missed
- * twice as many walks as it holds, up to PS_UNWIND_MEMO_SETS: a thread that allocates little
- * keeps a 37 KiB memo, a busy one gets 304 KiB. */
+ * registers, id, where its words are) sit together, so that a lookup reads one tag line per
+ * set and then the words of the one way that matches. The words of every walk go one after
+ * the other into a ring (as long as each walk needs: a 30-frame stack through frame-pointer
+ * code reads some 60 words, a 68-frame Python stack 70); a walk's words are valid while the
+ * ring has not come round to them again, which is one comparison of positions. The memo
+ * starts with MEMO_SETS_MIN sets and doubles (forgetting what it held) each time the thread
+ * has missed twice as many walks as it holds, up to PS_UNWIND_MEMO_SETS: a thread that
+ * allocates little keeps a 35 KiB memo, a busy one 276 KiB. */
 #define MEMO_SETS_MIN 8
 #define MEMO_WAYS 8
-#define MEMO_READS 48 /* walks that depend on more stack words are not memoized */
+#define MEMO_RING_PER_WAY 32 /* words of ring per entry */
+#define MEMO_READS 192       /* walks that depend on more stack words are not memoized */
 
 typedef struct memo_tag_s {
     uintptr_t sp, bp, top; /* start registers (the start pc is always the same call site) */
+    uint64_t pos;          /* ring position (absolute) of its first word */
     uint32_t stack_id;     /* what the frames were interned to */
+    uint16_t nreads;       /* words recorded */
     uint8_t valid;         /* 0 while being written (a signal handler may look) */
     uint8_t uses_bp;       /* the frames depend on the start rbp: it must match too */
-    uint8_t nreads;        /* words recorded */
-    uint8_t unused;
 } memo_tag_t;
 
-typedef struct memo_reads_s {
-    uintptr_t val[MEMO_READS]; /* in walk order */
-    uint32_t off[MEMO_READS];  /* address - start sp */
-} memo_reads_t;
+/* The mapping: sets * MEMO_WAYS tags, then the ring of words. */
+static uint32_t memo_ring(uint32_t sets)
+{
+    return sets * MEMO_WAYS * MEMO_RING_PER_WAY;
+}
 
-/* The mapping: sets * MEMO_WAYS tags, then as many memo_reads_t. */
 static size_t memo_bytes(uint32_t sets)
 {
-    return (size_t)sets * MEMO_WAYS * (sizeof(memo_tag_t) + sizeof(memo_reads_t));
+    return (size_t)sets * MEMO_WAYS * sizeof(memo_tag_t) +
+           (size_t)memo_ring(sets) * sizeof(memo_word_t);
 }
 
 static inline memo_tag_t *memo_tags(const ps_unwind_tcache_t *tc)
@@ -1206,19 +1210,23 @@ static inline memo_tag_t *memo_tags(const ps_unwind_tcache_t *tc)
     return (memo_tag_t *)tc->memo;
 }
 
-static inline memo_reads_t *memo_reads(const ps_unwind_tcache_t *tc, size_t entry)
+static inline memo_word_t *memo_words(const ps_unwind_tcache_t *tc)
 {
-    return (memo_reads_t *)((memo_tag_t *)tc->memo + (size_t)tc->memo_sets * MEMO_WAYS) + entry;
+    return (memo_word_t *)(memo_tags(tc) + (size_t)tc->memo_sets * MEMO_WAYS);
 }
 
-static inline int memo_matches(const memo_tag_t *e, const memo_reads_t *rd, uintptr_t sp,
+static inline int memo_matches(const ps_unwind_tcache_t *tc, const memo_tag_t *e, uintptr_t sp,
                                uintptr_t bp, uintptr_t top)
 {
     /* top first: the recorded addresses are only known to be mapped on the same stack */
     if (e->sp != sp || e->top != top || !e->valid || (e->uses_bp && e->bp != bp))
         return 0;
-    for (unsigned i = 0, n = e->nreads; i < n; i++)
-        if (*(const uintptr_t *)(sp + rd->off[i]) != rd->val[i])
+    uint32_t ring = memo_ring(tc->memo_sets);
+    if (tc->memo_pos - e->pos > ring) /* the ring came round: its first words are gone */
+        return 0;
+    const memo_word_t *w = memo_words(tc) + (e->pos & (ring - 1)), *end = w + e->nreads;
+    for (; w < end; w++)
+        if (*(const uintptr_t *)w->addr != w->val)
             return 0;
     return 1;
 }
@@ -1242,6 +1250,7 @@ static PS_NOINLINE int memo_resize(ps_unwind_tcache_t *tc, uint32_t sets)
     tc->memo_bytes = memo_bytes(sets);
     tc->memo_sets = sets;
     tc->memo_misses = 0;
+    tc->memo_pos = 0;
     memset(tc->memo_next, 0, sizeof tc->memo_next);
     return 0;
 }
@@ -1254,26 +1263,33 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
     if (PS_UNLIKELY(!tc->memo) && memo_resize(tc, MEMO_SETS_MIN) != 0)
         return PS_UNWIND_NO_MEMO; /* asked again next time: the kernel may agree then */
     _Static_assert((PS_UNWIND_MEMO_SETS & (PS_UNWIND_MEMO_SETS - 1)) == 0 &&
-                       (MEMO_SETS_MIN & (MEMO_SETS_MIN - 1)) == 0,
-                   "memo sets: powers of two");
+                       (MEMO_SETS_MIN & (MEMO_SETS_MIN - 1)) == 0 &&
+                       (MEMO_RING_PER_WAY & (MEMO_RING_PER_WAY - 1)) == 0,
+                   "memo sizes: powers of two");
+    _Static_assert(MEMO_READS <= MEMO_SETS_MIN * MEMO_WAYS * MEMO_RING_PER_WAY / 4,
+                   "a walk's words fit the smallest ring many times");
     unsigned set = (unsigned)(((uint64_t)r.sp * 0x9e3779b97f4a7c15ull) >> 32) & (tc->memo_sets - 1);
-    size_t first = (size_t)set * MEMO_WAYS;
-    memo_tag_t *tags = memo_tags(tc) + first;
+    memo_tag_t *tags = memo_tags(tc) + (size_t)set * MEMO_WAYS;
     uintptr_t top = stack_top(tc, r.sp);
     if (top == 0)
         return -1;
     for (unsigned w = 0; w < MEMO_WAYS; w++)
-        if (memo_matches(&tags[w], memo_reads(tc, first + w), r.sp, r.bp, top))
+        if (memo_matches(tc, &tags[w], r.sp, r.bp, top))
             return tags[w].stack_id;
 
     unsigned w = tc->memo_next[set]++ % MEMO_WAYS;
     memo_tag_t *e = &tags[w];
-    memo_reads_t *rd = memo_reads(tc, first + w);
     e->valid = 0;
     atomic_signal_fence(memory_order_seq_cst);
+    /* the words go where the ring is, or at its start if MEMO_READS do not fit before its end */
+    uint32_t ring = memo_ring(tc->memo_sets);
+    uint64_t pos = tc->memo_pos;
+    if ((pos & (ring - 1)) + MEMO_READS > ring)
+        pos = (pos | (ring - 1)) + 1;
     void *ips[PS_MAX_DEPTH + 16];
-    walk_rec_t rec = {.base = r.sp, .off = rd->off, .val = rd->val, .cap = MEMO_READS};
+    walk_rec_t rec = {.words = memo_words(tc) + (pos & (ring - 1)), .cap = MEMO_READS};
     int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, &rec, NULL);
+    tc->memo_pos = pos + (uint64_t)rec.n; /* past every word written, used or not */
     if (n < 0) {
         atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
         return -1;
@@ -1282,8 +1298,9 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
     e->sp = r.sp;
     e->bp = r.bp;
     e->top = top;
+    e->pos = pos;
     e->uses_bp = (uint8_t)rec.uses_bp0;
-    e->nreads = (uint8_t)rec.n;
+    e->nreads = (uint16_t)rec.n;
     e->stack_id = id;
     atomic_signal_fence(memory_order_seq_cst);
     e->valid = !rec.overflow;

@@ -237,17 +237,36 @@ START_TEST(test_memo_grows)
     ck_assert_int_ge(via_g(), 0);
     uint32_t first_sets = tcache->memo_sets;
     ck_assert_uint_gt(first_sets, 0);
-    for (int n = 0; n < 400; n++)
-        ck_assert_int_ge(leaf_at_depth(n), 0);
-    ck_assert_msg(tcache->memo_sets > first_sets, "the memo did not grow (%u sets)",
-                  tcache->memo_sets);
+    /* one call site for every walk (the frames above it must be the same): 400 distinct
+     * depths, then some of them again after the ring of recorded words came round several
+     * times, then a deep stack twice (more words than a fixed-size memo entry held) */
+    enum { DISTINCT = 400, AGAIN = 11, CALLS = DISTINCT + AGAIN + 2 };
+    static int depth[CALLS], interned_before[CALLS];
+    static int64_t ids[CALLS];
+    for (int i = 0; i < DISTINCT; i++)
+        depth[i] = i;
+    for (int i = 0; i < AGAIN; i++)
+        depth[DISTINCT + i] = i * 37;
+    depth[CALLS - 2] = depth[CALLS - 1] = 90;
+    for (int i = 0; i < CALLS; i++) {
+        interned_before[i] = interned;
+        ids[i] = leaf_at_depth(depth[i]);
+        ck_assert_int_ge(ids[i], 0);
+        if (i == DISTINCT - 1)
+            ck_assert_msg(tcache->memo_sets > first_sets, "the memo did not grow (%u sets)",
+                          tcache->memo_sets);
+    }
+    for (int i = DISTINCT; i < CALLS; i++)
+        ck_assert_int_eq(ids[i], ids[depth[i]]);
+    ck_assert_msg(interned == interned_before[CALLS - 1],
+                  "a 90-frame stack was walked again instead of coming from the memo");
     ck_assert_uint_le(tcache->memo_sets, PS_UNWIND_MEMO_SETS);
     int before = interned;
-    int64_t ids[2];
+    int64_t g_ids[2];
     volatile int rounds = 2; /* one call site, called twice */
     for (int i = 0; i < rounds; i++)
-        ids[i] = via_g();
-    ck_assert_int_eq(ids[0], ids[1]);
+        g_ids[i] = via_g();
+    ck_assert_int_eq(g_ids[0], g_ids[1]);
     ck_assert_int_le(interned, before + 1); /* the second walk came from the memo */
     ps_unwind_thread_exit(tcache);
     free(tcache);
