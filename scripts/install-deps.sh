@@ -43,6 +43,8 @@ PACKAGES=(
     # test_exits.py: the processes a command ends are counted with strace; busybox's shell and
     # applets (forked children that never exec) are among the commands
     strace busybox
+    # test_node.py: V8's JIT and builtins (no unwind tables, frame pointers)
+    nodejs
 )
 if [ "$BENCH" = 1 ]; then
     PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)

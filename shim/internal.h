@@ -147,6 +147,12 @@ void ps_unwind_thread_exit(ps_unwind_tcache_t *tc); /* release the thread's memo
 void ps_unwind_thread_start(void);
 void ps_unwind_flush(void);         /* forget cached rules: code was unloaded (dlclose) */
 uint64_t ps_unwind_fallbacks(void); /* walks that had to use libunwind */
+/* For tests: the cached rule of a return address (derived on a miss), and the capacity of the
+ * shared rule table now (it grows with the rules cached). */
+uint64_t ps_unwind_rule_of(uintptr_t pc);
+size_t ps_unwind_rule_capacity(void);
+/* For tests: FDEs with at least this many bytes of CFI program get rows (default 1024). */
+void ps_unwind_set_rows_min(size_t bytes);
 
 /* ---- track.c: live blocks and counters ---------------------------------------------------- */
 int ps_track_init(void);

@@ -45,11 +45,17 @@ int ps_os_commit(void *p, size_t size); /* make reserved pages read/write: 0, or
 int ps_os_protect(void *p, size_t size, int writable); /* read-only or read/write: 0, or -1 */
 void ps_os_purge(void *p, size_t size); /* give the pages back (MADV_DONTNEED): they stay
                                            mapped and read as zero afterwards */
+/* Copy n bytes of this process's memory at src, failing (-1) instead of faulting where src is
+ * not readable (process_vm_readv); 0 on success. */
+int ps_os_read_self(void *dst, const void *src, size_t n);
+/* Grow a ps_os_map mapping to new_size, moving it if need be (its pages move, nothing is
+ * copied); the new part reads as zero. NULL on failure (the old mapping stays). */
+void *ps_os_remap(void *p, size_t old_size, size_t new_size);
 
 /* ---- fault injection (PERFSHIM_FAULT_MAP; for tests only, docs/options.md) ---------------- */
-/* ps_os_map, ps_os_reserve and ps_os_commit are the shim's only requests for memory; they are
- * numbered from 1 in the order the process makes them (a forked child continues its parent's
- * count). With nth > 0 request number nth fails (persist: it and every later one), exactly as
+/* ps_os_map, ps_os_remap, ps_os_reserve and ps_os_commit are the shim's only requests for
+ * memory; they are numbered from 1 in the order the process makes them (a forked child
+ * continues its parent's count). With nth > 0 request number nth fails (persist: it and every later one), exactly as
  * if the kernel had refused it. */
 void ps_os_fault_map_setup(uint64_t nth, int persist);
 uint64_t ps_os_map_requests(void); /* requests made so far */

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,6 +70,25 @@ void ps_os_unmap(void *p, size_t size)
 {
     if (p)
         munmap(p, size);
+}
+
+void *ps_os_remap(void *p, size_t old_size, size_t new_size)
+{
+    if (map_fault())
+        return NULL;
+    int saved = errno;
+    void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+    errno = saved;
+    return q == MAP_FAILED ? NULL : q;
+}
+
+int ps_os_read_self(void *dst, const void *src, size_t n)
+{
+    int saved = errno;
+    struct iovec local = {dst, n}, remote = {(void *)(uintptr_t)src, n};
+    ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    errno = saved;
+    return got == (ssize_t)n ? 0 : -1;
 }
 
 void ps_os_hint_huge(void *p, size_t size)

@@ -10,8 +10,9 @@
  * carved front to back with no header, so blocks
  * of a class that is a multiple of A fall on A boundaries. Per unit, a byte gives the class
  * (the free fast path reads it) and a descriptor (slab_t) sits in a separate array. A second
- * reservation of the same size holds the per-block metadata: 64 KiB per unit, 16 bytes per
- * block, committed only when the tracker first asks for it.
+ * reservation of the same size holds the per-block metadata: 64 KiB per unit, 8 bytes per
+ * block (so at most half of each unit's is ever touched), committed only when the tracker
+ * first asks for it.
  *
  * Flow of a block: slab -> (refill) thread cache -> program -> thread cache -> (flush, when
  * the cache is full) central transfer stack -> (refill) some thread cache ... A free from any

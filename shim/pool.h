@@ -42,9 +42,11 @@ typedef struct ps_pool_config_s {
 
 /* ---- per-block tracking metadata (side table, never next to the block) --------------------- */
 
-/* Written and read by the tracker only; the pool never touches it (not on free either). */
+/* Written and read by the tracker only; the pool never touches it (not on free either). Eight
+ * bytes: for small objects (Python's, with PYTHONMALLOC=malloc) this table is the largest part
+ * of what tracking adds to the resident set (a 16-byte entry, with a birth time nothing read,
+ * was 16 MB next to 21 MB of blocks). */
 typedef struct ps_pool_block_meta_s {
-    uint64_t birth_ns; /* allocation time (ns, the tracker's clock) */
     uint32_t stack_id; /* interned allocation stack; 0 = none */
     uint32_t size;     /* requested size (bytes); a pooled block is <= PS_POOL_LIMIT */
 } ps_pool_block_meta_t;

@@ -10,6 +10,11 @@
  * Interning: a global open-addressing table of pointers to immutable ps_stack_t records.
  * Lookups are lock-free (acquire loads); inserting a new stack takes intern_lock. A per-thread
  * direct-mapped cache in ps_thread_t answers repeated stacks without touching shared lines.
+ * The table starts small and doubles under intern_lock when half full (a table sized for
+ * PERFSHIM_MAX_STACKS from the start cost every short process thousands of page faults: new
+ * stacks land on random pages of it). A reader still probing the old table finds its slots
+ * either intact or, once the old pages were given back, empty: a miss, which the locked slow
+ * path repeats on the current table.
  * No lock is ever held while unwinding (the unwinder may call dl_iterate_phdr, which takes
  * the loader lock; holding a shim lock there is the classic profiler deadlock).
  */
@@ -25,11 +30,21 @@ static int fast_unwind; /* 1: ps_unwind_capture first, libunwind for what it can
 
 #define ARENA_CHUNK (16u << 20) /* frames arena grows by this much */
 
+/* The hash table of interned stacks. Replaced (never modified in place beyond filling empty
+ * slots) when it grows; old tables stay mapped, their pages given back. */
+typedef struct stack_table_s {
+    uint64_t mask;                      /* capacity - 1 (a power of two) */
+    uint64_t bytes;                     /* size of the mapping */
+    _Atomic(const ps_stack_t *) slot[]; /* NULL = empty */
+} stack_table_t;
+
+#define TABLE_INITIAL 1024 /* slots of the first table (8 KiB) */
+
 static ps_spinlock_t intern_lock;
-static _Atomic(const ps_stack_t *) *slots; /* 2 * max_stacks rounded up to a power of two */
-static uint64_t slot_mask;
-static const ps_stack_t **by_id; /* [max_stacks + 1] */
-static atomic_uint stack_count;  /* highest id handed out */
+static _Atomic(stack_table_t *) table; /* the current table */
+static uint64_t table_max;             /* largest capacity: 2 * max_stacks, a power of two */
+static const ps_stack_t **by_id;       /* [max_stacks + 1], touched as ids are handed out */
+static atomic_uint stack_count;        /* highest id handed out */
 static uint8_t *arena_cur, *arena_end;
 static int overflow_warned;
 static int arena_warned; /* intern_lock */
@@ -57,19 +72,36 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-int ps_stack_init(void)
+static stack_table_t *table_new(uint64_t cap)
 {
-    uint64_t nslots = 1;
-    while (nslots < 2ull * ps_g.opt.max_stacks)
-        nslots <<= 1;
-    slots = ps_os_map(nslots * sizeof *slots);
+    size_t bytes = sizeof(stack_table_t) + cap * sizeof(((stack_table_t *)0)->slot[0]);
+    stack_table_t *t = ps_os_map(bytes);
+    if (t) {
+        t->mask = cap - 1;
+        t->bytes = bytes;
+    }
+    return t;
+}
+
+static int table_init(void)
+{
+    table_max = 1;
+    while (table_max < 2ull * ps_g.opt.max_stacks)
+        table_max <<= 1;
+    stack_table_t *t = table_new(TABLE_INITIAL < table_max ? TABLE_INITIAL : table_max);
     by_id = ps_os_map(((size_t)ps_g.opt.max_stacks + 1) * sizeof *by_id);
-    if (!slots || !by_id) {
-        ps_msg_warn("cannot map the stack table (%llu slots); tracking stays off",
-                    (unsigned long long)nslots);
+    if (!t || !by_id) {
+        ps_msg_warn("cannot map the stack table; tracking stays off");
         return -1;
     }
-    slot_mask = nslots - 1;
+    atomic_store_explicit(&table, t, memory_order_release);
+    return 0;
+}
+
+int ps_stack_init(void)
+{
+    if (table_init() != 0)
+        return -1;
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&ps_stack_init);
     int rc = ps_unwind_init(); /* also for PERFSHIM_UNWIND=libunwind: see below */
     if (ps_g.opt.unwind == 0) {
@@ -104,10 +136,11 @@ static inline int same_stack(const ps_stack_t *s, uint64_t h, void *const *ip, i
            memcmp(s->ip, ip, (size_t)n * sizeof(uintptr_t)) == 0;
 }
 
-static const ps_stack_t *probe(uint64_t h, void *const *ip, int n, uint64_t *free_slot)
+static const ps_stack_t *probe_in(const stack_table_t *t, uint64_t h, void *const *ip, int n,
+                                  uint64_t *free_slot)
 {
-    for (uint64_t i = h & slot_mask;; i = (i + 1) & slot_mask) {
-        const ps_stack_t *s = atomic_load_explicit(&slots[i], memory_order_acquire);
+    for (uint64_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        const ps_stack_t *s = atomic_load_explicit(&t->slot[i], memory_order_acquire);
         if (!s) {
             *free_slot = i;
             return NULL;
@@ -117,11 +150,59 @@ static const ps_stack_t *probe(uint64_t h, void *const *ip, int n, uint64_t *fre
     }
 }
 
+/* Lock-free lookup in the current table; NULL if not there (yet, or not seen by a lagging
+ * reader of a replaced table: the caller then takes the slow path). */
+static inline const ps_stack_t *probe(uint64_t h, void *const *ip, int n)
+{
+    uint64_t unused;
+    return probe_in(atomic_load_explicit(&table, memory_order_acquire), h, ip, n, &unused);
+}
+
+/* Called with intern_lock held when the table is half full: a table of twice the size gets
+ * every stack (from by_id), then replaces the old one, whose pages go back to the kernel.
+ * Returns the table to insert into: the new one, or the old one if it still has room. */
+static stack_table_t *table_grow(stack_table_t *old, uint32_t count)
+{
+    uint64_t cap = (old->mask + 1) * 2;
+    stack_table_t *t = cap <= table_max ? table_new(cap) : NULL;
+    if (!t)
+        return count + 1 < old->mask - old->mask / 8 ? old : NULL; /* up to 7/8 full */
+    /* Every page gets slots at once: write it first (a read of a page never written maps the
+     * zero page, and the write after it is a second fault with a TLB flush). */
+    memset(t->slot, 0, (size_t)cap * sizeof t->slot[0]);
+    for (uint32_t id = 1; id <= count; id++) {
+        const ps_stack_t *s = by_id[id];
+        uint64_t i = s->hash & t->mask;
+        while (atomic_load_explicit(&t->slot[i], memory_order_relaxed))
+            i = (i + 1) & t->mask;
+        atomic_store_explicit(&t->slot[i], s, memory_order_relaxed);
+    }
+    atomic_store_explicit(&table, t, memory_order_release);
+    /* Readers may still be probing the old table: it stays mapped (an empty slot is a miss,
+     * and a miss is retried here under the lock), but its memory is returned. */
+    ps_os_purge(old, old->bytes);
+    return t;
+}
+
+/* With intern_lock held: a new stack cannot be stored. Stack 0 ("no stack") for this
+ * allocation; a later one may find memory again. */
+static const ps_stack_t *no_memory(void)
+{
+    int warn = !arena_warned;
+    arena_warned = 1;
+    ps_unlock(&intern_lock);
+    if (warn)
+        ps_msg_warn("cannot map memory for new call stacks; allocations made at new stacks "
+                    "meanwhile are reported without a stack (stack 0)");
+    return NULL;
+}
+
 static PS_NOINLINE const ps_stack_t *intern_slow(uint64_t h, void *const *ip, int n)
 {
     uint64_t slot;
     ps_lock(&intern_lock);
-    const ps_stack_t *s = probe(h, ip, n, &slot);
+    stack_table_t *t = atomic_load_explicit(&table, memory_order_relaxed);
+    const ps_stack_t *s = probe_in(t, h, ip, n, &slot);
     if (s)
         goto out;
     uint32_t id = atomic_load_explicit(&stack_count, memory_order_relaxed) + 1;
@@ -136,20 +217,21 @@ static PS_NOINLINE const ps_stack_t *intern_slow(uint64_t h, void *const *ip, in
         }
         goto out;
     }
+    if (PS_UNLIKELY((uint64_t)id > (t->mask + 1) / 2)) {
+        stack_table_t *bigger = table_grow(t, id - 1);
+        if (!bigger)
+            return no_memory();
+        if (bigger != t) {
+            t = bigger;
+            (void)probe_in(t, h, ip, n, &slot);
+        }
+    }
     size_t need = sizeof(ps_stack_t) + (size_t)n * sizeof(uintptr_t);
     need = (need + 15) & ~(size_t)15;
     if (arena_cur == NULL || (size_t)(arena_end - arena_cur) < need) {
         uint8_t *chunk = ps_os_map(ARENA_CHUNK);
-        if (!chunk) {
-            /* id 0 ("no stack") for this allocation; a later one may find memory again */
-            int warn = !arena_warned;
-            arena_warned = 1;
-            ps_unlock(&intern_lock);
-            if (warn)
-                ps_msg_warn("cannot map memory for new call stacks; allocations made at new "
-                            "stacks meanwhile are reported without a stack (stack 0)");
-            return NULL;
-        }
+        if (!chunk)
+            return no_memory();
         arena_cur = chunk;
         arena_end = chunk + ARENA_CHUNK;
     }
@@ -161,7 +243,7 @@ static PS_NOINLINE const ps_stack_t *intern_slow(uint64_t h, void *const *ip, in
     memcpy(ns->ip, ip, (size_t)n * sizeof(uintptr_t));
     by_id[id] = ns;
     atomic_store_explicit(&stack_count, id, memory_order_release);
-    atomic_store_explicit(&slots[slot], ns, memory_order_release);
+    atomic_store_explicit(&t->slot[slot], ns, memory_order_release);
     s = ns;
 out:
     ps_unlock(&intern_lock);
@@ -187,8 +269,7 @@ static uint32_t intern_frames(void **buf, int n, void *arg)
     const ps_stack_t *s = t ? t->stack_cache[ci].stack : NULL;
     if (PS_LIKELY(s && same_stack(s, h, ip, depth)))
         return s->id;
-    uint64_t unused;
-    s = probe(h, ip, depth, &unused);
+    s = probe(h, ip, depth);
     if (!s)
         s = intern_slow(h, ip, depth);
     if (!s)
@@ -245,8 +326,7 @@ uint32_t ps_stack_intern(const uintptr_t *ip, int n)
         n = ps_g.opt.depth;
     void *const *frames = (void *const *)ip;
     uint64_t h = hash_frames(frames, n);
-    uint64_t unused;
-    const ps_stack_t *s = probe(h, frames, n, &unused);
+    const ps_stack_t *s = probe(h, frames, n);
     if (!s)
         s = intern_slow(h, frames, n);
     return s ? s->id : 0;

@@ -28,11 +28,12 @@
  * of 512 GiB and more are clamped below it). */
 #define META_PRESENT (UINT64_C(1) << 39)
 
-#define LIVE_INITIAL 1024       /* slots per shard at start */
+#define LIVE_INITIAL 64         /* slots per shard at start (all shards: 64 KiB, one mapping) */
 #define LIVE_FLUSH (256 * 1024) /* bytes of live delta a thread keeps before folding */
 #define THREAD_DEAD ((ps_thread_t *)1)
 
 static ps_live_shard_t shards[PS_LIVE_SHARDS];
+static ps_live_entry_t *live_initial; /* the first slots of every shard, in one mapping */
 __thread ps_thread_t *ps_tls_thread __attribute__((tls_model("initial-exec")));
 static pthread_key_t thread_key;
 
@@ -154,12 +155,15 @@ static void thread_exit(void *arg)
 /* Warns (once, saying what is missing) and returns -1 on failure: nothing is tracked then. */
 int ps_track_init(void)
 {
+    /* Small shards, grown by doubling: a table sized for a big program (1024 slots per
+     * shard) put a short one's few large blocks on as many random pages. */
+    live_initial = ps_os_map(PS_LIVE_SHARDS * LIVE_INITIAL * sizeof(ps_live_entry_t));
+    if (!live_initial) {
+        ps_msg_warn("cannot map the live-block table; the program runs without tracking");
+        return -1;
+    }
     for (int i = 0; i < PS_LIVE_SHARDS; i++) {
-        shards[i].slots = ps_os_map(LIVE_INITIAL * sizeof(ps_live_entry_t));
-        if (!shards[i].slots) {
-            ps_msg_warn("cannot map the live-block table; the program runs without tracking");
-            return -1;
-        }
+        shards[i].slots = live_initial + (size_t)i * LIVE_INITIAL;
         shards[i].mask = LIVE_INITIAL - 1;
     }
     retired = ps_os_map(counters_size());
@@ -234,6 +238,7 @@ static int shard_grow(ps_live_shard_t *s)
         return -1;
     if (bytes >= (2u << 20))
         ps_os_hint_huge(ns, bytes); /* random probes into a big table: spare the TLB */
+    memset(ns, 0, bytes);           /* filled at once: a write first, not a read of the zero page */
     for (uint32_t i = 0; i <= s->mask; i++) {
         uintptr_t p = s->slots[i].ptr;
         if (!p)
@@ -243,7 +248,8 @@ static int shard_grow(ps_live_shard_t *s)
             j = (j + 1) & (ncap - 1);
         ns[j] = s->slots[i];
     }
-    ps_os_unmap(s->slots, ((size_t)s->mask + 1) * sizeof *ns);
+    if (s->slots < live_initial || s->slots >= live_initial + PS_LIVE_SHARDS * LIVE_INITIAL)
+        ps_os_unmap(s->slots, ((size_t)s->mask + 1) * sizeof *ns);
     s->slots = ns;
     s->mask = ncap - 1;
     return 0;
@@ -309,9 +315,24 @@ static inline void bump(uint64_t *field, uint64_t by)
     __atomic_store_n(field, __atomic_load_n(field, __ATOMIC_RELAXED) + by, __ATOMIC_RELAXED);
 }
 
+/* A thread's first write to a page of its counters. The bumps read before they write, and a
+ * read of a page never written maps the shared zero page, so the write that follows is a
+ * second fault, with a TLB flush (the costliest kind in a virtual machine: gcc -c paid about
+ * 100 of them). A row on a page beyond every page the thread wrote is zero: writing a zero
+ * first makes that one fault. counters_fresh is the first row of the page after the highest
+ * one written. */
+static PS_NOINLINE void counters_first_write(ps_thread_t *t, uint32_t id)
+{
+    uint32_t per_page = (uint32_t)(ps_os_page_size() / sizeof(ps_counters_t));
+    __atomic_store_n(&t->counters[id].allocs, 0, __ATOMIC_RELAXED);
+    t->counters_fresh = (id / per_page + 1) * per_page;
+}
+
 static void count_alloc(ps_thread_t *t, uint32_t id, uint64_t size)
 {
     ps_counters_t *c = &t->counters[id];
+    if (PS_UNLIKELY(id >= t->counters_fresh))
+        counters_first_write(t, id);
     bump(&c->allocs, 1);
     bump(&c->alloc_bytes, size);
     t->live_delta += (int64_t)size;
@@ -323,6 +344,8 @@ static void count_alloc(ps_thread_t *t, uint32_t id, uint64_t size)
 static void count_free(ps_thread_t *t, uint32_t id, uint64_t size)
 {
     ps_counters_t *c = &t->counters[id];
+    if (PS_UNLIKELY(id >= t->counters_fresh))
+        counters_first_write(t, id);
     bump(&c->frees, 1);
     bump(&c->freed_bytes, size);
     t->live_delta -= (int64_t)size;

@@ -82,18 +82,16 @@ typedef struct ps_counters_s {
  * the lookups of a walk stay in this core's L1/L2 (a shared 1 MiB table costs a cache miss
  * per frame). Written only by its thread, outside signal handlers. */
 #define PS_UNWIND_TCACHE 1024  /* entries (16 KiB) */
-#define PS_UNWIND_MEMO_SETS 64 /* walk memo: sets (chosen by the start sp) */
-typedef struct ps_unwind_read_s {
-    uintptr_t addr; /* a stack word a walk read (0 ends a list) */
-    uintptr_t val;  /* the value it held */
-} ps_unwind_read_t;
+#define PS_UNWIND_MEMO_SETS 64 /* walk memo: most sets (chosen by the start sp) it grows to */
 
 typedef struct ps_unwind_tcache_s {
     uint64_t generation;          /* ps_unwind_flush() count when filled; a mismatch empties it */
     uintptr_t stack_lo, stack_hi; /* this thread's stack (addresses; hi 0 = not looked up yet) */
     void *memo;                   /* recent walks (see unwind.c), mmap'd on first use, or NULL */
     size_t memo_bytes;            /* size of that mapping (bytes) */
-    size_t memo_entry;            /* size of one memo entry (bytes) */
+    uint32_t memo_sets;           /* sets it has now (a power of two) */
+    uint32_t memo_misses;         /* walks it could not answer since it last grew */
+    uint64_t memo_pos;            /* words written to its ring so far (position of the next) */
     uint8_t memo_next[PS_UNWIND_MEMO_SETS]; /* per memo set: the way to replace next */
     struct {
         uintptr_t pc;  /* return address (0 = empty) */
@@ -114,6 +112,7 @@ typedef struct ps_thread_s {
     int64_t live_delta;       /* live bytes not yet folded into the global counter (bytes) */
     uint32_t tid;             /* kernel thread id */
     int retired;              /* 1 once its counters were folded into the retired sums */
+    uint32_t counters_fresh;  /* rows from here on lie on pages of counters never written */
     struct {                  /* tiny direct-mapped cache: stack hash -> stack */
         uint64_t hash;
         const ps_stack_t *stack;

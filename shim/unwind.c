@@ -26,8 +26,11 @@
 #include "internal.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/resource.h>
 #include <ucontext.h>
 
@@ -42,6 +45,9 @@ extern int _dl_find_object(void *address, struct dl_find_object *result) __attri
  *   bit 2  rbp is saved at CFA + rbp_off (else unchanged by this frame)
  *   bit 3  end of stack: the return address is undefined (outermost frame)
  *   bit 4  unusable: the walk must give up and let libunwind do this stack
+ *   bit 5  frame-pointer frame: no unwind table covers the address (JIT code, V8's builtins),
+ *          and it was verified to follow a call instruction in executable code; the frame
+ *          record at rbp (saved rbp, return address) is checked against the stack at each walk
  *   bits 8..27   low 20 bits of the address, to reject a slot rewritten under us
  *   bits 28..39  rbp_off / 8, signed
  *   bits 40..63  CFA offset, unsigned (bytes) */
@@ -50,6 +56,7 @@ extern int _dl_find_object(void *address, struct dl_find_object *result) __attri
 #define R_RBP_SAVED 0x4ull
 #define R_END 0x8ull
 #define R_BAD 0x10ull
+#define R_FP 0x20ull
 #define R_PCBITS(pc) ((((uint64_t)(pc)) & 0xfffffull) << 8)
 #define R_PCMASK (0xfffffull << 8)
 
@@ -70,11 +77,27 @@ typedef struct rule_slot_s {
     _Atomic uint64_t rule; /* encoded as above; 0 = being written */
 } rule_slot_t;
 
-#define RC_BITS 16
-#define RC_SIZE (1u << RC_BITS) /* 64 Ki rules, 1 MiB, pages touched lazily */
-#define RC_PROBE 8              /* a rule not found within this many slots is recomputed */
+/* The shared rule table. It starts at 1 Ki rules and doubles when half its slots are taken,
+ * up to 64 Ki: a table of the largest size touched about 250 random pages of every process
+ * (twice each: a read of the zero page, then a copy on write), which cost a short one like
+ * `gcc -c` more than its rules were worth. A bigger table is filled from the current one and
+ * replaces it; the old one stays mapped with its pages (but the first) given back, so a
+ * walker still reading it finds empty slots (a miss: the rule is derived again). Growth is done by
+ * whoever takes `growing` (never waited for: a signal handler may be the one that finds the table
+ * full). */
+typedef struct rule_table_s {
+    unsigned bits;    /* capacity = 1 << bits */
+    atomic_uint used; /* slots claimed */
+    size_t bytes;     /* size of the mapping */
+    rule_slot_t slot[];
+} rule_table_t;
 
-static rule_slot_t *rcache;
+#define RC_INITIAL_BITS 10 /* 1 Ki rules, 16 KiB */
+#define RC_MAX_BITS 16     /* 64 Ki rules, 1 MiB */
+#define RC_PROBE 8         /* a rule not found within this many slots is recomputed */
+
+static _Atomic(rule_table_t *) rtable;
+static atomic_int growing;       /* 1 while a thread builds a bigger table or flushes */
 static atomic_ullong generation; /* bumped by ps_unwind_flush: thread caches start over */
 static atomic_ullong fallbacks;  /* walks that gave up (the caller used libunwind) */
 
@@ -242,10 +265,16 @@ static void restore(cfi_state_t *s, const cfi_state_t *init, uint64_t reg)
         s->ra = init->ra;
 }
 
+/* The rows of a whole FDE: the state at each location where it changes (see fde_rows). */
+typedef struct rows_s rows_t;
+static void rows_emit(rows_t *rows, uintptr_t loc, const cfi_state_t *s);
+
 /* Runs CFA instructions [p, end) starting at location loc, stopping before the first
- * instruction that applies beyond target. init is the state after the CIE (for restore). */
+ * instruction that applies beyond target. init is the state after the CIE (for restore).
+ * rows (target UINTPTR_MAX): receives the state before every change of location, and the
+ * final one. */
 static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *end, uintptr_t loc,
-                   uintptr_t target, cfi_state_t *s, const cfi_state_t *init)
+                   uintptr_t target, cfi_state_t *s, const cfi_state_t *init, rows_t *rows)
 {
     cfi_state_t stack[8];
     int depth = 0;
@@ -274,6 +303,8 @@ static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *end, uintp
         case 0x00: /* nop */
             break;
         case 0x01: /* set_loc */
+            if (rows)
+                rows_emit(rows, loc, s);
             loc = encoded(&c, cie->fde_enc, 0);
             if (loc > target)
                 return 0;
@@ -389,10 +420,14 @@ static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *end, uintp
         }
         continue;
     advance:
+        if (rows)
+            rows_emit(rows, loc, s);
         loc += delta;
         if (loc > target)
             return 0;
     }
+    if (rows)
+        rows_emit(rows, loc, s);
     return c.bad || c.p > c.end ? -1 : 0;
 }
 
@@ -453,14 +488,280 @@ static int parse_cie(const uint8_t *p, cie_t *cie)
     return 0;
 }
 
+/* The rule a CFI state gives (without the address bits): R_BAD unless it is one of the
+ * simple shapes. */
+static uint64_t rule_of_state(const cfi_state_t *s)
+{
+    uint64_t bad = R_PRESENT | R_BAD;
+    if (s->ra.kind == K_UNDEF)
+        return R_PRESENT | R_END;
+    if (s->cfa_expr || (s->cfa_reg != DW_RSP && s->cfa_reg != DW_RBP) || s->cfa_off <= 0 ||
+        s->cfa_off >= (1 << 24) || s->ra.kind != K_OFFSET || s->ra.off != -8)
+        return bad;
+    uint64_t r = R_PRESENT | ((uint64_t)s->cfa_off << 40);
+    if (s->cfa_reg == DW_RBP)
+        r |= R_CFA_RBP;
+    if (s->rbp.kind == K_OFFSET) {
+        if (s->rbp.off % 8 != 0 || s->rbp.off < -8 * 2048 || s->rbp.off >= 8 * 2048)
+            return bad;
+        r |= R_RBP_SAVED | ((uint64_t)((s->rbp.off / 8) & 0xfff) << 28);
+    } else if (s->rbp.kind == K_OTHER) {
+        return bad;
+    }
+    return r;
+}
+
+/* ---- rows of big FDEs ------------------------------------------------------------------------
+ * Deriving a rule runs the FDE's CFI program from the function's start up to the address, so
+ * a function with a long program and many call sites costs its whole length again at each:
+ * in cc1, one FDE of 20 KB (a generated function with hundreds of calls) took 740k of the
+ * 840k CFI instructions run to compile a small file. For FDEs with at least ROWS_MIN_CFI
+ * bytes of program, the whole program is run once and the rule at every change of location
+ * kept ("rows", sorted by location); later addresses in that function are a binary search.
+ * Rows are cached in a small lock-free table keyed by the FDE's address (published with a
+ * CAS; a thread that loses the race unmaps its own). ps_unwind_flush takes them out of the
+ * table and gives their pages back; a reader that was using one meanwhile sees the flush's
+ * generation change and derives the rule the slow way. */
+#define ROWS_MIN_CFI 1024 /* bytes of CFI program that make an FDE worth its rows */
+static size_t rows_min_cfi = ROWS_MIN_CFI; /* (tests lower it) */
+#define ROWS_MAX_CFI (1 << 20)             /* ... up to this: bigger ones are run each time */
+#define ROWS_SLOTS 64                      /* FDEs with rows at once */
+#define ROWS_PROBE 4
+
+struct rows_s {
+    const uint8_t *fde; /* the FDE these rows are for */
+    uintptr_t begin;    /* the function's first address */
+    uint32_t n, cap;    /* rows written, room */
+    size_t bytes;       /* size of the mapping */
+    int bad;            /* locations went backwards, or no room: not usable */
+    uint32_t *off;      /* [cap] location - begin, nondecreasing */
+    uint64_t *rule;     /* [cap] rule_of_state (never 0) */
+};
+
+static _Atomic(rows_t *) rows_cache[ROWS_SLOTS];
+
+static void rows_emit(rows_t *rows, uintptr_t loc, const cfi_state_t *s)
+{
+    uintptr_t off = loc - rows->begin;
+    if (rows->bad || rows->n == rows->cap || loc < rows->begin || off > UINT32_MAX ||
+        (rows->n && off < rows->off[rows->n - 1])) {
+        rows->bad = 1;
+        return;
+    }
+    rows->off[rows->n] = (uint32_t)off;
+    rows->rule[rows->n++] = rule_of_state(s);
+}
+
+static rows_t *rows_build(const uint8_t *fde, const cie_t *cie, const cursor_t *f, uintptr_t begin,
+                          const cfi_state_t *init)
+{
+    /* every row but the last ends at an advance or set_loc, each at least one byte */
+    size_t cap = (size_t)(f->end - f->p) + 1;
+    size_t bytes = sizeof(rows_t) + cap * (sizeof(uint32_t) + sizeof(uint64_t));
+    rows_t *rows = ps_os_map(bytes);
+    if (!rows)
+        return NULL;
+    rows->fde = fde;
+    rows->begin = begin;
+    rows->cap = (uint32_t)cap;
+    rows->bytes = bytes;
+    rows->rule = (uint64_t *)(rows + 1);
+    rows->off = (uint32_t *)(rows->rule + cap);
+    cfi_state_t s = *init;
+    if (run_cfi(cie, f->p, f->end, begin, UINTPTR_MAX, &s, init, rows) != 0 || rows->bad ||
+        rows->n == 0) {
+        ps_os_unmap(rows, bytes);
+        return NULL;
+    }
+    return rows;
+}
+
+/* The rule at pc from the rows of its (big) FDE, built on first use; 0 if there are none. */
+static uint64_t fde_rows_rule(const uint8_t *fde, const cie_t *cie, const cursor_t *f,
+                              uintptr_t begin, uintptr_t range, const cfi_state_t *init,
+                              uintptr_t pc)
+{
+    if ((size_t)(f->end - f->p) > ROWS_MAX_CFI || range > UINT32_MAX)
+        return 0;
+    uint64_t gen = atomic_load_explicit(&generation, memory_order_acquire);
+    unsigned h = (unsigned)(((uint64_t)(uintptr_t)fde * 0x9e3779b97f4a7c15ull) >> 58);
+    rows_t *rows = NULL;
+    for (unsigned i = 0; i < ROWS_PROBE && !rows; i++) {
+        rows_t *r = atomic_load_explicit(&rows_cache[(h + i) % ROWS_SLOTS], memory_order_acquire);
+        if (r && r->fde == fde && r->begin == begin)
+            rows = r;
+    }
+    int mine = 0;
+    if (!rows) {
+        rows = rows_build(fde, cie, f, begin, init);
+        if (!rows)
+            return 0;
+        mine = 1;
+        for (unsigned i = 0; i < ROWS_PROBE && mine; i++) {
+            rows_t *empty = NULL;
+            if (atomic_compare_exchange_strong_explicit(&rows_cache[(h + i) % ROWS_SLOTS], &empty,
+                                                        rows, memory_order_acq_rel,
+                                                        memory_order_relaxed))
+                mine = 0;
+        }
+    }
+    /* the last row at or before pc */
+    uint32_t off = (uint32_t)(pc - begin), lo = 0, hi = rows->n;
+    uint64_t r = 0;
+    if (rows->n && rows->off[0] <= off) {
+        while (hi - lo > 1) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (rows->off[mid] <= off)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        r = rows->rule[lo];
+    }
+    if (mine) /* not published (the slots were taken): used once */
+        ps_os_unmap(rows, rows->bytes);
+    /* rows flushed meanwhile (a dlclose) may have been read as zeros: derive it again */
+    return atomic_load_explicit(&generation, memory_order_acquire) == gen ? r : 0;
+}
+
+static void rows_flush(void)
+{
+    size_t page = ps_os_page_size();
+    for (unsigned i = 0; i < ROWS_SLOTS; i++) {
+        rows_t *r = atomic_exchange_explicit(&rows_cache[i], NULL, memory_order_acq_rel);
+        if (r && r->bytes > page) /* kept mapped for late readers; the header page stays */
+            ps_os_purge((char *)r + page, r->bytes - page);
+    }
+}
+
+/* ---- code without unwind tables -------------------------------------------------------------
+ * JIT compilers rarely register unwind tables (V8 does not, and its builtins inside the node
+ * binary have no FDEs either), so every stack through such code went to libunwind: node made
+ * 101k libunwind walks for 23k stacks. V8, like most JITs that care about profilers, keeps
+ * rbp as a frame pointer: [rbp] = the caller's rbp, [rbp + 8] = the return address. Such a
+ * frame is stepped with that frame record, but only when it can be verified:
+ *   - here, once per address: no FDE covers it, and it lies in executable code right after
+ *     a call instruction (code of a loaded object: an executable PT_LOAD segment, read from the
+ *     object's program headers; anonymous memory: read with process_vm_readv, which fails
+ *     instead of faulting on memory that is not readable);
+ *   - in the walk, each time: rbp is aligned and its frame record lies in [sp, top) (so a
+ *     caller's frame lies above this one), and the return address it holds is then checked
+ *     like any other (its own rule, verified the same way if it has no FDE either).
+ * Anything else is R_BAD and the whole stack goes to libunwind, as before. */
+
+/* 1 if the bytes before ra (b[0..6] = ra - 7 .. ra - 1) end with a call instruction. */
+static int call_before(const uint8_t b[7])
+{
+    if (b[2] == 0xe8) /* call rel32 */
+        return 1;
+    if (b[5] == 0xff && ((b[6] & 0xf8) == 0xd0 ||                                  /* call reg */
+                         ((b[6] & 0xf8) == 0x10 && b[6] != 0x14 && b[6] != 0x15))) /* [reg] */
+        return 1;
+    if (b[4] == 0xff && ((b[5] & 0xf8) == 0x50 && b[5] != 0x54)) /* call [reg + disp8] */
+        return 1;
+    if (b[4] == 0xff && b[5] == 0x14) /* call [base + index] */
+        return 1;
+    if (b[3] == 0xff && b[4] == 0x54) /* call [base + index + disp8] */
+        return 1;
+    if (b[1] == 0xff && (((b[2] & 0xf8) == 0x90 && b[2] != 0x94) || b[2] == 0x15))
+        return 1;                     /* call [reg + disp32], call [rip + disp32] */
+    if (b[0] == 0xff && b[1] == 0x94) /* call [base + index + disp32] */
+        return 1;
+    return 0;
+}
+
+/* The main program's executable segments, from its program headers (AT_PHDR), found at init:
+ * _dl_find_object describes the main program's mapping differently (its text segment alone,
+ * where for a shared object it is the whole mapping), so its headers are not looked up there. */
+#define MAIN_CODE_MAX 8
+static struct {
+    uintptr_t lo, hi;
+} main_code[MAIN_CODE_MAX];
+static int main_ncode;
+
+static void find_main_code(void)
+{
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+    unsigned long n = getauxval(AT_PHNUM);
+    uintptr_t bias = 0;
+    if (!ph)
+        return;
+    for (unsigned long i = 0; i < n; i++)
+        if (ph[i].p_type == PT_PHDR)
+            bias = (uintptr_t)ph - ph[i].p_vaddr;
+    for (unsigned long i = 0; i < n && main_ncode < MAIN_CODE_MAX; i++)
+        if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X)) {
+            main_code[main_ncode].lo = bias + ph[i].p_vaddr;
+            main_code[main_ncode].hi = bias + ph[i].p_vaddr + ph[i].p_memsz;
+            main_ncode++;
+        }
+}
+
+/* The start of the executable PT_LOAD segment of the object fo describes that holds address a
+ * (0 if none): the main program's (above), or a shared object's, whose ELF and program
+ * headers are read where the loader mapped them: at its load address, the start of its
+ * mapping, when its first segment starts at address 0 and file offset 0 (as linkers lay them
+ * out); else it is not looked at. */
+static uintptr_t object_code(const struct dl_find_object *fo, uintptr_t a)
+{
+    for (int i = 0; i < main_ncode; i++)
+        if (a >= main_code[i].lo && a < main_code[i].hi)
+            return main_code[i].lo;
+    if (!fo->dlfo_link_map || fo->dlfo_link_map->l_addr != (uintptr_t)fo->dlfo_map_start ||
+        (uintptr_t)fo->dlfo_map_end - (uintptr_t)fo->dlfo_map_start < ps_os_page_size())
+        return 0;
+    uintptr_t base = fo->dlfo_link_map->l_addr;
+    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)base;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_type != ET_DYN ||
+        eh->e_phentsize != sizeof(ElfW(Phdr)) ||
+        eh->e_phoff + (size_t)eh->e_phnum * sizeof(ElfW(Phdr)) > ps_os_page_size())
+        return 0;
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(base + eh->e_phoff);
+    for (unsigned i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X) && a >= base + ph[i].p_vaddr &&
+            a < base + ph[i].p_vaddr + ph[i].p_memsz)
+            return base + ph[i].p_vaddr;
+    return 0;
+}
+
+/* The rule of an address no FDE covers: R_FP if it is verified to be a return address (pc is
+ * the return address - 1), else R_BAD. fo: the object it lies in, or NULL (anonymous memory).
+ * The seven bytes before the return address are read (the longest call form), or as many as
+ * lie in the same segment (object) or page (anonymous memory) as the call's last byte. */
+static uint64_t no_unwind_rule(uintptr_t pc, const struct dl_find_object *fo)
+{
+    uint64_t bad = R_PRESENT | R_BAD | R_PCBITS(pc);
+    uintptr_t ra = pc + 1, lo = pc >= 6 ? pc - 6 : 0;
+    uint8_t b[7] = {0};
+    if (fo) {
+        uintptr_t seg = object_code(fo, pc);
+        if (!seg)
+            return bad;
+        if (lo < seg)
+            lo = seg;
+        memcpy(b + 7 - (ra - lo), (const void *)lo, ra - lo);
+    } else if (ps_os_read_self(b, (const void *)(ra - 7), 7) != 0) {
+        uintptr_t page = pc & ~(uintptr_t)(ps_os_page_size() - 1);
+        if (lo < page)
+            lo = page;
+        if (ps_os_read_self(b + 7 - (ra - lo), (const void *)lo, ra - lo) != 0)
+            return bad; /* not readable: not code anyone called from */
+    }
+    return call_before(b) ? R_PRESENT | R_FP | R_PCBITS(pc) : bad;
+}
+
 /* Computes the rule for address pc (already adjusted to lie inside the call instruction for
  * return addresses). Never fails: an unusable frame gets R_BAD. */
 static uint64_t compute_rule(uintptr_t pc)
 {
     uint64_t bad = R_PRESENT | R_BAD | R_PCBITS(pc);
     struct dl_find_object fo;
-    if (!_dl_find_object || _dl_find_object((void *)pc, &fo) != 0 || !fo.dlfo_eh_frame)
+    if (!_dl_find_object)
         return bad;
+    if (_dl_find_object((void *)pc, &fo) != 0)
+        return no_unwind_rule(pc, NULL); /* in no object: JIT code, or not code at all */
+    if (!fo.dlfo_eh_frame)
+        return no_unwind_rule(pc, &fo);
     /* .eh_frame_hdr: version, eh_frame_ptr_enc, fde_count_enc, table_enc, then the binary
      * search table of (initial location, FDE address) pairs, relative to the header. */
     const uint8_t *hdr = fo.dlfo_eh_frame;
@@ -475,7 +776,7 @@ static uint64_t compute_rule(uintptr_t pc)
     int64_t rel = (int64_t)(pc - (uintptr_t)hdr);
     uint64_t lo = 0, hi = count;
     if (rel < table[0])
-        return bad;
+        return no_unwind_rule(pc, &fo);
     while (hi - lo > 1) { /* largest entry with initial location <= pc */
         uint64_t mid = lo + (hi - lo) / 2;
         if (table[2 * mid] <= rel)
@@ -497,8 +798,10 @@ static uint64_t compute_rule(uintptr_t pc)
     cursor_t f = {fde + 8, fde_end, 0};
     uintptr_t begin = encoded(&f, cie.fde_enc, 0);
     uintptr_t range = encoded(&f, cie.fde_enc & 0x0f, 0);
-    if (f.bad || pc < begin || pc >= begin + range)
+    if (f.bad)
         return bad;
+    if (pc < begin || pc >= begin + range) /* between functions: code without an FDE */
+        return no_unwind_rule(pc, &fo);
     if (cie.has_aug_data) {
         uint64_t alen = uleb(&f);
         f.p += alen;
@@ -509,35 +812,89 @@ static uint64_t compute_rule(uintptr_t pc)
     cfi_state_t init = {.cfa_reg = DW_RSP, .cfa_off = 8};
     init.ra.kind = K_OFFSET;
     init.ra.off = -8;
-    if (run_cfi(&cie, cie.insns, cie.insns_end, begin, UINTPTR_MAX, &init, &init) != 0)
+    if (run_cfi(&cie, cie.insns, cie.insns_end, begin, UINTPTR_MAX, &init, &init, NULL) != 0)
         return bad;
-    cfi_state_t s = init;
-    if (run_cfi(&cie, f.p, f.end, begin, pc, &s, &init) != 0)
-        return bad;
-
-    if (s.ra.kind == K_UNDEF)
-        return R_PRESENT | R_END | R_PCBITS(pc);
-    if (s.cfa_expr || (s.cfa_reg != DW_RSP && s.cfa_reg != DW_RBP) || s.cfa_off <= 0 ||
-        s.cfa_off >= (1 << 24) || s.ra.kind != K_OFFSET || s.ra.off != -8)
-        return bad;
-    uint64_t r = R_PRESENT | R_PCBITS(pc) | ((uint64_t)s.cfa_off << 40);
-    if (s.cfa_reg == DW_RBP)
-        r |= R_CFA_RBP;
-    if (s.rbp.kind == K_OFFSET) {
-        if (s.rbp.off % 8 != 0 || s.rbp.off < -8 * 2048 || s.rbp.off >= 8 * 2048)
-            return bad;
-        r |= R_RBP_SAVED | ((uint64_t)((s.rbp.off / 8) & 0xfff) << 28);
-    } else if (s.rbp.kind == K_OTHER) {
-        return bad;
+    if ((size_t)(f.end - f.p) >= rows_min_cfi) {
+        uint64_t r = fde_rows_rule(fde, &cie, &f, begin, range, &init, pc);
+        if (r)
+            return r | R_PCBITS(pc);
     }
-    return r;
+    cfi_state_t s = init;
+    if (run_cfi(&cie, f.p, f.end, begin, pc, &s, &init, NULL) != 0)
+        return bad;
+    return rule_of_state(&s) | R_PCBITS(pc);
+}
+
+static rule_table_t *rule_table_new(unsigned bits)
+{
+    size_t bytes = sizeof(rule_table_t) + ((size_t)1 << bits) * sizeof(rule_slot_t);
+    rule_table_t *t = ps_os_map(bytes);
+    if (t) {
+        t->bits = bits;
+        t->bytes = bytes;
+    }
+    return t;
+}
+
+static inline uint32_t rule_hash(uintptr_t pc, unsigned bits)
+{
+    return (uint32_t)(((uint64_t)pc * 0x9e3779b97f4a7c15ull) >> (64 - bits));
+}
+
+/* Claims a slot for pc in t and stores r; 1 if this call took a new slot. */
+static int rule_insert(rule_table_t *t, uintptr_t pc, uint64_t r)
+{
+    uint32_t h = rule_hash(pc, t->bits), mask = (1u << t->bits) - 1;
+    for (unsigned i = 0; i < RC_PROBE; i++) {
+        rule_slot_t *e = &t->slot[(h + i) & mask];
+        uintptr_t k = 0;
+        if (atomic_compare_exchange_strong_explicit(&e->key, &k, pc, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            atomic_store_explicit(&e->rule, r, memory_order_release);
+            return 1;
+        }
+        if (k == pc)
+            return 0; /* another thread is publishing the same rule */
+    }
+    return 0;
+}
+
+static PS_NOINLINE void rule_table_grow(rule_table_t *old)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong_explicit(&growing, &expected, 1, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return; /* someone else is at it */
+    if (atomic_load_explicit(&rtable, memory_order_relaxed) == old) {
+        rule_table_t *t = rule_table_new(old->bits + 1);
+        if (t) {
+            /* filled at once: written first, not read (a read of a page never written maps
+             * the zero page, and the write after it is a second fault with a TLB flush) */
+            memset(t->slot, 0, ((size_t)1 << t->bits) * sizeof(rule_slot_t));
+            unsigned used = 0;
+            for (size_t i = 0; i < ((size_t)1 << old->bits); i++) {
+                rule_slot_t *e = &old->slot[i];
+                uintptr_t k = atomic_load_explicit(&e->key, memory_order_acquire);
+                uint64_t r = k ? atomic_load_explicit(&e->rule, memory_order_acquire) : 0;
+                if (r) /* rules still being written are simply derived again later */
+                    used += (unsigned)rule_insert(t, k, r);
+            }
+            atomic_store_explicit(&t->used, used, memory_order_relaxed);
+            atomic_store_explicit(&rtable, t, memory_order_release);
+            /* the first page (header included) stays: a late reader still needs bits */
+            size_t page = ps_os_page_size();
+            ps_os_purge((char *)old + page, old->bytes - page);
+        }
+    }
+    atomic_store_explicit(&growing, 0, memory_order_release);
 }
 
 static inline uint64_t lookup_rule(uintptr_t pc)
 {
-    uint32_t h = (uint32_t)(((uint64_t)pc * 0x9e3779b97f4a7c15ull) >> (64 - RC_BITS));
+    rule_table_t *t = atomic_load_explicit(&rtable, memory_order_acquire);
+    uint32_t h = rule_hash(pc, t->bits), mask = (1u << t->bits) - 1;
     for (unsigned i = 0; i < RC_PROBE; i++) {
-        rule_slot_t *e = &rcache[(h + i) & (RC_SIZE - 1)];
+        rule_slot_t *e = &t->slot[(h + i) & mask];
         uintptr_t k = atomic_load_explicit(&e->key, memory_order_acquire);
         if (k == pc) {
             uint64_t r = atomic_load_explicit(&e->rule, memory_order_acquire);
@@ -549,17 +906,13 @@ static inline uint64_t lookup_rule(uintptr_t pc)
             break;
     }
     uint64_t r = compute_rule(pc);
-    for (unsigned i = 0; i < RC_PROBE; i++) {
-        rule_slot_t *e = &rcache[(h + i) & (RC_SIZE - 1)];
-        uintptr_t k = 0;
-        if (atomic_compare_exchange_strong_explicit(&e->key, &k, pc, memory_order_acq_rel,
-                                                    memory_order_acquire)) {
-            atomic_store_explicit(&e->rule, r, memory_order_release);
-            break;
-        }
-        if (k == pc)
-            break; /* another thread is publishing the same rule */
-    }
+    /* grow when half full, or when a crowded probe sequence had no room for this rule */
+    int took = rule_insert(t, pc, r);
+    unsigned used = took ? atomic_fetch_add_explicit(&t->used, 1, memory_order_relaxed) + 1
+                         : atomic_load_explicit(&t->used, memory_order_relaxed);
+    unsigned cap = 1u << t->bits;
+    if (t->bits < RC_MAX_BITS && (used > cap / 2 || (!took && used > cap / 4)))
+        rule_table_grow(t);
     return r;
 }
 
@@ -663,8 +1016,13 @@ static inline uint64_t lookup_cached(ps_unwind_tcache_t *tc, uintptr_t pc)
  * return-address slot, and a saved-rbp slot only when a later frame's CFA is computed from
  * that rbp (rbp is often a plain register whose saved values differ from call to call; the
  * frames do not depend on them). *uses_bp0 is set if the start rbp is used that way. */
+typedef struct memo_word_s {
+    uintptr_t addr; /* a stack word the walk read */
+    uintptr_t val;  /* the value it held */
+} memo_word_t;
+
 typedef struct walk_rec_s {
-    ps_unwind_read_t *reads; /* [cap + 1], ended by addr == 0 */
+    memo_word_t *words; /* [cap] */
     int cap, n;
     int uses_bp0; /* the start rbp was used for a CFA */
     int overflow; /* more than cap words: not memoizable */
@@ -673,7 +1031,7 @@ typedef struct walk_rec_s {
 static inline void record(walk_rec_t *rec, uintptr_t addr, uintptr_t val)
 {
     if (rec->n < rec->cap)
-        rec->reads[rec->n++] = (ps_unwind_read_t){addr, val};
+        rec->words[rec->n++] = (memo_word_t){addr, val};
     else
         rec->overflow = 1;
 }
@@ -681,7 +1039,7 @@ static inline void record(walk_rec_t *rec, uintptr_t addr, uintptr_t val)
 static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips, int max,
                 ps_unwind_tcache_t *tc, walk_rec_t *rec, int *cut)
 {
-    if (PS_UNLIKELY(rcache == NULL || max <= 0))
+    if (PS_UNLIKELY(atomic_load_explicit(&rtable, memory_order_relaxed) == NULL || max <= 0))
         return -1;
     uintptr_t top = stack_top(tc, sp);
     if (top == 0)
@@ -692,11 +1050,35 @@ static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips,
     ips[n++] = (void *)pc;
     while (n < max) {
         uint64_t r = lookup_cached(tc, exact ? pc : pc - 1);
+        int was_exact = exact;
         exact = 0;
         if (r & R_END)
             break;
         if (r & R_BAD)
             return cut ? (*cut = 1, n) : -1;
+        if (r & R_FP) {
+            /* The frame record at rbp: inside the stack, above sp, aligned. An interrupted
+             * pc (signal context) may be in a prologue, before rbp is set: not stepped. */
+            if (was_exact || (bp & 7) || bp < sp || bp > top - 16)
+                return cut ? (*cut = 1, n) : -1;
+            if (rec && !bp_recorded) {
+                if (bp_at)
+                    record(rec, bp_at, bp);
+                else
+                    rec->uses_bp0 = 1;
+            }
+            pc = *(const uintptr_t *)(bp + 8);
+            if (rec)
+                record(rec, bp + 8, pc);
+            sp = bp + 16;
+            bp_at = bp;
+            bp = *(const uintptr_t *)bp;
+            bp_recorded = 0;
+            if (pc == 0)
+                break;
+            ips[n++] = (void *)pc;
+            continue;
+        }
         uintptr_t cfa;
         if (r & R_CFA_RBP) {
             cfa = bp + rule_cfa_off(r);
@@ -728,8 +1110,6 @@ static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips,
             break;
         ips[n++] = (void *)pc;
     }
-    if (rec)
-        rec->reads[rec->n].addr = 0;
     return n;
 }
 
@@ -757,13 +1137,14 @@ __asm__(".pushsection .text\n"
         ".size ps_unwind_regs, .-ps_unwind_regs\n"
         ".popsection\n");
 
+static void memo_forget(ps_unwind_tcache_t *tc);
+
 static void check_generation(ps_unwind_tcache_t *tc)
 {
     uint64_t g = atomic_load_explicit(&generation, memory_order_acquire);
     if (PS_UNLIKELY(tc->generation != g)) {
         memset(tc->e, 0, sizeof tc->e);
-        if (tc->memo)
-            memset(tc->memo, 0, tc->memo_bytes);
+        memo_forget(tc);
         tc->generation = g;
     }
 }
@@ -788,34 +1169,90 @@ int ps_unwind_capture(void **ips, int max, ps_unwind_tcache_t *tc)
  * order, the walk would read the same words and produce the same frames: the recorded id is
  * returned without a single rule lookup, hash or interning. This is exact, not a heuristic
  * (a changed caller changes a return-address word), and costs one compare per word.
- * Sets are chosen by sp; MEMO_WAYS walks per set, replaced round-robin. */
-#define MEMO_SETS PS_UNWIND_MEMO_SETS
+ *
+ * Sets are chosen by sp; MEMO_WAYS walks per set, replaced round-robin. A set's tags (start
+ * registers, id, where its words are) sit together, so that a lookup reads one tag line per
+ * set and then the words of the one way that matches. The words of every walk go one after
+ * the other into a ring (as long as each walk needs: a 30-frame stack through frame-pointer
+ * code reads some 60 words, a 68-frame Python stack 70); a walk's words are valid while the
+ * ring has not come round to them again, which is one comparison of positions. The memo
+ * starts with MEMO_SETS_MIN sets and doubles (forgetting what it held) each time the thread
+ * has missed twice as many walks as it holds, up to PS_UNWIND_MEMO_SETS: a thread that
+ * allocates little keeps a 35 KiB memo, a busy one 276 KiB. */
+#define MEMO_SETS_MIN 8
 #define MEMO_WAYS 8
-#define MEMO_READS 48 /* walks that depend on more stack words are not memoized */
+#define MEMO_RING_PER_WAY 32 /* words of ring per entry */
+#define MEMO_READS 192       /* walks that depend on more stack words are not memoized */
 
-typedef struct memo_entry_s {
-    uintptr_t sp, bp, top;    /* start registers (the start pc is always the same call site) */
-    uint32_t stack_id;        /* what the frames were interned to */
-    uint16_t valid;           /* 0 while being written (a signal handler may look) */
-    uint16_t uses_bp;         /* the frames depend on the start rbp: it must match too */
-    ps_unwind_read_t reads[]; /* in walk order, ended by addr == 0 */
-} memo_entry_t;
+typedef struct memo_tag_s {
+    uintptr_t sp, bp, top; /* start registers (the start pc is always the same call site) */
+    uint64_t pos;          /* ring position (absolute) of its first word */
+    uint32_t stack_id;     /* what the frames were interned to */
+    uint16_t nreads;       /* words recorded */
+    uint8_t valid;         /* 0 while being written (a signal handler may look) */
+    uint8_t uses_bp;       /* the frames depend on the start rbp: it must match too */
+} memo_tag_t;
 
-static size_t memo_entry_size(void)
+/* The mapping: sets * MEMO_WAYS tags, then the ring of words. */
+static uint32_t memo_ring(uint32_t sets)
 {
-    return (sizeof(memo_entry_t) + (size_t)(MEMO_READS + 1) * sizeof(ps_unwind_read_t) + 63) &
-           ~(size_t)63;
+    return sets * MEMO_WAYS * MEMO_RING_PER_WAY;
 }
 
-static inline int memo_matches(const memo_entry_t *e, uintptr_t sp, uintptr_t bp, uintptr_t top)
+static size_t memo_bytes(uint32_t sets)
+{
+    return (size_t)sets * MEMO_WAYS * sizeof(memo_tag_t) +
+           (size_t)memo_ring(sets) * sizeof(memo_word_t);
+}
+
+static inline memo_tag_t *memo_tags(const ps_unwind_tcache_t *tc)
+{
+    return (memo_tag_t *)tc->memo;
+}
+
+static inline memo_word_t *memo_words(const ps_unwind_tcache_t *tc)
+{
+    return (memo_word_t *)(memo_tags(tc) + (size_t)tc->memo_sets * MEMO_WAYS);
+}
+
+static inline int memo_matches(const ps_unwind_tcache_t *tc, const memo_tag_t *e, uintptr_t sp,
+                               uintptr_t bp, uintptr_t top)
 {
     /* top first: the recorded addresses are only known to be mapped on the same stack */
     if (e->sp != sp || e->top != top || !e->valid || (e->uses_bp && e->bp != bp))
         return 0;
-    for (const ps_unwind_read_t *rd = e->reads; rd->addr; rd++)
-        if (*(const uintptr_t *)rd->addr != rd->val)
+    uint32_t ring = memo_ring(tc->memo_sets);
+    if (tc->memo_pos - e->pos > ring) /* the ring came round: its first words are gone */
+        return 0;
+    const memo_word_t *w = memo_words(tc) + (e->pos & (ring - 1)), *end = w + e->nreads;
+    for (; w < end; w++)
+        if (*(const uintptr_t *)w->addr != w->val)
             return 0;
     return 1;
+}
+
+static void memo_forget(ps_unwind_tcache_t *tc)
+{
+    if (tc->memo) /* every tag invalid */
+        memset(tc->memo, 0, (size_t)tc->memo_sets * MEMO_WAYS * sizeof(memo_tag_t));
+}
+
+/* Maps a memo of `sets` sets in place of the thread's current one (whose contents are
+ * dropped). 0, or -1 if the kernel refused (the current memo, if any, is kept). */
+static PS_NOINLINE int memo_resize(ps_unwind_tcache_t *tc, uint32_t sets)
+{
+    void *m = ps_os_map(memo_bytes(sets));
+    if (!m)
+        return -1;
+    if (tc->memo)
+        ps_os_unmap(tc->memo, tc->memo_bytes);
+    tc->memo = m;
+    tc->memo_bytes = memo_bytes(sets);
+    tc->memo_sets = sets;
+    tc->memo_misses = 0;
+    tc->memo_pos = 0;
+    memset(tc->memo_next, 0, sizeof tc->memo_next);
+    return 0;
 }
 
 int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn intern, void *arg)
@@ -823,34 +1260,36 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
     regs_t r;
     ps_unwind_regs(&r);
     check_generation(tc);
-    size_t esize = memo_entry_size();
-    if (PS_UNLIKELY(!tc->memo)) {
-        size_t bytes = esize * MEMO_SETS * MEMO_WAYS;
-        tc->memo = ps_os_map(bytes);
-        if (!tc->memo)
-            return PS_UNWIND_NO_MEMO; /* asked again next time: the kernel may agree then */
-        tc->memo_bytes = bytes;
-        tc->memo_entry = esize;
-    }
-    _Static_assert((MEMO_SETS & (MEMO_SETS - 1)) == 0, "MEMO_SETS: a power of two");
-    unsigned set = (unsigned)(((uint64_t)r.sp * 0x9e3779b97f4a7c15ull) >> 32) & (MEMO_SETS - 1);
-    uint8_t *base = (uint8_t *)tc->memo + (size_t)set * MEMO_WAYS * esize;
+    if (PS_UNLIKELY(!tc->memo) && memo_resize(tc, MEMO_SETS_MIN) != 0)
+        return PS_UNWIND_NO_MEMO; /* asked again next time: the kernel may agree then */
+    _Static_assert((PS_UNWIND_MEMO_SETS & (PS_UNWIND_MEMO_SETS - 1)) == 0 &&
+                       (MEMO_SETS_MIN & (MEMO_SETS_MIN - 1)) == 0 &&
+                       (MEMO_RING_PER_WAY & (MEMO_RING_PER_WAY - 1)) == 0,
+                   "memo sizes: powers of two");
+    _Static_assert(MEMO_READS <= MEMO_SETS_MIN * MEMO_WAYS * MEMO_RING_PER_WAY / 4,
+                   "a walk's words fit the smallest ring many times");
+    unsigned set = (unsigned)(((uint64_t)r.sp * 0x9e3779b97f4a7c15ull) >> 32) & (tc->memo_sets - 1);
+    memo_tag_t *tags = memo_tags(tc) + (size_t)set * MEMO_WAYS;
     uintptr_t top = stack_top(tc, r.sp);
     if (top == 0)
         return -1;
-    for (unsigned w = 0; w < MEMO_WAYS; w++) {
-        const memo_entry_t *e = (const memo_entry_t *)(base + w * esize);
-        if (memo_matches(e, r.sp, r.bp, top))
-            return e->stack_id;
-    }
+    for (unsigned w = 0; w < MEMO_WAYS; w++)
+        if (memo_matches(tc, &tags[w], r.sp, r.bp, top))
+            return tags[w].stack_id;
 
     unsigned w = tc->memo_next[set]++ % MEMO_WAYS;
-    memo_entry_t *e = (memo_entry_t *)(base + w * esize);
+    memo_tag_t *e = &tags[w];
     e->valid = 0;
     atomic_signal_fence(memory_order_seq_cst);
+    /* the words go where the ring is, or at its start if MEMO_READS do not fit before its end */
+    uint32_t ring = memo_ring(tc->memo_sets);
+    uint64_t pos = tc->memo_pos;
+    if ((pos & (ring - 1)) + MEMO_READS > ring)
+        pos = (pos | (ring - 1)) + 1;
     void *ips[PS_MAX_DEPTH + 16];
-    walk_rec_t rec = {.reads = e->reads, .cap = MEMO_READS};
+    walk_rec_t rec = {.words = memo_words(tc) + (pos & (ring - 1)), .cap = MEMO_READS};
     int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, &rec, NULL);
+    tc->memo_pos = pos + (uint64_t)rec.n; /* past every word written, used or not */
     if (n < 0) {
         atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
         return -1;
@@ -859,10 +1298,15 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
     e->sp = r.sp;
     e->bp = r.bp;
     e->top = top;
-    e->uses_bp = (uint16_t)rec.uses_bp0;
+    e->pos = pos;
+    e->uses_bp = (uint8_t)rec.uses_bp0;
+    e->nreads = (uint16_t)rec.n;
     e->stack_id = id;
     atomic_signal_fence(memory_order_seq_cst);
     e->valid = !rec.overflow;
+    if (PS_UNLIKELY(++tc->memo_misses > 2u * tc->memo_sets * MEMO_WAYS) &&
+        tc->memo_sets < PS_UNWIND_MEMO_SETS)
+        (void)memo_resize(tc, tc->memo_sets * 2); /* if refused, the memo stays as it is */
     return id;
 }
 
@@ -886,24 +1330,54 @@ int ps_unwind_init(void)
 {
     if (!_dl_find_object)
         return -1;
-    if (rcache)
+    if (atomic_load_explicit(&rtable, memory_order_relaxed))
         return 0;
     main_tp = thread_pointer();
-    rcache = ps_os_map(RC_SIZE * sizeof *rcache);
-    return rcache ? 0 : -2;
+    find_main_code();
+    rule_table_t *t = rule_table_new(RC_INITIAL_BITS);
+    atomic_store_explicit(&rtable, t, memory_order_release);
+    return t ? 0 : -2;
 }
 
 void ps_unwind_flush(void)
 {
-    if (!rcache)
+    if (!atomic_load_explicit(&rtable, memory_order_relaxed))
         return;
-    atomic_fetch_add_explicit(&generation, 1, memory_order_acq_rel);
-    for (unsigned i = 0; i < RC_SIZE; i++) {
-        if (atomic_load_explicit(&rcache[i].key, memory_order_relaxed) == 0)
-            continue;
-        atomic_store_explicit(&rcache[i].rule, 0, memory_order_release);
-        atomic_store_explicit(&rcache[i].key, 0, memory_order_release);
+    /* Not during a growth, which could copy rules of the unloaded code into the new table.
+     * A grower never waits for anything, so this wait is short. */
+    int expected = 0;
+    while (!atomic_compare_exchange_weak_explicit(&growing, &expected, 1, memory_order_acquire,
+                                                  memory_order_relaxed)) {
+        expected = 0;
+        ps_os_yield();
     }
+    atomic_fetch_add_explicit(&generation, 1, memory_order_acq_rel);
+    rows_flush();
+    rule_table_t *t = atomic_load_explicit(&rtable, memory_order_relaxed);
+    for (size_t i = 0; i < ((size_t)1 << t->bits); i++) {
+        if (atomic_load_explicit(&t->slot[i].key, memory_order_relaxed) == 0)
+            continue;
+        atomic_store_explicit(&t->slot[i].rule, 0, memory_order_release);
+        atomic_store_explicit(&t->slot[i].key, 0, memory_order_release);
+    }
+    atomic_store_explicit(&t->used, 0, memory_order_relaxed);
+    atomic_store_explicit(&growing, 0, memory_order_release);
+}
+
+uint64_t ps_unwind_rule_of(uintptr_t pc)
+{
+    return atomic_load_explicit(&rtable, memory_order_acquire) ? lookup_rule(pc) : 0;
+}
+
+void ps_unwind_set_rows_min(size_t bytes)
+{
+    rows_min_cfi = bytes;
+}
+
+size_t ps_unwind_rule_capacity(void)
+{
+    rule_table_t *t = atomic_load_explicit(&rtable, memory_order_acquire);
+    return t ? (size_t)1 << t->bits : 0;
 }
 
 uint64_t ps_unwind_fallbacks(void)

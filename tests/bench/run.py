@@ -514,6 +514,144 @@ WORKLOADS = [
 
 
 # --------------------------------------------------------------------------------------------
+# Short processes (issue 10): what a process that allocates little pays for being tracked
+# --------------------------------------------------------------------------------------------
+
+SMALL_C = r"""#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct item { char name[32]; int count; struct item *next; };
+
+static struct item *find(struct item *head, const char *name)
+{
+    for (; head; head = head->next)
+        if (strcmp(head->name, name) == 0)
+            return head;
+    return NULL;
+}
+
+int count_words(FILE *in)
+{
+    char word[32];
+    struct item *head = NULL;
+    int distinct = 0;
+    while (fscanf(in, "%31s", word) == 1) {
+        struct item *it = find(head, word);
+        if (!it) {
+            it = calloc(1, sizeof *it);
+            if (!it)
+                return -1;
+            snprintf(it->name, sizeof it->name, "%s", word);
+            it->next = head;
+            head = it;
+            distinct++;
+        }
+        it->count++;
+    }
+    while (head) {
+        struct item *next = head->next;
+        free(head);
+        head = next;
+    }
+    return distinct;
+}
+"""
+
+# A configure script's shape: environment probes through pipes of small tools, compiler
+# probes (compile-only for headers, compile and link for functions), then config.status-like
+# substitutions. About 100 processes per round; the output is deterministic.
+CONFIGURE_SCRIPT = r"""#!/bin/sh
+set -u
+rounds=$1
+cc=cc
+log=config.log
+: > $log
+r=0
+while [ $r -lt $rounds ]; do
+  r=$((r + 1))
+  host=$(uname -m | sed 's/x86_64/x86-64/')
+  for tool in sed grep awk tr cat expr sort; do
+    p=$(command -v $tool | sed 's,.*/,,')
+    echo "checking for $tool... $p" >> $log
+  done
+  for v in 1 2 3 4 5 6 7 8; do
+    x=$(echo "option-$v=value$v" | sed -e 's/^option-//' -e 's/=.*//')
+    y=$(expr "$x" + 1)
+    z=$(printf '%s\n' "DEF_$y" | tr 'A-Z' 'a-z')
+    echo "$z" | grep -q "def_" && echo "option $x -> $z" >> $log
+  done
+  for h in stdio.h stdlib.h string.h unistd.h stdint.h; do
+    printf '#include <%s>\nint main(void){return 0;}\n' "$h" > conftest.c
+    if $cc -c conftest.c -o conftest.o 2>> $log; then echo "have $h" >> $log; fi
+  done
+  for f in strdup strndup memmem; do
+    printf 'char %s(void);\nint main(void){return (int)%s();}\n' "$f" "$f" > conftest.c
+    if $cc conftest.c -o conftest 2>> $log; then echo "have $f" >> $log; fi
+  done
+  for f in Makefile config.h lib/Makefile; do
+    mkdir -p "$(dirname "$f")"
+    printf 'CC = @CC@\nHOST = @HOST@\nVERSION = @VERSION@\n' | \
+      sed -e "s,@CC@,$cc," -e "s,@HOST@,$host," -e "s,@VERSION@,1.0," > "$f"
+  done
+done
+rm -f conftest.c conftest.o conftest
+grep -c '^have' $log
+cat Makefile config.h lib/Makefile | sort | uniq -c
+"""
+
+
+class ShortWorkload(Workload):
+    group = "short"
+    exe = ""
+
+    def missing(self, ctx):
+        return None if os.access(self.exe, os.X_OK) else f"{self.exe} not found"
+
+
+class GccCompile(ShortWorkload):
+    name = "gcc-c"
+    description = ("gcc -O2 -c of a 45-line C file (stdio, stdlib, string), 20 times in a row "
+                   "from one sh: 3 short processes each (gcc driver, cc1, as)")
+    exe = "/usr/bin/gcc"
+    base = 20
+
+    def setup(self, ctx):
+        (ctx.datadir(self) / "small.c").write_text(SMALL_C)
+
+    def command(self, ctx, scale):
+        loop = ('i=0; while [ $i -lt "$1" ]; do "$2" -O2 -c small.c -o small.o || exit 1; '
+                'i=$((i + 1)); done; cksum < small.o')
+        return ["/bin/sh", "-c", loop, "sh", str(scaled(self.base, scale)), self.exe]
+
+
+class Configure(ShortWorkload):
+    name = "configure"
+    description = ("a configure-like shell script: about 100 short processes (sed, grep, tr, "
+                   "expr, uname pipelines; 5 header probes with cc -c, 3 link probes with cc; "
+                   "config.status-like substitutions)")
+    exe = "/usr/bin/cc"
+
+    def setup(self, ctx):
+        (ctx.datadir(self) / "configure").write_text(CONFIGURE_SCRIPT)
+
+    def command(self, ctx, scale):
+        return ["/bin/sh", str(ctx.datadir(self) / "configure"), str(scaled(1, scale))]
+
+
+NODE_SCRIPT = (Path(__file__).resolve().parent / "node-json.js").read_text()
+
+WORKLOADS += [
+    GccCompile(),
+    Configure(),
+    # V8: JIT code and builtins without unwind tables, walked by frame pointer (unwind.c)
+    ScriptWorkload("node-json", "/usr/bin/node", "json.js", NODE_SCRIPT, 100000, {},
+                   "/usr/bin/node (V8): JSON stringify/parse, Buffer and base64 work, a "
+                   "2500-5000 record working set; 100k records"),
+]
+
+
+# --------------------------------------------------------------------------------------------
 # Conditions
 # --------------------------------------------------------------------------------------------
 

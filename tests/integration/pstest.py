@@ -132,6 +132,13 @@ def run(cmd, env=None, cwd=None, timeout=300, stdin=None):
     return p
 
 
+def unwind_report(stderr):
+    """(stacks interned, walks that needed libunwind) from the shim's PERFSHIM_VERBOSE=1 exit
+    line in stderr (bytes), or None."""
+    m = re.search(rb"(\d+) stack\(s\) interned; (\d+) walk\(s\) needed libunwind", stderr)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
 def describe(p):
     def cut(b):
         s = b.decode("utf-8", "replace")

@@ -9,7 +9,6 @@ and report exactly the deliberate leaks at their line. Threads the shim started 
 stacks walked by the fast unwinder (PERFSHIM_VERBOSE=1 reports 0 walks needing libunwind):
 that proves their stack bounds were known without asking from inside malloc."""
 import os
-import re
 
 import pstest
 
@@ -48,8 +47,8 @@ def main():
         pstest.check_site(ck, reports[0], src, marks, "selfattr_leak", blocks,
                           blocks * d("SELFATTR_SIZE"), "leak", label)
         if fast_only:
-            m = re.search(rb"(\d+) walk\(s\) needed libunwind", p.stderr)
-            ck.check(m and m.group(1) == b"0",
+            w = pstest.unwind_report(p.stderr)
+            ck.check(w and w[1] == 0,
                      "%s: every stack walked by the fast unwinder (bounds known)" % label,
                      pstest.describe(p))
     ck.done()

@@ -63,6 +63,9 @@ START_TEST(test_crc_matches_zlib)
         data[i] = (unsigned char)(i * 7 + (i >> 3));
     for (size_t n = 0; n < sizeof data; n = n * 2 + 1)
         ck_assert_uint_eq(ps_crc32(0, data, n), (uint32_t)crc32(0, data, (uInt)n));
+    for (size_t off = 1; off < 9; off++) /* unaligned starts, every tail length */
+        for (size_t n = 0; n < 40; n++)
+            ck_assert_uint_eq(ps_crc32(0, data + off, n), (uint32_t)crc32(0, data + off, (uInt)n));
     /* incremental == whole */
     uint32_t c = ps_crc32(0, data, 100);
     c = ps_crc32(c, data + 100, 900);
@@ -179,6 +182,58 @@ START_TEST(test_stack_interning)
 }
 END_TEST
 
+/* The stack table starts small and grows while other threads look stacks up without a lock:
+ * two threads intern the same 30000 synthetic stacks in opposite orders (the table doubles
+ * about six times meanwhile). Each stack must get exactly one id, the same in both threads,
+ * and its record must hold its frames (so no two stacks share an id). */
+#define GROW_STACKS 30000
+static uint32_t grow_ids[2][GROW_STACKS];
+
+static void grow_frames(int i, uintptr_t f[3])
+{
+    f[0] = 0x400000u + (uintptr_t)i * 16;
+    f[1] = 0x7f0000001000u + (uintptr_t)(i % 97);
+    f[2] = 0x500000u;
+}
+
+static void *grow_worker(void *arg)
+{
+    int which = (int)(intptr_t)arg;
+    for (int k = 0; k < GROW_STACKS; k++) {
+        int i = which ? GROW_STACKS - 1 - k : k;
+        uintptr_t f[3];
+        grow_frames(i, f);
+        grow_ids[which][i] = ps_stack_intern(f, 3);
+    }
+    return NULL;
+}
+
+START_TEST(test_stack_table_growth)
+{
+    uint32_t before = ps_stack_count();
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, grow_worker, (void *)(intptr_t)i);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    /* (starting a thread may intern its start stack: threads.c) */
+    ck_assert_uint_ge(ps_stack_count(), before + GROW_STACKS);
+    ck_assert_uint_le(ps_stack_count(), before + GROW_STACKS + 2);
+    for (int i = 0; i < GROW_STACKS; i++) {
+        uint32_t id = grow_ids[0][i];
+        ck_assert_uint_gt(id, before);
+        ck_assert_uint_eq(id, grow_ids[1][i]);
+        uintptr_t f[3];
+        grow_frames(i, f);
+        ck_assert_uint_eq(ps_stack_intern(f, 3), id); /* found again, after the growth */
+        const ps_stack_t *s = ps_stack_get(id);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_uint_eq(s->depth, 3);
+        ck_assert_int_eq(memcmp(s->ip, f, sizeof f), 0);
+    }
+}
+END_TEST
+
 /* ---- live table and counters --------------------------------------------------------------- */
 
 static ps_totals_t totals_now(void)
@@ -287,6 +342,11 @@ static uint32_t rd32(const unsigned char *p)
 
 START_TEST(test_trace_chunks)
 {
+    /* more stacks than one STACKS chunk holds (they are written in batches of ~64 KiB) */
+    for (int i = 0; i < 3000; i++) {
+        uintptr_t f[4] = {0x600000u + (uintptr_t)i * 8, 0x601000u, 0x602000u, 0x603000u};
+        ck_assert_uint_ne(ps_stack_intern(f, 4), 0);
+    }
     ck_assert_int_eq(ps_init_snapshot(PS_SNAP_DUMP), 0);
     ck_assert_int_eq(ps_init_snapshot(PS_SNAP_DUMP), 0);
     FILE *f = fopen(ps_writer_path(), "rb");
@@ -312,13 +372,33 @@ START_TEST(test_trace_chunks)
     ck_assert_uint_eq(off, n); /* no trailing garbage */
     /* PROCESS once, then per snapshot MODULES, STACKS (if new), SNAPSHOT */
     ck_assert_int_eq(types[0], PS_CHUNK_PROCESS);
-    int snapshots = 0, process = 0;
+    int snapshots = 0, process = 0, stack_chunks = 0;
     for (int i = 0; i < nt; i++) {
         snapshots += types[i] == PS_CHUNK_SNAPSHOT;
         process += types[i] == PS_CHUNK_PROCESS;
+        stack_chunks += types[i] == PS_CHUNK_STACKS;
     }
     ck_assert_int_eq(process, 1);
     ck_assert_int_eq(snapshots, 2);
+    /* every stack once, ids 1.. in order, over several STACKS chunks */
+    ck_assert_int_gt(stack_chunks, 1);
+    uint32_t next_id = 1;
+    for (off = PS_TRACE_FILE_HEADER_SIZE; off + PS_CHUNK_HEADER_SIZE <= n;) {
+        uint32_t type = d[off + 4] | d[off + 5] << 8, len = rd32(d + off + 8);
+        const unsigned char *p = d + off + PS_CHUNK_HEADER_SIZE, *end = p + len;
+        if (type == PS_CHUNK_STACKS) {
+            uint32_t count = rd32(p);
+            p += 4;
+            for (uint32_t k = 0; k < count; k++) {
+                ck_assert(p + 8 <= end);
+                ck_assert_uint_eq(rd32(p), next_id++);
+                p += 8 + (size_t)rd32(p + 4) * 8;
+            }
+            ck_assert_ptr_eq(p, end);
+        }
+        off += PS_CHUNK_HEADER_SIZE + len;
+    }
+    ck_assert_uint_eq(next_id - 1, ps_stack_count());
 }
 END_TEST
 
@@ -491,6 +571,7 @@ int main(void)
     tcase_add_test(tc, test_options);
     tcase_add_test(tc, test_options_documented);
     tcase_add_test(tc, test_stack_interning);
+    tcase_add_test(tc, test_stack_table_growth);
     tcase_add_test(tc, test_live_table);
     tcase_add_test(tc, test_threads_and_cross_thread_frees);
     tcase_add_test(tc, test_trace_chunks);
