@@ -22,7 +22,7 @@ int ps_init_snapshot(int reason); /* write a snapshot now (reason: enum ps_snaps
  * of the process, as libc's _exit. */
 void ps_init_exit(int status) __attribute__((noreturn));
 
-/* ---- lock.c ------------------------------------------------------------------------------- */
+/* ---- spinlock.c: the shim's own spinlock (ps_spinlock_t); the fast path is inline here ---- */
 void ps_lock_slow(ps_spinlock_t *l);
 static inline void ps_lock(ps_spinlock_t *l)
 {
