@@ -195,7 +195,7 @@ static void own_sigprof_mask(int inherited_blocked)
     sigemptyset(&set);
     sigaddset(&set, SIGPROF);
     int blocked = inherited_blocked;
-    if (ps_real_sigmask(SIG_UNBLOCK, &set, &old) == 0 && sigismember(&old, SIGPROF) == 1)
+    if (ps_real_pthread_sigmask(SIG_UNBLOCK, &set, &old) == 0 && sigismember(&old, SIGPROF) == 1)
         blocked = 1;
     tls_prof_blocked = blocked;
 }
@@ -343,26 +343,8 @@ PS_API __sighandler_t signal(int sig, __sighandler_t handler)
 /* ---- sigprocmask / pthread_sigmask: SIGPROF stays deliverable --------------------------------
  */
 
-static int (*real_sigprocmask)(int, const sigset_t *, sigset_t *);
-static int (*real_pthread_sigmask)(int, const sigset_t *, sigset_t *);
-
-static void resolve_masks(void)
-{
-    if (!real_sigprocmask)
-        real_sigprocmask =
-            (int (*)(int, const sigset_t *, sigset_t *))ps_real_function("sigprocmask");
-    if (!real_pthread_sigmask)
-        real_pthread_sigmask =
-            (int (*)(int, const sigset_t *, sigset_t *))ps_real_function("pthread_sigmask");
-}
-
-int ps_real_sigmask(int how, const sigset_t *set, sigset_t *old)
-{
-    resolve_masks();
-    return real_pthread_sigmask ? real_pthread_sigmask(how, set, old) : ENOSYS;
-}
-
-/* One mask change; real is libc's sigprocmask or pthread_sigmask (both return 0 on success). */
+/* One mask change; real is libc's sigprocmask or pthread_sigmask (real.c; both return 0 on
+ * success). */
 static int mask_change(int (*real)(int, const sigset_t *, sigset_t *), int how, const sigset_t *set,
                        sigset_t *old)
 {
@@ -396,20 +378,12 @@ static int mask_change(int (*real)(int, const sigset_t *, sigset_t *), int how, 
 
 PS_API int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
-    resolve_masks();
-    if (!real_sigprocmask) {
-        errno = ENOSYS;
-        return -1;
-    }
-    return mask_change(real_sigprocmask, how, set, old);
+    return mask_change(ps_real_sigprocmask, how, set, old);
 }
 
 PS_API int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
-    resolve_masks();
-    if (!real_pthread_sigmask)
-        return ENOSYS;
-    return mask_change(real_pthread_sigmask, how, set, old);
+    return mask_change(ps_real_pthread_sigmask, how, set, old);
 }
 
 /* ---- init, snapshot ---------------------------------------------------------------------------
@@ -434,7 +408,7 @@ int ps_cpu_init(void)
     struct sigaction mine;
     if (real_sigaction(SIGPROF, NULL, &mine) == 0 && (mine.sa_flags & PS_SA_RESTORER))
         libc_restorer = mine.sa_restorer;
-    resolve_masks();
+    ps_real_masks_init();
     cpu_on = 1;
     ps_cpu_thread_start(0);
     return 0;

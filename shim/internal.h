@@ -8,6 +8,7 @@
 #define PS_INTERNAL_H
 
 #include "types.h"
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <sys/types.h>
@@ -22,7 +23,7 @@ int ps_init_snapshot(int reason); /* write a snapshot now (reason: enum ps_snaps
  * of the process, as libc's _exit. */
 void ps_init_exit(int status) __attribute__((noreturn));
 
-/* ---- lock.c ------------------------------------------------------------------------------- */
+/* ---- spinlock.c: the shim's own spinlock (ps_spinlock_t); the fast path is inline here ---- */
 void ps_lock_slow(ps_spinlock_t *l);
 static inline void ps_lock(ps_spinlock_t *l)
 {
@@ -91,6 +92,12 @@ void *ps_real_libc_symbol(const char *name);
 void *ps_real_function(const char *name);
 int ps_real_family_index(void *addr);
 const char *ps_real_family_name(int i); /* "malloc", "free", ... by that index */
+/* libc's sigprocmask and pthread_sigmask, never the interposed ones (cpu.c's), with their
+ * return conventions (-1 and errno; an error number); ENOSYS if libc lacks them. Looked up at
+ * the first call, or by ps_real_masks_init (before a signal handler may call them). */
+int ps_real_sigprocmask(int how, const sigset_t *set, sigset_t *old);
+int ps_real_pthread_sigmask(int how, const sigset_t *set, sigset_t *old);
+void ps_real_masks_init(void);
 
 /* ---- stack.c: capture and interning ------------------------------------------------------- */
 int ps_stack_init(void);                              /* tables, unwinders; 0 if ok */

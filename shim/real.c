@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * real.c — the real allocator under the shim, and libc's own dlsym/dlvsym.
+ * real.c — the real allocator under the shim, libc's own dlsym/dlvsym, and libc's definitions
+ * of other functions the shim interposes (found in libc's symbol table: ps_real_function).
  *
  * The malloc family is reached through glibc's exported __libc_malloc & co (GLIBC_2.2.5):
  * linking to them directly means no dlsym is needed to find the real allocator, so there is no
@@ -15,7 +16,9 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <errno.h>
 #include <link.h>
+#include <signal.h>
 #include <string.h>
 
 extern void *__libc_malloc(size_t);
@@ -245,4 +248,33 @@ void *(*ps_real_dlvsym_fn(void))(void *, const char *, const char *)
     if (PS_UNLIKELY(!real_dlvsym))
         ps_real_init();
     return real_dlvsym ? real_dlvsym : dlvsym_missing;
+}
+
+/* ---- libc's signal-mask functions (cpu.c interposes them while it samples) ---------------- */
+
+typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
+static sigmask_fn real_sigprocmask, real_pthread_sigmask;
+
+void ps_real_masks_init(void)
+{
+    if (!real_sigprocmask)
+        real_sigprocmask = (sigmask_fn)ps_real_function("sigprocmask");
+    if (!real_pthread_sigmask)
+        real_pthread_sigmask = (sigmask_fn)ps_real_function("pthread_sigmask");
+}
+
+int ps_real_sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    ps_real_masks_init();
+    if (!real_sigprocmask) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return real_sigprocmask(how, set, old);
+}
+
+int ps_real_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    ps_real_masks_init();
+    return real_pthread_sigmask ? real_pthread_sigmask(how, set, old) : ENOSYS;
 }

@@ -101,8 +101,6 @@ int ps_cpu_init(void); /* handler and the main thread's timer */
  * blocked (ps_cpu_prof_blocked() in the creator) */
 void ps_cpu_thread_start(int inherited_blocked);
 int ps_cpu_prof_blocked(void);
-/* libc's pthread_sigmask, bypassing the interposed one */
-int ps_real_sigmask(int how, const sigset_t *set, sigset_t *old);
 void ps_cpu_thread_exit(void); /* fold its samples, stop its timer */
 void ps_cpu_collect(void);     /* intern every thread's new stacks (before STACKS) */
 void ps_cpu_write(ps_buf_t *b, uint64_t time_ns);

@@ -23,7 +23,7 @@
 
 #define PS_MAX_DEPTH 256 /* hard upper bound of PERFSHIM_DEPTH (frames) */
 
-/* ---- lock.h: a test-and-test-and-set spinlock (owner does short work only) --------------- */
+/* ---- spinlock.c: a test-and-test-and-set spinlock (owner does short work only) ------------ */
 typedef struct ps_spinlock_s {
     atomic_int held; /* 0 free, 1 held */
 } ps_spinlock_t;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lock.c — the slow path of the shim's spinlock. Locks guard short sections only (a table
- * insert, a registry update); the holder never unwinds, allocates or does I/O under them.
+ * spinlock.c — the slow path of the shim's own spinlock (the fast path, ps_lock and ps_unlock,
+ * is inline in internal.h). These locks guard short sections only (a table insert, a registry
+ * update); the holder never unwinds, allocates or does I/O under them. Not to be confused with
+ * locks.c, which times the program's locks.
  */
 #include "internal.h"
 
