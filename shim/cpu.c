@@ -425,9 +425,10 @@ void ps_cpu_fork_parent(void)
     ps_unlock(&cpu_lock);
 }
 
-void ps_cpu_fork_child(void)
+void ps_cpu_fork_child(int locked)
 {
-    ps_unlock(&cpu_lock);
+    if (locked)
+        ps_unlock(&cpu_lock);
     /* timers are not inherited: restart this thread's; the other threads' tables keep the
      * parent's samples, like the allocation counters a child inherits */
     if (cpu_on && tls_cpu)

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <unistd.h>
 
 ps_global_t ps_g;
@@ -28,10 +29,22 @@ static atomic_int final_written;  /* the final snapshot of this process is writt
 static void (*real_exit_fn)(int); /* libc's _exit */
 
 /* Every lock a snapshot takes is taken here, so that a child's final snapshot (at exit, or at
- * _exit right after fork) never waits for a thread that does not exist in the child. */
+ * _exit right after fork) never waits for a thread that does not exist in the child.
+ *
+ * Unless the process never had a second thread (glibc's __libc_single_threaded: a shell, make,
+ * a configure script — most forks): then no other thread can hold one of those locks, and
+ * none is taken. Taking them wrote some twenty pages of the shim's data (a lock per size class,
+ * per live-table shard, ...) just before fork, and releasing them after it cost a copy-on-write
+ * fault per page in the parent and again in the child: about 40 page faults per fork, a fifth
+ * of what the pool added to a configure script (docs/performance.md, "Short processes"). */
+static int fork_took_locks; /* written before fork only: both sides read their copy */
+
 static void fork_prepare(void)
 {
     ps_tls_guard++;
+    fork_took_locks = !__libc_single_threaded;
+    if (!fork_took_locks)
+        return;
     ps_unw_fork_prepare(); /* before any lock: the thread loading libunwind may allocate */
     ps_snapshot_fork_prepare();
     ps_modules_fork_prepare();
@@ -44,28 +57,36 @@ static void fork_prepare(void)
 
 static void fork_parent(void)
 {
-    ps_msg_fork_parent();
-    ps_pool_fork_parent();
-    ps_track_fork_parent();
-    ps_stack_fork_parent();
-    ps_cpu_fork_parent();
-    ps_modules_fork_parent();
-    ps_snapshot_fork_parent();
+    if (fork_took_locks) {
+        ps_msg_fork_parent();
+        ps_pool_fork_parent();
+        ps_track_fork_parent();
+        ps_stack_fork_parent();
+        ps_cpu_fork_parent();
+        ps_modules_fork_parent();
+        ps_snapshot_fork_parent();
+    }
     ps_tls_guard--;
 }
 
 static void fork_child(void)
 {
-    ps_msg_fork_child();
-    ps_pool_fork_child();
-    ps_track_fork_child();
-    ps_stack_fork_child();
-    ps_cpu_fork_child();
-    ps_modules_fork_child();
-    ps_snapshot_fork_child();
+    if (fork_took_locks) {
+        ps_msg_fork_child();
+        ps_pool_fork_child();
+        ps_track_fork_child();
+        ps_stack_fork_child();
+    } else {
+        ps_pool_fork_child_caches();
+    }
+    ps_cpu_fork_child(fork_took_locks);
+    if (fork_took_locks)
+        ps_modules_fork_child();
+    ps_snapshot_fork_child(fork_took_locks);
     ps_unw_fork_child();
     ps_g.pid = ps_os_pid();
-    atomic_store(&final_written, 0);
+    if (atomic_load_explicit(&final_written, memory_order_relaxed))
+        atomic_store(&final_written, 0);
     if (ps_g.tracing)
         ps_threads_fork_child();
     ps_tls_guard--;

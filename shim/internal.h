@@ -252,6 +252,6 @@ unsigned ps_rebind_object(const struct dl_phdr_info *info, ps_rebind_fn pick, vo
 int ps_snapshot_write(int reason, int final);
 void ps_snapshot_fork_prepare(void);
 void ps_snapshot_fork_parent(void);
-void ps_snapshot_fork_child(void);
+void ps_snapshot_fork_child(int locked); /* locked: its prepare ran */
 
 #endif /* PS_INTERNAL_H */

@@ -522,7 +522,6 @@ static PS_NOINLINE ps_pool_cache_t *cache_create(void)
         }
     }
     cache_reset_bins(tc);
-    tc->tid = ps_os_tid();
     tc->slow_calls = 0;
     ps_lock(&pool.registry_lock);
     tc->next = pool.caches;
@@ -930,10 +929,19 @@ void ps_pool_fork_child(void)
         return;
     fork_locked = 0;
     unlock_all();
+    ps_pool_fork_child_caches();
+}
+
+void ps_pool_fork_child_caches(void)
+{
+    if (!pool.initialized)
+        return;
     /* Only this thread exists here. The other threads' caches hold free blocks nobody will
      * use: give them back. (Their fast paths store a slot before moving top, so a cache
      * caught mid-free at most loses that one block.) */
     ps_pool_cache_t *mine = ps_pool_tls, *others = NULL;
+    if (pool.caches == NULL || (pool.caches == mine && mine->next == NULL))
+        return; /* nobody else's: write nothing (each page written is a copy-on-write fault) */
     ps_lock(&pool.registry_lock);
     ps_pool_cache_t *tc = pool.caches;
     pool.caches = NULL;
@@ -954,8 +962,6 @@ void ps_pool_fork_child(void)
         cache_retire(others, 0);
         others = next;
     }
-    if (mine != &cache_empty && mine != &cache_dead)
-        mine->tid = ps_os_tid();
 }
 
 /* ================================================================================================

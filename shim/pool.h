@@ -97,6 +97,9 @@ void ps_pool_flush(void);
 void ps_pool_fork_prepare(void);
 void ps_pool_fork_parent(void);
 void ps_pool_fork_child(void);
+/* The child's half that needs no lock taken before fork: the other threads' caches retired.
+ * ps_pool_fork_child calls it; init.c alone, after a fork that took no lock. */
+void ps_pool_fork_child_caches(void);
 
 /* Give empty slabs idle for the decay time back to the OS (and drain transfer stacks idle
  * that long). Also run from slow paths every few refills; now_ns is on the config's clock. */
@@ -133,7 +136,6 @@ typedef struct ps_pool_bin_s {
 typedef struct ps_pool_cache_s {
     ps_pool_bin_t bins[PS_POOL_NCLASS]; /* by class; bins[0] stays empty ("not pooled") */
     struct ps_pool_cache_s *next;       /* registry of live caches, or list of free ones */
-    uint32_t tid;                       /* kernel thread id of the owner */
     uint32_t slow_calls;                /* slow-path entries: every 16th checks decay */
     size_t bytes;                       /* size of this mapping (bytes) */
 } ps_pool_cache_t;

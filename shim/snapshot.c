@@ -355,10 +355,13 @@ void ps_snapshot_fork_parent(void)
     ps_unlock(&writer_lock);
 }
 
-void ps_snapshot_fork_child(void)
+void ps_snapshot_fork_child(int locked)
 {
-    ps_unlock(&writer_lock);
+    if (locked)
+        ps_unlock(&writer_lock);
     ps_writer_fork_child();
-    process_written = 0; /* the child's own file needs its own PROCESS and all stacks */
-    stacks_written = 0;
+    if (process_written) /* the child's own file needs its own PROCESS and all stacks */
+        process_written = 0;
+    if (stacks_written)
+        stacks_written = 0;
 }

@@ -106,7 +106,8 @@ void ps_cpu_collect(void);     /* intern every thread's new stacks (before STACK
 void ps_cpu_write(ps_buf_t *b, uint64_t time_ns);
 void ps_cpu_fork_prepare(void); /* cpu_lock: after the writer's lock, before intern_lock */
 void ps_cpu_fork_parent(void);
-void ps_cpu_fork_child(void); /* also for a process that does not sample */
+void ps_cpu_fork_child(
+    int locked); /* also for a process that does not sample; locked: prepare ran */
 int ps_cpu_on(void);
 
 #endif /* PS_TIMING_H */

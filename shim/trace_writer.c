@@ -459,11 +459,14 @@ void ps_writer_close(void)
 void ps_writer_fork_child(void)
 {
     /* The inherited descriptor is the parent's file: never write to it from here. */
-    if (w.fd >= 0)
+    if (w.fd >= 0) { /* a page written is a copy-on-write fault: write only what changes */
         close(w.fd);
-    w.fd = -1;
-    w.failed = 0;
-    w.pid = 0;
+        w.fd = -1;
+    }
+    if (w.failed)
+        w.failed = 0;
+    if (w.pid)
+        w.pid = 0;
 }
 
 const char *ps_writer_path(void)

@@ -341,8 +341,11 @@ void ps_unw_fork_prepare(void)
 
 void ps_unw_fork_child(void)
 {
+    /* read first: a compare-and-swap writes the page even when it fails, and after fork that
+     * write is a copy-on-write fault in every child */
     int s = UNW_LOADING;
-    atomic_compare_exchange_strong(&state, &s, UNW_NONE);
+    if (atomic_load_explicit(&state, memory_order_relaxed) == UNW_LOADING)
+        atomic_compare_exchange_strong(&state, &s, UNW_NONE);
 }
 
 ps_unw_backtrace_fn ps_unw_backtrace(int *why)
