@@ -139,6 +139,13 @@ def unwind_report(stderr):
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+def check_no_libunwind(ck, p, what):
+    """Checks that process p (run with PERFSHIM_VERBOSE=1) walked every stack without
+    libunwind."""
+    w = unwind_report(p.stderr)
+    return ck.check(w and w[1] == 0, what, describe(p))
+
+
 def describe(p):
     def cut(b):
         s = b.decode("utf-8", "replace")
