@@ -8,9 +8,9 @@
  *
  * CPU-time timers only fire while the thread runs, so a blocked thread is never interrupted
  * (its system calls are not broken by EINTR). The program keeps its own SIGPROF use: sigaction
- * and signal are interposed for SIGPROF while sampling is on; the program's handler is kept
- * aside and called for every SIGPROF that is not one of our timers' (setitimer profilers, kill),
- * and such a SIGPROF still ends a program that has no handler for it.
+ * and signal are interposed (interpose_signals.c) for SIGPROF while sampling is on; the program's
+ * handler is kept aside and called for every SIGPROF that is not one of our timers' (setitimer
+ * profilers, kill), and such a SIGPROF still ends a program that has no handler for it.
  *
  * Many programs block every signal in their worker threads (liblzma, thread pools that leave
  * signals to one thread): our timers' SIGPROF would stay pending there and those threads would
@@ -28,7 +28,6 @@
 #include <string.h>
 #include <time.h>
 
-#define PS_API PS_EXPORT
 #define CPU_SLOTS 2048u /* distinct stacks per thread */
 #define CPU_FRAMES 64
 #define CPU_PROBE 32
@@ -284,7 +283,7 @@ static void resolve_sigaction(void)
     }
 }
 
-PS_API int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+int ps_cpu_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     resolve_sigaction();
     if (!real_sigaction) {
@@ -316,7 +315,7 @@ PS_API int sigaction(int sig, const struct sigaction *act, struct sigaction *old
  * alarm(); read()) block for ever under the shim, with or without sampling. */
 static __sighandler_t (*real_signal)(int, __sighandler_t);
 
-PS_API __sighandler_t signal(int sig, __sighandler_t handler)
+__sighandler_t ps_cpu_signal(int sig, __sighandler_t handler)
 {
     if (sig != SIGPROF || !cpu_on) {
         if (!real_signal) {
@@ -335,7 +334,7 @@ PS_API __sighandler_t signal(int sig, __sighandler_t handler)
     sigemptyset(&act.sa_mask);
     sigaddset(&act.sa_mask, sig);
     act.sa_flags = SA_RESTART; /* BSD semantics, as glibc's signal() */
-    if (sigaction(sig, &act, &old) != 0)
+    if (ps_cpu_sigaction(sig, &act, &old) != 0)
         return SIG_ERR;
     return (old.sa_flags & SA_SIGINFO) ? (__sighandler_t)(void *)old.sa_sigaction : old.sa_handler;
 }
@@ -376,12 +375,12 @@ static int mask_change(int (*real)(int, const sigset_t *, sigset_t *), int how, 
     return 0;
 }
 
-PS_API int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+int ps_cpu_sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
     return mask_change(ps_real_sigprocmask, how, set, old);
 }
 
-PS_API int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+int ps_cpu_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
     return mask_change(ps_real_pthread_sigmask, how, set, old);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * threads.c — pthread_create, and the THREADS chunk: for every thread the program started,
+ * threads.c — pthread_create (ps_threads_create, exported by interpose_threads.c), and the
+ * THREADS chunk: for every thread the program started,
  * the stack that created it, its start routine, name, lifetime and CPU time.
  *
  * The new thread starts in thread_start, which records it, starts its CPU-sampling timer when
@@ -17,7 +18,6 @@
 #include <sys/prctl.h>
 #include <time.h>
 
-#define PS_API PS_EXPORT
 #define TREC_MAX 65536u
 
 typedef struct trec_s {
@@ -95,7 +95,7 @@ __attribute__((optimize("optimize-sibling-calls"))) static void *thread_start(vo
     return fn(arg); /* tail call: the program's routine runs in our place */
 }
 
-PS_API int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+int ps_threads_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
     if (PS_UNLIKELY(!real_create)) {
         void *f = ps_real_function("pthread_create");
@@ -185,9 +185,8 @@ void ps_threads_write(ps_buf_t *b, uint64_t time_ns)
     if (n > TREC_MAX)
         n = TREC_MAX;
     uint32_t me = ps_os_tid();
-    ps_row_threads_head_t head = {.time_ns = time_ns,
-                                  .created = atomic_load(&created),
-                                  .dropped = atomic_load(&dropped)};
+    ps_row_threads_head_t head = {
+        .time_ns = time_ns, .created = atomic_load(&created), .dropped = atomic_load(&dropped)};
     ps_put_threads_head(b, &head);
     size_t count_at = ps_buf_table(b, PS_THREAD_ROW_SIZE);
     uint32_t rows = 0;
