@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * threads.c — pthread_create (ps_threads_create, exported by interpose_threads.c), and the
- * THREADS chunk: for every thread the program started,
- * the stack that created it, its start routine, name, lifetime and CPU time.
+ * THREADS chunk: for every thread the program started, the stack that created it, its start
+ * routine, name, lifetime and CPU time.
  *
  * The new thread starts in thread_start, which records it, starts its CPU-sampling timer when
  * PERFSHIM_CPU_HZ is on, and tail-calls the program's routine, so no perfshim frame stays at
