@@ -89,7 +89,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
         dfl.sa_handler = SIG_DFL;
         sigemptyset(&dfl.sa_mask);
         real_sigaction(sig, &dfl, NULL);
-        raise(sig);
+        ps_os_raise(sig);
     } else if (a.sa_handler != SIG_IGN) {
         a.sa_handler(sig);
     }
@@ -167,23 +167,8 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
 
 static void start_timer(cpu_buf_t *b)
 {
-    struct sigevent sev;
-    memset(&sev, 0, sizeof sev);
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = SIGPROF;
-    sev.sigev_value.sival_ptr = &cookie;
-    sev._sigev_un._tid = (int)ps_os_tid();
-    b->has_timer = 0;
-    if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &b->timer) != 0)
-        return;
-    long period = 1000000000L / ps_g.opt.cpu_hz;
-    struct itimerspec its = {.it_interval = {period / 1000000000L, period % 1000000000L},
-                             .it_value = {period / 1000000000L, period % 1000000000L}};
-    if (timer_settime(b->timer, 0, &its, NULL) != 0) {
-        timer_delete(b->timer);
-        return;
-    }
-    b->has_timer = 1;
+    uint64_t period = 1000000000u / (uint64_t)ps_g.opt.cpu_hz;
+    b->has_timer = ps_os_cpu_timer_start(&b->timer, SIGPROF, ps_os_tid(), &cookie, period) == 0;
 }
 
 /* SIGPROF must reach this thread: unblock it for real, and remember if the program (or the
@@ -245,7 +230,7 @@ void ps_cpu_thread_exit(void)
     if (!b)
         return;
     if (b->has_timer)
-        timer_delete(b->timer);
+        ps_os_timer_delete(b->timer);
     tls_cpu = NULL;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     ps_lock(&cpu_lock);
@@ -370,7 +355,7 @@ static int mask_change(int (*real)(int, const sigset_t *, sigset_t *), int how, 
     tls_prof_blocked = now;
     if (was && !now && tls_prof_held) {
         tls_prof_held = 0;
-        raise(SIGPROF); /* the program's own signal, held while it was blocked */
+        ps_os_raise(SIGPROF); /* the program's own signal, held while it was blocked */
     }
     return 0;
 }

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 
 #define TREC_MAX 65536u
@@ -131,11 +130,8 @@ int ps_threads_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(voi
 
 static uint64_t cpu_ns_of(uint32_t tid, int self)
 {
-    struct timespec ts;
     clockid_t clk = self ? CLOCK_THREAD_CPUTIME_ID : (clockid_t)((~(clockid_t)tid << 3) | 6);
-    if (clock_gettime(clk, &ts) != 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return ps_os_clock_ns(clk);
 }
 
 void ps_threads_thread_exit(ps_thread_t *t)
@@ -144,7 +140,7 @@ void ps_threads_thread_exit(ps_thread_t *t)
     if (!r)
         return;
     t->thread_rec = NULL;
-    prctl(PR_GET_NAME, r->name, 0, 0, 0);
+    ps_os_thread_name(r->name);
     atomic_store(&r->cpu_ns, cpu_ns_of(0, 1));
     atomic_store(&r->end_ns, since_start_ns());
     atomic_fetch_or(&r->flags, PS_THREAD_F_EXITED);
