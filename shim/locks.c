@@ -721,7 +721,7 @@ static PS_NOINLINE int acquire_general(ps_thread_t *t, lockc_t *e, lock_rec_t *r
 }
 
 /* The common case found the lock busy (or the try failed otherwise). Nothing travels across
- * the try in the fast path (no register to save: the exported wrappers need no frame), so the
+ * the try in the fast path (no register to save: the wrappers need no frame), so the
  * thread, the lock (left in t->try_lock) and its record are looked up again here. */
 static PS_NOINLINE int acquire_busy(uint32_t kind, int shared, int rc, wait_fn_t wait_fn,
                                     clockid_t clk, const struct timespec *ts, int is_try)
@@ -793,7 +793,8 @@ int ps_locks_pthread_mutex_destroy(pthread_mutex_t *m)
 }
 
 /* The timed path of the most common call is a function of its own: with lock timing off the
- * exported wrapper stays a test and a tail call, with no frame to set up. */
+ * wrapper (ps_locks_pthread_mutex_lock, which the export jumps to) stays a test and a tail call,
+ * with no frame to set up. */
 static PS_NOINLINE int mutex_lock_timed(ps_thread_t *t, void *m)
 {
     return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, 0, NULL, 0);
