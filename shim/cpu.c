@@ -8,9 +8,9 @@
  *
  * CPU-time timers only fire while the thread runs, so a blocked thread is never interrupted
  * (its system calls are not broken by EINTR). The program keeps its own SIGPROF use: sigaction
- * and signal are interposed for SIGPROF while sampling is on; the program's handler is kept
- * aside and called for every SIGPROF that is not one of our timers' (setitimer profilers, kill),
- * and such a SIGPROF still ends a program that has no handler for it.
+ * and signal are interposed (interpose_signals.c) for SIGPROF while sampling is on; the program's
+ * handler is kept aside and called for every SIGPROF that is not one of our timers' (setitimer
+ * profilers, kill), and such a SIGPROF still ends a program that has no handler for it.
  *
  * Many programs block every signal in their worker threads (liblzma, thread pools that leave
  * signals to one thread): our timers' SIGPROF would stay pending there and those threads would
@@ -28,7 +28,6 @@
 #include <string.h>
 #include <time.h>
 
-#define PS_API PS_EXPORT
 #define CPU_SLOTS 2048u /* distinct stacks per thread */
 #define CPU_FRAMES 64
 #define CPU_PROBE 32
@@ -90,7 +89,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
         dfl.sa_handler = SIG_DFL;
         sigemptyset(&dfl.sa_mask);
         real_sigaction(sig, &dfl, NULL);
-        raise(sig);
+        ps_os_raise(sig);
     } else if (a.sa_handler != SIG_IGN) {
         a.sa_handler(sig);
     }
@@ -168,23 +167,8 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
 
 static void start_timer(cpu_buf_t *b)
 {
-    struct sigevent sev;
-    memset(&sev, 0, sizeof sev);
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = SIGPROF;
-    sev.sigev_value.sival_ptr = &cookie;
-    sev._sigev_un._tid = (int)ps_os_tid();
-    b->has_timer = 0;
-    if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &b->timer) != 0)
-        return;
-    long period = 1000000000L / ps_g.opt.cpu_hz;
-    struct itimerspec its = {.it_interval = {period / 1000000000L, period % 1000000000L},
-                             .it_value = {period / 1000000000L, period % 1000000000L}};
-    if (timer_settime(b->timer, 0, &its, NULL) != 0) {
-        timer_delete(b->timer);
-        return;
-    }
-    b->has_timer = 1;
+    uint64_t period = 1000000000u / (uint64_t)ps_g.opt.cpu_hz;
+    b->has_timer = ps_os_cpu_timer_start(&b->timer, SIGPROF, ps_os_tid(), &cookie, period) == 0;
 }
 
 /* SIGPROF must reach this thread: unblock it for real, and remember if the program (or the
@@ -246,7 +230,7 @@ void ps_cpu_thread_exit(void)
     if (!b)
         return;
     if (b->has_timer)
-        timer_delete(b->timer);
+        ps_os_timer_delete(b->timer);
     tls_cpu = NULL;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     ps_lock(&cpu_lock);
@@ -284,7 +268,7 @@ static void resolve_sigaction(void)
     }
 }
 
-PS_API int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+int ps_cpu_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     resolve_sigaction();
     if (!real_sigaction) {
@@ -316,7 +300,7 @@ PS_API int sigaction(int sig, const struct sigaction *act, struct sigaction *old
  * alarm(); read()) block for ever under the shim, with or without sampling. */
 static __sighandler_t (*real_signal)(int, __sighandler_t);
 
-PS_API __sighandler_t signal(int sig, __sighandler_t handler)
+__sighandler_t ps_cpu_signal(int sig, __sighandler_t handler)
 {
     if (sig != SIGPROF || !cpu_on) {
         if (!real_signal) {
@@ -335,7 +319,7 @@ PS_API __sighandler_t signal(int sig, __sighandler_t handler)
     sigemptyset(&act.sa_mask);
     sigaddset(&act.sa_mask, sig);
     act.sa_flags = SA_RESTART; /* BSD semantics, as glibc's signal() */
-    if (sigaction(sig, &act, &old) != 0)
+    if (ps_cpu_sigaction(sig, &act, &old) != 0)
         return SIG_ERR;
     return (old.sa_flags & SA_SIGINFO) ? (__sighandler_t)(void *)old.sa_sigaction : old.sa_handler;
 }
@@ -371,17 +355,17 @@ static int mask_change(int (*real)(int, const sigset_t *, sigset_t *), int how, 
     tls_prof_blocked = now;
     if (was && !now && tls_prof_held) {
         tls_prof_held = 0;
-        raise(SIGPROF); /* the program's own signal, held while it was blocked */
+        ps_os_raise(SIGPROF); /* the program's own signal, held while it was blocked */
     }
     return 0;
 }
 
-PS_API int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+int ps_cpu_sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
     return mask_change(ps_real_sigprocmask, how, set, old);
 }
 
-PS_API int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+int ps_cpu_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
     return mask_change(ps_real_pthread_sigmask, how, set, old);
 }

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/single_threaded.h>
-#include <unistd.h>
 
 ps_global_t ps_g;
 __thread int ps_tls_guard __attribute__((tls_model("initial-exec")));
@@ -166,10 +165,8 @@ void ps_init_process(void)
         goto out;
     }
 
-    ssize_t n = readlink("/proc/self/exe", ps_g.exe, sizeof ps_g.exe - 1);
-    ps_g.exe[n > 0 ? n : 0] = 0;
-    if (!getcwd(ps_g.cwd, sizeof ps_g.cwd))
-        ps_g.cwd[0] = 0;
+    ps_os_readlink("/proc/self/exe", ps_g.exe, sizeof ps_g.exe);
+    ps_os_cwd(ps_g.cwd, sizeof ps_g.cwd);
 
     if (ps_real_init() != 0 || ps_track_init() != 0 || ps_stack_init() != 0)
         goto out; /* each says what failed, once */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * internal.h — functions shared between the shim's files, grouped by the file that defines
- * them. Everything here is hidden (the shim is built -fvisibility=hidden); interpose.c alone
- * exports symbols.
+ * them. Everything here is hidden (the shim is built -fvisibility=hidden); only the
+ * interpose*.c files export symbols, and every other file defines only ps_* names (test
+ * shim_core_symbols).
  */
 #ifndef PS_INTERNAL_H
 #define PS_INTERNAL_H
@@ -92,9 +93,10 @@ void *ps_real_libc_symbol(const char *name);
 void *ps_real_function(const char *name);
 int ps_real_family_index(void *addr);
 const char *ps_real_family_name(int i); /* "malloc", "free", ... by that index */
-/* libc's sigprocmask and pthread_sigmask, never the interposed ones (cpu.c's), with their
- * return conventions (-1 and errno; an error number); ENOSYS if libc lacks them. Looked up at
- * the first call, or by ps_real_masks_init (before a signal handler may call them). */
+/* libc's sigprocmask and pthread_sigmask, never the interposed ones (cpu.c's, exported by
+ * interpose_signals.c), with their return conventions (-1 and errno; an error number); ENOSYS
+ * if libc lacks them. Looked up at the first call, or by ps_real_masks_init (before a signal
+ * handler may call them). */
 int ps_real_sigprocmask(int how, const sigset_t *set, sigset_t *old);
 int ps_real_pthread_sigmask(int how, const sigset_t *set, sigset_t *old);
 void ps_real_masks_init(void);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * locks.c — lock timing (PERFSHIM_LOCKS=1): the pthread mutex, rwlock, spinlock and condition
- * variable functions, the POSIX semaphore functions, the table of locks they fill, and the
- * LOCKS chunk.
+ * variable functions, the POSIX semaphore functions (ps_locks_<name>, exported as <name> by
+ * interpose_locks.c), the table of locks they fill, and the LOCKS chunk.
  *
  * Per lock: acquisitions, contended acquisitions (the first try failed), owner changes, wait
  * and hold times, and the acquiring call sites. The uncontended path is a try-lock and a few
@@ -45,54 +45,10 @@
 #include <string.h>
 #include <time.h>
 
-#define PS_API PS_EXPORT
+/* ---- libc's functions (PS_LOCK_FUNCS, PS_SEM_FUNCS: timing.h)
+ * ----------------------------------------------------------------------- */
 
-/* ---- libc's functions ----------------------------------------------------------------------- */
-
-#define PS_LOCK_FUNCS(X)                                                                           \
-    X(pthread_mutex_init, int, (pthread_mutex_t *, const pthread_mutexattr_t *))                   \
-    X(pthread_mutex_destroy, int, (pthread_mutex_t *))                                             \
-    X(pthread_mutex_lock, int, (pthread_mutex_t *))                                                \
-    X(pthread_mutex_trylock, int, (pthread_mutex_t *))                                             \
-    X(pthread_mutex_timedlock, int, (pthread_mutex_t *, const struct timespec *))                  \
-    X(pthread_mutex_clocklock, int, (pthread_mutex_t *, clockid_t, const struct timespec *))       \
-    X(pthread_mutex_unlock, int, (pthread_mutex_t *))                                              \
-    X(pthread_rwlock_init, int, (pthread_rwlock_t *, const pthread_rwlockattr_t *))                \
-    X(pthread_rwlock_destroy, int, (pthread_rwlock_t *))                                           \
-    X(pthread_rwlock_rdlock, int, (pthread_rwlock_t *))                                            \
-    X(pthread_rwlock_wrlock, int, (pthread_rwlock_t *))                                            \
-    X(pthread_rwlock_tryrdlock, int, (pthread_rwlock_t *))                                         \
-    X(pthread_rwlock_trywrlock, int, (pthread_rwlock_t *))                                         \
-    X(pthread_rwlock_timedrdlock, int, (pthread_rwlock_t *, const struct timespec *))              \
-    X(pthread_rwlock_timedwrlock, int, (pthread_rwlock_t *, const struct timespec *))              \
-    X(pthread_rwlock_clockrdlock, int, (pthread_rwlock_t *, clockid_t, const struct timespec *))   \
-    X(pthread_rwlock_clockwrlock, int, (pthread_rwlock_t *, clockid_t, const struct timespec *))   \
-    X(pthread_rwlock_unlock, int, (pthread_rwlock_t *))                                            \
-    X(pthread_spin_init, int, (pthread_spinlock_t *, int))                                         \
-    X(pthread_spin_destroy, int, (pthread_spinlock_t *))                                           \
-    X(pthread_spin_lock, int, (pthread_spinlock_t *))                                              \
-    X(pthread_spin_trylock, int, (pthread_spinlock_t *))                                           \
-    X(pthread_spin_unlock, int, (pthread_spinlock_t *))                                            \
-    X(pthread_cond_init, int, (pthread_cond_t *, const pthread_condattr_t *))                      \
-    X(pthread_cond_destroy, int, (pthread_cond_t *))                                               \
-    X(pthread_cond_wait, int, (pthread_cond_t *, pthread_mutex_t *))                               \
-    X(pthread_cond_timedwait, int, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *)) \
-    X(pthread_cond_clockwait, int,                                                                 \
-      (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *))                   \
-    X(pthread_cond_signal, int, (pthread_cond_t *))                                                \
-    X(pthread_cond_broadcast, int, (pthread_cond_t *))
-
-/* The semaphore functions: they return -1 and set errno. sem_clockwait is glibc 2.30's. */
-#define PS_SEM_FUNCS(X)                                                                            \
-    X(sem_init, int, (sem_t *, int, unsigned int))                                                 \
-    X(sem_destroy, int, (sem_t *))                                                                 \
-    X(sem_wait, int, (sem_t *))                                                                    \
-    X(sem_trywait, int, (sem_t *))                                                                 \
-    X(sem_timedwait, int, (sem_t *, const struct timespec *))                                      \
-    X(sem_clockwait, int, (sem_t *, clockid_t, const struct timespec *))                           \
-    X(sem_post, int, (sem_t *))
-
-#define PS_DECLARE_REAL(name, ret, args) static ret(*real_##name) args;
+#define PS_DECLARE_REAL(name, ret, params, args) static ret(*real_##name) params;
 PS_LOCK_FUNCS(PS_DECLARE_REAL)
 PS_SEM_FUNCS(PS_DECLARE_REAL)
 
@@ -113,11 +69,11 @@ static int missing_sem_function(void)
 static PS_COLD void resolve_all(void)
 {
     void *f, *missing = (void *)missing_function;
-#define PS_RESOLVE(name, ret, args)                                                                \
+#define PS_RESOLVE(name, ret, params, args)                                                        \
     f = ps_real_function(#name);                                                                   \
     if (!f)                                                                                        \
         f = missing;                                                                               \
-    real_##name = (ret(*) args)f;
+    real_##name = (ret(*) params)f;
     PS_LOCK_FUNCS(PS_RESOLVE)
     missing = (void *)missing_sem_function;
     PS_SEM_FUNCS(PS_RESOLVE)
@@ -765,7 +721,7 @@ static PS_NOINLINE int acquire_general(ps_thread_t *t, lockc_t *e, lock_rec_t *r
 }
 
 /* The common case found the lock busy (or the try failed otherwise). Nothing travels across
- * the try in the fast path (no register to save: the exported wrappers need no frame), so the
+ * the try in the fast path (no register to save: the wrappers need no frame), so the
  * thread, the lock (left in t->try_lock) and its record are looked up again here. */
 static PS_NOINLINE int acquire_busy(uint32_t kind, int shared, int rc, wait_fn_t wait_fn,
                                     clockid_t clk, const struct timespec *ts, int is_try)
@@ -822,13 +778,13 @@ static int mutex_wait(void *m, clockid_t clk, const struct timespec *ts)
     return real_pthread_mutex_clocklock(m, clk, ts);
 }
 
-PS_API int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
+int ps_locks_pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
 {
     retire_at(m);
     return REAL(pthread_mutex_init)(m, a);
 }
 
-PS_API int pthread_mutex_destroy(pthread_mutex_t *m)
+int ps_locks_pthread_mutex_destroy(pthread_mutex_t *m)
 {
     int rc = REAL(pthread_mutex_destroy)(m);
     if (rc == 0)
@@ -837,13 +793,14 @@ PS_API int pthread_mutex_destroy(pthread_mutex_t *m)
 }
 
 /* The timed path of the most common call is a function of its own: with lock timing off the
- * exported wrapper stays a test and a tail call, with no frame to set up. */
+ * wrapper (ps_locks_pthread_mutex_lock, which the export jumps to) stays a test and a tail call,
+ * with no frame to set up. */
 static PS_NOINLINE int mutex_lock_timed(ps_thread_t *t, void *m)
 {
     return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, 0, NULL, 0);
 }
 
-PS_API int pthread_mutex_lock(pthread_mutex_t *m)
+int ps_locks_pthread_mutex_lock(pthread_mutex_t *m)
 {
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
@@ -851,7 +808,7 @@ PS_API int pthread_mutex_lock(pthread_mutex_t *m)
     return mutex_lock_timed(t, m);
 }
 
-PS_API int pthread_mutex_trylock(pthread_mutex_t *m)
+int ps_locks_pthread_mutex_trylock(pthread_mutex_t *m)
 {
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
@@ -859,7 +816,7 @@ PS_API int pthread_mutex_trylock(pthread_mutex_t *m)
     return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, 0, NULL, 1);
 }
 
-PS_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *ts)
+int ps_locks_pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *ts)
 {
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
@@ -867,7 +824,7 @@ PS_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *ts
     return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, (clockid_t)-1, ts, 0);
 }
 
-PS_API int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *ts)
+int ps_locks_pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *ts)
 {
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t) || clk == (clockid_t)-1)
@@ -875,7 +832,7 @@ PS_API int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const stru
     return acquire(t, m, PS_LOCK_MUTEX, 0, mutex_try, mutex_wait, clk, ts, 0);
 }
 
-PS_API int pthread_mutex_unlock(pthread_mutex_t *m)
+int ps_locks_pthread_mutex_unlock(pthread_mutex_t *m)
 {
     UNLOCK(pthread_mutex_unlock, m);
 }
@@ -907,13 +864,13 @@ static int wr_wait(void *l, clockid_t clk, const struct timespec *ts)
     return real_pthread_rwlock_clockwrlock(l, clk, ts);
 }
 
-PS_API int pthread_rwlock_init(pthread_rwlock_t *l, const pthread_rwlockattr_t *a)
+int ps_locks_pthread_rwlock_init(pthread_rwlock_t *l, const pthread_rwlockattr_t *a)
 {
     retire_at(l);
     return REAL(pthread_rwlock_init)(l, a);
 }
 
-PS_API int pthread_rwlock_destroy(pthread_rwlock_t *l)
+int ps_locks_pthread_rwlock_destroy(pthread_rwlock_t *l)
 {
     int rc = REAL(pthread_rwlock_destroy)(l);
     if (rc == 0)
@@ -922,7 +879,7 @@ PS_API int pthread_rwlock_destroy(pthread_rwlock_t *l)
 }
 
 #define RW_ENTRY(fname, shared, tryf, waitf, is_try)                                               \
-    PS_API int fname(pthread_rwlock_t *l)                                                          \
+    int ps_locks_##fname(pthread_rwlock_t *l)                                                      \
     {                                                                                              \
         ps_thread_t *t = timing_thread();                                                          \
         if (PS_LIKELY(!t))                                                                         \
@@ -935,7 +892,7 @@ RW_ENTRY(pthread_rwlock_tryrdlock, 1, rd_try, rd_wait, 1)
 RW_ENTRY(pthread_rwlock_trywrlock, 0, wr_try, wr_wait, 1)
 
 #define RW_TIMED(fname, shared, tryf, waitf)                                                       \
-    PS_API int fname(pthread_rwlock_t *l, const struct timespec *ts)                               \
+    int ps_locks_##fname(pthread_rwlock_t *l, const struct timespec *ts)                           \
     {                                                                                              \
         ps_thread_t *t = timing_thread();                                                          \
         if (PS_LIKELY(!t))                                                                         \
@@ -946,7 +903,7 @@ RW_TIMED(pthread_rwlock_timedrdlock, 1, rd_try, rd_wait)
 RW_TIMED(pthread_rwlock_timedwrlock, 0, wr_try, wr_wait)
 
 #define RW_CLOCK(fname, shared, tryf, waitf)                                                       \
-    PS_API int fname(pthread_rwlock_t *l, clockid_t clk, const struct timespec *ts)                \
+    int ps_locks_##fname(pthread_rwlock_t *l, clockid_t clk, const struct timespec *ts)            \
     {                                                                                              \
         ps_thread_t *t = timing_thread();                                                          \
         if (PS_LIKELY(!t) || clk == (clockid_t)-1)                                                 \
@@ -956,7 +913,7 @@ RW_TIMED(pthread_rwlock_timedwrlock, 0, wr_try, wr_wait)
 RW_CLOCK(pthread_rwlock_clockrdlock, 1, rd_try, rd_wait)
 RW_CLOCK(pthread_rwlock_clockwrlock, 0, wr_try, wr_wait)
 
-PS_API int pthread_rwlock_unlock(pthread_rwlock_t *l)
+int ps_locks_pthread_rwlock_unlock(pthread_rwlock_t *l)
 {
     UNLOCK(pthread_rwlock_unlock, l); /* only writers' holds are timed */
 }
@@ -974,13 +931,13 @@ static int spin_wait(void *l, clockid_t clk, const struct timespec *ts)
     return real_pthread_spin_lock(l);
 }
 
-PS_API int pthread_spin_init(pthread_spinlock_t *l, int pshared)
+int ps_locks_pthread_spin_init(pthread_spinlock_t *l, int pshared)
 {
     retire_at((const void *)l);
     return REAL(pthread_spin_init)(l, pshared);
 }
 
-PS_API int pthread_spin_destroy(pthread_spinlock_t *l)
+int ps_locks_pthread_spin_destroy(pthread_spinlock_t *l)
 {
     int rc = REAL(pthread_spin_destroy)(l);
     if (rc == 0)
@@ -988,7 +945,7 @@ PS_API int pthread_spin_destroy(pthread_spinlock_t *l)
     return rc;
 }
 
-PS_API int pthread_spin_lock(pthread_spinlock_t *l)
+int ps_locks_pthread_spin_lock(pthread_spinlock_t *l)
 {
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
@@ -996,7 +953,7 @@ PS_API int pthread_spin_lock(pthread_spinlock_t *l)
     return acquire(t, (void *)l, PS_LOCK_SPIN, 0, spin_try, spin_wait, 0, NULL, 0);
 }
 
-PS_API int pthread_spin_trylock(pthread_spinlock_t *l)
+int ps_locks_pthread_spin_trylock(pthread_spinlock_t *l)
 {
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
@@ -1004,7 +961,7 @@ PS_API int pthread_spin_trylock(pthread_spinlock_t *l)
     return acquire(t, (void *)l, PS_LOCK_SPIN, 0, spin_try, spin_wait, 0, NULL, 1);
 }
 
-PS_API int pthread_spin_unlock(pthread_spinlock_t *l)
+int ps_locks_pthread_spin_unlock(pthread_spinlock_t *l)
 {
     UNLOCK(pthread_spin_unlock, l);
 }
@@ -1138,13 +1095,13 @@ static PS_NOINLINE int sem_wait_timed(sem_t *s, clockid_t clk, const struct time
     return -1;
 }
 
-PS_API int sem_init(sem_t *s, int pshared, unsigned int value)
+int ps_locks_sem_init(sem_t *s, int pshared, unsigned int value)
 {
     sem_retire_at(s, 0);
     return REAL(sem_init)(s, pshared, value);
 }
 
-PS_API int sem_destroy(sem_t *s)
+int ps_locks_sem_destroy(sem_t *s)
 {
     int rc = REAL(sem_destroy)(s);
     if (rc == 0)
@@ -1152,28 +1109,28 @@ PS_API int sem_destroy(sem_t *s)
     return rc;
 }
 
-PS_API int sem_wait(sem_t *s)
+int ps_locks_sem_wait(sem_t *s)
 {
     if (PS_LIKELY(!sem_timing(s)))
         return REAL(sem_wait)(s);
     return sem_wait_timed(s, 0, NULL);
 }
 
-PS_API int sem_trywait(sem_t *s)
+int ps_locks_sem_trywait(sem_t *s)
 {
     if (PS_LIKELY(!sem_timing(s)))
         return REAL(sem_trywait)(s);
     return sem_trywait_timed(s);
 }
 
-PS_API int sem_timedwait(sem_t *s, const struct timespec *ts)
+int ps_locks_sem_timedwait(sem_t *s, const struct timespec *ts)
 {
     if (PS_LIKELY(!sem_timing(s)) || !sem_valid_timeout(ts))
         return REAL(sem_timedwait)(s, ts);
     return sem_wait_timed(s, (clockid_t)-1, ts);
 }
 
-PS_API int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *ts)
+int ps_locks_sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *ts)
 {
     if (PS_LIKELY(!sem_timing(s)) || (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC) ||
         !sem_valid_timeout(ts))
@@ -1232,7 +1189,7 @@ static PS_NOINLINE int sem_post_timed(sem_t *s)
     return rc;
 }
 
-PS_API int sem_post(sem_t *s)
+int ps_locks_sem_post(sem_t *s)
 {
     if (PS_LIKELY(!sem_timing(s)))
         return REAL(sem_post)(s);
@@ -1241,13 +1198,13 @@ PS_API int sem_post(sem_t *s)
 
 /* ---- condition variables ------------------------------------------------------------------ */
 
-PS_API int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *a)
+int ps_locks_pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *a)
 {
     retire_at(c);
     return REAL(pthread_cond_init)(c, a);
 }
 
-PS_API int pthread_cond_destroy(pthread_cond_t *c)
+int ps_locks_pthread_cond_destroy(pthread_cond_t *c)
 {
     int rc = REAL(pthread_cond_destroy)(c);
     if (rc == 0)
@@ -1300,7 +1257,7 @@ static int cond_wait_timed(ps_thread_t *t, pthread_cond_t *c, pthread_mutex_t *m
     return rc;
 }
 
-PS_API int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+int ps_locks_pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
@@ -1308,7 +1265,8 @@ PS_API int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
     return cond_wait_timed(t, c, m, 0, NULL, 0);
 }
 
-PS_API int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *ts)
+int ps_locks_pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
+                                    const struct timespec *ts)
 {
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
@@ -1316,8 +1274,8 @@ PS_API int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const s
     return cond_wait_timed(t, c, m, 0, ts, 1);
 }
 
-PS_API int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
-                                  const struct timespec *ts)
+int ps_locks_pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+                                    const struct timespec *ts)
 {
     ps_thread_t *t = timing_thread();
     if (PS_LIKELY(!t))
@@ -1334,7 +1292,7 @@ static void signalled(pthread_cond_t *c, ps_thread_t *t, int broadcast)
     atomic_store_explicit(&r->last_signal, ps_ticks(), memory_order_relaxed);
 }
 
-PS_API int pthread_cond_signal(pthread_cond_t *c)
+int ps_locks_pthread_cond_signal(pthread_cond_t *c)
 {
     ps_thread_t *t = timing_thread();
     if (PS_UNLIKELY(t != NULL))
@@ -1342,7 +1300,7 @@ PS_API int pthread_cond_signal(pthread_cond_t *c)
     return REAL(pthread_cond_signal)(c);
 }
 
-PS_API int pthread_cond_broadcast(pthread_cond_t *c)
+int ps_locks_pthread_cond_broadcast(pthread_cond_t *c)
 {
     ps_thread_t *t = timing_thread();
     if (PS_UNLIKELY(t != NULL))
@@ -1352,30 +1310,17 @@ PS_API int pthread_cond_broadcast(pthread_cond_t *c)
 
 /* ---- lookups by handle ---------------------------------------------------------------------- */
 
-/* Hidden aliases: the addresses of this file's own functions, never of an earlier definition
- * in the program (a program's wrapper of sem_wait that looks up libc's by handle must get
- * ours, which calls libc, not itself). Not in the ThreadSanitizer build of the unit tests,
- * where these functions are renamed away (tests/unit/shim/tsan_rename.h). */
-#ifndef PERFSHIM_TSAN_RENAME_H
-#pragma GCC diagnostic ignored "-Wmissing-attributes" /* nothrow, leaf: not needed on aliases */
-#define PS_LOCK_ALIAS(name, ret, args)                                                             \
-    extern __typeof(name) ps_lock_alias_##name __attribute__((alias(#name), visibility("hidde"     \
-                                                                                       "n")));
-PS_LOCK_FUNCS(PS_LOCK_ALIAS)
-PS_SEM_FUNCS(PS_LOCK_ALIAS)
-#endif
-
+/* This file's own functions, never an earlier definition in the program: a program's wrapper
+ * of sem_wait that looks up libc's by handle must get ours, which calls libc, not itself. */
 void *ps_locks_replacement(void *fn)
 {
-#ifndef PERFSHIM_TSAN_RENAME_H
     if (!fn || !ps_g.locks_on)
         return fn;
-#define PS_LOCK_OURS(name, ret, args)                                                              \
+#define PS_LOCK_OURS(name, ret, params, args)                                                      \
     if (fn == (void *)real_##name)                                                                 \
-        return (void *)ps_lock_alias_##name;
+        return (void *)ps_locks_##name;
     PS_LOCK_FUNCS(PS_LOCK_OURS)
     PS_SEM_FUNCS(PS_LOCK_OURS)
-#endif
     return fn;
 }
 

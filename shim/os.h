@@ -9,22 +9,25 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
 
-void *ps_os_map(size_t size);              /* zeroed, read/write, NORESERVE; NULL on failure */
+void *ps_os_map(size_t size); /* zeroed, read/write, NORESERVE; NULL on failure */
 void ps_os_unmap(void *p, size_t size);
 void ps_os_hint_huge(void *p, size_t size); /* ask for transparent huge pages (big tables) */
 size_t ps_os_page_size(void);
 uint64_t ps_os_monotonic_ns(void);
 uint64_t ps_os_realtime_ns(void);
 uint32_t ps_os_tid(void);
-uint32_t ps_os_pid(void);                  /* getpid(), uncached */
+uint32_t ps_os_pid(void); /* getpid(), uncached */
 uint32_t ps_os_ppid(void);
-int ps_os_write_all(int fd, const void *p, size_t n); /* 0, or -errno */
+int ps_os_write_all(int fd, const void *p, size_t n);              /* 0, or -errno */
 ssize_t ps_os_read_file(const char *path, char *buf, size_t size); /* NUL-terminated */
-uint64_t ps_os_rss_bytes(void);            /* resident set now, from /proc/self/statm */
-uint64_t ps_os_peak_rss_bytes(void);       /* getrusage ru_maxrss */
-int ps_os_is_secure(void);                 /* AT_SECURE: set-uid/set-gid/capabilities */
+uint64_t ps_os_rss_bytes(void);      /* resident set now, from /proc/self/statm */
+uint64_t ps_os_peak_rss_bytes(void); /* getrusage ru_maxrss */
+int ps_os_is_secure(void);           /* AT_SECURE: set-uid/set-gid/capabilities */
 /* Which pages of [p, p+len) are resident: vec gets one byte per page, bit 0 set if resident.
  * p must be page-aligned. Returns 0, or -1 (then treat every page as resident). */
 int ps_os_resident(void *p, size_t len, unsigned char *vec);
@@ -36,6 +39,30 @@ void ps_os_exit(int status) __attribute__((noreturn)); /* exit_group: the proces
 void ps_os_cpu_relax(void);
 void ps_os_yield(void);
 void ps_os_sleep_ms(unsigned ms);
+/* A clock's time in ns (e.g. a thread's CPU clock); 0 if it cannot be read. */
+uint64_t ps_os_clock_ns(clockid_t clk);
+unsigned long ps_os_auxv(unsigned long type); /* getauxval: 0 if absent */
+uint64_t ps_os_stack_limit(void);      /* RLIMIT_STACK's soft limit in bytes; 0 if unlimited */
+void ps_os_thread_name(char name[16]); /* the calling thread's name (PR_GET_NAME) */
+/* The working directory and the target of a symbolic link, NUL-terminated; "" on failure. */
+void ps_os_cwd(char *buf, size_t size);
+void ps_os_readlink(const char *path, char *buf, size_t size);
+
+/* ---- files (the trace, its list): -1 and errno on failure, as the system calls ------------ */
+int ps_os_open(const char *path, int flags, unsigned mode);
+int ps_os_close(int fd);
+int ps_os_fstat(int fd, struct stat *st);
+int ps_os_dup_above(int fd, int floor); /* a close-on-exec copy numbered floor or higher */
+ssize_t ps_os_write(int fd, const void *p, size_t n);
+ssize_t ps_os_writev(int fd, const struct iovec *iov, int n);
+uint32_t ps_os_euid(void);
+
+/* ---- signals and per-thread CPU timers (cpu.c) -------------------------------------------- */
+/* A timer on the calling thread's CPU clock that sends sig to this thread (tid) every
+ * period_ns of its CPU time, carrying value; 0, or -1 (no timer). */
+int ps_os_cpu_timer_start(timer_t *timer, int sig, uint32_t tid, void *value, uint64_t period_ns);
+void ps_os_timer_delete(timer_t timer);
+int ps_os_raise(int sig);
 
 /* ---- address-space reservations (added for pool.c) ---------------------------------------- */
 /* Reserve size bytes of address space aligned to align (a power of two): PROT_NONE,
@@ -55,8 +82,8 @@ void *ps_os_remap(void *p, size_t old_size, size_t new_size);
 /* ---- fault injection (PERFSHIM_FAULT_MAP; for tests only, docs/options.md) ---------------- */
 /* ps_os_map, ps_os_remap, ps_os_reserve and ps_os_commit are the shim's only requests for
  * memory; they are numbered from 1 in the order the process makes them (a forked child
- * continues its parent's count). With nth > 0 request number nth fails (persist: it and every later one), exactly as
- * if the kernel had refused it. */
+ * continues its parent's count). With nth > 0 request number nth fails (persist: it and every later
+ * one), exactly as if the kernel had refused it. */
 void ps_os_fault_map_setup(uint64_t nth, int persist);
 uint64_t ps_os_map_requests(void); /* requests made so far */
 

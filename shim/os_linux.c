@@ -9,8 +9,11 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/auxv.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -304,4 +307,114 @@ void ps_os_sleep_ms(unsigned ms)
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
+}
+
+/* ---- files, the thread's name, the process's context ---------------------------------------- */
+
+uint64_t ps_os_clock_ns(clockid_t clk)
+{
+    struct timespec ts;
+    if (clock_gettime(clk, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+unsigned long ps_os_auxv(unsigned long type)
+{
+    return getauxval(type);
+}
+
+uint64_t ps_os_stack_limit(void)
+{
+    struct rlimit rl; /* getrlimit is a plain system call */
+    if (getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 0;
+    return (uint64_t)rl.rlim_cur;
+}
+
+void ps_os_thread_name(char name[16])
+{
+    prctl(PR_GET_NAME, name, 0, 0, 0);
+}
+
+void ps_os_cwd(char *buf, size_t size)
+{
+    if (!getcwd(buf, size) && size)
+        buf[0] = 0;
+}
+
+void ps_os_readlink(const char *path, char *buf, size_t size)
+{
+    if (!size)
+        return;
+    ssize_t n = readlink(path, buf, size - 1);
+    buf[n > 0 ? n : 0] = 0;
+}
+
+int ps_os_open(const char *path, int flags, unsigned mode)
+{
+    return open(path, flags, (mode_t)mode);
+}
+
+int ps_os_close(int fd)
+{
+    return close(fd);
+}
+
+int ps_os_fstat(int fd, struct stat *st)
+{
+    return fstat(fd, st);
+}
+
+int ps_os_dup_above(int fd, int floor)
+{
+    return fcntl(fd, F_DUPFD_CLOEXEC, floor);
+}
+
+ssize_t ps_os_write(int fd, const void *p, size_t n)
+{
+    return write(fd, p, n);
+}
+
+ssize_t ps_os_writev(int fd, const struct iovec *iov, int n)
+{
+    return writev(fd, iov, n);
+}
+
+uint32_t ps_os_euid(void)
+{
+    return (uint32_t)geteuid();
+}
+
+/* ---- signals and timers -----------------------------------------------------------------------
+ */
+
+int ps_os_cpu_timer_start(timer_t *timer, int sig, uint32_t tid, void *value, uint64_t period_ns)
+{
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = sig;
+    sev.sigev_value.sival_ptr = value;
+    sev._sigev_un._tid = (int)tid;
+    if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, timer) != 0)
+        return -1;
+    struct itimerspec its = {
+        .it_interval = {(time_t)(period_ns / 1000000000u), (long)(period_ns % 1000000000u)},
+        .it_value = {(time_t)(period_ns / 1000000000u), (long)(period_ns % 1000000000u)}};
+    if (timer_settime(*timer, 0, &its, NULL) != 0) {
+        timer_delete(*timer);
+        return -1;
+    }
+    return 0;
+}
+
+void ps_os_timer_delete(timer_t timer)
+{
+    timer_delete(timer);
+}
+
+int ps_os_raise(int sig)
+{
+    return raise(sig);
 }

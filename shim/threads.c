@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * threads.c — pthread_create, and the THREADS chunk: for every thread the program started,
- * the stack that created it, its start routine, name, lifetime and CPU time.
+ * threads.c — pthread_create (ps_threads_create, exported by interpose_threads.c), and the
+ * THREADS chunk: for every thread the program started, the stack that created it, its start
+ * routine, name, lifetime and CPU time.
  *
  * The new thread starts in thread_start, which records it, starts its CPU-sampling timer when
  * PERFSHIM_CPU_HZ is on, and tail-calls the program's routine, so no perfshim frame stays at
@@ -14,10 +15,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 
-#define PS_API PS_EXPORT
 #define TREC_MAX 65536u
 
 typedef struct trec_s {
@@ -95,7 +94,7 @@ __attribute__((optimize("optimize-sibling-calls"))) static void *thread_start(vo
     return fn(arg); /* tail call: the program's routine runs in our place */
 }
 
-PS_API int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+int ps_threads_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
     if (PS_UNLIKELY(!real_create)) {
         void *f = ps_real_function("pthread_create");
@@ -131,11 +130,8 @@ PS_API int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
 
 static uint64_t cpu_ns_of(uint32_t tid, int self)
 {
-    struct timespec ts;
     clockid_t clk = self ? CLOCK_THREAD_CPUTIME_ID : (clockid_t)((~(clockid_t)tid << 3) | 6);
-    if (clock_gettime(clk, &ts) != 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return ps_os_clock_ns(clk);
 }
 
 void ps_threads_thread_exit(ps_thread_t *t)
@@ -144,7 +140,7 @@ void ps_threads_thread_exit(ps_thread_t *t)
     if (!r)
         return;
     t->thread_rec = NULL;
-    prctl(PR_GET_NAME, r->name, 0, 0, 0);
+    ps_os_thread_name(r->name);
     atomic_store(&r->cpu_ns, cpu_ns_of(0, 1));
     atomic_store(&r->end_ns, since_start_ns());
     atomic_fetch_or(&r->flags, PS_THREAD_F_EXITED);
@@ -185,9 +181,8 @@ void ps_threads_write(ps_buf_t *b, uint64_t time_ns)
     if (n > TREC_MAX)
         n = TREC_MAX;
     uint32_t me = ps_os_tid();
-    ps_row_threads_head_t head = {.time_ns = time_ns,
-                                  .created = atomic_load(&created),
-                                  .dropped = atomic_load(&dropped)};
+    ps_row_threads_head_t head = {
+        .time_ns = time_ns, .created = atomic_load(&created), .dropped = atomic_load(&dropped)};
     ps_put_threads_head(b, &head);
     size_t count_at = ps_buf_table(b, PS_THREAD_ROW_SIZE);
     uint32_t rows = 0;

@@ -18,7 +18,10 @@
 
 #include "internal.h"
 
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <time.h>
 
 #include "include/trace_format.h"
 
@@ -69,6 +72,65 @@ uint64_t ps_tick_hz(void);
 uint64_t ps_ticks_to_ns(uint64_t ticks, uint64_t hz);
 
 /* ---- locks.c ------------------------------------------------------------------------------ */
+/*
+ * The lock and semaphore functions the shim interposes: X(name, return type, parameters,
+ * arguments). locks.c defines ps_locks_<name> for each, with libc's semantics plus the timing;
+ * interpose_locks.c exports <name> forwarding to it (libperfshim.so only: the unit tests link
+ * locks.c without the exports).
+ */
+#define PS_LOCK_FUNCS(X)                                                                           \
+    X(pthread_mutex_init, int, (pthread_mutex_t * m, const pthread_mutexattr_t *a), (m, a))        \
+    X(pthread_mutex_destroy, int, (pthread_mutex_t * m), (m))                                      \
+    X(pthread_mutex_lock, int, (pthread_mutex_t * m), (m))                                         \
+    X(pthread_mutex_trylock, int, (pthread_mutex_t * m), (m))                                      \
+    X(pthread_mutex_timedlock, int, (pthread_mutex_t * m, const struct timespec *ts), (m, ts))     \
+    X(pthread_mutex_clocklock, int, (pthread_mutex_t * m, clockid_t c, const struct timespec *ts), \
+      (m, c, ts))                                                                                  \
+    X(pthread_mutex_unlock, int, (pthread_mutex_t * m), (m))                                       \
+    X(pthread_rwlock_init, int, (pthread_rwlock_t * l, const pthread_rwlockattr_t *a), (l, a))     \
+    X(pthread_rwlock_destroy, int, (pthread_rwlock_t * l), (l))                                    \
+    X(pthread_rwlock_rdlock, int, (pthread_rwlock_t * l), (l))                                     \
+    X(pthread_rwlock_wrlock, int, (pthread_rwlock_t * l), (l))                                     \
+    X(pthread_rwlock_tryrdlock, int, (pthread_rwlock_t * l), (l))                                  \
+    X(pthread_rwlock_trywrlock, int, (pthread_rwlock_t * l), (l))                                  \
+    X(pthread_rwlock_timedrdlock, int, (pthread_rwlock_t * l, const struct timespec *ts), (l, ts)) \
+    X(pthread_rwlock_timedwrlock, int, (pthread_rwlock_t * l, const struct timespec *ts), (l, ts)) \
+    X(pthread_rwlock_clockrdlock, int,                                                             \
+      (pthread_rwlock_t * l, clockid_t c, const struct timespec *ts), (l, c, ts))                  \
+    X(pthread_rwlock_clockwrlock, int,                                                             \
+      (pthread_rwlock_t * l, clockid_t c, const struct timespec *ts), (l, c, ts))                  \
+    X(pthread_rwlock_unlock, int, (pthread_rwlock_t * l), (l))                                     \
+    X(pthread_spin_init, int, (pthread_spinlock_t * l, int pshared), (l, pshared))                 \
+    X(pthread_spin_destroy, int, (pthread_spinlock_t * l), (l))                                    \
+    X(pthread_spin_lock, int, (pthread_spinlock_t * l), (l))                                       \
+    X(pthread_spin_trylock, int, (pthread_spinlock_t * l), (l))                                    \
+    X(pthread_spin_unlock, int, (pthread_spinlock_t * l), (l))                                     \
+    X(pthread_cond_init, int, (pthread_cond_t * c, const pthread_condattr_t *a), (c, a))           \
+    X(pthread_cond_destroy, int, (pthread_cond_t * c), (c))                                        \
+    X(pthread_cond_wait, int, (pthread_cond_t * c, pthread_mutex_t * m), (c, m))                   \
+    X(pthread_cond_timedwait, int,                                                                 \
+      (pthread_cond_t * c, pthread_mutex_t * m, const struct timespec *ts), (c, m, ts))            \
+    X(pthread_cond_clockwait, int,                                                                 \
+      (pthread_cond_t * c, pthread_mutex_t * m, clockid_t k, const struct timespec *ts),           \
+      (c, m, k, ts))                                                                               \
+    X(pthread_cond_signal, int, (pthread_cond_t * c), (c))                                         \
+    X(pthread_cond_broadcast, int, (pthread_cond_t * c), (c))
+
+/* The semaphore functions: they return -1 and set errno. sem_clockwait is glibc 2.30's. */
+#define PS_SEM_FUNCS(X)                                                                            \
+    X(sem_init, int, (sem_t * s, int pshared, unsigned int value), (s, pshared, value))            \
+    X(sem_destroy, int, (sem_t * s), (s))                                                          \
+    X(sem_wait, int, (sem_t * s), (s))                                                             \
+    X(sem_trywait, int, (sem_t * s), (s))                                                          \
+    X(sem_timedwait, int, (sem_t * s, const struct timespec *ts), (s, ts))                         \
+    X(sem_clockwait, int, (sem_t * s, clockid_t c, const struct timespec *ts), (s, c, ts))         \
+    X(sem_post, int, (sem_t * s), (s))
+
+#define PS_LOCKS_DECLARE_(name, ret, params, args) ret ps_locks_##name params;
+PS_LOCK_FUNCS(PS_LOCKS_DECLARE_)
+PS_SEM_FUNCS(PS_LOCKS_DECLARE_)
+#undef PS_LOCKS_DECLARE_
+
 int ps_locks_init(void); /* resolve libc's pthread functions; 0 if ok */
 int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz); /* LOCKS payload */
 void ps_locks_thread_exit(ps_thread_t *t); /* add its pending counts to the records */
@@ -78,6 +140,9 @@ void ps_locks_thread_exit(ps_thread_t *t); /* add its pending counts to the reco
 void *ps_locks_replacement(void *fn);
 
 /* ---- threads.c ---------------------------------------------------------------------------- */
+/* pthread_create (exported by interpose_threads.c): the new thread starts in the shim's start
+ * routine, which records it, then runs fn. */
+int ps_threads_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 int ps_threads_init(void); /* the main thread's record, the exit hook */
 void ps_threads_write(ps_buf_t *b, uint64_t time_ns);
 void ps_threads_fork_child(void);
@@ -109,5 +174,11 @@ void ps_cpu_fork_parent(void);
 void ps_cpu_fork_child(
     int locked); /* also for a process that does not sample; locked: prepare ran */
 int ps_cpu_on(void);
+/* sigaction, signal, sigprocmask and pthread_sigmask (exported by interpose_signals.c): libc's,
+ * except that while sampling is on SIGPROF stays ours and deliverable (top of cpu.c). */
+int ps_cpu_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+__sighandler_t ps_cpu_signal(int sig, __sighandler_t handler);
+int ps_cpu_sigprocmask(int how, const sigset_t *set, sigset_t *old);
+int ps_cpu_pthread_sigmask(int how, const sigset_t *set, sigset_t *old);
 
 #endif /* PS_TIMING_H */

@@ -19,8 +19,6 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #define PS_TRACE_PATH_MAX 4096
 #define PS_FD_FLOOR 500 /* our descriptor is moved to >= this */
@@ -282,7 +280,8 @@ static void list_trace(const char *path)
     const char *list = ps_g.opt.trace_list;
     if (!list || !*list)
         return;
-    int fd = open(list, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    int fd =
+        ps_os_open(list, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
     if (fd < 0) {
         ps_msg_warn("cannot open PERFSHIM_TRACE_LIST=%s: %s", list, strerror(errno));
         return;
@@ -290,17 +289,17 @@ static void list_trace(const char *path)
     /* Append only to a regular file of our own: in a shared directory someone else could
      * have created the name first to collect the trace paths (or made it a FIFO). */
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+    if (ps_os_fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ps_os_euid()) {
         ps_msg_warn("PERFSHIM_TRACE_LIST=%s is not a regular file owned by this user; the trace "
                     "path is not listed there",
                     list);
-        close(fd);
+        ps_os_close(fd);
         return;
     }
     char line[PS_TRACE_PATH_MAX + 2];
     size_t n = ps_msg_snprintf(line, sizeof line, "%s\n", path);
     ps_os_write_all(fd, line, n); /* one write, O_APPEND: lines of processes never mix */
-    close(fd);
+    ps_os_close(fd);
 }
 
 int ps_writer_open(void)
@@ -325,7 +324,7 @@ int ps_writer_open(void)
             ps_msg_snprintf(w.path, sizeof w.path, "%s", base);
         else
             ps_msg_snprintf(w.path, sizeof w.path, "%s.%d", base, attempt);
-        fd = open(w.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = ps_os_open(w.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd >= 0 || errno != EEXIST)
             break;
     }
@@ -337,13 +336,13 @@ int ps_writer_open(void)
         w.pid = pid;
         return -1;
     }
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, PS_FD_FLOOR);
+    int high = ps_os_dup_above(fd, PS_FD_FLOOR);
     if (high >= 0) {
-        close(fd);
+        ps_os_close(fd);
         fd = high;
     }
     struct stat st;
-    fstat(fd, &st);
+    ps_os_fstat(fd, &st);
     w.fd = fd;
     w.pid = pid;
     w.dev = st.st_dev;
@@ -372,20 +371,20 @@ int ps_writer_open(void)
 static int ensure_fd(void)
 {
     struct stat st;
-    if (fstat(w.fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino)
+    if (ps_os_fstat(w.fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino)
         return 0;
-    int fd = open(w.path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino) {
-        int high = fcntl(fd, F_DUPFD_CLOEXEC, PS_FD_FLOOR);
+    int fd = ps_os_open(w.path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd >= 0 && ps_os_fstat(fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino) {
+        int high = ps_os_dup_above(fd, PS_FD_FLOOR);
         if (high >= 0) {
-            close(fd);
+            ps_os_close(fd);
             fd = high;
         }
         w.fd = fd;
         return 0;
     }
     if (fd >= 0)
-        close(fd);
+        ps_os_close(fd);
     ps_msg_warn("trace %s was closed by the program and cannot be reopened; later data is lost",
                 w.path);
     w.failed = 1;
@@ -426,9 +425,9 @@ int ps_writer_chunk(uint16_t type, const ps_buf_t *payload)
             r = -1;
         } else if (done < sizeof hdr) {
             struct iovec v[2] = {{hdr + done, sizeof hdr - done}, iov[1]};
-            r = writev(w.fd, v, 2);
+            r = ps_os_writev(w.fd, v, 2);
         } else {
-            r = write(w.fd, payload->data + (done - sizeof hdr), total - done);
+            r = ps_os_write(w.fd, payload->data + (done - sizeof hdr), total - done);
         }
         if (r < 0 && errno == EINTR)
             continue;
@@ -452,7 +451,7 @@ uint64_t ps_writer_chunks(void)
 void ps_writer_close(void)
 {
     if (w.fd >= 0 && w.pid == ps_os_pid())
-        close(w.fd);
+        ps_os_close(w.fd);
     w.fd = -1;
 }
 
@@ -460,7 +459,7 @@ void ps_writer_fork_child(void)
 {
     /* The inherited descriptor is the parent's file: never write to it from here. */
     if (w.fd >= 0) { /* a page written is a copy-on-write fault: write only what changes */
-        close(w.fd);
+        ps_os_close(w.fd);
         w.fd = -1;
     }
     if (w.failed)

@@ -30,8 +30,6 @@
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/auxv.h>
-#include <sys/resource.h>
 #include <ucontext.h>
 
 extern void *__libc_stack_end;
@@ -681,8 +679,8 @@ static int main_ncode;
 
 static void find_main_code(void)
 {
-    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
-    unsigned long n = getauxval(AT_PHNUM);
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)ps_os_auxv(AT_PHDR);
+    unsigned long n = ps_os_auxv(AT_PHNUM);
     uintptr_t bias = 0;
     if (!ph)
         return;
@@ -965,10 +963,10 @@ static PS_NOINLINE void thread_bounds(ps_unwind_tcache_t *tc)
 {
     uintptr_t lo = 0, hi = 1; /* hi = 1: "looked, unknown" (every walk falls back) */
     if (thread_pointer() == main_tp) {
-        struct rlimit rl; /* getrlimit is a plain system call */
         uintptr_t size = (uintptr_t)1 << 30;
-        if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < size)
-            size = (uintptr_t)rl.rlim_cur;
+        uint64_t limit = ps_os_stack_limit(); /* getrlimit: a plain system call */
+        if (limit && limit < size)
+            size = (uintptr_t)limit;
         hi = (uintptr_t)__libc_stack_end + 16;
         lo = hi - size - 16;
     } else if (tls_stack_hi > 1) {

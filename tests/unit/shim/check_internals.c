@@ -128,6 +128,71 @@ START_TEST(test_options_documented)
 }
 END_TEST
 
+/* Every source file of shim/ (with shim/include/) and analyzer/ is named in the first column of
+ * its table in docs/architecture.md ("The shim, file by file", "The analyzer, file by file"). */
+static int named_in_table(const char *doc, const char *heading, const char *name)
+{
+    const char *sec = strstr(doc, heading);
+    if (!sec)
+        return 0;
+    const char *end = strstr(sec + 1, "\n## ");
+    char want[300];
+    snprintf(want, sizeof want, "`%s`", name);
+    for (const char *line = sec; line && (!end || line < end); line = strchr(line + 1, '\n')) {
+        if (strncmp(line, "\n| ", 3) != 0)
+            continue;
+        const char *cell_end = strstr(line + 3, " | ");
+        const char *hit = strstr(line + 3, want);
+        if (hit && cell_end && hit < cell_end)
+            return 1;
+    }
+    return 0;
+}
+
+static int check_dir_documented(const char *doc, const char *heading, const char *dir,
+                                const char *prefix)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", PERFSHIM_SOURCE_DIR, dir);
+    DIR *d = opendir(path);
+    ck_assert_msg(d != NULL, "cannot list %s", path);
+    int files = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        const char *dot = strrchr(e->d_name, '.');
+        if (!dot || len > 200 || (strcmp(dot, ".c") && strcmp(dot, ".h") && strcmp(dot, ".def")))
+            continue;
+        char name[256];
+        snprintf(name, sizeof name, "%s%s", prefix, e->d_name);
+        ck_assert_msg(named_in_table(doc, heading, name),
+                      "%s/%s is not in docs/architecture.md's table \"%s\"", dir, e->d_name,
+                      heading + 3);
+        files++;
+    }
+    closedir(d);
+    return files;
+}
+
+START_TEST(test_architecture_documented)
+{
+    FILE *f = fopen(PERFSHIM_SOURCE_DIR "/docs/architecture.md", "r");
+    ck_assert_msg(f != NULL, "docs/architecture.md missing");
+    static char doc[262144];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    doc[n] = 0;
+    fclose(f);
+    ck_assert_uint_lt(n, sizeof doc - 1); /* read whole */
+    const char *shim = "## The shim, file by file", *analyzer = "## The analyzer, file by file";
+    int files = check_dir_documented(doc, shim, "shim", "");
+    files += check_dir_documented(doc, shim, "shim/include", "include/");
+    files += check_dir_documented(doc, analyzer, "analyzer", "");
+    ck_assert_int_gt(files, 50); /* the directories were found and listed */
+    /* a name elsewhere in the document does not count */
+    ck_assert(!named_in_table(doc, analyzer, "pool.c"));
+}
+END_TEST
+
 /* ---- stacks ------------------------------------------------------------------------------- */
 
 static __attribute__((noinline)) uint32_t capture_a(void)
@@ -569,6 +634,7 @@ int main(void)
     tcase_add_test(tc, test_expand);
     tcase_add_test(tc, test_crc_matches_zlib);
     tcase_add_test(tc, test_options);
+    tcase_add_test(tc, test_architecture_documented);
     tcase_add_test(tc, test_options_documented);
     tcase_add_test(tc, test_stack_interning);
     tcase_add_test(tc, test_stack_table_growth);
