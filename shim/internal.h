@@ -66,6 +66,13 @@ void ps_msg_fork_child(void);
 void ps_options_load(ps_options_t *opt);
 /* Write "NAME=value\n" for every option into buf; returns length. */
 size_t ps_options_describe(const ps_options_t *opt, char *buf, size_t size);
+/* Warn once per PERFSHIM_* name of env that is not an option (ps_options_load does it for
+ * environ); returns how many distinct unknown names there were. */
+int ps_options_check_names(char *const *env);
+/* The known PERFSHIM_* name closest to name[0..len), or NULL if none is close enough. */
+const char *ps_options_suggest(const char *name, size_t len);
+/* Case-blind Damerau-Levenshtein distance of a[0..alen) and b, or limit + 1 if above limit. */
+int ps_options_distance(const char *a, size_t alen, const char *b, int limit);
 
 /* ---- real.c: the real allocator and libc lookups ------------------------------------------ */
 void *ps_real_malloc(size_t n);

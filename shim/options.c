@@ -3,11 +3,15 @@
  * options.c — reads the PERFSHIM_* environment once, at start, from the table in options.def.
  * A bad value warns once (naming the variable and what it accepts) and keeps the default.
  * Hot code reads the cached fields of ps_g.opt, never the environment.
+ * An unknown PERFSHIM_* name (a typo such as PERFSHIM_DEPHT) warns once, naming the closest
+ * known option: otherwise the program would silently run with the default.
+ * Runs in the constructor: no malloc, no stdio (environ is read directly).
  */
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int parse_int(const char *s, long long *out)
 {
@@ -64,17 +68,23 @@ static const char *enum_name(const char *list, int idx, char *buf, size_t size)
     return buf;
 }
 
-/* A rejected value as the warning quotes it: at most 40 bytes, anything but printable ASCII
- * shown as '?', so that a stray escape sequence in the environment never reaches a terminal. */
-static const char *quote(const char *v, char *out, size_t size)
+/* A rejected value (or unknown name, n bytes of it) as the warning quotes it: at most 40 bytes,
+ * anything but printable ASCII shown as '?', so that a stray escape sequence in the environment
+ * never reaches a terminal. */
+static const char *quote_n(const char *v, size_t n, char *out, size_t size)
 {
     size_t i = 0;
-    for (; v[i] && i + 4 < size && i < 40; i++)
+    for (; i < n && v[i] && i + 4 < size && i < 40; i++)
         out[i] = v[i] >= 0x20 && v[i] < 0x7f ? v[i] : '?';
-    if (v[i])
+    if (i < n && v[i])
         out[i++] = '.', out[i++] = '.', out[i++] = '.';
     out[i] = 0;
     return out;
+}
+
+static const char *quote(const char *v, char *out, size_t size)
+{
+    return quote_n(v, (size_t)-1, out, size);
 }
 
 /* Path-valued options: any non-empty path that fits the trace writer's buffers (4096 bytes,
@@ -103,8 +113,160 @@ static const char *copy_str(const char *name, const char *v, char *buf, const ch
     return buf;
 }
 
+/* ---- unknown PERFSHIM_* names ------------------------------------------------------------- */
+
+#define PS_OPT_PREFIX "PERFSHIM_"
+#define PS_OPT_PREFIX_LEN (sizeof PS_OPT_PREFIX - 1)
+#define PS_OPT_UNKNOWN_SHOWN 8 /* names warned about; the rest are counted in one line */
+#define PS_OPT_UNKNOWN_KEPT                                                                        \
+    4 /* of those, kept in the trace: the rest of its few message                                  \
+       * slots stay free for warnings about lost data */
+
+static const char *const option_names[] = {
+#define PS_OPT_INT(field, NAME, ...) #NAME,
+#define PS_OPT_STR(field, NAME, ...) #NAME,
+#define PS_OPT_ENUM(field, NAME, ...) #NAME,
+#include "options.def"
+#undef PS_OPT_INT
+#undef PS_OPT_STR
+#undef PS_OPT_ENUM
+};
+
+/* PERFSHIM_* variables that are not options of the shim but that it legitimately finds in its
+ * environment. Never reported; suggested like options. */
+static const char *const other_names[] = {
+    "PERFSHIM_LIB", /* analyzer/run.c: where `perfshim run` finds libperfshim.so; the command
+                     * it runs (and its children) inherit it */
+};
+
+#define COUNT(a) (sizeof(a) / sizeof(a)[0])
+
+static char upper(char c)
+{
+    return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+}
+
+/* Edit distance between a (alen bytes) and b, ignoring letter case: insertions, deletions,
+ * substitutions and transpositions of two adjacent characters cost 1 each (Damerau-Levenshtein,
+ * optimal string alignment variant). Anything above `limit` is reported as limit + 1, without
+ * computing it. Rows on the stack: b is a known option name (short). */
+int ps_options_distance(const char *a, size_t alen, const char *b, int limit)
+{
+    enum { MAXB = 48 };
+    size_t blen = strlen(b);
+    size_t diff = alen > blen ? alen - blen : blen - alen;
+    if (blen >= MAXB || limit < 0 || diff > (size_t)limit)
+        return limit + 1;
+    int rows[3][MAXB]; /* i-2, i-1, i, rotating */
+    int *pp = rows[0], *prev = rows[1], *cur = rows[2];
+    for (size_t j = 0; j <= blen; j++)
+        prev[j] = (int)j;
+    for (size_t i = 1; i <= alen; i++) {
+        cur[0] = (int)i;
+        int row_min = cur[0];
+        for (size_t j = 1; j <= blen; j++) {
+            int cost = upper(a[i - 1]) != upper(b[j - 1]);
+            int d = prev[j - 1] + cost;
+            if (prev[j] + 1 < d)
+                d = prev[j] + 1;
+            if (cur[j - 1] + 1 < d)
+                d = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && upper(a[i - 1]) == upper(b[j - 2]) &&
+                upper(a[i - 2]) == upper(b[j - 1]) && pp[j - 2] + 1 < d)
+                d = pp[j - 2] + 1;
+            cur[j] = d;
+            if (d < row_min)
+                row_min = d;
+        }
+        if (row_min > limit) /* every later row is at least as far */
+            return limit + 1;
+        int *t = pp;
+        pp = prev;
+        prev = cur;
+        cur = t;
+    }
+    return prev[blen] <= limit ? prev[blen] : limit + 1;
+}
+
+static int known(const char *name, size_t len)
+{
+    for (size_t k = 0; k < COUNT(option_names); k++)
+        if (strlen(option_names[k]) == len && memcmp(option_names[k], name, len) == 0)
+            return 1;
+    for (size_t k = 0; k < COUNT(other_names); k++)
+        if (strlen(other_names[k]) == len && memcmp(other_names[k], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* The known name closest to `name` (len bytes, PERFSHIM_ included), or NULL when none is close:
+ * distance over the part after PERFSHIM_ at most a third of its length, at least 1 and at most
+ * 2 (PERFSHIM_DEPHT -> PERFSHIM_DEPTH; PERFSHIM_ZZZZQQQ -> none). The first of equals wins. */
+const char *ps_options_suggest(const char *name, size_t len)
+{
+    if (len < PS_OPT_PREFIX_LEN || memcmp(name, PS_OPT_PREFIX, PS_OPT_PREFIX_LEN) != 0)
+        return NULL;
+    const char *tail = name + PS_OPT_PREFIX_LEN;
+    size_t tlen = len - PS_OPT_PREFIX_LEN;
+    int limit = (int)(tlen / 3 < 1 ? 1 : tlen / 3 > 2 ? 2 : tlen / 3);
+    const char *best = NULL;
+    int best_d = limit + 1;
+    for (size_t k = 0; k < COUNT(option_names) + COUNT(other_names); k++) {
+        const char *cand =
+            k < COUNT(option_names) ? option_names[k] : other_names[k - COUNT(option_names)];
+        int d = ps_options_distance(tail, tlen, cand + PS_OPT_PREFIX_LEN, best_d - 1);
+        if (d < best_d) {
+            best_d = d;
+            best = cand;
+        }
+    }
+    return best;
+}
+
+static size_t name_len(const char *entry)
+{
+    const char *eq = strchr(entry, '=');
+    return eq ? (size_t)(eq - entry) : strlen(entry);
+}
+
+int ps_options_check_names(char *const *env)
+{
+    if (!env)
+        return 0;
+    int unknown = 0;
+    for (size_t i = 0; env[i]; i++) {
+        const char *e = env[i];
+        if (strncmp(e, PS_OPT_PREFIX, PS_OPT_PREFIX_LEN) != 0)
+            continue;
+        size_t len = name_len(e);
+        if (known(e, len))
+            continue;
+        size_t j = 0; /* the same name twice in the environment: one warning */
+        while (j < i && !(name_len(env[j]) == len && memcmp(env[j], e, len) == 0))
+            j++;
+        if (j < i)
+            continue;
+        if (unknown++ >= PS_OPT_UNKNOWN_SHOWN)
+            continue;
+        char q[48], text[160];
+        const char *near = ps_options_suggest(e, len);
+        ps_msg_snprintf(text, sizeof text, "%s is not a perfshim option%s%s%s; it is ignored",
+                        quote_n(e, len, q, sizeof q), near ? " (did you mean " : "",
+                        near ? near : "", near ? "?)" : "");
+        if (unknown <= PS_OPT_UNKNOWN_KEPT)
+            ps_msg_warn("%s", text);
+        else
+            ps_msg_warn_unkept("%s", text);
+    }
+    if (unknown > PS_OPT_UNKNOWN_SHOWN)
+        ps_msg_warn_unkept("and %d more unknown PERFSHIM_* name(s), ignored too",
+                           unknown - PS_OPT_UNKNOWN_SHOWN);
+    return unknown;
+}
+
 void ps_options_load(ps_options_t *opt)
 {
+    ps_options_check_names(environ);
     const char *v;
     long long iv;
     int ev;
@@ -151,7 +313,7 @@ size_t ps_options_describe(const ps_options_t *opt, char *buf, size_t size)
 #define ADD(...) pos += ps_msg_snprintf(buf + pos, pos < size ? size - pos : 0, __VA_ARGS__)
 #define PS_OPT_INT(field, NAME, def, lo, hi, help) ADD(#NAME "=%d\n", (int)opt->field);
 #define PS_OPT_STR(field, NAME, def, help) ADD(#NAME "=%s\n", opt->field);
-#define PS_OPT_ENUM(field, NAME, def, list, help)                                                 \
+#define PS_OPT_ENUM(field, NAME, def, list, help)                                                  \
     ADD(#NAME "=%s\n", enum_name(list, (int)opt->field, tmp, sizeof tmp));
 #include "options.def"
 #undef PS_OPT_INT

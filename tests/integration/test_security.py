@@ -7,9 +7,9 @@ Cases (--case):
            with a path (glibc drops it), dlopen() by the program itself, or LD_PRELOAD of a
            set-uid copy in a trusted system directory (overlay-mounted in a private mount
            namespace) — it stays inert: no trace, no file, no message even with
-           PERFSHIM_VERBOSE=1 and a bad option value, and the program's stdout and exit
-           status are those of a run without the shim. Control runs without set-uid show that
-           the same routes do trace.
+           PERFSHIM_VERBOSE=1, a bad option value and an unknown name (PERFSHIM_DEPHT), and
+           the program's stdout and exit status are those of a run without the shim. Control
+           runs without set-uid show that the same routes do trace.
   files    trace paths that are symlinks (to a file of ours, to a passwd-like file, dangling)
            are never followed: the targets are unchanged (or not created) and the trace goes
            to NAME.1; an existing file is never overwritten (.1, .2, ...); traces are mode 0600
@@ -69,7 +69,8 @@ def case_secure(args, ck, trusted=False):
     os.chmod(out, 0o1777)  # so that an active shim running as nobody could write its trace
 
     env = {"PERFSHIM_OUTPUT": os.path.join(out, "%e.%p.trace"), "PERFSHIM_VERBOSE": "1",
-           "PERFSHIM_DEPTH": "bogus", "PERFSHIM_TRACE_LIST": os.path.join(out, "list")}
+           "PERFSHIM_DEPTH": "bogus", "PERFSHIM_DEPHT": "8",
+           "PERFSHIM_TRACE_LIST": os.path.join(out, "list")}
     bare = pstest.run([probe])
     ck.equal(bare.returncode, 7, "secure_probe without the shim: exit status")
 
@@ -90,6 +91,9 @@ def case_secure(args, ck, trusted=False):
                  "control (%s, not set-uid): the shim is active" % route, pstest.describe(p))
         ck.check(any("PERFSHIM_DEPTH='bogus'" in w for w in warnings(p)),
                  "control (%s): the shim read the environment (warned about PERFSHIM_DEPTH)"
+                 % route, pstest.describe(p))
+        ck.check(any(w.startswith("PERFSHIM_DEPHT is not") for w in warnings(p)),
+                 "control (%s): the shim scanned the environment (warned about PERFSHIM_DEPHT)"
                  % route, pstest.describe(p))
         ck.check(any(f.endswith(".trace") for f in files()),
                  "control (%s): a trace was written" % route, repr(files()))
@@ -135,7 +139,8 @@ def case_secure(args, ck, trusted=False):
                 ck.check("dump returned -1" in err, "%s, %s: perfshim_dump() refuses (-1)"
                          % (label, route), pstest.describe(p))
             ck.check(not shim_lines(p), "%s, %s: the shim says nothing, reads no option "
-                     "(PERFSHIM_VERBOSE=1 and a bad PERFSHIM_DEPTH are set)" % (label, route),
+                     "(PERFSHIM_VERBOSE=1, a bad PERFSHIM_DEPTH and PERFSHIM_DEPHT are set)"
+                     % (label, route),
                      pstest.describe(p))
             ck.check(files() == [], "%s, %s: no trace, no trace list, no file at all"
                      % (label, route), repr(files()))

@@ -98,6 +98,133 @@ START_TEST(test_options)
 }
 END_TEST
 
+/* Unknown PERFSHIM_* names: the distance, the suggestion and the warnings. */
+START_TEST(test_option_distance)
+{
+    ck_assert_int_eq(ps_options_distance("DEPTH", 5, "DEPTH", 2), 0);
+    ck_assert_int_eq(ps_options_distance("depth", 5, "DEPTH", 2), 0); /* case-blind */
+    ck_assert_int_eq(ps_options_distance("DEPHT", 5, "DEPTH", 2), 1); /* one transposition */
+    ck_assert_int_eq(ps_options_distance("DPTH", 4, "DEPTH", 2), 1);
+    ck_assert_int_eq(ps_options_distance("DEPTHS", 6, "DEPTH", 2), 1);
+    ck_assert_int_eq(ps_options_distance("KITTEN", 6, "SITTING", 5), 3);
+    ck_assert_int_eq(ps_options_distance("CA", 2, "ABC", 5), 3); /* optimal string alignment */
+    ck_assert_int_eq(ps_options_distance("DEPTH=8", 5, "DEPTH", 0), 0); /* only alen bytes */
+    /* above the limit: limit + 1, whatever the true distance */
+    ck_assert_int_eq(ps_options_distance("ZZZZQQQ", 7, "LOCKS", 2), 3);
+    ck_assert_int_eq(ps_options_distance("KITTEN", 6, "SITTING", 2), 3);
+    ck_assert_int_eq(ps_options_distance("A_VERY_LONG_NAME_INDEED", 23, "MODE", 2), 3);
+}
+END_TEST
+
+START_TEST(test_option_suggest)
+{
+    static const struct {
+        const char *name, *want;
+    } cases[] = {
+        {"PERFSHIM_DEPHT", "PERFSHIM_DEPTH"},
+        {"PERFSHIM_depth", "PERFSHIM_DEPTH"},
+        {"PERFSHIM_LOCK", "PERFSHIM_LOCKS"},
+        {"PERFSHIM_LOCKSAMPLE", "PERFSHIM_LOCK_SAMPLE"},
+        {"PERFSHIM_POOLMAX", "PERFSHIM_POOL_MAX"},
+        {"PERFSHIM_OTUPTU", "PERFSHIM_OUTPUT"},
+        {"PERFSHIM_MAX_STACK", "PERFSHIM_MAX_STACKS"},
+        {"PERFSHIM_LIBB", "PERFSHIM_LIB"}, /* the allow-list is suggested too */
+        {"PERFSHIM_ZZZZQQQ", NULL},        /* nothing close */
+        {"PERFSHIM_OUT", NULL},            /* 3 edits from OUTPUT, more than a third of 3 */
+        {"PERFSHIM_X", NULL},
+        {"PERFSHIM_", NULL},
+        {"DEPTH", NULL}, /* not a PERFSHIM_ name at all */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = ps_options_suggest(cases[i].name, strlen(cases[i].name));
+        if (!cases[i].want)
+            ck_assert_msg(got == NULL, "%s: suggested %s", cases[i].name, got);
+        else
+            ck_assert_msg(got && strcmp(got, cases[i].want) == 0, "%s: suggested %s, want %s",
+                          cases[i].name, got ? got : "nothing", cases[i].want);
+    }
+    /* the length bounds the name: "=value" is not part of it */
+    ck_assert_str_eq(ps_options_suggest("PERFSHIM_DEPHT=8", 14), "PERFSHIM_DEPTH");
+}
+END_TEST
+
+/* Runs ps_options_check_names(env) with stderr captured into out; returns its result. */
+static int check_names_captured(char *const *env, char *out, size_t size)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    int saved = dup(2);
+    ck_assert_int_ge(saved, 0);
+    dup2(fds[1], 2);
+    close(fds[1]);
+    int n = ps_options_check_names(env);
+    dup2(saved, 2);
+    close(saved);
+    ssize_t got = read(fds[0], out, size - 1);
+    out[got > 0 ? got : 0] = 0;
+    close(fds[0]);
+    return n;
+}
+
+START_TEST(test_option_unknown_names)
+{
+    char out[4096];
+    char *good[] = {"PATH=/bin",
+                    "PERFSHIM_DEPTH=8",
+                    "PERFSHIM_MODE=full",
+                    "PERFSHIM_LIB=/x.so",
+                    "PERFSHIM_FAULT_MAP=0",
+                    "perfshim_depht=1",
+                    "XPERFSHIM_DEPHT=1",
+                    NULL};
+    ck_assert_int_eq(check_names_captured(good, out, sizeof out), 0);
+    ck_assert_str_eq(out, "");
+
+    int kept = ps_msg_pending();
+    char *bad[] = {"PERFSHIM_DEPTH=8",   "PERFSHIM_DEPHT=8", "HOME=/", "PERFSHIM_DEPHT=9",
+                   "PERFSHIM_ZZZZQQQ=1", "PERFSHIM_NOVALUE", NULL};
+    ck_assert_int_eq(check_names_captured(bad, out, sizeof out), 3); /* DEPHT warned once */
+    ck_assert_str_eq(out, "perfshim: warning: PERFSHIM_DEPHT is not a perfshim option (did you "
+                          "mean PERFSHIM_DEPTH?); it is ignored\n"
+                          "perfshim: warning: PERFSHIM_ZZZZQQQ is not a perfshim option; it is "
+                          "ignored\n"
+                          "perfshim: warning: PERFSHIM_NOVALUE is not a perfshim option; it is "
+                          "ignored\n");
+    ck_assert_int_eq(ps_msg_pending(), kept + 3); /* and they are in the trace's messages */
+
+    /* many: 8 lines, then one that counts the rest; 4 kept for the trace */
+    char names[11][32];
+    char *many[12];
+    for (int i = 0; i < 11; i++) {
+        snprintf(names[i], sizeof names[i], "PERFSHIM_Q%dQQQQQ=1", i);
+        many[i] = names[i];
+    }
+    many[11] = NULL;
+    while (ps_msg_pending() > 0) {
+        char drop[256];
+        ps_msg_take(drop, sizeof drop);
+    }
+    ck_assert_int_eq(check_names_captured(many, out, sizeof out), 11);
+    int lines = 0;
+    for (const char *p = out; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    ck_assert_int_eq(lines, 9);
+    ck_assert_ptr_nonnull(strstr(out, "PERFSHIM_Q7QQQQQ is not"));
+    ck_assert_ptr_null(strstr(out, "PERFSHIM_Q8QQQQQ"));
+    ck_assert_ptr_nonnull(strstr(out, "perfshim: warning: and 3 more unknown PERFSHIM_* name(s)"));
+    ck_assert_int_eq(ps_msg_pending(), 4);
+
+    /* a name with control characters or of any length is quoted, never echoed raw */
+    char longname[200] = "PERFSHIM_\033[31m";
+    memset(longname + strlen(longname), 'A', 150);
+    char *odd[] = {longname, NULL};
+    ck_assert_int_eq(check_names_captured(odd, out, sizeof out), 1);
+    ck_assert_ptr_null(strchr(out, '\033'));
+    ck_assert_ptr_nonnull(strstr(out, "PERFSHIM_?[31mAAA"));
+    ck_assert_ptr_nonnull(strstr(out, "AAA... is not a perfshim option; it is ignored\n"));
+}
+END_TEST
+
 /* Every option of options.def is documented in docs/options.md with its default. */
 START_TEST(test_options_documented)
 {
@@ -634,6 +761,9 @@ int main(void)
     tcase_add_test(tc, test_expand);
     tcase_add_test(tc, test_crc_matches_zlib);
     tcase_add_test(tc, test_options);
+    tcase_add_test(tc, test_option_distance);
+    tcase_add_test(tc, test_option_suggest);
+    tcase_add_test(tc, test_option_unknown_names);
     tcase_add_test(tc, test_architecture_documented);
     tcase_add_test(tc, test_options_documented);
     tcase_add_test(tc, test_stack_interning);
