@@ -9,7 +9,10 @@
  * format revisions may append fields.
  *
  * Of the SNAPSHOT and POOL chunks only the last are kept: reports describe the last snapshot, and
- * pool statistics only when the POOL chunk written with that snapshot (same time) was read.
+ * pool statistics only when the POOL chunk written with that snapshot (same time) was read. The
+ * shim writes a snapshot's POOL chunk before its SNAPSHOT (since PERFSHIM_INTERVAL; SNAPSHOT
+ * last marks the snapshot complete), older shims after it: both are matched by time. A POOL
+ * chunk of a snapshot whose SNAPSHOT never came (the writer died) is ignored.
  */
 #include "model.h"
 
@@ -409,11 +412,34 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch)
     t->snap = s;
     t->has_snapshot = true;
     t->nsnapshots++;
-    drop_pool(t); /* its POOL chunk, if any, follows */
+    if (t->has_pool && t->pool.time_ns != s.time_ns)
+        drop_pool(t); /* not this snapshot's: its POOL chunk, if any, follows (older shims) */
     return PA_OK;
 }
 
 /* ---- POOL ---------------------------------------------------------------------------------- */
+
+static void warn_pool_time(pa_trace_t *t, uint64_t offset, uint64_t time_ns)
+{
+    if (t->has_snapshot)
+        pa_model_warn(t,
+                      "POOL chunk at offset %llu is for time %llu ns, not for the snapshot "
+                      "before it (%llu ns); ignored",
+                      (unsigned long long)offset, (unsigned long long)time_ns,
+                      (unsigned long long)t->snap.time_ns);
+    else
+        pa_model_warn(t, "POOL chunk at offset %llu precedes every snapshot; ignored",
+                      (unsigned long long)offset);
+}
+
+/* At the end: the last POOL chunk read waited for a SNAPSHOT of its time that never came. */
+static void pool_unmatched(pa_trace_t *t)
+{
+    if (!t->has_pool || (t->has_snapshot && t->pool.time_ns == t->snap.time_ns))
+        return;
+    warn_pool_time(t, t->pool.offset, t->pool.time_ns);
+    drop_pool(t);
+}
 
 static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
 {
@@ -439,18 +465,11 @@ static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
         malformed(t, "POOL", ch, "more size classes than the payload holds");
         return PA_OK;
     }
-    /* The shim writes a POOL chunk right after its SNAPSHOT, with the same time stamp; any other
-     * one belongs to a snapshot that was lost (or to none) and would describe the wrong moment. */
-    if (!t->has_snapshot || p.time_ns != t->snap.time_ns) {
-        if (t->has_snapshot)
-            pa_model_warn(t,
-                          "POOL chunk at offset %llu is for time %llu ns, not for the snapshot "
-                          "before it (%llu ns); ignored",
-                          (unsigned long long)ch->offset, (unsigned long long)p.time_ns,
-                          (unsigned long long)t->snap.time_ns);
-        else
-            pa_model_warn(t, "POOL chunk at offset %llu precedes every snapshot; ignored",
-                          (unsigned long long)ch->offset);
+    /* The shim writes a POOL chunk with its SNAPSHOT's time stamp, just before it (older shims:
+     * just after it). One older than the last snapshot belongs to a snapshot that was lost and
+     * would describe the wrong moment; a later one waits for its SNAPSHOT (pool_unmatched). */
+    if (t->has_snapshot && p.time_ns < t->snap.time_ns) {
+        warn_pool_time(t, ch->offset, p.time_ns);
         return PA_OK;
     }
     if (count) {
@@ -863,6 +882,8 @@ int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
     }
     t->damaged = t->damaged || pa_reader_damaged(r);
     pa_reader_close(r);
+    if (rc == PA_OK)
+        pool_unmatched(t);
     if (rc == PA_ENOMEM) {
         pa_msg_error("%s: out of memory while reading the trace", path);
     } else if (rc == PA_EIO) {

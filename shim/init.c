@@ -174,6 +174,7 @@ void ps_init_process(void)
      * and our child handler first, so other libraries' handlers may still allocate. */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     ps_g.tracing = 1;
+    ps_snapshot_interval_init();
     /* Registered first, so it runs after every handler of the program's (they may free). */
     at_quick_exit(on_quick_exit);
     start_timing();

@@ -73,6 +73,10 @@ int ps_options_check_names(char *const *env);
 const char *ps_options_suggest(const char *name, size_t len);
 /* Case-blind Damerau-Levenshtein distance of a[0..alen) and b, or limit + 1 if above limit. */
 int ps_options_distance(const char *a, size_t alen, const char *b, int limit);
+/* PERFSHIM_INTERVAL's syntax: 0 if s is a duration (then *ms is set), else -1 (*ms unchanged). */
+#define PS_DURATION_MIN_MS 10ull
+#define PS_DURATION_MAX_MS (7ull * 24 * 3600 * 1000)
+int ps_options_parse_duration(const char *s, uint64_t *ms);
 
 /* ---- real.c: the real allocator and libc lookups ------------------------------------------ */
 void *ps_real_malloc(size_t n);
@@ -135,6 +139,11 @@ int ps_unw_loaded(void);    /* 1 once libunwind is loaded */
  * with any, also dl_load_lock or dl_load_tls_lock (it is inside dlopen or TLS set-up). 0 if
  * the locks were not found. */
 int ps_unw_loader_held_here(int any);
+/* Try once to take dl_load_write_lock (the lock dl_iterate_phdr waits for), never waiting: 0 if
+ * taken (release with ps_unw_loader_unlock_list), -1 if another thread holds it or the locks
+ * were not found. For the interval snapshot, which may run inside the program's malloc. */
+int ps_unw_loader_trylock_list(void);
+void ps_unw_loader_unlock_list(void);
 void ps_unw_fork_prepare(void); /* first of the fork handlers: waits for a load to end */
 void ps_unw_fork_child(void);
 
@@ -217,6 +226,8 @@ int ps_writer_expand(const char *tmpl, const char *base_dir, const char *exe, ui
 int ps_writer_open(void);
 int ps_writer_chunk(uint16_t type, const ps_buf_t *payload); /* 0 on success */
 void ps_writer_close(void);
+/* Close the file until the next snapshot (reopened by path then): see trace_writer.c. */
+void ps_writer_suspend(void);
 void ps_writer_fork_child(void); /* the child must create its own file */
 const char *ps_writer_path(void);
 uint64_t ps_writer_chunks(void); /* chunks written to the current file */
@@ -259,6 +270,12 @@ unsigned ps_rebind_object(const struct dl_phdr_info *info, ps_rebind_fn pick, vo
 
 /* ---- snapshot.c: build and write the chunks of one snapshot -------------------------------- */
 int ps_snapshot_write(int reason, int final);
+/* PERFSHIM_INTERVAL: the tracked allocation path calls ps_snapshot_tick() when this thread's
+ * countdown goes below 0 (a decrement and a branch per tracked call); it re-arms the countdown,
+ * reads the clock and, when a snapshot is due and this is a safe point, writes it. */
+extern __thread int ps_tls_interval_left;
+void ps_snapshot_interval_init(void);
+void ps_snapshot_tick(void);
 void ps_snapshot_fork_prepare(void);
 void ps_snapshot_fork_parent(void);
 void ps_snapshot_fork_child(int locked); /* locked: its prepare ran */

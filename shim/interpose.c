@@ -51,6 +51,21 @@ static PS_NOINLINE void record_alloc(void *p, size_t n)
     int saved = errno;
     ps_tls_guard++;
     ps_track_alloc(p, n);
+    if (PS_UNLIKELY(--ps_tls_interval_left < 0)) /* PERFSHIM_INTERVAL: snapshot.c */
+        ps_snapshot_tick();
+    ps_tls_guard--;
+    errno = saved;
+}
+
+/* free's own record: a point where this thread's blocks are consistently accounted, where an
+ * interval snapshot may be written (not between realloc's free and alloc records). */
+static PS_NOINLINE void record_free_tick(void *p)
+{
+    int saved = errno;
+    ps_tls_guard++;
+    ps_track_free(p);
+    if (PS_UNLIKELY(--ps_tls_interval_left < 0))
+        ps_snapshot_tick();
     ps_tls_guard--;
     errno = saved;
 }
@@ -156,7 +171,7 @@ static PS_NOINLINE void free_slow(void *p)
     if (!p)
         return;
     if (tracking())
-        record_free(p); /* before the block goes back: the address may be reused at once */
+        record_free_tick(p); /* before the block goes back: the address may be reused at once */
     ps_thread_t *lt = latency_thread();
     int timed = latency_due(lt);
     int pooled = ps_pool_owns(p);

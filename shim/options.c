@@ -34,6 +34,39 @@ static int parse_int(const char *s, long long *out)
     return 0;
 }
 
+/* A duration: "0", or digits followed by one unit, ms, s, m or h ("250ms", "10s", "2m"), from
+ * PS_DURATION_MIN_MS to PS_DURATION_MAX_MS. A bare number other than 0 is refused: "250" could
+ * mean seconds or milliseconds, and a guess either way is wrong by a thousand. */
+int ps_options_parse_duration(const char *s, uint64_t *ms)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    uint64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > 1000000000ull)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    uint64_t scale;
+    if (!*s && v == 0)
+        scale = 0;
+    else if (strcmp(s, "ms") == 0)
+        scale = 1;
+    else if (strcmp(s, "s") == 0)
+        scale = 1000;
+    else if (strcmp(s, "m") == 0)
+        scale = 60 * 1000;
+    else if (strcmp(s, "h") == 0)
+        scale = 3600 * 1000;
+    else
+        return -1;
+    uint64_t r = v * scale;
+    if (r != 0 && (r < PS_DURATION_MIN_MS || r > PS_DURATION_MAX_MS))
+        return -1;
+    *ms = r;
+    return 0;
+}
+
 /* index of value in a "a|b|c" list, or -1 */
 static int enum_index(const char *list, const char *value)
 {
@@ -126,10 +159,12 @@ static const char *const option_names[] = {
 #define PS_OPT_INT(field, NAME, ...) #NAME,
 #define PS_OPT_STR(field, NAME, ...) #NAME,
 #define PS_OPT_ENUM(field, NAME, ...) #NAME,
+#define PS_OPT_DUR(field, NAME, ...) #NAME,
 #include "options.def"
 #undef PS_OPT_INT
 #undef PS_OPT_STR
 #undef PS_OPT_ENUM
+#undef PS_OPT_DUR
 };
 
 /* PERFSHIM_* variables that are not options of the shim but that it legitimately finds in its
@@ -299,10 +334,17 @@ void ps_options_load(ps_options_t *opt)
             ps_msg_warn(#NAME "='%s' is not one of %s; using %s", quote(v, q, sizeof q), list,     \
                         def);                                                                      \
     }
+#define PS_OPT_DUR(field, NAME, def, help)                                                         \
+    ps_options_parse_duration(def, &opt->field);                                                   \
+    if ((v = getenv(#NAME)) != NULL && ps_options_parse_duration(v, &opt->field) != 0)             \
+        ps_msg_warn(#NAME "='%s' is not a duration (0, or a whole number with ms, s, m or h, "     \
+                          "from 10ms to 7 days); using %s",                                        \
+                    quote(v, q, sizeof q), def);
 #include "options.def"
 #undef PS_OPT_INT
 #undef PS_OPT_STR
 #undef PS_OPT_ENUM
+#undef PS_OPT_DUR
 }
 
 size_t ps_options_describe(const ps_options_t *opt, char *buf, size_t size)
@@ -315,10 +357,13 @@ size_t ps_options_describe(const ps_options_t *opt, char *buf, size_t size)
 #define PS_OPT_STR(field, NAME, def, help) ADD(#NAME "=%s\n", opt->field);
 #define PS_OPT_ENUM(field, NAME, def, list, help)                                                  \
     ADD(#NAME "=%s\n", enum_name(list, (int)opt->field, tmp, sizeof tmp));
+#define PS_OPT_DUR(field, NAME, def, help)                                                         \
+    ADD(#NAME "=%llu%s\n", (unsigned long long)opt->field, opt->field ? "ms" : "");
 #include "options.def"
 #undef PS_OPT_INT
 #undef PS_OPT_STR
 #undef PS_OPT_ENUM
+#undef PS_OPT_DUR
 #undef ADD
     return pos < size ? pos : size;
 }

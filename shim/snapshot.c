@@ -6,9 +6,22 @@
  * (those new since the last snapshot), SNAPSHOT (totals and per-stack rows), MESSAGE
  * (warnings since the last snapshot), END (at exit).
  *
- * Runs outside the allocation path (at exit, on perfshim_dump()), with the thread's guard set
- * so that anything it calls is not tracked. The writer lock serializes snapshots and is taken
- * by the fork handlers so a child never inherits a half-written chunk.
+ * Chunk order: PROCESS, MODULES, UNLOADED_MODULES, POOL, timing chunks, STACKS, SNAPSHOT,
+ * MESSAGE, END. SNAPSHOT comes after every chunk of its moment, so that it marks the snapshot
+ * complete: a reader of a file whose writer died mid-snapshot finds the previous SNAPSHOT, and
+ * the chunks after it with a later time stamp are the lost one's (docs/trace-format.md).
+ *
+ * At exit and on perfshim_dump() it runs outside the allocation path, with the thread's guard
+ * set so that anything it calls is not tracked. The writer lock serializes snapshots and is
+ * taken by the fork handlers so a child never inherits a half-written chunk.
+ *
+ * PERFSHIM_INTERVAL's snapshots run *inside* a tracked malloc or free (ps_snapshot_tick), where
+ * the program may hold any lock of its own. They are safe there because they wait for nothing
+ * the program could hold (docs/architecture.md, "Interval snapshots"): the writer lock and the
+ * loader's dl_load_write_lock are only try-locked (busy: the snapshot is skipped, or written
+ * without MODULES), and the tick gives up when this thread holds a shim lock or any of the
+ * loader's locks. The other locks a snapshot takes are the shim's own, held only around short
+ * work that waits for nothing.
  */
 #include "internal.h"
 #include "pool.h"
@@ -17,6 +30,7 @@
 #include "include/trace_format.h"
 
 #include <elf.h>
+#include <limits.h>
 #include <link.h>
 #include <string.h>
 
@@ -28,6 +42,17 @@ static uint32_t peak_fresh;     /* stack_peak[peak_fresh..] was never written */
 static ps_buf_t buf;
 static uint64_t last_snapshot_ns; /* time stamp of the last SNAPSHOT chunk (ns since start) */
 static int peak_warned;
+static int ended; /* the final snapshot is written: no interval snapshot may follow its END */
+
+/* ---- PERFSHIM_INTERVAL -------------------------------------------------------------------- */
+
+/* A thread reads the clock once in this many tracked calls: a vDSO clock_gettime (~20 ns)
+ * against a tracked call's few hundred. A thread making fewer calls is simply checked less. */
+#define PS_INTERVAL_EVERY 16
+
+__thread int ps_tls_interval_left __attribute__((tls_model("initial-exec")));
+static uint64_t interval_ns;      /* 0: off */
+static _Atomic uint64_t next_due; /* monotonic ns at which the next interval snapshot is due */
 
 static void put_process(ps_buf_t *b)
 {
@@ -171,7 +196,9 @@ static int write_snapshot(int reason, uint32_t n)
         memset(sum, 0, csize);
     if (!sum) {
         ps_msg_warn("cannot map %zu bytes to sum the counters; this snapshot (%s) is lost", csize,
-                    reason == PS_SNAP_EXIT ? "at exit" : "on demand");
+                    reason == PS_SNAP_EXIT       ? "at exit"
+                    : reason == PS_SNAP_INTERVAL ? "interval"
+                                                 : "on demand");
         return -1;
     }
     if (!stack_peak) {
@@ -194,7 +221,6 @@ static int write_snapshot(int reason, uint32_t n)
         tot.peak_rss_bytes = tot.rss_bytes;
 
     ps_buf_reset(&buf);
-    last_snapshot_ns = ps_os_monotonic_ns() - ps_g.start_monotonic_ns;
     ps_row_snapshot_head_t head = {.time_ns = last_snapshot_ns,
                                    .reason = (uint32_t)reason,
                                    .flags = ps_g.opt.track ? 0 : PS_SNAP_F_UNTRACKED};
@@ -304,13 +330,12 @@ static void write_messages(void)
     }
 }
 
-int ps_snapshot_write(int reason, int final)
+/* The chunks of one snapshot, the writer lock held. modules: 0 to leave MODULES out (the
+ * loader's lock was busy: a reader keeps the map it has). */
+static int write_all(int reason, int final, int modules)
 {
-    int rc = -1;
-    ps_tls_guard++;
-    ps_lock(&writer_lock);
     if (ps_writer_open() != 0)
-        goto out;
+        return -1;
     /* A chunk that cannot be built (no memory for its payload) is skipped with a warning and
      * the others are still written: the reader copes with any one missing (a missing PROCESS
      * or STACKS chunk is retried at the next snapshot), and the MESSAGE chunks at the end say
@@ -321,15 +346,16 @@ int ps_snapshot_write(int reason, int final)
         if (ps_writer_chunk(PS_CHUNK_PROCESS, &buf) == 0)
             process_written = 1;
     }
-    ps_cpu_collect(); /* intern the CPU samples' stacks, so this STACKS chunk has them */
-    uint32_t n = ps_stack_count();
-    write_modules();
-    write_stacks(n);
-    rc = write_snapshot(reason, n);
+    last_snapshot_ns = ps_os_monotonic_ns() - ps_g.start_monotonic_ns;
+    ps_cpu_collect(); /* intern the CPU samples' stacks, so the STACKS chunk has them */
+    if (modules)
+        write_modules();
     if (ps_g.pool_on)
         write_pool();
     write_timing();
-    write_stacks(ps_stack_count()); /* stacks the timing chunks name that are newer than n */
+    uint32_t n = ps_stack_count(); /* after the timing chunks: the stacks they name too */
+    write_stacks(n);
+    int rc = write_snapshot(reason, n); /* last: it marks the snapshot complete */
     write_messages();
     if (final) {
         uint8_t end[PS_ROW_WIRE_SIZE(END)]; /* on the stack, like the MESSAGE payloads */
@@ -338,11 +364,77 @@ int ps_snapshot_write(int reason, int final)
         ps_row_end_t e = {.chunk_count = ps_writer_chunks(), .dropped_events = 0};
         ps_put_end(&eb, &e);
         ps_writer_chunk(PS_CHUNK_END, &eb);
+        ended = 1;
+    } else {
+        ps_writer_suspend(); /* no descriptor of ours open while the program runs */
     }
-out:
+    return rc;
+}
+
+int ps_snapshot_write(int reason, int final)
+{
+    int rc = -1;
+    ps_tls_guard++;
+    ps_lock(&writer_lock);
+    if (!ended)
+        rc = write_all(reason, final, 1);
     ps_unlock(&writer_lock);
     ps_tls_guard--;
     return rc;
+}
+
+void ps_snapshot_interval_init(void)
+{
+    interval_ns = ps_g.opt.interval_ms * 1000000ull;
+    if (interval_ns)
+        atomic_store_explicit(&next_due, ps_g.start_monotonic_ns + interval_ns,
+                              memory_order_relaxed);
+}
+
+/* Called inside a tracked malloc or free (interpose.c: record_alloc, record_free), this
+ * thread's guard raised once by that call, when the thread's countdown ran out. */
+void ps_snapshot_tick(void)
+{
+    if (PS_LIKELY(!interval_ns)) {
+        ps_tls_interval_left = INT_MAX; /* off: this thread never comes back (2^31 calls) */
+        return;
+    }
+    ps_tls_interval_left = PS_INTERVAL_EVERY;
+    uint64_t now = ps_os_monotonic_ns();
+    uint64_t due = atomic_load_explicit(&next_due, memory_order_relaxed);
+    if (now < due)
+        return;
+    /* Not a safe point: a re-entrant call (the shim allocating for itself, or a signal handler
+     * that interrupted the shim), a shim lock held, the thread inside the dynamic loader (its
+     * list of objects may be mid-change), a vfork child sharing our memory. Another call, on
+     * this thread or another, takes the snapshot. */
+    if (ps_tls_guard != 1 || ps_tls_locks || !ps_g.tracing || ps_os_pid() != ps_g.pid ||
+        ps_unw_loader_held_here(1))
+        return;
+    /* One winner per interval; a process that stalled past several intervals writes one
+     * snapshot, and the next is due a full interval later. */
+    if (!atomic_compare_exchange_strong(&next_due, &due, now + interval_ns))
+        return;
+    ps_tls_guard++;
+    ps_tls_locks++;
+    int expected = 0;
+    if (atomic_compare_exchange_strong_explicit(&writer_lock.held, &expected, 1,
+                                                memory_order_acquire, memory_order_relaxed)) {
+        /* Busy writer: another snapshot (exit, dump, fork) is being written; this one is
+         * skipped rather than waited for. Same for the loader's lock around MODULES: a thread
+         * inside dl_iterate_phdr may be running a callback of the program's that waits for a
+         * lock this thread holds. */
+        if (!ended && ps_g.tracing) {
+            int mods = ps_unw_loader_trylock_list() == 0;
+            write_all(PS_SNAP_INTERVAL, 0, mods);
+            if (mods)
+                ps_unw_loader_unlock_list();
+        }
+        ps_unlock(&writer_lock); /* drops ps_tls_locks */
+    } else {
+        ps_tls_locks--;
+    }
+    ps_tls_guard--;
 }
 
 void ps_snapshot_fork_prepare(void)
@@ -364,4 +456,8 @@ void ps_snapshot_fork_child(int locked)
         process_written = 0;
     if (stacks_written)
         stacks_written = 0;
+    if (ended)
+        ended = 0;
+    if (interval_ns) /* the child's first interval starts now */
+        atomic_store_explicit(&next_due, ps_os_monotonic_ns() + interval_ns, memory_order_relaxed);
 }

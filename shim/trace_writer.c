@@ -8,7 +8,10 @@
  * appended when the name exists. The descriptor is moved above the range programs usually
  * dup2 onto, and checked (device and inode) before each write: a program that closed it, or
  * reused its number for another file, makes us reopen our file by path instead of writing
- * into theirs. Payloads are built in mmap'd buffers: nothing here calls malloc.
+ * into theirs. Between the snapshots of a running process (perfshim_dump, PERFSHIM_INTERVAL)
+ * the descriptor is closed (ps_writer_suspend) and reopened by path, O_APPEND, at the next
+ * one: a program that lists its descriptors mid-run finds none of ours.
+ * Payloads are built in mmap'd buffers: nothing here calls malloc.
  * The caller (snapshot.c) serializes all calls with the writer lock.
  */
 #include "internal.h"
@@ -29,6 +32,7 @@ static struct {
     dev_t dev;
     ino_t ino;
     int failed;      /* 1 after a write error: stop writing */
+    int suspended;   /* fd closed between snapshots: reopen path (same dev and inode) */
     uint64_t chunks; /* chunks written to this file */
     uint64_t writes; /* write calls made on this file (PERFSHIM_FAULT_WRITE counts them) */
     char path[PS_TRACE_PATH_MAX];
@@ -302,6 +306,8 @@ static void list_trace(const char *path)
     ps_os_close(fd);
 }
 
+static int reopen(void);
+
 int ps_writer_open(void)
 {
     uint32_t pid = ps_os_pid();
@@ -309,6 +315,10 @@ int ps_writer_open(void)
         return w.failed ? -1 : 0;
     if (w.failed && w.pid == pid)
         return -1;
+    if (w.suspended && w.pid == pid) {
+        w.suspended = 0;
+        return reopen() == 0 ? 0 : -1;
+    }
     char base[PS_TRACE_PATH_MAX];
     if (ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, pid,
                          ps_g.start_realtime_ns / 1000000000u, base, sizeof base) != 0) {
@@ -367,12 +377,11 @@ int ps_writer_open(void)
     return 0;
 }
 
-/* Is w.fd still our file? If the program closed or reused it, reopen ours by path. */
-static int ensure_fd(void)
+/* Reopen our file by path (O_APPEND), if it is still the file we created; else say that later
+ * data is lost. */
+static int reopen(void)
 {
     struct stat st;
-    if (ps_os_fstat(w.fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino)
-        return 0;
     int fd = ps_os_open(w.path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0);
     if (fd >= 0 && ps_os_fstat(fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino) {
         int high = ps_os_dup_above(fd, PS_FD_FLOOR);
@@ -385,10 +394,19 @@ static int ensure_fd(void)
     }
     if (fd >= 0)
         ps_os_close(fd);
-    ps_msg_warn("trace %s was closed by the program and cannot be reopened; later data is lost",
+    ps_msg_warn("trace %s was closed, moved or removed and cannot be reopened; later data is lost",
                 w.path);
     w.failed = 1;
     return -1;
+}
+
+/* Is w.fd still our file? If the program closed or reused it, reopen ours by path. */
+static int ensure_fd(void)
+{
+    struct stat st;
+    if (ps_os_fstat(w.fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino)
+        return 0;
+    return reopen();
 }
 
 int ps_writer_chunk(uint16_t type, const ps_buf_t *payload)
@@ -455,8 +473,19 @@ void ps_writer_close(void)
     w.fd = -1;
 }
 
+void ps_writer_suspend(void)
+{
+    if (w.fd >= 0 && w.pid == ps_os_pid() && !w.failed) {
+        ps_os_close(w.fd);
+        w.fd = -1;
+        w.suspended = 1;
+    }
+}
+
 void ps_writer_fork_child(void)
 {
+    if (w.suspended)
+        w.suspended = 0;
     /* The inherited descriptor is the parent's file: never write to it from here. */
     if (w.fd >= 0) { /* a page written is a copy-on-write fault: write only what changes */
         ps_os_close(w.fd);

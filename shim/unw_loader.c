@@ -279,6 +279,18 @@ int ps_unw_loader_held_here(int any)
     return any && (owner(ldr.load) == tid || owner(ldr.tls) == tid);
 }
 
+int ps_unw_loader_trylock_list(void)
+{
+    if (!ldr.write || !mutex_trylock)
+        return -1;
+    return mutex_trylock(ldr.write) == 0 ? 0 : -1;
+}
+
+void ps_unw_loader_unlock_list(void)
+{
+    mutex_unlock(ldr.write);
+}
+
 /* ---- set-up ------------------------------------------------------------------------------------
  */
 

@@ -225,6 +225,69 @@ START_TEST(test_option_unknown_names)
 }
 END_TEST
 
+/* PERFSHIM_INTERVAL's syntax: a number and one unit, 0 alone, within bounds; anything else is
+ * refused and leaves the value alone. */
+START_TEST(test_parse_duration)
+{
+    static const struct {
+        const char *s;
+        uint64_t ms;
+    } good[] = {
+        {"0", 0},        {"10ms", 10}, {"250ms", 250}, {"10s", 10000},      {"2m", 120000},
+        {"1h", 3600000}, {"0s", 0},    {"0ms", 0},     {"168h", 604800000}, {"0010s", 10000}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        uint64_t ms = 12345;
+        ck_assert_msg(ps_options_parse_duration(good[i].s, &ms) == 0, "'%s' refused", good[i].s);
+        ck_assert_msg(ms == good[i].ms, "'%s' = %llu ms", good[i].s, (unsigned long long)ms);
+    }
+    static const char *const bad[] = {"",
+                                      "250",
+                                      "1",
+                                      "-1s",
+                                      "+1s",
+                                      " 1s",
+                                      "1s ",
+                                      "1.5s",
+                                      "1e3ms",
+                                      "10q",
+                                      "s",
+                                      "ms",
+                                      "1S",
+                                      "1MS",
+                                      "9ms",
+                                      "1d",
+                                      "169h",
+                                      "1sec",
+                                      "0x10ms",
+                                      "10 ms",
+                                      "99999999999999999999ms",
+                                      "18446744073709551617ms"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t ms = 777;
+        ck_assert_msg(ps_options_parse_duration(bad[i], &ms) == -1, "'%s' accepted", bad[i]);
+        ck_assert_uint_eq(ms, 777);
+    }
+    ck_assert_int_eq(ps_options_parse_duration(NULL, &(uint64_t){0}), -1);
+
+    /* through the environment: a good value is kept and shown; a bad one warns, stays off */
+    ps_options_t o;
+    char desc[2048];
+    setenv("PERFSHIM_INTERVAL", "250ms", 1);
+    ps_options_load(&o);
+    ck_assert_uint_eq(o.interval_ms, 250);
+    ps_options_describe(&o, desc, sizeof desc);
+    ck_assert_ptr_nonnull(strstr(desc, "PERFSHIM_INTERVAL=250ms\n"));
+    setenv("PERFSHIM_INTERVAL", "250", 1);
+    ps_options_load(&o);
+    ck_assert_uint_eq(o.interval_ms, 0);
+    ps_options_describe(&o, desc, sizeof desc);
+    ck_assert_ptr_nonnull(strstr(desc, "PERFSHIM_INTERVAL=0\n"));
+    unsetenv("PERFSHIM_INTERVAL");
+    ps_options_load(&o);
+    ck_assert_uint_eq(o.interval_ms, 0);
+}
+END_TEST
+
 /* Every option of options.def is documented in docs/options.md with its default. */
 START_TEST(test_options_documented)
 {
@@ -248,10 +311,14 @@ START_TEST(test_options_documented)
 #define PS_OPT_ENUM(field, NAME, def, list, help)                                                  \
     snprintf(want, sizeof want, "`%s` | `%s`", #NAME, def);                                        \
     ck_assert_msg(strstr(doc, want), "%s: default not in docs/options.md", #NAME);
+#define PS_OPT_DUR(field, NAME, def, help)                                                         \
+    snprintf(want, sizeof want, "`%s` | `%s`", #NAME, def);                                        \
+    ck_assert_msg(strstr(doc, want), "%s: default not in docs/options.md", #NAME);
 #include "options.def"
 #undef PS_OPT_INT
 #undef PS_OPT_STR
 #undef PS_OPT_ENUM
+#undef PS_OPT_DUR
 }
 END_TEST
 
@@ -766,6 +833,7 @@ int main(void)
     tcase_add_test(tc, test_option_unknown_names);
     tcase_add_test(tc, test_architecture_documented);
     tcase_add_test(tc, test_options_documented);
+    tcase_add_test(tc, test_parse_duration);
     tcase_add_test(tc, test_stack_interning);
     tcase_add_test(tc, test_stack_table_growth);
     tcase_add_test(tc, test_live_table);
