@@ -376,7 +376,8 @@ class RawTrace:
             for i in range(rows_n if self.decode_rows else 0):
                 row = struct.unpack_from("<II7Q", p, 104 + i * row_size)
                 rows.append(dict(zip(ROW_NAMES, row)))
-            self.snapshots.append({"reason": reason, "totals": totals, "rows": rows})
+            self.snapshots.append({"reason": reason, "time_ns": _t, "totals": totals,
+                                   "rows": rows})
         elif typ == CHUNK_END:
             self.end = struct.unpack_from("<QQ", p, 0)
         elif typ == CHUNK_MESSAGE:

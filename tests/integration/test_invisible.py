@@ -25,6 +25,7 @@ VARIANTS = [
     ("CPU sampling", {"PERFSHIM_LOCKS": "1", "PERFSHIM_CPU_HZ": "1000"}),
     ("libunwind for every stack", {"PERFSHIM_UNWIND": "libunwind"}),
     ("pool only", {"PERFSHIM_MODE": "pool"}),
+    ("interval snapshots", {"PERFSHIM_LOCKS": "1", "PERFSHIM_INTERVAL": "10ms"}),
 ]
 
 
