@@ -153,7 +153,7 @@ enum ps_latency_op { PS_LAT_MALLOC = 0, PS_LAT_FREE = 1, PS_LAT_REALLOC = 2 };
 enum ps_snapshot_reason {
     PS_SNAP_EXIT = 0,     /* process exit: exit(), return from main, _exit, _Exit, quick_exit */
     PS_SNAP_DUMP = 1,     /* perfshim_dump() or an external request */
-    PS_SNAP_INTERVAL = 2, /* periodic (later issue) */
+    PS_SNAP_INTERVAL = 2, /* periodic: PERFSHIM_INTERVAL */
     PS_SNAP_FORK = 3      /* in a forked child, state inherited from the parent */
 };
 
