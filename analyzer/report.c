@@ -436,8 +436,11 @@ static int cmp_u64_desc(uint64_t a, uint64_t b)
 /* strcmp() of the serialized keys of a and b, read piece by piece. */
 static int cmp_key(const pa_pieces_t *p, const pa_group_t *a, const pa_group_t *b)
 {
-    const unsigned char *sa = (const unsigned char *)"", *sb = sa;
     size_t ia = 0, ib = 0;
+    while (ia < a->npieces && ia < b->npieces && a->pieces[ia] == b->pieces[ia])
+        ia++; /* equal pieces, equal text: the strings first differ at piece ia or later */
+    ib = ia;
+    const unsigned char *sa = (const unsigned char *)"", *sb = sa;
     for (;;) {
         while (!*sa && ia < a->npieces)
             sa = (const unsigned char *)p->items[a->pieces[ia++]]->s;
