@@ -42,14 +42,23 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 void pa_json_write_escaped(FILE *out, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
+    size_t run = 0; /* start of the characters written as they are, not written yet */
     fputc('"', out);
     for (size_t i = 0; i < n;) {
         unsigned c = s[i];
+        size_t len = 0;
+        if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\' &&
+            (c < 0x80 || (len = utf8_len(s + i, n - i)) != 0)) {
+            i += len ? len : 1; /* kept: written with its run, in one fwrite */
+            continue;
+        }
+        fwrite(s + run, 1, i - run, out);
         if (c == '"' || c == '\\') {
             fputc('\\', out);
             fputc((int)c, out);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
+        } else if (c >= 0x80) { /* not UTF-8 */
+            fputs("\\ufffd", out);
+        } else {
             switch (c) {
             case '\n':
                 fputs("\\n", out);
@@ -69,18 +78,10 @@ void pa_json_write_escaped(FILE *out, const char *str, size_t n)
             default:
                 fprintf(out, "\\u%04x", c);
             }
-            i++;
-        } else {
-            size_t len = utf8_len(s + i, n - i);
-            if (len == 0) {
-                fputs("\\ufffd", out);
-                i++;
-            } else {
-                fwrite(s + i, 1, len, out);
-                i += len;
-            }
         }
+        run = ++i;
     }
+    fwrite(s + run, 1, n - run, out);
     fputc('"', out);
 }
 

@@ -11,7 +11,8 @@
 
 #include <string.h>
 
-static void leak_json(pa_json_t *j, const pa_group_t *g, const pa_suppress_t *supp)
+static void leak_json(pa_json_t *j, const pa_group_t *g, const pa_stackview_t *v,
+                      const pa_suppress_t *supp)
 {
     pa_json_object_begin(j, false);
     pa_json_key(j, "blocks");
@@ -35,7 +36,7 @@ static void leak_json(pa_json_t *j, const pa_group_t *g, const pa_suppress_t *su
         pa_json_string(j, supp->origins.items[g->suppressed_by]);
     }
     pa_json_key(j, "stack");
-    pa_report_frames_json(j, g);
+    pa_report_frames_json(j, v);
     pa_json_object_end(j);
 }
 
@@ -44,8 +45,8 @@ static const char *plural(uint64_t n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
-static void write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
-                       const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o)
+static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
+                      const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o, pa_stackview_t *v)
 {
     pa_report_header_text(out, t, "perfshim leak report");
     pa_report_status_text(out, t);
@@ -63,7 +64,9 @@ static void write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
         if (x->stacks > 1)
             fprintf(out, " (%llu stacks merged)", (unsigned long long)x->stacks);
         fputc('\n', out);
-        pa_report_frames_text(out, x, "    ", o->all_frames);
+        if (pa_report_group_view(g, x, v) != PA_OK)
+            return PA_ENOMEM;
+        pa_report_frames_text(out, v, "    ", o->all_frames);
     }
     fputc('\n', out);
     if (tot->leaks == 0)
@@ -83,10 +86,11 @@ static void write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
                 (unsigned long long)tot->suppressed_blocks,
                 plural(tot->suppressed_blocks, "block", "blocks"), tot->suppressed,
                 tot->suppressed == 1 ? "stack" : "stacks");
+    return PA_OK;
 }
 
-static void write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
-                       const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o)
+static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
+                      const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o, pa_stackview_t *v)
 {
     pa_json_object_begin(j, false);
     pa_json_key(j, "format");
@@ -117,17 +121,24 @@ static void write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
             continue;
         if (o->top && shown++ >= o->top)
             break;
-        leak_json(j, g->items[i], o->supp);
+        if (pa_report_group_view(g, g->items[i], v) != PA_OK)
+            return PA_ENOMEM;
+        leak_json(j, g->items[i], v, o->supp);
     }
     pa_json_array_end(j);
     pa_json_key(j, "suppressed");
     pa_json_array_begin(j, false);
-    for (size_t i = 0; i < g->n; i++)
-        if (g->items[i]->suppressed_by >= 0)
-            leak_json(j, g->items[i], o->supp);
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->items[i]->suppressed_by < 0)
+            continue;
+        if (pa_report_group_view(g, g->items[i], v) != PA_OK)
+            return PA_ENOMEM;
+        leak_json(j, g->items[i], v, o->supp);
+    }
     pa_json_array_end(j);
     pa_report_status_json(j, t);
     pa_json_object_end(j);
+    return PA_OK;
 }
 
 int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_t *j,
@@ -144,9 +155,9 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
         pa_symbols_free(syms);
         return rc;
     }
+    pa_report_group_suppress(&g, o->supp);
     for (size_t i = 0; i < g.n; i++) {
         pa_group_t *x = g.items[i];
-        x->suppressed_by = o->supp ? pa_suppress_match(o->supp, x->frames, x->nframes) : -1;
         if (x->suppressed_by >= 0) {
             tot->suppressed++;
             tot->suppressed_blocks += x->live_blocks;
@@ -158,13 +169,12 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
         }
     }
     pa_report_sort_by_live(&g);
-    if (o->json)
-        write_json(j, t, &g, tot, o);
-    else
-        write_text(out, t, &g, tot, o);
+    pa_stackview_t v = {0}; /* the frames of one printed group at a time */
+    rc = o->json ? write_json(j, t, &g, tot, o, &v) : write_text(out, t, &g, tot, o, &v);
+    pa_report_stack_view_free(&v);
     pa_report_groups_free(&g);
     pa_symbols_free(syms);
-    return PA_OK;
+    return rc;
 }
 
 typedef struct {

@@ -14,6 +14,19 @@
 
 /* ---- grouping ------------------------------------------------------------------------------ */
 
+/* Notes of stacks without frames (or cut short), and the keys that stand for them. */
+static const char NOTE_NO_STACK[] =
+    "no stack: the shim had no stack slot left (raise PERFSHIM_MAX_STACKS)";
+static const char NOTE_MISSING[] = "stack not in the trace (its STACKS chunk was lost)";
+static const char NOTE_EMPTY[] = "empty stack (the unwinder found no frame)";
+static const char NOTE_ALL_SHIM[] = "every frame is inside libperfshim.so";
+static const char NOTE_CUT[] = "cut short after the last frame: the next one needed libunwind, "
+                               "which the shim could not load at that moment";
+#define KEY_NO_STACK "\x01no-stack"
+#define KEY_MISSING "\x01missing"
+#define KEY_EMPTY "\x01empty"
+#define KEY_CUT "\x01cut"
+
 bool pa_report_frame_is_allocator(const pa_frame_t *f)
 {
     return f->function && strncmp(f->function, "operator new", 12) == 0;
@@ -24,15 +37,21 @@ bool pa_report_frame_is_shim(const pa_frame_t *f)
     return strncmp(pa_util_basename(f->module), "libperfshim.", 12) == 0;
 }
 
+/* The key of one frame ("piece"): equal pieces read the same. A stack's key is the pieces of
+ * its visible frames, concatenated (each ends with \x1e: no piece is a prefix of another). */
+static void serialize_frame(pa_str_t *key, const pa_frame_t *f)
+{
+    if (f->function)
+        pa_str_printf(key, "%s\x1f%s\x1f%u\x1f%d\x1e", f->function, f->file ? f->file : "", f->line,
+                      f->inlined);
+    else
+        pa_str_printf(key, "\x1f%s+%llx\x1e", f->module, (unsigned long long)f->offset);
+}
+
 static void serialize(pa_str_t *key, const pa_frame_t *f, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (f[i].function)
-            pa_str_printf(key, "%s\x1f%s\x1f%u\x1f%d\x1e", f[i].function,
-                          f[i].file ? f[i].file : "", f[i].line, f[i].inlined);
-        else
-            pa_str_printf(key, "\x1f%s+%llx\x1e", f[i].module, (unsigned long long)f[i].offset);
-    }
+    for (size_t i = 0; i < n; i++)
+        serialize_frame(key, &f[i]);
 }
 
 /* Leading frames of C++ standard library lock wrappers (std::mutex::lock, std::lock_guard,
@@ -72,14 +91,14 @@ int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigne
         v->key.s[0] = 0;
     const pa_stack_t *s = id ? pa_model_stack(t, id) : NULL;
     if (id == 0) {
-        v->note = "no stack: the shim had no stack slot left (raise PERFSHIM_MAX_STACKS)";
-        pa_str_puts(&v->key, "\x01no-stack");
+        v->note = NOTE_NO_STACK;
+        pa_str_puts(&v->key, KEY_NO_STACK);
     } else if (!s) {
-        v->note = "stack not in the trace (its STACKS chunk was lost)";
-        pa_str_puts(&v->key, "\x01missing");
+        v->note = NOTE_MISSING;
+        pa_str_puts(&v->key, KEY_MISSING);
     } else if (s->depth == 0) {
-        v->note = "empty stack (the unwinder found no frame)";
-        pa_str_puts(&v->key, "\x01empty");
+        v->note = NOTE_EMPTY;
+        pa_str_puts(&v->key, KEY_EMPTY);
     } else {
         int cut = 0;
         for (uint32_t i = 0; i < s->depth; i++) {
@@ -109,13 +128,12 @@ int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigne
             v->hidden += lead;
         }
         if (!v->nframes && !cut)
-            v->note = "every frame is inside libperfshim.so";
+            v->note = NOTE_ALL_SHIM;
         else if (cut)
-            v->note = "cut short after the last frame: the next one needed libunwind, which the "
-                      "shim could not load at that moment";
+            v->note = NOTE_CUT;
         serialize(&v->key, v->frames, v->nframes);
         if (cut)
-            pa_str_puts(&v->key, "\x01cut");
+            pa_str_puts(&v->key, KEY_CUT);
     }
     return v->key.failed ? PA_ENOMEM : PA_OK;
 }
@@ -127,42 +145,233 @@ void pa_report_stack_view_free(pa_stackview_t *v)
     memset(v, 0, sizeof *v);
 }
 
+/* Grouping without strings per row: each distinct frame key ("piece", serialize_frame) is
+ * interned once and numbered, the frames of each recorded address are kept as piece numbers
+ * with the flags the hiding rules need, and a row's key is the list of the pieces of its visible
+ * frames. Equal lists are equal serialized keys (pieces are prefix-free), so the groups are those
+ * of pa_report_stack_view() keys; the sort compares the lists as the strings they stand for. */
+
+enum { PIECE_SHIM = 1, PIECE_ALLOCATOR = 2 };
+
+typedef struct {
+    UT_hash_handle hh;
+    const pa_frame_t *frame; /* one frame with this key (symbolizer-owned), NULL for KEY_* */
+    int match;               /* suppression pattern matching the frame, -1 none, -2 not yet */
+    uint32_t id;             /* index in pa_pieces_t.items */
+    char s[];                /* the key */
+} piece_t;
+
+typedef struct {
+    uint32_t piece, flags; /* flags: PIECE_* */
+} addr_frame_t;
+
+typedef struct {
+    UT_hash_handle hh;
+    uint64_t addr;
+    size_t n;
+    addr_frame_t f[];
+} addr_entry_t;
+
+struct pa_pieces {
+    piece_t *table;  /* uthash by key */
+    piece_t **items; /* by number */
+    size_t n, cap;
+    addr_entry_t *addrs; /* uthash by address: the frames of each address looked up */
+    pa_str_t buf;
+};
+
+static int piece_intern(pa_pieces_t *p, const char *key, const pa_frame_t *f, uint32_t *id)
+{
+    piece_t *x;
+    size_t len = strlen(key);
+    HASH_FIND(hh, p->table, key, len, x);
+    if (!x) {
+        if (p->n >= UINT32_MAX - 1 ||
+            pa_util_grow((void **)&p->items, &p->cap, p->n + 1, sizeof *p->items) != PA_OK ||
+            !(x = malloc(sizeof *x + len + 1)))
+            return PA_ENOMEM;
+        memset(x, 0, sizeof *x);
+        memcpy(x->s, key, len + 1);
+        x->frame = f;
+        x->match = -2;
+        x->id = (uint32_t)p->n;
+        HASH_ADD(hh, p->table, s[0], len, x);
+        p->items[p->n++] = x;
+    }
+    *id = x->id;
+    return PA_OK;
+}
+
+/* The frames of address addr as piece numbers and flags, symbolized once. */
+static int addr_frames(pa_pieces_t *p, pa_symbols_t *syms, uint64_t addr, const addr_entry_t **out)
+{
+    addr_entry_t *e;
+    HASH_FIND(hh, p->addrs, &addr, sizeof addr, e);
+    if (!e) {
+        const pa_frame_t *fr;
+        size_t n;
+        if (pa_symbols_lookup(syms, addr, &fr, &n) != PA_OK ||
+            !(e = malloc(sizeof *e + n * sizeof e->f[0])))
+            return PA_ENOMEM;
+        memset(e, 0, sizeof *e);
+        e->addr = addr;
+        e->n = n;
+        for (size_t k = 0; k < n; k++) {
+            p->buf.len = 0;
+            if (p->buf.s)
+                p->buf.s[0] = 0;
+            serialize_frame(&p->buf, &fr[k]);
+            if (p->buf.failed || piece_intern(p, pa_str_get(&p->buf), &fr[k], &e->f[k].piece)) {
+                free(e);
+                return PA_ENOMEM;
+            }
+            e->f[k].flags = (pa_report_frame_is_shim(&fr[k]) ? PIECE_SHIM : 0) |
+                            (pa_report_frame_is_allocator(&fr[k]) ? PIECE_ALLOCATOR : 0);
+        }
+        HASH_ADD(hh, p->addrs, addr, sizeof e->addr, e);
+    }
+    *out = e;
+    return PA_OK;
+}
+
+static void pieces_free(pa_pieces_t *p)
+{
+    if (!p)
+        return;
+    piece_t *x, *xt;
+    HASH_ITER(hh, p->table, x, xt)
+    {
+        HASH_DEL(p->table, x);
+        free(x);
+    }
+    addr_entry_t *e, *et;
+    HASH_ITER(hh, p->addrs, e, et)
+    {
+        HASH_DEL(p->addrs, e);
+        free(e);
+    }
+    free(p->items);
+    pa_str_free(&p->buf);
+    free(p);
+}
+
+/* A row's key as pa_report_stack_view() makes it (hiding PA_HIDE_ALLOCATOR | PA_HIDE_SHIM), as
+ * piece numbers in *key (npieces of them, then UINT32_MAX), with the frame count, hidden frames
+ * and note of the view. */
+typedef struct {
+    uint32_t *pieces;
+    size_t npieces, cap;
+    size_t nframes, hidden;
+    const char *note;
+} rowkey_t;
+
+static int rowkey_push(rowkey_t *k, uint32_t piece)
+{
+    if (pa_util_grow((void **)&k->pieces, &k->cap, k->npieces + 2, sizeof *k->pieces) != PA_OK)
+        return PA_ENOMEM;
+    k->pieces[k->npieces++] = piece;
+    return PA_OK;
+}
+
+static int special_piece(pa_pieces_t *p, rowkey_t *k, const char *key, const char *note)
+{
+    uint32_t id;
+    k->note = note;
+    return piece_intern(p, key, NULL, &id) != PA_OK ? PA_ENOMEM : rowkey_push(k, id);
+}
+
+static int row_key(pa_trace_t *t, pa_symbols_t *syms, pa_pieces_t *p, uint32_t stack_id,
+                   rowkey_t *k)
+{
+    k->npieces = k->nframes = k->hidden = 0;
+    k->note = NULL;
+    const pa_stack_t *s = stack_id ? pa_model_stack(t, stack_id) : NULL;
+    int rc = PA_OK;
+    if (stack_id == 0)
+        rc = special_piece(p, k, KEY_NO_STACK, NOTE_NO_STACK);
+    else if (!s)
+        rc = special_piece(p, k, KEY_MISSING, NOTE_MISSING);
+    else if (s->depth == 0)
+        rc = special_piece(p, k, KEY_EMPTY, NOTE_EMPTY);
+    else {
+        bool cut = false;
+        size_t lead = 0; /* leading allocator frames so far */
+        for (uint32_t i = 0; i < s->depth && rc == PA_OK; i++) {
+            const addr_entry_t *e;
+            if (s->addrs[i] == PS_FRAME_CUT) {
+                cut = true;
+                continue;
+            }
+            if ((rc = addr_frames(p, syms, s->addrs[i], &e)) != PA_OK)
+                break;
+            for (size_t j = 0; j < e->n && rc == PA_OK; j++) {
+                if (e->f[j].flags & PIECE_SHIM) {
+                    k->hidden++;
+                    continue;
+                }
+                if (lead == k->npieces && (e->f[j].flags & PIECE_ALLOCATOR))
+                    lead++;
+                rc = rowkey_push(k, e->f[j].piece);
+            }
+        }
+        if (rc != PA_OK)
+            return rc;
+        if (lead == k->npieces) /* nothing but hidden frames (a very short stack): keep them */
+            lead = 0;
+        if (lead) {
+            memmove(k->pieces, k->pieces + lead, (k->npieces - lead) * sizeof *k->pieces);
+            k->npieces -= lead;
+            k->hidden += lead;
+        }
+        k->nframes = k->npieces;
+        if (!k->npieces && !cut)
+            k->note = NOTE_ALL_SHIM;
+        if (cut)
+            rc = special_piece(p, k, KEY_CUT, NOTE_CUT);
+    }
+    if (rc == PA_OK && rowkey_push(k, UINT32_MAX) == PA_OK) /* the end mark (never empty) */
+        k->npieces--;
+    else
+        rc = PA_ENOMEM;
+    return rc;
+}
+
 int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups_t *out)
 {
     memset(out, 0, sizeof *out);
-    pa_stackview_t v = {0};
+    out->t = t;
+    out->syms = syms;
+    if (!(out->pieces = calloc(1, sizeof *out->pieces)))
+        return PA_ENOMEM;
+    rowkey_t k = {0};
     int rc = PA_OK;
     for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
         const pa_row_t *row = &t->snap.rows[r];
         if (live_only && row->live_blocks == 0)
             continue;
-        if ((rc = pa_report_stack_view(t, syms, row->stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM,
-                                       &v)) != PA_OK)
+        if ((rc = row_key(t, syms, out->pieces, row->stack_id, &k)) != PA_OK)
             break;
-        const char *key = pa_str_get(&v.key);
+        size_t klen = (k.npieces + 1) * sizeof *k.pieces;
         pa_group_t *g;
-        HASH_FIND_STR(out->table, key, g);
+        HASH_FIND(hh, out->table, k.pieces, klen, g);
         if (!g) {
             g = calloc(1, sizeof *g);
-            if (!g || !(g->key = pa_util_strdup(key)) ||
+            if (!g ||
                 pa_util_grow((void **)&out->items, &out->cap, out->n + 1, sizeof *out->items) ||
-                (v.nframes && !(g->frames = malloc(v.nframes * sizeof *g->frames)))) {
-                if (g) {
-                    free(g->key);
-                    free(g->frames);
-                }
+                !(g->pieces = malloc(klen))) {
                 free(g);
                 rc = PA_ENOMEM;
                 break;
             }
-            if (v.nframes)
-                memcpy(g->frames, v.frames, v.nframes * sizeof *g->frames);
-            g->nframes = v.nframes;
-            g->hidden = v.hidden;
-            g->note = v.note;
+            memcpy(g->pieces, k.pieces, klen);
+            g->npieces = k.npieces;
+            g->nframes = k.nframes;
+            g->hidden = k.hidden;
+            g->note = k.note;
             g->first_stack_id = row->stack_id;
+            g->shown_stack_id = row->stack_id;
             g->suppressed_by = -1;
-            HASH_ADD_KEYPTR(hh, out->table, g->key, strlen(g->key), g);
+            HASH_ADD_KEYPTR(hh, out->table, g->pieces, klen, g);
             out->items[out->n++] = g;
         }
         g->stacks++;
@@ -176,10 +385,33 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
         if (row->stack_id < g->first_stack_id)
             g->first_stack_id = row->stack_id;
     }
-    pa_report_stack_view_free(&v);
+    free(k.pieces);
     if (rc != PA_OK)
         pa_report_groups_free(out);
     return rc;
+}
+
+int pa_report_group_view(const pa_groups_t *g, const pa_group_t *x, pa_stackview_t *v)
+{
+    return pa_report_stack_view(g->t, g->syms, x->shown_stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM,
+                                v);
+}
+
+int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        pa_group_t *x = g->items[i];
+        x->suppressed_by = -1;
+        for (size_t k = 0; supp && k < x->npieces && x->suppressed_by < 0; k++) {
+            piece_t *p = g->pieces->items[x->pieces[k]];
+            if (!p->frame) /* KEY_*: not a frame */
+                continue;
+            if (p->match == -2)
+                p->match = pa_suppress_match(supp, p->frame, 1);
+            x->suppressed_by = p->match;
+        }
+    }
+    return PA_OK;
 }
 
 void pa_report_groups_free(pa_groups_t *g)
@@ -188,11 +420,11 @@ void pa_report_groups_free(pa_groups_t *g)
     HASH_ITER(hh, g->table, x, tmp)
     {
         HASH_DEL(g->table, x);
-        free(x->key);
-        free(x->frames);
+        free(x->pieces);
         free(x);
     }
     free(g->items);
+    pieces_free(g->pieces);
     memset(g, 0, sizeof *g);
 }
 
@@ -201,34 +433,54 @@ static int cmp_u64_desc(uint64_t a, uint64_t b)
     return a > b ? -1 : a < b ? 1 : 0;
 }
 
-static int cmp_live(const void *pa, const void *pb)
+/* strcmp() of the serialized keys of a and b, read piece by piece. */
+static int cmp_key(const pa_pieces_t *p, const pa_group_t *a, const pa_group_t *b)
+{
+    size_t ia = 0, ib = 0;
+    while (ia < a->npieces && ia < b->npieces && a->pieces[ia] == b->pieces[ia])
+        ia++; /* equal pieces, equal text: the strings first differ at piece ia or later */
+    ib = ia;
+    const unsigned char *sa = (const unsigned char *)"", *sb = sa;
+    for (;;) {
+        while (!*sa && ia < a->npieces)
+            sa = (const unsigned char *)p->items[a->pieces[ia++]]->s;
+        while (!*sb && ib < b->npieces)
+            sb = (const unsigned char *)p->items[b->pieces[ib++]]->s;
+        if (*sa != *sb || !*sa)
+            return (int)*sa - (int)*sb;
+        sa++;
+        sb++;
+    }
+}
+
+static int cmp_live(const void *pa, const void *pb, void *ctx)
 {
     const pa_group_t *a = *(pa_group_t *const *)pa, *b = *(pa_group_t *const *)pb;
     int c = cmp_u64_desc(a->live_bytes, b->live_bytes);
     if (!c)
         c = cmp_u64_desc(a->live_blocks, b->live_blocks);
-    return c ? c : strcmp(a->key, b->key);
+    return c ? c : cmp_key(ctx, a, b);
 }
 
-static int cmp_alloc(const void *pa, const void *pb)
+static int cmp_alloc(const void *pa, const void *pb, void *ctx)
 {
     const pa_group_t *a = *(pa_group_t *const *)pa, *b = *(pa_group_t *const *)pb;
     int c = cmp_u64_desc(a->alloc_bytes, b->alloc_bytes);
     if (!c)
         c = cmp_u64_desc(a->allocs, b->allocs);
-    return c ? c : strcmp(a->key, b->key);
+    return c ? c : cmp_key(ctx, a, b);
 }
 
 void pa_report_sort_by_live(pa_groups_t *g)
 {
     if (g->n)
-        qsort(g->items, g->n, sizeof *g->items, cmp_live);
+        qsort_r(g->items, g->n, sizeof *g->items, cmp_live, g->pieces);
 }
 
 void pa_report_sort_by_alloc(pa_groups_t *g)
 {
     if (g->n)
-        qsort(g->items, g->n, sizeof *g->items, cmp_alloc);
+        qsort_r(g->items, g->n, sizeof *g->items, cmp_alloc, g->pieces);
 }
 
 /* ---- frames ---------------------------------------------------------------------------------- */
@@ -292,9 +544,9 @@ const char *pa_report_frame_brief(const pa_frame_t *f, char *buf, size_t size)
     return buf;
 }
 
-void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent, bool all_frames)
+void pa_report_frames_text(FILE *out, const pa_stackview_t *v, const char *indent, bool all_frames)
 {
-    pa_report_frames_text_n(out, g->note, g->frames, g->nframes, indent, all_frames);
+    pa_report_frames_text_n(out, v->note, v->frames, v->nframes, indent, all_frames);
 }
 
 void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n)
@@ -337,9 +589,9 @@ void pa_report_stack_json(pa_json_t *j, const char *note, const pa_frame_t *fram
     pa_report_frames_json_n(j, frames, n);
 }
 
-void pa_report_frames_json(pa_json_t *j, const pa_group_t *g)
+void pa_report_frames_json(pa_json_t *j, const pa_stackview_t *v)
 {
-    pa_report_frames_json_n(j, g->frames, g->nframes);
+    pa_report_frames_json_n(j, v->frames, v->nframes);
 }
 
 /* ---- process, status ----------------------------------------------------------------------- */

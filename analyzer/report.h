@@ -9,18 +9,23 @@
 
 #include "json.h"
 #include "model.h"
+#include "suppress.h"
 #include "symbols.h"
 
 #include <stdio.h>
 
-/* Rows of the last snapshot whose visible frames are identical, summed. */
+/* Rows of the last snapshot whose visible frames are identical, summed. Grouping reads every
+ * recorded address once (symbols are cached per address) but keeps no strings and no frames per
+ * row or group: a group's key is a list of interned pieces (one per visible frame), and its
+ * frames are made again, for the groups a report prints only, by pa_report_group_view(). */
 typedef struct {
-    char *key;          /* the visible frames, serialized (hash key) */
-    pa_frame_t *frames; /* visible frames, innermost first (strings owned by the symbolizer) */
-    size_t nframes;
+    uint32_t *pieces;        /* the key: interned frame pieces (see report.c), then UINT32_MAX */
+    size_t npieces;          /* pieces before the UINT32_MAX end mark */
+    size_t nframes;          /* visible frames */
     size_t hidden;           /* leading frames hidden: operator new/new[], libperfshim.so */
     const char *note;        /* why there are no frames, or NULL */
     uint32_t first_stack_id; /* lowest stack id merged here */
+    uint32_t shown_stack_id; /* the stack whose frames are shown: the first row grouped here */
     uint64_t stacks;         /* stack ids merged here */
     uint64_t allocs, alloc_bytes, frees, freed_bytes;
     uint64_t live_blocks, live_bytes;
@@ -29,10 +34,15 @@ typedef struct {
     UT_hash_handle hh;
 } pa_group_t;
 
+typedef struct pa_pieces pa_pieces_t; /* interned pieces and the per-address cache (report.c) */
+
 typedef struct {
-    pa_group_t *table;  /* uthash by key */
+    pa_group_t *table;  /* uthash by pieces */
     pa_group_t **items; /* n groups, in the order of the last sort */
     size_t n, cap;
+    pa_trace_t *t; /* the trace and symbolizer grouped (for pa_report_group_view) */
+    pa_symbols_t *syms;
+    pa_pieces_t *pieces;
 } pa_groups_t;
 
 /* Writes one report of trace t (one of the callbacks of pa_report_each_file). */
@@ -44,9 +54,13 @@ typedef int (*pa_report_fn)(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j);
 int pa_report_each_file(char *const *paths, size_t n, bool json, bool quiet, bool as_array,
                         FILE *out, pa_report_fn one, void *ctx);
 
-/* Groups the rows of t's last snapshot (with live_only: rows with live blocks only). */
+/* Groups the rows of t's last snapshot (with live_only: rows with live blocks only). t and syms
+ * must outlive the groups. */
 int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups_t *out);
 void pa_report_groups_free(pa_groups_t *g);
+/* Sets every group's suppressed_by: the first pattern matching the innermost frame that some
+ * pattern matches (pa_suppress_match on its frames), matched once per distinct frame. */
+int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp);
 /* Largest live bytes first (then blocks, then the stack). */
 void pa_report_sort_by_live(pa_groups_t *g);
 /* Largest allocated bytes first (then allocations, then the stack). */
@@ -75,6 +89,8 @@ enum {
 int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned hide,
                          pa_stackview_t *v);
 void pa_report_stack_view_free(pa_stackview_t *v);
+/* The frames of group x as reports show them (those of its first row) into v. */
+int pa_report_group_view(const pa_groups_t *g, const pa_group_t *x, pa_stackview_t *v);
 bool pa_report_frame_is_lock_wrapper(const pa_frame_t *f);
 
 /* Text: one line per frame, "#N function (file:line)"; the note first when not NULL. Unless
@@ -89,10 +105,10 @@ const char *pa_report_frame_brief(const pa_frame_t *f, char *buf, size_t size);
 void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n);
 /* JSON: the "note" member when note is not NULL, then the "stack" member. */
 void pa_report_stack_json(pa_json_t *j, const char *note, const pa_frame_t *frames, size_t n);
-/* Text: pa_report_frames_text_n() of a group. */
-void pa_report_frames_text(FILE *out, const pa_group_t *g, const char *indent, bool all_frames);
-/* JSON: the frames as an array of frame objects (docs/analyzer.md). */
-void pa_report_frames_json(pa_json_t *j, const pa_group_t *g);
+/* Text: pa_report_frames_text_n() of a stack view. */
+void pa_report_frames_text(FILE *out, const pa_stackview_t *v, const char *indent, bool all_frames);
+/* JSON: the frames of a stack view as an array of frame objects (docs/analyzer.md). */
+void pa_report_frames_json(pa_json_t *j, const pa_stackview_t *v);
 
 /* Text: program, pid, command line, trace file, snapshot. */
 void pa_report_header_text(FILE *out, const pa_trace_t *t, const char *title);

@@ -63,7 +63,7 @@ static void totals_json(pa_json_t *j, const pa_totals_t *to)
     pa_json_object_end(j);
 }
 
-static void site_json(pa_json_t *j, const pa_group_t *g)
+static void site_json(pa_json_t *j, const pa_group_t *g, const pa_stackview_t *v)
 {
     pa_json_object_begin(j, false);
     pa_json_key(j, "allocs");
@@ -87,7 +87,7 @@ static void site_json(pa_json_t *j, const pa_group_t *g)
         pa_json_string(j, g->note);
     }
     pa_json_key(j, "stack");
-    pa_report_frames_json(j, g);
+    pa_report_frames_json(j, v);
     pa_json_object_end(j);
 }
 
@@ -104,6 +104,7 @@ int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_j
         return rc;
     }
     pa_report_sort_by_alloc(&g);
+    pa_stackview_t v = {0}; /* the frames of one printed site at a time */
     size_t shown = o->top && o->top < g.n ? (size_t)o->top : g.n;
     const pa_totals_t *to = &t->snap.totals;
     if (o->json) {
@@ -118,8 +119,9 @@ int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_j
         pa_json_u64(j, g.n);
         pa_json_key(j, "top_sites");
         pa_json_array_begin(j, false);
-        for (size_t i = 0; i < shown; i++)
-            site_json(j, g.items[i]);
+        for (size_t i = 0; i < shown && rc == PA_OK; i++)
+            if ((rc = pa_report_group_view(&g, g.items[i], &v)) == PA_OK)
+                site_json(j, g.items[i], &v);
         pa_json_array_end(j);
         pa_poolstats_json(j, pa_model_pool(t));
         pa_report_status_json(j, t);
@@ -132,8 +134,10 @@ int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_j
         if (pa_model_pool(t))
             pa_poolstats_text(out, pa_model_pool(t));
         fprintf(out, "\nTop %zu of %zu allocation sites by bytes allocated:\n", shown, g.n);
-        for (size_t i = 0; i < shown; i++) {
+        for (size_t i = 0; i < shown && rc == PA_OK; i++) {
             const pa_group_t *x = g.items[i];
+            if ((rc = pa_report_group_view(&g, x, &v)) != PA_OK)
+                break;
             fprintf(out, "\n%zu. %s in %llu allocation%s (%llu freed); live %llu block%s (%s)",
                     i + 1, pa_util_format_bytes(x->alloc_bytes, b1, sizeof b1),
                     (unsigned long long)x->allocs, x->allocs == 1 ? "" : "s",
@@ -145,12 +149,13 @@ int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_j
                 fprintf(out, ", most live at a snapshot %s",
                         pa_util_format_bytes(x->peak_live_bytes, b3, sizeof b3));
             fputc('\n', out);
-            pa_report_frames_text(out, x, "    ", o->all_frames);
+            pa_report_frames_text(out, &v, "    ", o->all_frames);
         }
     }
+    pa_report_stack_view_free(&v);
     pa_report_groups_free(&g);
     pa_symbols_free(syms);
-    return PA_OK;
+    return rc;
 }
 
 static int summary_one(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)

@@ -17,6 +17,7 @@ Typical use:
     python3 tests/bench/run.py --build build
     python3 tests/bench/run.py --build build --workloads churn-1t,sqlite-insert --reps 3
     python3 tests/bench/run.py --load old.json --compare base.json --threshold 10%
+    python3 tests/bench/run.py --build build --analyzer --reps 3   # the analyzer on a cc1plus trace
 """
 
 import argparse
@@ -1497,6 +1498,68 @@ def update_doc(path, text):
     Path(path).write_text(head + begin + "\n" + text + "\n" + end + tail)
 
 
+# ---- analyzer workload ------------------------------------------------------------------------
+
+# A C++ file with many template instantiations: g++ -O2 on it runs cc1plus for about 15 s under
+# the shim and leaves a trace of about 50 MB, 120k sites and 30k leak groups (issue 11).
+def analyzer_source(n=60):
+    parts = ["#include <bits/stdc++.h>", "#include <regex>"]
+    for i in range(n):
+        parts.append(
+            f"struct S{i} {{ std::string a; std::vector<int> v; std::map<std::string, int> m; "
+            f"int x{i}; }};\n"
+            f"template <typename T> T f{i}(T t) {{ std::unordered_map<T, std::vector<T>> u; "
+            f"u[t].push_back(t); std::sort(u[t].begin(), u[t].end()); return u[t].front(); }}\n"
+            f"int g{i}() {{ std::vector<S{i}> v(10); std::set<long> s; for (auto &e : v) "
+            f"s.insert(e.x{i}); std::regex r(\"a+b{i}\"); return f{i}<int>(s.size()) + "
+            f"(int)f{i}<long>(1) + std::regex_match(\"aab\", r) + std::accumulate(v.begin(), "
+            f"v.end(), 0, [](int a, const S{i} &b) {{ return a + (int)b.a.size(); }}); }}")
+    parts.append("int main() { int s = 0; " + "".join(f"s += g{i}(); " for i in range(n)) +
+                 "return s; }")
+    return "\n".join(parts) + "\n"
+
+
+ANALYZER_REPORTS = [["leaks"], ["leaks", "--top", "1"], ["leaks", "--json"], ["summary"],
+                    ["summary", "--json"]]
+
+
+def run_analyzer(args):
+    """--analyzer: the analyzer's own cost. Makes the trace of one g++ -O2 compile (cc1plus)
+    under the shim (or uses --trace), then times each report --reps times (output to /dev/null):
+    median wall time and the largest peak RSS (wait4 rusage). Prints a markdown table."""
+    build = Path(args.build)
+    cli, lib = build / "bin" / "perfshim", build / "lib" / "libperfshim.so"
+    tmp = Path(tempfile.mkdtemp(prefix="perfshim-anabench-"))
+    try:
+        trace = Path(args.trace) if args.trace else None
+        if not trace:
+            (tmp / "big.cpp").write_text(analyzer_source())
+            env = dict(os.environ, LD_PRELOAD=str(lib), PERFSHIM_OUTPUT=str(tmp / "%e.%p.trace"))
+            log("compiling big.cpp with g++ -O2 under the shim (about 15 s)")
+            subprocess.run(["g++", "-O2", "-c", "big.cpp", "-o", "big.o"], cwd=tmp, env=env,
+                           check=True)
+            trace = max(tmp.glob("cc1plus.*.trace"), key=lambda p: p.stat().st_size)
+        log(f"trace {trace} ({trace.stat().st_size / 1e6:.1f} MB)")
+        rows = []
+        for rep in ANALYZER_REPORTS:
+            times, rss = [], 0
+            for _ in range(args.reps):
+                with open(os.devnull, "wb") as null:
+                    t0 = time.monotonic()
+                    p = subprocess.Popen([str(cli), *rep, str(trace)], stdout=null)
+                    _, status, ru = os.wait4(p.pid, 0)
+                    times.append(time.monotonic() - t0)
+                rss = max(rss, ru.ru_maxrss)
+            rows.append((" ".join(rep), statistics.median(times), rss / 1024))
+        print("| report | median wall (s) | peak RSS (MB) |\n|---|---:|---:|")
+        for name, t, r in rows:
+            print(f"| `{name}` | {t:.2f} | {r:.0f} |")
+    finally:
+        if not args.keep_temp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(
         description="Run perfshim's benchmarks: workloads x conditions, interleaved.",
@@ -1535,7 +1598,13 @@ def main():
                     "--compare (default 10%%)")
     ap.add_argument("--keep-temp", action="store_true", help="keep the temporary directory")
     ap.add_argument("--list", action="store_true", help="list workloads and conditions")
+    ap.add_argument("--analyzer", action="store_true", help="time the analyzer's reports on "
+                    "the trace of a g++ -O2 compile instead (run_analyzer)")
+    ap.add_argument("--trace", help="with --analyzer: use this trace instead of making one")
     args = ap.parse_args()
+
+    if args.analyzer:
+        return run_analyzer(args)
 
     if args.list:
         list_all(args)
