@@ -288,15 +288,24 @@ START_TEST(test_parse_duration)
 }
 END_TEST
 
+/* A document of the source tree, whole and NUL-terminated, into buf. */
+static void read_doc(const char *rel, char *buf, size_t size)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", PERFSHIM_SOURCE_DIR, rel);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s missing", rel);
+    size_t n = fread(buf, 1, size - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    ck_assert_msg(n < size - 1, "%s is larger than the test's buffer", rel);
+}
+
 /* Every option of options.def is documented in docs/options.md with its default. */
 START_TEST(test_options_documented)
 {
-    FILE *f = fopen(PERFSHIM_SOURCE_DIR "/docs/options.md", "r");
-    ck_assert_msg(f != NULL, "docs/options.md missing");
     static char doc[65536];
-    size_t n = fread(doc, 1, sizeof doc - 1, f);
-    doc[n] = 0;
-    fclose(f);
+    read_doc("docs/options.md", doc, sizeof doc);
     char want[256];
 #define PS_OPT_INT(field, NAME, def, lo, hi, help)                                                 \
     snprintf(want, sizeof want, "`%s`", #NAME);                                                    \
@@ -370,13 +379,8 @@ static int check_dir_documented(const char *doc, const char *heading, const char
 
 START_TEST(test_architecture_documented)
 {
-    FILE *f = fopen(PERFSHIM_SOURCE_DIR "/docs/architecture.md", "r");
-    ck_assert_msg(f != NULL, "docs/architecture.md missing");
     static char doc[262144];
-    size_t n = fread(doc, 1, sizeof doc - 1, f);
-    doc[n] = 0;
-    fclose(f);
-    ck_assert_uint_lt(n, sizeof doc - 1); /* read whole */
+    read_doc("docs/architecture.md", doc, sizeof doc);
     const char *shim = "## The shim, file by file", *analyzer = "## The analyzer, file by file";
     int files = check_dir_documented(doc, shim, "shim", "");
     files += check_dir_documented(doc, shim, "shim/include", "include/");
