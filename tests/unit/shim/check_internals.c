@@ -331,6 +331,37 @@ START_TEST(test_options_documented)
 }
 END_TEST
 
+/* docs/man/perfshim-options.7 lists every option; an integer option with its range and default
+ * as the page writes them (".BR NAME \" = lo..hi (default: def"). */
+START_TEST(test_options_in_man_page)
+{
+    static char man[65536];
+    read_doc("docs/man/perfshim-options.7", man, sizeof man);
+    char want[256];
+#define PS_OPT_INT(field, NAME, def, lo, hi, help)                                                 \
+    snprintf(want, sizeof want, ".BR %s \" = ", #NAME);                                            \
+    ck_assert_msg(strstr(man, want), "%s not in the man page", #NAME);                             \
+    if ((lo) == 0 && (hi) == 1)                                                                    \
+        snprintf(want, sizeof want, ".BR %s \" = 0 | 1 (default: %d", #NAME, def);                 \
+    else                                                                                           \
+        snprintf(want, sizeof want, ".BR %s \" = %lld..%lld (default: %d", #NAME, (long long)(lo), \
+                 (long long)(hi), def);                                                            \
+    ck_assert_msg(strstr(man, want), "%s: range or default differs in the man page", #NAME);
+#define PS_OPT_NAME_ONLY(NAME)                                                                     \
+    snprintf(want, sizeof want, ".BR %s \" = ", #NAME);                                            \
+    ck_assert_msg(strstr(man, want), "%s not in the man page", #NAME);
+#define PS_OPT_STR(field, NAME, def, help) PS_OPT_NAME_ONLY(NAME)
+#define PS_OPT_ENUM(field, NAME, def, list, help) PS_OPT_NAME_ONLY(NAME)
+#define PS_OPT_DUR(field, NAME, def, help) PS_OPT_NAME_ONLY(NAME)
+#include "options.def"
+#undef PS_OPT_INT
+#undef PS_OPT_STR
+#undef PS_OPT_ENUM
+#undef PS_OPT_DUR
+#undef PS_OPT_NAME_ONLY
+}
+END_TEST
+
 /* Every source file of shim/ (with shim/include/) and analyzer/ is named in the first column of
  * its table in docs/architecture.md ("The shim, file by file", "The analyzer, file by file"). */
 static int named_in_table(const char *doc, const char *heading, const char *name)
@@ -837,6 +868,7 @@ int main(void)
     tcase_add_test(tc, test_option_unknown_names);
     tcase_add_test(tc, test_architecture_documented);
     tcase_add_test(tc, test_options_documented);
+    tcase_add_test(tc, test_options_in_man_page);
     tcase_add_test(tc, test_parse_duration);
     tcase_add_test(tc, test_stack_interning);
     tcase_add_test(tc, test_stack_table_growth);
