@@ -75,12 +75,11 @@ static void fork_child(void)
         ps_pool_fork_child();
         ps_track_fork_child();
         ps_stack_fork_child();
+        ps_modules_fork_child();
     } else {
         ps_pool_fork_child_caches();
     }
     ps_cpu_fork_child(fork_took_locks);
-    if (fork_took_locks)
-        ps_modules_fork_child();
     ps_snapshot_fork_child(fork_took_locks);
     ps_unw_fork_child();
     ps_g.pid = ps_os_pid();

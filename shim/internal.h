@@ -35,6 +35,17 @@ static inline void ps_lock(ps_spinlock_t *l)
         return;
     ps_lock_slow(l);
 }
+/* 1 if the lock was free and is now held by this thread; 0 (nothing held) if it was busy. */
+static inline int ps_trylock(ps_spinlock_t *l)
+{
+    ps_tls_locks++; /* before: as in ps_lock, a signal handler never sees the lock held uncounted */
+    int expected = 0;
+    if (atomic_compare_exchange_strong_explicit(&l->held, &expected, 1, memory_order_acquire,
+                                                memory_order_relaxed))
+        return 1;
+    ps_tls_locks--;
+    return 0;
+}
 static inline void ps_unlock(ps_spinlock_t *l)
 {
     atomic_store_explicit(&l->held, 0, memory_order_release);

@@ -46,35 +46,32 @@ static inline int tracking(void)
     return PS_LIKELY(atomic_load_explicit(&ps_g.active, memory_order_relaxed)) && ps_tls_guard == 0;
 }
 
+/* A point where this thread's blocks are consistently accounted: an interval snapshot may be
+ * written here (PERFSHIM_INTERVAL, snapshot.c) when the thread's countdown ran out. */
+static inline void interval_tick(void)
+{
+    if (PS_UNLIKELY(--ps_tls_interval_left < 0))
+        ps_snapshot_tick();
+}
+
 static PS_NOINLINE void record_alloc(void *p, size_t n)
 {
     int saved = errno;
     ps_tls_guard++;
     ps_track_alloc(p, n);
-    if (PS_UNLIKELY(--ps_tls_interval_left < 0)) /* PERFSHIM_INTERVAL: snapshot.c */
-        ps_snapshot_tick();
+    interval_tick();
     ps_tls_guard--;
     errno = saved;
 }
 
-/* free's own record: a point where this thread's blocks are consistently accounted, where an
- * interval snapshot may be written (not between realloc's free and alloc records). */
-static PS_NOINLINE void record_free_tick(void *p)
+/* tick: 0 between realloc's free and alloc records, where the block would look half moved */
+static PS_NOINLINE void record_free(void *p, int tick)
 {
     int saved = errno;
     ps_tls_guard++;
     ps_track_free(p);
-    if (PS_UNLIKELY(--ps_tls_interval_left < 0))
-        ps_snapshot_tick();
-    ps_tls_guard--;
-    errno = saved;
-}
-
-static PS_NOINLINE void record_free(void *p)
-{
-    int saved = errno;
-    ps_tls_guard++;
-    ps_track_free(p);
+    if (tick)
+        interval_tick();
     ps_tls_guard--;
     errno = saved;
 }
@@ -171,7 +168,7 @@ static PS_NOINLINE void free_slow(void *p)
     if (!p)
         return;
     if (tracking())
-        record_free_tick(p); /* before the block goes back: the address may be reused at once */
+        record_free(p, 1); /* before the block goes back: the address may be reused at once */
     ps_thread_t *lt = latency_thread();
     int timed = latency_due(lt);
     int pooled = ps_pool_owns(p);
@@ -267,7 +264,7 @@ PS_API void *realloc(void *p, size_t n)
             if (timed)
                 ps_latency_record(PS_LAT_REALLOC, n, ps_ticks() - t0);
             if (tracking()) { /* a new size, at the realloc's call site */
-                record_free(p);
+                record_free(p, 0);
                 record_alloc(p, n);
             }
             return p;
@@ -282,7 +279,7 @@ PS_API void *realloc(void *p, size_t n)
         if (timed)
             spent = ps_ticks() - t0;
         if (tracking())
-            record_free(p); /* before p goes back: its address may be reused at once */
+            record_free(p, 0); /* before p goes back: its address may be reused at once */
         if (timed)
             t0 = ps_ticks();
         ps_pool_free(p);
@@ -299,7 +296,7 @@ PS_API void *realloc(void *p, size_t n)
         return q;
     }
     /* Untrack first: once glibc frees or moves the block, another thread may get the address. */
-    record_free(p);
+    record_free(p, 0);
     if (timed)
         t0 = ps_ticks();
     void *q = ps_real_realloc(p, n);

@@ -416,23 +416,18 @@ void ps_snapshot_tick(void)
     if (!atomic_compare_exchange_strong(&next_due, &due, now + interval_ns))
         return;
     ps_tls_guard++;
-    ps_tls_locks++;
-    int expected = 0;
-    if (atomic_compare_exchange_strong_explicit(&writer_lock.held, &expected, 1,
-                                                memory_order_acquire, memory_order_relaxed)) {
-        /* Busy writer: another snapshot (exit, dump, fork) is being written; this one is
-         * skipped rather than waited for. Same for the loader's lock around MODULES: a thread
-         * inside dl_iterate_phdr may be running a callback of the program's that waits for a
-         * lock this thread holds. */
+    /* Busy writer: another snapshot (exit, dump, fork) is being written; this one is skipped
+     * rather than waited for. Same for the loader's lock around MODULES: a thread inside
+     * dl_iterate_phdr may be running a callback of the program's that waits for a lock this
+     * thread holds. */
+    if (ps_trylock(&writer_lock)) {
         if (!ended && ps_g.tracing) {
             int mods = ps_unw_loader_trylock_list() == 0;
             write_all(PS_SNAP_INTERVAL, 0, mods);
             if (mods)
                 ps_unw_loader_unlock_list();
         }
-        ps_unlock(&writer_lock); /* drops ps_tls_locks */
-    } else {
-        ps_tls_locks--;
+        ps_unlock(&writer_lock);
     }
     ps_tls_guard--;
 }
