@@ -8,11 +8,15 @@
  * stacks decoded before the fault). Bytes after the known fields of a payload are ignored: later
  * format revisions may append fields.
  *
- * Of the SNAPSHOT and POOL chunks only the last are kept: reports describe the last snapshot, and
- * pool statistics only when the POOL chunk written with that snapshot (same time) was read. The
- * shim writes a snapshot's POOL chunk before its SNAPSHOT (since PERFSHIM_INTERVAL; SNAPSHOT
- * last marks the snapshot complete), older shims after it: both are matched by time. A POOL
- * chunk of a snapshot whose SNAPSHOT never came (the writer died) is ignored.
+ * The model streams: it stands at one snapshot at a time, and a report's handler
+ * (pa_model_opts_t.on_snapshot) sees each in turn. A full SNAPSHOT replaces the current rows, a
+ * SNAPSHOT_DELTA replaces the rows it lists (load_snapshot decodes both, the only place that
+ * does); reading stops applying snapshots at the one --at chooses and only counts the rest.
+ * MODULES, POOL and the timing chunks may be written only when they changed: the model keeps
+ * the last of each. The shim writes a snapshot's POOL chunk before its SNAPSHOT (since
+ * PERFSHIM_INTERVAL; SNAPSHOT last marks the snapshot complete), older shims after it: both are
+ * matched by time. A POOL chunk of a snapshot whose SNAPSHOT never came (the writer died) is
+ * ignored.
  */
 #include "model.h"
 
@@ -21,6 +25,7 @@
 #include "trace_format.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -358,66 +363,176 @@ static int load_stacks(pa_trace_t *t, const pa_chunk_t *ch)
     return PA_OK;
 }
 
-/* ---- SNAPSHOT ------------------------------------------------------------------------------ */
+/* ---- SNAPSHOT, SNAPSHOT_DELTA ------------------------------------------------------------- */
 
-static void drop_pool(pa_trace_t *t)
+/* The delta branch adds PS_CHUNK_SNAPSHOT_DELTA to trace_format.h with this number. */
+enum { PA_CHUNK_SNAPSHOT_DELTA = 13 };
+
+static size_t index_slot(const pa_snapshot_t *s, uint32_t id)
 {
-    free(t->pool.classes);
-    memset(&t->pool, 0, sizeof t->pool);
-    t->has_pool = false;
+    return (size_t)(id * 2654435761u) & (s->index_cap - 1); /* Knuth's multiplicative hash */
 }
 
-static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch)
+/* The slot of stack id: its row's, or the empty one where it would go. */
+static size_t index_find(const pa_snapshot_t *s, uint32_t id)
 {
-    pa_snapshot_t s = {0};
+    size_t i = index_slot(s, id);
+    while (s->index[i] && s->rows[s->index[i] - 1].stack_id != id)
+        i = (i + 1) & (s->index_cap - 1);
+    return i;
+}
+
+static int index_grow(pa_snapshot_t *s, size_t need)
+{
+    if (need * 2 <= s->index_cap)
+        return PA_OK;
+    size_t cap = s->index_cap ? s->index_cap : 64;
+    while (cap < need * 2)
+        cap *= 2;
+    uint32_t *idx = calloc(cap, sizeof *idx);
+    if (!idx)
+        return PA_ENOMEM;
+    free(s->index);
+    s->index = idx;
+    s->index_cap = cap;
+    for (size_t r = 0; r < s->nrows; r++) /* rows of one id more than once: the last wins */
+        s->index[index_find(s, s->rows[r].stack_id)] = (uint32_t)r + 1;
+    return PA_OK;
+}
+
+const pa_row_t *pa_model_row(const pa_trace_t *t, uint32_t id)
+{
+    const pa_snapshot_t *s = &t->snap;
+    if (!s->index_cap)
+        return NULL;
+    uint32_t r = s->index[index_find(s, id)];
+    return r ? &s->rows[r - 1] : NULL;
+}
+
+/* A full snapshot's rows replace the current ones; a delta's replace the rows of their stacks
+ * (a stack new since the base gets a row at the end). */
+static int apply_rows(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t row_size,
+                      bool delta)
+{
+    if (!delta) {
+        if (s->index_cap)
+            memset(s->index, 0, s->index_cap * sizeof *s->index);
+        s->nrows = 0;
+    }
+    if (pa_util_grow((void **)&s->rows, &s->rows_cap, s->nrows + count, sizeof *s->rows) != PA_OK ||
+        index_grow(s, s->nrows + count) != PA_OK)
+        return PA_ENOMEM;
+    for (uint32_t i = 0; i < count; i++) {
+        pa_row_t row = {0};
+        PA_ROW_GET_FIT(c, SNAPSHOT, &row, row_size);
+        size_t slot = index_find(s, row.stack_id);
+        if (delta && s->index[slot]) {
+            s->rows[s->index[slot] - 1] = row;
+            continue;
+        }
+        s->rows[s->nrows++] = row;
+        s->index[slot] = (uint32_t)s->nrows;
+    }
+    return PA_OK;
+}
+
+static void take_pending_pool(pa_trace_t *t);
+
+/* Whether the snapshot at time_ns (number n) is past the --at one: then the model stops there. */
+static bool past_at(const pa_trace_t *t, const pa_at_t *at, uint64_t time_ns)
+{
+    switch (at->kind) {
+    case PA_AT_TIME:
+        return time_ns > at->time_ns;
+    case PA_AT_NUMBER:
+        return t->nsnapshots >= at->number;
+    default:
+        return false;
+    }
+}
+
+/* SNAPSHOT (4) and SNAPSHOT_DELTA (13): the one place their payloads are decoded. A delta is
+ * `u64 base_time_ns` and then a SNAPSHOT payload whose rows are the stacks changed since the
+ * snapshot at base_time_ns; it applies only on top of that snapshot. */
+static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opts_t *o)
+{
+    bool delta = ch->type == PA_CHUNK_SNAPSHOT_DELTA;
+    const char *what = delta ? "SNAPSHOT_DELTA" : "SNAPSHOT";
+    pa_snapshot_t h = {0};
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
-    s.offset = ch->offset;
-    PA_ROW_GET(&c, SNAPSHOT_HEAD, &s);
-    pa_totals_t *to = &s.totals;
+    uint64_t base = delta ? pa_cursor_u64(&c) : 0;
+    PA_ROW_GET(&c, SNAPSHOT_HEAD, &h);
+    pa_totals_t *to = &h.totals;
     PA_ROW_GET(&c, SNAPSHOT_TOTALS, to);
     uint32_t row_count = pa_cursor_u32(&c);
     uint32_t row_size = pa_cursor_u32(&c);
     if (c.err) {
-        malformed(t, "SNAPSHOT", ch, "payload ends inside the totals");
+        malformed(t, what, ch, "payload ends inside the totals");
         return PA_OK;
     }
     if (row_size < PS_SNAPSHOT_ROW_SIZE) {
         pa_str_t why = {0};
         pa_str_printf(&why, "row size %u is less than %d", row_size, PS_SNAPSHOT_ROW_SIZE);
-        malformed(t, "SNAPSHOT", ch, pa_str_get(&why));
+        malformed(t, what, ch, pa_str_get(&why));
         pa_str_free(&why);
         return PA_OK;
     }
     if ((uint64_t)row_count * row_size > pa_cursor_left(&c)) {
-        malformed(t, "SNAPSHOT", ch, "more rows than the payload holds");
+        malformed(t, what, ch, "more rows than the payload holds");
         return PA_OK;
     }
-    if (row_count) {
-        s.rows = malloc(row_count * sizeof *s.rows);
-        if (!s.rows)
-            return PA_ENOMEM;
+    /* A delta needs the snapshot it was taken against: the last one this reader accepted
+     * (also when only counting past an --at snapshot, so that every pass counts alike). */
+    if (delta && (!t->nsnapshots || base != t->last_time_ns || t->delta_broken)) {
+        if (!t->delta_broken)
+            pa_model_warn(t,
+                          "SNAPSHOT_DELTA chunk at offset %llu changes the snapshot at %llu ns, "
+                          "but the last snapshot read is %s; it and the deltas after it are "
+                          "ignored until the next full SNAPSHOT",
+                          (unsigned long long)ch->offset, (unsigned long long)base,
+                          t->nsnapshots ? "another" : "none");
+        t->delta_broken = true;
+        t->deltas_skipped++;
+        return PA_OK;
     }
-    for (uint32_t i = 0; i < row_count; i++)
-        PA_ROW_GET_FIT(&c, SNAPSHOT, &s.rows[i], row_size);
-    s.nrows = row_count;
+    if (!delta)
+        t->delta_broken = false;
+    if (t->frozen || past_at(t, &o->at, h.time_ns)) {
+        t->frozen = true; /* the --at snapshot is behind: only count the rest */
+        t->nsnapshots++;
+        t->last_time_ns = h.time_ns;
+        return PA_OK;
+    }
+    pa_snapshot_t *s = &t->snap;
+    if (!o->totals_only && apply_rows(s, &c, row_count, row_size, delta) != PA_OK)
+        return PA_ENOMEM;
     if (t->has_snapshot) {
-        const pa_totals_t *prev = &t->snap.totals;
-        if (prev->peak_live_bytes > to->peak_live_bytes)
-            to->peak_live_bytes = prev->peak_live_bytes;
-        if (prev->peak_rss_bytes > to->peak_rss_bytes)
-            to->peak_rss_bytes = prev->peak_rss_bytes;
+        if (s->totals.peak_live_bytes > to->peak_live_bytes)
+            to->peak_live_bytes = s->totals.peak_live_bytes;
+        if (s->totals.peak_rss_bytes > to->peak_rss_bytes)
+            to->peak_rss_bytes = s->totals.peak_rss_bytes;
     }
-    free(t->snap.rows);
-    t->snap = s;
+    s->offset = ch->offset;
+    s->time_ns = h.time_ns;
+    s->reason = h.reason;
+    s->flags = h.flags;
+    s->totals = *to;
+    s->delta = delta;
+    s->number = ++t->nsnapshots;
+    t->last_time_ns = h.time_ns;
     t->has_snapshot = true;
-    t->nsnapshots++;
-    if (t->has_pool && t->pool.time_ns != s.time_ns)
-        drop_pool(t); /* not this snapshot's: its POOL chunk, if any, follows (older shims) */
-    return PA_OK;
+    take_pending_pool(t);
+    return o->on_snapshot ? o->on_snapshot(t, o->ctx) : PA_OK;
 }
 
 /* ---- POOL ---------------------------------------------------------------------------------- */
+
+static void free_pool(pa_pool_t *p)
+{
+    free(p->classes);
+    memset(p, 0, sizeof *p);
+}
 
 static void warn_pool_time(pa_trace_t *t, uint64_t offset, uint64_t time_ns)
 {
@@ -432,13 +547,32 @@ static void warn_pool_time(pa_trace_t *t, uint64_t offset, uint64_t time_ns)
                       (unsigned long long)offset);
 }
 
+/* A snapshot was read: the POOL chunk written just before it (same time) is its pool. One of an
+ * earlier time belonged to a snapshot that was lost. Without one, the pool did not change. */
+static void take_pending_pool(pa_trace_t *t)
+{
+    if (!t->has_pending_pool || t->pending_pool.time_ns > t->snap.time_ns)
+        return;
+    if (t->pending_pool.time_ns == t->snap.time_ns) {
+        free_pool(&t->pool);
+        t->pool = t->pending_pool;
+        t->has_pool = true;
+    } else {
+        warn_pool_time(t, t->pending_pool.offset, t->pending_pool.time_ns);
+        free_pool(&t->pending_pool);
+    }
+    memset(&t->pending_pool, 0, sizeof t->pending_pool);
+    t->has_pending_pool = false;
+}
+
 /* At the end: the last POOL chunk read waited for a SNAPSHOT of its time that never came. */
 static void pool_unmatched(pa_trace_t *t)
 {
-    if (!t->has_pool || (t->has_snapshot && t->pool.time_ns == t->snap.time_ns))
+    if (!t->has_pending_pool || t->frozen)
         return;
-    warn_pool_time(t, t->pool.offset, t->pool.time_ns);
-    drop_pool(t);
+    warn_pool_time(t, t->pending_pool.offset, t->pending_pool.time_ns);
+    free_pool(&t->pending_pool);
+    t->has_pending_pool = false;
 }
 
 static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
@@ -467,7 +601,7 @@ static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
     }
     /* The shim writes a POOL chunk with its SNAPSHOT's time stamp, just before it (older shims:
      * just after it). One older than the last snapshot belongs to a snapshot that was lost and
-     * would describe the wrong moment; a later one waits for its SNAPSHOT (pool_unmatched). */
+     * would describe the wrong moment; a later one waits for its SNAPSHOT (take_pending_pool). */
     if (t->has_snapshot && p.time_ns < t->snap.time_ns) {
         warn_pool_time(t, ch->offset, p.time_ns);
         return PA_OK;
@@ -480,9 +614,15 @@ static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
     for (uint32_t i = 0; i < count; i++)
         PA_ROW_GET_FIT(&c, POOL_CLASS, &p.classes[i], row_size);
     p.nclasses = count;
-    drop_pool(t); /* a second POOL chunk for the same snapshot: the later one wins */
-    t->pool = p;
-    t->has_pool = true;
+    if (t->has_snapshot && p.time_ns == t->snap.time_ns) { /* after its SNAPSHOT (older shims) */
+        free_pool(&t->pool); /* a second POOL chunk for the same snapshot: the later one wins */
+        t->pool = p;
+        t->has_pool = true;
+    } else {
+        free_pool(&t->pending_pool);
+        t->pending_pool = p;
+        t->has_pending_pool = true;
+    }
     return PA_OK;
 }
 
@@ -806,10 +946,37 @@ static void load_end(pa_trace_t *t, const pa_chunk_t *ch, bool damaged_before)
 
 /* ---- loading ------------------------------------------------------------------------------- */
 
-int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
+/* Chunks of a moment after the --at snapshot (their time_ns, the first field of each of these
+ * payloads, is later) describe another moment: skipped, as are the stacks and modules after it. */
+static bool after_frozen(const pa_trace_t *t, const pa_chunk_t *ch)
+{
+    if (!t->frozen)
+        return false;
+    switch (ch->type) {
+    case PS_CHUNK_MODULES:
+    case PS_CHUNK_UNLOADED_MODULES:
+    case PS_CHUNK_STACKS:
+        return true;
+    case PS_CHUNK_POOL:
+    case PS_CHUNK_LOCKS:
+    case PS_CHUNK_THREADS:
+    case PS_CHUNK_LATENCY:
+    case PS_CHUNK_ZONES:
+    case PS_CHUNK_CPU: {
+        pa_cursor_t c;
+        pa_cursor_init(&c, ch->payload, ch->length);
+        uint64_t time_ns = pa_cursor_u64(&c);
+        return !c.err && time_ns > t->snap.time_ns;
+    }
+    default:
+        return false;
+    }
+}
+
+int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
 {
     memset(t, 0, sizeof *t);
-    t->quiet = quiet;
+    t->quiet = o->quiet;
     t->path = pa_util_strdup(path);
     if (!t->path) {
         pa_msg_error("%s: out of memory", path);
@@ -827,6 +994,10 @@ int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
     pa_chunk_t ch;
     int n;
     while ((n = pa_reader_next(r, &ch)) == 1) {
+        if (after_frozen(t, &ch)) {
+            t->chunks++;
+            continue;
+        }
         switch (ch.type) {
         case PS_CHUNK_PROCESS:
             rc = load_process(t, &ch);
@@ -841,7 +1012,8 @@ int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
             rc = load_stacks(t, &ch);
             break;
         case PS_CHUNK_SNAPSHOT:
-            rc = load_snapshot(t, &ch);
+        case PA_CHUNK_SNAPSHOT_DELTA:
+            rc = load_snapshot(t, &ch, o);
             break;
         case PS_CHUNK_POOL:
             rc = load_pool(t, &ch);
@@ -884,13 +1056,23 @@ int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
     pa_reader_close(r);
     if (rc == PA_OK)
         pool_unmatched(t);
+    if (rc == PA_OK && t->deltas_skipped)
+        pa_model_warn(
+            t, "%llu SNAPSHOT_DELTA chunk(s) ignored: the snapshot each changes was not read",
+            (unsigned long long)t->deltas_skipped);
     if (rc == PA_ENOMEM) {
         pa_msg_error("%s: out of memory while reading the trace", path);
+    } else if (rc < 0 && rc != PA_EIO) {
+        /* a handler's error: it said why */
     } else if (rc == PA_EIO) {
         pa_msg_error("%s: cannot read: %s", path, strerror(read_errno ? read_errno : EIO));
     } else if (!t->has_snapshot) {
         rc = PA_ENOSNAPSHOT;
-        if (t->damaged)
+        if (t->nsnapshots && o->at.kind == PA_AT_TIME)
+            pa_msg_error("%s: no snapshot at or before %.3f s: the first of its %llu snapshots "
+                         "is later",
+                         path, (double)o->at.time_ns / 1e9, (unsigned long long)t->nsnapshots);
+        else if (t->damaged)
             pa_msg_error("%s: no snapshot: the trace is damaged before its first complete snapshot",
                          path);
         else if (t->chunks == 0)
@@ -914,12 +1096,46 @@ int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
     } else if (!t->has_end && !t->damaged) {
         pa_model_warn(t,
                       "no END chunk: the process did not exit normally (killed, crashed, or "
-                      "still running); using its last snapshot (%s, %.3f s after start)",
-                      pa_model_reason_name(t->snap.reason), (double)t->snap.time_ns / 1e9);
+                      "still running); its last snapshot is at %.3f s after start",
+                      (double)t->last_time_ns / 1e9);
     }
     if (rc != PA_OK)
         pa_model_free(t);
     return rc;
+}
+
+int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
+{
+    pa_model_opts_t o = {.quiet = quiet};
+    return pa_model_read(path, &o, t);
+}
+
+static int note_max(pa_trace_t *t, void *ctx)
+{
+    pa_at_t *best = ctx;
+    if (best->number == 0 || t->snap.totals.live_bytes > best->time_ns) {
+        best->number = t->snap.number;
+        best->time_ns = t->snap.totals.live_bytes; /* the highest live heap so far */
+    }
+    return PA_OK;
+}
+
+int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t)
+{
+    pa_model_opts_t o = {.quiet = quiet, .at = *at};
+    if (at->kind == PA_AT_MAX) {
+        /* first pass: the totals of every snapshot, to find the highest live heap */
+        pa_at_t best = {.kind = PA_AT_NUMBER};
+        pa_model_opts_t first = {
+            .quiet = true, .totals_only = true, .on_snapshot = note_max, .ctx = &best};
+        int rc = pa_model_read(path, &first, t);
+        if (rc != PA_OK)
+            return rc; /* said why */
+        pa_model_free(t);
+        best.time_ns = 0;
+        o.at = best;
+    }
+    return pa_model_read(path, &o, t);
 }
 
 void pa_model_free(pa_trace_t *t)
@@ -936,7 +1152,9 @@ void pa_model_free(pa_trace_t *t)
         free(s);
     }
     free(t->snap.rows);
-    free(t->pool.classes);
+    free(t->snap.index);
+    free_pool(&t->pool);
+    free_pool(&t->pending_pool);
     free_locks(&t->locks);
     free(t->threads.threads);
     free_latency(&t->latency);
@@ -984,7 +1202,7 @@ const char *pa_model_reason_name(uint32_t reason)
 
 const pa_pool_t *pa_model_pool(const pa_trace_t *t)
 {
-    return t->has_pool && t->has_snapshot && t->pool.time_ns == t->snap.time_ns ? &t->pool : NULL;
+    return t->has_pool && t->has_snapshot ? &t->pool : NULL;
 }
 
 double pa_model_pool_hit_rate(const pa_pool_class_t *c)
@@ -997,4 +1215,36 @@ double pa_model_pool_hit_rate(const pa_pool_class_t *c)
 bool pa_model_complete(const pa_trace_t *t)
 {
     return t->has_end && !t->damaged;
+}
+
+int pa_model_parse_at(const char *s, pa_at_t *at)
+{
+    memset(at, 0, sizeof *at);
+    if (strcmp(s, "last") == 0)
+        return PA_OK;
+    if (strcmp(s, "max") == 0) {
+        at->kind = PA_AT_MAX;
+        return PA_OK;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double scale = 1e9;
+    if (strcmp(end, "ms") == 0)
+        scale = 1e6;
+    else if (strcmp(end, "s") != 0 && *end)
+        return PA_EUSAGE;
+    if (end == s || errno || !(v >= 0) || v * scale >= 1.8e19 || !(s[0] >= '0' && s[0] <= '9'))
+        return PA_EUSAGE;
+    at->kind = PA_AT_TIME;
+    at->time_ns = (uint64_t)(v * scale + 0.5);
+    return PA_OK;
+}
+
+const char *pa_model_snapshot_desc(const pa_trace_t *t, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s, %.3f s after start (snapshot %llu of %llu)",
+             pa_model_reason_name(t->snap.reason), (double)t->snap.time_ns / 1e9,
+             (unsigned long long)t->snap.number, (unsigned long long)t->nsnapshots);
+    return buf;
 }

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * model.h — what the analyzer keeps of one trace: the PROCESS chunk, the module map, every stack,
- * the last snapshot (with the running maxima of the peaks of all snapshots), the pool statistics
- * of that snapshot, the last chunk of each timing type (locks, threads, allocator latency, zones,
- * CPU samples), the shim's messages, and the damage warnings. model.c fills it from the chunk
- * reader; reports only read it.
+ * model.h — what the analyzer keeps of one trace while it streams through it: the PROCESS chunk,
+ * the module map, every stack, the current snapshot (with the running maxima of the peaks of
+ * the snapshots before it), the pool statistics at that snapshot, the last chunk of each timing
+ * type (locks, threads, allocator latency, zones, CPU samples), the shim's messages, and the
+ * damage warnings. model.c fills it from the chunk reader, one chunk at a time, and calls the
+ * report's handler after every snapshot (the shape of heaptrack's AccumulatedTraceData, whose
+ * readers are fed by passes over the file): a report over time sees every snapshot, one at a
+ * time, and the memory held does not grow with the number of snapshots. Reports only read it.
  *
  * The members read from a chunk's fixed-layout records are declared, with their units and
  * meaning, once in shim/include/trace_rows.h (the PS_ROW_* lists); the structs here are made
@@ -20,6 +23,7 @@
 #include <uthash.h>
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -59,13 +63,34 @@ typedef ps_row_snapshot_t pa_row_t;
 /* A SNAPSHOT chunk's totals (PS_ROW_SNAPSHOT_TOTALS); bytes are user-requested sizes. */
 typedef ps_row_snapshot_totals_t pa_totals_t;
 
+/* The snapshot the model stands at. A full SNAPSHOT chunk replaces every row; a SNAPSHOT_DELTA
+ * chunk replaces the rows it lists and keeps the others. rows[] are in file order (a delta's new
+ * stacks appended); `index` finds a stack's row. */
 typedef struct {
-    uint64_t offset;              /* file offset of its chunk */
+    uint64_t offset;              /* file offset of its chunk (SNAPSHOT or SNAPSHOT_DELTA) */
     PS_ROW_MEMBERS(SNAPSHOT_HEAD) /* time_ns, reason (enum ps_snapshot_reason), flags */
-    pa_totals_t totals;           /* peak fields: maxima over every snapshot of the trace */
-    size_t nrows;
+    pa_totals_t totals;           /* peak fields: maxima over this and every earlier snapshot */
+    uint64_t number;              /* 1 for the first snapshot of the file, 2 for the next, ... */
+    bool delta;                   /* read from a SNAPSHOT_DELTA chunk */
+    size_t nrows, rows_cap;
     pa_row_t *rows;
+    uint32_t *index;  /* open addressing by stack id: row + 1, 0 for an empty slot */
+    size_t index_cap; /* slots (a power of two, at least twice nrows), 0 before any row */
 } pa_snapshot_t;
+
+/* Which snapshot a report describes (leaks/summary --at). */
+typedef enum {
+    PA_AT_LAST = 0, /* the last snapshot of the file */
+    PA_AT_TIME,     /* the last one at or before time_ns */
+    PA_AT_MAX,      /* the one with the highest live heap (the first of equals) */
+    PA_AT_NUMBER,   /* snapshot number `number` (pa_snapshot_t.number) */
+} pa_at_kind_t;
+
+typedef struct {
+    pa_at_kind_t kind;
+    uint64_t time_ns; /* PA_AT_TIME */
+    uint64_t number;  /* PA_AT_NUMBER */
+} pa_at_t;
 
 /* One size class of the shim's small-object pool (PS_ROW_POOL_CLASS). Counts are cumulative
  * since start; bytes are at the snapshot. */
@@ -175,10 +200,17 @@ typedef struct {
     pa_stack_t *stacks; /* uthash table by id */
     size_t nstacks;
     bool has_snapshot;
-    pa_snapshot_t snap; /* the last snapshot read */
-    uint64_t nsnapshots;
-    bool has_pool;  /* a POOL chunk belonging to `snap` was read */
-    pa_pool_t pool; /* that chunk (cleared by every SNAPSHOT read) */
+    pa_snapshot_t snap;      /* the snapshot reports describe: the last one read, or the --at one */
+    uint64_t nsnapshots;     /* snapshots read in the file (all of them, also past an --at one) */
+    bool frozen;             /* stopped at the --at snapshot: later ones are only counted */
+    uint64_t deltas_skipped; /* SNAPSHOT_DELTA chunks not applied (their base was not read) */
+    uint64_t last_time_ns;   /* time of the last snapshot read (the base a delta must name) */
+    bool delta_broken;       /* a delta was not applied: deltas wait for a full SNAPSHOT */
+    bool has_pool;         /* a POOL chunk of `snap` or of an earlier snapshot (POOL is written when
+                              it changed) */
+    pa_pool_t pool;        /* that chunk */
+    bool has_pending_pool; /* a POOL chunk later than `snap`, waiting for its SNAPSHOT */
+    pa_pool_t pending_pool; /* that chunk */
     bool has_locks, has_threads, has_latency, has_zones, has_cpu;
     pa_locks_t locks; /* the last chunk of each timing type read */
     pa_threads_t threads;
@@ -200,7 +232,36 @@ typedef struct {
  * Otherwise a message naming the file was printed and *t is freed. With quiet, warnings are only
  * collected into t->warnings (errors are still printed). */
 int pa_model_load(const char *path, bool quiet, pa_trace_t *t);
+/* The same, standing at the snapshot `at` chooses (PA_AT_MAX reads the file twice: first the
+ * snapshots' totals only). No snapshot at or before the time: PA_ENOSNAPSHOT, said so. */
+int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t);
+
+/* Streaming: the report's handler, called after each snapshot is read (t->snap is it, complete:
+ * its rows, pool and totals). A return other than PA_OK stops the reading and is returned. */
+typedef int (*pa_model_snapshot_fn)(pa_trace_t *t, void *ctx);
+
+typedef struct {
+    bool quiet;
+    bool totals_only;                 /* decode snapshots' heads and totals, not their rows */
+    pa_at_t at;                       /* where to stop applying snapshots (PA_AT_MAX: not here) */
+    pa_model_snapshot_fn on_snapshot; /* may be NULL */
+    void *ctx;
+} pa_model_opts_t;
+
+/* One pass over the file, as pa_model_load() (which is this with the defaults), calling
+ * o->on_snapshot after each snapshot read. Memory: the stacks, modules, the current snapshot's
+ * rows (at most one per stack), the last chunk of each other kind, 1000 messages; never a
+ * second snapshot. */
+int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t);
 void pa_model_free(pa_trace_t *t);
+/* The row of stack `id` in the current snapshot, or NULL. */
+const pa_row_t *pa_model_row(const pa_trace_t *t, uint32_t id);
+/* Parses an --at argument: "last", "max", or seconds since start ("12.5", "12.5s", "250ms").
+ * PA_OK or PA_EUSAGE. */
+int pa_model_parse_at(const char *s, pa_at_t *at);
+/* A description of the snapshot reported, e.g. "snapshot 12 of 60, interval, 120.000 s after
+ * start", into buf. */
+const char *pa_model_snapshot_desc(const pa_trace_t *t, char *buf, size_t size);
 
 /* Adds a warning: printed ("perfshim: warning: FILE: msg") unless quiet, and kept. */
 void pa_model_warn(pa_trace_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -209,8 +270,8 @@ const pa_stack_t *pa_model_stack(const pa_trace_t *t, uint32_t id);
 const pa_module_t *pa_model_module_at(const pa_trace_t *t, uint64_t addr);
 /* "exit", "dump", "interval", "fork" or "unknown". */
 const char *pa_model_reason_name(uint32_t reason);
-/* The pool statistics of the last snapshot, or NULL (pool off, or that snapshot's POOL chunk
- * missing or damaged). */
+/* The pool statistics at the reported snapshot: its POOL chunk, or the last one before it (the
+ * shim writes POOL when it changed); NULL when the pool was off or no POOL chunk was read. */
 const pa_pool_t *pa_model_pool(const pa_trace_t *t);
 /* Fraction of a class's allocations served straight from a thread cache, 0..1 (0 when it has
  * none). */
