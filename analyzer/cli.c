@@ -13,6 +13,7 @@
 #include "run.h"
 #include "summary.h"
 #include "suppress.h"
+#include "timeline.h"
 #include "util.h"
 
 #include "trace_format.h"
@@ -39,6 +40,8 @@ static const char help_main[] =
     "                                     every trace it (and its children) wrote\n"
     "  leaks [OPTIONS] TRACE...           blocks never freed, grouped by call stack\n"
     "  summary [OPTIONS] TRACE...         totals and the top allocation sites\n"
+    "  timeline [OPTIONS] TRACE...        every snapshot over time: live heap, RSS, allocation\n"
+    "                                     rate and the top sites, with a chart\n"
     "  locks [OPTIONS] TRACE...           locks by time waited, with the call sites that wait\n"
     "  hot [OPTIONS] TRACE...             CPU samples, allocator latency, zones, threads\n"
     "  help [COMMAND]                     help on a command\n"
@@ -53,7 +56,8 @@ static const char help_main[] =
 static const char help_leaks[] =
     "Usage: perfshim leaks [OPTIONS] TRACE...\n"
     "\n"
-    "Report the blocks still allocated at the last snapshot of each trace, grouped by call\n"
+    "Report the blocks still allocated at the last snapshot of each trace (or the one --at\n"
+    "chooses), grouped by call\n"
     "stack, largest first. Leading operator new/new[] frames and libperfshim.so frames are\n"
     "hidden. Leaks matching a suppression are counted separately.\n"
     "\n"
@@ -65,6 +69,9 @@ static const char help_leaks[] =
     "                                 (may be given several times)\n"
     "      --no-default-suppressions  do not suppress the C/C++ runtime's one-time allocations\n"
     "      --top N                    list only the N largest leaks per trace (0: all)\n"
+    "      --at TIME|last|max         report the last snapshot at or before TIME (seconds\n"
+    "                                 since start: 12.5, 12.5s, 500ms), the last (default),\n"
+    "                                 or the one with the highest live heap\n"
     "      --all-frames               show C++ standard library frames one per line (by\n"
     "                                 default a run of them is one line, named by the\n"
     "                                 function the program called)\n"
@@ -81,6 +88,25 @@ static const char help_summary[] =
     "Options:\n"
     "      --json     JSON output (one object; an array for several traces)\n"
     "      --top N    list the N top allocation sites (default 10; 0: all)\n"
+    "      --at TIME|last|max   the snapshot reported (see leaks --help; default: last)\n"
+    "      --all-frames   C++ standard library frames one per line (see leaks --help)\n"
+    "  -h, --help     show this help\n";
+
+static const char help_timeline[] =
+    "Usage: perfshim timeline [OPTIONS] TRACE...\n"
+    "\n"
+    "Show every snapshot of each trace in time order (PERFSHIM_INTERVAL writes one per\n"
+    "interval): live heap, RSS, allocation rate (bytes and allocations per second since the\n"
+    "previous snapshot) and the live bytes of the top sites, chosen by live bytes at the last\n"
+    "snapshot. Text: the sites' stacks, a table, and a chart (Unicode blocks on a UTF-8\n"
+    "terminal, else ASCII).\n"
+    "\n"
+    "Options:\n"
+    "      --json     JSON output, one entry per snapshot (an array for several traces)\n"
+    "      --top N    follow the N sites with the most live bytes at the end (default 5)\n"
+    "      --rows N   text: at most N table rows, one per span of snapshots (default 24;\n"
+    "                 0: every snapshot)\n"
+    "      --ascii    text: draw the chart in ASCII\n"
     "      --all-frames   C++ standard library frames one per line (see leaks --help)\n"
     "  -h, --help     show this help\n";
 
@@ -154,6 +180,9 @@ enum {
     OPT_LOCKS,
     OPT_HOT,
     OPT_ALL_FRAMES,
+    OPT_AT,
+    OPT_ROWS,
+    OPT_ASCII,
 };
 
 static const struct option report_options[] = {
@@ -166,6 +195,9 @@ static const struct option report_options[] = {
     {"locks", no_argument, NULL, OPT_LOCKS},
     {"hot", no_argument, NULL, OPT_HOT},
     {"all-frames", no_argument, NULL, OPT_ALL_FRAMES},
+    {"at", required_argument, NULL, OPT_AT},
+    {"rows", required_argument, NULL, OPT_ROWS},
+    {"ascii", no_argument, NULL, OPT_ASCII},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -173,13 +205,22 @@ static const struct option report_options[] = {
 
 typedef struct {
     bool json, fail_on_leak, no_default_supp, help, top_set, sites_set, locks, hot, all_frames;
-    uint64_t top, sites;
+    bool rows_set, ascii;
+    uint64_t top, sites, rows;
+    pa_at_t at;
     const char *output;
     pa_strlist_t supp_files;
 } cli_opts_t;
 
 /* Which options a command accepts. */
-enum { ACCEPT_LEAKS = 1, ACCEPT_SUMMARY = 2, ACCEPT_RUN = 4, ACCEPT_LOCKS = 8, ACCEPT_HOT = 16 };
+enum {
+    ACCEPT_LEAKS = 1,
+    ACCEPT_SUMMARY = 2,
+    ACCEPT_RUN = 4,
+    ACCEPT_LOCKS = 8,
+    ACCEPT_HOT = 16,
+    ACCEPT_TIMELINE = 32,
+};
 
 static bool accepts(int opt, int cmd)
 {
@@ -200,6 +241,11 @@ static bool accepts(int opt, int cmd)
     case OPT_LOCKS:
     case OPT_HOT:
         return cmd & ACCEPT_RUN;
+    case OPT_AT:
+        return cmd & (ACCEPT_LEAKS | ACCEPT_SUMMARY);
+    case OPT_ROWS:
+    case OPT_ASCII:
+        return cmd & ACCEPT_TIMELINE;
     default:
         return false;
     }
@@ -269,6 +315,25 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
             }
             o->top_set = true;
             break;
+        case OPT_AT:
+            if (pa_model_parse_at(optarg, &o->at) != PA_OK) {
+                pa_msg_error("%s: invalid --at '%s': expected seconds since start (12.5, 12.5s, "
+                             "500ms), 'last' or 'max'",
+                             argv[0], optarg);
+                return -1;
+            }
+            break;
+        case OPT_ASCII:
+            o->ascii = true;
+            break;
+        case OPT_ROWS:
+            if (pa_util_parse_u64(optarg, 0, UINT32_MAX, &o->rows) != 0) {
+                pa_msg_error("%s: invalid --rows '%s': expected a whole number (0 for all)",
+                             argv[0], optarg);
+                return -1;
+            }
+            o->rows_set = true;
+            break;
         case OPT_SITES:
             if (pa_util_parse_u64(optarg, 0, UINT32_MAX, &o->sites) != 0) {
                 pa_msg_error("%s: invalid --sites '%s': expected a whole number (0 for all)",
@@ -315,7 +380,8 @@ static int cmd_leaks(int argc, char **argv)
     }
     if (load_suppressions(&o, &supp) != PA_OK)
         goto out;
-    pa_leaks_opts_t lo = {.json = o.json, .top = o.top, .supp = &supp, .all_frames = o.all_frames};
+    pa_leaks_opts_t lo = {
+        .json = o.json, .top = o.top, .supp = &supp, .all_frames = o.all_frames, .at = o.at};
     bool leaked = false;
     int n = argc - first;
     int rc = pa_leaks_files(argv + first, (size_t)n, &lo, n > 1, stdout, &leaked);
@@ -349,9 +415,41 @@ static int cmd_summary(int argc, char **argv)
     }
     pa_summary_opts_t so = {.json = o.json,
                             .top = o.top_set ? o.top : PA_SUMMARY_DEFAULT_TOP,
-                            .all_frames = o.all_frames};
+                            .all_frames = o.all_frames,
+                            .at = o.at};
     int n = argc - first;
     int rc = pa_summary_files(argv + first, (size_t)n, &so, n > 1, stdout);
+    status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
+out:
+    pa_strlist_free(&o.supp_files);
+    return status;
+}
+
+static int cmd_timeline(int argc, char **argv)
+{
+    cli_opts_t o = {0};
+    int status = PA_EXIT_USAGE;
+    int first = parse(argc, argv, ACCEPT_TIMELINE, &o);
+    if (first < 0)
+        goto out;
+    if (o.help) {
+        fputs(help_timeline, stdout);
+        status = PA_EXIT_OK;
+        goto out;
+    }
+    if (first >= argc) {
+        pa_msg_error("timeline: no trace file given; see 'perfshim help timeline'");
+        goto out;
+    }
+    pa_timeline_opts_t to = {
+        .json = o.json,
+        .top = o.top_set ? o.top : PA_TIMELINE_DEFAULT_TOP,
+        .rows = o.rows_set ? o.rows : PA_TIMELINE_DEFAULT_ROWS,
+        .ascii = o.ascii,
+        .all_frames = o.all_frames,
+    };
+    int n = argc - first;
+    int rc = pa_timeline_files(argv + first, (size_t)n, &to, n > 1, stdout);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:
     pa_strlist_free(&o.supp_files);
@@ -460,7 +558,7 @@ typedef struct {
 static const command_t commands[] = {
     {"leaks", cmd_leaks, help_leaks}, {"summary", cmd_summary, help_summary},
     {"run", cmd_run, help_run},       {"locks", cmd_locks, help_locks},
-    {"hot", cmd_hot, help_hot},
+    {"hot", cmd_hot, help_hot},       {"timeline", cmd_timeline, help_timeline},
 };
 
 static const command_t *find_command(const char *name)
@@ -494,8 +592,9 @@ static int dispatch(int argc, char **argv)
         }
         const command_t *c = find_command(argv[2]);
         if (!c) {
-            pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary, locks, hot",
-                         argv[2]);
+            pa_msg_error(
+                "help: unknown command '%s'; commands: run, leaks, summary, timeline, locks, hot",
+                argv[2]);
             return PA_EXIT_USAGE;
         }
         fputs(c->help, stdout);
@@ -507,7 +606,8 @@ static int dispatch(int argc, char **argv)
     }
     const command_t *c = find_command(a);
     if (!c) {
-        pa_msg_error("unknown command '%s'; commands: run, leaks, summary, locks, hot", a);
+        pa_msg_error("unknown command '%s'; commands: run, leaks, summary, timeline, locks, hot",
+                     a);
         return PA_EXIT_USAGE;
     }
     return c->run(argc - 1, argv + 1);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * leaks.c — the leak report: rows of the last snapshot with live blocks, grouped by symbolized
- * stack (report.c), matched against the suppressions, sorted by bytes, written as text or JSON
- * (shapes in docs/analyzer.md; the JSON shape is stable).
+ * leaks.c — the leak report: rows of the reported snapshot (the last, or the one --at chose)
+ * with live blocks, grouped by symbolized stack (report.c), matched against the suppressions,
+ * sorted by bytes, written as text or JSON (shapes in docs/analyzer.md; the JSON shape is
+ * stable).
  */
 #include "leaks.h"
 
@@ -196,7 +197,8 @@ int pa_leaks_files(char *const *paths, size_t n, const pa_leaks_opts_t *o, bool 
                    bool *leaked)
 {
     leaks_each_t e = {o, false};
-    int rc = pa_report_each_file(paths, n, o->json, o->quiet, as_array, out, leaks_one, &e);
+    int rc =
+        pa_report_each_file_at(paths, n, &o->at, o->json, o->quiet, as_array, out, leaks_one, &e);
     *leaked = e.leaked;
     return rc;
 }

@@ -19,6 +19,7 @@ typedef struct {
     const pa_suppress_t *supp; /* patterns in effect */
     bool quiet;                /* collect trace warnings without printing them (tests) */
     bool all_frames;           /* text: C++ standard library frames one per line, not folded */
+    pa_at_t at;                /* the snapshot reported (--at; zero: the last) */
 } pa_leaks_opts_t;
 
 typedef struct {

@@ -345,6 +345,8 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
         return PA_ENOMEM;
     rowkey_t k = {0};
     int rc = PA_OK;
+    if (t->snap.nrows && !(out->row_group = calloc(t->snap.nrows, sizeof *out->row_group)))
+        rc = PA_ENOMEM;
     for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
         const pa_row_t *row = &t->snap.rows[r];
         if (live_only && row->live_blocks == 0)
@@ -374,6 +376,7 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
             HASH_ADD_KEYPTR(hh, out->table, g->pieces, klen, g);
             out->items[out->n++] = g;
         }
+        out->row_group[r] = g;
         g->stacks++;
         g->allocs += row->allocs;
         g->alloc_bytes += row->alloc_bytes;
@@ -424,6 +427,7 @@ void pa_report_groups_free(pa_groups_t *g)
         free(x);
     }
     free(g->items);
+    free(g->row_group);
     pieces_free(g->pieces);
     memset(g, 0, sizeof *g);
 }
@@ -614,8 +618,12 @@ void pa_report_header_text(FILE *out, const pa_trace_t *t, const char *title)
         fputc('\n', out);
     }
     fprintf(out, "  trace:    %s\n", t->path);
-    fprintf(out, "  snapshot: %s, %.3f s after start\n", pa_model_reason_name(t->snap.reason),
-            (double)t->snap.time_ns / 1e9);
+    char desc[128];
+    if (t->nsnapshots > 1) /* which one of them */
+        fprintf(out, "  snapshot: %s\n", pa_model_snapshot_desc(t, desc, sizeof desc));
+    else
+        fprintf(out, "  snapshot: %s, %.3f s after start\n", pa_model_reason_name(t->snap.reason),
+                (double)t->snap.time_ns / 1e9);
 }
 
 void pa_report_process_json(pa_json_t *j, const pa_trace_t *t)
@@ -669,6 +677,10 @@ void pa_report_process_json(pa_json_t *j, const pa_trace_t *t)
     pa_json_u64(j, t->snap.time_ns);
     pa_json_key(j, "snapshots");
     pa_json_u64(j, t->nsnapshots);
+    pa_json_key(j, "number");
+    pa_json_u64(j, t->snap.number);
+    pa_json_key(j, "delta");
+    pa_json_bool(j, t->snap.delta);
     pa_json_object_end(j);
 }
 
@@ -712,6 +724,13 @@ void pa_report_status_text(FILE *out, const pa_trace_t *t)
 int pa_report_each_file(char *const *paths, size_t n, bool json, bool quiet, bool as_array,
                         FILE *out, pa_report_fn one, void *ctx)
 {
+    return pa_report_each_file_at(paths, n, NULL, json, quiet, as_array, out, one, ctx);
+}
+
+int pa_report_each_file_at(char *const *paths, size_t n, const pa_at_t *at, bool json, bool quiet,
+                           bool as_array, FILE *out, pa_report_fn one, void *ctx)
+{
+    static const pa_at_t last = {.kind = PA_AT_LAST};
     int first_err = PA_OK;
     pa_json_t j;
     pa_json_init(&j, out);
@@ -720,7 +739,7 @@ int pa_report_each_file(char *const *paths, size_t n, bool json, bool quiet, boo
     bool first = true;
     for (size_t i = 0; i < n; i++) {
         pa_trace_t t;
-        int rc = pa_model_load(paths[i], quiet, &t);
+        int rc = pa_model_load_at(paths[i], quiet, at ? at : &last, &t);
         if (rc == PA_OK) {
             if (!json && !first)
                 fputs("\n\n", out);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * report.h — what the leak and summary reports share: symbolizing the rows of the last snapshot,
- * hiding allocator and shim frames, merging rows whose symbolized stacks are identical, sorting,
- * and writing frames, the process header, warnings and messages as text and JSON.
+ * report.h — what the leak and summary reports share: symbolizing the rows of the reported
+ * snapshot, hiding allocator and shim frames, merging rows whose symbolized stacks are identical,
+ * sorting, and writing frames, the process header, warnings and messages as text and JSON.
  */
 #ifndef PERFSHIM_ANALYZER_REPORT_H
 #define PERFSHIM_ANALYZER_REPORT_H
@@ -14,7 +14,7 @@
 
 #include <stdio.h>
 
-/* Rows of the last snapshot whose visible frames are identical, summed. Grouping reads every
+/* Rows of the reported snapshot whose visible frames are identical, summed. Grouping reads every
  * recorded address once (symbols are cached per address) but keeps no strings and no frames per
  * row or group: a group's key is a list of interned pieces (one per visible frame), and its
  * frames are made again, for the groups a report prints only, by pa_report_group_view(). */
@@ -37,8 +37,9 @@ typedef struct {
 typedef struct pa_pieces pa_pieces_t; /* interned pieces and the per-address cache (report.c) */
 
 typedef struct {
-    pa_group_t *table;  /* uthash by pieces */
-    pa_group_t **items; /* n groups, in the order of the last sort */
+    pa_group_t *table;      /* uthash by pieces */
+    pa_group_t **items;     /* n groups, in the order of the last sort */
+    pa_group_t **row_group; /* the group of each row of the snapshot (NULL: left out) */
     size_t n, cap;
     pa_trace_t *t; /* the trace and symbolizer grouped (for pa_report_group_view) */
     pa_symbols_t *syms;
@@ -53,8 +54,11 @@ typedef int (*pa_report_fn)(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j);
  * and skipped. Returns the first error, PA_OK if none. */
 int pa_report_each_file(char *const *paths, size_t n, bool json, bool quiet, bool as_array,
                         FILE *out, pa_report_fn one, void *ctx);
+/* The same, each trace loaded at the snapshot `at` chooses (NULL: the last). */
+int pa_report_each_file_at(char *const *paths, size_t n, const pa_at_t *at, bool json, bool quiet,
+                           bool as_array, FILE *out, pa_report_fn one, void *ctx);
 
-/* Groups the rows of t's last snapshot (with live_only: rows with live blocks only). t and syms
+/* Groups the rows of t's current snapshot (with live_only: rows with live blocks only). t and syms
  * must outlive the groups. */
 int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups_t *out);
 void pa_report_groups_free(pa_groups_t *g);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * summary.c — the summary report: totals of the last snapshot (peaks are the maxima over every
- * snapshot), how much more memory the process held than its heap needed, the pool statistics of
- * that snapshot when the shim's pool was on (poolstats.c), and the allocation sites that
- * allocated the most bytes, grouped by symbolized stack.
+ * summary.c — the summary report: totals of the reported snapshot (the last, or the one --at
+ * chose; peaks are the maxima over the snapshots up to it), how much more memory the process held
+ * than its heap needed, the pool statistics of that snapshot when the shim's pool was on
+ * (poolstats.c), and the allocation sites that allocated the most bytes, grouped by symbolized
+ * stack.
  */
 #include "summary.h"
 
@@ -166,5 +167,6 @@ static int summary_one(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)
 int pa_summary_files(char *const *paths, size_t n, const pa_summary_opts_t *o, bool as_array,
                      FILE *out)
 {
-    return pa_report_each_file(paths, n, o->json, o->quiet, as_array, out, summary_one, (void *)o);
+    return pa_report_each_file_at(paths, n, &o->at, o->json, o->quiet, as_array, out, summary_one,
+                                  (void *)o);
 }

@@ -18,6 +18,7 @@ typedef struct {
     uint64_t top;    /* allocation sites listed; 0: all */
     bool quiet;      /* collect trace warnings without printing them (tests) */
     bool all_frames; /* text: C++ standard library frames one per line, not folded */
+    pa_at_t at;      /* the snapshot reported (--at; zero: the last) */
 } pa_summary_opts_t;
 
 int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_json_t *j);
