@@ -249,9 +249,11 @@ static int chart_text(FILE *out, const tl_t *x)
         return PA_ENOMEM;
     bool ascii = x->o->ascii || !utf8_locale();
     char b1[32], b2[32], sum[96];
-    fprintf(out, "\nOver time (%zu column%s, each the highest value of %s%.1f snapshot%s):\n", w,
-            w == 1 ? "" : "s", x->n % w ? "about " : "", (double)x->n / (double)w,
-            x->n == w ? "" : "s");
+    if (x->n == w)
+        fprintf(out, "\nOver time (one column per snapshot):\n");
+    else
+        fprintf(out, "\nOver time (%zu columns, each the highest value of %s%.1f snapshots):\n",
+                w, x->n % w ? "about " : "", (double)x->n / (double)w);
     for (size_t series = 0; series < stride; series++) {
         uint64_t last = series == 0   ? x->prev.live
                         : series == 1 ? x->prev.rss
