@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_timeline.c — the model over time, on crafted traces: SNAPSHOT_DELTA chunks applied on
+ * top of the snapshot they name (rows replaced, added, kept), refused when their base is not the
+ * snapshot read (until the next full SNAPSHOT), cut at every byte; the handler called after
+ * every snapshot with the state of that moment; --at TIME/max/last (and its parser) with the
+ * POOL chunk of that moment (written only when changed); and the timeline's JSON series.
+ */
+#include "model.h"
+#include "timeline.h"
+
+#include "test_util.h"
+#include "trace_builder.h"
+#include "trace_format.h"
+
+#include <check.h>
+
+enum { DELTA = 13 }; /* SNAPSHOT_DELTA */
+
+static void write_buf(const char *path, const tb_buf_t *b)
+{
+    ck_assert_int_eq(tb_write_file(path, b->data, b->len), 0);
+}
+
+/* A SNAPSHOT_DELTA payload: base_time_ns, then a SNAPSHOT payload of the rows given. */
+static void delta(tb_buf_t *p, uint64_t base, uint64_t time_ns, const tb_row_t *rows, uint32_t n,
+                  uint64_t peak_live)
+{
+    p->len = 0;
+    tb_u64(p, base);
+    tb_snapshot_at(p, time_ns, PS_SNAP_INTERVAL, rows, n, peak_live, 100, 100);
+}
+
+static size_t full(tb_buf_t *f, tb_buf_t *p, uint64_t time_ns, const tb_row_t *rows, uint32_t n,
+                   uint64_t peak_live)
+{
+    p->len = 0;
+    tb_snapshot_at(p, time_ns, PS_SNAP_INTERVAL, rows, n, peak_live, 100, 100);
+    return tb_chunk(f, PS_CHUNK_SNAPSHOT, p);
+}
+
+static void stacks(tb_buf_t *f, tb_buf_t *p, uint32_t n)
+{
+    p->len = 0;
+    tb_stacks_begin(p, n);
+    for (uint32_t id = 1; id <= n; id++) {
+        uint64_t a[2] = {0x7000 + id * 16, 0x9000};
+        tb_stack(p, id, 2, a);
+    }
+    tb_chunk(f, PS_CHUNK_STACKS, p);
+}
+
+typedef struct {
+    size_t n;
+    uint64_t number[8], time_ns[8], nrows[8], live2[8];
+    bool delta[8];
+} seen_t;
+
+static int record(pa_trace_t *t, void *ctx)
+{
+    seen_t *s = ctx;
+    ck_assert_uint_lt(s->n, 8);
+    const pa_row_t *r = pa_model_row(t, 2);
+    s->number[s->n] = t->snap.number;
+    s->time_ns[s->n] = t->snap.time_ns;
+    s->nrows[s->n] = t->snap.nrows;
+    s->live2[s->n] = r ? r->live_bytes : UINT64_MAX;
+    s->delta[s->n++] = t->snap.delta;
+    return PA_OK;
+}
+
+/* full {1, 2} at 1000; delta at 2000: 2 changed, 3 new; delta at 3000 with no rows */
+static void build_deltas(tb_buf_t *f, size_t offs[4])
+{
+    tb_buf_t p = {0};
+    tb_file_header(f, PS_TRACE_VERSION);
+    stacks(f, &p, 3);
+    tb_row_t a[] = {{1, 1, 10, 0, 0, 1, 10, 10}, {2, 2, 40, 0, 0, 2, 40, 40}};
+    offs[0] = full(f, &p, 1000, a, 2, 50);
+    tb_row_t b[] = {{2, 5, 100, 1, 20, 4, 80, 80}, {3, 1, 7, 0, 0, 1, 7, 7}};
+    delta(&p, 1000, 2000, b, 2, 97);
+    offs[1] = tb_chunk(f, DELTA, &p);
+    delta(&p, 2000, 3000, NULL, 0, 97);
+    offs[2] = tb_chunk(f, DELTA, &p);
+    p.len = 0;
+    tb_end(&p, 4);
+    offs[3] = tb_chunk(f, PS_CHUNK_END, &p);
+    tb_free(&p);
+}
+
+START_TEST(test_delta_applied)
+{
+    tb_buf_t f = {0};
+    size_t offs[4];
+    build_deltas(&f, offs);
+    const char *path = tu_path("delta.trace");
+    write_buf(path, &f);
+    seen_t s = {0};
+    pa_model_opts_t o = {.quiet = true, .on_snapshot = record, .ctx = &s};
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_read(path, &o, &t), PA_OK);
+    ck_assert_uint_eq(t.nsnapshots, 3);
+    ck_assert_uint_eq(t.warnings.n, 0);
+    ck_assert(pa_model_complete(&t));
+    ck_assert(t.snap.delta);
+    ck_assert_uint_eq(t.snap.number, 3);
+    ck_assert_uint_eq(t.snap.offset, offs[2]);
+    ck_assert_uint_eq(t.snap.nrows, 3);
+    ck_assert_uint_eq(pa_model_row(&t, 1)->live_bytes, 10); /* kept from the full one */
+    ck_assert_uint_eq(pa_model_row(&t, 2)->live_bytes, 80); /* replaced */
+    ck_assert_uint_eq(pa_model_row(&t, 2)->freed_bytes, 20);
+    ck_assert_uint_eq(pa_model_row(&t, 3)->alloc_bytes, 7); /* added */
+    ck_assert_ptr_null(pa_model_row(&t, 4));
+    ck_assert_uint_eq(t.snap.totals.peak_live_bytes, 97);
+    pa_model_free(&t);
+    /* the handler saw each moment */
+    ck_assert_uint_eq(s.n, 3);
+    uint64_t nrows[] = {2, 3, 3}, live2[] = {40, 80, 80}, times[] = {1000, 2000, 3000};
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_uint_eq(s.number[i], i + 1);
+        ck_assert_uint_eq(s.time_ns[i], times[i]);
+        ck_assert_uint_eq(s.nrows[i], nrows[i]);
+        ck_assert_uint_eq(s.live2[i], live2[i]);
+        ck_assert(s.delta[i] == (i > 0));
+    }
+    /* totals only: the same snapshots, no rows */
+    pa_model_opts_t light = {.quiet = true, .totals_only = true};
+    ck_assert_int_eq(pa_model_read(path, &light, &t), PA_OK);
+    ck_assert_uint_eq(t.nsnapshots, 3);
+    ck_assert_uint_eq(t.snap.nrows, 0);
+    ck_assert_uint_eq(t.snap.time_ns, 3000);
+    pa_model_free(&t);
+    /* cut at every byte after the first snapshot: the last complete one is reported */
+    int saved = tu_stderr_silence();
+    for (size_t cut = offs[1]; cut < f.len; cut++) {
+        ck_assert_int_eq(tb_write_file(path, f.data, cut), 0);
+        ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+        uint64_t want = cut >= offs[3] ? 3000 : cut >= offs[2] ? 2000 : 1000;
+        ck_assert_uint_eq(t.snap.time_ns, want);
+        ck_assert_uint_eq(pa_model_row(&t, 2)->live_bytes, want == 1000 ? 40 : 80);
+        pa_model_free(&t);
+    }
+    tu_stderr_restore(saved);
+    tb_free(&f);
+}
+END_TEST
+
+START_TEST(test_delta_wrong_base)
+{
+    tb_buf_t f = {0}, p = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    stacks(&f, &p, 2);
+    tb_row_t r1 = {1, 1, 10, 0, 0, 1, 10, 10}, r2 = {2, 1, 20, 0, 0, 1, 20, 20};
+    delta(&p, 0, 500, &r1, 1, 10); /* before any snapshot */
+    size_t first_bad = tb_chunk(&f, DELTA, &p);
+    full(&f, &p, 1000, &r1, 1, 10);
+    delta(&p, 999, 2000, &r2, 1, 30); /* names a snapshot that was not read */
+    size_t bad = tb_chunk(&f, DELTA, &p);
+    delta(&p, 2000, 3000, &r2, 1, 30); /* its base was not applied either */
+    tb_chunk(&f, DELTA, &p);
+    tb_row_t r3 = {1, 2, 20, 1, 10, 1, 10, 10};
+    full(&f, &p, 4000, &r3, 1, 30); /* a keyframe: deltas apply again */
+    delta(&p, 4000, 5000, &r2, 1, 30);
+    tb_chunk(&f, DELTA, &p);
+    const char *path = tu_path("badbase.trace");
+    write_buf(path, &f);
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_uint_eq(t.nsnapshots, 3);
+    ck_assert_uint_eq(t.deltas_skipped, 3);
+    ck_assert_uint_eq(t.snap.time_ns, 5000);
+    ck_assert_uint_eq(t.snap.nrows, 2);
+    ck_assert_uint_eq(pa_model_row(&t, 1)->allocs, 2);
+    ck_assert_uint_eq(pa_model_row(&t, 2)->live_bytes, 20);
+    char want[200];
+    snprintf(want, sizeof want,
+             "SNAPSHOT_DELTA chunk at offset %zu changes the snapshot at 0 ns, but the last "
+             "snapshot read is none",
+             first_bad);
+    ck_assert_msg(tu_has(&t.warnings, want), "no '%s'", want);
+    snprintf(want, sizeof want,
+             "SNAPSHOT_DELTA chunk at offset %zu changes the snapshot at 999 ns, but the last "
+             "snapshot read is another; it and the deltas after it are ignored until the next "
+             "full SNAPSHOT",
+             bad);
+    ck_assert_msg(tu_has(&t.warnings, want), "no '%s'", want);
+    ck_assert(tu_has(&t.warnings, "3 SNAPSHOT_DELTA chunk(s) ignored"));
+    pa_model_free(&t);
+    /* only deltas, no keyframe: no snapshot */
+    f.len = 0;
+    tb_file_header(&f, PS_TRACE_VERSION);
+    delta(&p, 0, 500, &r1, 1, 10);
+    tb_chunk(&f, DELTA, &p);
+    write_buf(path, &f);
+    int saved = tu_stderr_silence();
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_ENOSNAPSHOT);
+    tu_stderr_restore(saved);
+    /* a delta shorter than its base time, or than the totals after it: malformed */
+    f.len = 0;
+    tb_file_header(&f, PS_TRACE_VERSION);
+    full(&f, &p, 1000, &r1, 1, 10);
+    p.len = 0;
+    tb_u32(&p, 1000);
+    size_t shortd = tb_chunk(&f, DELTA, &p);
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    snprintf(want, sizeof want,
+             "malformed SNAPSHOT_DELTA chunk at offset %zu: payload ends inside the totals",
+             shortd);
+    ck_assert_msg(tu_has(&t.warnings, want), "no '%s'", want);
+    ck_assert_uint_eq(t.nsnapshots, 1);
+    pa_model_free(&t);
+    tb_free(&f);
+    tb_free(&p);
+}
+END_TEST
+
+/* Five snapshots at 1..5 s, live bytes 10, 50, 30, 50, 20; POOL chunks only with the first and
+ * the fourth (the pool did not change in between); timing chunks are not needed here. */
+static void build_five(tb_buf_t *f, size_t pools[2])
+{
+    tb_buf_t p = {0};
+    tb_file_header(f, PS_TRACE_VERSION);
+    stacks(f, &p, 1);
+    uint64_t live[] = {10, 50, 30, 50, 20}, peak = 0;
+    for (int i = 0; i < 5; i++) {
+        uint64_t time_ns = (uint64_t)(i + 1) * 1000000000;
+        if (i == 0 || i == 3) {
+            tb_pool_totals_t pt = tb_typical_pool_totals;
+            pt.time_ns = time_ns;
+            pt.threads = (uint32_t)i + 1;
+            p.len = 0;
+            tb_pool(&p, &pt, tb_typical_pool_classes, 4, PS_POOL_ROW_SIZE);
+            pools[i == 3] = tb_chunk(f, PS_CHUNK_POOL, &p);
+        }
+        peak = live[i] > peak ? live[i] : peak;
+        tb_row_t r = {1, 100, 1000, 0, 0, 1, live[i], peak};
+        if (i == 0) {
+            full(f, &p, time_ns, &r, 1, peak);
+        } else {
+            delta(&p, time_ns - 1000000000, time_ns, &r, 1, peak);
+            tb_chunk(f, DELTA, &p);
+        }
+    }
+    p.len = 0;
+    tb_end(&p, 8);
+    tb_chunk(f, PS_CHUNK_END, &p);
+    tb_free(&p);
+}
+
+START_TEST(test_at)
+{
+    tb_buf_t f = {0};
+    size_t pools[2];
+    build_five(&f, pools);
+    const char *path = tu_path("five.trace");
+    write_buf(path, &f);
+    struct {
+        const char *arg;
+        uint64_t number;
+        size_t pool; /* index into pools */
+        uint64_t peak;
+    } cases[] = {
+        {"last", 5, 1, 50}, {"max", 2, 0, 50},    {"3.5", 3, 0, 50}, {"3.5s", 3, 0, 50},
+        {"4", 4, 1, 50},    {"1000ms", 1, 0, 10}, {"99", 5, 1, 50},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pa_at_t at;
+        ck_assert_int_eq(pa_model_parse_at(cases[i].arg, &at), PA_OK);
+        pa_trace_t t;
+        ck_assert_int_eq(pa_model_load_at(path, true, &at, &t), PA_OK);
+        ck_assert_msg(t.snap.number == cases[i].number, "--at %s: snapshot %llu", cases[i].arg,
+                      (unsigned long long)t.snap.number);
+        ck_assert_uint_eq(t.snap.time_ns, cases[i].number * 1000000000);
+        ck_assert_uint_eq(t.nsnapshots, 5); /* all of them counted */
+        ck_assert_uint_eq(t.snap.totals.peak_live_bytes, cases[i].peak);
+        static const uint64_t live[] = {10, 50, 30, 50, 20};
+        ck_assert_uint_eq(pa_model_row(&t, 1)->live_bytes, live[cases[i].number - 1]);
+        const pa_pool_t *pool = pa_model_pool(&t);
+        ck_assert_ptr_nonnull(pool);
+        ck_assert_msg(pool->offset == pools[cases[i].pool], "--at %s: pool", cases[i].arg);
+        ck_assert_uint_eq(t.warnings.n, 0);
+        ck_assert(pa_model_complete(&t));
+        char desc[128];
+        pa_model_snapshot_desc(&t, desc, sizeof desc);
+        char want[64];
+        snprintf(want, sizeof want, "(snapshot %llu of 5)", (unsigned long long)cases[i].number);
+        ck_assert_msg(strstr(desc, want), "%s", desc);
+        pa_model_free(&t);
+    }
+    pa_at_t at;
+    ck_assert_int_eq(pa_model_parse_at("0.5", &at), PA_OK);
+    ck_assert_uint_eq(at.time_ns, 500000000);
+    pa_trace_t t;
+    int saved = tu_stderr_silence();
+    ck_assert_int_eq(pa_model_load_at(path, true, &at, &t), PA_ENOSNAPSHOT);
+    tu_stderr_restore(saved);
+    tb_free(&f);
+}
+END_TEST
+
+START_TEST(test_parse_at)
+{
+    pa_at_t at;
+    ck_assert_int_eq(pa_model_parse_at("last", &at), PA_OK);
+    ck_assert_int_eq(at.kind, PA_AT_LAST);
+    ck_assert_int_eq(pa_model_parse_at("max", &at), PA_OK);
+    ck_assert_int_eq(at.kind, PA_AT_MAX);
+    ck_assert_int_eq(pa_model_parse_at("12.5", &at), PA_OK);
+    ck_assert_int_eq(at.kind, PA_AT_TIME);
+    ck_assert_uint_eq(at.time_ns, 12500000000ull);
+    ck_assert_int_eq(pa_model_parse_at("12.5s", &at), PA_OK);
+    ck_assert_uint_eq(at.time_ns, 12500000000ull);
+    ck_assert_int_eq(pa_model_parse_at("250ms", &at), PA_OK);
+    ck_assert_uint_eq(at.time_ns, 250000000);
+    ck_assert_int_eq(pa_model_parse_at("0", &at), PA_OK);
+    ck_assert_uint_eq(at.time_ns, 0);
+    const char *bad[] = {"", "s", "-1", "abc", "12x", "12 s", "1e30", " 5", "nan", "inf", "+3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(pa_model_parse_at(bad[i], &at) == PA_EUSAGE, "'%s' accepted", bad[i]);
+}
+END_TEST
+
+static int stop_at_two(pa_trace_t *t, void *ctx)
+{
+    (void)ctx;
+    return t->snap.number == 2 ? PA_EUSAGE : PA_OK;
+}
+
+START_TEST(test_handler_stops)
+{
+    tb_buf_t f = {0};
+    size_t offs[4];
+    build_deltas(&f, offs);
+    const char *path = tu_path("stop.trace");
+    write_buf(path, &f);
+    pa_model_opts_t o = {.quiet = true, .on_snapshot = stop_at_two};
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_read(path, &o, &t), PA_EUSAGE);
+    tb_free(&f);
+}
+END_TEST
+
+/* The timeline's JSON: one entry per snapshot with the series of the sites. */
+START_TEST(test_timeline_json)
+{
+    tb_buf_t f = {0};
+    size_t pools[2];
+    build_five(&f, pools);
+    const char *path = tu_path("tl.trace");
+    write_buf(path, &f);
+    const char *out_path = tu_path("tl.json");
+    FILE *out = fopen(out_path, "w+");
+    ck_assert_ptr_nonnull(out);
+    pa_timeline_opts_t o = {.json = true, .top = 5, .quiet = true};
+    char *paths[] = {(char *)path};
+    ck_assert_int_eq(pa_timeline_files(paths, 1, &o, false, out), PA_OK);
+    rewind(out);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, out);
+    buf[n] = 0;
+    fclose(out);
+    ck_assert_msg(strstr(buf, "\"format\": \"perfshim-timeline\""), "%s", buf);
+    const uint64_t live[] = {10, 50, 30, 50, 20};
+    for (int i = 0; i < 5; i++) {
+        char want[160];
+        snprintf(want, sizeof want,
+                 "{\"number\": %d, \"time_ns\": %d000000000, \"reason\": "
+                 "\"interval\", \"delta\": %s, \"live_bytes\": %llu",
+                 i + 1, i + 1, i ? "true" : "false", (unsigned long long)live[i]);
+        ck_assert_msg(strstr(buf, want), "no '%s' in\n%s", want, buf);
+        snprintf(want, sizeof want, "\"site_live_bytes\": [%llu], \"site_live_blocks\": [1]}",
+                 (unsigned long long)live[i]);
+        ck_assert_msg(strstr(buf, want), "no '%s' in\n%s", want, buf);
+    }
+    /* the rate since the previous snapshot: no new allocations after the first */
+    ck_assert_msg(strstr(buf, "\"allocs_per_s\": 100, "), "%s", buf); /* 100 in 1 s */
+    ck_assert_msg(strstr(buf, "\"allocs_per_s\": 0, "), "%s", buf);
+    ck_assert_msg(strstr(buf, "\"site\": 1,\n      \"live_bytes\": 20,"), "%s", buf);
+    tb_free(&f);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("timeline");
+    TCase *tc = tcase_create("timeline");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_delta_applied);
+    tcase_add_test(tc, test_delta_wrong_base);
+    tcase_add_test(tc, test_at);
+    tcase_add_test(tc, test_parse_at);
+    tcase_add_test(tc, test_handler_stops);
+    tcase_add_test(tc, test_timeline_json);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    tu_setup("timeline");
+    SRunner *r = srunner_create(suite());
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    tu_teardown();
+    return failed ? 1 : 0;
+}
