@@ -411,8 +411,18 @@ const pa_row_t *pa_model_row(const pa_trace_t *t, uint32_t id)
 
 /* A full snapshot's rows replace the current ones; a delta's replace the rows of their stacks
  * (a stack new since the base gets a row at the end). */
+static bool row_wanted(const pa_model_opts_t *o, pa_cursor_t *c)
+{
+    if (!o->rows_wanted)
+        return true;
+    size_t at = c->pos;
+    uint32_t id = pa_cursor_u32(c); /* the row's first field */
+    c->pos = at;
+    return id < o->rows_wanted_ids && (o->rows_wanted[id / 8] >> (id % 8) & 1);
+}
+
 static int apply_rows(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t row_size,
-                      bool delta)
+                      bool delta, const pa_model_opts_t *o)
 {
     if (!delta) {
         if (s->index_cap)
@@ -423,6 +433,10 @@ static int apply_rows(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t
         index_grow(s, s->nrows + count) != PA_OK)
         return PA_ENOMEM;
     for (uint32_t i = 0; i < count; i++) {
+        if (!row_wanted(o, c)) {
+            pa_cursor_skip(c, row_size);
+            continue;
+        }
         pa_row_t row = {0};
         PA_ROW_GET_FIT(c, SNAPSHOT, &row, row_size);
         size_t slot = index_find(s, row.stack_id);
@@ -505,7 +519,7 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
         return PA_OK;
     }
     pa_snapshot_t *s = &t->snap;
-    if (!o->totals_only && apply_rows(s, &c, row_count, row_size, delta) != PA_OK)
+    if (!o->totals_only && apply_rows(s, &c, row_count, row_size, delta, o) != PA_OK)
         return PA_ENOMEM;
     if (t->has_snapshot) {
         if (s->totals.peak_live_bytes > to->peak_live_bytes)
@@ -1009,7 +1023,7 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
             rc = load_unloaded_modules(t, &ch);
             break;
         case PS_CHUNK_STACKS:
-            rc = load_stacks(t, &ch);
+            rc = o->skip_stacks ? PA_OK : load_stacks(t, &ch);
             break;
         case PS_CHUNK_SNAPSHOT:
         case PA_CHUNK_SNAPSHOT_DELTA:

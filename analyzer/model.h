@@ -243,8 +243,13 @@ typedef int (*pa_model_snapshot_fn)(pa_trace_t *t, void *ctx);
 typedef struct {
     bool quiet;
     bool totals_only;                 /* decode snapshots' heads and totals, not their rows */
+    bool skip_stacks;                 /* the report reads no stack: STACKS chunks are not decoded */
     pa_at_t at;                       /* where to stop applying snapshots (PA_AT_MAX: not here) */
     pa_model_snapshot_fn on_snapshot; /* may be NULL */
+    /* Only the rows of these stacks are kept (a bitmap by stack id, ids below rows_wanted_ids;
+     * NULL: every row): a report that follows a few stacks skips decoding the others. */
+    const uint8_t *rows_wanted;
+    uint32_t rows_wanted_ids;
     void *ctx;
 } pa_model_opts_t;
 

@@ -252,8 +252,8 @@ static int chart_text(FILE *out, const tl_t *x)
     if (x->n == w)
         fprintf(out, "\nOver time (one column per snapshot):\n");
     else
-        fprintf(out, "\nOver time (%zu columns, each the highest value of %s%.1f snapshots):\n",
-                w, x->n % w ? "about " : "", (double)x->n / (double)w);
+        fprintf(out, "\nOver time (%zu columns, each the highest value of %s%.1f snapshots):\n", w,
+                x->n % w ? "about " : "", (double)x->n / (double)w);
     for (size_t series = 0; series < stride; series++) {
         uint64_t last = series == 0   ? x->prev.live
                         : series == 1 ? x->prev.rss
@@ -427,11 +427,25 @@ static int timeline_one(const char *path, const pa_timeline_opts_t *o, FILE *out
         pa_json_array_begin(j, false);
     }
     /* pass 2: the same snapshots (a file still being written may have more: not read) */
+    uint32_t ids = 0; /* pass 2 decodes the rows of the followed stacks only */
+    for (size_t i = 0; i < x.nids; i++)
+        ids = x.ids[i] >= ids ? x.ids[i] + 1 : ids;
+    uint8_t *wanted = calloc(ids / 8 + 1, 1);
+    if (!wanted) {
+        tl_free(&x);
+        return PA_ENOMEM;
+    }
+    for (size_t i = 0; i < x.nids; i++)
+        wanted[x.ids[i] / 8] |= (uint8_t)(1u << (x.ids[i] % 8));
     pa_model_opts_t second = {.quiet = true,
                               .at = {.kind = PA_AT_NUMBER, .number = x.n},
                               .on_snapshot = on_snapshot,
-                              .ctx = &x};
+                              .ctx = &x,
+                              .skip_stacks = true,
+                              .rows_wanted = wanted,
+                              .rows_wanted_ids = ids};
     rc = pa_model_read(path, &second, &t);
+    free(wanted);
     if (rc == PA_OK) {
         if (o->json) {
             pa_json_array_end(j);

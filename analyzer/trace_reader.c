@@ -57,13 +57,13 @@ uint16_t pa_cursor_u16(pa_cursor_t *c)
     return p ? (uint16_t)le(p, 2) : 0;
 }
 
-uint32_t pa_cursor_u32(pa_cursor_t *c)
+uint32_t pa_cursor_u32_slow(pa_cursor_t *c)
 {
     const uint8_t *p = take(c, 4);
     return p ? (uint32_t)le(p, 4) : 0;
 }
 
-uint64_t pa_cursor_u64(pa_cursor_t *c)
+uint64_t pa_cursor_u64_slow(pa_cursor_t *c)
 {
     const uint8_t *p = take(c, 8);
     return p ? le(p, 8) : 0;
@@ -329,6 +329,8 @@ int pa_reader_open(const char *path, pa_reader_warn_fn warn, void *ctx, pa_reade
         return PA_ENOMEM;
     }
     r->f = f;
+    /* chunks are small and many (a week of snapshots: 60,000 and more): large reads */
+    setvbuf(f, NULL, _IOFBF, (size_t)1 << 20);
     r->warn = warn;
     r->ctx = ctx;
     if (S_ISREG(st.st_mode)) {

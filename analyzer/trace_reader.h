@@ -11,9 +11,11 @@
 #ifndef PERFSHIM_ANALYZER_TRACE_READER_H
 #define PERFSHIM_ANALYZER_TRACE_READER_H
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- payload cursor ------------------------------------------------------------------------ */
 /* Reads past the end return 0 / an empty string and set `err`; callers check `err` once at the
@@ -27,8 +29,30 @@ typedef struct {
 
 void pa_cursor_init(pa_cursor_t *c, const uint8_t *p, size_t len);
 uint16_t pa_cursor_u16(pa_cursor_t *c);
-uint32_t pa_cursor_u32(pa_cursor_t *c);
-uint64_t pa_cursor_u64(pa_cursor_t *c);
+/* The slow paths of the two below: at the end of the payload, or after an error. */
+uint32_t pa_cursor_u32_slow(pa_cursor_t *c);
+uint64_t pa_cursor_u64_slow(pa_cursor_t *c);
+
+/* Inline: a trace of a week of snapshots decodes millions of rows. */
+static inline uint32_t pa_cursor_u32(pa_cursor_t *c)
+{
+    if (c->err || c->len - c->pos < 4)
+        return pa_cursor_u32_slow(c);
+    uint32_t v;
+    memcpy(&v, c->p + c->pos, 4);
+    c->pos += 4;
+    return le32toh(v);
+}
+
+static inline uint64_t pa_cursor_u64(pa_cursor_t *c)
+{
+    if (c->err || c->len - c->pos < 8)
+        return pa_cursor_u64_slow(c);
+    uint64_t v;
+    memcpy(&v, c->p + c->pos, 8);
+    c->pos += 8;
+    return le64toh(v);
+}
 /* A length-prefixed string: *s points into the payload (not NUL-terminated), *n its length. */
 void pa_cursor_str(pa_cursor_t *c, const uint8_t **s, uint32_t *n);
 /* Skips n bytes. */
