@@ -18,6 +18,7 @@ Typical use:
     python3 tests/bench/run.py --build build --workloads churn-1t,sqlite-insert --reps 3
     python3 tests/bench/run.py --load old.json --compare base.json --threshold 10%
     python3 tests/bench/run.py --build build --analyzer --reps 3   # the analyzer on a cc1plus trace
+    python3 tests/bench/run.py --build build --timeline --reps 3   # a week of 10 s snapshots
 """
 
 import argparse
@@ -1560,6 +1561,56 @@ def run_analyzer(args):
     return 0
 
 
+# ---- timeline workload ------------------------------------------------------------------------
+
+# A week of 10 s snapshots of a service with 100,000 stacks (issue 11's target: analyzed by
+# `timeline` in at most 5 s and 200 MB): bigtrace (tests/integration/bigtrace.c) writes a full
+# snapshot once a day and deltas of ~150 changed rows in between, about 90 MB a day.
+TIMELINE_TRACE = ["--snapshots", "60480", "--stacks", "100000", "--keyframe", "8640",
+                  "--changed", "150"]
+TIMELINE_REPORTS = [["timeline", "--json"], ["timeline"], ["summary", "--at", "max", "--top", "1"],
+                    ["leaks", "--at", "302400s", "--top", "1"]]
+
+
+def run_timeline(args):
+    """--timeline: the analyzer over a week of snapshots. Makes the trace with bigtrace (or
+    uses --trace), then runs each report --reps times under maxrss (peak RSS of the analyzer
+    alone): median wall time, median CPU time (user + sys) and the largest peak RSS."""
+    build = Path(args.build)
+    cli, gen, wrap = (build / "bin" / n for n in ("perfshim", "bigtrace", "maxrss"))
+    tmp = Path(tempfile.mkdtemp(prefix="perfshim-tlbench-"))
+    try:
+        trace = Path(args.trace) if args.trace else tmp / "week.trace"
+        if not args.trace:
+            log("writing a week of 10 s snapshots of 100,000 stacks (bigtrace)")
+            subprocess.run([str(gen), str(trace), *TIMELINE_TRACE], check=True,
+                           stdout=subprocess.DEVNULL)
+        log(f"trace {trace} ({trace.stat().st_size / 1e6:.1f} MB)")
+        rows = []
+        for rep in TIMELINE_REPORTS:
+            walls, cpus, rss = [], [], 0
+            for _ in range(args.reps):
+                with open(os.devnull, "wb") as null:
+                    t0 = time.monotonic()
+                    p = subprocess.Popen([str(wrap), str(cli), *rep, str(trace)], stdout=null,
+                                         stderr=subprocess.PIPE)
+                    err = p.stderr.read().decode(errors="replace").split()
+                    _, status, ru = os.wait4(p.pid, 0)
+                    walls.append(time.monotonic() - t0)
+                cpus.append(ru.ru_utime + ru.ru_stime)
+                if len(err) >= 2 and err[-2] == "maxrss":
+                    rss = max(rss, int(err[-1]))
+            rows.append((" ".join(rep), statistics.median(walls), statistics.median(cpus),
+                         rss / 1024))
+        print("| report | median wall (s) | median CPU (s) | peak RSS (MB) |\n|---|---:|---:|---:|")
+        for name, w, c, r in rows:
+            print(f"| `{name}` | {w:.2f} | {c:.2f} | {r:.0f} |")
+    finally:
+        if not args.keep_temp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(
         description="Run perfshim's benchmarks: workloads x conditions, interleaved.",
@@ -1600,11 +1651,16 @@ def main():
     ap.add_argument("--list", action="store_true", help="list workloads and conditions")
     ap.add_argument("--analyzer", action="store_true", help="time the analyzer's reports on "
                     "the trace of a g++ -O2 compile instead (run_analyzer)")
-    ap.add_argument("--trace", help="with --analyzer: use this trace instead of making one")
+    ap.add_argument("--timeline", action="store_true", help="time the analyzer over a week of "
+                    "10 s snapshots of a simulated service instead (run_timeline)")
+    ap.add_argument("--trace", help="with --analyzer or --timeline: use this trace instead of "
+                    "making one")
     args = ap.parse_args()
 
     if args.analyzer:
         return run_analyzer(args)
+    if args.timeline:
+        return run_timeline(args)
 
     if args.list:
         list_all(args)
