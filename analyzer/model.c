@@ -8,11 +8,11 @@
  * stacks decoded before the fault). Bytes after the known fields of a payload are ignored: later
  * format revisions may append fields.
  *
- * Of the SNAPSHOT and POOL chunks only the last are kept: reports describe the last snapshot, and
- * pool statistics only when the POOL chunk written with that snapshot (same time) was read. The
- * shim writes a snapshot's POOL chunk before its SNAPSHOT (since PERFSHIM_INTERVAL; SNAPSHOT
- * last marks the snapshot complete), older shims after it: both are matched by time. A POOL
- * chunk of a snapshot whose SNAPSHOT never came (the writer died) is ignored.
+ * Of the snapshots only the last is kept: reports describe it. A SNAPSHOT_DELTA changes the rows
+ * of the snapshot before it (pa_model_apply_delta), when that is the one the model holds. POOL
+ * and the timing chunks are matched to their snapshot by time ("chunks that belong to a
+ * snapshot" below): those of a snapshot whose SNAPSHOT never came (the writer died) are ignored,
+ * and the last one of each type read at or before the last snapshot is kept.
  */
 #include "model.h"
 
@@ -367,11 +367,83 @@ static void drop_pool(pa_trace_t *t)
     t->has_pool = false;
 }
 
-static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch)
+static int commit_staged(pa_trace_t *t);
+
+static int row_cmp(const void *a, const void *b)
+{
+    uint32_t x = ((const pa_row_t *)a)->stack_id, y = ((const pa_row_t *)b)->stack_id;
+    return x < y ? -1 : x > y;
+}
+
+/* Rows in stack id order (the shim writes them so), one per id (a malformed snapshot naming an
+ * id twice keeps one of its rows). */
+static void sort_rows(pa_snapshot_t *s)
+{
+    bool sorted = true;
+    for (size_t i = 1; i < s->nrows && sorted; i++)
+        sorted = s->rows[i - 1].stack_id < s->rows[i].stack_id;
+    if (sorted)
+        return;
+    qsort(s->rows, s->nrows, sizeof *s->rows, row_cmp);
+    size_t n = 0;
+    for (size_t i = 0; i < s->nrows; i++)
+        if (!n || s->rows[n - 1].stack_id != s->rows[i].stack_id)
+            s->rows[n++] = s->rows[i];
+    s->nrows = n;
+}
+
+static pa_row_t *find_row(pa_snapshot_t *s, uint32_t id)
+{
+    size_t lo = 0, hi = s->nrows;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->rows[mid].stack_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->nrows && s->rows[lo].stack_id == id ? &s->rows[lo] : NULL;
+}
+
+/* Applies the rows of a SNAPSHOT_DELTA (d) to the current snapshot's rows (cur, in stack id
+ * order): a changed stack's row replaces its row, a new stack's row is added. d's rows end
+ * up as the result's. O(changed × log rows), plus a sort when stacks were added. */
+int pa_model_apply_delta(pa_snapshot_t *cur, pa_snapshot_t *d)
+{
+    size_t added = 0;
+    for (size_t i = 0; i < d->nrows; i++) {
+        pa_row_t *r = find_row(cur, d->rows[i].stack_id);
+        if (r)
+            *r = d->rows[i];
+        else
+            d->rows[added++] = d->rows[i]; /* i >= added: nothing unread is overwritten */
+    }
+    if (added) {
+        pa_row_t *rows = realloc(cur->rows, (cur->nrows + added) * sizeof *rows);
+        if (!rows)
+            return PA_ENOMEM;
+        memcpy(rows + cur->nrows, d->rows, added * sizeof *rows);
+        cur->rows = rows;
+        cur->nrows += added;
+        sort_rows(cur);
+    }
+    free(d->rows);
+    d->rows = cur->rows;
+    d->nrows = cur->nrows;
+    cur->rows = NULL;
+    cur->nrows = 0;
+    return PA_OK;
+}
+
+/* A SNAPSHOT chunk (delta false) or a SNAPSHOT_DELTA chunk: a u64 base_time_ns, then the same
+ * payload, with only the rows that changed since the snapshot at base_time_ns. */
+static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, bool delta)
 {
     pa_snapshot_t s = {0};
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
+    const char *what = delta ? "SNAPSHOT_DELTA" : "SNAPSHOT";
+    uint64_t base = delta ? pa_cursor_u64(&c) : 0;
     s.offset = ch->offset;
     PA_ROW_GET(&c, SNAPSHOT_HEAD, &s);
     pa_totals_t *to = &s.totals;
@@ -379,18 +451,18 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch)
     uint32_t row_count = pa_cursor_u32(&c);
     uint32_t row_size = pa_cursor_u32(&c);
     if (c.err) {
-        malformed(t, "SNAPSHOT", ch, "payload ends inside the totals");
+        malformed(t, what, ch, "payload ends inside the totals");
         return PA_OK;
     }
     if (row_size < PS_SNAPSHOT_ROW_SIZE) {
         pa_str_t why = {0};
         pa_str_printf(&why, "row size %u is less than %d", row_size, PS_SNAPSHOT_ROW_SIZE);
-        malformed(t, "SNAPSHOT", ch, pa_str_get(&why));
+        malformed(t, what, ch, pa_str_get(&why));
         pa_str_free(&why);
         return PA_OK;
     }
     if ((uint64_t)row_count * row_size > pa_cursor_left(&c)) {
-        malformed(t, "SNAPSHOT", ch, "more rows than the payload holds");
+        malformed(t, what, ch, "more rows than the payload holds");
         return PA_OK;
     }
     if (row_count) {
@@ -401,6 +473,29 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch)
     for (uint32_t i = 0; i < row_count; i++)
         PA_ROW_GET_FIT(&c, SNAPSHOT, &s.rows[i], row_size);
     s.nrows = row_count;
+    if (delta && (!t->has_snapshot || t->snap.time_ns != base || t->wait_keyframe)) {
+        /* the state it changes was lost (damage, or a delta read alone): wait for a keyframe */
+        if (!t->wait_keyframe)
+            pa_model_warn(t,
+                          "SNAPSHOT_DELTA chunk at offset %llu changes the snapshot at %llu ns, "
+                          "but the last snapshot read is %s; the snapshots until the next full "
+                          "SNAPSHOT are skipped",
+                          (unsigned long long)ch->offset, (unsigned long long)base,
+                          t->has_snapshot ? "another one" : "none");
+        t->wait_keyframe = true;
+        t->damaged = true;
+        free(s.rows);
+        return PA_OK;
+    }
+    if (delta) {
+        if (pa_model_apply_delta(&t->snap, &s) != PA_OK) {
+            free(s.rows);
+            return PA_ENOMEM;
+        }
+    } else {
+        sort_rows(&s);
+        t->wait_keyframe = false;
+    }
     if (t->has_snapshot) {
         const pa_totals_t *prev = &t->snap.totals;
         if (prev->peak_live_bytes > to->peak_live_bytes)
@@ -412,9 +507,7 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch)
     t->snap = s;
     t->has_snapshot = true;
     t->nsnapshots++;
-    if (t->has_pool && t->pool.time_ns != s.time_ns)
-        drop_pool(t); /* not this snapshot's: its POOL chunk, if any, follows (older shims) */
-    return PA_OK;
+    return commit_staged(t);
 }
 
 /* ---- POOL ---------------------------------------------------------------------------------- */
@@ -430,15 +523,6 @@ static void warn_pool_time(pa_trace_t *t, uint64_t offset, uint64_t time_ns)
     else
         pa_model_warn(t, "POOL chunk at offset %llu precedes every snapshot; ignored",
                       (unsigned long long)offset);
-}
-
-/* At the end: the last POOL chunk read waited for a SNAPSHOT of its time that never came. */
-static void pool_unmatched(pa_trace_t *t)
-{
-    if (!t->has_pool || (t->has_snapshot && t->pool.time_ns == t->snap.time_ns))
-        return;
-    warn_pool_time(t, t->pool.offset, t->pool.time_ns);
-    drop_pool(t);
 }
 
 static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
@@ -465,13 +549,6 @@ static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
         malformed(t, "POOL", ch, "more size classes than the payload holds");
         return PA_OK;
     }
-    /* The shim writes a POOL chunk with its SNAPSHOT's time stamp, just before it (older shims:
-     * just after it). One older than the last snapshot belongs to a snapshot that was lost and
-     * would describe the wrong moment; a later one waits for its SNAPSHOT (pool_unmatched). */
-    if (t->has_snapshot && p.time_ns < t->snap.time_ns) {
-        warn_pool_time(t, ch->offset, p.time_ns);
-        return PA_OK;
-    }
     if (count) {
         p.classes = malloc(count * sizeof *p.classes);
         if (!p.classes)
@@ -480,7 +557,7 @@ static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
     for (uint32_t i = 0; i < count; i++)
         PA_ROW_GET_FIT(&c, POOL_CLASS, &p.classes[i], row_size);
     p.nclasses = count;
-    drop_pool(t); /* a second POOL chunk for the same snapshot: the later one wins */
+    drop_pool(t); /* the later chunk wins */
     t->pool = p;
     t->has_pool = true;
     return PA_OK;
@@ -804,6 +881,123 @@ static void load_end(pa_trace_t *t, const pa_chunk_t *ch, bool damaged_before)
                       (unsigned long long)dropped);
 }
 
+/* ---- chunks that belong to a snapshot: POOL and the timing chunks -----------------------------
+ *
+ * Each starts with the u64 time_ns of the snapshot it was written with, and the shim writes it
+ * before that snapshot's SNAPSHOT or SNAPSHOT_DELTA chunk (older shims: after it). One later
+ * than the last snapshot read is staged (its raw payload, one per type) until a snapshot of
+ * its time or later is applied: a writer that died mid-snapshot leaves chunks whose snapshot
+ * never came, and they must not replace those of the last complete one. A snapshot may come
+ * without some of them (the shim leaves out a chunk equal to the last one of its type): the
+ * last one of each type read stays. */
+
+static const uint16_t staged_types[PA_STAGED] = {PS_CHUNK_POOL,    PS_CHUNK_LOCKS, PS_CHUNK_THREADS,
+                                                 PS_CHUNK_LATENCY, PS_CHUNK_ZONES, PS_CHUNK_CPU};
+
+static const char *staged_name(uint16_t type)
+{
+    static const char *const names[PA_STAGED] = {"POOL",    "LOCKS", "THREADS",
+                                                 "LATENCY", "ZONES", "CPU"};
+    for (int i = 0; i < PA_STAGED; i++)
+        if (staged_types[i] == type)
+            return names[i];
+    return "?";
+}
+
+static int load_timed(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    switch (ch->type) {
+    case PS_CHUNK_POOL:
+        return load_pool(t, ch);
+    case PS_CHUNK_LOCKS:
+        return load_locks(t, ch);
+    case PS_CHUNK_THREADS:
+        return load_threads(t, ch);
+    case PS_CHUNK_LATENCY:
+        return load_latency(t, ch);
+    case PS_CHUNK_ZONES:
+        return load_zones(t, ch);
+    default:
+        return load_cpu(t, ch);
+    }
+}
+
+static void unstage(pa_staged_t *st)
+{
+    free(st->payload);
+    memset(st, 0, sizeof *st);
+}
+
+static int timed_chunk(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    if (ch->length < 8) /* malformed: its loader says so */
+        return load_timed(t, ch);
+    uint64_t time_ns;
+    memcpy(&time_ns, ch->payload, 8); /* little-endian host, as the cursor assumes */
+    if (t->has_snapshot && time_ns <= t->snap.time_ns) {
+        /* an older shim's chunk, after its SNAPSHOT; a POOL chunk of an earlier moment than
+         * the last snapshot would describe the wrong one */
+        if (ch->type == PS_CHUNK_POOL && time_ns < t->snap.time_ns) {
+            warn_pool_time(t, ch->offset, time_ns);
+            return PA_OK;
+        }
+        return load_timed(t, ch);
+    }
+    int i = 0;
+    while (staged_types[i] != ch->type)
+        i++;
+    pa_staged_t *st = &t->staged[i];
+    uint8_t *copy = malloc(ch->length);
+    if (!copy)
+        return PA_ENOMEM;
+    memcpy(copy, ch->payload, ch->length);
+    unstage(st); /* a later chunk of the same type replaces a staged one */
+    *st = (pa_staged_t){.set = true,
+                        .offset = ch->offset,
+                        .time_ns = time_ns,
+                        .length = ch->length,
+                        .payload = copy};
+    return PA_OK;
+}
+
+/* A snapshot was applied: the staged chunks of its time (or earlier) are its. */
+static int commit_staged(pa_trace_t *t)
+{
+    for (int i = 0; i < PA_STAGED; i++) {
+        pa_staged_t *st = &t->staged[i];
+        if (!st->set || st->time_ns > t->snap.time_ns)
+            continue;
+        pa_chunk_t ch = {.type = staged_types[i],
+                         .length = st->length,
+                         .offset = st->offset,
+                         .payload = st->payload};
+        int rc = load_timed(t, &ch);
+        unstage(st);
+        if (rc != PA_OK)
+            return rc;
+    }
+    return PA_OK;
+}
+
+/* At the end: chunks whose snapshot never came (the writer died mid-snapshot) are ignored. */
+static void staged_unmatched(pa_trace_t *t)
+{
+    for (int i = 0; i < PA_STAGED; i++) {
+        pa_staged_t *st = &t->staged[i];
+        if (!st->set)
+            continue;
+        if (staged_types[i] == PS_CHUNK_POOL)
+            warn_pool_time(t, st->offset, st->time_ns);
+        else
+            pa_model_warn(t,
+                          "%s chunk at offset %llu is for time %llu ns, but no snapshot of that "
+                          "time was completed; ignored",
+                          staged_name(staged_types[i]), (unsigned long long)st->offset,
+                          (unsigned long long)st->time_ns);
+        unstage(st);
+    }
+}
+
 /* ---- loading ------------------------------------------------------------------------------- */
 
 int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
@@ -841,28 +1035,19 @@ int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
             rc = load_stacks(t, &ch);
             break;
         case PS_CHUNK_SNAPSHOT:
-            rc = load_snapshot(t, &ch);
+        case PS_CHUNK_SNAPSHOT_DELTA:
+            rc = load_snapshot(t, &ch, ch.type == PS_CHUNK_SNAPSHOT_DELTA);
             break;
         case PS_CHUNK_POOL:
-            rc = load_pool(t, &ch);
+        case PS_CHUNK_LOCKS:
+        case PS_CHUNK_THREADS:
+        case PS_CHUNK_LATENCY:
+        case PS_CHUNK_ZONES:
+        case PS_CHUNK_CPU:
+            rc = timed_chunk(t, &ch);
             break;
         case PS_CHUNK_MESSAGE:
             rc = load_message(t, &ch);
-            break;
-        case PS_CHUNK_LOCKS:
-            rc = load_locks(t, &ch);
-            break;
-        case PS_CHUNK_THREADS:
-            rc = load_threads(t, &ch);
-            break;
-        case PS_CHUNK_LATENCY:
-            rc = load_latency(t, &ch);
-            break;
-        case PS_CHUNK_ZONES:
-            rc = load_zones(t, &ch);
-            break;
-        case PS_CHUNK_CPU:
-            rc = load_cpu(t, &ch);
             break;
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
@@ -883,7 +1068,7 @@ int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
     t->damaged = t->damaged || pa_reader_damaged(r);
     pa_reader_close(r);
     if (rc == PA_OK)
-        pool_unmatched(t);
+        staged_unmatched(t);
     if (rc == PA_ENOMEM) {
         pa_msg_error("%s: out of memory while reading the trace", path);
     } else if (rc == PA_EIO) {
@@ -942,6 +1127,8 @@ void pa_model_free(pa_trace_t *t)
     free_latency(&t->latency);
     free_zones(&t->zones);
     free(t->cpu.rows);
+    for (int i = 0; i < PA_STAGED; i++)
+        unstage(&t->staged[i]);
     for (size_t i = 0; i < t->nmessages; i++)
         free(t->messages[i].text);
     free(t->messages);
@@ -984,7 +1171,7 @@ const char *pa_model_reason_name(uint32_t reason)
 
 const pa_pool_t *pa_model_pool(const pa_trace_t *t)
 {
-    return t->has_pool && t->has_snapshot && t->pool.time_ns == t->snap.time_ns ? &t->pool : NULL;
+    return t->has_pool && t->has_snapshot ? &t->pool : NULL;
 }
 
 double pa_model_pool_hit_rate(const pa_pool_class_t *c)

@@ -163,7 +163,17 @@ typedef struct {
 } pa_message_t;
 
 #define PA_MAX_MESSAGES 1000 /* shim messages kept per trace; more are counted */
-#define PA_MAX_RETIRED 4096  /* modules kept from earlier maps */
+
+/* A POOL or timing chunk read before the snapshot it belongs to (model.c stages it). */
+typedef struct {
+    bool set;
+    uint64_t offset;  /* file offset of its chunk */
+    uint64_t time_ns; /* its snapshot's */
+    uint32_t length;
+    uint8_t *payload; /* a copy */
+} pa_staged_t;
+#define PA_STAGED 6         /* POOL, LOCKS, THREADS, LATENCY, ZONES, CPU */
+#define PA_MAX_RETIRED 4096 /* modules kept from earlier maps */
 
 typedef struct {
     char *path;       /* the trace file */
@@ -175,10 +185,12 @@ typedef struct {
     pa_stack_t *stacks; /* uthash table by id */
     size_t nstacks;
     bool has_snapshot;
-    pa_snapshot_t snap; /* the last snapshot read */
-    uint64_t nsnapshots;
-    bool has_pool;  /* a POOL chunk belonging to `snap` was read */
-    pa_pool_t pool; /* that chunk (cleared by every SNAPSHOT read) */
+    pa_snapshot_t snap;  /* the last snapshot read (a SNAPSHOT, with the deltas after it applied) */
+    uint64_t nsnapshots; /* snapshots applied: SNAPSHOT and SNAPSHOT_DELTA chunks */
+    bool wait_keyframe;  /* a delta's base was lost: deltas are skipped until a SNAPSHOT */
+    bool has_pool;       /* a POOL chunk of `snap` or of an earlier snapshot was read */
+    pa_pool_t pool;      /* the last such chunk */
+    pa_staged_t staged[PA_STAGED]; /* chunks waiting for their snapshot */
     bool has_locks, has_threads, has_latency, has_zones, has_cpu;
     pa_locks_t locks; /* the last chunk of each timing type read */
     pa_threads_t threads;
@@ -209,12 +221,15 @@ const pa_stack_t *pa_model_stack(const pa_trace_t *t, uint32_t id);
 const pa_module_t *pa_model_module_at(const pa_trace_t *t, uint64_t addr);
 /* "exit", "dump", "interval", "fork" or "unknown". */
 const char *pa_model_reason_name(uint32_t reason);
-/* The pool statistics of the last snapshot, or NULL (pool off, or that snapshot's POOL chunk
- * missing or damaged). */
+/* The pool statistics of the last snapshot (its POOL chunk, or the last one before it: the shim
+ * leaves out a POOL chunk that did not change), or NULL (pool off, or no POOL chunk read). */
 const pa_pool_t *pa_model_pool(const pa_trace_t *t);
 /* Fraction of a class's allocations served straight from a thread cache, 0..1 (0 when it has
  * none). */
 double pa_model_pool_hit_rate(const pa_pool_class_t *c);
+/* Applies a SNAPSHOT_DELTA's rows (d, in any order) to cur's (in stack id order): the result,
+ * in stack id order, is in d (its totals and head stay d's); cur is left without rows. */
+int pa_model_apply_delta(pa_snapshot_t *cur, pa_snapshot_t *d);
 /* Complete: END chunk present and nothing damaged. */
 bool pa_model_complete(const pa_trace_t *t);
 
