@@ -376,10 +376,16 @@ static void write_pool(int keyframe)
                                .threads = tot.threads,
                                .exhausted = tot.exhausted};
     ps_put_pool_head(&buf, &head);
-    ps_buf_u32(&buf, (uint32_t)n);
+    /* Only the classes that served a block: the others' rows are zeros, and a POOL chunk may
+     * be written at every interval snapshot (redis-server's: 53 rows, 5 KB, half of a delta). */
+    uint32_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        used += cs[i].allocs > 0;
+    ps_buf_u32(&buf, used);
     ps_buf_u32(&buf, PS_POOL_ROW_SIZE);
     for (size_t i = 0; i < n; i++)
-        ps_put_pool_class(&buf, &cs[i]); /* the pool's stats are the declared row */
+        if (cs[i].allocs > 0)
+            ps_put_pool_class(&buf, &cs[i]); /* the pool's stats are the declared row */
     write_memo(PS_CHUNK_POOL, MEMO_POOL, 8, keyframe);
 }
 

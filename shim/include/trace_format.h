@@ -88,7 +88,7 @@ enum ps_chunk_type {
  *
  * POOL payload (only when the pool is on; right after a SNAPSHOT chunk, same time_ns):
  *   PS_ROW_POOL_HEAD, u32 class_count, u32 row_size (>= PS_POOL_ROW_SIZE), rows
- *   (PS_ROW_POOL_CLASS), one per size class, smallest first.
+ *   (PS_ROW_POOL_CLASS), one per size class that served a block, smallest first.
  *
  * The timing chunks (LOCKS, THREADS, LATENCY, ZONES, CPU) follow the POOL chunk (or the
  * SNAPSHOT chunk) of the same snapshot and start with its u64 time_ns. Times are ns, except in
