@@ -13,10 +13,9 @@
  * SNAPSHOT_DELTA replaces the rows it lists (load_snapshot decodes both, the only place that
  * does); reading stops applying snapshots at the one --at chooses and only counts the rest.
  * MODULES, POOL and the timing chunks may be written only when they changed: the model keeps
- * the last of each. The shim writes a snapshot's POOL chunk before its SNAPSHOT (since
- * PERFSHIM_INTERVAL; SNAPSHOT last marks the snapshot complete), older shims after it: both are
- * matched by time. A POOL chunk of a snapshot whose SNAPSHOT never came (the writer died) is
- * ignored.
+ * the last of each. POOL and the timing chunks are matched to their snapshot by time ("chunks
+ * that belong to a snapshot" below): those of a snapshot whose SNAPSHOT never came (the writer
+ * died) are staged and then ignored, never mistaken for the last complete snapshot's.
  */
 #include "model.h"
 
@@ -365,9 +364,6 @@ static int load_stacks(pa_trace_t *t, const pa_chunk_t *ch)
 
 /* ---- SNAPSHOT, SNAPSHOT_DELTA ------------------------------------------------------------- */
 
-/* The delta branch adds PS_CHUNK_SNAPSHOT_DELTA to trace_format.h with this number. */
-enum { PA_CHUNK_SNAPSHOT_DELTA = 13 };
-
 static size_t index_slot(const pa_snapshot_t *s, uint32_t id)
 {
     return (size_t)(id * 2654435761u) & (s->index_cap - 1); /* Knuth's multiplicative hash */
@@ -450,7 +446,7 @@ static int apply_rows(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t
     return PA_OK;
 }
 
-static void take_pending_pool(pa_trace_t *t);
+static int commit_staged(pa_trace_t *t);
 
 /* Whether the snapshot at time_ns (number n) is past the --at one: then the model stops there. */
 static bool past_at(const pa_trace_t *t, const pa_at_t *at, uint64_t time_ns)
@@ -470,7 +466,7 @@ static bool past_at(const pa_trace_t *t, const pa_at_t *at, uint64_t time_ns)
  * snapshot at base_time_ns; it applies only on top of that snapshot. */
 static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opts_t *o)
 {
-    bool delta = ch->type == PA_CHUNK_SNAPSHOT_DELTA;
+    bool delta = ch->type == PS_CHUNK_SNAPSHOT_DELTA;
     const char *what = delta ? "SNAPSHOT_DELTA" : "SNAPSHOT";
     pa_snapshot_t h = {0};
     pa_cursor_t c;
@@ -507,6 +503,7 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
                           (unsigned long long)ch->offset, (unsigned long long)base,
                           t->nsnapshots ? "another" : "none");
         t->delta_broken = true;
+        t->damaged = true; /* the snapshots up to the next keyframe are lost */
         t->deltas_skipped++;
         return PA_OK;
     }
@@ -536,7 +533,9 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
     s->number = ++t->nsnapshots;
     t->last_time_ns = h.time_ns;
     t->has_snapshot = true;
-    take_pending_pool(t);
+    int rc = commit_staged(t);
+    if (rc != PA_OK)
+        return rc;
     return o->on_snapshot ? o->on_snapshot(t, o->ctx) : PA_OK;
 }
 
@@ -559,34 +558,6 @@ static void warn_pool_time(pa_trace_t *t, uint64_t offset, uint64_t time_ns)
     else
         pa_model_warn(t, "POOL chunk at offset %llu precedes every snapshot; ignored",
                       (unsigned long long)offset);
-}
-
-/* A snapshot was read: the POOL chunk written just before it (same time) is its pool. One of an
- * earlier time belonged to a snapshot that was lost. Without one, the pool did not change. */
-static void take_pending_pool(pa_trace_t *t)
-{
-    if (!t->has_pending_pool || t->pending_pool.time_ns > t->snap.time_ns)
-        return;
-    if (t->pending_pool.time_ns == t->snap.time_ns) {
-        free_pool(&t->pool);
-        t->pool = t->pending_pool;
-        t->has_pool = true;
-    } else {
-        warn_pool_time(t, t->pending_pool.offset, t->pending_pool.time_ns);
-        free_pool(&t->pending_pool);
-    }
-    memset(&t->pending_pool, 0, sizeof t->pending_pool);
-    t->has_pending_pool = false;
-}
-
-/* At the end: the last POOL chunk read waited for a SNAPSHOT of its time that never came. */
-static void pool_unmatched(pa_trace_t *t)
-{
-    if (!t->has_pending_pool || t->frozen)
-        return;
-    warn_pool_time(t, t->pending_pool.offset, t->pending_pool.time_ns);
-    free_pool(&t->pending_pool);
-    t->has_pending_pool = false;
 }
 
 static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
@@ -613,13 +584,6 @@ static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
         malformed(t, "POOL", ch, "more size classes than the payload holds");
         return PA_OK;
     }
-    /* The shim writes a POOL chunk with its SNAPSHOT's time stamp, just before it (older shims:
-     * just after it). One older than the last snapshot belongs to a snapshot that was lost and
-     * would describe the wrong moment; a later one waits for its SNAPSHOT (take_pending_pool). */
-    if (t->has_snapshot && p.time_ns < t->snap.time_ns) {
-        warn_pool_time(t, ch->offset, p.time_ns);
-        return PA_OK;
-    }
     if (count) {
         p.classes = malloc(count * sizeof *p.classes);
         if (!p.classes)
@@ -628,15 +592,9 @@ static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
     for (uint32_t i = 0; i < count; i++)
         PA_ROW_GET_FIT(&c, POOL_CLASS, &p.classes[i], row_size);
     p.nclasses = count;
-    if (t->has_snapshot && p.time_ns == t->snap.time_ns) { /* after its SNAPSHOT (older shims) */
-        free_pool(&t->pool); /* a second POOL chunk for the same snapshot: the later one wins */
-        t->pool = p;
-        t->has_pool = true;
-    } else {
-        free_pool(&t->pending_pool);
-        t->pending_pool = p;
-        t->has_pending_pool = true;
-    }
+    free_pool(&t->pool); /* the later chunk wins (timed_chunk stages those of a later moment) */
+    t->pool = p;
+    t->has_pool = true;
     return PA_OK;
 }
 
@@ -958,6 +916,127 @@ static void load_end(pa_trace_t *t, const pa_chunk_t *ch, bool damaged_before)
                       (unsigned long long)dropped);
 }
 
+/* ---- chunks that belong to a snapshot: POOL and the timing chunks -----------------------------
+ *
+ * Each starts with the u64 time_ns of the snapshot it was written with, and the shim writes it
+ * before that snapshot's SNAPSHOT or SNAPSHOT_DELTA chunk (older shims: after it). One later
+ * than the last snapshot read is staged (its raw payload, one per type) until a snapshot of
+ * its time or later is applied: a writer that died mid-snapshot leaves chunks whose snapshot
+ * never came, and they must not replace those of the last complete one. A snapshot may come
+ * without some of them (the shim leaves out a chunk equal to the last one of its type): the
+ * last one of each type read stays. */
+
+static const uint16_t staged_types[PA_STAGED] = {PS_CHUNK_POOL,    PS_CHUNK_LOCKS, PS_CHUNK_THREADS,
+                                                 PS_CHUNK_LATENCY, PS_CHUNK_ZONES, PS_CHUNK_CPU};
+
+static const char *staged_name(uint16_t type)
+{
+    static const char *const names[PA_STAGED] = {"POOL",    "LOCKS", "THREADS",
+                                                 "LATENCY", "ZONES", "CPU"};
+    for (int i = 0; i < PA_STAGED; i++)
+        if (staged_types[i] == type)
+            return names[i];
+    return "?";
+}
+
+static int load_timed(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    switch (ch->type) {
+    case PS_CHUNK_POOL:
+        return load_pool(t, ch);
+    case PS_CHUNK_LOCKS:
+        return load_locks(t, ch);
+    case PS_CHUNK_THREADS:
+        return load_threads(t, ch);
+    case PS_CHUNK_LATENCY:
+        return load_latency(t, ch);
+    case PS_CHUNK_ZONES:
+        return load_zones(t, ch);
+    default:
+        return load_cpu(t, ch);
+    }
+}
+
+static void unstage(pa_staged_t *st)
+{
+    free(st->payload);
+    memset(st, 0, sizeof *st);
+}
+
+static int timed_chunk(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    if (ch->length < 8) /* malformed: its loader says so */
+        return load_timed(t, ch);
+    uint64_t time_ns;
+    memcpy(&time_ns, ch->payload, 8); /* little-endian host, as the cursor assumes */
+    if (t->has_snapshot && time_ns <= t->snap.time_ns) {
+        /* an older shim's chunk, after its SNAPSHOT; a POOL chunk of an earlier moment than
+         * the last snapshot would describe the wrong one */
+        if (ch->type == PS_CHUNK_POOL && time_ns < t->snap.time_ns) {
+            warn_pool_time(t, ch->offset, time_ns);
+            return PA_OK;
+        }
+        return load_timed(t, ch);
+    }
+    int i = 0;
+    while (staged_types[i] != ch->type)
+        i++;
+    pa_staged_t *st = &t->staged[i];
+    uint8_t *copy = malloc(ch->length);
+    if (!copy)
+        return PA_ENOMEM;
+    memcpy(copy, ch->payload, ch->length);
+    unstage(st); /* a later chunk of the same type replaces a staged one */
+    *st = (pa_staged_t){.set = true,
+                        .offset = ch->offset,
+                        .time_ns = time_ns,
+                        .length = ch->length,
+                        .payload = copy};
+    return PA_OK;
+}
+
+/* A snapshot was applied: the staged chunks of its time (or earlier) are its. */
+static int commit_staged(pa_trace_t *t)
+{
+    for (int i = 0; i < PA_STAGED; i++) {
+        pa_staged_t *st = &t->staged[i];
+        if (!st->set || st->time_ns > t->snap.time_ns)
+            continue;
+        pa_chunk_t ch = {.type = staged_types[i],
+                         .length = st->length,
+                         .offset = st->offset,
+                         .payload = st->payload};
+        int rc = load_timed(t, &ch);
+        unstage(st);
+        if (rc != PA_OK)
+            return rc;
+    }
+    return PA_OK;
+}
+
+/* At the end: chunks whose snapshot never came (the writer died mid-snapshot) are ignored. */
+static void staged_unmatched(pa_trace_t *t)
+{
+    for (int i = 0; i < PA_STAGED; i++) {
+        pa_staged_t *st = &t->staged[i];
+        if (!st->set)
+            continue;
+        if (t->frozen) { /* of a snapshot past the --at one: not wanted */
+            unstage(st);
+            continue;
+        }
+        if (staged_types[i] == PS_CHUNK_POOL)
+            warn_pool_time(t, st->offset, st->time_ns);
+        else
+            pa_model_warn(t,
+                          "%s chunk at offset %llu is for time %llu ns, but no snapshot of that "
+                          "time was completed; ignored",
+                          staged_name(staged_types[i]), (unsigned long long)st->offset,
+                          (unsigned long long)st->time_ns);
+        unstage(st);
+    }
+}
+
 /* ---- loading ------------------------------------------------------------------------------- */
 
 /* Chunks of a moment after the --at snapshot (their time_ns, the first field of each of these
@@ -1026,29 +1105,19 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
             rc = o->skip_stacks ? PA_OK : load_stacks(t, &ch);
             break;
         case PS_CHUNK_SNAPSHOT:
-        case PA_CHUNK_SNAPSHOT_DELTA:
+        case PS_CHUNK_SNAPSHOT_DELTA:
             rc = load_snapshot(t, &ch, o);
             break;
         case PS_CHUNK_POOL:
-            rc = load_pool(t, &ch);
+        case PS_CHUNK_LOCKS:
+        case PS_CHUNK_THREADS:
+        case PS_CHUNK_LATENCY:
+        case PS_CHUNK_ZONES:
+        case PS_CHUNK_CPU:
+            rc = timed_chunk(t, &ch);
             break;
         case PS_CHUNK_MESSAGE:
             rc = load_message(t, &ch);
-            break;
-        case PS_CHUNK_LOCKS:
-            rc = load_locks(t, &ch);
-            break;
-        case PS_CHUNK_THREADS:
-            rc = load_threads(t, &ch);
-            break;
-        case PS_CHUNK_LATENCY:
-            rc = load_latency(t, &ch);
-            break;
-        case PS_CHUNK_ZONES:
-            rc = load_zones(t, &ch);
-            break;
-        case PS_CHUNK_CPU:
-            rc = load_cpu(t, &ch);
             break;
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
@@ -1069,7 +1138,7 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
     t->damaged = t->damaged || pa_reader_damaged(r);
     pa_reader_close(r);
     if (rc == PA_OK)
-        pool_unmatched(t);
+        staged_unmatched(t);
     if (rc == PA_OK && t->deltas_skipped)
         pa_model_warn(
             t, "%llu SNAPSHOT_DELTA chunk(s) ignored: the snapshot each changes was not read",
@@ -1168,7 +1237,8 @@ void pa_model_free(pa_trace_t *t)
     free(t->snap.rows);
     free(t->snap.index);
     free_pool(&t->pool);
-    free_pool(&t->pending_pool);
+    for (int i = 0; i < PA_STAGED; i++)
+        unstage(&t->staged[i]);
     free_locks(&t->locks);
     free(t->threads.threads);
     free_latency(&t->latency);

@@ -188,7 +188,16 @@ typedef struct {
 } pa_message_t;
 
 #define PA_MAX_MESSAGES 1000 /* shim messages kept per trace; more are counted */
-#define PA_MAX_RETIRED 4096  /* modules kept from earlier maps */
+/* A POOL or timing chunk read before the snapshot it belongs to (model.c stages it). */
+typedef struct {
+    bool set;
+    uint64_t offset;  /* file offset of its chunk */
+    uint64_t time_ns; /* its snapshot's */
+    uint32_t length;
+    uint8_t *payload; /* a copy */
+} pa_staged_t;
+#define PA_STAGED 6         /* POOL, LOCKS, THREADS, LATENCY, ZONES, CPU */
+#define PA_MAX_RETIRED 4096 /* modules kept from earlier maps */
 
 typedef struct {
     char *path;       /* the trace file */
@@ -206,11 +215,10 @@ typedef struct {
     uint64_t deltas_skipped; /* SNAPSHOT_DELTA chunks not applied (their base was not read) */
     uint64_t last_time_ns;   /* time of the last snapshot read (the base a delta must name) */
     bool delta_broken;       /* a delta was not applied: deltas wait for a full SNAPSHOT */
-    bool has_pool;         /* a POOL chunk of `snap` or of an earlier snapshot (POOL is written when
-                              it changed) */
-    pa_pool_t pool;        /* that chunk */
-    bool has_pending_pool; /* a POOL chunk later than `snap`, waiting for its SNAPSHOT */
-    pa_pool_t pending_pool; /* that chunk */
+    bool has_pool;  /* a POOL chunk of `snap` or of an earlier snapshot (POOL is written when
+                       it changed) */
+    pa_pool_t pool; /* that chunk */
+    pa_staged_t staged[PA_STAGED]; /* POOL and timing chunks waiting for their snapshot */
     bool has_locks, has_threads, has_latency, has_zones, has_cpu;
     pa_locks_t locks; /* the last chunk of each timing type read */
     pa_threads_t threads;

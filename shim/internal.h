@@ -242,6 +242,13 @@ void ps_writer_suspend(void);
 void ps_writer_fork_child(void); /* the child must create its own file */
 const char *ps_writer_path(void);
 uint64_t ps_writer_chunks(void); /* chunks written to the current file */
+/* The end of one snapshot's chunks (PERFSHIM_MAX_TRACE measures the pieces in such groups). */
+void ps_writer_group_end(void);
+/* PERFSHIM_MAX_TRACE: 1 when the next snapshot must start a new piece of the trace. */
+int ps_writer_rotate_due(void);
+/* Closes the current piece (its END written by the caller), opens the next one (file header
+ * written) and deletes the pieces the policy no longer keeps. 0, or -1 (later data is lost). */
+int ps_writer_rotate(void);
 
 /* ---- modules.c: modules unloaded by dlclose (UNLOADED_MODULES chunk) ----------------------- */
 #define PS_BUILD_ID_MAX 64 /* build-id bytes kept (GNU build-ids are 20) */

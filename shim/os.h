@@ -55,6 +55,7 @@ int ps_os_fstat(int fd, struct stat *st);
 int ps_os_dup_above(int fd, int floor); /* a close-on-exec copy numbered floor or higher */
 ssize_t ps_os_write(int fd, const void *p, size_t n);
 ssize_t ps_os_writev(int fd, const struct iovec *iov, int n);
+int ps_os_unlink(const char *path);
 uint32_t ps_os_euid(void);
 
 /* ---- signals and per-thread CPU timers (cpu.c) -------------------------------------------- */

@@ -356,6 +356,11 @@ int ps_os_open(const char *path, int flags, unsigned mode)
     return open(path, flags, (mode_t)mode);
 }
 
+int ps_os_unlink(const char *path)
+{
+    return unlink(path);
+}
+
 int ps_os_close(int fd)
 {
     return close(fd);

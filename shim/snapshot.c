@@ -6,10 +6,16 @@
  * (those new since the last snapshot), SNAPSHOT (totals and per-stack rows), MESSAGE
  * (warnings since the last snapshot), END (at exit).
  *
- * Chunk order: PROCESS, MODULES, UNLOADED_MODULES, POOL, timing chunks, STACKS, SNAPSHOT,
- * MESSAGE, END. SNAPSHOT comes after every chunk of its moment, so that it marks the snapshot
- * complete: a reader of a file whose writer died mid-snapshot finds the previous SNAPSHOT, and
- * the chunks after it with a later time stamp are the lost one's (docs/trace-format.md).
+ * Chunk order: PROCESS, MODULES, UNLOADED_MODULES, POOL, timing chunks, STACKS, SNAPSHOT or
+ * SNAPSHOT_DELTA, MESSAGE, END. The snapshot chunk comes after every chunk of its moment, so that
+ * it marks the snapshot complete: a reader of a file whose writer died mid-snapshot finds the
+ * previous one, and the chunks after it with a later time stamp are the lost one's
+ * (docs/trace-format.md).
+ *
+ * Snapshots over time stay small ("Keyframes and deltas" below): between keyframes a snapshot
+ * holds only the rows of stacks whose counters moved (SNAPSHOT_DELTA), and MODULES, POOL and the
+ * timing chunks only when their content changed. Keyframes (a full SNAPSHOT and every chunk)
+ * start each file, close it, and come back every PS_KEYFRAME_EVERY snapshots.
  *
  * At exit and on perfshim_dump() it runs outside the allocation path, with the thread's guard
  * set so that anything it calls is not tracked. The writer lock serializes snapshots and is
@@ -37,12 +43,73 @@
 static ps_spinlock_t writer_lock;
 static int process_written;     /* PROCESS chunk written to the current file */
 static uint32_t stacks_written; /* highest stack id already in the current file */
-static uint64_t *stack_peak;    /* per-stack live bytes, highest seen at a snapshot */
-static uint32_t peak_fresh;     /* stack_peak[peak_fresh..] was never written */
 static ps_buf_t buf;
-static uint64_t last_snapshot_ns; /* time stamp of the last SNAPSHOT chunk (ns since start) */
-static int peak_warned;
+static uint64_t last_snapshot_ns; /* time stamp of the snapshot being written (ns since start) */
+static int marks_warned;
 static int ended; /* the final snapshot is written: no interval snapshot may follow its END */
+
+/* ---- Keyframes and deltas ------------------------------------------------------------------
+ *
+ * Per stack id the shim keeps 16 bytes (marks[]): the highest live bytes seen at a snapshot (the
+ * row's peak, kept before deltas existed) and allocs + frees when the stack's row was last
+ * written (8 bytes added for deltas). Both counts only grow, so their sum moved exactly when the
+ * row changed. A delta names the stacks whose sum moved since the snapshot before it, which the
+ * reader must hold (base_ns). The per-snapshot work is still one pass over the summed counters
+ * (as before); what is written, checksummed and read back is proportional to what changed.
+ *
+ * The other chunks are compared by their CRC-32 (payload after its u64 time_ns) with the last one
+ * of their kind written to this file, and left out when equal. A keyframe writes them all. */
+
+/* A keyframe every this many snapshots: an old reader (which skips SNAPSHOT_DELTA) sees the
+ * state this often, and a reader that found a damaged delta resumes at the next one. */
+#define PS_KEYFRAME_EVERY 64
+
+typedef struct {
+    uint64_t peak;   /* highest live bytes of the stack at a snapshot */
+    uint64_t events; /* allocs + frees in the stack's last row written */
+} ps_stack_mark_t;
+
+enum {
+    MEMO_MODULES,
+    MEMO_UNLOADED,
+    MEMO_POOL,
+    MEMO_LOCKS,
+    MEMO_THREADS,
+    MEMO_LATENCY,
+    MEMO_ZONES,
+    MEMO_CPU,
+    MEMO_COUNT
+};
+
+static ps_stack_mark_t *marks; /* [max_stacks + 1], NULL if it could not be mapped */
+static uint32_t marks_fresh;   /* marks[marks_fresh..] was never written */
+static int have_base;          /* the file's last snapshot is on disk and marks[] describe it */
+static uint64_t base_ns;       /* its time_ns */
+static uint32_t since_key;     /* snapshots written since the last keyframe */
+static uint64_t key_bytes;     /* payload bytes of the last keyframe's SNAPSHOT */
+static uint64_t delta_bytes;   /* payload bytes of the deltas written since */
+static uint64_t last_delta;    /* payload bytes of the last delta */
+static uint64_t
+    memo[MEMO_COUNT]; /* per kind: (1 << 32 | CRC-32) of the last chunk written; 0 none */
+
+/* Forget what the current file holds: its next snapshot is a keyframe. */
+static void forget_base(void)
+{
+    have_base = 0;
+    memset(memo, 0, sizeof memo);
+}
+
+/* Writes the chunk in buf unless it equals the last of its kind (skip bytes of time stamp
+ * first). Always on a keyframe. */
+static void write_memo(uint16_t type, int kind, size_t skip, int keyframe)
+{
+    uint64_t sum = 0;
+    if (!buf.failed && buf.len >= skip)
+        sum = (UINT64_C(1) << 32) | ps_crc32(0, buf.data + skip, buf.len - skip);
+    if (!keyframe && sum && sum == memo[kind])
+        return;
+    memo[kind] = ps_writer_chunk(type, &buf) == 0 ? sum : 0;
+}
 
 /* ---- PERFSHIM_INTERVAL -------------------------------------------------------------------- */
 
@@ -139,20 +206,21 @@ static int put_module(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-static int write_modules(void)
+/* MODULES when the map changed (or on a keyframe), and UNLOADED_MODULES after every MODULES
+ * chunk written (a reader adds it to the map just read) or when it changed. */
+static void write_modules(int keyframe)
 {
     ps_buf_reset(&buf);
     ps_buf_u32(&buf, 0); /* count, patched below */
     modules_ctx_t ctx = {&buf, 0};
     dl_iterate_phdr(put_module, &ctx);
     ps_buf_patch_u32(&buf, 0, ctx.count);
-    if (ps_writer_chunk(PS_CHUNK_MODULES, &buf) != 0)
-        return -1;
-    /* Right after MODULES: a reader adds these to the map it just read, as unloaded. */
+    uint64_t before = memo[MEMO_MODULES];
+    write_memo(PS_CHUNK_MODULES, MEMO_MODULES, 0, keyframe);
+    int map_written = keyframe || memo[MEMO_MODULES] != before;
     ps_buf_reset(&buf);
     if (ps_modules_write_unloaded(&buf))
-        ps_writer_chunk(PS_CHUNK_UNLOADED_MODULES, &buf);
-    return 0;
+        write_memo(PS_CHUNK_UNLOADED_MODULES, MEMO_UNLOADED, 0, map_written);
 }
 
 /* The stacks interned since the last STACKS chunk, in chunks of about STACKS_BATCH bytes: a
@@ -188,7 +256,9 @@ static int write_stacks(uint32_t upto)
     return 0;
 }
 
-static int write_snapshot(int reason, uint32_t n)
+/* The SNAPSHOT chunk (keyframe: every row), or a SNAPSHOT_DELTA (the rows that changed since
+ * the file's last snapshot, base_ns). Last chunk of the snapshot: it marks it complete. */
+static int write_snapshot(int reason, uint32_t n, int keyframe)
 {
     size_t csize = ((size_t)n + 1) * sizeof(ps_counters_t);
     ps_counters_t *sum = ps_os_map(csize);
@@ -199,20 +269,23 @@ static int write_snapshot(int reason, uint32_t n)
                     reason == PS_SNAP_EXIT       ? "at exit"
                     : reason == PS_SNAP_INTERVAL ? "interval"
                                                  : "on demand");
+        forget_base(); /* its other chunks are on disk without it: rewrite them all next time */
         return -1;
     }
-    if (!stack_peak) {
-        stack_peak = ps_os_map(((size_t)ps_g.opt.max_stacks + 1) * sizeof *stack_peak);
-        if (!stack_peak && !peak_warned) {
-            peak_warned = 1;
-            ps_msg_warn("cannot map the per-stack peak table; each stack's peak is its live "
-                        "bytes at this snapshot");
+    if (!marks) {
+        marks = ps_os_map(((size_t)ps_g.opt.max_stacks + 1) * sizeof *marks);
+        if (!marks && !marks_warned) {
+            marks_warned = 1;
+            ps_msg_warn("cannot map the per-stack marks; every snapshot is written whole and "
+                        "each stack's peak is its live bytes at that snapshot");
         }
     }
-    if (stack_peak && n + 1 > peak_fresh) { /* written before read, as sum above */
-        memset(&stack_peak[peak_fresh], 0, (size_t)(n + 1 - peak_fresh) * sizeof *stack_peak);
-        peak_fresh = n + 1;
+    if (marks && n + 1 > marks_fresh) { /* written before read, as sum above */
+        memset(&marks[marks_fresh], 0, (size_t)(n + 1 - marks_fresh) * sizeof *marks);
+        marks_fresh = n + 1;
     }
+    if (!marks)
+        keyframe = 1;
     ps_totals_t tot;
     ps_track_collect(sum, n, &tot);
     tot.rss_bytes = ps_os_rss_bytes();
@@ -221,6 +294,8 @@ static int write_snapshot(int reason, uint32_t n)
         tot.peak_rss_bytes = tot.rss_bytes;
 
     ps_buf_reset(&buf);
+    if (!keyframe)
+        ps_buf_u64(&buf, base_ns);
     ps_row_snapshot_head_t head = {.time_ns = last_snapshot_ns,
                                    .reason = (uint32_t)reason,
                                    .flags = ps_g.opt.track ? 0 : PS_SNAP_F_UNTRACKED};
@@ -228,18 +303,28 @@ static int write_snapshot(int reason, uint32_t n)
     ps_put_snapshot_totals(&buf, &tot);
     uint32_t rows = 0;
     for (uint32_t id = 0; id <= n; id++)
-        rows += sum[id].allocs > 0;
+        rows +=
+            sum[id].allocs > 0 && (keyframe || sum[id].allocs + sum[id].frees != marks[id].events);
     ps_buf_u32(&buf, rows);
     ps_buf_u32(&buf, PS_SNAPSHOT_ROW_SIZE);
     for (uint32_t id = 0; id <= n; id++) {
         const ps_counters_t *c = &sum[id];
-        if (!c->allocs)
+        uint64_t events = c->allocs + c->frees;
+        if (!c->allocs || (!keyframe && events == marks[id].events)) {
+            if (keyframe && marks) /* no row in the file: any later count is a change */
+                marks[id].events = 0;
             continue;
+        }
         uint64_t live_blocks = c->allocs >= c->frees ? c->allocs - c->frees : 0;
         uint64_t live_bytes =
             c->alloc_bytes >= c->freed_bytes ? c->alloc_bytes - c->freed_bytes : 0;
-        if (stack_peak && live_bytes > stack_peak[id])
-            stack_peak[id] = live_bytes;
+        uint64_t peak = live_bytes;
+        if (marks) {
+            if (live_bytes > marks[id].peak)
+                marks[id].peak = live_bytes;
+            peak = marks[id].peak;
+            marks[id].events = events;
+        }
         ps_row_snapshot_t row = {.stack_id = id,
                                  .allocs = c->allocs,
                                  .alloc_bytes = c->alloc_bytes,
@@ -247,15 +332,30 @@ static int write_snapshot(int reason, uint32_t n)
                                  .freed_bytes = c->freed_bytes,
                                  .live_blocks = live_blocks,
                                  .live_bytes = live_bytes,
-                                 .peak_live_bytes = stack_peak ? stack_peak[id] : live_bytes};
+                                 .peak_live_bytes = peak};
         ps_put_snapshot(&buf, &row);
     }
     ps_os_unmap(sum, csize);
-    return ps_writer_chunk(PS_CHUNK_SNAPSHOT, &buf);
+    if (ps_writer_chunk(keyframe ? PS_CHUNK_SNAPSHOT : PS_CHUNK_SNAPSHOT_DELTA, &buf) != 0) {
+        forget_base(); /* marks[] moved past what the file holds */
+        return -1;
+    }
+    have_base = 1;
+    base_ns = last_snapshot_ns;
+    if (keyframe) {
+        since_key = 0;
+        key_bytes = buf.len;
+        delta_bytes = last_delta = 0;
+    } else {
+        since_key++;
+        delta_bytes += buf.len;
+        last_delta = buf.len;
+    }
+    return 0;
 }
 
 /* Pool statistics for the snapshot just written (same time stamp). */
-static int write_pool(void)
+static void write_pool(int keyframe)
 {
     enum { MAXC = 64 };
     ps_pool_class_stats_t cs[MAXC];
@@ -276,15 +376,22 @@ static int write_pool(void)
                                .threads = tot.threads,
                                .exhausted = tot.exhausted};
     ps_put_pool_head(&buf, &head);
-    ps_buf_u32(&buf, (uint32_t)n);
+    /* Only the classes that served a block: the others' rows are zeros, and a POOL chunk may
+     * be written at every interval snapshot (redis-server's: 53 rows, 5 KB, half of a delta). */
+    uint32_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        used += cs[i].allocs > 0;
+    ps_buf_u32(&buf, used);
     ps_buf_u32(&buf, PS_POOL_ROW_SIZE);
     for (size_t i = 0; i < n; i++)
-        ps_put_pool_class(&buf, &cs[i]); /* the pool's stats are the declared row */
-    return ps_writer_chunk(PS_CHUNK_POOL, &buf);
+        if (cs[i].allocs > 0)
+            ps_put_pool_class(&buf, &cs[i]); /* the pool's stats are the declared row */
+    write_memo(PS_CHUNK_POOL, MEMO_POOL, 8, keyframe);
 }
 
-/* The timing chunks of this snapshot (same time stamp): LOCKS, THREADS, LATENCY, ZONES, CPU. */
-static void write_timing(void)
+/* The timing chunks of this snapshot (same time stamp): LOCKS, THREADS, LATENCY, ZONES, CPU,
+ * each only when it changed since the last one written (or on a keyframe). */
+static void write_timing(int keyframe)
 {
     int zones = ps_zones_used();
     uint64_t hz = (ps_g.locks_on || ps_g.latency_on || zones) ? ps_tick_hz() : 0;
@@ -292,25 +399,25 @@ static void write_timing(void)
         ps_buf_reset(&buf);
         if (ps_locks_write(&buf, last_snapshot_ns, hz) != 0)
             buf.failed = 1; /* its scratch tables could not be mapped: the writer says so */
-        ps_writer_chunk(PS_CHUNK_LOCKS, &buf);
+        write_memo(PS_CHUNK_LOCKS, MEMO_LOCKS, 8, keyframe);
     }
     ps_buf_reset(&buf);
     ps_threads_write(&buf, last_snapshot_ns);
-    ps_writer_chunk(PS_CHUNK_THREADS, &buf);
+    write_memo(PS_CHUNK_THREADS, MEMO_THREADS, 8, keyframe);
     if (ps_g.latency_on) {
         ps_buf_reset(&buf);
         ps_latency_write(&buf, last_snapshot_ns, hz);
-        ps_writer_chunk(PS_CHUNK_LATENCY, &buf);
+        write_memo(PS_CHUNK_LATENCY, MEMO_LATENCY, 8, keyframe);
     }
     if (zones) {
         ps_buf_reset(&buf);
         ps_zones_write(&buf, last_snapshot_ns, hz);
-        ps_writer_chunk(PS_CHUNK_ZONES, &buf);
+        write_memo(PS_CHUNK_ZONES, MEMO_ZONES, 8, keyframe);
     }
     if (ps_cpu_on()) {
         ps_buf_reset(&buf);
         ps_cpu_write(&buf, last_snapshot_ns);
-        ps_writer_chunk(PS_CHUNK_CPU, &buf);
+        write_memo(PS_CHUNK_CPU, MEMO_CPU, 8, keyframe);
     }
 }
 
@@ -330,12 +437,36 @@ static void write_messages(void)
     }
 }
 
+static void write_end(void)
+{
+    uint8_t end[PS_ROW_WIRE_SIZE(END)]; /* on the stack, like the MESSAGE payloads */
+    ps_buf_t eb = {.data = end, .cap = sizeof end};
+    /* dropped events: none are dropped in full tracking */
+    ps_row_end_t e = {.chunk_count = ps_writer_chunks(), .dropped_events = 0};
+    ps_put_end(&eb, &e);
+    ps_writer_chunk(PS_CHUNK_END, &eb);
+}
+
+/* PERFSHIM_MAX_TRACE: the current piece is full. It is closed with END, and this snapshot
+ * starts the next piece as a complete trace of its own: PROCESS, every stack, a keyframe. */
+static void rotate(void)
+{
+    write_end();
+    if (ps_writer_rotate() != 0)
+        return;
+    process_written = 0;
+    stacks_written = 0;
+    forget_base();
+}
+
 /* The chunks of one snapshot, the writer lock held. modules: 0 to leave MODULES out (the
  * loader's lock was busy: a reader keeps the map it has). */
 static int write_all(int reason, int final, int modules)
 {
     if (ps_writer_open() != 0)
         return -1;
+    if (ps_writer_rotate_due())
+        rotate();
     /* A chunk that cannot be built (no memory for its payload) is skipped with a warning and
      * the others are still written: the reader copes with any one missing (a missing PROCESS
      * or STACKS chunk is retried at the next snapshot), and the MESSAGE chunks at the end say
@@ -346,24 +477,24 @@ static int write_all(int reason, int final, int modules)
         if (ps_writer_chunk(PS_CHUNK_PROCESS, &buf) == 0)
             process_written = 1;
     }
+    /* A keyframe: the first snapshot of a file, the last, every PS_KEYFRAME_EVERY-th, and one
+     * whose delta would bring the deltas since the last keyframe past that keyframe's size. */
+    int keyframe = final || !have_base || since_key + 1 >= PS_KEYFRAME_EVERY ||
+                   delta_bytes + last_delta > key_bytes;
     last_snapshot_ns = ps_os_monotonic_ns() - ps_g.start_monotonic_ns;
     ps_cpu_collect(); /* intern the CPU samples' stacks, so the STACKS chunk has them */
     if (modules)
-        write_modules();
+        write_modules(keyframe);
     if (ps_g.pool_on)
-        write_pool();
-    write_timing();
+        write_pool(keyframe);
+    write_timing(keyframe);
     uint32_t n = ps_stack_count(); /* after the timing chunks: the stacks they name too */
     write_stacks(n);
-    int rc = write_snapshot(reason, n); /* last: it marks the snapshot complete */
+    int rc = write_snapshot(reason, n, keyframe); /* last: it marks the snapshot complete */
     write_messages();
+    ps_writer_group_end();
     if (final) {
-        uint8_t end[PS_ROW_WIRE_SIZE(END)]; /* on the stack, like the MESSAGE payloads */
-        ps_buf_t eb = {.data = end, .cap = sizeof end};
-        /* dropped events: none are dropped in full tracking */
-        ps_row_end_t e = {.chunk_count = ps_writer_chunks(), .dropped_events = 0};
-        ps_put_end(&eb, &e);
-        ps_writer_chunk(PS_CHUNK_END, &eb);
+        write_end();
         ended = 1;
     } else {
         ps_writer_suspend(); /* no descriptor of ours open while the program runs */
@@ -453,6 +584,8 @@ void ps_snapshot_fork_child(int locked)
         stacks_written = 0;
     if (ended)
         ended = 0;
+    if (have_base) /* the child's file starts with a keyframe */
+        forget_base();
     if (interval_ns) /* the child's first interval starts now */
         atomic_store_explicit(&next_due, ps_os_monotonic_ns() + interval_ns, memory_order_relaxed);
 }

@@ -35,8 +35,24 @@ static struct {
     int suspended;   /* fd closed between snapshots: reopen path (same dev and inode) */
     uint64_t chunks; /* chunks written to this file */
     uint64_t writes; /* write calls made on this file (PERFSHIM_FAULT_WRITE counts them) */
+    uint64_t size;   /* bytes written to this file */
+    uint64_t group_start, last_group; /* size where the last snapshot group began; its bytes */
+    uint32_t groups;                  /* snapshot groups written to this file */
+    uint32_t piece;                   /* PERFSHIM_MAX_TRACE: 1 for the first file, then 2, ... */
     char path[PS_TRACE_PATH_MAX];
+    char first[PS_TRACE_PATH_MAX]; /* the first piece's path: later pieces are named after it */
 } w = {.fd = -1};
+
+/* PERFSHIM_MAX_TRACE keeps the first piece and the latest PS_PIECES_KEPT (the current one
+ * included); the pieces between are deleted. Each piece ends when it reaches a
+ * PS_PIECES_KEPT + 1 share of the bound. */
+#define PS_PIECES_KEPT 3
+static struct {
+    dev_t dev;
+    ino_t ino;
+    char path[PS_TRACE_PATH_MAX];
+} older[PS_PIECES_KEPT - 1]; /* the pieces before the current one still kept, oldest first */
+static int nolder;
 
 /* Fault injection (PERFSHIM_FAULT_WRITE, tests only): 1 if this write must fail with ENOSPC
  * as if the disk were full. Counted per file, from 1 (the file header). */
@@ -203,9 +219,9 @@ uint32_t ps_crc32(uint32_t crc, const void *p, size_t n)
 
 static const char *chunk_name(uint16_t type)
 {
-    static const char *const names[] = {"?",        "PROCESS", "MODULES", "STACKS",
-                                        "SNAPSHOT", "MESSAGE", "POOL",    "LOCKS",
-                                        "THREADS",  "LATENCY", "ZONES",   "CPU"};
+    static const char *const names[] = {
+        "?",     "PROCESS", "MODULES", "STACKS", "SNAPSHOT", "MESSAGE",          "POOL",
+        "LOCKS", "THREADS", "LATENCY", "ZONES",  "CPU",      "UNLOADED_MODULES", "SNAPSHOT_DELTA"};
     if (type == PS_CHUNK_END)
         return "END";
     return type < sizeof names / sizeof *names ? names[type] : "?";
@@ -308,26 +324,10 @@ static void list_trace(const char *path)
 
 static int reopen(void);
 
-int ps_writer_open(void)
+/* Creates a new trace file named `base` (or base.1, base.2, ... when the name exists), moves
+ * its descriptor high and writes the file header. 0, or -1 (warned; w.failed set). */
+static int create_file(const char *base, uint32_t pid)
 {
-    uint32_t pid = ps_os_pid();
-    if (w.fd >= 0 && w.pid == pid)
-        return w.failed ? -1 : 0;
-    if (w.failed && w.pid == pid)
-        return -1;
-    if (w.suspended && w.pid == pid) {
-        w.suspended = 0;
-        return reopen() == 0 ? 0 : -1;
-    }
-    char base[PS_TRACE_PATH_MAX];
-    if (ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, pid,
-                         ps_g.start_realtime_ns / 1000000000u, base, sizeof base) != 0) {
-        ps_msg_warn("PERFSHIM_OUTPUT='%s' expands to an empty or too long path; no trace written",
-                    ps_g.opt.output);
-        w.failed = 1;
-        w.pid = pid;
-        return -1;
-    }
     int fd = -1, err = 0;
     for (int attempt = 0; attempt < 100; attempt++) {
         if (attempt == 0)
@@ -360,6 +360,8 @@ int ps_writer_open(void)
     w.failed = 0;
     w.chunks = 0;
     w.writes = 0;
+    w.groups = 0;
+    w.last_group = 0;
 
     uint8_t hdr[PS_TRACE_FILE_HEADER_SIZE] = {0};
     memcpy(hdr, PS_TRACE_MAGIC, PS_TRACE_MAGIC_LEN);
@@ -372,8 +374,98 @@ int ps_writer_open(void)
         w.failed = 1;
         return -1;
     }
+    w.size = w.group_start = sizeof hdr;
     ps_msg_info("writing trace %s", w.path);
-    list_trace(w.path);
+    return 0;
+}
+
+int ps_writer_open(void)
+{
+    uint32_t pid = ps_os_pid();
+    if (w.fd >= 0 && w.pid == pid)
+        return w.failed ? -1 : 0;
+    if (w.failed && w.pid == pid)
+        return -1;
+    if (w.suspended && w.pid == pid) {
+        w.suspended = 0;
+        return reopen() == 0 ? 0 : -1;
+    }
+    char base[PS_TRACE_PATH_MAX];
+    if (ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, pid,
+                         ps_g.start_realtime_ns / 1000000000u, base, sizeof base) != 0) {
+        ps_msg_warn("PERFSHIM_OUTPUT='%s' expands to an empty or too long path; no trace written",
+                    ps_g.opt.output);
+        w.failed = 1;
+        w.pid = pid;
+        return -1;
+    }
+    if (create_file(base, pid) != 0)
+        return -1;
+    w.piece = 1;
+    nolder = 0;
+    memcpy(w.first, w.path, sizeof w.first);
+    list_trace(w.path); /* only the first piece: it names the others */
+    return 0;
+}
+
+/* ---- PERFSHIM_MAX_TRACE: pieces ----------------------------------------------------------- */
+
+int ps_writer_rotate_due(void)
+{
+    uint64_t max = (uint64_t)ps_g.opt.max_trace;
+    if (!max || w.fd < 0 || w.failed)
+        return 0;
+    /* A piece holds its first keyframe and at least one more snapshot, whatever the bound. */
+    return w.groups >= 2 && w.size + w.last_group > max / (PS_PIECES_KEPT + 1);
+}
+
+void ps_writer_group_end(void)
+{
+    w.last_group = w.size - w.group_start;
+    w.group_start = w.size;
+    w.groups++;
+}
+
+/* Deletes an older piece, if the name is still the file we wrote. */
+static void delete_piece(int i)
+{
+    struct stat st;
+    int fd = ps_os_open(older[i].path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
+    if (fd < 0)
+        return;
+    int ours = ps_os_fstat(fd, &st) == 0 && st.st_dev == older[i].dev && st.st_ino == older[i].ino;
+    ps_os_close(fd);
+    if (ours)
+        ps_os_unlink(older[i].path);
+}
+
+int ps_writer_rotate(void)
+{
+    if (w.fd < 0 || w.failed)
+        return -1;
+    ps_os_close(w.fd);
+    w.fd = -1;
+    if (w.piece >= 2) { /* the current piece becomes an older one; the first is never deleted */
+        if (nolder == PS_PIECES_KEPT - 1) {
+            delete_piece(0);
+            memmove(&older[0], &older[1], sizeof older[0] * (PS_PIECES_KEPT - 2));
+            nolder--;
+        }
+        older[nolder].dev = w.dev;
+        older[nolder].ino = w.ino;
+        memcpy(older[nolder].path, w.path, sizeof w.path);
+        nolder++;
+    }
+    char base[PS_TRACE_PATH_MAX + 16];
+    ps_msg_snprintf(base, sizeof base, "%s.part%u", w.first, (unsigned)(w.piece + 1));
+    if (strlen(base) >= PS_TRACE_PATH_MAX || create_file(base, w.pid) != 0) {
+        if (!w.failed)
+            ps_msg_warn("PERFSHIM_MAX_TRACE: the next piece's path is too long; later data "
+                        "is lost");
+        w.failed = 1;
+        return -1;
+    }
+    w.piece++;
     return 0;
 }
 
@@ -447,6 +539,8 @@ int ps_writer_chunk(uint16_t type, const ps_buf_t *payload)
         } else {
             r = ps_os_write(w.fd, payload->data + (done - sizeof hdr), total - done);
         }
+        if (r > 0)
+            w.size += (uint64_t)r;
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
@@ -495,6 +589,8 @@ void ps_writer_fork_child(void)
         w.failed = 0;
     if (w.pid)
         w.pid = 0;
+    if (nolder) /* the parent's pieces: never the child's to delete */
+        nolder = 0;
 }
 
 const char *ps_writer_path(void)

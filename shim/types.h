@@ -56,6 +56,7 @@ typedef struct ps_options_s {
     int fault_write;        /* PERFSHIM_FAULT_WRITE: trace write that fails (1-based); 0 off */
     int fault_persist;      /* PERFSHIM_FAULT_PERSIST: 1 = the N-th and all later ones fail */
     uint64_t interval_ms;   /* PERFSHIM_INTERVAL: a snapshot every this many ms; 0 off */
+    int max_trace;          /* PERFSHIM_MAX_TRACE: bytes of trace kept (pieces); 0 unbounded */
 } ps_options_t;
 
 /* ---- stack.c: interned stacks ------------------------------------------------------------ */

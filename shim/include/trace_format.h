@@ -46,6 +46,7 @@ enum ps_chunk_type {
     PS_CHUNK_ZONES = 10,   /* perfshim_zone_begin/end histograms */
     PS_CHUNK_CPU = 11,     /* CPU samples by stack (PERFSHIM_CPU_HZ) */
     PS_CHUNK_UNLOADED_MODULES = 12, /* modules dlclose unmapped since start; follows MODULES */
+    PS_CHUNK_SNAPSHOT_DELTA = 13,   /* a snapshot's rows that changed since the one before */
     PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
 };
 
@@ -80,9 +81,14 @@ enum ps_chunk_type {
  * SNAPSHOT payload: PS_ROW_SNAPSHOT_HEAD, PS_ROW_SNAPSHOT_TOTALS, u32 row_count, u32 row_size
  *   (>= PS_SNAPSHOT_ROW_SIZE), rows (PS_ROW_SNAPSHOT). Only stacks with allocs > 0 appear.
  *
+ * SNAPSHOT_DELTA payload: u64 base_time_ns (time_ns of the snapshot of this file it changes:
+ *   the one just before it), then exactly a SNAPSHOT payload whose rows are only the stacks
+ *   whose row changed since that snapshot; the other stacks keep their row. A reader whose
+ *   state is not at base_time_ns must not apply it (it waits for the next SNAPSHOT).
+ *
  * POOL payload (only when the pool is on; right after a SNAPSHOT chunk, same time_ns):
  *   PS_ROW_POOL_HEAD, u32 class_count, u32 row_size (>= PS_POOL_ROW_SIZE), rows
- *   (PS_ROW_POOL_CLASS), one per size class, smallest first.
+ *   (PS_ROW_POOL_CLASS), one per size class that served a block, smallest first.
  *
  * The timing chunks (LOCKS, THREADS, LATENCY, ZONES, CPU) follow the POOL chunk (or the
  * SNAPSHOT chunk) of the same snapshot and start with its u64 time_ns. Times are ns, except in

@@ -291,6 +291,7 @@ def check_nonleaks(ck, rep, src, marks, label):
 
 CHUNK_PROCESS, CHUNK_MODULES, CHUNK_STACKS, CHUNK_SNAPSHOT, CHUNK_MESSAGE, CHUNK_END = \
     1, 2, 3, 4, 5, 0xFFFF
+CHUNK_SNAPSHOT_DELTA = 13
 SNAP_EXIT, SNAP_DUMP, SNAP_INTERVAL, SNAP_FORK = 0, 1, 2, 3
 TOTAL_NAMES = ("allocs", "frees", "alloc_bytes", "freed_bytes", "live_blocks", "live_bytes",
                "peak_live_bytes", "rss_bytes", "peak_rss_bytes", "untracked_frees")
@@ -368,7 +369,11 @@ class RawTrace:
                 q += 8
                 self.stacks[sid] = struct.unpack_from("<%dQ" % depth, p, q)
                 q += 8 * depth
-        elif typ == CHUNK_SNAPSHOT:
+        elif typ in (CHUNK_SNAPSHOT, CHUNK_SNAPSHOT_DELTA):
+            base = None
+            if typ == CHUNK_SNAPSHOT_DELTA:  # u64 base_time_ns, then a SNAPSHOT payload
+                base, = struct.unpack_from("<Q", p, 0)
+                p = p[8:]
             _t, reason, _flags = struct.unpack_from("<QII", p, 0)
             totals = dict(zip(TOTAL_NAMES, struct.unpack_from("<10Q", p, 16)))
             rows_n, row_size = struct.unpack_from("<II", p, 96)
@@ -376,8 +381,16 @@ class RawTrace:
             for i in range(rows_n if self.decode_rows else 0):
                 row = struct.unpack_from("<II7Q", p, 104 + i * row_size)
                 rows.append(dict(zip(ROW_NAMES, row)))
+            if base is not None:  # the rows that changed: applied to the snapshot before
+                if not self.snapshots or self.snapshots[-1]["time_ns"] != base:
+                    self.error = "SNAPSHOT_DELTA's base %d is not the snapshot before it" % base
+                    return
+                merged = {r["stack_id"]: r for r in self.snapshots[-1]["rows"]}
+                merged.update((r["stack_id"], r) for r in rows)
+                rows = [merged[k] for k in sorted(merged)]
             self.snapshots.append({"reason": reason, "time_ns": _t, "totals": totals,
-                                   "rows": rows})
+                                   "rows": rows, "delta": base is not None,
+                                   "changed": rows_n})
         elif typ == CHUNK_END:
             self.end = struct.unpack_from("<QQ", p, 0)
         elif typ == CHUNK_MESSAGE:

@@ -5,12 +5,19 @@
 as without the shim and prints nothing more; the trace is complete and holds several INTERVAL
 snapshots (at least 2: a loaded machine may run the program slowly) at increasing times, then
 the EXIT snapshot; the exit snapshot's figures are exactly what the program says it allocated
-and kept; `perfshim summary --json` counts every snapshot; and copies of the trace cut at many
-offsets inside the last snapshot (a writer killed mid-write) analyze to the previous
-snapshot's figures. No wall-clock assertion beyond "several snapshots"."""
+and kept; `perfshim summary --json` counts every snapshot. Delta snapshots: a keyframe first and
+last, deltas between that leave out the unchanged row; copies of the trace cut at every byte of
+the last SNAPSHOT_DELTA chunk and at many offsets before it in its snapshot (a writer killed
+mid-write) analyze to the snapshot before it; a damaged keyframe makes the deltas after it be
+skipped until the next keyframe. SIGKILL mid-run: the last complete snapshot is reported and
+every one counted. PERFSHIM_MAX_TRACE: the first piece and the latest three are kept, each a
+complete trace. No wall-clock assertion beyond "several snapshots"."""
 import json
 import os
 import re
+import signal
+import subprocess
+import time
 
 import pstest
 
@@ -21,6 +28,99 @@ def summary_json(args, path):
         return p, json.loads(p.stdout.decode("utf-8"))
     except ValueError:
         return p, None
+
+
+SNAP_NAMES = {pstest.SNAP_EXIT: "exit", pstest.SNAP_DUMP: "dump",
+              pstest.SNAP_INTERVAL: "interval", pstest.SNAP_FORK: "fork"}
+
+
+def check_sigkill(args, ck, prog, work):
+    """SIGKILL mid-run: every complete snapshot on disk is read, the last one is reported."""
+    kill_dir = os.path.join(work, "killed")
+    os.makedirs(kill_dir, exist_ok=True)
+    env = os.environ.copy()
+    env.update({"PERFSHIM_INTERVAL": "50ms", "LD_PRELOAD": args.lib,
+                "PERFSHIM_OUTPUT": os.path.join(kill_dir, "k.trace")})
+    child = subprocess.Popen([prog, "60000"], env=env, cwd=kill_dir, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    path = os.path.join(kill_dir, "k.trace")
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:  # until a few deltas are on disk
+            time.sleep(0.1)
+            if os.path.exists(path) and \
+                    sum(s["delta"] for s in pstest.RawTrace(path, rows=False).snapshots) >= 3:
+                break
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    raw = pstest.RawTrace(path)
+    ck.check(raw.end is None and len(raw.snapshots) >= 2, "killed: no END, several snapshots",
+             "%d snapshots, end %r" % (len(raw.snapshots), raw.end))
+    p, d = summary_json(args, path)
+    if not ck.check(p.returncode == 0 and d is not None, "killed: summary reads the trace",
+                    pstest.describe(p)):
+        return
+    last = raw.snapshots[-1]
+    ck.equal((d["snapshot"]["time_ns"], d["snapshot"]["snapshots"], d["totals"]["allocs"],
+              d["totals"]["live_bytes"], d["complete"]),
+             (last["time_ns"], len(raw.snapshots), last["totals"]["allocs"],
+              last["totals"]["live_bytes"], False),
+             "killed: the last complete snapshot is reported, every one counted")
+    a = pstest.run([args.perfshim, "leaks", "--json", path])
+    try:
+        rep = pstest.load_reports(a.stdout.decode("utf-8"))[0]
+        rows = {r["stack_id"]: r for r in last["rows"]}
+        ck.equal(rep["totals"]["leaked_blocks"],
+                 sum(r["live_blocks"] for r in rows.values()),
+                 "killed: leaks of the last snapshot (its deltas applied) as the rows on disk say")
+    except (ValueError, IndexError, KeyError) as e:
+        ck.check(False, "killed: leaks --json prints a report (%s)" % e, pstest.describe(a))
+
+
+def check_max_trace(args, ck, prog, work, keep_size):
+    """PERFSHIM_MAX_TRACE: pieces, each a complete trace; the first and the latest three kept."""
+    mdir = os.path.join(work, "max")
+    os.makedirs(mdir, exist_ok=True)
+    bound = 48 * 1024
+    env = {"PERFSHIM_INTERVAL": "20ms", "PERFSHIM_MAX_TRACE": str(bound), "LD_PRELOAD": args.lib,
+           "PERFSHIM_OUTPUT": os.path.join(mdir, "m.trace")}
+    p = pstest.run([prog, "2000"], env=env, cwd=mdir)
+    ck.equal((p.returncode, p.stderr), (0, b""), "MAX_TRACE: the program runs as without it")
+    m = re.search(rb"kept (\d+)", p.stdout)
+    names = sorted(os.listdir(mdir))
+    parts = sorted((int(n[len("m.trace.part"):]), n) for n in names if n.startswith("m.trace.part"))
+    ck.check("m.trace" in names and len(parts) == 3 and parts[0][0] >= 3 and
+             [k for k, _ in parts] == list(range(parts[0][0], parts[0][0] + 3)) and
+             len(names) == 4,
+             "MAX_TRACE: the first piece and the latest three kept, the middle deleted",
+             repr(names))
+    total = sum(os.path.getsize(os.path.join(mdir, n)) for n in names)
+    sizes = [os.path.getsize(os.path.join(mdir, n)) for n in names]
+    ck.check(total <= bound * 5 // 4, "MAX_TRACE: the pieces stay near the bound (%d bytes)" % bound,
+             repr(sizes))
+    for n in ["m.trace"] + [n for _, n in parts]:
+        path = os.path.join(mdir, n)
+        raw = pstest.RawTrace(path)
+        ck.check(raw.error is None and raw.end is not None and raw.process is not None and
+                 raw.snapshots and not raw.snapshots[0]["delta"],
+                 "MAX_TRACE piece %s: complete, PROCESS, a keyframe first" % n,
+                 "%s end %r" % (raw.error, raw.end))
+        named = {r["stack_id"] for s in raw.snapshots for r in s["rows"]} - {0}
+        ck.check(named <= set(raw.stacks), "MAX_TRACE piece %s: every stack its rows name is "
+                 "defined in it" % n, repr(sorted(named - set(raw.stacks))[:5]))
+        q, d = summary_json(args, path)
+        ck.check(q.returncode == 0 and d is not None and d.get("complete") is True,
+                 "MAX_TRACE piece %s: summary reads it, complete" % n, pstest.describe(q))
+    if parts and m:
+        raw = pstest.RawTrace(os.path.join(mdir, parts[-1][1]))
+        last = raw.snapshots[-1] if raw.snapshots else None
+        kept = int(m.group(1))
+        ck.check(last is not None and last["reason"] == pstest.SNAP_EXIT and
+                 any(r["live_blocks"] == kept and r["live_bytes"] == kept * keep_size
+                     for r in last["rows"]),
+                 "MAX_TRACE: the last piece ends with the exit snapshot, the kept blocks exact",
+                 "kept %d" % kept)
 
 
 def main():
@@ -60,7 +160,7 @@ def main():
     times = [s["time_ns"] for s in raw.snapshots]
     ck.check(all(a < b for a, b in zip(times, times[1:])), "snapshot times increase", repr(times))
     keeps = [s["totals"]["live_blocks"] for s in raw.snapshots[:-1]]
-    ck.check(all(a <= b for a, b in zip(keeps, keeps[1:])) and (not keeps or keeps[-1] <= kept),
+    ck.check(all(a <= b for a, b in zip(keeps, keeps[1:])) and (not keeps or keeps[-1] <= kept + 1),
              "live blocks grow from snapshot to snapshot (the program only keeps more)",
              repr(keeps))
 
@@ -86,40 +186,93 @@ def main():
              "exit snapshot: the churn site made %d allocations and freed them all" % churned,
              repr(churn_rows))
 
-    # Torn writes: cut inside the last snapshot (from the end of the previous SNAPSHOT chunk to
-    # the last byte before the exit SNAPSHOT chunk ends). The analyzer reports the previous one.
-    snaps = [c for c in raw.chunks if c[1] == pstest.CHUNK_SNAPSHOT]
-    if len(snaps) >= 2 and nint >= 1:
-        prev = raw.snapshots[-2]
-        start = snaps[-2][0] + snaps[-2][2]
-        stop = snaps[-1][0] + snaps[-1][2]
-        cuts = set(range(start, stop, max(1, (stop - start) // 40)))
-        for off, _typ, n in raw.chunks:  # every chunk boundary of the last snapshot, +-1
+    # Delta encoding: the file starts with a keyframe (SNAPSHOT) and ends with one (exit); the
+    # interval snapshots between include SNAPSHOT_DELTA chunks, each naming fewer rows than
+    # the stacks it describes (the snapshot before it is its base: RawTrace checks that).
+    kinds = [s["delta"] for s in raw.snapshots]
+    ck.check(not kinds[0] and not kinds[-1] and any(kinds),
+             "keyframe first and last, deltas between", repr(kinds))
+    deltas = [s for s in raw.snapshots if s["delta"]]
+    ck.check(all(s["changed"] < len(s["rows"]) for s in deltas),
+             "each delta leaves out the row that did not change (interval_setup)",
+             repr([(s["changed"], len(s["rows"])) for s in deltas]))
+
+    with open(traces[0], "rb") as f:
+        data = f.read()
+    cut_path = os.path.join(work, "cut.trace")
+
+    def figures(d):
+        t = d.get("totals", {})
+        return (d["snapshot"]["reason"], d["snapshot"]["time_ns"], t.get("allocs"),
+                t.get("frees"), t.get("live_blocks"), t.get("live_bytes"),
+                d["snapshot"]["snapshots"])
+
+    def want(i):
+        s = raw.snapshots[i]
+        return (SNAP_NAMES[s["reason"]], s["time_ns"], s["totals"]["allocs"],
+                s["totals"]["frees"], s["totals"]["live_blocks"], s["totals"]["live_bytes"], i + 1)
+
+    def analyze(blob):
+        with open(cut_path, "wb") as f:
+            f.write(blob)
+        p, d = summary_json(args, cut_path)
+        if p.returncode != 0 or d is None:
+            return None, p
+        return figures(d), p
+
+    # Torn writes: cut inside the last delta snapshot's group (from the end of the snapshot
+    # before it to the last byte before its SNAPSHOT_DELTA chunk ends): each cut reads as the
+    # snapshot before. Every byte of the delta chunk itself, every chunk boundary +-1, and some
+    # 40 offsets in the rest (the model's every-byte test is check_reader's
+    # test_delta_torn_everywhere; each analyzer run here is a process).
+    snaps = [c for c in raw.chunks if c[1] in (pstest.CHUNK_SNAPSHOT, pstest.CHUNK_SNAPSHOT_DELTA)]
+    last_delta = max((i for i, c in enumerate(snaps) if c[1] == pstest.CHUNK_SNAPSHOT_DELTA),
+                     default=None)
+    if ck.check(last_delta is not None and last_delta >= 1, "a delta snapshot to tear"):
+        start = snaps[last_delta - 1][0] + snaps[last_delta - 1][2]
+        dstart, stop = snaps[last_delta][0], snaps[last_delta][0] + snaps[last_delta][2]
+        cuts = set(range(start, stop, max(1, (stop - start) // 40))) | set(range(dstart, stop))
+        for off, _typ, n in raw.chunks:
             for c in (off - 1, off, off + 1, off + 15, off + 16, off + 17):
                 if start <= c < stop:
                     cuts.add(c)
-        cuts.add(stop - 1)
-        with open(traces[0], "rb") as f:
-            data = f.read()
-        cut_path = os.path.join(work, "cut.trace")
         bad = []
         for c in sorted(cuts):
-            with open(cut_path, "wb") as f:
-                f.write(data[:c])
-            p, d = summary_json(args, cut_path)
-            got = None
-            if p.returncode == 0 and d is not None:
-                t = d.get("totals", {})
-                got = (d["snapshot"]["reason"], d["snapshot"]["time_ns"], t.get("allocs"),
-                       t.get("frees"), t.get("live_blocks"), t.get("live_bytes"),
-                       d["snapshot"]["snapshots"])
-            want = ("interval", prev["time_ns"], prev["totals"]["allocs"],
-                    prev["totals"]["frees"], prev["totals"]["live_blocks"],
-                    prev["totals"]["live_bytes"], len(raw.snapshots) - 1)
-            if got != want:
-                bad.append((c, got, want, p.stderr[-300:]))
-        ck.check(not bad, "%d cuts inside the last snapshot (bytes %d..%d) analyze to the "
-                 "previous snapshot's figures" % (len(cuts), start, stop - 1), repr(bad[:3]))
+            got, p = analyze(data[:c])
+            if got != want(last_delta - 1):
+                bad.append((c, got, want(last_delta - 1), p.stderr[-300:]))
+        ck.check(not bad, "%d cuts inside the last delta snapshot (bytes %d..%d) analyze to the "
+                 "snapshot before it" % (len(cuts), start, stop - 1), repr(bad[:3]))
+        got, p = analyze(data[:stop])
+        ck.equal(got, want(last_delta), "cut right after the last delta: that snapshot, applied")
+
+    # A damaged keyframe in the middle: the deltas after it cannot be applied (their base is
+    # lost) and are skipped until the next keyframe; cut before that one, the report is the
+    # last snapshot before the damage, and the whole file still reports the exit snapshot.
+    keys = [i for i, c in enumerate(snaps) if c[1] == pstest.CHUNK_SNAPSHOT]
+    mid = [i for i in keys[1:-1] if i + 1 < len(snaps) and
+           snaps[i + 1][1] == pstest.CHUNK_SNAPSHOT_DELTA]
+    if mid:
+        k = mid[0]
+        nxt = next(i for i in keys if i > k)
+        broken = bytearray(data)
+        broken[snaps[k][0] + 16 + 40] ^= 0xFF  # inside its totals: the CRC fails
+        got, p = analyze(bytes(broken[:snaps[nxt][0]]))
+        err = p.stderr.decode("utf-8", "replace")
+        ck.check(got is not None and got[:6] == want(k - 1)[:6],
+                 "damaged keyframe, cut before the next one: the snapshot before the damage",
+                 "%r, want %r: %s" % (got, want(k - 1), err[-400:]))
+        ck.check("SNAPSHOT_DELTA" in err and "ignored until the next full SNAPSHOT" in err,
+                 "damaged keyframe: the analyzer says the deltas after it are skipped", err[-600:])
+        got, p = analyze(bytes(broken))
+        ck.check(got is not None and got[:6] == want(len(raw.snapshots) - 1)[:6],
+                 "damaged keyframe: the whole file still reports the exit snapshot", repr(got))
+    else:
+        ck.check(len(keys) >= 2, "a keyframe in the middle to damage (or too few snapshots)",
+                 repr([c[1] for c in snaps]))
+
+    check_sigkill(args, ck, prog, work)
+    check_max_trace(args, ck, prog, work, keep_size)
     ck.done()
 
 

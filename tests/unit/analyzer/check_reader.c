@@ -5,7 +5,8 @@
  * byte flipped (the damaged chunk named, later chunks used); newer versions refused; unknown
  * chunk types skipped; malformed payloads with valid CRCs; resynchronization over garbage;
  * random mutations; POOL chunks (decoded values, wide rows, short or corrupt payloads, and which
- * snapshot a POOL chunk belongs to).
+ * snapshot a POOL chunk belongs to); SNAPSHOT_DELTA (applied, its base lost, torn at every byte,
+ * after a damaged keyframe) and timing chunks staged until their snapshot.
  */
 #include "model.h"
 #include "trace_reader.h"
@@ -1019,6 +1020,189 @@ START_TEST(test_pool_belongs_to_last_snapshot)
 }
 END_TEST
 
+/* ---- SNAPSHOT_DELTA ------------------------------------------------------------------------ */
+
+/* A SNAPSHOT_DELTA payload: base_time_ns, then a SNAPSHOT payload of the changed rows. */
+static void delta_at(tb_buf_t *p, uint64_t base, uint64_t time_ns, const tb_row_t *rows, uint32_t n)
+{
+    tb_u64(p, base);
+    tb_snapshot_at(p, time_ns, PS_SNAP_INTERVAL, rows, n, 5000, 100, 100);
+}
+
+static void add_chunk(tb_buf_t *f, uint16_t type, void (*build)(tb_buf_t *, uint64_t),
+                      uint64_t time_ns)
+{
+    tb_buf_t p = {0};
+    build(&p, time_ns);
+    tb_chunk(f, type, &p);
+    tb_free(&p);
+}
+
+static const tb_lock_t delta_lock = {.address = 0x1000, .kind = PS_LOCK_MUTEX, .acquisitions = 5};
+
+static void locks_at(tb_buf_t *p, uint64_t time_ns)
+{
+    tb_locks(p, time_ns, 1, &delta_lock, 1, PS_LOCK_ROW_SIZE_WAKES, NULL, 0);
+}
+
+static void snapshot_chunk(tb_buf_t *f, uint64_t time_ns, const tb_row_t *rows, uint32_t n)
+{
+    tb_buf_t p = {0};
+    tb_snapshot_at(&p, time_ns, PS_SNAP_INTERVAL, rows, n, 5000, 100, 100);
+    tb_chunk(f, PS_CHUNK_SNAPSHOT, &p);
+    tb_free(&p);
+}
+
+static size_t delta_chunk(tb_buf_t *f, uint64_t base, uint64_t time_ns, const tb_row_t *rows,
+                          uint32_t n)
+{
+    tb_buf_t p = {0};
+    delta_at(&p, base, time_ns, rows, n);
+    size_t off = tb_chunk(f, PS_CHUNK_SNAPSHOT_DELTA, &p);
+    tb_free(&p);
+    return off;
+}
+
+static const tb_row_t key_rows[3] = {
+    {1, 10, 100, 5, 50, 5, 50, 60}, {3, 7, 70, 7, 70, 0, 0, 20}, {5, 2, 200, 0, 0, 2, 200, 200}};
+/* the delta: stack 3 changed, stack 4 new (out of order on purpose) */
+static const tb_row_t delta_rows[2] = {{4, 1, 9, 0, 0, 1, 9, 9}, {3, 9, 90, 8, 80, 1, 10, 20}};
+
+static void check_rows(const pa_trace_t *t, const uint32_t *ids, const uint64_t *allocs, size_t n)
+{
+    ck_assert_uint_eq(t->snap.nrows, n);
+    for (size_t i = 0; i < n; i++) { /* rows in any order: looked up by stack id */
+        const pa_row_t *r = pa_model_row(t, ids[i]);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_eq(r->allocs, allocs[i]);
+    }
+}
+
+START_TEST(test_delta_applied)
+{
+    tb_buf_t f = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    snapshot_chunk(&f, 100, key_rows, 3);
+    delta_chunk(&f, 100, 200, delta_rows, 2);
+    delta_chunk(&f, 200, 300, delta_rows, 0); /* nothing changed */
+    const char *path = tu_path("delta.trace");
+    write_buf(path, &f);
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_uint_eq(t.nsnapshots, 3);
+    ck_assert_uint_eq(t.snap.time_ns, 300);
+    static const uint32_t ids[] = {1, 3, 4, 5};
+    static const uint64_t allocs[] = {10, 9, 1, 2};
+    check_rows(&t, ids, allocs, 4);
+    ck_assert_uint_eq(t.snap.rows[1].live_bytes, 10);
+    pa_model_free(&t);
+
+    /* a delta whose base is not the snapshot before it: not applied, said so */
+    f.len = 0;
+    tb_file_header(&f, PS_TRACE_VERSION);
+    snapshot_chunk(&f, 100, key_rows, 3);
+    size_t off = delta_chunk(&f, 150, 200, delta_rows, 2);
+    delta_chunk(&f, 200, 300, delta_rows, 1);
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_uint_eq(t.nsnapshots, 1);
+    ck_assert_uint_eq(t.snap.time_ns, 100);
+    char want[200];
+    snprintf(want, sizeof want, "SNAPSHOT_DELTA chunk at offset %zu changes the snapshot at 150 ns",
+             off);
+    ck_assert_msg(tu_has(&t.warnings, want), "want '%s'", want);
+    ck_assert(!pa_model_complete(&t));
+    pa_model_free(&t);
+
+    /* a delta alone: no snapshot */
+    f.len = 0;
+    tb_file_header(&f, PS_TRACE_VERSION);
+    delta_chunk(&f, 100, 200, delta_rows, 2);
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_ENOSNAPSHOT);
+    tb_free(&f);
+}
+END_TEST
+
+/* A file torn at every byte of its last snapshot (a delta, with the LOCKS chunk written before
+ * it): the model holds the snapshot before, with that snapshot's LOCKS chunk, never the torn
+ * one's; cut after the delta, the delta applied and its LOCKS chunk. */
+START_TEST(test_delta_torn_everywhere)
+{
+    tb_buf_t f = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    add_chunk(&f, PS_CHUNK_LOCKS, locks_at, 100);
+    snapshot_chunk(&f, 100, key_rows, 3);
+    size_t start = f.len;
+    add_chunk(&f, PS_CHUNK_LOCKS, locks_at, 200);
+    delta_chunk(&f, 100, 200, delta_rows, 2);
+    size_t stop = f.len;
+    const char *path = tu_path("delta-torn.trace");
+    static const uint32_t ids0[] = {1, 3, 5}, ids1[] = {1, 3, 4, 5};
+    static const uint64_t allocs0[] = {10, 7, 2}, allocs1[] = {10, 9, 1, 2};
+    for (size_t cut = start; cut <= stop; cut++) {
+        ck_assert_int_eq(tb_write_file(path, f.data, cut), 0);
+        pa_trace_t t;
+        ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+        bool whole = cut == stop;
+        ck_assert_uint_eq(t.snap.time_ns, whole ? 200 : 100);
+        ck_assert_uint_eq(t.nsnapshots, whole ? 2 : 1);
+        if (whole)
+            check_rows(&t, ids1, allocs1, 4);
+        else
+            check_rows(&t, ids0, allocs0, 3);
+        ck_assert(t.has_locks);
+        ck_assert_msg(t.locks.time_ns == t.snap.time_ns, "cut %zu: LOCKS of %llu ns", cut,
+                      (unsigned long long)t.locks.time_ns);
+        pa_model_free(&t);
+    }
+    tb_free(&f);
+}
+END_TEST
+
+/* A damaged keyframe: the deltas after it are skipped (their base is lost) until the next
+ * keyframe; a LOCKS chunk left out by the shim (unchanged) keeps the last one read. */
+START_TEST(test_delta_damaged_keyframe)
+{
+    tb_buf_t f = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    snapshot_chunk(&f, 100, key_rows, 3);
+    size_t bad = f.len;
+    add_chunk(&f, PS_CHUNK_LOCKS, locks_at, 200);
+    snapshot_chunk(&f, 200, key_rows, 2);
+    delta_chunk(&f, 200, 300, delta_rows, 2);
+    delta_chunk(&f, 300, 400, delta_rows, 1);
+    size_t before_key = f.len;
+    snapshot_chunk(&f, 500, key_rows, 3);
+    delta_chunk(&f, 500, 600, delta_rows, 2);
+    /* the keyframe at 200 ns: one byte of its payload flipped (its CRC fails) */
+    size_t key2 = bad + f.data[bad + 8] + (f.data[bad + 9] << 8) + PS_CHUNK_HEADER_SIZE;
+    f.data[key2 + PS_CHUNK_HEADER_SIZE + 20] ^= 0xff;
+    const char *path = tu_path("delta-key.trace");
+    ck_assert_int_eq(tb_write_file(path, f.data, before_key), 0);
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_uint_eq(t.snap.time_ns, 100);
+    ck_assert_uint_eq(t.nsnapshots, 1);
+    ck_assert(tu_has(&t.warnings, "ignored until the next full SNAPSHOT"));
+    ck_assert(!t.has_locks); /* the LOCKS chunk of 200 ns waits for a snapshot of its time */
+    pa_model_free(&t);
+
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_uint_eq(t.snap.time_ns, 600);
+    ck_assert_uint_eq(t.nsnapshots, 3);
+    static const uint32_t ids[] = {1, 3, 4, 5};
+    static const uint64_t allocs[] = {10, 9, 1, 2};
+    check_rows(&t, ids, allocs, 4);
+    /* the LOCKS chunk of 200 ns, the last one written: committed with the keyframe at 500 */
+    ck_assert(t.has_locks);
+    ck_assert_uint_eq(t.locks.time_ns, 200);
+    pa_model_free(&t);
+    tb_free(&f);
+}
+END_TEST
+
 /* Random mutations of a trace with a POOL chunk (ASan/UBSan builds check every access). */
 START_TEST(test_pool_random_mutations)
 {
@@ -1087,6 +1271,9 @@ int main(void)
     tcase_add_test(tc, test_pool_truncated_everywhere);
     tcase_add_test(tc, test_pool_belongs_to_last_snapshot);
     tcase_add_test(tc, test_pool_random_mutations);
+    tcase_add_test(tc, test_delta_applied);
+    tcase_add_test(tc, test_delta_torn_everywhere);
+    tcase_add_test(tc, test_delta_damaged_keyframe);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

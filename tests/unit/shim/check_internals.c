@@ -664,16 +664,20 @@ START_TEST(test_trace_chunks)
         off += PS_CHUNK_HEADER_SIZE + len;
     }
     ck_assert_uint_eq(off, n); /* no trailing garbage */
-    /* PROCESS once, then per snapshot MODULES, STACKS (if new), SNAPSHOT */
+    /* PROCESS once, then per snapshot MODULES, STACKS (if new), SNAPSHOT or SNAPSHOT_DELTA */
     ck_assert_int_eq(types[0], PS_CHUNK_PROCESS);
-    int snapshots = 0, process = 0, stack_chunks = 0;
+    int snapshots = 0, process = 0, stack_chunks = 0, first_snapshot = 0;
     for (int i = 0; i < nt; i++) {
-        snapshots += types[i] == PS_CHUNK_SNAPSHOT;
+        int snap = types[i] == PS_CHUNK_SNAPSHOT || types[i] == PS_CHUNK_SNAPSHOT_DELTA;
+        if (snap && !snapshots)
+            first_snapshot = types[i];
+        snapshots += snap;
         process += types[i] == PS_CHUNK_PROCESS;
         stack_chunks += types[i] == PS_CHUNK_STACKS;
     }
     ck_assert_int_eq(process, 1);
     ck_assert_int_eq(snapshots, 2);
+    ck_assert_int_eq(first_snapshot, PS_CHUNK_SNAPSHOT); /* a file starts with a keyframe */
     /* every stack once, ids 1.. in order, over several STACKS chunks */
     ck_assert_int_gt(stack_chunks, 1);
     uint32_t next_id = 1;
