@@ -36,11 +36,6 @@
 
 enum { DELTA = 13 }; /* SNAPSHOT_DELTA (PS_CHUNK_SNAPSHOT_DELTA in the delta branch) */
 
-typedef struct {
-    uint32_t id;
-    uint64_t allocs, alloc_bytes, frees, freed_bytes, live_blocks, live_bytes, peak;
-} row_t;
-
 /* Stacks share their return addresses as a program's do: each frame is one of ADDRS
  * addresses, chosen by a hash (splitmix64's finalizer) of the stack and the frame. */
 #define ADDRS 4096
@@ -69,25 +64,12 @@ static void chunk(uint16_t type, const tb_buf_t *p)
         nchunks++;
 }
 
-static void row(tb_buf_t *b, const row_t *r)
-{
-    tb_u32(b, r->id);
-    tb_u32(b, 0);
-    tb_u64(b, r->allocs);
-    tb_u64(b, r->alloc_bytes);
-    tb_u64(b, r->frees);
-    tb_u64(b, r->freed_bytes);
-    tb_u64(b, r->live_blocks);
-    tb_u64(b, r->live_bytes);
-    tb_u64(b, r->peak);
-}
-
-static row_t *rows;
+static tb_row_t *rows;
 static uint32_t nstacks;
-static row_t tot; /* sums of the rows */
+static tb_row_t tot; /* sums of the rows */
 
 /* Replaces a row's counters, keeping the totals the sums of the rows. */
-static void update(row_t *r, uint64_t allocs, uint64_t alloc_bytes, uint64_t live_blocks,
+static void update(tb_row_t *r, uint64_t allocs, uint64_t alloc_bytes, uint64_t live_blocks,
                    uint64_t live_bytes)
 {
     tot.allocs += allocs - r->allocs;
@@ -100,8 +82,8 @@ static void update(row_t *r, uint64_t allocs, uint64_t alloc_bytes, uint64_t liv
     r->live_bytes = live_bytes;
     r->frees = allocs - live_blocks;
     r->freed_bytes = alloc_bytes - live_bytes;
-    if (live_bytes > r->peak)
-        r->peak = live_bytes;
+    if (live_bytes > r->peak_live_bytes)
+        r->peak_live_bytes = live_bytes;
 }
 
 static uint64_t arg(int argc, char **argv, const char *name, uint64_t def)
@@ -174,7 +156,7 @@ int main(int argc, char **argv)
     if (!rows || !dirty)
         return 1;
     for (uint32_t i = 0; i < nstacks; i++) { /* every stack allocated once before snapshot 1 */
-        rows[i].id = i + 1;
+        rows[i].stack_id = i + 1;
         update(&rows[i], 1, 32, 0, 0);
     }
     uint64_t churn_next = 0, max_live = 0, max_number = 0, base_time = 0, fulls = 0;
@@ -185,7 +167,7 @@ int main(int argc, char **argv)
         update(&rows[1], req + 1, 32 + req * CACHE_SIZE, cached, cached * CACHE_SIZE);
         dirty[0] = dirty[1] = 1;
         if (k == spike_k || k == spike_k + 1) {
-            row_t *r = &rows[2];
+            tb_row_t *r = &rows[2];
             if (k == spike_k)
                 update(r, r->allocs + 1, r->alloc_bytes + spike, 1, spike);
             else
@@ -193,7 +175,7 @@ int main(int argc, char **argv)
             dirty[2] = 1;
         }
         for (uint64_t c = 0; c < changed; c++) {
-            row_t *r = &rows[3 + churn_next];
+            tb_row_t *r = &rows[3 + churn_next];
             uint64_t live = (k + churn_next) % 3; /* 0..2 blocks of 48 bytes stay live */
             update(r, r->allocs + 10, r->alloc_bytes + 480, live, live * 48);
             dirty[3 + churn_next] = 1;
@@ -228,7 +210,7 @@ int main(int argc, char **argv)
         tb_u32(&p, 64);
         for (uint32_t i = 0; i < nstacks; i++)
             if (full || dirty[i]) {
-                row(&p, &rows[i]);
+                tb_row(&p, &rows[i]);
                 dirty[i] = 0;
             }
         chunk(full ? PS_CHUNK_SNAPSHOT : DELTA, &p);
