@@ -405,8 +405,7 @@ const pa_row_t *pa_model_row(const pa_trace_t *t, uint32_t id)
     return r ? &s->rows[r - 1] : NULL;
 }
 
-/* A full snapshot's rows replace the current ones; a delta's replace the rows of their stacks
- * (a stack new since the base gets a row at the end). */
+/* With opts.rows_wanted: whether the row at the cursor is of a stack the report follows. */
 static bool row_wanted(const pa_model_opts_t *o, pa_cursor_t *c)
 {
     if (!o->rows_wanted)
@@ -417,6 +416,8 @@ static bool row_wanted(const pa_model_opts_t *o, pa_cursor_t *c)
     return id < o->rows_wanted_ids && (o->rows_wanted[id / 8] >> (id % 8) & 1);
 }
 
+/* A full snapshot's rows replace the current ones; a delta's replace the rows of their stacks
+ * (a stack new since the base gets a row at the end). */
 static int apply_rows(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t row_size,
                       bool delta, const pa_model_opts_t *o)
 {
@@ -1193,6 +1194,8 @@ int pa_model_load(const char *path, bool quiet, pa_trace_t *t)
     return pa_model_read(path, &o, t);
 }
 
+/* First pass of --at max: best->number is the snapshot with the highest live heap so far, and
+ * best->time_ns (reset before the second pass) holds that live heap. */
 static int note_max(pa_trace_t *t, void *ctx)
 {
     pa_at_t *best = ctx;

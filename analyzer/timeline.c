@@ -303,12 +303,7 @@ static void site_json(pa_json_t *j, const pa_group_t *g, const pa_stackview_t *v
     pa_json_kv_u64(j, "alloc_bytes", g->alloc_bytes);
     pa_json_kv_u64(j, "stacks", g->stacks);
     pa_json_kv_u64(j, "hidden_frames", g->hidden);
-    if (g->note) {
-        pa_json_key(j, "note");
-        pa_json_string(j, g->note);
-    }
-    pa_json_key(j, "stack");
-    pa_report_frames_json(j, v);
+    pa_report_stack_json(j, g->note, v->frames, v->nframes);
     pa_json_object_end(j);
 }
 

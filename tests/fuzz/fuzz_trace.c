@@ -251,6 +251,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pa_trace_t t;
     if (pa_model_load(path, true, &t) != PA_OK)
         return 0; /* pa_model_load freed t */
+    /* Read again at its highest snapshot (a pass of totals only, then one that stops there):
+     * every pass must accept the same snapshots and refuse the same deltas. */
+    pa_at_t at = {.kind = PA_AT_MAX};
+    pa_trace_t t2;
+    if (pa_model_load_at(path, true, &at, &t2) == PA_OK) {
+        if (t2.nsnapshots != t.nsnapshots || t2.deltas_skipped != t.deltas_skipped ||
+            t2.snap.number > t.nsnapshots) {
+            fprintf(stderr, "fuzz_trace: --at max read %llu snapshots, the last %llu\n",
+                    (unsigned long long)t2.nsnapshots, (unsigned long long)t.nsnapshots);
+            abort();
+        }
+        pa_model_free(&t2);
+    }
     defuse_modules(&t);
     run_reports(&t, devnull);
     pa_model_free(&t);

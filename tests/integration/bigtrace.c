@@ -4,7 +4,8 @@
  * (docs/trace-format.md), written here independently of the shim: full SNAPSHOT chunks as
  * keyframes and SNAPSHOT_DELTA chunks (type 13: u64 base_time_ns, then a SNAPSHOT payload of
  * the rows that changed) in between. For the analyzer's tests and benchmarks over time
- * (tests/integration/test_timeline_memory.py, tests/bench/run.py --timeline).
+ * (tests/integration/test_timeline_memory.py, tests/bench/run.py --timeline). The bytes are
+ * encoded by the unit tests' trace_builder.c.
  *
  *   bigtrace OUT [--snapshots N] [--stacks S] [--interval-ms MS] [--keyframe K] [--changed C]
  *                [--requests R]
@@ -19,64 +20,21 @@
  * one line of JSON with what a reader must find (numbers of the snapshots, the highest live
  * heap, the final totals).
  */
+#include "trace_builder.h"
+#include "trace_format.h"
+
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #define LEAK_SIZE 64
 #define CACHE_SIZE 128
 #define CACHE_ENTRIES 5000
 #define DEPTH 8
 
-enum { PROCESS = 1, MODULES = 2, STACKS = 3, SNAPSHOT = 4, DELTA = 13, END = 0xffff };
-
-typedef struct {
-    uint32_t id;
-    uint64_t allocs, alloc_bytes, frees, freed_bytes, live_blocks, live_bytes, peak;
-} row_t;
-
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-} buf_t;
-
-static void put(buf_t *b, const void *src, size_t n)
-{
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) {
-            perror("bigtrace");
-            exit(1);
-        }
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void u32(buf_t *b, uint32_t v)
-{
-    uint8_t x[4];
-    for (int i = 0; i < 4; i++)
-        x[i] = (uint8_t)(v >> (8 * i));
-    put(b, x, 4);
-}
-
-static void u64(buf_t *b, uint64_t v)
-{
-    uint8_t x[8];
-    for (int i = 0; i < 8; i++)
-        x[i] = (uint8_t)(v >> (8 * i));
-    put(b, x, 8);
-}
-
-static void str(buf_t *b, const char *s)
-{
-    u32(b, (uint32_t)strlen(s));
-    put(b, s, strlen(s));
-}
+enum { DELTA = 13 }; /* SNAPSHOT_DELTA (PS_CHUNK_SNAPSHOT_DELTA in the delta branch) */
 
 /* Stacks share their return addresses as a program's do: each frame is one of ADDRS
  * addresses, chosen by a hash (splitmix64's finalizer) of the stack and the frame. */
@@ -92,44 +50,26 @@ static uint64_t mix(uint64_t x)
 static FILE *out;
 static uint64_t nchunks;
 
-static void chunk(uint16_t type, const buf_t *p)
+/* One chunk (trace_builder.c frames it), written at once: the file is never in memory. */
+static void chunk(uint16_t type, const tb_buf_t *p)
 {
-    buf_t h = {0};
-    u32(&h, 0x4b435350u);
-    uint8_t t[4] = {(uint8_t)type, (uint8_t)(type >> 8), 0, 0};
-    put(&h, t, 4);
-    u32(&h, (uint32_t)p->len);
-    uint32_t crc = (uint32_t)crc32(0L, h.p, 12);
-    crc = (uint32_t)crc32(crc, p->p, (uInt)p->len);
-    u32(&h, crc);
-    if (fwrite(h.p, 1, h.len, out) != h.len || fwrite(p->p, 1, p->len, out) != p->len) {
+    static tb_buf_t c;
+    c.len = 0;
+    tb_chunk(&c, type, p);
+    if (fwrite(c.data, 1, c.len, out) != c.len) {
         perror("bigtrace: write");
         exit(1);
     }
-    free(h.p);
-    if (type != END)
+    if (type != PS_CHUNK_END)
         nchunks++;
 }
 
-static void row(buf_t *b, const row_t *r)
-{
-    u32(b, r->id);
-    u32(b, 0);
-    u64(b, r->allocs);
-    u64(b, r->alloc_bytes);
-    u64(b, r->frees);
-    u64(b, r->freed_bytes);
-    u64(b, r->live_blocks);
-    u64(b, r->live_bytes);
-    u64(b, r->peak);
-}
-
-static row_t *rows;
+static tb_row_t *rows;
 static uint32_t nstacks;
-static row_t tot; /* sums of the rows */
+static tb_row_t tot; /* sums of the rows */
 
 /* Replaces a row's counters, keeping the totals the sums of the rows. */
-static void update(row_t *r, uint64_t allocs, uint64_t alloc_bytes, uint64_t live_blocks,
+static void update(tb_row_t *r, uint64_t allocs, uint64_t alloc_bytes, uint64_t live_blocks,
                    uint64_t live_bytes)
 {
     tot.allocs += allocs - r->allocs;
@@ -142,8 +82,8 @@ static void update(row_t *r, uint64_t allocs, uint64_t alloc_bytes, uint64_t liv
     r->live_bytes = live_bytes;
     r->frees = allocs - live_blocks;
     r->freed_bytes = alloc_bytes - live_bytes;
-    if (live_bytes > r->peak)
-        r->peak = live_bytes;
+    if (live_bytes > r->peak_live_bytes)
+        r->peak_live_bytes = live_bytes;
 }
 
 static uint64_t arg(int argc, char **argv, const char *name, uint64_t def)
@@ -181,42 +121,42 @@ int main(int argc, char **argv)
     }
     static char iobuf[1 << 20];
     setvbuf(out, iobuf, _IOFBF, sizeof iobuf);
-    const uint8_t header[16] = {'P', 'S', 'H', 'M', 'T', 'R', 'C', 0, 1, 0, 0, 0, 16, 0, 0, 0};
-    fwrite(header, 1, sizeof header, out);
-
-    buf_t p = {0};
-    u64(&p, 4242); /* pid, ppid, start times */
-    u64(&p, 1);
-    u64(&p, 1700000000000000000ull);
-    u64(&p, 1000);
-    str(&p, "0.1.0");
-    str(&p, "/usr/sbin/simulated-service");
-    str(&p, "bigtrace");
-    u32(&p, 1);
-    str(&p, "simulated-service");
-    str(&p, "PERFSHIM_INTERVAL=10s\n");
-    u32(&p, 8);
-    u32(&p, 4096);
-    chunk(PROCESS, &p);
+    tb_buf_t p = {0};
+    tb_file_header(&p, PS_TRACE_VERSION);
+    fwrite(p.data, 1, p.len, out);
     p.len = 0;
-    u32(&p, 0);
-    chunk(MODULES, &p);
+    tb_u64(&p, 4242); /* pid, ppid, start times */
+    tb_u64(&p, 1);
+    tb_u64(&p, 1700000000000000000ull);
+    tb_u64(&p, 1000);
+    tb_str(&p, "0.1.0");
+    tb_str(&p, "/usr/sbin/simulated-service");
+    tb_str(&p, "bigtrace");
+    tb_u32(&p, 1);
+    tb_str(&p, "simulated-service");
+    tb_str(&p, "PERFSHIM_INTERVAL=10s\n");
+    tb_u32(&p, 8);
+    tb_u32(&p, 4096);
+    chunk(PS_CHUNK_PROCESS, &p);
     p.len = 0;
-    u32(&p, nstacks);
+    tb_u32(&p, 0);
+    chunk(PS_CHUNK_MODULES, &p);
+    p.len = 0;
+    tb_stacks_begin(&p, nstacks);
     for (uint32_t id = 1; id <= nstacks; id++) {
-        u32(&p, id);
-        u32(&p, DEPTH);
+        uint64_t a[DEPTH];
         for (uint32_t f = 0; f < DEPTH; f++) /* in no module: [unknown]+0x... frames */
-            u64(&p, 0x100000000ull + (mix((uint64_t)id * DEPTH + f) % ADDRS) * 16 + 5);
+            a[f] = 0x100000000ull + (mix((uint64_t)id * DEPTH + f) % ADDRS) * 16 + 5;
+        tb_stack(&p, id, DEPTH, a);
     }
-    chunk(STACKS, &p);
+    chunk(PS_CHUNK_STACKS, &p);
 
     rows = calloc(nstacks, sizeof *rows);
     uint8_t *dirty = calloc(nstacks, 1);
     if (!rows || !dirty)
         return 1;
     for (uint32_t i = 0; i < nstacks; i++) { /* every stack allocated once before snapshot 1 */
-        rows[i].id = i + 1;
+        rows[i].stack_id = i + 1;
         update(&rows[i], 1, 32, 0, 0);
     }
     uint64_t churn_next = 0, max_live = 0, max_number = 0, base_time = 0, fulls = 0;
@@ -227,7 +167,7 @@ int main(int argc, char **argv)
         update(&rows[1], req + 1, 32 + req * CACHE_SIZE, cached, cached * CACHE_SIZE);
         dirty[0] = dirty[1] = 1;
         if (k == spike_k || k == spike_k + 1) {
-            row_t *r = &rows[2];
+            tb_row_t *r = &rows[2];
             if (k == spike_k)
                 update(r, r->allocs + 1, r->alloc_bytes + spike, 1, spike);
             else
@@ -235,7 +175,7 @@ int main(int argc, char **argv)
             dirty[2] = 1;
         }
         for (uint64_t c = 0; c < changed; c++) {
-            row_t *r = &rows[3 + churn_next];
+            tb_row_t *r = &rows[3 + churn_next];
             uint64_t live = (k + churn_next) % 3; /* 0..2 blocks of 48 bytes stay live */
             update(r, r->allocs + 10, r->alloc_bytes + 480, live, live * 48);
             dirty[3 + churn_next] = 1;
@@ -245,42 +185,42 @@ int main(int argc, char **argv)
         int full = k == 1 || (k - 1) % keyframe == 0;
         p.len = 0;
         if (!full)
-            u64(&p, base_time);
-        u64(&p, time_ns);
-        u32(&p, k == n ? 0 : 2); /* exit, interval */
-        u32(&p, 0);
-        u64(&p, tot.allocs);
-        u64(&p, tot.allocs - tot.live_blocks);
-        u64(&p, tot.alloc_bytes);
-        u64(&p, tot.alloc_bytes - tot.live_bytes);
-        u64(&p, tot.live_blocks);
-        u64(&p, tot.live_bytes);
+            tb_u64(&p, base_time);
+        tb_u64(&p, time_ns);
+        tb_u32(&p, k == n ? 0 : 2); /* exit, interval */
+        tb_u32(&p, 0);
+        tb_u64(&p, tot.allocs);
+        tb_u64(&p, tot.allocs - tot.live_blocks);
+        tb_u64(&p, tot.alloc_bytes);
+        tb_u64(&p, tot.alloc_bytes - tot.live_bytes);
+        tb_u64(&p, tot.live_blocks);
+        tb_u64(&p, tot.live_bytes);
         if (tot.live_bytes > max_live) {
             max_live = tot.live_bytes;
             max_number = k;
         }
-        u64(&p, max_live);
-        u64(&p, (50ull << 20) + tot.live_bytes); /* RSS */
-        u64(&p, (50ull << 20) + max_live);
-        u64(&p, 0);
+        tb_u64(&p, max_live);
+        tb_u64(&p, (50ull << 20) + tot.live_bytes); /* RSS */
+        tb_u64(&p, (50ull << 20) + max_live);
+        tb_u64(&p, 0);
         uint32_t count = 0;
         for (uint32_t i = 0; i < nstacks; i++)
             count += full || dirty[i];
-        u32(&p, count);
-        u32(&p, 64);
+        tb_u32(&p, count);
+        tb_u32(&p, 64);
         for (uint32_t i = 0; i < nstacks; i++)
             if (full || dirty[i]) {
-                row(&p, &rows[i]);
+                tb_row(&p, &rows[i]);
                 dirty[i] = 0;
             }
-        chunk(full ? SNAPSHOT : DELTA, &p);
+        chunk(full ? PS_CHUNK_SNAPSHOT : DELTA, &p);
         fulls += full;
         base_time = time_ns;
     }
     p.len = 0;
-    u64(&p, nchunks);
-    u64(&p, 0);
-    chunk(END, &p);
+    tb_u64(&p, nchunks);
+    tb_u64(&p, 0);
+    chunk(PS_CHUNK_END, &p);
     if (fclose(out) != 0) {
         perror("bigtrace: close");
         return 1;
@@ -293,7 +233,7 @@ int main(int argc, char **argv)
            (unsigned long long)interval_ns, (unsigned long long)requests, LEAK_SIZE, CACHE_SIZE,
            CACHE_ENTRIES, (unsigned long long)max_number, (unsigned long long)max_live,
            (unsigned long long)tot.live_bytes, (unsigned long long)tot.allocs);
-    free(p.p);
+    tb_free(&p);
     free(rows);
     free(dirty);
     return 0;

@@ -182,17 +182,21 @@ void tb_snapshot_at(tb_buf_t *p, uint64_t time_ns, uint32_t reason, const tb_row
     tb_u64(p, 3); /* untracked frees */
     tb_u32(p, n);
     tb_u32(p, PS_SNAPSHOT_ROW_SIZE);
-    for (uint32_t i = 0; i < n; i++) {
-        tb_u32(p, rows[i].stack_id);
-        tb_u32(p, 0);
-        tb_u64(p, rows[i].allocs);
-        tb_u64(p, rows[i].alloc_bytes);
-        tb_u64(p, rows[i].frees);
-        tb_u64(p, rows[i].freed_bytes);
-        tb_u64(p, rows[i].live_blocks);
-        tb_u64(p, rows[i].live_bytes);
-        tb_u64(p, rows[i].peak_live_bytes);
-    }
+    for (uint32_t i = 0; i < n; i++)
+        tb_row(p, &rows[i]);
+}
+
+void tb_row(tb_buf_t *p, const tb_row_t *r)
+{
+    tb_u32(p, r->stack_id);
+    tb_u32(p, 0);
+    tb_u64(p, r->allocs);
+    tb_u64(p, r->alloc_bytes);
+    tb_u64(p, r->frees);
+    tb_u64(p, r->freed_bytes);
+    tb_u64(p, r->live_blocks);
+    tb_u64(p, r->live_bytes);
+    tb_u64(p, r->peak_live_bytes);
 }
 
 void tb_pool(tb_buf_t *p, const tb_pool_totals_t *t, const tb_pool_class_t *c, uint32_t n,

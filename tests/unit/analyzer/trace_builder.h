@@ -46,6 +46,8 @@ typedef struct {
     uint32_t stack_id;
     uint64_t allocs, alloc_bytes, frees, freed_bytes, live_blocks, live_bytes, peak_live_bytes;
 } tb_row_t;
+/* One 64-byte SNAPSHOT row. */
+void tb_row(tb_buf_t *p, const tb_row_t *r);
 /* time_ns of every snapshot tb_snapshot() writes */
 #define TB_SNAPSHOT_TIME_NS 1000000
 /* A SNAPSHOT payload; totals are the sums of the rows (peak and RSS given). */
