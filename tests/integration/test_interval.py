@@ -197,6 +197,12 @@ def main():
              "each delta leaves out the row that did not change (interval_setup)",
              repr([(s["changed"], len(s["rows"])) for s in deltas]))
 
+    # Chunks that did not change are left out between keyframes: the module map of this
+    # program never changes, so MODULES comes with keyframes only.
+    nmod = sum(1 for c in raw.chunks if c[1] == pstest.CHUNK_MODULES)
+    ck.check(1 <= nmod <= kinds.count(False), "MODULES only with keyframes (the map did not "
+             "change)", "%d MODULES chunks, %d keyframes" % (nmod, kinds.count(False)))
+
     with open(traces[0], "rb") as f:
         data = f.read()
     cut_path = os.path.join(work, "cut.trace")
