@@ -7,8 +7,8 @@ snapshots (at least 2: a loaded machine may run the program slowly) at increasin
 the EXIT snapshot; the exit snapshot's figures are exactly what the program says it allocated
 and kept; `perfshim summary --json` counts every snapshot. Delta snapshots: a keyframe first and
 last, deltas between that leave out the unchanged row; copies of the trace cut at every byte of
-the last SNAPSHOT_DELTA chunk and at many offsets before it in its snapshot (a writer killed
-mid-write) analyze to the snapshot before it; a damaged keyframe makes the deltas after it be
+the last SNAPSHOT_DELTA chunk's header and every 8th byte after, and at many offsets before it in
+its snapshot (a writer killed mid-write) analyze to the snapshot before it; a damaged keyframe makes the deltas after it be
 skipped until the next keyframe. SIGKILL mid-run: the last complete snapshot is reported and
 every one counted. PERFSHIM_MAX_TRACE: the first piece and the latest three are kept, each a
 complete trace. No wall-clock assertion beyond "several snapshots"."""
@@ -248,16 +248,18 @@ def main():
 
     # Torn writes: cut inside the last delta snapshot's group (from the end of the snapshot
     # before it to the last byte before its SNAPSHOT_DELTA chunk ends): each cut reads as the
-    # snapshot before. Every byte of the delta chunk itself, every chunk boundary +-1, and some
-    # 40 offsets in the rest (the model's every-byte test is check_reader's
-    # test_delta_torn_everywhere; each analyzer run here is a process).
+    # snapshot before. Every chunk boundary +-1, the delta chunk's header and base field byte
+    # by byte, every 8th byte of the rest of it, and some 40 offsets in the rest of the group
+    # (the every-byte test is check_reader's test_delta_torn_everywhere: each analyzer run
+    # here is a process, and a loaded machine runs some 100 of them in a minute).
     snaps = [c for c in raw.chunks if c[1] in (pstest.CHUNK_SNAPSHOT, pstest.CHUNK_SNAPSHOT_DELTA)]
     last_delta = max((i for i, c in enumerate(snaps) if c[1] == pstest.CHUNK_SNAPSHOT_DELTA),
                      default=None)
     if ck.check(last_delta is not None and last_delta >= 1, "a delta snapshot to tear"):
         start = snaps[last_delta - 1][0] + snaps[last_delta - 1][2]
         dstart, stop = snaps[last_delta][0], snaps[last_delta][0] + snaps[last_delta][2]
-        cuts = set(range(start, stop, max(1, (stop - start) // 40))) | set(range(dstart, stop))
+        cuts = set(range(start, stop, max(1, (stop - start) // 40)))
+        cuts |= set(range(dstart, min(stop, dstart + 24))) | set(range(dstart, stop, 8))
         for off, _typ, n in raw.chunks:
             for c in (off - 1, off, off + 1, off + 15, off + 16, off + 17):
                 if start <= c < stop:
