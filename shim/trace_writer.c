@@ -11,6 +11,8 @@
  * into theirs. Between the snapshots of a running process (perfshim_dump, PERFSHIM_INTERVAL)
  * the descriptor is closed (ps_writer_suspend) and reopened by path, O_APPEND, at the next
  * one: a program that lists its descriptors mid-run finds none of ours.
+ * With PERFSHIM_MAX_TRACE the trace is a sequence of pieces (ps_writer_rotate): the file named
+ * above, then "<it>.part2", ...; the first and the latest PS_PIECES_KEPT are kept.
  * Payloads are built in mmap'd buffers: nothing here calls malloc.
  * The caller (snapshot.c) serializes all calls with the writer lock.
  */

@@ -34,8 +34,6 @@
 #define CACHE_ENTRIES 5000
 #define DEPTH 8
 
-enum { DELTA = 13 }; /* SNAPSHOT_DELTA (PS_CHUNK_SNAPSHOT_DELTA in the delta branch) */
-
 /* Stacks share their return addresses as a program's do: each frame is one of ADDRS
  * addresses, chosen by a hash (splitmix64's finalizer) of the stack and the frame. */
 #define ADDRS 4096
@@ -213,7 +211,7 @@ int main(int argc, char **argv)
                 tb_row(&p, &rows[i]);
                 dirty[i] = 0;
             }
-        chunk(full ? PS_CHUNK_SNAPSHOT : DELTA, &p);
+        chunk(full ? PS_CHUNK_SNAPSHOT : PS_CHUNK_SNAPSHOT_DELTA, &p);
         fulls += full;
         base_time = time_ns;
     }

@@ -7,8 +7,8 @@ snapshots (at least 2: a loaded machine may run the program slowly) at increasin
 the EXIT snapshot; the exit snapshot's figures are exactly what the program says it allocated
 and kept; `perfshim summary --json` counts every snapshot. Delta snapshots: a keyframe first and
 last, deltas between that leave out the unchanged row; copies of the trace cut at every byte of
-the last SNAPSHOT_DELTA chunk and at many offsets before it in its snapshot (a writer killed
-mid-write) analyze to the snapshot before it; a damaged keyframe makes the deltas after it be
+the last SNAPSHOT_DELTA chunk's header and every 8th byte after, and at many offsets before it in
+its snapshot (a writer killed mid-write) analyze to the snapshot before it; a damaged keyframe makes the deltas after it be
 skipped until the next keyframe. SIGKILL mid-run: the last complete snapshot is reported and
 every one counted. PERFSHIM_MAX_TRACE: the first piece and the latest three are kept, each a
 complete trace. No wall-clock assertion beyond "several snapshots"."""
@@ -16,8 +16,10 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import time
+import zlib
 
 import pstest
 
@@ -67,6 +69,24 @@ def check_sigkill(args, ck, prog, work):
              (last["time_ns"], len(raw.snapshots), last["totals"]["allocs"],
               last["totals"]["live_bytes"], False),
              "killed: the last complete snapshot is reported, every one counted")
+    # An older analyzer skips SNAPSHOT_DELTA (an unknown type): the same file with its deltas
+    # retyped as an unknown chunk reads as its last keyframe, never as a wrong state.
+    old = bytearray(open(path, "rb").read())
+    for off, typ, n in raw.chunks:
+        if typ == pstest.CHUNK_SNAPSHOT_DELTA:
+            struct.pack_into("<H", old, off + 4, 0x7777)
+            crc = zlib.crc32(bytes(old[off + 16:off + n]), zlib.crc32(bytes(old[off:off + 12])))
+            struct.pack_into("<I", old, off + 12, crc)
+    old_path = os.path.join(kill_dir, "as-old-reader.trace")
+    with open(old_path, "wb") as f:
+        f.write(bytes(old))
+    keys = [s for s in raw.snapshots if not s["delta"]]
+    q, od = summary_json(args, old_path)
+    ck.check(q.returncode == 0 and od is not None and
+             (od["snapshot"]["time_ns"], od["snapshot"]["snapshots"], od["totals"]["allocs"]) ==
+             (keys[-1]["time_ns"], len(keys), keys[-1]["totals"]["allocs"]),
+             "killed, deltas skipped as by an older analyzer: the last keyframe is reported",
+             pstest.describe(q))
     a = pstest.run([args.perfshim, "leaks", "--json", path])
     try:
         rep = pstest.load_reports(a.stdout.decode("utf-8"))[0]
@@ -97,8 +117,8 @@ def check_max_trace(args, ck, prog, work, keep_size):
              repr(names))
     total = sum(os.path.getsize(os.path.join(mdir, n)) for n in names)
     sizes = [os.path.getsize(os.path.join(mdir, n)) for n in names]
-    ck.check(total <= bound * 5 // 4, "MAX_TRACE: the pieces stay near the bound (%d bytes)" % bound,
-             repr(sizes))
+    ck.check(total <= bound * 5 // 4,
+             "MAX_TRACE: the pieces stay near the bound (%d bytes)" % bound, repr(sizes))
     for n in ["m.trace"] + [n for _, n in parts]:
         path = os.path.join(mdir, n)
         raw = pstest.RawTrace(path)
@@ -197,6 +217,12 @@ def main():
              "each delta leaves out the row that did not change (interval_setup)",
              repr([(s["changed"], len(s["rows"])) for s in deltas]))
 
+    # Chunks that did not change are left out between keyframes: the module map of this
+    # program never changes, so MODULES comes with keyframes only.
+    nmod = sum(1 for c in raw.chunks if c[1] == pstest.CHUNK_MODULES)
+    ck.check(1 <= nmod <= kinds.count(False), "MODULES only with keyframes (the map did not "
+             "change)", "%d MODULES chunks, %d keyframes" % (nmod, kinds.count(False)))
+
     with open(traces[0], "rb") as f:
         data = f.read()
     cut_path = os.path.join(work, "cut.trace")
@@ -222,16 +248,18 @@ def main():
 
     # Torn writes: cut inside the last delta snapshot's group (from the end of the snapshot
     # before it to the last byte before its SNAPSHOT_DELTA chunk ends): each cut reads as the
-    # snapshot before. Every byte of the delta chunk itself, every chunk boundary +-1, and some
-    # 40 offsets in the rest (the model's every-byte test is check_reader's
-    # test_delta_torn_everywhere; each analyzer run here is a process).
+    # snapshot before. Every chunk boundary +-1, the delta chunk's header and base field byte
+    # by byte, every 8th byte of the rest of it, and some 40 offsets in the rest of the group
+    # (the every-byte test is check_reader's test_delta_torn_everywhere: each analyzer run
+    # here is a process, and a loaded machine runs some 100 of them in a minute).
     snaps = [c for c in raw.chunks if c[1] in (pstest.CHUNK_SNAPSHOT, pstest.CHUNK_SNAPSHOT_DELTA)]
     last_delta = max((i for i, c in enumerate(snaps) if c[1] == pstest.CHUNK_SNAPSHOT_DELTA),
                      default=None)
     if ck.check(last_delta is not None and last_delta >= 1, "a delta snapshot to tear"):
         start = snaps[last_delta - 1][0] + snaps[last_delta - 1][2]
         dstart, stop = snaps[last_delta][0], snaps[last_delta][0] + snaps[last_delta][2]
-        cuts = set(range(start, stop, max(1, (stop - start) // 40))) | set(range(dstart, stop))
+        cuts = set(range(start, stop, max(1, (stop - start) // 40)))
+        cuts |= set(range(dstart, min(stop, dstart + 24))) | set(range(dstart, stop, 8))
         for off, _typ, n in raw.chunks:
             for c in (off - 1, off, off + 1, off + 15, off + 16, off + 17):
                 if start <= c < stop:

@@ -15,8 +15,6 @@
 
 #include <check.h>
 
-enum { DELTA = 13 }; /* SNAPSHOT_DELTA */
-
 static void write_buf(const char *path, const tb_buf_t *b)
 {
     ck_assert_int_eq(tb_write_file(path, b->data, b->len), 0);
@@ -79,9 +77,9 @@ static void build_deltas(tb_buf_t *f, size_t offs[4])
     offs[0] = full(f, &p, 1000, a, 2, 50);
     tb_row_t b[] = {{2, 5, 100, 1, 20, 4, 80, 80}, {3, 1, 7, 0, 0, 1, 7, 7}};
     delta(&p, 1000, 2000, b, 2, 97);
-    offs[1] = tb_chunk(f, DELTA, &p);
+    offs[1] = tb_chunk(f, PS_CHUNK_SNAPSHOT_DELTA, &p);
     delta(&p, 2000, 3000, NULL, 0, 97);
-    offs[2] = tb_chunk(f, DELTA, &p);
+    offs[2] = tb_chunk(f, PS_CHUNK_SNAPSHOT_DELTA, &p);
     p.len = 0;
     tb_end(&p, 4);
     offs[3] = tb_chunk(f, PS_CHUNK_END, &p);
@@ -152,16 +150,16 @@ START_TEST(test_delta_wrong_base)
     stacks(&f, &p, 2);
     tb_row_t r1 = {1, 1, 10, 0, 0, 1, 10, 10}, r2 = {2, 1, 20, 0, 0, 1, 20, 20};
     delta(&p, 0, 500, &r1, 1, 10); /* before any snapshot */
-    size_t first_bad = tb_chunk(&f, DELTA, &p);
+    size_t first_bad = tb_chunk(&f, PS_CHUNK_SNAPSHOT_DELTA, &p);
     full(&f, &p, 1000, &r1, 1, 10);
     delta(&p, 999, 2000, &r2, 1, 30); /* names a snapshot that was not read */
-    size_t bad = tb_chunk(&f, DELTA, &p);
+    size_t bad = tb_chunk(&f, PS_CHUNK_SNAPSHOT_DELTA, &p);
     delta(&p, 2000, 3000, &r2, 1, 30); /* its base was not applied either */
-    tb_chunk(&f, DELTA, &p);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT_DELTA, &p);
     tb_row_t r3 = {1, 2, 20, 1, 10, 1, 10, 10};
     full(&f, &p, 4000, &r3, 1, 30); /* a keyframe: deltas apply again */
     delta(&p, 4000, 5000, &r2, 1, 30);
-    tb_chunk(&f, DELTA, &p);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT_DELTA, &p);
     const char *path = tu_path("badbase.trace");
     write_buf(path, &f);
     pa_trace_t t;
@@ -190,7 +188,7 @@ START_TEST(test_delta_wrong_base)
     f.len = 0;
     tb_file_header(&f, PS_TRACE_VERSION);
     delta(&p, 0, 500, &r1, 1, 10);
-    tb_chunk(&f, DELTA, &p);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT_DELTA, &p);
     write_buf(path, &f);
     int saved = tu_stderr_silence();
     ck_assert_int_eq(pa_model_load(path, true, &t), PA_ENOSNAPSHOT);
@@ -201,7 +199,7 @@ START_TEST(test_delta_wrong_base)
     full(&f, &p, 1000, &r1, 1, 10);
     p.len = 0;
     tb_u32(&p, 1000);
-    size_t shortd = tb_chunk(&f, DELTA, &p);
+    size_t shortd = tb_chunk(&f, PS_CHUNK_SNAPSHOT_DELTA, &p);
     write_buf(path, &f);
     ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
     snprintf(want, sizeof want,
@@ -239,7 +237,7 @@ static void build_five(tb_buf_t *f, size_t pools[2])
             full(f, &p, time_ns, &r, 1, peak);
         } else {
             delta(&p, time_ns - 1000000000, time_ns, &r, 1, peak);
-            tb_chunk(f, DELTA, &p);
+            tb_chunk(f, PS_CHUNK_SNAPSHOT_DELTA, &p);
         }
     }
     p.len = 0;
