@@ -218,9 +218,9 @@ void ps_track_fork_parent(void);
 void ps_track_fork_child(void);
 
 /* ---- sample.c: PERFSHIM_SAMPLE, sampling by bytes ------------------------------------------ */
-#define PS_SAMPLE_CODES 16                        /* weight codes a block can carry (0 = exact) */
-#define PS_SAMPLE_MAX_MEAN (UINT64_C(1) << 30)    /* largest mean interval (bytes) */
-#define PS_SAMPLE_FILTER_SIZE 65536               /* ps_sample_filter entries */
+#define PS_SAMPLE_CODES 16                     /* weight codes a block can carry (0 = exact) */
+#define PS_SAMPLE_MAX_MEAN (UINT64_C(1) << 30) /* largest mean interval (bytes) */
+#define PS_SAMPLE_FILTER_SIZE 65536            /* ps_sample_filter entries */
 /* Bytes this thread may still allocate before its next sample point. The allocation paths
  * subtract each size and call ps_sample_slow when it goes below 0 (interpose.c). */
 extern __thread int64_t ps_tls_sample_left;
@@ -234,7 +234,10 @@ int ps_sample_slow(size_t n);
 int ps_sample_set(uint64_t mean_bytes);
 uint64_t ps_sample_mean(void); /* the mean in effect (bytes), 0 = full tracking */
 int ps_sample_ever(void);      /* 1 if some figure of this process is an estimate */
-int ps_sample_init(void);      /* seed, and the pool's bitmap; -1 if sampling cannot work */
+/* The SAMPLING chunk's payload of the snapshot at time_ns (snapshot.c writes it after the
+ * SNAPSHOT chunk when ps_sample_ever()). */
+int ps_sample_write(ps_buf_t *b, uint64_t time_ns);
+int ps_sample_init(void); /* seed, and the pool's bitmap; -1 if sampling cannot work */
 void ps_sample_fork_child(void);
 /* What a block of `size` bytes tracked with weight code `code` stands for: bytes, and
  * allocations in fixed point (PS_COUNT_ONE each). ps_sample_weights: the same for a mean. */

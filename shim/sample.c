@@ -40,14 +40,14 @@ static __thread uint32_t tls_generation __attribute__((tls_model("initial-exec")
  * written once, before the generation that publishes them. */
 static _Atomic uint64_t means[PS_SAMPLE_CODES];
 static atomic_uint means_used = 1;
-static _Atomic uint64_t mean_now;         /* the mean in effect (bytes; 0 = full tracking) */
-static atomic_uint generation = 1;        /* bumped by every ps_sample_set */
-static atomic_uint ever_sampled;          /* 1 once some block was tracked with a weight */
-static _Atomic uint64_t seed_base;        /* PERFSHIM_SAMPLE_SEED, or a value from the clock */
-static atomic_uint thread_serial;         /* threads seeded so far (a fixed seed stays apart) */
-static ps_spinlock_t set_lock;            /* serializes ps_sample_set's writers */
-static int sample_ok = 1;                 /* 0 if the pool's bitmap could not be mapped */
-uint64_t *ps_sample_pool_bits;            /* 1 bit per 16 bytes of the pool's reservation */
+static _Atomic uint64_t mean_now;  /* the mean in effect (bytes; 0 = full tracking) */
+static atomic_uint generation = 1; /* bumped by every ps_sample_set */
+static atomic_uint ever_sampled;   /* 1 once some block was tracked with a weight */
+static _Atomic uint64_t seed_base; /* PERFSHIM_SAMPLE_SEED, or a value from the clock */
+static atomic_uint thread_serial;  /* threads seeded so far (a fixed seed stays apart) */
+static ps_spinlock_t set_lock;     /* serializes ps_sample_set's writers */
+static int sample_ok = 1;          /* 0 if the pool's bitmap could not be mapped */
+uint64_t *ps_sample_pool_bits;     /* 1 bit per 16 bytes of the pool's reservation */
 uint8_t ps_sample_filter[PS_SAMPLE_FILTER_SIZE];
 
 /* ---- math without libm ---------------------------------------------------------------------- */
@@ -261,6 +261,19 @@ int ps_sample_ever(void)
 {
     return atomic_load_explicit(&ever_sampled, memory_order_relaxed) ||
            atomic_load_explicit(&mean_now, memory_order_relaxed) != 0;
+}
+
+int ps_sample_write(ps_buf_t *b, uint64_t time_ns)
+{
+    unsigned used = atomic_load_explicit(&means_used, memory_order_acquire);
+    ps_row_sampling_t row = {.time_ns = time_ns, .mean_bytes = ps_sample_mean(), .means = used - 1};
+    for (unsigned c = 1; c < used; c++) {
+        uint64_t m = atomic_load_explicit(&means[c], memory_order_relaxed);
+        if (m > row.max_mean_bytes)
+            row.max_mean_bytes = m;
+    }
+    ps_put_sampling(b, &row);
+    return 0;
 }
 
 int ps_sample_init(void)

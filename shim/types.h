@@ -21,7 +21,7 @@
 #define PS_HIDDEN __attribute__((visibility("hidden")))
 #define PS_EXPORT __attribute__((visibility("default")))
 
-#define PS_MAX_DEPTH 256 /* hard upper bound of PERFSHIM_DEPTH (frames) */
+#define PS_MAX_DEPTH 256  /* hard upper bound of PERFSHIM_DEPTH (frames) */
 #define PS_HOOKS_SAMPLE 2 /* ps_global_t.hooks: only the allocations the countdown picks */
 
 /* ---- spinlock.c: a test-and-test-and-set spinlock (owner does short work only) ------------ */
