@@ -242,6 +242,8 @@ PS_API void *malloc(size_t n)
             return malloc_hooked(n);
         if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
             return malloc_sampled(n);
+        if (!ps_g.pool_on)
+            return malloc_forward(n); /* PERFSHIM_POOL=0: not even the pool's empty bins */
     }
     void *p = ps_pool_malloc(n);
     if (PS_LIKELY(p != NULL))
