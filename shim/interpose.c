@@ -196,13 +196,6 @@ static PS_NOINLINE void *malloc_sampled(size_t n)
     return p;
 }
 
-static PS_NOINLINE void free_forward(void *p)
-{
-    int saved = errno;
-    ps_real_free(p);
-    errno = saved;
-}
-
 static PS_NOINLINE void free_slow(void *p)
 {
     if (!p)
@@ -261,7 +254,7 @@ PS_API void free(void *p)
         }
     } else if (ps_g.hooks == PS_HOOKS_SAMPLE && p &&
                !__atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED)) {
-        free_forward(p); /* an unsampled block of the C library's */
+        ps_real_free(p); /* an unsampled block of the C library's (glibc >= 2.33 keeps errno) */
         return;
     }
     free_slow(p);
