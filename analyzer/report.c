@@ -770,7 +770,6 @@ static void sampling_text(FILE *out, const pa_trace_t *t)
 
 void pa_report_status_json(pa_json_t *j, const pa_trace_t *t)
 {
-    sampling_json(j, t);
     pa_json_key(j, "complete");
     pa_json_bool(j, pa_model_complete(t));
     pa_json_key(j, "warnings");
@@ -789,6 +788,7 @@ void pa_report_status_json(pa_json_t *j, const pa_trace_t *t)
         pa_json_object_end(j);
     }
     pa_json_array_end(j);
+    sampling_json(j, t);
 }
 
 void pa_report_status_text(FILE *out, const pa_trace_t *t)

@@ -90,6 +90,10 @@ int ps_options_distance(const char *a, size_t alen, const char *b, int limit);
 int ps_options_parse_duration(const char *s, uint64_t *ms);
 
 /* ---- real.c: the real allocator and libc lookups ------------------------------------------ */
+/* glibc's exported entry points (real.c's wrappers call them; interpose.c's sampled fast paths
+ * with the pool off call them directly, one jump fewer per call). */
+extern void *__libc_malloc(size_t);
+extern void __libc_free(void *);
 void *ps_real_malloc(size_t n);
 void ps_real_free(void *p);
 void *ps_real_calloc(size_t n, size_t m);

@@ -236,7 +236,7 @@ PS_API void *malloc(size_t n)
         if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
             return malloc_sampled(n);
         if (!ps_g.pool_on)
-            return malloc_forward(n); /* PERFSHIM_POOL=0: not even the pool's empty bins */
+            return __libc_malloc(n); /* PERFSHIM_POOL=0: not even the pool's empty bins */
     }
     void *p = ps_pool_malloc(n);
     if (PS_LIKELY(p != NULL))
@@ -252,9 +252,9 @@ PS_API void free(void *p)
             ps_pool_free(p);
             return;
         }
-    } else if (ps_g.hooks == PS_HOOKS_SAMPLE && p &&
+    } else if (ps_g.hooks == PS_HOOKS_SAMPLE && /* free(NULL) too: the filter's slot 0 */
                !__atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED)) {
-        ps_real_free(p); /* an unsampled block of the C library's (glibc >= 2.33 keeps errno) */
+        __libc_free(p); /* an unsampled block of the C library's (glibc >= 2.33 keeps errno) */
         return;
     }
     free_slow(p);
@@ -267,7 +267,7 @@ PS_API void *calloc(size_t n, size_t m)
         errno = ENOMEM;
         return NULL;
     }
-    void *p = ps_pool_malloc(total);
+    void *p = PS_LIKELY(ps_g.pool_on) ? ps_pool_malloc(total) : NULL;
     if (p)
         memset(p, 0, total); /* pooled blocks are recycled, not fresh pages */
     else

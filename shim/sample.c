@@ -240,12 +240,14 @@ int ps_sample_set(uint64_t mean)
         goto out;
     }
     atomic_store_explicit(&mean_now, mean, memory_order_release);
-    ps_g.sampling = mean != 0;
+    /* plain int flags the allocation paths read with plain loads; whole-word stores */
+    __atomic_store_n(&ps_g.sampling, mean != 0, __ATOMIC_RELEASE);
     /* The allocation paths, where tracking has hooks at all (full mode, tracking on): the
      * sampled fast path (a countdown) unless something else needs every call (allocator
      * latency) or every allocation is tracked. */
     if (ps_g.hooks)
-        ps_g.hooks = ps_g.latency_on || !mean ? 1 : PS_HOOKS_SAMPLE;
+        __atomic_store_n(&ps_g.hooks, ps_g.latency_on || !mean ? 1 : PS_HOOKS_SAMPLE,
+                         __ATOMIC_RELEASE);
     atomic_fetch_add_explicit(&generation, 1, memory_order_release);
 out:
     ps_unlock(&set_lock);

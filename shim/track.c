@@ -412,7 +412,7 @@ void ps_track_alloc_code(void *p, size_t size, uint32_t code)
     uint32_t id = ps_stack_capture_id(t);
     if (id > PS_LIVE_MAX_STACK_ID)
         id = 0;
-    if (ps_pool_owns(p)) {
+    if (ps_pool_owns(p) && !ps_g.sampling) {
         ps_pool_block_meta_t *m = ps_pool_meta(p);
         if (PS_UNLIKELY(!m)) {
             lost_event("a block inside the pool's reservation has no slab metadata");
@@ -422,6 +422,11 @@ void ps_track_alloc_code(void *p, size_t size, uint32_t code)
         m->size = (uint32_t)size;
         pool_bit(p, 1);
     } else {
+        /* Sampling: a pooled block goes to the live table too. Its slab metadata would cost a
+         * page of the metadata reservation per 64 KiB unit holding one sampled block (up to
+         * 6% of the pool's resident memory); the table costs 16 bytes per sampled block. */
+        if (ps_pool_owns(p))
+            pool_bit(p, 1);
         if (size > META_SIZE_MAX)
             size = META_SIZE_MAX; /* as the table keeps it: the free subtracts the same */
         live_insert((uintptr_t)p, meta_make(id, size, code));
@@ -449,11 +454,22 @@ static void free_missed(void)
 void ps_track_free(void *p)
 {
     uint32_t id, code;
-    uint64_t size;
-    if (ps_pool_owns(p)) {
+    uint64_t size, meta = 0;
+    int pooled = ps_pool_owns(p);
+    /* A pooled block is in the live table when it was sampled, in its slab metadata when it
+     * was tracked in full mode (the mode may change at run time: look in both). */
+    if (!pooled || __atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED))
+        meta = live_remove((uintptr_t)p);
+    if (meta) {
+        if (pooled)
+            pool_bit(p, 0);
+        id = (uint32_t)(meta >> PS_LIVE_SIZE_BITS);
+        code = (uint32_t)(meta >> META_CODE_SHIFT) & (PS_SAMPLE_CODES - 1);
+        size = meta & META_SIZE_MAX;
+    } else if (pooled) {
         ps_pool_block_meta_t *m = ps_pool_meta(p);
+        pool_bit(p, 0); /* also a bit left from the block's previous life */
         if (!m || m->stack_id == 0) {
-            pool_bit(p, 0); /* a bit left from the block's previous life */
             free_missed();
             return;
         }
@@ -461,16 +477,9 @@ void ps_track_free(void *p)
         code = m->stack_id >> POOL_CODE_SHIFT;
         size = m->size;
         m->stack_id = 0;
-        pool_bit(p, 0);
     } else {
-        uint64_t meta = live_remove((uintptr_t)p);
-        if (!meta) {
-            free_missed();
-            return;
-        }
-        id = (uint32_t)(meta >> PS_LIVE_SIZE_BITS);
-        code = (uint32_t)(meta >> META_CODE_SHIFT) & (PS_SAMPLE_CODES - 1);
-        size = meta & META_SIZE_MAX;
+        free_missed();
+        return;
     }
     uint64_t bytes = size, count = PS_COUNT_ONE;
     if (code)

@@ -46,7 +46,7 @@ enum ps_chunk_type {
     PS_CHUNK_ZONES = 10,   /* perfshim_zone_begin/end histograms */
     PS_CHUNK_CPU = 11,     /* CPU samples by stack (PERFSHIM_CPU_HZ) */
     PS_CHUNK_UNLOADED_MODULES = 12, /* modules dlclose unmapped since start; follows MODULES */
-    PS_CHUNK_SAMPLING = 16,         /* PERFSHIM_SAMPLE: the mean; follows its SNAPSHOT */
+    PS_CHUNK_SAMPLING = 16,         /* PERFSHIM_SAMPLE: the mean; just before its SNAPSHOT */
     PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
 };
 
@@ -112,7 +112,8 @@ enum ps_chunk_type {
  *   A CPU stack's first frame is the interrupted pc plus 1 (so that the usual "return address
  *   - 1" lookup names the interrupted instruction); the others are return addresses.
  *
- * SAMPLING payload (right after a SNAPSHOT with PS_SNAP_F_SAMPLED): PS_ROW_SAMPLING.
+ * SAMPLING payload (just before a SNAPSHOT with PS_SNAP_F_SAMPLED, same time_ns):
+ *   PS_ROW_SAMPLING.
  *
  * MESSAGE payload: u32 severity (1 warning, 2 error), str text
  *

@@ -268,7 +268,7 @@
     X(c, u32, threads, count, u64, threads, "threads that sampled it") \
     X(c, u64, samples, count, u64, samples, "timer periods sampled in it")
 
-/* ---- SAMPLING (16): after a SNAPSHOT whose figures are estimates (PERFSHIM_SAMPLE) -------- */
+/* ---- SAMPLING (16): before a SNAPSHOT whose figures are estimates (PERFSHIM_SAMPLE) ------- */
 
 #define PS_ROW_SAMPLING(X, c) \
     X(c, u64, time_ns, ns, u64, time_ns, "`time_ns` of the SNAPSHOT chunk it belongs to") \
