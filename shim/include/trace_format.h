@@ -124,8 +124,8 @@ enum ps_chunk_type {
 #define PS_SNAP_F_UNTRACKED                                                                        \
     1u /* SNAPSHOT flags: allocations were not tracked (PERFSHIM_TRACK=0)                          \
         */
-#define PS_SNAP_F_SAMPLED                                                                          \
-    2u /* SNAPSHOT flags: some allocations were sampled (PERFSHIM_SAMPLE): figures are estimates */
+/* SNAPSHOT flags: some allocations were sampled (PERFSHIM_SAMPLE): figures are estimates */
+#define PS_SNAP_F_SAMPLED 2u
 #define PS_POOL_ROW_SIZE 96
 #define PS_LOCK_ROW_SIZE 144       /* the fields every reader needs */
 #define PS_LOCK_ROW_SIZE_WAKES 152 /* rows this long also hold `wakes` */

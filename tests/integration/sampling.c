@@ -24,8 +24,8 @@
 #define SITE_CHURN_SIZE 200
 #define SITE_GROW_N 20000 /* realloc'ed from 16 to 2048 bytes in steps, then kept */
 
-static void *sink[SITE_SMALL_N + SITE_MEDIUM_N + SITE_NEAR_N + SITE_BIG_N + SITE_HUGE_N +
-                  SITE_GROW_N];
+static void
+    *sink[SITE_SMALL_N + SITE_MEDIUM_N + SITE_NEAR_N + SITE_BIG_N + SITE_HUGE_N + SITE_GROW_N];
 static size_t nsink;
 
 static void keep(void *p)
