@@ -12,8 +12,8 @@
 
 #include <string.h>
 
-static void leak_json(pa_json_t *j, const pa_group_t *g, const pa_stackview_t *v,
-                      const pa_suppress_t *supp)
+static void leak_json(pa_json_t *j, const pa_trace_t *t, const pa_group_t *g,
+                      const pa_stackview_t *v, const pa_suppress_t *supp)
 {
     pa_json_object_begin(j, false);
     pa_json_key(j, "blocks");
@@ -26,6 +26,7 @@ static void leak_json(pa_json_t *j, const pa_group_t *g, const pa_stackview_t *v
     pa_json_u64(j, g->stacks);
     pa_json_key(j, "hidden_frames");
     pa_json_u64(j, g->hidden);
+    pa_report_estimate_json(j, t, "bytes", g->live_bytes, "blocks", g->live_blocks);
     if (g->note) {
         pa_json_key(j, "note");
         pa_json_string(j, g->note);
@@ -49,6 +50,7 @@ static const char *plural(uint64_t n, const char *one, const char *many)
 static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
                       const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o, pa_stackview_t *v)
 {
+    const char *e = pa_report_est(t);
     pa_report_header_text(out, t, "perfshim leak report");
     pa_report_status_text(out, t);
     size_t shown = 0;
@@ -59,8 +61,8 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
         if (o->top && shown >= o->top)
             break;
         shown++;
-        fprintf(out, "\nLeak %zu of %zu: %llu %s in %llu %s", shown, tot->leaks,
-                (unsigned long long)x->live_bytes, plural(x->live_bytes, "byte", "bytes"),
+        fprintf(out, "\nLeak %zu of %zu: %s%llu %s in %s%llu %s", shown, tot->leaks, e,
+                (unsigned long long)x->live_bytes, plural(x->live_bytes, "byte", "bytes"), e,
                 (unsigned long long)x->live_blocks, plural(x->live_blocks, "block", "blocks"));
         if (x->stacks > 1)
             fprintf(out, " (%llu stacks merged)", (unsigned long long)x->stacks);
@@ -73,9 +75,9 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
     if (tot->leaks == 0)
         fprintf(out, "SUMMARY: no leaks\n");
     else
-        fprintf(out, "SUMMARY: %llu %s leaked in %llu %s (%zu %s)\n",
+        fprintf(out, "SUMMARY: %s%llu %s leaked in %s%llu %s (%zu %s)\n", e,
                 (unsigned long long)tot->leaked_bytes, plural(tot->leaked_bytes, "byte", "bytes"),
-                (unsigned long long)tot->leaked_blocks,
+                e, (unsigned long long)tot->leaked_blocks,
                 plural(tot->leaked_blocks, "block", "blocks"), tot->leaks,
                 tot->leaks == 1 ? "stack" : "stacks");
     if (shown < tot->leaks)
@@ -113,6 +115,8 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
     pa_json_u64(j, tot->leaks);
     pa_json_key(j, "suppressed_leaks");
     pa_json_u64(j, tot->suppressed);
+    pa_report_estimate_json(j, t, "leaked_bytes", tot->leaked_bytes, "leaked_blocks",
+                            tot->leaked_blocks);
     pa_json_object_end(j);
     pa_json_key(j, "leaks");
     pa_json_array_begin(j, false);
@@ -124,7 +128,7 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
             break;
         if (pa_report_group_view(g, g->items[i], v) != PA_OK)
             return PA_ENOMEM;
-        leak_json(j, g->items[i], v, o->supp);
+        leak_json(j, t, g->items[i], v, o->supp);
     }
     pa_json_array_end(j);
     pa_json_key(j, "suppressed");
@@ -134,7 +138,7 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
             continue;
         if (pa_report_group_view(g, g->items[i], v) != PA_OK)
             return PA_ENOMEM;
-        leak_json(j, g->items[i], v, o->supp);
+        leak_json(j, t, g->items[i], v, o->supp);
     }
     pa_json_array_end(j);
     pa_report_status_json(j, t);

@@ -892,6 +892,32 @@ static int load_message(pa_trace_t *t, const pa_chunk_t *ch)
     return PA_OK;
 }
 
+/* ---- SAMPLING ------------------------------------------------------------------------------ */
+
+static void load_sampling(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    pa_sampling_t s;
+    PA_ROW_GET(&c, SAMPLING, &s);
+    if (c.err) {
+        malformed(t, "SAMPLING", ch, "payload shorter than its fields");
+        return;
+    }
+    t->sampling = s;
+    t->has_sampling = true;
+}
+
+bool pa_model_sampled(const pa_trace_t *t, pa_sampling_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!t->has_snapshot || !(t->snap.flags & PS_SNAP_F_SAMPLED))
+        return false;
+    if (t->has_sampling && t->sampling.time_ns == t->snap.time_ns)
+        *out = t->sampling;
+    return true;
+}
+
 static void load_end(pa_trace_t *t, const pa_chunk_t *ch, bool damaged_before)
 {
     pa_cursor_t c;
@@ -1119,6 +1145,9 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
             break;
         case PS_CHUNK_MESSAGE:
             rc = load_message(t, &ch);
+            break;
+        case PS_CHUNK_SAMPLING:
+            load_sampling(t, &ch);
             break;
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));

@@ -182,6 +182,9 @@ typedef struct {
     pa_cpu_row_t *rows;
 } pa_cpu_t;
 
+/* A SAMPLING chunk (PS_ROW_SAMPLING): what the estimates of the snapshot of its time stand on. */
+typedef ps_row_sampling_t pa_sampling_t;
+
 typedef struct {
     uint32_t severity; /* 1 warning, 2 error */
     char *text;
@@ -225,6 +228,8 @@ typedef struct {
     pa_latency_t latency;
     pa_zones_t zones;
     pa_cpu_t cpu;
+    bool has_sampling;      /* a SAMPLING chunk was read (the last one is kept) */
+    pa_sampling_t sampling; /* it */
     pa_message_t *messages; /* from MESSAGE chunks */
     size_t nmessages, messages_cap;
     uint64_t messages_dropped;
@@ -289,6 +294,9 @@ const pa_pool_t *pa_model_pool(const pa_trace_t *t);
 /* Fraction of a class's allocations served straight from a thread cache, 0..1 (0 when it has
  * none). */
 double pa_model_pool_hit_rate(const pa_pool_class_t *c);
+/* Sampling (PERFSHIM_SAMPLE): true if the figures of the last snapshot are estimates (its
+ * flags say so); *out then gets its SAMPLING chunk, or zeros if that is missing. */
+bool pa_model_sampled(const pa_trace_t *t, pa_sampling_t *out);
 /* Complete: END chunk present and nothing damaged. */
 bool pa_model_complete(const pa_trace_t *t);
 

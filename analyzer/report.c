@@ -7,6 +7,8 @@
  */
 #include "report.h"
 
+#include <math.h>
+
 #include "trace_format.h"
 
 #include <stdlib.h>
@@ -684,6 +686,100 @@ void pa_report_process_json(pa_json_t *j, const pa_trace_t *t)
     pa_json_object_end(j);
 }
 
+/* ---- sampled traces ------------------------------------------------------------------------- */
+
+const char *pa_report_est(const pa_trace_t *t)
+{
+    pa_sampling_t s;
+    return pa_model_sampled(t, &s) ? "~" : "";
+}
+
+/* The half-width of the 95% interval (2 standard errors) of an estimate of `bytes` bytes at
+ * mean interval `mean`. A block of s bytes sampled with p = 1 - e^(-s/T) and weighted s/p adds
+ * s^2 (1-p)/p <= s T to the variance, so a site of B bytes has a standard error of at most
+ * sqrt(T B); the estimate stands in for B, and at least T for an estimate of a few samples. */
+static double interval_half(uint64_t bytes, uint64_t mean)
+{
+    double b = (double)bytes > (double)mean ? (double)bytes : (double)mean;
+    return 2 * sqrt((double)mean * b);
+}
+
+static void interval_json(pa_json_t *j, double v, double rel_half)
+{
+    pa_json_array_begin(j, true);
+    double lo = v * (1 - rel_half);
+    pa_json_u64(j, lo > 0 ? (uint64_t)lo : 0);
+    pa_json_u64(j, (uint64_t)(v * (1 + rel_half) + 0.5));
+    pa_json_array_end(j);
+}
+
+void pa_report_estimate_json(pa_json_t *j, const pa_trace_t *t, const char *bytes_key,
+                             uint64_t bytes, const char *count_key, uint64_t count)
+{
+    pa_sampling_t s;
+    if (!pa_model_sampled(t, &s))
+        return;
+    pa_json_key(j, "estimated");
+    pa_json_bool(j, true);
+    pa_str_t k = {0};
+    uint64_t mean = s.max_mean_bytes;
+    double half = mean ? interval_half(bytes, mean) : 0;
+    double rel = bytes ? half / (double)bytes : 0;
+    pa_str_printf(&k, "%s_interval", bytes_key);
+    pa_json_key(j, pa_str_get(&k));
+    if (!mean) {
+        pa_json_null(j);
+    } else {
+        pa_json_array_begin(j, true);
+        pa_json_u64(j, (double)bytes > half ? (uint64_t)((double)bytes - half) : 0);
+        pa_json_u64(j, (uint64_t)((double)bytes + half + 0.5));
+        pa_json_array_end(j);
+    }
+    pa_str_free(&k);
+    pa_str_printf(&k, "%s_interval", count_key);
+    pa_json_key(j, pa_str_get(&k));
+    if (!mean || !bytes)
+        pa_json_null(j);
+    else
+        interval_json(j, (double)count, rel);
+    pa_str_free(&k);
+}
+
+static void sampling_json(pa_json_t *j, const pa_trace_t *t)
+{
+    pa_sampling_t s;
+    pa_json_key(j, "sampling");
+    if (!pa_model_sampled(t, &s)) {
+        pa_json_null(j);
+        return;
+    }
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "estimated");
+    pa_json_bool(j, true);
+    PA_ROW_JSON(j, SAMPLING, &s, mean_bytes, means);
+    pa_json_key(j, "confidence");
+    pa_json_f64(j, 0.95);
+    pa_json_object_end(j);
+}
+
+static void sampling_text(FILE *out, const pa_trace_t *t)
+{
+    pa_sampling_t s;
+    if (!pa_model_sampled(t, &s))
+        return;
+    if (s.max_mean_bytes)
+        fprintf(out,
+                "  SAMPLED: one sample point per %llu bytes on average%s; figures marked ~ are "
+                "estimates\n  (unbiased; 95%% interval of an estimate of B bytes: B +- "
+                "2*sqrt(%llu*B); small leaks may be missed)\n",
+                (unsigned long long)s.max_mean_bytes,
+                s.mean_bytes == s.max_mean_bytes ? "" : " (the largest mean used)",
+                (unsigned long long)s.max_mean_bytes);
+    else
+        fprintf(out, "  SAMPLED: figures marked ~ are estimates (the sampling interval is not "
+                     "in the trace)\n");
+}
+
 void pa_report_status_json(pa_json_t *j, const pa_trace_t *t)
 {
     pa_json_key(j, "complete");
@@ -704,10 +800,12 @@ void pa_report_status_json(pa_json_t *j, const pa_trace_t *t)
         pa_json_object_end(j);
     }
     pa_json_array_end(j);
+    sampling_json(j, t);
 }
 
 void pa_report_status_text(FILE *out, const pa_trace_t *t)
 {
+    sampling_text(out, t);
     if (!pa_model_complete(t))
         fprintf(out, "  NOTE: incomplete trace (%s); %zu warning(s) on stderr\n",
                 t->damaged ? "damaged" : "no END chunk", t->warnings.n);

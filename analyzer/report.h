@@ -122,5 +122,14 @@ void pa_report_process_json(pa_json_t *j, const pa_trace_t *t);
 void pa_report_status_json(pa_json_t *j, const pa_trace_t *t);
 /* Text: an incomplete-trace notice and the shim's messages, if any. */
 void pa_report_status_text(FILE *out, const pa_trace_t *t);
+/* Sampling (PERFSHIM_SAMPLE, docs/analyzer.md "Sampled traces"): the figures of a sampled
+ * trace are estimates. pa_report_est: "~" to put before each estimated figure in text, else "".
+ * The status functions above say it once per report (text: a line; JSON: "sampling").
+ * pa_report_estimate_json: after a figure's members, "estimated": true and the 95% intervals
+ * "<bytes_key>_interval" and "<count_key>_interval" ([low, high]; null if the mean is unknown);
+ * nothing for an exact trace. */
+const char *pa_report_est(const pa_trace_t *t);
+void pa_report_estimate_json(pa_json_t *j, const pa_trace_t *t, const char *bytes_key,
+                             uint64_t bytes, const char *count_key, uint64_t count);
 
 #endif /* PERFSHIM_ANALYZER_REPORT_H */

@@ -25,17 +25,19 @@ static bool fragmentation(const pa_totals_t *to, double *ratio)
     return true;
 }
 
-static void totals_text(FILE *out, const pa_totals_t *to)
+/* e: "~" before each estimated figure (a sampled trace), else "" */
+static void totals_text(FILE *out, const pa_totals_t *to, const char *e)
 {
     char b1[32], b2[32];
-    fprintf(out, "\n  allocations:      %llu (%s)\n", (unsigned long long)to->allocs,
+    fprintf(out, "\n  allocations:      %s%llu (%s%s)\n", e, (unsigned long long)to->allocs, e,
             pa_util_format_bytes(to->alloc_bytes, b1, sizeof b1));
-    fprintf(out, "  frees:            %llu (%s)\n", (unsigned long long)to->frees,
+    fprintf(out, "  frees:            %s%llu (%s%s)\n", e, (unsigned long long)to->frees, e,
             pa_util_format_bytes(to->freed_bytes, b1, sizeof b1));
-    fprintf(out, "  peak live:        %s\n",
+    fprintf(out, "  peak live:        %s%s\n", e,
             pa_util_format_bytes(to->peak_live_bytes, b1, sizeof b1));
-    fprintf(out, "  live at snapshot: %llu block%s (%s)\n", (unsigned long long)to->live_blocks,
-            to->live_blocks == 1 ? "" : "s", pa_util_format_bytes(to->live_bytes, b1, sizeof b1));
+    fprintf(out, "  live at snapshot: %s%llu block%s (%s%s)\n", e,
+            (unsigned long long)to->live_blocks, to->live_blocks == 1 ? "" : "s", e,
+            pa_util_format_bytes(to->live_bytes, b1, sizeof b1));
     fprintf(out, "  RSS:              %s (peak %s)\n",
             pa_util_format_bytes(to->rss_bytes, b1, sizeof b1),
             pa_util_format_bytes(to->peak_rss_bytes, b2, sizeof b2));
@@ -46,7 +48,7 @@ static void totals_text(FILE *out, const pa_totals_t *to)
                 ratio);
 }
 
-static void totals_json(pa_json_t *j, const pa_totals_t *to)
+static void totals_json(pa_json_t *j, const pa_trace_t *t, const pa_totals_t *to)
 {
     pa_json_key(j, "totals");
     pa_json_object_begin(j, false);
@@ -55,6 +57,7 @@ static void totals_json(pa_json_t *j, const pa_totals_t *to)
     PA_ROW_JSON1(j, SNAPSHOT_TOTALS, to, peak_live_bytes);
     PA_ROW_JSON(j, SNAPSHOT_TOTALS, to, live_blocks, live_bytes);
     PA_ROW_JSON(j, SNAPSHOT_TOTALS, to, rss_bytes, untracked_frees);
+    pa_report_estimate_json(j, t, "live_bytes", to->live_bytes, "live_blocks", to->live_blocks);
     pa_json_key(j, "fragmentation");
     double ratio;
     if (fragmentation(to, &ratio))
@@ -64,7 +67,8 @@ static void totals_json(pa_json_t *j, const pa_totals_t *to)
     pa_json_object_end(j);
 }
 
-static void site_json(pa_json_t *j, const pa_group_t *g, const pa_stackview_t *v)
+static void site_json(pa_json_t *j, const pa_trace_t *t, const pa_group_t *g,
+                      const pa_stackview_t *v)
 {
     pa_json_object_begin(j, false);
     pa_json_key(j, "allocs");
@@ -83,6 +87,7 @@ static void site_json(pa_json_t *j, const pa_group_t *g, const pa_stackview_t *v
     pa_json_u64(j, g->peak_live_bytes);
     pa_json_key(j, "stacks");
     pa_json_u64(j, g->stacks);
+    pa_report_estimate_json(j, t, "bytes", g->alloc_bytes, "allocs", g->allocs);
     if (g->note) {
         pa_json_key(j, "note");
         pa_json_string(j, g->note);
@@ -115,23 +120,24 @@ int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_j
         pa_json_key(j, "version");
         pa_json_u64(j, 1);
         pa_report_process_json(j, t);
-        totals_json(j, to);
+        totals_json(j, t, to);
         pa_json_key(j, "sites");
         pa_json_u64(j, g.n);
         pa_json_key(j, "top_sites");
         pa_json_array_begin(j, false);
         for (size_t i = 0; i < shown && rc == PA_OK; i++)
             if ((rc = pa_report_group_view(&g, g.items[i], &v)) == PA_OK)
-                site_json(j, g.items[i], &v);
+                site_json(j, t, g.items[i], &v);
         pa_json_array_end(j);
         pa_poolstats_json(j, pa_model_pool(t));
         pa_report_status_json(j, t);
         pa_json_object_end(j);
     } else {
         char b1[32], b2[32], b3[32];
+        const char *e = pa_report_est(t);
         pa_report_header_text(out, t, "perfshim summary");
         pa_report_status_text(out, t);
-        totals_text(out, to);
+        totals_text(out, to, e);
         if (pa_model_pool(t))
             pa_poolstats_text(out, pa_model_pool(t));
         fprintf(out, "\nTop %zu of %zu allocation sites by bytes allocated:\n", shown, g.n);
@@ -139,15 +145,17 @@ int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_j
             const pa_group_t *x = g.items[i];
             if ((rc = pa_report_group_view(&g, x, &v)) != PA_OK)
                 break;
-            fprintf(out, "\n%zu. %s in %llu allocation%s (%llu freed); live %llu block%s (%s)",
-                    i + 1, pa_util_format_bytes(x->alloc_bytes, b1, sizeof b1),
-                    (unsigned long long)x->allocs, x->allocs == 1 ? "" : "s",
-                    (unsigned long long)x->frees, (unsigned long long)x->live_blocks,
-                    x->live_blocks == 1 ? "" : "s",
+            fprintf(out,
+                    "\n%zu. %s%s in %s%llu allocation%s (%s%llu freed); live %s%llu block%s "
+                    "(%s%s)",
+                    i + 1, e, pa_util_format_bytes(x->alloc_bytes, b1, sizeof b1), e,
+                    (unsigned long long)x->allocs, x->allocs == 1 ? "" : "s", e,
+                    (unsigned long long)x->frees, e, (unsigned long long)x->live_blocks,
+                    x->live_blocks == 1 ? "" : "s", e,
                     pa_util_format_bytes(x->live_bytes, b2, sizeof b2));
             /* the per-site peak is sampled at snapshots: only worth a word when it says more */
             if (x->peak_live_bytes > x->live_bytes)
-                fprintf(out, ", most live at a snapshot %s",
+                fprintf(out, ", most live at a snapshot %s%s", e,
                         pa_util_format_bytes(x->peak_live_bytes, b3, sizeof b3));
             fputc('\n', out);
             pa_report_frames_text(out, &v, "    ", o->all_frames);

@@ -79,6 +79,7 @@ static void fork_child(void)
     } else {
         ps_pool_fork_child_caches();
     }
+    ps_sample_fork_child();
     ps_cpu_fork_child(fork_took_locks);
     ps_snapshot_fork_child(fork_took_locks);
     ps_unw_fork_child();
@@ -179,6 +180,8 @@ void ps_init_process(void)
     start_timing();
     if (ps_g.opt.track) {
         ps_g.hooks = 1;
+        if (ps_sample_init() == 0 && ps_g.opt.sample > 0)
+            ps_sample_set((uint64_t)ps_g.opt.sample); /* hooks: the sampled fast path */
         atomic_store(&ps_g.active, 1);
     }
     ps_msg_info("%s %s (pid %u)", ps_g.opt.track ? "tracking" : "timing", ps_g.exe,

@@ -90,6 +90,10 @@ int ps_options_distance(const char *a, size_t alen, const char *b, int limit);
 int ps_options_parse_duration(const char *s, uint64_t *ms);
 
 /* ---- real.c: the real allocator and libc lookups ------------------------------------------ */
+/* glibc's exported entry points (real.c's wrappers call them; interpose.c's sampled fast paths
+ * with the pool off call them directly, one jump fewer per call). */
+extern void *__libc_malloc(size_t);
+extern void __libc_free(void *);
 void *ps_real_malloc(size_t n);
 void ps_real_free(void *p);
 void *ps_real_calloc(size_t n, size_t m);
@@ -202,8 +206,13 @@ static inline ps_thread_t *ps_thread_peek(void)
 }
 /* Calls fn for every registered thread state, under the registry lock. */
 void ps_track_for_each(void (*fn)(ps_thread_t *, void *), void *arg);
-void ps_track_alloc(void *p, size_t size);
+void ps_track_alloc(void *p, size_t size); /* exact: weight code 0 */
+/* A block tracked with weight code `code` (sample.c): it stands for more than itself. */
+void ps_track_alloc_code(void *p, size_t size, uint32_t code);
 void ps_track_free(void *p);
+/* 1 if the tracker may hold p (a tracked block, or for a block outside the pool a hash
+ * collision with one): free() must then call ps_track_free. Reads a bit or a byte, no lock. */
+int ps_track_maybe_tracked(const void *p);
 /* Sum every thread's counters into out[0..n] (out[id]); fills totals. */
 void ps_track_collect(ps_counters_t *out, uint32_t n, ps_totals_t *totals);
 /* Allocator call events of every thread, live and exited (ps_thread_t.events). */
@@ -211,6 +220,54 @@ void ps_track_events(uint64_t out[3]);
 void ps_track_fork_prepare(void);
 void ps_track_fork_parent(void);
 void ps_track_fork_child(void);
+
+/* ---- sample.c: PERFSHIM_SAMPLE, sampling by bytes ------------------------------------------ */
+#define PS_SAMPLE_CODES 16                     /* weight codes a block can carry (0 = exact) */
+#define PS_SAMPLE_MAX_MEAN (UINT64_C(1) << 30) /* largest mean interval (bytes) */
+#define PS_SAMPLE_FILTER_SIZE 65536            /* ps_sample_filter entries */
+/* Bytes this thread may still allocate before its next sample point. The allocation paths
+ * subtract each size and call ps_sample_slow when it goes below 0 (interpose.c). */
+extern __thread int64_t ps_tls_sample_left;
+/* Track the allocation of n bytes that made the countdown go below 0? -1: no; else the weight
+ * code to record it with (0: exact, weight 1). Re-arms the countdown. */
+int ps_sample_slow(size_t n);
+/* Change the mean interval at run time (bytes; 0 = full tracking), from any thread: each
+ * thread picks it up at its next slow call (a generation counter). 0, or -1 if refused
+ * (PS_SAMPLE_CODES - 1 distinct means already used, or sampling cannot work here). For
+ * `perfshim ctl PID sample BYTES|full`. */
+int ps_sample_set(uint64_t mean_bytes);
+uint64_t ps_sample_mean(void); /* the mean in effect (bytes), 0 = full tracking */
+int ps_sample_ever(void);      /* 1 if some figure of this process is an estimate */
+/* The SAMPLING chunk's payload of the snapshot at time_ns (snapshot.c writes it after the
+ * SNAPSHOT chunk when ps_sample_ever()). */
+int ps_sample_write(ps_buf_t *b, uint64_t time_ns);
+int ps_sample_init(void); /* seed, and the pool's bitmap; -1 if sampling cannot work */
+void ps_sample_fork_child(void);
+/* What a block of `size` bytes tracked with weight code `code` stands for: bytes, and
+ * allocations in fixed point (PS_COUNT_ONE each). ps_sample_weights: the same for a mean. */
+void ps_sample_code_weights(uint64_t size, uint32_t code, uint64_t *bytes, uint64_t *count);
+void ps_sample_weights(uint64_t size, uint64_t mean, uint64_t *bytes, uint64_t *count);
+/* The math (exposed for tests): ln x, 1 - e^(-x), and one exponential draw of mean `mean`. */
+double ps_sample_ln(double x);
+double ps_sample_one_minus_exp_neg(double x);
+uint64_t ps_sample_draw(uint64_t *state, uint64_t mean);
+/* Which blocks the tracker holds, for free() to ask cheaply (track.c keeps both, in every
+ * tracking mode): one bit per 16 bytes of the pool's reservation (a tracked pooled block's
+ * first byte), NULL without the pool; and, for other blocks, saturating counts of tracked
+ * blocks by pointer hash (a 0 means "surely not tracked"). */
+extern uint64_t *ps_sample_pool_bits;
+extern uint8_t ps_sample_filter[PS_SAMPLE_FILTER_SIZE];
+static inline unsigned ps_sample_filter_index(const void *p)
+{
+    uint64_t h = (uint64_t)((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull;
+    return (unsigned)(h >> 48);
+}
+/* Pooled block p (owned by the pool) is tracked. */
+static inline int ps_sample_pool_marked(const void *p, uintptr_t base)
+{
+    uintptr_t off = (uintptr_t)p - base;
+    return (int)((ps_sample_pool_bits[off >> 10] >> ((off >> 4) & 63)) & 1);
+}
 
 /* ---- trace_writer.c: chunk encoding and the trace file ------------------------------------ */
 void ps_buf_reset(ps_buf_t *b);

@@ -54,11 +54,11 @@ static inline void interval_tick(void)
         ps_snapshot_tick();
 }
 
-static PS_NOINLINE void record_alloc(void *p, size_t n)
+static PS_NOINLINE void record_alloc(void *p, size_t n, uint32_t code)
 {
     int saved = errno;
     ps_tls_guard++;
-    ps_track_alloc(p, n);
+    ps_track_alloc_code(p, n, code);
     interval_tick();
     ps_tls_guard--;
     errno = saved;
@@ -86,14 +86,37 @@ static PS_NOINLINE void mark_untracked(void *p)
         m->stack_id = 0;
 }
 
+/* Sampling (PERFSHIM_SAMPLE): p, n bytes, made this thread's countdown go below 0. */
+static PS_NOINLINE void sampled_alloc(void *p, size_t n)
+{
+    int code = ps_sample_slow(n);
+    if (code >= 0 && tracking())
+        record_alloc(p, n, (uint32_t)code);
+}
+
 static inline void after_alloc(void *p, size_t n)
 {
     if (PS_UNLIKELY(!p))
         return;
+    if (PS_UNLIKELY(ps_g.sampling)) { /* unsampled blocks: no metadata, the bit stays clear */
+        if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
+            sampled_alloc(p, n);
+        return;
+    }
     if (tracking())
-        record_alloc(p, n);
+        record_alloc(p, n, 0);
     else if (PS_UNLIKELY(ps_g.opt.mode == PS_MODE_FULL) && ps_pool_owns(p))
         mark_untracked(p);
+}
+
+/* Must the free (or realloc) of p untrack it first? Full tracking: when this call is tracked.
+ * Sampling: when the tracker may hold p, whoever frees it (a stale record must not outlive
+ * the block). */
+static inline int untrack_needed(void *p)
+{
+    if (PS_UNLIKELY(ps_g.sampling))
+        return ps_track_maybe_tracked(p);
+    return tracking();
 }
 
 static inline void *any_memalign(size_t align, size_t n)
@@ -163,11 +186,21 @@ static PS_NOINLINE void *malloc_forward(size_t n)
     return ps_real_malloc(n);
 }
 
+/* malloc when the sampling countdown (already charged with n) went below 0. */
+static PS_NOINLINE void *malloc_sampled(size_t n)
+{
+    void *p = ps_pool_malloc(n);
+    if (!p && !(p = ps_real_malloc(n)))
+        return NULL;
+    sampled_alloc(p, n);
+    return p;
+}
+
 static PS_NOINLINE void free_slow(void *p)
 {
     if (!p)
         return;
-    if (tracking())
+    if (untrack_needed(p))
         record_free(p, 1); /* before the block goes back: the address may be reused at once */
     ps_thread_t *lt = latency_thread();
     int timed = latency_due(lt);
@@ -197,8 +230,14 @@ static PS_NOINLINE void free_slow(void *p)
  */
 PS_API void *malloc(size_t n)
 {
-    if (PS_UNLIKELY(ps_g.hooks))
-        return malloc_hooked(n);
+    if (PS_UNLIKELY(ps_g.hooks)) {
+        if (ps_g.hooks != PS_HOOKS_SAMPLE)
+            return malloc_hooked(n);
+        if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
+            return malloc_sampled(n);
+        if (!ps_g.pool_on)
+            return __libc_malloc(n); /* PERFSHIM_POOL=0: not even the pool's empty bins */
+    }
     void *p = ps_pool_malloc(n);
     if (PS_LIKELY(p != NULL))
         return p;
@@ -207,8 +246,15 @@ PS_API void *malloc(size_t n)
 
 PS_API void free(void *p)
 {
-    if (PS_LIKELY(ps_pool_owns(p)) && PS_LIKELY(!ps_g.hooks)) {
-        ps_pool_free(p);
+    if (PS_LIKELY(ps_pool_owns(p))) {
+        if (PS_LIKELY(!ps_g.hooks) ||
+            (ps_g.hooks == PS_HOOKS_SAMPLE && !ps_sample_pool_marked(p, ps_pool_hot.base))) {
+            ps_pool_free(p);
+            return;
+        }
+    } else if (ps_g.hooks == PS_HOOKS_SAMPLE && /* free(NULL) too: the filter's slot 0 */
+               !__atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED)) {
+        __libc_free(p); /* an unsampled block of the C library's (glibc >= 2.33 keeps errno) */
         return;
     }
     free_slow(p);
@@ -221,7 +267,7 @@ PS_API void *calloc(size_t n, size_t m)
         errno = ENOMEM;
         return NULL;
     }
-    void *p = ps_pool_malloc(total);
+    void *p = PS_LIKELY(ps_g.pool_on) ? ps_pool_malloc(total) : NULL;
     if (p)
         memset(p, 0, total); /* pooled blocks are recycled, not fresh pages */
     else
@@ -245,10 +291,55 @@ static inline void *realloc_pooled(void *p, size_t n)
     return q;
 }
 
+/* realloc with sampling and nothing else to do: the old block untracked if it was sampled, the
+ * new size charged to the countdown. */
+static PS_NOINLINE void *realloc_sampled(void *p, size_t n)
+{
+    int pooled = ps_pool_owns(p);
+    int held = ps_track_maybe_tracked(p);
+    if (pooled && !held && (ps_tls_sample_left - (int64_t)n) >= 0) {
+        ps_tls_sample_left -= (int64_t)n; /* neither block is tracked: the pool's own realloc */
+        return realloc_pooled(p, n);
+    }
+    if (!pooled && !held) {
+        void *q = ps_real_realloc(p, n);
+        if (q)
+            after_alloc(q, n);
+        return q;
+    }
+    if (pooled && ps_pool_realloc_in_place(p, n)) {
+        if (held)
+            record_free(p, 0);
+        after_alloc(p, n);
+        return p;
+    }
+    if (pooled) {
+        void *q = ps_pool_malloc(n);
+        if (!q && !(q = ps_real_malloc(n)))
+            return NULL; /* p stays valid (and tracked), errno is ENOMEM */
+        size_t old = ps_pool_usable_size(p);
+        memcpy(q, p, old < n ? old : n);
+        if (held)
+            record_free(p, 0); /* before p goes back: its address may be reused at once */
+        ps_pool_free(p);
+        after_alloc(q, n);
+        return q;
+    }
+    record_free(p, 0); /* a tracked block of the C library's: untracked before it moves */
+    void *q = ps_real_realloc(p, n);
+    if (q)
+        after_alloc(q, n);
+    else
+        record_alloc(p, ps_real_usable_size(p), 0); /* p is still valid: keep it tracked */
+    return q;
+}
+
 PS_API void *realloc(void *p, size_t n)
 {
     if (PS_LIKELY(ps_pool_owns(p)) && PS_LIKELY(!ps_g.hooks) && n != 0)
         return realloc_pooled(p, n);
+    if (ps_g.hooks == PS_HOOKS_SAMPLE && p && n != 0)
+        return realloc_sampled(p, n);
     if (!p)
         return ps_alias_malloc(n);
     if (n == 0) { /* glibc: frees and returns NULL */
@@ -263,10 +354,9 @@ PS_API void *realloc(void *p, size_t n)
         if (ps_pool_realloc_in_place(p, n)) {
             if (timed)
                 ps_latency_record(PS_LAT_REALLOC, n, ps_ticks() - t0);
-            if (tracking()) { /* a new size, at the realloc's call site */
+            if (untrack_needed(p)) /* a new size, at the realloc's call site */
                 record_free(p, 0);
-                record_alloc(p, n);
-            }
+            after_alloc(p, n);
             return p;
         }
         void *q = ps_pool_malloc(n);
@@ -278,7 +368,7 @@ PS_API void *realloc(void *p, size_t n)
         memcpy(q, p, old < n ? old : n);
         if (timed)
             spent = ps_ticks() - t0;
-        if (tracking())
+        if (untrack_needed(p))
             record_free(p, 0); /* before p goes back: its address may be reused at once */
         if (timed)
             t0 = ps_ticks();
@@ -289,23 +379,25 @@ PS_API void *realloc(void *p, size_t n)
         return q;
     }
     count_event(lt, 0, n);
-    if (!tracking()) {
+    if (!ps_g.sampling && !tracking()) {
         void *q = ps_real_realloc(p, n);
         if (timed)
             ps_latency_record(PS_LAT_REALLOC, n, ps_ticks() - t0);
         return q;
     }
     /* Untrack first: once glibc frees or moves the block, another thread may get the address. */
-    record_free(p, 0);
+    int held = untrack_needed(p);
+    if (held)
+        record_free(p, 0);
     if (timed)
         t0 = ps_ticks();
     void *q = ps_real_realloc(p, n);
     if (timed)
         ps_latency_record(PS_LAT_REALLOC, n, ps_ticks() - t0);
     if (q)
-        record_alloc(q, n);
-    else
-        record_alloc(p, ps_real_usable_size(p)); /* p is still valid: keep it tracked */
+        after_alloc(q, n);
+    else if (held)
+        record_alloc(p, ps_real_usable_size(p), 0); /* p is still valid: keep it tracked */
     return q;
 }
 

@@ -298,7 +298,8 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
         ps_buf_u64(&buf, base_ns);
     ps_row_snapshot_head_t head = {.time_ns = last_snapshot_ns,
                                    .reason = (uint32_t)reason,
-                                   .flags = ps_g.opt.track ? 0 : PS_SNAP_F_UNTRACKED};
+                                   .flags = (ps_g.opt.track ? 0 : PS_SNAP_F_UNTRACKED) |
+                                            (ps_sample_ever() ? PS_SNAP_F_SAMPLED : 0)};
     ps_put_snapshot_head(&buf, &head);
     ps_put_snapshot_totals(&buf, &tot);
     uint32_t rows = 0;
@@ -490,6 +491,11 @@ static int write_all(int reason, int final, int modules)
     write_timing(keyframe);
     uint32_t n = ps_stack_count(); /* after the timing chunks: the stacks they name too */
     write_stacks(n);
+    if (ps_sample_ever()) { /* what the SNAPSHOT's estimates stand on (same time_ns) */
+        ps_buf_reset(&buf);
+        ps_sample_write(&buf, last_snapshot_ns);
+        ps_writer_chunk(PS_CHUNK_SAMPLING, &buf);
+    }
     int rc = write_snapshot(reason, n, keyframe); /* last: it marks the snapshot complete */
     write_messages();
     ps_writer_group_end();

@@ -23,10 +23,15 @@
 #include <pthread.h>
 #include <string.h>
 
-/* The meta word: size in the low 40 bits, stack id above. A zero-size block with stack id 0
- * would encode as 0, indistinguishable from "not found": bit 39 marks a present entry (sizes
- * of 512 GiB and more are clamped below it). */
+/* The meta word: size in the low 35 bits, the weight code (sample.c) in bits 35..38, the stack
+ * id above bit 40. A zero-size block with stack id 0 would encode as 0, indistinguishable from
+ * "not found": bit 39 marks a present entry. Sizes of 32 GiB and more are clamped below it. */
 #define META_PRESENT (UINT64_C(1) << 39)
+#define META_CODE_SHIFT 35
+#define META_SIZE_MAX ((UINT64_C(1) << META_CODE_SHIFT) - 1)
+/* A pooled block's stack_id word: stack id + 1 in the low 25 bits, the weight code above. */
+#define POOL_CODE_SHIFT 25
+#define POOL_ID_MASK ((UINT32_C(1) << POOL_CODE_SHIFT) - 1)
 
 #define LIVE_INITIAL 64         /* slots per shard at start (all shards: 64 KiB, one mapping) */
 #define LIVE_FLUSH (256 * 1024) /* bytes of live delta a thread keeps before folding */
@@ -255,6 +260,37 @@ static int shard_grow(ps_live_shard_t *s)
     return 0;
 }
 
+/* ps_sample_filter: tracked blocks outside the pool by pointer hash. A count that reached 255
+ * stays there (it may then stand for more blocks than it says, never fewer). */
+static void filter_add(uintptr_t p, int by)
+{
+    uint8_t *f = &ps_sample_filter[ps_sample_filter_index((const void *)p)];
+    uint8_t v = __atomic_load_n(f, __ATOMIC_RELAXED);
+    while (v != 255 && !__atomic_compare_exchange_n(f, &v, (uint8_t)(v + by), 1, __ATOMIC_RELAXED,
+                                                    __ATOMIC_RELAXED))
+        ;
+}
+
+/* The pool's bit of a tracked block (ps_sample_pool_bits; with the pool, always mapped). */
+static void pool_bit(const void *p, int on)
+{
+    if (!ps_sample_pool_bits)
+        return;
+    uintptr_t off = (uintptr_t)p - ps_pool_hot.base;
+    uint64_t bit = UINT64_C(1) << ((off >> 4) & 63);
+    if (on)
+        __atomic_fetch_or(&ps_sample_pool_bits[off >> 10], bit, __ATOMIC_RELAXED);
+    else
+        __atomic_fetch_and(&ps_sample_pool_bits[off >> 10], ~bit, __ATOMIC_RELAXED);
+}
+
+int ps_track_maybe_tracked(const void *p)
+{
+    if (ps_pool_owns(p))
+        return !ps_sample_pool_bits || ps_sample_pool_marked(p, ps_pool_hot.base);
+    return __atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED) != 0;
+}
+
 static void live_insert(uintptr_t p, uint64_t meta)
 {
     uint64_t h = ptr_hash(p);
@@ -268,8 +304,10 @@ static void live_insert(uintptr_t p, uint64_t meta)
     uint32_t i = (uint32_t)h & s->mask;
     while (s->slots[i].ptr && s->slots[i].ptr != p)
         i = (i + 1) & s->mask;
-    if (!s->slots[i].ptr)
+    if (!s->slots[i].ptr) {
         s->count++;
+        filter_add(p, 1);
+    }
     s->slots[i].ptr = p;
     s->slots[i].meta = meta;
     ps_unlock(&s->lock);
@@ -303,6 +341,7 @@ static uint64_t live_remove(uintptr_t p)
     s->slots[hole].ptr = 0;
     s->slots[hole].meta = 0;
     s->count--;
+    filter_add(p, -1);
     ps_unlock(&s->lock);
     return meta; /* never 0 for a tracked block: META_PRESENT is set */
 }
@@ -328,12 +367,12 @@ static PS_NOINLINE void counters_first_write(ps_thread_t *t, uint32_t id)
     t->counters_fresh = (id / per_page + 1) * per_page;
 }
 
-static void count_alloc(ps_thread_t *t, uint32_t id, uint64_t size)
+static void count_alloc(ps_thread_t *t, uint32_t id, uint64_t size, uint64_t count)
 {
     ps_counters_t *c = &t->counters[id];
     if (PS_UNLIKELY(id >= t->counters_fresh))
         counters_first_write(t, id);
-    bump(&c->allocs, 1);
+    bump(&c->allocs, count);
     bump(&c->alloc_bytes, size);
     t->live_delta += (int64_t)size;
     if (PS_UNLIKELY(t->live_delta > LIVE_FLUSH) ||
@@ -341,12 +380,12 @@ static void count_alloc(ps_thread_t *t, uint32_t id, uint64_t size)
         fold_live(t);
 }
 
-static void count_free(ps_thread_t *t, uint32_t id, uint64_t size)
+static void count_free(ps_thread_t *t, uint32_t id, uint64_t size, uint64_t count)
 {
     ps_counters_t *c = &t->counters[id];
     if (PS_UNLIKELY(id >= t->counters_fresh))
         counters_first_write(t, id);
-    bump(&c->frees, 1);
+    bump(&c->frees, count);
     bump(&c->freed_bytes, size);
     t->live_delta -= (int64_t)size;
     if (PS_UNLIKELY(t->live_delta < -LIVE_FLUSH) ||
@@ -354,67 +393,103 @@ static void count_free(ps_thread_t *t, uint32_t id, uint64_t size)
         fold_live(t);
 }
 
-static inline uint64_t meta_make(uint32_t id, uint64_t size)
+static inline uint64_t meta_make(uint32_t id, uint64_t size, uint32_t code)
 {
-    if (size >= META_PRESENT)
-        size = META_PRESENT - 1;
-    return ((uint64_t)id << PS_LIVE_SIZE_BITS) | size | META_PRESENT;
+    if (size > META_SIZE_MAX)
+        size = META_SIZE_MAX;
+    return ((uint64_t)id << PS_LIVE_SIZE_BITS) | ((uint64_t)code << META_CODE_SHIFT) | size |
+           META_PRESENT;
 }
 
 void ps_track_alloc(void *p, size_t size)
+{
+    ps_track_alloc_code(p, size, 0);
+}
+
+void ps_track_alloc_code(void *p, size_t size, uint32_t code)
 {
     ps_thread_t *t = ps_track_thread();
     uint32_t id = ps_stack_capture_id(t);
     if (id > PS_LIVE_MAX_STACK_ID)
         id = 0;
-    if (ps_pool_owns(p)) {
+    if (ps_pool_owns(p) && !ps_g.sampling) {
         ps_pool_block_meta_t *m = ps_pool_meta(p);
         if (PS_UNLIKELY(!m)) {
             lost_event("a block inside the pool's reservation has no slab metadata");
             return;
         }
-        m->stack_id = id + 1; /* 0 means "not tracked" */
+        m->stack_id = (code << POOL_CODE_SHIFT) | (id + 1); /* 0 means "not tracked" */
         m->size = (uint32_t)size;
+        pool_bit(p, 1);
     } else {
-        live_insert((uintptr_t)p, meta_make(id, size));
+        /* Sampling: a pooled block goes to the live table too. Its slab metadata would cost a
+         * page of the metadata reservation per 64 KiB unit holding one sampled block (up to
+         * 6% of the pool's resident memory); the table costs 16 bytes per sampled block. */
+        if (ps_pool_owns(p))
+            pool_bit(p, 1);
+        if (size > META_SIZE_MAX)
+            size = META_SIZE_MAX; /* as the table keeps it: the free subtracts the same */
+        live_insert((uintptr_t)p, meta_make(id, size, code));
     }
+    uint64_t bytes = size, count = PS_COUNT_ONE;
+    if (code)
+        ps_sample_code_weights(size, code, &bytes, &count);
     if (PS_LIKELY(t != NULL)) {
-        count_alloc(t, id, size);
+        count_alloc(t, id, bytes, count);
     } else {
         ps_lock(&orphan_lock);
-        count_alloc(orphan, id, size);
+        count_alloc(orphan, id, bytes, count);
         ps_unlock(&orphan_lock);
     }
 }
 
+/* A free of a block the tracker does not hold: allocated before the shim loaded, by another
+ * allocator, or (sampling) not sampled. Only the first kinds are worth reporting. */
+static void free_missed(void)
+{
+    if (!ps_sample_ever())
+        atomic_fetch_add_explicit(&ps_g.untracked_frees, 1, memory_order_relaxed);
+}
+
 void ps_track_free(void *p)
 {
-    uint32_t id;
-    uint64_t size;
-    if (ps_pool_owns(p)) {
+    uint32_t id, code;
+    uint64_t size, meta = 0;
+    int pooled = ps_pool_owns(p);
+    /* A pooled block is in the live table when it was sampled, in its slab metadata when it
+     * was tracked in full mode (the mode may change at run time: look in both). */
+    if (!pooled || __atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED))
+        meta = live_remove((uintptr_t)p);
+    if (meta) {
+        if (pooled)
+            pool_bit(p, 0);
+        id = (uint32_t)(meta >> PS_LIVE_SIZE_BITS);
+        code = (uint32_t)(meta >> META_CODE_SHIFT) & (PS_SAMPLE_CODES - 1);
+        size = meta & META_SIZE_MAX;
+    } else if (pooled) {
         ps_pool_block_meta_t *m = ps_pool_meta(p);
+        pool_bit(p, 0); /* also a bit left from the block's previous life */
         if (!m || m->stack_id == 0) {
-            atomic_fetch_add_explicit(&ps_g.untracked_frees, 1, memory_order_relaxed);
+            free_missed();
             return;
         }
-        id = m->stack_id - 1;
+        id = (m->stack_id & POOL_ID_MASK) - 1;
+        code = m->stack_id >> POOL_CODE_SHIFT;
         size = m->size;
         m->stack_id = 0;
     } else {
-        uint64_t meta = live_remove((uintptr_t)p);
-        if (!meta) {
-            atomic_fetch_add_explicit(&ps_g.untracked_frees, 1, memory_order_relaxed);
-            return;
-        }
-        id = (uint32_t)(meta >> PS_LIVE_SIZE_BITS);
-        size = meta & (META_PRESENT - 1);
+        free_missed();
+        return;
     }
+    uint64_t bytes = size, count = PS_COUNT_ONE;
+    if (code)
+        ps_sample_code_weights(size, code, &bytes, &count);
     ps_thread_t *t = ps_track_thread();
     if (PS_LIKELY(t != NULL)) {
-        count_free(t, id, size);
+        count_free(t, id, bytes, count);
     } else {
         ps_lock(&orphan_lock);
-        count_free(orphan, id, size);
+        count_free(orphan, id, bytes, count);
         ps_unlock(&orphan_lock);
     }
 }
@@ -431,6 +506,9 @@ void ps_track_collect(ps_counters_t *out, uint32_t n, ps_totals_t *tot)
     ps_unlock(&registry_lock);
     memset(tot, 0, sizeof *tot);
     for (uint32_t id = 0; id <= n; id++) {
+        /* whole counts (a sampled block counts its weight, in fixed point) */
+        out[id].allocs = (out[id].allocs + PS_COUNT_ONE / 2) >> PS_COUNT_SHIFT;
+        out[id].frees = (out[id].frees + PS_COUNT_ONE / 2) >> PS_COUNT_SHIFT;
         tot->allocs += out[id].allocs;
         tot->frees += out[id].frees;
         tot->alloc_bytes += out[id].alloc_bytes;

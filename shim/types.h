@@ -21,7 +21,8 @@
 #define PS_HIDDEN __attribute__((visibility("hidden")))
 #define PS_EXPORT __attribute__((visibility("default")))
 
-#define PS_MAX_DEPTH 256 /* hard upper bound of PERFSHIM_DEPTH (frames) */
+#define PS_MAX_DEPTH 256  /* hard upper bound of PERFSHIM_DEPTH (frames) */
+#define PS_HOOKS_SAMPLE 2 /* ps_global_t.hooks: only the allocations the countdown picks */
 
 /* ---- spinlock.c: a test-and-test-and-set spinlock (owner does short work only) ------------ */
 typedef struct ps_spinlock_s {
@@ -57,6 +58,8 @@ typedef struct ps_options_s {
     int fault_persist;      /* PERFSHIM_FAULT_PERSIST: 1 = the N-th and all later ones fail */
     uint64_t interval_ms;   /* PERFSHIM_INTERVAL: a snapshot every this many ms; 0 off */
     int max_trace;          /* PERFSHIM_MAX_TRACE: bytes of trace kept (pieces); 0 unbounded */
+    int sample;             /* PERFSHIM_SAMPLE: mean sampling interval (bytes); 0 = track all */
+    int sample_seed;        /* PERFSHIM_SAMPLE_SEED: fixed PRNG seed (tests); 0 = from the clock */
 } ps_options_t;
 
 /* ---- stack.c: interned stacks ------------------------------------------------------------ */
@@ -71,11 +74,15 @@ typedef struct ps_stack_s {
 /* ---- track.c: per-stack counters ---------------------------------------------------------- */
 /* One per (thread, stack id). Written only by the owning thread (relaxed stores, no lock
  * prefix); read by the snapshot writer with relaxed loads. Frees are counted by the thread
- * that frees, so one thread's row may show more frees than allocations: only sums matter. */
+ * that frees, so one thread's row may show more frees than allocations: only sums matter.
+ * Counts are fixed point, PS_COUNT_ONE per allocation (a sampled one counts its weight,
+ * sample.c); ps_track_collect hands out whole counts. With sampling, bytes are estimates. */
+#define PS_COUNT_SHIFT 10
+#define PS_COUNT_ONE (UINT64_C(1) << PS_COUNT_SHIFT)
 typedef struct ps_counters_s {
-    uint64_t allocs;      /* allocations made at this stack (count) */
+    uint64_t allocs;      /* allocations made at this stack (count, fixed point) */
     uint64_t alloc_bytes; /* bytes requested by those allocations */
-    uint64_t frees;       /* frees of blocks allocated at this stack (count) */
+    uint64_t frees;       /* frees of blocks allocated at this stack (count, fixed point) */
     uint64_t freed_bytes; /* bytes of those blocks */
 } ps_counters_t;
 
@@ -194,8 +201,11 @@ typedef ps_row_snapshot_totals_t ps_totals_t;
 typedef struct ps_global_s {
     ps_options_t opt;
     atomic_int active;    /* 1 while tracking: checked on every call */
-    int hooks;            /* 1 if allocations need more than the pool or glibc (full mode):
-                             the one flag the pool fast paths in interpose.c test */
+    int hooks;            /* nonzero if allocations need more than the pool or glibc: 1 (full
+                             mode) every call goes to the hooked paths, PS_HOOKS_SAMPLE only
+                             those the sampling countdown picks; the one flag the pool fast
+                             paths in interpose.c test */
+    int sampling;         /* 1 while PERFSHIM_SAMPLE (or ps_sample_set) samples by bytes */
     int initialized;      /* constructor done */
     int unwind_ok;        /* libunwind loaded */
     int pool_on;          /* the pool was initialized and serves requests */

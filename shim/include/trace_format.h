@@ -47,6 +47,7 @@ enum ps_chunk_type {
     PS_CHUNK_CPU = 11,     /* CPU samples by stack (PERFSHIM_CPU_HZ) */
     PS_CHUNK_UNLOADED_MODULES = 12, /* modules dlclose unmapped since start; follows MODULES */
     PS_CHUNK_SNAPSHOT_DELTA = 13,   /* a snapshot's rows that changed since the one before */
+    PS_CHUNK_SAMPLING = 16,         /* PERFSHIM_SAMPLE: the mean; just before its SNAPSHOT */
     PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
 };
 
@@ -117,6 +118,9 @@ enum ps_chunk_type {
  *   A CPU stack's first frame is the interrupted pc plus 1 (so that the usual "return address
  *   - 1" lookup names the interrupted instruction); the others are return addresses.
  *
+ * SAMPLING payload (just before a SNAPSHOT with PS_SNAP_F_SAMPLED, same time_ns):
+ *   PS_ROW_SAMPLING.
+ *
  * MESSAGE payload: u32 severity (1 warning, 2 error), str text
  *
  * END payload: PS_ROW_END.
@@ -126,6 +130,8 @@ enum ps_chunk_type {
 #define PS_SNAP_F_UNTRACKED                                                                        \
     1u /* SNAPSHOT flags: allocations were not tracked (PERFSHIM_TRACK=0)                          \
         */
+/* SNAPSHOT flags: some allocations were sampled (PERFSHIM_SAMPLE): figures are estimates */
+#define PS_SNAP_F_SAMPLED 2u
 #define PS_POOL_ROW_SIZE 96
 #define PS_LOCK_ROW_SIZE 144       /* the fields every reader needs */
 #define PS_LOCK_ROW_SIZE_WAKES 152 /* rows this long also hold `wakes` */

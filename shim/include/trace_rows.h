@@ -59,7 +59,9 @@
       "(`perfshim_dump()` or an external request), 2 interval, 3 fork (first " \
       "snapshot of a forked child, with the state it inherited)") \
     X(c, u32, flags, flags, none, -, \
-      "bit 0 (`PS_SNAP_F_UNTRACKED`): allocations were not tracked (`PERFSHIM_TRACK=0`)")
+      "bit 0 (`PS_SNAP_F_UNTRACKED`): allocations were not tracked (`PERFSHIM_TRACK=0`); " \
+      "bit 1 (`PS_SNAP_F_SAMPLED`): some were sampled (`PERFSHIM_SAMPLE`), so counts and bytes " \
+      "are estimates (its SAMPLING chunk comes just before it)")
 
 #define PS_ROW_SNAPSHOT_TOTALS(X, c) \
     X(c, u64, allocs, count, u64, allocs, "allocations tracked") \
@@ -266,6 +268,17 @@
     X(c, u32, threads, count, u64, threads, "threads that sampled it") \
     X(c, u64, samples, count, u64, samples, "timer periods sampled in it")
 
+/* ---- SAMPLING (16): before a SNAPSHOT whose figures are estimates (PERFSHIM_SAMPLE) ------- */
+
+#define PS_ROW_SAMPLING(X, c) \
+    X(c, u64, time_ns, ns, u64, time_ns, "`time_ns` of the SNAPSHOT chunk it belongs to") \
+    X(c, u64, mean_bytes, bytes, u64, mean_bytes, \
+      "mean sampling interval in effect at the snapshot (0: every allocation tracked now)") \
+    X(c, u64, max_mean_bytes, bytes, u64, max_mean_bytes, \
+      "largest mean used since start: the figures' error bounds are computed with it") \
+    X(c, u32, means, count, u64, means, "distinct means used since start") \
+    X(c, pad32, reserved, -, none, -, "0")
+
 /* ---- END (0xffff) --------------------------------------------------------------------------- */
 
 #define PS_ROW_END(X, c) \
@@ -291,7 +304,8 @@
     Y(ZONES_HEAD, zones_head) \
     Y(CPU_HEAD, cpu_head) \
     Y(CPU, cpu) \
-    Y(END, end)
+    Y(END, end) \
+    Y(SAMPLING, sampling)
 
 /* clang-format on */
 

@@ -855,6 +855,13 @@ def all_conditions(valgrind_scale):
         Perfshim("perfshim-pool-256k", "pool",
                  "PERFSHIM_MODE=pool PERFSHIM_POOL_MAX=262144: every class the pool has",
                  {"PERFSHIM_POOL_MAX": "262144"}),
+        Perfshim("perfshim-sample", "full",
+                 "PERFSHIM_SAMPLE=524288: allocations sampled by bytes (one sample point per "
+                 "512 KiB on average, estimates unbiased), the pool on (the default)",
+                 {"PERFSHIM_SAMPLE": "524288"}),
+        Perfshim("perfshim-sample-nopool", "full",
+                 "PERFSHIM_SAMPLE=524288 PERFSHIM_POOL=0: sampling with every request served "
+                 "by glibc", {"PERFSHIM_SAMPLE": "524288", "PERFSHIM_POOL": "0"}),
         Preload("jemalloc", LIBDIR / "libjemalloc.so.2", "jemalloc via LD_PRELOAD"),
         Preload("tcmalloc", LIBDIR / "libtcmalloc_minimal.so.4",
                 "tcmalloc (gperftools, minimal) via LD_PRELOAD"),

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <dlfcn.h>
 #include <link.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -853,6 +854,106 @@ START_TEST(test_exit_paths)
 }
 END_TEST
 
+/* ---- sampling by bytes (sample.c) ------------------------------------------------------------ */
+
+/* The shim's own ln and 1 - e^(-x) (it links no libm) against libm. */
+START_TEST(test_sample_math)
+{
+    for (double x = 1e-12; x <= 1.0; x *= 1.37)
+        ck_assert_msg(fabs(ps_sample_ln(x) - log(x)) <= 1e-13 * fmax(1, fabs(log(x))),
+                      "ln(%g) = %.17g, libm %.17g", x, ps_sample_ln(x), log(x));
+    for (double x = 1e-9; x <= 800; x *= 1.29) {
+        double want = -expm1(-x);
+        ck_assert_msg(fabs(ps_sample_one_minus_exp_neg(x) - want) <= 1e-14 * want,
+                      "1-e^-%g = %.17g, libm %.17g", x, ps_sample_one_minus_exp_neg(x), want);
+    }
+}
+END_TEST
+
+/* Known values of the weights: s / (1 - e^(-s/T)) bytes and 1 / (1 - e^(-s/T)) allocations
+ * (fixed point), exact at and above T and without a mean. */
+START_TEST(test_sample_weights)
+{
+    uint64_t b, c;
+    ps_sample_weights(100, 0, &b, &c); /* full tracking */
+    ck_assert_uint_eq(b, 100);
+    ck_assert_uint_eq(c, PS_COUNT_ONE);
+    ps_sample_weights(524288, 524288, &b, &c); /* s >= T: always sampled, weight 1 */
+    ck_assert_uint_eq(b, 524288);
+    ck_assert_uint_eq(c, PS_COUNT_ONE);
+    /* s = T/2: p = 1 - e^-0.5 = 0.393469..., weight 2.541494... */
+    ps_sample_weights(262144, 524288, &b, &c);
+    ck_assert_uint_eq(b, 666237); /* 262144 * 2.5414940825367982 = 666237.4 */
+    ck_assert_uint_eq(c, 2602);   /* 1024 * 2.5414940825 = 2602.49 */
+    /* s = 1, T = 524288: weight 524288.5 (1/x + 1/2 + x/12) */
+    ps_sample_weights(1, 524288, &b, &c);
+    ck_assert_uint_eq(b, 524289);
+    ck_assert_uint_eq(c, (uint64_t)(524288.5 * 1024 + 0.5));
+    /* s = 48, T = 4096 */
+    ps_sample_weights(48, 4096, &b, &c);
+    double w = 1 / -expm1(-48.0 / 4096);
+    ck_assert_uint_eq(b, (uint64_t)(48 * w + 0.5));
+    ck_assert_uint_eq(c, (uint64_t)(1024 * w + 0.5));
+}
+END_TEST
+
+/* The draws are exponential with mean T: mean within 5 standard errors (T / sqrt(n)). */
+START_TEST(test_sample_draws)
+{
+    uint64_t st = 42, T = 524288;
+    enum { N = 200000 };
+    double sum = 0;
+    for (int i = 0; i < N; i++)
+        sum += (double)ps_sample_draw(&st, T);
+    double mean = sum / N;
+    ck_assert_msg(fabs(mean - (double)T) <= 5 * (double)T / sqrt(N), "mean draw %g, T %llu", mean,
+                  (unsigned long long)T);
+}
+END_TEST
+
+/* The whole sampler, statistically: this thread allocates a known mix of sizes through the
+ * countdown (ps_tls_sample_left and ps_sample_slow, as interpose.c does); the sum of the
+ * weights of the sampled allocations estimates the true bytes and count. Bound: 5 standard
+ * errors of the model (variance sum of s^2 (1-p)/p, resp. (1-p)/p), so that a wrong weight or
+ * a biased countdown fails while chance alone fails about once in 1.7 million runs. */
+START_TEST(test_sample_unbiased)
+{
+    const uint64_t T = 8192;
+    static const size_t sizes[] = {8, 24, 100, 640, 3000, 8000, 9000, 70000};
+    ck_assert_int_eq(ps_sample_set(T), 0);
+    double true_bytes = 0, true_count = 0, est_bytes = 0, est_count = 0, var_b = 0, var_c = 0;
+    uint64_t seed = 7;
+    for (int i = 0; i < 2000000; i++) {
+        size_t n = sizes[ps_sample_draw(&seed, 3) % 8];
+        true_bytes += (double)n;
+        true_count += 1;
+        if (n < T) {
+            double p = -expm1(-(double)n / (double)T);
+            var_b += (double)n * (double)n * (1 - p) / p;
+            var_c += (1 - p) / p;
+        }
+        if ((ps_tls_sample_left -= (int64_t)n) >= 0)
+            continue;
+        int code = ps_sample_slow(n);
+        if (code < 0)
+            continue;
+        uint64_t b, c;
+        ps_sample_code_weights(n, (uint32_t)code, &b, &c);
+        est_bytes += (double)b;
+        est_count += (double)c / PS_COUNT_ONE;
+    }
+    ps_sample_set(0);
+    ck_assert_msg(fabs(est_bytes - true_bytes) <= 5 * sqrt(var_b) + 1,
+                  "bytes: estimate %.0f, true %.0f, 5 sigma %.0f", est_bytes, true_bytes,
+                  5 * sqrt(var_b));
+    ck_assert_msg(fabs(est_count - true_count) <= 5 * sqrt(var_c) + 1,
+                  "count: estimate %.0f, true %.0f, 5 sigma %.0f", est_count, true_count,
+                  5 * sqrt(var_c));
+    /* and not trivially: the estimate is not the raw sample */
+    ck_assert(var_b > 0 && est_count < true_count * 2);
+}
+END_TEST
+
 int main(void)
 {
     fake_base = (uintptr_t)ps_os_reserve(160u << 20, 4096);
@@ -864,6 +965,10 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_format);
+    tcase_add_test(tc, test_sample_math);
+    tcase_add_test(tc, test_sample_weights);
+    tcase_add_test(tc, test_sample_draws);
+    tcase_add_test(tc, test_sample_unbiased);
     tcase_add_test(tc, test_expand);
     tcase_add_test(tc, test_crc_matches_zlib);
     tcase_add_test(tc, test_options);
