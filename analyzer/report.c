@@ -614,6 +614,17 @@ void pa_report_header_text(FILE *out, const pa_trace_t *t, const char *title)
         fputc('\n', out);
     }
     fprintf(out, "  trace:    %s\n", t->path);
+    if (t->has_section) { /* perfshim ctl: one file per section, never mixed */
+        fprintf(out, "  section:  %u, %s at %.3f s", (unsigned)t->section.number,
+                t->section.how == PS_SECTION_CTL ? "started by perfshim ctl" : "from the start",
+                (double)t->section.start_ns / 1e9);
+        if (t->section.first[0]) {
+            fputs("; only what was allocated since (section 1: ", out);
+            pa_util_fputs_safe(out, t->section.first);
+            fputc(')', out);
+        }
+        fputc('\n', out);
+    }
     fprintf(out, "  snapshot: %s, %.3f s after start\n", pa_model_reason_name(t->snap.reason),
             (double)t->snap.time_ns / 1e9);
 }
@@ -670,6 +681,19 @@ void pa_report_process_json(pa_json_t *j, const pa_trace_t *t)
     pa_json_key(j, "snapshots");
     pa_json_u64(j, t->nsnapshots);
     pa_json_object_end(j);
+    if (t->has_section) { /* only in traces of processes with a control channel */
+        pa_json_key(j, "section");
+        pa_json_object_begin(j, true);
+        pa_json_key(j, "number");
+        pa_json_u64(j, t->section.number);
+        pa_json_key(j, "started_by");
+        pa_json_string(j, t->section.how == PS_SECTION_CTL ? "ctl" : "start");
+        pa_json_key(j, "start_ns");
+        pa_json_u64(j, t->section.start_ns);
+        pa_json_key(j, "first_trace");
+        pa_json_string(j, t->section.first);
+        pa_json_object_end(j);
+    }
 }
 
 void pa_report_status_json(pa_json_t *j, const pa_trace_t *t)

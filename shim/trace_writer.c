@@ -31,11 +31,14 @@ static struct {
     uint32_t pid; /* process that created fd */
     dev_t dev;
     ino_t ino;
-    int failed;      /* 1 after a write error: stop writing */
-    int suspended;   /* fd closed between snapshots: reopen path (same dev and inode) */
-    uint64_t chunks; /* chunks written to this file */
-    uint64_t writes; /* write calls made on this file (PERFSHIM_FAULT_WRITE counts them) */
+    int failed;       /* 1 after a write error: stop writing */
+    int suspended;    /* fd closed between snapshots: reopen path (same dev and inode) */
+    uint64_t chunks;  /* chunks written to this file */
+    uint64_t writes;  /* write calls made on this file (PERFSHIM_FAULT_WRITE counts them) */
+    int keep;         /* 1 after a uid change: fd stays open between snapshots (ps_writer_keep) */
+    uint32_t section; /* trace section of this file (perfshim ctl start): 0 or 1 = the first */
     char path[PS_TRACE_PATH_MAX];
+    char first[PS_TRACE_PATH_MAX]; /* the first section's file, once a second one begins */
 } w = {.fd = -1};
 
 /* Fault injection (PERFSHIM_FAULT_WRITE, tests only): 1 if this write must fail with ENOSPC
@@ -320,8 +323,16 @@ int ps_writer_open(void)
         return reopen() == 0 ? 0 : -1;
     }
     char base[PS_TRACE_PATH_MAX];
-    if (ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, pid,
-                         ps_g.start_realtime_ns / 1000000000u, base, sizeof base) != 0) {
+    int bad = ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, pid,
+                               ps_g.start_realtime_ns / 1000000000u, base, sizeof base);
+    if (!bad && w.section > 1) { /* section N of the process: the first file's name + ".sN" */
+        char sec[PS_TRACE_PATH_MAX];
+        size_t n = ps_msg_snprintf(sec, sizeof sec, "%s.s%u", w.first[0] ? w.first : base,
+                                   (unsigned)w.section);
+        bad = n + 1 >= sizeof sec;
+        memcpy(base, sec, n + 1);
+    }
+    if (bad) {
         ps_msg_warn("PERFSHIM_OUTPUT='%s' expands to an empty or too long path; no trace written",
                     ps_g.opt.output);
         w.failed = 1;
@@ -475,17 +486,55 @@ void ps_writer_close(void)
 
 void ps_writer_suspend(void)
 {
-    if (w.fd >= 0 && w.pid == ps_os_pid() && !w.failed) {
+    if (w.fd >= 0 && w.pid == ps_os_pid() && !w.failed && !w.keep) {
         ps_os_close(w.fd);
         w.fd = -1;
         w.suspended = 1;
     }
 }
 
+/* The process is about to change its effective uid (interpose_ids.c): the file it may no longer
+ * reopen becomes the new user's (it is that user's process from now on) and its descriptor stays
+ * open, like a log file a server opens before it drops its privileges. Call with the file open
+ * (ps_writer_open). 0, or -1 if the file could not be given away (then it is only kept open). */
+int ps_writer_keep(uint32_t uid, uint32_t gid)
+{
+    if (w.fd < 0 || w.failed || w.pid != ps_os_pid())
+        return -1;
+    w.keep = 1;
+    return ps_os_fchown(w.fd, uid, gid);
+}
+
+/* The next trace section (perfshim ctl start after stop) goes to a new file: the first file's
+ * name with ".s<section>" appended. The current file was ended (END chunk) and is closed. */
+void ps_writer_new_section(uint32_t section)
+{
+    if (w.section <= 1 && w.path[0] && !w.first[0])
+        ps_msg_snprintf(w.first, sizeof w.first, "%s", w.path);
+    ps_writer_close();
+    w.section = section;
+    w.pid = 0;
+    w.failed = 0;
+    w.suspended = 0;
+    w.keep = 0;
+}
+
+/* The first section's file of this process ("" while there is only one). */
+const char *ps_writer_first_path(void)
+{
+    return w.first;
+}
+
 void ps_writer_fork_child(void)
 {
     if (w.suspended)
         w.suspended = 0;
+    if (w.keep)
+        w.keep = 0;
+    if (w.section) { /* the child's files are named after its own pid */
+        w.section = 0;
+        w.first[0] = 0;
+    }
     /* The inherited descriptor is the parent's file: never write to it from here. */
     if (w.fd >= 0) { /* a page written is a copy-on-write fault: write only what changes */
         ps_os_close(w.fd);

@@ -27,6 +27,10 @@
  * would encode as 0, indistinguishable from "not found": bit 39 marks a present entry (sizes
  * of 512 GiB and more are clamped below it). */
 #define META_PRESENT (UINT64_C(1) << 39)
+/* Bit 38: the block was allocated in an earlier trace section (perfshim ctl stop, then start:
+ * ps_track_new_section marks every entry); its free is recognized and not counted. Sizes of
+ * 256 GiB and more are clamped below it. */
+#define META_OLD (UINT64_C(1) << 38)
 
 #define LIVE_INITIAL 64         /* slots per shard at start (all shards: 64 KiB, one mapping) */
 #define LIVE_FLUSH (256 * 1024) /* bytes of live delta a thread keeps before folding */
@@ -356,8 +360,8 @@ static void count_free(ps_thread_t *t, uint32_t id, uint64_t size)
 
 static inline uint64_t meta_make(uint32_t id, uint64_t size)
 {
-    if (size >= META_PRESENT)
-        size = META_PRESENT - 1;
+    if (size >= META_OLD)
+        size = META_OLD - 1;
     return ((uint64_t)id << PS_LIVE_SIZE_BITS) | size | META_PRESENT;
 }
 
@@ -373,7 +377,9 @@ void ps_track_alloc(void *p, size_t size)
             lost_event("a block inside the pool's reservation has no slab metadata");
             return;
         }
-        m->stack_id = id + 1; /* 0 means "not tracked" */
+        /* 0 means "not tracked"; the section's tag above the id (types.h) */
+        m->stack_id = (id + 1) | (atomic_load_explicit(&ps_g.section_tag, memory_order_relaxed)
+                                  << PS_SECTION_TAG_SHIFT);
         m->size = (uint32_t)size;
     } else {
         live_insert((uintptr_t)p, meta_make(id, size));
@@ -397,17 +403,23 @@ void ps_track_free(void *p)
             atomic_fetch_add_explicit(&ps_g.untracked_frees, 1, memory_order_relaxed);
             return;
         }
-        id = m->stack_id - 1;
-        size = m->size;
+        uint32_t v = m->stack_id;
         m->stack_id = 0;
+        if (PS_UNLIKELY((v >> PS_SECTION_TAG_SHIFT) !=
+                        atomic_load_explicit(&ps_g.section_tag, memory_order_relaxed)))
+            return; /* allocated in an earlier section: known, not counted in this one */
+        id = (v & ((1u << PS_SECTION_TAG_SHIFT) - 1)) - 1;
+        size = m->size;
     } else {
         uint64_t meta = live_remove((uintptr_t)p);
         if (!meta) {
             atomic_fetch_add_explicit(&ps_g.untracked_frees, 1, memory_order_relaxed);
             return;
         }
+        if (PS_UNLIKELY(meta & META_OLD))
+            return; /* allocated in an earlier section: known, not counted in this one */
         id = (uint32_t)(meta >> PS_LIVE_SIZE_BITS);
-        size = meta & (META_PRESENT - 1);
+        size = meta & (META_OLD - 1);
     }
     ps_thread_t *t = ps_track_thread();
     if (PS_LIKELY(t != NULL)) {
@@ -416,6 +428,21 @@ void ps_track_free(void *p)
         ps_lock(&orphan_lock);
         count_free(orphan, id, size);
         ps_unlock(&orphan_lock);
+    }
+}
+
+/* A new trace section begins (control.c, tracking off): every block tracked so far belongs to
+ * an earlier one. Pooled blocks are told apart by the tag the caller bumped (ps_g.section_tag);
+ * the live table's entries are marked here. */
+void ps_track_new_section(void)
+{
+    for (int i = 0; i < PS_LIVE_SHARDS; i++) {
+        ps_live_shard_t *s = &shards[i];
+        ps_lock(&s->lock);
+        for (uint32_t j = 0; j <= s->mask; j++)
+            if (s->slots[j].ptr)
+                s->slots[j].meta |= META_OLD;
+        ps_unlock(&s->lock);
     }
 }
 

@@ -56,6 +56,8 @@ typedef struct ps_options_s {
     int fault_write;        /* PERFSHIM_FAULT_WRITE: trace write that fails (1-based); 0 off */
     int fault_persist;      /* PERFSHIM_FAULT_PERSIST: 1 = the N-th and all later ones fail */
     uint64_t interval_ms;   /* PERFSHIM_INTERVAL: a snapshot every this many ms; 0 off */
+    int start;              /* PERFSHIM_START: 1 on (track from the start), 0 off (dormant) */
+    int control;            /* PERFSHIM_CONTROL: 1 = control channel (control.c) */
 } ps_options_t;
 
 /* ---- stack.c: interned stacks ------------------------------------------------------------ */
@@ -210,6 +212,15 @@ typedef struct ps_global_s {
     atomic_llong live_bytes;        /* folded live bytes (see ps_thread_t.live_delta) */
     atomic_llong peak_live_bytes;
     atomic_ullong untracked_frees;
+    /* control.c: trace sections (perfshim ctl stop/start) */
+    atomic_int recording;    /* 1 while a section is open: snapshots may be written */
+    atomic_uint section_tag; /* tag of the open section, stored with each pooled block
+                                (PS_SECTION_TAG_*); blocks of other tags are not counted */
 } ps_global_t;
+
+/* A pooled block's metadata stack_id: (section tag << PS_SECTION_TAG_SHIFT) | (stack id + 1);
+ * 0 = not tracked. Stack ids are below 2^24 (PERFSHIM_MAX_STACKS), so 7 bits are free. */
+#define PS_SECTION_TAG_SHIFT 25
+#define PS_SECTION_TAG_MASK 0x7fu
 
 #endif /* PS_TYPES_H */
