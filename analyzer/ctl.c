@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define REPLY_TIMEOUT_MS 10000 /* a stop or dump writes a snapshot first: allow for a big one */
@@ -120,8 +121,9 @@ static int transact(int fd, long pid, uint32_t cmd, uint64_t arg, ps_ctl_reply_t
         ssize_t n = r < 0 ? -1 : recv(fd, (char *)rp + got, sizeof *rp - got, 0);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n == 0 && got == 0)
-            goto refused; /* closed without a word: the peer check failed */
+        if (got == 0 && (n == 0 || (n < 0 && errno == ECONNRESET)))
+            goto refused; /* closed without a word (a reset: our request was unread): the
+                             peer check failed */
         if (n <= 0) {
             pa_msg_error("ctl: process %ld: %s", pid, n < 0 ? strerror(errno) : "reply cut short");
             return PA_CTL_EXIT_COMM;
@@ -252,6 +254,12 @@ static int list(void)
             snprintf(path, sizeof path, "%s/%s", d.dir[i], e->d_name);
             int gone = kill((pid_t)pid, 0) != 0 && errno == ESRCH;
             int fd = gone ? -1 : connect_path(path);
+            struct stat ss;
+            /* A live process binds, then listens: a socket made in the last few seconds that
+             * refuses may be one that is starting. Left alone. */
+            if (fd < 0 && !gone && errno == ECONNREFUSED && lstat(path, &ss) == 0 &&
+                ss.st_mtime + 5 > time(NULL))
+                continue;
             if (fd < 0 && (gone || errno == ECONNREFUSED)) {
                 if (unlink(path) == 0)
                     fprintf(stderr, "perfshim: ctl: removed the stale socket %s (%s)\n", path,

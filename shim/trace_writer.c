@@ -512,6 +512,7 @@ void ps_writer_new_section(uint32_t section)
     if (w.section <= 1 && w.path[0] && !w.first[0])
         ps_msg_snprintf(w.first, sizeof w.first, "%s", w.path);
     ps_writer_close();
+    w.path[0] = 0; /* named at the section's first snapshot */
     w.section = section;
     w.pid = 0;
     w.failed = 0;
