@@ -18,6 +18,10 @@ line by line on stdin, so the test knows exactly what was allocated while tracki
 --part list: `perfshim ctl --list` lists a running process and removes a stale socket of a
   dead pid; errors: no such process (3), a process without a channel (4), usage (2), refused
   (6: start twice, sample in this build).
+--part fork: a forked child of a process with the channel has its own socket (its pid) and
+  thread, inherits tracking, answers status and dump, writes its own trace (its pid's name,
+  section 1, the parent's live blocks it inherited plus its own), and removes its socket at
+  exit; the parent's channel still works.
 --part uid: as root, a client run as nobody is refused (5) by the socket directory, and a
   client run as nobody with CAP_DAC_OVERRIDE (which can reach the socket) is refused (5) by the
   SO_PEERCRED check; root is still served. Exit 77 (skipped) when not root or without setpriv.
@@ -336,6 +340,48 @@ def part_list(args, ck):
              "ctl on a pid that does not exist: exit 3", pstest.describe(p))
 
 
+def part_fork(args, ck):
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ctlprog.c")
+    marks = pstest.markers(src)
+    size_b, nchild = pstest.define(src, "CTL_B_SIZE"), pstest.define(src, "CTL_CHILD")
+    work = pstest.tmpdir("control-fork")
+    env = {"LD_PRELOAD": args.lib, "PERFSHIM_CONTROL": "1",
+           "PERFSHIM_OUTPUT": os.path.join(work, "%e.%p.trace")}
+    prog = Prog(args, env, work)
+    try:
+        prog.cmd("b 2")
+        out = prog.cmd("f")
+        child = int(out.split()[1]) if out.startswith("child ") else -1
+        d = sock_dir()
+        ck.check(wait_for(lambda: os.path.exists(os.path.join(d, "%d.sock" % child)), 10),
+                 "the forked child has its own socket")
+        s = status(args, child)
+        ck.equal((s.get("pid"), s.get("mode"), s.get("section")), (str(child), "on", "1"),
+                 "the child answers for itself; tracking inherited")
+        p = ctl(args, child, "dump")
+        ck.check(p.returncode == 0 and ("%d.trace" % child).encode() in p.stdout,
+                 "the child's dump goes to its own trace", pstest.describe(p))
+        ck.equal(status(args, prog.pid).get("pid"), str(prog.pid), "the parent still answers")
+        tasks = os.listdir("/proc/%d/task" % child)
+        ck.equal(len(tasks), 2, "the child has its thread and the control thread")
+        os.kill(child, signal.SIGUSR1)
+        out = prog.cmd("w")
+        ck.equal(out.strip(), "exited 0", "the child exits normally")
+        ck.check(not os.path.exists(os.path.join(d, "%d.sock" % child)),
+                 "the child's socket is removed at its exit")
+        rc, _, err = prog.quit()
+        ck.equal((rc, err), (0, b""), "the parent exits normally, quietly")
+    finally:
+        prog.kill()
+    ctrace = [n for n in os.listdir(work) if n.endswith(".%d.trace" % child)]
+    if ck.check(len(ctrace) == 1, "the child's trace", repr(os.listdir(work))):
+        p, rep = leaks(args, os.path.join(work, ctrace[0]))
+        if ck.check(rep is not None, "perfshim leaks reads it", pstest.describe(p)):
+            ck.equal(rep.get("section", {}).get("number"), 1, "the child's file is its section 1")
+            ck.equal(by_site(rep, src, marks, "ctl_b"), (2 + nchild, (2 + nchild) * size_b),
+                     "the child's site_b blocks: 2 inherited + %d of its own" % nchild)
+
+
 def part_uid(args, ck):
     if os.geteuid() != 0:
         ck.skip("needs root to run the client as another user")
@@ -377,9 +423,9 @@ def part_uid(args, ck):
 
 def main():
     args = pstest.parse_args(lambda ap: ap.add_argument(
-        "--part", choices=["roundtrip", "inert", "list", "uid"], required=True))
+        "--part", choices=["roundtrip", "inert", "list", "fork", "uid"], required=True))
     ck = pstest.Checker("test_control_" + args.part)
-    {"roundtrip": part_roundtrip, "inert": part_inert, "list": part_list,
+    {"roundtrip": part_roundtrip, "inert": part_inert, "list": part_list, "fork": part_fork,
      "uid": part_uid}[args.part](args, ck)
     ck.done()
 
