@@ -244,6 +244,9 @@ void ps_writer_fork_child(void); /* the child must create its own file */
 /* Before a uid change: the open file is given to uid:gid and stays open (0, or -1 if fchown
  * failed: it is kept open anyway). */
 int ps_writer_keep(uint32_t uid, uint32_t gid);
+/* 1 if the trace must be opened before the effective uid becomes uid (egid gid): it exists, or
+ * uid could not create it in its directory. */
+int ps_writer_open_before_drop(uint32_t uid, uint32_t gid);
 void ps_writer_new_section(uint32_t section); /* next file: the first one's name + ".s<N>" */
 const char *ps_writer_first_path(void);       /* "" while the process has one section */
 const char *ps_writer_path(void);

@@ -57,6 +57,8 @@ ssize_t ps_os_write(int fd, const void *p, size_t n);
 ssize_t ps_os_writev(int fd, const struct iovec *iov, int n);
 uint32_t ps_os_euid(void);
 int ps_os_fchown(int fd, uint32_t uid, uint32_t gid); /* (uint32_t)-1 leaves that id */
+uint32_t ps_os_egid(void);
+int ps_os_stat(const char *path, struct stat *st);
 
 /* ---- the control channel (control.c): -1 and errno on failure, as the system calls -------- */
 int ps_os_mkdir(const char *path, unsigned mode);

@@ -389,6 +389,16 @@ uint32_t ps_os_euid(void)
     return (uint32_t)geteuid();
 }
 
+uint32_t ps_os_egid(void)
+{
+    return (uint32_t)getegid();
+}
+
+int ps_os_stat(const char *path, struct stat *st)
+{
+    return stat(path, st);
+}
+
 int ps_os_fchown(int fd, uint32_t uid, uint32_t gid)
 {
     return fchown(fd, (uid_t)uid, (gid_t)gid);

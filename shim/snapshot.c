@@ -463,13 +463,15 @@ void ps_snapshot_trace_path(char *out, size_t size)
 }
 
 /* The process is about to change its effective uid to uid (interpose_ids.c): while it still
- * may, create (or reopen) its trace, give it to uid and keep it open (ps_writer_keep). Nothing
- * when no section is open: a later section's file is created by the new user. */
+ * may, create (or reopen) its trace, give it to uid and keep it open (ps_writer_keep), when the
+ * new user could not do it (ps_writer_open_before_drop). Nothing when no section is open: a
+ * later section's file is created by the new user. */
 void ps_snapshot_prepare_drop(uint32_t uid, uint32_t gid)
 {
     ps_tls_guard++;
     ps_lock(&writer_lock);
-    if (!ended && atomic_load(&ps_g.recording) && ps_writer_open() == 0)
+    if (!ended && atomic_load(&ps_g.recording) && ps_writer_open_before_drop(uid, ps_os_egid()) &&
+        ps_writer_open() == 0)
         ps_writer_keep(uid, gid);
     ps_unlock(&writer_lock);
     ps_tls_guard--;

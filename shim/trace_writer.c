@@ -505,6 +505,33 @@ int ps_writer_keep(uint32_t uid, uint32_t gid)
     return ps_os_fchown(w.fd, uid, gid);
 }
 
+/* Before a change of the effective uid to uid (egid gid now): 1 if this process's trace must be
+ * opened now, while the process is still privileged. That is when the file exists already (it
+ * is closed between snapshots, and its new user could not reopen it), or when its directory is
+ * not writable by uid by its mode bits (the new user could not create it; ACLs are not read).
+ * Otherwise it is created later by the new user, as it would be without the shim's help: a
+ * process that drops its privileges and then execs (cron, CPython's subprocess with user=)
+ * leaves no file behind. */
+int ps_writer_open_before_drop(uint32_t uid, uint32_t gid)
+{
+    uint32_t pid = ps_os_pid();
+    if (w.pid == pid && !w.failed && (w.fd >= 0 || w.suspended))
+        return 1;
+    char base[PS_TRACE_PATH_MAX];
+    if (ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, pid,
+                         ps_g.start_realtime_ns / 1000000000u, base, sizeof base) != 0)
+        return 0; /* said at the first snapshot */
+    char *slash = strrchr(base, '/');
+    if (!slash)
+        return 1;
+    *(slash == base ? slash + 1 : slash) = 0;
+    struct stat st;
+    if (ps_os_stat(base, &st) != 0)
+        return 1;
+    unsigned bits = st.st_uid == uid ? 0200 : st.st_gid == gid ? 0020 : 0002;
+    return (st.st_mode & bits) == 0;
+}
+
 /* The next trace section (perfshim ctl start after stop) goes to a new file: the first file's
  * name with ".s<section>" appended. The current file was ended (END chunk) and is closed. */
 void ps_writer_new_section(uint32_t section)

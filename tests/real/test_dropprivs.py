@@ -16,6 +16,12 @@ mode 0600, and `perfshim summary --json` and `perfshim leaks --json` read it; th
 memcached's) traces count the allocations made after the drop (more allocations than a trace
 cut at the drop would hold, and for memcached the stored values' slabs).
 
+`--server setpriv`: the other pattern, a privileged process that drops its privileges and then
+execs (cron's jobs, CPython's subprocess with user=): `setpriv --reuid=nobody ... sh -c ...`
+under the shim with PERFSHIM_OUTPUT in a directory nobody may write to (mode 1777): setpriv
+leaves no trace of its own (nothing was created early: the new user can create its own),
+and the program it execs leaves a complete trace owned by nobody.
+
 Needs root (to start a server that drops privileges) and the server's package: exit 77
 (skipped) otherwise."""
 import json
@@ -32,7 +38,7 @@ from realtest import pstest
 
 
 def extra(ap):
-    ap.add_argument("--server", choices=["nginx", "memcached"], required=True)
+    ap.add_argument("--server", choices=["nginx", "memcached", "setpriv"], required=True)
 
 
 def free_port():
@@ -157,6 +163,27 @@ def run_memcached(ck, base, env, requests):
             proc.wait()
 
 
+def run_setpriv(ck, base, args):
+    tracedir = os.path.join(base, "shared")
+    os.makedirs(tracedir)
+    os.chmod(tracedir, 0o1777)
+    env = {"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": os.path.join(tracedir, "%e.%p.trace")}
+    p = pstest.run([shutil.which("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups",
+                    "/bin/sh", "-c", "echo dropped $(id -u)"], env=env, cwd=base)
+    ck.check(p.returncode == 0 and p.stdout == b"dropped 65534\n" and p.stderr == b"",
+             "setpriv drops to nobody and execs sh, quietly", pstest.describe(p))
+    names = sorted(os.listdir(tracedir))
+    ck.check(not [n for n in names if n.startswith("setpriv.")],
+             "no trace of setpriv (it dropped its privileges, then exec'ed)", repr(names))
+    sh = [n for n in names if not n.startswith("setpriv.")]
+    ck.check(len(sh) >= 1, "the exec'ed program's trace", repr(names))
+    for n in sh:
+        path = os.path.join(tracedir, n)
+        raw = pstest.RawTrace(path)
+        ck.check(os.stat(path).st_uid == 65534 and raw.error is None and raw.end is not None,
+                 "%s: complete, owned by nobody" % n, str(raw.error))
+
+
 def main():
     args = realtest.parse_args(extra)
     ck = pstest.Checker("test_dropprivs_" + args.server)
@@ -166,6 +193,10 @@ def main():
         ck.skip("%s is not installed (scripts/install-deps.sh installs it)" % args.server)
     base = pstest.tmpdir("dropprivs-" + args.server)
     os.chmod(base, 0o755)  # the server's files (page, config) are readable by its workers
+    if args.server == "setpriv":
+        run_setpriv(ck, base, args)
+        realtest.cleanup(args, base)
+        ck.done()
     tracedir = os.path.join(base, "traces")
     os.makedirs(tracedir)
     os.chmod(tracedir, 0o700)  # only root may enter: the new user can neither create nor reopen
