@@ -129,8 +129,9 @@ static int do_start(char *text, size_t size)
     }
     if (section >= 1 || base) {
         /* Everything tracked so far belongs to an earlier section. */
-        unsigned tag = (atomic_load(&ps_g.section_tag) + 1) & PS_SECTION_TAG_MASK;
-        atomic_store(&ps_g.section_tag, tag);
+        unsigned tag =
+            ((atomic_load(&ps_g.section_bits) >> PS_SECTION_TAG_SHIFT) + 1) & PS_SECTION_TAG_MASK;
+        atomic_store(&ps_g.section_bits, tag << PS_SECTION_TAG_SHIFT);
         ps_track_new_section();
         if (take_base() != 0) {
             ps_msg_snprintf(text, size, "cannot map memory for the section's counters");

@@ -378,8 +378,7 @@ void ps_track_alloc(void *p, size_t size)
             return;
         }
         /* 0 means "not tracked"; the section's tag above the id (types.h) */
-        m->stack_id = (id + 1) | (atomic_load_explicit(&ps_g.section_tag, memory_order_relaxed)
-                                  << PS_SECTION_TAG_SHIFT);
+        m->stack_id = (id + 1) | atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed);
         m->size = (uint32_t)size;
     } else {
         live_insert((uintptr_t)p, meta_make(id, size));
@@ -405,10 +404,10 @@ void ps_track_free(void *p)
         }
         uint32_t v = m->stack_id;
         m->stack_id = 0;
-        if (PS_UNLIKELY((v >> PS_SECTION_TAG_SHIFT) !=
-                        atomic_load_explicit(&ps_g.section_tag, memory_order_relaxed)))
+        if (PS_UNLIKELY((v & ~PS_SECTION_ID_MASK) !=
+                        atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed)))
             return; /* allocated in an earlier section: known, not counted in this one */
-        id = (v & ((1u << PS_SECTION_TAG_SHIFT) - 1)) - 1;
+        id = (v & PS_SECTION_ID_MASK) - 1;
         size = m->size;
     } else {
         uint64_t meta = live_remove((uintptr_t)p);
@@ -432,7 +431,7 @@ void ps_track_free(void *p)
 }
 
 /* A new trace section begins (control.c, tracking off): every block tracked so far belongs to
- * an earlier one. Pooled blocks are told apart by the tag the caller bumped (ps_g.section_tag);
+ * an earlier one. Pooled blocks are told apart by the tag the caller bumped (ps_g.section_bits);
  * the live table's entries are marked here. */
 void ps_track_new_section(void)
 {

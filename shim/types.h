@@ -213,14 +213,15 @@ typedef struct ps_global_s {
     atomic_llong peak_live_bytes;
     atomic_ullong untracked_frees;
     /* control.c: trace sections (perfshim ctl stop/start) */
-    atomic_int recording;    /* 1 while a section is open: snapshots may be written */
-    atomic_uint section_tag; /* tag of the open section, stored with each pooled block
-                                (PS_SECTION_TAG_*); blocks of other tags are not counted */
+    atomic_int recording;     /* 1 while a section is open: snapshots may be written */
+    atomic_uint section_bits; /* the open section's tag << PS_SECTION_TAG_SHIFT, stored with
+                                 each pooled block; blocks of other tags are not counted */
 } ps_global_t;
 
 /* A pooled block's metadata stack_id: (section tag << PS_SECTION_TAG_SHIFT) | (stack id + 1);
  * 0 = not tracked. Stack ids are below 2^24 (PERFSHIM_MAX_STACKS), so 7 bits are free. */
 #define PS_SECTION_TAG_SHIFT 25
 #define PS_SECTION_TAG_MASK 0x7fu
+#define PS_SECTION_ID_MASK ((1u << PS_SECTION_TAG_SHIFT) - 1) /* the stack id + 1 part */
 
 #endif /* PS_TYPES_H */
