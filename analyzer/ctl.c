@@ -99,10 +99,11 @@ static int connect_path(const char *path)
 }
 
 /* One request, one reply. 0, or a PA_CTL_EXIT_* status with a message printed. */
-static int transact(int fd, long pid, uint32_t cmd, uint64_t arg, ps_ctl_reply_t *rp)
+static int transact(int fd, long pid, const ps_ctl_request_t *in, ps_ctl_reply_t *rp)
 {
-    ps_ctl_request_t rq = {
-        .magic = PS_CTL_MAGIC, .version = PS_CTL_VERSION, .cmd = cmd, .reserved = 0, .arg = arg};
+    ps_ctl_request_t rq = *in;
+    rq.magic = PS_CTL_MAGIC;
+    rq.version = PS_CTL_VERSION;
     if (send(fd, &rq, sizeof rq, MSG_NOSIGNAL) != (ssize_t)sizeof rq) {
         if (errno == EPIPE || errno == ECONNRESET)
             goto refused;
@@ -270,7 +271,8 @@ static int list(void)
                 continue;
             }
             ps_ctl_reply_t rp;
-            if (fd < 0 || transact(fd, pid, PS_CTL_STATUS, 0, &rp) != 0) {
+            ps_ctl_request_t rq = {.cmd = PS_CTL_STATUS};
+            if (fd < 0 || transact(fd, pid, &rq, &rp) != 0) {
                 if (fd >= 0)
                     close(fd);
                 continue;
@@ -292,33 +294,6 @@ static int list(void)
     return PA_CTL_EXIT_OK;
 }
 
-/* "0", or digits with ms, s, m or h: the syntax of PERFSHIM_INTERVAL. */
-static int parse_duration_ms(const char *s, uint64_t *ms)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *s == '-' || *s == '+')
-        return -1;
-    uint64_t scale;
-    if (!*end && v == 0)
-        scale = 0;
-    else if (strcmp(end, "ms") == 0)
-        scale = 1;
-    else if (strcmp(end, "s") == 0)
-        scale = 1000;
-    else if (strcmp(end, "m") == 0)
-        scale = 60000;
-    else if (strcmp(end, "h") == 0)
-        scale = 3600000;
-    else
-        return -1;
-    if (v > 7ull * 24 * 3600 * 1000)
-        return -1;
-    *ms = v * scale;
-    return 0;
-}
-
 int pa_ctl_main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--list") == 0)
@@ -336,7 +311,8 @@ int pa_ctl_main(int argc, char **argv)
     }
     const char *c = argv[2];
     uint32_t cmd = 0;
-    uint64_t arg = 0;
+    ps_ctl_request_t rq;
+    memset(&rq, 0, sizeof rq);
     int want_arg = 0;
     if (strcmp(c, "status") == 0)
         cmd = PS_CTL_STATUS;
@@ -367,26 +343,28 @@ int pa_ctl_main(int argc, char **argv)
             pa_msg_error("ctl: sample takes a mean interval in bytes (1 or more), or use 'full'");
             return PA_EXIT_USAGE;
         }
-        arg = v;
-    } else if (want_arg) {
+        rq.arg = v;
+    } else if (want_arg) { /* checked by the process, with PERFSHIM_INTERVAL's own parser */
         cmd = PS_CTL_INTERVAL;
-        if (parse_duration_ms(argv[3], &arg) != 0 || (arg != 0 && arg < 10)) {
-            pa_msg_error("ctl: interval takes 0 (off) or a duration from 10ms to 7 days: 250ms, "
-                         "10s, 2m, 1h");
+        if (strlen(argv[3]) >= sizeof rq.word) {
+            pa_msg_error("ctl: interval '%s' is too long", argv[3]);
             return PA_EXIT_USAGE;
         }
+        memcpy(rq.word, argv[3], strlen(argv[3]) + 1);
     }
+    rq.cmd = cmd;
     int fd = open_process(pid);
     if (fd < 0)
         return -fd;
     ps_ctl_reply_t rp;
-    int rc = transact(fd, pid, cmd, arg, &rp);
+    int rc = transact(fd, pid, &rq, &rp);
     close(fd);
     if (rc != 0)
         return rc;
     if (rp.status != PS_CTL_OK) {
         pa_msg_error("ctl: process %ld: %s", pid, rp.text);
-        return PA_CTL_EXIT_REFUSED;
+        /* an argument the process refused to parse is a usage error, like one we refuse */
+        return rp.status == PS_CTL_INVALID ? PA_EXIT_USAGE : PA_CTL_EXIT_REFUSED;
     }
     fputs(rp.text, stdout);
     if (rp.text[0] && rp.text[strlen(rp.text) - 1] != '\n')

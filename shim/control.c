@@ -240,9 +240,12 @@ static int handle(const ps_ctl_request_t *rq, char *text, size_t size)
         ps_msg_snprintf(text, size, "sampling is not available in this build");
         return PS_CTL_UNAVAILABLE;
     case PS_CTL_INTERVAL: {
-        uint64_t ms = rq->arg;
-        if (ms != 0 && (ms < PS_DURATION_MIN_MS || ms > PS_DURATION_MAX_MS)) {
-            ps_msg_snprintf(text, size, "interval out of range: 0 (off) or 10ms to 7 days");
+        uint64_t ms;
+        if (!memchr(rq->word, 0, sizeof rq->word) ||
+            ps_options_parse_duration(rq->word, &ms) != 0) {
+            ps_msg_snprintf(text, size,
+                            "interval: 0 (off), or 10ms to 7 days with a unit: "
+                            "250ms, 10s, 2m, 1h");
             return PS_CTL_INVALID;
         }
         char iv[32];

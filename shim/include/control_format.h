@@ -29,7 +29,7 @@ enum ps_ctl_cmd {
     PS_CTL_STOP = 3,     /* stop tracking: the section's last snapshot, END, file closed */
     PS_CTL_DUMP = 4,     /* a snapshot now (reason dump) */
     PS_CTL_SAMPLE = 5,   /* arg: mean sampling interval in bytes; 0 = full tracking */
-    PS_CTL_INTERVAL = 6, /* arg: PERFSHIM_INTERVAL in ms; 0 = off */
+    PS_CTL_INTERVAL = 6, /* word: PERFSHIM_INTERVAL ("0" = off, "250ms", "10s", ...) */
     PS_CTL_CMD_MAX = 6
 };
 
@@ -38,8 +38,10 @@ typedef struct ps_ctl_request_s {
     uint32_t version;  /* PS_CTL_VERSION */
     uint32_t cmd;      /* enum ps_ctl_cmd */
     uint32_t reserved; /* 0 */
-    uint64_t arg;
-} ps_ctl_request_t; /* 24 bytes */
+    uint64_t arg;      /* PS_CTL_SAMPLE: bytes */
+    char word[16];     /* PS_CTL_INTERVAL: the duration as PERFSHIM_INTERVAL takes it
+                          ("10s"), parsed by the shim's own parser; NUL-terminated */
+} ps_ctl_request_t;    /* 40 bytes */
 
 enum ps_ctl_status {
     PS_CTL_OK = 0,
