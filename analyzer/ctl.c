@@ -139,7 +139,7 @@ static int transact(int fd, long pid, const ps_ctl_request_t *in, ps_ctl_reply_t
     return 0;
 refused:
     pa_msg_error("ctl: permission denied: process %ld accepts only its own user (uid) or root, "
-                 "and this is uid %lu",
+                 "and this is uid %lu (or its control channel just closed)",
                  pid, (unsigned long)geteuid());
     return PA_CTL_EXIT_PERM;
 }

@@ -37,10 +37,13 @@
 #define FD_FLOOR 500     /* our descriptors are moved to >= this, like the trace's */
 #define READ_TIMEOUT_MS 1000
 #define STACK_SIZE (256 * 1024)
+#define WAKE_MS 1000 /* the control thread looks at its descriptor at least this often */
 
 static int enabled;  /* the channel is wanted in this process */
 static int sections; /* SECTION chunks are written (the channel is enabled) */
 static int listen_fd = -1;
+static dev_t listen_dev;  /* the listening socket's identity: the program may close or reuse */
+static ino_t listen_ino;  /* its descriptor number (daemons close every descriptor) */
 static uint32_t sock_pid; /* the process that created the socket file */
 static char sock_path[PATH_MAX_CTL];
 static atomic_int thread_running;
@@ -293,6 +296,14 @@ static void serve(int fd)
     ps_os_close(fd);
 }
 
+/* Is listen_fd still our socket? The program may have closed it (a daemon closing every
+ * descriptor) or even reused the number for one of its own, which we must never accept on. */
+static int still_ours(void)
+{
+    struct stat st;
+    return ps_os_fstat(listen_fd, &st) == 0 && st.st_dev == listen_dev && st.st_ino == listen_ino;
+}
+
 static void *control_main(void *arg)
 {
     (void)arg;
@@ -300,15 +311,28 @@ static void *control_main(void *arg)
     ps_os_set_thread_name("perfshim-ctl");
     for (;;) {
         int timeout = ps_snapshot_idle_tick(); /* interval snapshots of an idle process too */
-        int r = ps_os_poll_in(listen_fd, timeout);
-        if (r < 0 && errno != EINTR)
-            ps_os_sleep_ms(100); /* should not happen; never spin */
-        if (r <= 0)
+        /* At least once a second: a descriptor closed by another thread does not end a poll
+         * (its socket lives on until poll returns), so still_ours() must look again. */
+        if (timeout < 0 || timeout > WAKE_MS)
+            timeout = WAKE_MS;
+        int r = still_ours() ? ps_os_poll_in(listen_fd, timeout) : -1;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || (r > 0 && !still_ours()))
+            break;
+        if (r == 0)
             continue;
         int fd = ps_os_accept(listen_fd);
         if (fd >= 0)
             serve(fd);
     }
+    /* The descriptor is not ours any more: the channel ends (not the interval snapshots the
+     * program's own allocations write). */
+    ps_msg_warn("the program closed the descriptor of the control socket %s; perfshim ctl "
+                "cannot reach pid %u any more",
+                sock_path, (unsigned)ps_os_pid());
+    ps_control_exit();
+    atomic_store(&thread_running, 0);
     return NULL;
 }
 
@@ -390,6 +414,10 @@ static void start_channel(void)
         ps_os_close(fd);
         return;
     }
+    struct stat st;
+    ps_os_fstat(fd, &st);
+    listen_dev = st.st_dev;
+    listen_ino = st.st_ino;
     listen_fd = fd;
     sock_pid = pid;
     memcpy(sock_path, path, n + 1);

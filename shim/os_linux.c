@@ -484,6 +484,10 @@ int ps_os_poll_in(int fd, int timeout_ms)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN};
     int r = poll(&p, 1, timeout_ms);
+    if (r > 0 && (p.revents & POLLNVAL)) {
+        errno = EBADF;
+        return -1;
+    }
     return r > 0 ? 1 : r;
 }
 

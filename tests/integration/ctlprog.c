@@ -11,6 +11,7 @@
  *   f     fork a child that allocates CTL_CHILD blocks at site_b, then waits for SIGUSR1 and
  *         exits (exit(): destructors run); prints "child PID"
  *   w     wait for that child; prints "exited STATUS"
+ *   c     close every descriptor from 3 to 1023, as daemons do
  *   q     exit
  * It prints "ok" after each command (and "ready" at start), flushed.
  */
@@ -109,6 +110,9 @@ int main(void)
             int st = -1;
             waitpid(child, &st, 0);
             printf("exited %d\n", st);
+        } else if (strcmp(line, "c\n") == 0) {
+            for (int fd = 3; fd < 1024; fd++)
+                close(fd);
         } else if (strcmp(line, "q\n") == 0) {
             break;
         }

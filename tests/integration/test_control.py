@@ -182,6 +182,9 @@ def part_roundtrip(args, ck):
         p = ctl(args, pid, "stop")
         ck.check(p.returncode == 0 and trace1.encode() in p.stdout, "ctl stop names the file",
                  pstest.describe(p))
+        p = ctl(args, pid, "interval", "0")
+        ck.check(p.returncode == 0 and p.stdout == b"interval=off\n", "ctl interval 0",
+                 pstest.describe(p))
         ck.equal(status(args, pid).get("mode"), "off", "status after stop")
         prog.cmd("a 3")  # stopped: not tracked
         p = ctl(args, pid, "start")
@@ -332,7 +335,19 @@ def part_list(args, ck):
         for bad in (["interval", "5"], ["interval", "5ms"], ["bogus"], ["dump", "x"]):
             p = ctl(args, prog.pid, *bad)
             ck.equal(p.returncode, CTL_EXIT["usage"], "ctl %s: usage error" % " ".join(bad))
-        prog.quit()
+        # a daemon that closes every descriptor: the channel ends, with one warning, and the
+        # shim never accepts on a descriptor number the program may reuse
+        prog.cmd("c")
+        sock = os.path.join(sock_dir(), "%d.sock" % prog.pid)
+        ck.check(wait_for(lambda: not os.path.exists(sock), 10),
+                 "closing the socket's descriptor ends the channel (socket removed)")
+        p = ctl(args, prog.pid, "status")
+        ck.equal(p.returncode, CTL_EXIT["nosock"], "then ctl says: no control socket")
+        ck.check(prog.info()[1] == 1, "the control thread is gone; the program runs on")
+        rc, _, err = prog.quit()
+        ck.check(rc == 0 and err.count(b"perfshim: warning:") == 1 and
+                 b"closed the descriptor of the control socket" in err,
+                 "one warning says so", err.decode("utf-8", "replace"))
     finally:
         prog.kill()
     p = ctl(args, prog.pid, "status")  # it exited and was reaped
