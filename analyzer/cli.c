@@ -7,6 +7,7 @@
  */
 #include "cli.h"
 
+#include "ctl.h"
 #include "hot.h"
 #include "leaks.h"
 #include "locks.h"
@@ -44,6 +45,8 @@ static const char help_main[] =
     "                                     rate and the top sites, with a chart\n"
     "  locks [OPTIONS] TRACE...           locks by time waited, with the call sites that wait\n"
     "  hot [OPTIONS] TRACE...             CPU samples, allocator latency, zones, threads\n"
+    "  ctl PID COMMAND | ctl --list       control a running process (PERFSHIM_CONTROL=1 or\n"
+    "                                     PERFSHIM_START=off): status, start, stop, dump, ...\n"
     "  help [COMMAND]                     help on a command\n"
     "\n"
     "Options:\n"
@@ -141,6 +144,40 @@ static const char help_hot[] =
     "      --top N    list the N top functions, stacks, zones and threads (default 20; 0: all)\n"
     "      --all-frames   C++ standard library frames one per line (see leaks --help)\n"
     "  -h, --help     show this help\n";
+
+static const char help_ctl[] =
+    "Usage: perfshim ctl PID COMMAND\n"
+    "       perfshim ctl --list\n"
+    "\n"
+    "Control a running process whose shim opened its control channel (PERFSHIM_CONTROL=1, or\n"
+    "PERFSHIM_START=off). Only its own user or root may (the socket is in a private directory\n"
+    "of the user, and the process checks the caller's uid).\n"
+    "\n"
+    "Commands:\n"
+    "  status        mode (on/off), section, interval, sampling, trace path, live heap, RSS\n"
+    "  start         start tracking; after a stop, a new section in a new trace file\n"
+    "                (the first file's name + .s2, .s3, ...)\n"
+    "  stop          stop tracking: the section's last snapshot, and its file is complete\n"
+    "  dump          write a snapshot now\n"
+    "  interval T    set PERFSHIM_INTERVAL: 0 (off), 250ms, 10s, 2m, 1h\n"
+    "  sample BYTES  sample allocations, one per BYTES allocated on average\n"
+    "  full          track every allocation again\n"
+    "\n"
+    "  --list        this user's processes that have a control socket (stale sockets of\n"
+    "                processes that are gone are removed)\n"
+    "\n"
+    "Exit status: 0 done; 2 usage error; 3 no such process; 4 no control socket (not started\n"
+    "with PERFSHIM_CONTROL=1 or PERFSHIM_START=off); 5 permission denied; 6 the process\n"
+    "refused (already started, stopped, not available in this build); 7 no answer.\n";
+
+static int cmd_ctl(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        fputs(help_ctl, stdout);
+        return PA_EXIT_OK;
+    }
+    return pa_ctl_main(argc, argv);
+}
 
 static const char help_run[] =
     "Usage: perfshim run [OPTIONS] [--] CMD [ARGS...]\n"
@@ -559,6 +596,7 @@ static const command_t commands[] = {
     {"leaks", cmd_leaks, help_leaks}, {"summary", cmd_summary, help_summary},
     {"run", cmd_run, help_run},       {"locks", cmd_locks, help_locks},
     {"hot", cmd_hot, help_hot},       {"timeline", cmd_timeline, help_timeline},
+    {"ctl", cmd_ctl, help_ctl},
 };
 
 static const command_t *find_command(const char *name)

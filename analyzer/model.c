@@ -175,6 +175,30 @@ static int load_process(pa_trace_t *t, const pa_chunk_t *ch)
     return PA_OK;
 }
 
+/* ---- SECTION (perfshim ctl): which section of its process this file is -------------------- */
+
+static int load_section(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    uint32_t number = pa_cursor_u32(&c), how = pa_cursor_u32(&c);
+    uint64_t start_ns = pa_cursor_u64(&c);
+    char *first = dup_str(&c);
+    if (!first)
+        return PA_ENOMEM;
+    if (c.err || t->has_section) {
+        free(first);
+        malformed(t, "SECTION", ch, c.err ? "payload ends before its last field" : "a second one");
+        return PA_OK;
+    }
+    t->section.number = number;
+    t->section.how = how;
+    t->section.start_ns = start_ns;
+    t->section.first = first;
+    t->has_section = true;
+    return PA_OK;
+}
+
 /* ---- MODULES ------------------------------------------------------------------------------- */
 
 static void free_modules(pa_module_t *m, size_t n)
@@ -1149,6 +1173,9 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
         case PS_CHUNK_SAMPLING:
             load_sampling(t, &ch);
             break;
+        case PS_CHUNK_SECTION:
+            rc = load_section(t, &ch);
+            break;
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
             break;
@@ -1256,6 +1283,7 @@ int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t
 void pa_model_free(pa_trace_t *t)
 {
     free(t->path);
+    free(t->section.first);
     free_process(&t->process);
     free_modules(t->modules, t->nmodules);
     free(t->modules);
@@ -1311,6 +1339,8 @@ const char *pa_model_reason_name(uint32_t reason)
         return "interval";
     case PS_SNAP_FORK:
         return "fork";
+    case PS_SNAP_STOP:
+        return "stop";
     default:
         return "unknown";
     }

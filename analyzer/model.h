@@ -233,6 +233,13 @@ typedef struct {
     pa_message_t *messages; /* from MESSAGE chunks */
     size_t nmessages, messages_cap;
     uint64_t messages_dropped;
+    bool has_section; /* a SECTION chunk: the file is one section of a process (perfshim ctl) */
+    struct {
+        uint32_t number;   /* 1, 2, ...: the process's files, in order */
+        uint32_t how;      /* PS_SECTION_AT_START or PS_SECTION_CTL */
+        uint64_t start_ns; /* when the section began, ns since process start */
+        char *first;       /* the first section's file ("" for section 1) */
+    } section;
     bool has_end;                             /* END chunk read */
     uint64_t end_chunk_count, dropped_events; /* from the END chunk */
     uint64_t chunks;                          /* valid chunks read (before END) */
@@ -286,7 +293,7 @@ void pa_model_warn(pa_trace_t *t, const char *fmt, ...) __attribute__((format(pr
 const pa_stack_t *pa_model_stack(const pa_trace_t *t, uint32_t id);
 /* The module whose address range holds addr (latest map first), or NULL. */
 const pa_module_t *pa_model_module_at(const pa_trace_t *t, uint64_t addr);
-/* "exit", "dump", "interval", "fork" or "unknown". */
+/* "exit", "dump", "interval", "fork", "stop" or "unknown". */
 const char *pa_model_reason_name(uint32_t reason);
 /* The pool statistics at the reported snapshot: its POOL chunk, or the last one before it (the
  * shim writes POOL when it changed); NULL when the pool was off or no POOL chunk was read. */

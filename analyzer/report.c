@@ -620,6 +620,17 @@ void pa_report_header_text(FILE *out, const pa_trace_t *t, const char *title)
         fputc('\n', out);
     }
     fprintf(out, "  trace:    %s\n", t->path);
+    if (t->has_section) { /* perfshim ctl: one file per section, never mixed */
+        fprintf(out, "  section:  %u, %s at %.3f s", (unsigned)t->section.number,
+                t->section.how == PS_SECTION_CTL ? "started by perfshim ctl" : "from the start",
+                (double)t->section.start_ns / 1e9);
+        if (t->section.first[0]) {
+            fputs("; only what was allocated since (section 1: ", out);
+            pa_util_fputs_safe(out, t->section.first);
+            fputc(')', out);
+        }
+        fputc('\n', out);
+    }
     char desc[128];
     if (t->nsnapshots > 1) /* which one of them */
         fprintf(out, "  snapshot: %s\n", pa_model_snapshot_desc(t, desc, sizeof desc));
@@ -684,6 +695,19 @@ void pa_report_process_json(pa_json_t *j, const pa_trace_t *t)
     pa_json_key(j, "delta");
     pa_json_bool(j, t->snap.delta);
     pa_json_object_end(j);
+    if (t->has_section) { /* only in traces of processes with a control channel */
+        pa_json_key(j, "section");
+        pa_json_object_begin(j, true);
+        pa_json_key(j, "number");
+        pa_json_u64(j, t->section.number);
+        pa_json_key(j, "started_by");
+        pa_json_string(j, t->section.how == PS_SECTION_CTL ? "ctl" : "start");
+        pa_json_key(j, "start_ns");
+        pa_json_u64(j, t->section.start_ns);
+        pa_json_key(j, "first_trace");
+        pa_json_string(j, t->section.first);
+        pa_json_object_end(j);
+    }
 }
 
 /* ---- sampled traces ------------------------------------------------------------------------- */

@@ -31,6 +31,10 @@ PACKAGES=(
     # the package also starts a redis service on port 6379; the tests never use that one,
     # they start their own on a free loopback port.
     python3 sqlite3 git perl redis-server redis-tools
+    # servers that drop their privileges (tests/real/test_dropprivs.py): nginx's workers switch
+    # to www-data, memcached -u nobody. Like redis, the packages may start system services; the
+    # tests start their own on free loopback ports.
+    nginx-light memcached
     # command-line tools of test_tools.py beyond the essential ones (sort, sed, grep, mawk,
     # tar, gzip, find, diff come with every Debian)
     bzip2 xz-utils zstd bc jq make

@@ -86,8 +86,10 @@ static void fork_child(void)
     ps_g.pid = ps_os_pid();
     if (atomic_load_explicit(&final_written, memory_order_relaxed))
         atomic_store(&final_written, 0);
-    if (ps_g.tracing)
+    if (ps_g.tracing) {
         ps_threads_fork_child();
+        ps_control_fork_child();
+    }
     ps_tls_guard--;
 }
 
@@ -178,14 +180,19 @@ void ps_init_process(void)
     /* Registered first, so it runs after every handler of the program's (they may free). */
     at_quick_exit(on_quick_exit);
     start_timing();
-    if (ps_g.opt.track) {
+    if (ps_g.opt.track && ps_g.opt.start) {
         ps_g.hooks = 1;
         if (ps_sample_init() == 0 && ps_g.opt.sample > 0)
             ps_sample_set((uint64_t)ps_g.opt.sample); /* hooks: the sampled fast path */
         atomic_store(&ps_g.active, 1);
     }
-    ps_msg_info("%s %s (pid %u)", ps_g.opt.track ? "tracking" : "timing", ps_g.exe,
-                (unsigned)ps_g.pid);
+    /* PERFSHIM_START, PERFSHIM_CONTROL: the control channel, if enabled, starts here */
+    int on = ps_control_init();
+    ps_msg_info("%s %s (pid %u)",
+                !on              ? "dormant (PERFSHIM_START=off)"
+                : ps_g.opt.track ? "tracking"
+                                 : "timing",
+                ps_g.exe, (unsigned)ps_g.pid);
 out:
     ps_tls_guard--;
 }
@@ -251,16 +258,19 @@ static void final_snapshot(const char *how)
 __attribute__((destructor(101))) static void ps_destructor(void)
 {
     final_snapshot("exit");
+    ps_control_exit();
 }
 
 static void on_quick_exit(void)
 {
     final_snapshot("quick_exit");
+    ps_control_exit();
 }
 
 void ps_init_exit(int status)
 {
     final_snapshot("_exit");
+    ps_control_exit();
     void (*real)(int) = real_exit_fn;
     if (real)
         real(status);

@@ -217,6 +217,7 @@ int ps_track_maybe_tracked(const void *p);
 void ps_track_collect(ps_counters_t *out, uint32_t n, ps_totals_t *totals);
 /* Allocator call events of every thread, live and exited (ps_thread_t.events). */
 void ps_track_events(uint64_t out[3]);
+void ps_track_new_section(void); /* blocks tracked so far belong to an earlier section */
 void ps_track_fork_prepare(void);
 void ps_track_fork_parent(void);
 void ps_track_fork_child(void);
@@ -297,6 +298,14 @@ void ps_writer_close(void);
 /* Close the file until the next snapshot (reopened by path then): see trace_writer.c. */
 void ps_writer_suspend(void);
 void ps_writer_fork_child(void); /* the child must create its own file */
+/* Before a uid change: the open file is given to uid:gid and stays open (0, or -1 if fchown
+ * failed: it is kept open anyway). */
+int ps_writer_keep(uint32_t uid, uint32_t gid);
+/* 1 if the trace must be opened before the effective uid becomes uid (egid gid): it exists, or
+ * uid could not create it in its directory. */
+int ps_writer_open_before_drop(uint32_t uid, uint32_t gid);
+void ps_writer_new_section(uint32_t section); /* next file: the first one's name + ".s<N>" */
+const char *ps_writer_first_path(void);       /* "" while the process has one section */
 const char *ps_writer_path(void);
 uint64_t ps_writer_chunks(void); /* chunks written to the current file */
 /* The end of one snapshot's chunks (PERFSHIM_MAX_TRACE measures the pieces in such groups). */
@@ -351,8 +360,30 @@ int ps_snapshot_write(int reason, int final);
 extern __thread int ps_tls_interval_left;
 void ps_snapshot_interval_init(void);
 void ps_snapshot_tick(void);
+/* Trace sections and run-time control (control.c): */
+void ps_snapshot_new_section(uint32_t section); /* fresh file state; tracking off */
+void ps_snapshot_set_interval(uint64_t ms);     /* PERFSHIM_INTERVAL at run time; 0 off */
+int ps_snapshot_idle_tick(void); /* control thread: interval snapshot if due; ms to next, -1 */
+void ps_snapshot_trace_path(char *out, size_t size);
+void ps_snapshot_prepare_drop(uint32_t uid, uint32_t gid); /* before a uid change */
 void ps_snapshot_fork_prepare(void);
 void ps_snapshot_fork_parent(void);
 void ps_snapshot_fork_child(int locked); /* locked: its prepare ran */
+
+/* ---- control.c: PERFSHIM_START, PERFSHIM_CONTROL, perfshim ctl, trace sections ----------- */
+/* At init, after the tracking tables: sets ps_g.recording, starts the control channel when it
+ * is enabled. Returns 1 if tracking starts now, 0 if the process starts dormant. */
+int ps_control_init(void);
+/* Subtract what the counters held when the open section began (write_snapshot). */
+void ps_control_rebase(ps_counters_t *sum, uint32_t n, ps_totals_t *tot);
+/* The SECTION payload into b; 0 (nothing to write) for a process without sections. */
+int ps_control_put_section(ps_buf_t *b);
+/* setuid (r = e = s = uid), seteuid (e), setreuid (r, e), setresuid (r, e, s), the exported
+ * ones of interpose_ids.c: before the effective uid changes, the trace is given to the new user
+ * and kept open; then libc's function. */
+enum { PS_SETUID, PS_SETEUID, PS_SETREUID, PS_SETRESUID };
+int ps_control_setuid(int which, uid_t r, uid_t e, uid_t s);
+void ps_control_fork_child(void); /* the child's own socket and thread */
+void ps_control_exit(void);       /* the socket file is removed */
 
 #endif /* PS_INTERNAL_H */

@@ -57,6 +57,24 @@ ssize_t ps_os_write(int fd, const void *p, size_t n);
 ssize_t ps_os_writev(int fd, const struct iovec *iov, int n);
 int ps_os_unlink(const char *path);
 uint32_t ps_os_euid(void);
+int ps_os_fchown(int fd, uint32_t uid, uint32_t gid); /* (uint32_t)-1 leaves that id */
+uint32_t ps_os_egid(void);
+int ps_os_stat(const char *path, struct stat *st);
+
+/* ---- the control channel (control.c): -1 and errno on failure, as the system calls -------- */
+int ps_os_mkdir(const char *path, unsigned mode);
+int ps_os_lstat(const char *path, struct stat *st);
+int ps_os_chmod(const char *path, unsigned mode);
+int ps_os_unix_socket(void); /* AF_UNIX stream socket, close-on-exec */
+int ps_os_unix_bind(int fd, const char *path);
+int ps_os_unix_connect(int fd, const char *path);
+int ps_os_listen(int fd, int backlog);
+int ps_os_accept(int fd);                            /* close-on-exec */
+int ps_os_peer_uid(int fd, uint32_t *uid);           /* SO_PEERCRED: the peer's uid at connect */
+int ps_os_poll_in(int fd, int timeout_ms);           /* 1 readable, 0 timed out, -1 error */
+ssize_t ps_os_recv(int fd, void *p, size_t n);       /* never blocks */
+ssize_t ps_os_send(int fd, const void *p, size_t n); /* never blocks, never raises SIGPIPE */
+void ps_os_set_thread_name(const char *name);        /* the calling thread's (PR_SET_NAME) */
 
 /* ---- signals and per-thread CPU timers (cpu.c) -------------------------------------------- */
 /* A timer on the calling thread's CPU clock that sends sig to this thread (tid) every

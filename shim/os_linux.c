@@ -12,7 +12,10 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -389,6 +392,118 @@ ssize_t ps_os_writev(int fd, const struct iovec *iov, int n)
 uint32_t ps_os_euid(void)
 {
     return (uint32_t)geteuid();
+}
+
+uint32_t ps_os_egid(void)
+{
+    return (uint32_t)getegid();
+}
+
+int ps_os_stat(const char *path, struct stat *st)
+{
+    return stat(path, st);
+}
+
+int ps_os_fchown(int fd, uint32_t uid, uint32_t gid)
+{
+    return fchown(fd, (uid_t)uid, (gid_t)gid);
+}
+
+/* ---- the control channel (control.c) ------------------------------------------------------ */
+
+int ps_os_mkdir(const char *path, unsigned mode)
+{
+    return mkdir(path, (mode_t)mode);
+}
+
+int ps_os_lstat(const char *path, struct stat *st)
+{
+    return lstat(path, st);
+}
+
+int ps_os_chmod(const char *path, unsigned mode)
+{
+    return chmod(path, (mode_t)mode);
+}
+
+static int unix_addr(const char *path, struct sockaddr_un *a)
+{
+    size_t n = strlen(path);
+    if (n >= sizeof a->sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    memcpy(a->sun_path, path, n + 1);
+    return 0;
+}
+
+int ps_os_unix_socket(void)
+{
+    return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+}
+
+int ps_os_unix_bind(int fd, const char *path)
+{
+    struct sockaddr_un a;
+    if (unix_addr(path, &a) != 0)
+        return -1;
+    return bind(fd, (struct sockaddr *)&a, sizeof a);
+}
+
+int ps_os_unix_connect(int fd, const char *path)
+{
+    struct sockaddr_un a;
+    if (unix_addr(path, &a) != 0)
+        return -1;
+    return connect(fd, (struct sockaddr *)&a, sizeof a);
+}
+
+int ps_os_listen(int fd, int backlog)
+{
+    return listen(fd, backlog);
+}
+
+int ps_os_accept(int fd)
+{
+    return accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+int ps_os_peer_uid(int fd, uint32_t *uid)
+{
+    struct ucred c;
+    socklen_t len = sizeof c;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) != 0 || len != sizeof c)
+        return -1;
+    *uid = (uint32_t)c.uid;
+    return 0;
+}
+
+int ps_os_poll_in(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = poll(&p, 1, timeout_ms);
+    if (r > 0 && (p.revents & POLLNVAL)) {
+        errno = EBADF;
+        return -1;
+    }
+    return r > 0 ? 1 : r;
+}
+
+ssize_t ps_os_recv(int fd, void *p, size_t n)
+{
+    return recv(fd, p, n, MSG_DONTWAIT);
+}
+
+ssize_t ps_os_send(int fd, const void *p, size_t n)
+{
+    return send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+void ps_os_set_thread_name(const char *name)
+{
+    prctl(PR_SET_NAME, name, 0, 0, 0);
 }
 
 /* ---- signals and timers -----------------------------------------------------------------------

@@ -288,6 +288,7 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
         keyframe = 1;
     ps_totals_t tot;
     ps_track_collect(sum, n, &tot);
+    ps_control_rebase(sum, n, &tot); /* this section's part (perfshim ctl start) */
     tot.rss_bytes = ps_os_rss_bytes();
     tot.peak_rss_bytes = ps_os_peak_rss_bytes();
     if (tot.peak_rss_bytes < tot.rss_bytes) /* statm and getrusage count slightly differently */
@@ -477,6 +478,9 @@ static int write_all(int reason, int final, int modules)
         put_process(&buf);
         if (ps_writer_chunk(PS_CHUNK_PROCESS, &buf) == 0)
             process_written = 1;
+        ps_buf_reset(&buf);
+        if (ps_control_put_section(&buf)) /* only when sections exist (control.c) */
+            ps_writer_chunk(PS_CHUNK_SECTION, &buf);
     }
     /* A keyframe: the first snapshot of a file, the last, every PS_KEYFRAME_EVERY-th, and one
      * whose delta would bring the deltas since the last keyframe past that keyframe's size. */
@@ -502,6 +506,8 @@ static int write_all(int reason, int final, int modules)
     if (final) {
         write_end();
         ended = 1;
+        if (reason == PS_SNAP_STOP) /* the section's file is complete; the process goes on */
+            ps_writer_close();
     } else {
         ps_writer_suspend(); /* no descriptor of ours open while the program runs */
     }
@@ -513,7 +519,7 @@ int ps_snapshot_write(int reason, int final)
     int rc = -1;
     ps_tls_guard++;
     ps_lock(&writer_lock);
-    if (!ended)
+    if (!ended && atomic_load(&ps_g.recording))
         rc = write_all(reason, final, 1);
     ps_unlock(&writer_lock);
     ps_tls_guard--;
@@ -546,7 +552,7 @@ void ps_snapshot_tick(void)
      * list of objects may be mid-change), a vfork child sharing our memory. Another call, on
      * this thread or another, takes the snapshot. */
     if (ps_tls_guard != 1 || ps_tls_locks || !ps_g.tracing || ps_os_pid() != ps_g.pid ||
-        ps_unw_loader_held_here(1))
+        !atomic_load_explicit(&ps_g.recording, memory_order_relaxed) || ps_unw_loader_held_here(1))
         return;
     /* One winner per interval; a process that stalled past several intervals writes one
      * snapshot, and the next is due a full interval later. */
@@ -558,7 +564,7 @@ void ps_snapshot_tick(void)
      * dl_iterate_phdr may be running a callback of the program's that waits for a lock this
      * thread holds. */
     if (ps_trylock(&writer_lock)) {
-        if (!ended && ps_g.tracing) {
+        if (!ended && ps_g.tracing && atomic_load(&ps_g.recording)) {
             int mods = ps_unw_loader_trylock_list() == 0;
             write_all(PS_SNAP_INTERVAL, 0, mods);
             if (mods)
@@ -567,6 +573,73 @@ void ps_snapshot_tick(void)
         ps_unlock(&writer_lock);
     }
     ps_tls_guard--;
+}
+
+/* ---- trace sections and run-time control (control.c) ------------------------------------- */
+
+/* The next section's file starts from nothing: PROCESS, SECTION, every stack, fresh peaks.
+ * Called by the control thread with tracking off, between the END of one section's file and
+ * the first snapshot of the next. */
+void ps_snapshot_new_section(uint32_t section)
+{
+    ps_lock(&writer_lock);
+    process_written = 0;
+    stacks_written = 0;
+    marks_fresh = 0; /* peaks and last-written counts are zeroed again as rows are reached */
+    forget_base();   /* the new file starts with a keyframe */
+    ended = 0;
+    ps_writer_new_section(section);
+    ps_unlock(&writer_lock);
+}
+
+/* The current trace's path, copied under the writer lock ("" before the file is created). */
+void ps_snapshot_trace_path(char *out, size_t size)
+{
+    ps_lock(&writer_lock);
+    ps_msg_snprintf(out, size, "%s", ps_writer_path());
+    ps_unlock(&writer_lock);
+}
+
+/* The process is about to change its effective uid to uid (interpose_ids.c): while it still
+ * may, create (or reopen) its trace, give it to uid and keep it open (ps_writer_keep), when the
+ * new user could not do it (ps_writer_open_before_drop). Nothing when no section is open: a
+ * later section's file is created by the new user. */
+void ps_snapshot_prepare_drop(uint32_t uid, uint32_t gid)
+{
+    ps_tls_guard++;
+    ps_lock(&writer_lock);
+    if (!ended && atomic_load(&ps_g.recording) && ps_writer_open_before_drop(uid, ps_os_egid()) &&
+        ps_writer_open() == 0)
+        ps_writer_keep(uid, gid);
+    ps_unlock(&writer_lock);
+    ps_tls_guard--;
+}
+
+/* PERFSHIM_INTERVAL changed at run time (perfshim ctl interval): 0 turns it off. */
+void ps_snapshot_set_interval(uint64_t ms)
+{
+    interval_ns = ms * 1000000ull;
+    atomic_store_explicit(&next_due, ps_os_monotonic_ns() + interval_ns, memory_order_relaxed);
+    ps_g.opt.interval_ms = ms;
+}
+
+/* The control thread's share of PERFSHIM_INTERVAL: an interval snapshot of a process that
+ * stopped allocating. Returns the ms until the next one is due (-1: none). The control thread
+ * holds no lock of the program's, so it may wait for the writer and the loader's lock. */
+int ps_snapshot_idle_tick(void)
+{
+    if (!interval_ns)
+        return -1;
+    uint64_t now = ps_os_monotonic_ns();
+    uint64_t due = atomic_load_explicit(&next_due, memory_order_relaxed);
+    if (now >= due) {
+        if (atomic_compare_exchange_strong(&next_due, &due, now + interval_ns) &&
+            atomic_load(&ps_g.recording))
+            ps_snapshot_write(PS_SNAP_INTERVAL, 0);
+        return (int)(interval_ns / 1000000ull);
+    }
+    uint64_t ms = (due - now + 999999ull) / 1000000ull;
+    return ms > 3600000ull ? 3600000 : (int)ms;
 }
 
 void ps_snapshot_fork_prepare(void)

@@ -43,6 +43,9 @@ static struct {
     uint32_t piece;                   /* PERFSHIM_MAX_TRACE: 1 for the first file, then 2, ... */
     char path[PS_TRACE_PATH_MAX];
     char first[PS_TRACE_PATH_MAX]; /* the first piece's path: later pieces are named after it */
+    int keep;         /* 1 after a uid change: fd stays open between snapshots (ps_writer_keep) */
+    uint32_t section; /* trace section of this file (perfshim ctl start): 0 or 1 = the first */
+    char section_first[PS_TRACE_PATH_MAX]; /* the first section's file, once a second begins */
 } w = {.fd = -1};
 
 /* PERFSHIM_MAX_TRACE keeps the first piece and the latest PS_PIECES_KEPT (the current one
@@ -393,8 +396,17 @@ int ps_writer_open(void)
         return reopen() == 0 ? 0 : -1;
     }
     char base[PS_TRACE_PATH_MAX];
-    if (ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, pid,
-                         ps_g.start_realtime_ns / 1000000000u, base, sizeof base) != 0) {
+    int bad = ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, pid,
+                               ps_g.start_realtime_ns / 1000000000u, base, sizeof base);
+    if (!bad && w.section > 1) { /* section N of the process: the first file's name + ".sN" */
+        char sec[PS_TRACE_PATH_MAX];
+        size_t n =
+            ps_msg_snprintf(sec, sizeof sec, "%s.s%u", w.section_first[0] ? w.section_first : base,
+                            (unsigned)w.section);
+        bad = n + 1 >= sizeof sec;
+        memcpy(base, sec, n + 1);
+    }
+    if (bad) {
         ps_msg_warn("PERFSHIM_OUTPUT='%s' expands to an empty or too long path; no trace written",
                     ps_g.opt.output);
         w.failed = 1;
@@ -571,17 +583,83 @@ void ps_writer_close(void)
 
 void ps_writer_suspend(void)
 {
-    if (w.fd >= 0 && w.pid == ps_os_pid() && !w.failed) {
+    if (w.fd >= 0 && w.pid == ps_os_pid() && !w.failed && !w.keep) {
         ps_os_close(w.fd);
         w.fd = -1;
         w.suspended = 1;
     }
 }
 
+/* The process is about to change its effective uid (interpose_ids.c): the file it may no longer
+ * reopen becomes the new user's (it is that user's process from now on) and its descriptor stays
+ * open, like a log file a server opens before it drops its privileges. Call with the file open
+ * (ps_writer_open). 0, or -1 if the file could not be given away (then it is only kept open). */
+int ps_writer_keep(uint32_t uid, uint32_t gid)
+{
+    if (w.fd < 0 || w.failed || w.pid != ps_os_pid())
+        return -1;
+    w.keep = 1;
+    return ps_os_fchown(w.fd, uid, gid);
+}
+
+/* Before a change of the effective uid to uid (egid gid now): 1 if this process's trace must be
+ * opened now, while the process is still privileged. That is when the file exists already (it
+ * is closed between snapshots, and its new user could not reopen it), or when its directory is
+ * not writable by uid by its mode bits (the new user could not create it; ACLs are not read).
+ * Otherwise it is created later by the new user, as it would be without the shim's help: a
+ * process that drops its privileges and then execs (cron, CPython's subprocess with user=)
+ * leaves no file behind. */
+int ps_writer_open_before_drop(uint32_t uid, uint32_t gid)
+{
+    uint32_t pid = ps_os_pid();
+    if (w.pid == pid && !w.failed && (w.fd >= 0 || w.suspended))
+        return 1;
+    char base[PS_TRACE_PATH_MAX];
+    if (ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, pid,
+                         ps_g.start_realtime_ns / 1000000000u, base, sizeof base) != 0)
+        return 0; /* said at the first snapshot */
+    char *slash = strrchr(base, '/');
+    if (!slash)
+        return 1;
+    *(slash == base ? slash + 1 : slash) = 0;
+    struct stat st;
+    if (ps_os_stat(base, &st) != 0)
+        return 1;
+    unsigned bits = st.st_uid == uid ? 0200 : st.st_gid == gid ? 0020 : 0002;
+    return (st.st_mode & bits) == 0;
+}
+
+/* The next trace section (perfshim ctl start after stop) goes to a new file: the first file's
+ * name with ".s<section>" appended. The current file was ended (END chunk) and is closed. */
+void ps_writer_new_section(uint32_t section)
+{
+    if (w.section <= 1 && w.first[0] && !w.section_first[0]) /* the first piece's name */
+        ps_msg_snprintf(w.section_first, sizeof w.section_first, "%s", w.first);
+    ps_writer_close();
+    w.path[0] = 0; /* named at the section's first snapshot */
+    w.section = section;
+    w.pid = 0;
+    w.failed = 0;
+    w.suspended = 0;
+    w.keep = 0;
+}
+
+/* The first section's file of this process ("" while there is only one). */
+const char *ps_writer_first_path(void)
+{
+    return w.section_first;
+}
+
 void ps_writer_fork_child(void)
 {
     if (w.suspended)
         w.suspended = 0;
+    if (w.keep)
+        w.keep = 0;
+    if (w.section) { /* the child's files are named after its own pid */
+        w.section = 0;
+        w.section_first[0] = 0;
+    }
     /* The inherited descriptor is the parent's file: never write to it from here. */
     if (w.fd >= 0) { /* a page written is a copy-on-write fault: write only what changes */
         ps_os_close(w.fd);

@@ -23,15 +23,17 @@
 #include <pthread.h>
 #include <string.h>
 
-/* The meta word: size in the low 35 bits, the weight code (sample.c) in bits 35..38, the stack
- * id above bit 40. A zero-size block with stack id 0 would encode as 0, indistinguishable from
- * "not found": bit 39 marks a present entry. Sizes of 32 GiB and more are clamped below it. */
+/* The meta word: size in the low 34 bits, bit 34 "from an earlier section" (META_OLD), the
+ * weight code (sample.c) in bits 35..38, the stack id above bit 40. A zero-size block with stack
+ * id 0 would encode as 0, indistinguishable from "not found": bit 39 marks a present entry.
+ * Sizes of 16 GiB and more are clamped below bit 34. */
 #define META_PRESENT (UINT64_C(1) << 39)
 #define META_CODE_SHIFT 35
-#define META_SIZE_MAX ((UINT64_C(1) << META_CODE_SHIFT) - 1)
-/* A pooled block's stack_id word: stack id + 1 in the low 25 bits, the weight code above. */
-#define POOL_CODE_SHIFT 25
-#define POOL_ID_MASK ((UINT32_C(1) << POOL_CODE_SHIFT) - 1)
+/* Bit 34: the block was allocated in an earlier trace section (perfshim ctl stop, then start:
+ * ps_track_new_section marks every entry); its free is recognized and not counted. Sizes of
+ * 16 GiB and more are clamped below it. */
+#define META_OLD (UINT64_C(1) << 34)
+#define META_SIZE_MAX (META_OLD - 1)
 
 #define LIVE_INITIAL 64         /* slots per shard at start (all shards: 64 KiB, one mapping) */
 #define LIVE_FLUSH (256 * 1024) /* bytes of live delta a thread keeps before folding */
@@ -418,7 +420,9 @@ void ps_track_alloc_code(void *p, size_t size, uint32_t code)
             lost_event("a block inside the pool's reservation has no slab metadata");
             return;
         }
-        m->stack_id = (code << POOL_CODE_SHIFT) | (id + 1); /* 0 means "not tracked" */
+        /* 0 means "not tracked"; the section's tag above the id (types.h). Only full tracking
+         * keeps blocks here (weight code 0): sampled blocks go to the live table. */
+        m->stack_id = (id + 1) | atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed);
         m->size = (uint32_t)size;
         pool_bit(p, 1);
     } else {
@@ -463,6 +467,8 @@ void ps_track_free(void *p)
     if (meta) {
         if (pooled)
             pool_bit(p, 0);
+        if (PS_UNLIKELY(meta & META_OLD))
+            return; /* allocated in an earlier section: known, not counted in this one */
         id = (uint32_t)(meta >> PS_LIVE_SIZE_BITS);
         code = (uint32_t)(meta >> META_CODE_SHIFT) & (PS_SAMPLE_CODES - 1);
         size = meta & META_SIZE_MAX;
@@ -473,10 +479,14 @@ void ps_track_free(void *p)
             free_missed();
             return;
         }
-        id = (m->stack_id & POOL_ID_MASK) - 1;
-        code = m->stack_id >> POOL_CODE_SHIFT;
-        size = m->size;
+        uint32_t v = m->stack_id;
         m->stack_id = 0;
+        if (PS_UNLIKELY((v & ~PS_SECTION_ID_MASK) !=
+                        atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed)))
+            return; /* allocated in an earlier section: known, not counted in this one */
+        id = (v & PS_SECTION_ID_MASK) - 1;
+        size = m->size;
+        code = 0;
     } else {
         free_missed();
         return;
@@ -491,6 +501,21 @@ void ps_track_free(void *p)
         ps_lock(&orphan_lock);
         count_free(orphan, id, bytes, count);
         ps_unlock(&orphan_lock);
+    }
+}
+
+/* A new trace section begins (control.c, tracking off): every block tracked so far belongs to
+ * an earlier one. Pooled blocks are told apart by the tag the caller bumped (ps_g.section_bits);
+ * the live table's entries are marked here. */
+void ps_track_new_section(void)
+{
+    for (int i = 0; i < PS_LIVE_SHARDS; i++) {
+        ps_live_shard_t *s = &shards[i];
+        ps_lock(&s->lock);
+        for (uint32_t j = 0; j <= s->mask; j++)
+            if (s->slots[j].ptr)
+                s->slots[j].meta |= META_OLD;
+        ps_unlock(&s->lock);
     }
 }
 

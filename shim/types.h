@@ -60,6 +60,8 @@ typedef struct ps_options_s {
     int max_trace;          /* PERFSHIM_MAX_TRACE: bytes of trace kept (pieces); 0 unbounded */
     int sample;             /* PERFSHIM_SAMPLE: mean sampling interval (bytes); 0 = track all */
     int sample_seed;        /* PERFSHIM_SAMPLE_SEED: fixed PRNG seed (tests); 0 = from the clock */
+    int start;              /* PERFSHIM_START: 1 on (track from the start), 0 off (dormant) */
+    int control;            /* PERFSHIM_CONTROL: 1 = control channel (control.c) */
 } ps_options_t;
 
 /* ---- stack.c: interned stacks ------------------------------------------------------------ */
@@ -221,6 +223,16 @@ typedef struct ps_global_s {
     atomic_llong live_bytes;        /* folded live bytes (see ps_thread_t.live_delta) */
     atomic_llong peak_live_bytes;
     atomic_ullong untracked_frees;
+    /* control.c: trace sections (perfshim ctl stop/start) */
+    atomic_int recording;     /* 1 while a section is open: snapshots may be written */
+    atomic_uint section_bits; /* the open section's tag << PS_SECTION_TAG_SHIFT, stored with
+                                 each pooled block; blocks of other tags are not counted */
 } ps_global_t;
+
+/* A pooled block's metadata stack_id: (section tag << PS_SECTION_TAG_SHIFT) | (stack id + 1);
+ * 0 = not tracked. Stack ids are below 2^24 (PERFSHIM_MAX_STACKS), so 7 bits are free. */
+#define PS_SECTION_TAG_SHIFT 25
+#define PS_SECTION_TAG_MASK 0x7fu
+#define PS_SECTION_ID_MASK ((1u << PS_SECTION_TAG_SHIFT) - 1) /* the stack id + 1 part */
 
 #endif /* PS_TYPES_H */

@@ -47,6 +47,7 @@ enum ps_chunk_type {
     PS_CHUNK_CPU = 11,     /* CPU samples by stack (PERFSHIM_CPU_HZ) */
     PS_CHUNK_UNLOADED_MODULES = 12, /* modules dlclose unmapped since start; follows MODULES */
     PS_CHUNK_SNAPSHOT_DELTA = 13,   /* a snapshot's rows that changed since the one before */
+    PS_CHUNK_SECTION = 14,          /* after PROCESS: this file is section N of the process */
     PS_CHUNK_SAMPLING = 16,         /* PERFSHIM_SAMPLE: the mean; just before its SNAPSHOT */
     PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
 };
@@ -166,7 +167,16 @@ enum ps_snapshot_reason {
     PS_SNAP_EXIT = 0,     /* process exit: exit(), return from main, _exit, _Exit, quick_exit */
     PS_SNAP_DUMP = 1,     /* perfshim_dump() or an external request */
     PS_SNAP_INTERVAL = 2, /* periodic: PERFSHIM_INTERVAL */
-    PS_SNAP_FORK = 3      /* in a forked child, state inherited from the parent */
+    PS_SNAP_FORK = 3,     /* in a forked child, state inherited from the parent */
+    PS_SNAP_STOP = 4      /* the last of a section: perfshim ctl stop (an END follows) */
+};
+
+/* SECTION payload: u32 section (1, 2, ...: the file of each perfshim ctl start), u32 how
+ * (PS_SECTION_*), u64 start_ns (monotonic ns since process start when the section began),
+ * str first trace path of the process (where section 1 went, or "" when this is section 1). */
+enum ps_section_how {
+    PS_SECTION_AT_START = 0, /* tracking began with the process (PERFSHIM_START=on) */
+    PS_SECTION_CTL = 1       /* perfshim ctl start */
 };
 
 #endif /* PERFSHIM_TRACE_FORMAT_H */

@@ -57,7 +57,8 @@
     X(c, u32, reason, enum, none, -, \
       "0 exit (`exit`, a return from `main`, `_exit`, `_Exit`, `quick_exit`), 1 dump " \
       "(`perfshim_dump()` or an external request), 2 interval, 3 fork (first " \
-      "snapshot of a forked child, with the state it inherited)") \
+      "snapshot of a forked child, with the state it inherited), 4 stop (the last " \
+      "snapshot of a section: `perfshim ctl stop`; END follows)") \
     X(c, u32, flags, flags, none, -, \
       "bit 0 (`PS_SNAP_F_UNTRACKED`): allocations were not tracked (`PERFSHIM_TRACK=0`); " \
       "bit 1 (`PS_SNAP_F_SAMPLED`): some were sampled (`PERFSHIM_SAMPLE`), so counts and bytes " \

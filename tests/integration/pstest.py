@@ -293,6 +293,7 @@ CHUNK_PROCESS, CHUNK_MODULES, CHUNK_STACKS, CHUNK_SNAPSHOT, CHUNK_MESSAGE, CHUNK
     1, 2, 3, 4, 5, 0xFFFF
 CHUNK_SNAPSHOT_DELTA = 13
 SNAP_EXIT, SNAP_DUMP, SNAP_INTERVAL, SNAP_FORK = 0, 1, 2, 3
+SNAP_STOP, CHUNK_SECTION = 4, 14  # perfshim ctl stop; a section's file (test_control.py)
 TOTAL_NAMES = ("allocs", "frees", "alloc_bytes", "freed_bytes", "live_blocks", "live_bytes",
                "peak_live_bytes", "rss_bytes", "peak_rss_bytes", "untracked_frees")
 ROW_NAMES = ("stack_id", "reserved", "allocs", "alloc_bytes", "frees", "freed_bytes",

@@ -70,7 +70,9 @@ def case_secure(args, ck, trusted=False):
 
     env = {"PERFSHIM_OUTPUT": os.path.join(out, "%e.%p.trace"), "PERFSHIM_VERBOSE": "1",
            "PERFSHIM_DEPTH": "bogus", "PERFSHIM_DEPHT": "8",
-           "PERFSHIM_TRACE_LIST": os.path.join(out, "list")}
+           "PERFSHIM_TRACE_LIST": os.path.join(out, "list"),
+           # the control channel (a thread, a socket) must not open under AT_SECURE either
+           "PERFSHIM_CONTROL": "1"}
     bare = pstest.run([probe])
     ck.equal(bare.returncode, 7, "secure_probe without the shim: exit status")
 

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ctlprog.c — a program driven line by line on stdin, for the control channel's tests
+ * (test_control.py): the test interleaves its commands with `perfshim ctl` requests, so it
+ * knows exactly which allocations were made while tracking was on.
+ *
+ *   a N   allocate N blocks of CTL_A_SIZE at site_a (LEAK:ctl_a), keep them
+ *   b N   allocate N blocks of CTL_B_SIZE at site_b (LEAK:ctl_b), keep them
+ *   fa    free every block of site_a;  fb  free every block of site_b
+ *   i     print its descriptors (>= 3 that are open) and threads, one line
+ *   f     fork a child that allocates CTL_CHILD blocks at site_b, then waits for SIGUSR1 and
+ *         exits (exit(): destructors run); prints "child PID"
+ *   w     wait for that child; prints "exited STATUS"
+ *   c     close every descriptor from 3 to 1023, as daemons do
+ *   q     exit
+ * It prints "ok" after each command (and "ready" at start), flushed.
+ */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CTL_A_SIZE 100
+#define CTL_B_SIZE 200
+#define CTL_MAX 100000
+#define CTL_CHILD 7
+
+static volatile sig_atomic_t go;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    go = 1;
+}
+
+static void *a[CTL_MAX], *b[CTL_MAX];
+static int na, nb;
+static pid_t child;
+
+__attribute__((noinline)) static void *site_a(void)
+{
+    void *p = malloc(CTL_A_SIZE); /* LEAK:ctl_a */
+    if (p)
+        memset(p, 1, CTL_A_SIZE);
+    return p;
+}
+
+__attribute__((noinline)) static void *site_b(void)
+{
+    void *p = malloc(CTL_B_SIZE); /* LEAK:ctl_b */
+    if (p)
+        memset(p, 2, CTL_B_SIZE);
+    return p;
+}
+
+static int count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    int n = 0;
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+int main(void)
+{
+    char line[64];
+    printf("ready\n");
+    fflush(stdout);
+    while (fgets(line, sizeof line, stdin)) {
+        int n = 0;
+        if (sscanf(line, "a %d", &n) == 1) {
+            for (int i = 0; i < n && na < CTL_MAX; i++)
+                a[na++] = site_a();
+        } else if (sscanf(line, "b %d", &n) == 1) {
+            for (int i = 0; i < n && nb < CTL_MAX; i++)
+                b[nb++] = site_b();
+        } else if (strcmp(line, "fa\n") == 0) {
+            while (na > 0)
+                free(a[--na]);
+        } else if (strcmp(line, "fb\n") == 0) {
+            while (nb > 0)
+                free(b[--nb]);
+        } else if (strcmp(line, "i\n") == 0) {
+            printf("fds %d threads %d\n", count_dir("/proc/self/fd"), count_dir("/proc/self/task"));
+        } else if (strcmp(line, "f\n") == 0) {
+            sigset_t block, old;
+            sigemptyset(&block);
+            sigaddset(&block, SIGUSR1);
+            sigprocmask(SIG_BLOCK, &block, &old);
+            signal(SIGUSR1, on_usr1);
+            fflush(stdout);
+            child = fork();
+            if (child == 0) {
+                for (int i = 0; i < CTL_CHILD && nb < CTL_MAX; i++)
+                    b[nb++] = site_b();
+                while (!go)
+                    sigsuspend(&old);
+                exit(0);
+            }
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            printf("child %d\n", (int)child);
+        } else if (strcmp(line, "w\n") == 0) {
+            int st = -1;
+            waitpid(child, &st, 0);
+            printf("exited %d\n", st);
+        } else if (strcmp(line, "c\n") == 0) {
+            for (int fd = 3; fd < 1024; fd++)
+                close(fd);
+        } else if (strcmp(line, "q\n") == 0) {
+            break;
+        }
+        printf("ok\n");
+        fflush(stdout);
+    }
+    return 0;
+}
