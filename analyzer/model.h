@@ -157,12 +157,17 @@ typedef struct {
     pa_cpu_row_t *rows;
 } pa_cpu_t;
 
+/* One alert of an ALERT chunk (PS_ROW_ALERT): kind (enum ps_alert_kind), when, value, the
+ * threshold reached, and its base (cgroup: memory.max; growth: the previous live heap). */
+typedef ps_row_alert_t pa_alert_t;
+
 typedef struct {
     uint32_t severity; /* 1 warning, 2 error */
     char *text;
 } pa_message_t;
 
 #define PA_MAX_MESSAGES 1000 /* shim messages kept per trace; more are counted */
+#define PA_MAX_ALERTS 1000   /* alerts kept per trace (every ALERT chunk's); more are counted */
 #define PA_MAX_RETIRED 4096  /* modules kept from earlier maps */
 
 typedef struct {
@@ -188,6 +193,9 @@ typedef struct {
     pa_message_t *messages; /* from MESSAGE chunks */
     size_t nmessages, messages_cap;
     uint64_t messages_dropped;
+    pa_alert_t *alerts; /* from every ALERT chunk, in file order */
+    size_t nalerts, alerts_cap;
+    uint64_t alerts_dropped;
     bool has_end;                             /* END chunk read */
     uint64_t end_chunk_count, dropped_events; /* from the END chunk */
     uint64_t chunks;                          /* valid chunks read (before END) */
@@ -207,8 +215,10 @@ void pa_model_warn(pa_trace_t *t, const char *fmt, ...) __attribute__((format(pr
 const pa_stack_t *pa_model_stack(const pa_trace_t *t, uint32_t id);
 /* The module whose address range holds addr (latest map first), or NULL. */
 const pa_module_t *pa_model_module_at(const pa_trace_t *t, uint64_t addr);
-/* "exit", "dump", "interval", "fork" or "unknown". */
+/* "exit", "dump", "interval", "fork", "max", "every", "signal", "alert" or "unknown". */
 const char *pa_model_reason_name(uint32_t reason);
+/* "rss", "heap", "cgroup", "growth" or "unknown". */
+const char *pa_model_alert_name(uint32_t kind);
 /* The pool statistics of the last snapshot, or NULL (pool off, or that snapshot's POOL chunk
  * missing or damaged). */
 const pa_pool_t *pa_model_pool(const pa_trace_t *t);

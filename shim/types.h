@@ -56,6 +56,20 @@ typedef struct ps_options_s {
     int fault_write;        /* PERFSHIM_FAULT_WRITE: trace write that fails (1-based); 0 off */
     int fault_persist;      /* PERFSHIM_FAULT_PERSIST: 1 = the N-th and all later ones fail */
     uint64_t interval_ms;   /* PERFSHIM_INTERVAL: a snapshot every this many ms; 0 off */
+    /* alerts.c: snapshot triggers, alerts and the Prometheus file */
+    int dump_at_max;           /* PERFSHIM_DUMP_AT_MAX: 1 = snapshot at a new live-heap high */
+    int dump_at_max_step;      /* PERFSHIM_DUMP_AT_MAX_STEP: min. rise over the last one (%) */
+    uint64_t dump_every;       /* PERFSHIM_DUMP_EVERY: snapshot per this many bytes allocated */
+    int dump_signal;           /* PERFSHIM_DUMP_SIGNAL: 0 off, 1 SIGUSR1, 2 SIGUSR2 */
+    uint64_t alert_rss;        /* PERFSHIM_ALERT_RSS: bytes; 0 off */
+    uint64_t alert_heap;       /* PERFSHIM_ALERT_HEAP: bytes; 0 off */
+    int alert_cgroup;          /* PERFSHIM_ALERT_CGROUP: % of memory.max; 0 off */
+    const char *cgroup_root;   /* PERFSHIM_CGROUP_ROOT: where cgroup v2 is mounted */
+    int alert_growth;          /* PERFSHIM_ALERT_GROWTH: % between interval snapshots; 0 off */
+    int syslog;                /* PERFSHIM_SYSLOG: 1 = alert lines to syslog */
+    const char *syslog_socket; /* PERFSHIM_SYSLOG_SOCKET: path of the syslog socket */
+    const char *prom_file;     /* PERFSHIM_PROM_FILE: path template, "" off */
+    int prom_sites;            /* PERFSHIM_PROM_SITES: growing sites listed in it */
 } ps_options_t;
 
 /* ---- stack.c: interned stacks ------------------------------------------------------------ */
