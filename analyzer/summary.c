@@ -163,8 +163,8 @@ int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_j
                 site_json(j, g.items[i], &v);
         pa_json_array_end(j);
         pa_poolstats_json(j, pa_model_pool(t));
-        alerts_json(j, t);
         pa_report_status_json(j, t);
+        alerts_json(j, t);
         pa_json_object_end(j);
     } else {
         char b1[32], b2[32], b3[32];
