@@ -44,7 +44,8 @@ extern int _dl_find_object(void *address, struct dl_find_object *result) __attri
 
 __thread uint64_t ps_tls_alloc_bytes __attribute__((tls_model("initial-exec")));
 
-static int tick_needed;
+int ps_alerts_armed;                 /* a trigger or the heap alert is on: ps_alerts_due has work */
+static uint64_t flush_bytes;         /* a thread's allocated bytes kept before adding them up */
 static _Atomic uint64_t alloc_total; /* bytes of tracked allocations, as flushed at ticks */
 static _Atomic uint64_t next_every;  /* alloc_total at which PERFSHIM_DUMP_EVERY is due */
 static atomic_llong next_max;        /* live heap at which PERFSHIM_DUMP_AT_MAX is due */
@@ -139,6 +140,7 @@ int ps_alerts_init(void)
 {
     const ps_options_t *o = &ps_g.opt;
     atomic_store(&next_every, o->dump_every);
+    flush_bytes = o->dump_every / 64 < MIB ? o->dump_every / 64 : MIB;
     atomic_store(&next_max, MIB);
     atomic_store(&heap_armed, 1);
     rss_armed = cgroup_armed = growth_armed = 1;
@@ -147,23 +149,25 @@ int ps_alerts_init(void)
     if (!o->interval_ms && (o->alert_rss || o->alert_cgroup || o->alert_growth))
         ps_msg_warn("PERFSHIM_ALERT_RSS, _CGROUP and _GROWTH are checked at each "
                     "PERFSHIM_INTERVAL, which is off: they never fire");
-    tick_needed = o->dump_at_max || o->dump_every || atomic_load(&sig_owned) || o->alert_heap;
-    return tick_needed;
+    ps_alerts_armed = o->dump_at_max || o->dump_every || atomic_load(&sig_owned) || o->alert_heap;
+    return ps_alerts_armed;
 }
 
+/* At every tick with ps_alerts_armed: a few relaxed loads. A thread adds its
+ * allocated bytes to the shared total once they reach flush_bytes (a 64th of
+ * PERFSHIM_DUMP_EVERY, at most 1 MiB), so threads do not write one cache line at every tick:
+ * a snapshot comes at most that much per thread, plus 16 calls, after its multiple. */
 int ps_alerts_due(void)
 {
     const ps_options_t *o = &ps_g.opt;
-    uint64_t mine = ps_tls_alloc_bytes, total;
-    if (mine) {
+    int due = dump_sig && atomic_load_explicit(&sig_pending, memory_order_relaxed);
+    if (o->dump_every && ps_tls_alloc_bytes >= flush_bytes) {
+        uint64_t mine = ps_tls_alloc_bytes;
         ps_tls_alloc_bytes = 0;
-        total = atomic_fetch_add_explicit(&alloc_total, mine, memory_order_relaxed) + mine;
-    } else {
-        total = atomic_load_explicit(&alloc_total, memory_order_relaxed);
+        uint64_t total = atomic_fetch_add_explicit(&alloc_total, mine, memory_order_relaxed) + mine;
+        if (total >= atomic_load_explicit(&next_every, memory_order_relaxed))
+            due = 1;
     }
-    int due = atomic_load_explicit(&sig_pending, memory_order_relaxed);
-    if (o->dump_every && total >= atomic_load_explicit(&next_every, memory_order_relaxed))
-        due = 1;
     if (o->dump_at_max || o->alert_heap) {
         long long live = live_now();
         if (o->dump_at_max && live >= atomic_load_explicit(&next_max, memory_order_relaxed))

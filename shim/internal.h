@@ -300,8 +300,9 @@ void ps_snapshot_fork_child(int locked); /* locked: its prepare ran */
 /* Bytes of this thread's tracked allocations not yet added to the shared total (record_alloc
  * adds, the tick flushes): PERFSHIM_DUMP_EVERY's count. */
 extern __thread uint64_t ps_tls_alloc_bytes;
-int ps_alerts_init(void); /* at init; 1 if the tick must run for a trigger or an alert */
-/* At every tick (a few relaxed loads): 1 if a trigger or the heap alert may be due. */
+int ps_alerts_init(void);   /* at init; 1 if the tick must run for a trigger or an alert */
+extern int ps_alerts_armed; /* set by ps_alerts_init: ps_alerts_due has something to check */
+/* At a tick, when armed (a few relaxed loads): 1 if a trigger or the heap alert may be due. */
 int ps_alerts_due(void);
 /* Writer lock held, at a tick about to write: decides and consumes what is due (interval: at
  * an interval tick, also RSS, cgroup and growth, which read files) and queues alerts; returns

@@ -414,7 +414,7 @@ void ps_snapshot_tick(void)
         due = atomic_load_explicit(&next_due, memory_order_relaxed);
         interval_due = now >= due;
     }
-    if (!ps_alerts_due() && !interval_due)
+    if (!interval_due && !(ps_alerts_armed && ps_alerts_due()))
         return;
     /* Not a safe point: a re-entrant call (the shim allocating for itself, or a signal handler
      * that interrupted the shim), a shim lock held, the thread inside the dynamic loader (its
