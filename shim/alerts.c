@@ -101,9 +101,18 @@ static void install_signal(void)
                 name);
 }
 
+/* Checked with the kernel: a program may also have replaced our handler through a function
+ * that is not interposed (sigset, sysv_signal, a raw system call); then the signal is its own. */
 int ps_alerts_owns_signal(int sig)
 {
-    return dump_sig != 0 && sig == dump_sig && atomic_load(&sig_owned);
+    if (dump_sig == 0 || sig != dump_sig || !atomic_load(&sig_owned))
+        return 0;
+    struct sigaction cur;
+    if (real_sigaction(sig, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_handler == on_dump_signal)
+        return 1;
+    atomic_store(&sig_owned, 0);
+    return 0;
 }
 
 /* The program's sigaction for the dump signal while the shim's handler is installed. A query
@@ -144,6 +153,15 @@ int ps_alerts_init(void)
     atomic_store(&next_max, MIB);
     atomic_store(&heap_armed, 1);
     rss_armed = cgroup_armed = growth_armed = 1;
+    int any = o->dump_at_max || o->dump_every || o->dump_signal || o->alert_heap || o->alert_rss ||
+              o->alert_cgroup || o->alert_growth;
+    if (any && !o->track) {
+        /* no tracked call, no tick; and a handler that never dumps would only swallow the
+         * signal's default action */
+        ps_msg_warn("the snapshot triggers and alerts are checked on tracked calls, and "
+                    "PERFSHIM_TRACK=0: none is armed");
+        return 0;
+    }
     if (o->dump_signal)
         install_signal();
     if (!o->interval_ms && (o->alert_rss || o->alert_cgroup || o->alert_growth))

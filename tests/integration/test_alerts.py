@@ -13,7 +13,8 @@ on tests/integration/alerts.c. One case per run (--case):
                and the program lives (without the option it dies of it); a handler of the
                program's own replaces the shim's (it runs, no snapshot by signal, the trace
                says so); a query of the action sees SIG_DFL as without the shim; a signal
-               ignored at start stays ignored (one warning).
+               ignored at start stays ignored (one warning); under PERFSHIM_TRACK=0 (no tick)
+               no handler is installed (one warning).
   alerts       PERFSHIM_ALERT_HEAP (fires once per crossing: twice for two climbs), _RSS (once),
                _GROWTH (once per growth step, re-armed by flat intervals): one stderr line each,
                one ALERT row each after a snapshot of reason alert, listed by `perfshim summary`
@@ -196,6 +197,12 @@ def case_signal(args, ck, work):
     p, raw = run_alerts(args, work, ["query", "USR2"], env)
     ck.check(p.stdout == b.stdout == b"done query dfl\n",
              "a query of SIGUSR2's action sees SIG_DFL, as without the shim", pstest.describe(p))
+
+    p, raw = run_alerts(args, work, ["signal", "USR2"], dict(env, PERFSHIM_TRACK="0"))
+    ws = [l for l in p.stderr.decode().splitlines() if l]
+    ck.check(p.returncode == -signal.SIGUSR2 and len(ws) == 1 and "PERFSHIM_TRACK=0" in ws[0],
+             "PERFSHIM_TRACK=0: no handler (SIGUSR2 still ends the program), one warning",
+             pstest.describe(p))
 
     ign = lambda: signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # noqa: E731
     p, raw = run_alerts(args, work, ["signal", "USR2"], env, preexec=ign)
