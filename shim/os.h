@@ -54,7 +54,8 @@ int ps_os_close(int fd);
 int ps_os_rename(const char *from, const char *to); /* replaces `to` atomically */
 int ps_os_unlink(const char *path);
 /* One datagram to the unix socket at path (syslog's /dev/log): a socket opened, sent on and
- * closed, so no descriptor stays open. 0, or -1 and errno. */
+ * closed, so no descriptor stays open; never blocks (a full receiver: EAGAIN). 0, or -1 and
+ * errno. */
 int ps_os_send_dgram(const char *path, const void *p, size_t n);
 int ps_os_fstat(int fd, struct stat *st);
 int ps_os_dup_above(int fd, int floor); /* a close-on-exec copy numbered floor or higher */

@@ -391,7 +391,7 @@ int ps_os_send_dgram(const char *path, const void *p, size_t n)
         return -1;
     ssize_t r;
     do
-        r = sendto(fd, p, n, MSG_NOSIGNAL, (const struct sockaddr *)&sa,
+        r = sendto(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT, (const struct sockaddr *)&sa,
                    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1));
     while (r < 0 && errno == EINTR);
     int saved = errno;
