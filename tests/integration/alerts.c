@@ -18,7 +18,7 @@
  * Each prints one line at the end ("done ... fds N": its open descriptors then), never
  * anything else.
  */
-#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,17 +63,13 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Open descriptors below 1024 (the shim's trace, when open, sits at 500 or above) */
 static int fds(void)
 {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
     int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* opendir's own */
+    for (int fd = 0; fd < 1024; fd++)
+        n += fcntl(fd, F_GETFD) != -1;
+    return n;
 }
 
 static int grow(long mib, long keep_kb, long pause, long repeat)
