@@ -172,6 +172,8 @@ START_TEST(test_alert_decoded)
     const uint16_t types[] = {PS_CHUNK_ALERT, PS_CHUNK_ALERT, PS_CHUNK_ALERT};
     tb_buf_t f = {0};
     tb_typical_with(&f, types, p, 3);
+    for (int i = 0; i < 3; i++)
+        tb_free(&p[i]);
     const char *path = tu_path("alerts.trace");
     ck_assert_int_eq(tb_write_file(path, f.data, f.len), 0);
     tb_free(&f);
