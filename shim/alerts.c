@@ -125,8 +125,9 @@ int ps_alerts_sigaction(const struct sigaction *act, struct sigaction *old)
         if (real_sigaction(dump_sig, act, NULL) != 0)
             return -1;
         atomic_store(&sig_owned, 0);
-        ps_msg_record("PERFSHIM_DUMP_SIGNAL: the program installed its own action for the "
-                      "signal; no more snapshots by signal");
+        if (!ps_tls_locks) /* sigaction may come from a signal handler: no shim lock held here */
+            ps_msg_record("PERFSHIM_DUMP_SIGNAL: the program installed its own action for the "
+                          "signal; no more snapshots by signal");
     }
     if (old)
         *old = prev;
@@ -209,23 +210,24 @@ static void queue(uint32_t kind, uint64_t t, uint64_t value, uint64_t threshold,
         .kind = kind, .time_ns = t, .value = value, .threshold = threshold, .base = base};
 }
 
-/* The cgroup v2 limit closest to being reached: of the process's cgroup and its ancestors,
- * the one whose memory.current is the largest share of its memory.max ("max": no limit).
- * 0 and *cur, *max set; -1 when no level has a limit (or cgroup v2 is not mounted at
- * PERFSHIM_CGROUP_ROOT). In a cgroup namespace /proc/self/cgroup says "0::/" and the
- * namespace's root, the mount point itself, is the container's cgroup: its files are read too.
- * Files are opened and closed at each check (no descriptor kept). */
+/* A file holding one number ("max" and absent files give -1). */
 static int read_u64(const char *path, uint64_t *v)
 {
     char num[64];
     if (ps_os_read_file(path, num, sizeof num) <= 0 || num[0] < '0' || num[0] > '9')
-        return -1; /* "max", or absent */
+        return -1;
     num[strcspn(num, "\n")] = 0;
     return ps_options_parse_size(num, v);
 }
 
 #define PS_OPT_PATH_MAX 3072 /* options.c: path options are shorter */
 
+/* The cgroup v2 limit closest to being reached: of the process's cgroup and its ancestors,
+ * the one whose memory.current is the largest share of its memory.max ("max": no limit).
+ * 0 and *cur, *max set; -1 when no level has a limit (or cgroup v2 is not mounted at
+ * PERFSHIM_CGROUP_ROOT). In a cgroup namespace /proc/self/cgroup says "0::/" and the
+ * namespace's root, the mount point itself, is the container's cgroup: its files are read too.
+ * Files are opened and closed at each check (no descriptor kept). */
 static int cgroup_usage(uint64_t *cur, uint64_t *max)
 {
     const char *root = ps_g.opt.cgroup_root;
@@ -453,8 +455,7 @@ static struct {
 
 static int prom_on(void)
 {
-    return ps_g.opt.prom_file && *ps_g.opt.prom_file && !prom.disabled &&
-           (ps_os_pid() == ps_g.pid || strstr(ps_g.opt.prom_file, "%p"));
+    return ps_g.opt.prom_file && *ps_g.opt.prom_file && !prom.disabled;
 }
 
 void ps_alerts_observe(const ps_totals_t *tot, const ps_counters_t *sum, uint32_t n,
@@ -707,4 +708,7 @@ void ps_alerts_fork_child(void)
         npending = 0;
     if (prom.have_prev) /* the child's rate starts at its first snapshot */
         prom.have_prev = 0;
+    /* without %p the child's file would replace its parent's */
+    if (prom_on() && !strstr(ps_g.opt.prom_file, "%p"))
+        prom.disabled = 1;
 }
