@@ -887,6 +887,35 @@ static int load_cpu(pa_trace_t *t, const pa_chunk_t *ch)
     return PA_OK;
 }
 
+/* ---- ALERT --------------------------------------------------------------------------------- */
+
+static int load_alert(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    ps_row_alerts_head_t head;
+    PA_ROW_GET(&c, ALERTS_HEAD, &head);
+    uint32_t count = pa_cursor_u32(&c), row_size = pa_cursor_u32(&c);
+    const char *why = c.err ? "payload ends inside the header" : NULL;
+    if (!why)
+        why = check_rows(&c, count, row_size, PS_ALERT_ROW_SIZE);
+    if (why) {
+        malformed(t, "ALERT", ch, why);
+        return PA_OK;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        if (t->nalerts >= PA_MAX_ALERTS) {
+            t->alerts_dropped += count - i;
+            break;
+        }
+        if (pa_util_grow((void **)&t->alerts, &t->alerts_cap, t->nalerts + 1, sizeof *t->alerts))
+            return PA_ENOMEM;
+        PA_ROW_GET_FIT(&c, ALERT, &t->alerts[t->nalerts], row_size);
+        t->nalerts++;
+    }
+    return PA_OK;
+}
+
 /* ---- MESSAGE, END -------------------------------------------------------------------------- */
 
 static int load_message(pa_trace_t *t, const pa_chunk_t *ch)
@@ -1176,6 +1205,9 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
         case PS_CHUNK_SECTION:
             rc = load_section(t, &ch);
             break;
+        case PS_CHUNK_ALERT:
+            rc = load_alert(t, &ch);
+            break;
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
             break;
@@ -1307,6 +1339,7 @@ void pa_model_free(pa_trace_t *t)
     for (size_t i = 0; i < t->nmessages; i++)
         free(t->messages[i].text);
     free(t->messages);
+    free(t->alerts);
     pa_strlist_free(&t->warnings);
     memset(t, 0, sizeof *t);
 }
@@ -1341,6 +1374,30 @@ const char *pa_model_reason_name(uint32_t reason)
         return "fork";
     case PS_SNAP_STOP:
         return "stop";
+    case PS_SNAP_MAX:
+        return "max";
+    case PS_SNAP_EVERY:
+        return "every";
+    case PS_SNAP_SIGNAL:
+        return "signal";
+    case PS_SNAP_ALERT:
+        return "alert";
+    default:
+        return "unknown";
+    }
+}
+
+const char *pa_model_alert_name(uint32_t kind)
+{
+    switch (kind) {
+    case PS_ALERT_RSS:
+        return "rss";
+    case PS_ALERT_HEAP:
+        return "heap";
+    case PS_ALERT_CGROUP:
+        return "cgroup";
+    case PS_ALERT_GROWTH:
+        return "growth";
     default:
         return "unknown";
     }

@@ -185,6 +185,10 @@ typedef struct {
 /* A SAMPLING chunk (PS_ROW_SAMPLING): what the estimates of the snapshot of its time stand on. */
 typedef ps_row_sampling_t pa_sampling_t;
 
+/* One alert of an ALERT chunk (PS_ROW_ALERT): kind (enum ps_alert_kind), when, value, the
+ * threshold reached, and its base (cgroup: memory.max; growth: the previous live heap). */
+typedef ps_row_alert_t pa_alert_t;
+
 typedef struct {
     uint32_t severity; /* 1 warning, 2 error */
     char *text;
@@ -200,6 +204,7 @@ typedef struct {
     uint8_t *payload; /* a copy */
 } pa_staged_t;
 #define PA_STAGED 6         /* POOL, LOCKS, THREADS, LATENCY, ZONES, CPU */
+#define PA_MAX_ALERTS 1000  /* alerts kept per trace (every ALERT chunk's); more are counted */
 #define PA_MAX_RETIRED 4096 /* modules kept from earlier maps */
 
 typedef struct {
@@ -240,6 +245,9 @@ typedef struct {
         uint64_t start_ns; /* when the section began, ns since process start */
         char *first;       /* the first section's file ("" for section 1) */
     } section;
+    pa_alert_t *alerts; /* from every ALERT chunk, in file order */
+    size_t nalerts, alerts_cap;
+    uint64_t alerts_dropped;
     bool has_end;                             /* END chunk read */
     uint64_t end_chunk_count, dropped_events; /* from the END chunk */
     uint64_t chunks;                          /* valid chunks read (before END) */
@@ -293,8 +301,10 @@ void pa_model_warn(pa_trace_t *t, const char *fmt, ...) __attribute__((format(pr
 const pa_stack_t *pa_model_stack(const pa_trace_t *t, uint32_t id);
 /* The module whose address range holds addr (latest map first), or NULL. */
 const pa_module_t *pa_model_module_at(const pa_trace_t *t, uint64_t addr);
-/* "exit", "dump", "interval", "fork", "stop" or "unknown". */
+/* "exit", "dump", "interval", "fork", "stop", "max", "every", "signal", "alert" or "unknown". */
 const char *pa_model_reason_name(uint32_t reason);
+/* "rss", "heap", "cgroup", "growth" or "unknown". */
+const char *pa_model_alert_name(uint32_t kind);
 /* The pool statistics at the reported snapshot: its POOL chunk, or the last one before it (the
  * shim writes POOL when it changed); NULL when the pool was off or no POOL chunk was read. */
 const pa_pool_t *pa_model_pool(const pa_trace_t *t);

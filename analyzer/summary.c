@@ -67,6 +67,45 @@ static void totals_json(pa_json_t *j, const pa_trace_t *t, const pa_totals_t *to
     pa_json_object_end(j);
 }
 
+/* The alerts of every ALERT chunk (PERFSHIM_ALERT_*), oldest first. */
+static void alerts_json(pa_json_t *j, const pa_trace_t *t)
+{
+    pa_json_key(j, "alerts");
+    pa_json_array_begin(j, false);
+    for (size_t i = 0; i < t->nalerts; i++) {
+        const pa_alert_t *a = &t->alerts[i];
+        pa_json_object_begin(j, true);
+        pa_json_key(j, "kind");
+        pa_json_string(j, pa_model_alert_name(a->kind));
+        PA_ROW_JSON(j, ALERT, a, time_ns, base);
+        pa_json_object_end(j);
+    }
+    pa_json_array_end(j);
+    pa_json_key(j, "alerts_dropped");
+    pa_json_u64(j, t->alerts_dropped);
+}
+
+static void alerts_text(FILE *out, const pa_trace_t *t)
+{
+    if (!t->nalerts)
+        return;
+    char b1[32], b2[32], b3[32];
+    fprintf(out, "\nAlerts (%zu%s):\n", t->nalerts,
+            t->alerts_dropped ? " shown, more dropped" : "");
+    for (size_t i = 0; i < t->nalerts; i++) {
+        const pa_alert_t *a = &t->alerts[i];
+        fprintf(out, "  %10.3f s  %-6s  %s reached %s", (double)a->time_ns / 1e9,
+                pa_model_alert_name(a->kind), pa_util_format_bytes(a->value, b1, sizeof b1),
+                pa_util_format_bytes(a->threshold, b2, sizeof b2));
+        if (a->kind == PS_ALERT_CGROUP)
+            fprintf(out, " (memory.max %s)", pa_util_format_bytes(a->base, b3, sizeof b3));
+        else if (a->kind == PS_ALERT_GROWTH)
+            fprintf(out, " (from %s at the previous interval)",
+                    pa_util_format_bytes(a->base, b3, sizeof b3));
+        fputc('\n', out);
+    }
+}
+
 static void site_json(pa_json_t *j, const pa_trace_t *t, const pa_group_t *g,
                       const pa_stackview_t *v)
 {
@@ -131,6 +170,7 @@ int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_j
         pa_json_array_end(j);
         pa_poolstats_json(j, pa_model_pool(t));
         pa_report_status_json(j, t);
+        alerts_json(j, t);
         pa_json_object_end(j);
     } else {
         char b1[32], b2[32], b3[32];
@@ -138,6 +178,7 @@ int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_j
         pa_report_header_text(out, t, "perfshim summary");
         pa_report_status_text(out, t);
         totals_text(out, to, e);
+        alerts_text(out, t);
         if (pa_model_pool(t))
             pa_poolstats_text(out, pa_model_pool(t));
         fprintf(out, "\nTop %zu of %zu allocation sites by bytes allocated:\n", shown, g.n);

@@ -49,6 +49,10 @@ PACKAGES=(
     strace busybox
     # test_node.py: V8's JIT and builtins (no unwind tables, frame pointers)
     nodejs
+    # integration_alerts_promtool: `promtool check metrics` validates PERFSHIM_PROM_FILE. Only
+    # the whole server package has promtool (Debian 12: 332 MB with its dependencies); the test
+    # skips without it, and integration_alerts_prom's own format check always runs
+    prometheus
 )
 if [ "$BENCH" = 1 ]; then
     PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)

@@ -275,6 +275,8 @@ int ps_cpu_sigaction(int sig, const struct sigaction *act, struct sigaction *old
         errno = ENOSYS;
         return -1;
     }
+    if (ps_alerts_owns_signal(sig)) /* PERFSHIM_DUMP_SIGNAL's (alerts.c) */
+        return ps_alerts_sigaction(act, old);
     if (sig != SIGPROF || !cpu_on)
         return real_sigaction(sig, act, old);
     /* ours stays installed; the program's is kept and chained to */
@@ -302,7 +304,7 @@ static __sighandler_t (*real_signal)(int, __sighandler_t);
 
 __sighandler_t ps_cpu_signal(int sig, __sighandler_t handler)
 {
-    if (sig != SIGPROF || !cpu_on) {
+    if ((sig != SIGPROF || !cpu_on) && !ps_alerts_owns_signal(sig)) {
         if (!real_signal) {
             real_signal = (__sighandler_t(*)(int, __sighandler_t))ps_real_function("signal");
         }
@@ -312,7 +314,8 @@ __sighandler_t ps_cpu_signal(int sig, __sighandler_t handler)
         }
         return real_signal(sig, handler);
     }
-    /* SIGPROF while sampling: our handler stays installed (SA_RESTART) and chains to this one */
+    /* SIGPROF while sampling: our handler stays installed (SA_RESTART) and chains to this one;
+     * PERFSHIM_DUMP_SIGNAL's: the program's replaces ours (ps_cpu_sigaction) */
     struct sigaction act, old;
     memset(&act, 0, sizeof act);
     act.sa_handler = handler;

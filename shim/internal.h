@@ -88,6 +88,11 @@ int ps_options_distance(const char *a, size_t alen, const char *b, int limit);
 #define PS_DURATION_MIN_MS 10ull
 #define PS_DURATION_MAX_MS (7ull * 24 * 3600 * 1000)
 int ps_options_parse_duration(const char *s, uint64_t *ms);
+/* PS_OPT_SIZE's syntax ("512M", "64k", "1G", bytes): 0 and *bytes set, or -1 (unchanged). */
+#define PS_SIZE_MAX (UINT64_C(1) << 60)
+int ps_options_parse_size(const char *s, uint64_t *bytes);
+/* PS_OPT_PCT's syntax ("90%", or "0"): 0 and *pct set, or -1 (unchanged). */
+int ps_options_parse_percent(const char *s, int lo, int hi, int *pct);
 
 /* ---- real.c: the real allocator and libc lookups ------------------------------------------ */
 /* glibc's exported entry points (real.c's wrappers call them; interpose.c's sampled fast paths
@@ -385,5 +390,29 @@ enum { PS_SETUID, PS_SETEUID, PS_SETREUID, PS_SETRESUID };
 int ps_control_setuid(int which, uid_t r, uid_t e, uid_t s);
 void ps_control_fork_child(void); /* the child's own socket and thread */
 void ps_control_exit(void);       /* the socket file is removed */
+/* ---- alerts.c: snapshot triggers, alerts, syslog, PERFSHIM_PROM_FILE ---------------------- */
+/* Bytes of this thread's tracked allocations not yet added to the shared total (record_alloc
+ * adds, the tick flushes): PERFSHIM_DUMP_EVERY's count. */
+extern __thread uint64_t ps_tls_alloc_bytes;
+int ps_alerts_init(void);   /* at init; 1 if the tick must run for a trigger or an alert */
+extern int ps_alerts_armed; /* set by ps_alerts_init: ps_alerts_due has something to check */
+/* At a tick, when armed (a few relaxed loads): 1 if a trigger or the heap alert may be due. */
+int ps_alerts_due(void);
+/* Writer lock held, at a tick about to write: decides and consumes what is due (interval: at
+ * an interval tick, also RSS, cgroup and growth, which read files) and queues alerts; returns
+ * the snapshot's reason (alert, signal, max, every), or -1 when none is due. */
+int ps_alerts_claim(int interval, uint64_t now_ns);
+void ps_alerts_unclaimed(int reason); /* the claimed snapshot could not be written */
+/* Inside the snapshot writer: the totals and per-stack sums just collected (for the
+ * Prometheus file); then the ALERT chunk and the alert lines; then the Prometheus file. */
+void ps_alerts_observe(const ps_totals_t *tot, const ps_counters_t *sum, uint32_t n,
+                       uint64_t time_ns);
+void ps_alerts_write(ps_buf_t *b, uint64_t time_ns);
+void ps_alerts_prom(ps_buf_t *b);
+/* The program's sigaction/signal on PERFSHIM_DUMP_SIGNAL while the shim's handler is in
+ * place (cpu.c's interposers ask first). */
+int ps_alerts_owns_signal(int sig);
+int ps_alerts_sigaction(const struct sigaction *act, struct sigaction *old);
+void ps_alerts_fork_child(void);
 
 #endif /* PS_INTERNAL_H */

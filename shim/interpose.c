@@ -59,6 +59,7 @@ static PS_NOINLINE void record_alloc(void *p, size_t n, uint32_t code)
     int saved = errno;
     ps_tls_guard++;
     ps_track_alloc_code(p, n, code);
+    ps_tls_alloc_bytes += n; /* PERFSHIM_DUMP_EVERY's count, flushed at the tick */
     interval_tick();
     ps_tls_guard--;
     errno = saved;

@@ -1387,10 +1387,19 @@ void ps_locks_thread_exit(ps_thread_t *t)
     }
 }
 
+/* Total wait of the locks in the last LOCKS chunk (ns), for PERFSHIM_PROM_FILE (alerts.c). */
+static uint64_t last_wait_ns;
+
+uint64_t ps_locks_wait_ns(void)
+{
+    return last_wait_ns;
+}
+
 int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
 {
     if (!recs)
         return -1;
+    uint64_t wait_total = 0;
     uint64_t slots = rec_mask + 1;
     size_t map_bytes = slots * sizeof(uint32_t);
     size_t pend_bytes = slots * PEND_COUNTS * sizeof(uint64_t);
@@ -1456,7 +1465,9 @@ int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz)
                              .wakes = LD(r->wakes),
                              .paired_posts = paired};
         ps_put_lock(b, &row);
+        wait_total += row.wait_ns;
     }
+    last_wait_ns = wait_total;
     ps_buf_patch_u32(b, count_at, rows);
 
     count_at = ps_buf_table(b, PS_LOCK_SITE_ROW_SIZE); /* site_count, patched below */

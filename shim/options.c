@@ -67,6 +67,77 @@ int ps_options_parse_duration(const char *s, uint64_t *ms)
     return 0;
 }
 
+/* A size: digits, then nothing (bytes) or one unit k, M, G or T (powers of 1024, either case),
+ * optionally followed by "B" or "iB" ("512M", "64k", "1GiB", "4096"), at most PS_SIZE_MAX.
+ * Anything else ("1.5G", "-1", "1e9", "10 M", "1P") is refused. */
+int ps_options_parse_size(const char *s, uint64_t *bytes)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    uint64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > PS_SIZE_MAX / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    int shift = 0;
+    switch (*s) {
+    case 'k':
+    case 'K':
+        shift = 10;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        break;
+    case 't':
+    case 'T':
+        shift = 40;
+        break;
+    default:
+        break;
+    }
+    if (shift) {
+        s++;
+        if (s[0] == 'i' && s[1] == 'B')
+            s += 2;
+        else if (s[0] == 'B')
+            s++;
+    } else if (s[0] == 'B') {
+        s++;
+    }
+    if (*s || v > (PS_SIZE_MAX >> shift))
+        return -1;
+    *bytes = v << shift;
+    return 0;
+}
+
+/* A percentage: "0" (off), or digits followed by '%' from lo to hi ("90%"). A bare number
+ * other than 0 is refused: "0.9" and "90" would both be guesses. */
+int ps_options_parse_percent(const char *s, int lo, int hi, int *pct)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    long long v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > 1000000000LL)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    if (!*s && v == 0) {
+        *pct = 0;
+        return 0;
+    }
+    if (strcmp(s, "%") != 0 || v < lo || v > hi)
+        return -1;
+    *pct = (int)v;
+    return 0;
+}
+
 /* index of value in a "a|b|c" list, or -1 */
 static int enum_index(const char *list, const char *value)
 {
@@ -160,11 +231,15 @@ static const char *const option_names[] = {
 #define PS_OPT_STR(field, NAME, ...) #NAME,
 #define PS_OPT_ENUM(field, NAME, ...) #NAME,
 #define PS_OPT_DUR(field, NAME, ...) #NAME,
+#define PS_OPT_SIZE(field, NAME, ...) #NAME,
+#define PS_OPT_PCT(field, NAME, ...) #NAME,
 #include "options.def"
 #undef PS_OPT_INT
 #undef PS_OPT_STR
 #undef PS_OPT_ENUM
 #undef PS_OPT_DUR
+#undef PS_OPT_SIZE
+#undef PS_OPT_PCT
 };
 
 /* PERFSHIM_* variables that are not options of the shim but that it legitimately finds in its
@@ -340,11 +415,24 @@ void ps_options_load(ps_options_t *opt)
         ps_msg_warn(#NAME "='%s' is not a duration (0, or a whole number with ms, s, m or h, "     \
                           "from 10ms to 7 days); using %s",                                        \
                     quote(v, q, sizeof q), def);
+#define PS_OPT_SIZE(field, NAME, def, help)                                                        \
+    ps_options_parse_size(def, &opt->field);                                                       \
+    if ((v = getenv(#NAME)) != NULL && ps_options_parse_size(v, &opt->field) != 0)                 \
+        ps_msg_warn(#NAME "='%s' is not a size (0, or a whole number of bytes, or with k, M, G "   \
+                          "or T: 512M); using %s",                                                 \
+                    quote(v, q, sizeof q), def);
+#define PS_OPT_PCT(field, NAME, def, lo, hi, help)                                                 \
+    ps_options_parse_percent(def, lo, hi, &opt->field);                                            \
+    if ((v = getenv(#NAME)) != NULL && ps_options_parse_percent(v, lo, hi, &opt->field) != 0)      \
+        ps_msg_warn(#NAME "='%s' is not a percentage (0, or %d%% to %d%%: 90%%); using %s",        \
+                    quote(v, q, sizeof q), lo, hi, def);
 #include "options.def"
 #undef PS_OPT_INT
 #undef PS_OPT_STR
 #undef PS_OPT_ENUM
 #undef PS_OPT_DUR
+#undef PS_OPT_SIZE
+#undef PS_OPT_PCT
 }
 
 size_t ps_options_describe(const ps_options_t *opt, char *buf, size_t size)
@@ -359,11 +447,16 @@ size_t ps_options_describe(const ps_options_t *opt, char *buf, size_t size)
     ADD(#NAME "=%s\n", enum_name(list, (int)opt->field, tmp, sizeof tmp));
 #define PS_OPT_DUR(field, NAME, def, help)                                                         \
     ADD(#NAME "=%llu%s\n", (unsigned long long)opt->field, opt->field ? "ms" : "");
+#define PS_OPT_SIZE(field, NAME, def, help) ADD(#NAME "=%llu\n", (unsigned long long)opt->field);
+#define PS_OPT_PCT(field, NAME, def, lo, hi, help)                                                 \
+    ADD(#NAME "=%d%s\n", (int)opt->field, opt->field ? "%" : "");
 #include "options.def"
 #undef PS_OPT_INT
 #undef PS_OPT_STR
 #undef PS_OPT_ENUM
 #undef PS_OPT_DUR
+#undef PS_OPT_SIZE
+#undef PS_OPT_PCT
 #undef ADD
     return pos < size ? pos : size;
 }

@@ -51,11 +51,16 @@ void ps_os_readlink(const char *path, char *buf, size_t size);
 /* ---- files (the trace, its list): -1 and errno on failure, as the system calls ------------ */
 int ps_os_open(const char *path, int flags, unsigned mode);
 int ps_os_close(int fd);
+int ps_os_rename(const char *from, const char *to); /* replaces `to` atomically */
+int ps_os_unlink(const char *path);
+/* One datagram to the unix socket at path (syslog's /dev/log): a socket opened, sent on and
+ * closed, so no descriptor stays open; never blocks (a full receiver: EAGAIN). 0, or -1 and
+ * errno. */
+int ps_os_send_dgram(const char *path, const void *p, size_t n);
 int ps_os_fstat(int fd, struct stat *st);
 int ps_os_dup_above(int fd, int floor); /* a close-on-exec copy numbered floor or higher */
 ssize_t ps_os_write(int fd, const void *p, size_t n);
 ssize_t ps_os_writev(int fd, const struct iovec *iov, int n);
-int ps_os_unlink(const char *path);
 uint32_t ps_os_euid(void);
 int ps_os_fchown(int fd, uint32_t uid, uint32_t gid); /* (uint32_t)-1 leaves that id */
 uint32_t ps_os_egid(void);

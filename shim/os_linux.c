@@ -17,7 +17,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/prctl.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -367,6 +371,36 @@ int ps_os_unlink(const char *path)
 int ps_os_close(int fd)
 {
     return close(fd);
+}
+
+int ps_os_rename(const char *from, const char *to)
+{
+    return rename(from, to);
+}
+
+int ps_os_send_dgram(const char *path, const void *p, size_t n)
+{
+    struct sockaddr_un sa;
+    size_t len = strlen(path);
+    if (len >= sizeof sa.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, len);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    ssize_t r;
+    do
+        r = sendto(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT, (const struct sockaddr *)&sa,
+                   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1));
+    while (r < 0 && errno == EINTR);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return r == (ssize_t)n ? 0 : -1;
 }
 
 int ps_os_fstat(int fd, struct stat *st)

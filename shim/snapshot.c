@@ -119,6 +119,7 @@ static void write_memo(uint16_t type, int kind, size_t skip, int keyframe)
 
 __thread int ps_tls_interval_left __attribute__((tls_model("initial-exec")));
 static uint64_t interval_ns;      /* 0: off */
+static int tick_on;               /* the interval, or a trigger or alert of alerts.c */
 static _Atomic uint64_t next_due; /* monotonic ns at which the next interval snapshot is due */
 
 static void put_process(ps_buf_t *b)
@@ -268,7 +269,8 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
         ps_msg_warn("cannot map %zu bytes to sum the counters; this snapshot (%s) is lost", csize,
                     reason == PS_SNAP_EXIT       ? "at exit"
                     : reason == PS_SNAP_INTERVAL ? "interval"
-                                                 : "on demand");
+                    : reason == PS_SNAP_DUMP     ? "on demand"
+                                                 : "triggered");
         forget_base(); /* its other chunks are on disk without it: rewrite them all next time */
         return -1;
     }
@@ -293,6 +295,7 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
     tot.peak_rss_bytes = ps_os_peak_rss_bytes();
     if (tot.peak_rss_bytes < tot.rss_bytes) /* statm and getrusage count slightly differently */
         tot.peak_rss_bytes = tot.rss_bytes;
+    ps_alerts_observe(&tot, sum, n, last_snapshot_ns);
 
     ps_buf_reset(&buf);
     if (!keyframe)
@@ -501,6 +504,7 @@ static int write_all(int reason, int final, int modules)
         ps_writer_chunk(PS_CHUNK_SAMPLING, &buf);
     }
     int rc = write_snapshot(reason, n, keyframe); /* last: it marks the snapshot complete */
+    ps_alerts_write(&buf, last_snapshot_ns); /* ALERT chunk and lines, if this tick raised any */
     write_messages();
     ps_writer_group_end();
     if (final) {
@@ -511,6 +515,7 @@ static int write_all(int reason, int final, int modules)
     } else {
         ps_writer_suspend(); /* no descriptor of ours open while the program runs */
     }
+    ps_alerts_prom(&buf);
     return rc;
 }
 
@@ -532,20 +537,27 @@ void ps_snapshot_interval_init(void)
     if (interval_ns)
         atomic_store_explicit(&next_due, ps_g.start_monotonic_ns + interval_ns,
                               memory_order_relaxed);
+    tick_on = ps_alerts_init() || interval_ns;
 }
 
 /* Called inside a tracked malloc or free (interpose.c: record_alloc, record_free), this
- * thread's guard raised once by that call, when the thread's countdown ran out. */
+ * thread's guard raised once by that call, when the thread's countdown ran out. Besides the
+ * interval, alerts.c's triggers and alerts are checked here (ps_alerts_due: a few loads). */
 void ps_snapshot_tick(void)
 {
-    if (PS_LIKELY(!interval_ns)) {
+    if (PS_LIKELY(!tick_on)) {
         ps_tls_interval_left = INT_MAX; /* off: this thread never comes back (2^31 calls) */
         return;
     }
     ps_tls_interval_left = PS_INTERVAL_EVERY;
-    uint64_t now = ps_os_monotonic_ns();
-    uint64_t due = atomic_load_explicit(&next_due, memory_order_relaxed);
-    if (now < due)
+    uint64_t now = 0, due = 0;
+    int interval_due = 0;
+    if (interval_ns) {
+        now = ps_os_monotonic_ns();
+        due = atomic_load_explicit(&next_due, memory_order_relaxed);
+        interval_due = now >= due;
+    }
+    if (!interval_due && !(ps_alerts_armed && ps_alerts_due()))
         return;
     /* Not a safe point: a re-entrant call (the shim allocating for itself, or a signal handler
      * that interrupted the shim), a shim lock held, the thread inside the dynamic loader (its
@@ -556,19 +568,27 @@ void ps_snapshot_tick(void)
         return;
     /* One winner per interval; a process that stalled past several intervals writes one
      * snapshot, and the next is due a full interval later. */
-    if (!atomic_compare_exchange_strong(&next_due, &due, now + interval_ns))
-        return;
+    if (interval_due && !atomic_compare_exchange_strong(&next_due, &due, now + interval_ns))
+        interval_due = 0;
     ps_tls_guard++;
     /* Busy writer: another snapshot (exit, dump, fork) is being written; this one is skipped
-     * rather than waited for. Same for the loader's lock around MODULES: a thread inside
-     * dl_iterate_phdr may be running a callback of the program's that waits for a lock this
-     * thread holds. */
+     * rather than waited for (a trigger stays due: the next tick claims it). Same for the
+     * loader's lock around MODULES: a thread inside dl_iterate_phdr may be running a callback
+     * of the program's that waits for a lock this thread holds. */
     if (ps_trylock(&writer_lock)) {
         if (!ended && ps_g.tracing && atomic_load(&ps_g.recording)) {
-            int mods = ps_unw_loader_trylock_list() == 0;
-            write_all(PS_SNAP_INTERVAL, 0, mods);
-            if (mods)
-                ps_unw_loader_unlock_list();
+            if (!now)
+                now = ps_os_monotonic_ns();
+            int reason = ps_alerts_claim(interval_due, now);
+            if (reason < 0 && interval_due)
+                reason = PS_SNAP_INTERVAL;
+            if (reason >= 0) {
+                int mods = ps_unw_loader_trylock_list() == 0;
+                if (write_all(reason, 0, mods) != 0)
+                    ps_alerts_unclaimed(reason);
+                if (mods)
+                    ps_unw_loader_unlock_list();
+            }
         }
         ps_unlock(&writer_lock);
     }
@@ -665,6 +685,7 @@ void ps_snapshot_fork_child(int locked)
         ended = 0;
     if (have_base) /* the child's file starts with a keyframe */
         forget_base();
+    ps_alerts_fork_child();
     if (interval_ns) /* the child's first interval starts now */
         atomic_store_explicit(&next_due, ps_os_monotonic_ns() + interval_ns, memory_order_relaxed);
 }

@@ -12,8 +12,7 @@ void ps_lock_slow(ps_spinlock_t *l)
     for (unsigned spins = 0;; spins++) {
         if (atomic_load_explicit(&l->held, memory_order_relaxed) == 0) {
             int expected = 0;
-            if (atomic_compare_exchange_weak_explicit(&l->held, &expected, 1,
-                                                      memory_order_acquire,
+            if (atomic_compare_exchange_weak_explicit(&l->held, &expected, 1, memory_order_acquire,
                                                       memory_order_relaxed))
                 return;
         }

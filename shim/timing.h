@@ -133,6 +133,7 @@ PS_SEM_FUNCS(PS_LOCKS_DECLARE_)
 
 int ps_locks_init(void); /* resolve libc's pthread functions; 0 if ok */
 int ps_locks_write(ps_buf_t *b, uint64_t time_ns, uint64_t hz); /* LOCKS payload */
+uint64_t ps_locks_wait_ns(void);           /* total wait_ns of the rows of the last LOCKS payload */
 void ps_locks_thread_exit(ps_thread_t *t); /* add its pending counts to the records */
 /* With lock timing on: if fn is libc's definition of a lock or semaphore function this file
  * interposes (the default version), our function; else fn. For dlsym/dlvsym lookups by handle

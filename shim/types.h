@@ -62,6 +62,20 @@ typedef struct ps_options_s {
     int sample_seed;        /* PERFSHIM_SAMPLE_SEED: fixed PRNG seed (tests); 0 = from the clock */
     int start;              /* PERFSHIM_START: 1 on (track from the start), 0 off (dormant) */
     int control;            /* PERFSHIM_CONTROL: 1 = control channel (control.c) */
+    /* alerts.c: snapshot triggers, alerts and the Prometheus file */
+    int dump_at_max;           /* PERFSHIM_DUMP_AT_MAX: 1 = snapshot at a new live-heap high */
+    int dump_at_max_step;      /* PERFSHIM_DUMP_AT_MAX_STEP: min. rise over the last one (%) */
+    uint64_t dump_every;       /* PERFSHIM_DUMP_EVERY: snapshot per this many bytes allocated */
+    int dump_signal;           /* PERFSHIM_DUMP_SIGNAL: 0 off, 1 SIGUSR1, 2 SIGUSR2 */
+    uint64_t alert_rss;        /* PERFSHIM_ALERT_RSS: bytes; 0 off */
+    uint64_t alert_heap;       /* PERFSHIM_ALERT_HEAP: bytes; 0 off */
+    int alert_cgroup;          /* PERFSHIM_ALERT_CGROUP: % of memory.max; 0 off */
+    const char *cgroup_root;   /* PERFSHIM_CGROUP_ROOT: where cgroup v2 is mounted */
+    int alert_growth;          /* PERFSHIM_ALERT_GROWTH: % between interval snapshots; 0 off */
+    int syslog;                /* PERFSHIM_SYSLOG: 1 = alert lines to syslog */
+    const char *syslog_socket; /* PERFSHIM_SYSLOG_SOCKET: path of the syslog socket */
+    const char *prom_file;     /* PERFSHIM_PROM_FILE: path template, "" off */
+    int prom_sites;            /* PERFSHIM_PROM_SITES: growing sites listed in it */
 } ps_options_t;
 
 /* ---- stack.c: interned stacks ------------------------------------------------------------ */

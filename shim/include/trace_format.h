@@ -48,6 +48,7 @@ enum ps_chunk_type {
     PS_CHUNK_UNLOADED_MODULES = 12, /* modules dlclose unmapped since start; follows MODULES */
     PS_CHUNK_SNAPSHOT_DELTA = 13,   /* a snapshot's rows that changed since the one before */
     PS_CHUNK_SECTION = 14,          /* after PROCESS: this file is section N of the process */
+    PS_CHUNK_ALERT = 15,            /* alerts raised at a snapshot; follows its SNAPSHOT */
     PS_CHUNK_SAMPLING = 16,         /* PERFSHIM_SAMPLE: the mean; just before its SNAPSHOT */
     PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
 };
@@ -124,6 +125,9 @@ enum ps_chunk_type {
  *
  * MESSAGE payload: u32 severity (1 warning, 2 error), str text
  *
+ * ALERT payload (right after the SNAPSHOT chunk the alerts caused, same time_ns):
+ *   PS_ROW_ALERTS_HEAD, u32 count, u32 row_size (>= PS_ALERT_ROW_SIZE), rows (PS_ROW_ALERT).
+ *
  * END payload: PS_ROW_END.
  */
 
@@ -140,6 +144,15 @@ enum ps_chunk_type {
 #define PS_LOCK_SITE_ROW_SIZE 48
 #define PS_THREAD_ROW_SIZE 64
 #define PS_CPU_ROW_SIZE 16
+#define PS_ALERT_ROW_SIZE 40
+
+/* ALERT rows: what crossed its threshold (PERFSHIM_ALERT_*) */
+enum ps_alert_kind {
+    PS_ALERT_RSS = 1,    /* resident set size reached PERFSHIM_ALERT_RSS */
+    PS_ALERT_HEAP = 2,   /* live heap reached PERFSHIM_ALERT_HEAP */
+    PS_ALERT_CGROUP = 3, /* cgroup v2 memory.current reached PERFSHIM_ALERT_CGROUP of memory.max */
+    PS_ALERT_GROWTH = 4  /* live heap grew more than PERFSHIM_ALERT_GROWTH between intervals */
+};
 
 enum ps_lock_kind {
     PS_LOCK_MUTEX = 1,
@@ -168,7 +181,11 @@ enum ps_snapshot_reason {
     PS_SNAP_DUMP = 1,     /* perfshim_dump() or an external request */
     PS_SNAP_INTERVAL = 2, /* periodic: PERFSHIM_INTERVAL */
     PS_SNAP_FORK = 3,     /* in a forked child, state inherited from the parent */
-    PS_SNAP_STOP = 4      /* the last of a section: perfshim ctl stop (an END follows) */
+    PS_SNAP_STOP = 4,     /* the last of a section: perfshim ctl stop (an END follows) */
+    PS_SNAP_MAX = 5,      /* a new high of the live heap: PERFSHIM_DUMP_AT_MAX */
+    PS_SNAP_EVERY = 6,    /* another PERFSHIM_DUMP_EVERY bytes allocated */
+    PS_SNAP_SIGNAL = 7,   /* PERFSHIM_DUMP_SIGNAL received */
+    PS_SNAP_ALERT = 8     /* an alert (PERFSHIM_ALERT_*): the ALERT chunk after it says which */
 };
 
 /* SECTION payload: u32 section (1, 2, ...: the file of each perfshim ctl start), u32 how

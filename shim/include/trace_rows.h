@@ -58,7 +58,10 @@
       "0 exit (`exit`, a return from `main`, `_exit`, `_Exit`, `quick_exit`), 1 dump " \
       "(`perfshim_dump()` or an external request), 2 interval, 3 fork (first " \
       "snapshot of a forked child, with the state it inherited), 4 stop (the last " \
-      "snapshot of a section: `perfshim ctl stop`; END follows)") \
+      "snapshot of a section: `perfshim ctl stop`; END follows), 5 max (a new high of the " \
+      "live heap, `PERFSHIM_DUMP_AT_MAX`), 6 every (`PERFSHIM_DUMP_EVERY` more bytes " \
+      "allocated), 7 signal (`PERFSHIM_DUMP_SIGNAL`), 8 alert (the ALERT chunk after it " \
+      "says which)") \
     X(c, u32, flags, flags, none, -, \
       "bit 0 (`PS_SNAP_F_UNTRACKED`): allocations were not tracked (`PERFSHIM_TRACK=0`); " \
       "bit 1 (`PS_SNAP_F_SAMPLED`): some were sampled (`PERFSHIM_SAMPLE`), so counts and bytes " \
@@ -269,6 +272,27 @@
     X(c, u32, threads, count, u64, threads, "threads that sampled it") \
     X(c, u64, samples, count, u64, samples, "timer periods sampled in it")
 
+/* ---- ALERT (15): header, then rows of PS_ALERT_ROW_SIZE bytes -------------------------------- */
+
+#define PS_ROW_ALERTS_HEAD(X, c) \
+    X(c, u64, time_ns, ns, u64, time_ns, "`time_ns` of the SNAPSHOT chunk it follows")
+
+#define PS_ROW_ALERT(X, c) \
+    X(c, u32, kind, enum, none, -, \
+      "1 rss (`PERFSHIM_ALERT_RSS`), 2 heap (`PERFSHIM_ALERT_HEAP`), 3 cgroup " \
+      "(`PERFSHIM_ALERT_CGROUP`), 4 growth (`PERFSHIM_ALERT_GROWTH`)") \
+    X(c, pad32, reserved, -, none, -, "0") \
+    X(c, u64, time_ns, ns, u64, time_ns, \
+      "when the shim found it: monotonic nanoseconds since process start") \
+    X(c, u64, value, bytes, u64, value, \
+      "rss: resident set; heap, growth: live heap; cgroup: `memory.current` of the cgroup " \
+      "below") \
+    X(c, u64, threshold, bytes, u64, threshold, \
+      "the value that was reached: the option's size; cgroup: its share of `memory.max`; " \
+      "growth: the previous live heap plus its share") \
+    X(c, u64, base, bytes, u64z, base, \
+      "cgroup: `memory.max`; growth: the live heap at the previous interval snapshot; else 0")
+
 /* ---- SAMPLING (16): before a SNAPSHOT whose figures are estimates (PERFSHIM_SAMPLE) ------- */
 
 #define PS_ROW_SAMPLING(X, c) \
@@ -305,6 +329,8 @@
     Y(ZONES_HEAD, zones_head) \
     Y(CPU_HEAD, cpu_head) \
     Y(CPU, cpu) \
+    Y(ALERTS_HEAD, alerts_head) \
+    Y(ALERT, alert) \
     Y(END, end) \
     Y(SAMPLING, sampling)
 
@@ -347,5 +373,6 @@ _Static_assert(PS_ROW_WIRE_SIZE(LOCK) - 16 == PS_LOCK_ROW_SIZE, "LOCKS row witho
 _Static_assert(PS_ROW_WIRE_SIZE(LOCK_SITE) == PS_LOCK_SITE_ROW_SIZE, "LOCKS site row");
 _Static_assert(PS_ROW_WIRE_SIZE(THREAD) == PS_THREAD_ROW_SIZE, "THREADS row");
 _Static_assert(PS_ROW_WIRE_SIZE(CPU) == PS_CPU_ROW_SIZE, "CPU row");
+_Static_assert(PS_ROW_WIRE_SIZE(ALERT) == PS_ALERT_ROW_SIZE, "ALERT row");
 
 #endif /* PERFSHIM_TRACE_ROWS_H */

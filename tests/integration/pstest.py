@@ -294,6 +294,9 @@ CHUNK_PROCESS, CHUNK_MODULES, CHUNK_STACKS, CHUNK_SNAPSHOT, CHUNK_MESSAGE, CHUNK
 CHUNK_SNAPSHOT_DELTA = 13
 SNAP_EXIT, SNAP_DUMP, SNAP_INTERVAL, SNAP_FORK = 0, 1, 2, 3
 SNAP_STOP, CHUNK_SECTION = 4, 14  # perfshim ctl stop; a section's file (test_control.py)
+SNAP_MAX, SNAP_EVERY, SNAP_SIGNAL, SNAP_ALERT = 5, 6, 7, 8
+CHUNK_ALERT = 15
+ALERT_RSS, ALERT_HEAP, ALERT_CGROUP, ALERT_GROWTH = 1, 2, 3, 4
 TOTAL_NAMES = ("allocs", "frees", "alloc_bytes", "freed_bytes", "live_blocks", "live_bytes",
                "peak_live_bytes", "rss_bytes", "peak_rss_bytes", "untracked_frees")
 ROW_NAMES = ("stack_id", "reserved", "allocs", "alloc_bytes", "frees", "freed_bytes",
@@ -329,6 +332,7 @@ class RawTrace:
         self.latency = None
         self.cpu = None
         self.messages = []  # (severity, text) of every MESSAGE chunk
+        self.alerts = []  # every ALERT chunk's rows, with "snapshot": the SNAPSHOT's index
         self.chunks = []  # (offset, type, total length including the header)
         if data[:8] != b"PSHMTRC\0":
             self.error = "bad magic"
@@ -394,6 +398,13 @@ class RawTrace:
                                    "changed": rows_n})
         elif typ == CHUNK_END:
             self.end = struct.unpack_from("<QQ", p, 0)
+        elif typ == CHUNK_ALERT:
+            snap_t, n, rs = struct.unpack_from("<QII", p, 0)
+            for i in range(n):
+                kind, _pad, t, value, thr, base = struct.unpack_from("<II4Q", p, 16 + i * rs)
+                self.alerts.append({"kind": kind, "time_ns": t, "value": value,
+                                    "threshold": thr, "base": base, "snapshot_time_ns": snap_t,
+                                    "snapshot": len(self.snapshots) - 1})
         elif typ == CHUNK_MESSAGE:
             severity, = struct.unpack_from("<I", p, 0)
             text, _ = self._str(p, 4)

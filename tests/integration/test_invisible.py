@@ -26,6 +26,14 @@ VARIANTS = [
     ("libunwind for every stack", {"PERFSHIM_UNWIND": "libunwind"}),
     ("pool only", {"PERFSHIM_MODE": "pool"}),
     ("interval snapshots", {"PERFSHIM_LOCKS": "1", "PERFSHIM_INTERVAL": "10ms"}),
+    # every trigger and alert armed (none reached but the live-heap steps and bytes), the dump
+    # signal's handler in place, the Prometheus file written at each snapshot (alerts.c)
+    ("snapshot triggers and alerts", {"PERFSHIM_INTERVAL": "10ms", "PERFSHIM_DUMP_SIGNAL": "USR2",
+                                      "PERFSHIM_DUMP_AT_MAX": "1", "PERFSHIM_DUMP_EVERY": "64k",
+                                      "PERFSHIM_ALERT_HEAP": "1G", "PERFSHIM_ALERT_RSS": "1G",
+                                      "PERFSHIM_ALERT_CGROUP": "100%",
+                                      "PERFSHIM_ALERT_GROWTH": "1000%",
+                                      "PERFSHIM_PROM_FILE": "invisible.prom"}),
 ]
 
 

@@ -328,9 +328,13 @@ def parse_options(path):
     with open(path) as f:
         text = f.read()
     opts = []
-    for m in re.finditer(r"^PS_OPT_(INT|STR|ENUM)\((\w+), (PERFSHIM_\w+), ([^\n]*)", text, re.M):
+    for m in re.finditer(r"^PS_OPT_(INT|STR|ENUM|SIZE|PCT)\((\w+), (PERFSHIM_\w+), ([^\n]*)",
+                         text, re.M):
         kind, name, rest = m.group(1), m.group(3), m.group(4)
-        if kind == "INT":
+        if kind == "PCT":
+            d, lo, hi = re.match(r'"([^"]*)", (-?\d+), (-?\d+),', rest).groups()
+            opts.append((kind, name, d, (int(lo), int(hi))))
+        elif kind == "INT":
             d, lo, hi = [int(x) for x in re.match(r"(-?\d+), (-?\d+), (-?\d+),", rest).groups()]
             opts.append((kind, name, d, (lo, hi)))
         elif kind == "ENUM":
@@ -347,8 +351,9 @@ def case_options(args, ck):
     bare = pstest.run([prog])
     opts = parse_options(args.options_def)
     ck.check(len(opts) >= 18, "options.def parsed: %d options" % len(opts))
-    ck.check({"PERFSHIM_FAULT_MAP", "PERFSHIM_OUTPUT", "PERFSHIM_MODE"} <=
-             {o[1] for o in opts}, "the parse found INT, STR and ENUM rows")
+    ck.check({"PERFSHIM_FAULT_MAP", "PERFSHIM_OUTPUT", "PERFSHIM_MODE", "PERFSHIM_ALERT_RSS",
+              "PERFSHIM_ALERT_CGROUP"} <= {o[1] for o in opts},
+             "the parse found INT, STR, ENUM, SIZE and PCT rows")
     work = pstest.tmpdir("security-options")
 
     def run_with(name, value):
@@ -368,6 +373,17 @@ def case_options(args, ck):
             good = [str(lo), str(hi)]
             accepted = "from %d to %d" % (lo, hi)
             shown_default = str(default)
+        elif kind == "SIZE":
+            bad = ["x", "", "-1", "1.5G", "1e9", "10 M", "1P", "0x10", " 1M", long_value]
+            good = ["0", "4096", "64k", "512M", "1GiB"]
+            accepted = "is not a size"
+            shown_default = default
+        elif kind == "PCT":
+            lo, hi = extra
+            bad = ["x", "", "90", "%d%%" % (hi + 1), "-1%", "9.5%", "0%", long_value]
+            good = ["0", "%d%%" % lo, "%d%%" % hi]
+            accepted = "%d%% to %d%%" % (lo, hi)
+            shown_default = default
         elif kind == "ENUM":
             bad = ["x", "", extra[0].upper(), extra[0] + " ", long_value]
             good = list(extra)

@@ -160,6 +160,45 @@ START_TEST(test_locks_decoded)
 }
 END_TEST
 
+/* ALERT: every row of every chunk kept, longer rows read by their declared prefix; a row
+ * shorter than PS_ALERT_ROW_SIZE makes the chunk malformed (skipped, said). */
+START_TEST(test_alert_decoded)
+{
+    const uint64_t(*tr)[5] = tb_fields_alert_rows;
+    tb_buf_t p[3] = {{0}};
+    tb_alert(&p[0], 1701, tr, 2, PS_ALERT_ROW_SIZE);
+    tb_alert(&p[1], 1702, tr, 1, PS_ALERT_ROW_SIZE + 8);
+    tb_alert(&p[2], 1703, tr, 1, PS_ALERT_ROW_SIZE - 8);
+    const uint16_t types[] = {PS_CHUNK_ALERT, PS_CHUNK_ALERT, PS_CHUNK_ALERT};
+    tb_buf_t f = {0};
+    tb_typical_with(&f, types, p, 3);
+    for (int i = 0; i < 3; i++)
+        tb_free(&p[i]);
+    const char *path = tu_path("alerts.trace");
+    ck_assert_int_eq(tb_write_file(path, f.data, f.len), 0);
+    tb_free(&f);
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_uint_eq(t.nalerts, 3);
+    const int want[3] = {0, 1, 0};
+    for (int i = 0; i < 3; i++) {
+        const pa_alert_t *a = &t.alerts[i];
+        const uint64_t *x = tr[want[i]];
+        ck_assert_uint_eq(a->kind, x[0]);
+        ck_assert_uint_eq(a->time_ns, x[1]);
+        ck_assert_uint_eq(a->value, x[2]);
+        ck_assert_uint_eq(a->threshold, x[3]);
+        ck_assert_uint_eq(a->base, x[4]);
+    }
+    ck_assert_str_eq(pa_model_alert_name(PS_ALERT_CGROUP), "cgroup");
+    ck_assert_str_eq(pa_model_alert_name(99), "unknown");
+    ck_assert_str_eq(pa_model_reason_name(PS_SNAP_ALERT), "alert");
+    ck_assert_str_eq(pa_model_reason_name(PS_SNAP_MAX), "max");
+    ck_assert(t.damaged); /* the third chunk's rows are too short */
+    pa_model_free(&t);
+}
+END_TEST
+
 START_TEST(test_timing_decoded)
 {
     tb_buf_t p[4] = {{0}};
@@ -415,6 +454,7 @@ int main(void)
     tcase_add_test(tc, test_snapshot_pool_decoded);
     tcase_add_test(tc, test_locks_decoded);
     tcase_add_test(tc, test_timing_decoded);
+    tcase_add_test(tc, test_alert_decoded);
     tcase_add_test(tc, test_end_decoded);
     tcase_add_test(tc, test_json_members);
     tcase_add_test(tc, test_docs_tables);

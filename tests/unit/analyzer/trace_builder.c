@@ -455,6 +455,22 @@ void tb_cpu(tb_buf_t *p, uint64_t time_ns, uint32_t hz, const uint32_t (*rows)[3
     tb_cpu_with(p, time_ns, hz, total, 0, 0, rows, n);
 }
 
+void tb_alert(tb_buf_t *p, uint64_t time_ns, const uint64_t (*rows)[5], uint32_t n,
+              uint32_t row_size)
+{
+    tb_u64(p, time_ns);
+    tb_u32(p, n);
+    tb_u32(p, row_size);
+    for (uint32_t i = 0; i < n; i++) {
+        tb_u32(p, (uint32_t)rows[i][0]); /* kind */
+        tb_u32(p, 0);                    /* reserved */
+        for (int k = 1; k < 5; k++)      /* time_ns, value, threshold, base */
+            tb_u64(p, rows[i][k]);
+        for (uint32_t extra = PS_ALERT_ROW_SIZE; extra < row_size; extra++)
+            tb_bytes(p, "\xee", 1);
+    }
+}
+
 void tb_cpu_with(tb_buf_t *p, uint64_t time_ns, uint32_t hz, uint64_t samples, uint64_t dropped,
                  uint64_t partial, const uint32_t (*rows)[3], uint32_t n)
 {
@@ -643,4 +659,6 @@ const tb_thread_t tb_fields_threads[2] = {
      .routine = 0x1209},
 };
 const uint32_t tb_fields_cpu_rows[2][3] = {{1301, 1302, 1303}, {1401, 1402, 1403}};
+const uint64_t tb_fields_alert_rows[2][5] = {{PS_ALERT_CGROUP, 1501, 1502, 1503, 1504},
+                                             {PS_ALERT_GROWTH, 1601, 1602, 1603, 1604}};
 const uint64_t tb_fields_latency_events[6] = {1501, 1502, 1503, 1504, 1505, 1506};

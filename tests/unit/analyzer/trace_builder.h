@@ -112,6 +112,9 @@ void tb_threads(tb_buf_t *p, uint64_t time_ns, uint64_t created, const tb_thread
 void tb_threads_with(tb_buf_t *p, uint64_t time_ns, uint64_t created, uint64_t dropped,
                      const tb_thread_t *t, uint32_t n);
 /* A CPU payload: rows of {stack_id, threads, samples}; samples taken = their sum. */
+/* ALERT: u64 time_ns, n rows of {kind, time_ns, value, threshold, base}, padded to row_size. */
+void tb_alert(tb_buf_t *p, uint64_t time_ns, const uint64_t (*rows)[5], uint32_t n,
+              uint32_t row_size);
 void tb_cpu(tb_buf_t *p, uint64_t time_ns, uint32_t hz, const uint32_t (*rows)[3], uint32_t n);
 void tb_cpu_with(tb_buf_t *p, uint64_t time_ns, uint32_t hz, uint64_t samples, uint64_t dropped,
                  uint64_t partial, const uint32_t (*rows)[3], uint32_t n);
@@ -150,6 +153,7 @@ extern const tb_lock_t tb_fields_locks[2];
 extern const tb_lock_site_t tb_fields_lock_sites[2];
 extern const tb_thread_t tb_fields_threads[2];
 extern const uint32_t tb_fields_cpu_rows[2][3];
+extern const uint64_t tb_fields_alert_rows[2][5]; /* kind, time_ns, value, threshold, base */
 extern const uint64_t tb_fields_latency_events[6];
 
 /* Writes buf to path; returns 0 on success. */

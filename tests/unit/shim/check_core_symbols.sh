@@ -20,7 +20,7 @@ syscalls=" open openat creat read readv pread pread64 write writev pwrite pwrite
  mremap mprotect madvise mincore getpid getppid gettid getuid geteuid getgid getegid readlink
  getcwd getrlimit setrlimit getrusage prctl syscall sched_yield nanosleep clock_gettime
  clock_nanosleep timer_create timer_settime timer_delete setitimer raise kill tgkill
- process_vm_readv sysconf getauxval uname "
+ process_vm_readv sysconf getauxval uname socket connect send sendto sendmsg "
 for arg in "$@"; do
     oldifs=$IFS
     IFS=';'

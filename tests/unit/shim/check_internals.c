@@ -302,6 +302,78 @@ static void read_doc(const char *rel, char *buf, size_t size)
     ck_assert_msg(n < size - 1, "%s is larger than the test's buffer", rel);
 }
 
+/* PS_OPT_SIZE's syntax: bytes, or one binary unit (optionally B or iB); PS_OPT_PCT's: 0 or N%
+ * within bounds. Anything else is refused and leaves the value alone. */
+START_TEST(test_parse_size_percent)
+{
+    static const struct {
+        const char *s;
+        uint64_t bytes;
+    } good[] = {{"0", 0},
+                {"4096", 4096},
+                {"512M", 512ull << 20},
+                {"512m", 512ull << 20},
+                {"64k", 64ull << 10},
+                {"64K", 64ull << 10},
+                {"1G", 1ull << 30},
+                {"1GiB", 1ull << 30},
+                {"1GB", 1ull << 30},
+                {"2T", 2ull << 40},
+                {"100B", 100},
+                {"1048576T", 1ull << 60},
+                {"0M", 0}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        uint64_t b = 12345;
+        ck_assert_msg(ps_options_parse_size(good[i].s, &b) == 0, "'%s' refused", good[i].s);
+        ck_assert_msg(b == good[i].bytes, "'%s' = %llu", good[i].s, (unsigned long long)b);
+    }
+    static const char *const bad[] = {
+        "",     "M",  "-1",  "+1",    " 1M",  "1M ",  "1.5G",     "1e9",
+        "10 M", "1P", "1Mi", "1MiBB", "1KB2", "0x10", "1048577T", "99999999999999999999",
+        "1iB",  "1b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t b = 777;
+        ck_assert_msg(ps_options_parse_size(bad[i], &b) == -1, "'%s' accepted", bad[i]);
+        ck_assert_uint_eq(b, 777);
+    }
+    int pct = 5;
+    ck_assert_int_eq(ps_options_parse_percent("90%", 1, 100, &pct), 0);
+    ck_assert_int_eq(pct, 90);
+    ck_assert_int_eq(ps_options_parse_percent("0", 1, 100, &pct), 0);
+    ck_assert_int_eq(pct, 0);
+    ck_assert_int_eq(ps_options_parse_percent("100%", 1, 100, &pct), 0);
+    ck_assert_int_eq(pct, 100);
+    static const char *const badp[] = {"90", "101%", "0%", "-5%", "9.5%", "%", "", "90 %", "90%%"};
+    for (size_t i = 0; i < sizeof badp / sizeof badp[0]; i++) {
+        pct = 7;
+        ck_assert_msg(ps_options_parse_percent(badp[i], 1, 100, &pct) == -1, "'%s' accepted",
+                      badp[i]);
+        ck_assert_int_eq(pct, 7);
+    }
+
+    /* through the environment, shown in the trace's option dump */
+    ps_options_t o;
+    char desc[4096];
+    setenv("PERFSHIM_ALERT_RSS", "512M", 1);
+    setenv("PERFSHIM_ALERT_CGROUP", "90%", 1);
+    ps_options_load(&o);
+    ck_assert_uint_eq(o.alert_rss, 512ull << 20);
+    ck_assert_int_eq(o.alert_cgroup, 90);
+    ck_assert_int_eq(o.dump_at_max_step, 10); /* its default, "10%" */
+    ps_options_describe(&o, desc, sizeof desc);
+    ck_assert_ptr_nonnull(strstr(desc, "PERFSHIM_ALERT_RSS=536870912\n"));
+    ck_assert_ptr_nonnull(strstr(desc, "PERFSHIM_ALERT_CGROUP=90%\n"));
+    ck_assert_ptr_nonnull(strstr(desc, "PERFSHIM_ALERT_GROWTH=0\n"));
+    setenv("PERFSHIM_ALERT_RSS", "1.5G", 1);
+    setenv("PERFSHIM_ALERT_CGROUP", "90", 1);
+    ps_options_load(&o);
+    ck_assert_uint_eq(o.alert_rss, 0);
+    ck_assert_int_eq(o.alert_cgroup, 0);
+    unsetenv("PERFSHIM_ALERT_RSS");
+    unsetenv("PERFSHIM_ALERT_CGROUP");
+}
+END_TEST
+
 /* Every option of options.def is documented in docs/options.md with its default. */
 START_TEST(test_options_documented)
 {
@@ -324,11 +396,15 @@ START_TEST(test_options_documented)
 #define PS_OPT_DUR(field, NAME, def, help)                                                         \
     snprintf(want, sizeof want, "`%s` | `%s`", #NAME, def);                                        \
     ck_assert_msg(strstr(doc, want), "%s: default not in docs/options.md", #NAME);
+#define PS_OPT_SIZE(field, NAME, def, help) PS_OPT_DUR(field, NAME, def, help)
+#define PS_OPT_PCT(field, NAME, def, lo, hi, help) PS_OPT_DUR(field, NAME, def, help)
 #include "options.def"
 #undef PS_OPT_INT
 #undef PS_OPT_STR
 #undef PS_OPT_ENUM
 #undef PS_OPT_DUR
+#undef PS_OPT_SIZE
+#undef PS_OPT_PCT
 }
 END_TEST
 
@@ -354,11 +430,17 @@ START_TEST(test_options_in_man_page)
 #define PS_OPT_STR(field, NAME, def, help) PS_OPT_NAME_ONLY(NAME)
 #define PS_OPT_ENUM(field, NAME, def, list, help) PS_OPT_NAME_ONLY(NAME)
 #define PS_OPT_DUR(field, NAME, def, help) PS_OPT_NAME_ONLY(NAME)
+#define PS_OPT_SIZE(field, NAME, def, help) PS_OPT_NAME_ONLY(NAME)
+#define PS_OPT_PCT(field, NAME, def, lo, hi, help)                                                 \
+    snprintf(want, sizeof want, ".BR %s \" = 0 | %d%%..%d%% (default: %s", #NAME, lo, hi, def);    \
+    ck_assert_msg(strstr(man, want), "%s: range or default differs in the man page", #NAME);
 #include "options.def"
 #undef PS_OPT_INT
 #undef PS_OPT_STR
 #undef PS_OPT_ENUM
 #undef PS_OPT_DUR
+#undef PS_OPT_SIZE
+#undef PS_OPT_PCT
 #undef PS_OPT_NAME_ONLY
 }
 END_TEST
@@ -979,6 +1061,7 @@ int main(void)
     tcase_add_test(tc, test_options_documented);
     tcase_add_test(tc, test_options_in_man_page);
     tcase_add_test(tc, test_parse_duration);
+    tcase_add_test(tc, test_parse_size_percent);
     tcase_add_test(tc, test_stack_interning);
     tcase_add_test(tc, test_stack_table_growth);
     tcase_add_test(tc, test_live_table);

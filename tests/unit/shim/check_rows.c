@@ -212,6 +212,29 @@ START_TEST(test_cpu)
 }
 END_TEST
 
+START_TEST(test_alert)
+{
+    const uint64_t(*tr)[5] = tb_fields_alert_rows;
+    tb_buf_t want = {0};
+    tb_alert(&want, 1701, tr, 2, PS_ALERT_ROW_SIZE);
+
+    ps_buf_t got = {0};
+    ps_row_alerts_head_t head = {.time_ns = 1701};
+    ps_put_alerts_head(&got, &head);
+    size_t at = ps_buf_table(&got, PS_ALERT_ROW_SIZE);
+    for (int i = 0; i < 2; i++) {
+        ps_row_alert_t r = {.kind = (uint32_t)tr[i][0],
+                            .time_ns = tr[i][1],
+                            .value = tr[i][2],
+                            .threshold = tr[i][3],
+                            .base = tr[i][4]};
+        ps_put_alert(&got, &r);
+    }
+    ps_buf_patch_u32(&got, at, 2);
+    same_bytes(&got, &want);
+}
+END_TEST
+
 /* LATENCY and ZONES: the declared headers and the LATENCY row's prefix (the histograms and
  * zone names are written by hand on both sides). */
 START_TEST(test_latency_zones_end)
@@ -282,6 +305,7 @@ int main(void)
     tcase_add_test(tc, test_locks);
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_cpu);
+    tcase_add_test(tc, test_alert);
     tcase_add_test(tc, test_latency_zones_end);
     tcase_add_test(tc, test_patch);
     suite_add_tcase(s, tc);
