@@ -30,6 +30,8 @@
 
 #define CPU_SLOTS 2048u /* distinct stacks per thread */
 #define CPU_FRAMES 64
+#define PS_CPU_STACK_ROOM                                                                          \
+    (16u * 1024) /* stack a sample needs left below the handler (walk included) */
 #define CPU_PROBE 32
 #define PS_SA_RESTORER 0x04000000 /* x86-64's SA_RESTORER, which <signal.h> does not name */
 
@@ -158,8 +160,18 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
     }
     int saved = errno;
     cpu_buf_t *b = tls_cpu;
-    if (b)
-        record(b, uc, 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0));
+    uint64_t weight = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
+    char here;
+    if (b && ps_unwind_stack_room((uintptr_t)&here) < PS_CPU_STACK_ROOM) {
+        /* Too close to the end of the thread's stack for record()'s frames: Ruby's main thread
+         * reserves its stack down to a few KiB of the limit at start, and a walk there
+         * overflowed it (SIGSEGV). The program would never have run a handler here. */
+        atomic_store_explicit(&b->dropped,
+                              atomic_load_explicit(&b->dropped, memory_order_relaxed) + weight,
+                              memory_order_relaxed);
+    } else if (b) {
+        record(b, uc, weight);
+    }
     errno = saved;
 }
 

@@ -179,6 +179,10 @@ int ps_unwind_capture(void **ips, int max, ps_unwind_tcache_t *tc);
  * With cut non-NULL, a frame it cannot walk ends the stack there (*cut = 1) instead of
  * failing the whole walk. */
 int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max, int *cut);
+/* Bytes of stack left below sp on the calling thread (down to the bound recorded at thread start,
+ * or RLIMIT_STACK below the main thread's top), or SIZE_MAX when unknown (bounds not recorded,
+ * or sp on another stack). Async-signal-safe: the CPU sampler skips a walk with too little. */
+size_t ps_unwind_stack_room(uintptr_t sp);
 /* The caller's stack as an interned stack id: from the thread's walk memo when the stack
  * words a previous walk read are unchanged, else walked (max frames) and passed to intern.
  * -1 if some frame needs libunwind; PS_UNWIND_NO_MEMO if the thread's memo cannot be mapped

@@ -30,6 +30,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <ucontext.h>
 
 extern void *__libc_stack_end;
@@ -923,6 +924,7 @@ static inline uintptr_t thread_pointer(void)
 }
 
 static uintptr_t main_tp; /* the main thread's thread pointer (ps_unwind_init runs there) */
+static uintptr_t main_lo, main_hi; /* the main thread's stack: RLIMIT_STACK below its top */
 
 /* This thread's stack [lo, hi), recorded by ps_unwind_thread_start before any of the program's
  * code ran on the thread; hi 0 = not recorded (a thread the shim did not start). */
@@ -975,6 +977,21 @@ static PS_NOINLINE void thread_bounds(ps_unwind_tcache_t *tc)
     }
     tc->stack_lo = lo;
     tc->stack_hi = hi;
+}
+
+size_t ps_unwind_stack_room(uintptr_t sp)
+{
+    uintptr_t lo = 0, hi = 0;
+    if (main_tp && thread_pointer() == main_tp) {
+        lo = main_lo;
+        hi = main_hi;
+    } else if (tls_stack_hi > 1) {
+        lo = tls_stack_lo;
+        hi = tls_stack_hi;
+    }
+    if (!hi || sp < lo || sp >= hi) /* unknown bounds, or another stack (sigaltstack, fiber) */
+        return SIZE_MAX;
+    return sp - lo;
 }
 
 void ps_unwind_thread_start(void)
@@ -1331,6 +1348,18 @@ int ps_unwind_init(void)
     if (atomic_load_explicit(&rtable, memory_order_relaxed))
         return 0;
     main_tp = thread_pointer();
+    uintptr_t size = (uintptr_t)1 << 30;
+    uint64_t limit = ps_os_stack_limit();
+    if (limit && limit < size)
+        size = (uintptr_t)limit;
+    /* RLIMIT_STACK bounds the stack mapping, whose top lies above __libc_stack_end by the
+     * arguments, environment and auxiliary vector; the executable's name (AT_EXECFN) is the
+     * last string, right below the top. */
+    main_hi = (uintptr_t)__libc_stack_end + 16;
+    uintptr_t fn = (uintptr_t)getauxval(AT_EXECFN);
+    if (fn > main_hi && fn - main_hi < ((uintptr_t)64 << 20))
+        main_hi = (fn + strlen((const char *)fn) + 1 + 8 + 4095) & ~(uintptr_t)4095;
+    main_lo = main_hi - size;
     find_main_code();
     rule_table_t *t = rule_table_new(RC_INITIAL_BITS);
     atomic_store_explicit(&rtable, t, memory_order_release);

@@ -263,7 +263,8 @@
     X(c, u32, flags, flags, none, -, "0") \
     X(c, u64, samples, count, u64, samples_taken, \
       "timer periods sampled (a signal after k missed expirations counts 1 + k)") \
-    X(c, u64, dropped, count, u64, dropped, "samples lost (a buffer was full)") \
+    X(c, u64, dropped, count, u64, dropped, \
+      "samples lost (a buffer was full, or the thread was within 16 KiB of its stack's end)") \
     X(c, u64, partial, count, u64, partial, \
       "stacks cut short at a frame the signal-safe walker could not unwind")
 
