@@ -30,7 +30,6 @@
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <ucontext.h>
 
 extern void *__libc_stack_end;
@@ -1356,7 +1355,7 @@ int ps_unwind_init(void)
      * arguments, environment and auxiliary vector; the executable's name (AT_EXECFN) is the
      * last string, right below the top. */
     main_hi = (uintptr_t)__libc_stack_end + 16;
-    uintptr_t fn = (uintptr_t)getauxval(AT_EXECFN);
+    uintptr_t fn = (uintptr_t)ps_os_auxv(AT_EXECFN);
     if (fn > main_hi && fn - main_hi < ((uintptr_t)64 << 20))
         main_hi = (fn + strlen((const char *)fn) + 1 + 8 + 4095) & ~(uintptr_t)4095;
     main_lo = main_hi - size;
