@@ -100,6 +100,14 @@ static void chain(int sig, siginfo_t *si, void *uc)
 /* weight: timer periods this sample stands for. The kernel checks CPU-time timers at its tick
  * (250 Hz here), so at PERFSHIM_CPU_HZ=1000 one signal covers about 4 expirations; counting
  * the overrun keeps samples proportional to CPU time. */
+/* Samples not kept: the thread's table was full, or its stack too nearly used up to walk. */
+static void count_dropped(cpu_buf_t *b, uint64_t weight)
+{
+    atomic_store_explicit(&b->dropped,
+                          atomic_load_explicit(&b->dropped, memory_order_relaxed) + weight,
+                          memory_order_relaxed);
+}
+
 static void record(cpu_buf_t *b, void *uc, uint64_t weight)
 {
     uintptr_t ip[CPU_FRAMES];
@@ -144,9 +152,7 @@ static void record(cpu_buf_t *b, void *uc, uint64_t weight)
             return;
         }
     }
-    atomic_store_explicit(&b->dropped,
-                          atomic_load_explicit(&b->dropped, memory_order_relaxed) + weight,
-                          memory_order_relaxed);
+    count_dropped(b, weight);
 }
 
 static void on_sigprof(int sig, siginfo_t *si, void *uc)
@@ -166,9 +172,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
         /* Too close to the end of the thread's stack for record()'s frames: Ruby's main thread
          * reserves its stack down to a few KiB of the limit at start, and a walk there
          * overflowed it (SIGSEGV). The program would never have run a handler here. */
-        atomic_store_explicit(&b->dropped,
-                              atomic_load_explicit(&b->dropped, memory_order_relaxed) + weight,
-                              memory_order_relaxed);
+        count_dropped(b, weight);
     } else if (b) {
         record(b, uc, weight);
     }

@@ -34,19 +34,32 @@ static int parse_int(const char *s, long long *out)
     return 0;
 }
 
+/* The whole number at the start of *s (at least one digit, at most max), *s moved past it: 0,
+ * or -1 (no digit, or more than max). Duration, size and percentage share it. */
+static int leading_number(const char **s, uint64_t max, uint64_t *v)
+{
+    const char *p = *s;
+    if (!p || *p < '0' || *p > '9')
+        return -1;
+    uint64_t n = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (n > (max - (uint64_t)(*p - '0')) / 10)
+            return -1;
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    *s = p;
+    *v = n;
+    return 0;
+}
+
 /* A duration: "0", or digits followed by one unit, ms, s, m or h ("250ms", "10s", "2m"), from
  * PS_DURATION_MIN_MS to PS_DURATION_MAX_MS. A bare number other than 0 is refused: "250" could
  * mean seconds or milliseconds, and a guess either way is wrong by a thousand. */
 int ps_options_parse_duration(const char *s, uint64_t *ms)
 {
-    if (!s || *s < '0' || *s > '9')
+    uint64_t v;
+    if (leading_number(&s, 10000000000ull, &v) != 0)
         return -1;
-    uint64_t v = 0;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        if (v > 1000000000ull)
-            return -1;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
     uint64_t scale;
     if (!*s && v == 0)
         scale = 0;
@@ -72,14 +85,9 @@ int ps_options_parse_duration(const char *s, uint64_t *ms)
  * Anything else ("1.5G", "-1", "1e9", "10 M", "1P") is refused. */
 int ps_options_parse_size(const char *s, uint64_t *bytes)
 {
-    if (!s || *s < '0' || *s > '9')
+    uint64_t v;
+    if (leading_number(&s, PS_SIZE_MAX, &v) != 0)
         return -1;
-    uint64_t v = 0;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        if (v > PS_SIZE_MAX / 10)
-            return -1;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
     int shift = 0;
     switch (*s) {
     case 'k':
@@ -120,19 +128,14 @@ int ps_options_parse_size(const char *s, uint64_t *bytes)
  * other than 0 is refused: "0.9" and "90" would both be guesses. */
 int ps_options_parse_percent(const char *s, int lo, int hi, int *pct)
 {
-    if (!s || *s < '0' || *s > '9')
+    uint64_t v;
+    if (leading_number(&s, 10000000000ull, &v) != 0)
         return -1;
-    long long v = 0;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        if (v > 1000000000LL)
-            return -1;
-        v = v * 10 + (*s - '0');
-    }
     if (!*s && v == 0) {
         *pct = 0;
         return 0;
     }
-    if (strcmp(s, "%") != 0 || v < lo || v > hi)
+    if (strcmp(s, "%") != 0 || v < (uint64_t)(lo > 0 ? lo : 0) || v > (uint64_t)hi)
         return -1;
     *pct = (int)v;
     return 0;

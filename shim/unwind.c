@@ -962,14 +962,10 @@ static inline uintptr_t stack_top(ps_unwind_tcache_t *tc, uintptr_t sp)
  * docs/architecture.md. */
 static PS_NOINLINE void thread_bounds(ps_unwind_tcache_t *tc)
 {
-    uintptr_t lo = 0, hi = 1; /* hi = 1: "looked, unknown" (every walk falls back) */
-    if (thread_pointer() == main_tp) {
-        uintptr_t size = (uintptr_t)1 << 30;
-        uint64_t limit = ps_os_stack_limit(); /* getrlimit: a plain system call */
-        if (limit && limit < size)
-            size = (uintptr_t)limit;
-        hi = (uintptr_t)__libc_stack_end + 16;
-        lo = hi - size - 16;
+    uintptr_t lo = 0, hi = 1;          /* hi = 1: "looked, unknown" (every walk falls back) */
+    if (thread_pointer() == main_tp) { /* found by ps_unwind_init, which set main_tp */
+        lo = main_lo;
+        hi = main_hi;
     } else if (tls_stack_hi > 1) {
         lo = tls_stack_lo;
         hi = tls_stack_hi;
