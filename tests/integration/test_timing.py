@@ -250,10 +250,19 @@ def cpuburn(args, ck):
     ck.check(worker > 0, "the worker thread, all signals blocked, is sampled too",
              repr(cpu["functions"][:5]))
     # the main thread's stacks all start in _start (main, then the exit handlers that write
-    # the trace); the worker's in its routine
-    ck.check(main_total > 0 and funcs.get("_start", {}).get("total", 0) +
-             funcs.get("worker", {}).get("total", 0) == cpu["samples"],
-             "every sample is under _start or the worker's routine", repr(cpu["functions"]))
+    # the trace); the worker's in its routine. The worker's timer is deleted by its key
+    # destructor, so a tick may land in glibc's thread teardown after worker() returned: such
+    # a stack is still whole (rooted at clone3 -> start_thread), and there are at most a few.
+    def rooted(st, names):
+        fr = [f["function"] for f in st["stack"]]
+        return any(n in fr for n in names)
+    teardown = [st for st in cpu["stacks"] if not rooted(st, ("_start", "worker"))]
+    whole = all([f["function"] for f in st["stack"]][-2:] in (["start_thread", "clone3"],
+                                                              ["start_thread", "clone"])
+                for st in teardown)
+    ck.check(main_total > 0 and whole and sum(st["samples"] for st in teardown) <= 3,
+             "every sample is under _start or the worker's routine (or its teardown)",
+             repr(teardown or cpu["functions"]))
     threads = {t["start_routine"]: t for t in h["threads"]["threads"]}
     ck.check("worker" in threads and threads["worker"]["cpu_ns"] > 0, "the worker thread listed",
              repr(h["threads"]))
