@@ -234,7 +234,8 @@ void ps_track_fork_child(void);
 /* ---- sample.c: PERFSHIM_SAMPLE, sampling by bytes ------------------------------------------ */
 #define PS_SAMPLE_CODES 16                     /* weight codes a block can carry (0 = exact) */
 #define PS_SAMPLE_MAX_MEAN (UINT64_C(1) << 30) /* largest mean interval (bytes) */
-#define PS_SAMPLE_FILTER_SIZE 65536            /* ps_sample_filter entries */
+#define PS_SAMPLE_FILTER_SIZE 16384            /* ps_sample_filter entries (16 KiB) */
+#define PS_SAMPLE_FILTER_POOLED 4096           /* its first entries, where pooled blocks count */
 /* Bytes this thread may still allocate before its next sample point. The allocation paths
  * subtract each size and call ps_sample_slow when it goes below 0 (interpose.c). */
 extern __thread int64_t ps_tls_sample_left;
@@ -264,13 +265,14 @@ uint64_t ps_sample_draw(uint64_t *state, uint64_t mean);
 /* Which blocks the tracker holds, for free() to ask cheaply (track.c keeps both, in every
  * tracking mode): one bit per 16 bytes of the pool's reservation (a tracked pooled block's
  * first byte), NULL without the pool; and, for other blocks, saturating counts of tracked
- * blocks by pointer hash (a 0 means "surely not tracked"). */
+ * blocks by pointer hash (a 0 means "surely not tracked"; sampled pooled blocks count in its
+ * first PS_SAMPLE_FILTER_POOLED entries, for track.c's own use). */
 extern uint64_t *ps_sample_pool_bits;
 extern uint8_t ps_sample_filter[PS_SAMPLE_FILTER_SIZE];
 static inline unsigned ps_sample_filter_index(const void *p)
 {
     uint64_t h = (uint64_t)((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull;
-    return (unsigned)(h >> 48);
+    return (unsigned)(h >> 50); /* 14 bits: PS_SAMPLE_FILTER_SIZE */
 }
 /* Pooled block p (owned by the pool) is tracked. */
 static inline int ps_sample_pool_marked(const void *p, uintptr_t base)

@@ -38,7 +38,7 @@ typedef struct stack_table_s {
     _Atomic(const ps_stack_t *) slot[]; /* NULL = empty */
 } stack_table_t;
 
-#define TABLE_INITIAL 1024 /* slots of the first table (8 KiB) */
+#define TABLE_INITIAL 256 /* slots of the first table (2 KiB: one page with its header) */
 
 static ps_spinlock_t intern_lock;
 static _Atomic(stack_table_t *) table; /* the current table */

@@ -35,7 +35,10 @@
 #define META_OLD (UINT64_C(1) << 34)
 #define META_SIZE_MAX (META_OLD - 1)
 
-#define LIVE_INITIAL 64         /* slots per shard at start (all shards: 64 KiB, one mapping) */
+/* Slots per shard at start (all shards: 16 KiB, one mapping). Sampling keeps a few blocks
+ * here, spread over every shard by their hashes: 64 slots each touched all 64 KiB of a short
+ * process (churn-1t), a quarter of what sampling added to its peak RSS. */
+#define LIVE_INITIAL 16
 #define LIVE_FLUSH (256 * 1024) /* bytes of live delta a thread keeps before folding */
 #define THREAD_DEAD ((ps_thread_t *)1)
 
@@ -262,11 +265,20 @@ static int shard_grow(ps_live_shard_t *s)
     return 0;
 }
 
-/* ps_sample_filter: tracked blocks outside the pool by pointer hash. A count that reached 255
- * stays there (it may then stand for more blocks than it says, never fewer). */
+/* ps_sample_filter: blocks in the live table by pointer hash. A count that reached 255 stays
+ * there (it may then stand for more blocks than it says, never fewer). Pooled blocks (sampled
+ * ones) count in the filter's first page only: free() asks their pool bit, and only ps_track_free
+ * asks the filter for them, so their thousands of samples over a run need not write every page
+ * of it (they did: 64 KiB of a short process's peak RSS). */
+static inline unsigned filter_slot(uintptr_t p, int pooled)
+{
+    unsigned i = ps_sample_filter_index((const void *)p);
+    return pooled ? i & (PS_SAMPLE_FILTER_POOLED - 1) : i;
+}
+
 static void filter_add(uintptr_t p, int by)
 {
-    uint8_t *f = &ps_sample_filter[ps_sample_filter_index((const void *)p)];
+    uint8_t *f = &ps_sample_filter[filter_slot(p, ps_pool_owns((const void *)p))];
     uint8_t v = __atomic_load_n(f, __ATOMIC_RELAXED);
     while (v != 255 && !__atomic_compare_exchange_n(f, &v, (uint8_t)(v + by), 1, __ATOMIC_RELAXED,
                                                     __ATOMIC_RELAXED))
@@ -462,7 +474,8 @@ void ps_track_free(void *p)
     int pooled = ps_pool_owns(p);
     /* A pooled block is in the live table when it was sampled, in its slab metadata when it
      * was tracked in full mode (the mode may change at run time: look in both). */
-    if (!pooled || __atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED))
+    if (!pooled ||
+        __atomic_load_n(&ps_sample_filter[filter_slot((uintptr_t)p, 1)], __ATOMIC_RELAXED))
         meta = live_remove((uintptr_t)p);
     if (meta) {
         if (pooled)

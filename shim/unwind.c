@@ -75,7 +75,7 @@ typedef struct rule_slot_s {
     _Atomic uint64_t rule; /* encoded as above; 0 = being written */
 } rule_slot_t;
 
-/* The shared rule table. It starts at 1 Ki rules and doubles when half its slots are taken,
+/* The shared rule table. It starts at 256 rules and doubles when half its slots are taken,
  * up to 64 Ki: a table of the largest size touched about 250 random pages of every process
  * (twice each: a read of the zero page, then a copy on write), which cost a short one like
  * `gcc -c` more than its rules were worth. A bigger table is filled from the current one and
@@ -90,9 +90,9 @@ typedef struct rule_table_s {
     rule_slot_t slot[];
 } rule_table_t;
 
-#define RC_INITIAL_BITS 10 /* 1 Ki rules, 16 KiB */
-#define RC_MAX_BITS 16     /* 64 Ki rules, 1 MiB */
-#define RC_PROBE 8         /* a rule not found within this many slots is recomputed */
+#define RC_INITIAL_BITS 8 /* 256 rules, 4 KiB: a sampled short process walks a few dozen pcs */
+#define RC_MAX_BITS 16    /* 64 Ki rules, 1 MiB */
+#define RC_PROBE 8        /* a rule not found within this many slots is recomputed */
 
 static _Atomic(rule_table_t *) rtable;
 static atomic_int growing;       /* 1 while a thread builds a bigger table or flushes */
