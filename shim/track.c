@@ -272,8 +272,12 @@ static int shard_grow(ps_live_shard_t *s)
  * of it (they did: 64 KiB of a short process's peak RSS). */
 static inline unsigned filter_slot(uintptr_t p, int pooled)
 {
-    unsigned i = ps_sample_filter_index((const void *)p);
-    return pooled ? i & (PS_SAMPLE_FILTER_POOLED - 1) : i;
+    if (!pooled)
+        return ps_sample_filter_index((const void *)p);
+    /* the same hash's top 12 bits: as cheap as the index (full tracking asks it at every
+     * tracked pooled free) */
+    _Static_assert(PS_SAMPLE_FILTER_POOLED == 4096, "12 bits");
+    return (unsigned)(((uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull) >> 52);
 }
 
 static void filter_add(uintptr_t p, int by)
