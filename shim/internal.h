@@ -185,8 +185,8 @@ int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max, int *c
 size_t ps_unwind_stack_room(uintptr_t sp);
 /* The caller's stack as an interned stack id: from the thread's walk memo when the stack
  * words a previous walk read are unchanged, else walked (max frames) and passed to intern.
- * -1 if some frame needs libunwind; PS_UNWIND_NO_MEMO if the thread's memo cannot be mapped
- * (ps_unwind_capture still works). */
+ * -1 if some frame needs libunwind; PS_UNWIND_NO_MEMO if the thread has no memo (it cannot be
+ * mapped, or sampling is on and none was mapped before: ps_unwind_capture still works). */
 #define PS_UNWIND_NO_MEMO (-2)
 typedef uint32_t (*ps_unwind_intern_fn)(void **ips, int n, void *arg);
 int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn intern, void *arg);

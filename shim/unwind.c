@@ -1270,7 +1270,10 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
     regs_t r;
     ps_unwind_regs(&r);
     check_generation(tc);
-    if (PS_UNLIKELY(!tc->memo) && memo_resize(tc, MEMO_SETS_MIN) != 0)
+    /* Sampling walks once per 512 KiB allocated (by default): a memo would save little, and
+     * its ring, filled over a run, is 32 KiB of a small process's RSS. Mapped only when every
+     * allocation is walked (also after `perfshim ctl PID full`). */
+    if (PS_UNLIKELY(!tc->memo) && (ps_g.sampling || memo_resize(tc, MEMO_SETS_MIN) != 0))
         return PS_UNWIND_NO_MEMO; /* asked again next time: the kernel may agree then */
     _Static_assert((PS_UNWIND_MEMO_SETS & (PS_UNWIND_MEMO_SETS - 1)) == 0 &&
                        (MEMO_SETS_MIN & (MEMO_SETS_MIN - 1)) == 0 &&
