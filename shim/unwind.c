@@ -1046,8 +1046,9 @@ static inline void record(walk_rec_t *rec, uintptr_t addr, uintptr_t val)
         rec->overflow = 1;
 }
 
+/* tc: the thread's stack bounds; rc: its rule cache (tc, or NULL for the shared table only). */
 static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips, int max,
-                ps_unwind_tcache_t *tc, walk_rec_t *rec, int *cut)
+                ps_unwind_tcache_t *tc, ps_unwind_tcache_t *rc, walk_rec_t *rec, int *cut)
 {
     if (PS_UNLIKELY(atomic_load_explicit(&rtable, memory_order_relaxed) == NULL || max <= 0))
         return -1;
@@ -1059,7 +1060,7 @@ static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips,
     int bp_recorded = 0;
     ips[n++] = (void *)pc;
     while (n < max) {
-        uint64_t r = lookup_cached(tc, exact ? pc : pc - 1);
+        uint64_t r = lookup_cached(rc, exact ? pc : pc - 1);
         int was_exact = exact;
         exact = 0;
         if (r & R_END)
@@ -1165,7 +1166,9 @@ int ps_unwind_capture(void **ips, int max, ps_unwind_tcache_t *tc)
     ps_unwind_regs(&r);
     if (tc)
         check_generation(tc);
-    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, NULL, NULL);
+    /* Sampling walks rarely: the shared table serves its rules, and the thread's 16 KiB cache,
+     * whose every page a few dozen hashed pcs would write, stays untouched. */
+    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, ps_g.sampling ? NULL : tc, NULL, NULL);
     if (n < 0)
         atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
     return n;
@@ -1301,7 +1304,7 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
         pos = (pos | (ring - 1)) + 1;
     void *ips[PS_MAX_DEPTH + 16];
     walk_rec_t rec = {.words = memo_words(tc) + (pos & (ring - 1)), .cap = MEMO_READS};
-    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, &rec, NULL);
+    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, tc, &rec, NULL);
     tc->memo_pos = pos + (uint64_t)rec.n; /* past every word written, used or not */
     if (n < 0) {
         atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
@@ -1336,7 +1339,7 @@ int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max, int *c
     const greg_t *g = uc->uc_mcontext.gregs;
     /* No thread cache: the handler may have interrupted this thread while it wrote one. */
     return walk((uintptr_t)g[REG_RIP], (uintptr_t)g[REG_RSP], (uintptr_t)g[REG_RBP], 1,
-                (void **)ips, max, NULL, NULL, cut);
+                (void **)ips, max, NULL, NULL, NULL, cut);
 }
 
 int ps_unwind_init(void)
