@@ -73,7 +73,7 @@ def check_sigkill(args, ck, prog, work):
     # retyped as an unknown chunk reads as its last keyframe, never as a wrong state.
     old = bytearray(open(path, "rb").read())
     for off, typ, n in raw.chunks:
-        if typ == pstest.CHUNK_SNAPSHOT_DELTA:
+        if typ in pstest.CHUNK_DELTAS:
             struct.pack_into("<H", old, off + 4, 0x7777)
             crc = zlib.crc32(bytes(old[off + 16:off + n]), zlib.crc32(bytes(old[off:off + 12])))
             struct.pack_into("<I", old, off + 12, crc)
@@ -252,8 +252,8 @@ def main():
     # by byte, every 8th byte of the rest of it, and some 40 offsets in the rest of the group
     # (the every-byte test is check_reader's test_delta_torn_everywhere: each analyzer run
     # here is a process, and a loaded machine runs some 100 of them in a minute).
-    snaps = [c for c in raw.chunks if c[1] in (pstest.CHUNK_SNAPSHOT, pstest.CHUNK_SNAPSHOT_DELTA)]
-    last_delta = max((i for i, c in enumerate(snaps) if c[1] == pstest.CHUNK_SNAPSHOT_DELTA),
+    snaps = [c for c in raw.chunks if c[1] == pstest.CHUNK_SNAPSHOT or c[1] in pstest.CHUNK_DELTAS]
+    last_delta = max((i for i, c in enumerate(snaps) if c[1] in pstest.CHUNK_DELTAS),
                      default=None)
     if ck.check(last_delta is not None and last_delta >= 1, "a delta snapshot to tear"):
         start = snaps[last_delta - 1][0] + snaps[last_delta - 1][2]
@@ -279,7 +279,7 @@ def main():
     # last snapshot before the damage, and the whole file still reports the exit snapshot.
     keys = [i for i, c in enumerate(snaps) if c[1] == pstest.CHUNK_SNAPSHOT]
     mid = [i for i in keys[1:-1] if i + 1 < len(snaps) and
-           snaps[i + 1][1] == pstest.CHUNK_SNAPSHOT_DELTA]
+           snaps[i + 1][1] in pstest.CHUNK_DELTAS]
     if mid:
         k = mid[0]
         nxt = next(i for i in keys if i > k)
