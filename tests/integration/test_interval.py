@@ -217,6 +217,15 @@ def main():
              "each delta leaves out the row that did not change (interval_setup)",
              repr([(s["changed"], len(s["rows"])) for s in deltas]))
 
+    # Oracle for the packed rows (differences from the row before): the shim sums the totals
+    # from the same counters it encodes, so every snapshot's rows, rebuilt delta by delta, must
+    # add up to its totals, which are plain u64s.
+    sums = [tuple(sum(r[k] for r in s["rows"]) for k in ("allocs", "frees", "alloc_bytes",
+                                                          "freed_bytes")) for s in raw.snapshots]
+    tots = [tuple(s["totals"][k] for k in ("allocs", "frees", "alloc_bytes", "freed_bytes"))
+            for s in raw.snapshots]
+    ck.equal(sums, tots, "each snapshot's rows (deltas applied) add up to its totals")
+
     # Chunks that did not change are left out between keyframes: the module map of this
     # program never changes, so MODULES comes with keyframes only.
     nmod = sum(1 for c in raw.chunks if c[1] == pstest.CHUNK_MODULES)
