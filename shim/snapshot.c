@@ -109,8 +109,9 @@ static int row_moved(const ps_counters_t *c, const ps_stack_mark_t *m)
 }
 
 /* A difference of two u64 counters (mod 2^64) as an unsigned varint's value: small either way
- * (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...). Counters only grow, but a thread's counters folded
- * into the retired sums mid-collection must not cost ten bytes. */
+ * (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...). The counters only grow, so this costs one bit; it
+ * keeps the format able to say "less" (an estimate rounded down, a later field) in a few bytes
+ * rather than ten. */
 static uint64_t zigzag(uint64_t d)
 {
     return (d << 1) ^ (uint64_t)((int64_t)d >> 63);

@@ -7,10 +7,10 @@ snapshots (at least 2: a loaded machine may run the program slowly) at increasin
 the EXIT snapshot; the exit snapshot's figures are exactly what the program says it allocated
 and kept; `perfshim summary --json` counts every snapshot. Delta snapshots: a keyframe first and
 last, deltas between that leave out the unchanged row; copies of the trace cut at every byte of
-the last delta chunk (SNAPSHOT_PACKED)'s header and every 8th byte after, and at many offsets before it in
-its snapshot (a writer killed mid-write) analyze to the snapshot before it; the rows rebuilt
-delta by delta add up to each snapshot's totals; a damaged keyframe makes the deltas after it be
-skipped until the next keyframe. SIGKILL mid-run: the last complete snapshot is reported and
+the last delta chunk's header (SNAPSHOT_PACKED) and every 8th byte after, and at many offsets
+before it in its snapshot (a writer killed mid-write) analyze to the snapshot before it; the
+rows rebuilt delta by delta add up to each snapshot's totals; a damaged keyframe makes the
+deltas after it be skipped until the next keyframe. SIGKILL mid-run: the last complete snapshot is reported and
 every one counted. PERFSHIM_MAX_TRACE: the first piece and the latest three are kept, each a
 complete trace. No wall-clock assertion beyond "several snapshots"."""
 import json
