@@ -4,7 +4,7 @@
 
 Not a test (no pass or fail; wall-clock free): it runs a service under the shim with
 PERFSHIM_INTERVAL, then reads the trace chunk by chunk (docs/trace-format.md) and splits it into
-snapshot groups: every chunk after the previous SNAPSHOT or SNAPSHOT_DELTA chunk up to and
+snapshot groups: every chunk after the previous SNAPSHOT or delta chunk (13, 17) up to and
 including the next one (MESSAGE chunks after it count with the next group). It prints, per kind
 (keyframe, delta), the groups, their mean bytes and rows, and the mean over the interval
 snapshots after the first (the steady state, keyframes included at the rate they occurred),
