@@ -490,7 +490,7 @@ static uint64_t unzigzag(uint64_t v)
 static bool packed_row(pa_cursor_t *c, uint32_t fields, uint64_t *id, uint64_t *d)
 {
     *id += pa_cursor_varint(c);
-    for (uint32_t k = 0; k < fields; k++) {
+    for (uint32_t k = 0; k < fields && !c->err; k++) {
         uint64_t v = unzigzag(pa_cursor_varint(c));
         if (k < PS_PACKED_FIELDS)
             d[k] = v;
@@ -579,12 +579,6 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
         malformed(t, what, ch, "payload ends inside the totals");
         return PA_OK;
     }
-    if (packed && (row_size < PS_PACKED_FIELDS || !packed_fits(c, row_count, row_size))) {
-        malformed(t, what, ch,
-                  row_size < PS_PACKED_FIELDS ? "fewer fields than a row needs"
-                                              : "rows run past the payload");
-        return PA_OK;
-    }
     if (!packed && row_size < PS_SNAPSHOT_ROW_SIZE) {
         pa_str_t why = {0};
         pa_str_printf(&why, "row size %u is less than %d", row_size, PS_SNAPSHOT_ROW_SIZE);
@@ -592,8 +586,15 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
         pa_str_free(&why);
         return PA_OK;
     }
-    if (!packed && (uint64_t)row_count * row_size > pa_cursor_left(&c)) {
+    /* a packed row is at least 1 + row_size bytes (one per varint): this bounds the work */
+    if ((uint64_t)row_count * (packed ? 1 + (uint64_t)row_size : row_size) > pa_cursor_left(&c)) {
         malformed(t, what, ch, "more rows than the payload holds");
+        return PA_OK;
+    }
+    if (packed && (row_size < PS_PACKED_FIELDS || !packed_fits(c, row_count, row_size))) {
+        malformed(t, what, ch,
+                  row_size < PS_PACKED_FIELDS ? "fewer fields than a row needs"
+                                              : "rows run past the payload");
         return PA_OK;
     }
     /* A delta needs the snapshot it was taken against: the last one this reader accepted

@@ -14,6 +14,7 @@
 #include "trace_format.h"
 
 #include <check.h>
+#include <string.h>
 
 static void write_buf(const char *path, const tb_buf_t *b)
 {
@@ -192,12 +193,19 @@ START_TEST(test_packed_applied)
     const int64_t c[][6] = {{1, 0, -5, 1, 5, 0}};
     packed(&p, 2000, 3000, c, 1, PS_PACKED_FIELDS + 1);
     tb_chunk(&f, PS_CHUNK_SNAPSHOT_PACKED, &p);
-    /* malformed: fewer fields than a row needs; then a row cut short. Both ignored whole. */
+    /* malformed, each ignored whole: fewer fields than a row needs; a row cut short (its
+     * 3-byte varint); counts no payload could hold (found by fuzzing: 2^32 rows of 2^32
+     * fields were decoded one past the end at a time). */
     packed(&p, 3000, 4000, c, 1, PS_PACKED_FIELDS - 1);
     size_t few = tb_chunk(&f, PS_CHUNK_SNAPSHOT_PACKED, &p);
-    packed(&p, 3000, 4000, b, 2, PS_PACKED_FIELDS);
+    const int64_t big[][6] = {{2, 3, 100000, 1, 20, 40}};
+    packed(&p, 3000, 4000, big, 1, PS_PACKED_FIELDS);
     p.len--;
     size_t cut = tb_chunk(&f, PS_CHUNK_SNAPSHOT_PACKED, &p);
+    packed(&p, 3000, 4000, c, 1, PS_PACKED_FIELDS);
+    memcpy(p.data + 8 + 96, &(uint32_t){UINT32_MAX}, 4);  /* row_count */
+    memcpy(p.data + 8 + 100, &(uint32_t){UINT32_MAX}, 4); /* field_count */
+    size_t huge = tb_chunk(&f, PS_CHUNK_SNAPSHOT_PACKED, &p);
     const char *path = tu_path("packed.trace");
     write_buf(path, &f);
     seen_t s = {0};
@@ -238,6 +246,10 @@ START_TEST(test_packed_applied)
     ck_assert_msg(tu_has(&t.warnings, want), "no warning: %s", want);
     snprintf(want, sizeof want,
              "malformed SNAPSHOT_PACKED chunk at offset %zu: rows run past the payload", cut);
+    ck_assert_msg(tu_has(&t.warnings, want), "no warning: %s", want);
+    snprintf(want, sizeof want,
+             "malformed SNAPSHOT_PACKED chunk at offset %zu: more rows than the payload holds",
+             huge);
     ck_assert_msg(tu_has(&t.warnings, want), "no warning: %s", want);
     pa_model_free(&t);
     /* a report following only stack 2 decodes past the others' rows */
