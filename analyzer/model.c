@@ -429,7 +429,13 @@ const pa_row_t *pa_model_row(const pa_trace_t *t, uint32_t id)
     return r ? &s->rows[r - 1] : NULL;
 }
 
-/* With opts.rows_wanted: whether the row at the cursor is of a stack the report follows. */
+/* With opts.rows_wanted: whether the report follows stack id. */
+static bool id_wanted(const pa_model_opts_t *o, uint32_t id)
+{
+    return !o->rows_wanted || (id < o->rows_wanted_ids && (o->rows_wanted[id / 8] >> (id % 8) & 1));
+}
+
+/* Whether the row at the cursor is of a stack the report follows. */
 static bool row_wanted(const pa_model_opts_t *o, pa_cursor_t *c)
 {
     if (!o->rows_wanted)
@@ -437,7 +443,7 @@ static bool row_wanted(const pa_model_opts_t *o, pa_cursor_t *c)
     size_t at = c->pos;
     uint32_t id = pa_cursor_u32(c); /* the row's first field */
     c->pos = at;
-    return id < o->rows_wanted_ids && (o->rows_wanted[id / 8] >> (id % 8) & 1);
+    return id_wanted(o, id);
 }
 
 /* A full snapshot's rows replace the current ones; a delta's replace the rows of their stacks
@@ -471,6 +477,71 @@ static int apply_rows(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t
     return PA_OK;
 }
 
+/* ---- SNAPSHOT_PACKED rows: varint id gaps and zigzag differences from the base row ---------- */
+
+static uint64_t unzigzag(uint64_t v)
+{
+    return (v >> 1) ^ (0 - (v & 1));
+}
+
+/* One packed row at the cursor: its stack id (the previous row's plus the gap) into *id, and
+ * its PS_PACKED_FIELDS differences into d (mod 2^64); the fields after them are skipped.
+ * false when the row runs past the payload or its id past u32. */
+static bool packed_row(pa_cursor_t *c, uint32_t fields, uint64_t *id, uint64_t *d)
+{
+    *id += pa_cursor_varint(c);
+    for (uint32_t k = 0; k < fields && !c->err; k++) {
+        uint64_t v = unzigzag(pa_cursor_varint(c));
+        if (k < PS_PACKED_FIELDS)
+            d[k] = v;
+    }
+    return !c->err && *id <= UINT32_MAX;
+}
+
+/* Whether count packed rows fit the payload: checked whole before any is applied, so that a
+ * malformed delta leaves the state as it was. */
+static bool packed_fits(pa_cursor_t c, uint32_t count, uint32_t fields)
+{
+    uint64_t id = 0, d[PS_PACKED_FIELDS];
+    for (uint32_t i = 0; i < count; i++)
+        if (!packed_row(&c, fields, &id, d))
+            return false;
+    return true;
+}
+
+/* A packed delta's rows: each is the stack's row in the base snapshot (zeros when it had none)
+ * plus the differences; live_blocks and live_bytes follow from the counters, as the shim
+ * computes them. */
+static int apply_packed(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t fields,
+                        const pa_model_opts_t *o)
+{
+    if (pa_util_grow((void **)&s->rows, &s->rows_cap, s->nrows + count, sizeof *s->rows) != PA_OK ||
+        index_grow(s, s->nrows + count) != PA_OK)
+        return PA_ENOMEM;
+    uint64_t id = 0, d[PS_PACKED_FIELDS];
+    for (uint32_t i = 0; i < count; i++) {
+        packed_row(c, fields, &id, d);
+        if (!id_wanted(o, (uint32_t)id))
+            continue;
+        size_t slot = index_find(s, (uint32_t)id);
+        pa_row_t *row = s->index[slot] ? &s->rows[s->index[slot] - 1] : &s->rows[s->nrows];
+        if (!s->index[slot]) {
+            memset(row, 0, sizeof *row);
+            row->stack_id = (uint32_t)id;
+            s->index[slot] = (uint32_t)++s->nrows;
+        }
+        row->allocs += d[0];
+        row->alloc_bytes += d[1];
+        row->frees += d[2];
+        row->freed_bytes += d[3];
+        row->peak_live_bytes += d[4];
+        row->live_blocks = row->allocs >= row->frees ? row->allocs - row->frees : 0;
+        row->live_bytes =
+            row->alloc_bytes >= row->freed_bytes ? row->alloc_bytes - row->freed_bytes : 0;
+    }
+    return PA_OK;
+}
+
 static int commit_staged(pa_trace_t *t);
 
 /* Whether the snapshot at time_ns (number n) is past the --at one: then the model stops there. */
@@ -486,13 +557,15 @@ static bool past_at(const pa_trace_t *t, const pa_at_t *at, uint64_t time_ns)
     }
 }
 
-/* SNAPSHOT (4) and SNAPSHOT_DELTA (13): the one place their payloads are decoded. A delta is
- * `u64 base_time_ns` and then a SNAPSHOT payload whose rows are the stacks changed since the
- * snapshot at base_time_ns; it applies only on top of that snapshot. */
+/* SNAPSHOT (4), SNAPSHOT_DELTA (13) and SNAPSHOT_PACKED (17): the one place their payloads are
+ * decoded. A delta is `u64 base_time_ns` and then a SNAPSHOT payload whose rows are the stacks
+ * changed since the snapshot at base_time_ns (SNAPSHOT_PACKED: the same with varint rows of
+ * differences from that snapshot's); it applies only on top of that snapshot. */
 static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opts_t *o)
 {
-    bool delta = ch->type == PS_CHUNK_SNAPSHOT_DELTA;
-    const char *what = delta ? "SNAPSHOT_DELTA" : "SNAPSHOT";
+    bool packed = ch->type == PS_CHUNK_SNAPSHOT_PACKED;
+    bool delta = packed || ch->type == PS_CHUNK_SNAPSHOT_DELTA;
+    const char *what = packed ? "SNAPSHOT_PACKED" : delta ? "SNAPSHOT_DELTA" : "SNAPSHOT";
     pa_snapshot_t h = {0};
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
@@ -506,15 +579,22 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
         malformed(t, what, ch, "payload ends inside the totals");
         return PA_OK;
     }
-    if (row_size < PS_SNAPSHOT_ROW_SIZE) {
+    if (!packed && row_size < PS_SNAPSHOT_ROW_SIZE) {
         pa_str_t why = {0};
         pa_str_printf(&why, "row size %u is less than %d", row_size, PS_SNAPSHOT_ROW_SIZE);
         malformed(t, what, ch, pa_str_get(&why));
         pa_str_free(&why);
         return PA_OK;
     }
-    if ((uint64_t)row_count * row_size > pa_cursor_left(&c)) {
+    /* a packed row is at least 1 + row_size bytes (one per varint): this bounds the work */
+    if ((uint64_t)row_count * (packed ? 1 + (uint64_t)row_size : row_size) > pa_cursor_left(&c)) {
         malformed(t, what, ch, "more rows than the payload holds");
+        return PA_OK;
+    }
+    if (packed && (row_size < PS_PACKED_FIELDS || !packed_fits(c, row_count, row_size))) {
+        malformed(t, what, ch,
+                  row_size < PS_PACKED_FIELDS ? "fewer fields than a row needs"
+                                              : "rows run past the payload");
         return PA_OK;
     }
     /* A delta needs the snapshot it was taken against: the last one this reader accepted
@@ -522,10 +602,10 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
     if (delta && (!t->nsnapshots || base != t->last_time_ns || t->delta_broken)) {
         if (!t->delta_broken)
             pa_model_warn(t,
-                          "SNAPSHOT_DELTA chunk at offset %llu changes the snapshot at %llu ns, "
+                          "%s chunk at offset %llu changes the snapshot at %llu ns, "
                           "but the last snapshot read is %s; it and the deltas after it are "
                           "ignored until the next full SNAPSHOT",
-                          (unsigned long long)ch->offset, (unsigned long long)base,
+                          what, (unsigned long long)ch->offset, (unsigned long long)base,
                           t->nsnapshots ? "another" : "none");
         t->delta_broken = true;
         t->damaged = true; /* the snapshots up to the next keyframe are lost */
@@ -541,7 +621,8 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
         return PA_OK;
     }
     pa_snapshot_t *s = &t->snap;
-    if (!o->totals_only && apply_rows(s, &c, row_count, row_size, delta, o) != PA_OK)
+    if (!o->totals_only && (packed ? apply_packed(s, &c, row_count, row_size, o)
+                                   : apply_rows(s, &c, row_count, row_size, delta, o)) != PA_OK)
         return PA_ENOMEM;
     if (t->has_snapshot) {
         if (s->totals.peak_live_bytes > to->peak_live_bytes)
@@ -1186,6 +1267,7 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
             break;
         case PS_CHUNK_SNAPSHOT:
         case PS_CHUNK_SNAPSHOT_DELTA:
+        case PS_CHUNK_SNAPSHOT_PACKED:
             rc = load_snapshot(t, &ch, o);
             break;
         case PS_CHUNK_POOL:

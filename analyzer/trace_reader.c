@@ -69,6 +69,21 @@ uint64_t pa_cursor_u64_slow(pa_cursor_t *c)
     return p ? le(p, 8) : 0;
 }
 
+uint64_t pa_cursor_varint(pa_cursor_t *c)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; !c->err && c->pos < c->len; shift += 7) {
+        uint8_t b = c->p[c->pos++];
+        if (shift == 63 && b > 1) /* the 10th byte holds bit 63 only */
+            break;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+    c->err = 1;
+    return 0;
+}
+
 void pa_cursor_str(pa_cursor_t *c, const uint8_t **s, uint32_t *n)
 {
     uint32_t len = pa_cursor_u32(c);

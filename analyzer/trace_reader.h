@@ -53,6 +53,9 @@ static inline uint64_t pa_cursor_u64(pa_cursor_t *c)
     c->pos += 8;
     return le64toh(v);
 }
+/* An unsigned LEB128 varint (SNAPSHOT_PACKED rows): at most 10 bytes; one that runs past the
+ * payload or past 64 bits sets err. */
+uint64_t pa_cursor_varint(pa_cursor_t *c);
 /* A length-prefixed string: *s points into the payload (not NUL-terminated), *n its length. */
 void pa_cursor_str(pa_cursor_t *c, const uint8_t **s, uint32_t *n);
 /* Skips n bytes. */

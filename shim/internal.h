@@ -289,6 +289,7 @@ void ps_buf_u32(ps_buf_t *b, uint32_t v);
 void ps_buf_u64(ps_buf_t *b, uint64_t v);
 void ps_buf_bytes(ps_buf_t *b, const void *p, size_t n);
 void ps_buf_str(ps_buf_t *b, const char *s);
+void ps_buf_varint(ps_buf_t *b, uint64_t v); /* unsigned LEB128, 1 to 10 bytes */
 /* A table's u32 count (0, for ps_buf_patch_u32 once the rows are written: its offset is
  * returned) and u32 row_size. */
 size_t ps_buf_table(ps_buf_t *b, uint32_t row_size);

@@ -7,13 +7,13 @@
  * (warnings since the last snapshot), END (at exit).
  *
  * Chunk order: PROCESS, MODULES, UNLOADED_MODULES, POOL, timing chunks, STACKS, SNAPSHOT or
- * SNAPSHOT_DELTA, MESSAGE, END. The snapshot chunk comes after every chunk of its moment, so that
+ * SNAPSHOT_PACKED, MESSAGE, END. The snapshot chunk comes after every chunk of its moment, so that
  * it marks the snapshot complete: a reader of a file whose writer died mid-snapshot finds the
  * previous one, and the chunks after it with a later time stamp are the lost one's
  * (docs/trace-format.md).
  *
  * Snapshots over time stay small ("Keyframes and deltas" below): between keyframes a snapshot
- * holds only the rows of stacks whose counters moved (SNAPSHOT_DELTA), and MODULES, POOL and the
+ * holds only the rows of stacks whose counters moved (SNAPSHOT_PACKED), and MODULES, POOL and the
  * timing chunks only when their content changed. Keyframes (a full SNAPSHOT and every chunk)
  * start each file, close it, and come back every PS_KEYFRAME_EVERY snapshots.
  *
@@ -50,23 +50,31 @@ static int ended; /* the final snapshot is written: no interval snapshot may fol
 
 /* ---- Keyframes and deltas ------------------------------------------------------------------
  *
- * Per stack id the shim keeps 16 bytes (marks[]): the highest live bytes seen at a snapshot (the
- * row's peak, kept before deltas existed) and allocs + frees when the stack's row was last
- * written (8 bytes added for deltas). Both counts only grow, so their sum moved exactly when the
- * row changed. A delta names the stacks whose sum moved since the snapshot before it, which the
- * reader must hold (base_ns). The per-snapshot work is still one pass over the summed counters
- * (as before); what is written, checksummed and read back is proportional to what changed.
+ * Per stack id the shim keeps 40 bytes (marks[]): the highest live bytes seen at a snapshot (the
+ * row's peak, kept before deltas existed) and the four counters of the stack's row last written
+ * (zeros: no row). A delta (SNAPSHOT_PACKED) names the stacks whose counters moved since the
+ * snapshot before it, which the reader must hold (base_ns), each row as varint differences from
+ * that snapshot's row: a stack that allocated a few times in the interval costs about 10 bytes
+ * instead of a 64-byte SNAPSHOT row. The per-snapshot work is still one pass over the summed
+ * counters (as before); what is written, checksummed and read back is proportional to what
+ * changed.
  *
  * The other chunks are compared by their CRC-32 (payload after its u64 time_ns) with the last one
  * of their kind written to this file, and left out when equal. A keyframe writes them all. */
 
-/* A keyframe every this many snapshots: an old reader (which skips SNAPSHOT_DELTA) sees the
+/* A keyframe at least every this many snapshots: an old reader (which skips deltas) sees the
  * state this often, and a reader that found a damaged delta resumes at the next one. */
-#define PS_KEYFRAME_EVERY 64
+#define PS_KEYFRAME_EVERY 1024
+/* ... and sooner when the deltas since the last keyframe would outgrow this many times its
+ * size: reading from a keyframe to the latest snapshot then costs at most that much more than
+ * the keyframe alone. 1 rewrote a 100k-stack service's 6.4 MB of unchanged rows every
+ * ~11 minutes (docs/performance.md). */
+#define PS_KEYFRAME_RATIO 4
 
 typedef struct {
-    uint64_t peak;   /* highest live bytes of the stack at a snapshot */
-    uint64_t events; /* allocs + frees in the stack's last row written */
+    uint64_t peak;                     /* highest live bytes of the stack at a snapshot */
+    uint64_t allocs, frees;            /* the stack's counters in its last row written */
+    uint64_t alloc_bytes, freed_bytes; /* (0: no row in the file yet) */
 } ps_stack_mark_t;
 
 enum {
@@ -91,6 +99,23 @@ static uint64_t delta_bytes;   /* payload bytes of the deltas written since */
 static uint64_t last_delta;    /* payload bytes of the last delta */
 static uint64_t
     memo[MEMO_COUNT]; /* per kind: (1 << 32 | CRC-32) of the last chunk written; 0 none */
+
+/* Whether a stack's counters moved since its row last written (marks: never NULL here, since
+ * without them every snapshot is a keyframe). */
+static int row_moved(const ps_counters_t *c, const ps_stack_mark_t *m)
+{
+    return c->allocs != m->allocs || c->frees != m->frees || c->alloc_bytes != m->alloc_bytes ||
+           c->freed_bytes != m->freed_bytes;
+}
+
+/* A difference of two u64 counters (mod 2^64) as an unsigned varint's value: small either way
+ * (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...). The counters only grow, so this costs one bit; it
+ * keeps the format able to say "less" (an estimate rounded down, a later field) in a few bytes
+ * rather than ten. */
+static uint64_t zigzag(uint64_t d)
+{
+    return (d << 1) ^ (uint64_t)((int64_t)d >> 63);
+}
 
 /* Forget what the current file holds: its next snapshot is a keyframe. */
 static void forget_base(void)
@@ -257,7 +282,7 @@ static int write_stacks(uint32_t upto)
     return 0;
 }
 
-/* The SNAPSHOT chunk (keyframe: every row), or a SNAPSHOT_DELTA (the rows that changed since
+/* The SNAPSHOT chunk (keyframe: every row), or a SNAPSHOT_PACKED delta (the rows that changed since
  * the file's last snapshot, base_ns). Last chunk of the snapshot: it marks it complete. */
 static int write_snapshot(int reason, uint32_t n, int keyframe)
 {
@@ -308,16 +333,15 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
     ps_put_snapshot_totals(&buf, &tot);
     uint32_t rows = 0;
     for (uint32_t id = 0; id <= n; id++)
-        rows +=
-            sum[id].allocs > 0 && (keyframe || sum[id].allocs + sum[id].frees != marks[id].events);
+        rows += sum[id].allocs > 0 && (keyframe || row_moved(&sum[id], &marks[id]));
     ps_buf_u32(&buf, rows);
-    ps_buf_u32(&buf, PS_SNAPSHOT_ROW_SIZE);
+    ps_buf_u32(&buf, keyframe ? PS_SNAPSHOT_ROW_SIZE : PS_PACKED_FIELDS);
+    uint32_t prev_id = 0;
     for (uint32_t id = 0; id <= n; id++) {
         const ps_counters_t *c = &sum[id];
-        uint64_t events = c->allocs + c->frees;
-        if (!c->allocs || (!keyframe && events == marks[id].events)) {
-            if (keyframe && marks) /* no row in the file: any later count is a change */
-                marks[id].events = 0;
+        if (!c->allocs || (!keyframe && !row_moved(c, &marks[id]))) {
+            if (keyframe && marks) /* no row in the file: the next is against zeros */
+                memset(&marks[id], 0, sizeof marks[id]);
             continue;
         }
         uint64_t live_blocks = c->allocs >= c->frees ? c->allocs - c->frees : 0;
@@ -325,10 +349,26 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
             c->alloc_bytes >= c->freed_bytes ? c->alloc_bytes - c->freed_bytes : 0;
         uint64_t peak = live_bytes;
         if (marks) {
-            if (live_bytes > marks[id].peak)
-                marks[id].peak = live_bytes;
-            peak = marks[id].peak;
-            marks[id].events = events;
+            ps_stack_mark_t *m = &marks[id];
+            uint64_t base_peak = m->peak;
+            if (live_bytes > m->peak)
+                m->peak = live_bytes;
+            peak = m->peak;
+            if (!keyframe) { /* SNAPSHOT_PACKED: differences from the row the reader holds */
+                ps_buf_varint(&buf, id - prev_id);
+                ps_buf_varint(&buf, zigzag(c->allocs - m->allocs));
+                ps_buf_varint(&buf, zigzag(c->alloc_bytes - m->alloc_bytes));
+                ps_buf_varint(&buf, zigzag(c->frees - m->frees));
+                ps_buf_varint(&buf, zigzag(c->freed_bytes - m->freed_bytes));
+                ps_buf_varint(&buf, zigzag(peak - base_peak));
+            }
+            m->allocs = c->allocs;
+            m->frees = c->frees;
+            m->alloc_bytes = c->alloc_bytes;
+            m->freed_bytes = c->freed_bytes;
+            prev_id = id;
+            if (!keyframe)
+                continue;
         }
         ps_row_snapshot_t row = {.stack_id = id,
                                  .allocs = c->allocs,
@@ -341,7 +381,7 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
         ps_put_snapshot(&buf, &row);
     }
     ps_os_unmap(sum, csize);
-    if (ps_writer_chunk(keyframe ? PS_CHUNK_SNAPSHOT : PS_CHUNK_SNAPSHOT_DELTA, &buf) != 0) {
+    if (ps_writer_chunk(keyframe ? PS_CHUNK_SNAPSHOT : PS_CHUNK_SNAPSHOT_PACKED, &buf) != 0) {
         forget_base(); /* marks[] moved past what the file holds */
         return -1;
     }
@@ -486,9 +526,10 @@ static int write_all(int reason, int final, int modules)
             ps_writer_chunk(PS_CHUNK_SECTION, &buf);
     }
     /* A keyframe: the first snapshot of a file, the last, every PS_KEYFRAME_EVERY-th, and one
-     * whose delta would bring the deltas since the last keyframe past that keyframe's size. */
+     * whose delta would bring the deltas since the last keyframe past PS_KEYFRAME_RATIO times
+     * that keyframe's size. */
     int keyframe = final || !have_base || since_key + 1 >= PS_KEYFRAME_EVERY ||
-                   delta_bytes + last_delta > key_bytes;
+                   delta_bytes + last_delta > PS_KEYFRAME_RATIO * key_bytes;
     last_snapshot_ns = ps_os_monotonic_ns() - ps_g.start_monotonic_ns;
     ps_cpu_collect(); /* intern the CPU samples' stacks, so the STACKS chunk has them */
     if (modules)

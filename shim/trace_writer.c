@@ -143,6 +143,23 @@ void ps_buf_u64(ps_buf_t *b, uint64_t v)
     ps_buf_bytes(b, &v, 8);
 }
 
+/* LEB128: 7 bits a byte, low first, the high bit set on every byte but the last. A counter
+ * that moved by less than 128 since the row before costs one byte instead of eight. */
+void ps_buf_varint(ps_buf_t *b, uint64_t v)
+{
+    uint8_t x[10];
+    size_t n = 0;
+    for (; v >= 0x80; v >>= 7)
+        x[n++] = (uint8_t)(v | 0x80);
+    x[n++] = (uint8_t)v;
+    if (PS_LIKELY(b->len + n <= b->cap && !b->failed)) {
+        memcpy(b->data + b->len, x, n);
+        b->len += n;
+        return;
+    }
+    ps_buf_bytes(b, x, n);
+}
+
 void ps_buf_str(ps_buf_t *b, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -227,6 +244,8 @@ static const char *chunk_name(uint16_t type)
     static const char *const names[] = {
         "?",     "PROCESS", "MODULES", "STACKS", "SNAPSHOT", "MESSAGE",          "POOL",
         "LOCKS", "THREADS", "LATENCY", "ZONES",  "CPU",      "UNLOADED_MODULES", "SNAPSHOT_DELTA"};
+    if (type == PS_CHUNK_SNAPSHOT_PACKED)
+        return "SNAPSHOT_PACKED";
     if (type == PS_CHUNK_END)
         return "END";
     return type < sizeof names / sizeof *names ? names[type] : "?";

@@ -50,6 +50,7 @@ enum ps_chunk_type {
     PS_CHUNK_SECTION = 14,          /* after PROCESS: this file is section N of the process */
     PS_CHUNK_ALERT = 15,            /* alerts raised at a snapshot; follows its SNAPSHOT */
     PS_CHUNK_SAMPLING = 16,         /* PERFSHIM_SAMPLE: the mean; just before its SNAPSHOT */
+    PS_CHUNK_SNAPSHOT_PACKED = 17,  /* SNAPSHOT_DELTA with rows as varint differences */
     PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
 };
 
@@ -88,6 +89,15 @@ enum ps_chunk_type {
  *   the one just before it), then exactly a SNAPSHOT payload whose rows are only the stacks
  *   whose row changed since that snapshot; the other stacks keep their row. A reader whose
  *   state is not at base_time_ns must not apply it (it waits for the next SNAPSHOT).
+ *
+ * SNAPSHOT_PACKED payload (what current shims write between keyframes instead of
+ *   SNAPSHOT_DELTA): u64 base_time_ns, PS_ROW_SNAPSHOT_HEAD, PS_ROW_SNAPSHOT_TOTALS, u32
+ *   row_count, u32 field_count (>= PS_PACKED_FIELDS), then per row: varint id_gap (stack_id
+ *   minus the previous row's, the first minus 0) and field_count zigzag varints, the first
+ *   PS_PACKED_FIELDS being allocs, alloc_bytes, frees, freed_bytes, peak_live_bytes minus the
+ *   stack's row at base_time_ns (0 when it had none). live_blocks = allocs - frees and
+ *   live_bytes = alloc_bytes - freed_bytes (0 when negative). Same application rule as
+ *   SNAPSHOT_DELTA.
  *
  * POOL payload (only when the pool is on; right after a SNAPSHOT chunk, same time_ns):
  *   PS_ROW_POOL_HEAD, u32 class_count, u32 row_size (>= PS_POOL_ROW_SIZE), rows
@@ -132,6 +142,7 @@ enum ps_chunk_type {
  */
 
 #define PS_SNAPSHOT_ROW_SIZE 64
+#define PS_PACKED_FIELDS 5 /* SNAPSHOT_PACKED: the differences every row carries */
 #define PS_SNAP_F_UNTRACKED                                                                        \
     1u /* SNAPSHOT flags: allocations were not tracked (PERFSHIM_TRACK=0)                          \
         */

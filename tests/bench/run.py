@@ -1572,9 +1572,10 @@ def run_analyzer(args):
 
 # A week of 10 s snapshots of a service with 100,000 stacks (issue 11's target: analyzed by
 # `timeline` in at most 5 s and 200 MB): bigtrace (tests/integration/bigtrace.c) writes a full
-# snapshot once a day and deltas of ~150 changed rows in between, about 90 MB a day.
-TIMELINE_TRACE = ["--snapshots", "60480", "--stacks", "100000", "--keyframe", "8640",
-                  "--changed", "150"]
+# snapshot every 1024 (the shim's PS_KEYFRAME_EVERY, its longest keyframe period) and packed
+# deltas (SNAPSHOT_PACKED) of ~150 changed rows in between.
+TIMELINE_TRACE = ["--snapshots", "60480", "--stacks", "100000", "--keyframe", "1024",
+                  "--packed", "1", "--changed", "150"]
 TIMELINE_REPORTS = [["timeline", "--json"], ["timeline"], ["summary", "--at", "max", "--top", "1"],
                     ["leaks", "--at", "302400s", "--top", "1"]]
 

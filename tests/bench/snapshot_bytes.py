@@ -4,7 +4,7 @@
 
 Not a test (no pass or fail; wall-clock free): it runs a service under the shim with
 PERFSHIM_INTERVAL, then reads the trace chunk by chunk (docs/trace-format.md) and splits it into
-snapshot groups: every chunk after the previous SNAPSHOT or SNAPSHOT_DELTA chunk up to and
+snapshot groups: every chunk after the previous SNAPSHOT or delta chunk (13, 17) up to and
 including the next one (MESSAGE chunks after it count with the next group). It prints, per kind
 (keyframe, delta), the groups, their mean bytes and rows, and the mean over the interval
 snapshots after the first (the steady state, keyframes included at the rate they occurred),
@@ -31,15 +31,17 @@ import sys
 import tempfile
 import time
 
-SNAPSHOT, DELTA, MESSAGE, END = 4, 13, 5, 0xFFFF
-KEYFRAME_EVERY = 64  # shim/snapshot.c's PS_KEYFRAME_EVERY
+SNAPSHOT, DELTAS, MESSAGE, END = 4, (13, 17), 5, 0xFFFF
+KEYFRAME_EVERY = 1024  # shim/snapshot.c's PS_KEYFRAME_EVERY
+KEYFRAME_RATIO = 4     # and PS_KEYFRAME_RATIO
 NAMES = {1: "PROCESS", 2: "MODULES", 3: "STACKS", 4: "SNAPSHOT", 5: "MESSAGE", 6: "POOL",
          7: "LOCKS", 8: "THREADS", 9: "LATENCY", 10: "ZONES", 11: "CPU",
-         12: "UNLOADED_MODULES", 13: "SNAPSHOT_DELTA", 0xFFFF: "END"}
+         12: "UNLOADED_MODULES", 13: "SNAPSHOT_DELTA", 17: "SNAPSHOT_PACKED", 0xFFFF: "END"}
 
 
 def groups(path):
-    """[(kind, group bytes, rows in the snapshot chunk, {chunk name: bytes})] in file order."""
+    """[(kind, group bytes, rows in the snapshot chunk, {chunk name: bytes}, snapshot chunk's
+    payload bytes)] in file order."""
     with open(path, "rb") as f:
         d = f.read()
     off, out, cur = 16, [], {}
@@ -49,10 +51,11 @@ def groups(path):
             break  # torn at the end
         name = NAMES.get(typ, str(typ))
         cur[name] = cur.get(name, 0) + 16 + length
-        if typ in (SNAPSHOT, DELTA):
-            p = off + 16 + (8 if typ == DELTA else 0)
+        if typ == SNAPSHOT or typ in DELTAS:
+            p = off + 16 + (8 if typ in DELTAS else 0)
             rows, = struct.unpack_from("<I", d, p + 96)
-            out.append(("keyframe" if typ == SNAPSHOT else "delta", sum(cur.values()), rows, cur))
+            out.append(("keyframe" if typ == SNAPSHOT else "delta", sum(cur.values()), rows, cur,
+                        length))
             cur = {}
         off += 16 + length
     return out
@@ -71,14 +74,18 @@ def summarize(path, interval_s):
         mean = sum(x[1] for x in steady) / len(steady)
         res["steady_mean_bytes"] = round(mean)
         res["mb_per_day"] = round(mean * 86400 / interval_s / 1e6, 1)
-        # A run shorter than KEYFRAME_EVERY snapshots holds no periodic keyframe: count one in
-        # KEYFRAME_EVERY at the size of the exit keyframe (every row, no new stacks), the rest
-        # at the mean delta's size. All keyframes: what the trace cost before deltas.
-        deltas = [x[1] for x in steady if x[0] == "delta"]
+        # A short run holds no periodic keyframe: project the shim's policy (a keyframe once the
+        # delta payloads since the last would pass KEYFRAME_RATIO times its payload, or after
+        # KEYFRAME_EVERY snapshots) with the exit keyframe (every row, no new stacks) and the
+        # mean delta. All keyframes: what the trace cost before deltas.
+        deltas = [x for x in steady if x[0] == "delta"]
         key = g[-1][1] if g[-1][0] == "keyframe" else None
         if deltas and key:
-            d = sum(deltas) / len(deltas)
-            per = (d * (KEYFRAME_EVERY - 1) + key) / KEYFRAME_EVERY
+            d = sum(x[1] for x in deltas) / len(deltas)
+            dpay = sum(x[4] for x in deltas) / len(deltas)
+            period = min(KEYFRAME_EVERY - 1, int(KEYFRAME_RATIO * g[-1][4] // max(dpay, 1))) + 1
+            res["projected_keyframe_every"] = period
+            per = (d * (period - 1) + key) / period
             res["projected_bytes_per_snapshot"] = round(per)
             res["projected_mb_per_day"] = round(per * 86400 / interval_s / 1e6, 1)
             res["mb_per_day_all_keyframes"] = round(key * 86400 / interval_s / 1e6, 1)

@@ -8,7 +8,10 @@
  * encoded by the unit tests' trace_builder.c.
  *
  *   bigtrace OUT [--snapshots N] [--stacks S] [--interval-ms MS] [--keyframe K] [--changed C]
- *                [--requests R]
+ *                [--requests R] [--packed 1]
+ *
+ * --packed 1 writes the deltas as current shims do, SNAPSHOT_PACKED (type 17: varint stack-id
+ * gaps and zigzag varint differences from the row of the snapshot before).
  *
  * The service: stack 1 leaks LEAK_SIZE bytes per request (R requests per interval, never
  * freed); stack 2 is a cache of at most CACHE_ENTRIES entries of CACHE_SIZE bytes, one insert
@@ -84,6 +87,27 @@ static void update(tb_row_t *r, uint64_t allocs, uint64_t alloc_bytes, uint64_t 
         r->peak_live_bytes = live_bytes;
 }
 
+static void varint(tb_buf_t *p, uint64_t v)
+{
+    uint8_t b[10];
+    size_t n = 0;
+    for (; v >= 0x80; v >>= 7)
+        b[n++] = (uint8_t)(v | 0x80);
+    b[n++] = (uint8_t)v;
+    tb_bytes(p, b, n);
+}
+
+/* A SNAPSHOT_PACKED row: r against the row last written for its stack (zeros: none). */
+static void packed_row(tb_buf_t *p, uint32_t gap, const tb_row_t *r, const tb_row_t *was)
+{
+    uint64_t d[5] = {r->allocs - was->allocs, r->alloc_bytes - was->alloc_bytes,
+                     r->frees - was->frees, r->freed_bytes - was->freed_bytes,
+                     r->peak_live_bytes - was->peak_live_bytes};
+    varint(p, gap);
+    for (int k = 0; k < 5; k++)
+        varint(p, (d[k] << 1) ^ (uint64_t)((int64_t)d[k] >> 63));
+}
+
 static uint64_t arg(int argc, char **argv, const char *name, uint64_t def)
 {
     for (int i = 2; i + 1 < argc; i++)
@@ -105,6 +129,7 @@ int main(int argc, char **argv)
     uint64_t keyframe = arg(argc, argv, "--keyframe", 360);
     uint64_t changed = arg(argc, argv, "--changed", 20);
     uint64_t requests = arg(argc, argv, "--requests", 100);
+    int packed = arg(argc, argv, "--packed", 0) != 0;
     if (nstacks < 4 || !keyframe || n < 2) {
         fprintf(stderr, "bigtrace: need at least 4 stacks, 2 snapshots, keyframe >= 1\n");
         return 2;
@@ -151,7 +176,8 @@ int main(int argc, char **argv)
 
     rows = calloc(nstacks, sizeof *rows);
     uint8_t *dirty = calloc(nstacks, 1);
-    if (!rows || !dirty)
+    tb_row_t *written = calloc(nstacks, sizeof *written); /* --packed: each stack's last row */
+    if (!rows || !dirty || !written)
         return 1;
     for (uint32_t i = 0; i < nstacks; i++) { /* every stack allocated once before snapshot 1 */
         rows[i].stack_id = i + 1;
@@ -205,13 +231,21 @@ int main(int argc, char **argv)
         for (uint32_t i = 0; i < nstacks; i++)
             count += full || dirty[i];
         tb_u32(&p, count);
-        tb_u32(&p, 64);
-        for (uint32_t i = 0; i < nstacks; i++)
+        tb_u32(&p, packed && !full ? 5 : 64);
+        for (uint32_t i = 0, prev = 0; i < nstacks; i++)
             if (full || dirty[i]) {
-                tb_row(&p, &rows[i]);
+                if (packed && !full)
+                    packed_row(&p, rows[i].stack_id - prev, &rows[i], &written[i]);
+                else
+                    tb_row(&p, &rows[i]);
+                written[i] = rows[i];
+                prev = rows[i].stack_id;
                 dirty[i] = 0;
             }
-        chunk(full ? PS_CHUNK_SNAPSHOT : PS_CHUNK_SNAPSHOT_DELTA, &p);
+        chunk(full     ? PS_CHUNK_SNAPSHOT
+              : packed ? PS_CHUNK_SNAPSHOT_PACKED
+                       : PS_CHUNK_SNAPSHOT_DELTA,
+              &p);
         fulls += full;
         base_time = time_ns;
     }
@@ -234,5 +268,6 @@ int main(int argc, char **argv)
     tb_free(&p);
     free(rows);
     free(dirty);
+    free(written);
     return 0;
 }

@@ -292,6 +292,8 @@ def check_nonleaks(ck, rep, src, marks, label):
 CHUNK_PROCESS, CHUNK_MODULES, CHUNK_STACKS, CHUNK_SNAPSHOT, CHUNK_MESSAGE, CHUNK_END = \
     1, 2, 3, 4, 5, 0xFFFF
 CHUNK_SNAPSHOT_DELTA = 13
+CHUNK_SNAPSHOT_PACKED = 17  # the delta current shims write: varint rows
+CHUNK_DELTAS = (CHUNK_SNAPSHOT_DELTA, CHUNK_SNAPSHOT_PACKED)
 SNAP_EXIT, SNAP_DUMP, SNAP_INTERVAL, SNAP_FORK = 0, 1, 2, 3
 SNAP_STOP, CHUNK_SECTION = 4, 14  # perfshim ctl stop; a section's file (test_control.py)
 SNAP_MAX, SNAP_EVERY, SNAP_SIGNAL, SNAP_ALERT = 5, 6, 7, 8
@@ -356,6 +358,37 @@ class RawTrace:
             off += 16 + length
 
     @staticmethod
+    def _varint(p, q):
+        v = shift = 0
+        while True:
+            b = p[q]
+            q += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return v, q
+
+    def _packed_rows(self, p, q, n, fields, prev):
+        """SNAPSHOT_PACKED rows: id gaps, then zigzag differences from the base row."""
+        rows, sid, mask = [], 0, (1 << 64) - 1
+        for _ in range(n):
+            gap, q = self._varint(p, q)
+            sid += gap
+            d = []
+            for _k in range(fields):
+                v, q = self._varint(p, q)
+                d.append((v >> 1) ^ -(v & 1))
+            b = prev.get(sid, {})
+            r = {"stack_id": sid, "reserved": 0}
+            for k, name in enumerate(("allocs", "alloc_bytes", "frees", "freed_bytes",
+                                      "peak_live_bytes")):
+                r[name] = (b.get(name, 0) + d[k]) & mask
+            r["live_blocks"] = max(r["allocs"] - r["frees"], 0)
+            r["live_bytes"] = max(r["alloc_bytes"] - r["freed_bytes"], 0)
+            rows.append(r)
+        return rows
+
+    @staticmethod
     def _str(p, q):
         n, = struct.unpack_from("<I", p, q)
         return p[q + 4:q + 4 + n].decode("utf-8", "replace"), q + 4 + n
@@ -374,22 +407,25 @@ class RawTrace:
                 q += 8
                 self.stacks[sid] = struct.unpack_from("<%dQ" % depth, p, q)
                 q += 8 * depth
-        elif typ in (CHUNK_SNAPSHOT, CHUNK_SNAPSHOT_DELTA):
+        elif typ == CHUNK_SNAPSHOT or typ in CHUNK_DELTAS:
             base = None
-            if typ == CHUNK_SNAPSHOT_DELTA:  # u64 base_time_ns, then a SNAPSHOT payload
+            if typ in CHUNK_DELTAS:  # u64 base_time_ns, then a SNAPSHOT payload
                 base, = struct.unpack_from("<Q", p, 0)
                 p = p[8:]
             _t, reason, _flags = struct.unpack_from("<QII", p, 0)
             totals = dict(zip(TOTAL_NAMES, struct.unpack_from("<10Q", p, 16)))
             rows_n, row_size = struct.unpack_from("<II", p, 96)
             rows = []
-            for i in range(rows_n if self.decode_rows else 0):
+            if base is not None and (not self.snapshots or self.snapshots[-1]["time_ns"] != base):
+                self.error = "SNAPSHOT_DELTA's base %d is not the snapshot before it" % base
+                return
+            if typ == CHUNK_SNAPSHOT_PACKED and self.decode_rows:
+                prev = {r["stack_id"]: r for r in self.snapshots[-1]["rows"]}
+                rows = self._packed_rows(p, 104, rows_n, row_size, prev)
+            for i in range(rows_n if self.decode_rows and typ != CHUNK_SNAPSHOT_PACKED else 0):
                 row = struct.unpack_from("<II7Q", p, 104 + i * row_size)
                 rows.append(dict(zip(ROW_NAMES, row)))
             if base is not None:  # the rows that changed: applied to the snapshot before
-                if not self.snapshots or self.snapshots[-1]["time_ns"] != base:
-                    self.error = "SNAPSHOT_DELTA's base %d is not the snapshot before it" % base
-                    return
                 merged = {r["stack_id"]: r for r in self.snapshots[-1]["rows"]}
                 merged.update((r["stack_id"], r) for r in rows)
                 rows = [merged[k] for k in sorted(merged)]

@@ -3,7 +3,7 @@
 """test_timeline_memory.py — `perfshim timeline` over a week of 10 s snapshots in bounded memory.
 
 bigtrace (tests/integration/bigtrace.c) writes the trace of a simulated service with full and
-delta snapshots: a week (60480 snapshots, 2000 stacks), the same service over a tenth of the
+delta snapshots: a week (60480 snapshots, 2000 stacks, packed deltas), the same service over a tenth of the
 time (6048 snapshots), and a stress case of 100,000 stacks. Checks:
 - every snapshot of the week is in the timeline JSON, in order, with its time, its kind (full
   or delta), and the exact series of the leak site (requests x 64 bytes) and of the cache site
@@ -66,7 +66,9 @@ def main():
     tenth = os.path.join(work, "tenth.trace")
     stress = os.path.join(work, "stress.trace")
 
-    g = generate(args, ck, week, "--snapshots", 60480, "--stacks", 2000)
+    # the week's deltas packed, as current shims write them (SNAPSHOT_PACKED); the tenth's and
+    # the stress case's as older shims did (SNAPSHOT_DELTA)
+    g = generate(args, ck, week, "--snapshots", 60480, "--stacks", 2000, "--packed", 1)
     out, rss_week = timeline(args, ck, week, "week")
     with open(out) as f:
         doc = json.load(f)

@@ -747,11 +747,12 @@ START_TEST(test_trace_chunks)
         off += PS_CHUNK_HEADER_SIZE + len;
     }
     ck_assert_uint_eq(off, n); /* no trailing garbage */
-    /* PROCESS once, then per snapshot MODULES, STACKS (if new), SNAPSHOT or SNAPSHOT_DELTA */
+    /* PROCESS once, then per snapshot MODULES, STACKS (if new), SNAPSHOT or a delta */
     ck_assert_int_eq(types[0], PS_CHUNK_PROCESS);
     int snapshots = 0, process = 0, stack_chunks = 0, first_snapshot = 0;
     for (int i = 0; i < nt; i++) {
-        int snap = types[i] == PS_CHUNK_SNAPSHOT || types[i] == PS_CHUNK_SNAPSHOT_DELTA;
+        int snap = types[i] == PS_CHUNK_SNAPSHOT || types[i] == PS_CHUNK_SNAPSHOT_DELTA ||
+                   types[i] == PS_CHUNK_SNAPSHOT_PACKED;
         if (snap && !snapshots)
             first_snapshot = types[i];
         snapshots += snap;
