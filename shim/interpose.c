@@ -231,13 +231,17 @@ static PS_NOINLINE void free_slow(void *p)
  */
 PS_API void *malloc(size_t n)
 {
-    if (PS_UNLIKELY(ps_g.hooks)) {
-        if (ps_g.hooks != PS_HOOKS_SAMPLE)
+    int hooks = ps_g.hooks;
+    if (PS_UNLIKELY(hooks)) {
+        if (hooks == PS_HOOKS_DIRECT) { /* PERFSHIM_POOL=0: the countdown, then glibc */
+            if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
+                return malloc_sampled(n);
+            return __libc_malloc(n);
+        }
+        if (hooks != PS_HOOKS_SAMPLE)
             return malloc_hooked(n);
         if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
             return malloc_sampled(n);
-        if (!ps_g.pool_on)
-            return __libc_malloc(n); /* PERFSHIM_POOL=0: not even the pool's empty bins */
     }
     void *p = ps_pool_malloc(n);
     if (PS_LIKELY(p != NULL))
@@ -253,7 +257,7 @@ PS_API void free(void *p)
             ps_pool_free(p);
             return;
         }
-    } else if (ps_g.hooks == PS_HOOKS_SAMPLE && /* free(NULL) too: the filter's slot 0 */
+    } else if (ps_g.hooks >= PS_HOOKS_SAMPLE && /* free(NULL) too: the filter's slot 0 */
                !__atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED)) {
         __libc_free(p); /* an unsampled block of the C library's (glibc >= 2.33 keeps errno) */
         return;
@@ -339,7 +343,7 @@ PS_API void *realloc(void *p, size_t n)
 {
     if (PS_LIKELY(ps_pool_owns(p)) && PS_LIKELY(!ps_g.hooks) && n != 0)
         return realloc_pooled(p, n);
-    if (ps_g.hooks == PS_HOOKS_SAMPLE && p && n != 0)
+    if (ps_g.hooks >= PS_HOOKS_SAMPLE && p && n != 0)
         return realloc_sampled(p, n);
     if (!p)
         return ps_alias_malloc(n);
