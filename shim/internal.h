@@ -99,6 +99,8 @@ int ps_options_parse_percent(const char *s, int lo, int hi, int *pct);
  * with the pool off call them directly, one jump fewer per call). */
 extern void *__libc_malloc(size_t) __attribute__((noplt)); /* a jump through the GOT */
 extern void __libc_free(void *) __attribute__((noplt));
+extern void *__libc_calloc(size_t, size_t) __attribute__((noplt));
+extern void *__libc_realloc(void *, size_t) __attribute__((noplt));
 void *ps_real_malloc(size_t n);
 void ps_real_free(void *p);
 void *ps_real_calloc(size_t n, size_t m);

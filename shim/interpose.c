@@ -274,7 +274,16 @@ PS_API void *calloc(size_t n, size_t m)
         errno = ENOMEM;
         return NULL;
     }
-    void *p = PS_LIKELY(ps_g.pool_on) ? ps_pool_malloc(total) : NULL;
+    void *p = NULL;
+    if (PS_LIKELY(ps_g.pool_on)) {
+        p = ps_pool_malloc(total);
+    } else if (ps_g.hooks == PS_HOOKS_DIRECT) { /* as malloc: the countdown, then glibc */
+        int64_t left = ps_tls_sample_left - (int64_t)total;
+        if (PS_LIKELY(left >= 0)) {
+            ps_tls_sample_left = left;
+            return __libc_calloc(n, m);
+        }
+    }
     if (p)
         memset(p, 0, total); /* pooled blocks are recycled, not fresh pages */
     else
@@ -341,12 +350,10 @@ static PS_NOINLINE void *realloc_sampled(void *p, size_t n)
     return q;
 }
 
-PS_API void *realloc(void *p, size_t n)
+/* realloc with anything beyond the fast paths below: tracking, timing, realloc(NULL, n) and
+ * realloc(p, 0). Apart, so that the fast paths set up no frame. */
+static PS_NOINLINE void *realloc_general(void *p, size_t n)
 {
-    if (PS_LIKELY(ps_pool_owns(p)) && PS_LIKELY(!ps_g.hooks) && n != 0)
-        return realloc_pooled(p, n);
-    if (ps_g.hooks >= PS_HOOKS_SAMPLE && p && n != 0)
-        return realloc_sampled(p, n);
     if (!p)
         return ps_alias_malloc(n);
     if (n == 0) { /* glibc: frees and returns NULL */
@@ -406,6 +413,34 @@ PS_API void *realloc(void *p, size_t n)
     else if (held)
         record_alloc(p, ps_real_usable_size(p), 0); /* p is still valid: keep it tracked */
     return q;
+}
+
+/* realloc_pooled as a call of its own: its registers are saved there, not on every path of
+ * realloc. */
+static PS_NOINLINE void *realloc_pooled_call(void *p, size_t n)
+{
+    return realloc_pooled(p, n);
+}
+
+PS_API void *realloc(void *p, size_t n)
+{
+    if (PS_LIKELY(ps_pool_owns(p)) && PS_LIKELY(!ps_g.hooks) && n != 0)
+        return realloc_pooled_call(p, n);
+    if (ps_g.hooks == PS_HOOKS_SAMPLE && p && n != 0)
+        return realloc_sampled(p, n);
+    if (ps_g.hooks == PS_HOOKS_DIRECT) {
+        /* the pool off, p not sampled (or NULL), the new block not picked: glibc's realloc
+         * (with n = 0 it frees; a failed realloc still charged the countdown, as the pool's) */
+        int64_t left = ps_tls_sample_left - (int64_t)n;
+        if (PS_LIKELY(left >= 0) &&
+            !__atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED)) {
+            ps_tls_sample_left = left;
+            return __libc_realloc(p, n);
+        }
+        if (p && n != 0)
+            return realloc_sampled(p, n);
+    }
+    return realloc_general(p, n);
 }
 
 PS_API void *reallocarray(void *p, size_t n, size_t m)
