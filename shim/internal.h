@@ -15,11 +15,11 @@
 #include <sys/types.h>
 
 /* ---- init.c: process state, constructor/destructor, fork handlers ------------------------- */
-extern ps_global_t ps_g;
-extern __thread int ps_tls_guard; /* >0 while the shim itself runs on this thread */
-extern __thread int ps_tls_locks; /* shim spinlocks this thread holds (ps_lock/ps_unlock) */
-void ps_init_process(void);       /* idempotent; the constructor calls it */
-int ps_init_snapshot(int reason); /* write a snapshot now (reason: enum ps_snapshot_reason) */
+extern PS_HIDDEN ps_global_t ps_g; /* hidden: the fast paths load its fields RIP-relative */
+extern __thread int ps_tls_guard;  /* >0 while the shim itself runs on this thread */
+extern __thread int ps_tls_locks;  /* shim spinlocks this thread holds (ps_lock/ps_unlock) */
+void ps_init_process(void);        /* idempotent; the constructor calls it */
+int ps_init_snapshot(int reason);  /* write a snapshot now (reason: enum ps_snapshot_reason) */
 /* _exit and _Exit (interpose_exit.c): the final snapshot when that is safe here, then the end
  * of the process, as libc's _exit. */
 void ps_init_exit(int status) __attribute__((noreturn));
@@ -268,7 +268,7 @@ uint64_t ps_sample_draw(uint64_t *state, uint64_t mean);
  * first byte), NULL without the pool; and, for other blocks, saturating counts of tracked
  * blocks by pointer hash (a 0 means "surely not tracked"). */
 extern uint64_t *ps_sample_pool_bits;
-extern uint8_t ps_sample_filter[PS_SAMPLE_FILTER_SIZE];
+extern PS_HIDDEN uint8_t ps_sample_filter[PS_SAMPLE_FILTER_SIZE];
 static inline unsigned ps_sample_filter_index(const void *p)
 {
     /* Address bits 4..19, no hash: glibc's blocks are 16-aligned and packed, so neighbours
