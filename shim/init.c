@@ -21,6 +21,7 @@
 #include <sys/single_threaded.h>
 
 ps_global_t ps_g;
+extern ps_global_t ps_g_hot __attribute__((alias("ps_g")));
 __thread int ps_tls_guard __attribute__((tls_model("initial-exec")));
 __thread int ps_tls_locks __attribute__((tls_model("initial-exec")));
 

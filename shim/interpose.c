@@ -233,7 +233,7 @@ static PS_NOINLINE void free_slow(void *p)
  */
 PS_API void *malloc(size_t n)
 {
-    int hooks = ps_g.hooks;
+    int hooks = ps_g_hot.hooks;
     if (PS_UNLIKELY(hooks)) {
         if (hooks == PS_HOOKS_DIRECT) { /* PERFSHIM_POOL=0: the countdown, then glibc */
             if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
@@ -253,7 +253,7 @@ PS_API void *malloc(size_t n)
 
 PS_API void free(void *p)
 {
-    int hooks = ps_g.hooks;
+    int hooks = ps_g_hot.hooks;
     if (PS_LIKELY(ps_pool_owns(p))) {
         if (PS_LIKELY(!hooks) ||
             (hooks == PS_HOOKS_SAMPLE && !ps_sample_pool_marked(p, ps_pool_hot.base))) {
@@ -278,9 +278,9 @@ PS_API void *calloc(size_t n, size_t m)
         return NULL;
     }
     void *p = NULL;
-    if (PS_LIKELY(ps_g.pool_on)) {
+    if (PS_LIKELY(ps_g_hot.pool_on)) {
         p = ps_pool_malloc(total);
-    } else if (ps_g.hooks == PS_HOOKS_DIRECT) { /* as malloc: the countdown, then glibc */
+    } else if (ps_g_hot.hooks == PS_HOOKS_DIRECT) { /* as malloc: the countdown, then glibc */
         int64_t left = ps_tls_sample_left - (int64_t)total;
         if (PS_LIKELY(left >= 0)) {
             ps_tls_sample_left = left;
@@ -427,11 +427,11 @@ static PS_NOINLINE void *realloc_pooled_call(void *p, size_t n)
 
 PS_API void *realloc(void *p, size_t n)
 {
-    if (PS_LIKELY(ps_pool_owns(p)) && PS_LIKELY(!ps_g.hooks) && n != 0)
+    if (PS_LIKELY(ps_pool_owns(p)) && PS_LIKELY(!ps_g_hot.hooks) && n != 0)
         return realloc_pooled_call(p, n);
-    if (ps_g.hooks == PS_HOOKS_SAMPLE && p && n != 0)
+    if (ps_g_hot.hooks == PS_HOOKS_SAMPLE && p && n != 0)
         return realloc_sampled(p, n);
-    if (ps_g.hooks == PS_HOOKS_DIRECT) {
+    if (ps_g_hot.hooks == PS_HOOKS_DIRECT) {
         /* the pool off, p not sampled (or NULL), the new block not picked: glibc's realloc
          * (with n = 0 it frees; a failed realloc still charged the countdown, as the pool's) */
         int64_t left = ps_tls_sample_left - (int64_t)n;
