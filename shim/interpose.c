@@ -227,8 +227,8 @@ static PS_NOINLINE void free_slow(void *p)
  * tracking is not needed: see ps_g.hooks). Budget: one load of ps_g.hooks plus
  * ps_pool_malloc's inline pop (see pool.h) and a NULL test; free adds the range check.
  * Measured with callgrind through the exported functions, PLT included: docs/pool.md.
- * Sampling with the pool off (PS_HOOKS_DIRECT): malloc 10 instructions up to and including
- * the jump to glibc, free 16 (docs/performance.md, "The call layer").
+ * Sampling with the pool off (PS_HOOKS_DIRECT): malloc 9 instructions up to and including
+ * the jump to glibc, free 14 (docs/performance.md, "The call layer").
  * Everything else, tracking and timing included, is in the noinline functions above.
  */
 PS_API void *malloc(size_t n)
