@@ -21,6 +21,7 @@
 #include <sys/single_threaded.h>
 
 ps_global_t ps_g;
+extern ps_global_t ps_g_hot __attribute__((alias("ps_g")));
 __thread int ps_tls_guard __attribute__((tls_model("initial-exec")));
 __thread int ps_tls_locks __attribute__((tls_model("initial-exec")));
 
@@ -108,6 +109,7 @@ static void start_timing(void)
         else
             ps_msg_warn("cannot map the lock table; PERFSHIM_LOCKS is off");
     }
+    ps_locks_bypass(); /* unless lock timing is on */
     if (ps_g.opt.latency_sample > 0) {
         if (ps_latency_init() == 0) {
             ps_g.latency_on = 1;
@@ -164,6 +166,7 @@ void ps_init_process(void)
     }
     if (ps_g.opt.mode == PS_MODE_POOL) {
         pthread_atfork(fork_prepare, fork_parent, fork_child);
+        ps_locks_bypass(); /* no lock timing in this mode */
         goto out;
     }
 

@@ -227,17 +227,23 @@ static PS_NOINLINE void free_slow(void *p)
  * tracking is not needed: see ps_g.hooks). Budget: one load of ps_g.hooks plus
  * ps_pool_malloc's inline pop (see pool.h) and a NULL test; free adds the range check.
  * Measured with callgrind through the exported functions, PLT included: docs/pool.md.
+ * Sampling with the pool off (PS_HOOKS_DIRECT): malloc 9 instructions up to and including
+ * the jump to glibc, free 14 (docs/performance.md, "The call layer").
  * Everything else, tracking and timing included, is in the noinline functions above.
  */
 PS_API void *malloc(size_t n)
 {
-    if (PS_UNLIKELY(ps_g.hooks)) {
-        if (ps_g.hooks != PS_HOOKS_SAMPLE)
+    int hooks = ps_g_hot.hooks;
+    if (PS_UNLIKELY(hooks)) {
+        if (hooks == PS_HOOKS_DIRECT) { /* PERFSHIM_POOL=0: the countdown, then glibc */
+            if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
+                return malloc_sampled(n);
+            return __libc_malloc(n);
+        }
+        if (hooks != PS_HOOKS_SAMPLE)
             return malloc_hooked(n);
         if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
             return malloc_sampled(n);
-        if (!ps_g.pool_on)
-            return __libc_malloc(n); /* PERFSHIM_POOL=0: not even the pool's empty bins */
     }
     void *p = ps_pool_malloc(n);
     if (PS_LIKELY(p != NULL))
@@ -247,14 +253,17 @@ PS_API void *malloc(size_t n)
 
 PS_API void free(void *p)
 {
+    int hooks = ps_g_hot.hooks;
     if (PS_LIKELY(ps_pool_owns(p))) {
-        if (PS_LIKELY(!ps_g.hooks) ||
-            (ps_g.hooks == PS_HOOKS_SAMPLE && !ps_sample_pool_marked(p, ps_pool_hot.base))) {
+        if (PS_LIKELY(!hooks) ||
+            (hooks == PS_HOOKS_SAMPLE && !ps_sample_pool_marked(p, ps_pool_hot.base))) {
             ps_pool_free(p);
             return;
         }
-    } else if (ps_g.hooks == PS_HOOKS_SAMPLE && /* free(NULL) too: the filter's slot 0 */
-               !__atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED)) {
+    } else if (hooks >= PS_HOOKS_SAMPLE && /* free(NULL) too: the filter's slot 0 */
+               !ps_sample_filter[ps_sample_filter_index(p)]) {
+        /* (a plain byte load, atomic on x86-64 as a relaxed one, which GCC would not fold
+         * into the compare: one instruction fewer) */
         __libc_free(p); /* an unsampled block of the C library's (glibc >= 2.33 keeps errno) */
         return;
     }
@@ -268,7 +277,16 @@ PS_API void *calloc(size_t n, size_t m)
         errno = ENOMEM;
         return NULL;
     }
-    void *p = PS_LIKELY(ps_g.pool_on) ? ps_pool_malloc(total) : NULL;
+    void *p = NULL;
+    if (PS_LIKELY(ps_g_hot.pool_on)) {
+        p = ps_pool_malloc(total);
+    } else if (ps_g_hot.hooks == PS_HOOKS_DIRECT) { /* as malloc: the countdown, then glibc */
+        int64_t left = ps_tls_sample_left - (int64_t)total;
+        if (PS_LIKELY(left >= 0)) {
+            ps_tls_sample_left = left;
+            return __libc_calloc(n, m);
+        }
+    }
     if (p)
         memset(p, 0, total); /* pooled blocks are recycled, not fresh pages */
     else
@@ -335,12 +353,10 @@ static PS_NOINLINE void *realloc_sampled(void *p, size_t n)
     return q;
 }
 
-PS_API void *realloc(void *p, size_t n)
+/* realloc with anything beyond the fast paths below: tracking, timing, realloc(NULL, n) and
+ * realloc(p, 0). Apart, so that the fast paths set up no frame. */
+static PS_NOINLINE void *realloc_general(void *p, size_t n)
 {
-    if (PS_LIKELY(ps_pool_owns(p)) && PS_LIKELY(!ps_g.hooks) && n != 0)
-        return realloc_pooled(p, n);
-    if (ps_g.hooks == PS_HOOKS_SAMPLE && p && n != 0)
-        return realloc_sampled(p, n);
     if (!p)
         return ps_alias_malloc(n);
     if (n == 0) { /* glibc: frees and returns NULL */
@@ -400,6 +416,34 @@ PS_API void *realloc(void *p, size_t n)
     else if (held)
         record_alloc(p, ps_real_usable_size(p), 0); /* p is still valid: keep it tracked */
     return q;
+}
+
+/* realloc_pooled as a call of its own: its registers are saved there, not on every path of
+ * realloc. */
+static PS_NOINLINE void *realloc_pooled_call(void *p, size_t n)
+{
+    return realloc_pooled(p, n);
+}
+
+PS_API void *realloc(void *p, size_t n)
+{
+    if (PS_LIKELY(ps_pool_owns(p)) && PS_LIKELY(!ps_g_hot.hooks) && n != 0)
+        return realloc_pooled_call(p, n);
+    if (ps_g_hot.hooks == PS_HOOKS_SAMPLE && p && n != 0)
+        return realloc_sampled(p, n);
+    if (ps_g_hot.hooks == PS_HOOKS_DIRECT) {
+        /* the pool off, p not sampled (or NULL), the new block not picked: glibc's realloc
+         * (with n = 0 it frees; a failed realloc still charged the countdown, as the pool's) */
+        int64_t left = ps_tls_sample_left - (int64_t)n;
+        if (PS_LIKELY(left >= 0) &&
+            !__atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED)) {
+            ps_tls_sample_left = left;
+            return __libc_realloc(p, n);
+        }
+        if (p && n != 0)
+            return realloc_sampled(p, n);
+    }
+    return realloc_general(p, n);
 }
 
 PS_API void *reallocarray(void *p, size_t n, size_t m)

@@ -21,8 +21,6 @@
 #include <signal.h>
 #include <string.h>
 
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
 
 void *ps_real_malloc(size_t n)

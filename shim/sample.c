@@ -246,7 +246,10 @@ int ps_sample_set(uint64_t mean)
      * sampled fast path (a countdown) unless something else needs every call (allocator
      * latency) or every allocation is tracked. */
     if (ps_g.hooks)
-        __atomic_store_n(&ps_g.hooks, ps_g.latency_on || !mean ? 1 : PS_HOOKS_SAMPLE,
+        __atomic_store_n(&ps_g.hooks,
+                         ps_g.latency_on || !mean ? 1
+                         : ps_g.pool_on           ? PS_HOOKS_SAMPLE
+                                                  : PS_HOOKS_DIRECT,
                          __ATOMIC_RELEASE);
     atomic_fetch_add_explicit(&generation, 1, memory_order_release);
 out:

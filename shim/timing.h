@@ -139,6 +139,10 @@ void ps_locks_thread_exit(ps_thread_t *t); /* add its pending counts to the reco
  * interposes (the default version), our function; else fn. For dlsym/dlvsym lookups by handle
  * or version, which would bypass the interposers. */
 void *ps_locks_replacement(void *fn);
+/* With lock timing off (for good: ps_g.locks_on is settled at init): every loaded object's
+ * references to the functions above bound to libc's definitions, not to our forwarding
+ * exports. Init only (walks the loader's list). Returns the slots rewritten. */
+unsigned ps_locks_bypass(void);
 
 /* ---- threads.c ---------------------------------------------------------------------------- */
 /* pthread_create (exported by interpose_threads.c): the new thread starts in the shim's start

@@ -265,7 +265,7 @@ static int shard_grow(ps_live_shard_t *s)
     return 0;
 }
 
-/* ps_sample_filter: blocks in the live table by pointer hash. A count that reached 255 stays
+/* ps_sample_filter: blocks in the live table by address bits. A count that reached 255 stays
  * there (it may then stand for more blocks than it says, never fewer). Pooled blocks (sampled
  * ones) count in the filter's first page only: free() asks their pool bit, and only ps_track_free
  * asks the filter for them, so their thousands of samples over a run need not write every page
@@ -274,7 +274,7 @@ static inline unsigned filter_slot(uintptr_t p, int pooled)
 {
     if (!pooled)
         return ps_sample_filter_index((const void *)p);
-    /* the same hash's top 12 bits: as cheap as the index (full tracking asks it at every
+    /* a multiplicative hash's top 12 bits: cheap (full tracking asks it at every
      * tracked pooled free) */
     _Static_assert(PS_SAMPLE_FILTER_POOLED == 4096, "12 bits");
     return (unsigned)(((uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull) >> 52);

@@ -23,6 +23,8 @@
 
 #define PS_MAX_DEPTH 256  /* hard upper bound of PERFSHIM_DEPTH (frames) */
 #define PS_HOOKS_SAMPLE 2 /* ps_global_t.hooks: only the allocations the countdown picks */
+#define PS_HOOKS_DIRECT                                                                            \
+    3 /* ps_global_t.hooks: as PS_HOOKS_SAMPLE, the pool off: the rest to glibc */
 
 /* ---- spinlock.c: a test-and-test-and-set spinlock (owner does short work only) ------------ */
 typedef struct ps_spinlock_s {
@@ -219,7 +221,8 @@ typedef struct ps_global_s {
     atomic_int active;    /* 1 while tracking: checked on every call */
     int hooks;            /* nonzero if allocations need more than the pool or glibc: 1 (full
                              mode) every call goes to the hooked paths, PS_HOOKS_SAMPLE only
-                             those the sampling countdown picks; the one flag the pool fast
+                             those the sampling countdown picks, PS_HOOKS_DIRECT likewise with
+                             the pool off (the others jump to glibc); the one flag the fast
                              paths in interpose.c test */
     int sampling;         /* 1 while PERFSHIM_SAMPLE (or ps_sample_set) samples by bytes */
     int initialized;      /* constructor done */
