@@ -103,14 +103,15 @@ int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigne
         pa_str_puts(&v->key, KEY_EMPTY);
     } else {
         int cut = 0;
-        for (uint32_t i = 0; i < s->depth; i++) {
+        for (uint32_t node = s->leaf; node; node = pa_model_frame_caller(t, node)) {
             const pa_frame_t *fr;
             size_t n;
-            if (s->addrs[i] == PS_FRAME_CUT) { /* the shim could not walk further (libunwind) */
+            uint64_t addr = pa_model_frame_addr(t, node);
+            if (addr == PS_FRAME_CUT) { /* the shim could not walk further (libunwind) */
                 cut = 1;
                 continue;
             }
-            if (pa_symbols_lookup(syms, s->addrs[i], &fr, &n) != PA_OK)
+            if (pa_symbols_lookup(syms, addr, &fr, &n) != PA_OK)
                 return PA_ENOMEM;
             for (size_t k = 0; k < n; k++) {
                 if ((hide & PA_HIDE_SHIM) && pa_report_frame_is_shim(&fr[k]))
@@ -298,13 +299,14 @@ static int row_key(pa_trace_t *t, pa_symbols_t *syms, pa_pieces_t *p, uint32_t s
     else {
         bool cut = false;
         size_t lead = 0; /* leading allocator frames so far */
-        for (uint32_t i = 0; i < s->depth && rc == PA_OK; i++) {
+        for (uint32_t node = s->leaf; node && rc == PA_OK; node = pa_model_frame_caller(t, node)) {
             const addr_entry_t *e;
-            if (s->addrs[i] == PS_FRAME_CUT) {
+            uint64_t addr = pa_model_frame_addr(t, node);
+            if (addr == PS_FRAME_CUT) {
                 cut = true;
                 continue;
             }
-            if ((rc = addr_frames(p, syms, s->addrs[i], &e)) != PA_OK)
+            if ((rc = addr_frames(p, syms, addr, &e)) != PA_OK)
                 break;
             for (size_t j = 0; j < e->n && rc == PA_OK; j++) {
                 if (e->f[j].flags & PIECE_SHIM) {
