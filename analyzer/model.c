@@ -386,12 +386,8 @@ static int frames_reserve(pa_frames_t *f, size_t more)
         size_t cap = f->index_cap ? f->index_cap : 1024;
         while (need * 4 > cap * 3)
             cap *= 2;
-        uint32_t *index = calloc(cap, sizeof *index);
-        if (!index)
+        if (pa_util_index_reset(&f->index, &f->index_cap, cap) != PA_OK)
             return PA_ENOMEM;
-        free(f->index);
-        f->index = index;
-        f->index_cap = cap;
         for (size_t n = 1; n < f->n; n++) /* (also after pa_model_read freed the index) */
             f->index[frame_find(f, f->caller[n], f->addr[n])] = (uint32_t)n;
     }
@@ -454,11 +450,23 @@ static uint64_t frame_at(const uint8_t *frames, uint32_t k)
  * innermost first). */
 static int add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint8_t *frames)
 {
-    if (frames_reserve(&t->frames, depth) != PA_OK || stacks_reserve(t) != PA_OK)
+    pa_frames_t *f = &t->frames;
+    if (frames_reserve(f, depth) != PA_OK || stacks_reserve(t) != PA_OK ||
+        pa_util_grow((void **)&f->last, &f->last_cap, depth, sizeof *f->last) != PA_OK)
         return PA_ENOMEM;
     uint32_t node = 0;
-    for (uint32_t k = depth; k-- > 0;)
-        node = frame_node(&t->frames, node, frame_at(frames, k));
+    bool shared = true; /* the frames so far are the last stack's */
+    for (uint32_t k = depth, j = 0; k-- > 0; j++) {
+        uint64_t addr = frame_at(frames, k);
+        if (shared && j < f->nlast && f->last[j].addr == addr)
+            node = f->last[j].node;
+        else {
+            shared = false;
+            node = frame_node(f, node, addr);
+        }
+        f->last[j] = (pa_frame_step_t){addr, node};
+    }
+    f->nlast = depth;
     pa_stack_t *s = &t->stacks[stack_slot(t, id)];
     if (!s->id)
         t->nstacks++;
@@ -531,12 +539,8 @@ static int index_grow(pa_snapshot_t *s, size_t need)
     size_t cap = s->index_cap ? s->index_cap : 64;
     while (cap < need * 2)
         cap *= 2;
-    uint32_t *idx = calloc(cap, sizeof *idx);
-    if (!idx)
+    if (pa_util_index_reset(&s->index, &s->index_cap, cap) != PA_OK)
         return PA_ENOMEM;
-    free(s->index);
-    s->index = idx;
-    s->index_cap = cap;
     for (size_t r = 0; r < s->nrows; r++) /* rows of one id more than once: the last wins */
         s->index[index_find(s, s->rows[r].stack_id)] = (uint32_t)r + 1;
     return PA_OK;
@@ -1351,6 +1355,9 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
     free(t->frames.index); /* no more stacks: the reports only walk the tree */
     t->frames.index = NULL;
     t->frames.index_cap = 0;
+    free(t->frames.last);
+    t->frames.last = NULL;
+    t->frames.nlast = t->frames.last_cap = 0;
     if (rc == PA_OK)
         staged_unmatched(t);
     if (rc == PA_OK && t->deltas_skipped)
@@ -1448,6 +1455,7 @@ void pa_model_free(pa_trace_t *t)
     free(t->frames.addr);
     free(t->frames.caller);
     free(t->frames.index);
+    free(t->frames.last);
     free(t->snap.rows);
     free(t->snap.index);
     free_pool(&t->pool);

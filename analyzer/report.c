@@ -336,12 +336,8 @@ static int knode_child(pa_pieces_t *p, uint32_t parent, uint32_t piece, uint32_t
         if (p->nnodes >= FMAP_EXTRA - 2) /* (fmap holds node + 1 below FMAP_EXTRA) */
             return PA_ENOMEM;
         size_t cap = p->index_cap ? p->index_cap * 2 : 4096;
-        uint32_t *index = calloc(cap, sizeof *index);
-        if (!index)
+        if (pa_util_index_reset(&p->index, &p->index_cap, cap) != PA_OK)
             return PA_ENOMEM;
-        free(p->index);
-        p->index = index;
-        p->index_cap = cap;
         for (size_t n = 1; n < p->nnodes; n++)
             p->index[knode_slot(p, p->nodes[n].parent, p->nodes[n].piece)] = (uint32_t)n;
     }
@@ -527,17 +523,11 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
         if ((rc = row_key(t, syms, p, row->stack_id, &k)) != PA_OK)
             break;
         if ((out->n + 1) * 2 > index_cap) {
-            size_t cap = index_cap ? index_cap * 2 : 1024;
-            uint32_t *ni = calloc(cap, sizeof *ni);
-            if (!ni) {
-                rc = PA_ENOMEM;
+            if ((rc = pa_util_index_reset(&index, &index_cap, index_cap ? index_cap * 2 : 1024)) !=
+                PA_OK)
                 break;
-            }
             for (size_t i = 0; i < out->n; i++)
-                ni[group_slot(ni, cap, out->all, out->all[i].key)] = (uint32_t)i + 1;
-            free(index);
-            index = ni;
-            index_cap = cap;
+                index[group_slot(index, index_cap, out->all, out->all[i].key)] = (uint32_t)i + 1;
         }
         size_t slot = group_slot(index, index_cap, out->all, k.node);
         if (!index[slot]) {

@@ -58,6 +58,17 @@ char *pa_util_strndup(const char *s, size_t n)
     return d;
 }
 
+int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap)
+{
+    uint32_t *n = calloc(cap, sizeof *n);
+    if (!n)
+        return PA_ENOMEM;
+    free(*index);
+    *index = n;
+    *index_cap = cap;
+    return PA_OK;
+}
+
 int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
