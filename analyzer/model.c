@@ -367,7 +367,7 @@ static int frames_reserve(pa_frames_t *f, size_t more)
 {
     if (more > UINT32_MAX - f->n)
         return PA_ENOMEM; /* node numbers are u32 */
-    size_t need = f->n + more;
+    size_t need = f->n + more + (f->n == 0); /* (and the root) */
     if (need > f->cap) {
         size_t cap = f->cap ? f->cap : 1024;
         while (cap < need)
