@@ -346,6 +346,136 @@ static int load_unloaded_modules(pa_trace_t *t, const pa_chunk_t *ch)
 
 /* ---- STACKS -------------------------------------------------------------------------------- */
 
+/* The frame tree's hash of (caller, addr). */
+static size_t frame_slot(const pa_frames_t *f, uint32_t caller, uint64_t addr)
+{
+    uint64_t h = (addr ^ ((uint64_t)caller << 32 | caller)) * 0x9e3779b97f4a7c15u;
+    return (size_t)(h ^ h >> 29) & (f->index_cap - 1);
+}
+
+static size_t frame_find(const pa_frames_t *f, uint32_t caller, uint64_t addr)
+{
+    size_t i = frame_slot(f, caller, addr);
+    uint32_t n;
+    while ((n = f->index[i]) && (f->addr[n] != addr || f->caller[n] != caller))
+        i = (i + 1) & (f->index_cap - 1);
+    return i;
+}
+
+/* Room for `more` new nodes: arrays and index grown (the index kept at most 3/4 full). */
+static int frames_reserve(pa_frames_t *f, size_t more)
+{
+    if (more > UINT32_MAX - f->n)
+        return PA_ENOMEM; /* node numbers are u32 */
+    size_t need = f->n + more + (f->n == 0); /* (and the root) */
+    if (need > f->cap) {
+        size_t cap = f->cap ? f->cap : 1024;
+        while (cap < need)
+            cap *= 2;
+        uint64_t *a = realloc(f->addr, cap * sizeof *a);
+        if (!a)
+            return PA_ENOMEM;
+        f->addr = a;
+        uint32_t *c = realloc(f->caller, cap * sizeof *c);
+        if (!c)
+            return PA_ENOMEM;
+        f->caller = c;
+        f->cap = cap;
+    }
+    if (need * 4 > f->index_cap * 3) {
+        size_t cap = f->index_cap ? f->index_cap : 1024;
+        while (need * 4 > cap * 3)
+            cap *= 2;
+        if (pa_util_index_reset(&f->index, &f->index_cap, cap) != PA_OK)
+            return PA_ENOMEM;
+        for (size_t n = 1; n < f->n; n++) /* (also after pa_model_read freed the index) */
+            f->index[frame_find(f, f->caller[n], f->addr[n])] = (uint32_t)n;
+    }
+    if (f->n == 0) { /* node 0: the root */
+        f->addr[0] = 0;
+        f->caller[0] = 0;
+        f->n = 1;
+    }
+    return PA_OK;
+}
+
+/* The node of the frame at addr called from node caller, made if new (room reserved). */
+static uint32_t frame_node(pa_frames_t *f, uint32_t caller, uint64_t addr)
+{
+    size_t i = frame_find(f, caller, addr);
+    if (!f->index[i]) {
+        f->addr[f->n] = addr;
+        f->caller[f->n] = caller;
+        f->index[i] = (uint32_t)f->n++;
+    }
+    return f->index[i];
+}
+
+static size_t stack_slot(const pa_trace_t *t, uint32_t id)
+{
+    size_t i = (size_t)(id * 2654435761u) & (t->stacks_cap - 1); /* Knuth's multiplicative hash */
+    while (t->stacks[i].id && t->stacks[i].id != id)
+        i = (i + 1) & (t->stacks_cap - 1);
+    return i;
+}
+
+/* Room for one more stack in the table (kept at most half full). */
+static int stacks_reserve(pa_trace_t *t)
+{
+    if ((t->nstacks + 1) * 2 <= t->stacks_cap)
+        return PA_OK;
+    size_t cap = t->stacks_cap ? t->stacks_cap * 2 : 1024;
+    pa_stack_t *old = t->stacks;
+    size_t old_cap = t->stacks_cap;
+    if (!(t->stacks = calloc(cap, sizeof *t->stacks))) {
+        t->stacks = old;
+        return PA_ENOMEM;
+    }
+    t->stacks_cap = cap;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].id)
+            t->stacks[stack_slot(t, old[i].id)] = old[i];
+    free(old);
+    return PA_OK;
+}
+
+static uint64_t frame_at(const uint8_t *frames, uint32_t k)
+{
+    uint64_t v;
+    memcpy(&v, frames + (size_t)k * 8, 8);
+    return le64toh(v);
+}
+
+/* Defines (or redefines) stack id from its depth frames as in a STACKS record (little-endian,
+ * innermost first). */
+static int add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint8_t *frames)
+{
+    pa_frames_t *f = &t->frames;
+    if (frames_reserve(f, depth) != PA_OK || stacks_reserve(t) != PA_OK ||
+        pa_util_grow((void **)&f->last, &f->last_cap, depth, sizeof *f->last) != PA_OK)
+        return PA_ENOMEM;
+    uint32_t node = 0;
+    bool shared = true; /* the frames so far are the last stack's */
+    for (uint32_t k = depth, j = 0; k-- > 0; j++) {
+        uint64_t addr = frame_at(frames, k);
+        if (shared && j < f->nlast && f->last[j].addr == addr)
+            node = f->last[j].node;
+        else {
+            shared = false;
+            node = frame_node(f, node, addr);
+        }
+        f->last[j] = (pa_frame_step_t){addr, node};
+    }
+    f->nlast = depth;
+    pa_stack_t *s = &t->stacks[stack_slot(t, id)];
+    if (!s->id)
+        t->nstacks++;
+    *s = (pa_stack_t){.id = id, .depth = depth, .leaf = node};
+    return PA_OK;
+}
+
+/* A stack record's frames (outermost last in the file) become nodes of the frame tree, from the
+ * outermost in, sharing the nodes of the callers already known. */
 static int load_stacks(pa_trace_t *t, const pa_chunk_t *ch)
 {
     pa_cursor_t c;
@@ -360,30 +490,30 @@ static int load_stacks(pa_trace_t *t, const pa_chunk_t *ch)
             c.err = 1;
             break;
         }
-        uint64_t *addrs = malloc(depth ? depth * sizeof *addrs : 1);
-        if (!addrs)
+        const uint8_t *frames = c.p + c.pos;
+        pa_cursor_skip(&c, (size_t)depth * 8);
+        if (id == 0) /* never defined (docs/trace-format.md): no row can name it */
+            continue;
+        if (add_stack(t, id, depth, frames) != PA_OK)
             return PA_ENOMEM;
-        for (uint32_t k = 0; k < depth; k++)
-            addrs[k] = pa_cursor_u64(&c);
-        pa_stack_t *s;
-        HASH_FIND(hh, t->stacks, &id, sizeof id, s);
-        if (!s) {
-            s = calloc(1, sizeof *s);
-            if (!s) {
-                free(addrs);
-                return PA_ENOMEM;
-            }
-            s->id = id;
-            HASH_ADD(hh, t->stacks, id, sizeof s->id, s);
-            t->nstacks++;
-        }
-        free(s->addrs);
-        s->addrs = addrs;
-        s->depth = depth;
     }
     if (c.err)
         malformed(t, "STACKS", ch, "payload ends inside a stack record (stacks before it kept)");
     return PA_OK;
+}
+
+int pa_model_add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint64_t *addrs)
+{
+    uint8_t *le = malloc(depth ? (size_t)depth * 8 : 1);
+    if (!le)
+        return PA_ENOMEM;
+    for (uint32_t k = 0; k < depth; k++) {
+        uint64_t v = htole64(addrs[k]);
+        memcpy(le + (size_t)k * 8, &v, 8);
+    }
+    int rc = id ? add_stack(t, id, depth, le) : PA_OK;
+    free(le);
+    return rc;
 }
 
 /* ---- SNAPSHOT, SNAPSHOT_DELTA ------------------------------------------------------------- */
@@ -409,12 +539,8 @@ static int index_grow(pa_snapshot_t *s, size_t need)
     size_t cap = s->index_cap ? s->index_cap : 64;
     while (cap < need * 2)
         cap *= 2;
-    uint32_t *idx = calloc(cap, sizeof *idx);
-    if (!idx)
+    if (pa_util_index_reset(&s->index, &s->index_cap, cap) != PA_OK)
         return PA_ENOMEM;
-    free(s->index);
-    s->index = idx;
-    s->index_cap = cap;
     for (size_t r = 0; r < s->nrows; r++) /* rows of one id more than once: the last wins */
         s->index[index_find(s, s->rows[r].stack_id)] = (uint32_t)r + 1;
     return PA_OK;
@@ -1308,6 +1434,12 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
     }
     t->damaged = t->damaged || pa_reader_damaged(r);
     pa_reader_close(r);
+    free(t->frames.index); /* no more stacks: the reports only walk the tree */
+    t->frames.index = NULL;
+    t->frames.index_cap = 0;
+    free(t->frames.last);
+    t->frames.last = NULL;
+    t->frames.nlast = t->frames.last_cap = 0;
     if (rc == PA_OK)
         staged_unmatched(t);
     if (rc == PA_OK && t->deltas_skipped)
@@ -1401,13 +1533,11 @@ void pa_model_free(pa_trace_t *t)
     free_process(&t->process);
     free_modules(t->modules, t->nmodules);
     free(t->modules);
-    pa_stack_t *s, *tmp;
-    HASH_ITER(hh, t->stacks, s, tmp)
-    {
-        HASH_DEL(t->stacks, s);
-        free(s->addrs);
-        free(s);
-    }
+    free(t->stacks);
+    free(t->frames.addr);
+    free(t->frames.caller);
+    free(t->frames.index);
+    free(t->frames.last);
     free(t->snap.rows);
     free(t->snap.index);
     free_pool(&t->pool);
@@ -1430,9 +1560,18 @@ void pa_model_free(pa_trace_t *t)
 
 const pa_stack_t *pa_model_stack(const pa_trace_t *t, uint32_t id)
 {
-    pa_stack_t *s;
-    HASH_FIND(hh, t->stacks, &id, sizeof id, s);
-    return s;
+    if (!id || !t->stacks_cap)
+        return NULL;
+    const pa_stack_t *s = &t->stacks[stack_slot(t, id)];
+    return s->id ? s : NULL;
+}
+
+size_t pa_model_stack_addrs(const pa_trace_t *t, const pa_stack_t *s, uint64_t *out, size_t max)
+{
+    size_t k = 0;
+    for (uint32_t n = s->leaf; n && k < max; n = pa_model_frame_caller(t, n))
+        out[k++] = pa_model_frame_addr(t, n);
+    return k;
 }
 
 const pa_module_t *pa_model_module_at(const pa_trace_t *t, uint64_t addr)

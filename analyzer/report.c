@@ -103,14 +103,15 @@ int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigne
         pa_str_puts(&v->key, KEY_EMPTY);
     } else {
         int cut = 0;
-        for (uint32_t i = 0; i < s->depth; i++) {
+        for (uint32_t node = s->leaf; node; node = pa_model_frame_caller(t, node)) {
             const pa_frame_t *fr;
             size_t n;
-            if (s->addrs[i] == PS_FRAME_CUT) { /* the shim could not walk further (libunwind) */
+            uint64_t addr = pa_model_frame_addr(t, node);
+            if (addr == PS_FRAME_CUT) { /* the shim could not walk further (libunwind) */
                 cut = 1;
                 continue;
             }
-            if (pa_symbols_lookup(syms, s->addrs[i], &fr, &n) != PA_OK)
+            if (pa_symbols_lookup(syms, addr, &fr, &n) != PA_OK)
                 return PA_ENOMEM;
             for (size_t k = 0; k < n; k++) {
                 if ((hide & PA_HIDE_SHIM) && pa_report_frame_is_shim(&fr[k]))
@@ -147,19 +148,27 @@ void pa_report_stack_view_free(pa_stackview_t *v)
     memset(v, 0, sizeof *v);
 }
 
-/* Grouping without strings per row: each distinct frame key ("piece", serialize_frame) is
- * interned once and numbered, the frames of each recorded address are kept as piece numbers
- * with the flags the hiding rules need, and a row's key is the list of the pieces of its visible
- * frames. Equal lists are equal serialized keys (pieces are prefix-free), so the groups are those
- * of pa_report_stack_view() keys; the sort compares the lists as the strings they stand for. */
+/* Grouping without strings per row. Each distinct frame key ("piece", serialize_frame) is
+ * interned once and numbered, and the frames of each recorded address are kept as piece numbers
+ * (symbolized once). A row's key is the list of the pieces of its visible frames, innermost
+ * first, then KEY_CUT when the stack was cut short; keys are kept in a trie of (parent node,
+ * piece) nodes, outermost piece first, so a key is one node and equal keys are the same node.
+ * Each frame of the model's frame tree is mapped to its trie node once (its caller's node, plus
+ * its own pieces), so a row costs a walk up to the first frame already mapped, not its whole
+ * stack. The groups are those of pa_report_stack_view() keys: pieces are prefix-free (each ends
+ * with \x1e), so equal lists are equal serialized keys; the sort compares the lists as the
+ * strings they stand for. */
 
-enum { PIECE_SHIM = 1, PIECE_ALLOCATOR = 2 };
+enum { PIECE_SHIM = 1 };
 
 typedef struct {
     UT_hash_handle hh;
     const pa_frame_t *frame; /* one frame with this key (symbolizer-owned), NULL for KEY_* */
     int match;               /* suppression pattern matching the frame, -1 none, -2 not yet */
     uint32_t id;             /* index in pa_pieces_t.items */
+    uint32_t rank;           /* place in the strcmp() order of every piece (pieces_rank) */
+    bool allocator;          /* an operator new/new[] frame: hidden at the top of a stack */
+    bool prefix;             /* a proper prefix of another piece (then ranks do not order) */
     char s[];                /* the key */
 } piece_t;
 
@@ -174,12 +183,42 @@ typedef struct {
     addr_frame_t f[];
 } addr_entry_t;
 
+typedef struct {
+    uint32_t parent, piece; /* node 0, the root, is the empty key */
+} knode_t;
+
+/* What a frame node adds to its trie node when it is not 0 (few do): shim frames hidden on its
+ * path from the outermost frame, and whether the path holds a cut. */
+typedef struct {
+    UT_hash_handle hh;
+    uint32_t frame;
+    uint32_t shim;
+    bool cut;
+} fextra_t;
+
+typedef struct {
+    uint32_t frame;
+    const addr_entry_t *e; /* its frames; NULL for a cut */
+} pending_t;
+
+#define FMAP_EXTRA 0x80000000u /* in fmap: the node has a fextra_t */
+
 struct pa_pieces {
     piece_t *table;  /* uthash by key */
     piece_t **items; /* by number */
     size_t n, cap;
+    bool ranked;         /* rank and prefix are set (no piece was added since) */
     addr_entry_t *addrs; /* uthash by address: the frames of each address looked up */
     pa_str_t buf;
+    uint32_t cut_piece; /* KEY_CUT's number */
+    knode_t *nodes;     /* the key trie */
+    size_t nnodes, ncap;
+    uint32_t *index; /* open addressing by (parent, piece): node, 0 empty; freed after grouping */
+    size_t index_cap;
+    uint32_t *fmap;     /* by frame node: its trie node + 1 (0: not mapped), FMAP_EXTRA */
+    fextra_t *extras;   /* uthash by frame node */
+    pending_t *scratch; /* frame nodes of one walk not mapped yet, and their frames */
+    size_t scratch_cap; /* slots */
 };
 
 static int piece_intern(pa_pieces_t *p, const char *key, const pa_frame_t *f, uint32_t *id)
@@ -197,8 +236,10 @@ static int piece_intern(pa_pieces_t *p, const char *key, const pa_frame_t *f, ui
         x->frame = f;
         x->match = -2;
         x->id = (uint32_t)p->n;
+        x->allocator = f && pa_report_frame_is_allocator(f);
         HASH_ADD(hh, p->table, s[0], len, x);
         p->items[p->n++] = x;
+        p->ranked = false;
     }
     *id = x->id;
     return PA_OK;
@@ -227,8 +268,7 @@ static int addr_frames(pa_pieces_t *p, pa_symbols_t *syms, uint64_t addr, const 
                 free(e);
                 return PA_ENOMEM;
             }
-            e->f[k].flags = (pa_report_frame_is_shim(&fr[k]) ? PIECE_SHIM : 0) |
-                            (pa_report_frame_is_allocator(&fr[k]) ? PIECE_ALLOCATOR : 0);
+            e->f[k].flags = pa_report_frame_is_shim(&fr[k]) ? PIECE_SHIM : 0;
         }
         HASH_ADD(hh, p->addrs, addr, sizeof e->addr, e);
     }
@@ -236,10 +276,31 @@ static int addr_frames(pa_pieces_t *p, pa_symbols_t *syms, uint64_t addr, const 
     return PA_OK;
 }
 
+/* Frees what only grouping needs (the trie's index, the frame map); the trie and the pieces
+ * stay for sorting, suppressions and the notes. */
+static void pieces_trim(pa_pieces_t *p)
+{
+    free(p->index);
+    p->index = NULL;
+    p->index_cap = 0;
+    free(p->fmap);
+    p->fmap = NULL;
+    fextra_t *x, *xt;
+    HASH_ITER(hh, p->extras, x, xt)
+    {
+        HASH_DEL(p->extras, x);
+        free(x);
+    }
+    free(p->scratch);
+    p->scratch = NULL;
+    p->scratch_cap = 0;
+}
+
 static void pieces_free(pa_pieces_t *p)
 {
     if (!p)
         return;
+    pieces_trim(p);
     piece_t *x, *xt;
     HASH_ITER(hh, p->table, x, xt)
     {
@@ -253,89 +314,188 @@ static void pieces_free(pa_pieces_t *p)
         free(e);
     }
     free(p->items);
+    free(p->nodes);
     pa_str_free(&p->buf);
     free(p);
 }
 
-/* A row's key as pa_report_stack_view() makes it (hiding PA_HIDE_ALLOCATOR | PA_HIDE_SHIM), as
- * piece numbers in *key (npieces of them, then UINT32_MAX), with the frame count, hidden frames
- * and note of the view. */
+static size_t knode_slot(const pa_pieces_t *p, uint32_t parent, uint32_t piece)
+{
+    uint64_t h = ((uint64_t)parent << 32 | piece) * 0x9e3779b97f4a7c15u;
+    size_t i = (size_t)(h ^ h >> 31) & (p->index_cap - 1);
+    uint32_t n;
+    while ((n = p->index[i]) && (p->nodes[n].parent != parent || p->nodes[n].piece != piece))
+        i = (i + 1) & (p->index_cap - 1);
+    return i;
+}
+
+/* The trie node of key `parent` with `piece` put before it (made if new). */
+static int knode_child(pa_pieces_t *p, uint32_t parent, uint32_t piece, uint32_t *out)
+{
+    if ((p->nnodes + 1) * 4 > p->index_cap * 3) {
+        if (p->nnodes >= FMAP_EXTRA - 2) /* (fmap holds node + 1 below FMAP_EXTRA) */
+            return PA_ENOMEM;
+        size_t cap = p->index_cap ? p->index_cap * 2 : 4096;
+        if (pa_util_index_reset(&p->index, &p->index_cap, cap) != PA_OK)
+            return PA_ENOMEM;
+        for (size_t n = 1; n < p->nnodes; n++)
+            p->index[knode_slot(p, p->nodes[n].parent, p->nodes[n].piece)] = (uint32_t)n;
+    }
+    size_t i = knode_slot(p, parent, piece);
+    if (!p->index[i]) {
+        if (pa_util_grow((void **)&p->nodes, &p->ncap, p->nnodes + 1, sizeof *p->nodes) != PA_OK)
+            return PA_ENOMEM;
+        p->nodes[p->nnodes] = (knode_t){parent, piece};
+        p->index[i] = (uint32_t)p->nnodes++;
+    }
+    *out = p->index[i];
+    return PA_OK;
+}
+
+/* Key `node` with KEY_CUT put at its outer end (a cut below frames already mapped: rare). */
+static int knode_recut(pa_pieces_t *p, uint32_t node, uint32_t *out)
+{
+    size_t n = 0, cap = 0;
+    uint32_t *pieces = NULL, k;
+    int rc = PA_OK;
+    for (uint32_t x = node; x && rc == PA_OK; x = p->nodes[x].parent)
+        if ((rc = pa_util_grow((void **)&pieces, &cap, n + 1, sizeof *pieces)) == PA_OK)
+            pieces[n++] = p->nodes[x].piece;
+    if (rc == PA_OK)
+        rc = knode_child(p, 0, p->cut_piece, &k);
+    while (rc == PA_OK && n--)
+        rc = knode_child(p, k, pieces[n], &k);
+    free(pieces);
+    if (rc == PA_OK)
+        *out = k;
+    return rc;
+}
+
 typedef struct {
-    uint32_t *pieces;
-    size_t npieces, cap;
+    uint32_t node; /* trie node */
+    uint32_t shim; /* shim frames hidden */
+    bool cut;
+} fkey_t;
+
+static fkey_t fmap_get(const pa_pieces_t *p, uint32_t frame)
+{
+    fkey_t k = {(p->fmap[frame] & ~FMAP_EXTRA) - 1, 0, false};
+    if (p->fmap[frame] & FMAP_EXTRA) {
+        fextra_t *x;
+        HASH_FIND(hh, p->extras, &frame, sizeof frame, x);
+        if (x) {
+            k.shim = x->shim;
+            k.cut = x->cut;
+        }
+    }
+    return k;
+}
+
+/* Maps frame node `frame` (its frames `e`: NULL for a cut), whose caller's key is *k, and
+ * leaves its own key in *k. */
+static int fmap_set(pa_pieces_t *p, uint32_t frame, const addr_entry_t *e, fkey_t *k)
+{
+    if (!e) { /* the shim could not walk further (libunwind) */
+        if (!k->cut && knode_recut(p, k->node, &k->node) != PA_OK)
+            return PA_ENOMEM;
+        k->cut = true;
+    } else {
+        for (size_t j = e->n; j-- > 0;) /* outermost (the function inlined into) first */
+            if (e->f[j].flags & PIECE_SHIM)
+                k->shim++;
+            else if (knode_child(p, k->node, e->f[j].piece, &k->node) != PA_OK)
+                return PA_ENOMEM;
+    }
+    p->fmap[frame] = (k->node + 1) | (k->shim || k->cut ? FMAP_EXTRA : 0);
+    if (k->shim || k->cut) {
+        fextra_t *x = malloc(sizeof *x);
+        if (!x)
+            return PA_ENOMEM;
+        *x = (fextra_t){.frame = frame, .shim = k->shim, .cut = k->cut};
+        HASH_ADD(hh, p->extras, frame, sizeof x->frame, x);
+    }
+    return PA_OK;
+}
+
+/* The key of the frames from `leaf` out, mapping the frames on the way not mapped yet. Their
+ * addresses are symbolized innermost first, as a walk of the whole stack would meet them (the
+ * frames already mapped were symbolized before): the symbolizer's warnings come in the order
+ * of the rows and frames. */
+static int frame_key(pa_pieces_t *p, pa_trace_t *t, pa_symbols_t *syms, uint32_t leaf, fkey_t *k)
+{
+    size_t n = 0;
+    uint32_t x = leaf;
+    for (; x && !p->fmap[x]; x = pa_model_frame_caller(t, x), n++) {
+        if (pa_util_grow((void **)&p->scratch, &p->scratch_cap, n + 1, sizeof *p->scratch) != PA_OK)
+            return PA_ENOMEM;
+        p->scratch[n].frame = x;
+        p->scratch[n].e = NULL;
+        uint64_t addr = pa_model_frame_addr(t, x);
+        if (addr != PS_FRAME_CUT && addr_frames(p, syms, addr, &p->scratch[n].e) != PA_OK)
+            return PA_ENOMEM;
+    }
+    *k = x ? fmap_get(p, x) : (fkey_t){0, 0, false};
+    while (n--)
+        if (fmap_set(p, p->scratch[n].frame, p->scratch[n].e, k) != PA_OK)
+            return PA_ENOMEM;
+    return PA_OK;
+}
+
+/* A row's key as pa_report_stack_view() makes it (hiding PA_HIDE_ALLOCATOR | PA_HIDE_SHIM): its
+ * trie node, with the frame count, hidden frames and note of the view. */
+typedef struct {
+    uint32_t node;
     size_t nframes, hidden;
     const char *note;
 } rowkey_t;
 
-static int rowkey_push(rowkey_t *k, uint32_t piece)
-{
-    if (pa_util_grow((void **)&k->pieces, &k->cap, k->npieces + 2, sizeof *k->pieces) != PA_OK)
-        return PA_ENOMEM;
-    k->pieces[k->npieces++] = piece;
-    return PA_OK;
-}
-
-static int special_piece(pa_pieces_t *p, rowkey_t *k, const char *key, const char *note)
+static int special_key(pa_pieces_t *p, rowkey_t *k, const char *key, const char *note)
 {
     uint32_t id;
     k->note = note;
-    return piece_intern(p, key, NULL, &id) != PA_OK ? PA_ENOMEM : rowkey_push(k, id);
+    return piece_intern(p, key, NULL, &id) != PA_OK ? PA_ENOMEM : knode_child(p, 0, id, &k->node);
 }
 
 static int row_key(pa_trace_t *t, pa_symbols_t *syms, pa_pieces_t *p, uint32_t stack_id,
                    rowkey_t *k)
 {
-    k->npieces = k->nframes = k->hidden = 0;
-    k->note = NULL;
+    memset(k, 0, sizeof *k);
     const pa_stack_t *s = stack_id ? pa_model_stack(t, stack_id) : NULL;
-    int rc = PA_OK;
     if (stack_id == 0)
-        rc = special_piece(p, k, KEY_NO_STACK, NOTE_NO_STACK);
-    else if (!s)
-        rc = special_piece(p, k, KEY_MISSING, NOTE_MISSING);
-    else if (s->depth == 0)
-        rc = special_piece(p, k, KEY_EMPTY, NOTE_EMPTY);
-    else {
-        bool cut = false;
-        size_t lead = 0; /* leading allocator frames so far */
-        for (uint32_t i = 0; i < s->depth && rc == PA_OK; i++) {
-            const addr_entry_t *e;
-            if (s->addrs[i] == PS_FRAME_CUT) {
-                cut = true;
-                continue;
-            }
-            if ((rc = addr_frames(p, syms, s->addrs[i], &e)) != PA_OK)
-                break;
-            for (size_t j = 0; j < e->n && rc == PA_OK; j++) {
-                if (e->f[j].flags & PIECE_SHIM) {
-                    k->hidden++;
-                    continue;
-                }
-                if (lead == k->npieces && (e->f[j].flags & PIECE_ALLOCATOR))
-                    lead++;
-                rc = rowkey_push(k, e->f[j].piece);
-            }
-        }
-        if (rc != PA_OK)
-            return rc;
-        if (lead == k->npieces) /* nothing but hidden frames (a very short stack): keep them */
-            lead = 0;
-        if (lead) {
-            memmove(k->pieces, k->pieces + lead, (k->npieces - lead) * sizeof *k->pieces);
-            k->npieces -= lead;
-            k->hidden += lead;
-        }
-        k->nframes = k->npieces;
-        if (!k->npieces && !cut)
-            k->note = NOTE_ALL_SHIM;
-        if (cut)
-            rc = special_piece(p, k, KEY_CUT, NOTE_CUT);
+        return special_key(p, k, KEY_NO_STACK, NOTE_NO_STACK);
+    if (!s)
+        return special_key(p, k, KEY_MISSING, NOTE_MISSING);
+    if (s->depth == 0)
+        return special_key(p, k, KEY_EMPTY, NOTE_EMPTY);
+    fkey_t f;
+    if (frame_key(p, t, syms, s->leaf, &f) != PA_OK)
+        return PA_ENOMEM;
+    /* leading (innermost) operator new frames are hidden, unless nothing else is left */
+    uint32_t top = 0; /* the node above the visible frames: the root, or KEY_CUT's */
+    if (f.cut && knode_child(p, 0, p->cut_piece, &top) != PA_OK)
+        return PA_ENOMEM;
+    size_t lead = 0;
+    uint32_t x = f.node;
+    while (x != top && p->items[p->nodes[x].piece]->allocator) {
+        x = p->nodes[x].parent;
+        lead++;
     }
-    if (rc == PA_OK && rowkey_push(k, UINT32_MAX) == PA_OK) /* the end mark (never empty) */
-        k->npieces--;
-    else
-        rc = PA_ENOMEM;
-    return rc;
+    if (x == top) /* nothing but hidden frames (a very short stack): keep them */
+        x = f.node, lead = 0;
+    k->node = x;
+    for (; x != top; x = p->nodes[x].parent)
+        k->nframes++;
+    k->hidden = f.shim + lead;
+    k->note = f.cut ? NOTE_CUT : k->nframes ? NULL : NOTE_ALL_SHIM;
+    return PA_OK;
+}
+
+static size_t group_slot(const uint32_t *index, size_t cap, const pa_group_t *all, uint32_t node)
+{
+    size_t i = (size_t)(node * 2654435761u) & (cap - 1);
+    while (index[i] && all[index[i] - 1].key != node)
+        i = (i + 1) & (cap - 1);
+    return i;
 }
 
 int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups_t *out)
@@ -343,42 +503,50 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
     memset(out, 0, sizeof *out);
     out->t = t;
     out->syms = syms;
-    if (!(out->pieces = calloc(1, sizeof *out->pieces)))
-        return PA_ENOMEM;
-    rowkey_t k = {0};
+    pa_pieces_t *p = out->pieces = calloc(1, sizeof *out->pieces);
+    uint32_t *row_group = NULL; /* group + 1 of each row while the groups move */
+    uint32_t *index = NULL;     /* open addressing by key node: group + 1 */
+    size_t index_cap = 0;
     int rc = PA_OK;
-    if (t->snap.nrows && !(out->row_group = calloc(t->snap.nrows, sizeof *out->row_group)))
+    if (!p || (t->snap.nrows && !(row_group = calloc(t->snap.nrows, sizeof *row_group))) ||
+        (t->frames.n && !(p->fmap = calloc(t->frames.n, sizeof *p->fmap))) ||
+        !(p->nodes = calloc(1, sizeof *p->nodes)) || piece_intern(p, KEY_CUT, NULL, &p->cut_piece))
         rc = PA_ENOMEM;
+    if (p && p->nodes) {
+        p->nnodes = p->ncap = 1; /* the root */
+    }
+    rowkey_t k;
     for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
         const pa_row_t *row = &t->snap.rows[r];
         if (live_only && row->live_blocks == 0)
             continue;
-        if ((rc = row_key(t, syms, out->pieces, row->stack_id, &k)) != PA_OK)
+        if ((rc = row_key(t, syms, p, row->stack_id, &k)) != PA_OK)
             break;
-        size_t klen = (k.npieces + 1) * sizeof *k.pieces;
-        pa_group_t *g;
-        HASH_FIND(hh, out->table, k.pieces, klen, g);
-        if (!g) {
-            g = calloc(1, sizeof *g);
-            if (!g ||
-                pa_util_grow((void **)&out->items, &out->cap, out->n + 1, sizeof *out->items) ||
-                !(g->pieces = malloc(klen))) {
-                free(g);
+        if ((out->n + 1) * 2 > index_cap) {
+            if ((rc = pa_util_index_reset(&index, &index_cap, index_cap ? index_cap * 2 : 1024)) !=
+                PA_OK)
+                break;
+            for (size_t i = 0; i < out->n; i++)
+                index[group_slot(index, index_cap, out->all, out->all[i].key)] = (uint32_t)i + 1;
+        }
+        size_t slot = group_slot(index, index_cap, out->all, k.node);
+        if (!index[slot]) {
+            if (out->n >= UINT32_MAX - 1 ||
+                pa_util_grow((void **)&out->all, &out->cap, out->n + 1, sizeof *out->all)) {
                 rc = PA_ENOMEM;
                 break;
             }
-            memcpy(g->pieces, k.pieces, klen);
-            g->npieces = k.npieces;
-            g->nframes = k.nframes;
-            g->hidden = k.hidden;
-            g->note = k.note;
-            g->first_stack_id = row->stack_id;
-            g->shown_stack_id = row->stack_id;
-            g->suppressed_by = -1;
-            HASH_ADD_KEYPTR(hh, out->table, g->pieces, klen, g);
-            out->items[out->n++] = g;
+            out->all[out->n] = (pa_group_t){.key = k.node,
+                                            .nframes = k.nframes,
+                                            .hidden = k.hidden,
+                                            .note = k.note,
+                                            .first_stack_id = row->stack_id,
+                                            .shown_stack_id = row->stack_id,
+                                            .suppressed_by = -1};
+            index[slot] = (uint32_t)++out->n;
         }
-        out->row_group[r] = g;
+        pa_group_t *g = &out->all[index[slot] - 1];
+        row_group[r] = index[slot];
         g->stacks++;
         g->allocs += row->allocs;
         g->alloc_bytes += row->alloc_bytes;
@@ -390,7 +558,19 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
         if (row->stack_id < g->first_stack_id)
             g->first_stack_id = row->stack_id;
     }
-    free(k.pieces);
+    free(index);
+    if (p)
+        pieces_trim(p);
+    if (rc == PA_OK && out->n && !(out->items = malloc(out->n * sizeof *out->items)))
+        rc = PA_ENOMEM;
+    if (rc == PA_OK && t->snap.nrows &&
+        !(out->row_group = calloc(t->snap.nrows, sizeof *out->row_group)))
+        rc = PA_ENOMEM;
+    for (size_t i = 0; rc == PA_OK && i < out->n; i++)
+        out->items[i] = &out->all[i];
+    for (size_t r = 0; rc == PA_OK && r < t->snap.nrows; r++)
+        out->row_group[r] = row_group[r] ? &out->all[row_group[r] - 1] : NULL;
+    free(row_group);
     if (rc != PA_OK)
         pa_report_groups_free(out);
     return rc;
@@ -404,16 +584,17 @@ int pa_report_group_view(const pa_groups_t *g, const pa_group_t *x, pa_stackview
 
 int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp)
 {
+    const pa_pieces_t *p = g->pieces;
     for (size_t i = 0; i < g->n; i++) {
         pa_group_t *x = g->items[i];
         x->suppressed_by = -1;
-        for (size_t k = 0; supp && k < x->npieces && x->suppressed_by < 0; k++) {
-            piece_t *p = g->pieces->items[x->pieces[k]];
-            if (!p->frame) /* KEY_*: not a frame */
+        for (uint32_t k = x->key; supp && k && x->suppressed_by < 0; k = p->nodes[k].parent) {
+            piece_t *c = p->items[p->nodes[k].piece];
+            if (!c->frame) /* KEY_*: not a frame */
                 continue;
-            if (p->match == -2)
-                p->match = pa_suppress_match(supp, p->frame, 1);
-            x->suppressed_by = p->match;
+            if (c->match == -2)
+                c->match = pa_suppress_match(supp, c->frame, 1);
+            x->suppressed_by = c->match;
         }
     }
     return PA_OK;
@@ -421,13 +602,7 @@ int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp)
 
 void pa_report_groups_free(pa_groups_t *g)
 {
-    pa_group_t *x, *tmp;
-    HASH_ITER(hh, g->table, x, tmp)
-    {
-        HASH_DEL(g->table, x);
-        free(x->pieces);
-        free(x);
-    }
+    free(g->all);
     free(g->items);
     free(g->row_group);
     pieces_free(g->pieces);
@@ -439,24 +614,65 @@ static int cmp_u64_desc(uint64_t a, uint64_t b)
     return a > b ? -1 : a < b ? 1 : 0;
 }
 
-/* strcmp() of the serialized keys of a and b, read piece by piece. */
-static int cmp_key(const pa_pieces_t *p, const pa_group_t *a, const pa_group_t *b)
+static int cmp_piece_text(const void *a, const void *b)
 {
-    size_t ia = 0, ib = 0;
-    while (ia < a->npieces && ia < b->npieces && a->pieces[ia] == b->pieces[ia])
-        ia++; /* equal pieces, equal text: the strings first differ at piece ia or later */
-    ib = ia;
+    return strcmp((*(piece_t *const *)a)->s, (*(piece_t *const *)b)->s);
+}
+
+/* Numbers the pieces in strcmp() order and marks those that are a prefix of another (a prefix of
+ * some piece is one of the piece right after it in that order). Out of memory, every piece is
+ * marked: keys are then compared as text. */
+static void pieces_rank(pa_pieces_t *p)
+{
+    if (p->ranked)
+        return;
+    piece_t **v = malloc((p->n ? p->n : 1) * sizeof *v);
+    if (!v) {
+        for (size_t i = 0; i < p->n; i++)
+            p->items[i]->prefix = true;
+        return;
+    }
+    memcpy(v, p->items, p->n * sizeof *v);
+    qsort(v, p->n, sizeof *v, cmp_piece_text);
+    for (size_t i = 0; i < p->n; i++) {
+        v[i]->rank = (uint32_t)i;
+        v[i]->prefix = i + 1 < p->n && strncmp(v[i]->s, v[i + 1]->s, strlen(v[i]->s)) == 0;
+    }
+    free(v);
+    p->ranked = true;
+}
+
+/* strcmp() of the serialized keys from trie nodes x and y out, read character by character. */
+static int cmp_text(const pa_pieces_t *p, uint32_t x, uint32_t y)
+{
     const unsigned char *sa = (const unsigned char *)"", *sb = sa;
     for (;;) {
-        while (!*sa && ia < a->npieces)
-            sa = (const unsigned char *)p->items[a->pieces[ia++]]->s;
-        while (!*sb && ib < b->npieces)
-            sb = (const unsigned char *)p->items[b->pieces[ib++]]->s;
+        for (; !*sa && x; x = p->nodes[x].parent)
+            sa = (const unsigned char *)p->items[p->nodes[x].piece]->s;
+        for (; !*sb && y; y = p->nodes[y].parent)
+            sb = (const unsigned char *)p->items[p->nodes[y].piece]->s;
         if (*sa != *sb || !*sa)
             return (int)*sa - (int)*sb;
         sa++;
         sb++;
     }
+}
+
+/* strcmp() of the serialized keys of a and b, read piece by piece: with no piece a prefix of
+ * another, the first pieces that differ order the strings as they order each other. */
+static int cmp_key(const pa_pieces_t *p, const pa_group_t *a, const pa_group_t *b)
+{
+    uint32_t x = a->key, y = b->key;
+    while (x != y) {
+        if (!x || !y)
+            return x ? 1 : -1; /* one key is the other's start: the shorter string first */
+        const piece_t *ca = p->items[p->nodes[x].piece], *cb = p->items[p->nodes[y].piece];
+        if (ca != cb)
+            return ca->prefix || cb->prefix ? cmp_text(p, x, y) : ca->rank < cb->rank ? -1 : 1;
+        x = p->nodes[x].parent;
+        y = p->nodes[y].parent;
+    }
+    return 0;
 }
 
 static int cmp_live(const void *pa, const void *pb, void *ctx)
@@ -479,14 +695,18 @@ static int cmp_alloc(const void *pa, const void *pb, void *ctx)
 
 void pa_report_sort_by_live(pa_groups_t *g)
 {
-    if (g->n)
-        qsort_r(g->items, g->n, sizeof *g->items, cmp_live, g->pieces);
+    if (!g->n)
+        return;
+    pieces_rank(g->pieces);
+    qsort_r(g->items, g->n, sizeof *g->items, cmp_live, g->pieces);
 }
 
 void pa_report_sort_by_alloc(pa_groups_t *g)
 {
-    if (g->n)
-        qsort_r(g->items, g->n, sizeof *g->items, cmp_alloc, g->pieces);
+    if (!g->n)
+        return;
+    pieces_rank(g->pieces);
+    qsort_r(g->items, g->n, sizeof *g->items, cmp_alloc, g->pieces);
 }
 
 /* ---- frames ---------------------------------------------------------------------------------- */

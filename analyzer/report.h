@@ -14,34 +14,33 @@
 
 #include <stdio.h>
 
-/* Rows of the reported snapshot whose visible frames are identical, summed. Grouping reads every
- * recorded address once (symbols are cached per address) but keeps no strings and no frames per
- * row or group: a group's key is a list of interned pieces (one per visible frame), and its
- * frames are made again, for the groups a report prints only, by pa_report_group_view(). */
+/* Rows of the reported snapshot whose visible frames are identical, summed. Grouping reads each
+ * frame of the model's frame tree once (symbols are cached per address) but keeps no strings and
+ * no frames per row or group: a group's key is a node of a trie of interned pieces (one per
+ * visible frame, see report.c), and its frames are made again, for the groups a report prints
+ * only, by pa_report_group_view(). */
 typedef struct {
-    uint32_t *pieces;        /* the key: interned frame pieces (see report.c), then UINT32_MAX */
-    size_t npieces;          /* pieces before the UINT32_MAX end mark */
-    size_t nframes;          /* visible frames */
-    size_t hidden;           /* leading frames hidden: operator new/new[], libperfshim.so */
-    const char *note;        /* why there are no frames, or NULL */
+    uint32_t key;            /* its node in the key trie (report.c): equal keys, equal nodes */
     uint32_t first_stack_id; /* lowest stack id merged here */
     uint32_t shown_stack_id; /* the stack whose frames are shown: the first row grouped here */
+    int32_t suppressed_by;   /* index of the matching suppression pattern, or -1 */
+    uint32_t nframes;        /* visible frames */
+    uint32_t hidden;         /* leading frames hidden: operator new/new[], libperfshim.so */
+    const char *note;        /* why there are no frames, or NULL */
     uint64_t stacks;         /* stack ids merged here */
     uint64_t allocs, alloc_bytes, frees, freed_bytes;
     uint64_t live_blocks, live_bytes;
     uint64_t peak_live_bytes; /* sum of the merged stacks' peaks */
-    int suppressed_by;        /* index of the matching suppression pattern, or -1 */
-    UT_hash_handle hh;
 } pa_group_t;
 
-typedef struct pa_pieces pa_pieces_t; /* interned pieces and the per-address cache (report.c) */
+typedef struct pa_pieces pa_pieces_t; /* interned pieces, the key trie, the per-address cache */
 
 typedef struct {
-    pa_group_t *table;      /* uthash by pieces */
+    pa_group_t *all;        /* n groups, in the order they were made */
     pa_group_t **items;     /* n groups, in the order of the last sort */
     pa_group_t **row_group; /* the group of each row of the snapshot (NULL: left out) */
-    size_t n, cap;
-    pa_trace_t *t; /* the trace and symbolizer grouped (for pa_report_group_view) */
+    size_t n, cap;          /* cap: of all */
+    pa_trace_t *t;          /* the trace and symbolizer grouped (for pa_report_group_view) */
     pa_symbols_t *syms;
     pa_pieces_t *pieces;
 } pa_groups_t;

@@ -58,6 +58,17 @@ char *pa_util_strndup(const char *s, size_t n)
     return d;
 }
 
+int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap)
+{
+    uint32_t *n = calloc(cap, sizeof *n);
+    if (!n)
+        return PA_ENOMEM;
+    free(*index);
+    *index = n;
+    *index_cap = cap;
+    return PA_OK;
+}
+
 int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
@@ -256,6 +267,14 @@ void pa_util_make_printable(char *s, size_t n)
 
 void pa_util_fputs_safe(FILE *out, const char *s)
 {
-    for (; *s; s++)
-        fputc(printable(*s), out);
+    while (*s) { /* runs of printable characters in one write (a full leaks report: 1.26M lines) */
+        size_t n = 0;
+        while (s[n] && printable(s[n]) == s[n])
+            n++;
+        if (n)
+            fwrite(s, 1, n, out);
+        s += n;
+        if (*s)
+            fputc(printable(*s++), out);
+    }
 }

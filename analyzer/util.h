@@ -41,6 +41,9 @@ char *pa_util_strdup(const char *s);
 char *pa_util_strndup(const char *s, size_t n);
 /* Grows *arr (of elem-sized items) so that it holds at least `need` items; keeps *cap. */
 int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem);
+/* Replaces *index, an open-addressing table of uint32_t slots (0: empty), with cap empty slots
+ * (*index_cap = cap); the caller puts its entries back. PA_OK, or PA_ENOMEM with *index kept. */
+int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap);
 
 /* ---- growable string ------------------------------------------------------------------------- */
 typedef struct {

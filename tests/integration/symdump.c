@@ -28,12 +28,11 @@ int main(int argc, char **argv)
         return 2;
     size_t n = 0, cap = 0;
     uint64_t *addrs = NULL;
-    for (pa_stack_t *st = t.stacks; st; st = st->hh.next)
-        for (uint32_t i = 0; i < st->depth; i++) {
-            if (pa_util_grow((void **)&addrs, &cap, n + 1, sizeof *addrs) != PA_OK)
-                return 1;
-            addrs[n++] = st->addrs[i];
-        }
+    for (uint32_t node = 1; node < t.frames.n; node++) { /* every frame of every stack */
+        if (pa_util_grow((void **)&addrs, &cap, n + 1, sizeof *addrs) != PA_OK)
+            return 1;
+        addrs[n++] = pa_model_frame_addr(&t, node);
+    }
     if (n)
         qsort(addrs, n, sizeof *addrs, cmp_u64);
     pa_symbols_t *syms;

@@ -127,7 +127,9 @@ START_TEST(test_valid_trace)
     const pa_stack_t *st = pa_model_stack(&t, 2);
     ck_assert_ptr_nonnull(st);
     ck_assert_uint_eq(st->depth, 2);
-    ck_assert_uint_eq(st->addrs[0], 0x403000);
+    uint64_t addrs[4];
+    ck_assert_uint_eq(pa_model_stack_addrs(&t, st, addrs, 4), 2);
+    ck_assert_uint_eq(addrs[0], 0x403000);
     ck_assert(t.has_snapshot);
     ck_assert_uint_eq(t.snap.nrows, 3);
     ck_assert_uint_eq(t.snap.totals.live_blocks, 3);
@@ -1124,6 +1126,88 @@ START_TEST(test_delta_applied)
 }
 END_TEST
 
+/* The frame tree: 3000 stacks in two STACKS chunks (ids not in order, one redefined, one empty,
+ * id 0 ignored) share their callers' nodes and read back frame for frame. */
+static uint32_t tree_depth(uint32_t id)
+{
+    return id % 7 == 0 ? 0 : 1 + id % 23;
+}
+
+/* Stack id's frames, innermost first: its own leaf, then callers common to every stack of the
+ * same id % 50 (by their distance from main, so a shorter stack's are a deeper one's), then
+ * main's. */
+static void tree_frames(uint32_t id, uint64_t *a)
+{
+    uint32_t d = tree_depth(id);
+    for (uint32_t k = 0; k < d; k++)
+        a[k] = k == 0       ? 0x500000 + id * 16
+               : k + 1 == d ? 0x401000
+                            : 0x410000 + (id % 50) * 256 + (d - 1 - k);
+}
+
+START_TEST(test_frame_tree)
+{
+    enum { N = 3000 };
+    tb_buf_t f = {0}, p = {0};
+    uint64_t a[32];
+    size_t frames = 0;
+    tb_file_header(&f, PS_TRACE_VERSION);
+    for (int half = 0; half < 2; half++) {
+        p.len = 0;
+        tb_stacks_begin(&p, N / 2 + 2);
+        for (uint32_t i = 0; i < N / 2; i++) {
+            uint32_t id = half ? 2 * i + 2 : 2 * i + 1; /* odd ids first, then even */
+            tree_frames(id, a);
+            tb_stack(&p, id, tree_depth(id), a);
+            frames += tree_depth(id);
+        }
+        tb_stack(&p, 0, 1, a); /* id 0: never defined, ignored */
+        static const uint64_t other[2] = {0x999, 0x401000};
+        tb_stack(&p, 5, 2, other); /* stack 5 redefined: the later definition wins */
+        tb_chunk(&f, PS_CHUNK_STACKS, &p);
+    }
+    p.len = 0;
+    tb_row_t row = {
+        .stack_id = 1, .allocs = 1, .alloc_bytes = 8, .live_blocks = 1, .live_bytes = 8};
+    tb_snapshot(&p, PS_SNAP_EXIT, &row, 1, 8, 0, 0);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    const char *path = tu_path("tree.trace");
+    write_buf(path, &f);
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_uint_eq(t.nstacks, N);
+    ck_assert_ptr_null(pa_model_stack(&t, 0));
+    ck_assert_ptr_null(pa_model_stack(&t, N + 1));
+    uint64_t got[32];
+    for (uint32_t id = 1; id <= N; id++) {
+        const pa_stack_t *st = pa_model_stack(&t, id);
+        ck_assert_ptr_nonnull(st);
+        ck_assert_uint_eq(st->id, id);
+        if (id == 5) {
+            ck_assert_uint_eq(st->depth, 2);
+            ck_assert_uint_eq(pa_model_stack_addrs(&t, st, got, 32), 2);
+            ck_assert_uint_eq(got[0], 0x999);
+            ck_assert_uint_eq(got[1], 0x401000);
+            continue;
+        }
+        tree_frames(id, a);
+        ck_assert_uint_eq(st->depth, tree_depth(id));
+        ck_assert_uint_eq(pa_model_stack_addrs(&t, st, got, 32), tree_depth(id));
+        for (uint32_t k = 0; k < tree_depth(id); k++)
+            ck_assert_uint_eq(got[k], a[k]);
+        ck_assert_uint_eq(pa_model_stack_addrs(&t, st, got, 1), tree_depth(id) ? 1 : 0);
+    }
+    /* shared callers stored once: a node per stack's own frame, 22 per id % 50 group at most,
+     * main's, the root, and stack 5's own two */
+    ck_assert_uint_lt(t.frames.n, N + 50 * 22 + 1 + 1 + 2);
+    ck_assert_uint_lt(t.frames.n, frames / 4);
+    ck_assert_ptr_null(t.frames.index); /* freed once the file is read */
+    pa_model_free(&t);
+    tb_free(&p);
+    tb_free(&f);
+}
+END_TEST
+
 /* A file torn at every byte of its last snapshot (a delta, with the LOCKS chunk written before
  * it): the model holds the snapshot before, with that snapshot's LOCKS chunk, never the torn
  * one's; cut after the delta, the delta applied and its LOCKS chunk. */
@@ -1272,6 +1356,7 @@ int main(void)
     tcase_add_test(tc, test_pool_belongs_to_last_snapshot);
     tcase_add_test(tc, test_pool_random_mutations);
     tcase_add_test(tc, test_delta_applied);
+    tcase_add_test(tc, test_frame_tree);
     tcase_add_test(tc, test_delta_torn_everywhere);
     tcase_add_test(tc, test_delta_damaged_keyframe);
     suite_add_tcase(s, tc);

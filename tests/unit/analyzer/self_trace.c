@@ -10,14 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        abort();
-    return p;
-}
-
 void st_add_module(pa_trace_t *t, const char *path, uint64_t base, uint64_t start, uint64_t end,
                    const uint8_t *build_id, uint32_t build_id_len)
 {
@@ -96,13 +88,8 @@ void st_init(pa_trace_t *t)
 
 void st_add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint64_t *addrs)
 {
-    pa_stack_t *s = xcalloc(1, sizeof *s);
-    s->id = id;
-    s->depth = depth;
-    s->addrs = xcalloc(depth, sizeof *addrs);
-    memcpy(s->addrs, addrs, depth * sizeof *addrs);
-    HASH_ADD(hh, t->stacks, id, sizeof s->id, s);
-    t->nstacks++;
+    if (pa_model_add_stack(t, id, depth, addrs) != PA_OK)
+        abort();
 }
 
 void st_add_row(pa_trace_t *t, uint32_t stack_id, uint64_t allocs, uint64_t alloc_bytes,
