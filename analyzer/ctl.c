@@ -339,8 +339,15 @@ int pa_ctl_main(int argc, char **argv)
     if (want_arg && strcmp(c, "sample") == 0) {
         cmd = PS_CTL_SAMPLE;
         unsigned long long v = strtoull(argv[3], &end, 10);
+        /* one suffix, powers of 1024, as PERFSHIM_SAMPLE takes it: 512k */
+        const char *units = "kMGT", *u = *end ? strchr(units, *end) : NULL;
+        if (u && !end[1] && v <= (~0ull >> (10 * (u - units + 1)))) {
+            v <<= 10 * (u - units + 1);
+            end++;
+        }
         if (*end || argv[3][0] == '-' || v == 0) {
-            pa_msg_error("ctl: sample takes a mean interval in bytes (1 or more), or use 'full'");
+            pa_msg_error("ctl: sample takes a mean interval in bytes (1 or more, or with k, M, "
+                         "G or T: 512k), or use 'full'");
             return PA_EXIT_USAGE;
         }
         rq.arg = v;

@@ -59,7 +59,12 @@ static PS_NOINLINE void record_alloc(void *p, size_t n, uint32_t code)
     int saved = errno;
     ps_tls_guard++;
     ps_track_alloc_code(p, n, code);
-    ps_tls_alloc_bytes += n; /* PERFSHIM_DUMP_EVERY's count, flushed at the tick */
+    /* PERFSHIM_DUMP_EVERY's count, flushed at the tick: a sampled block adds the bytes it
+     * stands for, so the count estimates every byte allocated, not only the sampled ones */
+    uint64_t bytes = n, count;
+    if (code)
+        ps_sample_code_weights(n, code, &bytes, &count);
+    ps_tls_alloc_bytes += bytes;
     interval_tick();
     ps_tls_guard--;
     errno = saved;

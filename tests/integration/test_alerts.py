@@ -156,6 +156,17 @@ def case_triggers(args, ck, work):
         ck.equal(analyzer_reason(args, ck, raw, 0, "every"), "every",
                  "dump every: perfshim summary names the reason")
 
+    # with byte sampling each sampled block counts the bytes it stands for: about 1 in 8.5
+    # blocks of 64 KiB is sampled at 512k, and the estimate of 100 MiB still gives 4 to 8
+    # snapshots (6 with this seed; counting the sampled bytes alone gave 0)
+    p, raw = run_alerts(args, work, ["churn", "100"], {"PERFSHIM_DUMP_EVERY": "16M",
+                                                       "PERFSHIM_SAMPLE": "512k",
+                                                       "PERFSHIM_SAMPLE_SEED": "7"})
+    ck.equal(p.stderr, b"", "dump every with PERFSHIM_SAMPLE=512k: nothing on stderr")
+    k = reasons(raw).count(pstest.SNAP_EVERY) if raw else -1
+    ck.check(4 <= k <= 8, "dump every with sampling counts estimated bytes: %d snapshots" % k,
+             repr(reasons(raw)))
+
 
 # ---- signal --------------------------------------------------------------------------------
 

@@ -328,15 +328,17 @@ def part_list(args, ck):
         ck.check(p.returncode == 0 and p2.returncode == CTL_EXIT["refused"] and
                  b"already started" in p2.stderr, "start twice: exit 6, already started",
                  pstest.describe(p2))
-        p = ctl(args, prog.pid, "sample", "65536")
-        ck.check(p.returncode == 0, "sample 65536: accepted", pstest.describe(p))
+        p = ctl(args, prog.pid, "sample", "64k")
+        ck.check(p.returncode == 0, "sample 64k: accepted", pstest.describe(p))
         p = ctl(args, prog.pid, "status")
-        ck.check(b"sample=65536" in p.stdout, "status shows the sampling mean", p.stdout.decode())
+        ck.check(b"sample=65536" in p.stdout, "status shows the sampling mean, 64k = 65536",
+                 p.stdout.decode())
         p = ctl(args, prog.pid, "full")
         p2 = ctl(args, prog.pid, "status")
         ck.check(p.returncode == 0 and b"sample=full" in p2.stdout,
                  "full: back to tracking every block", pstest.describe(p2))
-        for bad in (["interval", "5"], ["interval", "5ms"], ["bogus"], ["dump", "x"]):
+        for bad in (["interval", "5"], ["interval", "5ms"], ["bogus"], ["dump", "x"],
+                    ["sample", "64q"], ["sample", "0k"], ["sample", "k"]):
             p = ctl(args, prog.pid, *bad)
             ck.equal(p.returncode, CTL_EXIT["usage"], "ctl %s: usage error" % " ".join(bad))
         # a daemon that closes every descriptor: the channel ends, with one warning, and the
