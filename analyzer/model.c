@@ -366,7 +366,7 @@ static size_t frame_find(const pa_frames_t *f, uint32_t caller, uint64_t addr)
 static int frames_reserve(pa_frames_t *f, size_t more)
 {
     if (more > UINT32_MAX - f->n)
-        return PA_ENOMEM; /* node numbers are u32 */
+        return PA_ENOMEM;                    /* node numbers are u32 */
     size_t need = f->n + more + (f->n == 0); /* (and the root) */
     if (need > f->cap) {
         size_t cap = f->cap ? f->cap : 1024;
@@ -376,10 +376,12 @@ static int frames_reserve(pa_frames_t *f, size_t more)
         if (!a)
             return PA_ENOMEM;
         f->addr = a;
+        pa_util_huge(a, cap * sizeof *a);
         uint32_t *c = realloc(f->caller, cap * sizeof *c);
         if (!c)
             return PA_ENOMEM;
         f->caller = c;
+        pa_util_huge(c, cap * sizeof *c);
         f->cap = cap;
     }
     if (need * 4 > f->index_cap * 3) {
@@ -432,6 +434,7 @@ static int stacks_reserve(pa_trace_t *t)
         return PA_ENOMEM;
     }
     t->stacks_cap = cap;
+    pa_util_huge(t->stacks, cap * sizeof *t->stacks);
     for (size_t i = 0; i < old_cap; i++)
         if (old[i].id)
             t->stacks[stack_slot(t, old[i].id)] = old[i];

@@ -6,8 +6,11 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* ---- messages ------------------------------------------------------------------------------ */
 
@@ -58,11 +61,26 @@ char *pa_util_strndup(const char *s, size_t n)
     return d;
 }
 
+void pa_util_huge(void *p, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    if (!p || bytes < PA_UTIL_HUGE_MIN)
+        return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = (uintptr_t)p & ~(page - 1);
+    (void)madvise((void *)start, bytes + ((uintptr_t)p - start), MADV_HUGEPAGE); /* a hint */
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap)
 {
     uint32_t *n = calloc(cap, sizeof *n);
     if (!n)
         return PA_ENOMEM;
+    pa_util_huge(n, cap * sizeof *n);
     free(*index);
     *index = n;
     *index_cap = cap;
@@ -84,6 +102,7 @@ int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem)
     void *n = realloc(*arr, ncap * elem);
     if (!n)
         return PA_ENOMEM;
+    pa_util_huge(n, ncap * elem);
     *arr = n;
     *cap = ncap;
     return PA_OK;
