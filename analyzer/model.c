@@ -429,12 +429,12 @@ static int stacks_reserve(pa_trace_t *t)
     size_t cap = t->stacks_cap ? t->stacks_cap * 2 : 1024;
     pa_stack_t *old = t->stacks;
     size_t old_cap = t->stacks_cap;
-    if (!(t->stacks = calloc(cap, sizeof *t->stacks))) {
+    if (cap > SIZE_MAX / sizeof *t->stacks ||
+        !(t->stacks = pa_util_zalloc(cap * sizeof *t->stacks))) {
         t->stacks = old;
         return PA_ENOMEM;
     }
     t->stacks_cap = cap;
-    pa_util_huge(t->stacks, cap * sizeof *t->stacks);
     for (size_t i = 0; i < old_cap; i++)
         if (old[i].id)
             t->stacks[stack_slot(t, old[i].id)] = old[i];

@@ -75,12 +75,23 @@ void pa_util_huge(void *p, size_t bytes)
 #endif
 }
 
+void *pa_util_zalloc(size_t bytes)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (p) {
+        pa_util_huge(p, bytes);
+        memset(p, 0, bytes);
+    }
+    return p;
+}
+
 int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap)
 {
-    uint32_t *n = calloc(cap, sizeof *n);
+    if (cap > SIZE_MAX / sizeof(uint32_t))
+        return PA_ENOMEM;
+    uint32_t *n = pa_util_zalloc(cap * sizeof *n);
     if (!n)
         return PA_ENOMEM;
-    pa_util_huge(n, cap * sizeof *n);
     free(*index);
     *index = n;
     *index_cap = cap;

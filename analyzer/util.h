@@ -51,6 +51,11 @@ int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap);
  * pa_util_grow and pa_util_index_reset call it. */
 #define PA_UTIL_HUGE_MIN ((size_t)2 << 20)
 void pa_util_huge(void *p, size_t bytes);
+/* A zeroed block, written rather than calloc'd: a table whose slots are read before they are
+ * written (a hash index) would otherwise take two faults per page, a read fault mapping the
+ * shared zero page and a write fault replacing it (with a TLB flush: slow on a VM). Its huge
+ * pages (pa_util_huge) are asked for before it is zeroed. NULL on failure. */
+void *pa_util_zalloc(size_t bytes);
 
 /* ---- growable string ------------------------------------------------------------------------- */
 typedef struct {
