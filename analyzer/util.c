@@ -77,7 +77,9 @@ void pa_util_huge(void *p, size_t bytes)
 
 void *pa_util_zalloc(size_t bytes)
 {
-    void *p = malloc(bytes ? bytes : 1);
+    /* (a block of huge pages starts at a multiple of 2 MiB: aligned, all of it can be) */
+    void *p = bytes < PA_UTIL_HUGE_MIN ? malloc(bytes ? bytes : 1)
+                                       : aligned_alloc(PA_UTIL_HUGE_MIN, bytes);
     if (p) {
         pa_util_huge(p, bytes);
         memset(p, 0, bytes);

@@ -53,8 +53,10 @@ int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap);
 void pa_util_huge(void *p, size_t bytes);
 /* A zeroed block, written rather than calloc'd: a table whose slots are read before they are
  * written (a hash index) would otherwise take two faults per page, a read fault mapping the
- * shared zero page and a write fault replacing it (with a TLB flush: slow on a VM). Its huge
- * pages (pa_util_huge) are asked for before it is zeroed. NULL on failure. */
+ * shared zero page and a write fault replacing it (with a TLB flush: slow on a VM). A block of
+ * PA_UTIL_HUGE_MIN or more starts at a multiple of 2 MiB, so that huge pages can back all of it,
+ * and they are asked for (pa_util_huge) before it is zeroed. Freed with free(); NULL on
+ * failure. */
 void *pa_util_zalloc(size_t bytes);
 
 /* ---- growable string ------------------------------------------------------------------------- */
