@@ -516,7 +516,6 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
         p->nnodes = p->ncap = 1; /* the root */
     }
     pa_util_huge(row_group, t->snap.nrows * sizeof *row_group);
-
     rowkey_t k;
     for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
         const pa_row_t *row = &t->snap.rows[r];

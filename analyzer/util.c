@@ -77,9 +77,14 @@ void pa_util_huge(void *p, size_t bytes)
 
 void *pa_util_zalloc(size_t bytes)
 {
-    /* (a block of huge pages starts at a multiple of 2 MiB: aligned, all of it can be) */
-    void *p = bytes < PA_UTIL_HUGE_MIN ? malloc(bytes ? bytes : 1)
-                                       : aligned_alloc(PA_UTIL_HUGE_MIN, bytes);
+    /* (a huge page starts at a multiple of 2 MiB: aligned, all of the block can have them;
+     * C11's aligned_alloc takes a multiple of the alignment, the pages past bytes untouched) */
+    void *p = NULL;
+    if (bytes < PA_UTIL_HUGE_MIN)
+        p = malloc(bytes ? bytes : 1);
+    else if (bytes <= SIZE_MAX - PA_UTIL_HUGE_MIN)
+        p = aligned_alloc(PA_UTIL_HUGE_MIN,
+                          (bytes + PA_UTIL_HUGE_MIN - 1) & ~(PA_UTIL_HUGE_MIN - 1));
     if (p) {
         pa_util_huge(p, bytes);
         memset(p, 0, bytes);
