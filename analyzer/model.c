@@ -366,7 +366,7 @@ static size_t frame_find(const pa_frames_t *f, uint32_t caller, uint64_t addr)
 static int frames_reserve(pa_frames_t *f, size_t more)
 {
     if (more > UINT32_MAX - f->n)
-        return PA_ENOMEM; /* node numbers are u32 */
+        return PA_ENOMEM;                    /* node numbers are u32 */
     size_t need = f->n + more + (f->n == 0); /* (and the root) */
     if (need > f->cap) {
         size_t cap = f->cap ? f->cap : 1024;
@@ -376,10 +376,12 @@ static int frames_reserve(pa_frames_t *f, size_t more)
         if (!a)
             return PA_ENOMEM;
         f->addr = a;
+        pa_util_huge(a, cap * sizeof *a);
         uint32_t *c = realloc(f->caller, cap * sizeof *c);
         if (!c)
             return PA_ENOMEM;
         f->caller = c;
+        pa_util_huge(c, cap * sizeof *c);
         f->cap = cap;
     }
     if (need * 4 > f->index_cap * 3) {
@@ -427,7 +429,8 @@ static int stacks_reserve(pa_trace_t *t)
     size_t cap = t->stacks_cap ? t->stacks_cap * 2 : 1024;
     pa_stack_t *old = t->stacks;
     size_t old_cap = t->stacks_cap;
-    if (!(t->stacks = calloc(cap, sizeof *t->stacks))) {
+    if (cap > SIZE_MAX / sizeof *t->stacks ||
+        !(t->stacks = pa_util_zalloc(cap * sizeof *t->stacks))) {
         t->stacks = old;
         return PA_ENOMEM;
     }

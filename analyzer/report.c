@@ -509,12 +509,13 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
     size_t index_cap = 0;
     int rc = PA_OK;
     if (!p || (t->snap.nrows && !(row_group = calloc(t->snap.nrows, sizeof *row_group))) ||
-        (t->frames.n && !(p->fmap = calloc(t->frames.n, sizeof *p->fmap))) ||
+        (t->frames.n && !(p->fmap = pa_util_zalloc(t->frames.n * sizeof *p->fmap))) ||
         !(p->nodes = calloc(1, sizeof *p->nodes)) || piece_intern(p, KEY_CUT, NULL, &p->cut_piece))
         rc = PA_ENOMEM;
     if (p && p->nodes) {
         p->nnodes = p->ncap = 1; /* the root */
     }
+    pa_util_huge(row_group, t->snap.nrows * sizeof *row_group);
     rowkey_t k;
     for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
         const pa_row_t *row = &t->snap.rows[r];

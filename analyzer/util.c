@@ -6,8 +6,11 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* ---- messages ------------------------------------------------------------------------------ */
 
@@ -58,9 +61,42 @@ char *pa_util_strndup(const char *s, size_t n)
     return d;
 }
 
+void pa_util_huge(void *p, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    if (!p || bytes < PA_UTIL_HUGE_MIN)
+        return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = (uintptr_t)p & ~(page - 1);
+    (void)madvise((void *)start, bytes + ((uintptr_t)p - start), MADV_HUGEPAGE); /* a hint */
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
+void *pa_util_zalloc(size_t bytes)
+{
+    /* (a huge page starts at a multiple of 2 MiB: aligned, all of the block can have them;
+     * C11's aligned_alloc takes a multiple of the alignment, the pages past bytes untouched) */
+    void *p = NULL;
+    if (bytes < PA_UTIL_HUGE_MIN)
+        p = malloc(bytes ? bytes : 1);
+    else if (bytes <= SIZE_MAX - PA_UTIL_HUGE_MIN)
+        p = aligned_alloc(PA_UTIL_HUGE_MIN,
+                          (bytes + PA_UTIL_HUGE_MIN - 1) & ~(PA_UTIL_HUGE_MIN - 1));
+    if (p) {
+        pa_util_huge(p, bytes);
+        memset(p, 0, bytes);
+    }
+    return p;
+}
+
 int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap)
 {
-    uint32_t *n = calloc(cap, sizeof *n);
+    if (cap > SIZE_MAX / sizeof(uint32_t))
+        return PA_ENOMEM;
+    uint32_t *n = pa_util_zalloc(cap * sizeof *n);
     if (!n)
         return PA_ENOMEM;
     free(*index);
@@ -84,6 +120,7 @@ int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem)
     void *n = realloc(*arr, ncap * elem);
     if (!n)
         return PA_ENOMEM;
+    pa_util_huge(n, ncap * elem);
     *arr = n;
     *cap = ncap;
     return PA_OK;

@@ -44,6 +44,20 @@ int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem);
 /* Replaces *index, an open-addressing table of uint32_t slots (0: empty), with cap empty slots
  * (*index_cap = cap); the caller puts its entries back. PA_OK, or PA_ENOMEM with *index kept. */
 int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap);
+/* Asks the kernel to back the large block p (bytes long, from malloc) with transparent huge
+ * pages, where THP is "madvise" (Debian's default): one fault per 2 MiB instead of 512, and
+ * fewer TLB misses for the hash tables' random probes. Blocks under PA_UTIL_HUGE_MIN are left
+ * alone; they come from the heap, not from their own mapping (main.c's mmap threshold).
+ * pa_util_grow and pa_util_index_reset call it. */
+#define PA_UTIL_HUGE_MIN ((size_t)2 << 20)
+void pa_util_huge(void *p, size_t bytes);
+/* A zeroed block, written rather than calloc'd: a table whose slots are read before they are
+ * written (a hash index) would otherwise take two faults per page, a read fault mapping the
+ * shared zero page and a write fault replacing it (with a TLB flush: slow on a VM). A block of
+ * PA_UTIL_HUGE_MIN or more starts at a multiple of 2 MiB, so that huge pages can back all of it,
+ * and they are asked for (pa_util_huge) before it is zeroed. Freed with free(); NULL on
+ * failure. */
+void *pa_util_zalloc(size_t bytes);
 
 /* ---- growable string ------------------------------------------------------------------------- */
 typedef struct {
