@@ -68,6 +68,14 @@ static int record(pa_trace_t *t, void *ctx)
     return PA_OK;
 }
 
+/* Writes f to path and reads it whole, recording each snapshot into s. */
+static void read_recorded(tb_buf_t *f, const char *path, seen_t *s, pa_trace_t *t)
+{
+    write_buf(path, f);
+    pa_model_opts_t o = {.quiet = true, .on_snapshot = record, .ctx = s};
+    ck_assert_int_eq(pa_model_read(path, &o, t), PA_OK);
+}
+
 /* full {1, 2} at 1000; delta at 2000: 2 changed, 3 new; delta at 3000 with no rows */
 static void build_deltas(tb_buf_t *f, size_t offs[4])
 {
@@ -93,11 +101,9 @@ START_TEST(test_delta_applied)
     size_t offs[4];
     build_deltas(&f, offs);
     const char *path = tu_path("delta.trace");
-    write_buf(path, &f);
     seen_t s = {0};
-    pa_model_opts_t o = {.quiet = true, .on_snapshot = record, .ctx = &s};
     pa_trace_t t;
-    ck_assert_int_eq(pa_model_read(path, &o, &t), PA_OK);
+    read_recorded(&f, path, &s, &t);
     ck_assert_uint_eq(t.nsnapshots, 3);
     ck_assert_uint_eq(t.warnings.n, 0);
     ck_assert(pa_model_complete(&t));
@@ -207,11 +213,9 @@ START_TEST(test_packed_applied)
     memcpy(p.data + 8 + 100, &(uint32_t){UINT32_MAX}, 4); /* field_count */
     size_t huge = tb_chunk(&f, PS_CHUNK_SNAPSHOT_PACKED, &p);
     const char *path = tu_path("packed.trace");
-    write_buf(path, &f);
     seen_t s = {0};
-    pa_model_opts_t o = {.quiet = true, .on_snapshot = record, .ctx = &s};
     pa_trace_t t;
-    ck_assert_int_eq(pa_model_read(path, &o, &t), PA_OK);
+    read_recorded(&f, path, &s, &t);
     ck_assert_uint_eq(t.nsnapshots, 3);
     ck_assert(t.snap.delta);
     ck_assert_uint_eq(t.snap.time_ns, 3000);
