@@ -67,13 +67,31 @@ static void totals_json(pa_json_t *j, const pa_trace_t *t, const pa_totals_t *to
     pa_json_object_end(j);
 }
 
-/* The alerts of every ALERT chunk (PERFSHIM_ALERT_*), oldest first. */
+/* An alert the report shows: with --at, none raised after the chosen snapshot (they describe a
+ * later state of the process than every other figure of the report). */
+static bool alert_shown(const pa_trace_t *t, const pa_alert_t *a)
+{
+    return !t->frozen || a->time_ns <= t->snap.time_ns;
+}
+
+static size_t alerts_later(const pa_trace_t *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->nalerts; i++)
+        n += !alert_shown(t, &t->alerts[i]);
+    return n;
+}
+
+/* The alerts of every ALERT chunk (PERFSHIM_ALERT_*) up to the report's snapshot, oldest
+ * first. */
 static void alerts_json(pa_json_t *j, const pa_trace_t *t)
 {
     pa_json_key(j, "alerts");
     pa_json_array_begin(j, false);
     for (size_t i = 0; i < t->nalerts; i++) {
         const pa_alert_t *a = &t->alerts[i];
+        if (!alert_shown(t, a))
+            continue;
         pa_json_object_begin(j, true);
         pa_json_key(j, "kind");
         pa_json_string(j, pa_model_alert_name(a->kind));
@@ -83,17 +101,25 @@ static void alerts_json(pa_json_t *j, const pa_trace_t *t)
     pa_json_array_end(j);
     pa_json_key(j, "alerts_dropped");
     pa_json_u64(j, t->alerts_dropped);
+    pa_json_key(j, "alerts_later");
+    pa_json_u64(j, alerts_later(t));
 }
 
 static void alerts_text(FILE *out, const pa_trace_t *t)
 {
-    if (!t->nalerts)
+    size_t later = alerts_later(t);
+    if (t->nalerts == later)
         return;
     char b1[32], b2[32], b3[32];
-    fprintf(out, "\nAlerts (%zu%s):\n", t->nalerts,
+    fprintf(out, "\nAlerts (%zu%s", t->nalerts - later,
             t->alerts_dropped ? " shown, more dropped" : "");
+    if (later)
+        fprintf(out, "; %zu more after this snapshot", later);
+    fputs("):\n", out);
     for (size_t i = 0; i < t->nalerts; i++) {
         const pa_alert_t *a = &t->alerts[i];
+        if (!alert_shown(t, a))
+            continue;
         fprintf(out, "  %10.3f s  %-6s  %s reached %s", (double)a->time_ns / 1e9,
                 pa_model_alert_name(a->kind), pa_util_format_bytes(a->value, b1, sizeof b1),
                 pa_util_format_bytes(a->threshold, b2, sizeof b2));

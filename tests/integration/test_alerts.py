@@ -288,6 +288,17 @@ def case_alerts(args, ck, work):
     ck.check(all(a["value"] > a["base"] * 1.2 and a["value"] >= a["base"] + MIB for a in rows)
              and bases == sorted(bases),
              "growth: each value is over 120% and 1 MiB above its base, bases rising", repr(rows))
+    # --at the second alert's snapshot: the report leaves out the alert raised after it
+    if raw and len(rows) == 3:
+        at = "%.9f" % ((rows[1]["snapshot_time_ns"] + 1000) / 1e9)  # 1 us past: no rounding down
+        p = pstest.run([args.perfshim, "summary", "--json", "--at", at, raw.path])
+        d = json.loads(p.stdout.decode()) if p.returncode == 0 else None
+        ck.check(d and [a["time_ns"] for a in d["alerts"]] == [a["time_ns"] for a in rows[:2]]
+                 and d["alerts_later"] == 1, "growth: summary --at the second alert's snapshot "
+                 "lists the first two, and counts one later", pstest.describe(p))
+        t = pstest.run([args.perfshim, "summary", "--at", at, raw.path]).stdout.decode()
+        ck.check("Alerts (2; 1 more after this snapshot):" in t,
+                 "growth: the text summary says so", t)
 
     # thresholds never reached: nothing at all
     p, raw = run_alerts(args, work, ["steps", "2", "0", "300"],
