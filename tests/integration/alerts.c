@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "procself.h"
 
 #define ALERTS_MAX_BLOCKS 65536
 #define ALERTS_CHURN_SIZE 65536
@@ -54,13 +55,6 @@ __attribute__((noinline)) static void *keep_block(size_t n)
     if (p)
         memset(p, 1, n);
     return p;
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Open descriptors below 1024 (the shim's trace, when open, sits at 500 or above) */

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "procself.h"
 
 #define CTL_A_SIZE 100
 #define CTL_B_SIZE 200
@@ -56,18 +57,6 @@ __attribute__((noinline)) static void *site_b(void)
     return p;
 }
 
-static int count_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    int n = 0;
-    if (!d)
-        return -1;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 int main(void)
 {
     char line[64];
@@ -88,7 +77,8 @@ int main(void)
             while (nb > 0)
                 free(b[--nb]);
         } else if (strcmp(line, "i\n") == 0) {
-            printf("fds %d threads %d\n", count_dir("/proc/self/fd"), count_dir("/proc/self/task"));
+            printf("fds %d threads %d\n", count_entries("/proc/self/fd"),
+                   count_entries("/proc/self/task"));
         } else if (strcmp(line, "f\n") == 0) {
             sigset_t block, old;
             sigemptyset(&block);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "procself.h"
 
 #define INTERVAL_RUN_MS 1500
 #define INTERVAL_KEEP_SIZE 72
@@ -34,13 +35,6 @@ __attribute__((noinline)) static void *setup_alloc(void)
     return p;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 __attribute__((noinline)) static void *keep_alloc(void)
 {
     char *p = malloc(INTERVAL_KEEP_SIZE); /* LEAK:interval_keep */
@@ -59,19 +53,6 @@ __attribute__((noinline)) static void churn(void)
     }
     for (int i = 0; i < INTERVAL_CHURN; i++)
         free(v[i]);
-}
-
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - (dir[6] == 's' && dir[11] == 'f'); /* /proc/self/fd: minus opendir's own */
 }
 
 int main(int argc, char **argv)
