@@ -162,6 +162,11 @@ static int load_process(pa_trace_t *t, const pa_chunk_t *ch)
     p.options = dup_str(&c);
     p.pointer_size = pa_cursor_u32(&c);
     p.page_size = pa_cursor_u32(&c);
+    if (!c.err && pa_cursor_left(&c) >= 16) { /* appended: the memory the process may use */
+        p.has_memory = true;
+        p.mem_total_bytes = pa_cursor_u64(&c);
+        p.cgroup_limit_bytes = pa_cursor_u64(&c);
+    }
     if (!p.tool_version || !p.program || !p.hostname || !p.options)
         rc = PA_ENOMEM;
     if (rc != PA_OK || c.err) {

@@ -38,6 +38,10 @@ typedef struct {
     char *options;         /* "NAME=value\n" per option in effect */
     uint32_t pointer_size; /* bytes */
     uint32_t page_size;    /* bytes */
+    /* appended fields, absent from older traces (has_memory false: both 0) */
+    bool has_memory;
+    uint64_t mem_total_bytes;    /* the machine's memory; 0 unknown */
+    uint64_t cgroup_limit_bytes; /* the cgroup v2 memory.max in effect; 0 none */
 } pa_process_t;
 
 typedef struct {

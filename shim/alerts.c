@@ -227,8 +227,9 @@ static int read_u64(const char *path, uint64_t *v)
  * 0 and *cur, *max set; -1 when no level has a limit (or cgroup v2 is not mounted at
  * PERFSHIM_CGROUP_ROOT). In a cgroup namespace /proc/self/cgroup says "0::/" and the
  * namespace's root, the mount point itself, is the container's cgroup: its files are read too.
- * Files are opened and closed at each check (no descriptor kept). */
-static int cgroup_usage(uint64_t *cur, uint64_t *max)
+ * Files are opened and closed at each check (no descriptor kept). *least gets the smallest
+ * memory.max of the levels (the limit in effect), when least is not NULL. */
+static int cgroup_usage(uint64_t *cur, uint64_t *max, uint64_t *least)
 {
     const char *root = ps_g.opt.cgroup_root;
     size_t rlen = strlen(root);
@@ -240,7 +241,7 @@ static int cgroup_usage(uint64_t *cur, uint64_t *max)
         return -1; /* cgroup v1 only */
     const char *rel = line + (line == text ? 3 : 4);
     size_t len = strcspn(rel, "\n"); /* rel[0..len): "/", or "/a/b" */
-    int found = -1;
+    int found = -1, limited = 0;
     double best = -1;
     for (;;) {
         size_t at = rlen;
@@ -250,6 +251,9 @@ static int cgroup_usage(uint64_t *cur, uint64_t *max)
         uint64_t m = 0, c = 0;
         memcpy(path + at, "/memory.max", sizeof "/memory.max");
         if (read_u64(path, &m) == 0 && m > 0) {
+            if (least && (!limited || m < *least))
+                *least = m;
+            limited = 1;
             memcpy(path + at, "/memory.current", sizeof "/memory.current");
             if (read_u64(path, &c) == 0 && (double)c / (double)m > best) {
                 best = (double)c / (double)m;
@@ -283,7 +287,7 @@ static void check_interval(uint64_t t)
     }
     if (o->alert_cgroup) {
         uint64_t cur, max;
-        if (cgroup_usage(&cur, &max) == 0) {
+        if (cgroup_usage(&cur, &max, NULL) == 0) {
             uint64_t thr = max / 100 * (uint64_t)o->alert_cgroup;
             if (cgroup_armed && cur >= thr) {
                 cgroup_armed = 0;
@@ -711,4 +715,14 @@ void ps_alerts_fork_child(void)
     /* without %p the child's file would replace its parent's */
     if (prom_on() && !strstr(ps_g.opt.prom_file, "%p"))
         prom.disabled = 1;
+}
+
+/* The cgroup v2 memory limit in effect: the smallest memory.max of the process's cgroup and its
+ * ancestors; 0 when none has a limit or cgroup v2 is not there. For the PROCESS chunk (read
+ * once, when the trace starts). */
+uint64_t ps_alerts_cgroup_limit(void)
+{
+    uint64_t cur = 0, max = 0, least = 0;
+    (void)cgroup_usage(&cur, &max, &least);
+    return least;
 }

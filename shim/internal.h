@@ -430,6 +430,9 @@ void ps_alerts_prom(ps_buf_t *b);
  * place (cpu.c's interposers ask first). */
 int ps_alerts_owns_signal(int sig);
 int ps_alerts_sigaction(const struct sigaction *act, struct sigaction *old);
+/* The cgroup v2 memory.max in effect (the smallest of the process's cgroup and its
+ * ancestors), 0 when there is none: for the PROCESS chunk. */
+uint64_t ps_alerts_cgroup_limit(void);
 void ps_alerts_fork_child(void);
 
 #endif /* PS_INTERNAL_H */

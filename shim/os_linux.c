@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -571,4 +572,12 @@ void ps_os_timer_delete(timer_t timer)
 int ps_os_raise(int sig)
 {
     return raise(sig);
+}
+
+uint64_t ps_os_mem_total(void)
+{
+    struct sysinfo si;
+    if (sysinfo(&si) != 0)
+        return 0;
+    return (uint64_t)si.totalram * (si.mem_unit ? si.mem_unit : 1);
 }

@@ -188,6 +188,10 @@ static void put_process(ps_buf_t *b)
     ps_buf_str(b, opts);
     ps_buf_u32(b, (uint32_t)sizeof(void *));
     ps_buf_u32(b, (uint32_t)ps_os_page_size());
+    /* appended fields (older readers stop before them): the memory the process may use, for
+     * perfshim growth's time to the limit */
+    ps_buf_u64(b, ps_os_mem_total());
+    ps_buf_u64(b, ps_alerts_cgroup_limit());
 }
 
 typedef struct {

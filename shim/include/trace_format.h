@@ -59,6 +59,9 @@ enum ps_chunk_type {
  *   str tool_version, str program (absolute path of /proc/self/exe), str hostname,
  *   u32 argc, argc × str argv, str options ("NAME=value\n" for every option in effect),
  *   u32 pointer_size (8), u32 page_size
+ *   then, appended (older traces end before them; readers take them when 16 bytes follow):
+ *   u64 mem_total_bytes (the machine's memory, 0 unknown), u64 cgroup_limit_bytes (the cgroup
+ *   v2 memory.max in effect, 0 none)
  *
  * MODULES payload:
  *   u32 count, then per module:

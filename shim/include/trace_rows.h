@@ -34,7 +34,9 @@
  * the minimum they always did. Changing or reordering anything else changes the format
  * (docs/trace-format.md, Versioning).
  *
- * Not declared here, written by hand on both sides: the variable parts — strings, PROCESS,
+ * Not declared here, written by hand on both sides (trace_format.h; PROCESS ends with two
+ * appended u64, mem_total_bytes and cgroup_limit_bytes, that older traces lack): the variable
+ * parts — strings, PROCESS,
  * MODULES and UNLOADED_MODULES records, STACKS, MESSAGE, histograms (hist), ZONES rows —, and
  * the u32 count / u32 row_size pair in front of each table of rows.
  *
