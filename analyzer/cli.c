@@ -8,6 +8,7 @@
 #include "cli.h"
 
 #include "ctl.h"
+#include "growth.h"
 #include "hot.h"
 #include "leaks.h"
 #include "locks.h"
@@ -43,6 +44,8 @@ static const char help_main[] =
     "  summary [OPTIONS] TRACE...         totals and the top allocation sites\n"
     "  timeline [OPTIONS] TRACE...        every snapshot over time: live heap, RSS, allocation\n"
     "                                     rate and the top sites, with a chart\n"
+    "  growth [OPTIONS] TRACE...          allocation sites by how their live bytes grow:\n"
+    "                                     unbounded, saturating, bounded or stable\n"
     "  locks [OPTIONS] TRACE...           locks by time waited, with the call sites that wait\n"
     "  hot [OPTIONS] TRACE...             CPU samples, allocator latency, zones, threads\n"
     "  ctl PID COMMAND | ctl --list       control a running process (PERFSHIM_CONTROL=1 or\n"
@@ -112,6 +115,25 @@ static const char help_timeline[] =
     "      --ascii    text: draw the chart in ASCII\n"
     "      --all-frames   C++ standard library frames one per line (see leaks --help)\n"
     "  -h, --help     show this help\n";
+
+static const char help_growth[] =
+    "Usage: perfshim growth [OPTIONS] TRACE...\n"
+    "\n"
+    "Rank the allocation sites of each trace by how their live bytes evolve over its\n"
+    "snapshots (PERFSHIM_INTERVAL writes one per interval). Each site gets a class:\n"
+    "unbounded (growing at a steady rate), saturating (growing, slower than before: profile\n"
+    "longer), bounded (grew, then held a plateau, like a cache) or stable; its current growth\n"
+    "rate in bytes per second and per allocation, a confidence (0 to 1), and, for growing\n"
+    "sites, the time until the process would reach the memory limit at that rate. The method:\n"
+    "docs/analyzer.md, \"perfshim growth\".\n"
+    "\n"
+    "Options:\n"
+    "      --json          JSON output (one object; an array for several traces)\n"
+    "      --limit BYTES   the memory limit (4G, 512M, ...; default: the cgroup's memory.max\n"
+    "                      recorded in the trace, else the machine's memory)\n"
+    "      --top N         list the N first sites (default 10; 0: every site followed)\n"
+    "      --all-frames    C++ standard library frames one per line (see leaks --help)\n"
+    "  -h, --help          show this help\n";
 
 static const char help_locks[] =
     "Usage: perfshim locks [OPTIONS] TRACE...\n"
@@ -220,6 +242,7 @@ enum {
     OPT_AT,
     OPT_ROWS,
     OPT_ASCII,
+    OPT_LIMIT,
 };
 
 static const struct option report_options[] = {
@@ -235,6 +258,7 @@ static const struct option report_options[] = {
     {"at", required_argument, NULL, OPT_AT},
     {"rows", required_argument, NULL, OPT_ROWS},
     {"ascii", no_argument, NULL, OPT_ASCII},
+    {"limit", required_argument, NULL, OPT_LIMIT},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -244,6 +268,7 @@ typedef struct {
     bool json, fail_on_leak, no_default_supp, help, top_set, sites_set, locks, hot, all_frames;
     bool rows_set, ascii;
     uint64_t top, sites, rows;
+    uint64_t limit; /* growth --limit, bytes */
     pa_at_t at;
     const char *output;
     pa_strlist_t supp_files;
@@ -257,6 +282,7 @@ enum {
     ACCEPT_LOCKS = 8,
     ACCEPT_HOT = 16,
     ACCEPT_TIMELINE = 32,
+    ACCEPT_GROWTH = 64,
 };
 
 static bool accepts(int opt, int cmd)
@@ -283,9 +309,46 @@ static bool accepts(int opt, int cmd)
     case OPT_ROWS:
     case OPT_ASCII:
         return cmd & ACCEPT_TIMELINE;
+    case OPT_LIMIT:
+        return cmd & ACCEPT_GROWTH;
     default:
         return false;
     }
+}
+
+/* A size: digits, then optionally K, M, G or T (binary multiples; "KiB", "KB", "k" also read).
+ * 0 or -1. */
+static int parse_bytes(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *c = s;
+    if (*c < '0' || *c > '9')
+        return -1;
+    for (; *c >= '0' && *c <= '9'; c++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*c - '0');
+    }
+    static const char units[] = "kmgt";
+    const char *u = *c ? strchr(units, *c | 0x20) : NULL;
+    if (u) {
+        for (const char *x = units; x <= u; x++) {
+            if (v > UINT64_MAX / 1024)
+                return -1;
+            v *= 1024;
+        }
+        c++;
+        if (*c == 'i')
+            c++;
+        if (*c == 'B' || *c == 'b')
+            c++;
+    } else if (*c == 'B' || *c == 'b') {
+        c++;
+    }
+    if (*c)
+        return -1;
+    *out = v;
+    return 0;
 }
 
 /* Parses argv[1..] of a subcommand (argv[0] is its name). Returns the index of the first operand,
@@ -370,6 +433,14 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
                 return -1;
             }
             o->rows_set = true;
+            break;
+        case OPT_LIMIT:
+            if (parse_bytes(optarg, &o->limit) != 0 || !o->limit) {
+                pa_msg_error("%s: invalid --limit '%s': expected a size in bytes above 0 (4G, "
+                             "512M, 65536)",
+                             argv[0], optarg);
+                return -1;
+            }
             break;
         case OPT_SITES:
             if (pa_util_parse_u64(optarg, 0, UINT32_MAX, &o->sites) != 0) {
@@ -493,6 +564,36 @@ out:
     return status;
 }
 
+static int cmd_growth(int argc, char **argv)
+{
+    cli_opts_t o = {0};
+    int status = PA_EXIT_USAGE;
+    int first = parse(argc, argv, ACCEPT_GROWTH, &o);
+    if (first < 0)
+        goto out;
+    if (o.help) {
+        fputs(help_growth, stdout);
+        status = PA_EXIT_OK;
+        goto out;
+    }
+    if (first >= argc) {
+        pa_msg_error("growth: no trace file given; see 'perfshim help growth'");
+        goto out;
+    }
+    pa_growth_opts_t go = {
+        .json = o.json,
+        .top = o.top_set ? o.top : PA_GROWTH_DEFAULT_TOP,
+        .limit = o.limit,
+        .all_frames = o.all_frames,
+    };
+    int n = argc - first;
+    int rc = pa_growth_files(argv + first, (size_t)n, &go, n > 1, stdout);
+    status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
+out:
+    pa_strlist_free(&o.supp_files);
+    return status;
+}
+
 static int cmd_locks(int argc, char **argv)
 {
     cli_opts_t o = {0};
@@ -596,7 +697,7 @@ static const command_t commands[] = {
     {"leaks", cmd_leaks, help_leaks}, {"summary", cmd_summary, help_summary},
     {"run", cmd_run, help_run},       {"locks", cmd_locks, help_locks},
     {"hot", cmd_hot, help_hot},       {"timeline", cmd_timeline, help_timeline},
-    {"ctl", cmd_ctl, help_ctl},
+    {"ctl", cmd_ctl, help_ctl},       {"growth", cmd_growth, help_growth},
 };
 
 static const command_t *find_command(const char *name)
@@ -630,9 +731,9 @@ static int dispatch(int argc, char **argv)
         }
         const command_t *c = find_command(argv[2]);
         if (!c) {
-            pa_msg_error(
-                "help: unknown command '%s'; commands: run, leaks, summary, timeline, locks, hot",
-                argv[2]);
+            pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary, timeline, "
+                         "growth, locks, hot",
+                         argv[2]);
             return PA_EXIT_USAGE;
         }
         fputs(c->help, stdout);
@@ -644,8 +745,8 @@ static int dispatch(int argc, char **argv)
     }
     const command_t *c = find_command(a);
     if (!c) {
-        pa_msg_error("unknown command '%s'; commands: run, leaks, summary, timeline, locks, hot",
-                     a);
+        pa_msg_error(
+            "unknown command '%s'; commands: run, leaks, summary, timeline, growth, locks, hot", a);
         return PA_EXIT_USAGE;
     }
     return c->run(argc - 1, argv + 1);
