@@ -124,6 +124,10 @@ void pa_growth_classify(const pa_growth_point_t *p, size_t n, pa_growth_fit_t *o
     fit_t all = fit_line(p, 0, n, false);
     fit_t a = k ? fit_line(p, 0, k, false) : all;
     fit_t b = k ? fit_line(p, k, n, false) : all;
+    if (k && !(a.sse + b.sse < PA_GROWTH_SPLIT * all.sse)) {
+        k = 0; /* two lines fit little better than one: the split would only follow noise */
+        a = b = all;
+    }
     out->breakpoint = k;
     out->r2_first = a.r2;
     out->r2_last = b.r2;

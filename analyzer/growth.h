@@ -22,6 +22,7 @@
 
 /* The thresholds of the classifier (docs/analyzer.md). Growth is measured relative to the
  * site's peak P (the highest point) over the trace's span T: g = slope × T / P. */
+#define PA_GROWTH_SPLIT 0.5      /* two segments only if they leave < this of one line's residual */
 #define PA_GROWTH_GROW 0.25      /* the last segment grows: g >= this ... */
 #define PA_GROWTH_R2 0.6         /* ... with a fit at least this good (R²) */
 #define PA_GROWTH_SLOWER 0.7     /* saturating: last slope below this share of the first's */
