@@ -49,7 +49,6 @@ typedef struct {
     double syy; /* sum of squares about the mean of y */
     double r2;  /* 1 - sse / syy; 1 for a constant y (a line fits it exactly) */
     double sxx; /* sum of squares about the mean of x: 0 when x did not change */
-    double mean;
 } fit_t;
 
 static double px(const pa_growth_point_t *p, bool by_allocs)
@@ -77,7 +76,6 @@ static fit_t fit_line(const pa_growth_point_t *p, size_t lo, size_t hi, bool by_
         sxy += dx * dy;
         f.syy += dy * dy;
     }
-    f.mean = my;
     f.slope = f.sxx > 0 ? sxy / f.sxx : 0;
     f.sse = f.syy - f.slope * sxy;
     if (f.sse < 0)
@@ -138,13 +136,18 @@ void pa_growth_classify(const pa_growth_point_t *p, size_t n, pa_growth_fit_t *o
 
     double g_last = b.slope * span / peak; /* the last segment's rate, as shares of the peak
                                               per trace span */
-    double lo = INFINITY, hi = -INFINITY;
-    for (size_t i = k; i < n; i++) {
+    /* the tail: the last segment, or the second half when that is shorter (a cache that
+     * filled early has a long last segment, or none when the split was refused) */
+    size_t tail = k > n / 2 ? k : n / 2;
+    double lo = INFINITY, hi = -INFINITY, mean = 0;
+    for (size_t i = tail; i < n; i++) {
         lo = p[i].bytes < lo ? p[i].bytes : lo;
         hi = p[i].bytes > hi ? p[i].bytes : hi;
+        mean += p[i].bytes;
     }
+    mean /= (double)(n - tail);
     double rise_last = b.slope * (p[n - 1].t - p[k].t) / peak; /* gained over the segment */
-    double grew = (b.mean - p[0].bytes) / peak;
+    double grew = (mean - p[0].bytes) / peak;
     double two_lines = all.syy > 0 ? clamp01(1 - (a.sse + b.sse) / all.syy) : 1;
     if (g_last >= PA_GROWTH_GROW && b.r2 >= PA_GROWTH_R2) {
         if (k && a.slope > 0 && b.slope < PA_GROWTH_SLOWER * a.slope) {
@@ -154,14 +157,14 @@ void pa_growth_classify(const pa_growth_point_t *p, size_t n, pa_growth_fit_t *o
             out->cls = PA_GROWTH_UNBOUNDED; /* as fast as before, or faster (a late leak) */
             out->confidence = b.r2 * pf;
         }
-    } else if (grew >= PA_GROWTH_GREW && b.mean >= PA_GROWTH_HELD * peak) {
+    } else if (grew >= PA_GROWTH_GREW && mean >= PA_GROWTH_HELD * peak) {
         if (rise_last >= PA_GROWTH_RISE && b.r2 >= PA_GROWTH_R2) {
             out->cls = PA_GROWTH_SATURATING; /* grew, and still gains, slowly */
             out->confidence = b.r2 * pf;
         } else if (hi - lo <= PA_GROWTH_SPREAD * peak) {
             out->cls = PA_GROWTH_BOUNDED; /* grew, then held a plateau */
-            /* the first segment's line and the plateau's mean, against the whole variance */
-            out->confidence = all.syy > 0 ? clamp01(1 - (a.sse + b.syy) / all.syy) * pf : pf;
+            /* the flatter the plateau within the spread allowed, the surer */
+            out->confidence = clamp01(1 - (hi - lo) / (PA_GROWTH_SPREAD * peak)) * pf;
         } else {
             out->confidence = 0.5 * pf; /* grew, then swings: no clear shape */
         }

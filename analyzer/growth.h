@@ -21,15 +21,16 @@
 #define PA_GROWTH_DEFAULT_TOP 10 /* sites reported */
 
 /* The thresholds of the classifier (docs/analyzer.md). Growth is measured relative to the
- * site's peak P (the highest point) over the trace's span T: g = slope × T / P. */
+ * site's peak P (the highest point) over the trace's span T: g = slope × T / P. The tail is
+ * the last segment, or the second half of the points when that is shorter. */
 #define PA_GROWTH_SPLIT 0.5      /* two segments only if they leave < this of one line's residual */
 #define PA_GROWTH_GROW 0.25      /* the last segment grows: g >= this ... */
 #define PA_GROWTH_R2 0.6         /* ... with a fit at least this good (R²) */
 #define PA_GROWTH_SLOWER 0.7     /* saturating: last slope below this share of the first's */
 #define PA_GROWTH_RISE 0.1       /* still rising: the last segment gains this share of P */
-#define PA_GROWTH_GREW 0.25      /* grew during the trace: last segment's mean - first point */
-#define PA_GROWTH_HELD 0.5       /* bounded: the last segment's mean holds this share of P */
-#define PA_GROWTH_SPREAD 0.25    /* bounded: the last segment stays within this share of P */
+#define PA_GROWTH_GREW 0.25      /* grew during the trace: the tail's mean minus the first point */
+#define PA_GROWTH_HELD 0.5       /* bounded: the tail's mean holds this share of P */
+#define PA_GROWTH_SPREAD 0.25    /* bounded: the tail stays within this share of P */
 #define PA_GROWTH_FULL_POINTS 16 /* points for full confidence (fewer scale it down) */
 
 typedef enum {

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""test_timeline_memory.py — `perfshim timeline` over a week of 10 s snapshots in bounded memory.
+"""test_timeline_memory.py — `perfshim timeline` (and `perfshim growth`) over a week of 10 s
+snapshots in bounded memory.
 
 bigtrace (tests/integration/bigtrace.c) writes the trace of a simulated service with full and
 delta snapshots: a week (60480 snapshots, 2000 stacks, packed deltas), the same service over a tenth of the
@@ -12,7 +13,9 @@ time (6048 snapshots), and a stress case of 100,000 stacks. Checks:
 - memory: the analyzer's peak RSS (ru_maxrss, from the small wrapper maxrss.c) for the week stays under RSS_BOUND and
   within RSS_GROWTH of the tenth: keeping even 40 bytes per snapshot would exceed the latter
   (60480 - 6048 snapshots), keeping the rows of every snapshot the former many times over;
-  the 100,000-stack case stays under STRESS_BOUND.
+  the 100,000-stack case stays under STRESS_BOUND;
+- `perfshim growth` over the week and the tenth: the same two memory bounds, and the leak
+  first, unbounded, at the generator's bytes per allocation and per second.
 No wall-clock assertion (times are printed, for information)."""
 import json
 import os
@@ -119,6 +122,31 @@ def main():
     ck.check(rss_week - rss_tenth <= RSS_GROWTH,
              "10x the snapshots: peak RSS %.1f MB vs %.1f MB, within %.1f MB" %
              (rss_week / 1e6, rss_tenth / 1e6, RSS_GROWTH / 1e6))
+
+    # perfshim growth over the same traces: the same bound (its series: 64 points per site),
+    # the leak unbounded at the generator's rate, per allocation and per second
+    rss_growth = {}
+    for label, path in (("week", week), ("tenth", tenth)):
+        with open(path + ".growth", "wb") as f:
+            rc, rss_growth[label], secs, err = measured(
+                args, [args.perfshim, "growth", "--json", path], f)
+        print("%s: growth --json %.2f s, peak RSS %.1f MB" % (label, secs,
+                                                              rss_growth[label] / 1e6))
+        with open(path + ".growth") as f:
+            d = json.load(f) if rc == 0 else {}
+        os.unlink(path + ".growth")
+        s0 = (d.get("sites") or [{}])[0]
+        rate = g["requests_per_snapshot"] * g["leak_size"] / (g["interval_ns"] / 1e9)
+        ck.check(rc == 0 and s0.get("class") == "unbounded" and
+                 abs(s0.get("bytes_per_event", 0) - g["leak_size"]) < 1e-6 * g["leak_size"] and
+                 abs(s0.get("bytes_per_second", 0) - rate) < 1e-6 * rate,
+                 "%s: growth ranks the leak first, unbounded, %d B per allocation, %.0f B/s"
+                 % (label, g["leak_size"], rate), repr((rc, err[-300:], s0))[:600])
+    ck.check(rss_growth["week"] <= RSS_BOUND, "growth, week: peak RSS %.1f MB <= %.1f MB" %
+             (rss_growth["week"] / 1e6, RSS_BOUND / 1e6))
+    ck.check(rss_growth["week"] - rss_growth["tenth"] <= RSS_GROWTH,
+             "growth, 10x the snapshots: peak RSS %.1f MB vs %.1f MB, within %.1f MB" %
+             (rss_growth["week"] / 1e6, rss_growth["tenth"] / 1e6, RSS_GROWTH / 1e6))
 
     generate(args, ck, stress, "--snapshots", 720, "--stacks", 100000, "--changed", 500)
     out, rss_stress = timeline(args, ck, stress, "100k stacks")
