@@ -484,8 +484,9 @@ static void site_text(FILE *out, const pa_growth_set_t *s, const site_t *x, size
             pa_util_format_bytes(x->last_live, b1, sizeof b1), e,
             (unsigned long long)x->last_blocks, x->last_blocks == 1 ? "" : "s", e,
             format_rate(f->bytes_per_second, b2, sizeof b2));
-    if (f->has_per_event)
-        fprintf(out, ", %s%.1f B per allocation", e, f->bytes_per_event);
+    if (f->has_per_event) /* (no "-0.0") */
+        fprintf(out, ", %s%.1f B per allocation", e,
+                fabs(f->bytes_per_event) < 0.05 ? 0.0 : f->bytes_per_event);
     double ttl;
     if (time_to_limit(s, x, l, &ttl))
         fprintf(out, ", limit in %s", format_duration(ttl, b1, sizeof b1));
