@@ -382,7 +382,8 @@ static int cmp_rank(const void *a, const void *b)
         return x->fit.bytes_per_second > y->fit.bytes_per_second ? -1 : 1;
     if (x->last_live != y->last_live)
         return x->last_live > y->last_live ? -1 : 1;
-    return x->g->first_stack_id < y->g->first_stack_id ? -1 : 1;
+    return (x->g->first_stack_id > y->g->first_stack_id) -
+           (x->g->first_stack_id < y->g->first_stack_id);
 }
 
 typedef struct {
