@@ -587,29 +587,13 @@ int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_j
     return rc;
 }
 
+static int growth_path(const char *path, void *ctx, FILE *out, pa_json_t *j)
+{
+    return pa_growth_trace(path, ctx, out, j);
+}
+
 int pa_growth_files(char *const *paths, size_t n, const pa_growth_opts_t *o, bool as_array,
                     FILE *out)
 {
-    int first_err = PA_OK;
-    pa_json_t j;
-    pa_json_init(&j, out);
-    if (o->json && as_array)
-        pa_json_array_begin(&j, false);
-    bool first = true;
-    for (size_t i = 0; i < n; i++) {
-        if (!o->json && !first)
-            fputs("\n\n", out);
-        int rc = pa_growth_trace(paths[i], o, out, &j);
-        if (rc == PA_ENOMEM)
-            pa_msg_error("%s: out of memory while writing the growth report", paths[i]);
-        if (rc == PA_OK)
-            first = false;
-        else if (first_err == PA_OK)
-            first_err = rc;
-    }
-    if (o->json && as_array)
-        pa_json_array_end(&j);
-    if (o->json && (as_array || !first))
-        pa_json_finish(&j);
-    return first_err;
+    return pa_report_each_path(paths, n, o->json, as_array, out, growth_path, (void *)o);
 }

@@ -1101,3 +1101,30 @@ int pa_report_each_file_at(char *const *paths, size_t n, const pa_at_t *at, bool
         pa_json_finish(&j);
     return first_err;
 }
+
+int pa_report_each_path(char *const *paths, size_t n, bool json, bool as_array, FILE *out,
+                        pa_report_path_fn one, void *ctx)
+{
+    int first_err = PA_OK;
+    pa_json_t j;
+    pa_json_init(&j, out);
+    if (json && as_array)
+        pa_json_array_begin(&j, false);
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        if (!json && !first)
+            fputs("\n\n", out);
+        int rc = one(paths[i], ctx, out, &j);
+        if (rc == PA_ENOMEM)
+            pa_msg_error("%s: out of memory while writing the report", paths[i]);
+        if (rc == PA_OK)
+            first = false;
+        else if (first_err == PA_OK)
+            first_err = rc;
+    }
+    if (json && as_array)
+        pa_json_array_end(&j);
+    if (json && (as_array || !first))
+        pa_json_finish(&j);
+    return first_err;
+}

@@ -57,6 +57,12 @@ int pa_report_each_file(char *const *paths, size_t n, bool json, bool quiet, boo
 int pa_report_each_file_at(char *const *paths, size_t n, const pa_at_t *at, bool json, bool quiet,
                            bool as_array, FILE *out, pa_report_fn one, void *ctx);
 
+/* The same for reports that read each file themselves (timeline, growth: two passes): one()
+ * gets the path; an error it returns is counted (it said why), PA_ENOMEM said here. */
+typedef int (*pa_report_path_fn)(const char *path, void *ctx, FILE *out, pa_json_t *j);
+int pa_report_each_path(char *const *paths, size_t n, bool json, bool as_array, FILE *out,
+                        pa_report_path_fn one, void *ctx);
+
 /* Groups the rows of t's current snapshot (with live_only: rows with live blocks only). t and syms
  * must outlive the groups. */
 int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups_t *out);

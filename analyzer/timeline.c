@@ -460,29 +460,13 @@ static int timeline_one(const char *path, const pa_timeline_opts_t *o, FILE *out
     return rc;
 }
 
+static int timeline_path(const char *path, void *ctx, FILE *out, pa_json_t *j)
+{
+    return timeline_one(path, ctx, out, j);
+}
+
 int pa_timeline_files(char *const *paths, size_t n, const pa_timeline_opts_t *o, bool as_array,
                       FILE *out)
 {
-    int first_err = PA_OK;
-    pa_json_t j;
-    pa_json_init(&j, out);
-    if (o->json && as_array)
-        pa_json_array_begin(&j, false);
-    bool first = true;
-    for (size_t i = 0; i < n; i++) {
-        if (!o->json && !first)
-            fputs("\n\n", out);
-        int rc = timeline_one(paths[i], o, out, &j);
-        if (rc == PA_ENOMEM)
-            pa_msg_error("%s: out of memory while writing the timeline", paths[i]);
-        if (rc == PA_OK)
-            first = false;
-        else if (first_err == PA_OK)
-            first_err = rc;
-    }
-    if (o->json && as_array)
-        pa_json_array_end(&j);
-    if (o->json && (as_array || !first))
-        pa_json_finish(&j);
-    return first_err;
+    return pa_report_each_path(paths, n, o->json, as_array, out, timeline_path, (void *)o);
 }
