@@ -149,7 +149,11 @@ void pa_growth_classify(const pa_growth_point_t *p, size_t n, pa_growth_fit_t *o
     double rise_last = b.slope * (p[n - 1].t - p[k].t) / peak; /* gained over the segment */
     double grew = (mean - p[0].bytes) / peak;
     double two_lines = all.syy > 0 ? clamp01(1 - (a.sse + b.sse) / all.syy) : 1;
-    if (g_last >= PA_GROWTH_GROW && b.r2 >= PA_GROWTH_R2) {
+    /* growing: fast enough with a fair fit, or slower (a leak on a large base) with a line that
+     * explains nearly all the variance, so no noise makes it */
+    bool growing = (g_last >= PA_GROWTH_GROW && b.r2 >= PA_GROWTH_R2) ||
+                   (g_last >= PA_GROWTH_GROW_STEADY && b.r2 >= PA_GROWTH_R2_STEADY);
+    if (growing) {
         if (k && a.slope > 0 && b.slope < PA_GROWTH_SLOWER * a.slope) {
             out->cls = PA_GROWTH_SATURATING; /* still growing, slower than before */
             out->confidence = two_lines * pf;

@@ -23,9 +23,11 @@
 /* The thresholds of the classifier (docs/analyzer.md). Growth is measured relative to the
  * site's peak P (the highest point) over the trace's span T: g = slope × T / P. The tail is
  * the last segment, or the second half of the points when that is shorter. */
-#define PA_GROWTH_SPLIT 0.5      /* two segments only if they leave < this of one line's residual */
-#define PA_GROWTH_GROW 0.25      /* the last segment grows: g >= this ... */
-#define PA_GROWTH_R2 0.6         /* ... with a fit at least this good (R²) */
+#define PA_GROWTH_SPLIT 0.5 /* two segments only if they leave < this of one line's residual */
+#define PA_GROWTH_GROW 0.25 /* the last segment grows: g >= this ... */
+#define PA_GROWTH_R2 0.6    /* ... with a fit at least this good (R²) */
+#define PA_GROWTH_GROW_STEADY 0.02 /* ... or g >= this with a line fit this good: */
+#define PA_GROWTH_R2_STEADY 0.9
 #define PA_GROWTH_SLOWER 0.7     /* saturating: last slope below this share of the first's */
 #define PA_GROWTH_RISE 0.1       /* still rising: the last segment gains this share of P */
 #define PA_GROWTH_GREW 0.25      /* grew during the trace: the tail's mean minus the first point */

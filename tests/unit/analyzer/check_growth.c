@@ -57,6 +57,11 @@ static double leak_on_base(double t, double span)
 {
     return t < 0.5 * span ? 50000 : 50000 + 800 * (t - 0.5 * span);
 }
+static double leak_on_large_base(double t, double span)
+{
+    (void)span;
+    return 2000000 + 1000 * t; /* gains 5% of its peak over the run, steadily */
+}
 static double cache_fast(double t, double span)
 {
     return t < 0.2 * span ? 100000 * t / (0.2 * span) : 100000;
@@ -134,6 +139,13 @@ START_TEST(test_unbounded)
     ck_assert_msg(f.bytes_per_second > 800, "later: %f", f.bytes_per_second);
     f = classify(leak_on_base, 0.01);
     ASSERT_CLASS(f, PA_GROWTH_UNBOUNDED);
+    /* slow against its size, but steady: a line explains it */
+    f = classify(leak_on_large_base, 0.001);
+    ASSERT_CLASS(f, PA_GROWTH_UNBOUNDED);
+    ck_assert_msg(fabs(f.bytes_per_second - 1000) < 50, "large base: %f", f.bytes_per_second);
+    /* the same slow growth under noise of its own size: not told from noise */
+    f = classify(leak_on_large_base, 0.05);
+    ASSERT_CLASS(f, PA_GROWTH_STABLE);
 }
 END_TEST
 
