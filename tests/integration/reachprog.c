@@ -21,6 +21,7 @@
  * Every block is zeroed first (memcheck ignores uninitialised words; the shim cannot tell), and
  * the stack is scrubbed before exit, so no stale copy of a pointer remains where either tool
  * looks. Prints "reachprog: done" and exits with 0 (exit() while the thread still waits).
+ * --no-thread: the same without the thread; --reachable-only: only keep_global and keep_chain.
  */
 #include <pthread.h>
 #include <semaphore.h>
@@ -185,7 +186,14 @@ static NOINLINE void scrub(void)
 
 int main(int argc, char **argv)
 {
-    int threads = argc < 2 || strcmp(argv[1], "--no-thread") != 0;
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (strcmp(mode, "--reachable-only") == 0) { /* no lost block at all */
+        make_kept();
+        scrub();
+        printf("reachprog: done\n");
+        return 0;
+    }
+    int threads = strcmp(mode, "--no-thread") != 0;
     sem_init(&started, 0, 0);
     pthread_t t;
     if (threads) {
