@@ -54,15 +54,22 @@ typedef struct {
 } kind_sums_t;
 
 #define COPY_BYTES (64 * 1024)
+#define LARGE_BLOCK (64 * 1024) /* read through process_vm_readv even with no other thread */
 #define MAX_THREADS 4096
 
 static struct {
     blk_t *b;
     size_t n, cap;
     uint32_t *mark; /* the mark stack: block indexes */
+    struct gran_s {
+        uintptr_t granule;   /* address >> GRANULE_SHIFT */
+        uint32_t first, end; /* blocks [first, end) overlap it; end 0: empty slot */
+    } *g;
+    size_t gmask, gbytes;
     size_t top, mcap;
     uintptr_t lo, hi; /* every block lies in [lo, hi) */
     int safe;         /* other threads run: read what they may unmap through process_vm_readv */
+    int vm_ok;        /* process_vm_readv works here */
     uint8_t *copy;    /* COPY_BYTES for those reads */
     long clique;      /* phase 2: the leader's index; -1 in phase 1 */
     uint64_t root_bytes, heap_bytes, unread_bytes;
@@ -134,11 +141,68 @@ static void sort_blocks(blk_t *a, size_t n)
 
 /* The block holding address w (its start or inside it; a zero-size block holds its start), or
  * -1. */
+/* The index of 64 KiB granules: for each granule some block overlaps, the range of block
+ * indexes [first, end) overlapping it. Most words that are not heap pointers miss it at once,
+ * and a hit is a binary search among a few blocks instead of all of them (python3 with
+ * PYTHONMALLOC=malloc, 120k blocks: docs/performance.md). */
+#define GRANULE_SHIFT 16
+
+static inline uint64_t end_of(const blk_t *x)
+{
+    return x->addr + (x->size ? x->size : 1);
+}
+
+static inline size_t gslot(uintptr_t g)
+{
+    return (size_t)((g * UINT64_C(0x9e3779b97f4a7c15)) >> 20) & S.gmask;
+}
+
+/* Builds the index (S.g); without it (no memory), find() searches every block. */
+static void index_blocks(void)
+{
+    size_t bound = 0;
+    for (size_t i = 0; i < S.n; i++)
+        bound += ((end_of(&S.b[i]) - 1) >> GRANULE_SHIFT) - (S.b[i].addr >> GRANULE_SHIFT) + 1;
+    size_t cap = 64;
+    while (cap < 2 * bound)
+        cap *= 2;
+    S.gbytes = cap * sizeof *S.g;
+    S.g = ps_os_map(S.gbytes);
+    if (!S.g)
+        return;
+    S.gmask = cap - 1;
+    for (size_t i = 0; i < S.n; i++) {
+        uintptr_t g1 = (end_of(&S.b[i]) - 1) >> GRANULE_SHIFT;
+        for (uintptr_t g = S.b[i].addr >> GRANULE_SHIFT; g <= g1; g++) {
+            size_t k = gslot(g);
+            while (S.g[k].end && S.g[k].granule != g)
+                k = (k + 1) & S.gmask;
+            if (!S.g[k].end) {
+                S.g[k].granule = g;
+                S.g[k].first = (uint32_t)i;
+            }
+            S.g[k].end = (uint32_t)i + 1;
+        }
+    }
+}
+
 static inline long find(uintptr_t w)
 {
     if (w - S.lo >= S.hi - S.lo)
         return -1;
     size_t l = 0, r = S.n;
+    if (S.g) {
+        uintptr_t g = w >> GRANULE_SHIFT;
+        size_t k = gslot(g);
+        while (S.g[k].end && S.g[k].granule != g)
+            k = (k + 1) & S.gmask;
+        if (!S.g[k].end)
+            return -1;
+        l = S.g[k].first;
+        r = S.g[k].end;
+        if (S.b[l].addr > w)
+            return -1;
+    }
     while (l < r) {
         size_t m = (l + r) / 2;
         if (S.b[m].addr <= w)
@@ -148,7 +212,7 @@ static inline long find(uintptr_t w)
     }
     if (l == 0)
         return -1;
-    const blk_t *x = &S.b[l - 1];
+    const blk_t *x = &S.b[l - 1]; /* the last block starting at or below w */
     return w - x->addr < (x->size ? x->size : 1) ? (long)(l - 1) : -1;
 }
 
@@ -233,8 +297,10 @@ static void scan_block(size_t i)
 {
     const blk_t *x = &S.b[i];
     /* The pool's memory stays mapped; a block of the C library may be unmapped by another
-     * thread's free meanwhile. */
-    int safe = S.safe && !ps_pool_owns((const void *)x->addr);
+     * thread's free meanwhile, and a large one (mmap'd by glibc) even by a free the shim did
+     * not see. */
+    int safe = S.vm_ok && !ps_pool_owns((const void *)x->addr) &&
+               (S.safe || x->size >= LARGE_BLOCK);
     scan_range(x->addr, x->addr + x->size, safe, x->state, &S.heap_bytes);
 }
 
@@ -261,8 +327,8 @@ static int module_roots(struct dl_phdr_info *info, size_t size, void *data)
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t s = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W))
-            scan_range(s, s + ph->p_memsz, 0, ST_REACHABLE, &S.root_bytes);
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) /* safe: a program may protect pages */
+            scan_range(s, s + ph->p_memsz, S.vm_ok, ST_REACHABLE, &S.root_bytes);
         else if (ph->p_type == PT_TLS && info->dlpi_tls_data)
             scan_range((uintptr_t)info->dlpi_tls_data, (uintptr_t)info->dlpi_tls_data + ph->p_memsz,
                        0, ST_REACHABLE, &S.root_bytes);
@@ -322,9 +388,12 @@ static void release(size_t bmap, size_t mmap_bytes)
         ps_os_unmap(S.mark, mmap_bytes);
     if (S.copy)
         ps_os_unmap(S.copy, COPY_BYTES);
+    if (S.g)
+        ps_os_unmap(S.g, S.gbytes);
     S.b = NULL;
     S.mark = NULL;
     S.copy = NULL;
+    S.g = NULL;
 }
 
 static int write_rows(ps_buf_t *b, uint64_t time_ns, uint64_t t0)
@@ -405,7 +474,8 @@ int ps_reach_write(ps_buf_t *b, uint64_t time_ns)
                     bmap + mmap_bytes);
         return -1;
     }
-    if (S.safe && !copy_in((uintptr_t)&S, 8)) {
+    S.vm_ok = copy_in((uintptr_t)&S, 8) != 0;
+    if (S.safe && !S.vm_ok) {
         release(bmap, mmap_bytes);
         ps_msg_warn("other threads still run at exit and process_vm_readv is refused; the leak "
                     "report gives no classes");
@@ -418,6 +488,7 @@ int ps_reach_write(ps_buf_t *b, uint64_t time_ns)
         S.lo = S.b[0].addr;
         const blk_t *last = &S.b[S.n - 1];
         S.hi = last->addr + (last->size ? last->size : 1);
+        index_blocks();
     }
 
     /* phase 1: from the roots */
