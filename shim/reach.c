@@ -64,7 +64,7 @@ static struct {
     struct gran_s {
         uintptr_t granule;   /* address >> GRANULE_SHIFT */
         uint32_t first, end; /* blocks [first, end) overlap it; end 0: empty slot */
-    } *g;
+    } * g;
     size_t gmask, gbytes;
     size_t top, mcap;
     uintptr_t lo, hi; /* every block lies in [lo, hi) */
@@ -299,8 +299,8 @@ static void scan_block(size_t i)
     /* The pool's memory stays mapped; a block of the C library may be unmapped by another
      * thread's free meanwhile, and a large one (mmap'd by glibc) even by a free the shim did
      * not see. */
-    int safe = S.vm_ok && !ps_pool_owns((const void *)x->addr) &&
-               (S.safe || x->size >= LARGE_BLOCK);
+    int safe =
+        S.vm_ok && !ps_pool_owns((const void *)x->addr) && (S.safe || x->size >= LARGE_BLOCK);
     scan_range(x->addr, x->addr + x->size, safe, x->state, &S.heap_bytes);
 }
 
@@ -425,7 +425,7 @@ static int write_rows(ps_buf_t *b, uint64_t time_ns, uint64_t t0)
                                      .root_bytes = S.root_bytes,
                                      .heap_bytes = S.heap_bytes,
                                      .unread_bytes = S.unread_bytes,
-                                     .scan_ns = ps_os_monotonic_ns() - t0,
+                                     .scan_ns = ps_os_clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0,
                                      .threads = S.nthreads,
                                      .flags = S.safe ? PS_LEAK_F_THREADS_RAN : 0};
     ps_put_leak_kinds_head(b, &head);
@@ -448,7 +448,7 @@ static int write_rows(ps_buf_t *b, uint64_t time_ns, uint64_t t0)
 
 int ps_reach_write(ps_buf_t *b, uint64_t time_ns)
 {
-    uint64_t t0 = ps_os_monotonic_ns();
+    uint64_t t0 = ps_os_clock_ns(CLOCK_THREAD_CPUTIME_ID);
     S.n = S.top = 0;
     S.lo = S.hi = 0;
     S.root_bytes = S.heap_bytes = S.unread_bytes = 0;

@@ -318,8 +318,9 @@
       "root memory scanned: data and bss, TLS, thread control blocks, stacks") \
     X(c, u64, heap_bytes, bytes, u64, heap_bytes, "block memory scanned") \
     X(c, u64, unread_bytes, bytes, u64, unread_bytes, \
-      "memory of other threads' stacks that could not be read (unmapped)") \
-    X(c, u64, scan_ns, ns, u64, scan_ns, "time the scan took, from the copy of the blocks to the rows") \
+      "memory that could not be read (unmapped or protected pages of other threads' stacks, " \
+      "modules' segments, blocks)") \
+    X(c, u64, scan_ns, ns, u64, scan_ns, "CPU time the scan took (its thread's), from the copy of the blocks to the rows") \
     X(c, u32, threads, count, u64, threads, "other threads whose whole stacks were scanned") \
     X(c, u32, flags, flags, none, -, \
       "bit 0 (`PS_LEAK_F_THREADS_RAN`): other threads were still running")
