@@ -29,6 +29,13 @@ static const char *kind_text(int kind)
     return kind >= 0 && kind < PS_LEAK_KINDS ? text[kind] : "";
 }
 
+static int kind_row_cmp(const void *a, const void *b)
+{
+    uint32_t x = ((const ps_row_leak_kind_t *)a)->stack_id,
+             y = ((const ps_row_leak_kind_t *)b)->stack_id;
+    return x < y ? -1 : x > y;
+}
+
 /* The entries of groups g (sorted), into *out (malloc'd): without classes one per group; with
  * them, by class (definitely, indirectly, possibly, reachable, not scanned), each class in the
  * groups' order. */
@@ -52,14 +59,35 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, entry_t **out
         free(*out);
         return PA_ENOMEM;
     }
-    for (size_t i = 0; i < nk; i++) {
-        const pa_row_t *row = pa_model_row(t, kr[i].stack_id);
-        const pa_group_t *x = row ? g->row_group[row - t->snap.rows] : NULL;
-        if (!x || kr[i].kind == 0 || kr[i].kind >= PS_LEAK_KINDS)
-            continue;
-        sum[x - g->all][0][kr[i].kind] += kr[i].blocks;
-        sum[x - g->all][1][kr[i].kind] += kr[i].bytes;
+    /* the chunk's rows by stack id, then each snapshot row's among them */
+    ps_row_leak_kind_t *by_id = malloc((nk ? nk : 1) * sizeof *by_id);
+    if (!by_id) {
+        free(sum);
+        free(*out);
+        return PA_ENOMEM;
     }
+    memcpy(by_id, kr, nk * sizeof *by_id);
+    qsort(by_id, nk, sizeof *by_id, kind_row_cmp);
+    for (size_t r = 0; r < t->snap.nrows; r++) {
+        const pa_group_t *x = g->row_group[r];
+        if (!x)
+            continue;
+        uint32_t id = t->snap.rows[r].stack_id;
+        size_t lo = 0, hi = nk;
+        while (lo < hi) {
+            size_t m = (lo + hi) / 2;
+            if (by_id[m].stack_id < id)
+                lo = m + 1;
+            else
+                hi = m;
+        }
+        for (; lo < nk && by_id[lo].stack_id == id; lo++)
+            if (by_id[lo].kind > 0 && by_id[lo].kind < PS_LEAK_KINDS) {
+                sum[x - g->all][0][by_id[lo].kind] += by_id[lo].blocks;
+                sum[x - g->all][1][by_id[lo].kind] += by_id[lo].bytes;
+            }
+    }
+    free(by_id);
     for (size_t i = 0; i < g->n; i++) { /* what the scan did not see: kind 0 */
         uint64_t(*s)[PS_LEAK_KINDS] = sum[g->items[i] - g->all];
         uint64_t b = 0, y = 0;
