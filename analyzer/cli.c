@@ -69,7 +69,9 @@ static const char help_leaks[] =
     "\n"
     "Options:\n"
     "      --json                     JSON output (one object; an array for several traces)\n"
-    "      --fail-on-leak             exit with status 1 when a leak is not suppressed\n"
+    "      --fail-on-leak[=all]       exit with status 1 when a leak is not suppressed; with\n"
+    "                                 leak classes (PERFSHIM_LEAK_SCAN) only lost blocks\n"
+    "                                 count, and with =all still reachable ones too\n"
     "      --suppressions FILE        more suppressions: one glob pattern per line, matched\n"
     "                                 against every frame's function; '#' starts a comment\n"
     "                                 (may be given several times)\n"
@@ -212,7 +214,8 @@ static const char help_run[] =
     "  -o, --output TEMPLATE          trace path template (PERFSHIM_OUTPUT: %p pid, %e program\n"
     "                                 name, %t start time, %h host name, %% percent)\n"
     "      --json                     JSON reports on stdout\n"
-    "      --fail-on-leak             exit with status 1 when CMD succeeded but leaked\n"
+    "      --fail-on-leak[=all]       exit with status 1 when CMD succeeded but leaked\n"
+    "                                 (lost blocks; =all: also still reachable ones)\n"
     "      --suppressions FILE        more suppressions (see perfshim help leaks)\n"
     "      --no-default-suppressions  do not suppress the C/C++ runtime's one-time allocations\n"
     "      --top N                    list only the N largest leaks per trace (0: all)\n"
@@ -247,7 +250,7 @@ enum {
 
 static const struct option report_options[] = {
     {"json", no_argument, NULL, OPT_JSON},
-    {"fail-on-leak", no_argument, NULL, OPT_FAIL_ON_LEAK},
+    {"fail-on-leak", optional_argument, NULL, OPT_FAIL_ON_LEAK},
     {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},
     {"no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPP},
     {"top", required_argument, NULL, OPT_TOP},
@@ -266,7 +269,7 @@ static const struct option report_options[] = {
 
 typedef struct {
     bool json, fail_on_leak, no_default_supp, help, top_set, sites_set, locks, hot, all_frames;
-    bool rows_set, ascii;
+    bool rows_set, ascii, fail_all;
     uint64_t top, sites, rows;
     uint64_t limit; /* growth --limit, bytes */
     pa_at_t at;
@@ -390,6 +393,11 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
             break;
         case OPT_FAIL_ON_LEAK:
             o->fail_on_leak = true;
+            if (optarg && strcmp(optarg, "all") != 0) {
+                pa_msg_error("--fail-on-leak=%s: the only value is 'all'", optarg);
+                return -1;
+            }
+            o->fail_all = optarg != NULL;
             break;
         case OPT_SUPPRESSIONS:
             if (pa_strlist_add(&o->supp_files, optarg) != PA_OK)
@@ -488,8 +496,12 @@ static int cmd_leaks(int argc, char **argv)
     }
     if (load_suppressions(&o, &supp) != PA_OK)
         goto out;
-    pa_leaks_opts_t lo = {
-        .json = o.json, .top = o.top, .supp = &supp, .all_frames = o.all_frames, .at = o.at};
+    pa_leaks_opts_t lo = {.json = o.json,
+                          .top = o.top,
+                          .supp = &supp,
+                          .all_frames = o.all_frames,
+                          .at = o.at,
+                          .fail_all = o.fail_all};
     bool leaked = false;
     int n = argc - first;
     int rc = pa_leaks_files(argv + first, (size_t)n, &lo, n > 1, stdout, &leaked);
@@ -676,7 +688,11 @@ static int cmd_run(int argc, char **argv)
     pa_run_opts_t ro = {
         .output = o.output,
         .fail_on_leak = o.fail_on_leak,
-        .leaks = {.json = o.json, .top = o.top, .supp = &supp, .all_frames = o.all_frames},
+        .leaks = {.json = o.json,
+                  .top = o.top,
+                  .supp = &supp,
+                  .all_frames = o.all_frames,
+                  .fail_all = o.fail_all},
         .locks = o.locks,
         .hot = o.hot,
     };

@@ -20,12 +20,18 @@ typedef struct {
     bool quiet;                /* collect trace warnings without printing them (tests) */
     bool all_frames;           /* text: C++ standard library frames one per line, not folded */
     pa_at_t at;                /* the snapshot reported (--at; zero: the last) */
+    bool fail_all;             /* --fail-on-leak=all: still reachable blocks fail too */
 } pa_leaks_opts_t;
 
 typedef struct {
     uint64_t leaked_blocks, leaked_bytes;         /* not suppressed */
     uint64_t suppressed_blocks, suppressed_bytes; /* matched a suppression */
-    size_t leaks, suppressed;                     /* groups (distinct stacks) */
+    size_t leaks, suppressed;                     /* entries (distinct stacks; and kinds) */
+    /* With leak classes (a LEAK_KINDS chunk, shim/reach.c): not suppressed, by enum ps_leak_kind
+     * (0: blocks the scan did not see). kinds is false for a trace without them. */
+    bool kinds;
+    uint64_t kind_blocks[PS_LEAK_KINDS], kind_bytes[PS_LEAK_KINDS];
+    bool failing; /* --fail-on-leak fails: lost blocks (or any, fail_all; any without kinds) */
 } pa_leaks_totals_t;
 
 /* Reports one loaded trace on out (text) or into j (JSON, one object). */

@@ -1131,6 +1131,60 @@ static int load_alert(pa_trace_t *t, const pa_chunk_t *ch)
     return PA_OK;
 }
 
+/* ---- LEAK_KINDS ----------------------------------------------------------------------------- */
+
+static int load_leak_kinds(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    ps_row_leak_kinds_head_t head;
+    PA_ROW_GET(&c, LEAK_KINDS_HEAD, &head);
+    uint32_t count = pa_cursor_u32(&c), row_size = pa_cursor_u32(&c);
+    const char *why = c.err ? "payload ends inside the header" : NULL;
+    if (!why)
+        why = check_rows(&c, count, row_size, PS_LEAK_KIND_ROW_SIZE);
+    if (why) {
+        malformed(t, "LEAK_KINDS", ch, why);
+        return PA_OK;
+    }
+    ps_row_leak_kind_t *rows = count ? calloc(count, sizeof *rows) : NULL;
+    if (count && !rows)
+        return PA_ENOMEM;
+    for (uint32_t i = 0; i < count; i++)
+        PA_ROW_GET_FIT(&c, LEAK_KIND, &rows[i], row_size);
+    free(t->leak_rows);
+    t->leak_rows = rows;
+    t->nleak_rows = count;
+    t->leak_head = head;
+    t->has_leak_kinds = true;
+    return PA_OK;
+}
+
+const ps_row_leak_kind_t *pa_model_leak_kinds(const pa_trace_t *t, size_t *n)
+{
+    *n = 0;
+    if (!t->has_leak_kinds || !t->has_snapshot || t->leak_head.time_ns != t->snap.time_ns)
+        return NULL;
+    *n = t->nleak_rows;
+    return t->leak_rows;
+}
+
+const char *pa_model_leak_kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case PS_LEAK_DEFINITELY:
+        return "definitely";
+    case PS_LEAK_INDIRECTLY:
+        return "indirectly";
+    case PS_LEAK_POSSIBLY:
+        return "possibly";
+    case PS_LEAK_REACHABLE:
+        return "reachable";
+    default:
+        return "unscanned";
+    }
+}
+
 /* ---- MESSAGE, END -------------------------------------------------------------------------- */
 
 static int load_message(pa_trace_t *t, const pa_chunk_t *ch)
@@ -1424,6 +1478,9 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
         case PS_CHUNK_ALERT:
             rc = load_alert(t, &ch);
             break;
+        case PS_CHUNK_LEAK_KINDS:
+            rc = load_leak_kinds(t, &ch);
+            break;
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
             break;
@@ -1560,6 +1617,7 @@ void pa_model_free(pa_trace_t *t)
         free(t->messages[i].text);
     free(t->messages);
     free(t->alerts);
+    free(t->leak_rows);
     pa_strlist_free(&t->warnings);
     memset(t, 0, sizeof *t);
 }

@@ -284,7 +284,19 @@ typedef struct {
     bool damaged;                             /* file damage or a malformed payload */
     pa_strlist_t warnings; /* every problem found, without the "perfshim: FILE: " prefix */
     bool quiet;            /* do not print warnings as they are found */
+    /* LEAK_KINDS (19): the leak classes of the exit snapshot whose time_ns it names (a report
+     * uses them only while t->snap is that snapshot: pa_model_leak_kinds) */
+    bool has_leak_kinds;
+    ps_row_leak_kinds_head_t leak_head;
+    ps_row_leak_kind_t *leak_rows;
+    size_t nleak_rows;
 } pa_trace_t;
+
+/* The LEAK_KINDS rows of the snapshot reported (t->snap), or NULL (none: no scan, or --at
+ * chose an earlier snapshot); *n gets their count. */
+const ps_row_leak_kind_t *pa_model_leak_kinds(const pa_trace_t *t, size_t *n);
+/* "definitely", "indirectly", "possibly", "reachable" (enum ps_leak_kind); "unscanned" for 0. */
+const char *pa_model_leak_kind_name(uint32_t kind);
 
 /* Loads `path`. PA_OK: *t holds at least one snapshot (maybe from a damaged file: t->damaged).
  * Otherwise a message naming the file was printed and *t is freed. With quiet, warnings are only

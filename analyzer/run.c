@@ -176,7 +176,7 @@ static int run_one(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)
     const pa_run_opts_t *o = e->o;
     pa_leaks_totals_t tot;
     int rc = pa_leaks_report(t, &o->leaks, out, j, &tot);
-    if (tot.leaks)
+    if (tot.failing)
         e->leaked = true;
     if (rc == PA_OK && o->locks) {
         pa_locks_opts_t lo = {.json = o->leaks.json,

@@ -201,6 +201,9 @@ void ps_unwind_thread_exit(ps_unwind_tcache_t *tc); /* release the thread's memo
 /* Record the calling thread's stack bounds; called at the start of every thread the shim
  * starts (threads.c), before the program's code runs on it, with the guard raised. */
 void ps_unwind_thread_start(void);
+/* tc's stack bounds from the recorded ones now (not at its first walk): the leak scan
+ * (reach.c) reads other threads' bounds there. */
+void ps_unwind_fill_bounds(ps_unwind_tcache_t *tc);
 void ps_unwind_flush(void);         /* forget cached rules: code was unloaded (dlclose) */
 uint64_t ps_unwind_fallbacks(void); /* walks that had to use libunwind */
 /* For tests: the cached rule of a return address (derived on a miss), and the capacity of the
@@ -237,6 +240,11 @@ void ps_track_new_section(void); /* blocks tracked so far belong to an earlier s
 void ps_track_fork_prepare(void);
 void ps_track_fork_parent(void);
 void ps_track_fork_child(void);
+/* For the leak scan (reach.c): live-table entries now (racy), each entry of this section
+ * (fn(arg, ptr, size, stack id), under its shard's lock), and the registered threads. */
+size_t ps_track_live_count(void);
+void ps_track_for_each_live(void (*fn)(void *, uintptr_t, uint64_t, uint32_t), void *arg);
+int ps_track_threads_running(void);
 
 /* ---- sample.c: PERFSHIM_SAMPLE, sampling by bytes ------------------------------------------ */
 #define PS_SAMPLE_CODES 16                     /* weight codes a block can carry (0 = exact) */
@@ -434,5 +442,11 @@ int ps_alerts_sigaction(const struct sigaction *act, struct sigaction *old);
  * ancestors), 0 when there is none: for the PROCESS chunk. */
 uint64_t ps_alerts_cgroup_limit(void);
 void ps_alerts_fork_child(void);
+
+/* ---- reach.c: leak classes at exit (PERFSHIM_LEAK_SCAN) ----------------------------------- */
+int ps_reach_wanted(void); /* the option is on and every live block is tracked */
+/* Scans for pointers and writes the LEAK_KINDS payload of the exit snapshot at time_ns into b:
+ * 0, or -1 (nothing to write; said why when it was a failure). */
+int ps_reach_write(ps_buf_t *b, uint64_t time_ns);
 
 #endif /* PS_INTERNAL_H */

@@ -1116,3 +1116,32 @@ void ps_pool_shutdown(void)
     memset(&ps_pool_hot, 0, sizeof ps_pool_hot);
     ps_pool_tls = &cache_empty;
 }
+
+/* ================================================================================================
+ * The leak scan (reach.c): every block whose metadata holds a stack id
+ * ============================================================================================== */
+
+void ps_pool_for_each_tracked(void (*fn)(void *, uintptr_t, uint32_t, uint32_t), void *arg)
+{
+    if (!pool.initialized)
+        return;
+    size_t end = __atomic_load_n(&pool.bump, __ATOMIC_ACQUIRE);
+    for (size_t u = 0; u < end;) {
+        const slab_t *s = &pool.slabs[u];
+        unsigned cls = ps_pool_hot.unit_class[u];
+        size_t units = s->units ? s->units : 1;
+        if (s->state == SLAB_ACTIVE && cls && s->cls == cls &&
+            __atomic_load_n(&pool.meta_ok[u / SEGMENT_UNITS], __ATOMIC_ACQUIRE)) {
+            const ps_pool_block_meta_t *m =
+                (const ps_pool_block_meta_t *)(pool.meta_base + (u << PS_POOL_UNIT_SHIFT));
+            uintptr_t base = (uintptr_t)unit_addr(u);
+            size_t size = ps_sizeclass_size[cls];
+            for (uint32_t i = 0, n = s->carved; i < n; i++) {
+                uint32_t id = __atomic_load_n(&m[i].stack_id, __ATOMIC_RELAXED);
+                if (id)
+                    fn(arg, base + i * size, id, m[i].size);
+            }
+        }
+        u += units;
+    }
+}

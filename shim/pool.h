@@ -119,6 +119,11 @@ void *ps_pool_memalign(size_t align, size_t n);
  * if the metadata page cannot be committed. */
 ps_pool_block_meta_t *ps_pool_meta(const void *p);
 
+/* Calls fn(arg, block, stack_id, size) for every block of a slab serving a class whose
+ * metadata holds a stack id (full tracking's tracked blocks; stack_id as the tracker stored it).
+ * Takes no lock: for the leak scan at exit (reach.c), which tolerates a block freed meanwhile. */
+void ps_pool_for_each_tracked(void (*fn)(void *, uintptr_t, uint32_t, uint32_t), void *arg);
+
 /* ---- what the inline fast paths need (pool.c owns these) --------------------------------------
  */
 

@@ -549,6 +549,11 @@ static int write_all(int reason, int final, int modules)
         ps_writer_chunk(PS_CHUNK_SAMPLING, &buf);
     }
     int rc = write_snapshot(reason, n, keyframe); /* last: it marks the snapshot complete */
+    if (final && reason == PS_SNAP_EXIT && rc == 0 && ps_reach_wanted()) {
+        ps_buf_reset(&buf); /* leak classes (reach.c): after the SNAPSHOT they refine */
+        if (ps_reach_write(&buf, last_snapshot_ns) == 0)
+            ps_writer_chunk(PS_CHUNK_LEAK_KINDS, &buf);
+    }
     ps_alerts_write(&buf, last_snapshot_ns); /* ALERT chunk and lines, if this tick raised any */
     write_messages();
     ps_writer_group_end();

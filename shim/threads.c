@@ -73,8 +73,10 @@ static void thread_begin(void *(*fn)(void *), uint32_t creator, uint32_t stack, 
     ps_unwind_thread_start();           /* first: the walks of this thread need its stack bounds */
     ps_thread_t *t = ps_track_thread(); /* registers the destructor that records the end */
     trec_t *r = trec_new(ps_os_tid(), creator, stack, (uint64_t)(uintptr_t)fn, 0);
-    if (t)
+    if (t) {
         t->thread_rec = r;
+        ps_unwind_fill_bounds(&t->unwind_cache); /* for the leak scan, even if it never walks */
+    }
     if (ps_g.opt.cpu_hz > 0)
         ps_cpu_thread_start(prof_blocked);
     ps_tls_guard--;

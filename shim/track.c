@@ -610,3 +610,33 @@ void ps_track_fork_child(void)
     /* The other threads do not exist here; their states stay registered so their counts
      * (blocks still live in the child's copy of the heap) are summed. */
 }
+
+/* ---- the leak scan (reach.c) ----------------------------------------------------------------- */
+
+size_t ps_track_live_count(void)
+{
+    size_t n = 0;
+    for (int i = 0; i < PS_LIVE_SHARDS; i++)
+        n += __atomic_load_n(&shards[i].count, __ATOMIC_RELAXED);
+    return n;
+}
+
+void ps_track_for_each_live(void (*fn)(void *, uintptr_t, uint64_t, uint32_t), void *arg)
+{
+    for (int i = 0; i < PS_LIVE_SHARDS; i++) {
+        ps_live_shard_t *s = &shards[i];
+        ps_lock(&s->lock);
+        for (uint32_t j = 0; j <= s->mask; j++) {
+            uint64_t meta = s->slots[j].meta;
+            if (s->slots[j].ptr && !(meta & META_OLD))
+                fn(arg, s->slots[j].ptr, meta & META_SIZE_MAX,
+                   (uint32_t)(meta >> PS_LIVE_SIZE_BITS));
+        }
+        ps_unlock(&s->lock);
+    }
+}
+
+int ps_track_threads_running(void)
+{
+    return atomic_load_explicit(&thread_count, memory_order_relaxed);
+}

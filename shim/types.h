@@ -78,6 +78,7 @@ typedef struct ps_options_s {
     const char *syslog_socket; /* PERFSHIM_SYSLOG_SOCKET: path of the syslog socket */
     const char *prom_file;     /* PERFSHIM_PROM_FILE: path template, "" off */
     int prom_sites;            /* PERFSHIM_PROM_SITES: growing sites listed in it */
+    int leak_scan;             /* PERFSHIM_LEAK_SCAN: 1 = leak classes by a scan at exit */
 } ps_options_t;
 
 /* ---- stack.c: interned stacks ------------------------------------------------------------ */

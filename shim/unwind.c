@@ -974,6 +974,12 @@ static PS_NOINLINE void thread_bounds(ps_unwind_tcache_t *tc)
     tc->stack_hi = hi;
 }
 
+void ps_unwind_fill_bounds(ps_unwind_tcache_t *tc)
+{
+    if (tc->stack_hi == 0)
+        thread_bounds(tc);
+}
+
 size_t ps_unwind_stack_room(uintptr_t sp)
 {
     uintptr_t lo = 0, hi = 0;

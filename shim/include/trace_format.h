@@ -51,6 +51,7 @@ enum ps_chunk_type {
     PS_CHUNK_ALERT = 15,            /* alerts raised at a snapshot; follows its SNAPSHOT */
     PS_CHUNK_SAMPLING = 16,         /* PERFSHIM_SAMPLE: the mean; just before its SNAPSHOT */
     PS_CHUNK_SNAPSHOT_PACKED = 17,  /* SNAPSHOT_DELTA with rows as varint differences */
+    PS_CHUNK_LEAK_KINDS = 19,       /* exit: live blocks per stack and leak class; after SNAPSHOT */
     PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
 };
 
@@ -159,6 +160,7 @@ enum ps_chunk_type {
 #define PS_THREAD_ROW_SIZE 64
 #define PS_CPU_ROW_SIZE 16
 #define PS_ALERT_ROW_SIZE 40
+#define PS_LEAK_KIND_ROW_SIZE 24
 
 /* ALERT rows: what crossed its threshold (PERFSHIM_ALERT_*) */
 enum ps_alert_kind {
@@ -209,5 +211,17 @@ enum ps_section_how {
     PS_SECTION_AT_START = 0, /* tracking began with the process (PERFSHIM_START=on) */
     PS_SECTION_CTL = 1       /* perfshim ctl start */
 };
+
+/* LEAK_KINDS (19) payload, after the exit SNAPSHOT (same time_ns): PS_ROW_LEAK_KINDS_HEAD, u32
+ * count, u32 row_size (>= PS_LEAK_KIND_ROW_SIZE), rows PS_ROW_LEAK_KIND. The class of a live
+ * block found by the reachability scan (shim/reach.c), with valgrind memcheck's meanings. */
+enum ps_leak_kind {
+    PS_LEAK_DEFINITELY = 1, /* no pointer to it anywhere */
+    PS_LEAK_INDIRECTLY = 2, /* only lost blocks point to it */
+    PS_LEAK_POSSIBLY = 3,   /* reached, but only through a chain with an interior pointer */
+    PS_LEAK_REACHABLE = 4,  /* a chain of start pointers from a root reaches it */
+    PS_LEAK_KINDS = 5       /* array size: kinds are 1..4 */
+};
+#define PS_LEAK_F_THREADS_RAN 1u /* other threads still ran during the scan */
 
 #endif /* PERFSHIM_TRACE_FORMAT_H */

@@ -307,6 +307,33 @@
     X(c, u32, means, count, u64, means, "distinct means used since start") \
     X(c, pad32, reserved, -, none, -, "0")
 
+/* ---- LEAK_KINDS (19): after the exit SNAPSHOT; header, rows of PS_LEAK_KIND_ROW_SIZE bytes -- */
+
+#define PS_ROW_LEAK_KINDS_HEAD(X, c) \
+    X(c, u64, time_ns, ns, u64, time_ns, "`time_ns` of the SNAPSHOT chunk it follows") \
+    X(c, u64, blocks, count, u64, blocks, "tracked live blocks the scan classified") \
+    X(c, u64, definitely, count, u64, definitely, "of those, definitely lost") \
+    X(c, u64, indirectly, count, u64, indirectly, "indirectly lost") \
+    X(c, u64, possibly, count, u64, possibly, "possibly lost") \
+    X(c, u64, reachable, count, u64, reachable, "still reachable") \
+    X(c, u64, root_bytes, bytes, u64, root_bytes, \
+      "root memory scanned: data and bss, TLS, thread control blocks, stacks") \
+    X(c, u64, heap_bytes, bytes, u64, heap_bytes, "block memory scanned") \
+    X(c, u64, unread_bytes, bytes, u64, unread_bytes, \
+      "memory that could not be read (unmapped or protected pages of other threads' stacks, " \
+      "modules' segments, blocks)") \
+    X(c, u64, scan_ns, ns, u64, scan_ns, "CPU time the scan took (its thread's), from the copy of the blocks to the rows") \
+    X(c, u32, threads, count, u64, threads, "other threads whose whole stacks were scanned") \
+    X(c, u32, flags, flags, none, -, \
+      "bit 0 (`PS_LEAK_F_THREADS_RAN`): other threads were still running")
+
+#define PS_ROW_LEAK_KIND(X, c) \
+    X(c, u32, stack_id, stack_id, none, -, "allocation stack of these blocks") \
+    X(c, u32, kind, enum, none, -, \
+      "1 definitely lost, 2 indirectly lost, 3 possibly lost, 4 still reachable") \
+    X(c, u64, blocks, count, u64, blocks, "live blocks of this stack in this class") \
+    X(c, u64, bytes, bytes, u64, bytes, "their bytes")
+
 /* ---- END (0xffff) --------------------------------------------------------------------------- */
 
 #define PS_ROW_END(X, c) \
@@ -335,7 +362,9 @@
     Y(ALERTS_HEAD, alerts_head) \
     Y(ALERT, alert) \
     Y(END, end) \
-    Y(SAMPLING, sampling)
+    Y(SAMPLING, sampling) \
+    Y(LEAK_KINDS_HEAD, leak_kinds_head) \
+    Y(LEAK_KIND, leak_kind)
 
 /* clang-format on */
 
@@ -377,5 +406,6 @@ _Static_assert(PS_ROW_WIRE_SIZE(LOCK_SITE) == PS_LOCK_SITE_ROW_SIZE, "LOCKS site
 _Static_assert(PS_ROW_WIRE_SIZE(THREAD) == PS_THREAD_ROW_SIZE, "THREADS row");
 _Static_assert(PS_ROW_WIRE_SIZE(CPU) == PS_CPU_ROW_SIZE, "CPU row");
 _Static_assert(PS_ROW_WIRE_SIZE(ALERT) == PS_ALERT_ROW_SIZE, "ALERT row");
+_Static_assert(PS_ROW_WIRE_SIZE(LEAK_KIND) == PS_LEAK_KIND_ROW_SIZE, "LEAK_KINDS row");
 
 #endif /* PERFSHIM_TRACE_ROWS_H */

@@ -230,17 +230,23 @@ END_TEST
 /* ---- the report
  * ---------------------------------------------------------------------------------- */
 
-static char *report(pa_trace_t *t, const pa_suppress_t *sp, bool json, pa_leaks_totals_t *tot)
+static char *report_all(pa_trace_t *t, const pa_suppress_t *sp, bool json, bool fail_all,
+                        pa_leaks_totals_t *tot)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     pa_json_t j;
     pa_json_init(&j, f);
-    pa_leaks_opts_t o = {.json = json, .supp = sp, .quiet = true};
+    pa_leaks_opts_t o = {.json = json, .supp = sp, .quiet = true, .fail_all = fail_all};
     ck_assert_int_eq(pa_leaks_report(t, &o, f, &j, tot), PA_OK);
     fclose(f);
     return buf;
+}
+
+static char *report(pa_trace_t *t, const pa_suppress_t *sp, bool json, pa_leaks_totals_t *tot)
+{
+    return report_all(t, sp, json, false, tot);
 }
 
 START_TEST(test_report_text_and_suppression)
@@ -297,6 +303,84 @@ START_TEST(test_report_json)
     ck_assert(strstr(js, "\"blocks\": 4,") < strstr(js, "\"blocks\": 1,"));
     free(js);
     pa_suppress_free(&sp);
+    pa_model_free(&t);
+}
+END_TEST
+
+/* Leak classes (a LEAK_KINDS chunk): each group split by class, definitely lost first; blocks
+ * no row covers are "unscanned"; --fail-on-leak fails on lost blocks, =all on any; a chunk of
+ * another snapshot is ignored. */
+static void set_kinds(pa_trace_t *t, const ps_row_leak_kind_t *rows, size_t n)
+{
+    free(t->leak_rows);
+    t->leak_rows = calloc(n, sizeof *rows);
+    memcpy(t->leak_rows, rows, n * sizeof *rows);
+    t->nleak_rows = n;
+    t->has_leak_kinds = true;
+    t->leak_head.time_ns = t->snap.time_ns;
+}
+
+START_TEST(test_report_kinds)
+{
+    pa_trace_t t;
+    build(&t, false);
+    /* stacks 1, 2, 4 group as lk_site_a (1 + 2 + 1 blocks); 3 is lk_site_b; 6 has no row */
+    const ps_row_leak_kind_t rows[] = {{1, PS_LEAK_DEFINITELY, 1, 100},
+                                       {2, PS_LEAK_INDIRECTLY, 2, 50},
+                                       {4, PS_LEAK_REACHABLE, 1, 10},
+                                       {3, PS_LEAK_POSSIBLY, 1, 500}};
+    set_kinds(&t, rows, 4);
+    pa_suppress_t sp = {0};
+    pa_leaks_totals_t tot;
+    char *text = report(&t, &sp, false, &tot);
+    ck_assert(tot.kinds && tot.failing);
+    ck_assert_uint_eq(tot.leaks, 5);
+    ck_assert_uint_eq(tot.leaked_blocks, 6);
+    ck_assert_uint_eq(tot.kind_blocks[PS_LEAK_INDIRECTLY], 2);
+    ck_assert_uint_eq(tot.kind_bytes[0], 160);
+    ck_assert_msg(strstr(text, "Leak 1 of 5: 100 bytes in 1 block, definitely lost (3 stacks "
+                               "merged)\n    #0 lk_site_a"),
+                  "%s", text);
+    ck_assert(strstr(text, "Leak 2 of 5: 50 bytes in 2 blocks, indirectly lost"));
+    ck_assert(strstr(text, "Leak 3 of 5: 500 bytes in 1 block, possibly lost\n    #0 lk_site_b"));
+    ck_assert(strstr(text, "Leak 4 of 5: 10 bytes in 1 block, still reachable"));
+    ck_assert(strstr(text, "Leak 5 of 5: 160 bytes in 1 block, not scanned"));
+    ck_assert(strstr(text, "  definitely lost: 100 bytes in 1 block\n"
+                           "  indirectly lost: 50 bytes in 2 blocks\n"
+                           "  possibly lost: 500 bytes in 1 block\n"
+                           "  still reachable: 10 bytes in 1 block\n"
+                           "  not scanned: 160 bytes in 1 block\n"));
+    free(text);
+    char *js = report(&t, &sp, true, &tot);
+    ck_assert_msg(
+        strstr(js, "\"kind\": \"definitely\",\n      \"blocks\": 1,\n      \"bytes\": 100,"), "%s",
+        js);
+    ck_assert(strstr(js, "\"kinds\": {\"definitely\": {\"blocks\": 1, \"bytes\": 100}") ||
+              strstr(js, "\"definitely\": {\n"));
+    ck_assert(strstr(js, "\"kind\": \"unscanned\""));
+    ck_assert(strstr(js, "\"leak_scan\": {"));
+    free(js);
+
+    /* only reachable blocks: --fail-on-leak passes, =all fails */
+    const ps_row_leak_kind_t reach[] = {{1, PS_LEAK_REACHABLE, 1, 100},
+                                        {2, PS_LEAK_REACHABLE, 2, 50},
+                                        {4, PS_LEAK_REACHABLE, 1, 10},
+                                        {3, PS_LEAK_REACHABLE, 1, 500},
+                                        {6, PS_LEAK_REACHABLE, 1, 160}};
+    set_kinds(&t, reach, 5);
+    free(report(&t, &sp, false, &tot));
+    ck_assert(tot.kinds && !tot.failing);
+    ck_assert_uint_eq(tot.leaks, 3);
+    free(report_all(&t, &sp, false, true, &tot));
+    ck_assert(tot.failing);
+
+    /* the chunk of another snapshot: today's report */
+    t.leak_head.time_ns = t.snap.time_ns + 1;
+    js = report(&t, &sp, true, &tot);
+    ck_assert(!tot.kinds && tot.failing);
+    ck_assert(strstr(js, "\"kinds\": null") && strstr(js, "\"leak_scan\": null"));
+    ck_assert(!strstr(js, "\"kind\":"));
+    free(js);
     pa_model_free(&t);
 }
 END_TEST
@@ -364,6 +448,7 @@ int main(void)
     tcase_add_test(tc, test_suppressions_file);
     tcase_add_test(tc, test_report_text_and_suppression);
     tcase_add_test(tc, test_report_json);
+    tcase_add_test(tc, test_report_kinds);
     tcase_add_test(tc, test_library_frames_fold);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -374,6 +374,77 @@ START_TEST(test_json_members)
 }
 END_TEST
 
+/* LEAK_KINDS: the header and every row, encoded by hand (an independent writer); a longer row is
+ * read by its declared prefix; the chunk counts only while the snapshot it names is reported. */
+static void leak_kinds_payload(tb_buf_t *p, uint64_t time_ns, uint32_t row_size)
+{
+    tb_u64(p, time_ns);
+    for (uint64_t v = 1801; v <= 1809; v++) /* blocks .. scan_ns */
+        tb_u64(p, v);
+    tb_u32(p, 1810); /* threads */
+    tb_u32(p, PS_LEAK_F_THREADS_RAN);
+    tb_u32(p, 2);
+    tb_u32(p, row_size);
+    for (uint32_t r = 0; r < 2; r++) {
+        tb_u32(p, 1 + r);                                      /* stack_id */
+        tb_u32(p, r ? PS_LEAK_REACHABLE : PS_LEAK_INDIRECTLY); /* kind */
+        tb_u64(p, 1820 + r);                                   /* blocks */
+        tb_u64(p, 1830 + r);                                   /* bytes */
+        for (uint32_t x = PS_LEAK_KIND_ROW_SIZE; x < row_size; x++)
+            tb_bytes(p, "\xee", 1);
+    }
+}
+
+START_TEST(test_leak_kinds_decoded)
+{
+    tb_buf_t p = {0};
+    leak_kinds_payload(&p, TB_SNAPSHOT_TIME_NS, PS_LEAK_KIND_ROW_SIZE + 8);
+    const uint16_t type = PS_CHUNK_LEAK_KINDS;
+    pa_trace_t t;
+    load_with(&type, &p, 1, &t);
+    tb_free(&p);
+    size_t n;
+    const ps_row_leak_kind_t *r = pa_model_leak_kinds(&t, &n);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(t.leak_head.blocks, 1801);
+    ck_assert_uint_eq(t.leak_head.reachable, 1805);
+    ck_assert_uint_eq(t.leak_head.scan_ns, 1809);
+    ck_assert_uint_eq(t.leak_head.threads, 1810);
+    ck_assert_uint_eq(t.leak_head.flags, PS_LEAK_F_THREADS_RAN);
+    for (uint32_t i = 0; i < 2; i++) {
+        ck_assert_uint_eq(r[i].stack_id, 1 + i);
+        ck_assert_uint_eq(r[i].kind, i ? PS_LEAK_REACHABLE : PS_LEAK_INDIRECTLY);
+        ck_assert_uint_eq(r[i].blocks, 1820 + i);
+        ck_assert_uint_eq(r[i].bytes, 1830 + i);
+    }
+    ck_assert_str_eq(pa_model_leak_kind_name(PS_LEAK_POSSIBLY), "possibly");
+    ck_assert_str_eq(pa_model_leak_kind_name(0), "unscanned");
+    pa_model_free(&t);
+
+    /* another snapshot's: not used */
+    leak_kinds_payload(&p, TB_SNAPSHOT_TIME_NS + 1, PS_LEAK_KIND_ROW_SIZE);
+    load_with(&type, &p, 1, &t);
+    tb_free(&p);
+    ck_assert_ptr_null(pa_model_leak_kinds(&t, &n));
+    ck_assert_uint_eq(n, 0);
+    pa_model_free(&t);
+
+    /* rows too short: malformed, skipped */
+    leak_kinds_payload(&p, TB_SNAPSHOT_TIME_NS, PS_LEAK_KIND_ROW_SIZE - 8);
+    tb_buf_t f = {0};
+    tb_typical_with(&f, &type, &p, 1);
+    tb_free(&p);
+    const char *path = tu_path("kinds.trace");
+    ck_assert_int_eq(tb_write_file(path, f.data, f.len), 0);
+    tb_free(&f);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert(t.damaged);
+    ck_assert_ptr_null(pa_model_leak_kinds(&t, &n));
+    pa_model_free(&t);
+}
+END_TEST
+
 /* ---- the declaration itself, and docs/trace-format.md -------------------------------------- */
 
 static const char *doc_type(const char *type)
@@ -455,6 +526,7 @@ int main(void)
     tcase_add_test(tc, test_locks_decoded);
     tcase_add_test(tc, test_timing_decoded);
     tcase_add_test(tc, test_alert_decoded);
+    tcase_add_test(tc, test_leak_kinds_decoded);
     tcase_add_test(tc, test_end_decoded);
     tcase_add_test(tc, test_json_members);
     tcase_add_test(tc, test_docs_tables);

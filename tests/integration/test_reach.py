@@ -1,0 +1,185 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""test_reach.py — leak classes at exit (PERFSHIM_LEAK_SCAN, shim/reach.c; issue 12 item 3).
+
+tests/integration/reachprog.c allocates, from one function per structure, blocks of every one
+of valgrind's classes: a lost list, a lost tree, a lost cycle, plain lost blocks, a global's
+chain (still reachable), a block a global points into and the block only it points to
+(possibly lost), a block only a still-running thread's stack holds (still reachable).
+
+--pool 1|0: under the shim (the pool on, or everything from glibc's malloc), `perfshim leaks
+  --json` gives, per allocating function and kind, exactly the blocks the program's header
+  lists; the same without the thread; the text report names the classes; --fail-on-leak fails
+  on lost blocks, not on still reachable ones unless =all; PERFSHIM_LEAK_SCAN=0 and sampling
+  leave the classes out (no "kind", "leak_scan": null) and --fail-on-leak counts every block
+  as before.
+--valgrind: valgrind memcheck on the same binary without the shim (--leak-check=full
+  --show-leak-kinds=all --leak-check-heuristics=none --xml=yes): its loss records, summed per
+  allocating function and kind, equal the shim's for every function of reachprog.c. Exits 77
+  (skipped) when valgrind is not installed."""
+import collections
+import os
+import shutil
+import xml.etree.ElementTree as ET
+
+import pstest
+
+# (allocating function, kind) -> blocks, as reachprog.c's header says (the thread's included)
+EXPECTED = {
+    ("leak_plain", "definitely"): 3,
+    ("lost_list_head", "definitely"): 1,
+    ("lost_list_node", "indirectly"): 4,
+    ("tree_root", "definitely"): 1,
+    ("tree_node", "indirectly"): 6,
+    ("cycle_node", "definitely"): 1,
+    ("cycle_node", "indirectly"): 1,
+    ("keep_global", "reachable"): 1,
+    ("keep_chain", "reachable"): 2,
+    ("middle_block", "possibly"): 1,
+    ("middle_child", "possibly"): 1,
+    ("thread_keep", "reachable"): 1,
+}
+FUNCTIONS = {f for f, _ in EXPECTED} | {"freed_block"}
+VG_KINDS = {"Leak_DefinitelyLost": "definitely", "Leak_IndirectlyLost": "indirectly",
+            "Leak_PossiblyLost": "possibly", "Leak_StillReachable": "reachable"}
+
+
+def extra(ap):
+    ap.add_argument("--pool", default="1")
+    ap.add_argument("--valgrind", action="store_true")
+
+
+def shim_verdicts(rep):
+    """(function, kind) -> blocks for reachprog.c's functions (suppressed entries included)."""
+    out = collections.Counter()
+    for e in rep["leaks"] + rep["suppressed"]:
+        fn = e["stack"][0].get("function") if e["stack"] else None
+        if fn in FUNCTIONS:
+            out[(fn, e.get("kind"))] += e["blocks"]
+    return dict(out)
+
+
+def run_shim(args, ck, mode_args, env, label):
+    work = pstest.tmpdir("reach")
+    prog = os.path.join(args.bindir, "reachprog")
+    e = {"PERFSHIM_POOL": args.pool}
+    e.update(env)
+    p, traces, reps = pstest.preload_and_analyze(args, ck, [prog, *mode_args], work, env=e)
+    ok = ck.check(p.returncode == 0 and b"reachprog: done" in p.stdout and len(reps) == 1,
+                  "%s: reachprog exits 0 and writes one trace" % label, pstest.describe(p))
+    return (reps[0], traces[0]) if ok else (None, None)
+
+
+def fail_status(args, trace, *opts):
+    return pstest.run([args.perfshim, "leaks", *opts, trace]).returncode
+
+
+def shim_case(args, ck):
+    label = "pool=%s" % args.pool
+    rep, trace = run_shim(args, ck, [], {}, label)
+    if rep is None:
+        return
+    got = shim_verdicts(rep)
+    ck.check(got == EXPECTED, "%s: blocks per allocating function and kind as reachprog.c says"
+             % label, "expected %r\ngot      %r" % (EXPECTED, got))
+    scan = rep.get("leak_scan")
+    ck.check(scan is not None and scan["threads"] >= 1 and scan["threads_ran"],
+             "%s: leak_scan present, the waiting thread's stack scanned" % label, repr(scan))
+    kinds = rep["totals"]["kinds"]
+    ck.check(kinds is not None and kinds["unscanned"]["blocks"] == 0,
+             "%s: every live block was classified" % label, repr(kinds))
+    ck.check(all("kind" in e for e in rep["leaks"]), "%s: every entry has a kind" % label)
+    if kinds:
+        for k in ("definitely", "indirectly", "possibly", "reachable"):
+            n = sum(e["blocks"] for e in rep["leaks"] if e["kind"] == k)
+            ck.equal(n, kinds[k]["blocks"], "%s: totals.kinds.%s.blocks sums its entries"
+                     % (label, k))
+    text = pstest.run([args.perfshim, "leaks", trace])
+    t = text.stdout.decode() + text.stderr.decode()
+    for words in ("definitely lost", "indirectly lost", "possibly lost", "still reachable"):
+        ck.check(", " + words in t and "  %s: " % words in t,
+                 "%s: the text report names '%s' per entry and in the summary" % (label, words), t)
+    ck.equal(fail_status(args, trace, "--fail-on-leak"), 1, "%s: --fail-on-leak fails" % label)
+
+    rep, _ = run_shim(args, ck, ["--no-thread"], {}, label + " no thread")
+    if rep:
+        want = {k: v for k, v in EXPECTED.items() if k[0] != "thread_keep"}
+        got = shim_verdicts(rep)
+        ck.check(got == want, "%s, no thread: verdicts as expected" % label,
+                 "expected %r\ngot      %r" % (want, got))
+        ck.check(rep["leak_scan"] and not rep["leak_scan"]["threads_ran"],
+                 "%s, no thread: no other thread ran" % label, repr(rep["leak_scan"]))
+
+    rep, trace = run_shim(args, ck, ["--reachable-only"], {}, label + " reachable only")
+    if rep:
+        ck.equal(shim_verdicts(rep), {("keep_global", "reachable"): 1,
+                                      ("keep_chain", "reachable"): 2},
+                 "%s, reachable only: verdicts" % label)
+        ck.equal(fail_status(args, trace, "--fail-on-leak"), 0,
+                 "%s, reachable only: --fail-on-leak passes (nothing lost)" % label)
+        ck.equal(fail_status(args, trace, "--fail-on-leak=all"), 1,
+                 "%s, reachable only: --fail-on-leak=all fails" % label)
+    ck.equal(pstest.run([args.perfshim, "leaks", "--fail-on-leak=some", trace or "x"]).returncode,
+             2, "--fail-on-leak=some is a usage error")
+
+    for env, what in (({"PERFSHIM_LEAK_SCAN": "0"}, "PERFSHIM_LEAK_SCAN=0"),
+                      ({"PERFSHIM_SAMPLE": "4096", "PERFSHIM_SAMPLE_SEED": "7"}, "sampling")):
+        rep, trace = run_shim(args, ck, ["--reachable-only"], env, "%s %s" % (label, what))
+        if not rep:
+            continue
+        ck.check(rep["leak_scan"] is None and rep["totals"]["kinds"] is None and
+                 all("kind" not in e for e in rep["leaks"]),
+                 "%s %s: no leak classes, today's report" % (label, what))
+        if what != "sampling":
+            ck.equal(fail_status(args, trace, "--fail-on-leak"), 1,
+                     "%s %s: --fail-on-leak counts every live block, as before" % (label, what))
+
+
+def valgrind_verdicts(xml_path):
+    out = collections.Counter()
+    for err in ET.parse(xml_path).getroot().iter("error"):
+        kind = VG_KINDS.get(err.findtext("kind"))
+        if not kind:
+            continue
+        fns = [f.findtext("fn") for f in err.find("stack").findall("frame")]
+        fns = [f for f in fns if f not in ("malloc", "calloc", "realloc")]
+        if fns and fns[0] in FUNCTIONS:
+            out[(fns[0], kind)] += int(err.findtext("xwhat/leakedblocks"))
+    return dict(out)
+
+
+def valgrind_case(args, ck):
+    vg = shutil.which("valgrind")
+    if not vg:
+        ck.skip("valgrind is not installed")
+    work = pstest.tmpdir("reach-vg")
+    xml = os.path.join(work, "vg.xml")
+    prog = os.path.join(args.bindir, "reachprog")
+    p = pstest.run([vg, "--leak-check=full", "--show-leak-kinds=all",
+                    "--leak-check-heuristics=none", "--xml=yes", "--xml-file=" + xml, prog],
+                   cwd=work, timeout=600)
+    if not ck.check(p.returncode == 0 and os.path.exists(xml), "valgrind runs reachprog",
+                    pstest.describe(p)):
+        return
+    want = valgrind_verdicts(xml)
+    ck.check(want == EXPECTED, "valgrind's verdicts are reachprog.c's header's",
+             "expected %r\nvalgrind %r" % (EXPECTED, want))
+    rep, _ = run_shim(args, ck, [], {}, "shim beside valgrind")
+    if rep:
+        got = shim_verdicts(rep)
+        ck.check(got == want, "the shim's blocks per function and kind equal valgrind's",
+                 "valgrind %r\nshim     %r" % (want, got))
+
+
+def main():
+    args = pstest.parse_args(extra)
+    ck = pstest.Checker("test_reach")
+    if args.valgrind:
+        valgrind_case(args, ck)
+    else:
+        shim_case(args, ck)
+    ck.done()
+
+
+if __name__ == "__main__":
+    main()
