@@ -101,7 +101,7 @@ void ps_set_hooks(int on)
                 : !ps_g.sampling ? 1
                 : ps_g.pool_on   ? PS_HOOKS_SAMPLE
                                  : PS_HOOKS_DIRECT;
-    __atomic_store_n(&ps_g.hooks, hooks, __ATOMIC_RELAXED);
+    __atomic_store_n(&ps_g.hooks, hooks, __ATOMIC_RELEASE);
     if (ps_interpose_select)
         ps_interpose_select(hooks);
 }

@@ -519,10 +519,10 @@ void ps_interpose_select(int hooks)
         c = (calls_t){malloc_direct, free_direct, calloc_direct, realloc_direct, {0}};
     /* whole-pointer stores: a call in another thread jumps to the old or the new variant, as
      * it read the one mode word before */
-    __atomic_store_n(&calls.malloc, c.malloc, __ATOMIC_RELAXED);
-    __atomic_store_n(&calls.free, c.free, __ATOMIC_RELAXED);
-    __atomic_store_n(&calls.calloc, c.calloc, __ATOMIC_RELAXED);
-    __atomic_store_n(&calls.realloc, c.realloc, __ATOMIC_RELAXED);
+    __atomic_store_n(&calls.malloc, c.malloc, __ATOMIC_RELEASE);
+    __atomic_store_n(&calls.free, c.free, __ATOMIC_RELEASE);
+    __atomic_store_n(&calls.calloc, c.calloc, __ATOMIC_RELEASE);
+    __atomic_store_n(&calls.realloc, c.realloc, __ATOMIC_RELEASE);
 }
 
 PS_API void *malloc(size_t n)
