@@ -7,8 +7,9 @@
  * public perfshim_* API. Nothing else is exported (-fvisibility=hidden).
  *
  * Each function: if tracking is off or we are already inside the shim on this thread, go
- * straight to glibc; else call glibc, then record. The tracked path's cost is dominated by
- * unwinding (see docs/performance.md); the untracked path is one TLS load and one branch.
+ * straight to glibc (or the pool); else allocate, then record. The tracked path's cost is
+ * dominated by unwinding (see docs/performance.md); malloc, free, calloc and realloc reach
+ * the untracked paths through a table of per-mode variants (below).
  */
 #include "internal.h"
 #include "pool.h"
@@ -238,7 +239,8 @@ static PS_NOINLINE void free_slow(void *p)
  *   direct  (PS_HOOKS_DIRECT, sampling with the pool off): malloc is the countdown and a jump
  *           to glibc (4 instructions), free the filter byte and a jump to glibc (7);
  *   hooked  (hooks 1: full tracking, allocator latency): the noinline functions above.
- * Counted with callgrind: docs/performance.md, "The call layer".
+ * Counted with callgrind: docs/performance.md, "The call layer, again"; the test
+ * integration_calllayer.
  */
 
 static void *malloc_pool(size_t n)

@@ -7,7 +7,7 @@ cost of PAIRS pairs, the start and the exit cancelled out. Bounds, instructions 
 plain glibc's:
   - sampling with the pool off (PERFSHIM_SAMPLE=524288 PERFSHIM_POOL=0), at most
     DIRECT_OVER_PLAIN: the exports jump through the per-mode table to the countdown and glibc
-    (malloc 5, free 8, calloc 9; sample points add the rest): 13.8. It was 24.7 when each
+    (malloc 5, free 8, calloc 10; sample points add the rest): 13.8. It was 24.7 when each
     call loaded and tested the mode word (docs/performance.md, "The call layer");
   - the pool alone (PERFSHIM_MODE=pool) and sampling with the pool on, at least
     POOL_UNDER_PLAIN and SAMPLE_UNDER_PLAIN instructions fewer than glibc: the pool's fast paths
