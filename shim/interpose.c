@@ -243,7 +243,7 @@ static PS_NOINLINE void free_slow(void *p)
  * integration_calllayer.
  */
 
-static void *malloc_pool(size_t n)
+static inline void *malloc_pool(size_t n)
 {
     void *p = ps_pool_malloc(n);
     if (PS_LIKELY(p != NULL))
@@ -255,10 +255,7 @@ static void *malloc_sample(size_t n)
 {
     if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
         return malloc_sampled(n);
-    void *p = ps_pool_malloc(n);
-    if (PS_LIKELY(p != NULL))
-        return p;
-    return malloc_forward(n);
+    return malloc_pool(n); /* inline */
 }
 
 static void *malloc_direct(size_t n)
