@@ -99,11 +99,6 @@ int ps_control_put_section(ps_buf_t *b)
     return 1;
 }
 
-static void set_hooks(int on)
-{
-    __atomic_store_n(&ps_g.hooks, on || ps_g.latency_on, __ATOMIC_RELAXED);
-}
-
 /* Take what the counters hold now as the new section's zero. Tracking is off. */
 static int take_base(void)
 {
@@ -150,7 +145,7 @@ static int do_start(char *text, size_t size)
     atomic_store(&ps_g.peak_live_bytes, 0);
     atomic_store(&ps_g.recording, 1);
     if (ps_g.opt.track) {
-        set_hooks(1);
+        ps_set_hooks(1); /* with sampling on, its fast paths again */
         atomic_store(&ps_g.active, 1);
     }
     ps_msg_snprintf(text, size, "started: section %u", (unsigned)section);
@@ -164,7 +159,7 @@ static int do_stop(char *text, size_t size)
         return PS_CTL_REFUSED;
     }
     atomic_store(&ps_g.active, 0);
-    set_hooks(0);
+    ps_set_hooks(0);
     /* Calls that saw tracking on a moment ago finish their records first (a few µs). */
     ps_os_sleep_ms(10);
     char path[512];

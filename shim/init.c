@@ -94,6 +94,18 @@ static void fork_child(void)
     ps_tls_guard--;
 }
 
+void ps_set_hooks(int on)
+{
+    int hooks = ps_g.latency_on  ? 1
+                : !on            ? 0
+                : !ps_g.sampling ? 1
+                : ps_g.pool_on   ? PS_HOOKS_SAMPLE
+                                 : PS_HOOKS_DIRECT;
+    __atomic_store_n(&ps_g.hooks, hooks, __ATOMIC_RELEASE);
+    if (ps_interpose_select)
+        ps_interpose_select(hooks);
+}
+
 static void on_quick_exit(void);
 
 /* The timing features (issue 4): each one that fails to start says so and stays off. */
@@ -113,7 +125,7 @@ static void start_timing(void)
     if (ps_g.opt.latency_sample > 0) {
         if (ps_latency_init() == 0) {
             ps_g.latency_on = 1;
-            ps_g.hooks = 1;
+            ps_set_hooks(1);
         } else {
             ps_msg_warn("cannot map the latency histograms; PERFSHIM_LATENCY_SAMPLE is off");
         }
@@ -184,7 +196,7 @@ void ps_init_process(void)
     at_quick_exit(on_quick_exit);
     start_timing();
     if (ps_g.opt.track && ps_g.opt.start) {
-        ps_g.hooks = 1;
+        ps_set_hooks(1);
         if (ps_sample_init() == 0 && ps_g.opt.sample > 0)
             ps_sample_set((uint64_t)ps_g.opt.sample); /* hooks: the sampled fast path */
         atomic_store(&ps_g.active, 1);

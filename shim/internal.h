@@ -28,6 +28,15 @@ int ps_init_snapshot(int reason); /* write a snapshot now (reason: enum ps_snaps
 /* _exit and _Exit (interpose_exit.c): the final snapshot when that is safe here, then the end
  * of the process, as libc's _exit. */
 void ps_init_exit(int status) __attribute__((noreturn));
+/* Sets ps_g.hooks (the only writer), and the variants the exported malloc, free, calloc and
+ * realloc jump to: on = tracking wants the allocations; with ps_g.sampling, ps_g.pool_on and
+ * ps_g.latency_on as they are now. */
+void ps_set_hooks(int on);
+
+/* ---- interpose.c: the exported malloc family ------------------------------------------------ */
+/* Points the exports at the variants of this ps_g.hooks value. Weak: perfshim_core without
+ * interpose.c (the unit tests) has none. */
+void ps_interpose_select(int hooks) __attribute__((weak));
 
 /* ---- spinlock.c: the shim's own spinlock (ps_spinlock_t); the fast path is inline here ---- */
 void ps_lock_slow(ps_spinlock_t *l);

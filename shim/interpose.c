@@ -7,8 +7,9 @@
  * public perfshim_* API. Nothing else is exported (-fvisibility=hidden).
  *
  * Each function: if tracking is off or we are already inside the shim on this thread, go
- * straight to glibc; else call glibc, then record. The tracked path's cost is dominated by
- * unwinding (see docs/performance.md); the untracked path is one TLS load and one branch.
+ * straight to glibc (or the pool); else allocate, then record. The tracked path's cost is
+ * dominated by unwinding (see docs/performance.md); malloc, free, calloc and realloc reach
+ * the untracked paths through a table of per-mode variants (below).
  */
 #include "internal.h"
 #include "pool.h"
@@ -228,54 +229,82 @@ static PS_NOINLINE void free_slow(void *p)
 }
 
 /*
- * The fast paths: a pooled block and nothing else to do (PERFSHIM_MODE=pool, or full mode's
- * tracking is not needed: see ps_g.hooks). Budget: one load of ps_g.hooks plus
- * ps_pool_malloc's inline pop (see pool.h) and a NULL test; free adds the range check.
- * Measured with callgrind through the exported functions, PLT included: docs/pool.md.
- * Sampling with the pool off (PS_HOOKS_DIRECT): malloc 9 instructions up to and including
- * the jump to glibc, free 14 (docs/performance.md, "The call layer").
- * Everything else, tracking and timing included, is in the noinline functions above.
+ * The exported malloc, free, calloc and realloc are one indirect jump each, through `calls`,
+ * to the variant of the mode in effect (ps_set_hooks, init.c, picks them with ps_g.hooks): no
+ * mode word is loaded and tested on the way. The variants:
+ *   pool    (hooks 0: PERFSHIM_MODE=pool, tracking off): ps_pool_malloc's inline pop (pool.h)
+ *           and a NULL test; free the range check and the push (docs/pool.md);
+ *   sample  (PS_HOOKS_SAMPLE): the same after the countdown; free asks the pool bit or the
+ *           filter;
+ *   direct  (PS_HOOKS_DIRECT, sampling with the pool off): malloc is the countdown and a jump
+ *           to glibc (4 instructions), free the filter byte and a jump to glibc (7);
+ *   hooked  (hooks 1: full tracking, allocator latency): the noinline functions above.
+ * Counted with callgrind: docs/performance.md, "The call layer, again"; the test
+ * integration_calllayer.
  */
-PS_API void *malloc(size_t n)
+
+static inline void *malloc_pool(size_t n)
 {
-    int hooks = ps_g_hot.hooks;
-    if (PS_UNLIKELY(hooks)) {
-        if (hooks == PS_HOOKS_DIRECT) { /* PERFSHIM_POOL=0: the countdown, then glibc */
-            if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
-                return malloc_sampled(n);
-            return __libc_malloc(n);
-        }
-        if (hooks != PS_HOOKS_SAMPLE)
-            return malloc_hooked(n);
-        if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
-            return malloc_sampled(n);
-    }
     void *p = ps_pool_malloc(n);
     if (PS_LIKELY(p != NULL))
         return p;
     return malloc_forward(n);
 }
 
-PS_API void free(void *p)
+static void *malloc_sample(size_t n)
 {
-    int hooks = ps_g_hot.hooks;
+    if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
+        return malloc_sampled(n);
+    return malloc_pool(n); /* inline */
+}
+
+static void *malloc_direct(size_t n)
+{
+    if (PS_UNLIKELY((ps_tls_sample_left -= (int64_t)n) < 0))
+        return malloc_sampled(n);
+    return __libc_malloc(n);
+}
+
+static void free_pool(void *p)
+{
     if (PS_LIKELY(ps_pool_owns(p))) {
-        if (PS_LIKELY(!hooks) ||
-            (hooks == PS_HOOKS_SAMPLE && !ps_sample_pool_marked(p, ps_pool_hot.base))) {
+        ps_pool_free(p);
+        return;
+    }
+    free_slow(p);
+}
+
+/* The filter byte of p is 0: p surely is not tracked (free(NULL) reads slot 0). A plain byte
+ * load, atomic on x86-64 as a relaxed one, which GCC would not fold into the compare. */
+static inline int filter_clear(const void *p)
+{
+    return !ps_sample_filter[ps_sample_filter_index(p)];
+}
+
+static void free_sample(void *p)
+{
+    if (PS_LIKELY(ps_pool_owns(p))) {
+        if (PS_LIKELY(!ps_sample_pool_marked(p, ps_pool_hot.base))) {
             ps_pool_free(p);
             return;
         }
-    } else if (hooks >= PS_HOOKS_SAMPLE && /* free(NULL) too: the filter's slot 0 */
-               !ps_sample_filter[ps_sample_filter_index(p)]) {
-        /* (a plain byte load, atomic on x86-64 as a relaxed one, which GCC would not fold
-         * into the compare: one instruction fewer) */
+    } else if (filter_clear(p)) {
         __libc_free(p); /* an unsampled block of the C library's (glibc >= 2.33 keeps errno) */
         return;
     }
     free_slow(p);
 }
 
-PS_API void *calloc(size_t n, size_t m)
+static void free_direct(void *p)
+{
+    if (PS_LIKELY(filter_clear(p))) {
+        __libc_free(p); /* the pool is off: every block is the C library's */
+        return;
+    }
+    free_slow(p);
+}
+
+static void *calloc_any(size_t n, size_t m)
 {
     size_t total;
     if (__builtin_mul_overflow(n, m, &total)) {
@@ -283,21 +312,27 @@ PS_API void *calloc(size_t n, size_t m)
         return NULL;
     }
     void *p = NULL;
-    if (PS_LIKELY(ps_g_hot.pool_on)) {
+    if (PS_LIKELY(ps_g_hot.pool_on))
         p = ps_pool_malloc(total);
-    } else if (ps_g_hot.hooks == PS_HOOKS_DIRECT) { /* as malloc: the countdown, then glibc */
-        int64_t left = ps_tls_sample_left - (int64_t)total;
-        if (PS_LIKELY(left >= 0)) {
-            ps_tls_sample_left = left;
-            return __libc_calloc(n, m);
-        }
-    }
     if (p)
         memset(p, 0, total); /* pooled blocks are recycled, not fresh pages */
     else
         p = ps_real_calloc(n, m);
     after_alloc(p, total);
     return p;
+}
+
+static void *calloc_direct(size_t n, size_t m)
+{
+    size_t total;
+    if (PS_LIKELY(!__builtin_mul_overflow(n, m, &total))) { /* as malloc: countdown, glibc */
+        int64_t left = ps_tls_sample_left - (int64_t)total;
+        if (PS_LIKELY(left >= 0)) {
+            ps_tls_sample_left = left;
+            return __libc_calloc(n, m);
+        }
+    }
+    return calloc_any(n, m);
 }
 
 /* realloc of a pooled block with nothing else to do (as malloc's and free's fast paths): in
@@ -430,25 +465,83 @@ static PS_NOINLINE void *realloc_pooled_call(void *p, size_t n)
     return realloc_pooled(p, n);
 }
 
+static void *realloc_pool(void *p, size_t n)
+{
+    if (PS_LIKELY(ps_pool_owns(p)) && n != 0)
+        return realloc_pooled_call(p, n);
+    return realloc_general(p, n);
+}
+
+static void *realloc_sample(void *p, size_t n)
+{
+    if (p && n != 0)
+        return realloc_sampled(p, n);
+    return realloc_general(p, n);
+}
+
+static void *realloc_direct(void *p, size_t n)
+{
+    /* p not sampled (or NULL), the new block not picked: glibc's realloc (with n = 0 it
+     * frees; a failed realloc still charged the countdown, as the pool's) */
+    int64_t left = ps_tls_sample_left - (int64_t)n;
+    if (PS_LIKELY(left >= 0) &&
+        !__atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED)) {
+        ps_tls_sample_left = left;
+        return __libc_realloc(p, n);
+    }
+    if (p && n != 0)
+        return realloc_sampled(p, n);
+    return realloc_general(p, n);
+}
+
+/* ---- the exports and their table ------------------------------------------------------------ */
+
+typedef struct calls_s {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    char pad[64 - 4 * sizeof(void *)]; /* a cache line of its own: written only by mode changes */
+} calls_t;
+
+/* hooks 0 until ps_set_hooks says otherwise (before init: the pool, off, forwards) */
+static _Alignas(64) calls_t calls = {malloc_pool, free_pool, calloc_any, realloc_pool, {0}};
+
+void ps_interpose_select(int hooks)
+{
+    calls_t c = {malloc_pool, free_pool, calloc_any, realloc_pool, {0}};
+    if (hooks == 1)
+        c = (calls_t){malloc_hooked, free_slow, calloc_any, realloc_general, {0}};
+    else if (hooks == PS_HOOKS_SAMPLE)
+        c = (calls_t){malloc_sample, free_sample, calloc_any, realloc_sample, {0}};
+    else if (hooks == PS_HOOKS_DIRECT)
+        c = (calls_t){malloc_direct, free_direct, calloc_direct, realloc_direct, {0}};
+    /* whole-pointer stores: a call in another thread jumps to the old or the new variant, as
+     * it read the one mode word before */
+    __atomic_store_n(&calls.malloc, c.malloc, __ATOMIC_RELEASE);
+    __atomic_store_n(&calls.free, c.free, __ATOMIC_RELEASE);
+    __atomic_store_n(&calls.calloc, c.calloc, __ATOMIC_RELEASE);
+    __atomic_store_n(&calls.realloc, c.realloc, __ATOMIC_RELEASE);
+}
+
+PS_API void *malloc(size_t n)
+{
+    return __atomic_load_n(&calls.malloc, __ATOMIC_RELAXED)(n);
+}
+
+PS_API void free(void *p)
+{
+    __atomic_load_n(&calls.free, __ATOMIC_RELAXED)(p);
+}
+
+PS_API void *calloc(size_t n, size_t m)
+{
+    return __atomic_load_n(&calls.calloc, __ATOMIC_RELAXED)(n, m);
+}
+
 PS_API void *realloc(void *p, size_t n)
 {
-    if (PS_LIKELY(ps_pool_owns(p)) && PS_LIKELY(!ps_g_hot.hooks) && n != 0)
-        return realloc_pooled_call(p, n);
-    if (ps_g_hot.hooks == PS_HOOKS_SAMPLE && p && n != 0)
-        return realloc_sampled(p, n);
-    if (ps_g_hot.hooks == PS_HOOKS_DIRECT) {
-        /* the pool off, p not sampled (or NULL), the new block not picked: glibc's realloc
-         * (with n = 0 it frees; a failed realloc still charged the countdown, as the pool's) */
-        int64_t left = ps_tls_sample_left - (int64_t)n;
-        if (PS_LIKELY(left >= 0) &&
-            !__atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED)) {
-            ps_tls_sample_left = left;
-            return __libc_realloc(p, n);
-        }
-        if (p && n != 0)
-            return realloc_sampled(p, n);
-    }
-    return realloc_general(p, n);
+    return __atomic_load_n(&calls.realloc, __ATOMIC_RELAXED)(p, n);
 }
 
 PS_API void *reallocarray(void *p, size_t n, size_t m)

@@ -243,14 +243,10 @@ int ps_sample_set(uint64_t mean)
     /* plain int flags the allocation paths read with plain loads; whole-word stores */
     __atomic_store_n(&ps_g.sampling, mean != 0, __ATOMIC_RELEASE);
     /* The allocation paths, where tracking has hooks at all (full mode, tracking on): the
-     * sampled fast path (a countdown) unless something else needs every call (allocator
-     * latency) or every allocation is tracked. */
+     * sampled fast paths (a countdown) unless something else needs every call (allocator
+     * latency) or every allocation is tracked (interpose.c). */
     if (ps_g.hooks)
-        __atomic_store_n(&ps_g.hooks,
-                         ps_g.latency_on || !mean ? 1
-                         : ps_g.pool_on           ? PS_HOOKS_SAMPLE
-                                                  : PS_HOOKS_DIRECT,
-                         __ATOMIC_RELEASE);
+        ps_set_hooks(1);
     atomic_fetch_add_explicit(&generation, 1, memory_order_release);
 out:
     ps_unlock(&set_lock);
