@@ -23,6 +23,9 @@ PACKAGES=(
     # the fuzz step (tests/fuzz): libFuzzer and the sanitizer runtimes of clang, only recommended
     # by clang, so absent with --no-install-recommends
     libclang-rt-dev
+    # lld links libperfshim.so with its text order (shim/text_order.txt): without it the
+    # library's code is all resident in every process (docs/performance.md)
+    lld
     # libraries: libunwind (stack capture), uthash (analyzer tables), elfutils (symbolization),
     # zlib (CRCs, pprof gzip), check (unit tests)
     libunwind-dev uthash-dev libdw-dev libelf-dev zlib1g-dev check

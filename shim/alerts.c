@@ -665,10 +665,8 @@ static void build_prom(ps_buf_t *b)
 /* Writes the file: PATH.PID.tmp in the same directory (not *.prom, so the textfile collector
  * never reads it), then rename(2) over PATH, so a reader sees the old file or the new one,
  * whole. Mode 0644: the collector runs as another user. */
-void ps_alerts_prom(ps_buf_t *b)
+static PS_NOINLINE void prom_write(ps_buf_t *b)
 {
-    if (!prom_on() || !prom.have_prev)
-        return;
     char path[3200], tmp[3300];
     if (ps_writer_expand(ps_g.opt.prom_file, ps_g.cwd, ps_g.exe, ps_os_pid(),
                          ps_g.start_realtime_ns / 1000000000u, path, sizeof path) != 0) {
@@ -703,6 +701,15 @@ void ps_alerts_prom(ps_buf_t *b)
         ps_msg_warn("cannot write PERFSHIM_PROM_FILE %s (%s); no more Prometheus figures", path,
                     strerror(err)); /* glibc's strerror: a table lookup, no allocation */
     }
+}
+
+/* Called at every snapshot: the test stays small and apart from the writer, which a process
+ * without PERFSHIM_PROM_FILE never runs (its code then stays out of the resident pages:
+ * scripts/text_order.py). */
+void ps_alerts_prom(ps_buf_t *b)
+{
+    if (prom_on() && prom.have_prev)
+        prom_write(b);
 }
 
 /* Only what changes is written: every page written after fork is a copy. */

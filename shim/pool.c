@@ -1076,11 +1076,12 @@ int ps_pool_init(const ps_pool_config_t *cfg)
     ps_pool_hot.size = size;
     /* Index i covers requests (16(i-1), 16i]; every class is a multiple of 16, so class k owns
      * the indices (size[k-1]/16, size[k]/16]: one memset per class (a start-up cost of every
-     * process, so not ps_sizeclass_of per index). Above the limit, 0 = not pooled. */
+     * process, so not ps_sizeclass_of per index). Above the limit, and for the loose lower
+     * part of a big class's band (ps_sizeclass_pooled_from), 0 = not pooled. */
     memset(ps_pool_size_class, 0, sizeof ps_pool_size_class);
     ps_pool_size_class[0] = 1;
     for (unsigned k = 1; k <= pool.max_class && ps_sizeclass_size[k] <= PS_POOL_TABLE_MAX; k++) {
-        size_t from = ps_sizeclass_size[k - 1] / 16 + 1, to = ps_sizeclass_size[k] / 16;
+        size_t from = (ps_sizeclass_pooled_from(k) + 15) / 16, to = ps_sizeclass_size[k] / 16;
         memset(&ps_pool_size_class[from], (int)k, to - from + 1);
     }
     pool.initialized = 1;

@@ -154,7 +154,8 @@ typedef struct ps_pool_hot_s {
 } ps_pool_hot_t;
 
 extern PS_HIDDEN ps_pool_hot_t ps_pool_hot;
-/* Class of a request n <= PS_POOL_TABLE_MAX by (n + 15) >> 4; 0 = above the limit. */
+/* Class of a request n <= PS_POOL_TABLE_MAX by (n + 15) >> 4; 0 = not pooled (above the
+ * limit, or below ps_sizeclass_pooled_from of its class). */
 extern PS_HIDDEN uint8_t ps_pool_size_class[PS_POOL_TABLE_MAX / 16 + 1];
 extern PS_HIDDEN __thread ps_pool_cache_t *ps_pool_tls __attribute__((tls_model("initial-exec")));
 

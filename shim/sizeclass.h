@@ -50,6 +50,21 @@ static inline unsigned ps_sizeclass_of(size_t n)
     return 8 + 4 * (k - 7) + j;
 }
 
+/* The smallest request the allocator's byte table gives class c (c's band starts just above
+ * the class below). Above PS_POOL_LOOSE_MIN a request that would leave 1/8 of its block or
+ * more unused is not pooled: the band's lower part goes to the C library, whose heap holds it
+ * with 8 bytes of overhead. That is the common "power of two plus a header" request (sqlite3's
+ * page cache asks 4104 bytes, which class 5120 would hold at 25% waste: 0.5 MB over glibc on
+ * a 6 MB process). Only the table (requests up to PS_POOL_TABLE_MAX) applies it: above, glibc
+ * would serve from mmap. docs/pool.md, "Requests left to the C library". */
+#define PS_POOL_LOOSE_MIN 2048u
+static inline size_t ps_sizeclass_pooled_from(unsigned c)
+{
+    size_t size = ps_sizeclass_size[c], below = ps_sizeclass_size[c - 1] + 1;
+    size_t tight = size - size / 8 + 1;
+    return size > PS_POOL_LOOSE_MIN && size <= PS_POOL_TABLE_MAX && tight > below ? tight : below;
+}
+
 /* Units (64 KiB) in a slab of class c. */
 static inline unsigned ps_sizeclass_units(unsigned c)
 {

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""text_order.py — writes shim/text_order.txt, the list of the shim's functions that a run in the
+common modes executes, which the link puts together at the start of libperfshim.so's code.
+
+Why: the kernel maps a file's pages around every page a process touches (fault-around, 64 KiB
+windows), so touching a few functions spread over the library made all of its 140 KiB of code
+resident, counted in every process's RSS (issue 11: sampling's peak RSS at most 1.1x glibc's on
+3-6 MB processes). With the executed functions in one group at the start of a 64 KiB-aligned
+text segment, the windows after it stay unmapped. docs/performance.md, "Sampling's peak RSS:
+the file-backed pages and the pool's loose bands".
+
+How: runs the built bench-churn (and sqlite3, if installed) under valgrind's callgrind with the
+shim preloaded in pool mode, byte sampling with the pool on and off, and full tracking, and lists
+every function of libperfshim.so that ran, ordered by mode (pool first: the most common), one
+symbol a line for lld's --symbol-ordering-file (the shim is compiled with -ffunction-sections).
+A stale list is harmless: a renamed function is not found and lands after the listed ones (more
+resident pages, never wrong code); the integration test footprint checks the resident code.
+
+Usage: scripts/text_order.py --build build [--output shim/text_order.txt]
+Then rebuild (the link depends on the file)."""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MODES = [  # (name, environment), in the order their functions are placed
+    ("pool", {"PERFSHIM_MODE": "pool"}),
+    ("sample", {"PERFSHIM_SAMPLE": "524288", "PERFSHIM_SAMPLE_SEED": "1"}),
+    ("sample-nopool", {"PERFSHIM_SAMPLE": "524288", "PERFSHIM_POOL": "0",
+                       "PERFSHIM_SAMPLE_SEED": "1"}),
+    ("full", {}),
+]
+
+SQL = ("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, note TEXT);\n"
+       "CREATE INDEX t_name ON t(name);\nBEGIN;\n"
+       + "".join("INSERT INTO t(name, note) VALUES('n-%d-%x', '%s');\n"
+                 % (i, i * 2654435761 % 2**32, "x" * (i % 40)) for i in range(3000))
+       + "COMMIT;\nSELECT count(*) FROM t;\n")
+
+
+def executed(outfile, lib_name):
+    """Names of the functions of lib_name with cost in a callgrind output file."""
+    names, obs, fns = [], {}, {}
+    ob = fn = None
+    pat = re.compile(r"^(c?)(ob|fn)=(?:\((\d+)\))?\s*(.*)$")
+    with open(outfile) as f:
+        for line in f:
+            m = pat.match(line)
+            if m:
+                called, kind, ident, name = m.groups()
+                table = obs if kind == "ob" else fns
+                if ident is not None and name:
+                    table[ident] = name.strip()
+                value = table.get(ident, name.strip()) if ident is not None else name.strip()
+                if not called:
+                    if kind == "ob":
+                        ob = value
+                    else:
+                        fn = value
+                        if ob and lib_name in ob and not fn.startswith("0x"):
+                            names.append(fn.split("'")[0])
+    return names
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", required=True, type=Path, help="a built tree (cmake --build)")
+    ap.add_argument("--output", type=Path, default=ROOT / "shim" / "text_order.txt")
+    args = ap.parse_args()
+    lib = (args.build / "lib" / "libperfshim.so").resolve()
+    churn = (args.build / "bin" / "bench" / "bench-churn").resolve()
+    if not shutil.which("valgrind") or not lib.exists() or not churn.exists():
+        sys.exit("text_order.py: needs valgrind, %s and %s" % (lib, churn))
+    programs = [([str(churn), "300000", "1"], None)]
+    sqlite = shutil.which("sqlite3")
+    tmp = Path(tempfile.mkdtemp(prefix="perfshim-text-order-"))
+    if sqlite:
+        programs.append(([sqlite, str(tmp / "t.db")], SQL))
+    # the C runtime's start-up and exit code in the library (crtbeginS.o: run by .init_array
+    # and .fini_array, unnamed in callgrind's output)
+    order = [("pool", n) for n in ("frame_dummy", "register_tm_clones", "__do_global_dtors_aux",
+                                   "deregister_tm_clones")]
+    seen = {n for _, n in order}
+    try:
+        for mode, extra in MODES:
+            for argv, stdin in programs:
+                out = tmp / "callgrind.out"
+                env = {k: v for k, v in os.environ.items() if not k.startswith("PERFSHIM_")}
+                env.update(extra, LD_PRELOAD=str(lib),
+                           PERFSHIM_OUTPUT=str(tmp / "%p.trace"))
+                for db in tmp.glob("t.db*"):
+                    db.unlink()
+                subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=%s" % out]
+                               + argv, env=env, input=stdin, text=True, check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for name in executed(out, "libperfshim"):
+                    if name not in seen:
+                        seen.add(name)
+                        order.append((mode, name))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    # GCC's split-off cold part of a listed function (foo.cold): callgrind can miss one that ran
+    # once (the pool's slow path with the pool off); it is small, so list every one
+    nm = subprocess.run(["nm", str(lib)], capture_output=True, text=True, check=True).stdout
+    symbols = {line.split()[-1] for line in nm.splitlines() if line.strip()}
+    order = [entry for mode, name in order
+             for entry in [(mode, name)] + ([(mode, name + ".cold")]
+                                            if name + ".cold" in symbols - seen else [])]
+    lines = ["# Generated by scripts/text_order.py: do not edit. The shim's functions that",
+             "# bench-churn and sqlite3 executed under callgrind in the modes pool, sample,",
+             "# sample-nopool and full (in that order): the link (lld --symbol-ordering-file)",
+             "# places them first in libperfshim.so's code, so that the kernel's fault-around",
+             "# maps as few of its pages as possible. A name that no longer exists is ignored.",
+             "# docs/performance.md, \"Sampling's peak RSS: the file-backed pages\"."]
+    for mode, name in order:
+        if ("# " + mode) not in lines:
+            lines.append("# " + mode)
+        lines.append(name)
+    lines.append("")
+    args.output.write_text("\n".join(lines))
+    print("wrote %s: %d functions" % (args.output, len(order)))
+
+
+if __name__ == "__main__":
+    main()
