@@ -132,8 +132,9 @@ void pa_str_append(pa_str_t *b, const char *s, size_t n)
 {
     if (b->failed)
         return;
-    if (b->len + n + 1 < b->len ||
-        pa_util_grow((void **)&b->s, &b->cap, b->len + n + 1, 1) != PA_OK) {
+    if (b->len + n + 1 > b->cap && /* (the fast case: it fits) */
+        (b->len + n + 1 < b->len ||
+         pa_util_grow((void **)&b->s, &b->cap, b->len + n + 1, 1) != PA_OK)) {
         b->failed = 1;
         return;
     }
@@ -146,6 +147,32 @@ void pa_str_append(pa_str_t *b, const char *s, size_t n)
 void pa_str_puts(pa_str_t *b, const char *s)
 {
     pa_str_append(b, s, strlen(s));
+}
+
+void pa_str_u64(pa_str_t *b, uint64_t v)
+{
+    char d[20], *p = d + sizeof d;
+    do
+        *--p = (char)('0' + v % 10);
+    while (v /= 10);
+    pa_str_append(b, p, (size_t)(d + sizeof d - p));
+}
+
+void pa_str_hex(pa_str_t *b, uint64_t v)
+{
+    char d[16], *p = d + sizeof d;
+    do
+        *--p = "0123456789abcdef"[v & 15];
+    while (v >>= 4);
+    pa_str_append(b, p, (size_t)(d + sizeof d - p));
+}
+
+void pa_str_puts_safe(pa_str_t *b, const char *s)
+{
+    size_t at = b->len;
+    pa_str_puts(b, s);
+    if (!b->failed)
+        pa_util_make_printable(b->s + at, b->len - at);
 }
 
 void pa_str_vprintf(pa_str_t *b, const char *fmt, va_list ap)

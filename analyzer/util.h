@@ -69,6 +69,12 @@ typedef struct {
 
 void pa_str_append(pa_str_t *b, const char *s, size_t n);
 void pa_str_puts(pa_str_t *b, const char *s);
+/* v in decimal / in lowercase hexadecimal without "0x" (what %llu / %llx write, without
+ * printf's parsing: a full leaks report writes millions of them). */
+void pa_str_u64(pa_str_t *b, uint64_t v);
+void pa_str_hex(pa_str_t *b, uint64_t v);
+/* s with control characters replaced by '?' (pa_util_fputs_safe into a string). */
+void pa_str_puts_safe(pa_str_t *b, const char *s);
 void pa_str_printf(pa_str_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pa_str_vprintf(pa_str_t *b, const char *fmt, va_list ap);
 /* The contents ("" when empty); valid until the next append. */
