@@ -346,20 +346,37 @@ static int load_unloaded_modules(pa_trace_t *t, const pa_chunk_t *ch)
 
 /* ---- STACKS -------------------------------------------------------------------------------- */
 
-/* The frame tree's hash of (caller, addr). */
-static size_t frame_slot(const pa_frames_t *f, uint32_t caller, uint64_t addr)
+/* The frame tree's hash of (caller, addr): its low bits choose the first slot, its high 32 bits
+ * are the slot's tag. */
+static uint64_t frame_hash(uint32_t caller, uint64_t addr)
 {
     uint64_t h = (addr ^ ((uint64_t)caller << 32 | caller)) * 0x9e3779b97f4a7c15u;
-    return (size_t)(h ^ h >> 29) & (f->index_cap - 1);
+    return h ^ h >> 29;
 }
 
-static size_t frame_find(const pa_frames_t *f, uint32_t caller, uint64_t addr)
+/* The slot of (caller, addr), or the empty slot where it would go. A slot holds the node and
+ * its hash's tag: a probe reads a node's address and caller only when the tags agree, so
+ * passing other nodes' slots costs no cache miss (a node's arrays are far from its slot). */
+static size_t frame_find(const pa_frames_t *f, uint32_t caller, uint64_t addr, uint64_t h)
 {
-    size_t i = frame_slot(f, caller, addr);
-    uint32_t n;
-    while ((n = f->index[i]) && (f->addr[n] != addr || f->caller[n] != caller))
-        i = (i + 1) & (f->index_cap - 1);
+    size_t mask = f->index_cap - 1, i = (size_t)h & mask;
+    uint64_t want = h >> 32 << 32, e;
+    while ((e = f->index[i])) {
+        uint32_t n = (uint32_t)e;
+        if ((e & ~(uint64_t)UINT32_MAX) == want && f->addr[n] == addr && f->caller[n] == caller)
+            break;
+        i = (i + 1) & mask;
+    }
     return i;
+}
+
+/* Adds node n, known to be absent, to the index (room reserved). */
+static void frame_insert(pa_frames_t *f, uint32_t n, uint64_t h)
+{
+    size_t mask = f->index_cap - 1, i = (size_t)h & mask;
+    while (f->index[i])
+        i = (i + 1) & mask;
+    f->index[i] = h >> 32 << 32 | n;
 }
 
 /* Room for `more` new nodes: arrays and index grown (the index kept at most 3/4 full). */
@@ -388,10 +405,15 @@ static int frames_reserve(pa_frames_t *f, size_t more)
         size_t cap = f->index_cap ? f->index_cap : 1024;
         while (need * 4 > cap * 3)
             cap *= 2;
-        if (pa_util_index_reset(&f->index, &f->index_cap, cap) != PA_OK)
+        uint64_t *index =
+            cap <= SIZE_MAX / sizeof *index ? pa_util_zalloc(cap * sizeof *index) : NULL;
+        if (!index)
             return PA_ENOMEM;
+        free(f->index);
+        f->index = index;
+        f->index_cap = cap;
         for (size_t n = 1; n < f->n; n++) /* (also after pa_model_read freed the index) */
-            f->index[frame_find(f, f->caller[n], f->addr[n])] = (uint32_t)n;
+            frame_insert(f, (uint32_t)n, frame_hash(f->caller[n], f->addr[n]));
     }
     if (f->n == 0) { /* node 0: the root */
         f->addr[0] = 0;
@@ -401,16 +423,23 @@ static int frames_reserve(pa_frames_t *f, size_t more)
     return PA_OK;
 }
 
+/* A new node for the frame at addr called from node caller, not indexed yet (room reserved). */
+static uint32_t frame_new(pa_frames_t *f, uint32_t caller, uint64_t addr)
+{
+    uint32_t n = (uint32_t)f->n++;
+    f->addr[n] = addr;
+    f->caller[n] = caller;
+    return n;
+}
+
 /* The node of the frame at addr called from node caller, made if new (room reserved). */
 static uint32_t frame_node(pa_frames_t *f, uint32_t caller, uint64_t addr)
 {
-    size_t i = frame_find(f, caller, addr);
-    if (!f->index[i]) {
-        f->addr[f->n] = addr;
-        f->caller[f->n] = caller;
-        f->index[i] = (uint32_t)f->n++;
-    }
-    return f->index[i];
+    uint64_t h = frame_hash(caller, addr);
+    size_t i = frame_find(f, caller, addr, h);
+    if (!f->index[i])
+        f->index[i] = h >> 32 << 32 | frame_new(f, caller, addr);
+    return (uint32_t)f->index[i];
 }
 
 static size_t stack_slot(const pa_trace_t *t, uint32_t id)
@@ -459,13 +488,20 @@ static int add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint8_t *
         return PA_ENOMEM;
     uint32_t node = 0;
     bool shared = true; /* the frames so far are the last stack's */
+    bool fresh = false; /* node is new: it has no callee yet, so the next frames are new too */
     for (uint32_t k = depth, j = 0; k-- > 0; j++) {
         uint64_t addr = frame_at(frames, k);
-        if (shared && j < f->nlast && f->last[j].addr == addr)
+        if (shared && j < f->nlast && f->last[j].addr == addr) {
             node = f->last[j].node;
-        else {
+        } else if (fresh) {
+            uint32_t caller = node;
+            node = frame_new(f, caller, addr);
+            frame_insert(f, node, frame_hash(caller, addr));
+        } else {
             shared = false;
+            size_t before = f->n;
             node = frame_node(f, node, addr);
+            fresh = f->n != before;
         }
         f->last[j] = (pa_frame_step_t){addr, node};
     }
