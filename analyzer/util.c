@@ -105,6 +105,33 @@ int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap)
     return PA_OK;
 }
 
+void pa_tix_put(uint64_t *index, size_t cap, uint64_t h, uint32_t n)
+{
+    size_t i = pa_tix_first(h, cap);
+    while (index[i])
+        i = (i + 1) & (cap - 1);
+    index[i] = PA_TIX_TAG(h) | n;
+}
+
+int pa_tix_reserve(uint64_t **index, size_t *cap, size_t need)
+{
+    if (need * 4 <= *cap * 3)
+        return PA_OK;
+    size_t ncap = *cap ? *cap : 1024;
+    while (need * 4 > ncap * 3)
+        ncap *= 2;
+    uint64_t *n = ncap <= (size_t)1 << 32 ? pa_util_zalloc(ncap * sizeof *n) : NULL;
+    if (!n)
+        return PA_ENOMEM;
+    for (size_t i = 0; i < *cap; i++) /* (a slot's tag holds its hash's first-slot bits) */
+        if ((*index)[i])
+            pa_tix_put(n, ncap, (*index)[i], (uint32_t)(*index)[i]);
+    free(*index);
+    *index = n;
+    *cap = ncap;
+    return PA_OK;
+}
+
 int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
