@@ -328,18 +328,26 @@ static void pieces_free(pa_pieces_t *p)
     free(p);
 }
 
-static size_t knode_slot(const pa_pieces_t *p, uint32_t parent, uint32_t piece)
+static size_t knode_first(const pa_pieces_t *p, uint32_t parent, uint32_t piece)
 {
     uint64_t h = ((uint64_t)parent << 32 | piece) * 0x9e3779b97f4a7c15u;
-    size_t i = (size_t)(h ^ h >> 31) & (p->index_cap - 1);
+    return (size_t)(h ^ h >> 31) & (p->index_cap - 1);
+}
+
+static size_t knode_slot(const pa_pieces_t *p, uint32_t parent, uint32_t piece)
+{
+    size_t i = knode_first(p, parent, piece);
     uint32_t n;
     while ((n = p->index[i]) && (p->nodes[n].parent != parent || p->nodes[n].piece != piece))
         i = (i + 1) & (p->index_cap - 1);
     return i;
 }
 
-/* The trie node of key `parent` with `piece` put before it (made if new). */
-static int knode_child(pa_pieces_t *p, uint32_t parent, uint32_t piece, uint32_t *out)
+/* The trie node of key `parent` with `piece` put before it (made if new). *fresh: in, parent
+ * was made by this walk, so it has no child yet and the node is new (no lookup: its slot is
+ * the first empty one); out, the node was made. */
+static int knode_child_of(pa_pieces_t *p, uint32_t parent, uint32_t piece, bool *fresh,
+                          uint32_t *out)
 {
     if ((p->nnodes + 1) * 4 > p->index_cap * 3) {
         if (p->nnodes >= FMAP_EXTRA - 2) /* (fmap holds node + 1 below FMAP_EXTRA) */
@@ -350,15 +358,27 @@ static int knode_child(pa_pieces_t *p, uint32_t parent, uint32_t piece, uint32_t
         for (size_t n = 1; n < p->nnodes; n++)
             p->index[knode_slot(p, p->nodes[n].parent, p->nodes[n].piece)] = (uint32_t)n;
     }
-    size_t i = knode_slot(p, parent, piece);
+    size_t i = knode_first(p, parent, piece);
+    if (*fresh)
+        while (p->index[i])
+            i = (i + 1) & (p->index_cap - 1);
+    else
+        i = knode_slot(p, parent, piece);
     if (!p->index[i]) {
         if (pa_util_grow((void **)&p->nodes, &p->ncap, p->nnodes + 1, sizeof *p->nodes) != PA_OK)
             return PA_ENOMEM;
         p->nodes[p->nnodes] = (knode_t){parent, piece};
         p->index[i] = (uint32_t)p->nnodes++;
+        *fresh = true;
     }
     *out = p->index[i];
     return PA_OK;
+}
+
+static int knode_child(pa_pieces_t *p, uint32_t parent, uint32_t piece, uint32_t *out)
+{
+    bool fresh = false;
+    return knode_child_of(p, parent, piece, &fresh, out);
 }
 
 /* Key `node` with KEY_CUT put at its outer end (a cut below frames already mapped: rare). */
@@ -384,11 +404,12 @@ typedef struct {
     uint32_t node; /* trie node */
     uint32_t shim; /* shim frames hidden */
     bool cut;
+    bool fresh; /* node was made by this walk (knode_child_of) */
 } fkey_t;
 
 static fkey_t fmap_get(const pa_pieces_t *p, uint32_t frame)
 {
-    fkey_t k = {(p->fmap[frame] & ~FMAP_EXTRA) - 1, 0, false};
+    fkey_t k = {(p->fmap[frame] & ~FMAP_EXTRA) - 1, 0, false, false};
     if (p->fmap[frame] & FMAP_EXTRA) {
         fextra_t *x;
         HASH_FIND(hh, p->extras, &frame, sizeof frame, x);
@@ -408,11 +429,12 @@ static int fmap_set(pa_pieces_t *p, uint32_t frame, const addr_entry_t *e, fkey_
         if (!k->cut && knode_recut(p, k->node, &k->node) != PA_OK)
             return PA_ENOMEM;
         k->cut = true;
+        k->fresh = false;
     } else {
         for (size_t j = e->n; j-- > 0;) /* outermost (the function inlined into) first */
             if (e->f[j].flags & PIECE_SHIM)
                 k->shim++;
-            else if (knode_child(p, k->node, e->f[j].piece, &k->node) != PA_OK)
+            else if (knode_child_of(p, k->node, e->f[j].piece, &k->fresh, &k->node) != PA_OK)
                 return PA_ENOMEM;
     }
     p->fmap[frame] = (k->node + 1) | (k->shim || k->cut ? FMAP_EXTRA : 0);
@@ -443,7 +465,7 @@ static int frame_key(pa_pieces_t *p, pa_trace_t *t, pa_symbols_t *syms, uint32_t
         if (addr != PS_FRAME_CUT && addr_frames(p, syms, addr, &p->scratch[n].e) != PA_OK)
             return PA_ENOMEM;
     }
-    *k = x ? fmap_get(p, x) : (fkey_t){0, 0, false};
+    *k = x ? fmap_get(p, x) : (fkey_t){0, 0, false, false};
     while (n--)
         if (fmap_set(p, p->scratch[n].frame, p->scratch[n].e, k) != PA_OK)
             return PA_ENOMEM;
