@@ -39,50 +39,69 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
-void pa_json_write_escaped(FILE *out, const char *str, size_t n)
+/* Where escaped text goes: a stream, or (out NULL) a string. */
+typedef struct {
+    FILE *out;
+    pa_str_t *b;
+} sink_t;
+
+static void put(const sink_t *k, const void *s, size_t n)
+{
+    if (k->out)
+        fwrite(s, 1, n, k->out);
+    else
+        pa_str_append(k->b, s, n);
+}
+
+static void escape(const sink_t *k, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t run = 0; /* start of the characters written as they are, not written yet */
-    fputc('"', out);
+    put(k, "\"", 1);
     for (size_t i = 0; i < n;) {
         unsigned c = s[i];
         size_t len = 0;
         if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\' &&
             (c < 0x80 || (len = utf8_len(s + i, n - i)) != 0)) {
-            i += len ? len : 1; /* kept: written with its run, in one fwrite */
+            i += len ? len : 1; /* kept: written with its run, in one put */
             continue;
         }
-        fwrite(s + run, 1, i - run, out);
-        if (c == '"' || c == '\\') {
-            fputc('\\', out);
-            fputc((int)c, out);
-        } else if (c >= 0x80) { /* not UTF-8 */
-            fputs("\\ufffd", out);
-        } else {
-            switch (c) {
-            case '\n':
-                fputs("\\n", out);
-                break;
-            case '\t':
-                fputs("\\t", out);
-                break;
-            case '\r':
-                fputs("\\r", out);
-                break;
-            case '\b':
-                fputs("\\b", out);
-                break;
-            case '\f':
-                fputs("\\f", out);
-                break;
-            default:
-                fprintf(out, "\\u%04x", c);
-            }
+        put(k, s + run, i - run);
+        char esc[8] = {'\\', (char)c};
+        size_t elen = 2;
+        if (c >= 0x80) { /* not UTF-8 */
+            memcpy(esc, "\\ufffd", elen = 6);
+        } else if (c != '"' && c != '\\') {
+            static const char short_form[] = {
+                ['\n'] = 'n', ['\t'] = 't', ['\r'] = 'r', ['\b'] = 'b', ['\f'] = 'f'};
+            if (c < sizeof short_form && short_form[c])
+                esc[1] = short_form[c];
+            else
+                elen = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
         }
+        put(k, esc, elen);
         run = ++i;
     }
-    fwrite(s + run, 1, n - run, out);
-    fputc('"', out);
+    put(k, s + run, n - run);
+    put(k, "\"", 1);
+}
+
+void pa_json_write_escaped(FILE *out, const char *s, size_t n)
+{
+    escape(&(sink_t){.out = out}, s, n);
+}
+
+void pa_json_append_escaped(pa_str_t *b, const char *s, size_t n)
+{
+    escape(&(sink_t){.b = b}, s, n);
+}
+
+void pa_json_append_string(pa_str_t *b, const char *s)
+{
+    if (s)
+        pa_json_append_escaped(b, s, strlen(s));
+    else
+        pa_str_append(b, "null", 4);
 }
 
 void pa_json_init(pa_json_t *j, FILE *out)
@@ -223,6 +242,12 @@ void pa_json_hex(pa_json_t *j, uint64_t v)
 {
     before(j);
     fprintf(j->out, "\"0x%llx\"", (unsigned long long)v);
+}
+
+void pa_json_raw(pa_json_t *j, const char *s, size_t n)
+{
+    before(j);
+    fwrite(s, 1, n, j->out);
 }
 
 void pa_json_finish(pa_json_t *j)

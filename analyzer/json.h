@@ -8,6 +8,7 @@
 #define PERFSHIM_ANALYZER_JSON_H
 
 #include "trace_rows.h"
+#include "util.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -45,12 +46,18 @@ void pa_json_hex(pa_json_t *j, uint64_t v);
 void pa_json_kv_u64(pa_json_t *j, const char *key, uint64_t v);
 void pa_json_kv_bool(pa_json_t *j, const char *key, bool v);
 void pa_json_kv_null(pa_json_t *j, const char *key);
+/* A value already written as JSON text (s[0..n), e.g. a compact object made with the
+ * pa_json_append_* functions), placed as pa_json_string would place a value. */
+void pa_json_raw(pa_json_t *j, const char *s, size_t n);
 /* Ends the document with a newline (after the top-level value). */
 void pa_json_finish(pa_json_t *j);
 
 /* Writes s[0..n) as a JSON string literal with quotes: ", \ and control characters escaped,
  * invalid UTF-8 bytes replaced by U+FFFD. */
 void pa_json_write_escaped(FILE *out, const char *s, size_t n);
+/* The same, appended to b; pa_json_append_string: strlen(s) bytes, NULL appends null. */
+void pa_json_append_escaped(pa_str_t *b, const char *s, size_t n);
+void pa_json_append_string(pa_str_t *b, const char *s);
 
 /* ---- members made from the records of trace_rows.h ------------------------------------------
  * PA_ROW_JSON(j, ID, r, first, last): the members for the fields first .. last (declaration

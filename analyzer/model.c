@@ -351,19 +351,24 @@ static int load_unloaded_modules(pa_trace_t *t, const pa_chunk_t *ch)
 
 /* ---- STACKS -------------------------------------------------------------------------------- */
 
-/* The frame tree's hash of (caller, addr). */
-static size_t frame_slot(const pa_frames_t *f, uint32_t caller, uint64_t addr)
+/* The frame tree's hash of (caller, addr), for its tagged index (util.h). */
+static uint64_t frame_hash(uint32_t caller, uint64_t addr)
 {
     uint64_t h = (addr ^ ((uint64_t)caller << 32 | caller)) * 0x9e3779b97f4a7c15u;
-    return (size_t)(h ^ h >> 29) & (f->index_cap - 1);
+    return h ^ h >> 29;
 }
 
-static size_t frame_find(const pa_frames_t *f, uint32_t caller, uint64_t addr)
+/* The slot of (caller, addr), or the empty slot where it would go. */
+static size_t frame_find(const pa_frames_t *f, uint32_t caller, uint64_t addr, uint64_t h)
 {
-    size_t i = frame_slot(f, caller, addr);
-    uint32_t n;
-    while ((n = f->index[i]) && (f->addr[n] != addr || f->caller[n] != caller))
-        i = (i + 1) & (f->index_cap - 1);
+    size_t mask = f->index_cap - 1, i = pa_tix_first(h, f->index_cap);
+    uint64_t e;
+    while ((e = f->index[i])) {
+        uint32_t n = (uint32_t)e;
+        if (PA_TIX_TAG(e) == PA_TIX_TAG(h) && f->addr[n] == addr && f->caller[n] == caller)
+            break;
+        i = (i + 1) & mask;
+    }
     return i;
 }
 
@@ -389,15 +394,14 @@ static int frames_reserve(pa_frames_t *f, size_t more)
         pa_util_huge(c, cap * sizeof *c);
         f->cap = cap;
     }
-    if (need * 4 > f->index_cap * 3) {
-        size_t cap = f->index_cap ? f->index_cap : 1024;
-        while (need * 4 > cap * 3)
-            cap *= 2;
-        if (pa_util_index_reset(&f->index, &f->index_cap, cap) != PA_OK)
+    if (!f->index && f->n > 1) { /* pa_model_read freed it; nodes added since (tests) */
+        if (pa_tix_reserve(&f->index, &f->index_cap, f->n) != PA_OK)
             return PA_ENOMEM;
-        for (size_t n = 1; n < f->n; n++) /* (also after pa_model_read freed the index) */
-            f->index[frame_find(f, f->caller[n], f->addr[n])] = (uint32_t)n;
+        for (size_t n = 1; n < f->n; n++)
+            pa_tix_put(f->index, f->index_cap, frame_hash(f->caller[n], f->addr[n]), (uint32_t)n);
     }
+    if (pa_tix_reserve(&f->index, &f->index_cap, need) != PA_OK)
+        return PA_ENOMEM;
     if (f->n == 0) { /* node 0: the root */
         f->addr[0] = 0;
         f->caller[0] = 0;
@@ -406,16 +410,23 @@ static int frames_reserve(pa_frames_t *f, size_t more)
     return PA_OK;
 }
 
+/* A new node for the frame at addr called from node caller, not indexed yet (room reserved). */
+static uint32_t frame_new(pa_frames_t *f, uint32_t caller, uint64_t addr)
+{
+    uint32_t n = (uint32_t)f->n++;
+    f->addr[n] = addr;
+    f->caller[n] = caller;
+    return n;
+}
+
 /* The node of the frame at addr called from node caller, made if new (room reserved). */
 static uint32_t frame_node(pa_frames_t *f, uint32_t caller, uint64_t addr)
 {
-    size_t i = frame_find(f, caller, addr);
-    if (!f->index[i]) {
-        f->addr[f->n] = addr;
-        f->caller[f->n] = caller;
-        f->index[i] = (uint32_t)f->n++;
-    }
-    return f->index[i];
+    uint64_t h = frame_hash(caller, addr);
+    size_t i = frame_find(f, caller, addr, h);
+    if (!f->index[i])
+        f->index[i] = PA_TIX_TAG(h) | frame_new(f, caller, addr);
+    return (uint32_t)f->index[i];
 }
 
 static size_t stack_slot(const pa_trace_t *t, uint32_t id)
@@ -454,6 +465,36 @@ static uint64_t frame_at(const uint8_t *frames, uint32_t k)
     return le64toh(v);
 }
 
+/* Makes the nodes of frames[count - 1] .. frames[0], the first called from node caller and each
+ * next from the one before (all new), as f->last[j ..]; returns the innermost. Their node
+ * numbers are known beforehand, so their slots are fetched a few frames ahead: the misses of a
+ * run overlap rather than follow each other. */
+static uint32_t frames_fresh(pa_frames_t *f, uint32_t caller, const uint8_t *frames, uint32_t count,
+                             uint32_t j)
+{
+    enum { AHEAD = 8 };
+    uint32_t first = (uint32_t)f->n; /* node of frames[count - 1] */
+    for (uint32_t i = 0; i < count; i++) {
+        if (i == 0)
+            for (uint32_t a = 0; a < AHEAD && a < count; a++) {
+                uint64_t h =
+                    frame_hash(a ? first + a - 1 : caller, frame_at(frames, count - 1 - a));
+                __builtin_prefetch(&f->index[pa_tix_first(h, f->index_cap)], 1);
+            }
+        else if (i + AHEAD - 1 < count) {
+            uint32_t a = i + AHEAD - 1;
+            uint64_t h = frame_hash(first + a - 1, frame_at(frames, count - 1 - a));
+            __builtin_prefetch(&f->index[pa_tix_first(h, f->index_cap)], 1);
+        }
+        uint64_t addr = frame_at(frames, count - 1 - i);
+        uint32_t c = i ? first + i - 1 : caller;
+        uint32_t n = frame_new(f, c, addr);
+        pa_tix_put(f->index, f->index_cap, frame_hash(c, addr), n);
+        f->last[j + i] = (pa_frame_step_t){addr, n};
+    }
+    return first + count - 1;
+}
+
 /* Defines (or redefines) stack id from its depth frames as in a STACKS record (little-endian,
  * innermost first). */
 static int add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint8_t *frames)
@@ -464,16 +505,22 @@ static int add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint8_t *
         return PA_ENOMEM;
     uint32_t node = 0;
     bool shared = true; /* the frames so far are the last stack's */
-    for (uint32_t k = depth, j = 0; k-- > 0; j++) {
-        uint64_t addr = frame_at(frames, k);
-        if (shared && j < f->nlast && f->last[j].addr == addr)
+    bool fresh = false; /* node is new: it has no callee yet, so the next frames are new too */
+    uint32_t j = 0;     /* frames from the outermost */
+    for (; j < depth && !fresh; j++) {
+        uint64_t addr = frame_at(frames, depth - 1 - j);
+        if (shared && j < f->nlast && f->last[j].addr == addr) {
             node = f->last[j].node;
-        else {
+        } else {
             shared = false;
+            size_t before = f->n;
             node = frame_node(f, node, addr);
+            fresh = f->n != before;
         }
         f->last[j] = (pa_frame_step_t){addr, node};
     }
+    if (j < depth) /* (fresh) the frames left are new, each the callee of the node before it */
+        node = frames_fresh(f, node, frames, depth - j, j);
     f->nlast = depth;
     pa_stack_t *s = &t->stacks[stack_slot(t, id)];
     if (!s->id)

@@ -75,8 +75,9 @@ typedef struct {
     uint64_t *addr;   /* by node: the frame's return address (or PS_FRAME_CUT) */
     uint32_t *caller; /* by node: the node of the frame that called it, 0 for the outermost */
     size_t n, cap;    /* nodes, node 0 included */
-    uint32_t *index;  /* open addressing by (caller, addr): node, 0 for an empty slot; freed when
-                         the reading ends (no STACKS chunk can follow) */
+    uint64_t *index;  /* open addressing by (caller, addr): the hash's high 32 bits << 32 | node,
+                         0 for an empty slot; freed when the reading ends (no STACKS chunk can
+                         follow) */
     size_t index_cap; /* slots: a power of two, at least 4/3 of n; 0 when freed */
     /* The last stack added, outermost frame first: the next one, often its sibling, takes the
      * nodes of the frames they share without hashing (63% of a cc1plus trace's frames). */

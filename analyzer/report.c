@@ -82,8 +82,10 @@ static int push_frame(pa_stackview_t *v, const pa_frame_t *f)
     return PA_OK;
 }
 
-int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned hide,
-                         pa_stackview_t *v)
+/* The view of stack id; with_key, its key too (a printed group's view needs none: the frames
+ * are all it prints, and serializing them cost as much as printing them). */
+static int stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned hide, bool with_key,
+                      pa_stackview_t *v)
 {
     v->nframes = 0;
     v->hidden = 0;
@@ -134,11 +136,18 @@ int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigne
             v->note = NOTE_ALL_SHIM;
         else if (cut)
             v->note = NOTE_CUT;
-        serialize(&v->key, v->frames, v->nframes);
-        if (cut)
+        if (with_key)
+            serialize(&v->key, v->frames, v->nframes);
+        if (cut && with_key)
             pa_str_puts(&v->key, KEY_CUT);
     }
     return v->key.failed ? PA_ENOMEM : PA_OK;
+}
+
+int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned hide,
+                         pa_stackview_t *v)
+{
+    return stack_view(t, syms, id, hide, true, v);
 }
 
 void pa_report_stack_view_free(pa_stackview_t *v)
@@ -319,18 +328,26 @@ static void pieces_free(pa_pieces_t *p)
     free(p);
 }
 
-static size_t knode_slot(const pa_pieces_t *p, uint32_t parent, uint32_t piece)
+static size_t knode_first(const pa_pieces_t *p, uint32_t parent, uint32_t piece)
 {
     uint64_t h = ((uint64_t)parent << 32 | piece) * 0x9e3779b97f4a7c15u;
-    size_t i = (size_t)(h ^ h >> 31) & (p->index_cap - 1);
+    return (size_t)(h ^ h >> 31) & (p->index_cap - 1);
+}
+
+static size_t knode_slot(const pa_pieces_t *p, uint32_t parent, uint32_t piece)
+{
+    size_t i = knode_first(p, parent, piece);
     uint32_t n;
     while ((n = p->index[i]) && (p->nodes[n].parent != parent || p->nodes[n].piece != piece))
         i = (i + 1) & (p->index_cap - 1);
     return i;
 }
 
-/* The trie node of key `parent` with `piece` put before it (made if new). */
-static int knode_child(pa_pieces_t *p, uint32_t parent, uint32_t piece, uint32_t *out)
+/* The trie node of key `parent` with `piece` put before it (made if new). *fresh: in, parent
+ * was made by this walk, so it has no child yet and the node is new (no lookup: its slot is
+ * the first empty one); out, the node was made. */
+static int knode_child_of(pa_pieces_t *p, uint32_t parent, uint32_t piece, bool *fresh,
+                          uint32_t *out)
 {
     if ((p->nnodes + 1) * 4 > p->index_cap * 3) {
         if (p->nnodes >= FMAP_EXTRA - 2) /* (fmap holds node + 1 below FMAP_EXTRA) */
@@ -341,15 +358,27 @@ static int knode_child(pa_pieces_t *p, uint32_t parent, uint32_t piece, uint32_t
         for (size_t n = 1; n < p->nnodes; n++)
             p->index[knode_slot(p, p->nodes[n].parent, p->nodes[n].piece)] = (uint32_t)n;
     }
-    size_t i = knode_slot(p, parent, piece);
+    size_t i = knode_first(p, parent, piece);
+    if (*fresh)
+        while (p->index[i])
+            i = (i + 1) & (p->index_cap - 1);
+    else
+        i = knode_slot(p, parent, piece);
     if (!p->index[i]) {
         if (pa_util_grow((void **)&p->nodes, &p->ncap, p->nnodes + 1, sizeof *p->nodes) != PA_OK)
             return PA_ENOMEM;
         p->nodes[p->nnodes] = (knode_t){parent, piece};
         p->index[i] = (uint32_t)p->nnodes++;
+        *fresh = true;
     }
     *out = p->index[i];
     return PA_OK;
+}
+
+static int knode_child(pa_pieces_t *p, uint32_t parent, uint32_t piece, uint32_t *out)
+{
+    bool fresh = false;
+    return knode_child_of(p, parent, piece, &fresh, out);
 }
 
 /* Key `node` with KEY_CUT put at its outer end (a cut below frames already mapped: rare). */
@@ -375,11 +404,12 @@ typedef struct {
     uint32_t node; /* trie node */
     uint32_t shim; /* shim frames hidden */
     bool cut;
+    bool fresh; /* node was made by this walk (knode_child_of) */
 } fkey_t;
 
 static fkey_t fmap_get(const pa_pieces_t *p, uint32_t frame)
 {
-    fkey_t k = {(p->fmap[frame] & ~FMAP_EXTRA) - 1, 0, false};
+    fkey_t k = {(p->fmap[frame] & ~FMAP_EXTRA) - 1, 0, false, false};
     if (p->fmap[frame] & FMAP_EXTRA) {
         fextra_t *x;
         HASH_FIND(hh, p->extras, &frame, sizeof frame, x);
@@ -399,11 +429,12 @@ static int fmap_set(pa_pieces_t *p, uint32_t frame, const addr_entry_t *e, fkey_
         if (!k->cut && knode_recut(p, k->node, &k->node) != PA_OK)
             return PA_ENOMEM;
         k->cut = true;
+        k->fresh = false;
     } else {
         for (size_t j = e->n; j-- > 0;) /* outermost (the function inlined into) first */
             if (e->f[j].flags & PIECE_SHIM)
                 k->shim++;
-            else if (knode_child(p, k->node, e->f[j].piece, &k->node) != PA_OK)
+            else if (knode_child_of(p, k->node, e->f[j].piece, &k->fresh, &k->node) != PA_OK)
                 return PA_ENOMEM;
     }
     p->fmap[frame] = (k->node + 1) | (k->shim || k->cut ? FMAP_EXTRA : 0);
@@ -434,7 +465,7 @@ static int frame_key(pa_pieces_t *p, pa_trace_t *t, pa_symbols_t *syms, uint32_t
         if (addr != PS_FRAME_CUT && addr_frames(p, syms, addr, &p->scratch[n].e) != PA_OK)
             return PA_ENOMEM;
     }
-    *k = x ? fmap_get(p, x) : (fkey_t){0, 0, false};
+    *k = x ? fmap_get(p, x) : (fkey_t){0, 0, false, false};
     while (n--)
         if (fmap_set(p, p->scratch[n].frame, p->scratch[n].e, k) != PA_OK)
             return PA_ENOMEM;
@@ -579,8 +610,7 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
 
 int pa_report_group_view(const pa_groups_t *g, const pa_group_t *x, pa_stackview_t *v)
 {
-    return pa_report_stack_view(g->t, g->syms, x->shown_stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM,
-                                v);
+    return stack_view(g->t, g->syms, x->shown_stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, false, v);
 }
 
 int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp)
@@ -721,42 +751,66 @@ static size_t library_run(const pa_frame_t *frames, size_t n, size_t i)
     return k - i >= 2 ? k - i : 0;
 }
 
+/* Appends a string literal. */
+#define PUT(b, lit) pa_str_append(b, lit, sizeof lit - 1)
+
+/* Frames are written a line at a time: each made in a string, then one fwrite (a full leaks
+ * report of a compile is 1.26M of them). */
 void pa_report_frames_text_n(FILE *out, const char *note, const pa_frame_t *frames, size_t n,
                              const char *indent, bool all_frames)
 {
     if (note)
         fprintf(out, "%s(%s)\n", indent, note);
+    pa_str_t b = {0};
     size_t line = 0;
     for (size_t i = 0; i < n; i++, line++) {
         const pa_frame_t *f = &frames[i];
-        const char *mod = pa_util_basename(f->module);
-        fprintf(out, "%s#%zu ", indent, line);
+        b.len = 0;
+        pa_str_puts(&b, indent);
+        PUT(&b, "#");
+        pa_str_u64(&b, line);
+        PUT(&b, " ");
         size_t run = all_frames ? 0 : library_run(frames, n, i);
         if (run) { /* named by the outermost: the library function the program called */
             bool inlined = true;
             for (size_t k = i; k < i + run; k++)
                 inlined &= frames[k].inlined;
-            pa_util_fputs_safe(out, frames[i + run - 1].function);
-            fprintf(out, " [%zu %slibrary frames]\n", run, inlined ? "inlined " : "");
+            pa_str_puts_safe(&b, frames[i + run - 1].function);
+            PUT(&b, " [");
+            pa_str_u64(&b, run);
+            if (inlined)
+                PUT(&b, " inlined library frames]\n");
+            else
+                PUT(&b, " library frames]\n");
             i += run - 1;
-            continue;
-        }
-        if (f->function) {
-            pa_util_fputs_safe(out, f->function);
-            fputs(" (", out);
-        }
-        if (f->function && f->file) {
-            pa_util_fputs_safe(out, pa_util_basename(f->file));
-            if (f->line)
-                fprintf(out, ":%u", f->line);
         } else {
-            pa_util_fputs_safe(out, mod);
-            fprintf(out, "+0x%llx", (unsigned long long)f->offset);
+            if (f->function) {
+                pa_str_puts_safe(&b, f->function);
+                PUT(&b, " (");
+            }
+            if (f->function && f->file) {
+                pa_str_puts_safe(&b, pa_util_basename(f->file));
+                if (f->line) {
+                    PUT(&b, ":");
+                    pa_str_u64(&b, f->line);
+                }
+            } else {
+                pa_str_puts_safe(&b, pa_util_basename(f->module));
+                PUT(&b, "+0x");
+                pa_str_hex(&b, f->offset);
+            }
+            if (f->function)
+                PUT(&b, ")");
+            if (f->inlined)
+                PUT(&b, " [inlined]\n");
+            else
+                PUT(&b, "\n");
         }
-        if (f->function)
-            fputc(')', out);
-        fputs(f->inlined ? " [inlined]\n" : "\n", out);
+        if (b.failed)
+            break;
+        fwrite(b.s, 1, b.len, out);
     }
+    pa_str_free(&b);
 }
 
 const char *pa_report_frame_brief(const pa_frame_t *f, char *buf, size_t size)
@@ -776,33 +830,51 @@ void pa_report_frames_text(FILE *out, const pa_stackview_t *v, const char *inden
     pa_report_frames_text_n(out, v->note, v->frames, v->nframes, indent, all_frames);
 }
 
+/* Each frame object is made in a string and written whole (pa_json_raw), in the layout the
+ * writer gives a compact object. Module paths are interned (one pointer per path), so the
+ * escaped form of the last one is kept. */
 void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n)
 {
     pa_json_array_begin(j, false);
+    pa_str_t b = {0}, mod = {0};
+    const char *mod_of = NULL; /* the module whose escaped path is in mod */
     for (size_t i = 0; i < n; i++) {
         const pa_frame_t *f = &frames[i];
-        pa_json_object_begin(j, true);
-        pa_json_key(j, "function");
-        pa_json_string(j, f->function);
-        pa_json_key(j, "file");
-        pa_json_string(j, f->file);
-        pa_json_key(j, "line");
+        b.len = 0;
+        PUT(&b, "{\"function\": ");
+        pa_json_append_string(&b, f->function);
+        PUT(&b, ", \"file\": ");
+        pa_json_append_string(&b, f->file);
+        PUT(&b, ", \"line\": ");
         if (f->line)
-            pa_json_u64(j, f->line);
+            pa_str_u64(&b, f->line);
         else
-            pa_json_null(j);
-        pa_json_key(j, "module");
-        pa_json_string(j, f->module);
-        pa_json_key(j, "address");
-        pa_json_hex(j, f->address);
-        pa_json_key(j, "offset");
-        pa_json_hex(j, f->offset);
-        pa_json_key(j, "inlined");
-        pa_json_bool(j, f->inlined);
-        pa_json_key(j, "library");
-        pa_json_bool(j, f->library);
-        pa_json_object_end(j);
+            PUT(&b, "null");
+        PUT(&b, ", \"module\": ");
+        if (f->module != mod_of || !mod_of) {
+            mod.len = 0;
+            pa_json_append_string(&mod, f->module);
+            mod_of = f->module;
+        }
+        pa_str_append(&b, mod.s, mod.len);
+        PUT(&b, ", \"address\": \"0x");
+        pa_str_hex(&b, f->address);
+        PUT(&b, "\", \"offset\": \"0x");
+        pa_str_hex(&b, f->offset);
+        if (f->inlined)
+            PUT(&b, "\", \"inlined\": true");
+        else
+            PUT(&b, "\", \"inlined\": false");
+        if (f->library)
+            PUT(&b, ", \"library\": true}");
+        else
+            PUT(&b, ", \"library\": false}");
+        if (b.failed || mod.failed)
+            break;
+        pa_json_raw(j, b.s, b.len);
     }
+    pa_str_free(&b);
+    pa_str_free(&mod);
     pa_json_array_end(j);
 }
 

@@ -98,7 +98,8 @@ enum {
 int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned hide,
                          pa_stackview_t *v);
 void pa_report_stack_view_free(pa_stackview_t *v);
-/* The frames of group x as reports show them (those of its first row) into v. */
+/* The frames of group x as reports show them (those of its first row) into v; v->key is left
+ * empty (groups are compared by their key in the trie, not by this string). */
 int pa_report_group_view(const pa_groups_t *g, const pa_group_t *x, pa_stackview_t *v);
 bool pa_report_frame_is_lock_wrapper(const pa_frame_t *f);
 

@@ -100,8 +100,15 @@ typedef struct {
     uint64_t addr; /* key: the recorded return address */
     pa_frame_t *frames;
     size_t n, cap;
-    UT_hash_handle hh;
 } sym_entry_t;
+
+/* A slot of the cache: open addressing by address, the address beside its entry so that a
+ * probe reads one cache line (reports look up every frame they print: 1.26M for a compile's
+ * full leak report). */
+typedef struct {
+    uint64_t addr;
+    sym_entry_t *e; /* NULL: empty */
+} sym_slot_t;
 
 /* The scopes of one address, outermost (the function) first. */
 typedef struct {
@@ -128,7 +135,8 @@ struct pa_symbols {
     char *debuginfo_path; /* NULL: libdwfl's default */
     Dwfl_Callbacks cb;
     sym_module_t *mods; /* parallel to t->modules */
-    sym_entry_t *cache;
+    sym_slot_t *cache;  /* cache_cap slots (a power of two, at most half full), ncache used */
+    size_t cache_cap, ncache;
     sym_str_t *strs;
     sym_name_t *names;
     chain_t chain; /* scratch of expand() */
@@ -813,16 +821,46 @@ static void entry_free(sym_entry_t *e)
     free(e);
 }
 
+static size_t cache_slot(const sym_slot_t *cache, size_t cap, uint64_t addr)
+{
+    uint64_t h = addr * 0x9e3779b97f4a7c15u;
+    size_t i = (size_t)(h ^ h >> 29) & (cap - 1);
+    while (cache[i].e && cache[i].addr != addr)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+/* Room for one more entry in the cache. */
+static int cache_reserve(pa_symbols_t *s)
+{
+    if ((s->ncache + 1) * 2 <= s->cache_cap)
+        return PA_OK;
+    size_t cap = s->cache_cap ? s->cache_cap * 2 : 1024;
+    sym_slot_t *c = cap <= SIZE_MAX / sizeof *c ? pa_util_zalloc(cap * sizeof *c) : NULL;
+    if (!c)
+        return PA_ENOMEM;
+    for (size_t i = 0; i < s->cache_cap; i++)
+        if (s->cache[i].e)
+            c[cache_slot(c, cap, s->cache[i].addr)] = s->cache[i];
+    free(s->cache);
+    s->cache = c;
+    s->cache_cap = cap;
+    return PA_OK;
+}
+
 int pa_symbols_lookup(pa_symbols_t *s, uint64_t addr, const pa_frame_t **frames, size_t *n)
 {
-    sym_entry_t *e;
-    HASH_FIND(hh, s->cache, &addr, sizeof addr, e);
-    if (e) {
-        *frames = e->frames;
-        *n = e->n;
-        return PA_OK;
+    if (s->cache_cap) {
+        const sym_slot_t *x = &s->cache[cache_slot(s->cache, s->cache_cap, addr)];
+        if (x->e) {
+            *frames = x->e->frames;
+            *n = x->e->n;
+            return PA_OK;
+        }
     }
-    e = calloc(1, sizeof *e);
+    if (cache_reserve(s) != PA_OK)
+        return PA_ENOMEM;
+    sym_entry_t *e = calloc(1, sizeof *e);
     if (!e)
         return PA_ENOMEM;
     e->addr = addr;
@@ -845,7 +883,8 @@ int pa_symbols_lookup(pa_symbols_t *s, uint64_t addr, const pa_frame_t **frames,
         entry_free(e);
         return rc;
     }
-    HASH_ADD(hh, s->cache, addr, sizeof e->addr, e);
+    s->cache[cache_slot(s->cache, s->cache_cap, addr)] = (sym_slot_t){addr, e};
+    s->ncache++;
     *frames = e->frames;
     *n = e->n;
     return PA_OK;
@@ -855,12 +894,10 @@ void pa_symbols_free(pa_symbols_t *s)
 {
     if (!s)
         return;
-    sym_entry_t *e, *etmp;
-    HASH_ITER(hh, s->cache, e, etmp)
-    {
-        HASH_DEL(s->cache, e);
-        entry_free(e);
-    }
+    for (size_t i = 0; i < s->cache_cap; i++)
+        if (s->cache[i].e)
+            entry_free(s->cache[i].e);
+    free(s->cache);
     sym_name_t *nm, *ntmp;
     HASH_ITER(hh, s->names, nm, ntmp)
     {

@@ -105,6 +105,33 @@ int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap)
     return PA_OK;
 }
 
+void pa_tix_put(uint64_t *index, size_t cap, uint64_t h, uint32_t n)
+{
+    size_t i = pa_tix_first(h, cap);
+    while (index[i])
+        i = (i + 1) & (cap - 1);
+    index[i] = PA_TIX_TAG(h) | n;
+}
+
+int pa_tix_reserve(uint64_t **index, size_t *cap, size_t need)
+{
+    if (need * 4 <= *cap * 3)
+        return PA_OK;
+    size_t ncap = *cap ? *cap : 1024;
+    while (need * 4 > ncap * 3)
+        ncap *= 2;
+    uint64_t *n = ncap <= (size_t)1 << 32 ? pa_util_zalloc(ncap * sizeof *n) : NULL;
+    if (!n)
+        return PA_ENOMEM;
+    for (size_t i = 0; i < *cap; i++) /* (a slot's tag holds its hash's first-slot bits) */
+        if ((*index)[i])
+            pa_tix_put(n, ncap, (*index)[i], (uint32_t)(*index)[i]);
+    free(*index);
+    *index = n;
+    *cap = ncap;
+    return PA_OK;
+}
+
 int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
@@ -132,8 +159,9 @@ void pa_str_append(pa_str_t *b, const char *s, size_t n)
 {
     if (b->failed)
         return;
-    if (b->len + n + 1 < b->len ||
-        pa_util_grow((void **)&b->s, &b->cap, b->len + n + 1, 1) != PA_OK) {
+    if (b->len + n + 1 > b->cap && /* (the fast case: it fits) */
+        (b->len + n + 1 < b->len ||
+         pa_util_grow((void **)&b->s, &b->cap, b->len + n + 1, 1) != PA_OK)) {
         b->failed = 1;
         return;
     }
@@ -146,6 +174,32 @@ void pa_str_append(pa_str_t *b, const char *s, size_t n)
 void pa_str_puts(pa_str_t *b, const char *s)
 {
     pa_str_append(b, s, strlen(s));
+}
+
+void pa_str_u64(pa_str_t *b, uint64_t v)
+{
+    char d[20], *p = d + sizeof d;
+    do
+        *--p = (char)('0' + v % 10);
+    while (v /= 10);
+    pa_str_append(b, p, (size_t)(d + sizeof d - p));
+}
+
+void pa_str_hex(pa_str_t *b, uint64_t v)
+{
+    char d[16], *p = d + sizeof d;
+    do
+        *--p = "0123456789abcdef"[v & 15];
+    while (v >>= 4);
+    pa_str_append(b, p, (size_t)(d + sizeof d - p));
+}
+
+void pa_str_puts_safe(pa_str_t *b, const char *s)
+{
+    size_t at = b->len;
+    pa_str_puts(b, s);
+    if (!b->failed)
+        pa_util_make_printable(b->s + at, b->len - at);
 }
 
 void pa_str_vprintf(pa_str_t *b, const char *fmt, va_list ap)

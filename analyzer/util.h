@@ -44,6 +44,25 @@ int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem);
 /* Replaces *index, an open-addressing table of uint32_t slots (0: empty), with cap empty slots
  * (*index_cap = cap); the caller puts its entries back. PA_OK, or PA_ENOMEM with *index kept. */
 int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap);
+/* ---- tagged index -----------------------------------------------------------------------------
+ * An open-addressing table whose slot holds an item number (u32, 0: empty slot) and the high 32
+ * bits of the item's 64-bit hash, its tag: a probe compares tags before reading the item, so
+ * passing other items costs no cache miss. The first slot probed is given by the hash's
+ * highest bits, as many as the table has slots (at most 2^32), so a table twice as large keeps
+ * the items in the same order: growing reads the old table and writes the new one in order.
+ * The frame tree (model.c) and the key trie (report.c) use it; each compares its own items. */
+#define PA_TIX_TAG(h) ((uint64_t)(h) >> 32 << 32)
+/* The first slot for hash (or slot) h in a table of cap slots, a power of two. */
+static inline size_t pa_tix_first(uint64_t h, size_t cap)
+{
+    return (size_t)(h >> (64 - __builtin_ctzll(cap)));
+}
+/* Puts item n of hash h, known to be absent, into the table (which has an empty slot). */
+void pa_tix_put(uint64_t *index, size_t cap, uint64_t h, uint32_t n);
+/* Grows *index (*cap slots, 0 when none yet) so that `need` items keep it at most 3/4 full,
+ * moving its items. PA_OK, or PA_ENOMEM with the table kept. */
+int pa_tix_reserve(uint64_t **index, size_t *cap, size_t need);
+
 /* Asks the kernel to back the large block p (bytes long, from malloc) with transparent huge
  * pages, where THP is "madvise" (Debian's default): one fault per 2 MiB instead of 512, and
  * fewer TLB misses for the hash tables' random probes. Blocks under PA_UTIL_HUGE_MIN are left
@@ -69,6 +88,12 @@ typedef struct {
 
 void pa_str_append(pa_str_t *b, const char *s, size_t n);
 void pa_str_puts(pa_str_t *b, const char *s);
+/* v in decimal / in lowercase hexadecimal without "0x" (what %llu / %llx write, without
+ * printf's parsing: a full leaks report writes millions of them). */
+void pa_str_u64(pa_str_t *b, uint64_t v);
+void pa_str_hex(pa_str_t *b, uint64_t v);
+/* s with control characters replaced by '?' (pa_util_fputs_safe into a string). */
+void pa_str_puts_safe(pa_str_t *b, const char *s);
 void pa_str_printf(pa_str_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pa_str_vprintf(pa_str_t *b, const char *fmt, va_list ap);
 /* The contents ("" when empty); valid until the next append. */

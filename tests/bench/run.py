@@ -1528,13 +1528,14 @@ def analyzer_source(n=60):
 
 
 ANALYZER_REPORTS = [["leaks"], ["leaks", "--top", "1"], ["leaks", "--json"], ["summary"],
-                    ["summary", "--json"]]
+                    ["summary", "--json"], ["timeline"]]
 
 
 def run_analyzer(args):
     """--analyzer: the analyzer's own cost. Makes the trace of one g++ -O2 compile (cc1plus)
     under the shim (or uses --trace), then times each report --reps times (output to /dev/null):
-    median wall time and the largest peak RSS (wait4 rusage). Prints a markdown table."""
+    median wall time, median CPU time (user + sys: steadier than wall on a shared machine) and
+    the largest peak RSS (wait4 rusage). Prints a markdown table."""
     build = Path(args.build)
     cli, lib = build / "bin" / "perfshim", build / "lib" / "libperfshim.so"
     tmp = Path(tempfile.mkdtemp(prefix="perfshim-anabench-"))
@@ -1550,18 +1551,20 @@ def run_analyzer(args):
         log(f"trace {trace} ({trace.stat().st_size / 1e6:.1f} MB)")
         rows = []
         for rep in ANALYZER_REPORTS:
-            times, rss = [], 0
+            times, cpu, rss = [], [], 0
             for _ in range(args.reps):
                 with open(os.devnull, "wb") as null:
                     t0 = time.monotonic()
                     p = subprocess.Popen([str(cli), *rep, str(trace)], stdout=null)
                     _, status, ru = os.wait4(p.pid, 0)
                     times.append(time.monotonic() - t0)
+                cpu.append(ru.ru_utime + ru.ru_stime)
                 rss = max(rss, ru.ru_maxrss)
-            rows.append((" ".join(rep), statistics.median(times), rss / 1024))
-        print("| report | median wall (s) | peak RSS (MB) |\n|---|---:|---:|")
-        for name, t, r in rows:
-            print(f"| `{name}` | {t:.2f} | {r:.0f} |")
+            rows.append((" ".join(rep), statistics.median(times), statistics.median(cpu),
+                         rss / 1024))
+        print("| report | median wall (s) | median CPU (s) | peak RSS (MB) |\n|---|---:|---:|---:|")
+        for name, t, c, r in rows:
+            print(f"| `{name}` | {t:.2f} | {c:.2f} | {r:.0f} |")
     finally:
         if not args.keep_temp:
             shutil.rmtree(tmp, ignore_errors=True)

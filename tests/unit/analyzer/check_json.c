@@ -2,7 +2,8 @@
 /*
  * check_json.c — the JSON writer: string escaping (quotes, backslashes, control characters,
  * invalid UTF-8 replaced by U+FFFD, valid multi-byte UTF-8 kept), the exact layout of nested
- * containers, and decimal numbers.
+ * containers, and decimal numbers; values written as text (pa_json_raw), and the helpers the
+ * fast frame writers use (util.h: pa_str_u64/hex, the tagged index).
  */
 #include "json.h"
 
@@ -21,11 +22,16 @@ static char *escaped(const char *s, size_t n)
     return buf;
 }
 
+/* The stream and the string versions escape alike. */
 #define CHECK_ESC(in, want)                                                                        \
     do {                                                                                           \
         char *got_ = escaped(in, sizeof(in) - 1);                                                  \
         ck_assert_str_eq(got_, want);                                                              \
         free(got_);                                                                                \
+        pa_str_t b_ = {0};                                                                         \
+        pa_json_append_escaped(&b_, in, sizeof(in) - 1);                                           \
+        ck_assert_str_eq(pa_str_get(&b_), want);                                                   \
+        pa_str_free(&b_);                                                                          \
     } while (0)
 
 START_TEST(test_escape_basic)
@@ -161,6 +167,89 @@ START_TEST(test_numbers)
 }
 END_TEST
 
+/* A compact object made as text (pa_json_raw) is placed as the writer places its own. */
+static void raw_frames(pa_json_t *j)
+{
+    pa_json_array_begin(j, false);
+    for (int i = 0; i < 2; i++) {
+        pa_str_t b = {0};
+        pa_str_puts(&b, "{\"f\": ");
+        pa_json_append_string(&b, i ? "a\"b" : NULL);
+        pa_str_puts(&b, "}");
+        pa_json_raw(j, pa_str_get(&b), b.len);
+        pa_str_free(&b);
+    }
+    pa_json_array_end(j);
+}
+
+static void built_frames(pa_json_t *j)
+{
+    pa_json_array_begin(j, false);
+    for (int i = 0; i < 2; i++) {
+        pa_json_object_begin(j, true);
+        pa_json_key(j, "f");
+        pa_json_string(j, i ? "a\"b" : NULL);
+        pa_json_object_end(j);
+    }
+    pa_json_array_end(j);
+}
+
+START_TEST(test_raw)
+{
+    char *raw = render(raw_frames), *built = render(built_frames);
+    ck_assert_str_eq(raw, built);
+    ck_assert_str_eq(raw, "[\n  {\"f\": null},\n  {\"f\": \"a\\\"b\"}\n]\n");
+    free(raw);
+    free(built);
+}
+END_TEST
+
+/* pa_str_u64 / pa_str_hex write what %llu / %llx do. */
+START_TEST(test_str_numbers)
+{
+    const uint64_t v[] = {0, 1, 9, 10, 15, 16, 4095, 1234567890123ull, UINT64_MAX / 3, UINT64_MAX};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        char want[64];
+        pa_str_t b = {0};
+        pa_str_u64(&b, v[i]);
+        pa_str_puts(&b, " ");
+        pa_str_hex(&b, v[i]);
+        snprintf(want, sizeof want, "%llu %llx", (unsigned long long)v[i],
+                 (unsigned long long)v[i]);
+        ck_assert_str_eq(pa_str_get(&b), want);
+        pa_str_free(&b);
+    }
+}
+END_TEST
+
+/* The tagged index (util.h) keeps every item through its growths, each found by probing from
+ * its first slot, and the table at most 3/4 full. */
+START_TEST(test_tix)
+{
+    uint64_t *index = NULL;
+    size_t cap = 0;
+    enum { N = 5000 }; /* three growths from 1024 slots */
+    for (uint32_t n = 1; n <= N; n++) {
+        ck_assert_int_eq(pa_tix_reserve(&index, &cap, n), PA_OK);
+        pa_tix_put(index, cap, (uint64_t)n * 0x9e3779b97f4a7c15u, n);
+    }
+    ck_assert_uint_le((size_t)N * 4, cap * 3);
+    size_t used = 0;
+    for (size_t i = 0; i < cap; i++)
+        used += index[i] != 0;
+    ck_assert_uint_eq(used, N);
+    for (uint32_t n = 1; n <= N; n++) {
+        uint64_t h = (uint64_t)n * 0x9e3779b97f4a7c15u;
+        size_t i = pa_tix_first(h, cap);
+        while (index[i] && (uint32_t)index[i] != n)
+            i = (i + 1) & (cap - 1);
+        ck_assert_uint_eq((uint32_t)index[i], n);
+        ck_assert_uint_eq(PA_TIX_TAG(index[i]), PA_TIX_TAG(h));
+    }
+    free(index);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("analyzer_json");
@@ -170,6 +259,9 @@ int main(void)
     tcase_add_test(tc, test_layout);
     tcase_add_test(tc, test_top_level_array);
     tcase_add_test(tc, test_numbers);
+    tcase_add_test(tc, test_raw);
+    tcase_add_test(tc, test_str_numbers);
+    tcase_add_test(tc, test_tix);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
