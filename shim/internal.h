@@ -237,6 +237,20 @@ void ps_track_new_section(void); /* blocks tracked so far belong to an earlier s
 void ps_track_fork_prepare(void);
 void ps_track_fork_parent(void);
 void ps_track_fork_child(void);
+/* Ages (ages.c): the birth clock now (units of 2^PS_AGE_UNIT_SHIFT ns since init); fn for every
+ * live block of the live table (bytes and count as counted: weighted when sampled, count in
+ * fixed point), each shard's lock held around its blocks; the lifetime counts of every thread
+ * added to out[(n + 1) * PS_AGE_BUCKETS] (fixed point). */
+uint32_t ps_track_age_now(void);
+void ps_track_for_each_live(void (*fn)(uint32_t id, uint64_t bytes, uint64_t count,
+                                       uint32_t birth, void *arg),
+                            void *arg);
+void ps_track_collect_life(uint64_t *out, uint32_t n);
+
+/* ---- ages.c: the AGES chunk ---------------------------------------------------------------- */
+/* Its payload for the snapshot at time_ns: per stack, the ages of its live blocks and the
+ * lifetimes of its freed ones. 0, or -1 when its tables could not be mapped (b->failed). */
+int ps_ages_write(ps_buf_t *b, uint64_t time_ns, uint32_t nstacks);
 
 /* ---- sample.c: PERFSHIM_SAMPLE, sampling by bytes ------------------------------------------ */
 #define PS_SAMPLE_CODES 16                     /* weight codes a block can carry (0 = exact) */

@@ -764,6 +764,26 @@ static PS_COLD int meta_commit(size_t seg)
     return rc;
 }
 
+void ps_pool_for_each_meta(void (*fn)(ps_pool_block_meta_t *m, void *arg), void *arg)
+{
+    if (!pool.initialized)
+        return;
+    size_t end = __atomic_load_n(&pool.bump, __ATOMIC_RELAXED);
+    for (size_t unit = 0; unit < end && unit < pool.nunits; unit++) {
+        unsigned cls = __atomic_load_n(&ps_pool_hot.unit_class[unit], __ATOMIC_RELAXED);
+        if (cls == 0 || (unit & (ps_sizeclass_units(cls) - 1)) != 0)
+            continue; /* not serving, or not the first unit of its slab */
+        if (!__atomic_load_n(&pool.meta_ok[unit / SEGMENT_UNITS], __ATOMIC_ACQUIRE))
+            continue;
+        size_t fit = (ps_sizeclass_units(cls) << PS_POOL_UNIT_SHIFT) / ps_sizeclass_size[cls];
+        size_t carved = __atomic_load_n(&pool.slabs[unit].carved, __ATOMIC_RELAXED);
+        ps_pool_block_meta_t *m = (ps_pool_block_meta_t *)(pool.meta_base +
+                                                           (unit << PS_POOL_UNIT_SHIFT));
+        for (size_t i = 0; i < carved && i < fit; i++)
+            fn(&m[i], arg);
+    }
+}
+
 ps_pool_block_meta_t *ps_pool_meta(const void *p)
 {
     size_t unit = unit_of(p);

@@ -51,6 +51,16 @@ typedef struct ps_pool_block_meta_s {
     uint32_t size;     /* requested size (bytes); a pooled block is <= PS_POOL_LIMIT */
 } ps_pool_block_meta_t;
 
+/* A pooled block's birth time (track.c: units of 2^PS_AGE_UNIT_SHIFT ns since start), given its
+ * metadata. A slab's metadata fills at most the first half of its first metadata unit (4096
+ * blocks of 16 bytes, 8 bytes each); the births sit in the second half, 4 bytes per block, so
+ * a block's birth costs no address space and a page only where the tracker writes one. */
+static inline uint32_t *ps_pool_meta_birth(ps_pool_block_meta_t *m)
+{
+    uintptr_t a = (uintptr_t)m, off = a & (PS_POOL_UNIT - 1);
+    return (uint32_t *)(a - off + PS_POOL_UNIT / 2 + off / 2);
+}
+
 /* ---- statistics (ps_pool_stats) ------------------------------------------------------------ */
 
 /* One per size class: a POOL chunk row, fields and units declared in include/trace_rows.h
@@ -118,6 +128,11 @@ void *ps_pool_memalign(size_t align, size_t n);
 /* Metadata of pooled block p (p as returned by the pool). O(1): no hash, no lock. NULL only
  * if the metadata page cannot be committed. */
 ps_pool_block_meta_t *ps_pool_meta(const void *p);
+/* Calls fn for the metadata of every block ever carved from a slab now serving a class (live
+ * or not: the tracker tells by the stack id it keeps there), where metadata was committed.
+ * Takes no lock: a slab changing meanwhile gives stale or zero entries, never a fault. For
+ * snapshots (track.c's ages), not for the allocation path. */
+void ps_pool_for_each_meta(void (*fn)(ps_pool_block_meta_t *m, void *arg), void *arg);
 
 /* ---- what the inline fast paths need (pool.c owns these) --------------------------------------
  */
