@@ -8,7 +8,7 @@
  * stack a row of PS_AGE_BUCKETS lifetime counts bumped at each free. Here, at an exit, stop,
  * dump or signal snapshot, every live block is visited once (the live table's shards one at a
  * time, then the pool's metadata), its age put in a log-linear bucket (timing.h's PS_HIST_*
- * index over units of 2^PS_AGE_UNIT_SHIFT ns, so a bucket is at most 1/16 of its age wide)
+ * index over age units, so a bucket is at most 1/16 of its age wide)
  * and summed per (stack, bucket) in an open-addressing table; the lifetime rows of every
  * thread are summed; the sites go out in stack id order.
  *
@@ -83,8 +83,7 @@ static void acc_add(age_acc_t *a, uint32_t id, uint64_t bytes, uint64_t count, u
     a->cells[i].bytes += bytes;
 }
 
-static void from_live_table(uint32_t id, uint64_t bytes, uint64_t count, uint32_t birth,
-                            void *arg)
+static void from_live_table(uint32_t id, uint64_t bytes, uint64_t count, uint32_t birth, void *arg)
 {
     acc_add(arg, id, bytes, count, birth);
 }
@@ -173,8 +172,8 @@ int ps_ages_write(ps_buf_t *b, uint64_t time_ns, uint32_t n)
     }
     /* first[id] is now the end of id's cells: the start is the previous id's end */
     ps_row_ages_head_t head = {.time_ns = time_ns,
-                               .unit_shift = PS_AGE_UNIT_SHIFT,
-                               .clock_res_ns = (uint32_t)ps_os_coarse_res_ns(),
+                               .unit_ps = ps_track_age_unit_ps(),
+                               .clock_res_ns = (uint32_t)ps_track_age_res_ns(),
                                .site_size = PS_AGE_SITE_SIZE};
     size_t head_at = b->len;
     ps_put_ages_head(b, &head); /* count and walk_ns patched below */
@@ -184,10 +183,10 @@ int ps_ages_write(ps_buf_t *b, uint64_t time_ns, uint32_t n)
         put_site(b, id, &sorted[start], first[id] - start, &life[(size_t)id * PS_AGE_BUCKETS]);
         sites += b->len != before;
     }
-    ps_buf_patch_u32(b, head_at + 16, sites);
+    ps_buf_patch_u32(b, head_at + 20, sites);
     uint64_t walk = ps_os_monotonic_ns() - t0;
-    ps_buf_patch_u32(b, head_at + 24, (uint32_t)walk);
-    ps_buf_patch_u32(b, head_at + 28, (uint32_t)(walk >> 32));
+    ps_buf_patch_u32(b, head_at + 32, (uint32_t)walk);
+    ps_buf_patch_u32(b, head_at + 36, (uint32_t)(walk >> 32));
     rc = b->failed ? -1 : 0;
 out:
     if (rc != 0) {

@@ -777,8 +777,8 @@ void ps_pool_for_each_meta(void (*fn)(ps_pool_block_meta_t *m, void *arg), void 
             continue;
         size_t fit = (ps_sizeclass_units(cls) << PS_POOL_UNIT_SHIFT) / ps_sizeclass_size[cls];
         size_t carved = __atomic_load_n(&pool.slabs[unit].carved, __ATOMIC_RELAXED);
-        ps_pool_block_meta_t *m = (ps_pool_block_meta_t *)(pool.meta_base +
-                                                           (unit << PS_POOL_UNIT_SHIFT));
+        ps_pool_block_meta_t *m =
+            (ps_pool_block_meta_t *)(pool.meta_base + (unit << PS_POOL_UNIT_SHIFT));
         for (size_t i = 0; i < carved && i < fit; i++)
             fn(&m[i], arg);
     }

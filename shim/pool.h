@@ -51,7 +51,7 @@ typedef struct ps_pool_block_meta_s {
     uint32_t size;     /* requested size (bytes); a pooled block is <= PS_POOL_LIMIT */
 } ps_pool_block_meta_t;
 
-/* A pooled block's birth time (track.c: units of 2^PS_AGE_UNIT_SHIFT ns since start), given its
+/* A pooled block's birth time (age units of track.c's clock), given its
  * metadata. A slab's metadata fills at most the first half of its first metadata unit (4096
  * blocks of 16 bytes, 8 bytes each); the births sit in the second half, 4 bytes per block, so
  * a block's birth costs no address space and a page only where the tracker writes one. */

@@ -60,7 +60,7 @@ static uint64_t retired_events[3]; /* ps_thread_t.events of exited threads (regi
 /* Ages: lifetime counts of exited threads and the counts a thread's 32-bit bucket handed over
  * before it could overflow, [max_stacks + 1][PS_AGE_BUCKETS] (atomic adds, rare) */
 static uint64_t *life_sums;
-static uint64_t age_base_ns; /* the coarse clock at init: births count from here */
+static uint64_t age_base_ns;           /* the coarse clock at init: births count from here */
 #define LIFE_SPILL (UINT32_C(1) << 31) /* a thread's bucket hands its count over from here */
 static int lost_warned;
 static atomic_int thread_state_warned;
@@ -440,10 +440,21 @@ static PS_NOINLINE void life_spill(uint32_t id, unsigned b, uint64_t v)
     __atomic_fetch_add(&life_sums[(size_t)id * PS_AGE_BUCKETS + b], v, __ATOMIC_RELAXED);
 }
 
-/* The current time for births and lifetimes (units of 2^PS_AGE_UNIT_SHIFT ns since init). */
+/* The clock of births and lifetimes, in age units (docs/trace-format.md, AGES). PS_AGE_TSC 1:
+ * the time-stamp counter (timing.h's clock) / 2^20, about 0.3-0.5 ms; 0: CLOCK_MONOTONIC_COARSE
+ * since init / 2^20 ns (1.05 ms; the kernel tick, 4 ms here, is its resolution). Chosen by
+ * instruction counts and timing (docs/performance.md, "Ages"). */
+#ifndef PS_AGE_TSC
+#define PS_AGE_TSC 1
+#endif
+#define AGE_SHIFT 20
 static inline uint32_t age_now(void)
 {
-    return (uint32_t)((ps_os_coarse_ns() - age_base_ns) >> PS_AGE_UNIT_SHIFT);
+#if PS_AGE_TSC
+    return (uint32_t)(ps_ticks() >> AGE_SHIFT);
+#else
+    return (uint32_t)((ps_os_coarse_ns() - age_base_ns) >> AGE_SHIFT);
+#endif
 }
 
 /* A freed block of stack id, born at `birth`, counts `count` (fixed point) in its lifetime
@@ -462,8 +473,9 @@ static inline void count_lifetime(ps_thread_t *t, uint32_t id, uint32_t birth, u
     __atomic_store_n(cell, (uint32_t)v, __ATOMIC_RELAXED);
 }
 
-static void count_free(ps_thread_t *t, uint32_t id, uint64_t size, uint64_t count,
-                       uint32_t birth)
+/* Inlined into ps_track_free: as a call, the birth made it spill five registers more. */
+static inline __attribute__((always_inline)) void
+count_free(ps_thread_t *t, uint32_t id, uint64_t size, uint64_t count, uint32_t birth)
 {
     ps_counters_t *c = &t->counters[id];
     count_lifetime(t, id, birth, count);
@@ -605,15 +617,37 @@ void ps_track_new_section(void)
     }
 }
 
-/* ---- ages (ages.c builds the AGES chunk from these) ------------------------------------------- */
+/* ---- ages (ages.c builds the AGES chunk from these) -------------------------------------------
+ */
 
 uint32_t ps_track_age_now(void)
 {
     return age_now();
 }
 
-void ps_track_for_each_live(void (*fn)(uint32_t id, uint64_t bytes, uint64_t count,
-                                       uint32_t birth, void *arg),
+uint64_t ps_track_age_unit_ps(void)
+{
+#if PS_AGE_TSC
+    uint64_t hz = ps_tick_hz();
+    return hz ? ((UINT64_C(1) << AGE_SHIFT) * UINT64_C(1000000000000)) / hz : 0;
+#else
+    return (UINT64_C(1) << AGE_SHIFT) * 1000;
+#endif
+}
+
+uint64_t ps_track_age_res_ns(void)
+{
+    uint64_t unit = ps_track_age_unit_ps() / 1000;
+#if PS_AGE_TSC
+    return unit;
+#else
+    uint64_t res = ps_os_coarse_res_ns();
+    return res > unit ? res : unit;
+#endif
+}
+
+void ps_track_for_each_live(void (*fn)(uint32_t id, uint64_t bytes, uint64_t count, uint32_t birth,
+                                       void *arg),
                             void *arg)
 {
     for (int i = 0; i < PS_LIVE_SHARDS; i++) {

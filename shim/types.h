@@ -191,7 +191,7 @@ typedef struct ps_thread_s {
 typedef struct ps_live_entry_s {
     uintptr_t ptr;  /* user pointer; 0 = empty slot */
     uint64_t meta;  /* low 40 bits: requested size (bytes); high 24 bits: stack id */
-    uint32_t birth; /* allocation time (units of 2^PS_AGE_UNIT_SHIFT ns since start, wraps) */
+    uint32_t birth; /* allocation time (age units of track.c's clock, wraps) */
 } ps_live_entry_t;
 
 #define PS_LIVE_SIZE_BITS 40

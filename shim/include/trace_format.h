@@ -193,11 +193,10 @@ enum ps_latency_op { PS_LAT_MALLOC = 0, PS_LAT_FREE = 1, PS_LAT_REALLOC = 2 };
 #define PS_HIST_SUB_BITS 4
 #define PS_HIST_BUCKETS 656 /* up to 2^44 ticks (about 1.6 h at 3 GHz) */
 
-/* Ages (AGES chunk). A block's birth is kept as a 32-bit count of units of 2^PS_AGE_UNIT_SHIFT
- * ns (1.048576 ms; the count wraps after 52 days). Lifetimes of freed blocks count in
- * PS_AGE_BUCKETS power-of-two buckets: bucket 0 holds ages below 1 unit, bucket b (1 <= b < 31)
- * holds [2^(b-1), 2^b) units, bucket 31 everything from 2^30 units (13 days) on. */
-#define PS_AGE_UNIT_SHIFT 20
+/* Ages (AGES chunk). A block's birth is kept as a 32-bit count of age units (the chunk's unit_ps
+ * says how long one is: about a millisecond). Lifetimes of freed blocks count in PS_AGE_BUCKETS
+ * power-of-two buckets of units: bucket 0 holds ages below 1 unit, bucket b (1 <= b < 31) holds
+ * [2^(b-1), 2^b) units, bucket 31 everything from 2^30 units (about 5 to 13 days) on. */
 #define PS_AGE_BUCKETS 32
 #define PS_AGE_SITE_SIZE 16
 static inline unsigned ps_age_bucket(uint64_t units)

@@ -317,12 +317,13 @@
 
 #define PS_ROW_AGES_HEAD(X, c) \
     X(c, u64, time_ns, ns, u64, time_ns, "`time_ns` of the SNAPSHOT chunk it follows") \
-    X(c, u32, unit_shift, count, none, -, \
-      "ages count in units of 2^unit_shift ns (20: 1.048576 ms)") \
+    X(c, u64, unit_ps, count, u64, unit_ps, \
+      "picoseconds per age unit: ages and lifetimes count in these units") \
     X(c, u32, clock_res_ns, ns, u64, clock_resolution_ns, \
       "resolution of the clock the birth times were read from") \
     X(c, u32, count, count, none, -, "sites that follow") \
     X(c, u32, site_size, bytes, none, -, "bytes of each site's fixed part, >= 16") \
+    X(c, pad32, reserved, -, none, -, "0") \
     X(c, u64, walk_ns, ns, u64, walk_ns, \
       "time the shim took to collect the live blocks' ages for this chunk")
 
