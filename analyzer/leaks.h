@@ -20,6 +20,9 @@ typedef struct {
     bool quiet;                /* collect trace warnings without printing them (tests) */
     bool all_frames;           /* text: C++ standard library frames one per line, not folded */
     pa_at_t at;                /* the snapshot reported (--at; zero: the last) */
+    uint64_t older_than_ns;    /* --older-than: only live blocks at least this old (0: all) */
+    bool rank_suspects;        /* --rank suspects: suspects first (ages.h) */
+    bool ages;                 /* --ages: text shows each site's age histograms */
 } pa_leaks_opts_t;
 
 typedef struct {

@@ -19,6 +19,8 @@
  */
 #include "model.h"
 
+#include "ages.h"
+
 #include "trace_reader.h"
 
 #include "trace_format.h"
@@ -1419,6 +1421,9 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
         case PS_CHUNK_ALERT:
             rc = load_alert(t, &ch);
             break;
+        case PS_CHUNK_AGES:
+            rc = pa_ages_load(t, &ch);
+            break;
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
             break;
@@ -1555,6 +1560,7 @@ void pa_model_free(pa_trace_t *t)
         free(t->messages[i].text);
     free(t->messages);
     free(t->alerts);
+    pa_ages_free(t->ages);
     pa_strlist_free(&t->warnings);
     memset(t, 0, sizeof *t);
 }

@@ -278,8 +278,9 @@ typedef struct {
     uint64_t end_chunk_count, dropped_events; /* from the END chunk */
     uint64_t chunks;                          /* valid chunks read (before END) */
     bool damaged;                             /* file damage or a malformed payload */
-    pa_strlist_t warnings; /* every problem found, without the "perfshim: FILE: " prefix */
-    bool quiet;            /* do not print warnings as they are found */
+    pa_strlist_t warnings;  /* every problem found, without the "perfshim: FILE: " prefix */
+    bool quiet;             /* do not print warnings as they are found */
+    struct pa_ages_s *ages; /* the AGES chunk of the reported snapshot (ages.h), or NULL */
 } pa_trace_t;
 
 /* Loads `path`. PA_OK: *t holds at least one snapshot (maybe from a damaged file: t->damaged).
