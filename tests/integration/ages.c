@@ -84,7 +84,7 @@ int main(void)
     printf("outlived_kept %d at_ms ", nkept);
     for (int i = 0; i < nkept; i++)
         printf("%s%lld", i ? "," : "", kept_at[i]);
-    printf("\nfreed_later min_ms 150 max_ms %lld\nkept_late at_ms %lld\nexit_ms %lld\n",
-           lifetime, late, now_ms() - t0);
+    printf("\nfreed_later min_ms 150 max_ms %lld\nkept_late at_ms %lld\nexit_ms %lld\n", lifetime,
+           late, now_ms() - t0);
     return 0;
 }
