@@ -355,21 +355,20 @@ static void ages_rank(pa_groups_t *g, const pa_age_summary_t *sums)
     free(tmp);
 }
 
-/* A duration for people: "850 us", "12.3 ms", "4.10 s", "2.5 min", "3.2 h", "1.5 d". */
+/* A duration for people: pa_util_format_ns's below two minutes ("850.0 us", "12.3 ms", "4.10 s"),
+ * then "2.5 min", "3.2 h", "1.5 d": ages run to days. */
 static const char *age_str(double s, char *buf, size_t size)
 {
-    if (s < 1e-3)
-        snprintf(buf, size, "%.0f us", s * 1e6);
-    else if (s < 1)
-        snprintf(buf, size, "%.3g ms", s * 1e3);
-    else if (s < 120)
-        snprintf(buf, size, "%.3g s", s);
-    else if (s < 7200)
-        snprintf(buf, size, "%.3g min", s / 60);
-    else if (s < 172800)
-        snprintf(buf, size, "%.3g h", s / 3600);
-    else
-        snprintf(buf, size, "%.3g d", s / 86400);
+    static const struct {
+        double below, per;
+        const char *unit;
+    } big[] = {{7200, 60, "min"}, {172800, 3600, "h"}, {1e300, 86400, "d"}};
+    if (s < 120)
+        return pa_util_format_ns(s * 1e9, buf, size);
+    size_t i = 0;
+    while (s >= big[i].below)
+        i++;
+    snprintf(buf, size, "%.3g %s", s / big[i].per, big[i].unit);
     return buf;
 }
 

@@ -95,7 +95,7 @@ static void from_pool(ps_pool_block_meta_t *m, void *arg)
     if (!v || (v & ~PS_SECTION_ID_MASK) != a->tag)
         return; /* free, never tracked, or from an earlier section */
     acc_add(a, (v & PS_SECTION_ID_MASK) - 1, __atomic_load_n(&m->size, __ATOMIC_RELAXED),
-            PS_COUNT_ONE, __atomic_load_n(ps_pool_meta_birth(m), __ATOMIC_RELAXED));
+            PS_COUNT_ONE, __atomic_load_n(&m->birth, __ATOMIC_RELAXED));
 }
 
 static uint64_t whole(uint64_t fixed)
@@ -140,18 +140,15 @@ int ps_ages_write(ps_buf_t *b, uint64_t time_ns, uint32_t n)
     uint64_t t0 = ps_os_monotonic_ns();
     age_acc_t a = {.now = ps_track_age_now(),
                    .tag = atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed)};
-    size_t life_bytes = ((size_t)n + 1) * PS_AGE_BUCKETS * sizeof(uint64_t);
-    uint64_t *life = ps_os_map(life_bytes);
     uint32_t *first = ps_os_map(((size_t)n + 2) * sizeof(uint32_t)); /* by id: first cell */
     age_cell_t *sorted = NULL;
     size_t sorted_bytes = 0;
     int rc = -1;
-    if (!life || !first || acc_grow(&a) != 0)
+    if (!first || acc_grow(&a) != 0)
         goto out;
     ps_track_for_each_live(from_live_table, &a);
     if (ps_g.pool_on)
         ps_pool_for_each_meta(from_pool, &a);
-    ps_track_collect_life(life, n);
     sorted_bytes = (a.n ? a.n : 1) * sizeof *sorted;
     sorted = ps_os_map(sorted_bytes);
     if (a.failed || !sorted)
@@ -180,7 +177,10 @@ int ps_ages_write(ps_buf_t *b, uint64_t time_ns, uint32_t n)
     uint32_t sites = 0;
     for (uint32_t id = 0, start = 0; id <= n; start = first[id], id++) {
         size_t before = b->len;
-        put_site(b, id, &sorted[start], first[id] - start, &life[(size_t)id * PS_AGE_BUCKETS]);
+        uint64_t life[PS_AGE_BUCKETS]; /* summed here, a stack at a time: a table of every
+                                          stack's would be 256 bytes each at the peak */
+        ps_track_life_row(id, life);
+        put_site(b, id, &sorted[start], first[id] - start, life);
         sites += b->len != before;
     }
     ps_buf_patch_u32(b, head_at + 20, sites);
@@ -200,7 +200,5 @@ out:
         ps_os_unmap(sorted, sorted_bytes);
     if (first)
         ps_os_unmap(first, ((size_t)n + 2) * sizeof(uint32_t));
-    if (life)
-        ps_os_unmap(life, life_bytes);
     return rc;
 }

@@ -239,15 +239,15 @@ void ps_track_fork_parent(void);
 void ps_track_fork_child(void);
 /* Ages (ages.c): the birth clock now (age units) and the length of a unit (ps); fn for every
  * live block of the live table (bytes and count as counted: weighted when sampled, count in
- * fixed point), each shard's lock held around its blocks; the lifetime counts of every thread
- * added to out[(n + 1) * PS_AGE_BUCKETS] (fixed point). */
+ * fixed point), each shard's lock held around its blocks; the lifetime counts of stack id,
+ * summed over every thread, live and exited (fixed point). */
 uint32_t ps_track_age_now(void);
 uint64_t ps_track_age_unit_ps(void);
 uint64_t ps_track_age_res_ns(void); /* the clock's resolution, at least a unit (ns) */
 void ps_track_for_each_live(void (*fn)(uint32_t id, uint64_t bytes, uint64_t count, uint32_t birth,
                                        void *arg),
                             void *arg);
-void ps_track_collect_life(uint64_t *out, uint32_t n);
+void ps_track_life_row(uint32_t id, uint64_t out[PS_AGE_BUCKETS]);
 
 /* ---- ages.c: the AGES chunk ---------------------------------------------------------------- */
 /* Its payload for the snapshot at time_ns: per stack, the ages of its live blocks and the

@@ -10,8 +10,8 @@
  * carved front to back with no header, so blocks
  * of a class that is a multiple of A fall on A boundaries. Per unit, a byte gives the class
  * (the free fast path reads it) and a descriptor (slab_t) sits in a separate array. A second
- * reservation of the same size holds the per-block metadata: 64 KiB per unit, 8 bytes per
- * block (so at most half of each unit's is ever touched), committed only when the tracker
+ * reservation of the same size holds the per-block metadata: 64 KiB per unit, 12 bytes per
+ * block (so at most 3/4 of each unit's is ever touched), committed only when the tracker
  * first asks for it.
  *
  * Flow of a block: slab -> (refill) thread cache -> program -> thread cache -> (flush, when
@@ -763,6 +763,10 @@ static PS_COLD int meta_commit(size_t seg)
     ps_unlock(&pool.slab_lock);
     return rc;
 }
+
+/* 4096 blocks of 16 bytes per unit, the most a unit holds */
+_Static_assert(4096 * sizeof(ps_pool_block_meta_t) <= PS_POOL_UNIT,
+               "a unit's metadata fits its 64 KiB");
 
 void ps_pool_for_each_meta(void (*fn)(ps_pool_block_meta_t *m, void *arg), void *arg)
 {

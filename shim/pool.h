@@ -42,24 +42,16 @@ typedef struct ps_pool_config_s {
 
 /* ---- per-block tracking metadata (side table, never next to the block) --------------------- */
 
-/* Written and read by the tracker only; the pool never touches it (not on free either). Eight
+/* Written and read by the tracker only; the pool never touches it (not on free either). Twelve
  * bytes: for small objects (Python's, with PYTHONMALLOC=malloc) this table is the largest part
  * of what tracking adds to the resident set (a 16-byte entry, with a birth time nothing read,
- * was 16 MB next to 21 MB of blocks). */
+ * was 16 MB next to 21 MB of blocks; 8 bytes before ages, issue 12). A unit's entries fill at
+ * most 3/4 of its 64 KiB (4096 blocks of 16 bytes). */
 typedef struct ps_pool_block_meta_s {
     uint32_t stack_id; /* interned allocation stack; 0 = none */
     uint32_t size;     /* requested size (bytes); a pooled block is <= PS_POOL_LIMIT */
+    uint32_t birth;    /* allocation time (age units of track.c's clock, wraps) */
 } ps_pool_block_meta_t;
-
-/* A pooled block's birth time (age units of track.c's clock), given its
- * metadata. A slab's metadata fills at most the first half of its first metadata unit (4096
- * blocks of 16 bytes, 8 bytes each); the births sit in the second half, 4 bytes per block, so
- * a block's birth costs no address space and a page only where the tracker writes one. */
-static inline uint32_t *ps_pool_meta_birth(ps_pool_block_meta_t *m)
-{
-    uintptr_t a = (uintptr_t)m, off = a & (PS_POOL_UNIT - 1);
-    return (uint32_t *)(a - off + PS_POOL_UNIT / 2 + off / 2);
-}
 
 /* ---- statistics (ps_pool_stats) ------------------------------------------------------------ */
 

@@ -145,13 +145,13 @@ static void add_counters(ps_counters_t *out, const ps_counters_t *in, uint32_t n
     }
 }
 
-static void sum_life_into(uint64_t *out, const uint32_t *in32, const uint64_t *in64, uint32_t n);
+static void sum_life_into(uint64_t *out, const uint32_t *in, uint32_t n);
 
 /* A thread's lifetime counts go to life_sums (the registry lock held: no snapshot sums them
  * meanwhile, so plain adds would do; atomic ones because spills add there without it). */
 static void add_life(const uint32_t *in, uint32_t n)
 {
-    sum_life_into(life_sums, in, NULL, n);
+    sum_life_into(life_sums, in, n);
 }
 
 /* pthread key destructor: the thread is exiting. Fold its counters and free its state. */
@@ -517,9 +517,12 @@ void ps_track_alloc_code(void *p, size_t size, uint32_t code)
         }
         /* 0 means "not tracked"; the section's tag above the id (types.h). Only full tracking
          * keeps blocks here (weight code 0): sampled blocks go to the live table. */
-        m->stack_id = (id + 1) | atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed);
-        m->size = (uint32_t)size;
-        *ps_pool_meta_birth(m) = birth;
+        /* relaxed stores (plain moves): ages.c reads them while the program runs */
+        __atomic_store_n(&m->size, (uint32_t)size, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->birth, birth, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->stack_id,
+                         (id + 1) | atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed),
+                         __ATOMIC_RELAXED);
         pool_bit(p, 1);
     } else {
         /* Sampling: a pooled block goes to the live table too. Its slab metadata would cost a
@@ -577,13 +580,13 @@ void ps_track_free(void *p)
             return;
         }
         uint32_t v = m->stack_id;
-        m->stack_id = 0;
+        __atomic_store_n(&m->stack_id, 0, __ATOMIC_RELAXED);
         if (PS_UNLIKELY((v & ~PS_SECTION_ID_MASK) !=
                         atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed)))
             return; /* allocated in an earlier section: known, not counted in this one */
         id = (v & PS_SECTION_ID_MASK) - 1;
         size = m->size;
-        birth = *ps_pool_meta_birth(m);
+        birth = m->birth;
         code = 0;
     } else {
         free_missed();
@@ -667,21 +670,20 @@ void ps_track_for_each_live(void (*fn)(uint32_t id, uint64_t bytes, uint64_t cou
     }
 }
 
-/* Adds the lifetime counts of every thread, live and exited, to out[0 .. (n + 1) *
- * PS_AGE_BUCKETS) (fixed point). Pages of out are written only for rows with counts. */
-static void sum_life_into(uint64_t *out, const uint32_t *in32, const uint64_t *in64, uint32_t n)
+/* Adds a thread's lifetime counts in[0 .. (n + 1) * PS_AGE_BUCKETS) to out (atomic adds),
+ * visiting only the pages of `in` that were ever touched (as add_counters). */
+static void sum_life_into(uint64_t *out, const uint32_t *in, uint32_t n)
 {
     enum { VEC = 4096 };
     unsigned char vec[VEC];
     size_t page = ps_os_page_size();
-    size_t per_page = page / (in32 ? sizeof(uint32_t) : sizeof(uint64_t));
+    size_t per_page = page / sizeof(uint32_t);
     size_t end = ((size_t)n + 1) * PS_AGE_BUCKETS, i = 0;
     while (i < end) {
         size_t pages = (end - i + per_page - 1) / per_page;
         if (pages > VEC)
             pages = VEC;
-        const void *at = in32 ? (const void *)&in32[i] : (const void *)&in64[i];
-        int known = ps_os_resident((void *)at, pages * page, vec);
+        int known = ps_os_resident((void *)&in[i], pages * page, vec);
         for (size_t pg = 0; pg < pages && i < end; pg++) {
             size_t stop = i + per_page < end ? i + per_page : end;
             if (known == 0 && !(vec[pg] & 1)) {
@@ -689,8 +691,7 @@ static void sum_life_into(uint64_t *out, const uint32_t *in32, const uint64_t *i
                 continue;
             }
             for (; i < stop; i++) {
-                uint64_t v = in32 ? __atomic_load_n(&in32[i], __ATOMIC_RELAXED)
-                                  : __atomic_load_n(&in64[i], __ATOMIC_RELAXED);
+                uint64_t v = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
                 if (v)
                     __atomic_fetch_add(&out[i], v, __ATOMIC_RELAXED);
             }
@@ -698,12 +699,16 @@ static void sum_life_into(uint64_t *out, const uint32_t *in32, const uint64_t *i
     }
 }
 
-void ps_track_collect_life(uint64_t *out, uint32_t n)
+void ps_track_life_row(uint32_t id, uint64_t out[PS_AGE_BUCKETS])
 {
+    size_t at = (size_t)id * PS_AGE_BUCKETS;
     ps_lock(&registry_lock);
+    for (int b = 0; b < PS_AGE_BUCKETS; b++) /* pages never written read as the zero page */
+        out[b] = __atomic_load_n(&life_sums[at + (size_t)b], __ATOMIC_RELAXED);
     for (ps_thread_t *t = threads; t; t = t->next)
-        sum_life_into(out, t->life, NULL, n);
-    sum_life_into(out, NULL, life_sums, n);
+        if (id < __atomic_load_n(&t->life_fresh, __ATOMIC_RELAXED))
+            for (int b = 0; b < PS_AGE_BUCKETS; b++)
+                out[b] += __atomic_load_n(&t->life[at + (size_t)b], __ATOMIC_RELAXED);
     ps_unlock(&registry_lock);
 }
 

@@ -66,28 +66,33 @@ END_TEST
 
 START_TEST(test_durations)
 {
-    uint64_t ns;
-    ck_assert_int_eq(pa_ages_parse_duration("60s", &ns), PA_OK);
-    ck_assert_uint_eq(ns, UINT64_C(60000000000));
-    ck_assert_int_eq(pa_ages_parse_duration("60", &ns), PA_OK);
-    ck_assert_uint_eq(ns, UINT64_C(60000000000));
-    ck_assert_int_eq(pa_ages_parse_duration("250ms", &ns), PA_OK);
-    ck_assert_uint_eq(ns, 250000000);
-    ck_assert_int_eq(pa_ages_parse_duration("1.5h", &ns), PA_OK);
-    ck_assert_uint_eq(ns, UINT64_C(5400000000000));
-    ck_assert_int_eq(pa_ages_parse_duration("5m", &ns), PA_OK);
-    ck_assert_uint_eq(ns, UINT64_C(300000000000));
-    ck_assert_int_eq(pa_ages_parse_duration("2min", &ns), PA_OK);
-    ck_assert_uint_eq(ns, UINT64_C(120000000000));
-    ck_assert_int_eq(pa_ages_parse_duration("1d", &ns), PA_OK);
-    ck_assert_uint_eq(ns, UINT64_C(86400000000000));
-    ck_assert_int_eq(pa_ages_parse_duration("10us", &ns), PA_OK);
-    ck_assert_uint_eq(ns, 10000);
-    ck_assert_int_eq(pa_ages_parse_duration("", &ns), PA_EUSAGE);
-    ck_assert_int_eq(pa_ages_parse_duration("s", &ns), PA_EUSAGE);
-    ck_assert_int_eq(pa_ages_parse_duration("-1s", &ns), PA_EUSAGE);
-    ck_assert_int_eq(pa_ages_parse_duration("10 s", &ns), PA_EUSAGE);
-    ck_assert_int_eq(pa_ages_parse_duration("3weeks", &ns), PA_EUSAGE);
+    static const struct {
+        const char *text;
+        uint64_t ns; /* 0: refused */
+    } cases[] = {
+        {"60s", UINT64_C(60000000000)},
+        {"60", UINT64_C(60000000000)},
+        {"250ms", 250000000},
+        {"1.5h", UINT64_C(5400000000000)},
+        {"5m", UINT64_C(300000000000)},
+        {"2min", UINT64_C(120000000000)},
+        {"1d", UINT64_C(86400000000000)},
+        {"10us", 10000},
+        {"7ns", 7},
+        {"", 0},
+        {"s", 0},
+        {"-1s", 0},
+        {"10 s", 0},
+        {"3weeks", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t ns = 0;
+        int rc = pa_ages_parse_duration(cases[i].text, &ns);
+        ck_assert_msg(rc == (cases[i].ns ? PA_OK : PA_EUSAGE), "'%s': rc %d", cases[i].text, rc);
+        if (cases[i].ns)
+            ck_assert_msg(ns == cases[i].ns, "'%s': %llu ns", cases[i].text,
+                          (unsigned long long)ns);
+    }
 }
 END_TEST
 
