@@ -10,6 +10,7 @@
 #include "ctl.h"
 #include "growth.h"
 #include "hot.h"
+#include "ages.h"
 #include "leaks.h"
 #include "locks.h"
 #include "run.h"
@@ -83,6 +84,12 @@ static const char help_leaks[] =
     "      --all-frames               show C++ standard library frames one per line (by\n"
     "                                 default a run of them is one line, named by the\n"
     "                                 function the program called)\n"
+    "      --older-than AGE           only live blocks at least AGE old (60s, 5m, 2h, 1d;\n"
+    "                                 needs the ages an exit, stop, dump or signal snapshot\n"
+    "                                 has); shows each site's age histogram\n"
+    "      --ages                     show each site's live ages and freed lifetimes\n"
+    "      --rank bytes|suspects      order: largest first (default), or suspects first:\n"
+    "                                 sites whose live blocks far outlive the ones they freed\n"
     "  -h, --help                     show this help\n";
 
 static const char help_summary[] =
@@ -246,6 +253,9 @@ enum {
     OPT_ROWS,
     OPT_ASCII,
     OPT_LIMIT,
+    OPT_OLDER_THAN,
+    OPT_RANK,
+    OPT_AGES,
 };
 
 static const struct option report_options[] = {
@@ -262,6 +272,9 @@ static const struct option report_options[] = {
     {"rows", required_argument, NULL, OPT_ROWS},
     {"ascii", no_argument, NULL, OPT_ASCII},
     {"limit", required_argument, NULL, OPT_LIMIT},
+    {"older-than", required_argument, NULL, OPT_OLDER_THAN},
+    {"rank", required_argument, NULL, OPT_RANK},
+    {"ages", no_argument, NULL, OPT_AGES},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -270,6 +283,8 @@ static const struct option report_options[] = {
 typedef struct {
     bool json, fail_on_leak, no_default_supp, help, top_set, sites_set, locks, hot, all_frames;
     bool rows_set, ascii, fail_all;
+    bool rank_suspects, ages; /* leaks --rank suspects, --ages */
+    uint64_t older_than_ns;   /* leaks --older-than */
     uint64_t top, sites, rows;
     uint64_t limit; /* growth --limit, bytes */
     pa_at_t at;
@@ -314,6 +329,10 @@ static bool accepts(int opt, int cmd)
         return cmd & ACCEPT_TIMELINE;
     case OPT_LIMIT:
         return cmd & ACCEPT_GROWTH;
+    case OPT_OLDER_THAN:
+    case OPT_RANK:
+    case OPT_AGES:
+        return cmd & ACCEPT_LEAKS;
     default:
         return false;
     }
@@ -434,6 +453,26 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
         case OPT_ASCII:
             o->ascii = true;
             break;
+        case OPT_OLDER_THAN:
+            if (pa_ages_parse_duration(optarg, &o->older_than_ns) != PA_OK ||
+                o->older_than_ns == 0) {
+                pa_msg_error("%s: invalid --older-than '%s': expected a duration above 0 (60s, "
+                             "250ms, 5m, 2h, 1d)",
+                             argv[0], optarg);
+                return -1;
+            }
+            break;
+        case OPT_RANK:
+            if (strcmp(optarg, "suspects") != 0 && strcmp(optarg, "bytes") != 0) {
+                pa_msg_error("%s: invalid --rank '%s': expected 'bytes' or 'suspects'", argv[0],
+                             optarg);
+                return -1;
+            }
+            o->rank_suspects = strcmp(optarg, "suspects") == 0;
+            break;
+        case OPT_AGES:
+            o->ages = true;
+            break;
         case OPT_ROWS:
             if (pa_util_parse_u64(optarg, 0, UINT32_MAX, &o->rows) != 0) {
                 pa_msg_error("%s: invalid --rows '%s': expected a whole number (0 for all)",
@@ -502,6 +541,9 @@ static int cmd_leaks(int argc, char **argv)
                           .all_frames = o.all_frames,
                           .at = o.at,
                           .fail_all = o.fail_all};
+    lo.older_than_ns = o.older_than_ns;
+    lo.rank_suspects = o.rank_suspects;
+    lo.ages = o.ages;
     bool leaked = false;
     int n = argc - first;
     int rc = pa_leaks_files(argv + first, (size_t)n, &lo, n > 1, stdout, &leaked);

@@ -7,6 +7,7 @@
  */
 #include "leaks.h"
 
+#include "ages.h"
 #include "report.h"
 #include "symbols.h"
 
@@ -21,6 +22,18 @@ typedef struct {
     int kind;
     uint64_t blocks, bytes;
 } entry_t;
+
+/* Ages (the section at the end of this file). */
+static void age_json(pa_json_t *j, const pa_trace_t *t, const pa_age_summary_t *s);
+static int ages_apply(pa_trace_t *t, pa_groups_t *g, const pa_leaks_opts_t *o,
+                      pa_age_summary_t **out);
+static void ages_rank(pa_groups_t *g, const pa_age_summary_t *sums);
+static void age_text(FILE *out, const pa_trace_t *t, const pa_age_summary_t *s,
+                     const pa_leaks_opts_t *o);
+static void ages_text_summary(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
+                              const pa_age_summary_t *sums, const pa_leaks_opts_t *o);
+static void ages_json_totals(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
+                             const pa_age_summary_t *sums, const pa_leaks_opts_t *o);
 
 static const char *kind_text(int kind)
 {
@@ -109,7 +122,7 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, entry_t **out
 }
 
 static void leak_json(pa_json_t *j, const pa_trace_t *t, const entry_t *e, const pa_stackview_t *v,
-                      const pa_suppress_t *supp)
+                      const pa_suppress_t *supp, const pa_age_summary_t *age)
 {
     const pa_group_t *g = e->g;
     pa_json_object_begin(j, false);
@@ -140,6 +153,8 @@ static void leak_json(pa_json_t *j, const pa_trace_t *t, const entry_t *e, const
     }
     pa_json_key(j, "stack");
     pa_report_frames_json(j, v);
+    if (pa_ages_of(t))
+        age_json(j, t, age);
     pa_json_object_end(j);
 }
 
@@ -150,7 +165,7 @@ static const char *plural(uint64_t n, const char *one, const char *many)
 
 static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, const entry_t *en,
                       size_t nen, const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o,
-                      pa_stackview_t *v)
+                      pa_stackview_t *v, const pa_age_summary_t *sums)
 {
     const char *e = pa_report_est(t);
     pa_report_header_text(out, t, "perfshim leak report");
@@ -174,6 +189,8 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, cons
         if (pa_report_group_view(g, x, v) != PA_OK)
             return PA_ENOMEM;
         pa_report_frames_text(out, v, "    ", o->all_frames);
+        if (sums)
+            age_text(out, t, &sums[x - g->all], o);
     }
     fputc('\n', out);
     if (tot->leaks == 0)
@@ -201,6 +218,8 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, cons
                 (unsigned long long)tot->suppressed_blocks,
                 plural(tot->suppressed_blocks, "block", "blocks"), tot->suppressed,
                 tot->suppressed == 1 ? "stack" : "stacks");
+    if (sums)
+        ages_text_summary(out, t, g, sums, o);
     return PA_OK;
 }
 
@@ -224,7 +243,7 @@ static void leak_scan_json(pa_json_t *j, const pa_trace_t *t)
 
 static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g, const entry_t *en,
                       size_t nen, const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o,
-                      pa_stackview_t *v)
+                      pa_stackview_t *v, const pa_age_summary_t *sums)
 {
     pa_json_object_begin(j, false);
     pa_json_key(j, "format");
@@ -276,7 +295,7 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g, c
             break;
         if (pa_report_group_view(g, en[i].g, v) != PA_OK)
             return PA_ENOMEM;
-        leak_json(j, t, &en[i], v, o->supp);
+        leak_json(j, t, &en[i], v, o->supp, sums ? &sums[en[i].g - g->all] : NULL);
     }
     pa_json_array_end(j);
     pa_json_key(j, "suppressed");
@@ -286,9 +305,10 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g, c
             continue;
         if (pa_report_group_view(g, en[i].g, v) != PA_OK)
             return PA_ENOMEM;
-        leak_json(j, t, &en[i], v, o->supp);
+        leak_json(j, t, &en[i], v, o->supp, sums ? &sums[en[i].g - g->all] : NULL);
     }
     pa_json_array_end(j);
+    ages_json_totals(j, t, g, sums, o);
     pa_report_status_json(j, t);
     pa_json_object_end(j);
     return PA_OK;
@@ -309,7 +329,17 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
         return rc;
     }
     pa_report_group_suppress(&g, o->supp);
+    pa_age_summary_t *sums = NULL;
+    size_t ngroups = g.n;
+    rc = ages_apply(t, &g, o, &sums);
+    if (rc != PA_OK) {
+        pa_report_groups_free(&g);
+        pa_symbols_free(syms);
+        return rc;
+    }
     pa_report_sort_by_live(&g);
+    if (sums && o->rank_suspects)
+        ages_rank(&g, sums);
     entry_t *en = NULL;
     size_t nen = 0;
     rc = make_entries(t, &g, &en, &nen);
@@ -335,10 +365,12 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
     }
     pa_stackview_t v = {0}; /* the frames of one printed group at a time */
     if (rc == PA_OK)
-        rc = o->json ? write_json(j, t, &g, en, nen, tot, o, &v)
-                     : write_text(out, t, &g, en, nen, tot, o, &v);
+        rc = o->json ? write_json(j, t, &g, en, nen, tot, o, &v, sums)
+                     : write_text(out, t, &g, en, nen, tot, o, &v, sums);
     free(en);
     pa_report_stack_view_free(&v);
+    free(sums);
+    g.n = ngroups;
     pa_report_groups_free(&g);
     pa_symbols_free(syms);
     return rc;
@@ -367,4 +399,299 @@ int pa_leaks_files(char *const *paths, size_t n, const pa_leaks_opts_t *o, bool 
         pa_report_each_file_at(paths, n, &o->at, o->json, o->quiet, as_array, out, leaks_one, &e);
     *leaked = e.leaked;
     return rc;
+}
+
+/* ---- ages: --older-than, the age histograms, suspects (docs/analyzer.md) ---------------------
+ */
+
+typedef struct {
+    uint32_t group; /* index into g->all */
+    uint32_t row;   /* index into the snapshot's rows */
+} group_row_t;
+
+static int cmp_group_row(const void *a, const void *b)
+{
+    const group_row_t *x = a, *y = b;
+    if (x->group != y->group)
+        return x->group < y->group ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+/* Each group's age summary (*out: one per group, by index into g->all; NULL when the snapshot
+ * has no ages). With --older-than, a group's live figures become those of its older blocks,
+ * and the groups without any leave g->items (g->n shrinks; the caller restores it). */
+static int ages_apply(pa_trace_t *t, pa_groups_t *g, const pa_leaks_opts_t *o,
+                      pa_age_summary_t **out)
+{
+    *out = NULL;
+    const pa_ages_t *a = pa_ages_of(t);
+    if (!a) {
+        if (!o->older_than_ns)
+            return PA_OK;
+        pa_msg_error("%s: --older-than: the reported snapshot has no block ages (written by a "
+                     "shim before ages, or an automatic snapshot: only exit, stop, dump and "
+                     "signal snapshots have them)",
+                     t->path);
+        return PA_EFORMAT;
+    }
+    pa_age_summary_t *sums = calloc(g->n ? g->n : 1, sizeof *sums);
+    group_row_t *pairs = calloc(t->snap.nrows ? t->snap.nrows : 1, sizeof *pairs);
+    uint64_t *scratch = calloc(PA_AGE_LIVE_INDEXES, sizeof *scratch);
+    if (!sums || !pairs || !scratch) {
+        free(sums);
+        free(pairs);
+        free(scratch);
+        return PA_ENOMEM;
+    }
+    size_t np = 0;
+    for (size_t i = 0; i < t->snap.nrows; i++)
+        if (g->row_group[i])
+            pairs[np++] = (group_row_t){(uint32_t)(g->row_group[i] - g->all), (uint32_t)i};
+    qsort(pairs, np, sizeof *pairs, cmp_group_row); /* a group's rows together */
+    for (size_t i = 0; i < np; i++) {
+        pa_age_summary_t *s = &sums[pairs[i].group];
+        const pa_age_site_t *site = pa_ages_site(a, t->snap.rows[pairs[i].row].stack_id);
+        if (site)
+            pa_ages_add(a, site, o->older_than_ns, scratch, s);
+        if (i + 1 == np || pairs[i + 1].group != pairs[i].group)
+            pa_ages_finish(a, scratch, s);
+    }
+    free(pairs);
+    free(scratch);
+    if (o->older_than_ns) {
+        size_t kept = 0;
+        for (size_t i = 0; i < g->n; i++) {
+            pa_group_t *x = g->items[i];
+            const pa_age_summary_t *s = &sums[x - g->all];
+            x->live_blocks = s->older_blocks;
+            x->live_bytes = s->older_bytes;
+            if (s->older_blocks)
+                g->items[kept++] = x;
+        }
+        g->n = kept;
+    }
+    *out = sums;
+    return PA_OK;
+}
+
+/* --rank suspects: suspects first, the farthest outlived first (never-freed sites by their
+ * median age over the age unit), the others after them in the order they had. */
+static int cmp_suspect(const void *a, const void *b, void *ctx)
+{
+    const pa_group_t *x = *(pa_group_t *const *)a, *y = *(pa_group_t *const *)b;
+    const pa_group_t *base = ((const void **)ctx)[0];
+    const pa_age_summary_t *sums = ((const void **)ctx)[1];
+    const pa_age_summary_t *sx = &sums[x - base], *sy = &sums[y - base];
+    if (sx->suspect != sy->suspect)
+        return sx->suspect ? -1 : 1;
+    double kx = sx->suspect ? (sx->ratio > 0 ? sx->ratio : sx->median_age_s * 1e3) : 0;
+    double ky = sy->suspect ? (sy->ratio > 0 ? sy->ratio : sy->median_age_s * 1e3) : 0;
+    if (kx != ky)
+        return kx > ky ? -1 : 1;
+    return 0;
+}
+
+static void ages_rank(pa_groups_t *g, const pa_age_summary_t *sums)
+{
+    /* stable: the rank each group had (by bytes) breaks ties */
+    pa_group_t **tmp = malloc((g->n ? g->n : 1) * sizeof *tmp);
+    if (!tmp)
+        return;
+    const void *ctx[2] = {g->all, sums};
+    size_t n = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < g->n; i++)
+            if (sums[g->items[i] - g->all].suspect == (pass == 0))
+                tmp[n++] = g->items[i];
+    size_t nsus = 0;
+    while (nsus < n && sums[tmp[nsus] - g->all].suspect)
+        nsus++;
+    qsort_r(tmp, nsus, sizeof *tmp, cmp_suspect, ctx);
+    memcpy(g->items, tmp, n * sizeof *tmp);
+    free(tmp);
+}
+
+/* A duration for people: pa_util_format_ns's below two minutes ("850.0 us", "12.3 ms", "4.10 s"),
+ * then "2.5 min", "3.2 h", "1.5 d": ages run to days. */
+static const char *age_str(double s, char *buf, size_t size)
+{
+    static const struct {
+        double below, per;
+        const char *unit;
+    } big[] = {{7200, 60, "min"}, {172800, 3600, "h"}, {1e300, 86400, "d"}};
+    if (s < 120)
+        return pa_util_format_ns(s * 1e9, buf, size);
+    size_t i = 0;
+    while (s >= big[i].below)
+        i++;
+    snprintf(buf, size, "%.3g %s", s / big[i].per, big[i].unit);
+    return buf;
+}
+
+static void hist_text(FILE *out, const pa_trace_t *t, const char *title, const uint64_t *count,
+                      const uint64_t *bytes)
+{
+    const pa_ages_t *a = pa_ages_of(t);
+    const char *e = pa_report_est(t);
+    fprintf(out, "    %s:", title);
+    const char *sep = " ";
+    for (unsigned b = 0; b < PS_AGE_BUCKETS; b++) {
+        if (!count[b])
+            continue;
+        uint64_t lo, hi;
+        pa_ages_bucket_range(b, &lo, &hi);
+        char l[32], h[32];
+        if (b == 0)
+            fprintf(out, "%s< %s %s%llu", sep, age_str(pa_ages_seconds(a, 1), h, sizeof h), e,
+                    (unsigned long long)count[b]);
+        else if (hi == UINT64_MAX)
+            fprintf(out, "%s>= %s %s%llu", sep,
+                    age_str(pa_ages_seconds(a, (double)lo), l, sizeof l), e,
+                    (unsigned long long)count[b]);
+        else
+            fprintf(out, "%s%s-%s %s%llu", sep,
+                    age_str(pa_ages_seconds(a, (double)lo), l, sizeof l),
+                    age_str(pa_ages_seconds(a, (double)hi), h, sizeof h), e,
+                    (unsigned long long)count[b]);
+        if (bytes)
+            fprintf(out, " (%s%llu bytes)", e, (unsigned long long)bytes[b]);
+        sep = "; ";
+    }
+    fputc('\n', out);
+}
+
+static void age_text(FILE *out, const pa_trace_t *t, const pa_age_summary_t *s,
+                     const pa_leaks_opts_t *o)
+{
+    if (!s->have)
+        return;
+    char m[32], p[32];
+    if (s->suspect && s->ratio > 0)
+        fprintf(out,
+                "    SUSPECT: live blocks %.0fx older than the blocks it freed (median age %s, "
+                "90%% of %llu freed lived < %s)\n",
+                s->ratio, age_str(s->median_age_s, m, sizeof m),
+                (unsigned long long)s->freed_blocks, age_str(s->p90_lifetime_s, p, sizeof p));
+    else if (s->suspect)
+        fprintf(out,
+                "    SUSPECT: never freed, allocated all along (median age %s, 10%% younger "
+                "than %s)\n",
+                age_str(s->median_age_s, m, sizeof m), age_str(s->p10_age_s, p, sizeof p));
+    if (!o->ages && !o->older_than_ns)
+        return;
+    hist_text(out, t, o->older_than_ns ? "older blocks by age" : "live blocks by age", s->live_hist,
+              s->live_hist_bytes);
+    if (s->freed_blocks)
+        hist_text(out, t, "freed blocks by lifetime", s->freed_hist, NULL);
+}
+
+static void ages_text_summary(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
+                              const pa_age_summary_t *sums, const pa_leaks_opts_t *o)
+{
+    size_t suspects = 0;
+    for (size_t i = 0; i < g->n; i++)
+        suspects += g->items[i]->suppressed_by < 0 && sums[g->items[i] - g->all].suspect;
+    const pa_ages_t *a = pa_ages_of(t);
+    char buf[32];
+    if (o->older_than_ns)
+        fprintf(out, "  only live blocks older than %s (ages to 1/16 of their value)\n",
+                age_str((double)o->older_than_ns * 1e-9, buf, sizeof buf));
+    if (!suspects && !o->ages && !o->older_than_ns && !o->rank_suspects)
+        return; /* the report of a trace before ages reads as it did */
+    fprintf(out, "  suspects: %zu %s whose live blocks outlive what %s freed%s\n", suspects,
+            suspects == 1 ? "site" : "sites", suspects == 1 ? "it" : "they",
+            suspects && !o->rank_suspects ? " (--rank suspects lists them first)" : "");
+    (void)a;
+}
+
+static void hist_json(pa_json_t *j, const pa_ages_t *a, const char *key, const uint64_t *count,
+                      const uint64_t *bytes)
+{
+    pa_json_key(j, key);
+    pa_json_array_begin(j, false);
+    for (unsigned b = 0; b < PS_AGE_BUCKETS; b++) {
+        if (!count[b])
+            continue;
+        uint64_t lo, hi;
+        pa_ages_bucket_range(b, &lo, &hi);
+        pa_json_object_begin(j, true);
+        pa_json_kv_u64(j, "bucket", b);
+        pa_json_key(j, "from_s");
+        pa_json_f64(j, pa_ages_seconds(a, (double)lo));
+        pa_json_key(j, "to_s");
+        if (hi == UINT64_MAX)
+            pa_json_null(j);
+        else
+            pa_json_f64(j, pa_ages_seconds(a, (double)hi));
+        pa_json_kv_u64(j, "blocks", count[b]);
+        if (bytes)
+            pa_json_kv_u64(j, "bytes", bytes[b]);
+        pa_json_object_end(j);
+    }
+    pa_json_array_end(j);
+}
+
+static void age_json(pa_json_t *j, const pa_trace_t *t, const pa_age_summary_t *s)
+{
+    const pa_ages_t *a = pa_ages_of(t);
+    pa_json_key(j, "age");
+    if (!s || !s->have) {
+        pa_json_null(j);
+        return;
+    }
+    pa_json_object_begin(j, false);
+    pa_json_kv_u64(j, "live_blocks", s->live_blocks);
+    pa_json_kv_u64(j, "live_bytes", s->live_bytes);
+    pa_json_kv_u64(j, "older_blocks", s->older_blocks);
+    pa_json_kv_u64(j, "older_bytes", s->older_bytes);
+    pa_json_kv_u64(j, "freed_blocks", s->freed_blocks);
+    pa_json_key(j, "median_age_s");
+    pa_json_f64(j, s->median_age_s);
+    pa_json_key(j, "p10_age_s");
+    pa_json_f64(j, s->p10_age_s);
+    pa_json_key(j, "p90_lifetime_s");
+    if (s->freed_blocks)
+        pa_json_f64(j, s->p90_lifetime_s);
+    else
+        pa_json_null(j);
+    pa_json_key(j, "ratio");
+    if (s->ratio > 0)
+        pa_json_f64(j, s->ratio);
+    else
+        pa_json_null(j);
+    pa_json_kv_bool(j, "suspect", s->suspect);
+    pa_json_key(j, "rule");
+    if (s->rule)
+        pa_json_string(j, s->rule);
+    else
+        pa_json_null(j);
+    hist_json(j, a, "live_hist", s->live_hist, s->live_hist_bytes);
+    hist_json(j, a, "lifetime_hist", s->freed_hist, NULL);
+    pa_json_object_end(j);
+}
+
+static void ages_json_totals(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
+                             const pa_age_summary_t *sums, const pa_leaks_opts_t *o)
+{
+    const pa_ages_t *a = pa_ages_of(t);
+    pa_json_key(j, "ages");
+    if (!a || !sums) {
+        pa_json_null(j);
+        return;
+    }
+    size_t suspects = 0;
+    for (size_t i = 0; i < g->n; i++)
+        suspects += g->items[i]->suppressed_by < 0 && sums[g->items[i] - g->all].suspect;
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "unit_s");
+    pa_json_f64(j, pa_ages_seconds(a, 1));
+    pa_json_kv_u64(j, "clock_resolution_ns", a->clock_res_ns);
+    pa_json_kv_u64(j, "walk_ns", a->walk_ns);
+    pa_json_key(j, "older_than_s");
+    if (o->older_than_ns)
+        pa_json_f64(j, (double)o->older_than_ns * 1e-9);
+    else
+        pa_json_null(j);
+    pa_json_kv_u64(j, "suspects", suspects);
+    pa_json_object_end(j);
 }

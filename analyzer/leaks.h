@@ -21,6 +21,9 @@ typedef struct {
     bool all_frames;           /* text: C++ standard library frames one per line, not folded */
     pa_at_t at;                /* the snapshot reported (--at; zero: the last) */
     bool fail_all;             /* --fail-on-leak=all: still reachable blocks fail too */
+    uint64_t older_than_ns;    /* --older-than: only live blocks at least this old (0: all) */
+    bool rank_suspects;        /* --rank suspects: suspects first (ages.h) */
+    bool ages;                 /* --ages: text shows each site's age histograms */
 } pa_leaks_opts_t;
 
 typedef struct {

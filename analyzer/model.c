@@ -19,6 +19,8 @@
  */
 #include "model.h"
 
+#include "ages.h"
+
 #include "trace_reader.h"
 
 #include "trace_format.h"
@@ -1528,6 +1530,9 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
         case PS_CHUNK_LEAK_KINDS:
             rc = load_leak_kinds(t, &ch);
             break;
+        case PS_CHUNK_AGES:
+            rc = pa_ages_load(t, &ch);
+            break;
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
             break;
@@ -1665,6 +1670,7 @@ void pa_model_free(pa_trace_t *t)
     free(t->messages);
     free(t->alerts);
     free(t->leak_rows);
+    pa_ages_free(t->ages);
     pa_strlist_free(&t->warnings);
     memset(t, 0, sizeof *t);
 }

@@ -291,6 +291,7 @@ typedef struct {
     ps_row_leak_kinds_head_t leak_head;
     ps_row_leak_kind_t *leak_rows;
     size_t nleak_rows;
+    struct pa_ages_s *ages; /* the AGES chunk of the reported snapshot (ages.h), or NULL */
 } pa_trace_t;
 
 /* The LEAK_KINDS rows of the snapshot reported (t->snap), or NULL (none: no scan, or --at

@@ -249,11 +249,30 @@ void ps_track_new_section(void); /* blocks tracked so far belong to an earlier s
 void ps_track_fork_prepare(void);
 void ps_track_fork_parent(void);
 void ps_track_fork_child(void);
-/* For the leak scan (reach.c): live-table entries now (racy), each entry of this section
- * (fn(arg, ptr, size, stack id), under its shard's lock), and the registered threads. */
+/* One live-table entry of this section, for the walks at snapshots and exit (ages.c, reach.c). */
+typedef struct {
+    uintptr_t ptr;
+    uint64_t size;         /* requested bytes */
+    uint64_t bytes, count; /* as counted: weighted when sampled, count in fixed point */
+    uint32_t id;           /* stack id */
+    uint32_t birth;        /* age units of the birth clock */
+} ps_live_block_t;
+/* Live-table entries now (racy); fn for each entry of this section, each shard's lock held
+ * around its entries; the registered threads (reach.c). */
 size_t ps_track_live_count(void);
-void ps_track_for_each_live(void (*fn)(void *, uintptr_t, uint64_t, uint32_t), void *arg);
+void ps_track_for_each_live(void (*fn)(void *arg, const ps_live_block_t *b), void *arg);
 int ps_track_threads_running(void);
+/* Ages (ages.c): the birth clock now (age units) and the length of a unit (ps); the lifetime
+ * counts of stack id, summed over every thread, live and exited (fixed point). */
+uint32_t ps_track_age_now(void);
+uint64_t ps_track_age_unit_ps(void);
+uint64_t ps_track_age_res_ns(void); /* the clock's resolution, at least a unit (ns) */
+void ps_track_life_row(uint32_t id, uint64_t out[PS_AGE_BUCKETS]);
+
+/* ---- ages.c: the AGES chunk ---------------------------------------------------------------- */
+/* Its payload for the snapshot at time_ns: per stack, the ages of its live blocks and the
+ * lifetimes of its freed ones. 0, or -1 when its tables could not be mapped (b->failed). */
+int ps_ages_write(ps_buf_t *b, uint64_t time_ns, uint32_t nstacks);
 
 /* ---- sample.c: PERFSHIM_SAMPLE, sampling by bytes ------------------------------------------ */
 #define PS_SAMPLE_CODES 16                     /* weight codes a block can carry (0 = exact) */

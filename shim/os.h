@@ -19,6 +19,8 @@ void ps_os_unmap(void *p, size_t size);
 void ps_os_hint_huge(void *p, size_t size); /* ask for transparent huge pages (big tables) */
 size_t ps_os_page_size(void);
 uint64_t ps_os_monotonic_ns(void);
+uint64_t ps_os_coarse_ns(void);     /* CLOCK_MONOTONIC_COARSE: the kernel tick's time (ns) */
+uint64_t ps_os_coarse_res_ns(void); /* its resolution (ns) */
 uint64_t ps_os_realtime_ns(void);
 uint32_t ps_os_tid(void);
 uint32_t ps_os_pid(void); /* getpid(), uncached */

@@ -10,8 +10,8 @@
  * carved front to back with no header, so blocks
  * of a class that is a multiple of A fall on A boundaries. Per unit, a byte gives the class
  * (the free fast path reads it) and a descriptor (slab_t) sits in a separate array. A second
- * reservation of the same size holds the per-block metadata: 64 KiB per unit, 8 bytes per
- * block (so at most half of each unit's is ever touched), committed only when the tracker
+ * reservation of the same size holds the per-block metadata: 64 KiB per unit, 12 bytes per
+ * block (so at most 3/4 of each unit's is ever touched), committed only when the tracker
  * first asks for it.
  *
  * Flow of a block: slab -> (refill) thread cache -> program -> thread cache -> (flush, when
@@ -764,6 +764,10 @@ static PS_COLD int meta_commit(size_t seg)
     return rc;
 }
 
+/* 4096 blocks of 16 bytes per unit, the most a unit holds */
+_Static_assert(4096 * sizeof(ps_pool_block_meta_t) <= PS_POOL_UNIT,
+               "a unit's metadata fits its 64 KiB");
+
 ps_pool_block_meta_t *ps_pool_meta(const void *p)
 {
     size_t unit = unit_of(p);
@@ -1122,7 +1126,8 @@ void ps_pool_shutdown(void)
  * The leak scan (reach.c): every block whose metadata holds a stack id
  * ============================================================================================== */
 
-void ps_pool_for_each_tracked(void (*fn)(void *, uintptr_t, uint32_t, uint32_t), void *arg)
+void ps_pool_for_each_tracked(void (*fn)(void *arg, uintptr_t block, const ps_pool_block_meta_t *m),
+                              void *arg)
 {
     if (!pool.initialized)
         return;
@@ -1140,7 +1145,7 @@ void ps_pool_for_each_tracked(void (*fn)(void *, uintptr_t, uint32_t, uint32_t),
             for (uint32_t i = 0, n = s->carved; i < n; i++) {
                 uint32_t id = __atomic_load_n(&m[i].stack_id, __ATOMIC_RELAXED);
                 if (id)
-                    fn(arg, base + i * size, id, m[i].size);
+                    fn(arg, base + i * size, &m[i]);
             }
         }
         u += units;

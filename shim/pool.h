@@ -42,13 +42,15 @@ typedef struct ps_pool_config_s {
 
 /* ---- per-block tracking metadata (side table, never next to the block) --------------------- */
 
-/* Written and read by the tracker only; the pool never touches it (not on free either). Eight
+/* Written and read by the tracker only; the pool never touches it (not on free either). Twelve
  * bytes: for small objects (Python's, with PYTHONMALLOC=malloc) this table is the largest part
  * of what tracking adds to the resident set (a 16-byte entry, with a birth time nothing read,
- * was 16 MB next to 21 MB of blocks). */
+ * was 16 MB next to 21 MB of blocks; 8 bytes before ages, issue 12). A unit's entries fill at
+ * most 3/4 of its 64 KiB (4096 blocks of 16 bytes). */
 typedef struct ps_pool_block_meta_s {
     uint32_t stack_id; /* interned allocation stack; 0 = none */
     uint32_t size;     /* requested size (bytes); a pooled block is <= PS_POOL_LIMIT */
+    uint32_t birth;    /* allocation time (age units of track.c's clock, wraps) */
 } ps_pool_block_meta_t;
 
 /* ---- statistics (ps_pool_stats) ------------------------------------------------------------ */
@@ -118,11 +120,12 @@ void *ps_pool_memalign(size_t align, size_t n);
 /* Metadata of pooled block p (p as returned by the pool). O(1): no hash, no lock. NULL only
  * if the metadata page cannot be committed. */
 ps_pool_block_meta_t *ps_pool_meta(const void *p);
-
-/* Calls fn(arg, block, stack_id, size) for every block of a slab serving a class whose
- * metadata holds a stack id (full tracking's tracked blocks; stack_id as the tracker stored it).
- * Takes no lock: for the leak scan at exit (reach.c), which tolerates a block freed meanwhile. */
-void ps_pool_for_each_tracked(void (*fn)(void *, uintptr_t, uint32_t, uint32_t), void *arg);
+/* Calls fn(arg, block, metadata) for every block of a slab serving a class whose metadata holds
+ * a stack id (tracked blocks; stack_id as the tracker stored it, section tag included). Takes
+ * no lock: a slab changing meanwhile gives stale entries, never a fault. For snapshots and the
+ * exit (ages.c, reach.c), not for the allocation path. */
+void ps_pool_for_each_tracked(void (*fn)(void *arg, uintptr_t block, const ps_pool_block_meta_t *m),
+                              void *arg);
 
 /* ---- what the inline fast paths need (pool.c owns these) --------------------------------------
  */

@@ -82,25 +82,32 @@ static struct {
 
 /* ---- the blocks --------------------------------------------------------------------------- */
 
-static void add_block(void *arg, uintptr_t p, uint64_t size, uint32_t stack)
+static void add_block(uintptr_t p, uint64_t size, uint32_t stack)
 {
-    (void)arg;
     if (S.n >= S.cap)
         return; /* allocated meanwhile by another thread: not in this scan */
     S.b[S.n++] = (blk_t){p, size, stack, ST_UNREACHED};
 }
 
-static void add_pooled(void *arg, uintptr_t p, uint32_t tagged_id, uint32_t size)
+static void add_live(void *arg, const ps_live_block_t *b)
 {
-    uint32_t section = atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed);
-    if ((tagged_id & ~PS_SECTION_ID_MASK) != section)
-        return; /* an earlier trace section's */
-    add_block(arg, p, size, (tagged_id & PS_SECTION_ID_MASK) - 1);
+    (void)arg;
+    add_block(b->ptr, b->size, b->id);
 }
 
-static void count_pooled(void *arg, uintptr_t p, uint32_t tagged_id, uint32_t size)
+static void add_pooled(void *arg, uintptr_t p, const ps_pool_block_meta_t *m)
 {
-    (void)p, (void)tagged_id, (void)size;
+    (void)arg;
+    uint32_t section = atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed);
+    uint32_t tagged_id = __atomic_load_n(&m->stack_id, __ATOMIC_RELAXED);
+    if ((tagged_id & ~PS_SECTION_ID_MASK) != section)
+        return; /* an earlier trace section's */
+    add_block(p, m->size, (tagged_id & PS_SECTION_ID_MASK) - 1);
+}
+
+static void count_pooled(void *arg, uintptr_t p, const ps_pool_block_meta_t *m)
+{
+    (void)p, (void)m;
     (*(size_t *)arg)++;
 }
 
@@ -482,7 +489,7 @@ int ps_reach_write(ps_buf_t *b, uint64_t time_ns)
         return -1;
     }
     ps_pool_for_each_tracked(add_pooled, NULL);
-    ps_track_for_each_live(add_block, NULL);
+    ps_track_for_each_live(add_live, NULL);
     sort_blocks(S.b, S.n);
     if (S.n) {
         S.lo = S.b[0].addr;

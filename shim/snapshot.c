@@ -555,6 +555,14 @@ static int write_all(int reason, int final, int modules)
             ps_writer_chunk(PS_CHUNK_LEAK_KINDS, &buf);
     }
     ps_alerts_write(&buf, last_snapshot_ns); /* ALERT chunk and lines, if this tick raised any */
+    /* AGES: at the snapshots a person asked for or the last one, not at the automatic ones (its
+     * walk visits every live block: docs/trace-format.md, AGES) */
+    if (rc == 0 && ps_g.opt.track &&
+        (final || reason == PS_SNAP_DUMP || reason == PS_SNAP_SIGNAL)) {
+        ps_buf_reset(&buf);
+        if (ps_ages_write(&buf, last_snapshot_ns, n) == 0)
+            ps_writer_chunk(PS_CHUNK_AGES, &buf);
+    }
     write_messages();
     ps_writer_group_end();
     if (final) {

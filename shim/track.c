@@ -57,6 +57,11 @@ static ps_spinlock_t orphan_lock;
  * up to LIVE_FLUSH bytes of change local, to keep the shared counter's cache line quiet. */
 static atomic_int thread_count;
 static uint64_t retired_events[3]; /* ps_thread_t.events of exited threads (registry lock) */
+/* Ages: lifetime counts of exited threads and the counts a thread's 32-bit bucket handed over
+ * before it could overflow, [max_stacks + 1][PS_AGE_BUCKETS] (atomic adds, rare) */
+static uint64_t *life_sums;
+static uint64_t age_base_ns;           /* the coarse clock at init: births count from here */
+#define LIFE_SPILL (UINT32_C(1) << 31) /* a thread's bucket hands its count over from here */
 static int lost_warned;
 static atomic_int thread_state_warned;
 
@@ -65,13 +70,21 @@ static size_t counters_size(void)
     return ((size_t)ps_g.opt.max_stacks + 1) * sizeof(ps_counters_t);
 }
 
+static size_t life_size(size_t each)
+{
+    return ((size_t)ps_g.opt.max_stacks + 1) * PS_AGE_BUCKETS * each;
+}
+
 static ps_thread_t *thread_new(void)
 {
     ps_thread_t *t = ps_os_map(sizeof *t);
     if (!t)
         return NULL;
     t->counters = ps_os_map(counters_size());
-    if (!t->counters) {
+    t->life = t->counters ? ps_os_map(life_size(sizeof(uint32_t))) : NULL;
+    if (!t->life) {
+        if (t->counters)
+            ps_os_unmap(t->counters, counters_size());
         ps_os_unmap(t, sizeof *t);
         return NULL;
     }
@@ -132,6 +145,15 @@ static void add_counters(ps_counters_t *out, const ps_counters_t *in, uint32_t n
     }
 }
 
+static void sum_life_into(uint64_t *out, const uint32_t *in, uint32_t n);
+
+/* A thread's lifetime counts go to life_sums (the registry lock held: no snapshot sums them
+ * meanwhile, so plain adds would do; atomic ones because spills add there without it). */
+static void add_life(const uint32_t *in, uint32_t n)
+{
+    sum_life_into(life_sums, in, n);
+}
+
 /* pthread key destructor: the thread is exiting. Fold its counters and free its state. */
 static void thread_exit(void *arg)
 {
@@ -146,6 +168,7 @@ static void thread_exit(void *arg)
     uint32_t n = ps_stack_count();
     ps_lock(&registry_lock);
     add_counters(retired, t->counters, n);
+    add_life(t->life, n);
     for (int i = 0; i < 3; i++)
         retired_events[i] += t->events[i];
     for (ps_thread_t **pp = &threads; *pp; pp = &(*pp)->next)
@@ -158,6 +181,7 @@ static void thread_exit(void *arg)
     ps_tls_thread = THREAD_DEAD;
     ps_unwind_thread_exit(&t->unwind_cache);
     ps_os_unmap(t->counters, counters_size());
+    ps_os_unmap(t->life, life_size(sizeof(uint32_t)));
     ps_os_unmap(t, sizeof *t);
     ps_tls_guard--;
 }
@@ -177,8 +201,10 @@ int ps_track_init(void)
         shards[i].mask = LIVE_INITIAL - 1;
     }
     retired = ps_os_map(counters_size());
-    orphan = retired ? thread_new() : NULL;
-    if (!retired || !orphan) {
+    life_sums = retired ? ps_os_map(life_size(sizeof(uint64_t))) : NULL;
+    orphan = life_sums ? thread_new() : NULL;
+    age_base_ns = ps_os_coarse_ns();
+    if (!retired || !life_sums || !orphan) {
         ps_msg_warn("cannot map the counters (%zu bytes, PERFSHIM_MAX_STACKS=%u); the program "
                     "runs without tracking",
                     counters_size(), (unsigned)ps_g.opt.max_stacks);
@@ -309,7 +335,7 @@ int ps_track_maybe_tracked(const void *p)
     return __atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED) != 0;
 }
 
-static void live_insert(uintptr_t p, uint64_t meta)
+static void live_insert(uintptr_t p, uint64_t meta, uint32_t birth)
 {
     uint64_t h = ptr_hash(p);
     ps_live_shard_t *s = shard_of(h);
@@ -328,11 +354,12 @@ static void live_insert(uintptr_t p, uint64_t meta)
     }
     s->slots[i].ptr = p;
     s->slots[i].meta = meta;
+    s->slots[i].birth = birth;
     ps_unlock(&s->lock);
 }
 
-/* Removes p; returns its meta, or 0 if it was not tracked. */
-static uint64_t live_remove(uintptr_t p)
+/* Removes p; returns its meta (and its birth in *birth), or 0 if it was not tracked. */
+static uint64_t live_remove(uintptr_t p, uint32_t *birth)
 {
     uint64_t h = ptr_hash(p);
     ps_live_shard_t *s = shard_of(h);
@@ -346,6 +373,7 @@ static uint64_t live_remove(uintptr_t p)
         return 0;
     }
     uint64_t meta = s->slots[i].meta;
+    *birth = s->slots[i].birth;
     /* backward-shift deletion keeps probe chains intact without tombstones */
     uint32_t hole = i;
     for (uint32_t j = (i + 1) & mask; s->slots[j].ptr; j = (j + 1) & mask) {
@@ -358,6 +386,7 @@ static uint64_t live_remove(uintptr_t p)
     }
     s->slots[hole].ptr = 0;
     s->slots[hole].meta = 0;
+    s->slots[hole].birth = 0;
     s->count--;
     filter_add(p, -1);
     ps_unlock(&s->lock);
@@ -398,9 +427,58 @@ static void count_alloc(ps_thread_t *t, uint32_t id, uint64_t size, uint64_t cou
         fold_live(t);
 }
 
-static void count_free(ps_thread_t *t, uint32_t id, uint64_t size, uint64_t count)
+/* As counters_first_write, for the lifetime rows. */
+static PS_NOINLINE void life_first_write(ps_thread_t *t, uint32_t id)
+{
+    uint32_t per_page = (uint32_t)(ps_os_page_size() / (PS_AGE_BUCKETS * sizeof(uint32_t)));
+    __atomic_store_n(&t->life[(size_t)id * PS_AGE_BUCKETS], 0, __ATOMIC_RELAXED);
+    t->life_fresh = (id / per_page + 1) * per_page;
+}
+
+static PS_NOINLINE void life_spill(uint32_t id, unsigned b, uint64_t v)
+{
+    __atomic_fetch_add(&life_sums[(size_t)id * PS_AGE_BUCKETS + b], v, __ATOMIC_RELAXED);
+}
+
+/* The clock of births and lifetimes, in age units (docs/trace-format.md, AGES). PS_AGE_TSC 1:
+ * the time-stamp counter (timing.h's clock) / 2^20, about 0.3-0.5 ms; 0: CLOCK_MONOTONIC_COARSE
+ * since init / 2^20 ns (1.05 ms; the kernel tick, 4 ms here, is its resolution). Chosen by
+ * instruction counts and timing (docs/performance.md, "Ages"). */
+#ifndef PS_AGE_TSC
+#define PS_AGE_TSC 1
+#endif
+#define AGE_SHIFT 20
+static inline uint32_t age_now(void)
+{
+#if PS_AGE_TSC
+    return (uint32_t)(ps_ticks() >> AGE_SHIFT);
+#else
+    return (uint32_t)((ps_os_coarse_ns() - age_base_ns) >> AGE_SHIFT);
+#endif
+}
+
+/* A freed block of stack id, born at `birth`, counts `count` (fixed point) in its lifetime
+ * bucket. Single writer, as bump(). */
+static inline void count_lifetime(ps_thread_t *t, uint32_t id, uint32_t birth, uint64_t count)
+{
+    if (PS_UNLIKELY(id >= t->life_fresh))
+        life_first_write(t, id);
+    unsigned b = ps_age_bucket((uint32_t)(age_now() - birth));
+    uint32_t *cell = &t->life[(size_t)id * PS_AGE_BUCKETS + b];
+    uint64_t v = __atomic_load_n(cell, __ATOMIC_RELAXED) + count;
+    if (PS_UNLIKELY(v >= LIFE_SPILL)) {
+        life_spill(id, b, v);
+        v = 0;
+    }
+    __atomic_store_n(cell, (uint32_t)v, __ATOMIC_RELAXED);
+}
+
+/* Inlined into ps_track_free: as a call, the birth made it spill five registers more. */
+static inline __attribute__((always_inline)) void
+count_free(ps_thread_t *t, uint32_t id, uint64_t size, uint64_t count, uint32_t birth)
 {
     ps_counters_t *c = &t->counters[id];
+    count_lifetime(t, id, birth, count);
     if (PS_UNLIKELY(id >= t->counters_fresh))
         counters_first_write(t, id);
     bump(&c->frees, count);
@@ -430,6 +508,7 @@ void ps_track_alloc_code(void *p, size_t size, uint32_t code)
     uint32_t id = ps_stack_capture_id(t);
     if (id > PS_LIVE_MAX_STACK_ID)
         id = 0;
+    uint32_t birth = age_now();
     if (ps_pool_owns(p) && !ps_g.sampling) {
         ps_pool_block_meta_t *m = ps_pool_meta(p);
         if (PS_UNLIKELY(!m)) {
@@ -438,8 +517,12 @@ void ps_track_alloc_code(void *p, size_t size, uint32_t code)
         }
         /* 0 means "not tracked"; the section's tag above the id (types.h). Only full tracking
          * keeps blocks here (weight code 0): sampled blocks go to the live table. */
-        m->stack_id = (id + 1) | atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed);
-        m->size = (uint32_t)size;
+        /* relaxed stores (plain moves): ages.c reads them while the program runs */
+        __atomic_store_n(&m->size, (uint32_t)size, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->birth, birth, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->stack_id,
+                         (id + 1) | atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed),
+                         __ATOMIC_RELAXED);
         pool_bit(p, 1);
     } else {
         /* Sampling: a pooled block goes to the live table too. Its slab metadata would cost a
@@ -449,7 +532,7 @@ void ps_track_alloc_code(void *p, size_t size, uint32_t code)
             pool_bit(p, 1);
         if (size > META_SIZE_MAX)
             size = META_SIZE_MAX; /* as the table keeps it: the free subtracts the same */
-        live_insert((uintptr_t)p, meta_make(id, size, code));
+        live_insert((uintptr_t)p, meta_make(id, size, code), birth);
     }
     uint64_t bytes = size, count = PS_COUNT_ONE;
     if (code)
@@ -473,14 +556,14 @@ static void free_missed(void)
 
 void ps_track_free(void *p)
 {
-    uint32_t id, code;
+    uint32_t id, code, birth = 0;
     uint64_t size, meta = 0;
     int pooled = ps_pool_owns(p);
     /* A pooled block is in the live table when it was sampled, in its slab metadata when it
      * was tracked in full mode (the mode may change at run time: look in both). */
     if (!pooled ||
         __atomic_load_n(&ps_sample_filter[filter_slot((uintptr_t)p, 1)], __ATOMIC_RELAXED))
-        meta = live_remove((uintptr_t)p);
+        meta = live_remove((uintptr_t)p, &birth);
     if (meta) {
         if (pooled)
             pool_bit(p, 0);
@@ -497,12 +580,13 @@ void ps_track_free(void *p)
             return;
         }
         uint32_t v = m->stack_id;
-        m->stack_id = 0;
+        __atomic_store_n(&m->stack_id, 0, __ATOMIC_RELAXED);
         if (PS_UNLIKELY((v & ~PS_SECTION_ID_MASK) !=
                         atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed)))
             return; /* allocated in an earlier section: known, not counted in this one */
         id = (v & PS_SECTION_ID_MASK) - 1;
         size = m->size;
+        birth = m->birth;
         code = 0;
     } else {
         free_missed();
@@ -513,10 +597,10 @@ void ps_track_free(void *p)
         ps_sample_code_weights(size, code, &bytes, &count);
     ps_thread_t *t = ps_track_thread();
     if (PS_LIKELY(t != NULL)) {
-        count_free(t, id, bytes, count);
+        count_free(t, id, bytes, count, birth);
     } else {
         ps_lock(&orphan_lock);
-        count_free(orphan, id, bytes, count);
+        count_free(orphan, id, bytes, count, birth);
         ps_unlock(&orphan_lock);
     }
 }
@@ -534,6 +618,101 @@ void ps_track_new_section(void)
                 s->slots[j].meta |= META_OLD;
         ps_unlock(&s->lock);
     }
+}
+
+/* ---- ages (ages.c builds the AGES chunk from these) -------------------------------------------
+ */
+
+uint32_t ps_track_age_now(void)
+{
+    return age_now();
+}
+
+uint64_t ps_track_age_unit_ps(void)
+{
+#if PS_AGE_TSC
+    uint64_t hz = ps_tick_hz();
+    return hz ? ((UINT64_C(1) << AGE_SHIFT) * UINT64_C(1000000000000)) / hz : 0;
+#else
+    return (UINT64_C(1) << AGE_SHIFT) * 1000;
+#endif
+}
+
+uint64_t ps_track_age_res_ns(void)
+{
+    uint64_t unit = ps_track_age_unit_ps() / 1000;
+#if PS_AGE_TSC
+    return unit;
+#else
+    uint64_t res = ps_os_coarse_res_ns();
+    return res > unit ? res : unit;
+#endif
+}
+
+void ps_track_for_each_live(void (*fn)(void *arg, const ps_live_block_t *b), void *arg)
+{
+    for (int i = 0; i < PS_LIVE_SHARDS; i++) {
+        ps_live_shard_t *s = &shards[i];
+        ps_lock(&s->lock);
+        for (uint32_t j = 0; j <= s->mask; j++) {
+            uint64_t meta = s->slots[j].meta;
+            if (!s->slots[j].ptr || (meta & META_OLD))
+                continue;
+            ps_live_block_t b = {.ptr = s->slots[j].ptr,
+                                 .size = meta & META_SIZE_MAX,
+                                 .bytes = meta & META_SIZE_MAX,
+                                 .count = PS_COUNT_ONE,
+                                 .id = (uint32_t)(meta >> PS_LIVE_SIZE_BITS),
+                                 .birth = s->slots[j].birth};
+            uint32_t code = (uint32_t)(meta >> META_CODE_SHIFT) & (PS_SAMPLE_CODES - 1);
+            if (code)
+                ps_sample_code_weights(b.size, code, &b.bytes, &b.count);
+            fn(arg, &b);
+        }
+        ps_unlock(&s->lock);
+    }
+}
+
+/* Adds a thread's lifetime counts in[0 .. (n + 1) * PS_AGE_BUCKETS) to out (atomic adds),
+ * visiting only the pages of `in` that were ever touched (as add_counters). */
+static void sum_life_into(uint64_t *out, const uint32_t *in, uint32_t n)
+{
+    enum { VEC = 4096 };
+    unsigned char vec[VEC];
+    size_t page = ps_os_page_size();
+    size_t per_page = page / sizeof(uint32_t);
+    size_t end = ((size_t)n + 1) * PS_AGE_BUCKETS, i = 0;
+    while (i < end) {
+        size_t pages = (end - i + per_page - 1) / per_page;
+        if (pages > VEC)
+            pages = VEC;
+        int known = ps_os_resident((void *)&in[i], pages * page, vec);
+        for (size_t pg = 0; pg < pages && i < end; pg++) {
+            size_t stop = i + per_page < end ? i + per_page : end;
+            if (known == 0 && !(vec[pg] & 1)) {
+                i = stop;
+                continue;
+            }
+            for (; i < stop; i++) {
+                uint64_t v = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+                if (v)
+                    __atomic_fetch_add(&out[i], v, __ATOMIC_RELAXED);
+            }
+        }
+    }
+}
+
+void ps_track_life_row(uint32_t id, uint64_t out[PS_AGE_BUCKETS])
+{
+    size_t at = (size_t)id * PS_AGE_BUCKETS;
+    ps_lock(&registry_lock);
+    for (int b = 0; b < PS_AGE_BUCKETS; b++) /* pages never written read as the zero page */
+        out[b] = __atomic_load_n(&life_sums[at + (size_t)b], __ATOMIC_RELAXED);
+    for (ps_thread_t *t = threads; t; t = t->next)
+        if (id < __atomic_load_n(&t->life_fresh, __ATOMIC_RELAXED))
+            for (int b = 0; b < PS_AGE_BUCKETS; b++)
+                out[b] += __atomic_load_n(&t->life[at + (size_t)b], __ATOMIC_RELAXED);
+    ps_unlock(&registry_lock);
 }
 
 /* ---- snapshots --------------------------------------------------------------------------------
@@ -619,21 +798,6 @@ size_t ps_track_live_count(void)
     for (int i = 0; i < PS_LIVE_SHARDS; i++)
         n += __atomic_load_n(&shards[i].count, __ATOMIC_RELAXED);
     return n;
-}
-
-void ps_track_for_each_live(void (*fn)(void *, uintptr_t, uint64_t, uint32_t), void *arg)
-{
-    for (int i = 0; i < PS_LIVE_SHARDS; i++) {
-        ps_live_shard_t *s = &shards[i];
-        ps_lock(&s->lock);
-        for (uint32_t j = 0; j <= s->mask; j++) {
-            uint64_t meta = s->slots[j].meta;
-            if (s->slots[j].ptr && !(meta & META_OLD))
-                fn(arg, s->slots[j].ptr, meta & META_SIZE_MAX,
-                   (uint32_t)(meta >> PS_LIVE_SIZE_BITS));
-        }
-        ps_unlock(&s->lock);
-    }
 }
 
 int ps_track_threads_running(void)

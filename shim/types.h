@@ -181,12 +181,18 @@ typedef struct ps_thread_s {
         uint64_t start; /* ticks at perfshim_zone_begin */
     } zones[PS_ZONE_DEPTH];
     ps_unwind_tcache_t unwind_cache; /* unwind rules this thread used */
+    /* track.c, ages: lifetimes of the blocks this thread freed, [max_stacks + 1] rows of
+     * PS_AGE_BUCKETS counts (fixed point, as ps_counters_t; a count near 2^31 moves to the
+     * shared sums), lazily touched pages (MAP_NORESERVE) */
+    uint32_t *life;
+    uint32_t life_fresh; /* rows from here on lie on pages of life never written */
 } ps_thread_t;
 
 /* ---- track.c: the live-block table (blocks the real allocator gave us) -------------------- */
 typedef struct ps_live_entry_s {
-    uintptr_t ptr; /* user pointer; 0 = empty slot */
-    uint64_t meta; /* low 40 bits: requested size (bytes); high 24 bits: stack id */
+    uintptr_t ptr;  /* user pointer; 0 = empty slot */
+    uint64_t meta;  /* low 40 bits: requested size (bytes); high 24 bits: stack id */
+    uint32_t birth; /* allocation time (age units of track.c's clock, wraps) */
 } ps_live_entry_t;
 
 #define PS_LIVE_SIZE_BITS 40

@@ -51,6 +51,7 @@ enum ps_chunk_type {
     PS_CHUNK_ALERT = 15,            /* alerts raised at a snapshot; follows its SNAPSHOT */
     PS_CHUNK_SAMPLING = 16,         /* PERFSHIM_SAMPLE: the mean; just before its SNAPSHOT */
     PS_CHUNK_SNAPSHOT_PACKED = 17,  /* SNAPSHOT_DELTA with rows as varint differences */
+    PS_CHUNK_AGES = 18,             /* ages of live blocks, lifetimes of freed ones, per stack */
     PS_CHUNK_LEAK_KINDS = 19,       /* exit: live blocks per stack and leak class; after SNAPSHOT */
     PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
 };
@@ -143,6 +144,13 @@ enum ps_chunk_type {
  *   PS_ROW_ALERTS_HEAD, u32 count, u32 row_size (>= PS_ALERT_ROW_SIZE), rows (PS_ROW_ALERT).
  *
  * END payload: PS_ROW_END.
+ *
+ * AGES payload (right after the SNAPSHOT chunk of an exit, stop, dump or signal snapshot, same
+ *   time_ns): PS_ROW_AGES_HEAD, then `count` sites, each: PS_ROW_AGE_SITE (site_size bytes,
+ *   >= PS_AGE_SITE_SIZE), live_nonzero × {u32 index, u64 count, u64 bytes} (the stack's live
+ *   blocks by age: a log-linear index, PS_HIST_* over units of 2^unit_shift ns), then
+ *   freed_nonzero × {u32 index, u64 count} (its freed blocks by lifetime: ps_age_bucket()).
+ *   Indices strictly increase within each list.
  */
 
 #define PS_SNAPSHOT_ROW_SIZE 64
@@ -189,6 +197,20 @@ enum ps_latency_op { PS_LAT_MALLOC = 0, PS_LAT_FREE = 1, PS_LAT_REALLOC = 2 };
  * of its lower bound wide; values at or above the last bucket's lower bound count in it. */
 #define PS_HIST_SUB_BITS 4
 #define PS_HIST_BUCKETS 656 /* up to 2^44 ticks (about 1.6 h at 3 GHz) */
+
+/* Ages (AGES chunk). A block's birth is kept as a 32-bit count of age units (the chunk's unit_ps
+ * says how long one is: about a millisecond). Lifetimes of freed blocks count in PS_AGE_BUCKETS
+ * power-of-two buckets of units: bucket 0 holds ages below 1 unit, bucket b (1 <= b < 31) holds
+ * [2^(b-1), 2^b) units, bucket 31 everything from 2^30 units (about 5 to 13 days) on. */
+#define PS_AGE_BUCKETS 32
+#define PS_AGE_SITE_SIZE 16
+static inline unsigned ps_age_bucket(uint64_t units)
+{
+    if (units == 0)
+        return 0;
+    unsigned b = 64u - (unsigned)__builtin_clzll(units); /* units in [2^(b-1), 2^b) */
+    return b < PS_AGE_BUCKETS ? b : PS_AGE_BUCKETS - 1;
+}
 
 #define PS_FRAME_CUT UINT64_C(0xffffffffffffffff)
 

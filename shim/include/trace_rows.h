@@ -342,6 +342,26 @@
     X(c, u64, dropped_events, count, u64, dropped_events, \
       "events the shim had to drop (0 in full tracking): counts are incomplete when not 0")
 
+/* ---- AGES (18): after the SNAPSHOT of an exit, stop, dump or signal snapshot ------------- */
+
+#define PS_ROW_AGES_HEAD(X, c) \
+    X(c, u64, time_ns, ns, u64, time_ns, "`time_ns` of the SNAPSHOT chunk it follows") \
+    X(c, u64, unit_ps, count, u64, unit_ps, \
+      "picoseconds per age unit: ages and lifetimes count in these units") \
+    X(c, u32, clock_res_ns, ns, u64, clock_resolution_ns, \
+      "resolution of the clock the birth times were read from") \
+    X(c, u32, count, count, none, -, "sites that follow") \
+    X(c, u32, site_size, bytes, none, -, "bytes of each site's fixed part, >= 16") \
+    X(c, pad32, reserved, -, none, -, "0") \
+    X(c, u64, walk_ns, ns, u64, walk_ns, \
+      "time the shim took to collect the live blocks' ages for this chunk")
+
+#define PS_ROW_AGE_SITE(X, c) \
+    X(c, u32, stack_id, stack_id, u64, stack_id, "the allocation stack") \
+    X(c, u32, live_nonzero, count, none, -, "live-age buckets that follow") \
+    X(c, u32, freed_nonzero, count, none, -, "lifetime buckets that follow them") \
+    X(c, pad32, reserved, -, none, -, "0")
+
 /* Every record above: Y(ID, name) for PS_ROW_<ID> and ps_row_<name>_t. */
 #define PS_TRACE_ROWS(Y) \
     Y(SNAPSHOT_HEAD, snapshot_head) \
@@ -363,6 +383,8 @@
     Y(ALERT, alert) \
     Y(END, end) \
     Y(SAMPLING, sampling) \
+    Y(AGES_HEAD, ages_head) \
+    Y(AGE_SITE, age_site) \
     Y(LEAK_KINDS_HEAD, leak_kinds_head) \
     Y(LEAK_KIND, leak_kind)
 
@@ -407,5 +429,6 @@ _Static_assert(PS_ROW_WIRE_SIZE(THREAD) == PS_THREAD_ROW_SIZE, "THREADS row");
 _Static_assert(PS_ROW_WIRE_SIZE(CPU) == PS_CPU_ROW_SIZE, "CPU row");
 _Static_assert(PS_ROW_WIRE_SIZE(ALERT) == PS_ALERT_ROW_SIZE, "ALERT row");
 _Static_assert(PS_ROW_WIRE_SIZE(LEAK_KIND) == PS_LEAK_KIND_ROW_SIZE, "LEAK_KINDS row");
+_Static_assert(PS_ROW_WIRE_SIZE(AGE_SITE) == PS_AGE_SITE_SIZE, "AGES site");
 
 #endif /* PERFSHIM_TRACE_ROWS_H */
