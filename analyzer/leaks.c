@@ -10,6 +10,7 @@
 #include "report.h"
 #include "symbols.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void leak_json(pa_json_t *j, const pa_trace_t *t, const pa_group_t *g,
@@ -45,6 +46,75 @@ static void leak_json(pa_json_t *j, const pa_trace_t *t, const pa_group_t *g,
 static const char *plural(uint64_t n, const char *one, const char *many)
 {
     return n == 1 ? one : many;
+}
+
+/* ---- Suppressions used (as LeakSanitizer prints them) ------------------------------------ */
+
+typedef struct {
+    uint64_t blocks, bytes, stacks;
+} supp_use_t;
+
+/* Per pattern of supp, what it suppressed in g; NULL when nothing was (or out of memory). */
+static supp_use_t *supp_used(const pa_groups_t *g, const pa_suppress_t *supp)
+{
+    if (!supp || !supp->patterns.n)
+        return NULL;
+    supp_use_t *u = calloc(supp->patterns.n, sizeof *u);
+    bool any = false;
+    for (size_t i = 0; u && i < g->n; i++) {
+        const pa_group_t *x = g->items[i];
+        if (x->suppressed_by < 0 || (size_t)x->suppressed_by >= supp->patterns.n)
+            continue;
+        supp_use_t *e = &u[x->suppressed_by];
+        e->blocks += x->live_blocks;
+        e->bytes += x->live_bytes;
+        e->stacks++;
+        any = true;
+    }
+    if (!any) {
+        free(u);
+        u = NULL;
+    }
+    return u;
+}
+
+static void supp_used_text(FILE *out, const pa_groups_t *g, const pa_suppress_t *supp)
+{
+    supp_use_t *u = supp_used(g, supp);
+    if (!u)
+        return;
+    fprintf(out, "\nSuppressions used:\n  %10s %12s  %s\n", "blocks", "bytes", "pattern (from)");
+    for (size_t i = 0; i < supp->patterns.n; i++)
+        if (u[i].stacks)
+            fprintf(out, "  %10llu %12llu  %s (%s)\n", (unsigned long long)u[i].blocks,
+                    (unsigned long long)u[i].bytes, supp->patterns.items[i],
+                    supp->origins.items[i]);
+    free(u);
+}
+
+static void supp_used_json(pa_json_t *j, const pa_groups_t *g, const pa_suppress_t *supp)
+{
+    supp_use_t *u = supp_used(g, supp);
+    pa_json_key(j, "suppressions_used");
+    pa_json_array_begin(j, false);
+    for (size_t i = 0; u && i < supp->patterns.n; i++) {
+        if (!u[i].stacks)
+            continue;
+        pa_json_object_begin(j, true);
+        pa_json_key(j, "pattern");
+        pa_json_string(j, supp->patterns.items[i]);
+        pa_json_key(j, "origin");
+        pa_json_string(j, supp->origins.items[i]);
+        pa_json_key(j, "blocks");
+        pa_json_u64(j, u[i].blocks);
+        pa_json_key(j, "bytes");
+        pa_json_u64(j, u[i].bytes);
+        pa_json_key(j, "stacks");
+        pa_json_u64(j, u[i].stacks);
+        pa_json_object_end(j);
+    }
+    pa_json_array_end(j);
+    free(u);
 }
 
 static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
@@ -89,6 +159,7 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
                 (unsigned long long)tot->suppressed_blocks,
                 plural(tot->suppressed_blocks, "block", "blocks"), tot->suppressed,
                 tot->suppressed == 1 ? "stack" : "stacks");
+    supp_used_text(out, g, o->supp);
     return PA_OK;
 }
 
@@ -141,6 +212,7 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
         leak_json(j, t, g->items[i], v, o->supp);
     }
     pa_json_array_end(j);
+    supp_used_json(j, g, o->supp);
     pa_report_status_json(j, t);
     pa_json_object_end(j);
     return PA_OK;
