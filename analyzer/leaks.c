@@ -117,6 +117,114 @@ static void supp_used_json(pa_json_t *j, const pa_groups_t *g, const pa_suppress
     free(u);
 }
 
+/* ---- Inherited blocks (a forked child's INHERITED chunk) ---------------------------------- */
+
+/* Moves the blocks each stack inherited from the parent out of its group's live figures into
+ * inherited_*: per stack, min(live now, live at the fork) of blocks and of bytes (the shim
+ * counts per stack, not per block: docs/analyzer.md, "Inherited blocks"). */
+static void split_inherited(pa_groups_t *g, pa_leaks_totals_t *tot)
+{
+    const pa_trace_t *t = g->t;
+    for (size_t i = 0; g->row_group && i < t->ninherited; i++) {
+        const pa_inherited_t *in = &t->inherited[i];
+        const pa_row_t *r = pa_model_row(t, in->stack_id);
+        pa_group_t *x = r ? g->row_group[r - t->snap.rows] : NULL;
+        if (!x)
+            continue;
+        uint64_t blocks = in->blocks < r->live_blocks ? in->blocks : r->live_blocks;
+        uint64_t bytes = in->bytes < r->live_bytes ? in->bytes : r->live_bytes;
+        if (!blocks)
+            continue;
+        if (!x->inherited_blocks)
+            tot->inherited++;
+        x->inherited_blocks += blocks;
+        x->inherited_bytes += bytes;
+        x->live_blocks -= blocks;
+        x->live_bytes -= bytes;
+        tot->inherited_blocks += blocks;
+        tot->inherited_bytes += bytes;
+    }
+}
+
+static int inherited_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
+                          const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o, pa_stackview_t *v)
+{
+    if (!tot->inherited)
+        return PA_OK;
+    const char *e = pa_report_est(t);
+    fprintf(out,
+            "\nInherited from the parent (pid %llu, forked %.3f s after start): %s%llu %s in "
+            "%s%llu %s (%zu %s), live at the fork and never freed here; not leaks of this "
+            "process\n",
+            (unsigned long long)t->inherited_head.parent_pid,
+            (double)t->inherited_head.fork_ns / 1e9, e, (unsigned long long)tot->inherited_bytes,
+            plural(tot->inherited_bytes, "byte", "bytes"), e,
+            (unsigned long long)tot->inherited_blocks,
+            plural(tot->inherited_blocks, "block", "blocks"), tot->inherited,
+            plural(tot->inherited, "stack", "stacks"));
+    size_t shown = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        const pa_group_t *x = g->items[i];
+        if (!x->inherited_blocks)
+            continue;
+        if (o->top && shown >= o->top) {
+            fprintf(out, "  (the first %zu shown; --top 0 shows all)\n", shown);
+            break;
+        }
+        shown++;
+        fprintf(out, "\nInherited %zu of %zu: %s%llu %s in %s%llu %s\n", shown, tot->inherited, e,
+                (unsigned long long)x->inherited_bytes, plural(x->inherited_bytes, "byte", "bytes"),
+                e, (unsigned long long)x->inherited_blocks,
+                plural(x->inherited_blocks, "block", "blocks"));
+        if (pa_report_group_view(g, x, v) != PA_OK)
+            return PA_ENOMEM;
+        pa_report_frames_text(out, v, "    ", o->all_frames);
+    }
+    return PA_OK;
+}
+
+static int inherited_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
+                          const pa_leaks_totals_t *tot, pa_stackview_t *v)
+{
+    pa_json_key(j, "inherited_from");
+    if (!t->has_inherited) {
+        pa_json_null(j);
+    } else {
+        pa_json_object_begin(j, true);
+        pa_json_key(j, "parent_pid");
+        pa_json_u64(j, t->inherited_head.parent_pid);
+        pa_json_key(j, "fork_ns");
+        pa_json_u64(j, t->inherited_head.fork_ns);
+        pa_json_key(j, "blocks");
+        pa_json_u64(j, tot->inherited_blocks);
+        pa_json_key(j, "bytes");
+        pa_json_u64(j, tot->inherited_bytes);
+        pa_json_object_end(j);
+    }
+    pa_json_key(j, "inherited");
+    pa_json_array_begin(j, false);
+    for (size_t i = 0; i < g->n; i++) {
+        const pa_group_t *x = g->items[i];
+        if (!x->inherited_blocks)
+            continue;
+        if (pa_report_group_view(g, x, v) != PA_OK)
+            return PA_ENOMEM;
+        pa_json_object_begin(j, false);
+        pa_json_key(j, "inherited");
+        pa_json_bool(j, true);
+        pa_json_key(j, "blocks");
+        pa_json_u64(j, x->inherited_blocks);
+        pa_json_key(j, "bytes");
+        pa_json_u64(j, x->inherited_bytes);
+        pa_report_estimate_json(j, t, "bytes", x->inherited_bytes, "blocks", x->inherited_blocks);
+        pa_json_key(j, "stack");
+        pa_report_frames_json(j, v);
+        pa_json_object_end(j);
+    }
+    pa_json_array_end(j);
+    return PA_OK;
+}
+
 static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
                       const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o, pa_stackview_t *v)
 {
@@ -126,7 +234,7 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
     size_t shown = 0;
     for (size_t i = 0; i < g->n; i++) {
         const pa_group_t *x = g->items[i];
-        if (x->suppressed_by >= 0)
+        if (x->suppressed_by >= 0 || !x->live_blocks)
             continue;
         if (o->top && shown >= o->top)
             break;
@@ -160,7 +268,7 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
                 plural(tot->suppressed_blocks, "block", "blocks"), tot->suppressed,
                 tot->suppressed == 1 ? "stack" : "stacks");
     supp_used_text(out, g, o->supp);
-    return PA_OK;
+    return inherited_text(out, t, g, tot, o, v);
 }
 
 static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
@@ -193,7 +301,7 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
     pa_json_array_begin(j, false);
     size_t shown = 0;
     for (size_t i = 0; i < g->n; i++) {
-        if (g->items[i]->suppressed_by >= 0)
+        if (g->items[i]->suppressed_by >= 0 || !g->items[i]->live_blocks)
             continue;
         if (o->top && shown++ >= o->top)
             break;
@@ -205,7 +313,7 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
     pa_json_key(j, "suppressed");
     pa_json_array_begin(j, false);
     for (size_t i = 0; i < g->n; i++) {
-        if (g->items[i]->suppressed_by < 0)
+        if (g->items[i]->suppressed_by < 0 || !g->items[i]->live_blocks)
             continue;
         if (pa_report_group_view(g, g->items[i], v) != PA_OK)
             return PA_ENOMEM;
@@ -213,6 +321,8 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
     }
     pa_json_array_end(j);
     supp_used_json(j, g, o->supp);
+    if (inherited_json(j, t, g, tot, v) != PA_OK)
+        return PA_ENOMEM;
     pa_report_status_json(j, t);
     pa_json_object_end(j);
     return PA_OK;
@@ -233,8 +343,11 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
         return rc;
     }
     pa_report_group_suppress(&g, o->supp);
+    split_inherited(&g, tot);
     for (size_t i = 0; i < g.n; i++) {
         pa_group_t *x = g.items[i];
+        if (!x->live_blocks) /* all of its blocks were inherited */
+            continue;
         if (x->suppressed_by >= 0) {
             tot->suppressed++;
             tot->suppressed_blocks += x->live_blocks;

@@ -26,6 +26,9 @@ typedef struct {
     uint64_t leaked_blocks, leaked_bytes;         /* not suppressed */
     uint64_t suppressed_blocks, suppressed_bytes; /* matched a suppression */
     size_t leaks, suppressed;                     /* groups (distinct stacks) */
+    /* a forked child's blocks live at the fork (INHERITED chunk): never leaks of its own */
+    uint64_t inherited_blocks, inherited_bytes;
+    size_t inherited; /* groups with inherited blocks */
 } pa_leaks_totals_t;
 
 /* Reports one loaded trace on out (text) or into j (JSON, one object). */

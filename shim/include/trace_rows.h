@@ -305,6 +305,20 @@
     X(c, u32, means, count, u64, means, "distinct means used since start") \
     X(c, pad32, reserved, -, none, -, "0")
 
+/* ---- INHERITED (20): once per file of a forked child, after PROCESS --------------------- */
+
+#define PS_ROW_INHERITED_HEAD(X, c) \
+    X(c, u64, fork_ns, ns, u64, fork_ns, \
+      "when the child was forked: monotonic nanoseconds since process start") \
+    X(c, u32, parent_pid, count, u64, parent_pid, "the process that forked it") \
+    X(c, pad32, reserved, -, none, -, "0")
+
+#define PS_ROW_INHERITED(X, c) \
+    X(c, u32, stack_id, stack_id, none, -, "a stack with blocks live at the fork") \
+    X(c, pad32, reserved, -, none, -, "0") \
+    X(c, u64, blocks, count, u64, blocks, "its live blocks at the fork (the child's copies)") \
+    X(c, u64, bytes, bytes, u64, bytes, "their bytes")
+
 /* ---- END (0xffff) --------------------------------------------------------------------------- */
 
 #define PS_ROW_END(X, c) \
@@ -333,7 +347,9 @@
     Y(ALERTS_HEAD, alerts_head) \
     Y(ALERT, alert) \
     Y(END, end) \
-    Y(SAMPLING, sampling)
+    Y(SAMPLING, sampling) \
+    Y(INHERITED_HEAD, inherited_head) \
+    Y(INHERITED, inherited)
 
 /* clang-format on */
 
@@ -375,5 +391,6 @@ _Static_assert(PS_ROW_WIRE_SIZE(LOCK_SITE) == PS_LOCK_SITE_ROW_SIZE, "LOCKS site
 _Static_assert(PS_ROW_WIRE_SIZE(THREAD) == PS_THREAD_ROW_SIZE, "THREADS row");
 _Static_assert(PS_ROW_WIRE_SIZE(CPU) == PS_CPU_ROW_SIZE, "CPU row");
 _Static_assert(PS_ROW_WIRE_SIZE(ALERT) == PS_ALERT_ROW_SIZE, "ALERT row");
+_Static_assert(PS_ROW_WIRE_SIZE(INHERITED) == PS_INHERITED_ROW_SIZE, "INHERITED row");
 
 #endif /* PERFSHIM_TRACE_ROWS_H */
