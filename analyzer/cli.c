@@ -13,6 +13,7 @@
 #include "locks.h"
 #include "run.h"
 #include "summary.h"
+#include "merge.h"
 #include "suppress.h"
 #include "timeline.h"
 #include "util.h"
@@ -80,7 +81,13 @@ static const char help_leaks[] =
     "      --all-frames               show C++ standard library frames one per line (by\n"
     "                                 default a run of them is one line, named by the\n"
     "                                 function the program called)\n"
-    "  -h, --help                     show this help\n";
+    "      --merge                    one report over all the traces (the processes of a\n"
+    "                                 server or a build): leaks with the same symbolized\n"
+    "                                 stack are one, with the number of processes that had it\n"
+    "  -h, --help                     show this help\n"
+    "\n"
+    "A forked child's blocks that were live at the fork are its parent's: they are listed\n"
+    "apart (\"Inherited from the parent\") and never count as its leaks.\n";
 
 static const char help_summary[] =
     "Usage: perfshim summary [OPTIONS] TRACE...\n"
@@ -95,6 +102,8 @@ static const char help_summary[] =
     "      --top N    list the N top allocation sites (default 10; 0: all)\n"
     "      --at TIME|last|max   the snapshot reported (see leaks --help; default: last)\n"
     "      --all-frames   C++ standard library frames one per line (see leaks --help)\n"
+    "      --merge    one report over all the traces: sites with the same symbolized stack\n"
+    "                 are one, with the number of processes that had it\n"
     "  -h, --help     show this help\n";
 
 static const char help_timeline[] =
@@ -222,6 +231,7 @@ enum {
     OPT_AT,
     OPT_ROWS,
     OPT_ASCII,
+    OPT_MERGE,
 };
 
 static const struct option report_options[] = {
@@ -237,6 +247,7 @@ static const struct option report_options[] = {
     {"at", required_argument, NULL, OPT_AT},
     {"rows", required_argument, NULL, OPT_ROWS},
     {"ascii", no_argument, NULL, OPT_ASCII},
+    {"merge", no_argument, NULL, OPT_MERGE},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -245,6 +256,7 @@ static const struct option report_options[] = {
 typedef struct {
     bool json, fail_on_leak, no_default_supp, help, top_set, sites_set, locks, hot, all_frames;
     bool rows_set, ascii;
+    bool merge; /* --merge: one report over every trace (merge.c) */
     uint64_t top, sites, rows;
     pa_at_t at;
     const char *output;
@@ -281,6 +293,7 @@ static bool accepts(int opt, int cmd)
     case OPT_HOT:
         return cmd & ACCEPT_RUN;
     case OPT_AT:
+    case OPT_MERGE:
         return cmd & (ACCEPT_LEAKS | ACCEPT_SUMMARY);
     case OPT_ROWS:
     case OPT_ASCII:
@@ -365,6 +378,9 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
         case OPT_ASCII:
             o->ascii = true;
             break;
+        case OPT_MERGE:
+            o->merge = true;
+            break;
         case OPT_ROWS:
             if (pa_util_parse_u64(optarg, 0, UINT32_MAX, &o->rows) != 0) {
                 pa_msg_error("%s: invalid --rows '%s': expected a whole number (0 for all)",
@@ -423,7 +439,8 @@ static int cmd_leaks(int argc, char **argv)
         .json = o.json, .top = o.top, .supp = &supp, .all_frames = o.all_frames, .at = o.at};
     bool leaked = false;
     int n = argc - first;
-    int rc = pa_leaks_files(argv + first, (size_t)n, &lo, n > 1, stdout, &leaked);
+    int rc = o.merge ? pa_merge_leaks(argv + first, (size_t)n, &lo, stdout, &leaked)
+                     : pa_leaks_files(argv + first, (size_t)n, &lo, n > 1, stdout, &leaked);
     if (rc != PA_OK)
         status = PA_EXIT_USAGE;
     else if (o.fail_on_leak && leaked)
@@ -457,7 +474,8 @@ static int cmd_summary(int argc, char **argv)
                             .all_frames = o.all_frames,
                             .at = o.at};
     int n = argc - first;
-    int rc = pa_summary_files(argv + first, (size_t)n, &so, n > 1, stdout);
+    int rc = o.merge ? pa_merge_summary(argv + first, (size_t)n, &so, stdout)
+                     : pa_summary_files(argv + first, (size_t)n, &so, n > 1, stdout);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:
     pa_strlist_free(&o.supp_files);

@@ -122,7 +122,7 @@ static void supp_used_json(pa_json_t *j, const pa_groups_t *g, const pa_suppress
 /* Moves the blocks each stack inherited from the parent out of its group's live figures into
  * inherited_*: per stack, min(live now, live at the fork) of blocks and of bytes (the shim
  * counts per stack, not per block: docs/analyzer.md, "Inherited blocks"). */
-static void split_inherited(pa_groups_t *g, pa_leaks_totals_t *tot)
+void pa_leaks_split_inherited(pa_groups_t *g, pa_leaks_totals_t *tot)
 {
     const pa_trace_t *t = g->t;
     for (size_t i = 0; g->row_group && i < t->ninherited; i++) {
@@ -343,7 +343,7 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
         return rc;
     }
     pa_report_group_suppress(&g, o->supp);
-    split_inherited(&g, tot);
+    pa_leaks_split_inherited(&g, tot);
     for (size_t i = 0; i < g.n; i++) {
         pa_group_t *x = g.items[i];
         if (!x->live_blocks) /* all of its blocks were inherited */
