@@ -15,6 +15,7 @@
 #include "summary.h"
 #include "merge.h"
 #include "suppress.h"
+#include "symbols.h"
 #include "timeline.h"
 #include "util.h"
 
@@ -439,8 +440,10 @@ static int cmd_leaks(int argc, char **argv)
         .json = o.json, .top = o.top, .supp = &supp, .all_frames = o.all_frames, .at = o.at};
     bool leaked = false;
     int n = argc - first;
+    pa_symbols_share(n > 1); /* each module opened once for all the traces */
     int rc = o.merge ? pa_merge_leaks(argv + first, (size_t)n, &lo, stdout, &leaked)
                      : pa_leaks_files(argv + first, (size_t)n, &lo, n > 1, stdout, &leaked);
+    pa_symbols_share(false);
     if (rc != PA_OK)
         status = PA_EXIT_USAGE;
     else if (o.fail_on_leak && leaked)
@@ -474,8 +477,10 @@ static int cmd_summary(int argc, char **argv)
                             .all_frames = o.all_frames,
                             .at = o.at};
     int n = argc - first;
+    pa_symbols_share(n > 1);
     int rc = o.merge ? pa_merge_summary(argv + first, (size_t)n, &so, stdout)
                      : pa_summary_files(argv + first, (size_t)n, &so, n > 1, stdout);
+    pa_symbols_share(false);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:
     pa_strlist_free(&o.supp_files);
@@ -599,7 +604,9 @@ static int cmd_run(int argc, char **argv)
         .locks = o.locks,
         .hot = o.hot,
     };
+    pa_symbols_share(true); /* a build's traces: each module opened once (issue 12) */
     status = pa_run_command(&ro, argv + first);
+    pa_symbols_share(false);
 out:
     pa_suppress_free(&supp);
     pa_strlist_free(&o.supp_files);
