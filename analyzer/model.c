@@ -1128,6 +1128,12 @@ static int load_alert(pa_trace_t *t, const pa_chunk_t *ch)
 
 /* ---- INHERITED ------------------------------------------------------------------------------ */
 
+static int cmp_inherited(const void *pa, const void *pb)
+{
+    uint32_t a = ((const pa_inherited_t *)pa)->stack_id, b = ((const pa_inherited_t *)pb)->stack_id;
+    return a < b ? -1 : a > b;
+}
+
 /* A forked child's blocks live at the fork, per stack; a later chunk (a new piece of the file)
  * replaces an earlier one. */
 static int load_inherited(pa_trace_t *t, const pa_chunk_t *ch)
@@ -1149,6 +1155,7 @@ static int load_inherited(pa_trace_t *t, const pa_chunk_t *ch)
         return PA_ENOMEM;
     for (uint32_t i = 0; i < count; i++)
         PA_ROW_GET_FIT(&c, INHERITED, &rows[i], row_size);
+    qsort(rows, count, sizeof *rows, cmp_inherited); /* written so; a damaged file may not be */
     free(t->inherited);
     t->inherited = rows;
     t->ninherited = count;

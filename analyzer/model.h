@@ -286,7 +286,7 @@ typedef struct {
     /* INHERITED (20): a forked child's blocks live at the fork, per stack (the last chunk) */
     bool has_inherited;
     pa_inherited_head_t inherited_head; /* fork_ns, parent_pid */
-    pa_inherited_t *inherited;          /* ninherited rows: stack_id, blocks, bytes */
+    pa_inherited_t *inherited;          /* ninherited rows by increasing stack_id */
     size_t ninherited;
 } pa_trace_t;
 

@@ -328,6 +328,48 @@ START_TEST(test_report_text_and_suppression)
 }
 END_TEST
 
+/* A forked child's inherited blocks (INHERITED chunk): per stack, min(live, live at fork) moves
+ * out of the leaks into the inherited section; a site wholly inherited is no leak. */
+START_TEST(test_inherited_split)
+{
+    pa_trace_t t;
+    build(&t, false);
+    t.inherited = calloc(2, sizeof *t.inherited);
+    ck_assert_ptr_nonnull(t.inherited);
+    t.ninherited = 2;
+    t.has_inherited = true;
+    t.inherited_head.parent_pid = 77;
+    t.inherited_head.fork_ns = 1500000000;
+    t.inherited[0] = (pa_inherited_t){.stack_id = 1, .blocks = 5, .bytes = 1000}; /* > live */
+    t.inherited[1] = (pa_inherited_t){.stack_id = 3, .blocks = 1, .bytes = 500};
+    pa_suppress_t sp = {0};
+    pa_leaks_totals_t tot;
+    char *text = report(&t, &sp, false, &tot);
+    ck_assert_uint_eq(tot.leaks, 2);
+    ck_assert_uint_eq(tot.leaked_blocks, 4);
+    ck_assert_uint_eq(tot.leaked_bytes, 220);
+    ck_assert_uint_eq(tot.inherited, 2);
+    ck_assert_uint_eq(tot.inherited_blocks, 2);
+    ck_assert_uint_eq(tot.inherited_bytes, 600);
+    ck_assert_msg(strstr(text, "Leak 1 of 2: 160 bytes in 1 block\n"), "%s", text);
+    ck_assert(strstr(text, "Leak 2 of 2: 60 bytes in 3 blocks (3 stacks merged)\n"
+                           "    #0 lk_site_a (check_leaks.c:"));
+    ck_assert(strstr(text, "Inherited from the parent (pid 77, forked 1.500 s after start): "
+                           "600 bytes in 2 blocks (2 stacks)"));
+    ck_assert(strstr(text, "Inherited 2 of 2: 500 bytes in 1 block\n    #0 lk_site_b ("));
+    ck_assert(!strstr(text, "Leak 3"));
+    free(text);
+    char *js = report(&t, &sp, true, &tot);
+    ck_assert_msg(strstr(js, "\"inherited_from\": {\"parent_pid\": 77, \"fork_ns\": 1500000000, "
+                             "\"blocks\": 2, \"bytes\": 600}"),
+                  "%s", js);
+    ck_assert(strstr(js, "\"inherited\": true,\n      \"blocks\": 1,\n      \"bytes\": 500,"));
+    free(js);
+    pa_suppress_free(&sp);
+    pa_model_free(&t);
+}
+END_TEST
+
 START_TEST(test_report_json)
 {
     pa_trace_t t;
@@ -422,6 +464,7 @@ int main(void)
     tcase_add_test(tc, test_lsan_suppressions);
     tcase_add_test(tc, test_report_text_and_suppression);
     tcase_add_test(tc, test_report_json);
+    tcase_add_test(tc, test_inherited_split);
     tcase_add_test(tc, test_library_frames_fold);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
