@@ -345,7 +345,7 @@ START_TEST(test_inherited_split)
     pa_suppress_t sp = {0};
     pa_leaks_totals_t tot;
     char *text = report(&t, &sp, false, &tot);
-    ck_assert_uint_eq(tot.leaks, 2);
+    ck_assert_msg(tot.leaks == 2, "%s", text);
     ck_assert_uint_eq(tot.leaked_blocks, 4);
     ck_assert_uint_eq(tot.leaked_bytes, 220);
     ck_assert_uint_eq(tot.inherited, 2);
