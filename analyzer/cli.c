@@ -15,7 +15,9 @@
 #include "locks.h"
 #include "run.h"
 #include "summary.h"
+#include "merge.h"
 #include "suppress.h"
+#include "symbols.h"
 #include "timeline.h"
 #include "util.h"
 
@@ -75,7 +77,9 @@ static const char help_leaks[] =
     "                                 count, and with =all still reachable ones too\n"
     "      --suppressions FILE        more suppressions: one glob pattern per line, matched\n"
     "                                 against every frame's function; '#' starts a comment\n"
-    "                                 (may be given several times)\n"
+    "                                 (may be given several times); LeakSanitizer files\n"
+    "                                 too: 'leak:PATTERN' matches function, file or module\n"
+    "                                 as a substring ('*' any run, '^'/'$' anchors)\n"
     "      --no-default-suppressions  do not suppress the C/C++ runtime's one-time allocations\n"
     "      --top N                    list only the N largest leaks per trace (0: all)\n"
     "      --at TIME|last|max         report the last snapshot at or before TIME (seconds\n"
@@ -90,7 +94,13 @@ static const char help_leaks[] =
     "      --ages                     show each site's live ages and freed lifetimes\n"
     "      --rank bytes|suspects      order: largest first (default), or suspects first:\n"
     "                                 sites whose live blocks far outlive the ones they freed\n"
-    "  -h, --help                     show this help\n";
+    "      --merge                    one report over all the traces (the processes of a\n"
+    "                                 server or a build): leaks with the same symbolized\n"
+    "                                 stack are one, with the number of processes that had it\n"
+    "  -h, --help                     show this help\n"
+    "\n"
+    "A forked child's blocks that were live at the fork are its parent's: they are listed\n"
+    "apart (\"Inherited from the parent\") and never count as its leaks.\n";
 
 static const char help_summary[] =
     "Usage: perfshim summary [OPTIONS] TRACE...\n"
@@ -105,6 +115,8 @@ static const char help_summary[] =
     "      --top N    list the N top allocation sites (default 10; 0: all)\n"
     "      --at TIME|last|max   the snapshot reported (see leaks --help; default: last)\n"
     "      --all-frames   C++ standard library frames one per line (see leaks --help)\n"
+    "      --merge    one report over all the traces: sites with the same symbolized stack\n"
+    "                 are one, with the number of processes that had it\n"
     "  -h, --help     show this help\n";
 
 static const char help_timeline[] =
@@ -256,6 +268,7 @@ enum {
     OPT_OLDER_THAN,
     OPT_RANK,
     OPT_AGES,
+    OPT_MERGE,
 };
 
 static const struct option report_options[] = {
@@ -275,6 +288,7 @@ static const struct option report_options[] = {
     {"older-than", required_argument, NULL, OPT_OLDER_THAN},
     {"rank", required_argument, NULL, OPT_RANK},
     {"ages", no_argument, NULL, OPT_AGES},
+    {"merge", no_argument, NULL, OPT_MERGE},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -285,6 +299,7 @@ typedef struct {
     bool rows_set, ascii, fail_all;
     bool rank_suspects, ages; /* leaks --rank suspects, --ages */
     uint64_t older_than_ns;   /* leaks --older-than */
+    bool merge;               /* --merge: one report over every trace (merge.c) */
     uint64_t top, sites, rows;
     uint64_t limit; /* growth --limit, bytes */
     pa_at_t at;
@@ -323,6 +338,7 @@ static bool accepts(int opt, int cmd)
     case OPT_HOT:
         return cmd & ACCEPT_RUN;
     case OPT_AT:
+    case OPT_MERGE:
         return cmd & (ACCEPT_LEAKS | ACCEPT_SUMMARY);
     case OPT_ROWS:
     case OPT_ASCII:
@@ -473,6 +489,9 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
         case OPT_AGES:
             o->ages = true;
             break;
+        case OPT_MERGE:
+            o->merge = true;
+            break;
         case OPT_ROWS:
             if (pa_util_parse_u64(optarg, 0, UINT32_MAX, &o->rows) != 0) {
                 pa_msg_error("%s: invalid --rows '%s': expected a whole number (0 for all)",
@@ -546,7 +565,10 @@ static int cmd_leaks(int argc, char **argv)
     lo.ages = o.ages;
     bool leaked = false;
     int n = argc - first;
-    int rc = pa_leaks_files(argv + first, (size_t)n, &lo, n > 1, stdout, &leaked);
+    pa_symbols_share(n > 1); /* each module opened once for all the traces */
+    int rc = o.merge ? pa_merge_leaks(argv + first, (size_t)n, &lo, stdout, &leaked)
+                     : pa_leaks_files(argv + first, (size_t)n, &lo, n > 1, stdout, &leaked);
+    pa_symbols_share(false);
     if (rc != PA_OK)
         status = PA_EXIT_USAGE;
     else if (o.fail_on_leak && leaked)
@@ -580,7 +602,10 @@ static int cmd_summary(int argc, char **argv)
                             .all_frames = o.all_frames,
                             .at = o.at};
     int n = argc - first;
-    int rc = pa_summary_files(argv + first, (size_t)n, &so, n > 1, stdout);
+    pa_symbols_share(n > 1);
+    int rc = o.merge ? pa_merge_summary(argv + first, (size_t)n, &so, stdout)
+                     : pa_summary_files(argv + first, (size_t)n, &so, n > 1, stdout);
+    pa_symbols_share(false);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:
     pa_strlist_free(&o.supp_files);
@@ -738,7 +763,9 @@ static int cmd_run(int argc, char **argv)
         .locks = o.locks,
         .hot = o.hot,
     };
+    pa_symbols_share(true); /* a build's traces: each module opened once (issue 12) */
     status = pa_run_command(&ro, argv + first);
+    pa_symbols_share(false);
 out:
     pa_suppress_free(&supp);
     pa_strlist_free(&o.supp_files);

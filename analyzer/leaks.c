@@ -101,6 +101,26 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, entry_t **out
             }
     }
     free(by_id);
+    /* A forked child's inherited blocks left the groups' live figures
+     * (pa_leaks_split_inherited) but were classified with the rest: take them out of the
+     * classes, still reachable first (they are the parent's, usually held by its globals). */
+    static const int give_back[] = {PS_LEAK_REACHABLE, PS_LEAK_POSSIBLY, PS_LEAK_INDIRECTLY,
+                                    PS_LEAK_DEFINITELY};
+    for (size_t i = 0; i < g->n; i++) {
+        uint64_t(*s)[PS_LEAK_KINDS] = sum[g->items[i] - g->all];
+        const uint64_t own[2] = {g->items[i]->live_blocks, g->items[i]->live_bytes};
+        for (int w = 0; w < 2; w++) {
+            uint64_t total = 0;
+            for (int k = 1; k < PS_LEAK_KINDS; k++)
+                total += s[w][k];
+            for (int k = 0; k < 4 && total > own[w]; k++) {
+                uint64_t cut =
+                    total - own[w] < s[w][give_back[k]] ? total - own[w] : s[w][give_back[k]];
+                s[w][give_back[k]] -= cut;
+                total -= cut;
+            }
+        }
+    }
     for (size_t i = 0; i < g->n; i++) { /* what the scan did not see: kind 0 */
         uint64_t(*s)[PS_LEAK_KINDS] = sum[g->items[i] - g->all];
         uint64_t b = 0, y = 0;
@@ -163,6 +183,192 @@ static const char *plural(uint64_t n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
+/* ---- Suppressions used (as LeakSanitizer prints them) ------------------------------------ */
+
+typedef struct {
+    uint64_t blocks, bytes, stacks;
+} supp_use_t;
+
+/* Per pattern of supp, what it suppressed in g; NULL when nothing was (or out of memory). */
+static supp_use_t *supp_used(const pa_groups_t *g, const pa_suppress_t *supp)
+{
+    if (!supp || !supp->patterns.n)
+        return NULL;
+    supp_use_t *u = calloc(supp->patterns.n, sizeof *u);
+    bool any = false;
+    for (size_t i = 0; u && i < g->n; i++) {
+        const pa_group_t *x = g->items[i];
+        if (x->suppressed_by < 0 || (size_t)x->suppressed_by >= supp->patterns.n)
+            continue;
+        supp_use_t *e = &u[x->suppressed_by];
+        e->blocks += x->live_blocks;
+        e->bytes += x->live_bytes;
+        e->stacks++;
+        any = true;
+    }
+    if (!any) {
+        free(u);
+        u = NULL;
+    }
+    return u;
+}
+
+static void supp_used_text(FILE *out, const pa_groups_t *g, const pa_suppress_t *supp)
+{
+    supp_use_t *u = supp_used(g, supp);
+    if (!u)
+        return;
+    fprintf(out, "\nSuppressions used:\n  %10s %12s  %s\n", "blocks", "bytes", "pattern (from)");
+    for (size_t i = 0; i < supp->patterns.n; i++)
+        if (u[i].stacks)
+            fprintf(out, "  %10llu %12llu  %s (%s)\n", (unsigned long long)u[i].blocks,
+                    (unsigned long long)u[i].bytes, supp->patterns.items[i],
+                    supp->origins.items[i]);
+    free(u);
+}
+
+static void supp_used_json(pa_json_t *j, const pa_groups_t *g, const pa_suppress_t *supp)
+{
+    supp_use_t *u = supp_used(g, supp);
+    pa_json_key(j, "suppressions_used");
+    pa_json_array_begin(j, false);
+    for (size_t i = 0; u && i < supp->patterns.n; i++) {
+        if (!u[i].stacks)
+            continue;
+        pa_json_object_begin(j, true);
+        pa_json_key(j, "pattern");
+        pa_json_string(j, supp->patterns.items[i]);
+        pa_json_key(j, "origin");
+        pa_json_string(j, supp->origins.items[i]);
+        pa_json_key(j, "blocks");
+        pa_json_u64(j, u[i].blocks);
+        pa_json_key(j, "bytes");
+        pa_json_u64(j, u[i].bytes);
+        pa_json_key(j, "stacks");
+        pa_json_u64(j, u[i].stacks);
+        pa_json_object_end(j);
+    }
+    pa_json_array_end(j);
+    free(u);
+}
+
+/* ---- Inherited blocks (a forked child's INHERITED chunk) ---------------------------------- */
+
+/* Moves the blocks each stack inherited from the parent out of its group's live figures into
+ * inherited_*: per stack, min(live now, live at the fork) of blocks and of bytes (the shim
+ * counts per stack, not per block: docs/analyzer.md, "Inherited blocks"). */
+static int cmp_inherited_id(const void *key, const void *row)
+{
+    uint32_t a = *(const uint32_t *)key, b = ((const pa_inherited_t *)row)->stack_id;
+    return a < b ? -1 : a > b;
+}
+
+void pa_leaks_split_inherited(pa_groups_t *g, pa_leaks_totals_t *tot)
+{
+    const pa_trace_t *t = g->t;
+    for (size_t i = 0; g->row_group && t->ninherited && i < t->snap.nrows; i++) {
+        const pa_row_t *r = &t->snap.rows[i];
+        pa_group_t *x = g->row_group[i];
+        /* the model keeps the rows by increasing stack id (model.c, load_inherited) */
+        const pa_inherited_t *in = x ? bsearch(&r->stack_id, t->inherited, t->ninherited,
+                                               sizeof *t->inherited, cmp_inherited_id)
+                                     : NULL;
+        if (!in)
+            continue;
+        uint64_t blocks = in->blocks < r->live_blocks ? in->blocks : r->live_blocks;
+        uint64_t bytes = in->bytes < r->live_bytes ? in->bytes : r->live_bytes;
+        if (!blocks)
+            continue;
+        if (!x->inherited_blocks)
+            tot->inherited++;
+        x->inherited_blocks += blocks;
+        x->inherited_bytes += bytes;
+        x->live_blocks -= blocks;
+        x->live_bytes -= bytes;
+        tot->inherited_blocks += blocks;
+        tot->inherited_bytes += bytes;
+    }
+}
+
+static int inherited_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
+                          const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o, pa_stackview_t *v)
+{
+    if (!tot->inherited)
+        return PA_OK;
+    const char *e = pa_report_est(t);
+    fprintf(out,
+            "\nInherited from the parent (pid %llu, forked %.3f s after start): %s%llu %s in "
+            "%s%llu %s (%zu %s), live at the fork and never freed here; not leaks of this "
+            "process\n",
+            (unsigned long long)t->inherited_head.parent_pid,
+            (double)t->inherited_head.fork_ns / 1e9, e, (unsigned long long)tot->inherited_bytes,
+            plural(tot->inherited_bytes, "byte", "bytes"), e,
+            (unsigned long long)tot->inherited_blocks,
+            plural(tot->inherited_blocks, "block", "blocks"), tot->inherited,
+            plural(tot->inherited, "stack", "stacks"));
+    size_t shown = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        const pa_group_t *x = g->items[i];
+        if (!x->inherited_blocks)
+            continue;
+        if (o->top && shown >= o->top) {
+            fprintf(out, "  (the first %zu shown; --top 0 shows all)\n", shown);
+            break;
+        }
+        shown++;
+        fprintf(out, "\nInherited %zu of %zu: %s%llu %s in %s%llu %s\n", shown, tot->inherited, e,
+                (unsigned long long)x->inherited_bytes, plural(x->inherited_bytes, "byte", "bytes"),
+                e, (unsigned long long)x->inherited_blocks,
+                plural(x->inherited_blocks, "block", "blocks"));
+        if (pa_report_group_view(g, x, v) != PA_OK)
+            return PA_ENOMEM;
+        pa_report_frames_text(out, v, "    ", o->all_frames);
+    }
+    return PA_OK;
+}
+
+static int inherited_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
+                          const pa_leaks_totals_t *tot, pa_stackview_t *v)
+{
+    pa_json_key(j, "inherited_from");
+    if (!t->has_inherited) {
+        pa_json_null(j);
+    } else {
+        pa_json_object_begin(j, true);
+        pa_json_key(j, "parent_pid");
+        pa_json_u64(j, t->inherited_head.parent_pid);
+        pa_json_key(j, "fork_ns");
+        pa_json_u64(j, t->inherited_head.fork_ns);
+        pa_json_key(j, "blocks");
+        pa_json_u64(j, tot->inherited_blocks);
+        pa_json_key(j, "bytes");
+        pa_json_u64(j, tot->inherited_bytes);
+        pa_json_object_end(j);
+    }
+    pa_json_key(j, "inherited");
+    pa_json_array_begin(j, false);
+    for (size_t i = 0; i < g->n; i++) {
+        const pa_group_t *x = g->items[i];
+        if (!x->inherited_blocks)
+            continue;
+        if (pa_report_group_view(g, x, v) != PA_OK)
+            return PA_ENOMEM;
+        pa_json_object_begin(j, false);
+        pa_json_key(j, "inherited");
+        pa_json_bool(j, true);
+        pa_json_key(j, "blocks");
+        pa_json_u64(j, x->inherited_blocks);
+        pa_json_key(j, "bytes");
+        pa_json_u64(j, x->inherited_bytes);
+        pa_report_estimate_json(j, t, "bytes", x->inherited_bytes, "blocks", x->inherited_blocks);
+        pa_json_key(j, "stack");
+        pa_report_frames_json(j, v);
+        pa_json_object_end(j);
+    }
+    pa_json_array_end(j);
+    return PA_OK;
+}
+
 static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, const entry_t *en,
                       size_t nen, const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o,
                       pa_stackview_t *v, const pa_age_summary_t *sums)
@@ -173,7 +379,7 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, cons
     size_t shown = 0;
     for (size_t i = 0; i < nen; i++) {
         const pa_group_t *x = en[i].g;
-        if (x->suppressed_by >= 0)
+        if (x->suppressed_by >= 0 || !en[i].blocks)
             continue;
         if (o->top && shown >= o->top)
             break;
@@ -220,7 +426,8 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, cons
                 tot->suppressed == 1 ? "stack" : "stacks");
     if (sums)
         ages_text_summary(out, t, g, sums, o);
-    return PA_OK;
+    supp_used_text(out, g, o->supp);
+    return inherited_text(out, t, g, tot, o, v);
 }
 
 /* "leak_scan": what the scan at exit looked at and what it cost (null: no LEAK_KINDS chunk for
@@ -289,7 +496,7 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g, c
     pa_json_array_begin(j, false);
     size_t shown = 0;
     for (size_t i = 0; i < nen; i++) {
-        if (en[i].g->suppressed_by >= 0)
+        if (en[i].g->suppressed_by >= 0 || !en[i].blocks)
             continue;
         if (o->top && shown++ >= o->top)
             break;
@@ -301,13 +508,16 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g, c
     pa_json_key(j, "suppressed");
     pa_json_array_begin(j, false);
     for (size_t i = 0; i < nen; i++) {
-        if (en[i].g->suppressed_by < 0)
+        if (en[i].g->suppressed_by < 0 || !en[i].blocks)
             continue;
         if (pa_report_group_view(g, en[i].g, v) != PA_OK)
             return PA_ENOMEM;
         leak_json(j, t, &en[i], v, o->supp, sums ? &sums[en[i].g - g->all] : NULL);
     }
     pa_json_array_end(j);
+    supp_used_json(j, g, o->supp);
+    if (inherited_json(j, t, g, tot, v) != PA_OK)
+        return PA_ENOMEM;
     ages_json_totals(j, t, g, sums, o);
     pa_report_status_json(j, t);
     pa_json_object_end(j);
@@ -329,6 +539,7 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
         return rc;
     }
     pa_report_group_suppress(&g, o->supp);
+    pa_leaks_split_inherited(&g, tot);
     pa_age_summary_t *sums = NULL;
     size_t ngroups = g.n;
     rc = ages_apply(t, &g, o, &sums);
@@ -346,6 +557,8 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
     size_t nk;
     tot->kinds = pa_model_leak_kinds(t, &nk) != NULL;
     for (size_t i = 0; rc == PA_OK && i < nen; i++) {
+        if (!en[i].blocks) /* all of its blocks were inherited */
+            continue;
         if (en[i].g->suppressed_by >= 0) {
             tot->suppressed++;
             tot->suppressed_blocks += en[i].blocks;

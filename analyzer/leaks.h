@@ -8,6 +8,7 @@
 
 #include "json.h"
 #include "model.h"
+#include "report.h"
 #include "suppress.h"
 
 #include <stdbool.h>
@@ -35,11 +36,19 @@ typedef struct {
     bool kinds;
     uint64_t kind_blocks[PS_LEAK_KINDS], kind_bytes[PS_LEAK_KINDS];
     bool failing; /* --fail-on-leak fails: lost blocks (or any, fail_all; any without kinds) */
+    /* a forked child's blocks live at the fork (INHERITED chunk): never leaks of its own */
+    uint64_t inherited_blocks, inherited_bytes;
+    size_t inherited; /* groups with inherited blocks */
 } pa_leaks_totals_t;
 
 /* Reports one loaded trace on out (text) or into j (JSON, one object). */
 int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_t *j,
                     pa_leaks_totals_t *tot);
+
+/* A forked child's blocks inherited from its parent (the INHERITED chunk): moved out of each
+ * group's live figures into its inherited_* ones, per stack min(live now, live at the fork),
+ * and added to tot's inherited_* (leaks.c; merge.c uses it too). */
+void pa_leaks_split_inherited(pa_groups_t *g, pa_leaks_totals_t *tot);
 
 /* Loads and reports each trace in turn. JSON: one object, or an array of objects when as_array
  * (unreadable traces are left out of it). Returns PA_OK, or the error of the first trace that

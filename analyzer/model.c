@@ -1234,6 +1234,44 @@ const char *pa_model_leak_kind_name(uint32_t kind)
     }
 }
 
+/* ---- INHERITED ------------------------------------------------------------------------------ */
+
+static int cmp_inherited(const void *pa, const void *pb)
+{
+    uint32_t a = ((const pa_inherited_t *)pa)->stack_id, b = ((const pa_inherited_t *)pb)->stack_id;
+    return a < b ? -1 : a > b;
+}
+
+/* A forked child's blocks live at the fork, per stack; a later chunk (a new piece of the file)
+ * replaces an earlier one. */
+static int load_inherited(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    pa_inherited_head_t head;
+    PA_ROW_GET(&c, INHERITED_HEAD, &head);
+    uint32_t count = pa_cursor_u32(&c), row_size = pa_cursor_u32(&c);
+    const char *why = c.err ? "payload ends inside the header" : NULL;
+    if (!why)
+        why = check_rows(&c, count, row_size, PS_INHERITED_ROW_SIZE);
+    if (why) {
+        malformed(t, "INHERITED", ch, why);
+        return PA_OK;
+    }
+    pa_inherited_t *rows = calloc(count ? count : 1, sizeof *rows);
+    if (!rows)
+        return PA_ENOMEM;
+    for (uint32_t i = 0; i < count; i++)
+        PA_ROW_GET_FIT(&c, INHERITED, &rows[i], row_size);
+    qsort(rows, count, sizeof *rows, cmp_inherited); /* written so; a damaged file may not be */
+    free(t->inherited);
+    t->inherited = rows;
+    t->ninherited = count;
+    t->inherited_head = head;
+    t->has_inherited = true;
+    return PA_OK;
+}
+
 /* ---- MESSAGE, END -------------------------------------------------------------------------- */
 
 static int load_message(pa_trace_t *t, const pa_chunk_t *ch)
@@ -1533,6 +1571,9 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
         case PS_CHUNK_AGES:
             rc = pa_ages_load(t, &ch);
             break;
+        case PS_CHUNK_INHERITED:
+            rc = load_inherited(t, &ch);
+            break;
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
             break;
@@ -1671,6 +1712,7 @@ void pa_model_free(pa_trace_t *t)
     free(t->alerts);
     free(t->leak_rows);
     pa_ages_free(t->ages);
+    free(t->inherited);
     pa_strlist_free(&t->warnings);
     memset(t, 0, sizeof *t);
 }

@@ -217,6 +217,9 @@ typedef ps_row_sampling_t pa_sampling_t;
 /* One alert of an ALERT chunk (PS_ROW_ALERT): kind (enum ps_alert_kind), when, value, the
  * threshold reached, and its base (cgroup: memory.max; growth: the previous live heap). */
 typedef ps_row_alert_t pa_alert_t;
+/* INHERITED (PS_ROW_INHERITED_HEAD, PS_ROW_INHERITED): what a forked child held at its fork. */
+typedef ps_row_inherited_head_t pa_inherited_head_t;
+typedef ps_row_inherited_t pa_inherited_t;
 
 typedef struct {
     uint32_t severity; /* 1 warning, 2 error */
@@ -292,6 +295,11 @@ typedef struct {
     ps_row_leak_kind_t *leak_rows;
     size_t nleak_rows;
     struct pa_ages_s *ages; /* the AGES chunk of the reported snapshot (ages.h), or NULL */
+    /* INHERITED (20): a forked child's blocks live at the fork, per stack (the last chunk) */
+    bool has_inherited;
+    pa_inherited_head_t inherited_head; /* fork_ns, parent_pid */
+    pa_inherited_t *inherited;          /* ninherited rows by increasing stack_id */
+    size_t ninherited;
 } pa_trace_t;
 
 /* The LEAK_KINDS rows of the snapshot reported (t->snap), or NULL (none: no scan, or --at

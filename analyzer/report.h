@@ -31,6 +31,8 @@ typedef struct {
     uint64_t allocs, alloc_bytes, frees, freed_bytes;
     uint64_t live_blocks, live_bytes;
     uint64_t peak_live_bytes; /* sum of the merged stacks' peaks */
+    /* a forked child's blocks inherited from its parent (leaks.c moves them out of live_*) */
+    uint64_t inherited_blocks, inherited_bytes;
 } pa_group_t;
 
 typedef struct pa_pieces pa_pieces_t; /* interned pieces, the key trie, the per-address cache */

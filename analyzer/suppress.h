@@ -3,12 +3,16 @@
  * suppress.h — leak suppressions: glob patterns (fnmatch(3)) matched against the function name of
  * every frame of a leak's stack (or, for unresolved frames, against "module+0xoffset" with the
  * module's file name). The built-in defaults cover one-time allocations of the C and C++ runtimes.
+ * LeakSanitizer rules (`leak:PATTERN`) are kept with their prefix and matched with LSan's
+ * semantics against function, file and module names (suppress.c).
  */
 #ifndef PERFSHIM_ANALYZER_SUPPRESS_H
 #define PERFSHIM_ANALYZER_SUPPRESS_H
 
 #include "symbols.h"
 #include "util.h"
+
+#include <stdbool.h>
 
 typedef struct {
     pa_strlist_t patterns; /* glob patterns */
@@ -23,6 +27,13 @@ int pa_suppress_add_defaults(pa_suppress_t *s);
 /* Reads a suppressions file: one pattern per line, surrounding blanks ignored, empty lines and
  * lines starting with '#' skipped. PA_EIO (message printed) when it cannot be read. */
 int pa_suppress_load_file(pa_suppress_t *s, const char *path);
+/* LeakSanitizer's pattern semantics: true when `pattern` (without "leak:") occurs in text, `*`
+ * matching any run of characters, a leading `^` / trailing `$` anchoring it. NULL or "" text:
+ * false. */
+bool pa_suppress_lsan_match(const char *pattern, const char *text);
+/* True for a line of another sanitizer's rule type (`race:`, `called_from_lib:`, ...): files
+ * shared with TSan or ASan hold them, and they are skipped. */
+bool pa_suppress_foreign_rule(const char *line);
 /* Index of the first pattern matching `text`, or -1. */
 int pa_suppress_match_text(const pa_suppress_t *s, const char *text);
 /* Index of the first pattern matching any of the frames, or -1. */

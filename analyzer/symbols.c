@@ -83,12 +83,15 @@ typedef struct {
     UT_hash_handle hh;
 } sym_cu_t;
 
+struct sym_shared;
+
 typedef struct {
     const pa_module_t *m;
-    Dwfl_Module *dm; /* NULL: not reported (yet, or it could not be) */
-    bool tried;      /* reporting was attempted */
-    bool syms_tried; /* the symbol table was read into syms */
-    sym_elf_t *syms; /* function symbols by address */
+    struct sym_shared *sh; /* the shared copy this module's lookups use, or NULL */
+    Dwfl_Module *dm;       /* NULL: not reported (yet, or it could not be) */
+    bool tried;            /* reporting was attempted */
+    bool syms_tried;       /* the symbol table was read into syms */
+    sym_elf_t *syms;       /* function symbols by address */
     size_t nsyms;
     sym_cu_t *cus;
     bool cu_ranges_tried;   /* cu_ranges was built */
@@ -310,7 +313,7 @@ static int check_build_id(const char *path, const pa_module_t *m, char *file_hex
     return res;
 }
 
-static void report_module(pa_symbols_t *s, sym_module_t *sm)
+static void report_module(Dwfl *dwfl, pa_trace_t *t, sym_module_t *sm)
 {
     sm->tried = true;
     const pa_module_t *m = sm->m;
@@ -336,29 +339,28 @@ static void report_module(pa_symbols_t *s, sym_module_t *sm)
         if (have_debug) {
             use = debug;
         } else {
-            pa_model_warn(s->t, "cannot open module %s: its frames are shown as module+offset",
-                          path);
+            pa_model_warn(t, "cannot open module %s: its frames are shown as module+offset", path);
             return;
         }
     } else if (match == 0) {
         if (have_debug) {
             use = debug;
-            pa_model_warn(s->t,
+            pa_model_warn(t,
                           "module %s changed since the trace was written (build-id %s, "
                           "recorded %s); using %s",
                           path, file_hex, rec_hex, debug);
         } else {
-            pa_model_warn(s->t,
+            pa_model_warn(t,
                           "module %s changed since the trace was written (build-id %s, "
                           "recorded %s); its symbols may be wrong",
                           path, file_hex, rec_hex);
         }
     }
-    dwfl_report_begin_add(s->dwfl);
-    sm->dm = dwfl_report_elf(s->dwfl, m->path, use, -1, m->base, true);
-    dwfl_report_end(s->dwfl, NULL, NULL);
+    dwfl_report_begin_add(dwfl);
+    sm->dm = dwfl_report_elf(dwfl, m->path, use, -1, m->base, true);
+    dwfl_report_end(dwfl, NULL, NULL);
     if (!sm->dm)
-        pa_model_warn(s->t, "cannot read module %s: %s; its frames are shown as module+offset", use,
+        pa_model_warn(t, "cannot read module %s: %s; its frames are shown as module+offset", use,
                       dwfl_errmsg(-1));
 }
 
@@ -815,6 +817,136 @@ static int expand(pa_symbols_t *s, sym_module_t *sm, uint64_t a, pa_frame_t base
     return PA_OK;
 }
 
+/* ---- modules shared by the traces of one command ------------------------------------------
+ * `perfshim run` on a build, or `leaks --merge` over a server's workers, reads many traces of
+ * the same programs and libraries. With sharing on (pa_symbols_share), a module is reported to
+ * libdwfl, and its symbol table and compile-unit indexes are built, once per command: the first
+ * trace that needs it opens it at its own load bias, and every later trace's addresses are
+ * moved into that module's coordinates (address - its bias + the shared bias) before the
+ * lookup. The key is the module's path and build-id (a module without a build-id is not shared:
+ * two files at one path could differ). Strings stay per symbolizer (they are re-made from the
+ * shared libdw data, which lives as long as the share), and the warnings the first trace got
+ * about a module are given to every later trace that uses it. */
+
+typedef struct sym_shared {
+    UT_hash_handle hh;
+    char *key;       /* path, '\n', build-id in hex */
+    pa_module_t mod; /* a copy of the first trace's module (path, build-id, bias) */
+    Dwfl *dwfl;      /* this module only */
+    char *debuginfo_path;
+    Dwfl_Callbacks cb;
+    sym_module_t sm;    /* its lookup state; sm.m is &mod */
+    pa_strlist_t warns; /* what opening it said */
+} sym_shared_t;
+
+static bool share_on;
+static sym_shared_t *shared;
+static unsigned long modules_opened; /* modules reported to libdwfl, shared or not */
+
+static void debug_open(const pa_module_t *m, bool is_shared)
+{
+    modules_opened++;
+    const char *d = getenv("PA_SYMBOLS_DEBUG");
+    if (d && *d == '1')
+        fprintf(stderr, "perfshim: symbols: opening %s (%s)\n", m->path[0] ? m->path : "?",
+                is_shared ? "shared" : "this trace only");
+}
+
+static void module_state_free(sym_module_t *sm)
+{
+    sym_cu_t *c, *ctmp;
+    HASH_ITER(hh, sm->cus, c, ctmp)
+    {
+        HASH_DEL(sm->cus, c);
+        free(c->r);
+        free(c);
+    }
+    free(sm->syms);
+    free(sm->cu_ranges);
+}
+
+static void shared_free(sym_shared_t *x)
+{
+    module_state_free(&x->sm);
+    if (x->dwfl)
+        dwfl_end(x->dwfl);
+    free(x->mod.path);
+    free(x->mod.build_id);
+    pa_strlist_free(&x->warns);
+    free(x->key);
+    free(x);
+}
+
+void pa_symbols_share(bool on)
+{
+    share_on = on;
+    if (on)
+        return;
+    sym_shared_t *x, *tmp;
+    HASH_ITER(hh, shared, x, tmp)
+    {
+        HASH_DEL(shared, x);
+        shared_free(x);
+    }
+}
+
+unsigned long pa_symbols_modules_opened(void)
+{
+    return modules_opened;
+}
+
+/* The shared copy of m (opened now if it is new), or NULL: not shareable, or no memory (the
+ * caller then opens it for this trace only). */
+static sym_shared_t *shared_get(pa_symbols_t *s, const pa_module_t *m)
+{
+    if (!m->build_id_len || !m->path[0] || m->path[0] == '[')
+        return NULL;
+    char hexid[2 * 64 + 1];
+    hex(m->build_id, m->build_id_len, hexid, sizeof hexid);
+    pa_str_t k = {0};
+    pa_str_printf(&k, "%s\n%s", m->path, hexid);
+    if (k.failed) {
+        pa_str_free(&k);
+        return NULL;
+    }
+    const char *key = pa_str_get(&k);
+    sym_shared_t *x;
+    HASH_FIND(hh, shared, key, strlen(key), x);
+    if (x) {
+        pa_str_free(&k);
+        for (size_t i = 0; i < x->warns.n; i++)
+            pa_model_warn(s->t, "%s", x->warns.items[i]);
+        return x;
+    }
+    if (!(x = calloc(1, sizeof *x)) || !(x->key = pa_util_strdup(key)) ||
+        !(x->mod.path = pa_util_strdup(m->path)) || !(x->mod.build_id = malloc(m->build_id_len))) {
+        pa_str_free(&k);
+        if (x)
+            shared_free(x);
+        return NULL;
+    }
+    pa_str_free(&k);
+    memcpy(x->mod.build_id, m->build_id, m->build_id_len);
+    x->mod.build_id_len = m->build_id_len;
+    x->mod.base = m->base;
+    x->mod.start = m->start;
+    x->mod.end = m->end;
+    x->cb = s->cb;
+    x->cb.debuginfo_path = &x->debuginfo_path;
+    if (!(x->dwfl = dwfl_begin(&x->cb))) {
+        shared_free(x);
+        return NULL;
+    }
+    x->sm.m = &x->mod;
+    size_t before = s->t->warnings.n;
+    debug_open(m, true);
+    report_module(x->dwfl, s->t, &x->sm);
+    for (size_t i = before; i < s->t->warnings.n; i++)
+        pa_strlist_add(&x->warns, s->t->warnings.items[i]);
+    HASH_ADD_KEYPTR(hh, shared, x->key, strlen(x->key), x);
+    return x;
+}
+
 static void entry_free(sym_entry_t *e)
 {
     free(e->frames);
@@ -872,10 +1004,20 @@ int pa_symbols_lookup(pa_symbols_t *s, uint64_t addr, const pa_frame_t **frames,
     if (sm) {
         base.module = m->path[0] ? m->path : PA_UNKNOWN_MODULE;
         base.offset = addr - m->base;
-        if (!sm->tried)
-            report_module(s, sm);
-        if (sm->dm && addr > 0)
+        if (!sm->tried) {
+            if (share_on && (sm->sh = shared_get(s, m)) != NULL) {
+                sm->tried = true;
+            } else {
+                debug_open(m, false);
+                report_module(s->dwfl, s->t, sm);
+            }
+        }
+        if (sm->sh) { /* the shared copy, at its own bias */
+            if (sm->sh->sm.dm && addr > 0)
+                rc = expand(s, &sm->sh->sm, addr - m->base + sm->sh->mod.base - 1, base, e);
+        } else if (sm->dm && addr > 0) {
             rc = expand(s, sm, addr - 1, base, e);
+        }
     }
     if (rc == PA_OK && e->n == 0)
         rc = add_frame(s, e, base, NULL, NULL, 0, false);
@@ -910,17 +1052,8 @@ void pa_symbols_free(pa_symbols_t *s)
         HASH_DEL(s->strs, st);
         free(st);
     }
-    for (size_t i = 0; s->mods && i < s->t->nmodules; i++) {
-        sym_cu_t *c, *ctmp;
-        HASH_ITER(hh, s->mods[i].cus, c, ctmp)
-        {
-            HASH_DEL(s->mods[i].cus, c);
-            free(c->r);
-            free(c);
-        }
-        free(s->mods[i].syms);
-        free(s->mods[i].cu_ranges);
-    }
+    for (size_t i = 0; s->mods && i < s->t->nmodules; i++)
+        module_state_free(&s->mods[i]);
     if (s->dwfl)
         dwfl_end(s->dwfl);
     free(s->mods);

@@ -42,6 +42,14 @@ int pa_symbols_new(pa_trace_t *t, pa_symbols_t **out);
 int pa_symbols_lookup(pa_symbols_t *s, uint64_t addr, const pa_frame_t **frames, size_t *n);
 void pa_symbols_free(pa_symbols_t *s);
 
+/* Sharing modules between the symbolizers of one command (`perfshim run`, several traces,
+ * --merge): on, each module (path and build-id) is opened and indexed once, not once per trace;
+ * off frees what was shared (call it after the last symbolizer is freed). Off by default. */
+void pa_symbols_share(bool on);
+/* Modules opened so far (reported to libdwfl); PA_SYMBOLS_DEBUG=1 in the environment also
+ * prints one line per module opened on stderr (tests count them). */
+unsigned long pa_symbols_modules_opened(void);
+
 /* A malloc'ed demangled copy of a C++ symbol name, or a plain copy when it is not mangled. */
 char *pa_symbols_demangle(const char *name);
 /* True for code of the C++ standard library: a frame whose source file is one of its headers

@@ -84,6 +84,7 @@ static void fork_child(void)
     ps_cpu_fork_child(fork_took_locks);
     ps_snapshot_fork_child(fork_took_locks);
     ps_unw_fork_child();
+    ps_inherit_fork_child(ps_g.pid); /* ps_g.pid is still the parent's */
     ps_g.pid = ps_os_pid();
     if (atomic_load_explicit(&final_written, memory_order_relaxed))
         atomic_store(&final_written, 0);

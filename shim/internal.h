@@ -222,6 +222,10 @@ size_t ps_unwind_rule_capacity(void);
 /* For tests: FDEs with at least this many bytes of CFI program get rows (default 1024). */
 void ps_unwind_set_rows_min(size_t bytes);
 
+/* ---- inherit.c: blocks a forked child inherited (the INHERITED chunk) ------------------ */
+void ps_inherit_fork_child(uint32_t parent_pid); /* in the child's fork handler */
+int ps_inherit_write(ps_buf_t *b);               /* the chunk's payload; 0: none to write */
+
 /* ---- track.c: live blocks and counters ---------------------------------------------------- */
 int ps_track_init(void);
 ps_thread_t *ps_track_thread(void); /* this thread's state, created on first use; may be NULL */

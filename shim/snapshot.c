@@ -528,6 +528,9 @@ static int write_all(int reason, int final, int modules)
         ps_buf_reset(&buf);
         if (ps_control_put_section(&buf)) /* only when sections exist (control.c) */
             ps_writer_chunk(PS_CHUNK_SECTION, &buf);
+        ps_buf_reset(&buf);
+        if (ps_inherit_write(&buf)) /* a forked child: what was live at the fork */
+            ps_writer_chunk(PS_CHUNK_INHERITED, &buf);
     }
     /* A keyframe: the first snapshot of a file, the last, every PS_KEYFRAME_EVERY-th, and one
      * whose delta would bring the deltas since the last keyframe past PS_KEYFRAME_RATIO times

@@ -53,6 +53,7 @@ enum ps_chunk_type {
     PS_CHUNK_SNAPSHOT_PACKED = 17,  /* SNAPSHOT_DELTA with rows as varint differences */
     PS_CHUNK_AGES = 18,             /* ages of live blocks, lifetimes of freed ones, per stack */
     PS_CHUNK_LEAK_KINDS = 19,       /* exit: live blocks per stack and leak class; after SNAPSHOT */
+    PS_CHUNK_INHERITED = 20,        /* forked child: blocks live at the fork, per stack */
     PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
 };
 
@@ -143,6 +144,10 @@ enum ps_chunk_type {
  * ALERT payload (right after the SNAPSHOT chunk the alerts caused, same time_ns):
  *   PS_ROW_ALERTS_HEAD, u32 count, u32 row_size (>= PS_ALERT_ROW_SIZE), rows (PS_ROW_ALERT).
  *
+ * INHERITED payload (after PROCESS, in the file of a forked child with blocks live at fork):
+ *   PS_ROW_INHERITED_HEAD, u32 count, u32 row_size (>= PS_INHERITED_ROW_SIZE), rows
+ *   (PS_ROW_INHERITED), by increasing stack id.
+ *
  * END payload: PS_ROW_END.
  *
  * AGES payload (right after the SNAPSHOT chunk of an exit, stop, dump or signal snapshot, same
@@ -169,6 +174,7 @@ enum ps_chunk_type {
 #define PS_CPU_ROW_SIZE 16
 #define PS_ALERT_ROW_SIZE 40
 #define PS_LEAK_KIND_ROW_SIZE 24
+#define PS_INHERITED_ROW_SIZE 24
 
 /* ALERT rows: what crossed its threshold (PERFSHIM_ALERT_*) */
 enum ps_alert_kind {

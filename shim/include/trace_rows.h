@@ -334,6 +334,20 @@
     X(c, u64, blocks, count, u64, blocks, "live blocks of this stack in this class") \
     X(c, u64, bytes, bytes, u64, bytes, "their bytes")
 
+/* ---- INHERITED (20): once per file of a forked child, after PROCESS --------------------- */
+
+#define PS_ROW_INHERITED_HEAD(X, c) \
+    X(c, u64, fork_ns, ns, u64, fork_ns, \
+      "when the child was forked: monotonic nanoseconds since process start") \
+    X(c, u32, parent_pid, count, u64, parent_pid, "the process that forked it") \
+    X(c, pad32, reserved, -, none, -, "0")
+
+#define PS_ROW_INHERITED(X, c) \
+    X(c, u32, stack_id, stack_id, none, -, "a stack with blocks live at the fork") \
+    X(c, pad32, reserved, -, none, -, "0") \
+    X(c, u64, blocks, count, u64, blocks, "its live blocks at the fork (the child's copies)") \
+    X(c, u64, bytes, bytes, u64, bytes, "their bytes")
+
 /* ---- END (0xffff) --------------------------------------------------------------------------- */
 
 #define PS_ROW_END(X, c) \
@@ -386,7 +400,9 @@
     Y(AGES_HEAD, ages_head) \
     Y(AGE_SITE, age_site) \
     Y(LEAK_KINDS_HEAD, leak_kinds_head) \
-    Y(LEAK_KIND, leak_kind)
+    Y(LEAK_KIND, leak_kind) \
+    Y(INHERITED_HEAD, inherited_head) \
+    Y(INHERITED, inherited)
 
 /* clang-format on */
 
@@ -430,5 +446,6 @@ _Static_assert(PS_ROW_WIRE_SIZE(CPU) == PS_CPU_ROW_SIZE, "CPU row");
 _Static_assert(PS_ROW_WIRE_SIZE(ALERT) == PS_ALERT_ROW_SIZE, "ALERT row");
 _Static_assert(PS_ROW_WIRE_SIZE(LEAK_KIND) == PS_LEAK_KIND_ROW_SIZE, "LEAK_KINDS row");
 _Static_assert(PS_ROW_WIRE_SIZE(AGE_SITE) == PS_AGE_SITE_SIZE, "AGES site");
+_Static_assert(PS_ROW_WIRE_SIZE(INHERITED) == PS_INHERITED_ROW_SIZE, "INHERITED row");
 
 #endif /* PERFSHIM_TRACE_ROWS_H */

@@ -227,6 +227,55 @@ START_TEST(test_suppressions_file)
 }
 END_TEST
 
+/* LeakSanitizer suppression files: `leak:` rules with LSan's semantics (substring, `*`, `^`,
+ * `$`) against function, file and module; other sanitizers' rules skipped. */
+START_TEST(test_lsan_suppressions)
+{
+    ck_assert(pa_suppress_lsan_match("FooBar", "FooBar()"));
+    ck_assert(pa_suppress_lsan_match("FooBar", "ns::FooBar"));
+    ck_assert(!pa_suppress_lsan_match("^FooBar", "ns::FooBar"));
+    ck_assert(pa_suppress_lsan_match("^ns::Foo", "ns::FooBar"));
+    ck_assert(pa_suppress_lsan_match("Bar$", "ns::FooBar"));
+    ck_assert(!pa_suppress_lsan_match("Foo$", "ns::FooBar"));
+    ck_assert(pa_suppress_lsan_match("^ns::*Bar$", "ns::FooBar"));
+    ck_assert(pa_suppress_lsan_match("a*b*c", "xxaxxbbxxcxx"));
+    ck_assert(!pa_suppress_lsan_match("a*b*c", "xxaxxcxxb"));
+    ck_assert(pa_suppress_lsan_match("^a*a$", "aaa"));
+    ck_assert(!pa_suppress_lsan_match("^a*a$", "aab"));
+    ck_assert(pa_suppress_lsan_match("operator[]", "Vec::operator[](int)")); /* no globbing */
+    ck_assert(!pa_suppress_lsan_match("x", NULL));
+    ck_assert(!pa_suppress_lsan_match("x", ""));
+
+    const char *path = tu_path("lsan.supp");
+    FILE *f = fopen(path, "w");
+    fputs("# LSan\nleak:lk_site_b\nrace:lk_site_a\n\nleak:libfoo.so\nleak:^/src/x/util.c$\n"
+          "called_from_lib:libbar.so\nlk_glob_*\n",
+          f);
+    fclose(f);
+    pa_suppress_t sp = {0};
+    ck_assert_int_eq(pa_suppress_load_file(&sp, path), PA_OK);
+    ck_assert_uint_eq(sp.patterns.n, 4);
+    ck_assert_str_eq(sp.patterns.items[0], "leak:lk_site_b");
+    ck_assert_str_eq(sp.patterns.items[3], "lk_glob_*");
+    pa_frame_t fn = {.function = "lk_site_b", .module = "/bin/x"};
+    ck_assert_int_eq(pa_suppress_match(&sp, &fn, 1), 0);
+    pa_frame_t fn2 = {.function = "lk_site_a", .module = "/bin/x"};
+    ck_assert_int_lt(pa_suppress_match(&sp, &fn2, 1), 0); /* race: is not a leak rule */
+    pa_frame_t mod = {.function = NULL, .module = "/usr/lib/libfoo.so.1", .offset = 0x10};
+    ck_assert_int_eq(pa_suppress_match(&sp, &mod, 1), 1);
+    pa_frame_t file = {.function = "helper", .file = "/src/x/util.c", .module = "/bin/x"};
+    ck_assert_int_eq(pa_suppress_match(&sp, &file, 1), 2);
+    pa_frame_t file2 = {.function = "helper", .file = "/src/x/util.cc", .module = "/bin/x"};
+    ck_assert_int_lt(pa_suppress_match(&sp, &file2, 1), 0);
+    pa_frame_t glob = {.function = "lk_glob_1", .module = "/bin/x"};
+    ck_assert_int_eq(pa_suppress_match(&sp, &glob, 1), 3);
+    /* the second frame matches when the first does not */
+    pa_frame_t two[2] = {fn2, fn};
+    ck_assert_int_eq(pa_suppress_match(&sp, two, 2), 0);
+    pa_suppress_free(&sp);
+}
+END_TEST
+
 /* ---- the report
  * ---------------------------------------------------------------------------------- */
 
@@ -275,7 +324,53 @@ START_TEST(test_report_text_and_suppression)
     ck_assert_uint_eq(tot.suppressed_bytes, 660);
     ck_assert_uint_eq(tot.suppressed_blocks, 5);
     ck_assert(strstr(text, "suppressed: 660 bytes in 5 blocks (2 stacks)"));
+    /* which suppression matched how much, as LeakSanitizer prints it */
+    ck_assert_msg(strstr(text, "Suppressions used:\n      blocks        bytes  pattern (from)\n"
+                               "           5          660  lk_site_? (test)\n"),
+                  "%s", text);
     free(text);
+    pa_suppress_free(&sp);
+    pa_model_free(&t);
+}
+END_TEST
+
+/* A forked child's inherited blocks (INHERITED chunk): per stack, min(live, live at fork) moves
+ * out of the leaks into the inherited section; a site wholly inherited is no leak. */
+START_TEST(test_inherited_split)
+{
+    pa_trace_t t;
+    build(&t, false);
+    t.inherited = calloc(2, sizeof *t.inherited);
+    ck_assert_ptr_nonnull(t.inherited);
+    t.ninherited = 2;
+    t.has_inherited = true;
+    t.inherited_head.parent_pid = 77;
+    t.inherited_head.fork_ns = 1500000000;
+    t.inherited[0] = (pa_inherited_t){.stack_id = 1, .blocks = 5, .bytes = 1000}; /* > live */
+    t.inherited[1] = (pa_inherited_t){.stack_id = 3, .blocks = 1, .bytes = 500};
+    pa_suppress_t sp = {0};
+    pa_leaks_totals_t tot;
+    char *text = report(&t, &sp, false, &tot);
+    ck_assert_msg(tot.leaks == 2, "%s", text);
+    ck_assert_uint_eq(tot.leaked_blocks, 4);
+    ck_assert_uint_eq(tot.leaked_bytes, 220);
+    ck_assert_uint_eq(tot.inherited, 2);
+    ck_assert_uint_eq(tot.inherited_blocks, 2);
+    ck_assert_uint_eq(tot.inherited_bytes, 600);
+    ck_assert_msg(strstr(text, "Leak 1 of 2: 160 bytes in 1 block\n"), "%s", text);
+    ck_assert(strstr(text, "Leak 2 of 2: 60 bytes in 3 blocks (3 stacks merged)\n"
+                           "    #0 lk_site_a (check_leaks.c:"));
+    ck_assert(strstr(text, "Inherited from the parent (pid 77, forked 1.500 s after start): "
+                           "600 bytes in 2 blocks (2 stacks)"));
+    ck_assert(strstr(text, "Inherited 2 of 2: 500 bytes in 1 block\n    #0 lk_site_b ("));
+    ck_assert(!strstr(text, "Leak 3"));
+    free(text);
+    char *js = report(&t, &sp, true, &tot);
+    ck_assert_msg(strstr(js, "\"inherited_from\": {\"parent_pid\": 77, \"fork_ns\": 1500000000, "
+                             "\"blocks\": 2, \"bytes\": 600}"),
+                  "%s", js);
+    ck_assert(strstr(js, "\"inherited\": true,\n      \"blocks\": 1,\n      \"bytes\": 500,"));
+    free(js);
     pa_suppress_free(&sp);
     pa_model_free(&t);
 }
@@ -298,6 +393,10 @@ START_TEST(test_report_json)
                          "\"[unknown]\", \"address\": \"0x5000\", \"offset\": \"0x5000\", "
                          "\"inlined\": false, \"library\": false}"));
     ck_assert(strstr(js, "\"suppressed_by\": \"lk_site_b\""));
+    ck_assert_msg(strstr(js,
+                         "\"suppressions_used\": [\n    {\"pattern\": \"lk_site_b\", \"origin\": "
+                         "\"test\", \"blocks\": 1, \"bytes\": 500, \"stacks\": 1}\n  ]"),
+                  "%s", js);
     ck_assert(strstr(js, "\"complete\": true"));
     /* the 160-byte, 4-block leak comes before the 160-byte, 1-block one */
     ck_assert(strstr(js, "\"blocks\": 4,") < strstr(js, "\"blocks\": 1,"));
@@ -446,9 +545,11 @@ int main(void)
     tcase_add_test(tc, test_missing_and_zero_stacks);
     tcase_add_test(tc, test_default_patterns);
     tcase_add_test(tc, test_suppressions_file);
+    tcase_add_test(tc, test_lsan_suppressions);
     tcase_add_test(tc, test_report_text_and_suppression);
     tcase_add_test(tc, test_report_json);
     tcase_add_test(tc, test_report_kinds);
+    tcase_add_test(tc, test_inherited_split);
     tcase_add_test(tc, test_library_frames_fold);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -160,6 +160,48 @@ START_TEST(test_locks_decoded)
 }
 END_TEST
 
+/* INHERITED: the fork's header and every row, longer rows read by their declared prefix; a
+ * later chunk replaces an earlier one. Encoded by hand here, from the spec. */
+static void put_inherited(tb_buf_t *p, uint32_t row_size, uint32_t n)
+{
+    tb_u64(p, 2101); /* fork_ns */
+    tb_u32(p, 2102); /* parent_pid */
+    tb_u32(p, 0);    /* reserved */
+    tb_u32(p, n);    /* count */
+    tb_u32(p, row_size);
+    for (uint32_t i = 0; i < n; i++) {
+        tb_u32(p, 2 + i); /* stack_id */
+        tb_u32(p, 0);
+        tb_u64(p, 2110 + i); /* blocks */
+        tb_u64(p, 2120 + i); /* bytes */
+        for (uint32_t extra = PS_INHERITED_ROW_SIZE; extra < row_size; extra++)
+            tb_bytes(p, "\xee", 1);
+    }
+}
+
+START_TEST(test_inherited_decoded)
+{
+    tb_buf_t p[2] = {{0}};
+    put_inherited(&p[0], PS_INHERITED_ROW_SIZE, 1);
+    put_inherited(&p[1], PS_INHERITED_ROW_SIZE + 8, 2);
+    const uint16_t types[] = {PS_CHUNK_INHERITED, PS_CHUNK_INHERITED};
+    pa_trace_t t;
+    load_with(types, p, 2, &t);
+    for (int i = 0; i < 2; i++)
+        tb_free(&p[i]);
+    ck_assert(t.has_inherited);
+    ck_assert_uint_eq(t.inherited_head.fork_ns, 2101);
+    ck_assert_uint_eq(t.inherited_head.parent_pid, 2102);
+    ck_assert_uint_eq(t.ninherited, 2);
+    for (uint32_t i = 0; i < 2; i++) {
+        ck_assert_uint_eq(t.inherited[i].stack_id, 2 + i);
+        ck_assert_uint_eq(t.inherited[i].blocks, 2110 + i);
+        ck_assert_uint_eq(t.inherited[i].bytes, 2120 + i);
+    }
+    pa_model_free(&t);
+}
+END_TEST
+
 /* ALERT: every row of every chunk kept, longer rows read by their declared prefix; a row
  * shorter than PS_ALERT_ROW_SIZE makes the chunk malformed (skipped, said). */
 START_TEST(test_alert_decoded)
@@ -527,6 +569,7 @@ int main(void)
     tcase_add_test(tc, test_timing_decoded);
     tcase_add_test(tc, test_alert_decoded);
     tcase_add_test(tc, test_leak_kinds_decoded);
+    tcase_add_test(tc, test_inherited_decoded);
     tcase_add_test(tc, test_end_decoded);
     tcase_add_test(tc, test_json_members);
     tcase_add_test(tc, test_docs_tables);

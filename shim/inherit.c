@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inherit.c — what a forked child inherited from its parent: the blocks live at the fork,
+ * per stack, written in the child's trace as the INHERITED chunk (20) so that the analyzer
+ * reports them apart from the child's own leaks (docs/analyzer.md, "Inherited blocks").
+ *
+ * At fork, in the child (single-threaded, every shim lock released), the per-stack counters are
+ * summed once (ps_track_collect: only the resident pages of each thread's counters are read)
+ * and the stacks with live blocks are kept in one mapping: 24 bytes per such stack. A grandchild
+ * replaces its parent's list with its own (everything live at its fork, inherited or not).
+ * Counters stay per stack, not per block: the analyzer counts a stack's live blocks as
+ * inherited up to the number live at the fork, so a child that frees some inherited blocks
+ * and allocates as many at the same stack shows its own as inherited (documented).
+ *
+ * Must not: run outside the fork child handler and the snapshot writer (which holds the writer
+ * lock); allocate through malloc.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+static ps_row_inherited_t *rows; /* stacks live at the fork, by increasing stack id */
+static uint32_t nrows;
+static size_t rows_bytes;     /* size of the rows mapping */
+static uint64_t fork_ns;      /* when: monotonic ns since process start */
+static uint32_t parent_pid;   /* the process that forked */
+static uint64_t total_blocks; /* sums of the rows */
+
+void ps_inherit_fork_child(uint32_t parent)
+{
+    if (rows) {
+        ps_os_unmap(rows, rows_bytes);
+        rows = NULL;
+        nrows = 0;
+    }
+    total_blocks = 0;
+    if (!ps_g.tracing || !ps_g.opt.track || !atomic_load(&ps_g.recording))
+        return;
+    uint32_t n = ps_stack_count();
+    size_t csize = ((size_t)n + 1) * sizeof(ps_counters_t);
+    ps_counters_t *sum = ps_os_map(csize);
+    if (!sum) {
+        ps_msg_warn("cannot map %zu bytes at fork; the child's inherited blocks are reported "
+                    "as its own",
+                    csize);
+        return;
+    }
+    ps_totals_t tot;
+    ps_track_collect(sum, n, &tot);
+    uint32_t live = 0;
+    for (uint32_t id = 0; id <= n; id++)
+        live += sum[id].allocs > sum[id].frees;
+    if (live) {
+        rows_bytes = (size_t)live * sizeof *rows;
+        rows = ps_os_map(rows_bytes);
+        if (!rows)
+            ps_msg_warn("cannot map %zu bytes at fork; the child's inherited blocks are "
+                        "reported as its own",
+                        rows_bytes);
+    }
+    for (uint32_t id = 0; rows && id <= n; id++) {
+        const ps_counters_t *c = &sum[id];
+        if (c->allocs <= c->frees)
+            continue;
+        rows[nrows].stack_id = id;
+        rows[nrows].blocks = c->allocs - c->frees;
+        rows[nrows].bytes = c->alloc_bytes > c->freed_bytes ? c->alloc_bytes - c->freed_bytes : 0;
+        total_blocks += rows[nrows].blocks;
+        nrows++;
+    }
+    ps_os_unmap(sum, csize);
+    fork_ns = ps_os_monotonic_ns() - ps_g.start_monotonic_ns;
+    parent_pid = parent;
+}
+
+int ps_inherit_write(ps_buf_t *b)
+{
+    if (!rows)
+        return 0;
+    ps_row_inherited_head_t head = {.fork_ns = fork_ns, .parent_pid = parent_pid};
+    ps_put_inherited_head(b, &head);
+    ps_buf_u32(b, nrows);
+    ps_buf_u32(b, PS_INHERITED_ROW_SIZE);
+    for (uint32_t i = 0; i < nrows; i++)
+        ps_put_inherited(b, &rows[i]);
+    return 1;
+}
