@@ -21,7 +21,19 @@ typedef struct {
     const pa_group_t *g;
     int kind;
     uint64_t blocks, bytes;
+    size_t rank; /* the group's place in the report's order */
 } entry_t;
+
+/* Within a class: largest bytes first, then blocks, then the groups' order. */
+static int entry_cmp(const void *a, const void *b)
+{
+    const entry_t *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    if (x->blocks != y->blocks)
+        return x->blocks > y->blocks ? -1 : 1;
+    return x->rank < y->rank ? -1 : x->rank > y->rank;
+}
 
 /* Ages (the section at the end of this file). */
 static void age_json(pa_json_t *j, const pa_trace_t *t, const pa_age_summary_t *s);
@@ -52,7 +64,8 @@ static int kind_row_cmp(const void *a, const void *b)
 /* The entries of groups g (sorted), into *out (malloc'd): without classes one per group; with
  * them, by class (definitely, indirectly, possibly, reachable, not scanned), each class in the
  * groups' order. */
-static int make_entries(const pa_trace_t *t, const pa_groups_t *g, entry_t **out, size_t *n)
+static int make_entries(const pa_trace_t *t, const pa_groups_t *g, bool by_bytes, entry_t **out,
+                        size_t *n)
 {
     size_t nk;
     const ps_row_leak_kind_t *kr = pa_model_leak_kinds(t, &nk);
@@ -63,7 +76,7 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, entry_t **out
     if (!kr) {
         for (size_t i = 0; i < g->n; i++)
             (*out)[(*n)++] =
-                (entry_t){g->items[i], -1, g->items[i]->live_blocks, g->items[i]->live_bytes};
+                (entry_t){g->items[i], -1, g->items[i]->live_blocks, g->items[i]->live_bytes, i};
         return PA_OK;
     }
     /* per group (by its index in g->all) and kind: blocks and bytes */
@@ -131,12 +144,17 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, entry_t **out
     }
     static const int order[] = {PS_LEAK_DEFINITELY, PS_LEAK_INDIRECTLY, PS_LEAK_POSSIBLY,
                                 PS_LEAK_REACHABLE, 0};
-    for (size_t o = 0; o < PS_LEAK_KINDS; o++)
+    for (size_t o = 0; o < PS_LEAK_KINDS; o++) {
+        size_t first = *n;
         for (size_t i = 0; i < g->n; i++) {
             const uint64_t(*s)[PS_LEAK_KINDS] = sum[g->items[i] - g->all];
             if (s[0][order[o]])
-                (*out)[(*n)++] = (entry_t){g->items[i], order[o], s[0][order[o]], s[1][order[o]]};
+                (*out)[(*n)++] =
+                    (entry_t){g->items[i], order[o], s[0][order[o]], s[1][order[o]], i};
         }
+        if (by_bytes) /* a group's blocks of one class may be fewer than its total */
+            qsort(*out + first, *n - first, sizeof **out, entry_cmp);
+    }
     free(sum);
     return PA_OK;
 }
@@ -553,7 +571,7 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
         ages_rank(&g, sums);
     entry_t *en = NULL;
     size_t nen = 0;
-    rc = make_entries(t, &g, &en, &nen);
+    rc = make_entries(t, &g, !(sums && o->rank_suspects), &en, &nen);
     size_t nk;
     tot->kinds = pa_model_leak_kinds(t, &nk) != NULL;
     for (size_t i = 0; rc == PA_OK && i < nen; i++) {

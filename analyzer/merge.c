@@ -138,7 +138,9 @@ static int add_trace(merged_t *m, pa_trace_t *t, const pa_suppress_t *supp, bool
         const pa_group_t *x = g.items[i];
         if (live && !x->live_blocks)
             continue;
-        if ((rc = pa_report_group_view(&g, x, &v)) != PA_OK)
+        /* the view with its key (a printed group's view has none): sites are keyed by it */
+        if ((rc = pa_report_stack_view(g.t, g.syms, x->shown_stack_id,
+                                       PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, &v)) != PA_OK)
             break;
         msite_t *s = site_get(m, &v);
         if (!s) {

@@ -75,13 +75,24 @@ static size_t life_size(size_t each)
     return ((size_t)ps_g.opt.max_stacks + 1) * PS_AGE_BUCKETS * each;
 }
 
+/* A thread counts the lifetimes of stack ids below LIFE_LOCAL in its own rows (8 MiB of address
+ * space, touched page by page); later ids add to life_sums atomically. Rows for every possible
+ * stack (128 MiB a thread at the default PERFSHIM_MAX_STACKS) ran a many-threaded program out of
+ * address space under `ulimit -v` (integration_invisible). */
+#define LIFE_LOCAL 65536u
+static size_t life_local_size(void)
+{
+    size_t rows = (size_t)ps_g.opt.max_stacks + 1;
+    return (rows < LIFE_LOCAL ? rows : LIFE_LOCAL) * PS_AGE_BUCKETS * sizeof(uint32_t);
+}
+
 static ps_thread_t *thread_new(void)
 {
     ps_thread_t *t = ps_os_map(sizeof *t);
     if (!t)
         return NULL;
     t->counters = ps_os_map(counters_size());
-    t->life = t->counters ? ps_os_map(life_size(sizeof(uint32_t))) : NULL;
+    t->life = t->counters ? ps_os_map(life_local_size()) : NULL;
     if (!t->life) {
         if (t->counters)
             ps_os_unmap(t->counters, counters_size());
@@ -168,7 +179,7 @@ static void thread_exit(void *arg)
     uint32_t n = ps_stack_count();
     ps_lock(&registry_lock);
     add_counters(retired, t->counters, n);
-    add_life(t->life, n);
+    add_life(t->life, n < LIFE_LOCAL ? n : LIFE_LOCAL - 1);
     for (int i = 0; i < 3; i++)
         retired_events[i] += t->events[i];
     for (ps_thread_t **pp = &threads; *pp; pp = &(*pp)->next)
@@ -181,7 +192,7 @@ static void thread_exit(void *arg)
     ps_tls_thread = THREAD_DEAD;
     ps_unwind_thread_exit(&t->unwind_cache);
     ps_os_unmap(t->counters, counters_size());
-    ps_os_unmap(t->life, life_size(sizeof(uint32_t)));
+    ps_os_unmap(t->life, life_local_size());
     ps_os_unmap(t, sizeof *t);
     ps_tls_guard--;
 }
@@ -461,9 +472,14 @@ static inline uint32_t age_now(void)
  * bucket. Single writer, as bump(). */
 static inline void count_lifetime(ps_thread_t *t, uint32_t id, uint32_t birth, uint64_t count)
 {
-    if (PS_UNLIKELY(id >= t->life_fresh))
-        life_first_write(t, id);
     unsigned b = ps_age_bucket((uint32_t)(age_now() - birth));
+    if (PS_UNLIKELY(id >= t->life_fresh)) {
+        if (id >= LIFE_LOCAL) {
+            life_spill(id, b, count);
+            return;
+        }
+        life_first_write(t, id);
+    }
     uint32_t *cell = &t->life[(size_t)id * PS_AGE_BUCKETS + b];
     uint64_t v = __atomic_load_n(cell, __ATOMIC_RELAXED) + count;
     if (PS_UNLIKELY(v >= LIFE_SPILL)) {

@@ -257,6 +257,20 @@ def fmt_report(rep, limit=25):
     return "\n".join(lines)
 
 
+def by_stack(leaks):
+    """The leaks of a report one per stack: with leak classes (LEAK_KINDS) a stack's blocks are
+    split into one entry per class; here their blocks and bytes are summed."""
+    out = {}
+    for l in leaks:
+        key = tuple(fr.get("address") for fr in l["stack"]) + (l.get("note"),)
+        if key in out:
+            out[key] = dict(out[key], blocks=out[key]["blocks"] + l["blocks"],
+                            bytes=out[key]["bytes"] + l["bytes"])
+        else:
+            out[key] = l
+    return list(out.values())
+
+
 def check_site(ck, rep, src, marks, name, blocks, nbytes, function, label):
     """Exactly `blocks`/`nbytes` leaked whose innermost frame is the LEAK:name line of src,
     with that frame's function name containing `function`."""

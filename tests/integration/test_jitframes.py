@@ -43,7 +43,7 @@ def main():
         found = pstest.check_site(ck, reports[0], src, marks, "jit_leak", 2 * leaks,
                                   2 * leaks * size, "leak_in_jit", label)
         shapes = set()
-        for l in found:
+        for l in pstest.by_stack(found):
             st = l["stack"]
             addrs = [int(fr["address"], 16) for fr in st]
             k = 1

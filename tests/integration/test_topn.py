@@ -81,10 +81,15 @@ def main():
     full = json.loads(cli("leaks", "--json", "--top", "0"))
     leaks = full["leaks"]
     ck.check(len(leaks) >= 500, "cc1plus has many leak groups (%d)" % len(leaks))
-    keys = [tuple(frame_key(f) for f in l["stack"]) + (l.get("note"),) for l in leaks]
-    ck.equal(len(set(keys)), len(keys), "no two leaks have the same frames (grouping merged them)")
-    order = [(-l["bytes"], -l["blocks"]) for l in leaks]
-    ck.check(order == sorted(order), "leaks are ordered by bytes, then blocks")
+    # with leak classes (LEAK_KINDS) a stack has one entry per class, the classes in the order
+    # definitely, indirectly, possibly, reachable, unscanned, each ordered by bytes
+    kinds = ["definitely", "indirectly", "possibly", "reachable", "unscanned", None]
+    keys = [tuple(frame_key(f) for f in l["stack"]) + (l.get("note"), l.get("kind"))
+            for l in leaks]
+    ck.equal(len(set(keys)), len(keys), "no two leaks have the same frames and class "
+             "(grouping merged them)")
+    order = [(kinds.index(l.get("kind")), -l["bytes"], -l["blocks"]) for l in leaks]
+    ck.check(order == sorted(order), "leaks are ordered by class, then bytes, then blocks")
     ties = len(order) - len(set(order))
     ck.check(ties >= 50, "many leaks tie on bytes and blocks (%d): the stack decides" % ties)
     ck.equal(len(leak_entries(full_text)), len(leaks), "text and JSON list the same leaks")
