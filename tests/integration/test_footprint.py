@@ -11,9 +11,11 @@ pages are not: they depend on the page cache). Bounds, KiB:
   - sampling with the pool off, over plain glibc: at most NOPOOL_OVER_PLAIN (244 before, 112);
   - full tracking, over the pool alone: at most FULL_OVER_POOL (240 before, 216 since: the
     smaller starting tables must not make full tracking's own footprint grow).
-It also prints the resident KiB of libperfshim.so's code: with the pool, sampling (pool on and
-off) at most CODE_KB, one 64 KiB fault-around window (144 before: all of it, because the code a
-run executes was spread over the library; the link now puts it first, shim/text_order.txt).
+It also prints the resident KiB of libperfshim.so's code: with the pool at most CODE_KB["pool"],
+one 64 KiB fault-around window (144 before: all of it, because the code a run executes was spread
+over the library; the link now puts it first, shim/text_order.txt). Sampling (pool on and off)
+executes 67.6 KiB since ages, the leak scan's walks and the machine's memory in PROCESS were
+merged (exit-snapshot code): two windows, 128 KiB, the bound until that code shrinks again.
 Checked only when the library was linked that way (its code segment aligned to 64 KiB: lld)."""
 import os
 import struct
@@ -23,7 +25,7 @@ import pstest
 SAMPLE_OVER_POOL = 120
 NOPOOL_OVER_PLAIN = 150
 FULL_OVER_POOL = 250
-CODE_KB = 64
+CODE_KB = {"pool": 64, "sample": 128, "sample, pool off": 128}
 
 
 def code_aligned(lib):
@@ -79,8 +81,8 @@ def main():
     if code_aligned(args.lib):
         for label in ("pool", "sample", "sample, pool off"):
             if label in code:
-                ck.check(code[label] <= CODE_KB,
-                         "%s: at most %d KiB of the shim's code resident" % (label, CODE_KB),
+                ck.check(code[label] <= CODE_KB[label],
+                         "%s: at most %d KiB of the shim's code resident" % (label, CODE_KB[label]),
                          "%d KiB" % code[label])
     else:
         print("libperfshim.so was linked without its text order (no lld): code not checked")
