@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 """test_cli.py — the analyzer's exit codes and its handling of damaged input.
 
-  exit codes: `perfshim run` returns the command's status; --fail-on-leak=all gives 1 on leaky
-  (--fail-on-leak 0: its blocks are still reachable) and 0 on noleak (run and leaks); usage errors and unreadable paths give 2;
+  exit codes: `perfshim run` returns the command's status; --fail-on-leak and --fail-on-leak=all
+  give 1 on leaky (its blocks are lost at exit) and 0 on noleak (run and leaks); usage errors and unreadable paths give 2;
   damaged traces (a real leaky trace cut in half, cut inside or before its END chunk, cut inside
   the file header, a flipped byte in STACKS or SNAPSHOT): no crash, a message on stderr naming
   the file and the offset, and every complete chunk still used. Exit status: 2 when no
@@ -31,13 +31,12 @@ def main():
     ps = args.perfshim
 
     # ---- exit codes of perfshim run ----
-    # leaky keeps its blocks in a global array: still reachable (the scan at exit,
-    # PERFSHIM_LEAK_SCAN),
-    # which only --fail-on-leak=all counts
+    # leaky forgets its blocks before exit: definitely and indirectly lost (the scan at exit,
+    # PERFSHIM_LEAK_SCAN), which both --fail-on-leak and --fail-on-leak=all count
     p = pstest.run([ps, "run", "--fail-on-leak=all", "--", leaky], cwd=work)
     ck.equal(p.returncode, 1, "perfshim run --fail-on-leak=all -- leaky")
     p = pstest.run([ps, "run", "--fail-on-leak", "--", leaky], cwd=work)
-    ck.equal(p.returncode, 0, "perfshim run --fail-on-leak -- leaky (its blocks are reachable)")
+    ck.equal(p.returncode, 1, "perfshim run --fail-on-leak -- leaky (its blocks are lost at exit)")
     p = pstest.run([ps, "run", "--fail-on-leak", "--", noleak], cwd=work)
     ck.equal(p.returncode, 0, "perfshim run --fail-on-leak -- noleak")
     p = pstest.run([ps, "run", "--json", "--fail-on-leak", "--", noleak], cwd=work)

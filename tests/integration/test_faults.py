@@ -43,11 +43,12 @@ def traces_in(d):
 
 def signature(rep):
     """What a report says, independent of addresses: leaks with their innermost frames, and
-    the totals a fault could change."""
+    the totals a fault could change. A stack's leak classes are summed: a fault that stops the
+    scan at exit (PERFSHIM_LEAK_SCAN) leaves the classes out, not a leak."""
     leaks = sorted((l["blocks"], l["bytes"],
                     tuple((f.get("function"), f.get("file") and os.path.basename(f["file"]),
                            f.get("line")) for f in l["stack"][:3]))
-                   for l in rep.get("leaks", []))
+                   for l in pstest.by_stack(rep.get("leaks", [])))
     t = rep.get("totals", {})
     return (leaks, t.get("leaked_blocks"), t.get("leaked_bytes"))
 
