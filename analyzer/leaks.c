@@ -54,6 +54,15 @@ static const char *kind_text(int kind)
     return kind >= 0 && kind < PS_LEAK_KINDS ? text[kind] : "";
 }
 
+/* Lost blocks in red, possibly lost in yellow, reachable ones in green (a terminal only). */
+static pa_color_t kind_color(int kind)
+{
+    return kind == PS_LEAK_DEFINITELY || kind == PS_LEAK_INDIRECTLY ? PA_COLOR_RED
+           : kind == PS_LEAK_POSSIBLY                               ? PA_COLOR_YELLOW
+           : kind == PS_LEAK_REACHABLE                              ? PA_COLOR_GREEN
+                                                                    : PA_COLOR_RESET;
+}
+
 static int kind_row_cmp(const void *a, const void *b)
 {
     uint32_t x = ((const ps_row_leak_kind_t *)a)->stack_id,
@@ -402,11 +411,13 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, cons
         if (o->top && shown >= o->top)
             break;
         shown++;
-        fprintf(out, "\nLeak %zu of %zu: %s%llu %s in %s%llu %s", shown, tot->leaks, e,
+        fprintf(out, "\n%sLeak %zu of %zu:%s %s%llu %s in %s%llu %s", pa_color(out, PA_COLOR_BOLD),
+                shown, tot->leaks, pa_color(out, PA_COLOR_RESET), e,
                 (unsigned long long)en[i].bytes, plural(en[i].bytes, "byte", "bytes"), e,
                 (unsigned long long)en[i].blocks, plural(en[i].blocks, "block", "blocks"));
         if (en[i].kind >= 0)
-            fprintf(out, ", %s", kind_text(en[i].kind));
+            fprintf(out, ", %s%s%s", pa_color(out, kind_color(en[i].kind)), kind_text(en[i].kind),
+                    pa_color(out, PA_COLOR_RESET));
         if (x->stacks > 1)
             fprintf(out, " (%llu stacks merged)", (unsigned long long)x->stacks);
         fputc('\n', out);
@@ -420,7 +431,8 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, cons
     if (tot->leaks == 0)
         fprintf(out, "SUMMARY: no leaks\n");
     else
-        fprintf(out, "SUMMARY: %s%llu %s leaked in %s%llu %s (%zu %s)\n", e,
+        fprintf(out, "%sSUMMARY:%s %s%llu %s leaked in %s%llu %s (%zu %s)\n",
+                pa_color(out, PA_COLOR_BOLD), pa_color(out, PA_COLOR_RESET), e,
                 (unsigned long long)tot->leaked_bytes, plural(tot->leaked_bytes, "byte", "bytes"),
                 e, (unsigned long long)tot->leaked_blocks,
                 plural(tot->leaked_blocks, "block", "blocks"), tot->leaks,

@@ -17,8 +17,16 @@
 static void vmsg(const char *kind, const char *fmt, va_list ap)
 {
     pa_str_t b = {0};
-    pa_str_puts(&b, "perfshim: ");
-    pa_str_puts(&b, kind);
+    /* on a terminal: "perfshim:" in red for an error, "warning:" in yellow for a warning */
+    pa_str_puts(&b, *kind ? "" : pa_color(stderr, PA_COLOR_RED));
+    pa_str_puts(&b, "perfshim:");
+    pa_str_puts(&b, *kind ? " " : pa_color(stderr, PA_COLOR_RESET));
+    if (*kind) {
+        pa_str_puts(&b, pa_color(stderr, PA_COLOR_YELLOW));
+        pa_str_puts(&b, kind);
+        pa_str_puts(&b, pa_color(stderr, PA_COLOR_RESET));
+    } else
+        pa_str_puts(&b, " ");
     pa_str_vprintf(&b, fmt, ap);
     pa_str_puts(&b, "\n");
     fflush(stdout); /* keep the order of reports and messages when both go to a terminal */
@@ -26,6 +34,24 @@ static void vmsg(const char *kind, const char *fmt, va_list ap)
           stderr);
     pa_str_free(&b);
 }
+
+/* ---- colour -------------------------------------------------------------------------------- */
+
+const char *pa_color(FILE *out, pa_color_t c)
+{
+    static int on[3] = {-1, -1, -1}; /* stdin, stdout, stderr: decided once each */
+    static const char *const sgr[] = {"\033[0m", "\033[1m", "\033[1;31m", "\033[33m", "\033[32m"};
+    int fd = out ? fileno(out) : -1;
+    if (fd < 0 || fd > 2 || (unsigned)c >= sizeof sgr / sizeof sgr[0])
+        return "";
+    if (on[fd] < 0) {
+        const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
+        on[fd] = isatty(fd) && !(nc && *nc) && !(term && strcmp(term, "dumb") == 0);
+    }
+    return on[fd] ? sgr[c] : "";
+}
+
+/* ---- messages (continued) ------------------------------------------------------------------- */
 
 void pa_msg_error(const char *fmt, ...)
 {

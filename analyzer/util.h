@@ -35,6 +35,19 @@ enum { PA_EXIT_OK = 0, PA_EXIT_FINDINGS = 1, PA_EXIT_USAGE = 2 };
 void pa_msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pa_msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- colour ---------------------------------------------------------------------------------
+ * SGR escapes for a report written to out: only when out is a terminal, TERM is not "dumb" and
+ * NO_COLOR is unset or empty (https://no-color.org); otherwise "" so that callers can always
+ * print pa_color(out, X) around a word. Files and pipes never get escapes. */
+typedef enum {
+    PA_COLOR_RESET,
+    PA_COLOR_BOLD,
+    PA_COLOR_RED,
+    PA_COLOR_YELLOW,
+    PA_COLOR_GREEN
+} pa_color_t;
+const char *pa_color(FILE *out, pa_color_t c);
+
 /* ---- memory ---------------------------------------------------------------------------------- */
 /* These return NULL on failure like their libc counterparts; callers return PA_ENOMEM. */
 char *pa_util_strdup(const char *s);

@@ -56,6 +56,9 @@ PACKAGES=(
     # the whole server package has promtool (Debian 12: 332 MB with its dependencies); the test
     # skips without it, and integration_alerts_prom's own format check always runs
     prometheus
+    # the Debian package and its install test (scripts/package.sh, tests/install): cpack's
+    # DEB generator runs dpkg-shlibdeps (dpkg-dev) and file
+    dpkg-dev file
 )
 if [ "$BENCH" = 1 ]; then
     PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)

@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: MIT
 # test.sh — build and test perfshim the way CI does:
 #   1. build/     RelWithDebInfo, -DPERFSHIM_WERROR=ON; ctest (unit, integration, real)
-#   2. build-san/ -DPERFSHIM_SANITIZE=ON (ASan+UBSan analyzer and unit tests); ctest -L unit;
+#   2. build-pkg/ the Debian package (scripts/package.sh) and its install
+#      (tests/install/test_package.sh)
+#   3. build-san/ -DPERFSHIM_SANITIZE=ON (ASan+UBSan analyzer and unit tests); ctest -L unit;
 #      with -DPERFSHIM_TSAN=ON also the concurrent shim unit tests under ThreadSanitizer;
 #      ctest -L tsan
-#   3. build-fuzz/ CC=clang -DPERFSHIM_FUZZ=ON: the libFuzzer harness of the trace reader
+#   4. build-fuzz/ CC=clang -DPERFSHIM_FUZZ=ON: the libFuzzer harness of the trace reader
 #      (tests/fuzz), run for FUZZ_SECONDS over seed traces made with step 1's build; ctest -L fuzz
 # Usage: scripts/test.sh [extra ctest arguments for step 1, e.g. -L integration]
-# Environment: JOBS (default: nproc), BUILD_DIR, SAN_BUILD_DIR, FUZZ_BUILD_DIR,
+# Environment: JOBS (default: nproc), BUILD_DIR, SAN_BUILD_DIR, PKG_BUILD_DIR, FUZZ_BUILD_DIR,
 #   FUZZ_SECONDS (default 60).
 # Exits non-zero if any step fails; the last line says which.
 set -uo pipefail
@@ -38,6 +40,11 @@ if step "configure ($BUILD)" cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Rel
     step "ctest ($BUILD)" ctest --test-dir "$BUILD" --output-on-failure -j "$JOBS" "$@"
 fi
 
+# The Debian package, built by scripts/package.sh in its own tree, and its install
+# (tests/install/test_package.sh: dpkg -i when PERFSHIM_TEST_DPKG=1 as root, as .ci/run does).
+step "package and install (${PKG_BUILD_DIR:-$ROOT/build-pkg})" \
+    "$ROOT/tests/install/test_package.sh" "${PKG_BUILD_DIR:-$ROOT/build-pkg}"
+
 if step "configure sanitizers ($SAN)" cmake -S "$ROOT" -B "$SAN" -DCMAKE_BUILD_TYPE=Debug \
         -DPERFSHIM_WERROR=ON -DPERFSHIM_SANITIZE=ON -DPERFSHIM_TSAN=ON &&
     step "build sanitizers ($SAN)" cmake --build "$SAN" -j "$JOBS"; then
@@ -58,7 +65,7 @@ if step "configure fuzzer ($FUZZ)" cmake -S "$ROOT" -B "$FUZZ" -DCMAKE_BUILD_TYP
 fi
 
 if [ ${#failed[@]} -eq 0 ]; then
-    echo "test.sh: ALL PASSED (build, unit, integration, real; sanitizer unit tests; tsan; fuzz)"
+    echo "test.sh: ALL PASSED (build, unit, integration, real; package; sanitizer unit tests; tsan; fuzz)"
     exit 0
 fi
 echo "test.sh: FAILED: ${failed[*]}"
