@@ -2,12 +2,14 @@
 /*
  * cli.c — `perfshim COMMAND ...`: parses the command line of each subcommand (getopt_long),
  * prints help and version, calls the report, and maps results to exit statuses:
- * 0 fine, 1 leaks found with --fail-on-leak, 2 usage error or unreadable input
+ * 0 fine, 1 leaks found with --fail-on-leak (diff, check: a budget broke), 2 usage error or
+ * unreadable input
  * (`run` returns the command's own status first; see docs/analyzer.md).
  */
 #include "cli.h"
 
 #include "ctl.h"
+#include "diff.h"
 #include "growth.h"
 #include "hot.h"
 #include "ages.h"
@@ -53,14 +55,16 @@ static const char help_main[] =
     "  hot [OPTIONS] TRACE...             CPU samples, allocator latency, zones, threads\n"
     "  ctl PID COMMAND | ctl --list       control a running process (PERFSHIM_CONTROL=1 or\n"
     "                                     PERFSHIM_START=off): status, start, stop, dump, ...\n"
+    "  diff [OPTIONS] BASE NEW            compare two runs per site; fail on budgets\n"
+    "  check [OPTIONS] TRACE...           check traces against absolute budgets\n"
     "  help [COMMAND]                     help on a command\n"
     "\n"
     "Options:\n"
     "  -h, --help      show this help\n"
     "  -V, --version   show the version\n"
     "\n"
-    "Exit status: 0 fine; 1 leaks found with --fail-on-leak; 2 usage error or unreadable\n"
-    "input. See perfshim(1).\n";
+    "Exit status: 0 fine; 1 leaks found with --fail-on-leak, or a budget broke (diff,\n"
+    "check); 2 usage error or unreadable input. See perfshim(1).\n";
 
 static const char help_leaks[] =
     "Usage: perfshim leaks [OPTIONS] TRACE...\n"
@@ -779,10 +783,11 @@ typedef struct {
 } command_t;
 
 static const command_t commands[] = {
-    {"leaks", cmd_leaks, help_leaks}, {"summary", cmd_summary, help_summary},
-    {"run", cmd_run, help_run},       {"locks", cmd_locks, help_locks},
-    {"hot", cmd_hot, help_hot},       {"timeline", cmd_timeline, help_timeline},
-    {"ctl", cmd_ctl, help_ctl},       {"growth", cmd_growth, help_growth},
+    {"leaks", cmd_leaks, help_leaks},     {"summary", cmd_summary, help_summary},
+    {"run", cmd_run, help_run},           {"locks", cmd_locks, help_locks},
+    {"hot", cmd_hot, help_hot},           {"timeline", cmd_timeline, help_timeline},
+    {"ctl", cmd_ctl, help_ctl},           {"growth", cmd_growth, help_growth},
+    {"diff", pa_diff_main, pa_diff_help}, {"check", pa_check_main, pa_check_help},
 };
 
 static const command_t *find_command(const char *name)
@@ -817,7 +822,7 @@ static int dispatch(int argc, char **argv)
         const command_t *c = find_command(argv[2]);
         if (!c) {
             pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary, timeline, "
-                         "growth, locks, hot",
+                         "growth, locks, hot, diff, check",
                          argv[2]);
             return PA_EXIT_USAGE;
         }
@@ -830,8 +835,10 @@ static int dispatch(int argc, char **argv)
     }
     const command_t *c = find_command(a);
     if (!c) {
-        pa_msg_error(
-            "unknown command '%s'; commands: run, leaks, summary, timeline, growth, locks, hot", a);
+        pa_msg_error("unknown command '%s'; commands: run, leaks, summary, timeline, growth, "
+                     "locks, hot, diff, "
+                     "check",
+                     a);
         return PA_EXIT_USAGE;
     }
     return c->run(argc - 1, argv + 1);
