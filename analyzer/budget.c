@@ -340,7 +340,7 @@ bool pa_budget_check(pa_budget_rule_t *r, const pa_frame_t *frames, size_t nfram
     char where[512], b[48], v[48], d[64], o[48], pct[48] = "";
     pa_budget_where(frames, nframes, where, sizeof where);
     pa_metric_format(m, value, v, sizeof v);
-    pa_metric_format(m, (uint64_t)over, o, sizeof o);
+    pa_metric_format(m, (uint64_t)ceil(over), o, sizeof o); /* a fraction of a block: 1 */
     if (!r->relative) {
         pa_strlist_addf(&r->failures, "%s broken at %s: %s, over the budget by %s", r->text, where,
                         v, o);

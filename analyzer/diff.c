@@ -486,6 +486,9 @@ static void diff_json(pa_json_t *j, const diff_t *d, dsite_t **v)
         pa_json_string(j, s->in[BASE] && s->in[NEW] ? "both"
                           : s->in[BASE]             ? "base_only"
                                                     : "new_only");
+        char where[512];
+        pa_json_key(j, "where");
+        pa_json_string(j, pa_budget_where(frames_of(s), s->nframes, where, sizeof where));
         pa_json_key(j, "metrics");
         pa_json_object_begin(j, false);
         for (int m = 0; m < PA_M_COUNT; m++) {
