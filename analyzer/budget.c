@@ -182,7 +182,9 @@ static int add_rule(pa_budget_t *b, const char *text, const char *origin)
                      limit_help);
         return PA_EUSAGE;
     }
-    r.text = pa_util_strdup(text);
+    char norm[1100]; /* the rule as written, blanks made one space */
+    snprintf(norm, sizeof norm, "%s=%s%s%s", buf, eq + 1, *scope ? " " : "", scope);
+    r.text = pa_util_strdup(norm);
     r.origin = pa_util_strdup(origin);
     if (rc != PA_OK || !r.text || !r.origin ||
         pa_util_grow((void **)&b->rules, &b->cap, b->n + 1, sizeof *b->rules) != PA_OK) {

@@ -405,9 +405,9 @@ static void diff_text(FILE *out, const diff_t *d, dsite_t **v, uint64_t top, boo
     }
 }
 
-static void traces_json(pa_json_t *j, const diff_t *d, int side)
+/* "traces": [{"trace", "pid"}...], "estimated": bool (members of the current object). */
+static void traces_members(pa_json_t *j, const diff_t *d, int side)
 {
-    pa_json_object_begin(j, false);
     pa_json_key(j, "traces");
     pa_json_array_begin(j, false);
     for (size_t i = 0; i < d->paths[side].n; i++) {
@@ -420,6 +420,12 @@ static void traces_json(pa_json_t *j, const diff_t *d, int side)
     }
     pa_json_array_end(j);
     pa_json_kv_bool(j, "estimated", d->sampled[side]);
+}
+
+static void traces_json(pa_json_t *j, const diff_t *d, int side)
+{
+    pa_json_object_begin(j, false);
+    traces_members(j, d, side);
     pa_json_object_end(j);
 }
 
@@ -756,8 +762,7 @@ static int run(int argc, char **argv, bool check)
         pa_json_string(&j, check ? "perfshim-check" : "perfshim-diff");
         pa_json_kv_u64(&j, "version", 1);
         if (check) {
-            pa_json_key(&j, "traces");
-            traces_json(&j, &d, NEW);
+            traces_members(&j, &d, NEW);
             totals_json(&j, &d, false);
         } else {
             diff_json(&j, &d, v);

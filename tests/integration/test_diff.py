@@ -237,7 +237,7 @@ def main():
                 "allocs=+5%   site:grown_site\n  peak=1M total\n")
     p = perfshim("diff", "--budget", bf, a, b)
     out = p.stdout.decode("utf-8")
-    ck.check(p.returncode == 1 and "BROKEN  allocs=+5%   site:grown_site" in out and
+    ck.check(p.returncode == 1 and "BROKEN  allocs=+5% site:grown_site" in out and
              "ok      leaked=+1" in out and "ok      peak=1M total" in out,
              "budget file: rules, comments, scopes", out[out.find("Budgets:"):])
     errors = [
