@@ -527,14 +527,7 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
 
 static int load_suppressions(const cli_opts_t *o, pa_suppress_t *s)
 {
-    if (!o->no_default_supp && pa_suppress_add_defaults(s) != PA_OK)
-        return PA_ENOMEM;
-    for (size_t i = 0; i < o->supp_files.n; i++) {
-        int rc = pa_suppress_load_file(s, o->supp_files.items[i]);
-        if (rc != PA_OK)
-            return rc;
-    }
-    return PA_OK;
+    return pa_suppress_load_all(s, !o->no_default_supp, &o->supp_files);
 }
 
 /* ---- commands -------------------------------------------------------------------------------- */

@@ -163,13 +163,14 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 /* Adds trace t to one side: its allocation groups, lock sites and CPU stacks. */
 static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *supp)
 {
-    pa_symbols_t *syms;
-    int rc = pa_symbols_new(t, &syms);
-    if (rc != PA_OK)
-        return rc;
+    pa_symbols_t *syms = NULL;
     pa_groups_t g;
-    if ((rc = pa_report_group(t, syms, false, &g)) != PA_OK) {
-        pa_symbols_free(syms);
+    int rc = pa_symbols_new(t, &syms);
+    if (rc == PA_OK)
+        rc = pa_report_group(t, syms, false, &g); /* every row: allocations, not only leaks */
+    if (rc != PA_OK) {
+        if (syms)
+            pa_symbols_free(syms);
         return rc;
     }
     pa_report_group_suppress(&g, supp);
@@ -658,18 +659,6 @@ static int add_operand(pa_strlist_t *l, const char *cmd, const char *p)
     return rc;
 }
 
-static int load_suppressions(const diff_opts_t *o, pa_suppress_t *s)
-{
-    if (!o->no_default_supp && pa_suppress_add_defaults(s) != PA_OK)
-        return PA_ENOMEM;
-    for (size_t i = 0; i < o->supp_files.n; i++) {
-        int rc = pa_suppress_load_file(s, o->supp_files.items[i]);
-        if (rc != PA_OK)
-            return rc;
-    }
-    return PA_OK;
-}
-
 /* Splits the operands: diff takes BASE NEW, or BASE... -- NEW...; check takes TRACE.... The
  * '--' is found before getopt runs (its permutation would move the operands around it). */
 static int operands(int argc, char **argv, diff_opts_t *o)
@@ -737,7 +726,7 @@ static int run(int argc, char **argv, bool check)
         status = PA_EXIT_OK;
         goto out;
     }
-    if (load_suppressions(&o, &supp) != PA_OK)
+    if (pa_suppress_load_all(&supp, !o.no_default_supp, &o.supp_files) != PA_OK)
         goto out;
     pa_symbols_share(true); /* a suite's traces: each module opened once */
     int rc = PA_OK;
