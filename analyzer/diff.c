@@ -588,7 +588,11 @@ static int parse(int argc, char **argv, diff_opts_t *o)
             o->all_frames = true;
             break;
         case OPT_TOP:
-            if (o->check || pa_util_parse_u64(optarg, 0, UINT32_MAX, &o->top) != 0) {
+            if (o->check) {
+                pa_msg_error("check: unknown option '--top'; see 'perfshim help check'");
+                return -1;
+            }
+            if (pa_util_parse_u64(optarg, 0, UINT32_MAX, &o->top) != 0) {
                 pa_msg_error("%s: invalid --top '%s': expected a whole number (0 for all)", cmd,
                              optarg);
                 return -1;
