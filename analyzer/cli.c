@@ -2,12 +2,14 @@
 /*
  * cli.c — `perfshim COMMAND ...`: parses the command line of each subcommand (getopt_long),
  * prints help and version, calls the report, and maps results to exit statuses:
- * 0 fine, 1 leaks found with --fail-on-leak, 2 usage error or unreadable input
+ * 0 fine, 1 leaks found with --fail-on-leak (diff, check: a budget broke), 2 usage error or
+ * unreadable input
  * (`run` returns the command's own status first; see docs/analyzer.md).
  */
 #include "cli.h"
 
 #include "ctl.h"
+#include "diff.h"
 #include "growth.h"
 #include "hot.h"
 #include "ages.h"
@@ -53,14 +55,16 @@ static const char help_main[] =
     "  hot [OPTIONS] TRACE...             CPU samples, allocator latency, zones, threads\n"
     "  ctl PID COMMAND | ctl --list       control a running process (PERFSHIM_CONTROL=1 or\n"
     "                                     PERFSHIM_START=off): status, start, stop, dump, ...\n"
+    "  diff [OPTIONS] BASE NEW            compare two runs per site; fail on budgets\n"
+    "  check [OPTIONS] TRACE...           check traces against absolute budgets\n"
     "  help [COMMAND]                     help on a command\n"
     "\n"
     "Options:\n"
     "  -h, --help      show this help\n"
     "  -V, --version   show the version\n"
     "\n"
-    "Exit status: 0 fine; 1 leaks found with --fail-on-leak; 2 usage error or unreadable\n"
-    "input. See perfshim(1).\n";
+    "Exit status: 0 fine; 1 leaks found with --fail-on-leak, or a budget broke (diff,\n"
+    "check); 2 usage error or unreadable input. See perfshim(1).\n";
 
 static const char help_leaks[] =
     "Usage: perfshim leaks [OPTIONS] TRACE...\n"
@@ -523,14 +527,7 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
 
 static int load_suppressions(const cli_opts_t *o, pa_suppress_t *s)
 {
-    if (!o->no_default_supp && pa_suppress_add_defaults(s) != PA_OK)
-        return PA_ENOMEM;
-    for (size_t i = 0; i < o->supp_files.n; i++) {
-        int rc = pa_suppress_load_file(s, o->supp_files.items[i]);
-        if (rc != PA_OK)
-            return rc;
-    }
-    return PA_OK;
+    return pa_suppress_load_all(s, !o->no_default_supp, &o->supp_files);
 }
 
 /* ---- commands -------------------------------------------------------------------------------- */
@@ -779,10 +776,11 @@ typedef struct {
 } command_t;
 
 static const command_t commands[] = {
-    {"leaks", cmd_leaks, help_leaks}, {"summary", cmd_summary, help_summary},
-    {"run", cmd_run, help_run},       {"locks", cmd_locks, help_locks},
-    {"hot", cmd_hot, help_hot},       {"timeline", cmd_timeline, help_timeline},
-    {"ctl", cmd_ctl, help_ctl},       {"growth", cmd_growth, help_growth},
+    {"leaks", cmd_leaks, help_leaks},     {"summary", cmd_summary, help_summary},
+    {"run", cmd_run, help_run},           {"locks", cmd_locks, help_locks},
+    {"hot", cmd_hot, help_hot},           {"timeline", cmd_timeline, help_timeline},
+    {"ctl", cmd_ctl, help_ctl},           {"growth", cmd_growth, help_growth},
+    {"diff", pa_diff_main, pa_diff_help}, {"check", pa_check_main, pa_check_help},
 };
 
 static const command_t *find_command(const char *name)
@@ -817,7 +815,7 @@ static int dispatch(int argc, char **argv)
         const command_t *c = find_command(argv[2]);
         if (!c) {
             pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary, timeline, "
-                         "growth, locks, hot",
+                         "growth, locks, hot, diff, check",
                          argv[2]);
             return PA_EXIT_USAGE;
         }
@@ -830,8 +828,10 @@ static int dispatch(int argc, char **argv)
     }
     const command_t *c = find_command(a);
     if (!c) {
-        pa_msg_error(
-            "unknown command '%s'; commands: run, leaks, summary, timeline, growth, locks, hot", a);
+        pa_msg_error("unknown command '%s'; commands: run, leaks, summary, timeline, growth, "
+                     "locks, hot, diff, "
+                     "check",
+                     a);
         return PA_EXIT_USAGE;
     }
     return c->run(argc - 1, argv + 1);

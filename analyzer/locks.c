@@ -770,3 +770,8 @@ int pa_locks_files(char *const *paths, size_t n, const pa_locks_opts_t *o, bool 
 {
     return pa_report_each_file(paths, n, o->json, o->quiet, as_array, out, locks_one, (void *)o);
 }
+
+bool pa_locks_is_lock(const pa_lock_t *k)
+{
+    return k->kind != PS_LOCK_COND && !is_signal(k);
+}

@@ -28,6 +28,10 @@ typedef struct {
 /* "mutex", "rwlock", "spin", "cond", "semaphore" or "unknown". */
 const char *pa_locks_kind_name(uint32_t kind);
 
+/* True for a lock the report lists as one (not a condition variable, not a semaphore used as a
+ * signal): its waits are waits for a holder (`perfshim diff`'s lock_wait). */
+bool pa_locks_is_lock(const pa_lock_t *k);
+
 int pa_locks_report(pa_trace_t *t, const pa_locks_opts_t *o, FILE *out, pa_json_t *j);
 /* Like pa_leaks_files(): every trace in turn; a JSON array when as_array. */
 int pa_locks_files(char *const *paths, size_t n, const pa_locks_opts_t *o, bool as_array,

@@ -57,13 +57,7 @@ static char *dup_or_null(const char *s, bool *failed)
 
 static void site_free(msite_t *s)
 {
-    for (size_t i = 0; i < s->nframes; i++) {
-        free((char *)s->frames[i].function);
-        free((char *)s->frames[i].file);
-        free((char *)s->frames[i].module);
-    }
-    free(s->frames);
-    free(s->note);
+    pa_merge_free_frames(s->frames, s->nframes, s->note);
     free(s->key);
     free(s);
 }
@@ -94,16 +88,8 @@ static msite_t *site_get(merged_t *m, const pa_stackview_t *v)
     bool failed = false;
     s->suppressed_by = -1;
     s->key = dup_or_null(key, &failed);
-    s->note = dup_or_null(v->note, &failed);
-    if (v->nframes && !(s->frames = calloc(v->nframes, sizeof *s->frames)))
+    if (pa_merge_copy_view(v, &s->frames, &s->nframes, &s->note) != PA_OK)
         failed = true;
-    for (size_t i = 0; !failed && i < v->nframes; i++) {
-        s->frames[i] = v->frames[i];
-        s->frames[i].function = dup_or_null(v->frames[i].function, &failed);
-        s->frames[i].file = dup_or_null(v->frames[i].file, &failed);
-        s->frames[i].module = dup_or_null(v->frames[i].module, &failed);
-        s->nframes = i + 1;
-    }
     if (failed || !s->key) {
         site_free(s);
         return NULL;
@@ -488,4 +474,43 @@ int pa_merge_summary(char *const *paths, size_t n, const pa_summary_opts_t *o, F
     free(v);
     merged_free(&m);
     return rc;
+}
+
+/* ---- for other reports over many traces (diff.c) ----------------------------------------------
+ */
+
+int pa_merge_copy_view(const pa_stackview_t *v, pa_frame_t **frames, size_t *n, char **note)
+{
+    msite_t tmp = {0};
+    bool failed = false;
+    tmp.note = dup_or_null(v->note, &failed);
+    if (v->nframes && !(tmp.frames = calloc(v->nframes, sizeof *tmp.frames)))
+        failed = true;
+    for (size_t i = 0; !failed && i < v->nframes; i++) {
+        pa_frame_t *f = &tmp.frames[i];
+        *f = v->frames[i];
+        f->function = dup_or_null(f->function, &failed);
+        f->file = dup_or_null(f->file, &failed);
+        f->module = dup_or_null(f->module, &failed);
+        tmp.nframes = i + 1;
+    }
+    if (failed) {
+        pa_merge_free_frames(tmp.frames, tmp.nframes, tmp.note);
+        return PA_ENOMEM;
+    }
+    *frames = tmp.frames;
+    *n = tmp.nframes;
+    *note = tmp.note;
+    return PA_OK;
+}
+
+void pa_merge_free_frames(pa_frame_t *frames, size_t n, char *note)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)frames[i].function);
+        free((char *)frames[i].file);
+        free((char *)frames[i].module);
+    }
+    free(frames);
+    free(note);
 }

@@ -10,6 +10,7 @@
 #define PERFSHIM_ANALYZER_MERGE_H
 
 #include "leaks.h"
+#include "report.h"
 #include "summary.h"
 
 #include <stdbool.h>
@@ -24,5 +25,10 @@ int pa_merge_summary(char *const *paths, size_t n, const pa_summary_opts_t *o, F
 
 /* For another report over many traces (growth --merge): the key two symbolized stacks share
  * exactly when they read the same, the `key` member of a stack view (report.h). */
+
+/* A site's frames outliving its trace and symbolizer (diff.c): copies of view v's frames and
+ * note, strings owned by the copy. PA_OK or PA_ENOMEM. */
+int pa_merge_copy_view(const pa_stackview_t *v, pa_frame_t **frames, size_t *n, char **note);
+void pa_merge_free_frames(pa_frame_t *frames, size_t n, char *note);
 
 #endif /* PERFSHIM_ANALYZER_MERGE_H */

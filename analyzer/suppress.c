@@ -252,3 +252,15 @@ void pa_suppress_free(pa_suppress_t *s)
     pa_strlist_free(&s->patterns);
     pa_strlist_free(&s->origins);
 }
+
+int pa_suppress_load_all(pa_suppress_t *s, bool defaults, const pa_strlist_t *files)
+{
+    if (defaults && pa_suppress_add_defaults(s) != PA_OK)
+        return PA_ENOMEM;
+    for (size_t i = 0; i < files->n; i++) {
+        int rc = pa_suppress_load_file(s, files->items[i]);
+        if (rc != PA_OK)
+            return rc;
+    }
+    return PA_OK;
+}

@@ -38,6 +38,9 @@ bool pa_suppress_foreign_rule(const char *line);
 int pa_suppress_match_text(const pa_suppress_t *s, const char *text);
 /* Index of the first pattern matching any of the frames, or -1. */
 int pa_suppress_match(const pa_suppress_t *s, const pa_frame_t *frames, size_t n);
+/* The defaults (unless !defaults), then every file of the list, in order. PA_OK, or the first
+ * error (said so). */
+int pa_suppress_load_all(pa_suppress_t *s, bool defaults, const pa_strlist_t *files);
 void pa_suppress_free(pa_suppress_t *s);
 
 #endif /* PERFSHIM_ANALYZER_SUPPRESS_H */

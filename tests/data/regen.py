@@ -34,6 +34,9 @@ GOLDEN = {
     "threads": ([], {}),
     "dump": ([], {}),
     "contention": ([], {"PERFSHIM_LOCKS": "1"}),
+    # one program built twice, every address moved and one site changed (perfshim diff)
+    "diffprog_a": ([], {}),
+    "diffprog_b": ([], {}),
 }
 
 CHUNK_PROCESS, CHUNK_MODULES = 1, 2

@@ -1,0 +1,799 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * diff.c — `perfshim diff BASE NEW` and `perfshim check TRACE...` (diff.h; docs/analyzer.md).
+ *
+ * Each trace is loaded at its last snapshot, symbolized and grouped as for its own reports, one
+ * at a time, and freed before the next; memory holds the sites only. A site is a symbolized
+ * stack: the `key` of a stack view (report.c; the key `--merge` uses), so a site of BASE and one
+ * of NEW are the same when their visible frames read the same (function, file, line, inlined),
+ * wherever their modules were loaded and however the code around them moved. Allocation sites
+ * (leaks, peak, allocations) hide the allocator and shim frames, lock sites (the acquiring call
+ * stacks of locks.c) the shim and C++ lock wrappers, CPU sites (hot.c's sampled stacks) the
+ * shim: each kind is keyed as its own report shows it. Several traces on one side are summed
+ * per site, except peaks: the highest of them.
+ *
+ * Must not: keep a trace or its symbolizer past its turn.
+ */
+#include "diff.h"
+
+#include "budget.h"
+#include "leaks.h"
+#include "locks.h"
+#include "merge.h"
+#include "report.h"
+#include "symbols.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uthash.h>
+
+#define PA_DIFF_DEFAULT_TOP 10
+
+const char pa_diff_help[] =
+    "Usage: perfshim diff [OPTIONS] BASE NEW\n"
+    "       perfshim diff [OPTIONS] BASE... -- NEW...\n"
+    "\n"
+    "Compare two runs per allocation, lock and CPU site, sites matched by symbolized stack\n"
+    "(function, file and line; never by address): leaked blocks and bytes, peak live bytes,\n"
+    "allocations, bytes allocated, lock wait and CPU samples, with base, new, change and\n"
+    "percent, the largest changes first. BASE and NEW are trace files or directories (every\n"
+    "*.trace file in them); with '--', several of each. Several traces of a side are summed\n"
+    "per site (peaks: the highest).\n"
+    "\n"
+    "Options:\n"
+    "      --json                 JSON output (format perfshim-diff)\n"
+    "      --top N                list the N largest changes per metric (default 10; 0: all)\n"
+    "      --fail-on RULES        budgets, comma-separated: METRIC=+N, METRIC=+N% (a change\n"
+    "                             against BASE) or METRIC=N (a maximum of NEW), optionally\n"
+    "                             followed by a scope: total, sites or site:PATTERN;\n"
+    "                             e.g. leaked=+0,peak=+10%,allocs=+5%,lock_wait=+20%\n"
+    "                             metrics: leaked leaked_bytes peak allocs alloc_bytes\n"
+    "                             lock_wait cpu\n"
+    "      --budget FILE          budgets from a file, one rule per line ('#' comments)\n"
+    "      --junit FILE           write the budgets' results as JUnit XML\n"
+    "      --suppressions FILE    leak suppressions (see perfshim help leaks)\n"
+    "      --no-default-suppressions  do not suppress the C/C++ runtime's one-time allocations\n"
+    "      --all-frames           C++ standard library frames one per line (see leaks --help)\n"
+    "  -h, --help                 show this help\n"
+    "\n"
+    "Exit status: 0 within every budget; 1 a budget broke; 2 usage error or unreadable input.\n";
+
+const char pa_check_help[] =
+    "Usage: perfshim check [OPTIONS] TRACE...\n"
+    "\n"
+    "Check traces (files or directories of *.trace files) against absolute budgets, without a\n"
+    "base: e.g. no leaks, a peak under 200 MB, no lock site with more than 1 s of waits:\n"
+    "  perfshim check --fail-on leaked=0,peak=200M,lock_wait=1s TRACE...\n"
+    "The metrics are those of perfshim diff, summed over the traces (peaks: the highest);\n"
+    "rules that need a base (+N, +N%) are skipped.\n"
+    "\n"
+    "Options:\n"
+    "      --json                 JSON output (format perfshim-check)\n"
+    "      --fail-on RULES        budgets (see perfshim help diff)\n"
+    "      --budget FILE          budgets from a file\n"
+    "      --junit FILE           write the budgets' results as JUnit XML\n"
+    "      --suppressions FILE    leak suppressions (see perfshim help leaks)\n"
+    "      --no-default-suppressions  do not suppress the C/C++ runtime's one-time allocations\n"
+    "  -h, --help                 show this help\n"
+    "\n"
+    "Exit status: 0 within every budget; 1 a budget broke; 2 usage error or unreadable input.\n";
+
+/* ---- the sites ------------------------------------------------------------------------------- */
+
+enum { BASE = 0, NEW = 1 };
+
+typedef struct {
+    UT_hash_handle hh;
+    char *key; /* the serialized visible frames (report.h's stack view key) */
+    pa_frame_t *frames;
+    size_t nframes;
+    char *note;
+    bool in[2];                /* seen in BASE / NEW */
+    uint64_t v[2][PA_M_COUNT]; /* by side and metric */
+} dsite_t;
+
+typedef struct {
+    dsite_t *sites; /* uthash by key */
+    uint64_t tot[2][PA_M_COUNT];
+    pa_strlist_t paths[2];
+    pa_strlist_t pids[2]; /* decimal, per trace */
+    bool sampled[2];      /* some trace of the side was sampled: its figures are estimates */
+    size_t nsites;
+} diff_t;
+
+static void diff_free(diff_t *d)
+{
+    dsite_t *s, *tmp;
+    HASH_ITER(hh, d->sites, s, tmp)
+    {
+        HASH_DEL(d->sites, s);
+        pa_merge_free_frames(s->frames, s->nframes, s->note);
+        free(s->key);
+        free(s);
+    }
+    for (int k = 0; k < 2; k++) {
+        pa_strlist_free(&d->paths[k]);
+        pa_strlist_free(&d->pids[k]);
+    }
+}
+
+/* The site of stack `id` of t as seen with `hide`, made on first sight; NULL: no memory. */
+static dsite_t *site_of(diff_t *d, pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned hide,
+                        pa_stackview_t *v, int side)
+{
+    if (pa_report_stack_view(t, syms, id, hide, v) != PA_OK)
+        return NULL;
+    const char *key = pa_str_get(&v->key);
+    size_t len = strlen(key);
+    dsite_t *s;
+    HASH_FIND(hh, d->sites, key, len, s);
+    if (!s) {
+        if (!(s = calloc(1, sizeof *s)))
+            return NULL;
+        if (!(s->key = pa_util_strdup(key)) ||
+            pa_merge_copy_view(v, &s->frames, &s->nframes, &s->note) != PA_OK) {
+            free(s->key);
+            free(s);
+            return NULL;
+        }
+        HASH_ADD_KEYPTR(hh, d->sites, s->key, len, s);
+        d->nsites++;
+    }
+    s->in[side] = true;
+    return s;
+}
+
+/* The frames of a site, never NULL: pa_budget_check and pa_budget_where take NULL for the total. */
+static const pa_frame_t no_frames[1];
+
+static const pa_frame_t *frames_of(const dsite_t *s)
+{
+    return s->frames ? s->frames : no_frames;
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Adds trace t to one side: its allocation groups, lock sites and CPU stacks. */
+static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *supp)
+{
+    pa_symbols_t *syms = NULL;
+    pa_groups_t g;
+    int rc = pa_symbols_new(t, &syms);
+    if (rc == PA_OK)
+        rc = pa_report_group(t, syms, false, &g); /* every row: allocations, not only leaks */
+    if (rc != PA_OK) {
+        if (syms)
+            pa_symbols_free(syms);
+        return rc;
+    }
+    pa_report_group_suppress(&g, supp);
+    pa_leaks_totals_t inherited = {0};
+    pa_leaks_split_inherited(&g, &inherited);
+    uint64_t *tot = d->tot[side];
+    pa_stackview_t v = {0};
+    for (size_t i = 0; rc == PA_OK && i < g.n; i++) {
+        const pa_group_t *x = g.items[i];
+        dsite_t *s =
+            site_of(d, t, syms, x->shown_stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, &v, side);
+        if (!s) {
+            rc = PA_ENOMEM;
+            break;
+        }
+        uint64_t *m = s->v[side];
+        if (x->suppressed_by < 0) {
+            m[PA_M_LEAKED] += x->live_blocks;
+            m[PA_M_LEAKED_BYTES] += x->live_bytes;
+            tot[PA_M_LEAKED] += x->live_blocks;
+            tot[PA_M_LEAKED_BYTES] += x->live_bytes;
+        }
+        m[PA_M_PEAK] = max_u64(m[PA_M_PEAK], x->peak_live_bytes);
+        m[PA_M_ALLOCS] += x->allocs;
+        m[PA_M_ALLOC_BYTES] += x->alloc_bytes;
+    }
+    tot[PA_M_PEAK] = max_u64(tot[PA_M_PEAK], t->snap.totals.peak_live_bytes);
+    tot[PA_M_ALLOCS] += t->snap.totals.allocs;
+    tot[PA_M_ALLOC_BYTES] += t->snap.totals.alloc_bytes;
+    const pa_locks_t *l = &t->locks;
+    for (size_t i = 0; rc == PA_OK && t->has_locks && i < l->nlocks; i++)
+        if (pa_locks_is_lock(&l->locks[i]))
+            tot[PA_M_LOCK_WAIT] += l->locks[i].wait_ns;
+    for (size_t i = 0; rc == PA_OK && t->has_locks && i < l->nsites; i++) {
+        const pa_lock_site_t *ls = &l->sites[i];
+        if (ls->lock_index >= l->nlocks || !pa_locks_is_lock(&l->locks[ls->lock_index]) ||
+            !ls->wait_ns)
+            continue;
+        dsite_t *s =
+            site_of(d, t, syms, ls->stack_id, PA_HIDE_SHIM | PA_HIDE_LOCK_WRAPPERS, &v, side);
+        if (!s)
+            rc = PA_ENOMEM;
+        else
+            s->v[side][PA_M_LOCK_WAIT] += ls->wait_ns;
+    }
+    for (size_t i = 0; rc == PA_OK && t->has_cpu && i < t->cpu.n; i++) {
+        const pa_cpu_row_t *r = &t->cpu.rows[i];
+        dsite_t *s = site_of(d, t, syms, r->stack_id, PA_HIDE_SHIM, &v, side);
+        if (!s) {
+            rc = PA_ENOMEM;
+        } else {
+            s->v[side][PA_M_CPU] += r->samples;
+            tot[PA_M_CPU] += r->samples;
+        }
+    }
+    pa_report_stack_view_free(&v);
+    pa_report_groups_free(&g);
+    pa_symbols_free(syms);
+    if (rc == PA_OK) {
+        if (pa_report_est(t)[0])
+            d->sampled[side] = true;
+        if (pa_strlist_add(&d->paths[side], t->path) != PA_OK ||
+            pa_strlist_addf(&d->pids[side], "%llu", (unsigned long long)t->process.pid) != PA_OK)
+            rc = PA_ENOMEM;
+    }
+    return rc;
+}
+
+/* Loads every trace of one side in turn. Returns the first error (each said why). */
+static int load_side(diff_t *d, int side, const pa_strlist_t *paths, const pa_suppress_t *supp,
+                     bool quiet)
+{
+    int first = PA_OK;
+    for (size_t i = 0; i < paths->n; i++) {
+        pa_trace_t t;
+        int rc = pa_model_load(paths->items[i], quiet, &t);
+        if (rc == PA_OK) {
+            rc = add_trace(d, side, &t, supp);
+            if (rc == PA_ENOMEM)
+                pa_msg_error("%s: out of memory", paths->items[i]);
+            pa_model_free(&t);
+        }
+        if (rc != PA_OK && first == PA_OK)
+            first = rc;
+    }
+    return first;
+}
+
+/* ---- ordering ------------------------------------------------------------------------------ */
+
+static double change_of(uint64_t base, uint64_t value)
+{
+    return value >= base ? (double)(value - base) : (double)(base - value);
+}
+
+static pa_metric_t sort_metric;
+
+/* The largest change of sort_metric first, then the key. */
+static int cmp_change(const void *pa, const void *pb)
+{
+    const dsite_t *a = *(dsite_t *const *)pa, *b = *(dsite_t *const *)pb;
+    double x = change_of(a->v[BASE][sort_metric], a->v[NEW][sort_metric]);
+    double y = change_of(b->v[BASE][sort_metric], b->v[NEW][sort_metric]);
+    if (x != y)
+        return x > y ? -1 : 1;
+    return strcmp(a->key, b->key);
+}
+
+static int cmp_key(const void *pa, const void *pb)
+{
+    return strcmp((*(dsite_t *const *)pa)->key, (*(dsite_t *const *)pb)->key);
+}
+
+/* Every site, in key order; NULL when out of memory. */
+static dsite_t **site_array(const diff_t *d)
+{
+    dsite_t **v = malloc((d->nsites ? d->nsites : 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    size_t k = 0;
+    for (dsite_t *s = d->sites; s; s = s->hh.next)
+        v[k++] = s;
+    qsort(v, d->nsites, sizeof *v, cmp_key);
+    return v;
+}
+
+static void sort_by_change(dsite_t **v, size_t n, pa_metric_t m)
+{
+    sort_metric = m;
+    qsort(v, n, sizeof *v, cmp_change);
+}
+
+/* ---- budgets --------------------------------------------------------------------------------- */
+
+/* Every rule against the totals, then against the sites, largest change first. */
+static void check_budgets(pa_budget_t *b, const diff_t *d, dsite_t **v, bool has_base)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        pa_budget_rule_t *r = &b->rules[i];
+        pa_metric_t m = r->metric;
+        pa_budget_check(r, NULL, 0, has_base, d->tot[BASE][m], d->tot[NEW][m]);
+        sort_by_change(v, d->nsites, m);
+        for (size_t k = 0; k < d->nsites; k++)
+            pa_budget_check(r, frames_of(v[k]), v[k]->nframes, has_base, v[k]->v[BASE][m],
+                            v[k]->v[NEW][m]);
+    }
+}
+
+/* ---- output ---------------------------------------------------------------------------------- */
+
+/* "+12.5%", "new" (from 0), "" (no change, both 0) into buf. */
+static const char *percent_text(uint64_t base, uint64_t value, char *buf, size_t size)
+{
+    if (base)
+        snprintf(buf, size, "%+.1f%%", ((double)value - (double)base) * 100.0 / (double)base);
+    else
+        snprintf(buf, size, "%s", value ? "new" : "");
+    return buf;
+}
+
+static void value_row(FILE *out, pa_metric_t m, uint64_t base, uint64_t value, const char *label,
+                      const char *e0, const char *e1)
+{
+    char b[48], n[48], dl[64], p[48];
+    pa_metric_format(m, base, b, sizeof b);
+    pa_metric_format(m, value, n, sizeof n);
+    pa_metric_format_change(m, base, value, dl, sizeof dl);
+    fprintf(out, "  %-18s %s%14s %s%14s %14s %9s", label, e0, b, e1, n, dl,
+            percent_text(base, value, p, sizeof p));
+}
+
+static void traces_text(FILE *out, const diff_t *d, int side, const char *label)
+{
+    fprintf(out, "  %s", label);
+    for (size_t i = 0; i < d->paths[side].n; i++) {
+        fputs(i ? ", " : " ", out);
+        pa_util_fputs_safe(out, d->paths[side].items[i]);
+        fprintf(out, " (pid %s)", d->pids[side].items[i]);
+    }
+    fputc('\n', out);
+}
+
+static void diff_text(FILE *out, const diff_t *d, dsite_t **v, uint64_t top, bool all_frames)
+{
+    size_t both = 0, only[2] = {0, 0};
+    for (size_t i = 0; i < d->nsites; i++) {
+        if (v[i]->in[BASE] && v[i]->in[NEW])
+            both++;
+        else
+            only[v[i]->in[NEW]]++;
+    }
+    fprintf(out, "perfshim diff: %zu base %s, %zu new %s\n", d->paths[BASE].n,
+            d->paths[BASE].n == 1 ? "trace" : "traces", d->paths[NEW].n,
+            d->paths[NEW].n == 1 ? "trace" : "traces");
+    traces_text(out, d, BASE, "base:");
+    traces_text(out, d, NEW, "new: ");
+    fprintf(out, "  sites: %zu in both, %zu only in base, %zu only in new\n", both, only[BASE],
+            only[NEW]);
+    const char *e0 = d->sampled[BASE] ? "~" : " ", *e1 = d->sampled[NEW] ? "~" : " ";
+    if (d->sampled[BASE] || d->sampled[NEW])
+        fputs("  some traces were sampled (PERFSHIM_SAMPLE): '~' marks estimates\n", out);
+    fprintf(out, "\nTotals               %15s %15s %14s %9s\n", "base", "new", "change", "%");
+    for (int m = 0; m < PA_M_COUNT; m++) {
+        value_row(out, (pa_metric_t)m, d->tot[BASE][m], d->tot[NEW][m], pa_metrics[m].title, e0,
+                  e1);
+        fputc('\n', out);
+    }
+    for (int m = 0; m < PA_M_COUNT; m++) {
+        sort_by_change(v, d->nsites, (pa_metric_t)m);
+        size_t changed = 0;
+        while (changed < d->nsites && v[changed]->v[BASE][m] != v[changed]->v[NEW][m])
+            changed++;
+        if (!changed)
+            continue;
+        size_t shown = top && top < changed ? (size_t)top : changed;
+        fprintf(out, "\n%c%s: %zu %s changed", pa_metrics[m].title[0] & ~0x20,
+                pa_metrics[m].title + 1, changed, changed == 1 ? "site" : "sites");
+        if (shown < changed)
+            fprintf(out, " (the %zu largest changes shown; --top 0 shows all)", shown);
+        fputc('\n', out);
+        for (size_t i = 0; i < shown; i++) {
+            const dsite_t *s = v[i];
+            char where[512];
+            fputc('\n', out);
+            value_row(out, (pa_metric_t)m, s->v[BASE][m], s->v[NEW][m],
+                      !s->in[BASE]  ? "new site"
+                      : !s->in[NEW] ? "gone"
+                                    : "",
+                      e0, e1);
+            fprintf(out, "  %s\n", pa_budget_where(frames_of(s), s->nframes, where, sizeof where));
+            pa_report_frames_text_n(out, s->note, s->frames, s->nframes, "      ", all_frames);
+        }
+    }
+}
+
+/* "traces": [{"trace", "pid"}...], "estimated": bool (members of the current object). */
+static void traces_members(pa_json_t *j, const diff_t *d, int side)
+{
+    pa_json_key(j, "traces");
+    pa_json_array_begin(j, false);
+    for (size_t i = 0; i < d->paths[side].n; i++) {
+        pa_json_object_begin(j, true);
+        pa_json_key(j, "trace");
+        pa_json_string(j, d->paths[side].items[i]);
+        pa_json_key(j, "pid");
+        pa_json_raw(j, d->pids[side].items[i], strlen(d->pids[side].items[i]));
+        pa_json_object_end(j);
+    }
+    pa_json_array_end(j);
+    pa_json_kv_bool(j, "estimated", d->sampled[side]);
+}
+
+static void traces_json(pa_json_t *j, const diff_t *d, int side)
+{
+    pa_json_object_begin(j, false);
+    traces_members(j, d, side);
+    pa_json_object_end(j);
+}
+
+/* {"base":B,"new":N,"delta":D,"percent":P|null}; without a base: the value alone. */
+static void change_json(pa_json_t *j, uint64_t base, uint64_t value, bool has_base)
+{
+    if (!has_base) {
+        pa_json_u64(j, value);
+        return;
+    }
+    pa_json_object_begin(j, true);
+    pa_json_kv_u64(j, "base", base);
+    pa_json_kv_u64(j, "new", value);
+    char buf[32];
+    int n = value >= base ? snprintf(buf, sizeof buf, "%llu", (unsigned long long)(value - base))
+                          : snprintf(buf, sizeof buf, "-%llu", (unsigned long long)(base - value));
+    pa_json_key(j, "delta");
+    pa_json_raw(j, buf, (size_t)n);
+    pa_json_key(j, "percent");
+    if (base)
+        pa_json_f64(j, ((double)value - (double)base) * 100.0 / (double)base);
+    else
+        pa_json_null(j);
+    pa_json_object_end(j);
+}
+
+static void totals_json(pa_json_t *j, const diff_t *d, bool has_base)
+{
+    pa_json_key(j, "totals");
+    pa_json_object_begin(j, false);
+    for (int m = 0; m < PA_M_COUNT; m++) {
+        pa_json_key(j, pa_metrics[m].name);
+        change_json(j, d->tot[BASE][m], d->tot[NEW][m], has_base);
+    }
+    pa_json_object_end(j);
+}
+
+static void diff_json(pa_json_t *j, const diff_t *d, dsite_t **v)
+{
+    size_t counts[3] = {0, 0, 0}; /* both, base only, new only */
+    for (size_t i = 0; i < d->nsites; i++)
+        counts[v[i]->in[BASE] && v[i]->in[NEW] ? 0 : v[i]->in[BASE] ? 1 : 2]++;
+    pa_json_key(j, "base");
+    traces_json(j, d, BASE);
+    pa_json_key(j, "new");
+    traces_json(j, d, NEW);
+    pa_json_key(j, "site_counts");
+    pa_json_object_begin(j, true);
+    pa_json_kv_u64(j, "both", counts[0]);
+    pa_json_kv_u64(j, "base_only", counts[1]);
+    pa_json_kv_u64(j, "new_only", counts[2]);
+    pa_json_object_end(j);
+    totals_json(j, d, true);
+    /* the sites with a change, in key order (stable for tools; text sorts by change) */
+    qsort(v, d->nsites, sizeof *v, cmp_key);
+    pa_json_key(j, "sites");
+    pa_json_array_begin(j, false);
+    for (size_t i = 0; i < d->nsites; i++) {
+        const dsite_t *s = v[i];
+        if (!memcmp(s->v[BASE], s->v[NEW], sizeof s->v[BASE]))
+            continue;
+        pa_json_object_begin(j, false);
+        pa_json_key(j, "status");
+        pa_json_string(j, s->in[BASE] && s->in[NEW] ? "both"
+                          : s->in[BASE]             ? "base_only"
+                                                    : "new_only");
+        char where[512];
+        pa_json_key(j, "where");
+        pa_json_string(j, pa_budget_where(frames_of(s), s->nframes, where, sizeof where));
+        pa_json_key(j, "metrics");
+        pa_json_object_begin(j, false);
+        for (int m = 0; m < PA_M_COUNT; m++) {
+            if (!s->v[BASE][m] && !s->v[NEW][m])
+                continue;
+            pa_json_key(j, pa_metrics[m].name);
+            change_json(j, s->v[BASE][m], s->v[NEW][m], true);
+        }
+        pa_json_object_end(j);
+        pa_report_stack_json(j, s->note, s->frames, s->nframes);
+        pa_json_object_end(j);
+    }
+    pa_json_array_end(j);
+}
+
+static void check_text(FILE *out, const diff_t *d)
+{
+    fprintf(out, "perfshim check: %zu %s\n", d->paths[NEW].n,
+            d->paths[NEW].n == 1 ? "trace" : "traces");
+    traces_text(out, d, NEW, "traces:");
+    fputs("\nTotals\n", out);
+    for (int m = 0; m < PA_M_COUNT; m++) {
+        char b[48];
+        fprintf(out, "  %-18s %s%14s\n", pa_metrics[m].title, d->sampled[NEW] ? "~" : " ",
+                pa_metric_format((pa_metric_t)m, d->tot[NEW][m], b, sizeof b));
+    }
+}
+
+/* ---- command line ---------------------------------------------------------------------------- */
+
+enum {
+    OPT_JSON = 256,
+    OPT_TOP,
+    OPT_FAIL_ON,
+    OPT_BUDGET,
+    OPT_JUNIT,
+    OPT_SUPP,
+    OPT_NO_DEFAULT_SUPP,
+    OPT_ALL_FRAMES,
+};
+
+static const struct option options[] = {
+    {"json", no_argument, NULL, OPT_JSON},
+    {"top", required_argument, NULL, OPT_TOP},
+    {"fail-on", required_argument, NULL, OPT_FAIL_ON},
+    {"budget", required_argument, NULL, OPT_BUDGET},
+    {"junit", required_argument, NULL, OPT_JUNIT},
+    {"suppressions", required_argument, NULL, OPT_SUPP},
+    {"no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPP},
+    {"all-frames", no_argument, NULL, OPT_ALL_FRAMES},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct {
+    bool check; /* perfshim check */
+    bool json, all_frames, no_default_supp, help;
+    uint64_t top;
+    const char *junit;
+    pa_budget_t budget;
+    pa_strlist_t supp_files;
+    pa_strlist_t sides[2]; /* trace files; check: NEW only */
+} diff_opts_t;
+
+static void opts_free(diff_opts_t *o)
+{
+    pa_budget_free(&o->budget);
+    pa_strlist_free(&o->supp_files);
+    pa_strlist_free(&o->sides[BASE]);
+    pa_strlist_free(&o->sides[NEW]);
+}
+
+static int parse(int argc, char **argv, diff_opts_t *o)
+{
+    const char *cmd = argv[0];
+    opterr = 0;
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        const char *opt = argv[optind - 1];
+        int rc = PA_OK;
+        switch (c) {
+        case 'h':
+            o->help = true;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_ALL_FRAMES:
+            o->all_frames = true;
+            break;
+        case OPT_TOP:
+            if (o->check) {
+                pa_msg_error("check: unknown option '--top'; see 'perfshim help check'");
+                return -1;
+            }
+            if (pa_util_parse_u64(optarg, 0, UINT32_MAX, &o->top) != 0) {
+                pa_msg_error("%s: invalid --top '%s': expected a whole number (0 for all)", cmd,
+                             optarg);
+                return -1;
+            }
+            break;
+        case OPT_FAIL_ON:
+            rc = pa_budget_parse_list(&o->budget, optarg, "--fail-on");
+            break;
+        case OPT_BUDGET:
+            rc = pa_budget_load_file(&o->budget, optarg);
+            break;
+        case OPT_JUNIT:
+            o->junit = optarg;
+            break;
+        case OPT_SUPP:
+            rc = pa_strlist_add(&o->supp_files, optarg);
+            break;
+        case OPT_NO_DEFAULT_SUPP:
+            o->no_default_supp = true;
+            break;
+        case ':':
+            pa_msg_error("%s: option '%s' needs an argument", cmd, opt);
+            return -1;
+        default:
+            pa_msg_error("%s: unknown option '%s'; see 'perfshim help %s'", cmd, opt, cmd);
+            return -1;
+        }
+        if (rc != PA_OK)
+            return -1;
+    }
+    return optind;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds operand p to list l: a file as it is, a directory as its *.trace files in name order. */
+static int add_operand(pa_strlist_t *l, const char *cmd, const char *p)
+{
+    struct stat st;
+    if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+        return pa_strlist_add(l, p); /* the loader says why it cannot be read */
+    DIR *dir = opendir(p);
+    if (!dir) {
+        pa_msg_error("%s: %s: %s", cmd, p, strerror(errno));
+        return PA_EIO;
+    }
+    pa_strlist_t names = {0};
+    int rc = PA_OK;
+    struct dirent *e;
+    while (rc == PA_OK && (e = readdir(dir))) {
+        size_t n = strlen(e->d_name);
+        if (n > 6 && strcmp(e->d_name + n - 6, ".trace") == 0)
+            rc = pa_strlist_addf(&names, "%s/%s", p, e->d_name);
+    }
+    closedir(dir);
+    if (rc == PA_OK && !names.n) {
+        pa_msg_error("%s: no *.trace file in the directory %s", cmd, p);
+        rc = PA_EIO;
+    }
+    if (names.n)
+        qsort(names.items, names.n, sizeof *names.items, cmp_str);
+    for (size_t i = 0; rc == PA_OK && i < names.n; i++)
+        rc = pa_strlist_add(l, names.items[i]);
+    pa_strlist_free(&names);
+    return rc;
+}
+
+/* Splits the operands: diff takes BASE NEW, or BASE... -- NEW...; check takes TRACE.... The
+ * '--' is found before getopt runs (its permutation would move the operands around it). */
+static int operands(int argc, char **argv, diff_opts_t *o)
+{
+    const char *cmd = argv[0];
+    int dashes = -1;
+    for (int i = 1; i < argc && !o->check; i++)
+        if (strcmp(argv[i], "--") == 0) {
+            dashes = i;
+            break;
+        }
+    int first = parse(dashes >= 0 ? dashes : argc, argv, o);
+    if (first < 0)
+        return PA_EUSAGE;
+    if (o->help)
+        return PA_OK;
+    int end = dashes >= 0 ? dashes : argc;
+    int rc = PA_OK;
+    if (o->check) {
+        if (first >= argc) {
+            pa_msg_error("check: no trace file given; see 'perfshim help check'");
+            return PA_EUSAGE;
+        }
+        for (int i = first; rc == PA_OK && i < argc; i++)
+            rc = add_operand(&o->sides[NEW], cmd, argv[i]);
+    } else if (dashes >= 0) {
+        for (int i = first; rc == PA_OK && i < end; i++)
+            rc = add_operand(&o->sides[BASE], cmd, argv[i]);
+        for (int i = dashes + 1; rc == PA_OK && i < argc; i++)
+            rc = add_operand(&o->sides[NEW], cmd, argv[i]);
+        if (rc == PA_OK && (first >= end || dashes + 1 >= argc)) {
+            pa_msg_error("diff: expected BASE... -- NEW... with traces on both sides; see "
+                         "'perfshim help diff'");
+            return PA_EUSAGE;
+        }
+    } else {
+        if (end - first != 2) {
+            pa_msg_error("diff: expected two operands, BASE and NEW (or BASE... -- NEW...); "
+                         "see 'perfshim help diff'");
+            return PA_EUSAGE;
+        }
+        rc = add_operand(&o->sides[BASE], cmd, argv[first]);
+        if (rc == PA_OK)
+            rc = add_operand(&o->sides[NEW], cmd, argv[first + 1]);
+    }
+    if (rc == PA_OK && o->check && !o->budget.n) {
+        pa_msg_error("check: no budget given: use --fail-on RULES or --budget FILE; see "
+                     "'perfshim help check'");
+        return PA_EUSAGE;
+    }
+    return rc;
+}
+
+static int run(int argc, char **argv, bool check)
+{
+    diff_opts_t o = {.check = check, .top = PA_DIFF_DEFAULT_TOP};
+    pa_suppress_t supp = {0};
+    diff_t d = {0};
+    dsite_t **v = NULL;
+    int status = PA_EXIT_USAGE;
+    if (operands(argc, argv, &o) != PA_OK)
+        goto out;
+    if (o.help) {
+        fputs(check ? pa_check_help : pa_diff_help, stdout);
+        status = PA_EXIT_OK;
+        goto out;
+    }
+    if (pa_suppress_load_all(&supp, !o.no_default_supp, &o.supp_files) != PA_OK)
+        goto out;
+    pa_symbols_share(true); /* a suite's traces: each module opened once */
+    int rc = PA_OK;
+    for (int side = check ? NEW : BASE; side <= NEW && rc == PA_OK; side++)
+        rc = load_side(&d, side, &o.sides[side], &supp, false);
+    if (rc == PA_OK && !(v = site_array(&d))) {
+        pa_msg_error("%s: out of memory", argv[0]);
+        rc = PA_ENOMEM;
+    }
+    if (rc != PA_OK) {
+        pa_symbols_share(false);
+        goto out; /* an unreadable trace: the gate cannot say anything */
+    }
+    if (check)
+        pa_budget_skip_relative(&o.budget);
+    check_budgets(&o.budget, &d, v, !check);
+    if (o.json) {
+        pa_json_t j;
+        pa_json_init(&j, stdout);
+        pa_json_object_begin(&j, false);
+        pa_json_key(&j, "format");
+        pa_json_string(&j, check ? "perfshim-check" : "perfshim-diff");
+        pa_json_kv_u64(&j, "version", 1);
+        if (check) {
+            traces_members(&j, &d, NEW);
+            totals_json(&j, &d, false);
+        } else {
+            diff_json(&j, &d, v);
+        }
+        if (o.budget.n)
+            pa_budget_json(&j, &o.budget);
+        pa_json_object_end(&j);
+        pa_json_finish(&j);
+        for (size_t i = 0; i < o.budget.n; i++) /* the reasons, also where people look */
+            for (size_t k = 0; k < o.budget.rules[i].failures.n; k++)
+                pa_msg_error("%s", o.budget.rules[i].failures.items[k]);
+    } else {
+        if (check)
+            check_text(stdout, &d);
+        else
+            diff_text(stdout, &d, v, o.top, o.all_frames);
+        if (o.budget.n)
+            pa_budget_text(stdout, &o.budget);
+    }
+    pa_symbols_share(false);
+    status = pa_budget_broken(&o.budget) ? PA_EXIT_FINDINGS : PA_EXIT_OK;
+    if (o.junit &&
+        pa_budget_junit(&o.budget, check ? "perfshim check" : "perfshim diff", o.junit) != PA_OK)
+        status = PA_EXIT_USAGE;
+out:
+    free(v);
+    diff_free(&d);
+    pa_suppress_free(&supp);
+    opts_free(&o);
+    return status;
+}
+
+int pa_diff_main(int argc, char **argv)
+{
+    return run(argc, argv, false);
+}
+
+int pa_check_main(int argc, char **argv)
+{
+    return run(argc, argv, true);
+}

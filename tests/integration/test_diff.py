@@ -1,0 +1,308 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""test_diff.py — `perfshim diff` and `perfshim check` (issue 13, the regression gate).
+
+- Matching across a rebuild: diffprog.c built twice (diffprog_b has a function inserted before
+  all others, so every function moved, and grown_site() changed). Every site of one run must
+  match a site of the other (none only in base or only in new), the program's frames must be
+  at other offsets in the two builds (so the match cannot be by address), and the only sites
+  with a change are grown_site's two, with the exact counts the program makes.
+- BASE and NEW as directories, and BASE... -- NEW....
+- Each budget kind (leaked, leaked_bytes, peak, allocs, alloc_bytes, lock_wait, cpu) breaking
+  (exit 1) and holding (exit 0), with a message naming the site; scopes; `check`'s absolute
+  budgets; budget files and their parse errors (exit 2, FILE:LINE in the message); JUnit XML
+  read with xml.etree; exit 2 for unreadable input and usage errors.
+- The golden diff of committed traces (tests/data/diff.expected.txt and .json; --update
+  rewrites them).
+Standard library only."""
+import json
+import os
+import shutil
+import xml.etree.ElementTree as ET
+
+import pstest
+import test_golden
+
+GOLDEN_ARGS = ["--fail-on", "leaked=+0,allocs=+5%,lock_wait=+100ms", "diffprog_a.trace", "threads.trace", "--", "diffprog_b.trace", "contention.trace"]
+
+
+def source_line(path, text):
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if text in line:
+                return n
+    raise ValueError("%s: no line with %r" % (path, text))
+
+
+def main():
+    def extra(ap):
+        ap.add_argument("--data", required=True, help="tests/data")
+        ap.add_argument("--update", action="store_true", help="rewrite the golden diff files")
+
+    args = pstest.parse_args(extra)
+    ck = pstest.Checker("test_diff")
+    data = os.path.abspath(args.data)
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "diffprog.c")
+    loop_line = source_line(src, "char *p = malloc(32);")
+    leak_line = source_line(src, "LEAK: grown_site")
+
+    def perfshim(*a, cwd=None):
+        return pstest.run([args.perfshim] + list(a), cwd=cwd)
+
+    def golden():
+        text = perfshim("diff", *GOLDEN_ARGS, cwd=data)
+        js = perfshim("diff", "--json", *GOLDEN_ARGS, cwd=data)
+        ok = ck.equal(text.returncode, 1, "golden diff (text) exit status (budgets broke)")
+        ok &= ck.equal(js.returncode, 1, "golden diff (JSON) exit status (budgets broke)")
+        if not ok:
+            print(pstest.describe(text))
+            return
+        got_json = test_golden.stable(json.loads(js.stdout.decode("utf-8")))
+        got_text = text.stdout.decode("utf-8")
+        if args.update:
+            with open(os.path.join(data, "diff.expected.json"), "w", encoding="utf-8") as f:
+                f.write(test_golden.dumps(got_json) + "\n")
+            with open(os.path.join(data, "diff.expected.txt"), "w", encoding="utf-8") as f:
+                f.write(got_text)
+            print("updated tests/data/diff.expected.{json,txt}")
+            return
+        with open(os.path.join(data, "diff.expected.json"), encoding="utf-8") as f:
+            expected = json.load(f)
+        d = test_golden.differences(expected, got_json)
+        ck.check(not d, "golden diff --json equals diff.expected.json", "\n".join(d[:30]))
+        with open(os.path.join(data, "diff.expected.txt"), encoding="utf-8") as f:
+            expected_text = f.read()
+        ck.check(got_text == expected_text, "golden diff (text) equals diff.expected.txt",
+                 "\n".join(l for l in __import__("difflib").unified_diff(
+                     expected_text.splitlines(), got_text.splitlines(), lineterm=""))[:4000])
+        ck.equal(expected.get("format"), "perfshim-diff", "golden: format")
+        ck.check(expected["totals"]["lock_wait"]["new"] > 0 and
+                 expected["totals"]["leaked"]["base"] > 0,
+                 "golden: the expected diff has lock waits and leaks")
+
+    golden()
+    if args.update:
+        ck.done()
+
+    work = pstest.tmpdir("diff")
+    traces = {}
+    for name, prog, env in (("a", "diffprog_a", {}), ("b", "diffprog_b", {}),
+                            ("c", "diffprog_b", {"DIFFPROG_SPIN": "300",
+                                                 "PERFSHIM_CPU_HZ": "1000"})):
+        path = os.path.join(work, name + ".trace")
+        e = {"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": path}
+        e.update(env)
+        p = pstest.run([os.path.join(args.bindir, prog)], env=e, cwd=work)
+        if not ck.check(p.returncode == 0 and os.path.exists(path), "%s ran and wrote %s"
+                        % (prog, os.path.basename(path)), pstest.describe(p)):
+            ck.done()
+        traces[name] = path
+    a, b, c = traces["a"], traces["b"], traces["c"]
+
+    # ---- matching across the rebuild --------------------------------------------------------
+    p = perfshim("diff", "--json", a, b)
+    ck.equal(p.returncode, 0, "diff --json a b (no budget) exits 0")
+    doc = json.loads(p.stdout.decode("utf-8"))
+    ck.equal((doc["format"], doc["version"]), ("perfshim-diff", 1), "JSON header")
+    sc = doc["site_counts"]
+    ck.check(sc["base_only"] == 0 and sc["new_only"] == 0 and sc["both"] >= 3,
+             "every site of the rebuilt program matches one of the first build", repr(sc))
+    changed = doc["sites"]
+    inner = sorted((s["stack"][0].get("function"), s["stack"][0].get("line")) for s in changed)
+    ck.equal(inner, sorted([("grown_site", loop_line), ("grown_site", leak_line)]),
+             "the sites with a change are grown_site's two")
+    for s in changed:
+        ck.equal(s["status"], "both", "changed site %s:%s is in both runs"
+                 % (s["stack"][0].get("function"), s["stack"][0].get("line")))
+        m = s["metrics"]
+        if s["stack"][0].get("line") == loop_line:
+            ck.equal(m["allocs"], {"base": 1000, "new": 1500, "delta": 500, "percent": 50},
+                     "loop site: allocations")
+            ck.equal(m["alloc_bytes"]["delta"], 500 * 32, "loop site: bytes allocated")
+            ck.check("leaked" not in m, "loop site: no leaks")
+        else:
+            ck.equal((m["leaked"]["base"], m["leaked"]["new"]), (1, 2), "leak site: blocks")
+            ck.equal((m["leaked_bytes"]["base"], m["leaked_bytes"]["new"]), (48, 96),
+                     "leak site: bytes")
+            ck.equal((m["peak"]["base"], m["peak"]["new"]), (48, 96), "leak site: peak")
+    tot = doc["totals"]
+    ck.equal(tot["allocs"]["delta"], 501, "total allocations change by 500 + 1")
+    ck.equal(tot["leaked"]["delta"], 1, "total leaked blocks change by 1")
+
+    def frame_offsets(trace):
+        r = perfshim("leaks", "--json", trace)
+        out = {}
+        for leak in json.loads(r.stdout.decode("utf-8")).get("leaks", []):
+            for f in leak.get("stack", []):
+                if f.get("function") in ("same_leak", "main"):
+                    out[f["function"]] = f.get("offset")
+        return out
+
+    oa, ob = frame_offsets(a), frame_offsets(b)
+    ck.check(oa.get("same_leak") is not None and oa.get("main") is not None and
+             oa.get("same_leak") != ob.get("same_leak") and oa.get("main") != ob.get("main"),
+             "the rebuilt program's frames are at other offsets (matched by symbol, not "
+             "address)", "%r / %r" % (oa, ob))
+
+    p = perfshim("diff", a, b)
+    text = p.stdout.decode("utf-8")
+    ck.check("0 only in base, 0 only in new" in text and
+             "grown_site (diffprog.c:%d)" % loop_line in text and "+50.0%" in text,
+             "text: the counts of sites and the changed site with its percentage", text[:3000])
+    ck.check(text.index("Allocations:") < text.index("+500") and
+             text.index("+500") < text.index("grown_site (diffprog.c:%d)" % leak_line,
+                                              text.index("Allocations:")),
+             "text: the largest change of a metric first", text[:3000])
+
+    # ---- several traces: directories and -- ------------------------------------------------
+    for d, t in (("base", a), ("new", b)):
+        os.mkdir(os.path.join(work, d))
+        shutil.copy(t, os.path.join(work, d, "run.trace"))
+    p = perfshim("diff", "--json", os.path.join(work, "base"), os.path.join(work, "new"))
+    ck.check(p.returncode == 0 and json.loads(p.stdout.decode("utf-8"))["totals"] == tot,
+             "diff of two directories gives the totals of the files'", pstest.describe(p))
+    p = perfshim("diff", "--json", a, a, "--", b)
+    d2 = json.loads(p.stdout.decode("utf-8")) if p.returncode == 0 else {}
+    ck.check(d2 and d2["totals"]["allocs"]["base"] == 2 * tot["allocs"]["base"] and
+             len(d2["base"]["traces"]) == 2, "BASE... -- NEW...: the base's traces summed",
+             pstest.describe(p))
+
+    # ---- budgets: each kind breaking and holding ------------------------------------------
+    cases = [
+        # (rules, base, new, cwd, expected status, text expected in the output)
+        ("leaked=+0", a, b, None, 1, "leaked=+0 broken at grown_site (diffprog.c:%d): 1 -> 2"
+         % leak_line),
+        ("leaked=+1", a, b, None, 0, None),
+        ("leaked_bytes=+0", a, b, None, 1, "grown_site (diffprog.c:%d)" % leak_line),
+        ("leaked_bytes=+48", a, b, None, 0, None),
+        ("peak=+50%", a, b, None, 1, "peak=+50% broken at grown_site"),
+        ("peak=+100%", a, b, None, 0, None),
+        ("allocs=+5%", a, b, None, 1, "allocs=+5%% broken at grown_site (diffprog.c:%d): "
+         "1000 -> 1500 (+500, +50.0%%)" % loop_line),
+        ("allocs=+100%", a, b, None, 0, None),
+        ("alloc_bytes=+10%", a, b, None, 1, "alloc_bytes=+10% broken at total"),
+        ("alloc_bytes=+100%", a, b, None, 0, None),
+        ("lock_wait=+20%", "threads.trace", "contention.trace", data, 1,
+         "lock_wait=+20% broken at total: 0 ns -> "),
+        ("lock_wait=+100ms", "threads.trace", "contention.trace", data, 1,
+         "lock_wait=+100ms broken at forced_site (contention.c:"),
+        ("lock_wait=+0", "contention.trace", "contention.trace", data, 0, None),
+        ("cpu=+0", b, c, None, 1, "cpu=+0 broken at total: 0 ->"),
+        ("cpu=+1000000", b, c, None, 0, None),
+        # scopes
+        ("allocs=+5% total", a, b, None, 1, "allocs=+5% total broken at total"),
+        ("allocs=+30% total", a, b, None, 0, None),
+        ("allocs=+5% site:grown_site", a, b, None, 1, "broken at grown_site"),
+        ("allocs=+5% site:same_*", a, b, None, 0, None),
+        # an absolute maximum in a diff applies to NEW
+        ("leaked=2", a, b, None, 1, "leaked=2 broken at total: 3, over the budget by 1"),
+        ("leaked=3", a, b, None, 0, None),
+    ]
+    for rules, base, new, cwd, status, needle in cases:
+        p = perfshim("diff", "--fail-on", rules, base, new, cwd=cwd)
+        out = p.stdout.decode("utf-8")
+        ok = ck.equal(p.returncode, status, "diff --fail-on %s exit status" % rules)
+        if needle:
+            ok &= ck.check(needle in out, "diff --fail-on %s says where and by how much"
+                           % rules, out[out.find("Budgets:"):][:1500])
+        if not ok:
+            print(pstest.describe(p))
+    # JSON: the failures in the document and on stderr
+    p = perfshim("diff", "--json", "--fail-on", "leaked=+0,allocs=+100%", a, b)
+    d3 = json.loads(p.stdout.decode("utf-8"))
+    st = [(r["rule"], r["status"]) for r in d3.get("budgets", [])]
+    ck.equal(st, [("leaked=+0", "broken"), ("allocs=+100%", "ok")], "JSON budgets")
+    ck.check(p.returncode == 1 and b"leaked=+0 broken at" in p.stderr,
+             "diff --json: exit 1, the broken budget on stderr", pstest.describe(p))
+
+    # ---- check ------------------------------------------------------------------------------
+    for rules, trace, cwd, status in (("leaked=0", b, None, 1), ("leaked=3", b, None, 0),
+                                      ("peak=200M", b, None, 0), ("peak=1K", b, None, 1),
+                                      ("lock_wait=1s", "contention.trace", data, 0),
+                                      ("lock_wait=100ms", "contention.trace", data, 1),
+                                      ("cpu=0", c, None, 1), ("cpu=1000000", c, None, 0)):
+        p = perfshim("check", "--fail-on", rules, trace, cwd=cwd)
+        ck.equal(p.returncode, status, "check --fail-on %s %s exit status"
+                 % (rules, os.path.basename(trace)))
+    p = perfshim("check", "--json", "--fail-on", "leaked=0,allocs=+5%", b)
+    d4 = json.loads(p.stdout.decode("utf-8"))
+    ck.check(d4["format"] == "perfshim-check" and
+             [r["status"] for r in d4["budgets"]] == ["broken", "skipped"],
+             "check --json: a relative rule is skipped", json.dumps(d4.get("budgets")))
+
+    # ---- budget files -------------------------------------------------------------------------
+    bf = os.path.join(work, "budget.txt")
+    with open(bf, "w") as f:
+        f.write("# the gate of diffprog\n\nleaked=+1          # one more leak is tolerated\n"
+                "allocs=+5%   site:grown_site\n  peak=1M total\n")
+    p = perfshim("diff", "--budget", bf, a, b)
+    out = p.stdout.decode("utf-8")
+    ck.check(p.returncode == 1 and "BROKEN  allocs=+5% site:grown_site" in out and
+             "ok      leaked=+1" in out and "ok      peak=1M total" in out,
+             "budget file: rules, comments, scopes", out[out.find("Budgets:"):])
+    errors = [
+        ("alocs=+5%\n", "budget.txt:1", "unknown metric 'alocs'"),
+        ("# ok\nleaked=+0\npeak=+ten%\n", "budget.txt:3", "invalid limit '+ten%'"),
+        ("allocs=+5% everywhere\n", "budget.txt:1", "unknown scope 'everywhere'"),
+        ("leaked +0\n", "budget.txt:1", "expected METRIC=LIMIT"),
+        ("lock_wait=+3 parsecs\n", "budget.txt:1", "unknown scope 'parsecs'"),
+        ("peak=-5%\n", "budget.txt:1", "invalid limit '-5%'"),
+    ]
+    for content, where, what in errors:
+        with open(bf, "w") as f:
+            f.write(content)
+        p = perfshim("diff", "--budget", bf, a, b)
+        err = p.stderr.decode("utf-8")
+        ck.check(p.returncode == 2 and where in err and what in err,
+                 "budget file %r: exit 2, '%s: ... %s'" % (content, where, what), err)
+    p = perfshim("diff", "--budget", os.path.join(work, "missing.txt"), a, b)
+    ck.check(p.returncode == 2 and b"missing.txt: cannot read the budget file" in p.stderr,
+             "a missing budget file: exit 2", pstest.describe(p))
+    p = perfshim("diff", "--fail-on", "allocs", a, b)
+    ck.check(p.returncode == 2 and b"--fail-on: budget rule 'allocs'" in p.stderr,
+             "a bad --fail-on: exit 2", pstest.describe(p))
+
+    # ---- JUnit ---------------------------------------------------------------------------------
+    xml = os.path.join(work, "junit.xml")
+    p = perfshim("diff", "--junit", xml, "--fail-on", "leaked=+0,allocs=+100%,cpu=+0", a, b)
+    ck.equal(p.returncode, 1, "diff --junit: exit 1 (a budget broke)")
+    suite = ET.parse(xml).getroot().find("testsuite")
+    cases_x = suite.findall("testcase")
+    ck.equal([t.get("name") for t in cases_x], ["leaked=+0", "allocs=+100%", "cpu=+0"],
+             "JUnit: one testcase per budget")
+    ck.equal((suite.get("tests"), suite.get("failures")), ("3", "1"), "JUnit: counts")
+    fail = cases_x[0].find("failure")
+    ck.check(fail is not None and "leaked=+0 broken at total" in fail.get("message") and
+             "grown_site (diffprog.c:%d)" % leak_line in fail.text
+             and cases_x[1].find("failure") is None, "JUnit: the failure carries its message",
+             ET.tostring(suite).decode()[:2000])
+    p = perfshim("check", "--junit", xml, "--fail-on", "leaked=3,allocs=+5%", b)
+    suite = ET.parse(xml).getroot().find("testsuite")
+    ck.check(p.returncode == 0 and suite.get("skipped") == "1" and
+             suite.findall("testcase")[1].find("skipped") is not None,
+             "check --junit: a relative rule is a skipped testcase", pstest.describe(p))
+
+    # ---- exit 2: unreadable input, usage errors ------------------------------------------------
+    junk = os.path.join(work, "junk.trace")
+    with open(junk, "w") as f:
+        f.write("not a trace\n")
+    empty = os.path.join(work, "empty")
+    os.mkdir(empty)
+    for argv, what in (([a, os.path.join(work, "nope.trace")], "a missing trace"),
+                       ([junk, b], "a file that is not a trace"),
+                       ([empty, b], "a directory without traces"),
+                       ([a], "one operand"),
+                       ([a, b, c], "three operands without --"),
+                       ([a, "--"], "nothing after --"),
+                       (["--top", "x", a, b], "a bad --top"),
+                       (["--frobnicate", a, b], "an unknown option")):
+        p = perfshim("diff", "--fail-on", "leaked=+100", *argv)
+        ck.check(p.returncode == 2 and p.stderr, "diff with %s: exit 2 with a message" % what,
+                 pstest.describe(p))
+    p = perfshim("check", b)
+    ck.check(p.returncode == 2 and b"no budget given" in p.stderr, "check without budgets: exit 2")
+    ck.done()
+
+
+if __name__ == "__main__":
+    main()
