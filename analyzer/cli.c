@@ -15,6 +15,7 @@
 #include "locks.h"
 #include "run.h"
 #include "summary.h"
+#include "export.h"
 #include "merge.h"
 #include "suppress.h"
 #include "symbols.h"
@@ -53,6 +54,8 @@ static const char help_main[] =
     "  hot [OPTIONS] TRACE...             CPU samples, allocator latency, zones, threads\n"
     "  ctl PID COMMAND | ctl --list       control a running process (PERFSHIM_CONTROL=1 or\n"
     "                                     PERFSHIM_START=off): status, start, stop, dump, ...\n"
+    "  export [OPTIONS] TRACE...          the profile for other tools: pprof, folded stacks\n"
+    "                                     (flame graphs), speedscope\n"
     "  help [COMMAND]                     help on a command\n"
     "\n"
     "Options:\n"
@@ -779,10 +782,15 @@ typedef struct {
 } command_t;
 
 static const command_t commands[] = {
-    {"leaks", cmd_leaks, help_leaks}, {"summary", cmd_summary, help_summary},
-    {"run", cmd_run, help_run},       {"locks", cmd_locks, help_locks},
-    {"hot", cmd_hot, help_hot},       {"timeline", cmd_timeline, help_timeline},
-    {"ctl", cmd_ctl, help_ctl},       {"growth", cmd_growth, help_growth},
+    {"leaks", cmd_leaks, help_leaks},
+    {"summary", cmd_summary, help_summary},
+    {"run", cmd_run, help_run},
+    {"locks", cmd_locks, help_locks},
+    {"hot", cmd_hot, help_hot},
+    {"timeline", cmd_timeline, help_timeline},
+    {"ctl", cmd_ctl, help_ctl},
+    {"growth", cmd_growth, help_growth},
+    {"export", pa_export_main, pa_export_help},
 };
 
 static const command_t *find_command(const char *name)
@@ -817,7 +825,7 @@ static int dispatch(int argc, char **argv)
         const command_t *c = find_command(argv[2]);
         if (!c) {
             pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary, timeline, "
-                         "growth, locks, hot",
+                         "growth, locks, hot, export",
                          argv[2]);
             return PA_EXIT_USAGE;
         }
@@ -831,7 +839,9 @@ static int dispatch(int argc, char **argv)
     const command_t *c = find_command(a);
     if (!c) {
         pa_msg_error(
-            "unknown command '%s'; commands: run, leaks, summary, timeline, growth, locks, hot", a);
+            "unknown command '%s'; commands: run, leaks, summary, timeline, growth, locks, hot, "
+            "export",
+            a);
         return PA_EXIT_USAGE;
     }
     return c->run(argc - 1, argv + 1);

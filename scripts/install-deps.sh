@@ -56,6 +56,10 @@ PACKAGES=(
     # the whole server package has promtool (Debian 12: 332 MB with its dependencies); the test
     # skips without it, and integration_alerts_prom's own format check always runs
     prometheus
+    # integration_export_pprof_go: `go tool pprof -top` and `-traces` read `perfshim export`'s
+    # pprof profiles (the test skips without it); integration_export_format validates its
+    # speedscope files against speedscope's schema with python3-jsonschema
+    golang-go python3-jsonschema
 )
 if [ "$BENCH" = 1 ]; then
     PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)
