@@ -213,6 +213,13 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
     int rc = pa_symbols_new(t, &syms);
     if (rc != PA_OK)
         return rc;
+    /* the program's module first: pprof takes the first Mapping for the main binary */
+    for (size_t i = 0; !p->nmaps && t->process.program && i < t->nmodules; i++)
+        if (t->modules[i].path && strcmp(t->modules[i].path, t->process.program) == 0 &&
+            !map_get(p, &t->modules[i])) {
+            pa_symbols_free(syms);
+            return PA_ENOMEM;
+        }
     pa_stackview_t v = {0};
     rc = add_heap(p, t, syms, &v);
     for (size_t i = 0; rc == PA_OK && t->has_locks && i < t->locks.nsites; i++) {

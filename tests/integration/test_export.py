@@ -314,6 +314,9 @@ def case_format(args, ck):
         ck.equal(sum(v[1] for _, v in pc["samples"]), 1000000 * sum(vals.values()),
                  "pprof: cpu ns = samples x period")
 
+    inline_frames(args, ck, work)
+    sampled(args, ck, work)
+
     # errors
     bad = os.path.join(work, "no-such-dir", "x.pb.gz")
     p = ps(args, "export", "-o", bad, leaky, cwd=data)
@@ -362,6 +365,61 @@ def case_speedscope_schema(args, ck):
     bad.pop("profiles", None)
     ck.check(not jsonschema.Draft7Validator(schema).is_valid(bad),
              "the schema rejects a speedscope file without profiles")
+
+
+def inline_frames(args, ck, work):
+    """stl_leaks (-O2 C++): the vector leak's allocation is 6 library functions inlined into
+    leak_vector(): one pprof Location whose Lines are those functions, innermost first, and
+    leak_vector() last, with the lines `leaks --json` gives."""
+    trace = os.path.join(work, "stl.trace")
+    r = pstest.run([os.path.join(args.bindir, "stl_leaks")],
+                   env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": trace}, cwd=work)
+    if not ck.check(r.returncode == 0, "stl_leaks runs", pstest.describe(r)):
+        return
+    leaks = report_json(args, ck, "leaks", trace, work)
+    pb = os.path.join(work, "stl.pb.gz")
+    export(args, ck, work, "pprof stl", "-o", pb, trace)
+    prof = decode_profile(gzip.decompress(open(pb, "rb").read()))
+    ck.equal(prof["maps"][1]["file"], os.path.realpath(os.path.join(args.bindir, "stl_leaks")),
+             "pprof: the first Mapping is the program")
+    top = max(leaks["leaks"], key=lambda l: l["bytes"]) if leaks else None
+    if not top:
+        return
+    frames = top["stack"]
+    n = 0
+    while n < len(frames) and frames[n].get("inlined"):
+        n += 1
+    want = [(f["function"], f.get("line", 0)) for f in frames[:n + 1]]
+    ck.check(n >= 2, "stl_leaks: the top leak has inlined frames (%d)" % n)
+    best = max(prof["samples"], key=lambda s: s[1][0])
+    got = [(fn, line) for fn, _, line in prof["locs"][best[0][0]]["lines"]]
+    ck.equal(got, want, "pprof: the top sample's first Location holds the inlined frames, "
+             "innermost first, then their caller")
+    ck.equal(best[1][0], top["bytes"], "pprof: its bytes")
+
+
+def sampled(args, ck, work):
+    """A sampled trace: the values are the trace's estimates as `summary` gives them (already
+    unsampled), the period the sampling mean, and a comment says they are estimates."""
+    trace = os.path.join(work, "sampled.trace")
+    r = pstest.run([os.path.join(args.bindir, "leaky")],
+                   env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": trace,
+                        "PERFSHIM_SAMPLE": "256", "PERFSHIM_SAMPLE_SEED": "7"}, cwd=work)
+    if not ck.check(os.path.exists(trace), "leaky runs sampled", pstest.describe(r)):
+        return
+    summ = report_json(args, ck, "summary", trace, work)
+    pb = os.path.join(work, "sampled.pb.gz")
+    export(args, ck, work, "pprof sampled", "-o", pb, trace)
+    prof = decode_profile(gzip.decompress(open(pb, "rb").read()))
+    ck.equal(prof["period"], 256, "pprof: a sampled trace's period is the sampling mean")
+    ck.check(any("estimates" in x for x in prof["strings"]),
+             "pprof: a comment says the values are estimates")
+    if summ:
+        ck.equal(sum(v[0] for _, v in prof["samples"]), summ["totals"]["live_bytes"],
+                 "pprof: sampled inuse_space is the estimated live bytes")
+        ck.equal(sum(v[2] for _, v in prof["samples"]), summ["totals"]["alloc_bytes"],
+                 "pprof: sampled alloc_space is the estimated allocated bytes")
+        ck.check(summ.get("sampling"), "summary says the trace is sampled")
 
 
 def go_pprof(args, ck, pb, *opts, cwd):
