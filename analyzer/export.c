@@ -2,7 +2,7 @@
 /*
  * export.c — `perfshim export --format pprof|folded|speedscope [--metric M] [-o FILE] TRACE...`:
  * the command line, the gathering of the traces' sites, and the text writers (folded stacks,
- * speedscope JSON). pprof.c writes the pprof profile.
+ * speedscope JSON, the export's own JSON: docs/json-schema.md). pprof.c writes the pprof profile.
  *
  * Gathering: each trace is loaded and symbolized in turn and freed before the next, as merge.c
  * does for `leaks --merge`: its heap rows grouped by visible frames (pa_report_group), its lock
@@ -46,20 +46,21 @@ const char pa_export_help[] =
     "Options:\n"
     "      --format F    pprof (default): a gzip'd profile.proto for go tool pprof, Pyroscope,\n"
     "                    Parca; folded: 'frame;frame;frame N' lines, root first, for\n"
-    "                    flamegraph.pl and inferno; speedscope: speedscope's JSON file format\n"
+    "                    flamegraph.pl and inferno; speedscope: speedscope's JSON file format;\n"
+    "                    json: every stack with all the metrics (docs/json-schema.md)\n"
     "      --metric M    inuse_space (default), inuse_objects, alloc_space, alloc_objects,\n"
     "                    contentions, delay, samples, cpu; or heap, locks, cpu. pprof and\n"
     "                    speedscope hold every metric of M's kind (heap, locks or cpu), M first\n"
-    "                    shown; folded holds M only\n"
+    "                    shown; folded holds M only; json all eight\n"
     "      --at TIME|last|max   the snapshot exported (see leaks --help; default: last)\n"
-    "  -o, --output FILE write to FILE (default: standard output for folded and speedscope,\n"
+    "  -o, --output FILE write to FILE (default: standard output for folded, speedscope, json;\n"
     "                    perfshim.pb.gz for pprof; '-' is standard output)\n"
     "  -h, --help        show this help\n"
     "\n"
     "Sampled traces (PERFSHIM_SAMPLE) hold estimates, exported as they are (unsampled, as\n"
     "pprof expects). See docs/analyzer.md, \"Export\".\n";
 
-typedef enum { FMT_PPROF, FMT_FOLDED, FMT_SPEEDSCOPE } format_t;
+typedef enum { FMT_PPROF, FMT_FOLDED, FMT_SPEEDSCOPE, FMT_JSON } format_t;
 
 /* ---- gathering ---------------------------------------------------------------------------- */
 
@@ -91,6 +92,7 @@ static void prof_free(pa_xprof_t *p)
     }
     free(p->maps);
     pa_strlist_free(&p->paths);
+    free(p->pids);
     free(p->program_copy);
 }
 
@@ -243,8 +245,10 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
     pa_symbols_free(syms);
     if (rc != PA_OK)
         return rc;
-    if (pa_strlist_add(&p->paths, t->path) != PA_OK)
+    if (pa_strlist_add(&p->paths, t->path) != PA_OK ||
+        pa_util_grow((void **)&p->pids, &p->pids_cap, p->ntraces + 1, sizeof *p->pids) != PA_OK)
         return PA_ENOMEM;
+    p->pids[p->ntraces] = t->process.pid;
     if (!p->ntraces++) {
         p->start_realtime_ns = t->process.start_realtime_ns;
         if (t->process.program && !(p->program_copy = pa_util_strdup(t->process.program)))
@@ -489,6 +493,171 @@ static int write_speedscope(FILE *out, const pa_xprof_t *p, pa_xkind_t kind, int
     return rc;
 }
 
+/* ---- json (docs/json-schema.md) ----------------------------------------------------------------
+ */
+
+/* Frames: one per distinct (function, file, line, module, offset, inlined), numbered in order
+ * of first use; a site's stack is a list of their numbers. */
+typedef struct {
+    UT_hash_handle hh;
+    char *key;
+    uint32_t index;
+} jframe_t;
+
+static long jframe_get(jframe_t **h, uint32_t *n, pa_json_t *j, const pa_frame_t *f, uint32_t map,
+                       pa_str_t *key)
+{
+    key->len = 0;
+    pa_str_printf(key, "%s\x1f%s\x1f%u\x1f%u\x1f%llx\x1f%d", f->function ? f->function : "",
+                  f->file ? f->file : "", f->line, map, (unsigned long long)f->offset, f->inlined);
+    if (key->failed)
+        return -1;
+    jframe_t *e;
+    HASH_FIND(hh, *h, key->s, key->len, e);
+    if (e)
+        return e->index;
+    if (!(e = calloc(1, sizeof *e)) || !(e->key = pa_util_strdup(key->s))) {
+        free(e);
+        return -1;
+    }
+    e->index = (*n)++;
+    HASH_ADD_KEYPTR(hh, *h, e->key, key->len, e);
+    pa_json_object_begin(j, true);
+    pa_json_key(j, "function");
+    pa_json_string(j, f->function);
+    pa_json_key(j, "file");
+    pa_json_string(j, f->file);
+    pa_json_key(j, "line");
+    if (f->line)
+        pa_json_u64(j, f->line);
+    else
+        pa_json_null(j);
+    pa_json_key(j, "module");
+    if (map)
+        pa_json_u64(j, map - 1);
+    else
+        pa_json_null(j);
+    pa_json_key(j, "offset");
+    pa_json_hex(j, f->offset);
+    pa_json_kv_bool(j, "inlined", f->inlined);
+    pa_json_object_end(j);
+    return e->index;
+}
+
+static int write_json(FILE *out, const pa_xprof_t *p)
+{
+    pa_json_t j;
+    pa_json_init(&j, out);
+    pa_json_object_begin(&j, false);
+    pa_json_key(&j, "format");
+    pa_json_string(&j, "perfshim-export");
+    pa_json_kv_u64(&j, "version", 1);
+    pa_json_key(&j, "traces");
+    pa_json_array_begin(&j, false);
+    for (size_t i = 0; i < p->ntraces; i++) {
+        pa_json_object_begin(&j, true);
+        pa_json_key(&j, "trace");
+        pa_json_string(&j, p->paths.items[i]);
+        pa_json_kv_u64(&j, "pid", p->pids[i]);
+        pa_json_object_end(&j);
+    }
+    pa_json_array_end(&j);
+    pa_json_key(&j, "program");
+    pa_json_string(&j, p->program);
+    pa_json_kv_u64(&j, "start_realtime_ns", p->start_realtime_ns);
+    pa_json_kv_u64(&j, "duration_ns", p->duration_ns);
+    pa_json_kv_bool(&j, "estimated", p->sample_mean != 0);
+    pa_json_key(&j, "sample_mean_bytes");
+    if (p->sample_mean)
+        pa_json_u64(&j, p->sample_mean);
+    else
+        pa_json_null(&j);
+    pa_json_key(&j, "cpu_hz");
+    if (p->cpu_hz)
+        pa_json_u64(&j, p->cpu_hz);
+    else
+        pa_json_null(&j);
+    pa_json_key(&j, "metrics");
+    pa_json_array_begin(&j, false);
+    for (int m = 0; m < PA_X_NMETRICS; m++) {
+        pa_json_object_begin(&j, true);
+        pa_json_key(&j, "name");
+        pa_json_string(&j, pa_xmetrics[m].name);
+        pa_json_key(&j, "unit");
+        pa_json_string(&j, pa_xmetrics[m].unit);
+        pa_json_key(&j, "kind");
+        pa_json_string(&j, kind_names[pa_xmetrics[m].kind]);
+        pa_json_kv_bool(&j, "present", p->has[pa_xmetrics[m].kind]);
+        pa_json_object_end(&j);
+    }
+    pa_json_array_end(&j);
+    pa_json_key(&j, "modules");
+    pa_json_array_begin(&j, false);
+    for (size_t i = 0; i < p->nmaps; i++) {
+        const pa_xmap_t *m = &p->maps[i];
+        char hex[2 * 64 + 1] = "";
+        for (uint32_t k = 0; k < m->build_id_len && k < 64; k++)
+            snprintf(hex + 2 * k, 3, "%02x", m->build_id[k]);
+        pa_json_object_begin(&j, true);
+        pa_json_key(&j, "path");
+        pa_json_string(&j, m->path);
+        pa_json_key(&j, "build_id");
+        pa_json_string(&j, m->build_id_len ? hex : NULL);
+        pa_json_key(&j, "start");
+        pa_json_hex(&j, m->start);
+        pa_json_key(&j, "end");
+        pa_json_hex(&j, m->end);
+        pa_json_key(&j, "base");
+        pa_json_hex(&j, m->base);
+        pa_json_object_end(&j);
+    }
+    pa_json_array_end(&j);
+    /* frames as they are first used, then the stacks naming them: two passes over the sites */
+    jframe_t *h = NULL;
+    uint32_t nframes = 0;
+    pa_str_t key = {0};
+    int rc = PA_OK;
+    pa_json_key(&j, "frames");
+    pa_json_array_begin(&j, false);
+    for (const pa_xsite_t *s = p->sites; s && rc == PA_OK; s = s->hh.next)
+        for (size_t i = 0; i < s->nframes && rc == PA_OK; i++)
+            if (jframe_get(&h, &nframes, &j, &s->frames[i], s->map[i], &key) < 0)
+                rc = PA_ENOMEM;
+    pa_json_array_end(&j);
+    pa_json_key(&j, "stacks");
+    pa_json_array_begin(&j, false);
+    for (const pa_xsite_t *s = p->sites; s && rc == PA_OK; s = s->hh.next) {
+        pa_json_object_begin(&j, true);
+        pa_json_key(&j, "frames");
+        pa_json_array_begin(&j, true);
+        for (size_t i = 0; i < s->nframes; i++)
+            pa_json_u64(&j, (uint64_t)jframe_get(&h, &nframes, &j, &s->frames[i], s->map[i], &key));
+        pa_json_array_end(&j);
+        pa_json_key(&j, "note");
+        pa_json_string(&j, s->note);
+        pa_json_key(&j, "values");
+        pa_json_array_begin(&j, true);
+        for (int m = 0; m < PA_X_NMETRICS; m++)
+            pa_json_u64(&j, s->v[m]);
+        pa_json_array_end(&j);
+        pa_json_object_end(&j);
+    }
+    pa_json_array_end(&j);
+    pa_json_object_end(&j);
+    pa_json_finish(&j);
+    jframe_t *e, *tmp;
+    HASH_ITER(hh, h, e, tmp)
+    {
+        HASH_DEL(h, e);
+        free(e->key);
+        free(e);
+    }
+    pa_str_free(&key);
+    if (rc != PA_OK)
+        pa_msg_error("export: out of memory while writing JSON");
+    return rc;
+}
+
 /* ---- the command ------------------------------------------------------------------------------
  */
 
@@ -524,7 +693,7 @@ static int parse_opts(int argc, char **argv, xopts_t *o)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    static const char *const formats[] = {"pprof", "folded", "speedscope"};
+    static const char *const formats[] = {"pprof", "folded", "speedscope", "json"};
     o->metric = PA_X_INUSE_SPACE;
     optind = 1;
     opterr = 0;
@@ -533,11 +702,11 @@ static int parse_opts(int argc, char **argv, xopts_t *o)
         switch (c) {
         case OPT_FORMAT: {
             size_t f = 0;
-            while (f < 3 && strcmp(optarg, formats[f]) != 0)
+            while (f < 4 && strcmp(optarg, formats[f]) != 0)
                 f++;
-            if (f == 3) {
-                pa_msg_error("export: unknown format '%s'; formats: pprof, folded, speedscope "
-                             "(json is not done yet)",
+            if (f == 4) {
+                pa_msg_error("export: unknown format '%s'; formats: pprof, folded, speedscope, "
+                             "json",
                              optarg);
                 return -1;
             }
@@ -586,6 +755,8 @@ static int write_format(FILE *out, const pa_xprof_t *p, const xopts_t *o, const 
         return PA_OK;
     case FMT_SPEEDSCOPE:
         return write_speedscope(out, p, kind, o->metric);
+    case FMT_JSON:
+        return write_json(out, p);
     }
     return PA_OK;
 }

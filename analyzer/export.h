@@ -3,7 +3,7 @@
  * export.h — `perfshim export`: the profiles of one or more traces in the formats other tools
  * read (pprof, folded stacks, speedscope). export.c gathers the sites of the traces, merged by
  * symbolized stack, into a pa_xprof_t; each writer turns it into one format (pprof.c: the
- * gzip'd profile.proto; export.c: folded and speedscope).
+ * gzip'd profile.proto; export.c: folded, speedscope and json).
  */
 #ifndef PERFSHIM_ANALYZER_EXPORT_H
 #define PERFSHIM_ANALYZER_EXPORT_H
@@ -69,7 +69,9 @@ typedef struct {
     pa_xmap_t *maps;
     size_t nmaps, maps_cap;
     size_t ntraces;
-    pa_strlist_t paths;  /* the traces merged */
+    pa_strlist_t paths; /* the traces merged */
+    uint64_t *pids;     /* their processes' ids */
+    size_t pids_cap;
     const char *program; /* the first trace's program (program_copy), or NULL */
     char *program_copy;
     uint64_t start_realtime_ns; /* the first trace's process start */

@@ -15,14 +15,20 @@ point at bin/NAME.debug) and a live CPU-sampled run of examples/cpuburn:
   is the innermost frame of the top leak), the values summing to the same totals;
 - speedscope: its weights summing to the totals, the active profile the --metric, samples
   root first;
+- json: the same sums, frames by index, innermost first, the trace's build-ids;
 - several traces: the same trace twice gives every folded value doubled (merged by stack);
-- errors: an unwritable -o, an unknown format or metric exit 2 and leave no file.
---case speedscope_schema: speedscope files valid against speedscope's own schema
-  (tests/data/speedscope, vendored from the npm package speedscope 1.25.0, MIT), with
-  python3-jsonschema; skipped (77) without it.
+- inlined frames (stl_leaks, -O2 C++): one Location whose Lines are `leaks --json`'s inlined
+  frames, innermost first, then their caller; the program is the first Mapping;
+- a sampled trace (PERFSHIM_SAMPLE): values equal `summary`'s estimates, period the mean;
+- errors: an unwritable -o, an unknown format or metric, a missing trace, a full disk exit 2
+  and leave no file.
+--case schemas: speedscope files valid against speedscope's own schema
+  (tests/data/speedscope, vendored from the npm package speedscope 1.25.0, MIT), and
+  `--format json` against docs/export.schema.json, with python3-jsonschema; skipped (77)
+  without it.
 --case pprof_go: Debian's `go tool pprof -top` and `-traces` read the profile: the top function
   and its bytes are `leaks --json`'s; skipped (77) when `go` is missing.
-Standard library only, but for python3-jsonschema in speedscope_schema."""
+Standard library only, but for python3-jsonschema in schemas."""
 import gzip
 import json
 import os
@@ -36,7 +42,7 @@ import pstest
 
 def extra(ap):
     ap.add_argument("--data", required=True, help="tests/data")
-    ap.add_argument("--case", choices=("format", "speedscope_schema", "pprof_go"), required=True)
+    ap.add_argument("--case", choices=("format", "schemas", "pprof_go"), required=True)
 
 
 # ---- a minimal protobuf reader -----------------------------------------------------------------
@@ -286,6 +292,28 @@ def case_format(args, ck):
         ck.equal(frames[prof0["samples"][i][-1]]["name"], innermost(top),
                  "speedscope: the heaviest sample ends (root first) in the top leak's frame")
 
+    # json: the same figures, frames by index, innermost first
+    p = export(args, ck, data, "json", "--format", "json", leaky)
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError as e:
+        ck.check(False, "json: valid JSON (%s)" % e)
+        doc = None
+    if doc:
+        ck.equal((doc["format"], doc["version"]), ("perfshim-export", 1), "json: format")
+        names = [m["name"] for m in doc["metrics"]]
+        iu, ao = names.index("inuse_space"), names.index("alloc_objects")
+        ck.equal(sum(s["values"][iu] for s in doc["stacks"]), live, "json: inuse_space sum")
+        ck.equal(sum(s["values"][ao] for s in doc["stacks"]), allocs, "json: alloc_objects sum")
+        ck.check(all(0 <= i < len(doc["frames"]) for s in doc["stacks"] for i in s["frames"]),
+                 "json: every stack frame is an index into frames")
+        heavy = max(doc["stacks"], key=lambda s: s["values"][iu])
+        ck.equal(doc["frames"][heavy["frames"][0]]["function"], innermost(top),
+                 "json: the heaviest stack's first frame is the top leak's innermost")
+        ck.equal({m["path"]: m["build_id"] or "" for m in doc["modules"]},
+                 {k: v for k, v in ids.items() if k in {m["path"] for m in doc["modules"]}},
+                 "json: modules with the trace's build-ids")
+
     # CPU: a live run of cpuburn
     prog = os.path.join(args.bindir, "cpuburn")
     trace = os.path.join(work, "cpu.trace")
@@ -336,7 +364,9 @@ def case_format(args, ck):
         ck.check(p.returncode == 2, "a full disk exits 2", pstest.describe(p))
 
 
-def case_speedscope_schema(args, ck):
+def case_schemas(args, ck):
+    """speedscope files against speedscope's schema, and `--format json` against ours
+    (docs/export.schema.json)."""
     try:
         import jsonschema
     except ImportError:
@@ -365,6 +395,26 @@ def case_speedscope_schema(args, ck):
     bad.pop("profiles", None)
     ck.check(not jsonschema.Draft7Validator(schema).is_valid(bad),
              "the schema rejects a speedscope file without profiles")
+    ours = json.load(open(os.path.join(data, "..", "..", "docs",
+                                       "export.schema.json")))
+    jsonschema.Draft7Validator.check_schema(ours)
+    traces = [os.path.join(data, t) for t in ("leaky.trace", "contention.trace", "dump.trace")]
+    p = export(args, ck, data, "json", "--format", "json", *traces)
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError as e:
+        ck.check(False, "json: valid JSON (%s)" % e)
+        return
+    err = None
+    try:
+        jsonschema.validate(doc, ours)
+    except jsonschema.ValidationError as e:
+        err = str(e)[:2000]
+    ck.check(err is None, "json: valid against docs/export.schema.json", err or "")
+    bad = dict(doc)
+    bad["version"] = 2
+    ck.check(not jsonschema.Draft7Validator(ours).is_valid(bad),
+             "our schema rejects another version")
 
 
 def inline_frames(args, ck, work):
@@ -464,7 +514,7 @@ def case_pprof_go(args, ck):
 def main():
     args = pstest.parse_args(extra)
     ck = pstest.Checker("test_export_" + args.case)
-    {"format": case_format, "speedscope_schema": case_speedscope_schema,
+    {"format": case_format, "schemas": case_schemas,
      "pprof_go": case_pprof_go}[args.case](args, ck)
     ck.done()
 
