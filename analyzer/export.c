@@ -355,7 +355,11 @@ static long ssframe_get(ssframe_t **h, uint32_t *n, pa_json_t *j, const char *na
                         const char *file, uint32_t line, pa_str_t *key)
 {
     key->len = 0;
-    pa_str_printf(key, "%s\x1f%s\x1f%u", name, file ? file : "", line);
+    pa_str_puts(key, name);
+    pa_str_puts(key, "\x1f");
+    pa_str_puts(key, file ? file : "");
+    pa_str_puts(key, "\x1f");
+    pa_str_u64(key, line);
     if (key->failed)
         return -1;
     ssframe_t *f;
@@ -508,8 +512,15 @@ static long jframe_get(jframe_t **h, uint32_t *n, pa_json_t *j, const pa_frame_t
                        pa_str_t *key)
 {
     key->len = 0;
-    pa_str_printf(key, "%s\x1f%s\x1f%u\x1f%u\x1f%llx\x1f%d", f->function ? f->function : "",
-                  f->file ? f->file : "", f->line, map, (unsigned long long)f->offset, f->inlined);
+    pa_str_puts(key, f->function ? f->function : ""); /* no printf: it is most of the cost */
+    pa_str_puts(key, "\x1f");
+    pa_str_puts(key, f->file ? f->file : "");
+    pa_str_puts(key, "\x1f");
+    pa_str_u64(key, f->line);
+    pa_str_puts(key, "\x1f");
+    pa_str_u64(key, map);
+    pa_str_puts(key, f->inlined ? "\x1fi" : "\x1f-");
+    pa_str_hex(key, f->offset);
     if (key->failed)
         return -1;
     jframe_t *e;
