@@ -806,11 +806,12 @@ int pa_export_main(int argc, char **argv)
                     kind == PA_X_CPUPROF ? " (record with PERFSHIM_CPU_HZ)"
                     : kind == PA_X_LOCKS ? " (no lock was contended)"
                                          : "");
-    if (p.ntraces) {
-        int wrc = write_format(out, &p, &o, to_stdout ? "standard output" : path);
-        if (rc == PA_OK)
-            rc = wrc;
-    }
+    /* A trace that could not be read (said) makes the export fail whole: a profile silently
+     * missing one of the processes asked for would mislead. */
+    if (rc == PA_OK)
+        rc = write_format(out, &p, &o, to_stdout ? "standard output" : path);
+    else if (p.ntraces)
+        pa_msg_error("export: nothing written: a trace could not be read");
     int status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
     if (!to_stdout) {
         if ((ferror(out) | fclose(out)) != 0 && status == PA_EXIT_OK) {

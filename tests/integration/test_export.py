@@ -359,6 +359,10 @@ def case_format(args, ck):
     p = ps(args, "export", "-o", out, os.path.join(work, "missing.trace"), cwd=data)
     ck.check(p.returncode == 2 and not os.path.exists(out),
              "a missing trace exits 2, leaves no file", pstest.describe(p))
+    p = ps(args, "export", "--format", "folded", leaky, os.path.join(work, "missing.trace"),
+           cwd=data)
+    ck.check(p.returncode == 2 and not p.stdout and b"nothing written" in p.stderr,
+             "a missing trace among several: exit 2, nothing written", pstest.describe(p))
     if os.path.exists("/dev/full"):
         p = ps(args, "export", "--format", "folded", "-o", "/dev/full", leaky, cwd=data)
         ck.check(p.returncode == 2, "a full disk exits 2", pstest.describe(p))
