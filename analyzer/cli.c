@@ -17,6 +17,7 @@
 #include "locks.h"
 #include "run.h"
 #include "summary.h"
+#include "export.h"
 #include "merge.h"
 #include "suppress.h"
 #include "symbols.h"
@@ -57,6 +58,8 @@ static const char help_main[] =
     "                                     PERFSHIM_START=off): status, start, stop, dump, ...\n"
     "  diff [OPTIONS] BASE NEW            compare two runs per site; fail on budgets\n"
     "  check [OPTIONS] TRACE...           check traces against absolute budgets\n"
+    "  export [OPTIONS] TRACE...          the profile for other tools: pprof, folded stacks\n"
+    "                                     (flame graphs), speedscope\n"
     "  help [COMMAND]                     help on a command\n"
     "\n"
     "Options:\n"
@@ -776,11 +779,17 @@ typedef struct {
 } command_t;
 
 static const command_t commands[] = {
-    {"leaks", cmd_leaks, help_leaks},     {"summary", cmd_summary, help_summary},
-    {"run", cmd_run, help_run},           {"locks", cmd_locks, help_locks},
-    {"hot", cmd_hot, help_hot},           {"timeline", cmd_timeline, help_timeline},
-    {"ctl", cmd_ctl, help_ctl},           {"growth", cmd_growth, help_growth},
-    {"diff", pa_diff_main, pa_diff_help}, {"check", pa_check_main, pa_check_help},
+    {"leaks", cmd_leaks, help_leaks},
+    {"summary", cmd_summary, help_summary},
+    {"run", cmd_run, help_run},
+    {"locks", cmd_locks, help_locks},
+    {"hot", cmd_hot, help_hot},
+    {"timeline", cmd_timeline, help_timeline},
+    {"ctl", cmd_ctl, help_ctl},
+    {"growth", cmd_growth, help_growth},
+    {"export", pa_export_main, pa_export_help},
+    {"diff", pa_diff_main, pa_diff_help},
+    {"check", pa_check_main, pa_check_help},
 };
 
 static const command_t *find_command(const char *name)
@@ -815,7 +824,7 @@ static int dispatch(int argc, char **argv)
         const command_t *c = find_command(argv[2]);
         if (!c) {
             pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary, timeline, "
-                         "growth, locks, hot, diff, check",
+                         "growth, locks, hot, export, diff, check",
                          argv[2]);
             return PA_EXIT_USAGE;
         }
@@ -829,8 +838,7 @@ static int dispatch(int argc, char **argv)
     const command_t *c = find_command(a);
     if (!c) {
         pa_msg_error("unknown command '%s'; commands: run, leaks, summary, timeline, growth, "
-                     "locks, hot, diff, "
-                     "check",
+                     "locks, hot, export, diff, check",
                      a);
         return PA_EXIT_USAGE;
     }

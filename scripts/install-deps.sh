@@ -59,6 +59,10 @@ PACKAGES=(
     # the Debian package and its install test (scripts/package.sh, tests/install): cpack's
     # DEB generator runs dpkg-shlibdeps (dpkg-dev) and file
     dpkg-dev file
+    # integration_export_pprof_go: `go tool pprof -top` and `-traces` read `perfshim export`'s
+    # pprof profiles (the test skips without it); integration_export_format validates its
+    # speedscope files against speedscope's schema with python3-jsonschema
+    golang-go python3-jsonschema
 )
 if [ "$BENCH" = 1 ]; then
     PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)

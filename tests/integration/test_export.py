@@ -1,0 +1,527 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""test_export.py — `perfshim export` (issue 14, item 1) against oracles.
+
+--case format (always runs): the golden traces of tests/data (run there, where their modules
+point at bin/NAME.debug) and a live CPU-sampled run of examples/cpuburn:
+- pprof: a gzip stream whose protobuf this file decodes itself (profile.proto's field numbers):
+  string_table[0] is "", the sample types of the kind in profile.proto's order, the default
+  sample type the --metric, every sample's values summing to the `summary --json` totals,
+  location ids innermost first (the first location of the top inuse sample names the innermost
+  frame of `leaks --json`'s top leak), a Mapping per module with the build-id the trace
+  records (read from the raw trace, not the analyzer), has_functions false where frames are
+  unresolved;
+- folded: every line is exactly `frame;...;frame N`, root first (the last frame of the top line
+  is the innermost frame of the top leak), the values summing to the same totals;
+- speedscope: its weights summing to the totals, the active profile the --metric, samples
+  root first;
+- json: the same sums, frames by index, innermost first, the trace's build-ids;
+- several traces: the same trace twice gives every folded value doubled (merged by stack);
+- inlined frames (stl_leaks, -O2 C++): one Location whose Lines are `leaks --json`'s inlined
+  frames, innermost first, then their caller; the program is the first Mapping;
+- a sampled trace (PERFSHIM_SAMPLE): values equal `summary`'s estimates, period the mean;
+- errors: an unwritable -o, an unknown format or metric, a missing trace, a full disk exit 2
+  and leave no file.
+--case schemas: speedscope files valid against speedscope's own schema
+  (tests/data/speedscope, vendored from the npm package speedscope 1.25.0, MIT), and
+  `--format json` against docs/export.schema.json, with python3-jsonschema; skipped (77)
+  without it.
+--case pprof_go: Debian's `go tool pprof -top` and `-traces` read the profile: the top function
+  and its bytes are `leaks --json`'s; skipped (77) when `go` is missing.
+Standard library only, but for python3-jsonschema in schemas."""
+import gzip
+import json
+import os
+import re
+import shutil
+import struct
+import sys
+
+import pstest
+
+
+def extra(ap):
+    ap.add_argument("--data", required=True, help="tests/data")
+    ap.add_argument("--case", choices=("format", "schemas", "pprof_go"), required=True)
+
+
+# ---- a minimal protobuf reader -----------------------------------------------------------------
+
+
+def varint(b, i):
+    v = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        v |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return v, i
+
+
+def fields(b):
+    """(field, wire, value) of a message: value an int (varint) or bytes (length-delimited)."""
+    i, out = 0, []
+    while i < len(b):
+        key, i = varint(b, i)
+        f, w = key >> 3, key & 7
+        if w == 0:
+            v, i = varint(b, i)
+        elif w == 2:
+            n, i = varint(b, i)
+            v, i = b[i:i + n], i + n
+        elif w == 1:
+            v, i = struct.unpack_from("<Q", b, i)[0], i + 8
+        elif w == 5:
+            v, i = struct.unpack_from("<I", b, i)[0], i + 4
+        else:
+            raise ValueError("wire type %d" % w)
+        out.append((f, w, v))
+    return out
+
+
+def packed(v):
+    if isinstance(v, int):
+        return [v]
+    out, i = [], 0
+    while i < len(v):
+        x, i = varint(v, i)
+        out.append(x)
+    return out
+
+
+def msg(b):
+    """A message as {field: [values]}."""
+    d = {}
+    for f, _, v in fields(b):
+        d.setdefault(f, []).append(v)
+    return d
+
+
+def one(d, f, default=0):
+    return d.get(f, [default])[-1]
+
+
+def decode_profile(raw):
+    p = msg(raw)
+    strings = [s.decode("utf-8") for s in p.get(6, [])]
+    prof = {"strings": strings}
+    prof["sample_types"] = [(strings[one(m, 1)], strings[one(m, 2)])
+                            for m in map(msg, p.get(1, []))]
+    prof["default"] = strings[one(p, 14)]
+    funcs = {}
+    for m in map(msg, p.get(5, [])):
+        funcs[one(m, 1)] = (strings[one(m, 2)], strings[one(m, 4)])
+    maps = {}
+    for m in map(msg, p.get(3, [])):
+        maps[one(m, 1)] = {"file": strings[one(m, 5)], "build_id": strings[one(m, 6)],
+                           "start": one(m, 2), "limit": one(m, 3),
+                           "has_functions": bool(one(m, 7))}
+    locs = {}
+    for m in map(msg, p.get(4, [])):
+        lines = [msg(x) for x in m.get(4, [])]
+        locs[one(m, 1)] = {"mapping": one(m, 2), "address": one(m, 3),
+                           "lines": [(funcs[one(l, 1)][0], funcs[one(l, 1)][1], one(l, 2))
+                                     for l in lines]}
+    samples = []
+    for m in map(msg, p.get(2, [])):
+        ids = [x for v in m.get(1, []) for x in packed(v)]
+        vals = [x for v in m.get(2, []) for x in packed(v)]
+        samples.append((ids, vals))
+    prof.update(funcs=funcs, maps=maps, locs=locs, samples=samples, period=one(p, 12))
+    return prof
+
+
+# ---- helpers --------------------------------------------------------------------------------------
+
+
+def ps(args, *cmd, cwd):
+    return pstest.run([args.perfshim, *cmd], cwd=cwd)
+
+
+def report_json(args, ck, what, trace, cwd):
+    p = ps(args, what, "--json", trace, cwd=cwd)
+    if not ck.check(p.returncode in (0, 1), "%s --json %s" % (what, trace), pstest.describe(p)):
+        return None
+    return json.loads(p.stdout)
+
+
+def trace_build_ids(path):
+    """{module path: build-id hex} from the trace's raw MODULES chunks (pstest's reader)."""
+    rt = pstest.RawTrace(path, rows=False)
+    data = open(path, "rb").read()
+    out = {}
+    for off, typ, length in rt.chunks:
+        if typ != 2:  # MODULES
+            continue
+        p = data[off + 16:off + length]
+        n, = struct.unpack_from("<I", p, 0)
+        q = 4
+        for _ in range(n):
+            name, q = pstest.RawTrace._str(p, q + 24)  # after base, start, end
+            bl, = struct.unpack_from("<I", p, q)
+            out[name] = p[q + 4:q + 4 + bl].hex()
+            q += 4 + bl
+    return out
+
+
+def innermost(leak):
+    return leak["stack"][0]["function"] if leak.get("stack") else None
+
+
+FOLDED_LINE = re.compile(r"^[^;\n]+(;[^;\n]+)* (\d+)$")
+
+
+def check_folded(ck, text, total, top_leaf, label):
+    lines = text.splitlines()
+    ok = all(FOLDED_LINE.match(l) for l in lines)
+    ck.check(ok and lines, "%s: every line is 'frame;...;frame N'" % label,
+             "\n".join(l for l in lines if not FOLDED_LINE.match(l))[:2000])
+    vals = {}  # stacks that differ only by a line number are separate lines: readers sum them
+    for l in lines:
+        if FOLDED_LINE.match(l):
+            stack, n = l.rsplit(" ", 1)
+            vals[stack] = vals.get(stack, 0) + int(n)
+    ck.equal(sum(vals.values()), total, "%s: the values sum to the total" % label)
+    if vals and top_leaf:
+        top = max(vals, key=lambda k: vals[k])
+        ck.equal(top.split(";")[-1], top_leaf, "%s: the top stack ends (leaf last) in" % label)
+        ck.check(top.split(";")[0] in ("_start", "__libc_start_main") or "start" in
+                 top.split(";")[0], "%s: the top stack starts at the root (%s)" %
+                 (label, top.split(";")[0]))
+    return vals
+
+
+def export(args, ck, cwd, label, *opts):
+    p = ps(args, "export", *opts, cwd=cwd)
+    ck.check(p.returncode == 0, "%s: export %s exits 0" % (label, " ".join(opts)),
+             pstest.describe(p))
+    return p
+
+
+# ---- cases ----------------------------------------------------------------------------------------
+
+
+def case_format(args, ck):
+    data = args.data
+    work = pstest.tmpdir("export")
+    leaky = os.path.join(data, "leaky.trace")
+    leaks = report_json(args, ck, "leaks", leaky, data)
+    summ = report_json(args, ck, "summary", leaky, data)
+    if not leaks or not summ:
+        return
+    top = max(leaks["leaks"], key=lambda l: l["bytes"])
+    live = summ["totals"]["live_bytes"]
+    allocs = summ["totals"]["allocs"]
+
+    # pprof, decoded here
+    pb = os.path.join(work, "leaky.pb.gz")
+    export(args, ck, data, "pprof", "--format", "pprof", "-o", pb, leaky)
+    raw = open(pb, "rb").read()
+    ck.check(raw[:2] == b"\x1f\x8b", "pprof: the file is gzip'd")
+    prof = decode_profile(gzip.decompress(raw))
+    ck.equal(prof["strings"][0], "", "pprof: string_table[0]")
+    ck.equal(prof["sample_types"], [("inuse_space", "bytes"), ("inuse_objects", "count"),
+                                    ("alloc_space", "bytes"), ("alloc_objects", "count")],
+             "pprof: heap sample types")
+    ck.equal(prof["default"], "inuse_space", "pprof: default sample type")
+    ck.equal(sum(v[0] for _, v in prof["samples"]), live, "pprof: inuse_space sums to live bytes")
+    ck.equal(sum(v[3] for _, v in prof["samples"]), allocs,
+             "pprof: alloc_objects sums to allocations")
+    best = max(prof["samples"], key=lambda s: s[1][0])
+    first = prof["locs"][best[0][0]]
+    ck.equal(first["lines"][0][0] if first["lines"] else None, innermost(top),
+             "pprof: the top inuse sample's first location is the top leak's innermost frame")
+    ck.equal(best[1][0], top["bytes"], "pprof: the top inuse sample's bytes")
+    ids = trace_build_ids(leaky)
+    got = {m["file"]: m["build_id"] for m in prof["maps"].values()}
+    ck.check(got and all(ids.get(f) == b for f, b in got.items()),
+             "pprof: every Mapping has the trace's build-id", "pprof %r\ntrace %r" % (got, ids))
+    ck.check(any(b for b in got.values()), "pprof: the program's Mapping has a build-id")
+    unres = [l for l in prof["locs"].values() if not l["lines"]]
+    ck.check(all(not prof["maps"][l["mapping"]]["has_functions"] for l in unres if l["mapping"]),
+             "pprof: mappings with unresolved frames say has_functions false")
+    for l in prof["locs"].values():
+        m = prof["maps"].get(l["mapping"])
+        if m and not (m["start"] <= l["address"] < m["limit"]):
+            ck.check(False, "pprof: location 0x%x within its mapping %s" % (l["address"],
+                                                                            m["file"]))
+            break
+
+    # the lock profile of the contention trace
+    cont = os.path.join(data, "contention.trace")
+    locks = report_json(args, ck, "locks", cont, data)
+    pbl = os.path.join(work, "locks.pb.gz")
+    export(args, ck, data, "pprof locks", "--metric", "delay", "-o", pbl, cont)
+    pl = decode_profile(gzip.decompress(open(pbl, "rb").read()))
+    ck.equal(pl["sample_types"], [("contentions", "count"), ("delay", "nanoseconds")],
+             "pprof: lock sample types")
+    ck.equal(pl["default"], "delay", "pprof: --metric delay is the default sample type")
+    if locks:
+        sites = [s for l in locks.get("locks", []) for s in l.get("sites", [])]
+        want = sum(s.get("wait_ns", 0) for s in sites if s.get("contended") or s.get("wait_ns"))
+        ck.equal(sum(v[1] for _, v in pl["samples"]), want,
+                 "pprof: delay sums to the lock sites' wait_ns")
+
+    # folded
+    p = export(args, ck, data, "folded", "--format", "folded", leaky)
+    check_folded(ck, p.stdout.decode(), live, innermost(top), "folded inuse_space")
+    p = export(args, ck, data, "folded", "--format", "folded", "--metric", "alloc_objects", leaky)
+    check_folded(ck, p.stdout.decode(), allocs, None, "folded alloc_objects")
+    # merged: the same trace twice doubles every stack
+    one_ = check_folded(ck, ps(args, "export", "--format", "folded", leaky,
+                               cwd=data).stdout.decode(), live, None, "folded once")
+    p = export(args, ck, data, "folded x2", "--format", "folded", leaky, leaky)
+    two = check_folded(ck, p.stdout.decode(), 2 * live, None, "folded twice")
+    ck.equal(two, {k: 2 * v for k, v in one_.items()}, "folded: two traces merge by stack")
+
+    # speedscope
+    p = export(args, ck, data, "speedscope", "--format", "speedscope", leaky)
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError as e:
+        ck.check(False, "speedscope: valid JSON (%s)" % e)
+        doc = None
+    if doc:
+        prof0 = doc["profiles"][doc.get("activeProfileIndex", 0)]
+        ck.equal(prof0["name"], "inuse_space", "speedscope: the active profile")
+        ck.equal(sum(prof0["weights"]), live, "speedscope: weights sum to live bytes")
+        ck.equal(prof0["unit"], "bytes", "speedscope: unit")
+        frames = doc["shared"]["frames"]
+        i = max(range(len(prof0["weights"])), key=lambda k: prof0["weights"][k])
+        ck.equal(frames[prof0["samples"][i][-1]]["name"], innermost(top),
+                 "speedscope: the heaviest sample ends (root first) in the top leak's frame")
+
+    # json: the same figures, frames by index, innermost first
+    p = export(args, ck, data, "json", "--format", "json", leaky)
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError as e:
+        ck.check(False, "json: valid JSON (%s)" % e)
+        doc = None
+    if doc:
+        ck.equal((doc["format"], doc["version"]), ("perfshim-export", 1), "json: format")
+        names = [m["name"] for m in doc["metrics"]]
+        iu, ao = names.index("inuse_space"), names.index("alloc_objects")
+        ck.equal(sum(s["values"][iu] for s in doc["stacks"]), live, "json: inuse_space sum")
+        ck.equal(sum(s["values"][ao] for s in doc["stacks"]), allocs, "json: alloc_objects sum")
+        ck.check(all(0 <= i < len(doc["frames"]) for s in doc["stacks"] for i in s["frames"]),
+                 "json: every stack frame is an index into frames")
+        heavy = max(doc["stacks"], key=lambda s: s["values"][iu])
+        ck.equal(doc["frames"][heavy["frames"][0]]["function"], innermost(top),
+                 "json: the heaviest stack's first frame is the top leak's innermost")
+        ck.equal({m["path"]: m["build_id"] or "" for m in doc["modules"]},
+                 {k: v for k, v in ids.items() if k in {m["path"] for m in doc["modules"]}},
+                 "json: modules with the trace's build-ids")
+
+    # CPU: a live run of cpuburn
+    prog = os.path.join(args.bindir, "cpuburn")
+    trace = os.path.join(work, "cpu.trace")
+    r = pstest.run([prog, "3"], env={"LD_PRELOAD": args.lib, "PERFSHIM_CPU_HZ": "1000",
+                                     "PERFSHIM_OUTPUT": trace}, cwd=work)
+    if ck.check(r.returncode == 0, "cpuburn runs", pstest.describe(r)):
+        hot = report_json(args, ck, "hot", trace, work)
+        p = export(args, ck, work, "folded cpu", "--format", "folded", "--metric", "samples",
+                   trace)
+        taken = hot["cpu"]["samples"] if hot and hot.get("cpu") else None
+        vals = check_folded(ck, p.stdout.decode(),
+                            sum(int(l.rsplit(" ", 1)[1]) for l in p.stdout.decode().splitlines()),
+                            None, "folded samples")
+        ck.check(taken is None or sum(vals.values()) <= taken,
+                 "folded samples: at most the samples taken (%s)" % taken)
+        heavy = sum(v for k, v in vals.items() if "burn_heavy" in k)
+        light = sum(v for k, v in vals.items() if "burn_light" in k)
+        ck.check(heavy > light > 0, "folded samples: burn_heavy > burn_light > 0 (%d, %d)"
+                 % (heavy, light))
+        pbc = os.path.join(work, "cpu.pb.gz")
+        export(args, ck, work, "pprof cpu", "--metric", "cpu", "-o", pbc, trace)
+        pc = decode_profile(gzip.decompress(open(pbc, "rb").read()))
+        ck.equal(pc["sample_types"], [("samples", "count"), ("cpu", "nanoseconds")],
+                 "pprof: CPU sample types")
+        ck.equal(pc["period"], 1000000, "pprof: CPU period (ns at 1000 Hz)")
+        ck.equal(sum(v[1] for _, v in pc["samples"]), 1000000 * sum(vals.values()),
+                 "pprof: cpu ns = samples x period")
+
+    inline_frames(args, ck, work)
+    sampled(args, ck, work)
+
+    # errors
+    bad = os.path.join(work, "no-such-dir", "x.pb.gz")
+    p = ps(args, "export", "-o", bad, leaky, cwd=data)
+    ck.check(p.returncode == 2 and b"cannot write" in p.stderr,
+             "an unwritable -o exits 2, said", pstest.describe(p))
+    for opts in (["--format", "svg"], ["--metric", "rss"]):
+        out = os.path.join(work, "bad.out")
+        p = ps(args, "export", *opts, "-o", out, leaky, cwd=data)
+        ck.check(p.returncode == 2 and not os.path.exists(out),
+                 "export %s exits 2, no file" % " ".join(opts), pstest.describe(p))
+    out = os.path.join(work, "missing.pb.gz")
+    p = ps(args, "export", "-o", out, os.path.join(work, "missing.trace"), cwd=data)
+    ck.check(p.returncode == 2 and not os.path.exists(out),
+             "a missing trace exits 2, leaves no file", pstest.describe(p))
+    p = ps(args, "export", "--format", "folded", leaky, os.path.join(work, "missing.trace"),
+           cwd=data)
+    ck.check(p.returncode == 2 and not p.stdout and b"nothing written" in p.stderr,
+             "a missing trace among several: exit 2, nothing written", pstest.describe(p))
+    if os.path.exists("/dev/full"):
+        p = ps(args, "export", "--format", "folded", "-o", "/dev/full", leaky, cwd=data)
+        ck.check(p.returncode == 2, "a full disk exits 2", pstest.describe(p))
+
+
+def case_schemas(args, ck):
+    """speedscope files against speedscope's schema, and `--format json` against ours
+    (docs/export.schema.json)."""
+    try:
+        import jsonschema
+    except ImportError:
+        ck.skip("python3-jsonschema is not installed")
+    data = args.data
+    schema = json.load(open(os.path.join(data, "speedscope", "file-format-schema.json")))
+    for trace, opts in (("leaky.trace", ["--metric", "alloc_space"]),
+                        ("contention.trace", ["--metric", "locks"]),
+                        ("leaky.trace", [])):
+        p = export(args, ck, data, "speedscope", "--format", "speedscope", *opts,
+                   os.path.join(data, trace), os.path.join(data, trace))
+        try:
+            doc = json.loads(p.stdout)
+        except ValueError as e:
+            ck.check(False, "speedscope: valid JSON (%s)" % e)
+            continue
+        err = None
+        try:
+            jsonschema.validate(doc, schema)
+        except jsonschema.ValidationError as e:
+            err = str(e)[:2000]
+        ck.check(err is None, "speedscope %s %s: valid against speedscope's schema"
+                 % (trace, " ".join(opts)), err or "")
+    # the check can fail: a document without its profiles is rejected
+    bad = dict(doc or {})
+    bad.pop("profiles", None)
+    ck.check(not jsonschema.Draft7Validator(schema).is_valid(bad),
+             "the schema rejects a speedscope file without profiles")
+    ours = json.load(open(os.path.join(data, "..", "..", "docs",
+                                       "export.schema.json")))
+    jsonschema.Draft7Validator.check_schema(ours)
+    traces = [os.path.join(data, t) for t in ("leaky.trace", "contention.trace", "dump.trace")]
+    p = export(args, ck, data, "json", "--format", "json", *traces)
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError as e:
+        ck.check(False, "json: valid JSON (%s)" % e)
+        return
+    err = None
+    try:
+        jsonschema.validate(doc, ours)
+    except jsonschema.ValidationError as e:
+        err = str(e)[:2000]
+    ck.check(err is None, "json: valid against docs/export.schema.json", err or "")
+    bad = dict(doc)
+    bad["version"] = 2
+    ck.check(not jsonschema.Draft7Validator(ours).is_valid(bad),
+             "our schema rejects another version")
+
+
+def inline_frames(args, ck, work):
+    """stl_leaks (-O2 C++): the vector leak's allocation is 6 library functions inlined into
+    leak_vector(): one pprof Location whose Lines are those functions, innermost first, and
+    leak_vector() last, with the lines `leaks --json` gives."""
+    trace = os.path.join(work, "stl.trace")
+    r = pstest.run([os.path.join(args.bindir, "stl_leaks")],
+                   env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": trace}, cwd=work)
+    if not ck.check(r.returncode == 0, "stl_leaks runs", pstest.describe(r)):
+        return
+    leaks = report_json(args, ck, "leaks", trace, work)
+    pb = os.path.join(work, "stl.pb.gz")
+    export(args, ck, work, "pprof stl", "-o", pb, trace)
+    prof = decode_profile(gzip.decompress(open(pb, "rb").read()))
+    ck.equal(prof["maps"][1]["file"], os.path.realpath(os.path.join(args.bindir, "stl_leaks")),
+             "pprof: the first Mapping is the program")
+    top = max(leaks["leaks"], key=lambda l: l["bytes"]) if leaks else None
+    if not top:
+        return
+    frames = top["stack"]
+    n = 0
+    while n < len(frames) and frames[n].get("inlined"):
+        n += 1
+    want = [(f["function"], f.get("line", 0)) for f in frames[:n + 1]]
+    ck.check(n >= 2, "stl_leaks: the top leak has inlined frames (%d)" % n)
+    best = max(prof["samples"], key=lambda s: s[1][0])
+    got = [(fn, line) for fn, _, line in prof["locs"][best[0][0]]["lines"]]
+    ck.equal(got, want, "pprof: the top sample's first Location holds the inlined frames, "
+             "innermost first, then their caller")
+    ck.equal(best[1][0], top["bytes"], "pprof: its bytes")
+
+
+def sampled(args, ck, work):
+    """A sampled trace: the values are the trace's estimates as `summary` gives them (already
+    unsampled), the period the sampling mean, and a comment says they are estimates."""
+    trace = os.path.join(work, "sampled.trace")
+    r = pstest.run([os.path.join(args.bindir, "leaky")],
+                   env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": trace,
+                        "PERFSHIM_SAMPLE": "256", "PERFSHIM_SAMPLE_SEED": "7"}, cwd=work)
+    if not ck.check(os.path.exists(trace), "leaky runs sampled", pstest.describe(r)):
+        return
+    summ = report_json(args, ck, "summary", trace, work)
+    pb = os.path.join(work, "sampled.pb.gz")
+    export(args, ck, work, "pprof sampled", "-o", pb, trace)
+    prof = decode_profile(gzip.decompress(open(pb, "rb").read()))
+    ck.equal(prof["period"], 256, "pprof: a sampled trace's period is the sampling mean")
+    ck.check(any("estimates" in x for x in prof["strings"]),
+             "pprof: a comment says the values are estimates")
+    if summ:
+        ck.equal(sum(v[0] for _, v in prof["samples"]), summ["totals"]["live_bytes"],
+                 "pprof: sampled inuse_space is the estimated live bytes")
+        ck.equal(sum(v[2] for _, v in prof["samples"]), summ["totals"]["alloc_bytes"],
+                 "pprof: sampled alloc_space is the estimated allocated bytes")
+        ck.check(summ.get("sampling"), "summary says the trace is sampled")
+
+
+def go_pprof(args, ck, pb, *opts, cwd):
+    env = {"HOME": cwd, "PPROF_TMPDIR": cwd, "GOCACHE": os.path.join(cwd, "gocache"),
+           "PPROF_BINARY_PATH": "/nonexistent"}
+    return pstest.run(["go", "tool", "pprof", *opts, pb], cwd=cwd, env=env, timeout=600)
+
+
+def case_pprof_go(args, ck):
+    if not shutil.which("go"):
+        ck.skip("go (Debian golang-go) is not installed")
+    data = args.data
+    work = pstest.tmpdir("export-go")
+    leaky = os.path.join(data, "leaky.trace")
+    leaks = report_json(args, ck, "leaks", leaky, data)
+    if not leaks:
+        return
+    top = max(leaks["leaks"], key=lambda l: l["bytes"])
+    pb = os.path.join(work, "leaky.pb.gz")
+    export(args, ck, data, "pprof", "-o", pb, leaky)
+    p = go_pprof(args, ck, pb, "-top", "-sample_index=inuse_space", "-unit=byte", cwd=work)
+    if not ck.check(p.returncode == 0, "go tool pprof -top reads the profile", pstest.describe(p)):
+        return
+    # "      flat  flat%   sum%        cum   cum%" then rows: "  1048576B 50.00% ... func"
+    rows = [l.split() for l in p.stdout.decode().splitlines()
+            if re.match(r"^\s*\d+B\s", l)]
+    ck.check(rows, "go tool pprof -top prints rows", pstest.describe(p))
+    if rows:
+        ck.equal(" ".join(rows[0][5:]), innermost(top), "pprof -top: the top function")
+        ck.equal(int(rows[0][0][:-1]), top["bytes"], "pprof -top: its flat bytes")
+    p = go_pprof(args, ck, pb, "-traces", cwd=work)
+    if ck.check(p.returncode == 0, "go tool pprof -traces reads the profile", pstest.describe(p)):
+        text = p.stdout.decode()
+        ck.check("main" in text and innermost(top) in text,
+                 "pprof -traces shows the top leak's stack with main", text[:3000])
+        bids = [b for b in trace_build_ids(leaky).values() if b]
+        ck.check(bids and ("Build ID: %s" % bids[0]) in text,
+                 "pprof -traces names the program's build-id from the trace (%s)" % bids,
+                 text[:1000])
+
+
+def main():
+    args = pstest.parse_args(extra)
+    ck = pstest.Checker("test_export_" + args.case)
+    {"format": case_format, "schemas": case_schemas,
+     "pprof_go": case_pprof_go}[args.case](args, ck)
+    ck.done()
+
+
+if __name__ == "__main__":
+    main()
