@@ -41,7 +41,7 @@ if step "configure ($BUILD)" cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Rel
 fi
 
 # The Debian package, built by scripts/package.sh in its own tree, and its install
-# (tests/install/test_package.sh: dpkg -i when PERFSHIM_TEST_DPKG=1 as root, as .ci/run does).
+# (tests/install/test_package.sh: dpkg -i when CI_DPKG_INSTALL=1 as root, as .ci/run does).
 step "package and install (${PKG_BUILD_DIR:-$ROOT/build-pkg})" \
     "$ROOT/tests/install/test_package.sh" "${PKG_BUILD_DIR:-$ROOT/build-pkg}"
 

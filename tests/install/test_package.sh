@@ -7,7 +7,7 @@
 #   3. pkg-config finds perfshim.h: a program using the zone API compiles with its --cflags,
 #      runs under the installed shim, and `perfshim hot` reports its zone;
 #   4. the installed bash completion completes a command and an option;
-#   5. the package installed: with PERFSHIM_TEST_DPKG=1 (CI, as root) `dpkg -i`, then
+#   5. the package installed: with CI_DPKG_INSTALL=1 (CI, as root) `dpkg -i`, then
 #      `perfshim run --fail-on-leak` on the installed leaky example finds its leaks with source
 #      lines, then `dpkg -P`; otherwise the package's files are unpacked with dpkg-deb -x and
 #      run from there (PERFSHIM_LIB), which tests the same files without touching /usr.
@@ -49,7 +49,7 @@ dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $6}' | sed 's/^\.//' | sort >"$T/pac
 diff "$T/installed" "$T/packaged" || fail "the .deb and cmake --install hold different files"
 
 # 5 (first half). Where the package's files live for the runs below
-if [ "${PERFSHIM_TEST_DPKG:-0}" = 1 ] && [ "$(id -u)" = 0 ]; then
+if [ "${CI_DPKG_INSTALL:-0}" = 1 ] && [ "$(id -u)" = 0 ]; then
     dpkg -i "$deb" >/dev/null || fail "dpkg -i $deb failed"
     trap 'dpkg -P perfshim >/dev/null 2>&1 || true; rm -rf "$T"' EXIT
     P=/usr
@@ -60,7 +60,7 @@ else
     P=$T/pkg/usr
     lib=$(find "$P" -name libperfshim.so | head -n 1)
     run_env=(env "PERFSHIM_LIB=$lib")
-    echo "test_package: unpacked with dpkg-deb -x (PERFSHIM_TEST_DPKG=1 as root installs it)"
+    echo "test_package: unpacked with dpkg-deb -x (CI_DPKG_INSTALL=1 as root installs it)"
 fi
 ps=$P/bin/perfshim
 examples=$(dirname "$(find "$P" -path '*/perfshim/examples/leaky' | head -n 1)")
