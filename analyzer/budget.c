@@ -167,7 +167,9 @@ static int add_rule(pa_budget_t *b, const char *text, const char *origin)
     }
     int rc = PA_OK;
     if (!*scope) {
-        r.scope = PA_SCOPE_ALL;
+        /* a percentage of a site's few blocks is noise (1 -> 2 is +100%): totals only, unless
+         * a scope asks for sites */
+        r.scope = r.percent ? PA_SCOPE_TOTAL : PA_SCOPE_ALL;
     } else if (strcmp(scope, "total") == 0) {
         r.scope = PA_SCOPE_TOTAL;
     } else if (strcmp(scope, "sites") == 0) {

@@ -49,8 +49,8 @@ const char *pa_metric_format_change(pa_metric_t m, uint64_t base, uint64_t value
                                     size_t size);
 
 enum {
-    PA_SCOPE_ALL = 0,   /* the total and every site (no scope written) */
-    PA_SCOPE_TOTAL = 1, /* `total`: the total only */
+    PA_SCOPE_ALL = 0,   /* the total and every site (no scope written, +N or N) */
+    PA_SCOPE_TOTAL = 1, /* `total`, or no scope written with +N%: the total only */
     PA_SCOPE_SITES = 2, /* `sites`, or `site:PATTERN`: sites only (matching PATTERN) */
 };
 

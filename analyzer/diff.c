@@ -49,7 +49,8 @@ const char pa_diff_help[] =
     "      --top N                list the N largest changes per metric (default 10; 0: all)\n"
     "      --fail-on RULES        budgets, comma-separated: METRIC=+N, METRIC=+N% (a change\n"
     "                             against BASE) or METRIC=N (a maximum of NEW), optionally\n"
-    "                             followed by a scope: total, sites or site:PATTERN;\n"
+    "                             followed by a scope: total, sites or site:PATTERN\n"
+    "                             (default: the total and every site; for +N%: the total);\n"
     "                             e.g. leaked=+0,peak=+10%,allocs=+5%,lock_wait=+20%\n"
     "                             metrics: leaked leaked_bytes peak allocs alloc_bytes\n"
     "                             lock_wait cpu\n"
@@ -345,11 +346,14 @@ static void value_row(FILE *out, pa_metric_t m, uint64_t base, uint64_t value, c
 static void traces_text(FILE *out, const diff_t *d, int side, const char *label)
 {
     fprintf(out, "  %s", label);
-    for (size_t i = 0; i < d->paths[side].n; i++) {
+    size_t n = d->paths[side].n, shown = n > 4 ? 3 : n; /* a suite's traces: the first few */
+    for (size_t i = 0; i < shown; i++) {
         fputs(i ? ", " : " ", out);
         pa_util_fputs_safe(out, d->paths[side].items[i]);
         fprintf(out, " (pid %s)", d->pids[side].items[i]);
     }
+    if (shown < n)
+        fprintf(out, " and %zu more", n - shown);
     fputc('\n', out);
 }
 

@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 import pstest
 import test_golden
 
-GOLDEN_ARGS = ["--fail-on", "leaked=+0,allocs=+5%,lock_wait=+100ms", "diffprog_a.trace", "threads.trace", "--", "diffprog_b.trace", "contention.trace"]
+GOLDEN_ARGS = ["--fail-on", "leaked=+0,allocs=+5% sites,lock_wait=+100ms", "diffprog_a.trace", "threads.trace", "--", "diffprog_b.trace", "contention.trace"]
 
 
 def source_line(path, text):
@@ -175,13 +175,17 @@ def main():
         ("leaked=+1", a, b, None, 0, None),
         ("leaked_bytes=+0", a, b, None, 1, "grown_site (diffprog.c:%d)" % leak_line),
         ("leaked_bytes=+48", a, b, None, 0, None),
-        ("peak=+50%", a, b, None, 1, "peak=+50% broken at grown_site"),
-        ("peak=+100%", a, b, None, 0, None),
-        ("allocs=+5%", a, b, None, 1, "allocs=+5%% broken at grown_site (diffprog.c:%d): "
-         "1000 -> 1500 (+500, +50.0%%)" % loop_line),
-        ("allocs=+100%", a, b, None, 0, None),
+        ("peak=+50% sites", a, b, None, 1, "peak=+50% sites broken at grown_site"),
+        ("peak=+100% sites", a, b, None, 0, None),
+        ("peak=+1%", a, b, None, 1, "peak=+1% broken at total"),
+        ("peak=+2%", a, b, None, 0, None),
+        ("allocs=+5% sites", a, b, None, 1, "allocs=+5%% sites broken at grown_site "
+         "(diffprog.c:%d): 1000 -> 1500 (+500, +50.0%%)" % loop_line),
+        ("allocs=+100% sites", a, b, None, 0, None),
+        ("allocs=+5%", a, b, None, 1, "allocs=+5% broken at total: 1"),
+        ("allocs=+30%", a, b, None, 0, None),
         ("alloc_bytes=+10%", a, b, None, 1, "alloc_bytes=+10% broken at total"),
-        ("alloc_bytes=+100%", a, b, None, 0, None),
+        ("alloc_bytes=+100% sites", a, b, None, 0, None),
         ("lock_wait=+20%", "threads.trace", "contention.trace", data, 1,
          "lock_wait=+20% broken at total: 0 ns -> "),
         ("lock_wait=+100ms", "threads.trace", "contention.trace", data, 1,

@@ -140,15 +140,25 @@ START_TEST(test_check)
                                            "+10.1%), over the budget by 1");
     ck_assert_uint_eq(r->checked, 3);
     pa_budget_free(&b);
-    /* a percentage: the site's base 0 is not checked, the total's is */
+    /* a percentage: the total only, unless a scope says sites */
     r = one(&b, "allocs=+5%");
+    ck_assert_int_eq(r->scope, PA_SCOPE_TOTAL);
+    ck_assert(!pa_budget_check(r, site, 2, true, 100, 1000));
+    ck_assert(pa_budget_check(r, NULL, 0, true, 100, 106));
+    pa_budget_free(&b);
+    /* at sites: the site's base 0 is not checked, the total's is */
+    r = one(&b, "allocs=+5% sites");
     ck_assert(!pa_budget_check(r, site, 2, true, 0, 1000));
-    ck_assert(pa_budget_check(r, NULL, 0, true, 0, 1));
+    ck_assert(!pa_budget_check(r, NULL, 0, true, 0, 1)); /* sites only */
     ck_assert(!pa_budget_check(r, site, 2, true, 100, 105));
     ck_assert(pa_budget_check(r, site, 2, true, 100, 106));
-    ck_assert_str_eq(r->failures.items[1], "allocs=+5% broken at parse_line (parse.c:42): 100 -> "
-                                           "106 (+6, +6.0%), over the budget by 1");
-    ck_assert_uint_eq(r->checked, 3);
+    ck_assert_str_eq(r->failures.items[0],
+                     "allocs=+5% sites broken at parse_line (parse.c:42): 100 -> 106 (+6, +6.0%), "
+                     "over the budget by 1");
+    ck_assert_uint_eq(r->checked, 2);
+    pa_budget_free(&b);
+    r = one(&b, "allocs=+5%");
+    ck_assert(pa_budget_check(r, NULL, 0, true, 0, 1)); /* a total from 0 */
     pa_budget_free(&b);
     /* a maximum, with units in the message; without a base */
     r = one(&b, "peak=1M");
