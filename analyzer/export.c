@@ -802,6 +802,12 @@ int pa_export_main(int argc, char **argv)
     }
     const char *path = o.output ? o.output : o.format == FMT_PPROF ? "perfshim.pb.gz" : "-";
     bool to_stdout = strcmp(path, "-") == 0;
+    struct stat so, st;
+    for (int i = first; !to_stdout && i < argc && stat(path, &so) == 0; i++)
+        if (stat(argv[i], &st) == 0 && st.st_dev == so.st_dev && st.st_ino == so.st_ino) {
+            pa_msg_error("export: the output %s is one of the traces: not overwritten", path);
+            return PA_EXIT_USAGE;
+        }
     /* open the output first: an unwritable one is said before the traces are read */
     FILE *out = to_stdout ? stdout : fopen(path, "wb");
     if (!out) {
@@ -832,7 +838,6 @@ int pa_export_main(int argc, char **argv)
             pa_msg_error("export: cannot write %s: %s", path, strerror(errno));
             status = PA_EXIT_USAGE;
         }
-        struct stat st;
         /* no partial or empty profile left behind (a regular file only: not /dev/null) */
         if ((!p.ntraces || status != PA_EXIT_OK) && stat(path, &st) == 0 && S_ISREG(st.st_mode))
             remove(path);

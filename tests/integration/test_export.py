@@ -355,6 +355,11 @@ def case_format(args, ck):
            cwd=data)
     ck.check(p.returncode == 2 and not p.stdout and b"nothing written" in p.stderr,
              "a missing trace among several: exit 2, nothing written", pstest.describe(p))
+    copy = os.path.join(work, "copy.trace")
+    shutil.copyfile(leaky, copy)
+    p = ps(args, "export", "-o", copy, copy, cwd=data)
+    ck.check(p.returncode == 2 and open(copy, "rb").read() == open(leaky, "rb").read(),
+             "-o naming one of the traces exits 2, the trace untouched", pstest.describe(p))
     if os.path.exists("/dev/full"):
         p = ps(args, "export", "--format", "folded", "-o", "/dev/full", leaky, cwd=data)
         ck.check(p.returncode == 2, "a full disk exits 2", pstest.describe(p))
