@@ -64,18 +64,31 @@ typedef enum { FMT_PPROF, FMT_FOLDED, FMT_SPEEDSCOPE, FMT_JSON } format_t;
 
 /* ---- gathering ---------------------------------------------------------------------------- */
 
-static void site_free(pa_xsite_t *s)
+/* An interned string: the frames of all the sites share one copy of each function, file and
+ * module name (a program's stacks repeat them thousands of times). */
+struct pa_xstr {
+    UT_hash_handle hh;
+    char s[];
+};
+
+/* The interned copy of s (NULL for NULL); *failed set when out of memory. */
+static const char *intern(pa_xprof_t *p, const char *s, bool *failed)
 {
-    for (size_t i = 0; i < s->nframes; i++) {
-        free((char *)s->frames[i].function);
-        free((char *)s->frames[i].file);
-        free((char *)s->frames[i].module);
+    if (!s)
+        return NULL;
+    size_t len = strlen(s);
+    struct pa_xstr *e;
+    HASH_FIND(hh, p->strings, s, len, e);
+    if (e)
+        return e->s;
+    if (!(e = malloc(sizeof *e + len + 1))) {
+        *failed = true;
+        return NULL;
     }
-    free(s->frames);
-    free(s->map);
-    free(s->note);
-    free(s->key);
-    free(s);
+    memset(e, 0, sizeof *e);
+    memcpy(e->s, s, len + 1);
+    HASH_ADD_KEYPTR(hh, p->strings, e->s, len, e);
+    return e->s;
 }
 
 static void prof_free(pa_xprof_t *p)
@@ -84,7 +97,16 @@ static void prof_free(pa_xprof_t *p)
     HASH_ITER(hh, p->sites, s, tmp)
     {
         HASH_DEL(p->sites, s);
-        site_free(s);
+        free(s->frames); /* their strings are interned */
+        free(s->map);
+        free(s->key);
+        free(s);
+    }
+    struct pa_xstr *e, *etmp;
+    HASH_ITER(hh, p->strings, e, etmp)
+    {
+        HASH_DEL(p->strings, e);
+        free(e);
     }
     for (size_t i = 0; i < p->nmaps; i++) {
         free(p->maps[i].path);
@@ -94,16 +116,6 @@ static void prof_free(pa_xprof_t *p)
     pa_strlist_free(&p->paths);
     free(p->pids);
     free(p->program_copy);
-}
-
-static char *dup_or_null(const char *s, bool *failed)
-{
-    if (!s)
-        return NULL;
-    char *d = pa_util_strdup(s);
-    if (!d)
-        *failed = true;
-    return d;
 }
 
 /* The mapping of module m (added on first sight): its index + 1, or 0 (no memory). */
@@ -144,28 +156,33 @@ static pa_xsite_t *site_get(pa_xprof_t *p, const pa_trace_t *t, const pa_stackvi
     HASH_FIND(hh, p->sites, key, len, s);
     if (s)
         return s;
-    if (!(s = calloc(1, sizeof *s)))
-        return NULL;
-    bool failed = false;
-    s->key = dup_or_null(key, &failed);
-    s->note = dup_or_null(v->note, &failed);
-    if (v->nframes && (!(s->frames = calloc(v->nframes, sizeof *s->frames)) ||
-                       !(s->map = calloc(v->nframes, sizeof *s->map))))
-        failed = true;
-    for (size_t i = 0; !failed && i < v->nframes; i++) {
-        s->frames[i] = v->frames[i];
-        s->frames[i].function = dup_or_null(v->frames[i].function, &failed);
-        s->frames[i].file = dup_or_null(v->frames[i].file, &failed);
-        s->frames[i].module = dup_or_null(v->frames[i].module, &failed);
-        s->nframes = i + 1;
-        const pa_module_t *m = pa_model_module_at(t, v->frames[i].address);
-        if (m && m->path && (s->map[i] = map_get(p, m)) == 0)
+    bool failed = !(s = calloc(1, sizeof *s)) || !(s->key = pa_util_strndup(key, len));
+    if (!failed && v->nframes)
+        failed = !(s->frames = malloc(v->nframes * sizeof *s->frames)) ||
+                 !(s->map = calloc(v->nframes, sizeof *s->map));
+    if (!failed)
+        s->note = intern(p, v->note, &failed);
+    /* the frames with interned strings, and the mapping of each */
+    for (; !failed && s->nframes < v->nframes; s->nframes++) { /* (s is calloc'ed) */
+        pa_frame_t *f = &s->frames[s->nframes];
+        *f = v->frames[s->nframes];
+        f->function = intern(p, f->function, &failed);
+        f->file = intern(p, f->file, &failed);
+        f->module = intern(p, f->module, &failed);
+        const pa_module_t *m = pa_model_module_at(t, f->address);
+        uint32_t *map = &s->map[s->nframes];
+        if (m && m->path && !(*map = map_get(p, m)))
             failed = true;
-        if (m && s->map[i] && !v->frames[i].function)
-            p->maps[s->map[i] - 1].unresolved = true;
+        else if (*map && !f->function)
+            p->maps[*map - 1].unresolved = true;
     }
-    if (failed || !s->key) {
-        site_free(s);
+    if (failed) {
+        if (s) {
+            free(s->frames);
+            free(s->map);
+            free(s->key);
+            free(s);
+        }
         return NULL;
     }
     HASH_ADD_KEYPTR(hh, p->sites, s->key, len, s);
@@ -263,23 +280,20 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
     return PA_OK;
 }
 
-/* Loads and adds every trace; the first error is returned (each was said). */
+/* Loads and adds the traces in turn, up to the first that cannot be used (said): the export
+ * then fails whole (pa_export_main), so the ones after it are not read. */
 static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p)
 {
-    int first_err = PA_OK;
-    for (size_t i = 0; i < n; i++) {
+    int rc = PA_OK;
+    for (size_t i = 0; i < n && rc == PA_OK; i++) {
         pa_trace_t t;
-        int rc = pa_model_load_at(paths[i], false, at, &t);
-        if (rc == PA_OK) {
-            rc = add_trace(p, &t);
-            if (rc == PA_ENOMEM)
-                pa_msg_error("%s: out of memory while exporting", paths[i]);
-            pa_model_free(&t);
-        }
-        if (rc != PA_OK && first_err == PA_OK)
-            first_err = rc;
+        if ((rc = pa_model_load_at(paths[i], false, at, &t)) != PA_OK)
+            break; /* freed, and said */
+        if ((rc = add_trace(p, &t)) == PA_ENOMEM)
+            pa_msg_error("%s: out of memory while exporting", paths[i]);
+        pa_model_free(&t);
     }
-    return first_err;
+    return rc;
 }
 
 /* ---- folded stacks -------------------------------------------------------------------------- */
@@ -788,6 +802,12 @@ int pa_export_main(int argc, char **argv)
     }
     const char *path = o.output ? o.output : o.format == FMT_PPROF ? "perfshim.pb.gz" : "-";
     bool to_stdout = strcmp(path, "-") == 0;
+    struct stat so, st;
+    for (int i = first; !to_stdout && i < argc && stat(path, &so) == 0; i++)
+        if (stat(argv[i], &st) == 0 && st.st_dev == so.st_dev && st.st_ino == so.st_ino) {
+            pa_msg_error("export: the output %s is one of the traces: not overwritten", path);
+            return PA_EXIT_USAGE;
+        }
     /* open the output first: an unwritable one is said before the traces are read */
     FILE *out = to_stdout ? stdout : fopen(path, "wb");
     if (!out) {
@@ -810,7 +830,7 @@ int pa_export_main(int argc, char **argv)
      * missing one of the processes asked for would mislead. */
     if (rc == PA_OK)
         rc = write_format(out, &p, &o, to_stdout ? "standard output" : path);
-    else if (p.ntraces)
+    else
         pa_msg_error("export: nothing written: a trace could not be read");
     int status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
     if (!to_stdout) {
@@ -818,7 +838,6 @@ int pa_export_main(int argc, char **argv)
             pa_msg_error("export: cannot write %s: %s", path, strerror(errno));
             status = PA_EXIT_USAGE;
         }
-        struct stat st;
         /* no partial or empty profile left behind (a regular file only: not /dev/null) */
         if ((!p.ntraces || status != PA_EXIT_OK) && stat(path, &st) == 0 && S_ISREG(st.st_mode))
             remove(path);

@@ -57,15 +57,16 @@ typedef struct {
 typedef struct {
     UT_hash_handle hh;
     char *key;          /* pa_stackview_t.key: the serialized visible frames (hash key) */
-    pa_frame_t *frames; /* innermost first; copies, strings owned here */
+    pa_frame_t *frames; /* innermost first; copies, their strings interned (export.c) */
     uint32_t *map;      /* per frame: index into maps + 1, 0 for no module */
     size_t nframes;
-    char *note; /* why there are no frames (or why they stop), or NULL */
+    const char *note; /* why there are no frames (or why they stop), or NULL; interned */
     uint64_t v[PA_X_NMETRICS];
 } pa_xsite_t;
 
 typedef struct {
-    pa_xsite_t *sites; /* uthash, in the order they were first seen */
+    pa_xsite_t *sites;       /* uthash, in the order they were first seen */
+    struct pa_xstr *strings; /* the sites' strings, interned (uthash) */
     pa_xmap_t *maps;
     size_t nmaps, maps_cap;
     size_t ntraces;

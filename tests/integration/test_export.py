@@ -48,15 +48,7 @@ def extra(ap):
 # ---- a minimal protobuf reader -----------------------------------------------------------------
 
 
-def varint(b, i):
-    v = shift = 0
-    while True:
-        c = b[i]
-        i += 1
-        v |= (c & 0x7F) << shift
-        shift += 7
-        if c < 0x80:
-            return v, i
+varint = pstest.RawTrace._varint  # (bytes, index) -> (value, next index)
 
 
 def fields(b):
@@ -363,9 +355,31 @@ def case_format(args, ck):
            cwd=data)
     ck.check(p.returncode == 2 and not p.stdout and b"nothing written" in p.stderr,
              "a missing trace among several: exit 2, nothing written", pstest.describe(p))
+    copy = os.path.join(work, "copy.trace")
+    shutil.copyfile(leaky, copy)
+    p = ps(args, "export", "-o", copy, copy, cwd=data)
+    ck.check(p.returncode == 2 and open(copy, "rb").read() == open(leaky, "rb").read(),
+             "-o naming one of the traces exits 2, the trace untouched", pstest.describe(p))
     if os.path.exists("/dev/full"):
         p = ps(args, "export", "--format", "folded", "-o", "/dev/full", leaky, cwd=data)
         ck.check(p.returncode == 2, "a full disk exits 2", pstest.describe(p))
+
+
+def valid(args, ck, jsonschema, schema, label, *opts):
+    """The document `perfshim export OPTS` prints, checked against schema; None if not JSON."""
+    p = export(args, ck, args.data, label, *opts)
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError as e:
+        ck.check(False, "%s: valid JSON (%s)" % (label, e))
+        return None
+    err = None
+    try:
+        jsonschema.validate(doc, schema)
+    except jsonschema.ValidationError as e:
+        err = str(e)[:2000]
+    ck.check(err is None, "%s: valid against its schema" % label, err or "")
+    return doc
 
 
 def case_schemas(args, ck):
@@ -380,20 +394,9 @@ def case_schemas(args, ck):
     for trace, opts in (("leaky.trace", ["--metric", "alloc_space"]),
                         ("contention.trace", ["--metric", "locks"]),
                         ("leaky.trace", [])):
-        p = export(args, ck, data, "speedscope", "--format", "speedscope", *opts,
-                   os.path.join(data, trace), os.path.join(data, trace))
-        try:
-            doc = json.loads(p.stdout)
-        except ValueError as e:
-            ck.check(False, "speedscope: valid JSON (%s)" % e)
-            continue
-        err = None
-        try:
-            jsonschema.validate(doc, schema)
-        except jsonschema.ValidationError as e:
-            err = str(e)[:2000]
-        ck.check(err is None, "speedscope %s %s: valid against speedscope's schema"
-                 % (trace, " ".join(opts)), err or "")
+        doc = valid(args, ck, jsonschema, schema, "speedscope %s %s" % (trace, " ".join(opts)),
+                    "--format", "speedscope", *opts, os.path.join(data, trace),
+                    os.path.join(data, trace))
     # the check can fail: a document without its profiles is rejected
     bad = dict(doc or {})
     bad.pop("profiles", None)
@@ -403,19 +406,8 @@ def case_schemas(args, ck):
                                        "export.schema.json")))
     jsonschema.Draft7Validator.check_schema(ours)
     traces = [os.path.join(data, t) for t in ("leaky.trace", "contention.trace", "dump.trace")]
-    p = export(args, ck, data, "json", "--format", "json", *traces)
-    try:
-        doc = json.loads(p.stdout)
-    except ValueError as e:
-        ck.check(False, "json: valid JSON (%s)" % e)
-        return
-    err = None
-    try:
-        jsonschema.validate(doc, ours)
-    except jsonschema.ValidationError as e:
-        err = str(e)[:2000]
-    ck.check(err is None, "json: valid against docs/export.schema.json", err or "")
-    bad = dict(doc)
+    doc = valid(args, ck, jsonschema, ours, "json", "--format", "json", *traces)
+    bad = dict(doc or {})
     bad["version"] = 2
     ck.check(not jsonschema.Draft7Validator(ours).is_valid(bad),
              "our schema rejects another version")
