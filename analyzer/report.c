@@ -691,17 +691,21 @@ static int cmp_text(const pa_pieces_t *p, uint32_t x, uint32_t y)
 
 /* strcmp() of the serialized keys of a and b, read piece by piece: with no piece a prefix of
  * another, the first pieces that differ order the strings as they order each other. */
-static int cmp_key(const pa_pieces_t *p, const pa_group_t *a, const pa_group_t *b)
+static int cmp_key(pa_pieces_t *p, const pa_group_t *a, const pa_group_t *b)
 {
     uint32_t x = a->key, y = b->key;
     while (x != y) {
         if (!x || !y)
             return x ? 1 : -1; /* one key is the other's start: the shorter string first */
         const piece_t *ca = p->items[p->nodes[x].piece], *cb = p->items[p->nodes[y].piece];
-        if (ca != cb)
-            return ca->prefix || cb->prefix ? cmp_text(p, x, y) : ca->rank < cb->rank ? -1 : 1;
-        x = p->nodes[x].parent;
-        y = p->nodes[y].parent;
+        if (ca == cb) {
+            x = p->nodes[x].parent;
+            y = p->nodes[y].parent;
+            continue;
+        }
+        pieces_rank(p); /* at the first pieces that differ: a sort decided by the counters alone
+                           (the top few sites of a report) never ranks them */
+        return ca->prefix || cb->prefix ? cmp_text(p, x, y) : ca->rank < cb->rank ? -1 : 1;
     }
     return 0;
 }
@@ -724,20 +728,74 @@ static int cmp_alloc(const void *pa, const void *pb, void *ctx)
     return c ? c : cmp_key(ctx, a, b);
 }
 
+typedef int (*group_cmp_t)(const void *, const void *, void *);
+
+/* Restores the heap order of v[0..n) below slot i: each group after (in cmp's order) the groups
+ * under it, so v[0] is the last of them. */
+static void sift_down(pa_group_t **v, size_t n, size_t i, group_cmp_t cmp, void *ctx)
+{
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && cmp(&v[c + 1], &v[c], ctx) > 0)
+            c++;
+        if (cmp(&v[c], &v[i], ctx) <= 0)
+            return;
+        pa_group_t *x = v[i];
+        v[i] = v[c];
+        v[c] = x;
+        i = c;
+    }
+}
+
+/* The first k groups in cmp's order into items[0..k), sorted; the others after them, in no
+ * particular order (k 0: all of them). cmp is a total order (groups of equal keys are one
+ * group), so the first k are those a sort of every group puts first, in the same order. A
+ * report that prints a few sites selects them with a heap of k: each other group is compared
+ * once with the last of the k kept so far, almost always decided by its counters, where a sort
+ * of 124k sites (a compile's summary) spends most of its time comparing the keys of sites with
+ * equal counters that no report prints. */
+static void sort_top(pa_groups_t *g, size_t k, group_cmp_t cmp)
+{
+    pa_group_t **v = g->items;
+    size_t n = g->n;
+    if (!k || k > n)
+        k = n;
+    if (k * 4 < n) {
+        for (size_t i = k / 2; i-- > 0;)
+            sift_down(v, k, i, cmp, g->pieces);
+        for (size_t i = k; i < n; i++)
+            if (cmp(&v[i], &v[0], g->pieces) < 0) {
+                pa_group_t *x = v[0];
+                v[0] = v[i];
+                v[i] = x;
+                sift_down(v, k, 0, cmp, g->pieces);
+            }
+        n = k;
+    }
+    if (n)
+        qsort_r(v, n, sizeof *v, cmp, g->pieces);
+}
+
 void pa_report_sort_by_live(pa_groups_t *g)
 {
-    if (!g->n)
-        return;
-    pieces_rank(g->pieces);
-    qsort_r(g->items, g->n, sizeof *g->items, cmp_live, g->pieces);
+    sort_top(g, 0, cmp_live);
 }
 
 void pa_report_sort_by_alloc(pa_groups_t *g)
 {
-    if (!g->n)
-        return;
-    pieces_rank(g->pieces);
-    qsort_r(g->items, g->n, sizeof *g->items, cmp_alloc, g->pieces);
+    sort_top(g, 0, cmp_alloc);
+}
+
+void pa_report_sort_top_by_live(pa_groups_t *g, size_t k)
+{
+    sort_top(g, k, cmp_live);
+}
+
+void pa_report_sort_top_by_alloc(pa_groups_t *g, size_t k)
+{
+    sort_top(g, k, cmp_alloc);
 }
 
 /* ---- frames ---------------------------------------------------------------------------------- */
