@@ -1200,10 +1200,14 @@ int pa_report_each_file(char *const *paths, size_t n, bool json, bool quiet, boo
     return pa_report_each_file_at(paths, n, NULL, json, quiet, as_array, out, one, ctx);
 }
 
-int pa_report_each_file_at(char *const *paths, size_t n, const pa_at_t *at, bool json, bool quiet,
-                           bool as_array, FILE *out, pa_report_fn one, void *ctx)
+/* The loop of both: each trace loaded and given to one_trace (an unreadable one is skipped, said
+ * by pa_model_load_at), or each path given to one_path. Text reports are separated by blank
+ * lines: one_trace's before each report of a trace that loaded, one_path's before each call
+ * after a report that succeeded (one_path may write before it fails). */
+static int each(char *const *paths, size_t n, const pa_at_t *at, bool json, bool quiet,
+                bool as_array, FILE *out, pa_report_fn one_trace, pa_report_path_fn one_path,
+                void *ctx)
 {
-    static const pa_at_t last = {.kind = PA_AT_LAST};
     int first_err = PA_OK;
     pa_json_t j;
     pa_json_init(&j, out);
@@ -1212,15 +1216,17 @@ int pa_report_each_file_at(char *const *paths, size_t n, const pa_at_t *at, bool
     bool first = true;
     for (size_t i = 0; i < n; i++) {
         pa_trace_t t;
-        int rc = pa_model_load_at(paths[i], quiet, at ? at : &last, &t);
+        int rc = one_trace ? pa_model_load_at(paths[i], quiet, at, &t) : PA_OK;
         if (rc == PA_OK) {
             if (!json && !first)
                 fputs("\n\n", out);
-            rc = one(&t, ctx, out, &j);
+            rc = one_trace ? one_trace(&t, ctx, out, &j) : one_path(paths[i], ctx, out, &j);
             if (rc == PA_ENOMEM)
                 pa_msg_error("%s: out of memory while writing the report", paths[i]);
-            first = false;
-            pa_model_free(&t);
+            if (one_trace || rc == PA_OK)
+                first = false;
+            if (one_trace)
+                pa_model_free(&t);
         }
         if (rc != PA_OK && first_err == PA_OK)
             first_err = rc;
@@ -1232,29 +1238,15 @@ int pa_report_each_file_at(char *const *paths, size_t n, const pa_at_t *at, bool
     return first_err;
 }
 
+int pa_report_each_file_at(char *const *paths, size_t n, const pa_at_t *at, bool json, bool quiet,
+                           bool as_array, FILE *out, pa_report_fn one, void *ctx)
+{
+    static const pa_at_t last = {.kind = PA_AT_LAST};
+    return each(paths, n, at ? at : &last, json, quiet, as_array, out, one, NULL, ctx);
+}
+
 int pa_report_each_path(char *const *paths, size_t n, bool json, bool as_array, FILE *out,
                         pa_report_path_fn one, void *ctx)
 {
-    int first_err = PA_OK;
-    pa_json_t j;
-    pa_json_init(&j, out);
-    if (json && as_array)
-        pa_json_array_begin(&j, false);
-    bool first = true;
-    for (size_t i = 0; i < n; i++) {
-        if (!json && !first)
-            fputs("\n\n", out);
-        int rc = one(paths[i], ctx, out, &j);
-        if (rc == PA_ENOMEM)
-            pa_msg_error("%s: out of memory while writing the report", paths[i]);
-        if (rc == PA_OK)
-            first = false;
-        else if (first_err == PA_OK)
-            first_err = rc;
-    }
-    if (json && as_array)
-        pa_json_array_end(&j);
-    if (json && (as_array || !first))
-        pa_json_finish(&j);
-    return first_err;
+    return each(paths, n, NULL, json, false, as_array, out, NULL, one, ctx);
 }
