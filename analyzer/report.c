@@ -529,31 +529,68 @@ static size_t group_slot(const uint32_t *index, size_t cap, const pa_group_t *al
     return i;
 }
 
+/* A row's key while the rows are grouped: rowkey_t packed (note: an index into row_notes). */
+typedef struct {
+    uint32_t node, nframes, hidden;
+    uint8_t note; /* ROW_SKIPPED: the row is left out (live_only) */
+} rowslot_t;
+
+static const char *const row_notes[] = {NULL,       NOTE_NO_STACK, NOTE_MISSING,
+                                        NOTE_EMPTY, NOTE_ALL_SHIM, NOTE_CUT};
+enum { ROW_SKIPPED = 0xff };
+
+static uint8_t row_note_index(const char *note)
+{
+    uint8_t i = 0;
+    while (i + 1u < sizeof row_notes / sizeof row_notes[0] && row_notes[i] != note)
+        i++;
+    return i;
+}
+
+/* In two passes: every row's key first (symbolizing, with the key trie's index and the frame
+ * map), then, those freed, the groups. Apart they peak 10 MB lower on a compile's summary
+ * (116k groups of 112 bytes, a trie index of 8 MB and a frame map of 4 MB). */
 int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups_t *out)
 {
     memset(out, 0, sizeof *out);
     out->t = t;
     out->syms = syms;
     pa_pieces_t *p = out->pieces = calloc(1, sizeof *out->pieces);
+    rowslot_t *keys = NULL;     /* the key of each row */
     uint32_t *row_group = NULL; /* group + 1 of each row while the groups move */
     uint32_t *index = NULL;     /* open addressing by key node: group + 1 */
     size_t index_cap = 0;
     int rc = PA_OK;
-    if (!p || (t->snap.nrows && !(row_group = calloc(t->snap.nrows, sizeof *row_group))) ||
+    if (!p || (t->snap.nrows && !(keys = malloc(t->snap.nrows * sizeof *keys))) ||
         (t->frames.n && !(p->fmap = pa_util_zalloc(t->frames.n * sizeof *p->fmap))) ||
         !(p->nodes = calloc(1, sizeof *p->nodes)) || piece_intern(p, KEY_CUT, NULL, &p->cut_piece))
         rc = PA_ENOMEM;
     if (p && p->nodes) {
         p->nnodes = p->ncap = 1; /* the root */
     }
-    pa_util_huge(row_group, t->snap.nrows * sizeof *row_group);
     rowkey_t k;
     for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
         const pa_row_t *row = &t->snap.rows[r];
+        keys[r].note = ROW_SKIPPED;
         if (live_only && row->live_blocks == 0)
             continue;
         if ((rc = row_key(t, syms, p, row->stack_id, &k)) != PA_OK)
             break;
+        keys[r] = (rowslot_t){.node = k.node,
+                              .nframes = (uint32_t)k.nframes,
+                              .hidden = (uint32_t)k.hidden,
+                              .note = row_note_index(k.note)};
+    }
+    if (p)
+        pieces_trim(p);
+    if (rc == PA_OK && t->snap.nrows && !(row_group = calloc(t->snap.nrows, sizeof *row_group)))
+        rc = PA_ENOMEM;
+    pa_util_huge(row_group, t->snap.nrows * sizeof *row_group);
+    for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
+        const pa_row_t *row = &t->snap.rows[r];
+        const rowslot_t *key = &keys[r];
+        if (key->note == ROW_SKIPPED)
+            continue;
         if ((out->n + 1) * 2 > index_cap) {
             if ((rc = pa_util_index_reset(&index, &index_cap, index_cap ? index_cap * 2 : 1024)) !=
                 PA_OK)
@@ -561,17 +598,17 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
             for (size_t i = 0; i < out->n; i++)
                 index[group_slot(index, index_cap, out->all, out->all[i].key)] = (uint32_t)i + 1;
         }
-        size_t slot = group_slot(index, index_cap, out->all, k.node);
+        size_t slot = group_slot(index, index_cap, out->all, key->node);
         if (!index[slot]) {
             if (out->n >= UINT32_MAX - 1 ||
                 pa_util_grow((void **)&out->all, &out->cap, out->n + 1, sizeof *out->all)) {
                 rc = PA_ENOMEM;
                 break;
             }
-            out->all[out->n] = (pa_group_t){.key = k.node,
-                                            .nframes = k.nframes,
-                                            .hidden = k.hidden,
-                                            .note = k.note,
+            out->all[out->n] = (pa_group_t){.key = key->node,
+                                            .nframes = key->nframes,
+                                            .hidden = key->hidden,
+                                            .note = row_notes[key->note],
                                             .first_stack_id = row->stack_id,
                                             .shown_stack_id = row->stack_id,
                                             .suppressed_by = -1};
@@ -591,8 +628,7 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
             g->first_stack_id = row->stack_id;
     }
     free(index);
-    if (p)
-        pieces_trim(p);
+    free(keys);
     if (rc == PA_OK && out->n && !(out->items = malloc(out->n * sizeof *out->items)))
         rc = PA_ENOMEM;
     if (rc == PA_OK && t->snap.nrows &&
