@@ -76,6 +76,10 @@ int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp);
 void pa_report_sort_by_live(pa_groups_t *g);
 /* Largest allocated bytes first (then allocations, then the stack). */
 void pa_report_sort_by_alloc(pa_groups_t *g);
+/* The same orders for a report that prints the first k groups only (k 0: all): items[0..k) are
+ * the k groups the full sort puts first, in its order; the others follow in no order. */
+void pa_report_sort_top_by_live(pa_groups_t *g, size_t k);
+void pa_report_sort_top_by_alloc(pa_groups_t *g, size_t k);
 /* True when the frame is hidden at the top of a stack / anywhere in it. */
 bool pa_report_frame_is_allocator(const pa_frame_t *f);
 bool pa_report_frame_is_shim(const pa_frame_t *f);

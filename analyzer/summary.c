@@ -174,9 +174,9 @@ int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_j
         pa_symbols_free(syms);
         return rc;
     }
-    pa_report_sort_by_alloc(&g);
-    pa_stackview_t v = {0}; /* the frames of one printed site at a time */
     size_t shown = o->top && o->top < g.n ? (size_t)o->top : g.n;
+    pa_report_sort_top_by_alloc(&g, shown);
+    pa_stackview_t v = {0}; /* the frames of one printed site at a time */
     const pa_totals_t *to = &t->snap.totals;
     if (o->json) {
         pa_json_object_begin(j, false);

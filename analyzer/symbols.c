@@ -102,7 +102,7 @@ typedef struct {
 typedef struct {
     uint64_t addr; /* key: the recorded return address */
     pa_frame_t *frames;
-    size_t n, cap;
+    size_t n;
 } sym_entry_t;
 
 /* A slot of the cache: open addressing by address, the address beside its entry so that a
@@ -142,7 +142,11 @@ struct pa_symbols {
     size_t cache_cap, ncache;
     sym_str_t *strs;
     sym_name_t *names;
-    chain_t chain; /* scratch of expand() */
+    chain_t chain;      /* scratch of expand() */
+    pa_frame_t *frames; /* scratch of one lookup: its frames, copied to the entry at the end
+                           (exactly: most addresses have one or two frames, and a compile's
+                           leak report holds 12k entries) */
+    size_t frames_cap;
 };
 
 char *pa_symbols_demangle(const char *name)
@@ -745,9 +749,9 @@ static int add_frame(pa_symbols_t *s, sym_entry_t *e, pa_frame_t f, const char *
     f.line = line;
     f.inlined = inlined;
     f.library = pa_symbols_is_library(f.file, f.module);
-    if (pa_util_grow((void **)&e->frames, &e->cap, e->n + 1, sizeof *e->frames) != PA_OK)
+    if (pa_util_grow((void **)&s->frames, &s->frames_cap, e->n + 1, sizeof *s->frames) != PA_OK)
         return PA_ENOMEM;
-    e->frames[e->n++] = f;
+    s->frames[e->n++] = f;
     return PA_OK;
 }
 
@@ -1021,6 +1025,10 @@ int pa_symbols_lookup(pa_symbols_t *s, uint64_t addr, const pa_frame_t **frames,
     }
     if (rc == PA_OK && e->n == 0)
         rc = add_frame(s, e, base, NULL, NULL, 0, false);
+    if (rc == PA_OK && !(e->frames = malloc(e->n * sizeof *e->frames)))
+        rc = PA_ENOMEM;
+    if (rc == PA_OK)
+        memcpy(e->frames, s->frames, e->n * sizeof *e->frames);
     if (rc != PA_OK) {
         entry_free(e);
         return rc;
@@ -1057,5 +1065,6 @@ void pa_symbols_free(pa_symbols_t *s)
     if (s->dwfl)
         dwfl_end(s->dwfl);
     free(s->mods);
+    free(s->frames);
     free(s);
 }

@@ -320,7 +320,8 @@ static int sites(pa_trace_t *t, tl_t *x, FILE *out)
         pa_symbols_free(syms);
         return rc;
     }
-    pa_report_sort_by_live(&g);
+    if (x->o->top) /* (0: no site followed, none sorted) */
+        pa_report_sort_top_by_live(&g, x->o->top < g.n ? (size_t)x->o->top : g.n);
     size_t k = 0;
     while (k < g.n && k < x->o->top && g.items[k]->live_bytes)
         k++;

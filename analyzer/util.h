@@ -55,7 +55,8 @@ char *pa_util_strndup(const char *s, size_t n);
 /* Grows *arr (of elem-sized items) so that it holds at least `need` items; keeps *cap. */
 int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem);
 /* Replaces *index, an open-addressing table of uint32_t slots (0: empty), with cap empty slots
- * (*index_cap = cap); the caller puts its entries back. PA_OK, or PA_ENOMEM with *index kept. */
+ * (*index_cap = cap); the caller puts its entries back (from its own arrays: the old table is
+ * freed first). PA_OK, or PA_ENOMEM with *index NULL and *index_cap 0. */
 int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap);
 /* ---- tagged index -----------------------------------------------------------------------------
  * An open-addressing table whose slot holds an item number (u32, 0: empty slot) and the high 32

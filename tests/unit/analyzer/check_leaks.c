@@ -117,6 +117,53 @@ START_TEST(test_grouping_and_sorting)
 }
 END_TEST
 
+/* The first k groups of pa_report_sort_top_by_*() are those of the full sort, in its order,
+ * also when most groups tie on their counters and only their keys (frames in no module, sharing
+ * their inner frames, so the keys are compared past them) order them. */
+START_TEST(test_sort_top)
+{
+    pa_trace_t t;
+    st_init(&t);
+    enum { N = 300 };
+    for (uint32_t id = 1; id <= N; id++) {
+        uint64_t a[3] = {0x5000 + id % 3, 0x6000 + id % 7, 0x7000 + id};
+        st_add_stack(&t, id, 3, a);
+        /* counters from a few values: ties on bytes, and on bytes and allocations */
+        st_add_row(&t, id, 1 + id % 2, 100 * (id % 5), id % 3, 10 * (id % 4));
+    }
+    pa_symbols_t *s;
+    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
+    for (int live = 0; live < 2; live++) {
+        pa_groups_t g;
+        ck_assert_int_eq(pa_report_group(&t, s, false, &g), PA_OK);
+        ck_assert_uint_eq(g.n, N);
+        pa_group_t **made = malloc(N * sizeof *made), **full = malloc(N * sizeof *full);
+        memcpy(made, g.items, N * sizeof *made);
+        live ? pa_report_sort_by_live(&g) : pa_report_sort_by_alloc(&g);
+        memcpy(full, g.items, N * sizeof *full);
+        static const size_t ks[] = {1, 2, 3, 7, 50, 74, 75, 76, 299, 300, 0};
+        for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+            memcpy(g.items, made, N * sizeof *made);
+            live ? pa_report_sort_top_by_live(&g, ks[i]) : pa_report_sort_top_by_alloc(&g, ks[i]);
+            size_t k = ks[i] ? ks[i] : N;
+            for (size_t r = 0; r < k; r++)
+                ck_assert_msg(g.items[r] == full[r], "k %zu: place %zu differs", k, r);
+            /* the others are all there, once */
+            uint8_t seen[N] = {0};
+            for (size_t r = 0; r < N; r++)
+                seen[g.items[r] - g.all]++;
+            for (size_t r = 0; r < N; r++)
+                ck_assert_uint_eq(seen[r], 1);
+        }
+        free(made);
+        free(full);
+        pa_report_groups_free(&g);
+    }
+    pa_symbols_free(s);
+    pa_model_free(&t);
+}
+END_TEST
+
 START_TEST(test_hidden_frames)
 {
     pa_trace_t t;
@@ -542,6 +589,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_grouping_and_sorting);
     tcase_add_test(tc, test_hidden_frames);
+    tcase_add_test(tc, test_sort_top);
     tcase_add_test(tc, test_missing_and_zero_stacks);
     tcase_add_test(tc, test_default_patterns);
     tcase_add_test(tc, test_suppressions_file);
