@@ -72,9 +72,10 @@ static const char help_leaks[] =
     "\n"
     "Options:\n"
     "      --json                     JSON output (one object; an array for several traces)\n"
-    "      --fail-on-leak[=all]       exit with status 1 when a leak is not suppressed; with\n"
-    "                                 leak classes (PERFSHIM_LEAK_SCAN) only lost blocks\n"
-    "                                 count, and with =all still reachable ones too\n"
+    "      --fail-on-leak[=possible|all]  exit with status 1 when a leak is not suppressed;\n"
+    "                                 with leak classes (PERFSHIM_LEAK_SCAN) only definitely\n"
+    "                                 and indirectly lost blocks count; =possible adds\n"
+    "                                 possibly lost ones, =all also still reachable ones\n"
     "      --suppressions FILE        more suppressions: one glob pattern per line, matched\n"
     "                                 against every frame's function; '#' starts a comment\n"
     "                                 (may be given several times); LeakSanitizer files\n"
@@ -233,8 +234,9 @@ static const char help_run[] =
     "  -o, --output TEMPLATE          trace path template (PERFSHIM_OUTPUT: %p pid, %e program\n"
     "                                 name, %t start time, %h host name, %% percent)\n"
     "      --json                     JSON reports on stdout\n"
-    "      --fail-on-leak[=all]       exit with status 1 when CMD succeeded but leaked\n"
-    "                                 (lost blocks; =all: also still reachable ones)\n"
+    "      --fail-on-leak[=possible|all]  exit with status 1 when CMD succeeded but leaked\n"
+    "                                 (definitely and indirectly lost blocks; =possible:\n"
+    "                                 also possibly lost; =all: also still reachable)\n"
     "      --suppressions FILE        more suppressions (see perfshim help leaks)\n"
     "      --no-default-suppressions  do not suppress the C/C++ runtime's one-time allocations\n"
     "      --top N                    list only the N largest leaks per trace (0: all)\n"
@@ -296,7 +298,7 @@ static const struct option report_options[] = {
 
 typedef struct {
     bool json, fail_on_leak, no_default_supp, help, top_set, sites_set, locks, hot, all_frames;
-    bool rows_set, ascii, fail_all;
+    bool rows_set, ascii, fail_all, fail_possible;
     bool rank_suspects, ages; /* leaks --rank suspects, --ages */
     uint64_t older_than_ns;   /* leaks --older-than */
     bool merge;               /* --merge: one report over every trace (merge.c) */
@@ -428,11 +430,12 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
             break;
         case OPT_FAIL_ON_LEAK:
             o->fail_on_leak = true;
-            if (optarg && strcmp(optarg, "all") != 0) {
-                pa_msg_error("--fail-on-leak=%s: the only value is 'all'", optarg);
+            if (optarg && strcmp(optarg, "all") != 0 && strcmp(optarg, "possible") != 0) {
+                pa_msg_error("--fail-on-leak=%s: expected 'possible' or 'all'", optarg);
                 return -1;
             }
-            o->fail_all = optarg != NULL;
+            o->fail_all = optarg && strcmp(optarg, "all") == 0;
+            o->fail_possible = optarg && strcmp(optarg, "possible") == 0;
             break;
         case OPT_SUPPRESSIONS:
             if (pa_strlist_add(&o->supp_files, optarg) != PA_OK)
@@ -559,7 +562,8 @@ static int cmd_leaks(int argc, char **argv)
                           .supp = &supp,
                           .all_frames = o.all_frames,
                           .at = o.at,
-                          .fail_all = o.fail_all};
+                          .fail_all = o.fail_all,
+                          .fail_possible = o.fail_possible};
     lo.older_than_ns = o.older_than_ns;
     lo.rank_suspects = o.rank_suspects;
     lo.ages = o.ages;
@@ -759,7 +763,8 @@ static int cmd_run(int argc, char **argv)
                   .top = o.top,
                   .supp = &supp,
                   .all_frames = o.all_frames,
-                  .fail_all = o.fail_all},
+                  .fail_all = o.fail_all,
+                  .fail_possible = o.fail_possible},
         .locks = o.locks,
         .hot = o.hot,
     };

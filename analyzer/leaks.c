@@ -589,8 +589,11 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
                 tot->kind_blocks[en[i].kind] += en[i].blocks;
                 tot->kind_bytes[en[i].kind] += en[i].bytes;
             }
-            /* lost: definitely, indirectly, possibly; and blocks the scan did not see */
-            if (en[i].kind != PS_LEAK_REACHABLE || o->fail_all)
+            /* definitely and indirectly lost, and blocks the scan did not see (issue 12);
+             * possibly lost with =possible or =all; still reachable with =all */
+            if (en[i].kind == PS_LEAK_REACHABLE  ? o->fail_all
+                : en[i].kind == PS_LEAK_POSSIBLY ? o->fail_all || o->fail_possible
+                                                 : true)
                 tot->failing = true;
         }
     }

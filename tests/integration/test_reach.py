@@ -10,7 +10,8 @@ chain (still reachable), a block a global points into and the block only it poin
 --pool 1|0: under the shim (the pool on, or everything from glibc's malloc), `perfshim leaks
   --json` gives, per allocating function and kind, exactly the blocks the program's header
   lists; the same without the thread; the text report names the classes; --fail-on-leak fails
-  on lost blocks, not on still reachable ones unless =all; PERFSHIM_LEAK_SCAN=0 and sampling
+  on definitely and indirectly lost blocks, not on possibly lost ones unless =possible or =all,
+  nor on still reachable ones unless =all (leaks and run); PERFSHIM_LEAK_SCAN=0 and sampling
   leave the classes out (no "kind", "leak_scan": null) and --fail-on-leak counts every block
   as before.
 --valgrind: valgrind memcheck on the same binary without the shim (--leak-check=full
@@ -119,6 +120,31 @@ def shim_case(args, ck):
                  "%s, reachable only: --fail-on-leak passes (nothing lost)" % label)
         ck.equal(fail_status(args, trace, "--fail-on-leak=all"), 1,
                  "%s, reachable only: --fail-on-leak=all fails" % label)
+        ck.equal(fail_status(args, trace, "--fail-on-leak=possible"), 0,
+                 "%s, reachable only: --fail-on-leak=possible passes" % label)
+
+    rep, trace = run_shim(args, ck, ["--possibly-only"], {}, label + " possibly only")
+    if rep:
+        ck.equal(shim_verdicts(rep), {("keep_global", "reachable"): 1,
+                                      ("keep_chain", "reachable"): 2,
+                                      ("middle_block", "possibly"): 1,
+                                      ("middle_child", "possibly"): 1},
+                 "%s, possibly only: verdicts" % label)
+        ck.equal(fail_status(args, trace, "--fail-on-leak"), 0,
+                 "%s, possibly only: --fail-on-leak passes (nothing definitely or indirectly "
+                 "lost)" % label)
+        ck.equal(fail_status(args, trace, "--fail-on-leak=possible"), 1,
+                 "%s, possibly only: --fail-on-leak=possible fails" % label)
+        ck.equal(fail_status(args, trace, "--fail-on-leak=all"), 1,
+                 "%s, possibly only: --fail-on-leak=all fails" % label)
+        prog = os.path.join(args.bindir, "reachprog")
+        for opt, want in (("--fail-on-leak", 0), ("--fail-on-leak=possible", 1),
+                          ("--fail-on-leak=all", 1)):
+            p = pstest.run([args.perfshim, "run", opt, "--", prog, "--possibly-only"],
+                           cwd=pstest.tmpdir("reach-run"),
+                           env={"PERFSHIM_POOL": args.pool})
+            ck.equal(p.returncode, want, "%s: perfshim run %s -- reachprog --possibly-only"
+                     % (label, opt))
     ck.equal(pstest.run([args.perfshim, "leaks", "--fail-on-leak=some", trace or "x"]).returncode,
              2, "--fail-on-leak=some is a usage error")
 
