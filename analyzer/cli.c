@@ -155,6 +155,9 @@ static const char help_growth[] =
     "                      recorded in the trace, else the machine's memory)\n"
     "      --top N         list the N first sites (default 10; 0: every site followed)\n"
     "      --all-frames    C++ standard library frames one per line (see leaks --help)\n"
+    "      --merge         one report over all the traces (the processes of a server or a\n"
+    "                      build): a site's series is the sum of its processes' on one\n"
+    "                      time axis, with the number of processes that had it\n"
     "  -h, --help          show this help\n";
 
 static const char help_locks[] =
@@ -340,8 +343,9 @@ static bool accepts(int opt, int cmd)
     case OPT_HOT:
         return cmd & ACCEPT_RUN;
     case OPT_AT:
-    case OPT_MERGE:
         return cmd & (ACCEPT_LEAKS | ACCEPT_SUMMARY);
+    case OPT_MERGE:
+        return cmd & (ACCEPT_LEAKS | ACCEPT_SUMMARY | ACCEPT_GROWTH);
     case OPT_ROWS:
     case OPT_ASCII:
         return cmd & ACCEPT_TIMELINE;
@@ -670,7 +674,10 @@ static int cmd_growth(int argc, char **argv)
         .all_frames = o.all_frames,
     };
     int n = argc - first;
-    int rc = pa_growth_files(argv + first, (size_t)n, &go, n > 1, stdout);
+    pa_symbols_share(n > 1); /* each module opened once for all the traces */
+    int rc = o.merge ? pa_growth_merge(argv + first, (size_t)n, &go, stdout)
+                     : pa_growth_files(argv + first, (size_t)n, &go, n > 1, stdout);
+    pa_symbols_share(false);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:
     pa_strlist_free(&o.supp_files);

@@ -90,4 +90,9 @@ void pa_growth_set_free(pa_growth_set_t *s);
 int pa_growth_files(char *const *paths, size_t n, const pa_growth_opts_t *o, bool as_array,
                     FILE *out);
 
+/* --merge: one report over the traces of many processes, sites keyed by symbolized stack, each
+ * series the sum of the processes' on a common time axis (docs/analyzer.md, "growth --merge").
+ * PA_OK, or the error of the first trace that could not be used (the others are merged). */
+int pa_growth_merge(char *const *paths, size_t n, const pa_growth_opts_t *o, FILE *out);
+
 #endif /* PERFSHIM_ANALYZER_GROWTH_H */

@@ -23,10 +23,7 @@
 
 typedef struct {
     UT_hash_handle hh;
-    char *key;          /* the serialized visible frames (hash key) */
-    pa_frame_t *frames; /* copies, strings owned here */
-    size_t nframes;
-    char *note;            /* why there are no frames, or NULL */
+    pa_merge_stack_t st;   /* key (hash key), frames and note, owned here */
     size_t last_trace;     /* 1 + index of the last trace that added to it */
     uint64_t processes;    /* traces that contributed */
     int32_t suppressed_by; /* pattern index, or -1 */
@@ -55,7 +52,7 @@ static char *dup_or_null(const char *s, bool *failed)
     return d;
 }
 
-static void site_free(msite_t *s)
+void pa_merge_stack_free(pa_merge_stack_t *s)
 {
     for (size_t i = 0; i < s->nframes; i++) {
         free((char *)s->frames[i].function);
@@ -65,6 +62,34 @@ static void site_free(msite_t *s)
     free(s->frames);
     free(s->note);
     free(s->key);
+    memset(s, 0, sizeof *s);
+}
+
+int pa_merge_stack_copy(const pa_stackview_t *v, pa_merge_stack_t *s)
+{
+    bool failed = false;
+    memset(s, 0, sizeof *s);
+    s->key = dup_or_null(pa_str_get((pa_str_t *)&v->key), &failed);
+    s->note = dup_or_null(v->note, &failed);
+    if (v->nframes && !(s->frames = calloc(v->nframes, sizeof *s->frames)))
+        failed = true;
+    for (size_t i = 0; !failed && i < v->nframes; i++) {
+        s->frames[i] = v->frames[i];
+        s->frames[i].function = dup_or_null(v->frames[i].function, &failed);
+        s->frames[i].file = dup_or_null(v->frames[i].file, &failed);
+        s->frames[i].module = dup_or_null(v->frames[i].module, &failed);
+        s->nframes = i + 1;
+    }
+    if (failed || !s->key) {
+        pa_merge_stack_free(s);
+        return PA_ENOMEM;
+    }
+    return PA_OK;
+}
+
+static void site_free(msite_t *s)
+{
+    pa_merge_stack_free(&s->st);
     free(s);
 }
 
@@ -91,24 +116,12 @@ static msite_t *site_get(merged_t *m, const pa_stackview_t *v)
         return s;
     if (!(s = calloc(1, sizeof *s)))
         return NULL;
-    bool failed = false;
     s->suppressed_by = -1;
-    s->key = dup_or_null(key, &failed);
-    s->note = dup_or_null(v->note, &failed);
-    if (v->nframes && !(s->frames = calloc(v->nframes, sizeof *s->frames)))
-        failed = true;
-    for (size_t i = 0; !failed && i < v->nframes; i++) {
-        s->frames[i] = v->frames[i];
-        s->frames[i].function = dup_or_null(v->frames[i].function, &failed);
-        s->frames[i].file = dup_or_null(v->frames[i].file, &failed);
-        s->frames[i].module = dup_or_null(v->frames[i].module, &failed);
-        s->nframes = i + 1;
-    }
-    if (failed || !s->key) {
-        site_free(s);
+    if (pa_merge_stack_copy(v, &s->st) != PA_OK) {
+        free(s);
         return NULL;
     }
-    HASH_ADD_KEYPTR(hh, m->sites, s->key, len, s);
+    HASH_ADD_KEYPTR(hh, m->sites, s->st.key, len, s);
     return s;
 }
 
@@ -208,7 +221,7 @@ static int cmp_site(const void *pa, const void *pb)
     y = by_live ? b->live_blocks : b->allocs;
     if (x != y)
         return x > y ? -1 : 1;
-    return strcmp(a->key, b->key);
+    return strcmp(a->st.key, b->st.key);
 }
 
 static msite_t **sorted(merged_t *m, bool live, size_t *n)
@@ -225,18 +238,20 @@ static msite_t **sorted(merged_t *m, bool live, size_t *n)
     return v;
 }
 
-static void traces_text(FILE *out, const merged_t *m, const char *title)
+void pa_merge_header_text(FILE *out, const char *title, size_t ntraces, const uint64_t *pids,
+                          bool sampled)
 {
-    fprintf(out, "%s, merged over %zu %s (pids", title, m->ntraces,
-            m->ntraces == 1 ? "process" : "processes");
-    for (size_t i = 0; i < m->ntraces && i < 16; i++)
-        fprintf(out, " %llu", (unsigned long long)m->pids[i]);
-    fputs(m->ntraces > 16 ? " ...)\n" : ")\n", out);
-    if (m->sampled)
+    fprintf(out, "%s, merged over %zu %s (pids", title, ntraces,
+            ntraces == 1 ? "process" : "processes");
+    for (size_t i = 0; i < ntraces && i < 16; i++)
+        fprintf(out, " %llu", (unsigned long long)pids[i]);
+    fputs(ntraces > 16 ? " ...)\n" : ")\n", out);
+    if (sampled)
         fputs("  some traces were sampled (PERFSHIM_SAMPLE): their figures are estimates\n", out);
 }
 
-static void traces_json(pa_json_t *j, const merged_t *m, const char *format)
+void pa_merge_header_json(pa_json_t *j, const char *format, const pa_strlist_t *paths,
+                          const uint64_t *pids, bool sampled)
 {
     pa_json_key(j, "format");
     pa_json_string(j, format);
@@ -244,27 +259,37 @@ static void traces_json(pa_json_t *j, const merged_t *m, const char *format)
     pa_json_u64(j, 1);
     pa_json_key(j, "traces");
     pa_json_array_begin(j, false);
-    for (size_t i = 0; i < m->ntraces; i++) {
+    for (size_t i = 0; i < paths->n; i++) {
         pa_json_object_begin(j, true);
         pa_json_key(j, "trace");
-        pa_json_string(j, m->paths.items[i]);
+        pa_json_string(j, paths->items[i]);
         pa_json_key(j, "pid");
-        pa_json_u64(j, m->pids[i]);
+        pa_json_u64(j, pids[i]);
         pa_json_object_end(j);
     }
     pa_json_array_end(j);
     pa_json_key(j, "estimated");
-    pa_json_bool(j, m->sampled);
+    pa_json_bool(j, sampled);
+}
+
+static void traces_text(FILE *out, const merged_t *m, const char *title)
+{
+    pa_merge_header_text(out, title, m->ntraces, m->pids, m->sampled);
+}
+
+static void traces_json(pa_json_t *j, const merged_t *m, const char *format)
+{
+    pa_merge_header_json(j, format, &m->paths, m->pids, m->sampled);
 }
 
 static void frames_text(FILE *out, const msite_t *s, bool all_frames)
 {
-    pa_report_frames_text_n(out, s->note, s->frames, s->nframes, "    ", all_frames);
+    pa_report_frames_text_n(out, s->st.note, s->st.frames, s->st.nframes, "    ", all_frames);
 }
 
 static void stack_json(pa_json_t *j, const msite_t *s)
 {
-    pa_report_stack_json(j, s->note, s->frames, s->nframes);
+    pa_report_stack_json(j, s->st.note, s->st.frames, s->st.nframes);
 }
 
 /* ---- leaks --merge ----------------------------------------------------------------------------

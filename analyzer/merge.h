@@ -22,7 +22,23 @@ int pa_merge_leaks(char *const *paths, size_t n, const pa_leaks_opts_t *o, FILE 
 /* The allocation sites of every trace merged, largest allocated bytes first. */
 int pa_merge_summary(char *const *paths, size_t n, const pa_summary_opts_t *o, FILE *out);
 
-/* For another report over many traces (growth --merge): the key two symbolized stacks share
- * exactly when they read the same, the `key` member of a stack view (report.h). */
+/* For another report over many traces (growth --merge, growth.c): the key two symbolized
+ * stacks share exactly when they read the same, the `key` member of a stack view (report.h),
+ * and a copy of the view that outlives its trace. */
+typedef struct {
+    char *key;          /* the serialized visible frames */
+    pa_frame_t *frames; /* copies, strings owned here */
+    size_t nframes;
+    char *note; /* why there are no frames, or NULL */
+} pa_merge_stack_t;
+/* Copies view v (made with its key by pa_report_stack_view). PA_OK, or PA_ENOMEM with *s empty. */
+int pa_merge_stack_copy(const pa_stackview_t *v, pa_merge_stack_t *s);
+void pa_merge_stack_free(pa_merge_stack_t *s);
+/* The head of a merged report: text "TITLE, merged over N processes (pids ...)", or the JSON
+ * members format, version, traces (paths and pids, one per trace) and estimated. */
+void pa_merge_header_text(FILE *out, const char *title, size_t ntraces, const uint64_t *pids,
+                          bool sampled);
+void pa_merge_header_json(pa_json_t *j, const char *format, const pa_strlist_t *paths,
+                          const uint64_t *pids, bool sampled);
 
 #endif /* PERFSHIM_ANALYZER_MERGE_H */
