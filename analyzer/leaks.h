@@ -36,6 +36,9 @@ typedef struct {
      * (0: blocks the scan did not see). kinds is false for a trace without them. */
     bool kinds;
     uint64_t kind_blocks[PS_LEAK_KINDS], kind_bytes[PS_LEAK_KINDS];
+    /* --older-than: old blocks of stacks that also have younger blocks of other classes, whose
+     * classes are unknown (entries of kind "mixed") */
+    uint64_t mixed_blocks, mixed_bytes;
     /* --fail-on-leak fails: definitely and indirectly lost blocks and blocks the scan did not
      * see; possibly lost ones too with fail_possible, every class with fail_all; every live
      * block of a trace without classes */
