@@ -634,6 +634,29 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g, c
     return PA_OK;
 }
 
+/* Whether --fail-on-leak counts an entry of this kind: definitely and indirectly lost blocks,
+ * blocks the scan did not see, old blocks of mixed classes, and every block of a trace without
+ * classes (issue 12); possibly lost ones with =possible or =all; still reachable with =all. */
+static bool kind_fails(int kind, const pa_leaks_opts_t *o)
+{
+    return kind == PS_LEAK_REACHABLE  ? o->fail_all
+           : kind == PS_LEAK_POSSIBLY ? o->fail_all || o->fail_possible
+                                      : true;
+}
+
+bool pa_leaks_failing(const pa_trace_t *t, const pa_groups_t *g, const pa_leaks_opts_t *o)
+{
+    entry_t *en;
+    size_t n;
+    if (make_entries(t, g, g->n, false, false, &en, &n) != PA_OK)
+        return true; /* out of memory: never pass what could not be checked */
+    bool failing = false;
+    for (size_t i = 0; i < n && !failing; i++)
+        failing = en[i].blocks && en[i].g->suppressed_by < 0 && kind_fails(en[i].kind, o);
+    free(en);
+    return failing;
+}
+
 int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_t *j,
                     pa_leaks_totals_t *tot)
 {
@@ -685,12 +708,7 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
                 tot->kind_blocks[en[i].kind] += en[i].blocks;
                 tot->kind_bytes[en[i].kind] += en[i].bytes;
             }
-            /* definitely and indirectly lost, blocks the scan did not see, and old blocks of
-             * mixed classes (issue 12); possibly lost with =possible or =all; still reachable
-             * with =all */
-            if (en[i].kind == PS_LEAK_REACHABLE  ? o->fail_all
-                : en[i].kind == PS_LEAK_POSSIBLY ? o->fail_all || o->fail_possible
-                                                 : true)
+            if (kind_fails(en[i].kind, o))
                 tot->failing = true;
         }
     }

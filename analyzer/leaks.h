@@ -57,6 +57,10 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
  * and added to tot's inherited_* (leaks.c; merge.c uses it too). */
 void pa_leaks_split_inherited(pa_groups_t *g, pa_leaks_totals_t *tot);
 
+/* Whether --fail-on-leak (o's level) fails on the groups of t, suppressed and with inherited
+ * blocks split off, as its report would (merge.c: each trace of leaks --merge). */
+bool pa_leaks_failing(const pa_trace_t *t, const pa_groups_t *g, const pa_leaks_opts_t *o);
+
 /* Loads and reports each trace in turn. JSON: one object, or an array of objects when as_array
  * (unreadable traces are left out of it). Returns PA_OK, or the error of the first trace that
  * could not be used (the others are still reported). *leaked: some trace has a leak that no

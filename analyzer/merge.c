@@ -39,6 +39,7 @@ typedef struct {
     uint64_t *pids; /* per merged trace */
     size_t pids_cap;
     bool sampled; /* some trace's figures are estimates */
+    bool failing; /* leaks: some trace fails --fail-on-leak (its leak classes counted) */
     uint64_t inherited_blocks, inherited_bytes;
 } merged_t;
 
@@ -125,8 +126,10 @@ static msite_t *site_get(merged_t *m, const pa_stackview_t *v)
     return s;
 }
 
-/* Adds the groups of one trace. live: the leak report's groups (own live blocks only). */
-static int add_trace(merged_t *m, pa_trace_t *t, const pa_suppress_t *supp, bool live)
+/* Adds the groups of one trace. live: the leak report's groups (own live blocks only), lo its
+ * options (for --fail-on-leak). */
+static int add_trace(merged_t *m, pa_trace_t *t, const pa_suppress_t *supp, bool live,
+                     const pa_leaks_opts_t *lo)
 {
     pa_symbols_t *syms;
     int rc = pa_symbols_new(t, &syms);
@@ -144,6 +147,8 @@ static int add_trace(merged_t *m, pa_trace_t *t, const pa_suppress_t *supp, bool
         pa_leaks_split_inherited(&g, &tot);
         m->inherited_blocks += tot.inherited_blocks;
         m->inherited_bytes += tot.inherited_bytes;
+        if (lo && pa_leaks_failing(t, &g, lo))
+            m->failing = true;
     }
     size_t me = m->ntraces + 1;
     pa_stackview_t v = {0};
@@ -189,14 +194,14 @@ static int add_trace(merged_t *m, pa_trace_t *t, const pa_suppress_t *supp, bool
 }
 
 static int merge_files(char *const *paths, size_t n, const pa_at_t *at, bool quiet,
-                       const pa_suppress_t *supp, bool live, merged_t *m)
+                       const pa_suppress_t *supp, bool live, const pa_leaks_opts_t *lo, merged_t *m)
 {
     int first_err = PA_OK;
     for (size_t i = 0; i < n; i++) {
         pa_trace_t t;
         int rc = pa_model_load_at(paths[i], quiet, at, &t);
         if (rc == PA_OK) {
-            rc = add_trace(m, &t, supp, live);
+            rc = add_trace(m, &t, supp, live, lo);
             if (rc == PA_ENOMEM)
                 pa_msg_error("%s: out of memory while merging", paths[i]);
             pa_model_free(&t);
@@ -322,7 +327,7 @@ int pa_merge_leaks(char *const *paths, size_t n, const pa_leaks_opts_t *o, FILE 
 {
     merged_t m = {0};
     *leaked = false;
-    int rc = merge_files(paths, n, &o->at, o->quiet, o->supp, true, &m);
+    int rc = merge_files(paths, n, &o->at, o->quiet, o->supp, true, o, &m);
     size_t ns = 0;
     msite_t **v = m.ntraces ? sorted(&m, true, &ns) : NULL;
     if (m.ntraces && !v) {
@@ -342,7 +347,7 @@ int pa_merge_leaks(char *const *paths, size_t n, const pa_leaks_opts_t *o, FILE 
             ln += v[i]->live_bytes;
         }
     }
-    *leaked = nl > 0;
+    *leaked = m.failing; /* as each trace's own report counts: with its leak classes */
     if (!m.ntraces) {
         /* nothing could be read: the loader said why */
     } else if (o->json) {
@@ -430,7 +435,7 @@ int pa_merge_leaks(char *const *paths, size_t n, const pa_leaks_opts_t *o, FILE 
 int pa_merge_summary(char *const *paths, size_t n, const pa_summary_opts_t *o, FILE *out)
 {
     merged_t m = {0};
-    int rc = merge_files(paths, n, &o->at, o->quiet, NULL, false, &m);
+    int rc = merge_files(paths, n, &o->at, o->quiet, NULL, false, NULL, &m);
     size_t ns = 0;
     msite_t **v = m.ntraces ? sorted(&m, false, &ns) : NULL;
     if (m.ntraces && !v) {

@@ -16,7 +16,8 @@
 #include <stdio.h>
 
 /* The leaks of every trace merged. Blocks a forked child inherited are left out of its leaks
- * (counted in the totals). *leaked: a merged leak no suppression matched. Returns PA_OK, or
+ * (counted in the totals). *leaked: some trace fails --fail-on-leak as its own report would
+ * (with leak classes, o->fail_* say which count). Returns PA_OK, or
  * the error of the first trace that could not be used (the others are still merged). */
 int pa_merge_leaks(char *const *paths, size_t n, const pa_leaks_opts_t *o, FILE *out, bool *leaked);
 /* The allocation sites of every trace merged, largest allocated bytes first. */

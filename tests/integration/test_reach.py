@@ -145,6 +145,9 @@ def shim_case(args, ck):
                  "%s, possibly only: --fail-on-leak=possible fails" % label)
         ck.equal(fail_status(args, trace, "--fail-on-leak=all"), 1,
                  "%s, possibly only: --fail-on-leak=all fails" % label)
+        for opt, want in (("--fail-on-leak", 0), ("--fail-on-leak=possible", 1)):
+            ck.equal(fail_status(args, trace, "--merge", opt), want,
+                     "%s, possibly only: leaks --merge %s counts the classes too" % (label, opt))
         prog = os.path.join(args.bindir, "reachprog")
         for opt, want in (("--fail-on-leak", 0), ("--fail-on-leak=possible", 1),
                           ("--fail-on-leak=all", 1)):
