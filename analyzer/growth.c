@@ -607,15 +607,26 @@ static int write_report(pa_growth_set_t *s, const pa_growth_opts_t *o, FILE *out
     return rc;
 }
 
+/* Both passes over one trace: *t (pass 1; *loaded: it was read, free it with pa_model_free)
+ * and *s (NULL on error). */
+static int read_trace(const char *path, const pa_growth_opts_t *o, pa_trace_t *t,
+                      pa_growth_set_t **s, bool *loaded)
+{
+    pa_model_opts_t first = {.quiet = o->quiet};
+    *s = NULL;
+    int rc = pa_model_read(path, &first, t);
+    *loaded = rc == PA_OK;
+    return rc == PA_OK ? pa_growth_collect(t, path, s) : rc; /* the model said why */
+}
+
 int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_json_t *j)
 {
     pa_trace_t t;
-    pa_model_opts_t first = {.quiet = o->quiet};
-    int rc = pa_model_read(path, &first, &t);
-    if (rc != PA_OK)
-        return rc; /* said why */
     pa_growth_set_t *s = NULL;
-    rc = pa_growth_collect(&t, path, &s);
+    bool loaded;
+    int rc = read_trace(path, o, &t, &s, &loaded);
+    if (!loaded)
+        return rc;
     if (rc == PA_OK) {
         if (o->json) {
             pa_json_object_begin(j, false);
@@ -766,14 +777,15 @@ static int gmerge_set(gmerged_t *m, pa_growth_set_t *s, uint32_t me, pa_growth_p
 static int gmerge_trace(gmerged_t *m, const char *path, const pa_growth_opts_t *o)
 {
     pa_trace_t t;
-    pa_model_opts_t first = {.quiet = o->quiet};
-    int rc = pa_model_read(path, &first, &t);
-    if (rc != PA_OK)
-        return rc; /* said why */
     pa_growth_set_t *s = NULL;
+    bool loaded;
+    int rc = read_trace(path, o, &t, &s, &loaded);
+    if (!loaded)
+        return rc;
     pa_growth_point_t *pts = malloc(PA_GROWTH_POINTS * sizeof *pts);
     size_t me = m->ntraces;
-    rc = pts ? pa_growth_collect(&t, path, &s) : PA_ENOMEM;
+    if (rc == PA_OK && !pts)
+        rc = PA_ENOMEM;
     if (rc == PA_OK &&
         (pa_util_grow((void **)&m->pids, &m->pids_cap, me + 1, sizeof *m->pids) ||
          pa_util_grow((void **)&m->clocks, &m->clocks_cap, me + 1, sizeof *m->clocks) ||
