@@ -79,9 +79,10 @@ static const char help_leaks[] =
     "\n"
     "Options:\n"
     "      --json                     JSON output (one object; an array for several traces)\n"
-    "      --fail-on-leak[=all]       exit with status 1 when a leak is not suppressed; with\n"
-    "                                 leak classes (PERFSHIM_LEAK_SCAN) only lost blocks\n"
-    "                                 count, and with =all still reachable ones too\n"
+    "      --fail-on-leak[=possible|all]  exit with status 1 when a leak is not suppressed;\n"
+    "                                 with leak classes (PERFSHIM_LEAK_SCAN) only definitely\n"
+    "                                 and indirectly lost blocks count; =possible adds\n"
+    "                                 possibly lost ones, =all also still reachable ones\n"
     "      --suppressions FILE        more suppressions: one glob pattern per line, matched\n"
     "                                 against every frame's function; '#' starts a comment\n"
     "                                 (may be given several times); LeakSanitizer files\n"
@@ -161,6 +162,9 @@ static const char help_growth[] =
     "                      recorded in the trace, else the machine's memory)\n"
     "      --top N         list the N first sites (default 10; 0: every site followed)\n"
     "      --all-frames    C++ standard library frames one per line (see leaks --help)\n"
+    "      --merge         one report over all the traces (the processes of a server or a\n"
+    "                      build): a site's series is the sum of its processes' on one\n"
+    "                      time axis, with the number of processes that had it\n"
     "  -h, --help          show this help\n";
 
 static const char help_locks[] =
@@ -240,8 +244,9 @@ static const char help_run[] =
     "  -o, --output TEMPLATE          trace path template (PERFSHIM_OUTPUT: %p pid, %e program\n"
     "                                 name, %t start time, %h host name, %% percent)\n"
     "      --json                     JSON reports on stdout\n"
-    "      --fail-on-leak[=all]       exit with status 1 when CMD succeeded but leaked\n"
-    "                                 (lost blocks; =all: also still reachable ones)\n"
+    "      --fail-on-leak[=possible|all]  exit with status 1 when CMD succeeded but leaked\n"
+    "                                 (definitely and indirectly lost blocks; =possible:\n"
+    "                                 also possibly lost; =all: also still reachable)\n"
     "      --suppressions FILE        more suppressions (see perfshim help leaks)\n"
     "      --no-default-suppressions  do not suppress the C/C++ runtime's one-time allocations\n"
     "      --top N                    list only the N largest leaks per trace (0: all)\n"
@@ -303,7 +308,7 @@ static const struct option report_options[] = {
 
 typedef struct {
     bool json, fail_on_leak, no_default_supp, help, top_set, sites_set, locks, hot, all_frames;
-    bool rows_set, ascii, fail_all;
+    bool rows_set, ascii, fail_all, fail_possible;
     bool rank_suspects, ages; /* leaks --rank suspects, --ages */
     uint64_t older_than_ns;   /* leaks --older-than */
     bool merge;               /* --merge: one report over every trace (merge.c) */
@@ -345,8 +350,9 @@ static bool accepts(int opt, int cmd)
     case OPT_HOT:
         return cmd & ACCEPT_RUN;
     case OPT_AT:
-    case OPT_MERGE:
         return cmd & (ACCEPT_LEAKS | ACCEPT_SUMMARY);
+    case OPT_MERGE:
+        return cmd & (ACCEPT_LEAKS | ACCEPT_SUMMARY | ACCEPT_GROWTH);
     case OPT_ROWS:
     case OPT_ASCII:
         return cmd & ACCEPT_TIMELINE;
@@ -435,11 +441,12 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
             break;
         case OPT_FAIL_ON_LEAK:
             o->fail_on_leak = true;
-            if (optarg && strcmp(optarg, "all") != 0) {
-                pa_msg_error("--fail-on-leak=%s: the only value is 'all'", optarg);
+            if (optarg && strcmp(optarg, "all") != 0 && strcmp(optarg, "possible") != 0) {
+                pa_msg_error("--fail-on-leak=%s: expected 'possible' or 'all'", optarg);
                 return -1;
             }
-            o->fail_all = optarg != NULL;
+            o->fail_all = optarg && strcmp(optarg, "all") == 0;
+            o->fail_possible = optarg && strcmp(optarg, "possible") == 0;
             break;
         case OPT_SUPPRESSIONS:
             if (pa_strlist_add(&o->supp_files, optarg) != PA_OK)
@@ -559,7 +566,8 @@ static int cmd_leaks(int argc, char **argv)
                           .supp = &supp,
                           .all_frames = o.all_frames,
                           .at = o.at,
-                          .fail_all = o.fail_all};
+                          .fail_all = o.fail_all,
+                          .fail_possible = o.fail_possible};
     lo.older_than_ns = o.older_than_ns;
     lo.rank_suspects = o.rank_suspects;
     lo.ages = o.ages;
@@ -666,7 +674,10 @@ static int cmd_growth(int argc, char **argv)
         .all_frames = o.all_frames,
     };
     int n = argc - first;
-    int rc = pa_growth_files(argv + first, (size_t)n, &go, n > 1, stdout);
+    pa_symbols_share(n > 1); /* each module opened once for all the traces */
+    int rc = o.merge ? pa_growth_merge(argv + first, (size_t)n, &go, stdout)
+                     : pa_growth_files(argv + first, (size_t)n, &go, n > 1, stdout);
+    pa_symbols_share(false);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:
     pa_strlist_free(&o.supp_files);
@@ -759,7 +770,8 @@ static int cmd_run(int argc, char **argv)
                   .top = o.top,
                   .supp = &supp,
                   .all_frames = o.all_frames,
-                  .fail_all = o.fail_all},
+                  .fail_all = o.fail_all,
+                  .fail_possible = o.fail_possible},
         .locks = o.locks,
         .hot = o.hot,
     };

@@ -16,6 +16,7 @@
  */
 #include "growth.h"
 
+#include "merge.h"
 #include "report.h"
 #include "symbols.h"
 #include "util.h"
@@ -23,6 +24,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uthash.h>
 
 /* ---- the classifier ---------------------------------------------------------------------------
  */
@@ -313,6 +315,21 @@ static int choose_sites(pa_growth_set_t *s)
     return PA_OK;
 }
 
+/* Site i's points into pts (s->m of room): the means of their snapshots, a point no snapshot
+ * reached dropped. Returns how many. */
+static size_t site_points(const pa_growth_set_t *s, size_t i, pa_growth_point_t *pts)
+{
+    size_t np = 0;
+    for (size_t c = 0; c < s->m; c++) {
+        if (!s->count[c])
+            continue;
+        double w = (double)s->count[c];
+        pts[np++] = (pa_growth_point_t){s->time[c] / w, s->sites[i].bytes[c] / w,
+                                        s->sites[i].allocs[c] / w};
+    }
+    return np;
+}
+
 int pa_growth_collect(pa_trace_t *first, const char *path, pa_growth_set_t **out)
 {
     *out = NULL;
@@ -357,17 +374,8 @@ int pa_growth_collect(pa_trace_t *first, const char *path, pa_growth_set_t **out
         pa_growth_set_free(s);
         return PA_ENOMEM;
     }
-    for (size_t i = 0; i < s->nsites; i++) {
-        size_t np = 0;
-        for (size_t c = 0; c < s->m; c++) {
-            if (!s->count[c])
-                continue;
-            double w = (double)s->count[c];
-            pts[np++] = (pa_growth_point_t){s->time[c] / w, s->sites[i].bytes[c] / w,
-                                            s->sites[i].allocs[c] / w};
-        }
-        pa_growth_classify(pts, np, &s->sites[i].fit);
-    }
+    for (size_t i = 0; i < s->nsites; i++)
+        pa_growth_classify(pts, site_points(s, i, pts), &s->sites[i].fit);
     free(pts);
     *out = s;
     return PA_OK;
@@ -376,16 +384,25 @@ int pa_growth_collect(pa_trace_t *first, const char *path, pa_growth_set_t **out
 /* ---- ranking and writing ----------------------------------------------------------------------
  */
 
-/* Growing classes first, the fastest first; then the others by live bytes. */
+/* Growing classes first, the fastest first; then the others by live bytes (0: a tie). */
+static int rank_order(const pa_growth_fit_t *x, uint64_t xlive, const pa_growth_fit_t *y,
+                      uint64_t ylive)
+{
+    if (x->cls != y->cls)
+        return x->cls < y->cls ? -1 : 1;
+    if (x->cls <= PA_GROWTH_SATURATING && x->bytes_per_second != y->bytes_per_second)
+        return x->bytes_per_second > y->bytes_per_second ? -1 : 1;
+    if (xlive != ylive)
+        return xlive > ylive ? -1 : 1;
+    return 0;
+}
+
 static int cmp_rank(const void *a, const void *b)
 {
     const site_t *x = a, *y = b;
-    if (x->fit.cls != y->fit.cls)
-        return x->fit.cls < y->fit.cls ? -1 : 1;
-    if (x->fit.cls <= PA_GROWTH_SATURATING && x->fit.bytes_per_second != y->fit.bytes_per_second)
-        return x->fit.bytes_per_second > y->fit.bytes_per_second ? -1 : 1;
-    if (x->last_live != y->last_live)
-        return x->last_live > y->last_live ? -1 : 1;
+    int c = rank_order(&x->fit, x->last_live, &y->fit, y->last_live);
+    if (c)
+        return c;
     return (x->g->first_stack_id > y->g->first_stack_id) -
            (x->g->first_stack_id < y->g->first_stack_id);
 }
@@ -408,13 +425,40 @@ static limit_t choose_limit(const pa_trace_t *t, const pa_growth_opts_t *o)
 
 /* Seconds until the process reaches the limit at this site's rate, from its resident set at the
  * last snapshot (the live heap when RSS is unknown); false for a site that is not growing. */
-static bool time_to_limit(const pa_growth_set_t *s, const site_t *x, const limit_t *l, double *out)
+static bool time_to_limit(uint64_t base, const pa_growth_fit_t *f, const limit_t *l, double *out)
 {
-    if (!l->bytes || x->fit.cls > PA_GROWTH_SATURATING || !(x->fit.bytes_per_second > 0))
+    if (!l->bytes || f->cls > PA_GROWTH_SATURATING || !(f->bytes_per_second > 0))
         return false;
-    uint64_t base = s->rss ? s->rss : s->live;
-    *out = base >= l->bytes ? 0 : (double)(l->bytes - base) / x->fit.bytes_per_second;
+    *out = base >= l->bytes ? 0 : (double)(l->bytes - base) / f->bytes_per_second;
     return true;
+}
+
+/* What a report shows of a site, from one trace (site_t) or merged over several (gsite_t). */
+typedef struct {
+    const pa_growth_fit_t *fit;
+    uint64_t live, blocks, allocs, peak;
+    uint64_t processes; /* merged: the processes that had the site; 0 in a one-trace report */
+    uint64_t ntraces;   /* merged: the traces merged */
+    const char *note, *text_note; /* why there are no frames (JSON, text), or NULL */
+    const pa_frame_t *frames;
+    size_t nframes;
+    bool sampled;  /* figures are estimates */
+    uint64_t base; /* the resident bytes time_to_limit starts from */
+} shown_t;
+
+static shown_t shown_of(const pa_growth_set_t *s, const site_t *x, const pa_stackview_t *v)
+{
+    return (shown_t){.fit = &x->fit,
+                     .live = x->last_live,
+                     .blocks = x->last_blocks,
+                     .allocs = x->last_allocs,
+                     .peak = x->g->peak_live_bytes,
+                     .note = x->g->note,
+                     .text_note = v->note,
+                     .frames = v->frames,
+                     .nframes = v->nframes,
+                     .sampled = s->sampled,
+                     .base = s->rss ? s->rss : s->live};
 }
 
 static void kv_f64(pa_json_t *j, const char *key, double v)
@@ -423,18 +467,19 @@ static void kv_f64(pa_json_t *j, const char *key, double v)
     pa_json_f64(j, v);
 }
 
-static void site_json(pa_json_t *j, const pa_growth_set_t *s, const site_t *x, size_t rank,
-                      const limit_t *l, const pa_stackview_t *v)
+static void site_json(pa_json_t *j, const shown_t *x, size_t rank, const limit_t *l)
 {
-    const pa_growth_fit_t *f = &x->fit;
+    const pa_growth_fit_t *f = x->fit;
     pa_json_object_begin(j, false);
     pa_json_kv_u64(j, "rank", rank);
     pa_json_key(j, "class");
     pa_json_string(j, pa_growth_class_name(f->cls));
-    pa_json_kv_u64(j, "live_bytes", x->last_live);
-    pa_json_kv_u64(j, "live_blocks", x->last_blocks);
-    pa_json_kv_u64(j, "allocs", x->last_allocs);
-    pa_json_kv_u64(j, "peak_live_bytes", x->g->peak_live_bytes);
+    pa_json_kv_u64(j, "live_bytes", x->live);
+    pa_json_kv_u64(j, "live_blocks", x->blocks);
+    pa_json_kv_u64(j, "allocs", x->allocs);
+    pa_json_kv_u64(j, "peak_live_bytes", x->peak);
+    if (x->processes)
+        pa_json_kv_u64(j, "processes", x->processes);
     kv_f64(j, "bytes_per_second", f->bytes_per_second);
     pa_json_key(j, "bytes_per_event");
     if (f->has_per_event)
@@ -444,14 +489,14 @@ static void site_json(pa_json_t *j, const pa_growth_set_t *s, const site_t *x, s
     kv_f64(j, "confidence", f->confidence);
     double ttl;
     pa_json_key(j, "time_to_limit_s");
-    if (time_to_limit(s, x, l, &ttl))
+    if (time_to_limit(x->base, f, l, &ttl))
         pa_json_f64(j, ttl);
     else
         pa_json_null(j);
     kv_f64(j, "r2_first", f->r2_first);
     kv_f64(j, "r2_last", f->r2_last);
-    pa_json_kv_bool(j, "estimated", s->sampled);
-    pa_report_stack_json(j, x->g->note, v->frames, v->nframes);
+    pa_json_kv_bool(j, "estimated", x->sampled);
+    pa_report_stack_json(j, x->note, x->frames, x->nframes);
     pa_json_object_end(j);
 }
 
@@ -478,25 +523,26 @@ static const char *format_duration(double sec, char *buf, size_t size)
     return buf;
 }
 
-static void site_text(FILE *out, const pa_growth_set_t *s, const site_t *x, size_t rank,
-                      const limit_t *l, const pa_stackview_t *v, bool all_frames)
+static void site_text(FILE *out, const shown_t *x, size_t rank, const limit_t *l, bool all_frames)
 {
-    const pa_growth_fit_t *f = &x->fit;
-    const char *e = s->sampled ? "~" : "";
+    const pa_growth_fit_t *f = x->fit;
+    const char *e = x->sampled ? "~" : "";
     char b1[32], b2[32];
     fprintf(out, "\n#%zu %s (confidence %.2f): %s%s live in %s%llu block%s, %s%s", rank,
             pa_growth_class_name(f->cls), f->confidence, e,
-            pa_util_format_bytes(x->last_live, b1, sizeof b1), e,
-            (unsigned long long)x->last_blocks, x->last_blocks == 1 ? "" : "s", e,
-            format_rate(f->bytes_per_second, b2, sizeof b2));
+            pa_util_format_bytes(x->live, b1, sizeof b1), e, (unsigned long long)x->blocks,
+            x->blocks == 1 ? "" : "s", e, format_rate(f->bytes_per_second, b2, sizeof b2));
     if (f->has_per_event) /* (no "-0.0") */
         fprintf(out, ", %s%.1f B per allocation", e,
                 fabs(f->bytes_per_event) < 0.05 ? 0.0 : f->bytes_per_event);
     double ttl;
-    if (time_to_limit(s, x, l, &ttl))
+    if (time_to_limit(x->base, f, l, &ttl))
         fprintf(out, ", limit in %s", format_duration(ttl, b1, sizeof b1));
+    if (x->processes)
+        fprintf(out, ", from %llu of %llu processes", (unsigned long long)x->processes,
+                (unsigned long long)x->ntraces);
     fputc('\n', out);
-    pa_report_frames_text(out, v, "    ", all_frames);
+    pa_report_frames_text_n(out, x->text_note, x->frames, x->nframes, "    ", all_frames);
 }
 
 static int write_report(pa_growth_set_t *s, const pa_growth_opts_t *o, FILE *out, pa_json_t *j)
@@ -546,10 +592,11 @@ static int write_report(pa_growth_set_t *s, const pa_growth_opts_t *o, FILE *out
     for (size_t i = 0; i < k && rc == PA_OK; i++) {
         if ((rc = pa_report_group_view(&s->groups, s->sites[i].g, &v)) != PA_OK)
             break;
+        shown_t x = shown_of(s, &s->sites[i], &v);
         if (o->json)
-            site_json(j, s, &s->sites[i], i + 1, &l, &v);
+            site_json(j, &x, i + 1, &l);
         else
-            site_text(out, s, &s->sites[i], i + 1, &l, &v, o->all_frames);
+            site_text(out, &x, i + 1, &l, o->all_frames);
     }
     if (o->json)
         pa_json_array_end(j);
@@ -560,15 +607,26 @@ static int write_report(pa_growth_set_t *s, const pa_growth_opts_t *o, FILE *out
     return rc;
 }
 
+/* Both passes over one trace: *t (pass 1; *loaded: it was read, free it with pa_model_free)
+ * and *s (NULL on error). */
+static int read_trace(const char *path, const pa_growth_opts_t *o, pa_trace_t *t,
+                      pa_growth_set_t **s, bool *loaded)
+{
+    pa_model_opts_t first = {.quiet = o->quiet};
+    *s = NULL;
+    int rc = pa_model_read(path, &first, t);
+    *loaded = rc == PA_OK;
+    return rc == PA_OK ? pa_growth_collect(t, path, s) : rc; /* the model said why */
+}
+
 int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_json_t *j)
 {
     pa_trace_t t;
-    pa_model_opts_t first = {.quiet = o->quiet};
-    int rc = pa_model_read(path, &first, &t);
-    if (rc != PA_OK)
-        return rc; /* said why */
     pa_growth_set_t *s = NULL;
-    rc = pa_growth_collect(&t, path, &s);
+    bool loaded;
+    int rc = read_trace(path, o, &t, &s, &loaded);
+    if (!loaded)
+        return rc;
     if (rc == PA_OK) {
         if (o->json) {
             pa_json_object_begin(j, false);
@@ -600,4 +658,340 @@ int pa_growth_files(char *const *paths, size_t n, const pa_growth_opts_t *o, boo
                     FILE *out)
 {
     return pa_report_each_path(paths, n, o->json, as_array, out, growth_path, (void *)o);
+}
+
+/* ---- growth --merge ---------------------------------------------------------------------------
+ *
+ * One report over the traces of many processes (docs/analyzer.md, "growth --merge"). Each trace
+ * is read as for its own report (pa_growth_collect: its followed sites, their points) and freed
+ * before the next; a merged site (keyed by its symbolized stack, as leaks --merge keys them)
+ * keeps each contribution as steps: at each point of a process, the change of its live bytes and
+ * allocations since its point before. The merged series is their sum, a step function on the
+ * common time axis (a process adds nothing before its first point, and keeps what it had at
+ * its last one, its leaks at exit, to the end), sampled at up to PA_GROWTH_POINTS evenly spaced
+ * times over the span of every trace's points, then classified as one trace's series is.
+ * Memory: the merged sites, and a 24-byte step per point per process per site.
+ */
+
+typedef struct {
+    double t;             /* seconds on the process's own clock, then on the common axis */
+    double bytes, allocs; /* the change at t */
+    uint32_t trace;       /* index of the trace */
+} step_t;
+
+typedef struct {
+    UT_hash_handle hh;
+    pa_merge_stack_t st; /* key (hash key), frames, note */
+    size_t last_trace;   /* 1 + index of the last trace that added to it */
+    uint64_t processes;
+    uint64_t live, blocks, allocs; /* summed over the traces at their last snapshots */
+    step_t *steps;
+    size_t nsteps, cap;
+    pa_growth_fit_t fit;
+    double peak; /* the merged series' highest point */
+} gsite_t;
+
+typedef struct {
+    gsite_t *sites; /* uthash */
+    pa_strlist_t paths;
+    uint64_t *pids;
+    size_t ntraces, pids_cap;
+    struct gclock {
+        uint64_t mono, real; /* its start on the machine's monotonic and wall clocks (0: unknown) */
+        char *host;          /* owned: the monotonic clock is one machine's */
+    } * clocks;
+    size_t clocks_cap;
+    size_t points; /* every trace's points, summed: the merged points are at most this many */
+    bool sampled;
+    uint64_t base; /* the traces' resident bytes at their last snapshots, summed */
+    limit_t limit; /* the first trace's */
+    bool have_limit;
+} gmerged_t;
+
+static void gmerged_free(gmerged_t *m)
+{
+    gsite_t *x, *tmp;
+    HASH_ITER(hh, m->sites, x, tmp)
+    {
+        HASH_DEL(m->sites, x);
+        pa_merge_stack_free(&x->st);
+        free(x->steps);
+        free(x);
+    }
+    for (size_t i = 0; i < m->ntraces; i++)
+        free(m->clocks[i].host);
+    free(m->clocks);
+    free(m->pids);
+    pa_strlist_free(&m->paths);
+}
+
+static gsite_t *gsite_get(gmerged_t *m, const pa_stackview_t *v)
+{
+    const char *key = pa_str_get((pa_str_t *)&v->key);
+    size_t len = strlen(key);
+    gsite_t *x;
+    HASH_FIND(hh, m->sites, key, len, x);
+    if (x)
+        return x;
+    if (!(x = calloc(1, sizeof *x)))
+        return NULL;
+    if (pa_merge_stack_copy(v, &x->st) != PA_OK) {
+        free(x);
+        return NULL;
+    }
+    HASH_ADD_KEYPTR(hh, m->sites, x->st.key, len, x);
+    return x;
+}
+
+/* Adds the followed sites of collected set s (trace number me, from 0) to m. */
+static int gmerge_set(gmerged_t *m, pa_growth_set_t *s, uint32_t me, pa_growth_point_t *pts)
+{
+    pa_stackview_t v = {0};
+    int rc = PA_OK;
+    for (size_t i = 0; rc == PA_OK && i < s->nsites; i++) {
+        const site_t *y = &s->sites[i];
+        if ((rc = pa_report_stack_view(s->t, s->syms, y->g->shown_stack_id,
+                                       PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, &v)) != PA_OK)
+            break;
+        gsite_t *x = gsite_get(m, &v);
+        size_t np = site_points(s, i, pts);
+        if (!x || pa_util_grow((void **)&x->steps, &x->cap, x->nsteps + np, sizeof *x->steps)) {
+            rc = PA_ENOMEM;
+            break;
+        }
+        if (x->last_trace != me + 1u) {
+            x->last_trace = me + 1u;
+            x->processes++;
+        }
+        x->live += y->last_live;
+        x->blocks += y->last_blocks;
+        x->allocs += y->last_allocs;
+        for (size_t k = 0; k < np; k++)
+            x->steps[x->nsteps++] = (step_t){pts[k].t, pts[k].bytes - (k ? pts[k - 1].bytes : 0),
+                                             pts[k].allocs - (k ? pts[k - 1].allocs : 0), me};
+    }
+    pa_report_stack_view_free(&v);
+    return rc;
+}
+
+static int gmerge_trace(gmerged_t *m, const char *path, const pa_growth_opts_t *o)
+{
+    pa_trace_t t;
+    pa_growth_set_t *s = NULL;
+    bool loaded;
+    int rc = read_trace(path, o, &t, &s, &loaded);
+    if (!loaded)
+        return rc;
+    pa_growth_point_t *pts = malloc(PA_GROWTH_POINTS * sizeof *pts);
+    size_t me = m->ntraces;
+    if (rc == PA_OK && !pts)
+        rc = PA_ENOMEM;
+    if (rc == PA_OK &&
+        (pa_util_grow((void **)&m->pids, &m->pids_cap, me + 1, sizeof *m->pids) ||
+         pa_util_grow((void **)&m->clocks, &m->clocks_cap, me + 1, sizeof *m->clocks) ||
+         pa_strlist_add(&m->paths, path) != PA_OK))
+        rc = PA_ENOMEM;
+    if (rc == PA_OK) {
+        m->ntraces++;
+        m->pids[me] = t.process.pid;
+        m->clocks[me] =
+            (struct gclock){.mono = t.has_process ? t.process.start_monotonic_ns : 0,
+                            .real = t.has_process ? t.process.start_realtime_ns : 0,
+                            .host = t.process.hostname ? pa_util_strdup(t.process.hostname) : NULL};
+        if (!m->have_limit) {
+            m->limit = choose_limit(&t, o);
+            m->have_limit = true;
+        }
+        m->base += s->rss ? s->rss : s->live;
+        m->sampled |= s->sampled;
+        for (size_t c = 0; c < s->m; c++)
+            m->points += s->count[c] != 0;
+        rc = gmerge_set(m, s, (uint32_t)me, pts);
+    }
+    if (rc == PA_ENOMEM)
+        pa_msg_error("%s: out of memory while merging", path);
+    free(pts);
+    pa_growth_set_free(s);
+    pa_model_free(&t);
+    return rc;
+}
+
+/* The common time axis: one machine's monotonic clock when every trace has its start on it
+ * (and the same host name), else the wall clock when every trace has it, else each process's
+ * own clock (all start at 0). Moves every step onto it. */
+static const char *gmerge_axis(gmerged_t *m)
+{
+    const struct gclock *c = m->clocks;
+    bool mono = true, real = true;
+    for (size_t i = 0; i < m->ntraces; i++) {
+        mono = mono && c[i].mono && c[i].host && c[0].host && strcmp(c[i].host, c[0].host) == 0;
+        real = real && c[i].real;
+    }
+    if (!mono && !real)
+        return "process";
+    uint64_t lo = UINT64_MAX;
+    for (size_t i = 0; i < m->ntraces; i++)
+        lo = (mono ? c[i].mono : c[i].real) < lo ? (mono ? c[i].mono : c[i].real) : lo;
+    for (gsite_t *x = m->sites; x; x = x->hh.next)
+        for (size_t k = 0; k < x->nsteps; k++) {
+            const struct gclock *y = &c[x->steps[k].trace];
+            x->steps[k].t += (double)((mono ? y->mono : y->real) - lo) / 1e9;
+        }
+    return mono ? "monotonic" : "realtime";
+}
+
+static int cmp_step(const void *a, const void *b)
+{
+    const step_t *x = a, *y = b;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+/* Samples site x's summed steps at n evenly spaced times over [t0, t1] and classifies them. */
+static void gmerge_classify(gsite_t *x, double t0, double t1, size_t n, pa_growth_point_t *pts)
+{
+    qsort(x->steps, x->nsteps, sizeof *x->steps, cmp_step);
+    double bytes = 0, allocs = 0;
+    size_t k = 0;
+    x->peak = 0;
+    for (size_t i = 0; i < n; i++) {
+        double at = n > 1 ? t0 + (t1 - t0) * (double)i / (double)(n - 1) : t1;
+        if (i + 1 == n)
+            at = t1; /* every step, whatever the rounding */
+        for (; k < x->nsteps && x->steps[k].t <= at; k++) {
+            bytes += x->steps[k].bytes;
+            allocs += x->steps[k].allocs;
+        }
+        pts[i] = (pa_growth_point_t){at - t0, bytes, allocs};
+        x->peak = bytes > x->peak ? bytes : x->peak;
+    }
+    pa_growth_classify(pts, n, &x->fit);
+}
+
+static int cmp_gsite(const void *a, const void *b)
+{
+    const gsite_t *x = *(gsite_t *const *)a, *y = *(gsite_t *const *)b;
+    int c = rank_order(&x->fit, x->live, &y->fit, y->live);
+    return c ? c : strcmp(x->st.key, y->st.key);
+}
+
+static void gmerge_write(const gmerged_t *m, gsite_t **v, size_t nsites, size_t npoints,
+                         const char *axis, const pa_growth_opts_t *o, FILE *out)
+{
+    size_t k = o->top && o->top < nsites ? (size_t)o->top : nsites;
+    const limit_t *l = &m->limit;
+    pa_json_t j;
+    char b1[32];
+    if (o->json) {
+        pa_json_init(&j, out);
+        pa_json_object_begin(&j, false);
+        pa_merge_header_json(&j, "perfshim-growth-merged", &m->paths, m->pids, m->sampled);
+        pa_json_key(&j, "time_axis");
+        pa_json_string(&j, axis);
+        pa_json_key(&j, "limit_bytes");
+        if (l->bytes)
+            pa_json_u64(&j, l->bytes);
+        else
+            pa_json_null(&j);
+        pa_json_key(&j, "limit_source");
+        pa_json_string(&j, l->source);
+        pa_json_kv_u64(&j, "points", npoints);
+        pa_json_kv_u64(&j, "sites_followed", nsites);
+        pa_json_key(&j, "sites");
+        pa_json_array_begin(&j, false);
+    } else {
+        pa_merge_header_text(out, "perfshim growth", m->ntraces, m->pids, m->sampled);
+        fprintf(out,
+                "  each site's live bytes summed over the processes on %s, sampled at %zu "
+                "point%s; ",
+                strcmp(axis, "process") == 0     ? "each process's own clock (all start at 0)"
+                : strcmp(axis, "monotonic") == 0 ? "the machine's monotonic clock"
+                                                 : "the wall clock",
+                npoints, npoints == 1 ? "" : "s");
+        if (l->bytes)
+            fprintf(out, "limit %s (%s)\n", pa_util_format_bytes(l->bytes, b1, sizeof b1),
+                    strcmp(l->source, "option") == 0   ? "--limit"
+                    : strcmp(l->source, "cgroup") == 0 ? "the first trace's cgroup memory.max"
+                                                       : "the machine's memory");
+        else
+            fputs("no memory limit known (--limit sets one)\n", out);
+        if (npoints < 4)
+            fputs("Fewer than 4 points: the classes are guesses.\n", out);
+        if (!k)
+            fputs("No site held live bytes at any snapshot.\n", out);
+    }
+    for (size_t i = 0; i < k; i++) {
+        const gsite_t *x = v[i];
+        shown_t s = {.fit = &x->fit,
+                     .live = x->live,
+                     .blocks = x->blocks,
+                     .allocs = x->allocs,
+                     .peak = (uint64_t)(x->peak + 0.5),
+                     .processes = x->processes,
+                     .ntraces = m->ntraces,
+                     .note = x->st.note,
+                     .text_note = x->st.note,
+                     .frames = x->st.frames,
+                     .nframes = x->st.nframes,
+                     .sampled = m->sampled,
+                     .base = m->base};
+        if (o->json)
+            site_json(&j, &s, i + 1, l);
+        else
+            site_text(out, &s, i + 1, l, o->all_frames);
+    }
+    if (o->json) {
+        pa_json_array_end(&j);
+        pa_json_object_end(&j);
+        pa_json_finish(&j);
+    } else if (k < nsites) {
+        fprintf(out, "\n(%zu more site%s followed; --top 0 lists every one)\n", nsites - k,
+                nsites - k == 1 ? "" : "s");
+    }
+}
+
+int pa_growth_merge(char *const *paths, size_t n, const pa_growth_opts_t *o, FILE *out)
+{
+    gmerged_t m = {0};
+    int first_err = PA_OK;
+    for (size_t i = 0; i < n; i++) {
+        int rc = gmerge_trace(&m, paths[i], o);
+        if (rc != PA_OK && first_err == PA_OK)
+            first_err = rc;
+        if (rc == PA_ENOMEM)
+            break;
+    }
+    if (!m.ntraces) { /* nothing could be read: the loader said why */
+        gmerged_free(&m);
+        return first_err;
+    }
+    const char *axis = gmerge_axis(&m);
+    double t0 = INFINITY, t1 = -INFINITY;
+    for (gsite_t *x = m.sites; x; x = x->hh.next)
+        for (size_t k = 0; k < x->nsteps; k++) {
+            t0 = x->steps[k].t < t0 ? x->steps[k].t : t0;
+            t1 = x->steps[k].t > t1 ? x->steps[k].t : t1;
+        }
+    size_t npoints = m.points < PA_GROWTH_POINTS ? m.points : PA_GROWTH_POINTS;
+    if (!(t1 > t0))
+        npoints = npoints ? 1 : 0;
+    size_t nsites = HASH_COUNT(m.sites);
+    gsite_t **v = malloc((nsites ? nsites : 1) * sizeof *v);
+    pa_growth_point_t *pts = malloc(PA_GROWTH_POINTS * sizeof *pts);
+    if (!v || !pts) {
+        free(v);
+        free(pts);
+        gmerged_free(&m);
+        return PA_ENOMEM;
+    }
+    size_t k = 0;
+    for (gsite_t *x = m.sites; x; x = x->hh.next) {
+        gmerge_classify(x, t0, t1, npoints, pts);
+        v[k++] = x;
+    }
+    qsort(v, nsites, sizeof *v, cmp_gsite);
+    gmerge_write(&m, v, nsites, npoints, axis, o, out);
+    free(v);
+    free(pts);
+    gmerged_free(&m);
+    return first_err;
 }

@@ -74,14 +74,14 @@ typedef struct {
 
 /* One trace: reads `path` twice (sites at the last snapshot, then every snapshot's rows of
  * those sites), classifies and writes the report (JSON into j when o->json, else text to out).
- * The hook for reports over several processes (--merge) is pa_growth_collect below. */
+ * pa_growth_merge (--merge) reports over several processes from each one's pa_growth_collect. */
 int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_json_t *j);
 
 /* The series of one trace's sites, made from its model: `first` is the model of pass 1 (read
  * to the last snapshot; its groups are formed here), path is read again for the series. The
  * result keeps first, its symbolizer and groups for the frames; pa_growth_set_free frees them
- * (not first itself). A merging report would collect each trace and add series whose groups'
- * frames agree. */
+ * (not first itself). pa_growth_merge collects each trace in turn and adds the series whose
+ * symbolized stacks read the same. */
 typedef struct pa_growth_set pa_growth_set_t;
 int pa_growth_collect(pa_trace_t *first, const char *path, pa_growth_set_t **out);
 void pa_growth_set_free(pa_growth_set_t *s);
@@ -89,5 +89,10 @@ void pa_growth_set_free(pa_growth_set_t *s);
 /* Every trace in turn (per process); JSON array when as_array. PA_OK or the first error. */
 int pa_growth_files(char *const *paths, size_t n, const pa_growth_opts_t *o, bool as_array,
                     FILE *out);
+
+/* --merge: one report over the traces of many processes, sites keyed by symbolized stack, each
+ * series the sum of the processes' on a common time axis (docs/analyzer.md, "growth --merge").
+ * PA_OK, or the error of the first trace that could not be used (the others are merged). */
+int pa_growth_merge(char *const *paths, size_t n, const pa_growth_opts_t *o, FILE *out);
 
 #endif /* PERFSHIM_ANALYZER_GROWTH_H */

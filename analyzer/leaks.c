@@ -22,7 +22,15 @@ typedef struct {
     int kind;
     uint64_t blocks, bytes;
     size_t rank; /* the group's place in the report's order */
+    /* KIND_MIXED: the classes of all the group's live blocks, of every age */
+    uint64_t all_blocks[PS_LEAK_KINDS], all_bytes[PS_LEAK_KINDS];
 } entry_t;
+
+/* With --older-than, a group whose old blocks' classes cannot be told apart: LEAK_KINDS counts
+ * per stack and class, AGES per stack and age, so when a stack has blocks of several classes
+ * and some of them are younger than the limit, which of its old blocks have which class is
+ * unknown (docs/analyzer.md, "Leak classes with --older-than"). */
+#define KIND_MIXED PS_LEAK_KINDS
 
 /* Within a class: largest bytes first, then blocks, then the groups' order. */
 static int entry_cmp(const void *a, const void *b)
@@ -49,9 +57,9 @@ static void ages_json_totals(pa_json_t *j, const pa_trace_t *t, const pa_groups_
 
 static const char *kind_text(int kind)
 {
-    static const char *const text[] = {"not scanned", "definitely lost", "indirectly lost",
-                                       "possibly lost", "still reachable"};
-    return kind >= 0 && kind < PS_LEAK_KINDS ? text[kind] : "";
+    static const char *const text[] = {"not scanned",   "definitely lost", "indirectly lost",
+                                       "possibly lost", "still reachable", "of mixed classes"};
+    return kind >= 0 && kind <= KIND_MIXED ? text[kind] : "";
 }
 
 /* Lost blocks in red, possibly lost in yellow, reachable ones in green (a terminal only). */
@@ -71,25 +79,27 @@ static int kind_row_cmp(const void *a, const void *b)
 }
 
 /* The entries of groups g (sorted), into *out (malloc'd): without classes one per group; with
- * them, by class (definitely, indirectly, possibly, reachable, not scanned), each class in the
- * groups' order. */
-static int make_entries(const pa_trace_t *t, const pa_groups_t *g, bool by_bytes, entry_t **out,
-                        size_t *n)
+ * them, by class (definitely, indirectly, possibly, mixed, reachable, not scanned), each class
+ * in the groups' order. older: --older-than cut the groups' live figures to their old blocks
+ * (a group whose old blocks' classes are unknown gets one KIND_MIXED entry) and g->items to
+ * the groups that have some; nall: the groups in g->all (g->n before that cut). */
+static int make_entries(const pa_trace_t *t, const pa_groups_t *g, size_t nall, bool by_bytes,
+                        bool older, entry_t **out, size_t *n)
 {
     size_t nk;
     const ps_row_leak_kind_t *kr = pa_model_leak_kinds(t, &nk);
     *n = 0;
-    *out = malloc((g->n ? g->n : 1) * (kr ? PS_LEAK_KINDS : 1) * sizeof **out);
+    *out = malloc((g->n ? g->n : 1) * (kr ? PS_LEAK_KINDS + 1 : 1) * sizeof **out);
     if (!*out)
         return PA_ENOMEM;
     if (!kr) {
         for (size_t i = 0; i < g->n; i++)
-            (*out)[(*n)++] =
-                (entry_t){g->items[i], -1, g->items[i]->live_blocks, g->items[i]->live_bytes, i};
+            (*out)[(*n)++] = (entry_t){
+                g->items[i], -1, g->items[i]->live_blocks, g->items[i]->live_bytes, i, {0}, {0}};
         return PA_OK;
     }
     /* per group (by its index in g->all) and kind: blocks and bytes */
-    uint64_t(*sum)[2][PS_LEAK_KINDS] = calloc(g->n ? g->n : 1, sizeof *sum);
+    uint64_t(*sum)[2][PS_LEAK_KINDS] = calloc(nall ? nall : 1, sizeof *sum);
     if (!sum) {
         free(*out);
         return PA_ENOMEM;
@@ -128,9 +138,35 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, bool by_bytes
      * classes, still reachable first (they are the parent's, usually held by its globals). */
     static const int give_back[] = {PS_LEAK_REACHABLE, PS_LEAK_POSSIBLY, PS_LEAK_INDIRECTLY,
                                     PS_LEAK_DEFINITELY};
+    /* --older-than: a group's old blocks are all of one class when it has one class, or when
+     * every block it has is old; otherwise mixed (by index into g->all) */
+    bool *mixed = calloc(g->n ? g->n : 1, sizeof *mixed);
+    if (!mixed) {
+        free(sum);
+        free(*out);
+        return PA_ENOMEM;
+    }
+    for (size_t i = 0; older && i < g->n; i++) {
+        const uint64_t(*s)[PS_LEAK_KINDS] = sum[g->items[i] - g->all];
+        uint64_t total = 0;
+        int classes = 0;
+        for (int k = 1; k < PS_LEAK_KINDS; k++) {
+            total += s[0][k];
+            classes += s[0][k] != 0;
+        }
+        mixed[i] = classes > 1 && total > g->items[i]->live_blocks;
+    }
     for (size_t i = 0; i < g->n; i++) {
         uint64_t(*s)[PS_LEAK_KINDS] = sum[g->items[i] - g->all];
         const uint64_t own[2] = {g->items[i]->live_blocks, g->items[i]->live_bytes};
+        if (mixed[i]) {
+            entry_t e = {g->items[i], KIND_MIXED, own[0], own[1], i, {0}, {0}};
+            memcpy(e.all_blocks, s[0], sizeof e.all_blocks);
+            memcpy(e.all_bytes, s[1], sizeof e.all_bytes);
+            (*out)[(*n)++] = e; /* put in its place in the order below */
+            memset(s, 0, sizeof *sum);
+            continue;
+        }
         for (int w = 0; w < 2; w++) {
             uint64_t total = 0;
             for (int k = 1; k < PS_LEAK_KINDS; k++)
@@ -145,25 +181,46 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, bool by_bytes
     }
     for (size_t i = 0; i < g->n; i++) { /* what the scan did not see: kind 0 */
         uint64_t(*s)[PS_LEAK_KINDS] = sum[g->items[i] - g->all];
+        if (mixed[i])
+            continue;
         uint64_t b = 0, y = 0;
         for (int k = 1; k < PS_LEAK_KINDS; k++)
             b += s[0][k], y += s[1][k];
         s[0][0] = g->items[i]->live_blocks > b ? g->items[i]->live_blocks - b : 0;
         s[1][0] = g->items[i]->live_bytes > y ? g->items[i]->live_bytes - y : 0;
     }
+    /* the mixed entries made above, moved out of the way: they go after possibly lost */
+    size_t nmixed = *n;
+    entry_t *mx = nmixed ? malloc(nmixed * sizeof *mx) : NULL;
+    if (nmixed && !mx) {
+        free(mixed);
+        free(sum);
+        free(*out);
+        return PA_ENOMEM;
+    }
+    if (nmixed)
+        memcpy(mx, *out, nmixed * sizeof *mx);
+    *n = 0;
     static const int order[] = {PS_LEAK_DEFINITELY, PS_LEAK_INDIRECTLY, PS_LEAK_POSSIBLY,
-                                PS_LEAK_REACHABLE, 0};
-    for (size_t o = 0; o < PS_LEAK_KINDS; o++) {
+                                KIND_MIXED,         PS_LEAK_REACHABLE,  0};
+    for (size_t o = 0; o < sizeof order / sizeof *order; o++) {
         size_t first = *n;
-        for (size_t i = 0; i < g->n; i++) {
+        if (order[o] == KIND_MIXED) {
+            if (nmixed)
+                memcpy(*out + *n, mx, nmixed * sizeof *mx);
+            *n += nmixed;
+        }
+        for (size_t i = 0; order[o] != KIND_MIXED && i < g->n; i++) {
             const uint64_t(*s)[PS_LEAK_KINDS] = sum[g->items[i] - g->all];
             if (s[0][order[o]])
                 (*out)[(*n)++] =
-                    (entry_t){g->items[i], order[o], s[0][order[o]], s[1][order[o]], i};
+                    (entry_t){g->items[i], order[o], s[0][order[o]], s[1][order[o]], i, {0}, {0}};
         }
         if (by_bytes) /* a group's blocks of one class may be fewer than its total */
             qsort(*out + first, *n - first, sizeof **out, entry_cmp);
     }
+    free(mx);
+    free(mixed);
     free(sum);
     return PA_OK;
 }
@@ -173,7 +230,20 @@ static void leak_json(pa_json_t *j, const pa_trace_t *t, const entry_t *e, const
 {
     const pa_group_t *g = e->g;
     pa_json_object_begin(j, false);
-    if (e->kind >= 0) {
+    if (e->kind == KIND_MIXED) {
+        pa_json_key(j, "kind");
+        pa_json_string(j, "mixed");
+        pa_json_key(j, "kinds_of_all_live_blocks"); /* of every age: which are old is unknown */
+        pa_json_object_begin(j, false);
+        for (int k = 1; k < PS_LEAK_KINDS; k++) {
+            pa_json_key(j, pa_model_leak_kind_name((uint32_t)k));
+            pa_json_object_begin(j, true);
+            pa_json_kv_u64(j, "blocks", e->all_blocks[k]);
+            pa_json_kv_u64(j, "bytes", e->all_bytes[k]);
+            pa_json_object_end(j);
+        }
+        pa_json_object_end(j);
+    } else if (e->kind >= 0) {
         pa_json_key(j, "kind");
         pa_json_string(j, pa_model_leak_kind_name((uint32_t)e->kind));
     }
@@ -418,6 +488,14 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, cons
         if (en[i].kind >= 0)
             fprintf(out, ", %s%s%s", pa_color(out, kind_color(en[i].kind)), kind_text(en[i].kind),
                     pa_color(out, PA_COLOR_RESET));
+        if (en[i].kind == KIND_MIXED) { /* the classes of all its live blocks, of every age */
+            fputs(" (all its live blocks, of every age:", out);
+            for (int k = 1, sep = 0; k < PS_LEAK_KINDS; k++)
+                if (en[i].all_blocks[k])
+                    fprintf(out, "%s %llu %s", sep++ ? "," : "",
+                            (unsigned long long)en[i].all_blocks[k], kind_text(k));
+            fputc(')', out);
+        }
         if (x->stacks > 1)
             fprintf(out, " (%llu stacks merged)", (unsigned long long)x->stacks);
         fputc('\n', out);
@@ -445,6 +523,13 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, cons
                         plural(tot->kind_bytes[k % PS_LEAK_KINDS], "byte", "bytes"),
                         (unsigned long long)tot->kind_blocks[k % PS_LEAK_KINDS],
                         plural(tot->kind_blocks[k % PS_LEAK_KINDS], "block", "blocks"));
+    if (tot->mixed_blocks)
+        fprintf(out,
+                "  of mixed classes: %llu %s in %llu %s (old blocks of stacks that also have "
+                "younger ones of other classes)\n",
+                (unsigned long long)tot->mixed_bytes, plural(tot->mixed_bytes, "byte", "bytes"),
+                (unsigned long long)tot->mixed_blocks,
+                plural(tot->mixed_blocks, "block", "blocks"));
     if (shown < tot->leaks)
         fprintf(out, "  (the %zu largest shown; --top 0 shows all)\n", shown);
     if (tot->suppressed)
@@ -516,6 +601,13 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g, c
             pa_json_u64(j, tot->kind_bytes[k % PS_LEAK_KINDS]);
             pa_json_object_end(j);
         }
+        if (o->older_than_ns) { /* entries of kind "mixed" (--older-than) */
+            pa_json_key(j, "mixed");
+            pa_json_object_begin(j, false);
+            pa_json_kv_u64(j, "blocks", tot->mixed_blocks);
+            pa_json_kv_u64(j, "bytes", tot->mixed_bytes);
+            pa_json_object_end(j);
+        }
         pa_json_object_end(j);
     } else {
         pa_json_null(j);
@@ -554,6 +646,29 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g, c
     return PA_OK;
 }
 
+/* Whether --fail-on-leak counts an entry of this kind: definitely and indirectly lost blocks,
+ * blocks the scan did not see, old blocks of mixed classes, and every block of a trace without
+ * classes (issue 12); possibly lost ones with =possible or =all; still reachable with =all. */
+static bool kind_fails(int kind, const pa_leaks_opts_t *o)
+{
+    return kind == PS_LEAK_REACHABLE  ? o->fail_all
+           : kind == PS_LEAK_POSSIBLY ? o->fail_all || o->fail_possible
+                                      : true;
+}
+
+bool pa_leaks_failing(const pa_trace_t *t, const pa_groups_t *g, const pa_leaks_opts_t *o)
+{
+    entry_t *en;
+    size_t n;
+    if (make_entries(t, g, g->n, false, false, &en, &n) != PA_OK)
+        return true; /* out of memory: never pass what could not be checked */
+    bool failing = false;
+    for (size_t i = 0; i < n && !failing; i++)
+        failing = en[i].blocks && en[i].g->suppressed_by < 0 && kind_fails(en[i].kind, o);
+    free(en);
+    return failing;
+}
+
 int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_t *j,
                     pa_leaks_totals_t *tot)
 {
@@ -583,7 +698,8 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
         ages_rank(&g, sums);
     entry_t *en = NULL;
     size_t nen = 0;
-    rc = make_entries(t, &g, !(sums && o->rank_suspects), &en, &nen);
+    rc =
+        make_entries(t, &g, ngroups, !(sums && o->rank_suspects), o->older_than_ns != 0, &en, &nen);
     size_t nk;
     tot->kinds = pa_model_leak_kinds(t, &nk) != NULL;
     for (size_t i = 0; rc == PA_OK && i < nen; i++) {
@@ -597,12 +713,14 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
             tot->leaks++;
             tot->leaked_blocks += en[i].blocks;
             tot->leaked_bytes += en[i].bytes;
-            if (en[i].kind >= 0) {
+            if (en[i].kind == KIND_MIXED) {
+                tot->mixed_blocks += en[i].blocks;
+                tot->mixed_bytes += en[i].bytes;
+            } else if (en[i].kind >= 0) {
                 tot->kind_blocks[en[i].kind] += en[i].blocks;
                 tot->kind_bytes[en[i].kind] += en[i].bytes;
             }
-            /* lost: definitely, indirectly, possibly; and blocks the scan did not see */
-            if (en[i].kind != PS_LEAK_REACHABLE || o->fail_all)
+            if (kind_fails(en[i].kind, o))
                 tot->failing = true;
         }
     }

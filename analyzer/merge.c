@@ -23,10 +23,7 @@
 
 typedef struct {
     UT_hash_handle hh;
-    char *key;          /* the serialized visible frames (hash key) */
-    pa_frame_t *frames; /* copies, strings owned here */
-    size_t nframes;
-    char *note;            /* why there are no frames, or NULL */
+    pa_merge_stack_t st;   /* key (hash key), frames and note, owned here */
     size_t last_trace;     /* 1 + index of the last trace that added to it */
     uint64_t processes;    /* traces that contributed */
     int32_t suppressed_by; /* pattern index, or -1 */
@@ -42,6 +39,7 @@ typedef struct {
     uint64_t *pids; /* per merged trace */
     size_t pids_cap;
     bool sampled; /* some trace's figures are estimates */
+    bool failing; /* leaks: some trace fails --fail-on-leak (its leak classes counted) */
     uint64_t inherited_blocks, inherited_bytes;
 } merged_t;
 
@@ -55,10 +53,28 @@ static char *dup_or_null(const char *s, bool *failed)
     return d;
 }
 
-static void site_free(msite_t *s)
+void pa_merge_stack_free(pa_merge_stack_t *s)
 {
     pa_merge_free_frames(s->frames, s->nframes, s->note);
     free(s->key);
+    memset(s, 0, sizeof *s);
+}
+
+int pa_merge_stack_copy(const pa_stackview_t *v, pa_merge_stack_t *s)
+{
+    bool failed = false;
+    memset(s, 0, sizeof *s);
+    s->key = dup_or_null(pa_str_get((pa_str_t *)&v->key), &failed);
+    if (failed || !s->key || pa_merge_copy_view(v, &s->frames, &s->nframes, &s->note) != PA_OK) {
+        pa_merge_stack_free(s);
+        return PA_ENOMEM;
+    }
+    return PA_OK;
+}
+
+static void site_free(msite_t *s)
+{
+    pa_merge_stack_free(&s->st);
     free(s);
 }
 
@@ -85,21 +101,19 @@ static msite_t *site_get(merged_t *m, const pa_stackview_t *v)
         return s;
     if (!(s = calloc(1, sizeof *s)))
         return NULL;
-    bool failed = false;
     s->suppressed_by = -1;
-    s->key = dup_or_null(key, &failed);
-    if (pa_merge_copy_view(v, &s->frames, &s->nframes, &s->note) != PA_OK)
-        failed = true;
-    if (failed || !s->key) {
-        site_free(s);
+    if (pa_merge_stack_copy(v, &s->st) != PA_OK) {
+        free(s);
         return NULL;
     }
-    HASH_ADD_KEYPTR(hh, m->sites, s->key, len, s);
+    HASH_ADD_KEYPTR(hh, m->sites, s->st.key, len, s);
     return s;
 }
 
-/* Adds the groups of one trace. live: the leak report's groups (own live blocks only). */
-static int add_trace(merged_t *m, pa_trace_t *t, const pa_suppress_t *supp, bool live)
+/* Adds the groups of one trace. live: the leak report's groups (own live blocks only), lo its
+ * options (for --fail-on-leak). */
+static int add_trace(merged_t *m, pa_trace_t *t, const pa_suppress_t *supp, bool live,
+                     const pa_leaks_opts_t *lo)
 {
     pa_symbols_t *syms;
     int rc = pa_symbols_new(t, &syms);
@@ -117,6 +131,8 @@ static int add_trace(merged_t *m, pa_trace_t *t, const pa_suppress_t *supp, bool
         pa_leaks_split_inherited(&g, &tot);
         m->inherited_blocks += tot.inherited_blocks;
         m->inherited_bytes += tot.inherited_bytes;
+        if (lo && pa_leaks_failing(t, &g, lo))
+            m->failing = true;
     }
     size_t me = m->ntraces + 1;
     pa_stackview_t v = {0};
@@ -162,14 +178,14 @@ static int add_trace(merged_t *m, pa_trace_t *t, const pa_suppress_t *supp, bool
 }
 
 static int merge_files(char *const *paths, size_t n, const pa_at_t *at, bool quiet,
-                       const pa_suppress_t *supp, bool live, merged_t *m)
+                       const pa_suppress_t *supp, bool live, const pa_leaks_opts_t *lo, merged_t *m)
 {
     int first_err = PA_OK;
     for (size_t i = 0; i < n; i++) {
         pa_trace_t t;
         int rc = pa_model_load_at(paths[i], quiet, at, &t);
         if (rc == PA_OK) {
-            rc = add_trace(m, &t, supp, live);
+            rc = add_trace(m, &t, supp, live, lo);
             if (rc == PA_ENOMEM)
                 pa_msg_error("%s: out of memory while merging", paths[i]);
             pa_model_free(&t);
@@ -194,7 +210,7 @@ static int cmp_site(const void *pa, const void *pb)
     y = by_live ? b->live_blocks : b->allocs;
     if (x != y)
         return x > y ? -1 : 1;
-    return strcmp(a->key, b->key);
+    return strcmp(a->st.key, b->st.key);
 }
 
 static msite_t **sorted(merged_t *m, bool live, size_t *n)
@@ -211,18 +227,20 @@ static msite_t **sorted(merged_t *m, bool live, size_t *n)
     return v;
 }
 
-static void traces_text(FILE *out, const merged_t *m, const char *title)
+void pa_merge_header_text(FILE *out, const char *title, size_t ntraces, const uint64_t *pids,
+                          bool sampled)
 {
-    fprintf(out, "%s, merged over %zu %s (pids", title, m->ntraces,
-            m->ntraces == 1 ? "process" : "processes");
-    for (size_t i = 0; i < m->ntraces && i < 16; i++)
-        fprintf(out, " %llu", (unsigned long long)m->pids[i]);
-    fputs(m->ntraces > 16 ? " ...)\n" : ")\n", out);
-    if (m->sampled)
+    fprintf(out, "%s, merged over %zu %s (pids", title, ntraces,
+            ntraces == 1 ? "process" : "processes");
+    for (size_t i = 0; i < ntraces && i < 16; i++)
+        fprintf(out, " %llu", (unsigned long long)pids[i]);
+    fputs(ntraces > 16 ? " ...)\n" : ")\n", out);
+    if (sampled)
         fputs("  some traces were sampled (PERFSHIM_SAMPLE): their figures are estimates\n", out);
 }
 
-static void traces_json(pa_json_t *j, const merged_t *m, const char *format)
+void pa_merge_header_json(pa_json_t *j, const char *format, const pa_strlist_t *paths,
+                          const uint64_t *pids, bool sampled)
 {
     pa_json_key(j, "format");
     pa_json_string(j, format);
@@ -230,27 +248,37 @@ static void traces_json(pa_json_t *j, const merged_t *m, const char *format)
     pa_json_u64(j, 1);
     pa_json_key(j, "traces");
     pa_json_array_begin(j, false);
-    for (size_t i = 0; i < m->ntraces; i++) {
+    for (size_t i = 0; i < paths->n; i++) {
         pa_json_object_begin(j, true);
         pa_json_key(j, "trace");
-        pa_json_string(j, m->paths.items[i]);
+        pa_json_string(j, paths->items[i]);
         pa_json_key(j, "pid");
-        pa_json_u64(j, m->pids[i]);
+        pa_json_u64(j, pids[i]);
         pa_json_object_end(j);
     }
     pa_json_array_end(j);
     pa_json_key(j, "estimated");
-    pa_json_bool(j, m->sampled);
+    pa_json_bool(j, sampled);
+}
+
+static void traces_text(FILE *out, const merged_t *m, const char *title)
+{
+    pa_merge_header_text(out, title, m->ntraces, m->pids, m->sampled);
+}
+
+static void traces_json(pa_json_t *j, const merged_t *m, const char *format)
+{
+    pa_merge_header_json(j, format, &m->paths, m->pids, m->sampled);
 }
 
 static void frames_text(FILE *out, const msite_t *s, bool all_frames)
 {
-    pa_report_frames_text_n(out, s->note, s->frames, s->nframes, "    ", all_frames);
+    pa_report_frames_text_n(out, s->st.note, s->st.frames, s->st.nframes, "    ", all_frames);
 }
 
 static void stack_json(pa_json_t *j, const msite_t *s)
 {
-    pa_report_stack_json(j, s->note, s->frames, s->nframes);
+    pa_report_stack_json(j, s->st.note, s->st.frames, s->st.nframes);
 }
 
 /* ---- leaks --merge ----------------------------------------------------------------------------
@@ -283,7 +311,7 @@ int pa_merge_leaks(char *const *paths, size_t n, const pa_leaks_opts_t *o, FILE 
 {
     merged_t m = {0};
     *leaked = false;
-    int rc = merge_files(paths, n, &o->at, o->quiet, o->supp, true, &m);
+    int rc = merge_files(paths, n, &o->at, o->quiet, o->supp, true, o, &m);
     size_t ns = 0;
     msite_t **v = m.ntraces ? sorted(&m, true, &ns) : NULL;
     if (m.ntraces && !v) {
@@ -303,7 +331,7 @@ int pa_merge_leaks(char *const *paths, size_t n, const pa_leaks_opts_t *o, FILE 
             ln += v[i]->live_bytes;
         }
     }
-    *leaked = nl > 0;
+    *leaked = m.failing; /* as each trace's own report counts: with its leak classes */
     if (!m.ntraces) {
         /* nothing could be read: the loader said why */
     } else if (o->json) {
@@ -391,7 +419,7 @@ int pa_merge_leaks(char *const *paths, size_t n, const pa_leaks_opts_t *o, FILE 
 int pa_merge_summary(char *const *paths, size_t n, const pa_summary_opts_t *o, FILE *out)
 {
     merged_t m = {0};
-    int rc = merge_files(paths, n, &o->at, o->quiet, NULL, false, &m);
+    int rc = merge_files(paths, n, &o->at, o->quiet, NULL, false, NULL, &m);
     size_t ns = 0;
     msite_t **v = m.ntraces ? sorted(&m, false, &ns) : NULL;
     if (m.ntraces && !v) {
@@ -481,7 +509,7 @@ int pa_merge_summary(char *const *paths, size_t n, const pa_summary_opts_t *o, F
 
 int pa_merge_copy_view(const pa_stackview_t *v, pa_frame_t **frames, size_t *n, char **note)
 {
-    msite_t tmp = {0};
+    pa_merge_stack_t tmp = {0};
     bool failed = false;
     tmp.note = dup_or_null(v->note, &failed);
     if (v->nframes && !(tmp.frames = calloc(v->nframes, sizeof *tmp.frames)))

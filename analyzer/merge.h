@@ -17,14 +17,31 @@
 #include <stdio.h>
 
 /* The leaks of every trace merged. Blocks a forked child inherited are left out of its leaks
- * (counted in the totals). *leaked: a merged leak no suppression matched. Returns PA_OK, or
+ * (counted in the totals). *leaked: some trace fails --fail-on-leak as its own report would
+ * (with leak classes, o->fail_* say which count). Returns PA_OK, or
  * the error of the first trace that could not be used (the others are still merged). */
 int pa_merge_leaks(char *const *paths, size_t n, const pa_leaks_opts_t *o, FILE *out, bool *leaked);
 /* The allocation sites of every trace merged, largest allocated bytes first. */
 int pa_merge_summary(char *const *paths, size_t n, const pa_summary_opts_t *o, FILE *out);
 
-/* For another report over many traces (growth --merge): the key two symbolized stacks share
- * exactly when they read the same, the `key` member of a stack view (report.h). */
+/* For another report over many traces (growth --merge, growth.c): the key two symbolized
+ * stacks share exactly when they read the same, the `key` member of a stack view (report.h),
+ * and a copy of the view that outlives its trace. */
+typedef struct {
+    char *key;          /* the serialized visible frames */
+    pa_frame_t *frames; /* copies, strings owned here */
+    size_t nframes;
+    char *note; /* why there are no frames, or NULL */
+} pa_merge_stack_t;
+/* Copies view v (made with its key by pa_report_stack_view). PA_OK, or PA_ENOMEM with *s empty. */
+int pa_merge_stack_copy(const pa_stackview_t *v, pa_merge_stack_t *s);
+void pa_merge_stack_free(pa_merge_stack_t *s);
+/* The head of a merged report: text "TITLE, merged over N processes (pids ...)", or the JSON
+ * members format, version, traces (paths and pids, one per trace) and estimated. */
+void pa_merge_header_text(FILE *out, const char *title, size_t ntraces, const uint64_t *pids,
+                          bool sampled);
+void pa_merge_header_json(pa_json_t *j, const char *format, const pa_strlist_t *paths,
+                          const uint64_t *pids, bool sampled);
 
 /* A site's frames outliving its trace and symbolizer (diff.c): copies of view v's frames and
  * note, strings owned by the copy. PA_OK or PA_ENOMEM. */

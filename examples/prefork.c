@@ -14,11 +14,18 @@
  *     inherited, not their leaks).
  * Prints "prefork: parent PID workers PID PID ...: done" on stderr; exits 0 when every worker
  * exited with 0.
+ * `prefork WORKERS REQUESTS PAUSE_US`: each process serves REQUESTS requests (default
+ * PREFORK_REQUESTS), one every PAUSE_US microseconds (default 0: at once) on absolute deadlines
+ * shared by all the processes (from 100 ms after the parent started forking; a process that
+ * fell behind catches up): with PERFSHIM_INTERVAL, every process's request site grows at
+ * PREFORK_REQUEST_SIZE bytes per PAUSE_US, at the same times, and `perfshim growth --merge`
+ * adds their rates (tests/integration/test_prefork.py).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PREFORK_WORKERS 3
@@ -59,19 +66,41 @@ __attribute__((noinline)) static void worker_init(int w)
     prefork_keep = state;
 }
 
+static int requests = PREFORK_REQUESTS;
+static long pause_us;
+static struct timespec start; /* request i is due at start + i × pause_us */
+
 /* Every process serves from here: the same call stack in the parent and in each worker. */
 __attribute__((noinline)) static void serve(int who)
 {
-    for (int i = 0; i < PREFORK_REQUESTS; i++)
+    for (int i = 0; i < requests; i++) {
+        if (pause_us) {
+            long long ns = (long long)start.tv_nsec + (long long)i * pause_us * 1000;
+            struct timespec due = {start.tv_sec + (time_t)(ns / 1000000000), ns % 1000000000};
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) != 0)
+                ; /* EINTR */
+        }
         handle_request(who, i);
+    }
 }
 
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : PREFORK_WORKERS;
     if (n < 1 || n > PREFORK_MAX_WORKERS) {
-        fprintf(stderr, "usage: prefork [WORKERS (1-%d)]\n", PREFORK_MAX_WORKERS);
+        fprintf(stderr, "usage: prefork [WORKERS (1-%d) [REQUESTS [PAUSE_US]]]\n",
+                PREFORK_MAX_WORKERS);
         return 2;
+    }
+    if (argc > 2)
+        requests = atoi(argv[2]);
+    if (argc > 3)
+        pause_us = atol(argv[3]);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    start.tv_nsec += 100000000; /* the first request: after the forks */
+    if (start.tv_nsec >= 1000000000) {
+        start.tv_sec++;
+        start.tv_nsec -= 1000000000;
     }
     char *config = load_config();
     pid_t pids[PREFORK_MAX_WORKERS];

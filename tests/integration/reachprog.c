@@ -21,7 +21,11 @@
  * Every block is zeroed first (memcheck ignores uninitialised words; the shim cannot tell), and
  * the stack is scrubbed before exit, so no stale copy of a pointer remains where either tool
  * looks. Prints "reachprog: done" and exits with 0 (exit() while the thread still waits).
- * --no-thread: the same without the thread; --reachable-only: only keep_global and keep_chain.
+ * --no-thread: the same without the thread; --reachable-only: only keep_global and keep_chain;
+ * --possibly-only: those and middle_block, middle_child (no lost block).
+ * --aged (only these, for `leaks --older-than 0.5s`): aged_mixed 4 blocks kept in a global,
+ * then 0.8 s later 3 dropped (old reachable, young definitely lost); aged_old_lost 5 dropped
+ * (old); aged_old_both 2 kept, 2 dropped (all old); aged_young_lost 2 dropped after the pause.
  */
 #include <pthread.h>
 #include <semaphore.h>
@@ -166,6 +170,47 @@ static NOINLINE void make_freed(void)
     free(freed_block());
 }
 
+/* --aged: blocks of known ages and classes at the same stacks, for leaks --older-than */
+static void *volatile aged_keep[8];
+static NOINLINE void *aged_mixed(void) /* old and kept, then young and dropped */
+{
+    return calloc(1, 48);
+}
+static NOINLINE void *aged_old_lost(void) /* old, dropped */
+{
+    return calloc(1, 40);
+}
+static NOINLINE void *aged_old_both(void) /* old: two kept, two dropped */
+{
+    return calloc(1, 56);
+}
+static NOINLINE void *aged_young_lost(void) /* young, dropped */
+{
+    return calloc(1, 72);
+}
+
+static NOINLINE void make_aged(void)
+{
+    for (int i = 0; i < 5; i++)
+        publish(aged_old_lost());
+    for (int i = 0; i < 4; i++) {
+        void *p = aged_old_both();
+        if (i < 2)
+            aged_keep[4 + i] = p;
+        publish(p);
+    }
+    for (int i = 0; i < 7; i++) { /* one call site: one stack for the old and the young */
+        if (i == 4)
+            usleep(800 * 1000); /* the blocks before are at least 0.8 s old at exit, the next not */
+        void *p = aged_mixed();
+        if (i < 4)
+            aged_keep[i] = p;
+        publish(p);
+    }
+    for (int i = 0; i < 2; i++)
+        publish(aged_young_lost());
+}
+
 static void *waiter(void *arg)
 {
     (void)arg;
@@ -187,6 +232,19 @@ static NOINLINE void scrub(void)
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
+    if (strcmp(mode, "--aged") == 0) {
+        make_aged();
+        scrub();
+        printf("reachprog: done\n");
+        return 0;
+    }
+    if (strcmp(mode, "--possibly-only") == 0) { /* possibly lost and reachable, no lost */
+        make_kept();
+        make_middle();
+        scrub();
+        printf("reachprog: done\n");
+        return 0;
+    }
     if (strcmp(mode, "--reachable-only") == 0) { /* no lost block at all */
         make_kept();
         scrub();

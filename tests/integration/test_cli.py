@@ -32,11 +32,16 @@ def main():
 
     # ---- exit codes of perfshim run ----
     # leaky forgets its blocks before exit: definitely and indirectly lost (the scan at exit,
-    # PERFSHIM_LEAK_SCAN), which both --fail-on-leak and --fail-on-leak=all count
+    # PERFSHIM_LEAK_SCAN), which --fail-on-leak, =possible and =all all count (a program with
+    # only possibly lost blocks, which passes by default: test_reach.py)
     p = pstest.run([ps, "run", "--fail-on-leak=all", "--", leaky], cwd=work)
     ck.equal(p.returncode, 1, "perfshim run --fail-on-leak=all -- leaky")
     p = pstest.run([ps, "run", "--fail-on-leak", "--", leaky], cwd=work)
     ck.equal(p.returncode, 1, "perfshim run --fail-on-leak -- leaky (its blocks are lost at exit)")
+    p = pstest.run([ps, "run", "--fail-on-leak=possible", "--", leaky], cwd=work)
+    ck.equal(p.returncode, 1, "perfshim run --fail-on-leak=possible -- leaky")
+    p = pstest.run([ps, "run", "--fail-on-leak=some", "--", leaky], cwd=work)
+    ck.equal(p.returncode, 2, "perfshim run --fail-on-leak=some: a usage error")
     p = pstest.run([ps, "run", "--fail-on-leak", "--", noleak], cwd=work)
     ck.equal(p.returncode, 0, "perfshim run --fail-on-leak -- noleak")
     p = pstest.run([ps, "run", "--json", "--fail-on-leak", "--", noleak], cwd=work)

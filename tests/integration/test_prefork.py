@@ -10,11 +10,29 @@ items 4 and 5:
     for the request site;
   - a LeakSanitizer suppression file (leak: rules on a function, an anchored function, a
     source file; a TSan rule that must be ignored) suppresses what it names and reports which
-    rule matched how much (suppressions_used, "Suppressions used:")."""
+    rule matched how much (suppressions_used, "Suppressions used:").
+--growth: `perfshim growth --merge` (issue 12 item 4):
+  - prefork with 3 workers, 100 requests each 15 ms apart, PERFSHIM_INTERVAL=50ms: the request
+    site is one merged site of 4 processes, unbounded and first, at the sum of the processes'
+    rates (each PREFORK_REQUEST_SIZE per 15 ms, on deadlines they share) within 5%, at
+    PREFORK_REQUEST_SIZE bytes per allocation within 5%, with exactly the live blocks and bytes
+    the program leaks; the workers' state counts 3 processes; the text names the processes;
+  - a `make -j2` running leaky 6 times (one trace per process, an exit snapshot each): leaky's
+    sites count 6 processes, their live bytes and blocks equal `leaks --merge`'s (a process
+    keeps what it left at exit to the end of the merged series);
+  - the JSON's shape (the exact keys of the report and of a site: golden), on both."""
 import json
 import os
 
 import pstest
+
+# growth --merge --json: the keys of the report and of each site (golden shape)
+GROWTH_MERGED_KEYS = {"format", "version", "traces", "estimated", "time_axis", "limit_bytes",
+                      "limit_source", "points", "sites_followed", "sites"}
+GROWTH_MERGED_SITE_KEYS = {"rank", "class", "live_bytes", "live_blocks", "allocs",
+                           "peak_live_bytes", "processes", "bytes_per_second", "bytes_per_event",
+                           "confidence", "time_to_limit_s", "r2_first", "r2_last", "estimated",
+                           "stack"}
 
 
 def site(doc, marks, name, key="leaks"):
@@ -23,9 +41,106 @@ def site(doc, marks, name, key="leaks"):
             pstest.frame_at(s["stack"][0], "prefork.c", line)]
 
 
+def growth_merged(args, ck, traces, label, cwd):
+    q = pstest.run([args.perfshim, "growth", "--merge", "--json", "--top", "0"] + traces, cwd=cwd)
+    ck.equal(q.returncode, 0, label + ": growth --merge exit status")
+    try:
+        doc = json.loads(q.stdout.decode())
+    except ValueError:
+        ck.fatal(label + ": growth --merge --json prints JSON", pstest.describe(q))
+    ck.equal(set(doc), GROWTH_MERGED_KEYS, label + ": the report's keys")
+    ck.equal((doc.get("format"), doc.get("version")), ("perfshim-growth-merged", 1),
+             label + ": format and version")
+    ck.equal(len(doc.get("traces", [])), len(traces), label + ": every trace merged")
+    ck.equal(doc.get("time_axis"), "monotonic", label + ": one machine's monotonic clock")
+    sites = doc.get("sites", [])
+    ck.check(sites and all(set(x) == GROWTH_MERGED_SITE_KEYS for x in sites),
+             label + ": every site's keys", repr(sites[:1])[:1500])
+    ck.equal([x["rank"] for x in sites], list(range(1, len(sites) + 1)), label + ": ranks")
+    return doc
+
+
+def growth_case(args, ck):
+    src = os.path.join(args.srcdir, "prefork.c")
+    marks = pstest.markers(src)
+    d = lambda n: pstest.define(src, n)
+    size = d("PREFORK_REQUEST_SIZE")
+    work = pstest.tmpdir("prefork-growth")
+    workers, requests, pause = 3, 100, 15000
+    p = pstest.run([args.perfshim, "run", "-o", os.path.join(work, "pf.%p.trace"), "--",
+                    os.path.join(args.bindir, "prefork"), str(workers), str(requests),
+                    str(pause)],
+                   cwd=work, env={"PERFSHIM_INTERVAL": "50ms"})
+    ck.check(p.returncode == 0, "prefork under perfshim run", pstest.describe(p))
+    # each process leaks `size` bytes per pause (us), on deadlines all of them share
+    want = (workers + 1) * size * 1e6 / pause
+    traces = sorted(os.path.join(work, f) for f in os.listdir(work) if f.endswith(".trace"))
+    doc = growth_merged(args, ck, traces, "prefork", work)
+    req = site(doc, marks, "request", "sites")
+    ck.check(len(req) == 1, "the request site is one merged site", json.dumps(req)[:2000])
+    if req:
+        r = req[0]
+        ck.check(r["rank"] == 1 and r["class"] == "unbounded" and r["processes"] == workers + 1,
+                 "request site: first, unbounded, %d processes" % (workers + 1), json.dumps(r))
+        ck.check(abs(r["bytes_per_second"] - want) <= 0.05 * want,
+                 "request site: the merged rate is the sum of the processes' within 5%",
+                 "merged %.1f B/s, sum %.1f B/s" % (r["bytes_per_second"], want))
+        ck.check(r["bytes_per_event"] is not None and
+                 abs(r["bytes_per_event"] - size) <= 0.05 * size,
+                 "request site: %d bytes per allocation within 5%%" % size, json.dumps(r))
+        ck.equal((r["live_blocks"], r["live_bytes"]), ((workers + 1) * requests,
+                                                       (workers + 1) * requests * size),
+                 "request site: live blocks and bytes at the end")
+    st = site(doc, marks, "state", "sites")
+    ck.check(len(st) == 1 and st[0]["processes"] == workers, "the workers' state: %d processes"
+             % workers, json.dumps(st)[:2000])
+    t = pstest.run([args.perfshim, "growth", "--merge"] + traces, cwd=work).stdout.decode()
+    ck.check("merged over %d processes" % (workers + 1) in t and
+             "from %d of %d processes" % (workers + 1, workers + 1) in t,
+             "growth --merge text names the processes", t[:3000])
+    q = pstest.run([args.perfshim, "growth", "--json"] + traces, cwd=work)
+    per = json.loads(q.stdout.decode())
+    ck.check(isinstance(per, list) and len(per) == workers + 1 and
+             all(x.get("format") == "perfshim-growth" for x in per),
+             "without --merge: one report per process, as before")
+
+    # a make -j2 running leaky 6 times: short processes, one exit snapshot each
+    mk = os.path.join(work, "Makefile")
+    leaky = os.path.join(args.bindir, "leaky")
+    with open(mk, "w") as f:
+        f.write("all: " + " ".join("r%d" % i for i in range(6)) + "\n")
+        for i in range(6):
+            f.write("r%d:\n\t%s > /dev/null\n" % (i, leaky))
+        f.write(".PHONY: all " + " ".join("r%d" % i for i in range(6)) + "\n")
+    mwork = pstest.tmpdir("prefork-make")
+    p = pstest.run([args.perfshim, "run", "-o", os.path.join(mwork, "mk.%p.trace"), "--", "make",
+                    "-s", "-j2", "-f", mk], cwd=mwork)
+    ck.check(p.returncode == 0, "make -j2 under perfshim run", pstest.describe(p))
+    mtraces = sorted(os.path.join(mwork, f) for f in os.listdir(mwork) if f.endswith(".trace"))
+    ck.check(len(mtraces) >= 7, "make -j2: a trace per process (make, 6 leaky)", repr(mtraces))
+    doc = growth_merged(args, ck, mtraces, "make -j2", mwork)
+    q = pstest.run([args.perfshim, "leaks", "--merge", "--json", "--top", "0"] + mtraces,
+                   cwd=mwork)
+    leaks = json.loads(q.stdout.decode())
+    lmarks = pstest.markers(os.path.join(args.srcdir, "leaky.c"))
+    for name in ("malloc", "calloc"):
+        line = lmarks["LEAK:" + name]
+        g = [x for x in doc["sites"] if x["stack"] and
+             pstest.frame_at(x["stack"][0], "leaky.c", line)]
+        lk = [x for x in leaks["leaks"] + leaks["suppressed"] if x["stack"] and
+              pstest.frame_at(x["stack"][0], "leaky.c", line)]
+        ck.check(len(g) == 1 and len(lk) == 1 and g[0]["processes"] == 6 and
+                 (g[0]["live_blocks"], g[0]["live_bytes"]) == (lk[0]["blocks"], lk[0]["bytes"]),
+                 "make -j2: LEAK:%s from 6 processes, its live figures those of leaks --merge"
+                 % name, json.dumps(g)[:1500] + "\n" + json.dumps(lk)[:1500])
+
+
 def main():
-    args = pstest.parse_args()
+    args = pstest.parse_args(lambda ap: ap.add_argument("--growth", action="store_true"))
     ck = pstest.Checker("test_prefork")
+    if args.growth:
+        growth_case(args, ck)
+        ck.done()
     src = os.path.join(args.srcdir, "prefork.c")
     marks = pstest.markers(src)
     d = lambda n: pstest.define(src, n)

@@ -10,14 +10,22 @@ chain (still reachable), a block a global points into and the block only it poin
 --pool 1|0: under the shim (the pool on, or everything from glibc's malloc), `perfshim leaks
   --json` gives, per allocating function and kind, exactly the blocks the program's header
   lists; the same without the thread; the text report names the classes; --fail-on-leak fails
-  on lost blocks, not on still reachable ones unless =all; PERFSHIM_LEAK_SCAN=0 and sampling
+  on definitely and indirectly lost blocks, not on possibly lost ones unless =possible or =all,
+  nor on still reachable ones unless =all (leaks and run); PERFSHIM_LEAK_SCAN=0 and sampling
   leave the classes out (no "kind", "leak_scan": null) and --fail-on-leak counts every block
   as before.
+--aged: `leaks --older-than 0.5s` and the classes agree (reachprog --aged): a stack whose
+  blocks are all old keeps its classes (aged_old_both: 2 definitely lost, 2 still reachable), a
+  stack of one class keeps it (aged_old_lost), a stack with old reachable and young lost blocks
+  (aged_mixed) gets one entry of kind "mixed" with its 4 old blocks and the classes of all its
+  live blocks (3 definitely, 4 reachable), young blocks are left out (aged_young_lost); the
+  totals, with `mixed`, sum the entries; without --older-than the classes are exact.
 --valgrind: valgrind memcheck on the same binary without the shim (--leak-check=full
   --show-leak-kinds=all --leak-check-heuristics=none --xml=yes): its loss records, summed per
   allocating function and kind, equal the shim's for every function of reachprog.c. Exits 77
   (skipped) when valgrind is not installed."""
 import collections
+import json
 import os
 import shutil
 import xml.etree.ElementTree as ET
@@ -47,6 +55,7 @@ VG_KINDS = {"Leak_DefinitelyLost": "definitely", "Leak_IndirectlyLost": "indirec
 def extra(ap):
     ap.add_argument("--pool", default="1")
     ap.add_argument("--valgrind", action="store_true")
+    ap.add_argument("--aged", action="store_true")
 
 
 def shim_verdicts(rep):
@@ -119,6 +128,34 @@ def shim_case(args, ck):
                  "%s, reachable only: --fail-on-leak passes (nothing lost)" % label)
         ck.equal(fail_status(args, trace, "--fail-on-leak=all"), 1,
                  "%s, reachable only: --fail-on-leak=all fails" % label)
+        ck.equal(fail_status(args, trace, "--fail-on-leak=possible"), 0,
+                 "%s, reachable only: --fail-on-leak=possible passes" % label)
+
+    rep, trace = run_shim(args, ck, ["--possibly-only"], {}, label + " possibly only")
+    if rep:
+        ck.equal(shim_verdicts(rep), {("keep_global", "reachable"): 1,
+                                      ("keep_chain", "reachable"): 2,
+                                      ("middle_block", "possibly"): 1,
+                                      ("middle_child", "possibly"): 1},
+                 "%s, possibly only: verdicts" % label)
+        ck.equal(fail_status(args, trace, "--fail-on-leak"), 0,
+                 "%s, possibly only: --fail-on-leak passes (nothing definitely or indirectly "
+                 "lost)" % label)
+        ck.equal(fail_status(args, trace, "--fail-on-leak=possible"), 1,
+                 "%s, possibly only: --fail-on-leak=possible fails" % label)
+        ck.equal(fail_status(args, trace, "--fail-on-leak=all"), 1,
+                 "%s, possibly only: --fail-on-leak=all fails" % label)
+        for opt, want in (("--fail-on-leak", 0), ("--fail-on-leak=possible", 1)):
+            ck.equal(fail_status(args, trace, "--merge", opt), want,
+                     "%s, possibly only: leaks --merge %s counts the classes too" % (label, opt))
+        prog = os.path.join(args.bindir, "reachprog")
+        for opt, want in (("--fail-on-leak", 0), ("--fail-on-leak=possible", 1),
+                          ("--fail-on-leak=all", 1)):
+            p = pstest.run([args.perfshim, "run", opt, "--", prog, "--possibly-only"],
+                           cwd=pstest.tmpdir("reach-run"),
+                           env={"PERFSHIM_POOL": args.pool})
+            ck.equal(p.returncode, want, "%s: perfshim run %s -- reachprog --possibly-only"
+                     % (label, opt))
     ck.equal(pstest.run([args.perfshim, "leaks", "--fail-on-leak=some", trace or "x"]).returncode,
              2, "--fail-on-leak=some is a usage error")
 
@@ -171,10 +208,44 @@ def valgrind_case(args, ck):
                  "valgrind %r\nshim     %r" % (want, got))
 
 
+AGED = {("aged_mixed", "definitely"): 3, ("aged_mixed", "reachable"): 4,
+        ("aged_old_lost", "definitely"): 5, ("aged_old_both", "definitely"): 2,
+        ("aged_old_both", "reachable"): 2, ("aged_young_lost", "definitely"): 2}
+AGED_OLD = {("aged_mixed", "mixed"): 4, ("aged_old_lost", "definitely"): 5,
+            ("aged_old_both", "definitely"): 2, ("aged_old_both", "reachable"): 2}
+
+
+def aged_case(args, ck):
+    global FUNCTIONS
+    FUNCTIONS = {f for f, _ in AGED}
+    rep, trace = run_shim(args, ck, ["--aged"], {}, "aged")
+    if rep is None:
+        return
+    ck.equal(shim_verdicts(rep), AGED, "aged: every block's class, without --older-than")
+    q = pstest.run([args.perfshim, "leaks", "--json", "--older-than", "0.5s", trace])
+    old = json.loads(q.stdout.decode())
+    ck.equal(shim_verdicts(old), AGED_OLD, "aged, --older-than 0.5s: the old blocks' classes")
+    mixed = [e for e in old["leaks"] if e.get("kind") == "mixed"]
+    ck.check(len(mixed) == 1 and mixed[0]["bytes"] == 4 * 48 and
+             {k: v["blocks"] for k, v in mixed[0]["kinds_of_all_live_blocks"].items()} ==
+             {"definitely": 3, "indirectly": 0, "possibly": 0, "reachable": 4},
+             "aged: the mixed entry gives the classes of all its live blocks", repr(mixed))
+    kinds = old["totals"]["kinds"]
+    for k in ("definitely", "indirectly", "possibly", "reachable", "mixed"):
+        n = sum(e["blocks"] for e in old["leaks"] if e.get("kind") == k)
+        ck.equal(kinds[k]["blocks"], n, "aged: totals.kinds.%s.blocks sums its entries" % k)
+    t = pstest.run([args.perfshim, "leaks", "--older-than", "0.5s", trace]).stdout.decode()
+    ck.check("4 blocks, of mixed classes (all its live blocks, of every age: 3 definitely lost, "
+             "4 still reachable)" in t and "  of mixed classes: 192 bytes in 4 blocks" in t,
+             "aged: the text labels the mixed entry and sums it", t)
+
+
 def main():
     args = pstest.parse_args(extra)
     ck = pstest.Checker("test_reach")
-    if args.valgrind:
+    if args.aged:
+        aged_case(args, ck)
+    elif args.valgrind:
         valgrind_case(args, ck)
     else:
         shim_case(args, ck)
