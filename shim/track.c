@@ -86,7 +86,7 @@ static size_t life_local_size(void)
     return (rows < LIFE_LOCAL ? rows : LIFE_LOCAL) * PS_AGE_BUCKETS * sizeof(uint32_t);
 }
 
-static ps_thread_t *thread_new(void)
+PS_COLD static ps_thread_t *thread_new(void)
 {
     ps_thread_t *t = ps_os_map(sizeof *t);
     if (!t)
