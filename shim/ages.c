@@ -41,13 +41,9 @@ static uint64_t cell_hash(uint64_t key)
     return h ^ (h >> 29);
 }
 
-/* The table starts at 256 cells (6 KiB): it is hashed, so every page of it is touched at once,
- * and a small process's peak RSS is often this walk at exit (4096 cells were 96 KiB resident for
- * a sampled run's hundred cells: docs/performance.md, "Sampling's peak RSS: libc's windows and
- * one window of code again"); a big one doubles it a few more times. */
 static int acc_grow(age_acc_t *a)
 {
-    size_t ncap = a->cap ? a->cap * 2 : 256;
+    size_t ncap = a->cap ? a->cap * 2 : 4096;
     age_cell_t *nc = ps_os_map(ncap * sizeof *nc);
     if (!nc)
         return -1;
