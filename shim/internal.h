@@ -89,7 +89,8 @@ void ps_msg_fork_child(void);
 /* strcspn(s, {stop}): the length of s up to the first stop or its end. The shim's own: glibc's
  * strcspn lies in a 64 KiB window of libc's code that a small program does not otherwise touch,
  * and reading the cgroup, the host name or a thread's name at a snapshot made the kernel map
- * that window into the process (docs/performance.md, "Sampling's peak RSS: libc's windows"). */
+ * that window into the process (docs/performance.md, "Sampling's peak RSS: libc's windows and one
+ * window of code again"). */
 static inline size_t ps_str_span(const char *s, char stop)
 {
     size_t n = 0;

@@ -197,7 +197,7 @@ static const ps_stack_t *no_memory(void)
     return NULL;
 }
 
-PS_COLD static const ps_stack_t *intern_slow(uint64_t h, void *const *ip, int n)
+static PS_NOINLINE const ps_stack_t *intern_slow(uint64_t h, void *const *ip, int n)
 {
     uint64_t slot;
     ps_lock(&intern_lock);
