@@ -146,6 +146,18 @@ static long long rearm_below(uint64_t threshold)
     return (long long)(threshold / 100 * REARM_PCT);
 }
 
+/* Any trigger or alert (not PERFSHIM_PROM_FILE). */
+static int any_set(const ps_options_t *o)
+{
+    return o->dump_at_max || o->dump_every || o->dump_signal || o->alert_heap || o->alert_rss ||
+           o->alert_cgroup || o->alert_growth;
+}
+
+int ps_alerts_wanted(void)
+{
+    return any_set(&ps_g.opt) || (ps_g.opt.prom_file && *ps_g.opt.prom_file);
+}
+
 int ps_alerts_init(void)
 {
     const ps_options_t *o = &ps_g.opt;
@@ -154,9 +166,7 @@ int ps_alerts_init(void)
     atomic_store(&next_max, MIB);
     atomic_store(&heap_armed, 1);
     rss_armed = cgroup_armed = growth_armed = 1;
-    int any = o->dump_at_max || o->dump_every || o->dump_signal || o->alert_heap || o->alert_rss ||
-              o->alert_cgroup || o->alert_growth;
-    if (any && !o->track) {
+    if (any_set(o) && !o->track) {
         /* no tracked call, no tick; and a handler that never dumps would only swallow the
          * signal's default action */
         ps_msg_warn("the snapshot triggers and alerts are checked on tracked calls, and "
@@ -216,7 +226,7 @@ static int read_u64(const char *path, uint64_t *v)
     char num[64];
     if (ps_os_read_file(path, num, sizeof num) <= 0 || num[0] < '0' || num[0] > '9')
         return -1;
-    num[strcspn(num, "\n")] = 0;
+    num[ps_str_span(num, '\n')] = 0;
     return ps_options_parse_size(num, v);
 }
 
@@ -240,7 +250,7 @@ static int cgroup_usage(uint64_t *cur, uint64_t *max, uint64_t *least)
     if (!line)
         return -1; /* cgroup v1 only */
     const char *rel = line + (line == text ? 3 : 4);
-    size_t len = strcspn(rel, "\n"); /* rel[0..len): "/", or "/a/b" */
+    size_t len = ps_str_span(rel, '\n'); /* rel[0..len): "/", or "/a/b" */
     int found = -1, limited = 0;
     double best = -1;
     for (;;) {

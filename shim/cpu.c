@@ -438,7 +438,7 @@ void ps_cpu_fork_child(int locked)
         start_timer(tls_cpu);
 }
 
-void ps_cpu_collect(void)
+PS_COLD void ps_cpu_collect(void)
 {
     if (!cpu_on)
         return;

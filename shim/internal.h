@@ -86,6 +86,18 @@ int ps_msg_pending(void);                /* recorded messages not taken yet */
 void ps_msg_fork_prepare(void);
 void ps_msg_fork_parent(void);
 void ps_msg_fork_child(void);
+/* strcspn(s, {stop}): the length of s up to the first stop or its end. The shim's own: glibc's
+ * strcspn lies in a 64 KiB window of libc's code that a small program does not otherwise touch,
+ * and reading the cgroup, the host name or a thread's name at a snapshot made the kernel map
+ * that window into the process (docs/performance.md, "Sampling's peak RSS: libc's windows and one
+ * window of code again"). */
+static inline size_t ps_str_span(const char *s, char stop)
+{
+    size_t n = 0;
+    while (s[n] && s[n] != stop)
+        n++;
+    return n;
+}
 
 /* ---- options.c ---------------------------------------------------------------------------- */
 void ps_options_load(ps_options_t *opt);
@@ -451,6 +463,9 @@ void ps_control_exit(void);       /* the socket file is removed */
 /* Bytes of this thread's tracked allocations not yet added to the shared total (record_alloc
  * adds, the tick flushes): PERFSHIM_DUMP_EVERY's count. */
 extern __thread uint64_t ps_tls_alloc_bytes;
+/* 1 if a trigger, an alert or PERFSHIM_PROM_FILE is set; else snapshot.c calls nothing below
+ * (their code then stays out of the resident pages: docs/performance.md) */
+int ps_alerts_wanted(void);
 int ps_alerts_init(void);   /* at init; 1 if the tick must run for a trigger or an alert */
 extern int ps_alerts_armed; /* set by ps_alerts_init: ps_alerts_due has something to check */
 /* At a tick, when armed (a few relaxed loads): 1 if a trigger or the heap alert may be due. */

@@ -15,7 +15,7 @@
 
 /* ---- ticks and histograms ------------------------------------------------------------------ */
 
-uint64_t ps_tick_hz(void)
+PS_COLD uint64_t ps_tick_hz(void)
 {
     uint64_t ns = ps_os_monotonic_ns() - ps_g.start_monotonic_ns;
     while (ns < 5000000) { /* a young process: wait until the rate is measurable */

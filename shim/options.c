@@ -167,7 +167,7 @@ static const char *enum_name(const char *list, int idx, char *buf, size_t size)
     }
     if (!p)
         return "?";
-    size_t len = strcspn(p, "|");
+    size_t len = ps_str_span(p, '|');
     if (len >= size)
         len = size - 1;
     memcpy(buf, p, len);

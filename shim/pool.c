@@ -829,7 +829,7 @@ void ps_pool_decay(uint64_t now)
  * Statistics
  * ============================================================================================== */
 
-size_t ps_pool_stats(ps_pool_class_stats_t *out, size_t n, ps_pool_totals_t *tot)
+PS_COLD size_t ps_pool_stats(ps_pool_class_stats_t *out, size_t n, ps_pool_totals_t *tot)
 {
     uint64_t cached[PS_POOL_NCLASS] = {0}, allocs[PS_POOL_NCLASS] = {0};
     uint32_t threads = 0;
@@ -1126,7 +1126,7 @@ void ps_pool_shutdown(void)
  * The leak scan (reach.c): every block whose metadata holds a stack id
  * ============================================================================================== */
 
-void ps_pool_for_each_tracked(void (*fn)(void *arg, uintptr_t block, const ps_pool_block_meta_t *m),
+PS_COLD void ps_pool_for_each_tracked(void (*fn)(void *arg, uintptr_t block, const ps_pool_block_meta_t *m),
                               void *arg)
 {
     if (!pool.initialized)

@@ -145,6 +145,7 @@ static void write_memo(uint16_t type, int kind, size_t skip, int keyframe)
 __thread int ps_tls_interval_left __attribute__((tls_model("initial-exec")));
 static uint64_t interval_ns;      /* 0: off */
 static int tick_on;               /* the interval, or a trigger or alert of alerts.c */
+static int alerts_on;             /* ps_alerts_wanted(): else none of alerts.c runs */
 static _Atomic uint64_t next_due; /* monotonic ns at which the next interval snapshot is due */
 
 static void put_process(ps_buf_t *b)
@@ -157,7 +158,7 @@ static void put_process(ps_buf_t *b)
     ps_buf_str(b, ps_g.exe);
     char host[256];
     if (ps_os_read_file("/proc/sys/kernel/hostname", host, sizeof host) > 0)
-        host[strcspn(host, "\n")] = 0;
+        host[ps_str_span(host, '\n')] = 0;
     else
         host[0] = 0;
     ps_buf_str(b, host);
@@ -324,7 +325,8 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
     tot.peak_rss_bytes = ps_os_peak_rss_bytes();
     if (tot.peak_rss_bytes < tot.rss_bytes) /* statm and getrusage count slightly differently */
         tot.peak_rss_bytes = tot.rss_bytes;
-    ps_alerts_observe(&tot, sum, n, last_snapshot_ns);
+    if (alerts_on)
+        ps_alerts_observe(&tot, sum, n, last_snapshot_ns);
 
     ps_buf_reset(&buf);
     if (!keyframe)
@@ -557,7 +559,8 @@ static int write_all(int reason, int final, int modules)
         if (ps_reach_write(&buf, last_snapshot_ns) == 0)
             ps_writer_chunk(PS_CHUNK_LEAK_KINDS, &buf);
     }
-    ps_alerts_write(&buf, last_snapshot_ns); /* ALERT chunk and lines, if this tick raised any */
+    if (alerts_on) /* ALERT chunk and lines, if this tick raised any */
+        ps_alerts_write(&buf, last_snapshot_ns);
     /* AGES: at the snapshots a person asked for or the last one, not at the automatic ones (its
      * walk visits every live block: docs/trace-format.md, AGES) */
     if (rc == 0 && ps_g.opt.track &&
@@ -576,7 +579,8 @@ static int write_all(int reason, int final, int modules)
     } else {
         ps_writer_suspend(); /* no descriptor of ours open while the program runs */
     }
-    ps_alerts_prom(&buf);
+    if (alerts_on)
+        ps_alerts_prom(&buf);
     return rc;
 }
 
@@ -598,7 +602,8 @@ void ps_snapshot_interval_init(void)
     if (interval_ns)
         atomic_store_explicit(&next_due, ps_g.start_monotonic_ns + interval_ns,
                               memory_order_relaxed);
-    tick_on = ps_alerts_init() || interval_ns;
+    alerts_on = ps_alerts_wanted();
+    tick_on = (alerts_on && ps_alerts_init()) || interval_ns;
 }
 
 /* Called inside a tracked malloc or free (interpose.c: record_alloc, record_free), this

@@ -98,7 +98,7 @@ static int table_init(void)
     return 0;
 }
 
-int ps_stack_init(void)
+PS_COLD int ps_stack_init(void)
 {
     if (table_init() != 0)
         return -1;

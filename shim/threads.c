@@ -203,7 +203,7 @@ void ps_threads_write(ps_buf_t *b, uint64_t time_ns)
             ps_msg_snprintf(path, sizeof path, "/proc/self/task/%u/comm", tid);
             memset(name, 0, sizeof name);
             if (ps_os_read_file(path, comm, sizeof comm) > 0) {
-                size_t len = strcspn(comm, "\n");
+                size_t len = ps_str_span(comm, '\n');
                 memcpy(name, comm, len < sizeof name - 1 ? len : sizeof name - 1);
             }
             end = 0;

@@ -300,7 +300,7 @@ int ps_writer_expand(const char *tmpl, const char *base_dir, const char *exe, ui
         case 'h': {
             char host[256];
             if (ps_os_read_file("/proc/sys/kernel/hostname", host, sizeof host) > 0) {
-                host[strcspn(host, "\n")] = 0;
+                host[ps_str_span(host, '\n')] = 0;
                 pos = append(out, size, pos, host);
             } else {
                 pos = append(out, size, pos, "localhost");

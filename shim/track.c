@@ -86,7 +86,7 @@ static size_t life_local_size(void)
     return (rows < LIFE_LOCAL ? rows : LIFE_LOCAL) * PS_AGE_BUCKETS * sizeof(uint32_t);
 }
 
-static ps_thread_t *thread_new(void)
+PS_COLD static ps_thread_t *thread_new(void)
 {
     ps_thread_t *t = ps_os_map(sizeof *t);
     if (!t)
@@ -198,7 +198,7 @@ static void thread_exit(void *arg)
 }
 
 /* Warns (once, saying what is missing) and returns -1 on failure: nothing is tracked then. */
-int ps_track_init(void)
+PS_COLD int ps_track_init(void)
 {
     /* Small shards, grown by doubling: a table sized for a big program (1024 slots per
      * shard) put a short one's few large blocks on as many random pages. */
@@ -665,7 +665,7 @@ uint64_t ps_track_age_res_ns(void)
 #endif
 }
 
-void ps_track_for_each_live(void (*fn)(void *arg, const ps_live_block_t *b), void *arg)
+PS_COLD void ps_track_for_each_live(void (*fn)(void *arg, const ps_live_block_t *b), void *arg)
 {
     for (int i = 0; i < PS_LIVE_SHARDS; i++) {
         ps_live_shard_t *s = &shards[i];

@@ -271,7 +271,7 @@ static void rows_emit(rows_t *rows, uintptr_t loc, const cfi_state_t *s);
  * instruction that applies beyond target. init is the state after the CIE (for restore).
  * rows (target UINTPTR_MAX): receives the state before every change of location, and the
  * final one. */
-static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *end, uintptr_t loc,
+PS_COLD static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *end, uintptr_t loc,
                    uintptr_t target, cfi_state_t *s, const cfi_state_t *init, rows_t *rows)
 {
     cfi_state_t stack[8];
@@ -750,7 +750,7 @@ static uint64_t no_unwind_rule(uintptr_t pc, const struct dl_find_object *fo)
 
 /* Computes the rule for address pc (already adjusted to lie inside the call instruction for
  * return addresses). Never fails: an unusable frame gets R_BAD. */
-static uint64_t compute_rule(uintptr_t pc)
+PS_COLD static uint64_t compute_rule(uintptr_t pc)
 {
     uint64_t bad = R_PRESENT | R_BAD | R_PCBITS(pc);
     struct dl_find_object fo;
@@ -1348,7 +1348,7 @@ int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max, int *c
                 (void **)ips, max, NULL, NULL, NULL, cut);
 }
 
-int ps_unwind_init(void)
+PS_COLD int ps_unwind_init(void)
 {
     if (!_dl_find_object)
         return -1;
