@@ -66,6 +66,12 @@ static const char help_main[] =
     "  -h, --help      show this help\n"
     "  -V, --version   show the version\n"
     "\n"
+    "Every command that reads traces (not run, ctl) also takes:\n"
+    "  --sysroot DIR    look for a module's file under DIR first (a trace recorded in a\n"
+    "                   container or on another host; DIR/usr/lib/debug for debug files)\n"
+    "  --debug-dir DIR  look for separate debug files in DIR (DIR/.build-id/xx/yyyy.debug,\n"
+    "                   or by .gnu_debuglink name) before /usr/lib/debug; repeatable\n"
+    "\n"
     "Exit status: 0 fine; 1 leaks found with --fail-on-leak, or a budget broke (diff,\n"
     "check); 2 usage error or unreadable input. See perfshim(1).\n";
 
@@ -804,6 +810,57 @@ static const command_t commands[] = {
     {"check", pa_check_main, pa_check_help},
 };
 
+/* --sysroot DIR and --debug-dir DIR (repeatable), accepted by every command that reads traces
+ * (not run, ctl, help): taken out of argv before the command parses its own options, up to a
+ * "--". Returns the new argc, or -1 after a message. */
+static int take_search_options(const char *cmd, int argc, char **argv)
+{
+    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "ctl") == 0)
+        return argc;
+    const char *sysroot = NULL;
+    const char *dirs[16];
+    size_t ndirs = 0;
+    int out = 2;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *val = NULL;
+        bool is_root = false, is_dir = false;
+        if (strcmp(a, "--") == 0) {
+            while (i < argc)
+                argv[out++] = argv[i++];
+            break;
+        }
+        if (strncmp(a, "--sysroot", 9) == 0 && (a[9] == 0 || a[9] == '='))
+            is_root = true;
+        else if (strncmp(a, "--debug-dir", 11) == 0 && (a[11] == 0 || a[11] == '='))
+            is_dir = true;
+        if (!is_root && !is_dir) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        if (eq)
+            val = eq + 1;
+        else if (i + 1 < argc)
+            val = argv[++i];
+        if (!val || !*val) {
+            pa_msg_error("%s needs a directory", is_root ? "--sysroot" : "--debug-dir");
+            return -1;
+        }
+        if (is_root)
+            sysroot = val;
+        else if (ndirs == sizeof dirs / sizeof dirs[0]) {
+            pa_msg_error("--debug-dir: at most %zu directories", ndirs);
+            return -1;
+        } else
+            dirs[ndirs++] = val;
+    }
+    argv[out] = NULL;
+    int rc = pa_symbols_set_search(sysroot, dirs, ndirs);
+    if (rc == PA_ENOMEM)
+        pa_msg_error("out of memory");
+    return rc == PA_OK ? out : -1;
+}
+
 static const command_t *find_command(const char *name)
 {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -854,7 +911,12 @@ static int dispatch(int argc, char **argv)
                      a);
         return PA_EXIT_USAGE;
     }
-    return c->run(argc - 1, argv + 1);
+    int n = take_search_options(c->name, argc, argv);
+    if (n < 0)
+        return PA_EXIT_USAGE;
+    int status = c->run(n - 1, argv + 1);
+    pa_symbols_search_free();
+    return status;
 }
 
 int pa_cli_main(int argc, char **argv)

@@ -46,7 +46,9 @@
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <dwarf.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +134,11 @@ typedef struct {
     UT_hash_handle hh;
 } sym_name_t;
 
+/* --sysroot and --debug-dir: process-wide, set by the CLI before any symbolizer exists. */
+static char *search_sysroot;     /* NULL: none */
+static pa_strlist_t search_dirs; /* debug dirs, in the order searched (ends with the defaults) */
+static char *search_dwfl_path;   /* libdwfl's debuginfo_path for .gnu_debuglink; NULL: default */
+
 struct pa_symbols {
     pa_trace_t *t;
     Dwfl *dwfl;
@@ -184,6 +191,7 @@ int pa_symbols_new(pa_trace_t *t, pa_symbols_t **out)
     s->cb.find_elf = dwfl_build_id_find_elf;
     s->cb.find_debuginfo = dwfl_standard_find_debuginfo;
     s->cb.section_address = dwfl_offline_section_address;
+    s->debuginfo_path = search_dwfl_path; /* libdwfl only reads it */
     s->cb.debuginfo_path = &s->debuginfo_path;
     s->mods = calloc(t->nmodules ? t->nmodules : 1, sizeof *s->mods);
     s->dwfl = dwfl_begin(&s->cb);
@@ -271,6 +279,89 @@ static const char *cook(pa_symbols_t *s, const char *raw, int what, const char *
 
 /* ---- choosing and reporting module files ---------------------------------------------------- */
 
+void pa_symbols_search_free(void)
+{
+    free(search_sysroot);
+    free(search_dwfl_path);
+    pa_strlist_free(&search_dirs);
+    search_sysroot = search_dwfl_path = NULL;
+}
+
+/* Whether dir is a directory; when not and opt names the option it came from, says so. */
+static bool is_dir(const char *opt, const char *dir)
+{
+    struct stat st;
+    errno = 0;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return true;
+    if (opt)
+        pa_msg_error("%s %s: not a directory%s%s", opt, dir, errno ? ": " : "",
+                     errno ? strerror(errno) : "");
+    return false;
+}
+
+/* Appends dir to the search; opt names the option it came from (its absence is an error), or
+ * NULL for a default directory (skipped when absent). */
+static int add_dir(const char *opt, const char *dir, pa_str_t *dwfl)
+{
+    if (!is_dir(opt, dir))
+        return opt ? PA_EIO : PA_OK;
+    /* absolute: libdwfl takes a relative entry as relative to each module's own directory */
+    char abs[PATH_MAX];
+    if (!realpath(dir, abs))
+        snprintf(abs, sizeof abs, "%s", dir);
+    pa_str_printf(dwfl, ":%s", abs);
+    return pa_strlist_add(&search_dirs, abs) == 0 && !dwfl->failed ? PA_OK : PA_ENOMEM;
+}
+
+int pa_symbols_set_search(const char *sysroot, const char *const *debug_dirs, size_t n)
+{
+    pa_symbols_search_free();
+    if (!sysroot && !n)
+        return PA_OK;
+    pa_str_t dwfl = {0};
+    pa_str_puts(&dwfl, "+:.debug"); /* libdwfl's default first, then ours */
+    int rc = PA_OK;
+    for (size_t i = 0; rc == PA_OK && i < n; i++)
+        rc = add_dir("--debug-dir", debug_dirs[i], &dwfl);
+    if (rc == PA_OK && sysroot) {
+        char abs[PATH_MAX];
+        if (!is_dir("--sysroot", sysroot))
+            rc = PA_EIO;
+        else if (!(search_sysroot = pa_util_strdup(realpath(sysroot, abs) ? abs : sysroot)))
+            rc = PA_ENOMEM;
+    }
+    if (rc == PA_OK && search_sysroot) {
+        char d[4096];
+        snprintf(d, sizeof d, "%s/usr/lib/debug", search_sysroot);
+        rc = add_dir(NULL, d, &dwfl);
+    }
+    if (rc == PA_OK)
+        rc = add_dir(NULL, "/usr/lib/debug", &dwfl);
+    if (rc == PA_OK && !(search_dwfl_path = pa_util_strdup(pa_str_get(&dwfl))))
+        rc = PA_ENOMEM;
+    pa_str_free(&dwfl);
+    if (rc != PA_OK)
+        pa_symbols_search_free();
+    return rc;
+}
+
+/* The separate debug file of build-id hex (at least 2 digits) in the search directories, into
+ * out; false when none is readable. */
+static bool find_debug_file(const char *hexid, char *out, size_t size)
+{
+    static const char *const dflt[] = {"/usr/lib/debug"};
+    const char *const *dirs = search_dirs.n ? (const char *const *)search_dirs.items : dflt;
+    size_t n = search_dirs.n ? search_dirs.n : 1;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(out, size, "%s/.build-id/%.2s/%s.debug", dirs[i], hexid, hexid + 2);
+        if (access(out, R_OK) == 0)
+            return true;
+    }
+    out[0] = 0;
+    return false;
+}
+
 static void hex(const uint8_t *p, size_t n, char *out, size_t size)
 {
     size_t k = 0;
@@ -330,12 +421,16 @@ static void report_module(Dwfl *dwfl, pa_trace_t *t, sym_module_t *sm)
     if (plen > strlen(deleted) && strcmp(path + plen - strlen(deleted), deleted) == 0)
         path[plen - strlen(deleted)] = 0;
 
+    if (search_sysroot) { /* the file as the recording machine had it, if it is there */
+        char in_root[4096];
+        snprintf(in_root, sizeof in_root, "%s%s", search_sysroot, path);
+        if (access(in_root, R_OK) == 0)
+            snprintf(path, sizeof path, "%s", in_root);
+    }
+
     char debug[4096] = "", rec_hex[2 * 64 + 1], file_hex[2 * 64 + 1];
     hex(m->build_id, m->build_id_len, rec_hex, sizeof rec_hex);
-    if (m->build_id_len >= 2)
-        snprintf(debug, sizeof debug, "/usr/lib/debug/.build-id/%.2s/%s.debug", rec_hex,
-                 rec_hex + 2);
-    bool have_debug = debug[0] && access(debug, R_OK) == 0;
+    bool have_debug = m->build_id_len >= 2 && find_debug_file(rec_hex, debug, sizeof debug);
 
     const char *use = path;
     int match = check_build_id(path, m, file_hex, sizeof file_hex);
@@ -936,6 +1031,7 @@ static sym_shared_t *shared_get(pa_symbols_t *s, const pa_module_t *m)
     x->mod.start = m->start;
     x->mod.end = m->end;
     x->cb = s->cb;
+    x->debuginfo_path = search_dwfl_path;
     x->cb.debuginfo_path = &x->debuginfo_path;
     if (!(x->dwfl = dwfl_begin(&x->cb))) {
         shared_free(x);

@@ -46,6 +46,14 @@ void pa_symbols_free(pa_symbols_t *s);
  * --merge): on, each module (path and build-id) is opened and indexed once, not once per trace;
  * off frees what was shared (call it after the last symbolizer is freed). Off by default. */
 void pa_symbols_share(bool on);
+/* Where to look for the files of a trace recorded elsewhere (`--sysroot`, `--debug-dir`; set
+ * once, before the first symbolizer): a module's file is looked for under sysroot first (its
+ * recorded path appended), then at its recorded path; a separate debug file is looked for as
+ * DIR/.build-id/xx/yyyy.debug in each debug dir in order, then under sysroot/usr/lib/debug,
+ * then /usr/lib/debug; `.gnu_debuglink` names in the same directories. NULL/0: none. PA_OK,
+ * PA_ENOMEM, or PA_EIO (a directory that does not exist; the message names it). */
+int pa_symbols_set_search(const char *sysroot, const char *const *debug_dirs, size_t n);
+void pa_symbols_search_free(void);
 /* Modules opened so far (reported to libdwfl); PA_SYMBOLS_DEBUG=1 in the environment also
  * prints one line per module opened on stderr (tests count them). */
 unsigned long pa_symbols_modules_opened(void);
