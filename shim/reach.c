@@ -73,7 +73,8 @@ static struct {
     uint8_t *copy;    /* COPY_BYTES for those reads */
     long clique;      /* phase 2: the leader's index; -1 in phase 1 */
     uint64_t root_bytes, heap_bytes, unread_bytes;
-    uintptr_t self_lo, self_hi; /* the shim's own module: not a root */
+    uintptr_t self_lo, self_hi; /* the shim's own module: not a root (its extent once
+                                   module_roots found it; before, self_lo is an address in it) */
     struct {
         uintptr_t lo, hi;
     } threads[MAX_THREADS];
@@ -329,8 +330,21 @@ static int module_roots(struct dl_phdr_info *info, size_t size, void *data)
         if (ph->p_type == PT_LOAD && S.self_lo >= s && S.self_lo < s + ph->p_memsz)
             self = 1;
     }
-    if (self)
+    if (self) { /* remember its whole extent, .bss included: anon_roots must not scan it */
+        uintptr_t lo = UINTPTR_MAX, hi = 0;
+        for (int i = 0; i < info->dlpi_phnum; i++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+            uintptr_t s = info->dlpi_addr + ph->p_vaddr;
+            if (ph->p_type == PT_LOAD) {
+                lo = s < lo ? s : lo;
+                hi = s + ph->p_memsz > hi ? s + ph->p_memsz : hi;
+            }
+        }
+        size_t page = ps_os_page_size();
+        S.self_lo = lo & ~(uintptr_t)(page - 1);
+        S.self_hi = (hi + page - 1) & ~(uintptr_t)(page - 1);
         return 0;
+    }
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t s = info->dlpi_addr + ph->p_vaddr;
@@ -453,6 +467,122 @@ static int write_rows(ps_buf_t *b, uint64_t time_ns, uint64_t t0)
     return b->failed ? -1 : 0;
 }
 
+/* ---- anonymous mappings as roots ----------------------------------------------------------
+ * memcheck scans every mapping the program can write; so does this, for the anonymous ones the
+ * program made itself: CPython's pymalloc arenas (most of its objects), another allocator's
+ * memory, a runtime's data. Not scanned: file-backed mappings (a module's data was scanned
+ * above), [heap] (glibc's chunks: the tracked blocks themselves, and free chunks holding stale
+ * pointers), [stack] and other named regions but [anon:...], the shim's own .bss (an anonymous
+ * mapping after its data segment: its state holds block addresses), mappings with the VM_NORESERVE
+ * flag ("nr" in VmFlags: every mapping of the shim — its live table holds the address of every
+ * block — and glibc's thread arenas), the tracked blocks themselves (glibc's mmap'd chunks),
+ * and mappings over ANON_MAX (an address-space reservation, not data).
+ * /proc/self/smaps is read once, at most SMAPS_BYTES of it: what does not fit is not scanned. */
+#define SMAPS_BYTES ((size_t)8 << 20)
+#define ANON_MAX ((uintptr_t)1 << 30)
+
+static int starts(const char *q, const char *prefix)
+{
+    while (*prefix)
+        if (*q++ != *prefix++)
+            return 0;
+    return 1;
+}
+
+static uintptr_t parse_hex(const char **q)
+{
+    uintptr_t v = 0;
+    for (;; (*q)++) {
+        char c = **q;
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return v;
+        v = v << 4 | (uintptr_t)d;
+    }
+}
+
+/* Scans [lo, hi) as a root but for the tracked blocks in it (glibc's mmap'd chunks, which the
+ * kernel may merge with the program's own anonymous mappings): the blocks are sorted by
+ * address and do not overlap. */
+static void scan_between_blocks(uintptr_t lo, uintptr_t hi)
+{
+    size_t a = 0, z = S.n;
+    while (a < z) {
+        size_t m = a + (z - a) / 2;
+        if (S.b[m].addr < lo)
+            a = m + 1;
+        else
+            z = m;
+    }
+    if (a > 0 && end_of(&S.b[a - 1]) > lo)
+        lo = end_of(&S.b[a - 1]);
+    for (; lo < hi; a++) {
+        uintptr_t stop = a < S.n && S.b[a].addr < hi ? S.b[a].addr : hi;
+        if (stop > lo)
+            scan_range(lo, stop, S.vm_ok, ST_REACHABLE, &S.root_bytes);
+        if (stop == hi)
+            break;
+        lo = end_of(&S.b[a]);
+    }
+    drain();
+}
+
+/* A header line of smaps: "lo-hi perms offset dev inode [path]". Sets *lo, *hi and returns 1
+ * when it is a private writable anonymous mapping (no path, or [anon:...]). */
+static int anon_header(const char *q, const char *eol, uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = parse_hex(&q);
+    if (*q++ != '-')
+        return 0;
+    *hi = parse_hex(&q);
+    if (eol - q < 6 || q[0] != ' ' || q[1] != 'r' || q[2] != 'w' || q[4] != 'p')
+        return 0;
+    q += 5;                                   /* past the permissions */
+    for (int field = 0; field < 3; field++) { /* offset, dev, inode */
+        while (q < eol && *q == ' ')
+            q++;
+        const char *f = q;
+        while (q < eol && *q != ' ')
+            q++;
+        if (field == 2 && !(q - f == 1 && *f == '0'))
+            return 0; /* an inode: file-backed */
+    }
+    while (q < eol && *q == ' ')
+        q++;
+    return q == eol || (eol - q > 6 && starts(q, "[anon:"));
+}
+
+static void anon_roots(void)
+{
+    char *buf = ps_os_map(SMAPS_BYTES);
+    if (!buf)
+        return;
+    ssize_t n = ps_os_read_file("/proc/self/smaps", buf, SMAPS_BYTES);
+    uintptr_t lo = 0, hi = 0;
+    int cand = 0;
+    for (const char *q = buf, *end = buf + (n > 0 ? n : 0); q < end;) {
+        const char *eol = q;
+        while (eol < end && *eol != '\n')
+            eol++;
+        if (eol == end)
+            break; /* a cut line: the buffer is full */
+        if ((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f'))
+            cand = anon_header(q, eol, &lo, &hi);
+        else if (cand && eol - q > 8 && starts(q, "VmFlags:")) {
+            int noreserve = 0;
+            for (const char *f = q + 8; f + 3 <= eol; f++)
+                if (f[0] == ' ' && f[1] == 'n' && f[2] == 'r' && (f + 3 == eol || f[3] == ' '))
+                    noreserve = 1;
+            int in_self = lo < S.self_hi && hi > S.self_lo; /* the shim's .bss */
+            if (!noreserve && !in_self && hi > lo && hi - lo <= ANON_MAX)
+                scan_between_blocks(lo, hi);
+            cand = 0;
+        }
+        q = eol + 1;
+    }
+    ps_os_unmap(buf, SMAPS_BYTES);
+}
+
 int ps_reach_write(ps_buf_t *b, uint64_t time_ns)
 {
     uint64_t t0 = ps_os_clock_ns(CLOCK_THREAD_CPUTIME_ID);
@@ -515,6 +645,7 @@ int ps_reach_write(ps_buf_t *b, uint64_t time_ns)
         scan_range(S.threads[i].lo, S.threads[i].hi, S.safe, ST_REACHABLE, &S.root_bytes);
         drain();
     }
+    anon_roots();
 
     /* phase 2: the lost blocks, cliques in address order */
     for (size_t i = 0; i < S.n; i++) {
