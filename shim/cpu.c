@@ -7,7 +7,9 @@
  * thread exits.
  *
  * CPU-time timers only fire while the thread runs, so a blocked thread is never interrupted
- * (its system calls are not broken by EINTR). The program keeps its own SIGPROF use: sigaction
+ * (its system calls are not broken by EINTR), and when our signal comes in the same return as
+ * one of the program's, the program's handler decides whether the call restarts
+ * (keep_interruption). The program keeps its own SIGPROF use: sigaction
  * and signal are interposed (interpose_signals.c) for SIGPROF while sampling is on; the program's
  * handler is kept aside and called for every SIGPROF that is not one of our timers' (setitimer
  * profilers, kill), and such a SIGPROF still ends a program that has no handler for it.
@@ -79,6 +81,16 @@ static size_t by_id_bytes(size_t elem)
 static void chain(int sig, siginfo_t *si, void *uc)
 {
     struct sigaction a = prog_action;
+    if (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN) {
+        /* the mask the program's handler would have run with: ours blocks nearly everything */
+        sigset_t m = ((ucontext_t *)uc)->uc_sigmask;
+        for (int s = 1; s < NSIG; s++)
+            if (sigismember(&a.sa_mask, s) == 1)
+                sigaddset(&m, s);
+        if (!(a.sa_flags & SA_NODEFER))
+            sigaddset(&m, sig);
+        ps_real_pthread_sigmask(SIG_SETMASK, &m, NULL);
+    }
     if (a.sa_flags & SA_SIGINFO) {
         if (a.sa_sigaction)
             a.sa_sigaction(sig, si, uc);
@@ -155,6 +167,83 @@ static void record(cpu_buf_t *b, void *uc, uint64_t weight)
     count_dropped(b, weight);
 }
 
+/* System calls that a signal makes return -ERESTARTSYS (x86-64 numbers): the kernel restarts
+ * them after a handler with SA_RESTART and fails them with EINTR otherwise. */
+static int restartable_syscall(long nr)
+{
+    switch (nr) {
+    case 0:   /* read */
+    case 1:   /* write */
+    case 2:   /* open */
+    case 16:  /* ioctl */
+    case 17:  /* pread64 */
+    case 18:  /* pwrite64 */
+    case 19:  /* readv */
+    case 20:  /* writev */
+    case 42:  /* connect */
+    case 43:  /* accept */
+    case 44:  /* sendto */
+    case 45:  /* recvfrom */
+    case 46:  /* sendmsg */
+    case 47:  /* recvmsg */
+    case 61:  /* wait4 */
+    case 69:  /* msgsnd */
+    case 70:  /* msgrcv */
+    case 72:  /* fcntl (F_SETLKW) */
+    case 73:  /* flock */
+    case 202: /* futex */
+    case 247: /* waitid */
+    case 257: /* openat */
+    case 288: /* accept4 */
+    case 295: /* preadv */
+    case 296: /* pwritev */
+    case 299: /* recvmmsg */
+    case 307: /* sendmmsg */
+    case 327: /* preadv2 */
+    case 328: /* pwritev2 */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Our SIGPROF must not decide whether a system call restarts. Linux runs an expired CPU-time
+ * timer as task work when the thread next returns to user mode, so our signal can be queued in
+ * the same return as a signal of the program's that interrupted a blocking call (SIGALRM waking
+ * a read). The thread's own queue is served first: our SIGPROF, whose SA_RESTART set the call
+ * up to restart, and the program's handler, installed without SA_RESTART to get EINTR, ran on
+ * the way; the read blocked on (CPython's test_signal, SiginterruptTest, hung so). Our action
+ * blocks the program's signals while we run (sa_mask), so such a signal is still pending here:
+ * when the interrupted context is a restartable system call about to be re-issued and a pending
+ * signal, not blocked by the program, has a handler without SA_RESTART, give the call the EINTR
+ * the kernel would have given it. */
+static void keep_interruption(ucontext_t *uc)
+{
+#if defined(__x86_64__)
+    greg_t *g = uc->uc_mcontext.gregs;
+    const unsigned char *pc = (const unsigned char *)g[REG_RIP];
+    if (!pc || pc[0] != 0x0f || pc[1] != 0x05 || !restartable_syscall((long)g[REG_RAX]))
+        return; /* not at a syscall instruction (re-issued after a restart, or about to run) */
+    sigset_t pending;
+    if (sigpending(&pending) != 0)
+        return;
+    for (int s = 1; s < NSIG; s++) {
+        if (s == SIGPROF || sigismember(&pending, s) != 1 || sigismember(&uc->uc_sigmask, s) == 1)
+            continue;
+        struct sigaction a;
+        if (real_sigaction(s, NULL, &a) != 0 || (a.sa_flags & SA_RESTART))
+            continue;
+        if (!(a.sa_flags & SA_SIGINFO) && (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN))
+            continue; /* no handler runs: the kernel restarts the call itself */
+        g[REG_RAX] = -EINTR;
+        g[REG_RIP] += 2; /* past the syscall instruction, as if it had returned */
+        return;
+    }
+#else
+    (void)uc;
+#endif
+}
+
 static void on_sigprof(int sig, siginfo_t *si, void *uc)
 {
     if (!si || si->si_code != SI_TIMER || si->si_value.sival_ptr != &cookie) {
@@ -176,6 +265,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
     } else if (b) {
         record(b, uc, weight);
     }
+    keep_interruption(uc);
     errno = saved;
 }
 
@@ -405,7 +495,15 @@ int ps_cpu_init(void)
     memset(&a, 0, sizeof a);
     a.sa_sigaction = on_sigprof;
     a.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigemptyset(&a.sa_mask);
+    /* the program's signals wait while we run (keep_interruption); faults do not, so that a
+     * fault in the handler is the program's to handle, as before */
+    sigfillset(&a.sa_mask);
+    sigdelset(&a.sa_mask, SIGSEGV);
+    sigdelset(&a.sa_mask, SIGBUS);
+    sigdelset(&a.sa_mask, SIGFPE);
+    sigdelset(&a.sa_mask, SIGILL);
+    sigdelset(&a.sa_mask, SIGTRAP);
+    sigdelset(&a.sa_mask, SIGSYS);
     if (real_sigaction(SIGPROF, &a, &prog_action) != 0)
         return -1;
     struct sigaction mine;
