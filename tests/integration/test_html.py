@@ -2,14 +2,16 @@
 # SPDX-License-Identifier: MIT
 """test_html.py — `perfshim report --html` (issue 14, item 2).
 
---case page (always runs): examples/contention run under the shim with lock profiling, CPU
-sampling and interval snapshots, and the golden dump trace (two snapshots); then the page:
+--case page (always runs): examples/contention run under the shim with lock profiling and CPU
+sampling, and examples/service with a snapshot every 50 ms; then the page:
 - self-contained: no <link>, no src= attribute, no url(...) in it, a Content-Security-Policy
   that forbids every fetch;
 - its JSON data parses, and every metric's sum over the stacks equals the sum of
   `perfshim export --format folded --metric M` on the same traces (the export is the oracle:
   both gather the same sites); every stack's frames index the frames table;
-- a "</script>" in a frame name cannot end the data's element ('<' escaped);
+- the timeline of each trace, and service's growth classes (leak_request unbounded,
+  cache_insert bounded, as the program is written);
+- no "</script" inside the data (every '<' escaped);
 - errors: no --html, no trace, an unreadable trace, an unwritable file exit 2 and leave no file.
 --case browser: the page rendered in headless Chromium (`--dump-dom`, URL "#selftest", the page
 clicks a frame and searches itself, report.js): no JS error, the flame graph and the heap chart
@@ -21,13 +23,11 @@ import json
 import os
 import re
 import shutil
-import sys
 
 import pstest
 
 
 def extra(ap):
-    ap.add_argument("--data", required=True, help="tests/data")
     ap.add_argument("--artifacts", required=True, help="where the screenshot is kept")
     ap.add_argument("--case", choices=("page", "browser"), required=True)
 
@@ -38,16 +38,21 @@ def page_data(html):
 
 
 def make_traces(args, ck, work):
-    """A live contention trace (locks, CPU, several snapshots) and the golden dump trace."""
+    """A live contention trace (locks, CPU) and a live service trace (a snapshot every 50 ms:
+    leak_request() grows without bound, cache_insert() plateaus; examples/service.c)."""
     env = {"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": os.path.join(work, "contention.trace"),
-           "PERFSHIM_LOCKS": "1", "PERFSHIM_CPU_HZ": "997", "PERFSHIM_INTERVAL": "20ms"}
+           "PERFSHIM_LOCKS": "1", "PERFSHIM_CPU_HZ": "997"}
     p = pstest.run([os.path.join(args.bindir, "contention")], env=env, cwd=work)
     if not ck.check(p.returncode == 0 and os.path.exists(env["PERFSHIM_OUTPUT"]),
                     "contention ran under the shim and wrote its trace", pstest.describe(p)):
         ck.done()
-    dump = os.path.join(work, "dump.trace")
-    shutil.copy(os.path.join(args.data, "dump.trace"), dump)
-    return [env["PERFSHIM_OUTPUT"], dump]
+    env2 = {"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": os.path.join(work, "service.trace"),
+            "PERFSHIM_INTERVAL": "50ms"}
+    p = pstest.run([os.path.join(args.bindir, "service"), "--duration", "1.5"], env=env2, cwd=work)
+    if not ck.check(p.returncode == 0 and os.path.exists(env2["PERFSHIM_OUTPUT"]),
+                    "service ran under the shim and wrote its trace", pstest.describe(p)):
+        ck.done()
+    return [env["PERFSHIM_OUTPUT"], env2["PERFSHIM_OUTPUT"]]
 
 
 def report(args, work, out, traces):
@@ -82,18 +87,25 @@ def case_page(args, ck, work, traces):
         want = sum(int(line.rsplit(" ", 1)[1]) for line in f.stdout.decode().splitlines() if line)
         ck.equal(got, want, "%s: the page's sum equals export --format folded's" % name)
     tl = d["timeline"] if isinstance(d["timeline"], list) else [d["timeline"]]
-    ck.check(len(tl) == 2 and len(tl[0]["timeline"]) >= 2,
-             "the timeline of each trace, several snapshots in the live one",
+    ck.check(len(tl) == 2 and len(tl[1]["timeline"]) >= 5,
+             "the timeline of each trace, several snapshots in the service's",
              "%d traces" % len(tl))
-    ck.check(isinstance(d["growth"], list) and len(d["growth"]) == 2 and d["growth"][1]["sites"],
-             "the growth report of each trace")
+    gr = d["growth"] if isinstance(d["growth"], list) else []
+    cls = {}
+    for site in (gr[1]["sites"] if len(gr) == 2 else []):
+        for f in site["stack"]:
+            if f["function"] in ("leak_request", "cache_insert"):
+                cls.setdefault(f["function"], site["class"])
+    ck.equal(cls, {"leak_request": "unbounded", "cache_insert": "bounded"},
+             "the growth classes of service's leak and cache")
     ck.check(isinstance(d["locks"], list) and d["locks"][0]["locks"], "the lock table")
     ck.check(isinstance(d["hot"], list) and d["hot"][0]["cpu"], "the hot-path report")
     ck.check("advice" in d, "an advice member (null until advise lands)")
 
-    # '<' in the data is escaped: a crafted program name cannot close the element
-    ck.check("</script>" not in html.split('id="perfshim-data">', 1)[1].split("</script>", 1)[0],
-             "no '</script>' inside the data")
+    # every '<' in the data is escaped (a C++ template name, a crafted program name cannot
+    # close the element): the element's text has none, and the names read back with theirs
+    text = re.search(r'id="perfshim-data">(.*?)</script>', html, re.S).group(1)
+    ck.check("<" not in text, "no '<' inside the data's element")
 
     # errors
     for what, argv in (("no --html", ["report", traces[1]]),
@@ -148,7 +160,7 @@ def case_browser(args, ck, work, traces):
     print("selftest: %r; load %s ms" % (st, attrs.get("data-load-ms")))
     ck.check(st["drawn"] > 0 and st["flame_pixels"] > 1000, "the flame graph is drawn", repr(st))
     ck.check(st["chart_pixels"] > 100, "the heap chart is drawn", repr(st))
-    ck.equal(attrs.get("data-charts"), "2", "a heap chart per trace (both have several snapshots)")
+    ck.equal(attrs.get("data-charts"), "1", "a heap chart for the trace with several snapshots")
     ck.check(st["zoom_before"] == "" and st["zoom_after"] == st["clicked"],
              "a click on a frame zooms to it", repr(st))
     ck.check(st["matches"] >= 1, "search highlights the clicked frame's name", repr(st))
