@@ -9,12 +9,16 @@
  *   "metrics": the eight metric names of export.h, in their order;
  *   "names": every distinct frame name; "locs": every distinct place, "file:line" ("" first);
  *   "frames": (name index, place index) pairs, flattened (a frame: a distinct name and place);
- *   "stacks": per site, its frames root first, as indices into frames;
+ *   "nodes": the call tree of the sites' stacks, node k (from 1; 0 is the root) in order:
+ *            its frame index when its parent is node k-1, else -(k - parent) then the frame
+ *            index (most nodes are made right under the one made before them);
+ *   "sites": per site, the node of its innermost frame;
  *   "values": per site its eight metrics, flattened (8 numbers a site);
  *   "timeline", "growth", "locks", "hot": the --json output of those reports, or null;
  *   "advice": the advice section's JSON (advice_section below), or null.
- * Sites are export.c's: the stacks of the traces merged by symbolized frames. Sharing names and
- * places by index keeps the page small (docs/performance.md: 100k stacks).
+ * Sites are export.c's: the stacks of the traces merged by symbolized frames. Sharing names, places
+ * and call paths by index keeps the page small: 100k stacks of 20 frames are 200k nodes, not 2M
+ * frame indices (docs/performance.md, "HTML report").
  *
  * Inside the <script> element the text "</script" would end it: every '<' of the JSON (only in
  * strings, where JSON allows the escape) is written as \u003c.
@@ -100,35 +104,43 @@ static void istr_free(istr_t **h)
     }
 }
 
-/* The tables of names, places and frames, and the stacks and values; into out as members. */
+/* The index of key in *h, added when new (then *added set); -1: no memory. */
+static long index_of(istr_t **h, uint32_t *n, const char *key, bool *added)
+{
+    uint32_t before = *n;
+    long i = istr_get(h, n, key, strlen(key), NULL);
+    *added = *n != before;
+    return i;
+}
+
+/* The tables of names, places, frames and call-tree nodes, and each site's node and values;
+ * into out as members. */
 static int write_sites(FILE *out, const pa_xprof_t *p)
 {
-    istr_t *names = NULL, *locs = NULL, *frames = NULL;
-    uint32_t nnames = 0, nlocs = 0, nframes = 0;
-    pa_str_t names_json = {0}, locs_json = {0}, frames_json = {0}, stacks = {0}, values = {0};
-    pa_str_t key = {0};
-    char buf[512], loc[64];
+    istr_t *names = NULL, *locs = NULL, *frames = NULL, *nodes = NULL;
+    uint32_t nnames = 0, nlocs = 0, nframes = 0, nnodes = 0;
+    pa_str_t names_json = {0}, locs_json = {0}, frames_json = {0}, nodes_json = {0};
+    pa_str_t sites = {0}, values = {0}, key = {0};
+    char buf[512], pair[64];
     int rc = PA_OK;
     size_t nsites = 0;
     istr_get(&locs, &nlocs, "", 0, &locs_json); /* place 0: unknown */
     for (const pa_xsite_t *s = p->sites; s && rc == PA_OK; s = s->hh.next) {
-        bool any = false;
+        bool any = false, added;
         for (int m = 0; m < PA_X_NMETRICS; m++)
             any |= s->v[m] != 0;
         if (!any)
             continue;
-        pa_str_puts(&stacks, nsites ? ",[" : "[");
         for (int m = 0; m < PA_X_NMETRICS; m++) {
             if (nsites || m)
                 pa_str_puts(&values, ",");
             pa_str_u64(&values, s->v[m]);
         }
-        nsites++;
+        long node = 0; /* the root; nodes are numbered from 1 */
         size_t nf = s->nframes ? s->nframes : 1;
         for (size_t i = nf; i-- > 0;) { /* root first */
-            const char *name;
+            const char *name, *file = NULL;
             uint32_t line = 0;
-            const char *file = NULL;
             if (s->nframes) {
                 const pa_frame_t *f = &s->frames[i];
                 name = pa_export_frame_name(f, buf, sizeof buf);
@@ -144,43 +156,52 @@ static int write_sites(FILE *out, const pa_xprof_t *p)
                 key.len = 0;
                 pa_str_puts(&key, file);
                 if (line) {
-                    snprintf(loc, sizeof loc, ":%u", line);
-                    pa_str_puts(&key, loc);
+                    snprintf(pair, sizeof pair, ":%u", line);
+                    pa_str_puts(&key, pair);
                 }
                 li = key.failed ? -1 : istr_get(&locs, &nlocs, key.s, key.len, &locs_json);
             }
             long fi = -1;
             if (ni >= 0 && li >= 0) {
-                snprintf(loc, sizeof loc, "%ld,%ld", ni, li);
-                uint32_t before = nframes;
-                fi = istr_get(&frames, &nframes, loc, strlen(loc), NULL);
-                if (nframes != before)
-                    pa_str_printf(&frames_json, "%s%s", fi ? "," : "", loc);
+                snprintf(pair, sizeof pair, "%ld,%ld", ni, li);
+                if ((fi = index_of(&frames, &nframes, pair, &added)) >= 0 && added)
+                    pa_str_printf(&frames_json, "%s%s", fi ? "," : "", pair);
             }
-            if (fi < 0) {
+            if (fi >= 0) { /* the node of this frame under `node` */
+                snprintf(pair, sizeof pair, "%ld,%ld", node, fi);
+                long child = index_of(&nodes, &nnodes, pair, &added);
+                if (child >= 0 && added && child == node) /* under the node made just before */
+                    pa_str_printf(&nodes_json, "%s%ld", child ? "," : "", fi);
+                else if (child >= 0 && added)
+                    pa_str_printf(&nodes_json, "%s%ld,%ld", child ? "," : "", node - child - 1, fi);
+                node = child >= 0 ? child + 1 : -1;
+            }
+            if (fi < 0 || node < 0) {
                 rc = PA_ENOMEM;
                 break;
             }
-            pa_str_printf(&stacks, "%s%ld", i + 1 == nf ? "" : ",", fi);
         }
-        pa_str_puts(&stacks, "]");
+        pa_str_printf(&sites, "%s%ld", nsites ? "," : "", node);
+        nsites++;
     }
-    if (names_json.failed || locs_json.failed || frames_json.failed || stacks.failed ||
-        values.failed || key.failed)
+    if (names_json.failed || locs_json.failed || frames_json.failed || nodes_json.failed ||
+        sites.failed || values.failed || key.failed)
         rc = PA_ENOMEM;
     if (rc == PA_OK)
         fprintf(out,
-                "\"names\":[%s],\n\"locs\":[%s],\n\"frames\":[%s],\n\"stacks\":[%s],\n"
-                "\"values\":[%s],\n",
+                "\"names\":[%s],\n\"locs\":[%s],\n\"frames\":[%s],\n\"nodes\":[%s],\n"
+                "\"sites\":[%s],\n\"values\":[%s],\n",
                 pa_str_get(&names_json), pa_str_get(&locs_json), pa_str_get(&frames_json),
-                pa_str_get(&stacks), pa_str_get(&values));
+                pa_str_get(&nodes_json), pa_str_get(&sites), pa_str_get(&values));
     istr_free(&names);
     istr_free(&locs);
     istr_free(&frames);
+    istr_free(&nodes);
     pa_str_free(&names_json);
     pa_str_free(&locs_json);
     pa_str_free(&frames_json);
-    pa_str_free(&stacks);
+    pa_str_free(&nodes_json);
+    pa_str_free(&sites);
     pa_str_free(&values);
     pa_str_free(&key);
     return rc;

@@ -5,19 +5,23 @@
  *
  * Flame graphs: drawn on a <canvas> here (an icicle, root on top, widest child first): the tree
  * of a metric is built the first time it is shown, and only frames at least half a pixel wide
- * are drawn, so that 100k stacks open quickly. A click zooms to a frame (its ancestors stay,
+ * are drawn, so that 100k stacks open quickly. The call tree comes made (D.nodes): a metric's
+ * tree is its values summed up the tree, in typed arrays. A click zooms to a frame (its ancestors stay,
  * full width); search colours the matching frames and says what share they hold.
  * Charts: uPlot (third_party/uplot). Tables: from the --json of locks, hot and advise.
  *
  * State for tests (tests/integration/test_html.py): body[data-ready] once drawn,
- * body[data-load-ms] the time from navigation start, body[data-errors]; the canvas's
+ * body[data-load-ms] the time from navigation start (data-parse-ms of it reading the data,
+ * data-flame-ms building and drawing the first flame graph), body[data-errors]; the canvas's
  * data-metric, data-drawn (frames drawn), data-zoom (the zoomed frame's name) and data-matches
  * (frames matching the search); each chart's data-points. With "#selftest" in the URL the
  * page clicks a frame and searches it itself, then sets body[data-selftest] to what changed.
  */
 (function () {
   "use strict";
+  var t0 = performance.now();
   var D = JSON.parse(document.getElementById("perfshim-data").textContent);
+  document.body.dataset.parseMs = String(Math.round(performance.now() - t0));
   var NM = D.metrics.length;
   var $ = function (id) { return document.getElementById(id); };
 
@@ -69,7 +73,19 @@
       (D.sample_mean ? " · sampled (mean " + fmtBytes(D.sample_mean) + "): figures are estimates" : "");
 
   /* ---- flame graphs ------------------------------------------------------------------------ */
-  var nstacks = D.stacks.length;
+  /* the call tree: node 0 the root ("all"), then D.nodes (html.c): a frame index for a node
+   * under the node before it, or -(distance to its parent) and the frame index */
+  var NN = 1, nsites = D.sites.length, k, i;
+  for (i = 0; i < D.nodes.length; i++) if (D.nodes[i] >= 0) NN++;
+  var par = new Int32Array(NN), frm = new Int32Array(NN), dep = new Uint16Array(NN);
+  par[0] = -1;
+  frm[0] = -1;
+  for (i = 0, k = 1; k < NN; k++, i++) {
+    par[k] = k - 1;
+    if (D.nodes[i] < 0) par[k] = k + D.nodes[i++];
+    frm[k] = D.nodes[i];
+    dep[k] = dep[par[k]] + 1;
+  }
   /* the four views and the metric (bytes/time; counts) each shows */
   var VIEWS = [
     {label: "Live heap (leaks)", m: 0, mc: 1, kind: "heap"},
@@ -78,43 +94,27 @@
     {label: "Lock wait", m: 5, mc: 4, kind: "locks"}];
   var trees = {};
   var canvas = $("flame-canvas"), ctx = canvas.getContext("2d"), tip = $("flame-tip");
-  var ROW = 17, view = null, metric = 0, root = null, zoom = null, rects = [];
+  var ROW = 17, view = null, metric = 0, T = null, zoom = 0, rects = [];
   var search = null;
 
-  /* the tree of metric m: nodes {f: frame index (-1 root), v: value, c: children, p: parent} */
+  /* the tree of metric m: v[node] its value (its sites' and its callees'), kids[node] the
+   * callees with a value, widest first; built the first time the metric is shown */
   function buildTree(m) {
     if (trees[m]) return trees[m];
-    var r = {f: -1, v: 0, c: [], p: null, d: 0, k: null}, maxd = 0;
-    for (var s = 0; s < nstacks; s++) {
-      var v = D.values[s * NM + m];
-      if (!v) continue;
-      var st = D.stacks[s], n = r;
-      r.v += v;
-      for (var i = 0; i < st.length; i++) {
-        var f = st[i], ch = null;
-        if (!n.k) n.k = new Map();
-        ch = n.k.get(f);
-        if (!ch) {
-          ch = {f: f, v: 0, c: null, p: n, d: n.d + 1, k: null};
-          n.k.set(f, ch);
-        }
-        ch.v += v;
-        n = ch;
-      }
-      if (n.d > maxd) maxd = n.d;
+    var v = new Float64Array(NN), kids = new Array(NN), maxd = 0, i;
+    for (i = 0; i < nsites; i++) v[D.sites[i]] += D.values[i * NM + m];
+    for (i = NN - 1; i > 0; i--) v[par[i]] += v[i]; /* parents come before their children */
+    for (i = 1; i < NN; i++) {
+      if (!v[i]) continue;
+      (kids[par[i]] || (kids[par[i]] = [])).push(i);
+      if (dep[i] > maxd) maxd = dep[i];
     }
-    (function sort(n) {
-      if (!n.k) { n.c = []; return; }
-      n.c = Array.from(n.k.values()).sort(function (a, b) { return b.v - a.v; });
-      n.k = null;
-      for (var i = 0; i < n.c.length; i++) sort(n.c[i]);
-    })(r);
-    r.maxd = maxd;
-    trees[m] = r;
-    return r;
+    var byValue = function (a, b) { return v[b] - v[a]; };
+    for (i = 0; i < NN; i++) if (kids[i] && kids[i].length > 1) kids[i].sort(byValue);
+    return (trees[m] = {v: v, kids: kids, maxd: maxd});
   }
-  function nameOf(n) { return n.f < 0 ? "all" : D.names[D.frames[2 * n.f]]; }
-  function locOf(n) { return n.f < 0 ? "" : D.locs[D.frames[2 * n.f + 1]]; }
+  function nameOf(n) { return n ? D.names[D.frames[2 * frm[n]]] : "all"; }
+  function locOf(n) { return n ? D.locs[D.frames[2 * frm[n] + 1]] : ""; }
   function hue(s) {
     var h = 0;
     for (var i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
@@ -127,7 +127,7 @@
     return "hsl(" + (10 + ((h >>> 3) % 45)) + "," + (70 + (h & 15)) + "%," + (55 + ((h >>> 8) & 15)) + "%)";
   }
   function matches(n) {
-    if (!search || n.f < 0) return false;
+    if (!search || !n) return false;
     var s = nameOf(n);
     return search.test ? search.test(s) : s.toLowerCase().indexOf(search) >= 0;
   }
@@ -135,12 +135,12 @@
   function draw() {
     var w = canvas.clientWidth || 800, dpr = window.devicePixelRatio || 1;
     rects = [];
-    if (!root || !root.v) {
+    if (!T || !T.v[0]) {
       canvas.height = 0;
       canvas.dataset.drawn = "0";
       return;
     }
-    var depth = root.maxd + 1;
+    var v = T.v, kids = T.kids, depth = T.maxd + 1;
     canvas.style.height = depth * ROW + "px";
     canvas.width = Math.round(w * dpr);
     canvas.height = Math.round(depth * ROW * dpr);
@@ -149,33 +149,34 @@
     ctx.font = "12px system-ui, sans-serif";
     ctx.textBaseline = "middle";
     var nmatch = 0, matched = 0;
-    /* the ancestors of the zoomed frame, full width */
-    for (var a = zoom; a; a = a.p) box(a, 0, w, true);
+    /* the callers of the zoomed frame, full width, dimmed */
+    for (var a = par[zoom]; a >= 0; a = par[a]) box(a, 0, w, true, false);
     (function walk(n, x, width, inMatch) {
       var hit = matches(n);
-      if (hit) { nmatch++; if (!inMatch) matched += n.v; }
-      if (n !== zoom) box(n, x, width, false, hit);
-      var cx = x;
-      for (var i = 0; i < n.c.length; i++) {
-        var c = n.c[i], cw = width * c.v / n.v;
-        if (cw < 0.5) break; /* sorted widest first: the rest are narrower still */
+      if (hit) { nmatch++; if (!inMatch) matched += v[n]; }
+      box(n, x, width, false, hit);
+      var ks = kids[n];
+      if (!ks) return;
+      for (var i = 0, cx = x; i < ks.length; i++) {
+        var c = ks[i], cw = width * v[c] / v[n];
+        if (cw < 0.5) break; /* widest first: the rest are narrower still */
         walk(c, cx, cw, inMatch || hit);
         cx += cw;
       }
     })(zoom, 0, w, false);
     canvas.dataset.drawn = String(rects.length);
-    canvas.dataset.zoom = zoom === root ? "" : nameOf(zoom);
+    canvas.dataset.zoom = zoom ? nameOf(zoom) : "";
     canvas.dataset.matches = String(nmatch);
     canvas.dataset.metric = D.metrics[metric];
-    $("flame-matched").textContent = search ? nmatch + " frames, " +
-        (100 * matched / zoom.v).toFixed(1) + "% of " + fmtMetric(metric, zoom.v) : "";
-    $("flame-info").textContent = "total " + fmtMetric(metric, root.v) +
-        (zoom !== root ? " · zoomed to " + nameOf(zoom) + ": " + fmtMetric(metric, zoom.v) +
-         " (" + (100 * zoom.v / root.v).toFixed(1) + "%)" : "") +
+    $("flame-matched").textContent = search ? nmatch + " frames drawn match, " +
+        (100 * matched / v[zoom]).toFixed(1) + "% of " + fmtMetric(metric, v[zoom]) : "";
+    $("flame-info").textContent = "total " + fmtMetric(metric, v[0]) +
+        (zoom ? " · zoomed to " + nameOf(zoom) + ": " + fmtMetric(metric, v[zoom]) +
+         " (" + (100 * v[zoom] / v[0]).toFixed(1) + "%)" : "") +
         " · click a frame to zoom, a frame above to zoom out, Esc to reset";
   }
   function box(n, x, width, dim, hit) {
-    var y = n.d * ROW;
+    var y = dep[n] * ROW;
     rects.push({x: x, y: y, w: width, n: n});
     ctx.fillStyle = hit ? "#b03cd8" : colour(n);
     ctx.globalAlpha = dim ? 0.55 : 1;
@@ -205,19 +206,19 @@
   canvas.addEventListener("mousemove", function (ev) {
     var r = rectAt(ev);
     if (!r) { tip.hidden = true; return; }
-    var n = r.n, loc = locOf(n);
-    tip.textContent = nameOf(n) + (loc ? "\n" + loc : "") + "\n" + fmtMetric(metric, n.v) + " (" +
-        (100 * n.v / root.v).toFixed(2) + "% of all, " +
-        (n.p ? (100 * n.v / n.p.v).toFixed(1) + "% of its caller" : "") + ")";
+    var n = r.n, loc = locOf(n), v = T.v;
+    tip.textContent = nameOf(n) + (loc ? "\n" + loc : "") + "\n" + fmtMetric(metric, v[n]) + " (" +
+        (100 * v[n] / v[0]).toFixed(2) + "% of all" +
+        (n ? ", " + (100 * v[n] / v[par[n]]).toFixed(1) + "% of its caller" : "") + ")";
     tip.hidden = false;
     tip.style.left = Math.min(ev.clientX + 12, window.innerWidth - 320) + "px";
     tip.style.top = ev.clientY + 14 + "px";
   });
   canvas.addEventListener("mouseleave", function () { tip.hidden = true; });
   document.addEventListener("keydown", function (ev) {
-    if (ev.key === "Escape" && root) { zoom = root; draw(); }
+    if (ev.key === "Escape" && T) { zoom = 0; draw(); }
   });
-  $("flame-reset").addEventListener("click", function () { zoom = root; draw(); });
+  $("flame-reset").addEventListener("click", function () { zoom = 0; draw(); });
   $("flame-search").addEventListener("input", function () {
     var q = this.value, m = /^\/(.+)\/([i]?)$/.exec(q);
     search = null;
@@ -232,7 +233,8 @@
   function show(v) {
     view = v;
     metric = $("flame-counts").checked ? v.mc : v.m;
-    root = zoom = buildTree(metric);
+    T = buildTree(metric);
+    zoom = 0;
     var tabs = $("flame-tabs").children;
     for (var i = 0; i < tabs.length; i++) tabs[i].classList.toggle("on", VIEWS[i] === v);
     draw();
@@ -248,7 +250,9 @@
     if (!first && D.has[v.kind]) first = v;
   });
   if (first) {
+    t0 = performance.now();
     show(first);
+    document.body.dataset.flameMs = String(Math.round(performance.now() - t0));
   } else {
     $("flame-info").textContent = "The traces hold no heap, CPU or lock data.";
     canvas.dataset.drawn = "0";
@@ -420,12 +424,12 @@
     return n;
   }
   /* after uPlot's first commit (a microtask), so that its canvas is drawn */
-  if (/selftest/.test(location.hash) && root && root.c.length) setTimeout(selftest, 0);
+  if (/selftest/.test(location.hash) && T && T.kids[0]) setTimeout(selftest, 0);
   function selftest() {
     var out = {drawn: +canvas.dataset.drawn, zoom_before: canvas.dataset.zoom};
     var target = null;
     for (var i = 0; i < rects.length && !target; i++)
-      if (rects[i].n.d === 1) target = rects[i];
+      if (dep[rects[i].n] === 1) target = rects[i];
     var b = canvas.getBoundingClientRect();
     canvas.dispatchEvent(new MouseEvent("click", {bubbles: true, clientX: b.left + target.x + target.w / 2,
                                                   clientY: b.top + target.y + ROW / 2}));

@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: MIT
 """test_html.py — `perfshim report --html` (issue 14, item 2).
 
---case page (always runs): examples/contention run under the shim with lock profiling and CPU
-sampling, and examples/service with a snapshot every 50 ms; then the page:
+--case page (always runs): examples/contention run under the shim with lock profiling,
+examples/service with a snapshot every 50 ms and examples/cpuburn with CPU sampling; then the
+page:
 - self-contained: no <link>, no src= attribute, no url(...) in it, a Content-Security-Policy
   that forbids every fetch;
-- its JSON data parses, and every metric's sum over the stacks equals the sum of
+- its JSON data parses, and every metric's sum over the sites equals the sum of
   `perfshim export --format folded --metric M` on the same traces (the export is the oracle:
-  both gather the same sites); every stack's frames index the frames table;
+  both gather the same sites); the call tree is well formed (parents first, no path twice);
+- the folded export's stacks read back from the tree: each site's path of frame names, root
+  first, is a folded line's, with the same value;
 - the timeline of each trace, and service's growth classes (leak_request unbounded,
   cache_insert bounded, as the program is written);
 - no "</script" inside the data (every '<' escaped);
@@ -38,10 +41,10 @@ def page_data(html):
 
 
 def make_traces(args, ck, work):
-    """A live contention trace (locks, CPU) and a live service trace (a snapshot every 50 ms:
-    leak_request() grows without bound, cache_insert() plateaus; examples/service.c)."""
+    """Live traces: contention (locks), service (a snapshot every 50 ms: leak_request() grows
+    without bound, cache_insert() plateaus; examples/service.c) and cpuburn (CPU samples)."""
     env = {"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": os.path.join(work, "contention.trace"),
-           "PERFSHIM_LOCKS": "1", "PERFSHIM_CPU_HZ": "997"}
+           "PERFSHIM_LOCKS": "1"}
     p = pstest.run([os.path.join(args.bindir, "contention")], env=env, cwd=work)
     if not ck.check(p.returncode == 0 and os.path.exists(env["PERFSHIM_OUTPUT"]),
                     "contention ran under the shim and wrote its trace", pstest.describe(p)):
@@ -52,7 +55,13 @@ def make_traces(args, ck, work):
     if not ck.check(p.returncode == 0 and os.path.exists(env2["PERFSHIM_OUTPUT"]),
                     "service ran under the shim and wrote its trace", pstest.describe(p)):
         ck.done()
-    return [env["PERFSHIM_OUTPUT"], env2["PERFSHIM_OUTPUT"]]
+    env3 = {"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": os.path.join(work, "cpuburn.trace"),
+            "PERFSHIM_CPU_HZ": "1000"}
+    p = pstest.run([os.path.join(args.bindir, "cpuburn"), "2"], env=env3, cwd=work)
+    if not ck.check(p.returncode == 0 and os.path.exists(env3["PERFSHIM_OUTPUT"]),
+                    "cpuburn ran under the shim and wrote its trace", pstest.describe(p)):
+        ck.done()
+    return [env["PERFSHIM_OUTPUT"], env2["PERFSHIM_OUTPUT"], env3["PERFSHIM_OUTPUT"]]
 
 
 def report(args, work, out, traces):
@@ -73,33 +82,66 @@ def case_page(args, ck, work, traces):
     d = page_data(html)
     if not ck.check(d is not None, "the page's JSON data parses"):
         return
-    ck.equal(len(d["values"]), 8 * len(d["stacks"]), "eight values per stack")
+    ck.equal(len(d["values"]), 8 * len(d["sites"]), "eight values per site")
     nf = len(d["frames"]) // 2
-    ck.check(all(0 <= f < nf for s in d["stacks"] for f in s), "stacks index the frames table")
+    parent, frame = [-1], [-1]  # node 0: the root (html.c's encoding of "nodes")
+    i, enc = 0, d["nodes"]
+    while i < len(enc):
+        k = len(parent)
+        p = k - 1
+        if enc[i] < 0:
+            p, i = k + enc[i], i + 1
+        parent.append(p)
+        frame.append(enc[i])
+        i += 1
+    nn = len(parent) - 1
+    ck.check(all(0 <= parent[k] < k and 0 <= frame[k] < nf for k in range(1, nn + 1)),
+             "each node's parent comes before it, its frame is in the frames table")
+    ck.check(all(1 <= s <= nn for s in d["sites"]), "sites are nodes")
+    ck.equal(len(set(zip(parent, frame))), nn + 1, "no call path twice in the tree")
     ck.check(all(0 <= d["frames"][2 * i] < len(d["names"]) and 0 <= d["frames"][2 * i + 1] < len(d["locs"])
                  for i in range(nf)), "frames index the names and places")
     ck.check(d["has"]["heap"] and d["has"]["locks"] and d["has"]["cpu"],
              "heap, lock and CPU data present", repr(d["has"]))
+    def path(node):
+        names = []
+        while node:
+            names.append(d["names"][d["frames"][2 * frame[node]]].replace(";", ":"))
+            node = parent[node]
+        return ";".join(reversed(names))
+
+    site_paths = [path(n) for n in d["sites"]]
     for m, name in enumerate(d["metrics"]):
-        got = sum(d["values"][8 * s + m] for s in range(len(d["stacks"])))
+        got = {}
+        for i, sp in enumerate(site_paths):
+            if d["values"][8 * i + m]:
+                got[sp] = got.get(sp, 0) + d["values"][8 * i + m]
         f = pstest.run([args.perfshim, "export", "--format", "folded", "--metric", name, *traces],
                        cwd=work)
-        want = sum(int(line.rsplit(" ", 1)[1]) for line in f.stdout.decode().splitlines() if line)
-        ck.equal(got, want, "%s: the page's sum equals export --format folded's" % name)
+        want = {}
+        for line in f.stdout.decode().splitlines():
+            stack, n = line.rsplit(" ", 1)
+            want[stack] = want.get(stack, 0) + int(n)
+        ck.equal(sum(got.values()), sum(want.values()),
+                 "%s: the page's sum equals export --format folded's" % name)
+        ck.check(got == want, "%s: the tree's paths and values are the folded export's" % name,
+                 "only in the page: %r\nonly in folded: %r" % (
+                     sorted(set(got.items()) - set(want.items()))[:3],
+                     sorted(set(want.items()) - set(got.items()))[:3]))
     tl = d["timeline"] if isinstance(d["timeline"], list) else [d["timeline"]]
-    ck.check(len(tl) == 2 and len(tl[1]["timeline"]) >= 5,
+    ck.check(len(tl) == 3 and len(tl[1]["timeline"]) >= 5,
              "the timeline of each trace, several snapshots in the service's",
              "%d traces" % len(tl))
     gr = d["growth"] if isinstance(d["growth"], list) else []
     cls = {}
-    for site in (gr[1]["sites"] if len(gr) == 2 else []):
+    for site in (gr[1]["sites"] if len(gr) == 3 else []):
         for f in site["stack"]:
             if f["function"] in ("leak_request", "cache_insert"):
                 cls.setdefault(f["function"], site["class"])
     ck.equal(cls, {"leak_request": "unbounded", "cache_insert": "bounded"},
              "the growth classes of service's leak and cache")
     ck.check(isinstance(d["locks"], list) and d["locks"][0]["locks"], "the lock table")
-    ck.check(isinstance(d["hot"], list) and d["hot"][0]["cpu"], "the hot-path report")
+    ck.check(isinstance(d["hot"], list) and d["hot"][2]["cpu"], "the hot-path report (cpuburn's CPU samples)")
     ck.check("advice" in d, "an advice member (null until advise lands)")
 
     # every '<' in the data is escaped (a C++ template name, a crafted program name cannot
