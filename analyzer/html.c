@@ -12,7 +12,8 @@
  *   "nodes": the call tree of the sites' stacks, node k (from 1; 0 is the root) in order:
  *            its frame index when its parent is node k-1, else -(k - parent) then the frame
  *            index (most nodes are made right under the one made before them);
- *   "sites": per site, the node of its innermost frame;
+ *   "sites": per site, the node of its innermost frame, less the previous site's (the first:
+ *            less 0; new sites make new nodes, so most differences are small);
  *   "values": per site its eight metrics, flattened (8 numbers a site);
  *   "timeline", "growth", "locks", "hot": the --json output of those reports, or null;
  *   "advice": the advice section's JSON (advice_section below), or null.
@@ -124,6 +125,7 @@ static int write_sites(FILE *out, const pa_xprof_t *p)
     char buf[512], pair[64];
     int rc = PA_OK;
     size_t nsites = 0;
+    long prev_node = 0;
     istr_get(&locs, &nlocs, "", 0, &locs_json); /* place 0: unknown */
     for (const pa_xsite_t *s = p->sites; s && rc == PA_OK; s = s->hh.next) {
         bool any = false, added;
@@ -181,7 +183,8 @@ static int write_sites(FILE *out, const pa_xprof_t *p)
                 break;
             }
         }
-        pa_str_printf(&sites, "%s%ld", nsites ? "," : "", node);
+        pa_str_printf(&sites, "%s%ld", nsites ? "," : "", node - prev_node);
+        prev_node = node;
         nsites++;
     }
     if (names_json.failed || locs_json.failed || frames_json.failed || nodes_json.failed ||

@@ -11,7 +11,8 @@
  * Charts: uPlot (third_party/uplot). Tables: from the --json of locks, hot and advise.
  *
  * State for tests (tests/integration/test_html.py): body[data-ready] once drawn,
- * body[data-load-ms] the time from navigation start (data-parse-ms of it reading the data,
+ * body[data-load-ms] the time from navigation start (data-start-ms when this script starts,
+ * data-parse-ms of it reading the data,
  * data-flame-ms building and drawing the first flame graph), body[data-errors]; the canvas's
  * data-metric, data-drawn (frames drawn), data-zoom (the zoomed frame's name) and data-matches
  * (frames matching the search); each chart's data-points. With "#selftest" in the URL the
@@ -20,6 +21,7 @@
 (function () {
   "use strict";
   var t0 = performance.now();
+  document.body.dataset.startMs = String(Math.round(t0));
   var D = JSON.parse(document.getElementById("perfshim-data").textContent);
   document.body.dataset.parseMs = String(Math.round(performance.now() - t0));
   var NM = D.metrics.length;
@@ -78,6 +80,8 @@
   var NN = 1, nsites = D.sites.length, k, i;
   for (i = 0; i < D.nodes.length; i++) if (D.nodes[i] >= 0) NN++;
   var par = new Int32Array(NN), frm = new Int32Array(NN), dep = new Uint16Array(NN);
+  var site = new Int32Array(nsites); /* the node of each site (D.sites: differences) */
+  for (i = 0, k = 0; i < nsites; i++) site[i] = k += D.sites[i];
   par[0] = -1;
   frm[0] = -1;
   for (i = 0, k = 1; k < NN; k++, i++) {
@@ -97,21 +101,36 @@
   var ROW = 17, view = null, metric = 0, T = null, zoom = 0, rects = [];
   var search = null;
 
-  /* the tree of metric m: v[node] its value (its sites' and its callees'), kids[node] the
-   * callees with a value, widest first; built the first time the metric is shown */
+  /* the tree of metric m: v[node] its value (its sites' and its callees'); the callees with a
+   * value of node n are kid[start[n] .. start[n+1]), widest first (typed arrays: 100k stacks
+   * make half a million nodes); built the first time the metric is shown */
   function buildTree(m) {
     if (trees[m]) return trees[m];
-    var v = new Float64Array(NN), kids = new Array(NN), maxd = 0, i;
-    for (i = 0; i < nsites; i++) v[D.sites[i]] += D.values[i * NM + m];
+    var v = new Float64Array(NN), start = new Int32Array(NN + 1), maxd = 0, i, j;
+    for (i = 0; i < nsites; i++) v[site[i]] += D.values[i * NM + m];
     for (i = NN - 1; i > 0; i--) v[par[i]] += v[i]; /* parents come before their children */
     for (i = 1; i < NN; i++) {
       if (!v[i]) continue;
-      (kids[par[i]] || (kids[par[i]] = [])).push(i);
+      start[par[i] + 1]++;
       if (dep[i] > maxd) maxd = dep[i];
     }
-    var byValue = function (a, b) { return v[b] - v[a]; };
-    for (i = 0; i < NN; i++) if (kids[i] && kids[i].length > 1) kids[i].sort(byValue);
-    return (trees[m] = {v: v, kids: kids, maxd: maxd});
+    for (i = 0; i < NN; i++) start[i + 1] += start[i];
+    var fill = start.slice(0, NN), kid = new Int32Array(start[NN]);
+    for (i = 1; i < NN; i++) if (v[i]) kid[fill[par[i]]++] = i;
+    var byValue = function (x, y) { return v[y] - v[x]; };
+    for (i = 0; i < NN; i++) {
+      var a = start[i], b = start[i + 1];
+      if (b - a > 16) {
+        kid.set(Array.prototype.slice.call(kid, a, b).sort(byValue), a);
+        continue;
+      }
+      for (j = a + 1; j < b; j++) { /* insertion sort: most frames have few callees */
+        var x = kid[j], vx = v[x], q = j - 1;
+        while (q >= a && v[kid[q]] < vx) { kid[q + 1] = kid[q]; q--; }
+        kid[q + 1] = x;
+      }
+    }
+    return (trees[m] = {v: v, start: start, kid: kid, maxd: maxd});
   }
   function nameOf(n) { return n ? D.names[D.frames[2 * frm[n]]] : "all"; }
   function locOf(n) { return n ? D.locs[D.frames[2 * frm[n] + 1]] : ""; }
@@ -120,8 +139,13 @@
     for (var i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
     return h;
   }
+  var colours = [];
   function colour(n) {
-    var s = nameOf(n), h = hue(s);
+    var f = n ? frm[n] : -1;
+    return f < 0 ? "#f2d0a0" : colours[f] || (colours[f] = colourOf(nameOf(n)));
+  }
+  function colourOf(s) {
+    var h = hue(s);
     if (s.charAt(0) === "[") return "#bbb";
     if (/\+0x[0-9a-f]+$/.test(s)) return "hsl(0,0%," + (72 + (h & 7)) + "%)";
     return "hsl(" + (10 + ((h >>> 3) % 45)) + "," + (70 + (h & 15)) + "%," + (55 + ((h >>> 8) & 15)) + "%)";
@@ -140,7 +164,7 @@
       canvas.dataset.drawn = "0";
       return;
     }
-    var v = T.v, kids = T.kids, depth = T.maxd + 1;
+    var v = T.v, start = T.start, kid = T.kid, depth = T.maxd + 1;
     canvas.style.height = depth * ROW + "px";
     canvas.width = Math.round(w * dpr);
     canvas.height = Math.round(depth * ROW * dpr);
@@ -155,10 +179,8 @@
       var hit = matches(n);
       if (hit) { nmatch++; if (!inMatch) matched += v[n]; }
       box(n, x, width, false, hit);
-      var ks = kids[n];
-      if (!ks) return;
-      for (var i = 0, cx = x; i < ks.length; i++) {
-        var c = ks[i], cw = width * v[c] / v[n];
+      for (var i = start[n], cx = x; i < start[n + 1]; i++) {
+        var c = kid[i], cw = width * v[c] / v[n];
         if (cw < 0.5) break; /* widest first: the rest are narrower still */
         walk(c, cx, cw, inMatch || hit);
         cx += cw;
@@ -424,7 +446,7 @@
     return n;
   }
   /* after uPlot's first commit (a microtask), so that its canvas is drawn */
-  if (/selftest/.test(location.hash) && T && T.kids[0]) setTimeout(selftest, 0);
+  if (/selftest/.test(location.hash) && T && T.start[1]) setTimeout(selftest, 0);
   function selftest() {
     var out = {drawn: +canvas.dataset.drawn, zoom_before: canvas.dataset.zoom};
     var target = null;

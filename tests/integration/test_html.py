@@ -97,7 +97,11 @@ def case_page(args, ck, work, traces):
     nn = len(parent) - 1
     ck.check(all(0 <= parent[k] < k and 0 <= frame[k] < nf for k in range(1, nn + 1)),
              "each node's parent comes before it, its frame is in the frames table")
-    ck.check(all(1 <= s <= nn for s in d["sites"]), "sites are nodes")
+    sites, at = [], 0
+    for delta in d["sites"]:  # differences from the previous site's node
+        at += delta
+        sites.append(at)
+    ck.check(all(1 <= s <= nn for s in sites), "sites are nodes")
     ck.equal(len(set(zip(parent, frame))), nn + 1, "no call path twice in the tree")
     ck.check(all(0 <= d["frames"][2 * i] < len(d["names"]) and 0 <= d["frames"][2 * i + 1] < len(d["locs"])
                  for i in range(nf)), "frames index the names and places")
@@ -110,7 +114,7 @@ def case_page(args, ck, work, traces):
             node = parent[node]
         return ";".join(reversed(names))
 
-    site_paths = [path(n) for n in d["sites"]]
+    site_paths = [path(n) for n in sites]
     for m, name in enumerate(d["metrics"]):
         got = {}
         for i, sp in enumerate(site_paths):
