@@ -17,9 +17,9 @@
  *   "values": per site its eight metrics, flattened (8 numbers a site);
  *   "timeline", "growth", "locks", "hot": the --json output of those reports, or null;
  *   "advice": the advice section's JSON (advice_section below), or null.
- * Sites are export.c's: the stacks of the traces merged by symbolized frames. Sharing names, places
- * and call paths by index keeps the page small: 100k stacks of 20 frames are 200k nodes, not 2M
- * frame indices (docs/performance.md, "HTML report").
+ * Sites are export.c's: the stacks of the traces merged by symbolized frames. Sharing names,
+ * places and call paths keeps the page small: 100k stacks make 562k nodes, not 2M frame indices
+ * (docs/performance.md, "The HTML report").
  *
  * Inside the <script> element the text "</script" would end it: every '<' of the JSON (only in
  * strings, where JSON allows the escape) is written as \u003c.

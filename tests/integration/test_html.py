@@ -103,7 +103,8 @@ def case_page(args, ck, work, traces):
         sites.append(at)
     ck.check(all(1 <= s <= nn for s in sites), "sites are nodes")
     ck.equal(len(set(zip(parent, frame))), nn + 1, "no call path twice in the tree")
-    ck.check(all(0 <= d["frames"][2 * i] < len(d["names"]) and 0 <= d["frames"][2 * i + 1] < len(d["locs"])
+    ck.check(all(0 <= d["frames"][2 * i] < len(d["names"])
+                 and 0 <= d["frames"][2 * i + 1] < len(d["locs"])
                  for i in range(nf)), "frames index the names and places")
     ck.check(d["has"]["heap"] and d["has"]["locks"] and d["has"]["cpu"],
              "heap, lock and CPU data present", repr(d["has"]))
@@ -145,7 +146,8 @@ def case_page(args, ck, work, traces):
     ck.equal(cls, {"leak_request": "unbounded", "cache_insert": "bounded"},
              "the growth classes of service's leak and cache")
     ck.check(isinstance(d["locks"], list) and d["locks"][0]["locks"], "the lock table")
-    ck.check(isinstance(d["hot"], list) and d["hot"][2]["cpu"], "the hot-path report (cpuburn's CPU samples)")
+    ck.check(isinstance(d["hot"], list) and d["hot"][2]["cpu"],
+             "the hot-path report (cpuburn's CPU samples)")
     ck.check("advice" in d, "an advice member (null until advise lands)")
 
     # every '<' in the data is escaped (a C++ template name, a crafted program name cannot
@@ -188,7 +190,8 @@ def case_browser(args, ck, work, traces):
     p = report(args, work, out, traces)
     if not ck.check(p.returncode == 0, "report --html exits 0", pstest.describe(p)):
         return
-    b = browse(exe, work, "file://" + out + "#selftest", ["--dump-dom", "--virtual-time-budget=10000"])
+    b = browse(exe, work, "file://" + out + "#selftest",
+               ["--dump-dom", "--virtual-time-budget=10000"])
     dom = b.stdout.decode("utf-8", "replace")
     body = re.search(r"<body([^>]*)>", dom)
     if not ck.check(b.returncode == 0 and body, "chromium rendered the page", pstest.describe(b)):
