@@ -18,6 +18,7 @@
 #include "run.h"
 #include "summary.h"
 #include "export.h"
+#include "html.h"
 #include "merge.h"
 #include "suppress.h"
 #include "symbols.h"
@@ -60,6 +61,8 @@ static const char help_main[] =
     "  check [OPTIONS] TRACE...           check traces against absolute budgets\n"
     "  export [OPTIONS] TRACE...          the profile for other tools: pprof, folded stacks\n"
     "                                     (flame graphs), speedscope\n"
+    "  report --html OUT.html TRACE...    one self-contained HTML page: flame graphs, heap over\n"
+    "                                     time, locks, hot paths, advice\n"
     "  help [COMMAND]                     help on a command\n"
     "\n"
     "Options:\n"
@@ -808,6 +811,7 @@ static const command_t commands[] = {
     {"export", pa_export_main, pa_export_help},
     {"diff", pa_diff_main, pa_diff_help},
     {"check", pa_check_main, pa_check_help},
+    {"report", pa_html_main, pa_html_help},
 };
 
 /* --sysroot DIR and --debug-dir DIR (repeatable), accepted by every command that reads traces
@@ -893,7 +897,7 @@ static int dispatch(int argc, char **argv)
         const command_t *c = find_command(argv[2]);
         if (!c) {
             pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary, timeline, "
-                         "growth, locks, hot, export, diff, check",
+                         "growth, locks, hot, export, diff, check, report",
                          argv[2]);
             return PA_EXIT_USAGE;
         }
@@ -907,7 +911,7 @@ static int dispatch(int argc, char **argv)
     const command_t *c = find_command(a);
     if (!c) {
         pa_msg_error("unknown command '%s'; commands: run, leaks, summary, timeline, growth, "
-                     "locks, hot, export, diff, check",
+                     "locks, hot, export, diff, check, report",
                      a);
         return PA_EXIT_USAGE;
     }

@@ -845,3 +845,19 @@ int pa_export_main(int argc, char **argv)
     prof_free(&p);
     return status;
 }
+
+/* ---- for other reports (html.c) ------------------------------------------------------------ */
+
+int pa_export_gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p)
+{
+    memset(p, 0, sizeof *p);
+    pa_symbols_share(n > 1);
+    int rc = gather(paths, n, at, p);
+    pa_symbols_share(false);
+    return rc;
+}
+
+void pa_export_free(pa_xprof_t *p)
+{
+    prof_free(p);
+}

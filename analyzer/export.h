@@ -94,4 +94,10 @@ const char *pa_export_frame_name(const pa_frame_t *f, char *buf, size_t size);
 int pa_export_main(int argc, char **argv);
 extern const char pa_export_help[];
 
+/* The sites of the traces (loaded in turn at the snapshot `at` chooses), merged by symbolized
+ * stack, as `export` gathers them, into *p (zeroed first; free with pa_export_free, also after an
+ * error). PA_OK, or the first error (said). Used by `report --html` (html.c). */
+int pa_export_gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p);
+void pa_export_free(pa_xprof_t *p);
+
 #endif /* PERFSHIM_ANALYZER_EXPORT_H */

@@ -63,6 +63,9 @@ PACKAGES=(
     # pprof profiles (the test skips without it); integration_export_format validates its
     # speedscope files against speedscope's schema with python3-jsonschema
     golang-go python3-jsonschema
+    # integration_html_browser: `perfshim report --html`'s page rendered in headless Chromium
+    # (the test skips without it)
+    chromium
 )
 if [ "$BENCH" = 1 ]; then
     PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)

@@ -69,7 +69,7 @@ _perfshim() {
     esac
 
     case $prev in
-    -o | --output | --suppressions | --budget | --junit)
+    -o | --output | --suppressions | --budget | --junit | --html)
         COMPREPLY=($(compgen -f -- "$cur"))
         return 0
         ;;

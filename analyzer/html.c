@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * html.c — `perfshim report --html OUT.html [--at TIME] TRACE...`: one self-contained HTML page.
+ *
+ * The page (analyzer/html/report.html with report.js and the vendored uPlot inlined, embedded
+ * at build time as html_page.c) has one <script type="application/json"> element that this
+ * file fills with the data, as one compact JSON object (docs/analyzer.md, "report --html"):
+ *   "program", "traces", "duration_ns", "sample_mean", "cpu_hz", "has" {heap, locks, cpu};
+ *   "metrics": the eight metric names of export.h, in their order;
+ *   "names": every distinct frame name; "locs": every distinct place, "file:line" ("" first);
+ *   "frames": (name index, place index) pairs, flattened (a frame: a distinct name and place);
+ *   "nodes": the call tree of the sites' stacks, node k (from 1; 0 is the root) in order:
+ *            its frame index when its parent is node k-1, else -(k - parent) then the frame
+ *            index (most nodes are made right under the one made before them);
+ *   "sites": per site, the node of its innermost frame, less the previous site's (the first:
+ *            less 0; new sites make new nodes, so most differences are small);
+ *   "values": per site its eight metrics, flattened (8 numbers a site);
+ *   "timeline", "growth", "locks", "hot": the --json output of those reports, or null;
+ *   "advice": the advice section's JSON (advice_section below), or null.
+ * Sites are export.c's: the stacks of the traces merged by symbolized frames. Sharing names,
+ * places and call paths keeps the page small: 100k stacks make 562k nodes, not 2M frame indices
+ * (docs/performance.md, "The HTML report").
+ *
+ * Inside the <script> element the text "</script" would end it: every '<' of the JSON (only in
+ * strings, where JSON allows the escape) is written as \u003c.
+ *
+ * Must not: leave a partial page behind (the file is removed on error); read the network.
+ */
+#include "html.h"
+
+#include "export.h"
+#include "growth.h"
+#include "hot.h"
+#include "json.h"
+#include "locks.h"
+#include "model.h"
+#include "timeline.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The advice section (issue 13 item 2, analyzer/advise.c): NULL until advise lands. To wire it,
+ * point this at a function of the pa_html_section_fn type that writes `perfshim advise --json`
+ * for the traces, e.g. `static const pa_html_section_fn advice_section = pa_advise_json_files;`
+ * with advise.h included. The page shows a JSON array of objects as a table (one column per
+ * member; frames arrays as their innermost function), any other value as preformatted JSON. */
+static const pa_html_section_fn advice_section = NULL;
+
+const char pa_html_help[] =
+    "Usage: perfshim report --html OUT.html [OPTIONS] TRACE...\n"
+    "\n"
+    "Write one self-contained HTML page (no network access, no external files) about the\n"
+    "traces: flame graphs of the live heap (the leaks at exit), the allocations, the CPU samples\n"
+    "and the lock wait, with zoom (click a frame) and search; the heap over time with the growth\n"
+    "classes of its sites, when the trace has several snapshots; the lock and hot-path tables;\n"
+    "the advice. Several traces are merged in the flame graphs (as export merges them) and\n"
+    "listed one by one in the other sections.\n"
+    "\n"
+    "Options:\n"
+    "      --html FILE          the page to write (required; '-' is standard output)\n"
+    "      --at TIME|last|max   the snapshot of the flame graphs (see leaks --help; default:\n"
+    "                           last)\n"
+    "  -h, --help               show this help\n"
+    "\n"
+    "See docs/analyzer.md, \"report --html\".\n";
+
+/* ---- frames, interned ------------------------------------------------------------------------ */
+
+typedef struct {
+    UT_hash_handle hh;
+    uint32_t index;
+    char key[]; /* the string itself */
+} istr_t;
+
+/* Index of s in *h, written to the JSON array j (as an element) when new; -1: no memory. */
+static long istr_get(istr_t **h, uint32_t *n, const char *s, size_t len, pa_str_t *list)
+{
+    istr_t *e;
+    HASH_FIND(hh, *h, s, len, e);
+    if (e)
+        return e->index;
+    if (!(e = calloc(1, sizeof *e + len + 1)))
+        return -1;
+    memcpy(e->key, s, len);
+    e->index = (*n)++;
+    HASH_ADD(hh, *h, key[0], len, e);
+    if (list) {
+        if (e->index)
+            pa_str_puts(list, ",");
+        pa_json_append_escaped(list, s, len);
+    }
+    return e->index;
+}
+
+static void istr_free(istr_t **h)
+{
+    istr_t *e, *tmp;
+    HASH_ITER(hh, *h, e, tmp)
+    {
+        HASH_DEL(*h, e);
+        free(e);
+    }
+}
+
+/* The index of key in *h, added when new (then *added set); -1: no memory. */
+static long index_of(istr_t **h, uint32_t *n, const char *key, bool *added)
+{
+    uint32_t before = *n;
+    long i = istr_get(h, n, key, strlen(key), NULL);
+    *added = *n != before;
+    return i;
+}
+
+/* The tables of names, places, frames and call-tree nodes, and each site's node and values;
+ * into out as members. */
+static int write_sites(FILE *out, const pa_xprof_t *p)
+{
+    istr_t *names = NULL, *locs = NULL, *frames = NULL, *nodes = NULL;
+    uint32_t nnames = 0, nlocs = 0, nframes = 0, nnodes = 0;
+    pa_str_t names_json = {0}, locs_json = {0}, frames_json = {0}, nodes_json = {0};
+    pa_str_t sites = {0}, values = {0}, key = {0};
+    char buf[512], pair[64];
+    int rc = PA_OK;
+    size_t nsites = 0;
+    long prev_node = 0;
+    istr_get(&locs, &nlocs, "", 0, &locs_json); /* place 0: unknown */
+    for (const pa_xsite_t *s = p->sites; s && rc == PA_OK; s = s->hh.next) {
+        bool any = false, added;
+        for (int m = 0; m < PA_X_NMETRICS; m++)
+            any |= s->v[m] != 0;
+        if (!any)
+            continue;
+        for (int m = 0; m < PA_X_NMETRICS; m++) {
+            if (nsites || m)
+                pa_str_puts(&values, ",");
+            pa_str_u64(&values, s->v[m]);
+        }
+        long node = 0; /* the root; nodes are numbered from 1 */
+        size_t nf = s->nframes ? s->nframes : 1;
+        for (size_t i = nf; i-- > 0;) { /* root first */
+            const char *name, *file = NULL;
+            uint32_t line = 0;
+            if (s->nframes) {
+                const pa_frame_t *f = &s->frames[i];
+                name = pa_export_frame_name(f, buf, sizeof buf);
+                file = f->file;
+                line = f->line;
+            } else {
+                snprintf(buf, sizeof buf, "[%s]", s->note ? s->note : "no frames");
+                name = buf;
+            }
+            long ni = istr_get(&names, &nnames, name, strlen(name), &names_json);
+            long li = 0;
+            if (file) {
+                key.len = 0;
+                pa_str_puts(&key, file);
+                if (line) {
+                    snprintf(pair, sizeof pair, ":%u", line);
+                    pa_str_puts(&key, pair);
+                }
+                li = key.failed ? -1 : istr_get(&locs, &nlocs, key.s, key.len, &locs_json);
+            }
+            long fi = -1;
+            if (ni >= 0 && li >= 0) {
+                snprintf(pair, sizeof pair, "%ld,%ld", ni, li);
+                if ((fi = index_of(&frames, &nframes, pair, &added)) >= 0 && added)
+                    pa_str_printf(&frames_json, "%s%s", fi ? "," : "", pair);
+            }
+            if (fi >= 0) { /* the node of this frame under `node` */
+                snprintf(pair, sizeof pair, "%ld,%ld", node, fi);
+                long child = index_of(&nodes, &nnodes, pair, &added);
+                if (child >= 0 && added && child == node) /* under the node made just before */
+                    pa_str_printf(&nodes_json, "%s%ld", child ? "," : "", fi);
+                else if (child >= 0 && added)
+                    pa_str_printf(&nodes_json, "%s%ld,%ld", child ? "," : "", node - child - 1, fi);
+                node = child >= 0 ? child + 1 : -1;
+            }
+            if (fi < 0 || node < 0) {
+                rc = PA_ENOMEM;
+                break;
+            }
+        }
+        pa_str_printf(&sites, "%s%ld", nsites ? "," : "", node - prev_node);
+        prev_node = node;
+        nsites++;
+    }
+    if (names_json.failed || locs_json.failed || frames_json.failed || nodes_json.failed ||
+        sites.failed || values.failed || key.failed)
+        rc = PA_ENOMEM;
+    if (rc == PA_OK)
+        fprintf(out,
+                "\"names\":[%s],\n\"locs\":[%s],\n\"frames\":[%s],\n\"nodes\":[%s],\n"
+                "\"sites\":[%s],\n\"values\":[%s],\n",
+                pa_str_get(&names_json), pa_str_get(&locs_json), pa_str_get(&frames_json),
+                pa_str_get(&nodes_json), pa_str_get(&sites), pa_str_get(&values));
+    istr_free(&names);
+    istr_free(&locs);
+    istr_free(&frames);
+    istr_free(&nodes);
+    pa_str_free(&names_json);
+    pa_str_free(&locs_json);
+    pa_str_free(&frames_json);
+    pa_str_free(&nodes_json);
+    pa_str_free(&sites);
+    pa_str_free(&values);
+    pa_str_free(&key);
+    return rc;
+}
+
+/* ---- the other reports' sections ---------------------------------------------------------------
+ */
+
+enum { SEC_TIMELINE, SEC_GROWTH, SEC_LOCKS, SEC_HOT };
+
+static int section(int which, char *const *paths, size_t n, FILE *out)
+{
+    bool arr = n > 1;
+    switch (which) {
+    case SEC_TIMELINE: {
+        pa_timeline_opts_t o = {.json = true, .top = PA_TIMELINE_DEFAULT_TOP, .quiet = true};
+        return pa_timeline_files(paths, n, &o, arr, out);
+    }
+    case SEC_GROWTH: {
+        pa_growth_opts_t o = {.json = true, .top = PA_GROWTH_DEFAULT_TOP, .quiet = true};
+        return pa_growth_files(paths, n, &o, arr, out);
+    }
+    case SEC_LOCKS: {
+        pa_locks_opts_t o = {.json = true,
+                             .top = PA_LOCKS_DEFAULT_TOP,
+                             .sites = PA_LOCKS_DEFAULT_SITES,
+                             .quiet = true};
+        return pa_locks_files(paths, n, &o, arr, out);
+    }
+    default: {
+        pa_hot_opts_t o = {.json = true, .top = PA_HOT_DEFAULT_TOP, .quiet = true};
+        return pa_hot_files(paths, n, &o, arr, out);
+    }
+    }
+}
+
+/* One member "name": the JSON the writer makes, or null when it fails or writes nothing. */
+static int write_section(FILE *out, const char *name, int which, pa_html_section_fn fn,
+                         char *const *paths, size_t n)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        return PA_ENOMEM;
+    int rc = fn ? fn(paths, n, mem) : section(which, paths, n, mem);
+    if (fclose(mem) != 0) {
+        free(text);
+        return PA_ENOMEM;
+    }
+    while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        len--;
+    fprintf(out, "\"%s\":", name);
+    if (rc == PA_OK && len)
+        fwrite(text, 1, len, out);
+    else
+        fputs("null", out);
+    free(text);
+    return rc == PA_ENOMEM ? rc : PA_OK;
+}
+
+/* ---- the data and the page ------------------------------------------------------------------- */
+
+static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n)
+{
+    fputs("{\"version\":1,\n\"program\":", out);
+    pa_json_write_escaped(out, p->program ? p->program : "", p->program ? strlen(p->program) : 0);
+    fputs(",\n\"traces\":[", out);
+    for (size_t i = 0; i < p->paths.n; i++) {
+        if (i)
+            fputc(',', out);
+        pa_json_write_escaped(out, p->paths.items[i], strlen(p->paths.items[i]));
+    }
+    fprintf(out,
+            "],\n\"duration_ns\":%llu,\"sample_mean\":%llu,\"cpu_hz\":%llu,\n"
+            "\"has\":{\"heap\":%s,\"locks\":%s,\"cpu\":%s},\n\"metrics\":[",
+            (unsigned long long)p->duration_ns, (unsigned long long)p->sample_mean,
+            (unsigned long long)p->cpu_hz, p->has[PA_X_HEAP] ? "true" : "false",
+            p->has[PA_X_LOCKS] ? "true" : "false", p->has[PA_X_CPUPROF] ? "true" : "false");
+    for (int m = 0; m < PA_X_NMETRICS; m++)
+        fprintf(out, "%s\"%s\"", m ? "," : "", pa_xmetrics[m].name);
+    fputs("],\n", out);
+    int rc = write_sites(out, p);
+    static const char *const names[] = {"timeline", "growth", "locks", "hot"};
+    for (int s = SEC_TIMELINE; rc == PA_OK && s <= SEC_HOT; s++) {
+        rc = write_section(out, names[s], s, NULL, paths, n);
+        fputs(",\n", out);
+    }
+    if (rc == PA_OK) {
+        if (advice_section)
+            rc = write_section(out, "advice", 0, advice_section, paths, n);
+        else
+            fputs("\"advice\":null", out);
+    }
+    fputs("}\n", out);
+    return rc;
+}
+
+/* s[0..n) with every '<' as \u003c (see the top of the file). */
+static void write_escaped_lt(FILE *out, const char *s, size_t n)
+{
+    const char *end = s + n;
+    while (s < end) {
+        const char *lt = memchr(s, '<', (size_t)(end - s));
+        size_t k = lt ? (size_t)(lt - s) : (size_t)(end - s);
+        fwrite(s, 1, k, out);
+        s += k;
+        if (lt) {
+            fputs("\\u003c", out);
+            s++;
+        }
+    }
+}
+
+static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n)
+{
+    char *data = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&data, &len);
+    if (!mem)
+        return PA_ENOMEM;
+    int rc = write_data(mem, p, paths, n);
+    if (fclose(mem) != 0 && rc == PA_OK)
+        rc = PA_ENOMEM;
+    if (rc == PA_OK) {
+        fwrite(pa_html_page_head, 1, pa_html_page_head_len, out);
+        write_escaped_lt(out, data, len);
+        fwrite(pa_html_page_tail, 1, pa_html_page_tail_len, out);
+    }
+    free(data);
+    return rc;
+}
+
+/* ---- the command ------------------------------------------------------------------------------
+ */
+
+enum { OPT_HTML = 256, OPT_AT };
+
+int pa_html_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"html", required_argument, NULL, OPT_HTML},
+        {"at", required_argument, NULL, OPT_AT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    pa_at_t at = {0};
+    opterr = 0;
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(pa_html_help, stdout);
+            return PA_EXIT_OK;
+        case OPT_HTML:
+            path = optarg;
+            break;
+        case OPT_AT:
+            if (pa_model_parse_at(optarg, &at) != PA_OK) {
+                pa_msg_error("report: invalid --at '%s': expected seconds since start (12.5, "
+                             "12.5s, 500ms), 'last' or 'max'",
+                             optarg);
+                return PA_EXIT_USAGE;
+            }
+            break;
+        case ':':
+            pa_msg_error("report: option '%s' needs an argument", argv[optind - 1]);
+            return PA_EXIT_USAGE;
+        default:
+            pa_msg_error("report: unknown option '%s'; see 'perfshim help report'",
+                         argv[optind - 1]);
+            return PA_EXIT_USAGE;
+        }
+    }
+    if (!path || !*path) {
+        pa_msg_error("report: --html FILE is required (the only format); see 'perfshim help "
+                     "report'");
+        return PA_EXIT_USAGE;
+    }
+    if (optind >= argc) {
+        pa_msg_error("report: no trace file given; see 'perfshim help report'");
+        return PA_EXIT_USAGE;
+    }
+    char *const *paths = argv + optind;
+    size_t n = (size_t)(argc - optind);
+    pa_xprof_t p;
+    int rc = pa_export_gather(paths, n, &at, &p);
+    if (rc != PA_OK) {
+        pa_msg_error("report: nothing written: a trace could not be read");
+        pa_export_free(&p);
+        return PA_EXIT_USAGE;
+    }
+    bool to_stdout = strcmp(path, "-") == 0;
+    FILE *out = to_stdout ? stdout : fopen(path, "w");
+    if (!out) {
+        pa_msg_error("report: cannot write %s: %s", path, strerror(errno));
+        pa_export_free(&p);
+        return PA_EXIT_USAGE;
+    }
+    pa_symbols_share(n > 1);
+    rc = write_page(out, &p, paths, n);
+    pa_symbols_share(false);
+    if (rc == PA_ENOMEM)
+        pa_msg_error("report: out of memory");
+    int status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
+    if (!to_stdout) {
+        if ((ferror(out) | fclose(out)) != 0 && status == PA_EXIT_OK) {
+            pa_msg_error("report: cannot write %s: %s", path, strerror(errno));
+            status = PA_EXIT_USAGE;
+        }
+        struct stat st;
+        if (status != PA_EXIT_OK && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            remove(path);
+    }
+    pa_export_free(&p);
+    return status;
+}
