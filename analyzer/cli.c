@@ -8,6 +8,7 @@
  */
 #include "cli.h"
 
+#include "advise.h"
 #include "ctl.h"
 #include "diff.h"
 #include "growth.h"
@@ -60,6 +61,8 @@ static const char help_main[] =
     "  check [OPTIONS] TRACE...           check traces against absolute budgets\n"
     "  export [OPTIONS] TRACE...          the profile for other tools: pprof, folded stacks\n"
     "                                     (flame graphs), speedscope\n"
+    "  advise [OPTIONS] TRACE...          tuning advice with evidence: what to change, where,\n"
+    "                                     and the expected gain\n"
     "  help [COMMAND]                     help on a command\n"
     "\n"
     "Options:\n"
@@ -808,6 +811,7 @@ static const command_t commands[] = {
     {"export", pa_export_main, pa_export_help},
     {"diff", pa_diff_main, pa_diff_help},
     {"check", pa_check_main, pa_check_help},
+    {"advise", pa_advise_main, pa_advise_help},
 };
 
 /* --sysroot DIR and --debug-dir DIR (repeatable), accepted by every command that reads traces
@@ -893,7 +897,7 @@ static int dispatch(int argc, char **argv)
         const command_t *c = find_command(argv[2]);
         if (!c) {
             pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary, timeline, "
-                         "growth, locks, hot, export, diff, check",
+                         "growth, locks, hot, export, diff, check, advise",
                          argv[2]);
             return PA_EXIT_USAGE;
         }
@@ -907,7 +911,7 @@ static int dispatch(int argc, char **argv)
     const command_t *c = find_command(a);
     if (!c) {
         pa_msg_error("unknown command '%s'; commands: run, leaks, summary, timeline, growth, "
-                     "locks, hot, export, diff, check",
+                     "locks, hot, export, diff, check, advise",
                      a);
         return PA_EXIT_USAGE;
     }
