@@ -128,7 +128,9 @@ def main():
     if adv:
         ev = adv[0]["evidence"]
         ck.equal(ev["suggested_pool_max"], 224, "pool.max suggests the class of 200 bytes")
-        ck.equal(ev["allocations_above_max"], 20000, "pool.max counts the 20000 requests above")
+        # its 20000 records, and stdio's buffer of stdout (one block of 1 KiB or more)
+        ck.check(20000 <= ev["allocations_above_max"] <= 20002,
+                 "pool.max counts the 20000 requests above", repr(ev))
         predicted = adv[0]["gain"]["allocations"]
         before = sum(c["allocs"] for c in summary_json(trace)["pool"]["classes"])
         after_trace = run("adv_poolmax", {"PERFSHIM_POOL_MAX": str(ev["suggested_pool_max"])},
