@@ -53,7 +53,8 @@
 #define ADV_LOCK_MIN_WAIT_NS 10000000ull /* lock.*: total wait on the lock (10 ms) */
 #define ADV_LOCK_LONG_HOLD_NS 5000.0     /* lock.hold: mean exclusive hold (5 us) */
 #define ADV_SHARD_MIN_SITES 3            /* lock.shard: sites each with ... */
-#define ADV_SHARD_SITE_SHARE 0.10        /* ... this share of the lock's wait */
+#define ADV_SHARD_SITE_SHARE 0.10        /* ... this share of its acquisitions */
+#define ADV_SHARD_MIN_CONTENDED 10       /* lock.shard: contended acquisitions */
 #define ADV_COND_MIN_WAKES 100           /* cond.wake: timed wake-ups */
 #define ADV_COND_MEAN_NS 1000000.0       /* ... mean wake-up latency (1 ms) */
 #define ADV_LAT_MIN_COUNT 1000           /* alloc_latency: timed calls in the size bin */
@@ -525,18 +526,22 @@ static const pa_locks_t *locks_of(adv_ctx_t *c, const char **why)
 }
 
 /* The acquiring site of lock li that waited longest (its stack), or 0; *nsites gets the sites
- * with at least ADV_SHARD_SITE_SHARE of the lock's wait. */
+ * taking at least ADV_SHARD_SITE_SHARE of the lock's acquisitions. Acquisitions, not waits or
+ * collisions: on a loaded machine a lock collides mostly when its holder is preempted, a few
+ * times per run at random sites, while the share of acquisitions is a property of the code. */
 static uint32_t lock_top_site(const pa_locks_t *L, size_t li, size_t *nsites)
 {
-    uint64_t best = 0;
+    uint64_t best = 0, total = 0;
     uint32_t id = 0;
     *nsites = 0;
-    const pa_lock_t *k = &L->locks[li];
+    for (size_t i = 0; i < L->nsites; i++)
+        if (L->sites[i].lock_index == li)
+            total += L->sites[i].acquisitions; /* estimates, like every site's */
     for (size_t i = 0; i < L->nsites; i++) {
         const pa_lock_site_t *s = &L->sites[i];
         if (s->lock_index != li)
             continue;
-        if ((double)s->wait_ns >= ADV_SHARD_SITE_SHARE * (double)k->wait_ns)
+        if (s->acquisitions && (double)s->acquisitions >= ADV_SHARD_SITE_SHARE * (double)total)
             (*nsites)++;
         if (!id || s->wait_ns > best) {
             best = s->wait_ns;
@@ -568,7 +573,7 @@ static void lock_evidence(adv_t *a, const pa_lock_t *k, size_t nsites)
     ev(a, "max_wait_ns", (double)k->max_wait_ns, ADV_NS);
     uint64_t ex = exclusive_acq(k);
     ev(a, "mean_hold_ns", ex && k->hold_samples ? (double)k->hold_ns / (double)ex : 0, ADV_NS);
-    ev(a, "waiting_sites", (double)nsites, ADV_COUNT);
+    ev(a, "busy_sites", (double)nsites, ADV_COUNT);
 }
 
 /* lock.hold and lock.shard: one walk over the locks, `shard` choosing which. */
@@ -586,7 +591,9 @@ static int lock_rule(adv_ctx_t *c, const char **why, bool shard)
         size_t nsites;
         uint32_t site = lock_top_site(L, li, &nsites);
         bool long_hold = hold >= ADV_LOCK_LONG_HOLD_NS;
-        if (shard ? long_hold || nsites < ADV_SHARD_MIN_SITES : !long_hold)
+        if (shard ? long_hold || nsites < ADV_SHARD_MIN_SITES ||
+                        k->contended < ADV_SHARD_MIN_CONTENDED
+                  : !long_hold)
             continue;
         adv_t *a = adv_new(c, shard ? "lock.shard" : "lock.hold");
         if (!a)
@@ -594,7 +601,7 @@ static int lock_rule(adv_ctx_t *c, const char **why, bool shard)
         char b1[32];
         if (shard)
             a->what = fmt("shard this %s (one per bucket or per thread, or a lock-free counter): "
-                          "%zu call sites wait on it",
+                          "%zu call sites take it",
                           pa_locks_kind_name(k->kind), nsites);
         else
             a->what = fmt("shorten the critical section: the %s is held %s per acquisition "
@@ -884,7 +891,8 @@ static const adv_rule_t rules[] = {
     {"lock.hold", rule_lock_hold, "shorten the critical section",
      "acquisitions, contention, wait, mean hold"},
     {"lock.shard", rule_lock_shard, "shard a lock many sites wait on",
-     "wait, mean hold, call sites with a tenth of the wait or more"},
+     "wait, contended acquisitions, mean hold, call sites with a tenth of the acquisitions or "
+     "more"},
     {"cond.wake", rule_cond_wake, "signal after unlocking, hand work over in batches",
      "wake-ups and their latency"},
     {"alloc_latency", rule_alloc_latency, "find what makes an allocator call slow",

@@ -34,6 +34,8 @@ EXAMPLES = {
     "adv_tiny": ({}, "tiny", "new_node"),
     "adv_fragment": ({}, "fragmentation", None),
     "adv_lockhot": ({"PERFSHIM_LOCKS": "1"}, "lock.hold", "update"),
+    "adv_lockshard": ({"PERFSHIM_LOCKS": "1"}, "lock.shard", None),  # any of its three sites
+    "adv_condwake": ({"PERFSHIM_LOCKS": "1"}, "cond.wake", "consumer"),
     "adv_clean": ({"PERFSHIM_LOCKS": "1"}, None, None),
 }
 
@@ -121,6 +123,11 @@ def main():
             if function:
                 ck.check(a["where"].startswith(function + " (" + prog + ".c:"),
                          prog + ": where names " + function, a["where"])
+            elif a["rule"] == "lock.shard":
+                ck.check(a["where"].split(" (")[0] in ("count_read", "count_write",
+                                                         "count_open") and
+                         a["evidence"]["busy_sites"] == 3,
+                         prog + ": the lock's three sites, where names one", repr(a)[:600])
 
     # ---- pool.max: the promised gain, exactly ---------------------------------------------------
     trace, doc = docs["adv_poolmax"]
