@@ -983,10 +983,6 @@ static void advice_json(pa_json_t *j, const adv_t *a)
     pa_json_object_end(j);
 }
 
-typedef struct {
-    bool json, help, all_frames, fail;
-} adv_opts_t;
-
 /* ---- driving -----------------------------------------------------------------------------------
  */
 
@@ -1092,7 +1088,7 @@ static int every_process(adv_list_t *out, leak_site_t *sites, size_t ntraces)
     return rc;
 }
 
-static int parse_opts(int argc, char **argv, adv_opts_t *o)
+static int parse_opts(int argc, char **argv, pa_advise_opts_t *o, bool *help, bool *fail)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},
@@ -1110,13 +1106,13 @@ static int parse_opts(int argc, char **argv, adv_opts_t *o)
             o->json = true;
             break;
         case 'f':
-            o->fail = true;
+            *fail = true;
             break;
         case 'a':
             o->all_frames = true;
             break;
         case 'h':
-            o->help = true;
+            *help = true;
             break;
         default:
             pa_msg_error("advise: unknown option '%s'; see 'perfshim help advise'",
@@ -1127,12 +1123,12 @@ static int parse_opts(int argc, char **argv, adv_opts_t *o)
     return optind;
 }
 
-static void output(const adv_list_t *l, char *const *paths, const uint64_t *pids, size_t n,
-                   const adv_opts_t *o)
+static void output(FILE *out, const adv_list_t *l, char *const *paths, const uint64_t *pids,
+                   size_t n, const pa_advise_opts_t *o)
 {
     if (o->json) {
         pa_json_t j;
-        pa_json_init(&j, stdout);
+        pa_json_init(&j, out);
         pa_json_object_begin(&j, false);
         pa_json_key(&j, "format");
         pa_json_string(&j, "perfshim-advise");
@@ -1176,52 +1172,40 @@ static void output(const adv_list_t *l, char *const *paths, const uint64_t *pids
         const adv_t *a = &l->v[i];
         if (a->trace != shown) {
             if (a->trace == SIZE_MAX)
-                printf("%sOver all %zu traces:\n", i ? "\n" : "", n);
+                fprintf(out, "%sOver all %zu traces:\n", i ? "\n" : "", n);
             else
-                printf("%sAdvice for %s (pid %llu):\n", i ? "\n" : "", paths[a->trace],
-                       (unsigned long long)pids[a->trace]);
+                fprintf(out, "%sAdvice for %s (pid %llu):\n", i ? "\n" : "", paths[a->trace],
+                        (unsigned long long)pids[a->trace]);
             shown = a->trace;
         }
-        putchar('\n');
-        advice_text(stdout, a, o->all_frames);
+        fputc('\n', out);
+        advice_text(out, a, o->all_frames);
     }
     if (!l->n)
-        puts("No advice: no rule's threshold was reached (docs/tuning.md).");
+        fputs("No advice: no rule's threshold was reached (docs/tuning.md).\n", out);
     else
-        printf("\n%zu piece%s of advice.\n", l->n, l->n == 1 ? "" : "s");
+        fprintf(out, "\n%zu piece%s of advice.\n", l->n, l->n == 1 ? "" : "s");
     if (l->skipped_ids.n)
-        fputs("\nSkipped rules (the trace lacks their data):\n", stdout);
+        fputs("\nSkipped rules (the trace lacks their data):\n", out);
     for (size_t i = 0; i < l->skipped_ids.n; i++)
-        printf("  %s: %s\n", l->skipped_ids.items[i], l->skipped_why.items[i]);
+        fprintf(out, "  %s: %s\n", l->skipped_ids.items[i], l->skipped_why.items[i]);
 }
 
-int pa_advise_main(int argc, char **argv)
+int pa_advise_files(char *const *paths, size_t n, const pa_advise_opts_t *o, FILE *out,
+                    size_t *nadvice)
 {
-    adv_opts_t o = {0};
-    int first = parse_opts(argc, argv, &o);
-    if (first < 0)
-        return PA_EXIT_USAGE;
-    if (o.help) {
-        fputs(pa_advise_help, stdout);
-        return PA_EXIT_OK;
-    }
-    if (first >= argc) {
-        pa_msg_error("advise: no trace file given; see 'perfshim help advise'");
-        return PA_EXIT_USAGE;
-    }
-    size_t n = (size_t)(argc - first);
-    char *const *paths = argv + first;
     adv_list_t l = {0};
     leak_site_t *sites = NULL;
     pa_suppress_t supp = {0};
-    uint64_t *pids = calloc(n, sizeof *pids);
+    uint64_t *pids = calloc(n ? n : 1, sizeof *pids);
     int rc = pids ? pa_suppress_add_defaults(&supp) : PA_ENOMEM;
     size_t loaded = 0;
+    *nadvice = 0;
     pa_symbols_share(n > 1);
     for (size_t i = 0; i < n && rc == PA_OK; i++) {
         pa_trace_t t;
         pids[i] = UINT64_MAX;
-        if (pa_model_load(paths[i], false, &t) != PA_OK)
+        if (pa_model_load(paths[i], o->quiet, &t) != PA_OK)
             continue; /* said why */
         pids[i] = t.has_process ? t.process.pid : 0;
         rc = judge_trace(paths[i], i, &supp, &l, &sites, &t);
@@ -1231,12 +1215,13 @@ int pa_advise_main(int argc, char **argv)
     if (rc == PA_OK && loaded)
         rc = every_process(&l, sites, loaded);
     pa_symbols_share(false);
-    int status = PA_EXIT_USAGE;
     if (rc == PA_OK && loaded) {
-        output(&l, paths, pids, n, &o);
-        status = o.fail && l.n ? PA_EXIT_FINDINGS : PA_EXIT_OK;
+        output(out, &l, paths, pids, n, o);
+        *nadvice = l.n;
     } else if (rc == PA_ENOMEM) {
         pa_msg_error("advise: out of memory");
+    } else if (rc == PA_OK) {
+        rc = PA_EIO; /* no trace could be read: each said why */
     }
     for (size_t i = 0; i < l.n; i++)
         adv_free(&l.v[i]);
@@ -1253,5 +1238,27 @@ int pa_advise_main(int argc, char **argv)
     }
     pa_suppress_free(&supp);
     free(pids);
-    return status;
+    return rc;
+}
+
+int pa_advise_main(int argc, char **argv)
+{
+    pa_advise_opts_t o = {0};
+    bool help = false, fail = false;
+    int first = parse_opts(argc, argv, &o, &help, &fail);
+    if (first < 0)
+        return PA_EXIT_USAGE;
+    if (help) {
+        fputs(pa_advise_help, stdout);
+        return PA_EXIT_OK;
+    }
+    if (first >= argc) {
+        pa_msg_error("advise: no trace file given; see 'perfshim help advise'");
+        return PA_EXIT_USAGE;
+    }
+    size_t nadvice;
+    int rc = pa_advise_files(argv + first, (size_t)(argc - first), &o, stdout, &nadvice);
+    if (rc != PA_OK)
+        return PA_EXIT_USAGE;
+    return fail && nadvice ? PA_EXIT_FINDINGS : PA_EXIT_OK;
 }

@@ -8,7 +8,23 @@
 #ifndef PERFSHIM_ANALYZER_ADVISE_H
 #define PERFSHIM_ANALYZER_ADVISE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
 extern const char pa_advise_help[];
+
+typedef struct {
+    bool json;       /* JSON (format perfshim-advise, docs/tuning.md) instead of text */
+    bool all_frames; /* text: C++ standard library frames one per line */
+    bool quiet;      /* collect trace warnings without printing them (tests) */
+} pa_advise_opts_t;
+
+/* The advice for the traces at paths (each loaded, judged by every rule and freed in turn,
+ * then the rules over all of them), written to out; *nadvice gets the pieces of advice.
+ * PA_OK; PA_EIO when no trace could be read (each said why); PA_ENOMEM (said). */
+int pa_advise_files(char *const *paths, size_t n, const pa_advise_opts_t *o, FILE *out,
+                    size_t *nadvice);
 
 /* `perfshim advise ...` (argv[0] is "advise"): 0 done (with or without advice), 1 advice given
  * with --fail-on-advice, 2 usage error or no trace could be read. */
