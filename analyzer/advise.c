@@ -38,7 +38,7 @@
 #include <string.h>
 #include <uthash.h>
 
-/* ---- thresholds (docs/tuning.md gives the reason for each) ---------------------------------- */
+/* ---- thresholds (docs/tuning.md gives the reason for each) ----------------------------------- */
 
 #define ADV_POOL_MIN_ALLOCS 1000         /* pool.max: allocations above the limit worth a change */
 #define ADV_POOL_MIN_SHARE 0.05          /* ... and their share of all allocations */
@@ -64,8 +64,8 @@
 
 /* ---- the per-site counters (issue 13 item 1) ------------------------------------------------- */
 
-#define ADV_SIZE_BINS                                                                              \
-    16 /* request sizes by power of two: bin b holds (2^(b+3), 2^(b+4)], bin 0 <= 16 */
+/* Request sizes by power of two: bin b holds (2^(b+3), 2^(b+4)], bin 0 sizes up to 16. */
+#define ADV_SIZE_BINS 16
 
 typedef struct {
     uint64_t allocs, alloc_bytes; /* the site's, from its snapshot rows */
@@ -111,8 +111,7 @@ static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, adv_sit
     }
 }
 
-/* ---- advice -----------------------------------------------------------------------------------
- */
+/* ---- advice ---------------------------------------------------------------------------------- */
 
 enum { ADV_COUNT, ADV_BYTES, ADV_NS, ADV_PERCENT, ADV_RATIO };
 
@@ -205,7 +204,7 @@ static adv_t *adv_new(adv_ctx_t *c, const char *rule)
     adv_t *a = &l->v[l->n++];
     memset(a, 0, sizeof *a);
     a->rule = rule;
-    a->trace = c ? c->index : SIZE_MAX;
+    a->trace = c->index;
     return a;
 }
 
@@ -685,21 +684,18 @@ static int rule_alloc_latency(adv_ctx_t *c, const char **why)
         double mean = (double)pa_hist_ns((uint64_t)pa_hist_mean(&r->hist), L->tick_hz);
         adv_t *a = adv_new(c, "alloc_latency");
         const char *op = r->op < 3 ? ops[r->op] : "?";
-        if (!a || !(a->what = fmt("%s of up to %s bytes has a slow tail (p99 %.0fx p50): look for "
-                                  "page faults (pre-fault or reuse memory), mmap-sized requests or "
-                                  "arena lock contention",
-                                  op, r->size_max == UINT32_MAX ? "any" : "",
-                                  (double)p99 / (double)(p50 ? p50 : 1))))
+        char bin[64];
+        if (r->size_max == UINT32_MAX)
+            snprintf(bin, sizeof bin, "%s of the largest sizes", op); /* the open last bin */
+        else
+            snprintf(bin, sizeof bin, "%s of up to %u bytes", op, r->size_max);
+        if (!a ||
+            !(a->what = fmt("%s has a slow tail (p99 %.0fx p50): look for page faults "
+                            "(pre-fault or reuse memory), mmap-sized requests or arena "
+                            "lock contention",
+                            bin, (double)p99 / (double)(p50 ? p50 : 1))) ||
+            !(a->where = pa_util_strdup(bin)))
             return PA_ENOMEM;
-        if (r->size_max != UINT32_MAX) {
-            free(a->what);
-            a->what = fmt("%s of up to %u bytes has a slow tail (p99 %.0fx p50): look for page "
-                          "faults (pre-fault or reuse memory), mmap-sized requests or arena "
-                          "lock contention",
-                          op, r->size_max, (double)p99 / (double)(p50 ? p50 : 1));
-            if (!a->what)
-                return PA_ENOMEM;
-        }
         ev(a, "timed_calls", (double)r->hist.count, ADV_COUNT);
         ev(a, "sample", (double)L->sample, ADV_COUNT);
         ev(a, "p50_ns", (double)p50, ADV_NS);
@@ -711,9 +707,7 @@ static int rule_alloc_latency(adv_ctx_t *c, const char **why)
         char b1[32];
         a->gain_text = fmt("up to %s of allocator time (every call at the median)",
                            pa_util_format_ns((double)a->gain, b1, sizeof b1));
-        a->where = fmt("%s, size bin %s%u", op, r->size_max == UINT32_MAX ? "above " : "<= ",
-                       r->size_max == UINT32_MAX ? 0u : r->size_max);
-        if (!a->gain_text || !a->where)
+        if (!a->gain_text)
             return PA_ENOMEM;
     }
     return PA_OK;
@@ -860,8 +854,7 @@ static int rule_leak(adv_ctx_t *c, const char **why)
     return rc;
 }
 
-/* ---- the table ---------------------------------------------------------------------------------
- */
+/* ---- the table ------------------------------------------------------------------------------- */
 
 typedef struct {
     const char *id;
@@ -913,8 +906,7 @@ static int skip_rule(adv_list_t *l, const char *id, const char *why)
     return pa_strlist_add(&l->skipped_why, why);
 }
 
-/* ---- output ------------------------------------------------------------------------------------
- */
+/* ---- output ---------------------------------------------------------------------------------- */
 
 static const char *ev_text(const adv_ev_t *e, char *buf, size_t size)
 {
@@ -983,8 +975,7 @@ static void advice_json(pa_json_t *j, const adv_t *a)
     pa_json_object_end(j);
 }
 
-/* ---- driving -----------------------------------------------------------------------------------
- */
+/* ---- driving --------------------------------------------------------------------------------- */
 
 const char pa_advise_help[] =
     "Usage: perfshim advise [OPTIONS] TRACE...\n"
