@@ -589,10 +589,11 @@ static int lock_rule(adv_ctx_t *c, const char **why, bool shard)
         double hold = ex ? (double)k->hold_ns / (double)ex : 0;
         size_t nsites;
         uint32_t site = lock_top_site(L, li, &nsites);
-        bool long_hold = hold >= ADV_LOCK_LONG_HOLD_NS;
-        if (shard ? long_hold || nsites < ADV_SHARD_MIN_SITES ||
-                        k->contended < ADV_SHARD_MIN_CONTENDED
-                  : !long_hold)
+        /* One piece of advice per lock: shard it when many sites keep it busy, whatever its
+         * holds (a mean hold includes the holders preempted while holding it, so on a loaded
+         * machine it says little about the code); else shorten a long hold. */
+        bool busy = nsites >= ADV_SHARD_MIN_SITES && k->contended >= ADV_SHARD_MIN_CONTENDED;
+        if (shard ? !busy : busy || hold < ADV_LOCK_LONG_HOLD_NS)
             continue;
         adv_t *a = adv_new(c, shard ? "lock.shard" : "lock.hold");
         if (!a)
@@ -610,7 +611,7 @@ static int lock_rule(adv_ctx_t *c, const char **why, bool shard)
             return PA_ENOMEM;
         lock_evidence(a, k, nsites);
         a->gain_unit = "ns";
-        /* halving the hold halves the queue behind it; n shards leave 1/n of the collisions */
+        /* halving the hold halves the queue behind it; 4 shards leave 1/4 of the collisions */
         a->gain = shard ? k->wait_ns - k->wait_ns / 4 : k->wait_ns / 2;
         a->gain_text =
             fmt("about %s of waiting (%s)", pa_util_format_ns((double)a->gain, b1, sizeof b1),

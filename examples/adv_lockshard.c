@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #define THREADS 4
-#define ROUNDS 20000
+#define ROUNDS 80000
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long stats[3][16];

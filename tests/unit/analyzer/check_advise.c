@@ -157,6 +157,12 @@ START_TEST(test_lock_rules)
     ck_assert_int_eq(count_rule(j, "lock.shard"), 1);
     ck_assert_int_eq(count_rule(j, "lock.hold"), 0);
     free(j);
+    /* long holds from three busy sites: shard, not shorten (one piece of advice per lock) */
+    tb_lock_t slow = mutex_row(20000000, 50, 50000);
+    j = locks_json(&slow, 1, three, 3);
+    ck_assert_int_eq(count_rule(j, "lock.shard"), 1);
+    ck_assert_int_eq(count_rule(j, "lock.hold"), 0);
+    free(j);
     /* ... but one site has under 10% of them: two busy sites are not enough */
     tb_lock_site_t skewed[] = {{0, 1, 600, 20, 8000000, 2000000, 8},
                                {0, 2, 360, 20, 8000000, 2000000, 8},
