@@ -8,6 +8,7 @@
  */
 #include "cli.h"
 
+#include "advise.h"
 #include "ctl.h"
 #include "diff.h"
 #include "growth.h"
@@ -63,6 +64,8 @@ static const char help_main[] =
     "                                     (flame graphs), speedscope\n"
     "  report --html OUT.html TRACE...    one self-contained HTML page: flame graphs, heap over\n"
     "                                     time, locks, hot paths, advice\n"
+    "  advise [OPTIONS] TRACE...          tuning advice with evidence: what to change, where,\n"
+    "                                     and the expected gain\n"
     "  help [COMMAND]                     help on a command\n"
     "\n"
     "Options:\n"
@@ -812,6 +815,7 @@ static const command_t commands[] = {
     {"diff", pa_diff_main, pa_diff_help},
     {"check", pa_check_main, pa_check_help},
     {"report", pa_html_main, pa_html_help},
+    {"advise", pa_advise_main, pa_advise_help},
 };
 
 /* --sysroot DIR and --debug-dir DIR (repeatable), accepted by every command that reads traces
@@ -897,7 +901,7 @@ static int dispatch(int argc, char **argv)
         const command_t *c = find_command(argv[2]);
         if (!c) {
             pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary, timeline, "
-                         "growth, locks, hot, export, diff, check, report",
+                         "growth, locks, hot, export, diff, check, report, advise",
                          argv[2]);
             return PA_EXIT_USAGE;
         }
@@ -911,7 +915,7 @@ static int dispatch(int argc, char **argv)
     const command_t *c = find_command(a);
     if (!c) {
         pa_msg_error("unknown command '%s'; commands: run, leaks, summary, timeline, growth, "
-                     "locks, hot, export, diff, check, report",
+                     "locks, hot, export, diff, check, report, advise",
                      a);
         return PA_EXIT_USAGE;
     }

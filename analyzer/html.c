@@ -28,6 +28,7 @@
  */
 #include "html.h"
 
+#include "advise.h"
 #include "export.h"
 #include "growth.h"
 #include "hot.h"
@@ -42,12 +43,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The advice section (issue 13 item 2, analyzer/advise.c): NULL until advise lands. To wire it,
- * point this at a function of the pa_html_section_fn type that writes `perfshim advise --json`
- * for the traces, e.g. `static const pa_html_section_fn advice_section = pa_advise_json_files;`
- * with advise.h included. The page shows a JSON array of objects as a table (one column per
+/* The advice section (issue 13 item 2): `perfshim advise --json` for the traces (advise.c).
+ * The page shows a JSON array of objects as a table (one column per
  * member; frames arrays as their innermost function), any other value as preformatted JSON. */
-static const pa_html_section_fn advice_section = NULL;
+static const pa_html_section_fn advice_section = pa_advise_json_files;
 
 const char pa_html_help[] =
     "Usage: perfshim report --html OUT.html [OPTIONS] TRACE...\n"
@@ -293,12 +292,8 @@ static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t
         rc = write_section(out, names[s], s, NULL, paths, n);
         fputs(",\n", out);
     }
-    if (rc == PA_OK) {
-        if (advice_section)
-            rc = write_section(out, "advice", 0, advice_section, paths, n);
-        else
-            fputs("\"advice\":null", out);
-    }
+    if (rc == PA_OK)
+        rc = write_section(out, "advice", 0, advice_section, paths, n);
     fputs("}\n", out);
     return rc;
 }

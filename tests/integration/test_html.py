@@ -148,7 +148,10 @@ def case_page(args, ck, work, traces):
     ck.check(isinstance(d["locks"], list) and d["locks"][0]["locks"], "the lock table")
     ck.check(isinstance(d["hot"], list) and d["hot"][2]["cpu"],
              "the hot-path report (cpuburn's CPU samples)")
-    ck.check("advice" in d, "an advice member (null until advise lands)")
+    adv = d.get("advice")
+    ck.check(isinstance(adv, dict) and adv.get("format") == "perfshim-advise" and
+             isinstance(adv.get("advice"), list),
+             "the advice member is advise --json's document", repr(adv)[:400])
 
     # every '<' in the data is escaped (a C++ template name, a crafted program name cannot
     # close the element): the element's text has none, and the names read back with theirs

@@ -1,0 +1,1263 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * advise.c — `perfshim advise [--json] TRACE...` (advise.h; docs/tuning.md): turns what the other
+ * reports show into advice. Every rule is one row of `rules[]` below: its id, the function that
+ * tests its condition and writes its advice, the change it proposes and the evidence it cites.
+ * docs/tuning.md documents each row with its threshold and the example program it was validated
+ * on; a rule whose data the trace does not hold is skipped and said so ("skipped_rules").
+ *
+ * Each trace is loaded at its last snapshot, grouped by symbolized stack as `perfshim summary`
+ * groups it, judged by every per-trace rule, and freed before the next; only the advice (with
+ * copies of its frames) and, for the cross-process rule, the leaking sites' keys are kept.
+ *
+ * The per-site counters of issue 13 item 1 (temporaries, realloc growth, cross-thread frees,
+ * size histograms) come through ONE function, adv_fill_counters(): it derives today what the
+ * trace already holds (mean request size, AGES lifetimes) and marks the rest not recorded, so
+ * the rules that need them are skipped until the shim writes them.
+ *
+ * Must not: print advice whose evidence is not in the trace, or keep a trace past its turn.
+ */
+#include "advise.h"
+
+#include "ages.h"
+#include "hist.h"
+#include "json.h"
+#include "locks.h"
+#include "merge.h"
+#include "model.h"
+#include "report.h"
+#include "suppress.h"
+#include "symbols.h"
+#include "util.h"
+
+#include "../shim/sizeclass.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+/* ---- thresholds (docs/tuning.md gives the reason for each) ----------------------------------- */
+
+#define ADV_POOL_MIN_ALLOCS 1000         /* pool.max: allocations above the limit worth a change */
+#define ADV_POOL_MIN_SHARE 0.05          /* ... and their share of all allocations */
+#define ADV_POOL_COVER 0.90              /* the suggested limit pools this share of them */
+#define ADV_SHORT_MIN_FREED 10000        /* short_lived: freed blocks with a lifetime */
+#define ADV_SHORT_SHARE 0.90             /* ... of which this share lived under one age unit */
+#define ADV_TINY_MAX 16                  /* tiny: mean request at most this (bytes) */
+#define ADV_TINY_MIN_ALLOCS 10000        /* ... from one site */
+#define ADV_TINY_BATCH 64                /* the gain assumes one allocation per this many objects */
+#define ADV_FRAG_MIN_BYTES (32ull << 20) /* fragmentation: RSS above the live heap */
+#define ADV_FRAG_RATIO 2.0               /* ... and RSS at least this multiple of it */
+#define ADV_LOCK_MIN_WAIT_NS 10000000ull /* lock.*: total wait on the lock (10 ms) */
+#define ADV_LOCK_LONG_HOLD_NS 5000.0     /* lock.hold: mean exclusive hold (5 us) */
+#define ADV_SHARD_MIN_SITES 3            /* lock.shard: sites each with ... */
+#define ADV_SHARD_SITE_SHARE 0.10        /* ... this share of its acquisitions */
+#define ADV_SHARD_MIN_CONTENDED 10       /* lock.shard: contended acquisitions */
+#define ADV_COND_MIN_WAKES 100           /* cond.wake: timed wake-ups */
+#define ADV_COND_MEAN_NS 1000000.0       /* ... mean wake-up latency (1 ms) */
+#define ADV_LAT_MIN_COUNT 1000           /* alloc_latency: timed calls in the size bin */
+#define ADV_LAT_RATIO 20.0               /* ... p99 / p50 */
+#define ADV_LAT_MIN_P99_NS 10000ull      /* ... and p99 at least 10 us */
+#define ADV_LEAK_TOP 10                  /* leak: sites listed per trace */
+
+/* ---- the per-site counters (issue 13 item 1) ------------------------------------------------- */
+
+/* Request sizes by power of two: bin b holds (2^(b+3), 2^(b+4)], bin 0 sizes up to 16. */
+#define ADV_SIZE_BINS 16
+
+typedef struct {
+    uint64_t allocs, alloc_bytes; /* the site's, from its snapshot rows */
+    /* lifetimes, from the AGES chunk (has_lifetimes false without one) */
+    bool has_lifetimes;
+    uint64_t freed_timed; /* freed blocks with a lifetime */
+    uint64_t short_lived; /* of those, freed within one age unit (about 1 ms) */
+    double age_unit_s;    /* seconds per age unit */
+    /* the shim's advice counters (has_counters false: not recorded by this trace) */
+    bool has_counters;
+    uint64_t temporaries;             /* freed before the same thread's next allocation */
+    uint64_t realloc_grows;           /* reallocs that grew a block */
+    uint64_t realloc_growth_log2_sum; /* sum of log2(new / old) over them, x 1000 */
+    uint64_t cross_thread_frees;      /* frees by a thread other than the allocating one */
+    uint64_t size_hist_req[ADV_SIZE_BINS], size_hist_usable[ADV_SIZE_BINS];
+} adv_site_counters_t;
+
+#define ADV_NO_COUNTERS "trace has no advice counters"
+
+/* Fills out[i] for every group g->all[i] of trace t from what the trace holds. The one place to
+ * connect the shim's per-site advice counters when the trace carries them. */
+static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, adv_site_counters_t *out)
+{
+    const pa_ages_t *a = pa_ages_of(t);
+    for (size_t i = 0; i < g->n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].allocs = g->all[i].allocs;
+        out[i].alloc_bytes = g->all[i].alloc_bytes;
+        out[i].has_lifetimes = a != NULL;
+        out[i].age_unit_s = a ? pa_ages_seconds(a, 1.0) : 0;
+    }
+    if (!a)
+        return;
+    for (size_t r = 0; r < t->snap.nrows; r++) {
+        const pa_group_t *x = g->row_group[r];
+        const pa_age_site_t *s = x ? pa_ages_site(a, t->snap.rows[r].stack_id) : NULL;
+        if (!s)
+            continue;
+        adv_site_counters_t *c = &out[x - g->all];
+        for (unsigned b = 0; b < PS_AGE_BUCKETS; b++)
+            c->freed_timed += s->freed[b];
+        c->short_lived += s->freed[0];
+    }
+}
+
+/* ---- advice ---------------------------------------------------------------------------------- */
+
+enum { ADV_COUNT, ADV_BYTES, ADV_NS, ADV_PERCENT, ADV_RATIO };
+
+typedef struct {
+    const char *key; /* JSON member and text label */
+    double v;
+    int unit; /* ADV_* */
+} adv_ev_t;
+
+#define ADV_MAX_EV 10
+
+typedef struct {
+    const char *rule;
+    size_t trace;       /* index of its trace; SIZE_MAX: over every trace */
+    char *what;         /* what to change */
+    pa_frame_t *frames; /* where (copies); nframes 0 with where set: not a call site */
+    size_t nframes;
+    char *note;
+    char *where; /* "function (file:line)", or what it is about ("the process", a lock) */
+    adv_ev_t ev[ADV_MAX_EV];
+    size_t nev;
+    const char *gain_unit; /* "allocations", "bytes" or "ns" */
+    uint64_t gain;
+    char *gain_text;
+} adv_t;
+
+typedef struct {
+    adv_t *v;
+    size_t n, cap;
+    pa_strlist_t skipped_ids, skipped_why; /* one entry per rule id, the first reason */
+} adv_list_t;
+
+/* The trace being judged. */
+typedef struct {
+    pa_trace_t *t;
+    size_t index;
+    pa_symbols_t *syms;
+    pa_groups_t g;
+    const pa_suppress_t *supp;
+    adv_site_counters_t *counters; /* by group, index into g.all */
+    adv_list_t *out;
+    struct leak_site **sites; /* leak.every_process: every trace's leaking sites (rule_leak) */
+} adv_ctx_t;
+
+/* A leaking site over every trace, keyed by its visible frames (function, file, line). */
+typedef struct leak_site {
+    char *key;
+    size_t traces; /* traces leaking here */
+    size_t last;   /* the last trace counted (a site counts once per trace) */
+    uint64_t blocks, bytes;
+    pa_frame_t *frames; /* of the first trace that leaked here */
+    size_t nframes;
+    char *note;
+    UT_hash_handle hh;
+} leak_site_t;
+
+static void adv_free(adv_t *a)
+{
+    free(a->what);
+    free(a->where);
+    free(a->gain_text);
+    pa_merge_free_frames(a->frames, a->nframes, a->note);
+}
+
+static char *vfmt(const char *fmt, va_list ap)
+{
+    pa_str_t b = {0};
+    pa_str_vprintf(&b, fmt, ap);
+    char *s = pa_util_strdup(pa_str_get(&b));
+    pa_str_free(&b);
+    return s;
+}
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    char *s = vfmt(f, ap);
+    va_end(ap);
+    return s;
+}
+
+/* A new piece of advice of rule `rule` for the current trace; NULL when out of memory. */
+static adv_t *adv_new(adv_ctx_t *c, const char *rule)
+{
+    adv_list_t *l = c->out;
+    if (pa_util_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v) != PA_OK)
+        return NULL;
+    adv_t *a = &l->v[l->n++];
+    memset(a, 0, sizeof *a);
+    a->rule = rule;
+    a->trace = c->index;
+    return a;
+}
+
+static void ev(adv_t *a, const char *key, double v, int unit)
+{
+    if (a->nev < ADV_MAX_EV)
+        a->ev[a->nev++] = (adv_ev_t){key, v, unit};
+}
+
+/* The frames of view v as the advice's place: copies, and the innermost frame as its `where`. */
+static int place_view(adv_t *a, const pa_stackview_t *v)
+{
+    if (pa_merge_copy_view(v, &a->frames, &a->nframes, &a->note) != PA_OK)
+        return PA_ENOMEM;
+    char buf[512];
+    if (a->nframes) {
+        const pa_frame_t *f = &a->frames[0];
+        char brief[256];
+        if (f->file && *f->file)
+            snprintf(buf, sizeof buf, "%s (%s:%u)", pa_report_frame_brief(f, brief, sizeof brief),
+                     pa_util_basename(f->file), (unsigned)f->line);
+        else
+            snprintf(buf, sizeof buf, "%s", pa_report_frame_brief(f, brief, sizeof brief));
+    } else {
+        snprintf(buf, sizeof buf, "%s", a->note ? a->note : "unknown site");
+    }
+    a->where = pa_util_strdup(buf);
+    return a->where ? PA_OK : PA_ENOMEM;
+}
+
+static int place_group(adv_ctx_t *c, adv_t *a, const pa_group_t *x)
+{
+    pa_stackview_t v = {0};
+    int rc = pa_report_group_view(&c->g, x, &v);
+    if (rc == PA_OK)
+        rc = place_view(a, &v);
+    pa_report_stack_view_free(&v);
+    return rc;
+}
+
+static int place_stack(adv_ctx_t *c, adv_t *a, uint32_t stack_id, unsigned hide)
+{
+    pa_stackview_t v = {0};
+    int rc = pa_report_stack_view(c->t, c->syms, stack_id, hide, &v);
+    if (rc == PA_OK)
+        rc = place_view(a, &v);
+    pa_report_stack_view_free(&v);
+    return rc;
+}
+
+static double share(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+/* ---- the rules ---------------------------------------------------------------------------------
+ * Each returns PA_OK (judged: zero or more pieces of advice added), ADV_SKIPPED with *why set
+ * (the trace lacks the data), or PA_ENOMEM. */
+
+#define ADV_SKIPPED 100
+
+/* A request of n bytes would be pooled under a limit of PS_POOL_LIMIT (the pool's byte table
+ * leaves the loose lower part of a big class's band to the C library: sizeclass.h). */
+static bool poolable(uint64_t n)
+{
+    if (n > PS_POOL_LIMIT)
+        return false;
+    unsigned k = ps_sizeclass_of((size_t)n);
+    return n > PS_POOL_TABLE_MAX || n >= ps_sizeclass_pooled_from(k);
+}
+
+typedef struct {
+    uint64_t mean, allocs, bytes;
+    const pa_group_t *g;
+} above_t;
+
+static int above_cmp(const void *a, const void *b)
+{
+    const above_t *x = a, *y = b;
+    if (x->mean != y->mean)
+        return x->mean < y->mean ? -1 : 1;
+    return x->allocs > y->allocs ? -1 : x->allocs < y->allocs;
+}
+
+static int rule_pool_max(adv_ctx_t *c, const char **why)
+{
+    const pa_pool_t *p = pa_model_pool(c->t);
+    if (!p) {
+        *why = "trace has no POOL chunk (the pool was off)";
+        return ADV_SKIPPED;
+    }
+    if (p->max_size >= PS_POOL_LIMIT)
+        return PA_OK; /* already the largest limit */
+    above_t *v = malloc((c->g.n ? c->g.n : 1) * sizeof *v);
+    if (!v)
+        return PA_ENOMEM;
+    size_t n = 0;
+    uint64_t above = 0, above_bytes = 0;
+    for (size_t i = 0; i < c->g.n; i++) {
+        const adv_site_counters_t *s = &c->counters[i];
+        if (!s->allocs)
+            continue;
+        uint64_t mean = (s->alloc_bytes + s->allocs - 1) / s->allocs;
+        if (mean <= p->max_size || !poolable(mean))
+            continue;
+        v[n++] = (above_t){mean, s->allocs, s->alloc_bytes, &c->g.all[i]};
+        above += s->allocs;
+        above_bytes += s->alloc_bytes;
+    }
+    const pa_totals_t *tot = &c->t->snap.totals;
+    int rc = PA_OK;
+    if (above < ADV_POOL_MIN_ALLOCS || (double)above < ADV_POOL_MIN_SHARE * (double)tot->allocs)
+        goto out;
+    qsort(v, n, sizeof *v, above_cmp);
+    /* the smallest class that pools ADV_POOL_COVER of them */
+    uint64_t seen = 0, limit = 0;
+    for (size_t i = 0; i < n && !limit; i++) {
+        seen += v[i].allocs;
+        if ((double)seen >= ADV_POOL_COVER * (double)above)
+            limit = ps_sizeclass_size[ps_sizeclass_of((size_t)v[i].mean)];
+    }
+    uint64_t gain = 0, gain_bytes = 0;
+    const pa_group_t *top = NULL;
+    uint64_t top_allocs = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].mean <= limit) {
+            gain += v[i].allocs;
+            gain_bytes += v[i].bytes;
+            if (v[i].allocs > top_allocs) {
+                top_allocs = v[i].allocs;
+                top = v[i].g;
+            }
+        }
+    uint64_t pooled = 0, hits = 0, top_class = 0, top_class_allocs = 0;
+    for (size_t i = 0; i < p->nclasses; i++) {
+        pooled += p->classes[i].allocs;
+        hits += p->classes[i].hits;
+        if (p->classes[i].allocs > top_class_allocs) {
+            top_class_allocs = p->classes[i].allocs;
+            top_class = p->classes[i].size;
+        }
+    }
+    adv_t *a = adv_new(c, "pool.max");
+    if (!a || !(a->what = fmt("set PERFSHIM_POOL_MAX=%llu (now %llu): %.1f%% of the allocations "
+                              "are larger and go to the C library",
+                              (unsigned long long)limit, (unsigned long long)p->max_size,
+                              share(above, tot->allocs)))) {
+        rc = PA_ENOMEM;
+        goto out;
+    }
+    ev(a, "pool_max", (double)p->max_size, ADV_BYTES);
+    ev(a, "suggested_pool_max", (double)limit, ADV_BYTES);
+    ev(a, "allocations", (double)tot->allocs, ADV_COUNT);
+    ev(a, "allocations_above_max", (double)above, ADV_COUNT);
+    ev(a, "allocations_above_max_share", share(above, tot->allocs), ADV_PERCENT);
+    ev(a, "bytes_above_max_share", share(above_bytes, tot->alloc_bytes), ADV_PERCENT);
+    ev(a, "pooled_allocations", (double)pooled, ADV_COUNT);
+    ev(a, "pool_hit_rate", share(hits, pooled), ADV_PERCENT);
+    if (pooled) { /* which class carries the pool's traffic now */
+        ev(a, "busiest_class", (double)top_class, ADV_BYTES);
+        ev(a, "busiest_class_share", share(top_class_allocs, pooled), ADV_PERCENT);
+    }
+    a->gain_unit = "allocations";
+    a->gain = gain;
+    a->gain_text = fmt("%llu allocations (%llu bytes) served by the pool instead of the C library",
+                       (unsigned long long)gain, (unsigned long long)gain_bytes);
+    rc = a->gain_text ? place_group(c, a, top) : PA_ENOMEM;
+out:
+    free(v);
+    return rc;
+}
+
+static int rule_short_lived(adv_ctx_t *c, const char **why)
+{
+    if (c->g.n && !c->counters[0].has_lifetimes) {
+        *why = "trace has no AGES chunk at its last snapshot";
+        return ADV_SKIPPED;
+    }
+    for (size_t i = 0; i < c->g.n; i++) {
+        const adv_site_counters_t *s = &c->counters[i];
+        if (s->freed_timed < ADV_SHORT_MIN_FREED ||
+            (double)s->short_lived < ADV_SHORT_SHARE * (double)s->freed_timed)
+            continue;
+        adv_t *a = adv_new(c, "short_lived");
+        uint64_t mean = s->allocs ? s->alloc_bytes / s->allocs : 0;
+        if (!a || !(a->what = fmt("reuse one buffer (or use the stack or an arena) for these "
+                                  "%llu-byte blocks: %.1f%% of them are freed within %.3g ms",
+                                  (unsigned long long)mean, share(s->short_lived, s->freed_timed),
+                                  s->age_unit_s * 1e3)))
+            return PA_ENOMEM;
+        ev(a, "allocations", (double)s->allocs, ADV_COUNT);
+        ev(a, "mean_size", (double)mean, ADV_BYTES);
+        ev(a, "freed_with_lifetime", (double)s->freed_timed, ADV_COUNT);
+        ev(a, "short_lived", (double)s->short_lived, ADV_COUNT);
+        ev(a, "short_lived_share", share(s->short_lived, s->freed_timed), ADV_PERCENT);
+        ev(a, "age_unit_ns", s->age_unit_s * 1e9, ADV_NS);
+        a->gain_unit = "allocations";
+        a->gain = s->short_lived;
+        a->gain_text = fmt("up to %llu allocations and frees (one buffer kept instead)",
+                           (unsigned long long)s->short_lived);
+        if (!a->gain_text || place_group(c, a, &c->g.all[i]) != PA_OK)
+            return PA_ENOMEM;
+    }
+    return PA_OK;
+}
+
+/* Rules that need the shim's advice counters. */
+static int needs_counters(adv_ctx_t *c, const char **why)
+{
+    if (!c->g.n || !c->counters[0].has_counters) {
+        *why = ADV_NO_COUNTERS;
+        return ADV_SKIPPED;
+    }
+    return PA_OK;
+}
+
+static int rule_temporaries(adv_ctx_t *c, const char **why)
+{
+    return needs_counters(c, why); /* the lead wires the counters' rule here (docs/tuning.md) */
+}
+
+static int rule_realloc(adv_ctx_t *c, const char **why)
+{
+    return needs_counters(c, why);
+}
+
+static int rule_cross_thread(adv_ctx_t *c, const char **why)
+{
+    return needs_counters(c, why);
+}
+
+static int rule_tiny(adv_ctx_t *c, const char **why)
+{
+    (void)why;
+    for (size_t i = 0; i < c->g.n; i++) {
+        const adv_site_counters_t *s = &c->counters[i];
+        if (s->allocs < ADV_TINY_MIN_ALLOCS || s->alloc_bytes > ADV_TINY_MAX * s->allocs)
+            continue;
+        double mean = (double)s->alloc_bytes / (double)s->allocs;
+        const pa_group_t *x = &c->g.all[i];
+        uint64_t batched = (s->allocs + ADV_TINY_BATCH - 1) / ADV_TINY_BATCH;
+        adv_t *a = adv_new(c, "tiny");
+        if (!a || !(a->what = fmt("allocate these %.1f-byte objects in batches (an array, a "
+                                  "pool or an arena) or embed them in their owner",
+                                  mean)))
+            return PA_ENOMEM;
+        ev(a, "allocations", (double)s->allocs, ADV_COUNT);
+        ev(a, "mean_size", mean, ADV_RATIO);
+        ev(a, "alloc_bytes", (double)s->alloc_bytes, ADV_BYTES);
+        a->gain_unit = "allocations";
+        a->gain = s->allocs - batched;
+        a->gain_text = fmt("%llu allocations (one per %d objects), and each block's rounding "
+                           "and header",
+                           (unsigned long long)a->gain, ADV_TINY_BATCH);
+        if (!a->gain_text || place_group(c, a, x) != PA_OK)
+            return PA_ENOMEM;
+    }
+    return PA_OK;
+}
+
+static int rule_fragmentation(adv_ctx_t *c, const char **why)
+{
+    const pa_totals_t *tot = &c->t->snap.totals;
+    if (!tot->rss_bytes) {
+        *why = "trace has no RSS";
+        return ADV_SKIPPED;
+    }
+    if (tot->rss_bytes < tot->live_bytes + ADV_FRAG_MIN_BYTES ||
+        (double)tot->rss_bytes < ADV_FRAG_RATIO * (double)tot->live_bytes)
+        return PA_OK;
+    const pa_pool_t *p = pa_model_pool(c->t);
+    uint64_t in_use = 0, free_blocks = 0;
+    for (size_t i = 0; p && i < p->nclasses; i++) {
+        in_use += p->classes[i].bytes_in_use;
+        free_blocks += p->classes[i].bytes_cached + p->classes[i].bytes_central;
+    }
+    uint64_t excess = tot->rss_bytes - tot->live_bytes;
+    adv_t *a = adv_new(c, "fragmentation");
+    if (!a)
+        return PA_ENOMEM;
+    if (p && p->empty_bytes >= excess / 2)
+        a->what = fmt("empty pool slabs stay resident: lower PERFSHIM_POOL_DECAY (now the "
+                      "default 1000 ms or as set) so they go back to the OS sooner");
+    else if (p && free_blocks >= excess / 2)
+        a->what = fmt("the pool's slabs are mostly free blocks pinned by a few live ones: "
+                      "allocate long-lived objects apart from short-lived ones (a separate "
+                      "arena), or free them together");
+    else
+        a->what = fmt("the C library keeps freed memory: call malloc_trim(0) after freeing a "
+                      "large working set, or limit arenas (MALLOC_ARENA_MAX)");
+    if (!a->what)
+        return PA_ENOMEM;
+    ev(a, "rss_bytes", (double)tot->rss_bytes, ADV_BYTES);
+    ev(a, "live_bytes", (double)tot->live_bytes, ADV_BYTES);
+    ev(a, "peak_live_bytes", (double)tot->peak_live_bytes, ADV_BYTES);
+    ev(a, "rss_per_live_byte",
+       tot->live_bytes ? (double)tot->rss_bytes / (double)tot->live_bytes : 0, ADV_RATIO);
+    if (p) {
+        ev(a, "pool_empty_slab_bytes", (double)p->empty_bytes, ADV_BYTES);
+        ev(a, "pool_free_block_bytes", (double)free_blocks, ADV_BYTES);
+        ev(a, "pool_in_use_bytes", (double)in_use, ADV_BYTES);
+    }
+    a->gain_unit = "bytes";
+    a->gain = excess;
+    a->gain_text =
+        fmt("up to %llu bytes of RSS (resident beyond the live heap)", (unsigned long long)excess);
+    a->where = pa_util_strdup("the whole process");
+    return a->gain_text && a->where ? PA_OK : PA_ENOMEM;
+}
+
+static const pa_locks_t *locks_of(adv_ctx_t *c, const char **why)
+{
+    if (!c->t->has_locks) {
+        *why = "trace has no LOCKS chunk (run with PERFSHIM_LOCKS=1)";
+        return NULL;
+    }
+    return &c->t->locks;
+}
+
+/* The acquiring site of lock li that waited longest (its stack), or 0; *nsites gets the sites
+ * taking at least ADV_SHARD_SITE_SHARE of the lock's acquisitions. Acquisitions, not waits or
+ * collisions: on a loaded machine a lock collides mostly when its holder is preempted, a few
+ * times per run at random sites, while the share of acquisitions is a property of the code. */
+static uint32_t lock_top_site(const pa_locks_t *L, size_t li, size_t *nsites)
+{
+    uint64_t best = 0, total = 0;
+    uint32_t id = 0;
+    *nsites = 0;
+    for (size_t i = 0; i < L->nsites; i++)
+        if (L->sites[i].lock_index == li)
+            total += L->sites[i].acquisitions; /* estimates, like every site's */
+    for (size_t i = 0; i < L->nsites; i++) {
+        const pa_lock_site_t *s = &L->sites[i];
+        if (s->lock_index != li)
+            continue;
+        if (s->acquisitions && (double)s->acquisitions >= ADV_SHARD_SITE_SHARE * (double)total)
+            (*nsites)++;
+        if (!id || s->wait_ns > best) {
+            best = s->wait_ns;
+            id = s->stack_id;
+        }
+    }
+    return id;
+}
+
+static int lock_place(adv_ctx_t *c, adv_t *a, uint32_t site, const pa_lock_t *k)
+{
+    uint32_t id = site ? site : k->first_use_stack;
+    if (id)
+        return place_stack(c, a, id, PA_HIDE_SHIM | PA_HIDE_LOCK_WRAPPERS);
+    a->where = fmt("%s 0x%llx", pa_locks_kind_name(k->kind), (unsigned long long)k->address);
+    return a->where ? PA_OK : PA_ENOMEM;
+}
+
+static uint64_t exclusive_acq(const pa_lock_t *k)
+{
+    return k->acquisitions > k->read_acquisitions ? k->acquisitions - k->read_acquisitions : 0;
+}
+
+static void lock_evidence(adv_t *a, const pa_lock_t *k, size_t nsites)
+{
+    ev(a, "acquisitions", (double)k->acquisitions, ADV_COUNT);
+    ev(a, "contended", (double)k->contended, ADV_COUNT);
+    ev(a, "wait_ns", (double)k->wait_ns, ADV_NS);
+    ev(a, "max_wait_ns", (double)k->max_wait_ns, ADV_NS);
+    uint64_t ex = exclusive_acq(k);
+    ev(a, "mean_hold_ns", ex && k->hold_samples ? (double)k->hold_ns / (double)ex : 0, ADV_NS);
+    ev(a, "busy_sites", (double)nsites, ADV_COUNT);
+}
+
+/* lock.hold and lock.shard: one walk over the locks, `shard` choosing which. */
+static int lock_rule(adv_ctx_t *c, const char **why, bool shard)
+{
+    const pa_locks_t *L = locks_of(c, why);
+    if (!L)
+        return ADV_SKIPPED;
+    for (size_t li = 0; li < L->nlocks; li++) {
+        const pa_lock_t *k = &L->locks[li];
+        if (!pa_locks_is_lock(k) || k->wait_ns < ADV_LOCK_MIN_WAIT_NS || !k->hold_samples)
+            continue;
+        uint64_t ex = exclusive_acq(k);
+        double hold = ex ? (double)k->hold_ns / (double)ex : 0;
+        size_t nsites;
+        uint32_t site = lock_top_site(L, li, &nsites);
+        /* One piece of advice per lock: shard it when many sites keep it busy, whatever its
+         * holds (a mean hold includes the holders preempted while holding it, so on a loaded
+         * machine it says little about the code); else shorten a long hold. */
+        bool busy = nsites >= ADV_SHARD_MIN_SITES && k->contended >= ADV_SHARD_MIN_CONTENDED;
+        if (shard ? !busy : busy || hold < ADV_LOCK_LONG_HOLD_NS)
+            continue;
+        adv_t *a = adv_new(c, shard ? "lock.shard" : "lock.hold");
+        if (!a)
+            return PA_ENOMEM;
+        char b1[32];
+        if (shard)
+            a->what = fmt("shard this %s (one per bucket or per thread, or a lock-free counter): "
+                          "%zu call sites take it",
+                          pa_locks_kind_name(k->kind), nsites);
+        else
+            a->what = fmt("shorten the critical section: the %s is held %s per acquisition "
+                          "while other threads wait",
+                          pa_locks_kind_name(k->kind), pa_util_format_ns(hold, b1, sizeof b1));
+        if (!a->what)
+            return PA_ENOMEM;
+        lock_evidence(a, k, nsites);
+        a->gain_unit = "ns";
+        /* halving the hold halves the queue behind it; 4 shards leave 1/4 of the collisions */
+        a->gain = shard ? k->wait_ns - k->wait_ns / 4 : k->wait_ns / 2;
+        a->gain_text =
+            fmt("about %s of waiting (%s)", pa_util_format_ns((double)a->gain, b1, sizeof b1),
+                shard ? "4 shards: 3/4 of the wait" : "the hold halved: half the wait");
+        if (!a->gain_text || lock_place(c, a, site, k) != PA_OK)
+            return PA_ENOMEM;
+    }
+    return PA_OK;
+}
+
+static int rule_lock_hold(adv_ctx_t *c, const char **why)
+{
+    return lock_rule(c, why, false);
+}
+
+static int rule_lock_shard(adv_ctx_t *c, const char **why)
+{
+    return lock_rule(c, why, true);
+}
+
+static int rule_cond_wake(adv_ctx_t *c, const char **why)
+{
+    const pa_locks_t *L = locks_of(c, why);
+    if (!L)
+        return ADV_SKIPPED;
+    for (size_t li = 0; li < L->nlocks; li++) {
+        const pa_lock_t *k = &L->locks[li];
+        if (k->kind != PS_LOCK_COND || !k->has_wakes || k->wakes < ADV_COND_MIN_WAKES)
+            continue;
+        double mean = (double)k->wake_ns / (double)k->wakes;
+        if (mean < ADV_COND_MEAN_NS)
+            continue;
+        adv_t *a = adv_new(c, "cond.wake");
+        char b1[32];
+        if (!a || !(a->what = fmt("waiters take %s on average to run after a signal: signal "
+                                  "after unlocking the mutex, hold it less, or hand work over "
+                                  "in batches",
+                                  pa_util_format_ns(mean, b1, sizeof b1))))
+            return PA_ENOMEM;
+        ev(a, "wakes", (double)k->wakes, ADV_COUNT);
+        ev(a, "wake_ns", (double)k->wake_ns, ADV_NS);
+        ev(a, "mean_wake_ns", mean, ADV_NS);
+        ev(a, "max_wake_ns", (double)k->max_wake_ns, ADV_NS);
+        a->gain_unit = "ns";
+        a->gain = k->wake_ns / 2;
+        a->gain_text = fmt("about %s of wake-up latency (half of it)",
+                           pa_util_format_ns((double)a->gain, b1, sizeof b1));
+        size_t nsites;
+        if (!a->gain_text || lock_place(c, a, lock_top_site(L, li, &nsites), k) != PA_OK)
+            return PA_ENOMEM;
+    }
+    return PA_OK;
+}
+
+static int rule_alloc_latency(adv_ctx_t *c, const char **why)
+{
+    if (!c->t->has_latency) {
+        *why = "trace has no LATENCY chunk (run with PERFSHIM_LATENCY_SAMPLE)";
+        return ADV_SKIPPED;
+    }
+    const pa_latency_t *L = &c->t->latency;
+    static const char *const ops[] = {"malloc", "free", "realloc"};
+    for (size_t i = 0; i < L->nrows; i++) {
+        const pa_latency_row_t *r = &L->rows[i];
+        if (r->hist.count < ADV_LAT_MIN_COUNT)
+            continue;
+        uint64_t p50 = pa_hist_ns(pa_hist_percentile(&r->hist, 0.5), L->tick_hz);
+        uint64_t p99 = pa_hist_ns(pa_hist_percentile(&r->hist, 0.99), L->tick_hz);
+        if (p99 < ADV_LAT_MIN_P99_NS || (double)p99 < ADV_LAT_RATIO * (double)(p50 ? p50 : 1))
+            continue;
+        double mean = (double)pa_hist_ns((uint64_t)pa_hist_mean(&r->hist), L->tick_hz);
+        adv_t *a = adv_new(c, "alloc_latency");
+        const char *op = r->op < 3 ? ops[r->op] : "?";
+        char bin[64];
+        if (r->size_max == UINT32_MAX)
+            snprintf(bin, sizeof bin, "%s of the largest sizes", op); /* the open last bin */
+        else
+            snprintf(bin, sizeof bin, "%s of up to %u bytes", op, r->size_max);
+        if (!a ||
+            !(a->what = fmt("%s has a slow tail (p99 %.0fx p50): look for page faults "
+                            "(pre-fault or reuse memory), mmap-sized requests or arena "
+                            "lock contention",
+                            bin, (double)p99 / (double)(p50 ? p50 : 1))) ||
+            !(a->where = pa_util_strdup(bin)))
+            return PA_ENOMEM;
+        ev(a, "timed_calls", (double)r->hist.count, ADV_COUNT);
+        ev(a, "sample", (double)L->sample, ADV_COUNT);
+        ev(a, "p50_ns", (double)p50, ADV_NS);
+        ev(a, "p99_ns", (double)p99, ADV_NS);
+        ev(a, "mean_ns", mean, ADV_NS);
+        a->gain_unit = "ns";
+        double tail = mean > (double)p50 ? (mean - (double)p50) * (double)r->hist.count : 0;
+        a->gain = (uint64_t)(tail * (double)(L->sample ? L->sample : 1));
+        char b1[32];
+        a->gain_text = fmt("up to %s of allocator time (every call at the median)",
+                           pa_util_format_ns((double)a->gain, b1, sizeof b1));
+        if (!a->gain_text)
+            return PA_ENOMEM;
+    }
+    return PA_OK;
+}
+
+/* Leaked blocks and bytes of each group: definitely and indirectly lost ones when the trace
+ * classified its leaks, else every live block of an exit snapshot. */
+static int leaked_by_group(adv_ctx_t *c, uint64_t (*out)[2])
+{
+    size_t nk;
+    const ps_row_leak_kind_t *kr = pa_model_leak_kinds(c->t, &nk);
+    if (!kr) {
+        for (size_t i = 0; i < c->g.n; i++) {
+            out[i][0] = c->g.all[i].live_blocks;
+            out[i][1] = c->g.all[i].live_bytes;
+        }
+        return PA_OK;
+    }
+    /* stack id -> group, then each classified row */
+    typedef struct {
+        uint32_t id;
+        size_t group;
+        UT_hash_handle hh;
+    } idmap_t;
+    idmap_t *map = NULL, *cells = calloc(c->t->snap.nrows ? c->t->snap.nrows : 1, sizeof *cells);
+    if (!cells)
+        return PA_ENOMEM;
+    for (size_t r = 0; r < c->t->snap.nrows; r++) {
+        const pa_group_t *x = c->g.row_group[r];
+        if (!x)
+            continue;
+        cells[r].id = c->t->snap.rows[r].stack_id;
+        cells[r].group = (size_t)(x - c->g.all);
+        idmap_t *old;
+        HASH_FIND(hh, map, &cells[r].id, sizeof cells[r].id, old);
+        if (!old)
+            HASH_ADD(hh, map, id, sizeof cells[r].id, &cells[r]);
+    }
+    for (size_t i = 0; i < nk; i++) {
+        if (kr[i].kind != PS_LEAK_DEFINITELY && kr[i].kind != PS_LEAK_INDIRECTLY)
+            continue;
+        idmap_t *m;
+        HASH_FIND(hh, map, &kr[i].stack_id, sizeof kr[i].stack_id, m);
+        if (m) {
+            out[m->group][0] += kr[i].blocks;
+            out[m->group][1] += kr[i].bytes;
+        }
+    }
+    HASH_CLEAR(hh, map);
+    free(cells);
+    return PA_OK;
+}
+
+typedef struct {
+    size_t group;
+    uint64_t blocks, bytes;
+} leak_t;
+
+static int leak_cmp(const void *a, const void *b)
+{
+    const leak_t *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    return x->group < y->group ? -1 : x->group > y->group;
+}
+
+/* Counts view v's site as leaking in the current trace (leak.every_process). */
+static int leak_site_add(adv_ctx_t *c, const pa_stackview_t *v, uint64_t blocks, uint64_t bytes)
+{
+    pa_str_t key = {0};
+    char brief[256];
+    for (size_t f = 0; f < v->nframes; f++)
+        pa_str_printf(&key, "%s|%s|%u\n", pa_report_frame_brief(&v->frames[f], brief, sizeof brief),
+                      v->frames[f].file ? v->frames[f].file : "", (unsigned)v->frames[f].line);
+    const char *k = pa_str_get(&key);
+    leak_site_t *s;
+    HASH_FIND_STR(*c->sites, k, s);
+    int rc = PA_OK;
+    if (!s) {
+        if (!(s = calloc(1, sizeof *s)) || !(s->key = pa_util_strdup(k)) ||
+            pa_merge_copy_view(v, &s->frames, &s->nframes, &s->note) != PA_OK) {
+            if (s)
+                free(s->key);
+            free(s);
+            pa_str_free(&key);
+            return PA_ENOMEM;
+        }
+        s->last = SIZE_MAX;
+        HASH_ADD_KEYPTR(hh, *c->sites, s->key, strlen(s->key), s);
+    }
+    if (s->last != c->index) {
+        s->last = c->index;
+        s->traces++;
+    }
+    s->blocks += blocks;
+    s->bytes += bytes;
+    pa_str_free(&key);
+    return rc;
+}
+
+static int rule_leak(adv_ctx_t *c, const char **why)
+{
+    if (c->t->snap.reason != PS_SNAP_EXIT) {
+        *why = "last snapshot is not at exit (leaks are judged at exit)";
+        return ADV_SKIPPED;
+    }
+    uint64_t(*lk)[2] = calloc(c->g.n ? c->g.n : 1, sizeof *lk);
+    leak_t *v = malloc((c->g.n ? c->g.n : 1) * sizeof *v);
+    int rc = lk && v ? leaked_by_group(c, lk) : PA_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; rc == PA_OK && i < c->g.n; i++)
+        if (lk[i][0] && c->g.all[i].suppressed_by < 0)
+            v[n++] = (leak_t){i, lk[i][0], lk[i][1]};
+    if (rc == PA_OK)
+        qsort(v, n, sizeof *v, leak_cmp);
+    for (size_t i = 0; rc == PA_OK && i < n; i++) {
+        const pa_group_t *x = &c->g.all[v[i].group];
+        pa_stackview_t sv = {0};
+        rc = pa_report_group_view(&c->g, x, &sv);
+        if (rc == PA_OK && sv.nframes)
+            rc = leak_site_add(c, &sv, v[i].blocks, v[i].bytes);
+        if (rc == PA_OK && i < ADV_LEAK_TOP) {
+            adv_t *a = adv_new(c, "leak");
+            if (!a ||
+                !(a->what = fmt("free these blocks (rank %zu of %zu leaking sites)", i + 1, n)))
+                rc = PA_ENOMEM;
+            else {
+                ev(a, "leaked_blocks", (double)v[i].blocks, ADV_COUNT);
+                ev(a, "leaked_bytes", (double)v[i].bytes, ADV_BYTES);
+                ev(a, "allocations", (double)x->allocs, ADV_COUNT);
+                a->gain_unit = "bytes";
+                a->gain = v[i].bytes;
+                a->gain_text =
+                    fmt("%llu bytes in %llu block%s no longer lost", (unsigned long long)v[i].bytes,
+                        (unsigned long long)v[i].blocks, v[i].blocks == 1 ? "" : "s");
+                rc = a->gain_text ? place_view(a, &sv) : PA_ENOMEM;
+            }
+        }
+        pa_report_stack_view_free(&sv);
+    }
+    free(lk);
+    free(v);
+    (void)why;
+    return rc;
+}
+
+/* ---- the table ------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *id;
+    int (*run)(adv_ctx_t *c, const char **why); /* NULL: judged over every trace (advise_all) */
+    const char *change;                         /* what the advice proposes */
+    const char *evidence;                       /* the numbers it cites */
+} adv_rule_t;
+
+static const adv_rule_t rules[] = {
+    {"pool.max", rule_pool_max,
+     "raise PERFSHIM_POOL_MAX to the class holding most requests above it",
+     "allocations and bytes above the limit (by site mean size), the suggested limit, pool "
+     "allocations, hit rate, busiest class"},
+    {"short_lived", rule_short_lived, "reuse a buffer, use the stack or an arena",
+     "allocations, freed blocks with a lifetime, share freed within one age unit"},
+    {"temporaries", rule_temporaries, "reuse a buffer instead of a temporary",
+     "allocations freed before the thread's next allocation (advice counters)"},
+    {"tiny", rule_tiny, "batch tiny objects into arrays or arenas",
+     "allocations and mean size (<= 16 bytes) of one site"},
+    {"realloc_growth", rule_realloc, "reserve capacity up front",
+     "reallocs that grew a block and their factors (advice counters)"},
+    {"fragmentation", rule_fragmentation,
+     "malloc_trim, arena limits, pool decay or separate arenas",
+     "RSS, live heap, the pool's empty slabs and free blocks"},
+    {"cross_thread_free", rule_cross_thread, "change ownership or the allocator",
+     "frees on a thread other than the allocating one (advice counters)"},
+    {"lock.hold", rule_lock_hold, "shorten the critical section",
+     "acquisitions, contention, wait, mean hold"},
+    {"lock.shard", rule_lock_shard, "shard a lock many sites wait on",
+     "wait, contended acquisitions, mean hold, call sites with a tenth of the acquisitions or "
+     "more"},
+    {"cond.wake", rule_cond_wake, "signal after unlocking, hand work over in batches",
+     "wake-ups and their latency"},
+    {"alloc_latency", rule_alloc_latency, "find what makes an allocator call slow",
+     "timed calls, p50, p99, mean of a size bin"},
+    {"leak", rule_leak, "free the blocks (ranked by bytes)", "leaked blocks and bytes of a site"},
+    {"leak.every_process", NULL, "fix a leak every process of the program has",
+     "processes leaking at the site"},
+};
+#define NRULES (sizeof rules / sizeof rules[0])
+
+static int skip_rule(adv_list_t *l, const char *id, const char *why)
+{
+    for (size_t i = 0; i < l->skipped_ids.n; i++)
+        if (strcmp(l->skipped_ids.items[i], id) == 0)
+            return PA_OK;
+    if (pa_strlist_add(&l->skipped_ids, id) != PA_OK)
+        return PA_ENOMEM;
+    return pa_strlist_add(&l->skipped_why, why);
+}
+
+/* ---- output ---------------------------------------------------------------------------------- */
+
+static const char *ev_text(const adv_ev_t *e, char *buf, size_t size)
+{
+    switch (e->unit) {
+    case ADV_BYTES:
+        return pa_util_format_bytes((uint64_t)e->v, buf, size);
+    case ADV_NS:
+        return pa_util_format_ns(e->v, buf, size);
+    case ADV_PERCENT:
+        snprintf(buf, size, "%.1f%%", e->v);
+        return buf;
+    case ADV_RATIO:
+        snprintf(buf, size, "%.2f", e->v);
+        return buf;
+    default:
+        snprintf(buf, size, "%llu", (unsigned long long)e->v);
+        return buf;
+    }
+}
+
+static void advice_text(FILE *out, const adv_t *a, bool all_frames)
+{
+    fprintf(out, "[%s] %s\n", a->rule, a->what);
+    fprintf(out, "  where: %s\n", a->where ? a->where : "?");
+    if (a->nframes)
+        pa_report_frames_text_n(out, NULL, a->frames, a->nframes, "    ", all_frames);
+    fputs("  evidence:", out);
+    for (size_t i = 0; i < a->nev; i++) {
+        char b[64];
+        fprintf(out, "%s %s %s", i ? "," : "", a->ev[i].key, ev_text(&a->ev[i], b, sizeof b));
+    }
+    fprintf(out, "\n  expected gain: %s\n", a->gain_text);
+}
+
+static void advice_json(pa_json_t *j, const adv_t *a)
+{
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "rule");
+    pa_json_string(j, a->rule);
+    pa_json_key(j, "trace");
+    if (a->trace == SIZE_MAX)
+        pa_json_null(j);
+    else
+        pa_json_u64(j, a->trace);
+    pa_json_key(j, "what");
+    pa_json_string(j, a->what);
+    pa_json_key(j, "where");
+    pa_json_string(j, a->where ? a->where : "");
+    pa_report_stack_json(j, a->note, a->frames, a->nframes);
+    pa_json_key(j, "evidence");
+    pa_json_object_begin(j, true);
+    for (size_t i = 0; i < a->nev; i++) {
+        pa_json_key(j, a->ev[i].key);
+        if (a->ev[i].unit == ADV_PERCENT || a->ev[i].unit == ADV_RATIO)
+            pa_json_f64(j, a->ev[i].v);
+        else
+            pa_json_u64(j, (uint64_t)a->ev[i].v);
+    }
+    pa_json_object_end(j);
+    pa_json_key(j, "gain");
+    pa_json_object_begin(j, true);
+    pa_json_kv_u64(j, a->gain_unit, a->gain);
+    pa_json_object_end(j);
+    pa_json_key(j, "gain_text");
+    pa_json_string(j, a->gain_text);
+    pa_json_object_end(j);
+}
+
+/* ---- driving --------------------------------------------------------------------------------- */
+
+const char pa_advise_help[] =
+    "Usage: perfshim advise [OPTIONS] TRACE...\n"
+    "\n"
+    "Tuning advice with evidence: for each trace, what to change, where (the call stack), the\n"
+    "numbers that show it, the expected gain, and the rule that found it. The rules and their\n"
+    "thresholds are in docs/tuning.md: pool limit (pool.max), short-lived blocks\n"
+    "(short_lived), tiny allocations (tiny), fragmentation, lock hold times (lock.hold), a\n"
+    "lock many sites wait on (lock.shard), condition variable wake-ups (cond.wake),\n"
+    "allocator latency tails (alloc_latency), leaks ranked by bytes (leak), and with several\n"
+    "traces a site leaking in every process (leak.every_process). Rules whose data a trace\n"
+    "lacks are listed as skipped (lock rules need PERFSHIM_LOCKS=1, alloc_latency\n"
+    "PERFSHIM_LATENCY_SAMPLE).\n"
+    "\n"
+    "Options:\n"
+    "      --json                 JSON output (format perfshim-advise)\n"
+    "      --fail-on-advice       exit with status 1 when there is any advice\n"
+    "      --all-frames           C++ standard library frames one per line (see leaks --help)\n"
+    "  -h, --help                 show this help\n"
+    "\n"
+    "Exit status: 0 done; 1 advice given with --fail-on-advice; 2 usage error or no trace\n"
+    "could be read.\n";
+
+/* Judges one trace by every per-trace rule. */
+static int judge_trace(const char *path, size_t index, const pa_suppress_t *supp, adv_list_t *out,
+                       leak_site_t **sites, pa_trace_t *t)
+{
+    adv_ctx_t c = {.t = t, .index = index, .supp = supp, .out = out, .sites = sites};
+    int rc = pa_symbols_new(t, &c.syms);
+    if (rc == PA_OK)
+        rc = pa_report_group(t, c.syms, false, &c.g);
+    if (rc == PA_OK)
+        rc = pa_report_group_suppress(&c.g, supp);
+    if (rc == PA_OK && !(c.counters = calloc(c.g.n ? c.g.n : 1, sizeof *c.counters)))
+        rc = PA_ENOMEM;
+    if (rc == PA_OK)
+        adv_fill_counters(t, &c.g, c.counters);
+    for (size_t r = 0; rc == PA_OK && r < NRULES; r++) {
+        if (!rules[r].run)
+            continue;
+        const char *why = NULL;
+        rc = rules[r].run(&c, &why);
+        if (rc == ADV_SKIPPED)
+            rc = skip_rule(out, rules[r].id, why);
+    }
+    if (rc == PA_ENOMEM)
+        pa_msg_error("%s: out of memory", path);
+    free(c.counters);
+    if (c.syms) {
+        pa_report_groups_free(&c.g);
+        pa_symbols_free(c.syms);
+    }
+    return rc;
+}
+
+/* leak.every_process: a site (by its symbolized frames) leaking in every one of n >= 2 traces,
+ * the most bytes first. */
+static int site_bytes_cmp(const void *a, const void *b)
+{
+    const leak_site_t *x = *(leak_site_t *const *)a, *y = *(leak_site_t *const *)b;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+static int every_process(adv_list_t *out, leak_site_t *sites, size_t ntraces)
+{
+    if (ntraces < 2)
+        return skip_rule(out, "leak.every_process", "one trace (give every process's trace)");
+    size_t n = 0;
+    for (leak_site_t *s = sites; s; s = s->hh.next)
+        n += s->traces == ntraces;
+    leak_site_t **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return PA_ENOMEM;
+    n = 0;
+    for (leak_site_t *s = sites; s; s = s->hh.next)
+        if (s->traces == ntraces)
+            v[n++] = s;
+    qsort(v, n, sizeof *v, site_bytes_cmp);
+    adv_ctx_t c = {.index = SIZE_MAX, .out = out};
+    int rc = PA_OK;
+    for (size_t i = 0; i < n && rc == PA_OK; i++) {
+        adv_t *a = adv_new(&c, "leak.every_process");
+        pa_stackview_t sv = {.frames = v[i]->frames, .nframes = v[i]->nframes, .note = v[i]->note};
+        if (!a ||
+            !(a->what = fmt("fix this leak first: every one of the %zu processes has it", ntraces)))
+            rc = PA_ENOMEM;
+        else {
+            ev(a, "processes", (double)ntraces, ADV_COUNT);
+            ev(a, "leaked_blocks", (double)v[i]->blocks, ADV_COUNT);
+            ev(a, "leaked_bytes", (double)v[i]->bytes, ADV_BYTES);
+            a->gain_unit = "bytes";
+            a->gain = v[i]->bytes;
+            a->gain_text =
+                fmt("%llu bytes over all the processes", (unsigned long long)v[i]->bytes);
+            rc = a->gain_text ? place_view(a, &sv) : PA_ENOMEM;
+        }
+    }
+    free(v);
+    return rc;
+}
+
+static int parse_opts(int argc, char **argv, pa_advise_opts_t *o, bool *help, bool *fail)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"fail-on-advice", no_argument, NULL, 'f'},
+        {"all-frames", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    optind = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'j':
+            o->json = true;
+            break;
+        case 'f':
+            *fail = true;
+            break;
+        case 'a':
+            o->all_frames = true;
+            break;
+        case 'h':
+            *help = true;
+            break;
+        default:
+            pa_msg_error("advise: unknown option '%s'; see 'perfshim help advise'",
+                         argv[optind - 1]);
+            return -1;
+        }
+    }
+    return optind;
+}
+
+static void output(FILE *out, const adv_list_t *l, char *const *paths, const uint64_t *pids,
+                   size_t n, const pa_advise_opts_t *o)
+{
+    if (o->json) {
+        pa_json_t j;
+        pa_json_init(&j, out);
+        pa_json_object_begin(&j, false);
+        pa_json_key(&j, "format");
+        pa_json_string(&j, "perfshim-advise");
+        pa_json_kv_u64(&j, "version", 1);
+        pa_json_key(&j, "traces");
+        pa_json_array_begin(&j, false);
+        for (size_t i = 0; i < n; i++) {
+            pa_json_object_begin(&j, true);
+            pa_json_key(&j, "path");
+            pa_json_string(&j, paths[i]);
+            pa_json_key(&j, "pid");
+            if (pids[i] == UINT64_MAX)
+                pa_json_null(&j); /* unreadable */
+            else
+                pa_json_u64(&j, pids[i]);
+            pa_json_object_end(&j);
+        }
+        pa_json_array_end(&j);
+        pa_json_key(&j, "advice");
+        pa_json_array_begin(&j, false);
+        for (size_t i = 0; i < l->n; i++)
+            advice_json(&j, &l->v[i]);
+        pa_json_array_end(&j);
+        pa_json_key(&j, "skipped_rules");
+        pa_json_array_begin(&j, false);
+        for (size_t i = 0; i < l->skipped_ids.n; i++) {
+            pa_json_object_begin(&j, true);
+            pa_json_key(&j, "id");
+            pa_json_string(&j, l->skipped_ids.items[i]);
+            pa_json_key(&j, "why");
+            pa_json_string(&j, l->skipped_why.items[i]);
+            pa_json_object_end(&j);
+        }
+        pa_json_array_end(&j);
+        pa_json_object_end(&j);
+        pa_json_finish(&j);
+        return;
+    }
+    size_t shown = SIZE_MAX - 1;
+    for (size_t i = 0; i < l->n; i++) {
+        const adv_t *a = &l->v[i];
+        if (a->trace != shown) {
+            if (a->trace == SIZE_MAX)
+                fprintf(out, "%sOver all %zu traces:\n", i ? "\n" : "", n);
+            else
+                fprintf(out, "%sAdvice for %s (pid %llu):\n", i ? "\n" : "", paths[a->trace],
+                        (unsigned long long)pids[a->trace]);
+            shown = a->trace;
+        }
+        fputc('\n', out);
+        advice_text(out, a, o->all_frames);
+    }
+    if (!l->n)
+        fputs("No advice: no rule's threshold was reached (docs/tuning.md).\n", out);
+    else
+        fprintf(out, "\n%zu piece%s of advice.\n", l->n, l->n == 1 ? "" : "s");
+    if (l->skipped_ids.n)
+        fputs("\nSkipped rules (the trace lacks their data):\n", out);
+    for (size_t i = 0; i < l->skipped_ids.n; i++)
+        fprintf(out, "  %s: %s\n", l->skipped_ids.items[i], l->skipped_why.items[i]);
+}
+
+int pa_advise_files(char *const *paths, size_t n, const pa_advise_opts_t *o, FILE *out,
+                    size_t *nadvice)
+{
+    adv_list_t l = {0};
+    leak_site_t *sites = NULL;
+    pa_suppress_t supp = {0};
+    uint64_t *pids = calloc(n ? n : 1, sizeof *pids);
+    int rc = pids ? pa_suppress_add_defaults(&supp) : PA_ENOMEM;
+    size_t loaded = 0;
+    *nadvice = 0;
+    pa_symbols_share(n > 1);
+    for (size_t i = 0; i < n && rc == PA_OK; i++) {
+        pa_trace_t t;
+        pids[i] = UINT64_MAX;
+        if (pa_model_load(paths[i], o->quiet, &t) != PA_OK)
+            continue; /* said why */
+        pids[i] = t.has_process ? t.process.pid : 0;
+        rc = judge_trace(paths[i], i, &supp, &l, &sites, &t);
+        pa_model_free(&t);
+        loaded++;
+    }
+    if (rc == PA_OK && loaded)
+        rc = every_process(&l, sites, loaded);
+    pa_symbols_share(false);
+    if (rc == PA_OK && loaded) {
+        output(out, &l, paths, pids, n, o);
+        *nadvice = l.n;
+    } else if (rc == PA_ENOMEM) {
+        pa_msg_error("advise: out of memory");
+    } else if (rc == PA_OK) {
+        rc = PA_EIO; /* no trace could be read: each said why */
+    }
+    for (size_t i = 0; i < l.n; i++)
+        adv_free(&l.v[i]);
+    free(l.v);
+    pa_strlist_free(&l.skipped_ids);
+    pa_strlist_free(&l.skipped_why);
+    leak_site_t *s, *tmp;
+    HASH_ITER(hh, sites, s, tmp)
+    {
+        HASH_DEL(sites, s);
+        pa_merge_free_frames(s->frames, s->nframes, s->note);
+        free(s->key);
+        free(s);
+    }
+    pa_suppress_free(&supp);
+    free(pids);
+    return rc;
+}
+
+int pa_advise_json_files(char *const *paths, size_t n, FILE *out)
+{
+    pa_advise_opts_t o = {.json = true, .quiet = true};
+    size_t nadvice = 0;
+    return pa_advise_files(paths, n, &o, out, &nadvice);
+}
+
+int pa_advise_main(int argc, char **argv)
+{
+    pa_advise_opts_t o = {0};
+    bool help = false, fail = false;
+    int first = parse_opts(argc, argv, &o, &help, &fail);
+    if (first < 0)
+        return PA_EXIT_USAGE;
+    if (help) {
+        fputs(pa_advise_help, stdout);
+        return PA_EXIT_OK;
+    }
+    if (first >= argc) {
+        pa_msg_error("advise: no trace file given; see 'perfshim help advise'");
+        return PA_EXIT_USAGE;
+    }
+    size_t nadvice;
+    int rc = pa_advise_files(argv + first, (size_t)(argc - first), &o, stdout, &nadvice);
+    if (rc != PA_OK)
+        return PA_EXIT_USAGE;
+    return fail && nadvice ? PA_EXIT_FINDINGS : PA_EXIT_OK;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * adv_lockhot.c — one inefficiency for `perfshim advise` (docs/tuning.md, rule lock.hold): four
+ * threads update a shared table under one mutex, and update() does its slow computation (about
+ * 20 us) while holding it. Run with PERFSHIM_LOCKS=1. With --short the advice is applied: the
+ * computation moves out of the critical section, which only stores the result.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#define THREADS 4
+#define ROUNDS 400
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long table[64];
+static int short_hold;
+
+static unsigned long compute(unsigned long x)
+{
+    for (int i = 0; i < 20000; i++) /* about 20 us */
+        x = x * 6364136223846793005ul + 1442695040888963407ul;
+    return x;
+}
+
+static void update(int slot, unsigned long seed)
+{
+    if (short_hold) {
+        unsigned long v = compute(seed);
+        pthread_mutex_lock(&table_lock);
+        table[slot] ^= v;
+        pthread_mutex_unlock(&table_lock);
+        return;
+    }
+    pthread_mutex_lock(&table_lock);
+    table[slot] ^= compute(seed);
+    pthread_mutex_unlock(&table_lock);
+}
+
+static void *worker(void *arg)
+{
+    long id = (long)arg;
+    for (int r = 0; r < ROUNDS; r++)
+        update((int)((id * ROUNDS + r) % 64), (unsigned long)(id * 1000 + r));
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    short_hold = argc > 1 && strcmp(argv[1], "--short") == 0;
+    pthread_t t[THREADS];
+    for (long i = 0; i < THREADS; i++)
+        pthread_create(&t[i], NULL, worker, (void *)i);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    unsigned long x = 0;
+    for (int i = 0; i < 64; i++)
+        x ^= table[i];
+    printf("updates %d short %d table %lx\n", THREADS * ROUNDS, short_hold, x);
+    return 0;
+}

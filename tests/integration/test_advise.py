@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""test_advise.py — `perfshim advise` (issue 13, item 2; docs/tuning.md).
+
+- Each adv_* example (examples/adv_*.c) has one known inefficiency and gets exactly the advice
+  of its rule, at the function that has it (the `where` names it); adv_clean gets none.
+- Every piece of advice has its members (rule, what, where, stack, evidence, gain, gain_text),
+  and the rules that need the shim's per-site advice counters are listed as skipped with the
+  reason "trace has no advice counters".
+- Promised gains, as counts (never wall-clock): pool.max on adv_poolmax predicts N more pooled
+  allocations with the suggested PERFSHIM_POOL_MAX; the run with that value pools exactly N more
+  (the POOL chunk's class counts). short_lived on adv_temporaries predicts the allocations that
+  reusing one buffer saves; adv_temporaries --reuse allocates that many fewer (within 2%: the
+  prediction counts blocks freed within one age unit).
+- leak on leaky, ranked by bytes; leak.every_process on two runs of leaky, and not on one.
+- Text output, --fail-on-advice (exit 1 with advice, 0 without), usage errors (exit 2).
+- The golden advice of committed traces (tests/data/advise.expected.{txt,json}; --update
+  rewrites them).
+Standard library only."""
+import difflib
+import json
+import os
+
+import pstest
+import test_golden
+
+GOLDEN_ARGS = ["leaky.trace", "contention.trace"]
+COUNTER_RULES = {"temporaries", "realloc_growth", "cross_thread_free"}
+
+# example -> (environment, the one rule expected, the function its `where` names)
+EXAMPLES = {
+    "adv_poolmax": ({"PERFSHIM_POOL_MAX": "128"}, "pool.max", "make_record"),
+    "adv_temporaries": ({}, "short_lived", "format_line"),
+    "adv_tiny": ({}, "tiny", "new_node"),
+    "adv_fragment": ({}, "fragmentation", None),
+    "adv_lockhot": ({"PERFSHIM_LOCKS": "1"}, "lock.hold", "update"),
+    "adv_lockshard": ({"PERFSHIM_LOCKS": "1"}, "lock.shard", None),  # any of its three sites
+    "adv_condwake": ({"PERFSHIM_LOCKS": "1"}, "cond.wake", "consumer"),
+    "adv_clean": ({"PERFSHIM_LOCKS": "1"}, None, None),
+}
+
+
+def main():
+    def extra(ap):
+        ap.add_argument("--data", required=True, help="tests/data")
+        ap.add_argument("--update", action="store_true", help="rewrite the golden advice files")
+
+    args = pstest.parse_args(extra)
+    ck = pstest.Checker("test_advise")
+    data = os.path.abspath(args.data)
+
+    def perfshim(*a, cwd=None):
+        return pstest.run([args.perfshim] + list(a), cwd=cwd)
+
+    def advise(*traces, extra=()):
+        p = perfshim("advise", "--json", *(list(extra) + list(traces)))
+        try:
+            return p, json.loads(p.stdout.decode("utf-8"))
+        except ValueError:
+            ck.fatal("advise --json prints JSON", pstest.describe(p))
+
+    # ---- golden ---------------------------------------------------------------------------------
+    text = perfshim("advise", *GOLDEN_ARGS, cwd=data)
+    js = perfshim("advise", "--json", *GOLDEN_ARGS, cwd=data)
+    if not ck.check(text.returncode == 0 and js.returncode == 0, "golden advise exits 0",
+                    pstest.describe(text) + pstest.describe(js)):
+        ck.done()
+    got_json = test_golden.stable(json.loads(js.stdout.decode("utf-8")))
+    got_text = text.stdout.decode("utf-8")
+    if args.update:
+        with open(os.path.join(data, "advise.expected.json"), "w", encoding="utf-8") as f:
+            f.write(test_golden.dumps(got_json) + "\n")
+        with open(os.path.join(data, "advise.expected.txt"), "w", encoding="utf-8") as f:
+            f.write(got_text)
+        print("updated tests/data/advise.expected.{json,txt}")
+        ck.done()
+    with open(os.path.join(data, "advise.expected.json"), encoding="utf-8") as f:
+        expected = json.load(f)
+    d = test_golden.differences(expected, got_json)
+    ck.check(not d, "golden advise --json equals advise.expected.json", "\n".join(d[:30]))
+    with open(os.path.join(data, "advise.expected.txt"), encoding="utf-8") as f:
+        expected_text = f.read()
+    ck.check(got_text == expected_text, "golden advise (text) equals advise.expected.txt",
+             "\n".join(difflib.unified_diff(expected_text.splitlines(), got_text.splitlines(),
+                                            lineterm=""))[:4000])
+    ck.check(any(a["rule"] == "leak" for a in expected["advice"]),
+             "golden: the expected advice has leaks")
+
+    # ---- one inefficiency per example ------------------------------------------------------------
+    work = pstest.tmpdir("advise")
+
+    def run(prog, env, name, argv=()):
+        path = os.path.join(work, name + ".trace")
+        e = {"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": path}
+        e.update(env)
+        p = pstest.run([os.path.join(args.bindir, prog)] + list(argv), env=e, cwd=work)
+        if not ck.check(p.returncode == 0 and os.path.exists(path),
+                        "%s %s ran and wrote its trace" % (prog, " ".join(argv)),
+                        pstest.describe(p)):
+            ck.done()
+        return path
+
+    def summary_json(trace):
+        p = perfshim("summary", "--json", trace)
+        return json.loads(p.stdout.decode("utf-8"))
+
+    docs = {}
+    for prog, (env, rule, function) in EXAMPLES.items():
+        trace = run(prog, env, prog)
+        p, doc = advise(trace)
+        docs[prog] = (trace, doc)
+        ck.equal(p.returncode, 0, prog + ": advise exits 0")
+        rules = [a["rule"] for a in doc["advice"]]
+        ck.equal(rules, [rule] if rule else [], prog + ": exactly its advice")
+        skipped = {s["id"]: s["why"] for s in doc["skipped_rules"]}
+        ck.check(all(skipped.get(r) == "trace has no advice counters" for r in COUNTER_RULES),
+                 prog + ": the counter rules are skipped for want of advice counters",
+                 repr(skipped))
+        for a in doc["advice"]:
+            keys = {"rule", "trace", "what", "where", "stack", "evidence", "gain", "gain_text"}
+            ck.check(keys <= set(a) and a["what"] and a["evidence"] and a["gain"],
+                     prog + ": the advice has " + ", ".join(sorted(keys)), repr(a)[:600])
+            if function:
+                ck.check(a["where"].startswith(function + " (" + prog + ".c:"),
+                         prog + ": where names " + function, a["where"])
+            elif a["rule"] == "lock.shard":
+                ck.check(a["where"].split(" (")[0] in ("count_read", "count_write",
+                                                         "count_open") and
+                         a["evidence"]["busy_sites"] == 3,
+                         prog + ": the lock's three sites, where names one", repr(a)[:600])
+
+    # ---- pool.max: the promised gain, exactly ---------------------------------------------------
+    trace, doc = docs["adv_poolmax"]
+    adv = [a for a in doc["advice"] if a["rule"] == "pool.max"]
+    if adv:
+        ev = adv[0]["evidence"]
+        ck.equal(ev["suggested_pool_max"], 224, "pool.max suggests the class of 200 bytes")
+        # its 20000 records, and stdio's buffer of stdout (one block of 1 KiB or more)
+        ck.check(20000 <= ev["allocations_above_max"] <= 20002,
+                 "pool.max counts the 20000 requests above", repr(ev))
+        predicted = adv[0]["gain"]["allocations"]
+        before = sum(c["allocs"] for c in summary_json(trace)["pool"]["classes"])
+        after_trace = run("adv_poolmax", {"PERFSHIM_POOL_MAX": str(ev["suggested_pool_max"])},
+                          "adv_poolmax_applied")
+        after = sum(c["allocs"] for c in summary_json(after_trace)["pool"]["classes"])
+        ck.equal(after - before, predicted, "pool.max: pooled allocations gained = predicted")
+        p, doc2 = advise(after_trace)
+        ck.equal([a["rule"] for a in doc2["advice"]], [], "pool.max applied: no advice left")
+
+    # ---- short_lived: the promised gain, within 2% ---------------------------------------------
+    trace, doc = docs["adv_temporaries"]
+    adv = [a for a in doc["advice"] if a["rule"] == "short_lived"]
+    if adv:
+        predicted = adv[0]["gain"]["allocations"]
+        after_trace = run("adv_temporaries", {}, "adv_temporaries_reuse", ["--reuse"])
+        saved = (summary_json(trace)["totals"]["allocs"] -
+                 summary_json(after_trace)["totals"]["allocs"])
+        ck.check(saved == 49999 and abs(predicted - saved) <= 0.02 * saved,
+                 "short_lived: allocations saved by --reuse (%d) within 2%% of predicted (%d)"
+                 % (saved, predicted))
+        p, doc2 = advise(after_trace)
+        ck.equal([a["rule"] for a in doc2["advice"]], [], "short_lived applied: no advice left")
+
+    # ---- leaks, and a leak in every process ---------------------------------------------------
+    l1 = run("leaky", {}, "leaky1")
+    l2 = run("leaky", {}, "leaky2")
+    p, one = advise(l1)
+    leaks = [a for a in one["advice"] if a["rule"] == "leak"]
+    ck.check(len(leaks) >= 3, "leaky: its leaks are advice", repr([a["where"] for a in leaks]))
+    gains = [a["gain"]["bytes"] for a in leaks]
+    ck.equal(gains, sorted(gains, reverse=True), "leak: ranked by bytes")
+    ck.check(any(s["id"] == "leak.every_process" for s in one["skipped_rules"]),
+             "one trace: leak.every_process skipped")
+    p, two = advise(l1, l2)
+    every = [a for a in two["advice"] if a["rule"] == "leak.every_process"]
+    ck.equal(len(every), len(leaks), "two runs of leaky: each leaking site leaks in both")
+    ck.check(all(a["trace"] is None and a["evidence"]["processes"] == 2 for a in every),
+             "leak.every_process: over both traces", repr(every[:1])[:400])
+    ck.check(every and every[0]["gain"]["bytes"] == 2 * leaks[0]["gain"]["bytes"],
+             "leak.every_process: the bytes of both processes")
+
+    # ---- text, exit statuses ---------------------------------------------------------------------
+    p = perfshim("advise", docs["adv_tiny"][0])
+    out = p.stdout.decode("utf-8")
+    ck.check(p.returncode == 0 and "[tiny]" in out and "expected gain:" in out and
+             "evidence:" in out and "new_node (adv_tiny.c:" in out, "text advice", out[:2000])
+    ck.equal(perfshim("advise", "--fail-on-advice", docs["adv_tiny"][0]).returncode, 1,
+             "--fail-on-advice with advice: exit 1")
+    ck.equal(perfshim("advise", "--fail-on-advice", docs["adv_clean"][0]).returncode, 0,
+             "--fail-on-advice without advice: exit 0")
+    ck.check("No advice" in perfshim("advise", docs["adv_clean"][0]).stdout.decode(),
+             "clean: the text says no advice")
+    ck.equal(perfshim("advise").returncode, 2, "no trace: exit 2")
+    ck.equal(perfshim("advise", "--bogus", l1).returncode, 2, "unknown option: exit 2")
+    ck.equal(perfshim("advise", os.path.join(work, "missing.trace")).returncode, 2,
+             "unreadable trace: exit 2")
+    ck.done()
+
+
+if __name__ == "__main__":
+    main()
