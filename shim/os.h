@@ -46,7 +46,7 @@ void ps_os_sleep_ms(unsigned ms);
 uint64_t ps_os_clock_ns(clockid_t clk);
 unsigned long ps_os_auxv(unsigned long type); /* getauxval: 0 if absent */
 /* 1 if the clocks above are read through the vDSO's clock_gettime, found in its symbol table
- * (not libc's wrapper); 0 if they fall back to the system call (no vDSO, e.g. valgrind). */
+ * (x86-64); 0 if through libc's clock_gettime (no vDSO, e.g. under valgrind; other machines). */
 int ps_os_clock_direct(void);
 uint64_t ps_os_stack_limit(void);      /* RLIMIT_STACK's soft limit in bytes; 0 if unlimited */
 void ps_os_thread_name(char name[16]); /* the calling thread's name (PR_GET_NAME) */

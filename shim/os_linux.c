@@ -159,6 +159,17 @@ static long raw_syscall(long nr, long a, long b, long c, long d)
 /* A system call of up to four arguments: its result, or -errno; errno is not touched. */
 #define PS_RAW_SYSCALL(nr, a, b, c, d) raw_syscall((nr), (long)(a), (long)(b), (long)(c), (long)(d))
 
+/* libc's clock_gettime (itself through the vDSO): without a usable vDSO symbol table, and on
+ * other architectures. errno is kept. */
+static int libc_clock_gettime(clockid_t id, struct timespec *ts)
+{
+    int saved = errno;
+    int r = clock_gettime(id, ts);
+    errno = saved;
+    return r == 0 ? 0 : -1;
+}
+
+#if defined(__x86_64__)
 typedef int (*vdso_clock_fn)(clockid_t, struct timespec *);
 static _Atomic(vdso_clock_fn) vdso_clock; /* the vDSO's clock_gettime, once looked up */
 static atomic_int vdso_looked;            /* 1 once looked up (found or not) */
@@ -221,7 +232,7 @@ static int os_clock_gettime(clockid_t id, struct timespec *ts)
     }
     if (f)
         return f(id, ts) == 0 ? 0 : -1;
-    return PS_RAW_SYSCALL(SYS_clock_gettime, id, ts, 0, 0) == 0 ? 0 : -1;
+    return libc_clock_gettime(id, ts);
 }
 
 int ps_os_clock_direct(void)
@@ -230,6 +241,18 @@ int ps_os_clock_direct(void)
     (void)os_clock_gettime(CLOCK_MONOTONIC, &ts);
     return atomic_load_explicit(&vdso_clock, memory_order_acquire) != NULL;
 }
+#else
+/* Elsewhere the vDSO's symbol has another name (__kernel_clock_gettime on arm64): libc's. */
+static int os_clock_gettime(clockid_t id, struct timespec *ts)
+{
+    return libc_clock_gettime(id, ts);
+}
+
+int ps_os_clock_direct(void)
+{
+    return 0;
+}
+#endif
 
 static uint64_t clock_ns(clockid_t id)
 {
