@@ -45,6 +45,9 @@ void ps_os_sleep_ms(unsigned ms);
 /* A clock's time in ns (e.g. a thread's CPU clock); 0 if it cannot be read. */
 uint64_t ps_os_clock_ns(clockid_t clk);
 unsigned long ps_os_auxv(unsigned long type); /* getauxval: 0 if absent */
+/* 1 if the clocks above are read through the vDSO's clock_gettime, found in its symbol table
+ * (x86-64); 0 if through libc's clock_gettime (no vDSO, e.g. under valgrind; other machines). */
+int ps_os_clock_direct(void);
 uint64_t ps_os_stack_limit(void);      /* RLIMIT_STACK's soft limit in bytes; 0 if unlimited */
 void ps_os_thread_name(char name[16]); /* the calling thread's name (PR_GET_NAME) */
 /* The working directory and the target of a symbolic link, NUL-terminated; "" on failure. */

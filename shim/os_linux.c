@@ -6,7 +6,9 @@
 #include "os.h"
 
 #include <errno.h>
+#include <elf.h>
 #include <fcntl.h>
+#include <link.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -97,7 +99,7 @@ int ps_os_read_self(void *dst, const void *src, size_t n)
 {
     int saved = errno;
     struct iovec local = {dst, n}, remote = {(void *)(uintptr_t)src, n};
-    ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    ssize_t got = process_vm_readv((pid_t)ps_os_pid(), &local, 1, &remote, 1, 0);
     errno = saved;
     return got == (ssize_t)n ? 0 : -1;
 }
@@ -112,20 +114,151 @@ void ps_os_hint_huge(void *p, size_t size)
 #endif
 }
 
+/* The page size from the auxiliary vector: getauxval runs anyway (ps_os_is_secure), sysconf's
+ * code lies elsewhere in libc's text. */
 size_t ps_os_page_size(void)
 {
     static size_t page;
     if (!page) {
-        long v = sysconf(_SC_PAGESIZE);
-        page = v > 0 ? (size_t)v : 4096;
+        unsigned long v = getauxval(AT_PAGESZ);
+        page = v ? (size_t)v : 4096;
     }
     return page;
 }
 
+/* ---- system calls and the clock without libc's wrappers --------------------------------------
+ * Every libc function the shim calls and the program does not maps a 64 KiB window of libc's
+ * code into the process (the kernel's fault-around), and where the window falls depends on
+ * libc's load address: clock_gettime, sysinfo, getpid and syscall() did so on a small program
+ * (docs/performance.md, "Sampling's peak RSS: system calls without libc's wrappers"). The calls
+ * below are made directly: the syscall instruction on x86-64, the vDSO's own clock_gettime, found
+ * in its symbol table. Other architectures use libc's wrappers. */
+
+#if defined(__x86_64__)
+static long raw_syscall(long nr, long a, long b, long c, long d)
+{
+    long r;
+    register long r10 __asm__("r10") = d;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return r; /* -errno on failure; errno is not touched */
+}
+#else
+static long raw_syscall(long nr, long a, long b, long c, long d)
+{
+    int saved = errno;
+    long r = syscall(nr, a, b, c, d);
+    if (r == -1)
+        r = -errno;
+    errno = saved;
+    return r;
+}
+#endif
+/* A system call of up to four arguments: its result, or -errno; errno is not touched. */
+#define PS_RAW_SYSCALL(nr, a, b, c, d) raw_syscall((nr), (long)(a), (long)(b), (long)(c), (long)(d))
+
+/* libc's clock_gettime (itself through the vDSO): without a usable vDSO symbol table, and on
+ * other architectures. errno is kept. */
+static int libc_clock_gettime(clockid_t id, struct timespec *ts)
+{
+    int saved = errno;
+    int r = clock_gettime(id, ts);
+    errno = saved;
+    return r == 0 ? 0 : -1;
+}
+
+#if defined(__x86_64__)
+typedef int (*vdso_clock_fn)(clockid_t, struct timespec *);
+static _Atomic(vdso_clock_fn) vdso_clock; /* the vDSO's clock_gettime, once looked up */
+static atomic_int vdso_looked;            /* 1 once looked up (found or not) */
+
+/* __vdso_clock_gettime in the vDSO's dynamic symbol table (the vDSO is an ELF image the kernel
+ * maps; its address is in the auxiliary vector). NULL if there is no vDSO or no such symbol:
+ * the system call is used then. */
+static vdso_clock_fn vdso_lookup(void)
+{
+    const unsigned char *base = (const unsigned char *)getauxval(AT_SYSINFO_EHDR);
+    if (!base)
+        return NULL;
+    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)base;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
+        return NULL;
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(base + eh->e_phoff);
+    uintptr_t load = 0;
+    const ElfW(Dyn) *dyn = NULL;
+    int have_load = 0;
+    for (int i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type == PT_LOAD && !have_load) {
+            load = (uintptr_t)base + ph[i].p_offset - ph[i].p_vaddr;
+            have_load = 1;
+        } else if (ph[i].p_type == PT_DYNAMIC) {
+            dyn = (const ElfW(Dyn) *)(base + ph[i].p_offset);
+        }
+    }
+    if (!have_load || !dyn)
+        return NULL;
+    const ElfW(Sym) *sym = NULL;
+    const char *str = NULL;
+    const uint32_t *hash = NULL;
+    for (; dyn->d_tag != DT_NULL; dyn++) {
+        if (dyn->d_tag == DT_SYMTAB)
+            sym = (const ElfW(Sym) *)(load + dyn->d_un.d_ptr);
+        else if (dyn->d_tag == DT_STRTAB)
+            str = (const char *)(load + dyn->d_un.d_ptr);
+        else if (dyn->d_tag == DT_HASH)
+            hash = (const uint32_t *)(load + dyn->d_un.d_ptr);
+    }
+    if (!sym || !str || !hash)
+        return NULL;
+    uint32_t nsyms = hash[1]; /* DT_HASH: nbucket, nchain; nchain = the number of symbols */
+    for (uint32_t i = 0; i < nsyms; i++) {
+        if (ELF64_ST_TYPE(sym[i].st_info) != STT_FUNC || sym[i].st_shndx == SHN_UNDEF)
+            continue;
+        if (strcmp(str + sym[i].st_name, "__vdso_clock_gettime") == 0)
+            return (vdso_clock_fn)(load + sym[i].st_value);
+    }
+    return NULL;
+}
+
+static int os_clock_gettime(clockid_t id, struct timespec *ts)
+{
+    vdso_clock_fn f = atomic_load_explicit(&vdso_clock, memory_order_acquire);
+    if (__builtin_expect(!f, 0) && !atomic_load_explicit(&vdso_looked, memory_order_acquire)) {
+        f = vdso_lookup();
+        atomic_store_explicit(&vdso_clock, f, memory_order_release);
+        atomic_store_explicit(&vdso_looked, 1, memory_order_release);
+    }
+    if (f)
+        return f(id, ts) == 0 ? 0 : -1;
+    return libc_clock_gettime(id, ts);
+}
+
+int ps_os_clock_direct(void)
+{
+    struct timespec ts;
+    (void)os_clock_gettime(CLOCK_MONOTONIC, &ts);
+    return atomic_load_explicit(&vdso_clock, memory_order_acquire) != NULL;
+}
+#else
+/* Elsewhere the vDSO's symbol has another name (__kernel_clock_gettime on arm64): libc's. */
+static int os_clock_gettime(clockid_t id, struct timespec *ts)
+{
+    return libc_clock_gettime(id, ts);
+}
+
+int ps_os_clock_direct(void)
+{
+    return 0;
+}
+#endif
+
 static uint64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(id, &ts);
+    if (os_clock_gettime(id, &ts) != 0)
+        return 0;
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -142,7 +275,7 @@ uint64_t ps_os_coarse_ns(void)
 uint64_t ps_os_coarse_res_ns(void)
 {
     struct timespec ts;
-    if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+    if (PS_RAW_SYSCALL(SYS_clock_getres, CLOCK_MONOTONIC_COARSE, &ts, 0, 0) != 0)
         return 0;
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
@@ -154,17 +287,17 @@ uint64_t ps_os_realtime_ns(void)
 
 uint32_t ps_os_tid(void)
 {
-    return (uint32_t)syscall(SYS_gettid);
+    return (uint32_t)PS_RAW_SYSCALL(SYS_gettid, 0, 0, 0, 0);
 }
 
 uint32_t ps_os_pid(void)
 {
-    return (uint32_t)getpid();
+    return (uint32_t)PS_RAW_SYSCALL(SYS_getpid, 0, 0, 0, 0);
 }
 
 uint32_t ps_os_ppid(void)
 {
-    return (uint32_t)getppid();
+    return (uint32_t)PS_RAW_SYSCALL(SYS_getppid, 0, 0, 0, 0);
 }
 
 int ps_os_write_all(int fd, const void *p, size_t n)
@@ -256,8 +389,7 @@ int ps_os_readable(const void *p, size_t n)
     if (end < a)
         ok = 0;
     for (; ok && a < end; a = (a | 4095u) + 1) /* an aligned 8-byte word never crosses a page */
-        ok = syscall(SYS_rt_sigprocmask, -1, (const void *)a, NULL, (size_t)8) == -1 &&
-             errno == EINVAL;
+        ok = PS_RAW_SYSCALL(SYS_rt_sigprocmask, -1, a, 0, 8) == -EINVAL;
     errno = saved;
     return ok;
 }
@@ -334,10 +466,7 @@ void ps_os_sleep_ms(unsigned ms)
 
 uint64_t ps_os_clock_ns(clockid_t clk)
 {
-    struct timespec ts;
-    if (clock_gettime(clk, &ts) != 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return clock_ns(clk);
 }
 
 unsigned long ps_os_auxv(unsigned long type)
@@ -590,7 +719,7 @@ int ps_os_raise(int sig)
 uint64_t ps_os_mem_total(void)
 {
     struct sysinfo si;
-    if (sysinfo(&si) != 0)
+    if (PS_RAW_SYSCALL(SYS_sysinfo, &si, 0, 0, 0) != 0)
         return 0;
     return (uint64_t)si.totalram * (si.mem_unit ? si.mem_unit : 1);
 }

@@ -35,10 +35,12 @@
 #define META_OLD (UINT64_C(1) << 34)
 #define META_SIZE_MAX (META_OLD - 1)
 
-/* Slots per shard at start (all shards: 16 KiB, one mapping). Sampling keeps a few blocks
- * here, spread over every shard by their hashes: 64 slots each touched all 64 KiB of a short
- * process (churn-1t), a quarter of what sampling added to its peak RSS. */
-#define LIVE_INITIAL 16
+/* Slots per shard at start (all shards: 12 KiB of 24-byte entries, one mapping). Sampling keeps
+ * a few blocks here, spread over every shard by their hashes, and over a run writes every page:
+ * 64 slots a shard touched 64 KiB of a short process (churn-1t), 16 slots 24 KiB, 8 slots 12 KiB
+ * with no shard grown; 4 slots grew five shards of churn-1t (a page each). A shard grows at half
+ * full: a program with ~150 sampled blocks live (perl-hash) grows a few, 4 KiB each. */
+#define LIVE_INITIAL 8
 #define LIVE_FLUSH (256 * 1024) /* bytes of live delta a thread keeps before folding */
 #define THREAD_DEAD ((ps_thread_t *)1)
 

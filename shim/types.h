@@ -141,7 +141,15 @@ typedef struct ps_thread_s {
     uint32_t tid;             /* kernel thread id */
     int retired;              /* 1 once its counters were folded into the retired sums */
     uint32_t counters_fresh;  /* rows from here on lie on pages of counters never written */
-    struct {                  /* tiny direct-mapped cache: stack hash -> stack */
+    /* track.c, ages: lifetimes of the blocks this thread freed, [max_stacks + 1] rows of
+     * PS_AGE_BUCKETS counts (fixed point, as ps_counters_t; a count near 2^31 moves to the
+     * shared sums), lazily touched pages (MAP_NORESERVE). Next to `counters`, on the struct's
+     * first page: at the end they made every thread's state touch one page more (4 KiB of
+     * each thread's RSS; docs/performance.md, "Sampling's peak RSS: system calls without libc's
+     * wrappers"). */
+    uint32_t *life;
+    uint32_t life_fresh; /* rows from here on lie on pages of life never written */
+    struct {             /* tiny direct-mapped cache: stack hash -> stack */
         uint64_t hash;
         const ps_stack_t *stack;
     } stack_cache[256];
@@ -181,11 +189,6 @@ typedef struct ps_thread_s {
         uint64_t start; /* ticks at perfshim_zone_begin */
     } zones[PS_ZONE_DEPTH];
     ps_unwind_tcache_t unwind_cache; /* unwind rules this thread used */
-    /* track.c, ages: lifetimes of the blocks this thread freed, [max_stacks + 1] rows of
-     * PS_AGE_BUCKETS counts (fixed point, as ps_counters_t; a count near 2^31 moves to the
-     * shared sums), lazily touched pages (MAP_NORESERVE) */
-    uint32_t *life;
-    uint32_t life_fresh; /* rows from here on lie on pages of life never written */
 } ps_thread_t;
 
 /* ---- track.c: the live-block table (blocks the real allocator gave us) -------------------- */

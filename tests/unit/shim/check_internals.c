@@ -21,7 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -870,6 +874,45 @@ START_TEST(test_readable)
 }
 END_TEST
 
+/* os_linux.c's direct calls (no libc wrapper: docs/performance.md, "Sampling's peak RSS: system
+ * calls without libc's wrappers") give what libc's wrappers give, and leave errno alone. */
+START_TEST(test_os_direct_calls)
+{
+    errno = 4321;
+    ck_assert_uint_eq(ps_os_pid(), (uint32_t)getpid());
+    ck_assert_uint_eq(ps_os_ppid(), (uint32_t)getppid());
+    ck_assert_uint_eq(ps_os_tid(), (uint32_t)syscall(SYS_gettid));
+    ck_assert_uint_eq(ps_os_page_size(), (size_t)sysconf(_SC_PAGESIZE));
+    struct sysinfo si;
+    ck_assert_int_eq(sysinfo(&si), 0);
+    ck_assert_uint_eq(ps_os_mem_total(), (uint64_t)si.totalram * (si.mem_unit ? si.mem_unit : 1));
+    static const clockid_t ids[] = {CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_MONOTONIC_COARSE,
+                                    CLOCK_PROCESS_CPUTIME_ID};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        struct timespec a, b;
+        ck_assert_int_eq(clock_gettime(ids[i], &a), 0);
+        uint64_t ns = ps_os_clock_ns(ids[i]);
+        ck_assert_int_eq(clock_gettime(ids[i], &b), 0);
+        uint64_t lo = (uint64_t)a.tv_sec * 1000000000u + (uint64_t)a.tv_nsec;
+        uint64_t hi = (uint64_t)b.tv_sec * 1000000000u + (uint64_t)b.tv_nsec;
+        ck_assert_msg(ns >= lo && ns <= hi, "clock %d: %llu not in [%llu, %llu]", (int)ids[i],
+                      (unsigned long long)ns, (unsigned long long)lo, (unsigned long long)hi);
+    }
+    ck_assert_uint_le(ps_os_monotonic_ns(), ps_os_monotonic_ns());
+    ck_assert_uint_eq(ps_os_clock_ns((clockid_t)12345), 0); /* no such clock: 0, errno kept */
+    struct timespec res;
+    ck_assert_int_eq(clock_getres(CLOCK_MONOTONIC_COARSE, &res), 0);
+    ck_assert_uint_eq(ps_os_coarse_res_ns(),
+                      (uint64_t)res.tv_sec * 1000000000u + (uint64_t)res.tv_nsec);
+    ck_assert_int_eq(errno, 4321);
+#if defined(__x86_64__)
+    /* The vDSO's clock_gettime is found whenever the process has a vDSO (valgrind hides it). */
+    if (getauxval(AT_SYSINFO_EHDR))
+        ck_assert_int_eq(ps_os_clock_direct(), 1);
+#endif
+}
+END_TEST
+
 /* ---- the final snapshot at _exit (init.c) -----------------------------------------------------
  */
 
@@ -1070,6 +1113,7 @@ int main(void)
     tcase_add_test(tc, test_trace_chunks);
     tcase_add_test(tc, test_libunwind_on_demand);
     tcase_add_test(tc, test_readable);
+    tcase_add_test(tc, test_os_direct_calls);
     tcase_add_test(tc, test_exit_paths);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
