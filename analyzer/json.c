@@ -295,6 +295,27 @@ void pa_json_raw(pa_json_t *j, const char *s, size_t n)
     }
 }
 
+void pa_json_init_nested(pa_json_t *j, FILE *out, int depth)
+{
+    pa_json_init(j, out);
+    j->depth = depth;
+    j->after_key = true; /* its value follows a key of the other writer */
+}
+
+int pa_json_raw_stream(pa_json_t *j, FILE *from, uint64_t n)
+{
+    before(j);
+    char buf[65536];
+    while (n) {
+        size_t k = fread(buf, 1, n < sizeof buf ? (size_t)n : sizeof buf, from);
+        if (!k)
+            return PA_EIO;
+        fwrite(buf, 1, k, j->out);
+        n -= k;
+    }
+    return PA_OK;
+}
+
 void pa_json_finish(pa_json_t *j)
 {
     fputc('\n', j->out);
