@@ -666,7 +666,7 @@ static int write_json(FILE *out, const pa_xprof_t *p)
     pa_json_object_begin(&j, false);
     pa_json_key(&j, "format");
     pa_json_string(&j, "perfshim-export");
-    pa_json_kv_u64(&j, "version", 1);
+    pa_json_kv_u64(&j, "version", 2);
     pa_json_key(&j, "traces");
     pa_json_array_begin(&j, false);
     int rc = p->reports && fseek(p->reports, 0, SEEK_SET) != 0 ? PA_EIO : PA_OK;
