@@ -15,8 +15,14 @@
  */
 #include "export.h"
 
+#include "hot.h"
+#include "leaks.h"
+#include "locks.h"
 #include "model.h"
 #include "report.h"
+#include "summary.h"
+#include "suppress.h"
+#include "timeline.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -47,7 +53,8 @@ const char pa_export_help[] =
     "      --format F    pprof (default): a gzip'd profile.proto for go tool pprof, Pyroscope,\n"
     "                    Parca; folded: 'frame;frame;frame N' lines, root first, for\n"
     "                    flamegraph.pl and inferno; speedscope: speedscope's JSON file format;\n"
-    "                    json: every stack with all the metrics (docs/json-schema.md)\n"
+    "                    json: every stack with all the metrics, and each trace's reports\n"
+    "                    (summary, leaks, locks, hot, timeline; docs/json-schema.md)\n"
     "      --metric M    inuse_space (default), inuse_objects, alloc_space, alloc_objects,\n"
     "                    contentions, delay, samples, cpu; or heap, locks, cpu. pprof and\n"
     "                    speedscope hold every metric of M's kind (heap, locks or cpu), M first\n"
@@ -116,6 +123,9 @@ static void prof_free(pa_xprof_t *p)
     pa_strlist_free(&p->paths);
     free(p->pids);
     free(p->program_copy);
+    if (p->reports)
+        fclose(p->reports);
+    free(p->reports_end);
 }
 
 /* The mapping of module m (added on first sight): its index + 1, or 0 (no memory). */
@@ -280,19 +290,100 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
     return PA_OK;
 }
 
+/* ---- the reports of each trace (--format json) ------------------------------------------------
+ * Everything else a trace holds is what the reports show: each trace's "reports" member is an
+ * object of the reports' own JSON objects, made by the reports' writers with the options their
+ * documents name (docs/json-schema.md), into p->reports. */
+
+/* The containers around a trace's "reports" value: the document, "traces", the trace. */
+#define REPORTS_DEPTH 3
+
+/* Back to the trace's first n warnings, those of its loading: each report's symbolizer warns
+ * about the same modules again (said once already, not printed again), and each report lists
+ * the warnings its own command would. */
+static void warnings_keep(pa_trace_t *t, size_t n)
+{
+    while (t->warnings.n > n)
+        free(t->warnings.items[--t->warnings.n]);
+    t->quiet = true;
+}
+
+/* The reports made from the loaded trace, whose loading warned nwarn times (the timeline
+ * reads the file itself: reports_end). */
+static int reports_begin(pa_xprof_t *p, pa_trace_t *t, size_t nwarn, const pa_at_t *at,
+                         const pa_suppress_t *supp, pa_json_t *j)
+{
+    pa_json_init_nested(j, p->reports, REPORTS_DEPTH);
+    pa_json_object_begin(j, false);
+    pa_summary_opts_t so = {.json = true, .top = PA_SUMMARY_DEFAULT_TOP, .at = *at};
+    pa_json_key(j, "summary");
+    warnings_keep(t, nwarn);
+    int rc = pa_summary_report(t, &so, NULL, j);
+    pa_leaks_opts_t lo = {.json = true, .supp = supp, .at = *at};
+    pa_leaks_totals_t tot;
+    if (rc == PA_OK) {
+        pa_json_key(j, "leaks");
+        warnings_keep(t, nwarn);
+        rc = pa_leaks_report(t, &lo, NULL, j, &tot);
+    }
+    pa_locks_opts_t ko = {.json = true}; /* every lock, every site */
+    if (rc == PA_OK) {
+        pa_json_key(j, "locks");
+        warnings_keep(t, nwarn);
+        rc = pa_locks_report(t, &ko, NULL, j);
+    }
+    pa_hot_opts_t ho = {.json = true}; /* every function, stack, zone and thread */
+    if (rc == PA_OK) {
+        pa_json_key(j, "hot");
+        warnings_keep(t, nwarn);
+        rc = pa_hot_report(t, &ho, NULL, j);
+    }
+    return rc;
+}
+
+static int reports_end(pa_xprof_t *p, const char *path, pa_json_t *j)
+{
+    /* the snapshots, no site followed; the trace's warnings were said when it was loaded */
+    pa_timeline_opts_t to = {.json = true, .quiet = true};
+    pa_json_key(j, "timeline");
+    int rc = pa_timeline_trace(path, &to, NULL, j);
+    pa_json_object_end(j);
+    size_t i = p->ntraces - 1; /* (add_trace counted it) */
+    long end = ftell(p->reports);
+    if (rc == PA_OK && (end < 0 || ferror(p->reports))) {
+        pa_msg_error("export: cannot write a temporary file: %s", strerror(errno));
+        rc = PA_EIO;
+    }
+    if (rc == PA_OK && pa_util_grow((void **)&p->reports_end, &p->reports_cap, i + 1,
+                                    sizeof *p->reports_end) != PA_OK)
+        rc = PA_ENOMEM;
+    if (rc == PA_OK)
+        p->reports_end[i] = (uint64_t)end;
+    return rc;
+}
+
 /* Loads and adds the traces in turn, up to the first that cannot be used (said): the export
- * then fails whole (pa_export_main), so the ones after it are not read. */
+ * then fails whole (pa_export_main), so the ones after it are not read. With p->reports, each
+ * trace's reports too. */
 static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p)
 {
-    int rc = PA_OK;
+    pa_suppress_t supp = {0};
+    int rc = p->reports ? pa_suppress_load_all(&supp, true, &(pa_strlist_t){0}) : PA_OK;
     for (size_t i = 0; i < n && rc == PA_OK; i++) {
         pa_trace_t t;
         if ((rc = pa_model_load_at(paths[i], false, at, &t)) != PA_OK)
             break; /* freed, and said */
-        if ((rc = add_trace(p, &t)) == PA_ENOMEM)
+        pa_json_t j;
+        size_t nwarn = t.warnings.n;
+        if ((rc = add_trace(p, &t)) == PA_OK && p->reports)
+            rc = reports_begin(p, &t, nwarn, at, &supp, &j);
+        pa_model_free(&t); /* (the timeline reads the file again: never two models at once) */
+        if (rc == PA_OK && p->reports)
+            rc = reports_end(p, paths[i], &j);
+        if (rc == PA_ENOMEM)
             pa_msg_error("%s: out of memory while exporting", paths[i]);
-        pa_model_free(&t);
     }
+    pa_suppress_free(&supp);
     return rc;
 }
 
@@ -576,15 +667,23 @@ static int write_json(FILE *out, const pa_xprof_t *p)
     pa_json_object_begin(&j, false);
     pa_json_key(&j, "format");
     pa_json_string(&j, "perfshim-export");
-    pa_json_kv_u64(&j, "version", 1);
+    pa_json_kv_u64(&j, "version", 2);
     pa_json_key(&j, "traces");
     pa_json_array_begin(&j, false);
-    for (size_t i = 0; i < p->ntraces; i++) {
-        pa_json_object_begin(&j, true);
+    int rc = p->reports && fseek(p->reports, 0, SEEK_SET) != 0 ? PA_EIO : PA_OK;
+    for (size_t i = 0; i < p->ntraces && rc == PA_OK; i++) {
+        pa_json_object_begin(&j, false);
         pa_json_key(&j, "trace");
         pa_json_string(&j, p->paths.items[i]);
         pa_json_kv_u64(&j, "pid", p->pids[i]);
+        pa_json_key(&j, "reports");
+        rc =
+            pa_json_raw_stream(&j, p->reports, p->reports_end[i] - (i ? p->reports_end[i - 1] : 0));
         pa_json_object_end(&j);
+    }
+    if (rc != PA_OK) {
+        pa_msg_error("export: cannot read back a temporary file: %s", strerror(errno));
+        return rc;
     }
     pa_json_array_end(&j);
     pa_json_key(&j, "program");
@@ -641,7 +740,6 @@ static int write_json(FILE *out, const pa_xprof_t *p)
     jframe_t *h = NULL;
     uint32_t nframes = 0;
     pa_str_t key = {0};
-    int rc = PA_OK;
     pa_json_key(&j, "frames");
     pa_json_array_begin(&j, false);
     for (const pa_xsite_t *s = p->sites; s && rc == PA_OK; s = s->hh.next)
@@ -815,9 +913,15 @@ int pa_export_main(int argc, char **argv)
         return PA_EXIT_USAGE;
     }
     pa_xprof_t p = {0};
-    int n = argc - first;
-    pa_symbols_share(n > 1); /* each module opened once for all the traces */
-    int rc = gather(argv + first, (size_t)n, &o.at, &p);
+    int n = argc - first, rc = PA_OK;
+    if (o.format == FMT_JSON && !(p.reports = tmpfile())) {
+        pa_msg_error("export: cannot make a temporary file: %s", strerror(errno));
+        rc = PA_EIO;
+    }
+    /* each module opened once for all the traces (and, with json, all the reports) */
+    pa_symbols_share(n > 1 || o.format == FMT_JSON);
+    if (rc == PA_OK)
+        rc = gather(argv + first, (size_t)n, &o.at, &p);
     pa_symbols_share(false);
     pa_xkind_t kind = pa_xmetrics[o.metric].kind;
     if (p.ntraces && !p.has[kind])

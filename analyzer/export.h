@@ -80,6 +80,11 @@ typedef struct {
     uint64_t sample_mean;       /* PERFSHIM_SAMPLE mean bytes (the largest of the traces'), 0 */
     uint64_t cpu_hz;            /* the CPU sampling rate (the first trace's), 0 none */
     bool has[PA_X_NKINDS];      /* some trace had data of the kind */
+    /* --format json: each trace's "reports" object (export.c), one after another in a
+     * temporary file (the reports of a big trace are hundreds of MB), and where each ends */
+    FILE *reports;
+    uint64_t *reports_end;
+    size_t reports_cap;
 } pa_xprof_t;
 
 /* The gzip'd pprof profile of kind `kind` of p, with default sample type `metric`, into out.

@@ -49,6 +49,12 @@ void pa_json_kv_null(pa_json_t *j, const char *key);
 /* A value already written as JSON text (s[0..n), e.g. a compact object made with the
  * pa_json_append_* functions), placed as pa_json_string would place a value. */
 void pa_json_raw(pa_json_t *j, const char *s, size_t n);
+/* A writer for one value that another writer places later (pa_json_raw_stream) after a key at
+ * `depth` containers deep: the value is indented as if written there. */
+void pa_json_init_nested(pa_json_t *j, FILE *out, int depth);
+/* The next n bytes of `from` (a value made with a nested writer), placed as pa_json_raw places
+ * a value. PA_OK, or PA_EIO when they cannot be read. */
+int pa_json_raw_stream(pa_json_t *j, FILE *from, uint64_t n);
 /* Ends the document with a newline (after the top-level value). */
 void pa_json_finish(pa_json_t *j);
 

@@ -82,6 +82,9 @@ static int push_frame(pa_stackview_t *v, const pa_frame_t *f)
     return PA_OK;
 }
 
+static struct pa_frame_cache *frame_cache_new(void);
+static void frame_cache_free(struct pa_frame_cache *c);
+
 /* The view of stack id; with_key, its key too (a printed group's view needs none: the frames
  * are all it prints, and serializing them cost as much as printing them). */
 static int stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned hide, bool with_key,
@@ -90,6 +93,8 @@ static int stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned h
     v->nframes = 0;
     v->hidden = 0;
     v->note = NULL;
+    if (!v->cache && !(v->cache = frame_cache_new()))
+        return PA_ENOMEM;
     v->key.len = 0;
     if (v->key.s)
         v->key.s[0] = 0;
@@ -154,6 +159,7 @@ void pa_report_stack_view_free(pa_stackview_t *v)
 {
     free(v->frames);
     pa_str_free(&v->key);
+    frame_cache_free(v->cache);
     memset(v, 0, sizeof *v);
 }
 
@@ -848,10 +854,177 @@ static size_t library_run(const pa_frame_t *frames, size_t n, size_t i)
 /* Appends a string literal. */
 #define PUT(b, lit) pa_str_append(b, lit, sizeof lit - 1)
 
+/* The text of a single frame's line after "#N ": "function (file:line)", or "module+0xoffset"
+ * when unresolved, and " [inlined]" for an inlined one; with its newline. */
+static void frame_text(pa_str_t *b, const pa_frame_t *f)
+{
+    if (f->function) {
+        pa_str_puts_safe(b, f->function);
+        PUT(b, " (");
+    }
+    if (f->function && f->file) {
+        pa_str_puts_safe(b, pa_util_basename(f->file));
+        if (f->line) {
+            PUT(b, ":");
+            pa_str_u64(b, f->line);
+        }
+    } else {
+        pa_str_puts_safe(b, pa_util_basename(f->module));
+        PUT(b, "+0x");
+        pa_str_hex(b, f->offset);
+    }
+    if (f->function)
+        PUT(b, ")");
+    if (f->inlined)
+        PUT(b, " [inlined]\n");
+    else
+        PUT(b, "\n");
+}
+
+/* A frame as a JSON object, in the layout the writer gives a compact object. mod/mod_of: the
+ * escaped path of the last module written (module paths are interned: one pointer per path),
+ * so that a stack's run of frames in one module escapes it once. */
+static void frame_json(pa_str_t *b, const pa_frame_t *f, pa_str_t *mod, const char **mod_of)
+{
+    PUT(b, "{\"function\": ");
+    pa_json_append_string(b, f->function);
+    PUT(b, ", \"file\": ");
+    pa_json_append_string(b, f->file);
+    PUT(b, ", \"line\": ");
+    if (f->line)
+        pa_str_u64(b, f->line);
+    else
+        PUT(b, "null");
+    PUT(b, ", \"module\": ");
+    if (f->module != *mod_of || !*mod_of) {
+        mod->len = 0;
+        pa_json_append_string(mod, f->module);
+        *mod_of = f->module;
+    }
+    pa_str_append(b, mod->s, mod->len);
+    PUT(b, ", \"address\": \"0x");
+    pa_str_hex(b, f->address);
+    PUT(b, "\", \"offset\": \"0x");
+    pa_str_hex(b, f->offset);
+    if (f->inlined)
+        PUT(b, "\", \"inlined\": true");
+    else
+        PUT(b, "\", \"inlined\": false");
+    if (f->library)
+        PUT(b, ", \"library\": true}");
+    else
+        PUT(b, ", \"library\": false}");
+}
+
+/* ---- the frame cache of a view ----------------------------------------------------------------
+ * A full leaks report of a compile writes 1.2M frames but only ~20k distinct ones: each is
+ * formatted (escaped, numbers converted) once, then copied. Open addressing, linear probing. */
+
+enum { FC_TEXT, FC_JSON, FC_FORMS };
+
+typedef struct {
+    pa_frame_t f;           /* the key: every field (strings by pointer); f.module NULL: free */
+    char *form[FC_FORMS];   /* frame_text() / frame_json() of it; NULL until first needed */
+    uint32_t len[FC_FORMS]; /* their lengths */
+} fc_entry_t;
+
+struct pa_frame_cache {
+    fc_entry_t *e;
+    size_t n, cap; /* cap: a power of two, or 0 */
+    pa_str_t b;    /* scratch: the form being made */
+    pa_str_t mod;  /* frame_json's last module */
+    const char *mod_of;
+};
+
+static struct pa_frame_cache *frame_cache_new(void)
+{
+    return calloc(1, sizeof(struct pa_frame_cache)); /* its table is made on first use */
+}
+
+static void frame_cache_free(struct pa_frame_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->cap; i++)
+        for (int k = 0; k < FC_FORMS; k++)
+            free(c->e[i].form[k]);
+    free(c->e);
+    pa_str_free(&c->b);
+    pa_str_free(&c->mod);
+    free(c);
+}
+
+static size_t fc_hash(const pa_frame_t *f)
+{
+    uint64_t h = f->address * 0x9e3779b97f4a7c15ull;
+    h ^= (uint64_t)(uintptr_t)f->function * 0xff51afd7ed558ccdull;
+    h ^= ((uint64_t)f->line << 1 | f->inlined) * 0xc4ceb9fe1a85ec53ull;
+    return (size_t)(h ^ h >> 29);
+}
+
+static bool fc_same(const pa_frame_t *a, const pa_frame_t *b)
+{
+    return a->address == b->address && a->function == b->function && a->file == b->file &&
+           a->line == b->line && a->module == b->module && a->offset == b->offset &&
+           a->inlined == b->inlined && a->library == b->library;
+}
+
+/* The slot of f in c (an empty one when absent), or NULL when out of memory. */
+static fc_entry_t *fc_slot(struct pa_frame_cache *c, const pa_frame_t *f)
+{
+    if (2 * (c->n + 1) > c->cap) { /* at most half full */
+        size_t cap = c->cap ? 2 * c->cap : 1024;
+        fc_entry_t *e = calloc(cap, sizeof *e);
+        if (!e)
+            return NULL;
+        for (size_t i = 0; i < c->cap; i++) {
+            if (!c->e[i].f.module)
+                continue;
+            size_t k = fc_hash(&c->e[i].f) & (cap - 1);
+            while (e[k].f.module)
+                k = (k + 1) & (cap - 1);
+            e[k] = c->e[i];
+        }
+        free(c->e);
+        c->e = e;
+        c->cap = cap;
+    }
+    size_t k = fc_hash(f) & (c->cap - 1);
+    while (c->e[k].f.module && !fc_same(&c->e[k].f, f))
+        k = (k + 1) & (c->cap - 1);
+    return &c->e[k];
+}
+
+/* The form `which` of frame f, made on first use; NULL when out of memory (or when f has no
+ * module: such a frame is never cached). */
+static const char *fc_get(struct pa_frame_cache *c, const pa_frame_t *f, int which, size_t *len)
+{
+    fc_entry_t *e = f->module ? fc_slot(c, f) : NULL;
+    if (!e)
+        return NULL;
+    if (!e->f.module) {
+        e->f = *f;
+        c->n++;
+    }
+    if (!e->form[which]) {
+        c->b.len = 0;
+        if (which == FC_TEXT)
+            frame_text(&c->b, f);
+        else
+            frame_json(&c->b, f, &c->mod, &c->mod_of);
+        if (c->b.failed || c->b.len > UINT32_MAX || !(e->form[which] = malloc(c->b.len)))
+            return NULL;
+        memcpy(e->form[which], c->b.s, c->b.len);
+        e->len[which] = (uint32_t)c->b.len;
+    }
+    *len = e->len[which];
+    return e->form[which];
+}
+
 /* Frames are written a line at a time: each made in a string, then one fwrite (a full leaks
- * report of a compile is 1.26M of them). */
-void pa_report_frames_text_n(FILE *out, const char *note, const pa_frame_t *frames, size_t n,
-                             const char *indent, bool all_frames)
+ * report of a compile is 1.26M of them). With a cache, a frame's text is made once. */
+static void frames_text(FILE *out, const char *note, const pa_frame_t *frames, size_t n,
+                        const char *indent, bool all_frames, struct pa_frame_cache *cache)
 {
     if (note)
         fprintf(out, "%s(%s)\n", indent, note);
@@ -865,6 +1038,8 @@ void pa_report_frames_text_n(FILE *out, const char *note, const pa_frame_t *fram
         pa_str_u64(&b, line);
         PUT(&b, " ");
         size_t run = all_frames ? 0 : library_run(frames, n, i);
+        const char *s;
+        size_t len;
         if (run) { /* named by the outermost: the library function the program called */
             bool inlined = true;
             for (size_t k = i; k < i + run; k++)
@@ -877,34 +1052,22 @@ void pa_report_frames_text_n(FILE *out, const char *note, const pa_frame_t *fram
             else
                 PUT(&b, " library frames]\n");
             i += run - 1;
+        } else if (cache && (s = fc_get(cache, f, FC_TEXT, &len)) != NULL) {
+            pa_str_append(&b, s, len);
         } else {
-            if (f->function) {
-                pa_str_puts_safe(&b, f->function);
-                PUT(&b, " (");
-            }
-            if (f->function && f->file) {
-                pa_str_puts_safe(&b, pa_util_basename(f->file));
-                if (f->line) {
-                    PUT(&b, ":");
-                    pa_str_u64(&b, f->line);
-                }
-            } else {
-                pa_str_puts_safe(&b, pa_util_basename(f->module));
-                PUT(&b, "+0x");
-                pa_str_hex(&b, f->offset);
-            }
-            if (f->function)
-                PUT(&b, ")");
-            if (f->inlined)
-                PUT(&b, " [inlined]\n");
-            else
-                PUT(&b, "\n");
+            frame_text(&b, f);
         }
         if (b.failed)
             break;
         fwrite(b.s, 1, b.len, out);
     }
     pa_str_free(&b);
+}
+
+void pa_report_frames_text_n(FILE *out, const char *note, const pa_frame_t *frames, size_t n,
+                             const char *indent, bool all_frames)
+{
+    frames_text(out, note, frames, n, indent, all_frames, NULL);
 }
 
 const char *pa_report_frame_brief(const pa_frame_t *f, char *buf, size_t size)
@@ -921,48 +1084,25 @@ const char *pa_report_frame_brief(const pa_frame_t *f, char *buf, size_t size)
 
 void pa_report_frames_text(FILE *out, const pa_stackview_t *v, const char *indent, bool all_frames)
 {
-    pa_report_frames_text_n(out, v->note, v->frames, v->nframes, indent, all_frames);
+    frames_text(out, v->note, v->frames, v->nframes, indent, all_frames, v->cache);
 }
 
-/* Each frame object is made in a string and written whole (pa_json_raw), in the layout the
- * writer gives a compact object. Module paths are interned (one pointer per path), so the
- * escaped form of the last one is kept. */
-void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n)
+/* Each frame object is made in a string and written whole (pa_json_raw). */
+static void frames_json(pa_json_t *j, const pa_frame_t *frames, size_t n,
+                        struct pa_frame_cache *cache)
 {
     pa_json_array_begin(j, false);
     pa_str_t b = {0}, mod = {0};
-    const char *mod_of = NULL; /* the module whose escaped path is in mod */
+    const char *mod_of = NULL;
     for (size_t i = 0; i < n; i++) {
-        const pa_frame_t *f = &frames[i];
-        b.len = 0;
-        PUT(&b, "{\"function\": ");
-        pa_json_append_string(&b, f->function);
-        PUT(&b, ", \"file\": ");
-        pa_json_append_string(&b, f->file);
-        PUT(&b, ", \"line\": ");
-        if (f->line)
-            pa_str_u64(&b, f->line);
-        else
-            PUT(&b, "null");
-        PUT(&b, ", \"module\": ");
-        if (f->module != mod_of || !mod_of) {
-            mod.len = 0;
-            pa_json_append_string(&mod, f->module);
-            mod_of = f->module;
+        const char *s;
+        size_t len;
+        if (cache && (s = fc_get(cache, &frames[i], FC_JSON, &len)) != NULL) {
+            pa_json_raw(j, s, len);
+            continue;
         }
-        pa_str_append(&b, mod.s, mod.len);
-        PUT(&b, ", \"address\": \"0x");
-        pa_str_hex(&b, f->address);
-        PUT(&b, "\", \"offset\": \"0x");
-        pa_str_hex(&b, f->offset);
-        if (f->inlined)
-            PUT(&b, "\", \"inlined\": true");
-        else
-            PUT(&b, "\", \"inlined\": false");
-        if (f->library)
-            PUT(&b, ", \"library\": true}");
-        else
-            PUT(&b, ", \"library\": false}");
+        b.len = 0;
+        frame_json(&b, &frames[i], &mod, &mod_of);
         if (b.failed || mod.failed)
             break;
         pa_json_raw(j, b.s, b.len);
@@ -970,6 +1110,11 @@ void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n)
     pa_str_free(&b);
     pa_str_free(&mod);
     pa_json_array_end(j);
+}
+
+void pa_report_frames_json_n(pa_json_t *j, const pa_frame_t *frames, size_t n)
+{
+    frames_json(j, frames, n, NULL);
 }
 
 void pa_report_stack_json(pa_json_t *j, const char *note, const pa_frame_t *frames, size_t n)
@@ -984,7 +1129,7 @@ void pa_report_stack_json(pa_json_t *j, const char *note, const pa_frame_t *fram
 
 void pa_report_frames_json(pa_json_t *j, const pa_stackview_t *v)
 {
-    pa_report_frames_json_n(j, v->frames, v->nframes);
+    frames_json(j, v->frames, v->nframes, v->cache);
 }
 
 /* ---- process, status ----------------------------------------------------------------------- */

@@ -92,6 +92,10 @@ typedef struct {
     size_t hidden;    /* frames hidden (see the PA_HIDE_* flags) */
     const char *note; /* why there are no frames, or NULL */
     pa_str_t key;     /* the visible frames serialized: equal keys read the same */
+    /* The text and JSON of each distinct frame already written from this view (report.c):
+     * made once, copied for every stack that repeats the frame. Keyed by the frame's fields,
+     * strings by pointer, so a view must not outlive the symbolizer of its frames. */
+    struct pa_frame_cache *cache;
 } pa_stackview_t;
 
 enum {

@@ -382,7 +382,7 @@ static int sites(pa_trace_t *t, tl_t *x, FILE *out)
 
 /* ---- one trace --------------------------------------------------------------------------- */
 
-static int timeline_one(const char *path, const pa_timeline_opts_t *o, FILE *out, pa_json_t *j)
+int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, pa_json_t *j)
 {
     tl_t x = {.o = o, .j = j};
     pa_trace_t t;
@@ -463,7 +463,7 @@ static int timeline_one(const char *path, const pa_timeline_opts_t *o, FILE *out
 
 static int timeline_path(const char *path, void *ctx, FILE *out, pa_json_t *j)
 {
-    return timeline_one(path, ctx, out, j);
+    return pa_timeline_trace(path, ctx, out, j);
 }
 
 int pa_timeline_files(char *const *paths, size_t n, const pa_timeline_opts_t *o, bool as_array,

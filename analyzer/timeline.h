@@ -6,6 +6,8 @@
 #ifndef PERFSHIM_ANALYZER_TIMELINE_H
 #define PERFSHIM_ANALYZER_TIMELINE_H
 
+#include "json.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +27,9 @@ typedef struct {
 } pa_timeline_opts_t;
 
 /* Every trace in turn; JSON array when as_array. Returns PA_OK or the first error. */
+/* The report of one trace file (read twice: its sites, then its snapshots), as each of
+ * pa_timeline_files' traces (export.c: the timeline of each trace of --format json). */
+int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, pa_json_t *j);
 int pa_timeline_files(char *const *paths, size_t n, const pa_timeline_opts_t *o, bool as_array,
                       FILE *out);
 

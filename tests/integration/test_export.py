@@ -26,6 +26,14 @@ point at bin/NAME.debug) and a live CPU-sampled run of examples/cpuburn:
   (tests/data/speedscope, vendored from the npm package speedscope 1.25.0, MIT), and
   `--format json` against docs/export.schema.json, with python3-jsonschema; skipped (77)
   without it.
+--case reports: `--format json`'s reports of each trace (version 2) on two live runs that
+  hold every kind of data between them: examples/contention with PERFSHIM_LOCKS,
+  PERFSHIM_CPU_HZ and PERFSHIM_LATENCY_SAMPLE (locks, condition variables, zones, threads,
+  latency, CPU samples, the pool) and examples/service with PERFSHIM_INTERVAL (snapshots over
+  time, leak classes, ages). Each report in the export equals what its own command prints for the
+  trace (`summary --json`, `leaks --json`, `locks --json --top 0 --sites 0`, `hot --json --top
+  0`, `timeline --json --top 0`), each kind of data is there, and the document is valid against
+  docs/export.schema.json (python3-jsonschema; skipped (77) without it).
 --case pprof_go: Debian's `go tool pprof -top` and `-traces` read the profile: the top function
   and its bytes are `leaks --json`'s; skipped (77) when `go` is missing.
 Standard library only, but for python3-jsonschema in schemas."""
@@ -42,7 +50,8 @@ import pstest
 
 def extra(ap):
     ap.add_argument("--data", required=True, help="tests/data")
-    ap.add_argument("--case", choices=("format", "schemas", "pprof_go"), required=True)
+    ap.add_argument("--case", choices=("format", "schemas", "reports", "pprof_go"),
+                    required=True)
 
 
 # ---- a minimal protobuf reader -----------------------------------------------------------------
@@ -292,7 +301,7 @@ def case_format(args, ck):
         ck.check(False, "json: valid JSON (%s)" % e)
         doc = None
     if doc:
-        ck.equal((doc["format"], doc["version"]), ("perfshim-export", 1), "json: format")
+        ck.equal((doc["format"], doc["version"]), ("perfshim-export", 2), "json: format")
         names = [m["name"] for m in doc["metrics"]]
         iu, ao = names.index("inuse_space"), names.index("alloc_objects")
         ck.equal(sum(s["values"][iu] for s in doc["stacks"]), live, "json: inuse_space sum")
@@ -408,9 +417,75 @@ def case_schemas(args, ck):
     traces = [os.path.join(data, t) for t in ("leaky.trace", "contention.trace", "dump.trace")]
     doc = valid(args, ck, jsonschema, ours, "json", "--format", "json", *traces)
     bad = dict(doc or {})
-    bad["version"] = 2
+    bad["version"] = 1
     ck.check(not jsonschema.Draft7Validator(ours).is_valid(bad),
              "our schema rejects another version")
+
+
+# The command and options whose JSON each member of a trace's "reports" equals.
+REPORTS = {"summary": ["summary", "--json"], "leaks": ["leaks", "--json"],
+           "locks": ["locks", "--json", "--top", "0", "--sites", "0"],
+           "hot": ["hot", "--json", "--top", "0"], "timeline": ["timeline", "--json", "--top", "0"]}
+
+
+def case_reports(args, ck):
+    try:
+        import jsonschema
+    except ImportError:
+        ck.skip("python3-jsonschema is not installed")
+    work = pstest.tmpdir("export_reports")
+    # (a snapshot over time is written by an allocation that finds it due: the service
+    # allocates all along, contention hardly)
+    runs = {"contention": ([], {"PERFSHIM_LOCKS": "1", "PERFSHIM_CPU_HZ": "1000",
+                                "PERFSHIM_LATENCY_SAMPLE": "1"}),
+            "service": (["--duration", "1", "--rate", "500"], {"PERFSHIM_INTERVAL": "100ms"})}
+    traces = []
+    for name, (argv, env) in runs.items():
+        trace = os.path.join(work, name + ".trace")
+        r = pstest.run([os.path.join(args.bindir, name), *argv],
+                       env=dict(env, LD_PRELOAD=args.lib, PERFSHIM_OUTPUT=trace), cwd=work)
+        if not ck.check(r.returncode == 0, "%s runs" % name, pstest.describe(r)):
+            return
+        traces.append(trace)
+    p = export(args, ck, work, "json reports", "--format", "json", *traces)
+    doc = json.loads(p.stdout)
+    ck.equal((doc["format"], doc["version"]), ("perfshim-export", 2), "format and version")
+    ck.equal([t["trace"] for t in doc["traces"]], traces, "one entry per trace, in order")
+    for t in doc["traces"]:
+        for name, cmd in REPORTS.items():
+            q = ps(args, *cmd, t["trace"], cwd=work)
+            ck.equal(t["reports"].get(name), json.loads(q.stdout),
+                     "%s: the export's %s equals `%s`" % (os.path.basename(t["trace"]), name,
+                                                          " ".join(cmd)))
+    c, l = (t["reports"] for t in doc["traces"])
+    ck.check(len(l["timeline"]["timeline"]) >= 3, "service: snapshots over time (%d)"
+             % len(l["timeline"]["timeline"]))
+    ck.check(bool(c["summary"]["pool"] and c["summary"]["pool"]["classes"]),
+             "contention: the pool's size classes")
+    ck.check(any(k["contended"] for k in c["locks"]["locks"]), "contention: a contended lock")
+    ck.check(bool(c["locks"]["condvars"]), "contention: condition variables")
+    zones = {z["name"] for z in (c["hot"]["zones"] or {}).get("zones", [])}
+    ck.equal(zones, {"outer", "short", "long"}, "contention: its three zones")
+    ck.check(len((c["hot"]["threads"] or {}).get("threads", [])) >= 2, "contention: threads")
+    ck.check(bool((c["hot"]["latency"] or {}).get("rows")), "contention: allocator latency")
+    ck.check(bool((c["hot"]["cpu"] or {}).get("samples")), "contention: CPU samples")
+    kinds = l["leaks"]["totals"]["kinds"]
+    ck.check(bool(kinds and kinds["definitely"]["blocks"]), "service: leak classes", str(kinds))
+    ck.check(l["leaks"]["ages"] is not None and any("age" in x for x in l["leaks"]["leaks"]),
+             "service: ages of its leaks")
+    schema = json.load(open(os.path.join(args.data, "..", "..", "docs", "export.schema.json")))
+    v = jsonschema.Draft7Validator(schema)
+    errors = [e.message for e in v.iter_errors(doc)][:3]
+    ck.check(not errors, "valid against docs/export.schema.json", "; ".join(errors))
+    # the schema can fail: it rejects an entry without its reports, or a report without its
+    # format, or a lock without its address
+    for what, spoil in (("reports", lambda d: d["traces"][0].pop("reports")),
+                        ("format", lambda d: d["traces"][0]["reports"]["hot"].pop("format")),
+                        ("lock address",
+                         lambda d: d["traces"][0]["reports"]["locks"]["locks"][0].pop("address"))):
+        bad = json.loads(p.stdout)
+        spoil(bad)
+        ck.check(not v.is_valid(bad), "the schema rejects a document without a %s" % what)
 
 
 def inline_frames(args, ck, work):
@@ -510,7 +585,7 @@ def case_pprof_go(args, ck):
 def main():
     args = pstest.parse_args(extra)
     ck = pstest.Checker("test_export_" + args.case)
-    {"format": case_format, "schemas": case_schemas,
+    {"format": case_format, "schemas": case_schemas, "reports": case_reports,
      "pprof_go": case_pprof_go}[args.case](args, ck)
     ck.done()
 
