@@ -19,6 +19,7 @@
 #include "summary.h"
 #include "export.h"
 #include "merge.h"
+#include "mergeout.h"
 #include "suppress.h"
 #include "symbols.h"
 #include "timeline.h"
@@ -808,6 +809,7 @@ static const command_t commands[] = {
     {"export", pa_export_main, pa_export_help},
     {"diff", pa_diff_main, pa_diff_help},
     {"check", pa_check_main, pa_check_help},
+    {"merge", pa_mergeout_main, pa_mergeout_help},
 };
 
 /* --sysroot DIR and --debug-dir DIR (repeatable), accepted by every command that reads traces
