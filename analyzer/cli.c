@@ -61,6 +61,7 @@ static const char help_main[] =
     "  check [OPTIONS] TRACE...           check traces against absolute budgets\n"
     "  export [OPTIONS] TRACE...          the profile for other tools: pprof, folded stacks\n"
     "                                     (flame graphs), speedscope\n"
+    "  merge -o OUT TRACE...              many processes' traces written as one trace\n"
     "  help [COMMAND]                     help on a command\n"
     "\n"
     "Options:\n"
@@ -895,7 +896,7 @@ static int dispatch(int argc, char **argv)
         const command_t *c = find_command(argv[2]);
         if (!c) {
             pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary, timeline, "
-                         "growth, locks, hot, export, diff, check",
+                         "growth, locks, hot, export, diff, check, merge",
                          argv[2]);
             return PA_EXIT_USAGE;
         }
