@@ -652,7 +652,9 @@ static int cmd_timeline(int argc, char **argv)
         .all_frames = o.all_frames,
     };
     int n = argc - first;
+    pa_symbols_share(n > 1); /* each module opened once for all the traces */
     int rc = pa_timeline_files(argv + first, (size_t)n, &to, n > 1, stdout);
+    pa_symbols_share(false);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:
     pa_strlist_free(&o.supp_files);
@@ -715,7 +717,9 @@ static int cmd_locks(int argc, char **argv)
         .all_frames = o.all_frames,
     };
     int n = argc - first;
+    pa_symbols_share(n > 1); /* each module opened once for all the traces */
     int rc = pa_locks_files(argv + first, (size_t)n, &lo, n > 1, stdout);
+    pa_symbols_share(false);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:
     pa_strlist_free(&o.supp_files);
@@ -741,7 +745,9 @@ static int cmd_hot(int argc, char **argv)
     pa_hot_opts_t ho = {
         .json = o.json, .top = o.top_set ? o.top : PA_HOT_DEFAULT_TOP, .all_frames = o.all_frames};
     int n = argc - first;
+    pa_symbols_share(n > 1); /* each module opened once for all the traces */
     int rc = pa_hot_files(argv + first, (size_t)n, &ho, n > 1, stdout);
+    pa_symbols_share(false);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:
     pa_strlist_free(&o.supp_files);
