@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 """scale.py — the analyzer at scale, side by side with heaptrack_print (issue 14 item 3).
 
-Records one workload twice: tests/bench/manystacks.c (100k distinct allocation stacks, then
-about 20k requests a second for SECONDS) under libperfshim.so with PERFSHIM_INTERVAL=10ms
-(SECONDS=105: 10k+ snapshots), and under `heaptrack -o` (heaptrack 1.4: every allocation and
-free event, zstd-compressed). Then measures, in R rounds, each perfshim report on the perfshim
+Records one workload twice: tests/bench/scalegen.c (100k distinct allocation stacks, then
+ROUNDS rounds of 100 requests, 11 ms apart: the same events whatever the tool) under
+libperfshim.so with PERFSHIM_INTERVAL=10ms (10k+ snapshots: the interval fires while the
+100k stacks are made, then about once a round), and under `heaptrack -o` (heaptrack 1.4:
+every allocation and free event, zstd-compressed). Then measures, in R rounds, each perfshim report on the perfshim
 trace and `heaptrack_print` on the heaptrack recording, interleaved (leaks, heaptrack_print,
 timeline, heaptrack_print, ...), so that load on the machine hits both alike:
   - CPU time (user + sys of the child, from wait4's rusage): the decision metric on a shared
@@ -16,9 +17,10 @@ heaptrack_print / perfshim (CPU time). Registers no test, asserts nothing: numbe
 (docs/performance.md quotes them).
 
 Usage:
-    python3 tests/bench/scale.py --build build [--data DIR] [--reps 5] [--seconds 105]
+    python3 tests/bench/scale.py --build build [--data DIR] [--reps 5] [--rounds 5000]
         [--json out.json]
---data DIR keeps the recordings in DIR and reuses them when present (they take ~2 minutes).
+--data DIR keeps the recordings in DIR and reuses them when present (they take minutes: the
+shim's snapshot of 100k stacks every 10 ms is the cost).
 """
 
 import argparse
@@ -46,28 +48,28 @@ def measure(argv, env=None):
 
 
 def record(args, data):
-    exe = os.path.join(args.build, "bin", "bench", "bench-manystacks")
+    exe = os.path.join(args.build, "bin", "bench", "bench-scalegen")
+    argv = [exe, "100000", str(args.rounds), "100"]
     lib = os.path.join(args.build, "lib", "libperfshim.so")
     trace = os.path.join(data, "many.trace")
     ht = os.path.join(data, "many.ht.zst")
     if not os.path.exists(trace):
-        log("recording %s under perfshim (%s s)" % (exe, args.seconds))
+        log("recording %s under perfshim" % " ".join(argv))
         env = dict(os.environ, LD_PRELOAD=lib, PERFSHIM_INTERVAL="10ms", PERFSHIM_OUTPUT=trace)
-        subprocess.run([exe, str(args.seconds)], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
     if not os.path.exists(ht):
-        log("recording %s under heaptrack (%s s)" % (exe, args.seconds))
-        subprocess.run(["heaptrack", "-o", os.path.join(data, "many.ht"), "--", exe,
-                        str(args.seconds)], check=True, stdout=subprocess.DEVNULL)
+        log("recording %s under heaptrack" % " ".join(argv))
+        subprocess.run(["heaptrack", "-o", os.path.join(data, "many.ht"), "--"] + argv,
+                       check=True, stdout=subprocess.DEVNULL)
     return trace, ht
 
 
 def trace_facts(perfshim, trace):
-    """Snapshots and stacks of the trace, from `perfshim summary --json` and `timeline`."""
-    s = json.loads(subprocess.run([perfshim, "summary", "--json", "--top", "0", trace],
+    """Snapshots and allocation sites of the trace (`perfshim summary --json`)."""
+    s = json.loads(subprocess.run([perfshim, "summary", "--json", "--top", "1", trace],
                                   capture_output=True, check=True).stdout)
     return {"snapshots": s.get("snapshot", {}).get("snapshots"),
-            "sites": len(s.get("sites", [])),
+            "sites": s.get("sites"),
             "allocs": s.get("totals", {}).get("allocs")}
 
 
@@ -80,7 +82,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--data", help="directory for the recordings (kept, reused)")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--seconds", type=int, default=105)
+    ap.add_argument("--rounds", type=int, default=5000)
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     for tool in ("heaptrack", "heaptrack_print"):
