@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- warnings ------------------------------------------------------------------------------ */
 
@@ -844,7 +845,10 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
     int rc = commit_staged(t);
     if (rc != PA_OK)
         return rc;
-    return o->on_snapshot ? o->on_snapshot(t, o->ctx) : PA_OK;
+    if (!o->on_snapshot)
+        return PA_OK;
+    pa_progress_clear(); /* the report may write */
+    return o->on_snapshot(t, o->ctx);
 }
 
 /* ---- POOL ---------------------------------------------------------------------------------- */
@@ -1539,9 +1543,12 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
         return rc;
     }
     t->version = pa_reader_version(r);
+    struct stat sb;
+    uint64_t size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     pa_chunk_t ch;
     int n;
     while ((n = pa_reader_next(r, &ch)) == 1) {
+        pa_progress(path, ch.offset + PS_CHUNK_HEADER_SIZE + ch.length, size);
         if (after_frozen(t, &ch)) {
             t->chunks++;
             continue;
@@ -1613,6 +1620,7 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
     }
     t->damaged = t->damaged || pa_reader_damaged(r);
     pa_reader_close(r);
+    pa_progress_clear();
     free(t->frames.index); /* no more stacks: the reports only walk the tree */
     t->frames.index = NULL;
     t->frames.index_cap = 0;
