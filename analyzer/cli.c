@@ -21,6 +21,7 @@
 #include "export.h"
 #include "html.h"
 #include "merge.h"
+#include "mergeout.h"
 #include "suppress.h"
 #include "symbols.h"
 #include "timeline.h"
@@ -66,6 +67,7 @@ static const char help_main[] =
     "                                     time, locks, hot paths, advice\n"
     "  advise [OPTIONS] TRACE...          tuning advice with evidence: what to change, where,\n"
     "                                     and the expected gain\n"
+    "  merge -o OUT TRACE...              many processes' traces written as one trace\n"
     "  help [COMMAND]                     help on a command\n"
     "\n"
     "Options:\n"
@@ -656,7 +658,9 @@ static int cmd_timeline(int argc, char **argv)
         .all_frames = o.all_frames,
     };
     int n = argc - first;
+    pa_symbols_share(n > 1); /* each module opened once for all the traces */
     int rc = pa_timeline_files(argv + first, (size_t)n, &to, n > 1, stdout);
+    pa_symbols_share(false);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:
     pa_strlist_free(&o.supp_files);
@@ -719,7 +723,9 @@ static int cmd_locks(int argc, char **argv)
         .all_frames = o.all_frames,
     };
     int n = argc - first;
+    pa_symbols_share(n > 1); /* each module opened once for all the traces */
     int rc = pa_locks_files(argv + first, (size_t)n, &lo, n > 1, stdout);
+    pa_symbols_share(false);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:
     pa_strlist_free(&o.supp_files);
@@ -745,7 +751,9 @@ static int cmd_hot(int argc, char **argv)
     pa_hot_opts_t ho = {
         .json = o.json, .top = o.top_set ? o.top : PA_HOT_DEFAULT_TOP, .all_frames = o.all_frames};
     int n = argc - first;
+    pa_symbols_share(n > 1); /* each module opened once for all the traces */
     int rc = pa_hot_files(argv + first, (size_t)n, &ho, n > 1, stdout);
+    pa_symbols_share(false);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:
     pa_strlist_free(&o.supp_files);
@@ -816,6 +824,7 @@ static const command_t commands[] = {
     {"check", pa_check_main, pa_check_help},
     {"report", pa_html_main, pa_html_help},
     {"advise", pa_advise_main, pa_advise_help},
+    {"merge", pa_mergeout_main, pa_mergeout_help},
 };
 
 /* --sysroot DIR and --debug-dir DIR (repeatable), accepted by every command that reads traces
@@ -901,7 +910,7 @@ static int dispatch(int argc, char **argv)
         const command_t *c = find_command(argv[2]);
         if (!c) {
             pa_msg_error("help: unknown command '%s'; commands: run, leaks, summary, timeline, "
-                         "growth, locks, hot, export, diff, check, report, advise",
+                         "growth, locks, hot, export, diff, check, report, advise, merge",
                          argv[2]);
             return PA_EXIT_USAGE;
         }
@@ -915,7 +924,7 @@ static int dispatch(int argc, char **argv)
     const command_t *c = find_command(a);
     if (!c) {
         pa_msg_error("unknown command '%s'; commands: run, leaks, summary, timeline, growth, "
-                     "locks, hot, export, diff, check, report, advise",
+                     "locks, hot, export, diff, check, report, advise, merge",
                      a);
         return PA_EXIT_USAGE;
     }

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- warnings ------------------------------------------------------------------------------ */
 
@@ -629,6 +630,18 @@ static bool row_wanted(const pa_model_opts_t *o, pa_cursor_t *c)
     return id_wanted(o, id);
 }
 
+/* With opts.track_touched: remembers that row r was written by the chunk being applied. */
+static int touch(pa_snapshot_t *s, const pa_model_opts_t *o, size_t r)
+{
+    if (!o->track_touched)
+        return PA_OK;
+    if (pa_util_grow((void **)&s->touched, &s->touched_cap, s->ntouched + 1, sizeof *s->touched) !=
+        PA_OK)
+        return PA_ENOMEM;
+    s->touched[s->ntouched++] = (uint32_t)r;
+    return PA_OK;
+}
+
 /* A full snapshot's rows replace the current ones; a delta's replace the rows of their stacks
  * (a stack new since the base gets a row at the end). */
 static int apply_rows(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t row_size,
@@ -652,10 +665,14 @@ static int apply_rows(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t
         size_t slot = index_find(s, row.stack_id);
         if (delta && s->index[slot]) {
             s->rows[s->index[slot] - 1] = row;
+            if (touch(s, o, s->index[slot] - 1) != PA_OK)
+                return PA_ENOMEM;
             continue;
         }
         s->rows[s->nrows++] = row;
         s->index[slot] = (uint32_t)s->nrows;
+        if (touch(s, o, s->nrows - 1) != PA_OK)
+            return PA_ENOMEM;
     }
     return PA_OK;
 }
@@ -721,6 +738,8 @@ static int apply_packed(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32
         row->live_blocks = row->allocs >= row->frees ? row->allocs - row->frees : 0;
         row->live_bytes =
             row->alloc_bytes >= row->freed_bytes ? row->alloc_bytes - row->freed_bytes : 0;
+        if (touch(s, o, (size_t)(row - s->rows)) != PA_OK)
+            return PA_ENOMEM;
     }
     return PA_OK;
 }
@@ -804,6 +823,7 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
         return PA_OK;
     }
     pa_snapshot_t *s = &t->snap;
+    s->ntouched = 0;
     if (!o->totals_only && (packed ? apply_packed(s, &c, row_count, row_size, o)
                                    : apply_rows(s, &c, row_count, row_size, delta, o)) != PA_OK)
         return PA_ENOMEM;
@@ -825,7 +845,10 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
     int rc = commit_staged(t);
     if (rc != PA_OK)
         return rc;
-    return o->on_snapshot ? o->on_snapshot(t, o->ctx) : PA_OK;
+    if (!o->on_snapshot)
+        return PA_OK;
+    pa_progress_clear(); /* the report may write */
+    return o->on_snapshot(t, o->ctx);
 }
 
 /* ---- POOL ---------------------------------------------------------------------------------- */
@@ -1520,9 +1543,12 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
         return rc;
     }
     t->version = pa_reader_version(r);
+    struct stat sb;
+    uint64_t size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     pa_chunk_t ch;
     int n;
     while ((n = pa_reader_next(r, &ch)) == 1) {
+        pa_progress(path, ch.offset + PS_CHUNK_HEADER_SIZE + ch.length, size);
         if (after_frozen(t, &ch)) {
             t->chunks++;
             continue;
@@ -1577,7 +1603,9 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
             break;
-        default: /* a later chunk type: skipped by design */
+        default: /* a later chunk type: skipped by design (or the caller's) */
+            if (o->on_other_chunk)
+                rc = o->on_other_chunk(t, ch.type, ch.payload, ch.length, o->ctx);
             break;
         }
         if (rc != PA_OK)
@@ -1592,6 +1620,7 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
     }
     t->damaged = t->damaged || pa_reader_damaged(r);
     pa_reader_close(r);
+    pa_progress_clear();
     free(t->frames.index); /* no more stacks: the reports only walk the tree */
     t->frames.index = NULL;
     t->frames.index_cap = 0;
@@ -1698,6 +1727,7 @@ void pa_model_free(pa_trace_t *t)
     free(t->frames.last);
     free(t->snap.rows);
     free(t->snap.index);
+    free(t->snap.touched);
     free_pool(&t->pool);
     for (int i = 0; i < PA_STAGED; i++)
         unstage(&t->staged[i]);

@@ -105,6 +105,10 @@ typedef struct {
     pa_row_t *rows;
     uint32_t *index;  /* open addressing by stack id: row + 1, 0 for an empty slot */
     size_t index_cap; /* slots (a power of two, at least twice nrows), 0 before any row */
+    /* With pa_model_opts_t.track_touched: the rows (indices into rows[]) the snapshot's chunk
+     * wrote, every row for a full SNAPSHOT (merge -o follows the changes without a scan) */
+    uint32_t *touched;
+    size_t ntouched, touched_cap;
 } pa_snapshot_t;
 
 /* Which snapshot a report describes (leaks/summary --at). */
@@ -331,6 +335,11 @@ typedef struct {
     const uint8_t *rows_wanted;
     uint32_t rows_wanted_ids;
     void *ctx;
+    bool track_touched; /* fill snap.touched at each snapshot (mergeout.c) */
+    /* Called with each valid chunk of a type the model does not read (may be NULL); a return
+     * other than PA_OK stops the reading and is returned. */
+    int (*on_other_chunk)(pa_trace_t *t, uint16_t type, const uint8_t *payload, uint32_t length,
+                          void *ctx);
 } pa_model_opts_t;
 
 /* One pass over the file, as pa_model_load() (which is this with the defaults), calling

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- messages ------------------------------------------------------------------------------ */
@@ -53,9 +54,59 @@ const char *pa_color(FILE *out, pa_color_t c)
 
 /* ---- messages (continued) ------------------------------------------------------------------- */
 
+/* ---- progress ------------------------------------------------------------------------------ */
+
+static int progress_on = -1;       /* stderr is a terminal (decided at the first call) */
+static uint64_t progress_start;    /* ns: the first call */
+static uint64_t progress_delay_ns; /* shown only this long after the first call */
+static uint64_t progress_last;     /* ns: the last redraw */
+static bool progress_shown;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void pa_progress(const char *what, uint64_t done, uint64_t total)
+{
+    if (progress_on < 0) {
+        progress_on = isatty(2) == 1;
+        progress_start = now_ns();
+        const char *e = getenv("PA_PROGRESS_DELAY_MS");
+        progress_delay_ns = (e && *e ? strtoull(e, NULL, 10) : 1000) * 1000000u;
+    }
+    if (!progress_on)
+        return;
+    uint64_t t = now_ns();
+    if (t - progress_start < progress_delay_ns ||
+        (progress_shown && t - progress_last < 100000000u))
+        return;
+    progress_last = t;
+    const char *base = what ? strrchr(what, '/') : NULL;
+    base = base ? base + 1 : what ? what : "";
+    unsigned pct = total ? (unsigned)(done * 100 / total) : 0;
+    fflush(stdout);
+    fprintf(stderr, "\rperfshim: reading %s: %u%% (%.0f of %.0f MB)\033[K", base,
+            pct > 100 ? 100 : pct, (double)done / 1e6, (double)total / 1e6);
+    fflush(stderr);
+    progress_shown = true;
+}
+
+void pa_progress_clear(void)
+{
+    if (!progress_shown)
+        return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    progress_shown = false;
+}
+
 void pa_msg_error(const char *fmt, ...)
 {
     va_list ap;
+    pa_progress_clear();
     va_start(ap, fmt);
     vmsg("", fmt, ap);
     va_end(ap);
@@ -64,6 +115,7 @@ void pa_msg_error(const char *fmt, ...)
 void pa_msg_warn(const char *fmt, ...)
 {
     va_list ap;
+    pa_progress_clear();
     va_start(ap, fmt);
     vmsg("warning: ", fmt, ap);
     va_end(ap);

@@ -35,6 +35,16 @@ enum { PA_EXIT_OK = 0, PA_EXIT_FINDINGS = 1, PA_EXIT_USAGE = 2 };
 void pa_msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pa_msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- progress ------------------------------------------------------------------------------
+ * "perfshim: reading FILE: 42% (260 of 620 MB)" on stderr while a trace is read, only when
+ * stderr is a terminal and the command has run for a second (PA_PROGRESS_DELAY_MS in the
+ * environment sets another delay: tests use 0), redrawn at most 10 times a second, and erased
+ * before anything else is written (messages, a report's output: pa_progress_clear). Never on a
+ * pipe or a file. */
+void pa_progress(const char *what, uint64_t done, uint64_t total);
+/* Erases the progress line if one is shown (cheap when none is). */
+void pa_progress_clear(void);
+
 /* ---- colour ---------------------------------------------------------------------------------
  * SGR escapes for a report written to out: only when out is a terminal, TERM is not "dumb" and
  * NO_COLOR is unset or empty (https://no-color.org); otherwise "" so that callers can always

@@ -54,6 +54,8 @@ enum ps_chunk_type {
     PS_CHUNK_AGES = 18,             /* ages of live blocks, lifetimes of freed ones, per stack */
     PS_CHUNK_LEAK_KINDS = 19,       /* exit: live blocks per stack and leak class; after SNAPSHOT */
     PS_CHUNK_INHERITED = 20,        /* forked child: blocks live at the fork, per stack */
+    /* Types from 0x8000 are written by the analyzer, never by the shim. */
+    PS_CHUNK_MERGED_FROM = 0x8001, /* perfshim merge -o: one input process (path, PROCESS) */
     PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
 };
 

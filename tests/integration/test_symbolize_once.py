@@ -5,7 +5,8 @@ for all its traces, not once per trace (issue 12 item 4): a shell runs `leaky` 1
 PA_SYMBOLS_DEBUG=1 the analyzer prints one line per module it opens (analyzer/symbols.c). The
 12 leaky reports must all be right (the shared module is read at its first process's load
 address: a wrong translation would misname the frames of the others), and leaky and libc must
-each be opened exactly once. `perfshim leaks` over the same traces likewise."""
+each be opened exactly once. `perfshim leaks`, `timeline`, `hot` and `locks` over the same
+traces likewise."""
 import collections
 import os
 import re
@@ -49,6 +50,14 @@ def main():
     n = opened(a.stderr)
     ck.check(n and max(n.values()) == 1 and n.get(leaky.encode(), 0) == 1,
              "leaks over %d traces: each module opened once" % len(traces), repr(n))
+    for cmd in ("timeline", "hot", "locks"):  # issue 14 item 3: every report over many traces
+        a = pstest.run([args.perfshim, cmd, "--json"] + traces, env=env, cwd=work)
+        n = opened(a.stderr)
+        ck.check(a.returncode == 0 and (not n or max(n.values()) == 1),
+                 "%s over %d traces: no module opened twice" % (cmd, len(traces)), repr(n))
+    a = pstest.run([args.perfshim, "timeline", "--json"] + traces, env=env, cwd=work)
+    ck.check(opened(a.stderr).get(leaky.encode(), 0) == 1, "timeline: leaky opened once",
+             repr(opened(a.stderr)))
     ck.done()
 
 

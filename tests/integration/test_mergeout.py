@@ -1,0 +1,135 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""test_mergeout.py — `perfshim merge -o OUT TRACE...` (issue 14 item 3) on examples/prefork.c
+(a parent and 3 workers, 20 requests each 10 ms apart, PERFSHIM_INTERVAL=40ms):
+  - the merged trace verifies chunk by chunk (the test's own reader, pstest.RawTrace), ends
+    with END, and holds one MERGED_FROM chunk per process;
+  - `leaks --json` on it gives leaks --merge's totals on the inputs: leaked blocks and bytes
+    exactly, and the inherited copies (inherited_from) equal to its inherited totals; the
+    request site's blocks equal prefork.c's constants (4 processes x 20);
+  - the snapshots of all processes are on one time axis: timeline shows as many points as the
+    inputs have distinct snapshot moments (at least the most any input has), ending with
+    the sum of the inputs' last live heaps;
+  - summary, timeline, growth, export and diff read it (exit 0); summary's allocations are the
+    sum of the inputs';
+  - merged of merged is the same file, byte for byte; merging it with nothing else again too;
+  - errors exit 2 with a message and leave no output (nor a temporary file): -o naming an
+    input (the input unchanged), an unreadable input, no -o, no trace."""
+import hashlib
+import json
+import os
+
+import pstest
+
+MERGED_FROM = 0x8001
+END = 0xFFFF
+
+
+def jrun(args, ck, cmd, label, cwd):
+    p = pstest.run([args.perfshim] + cmd, cwd=cwd)
+    ck.check(p.returncode == 0, label + ": exit status 0", pstest.describe(p)[:1500])
+    try:
+        return json.loads(p.stdout.decode())
+    except ValueError:
+        ck.fatal(label + ": prints JSON", pstest.describe(p))
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def main():
+    args = pstest.parse_args()
+    ck = pstest.Checker("test_mergeout")
+    src = os.path.join(args.srcdir, "prefork.c")
+    d = lambda n: pstest.define(src, n)
+    work = pstest.tmpdir("mergeout")
+    workers, requests = 3, 20
+    p = pstest.run([args.perfshim, "run", "-o", os.path.join(work, "pf.%p.trace"), "--",
+                    os.path.join(args.bindir, "prefork"), str(workers), str(requests), "10000"],
+                   cwd=work, env={"PERFSHIM_INTERVAL": "40ms"})
+    ck.check(p.returncode == 0, "prefork under perfshim run", pstest.describe(p))
+    traces = sorted(os.path.join(work, f) for f in os.listdir(work) if f.endswith(".trace"))
+    ck.equal(len(traces), workers + 1, "one trace per process")
+    merged = os.path.join(work, "merged.trace")
+    p = pstest.run([args.perfshim, "merge", "-o", merged] + traces, cwd=work)
+    ck.equal((p.returncode, p.stderr.decode()), (0, ""), "merge -o: exit status, quiet")
+    raw = pstest.RawTrace(merged)
+    ck.check(raw.error is None and raw.end is not None, "the merged trace verifies, with END",
+             repr(raw.error))
+    ck.equal(sum(1 for c in raw.chunks if c[1] == MERGED_FROM), workers + 1,
+             "one MERGED_FROM chunk per process")
+    inputs = [pstest.RawTrace(t) for t in traces]
+
+    # leaks: the same totals as leaks --merge
+    m = jrun(args, ck, ["leaks", "--merge", "--json"] + traces, "leaks --merge", work)
+    one = jrun(args, ck, ["leaks", "--json", merged], "leaks on the merged trace", work)
+    mt, ot = m.get("totals", {}), one.get("totals", {})
+    ck.equal((ot.get("leaked_blocks"), ot.get("leaked_bytes")),
+             (mt.get("leaked_blocks"), mt.get("leaked_bytes")), "leaked blocks and bytes")
+    inh = one.get("inherited_from") or {}
+    ck.equal((inh.get("blocks"), inh.get("bytes")),
+             (mt.get("inherited_blocks"), mt.get("inherited_bytes")), "inherited blocks and bytes")
+    ck.equal((inh.get("blocks"), inh.get("bytes")), (workers, workers * d("PREFORK_CONFIG_SIZE")),
+             "inherited: the workers' copies of the configuration")
+    marks = pstest.markers(src)
+    line = marks["LEAK:request"]
+    req = [x for x in one.get("leaks", []) if x["stack"] and
+           pstest.frame_at(x["stack"][0], "prefork.c", line)]
+    ck.equal(sum(x["blocks"] for x in req), (workers + 1) * requests,
+             "the request site: every process's blocks")
+    ck.check(all(x["stack"][0]["function"] == "handle_request" for x in req),
+             "the merged stacks symbolize", json.dumps(req)[:1500])
+
+    # one time axis
+    tl = jrun(args, ck, ["timeline", "--json", merged], "timeline", work)
+    points = tl.get("timeline", [])
+    most = max(len(r.snapshots) for r in inputs)
+    ck.check(len(points) >= most, "timeline: at least the snapshots of the longest input",
+             "%d points, %d snapshots" % (len(points), most))
+    last_live = sum(r.snapshots[-1]["totals"]["live_bytes"] for r in inputs)
+    ck.equal(raw.snapshots[-1]["totals"]["live_bytes"], last_live,
+             "the last snapshot's live bytes: the sum of every process's last")
+    times = [s["time_ns"] for s in raw.snapshots]
+    ck.check(times == sorted(times) and len(set(times)) == len(times),
+             "snapshot times increase", repr(times[:40]))
+    s = jrun(args, ck, ["summary", "--json", merged], "summary", work)
+    ck.equal(s.get("totals", {}).get("allocs"), sum(r.snapshots[-1]["totals"]["allocs"] for r in inputs),
+             "summary: allocations summed")
+    jrun(args, ck, ["growth", "--json", merged], "growth", work)
+    p = pstest.run([args.perfshim, "export", "--format", "folded", merged], cwd=work)
+    ck.check(p.returncode == 0 and b"handle_request" in p.stdout, "export folded", pstest.describe(p))
+    p = pstest.run([args.perfshim, "diff", merged, merged], cwd=work)
+    ck.equal(p.returncode, 0, "diff of the merged trace with itself")
+
+    # merged of merged: the same file
+    again = os.path.join(work, "again.trace")
+    p = pstest.run([args.perfshim, "merge", "-o", again, merged], cwd=work)
+    ck.equal(p.returncode, 0, "merge of the merged trace")
+    ck.equal(digest(again), digest(merged), "merged of merged: byte for byte the same")
+    ck.equal(sum(1 for c in pstest.RawTrace(again).chunks if c[1] == MERGED_FROM), workers + 1,
+             "merged of merged: the processes of its input")
+
+    # errors: exit 2, a message, no output
+    before = digest(traces[0])
+    p = pstest.run([args.perfshim, "merge", "-o", traces[0]] + traces, cwd=work)
+    ck.check(p.returncode == 2 and b"one of the traces" in p.stderr and
+             digest(traces[0]) == before, "-o naming an input: refused", pstest.describe(p))
+    bad = os.path.join(work, "bad.trace")
+    with open(bad, "wb") as f:
+        f.write(b"not a trace at all, not even close")
+    out = os.path.join(work, "never.trace")
+    for cmd, what in ((["-o", out, traces[0], bad], "an unreadable input"),
+                      (["-o", out, traces[0], os.path.join(work, "missing.trace")], "a missing input"),
+                      ([traces[0]], "no -o"), (["-o", out], "no trace")):
+        p = pstest.run([args.perfshim, "merge"] + cmd, cwd=work)
+        ck.check(p.returncode == 2 and p.stderr.startswith(b"perfshim: "),
+                 what + ": exit status 2 with a message", pstest.describe(p))
+        ck.check(not os.path.exists(out), what + ": no output")
+    ck.equal([f for f in os.listdir(work) if ".tmp" in f], [], "no temporary file left")
+    ck.done()
+
+
+if __name__ == "__main__":
+    main()
