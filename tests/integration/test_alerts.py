@@ -279,9 +279,11 @@ def case_alerts(args, ck, work):
     ck.check(lines and "RSS" in lines[0] and "PERFSHIM_ALERT_RSS (64.0 MiB)" in lines[0],
              "rss: the line names RSS and the option", "\n".join(lines))
 
-    # growth: 3 steps of 8 MiB, each followed by flat intervals that re-arm it
-    p, raw = run_alerts(args, work, ["steps", "3", "8", "500"],
-                        {"PERFSHIM_INTERVAL": "100ms", "PERFSHIM_ALERT_GROWTH": "20%"})
+    # growth: 3 steps of 8 MiB, each followed by flat intervals that re-arm it. The interval is
+    # long against a step: at a load of 30 on 2 cores one step's 8 MiB took over 200 ms, spread
+    # over three 100 ms intervals of under 20% each, and its alert never fired.
+    p, raw = run_alerts(args, work, ["steps", "3", "8", "1300"],
+                        {"PERFSHIM_INTERVAL": "250ms", "PERFSHIM_ALERT_GROWTH": "20%"})
     lines, rows = check_alerts(args, ck, p, raw, pstest.ALERT_GROWTH, 3,
                                "PERFSHIM_ALERT_GROWTH=20%")
     bases = [a["base"] for a in rows]
