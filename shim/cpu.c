@@ -83,10 +83,8 @@ static void chain(int sig, siginfo_t *si, void *uc)
     struct sigaction a = prog_action;
     if (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN) {
         /* the mask the program's handler would have run with: ours blocks nearly everything */
-        sigset_t m = ((ucontext_t *)uc)->uc_sigmask;
-        for (int s = 1; s < NSIG; s++)
-            if (sigismember(&a.sa_mask, s) == 1)
-                sigaddset(&m, s);
+        sigset_t m;
+        sigorset(&m, &((ucontext_t *)uc)->uc_sigmask, &a.sa_mask);
         if (!(a.sa_flags & SA_NODEFER))
             sigaddset(&m, sig);
         ps_real_pthread_sigmask(SIG_SETMASK, &m, NULL);
