@@ -89,10 +89,7 @@ enum { BASE = 0, NEW = 1 };
 
 typedef struct {
     UT_hash_handle hh;
-    char *key; /* the serialized visible frames (report.h's stack view key) */
-    pa_frame_t *frames;
-    size_t nframes;
-    char *note;
+    pa_merge_stack_t st;       /* key (report.h's stack view key: hash key), frames, note */
     bool in[2];                /* seen in BASE / NEW */
     uint64_t v[2][PA_M_COUNT]; /* by side and metric */
 } dsite_t;
@@ -112,8 +109,7 @@ static void diff_free(diff_t *d)
     HASH_ITER(hh, d->sites, s, tmp)
     {
         HASH_DEL(d->sites, s);
-        pa_merge_free_frames(s->frames, s->nframes, s->note);
-        free(s->key);
+        pa_merge_stack_free(&s->st);
         free(s);
     }
     for (int k = 0; k < 2; k++) {
@@ -135,13 +131,11 @@ static dsite_t *site_of(diff_t *d, pa_trace_t *t, pa_symbols_t *syms, uint32_t i
     if (!s) {
         if (!(s = calloc(1, sizeof *s)))
             return NULL;
-        if (!(s->key = pa_util_strdup(key)) ||
-            pa_merge_copy_view(v, &s->frames, &s->nframes, &s->note) != PA_OK) {
-            free(s->key);
+        if (pa_merge_stack_copy(v, &s->st) != PA_OK) {
             free(s);
             return NULL;
         }
-        HASH_ADD_KEYPTR(hh, d->sites, s->key, len, s);
+        HASH_ADD_KEYPTR(hh, d->sites, s->st.key, len, s);
         d->nsites++;
     }
     s->in[side] = true;
@@ -153,7 +147,7 @@ static const pa_frame_t no_frames[1];
 
 static const pa_frame_t *frames_of(const dsite_t *s)
 {
-    return s->frames ? s->frames : no_frames;
+    return s->st.frames ? s->st.frames : no_frames;
 }
 
 static uint64_t max_u64(uint64_t a, uint64_t b)
@@ -277,12 +271,12 @@ static int cmp_change(const void *pa, const void *pb)
     double y = change_of(b->v[BASE][sort_metric], b->v[NEW][sort_metric]);
     if (x != y)
         return x > y ? -1 : 1;
-    return strcmp(a->key, b->key);
+    return strcmp(a->st.key, b->st.key);
 }
 
 static int cmp_key(const void *pa, const void *pb)
 {
-    return strcmp((*(dsite_t *const *)pa)->key, (*(dsite_t *const *)pb)->key);
+    return strcmp((*(dsite_t *const *)pa)->st.key, (*(dsite_t *const *)pb)->st.key);
 }
 
 /* Every site, in key order; NULL when out of memory. */
@@ -315,7 +309,7 @@ static void check_budgets(pa_budget_t *b, const diff_t *d, dsite_t **v, bool has
         pa_budget_check(r, NULL, 0, has_base, d->tot[BASE][m], d->tot[NEW][m]);
         sort_by_change(v, d->nsites, m);
         for (size_t k = 0; k < d->nsites; k++)
-            pa_budget_check(r, frames_of(v[k]), v[k]->nframes, has_base, v[k]->v[BASE][m],
+            pa_budget_check(r, frames_of(v[k]), v[k]->st.nframes, has_base, v[k]->v[BASE][m],
                             v[k]->v[NEW][m]);
     }
 }
@@ -404,8 +398,10 @@ static void diff_text(FILE *out, const diff_t *d, dsite_t **v, uint64_t top, boo
                       : !s->in[NEW] ? "gone"
                                     : "",
                       e0, e1);
-            fprintf(out, "  %s\n", pa_budget_where(frames_of(s), s->nframes, where, sizeof where));
-            pa_report_frames_text_n(out, s->note, s->frames, s->nframes, "      ", all_frames);
+            fprintf(out, "  %s\n",
+                    pa_budget_where(frames_of(s), s->st.nframes, where, sizeof where));
+            pa_report_frames_text_n(out, s->st.note, s->st.frames, s->st.nframes, "      ",
+                                    all_frames);
         }
     }
 }
@@ -499,7 +495,7 @@ static void diff_json(pa_json_t *j, const diff_t *d, dsite_t **v)
                                                     : "new_only");
         char where[512];
         pa_json_key(j, "where");
-        pa_json_string(j, pa_budget_where(frames_of(s), s->nframes, where, sizeof where));
+        pa_json_string(j, pa_budget_where(frames_of(s), s->st.nframes, where, sizeof where));
         pa_json_key(j, "metrics");
         pa_json_object_begin(j, false);
         for (int m = 0; m < PA_M_COUNT; m++) {
@@ -509,7 +505,7 @@ static void diff_json(pa_json_t *j, const diff_t *d, dsite_t **v)
             change_json(j, s->v[BASE][m], s->v[NEW][m], true);
         }
         pa_json_object_end(j);
-        pa_report_stack_json(j, s->note, s->frames, s->nframes);
+        pa_report_stack_json(j, s->st.note, s->st.frames, s->st.nframes);
         pa_json_object_end(j);
     }
     pa_json_array_end(j);
