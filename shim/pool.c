@@ -125,7 +125,8 @@ PS_HIDDEN uint8_t ps_pool_size_class[PS_POOL_TABLE_MAX / 16 + 1];
  * bin is both empty and full (top == low == high, all NULL), so both fast paths fall into the
  * slow paths, which never write them. Zero, in .bss: bins of &a_slot made 318 relocations the
  * loader wrote into two pages of .data in every process, and 7.5 KiB of .rela.dyn
- * (docs/performance.md, "Sampling's peak RSS: the shim's own pages"). */
+ * (docs/performance.md, "Sampling's peak RSS: the unwinder's pages of libc and the shim's own
+ * pages"). */
 static ps_pool_cache_t cache_empty;
 static ps_pool_cache_t cache_dead;
 

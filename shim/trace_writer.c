@@ -44,7 +44,8 @@ static struct {
     int keep;         /* 1 after a uid change: fd stays open between snapshots (ps_writer_keep) */
     uint32_t section; /* trace section of this file (perfshim ctl start): 0 or 1 = the first */
     /* the paths last, after every scalar, and copied only as far as their end: a process
-     * touches the start of each, not 12 KiB (docs/performance.md, "the shim's own pages") */
+     * touches the start of each, not 12 KiB (docs/performance.md, "Sampling's peak RSS: the
+     * unwinder's pages of libc and the shim's own pages") */
     char path[PS_TRACE_PATH_MAX];
     char first[PS_TRACE_PATH_MAX]; /* the first piece's path: later pieces are named after it */
     char section_first[PS_TRACE_PATH_MAX]; /* the first section's file, once a second begins */

@@ -10,7 +10,8 @@
  * lock-free table, and then a frame costs one hash probe and two loads.
  *
  * What it must not do: allocate, take locks, or call anything but _dl_find_object (lock-free
- * and async-signal-safe by glibc's contract) and only on a cache miss. Any frame whose rule is
+ * and async-signal-safe by glibc's contract) and only on a cache miss (with sampling, then also
+ * one madvise system call: drop_tables). Any frame whose rule is
  * not one of the simple shapes (signal trampolines, CFA expressions, code with no unwind
  * table, realigned stacks) makes the walk return -1, and the caller unwinds that one stack
  * with libunwind instead: the fast path never guesses.
@@ -828,7 +829,8 @@ PS_COLD static uint64_t compute_rule(uintptr_t pc)
  * binary search of .eh_frame_hdr and the FDE and CIE it reads make the kernel map 64 KiB
  * windows of the object's file around each page (fault-around), and they stayed mapped,
  * counted in RSS: libc's, for __libc_start_call_main on every stack, 84 KiB of a sampled
- * 3 MB churn (docs/performance.md, "Sampling's peak RSS: the unwinder's pages of libc").
+ * 3 MB churn (docs/performance.md, "Sampling's peak RSS: the unwinder's pages of libc and the
+ * shim's own pages").
  * So, with sampling, after each rule is computed, the object's read-only segment holding its
  * tables is unmapped from the 64 KiB window of .eh_frame_hdr's start to its end. Only a
  * segment the ELF program headers declare read-only and not RELRO (never written: its pages
