@@ -833,9 +833,10 @@ PS_COLD static uint64_t compute_rule(uintptr_t pc)
  * shim's own pages").
  * So, with sampling, after each rule is computed, the object's read-only segment holding its
  * tables is unmapped from the 64 KiB window of .eh_frame_hdr's start to its end. Only a
- * segment the ELF program headers declare read-only and not RELRO (never written: its pages
- * are the file's), never the shim's own (its segment is resident anyway). Another reader of
- * those pages (an exception, another thread's rule) reads them in again from the page cache. */
+ * segment the ELF program headers declare read-only and not RELRO, of an object without text
+ * relocations (never written: its pages are the file's), never the shim's own (its segment is
+ * resident anyway). Another reader of those pages (an exception, another thread's rule) reads them
+ * in again from the page cache. */
 #define WINDOW ((uintptr_t)64 << 10) /* the kernel's fault-around */
 PS_COLD static void drop_tables(uintptr_t pc)
 {
@@ -851,6 +852,10 @@ PS_COLD static void drop_tables(uintptr_t pc)
         eh->e_phentsize != sizeof(ElfW(Phdr)) || eh->e_phoff > end - start ||
         (end - start - eh->e_phoff) / sizeof(ElfW(Phdr)) < eh->e_phnum)
         return;
+    /* text relocations: the loader wrote into segments without PF_W, maybe this one */
+    for (const ElfW(Dyn) *d = fo.dlfo_link_map->l_ld; d && d->d_tag != DT_NULL; d++)
+        if (d->d_tag == DT_TEXTREL || (d->d_tag == DT_FLAGS && (d->d_un.d_val & DF_TEXTREL)))
+            return;
     const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(start + eh->e_phoff);
     uintptr_t base = fo.dlfo_link_map->l_addr, hdr = (uintptr_t)fo.dlfo_eh_frame;
     size_t page = ps_os_page_size();
@@ -858,8 +863,9 @@ PS_COLD static void drop_tables(uintptr_t pc)
     for (unsigned i = 0; i < eh->e_phnum; i++)
         if (ph[i].p_type == PT_LOAD && ph[i].p_flags == PF_R && hdr >= base + ph[i].p_vaddr &&
             hdr < base + ph[i].p_vaddr + ph[i].p_memsz) {
+            /* whole pages of the segment only: a partial one may be another segment's */
             lo = (base + ph[i].p_vaddr + page - 1) & ~(page - 1);
-            hi = (base + ph[i].p_vaddr + ph[i].p_memsz + page - 1) & ~(page - 1);
+            hi = (base + ph[i].p_vaddr + ph[i].p_memsz) & ~(page - 1);
         }
     if ((hdr & ~(WINDOW - 1)) > lo)
         lo = hdr & ~(WINDOW - 1);
