@@ -100,6 +100,10 @@ int ps_os_raise(int sig);
 void *ps_os_reserve(size_t size, size_t align);
 int ps_os_commit(void *p, size_t size); /* make reserved pages read/write: 0, or -1 */
 int ps_os_protect(void *p, size_t size, int writable); /* read-only or read/write: 0, or -1 */
+/* Unmap the pages of [p, p + size) from this process (MADV_DONTNEED, a raw system call) where
+ * they are clean pages of a read-only file mapping: they leave its RSS and come back from the
+ * page cache at the next read. Never on memory that may hold private changes. */
+void ps_os_drop_file_pages(const void *p, size_t size);
 void ps_os_purge(void *p, size_t size); /* give the pages back (MADV_DONTNEED): they stay
                                            mapped and read as zero afterwards */
 /* Copy n bytes of this process's memory at src, failing (-1) instead of faulting where src is

@@ -448,6 +448,11 @@ int ps_os_commit(void *p, size_t size)
     return rc;
 }
 
+void ps_os_drop_file_pages(const void *p, size_t size)
+{
+    (void)PS_RAW_SYSCALL(SYS_madvise, p, size, MADV_DONTNEED, 0); /* a hint: errno untouched */
+}
+
 void ps_os_purge(void *p, size_t size)
 {
     int saved = errno;

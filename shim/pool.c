@@ -122,15 +122,13 @@ PS_HIDDEN ps_pool_hot_t ps_pool_hot __attribute__((aligned(64))); /* read-mostly
 PS_HIDDEN uint8_t ps_pool_size_class[PS_POOL_TABLE_MAX / 16 + 1];
 
 /* The shared caches a thread points at before its first pooled call and after its exit: every
- * bin is both empty and full, so both fast paths fall into the slow paths, which never write
- * them. */
-static void *sentinel_slot;
-#define SENTINEL_BIN                                                                               \
-    {                                                                                              \
-        &sentinel_slot, &sentinel_slot, &sentinel_slot, 0                                          \
-    }
-static ps_pool_cache_t cache_empty = {.bins = {[0 ... PS_POOL_NCLASS - 1] = SENTINEL_BIN}};
-static ps_pool_cache_t cache_dead = {.bins = {[0 ... PS_POOL_NCLASS - 1] = SENTINEL_BIN}};
+ * bin is both empty and full (top == low == high, all NULL), so both fast paths fall into the
+ * slow paths, which never write them. Zero, in .bss: bins of &a_slot made 318 relocations the
+ * loader wrote into two pages of .data in every process, and 7.5 KiB of .rela.dyn
+ * (docs/performance.md, "Sampling's peak RSS: the unwinder's pages of libc and the shim's own
+ * pages"). */
+static ps_pool_cache_t cache_empty;
+static ps_pool_cache_t cache_dead;
 
 PS_HIDDEN __thread ps_pool_cache_t *ps_pool_tls __attribute__((tls_model("initial-exec"))) =
     &cache_empty;
@@ -1126,8 +1124,9 @@ void ps_pool_shutdown(void)
  * The leak scan (reach.c): every block whose metadata holds a stack id
  * ============================================================================================== */
 
-PS_COLD void ps_pool_for_each_tracked(void (*fn)(void *arg, uintptr_t block, const ps_pool_block_meta_t *m),
-                              void *arg)
+PS_COLD void ps_pool_for_each_tracked(void (*fn)(void *arg, uintptr_t block,
+                                                 const ps_pool_block_meta_t *m),
+                                      void *arg)
 {
     if (!pool.initialized)
         return;

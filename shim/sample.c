@@ -48,7 +48,8 @@ static atomic_uint thread_serial;  /* threads seeded so far (a fixed seed stays 
 static ps_spinlock_t set_lock;     /* serializes ps_sample_set's writers */
 static int sample_ok = 1;          /* 0 if the pool's bitmap could not be mapped */
 uint64_t *ps_sample_pool_bits;     /* 1 bit per 16 bytes of the pool's reservation */
-uint8_t ps_sample_filter[PS_SAMPLE_FILTER_SIZE];
+/* page-aligned: with the pool, only its first page (PS_SAMPLE_FILTER_POOLED entries) is used */
+_Alignas(4096) uint8_t ps_sample_filter[PS_SAMPLE_FILTER_SIZE];
 
 /* ---- math without libm ---------------------------------------------------------------------- */
 

@@ -41,10 +41,13 @@ static struct {
     uint64_t group_start, last_group; /* size where the last snapshot group began; its bytes */
     uint32_t groups;                  /* snapshot groups written to this file */
     uint32_t piece;                   /* PERFSHIM_MAX_TRACE: 1 for the first file, then 2, ... */
-    char path[PS_TRACE_PATH_MAX];
-    char first[PS_TRACE_PATH_MAX]; /* the first piece's path: later pieces are named after it */
     int keep;         /* 1 after a uid change: fd stays open between snapshots (ps_writer_keep) */
     uint32_t section; /* trace section of this file (perfshim ctl start): 0 or 1 = the first */
+    /* the paths last, after every scalar, and copied only as far as their end: a process
+     * touches the start of each, not 12 KiB (docs/performance.md, "Sampling's peak RSS: the
+     * unwinder's pages of libc and the shim's own pages") */
+    char path[PS_TRACE_PATH_MAX];
+    char first[PS_TRACE_PATH_MAX]; /* the first piece's path: later pieces are named after it */
     char section_first[PS_TRACE_PATH_MAX]; /* the first section's file, once a second begins */
 } w = {.fd = -1};
 
@@ -202,7 +205,7 @@ PS_TRACE_ROWS(DEFINE_PUT)
 /* Slicing by 8: eight bytes per step through eight tables (8 KiB, filled at first use). A
  * byte at a time cost about 7 instructions per byte, a third of the work of writing a short
  * process's trace. */
-static uint32_t crc_table[8][256];
+_Alignas(4096) static uint32_t crc_table[8][256]; /* 8 KiB: two pages, not three */
 static atomic_int crc_ready;
 
 static PS_NOINLINE void crc_init(void)
@@ -438,7 +441,7 @@ int ps_writer_open(void)
         return -1;
     w.piece = 1;
     nolder = 0;
-    memcpy(w.first, w.path, sizeof w.first);
+    memcpy(w.first, w.path, ps_str_span(w.path, 0) + 1); /* snprintf ended it */
     list_trace(w.path); /* only the first piece: it names the others */
     return 0;
 }

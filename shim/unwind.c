@@ -10,7 +10,8 @@
  * lock-free table, and then a frame costs one hash probe and two loads.
  *
  * What it must not do: allocate, take locks, or call anything but _dl_find_object (lock-free
- * and async-signal-safe by glibc's contract) and only on a cache miss. Any frame whose rule is
+ * and async-signal-safe by glibc's contract) and only on a cache miss (with sampling, then also
+ * one madvise system call: drop_tables). Any frame whose rule is
  * not one of the simple shapes (signal trampolines, CFA expressions, code with no unwind
  * table, realigned stacks) makes the walk return -1, and the caller unwinds that one stack
  * with libunwind instead: the fast path never guesses.
@@ -272,7 +273,7 @@ static void rows_emit(rows_t *rows, uintptr_t loc, const cfi_state_t *s);
  * rows (target UINTPTR_MAX): receives the state before every change of location, and the
  * final one. */
 PS_COLD static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *end, uintptr_t loc,
-                   uintptr_t target, cfi_state_t *s, const cfi_state_t *init, rows_t *rows)
+                           uintptr_t target, cfi_state_t *s, const cfi_state_t *init, rows_t *rows)
 {
     cfi_state_t stack[8];
     int depth = 0;
@@ -823,6 +824,60 @@ PS_COLD static uint64_t compute_rule(uintptr_t pc)
     return rule_of_state(&s) | R_PCBITS(pc);
 }
 
+/* Sampling: the read-only pages of another object's unwind tables leave the process again.
+ * A rule is computed once per return address and then served by the rule table, but the
+ * binary search of .eh_frame_hdr and the FDE and CIE it reads make the kernel map 64 KiB
+ * windows of the object's file around each page (fault-around), and they stayed mapped,
+ * counted in RSS: libc's, for __libc_start_call_main on every stack, 84 KiB of a sampled
+ * 3 MB churn (docs/performance.md, "Sampling's peak RSS: the unwinder's pages of libc and the
+ * shim's own pages").
+ * So, with sampling, after each rule is computed, the object's read-only segment holding its
+ * tables is unmapped from the 64 KiB window of .eh_frame_hdr's start to its end. Only a
+ * segment the ELF program headers declare read-only and not RELRO, of an object without text
+ * relocations (never written: its pages are the file's), never the shim's own (its segment is
+ * resident anyway). Another reader of those pages (an exception, another thread's rule) reads them
+ * in again from the page cache. */
+#define WINDOW ((uintptr_t)64 << 10) /* the kernel's fault-around */
+PS_COLD static void drop_tables(uintptr_t pc)
+{
+    struct dl_find_object fo;
+    if (_dl_find_object((void *)pc, &fo) != 0 || !fo.dlfo_eh_frame || !fo.dlfo_link_map)
+        return;
+    uintptr_t start = (uintptr_t)fo.dlfo_map_start, end = (uintptr_t)fo.dlfo_map_end;
+    uintptr_t self = (uintptr_t)&drop_tables;
+    if (self >= start && self < end)
+        return;
+    const ElfW(Ehdr) *eh = fo.dlfo_map_start;
+    if (end - start < sizeof *eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh->e_phentsize != sizeof(ElfW(Phdr)) || eh->e_phoff > end - start ||
+        (end - start - eh->e_phoff) / sizeof(ElfW(Phdr)) < eh->e_phnum)
+        return;
+    /* text relocations: the loader wrote into segments without PF_W, maybe this one */
+    for (const ElfW(Dyn) *d = fo.dlfo_link_map->l_ld; d && d->d_tag != DT_NULL; d++)
+        if (d->d_tag == DT_TEXTREL || (d->d_tag == DT_FLAGS && (d->d_un.d_val & DF_TEXTREL)))
+            return;
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(start + eh->e_phoff);
+    uintptr_t base = fo.dlfo_link_map->l_addr, hdr = (uintptr_t)fo.dlfo_eh_frame;
+    size_t page = ps_os_page_size();
+    uintptr_t lo = 0, hi = 0;
+    for (unsigned i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD && ph[i].p_flags == PF_R && hdr >= base + ph[i].p_vaddr &&
+            hdr < base + ph[i].p_vaddr + ph[i].p_memsz) {
+            /* whole pages of the segment only: a partial one may be another segment's */
+            lo = (base + ph[i].p_vaddr + page - 1) & ~(page - 1);
+            hi = (base + ph[i].p_vaddr + ph[i].p_memsz) & ~(page - 1);
+        }
+    if ((hdr & ~(WINDOW - 1)) > lo)
+        lo = hdr & ~(WINDOW - 1);
+    if (lo >= hi)
+        return;
+    for (unsigned i = 0; i < eh->e_phnum; i++) /* RELRO is written by the loader: never */
+        if (ph[i].p_type == PT_GNU_RELRO && base + ph[i].p_vaddr < hi &&
+            base + ph[i].p_vaddr + ph[i].p_memsz > lo)
+            return;
+    ps_os_drop_file_pages((const void *)lo, hi - lo);
+}
+
 static rule_table_t *rule_table_new(unsigned bits)
 {
     size_t bytes = sizeof(rule_table_t) + ((size_t)1 << bits) * sizeof(rule_slot_t);
@@ -904,6 +959,8 @@ static inline uint64_t lookup_rule(uintptr_t pc)
             break;
     }
     uint64_t r = compute_rule(pc);
+    if (ps_g.sampling)
+        drop_tables(pc);
     /* grow when half full, or when a crowded probe sequence had no room for this rule */
     int took = rule_insert(t, pc, r);
     unsigned used = took ? atomic_fetch_add_explicit(&t->used, 1, memory_order_relaxed) + 1

@@ -7,7 +7,9 @@
  * it prints its anonymous resident memory (smaps_rollup's "Anonymous:", KiB): the heap or the
  * pool, the stack, and the shim's own tables; then the resident KiB of libperfshim.so's code
  * (smaps "Rss:" of its executable mapping; 0 without the shim), which the link's text order
- * keeps to the one 64 KiB fault-around window of the code a run executes.
+ * keeps to the one 64 KiB fault-around window of the code a run executes; and the resident KiB
+ * of libc's read-only mappings (its .rodata, .eh_frame_hdr and .eh_frame among them), where the
+ * sampled walks' reads of libc's unwind tables used to stay mapped.
  *
  * Usage: footprint [ITERATIONS=2000000]
  */
@@ -41,20 +43,21 @@ static long anon_kb(void)
     return kb;
 }
 
-/* Rss of the executable mapping of libperfshim.so, KiB (0 if not loaded). */
-static long shim_code_kb(void)
+/* Rss of the mappings of the file whose path contains `name` with permissions `want`, KiB (0 if
+ * not mapped, -1 if smaps cannot be read). */
+static long mapping_kb(const char *name, const char *want)
 {
     FILE *f = fopen("/proc/self/smaps", "r");
     char line[512];
     long kb = 0, v;
-    int in_shim = 0;
+    int in = 0;
     while (f && fgets(line, sizeof line, f)) {
         char perms[8];
         if (sscanf(line, "%*x-%*x %7s", perms) == 1 && strchr(line, '/'))
-            in_shim = strstr(line, "libperfshim.so") && strcmp(perms, "r-xp") == 0;
+            in = strstr(line, name) && strcmp(perms, want) == 0;
         else if (sscanf(line, "%*x-%*x %7s", perms) == 1)
-            in_shim = 0;
-        else if (in_shim && sscanf(line, "Rss: %ld kB", &v) == 1)
+            in = 0;
+        else if (in && sscanf(line, "Rss: %ld kB", &v) == 1)
             kb += v;
     }
     if (f)
@@ -74,9 +77,10 @@ int main(int argc, char **argv)
             return 1;
         memset(ring[slot], (int)i, size < 16 ? size : 16);
     }
-    long kb = anon_kb(), code = shim_code_kb();
+    long kb = anon_kb(), code = mapping_kb("libperfshim.so", "r-xp");
+    long libc_ro = mapping_kb("/libc.so", "r--p");
     for (size_t i = 0; i < SLOTS; i++)
         free(ring[i]);
-    printf("anonymous_kb %ld\nshim_code_kb %ld\n", kb, code);
+    printf("anonymous_kb %ld\nshim_code_kb %ld\nlibc_ro_kb %ld\n", kb, code, libc_ro);
     return kb < 0 || code < 0;
 }
