@@ -113,20 +113,82 @@ static long index_of(istr_t **h, uint32_t *n, const char *key, bool *added)
     return i;
 }
 
+/* The call tree's nodes: (parent node, frame index) pairs, numbered from 0 in the order they
+ * were made (node k of the page is pair k - 1), found by a tagged index (util.h). */
+typedef struct {
+    uint64_t *pairs; /* parent << 32 | frame */
+    size_t n, cap;
+    uint64_t *index; /* pair + 1 */
+    size_t index_cap;
+} tree_t;
+
+/* The index of pair (parent, frame), made when new (then *added set); -1: no memory. */
+static long tree_child(tree_t *t, long parent, long frame, bool *added)
+{
+    uint64_t key = (uint64_t)parent << 32 | (uint32_t)frame;
+    uint64_t h = (key ^ key >> 31) * 0x9e3779b97f4a7c15u;
+    h ^= h >> 29;
+    *added = false;
+    if (t->index_cap) {
+        size_t mask = t->index_cap - 1, i = pa_tix_first(h, t->index_cap);
+        for (uint64_t e; (e = t->index[i]); i = (i + 1) & mask)
+            if (PA_TIX_TAG(e) == PA_TIX_TAG(h) && t->pairs[(uint32_t)e - 1] == key)
+                return (long)(uint32_t)e - 1;
+    }
+    if (t->n >= UINT32_MAX - 1 || pa_tix_reserve(&t->index, &t->index_cap, t->n + 1) != PA_OK ||
+        pa_util_grow((void **)&t->pairs, &t->cap, t->n + 1, sizeof *t->pairs) != PA_OK)
+        return -1;
+    t->pairs[t->n] = key;
+    pa_tix_put(t->index, t->index_cap, h, (uint32_t)++t->n);
+    *added = true;
+    return (long)t->n - 1;
+}
+
+/* The page's frame of name s and place (file, line): its index, made when new (names, places
+ * and frames written to their lists); -1: no memory. */
+static long frame_index(istr_t **names, uint32_t *nnames, pa_str_t *names_json, istr_t **locs,
+                        uint32_t *nlocs, pa_str_t *locs_json, istr_t **frames, uint32_t *nframes,
+                        pa_str_t *frames_json, pa_str_t *key, const char *name, const char *file,
+                        uint32_t line)
+{
+    char pair[64];
+    bool added;
+    long ni = istr_get(names, nnames, name, strlen(name), names_json);
+    long li = 0;
+    if (file) {
+        key->len = 0;
+        pa_str_puts(key, file);
+        if (line) {
+            snprintf(pair, sizeof pair, ":%u", line);
+            pa_str_puts(key, pair);
+        }
+        li = key->failed ? -1 : istr_get(locs, nlocs, key->s, key->len, locs_json);
+    }
+    long fi = -1;
+    if (ni >= 0 && li >= 0) {
+        snprintf(pair, sizeof pair, "%ld,%ld", ni, li);
+        if ((fi = index_of(frames, nframes, pair, &added)) >= 0 && added)
+            pa_str_printf(frames_json, "%s%s", fi ? "," : "", pair);
+    }
+    return fi;
+}
+
 /* The tables of names, places, frames and call-tree nodes, and each site's node and values;
- * into out as members. */
+ * into out as members. Each frame of the export is made a page frame once (memo). */
 static int write_sites(FILE *out, const pa_xprof_t *p)
 {
-    istr_t *names = NULL, *locs = NULL, *frames = NULL, *nodes = NULL;
-    uint32_t nnames = 0, nlocs = 0, nframes = 0, nnodes = 0;
+    istr_t *names = NULL, *locs = NULL, *frames = NULL;
+    uint32_t nnames = 0, nlocs = 0, nframes = 0;
+    tree_t tree = {0};
     pa_str_t names_json = {0}, locs_json = {0}, frames_json = {0}, nodes_json = {0};
     pa_str_t sites = {0}, values = {0}, key = {0};
-    char buf[512], pair[64];
-    int rc = PA_OK;
+    char buf[512];
+    uint32_t *memo = pa_export_memo(p); /* by export frame: its page frame, UINT32_MAX: not yet */
+    int rc = memo ? PA_OK : PA_ENOMEM;
     size_t nsites = 0;
     long prev_node = 0;
     istr_get(&locs, &nlocs, "", 0, &locs_json); /* place 0: unknown */
-    for (const pa_xsite_t *s = p->sites; s && rc == PA_OK; s = s->hh.next) {
+    for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites && rc == PA_OK; s++) {
         bool any = false, added;
         for (int m = 0; m < PA_X_NMETRICS; m++)
             any |= s->v[m] != 0;
@@ -140,37 +202,24 @@ static int write_sites(FILE *out, const pa_xprof_t *p)
         long node = 0; /* the root; nodes are numbered from 1 */
         size_t nf = s->nframes ? s->nframes : 1;
         for (size_t i = nf; i-- > 0;) { /* root first */
-            const char *name, *file = NULL;
-            uint32_t line = 0;
+            long fi;
             if (s->nframes) {
-                const pa_frame_t *f = &s->frames[i];
-                name = pa_export_frame_name(f, buf, sizeof buf);
-                file = f->file;
-                line = f->line;
+                uint32_t x = pa_xsite_frames(p, s)[i];
+                if ((fi = memo[x]) == UINT32_MAX) {
+                    const pa_frame_t *f = &p->frames[x].f;
+                    fi = frame_index(&names, &nnames, &names_json, &locs, &nlocs, &locs_json,
+                                     &frames, &nframes, &frames_json, &key,
+                                     pa_export_frame_name(f, buf, sizeof buf), f->file, f->line);
+                    if (fi >= 0)
+                        memo[x] = (uint32_t)fi;
+                }
             } else {
                 snprintf(buf, sizeof buf, "[%s]", s->note ? s->note : "no frames");
-                name = buf;
-            }
-            long ni = istr_get(&names, &nnames, name, strlen(name), &names_json);
-            long li = 0;
-            if (file) {
-                key.len = 0;
-                pa_str_puts(&key, file);
-                if (line) {
-                    snprintf(pair, sizeof pair, ":%u", line);
-                    pa_str_puts(&key, pair);
-                }
-                li = key.failed ? -1 : istr_get(&locs, &nlocs, key.s, key.len, &locs_json);
-            }
-            long fi = -1;
-            if (ni >= 0 && li >= 0) {
-                snprintf(pair, sizeof pair, "%ld,%ld", ni, li);
-                if ((fi = index_of(&frames, &nframes, pair, &added)) >= 0 && added)
-                    pa_str_printf(&frames_json, "%s%s", fi ? "," : "", pair);
+                fi = frame_index(&names, &nnames, &names_json, &locs, &nlocs, &locs_json, &frames,
+                                 &nframes, &frames_json, &key, buf, NULL, 0);
             }
             if (fi >= 0) { /* the node of this frame under `node` */
-                snprintf(pair, sizeof pair, "%ld,%ld", node, fi);
-                long child = index_of(&nodes, &nnodes, pair, &added);
+                long child = tree_child(&tree, node, fi, &added);
                 if (child >= 0 && added && child == node) /* under the node made just before */
                     pa_str_printf(&nodes_json, "%s%ld", child ? "," : "", fi);
                 else if (child >= 0 && added)
@@ -198,7 +247,9 @@ static int write_sites(FILE *out, const pa_xprof_t *p)
     istr_free(&names);
     istr_free(&locs);
     istr_free(&frames);
-    istr_free(&nodes);
+    free(tree.pairs);
+    free(tree.index);
+    free(memo);
     pa_str_free(&names_json);
     pa_str_free(&locs_json);
     pa_str_free(&frames_json);
