@@ -533,7 +533,8 @@ static int reports_end(pa_xprof_t *p, const char *path, pa_json_t *j)
 /* Loads and adds the traces in turn, up to the first that cannot be used (said): the export
  * then fails whole (pa_export_main), so the ones after it are not read. With p->reports, each
  * trace's reports too. */
-static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p)
+static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p,
+                  pa_export_trace_fn fn, void *ctx)
 {
     pa_suppress_t supp = {0};
     int rc = p->reports ? pa_suppress_load_all(&supp, true, &(pa_strlist_t){0}) : PA_OK;
@@ -545,6 +546,8 @@ static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p
         size_t nwarn = t.warnings.n;
         if ((rc = add_trace(p, &t)) == PA_OK && p->reports)
             rc = reports_begin(p, &t, nwarn, at, &supp, &j);
+        if (rc == PA_OK && fn)
+            rc = fn(&t, nwarn, ctx);
         pa_model_free(&t); /* (the timeline reads the file again: never two models at once) */
         if (rc == PA_OK && p->reports)
             rc = reports_end(p, paths[i], &j);
@@ -1106,7 +1109,7 @@ int pa_export_main(int argc, char **argv)
     /* each module opened once for all the traces (and, with json, all the reports) */
     pa_symbols_share(n > 1 || o.format == FMT_JSON);
     if (rc == PA_OK)
-        rc = gather(argv + first, (size_t)n, &o.at, &p);
+        rc = gather(argv + first, (size_t)n, &o.at, &p, NULL, NULL);
     pa_symbols_share(false);
     pa_xkind_t kind = pa_xmetrics[o.metric].kind;
     if (p.ntraces && !p.has[kind])
@@ -1139,11 +1142,22 @@ int pa_export_main(int argc, char **argv)
 
 int pa_export_gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p)
 {
+    return pa_export_gather_with(paths, n, at, p, NULL, NULL);
+}
+
+int pa_export_gather_with(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p,
+                          pa_export_trace_fn fn, void *ctx)
+{
     memset(p, 0, sizeof *p);
     pa_symbols_share(n > 1);
-    int rc = gather(paths, n, at, p);
+    int rc = gather(paths, n, at, p, fn, ctx);
     pa_symbols_share(false);
     return rc;
+}
+
+void pa_export_warnings_keep(pa_trace_t *t, size_t n)
+{
+    warnings_keep(t, n);
 }
 
 void pa_export_free(pa_xprof_t *p)

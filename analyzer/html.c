@@ -265,6 +265,10 @@ static int write_sites(FILE *out, const pa_xprof_t *p)
 
 enum { SEC_TIMELINE, SEC_GROWTH, SEC_LOCKS, SEC_HOT };
 
+static const pa_locks_opts_t locks_opts = {
+    .json = true, .top = PA_LOCKS_DEFAULT_TOP, .sites = PA_LOCKS_DEFAULT_SITES, .quiet = true};
+static const pa_hot_opts_t hot_opts = {.json = true, .top = PA_HOT_DEFAULT_TOP, .quiet = true};
+
 static int section(int which, char *const *paths, size_t n, FILE *out)
 {
     bool arr = n > 1;
@@ -277,24 +281,111 @@ static int section(int which, char *const *paths, size_t n, FILE *out)
         pa_growth_opts_t o = {.json = true, .top = PA_GROWTH_DEFAULT_TOP, .quiet = true};
         return pa_growth_files(paths, n, &o, arr, out);
     }
-    case SEC_LOCKS: {
-        pa_locks_opts_t o = {.json = true,
-                             .top = PA_LOCKS_DEFAULT_TOP,
-                             .sites = PA_LOCKS_DEFAULT_SITES,
-                             .quiet = true};
-        return pa_locks_files(paths, n, &o, arr, out);
-    }
-    default: {
-        pa_hot_opts_t o = {.json = true, .top = PA_HOT_DEFAULT_TOP, .quiet = true};
-        return pa_hot_files(paths, n, &o, arr, out);
-    }
+    case SEC_LOCKS:
+        return pa_locks_files(paths, n, &locks_opts, arr, out);
+    default:
+        return pa_hot_files(paths, n, &hot_opts, arr, out);
     }
 }
 
-/* One member "name": the JSON the writer makes, or null when it fails or writes nothing. */
-static int write_section(FILE *out, const char *name, int which, pa_html_section_fn fn,
-                         char *const *paths, size_t n)
+/* The locks and hot sections made from the traces as the gathering loads them (the flame graphs'
+ * load is theirs too), when the page's snapshot is the last one, the one those reports describe:
+ * the text their --json writers make, as pa_report_each_file() frames it (an array for several
+ * traces). Timeline and growth read each file themselves (every snapshot, in their own passes),
+ * and so does the advice. */
+typedef struct {
+    bool on;  /* the sections were made while gathering */
+    bool arr; /* several traces: an array */
+    struct {
+        FILE *mem;
+        char *text;
+        size_t len;
+        pa_json_t j;
+        bool first; /* no trace written yet */
+        int rc;     /* the first error of a trace's report */
+    } sec[2];       /* SEC_LOCKS, SEC_HOT */
+} loaded_t;
+
+static int loaded_begin(loaded_t *l, size_t n)
 {
+    memset(l, 0, sizeof *l);
+    l->on = true;
+    l->arr = n > 1;
+    for (int k = 0; k < 2; k++) {
+        l->sec[k].first = true;
+        if (!(l->sec[k].mem = open_memstream(&l->sec[k].text, &l->sec[k].len)))
+            return PA_ENOMEM;
+        pa_json_init(&l->sec[k].j, l->sec[k].mem);
+        if (l->arr)
+            pa_json_array_begin(&l->sec[k].j, false);
+    }
+    return PA_OK;
+}
+
+/* The sections of one trace, loaded and gathered (pa_export_trace_fn). */
+static int loaded_trace(pa_trace_t *t, size_t nwarn, void *ctx)
+{
+    loaded_t *l = ctx;
+    for (int k = 0; k < 2; k++) {
+        pa_export_warnings_keep(t, nwarn); /* as the report's own load would have them */
+        int rc = k == 0 ? pa_locks_report(t, &locks_opts, l->sec[k].mem, &l->sec[k].j)
+                        : pa_hot_report(t, &hot_opts, l->sec[k].mem, &l->sec[k].j);
+        if (rc == PA_ENOMEM)
+            pa_msg_error("%s: out of memory while writing the report", t->path);
+        if (rc != PA_OK && l->sec[k].rc == PA_OK)
+            l->sec[k].rc = rc;
+        l->sec[k].first = false;
+    }
+    return PA_OK;
+}
+
+/* Closes the sections' texts; PA_ENOMEM when one could not be kept. */
+static int loaded_end(loaded_t *l)
+{
+    int rc = PA_OK;
+    for (int k = 0; k < 2; k++) {
+        if (!l->sec[k].mem)
+            continue;
+        if (l->arr)
+            pa_json_array_end(&l->sec[k].j);
+        if (l->arr || !l->sec[k].first)
+            pa_json_finish(&l->sec[k].j);
+        if (fclose(l->sec[k].mem) != 0)
+            rc = PA_ENOMEM;
+        l->sec[k].mem = NULL;
+    }
+    return rc;
+}
+
+static void loaded_free(loaded_t *l)
+{
+    loaded_end(l);
+    for (int k = 0; k < 2; k++)
+        free(l->sec[k].text);
+}
+
+/* One member "name": the JSON text[0..len) (trailing blanks left out), or null when its writer
+ * failed (rc) or wrote nothing. */
+static int put_section(FILE *out, const char *name, const char *text, size_t len, int rc)
+{
+    while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        len--;
+    fprintf(out, "\"%s\":", name);
+    if (rc == PA_OK && len)
+        fwrite(text, 1, len, out);
+    else
+        fputs("null", out);
+    return rc == PA_ENOMEM ? rc : PA_OK;
+}
+
+/* One member "name": the JSON the writer makes (the loaded one's, when made while gathering). */
+static int write_section(FILE *out, const char *name, int which, pa_html_section_fn fn,
+                         char *const *paths, size_t n, const loaded_t *l)
+{
+    if (!fn && l->on && (which == SEC_LOCKS || which == SEC_HOT)) {
+        int k = which - SEC_LOCKS;
+        return put_section(out, name, l->sec[k].text, l->sec[k].len, l->sec[k].rc);
+    }
     char *text = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
@@ -305,20 +396,15 @@ static int write_section(FILE *out, const char *name, int which, pa_html_section
         free(text);
         return PA_ENOMEM;
     }
-    while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
-        len--;
-    fprintf(out, "\"%s\":", name);
-    if (rc == PA_OK && len)
-        fwrite(text, 1, len, out);
-    else
-        fputs("null", out);
+    rc = put_section(out, name, text, len, rc);
     free(text);
-    return rc == PA_ENOMEM ? rc : PA_OK;
+    return rc;
 }
 
 /* ---- the data and the page ------------------------------------------------------------------- */
 
-static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n)
+static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n,
+                      const loaded_t *l)
 {
     fputs("{\"version\":1,\n\"program\":", out);
     pa_json_write_escaped(out, p->program ? p->program : "", p->program ? strlen(p->program) : 0);
@@ -340,11 +426,11 @@ static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t
     int rc = write_sites(out, p);
     static const char *const names[] = {"timeline", "growth", "locks", "hot"};
     for (int s = SEC_TIMELINE; rc == PA_OK && s <= SEC_HOT; s++) {
-        rc = write_section(out, names[s], s, NULL, paths, n);
+        rc = write_section(out, names[s], s, NULL, paths, n, l);
         fputs(",\n", out);
     }
     if (rc == PA_OK)
-        rc = write_section(out, "advice", 0, advice_section, paths, n);
+        rc = write_section(out, "advice", 0, advice_section, paths, n, l);
     fputs("}\n", out);
     return rc;
 }
@@ -365,14 +451,15 @@ static void write_escaped_lt(FILE *out, const char *s, size_t n)
     }
 }
 
-static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n)
+static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n,
+                      const loaded_t *l)
 {
     char *data = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&data, &len);
     if (!mem)
         return PA_ENOMEM;
-    int rc = write_data(mem, p, paths, n);
+    int rc = write_data(mem, p, paths, n, l);
     if (fclose(mem) != 0 && rc == PA_OK)
         rc = PA_ENOMEM;
     if (rc == PA_OK) {
@@ -439,10 +526,22 @@ int pa_html_main(int argc, char **argv)
     char *const *paths = argv + optind;
     size_t n = (size_t)(argc - optind);
     pa_xprof_t p;
-    int rc = pa_export_gather(paths, n, &at, &p);
+    loaded_t l = {0};
+    int rc = at.kind == PA_AT_LAST ? loaded_begin(&l, n) : PA_OK;
+    bool unread = false; /* a trace could not be read (said), or no memory to read it */
+    if (rc == PA_OK) {
+        rc = pa_export_gather_with(paths, n, &at, &p, l.on ? loaded_trace : NULL, &l);
+        unread = rc != PA_OK;
+    } else {
+        memset(&p, 0, sizeof p);
+    }
+    if (rc == PA_OK)
+        rc = loaded_end(&l);
     if (rc != PA_OK) {
-        pa_msg_error("report: nothing written: a trace could not be read");
+        pa_msg_error(unread ? "report: nothing written: a trace could not be read"
+                            : "report: out of memory");
         pa_export_free(&p);
+        loaded_free(&l);
         return PA_EXIT_USAGE;
     }
     bool to_stdout = strcmp(path, "-") == 0;
@@ -450,10 +549,11 @@ int pa_html_main(int argc, char **argv)
     if (!out) {
         pa_msg_error("report: cannot write %s: %s", path, strerror(errno));
         pa_export_free(&p);
+        loaded_free(&l);
         return PA_EXIT_USAGE;
     }
     pa_symbols_share(n > 1);
-    rc = write_page(out, &p, paths, n);
+    rc = write_page(out, &p, paths, n, &l);
     pa_symbols_share(false);
     if (rc == PA_ENOMEM)
         pa_msg_error("report: out of memory");
@@ -468,5 +568,6 @@ int pa_html_main(int argc, char **argv)
             remove(path);
     }
     pa_export_free(&p);
+    loaded_free(&l);
     return status;
 }
