@@ -17,6 +17,8 @@
  *   "values": per site its eight metrics, flattened (8 numbers a site);
  *   "timeline", "growth", "locks", "hot": the --json output of those reports, or null;
  *   "advice": the advice section's JSON (advice_section below), or null.
+ * Each trace is loaded once for the sites and, at the last snapshot, the locks and hot sections
+ * (pa_export_gather_with, loaded_t); timeline, growth and the advice read the files themselves.
  * Sites are export.c's: the stacks of the traces merged by symbolized frames. Sharing names,
  * places and call paths keeps the page small: 100k stacks make 562k nodes, not 2M frame indices
  * (docs/performance.md, "The HTML report").
