@@ -5,11 +5,15 @@
  * speedscope JSON, the export's own JSON: docs/json-schema.md). pprof.c writes the pprof profile.
  *
  * Gathering: each trace is loaded and symbolized in turn and freed before the next, as merge.c
- * does for `leaks --merge`: its heap rows grouped by visible frames (pa_report_group), its lock
- * sites and CPU samples, each keyed by the serialized visible frames of its stack
- * (pa_stackview_t.key, merge.c's key), so that the same call site in several processes is one
- * site. A site keeps a copy of the frames of the first trace that had it, and each frame's
- * module (path and build-id, for pprof's Mappings).
+ * does for `leaks --merge`: its heap rows, lock sites and CPU samples, each keyed by the visible
+ * frames of its stack as pa_stackview_t.key serializes them (merge.c's key, and the groups of
+ * pa_report_group), so that the same call site in several processes is one site. The stacks are
+ * walked on the model's frame tree, each node's address symbolized once into frames of one table
+ * (pa_xprof_t.frames, strings interned); a site is a run of indices into it, those of the first
+ * stack seen with its key, and each frame used by a site gets its module's mapping (path and
+ * build-id, for pprof's Mappings). No key string and no frame is copied per site: on a compile's
+ * trace (124k sites, 5M frames) this took export from 670 MB to 200 MB (docs/performance.md).
+ * The writers number what they write once per frame of the table (pa_export_memo).
  *
  * Must not: keep a trace or its symbolizer past its turn; write a partial file silently.
  */
@@ -100,15 +104,10 @@ static const char *intern(pa_xprof_t *p, const char *s, bool *failed)
 
 static void prof_free(pa_xprof_t *p)
 {
-    pa_xsite_t *s, *tmp;
-    HASH_ITER(hh, p->sites, s, tmp)
-    {
-        HASH_DEL(p->sites, s);
-        free(s->frames); /* their strings are interned */
-        free(s->map);
-        free(s->key);
-        free(s);
-    }
+    free(p->sites);
+    free(p->site_index);
+    free(p->frames); /* their strings are interned */
+    free(p->stack);
     struct pa_xstr *e, *etmp;
     HASH_ITER(hh, p->strings, e, etmp)
     {
@@ -157,56 +156,220 @@ static uint32_t map_get(pa_xprof_t *p, const pa_module_t *m)
     return (uint32_t)++p->nmaps;
 }
 
-/* The site of view v (made on first sight, with copies of its frames), or NULL (no memory). */
-static pa_xsite_t *site_get(pa_xprof_t *p, const pa_trace_t *t, const pa_stackview_t *v)
+/* ---- frames and sites ---------------------------------------------------------------------------
+ * A trace's stacks are walked on the model's frame tree: each node's address is symbolized once
+ * (its frames made into pa_xframe_t's, node_frames), and a stack is the frames of the nodes from
+ * its leaf out. A site's key is what pa_report_stack_view() serializes of its visible frames:
+ * per frame, function, file, line and inlined (module and offset when unresolved), compared
+ * here by the interned strings' pointers, and a KEY_* marker (the special member) for stacks
+ * without frames or cut short. The views' rules for hiding frames are report.c's: shim frames
+ * anywhere, then leading operator new (or lock wrapper) frames unless nothing else is left. */
+
+/* pa_xframe_t.flags: what the views hide, and whether the frame's mapping is set */
+enum { PA_XF_SHIM = 1, PA_XF_ALLOCATOR = 2, PA_XF_LOCK_WRAPPER = 4, PA_XF_MAPPED = 8 };
+/* The part of a key that is not a frame (report.c's KEY_NO_STACK, KEY_MISSING, KEY_EMPTY: the
+ * whole key; KEY_CUT: after the frames). */
+enum { PA_XS_NONE, PA_XS_NO_STACK, PA_XS_MISSING, PA_XS_EMPTY, PA_XS_CUT };
+
+static uint64_t mix(uint64_t h, uint64_t v)
 {
-    const char *key = pa_str_get(&v->key);
-    size_t len = strlen(key);
-    pa_xsite_t *s;
-    HASH_FIND(hh, p->sites, key, len, s);
-    if (s)
-        return s;
-    bool failed = !(s = calloc(1, sizeof *s)) || !(s->key = pa_util_strndup(key, len));
-    if (!failed && v->nframes)
-        failed = !(s->frames = malloc(v->nframes * sizeof *s->frames)) ||
-                 !(s->map = calloc(v->nframes, sizeof *s->map));
-    if (!failed)
-        s->note = intern(p, v->note, &failed);
-    /* the frames with interned strings, and the mapping of each */
-    for (; !failed && s->nframes < v->nframes; s->nframes++) { /* (s is calloc'ed) */
-        pa_frame_t *f = &s->frames[s->nframes];
-        *f = v->frames[s->nframes];
-        f->function = intern(p, f->function, &failed);
-        f->file = intern(p, f->file, &failed);
-        f->module = intern(p, f->module, &failed);
-        const pa_module_t *m = pa_model_module_at(t, f->address);
-        uint32_t *map = &s->map[s->nframes];
-        if (m && m->path && !(*map = map_get(p, m)))
-            failed = true;
-        else if (*map && !f->function)
-            p->maps[*map - 1].unresolved = true;
+    h = (h ^ v) * 0x9e3779b97f4a7c15u;
+    return h ^ h >> 29;
+}
+
+/* The file as a key reads it: no file and "" are the same ("" then). */
+static const char *key_file(const char *file)
+{
+    return file && *file ? file : NULL;
+}
+
+/* The hash of a frame's key piece (the fields serialize_frame writes). */
+static uint64_t piece_hash(const pa_frame_t *f)
+{
+    if (f->function)
+        return mix(mix(mix(mix(1, (uintptr_t)f->function), (uintptr_t)key_file(f->file)), f->line),
+                   f->inlined);
+    return mix(mix(2, (uintptr_t)f->module), f->offset);
+}
+
+/* Equal key pieces (strings interned: equal strings are one pointer). */
+static bool piece_eq(const pa_frame_t *a, const pa_frame_t *b)
+{
+    if (!a->function || !b->function)
+        return !a->function && !b->function && a->module == b->module && a->offset == b->offset;
+    return a->function == b->function && key_file(a->file) == key_file(b->file) &&
+           a->line == b->line && a->inlined == b->inlined;
+}
+
+/* One trace's walk: the frames of each frame-tree node, and the stack being keyed. */
+typedef struct {
+    pa_trace_t *t;
+    pa_symbols_t *syms;
+    uint32_t *node_first; /* by node: its first frame (index into pa_xprof_t.frames) + 1 */
+    uint8_t *node_n;      /* by node: its frames (an address's inline chain, at most 255) */
+    uint32_t *scratch;    /* the stack being keyed: its visible frames, innermost first */
+    size_t scratch_cap;
+    pa_stackview_t view; /* for the notes of the rare stacks without visible frames */
+} walk_t;
+
+/* Makes the frames of node `node` (address addr) of the walk's trace. */
+static int node_frames(pa_xprof_t *p, walk_t *w, uint32_t node, uint64_t addr)
+{
+    const pa_frame_t *fr;
+    size_t n;
+    if (pa_symbols_lookup(w->syms, addr, &fr, &n) != PA_OK)
+        return PA_ENOMEM;
+    if (n > 255)
+        n = 255;
+    if (pa_util_grow((void **)&p->frames, &p->frames_cap, p->nframes + n, sizeof *p->frames) !=
+            PA_OK ||
+        p->nframes + n >= UINT32_MAX)
+        return PA_ENOMEM;
+    bool failed = false;
+    for (size_t k = 0; k < n; k++) {
+        pa_xframe_t *x = &p->frames[p->nframes + k];
+        memset(x, 0, sizeof *x);
+        x->f = fr[k];
+        x->f.function = intern(p, fr[k].function, &failed);
+        x->f.file = intern(p, fr[k].file, &failed);
+        x->f.module = intern(p, fr[k].module, &failed);
+        x->hash = piece_hash(&x->f);
+        x->flags = (pa_report_frame_is_shim(&fr[k]) ? PA_XF_SHIM : 0) |
+                   (pa_report_frame_is_allocator(&fr[k]) ? PA_XF_ALLOCATOR : 0) |
+                   (pa_report_frame_is_lock_wrapper(&fr[k]) ? PA_XF_LOCK_WRAPPER : 0);
     }
-    if (failed) {
-        if (s) {
-            free(s->frames);
-            free(s->map);
-            free(s->key);
-            free(s);
+    if (failed)
+        return PA_ENOMEM;
+    w->node_first[node] = (uint32_t)p->nframes + 1;
+    w->node_n[node] = (uint8_t)n;
+    p->nframes += n;
+    return PA_OK;
+}
+
+/* The visible frames of stack `id` into w->scratch (*n of them), the special part of its key,
+ * and whether its view has a note (no visible frame, or cut short). */
+static int stack_frames(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide, size_t *nout,
+                        uint32_t *special, bool *noted)
+{
+    const pa_stack_t *s = id ? pa_model_stack(w->t, id) : NULL;
+    *nout = 0;
+    *noted = true;
+    *special = id == 0 ? PA_XS_NO_STACK : !s ? PA_XS_MISSING : s->depth == 0 ? PA_XS_EMPTY : 0;
+    if (*special)
+        return PA_OK;
+    size_t n = 0;
+    bool cut = false;
+    for (uint32_t node = s->leaf; node; node = pa_model_frame_caller(w->t, node)) {
+        uint64_t addr = pa_model_frame_addr(w->t, node);
+        if (addr == PS_FRAME_CUT) { /* the shim could not walk further (libunwind) */
+            cut = true;
+            continue;
         }
-        return NULL;
+        if (!w->node_first[node] && node_frames(p, w, node, addr) != PA_OK)
+            return PA_ENOMEM;
+        uint32_t first = w->node_first[node] - 1;
+        if (pa_util_grow((void **)&w->scratch, &w->scratch_cap, n + w->node_n[node],
+                         sizeof *w->scratch) != PA_OK)
+            return PA_ENOMEM;
+        for (uint32_t k = first; k < first + w->node_n[node]; k++)
+            if (!((hide & PA_HIDE_SHIM) && (p->frames[k].flags & PA_XF_SHIM)))
+                w->scratch[n++] = k;
     }
-    HASH_ADD_KEYPTR(hh, p->sites, s->key, len, s);
+    unsigned lead_flags = ((hide & PA_HIDE_ALLOCATOR) ? PA_XF_ALLOCATOR : 0) |
+                          ((hide & PA_HIDE_LOCK_WRAPPERS) ? PA_XF_LOCK_WRAPPER : 0);
+    size_t lead = 0;
+    while (lead < n && (p->frames[w->scratch[lead]].flags & lead_flags))
+        lead++;
+    if (lead == n) /* nothing but hidden frames (a very short stack): keep them */
+        lead = 0;
+    if (lead) {
+        memmove(w->scratch, w->scratch + lead, (n - lead) * sizeof *w->scratch);
+        n -= lead;
+    }
+    *special = cut ? PA_XS_CUT : PA_XS_NONE;
+    *noted = cut || !n;
+    *nout = n;
+    return PA_OK;
+}
+
+static uint64_t key_hash(const pa_xprof_t *p, const uint32_t *frames, size_t n, uint32_t special)
+{
+    uint64_t h = mix(0x5bd1e995u, special);
+    for (size_t i = 0; i < n; i++)
+        h = mix(h, p->frames[frames[i]].hash);
+    return h | 1; /* (never 0) */
+}
+
+static bool site_eq(const pa_xprof_t *p, const pa_xsite_t *s, const uint32_t *frames, size_t n,
+                    uint32_t special)
+{
+    if (s->nframes != n || s->special != special)
+        return false;
+    const uint32_t *sf = pa_xsite_frames(p, s);
+    for (size_t i = 0; i < n; i++)
+        if (sf[i] != frames[i] && !piece_eq(&p->frames[sf[i]].f, &p->frames[frames[i]].f))
+            return false;
+    return true;
+}
+
+/* The site of stack `id` of the walk's trace viewed with `hide` (made on first sight, with its
+ * frames' mappings), or NULL (no memory). */
+static pa_xsite_t *site_get(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide)
+{
+    size_t n;
+    uint32_t special;
+    bool noted;
+    if (stack_frames(p, w, id, hide, &n, &special, &noted) != PA_OK)
+        return NULL;
+    uint64_t h = key_hash(p, w->scratch, n, special);
+    if (p->site_index_cap) {
+        size_t mask = p->site_index_cap - 1, i = pa_tix_first(h, p->site_index_cap);
+        for (uint64_t e; (e = p->site_index[i]); i = (i + 1) & mask)
+            if (PA_TIX_TAG(e) == PA_TIX_TAG(h) &&
+                site_eq(p, &p->sites[(uint32_t)e - 1], w->scratch, n, special))
+                return &p->sites[(uint32_t)e - 1];
+    }
+    if (p->nsites >= UINT32_MAX - 1 ||
+        pa_tix_reserve(&p->site_index, &p->site_index_cap, p->nsites + 1) != PA_OK ||
+        pa_util_grow((void **)&p->sites, &p->sites_cap, p->nsites + 1, sizeof *p->sites) != PA_OK ||
+        pa_util_grow((void **)&p->stack, &p->stack_cap, p->nstack + n, sizeof *p->stack) != PA_OK)
+        return NULL;
+    pa_xsite_t *s = &p->sites[p->nsites];
+    memset(s, 0, sizeof *s);
+    s->first = p->nstack;
+    s->nframes = (uint32_t)n;
+    s->special = special;
+    bool failed = false;
+    if (noted) { /* the view's note (report.c's wording) */
+        if (pa_report_stack_view(w->t, w->syms, id, hide, &w->view) != PA_OK)
+            return NULL;
+        s->note = intern(p, w->view.note, &failed);
+    }
+    /* the mapping of each frame, on its first use by a site */
+    for (size_t i = 0; i < n && !failed; i++) {
+        pa_xframe_t *x = &p->frames[w->scratch[i]];
+        p->stack[p->nstack + i] = w->scratch[i];
+        if (x->flags & PA_XF_MAPPED)
+            continue;
+        x->flags |= PA_XF_MAPPED;
+        const pa_module_t *m = pa_model_module_at(w->t, x->f.address);
+        if (m && m->path && !(x->map = map_get(p, m)))
+            failed = true;
+        else if (x->map && !x->f.function)
+            p->maps[x->map - 1].unresolved = true;
+    }
+    if (failed)
+        return NULL;
+    p->nstack += n;
+    pa_tix_put(p->site_index, p->site_index_cap, h, (uint32_t)++p->nsites);
     return s;
 }
 
-/* Adds v[metric] and v[metric + 1] of the site of stack `id` (viewed with `hide`). */
-static int add_stack(pa_xprof_t *p, pa_trace_t *t, pa_symbols_t *syms, pa_stackview_t *v,
-                     uint32_t id, unsigned hide, int metric, uint64_t a, uint64_t b)
+/* Adds a and b to metrics metric and metric + 1 of the site of stack `id` (viewed with `hide`). */
+static int add_stack(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide, int metric, uint64_t a,
+                     uint64_t b)
 {
-    int rc = pa_report_stack_view(t, syms, id, hide, v);
-    if (rc != PA_OK)
-        return rc;
-    pa_xsite_t *s = site_get(p, t, v);
+    pa_xsite_t *s = site_get(p, w, id, hide);
     if (!s)
         return PA_ENOMEM;
     s->v[metric] += a;
@@ -214,50 +377,52 @@ static int add_stack(pa_xprof_t *p, pa_trace_t *t, pa_symbols_t *syms, pa_stackv
     return PA_OK;
 }
 
-static int add_heap(pa_xprof_t *p, pa_trace_t *t, pa_symbols_t *syms, pa_stackview_t *v)
+/* The heap rows of the snapshot, by site: as pa_report_group() groups them (the same keys; sites
+ * are made in the order of their first row, as its groups are), summed into the sites. */
+static int add_heap(pa_xprof_t *p, walk_t *w)
 {
-    pa_groups_t g;
-    int rc = pa_report_group(t, syms, false, &g);
-    if (rc != PA_OK)
-        return rc;
-    for (size_t i = 0; rc == PA_OK && i < g.n; i++) {
-        const pa_group_t *x = g.items[i];
-        rc = add_stack(p, t, syms, v, x->shown_stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM,
-                       PA_X_INUSE_SPACE, x->live_bytes, x->live_blocks);
-        if (rc == PA_OK) {
-            pa_xsite_t *s = site_get(p, t, v); /* found: made by add_stack */
-            s->v[PA_X_ALLOC_SPACE] += x->alloc_bytes;
-            s->v[PA_X_ALLOC_OBJECTS] += x->allocs;
+    const pa_snapshot_t *snap = &w->t->snap;
+    int rc = PA_OK;
+    for (size_t r = 0; rc == PA_OK && r < snap->nrows; r++) {
+        const pa_row_t *row = &snap->rows[r];
+        pa_xsite_t *s = site_get(p, w, row->stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM);
+        if (!s) {
+            rc = PA_ENOMEM;
+            break;
         }
+        s->v[PA_X_INUSE_SPACE] += row->live_bytes;
+        s->v[PA_X_INUSE_OBJECTS] += row->live_blocks;
+        s->v[PA_X_ALLOC_SPACE] += row->alloc_bytes;
+        s->v[PA_X_ALLOC_OBJECTS] += row->allocs;
     }
-    if (g.n)
+    if (snap->nrows)
         p->has[PA_X_HEAP] = true;
-    pa_report_groups_free(&g);
     return rc;
 }
 
 static int add_trace(pa_xprof_t *p, pa_trace_t *t)
 {
-    pa_symbols_t *syms;
-    int rc = pa_symbols_new(t, &syms);
+    walk_t w = {.t = t};
+    int rc = pa_symbols_new(t, &w.syms);
     if (rc != PA_OK)
         return rc;
+    if (t->frames.n && (!(w.node_first = pa_util_zalloc(t->frames.n * sizeof *w.node_first)) ||
+                        !(w.node_n = pa_util_zalloc(t->frames.n * sizeof *w.node_n))))
+        rc = PA_ENOMEM;
     /* the program's module first: pprof takes the first Mapping for the main binary */
-    for (size_t i = 0; !p->nmaps && t->process.program && i < t->nmodules; i++)
+    for (size_t i = 0; rc == PA_OK && !p->nmaps && t->process.program && i < t->nmodules; i++)
         if (t->modules[i].path && strcmp(t->modules[i].path, t->process.program) == 0 &&
-            !map_get(p, &t->modules[i])) {
-            pa_symbols_free(syms);
-            return PA_ENOMEM;
-        }
-    pa_stackview_t v = {0};
-    rc = add_heap(p, t, syms, &v);
+            !map_get(p, &t->modules[i]))
+            rc = PA_ENOMEM;
+    if (rc == PA_OK)
+        rc = add_heap(p, &w);
     for (size_t i = 0; rc == PA_OK && t->has_locks && i < t->locks.nsites; i++) {
         const pa_lock_site_t *ls = &t->locks.sites[i];
         if (!ls->contended && !ls->wait_ns)
             continue;
         p->has[PA_X_LOCKS] = true;
-        rc = add_stack(p, t, syms, &v, ls->stack_id, PA_HIDE_SHIM | PA_HIDE_LOCK_WRAPPERS,
-                       PA_X_CONTENTIONS, ls->contended, ls->wait_ns);
+        rc = add_stack(p, &w, ls->stack_id, PA_HIDE_SHIM | PA_HIDE_LOCK_WRAPPERS, PA_X_CONTENTIONS,
+                       ls->contended, ls->wait_ns);
     }
     uint64_t hz = t->has_cpu ? t->cpu.hz : 0;
     for (size_t i = 0; rc == PA_OK && hz && i < t->cpu.n; i++) {
@@ -265,11 +430,14 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
         p->has[PA_X_CPUPROF] = true;
         if (!p->cpu_hz)
             p->cpu_hz = hz;
-        rc = add_stack(p, t, syms, &v, r->stack_id, 0, PA_X_SAMPLES, r->samples,
+        rc = add_stack(p, &w, r->stack_id, 0, PA_X_SAMPLES, r->samples,
                        (uint64_t)((double)r->samples * 1e9 / (double)hz + 0.5));
     }
-    pa_report_stack_view_free(&v);
-    pa_symbols_free(syms);
+    pa_report_stack_view_free(&w.view);
+    free(w.node_first);
+    free(w.node_n);
+    free(w.scratch);
+    pa_symbols_free(w.syms);
     if (rc != PA_OK)
         return rc;
     if (pa_strlist_add(&p->paths, t->path) != PA_OK ||
@@ -365,7 +533,8 @@ static int reports_end(pa_xprof_t *p, const char *path, pa_json_t *j)
 /* Loads and adds the traces in turn, up to the first that cannot be used (said): the export
  * then fails whole (pa_export_main), so the ones after it are not read. With p->reports, each
  * trace's reports too. */
-static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p)
+static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p,
+                  pa_export_trace_fn fn, void *ctx)
 {
     pa_suppress_t supp = {0};
     int rc = p->reports ? pa_suppress_load_all(&supp, true, &(pa_strlist_t){0}) : PA_OK;
@@ -377,6 +546,8 @@ static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p
         size_t nwarn = t.warnings.n;
         if ((rc = add_trace(p, &t)) == PA_OK && p->reports)
             rc = reports_begin(p, &t, nwarn, at, &supp, &j);
+        if (rc == PA_OK && fn)
+            rc = fn(&t, nwarn, ctx);
         pa_model_free(&t); /* (the timeline reads the file again: never two models at once) */
         if (rc == PA_OK && p->reports)
             rc = reports_end(p, paths[i], &j);
@@ -418,7 +589,7 @@ static void note_name(char *buf, size_t size, const pa_xsite_t *s)
 static void write_folded(FILE *out, const pa_xprof_t *p, int metric)
 {
     char buf[512];
-    for (const pa_xsite_t *s = p->sites; s; s = s->hh.next) {
+    for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites; s++) {
         if (!s->v[metric])
             continue;
         if (!s->nframes) {
@@ -426,7 +597,7 @@ static void write_folded(FILE *out, const pa_xprof_t *p, int metric)
             folded_name(out, buf);
         }
         for (size_t i = s->nframes; i-- > 0;) {
-            folded_name(out, pa_export_frame_name(&s->frames[i], buf, sizeof buf));
+            folded_name(out, pa_export_frame_name(&pa_xsite_frame(p, s, i)->f, buf, sizeof buf));
             if (i)
                 fputc(';', out);
         }
@@ -502,11 +673,12 @@ static int ss_frames(const pa_xprof_t *p, pa_json_t *j, uint32_t **stacks, size_
     size_t cap = 0, ecap = 0, nsites = 0;
     pa_str_t key = {0};
     char buf[512];
-    int rc = PA_OK;
+    uint32_t *memo = pa_export_memo(p); /* each frame's index, UINT32_MAX before its first use */
+    int rc = memo ? PA_OK : PA_ENOMEM;
     *stacks = NULL;
     *ends = NULL;
     *nst = 0;
-    for (const pa_xsite_t *s = p->sites; s && rc == PA_OK; s = s->hh.next, nsites++) {
+    for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites && rc == PA_OK; s++, nsites++) {
         size_t need = *nst + (s->nframes ? s->nframes : 1);
         if (pa_util_grow((void **)stacks, &cap, need, sizeof **stacks) != PA_OK ||
             pa_util_grow((void **)ends, &ecap, nsites + 1, sizeof **ends) != PA_OK) {
@@ -521,17 +693,23 @@ static int ss_frames(const pa_xprof_t *p, pa_json_t *j, uint32_t **stacks, size_
             (*stacks)[(*nst)++] = (uint32_t)k;
         }
         for (size_t i = s->nframes; rc == PA_OK && i-- > 0;) {
-            const pa_frame_t *f = &s->frames[i];
-            long k = ssframe_get(&h, &nframes, j, pa_export_frame_name(f, buf, sizeof buf), f->file,
-                                 f->line, &key);
-            if (k < 0)
-                rc = PA_ENOMEM;
+            uint32_t x = pa_xsite_frames(p, s)[i];
+            long k = memo[x];
+            if (k == UINT32_MAX) { /* a frame's first use */
+                const pa_frame_t *f = &p->frames[x].f;
+                k = ssframe_get(&h, &nframes, j, pa_export_frame_name(f, buf, sizeof buf), f->file,
+                                f->line, &key);
+                if (k < 0)
+                    rc = PA_ENOMEM;
+                memo[x] = (uint32_t)k;
+            }
             (*stacks)[(*nst)++] = (uint32_t)k;
         }
         (*ends)[nsites] = *nst;
     }
     ssframes_free(&h);
     pa_str_free(&key);
+    free(memo);
     return rc;
 }
 
@@ -563,7 +741,7 @@ static int write_speedscope(FILE *out, const pa_xprof_t *p, pa_xkind_t kind, int
          rc == PA_OK && m < pa_xkind_first[kind] + pa_xkind_count[kind]; m++) {
         const char *unit = strcmp(pa_xmetrics[m].unit, "count") == 0 ? "none" : pa_xmetrics[m].unit;
         uint64_t total = 0;
-        for (const pa_xsite_t *s = p->sites; s; s = s->hh.next)
+        for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites; s++)
             total += s->v[m];
         pa_json_object_begin(&j, false);
         pa_json_key(&j, "type");
@@ -578,7 +756,7 @@ static int write_speedscope(FILE *out, const pa_xprof_t *p, pa_xkind_t kind, int
             pa_json_key(&j, pass ? "weights" : "samples");
             pa_json_array_begin(&j, pass == 1);
             size_t i = 0, from = 0;
-            for (const pa_xsite_t *s = p->sites; s; from = ends[i++], s = s->hh.next) {
+            for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites; from = ends[i++], s++) {
                 if (!s->v[m])
                     continue;
                 if (pass) {
@@ -740,21 +918,30 @@ static int write_json(FILE *out, const pa_xprof_t *p)
     jframe_t *h = NULL;
     uint32_t nframes = 0;
     pa_str_t key = {0};
+    uint32_t *memo = pa_export_memo(p); /* each frame's index, UINT32_MAX before its first use */
+    if (!memo && rc == PA_OK)
+        rc = PA_ENOMEM;
     pa_json_key(&j, "frames");
     pa_json_array_begin(&j, false);
-    for (const pa_xsite_t *s = p->sites; s && rc == PA_OK; s = s->hh.next)
-        for (size_t i = 0; i < s->nframes && rc == PA_OK; i++)
-            if (jframe_get(&h, &nframes, &j, &s->frames[i], s->map[i], &key) < 0)
+    for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites && rc == PA_OK; s++)
+        for (size_t i = 0; i < s->nframes && rc == PA_OK; i++) {
+            uint32_t x = pa_xsite_frames(p, s)[i];
+            long k = memo[x];
+            if (k == UINT32_MAX &&
+                (k = jframe_get(&h, &nframes, &j, &p->frames[x].f, p->frames[x].map, &key)) < 0)
                 rc = PA_ENOMEM;
+            else
+                memo[x] = (uint32_t)k;
+        }
     pa_json_array_end(&j);
     pa_json_key(&j, "stacks");
     pa_json_array_begin(&j, false);
-    for (const pa_xsite_t *s = p->sites; s && rc == PA_OK; s = s->hh.next) {
+    for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites && rc == PA_OK; s++) {
         pa_json_object_begin(&j, true);
         pa_json_key(&j, "frames");
         pa_json_array_begin(&j, true);
         for (size_t i = 0; i < s->nframes; i++)
-            pa_json_u64(&j, (uint64_t)jframe_get(&h, &nframes, &j, &s->frames[i], s->map[i], &key));
+            pa_json_u64(&j, memo[pa_xsite_frames(p, s)[i]]);
         pa_json_array_end(&j);
         pa_json_key(&j, "note");
         pa_json_string(&j, s->note);
@@ -776,6 +963,7 @@ static int write_json(FILE *out, const pa_xprof_t *p)
         free(e);
     }
     pa_str_free(&key);
+    free(memo);
     if (rc != PA_OK)
         pa_msg_error("export: out of memory while writing JSON");
     return rc;
@@ -921,7 +1109,7 @@ int pa_export_main(int argc, char **argv)
     /* each module opened once for all the traces (and, with json, all the reports) */
     pa_symbols_share(n > 1 || o.format == FMT_JSON);
     if (rc == PA_OK)
-        rc = gather(argv + first, (size_t)n, &o.at, &p);
+        rc = gather(argv + first, (size_t)n, &o.at, &p, NULL, NULL);
     pa_symbols_share(false);
     pa_xkind_t kind = pa_xmetrics[o.metric].kind;
     if (p.ntraces && !p.has[kind])
@@ -954,14 +1142,33 @@ int pa_export_main(int argc, char **argv)
 
 int pa_export_gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p)
 {
+    return pa_export_gather_with(paths, n, at, p, NULL, NULL);
+}
+
+int pa_export_gather_with(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p,
+                          pa_export_trace_fn fn, void *ctx)
+{
     memset(p, 0, sizeof *p);
     pa_symbols_share(n > 1);
-    int rc = gather(paths, n, at, p);
+    int rc = gather(paths, n, at, p, fn, ctx);
     pa_symbols_share(false);
     return rc;
+}
+
+void pa_export_warnings_keep(pa_trace_t *t, size_t n)
+{
+    warnings_keep(t, n);
 }
 
 void pa_export_free(pa_xprof_t *p)
 {
     prof_free(p);
+}
+
+uint32_t *pa_export_memo(const pa_xprof_t *p)
+{
+    uint32_t *m = malloc((p->nframes + 1) * sizeof *m);
+    if (m)
+        memset(m, 0xff, (p->nframes + 1) * sizeof *m);
+    return m;
 }

@@ -2,8 +2,9 @@
 /*
  * export.h — `perfshim export`: the profiles of one or more traces in the formats other tools
  * read (pprof, folded stacks, speedscope). export.c gathers the sites of the traces, merged by
- * symbolized stack, into a pa_xprof_t; each writer turns it into one format (pprof.c: the
- * gzip'd profile.proto; export.c: folded, speedscope and json).
+ * symbolized stack, into a pa_xprof_t (one table of frames; sites as runs of indices into it);
+ * each writer turns it into one format (pprof.c: the gzip'd profile.proto; export.c: folded,
+ * speedscope and json; html.c: the page's data).
  */
 #ifndef PERFSHIM_ANALYZER_EXPORT_H
 #define PERFSHIM_ANALYZER_EXPORT_H
@@ -53,20 +54,36 @@ typedef struct {
     bool unresolved;           /* some frame in it has no function name */
 } pa_xmap_t;
 
-/* A stack of the merged traces and its figures. */
+/* A frame of the traces: one per (trace, recorded address, frame of its inline chain), made when
+ * a stack of that trace first reaches the address. Sites name their frames by index into
+ * pa_xprof_t.frames, so a frame shared by many stacks is stored and symbolized once. */
 typedef struct {
-    UT_hash_handle hh;
-    char *key;          /* pa_stackview_t.key: the serialized visible frames (hash key) */
-    pa_frame_t *frames; /* innermost first; copies, their strings interned (export.c) */
-    uint32_t *map;      /* per frame: index into maps + 1, 0 for no module */
-    size_t nframes;
+    pa_frame_t f;  /* its strings interned (export.c) */
+    uint64_t hash; /* of its key piece: what report.c's serialize_frame() writes of it */
+    uint32_t map;  /* index into maps + 1, 0 for no module; set when a site first uses it */
+    uint8_t flags; /* PA_XF_* (export.c) */
+} pa_xframe_t;
+
+/* A stack of the merged traces and its figures: the visible frames of the first stack seen with
+ * its key (pa_stackview_t.key: the same call site in several processes is one site). */
+typedef struct {
+    size_t first;     /* its frames: pa_xprof_t.stack[first, first + nframes), innermost first */
+    uint32_t nframes; /* (indices into pa_xprof_t.frames) */
+    uint32_t special; /* the key's part that is not a frame: 0 none, or PA_XS_* (export.c) */
     const char *note; /* why there are no frames (or why they stop), or NULL; interned */
     uint64_t v[PA_X_NMETRICS];
 } pa_xsite_t;
 
 typedef struct {
-    pa_xsite_t *sites;       /* uthash, in the order they were first seen */
-    struct pa_xstr *strings; /* the sites' strings, interned (uthash) */
+    pa_xsite_t *sites; /* in the order they were first seen */
+    size_t nsites, sites_cap;
+    uint64_t *site_index; /* pa_tix (util.h) by key: site + 1 */
+    size_t site_index_cap;
+    pa_xframe_t *frames; /* every frame of the traces' stacks reached */
+    size_t nframes, frames_cap;
+    uint32_t *stack; /* the sites' frames, one run per site */
+    size_t nstack, stack_cap;
+    struct pa_xstr *strings; /* the frames' strings, interned (uthash) */
     pa_xmap_t *maps;
     size_t nmaps, maps_cap;
     size_t ntraces;
@@ -87,6 +104,17 @@ typedef struct {
     size_t reports_cap;
 } pa_xprof_t;
 
+/* The frames of site s, innermost first (indices into p->frames). */
+static inline const uint32_t *pa_xsite_frames(const pa_xprof_t *p, const pa_xsite_t *s)
+{
+    return p->stack + s->first;
+}
+/* Site s's frame i (0: the innermost). */
+static inline const pa_xframe_t *pa_xsite_frame(const pa_xprof_t *p, const pa_xsite_t *s, size_t i)
+{
+    return &p->frames[p->stack[s->first + i]];
+}
+
 /* The gzip'd pprof profile of kind `kind` of p, with default sample type `metric`, into out.
  * PA_OK, PA_ENOMEM or PA_EIO (said). */
 int pa_pprof_write(const pa_xprof_t *p, pa_xkind_t kind, int metric, FILE *out, const char *name);
@@ -103,6 +131,19 @@ extern const char pa_export_help[];
  * stack, as `export` gathers them, into *p (zeroed first; free with pa_export_free, also after an
  * error). PA_OK, or the first error (said). Used by `report --html` (html.c). */
 int pa_export_gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p);
+/* The same, calling fn with each trace once its sites are added, before it is freed (nwarn: the
+ * warnings of its loading; the gathering's symbolizer added more). A return other than PA_OK
+ * stops the gathering and is returned. `report --html` writes its per-trace sections so, from
+ * the one load of each trace. */
+typedef int (*pa_export_trace_fn)(pa_trace_t *t, size_t nwarn, void *ctx);
+int pa_export_gather_with(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p,
+                          pa_export_trace_fn fn, void *ctx);
+/* Back to t's first n warnings (those of its loading), printing no more: before a report is
+ * made from a trace another report has symbolized, so that it lists what its own command would. */
+void pa_export_warnings_keep(pa_trace_t *t, size_t n);
 void pa_export_free(pa_xprof_t *p);
+/* For a writer that numbers the frames it writes, each once: an array by frame of p (malloc'ed,
+ * every entry UINT32_MAX, "not yet"), or NULL (no memory). */
+uint32_t *pa_export_memo(const pa_xprof_t *p);
 
 #endif /* PERFSHIM_ANALYZER_EXPORT_H */

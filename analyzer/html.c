@@ -17,6 +17,8 @@
  *   "values": per site its eight metrics, flattened (8 numbers a site);
  *   "timeline", "growth", "locks", "hot": the --json output of those reports, or null;
  *   "advice": the advice section's JSON (advice_section below), or null.
+ * Each trace is loaded once for the sites and, at the last snapshot, the locks and hot sections
+ * (pa_export_gather_with, loaded_t); timeline, growth and the advice read the files themselves.
  * Sites are export.c's: the stacks of the traces merged by symbolized frames. Sharing names,
  * places and call paths keeps the page small: 100k stacks make 562k nodes, not 2M frame indices
  * (docs/performance.md, "The HTML report").
@@ -113,20 +115,82 @@ static long index_of(istr_t **h, uint32_t *n, const char *key, bool *added)
     return i;
 }
 
+/* The call tree's nodes: (parent node, frame index) pairs, numbered from 0 in the order they
+ * were made (node k of the page is pair k - 1), found by a tagged index (util.h). */
+typedef struct {
+    uint64_t *pairs; /* parent << 32 | frame */
+    size_t n, cap;
+    uint64_t *index; /* pair + 1 */
+    size_t index_cap;
+} tree_t;
+
+/* The index of pair (parent, frame), made when new (then *added set); -1: no memory. */
+static long tree_child(tree_t *t, long parent, long frame, bool *added)
+{
+    uint64_t key = (uint64_t)parent << 32 | (uint32_t)frame;
+    uint64_t h = (key ^ key >> 31) * 0x9e3779b97f4a7c15u;
+    h ^= h >> 29;
+    *added = false;
+    if (t->index_cap) {
+        size_t mask = t->index_cap - 1, i = pa_tix_first(h, t->index_cap);
+        for (uint64_t e; (e = t->index[i]); i = (i + 1) & mask)
+            if (PA_TIX_TAG(e) == PA_TIX_TAG(h) && t->pairs[(uint32_t)e - 1] == key)
+                return (long)(uint32_t)e - 1;
+    }
+    if (t->n >= UINT32_MAX - 1 || pa_tix_reserve(&t->index, &t->index_cap, t->n + 1) != PA_OK ||
+        pa_util_grow((void **)&t->pairs, &t->cap, t->n + 1, sizeof *t->pairs) != PA_OK)
+        return -1;
+    t->pairs[t->n] = key;
+    pa_tix_put(t->index, t->index_cap, h, (uint32_t)++t->n);
+    *added = true;
+    return (long)t->n - 1;
+}
+
+/* The page's frame of name s and place (file, line): its index, made when new (names, places
+ * and frames written to their lists); -1: no memory. */
+static long frame_index(istr_t **names, uint32_t *nnames, pa_str_t *names_json, istr_t **locs,
+                        uint32_t *nlocs, pa_str_t *locs_json, istr_t **frames, uint32_t *nframes,
+                        pa_str_t *frames_json, pa_str_t *key, const char *name, const char *file,
+                        uint32_t line)
+{
+    char pair[64];
+    bool added;
+    long ni = istr_get(names, nnames, name, strlen(name), names_json);
+    long li = 0;
+    if (file) {
+        key->len = 0;
+        pa_str_puts(key, file);
+        if (line) {
+            snprintf(pair, sizeof pair, ":%u", line);
+            pa_str_puts(key, pair);
+        }
+        li = key->failed ? -1 : istr_get(locs, nlocs, key->s, key->len, locs_json);
+    }
+    long fi = -1;
+    if (ni >= 0 && li >= 0) {
+        snprintf(pair, sizeof pair, "%ld,%ld", ni, li);
+        if ((fi = index_of(frames, nframes, pair, &added)) >= 0 && added)
+            pa_str_printf(frames_json, "%s%s", fi ? "," : "", pair);
+    }
+    return fi;
+}
+
 /* The tables of names, places, frames and call-tree nodes, and each site's node and values;
- * into out as members. */
+ * into out as members. Each frame of the export is made a page frame once (memo). */
 static int write_sites(FILE *out, const pa_xprof_t *p)
 {
-    istr_t *names = NULL, *locs = NULL, *frames = NULL, *nodes = NULL;
-    uint32_t nnames = 0, nlocs = 0, nframes = 0, nnodes = 0;
+    istr_t *names = NULL, *locs = NULL, *frames = NULL;
+    uint32_t nnames = 0, nlocs = 0, nframes = 0;
+    tree_t tree = {0};
     pa_str_t names_json = {0}, locs_json = {0}, frames_json = {0}, nodes_json = {0};
     pa_str_t sites = {0}, values = {0}, key = {0};
-    char buf[512], pair[64];
-    int rc = PA_OK;
+    char buf[512];
+    uint32_t *memo = pa_export_memo(p); /* by export frame: its page frame, UINT32_MAX: not yet */
+    int rc = memo ? PA_OK : PA_ENOMEM;
     size_t nsites = 0;
     long prev_node = 0;
     istr_get(&locs, &nlocs, "", 0, &locs_json); /* place 0: unknown */
-    for (const pa_xsite_t *s = p->sites; s && rc == PA_OK; s = s->hh.next) {
+    for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites && rc == PA_OK; s++) {
         bool any = false, added;
         for (int m = 0; m < PA_X_NMETRICS; m++)
             any |= s->v[m] != 0;
@@ -140,37 +204,24 @@ static int write_sites(FILE *out, const pa_xprof_t *p)
         long node = 0; /* the root; nodes are numbered from 1 */
         size_t nf = s->nframes ? s->nframes : 1;
         for (size_t i = nf; i-- > 0;) { /* root first */
-            const char *name, *file = NULL;
-            uint32_t line = 0;
+            long fi;
             if (s->nframes) {
-                const pa_frame_t *f = &s->frames[i];
-                name = pa_export_frame_name(f, buf, sizeof buf);
-                file = f->file;
-                line = f->line;
+                uint32_t x = pa_xsite_frames(p, s)[i];
+                if ((fi = memo[x]) == UINT32_MAX) {
+                    const pa_frame_t *f = &p->frames[x].f;
+                    fi = frame_index(&names, &nnames, &names_json, &locs, &nlocs, &locs_json,
+                                     &frames, &nframes, &frames_json, &key,
+                                     pa_export_frame_name(f, buf, sizeof buf), f->file, f->line);
+                    if (fi >= 0)
+                        memo[x] = (uint32_t)fi;
+                }
             } else {
                 snprintf(buf, sizeof buf, "[%s]", s->note ? s->note : "no frames");
-                name = buf;
-            }
-            long ni = istr_get(&names, &nnames, name, strlen(name), &names_json);
-            long li = 0;
-            if (file) {
-                key.len = 0;
-                pa_str_puts(&key, file);
-                if (line) {
-                    snprintf(pair, sizeof pair, ":%u", line);
-                    pa_str_puts(&key, pair);
-                }
-                li = key.failed ? -1 : istr_get(&locs, &nlocs, key.s, key.len, &locs_json);
-            }
-            long fi = -1;
-            if (ni >= 0 && li >= 0) {
-                snprintf(pair, sizeof pair, "%ld,%ld", ni, li);
-                if ((fi = index_of(&frames, &nframes, pair, &added)) >= 0 && added)
-                    pa_str_printf(&frames_json, "%s%s", fi ? "," : "", pair);
+                fi = frame_index(&names, &nnames, &names_json, &locs, &nlocs, &locs_json, &frames,
+                                 &nframes, &frames_json, &key, buf, NULL, 0);
             }
             if (fi >= 0) { /* the node of this frame under `node` */
-                snprintf(pair, sizeof pair, "%ld,%ld", node, fi);
-                long child = index_of(&nodes, &nnodes, pair, &added);
+                long child = tree_child(&tree, node, fi, &added);
                 if (child >= 0 && added && child == node) /* under the node made just before */
                     pa_str_printf(&nodes_json, "%s%ld", child ? "," : "", fi);
                 else if (child >= 0 && added)
@@ -198,7 +249,9 @@ static int write_sites(FILE *out, const pa_xprof_t *p)
     istr_free(&names);
     istr_free(&locs);
     istr_free(&frames);
-    istr_free(&nodes);
+    free(tree.pairs);
+    free(tree.index);
+    free(memo);
     pa_str_free(&names_json);
     pa_str_free(&locs_json);
     pa_str_free(&frames_json);
@@ -214,6 +267,10 @@ static int write_sites(FILE *out, const pa_xprof_t *p)
 
 enum { SEC_TIMELINE, SEC_GROWTH, SEC_LOCKS, SEC_HOT };
 
+static const pa_locks_opts_t locks_opts = {
+    .json = true, .top = PA_LOCKS_DEFAULT_TOP, .sites = PA_LOCKS_DEFAULT_SITES, .quiet = true};
+static const pa_hot_opts_t hot_opts = {.json = true, .top = PA_HOT_DEFAULT_TOP, .quiet = true};
+
 static int section(int which, char *const *paths, size_t n, FILE *out)
 {
     bool arr = n > 1;
@@ -226,24 +283,111 @@ static int section(int which, char *const *paths, size_t n, FILE *out)
         pa_growth_opts_t o = {.json = true, .top = PA_GROWTH_DEFAULT_TOP, .quiet = true};
         return pa_growth_files(paths, n, &o, arr, out);
     }
-    case SEC_LOCKS: {
-        pa_locks_opts_t o = {.json = true,
-                             .top = PA_LOCKS_DEFAULT_TOP,
-                             .sites = PA_LOCKS_DEFAULT_SITES,
-                             .quiet = true};
-        return pa_locks_files(paths, n, &o, arr, out);
-    }
-    default: {
-        pa_hot_opts_t o = {.json = true, .top = PA_HOT_DEFAULT_TOP, .quiet = true};
-        return pa_hot_files(paths, n, &o, arr, out);
-    }
+    case SEC_LOCKS:
+        return pa_locks_files(paths, n, &locks_opts, arr, out);
+    default:
+        return pa_hot_files(paths, n, &hot_opts, arr, out);
     }
 }
 
-/* One member "name": the JSON the writer makes, or null when it fails or writes nothing. */
-static int write_section(FILE *out, const char *name, int which, pa_html_section_fn fn,
-                         char *const *paths, size_t n)
+/* The locks and hot sections made from the traces as the gathering loads them (the flame graphs'
+ * load is theirs too), when the page's snapshot is the last one, the one those reports describe:
+ * the text their --json writers make, as pa_report_each_file() frames it (an array for several
+ * traces). Timeline and growth read each file themselves (every snapshot, in their own passes),
+ * and so does the advice. */
+typedef struct {
+    bool on;  /* the sections were made while gathering */
+    bool arr; /* several traces: an array */
+    struct {
+        FILE *mem;
+        char *text;
+        size_t len;
+        pa_json_t j;
+        bool first; /* no trace written yet */
+        int rc;     /* the first error of a trace's report */
+    } sec[2];       /* SEC_LOCKS, SEC_HOT */
+} loaded_t;
+
+static int loaded_begin(loaded_t *l, size_t n)
 {
+    memset(l, 0, sizeof *l);
+    l->on = true;
+    l->arr = n > 1;
+    for (int k = 0; k < 2; k++) {
+        l->sec[k].first = true;
+        if (!(l->sec[k].mem = open_memstream(&l->sec[k].text, &l->sec[k].len)))
+            return PA_ENOMEM;
+        pa_json_init(&l->sec[k].j, l->sec[k].mem);
+        if (l->arr)
+            pa_json_array_begin(&l->sec[k].j, false);
+    }
+    return PA_OK;
+}
+
+/* The sections of one trace, loaded and gathered (pa_export_trace_fn). */
+static int loaded_trace(pa_trace_t *t, size_t nwarn, void *ctx)
+{
+    loaded_t *l = ctx;
+    for (int k = 0; k < 2; k++) {
+        pa_export_warnings_keep(t, nwarn); /* as the report's own load would have them */
+        int rc = k == 0 ? pa_locks_report(t, &locks_opts, l->sec[k].mem, &l->sec[k].j)
+                        : pa_hot_report(t, &hot_opts, l->sec[k].mem, &l->sec[k].j);
+        if (rc == PA_ENOMEM)
+            pa_msg_error("%s: out of memory while writing the report", t->path);
+        if (rc != PA_OK && l->sec[k].rc == PA_OK)
+            l->sec[k].rc = rc;
+        l->sec[k].first = false;
+    }
+    return PA_OK;
+}
+
+/* Closes the sections' texts; PA_ENOMEM when one could not be kept. */
+static int loaded_end(loaded_t *l)
+{
+    int rc = PA_OK;
+    for (int k = 0; k < 2; k++) {
+        if (!l->sec[k].mem)
+            continue;
+        if (l->arr)
+            pa_json_array_end(&l->sec[k].j);
+        if (l->arr || !l->sec[k].first)
+            pa_json_finish(&l->sec[k].j);
+        if (fclose(l->sec[k].mem) != 0)
+            rc = PA_ENOMEM;
+        l->sec[k].mem = NULL;
+    }
+    return rc;
+}
+
+static void loaded_free(loaded_t *l)
+{
+    loaded_end(l);
+    for (int k = 0; k < 2; k++)
+        free(l->sec[k].text);
+}
+
+/* One member "name": the JSON text[0..len) (trailing blanks left out), or null when its writer
+ * failed (rc) or wrote nothing. */
+static int put_section(FILE *out, const char *name, const char *text, size_t len, int rc)
+{
+    while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        len--;
+    fprintf(out, "\"%s\":", name);
+    if (rc == PA_OK && len)
+        fwrite(text, 1, len, out);
+    else
+        fputs("null", out);
+    return rc == PA_ENOMEM ? rc : PA_OK;
+}
+
+/* One member "name": the JSON the writer makes (the loaded one's, when made while gathering). */
+static int write_section(FILE *out, const char *name, int which, pa_html_section_fn fn,
+                         char *const *paths, size_t n, const loaded_t *l)
+{
+    if (!fn && l->on && (which == SEC_LOCKS || which == SEC_HOT)) {
+        int k = which - SEC_LOCKS;
+        return put_section(out, name, l->sec[k].text, l->sec[k].len, l->sec[k].rc);
+    }
     char *text = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
@@ -254,20 +398,15 @@ static int write_section(FILE *out, const char *name, int which, pa_html_section
         free(text);
         return PA_ENOMEM;
     }
-    while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
-        len--;
-    fprintf(out, "\"%s\":", name);
-    if (rc == PA_OK && len)
-        fwrite(text, 1, len, out);
-    else
-        fputs("null", out);
+    rc = put_section(out, name, text, len, rc);
     free(text);
-    return rc == PA_ENOMEM ? rc : PA_OK;
+    return rc;
 }
 
 /* ---- the data and the page ------------------------------------------------------------------- */
 
-static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n)
+static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n,
+                      const loaded_t *l)
 {
     fputs("{\"version\":1,\n\"program\":", out);
     pa_json_write_escaped(out, p->program ? p->program : "", p->program ? strlen(p->program) : 0);
@@ -289,11 +428,11 @@ static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t
     int rc = write_sites(out, p);
     static const char *const names[] = {"timeline", "growth", "locks", "hot"};
     for (int s = SEC_TIMELINE; rc == PA_OK && s <= SEC_HOT; s++) {
-        rc = write_section(out, names[s], s, NULL, paths, n);
+        rc = write_section(out, names[s], s, NULL, paths, n, l);
         fputs(",\n", out);
     }
     if (rc == PA_OK)
-        rc = write_section(out, "advice", 0, advice_section, paths, n);
+        rc = write_section(out, "advice", 0, advice_section, paths, n, l);
     fputs("}\n", out);
     return rc;
 }
@@ -314,14 +453,15 @@ static void write_escaped_lt(FILE *out, const char *s, size_t n)
     }
 }
 
-static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n)
+static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n,
+                      const loaded_t *l)
 {
     char *data = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&data, &len);
     if (!mem)
         return PA_ENOMEM;
-    int rc = write_data(mem, p, paths, n);
+    int rc = write_data(mem, p, paths, n, l);
     if (fclose(mem) != 0 && rc == PA_OK)
         rc = PA_ENOMEM;
     if (rc == PA_OK) {
@@ -388,10 +528,22 @@ int pa_html_main(int argc, char **argv)
     char *const *paths = argv + optind;
     size_t n = (size_t)(argc - optind);
     pa_xprof_t p;
-    int rc = pa_export_gather(paths, n, &at, &p);
+    loaded_t l = {0};
+    int rc = at.kind == PA_AT_LAST ? loaded_begin(&l, n) : PA_OK;
+    bool unread = false; /* a trace could not be read (said), or no memory to read it */
+    if (rc == PA_OK) {
+        rc = pa_export_gather_with(paths, n, &at, &p, l.on ? loaded_trace : NULL, &l);
+        unread = rc != PA_OK;
+    } else {
+        memset(&p, 0, sizeof p);
+    }
+    if (rc == PA_OK)
+        rc = loaded_end(&l);
     if (rc != PA_OK) {
-        pa_msg_error("report: nothing written: a trace could not be read");
+        pa_msg_error(unread ? "report: nothing written: a trace could not be read"
+                            : "report: out of memory");
         pa_export_free(&p);
+        loaded_free(&l);
         return PA_EXIT_USAGE;
     }
     bool to_stdout = strcmp(path, "-") == 0;
@@ -399,10 +551,11 @@ int pa_html_main(int argc, char **argv)
     if (!out) {
         pa_msg_error("report: cannot write %s: %s", path, strerror(errno));
         pa_export_free(&p);
+        loaded_free(&l);
         return PA_EXIT_USAGE;
     }
     pa_symbols_share(n > 1);
-    rc = write_page(out, &p, paths, n);
+    rc = write_page(out, &p, paths, n, &l);
     pa_symbols_share(false);
     if (rc == PA_ENOMEM)
         pa_msg_error("report: out of memory");
@@ -417,5 +570,6 @@ int pa_html_main(int argc, char **argv)
             remove(path);
     }
     pa_export_free(&p);
+    loaded_free(&l);
     return status;
 }

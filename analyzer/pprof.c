@@ -149,6 +149,7 @@ typedef struct {
     uint64_t nfuncs;
     pa_str_t body; /* the Profile's other fields */
     pa_str_t sub, sub2, ids, vals;
+    uint32_t *loc_memo; /* by frame: the location id of the address it begins, UINT32_MAX none */
     bool failed;
 } enc_t;
 
@@ -183,19 +184,26 @@ static uint64_t func_id(enc_t *e, const char *name, const char *file)
     return f->id;
 }
 
-/* The location of frames f[0..n) of site s (one address: inlined frames, then the function
- * they were inlined into). */
+/* The location of frames [first, first + n) of site s (one address: inlined frames, then the
+ * function they were inlined into). */
 static uint64_t loc_id(enc_t *e, const pa_xsite_t *s, size_t first, size_t n)
 {
-    const pa_frame_t *f = &s->frames[first];
+    uint32_t x = pa_xsite_frames(e->p, s)[first];
+    if (e->loc_memo[x] != UINT32_MAX)
+        return e->loc_memo[x];
+    const pa_xframe_t *xf = &e->p->frames[x];
+    const pa_frame_t *f = &xf->f;
     ploc_t k;
     memset(&k, 0, sizeof k);
-    k.key.map = s->map[first];
+    k.key.map = xf->map;
     k.key.offset = k.key.map ? f->offset : f->address;
     ploc_t *l;
     HASH_FIND(hh, e->locs, &k.key, sizeof k.key, l);
-    if (l)
+    if (l) {
+        if (l->id < UINT32_MAX)
+            e->loc_memo[x] = (uint32_t)l->id;
         return l->id;
+    }
     if (!(l = calloc(1, sizeof *l))) {
         e->failed = true;
         return 0;
@@ -203,21 +211,26 @@ static uint64_t loc_id(enc_t *e, const pa_xsite_t *s, size_t first, size_t n)
     l->key = k.key;
     l->id = ++e->nlocs;
     HASH_ADD(hh, e->locs, key, sizeof l->key, l);
+    if (l->id < UINT32_MAX)
+        e->loc_memo[x] = (uint32_t)l->id;
     /* Functions first: each is a message of the Profile, written before this Location. */
     uint64_t fids[64];
     size_t nf = 0;
-    for (size_t i = 0; i < n && nf < 64; i++)
-        if (f[i].function)
-            fids[nf++] = func_id(e, f[i].function, f[i].file);
+    for (size_t i = 0; i < n && nf < 64; i++) {
+        const pa_frame_t *fi = &pa_xsite_frame(e->p, s, first + i)->f;
+        if (fi->function)
+            fids[nf++] = func_id(e, fi->function, fi->file);
+    }
     pb_u64(&e->sub, 1, l->id);
     pb_u64(&e->sub, 2, k.key.map);
     uint64_t addr = k.key.map ? e->p->maps[k.key.map - 1].base + f->offset : f->address;
     pb_u64(&e->sub, 3, addr ? addr - 1 : 0);
     for (size_t i = 0, j = 0; i < n && j < nf; i++) {
-        if (!f[i].function)
+        const pa_frame_t *fi = &pa_xsite_frame(e->p, s, first + i)->f;
+        if (!fi->function)
             continue;
         pb_u64(&e->sub2, 1, fids[j++]);
-        pb_u64(&e->sub2, 2, f[i].line);
+        pb_u64(&e->sub2, 2, fi->line);
         pb_msg(&e->sub, 4, &e->sub2);
     }
     pb_msg(&e->body, 4, &e->sub);
@@ -246,8 +259,8 @@ static void sample(enc_t *e, const pa_xsite_t *s, int first, int count)
         pb_varint(&e->ids, note_loc(e, s));
     for (size_t i = 0; i < s->nframes;) {
         size_t n = 1; /* this address's frames: inlined ones, then their caller */
-        while (i + n < s->nframes && s->frames[i + n - 1].inlined &&
-               s->frames[i + n].address == s->frames[i].address)
+        while (i + n < s->nframes && pa_xsite_frame(e->p, s, i + n - 1)->f.inlined &&
+               pa_xsite_frame(e->p, s, i + n)->f.address == pa_xsite_frame(e->p, s, i)->f.address)
             n++;
         pb_varint(&e->ids, loc_id(e, s, i, n));
         i += n;
@@ -296,7 +309,7 @@ static void encode(enc_t *e, pa_xkind_t kind, int metric)
     for (int m = first; m < first + count; m++)
         value_type(e, 1, pa_xmetrics[m].name, pa_xmetrics[m].unit);
     mappings(e);
-    for (const pa_xsite_t *s = p->sites; s; s = s->hh.next) {
+    for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites; s++) {
         bool any = false;
         for (int m = first; m < first + count; m++)
             any |= s->v[m] != 0;
@@ -369,7 +382,10 @@ int pa_pprof_write(const pa_xprof_t *p, pa_xkind_t kind, int metric, FILE *out, 
     enc_t e;
     memset(&e, 0, sizeof e);
     e.p = p;
-    encode(&e, kind, metric);
+    if (!(e.loc_memo = pa_export_memo(p)))
+        e.failed = true;
+    else
+        encode(&e, kind, metric);
     int rc = PA_OK;
     if (e.failed || e.st.failed || e.st.table.failed || e.body.failed || e.sub.failed ||
         e.sub2.failed || e.ids.failed || e.vals.failed) {
@@ -394,6 +410,7 @@ int pa_pprof_write(const pa_xprof_t *p, pa_xkind_t kind, int metric, FILE *out, 
         free(f);
     }
     strtab_free(&e.st);
+    free(e.loc_memo);
     pa_str_free(&e.body);
     pa_str_free(&e.sub);
     pa_str_free(&e.sub2);

@@ -14,6 +14,9 @@ page:
   first, is a folded line's, with the same value;
 - the timeline of each trace, and service's growth classes (leak_request unbounded,
   cache_insert bounded, as the program is written);
+- the locks and hot sections (made from the load the flame graphs use) equal `perfshim locks
+  --json` and `perfshim hot --json` on the same traces, and so do those of an --at max page
+  (made by loading each trace again);
 - no "</script" inside the data (every '<' escaped);
 - errors: no --html, no trace, an unreadable trace, an unwritable file exit 2 and leave no file.
 --case browser: the page rendered in headless Chromium (`--dump-dom`, URL "#selftest", the page
@@ -146,6 +149,19 @@ def case_page(args, ck, work, traces):
     ck.equal(cls, {"leak_request": "unbounded", "cache_insert": "bounded"},
              "the growth classes of service's leak and cache")
     ck.check(isinstance(d["locks"], list) and d["locks"][0]["locks"], "the lock table")
+    # the locks and hot sections are made from the trace the flame graphs loaded (html.c):
+    # their commands' own output is the oracle, trace by trace, and with --at (separate loads)
+    for what in ("locks", "hot"):
+        c = pstest.run([args.perfshim, what, "--json", *traces], cwd=work)
+        ck.check(c.returncode == 0 and json.loads(c.stdout) == d[what],
+                 "the %s section is `perfshim %s --json`'s output" % (what, what),
+                 pstest.describe(c))
+    at = os.path.join(work, "at.html")
+    p = report(args, work, at, ["--at", "max", *traces])
+    da = page_data(open(at, encoding="utf-8").read()) if p.returncode == 0 else None
+    ck.check(da and da["locks"] == d["locks"] and da["hot"] == d["hot"],
+             "--at max (each section loading the traces itself): the same locks and hot sections",
+             pstest.describe(p))
     ck.check(isinstance(d["hot"], list) and d["hot"][2]["cpu"],
              "the hot-path report (cpuburn's CPU samples)")
     adv = d.get("advice")
