@@ -148,6 +148,8 @@ typedef struct {
 typedef struct {
     pa_trace_t *t;
     size_t index;
+    size_t nth;   /* traces judged so far, this one included (leak.every_process) */
+    bool several; /* more than one trace given: leak.every_process keeps the leaking sites */
     pa_symbols_t *syms;
     pa_groups_t g;
     const pa_suppress_t *supp;
@@ -156,13 +158,17 @@ typedef struct {
     struct leak_site **sites; /* leak.every_process: every trace's leaking sites (rule_leak) */
 } adv_ctx_t;
 
-/* A leaking site over every trace, keyed by its visible frames (function, file, line). */
+/* A leaking site over every trace, keyed by its visible frames (function, file, line). Only a
+ * site leaking in every trace so far is kept, as a hash of that key and its sums; the key and
+ * frames themselves are copied only for the few sites ranked high enough to be printed. */
 typedef struct leak_site {
-    char *key;
+    uint64_t h[2]; /* two 64-bit hashes of the key: a collision is a 2^-128 event */
     size_t traces; /* traces leaking here */
     size_t last;   /* the last trace counted (a site counts once per trace) */
+    size_t group;  /* its group in trace `last` */
     uint64_t blocks, bytes;
-    pa_frame_t *frames; /* of the first trace that leaked here */
+    char *key;          /* with frames: the ranked candidates only (every_process) */
+    pa_frame_t *frames; /* of a trace that leaked here */
     size_t nframes;
     char *note;
     UT_hash_handle hh;
@@ -775,37 +781,126 @@ static int leak_cmp(const void *a, const void *b)
     return x->group < y->group ? -1 : x->group > y->group;
 }
 
-/* Counts view v's site as leaking in the current trace (leak.every_process). */
-static int leak_site_add(adv_ctx_t *c, const pa_stackview_t *v, uint64_t blocks, uint64_t bytes)
+/* The key of view v's site over every trace: its visible frames' function, file and line. */
+static void leak_key(const pa_stackview_t *v, pa_str_t *key)
 {
-    pa_str_t key = {0};
     char brief[256];
     for (size_t f = 0; f < v->nframes; f++)
-        pa_str_printf(&key, "%s|%s|%u\n", pa_report_frame_brief(&v->frames[f], brief, sizeof brief),
+        pa_str_printf(key, "%s|%s|%u\n", pa_report_frame_brief(&v->frames[f], brief, sizeof brief),
                       v->frames[f].file ? v->frames[f].file : "", (unsigned)v->frames[f].line);
-    const char *k = pa_str_get(&key);
+}
+
+/* Two unrelated 64-bit hashes of s: FNV-1a, and a multiply-rotate one. */
+static void leak_hash(const char *s, uint64_t h[2])
+{
+    uint64_t a = 0xcbf29ce484222325ull, b = 0x9e3779b97f4a7c15ull;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        a = (a ^ *p) * 0x100000001b3ull;
+        b = (b + *p) * 0xff51afd7ed558ccdull;
+        b ^= b >> 29;
+    }
+    h[0] = a;
+    h[1] = b;
+}
+
+/* Counts group `group` (view v) as leaking in the current trace (leak.every_process). A site
+ * is made in the first trace only: one missing there cannot leak in every process. */
+static int leak_site_add(adv_ctx_t *c, const pa_stackview_t *v, size_t group, uint64_t blocks,
+                         uint64_t bytes)
+{
+    pa_str_t key = {0};
+    leak_key(v, &key);
+    uint64_t h[2];
+    leak_hash(pa_str_get(&key), h);
+    pa_str_free(&key);
     leak_site_t *s;
-    HASH_FIND_STR(*c->sites, k, s);
-    int rc = PA_OK;
+    HASH_FIND(hh, *c->sites, h, sizeof h, s);
     if (!s) {
-        if (!(s = calloc(1, sizeof *s)) || !(s->key = pa_util_strdup(k)) ||
-            pa_merge_copy_view(v, &s->frames, &s->nframes, &s->note) != PA_OK) {
-            if (s)
-                free(s->key);
-            free(s);
-            pa_str_free(&key);
+        if (c->nth > 1)
+            return PA_OK;
+        if (!(s = calloc(1, sizeof *s)))
             return PA_ENOMEM;
-        }
+        memcpy(s->h, h, sizeof h);
         s->last = SIZE_MAX;
-        HASH_ADD_KEYPTR(hh, *c->sites, s->key, strlen(s->key), s);
+        HASH_ADD(hh, *c->sites, h, sizeof s->h, s);
     }
     if (s->last != c->index) {
         s->last = c->index;
+        s->group = group;
         s->traces++;
     }
     s->blocks += blocks;
     s->bytes += bytes;
-    pa_str_free(&key);
+    return PA_OK;
+}
+
+static void leak_site_free(leak_site_t *s)
+{
+    pa_merge_free_frames(s->frames, s->nframes, s->note);
+    free(s->key);
+    free(s);
+}
+
+/* The most bytes first; equal bytes by hash (the candidates to print, leak_sites_keep). */
+static int site_rank_cmp(const void *a, const void *b)
+{
+    const leak_site_t *x = *(leak_site_t *const *)a, *y = *(leak_site_t *const *)b;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    if (x->h[0] != y->h[0])
+        return x->h[0] < y->h[0] ? -1 : 1;
+    return x->h[1] < y->h[1] ? -1 : x->h[1] > y->h[1];
+}
+
+/* The ADV_LEAK_TOP sites ranked first of those in *sites with `traces` traces, into v (room
+ * for every site); returns how many. */
+static size_t leak_sites_top(leak_site_t *sites, size_t traces, leak_site_t **v)
+{
+    size_t n = 0;
+    for (leak_site_t *s = sites; s; s = s->hh.next)
+        if (s->traces == traces)
+            v[n++] = s;
+    qsort(v, n, sizeof *v, site_rank_cmp);
+    return n < ADV_LEAK_TOP ? n : ADV_LEAK_TOP;
+}
+
+/* After a trace's leaks: drops the sites this trace did not leak at (they cannot leak in every
+ * process), and copies the key and frames of the sites now ranked to be printed that have none
+ * yet. After the last trace the sites ranked first hold their frames (every_process). */
+static int leak_sites_keep(adv_ctx_t *c)
+{
+    leak_site_t *s, *tmp;
+    size_t n = 0;
+    HASH_ITER(hh, *c->sites, s, tmp)
+    {
+        if (s->traces < c->nth) {
+            HASH_DEL(*c->sites, s);
+            leak_site_free(s);
+        } else {
+            n++;
+        }
+    }
+    leak_site_t **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return PA_ENOMEM;
+    size_t k = leak_sites_top(*c->sites, c->nth, v);
+    int rc = PA_OK;
+    for (size_t i = 0; i < k && rc == PA_OK; i++) {
+        if (v[i]->key)
+            continue;
+        pa_stackview_t sv = {0};
+        pa_str_t key = {0};
+        rc = pa_report_group_view(&c->g, &c->g.all[v[i]->group], &sv);
+        if (rc == PA_OK) {
+            leak_key(&sv, &key);
+            if (!(v[i]->key = pa_util_strdup(pa_str_get(&key))) ||
+                pa_merge_copy_view(&sv, &v[i]->frames, &v[i]->nframes, &v[i]->note) != PA_OK)
+                rc = PA_ENOMEM;
+        }
+        pa_str_free(&key);
+        pa_report_stack_view_free(&sv);
+    }
+    free(v);
     return rc;
 }
 
@@ -824,12 +919,13 @@ static int rule_leak(adv_ctx_t *c, const char **why)
             v[n++] = (leak_t){i, lk[i][0], lk[i][1]};
     if (rc == PA_OK)
         qsort(v, n, sizeof *v, leak_cmp);
-    for (size_t i = 0; rc == PA_OK && i < n; i++) {
+    /* the frames of the sites printed; with several traces, every leaking site's key */
+    pa_stackview_t sv = {0};
+    for (size_t i = 0; rc == PA_OK && i < n && (c->several || i < ADV_LEAK_TOP); i++) {
         const pa_group_t *x = &c->g.all[v[i].group];
-        pa_stackview_t sv = {0};
         rc = pa_report_group_view(&c->g, x, &sv);
-        if (rc == PA_OK && sv.nframes)
-            rc = leak_site_add(c, &sv, v[i].blocks, v[i].bytes);
+        if (rc == PA_OK && c->several && sv.nframes)
+            rc = leak_site_add(c, &sv, v[i].group, v[i].blocks, v[i].bytes);
         if (rc == PA_OK && i < ADV_LEAK_TOP) {
             adv_t *a = adv_new(c, "leak");
             if (!a ||
@@ -847,8 +943,10 @@ static int rule_leak(adv_ctx_t *c, const char **why)
                 rc = a->gain_text ? place_view(a, &sv) : PA_ENOMEM;
             }
         }
-        pa_report_stack_view_free(&sv);
     }
+    pa_report_stack_view_free(&sv);
+    if (rc == PA_OK && c->several)
+        rc = leak_sites_keep(c);
     free(lk);
     free(v);
     (void)why;
@@ -1001,10 +1099,17 @@ const char pa_advise_help[] =
     "could be read.\n";
 
 /* Judges one trace by every per-trace rule. */
-static int judge_trace(const char *path, size_t index, const pa_suppress_t *supp, adv_list_t *out,
-                       leak_site_t **sites, pa_trace_t *t)
+static int judge_trace(const char *path, size_t index, size_t nth, bool several,
+                       const pa_suppress_t *supp, adv_list_t *out, leak_site_t **sites,
+                       pa_trace_t *t)
 {
-    adv_ctx_t c = {.t = t, .index = index, .supp = supp, .out = out, .sites = sites};
+    adv_ctx_t c = {.t = t,
+                   .index = index,
+                   .nth = nth,
+                   .several = several,
+                   .supp = supp,
+                   .out = out,
+                   .sites = sites};
     int rc = pa_symbols_new(t, &c.syms);
     if (rc == PA_OK)
         rc = pa_report_group(t, c.syms, false, &c.g);
@@ -1033,7 +1138,7 @@ static int judge_trace(const char *path, size_t index, const pa_suppress_t *supp
 }
 
 /* leak.every_process: a site (by its symbolized frames) leaking in every one of n >= 2 traces,
- * the most bytes first. */
+ * the most bytes first; the first ADV_LEAK_TOP (leak_sites_keep copied their frames). */
 static int site_bytes_cmp(const void *a, const void *b)
 {
     const leak_site_t *x = *(leak_site_t *const *)a, *y = *(leak_site_t *const *)b;
@@ -1046,16 +1151,10 @@ static int every_process(adv_list_t *out, leak_site_t *sites, size_t ntraces)
 {
     if (ntraces < 2)
         return skip_rule(out, "leak.every_process", "one trace (give every process's trace)");
-    size_t n = 0;
-    for (leak_site_t *s = sites; s; s = s->hh.next)
-        n += s->traces == ntraces;
-    leak_site_t **v = malloc((n ? n : 1) * sizeof *v);
+    leak_site_t **v = malloc((HASH_COUNT(sites) ? HASH_COUNT(sites) : 1) * sizeof *v);
     if (!v)
         return PA_ENOMEM;
-    n = 0;
-    for (leak_site_t *s = sites; s; s = s->hh.next)
-        if (s->traces == ntraces)
-            v[n++] = s;
+    size_t n = leak_sites_top(sites, ntraces, v);
     qsort(v, n, sizeof *v, site_bytes_cmp);
     adv_ctx_t c = {.index = SIZE_MAX, .out = out};
     int rc = PA_OK;
@@ -1200,9 +1299,9 @@ int pa_advise_files(char *const *paths, size_t n, const pa_advise_opts_t *o, FIL
         if (pa_model_load(paths[i], o->quiet, &t) != PA_OK)
             continue; /* said why */
         pids[i] = t.has_process ? t.process.pid : 0;
-        rc = judge_trace(paths[i], i, &supp, &l, &sites, &t);
-        pa_model_free(&t);
         loaded++;
+        rc = judge_trace(paths[i], i, loaded, n > 1, &supp, &l, &sites, &t);
+        pa_model_free(&t);
     }
     if (rc == PA_OK && loaded)
         rc = every_process(&l, sites, loaded);
@@ -1224,9 +1323,7 @@ int pa_advise_files(char *const *paths, size_t n, const pa_advise_opts_t *o, FIL
     HASH_ITER(hh, sites, s, tmp)
     {
         HASH_DEL(sites, s);
-        pa_merge_free_frames(s->frames, s->nframes, s->note);
-        free(s->key);
-        free(s);
+        leak_site_free(s);
     }
     pa_suppress_free(&supp);
     free(pids);
