@@ -20,6 +20,7 @@
 #include "advise.h"
 
 #include "ages.h"
+#include "growth.h"
 #include "hist.h"
 #include "json.h"
 #include "locks.h"
@@ -60,7 +61,11 @@
 #define ADV_LAT_MIN_COUNT 1000           /* alloc_latency: timed calls in the size bin */
 #define ADV_LAT_RATIO 20.0               /* ... p99 / p50 */
 #define ADV_LAT_MIN_P99_NS 10000ull      /* ... and p99 at least 10 us */
-#define ADV_LEAK_TOP 10                  /* leak: sites listed per trace */
+#define ADV_LEAK_TOP 10                  /* leak, growth: sites listed per trace */
+#define ADV_GROWTH_MIN_SNAPSHOTS 5       /* growth: snapshots in the trace */
+#define ADV_GROWTH_MIN_BYTES (64u << 10) /* ... live bytes of the site at the last one */
+#define ADV_GROWTH_MIN_RATE 1048576.0    /* ... growing at least this many bytes an hour */
+#define ADV_GROWTH_MIN_CONFIDENCE 0.5    /* ... with the growth report's confidence */
 
 /* ---- the per-site counters (issue 13 item 1) ------------------------------------------------- */
 
@@ -146,6 +151,7 @@ typedef struct {
 
 /* The trace being judged. */
 typedef struct {
+    const char *path;
     pa_trace_t *t;
     size_t index;
     size_t nth;   /* traces judged so far, this one included (leak.every_process) */
@@ -156,6 +162,8 @@ typedef struct {
     adv_site_counters_t *counters; /* by group, index into g.all */
     adv_list_t *out;
     struct leak_site **sites; /* leak.every_process: every trace's leaking sites (rule_leak) */
+    size_t leak_groups[ADV_LEAK_TOP]; /* the groups rule_leak advised (growth skips them) */
+    size_t nleak_groups;
 } adv_ctx_t;
 
 /* A leaking site over every trace, keyed by its visible frames (function, file, line). Only a
@@ -941,6 +949,7 @@ static int rule_leak(adv_ctx_t *c, const char **why)
                     fmt("%llu bytes in %llu block%s no longer lost", (unsigned long long)v[i].bytes,
                         (unsigned long long)v[i].blocks, v[i].blocks == 1 ? "" : "s");
                 rc = a->gain_text ? place_view(a, &sv) : PA_ENOMEM;
+                c->leak_groups[c->nleak_groups++] = v[i].group;
             }
         }
     }
@@ -950,6 +959,87 @@ static int rule_leak(adv_ctx_t *c, const char **why)
     free(lk);
     free(v);
     (void)why;
+    return rc;
+}
+
+/* growth: the growth report's suspects (analyzer/growth.c: a second pass over the file for the
+ * series of the PA_GROWTH_FOLLOW sites with the highest peaks), growing steadily, ranked by
+ * live bytes as leaks are; a site the leak rule advised in this trace is not repeated. */
+typedef struct {
+    const pa_group_t *g;
+    pa_growth_site_t s;
+} grow_t;
+
+static int grow_cmp(const void *a, const void *b)
+{
+    const grow_t *x = a, *y = b;
+    if (x->s.live != y->s.live)
+        return x->s.live > y->s.live ? -1 : 1;
+    return x->g->first_stack_id < y->g->first_stack_id
+               ? -1
+               : x->g->first_stack_id > y->g->first_stack_id;
+}
+
+static int rule_growth(adv_ctx_t *c, const char **why)
+{
+    if (c->t->nsnapshots < ADV_GROWTH_MIN_SNAPSHOTS) {
+        *why = "trace has fewer than 5 snapshots (run with PERFSHIM_INTERVAL)";
+        return ADV_SKIPPED;
+    }
+    pa_growth_set_t *set;
+    int rc = pa_growth_collect_groups(c->t, c->path, c->syms, &c->g, &set);
+    if (rc != PA_OK)
+        return rc == PA_ENOMEM ? PA_ENOMEM : PA_OK; /* the second read failed: said why */
+    size_t n = pa_growth_set_sites(set), k = 0;
+    grow_t *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) {
+        pa_growth_set_free(set);
+        return PA_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        grow_t x;
+        x.g = pa_growth_set_site(set, i, &x.s);
+        bool leak = false;
+        for (size_t l = 0; l < c->nleak_groups; l++)
+            leak |= &c->g.all[c->leak_groups[l]] == x.g;
+        if (leak || x.g->suppressed_by >= 0 || x.s.fit.cls > PA_GROWTH_SATURATING ||
+            x.s.fit.confidence < ADV_GROWTH_MIN_CONFIDENCE || x.s.live < ADV_GROWTH_MIN_BYTES ||
+            x.s.fit.bytes_per_second * 3600 < ADV_GROWTH_MIN_RATE)
+            continue;
+        v[k++] = x;
+    }
+    pa_growth_set_free(set);
+    qsort(v, k, sizeof *v, grow_cmp);
+    for (size_t i = 0; rc == PA_OK && i < k && i < ADV_LEAK_TOP; i++) {
+        const grow_t *x = &v[i];
+        char b1[32], b2[32];
+        double hour = x->s.fit.bytes_per_second * 3600;
+        adv_t *a = adv_new(c, "growth");
+        if (!a || !(a->what = fmt(
+                        "find who keeps these blocks: the site grows by %s/s (%s class, "
+                        "rank %zu of %zu growing sites): a leak the exit does not show, or "
+                        "a cache without a bound",
+                        pa_util_format_bytes((uint64_t)x->s.fit.bytes_per_second, b1, sizeof b1),
+                        pa_growth_class_name(x->s.fit.cls), i + 1, k))) {
+            rc = PA_ENOMEM;
+            break;
+        }
+        ev(a, "live_bytes", (double)x->s.live, ADV_BYTES);
+        ev(a, "live_blocks", (double)x->s.blocks, ADV_COUNT);
+        ev(a, "allocations", (double)x->s.allocs, ADV_COUNT);
+        ev(a, "bytes_per_second", x->s.fit.bytes_per_second, ADV_RATIO);
+        if (x->s.fit.has_per_event)
+            ev(a, "bytes_per_allocation", x->s.fit.bytes_per_event, ADV_RATIO);
+        ev(a, "confidence", x->s.fit.confidence, ADV_RATIO);
+        ev(a, "snapshots", (double)c->t->nsnapshots, ADV_COUNT);
+        a->gain_unit = "bytes";
+        a->gain = x->s.live;
+        a->gain_text =
+            fmt("%llu bytes held at the last snapshot, and %s more every hour it runs",
+                (unsigned long long)x->s.live, pa_util_format_bytes((uint64_t)hour, b2, sizeof b2));
+        rc = a->gain_text ? place_group(c, a, x->g) : PA_ENOMEM;
+    }
+    free(v);
     return rc;
 }
 
@@ -990,6 +1080,8 @@ static const adv_rule_t rules[] = {
     {"alloc_latency", rule_alloc_latency, "find what makes an allocator call slow",
      "timed calls, p50, p99, mean of a size bin"},
     {"leak", rule_leak, "free the blocks (ranked by bytes)", "leaked blocks and bytes of a site"},
+    {"growth", rule_growth, "find who keeps a steadily growing site's blocks (ranked by bytes)",
+     "live bytes and blocks, growth rate and class, confidence (perfshim growth)"},
     {"leak.every_process", NULL, "fix a leak every process of the program has",
      "processes leaking at the site"},
 };
@@ -1103,7 +1195,8 @@ static int judge_trace(const char *path, size_t index, size_t nth, bool several,
                        const pa_suppress_t *supp, adv_list_t *out, leak_site_t **sites,
                        pa_trace_t *t)
 {
-    adv_ctx_t c = {.t = t,
+    adv_ctx_t c = {.path = path,
+                   .t = t,
                    .index = index,
                    .nth = nth,
                    .several = several,
