@@ -56,6 +56,10 @@
 #define ADV_SHARD_MIN_SITES 3            /* lock.shard: sites each with ... */
 #define ADV_SHARD_SITE_SHARE 0.10        /* ... this share of its acquisitions */
 #define ADV_SHARD_MIN_CONTENDED 10       /* lock.shard: contended acquisitions */
+#define ADV_RW_WRITE_SHARE 0.90          /* lock.rwlock: a rwlock taken in write mode this often */
+#define ADV_RW_MIN_HOLD_NS 500.0         /* ... a mutex held at least this (below: no gain) */
+#define ADV_RW_QUEUE 4.0                 /* ... whose waiters wait this many holds on average */
+#define ADV_RW_CONTENDED_SHARE 0.10      /* ... and this share of its acquisitions collide */
 #define ADV_COND_MIN_WAKES 100           /* cond.wake: timed wake-ups */
 #define ADV_COND_MEAN_NS 1000000.0       /* ... mean wake-up latency (1 ms) */
 #define ADV_LAT_MIN_COUNT 1000           /* alloc_latency: timed calls in the size bin */
@@ -589,47 +593,104 @@ static void lock_evidence(adv_t *a, const pa_lock_t *k, size_t nsites)
     ev(a, "busy_sites", (double)nsites, ADV_COUNT);
 }
 
-/* lock.hold and lock.shard: one walk over the locks, `shard` choosing which. */
-static int lock_rule(adv_ctx_t *c, const char **why, bool shard)
+/* The one piece of advice a lock gets (lock_choice), if any. */
+enum { LK_NONE, LK_SHARD, LK_RWLOCK, LK_HOLD };
+
+/* Which lock rule lock li falls under, with its busiest waiting site and its busy sites. In this
+ * order: many sites keep it busy (lock.shard); a rwlock taken nearly always in write mode
+ * (lock.rwlock: the data shows it); a long hold (lock.hold); a mutex with short holds and waiters
+ * queued several deep and a tenth of its acquisitions colliding (lock.rwlock, worded "if these
+ * sections only read": a trace cannot see whether a section writes; the share keeps out the
+ * few collisions a preempted holder makes on a loaded machine, which queue deep too). A mean hold
+ * includes the holders preempted while holding it, so on a loaded machine it says little about the
+ * code: sites decide first. */
+static int lock_choice(const pa_locks_t *L, size_t li, size_t *nsites, uint32_t *site)
+{
+    const pa_lock_t *k = &L->locks[li];
+    *nsites = 0;
+    *site = 0;
+    if (!pa_locks_is_lock(k) || k->wait_ns < ADV_LOCK_MIN_WAIT_NS || !k->hold_samples)
+        return LK_NONE;
+    *site = lock_top_site(L, li, nsites);
+    if (*nsites >= ADV_SHARD_MIN_SITES && k->contended >= ADV_SHARD_MIN_CONTENDED)
+        return LK_SHARD;
+    uint64_t ex = exclusive_acq(k);
+    double hold = ex ? (double)k->hold_ns / (double)ex : 0;
+    if (k->kind == PS_LOCK_RWLOCK && k->contended >= ADV_SHARD_MIN_CONTENDED &&
+        (double)ex >= ADV_RW_WRITE_SHARE * (double)k->acquisitions)
+        return LK_RWLOCK;
+    if (hold >= ADV_LOCK_LONG_HOLD_NS)
+        return LK_HOLD;
+    if (k->kind == PS_LOCK_MUTEX && k->contended >= ADV_SHARD_MIN_CONTENDED &&
+        (double)k->contended >= ADV_RW_CONTENDED_SHARE * (double)k->acquisitions &&
+        hold >= ADV_RW_MIN_HOLD_NS &&
+        (double)k->wait_ns / (double)k->contended >= ADV_RW_QUEUE * hold)
+        return LK_RWLOCK;
+    return LK_NONE;
+}
+
+/* lock.hold, lock.shard and lock.rwlock: one walk over the locks, `which` choosing. */
+static int lock_rule(adv_ctx_t *c, const char **why, int which)
 {
     const pa_locks_t *L = locks_of(c, why);
     if (!L)
         return ADV_SKIPPED;
+    static const char *const ids[] = {
+        [LK_SHARD] = "lock.shard", [LK_RWLOCK] = "lock.rwlock", [LK_HOLD] = "lock.hold"};
     for (size_t li = 0; li < L->nlocks; li++) {
         const pa_lock_t *k = &L->locks[li];
-        if (!pa_locks_is_lock(k) || k->wait_ns < ADV_LOCK_MIN_WAIT_NS || !k->hold_samples)
+        size_t nsites;
+        uint32_t site;
+        if (lock_choice(L, li, &nsites, &site) != which)
             continue;
         uint64_t ex = exclusive_acq(k);
         double hold = ex ? (double)k->hold_ns / (double)ex : 0;
-        size_t nsites;
-        uint32_t site = lock_top_site(L, li, &nsites);
-        /* One piece of advice per lock: shard it when many sites keep it busy, whatever its
-         * holds (a mean hold includes the holders preempted while holding it, so on a loaded
-         * machine it says little about the code); else shorten a long hold. */
-        bool busy = nsites >= ADV_SHARD_MIN_SITES && k->contended >= ADV_SHARD_MIN_CONTENDED;
-        if (shard ? !busy : busy || hold < ADV_LOCK_LONG_HOLD_NS)
-            continue;
-        adv_t *a = adv_new(c, shard ? "lock.shard" : "lock.hold");
+        adv_t *a = adv_new(c, ids[which]);
         if (!a)
             return PA_ENOMEM;
-        char b1[32];
-        if (shard)
+        char b1[32], b2[32];
+        double queue =
+            k->contended && hold > 0 ? (double)k->wait_ns / (double)k->contended / hold : 0;
+        if (which == LK_SHARD)
             a->what = fmt("shard this %s (one per bucket or per thread, or a lock-free counter): "
                           "%zu call sites take it",
                           pa_locks_kind_name(k->kind), nsites);
-        else
+        else if (which == LK_HOLD)
             a->what = fmt("shorten the critical section: the %s is held %s per acquisition "
                           "while other threads wait",
                           pa_locks_kind_name(k->kind), pa_util_format_ns(hold, b1, sizeof b1));
+        else if (k->kind == PS_LOCK_RWLOCK)
+            a->what = fmt("this rwlock is taken in write mode %.1f%% of the time: take it with "
+                          "pthread_rwlock_rdlock where a section only reads, so that readers "
+                          "run together; if every section writes, a mutex is cheaper",
+                          share(ex, k->acquisitions));
+        else
+            a->what = fmt(
+                "if these sections only read the data the mutex guards, make it a "
+                "pthread_rwlock_t taken with rdlock there: its waiters queue %.1f "
+                "holds deep (each waits %s for holds of %s)",
+                queue, pa_util_format_ns((double)k->wait_ns / (double)k->contended, b1, sizeof b1),
+                pa_util_format_ns(hold, b2, sizeof b2));
         if (!a->what)
             return PA_ENOMEM;
         lock_evidence(a, k, nsites);
+        if (which == LK_RWLOCK) {
+            ev(a, "read_acquisitions", (double)k->read_acquisitions, ADV_COUNT);
+            ev(a, "write_share", share(ex, k->acquisitions), ADV_PERCENT);
+            ev(a, "queue_depth", queue, ADV_RATIO);
+        }
         a->gain_unit = "ns";
-        /* halving the hold halves the queue behind it; 4 shards leave 1/4 of the collisions */
-        a->gain = shard ? k->wait_ns - k->wait_ns / 4 : k->wait_ns / 2;
-        a->gain_text =
-            fmt("about %s of waiting (%s)", pa_util_format_ns((double)a->gain, b1, sizeof b1),
-                shard ? "4 shards: 3/4 of the wait" : "the hold halved: half the wait");
+        /* halving the hold halves the queue behind it; 4 shards leave 1/4 of the collisions;
+         * readers that run together wait for writers only: at most the whole wait */
+        a->gain = which == LK_SHARD  ? k->wait_ns - k->wait_ns / 4
+                  : which == LK_HOLD ? k->wait_ns / 2
+                                     : k->wait_ns;
+        a->gain_text = fmt("%s %s of waiting (%s)", which == LK_RWLOCK ? "up to" : "about",
+                           pa_util_format_ns((double)a->gain, b1, sizeof b1),
+                           which == LK_SHARD  ? "4 shards: 3/4 of the wait"
+                           : which == LK_HOLD ? "the hold halved: half the wait"
+                                              : "if the readers never wait for each other: all "
+                                                "of it; less the writers' share");
         if (!a->gain_text || lock_place(c, a, site, k) != PA_OK)
             return PA_ENOMEM;
     }
@@ -638,12 +699,17 @@ static int lock_rule(adv_ctx_t *c, const char **why, bool shard)
 
 static int rule_lock_hold(adv_ctx_t *c, const char **why)
 {
-    return lock_rule(c, why, false);
+    return lock_rule(c, why, LK_HOLD);
 }
 
 static int rule_lock_shard(adv_ctx_t *c, const char **why)
 {
-    return lock_rule(c, why, true);
+    return lock_rule(c, why, LK_SHARD);
+}
+
+static int rule_lock_rwlock(adv_ctx_t *c, const char **why)
+{
+    return lock_rule(c, why, LK_RWLOCK);
 }
 
 static int rule_cond_wake(adv_ctx_t *c, const char **why)
@@ -1075,6 +1141,9 @@ static const adv_rule_t rules[] = {
     {"lock.shard", rule_lock_shard, "shard a lock many sites wait on",
      "wait, contended acquisitions, mean hold, call sites with a tenth of the acquisitions or "
      "more"},
+    {"lock.rwlock", rule_lock_rwlock, "let readers share a lock",
+     "acquisitions in write mode, contention, wait per contended acquisition against the mean "
+     "hold (queue depth)"},
     {"cond.wake", rule_cond_wake, "signal after unlocking, hand work over in batches",
      "wake-ups and their latency"},
     {"alloc_latency", rule_alloc_latency, "find what makes an allocator call slow",

@@ -178,6 +178,61 @@ START_TEST(test_lock_rules)
 }
 END_TEST
 
+/* lock.rwlock on a mutex: mean hold h ns over 10000 acquisitions, `contended` of them waiting
+ * `wait` ns in all, from one site. */
+static char *rw_mutex_json(uint64_t wait, uint64_t contended, uint64_t h)
+{
+    tb_lock_t k = mutex_row(wait, contended, h);
+    k.acquisitions = 10000;
+    k.hold_ns = 10000 * h;
+    tb_lock_site_t one[] = {{0, 1, 10000, contended, wait, wait / 4, 20}};
+    return locks_json(&k, 1, one, 1);
+}
+
+START_TEST(test_lock_rwlock)
+{
+    /* a mutex, 20% of 10000 acquisitions waiting 5 us each for holds of 1.25 us: waiters queue 4
+     * holds deep: lock.rwlock (and only it); one more ns of hold: under 4 deep, nothing */
+    char *j = rw_mutex_json(10000000, 2000, 1250);
+    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 1);
+    ck_assert_int_eq(count_rule(j, "lock.hold") + count_rule(j, "lock.shard"), 0);
+    ck_assert_ptr_nonnull(strstr(j, "if these sections only read"));
+    free(j);
+    j = rw_mutex_json(10000000, 2000, 1251);
+    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 0);
+    free(j);
+    /* ... holds under 500 ns (a rwlock's own atomics cost as much): nothing */
+    j = rw_mutex_json(10000000, 2000, 499);
+    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 0);
+    free(j);
+    /* ... under a tenth of the acquisitions colliding (a preempted holder's few): nothing */
+    j = rw_mutex_json(10000000, 999, 1000);
+    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 0);
+    free(j);
+    /* ... long holds: lock.hold, not both */
+    j = rw_mutex_json(100000000, 2000, 5000);
+    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 0);
+    ck_assert_int_eq(count_rule(j, "lock.hold"), 1);
+    free(j);
+    /* a rwlock taken in write mode 90% of the time, long holds: lock.rwlock, not lock.hold */
+    tb_lock_t rw = mutex_row(10000000, 50, 5000);
+    rw.kind = PS_LOCK_RWLOCK;
+    rw.read_acquisitions = 100;
+    tb_lock_site_t one[] = {{0, 1, 1000, 50, 10000000, 5000000, 20}};
+    j = locks_json(&rw, 1, one, 1);
+    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 1);
+    ck_assert_int_eq(count_rule(j, "lock.hold"), 0);
+    ck_assert_ptr_nonnull(strstr(j, "\"write_share\": 90"));
+    free(j);
+    /* ... 89.9% of the time: not a write-mostly rwlock; its writers' long holds: lock.hold */
+    rw.read_acquisitions = 101;
+    j = locks_json(&rw, 1, one, 1);
+    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 0);
+    ck_assert_int_eq(count_rule(j, "lock.hold"), 1);
+    free(j);
+}
+END_TEST
+
 START_TEST(test_cond_wake)
 {
     tb_lock_t c = {.address = 0x2000, .kind = PS_LOCK_COND, .first_use = 2, .acquisitions = 100};
@@ -234,6 +289,8 @@ START_TEST(test_skipped)
         "{\"id\": \"realloc_growth\", \"why\": \"trace has no advice counters\"}",
         "{\"id\": \"cross_thread_free\", \"why\": \"trace has no advice counters\"}",
         "{\"id\": \"lock.hold\"",
+        "{\"id\": \"lock.rwlock\"",
+        "{\"id\": \"growth\", \"why\": \"trace has fewer than 5 snapshots",
         "{\"id\": \"alloc_latency\"",
         "{\"id\": \"leak.every_process\"",
     };
@@ -256,6 +313,7 @@ int main(void)
     tcase_add_test(tc, test_fragmentation);
     tcase_add_test(tc, test_alloc_latency);
     tcase_add_test(tc, test_lock_rules);
+    tcase_add_test(tc, test_lock_rwlock);
     tcase_add_test(tc, test_cond_wake);
     tcase_add_test(tc, test_pool_max);
     tcase_add_test(tc, test_skipped);
