@@ -53,6 +53,7 @@
 #define ADV_FRAG_RATIO 2.0               /* ... and RSS at least this multiple of it */
 #define ADV_LOCK_MIN_WAIT_NS 10000000ull /* lock.*: total wait on the lock (10 ms) */
 #define ADV_LOCK_LONG_HOLD_NS 5000.0     /* lock.hold: mean exclusive hold (5 us) */
+#define ADV_HOLD_MIN_CONTENDED 5         /* ... over this many contended acquisitions at least */
 #define ADV_SHARD_MIN_SITES 3            /* lock.shard: sites each with ... */
 #define ADV_SHARD_SITE_SHARE 0.10        /* ... this share of its acquisitions */
 #define ADV_SHARD_MIN_CONTENDED 10       /* lock.shard: contended acquisitions */
@@ -619,8 +620,8 @@ static int lock_choice(const pa_locks_t *L, size_t li, size_t *nsites, uint32_t 
     if (k->kind == PS_LOCK_RWLOCK && k->contended >= ADV_SHARD_MIN_CONTENDED &&
         (double)ex >= ADV_RW_WRITE_SHARE * (double)k->acquisitions)
         return LK_RWLOCK;
-    if (hold >= ADV_LOCK_LONG_HOLD_NS)
-        return LK_HOLD;
+    if (hold >= ADV_LOCK_LONG_HOLD_NS && k->contended >= ADV_HOLD_MIN_CONTENDED)
+        return LK_HOLD; /* one or two collisions are a preempted holder, not a queue */
     if (k->kind == PS_LOCK_MUTEX && k->contended >= ADV_SHARD_MIN_CONTENDED &&
         (double)k->contended >= ADV_RW_CONTENDED_SHARE * (double)k->acquisitions &&
         hold >= ADV_RW_MIN_HOLD_NS &&

@@ -151,6 +151,15 @@ START_TEST(test_lock_rules)
     j = locks_json(&k, 1, one, 1);
     ck_assert_int_eq(count_rule(j, "lock.hold") + count_rule(j, "lock.shard"), 0);
     free(j);
+    /* ... or 4 collisions only (a holder preempted once or twice on a loaded machine) */
+    k = mutex_row(10000000, 4, 5000);
+    j = locks_json(&k, 1, one, 1);
+    ck_assert_int_eq(count_rule(j, "lock.hold"), 0);
+    free(j);
+    k = mutex_row(10000000, 5, 5000);
+    j = locks_json(&k, 1, one, 1);
+    ck_assert_int_eq(count_rule(j, "lock.hold"), 1);
+    free(j);
     /* short holds, three sites of 40%, 40%, 20% of the acquisitions: lock.shard */
     k = mutex_row(20000000, 50, 100);
     j = locks_json(&k, 1, three, 3);
