@@ -8,7 +8,10 @@
  *
  * Each trace is loaded at its last snapshot, grouped by symbolized stack as `perfshim summary`
  * groups it, judged by every per-trace rule, and freed before the next; only the advice (with
- * copies of its frames) and, for the cross-process rule, the leaking sites' keys are kept.
+ * copies of its frames) and, for the cross-process rule, the leaking sites' hashed keys are
+ * kept. Per-site state is counts by group; a rule ranks its candidates and symbolizes only the
+ * ones it prints (the leaks: ADV_LEAK_TOP), as the other reports do. The growth rule reads the
+ * file a second time (growth.c), reusing this trace's groups and symbolizer.
  *
  * The per-site counters of issue 13 item 1 (temporaries, realloc growth, cross-thread frees,
  * size histograms) come through ONE function, adv_fill_counters(): it derives today what the
@@ -1245,11 +1248,12 @@ const char pa_advise_help[] =
     "numbers that show it, the expected gain, and the rule that found it. The rules and their\n"
     "thresholds are in docs/tuning.md: pool limit (pool.max), short-lived blocks\n"
     "(short_lived), tiny allocations (tiny), fragmentation, lock hold times (lock.hold), a\n"
-    "lock many sites wait on (lock.shard), condition variable wake-ups (cond.wake),\n"
-    "allocator latency tails (alloc_latency), leaks ranked by bytes (leak), and with several\n"
-    "traces a site leaking in every process (leak.every_process). Rules whose data a trace\n"
-    "lacks are listed as skipped (lock rules need PERFSHIM_LOCKS=1, alloc_latency\n"
-    "PERFSHIM_LATENCY_SAMPLE).\n"
+    "lock many sites wait on (lock.shard), a lock readers could share (lock.rwlock),\n"
+    "condition variable wake-ups (cond.wake), allocator latency tails (alloc_latency), leaks\n"
+    "ranked by bytes (leak), sites that keep growing (growth), and with several traces a\n"
+    "site leaking in every process (leak.every_process). Rules whose data a trace lacks are\n"
+    "listed as skipped (lock rules need PERFSHIM_LOCKS=1, alloc_latency\n"
+    "PERFSHIM_LATENCY_SAMPLE, growth PERFSHIM_INTERVAL).\n"
     "\n"
     "Options:\n"
     "      --json                 JSON output (format perfshim-advise)\n"
