@@ -134,6 +134,17 @@ static char *locks_json(const tb_lock_t *k, uint32_t nlocks, const tb_lock_site_
     return j;
 }
 
+/* lock.hold pieces of advice for a mutex held 5 us, waited 10 ms over `contended` collisions. */
+static int hold_rule(uint64_t contended)
+{
+    tb_lock_t k = mutex_row(10000000, contended, 5000);
+    tb_lock_site_t one[] = {{0, 1, 1000, contended, 10000000, 5000000, 20}};
+    char *j = locks_json(&k, 1, one, 1);
+    int n = count_rule(j, "lock.hold");
+    free(j);
+    return n;
+}
+
 START_TEST(test_lock_rules)
 {
     tb_lock_site_t one[] = {{0, 1, 1000, 50, 20000000, 5000000, 20}};
@@ -152,14 +163,8 @@ START_TEST(test_lock_rules)
     ck_assert_int_eq(count_rule(j, "lock.hold") + count_rule(j, "lock.shard"), 0);
     free(j);
     /* ... or 4 collisions only (a holder preempted once or twice on a loaded machine) */
-    k = mutex_row(10000000, 4, 5000);
-    j = locks_json(&k, 1, one, 1);
-    ck_assert_int_eq(count_rule(j, "lock.hold"), 0);
-    free(j);
-    k = mutex_row(10000000, 5, 5000);
-    j = locks_json(&k, 1, one, 1);
-    ck_assert_int_eq(count_rule(j, "lock.hold"), 1);
-    free(j);
+    ck_assert_int_eq(hold_rule(4), 0);
+    ck_assert_int_eq(hold_rule(5), 1);
     /* short holds, three sites of 40%, 40%, 20% of the acquisitions: lock.shard */
     k = mutex_row(20000000, 50, 100);
     j = locks_json(&k, 1, three, 3);
@@ -198,6 +203,14 @@ static char *rw_mutex_json(uint64_t wait, uint64_t contended, uint64_t h)
     return locks_json(&k, 1, one, 1);
 }
 
+static int rw_mutex_rule(uint64_t wait, uint64_t contended, uint64_t h)
+{
+    char *j = rw_mutex_json(wait, contended, h);
+    int n = count_rule(j, "lock.rwlock");
+    free(j);
+    return n;
+}
+
 START_TEST(test_lock_rwlock)
 {
     /* a mutex, 20% of 10000 acquisitions waiting 5 us each for holds of 1.25 us: waiters queue 4
@@ -207,17 +220,11 @@ START_TEST(test_lock_rwlock)
     ck_assert_int_eq(count_rule(j, "lock.hold") + count_rule(j, "lock.shard"), 0);
     ck_assert_ptr_nonnull(strstr(j, "if these sections only read"));
     free(j);
-    j = rw_mutex_json(10000000, 2000, 1251);
-    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 0);
-    free(j);
+    ck_assert_int_eq(rw_mutex_rule(10000000, 2000, 1251), 0);
     /* ... holds under 500 ns (a rwlock's own atomics cost as much): nothing */
-    j = rw_mutex_json(10000000, 2000, 499);
-    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 0);
-    free(j);
+    ck_assert_int_eq(rw_mutex_rule(10000000, 2000, 499), 0);
     /* ... under a tenth of the acquisitions colliding (a preempted holder's few): nothing */
-    j = rw_mutex_json(10000000, 999, 1000);
-    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 0);
-    free(j);
+    ck_assert_int_eq(rw_mutex_rule(10000000, 999, 1000), 0);
     /* ... long holds: lock.hold, not both */
     j = rw_mutex_json(100000000, 2000, 5000);
     ck_assert_int_eq(count_rule(j, "lock.rwlock"), 0);
