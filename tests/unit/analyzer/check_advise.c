@@ -296,6 +296,53 @@ START_TEST(test_pool_max)
 }
 END_TEST
 
+/* growth: the typical trace, then n interval snapshots 100 ms apart in which stack 1 holds
+ * k x step bytes (a leak) and stack 2 min(k, 3) x 4 x step (a cache that fills, then holds:
+ * larger than the leak, and never advised). */
+static char *growth_json(int n, uint64_t step)
+{
+    tb_buf_t p[16] = {{0}};
+    uint16_t types[16] = {0};
+    for (int k = 1; k <= n; k++) {
+        uint64_t c = (uint64_t)(k < 3 ? k : 3), kk = (uint64_t)k;
+        tb_row_t r[2] = {{1, 10 * kk, step * kk, 0, 0, 10 * kk, step * kk, step * kk},
+                         {2, 10 * kk, 4 * step * kk, 10 * kk - 10 * c, 4 * step * (kk - c), 10 * c,
+                          4 * step * c, 4 * step * c}};
+        types[k - 1] = PS_CHUNK_SNAPSHOT;
+        tb_snapshot_at(&p[k - 1], TB_SNAPSHOT_TIME_NS + kk * 100000000, PS_SNAP_INTERVAL, r, 2,
+                       step * (kk + 4 * c), 1 << 20, 1 << 20);
+    }
+    char *j = advise_json(types, p, (size_t)n);
+    for (int k = 0; k < n; k++)
+        tb_free(&p[k]);
+    return j;
+}
+
+START_TEST(test_growth)
+{
+    /* 12 snapshots, the leak at 12 x 16 KiB = 192 KiB growing 160 KiB/s: advised, once; the
+     * cache (bounded) not; leak skipped (no exit snapshot last) */
+    char *j = growth_json(12, 16384);
+    ck_assert_int_eq(count_rule(j, "growth"), 1);
+    ck_assert_ptr_nonnull(strstr(j, "\"live_bytes\": 196608"));
+    ck_assert_ptr_nonnull(strstr(j, "{\"id\": \"leak\", \"why\": \"last snapshot is not at exit"));
+    free(j);
+    /* ... under 64 KiB at the last snapshot (12 x 5461 = 65532 bytes): not */
+    j = growth_json(12, 5461);
+    ck_assert_int_eq(count_rule(j, "growth"), 0);
+    free(j);
+    /* ... 64 KiB and more (12 x 5462): advised */
+    j = growth_json(12, 5462);
+    ck_assert_int_eq(count_rule(j, "growth"), 1);
+    free(j);
+    /* the typical trace's exit snapshot and 3 more: 4 snapshots, growth skipped */
+    j = growth_json(3, 65536);
+    ck_assert_int_eq(count_rule(j, "growth"), 0);
+    ck_assert_ptr_nonnull(strstr(j, "{\"id\": \"growth\", \"why\": \"trace has fewer than 5"));
+    free(j);
+}
+END_TEST
+
 START_TEST(test_skipped)
 {
     char *j = advise_json(NULL, NULL, 0);
@@ -333,6 +380,7 @@ int main(void)
     tcase_add_test(tc, test_cond_wake);
     tcase_add_test(tc, test_pool_max);
     tcase_add_test(tc, test_skipped);
+    tcase_add_test(tc, test_growth);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
