@@ -343,6 +343,61 @@ START_TEST(test_growth)
 }
 END_TEST
 
+/* leak.every_process over two copies of a trace whose 12 one-frame stacks each leak one block
+ * of 100, 200, ... 1200 bytes: the 10 largest are listed, the most bytes first. */
+START_TEST(test_every_process_top)
+{
+    tb_buf_t f = {0}, p = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    const char *argv[] = {"prog"};
+    tb_process(&p, 4243, "/nonexistent/prog", 1, argv);
+    tb_chunk(&f, PS_CHUNK_PROCESS, &p);
+    p.len = 0;
+    tb_module_t m = {0x400000, 0x400000, 0x500000, "/nonexistent/prog", NULL, 0};
+    tb_modules(&p, &m, 1);
+    tb_chunk(&f, PS_CHUNK_MODULES, &p);
+    p.len = 0;
+    tb_row_t rows[12];
+    tb_stacks_begin(&p, 12);
+    for (uint32_t i = 0; i < 12; i++) {
+        uint64_t addr = 0x401000 + 0x100 * (uint64_t)i, b = 100 * (uint64_t)(i + 1);
+        tb_stack(&p, i + 1, 1, &addr);
+        rows[i] = (tb_row_t){i + 1, 1, b, 0, 0, 1, b, b};
+    }
+    tb_chunk(&f, PS_CHUNK_STACKS, &p);
+    p.len = 0;
+    tb_snapshot(&p, PS_SNAP_EXIT, rows, 12, 7800, 1 << 20, 1 << 20);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    p.len = 0;
+    tb_end(&p, 4);
+    tb_chunk(&f, PS_CHUNK_END, &p);
+    char *paths[] = {(char *)tu_path("every1.trace"), NULL};
+    ck_assert_int_eq(tb_write_file(paths[0], f.data, f.len), 0);
+    paths[1] = (char *)tu_path("every2.trace");
+    ck_assert_int_eq(tb_write_file(paths[1], f.data, f.len), 0);
+    tb_free(&f);
+    tb_free(&p);
+    char *j = NULL;
+    size_t len = 0, nadvice = 0;
+    FILE *out = open_memstream(&j, &len);
+    ck_assert_ptr_nonnull(out);
+    pa_advise_opts_t o = {.json = true, .quiet = true};
+    ck_assert_int_eq(pa_advise_files(paths, 2, &o, out, &nadvice), PA_OK);
+    fclose(out);
+    ck_assert_int_eq(count_rule(j, "leak"), 20); /* ten per trace */
+    ck_assert_int_eq(count_rule(j, "leak.every_process"), 10);
+    ck_assert_ptr_nonnull(strstr(j, "rank 1 of 12 leaking sites"));
+    /* over both traces: 2 x 1200 bytes first, 2 x 300 last, 2 x 200 not listed */
+    const char *first = strstr(j, "\"rule\": \"leak.every_process\"");
+    ck_assert_ptr_nonnull(first);
+    ck_assert_ptr_nonnull(strstr(first, "\"leaked_bytes\": 2400"));
+    ck_assert(strstr(first, "\"leaked_bytes\": 2400") < strstr(first, "\"leaked_bytes\": 600"));
+    ck_assert_ptr_nonnull(strstr(first, "\"leaked_bytes\": 600}"));
+    ck_assert_ptr_null(strstr(first, "\"leaked_bytes\": 400}"));
+    free(j);
+}
+END_TEST
+
 START_TEST(test_skipped)
 {
     char *j = advise_json(NULL, NULL, 0);
@@ -381,6 +436,7 @@ int main(void)
     tcase_add_test(tc, test_pool_max);
     tcase_add_test(tc, test_skipped);
     tcase_add_test(tc, test_growth);
+    tcase_add_test(tc, test_every_process_top);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
