@@ -689,12 +689,14 @@ static int lock_rule(adv_ctx_t *c, const char **why, int which)
         a->gain = which == LK_SHARD  ? k->wait_ns - k->wait_ns / 4
                   : which == LK_HOLD ? k->wait_ns / 2
                                      : k->wait_ns;
-        a->gain_text = fmt("%s %s of waiting (%s)", which == LK_RWLOCK ? "up to" : "about",
-                           pa_util_format_ns((double)a->gain, b1, sizeof b1),
-                           which == LK_SHARD  ? "4 shards: 3/4 of the wait"
-                           : which == LK_HOLD ? "the hold halved: half the wait"
-                                              : "if the readers never wait for each other: all "
-                                                "of it; less the writers' share");
+        if (which == LK_RWLOCK)
+            a->gain_text = fmt("up to %s of the readers' waiting (all of it if no section "
+                               "writes); writers may wait longer: glibc's rwlocks prefer readers",
+                               pa_util_format_ns((double)a->gain, b1, sizeof b1));
+        else
+            a->gain_text = fmt(
+                "about %s of waiting (%s)", pa_util_format_ns((double)a->gain, b1, sizeof b1),
+                which == LK_SHARD ? "4 shards: 3/4 of the wait" : "the hold halved: half the wait");
         if (!a->gain_text || lock_place(c, a, site, k) != PA_OK)
             return PA_ENOMEM;
     }
