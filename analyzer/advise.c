@@ -1060,8 +1060,12 @@ static int rule_growth(adv_ctx_t *c, const char **why)
     }
     pa_growth_set_t *set;
     int rc = pa_growth_collect_groups(c->t, c->path, c->syms, &c->g, &set);
-    if (rc != PA_OK)
-        return rc == PA_ENOMEM ? PA_ENOMEM : PA_OK; /* the second read failed: said why */
+    if (rc == PA_ENOMEM)
+        return rc;
+    if (rc != PA_OK) {
+        *why = "the trace could not be read a second time for its series";
+        return ADV_SKIPPED;
+    }
     size_t n = pa_growth_set_sites(set), k = 0;
     grow_t *v = malloc((n ? n : 1) * sizeof *v);
     if (!v) {
