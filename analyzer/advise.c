@@ -8,7 +8,10 @@
  *
  * Each trace is loaded at its last snapshot, grouped by symbolized stack as `perfshim summary`
  * groups it, judged by every per-trace rule, and freed before the next; only the advice (with
- * copies of its frames) and, for the cross-process rule, the leaking sites' keys are kept.
+ * copies of its frames) and, for the cross-process rule, the leaking sites' hashed keys are
+ * kept. Per-site state is counts by group; a rule ranks its candidates and symbolizes only the
+ * ones it prints (the leaks: ADV_LEAK_TOP), as the other reports do. The growth rule reads the
+ * file a second time (growth.c), reusing this trace's groups and symbolizer.
  *
  * The per-site counters of issue 13 item 1 (temporaries, realloc growth, cross-thread frees,
  * size histograms) come through ONE function, adv_fill_counters(): it derives today what the
@@ -20,6 +23,7 @@
 #include "advise.h"
 
 #include "ages.h"
+#include "growth.h"
 #include "hist.h"
 #include "json.h"
 #include "locks.h"
@@ -52,15 +56,24 @@
 #define ADV_FRAG_RATIO 2.0               /* ... and RSS at least this multiple of it */
 #define ADV_LOCK_MIN_WAIT_NS 10000000ull /* lock.*: total wait on the lock (10 ms) */
 #define ADV_LOCK_LONG_HOLD_NS 5000.0     /* lock.hold: mean exclusive hold (5 us) */
+#define ADV_HOLD_MIN_CONTENDED 5         /* ... over this many contended acquisitions at least */
 #define ADV_SHARD_MIN_SITES 3            /* lock.shard: sites each with ... */
 #define ADV_SHARD_SITE_SHARE 0.10        /* ... this share of its acquisitions */
 #define ADV_SHARD_MIN_CONTENDED 10       /* lock.shard: contended acquisitions */
+#define ADV_RW_WRITE_SHARE 0.90          /* lock.rwlock: a rwlock taken in write mode this often */
+#define ADV_RW_MIN_HOLD_NS 500.0         /* ... a mutex held at least this (below: no gain) */
+#define ADV_RW_QUEUE 4.0                 /* ... whose waiters wait this many holds on average */
+#define ADV_RW_CONTENDED_SHARE 0.10      /* ... and this share of its acquisitions collide */
 #define ADV_COND_MIN_WAKES 100           /* cond.wake: timed wake-ups */
 #define ADV_COND_MEAN_NS 1000000.0       /* ... mean wake-up latency (1 ms) */
 #define ADV_LAT_MIN_COUNT 1000           /* alloc_latency: timed calls in the size bin */
 #define ADV_LAT_RATIO 20.0               /* ... p99 / p50 */
 #define ADV_LAT_MIN_P99_NS 10000ull      /* ... and p99 at least 10 us */
-#define ADV_LEAK_TOP 10                  /* leak: sites listed per trace */
+#define ADV_LEAK_TOP 10                  /* leak, growth: sites listed per trace */
+#define ADV_GROWTH_MIN_SNAPSHOTS 5       /* growth: snapshots in the trace */
+#define ADV_GROWTH_MIN_BYTES (64u << 10) /* ... live bytes of the site at the last one */
+#define ADV_GROWTH_MIN_RATE 1048576.0    /* ... growing at least this many bytes an hour */
+#define ADV_GROWTH_MIN_CONFIDENCE 0.5    /* ... with the growth report's confidence */
 
 /* ---- the per-site counters (issue 13 item 1) ------------------------------------------------- */
 
@@ -146,23 +159,32 @@ typedef struct {
 
 /* The trace being judged. */
 typedef struct {
+    const char *path;
     pa_trace_t *t;
     size_t index;
+    size_t nth;   /* traces judged so far, this one included (leak.every_process) */
+    bool several; /* more than one trace given: leak.every_process keeps the leaking sites */
     pa_symbols_t *syms;
     pa_groups_t g;
     const pa_suppress_t *supp;
     adv_site_counters_t *counters; /* by group, index into g.all */
     adv_list_t *out;
     struct leak_site **sites; /* leak.every_process: every trace's leaking sites (rule_leak) */
+    size_t leak_groups[ADV_LEAK_TOP]; /* the groups rule_leak advised (growth skips them) */
+    size_t nleak_groups;
 } adv_ctx_t;
 
-/* A leaking site over every trace, keyed by its visible frames (function, file, line). */
+/* A leaking site over every trace, keyed by its visible frames (function, file, line). Only a
+ * site leaking in every trace so far is kept, as a hash of that key and its sums; the key and
+ * frames themselves are copied only for the few sites ranked high enough to be printed. */
 typedef struct leak_site {
-    char *key;
+    uint64_t h[2]; /* two 64-bit hashes of the key: a collision is a 2^-128 event */
     size_t traces; /* traces leaking here */
     size_t last;   /* the last trace counted (a site counts once per trace) */
+    size_t group;  /* its group in trace `last` */
     uint64_t blocks, bytes;
-    pa_frame_t *frames; /* of the first trace that leaked here */
+    char *key;          /* with frames: the ranked candidates only (every_process) */
+    pa_frame_t *frames; /* of a trace that leaked here */
     size_t nframes;
     char *note;
     UT_hash_handle hh;
@@ -575,47 +597,106 @@ static void lock_evidence(adv_t *a, const pa_lock_t *k, size_t nsites)
     ev(a, "busy_sites", (double)nsites, ADV_COUNT);
 }
 
-/* lock.hold and lock.shard: one walk over the locks, `shard` choosing which. */
-static int lock_rule(adv_ctx_t *c, const char **why, bool shard)
+/* The one piece of advice a lock gets (lock_choice), if any. */
+enum { LK_NONE, LK_SHARD, LK_RWLOCK, LK_HOLD };
+
+/* Which lock rule lock li falls under, with its busiest waiting site and its busy sites. In this
+ * order: many sites keep it busy (lock.shard); a rwlock taken nearly always in write mode
+ * (lock.rwlock: the data shows it); a long hold (lock.hold); a mutex with short holds and waiters
+ * queued several deep and a tenth of its acquisitions colliding (lock.rwlock, worded "if these
+ * sections only read": a trace cannot see whether a section writes; the share keeps out the
+ * few collisions a preempted holder makes on a loaded machine, which queue deep too). A mean hold
+ * includes the holders preempted while holding it, so on a loaded machine it says little about the
+ * code: sites decide first. */
+static int lock_choice(const pa_locks_t *L, size_t li, size_t *nsites, uint32_t *site)
+{
+    const pa_lock_t *k = &L->locks[li];
+    *nsites = 0;
+    *site = 0;
+    if (!pa_locks_is_lock(k) || k->wait_ns < ADV_LOCK_MIN_WAIT_NS || !k->hold_samples)
+        return LK_NONE;
+    *site = lock_top_site(L, li, nsites);
+    if (*nsites >= ADV_SHARD_MIN_SITES && k->contended >= ADV_SHARD_MIN_CONTENDED)
+        return LK_SHARD;
+    uint64_t ex = exclusive_acq(k);
+    double hold = ex ? (double)k->hold_ns / (double)ex : 0;
+    if (k->kind == PS_LOCK_RWLOCK && k->contended >= ADV_SHARD_MIN_CONTENDED &&
+        (double)ex >= ADV_RW_WRITE_SHARE * (double)k->acquisitions)
+        return LK_RWLOCK;
+    if (hold >= ADV_LOCK_LONG_HOLD_NS && k->contended >= ADV_HOLD_MIN_CONTENDED)
+        return LK_HOLD; /* one or two collisions are a preempted holder, not a queue */
+    if (k->kind == PS_LOCK_MUTEX && k->contended >= ADV_SHARD_MIN_CONTENDED &&
+        (double)k->contended >= ADV_RW_CONTENDED_SHARE * (double)k->acquisitions &&
+        hold >= ADV_RW_MIN_HOLD_NS &&
+        (double)k->wait_ns / (double)k->contended >= ADV_RW_QUEUE * hold)
+        return LK_RWLOCK;
+    return LK_NONE;
+}
+
+/* lock.hold, lock.shard and lock.rwlock: one walk over the locks, `which` choosing. */
+static int lock_rule(adv_ctx_t *c, const char **why, int which)
 {
     const pa_locks_t *L = locks_of(c, why);
     if (!L)
         return ADV_SKIPPED;
+    static const char *const ids[] = {
+        [LK_SHARD] = "lock.shard", [LK_RWLOCK] = "lock.rwlock", [LK_HOLD] = "lock.hold"};
     for (size_t li = 0; li < L->nlocks; li++) {
         const pa_lock_t *k = &L->locks[li];
-        if (!pa_locks_is_lock(k) || k->wait_ns < ADV_LOCK_MIN_WAIT_NS || !k->hold_samples)
+        size_t nsites;
+        uint32_t site;
+        if (lock_choice(L, li, &nsites, &site) != which)
             continue;
         uint64_t ex = exclusive_acq(k);
         double hold = ex ? (double)k->hold_ns / (double)ex : 0;
-        size_t nsites;
-        uint32_t site = lock_top_site(L, li, &nsites);
-        /* One piece of advice per lock: shard it when many sites keep it busy, whatever its
-         * holds (a mean hold includes the holders preempted while holding it, so on a loaded
-         * machine it says little about the code); else shorten a long hold. */
-        bool busy = nsites >= ADV_SHARD_MIN_SITES && k->contended >= ADV_SHARD_MIN_CONTENDED;
-        if (shard ? !busy : busy || hold < ADV_LOCK_LONG_HOLD_NS)
-            continue;
-        adv_t *a = adv_new(c, shard ? "lock.shard" : "lock.hold");
+        adv_t *a = adv_new(c, ids[which]);
         if (!a)
             return PA_ENOMEM;
-        char b1[32];
-        if (shard)
+        char b1[32], b2[32];
+        double queue =
+            k->contended && hold > 0 ? (double)k->wait_ns / (double)k->contended / hold : 0;
+        if (which == LK_SHARD)
             a->what = fmt("shard this %s (one per bucket or per thread, or a lock-free counter): "
                           "%zu call sites take it",
                           pa_locks_kind_name(k->kind), nsites);
-        else
+        else if (which == LK_HOLD)
             a->what = fmt("shorten the critical section: the %s is held %s per acquisition "
                           "while other threads wait",
                           pa_locks_kind_name(k->kind), pa_util_format_ns(hold, b1, sizeof b1));
+        else if (k->kind == PS_LOCK_RWLOCK)
+            a->what = fmt("this rwlock is taken in write mode %.1f%% of the time: take it with "
+                          "pthread_rwlock_rdlock where a section only reads, so that readers "
+                          "run together; if every section writes, a mutex is cheaper",
+                          share(ex, k->acquisitions));
+        else
+            a->what = fmt(
+                "if these sections only read the data the mutex guards, make it a "
+                "pthread_rwlock_t taken with rdlock there: its waiters queue %.1f "
+                "holds deep (each waits %s for holds of %s)",
+                queue, pa_util_format_ns((double)k->wait_ns / (double)k->contended, b1, sizeof b1),
+                pa_util_format_ns(hold, b2, sizeof b2));
         if (!a->what)
             return PA_ENOMEM;
         lock_evidence(a, k, nsites);
+        if (which == LK_RWLOCK) {
+            ev(a, "read_acquisitions", (double)k->read_acquisitions, ADV_COUNT);
+            ev(a, "write_share", share(ex, k->acquisitions), ADV_PERCENT);
+            ev(a, "queue_depth", queue, ADV_RATIO);
+        }
         a->gain_unit = "ns";
-        /* halving the hold halves the queue behind it; 4 shards leave 1/4 of the collisions */
-        a->gain = shard ? k->wait_ns - k->wait_ns / 4 : k->wait_ns / 2;
-        a->gain_text =
-            fmt("about %s of waiting (%s)", pa_util_format_ns((double)a->gain, b1, sizeof b1),
-                shard ? "4 shards: 3/4 of the wait" : "the hold halved: half the wait");
+        /* halving the hold halves the queue behind it; 4 shards leave 1/4 of the collisions;
+         * readers that run together wait for writers only: at most the whole wait */
+        a->gain = which == LK_SHARD  ? k->wait_ns - k->wait_ns / 4
+                  : which == LK_HOLD ? k->wait_ns / 2
+                                     : k->wait_ns;
+        if (which == LK_RWLOCK)
+            a->gain_text = fmt("up to %s of the readers' waiting (all of it if no section "
+                               "writes); writers may wait longer: glibc's rwlocks prefer readers",
+                               pa_util_format_ns((double)a->gain, b1, sizeof b1));
+        else
+            a->gain_text = fmt(
+                "about %s of waiting (%s)", pa_util_format_ns((double)a->gain, b1, sizeof b1),
+                which == LK_SHARD ? "4 shards: 3/4 of the wait" : "the hold halved: half the wait");
         if (!a->gain_text || lock_place(c, a, site, k) != PA_OK)
             return PA_ENOMEM;
     }
@@ -624,12 +705,17 @@ static int lock_rule(adv_ctx_t *c, const char **why, bool shard)
 
 static int rule_lock_hold(adv_ctx_t *c, const char **why)
 {
-    return lock_rule(c, why, false);
+    return lock_rule(c, why, LK_HOLD);
 }
 
 static int rule_lock_shard(adv_ctx_t *c, const char **why)
 {
-    return lock_rule(c, why, true);
+    return lock_rule(c, why, LK_SHARD);
+}
+
+static int rule_lock_rwlock(adv_ctx_t *c, const char **why)
+{
+    return lock_rule(c, why, LK_RWLOCK);
 }
 
 static int rule_cond_wake(adv_ctx_t *c, const char **why)
@@ -775,37 +861,126 @@ static int leak_cmp(const void *a, const void *b)
     return x->group < y->group ? -1 : x->group > y->group;
 }
 
-/* Counts view v's site as leaking in the current trace (leak.every_process). */
-static int leak_site_add(adv_ctx_t *c, const pa_stackview_t *v, uint64_t blocks, uint64_t bytes)
+/* The key of view v's site over every trace: its visible frames' function, file and line. */
+static void leak_key(const pa_stackview_t *v, pa_str_t *key)
 {
-    pa_str_t key = {0};
     char brief[256];
     for (size_t f = 0; f < v->nframes; f++)
-        pa_str_printf(&key, "%s|%s|%u\n", pa_report_frame_brief(&v->frames[f], brief, sizeof brief),
+        pa_str_printf(key, "%s|%s|%u\n", pa_report_frame_brief(&v->frames[f], brief, sizeof brief),
                       v->frames[f].file ? v->frames[f].file : "", (unsigned)v->frames[f].line);
-    const char *k = pa_str_get(&key);
+}
+
+/* Two unrelated 64-bit hashes of s: FNV-1a, and a multiply-rotate one. */
+static void leak_hash(const char *s, uint64_t h[2])
+{
+    uint64_t a = 0xcbf29ce484222325ull, b = 0x9e3779b97f4a7c15ull;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        a = (a ^ *p) * 0x100000001b3ull;
+        b = (b + *p) * 0xff51afd7ed558ccdull;
+        b ^= b >> 29;
+    }
+    h[0] = a;
+    h[1] = b;
+}
+
+/* Counts group `group` (view v) as leaking in the current trace (leak.every_process). A site
+ * is made in the first trace only: one missing there cannot leak in every process. */
+static int leak_site_add(adv_ctx_t *c, const pa_stackview_t *v, size_t group, uint64_t blocks,
+                         uint64_t bytes)
+{
+    pa_str_t key = {0};
+    leak_key(v, &key);
+    uint64_t h[2];
+    leak_hash(pa_str_get(&key), h);
+    pa_str_free(&key);
     leak_site_t *s;
-    HASH_FIND_STR(*c->sites, k, s);
-    int rc = PA_OK;
+    HASH_FIND(hh, *c->sites, h, sizeof h, s);
     if (!s) {
-        if (!(s = calloc(1, sizeof *s)) || !(s->key = pa_util_strdup(k)) ||
-            pa_merge_copy_view(v, &s->frames, &s->nframes, &s->note) != PA_OK) {
-            if (s)
-                free(s->key);
-            free(s);
-            pa_str_free(&key);
+        if (c->nth > 1)
+            return PA_OK;
+        if (!(s = calloc(1, sizeof *s)))
             return PA_ENOMEM;
-        }
+        memcpy(s->h, h, sizeof h);
         s->last = SIZE_MAX;
-        HASH_ADD_KEYPTR(hh, *c->sites, s->key, strlen(s->key), s);
+        HASH_ADD(hh, *c->sites, h, sizeof s->h, s);
     }
     if (s->last != c->index) {
         s->last = c->index;
+        s->group = group;
         s->traces++;
     }
     s->blocks += blocks;
     s->bytes += bytes;
-    pa_str_free(&key);
+    return PA_OK;
+}
+
+static void leak_site_free(leak_site_t *s)
+{
+    pa_merge_free_frames(s->frames, s->nframes, s->note);
+    free(s->key);
+    free(s);
+}
+
+/* The most bytes first; equal bytes by hash (the candidates to print, leak_sites_keep). */
+static int site_rank_cmp(const void *a, const void *b)
+{
+    const leak_site_t *x = *(leak_site_t *const *)a, *y = *(leak_site_t *const *)b;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    if (x->h[0] != y->h[0])
+        return x->h[0] < y->h[0] ? -1 : 1;
+    return x->h[1] < y->h[1] ? -1 : x->h[1] > y->h[1];
+}
+
+/* The ADV_LEAK_TOP sites ranked first of those in *sites with `traces` traces, into v (room
+ * for every site); returns how many. */
+static size_t leak_sites_top(leak_site_t *sites, size_t traces, leak_site_t **v)
+{
+    size_t n = 0;
+    for (leak_site_t *s = sites; s; s = s->hh.next)
+        if (s->traces == traces)
+            v[n++] = s;
+    qsort(v, n, sizeof *v, site_rank_cmp);
+    return n < ADV_LEAK_TOP ? n : ADV_LEAK_TOP;
+}
+
+/* After a trace's leaks: drops the sites this trace did not leak at (they cannot leak in every
+ * process), and copies the key and frames of the sites now ranked to be printed that have none
+ * yet. After the last trace the sites ranked first hold their frames (every_process). */
+static int leak_sites_keep(adv_ctx_t *c)
+{
+    leak_site_t *s, *tmp;
+    size_t n = 0;
+    HASH_ITER(hh, *c->sites, s, tmp)
+    {
+        if (s->traces < c->nth) {
+            HASH_DEL(*c->sites, s);
+            leak_site_free(s);
+        } else {
+            n++;
+        }
+    }
+    leak_site_t **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return PA_ENOMEM;
+    size_t k = leak_sites_top(*c->sites, c->nth, v);
+    int rc = PA_OK;
+    for (size_t i = 0; i < k && rc == PA_OK; i++) {
+        if (v[i]->key)
+            continue;
+        pa_stackview_t sv = {0};
+        pa_str_t key = {0};
+        rc = pa_report_group_view(&c->g, &c->g.all[v[i]->group], &sv);
+        if (rc == PA_OK) {
+            leak_key(&sv, &key);
+            if (!(v[i]->key = pa_util_strdup(pa_str_get(&key))) ||
+                pa_merge_copy_view(&sv, &v[i]->frames, &v[i]->nframes, &v[i]->note) != PA_OK)
+                rc = PA_ENOMEM;
+        }
+        pa_str_free(&key);
+        pa_report_stack_view_free(&sv);
+    }
+    free(v);
     return rc;
 }
 
@@ -824,12 +999,13 @@ static int rule_leak(adv_ctx_t *c, const char **why)
             v[n++] = (leak_t){i, lk[i][0], lk[i][1]};
     if (rc == PA_OK)
         qsort(v, n, sizeof *v, leak_cmp);
-    for (size_t i = 0; rc == PA_OK && i < n; i++) {
+    /* the frames of the sites printed; with several traces, every leaking site's key */
+    pa_stackview_t sv = {0};
+    for (size_t i = 0; rc == PA_OK && i < n && (c->several || i < ADV_LEAK_TOP); i++) {
         const pa_group_t *x = &c->g.all[v[i].group];
-        pa_stackview_t sv = {0};
         rc = pa_report_group_view(&c->g, x, &sv);
-        if (rc == PA_OK && sv.nframes)
-            rc = leak_site_add(c, &sv, v[i].blocks, v[i].bytes);
+        if (rc == PA_OK && c->several && sv.nframes)
+            rc = leak_site_add(c, &sv, v[i].group, v[i].blocks, v[i].bytes);
         if (rc == PA_OK && i < ADV_LEAK_TOP) {
             adv_t *a = adv_new(c, "leak");
             if (!a ||
@@ -845,13 +1021,101 @@ static int rule_leak(adv_ctx_t *c, const char **why)
                     fmt("%llu bytes in %llu block%s no longer lost", (unsigned long long)v[i].bytes,
                         (unsigned long long)v[i].blocks, v[i].blocks == 1 ? "" : "s");
                 rc = a->gain_text ? place_view(a, &sv) : PA_ENOMEM;
+                c->leak_groups[c->nleak_groups++] = v[i].group;
             }
         }
-        pa_report_stack_view_free(&sv);
     }
+    pa_report_stack_view_free(&sv);
+    if (rc == PA_OK && c->several)
+        rc = leak_sites_keep(c);
     free(lk);
     free(v);
     (void)why;
+    return rc;
+}
+
+/* growth: the growth report's suspects (analyzer/growth.c: a second pass over the file for the
+ * series of the PA_GROWTH_FOLLOW sites with the highest peaks), growing steadily, ranked by
+ * live bytes as leaks are; a site the leak rule advised in this trace is not repeated. */
+typedef struct {
+    const pa_group_t *g;
+    pa_growth_site_t s;
+} grow_t;
+
+static int grow_cmp(const void *a, const void *b)
+{
+    const grow_t *x = a, *y = b;
+    if (x->s.live != y->s.live)
+        return x->s.live > y->s.live ? -1 : 1;
+    return x->g->first_stack_id < y->g->first_stack_id
+               ? -1
+               : x->g->first_stack_id > y->g->first_stack_id;
+}
+
+static int rule_growth(adv_ctx_t *c, const char **why)
+{
+    if (c->t->nsnapshots < ADV_GROWTH_MIN_SNAPSHOTS) {
+        *why = "trace has fewer than 5 snapshots (run with PERFSHIM_INTERVAL)";
+        return ADV_SKIPPED;
+    }
+    pa_growth_set_t *set;
+    int rc = pa_growth_collect_groups(c->t, c->path, c->syms, &c->g, &set);
+    if (rc == PA_ENOMEM)
+        return rc;
+    if (rc != PA_OK) {
+        *why = "the trace could not be read a second time for its series";
+        return ADV_SKIPPED;
+    }
+    size_t n = pa_growth_set_sites(set), k = 0;
+    grow_t *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) {
+        pa_growth_set_free(set);
+        return PA_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        grow_t x;
+        x.g = pa_growth_set_site(set, i, &x.s);
+        bool leak = false;
+        for (size_t l = 0; l < c->nleak_groups; l++)
+            leak |= &c->g.all[c->leak_groups[l]] == x.g;
+        if (leak || x.g->suppressed_by >= 0 || x.s.fit.cls > PA_GROWTH_SATURATING ||
+            x.s.fit.confidence < ADV_GROWTH_MIN_CONFIDENCE || x.s.live < ADV_GROWTH_MIN_BYTES ||
+            x.s.fit.bytes_per_second * 3600 < ADV_GROWTH_MIN_RATE)
+            continue;
+        v[k++] = x;
+    }
+    pa_growth_set_free(set);
+    qsort(v, k, sizeof *v, grow_cmp);
+    for (size_t i = 0; rc == PA_OK && i < k && i < ADV_LEAK_TOP; i++) {
+        const grow_t *x = &v[i];
+        char b1[32], b2[32];
+        double hour = x->s.fit.bytes_per_second * 3600;
+        adv_t *a = adv_new(c, "growth");
+        if (!a || !(a->what = fmt(
+                        "find who keeps these blocks: the site grows by %s/s (%s class, "
+                        "rank %zu of %zu growing sites): a leak the exit does not show, or "
+                        "a cache without a bound",
+                        pa_util_format_bytes((uint64_t)x->s.fit.bytes_per_second, b1, sizeof b1),
+                        pa_growth_class_name(x->s.fit.cls), i + 1, k))) {
+            rc = PA_ENOMEM;
+            break;
+        }
+        ev(a, "live_bytes", (double)x->s.live, ADV_BYTES);
+        ev(a, "live_blocks", (double)x->s.blocks, ADV_COUNT);
+        ev(a, "allocations", (double)x->s.allocs, ADV_COUNT);
+        ev(a, "bytes_per_second", x->s.fit.bytes_per_second, ADV_RATIO);
+        if (x->s.fit.has_per_event)
+            ev(a, "bytes_per_allocation", x->s.fit.bytes_per_event, ADV_RATIO);
+        ev(a, "confidence", x->s.fit.confidence, ADV_RATIO);
+        ev(a, "snapshots", (double)c->t->nsnapshots, ADV_COUNT);
+        a->gain_unit = "bytes";
+        a->gain = x->s.live;
+        a->gain_text =
+            fmt("%llu bytes held at the last snapshot, and %s more every hour it runs",
+                (unsigned long long)x->s.live, pa_util_format_bytes((uint64_t)hour, b2, sizeof b2));
+        rc = a->gain_text ? place_group(c, a, x->g) : PA_ENOMEM;
+    }
+    free(v);
     return rc;
 }
 
@@ -887,11 +1151,16 @@ static const adv_rule_t rules[] = {
     {"lock.shard", rule_lock_shard, "shard a lock many sites wait on",
      "wait, contended acquisitions, mean hold, call sites with a tenth of the acquisitions or "
      "more"},
+    {"lock.rwlock", rule_lock_rwlock, "let readers share a lock",
+     "acquisitions in write mode, contention, wait per contended acquisition against the mean "
+     "hold (queue depth)"},
     {"cond.wake", rule_cond_wake, "signal after unlocking, hand work over in batches",
      "wake-ups and their latency"},
     {"alloc_latency", rule_alloc_latency, "find what makes an allocator call slow",
      "timed calls, p50, p99, mean of a size bin"},
     {"leak", rule_leak, "free the blocks (ranked by bytes)", "leaked blocks and bytes of a site"},
+    {"growth", rule_growth, "find who keeps a steadily growing site's blocks (ranked by bytes)",
+     "live bytes and blocks, growth rate and class, confidence (perfshim growth)"},
     {"leak.every_process", NULL, "fix a leak every process of the program has",
      "processes leaking at the site"},
 };
@@ -985,11 +1254,12 @@ const char pa_advise_help[] =
     "numbers that show it, the expected gain, and the rule that found it. The rules and their\n"
     "thresholds are in docs/tuning.md: pool limit (pool.max), short-lived blocks\n"
     "(short_lived), tiny allocations (tiny), fragmentation, lock hold times (lock.hold), a\n"
-    "lock many sites wait on (lock.shard), condition variable wake-ups (cond.wake),\n"
-    "allocator latency tails (alloc_latency), leaks ranked by bytes (leak), and with several\n"
-    "traces a site leaking in every process (leak.every_process). Rules whose data a trace\n"
-    "lacks are listed as skipped (lock rules need PERFSHIM_LOCKS=1, alloc_latency\n"
-    "PERFSHIM_LATENCY_SAMPLE).\n"
+    "lock many sites wait on (lock.shard), a lock readers could share (lock.rwlock),\n"
+    "condition variable wake-ups (cond.wake), allocator latency tails (alloc_latency), leaks\n"
+    "ranked by bytes (leak), sites that keep growing (growth), and with several traces a\n"
+    "site leaking in every process (leak.every_process). Rules whose data a trace lacks are\n"
+    "listed as skipped (lock rules need PERFSHIM_LOCKS=1, alloc_latency\n"
+    "PERFSHIM_LATENCY_SAMPLE, growth PERFSHIM_INTERVAL).\n"
     "\n"
     "Options:\n"
     "      --json                 JSON output (format perfshim-advise)\n"
@@ -1001,10 +1271,18 @@ const char pa_advise_help[] =
     "could be read.\n";
 
 /* Judges one trace by every per-trace rule. */
-static int judge_trace(const char *path, size_t index, const pa_suppress_t *supp, adv_list_t *out,
-                       leak_site_t **sites, pa_trace_t *t)
+static int judge_trace(const char *path, size_t index, size_t nth, bool several,
+                       const pa_suppress_t *supp, adv_list_t *out, leak_site_t **sites,
+                       pa_trace_t *t)
 {
-    adv_ctx_t c = {.t = t, .index = index, .supp = supp, .out = out, .sites = sites};
+    adv_ctx_t c = {.path = path,
+                   .t = t,
+                   .index = index,
+                   .nth = nth,
+                   .several = several,
+                   .supp = supp,
+                   .out = out,
+                   .sites = sites};
     int rc = pa_symbols_new(t, &c.syms);
     if (rc == PA_OK)
         rc = pa_report_group(t, c.syms, false, &c.g);
@@ -1033,7 +1311,7 @@ static int judge_trace(const char *path, size_t index, const pa_suppress_t *supp
 }
 
 /* leak.every_process: a site (by its symbolized frames) leaking in every one of n >= 2 traces,
- * the most bytes first. */
+ * the most bytes first; the first ADV_LEAK_TOP (leak_sites_keep copied their frames). */
 static int site_bytes_cmp(const void *a, const void *b)
 {
     const leak_site_t *x = *(leak_site_t *const *)a, *y = *(leak_site_t *const *)b;
@@ -1046,16 +1324,10 @@ static int every_process(adv_list_t *out, leak_site_t *sites, size_t ntraces)
 {
     if (ntraces < 2)
         return skip_rule(out, "leak.every_process", "one trace (give every process's trace)");
-    size_t n = 0;
-    for (leak_site_t *s = sites; s; s = s->hh.next)
-        n += s->traces == ntraces;
-    leak_site_t **v = malloc((n ? n : 1) * sizeof *v);
+    leak_site_t **v = malloc((HASH_COUNT(sites) ? HASH_COUNT(sites) : 1) * sizeof *v);
     if (!v)
         return PA_ENOMEM;
-    n = 0;
-    for (leak_site_t *s = sites; s; s = s->hh.next)
-        if (s->traces == ntraces)
-            v[n++] = s;
+    size_t n = leak_sites_top(sites, ntraces, v);
     qsort(v, n, sizeof *v, site_bytes_cmp);
     adv_ctx_t c = {.index = SIZE_MAX, .out = out};
     int rc = PA_OK;
@@ -1200,9 +1472,9 @@ int pa_advise_files(char *const *paths, size_t n, const pa_advise_opts_t *o, FIL
         if (pa_model_load(paths[i], o->quiet, &t) != PA_OK)
             continue; /* said why */
         pids[i] = t.has_process ? t.process.pid : 0;
-        rc = judge_trace(paths[i], i, &supp, &l, &sites, &t);
-        pa_model_free(&t);
         loaded++;
+        rc = judge_trace(paths[i], i, loaded, n > 1, &supp, &l, &sites, &t);
+        pa_model_free(&t);
     }
     if (rc == PA_OK && loaded)
         rc = every_process(&l, sites, loaded);
@@ -1224,9 +1496,7 @@ int pa_advise_files(char *const *paths, size_t n, const pa_advise_opts_t *o, FIL
     HASH_ITER(hh, sites, s, tmp)
     {
         HASH_DEL(sites, s);
-        pa_merge_free_frames(s->frames, s->nframes, s->note);
-        free(s->key);
-        free(s);
+        leak_site_free(s);
     }
     pa_suppress_free(&supp);
     free(pids);

@@ -196,6 +196,7 @@ struct pa_growth_set {
     pa_trace_t *t; /* the pass-1 model (not owned) */
     pa_symbols_t *syms;
     pa_groups_t groups;
+    bool borrowed; /* syms and groups are the caller's (pa_growth_collect_groups) */
     size_t nsites;
     site_t *sites;
     uint32_t *ids; /* the followed stacks ... */
@@ -214,9 +215,11 @@ void pa_growth_set_free(pa_growth_set_t *s)
 {
     if (!s)
         return;
-    pa_report_groups_free(&s->groups);
-    if (s->syms)
-        pa_symbols_free(s->syms);
+    if (!s->borrowed) {
+        pa_report_groups_free(&s->groups);
+        if (s->syms)
+            pa_symbols_free(s->syms);
+    }
     free(s->sites);
     free(s->ids);
     free(s->site);
@@ -270,10 +273,10 @@ static int on_snapshot(pa_trace_t *t, void *ctx)
 static int choose_sites(pa_growth_set_t *s)
 {
     pa_trace_t *t = s->t;
-    int rc = pa_symbols_new(t, &s->syms);
-    if (rc != PA_OK)
+    int rc = PA_OK;
+    if (!s->borrowed && (rc = pa_symbols_new(t, &s->syms)) != PA_OK)
         return rc;
-    if ((rc = pa_report_group(t, s->syms, false, &s->groups)) != PA_OK)
+    if (!s->borrowed && (rc = pa_report_group(t, s->syms, false, &s->groups)) != PA_OK)
         return rc;
     pa_groups_t *g = &s->groups;
     qsort(g->items, g->n, sizeof *g->items, cmp_peak);
@@ -330,7 +333,9 @@ static size_t site_points(const pa_growth_set_t *s, size_t i, pa_growth_point_t 
     return np;
 }
 
-int pa_growth_collect(pa_trace_t *first, const char *path, pa_growth_set_t **out)
+/* pa_growth_collect, with the caller's groups (syms NULL: made here). */
+static int collect(pa_trace_t *first, const char *path, pa_symbols_t *syms, const pa_groups_t *g,
+                   pa_growth_set_t **out)
 {
     *out = NULL;
     pa_growth_set_t *s = calloc(1, sizeof *s);
@@ -338,6 +343,11 @@ int pa_growth_collect(pa_trace_t *first, const char *path, pa_growth_set_t **out
         return PA_ENOMEM;
     s->t = first;
     s->n = first->nsnapshots;
+    if (syms) {
+        s->borrowed = true;
+        s->syms = syms;
+        s->groups = *g; /* a copy of the handles: items is reordered in place */
+    }
     int rc = choose_sites(s);
     if (rc != PA_OK) {
         pa_growth_set_free(s);
@@ -379,6 +389,33 @@ int pa_growth_collect(pa_trace_t *first, const char *path, pa_growth_set_t **out
     free(pts);
     *out = s;
     return PA_OK;
+}
+
+int pa_growth_collect(pa_trace_t *first, const char *path, pa_growth_set_t **out)
+{
+    return collect(first, path, NULL, NULL, out);
+}
+
+int pa_growth_collect_groups(pa_trace_t *first, const char *path, pa_symbols_t *syms,
+                             const pa_groups_t *g, pa_growth_set_t **out)
+{
+    return collect(first, path, syms, g, out);
+}
+
+size_t pa_growth_set_sites(const pa_growth_set_t *s)
+{
+    return s->nsites;
+}
+
+const pa_group_t *pa_growth_set_site(const pa_growth_set_t *s, size_t i, pa_growth_site_t *out)
+{
+    const site_t *x = &s->sites[i];
+    *out = (pa_growth_site_t){.fit = x->fit,
+                              .live = x->last_live,
+                              .blocks = x->last_blocks,
+                              .allocs = x->last_allocs,
+                              .sampled = s->sampled};
+    return x->g;
 }
 
 /* ---- ranking and writing ----------------------------------------------------------------------

@@ -10,6 +10,8 @@
 
 #include "json.h"
 #include "model.h"
+#include "report.h"
+#include "symbols.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -85,6 +87,21 @@ int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_j
 typedef struct pa_growth_set pa_growth_set_t;
 int pa_growth_collect(pa_trace_t *first, const char *path, pa_growth_set_t **out);
 void pa_growth_set_free(pa_growth_set_t *s);
+
+/* The same with the groups the caller already made of `first` with syms (`perfshim advise`):
+ * they stay the caller's and must outlive the set; the order of g->items is changed. */
+int pa_growth_collect_groups(pa_trace_t *first, const char *path, pa_symbols_t *syms,
+                             const pa_groups_t *g, pa_growth_set_t **out);
+
+/* What a set found of one followed site (the PA_GROWTH_FOLLOW groups with the highest peaks). */
+typedef struct {
+    pa_growth_fit_t fit;
+    uint64_t live, blocks, allocs; /* at the last snapshot */
+    bool sampled;                  /* figures are estimates */
+} pa_growth_site_t;
+size_t pa_growth_set_sites(const pa_growth_set_t *s);
+/* Site i (< pa_growth_set_sites) into *out; returns its group. */
+const pa_group_t *pa_growth_set_site(const pa_growth_set_t *s, size_t i, pa_growth_site_t *out);
 
 /* Every trace in turn (per process); JSON array when as_array. PA_OK or the first error. */
 int pa_growth_files(char *const *paths, size_t n, const pa_growth_opts_t *o, bool as_array,

@@ -13,6 +13,12 @@
   reusing one buffer saves; adv_temporaries --reuse allocates that many fewer (within 2%: the
   prediction counts blocks freed within one age unit).
 - leak on leaky, ranked by bytes; leak.every_process on two runs of leaky, and not on one.
+- lock.rwlock on adv_rwlock (a rwlock taken in write mode by readers), none with --read (the
+  advice applied); alloc_latency on adv_latency (realloc that must copy 3 MiB one time in 20,
+  PERFSHIM_LATENCY_SAMPLE=1), none with --reserve; adv_clean timed the same way gets none.
+- growth on examples/service.c killed mid-run (its last snapshot is an interval one): its slow
+  leak is advised, 48 bytes per allocation, and its bounded cache is not; at exit the leak is
+  advised once (by leak), and the cache still not.
 - Text output, --fail-on-advice (exit 1 with advice, 0 without), usage errors (exit 2).
 - The golden advice of committed traces (tests/data/advise.expected.{txt,json}; --update
   rewrites them).
@@ -20,6 +26,9 @@ Standard library only."""
 import difflib
 import json
 import os
+import signal
+import subprocess
+import time
 
 import pstest
 import test_golden
@@ -35,7 +44,9 @@ EXAMPLES = {
     "adv_fragment": ({}, "fragmentation", None),
     "adv_lockhot": ({"PERFSHIM_LOCKS": "1"}, "lock.hold", "update"),
     "adv_lockshard": ({"PERFSHIM_LOCKS": "1"}, "lock.shard", None),  # any of its three sites
+    "adv_rwlock": ({"PERFSHIM_LOCKS": "1"}, "lock.rwlock", "lookup"),
     "adv_condwake": ({"PERFSHIM_LOCKS": "1"}, "cond.wake", "consumer"),
+    "adv_latency": ({"PERFSHIM_LATENCY_SAMPLE": "1"}, "alloc_latency", None),
     "adv_clean": ({"PERFSHIM_LOCKS": "1"}, None, None),
 }
 
@@ -123,6 +134,10 @@ def main():
             if function:
                 ck.check(a["where"].startswith(function + " (" + prog + ".c:"),
                          prog + ": where names " + function, a["where"])
+            elif a["rule"] == "alloc_latency":
+                ck.check(a["where"].startswith("realloc of") and
+                         a["evidence"]["p99_ns"] >= 20 * max(a["evidence"]["p50_ns"], 1),
+                         prog + ": realloc's size bin, p99 20x p50", repr(a)[:600])
             elif a["rule"] == "lock.shard":
                 ck.check(a["where"].split(" (")[0] in ("count_read", "count_write",
                                                          "count_open") and
@@ -160,6 +175,62 @@ def main():
                  % (saved, predicted))
         p, doc2 = advise(after_trace)
         ck.equal([a["rule"] for a in doc2["advice"]], [], "short_lived applied: no advice left")
+
+    # ---- lock.rwlock and alloc_latency: the advice applied leaves none ------------------------
+    trace, doc = docs["adv_rwlock"]
+    adv = [a for a in doc["advice"] if a["rule"] == "lock.rwlock"]
+    if adv:
+        ev = adv[0]["evidence"]
+        ck.check(ev["read_acquisitions"] == 0 and ev["write_share"] == 100.0 and
+                 "pthread_rwlock_rdlock" in adv[0]["what"],
+                 "lock.rwlock: every acquisition in write mode, rdlock proposed", repr(adv[0])[:600])
+    p, doc2 = advise(run("adv_rwlock", {"PERFSHIM_LOCKS": "1"}, "adv_rwlock_read", ["--read"]))
+    ck.equal([a["rule"] for a in doc2["advice"]], [], "lock.rwlock applied (--read): no advice left")
+    p, doc2 = advise(run("adv_latency", {"PERFSHIM_LATENCY_SAMPLE": "1"}, "adv_latency_reserve",
+                         ["--reserve"]))
+    ck.equal([a["rule"] for a in doc2["advice"]], [],
+             "alloc_latency applied (--reserve): no advice left")
+    p, doc2 = advise(run("adv_clean", {"PERFSHIM_LATENCY_SAMPLE": "1"}, "adv_clean_latency"))
+    ck.equal([a["rule"] for a in doc2["advice"]], [], "adv_clean with latency timed: no advice")
+    ck.check(not any(s["id"] == "alloc_latency" for s in doc2["skipped_rules"]),
+             "adv_clean with latency timed: alloc_latency judged, not skipped")
+
+    # ---- growth: the service's slow leak, not its bounded cache ------------------------------
+    svc = os.path.join(args.bindir, "service")
+    killed = os.path.join(work, "service_killed.trace")
+    env = dict(os.environ, LD_PRELOAD=args.lib, PERFSHIM_OUTPUT=killed,
+               PERFSHIM_INTERVAL="100ms")
+    proc = subprocess.Popen([svc, "--duration", "60", "--rate", "2000"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):  # its first snapshot, then 2.5 s more of them
+        if os.path.exists(killed) and os.path.getsize(killed) > 0:
+            break
+        time.sleep(0.1)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    p, doc = advise(killed)
+    grow = [a for a in doc["advice"] if a["rule"] == "growth"]
+    ck.check(len(grow) == 1 and grow[0]["where"].startswith("leak_request (service.c:"),
+             "service killed: growth advises its leak, and only it",
+             repr([(a["rule"], a["where"]) for a in doc["advice"]]))
+    ck.check(not any("cache_insert" in a["where"] for a in doc["advice"]),
+             "service killed: no advice about its bounded cache", repr(doc["advice"])[:1500])
+    if grow:
+        ev = grow[0]["evidence"]
+        ck.check(abs(ev["bytes_per_allocation"] - 48) < 0.5 and
+                 grow[0]["gain"]["bytes"] == ev["live_bytes"] == 48 * ev["live_blocks"],
+                 "growth: 48 bytes per allocation, the live bytes as gain", repr(grow[0])[:800])
+    ck.check(any(s["id"] == "leak" for s in doc["skipped_rules"]),
+             "service killed: leak skipped (no exit snapshot)")
+    exited = run("service", {"PERFSHIM_INTERVAL": "100ms"}, "service_exit",
+                 ["--duration", "1.5", "--rate", "2000"])
+    p, doc = advise(exited)
+    where = [(a["rule"], a["where"].split(" (")[0]) for a in doc["advice"]
+             if a["rule"] in ("leak", "growth")]
+    ck.equal(where, [("leak", "leak_request")], "service at exit: its leak advised once, by leak")
+    ck.check(not any("cache_insert" in a["where"] for a in doc["advice"]),
+             "service at exit: no advice about its bounded cache", repr(doc["advice"])[:1500])
 
     # ---- leaks, and a leak in every process ---------------------------------------------------
     l1 = run("leaky", {}, "leaky1")

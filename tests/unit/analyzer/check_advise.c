@@ -134,6 +134,17 @@ static char *locks_json(const tb_lock_t *k, uint32_t nlocks, const tb_lock_site_
     return j;
 }
 
+/* lock.hold pieces of advice for a mutex held 5 us, waited 10 ms over `contended` collisions. */
+static int hold_rule(uint64_t contended)
+{
+    tb_lock_t k = mutex_row(10000000, contended, 5000);
+    tb_lock_site_t one[] = {{0, 1, 1000, contended, 10000000, 5000000, 20}};
+    char *j = locks_json(&k, 1, one, 1);
+    int n = count_rule(j, "lock.hold");
+    free(j);
+    return n;
+}
+
 START_TEST(test_lock_rules)
 {
     tb_lock_site_t one[] = {{0, 1, 1000, 50, 20000000, 5000000, 20}};
@@ -151,6 +162,9 @@ START_TEST(test_lock_rules)
     j = locks_json(&k, 1, one, 1);
     ck_assert_int_eq(count_rule(j, "lock.hold") + count_rule(j, "lock.shard"), 0);
     free(j);
+    /* ... or 4 collisions only (a holder preempted once or twice on a loaded machine) */
+    ck_assert_int_eq(hold_rule(4), 0);
+    ck_assert_int_eq(hold_rule(5), 1);
     /* short holds, three sites of 40%, 40%, 20% of the acquisitions: lock.shard */
     k = mutex_row(20000000, 50, 100);
     j = locks_json(&k, 1, three, 3);
@@ -174,6 +188,63 @@ START_TEST(test_lock_rules)
     k = mutex_row(20000000, 9, 100);
     j = locks_json(&k, 1, three, 3);
     ck_assert_int_eq(count_rule(j, "lock.shard"), 0);
+    free(j);
+}
+END_TEST
+
+/* lock.rwlock on a mutex: mean hold h ns over 10000 acquisitions, `contended` of them waiting
+ * `wait` ns in all, from one site. */
+static char *rw_mutex_json(uint64_t wait, uint64_t contended, uint64_t h)
+{
+    tb_lock_t k = mutex_row(wait, contended, h);
+    k.acquisitions = 10000;
+    k.hold_ns = 10000 * h;
+    tb_lock_site_t one[] = {{0, 1, 10000, contended, wait, wait / 4, 20}};
+    return locks_json(&k, 1, one, 1);
+}
+
+static int rw_mutex_rule(uint64_t wait, uint64_t contended, uint64_t h)
+{
+    char *j = rw_mutex_json(wait, contended, h);
+    int n = count_rule(j, "lock.rwlock");
+    free(j);
+    return n;
+}
+
+START_TEST(test_lock_rwlock)
+{
+    /* a mutex, 20% of 10000 acquisitions waiting 5 us each for holds of 1.25 us: waiters queue 4
+     * holds deep: lock.rwlock (and only it); one more ns of hold: under 4 deep, nothing */
+    char *j = rw_mutex_json(10000000, 2000, 1250);
+    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 1);
+    ck_assert_int_eq(count_rule(j, "lock.hold") + count_rule(j, "lock.shard"), 0);
+    ck_assert_ptr_nonnull(strstr(j, "if these sections only read"));
+    free(j);
+    ck_assert_int_eq(rw_mutex_rule(10000000, 2000, 1251), 0);
+    /* ... holds under 500 ns (a rwlock's own atomics cost as much): nothing */
+    ck_assert_int_eq(rw_mutex_rule(10000000, 2000, 499), 0);
+    /* ... under a tenth of the acquisitions colliding (a preempted holder's few): nothing */
+    ck_assert_int_eq(rw_mutex_rule(10000000, 999, 1000), 0);
+    /* ... long holds: lock.hold, not both */
+    j = rw_mutex_json(100000000, 2000, 5000);
+    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 0);
+    ck_assert_int_eq(count_rule(j, "lock.hold"), 1);
+    free(j);
+    /* a rwlock taken in write mode 90% of the time, long holds: lock.rwlock, not lock.hold */
+    tb_lock_t rw = mutex_row(10000000, 50, 5000);
+    rw.kind = PS_LOCK_RWLOCK;
+    rw.read_acquisitions = 100;
+    tb_lock_site_t one[] = {{0, 1, 1000, 50, 10000000, 5000000, 20}};
+    j = locks_json(&rw, 1, one, 1);
+    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 1);
+    ck_assert_int_eq(count_rule(j, "lock.hold"), 0);
+    ck_assert_ptr_nonnull(strstr(j, "\"write_share\": 90"));
+    free(j);
+    /* ... 89.9% of the time: not a write-mostly rwlock; its writers' long holds: lock.hold */
+    rw.read_acquisitions = 101;
+    j = locks_json(&rw, 1, one, 1);
+    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 0);
+    ck_assert_int_eq(count_rule(j, "lock.hold"), 1);
     free(j);
 }
 END_TEST
@@ -225,6 +296,108 @@ START_TEST(test_pool_max)
 }
 END_TEST
 
+/* growth: the typical trace, then n interval snapshots 100 ms apart in which stack 1 holds
+ * k x step bytes (a leak) and stack 2 min(k, 3) x 4 x step (a cache that fills, then holds:
+ * larger than the leak, and never advised). */
+static char *growth_json(int n, uint64_t step)
+{
+    tb_buf_t p[16] = {{0}};
+    uint16_t types[16] = {0};
+    for (int k = 1; k <= n; k++) {
+        uint64_t c = (uint64_t)(k < 3 ? k : 3), kk = (uint64_t)k;
+        tb_row_t r[2] = {{1, 10 * kk, step * kk, 0, 0, 10 * kk, step * kk, step * kk},
+                         {2, 10 * kk, 4 * step * kk, 10 * kk - 10 * c, 4 * step * (kk - c), 10 * c,
+                          4 * step * c, 4 * step * c}};
+        types[k - 1] = PS_CHUNK_SNAPSHOT;
+        tb_snapshot_at(&p[k - 1], TB_SNAPSHOT_TIME_NS + kk * 100000000, PS_SNAP_INTERVAL, r, 2,
+                       step * (kk + 4 * c), 1 << 20, 1 << 20);
+    }
+    char *j = advise_json(types, p, (size_t)n);
+    for (int k = 0; k < n; k++)
+        tb_free(&p[k]);
+    return j;
+}
+
+START_TEST(test_growth)
+{
+    /* 12 snapshots, the leak at 12 x 16 KiB = 192 KiB growing 160 KiB/s: advised, once; the
+     * cache (bounded) not; leak skipped (no exit snapshot last) */
+    char *j = growth_json(12, 16384);
+    ck_assert_int_eq(count_rule(j, "growth"), 1);
+    ck_assert_ptr_nonnull(strstr(j, "\"live_bytes\": 196608"));
+    ck_assert_ptr_nonnull(strstr(j, "{\"id\": \"leak\", \"why\": \"last snapshot is not at exit"));
+    free(j);
+    /* ... under 64 KiB at the last snapshot (12 x 5461 = 65532 bytes): not */
+    j = growth_json(12, 5461);
+    ck_assert_int_eq(count_rule(j, "growth"), 0);
+    free(j);
+    /* ... 64 KiB and more (12 x 5462): advised */
+    j = growth_json(12, 5462);
+    ck_assert_int_eq(count_rule(j, "growth"), 1);
+    free(j);
+    /* the typical trace's exit snapshot and 3 more: 4 snapshots, growth skipped */
+    j = growth_json(3, 65536);
+    ck_assert_int_eq(count_rule(j, "growth"), 0);
+    ck_assert_ptr_nonnull(strstr(j, "{\"id\": \"growth\", \"why\": \"trace has fewer than 5"));
+    free(j);
+}
+END_TEST
+
+/* leak.every_process over two copies of a trace whose 12 one-frame stacks each leak one block
+ * of 100, 200, ... 1200 bytes: the 10 largest are listed, the most bytes first. */
+START_TEST(test_every_process_top)
+{
+    tb_buf_t f = {0}, p = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    const char *argv[] = {"prog"};
+    tb_process(&p, 4243, "/nonexistent/prog", 1, argv);
+    tb_chunk(&f, PS_CHUNK_PROCESS, &p);
+    p.len = 0;
+    tb_module_t m = {0x400000, 0x400000, 0x500000, "/nonexistent/prog", NULL, 0};
+    tb_modules(&p, &m, 1);
+    tb_chunk(&f, PS_CHUNK_MODULES, &p);
+    p.len = 0;
+    tb_row_t rows[12];
+    tb_stacks_begin(&p, 12);
+    for (uint32_t i = 0; i < 12; i++) {
+        uint64_t addr = 0x401000 + 0x100 * (uint64_t)i, b = 100 * (uint64_t)(i + 1);
+        tb_stack(&p, i + 1, 1, &addr);
+        rows[i] = (tb_row_t){i + 1, 1, b, 0, 0, 1, b, b};
+    }
+    tb_chunk(&f, PS_CHUNK_STACKS, &p);
+    p.len = 0;
+    tb_snapshot(&p, PS_SNAP_EXIT, rows, 12, 7800, 1 << 20, 1 << 20);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    p.len = 0;
+    tb_end(&p, 4);
+    tb_chunk(&f, PS_CHUNK_END, &p);
+    char *paths[] = {(char *)tu_path("every1.trace"), NULL};
+    ck_assert_int_eq(tb_write_file(paths[0], f.data, f.len), 0);
+    paths[1] = (char *)tu_path("every2.trace");
+    ck_assert_int_eq(tb_write_file(paths[1], f.data, f.len), 0);
+    tb_free(&f);
+    tb_free(&p);
+    char *j = NULL;
+    size_t len = 0, nadvice = 0;
+    FILE *out = open_memstream(&j, &len);
+    ck_assert_ptr_nonnull(out);
+    pa_advise_opts_t o = {.json = true, .quiet = true};
+    ck_assert_int_eq(pa_advise_files(paths, 2, &o, out, &nadvice), PA_OK);
+    fclose(out);
+    ck_assert_int_eq(count_rule(j, "leak"), 20); /* ten per trace */
+    ck_assert_int_eq(count_rule(j, "leak.every_process"), 10);
+    ck_assert_ptr_nonnull(strstr(j, "rank 1 of 12 leaking sites"));
+    /* over both traces: 2 x 1200 bytes first, 2 x 300 last, 2 x 200 not listed */
+    const char *first = strstr(j, "\"rule\": \"leak.every_process\"");
+    ck_assert_ptr_nonnull(first);
+    ck_assert_ptr_nonnull(strstr(first, "\"leaked_bytes\": 2400"));
+    ck_assert(strstr(first, "\"leaked_bytes\": 2400") < strstr(first, "\"leaked_bytes\": 600"));
+    ck_assert_ptr_nonnull(strstr(first, "\"leaked_bytes\": 600}"));
+    ck_assert_ptr_null(strstr(first, "\"leaked_bytes\": 400}"));
+    free(j);
+}
+END_TEST
+
 START_TEST(test_skipped)
 {
     char *j = advise_json(NULL, NULL, 0);
@@ -234,6 +407,8 @@ START_TEST(test_skipped)
         "{\"id\": \"realloc_growth\", \"why\": \"trace has no advice counters\"}",
         "{\"id\": \"cross_thread_free\", \"why\": \"trace has no advice counters\"}",
         "{\"id\": \"lock.hold\"",
+        "{\"id\": \"lock.rwlock\"",
+        "{\"id\": \"growth\", \"why\": \"trace has fewer than 5 snapshots",
         "{\"id\": \"alloc_latency\"",
         "{\"id\": \"leak.every_process\"",
     };
@@ -256,9 +431,12 @@ int main(void)
     tcase_add_test(tc, test_fragmentation);
     tcase_add_test(tc, test_alloc_latency);
     tcase_add_test(tc, test_lock_rules);
+    tcase_add_test(tc, test_lock_rwlock);
     tcase_add_test(tc, test_cond_wake);
     tcase_add_test(tc, test_pool_max);
     tcase_add_test(tc, test_skipped);
+    tcase_add_test(tc, test_growth);
+    tcase_add_test(tc, test_every_process_top);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
