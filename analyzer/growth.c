@@ -358,6 +358,7 @@ int pa_growth_collect(pa_trace_t *first, const char *path, pa_growth_set_t **out
                               .on_snapshot = on_snapshot,
                               .ctx = s,
                               .skip_stacks = true,
+                              .reread = !first->damaged,
                               .rows_wanted = wanted,
                               .rows_wanted_ids = ids};
     pa_trace_t t2;

@@ -1543,6 +1543,8 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
         return rc;
     }
     t->version = pa_reader_version(r);
+    if (o->skip_stacks && o->reread)
+        pa_reader_pass_over(r, PS_CHUNK_STACKS);
     struct stat sb;
     uint64_t size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     pa_chunk_t ch;

@@ -106,18 +106,19 @@ size_t pa_cursor_left(const pa_cursor_t *c)
 
 struct pa_reader {
     FILE *f;
-    uint64_t fpos;    /* where the FILE stands */
-    uint64_t size;    /* file size when size_known */
-    bool size_known;  /* regular file: lengths can be checked before reading */
-    uint64_t pos;     /* offset of the next chunk header */
-    uint16_t version; /* from the file header */
-    bool damaged;     /* any damage reported */
-    bool ended;       /* END chunk or end of file reached */
-    int ioerr;        /* errno of a read error */
-    uint64_t skipped; /* bytes in no valid chunk */
-    uint8_t *buf;     /* current payload */
-    size_t cap;       /* bytes allocated for buf */
-    uint64_t checked; /* payload bytes read to verify resynchronization candidates */
+    uint64_t fpos;      /* where the FILE stands */
+    uint64_t size;      /* file size when size_known */
+    bool size_known;    /* regular file: lengths can be checked before reading */
+    uint64_t pos;       /* offset of the next chunk header */
+    uint16_t version;   /* from the file header */
+    bool damaged;       /* any damage reported */
+    bool ended;         /* END chunk or end of file reached */
+    int ioerr;          /* errno of a read error */
+    uint64_t skipped;   /* bytes in no valid chunk */
+    uint8_t *buf;       /* current payload */
+    size_t cap;         /* bytes allocated for buf */
+    uint64_t checked;   /* payload bytes read to verify resynchronization candidates */
+    uint64_t pass_over; /* bit t: chunks of type t (< 64) are passed over by their length */
     pa_reader_warn_fn warn;
     void *ctx;
 };
@@ -199,6 +200,14 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
                    "%llu",
                    o, length, (unsigned long long)(r->size - data));
         return TRY_TRUNC;
+    }
+    if (loud && r->size_known && type < 64 && (r->pass_over >> type & 1)) {
+        c->type = type; /* not read, not verified: the caller does not want it */
+        c->flags = (uint16_t)le(h + 6, 2);
+        c->length = length;
+        c->offset = off;
+        c->payload = NULL;
+        return TRY_OK;
     }
     if (pa_util_grow((void **)&r->buf, &r->cap, length ? length : 1, 1) != PA_OK)
         return PA_ENOMEM;
@@ -392,6 +401,12 @@ int pa_reader_open(const char *path, pa_reader_warn_fn warn, void *ctx, pa_reade
     }
     pa_reader_close(r);
     return rc;
+}
+
+void pa_reader_pass_over(pa_reader_t *r, uint16_t type)
+{
+    if (type < 64)
+        r->pass_over |= (uint64_t)1 << type;
 }
 
 uint16_t pa_reader_version(const pa_reader_t *r)

@@ -84,6 +84,11 @@ int pa_reader_open(const char *path, pa_reader_warn_fn warn, void *ctx, pa_reade
                    char *err, size_t errsize);
 /* 1: *chunk holds the next valid chunk; 0: no more chunks; PA_ENOMEM / PA_EIO on failure. */
 int pa_reader_next(pa_reader_t *r, pa_chunk_t *chunk);
+/* Chunks of this type (< 64) are passed over from now on: returned with their header checked
+ * (sync word, length, within the file) but payload NULL, neither read nor CRC-checked. For a
+ * later pass over a file an earlier pass read whole without damage (a regular file only;
+ * otherwise they are read as usual). */
+void pa_reader_pass_over(pa_reader_t *r, uint16_t type);
 /* Format version written in the file header. */
 uint16_t pa_reader_version(const pa_reader_t *r);
 /* True once any damage was reported. */
