@@ -20,6 +20,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <zlib.h>
+#ifdef PA_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 /* ---- payload cursor ------------------------------------------------------------------------ */
 
@@ -157,6 +160,18 @@ static size_t read_at(pa_reader_t *r, uint64_t off, void *dst, size_t n)
     return got;
 }
 
+/* The chunk CRC-32 (zlib's): libdeflate's when the build found it, which folds 16 bytes at a
+ * time with carry-less multiplication where the CPU has it (on a 129 MB trace zlib's took a
+ * quarter of `leaks`; libdeflate's is about 20 times cheaper in instructions). */
+static uint32_t crc32_of(uint32_t crc, const uint8_t *p, size_t n)
+{
+#ifdef PA_HAVE_LIBDEFLATE
+    return libdeflate_crc32(crc, p, n);
+#else
+    return (uint32_t)crc32_z(crc, p, n);
+#endif
+}
+
 enum { TRY_OK = 1, TRY_EOF = 2, TRY_BAD = 3, TRY_TRUNC = 4, TRY_GAVE_UP = 5 };
 
 /* Reads and verifies the chunk at `off`. With `loud`, damage is reported. Returns TRY_* or a
@@ -224,8 +239,7 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
                 o, length, got);
         return TRY_TRUNC;
     }
-    uint32_t crc = (uint32_t)crc32(0L, h, 12);
-    crc = (uint32_t)crc32(crc, r->buf, length);
+    uint32_t crc = crc32_of(crc32_of(0, h, 12), r->buf, length);
     if (crc != stored) {
         if (loud)
             report(r,
