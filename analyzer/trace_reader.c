@@ -72,7 +72,7 @@ uint64_t pa_cursor_u64_slow(pa_cursor_t *c)
     return p ? le(p, 8) : 0;
 }
 
-uint64_t pa_cursor_varint(pa_cursor_t *c)
+uint64_t pa_cursor_varint_slow(pa_cursor_t *c)
 {
     uint64_t v = 0;
     for (unsigned shift = 0; !c->err && c->pos < c->len; shift += 7) {
