@@ -82,22 +82,7 @@ bool pa_symcache_on(void)
     return cache_dir != NULL;
 }
 
-static void module_free(sc_module_t *m)
-{
-    sc_str_t *s, *tmp;
-    HASH_ITER(hh, m->strs, s, tmp)
-    {
-        HASH_DEL(m->strs, s);
-        free(s);
-    }
-    free(m->byindex);
-    free(m->entries);
-    free(m->index);
-    free(m->frames);
-    free(m);
-}
-
-/* Empties m (an invalid file's partial contents). */
+/* Empties m (an invalid file's partial contents), keeping its arrays. */
 static void module_clear(sc_module_t *m)
 {
     sc_str_t *s, *tmp;
@@ -109,6 +94,16 @@ static void module_clear(sc_module_t *m)
     m->nstrs = m->nentries = m->nframes = 0;
     if (m->index_cap)
         memset(m->index, 0, m->index_cap * sizeof *m->index);
+}
+
+static void module_free(sc_module_t *m)
+{
+    module_clear(m);
+    free(m->byindex);
+    free(m->entries);
+    free(m->index);
+    free(m->frames);
+    free(m);
 }
 
 static const char *str_intern(sc_module_t *m, const char *s, size_t len)
