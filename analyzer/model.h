@@ -326,8 +326,11 @@ typedef int (*pa_model_snapshot_fn)(pa_trace_t *t, void *ctx);
 
 typedef struct {
     bool quiet;
-    bool totals_only;                 /* decode snapshots' heads and totals, not their rows */
-    bool skip_stacks;                 /* the report reads no stack: STACKS chunks are not decoded */
+    bool totals_only; /* decode snapshots' heads and totals, not their rows */
+    bool skip_stacks; /* the report reads no stack: STACKS chunks are not decoded */
+    /* An earlier pass read this file whole without damage: with skip_stacks, STACKS chunks are
+     * passed over by their length, not even read or CRC-checked (pa_reader_pass_over) */
+    bool reread;
     pa_at_t at;                       /* where to stop applying snapshots (PA_AT_MAX: not here) */
     pa_model_snapshot_fn on_snapshot; /* may be NULL */
     /* Only the rows of these stacks are kept (a bitmap by stack id, ids below rows_wanted_ids;

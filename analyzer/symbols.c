@@ -42,6 +42,8 @@
  */
 #include "symbols.h"
 
+#include "symcache.h"
+
 #include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
@@ -92,6 +94,8 @@ typedef struct {
     struct sym_shared *sh; /* the shared copy this module's lookups use, or NULL */
     Dwfl_Module *dm;       /* NULL: not reported (yet, or it could not be) */
     bool tried;            /* reporting was attempted */
+    bool exact;            /* the file read is the recorded build-id's (or its debug file): what
+                              it gives may go to the cache on disk under that build-id */
     bool syms_tried;       /* the symbol table was read into syms */
     sym_elf_t *syms;       /* function symbols by address */
     size_t nsyms;
@@ -437,6 +441,7 @@ static void report_module(Dwfl *dwfl, pa_trace_t *t, sym_module_t *sm)
     if (match < 0) {
         if (have_debug) {
             use = debug;
+            sm->exact = true;
         } else {
             pa_model_warn(t, "cannot open module %s: its frames are shown as module+offset", path);
             return;
@@ -444,6 +449,7 @@ static void report_module(Dwfl *dwfl, pa_trace_t *t, sym_module_t *sm)
     } else if (match == 0) {
         if (have_debug) {
             use = debug;
+            sm->exact = true;
             pa_model_warn(t,
                           "module %s changed since the trace was written (build-id %s, "
                           "recorded %s); using %s",
@@ -455,6 +461,8 @@ static void report_module(Dwfl *dwfl, pa_trace_t *t, sym_module_t *sm)
                           path, file_hex, rec_hex);
         }
     }
+    if (match == 1 && m->build_id_len)
+        sm->exact = true;
     dwfl_report_begin_add(dwfl);
     sm->dm = dwfl_report_elf(dwfl, m->path, use, -1, m->base, true);
     dwfl_report_end(dwfl, NULL, NULL);
@@ -1080,6 +1088,53 @@ static int cache_reserve(pa_symbols_t *s)
     return PA_OK;
 }
 
+/* ---- the cache on disk (symcache.c) ----------------------------------------------------------
+ * Asked before a module is opened: an address it holds is answered without the module's file
+ * (a module whose every address is cached is never opened). Told what a module opened as the
+ * recorded build-id's gave. The strings are interned here as expand() interns them, so a report
+ * sees the same pointers for equal strings either way. */
+
+/* Whether the cache holds addr's frames (base: its module and offset); then e has them. */
+static bool from_disk(pa_symbols_t *s, const pa_module_t *m, pa_frame_t base, sym_entry_t *e,
+                      int *rc)
+{
+    const pa_symcache_frame_t *cf;
+    size_t n;
+    if (!pa_symcache_on() || !m->path[0] || m->path[0] == '[' || base.address == 0 ||
+        !pa_symcache_get(m->build_id, m->build_id_len, base.offset, &cf, &n))
+        return false;
+    for (size_t k = 0; k < n && *rc == PA_OK; k++) {
+        pa_frame_t f = base;
+        f.function = cf[k].function ? intern(s, cf[k].function) : NULL;
+        f.file = cf[k].file ? intern(s, cf[k].file) : NULL;
+        f.line = cf[k].line;
+        f.inlined = cf[k].inlined;
+        f.library = pa_symbols_is_library(f.file, f.module);
+        if ((cf[k].function && !f.function) || (cf[k].file && !f.file) ||
+            pa_util_grow((void **)&s->frames, &s->frames_cap, e->n + 1, sizeof *s->frames) != PA_OK)
+            *rc = PA_ENOMEM;
+        else
+            s->frames[e->n++] = f;
+    }
+    return true;
+}
+
+static int to_disk(pa_symbols_t *s, const pa_module_t *m, uint64_t offset, const sym_entry_t *e)
+{
+    if (!pa_symcache_on())
+        return PA_OK;
+    pa_symcache_frame_t small[8], *cf = e->n <= 8 ? small : malloc(e->n * sizeof *cf);
+    if (!cf)
+        return PA_ENOMEM;
+    for (size_t k = 0; k < e->n; k++)
+        cf[k] = (pa_symcache_frame_t){s->frames[k].function, s->frames[k].file, s->frames[k].line,
+                                      s->frames[k].inlined};
+    int rc = pa_symcache_put(m->build_id, m->build_id_len, offset, cf, e->n);
+    if (cf != small)
+        free(cf);
+    return rc;
+}
+
 int pa_symbols_lookup(pa_symbols_t *s, uint64_t addr, const pa_frame_t **frames, size_t *n)
 {
     if (s->cache_cap) {
@@ -1104,6 +1159,8 @@ int pa_symbols_lookup(pa_symbols_t *s, uint64_t addr, const pa_frame_t **frames,
     if (sm) {
         base.module = m->path[0] ? m->path : PA_UNKNOWN_MODULE;
         base.offset = addr - m->base;
+        if (from_disk(s, m, base, e, &rc))
+            goto done;
         if (!sm->tried) {
             if (share_on && (sm->sh = shared_get(s, m)) != NULL) {
                 sm->tried = true;
@@ -1121,6 +1178,10 @@ int pa_symbols_lookup(pa_symbols_t *s, uint64_t addr, const pa_frame_t **frames,
     }
     if (rc == PA_OK && e->n == 0)
         rc = add_frame(s, e, base, NULL, NULL, 0, false);
+    if (rc == PA_OK && sm && addr > 0 &&
+        (sm->sh ? sm->sh->sm.dm && sm->sh->sm.exact : sm->dm && sm->exact))
+        rc = to_disk(s, m, base.offset, e);
+done:
     if (rc == PA_OK && !(e->frames = malloc(e->n * sizeof *e->frames)))
         rc = PA_ENOMEM;
     if (rc == PA_OK)
@@ -1140,6 +1201,7 @@ void pa_symbols_free(pa_symbols_t *s)
 {
     if (!s)
         return;
+    pa_symcache_flush();
     for (size_t i = 0; i < s->cache_cap; i++)
         if (s->cache[i].e)
             entry_free(s->cache[i].e);

@@ -402,6 +402,7 @@ int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, 
         pa_report_status_text(out, &t);
     }
     rc = sites(&t, &x, out);
+    bool damaged = t.damaged;
     pa_model_free(&t); /* pass 2 reads it again: never two models at once */
     if (rc != PA_OK) {
         tl_free(&x);
@@ -438,6 +439,7 @@ int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, 
                               .on_snapshot = on_snapshot,
                               .ctx = &x,
                               .skip_stacks = true,
+                              .reread = !damaged,
                               .rows_wanted = wanted,
                               .rows_wanted_ids = ids};
     rc = pa_model_read(path, &second, &t);

@@ -16,11 +16,21 @@ Reports the median and the spread (min..max) of each, and the median of the per-
 heaptrack_print / perfshim (CPU time). Registers no test, asserts nothing: numbers only
 (docs/performance.md quotes them).
 
+Two workloads (--workload):
+  - adverse (the default): 100 requests a round, PERFSHIM_INTERVAL=10ms: about one snapshot a
+    round, few events; the worst case for snapshots and the best for an event log;
+  - service: the traffic a service has between snapshots: 5,000 requests a round, a 1 ms
+    pause, PERFSHIM_INTERVAL=50ms (tens of thousands of allocations per snapshot), 10M
+    allocations with the defaults (--rounds 2000). A snapshot of 100k stacks costs the shim
+    more than 10 ms on a loaded machine, so a 10 ms interval with thousands of requests a
+    round spends its time snapshotting: the interval is longer, and the snapshots fewer.
+
 Usage:
-    python3 tests/bench/scale.py --build build [--data DIR] [--reps 5] [--rounds 5000]
-        [--json out.json]
+    python3 tests/bench/scale.py --build build [--workload adverse|service] [--data DIR]
+        [--reps 5] [--rounds N] [--symbol-cache DIR] [--json out.json]
 --data DIR keeps the recordings in DIR and reuses them when present (they take minutes: the
-shim's snapshot of 100k stacks every 10 ms is the cost).
+shim's snapshot of 100k stacks every 10 ms is the cost). --symbol-cache DIR runs the perfshim
+reports with that cache (warmed by one run first): the figures of a second analysis of a build.
 """
 
 import argparse
@@ -47,19 +57,26 @@ def measure(argv, env=None):
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, p.returncode
 
 
+WORKLOADS = {  # per round, pause (ms), PERFSHIM_INTERVAL, default rounds, file name
+    "adverse": ("100", "11", "10ms", 5000, "many"),
+    "service": ("5000", "1", "50ms", 2000, "service"),
+}
+
+
 def record(args, data):
+    per, pause, interval, _, name = WORKLOADS[args.workload]
     exe = os.path.join(args.build, "bin", "bench", "bench-scalegen")
-    argv = [exe, "100000", str(args.rounds), "100"]
+    argv = [exe, "100000", str(args.rounds), per, pause]
     lib = os.path.join(args.build, "lib", "libperfshim.so")
-    trace = os.path.join(data, "many.trace")
-    ht = os.path.join(data, "many.ht.zst")
+    trace = os.path.join(data, name + ".trace")
+    ht = os.path.join(data, name + ".ht.zst")
     if not os.path.exists(trace):
         log("recording %s under perfshim" % " ".join(argv))
-        env = dict(os.environ, LD_PRELOAD=lib, PERFSHIM_INTERVAL="10ms", PERFSHIM_OUTPUT=trace)
+        env = dict(os.environ, LD_PRELOAD=lib, PERFSHIM_INTERVAL=interval, PERFSHIM_OUTPUT=trace)
         subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
     if not os.path.exists(ht):
         log("recording %s under heaptrack" % " ".join(argv))
-        subprocess.run(["heaptrack", "-o", os.path.join(data, "many.ht"), "--"] + argv,
+        subprocess.run(["heaptrack", "-o", os.path.join(data, name + ".ht"), "--"] + argv,
                        check=True, stdout=subprocess.DEVNULL)
     return trace, ht
 
@@ -82,9 +99,13 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--data", help="directory for the recordings (kept, reused)")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=5000)
+    ap.add_argument("--workload", choices=sorted(WORKLOADS), default="adverse")
+    ap.add_argument("--rounds", type=int, help="rounds of requests (default: the workload's)")
+    ap.add_argument("--symbol-cache", help="run the perfshim reports with this symbol cache")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
+    if args.rounds is None:
+        args.rounds = WORKLOADS[args.workload][3]
     for tool in ("heaptrack", "heaptrack_print"):
         if not any(os.access(os.path.join(d, tool), os.X_OK)
                    for d in os.environ.get("PATH", "").split(":")):
@@ -99,14 +120,17 @@ def main():
     facts["heaptrack_bytes"] = os.path.getsize(ht)
     log("trace: %s" % facts)
     out = os.path.join(data, "export.pb.gz")
+    cache = ["--symbol-cache", args.symbol_cache] if args.symbol_cache else []
     commands = {
-        "leaks": [perfshim, "leaks", "--top", "20", trace],
-        "timeline": [perfshim, "timeline", trace],
-        "growth": [perfshim, "growth", trace],
-        "export": [perfshim, "export", "--format", "pprof", "-o", out, trace],
+        "leaks": [perfshim, "leaks", "--top", "20"] + cache + [trace],
+        "timeline": [perfshim, "timeline"] + cache + [trace],
+        "growth": [perfshim, "growth"] + cache + [trace],
+        "export": [perfshim, "export", "--format", "pprof", "-o", out] + cache + [trace],
         "heaptrack_print": ["heaptrack_print", "-f", ht],
     }
     env = dict(os.environ, LC_ALL="C")
+    for name in ("leaks", "timeline", "growth", "export") if cache else ():
+        measure(commands[name], env)  # fills the cache
     samples = {k: [] for k in commands}
     ratios = {k: [] for k in commands if k != "heaptrack_print"}
     for r in range(args.reps):
@@ -120,7 +144,8 @@ def main():
             ratios[name].append(samples["heaptrack_print"][-1][1] / max(samples[name][-1][1],
                                                                         1e-6))
         log("round %d of %d done" % (r + 1, args.reps))
-    result = {"schema": "perfshim-scale/1", "facts": facts, "reps": args.reps, "commands": {}}
+    result = {"schema": "perfshim-scale/1", "workload": args.workload, "rounds": args.rounds,
+              "symbol_cache": bool(cache), "facts": facts, "reps": args.reps, "commands": {}}
     for k, xs in samples.items():
         result["commands"][k] = {
             "argv": " ".join(os.path.basename(a) if a in (perfshim,) else a for a in commands[k]),
