@@ -66,19 +66,23 @@ static PS_NOINLINE void record_alloc(void *p, size_t n, uint32_t code)
     if (code)
         ps_sample_code_weights(n, code, &bytes, &count);
     ps_tls_alloc_bytes += bytes;
+    ps_tls_realloc_from = 0; /* a realloc's new block is recorded: its growth was counted */
     interval_tick();
     ps_tls_guard--;
     errno = saved;
 }
 
-/* tick: 0 between realloc's free and alloc records, where the block would look half moved */
+/* tick: 0 between realloc's free and alloc records, where the block would look half moved (the
+ * old block's size is then kept for the new one's record: ps_tls_realloc_from) */
 static PS_NOINLINE void record_free(void *p, int tick)
 {
     int saved = errno;
     ps_tls_guard++;
-    ps_track_free(p);
+    uint64_t size = ps_track_free(p, !tick);
     if (tick)
         interval_tick();
+    else
+        ps_tls_realloc_from = size;
     ps_tls_guard--;
     errno = saved;
 }
@@ -351,8 +355,9 @@ static inline void *realloc_pooled(void *p, size_t n)
 }
 
 /* realloc with sampling and nothing else to do: the old block untracked if it was sampled, the
- * new size charged to the countdown. */
-static PS_NOINLINE void *realloc_sampled(void *p, size_t n)
+ * new size charged to the countdown. The old size for the advice counters' realloc growth: the
+ * tracked one, else (the new block may be sampled) the usable size. */
+static inline __attribute__((always_inline)) void *realloc_sampled_body(void *p, size_t n)
 {
     int pooled = ps_pool_owns(p);
     int held = ps_track_maybe_tracked(p);
@@ -361,6 +366,8 @@ static PS_NOINLINE void *realloc_sampled(void *p, size_t n)
         return realloc_pooled(p, n);
     }
     if (!pooled && !held) {
+        if (ps_tls_sample_left - (int64_t)n < 0)
+            ps_tls_realloc_from = ps_real_usable_size(p);
         void *q = ps_real_realloc(p, n);
         if (q)
             after_alloc(q, n);
@@ -380,6 +387,8 @@ static PS_NOINLINE void *realloc_sampled(void *p, size_t n)
         memcpy(q, p, old < n ? old : n);
         if (held)
             record_free(p, 0); /* before p goes back: its address may be reused at once */
+        else
+            ps_tls_realloc_from = old;
         ps_pool_free(p);
         after_alloc(q, n);
         return q;
@@ -390,6 +399,13 @@ static PS_NOINLINE void *realloc_sampled(void *p, size_t n)
         after_alloc(q, n);
     else
         record_alloc(p, ps_real_usable_size(p), 0); /* p is still valid: keep it tracked */
+    return q;
+}
+
+static PS_NOINLINE void *realloc_sampled(void *p, size_t n)
+{
+    void *q = realloc_sampled_body(p, n);
+    ps_tls_realloc_from = 0; /* the new block may not have been sampled */
     return q;
 }
 
@@ -414,6 +430,7 @@ static PS_NOINLINE void *realloc_general(void *p, size_t n)
             if (untrack_needed(p)) /* a new size, at the realloc's call site */
                 record_free(p, 0);
             after_alloc(p, n);
+            ps_tls_realloc_from = 0; /* sampling: the new block may not have been recorded */
             return p;
         }
         void *q = ps_pool_malloc(n);
@@ -433,6 +450,7 @@ static PS_NOINLINE void *realloc_general(void *p, size_t n)
         if (timed)
             ps_latency_record(PS_LAT_REALLOC, n, spent + (ps_ticks() - t0));
         after_alloc(q, n);
+        ps_tls_realloc_from = 0;
         return q;
     }
     count_event(lt, 0, n);
@@ -455,6 +473,7 @@ static PS_NOINLINE void *realloc_general(void *p, size_t n)
         after_alloc(q, n);
     else if (held)
         record_alloc(p, ps_real_usable_size(p), 0); /* p is still valid: keep it tracked */
+    ps_tls_realloc_from = 0;
     return q;
 }
 
