@@ -43,7 +43,7 @@ typedef struct {
     uint64_t allocs;              /* allocations */
     uint64_t temporaries;         /* freed before the same thread's next allocation */
     uint64_t grows;               /* reallocs that grew a block (attributed to the realloc) */
-    uint64_t growth_milli;        /* sum of 1000 log2(new / old) over those */
+    uint64_t growth_micro;        /* sum of 10^6 log2(new / old) over those */
     uint64_t cross_thread;        /* frees by a thread other than the allocating one */
 } adv_row_t;
 
@@ -52,25 +52,10 @@ static ps_spinlock_t dir_lock; /* only to map a chunk */
 static atomic_uint next_tag;
 __thread uint64_t ps_tls_realloc_from __attribute__((tls_model("initial-exec")));
 
-
-/* 1000 log2(x / y), x > y > 0, to about 1/1000 (repeated squaring of the mantissa). */
-static uint64_t log2_milli(uint64_t x, uint64_t y)
+/* 10^6 log2(x / y), x > y > 0 (sample.c's ln: no libm in the shim). */
+static uint64_t log2_micro(uint64_t x, uint64_t y)
 {
-    double r = (double)x / (double)y;
-    uint64_t ip = 0;
-    while (r >= 2.0) {
-        r /= 2.0;
-        ip++;
-    }
-    double frac = 0, bit = 0.5;
-    for (int i = 0; i < 12; i++, bit /= 2) {
-        r *= r;
-        if (r >= 2.0) {
-            r /= 2.0;
-            frac += bit;
-        }
-    }
-    return ip * 1000 + (uint64_t)(frac * 1000.0 + 0.5);
+    return (uint64_t)(ps_sample_ln((double)x / (double)y) * (1e6 / 0.69314718055994530942) + 0.5);
 }
 
 static PS_COLD adv_row_t *chunk_map(size_t c)
@@ -142,7 +127,7 @@ uint32_t ps_advice_alloc(ps_thread_t *t, void *p, uint32_t id, uint64_t size, ui
     uint64_t from = ps_tls_realloc_from;
     if (from && size > from) {
         __atomic_fetch_add(&r->grows, w, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&r->growth_milli, w * log2_milli(size, from), __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->growth_micro, w * log2_micro(size, from), __ATOMIC_RELAXED);
     }
     return t->adv_tag;
 }
@@ -198,7 +183,7 @@ int ps_advice_write(ps_buf_t *b, uint64_t time_ns, uint32_t n)
             r.allocs = __atomic_load_n(&rows[i].allocs, __ATOMIC_RELAXED);
             r.temporaries = __atomic_load_n(&rows[i].temporaries, __ATOMIC_RELAXED);
             r.grows = __atomic_load_n(&rows[i].grows, __ATOMIC_RELAXED);
-            r.growth_milli = __atomic_load_n(&rows[i].growth_milli, __ATOMIC_RELAXED);
+            r.growth_micro = __atomic_load_n(&rows[i].growth_micro, __ATOMIC_RELAXED);
             r.cross_thread = __atomic_load_n(&rows[i].cross_thread, __ATOMIC_RELAXED);
             if (row_empty(&r))
                 continue;
@@ -206,7 +191,7 @@ int ps_advice_write(ps_buf_t *b, uint64_t time_ns, uint32_t n)
                                       .allocs = r.allocs,
                                       .temporaries = r.temporaries,
                                       .realloc_grows = r.grows,
-                                      .realloc_growth_log2_milli = r.growth_milli,
+                                      .realloc_growth_log2_micro = r.growth_micro,
                                       .cross_thread_frees = r.cross_thread};
             for (unsigned k = 0; k < PS_ADV_BINS; k++) {
                 s.req_nonzero += r.req[k] != 0;

@@ -57,7 +57,7 @@ enum ps_chunk_type {
     PS_CHUNK_ADVICE = 21,           /* advice counters per stack (sizes, temporaries, ...) */
     /* Types from 0x8000 are written by the analyzer, never by the shim. */
     PS_CHUNK_MERGED_FROM = 0x8001, /* perfshim merge -o: one input process (path, PROCESS) */
-    PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
+    PS_CHUNK_END = 0xffff          /* clean end of the trace: nothing follows */
 };
 
 /* PROCESS payload:

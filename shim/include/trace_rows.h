@@ -401,8 +401,8 @@
       "blocks freed before the same thread's next allocation") \
     X(c, u64, realloc_grows, count, u64, realloc_grows, \
       "reallocs at this stack that grew a block") \
-    X(c, u64, realloc_growth_log2_milli, count, u64, realloc_growth_log2_milli, \
-      "sum over them of 1000 log2(new size / old size)") \
+    X(c, u64, realloc_growth_log2_micro, count, u64, realloc_growth_log2_micro, \
+      "sum over them of 1000000 log2(new size / old size)") \
     X(c, u64, cross_thread_frees, count, u64, cross_thread_frees, \
       "blocks freed by a thread other than the one that allocated them")
 

@@ -1085,8 +1085,8 @@ int main(void)
 {
     /* readable zero pages (never written): the advice counters ask the C library for the
      * usable size of a sampled block, which reads the word before it */
-    void *fake = mmap(NULL, 160u << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                      -1, 0);
+    void *fake =
+        mmap(NULL, 160u << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     fake_base = fake == MAP_FAILED ? 0 : (uintptr_t)fake + 4096;
     if (!fake_base) {
         fputs("cannot reserve the fake block region\n", stderr);
