@@ -33,7 +33,6 @@
 #include "../shim/sizeclass.h"
 
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,13 +81,14 @@ typedef struct {
     double age_unit_s;    /* seconds per age unit */
     /* the shim's advice counters (has_counters false: not recorded by this trace) */
     bool has_counters;
-    uint32_t counters_sample;         /* PERFSHIM_ADVICE_SAMPLE of the trace (1: exact) */
-    bool counters_estimated;          /* sample > 1, or byte sampling: the counts are estimates */
-    uint64_t counted_allocs;          /* allocations the counters stand for (estimated) */
-    uint64_t temporaries;             /* freed before the same thread's next allocation */
-    uint64_t realloc_grows;           /* reallocs that grew a block */
-    uint64_t realloc_growth_log2_sum; /* sum of log2(new / old) over them, x 10^6 */
-    uint64_t cross_thread_frees;      /* frees by a thread other than the allocating one */
+    uint32_t counters_sample;    /* PERFSHIM_ADVICE_SAMPLE of the trace (1: exact) */
+    bool counters_estimated;     /* sample > 1, or byte sampling: the counts are estimates */
+    uint64_t counted_allocs;     /* allocations the counters stand for (estimated) */
+    uint64_t temporaries;        /* freed before the same thread's next allocation */
+    uint64_t realloc_grows;      /* reallocs that grew a block */
+    uint64_t realloc_old_bytes;  /* their sizes before (requested bytes) */
+    uint64_t realloc_new_bytes;  /* ... and after */
+    uint64_t cross_thread_frees; /* frees by a thread other than the allocating one */
     uint64_t size_hist_req[ADV_SIZE_BINS], size_hist_usable[ADV_SIZE_BINS];
 } adv_site_counters_t;
 
@@ -120,7 +120,8 @@ static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, adv_sit
         c->counted_allocs += s->allocs;
         c->temporaries += s->temporaries;
         c->realloc_grows += s->realloc_grows;
-        c->realloc_growth_log2_sum += s->realloc_growth_log2_micro;
+        c->realloc_old_bytes += s->realloc_old_bytes;
+        c->realloc_new_bytes += s->realloc_new_bytes;
         c->cross_thread_frees += s->cross_thread_frees;
         _Static_assert(ADV_SIZE_BINS == PS_ADV_BINS, "the shim's size bins");
         for (unsigned b = 0; b < ADV_SIZE_BINS; b++) {
@@ -528,8 +529,9 @@ static int rule_realloc(adv_ctx_t *c, const char **why)
         const adv_site_counters_t *s = &c->counters[i];
         if (s->realloc_grows < ADV_REALLOC_MIN_GROWS)
             continue;
-        double log2_mean = (double)s->realloc_growth_log2_sum / 1e6 / (double)s->realloc_grows;
-        double factor = exp2(log2_mean); /* the geometric mean of new / old */
+        /* bytes after over bytes before: the mean factor, each realloc weighted by its size */
+        double factor =
+            s->realloc_old_bytes ? (double)s->realloc_new_bytes / (double)s->realloc_old_bytes : 0;
         uint64_t mean = s->allocs ? s->alloc_bytes / s->allocs : 0;
         adv_t *a = adv_new(c, "realloc_growth");
         if (!a || !(a->what = fmt("reserve the capacity up front (or grow it geometrically): %llu "
@@ -540,6 +542,8 @@ static int rule_realloc(adv_ctx_t *c, const char **why)
         ev(a, "mean_size", (double)mean, ADV_BYTES);
         ev(a, "realloc_grows", (double)s->realloc_grows, ADV_COUNT);
         ev(a, "mean_growth_factor", factor, ADV_RATIO);
+        ev(a, "bytes_before", (double)s->realloc_old_bytes, ADV_BYTES);
+        ev(a, "bytes_after", (double)s->realloc_new_bytes, ADV_BYTES);
         counters_evidence(a, s);
         a->gain_unit = "allocations";
         a->gain = s->realloc_grows;

@@ -228,7 +228,8 @@ typedef ps_row_inherited_t pa_inherited_t;
  * expanded. Counts are estimates unless the chunk's sample is 1 and its flags 0. */
 typedef struct {
     PS_ROW_MEMBERS(ADVICE_SITE) /* stack_id, req_nonzero, usable_nonzero, allocs, temporaries,
-                                   realloc_grows, realloc_growth_log2_micro, cross_thread_frees */
+                                   realloc_grows, realloc_old_bytes, realloc_new_bytes,
+                                   cross_thread_frees */
     uint64_t req[PS_ADV_BINS], usable[PS_ADV_BINS]; /* by ps_advice_bin() */
 } pa_advice_site_t;
 typedef struct {

@@ -6,19 +6,21 @@
  *
  * Sampled, not exact: one tracked allocation in PERFSHIM_ADVICE_SAMPLE (per thread, a random
  * countdown of that mean, so that a loop of N sites cannot alias with it) is an "advice sample".
- * Its stack's row gets its size bins, its realloc growth (the realloc's old size, passed by
- * interpose.c in ps_tls_realloc_from), and the block carries its thread's owner tag: in the
- * live table's entry (ps_live_entry_t.owner), or for a pooled block above the size in its slab
- * metadata (pool.h). At the free of a sampled block: a temporary when it is the freeing
- * thread's last allocation (heaptrack's definition: freed before the same thread's next
- * allocation; with byte sampling, when the thread's sampling countdown did not move since), a
+ * Its stack's row gets its size bins, and the block carries its thread's owner tag: in the live
+ * table's entry (ps_live_entry_t.owner), or for a pooled block above the size in its slab
+ * metadata (pool.h). When a realloc moves or resizes a sampled block to a larger size, its
+ * stack's row counts a realloc growth, with the sizes before and after (interpose.c passes the
+ * new size to the old block's record). At the free of a sampled block: a temporary when it is the
+ * freeing thread's last allocation (heaptrack's definition: freed before the same thread's next
+ * allocation: the thread's advice countdown, which every tracked allocation decrements, and
+ * with byte sampling its byte countdown, did not move since), a
  * cross-thread free when the freeing thread's tag differs. Every count adds the sample's weight
  * (N, times the block's weight with PERFSHIM_SAMPLE), so the rows hold estimates.
  *
  * The rows are shared by every thread, one per stack id, in chunks of ADV_CHUNK rows mapped on
  * first use (a directory by id): memory grows with the stacks sampled, never per thread. Only
- * advice samples touch them, with atomic adds. The other allocations pay the countdown and one
- * store (track.c); the other frees a test of the owner tag.
+ * advice samples touch them, with atomic adds. The other allocations pay the countdown
+ * decrement (track.c); the other frees a test of the owner tag.
  *
  * Must not: allocate through malloc, take a lock on the sampled path, or run at all on the
  * untracked paths.
@@ -40,34 +42,28 @@ _Static_assert(PS_ADV_TAGS < (1u << (32 - PS_POOL_META_SIZE_BITS)), "owner tags 
 typedef struct {
     uint32_t req[PS_ADV_BINS];    /* requested sizes, by PS_ADV_BINS log2 bins */
     uint32_t usable[PS_ADV_BINS]; /* usable sizes handed out (pool class, glibc's chunk) */
-    uint64_t allocs;              /* allocations */
-    uint64_t temporaries;         /* freed before the same thread's next allocation */
-    uint64_t grows;               /* reallocs that grew a block (attributed to the realloc) */
-    uint64_t growth_micro;        /* sum of 10^6 log2(new / old) over those */
-    uint64_t cross_thread;        /* frees by a thread other than the allocating one */
+    /* the site's u64 fields, in the ADVICE site's order (trace_rows.h), by ADV_*: allocations;
+     * temporaries (freed before the same thread's next allocation); reallocs that grew a block
+     * of this stack, and its sizes before and after them (requested bytes); frees by a thread
+     * other than the allocating one */
+    uint64_t n[6];
 } adv_row_t;
+enum { ADV_ALLOCS, ADV_TEMPS, ADV_GROWS, ADV_FROM, ADV_TO, ADV_CROSS, ADV_U64S };
+_Static_assert(PS_ADVICE_SITE_SIZE == 16 + 8 * ADV_U64S, "the site's fields");
 
 static adv_row_t *dir[ADV_DIR];
-static ps_spinlock_t dir_lock; /* only to map a chunk */
 static atomic_uint next_tag;
-__thread uint64_t ps_tls_realloc_from __attribute__((tls_model("initial-exec")));
 
-/* 10^6 log2(x / y), x > y > 0 (sample.c's ln: no libm in the shim). */
-static uint64_t log2_micro(uint64_t x, uint64_t y)
-{
-    return (uint64_t)(ps_sample_ln((double)x / (double)y) * (1e6 / 0.69314718055994530942) + 0.5);
-}
-
+/* Maps chunk c's rows (zero pages, touched row by row); a thread that loses the race to install
+ * them unmaps its own. */
 static PS_COLD adv_row_t *chunk_map(size_t c)
 {
-    ps_lock(&dir_lock);
-    adv_row_t *rows = __atomic_load_n(&dir[c], __ATOMIC_ACQUIRE);
-    if (!rows) {
-        rows = ps_os_map(ADV_CHUNK * sizeof(adv_row_t)); /* zero pages, touched row by row */
-        if (rows)
-            __atomic_store_n(&dir[c], rows, __ATOMIC_RELEASE);
+    adv_row_t *rows = ps_os_map(ADV_CHUNK * sizeof(adv_row_t)), *none = NULL;
+    if (rows &&
+        !__atomic_compare_exchange_n(&dir[c], &none, rows, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        ps_os_unmap(rows, ADV_CHUNK * sizeof(adv_row_t));
+        rows = none;
     }
-    ps_unlock(&dir_lock);
     return rows;
 }
 
@@ -116,56 +112,78 @@ uint32_t ps_advice_alloc(ps_thread_t *t, void *p, uint32_t id, uint64_t size, ui
     t->adv_left = next_countdown(t);
     t->adv_last = (uintptr_t)p;
     t->adv_last_left = ps_tls_sample_left;
+    t->adv_last_countdown = t->adv_left;
     adv_row_t *r = row_of(id);
     if (!r)
         return 0;
-    uint64_t w = weight(count);
+    uint32_t w = (uint32_t)weight(count);
     size_t usable = ps_pool_owns(p) ? ps_pool_usable_size(p) : ps_real_usable_size(p);
-    __atomic_fetch_add(&r->req[ps_advice_bin(size)], (uint32_t)w, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&r->usable[ps_advice_bin(usable)], (uint32_t)w, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&r->allocs, w, __ATOMIC_RELAXED);
-    uint64_t from = ps_tls_realloc_from;
-    if (from && size > from) {
-        __atomic_fetch_add(&r->grows, w, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&r->growth_micro, w * log2_micro(size, from), __ATOMIC_RELAXED);
-    }
+    __atomic_fetch_add(&r->req[ps_advice_bin(size)], w, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&r->usable[ps_advice_bin(usable)], w, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&r->n[ADV_ALLOCS], w, __ATOMIC_RELAXED);
     return t->adv_tag;
 }
 
 void ps_advice_free(ps_thread_t *t, void *p, uint32_t id, uint32_t owner, uint64_t count,
-                    int realloc)
+                    uint64_t size, size_t realloc_to)
 {
-    int temporary = (uintptr_t)p == t->adv_last && ps_tls_sample_left == t->adv_last_left;
+    int temporary = (uintptr_t)p == t->adv_last && t->adv_left == t->adv_last_countdown &&
+                    ps_tls_sample_left == t->adv_last_left && !realloc_to;
     if ((uintptr_t)p == t->adv_last)
         t->adv_last = 0;
-    int cross = owner != t->adv_tag;
-    if (realloc || !(temporary | cross))
-        return; /* a realloc's old block is neither: it moves, at the realloc's call site */
+    int cross = owner != t->adv_tag && !realloc_to; /* a realloc moves it, at its owner's site */
+    int grow = realloc_to > size;
+    if (!(temporary | cross | grow))
+        return;
     adv_row_t *r = row_of(id);
     if (!r)
         return;
     uint64_t w = weight(count);
     if (temporary)
-        __atomic_fetch_add(&r->temporaries, w, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->n[ADV_TEMPS], w, __ATOMIC_RELAXED);
     if (cross)
-        __atomic_fetch_add(&r->cross_thread, w, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->n[ADV_CROSS], w, __ATOMIC_RELAXED);
+    if (grow) {
+        __atomic_fetch_add(&r->n[ADV_GROWS], w, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->n[ADV_FROM], w * size, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->n[ADV_TO], w * realloc_to, __ATOMIC_RELAXED);
+    }
 }
 
-static int row_empty(const adv_row_t *r)
+/* Copies a row's bins (other threads go on adding); returns how many are nonzero. */
+static uint32_t copy_bins(uint32_t *out, const uint32_t *bins)
 {
-    return !(r->allocs | r->temporaries | r->grows | r->cross_thread);
+    uint32_t n = 0;
+    for (unsigned k = 0; k < PS_ADV_BINS; k++)
+        n += (out[k] = __atomic_load_n(&bins[k], __ATOMIC_RELAXED)) != 0;
+    return n;
+}
+
+/* The nonzero bins of a list: {u32 bin, u64 count} each. */
+static void put_bins(ps_buf_t *b, const uint32_t *bins)
+{
+    for (unsigned k = 0; k < PS_ADV_BINS; k++)
+        if (bins[k]) {
+            ps_buf_u32(b, k);
+            ps_buf_u64(b, bins[k]);
+        }
 }
 
 int ps_advice_write(ps_buf_t *b, uint64_t time_ns, uint32_t n)
 {
-    ps_row_advice_head_t head = {.time_ns = time_ns,
-                                 .sample = (uint32_t)ps_g.opt.advice_sample,
-                                 .flags = (ps_g.opt.advice_sample > 1 ? PS_ADVICE_F_SCALED : 0) |
-                                          (ps_sample_ever() ? PS_ADVICE_F_SAMPLED : 0),
-                                 .site_size = PS_ADVICE_SITE_SIZE,
-                                 .bins = PS_ADV_BINS};
+    /* the head and each site's fixed part field by field, as PS_ROW_ADVICE_HEAD and _SITE
+     * declare them (the generated encoders and their structs made this exit-time code 0.3 KiB
+     * larger: the code sampling runs must fit one 64 KiB window, integration_footprint) */
+    uint32_t sample = (uint32_t)ps_g.opt.advice_sample;
+    ps_buf_u64(b, time_ns);
+    ps_buf_u32(b, sample);
+    ps_buf_u32(b, (sample > 1 ? PS_ADVICE_F_SCALED : 0) |
+                      (ps_sample_ever() ? PS_ADVICE_F_SAMPLED : 0));
     size_t head_at = b->len;
-    ps_put_advice_head(b, &head); /* count patched below */
+    ps_buf_u32(b, 0); /* count, patched below */
+    ps_buf_u32(b, PS_ADVICE_SITE_SIZE);
+    ps_buf_u32(b, PS_ADV_BINS);
+    ps_buf_u32(b, 0);
     uint32_t sites = 0;
     for (size_t c = 0; c < ADV_DIR && ((uint64_t)c << ADV_CHUNK_SHIFT) <= n; c++) {
         const adv_row_t *rows = __atomic_load_n(&dir[c], __ATOMIC_ACQUIRE);
@@ -175,42 +193,24 @@ int ps_advice_write(ps_buf_t *b, uint64_t time_ns, uint32_t n)
             uint32_t id = (uint32_t)(c << ADV_CHUNK_SHIFT) + i;
             if (id > n)
                 break;
-            adv_row_t r; /* a copy: other threads go on adding (relaxed loads) */
-            for (unsigned k = 0; k < PS_ADV_BINS; k++) {
-                r.req[k] = __atomic_load_n(&rows[i].req[k], __ATOMIC_RELAXED);
-                r.usable[k] = __atomic_load_n(&rows[i].usable[k], __ATOMIC_RELAXED);
-            }
-            r.allocs = __atomic_load_n(&rows[i].allocs, __ATOMIC_RELAXED);
-            r.temporaries = __atomic_load_n(&rows[i].temporaries, __ATOMIC_RELAXED);
-            r.grows = __atomic_load_n(&rows[i].grows, __ATOMIC_RELAXED);
-            r.growth_micro = __atomic_load_n(&rows[i].growth_micro, __ATOMIC_RELAXED);
-            r.cross_thread = __atomic_load_n(&rows[i].cross_thread, __ATOMIC_RELAXED);
-            if (row_empty(&r))
+            const adv_row_t *r = &rows[i];
+            uint64_t v[ADV_U64S], any = 0; /* copies: other threads go on adding */
+            for (unsigned f = 0; f < ADV_U64S; f++)
+                any |= v[f] = __atomic_load_n(&r->n[f], __ATOMIC_RELAXED);
+            if (!any)
                 continue;
-            ps_row_advice_site_t s = {.stack_id = id,
-                                      .allocs = r.allocs,
-                                      .temporaries = r.temporaries,
-                                      .realloc_grows = r.grows,
-                                      .realloc_growth_log2_micro = r.growth_micro,
-                                      .cross_thread_frees = r.cross_thread};
-            for (unsigned k = 0; k < PS_ADV_BINS; k++) {
-                s.req_nonzero += r.req[k] != 0;
-                s.usable_nonzero += r.usable[k] != 0;
-            }
-            ps_put_advice_site(b, &s);
-            for (unsigned k = 0; k < PS_ADV_BINS; k++)
-                if (r.req[k]) {
-                    ps_buf_u32(b, k);
-                    ps_buf_u64(b, r.req[k]);
-                }
-            for (unsigned k = 0; k < PS_ADV_BINS; k++)
-                if (r.usable[k]) {
-                    ps_buf_u32(b, k);
-                    ps_buf_u64(b, r.usable[k]);
-                }
+            uint32_t req[PS_ADV_BINS], usable[PS_ADV_BINS];
+            ps_buf_u32(b, id);
+            ps_buf_u32(b, copy_bins(req, r->req));
+            ps_buf_u32(b, copy_bins(usable, r->usable));
+            ps_buf_u32(b, 0);
+            for (unsigned f = 0; f < ADV_U64S; f++)
+                ps_buf_u64(b, v[f]);
+            put_bins(b, req);
+            put_bins(b, usable);
             sites++;
         }
     }
-    ps_buf_patch_u32(b, head_at + 16, sites);
+    ps_buf_patch_u32(b, head_at, sites);
     return b->failed ? -1 : 0;
 }

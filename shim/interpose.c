@@ -66,23 +66,21 @@ static PS_NOINLINE void record_alloc(void *p, size_t n, uint32_t code)
     if (code)
         ps_sample_code_weights(n, code, &bytes, &count);
     ps_tls_alloc_bytes += bytes;
-    ps_tls_realloc_from = 0; /* a realloc's new block is recorded: its growth was counted */
     interval_tick();
     ps_tls_guard--;
     errno = saved;
 }
 
-/* tick: 0 between realloc's free and alloc records, where the block would look half moved (the
- * old block's size is then kept for the new one's record: ps_tls_realloc_from) */
-static PS_NOINLINE void record_free(void *p, int tick)
+/* realloc_to: 0 for a free; for a realloc's old block the new size (the advice counters' realloc
+ * growth), and no tick between realloc's free and alloc records, where the block would look half
+ * moved */
+static PS_NOINLINE void record_free(void *p, size_t realloc_to)
 {
     int saved = errno;
     ps_tls_guard++;
-    uint64_t size = ps_track_free(p, !tick);
-    if (tick)
+    ps_track_free(p, realloc_to);
+    if (!realloc_to)
         interval_tick();
-    else
-        ps_tls_realloc_from = size;
     ps_tls_guard--;
     errno = saved;
 }
@@ -212,7 +210,7 @@ static PS_NOINLINE void free_slow(void *p)
     if (!p)
         return;
     if (untrack_needed(p))
-        record_free(p, 1); /* before the block goes back: the address may be reused at once */
+        record_free(p, 0); /* before the block goes back: the address may be reused at once */
     ps_thread_t *lt = latency_thread();
     int timed = latency_due(lt);
     int pooled = ps_pool_owns(p);
@@ -355,9 +353,8 @@ static inline void *realloc_pooled(void *p, size_t n)
 }
 
 /* realloc with sampling and nothing else to do: the old block untracked if it was sampled, the
- * new size charged to the countdown. The old size for the advice counters' realloc growth: the
- * tracked one, else (the new block may be sampled) the usable size. */
-static inline __attribute__((always_inline)) void *realloc_sampled_body(void *p, size_t n)
+ * new size charged to the countdown. */
+static PS_NOINLINE void *realloc_sampled(void *p, size_t n)
 {
     int pooled = ps_pool_owns(p);
     int held = ps_track_maybe_tracked(p);
@@ -366,8 +363,6 @@ static inline __attribute__((always_inline)) void *realloc_sampled_body(void *p,
         return realloc_pooled(p, n);
     }
     if (!pooled && !held) {
-        if (ps_tls_sample_left - (int64_t)n < 0)
-            ps_tls_realloc_from = ps_real_usable_size(p);
         void *q = ps_real_realloc(p, n);
         if (q)
             after_alloc(q, n);
@@ -375,7 +370,7 @@ static inline __attribute__((always_inline)) void *realloc_sampled_body(void *p,
     }
     if (pooled && ps_pool_realloc_in_place(p, n)) {
         if (held)
-            record_free(p, 0);
+            record_free(p, n);
         after_alloc(p, n);
         return p;
     }
@@ -386,26 +381,17 @@ static inline __attribute__((always_inline)) void *realloc_sampled_body(void *p,
         size_t old = ps_pool_usable_size(p);
         memcpy(q, p, old < n ? old : n);
         if (held)
-            record_free(p, 0); /* before p goes back: its address may be reused at once */
-        else
-            ps_tls_realloc_from = old;
+            record_free(p, n); /* before p goes back: its address may be reused at once */
         ps_pool_free(p);
         after_alloc(q, n);
         return q;
     }
-    record_free(p, 0); /* a tracked block of the C library's: untracked before it moves */
+    record_free(p, n); /* a tracked block of the C library's: untracked before it moves */
     void *q = ps_real_realloc(p, n);
     if (q)
         after_alloc(q, n);
     else
         record_alloc(p, ps_real_usable_size(p), 0); /* p is still valid: keep it tracked */
-    return q;
-}
-
-static PS_NOINLINE void *realloc_sampled(void *p, size_t n)
-{
-    void *q = realloc_sampled_body(p, n);
-    ps_tls_realloc_from = 0; /* the new block may not have been sampled */
     return q;
 }
 
@@ -428,9 +414,8 @@ static PS_NOINLINE void *realloc_general(void *p, size_t n)
             if (timed)
                 ps_latency_record(PS_LAT_REALLOC, n, ps_ticks() - t0);
             if (untrack_needed(p)) /* a new size, at the realloc's call site */
-                record_free(p, 0);
+                record_free(p, n);
             after_alloc(p, n);
-            ps_tls_realloc_from = 0; /* sampling: the new block may not have been recorded */
             return p;
         }
         void *q = ps_pool_malloc(n);
@@ -443,14 +428,13 @@ static PS_NOINLINE void *realloc_general(void *p, size_t n)
         if (timed)
             spent = ps_ticks() - t0;
         if (untrack_needed(p))
-            record_free(p, 0); /* before p goes back: its address may be reused at once */
+            record_free(p, n); /* before p goes back: its address may be reused at once */
         if (timed)
             t0 = ps_ticks();
         ps_pool_free(p);
         if (timed)
             ps_latency_record(PS_LAT_REALLOC, n, spent + (ps_ticks() - t0));
         after_alloc(q, n);
-        ps_tls_realloc_from = 0;
         return q;
     }
     count_event(lt, 0, n);
@@ -463,7 +447,7 @@ static PS_NOINLINE void *realloc_general(void *p, size_t n)
     /* Untrack first: once glibc frees or moves the block, another thread may get the address. */
     int held = untrack_needed(p);
     if (held)
-        record_free(p, 0);
+        record_free(p, n);
     if (timed)
         t0 = ps_ticks();
     void *q = ps_real_realloc(p, n);
@@ -473,7 +457,6 @@ static PS_NOINLINE void *realloc_general(void *p, size_t n)
         after_alloc(q, n);
     else if (held)
         record_alloc(p, ps_real_usable_size(p), 0); /* p is still valid: keep it tracked */
-    ps_tls_realloc_from = 0;
     return q;
 }
 

@@ -1126,8 +1126,9 @@ void ps_pool_shutdown(void)
  * The leak scan (reach.c): every block whose metadata holds a stack id
  * ============================================================================================== */
 
-PS_COLD void ps_pool_for_each_tracked(void (*fn)(void *arg, uintptr_t block, const ps_pool_block_meta_t *m),
-                              void *arg)
+PS_COLD void ps_pool_for_each_tracked(void (*fn)(void *arg, uintptr_t block,
+                                                 const ps_pool_block_meta_t *m),
+                                      void *arg)
 {
     if (!pool.initialized)
         return;

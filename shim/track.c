@@ -535,15 +535,11 @@ void ps_track_alloc_code(void *p, size_t size, uint32_t code)
     uint64_t bytes = size, count = PS_COUNT_ONE;
     if (code)
         ps_sample_code_weights(size, code, &bytes, &count);
-    /* advice counters (advice.c): one allocation in PERFSHIM_ADVICE_SAMPLE; the others end the
-     * thread's window for temporaries */
+    /* advice counters (advice.c): one allocation in PERFSHIM_ADVICE_SAMPLE; the countdown is
+     * also the clock of the thread's window for temporaries */
     uint32_t owner = 0;
-    if (PS_LIKELY(t != NULL)) {
-        if (PS_UNLIKELY(--t->adv_left <= 0))
-            owner = ps_advice_alloc(t, p, id, size, count);
-        else
-            t->adv_last = 0;
-    }
+    if (PS_LIKELY(t != NULL) && PS_UNLIKELY(--t->adv_left <= 0))
+        owner = ps_advice_alloc(t, p, id, size, count);
     if (ps_pool_owns(p) && !ps_g.sampling) {
         ps_pool_block_meta_t *m = ps_pool_meta(p);
         if (PS_UNLIKELY(!m)) {
@@ -587,7 +583,7 @@ static void free_missed(void)
         atomic_fetch_add_explicit(&ps_g.untracked_frees, 1, memory_order_relaxed);
 }
 
-uint64_t ps_track_free(void *p, int realloc)
+void ps_track_free(void *p, size_t realloc_to)
 {
     uint32_t id, code, birth = 0, owner = 0;
     uint64_t size, meta = 0;
@@ -601,7 +597,7 @@ uint64_t ps_track_free(void *p, int realloc)
         if (pooled)
             pool_bit(p, 0);
         if (PS_UNLIKELY(meta & META_OLD))
-            return 0; /* allocated in an earlier section: known, not counted in this one */
+            return; /* allocated in an earlier section: known, not counted in this one */
         id = (uint32_t)(meta >> PS_LIVE_SIZE_BITS);
         code = (uint32_t)(meta >> META_CODE_SHIFT) & (PS_SAMPLE_CODES - 1);
         size = meta & META_SIZE_MAX;
@@ -610,13 +606,13 @@ uint64_t ps_track_free(void *p, int realloc)
         pool_bit(p, 0); /* also a bit left from the block's previous life */
         if (!m || m->stack_id == 0) {
             free_missed();
-            return 0;
+            return;
         }
         uint32_t v = m->stack_id;
         __atomic_store_n(&m->stack_id, 0, __ATOMIC_RELAXED);
         if (PS_UNLIKELY((v & ~PS_SECTION_ID_MASK) !=
                         atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed)))
-            return 0; /* allocated in an earlier section: known, not counted in this one */
+            return; /* allocated in an earlier section: known, not counted in this one */
         id = (v & PS_SECTION_ID_MASK) - 1;
         uint32_t sz = m->size;
         size = sz & PS_POOL_META_SIZE_MASK;
@@ -625,7 +621,7 @@ uint64_t ps_track_free(void *p, int realloc)
         code = 0;
     } else {
         free_missed();
-        return 0;
+        return;
     }
     uint64_t bytes = size, count = PS_COUNT_ONE;
     if (code)
@@ -634,13 +630,12 @@ uint64_t ps_track_free(void *p, int realloc)
     if (PS_LIKELY(t != NULL)) {
         count_free(t, id, bytes, count, birth);
         if (PS_UNLIKELY(owner))
-            ps_advice_free(t, p, id, owner, count, realloc);
+            ps_advice_free(t, p, id, owner, count, size, realloc_to);
     } else {
         ps_lock(&orphan_lock);
         count_free(orphan, id, bytes, count, birth);
         ps_unlock(&orphan_lock);
     }
-    return size;
 }
 
 /* A new trace section begins (control.c, tracking off): every block tracked so far belongs to

@@ -153,12 +153,14 @@ typedef struct ps_thread_s {
     uint32_t life_fresh; /* rows from here on lie on pages of life never written */
     /* advice.c: the advice counters' sampling (1 in PERFSHIM_ADVICE_SAMPLE tracked
      * allocations) and this thread's view for temporaries and cross-thread frees */
-    int32_t adv_left;      /* tracked allocations until the next advice sample */
-    uint32_t adv_tag;      /* owner tag of the blocks it samples, 1..PS_ADV_TAGS */
-    uintptr_t adv_last;    /* its last allocation if that one was sampled, else 0 */
-    int64_t adv_last_left; /* ps_tls_sample_left right after it (byte sampling's clock) */
-    uint32_t adv_rng;      /* xorshift state of the countdown */
-    struct {               /* tiny direct-mapped cache: stack hash -> stack */
+    int32_t adv_left;           /* tracked allocations until the next advice sample */
+    uint32_t adv_tag;           /* owner tag of the blocks it samples, 1..PS_ADV_TAGS */
+    uintptr_t adv_last;         /* its last advice sample (0: freed since) */
+    int64_t adv_last_left;      /* ps_tls_sample_left right after it (byte sampling's clock) */
+    int32_t adv_last_countdown; /* adv_left right after it: both unchanged at its free, no
+                                   allocation came between (a temporary) */
+    uint32_t adv_rng;           /* xorshift state of the countdown */
+    struct {                    /* tiny direct-mapped cache: stack hash -> stack */
         uint64_t hash;
         const ps_stack_t *stack;
     } stack_cache[256];

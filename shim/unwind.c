@@ -272,7 +272,7 @@ static void rows_emit(rows_t *rows, uintptr_t loc, const cfi_state_t *s);
  * rows (target UINTPTR_MAX): receives the state before every change of location, and the
  * final one. */
 PS_COLD static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *end, uintptr_t loc,
-                   uintptr_t target, cfi_state_t *s, const cfi_state_t *init, rows_t *rows)
+                           uintptr_t target, cfi_state_t *s, const cfi_state_t *init, rows_t *rows)
 {
     cfi_state_t stack[8];
     int depth = 0;

@@ -230,7 +230,7 @@ static inline unsigned ps_age_bucket(uint64_t units)
 
 /* Advice counters (ADVICE chunk): size bins, fixed site size, head flags. */
 #define PS_ADV_BINS 16
-#define PS_ADVICE_SITE_SIZE 56
+#define PS_ADVICE_SITE_SIZE 64
 #define PS_ADVICE_F_SCALED 1u  /* 1 in `sample` allocations counted: the counts are estimates */
 #define PS_ADVICE_F_SAMPLED 2u /* byte sampling (PERFSHIM_SAMPLE): estimates of its blocks */
 static inline unsigned ps_advice_bin(uint64_t n)

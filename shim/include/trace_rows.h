@@ -387,7 +387,7 @@
       "bit 0 (`PS_ADVICE_F_SCALED`): sample > 1, the counts are estimates; bit 1 " \
       "(`PS_ADVICE_F_SAMPLED`): byte sampling (`PERFSHIM_SAMPLE`) weighted them too") \
     X(c, u32, count, count, none, -, "sites that follow") \
-    X(c, u32, site_size, bytes, none, -, "bytes of each site's fixed part, >= 56") \
+    X(c, u32, site_size, bytes, none, -, "bytes of each site's fixed part, >= 64") \
     X(c, u32, bins, count, none, -, "size bins (16)") \
     X(c, pad32, reserved, -, none, -, "0")
 
@@ -400,9 +400,10 @@
     X(c, u64, temporaries, count, u64, temporaries, \
       "blocks freed before the same thread's next allocation") \
     X(c, u64, realloc_grows, count, u64, realloc_grows, \
-      "reallocs at this stack that grew a block") \
-    X(c, u64, realloc_growth_log2_micro, count, u64, realloc_growth_log2_micro, \
-      "sum over them of 1000000 log2(new size / old size)") \
+      "reallocs that grew a block allocated at this stack") \
+    X(c, u64, realloc_old_bytes, bytes, u64, realloc_old_bytes, \
+      "the sizes of those blocks before the reallocs (requested bytes)") \
+    X(c, u64, realloc_new_bytes, bytes, u64, realloc_new_bytes, "their sizes after them") \
     X(c, u64, cross_thread_frees, count, u64, cross_thread_frees, \
       "blocks freed by a thread other than the one that allocated them")
 

@@ -9,8 +9,8 @@
   skipped, on a new trace, and skipped with "trace has no advice counters" on the committed
   traces of older shims (the golden files).
 - The advice counters' exact counts (PERFSHIM_ADVICE_SAMPLE=1), against what adv_scratch,
-  adv_realloc and adv_xthread print they did: temporaries, realloc grows and their mean factor,
-  cross-thread frees; pool on and off. Estimates (the default 1 in 16; byte sampling,
+  adv_realloc and adv_xthread print they did: temporaries, realloc grows and their mean factor
+  (bytes after / bytes before), cross-thread frees; pool on and off. Estimates (the default 1 in 16; byte sampling,
   PERFSHIM_SAMPLE=4096, pool on and off) within 15% of the exact counts.
 - Promised gains, as counts (never wall-clock): pool.max on adv_poolmax predicts N more pooled
   allocations with the suggested PERFSHIM_POOL_MAX; the run with that value pools exactly N more

@@ -14,13 +14,13 @@
 
 typedef struct {
     uint32_t id;
-    uint64_t allocs, temporaries, grows, growth_micro, cross;
+    uint64_t allocs, temporaries, grows, grown_from, grown_to, cross;
     uint32_t nreq, nusable;
     uint32_t req_bins[4], usable_bins[4];
     uint64_t req[4], usable[4];
 } site_t;
 
-/* An ADVICE payload with the given sites; site_size may exceed 56 (zeros appended). */
+/* An ADVICE payload with the given sites; site_size may exceed 64 (zeros appended). */
 static void advice_payload(tb_buf_t *p, uint64_t time_ns, uint32_t sample, uint32_t flags,
                            uint32_t site_size, const site_t *s, uint32_t n)
 {
@@ -39,9 +39,10 @@ static void advice_payload(tb_buf_t *p, uint64_t time_ns, uint32_t sample, uint3
         tb_u64(p, s[i].allocs);
         tb_u64(p, s[i].temporaries);
         tb_u64(p, s[i].grows);
-        tb_u64(p, s[i].growth_micro);
+        tb_u64(p, s[i].grown_from);
+        tb_u64(p, s[i].grown_to);
         tb_u64(p, s[i].cross);
-        for (uint32_t k = 56; k < site_size; k += 4)
+        for (uint32_t k = 64; k < site_size; k += 4)
             tb_u32(p, 0);
         for (uint32_t k = 0; k < s[i].nreq; k++)
             tb_u32(p, s[i].req_bins[k]), tb_u64(p, s[i].req[k]);
@@ -62,13 +63,13 @@ static void load_advice(const tb_buf_t *payload, pa_trace_t *t)
 }
 
 static const site_t two_sites[] = {
-    {1, 160, 100, 7, 7000000, 3, 2, 1, {0, 5}, {15}, {150, 10}, {160}},
-    {2, 16, 0, 0, 0, 16, 1, 2, {3}, {3, 4}, {16}, {8, 8}},
+    {1, 160, 100, 7, 700, 1400, 3, 2, 1, {0, 5}, {15}, {150, 10}, {160}},
+    {2, 16, 0, 0, 0, 0, 16, 1, 2, {3}, {3, 4}, {16}, {8, 8}},
 };
 
 START_TEST(test_chunk_decoded)
 {
-    for (uint32_t site_size = 56; site_size <= 64; site_size += 8) {
+    for (uint32_t site_size = 64; site_size <= 72; site_size += 8) {
         tb_buf_t p = {0};
         advice_payload(&p, TB_SNAPSHOT_TIME_NS, 16, PS_ADVICE_F_SCALED, site_size, two_sites, 2);
         pa_trace_t t;
@@ -89,7 +90,8 @@ START_TEST(test_chunk_decoded)
         ck_assert_uint_eq(s1->allocs, 160);
         ck_assert_uint_eq(s1->temporaries, 100);
         ck_assert_uint_eq(s1->realloc_grows, 7);
-        ck_assert_uint_eq(s1->realloc_growth_log2_micro, 7000000);
+        ck_assert_uint_eq(s1->realloc_old_bytes, 700);
+        ck_assert_uint_eq(s1->realloc_new_bytes, 1400);
         ck_assert_uint_eq(s1->cross_thread_frees, 3);
         ck_assert_uint_eq(s1->req[0], 150);
         ck_assert_uint_eq(s1->req[5], 10);
@@ -117,24 +119,24 @@ static void refused(const tb_buf_t *p, bool damaged)
 START_TEST(test_chunk_other_or_malformed)
 {
     tb_buf_t p = {0};
-    advice_payload(&p, TB_SNAPSHOT_TIME_NS + 1, 1, 0, 56, two_sites, 2);
+    advice_payload(&p, TB_SNAPSHOT_TIME_NS + 1, 1, 0, 64, two_sites, 2);
     refused(&p, false); /* another snapshot's */
     tb_free(&p);
 
-    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 56, two_sites, 2);
+    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 64, two_sites, 2);
     p.len -= 4; /* the last bin cut */
     refused(&p, true);
     tb_free(&p);
 
-    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 52, two_sites, 2); /* site size too small */
+    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 60, two_sites, 2); /* site size too small */
     refused(&p, true);
     tb_free(&p);
 
-    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 0, 0, 56, two_sites, 2); /* sample 0 */
+    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 0, 0, 64, two_sites, 2); /* sample 0 */
     refused(&p, true);
     tb_free(&p);
 
-    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 56, two_sites, 1);
+    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 64, two_sites, 1);
     p.len -= 8;
     p.data[16] = 5; /* five sites claimed, one (cut) written */
     refused(&p, true);
@@ -142,22 +144,22 @@ START_TEST(test_chunk_other_or_malformed)
 
     site_t bad = two_sites[0];
     bad.req_bins[1] = 0; /* bins not increasing */
-    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 56, &bad, 1);
+    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 64, &bad, 1);
     refused(&p, true);
     tb_free(&p);
 
     bad = two_sites[0];
     bad.usable_bins[0] = PS_ADV_BINS; /* out of range */
-    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 56, &bad, 1);
+    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 64, &bad, 1);
     refused(&p, true);
     tb_free(&p);
 
     site_t order[2] = {two_sites[1], two_sites[0]}; /* sites out of stack id order */
-    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 56, order, 2);
+    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 64, order, 2);
     refused(&p, true);
     tb_free(&p);
 
-    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 56, two_sites, 1);
+    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 1, 0, 64, two_sites, 1);
     p.data[32 + 7] = 0x40; /* req_nonzero 2^30: more bins than any payload holds */
     refused(&p, true);
     tb_free(&p);
@@ -174,7 +176,7 @@ static int rule_count(uint64_t allocs, const site_t *s, uint32_t sample, const c
     tb_row_t row = {1, allocs, allocs * 64, allocs, allocs * 64, 0, 0, 0};
     tb_buf_t p[2] = {{0}, {0}};
     tb_snapshot(&p[0], PS_SNAP_EXIT, &row, 1, 0, 1 << 20, 1 << 20);
-    advice_payload(&p[1], TB_SNAPSHOT_TIME_NS, sample, sample > 1 ? PS_ADVICE_F_SCALED : 0, 56, s,
+    advice_payload(&p[1], TB_SNAPSHOT_TIME_NS, sample, sample > 1 ? PS_ADVICE_F_SCALED : 0, 64, s,
                    1);
     const uint16_t types[] = {PS_CHUNK_SNAPSHOT, PS_CHUNK_ADVICE};
     tb_buf_t f = {0};
@@ -228,11 +230,11 @@ END_TEST
 
 START_TEST(test_realloc_growth)
 {
-    /* 1000 growing reallocs, by 2^1.5 on average: fires with that factor; 999: not */
-    site_t s = {.id = 1, .allocs = 1000, .grows = 1000, .growth_micro = 1500000000};
+    /* 1000 growing reallocs, from 1000 to 2500 bytes in all: fires with factor 2.5; 999: not */
+    site_t s = {.id = 1, .allocs = 1000, .grows = 1000, .grown_from = 1000, .grown_to = 2500};
     char *j = NULL;
     ck_assert_int_eq(rule_count(1000, &s, 1, "realloc_growth", &j), 1);
-    ck_assert_ptr_nonnull(strstr(j, "\"mean_growth_factor\": 2.82843"));
+    ck_assert_ptr_nonnull(strstr(j, "\"mean_growth_factor\": 2.5"));
     free(j);
     s.grows = 999;
     ck_assert_int_eq(rule_count(1000, &s, 1, "realloc_growth", NULL), 0);
