@@ -1375,17 +1375,16 @@ const pa_advice_t *pa_model_advice(const pa_trace_t *t)
     return t->advice && t->has_snapshot && t->advice->time_ns == t->snap.time_ns ? t->advice : NULL;
 }
 
+static int cmp_advice_id(const void *key, const void *site)
+{
+    uint32_t id = *(const uint32_t *)key, other = ((const pa_advice_site_t *)site)->stack_id;
+    return (id > other) - (id < other);
+}
+
 const pa_advice_site_t *pa_model_advice_site(const pa_advice_t *a, uint32_t id)
 {
-    size_t lo = 0, hi = a ? a->nsites : 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a->sites[mid].stack_id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < (a ? a->nsites : 0) && a->sites[lo].stack_id == id ? &a->sites[lo] : NULL;
+    return a && a->nsites ? bsearch(&id, a->sites, a->nsites, sizeof *a->sites, cmp_advice_id)
+                          : NULL;
 }
 
 /* ---- MESSAGE, END -------------------------------------------------------------------------- */

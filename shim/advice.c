@@ -185,31 +185,28 @@ int ps_advice_write(ps_buf_t *b, uint64_t time_ns, uint32_t n)
     ps_buf_u32(b, PS_ADV_BINS);
     ps_buf_u32(b, 0);
     uint32_t sites = 0;
-    for (size_t c = 0; c < ADV_DIR && ((uint64_t)c << ADV_CHUNK_SHIFT) <= n; c++) {
-        const adv_row_t *rows = __atomic_load_n(&dir[c], __ATOMIC_ACQUIRE);
-        if (!rows)
+    for (uint32_t id = 0; id <= n && (id >> ADV_CHUNK_SHIFT) < ADV_DIR; id++) {
+        const adv_row_t *rows = __atomic_load_n(&dir[id >> ADV_CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+        if (!rows) {
+            id |= ADV_CHUNK - 1; /* a chunk never mapped: no sample there */
             continue;
-        for (uint32_t i = 0; i < ADV_CHUNK; i++) {
-            uint32_t id = (uint32_t)(c << ADV_CHUNK_SHIFT) + i;
-            if (id > n)
-                break;
-            const adv_row_t *r = &rows[i];
-            uint64_t v[ADV_U64S], any = 0; /* copies: other threads go on adding */
-            for (unsigned f = 0; f < ADV_U64S; f++)
-                any |= v[f] = __atomic_load_n(&r->n[f], __ATOMIC_RELAXED);
-            if (!any)
-                continue;
-            uint32_t req[PS_ADV_BINS], usable[PS_ADV_BINS];
-            ps_buf_u32(b, id);
-            ps_buf_u32(b, copy_bins(req, r->req));
-            ps_buf_u32(b, copy_bins(usable, r->usable));
-            ps_buf_u32(b, 0);
-            for (unsigned f = 0; f < ADV_U64S; f++)
-                ps_buf_u64(b, v[f]);
-            put_bins(b, req);
-            put_bins(b, usable);
-            sites++;
         }
+        const adv_row_t *r = &rows[id & (ADV_CHUNK - 1)];
+        uint64_t v[ADV_U64S], any = 0; /* copies: other threads go on adding */
+        for (unsigned f = 0; f < ADV_U64S; f++)
+            any |= v[f] = __atomic_load_n(&r->n[f], __ATOMIC_RELAXED);
+        if (!any)
+            continue;
+        uint32_t req[PS_ADV_BINS], usable[PS_ADV_BINS];
+        ps_buf_u32(b, id);
+        ps_buf_u32(b, copy_bins(req, r->req));
+        ps_buf_u32(b, copy_bins(usable, r->usable));
+        ps_buf_u32(b, 0);
+        for (unsigned f = 0; f < ADV_U64S; f++)
+            ps_buf_u64(b, v[f]);
+        put_bins(b, req);
+        put_bins(b, usable);
+        sites++;
     }
     ps_buf_patch_u32(b, head_at, sites);
     return b->failed ? -1 : 0;
