@@ -33,7 +33,7 @@
 _Static_assert(PS_POOL_LIMIT < (1u << PS_POOL_META_SIZE_BITS), "pooled sizes fit below the tag");
 _Static_assert(PS_ADV_TAGS < (1u << (32 - PS_POOL_META_SIZE_BITS)), "owner tags fit above them");
 
-#define ADV_CHUNK_SHIFT 10 /* rows per directory entry: 1024 (168 KiB of address space) */
+#define ADV_CHUNK_SHIFT 10 /* rows per directory entry: 1024 (176 KiB of address space) */
 #define ADV_CHUNK (1u << ADV_CHUNK_SHIFT)
 #define ADV_DIR (((size_t)PS_LIVE_MAX_STACK_ID + 1) >> ADV_CHUNK_SHIFT)
 
@@ -51,16 +51,26 @@ typedef struct {
 enum { ADV_ALLOCS, ADV_TEMPS, ADV_GROWS, ADV_FROM, ADV_TO, ADV_CROSS, ADV_U64S };
 _Static_assert(PS_ADVICE_SITE_SIZE == 16 + 8 * ADV_U64S, "the site's fields");
 
-static adv_row_t *dir[ADV_DIR];
-static atomic_uint next_tag;
+/* The directory by chunk of ids. Chunk 0 (ids below 1024: every stack of most programs) has a
+ * slot of its own next to the thread counter, whose page is written anyway: the directory's first
+ * page (128 KiB of slots) would be one more resident page per process (integration_footprint). */
+static struct {
+    atomic_uint next_tag; /* threads given an owner tag so far */
+    adv_row_t *dir0;
+} adv;
+static adv_row_t *dir_rest[ADV_DIR - 1];
+static inline adv_row_t **dir_slot(size_t c)
+{
+    return c ? &dir_rest[c - 1] : &adv.dir0;
+}
 
 /* Maps chunk c's rows (zero pages, touched row by row); a thread that loses the race to install
  * them unmaps its own. */
 static PS_COLD adv_row_t *chunk_map(size_t c)
 {
     adv_row_t *rows = ps_os_map(ADV_CHUNK * sizeof(adv_row_t)), *none = NULL;
-    if (rows &&
-        !__atomic_compare_exchange_n(&dir[c], &none, rows, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    if (rows && !__atomic_compare_exchange_n(dir_slot(c), &none, rows, 0, __ATOMIC_ACQ_REL,
+                                             __ATOMIC_ACQUIRE)) {
         ps_os_unmap(rows, ADV_CHUNK * sizeof(adv_row_t));
         rows = none;
     }
@@ -72,7 +82,7 @@ static inline adv_row_t *row_of(uint32_t id)
     size_t c = id >> ADV_CHUNK_SHIFT;
     if (c >= ADV_DIR)
         return NULL;
-    adv_row_t *rows = __atomic_load_n(&dir[c], __ATOMIC_ACQUIRE);
+    adv_row_t *rows = __atomic_load_n(dir_slot(c), __ATOMIC_ACQUIRE);
     if (PS_UNLIKELY(!rows) && !(rows = chunk_map(c)))
         return NULL; /* no memory: the sample is lost (the chunk says nothing of it) */
     return &rows[id & (ADV_CHUNK - 1)];
@@ -101,7 +111,7 @@ static inline int32_t next_countdown(ps_thread_t *t)
 
 void ps_advice_thread_init(ps_thread_t *t)
 {
-    uint32_t k = atomic_fetch_add_explicit(&next_tag, 1, memory_order_relaxed);
+    uint32_t k = atomic_fetch_add_explicit(&adv.next_tag, 1, memory_order_relaxed);
     t->adv_tag = k % PS_ADV_TAGS + 1;
     t->adv_rng = (k + 1) * 0x9e3779b9u | 1;
     t->adv_left = next_countdown(t);
@@ -186,7 +196,7 @@ int ps_advice_write(ps_buf_t *b, uint64_t time_ns, uint32_t n)
     ps_buf_u32(b, 0);
     uint32_t sites = 0;
     for (uint32_t id = 0; id <= n && (id >> ADV_CHUNK_SHIFT) < ADV_DIR; id++) {
-        const adv_row_t *rows = __atomic_load_n(&dir[id >> ADV_CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+        const adv_row_t *rows = __atomic_load_n(dir_slot(id >> ADV_CHUNK_SHIFT), __ATOMIC_ACQUIRE);
         if (!rows) {
             id |= ADV_CHUNK - 1; /* a chunk never mapped: no sample there */
             continue;
