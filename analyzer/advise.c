@@ -74,6 +74,11 @@
 #define ADV_GROWTH_MIN_BYTES (64u << 10) /* ... live bytes of the site at the last one */
 #define ADV_GROWTH_MIN_RATE 1048576.0    /* ... growing at least this many bytes an hour */
 #define ADV_GROWTH_MIN_CONFIDENCE 0.5    /* ... with the growth report's confidence */
+#define ADV_TEMP_MIN 1000                /* temporaries: a site's temporaries (estimated) */
+#define ADV_TEMP_SHARE 0.50              /* ... and their share of its allocations */
+#define ADV_REALLOC_MIN_GROWS 1000       /* realloc_growth: a site's growing reallocs */
+#define ADV_XTHREAD_MIN 1000             /* cross_thread_free: a site's cross-thread frees */
+#define ADV_XTHREAD_SHARE 0.50           /* ... and their share of its allocations */
 
 /* ---- the per-site counters (issue 13 item 1) ------------------------------------------------- */
 
@@ -89,26 +94,53 @@ typedef struct {
     double age_unit_s;    /* seconds per age unit */
     /* the shim's advice counters (has_counters false: not recorded by this trace) */
     bool has_counters;
-    uint64_t temporaries;             /* freed before the same thread's next allocation */
-    uint64_t realloc_grows;           /* reallocs that grew a block */
-    uint64_t realloc_growth_log2_sum; /* sum of log2(new / old) over them, x 1000 */
-    uint64_t cross_thread_frees;      /* frees by a thread other than the allocating one */
+    uint32_t counters_sample;    /* PERFSHIM_ADVICE_SAMPLE of the trace (1: exact) */
+    bool counters_estimated;     /* sample > 1, or byte sampling: the counts are estimates */
+    uint64_t counted_allocs;     /* allocations the counters stand for (estimated) */
+    uint64_t temporaries;        /* freed before the same thread's next allocation */
+    uint64_t realloc_grows;      /* reallocs that grew a block */
+    uint64_t realloc_old_bytes;  /* their sizes before (requested bytes) */
+    uint64_t realloc_new_bytes;  /* ... and after */
+    uint64_t cross_thread_frees; /* frees by a thread other than the allocating one */
     uint64_t size_hist_req[ADV_SIZE_BINS], size_hist_usable[ADV_SIZE_BINS];
 } adv_site_counters_t;
 
 #define ADV_NO_COUNTERS "trace has no advice counters"
 
-/* Fills out[i] for every group g->all[i] of trace t from what the trace holds. The one place to
- * connect the shim's per-site advice counters when the trace carries them. */
+/* Fills out[i] for every group g->all[i] of trace t from what the trace holds: the snapshot's
+ * allocations and bytes, lifetimes from AGES, and the shim's advice counters from the ADVICE
+ * chunk (summed over the stacks of a group; has_counters false without one). */
 static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, adv_site_counters_t *out)
 {
     const pa_ages_t *a = pa_ages_of(t);
+    const pa_advice_t *adv = pa_model_advice(t);
     for (size_t i = 0; i < g->n; i++) {
         memset(&out[i], 0, sizeof out[i]);
         out[i].allocs = g->all[i].allocs;
         out[i].alloc_bytes = g->all[i].alloc_bytes;
         out[i].has_lifetimes = a != NULL;
         out[i].age_unit_s = a ? pa_ages_seconds(a, 1.0) : 0;
+        out[i].has_counters = adv != NULL;
+        out[i].counters_sample = adv ? adv->sample : 0;
+        out[i].counters_estimated = adv && (adv->sample > 1 || adv->flags != 0);
+    }
+    for (size_t r = 0; adv && r < t->snap.nrows; r++) {
+        const pa_group_t *x = g->row_group[r];
+        const pa_advice_site_t *s = x ? pa_model_advice_site(adv, t->snap.rows[r].stack_id) : NULL;
+        if (!s)
+            continue;
+        adv_site_counters_t *c = &out[x - g->all];
+        c->counted_allocs += s->allocs;
+        c->temporaries += s->temporaries;
+        c->realloc_grows += s->realloc_grows;
+        c->realloc_old_bytes += s->realloc_old_bytes;
+        c->realloc_new_bytes += s->realloc_new_bytes;
+        c->cross_thread_frees += s->cross_thread_frees;
+        _Static_assert(ADV_SIZE_BINS == PS_ADV_BINS, "the shim's size bins");
+        for (unsigned b = 0; b < ADV_SIZE_BINS; b++) {
+            c->size_hist_req[b] += s->req[b];
+            c->size_hist_usable[b] += s->usable[b];
+        }
     }
     if (!a)
         return;
@@ -443,19 +475,138 @@ static int needs_counters(adv_ctx_t *c, const char **why)
     return PA_OK;
 }
 
+/* "estimated from 1 in N allocations" when the counters are estimates, else "" (static). */
+static const char *counters_note(const adv_site_counters_t *s)
+{
+    static char buf[96];
+    if (!s->counters_estimated)
+        return "";
+    snprintf(buf, sizeof buf, " (estimated: 1 in %u allocations counted%s)", s->counters_sample,
+             s->counters_sample > 1 ? "" : ", byte sampling");
+    return buf;
+}
+
+static void counters_evidence(adv_t *a, const adv_site_counters_t *s)
+{
+    ev(a, "counters_sample", (double)s->counters_sample, ADV_COUNT);
+    ev(a, "counters_estimated", s->counters_estimated ? 1 : 0, ADV_COUNT);
+}
+
+/* The usable bytes handed out per requested byte, from the size histograms (bin midpoints):
+ * 0 when the site has no counted sizes. */
+static double usable_ratio(const adv_site_counters_t *s)
+{
+    double req = 0, usable = 0;
+    for (unsigned b = 0; b < ADV_SIZE_BINS; b++) {
+        double mid = b ? 1.5 * (double)(1ull << (b + 3)) : 12.0;
+        req += mid * (double)s->size_hist_req[b];
+        usable += mid * (double)s->size_hist_usable[b];
+    }
+    return req > 0 ? usable / req : 0;
+}
+
+/* A site that short_lived advises already (its condition): temporaries leaves it to that rule,
+ * so that one inefficiency gets one piece of advice (docs/tuning.md). */
+static bool short_lived_fires(const adv_site_counters_t *s)
+{
+    return s->freed_timed >= ADV_SHORT_MIN_FREED &&
+           (double)s->short_lived >= ADV_SHORT_SHARE * (double)s->freed_timed;
+}
+
 static int rule_temporaries(adv_ctx_t *c, const char **why)
 {
-    return needs_counters(c, why); /* the lead wires the counters' rule here (docs/tuning.md) */
+    int rc = needs_counters(c, why);
+    for (size_t i = 0; rc == PA_OK && i < c->g.n; i++) {
+        const adv_site_counters_t *s = &c->counters[i];
+        if (s->temporaries < ADV_TEMP_MIN ||
+            (double)s->temporaries < ADV_TEMP_SHARE * (double)s->allocs || short_lived_fires(s))
+            continue;
+        uint64_t mean = s->allocs ? s->alloc_bytes / s->allocs : 0;
+        uint64_t temps = s->temporaries < s->allocs ? s->temporaries : s->allocs;
+        adv_t *a = adv_new(c, "temporaries");
+        if (!a || !(a->what = fmt("reuse one buffer for these %llu-byte blocks (or use the stack): "
+                                  "%.1f%% of them are freed before the thread allocates again",
+                                  (unsigned long long)mean, share(temps, s->allocs))))
+            return PA_ENOMEM;
+        ev(a, "allocations", (double)s->allocs, ADV_COUNT);
+        ev(a, "mean_size", (double)mean, ADV_BYTES);
+        ev(a, "temporaries", (double)s->temporaries, ADV_COUNT);
+        ev(a, "temporaries_share", share(temps, s->allocs), ADV_PERCENT);
+        ev(a, "usable_per_requested_byte", usable_ratio(s), ADV_RATIO);
+        counters_evidence(a, s);
+        a->gain_unit = "allocations";
+        a->gain = temps;
+        a->gain_text = fmt("up to %llu allocations and frees (one buffer kept per thread)%s",
+                           (unsigned long long)temps, counters_note(s));
+        if (!a->gain_text || place_group(c, a, &c->g.all[i]) != PA_OK)
+            return PA_ENOMEM;
+    }
+    return rc;
 }
 
 static int rule_realloc(adv_ctx_t *c, const char **why)
 {
-    return needs_counters(c, why);
+    int rc = needs_counters(c, why);
+    for (size_t i = 0; rc == PA_OK && i < c->g.n; i++) {
+        const adv_site_counters_t *s = &c->counters[i];
+        if (s->realloc_grows < ADV_REALLOC_MIN_GROWS)
+            continue;
+        /* bytes after over bytes before: the mean factor, each realloc weighted by its size */
+        double factor =
+            s->realloc_old_bytes ? (double)s->realloc_new_bytes / (double)s->realloc_old_bytes : 0;
+        uint64_t mean = s->allocs ? s->alloc_bytes / s->allocs : 0;
+        adv_t *a = adv_new(c, "realloc_growth");
+        if (!a || !(a->what = fmt("reserve the capacity up front (or grow it geometrically): %llu "
+                                  "reallocs grew blocks here, by %.2fx on average",
+                                  (unsigned long long)s->realloc_grows, factor)))
+            return PA_ENOMEM;
+        ev(a, "allocations", (double)s->allocs, ADV_COUNT);
+        ev(a, "mean_size", (double)mean, ADV_BYTES);
+        ev(a, "realloc_grows", (double)s->realloc_grows, ADV_COUNT);
+        ev(a, "mean_growth_factor", factor, ADV_RATIO);
+        ev(a, "bytes_before", (double)s->realloc_old_bytes, ADV_BYTES);
+        ev(a, "bytes_after", (double)s->realloc_new_bytes, ADV_BYTES);
+        counters_evidence(a, s);
+        a->gain_unit = "allocations";
+        a->gain = s->realloc_grows;
+        a->gain_text = fmt("up to %llu reallocs (each may copy the block)%s",
+                           (unsigned long long)s->realloc_grows, counters_note(s));
+        if (!a->gain_text || place_group(c, a, &c->g.all[i]) != PA_OK)
+            return PA_ENOMEM;
+    }
+    return rc;
 }
 
 static int rule_cross_thread(adv_ctx_t *c, const char **why)
 {
-    return needs_counters(c, why);
+    int rc = needs_counters(c, why);
+    for (size_t i = 0; rc == PA_OK && i < c->g.n; i++) {
+        const adv_site_counters_t *s = &c->counters[i];
+        if (s->cross_thread_frees < ADV_XTHREAD_MIN ||
+            (double)s->cross_thread_frees < ADV_XTHREAD_SHARE * (double)s->allocs)
+            continue;
+        uint64_t mean = s->allocs ? s->alloc_bytes / s->allocs : 0;
+        uint64_t cross = s->cross_thread_frees < s->allocs ? s->cross_thread_frees : s->allocs;
+        adv_t *a = adv_new(c, "cross_thread_free");
+        if (!a || !(a->what = fmt("free these %llu-byte blocks on the thread that allocated them "
+                                  "(hand them back, or recycle them in the consumer), or use an "
+                                  "allocator built for producer-consumer: %.1f%% are freed by "
+                                  "another thread",
+                                  (unsigned long long)mean, share(cross, s->allocs))))
+            return PA_ENOMEM;
+        ev(a, "allocations", (double)s->allocs, ADV_COUNT);
+        ev(a, "mean_size", (double)mean, ADV_BYTES);
+        ev(a, "cross_thread_frees", (double)s->cross_thread_frees, ADV_COUNT);
+        ev(a, "cross_thread_share", share(cross, s->allocs), ADV_PERCENT);
+        counters_evidence(a, s);
+        a->gain_unit = "allocations";
+        a->gain = cross;
+        a->gain_text = fmt("%llu frees that touch another thread's cache or arena%s",
+                           (unsigned long long)cross, counters_note(s));
+        if (!a->gain_text || place_group(c, a, &c->g.all[i]) != PA_OK)
+            return PA_ENOMEM;
+    }
+    return rc;
 }
 
 static int rule_tiny(adv_ctx_t *c, const char **why)
@@ -1136,16 +1287,17 @@ static const adv_rule_t rules[] = {
     {"short_lived", rule_short_lived, "reuse a buffer, use the stack or an arena",
      "allocations, freed blocks with a lifetime, share freed within one age unit"},
     {"temporaries", rule_temporaries, "reuse a buffer instead of a temporary",
-     "allocations freed before the thread's next allocation (advice counters)"},
+     "allocations, temporaries (freed before the thread's next allocation) and their share, "
+     "usable bytes per requested byte (advice counters)"},
     {"tiny", rule_tiny, "batch tiny objects into arrays or arenas",
      "allocations and mean size (<= 16 bytes) of one site"},
     {"realloc_growth", rule_realloc, "reserve capacity up front",
-     "reallocs that grew a block and their factors (advice counters)"},
+     "reallocs that grew a block and their mean growth factor (advice counters)"},
     {"fragmentation", rule_fragmentation,
      "malloc_trim, arena limits, pool decay or separate arenas",
      "RSS, live heap, the pool's empty slabs and free blocks"},
     {"cross_thread_free", rule_cross_thread, "change ownership or the allocator",
-     "frees on a thread other than the allocating one (advice counters)"},
+     "frees on a thread other than the allocating one and their share (advice counters)"},
     {"lock.hold", rule_lock_hold, "shorten the critical section",
      "acquisitions, contention, wait, mean hold"},
     {"lock.shard", rule_lock_shard, "shard a lock many sites wait on",

@@ -1311,6 +1311,98 @@ static int load_inherited(pa_trace_t *t, const pa_chunk_t *ch)
     return PA_OK;
 }
 
+/* ---- ADVICE ------------------------------------------------------------------------------- */
+
+static void advice_free(pa_advice_t *a)
+{
+    if (a)
+        free(a->sites);
+    free(a);
+}
+
+/* Reads an ADVICE chunk into t->advice when it belongs to the snapshot t stands at (a later
+ * one is ignored, as AGES). A malformed chunk is said and skipped. */
+static int load_advice(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    pa_advice_t *a = calloc(1, sizeof *a);
+    if (!a)
+        return PA_ENOMEM;
+    a->offset = ch->offset;
+    PA_ROW_GET(&c, ADVICE_HEAD, a);
+    const char *why = NULL;
+    if (c.err)
+        why = "payload ends inside the header";
+    else if (a->site_size < PS_ADVICE_SITE_SIZE)
+        why = "site size smaller than the format's";
+    else if ((uint64_t)a->count * a->site_size > pa_cursor_left(&c))
+        why = "more sites than the payload holds";
+    else if (a->bins == 0 || a->bins > PS_ADV_BINS)
+        why = "bin count out of range";
+    else if (a->sample == 0)
+        why = "sample of 0";
+    if (!why && (!t->has_snapshot || a->time_ns != t->snap.time_ns)) {
+        advice_free(a); /* another snapshot's (one after the --at one) */
+        return PA_OK;
+    }
+    if (!why && !(a->sites = calloc(a->count ? a->count : 1, sizeof *a->sites))) {
+        advice_free(a);
+        return PA_ENOMEM;
+    }
+    for (uint32_t i = 0; !why && i < a->count; i++) {
+        pa_advice_site_t *s = &a->sites[i];
+        size_t start = c.pos;
+        PA_ROW_GET(&c, ADVICE_SITE, s);
+        c.pos = start + a->site_size; /* fields a later format appends */
+        if (c.err || c.pos > c.len) {
+            why = "payload ends inside a site";
+        } else if (i && s->stack_id <= s[-1].stack_id) {
+            why = "sites out of stack id order";
+        } else if ((uint64_t)s->req_nonzero + s->usable_nonzero > 2u * a->bins ||
+                   ((uint64_t)s->req_nonzero + s->usable_nonzero) * 12 > pa_cursor_left(&c)) {
+            why = "more bins than the payload holds";
+        }
+        uint32_t prev = 0;
+        for (uint32_t k = 0; !why && k < s->req_nonzero + s->usable_nonzero; k++) {
+            uint32_t b = pa_cursor_u32(&c);
+            uint64_t n = pa_cursor_u64(&c);
+            bool first = k == 0 || k == s->req_nonzero; /* each list's bins increase */
+            if (b >= a->bins || (!first && b <= prev))
+                why = "size bin out of range or order";
+            else
+                (k < s->req_nonzero ? s->req : s->usable)[b] = n;
+            prev = b;
+        }
+    }
+    if (why) {
+        malformed(t, "ADVICE", ch, why);
+        advice_free(a);
+        return PA_OK;
+    }
+    a->nsites = a->count;
+    advice_free(t->advice);
+    t->advice = a;
+    return PA_OK;
+}
+
+const pa_advice_t *pa_model_advice(const pa_trace_t *t)
+{
+    return t->advice && t->has_snapshot && t->advice->time_ns == t->snap.time_ns ? t->advice : NULL;
+}
+
+static int cmp_advice_id(const void *key, const void *site)
+{
+    uint32_t id = *(const uint32_t *)key, other = ((const pa_advice_site_t *)site)->stack_id;
+    return (id > other) - (id < other);
+}
+
+const pa_advice_site_t *pa_model_advice_site(const pa_advice_t *a, uint32_t id)
+{
+    return a && a->nsites ? bsearch(&id, a->sites, a->nsites, sizeof *a->sites, cmp_advice_id)
+                          : NULL;
+}
+
 /* ---- MESSAGE, END -------------------------------------------------------------------------- */
 
 static int load_message(pa_trace_t *t, const pa_chunk_t *ch)
@@ -1618,6 +1710,9 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
         case PS_CHUNK_INHERITED:
             rc = load_inherited(t, &ch);
             break;
+        case PS_CHUNK_ADVICE:
+            rc = load_advice(t, &ch);
+            break;
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
             break;
@@ -1760,6 +1855,7 @@ void pa_model_free(pa_trace_t *t)
     free(t->alerts);
     free(t->leak_rows);
     pa_ages_free(t->ages);
+    advice_free(t->advice);
     free(t->inherited);
     pa_strlist_free(&t->warnings);
     memset(t, 0, sizeof *t);

@@ -224,6 +224,20 @@ typedef ps_row_alert_t pa_alert_t;
 /* INHERITED (PS_ROW_INHERITED_HEAD, PS_ROW_INHERITED): what a forked child held at its fork. */
 typedef ps_row_inherited_head_t pa_inherited_head_t;
 typedef ps_row_inherited_t pa_inherited_t;
+/* ADVICE (21): the shim's advice counters of one stack (docs/trace-format.md), size bins
+ * expanded. Counts are estimates unless the chunk's sample is 1 and its flags 0. */
+typedef struct {
+    PS_ROW_MEMBERS(ADVICE_SITE) /* stack_id, req_nonzero, usable_nonzero, allocs, temporaries,
+                                   realloc_grows, realloc_old_bytes, realloc_new_bytes,
+                                   cross_thread_frees */
+    uint64_t req[PS_ADV_BINS], usable[PS_ADV_BINS]; /* by ps_advice_bin() */
+} pa_advice_site_t;
+typedef struct {
+    uint64_t offset;            /* file offset of its chunk */
+    PS_ROW_MEMBERS(ADVICE_HEAD) /* time_ns, sample, flags, count, site_size, bins */
+    pa_advice_site_t *sites;    /* by increasing stack id */
+    size_t nsites;
+} pa_advice_t;
 
 typedef struct {
     uint32_t severity; /* 1 warning, 2 error */
@@ -304,11 +318,16 @@ typedef struct {
     pa_inherited_head_t inherited_head; /* fork_ns, parent_pid */
     pa_inherited_t *inherited;          /* ninherited rows by increasing stack_id */
     size_t ninherited;
+    pa_advice_t *advice; /* ADVICE (21): the chunk of the reported snapshot, or NULL */
 } pa_trace_t;
 
 /* The LEAK_KINDS rows of the snapshot reported (t->snap), or NULL (none: no scan, or --at
  * chose an earlier snapshot); *n gets their count. */
 const ps_row_leak_kind_t *pa_model_leak_kinds(const pa_trace_t *t, size_t *n);
+/* The ADVICE chunk of the snapshot reported (t->snap), or NULL (an older shim, an automatic
+ * snapshot, or --at chose an earlier one); the site of stack id in it, or NULL. */
+const pa_advice_t *pa_model_advice(const pa_trace_t *t);
+const pa_advice_site_t *pa_model_advice_site(const pa_advice_t *a, uint32_t id);
 /* "definitely", "indirectly", "possibly", "reachable" (enum ps_leak_kind); "unscanned" for 0. */
 const char *pa_model_leak_kind_name(uint32_t kind);
 

@@ -95,8 +95,9 @@ static void from_pool(void *arg, uintptr_t block, const ps_pool_block_meta_t *m)
     uint32_t v = __atomic_load_n(&m->stack_id, __ATOMIC_RELAXED);
     if (!v || (v & ~PS_SECTION_ID_MASK) != a->tag)
         return; /* free, never tracked, or from an earlier section */
-    acc_add(a, (v & PS_SECTION_ID_MASK) - 1, __atomic_load_n(&m->size, __ATOMIC_RELAXED),
-            PS_COUNT_ONE, __atomic_load_n(&m->birth, __ATOMIC_RELAXED));
+    acc_add(a, (v & PS_SECTION_ID_MASK) - 1,
+            __atomic_load_n(&m->size, __ATOMIC_RELAXED) & PS_POOL_META_SIZE_MASK, PS_COUNT_ONE,
+            __atomic_load_n(&m->birth, __ATOMIC_RELAXED));
 }
 
 static uint64_t whole(uint64_t fixed)

@@ -253,7 +253,9 @@ void ps_track_for_each(void (*fn)(ps_thread_t *, void *), void *arg);
 void ps_track_alloc(void *p, size_t size); /* exact: weight code 0 */
 /* A block tracked with weight code `code` (sample.c): it stands for more than itself. */
 void ps_track_alloc_code(void *p, size_t size, uint32_t code);
-void ps_track_free(void *p);
+/* realloc_to: 0, or p is a realloc's old block and the new size (bytes): not a temporary, and a
+ * realloc growth if larger (the advice counters). */
+void ps_track_free(void *p, size_t realloc_to);
 /* 1 if the tracker may hold p (a tracked block, or for a block outside the pool a hash
  * collision with one): free() must then call ps_track_free. Reads a bit or a byte, no lock. */
 int ps_track_maybe_tracked(const void *p);
@@ -289,6 +291,20 @@ void ps_track_life_row(uint32_t id, uint64_t out[PS_AGE_BUCKETS]);
 /* Its payload for the snapshot at time_ns: per stack, the ages of its live blocks and the
  * lifetimes of its freed ones. 0, or -1 when its tables could not be mapped (b->failed). */
 int ps_ages_write(ps_buf_t *b, uint64_t time_ns, uint32_t nstacks);
+
+/* ---- advice.c: the advice counters and the ADVICE chunk ------------------------------------ */
+void ps_advice_thread_init(ps_thread_t *t); /* its owner tag and first countdown */
+/* t's countdown ran out at the allocation of p (stack id, requested size, weight count in
+ * fixed point): counts it, re-arms the countdown; returns the owner tag to keep with the block
+ * (0: none, the sample was lost). */
+PS_NOINLINE uint32_t ps_advice_alloc(ps_thread_t *t, void *p, uint32_t id, uint64_t size,
+                                     uint64_t count);
+/* t frees p, an advice sample of stack id tagged `owner`, of `size` requested bytes; realloc_to:
+ * 0, or a realloc moves it to that many bytes. */
+PS_NOINLINE void ps_advice_free(ps_thread_t *t, void *p, uint32_t id, uint32_t owner,
+                                uint64_t count, uint64_t size, size_t realloc_to);
+/* The ADVICE chunk's payload for the snapshot at time_ns (stack ids 0..nstacks). */
+int ps_advice_write(ps_buf_t *b, uint64_t time_ns, uint32_t nstacks);
 
 /* ---- sample.c: PERFSHIM_SAMPLE, sampling by bytes ------------------------------------------ */
 #define PS_SAMPLE_CODES 16                     /* weight codes a block can carry (0 = exact) */

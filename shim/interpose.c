@@ -71,13 +71,15 @@ static PS_NOINLINE void record_alloc(void *p, size_t n, uint32_t code)
     errno = saved;
 }
 
-/* tick: 0 between realloc's free and alloc records, where the block would look half moved */
-static PS_NOINLINE void record_free(void *p, int tick)
+/* realloc_to: 0 for a free; for a realloc's old block the new size (the advice counters' realloc
+ * growth), and no tick between realloc's free and alloc records, where the block would look half
+ * moved */
+static PS_NOINLINE void record_free(void *p, size_t realloc_to)
 {
     int saved = errno;
     ps_tls_guard++;
-    ps_track_free(p);
-    if (tick)
+    ps_track_free(p, realloc_to);
+    if (!realloc_to)
         interval_tick();
     ps_tls_guard--;
     errno = saved;
@@ -208,7 +210,7 @@ static PS_NOINLINE void free_slow(void *p)
     if (!p)
         return;
     if (untrack_needed(p))
-        record_free(p, 1); /* before the block goes back: the address may be reused at once */
+        record_free(p, 0); /* before the block goes back: the address may be reused at once */
     ps_thread_t *lt = latency_thread();
     int timed = latency_due(lt);
     int pooled = ps_pool_owns(p);
@@ -368,7 +370,7 @@ static PS_NOINLINE void *realloc_sampled(void *p, size_t n)
     }
     if (pooled && ps_pool_realloc_in_place(p, n)) {
         if (held)
-            record_free(p, 0);
+            record_free(p, n);
         after_alloc(p, n);
         return p;
     }
@@ -379,12 +381,12 @@ static PS_NOINLINE void *realloc_sampled(void *p, size_t n)
         size_t old = ps_pool_usable_size(p);
         memcpy(q, p, old < n ? old : n);
         if (held)
-            record_free(p, 0); /* before p goes back: its address may be reused at once */
+            record_free(p, n); /* before p goes back: its address may be reused at once */
         ps_pool_free(p);
         after_alloc(q, n);
         return q;
     }
-    record_free(p, 0); /* a tracked block of the C library's: untracked before it moves */
+    record_free(p, n); /* a tracked block of the C library's: untracked before it moves */
     void *q = ps_real_realloc(p, n);
     if (q)
         after_alloc(q, n);
@@ -412,7 +414,7 @@ static PS_NOINLINE void *realloc_general(void *p, size_t n)
             if (timed)
                 ps_latency_record(PS_LAT_REALLOC, n, ps_ticks() - t0);
             if (untrack_needed(p)) /* a new size, at the realloc's call site */
-                record_free(p, 0);
+                record_free(p, n);
             after_alloc(p, n);
             return p;
         }
@@ -426,7 +428,7 @@ static PS_NOINLINE void *realloc_general(void *p, size_t n)
         if (timed)
             spent = ps_ticks() - t0;
         if (untrack_needed(p))
-            record_free(p, 0); /* before p goes back: its address may be reused at once */
+            record_free(p, n); /* before p goes back: its address may be reused at once */
         if (timed)
             t0 = ps_ticks();
         ps_pool_free(p);
@@ -445,7 +447,7 @@ static PS_NOINLINE void *realloc_general(void *p, size_t n)
     /* Untrack first: once glibc frees or moves the block, another thread may get the address. */
     int held = untrack_needed(p);
     if (held)
-        record_free(p, 0);
+        record_free(p, n);
     if (timed)
         t0 = ps_ticks();
     void *q = ps_real_realloc(p, n);

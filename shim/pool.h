@@ -49,9 +49,13 @@ typedef struct ps_pool_config_s {
  * most 3/4 of its 64 KiB (4096 blocks of 16 bytes). */
 typedef struct ps_pool_block_meta_s {
     uint32_t stack_id; /* interned allocation stack; 0 = none */
-    uint32_t size;     /* requested size (bytes); a pooled block is <= PS_POOL_LIMIT */
+    uint32_t size;     /* requested size (bytes; a pooled block is <= PS_POOL_LIMIT, 19 bits) in
+                          the low PS_POOL_META_SIZE_BITS; above them the advice owner tag of the
+                          allocating thread (advice.c; 0 = not an advice sample) */
     uint32_t birth;    /* allocation time (age units of track.c's clock, wraps) */
 } ps_pool_block_meta_t;
+#define PS_POOL_META_SIZE_BITS 19
+#define PS_POOL_META_SIZE_MASK ((UINT32_C(1) << PS_POOL_META_SIZE_BITS) - 1)
 
 /* ---- statistics (ps_pool_stats) ------------------------------------------------------------ */
 

@@ -103,7 +103,7 @@ static void add_pooled(void *arg, uintptr_t p, const ps_pool_block_meta_t *m)
     uint32_t tagged_id = __atomic_load_n(&m->stack_id, __ATOMIC_RELAXED);
     if ((tagged_id & ~PS_SECTION_ID_MASK) != section)
         return; /* an earlier trace section's */
-    add_block(p, m->size, (tagged_id & PS_SECTION_ID_MASK) - 1);
+    add_block(p, m->size & PS_POOL_META_SIZE_MASK, (tagged_id & PS_SECTION_ID_MASK) - 1);
 }
 
 static void count_pooled(void *arg, uintptr_t p, const ps_pool_block_meta_t *m)

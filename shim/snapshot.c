@@ -568,6 +568,9 @@ static int write_all(int reason, int final, int modules)
         ps_buf_reset(&buf);
         if (ps_ages_write(&buf, last_snapshot_ns, n) == 0)
             ps_writer_chunk(PS_CHUNK_AGES, &buf);
+        ps_buf_reset(&buf); /* the advice counters (advice.c): the same snapshots */
+        if (ps_advice_write(&buf, last_snapshot_ns, n) == 0)
+            ps_writer_chunk(PS_CHUNK_ADVICE, &buf);
     }
     write_messages();
     ps_writer_group_end();

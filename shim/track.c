@@ -102,6 +102,7 @@ PS_COLD static ps_thread_t *thread_new(void)
         return NULL;
     }
     t->tid = ps_os_tid();
+    ps_advice_thread_init(t);
     ps_lock(&registry_lock);
     t->next = threads;
     threads = t;
@@ -348,7 +349,7 @@ int ps_track_maybe_tracked(const void *p)
     return __atomic_load_n(&ps_sample_filter[ps_sample_filter_index(p)], __ATOMIC_RELAXED) != 0;
 }
 
-static void live_insert(uintptr_t p, uint64_t meta, uint32_t birth)
+static void live_insert(uintptr_t p, uint64_t meta, uint32_t birth, uint32_t owner)
 {
     uint64_t h = ptr_hash(p);
     ps_live_shard_t *s = shard_of(h);
@@ -368,11 +369,13 @@ static void live_insert(uintptr_t p, uint64_t meta, uint32_t birth)
     s->slots[i].ptr = p;
     s->slots[i].meta = meta;
     s->slots[i].birth = birth;
+    s->slots[i].owner = owner;
     ps_unlock(&s->lock);
 }
 
-/* Removes p; returns its meta (and its birth in *birth), or 0 if it was not tracked. */
-static uint64_t live_remove(uintptr_t p, uint32_t *birth)
+/* Removes p; returns its meta (and its birth and advice owner tag in *birth, *owner), or 0 if it
+ * was not tracked. */
+static uint64_t live_remove(uintptr_t p, uint32_t *birth, uint32_t *owner)
 {
     uint64_t h = ptr_hash(p);
     ps_live_shard_t *s = shard_of(h);
@@ -387,6 +390,7 @@ static uint64_t live_remove(uintptr_t p, uint32_t *birth)
     }
     uint64_t meta = s->slots[i].meta;
     *birth = s->slots[i].birth;
+    *owner = s->slots[i].owner;
     /* backward-shift deletion keeps probe chains intact without tombstones */
     uint32_t hole = i;
     for (uint32_t j = (i + 1) & mask; s->slots[j].ptr; j = (j + 1) & mask) {
@@ -400,6 +404,7 @@ static uint64_t live_remove(uintptr_t p, uint32_t *birth)
     s->slots[hole].ptr = 0;
     s->slots[hole].meta = 0;
     s->slots[hole].birth = 0;
+    s->slots[hole].owner = 0;
     s->count--;
     filter_add(p, -1);
     ps_unlock(&s->lock);
@@ -527,6 +532,14 @@ void ps_track_alloc_code(void *p, size_t size, uint32_t code)
     if (id > PS_LIVE_MAX_STACK_ID)
         id = 0;
     uint32_t birth = age_now();
+    uint64_t bytes = size, count = PS_COUNT_ONE;
+    if (code)
+        ps_sample_code_weights(size, code, &bytes, &count);
+    /* advice counters (advice.c): one allocation in PERFSHIM_ADVICE_SAMPLE; the countdown is
+     * also the clock of the thread's window for temporaries */
+    uint32_t owner = 0;
+    if (PS_LIKELY(t != NULL) && PS_UNLIKELY(--t->adv_left <= 0))
+        owner = ps_advice_alloc(t, p, id, size, count);
     if (ps_pool_owns(p) && !ps_g.sampling) {
         ps_pool_block_meta_t *m = ps_pool_meta(p);
         if (PS_UNLIKELY(!m)) {
@@ -536,7 +549,8 @@ void ps_track_alloc_code(void *p, size_t size, uint32_t code)
         /* 0 means "not tracked"; the section's tag above the id (types.h). Only full tracking
          * keeps blocks here (weight code 0): sampled blocks go to the live table. */
         /* relaxed stores (plain moves): ages.c reads them while the program runs */
-        __atomic_store_n(&m->size, (uint32_t)size, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->size, (uint32_t)size | owner << PS_POOL_META_SIZE_BITS,
+                         __ATOMIC_RELAXED);
         __atomic_store_n(&m->birth, birth, __ATOMIC_RELAXED);
         __atomic_store_n(&m->stack_id,
                          (id + 1) | atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed),
@@ -550,11 +564,8 @@ void ps_track_alloc_code(void *p, size_t size, uint32_t code)
             pool_bit(p, 1);
         if (size > META_SIZE_MAX)
             size = META_SIZE_MAX; /* as the table keeps it: the free subtracts the same */
-        live_insert((uintptr_t)p, meta_make(id, size, code), birth);
+        live_insert((uintptr_t)p, meta_make(id, size, code), birth, owner);
     }
-    uint64_t bytes = size, count = PS_COUNT_ONE;
-    if (code)
-        ps_sample_code_weights(size, code, &bytes, &count);
     if (PS_LIKELY(t != NULL)) {
         count_alloc(t, id, bytes, count);
     } else {
@@ -572,16 +583,16 @@ static void free_missed(void)
         atomic_fetch_add_explicit(&ps_g.untracked_frees, 1, memory_order_relaxed);
 }
 
-void ps_track_free(void *p)
+void ps_track_free(void *p, size_t realloc_to)
 {
-    uint32_t id, code, birth = 0;
+    uint32_t id, code, birth = 0, owner = 0;
     uint64_t size, meta = 0;
     int pooled = ps_pool_owns(p);
     /* A pooled block is in the live table when it was sampled, in its slab metadata when it
      * was tracked in full mode (the mode may change at run time: look in both). */
     if (!pooled ||
         __atomic_load_n(&ps_sample_filter[filter_slot((uintptr_t)p, 1)], __ATOMIC_RELAXED))
-        meta = live_remove((uintptr_t)p, &birth);
+        meta = live_remove((uintptr_t)p, &birth, &owner);
     if (meta) {
         if (pooled)
             pool_bit(p, 0);
@@ -603,7 +614,9 @@ void ps_track_free(void *p)
                         atomic_load_explicit(&ps_g.section_bits, memory_order_relaxed)))
             return; /* allocated in an earlier section: known, not counted in this one */
         id = (v & PS_SECTION_ID_MASK) - 1;
-        size = m->size;
+        uint32_t sz = m->size;
+        size = sz & PS_POOL_META_SIZE_MASK;
+        owner = sz >> PS_POOL_META_SIZE_BITS;
         birth = m->birth;
         code = 0;
     } else {
@@ -616,6 +629,8 @@ void ps_track_free(void *p)
     ps_thread_t *t = ps_track_thread();
     if (PS_LIKELY(t != NULL)) {
         count_free(t, id, bytes, count, birth);
+        if (PS_UNLIKELY(owner))
+            ps_advice_free(t, p, id, owner, count, size, realloc_to);
     } else {
         ps_lock(&orphan_lock);
         count_free(orphan, id, bytes, count, birth);

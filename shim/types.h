@@ -52,6 +52,8 @@ typedef struct ps_options_s {
     int track;              /* PERFSHIM_TRACK: 1 = track allocations */
     int locks;              /* PERFSHIM_LOCKS: 1 = time pthread locks */
     int lock_sample;        /* PERFSHIM_LOCK_SAMPLE: 1 in N uncontended acquisitions sampled */
+    int advice_sample;      /* PERFSHIM_ADVICE_SAMPLE: 1 in N tracked allocations (per thread)
+                               feed the advice counters (advice.c) */
     int max_locks;          /* PERFSHIM_MAX_LOCKS: lock table capacity (locks) */
     int latency_sample;     /* PERFSHIM_LATENCY_SAMPLE: 1 in N calls timed; 0 off */
     int cpu_hz;             /* PERFSHIM_CPU_HZ: CPU samples per CPU second; 0 off */
@@ -149,7 +151,16 @@ typedef struct ps_thread_s {
      * wrappers"). */
     uint32_t *life;
     uint32_t life_fresh; /* rows from here on lie on pages of life never written */
-    struct {             /* tiny direct-mapped cache: stack hash -> stack */
+    /* advice.c: the advice counters' sampling (1 in PERFSHIM_ADVICE_SAMPLE tracked
+     * allocations) and this thread's view for temporaries and cross-thread frees */
+    int32_t adv_left;           /* tracked allocations until the next advice sample */
+    uint32_t adv_tag;           /* owner tag of the blocks it samples, 1..PS_ADV_TAGS */
+    uintptr_t adv_last;         /* its last advice sample (0: freed since) */
+    int64_t adv_last_left;      /* ps_tls_sample_left right after it (byte sampling's clock) */
+    int32_t adv_last_countdown; /* adv_left right after it: both unchanged at its free, no
+                                   allocation came between (a temporary) */
+    uint32_t adv_rng;           /* xorshift state of the countdown */
+    struct {                    /* tiny direct-mapped cache: stack hash -> stack */
         uint64_t hash;
         const ps_stack_t *stack;
     } stack_cache[256];
@@ -191,11 +202,17 @@ typedef struct ps_thread_s {
     ps_unwind_tcache_t unwind_cache; /* unwind rules this thread used */
 } ps_thread_t;
 
+/* advice.c: owner tags of threads cycle through 1..PS_ADV_TAGS (13 bits: a pooled block keeps
+ * its tag above its size in the slab metadata); two threads 8191 apart share one. */
+#define PS_ADV_TAGS 8191u
+
 /* ---- track.c: the live-block table (blocks the real allocator gave us) -------------------- */
 typedef struct ps_live_entry_s {
     uintptr_t ptr;  /* user pointer; 0 = empty slot */
     uint64_t meta;  /* low 40 bits: requested size (bytes); high 24 bits: stack id */
     uint32_t birth; /* allocation time (age units of track.c's clock, wraps) */
+    uint32_t owner; /* advice sample: the allocating thread's adv_tag; 0 = not sampled (this
+                       was the struct's padding: the entry stays 24 bytes) */
 } ps_live_entry_t;
 
 #define PS_LIVE_SIZE_BITS 40

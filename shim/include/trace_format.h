@@ -54,9 +54,10 @@ enum ps_chunk_type {
     PS_CHUNK_AGES = 18,             /* ages of live blocks, lifetimes of freed ones, per stack */
     PS_CHUNK_LEAK_KINDS = 19,       /* exit: live blocks per stack and leak class; after SNAPSHOT */
     PS_CHUNK_INHERITED = 20,        /* forked child: blocks live at the fork, per stack */
+    PS_CHUNK_ADVICE = 21,           /* advice counters per stack (sizes, temporaries, ...) */
     /* Types from 0x8000 are written by the analyzer, never by the shim. */
     PS_CHUNK_MERGED_FROM = 0x8001, /* perfshim merge -o: one input process (path, PROCESS) */
-    PS_CHUNK_END = 0xffff           /* clean end of the trace: nothing follows */
+    PS_CHUNK_END = 0xffff          /* clean end of the trace: nothing follows */
 };
 
 /* PROCESS payload:
@@ -158,6 +159,13 @@ enum ps_chunk_type {
  *   blocks by age: a log-linear index, PS_HIST_* over units of 2^unit_shift ns), then
  *   freed_nonzero × {u32 index, u64 count} (its freed blocks by lifetime: ps_age_bucket()).
  *   Indices strictly increase within each list.
+ *
+ * ADVICE payload (right after the AGES chunk, or where it would be; same time_ns):
+ *   PS_ROW_ADVICE_HEAD, then `count` sites by increasing stack id, each: PS_ROW_ADVICE_SITE
+ *   (site_size bytes, >= PS_ADVICE_SITE_SIZE), req_nonzero × {u32 bin, u64 count} (requested
+ *   sizes), then usable_nonzero × {u32 bin, u64 count} (usable sizes handed out). Bin 0 holds
+ *   sizes up to 16 bytes, bin b (1 <= b < bins - 1) (2^(b+3), 2^(b+4)], the last one the rest
+ *   (ps_advice_bin()). Bins strictly increase within each list.
  */
 
 #define PS_SNAPSHOT_ROW_SIZE 64
@@ -218,6 +226,19 @@ static inline unsigned ps_age_bucket(uint64_t units)
         return 0;
     unsigned b = 64u - (unsigned)__builtin_clzll(units); /* units in [2^(b-1), 2^b) */
     return b < PS_AGE_BUCKETS ? b : PS_AGE_BUCKETS - 1;
+}
+
+/* Advice counters (ADVICE chunk): size bins, fixed site size, head flags. */
+#define PS_ADV_BINS 16
+#define PS_ADVICE_SITE_SIZE 64
+#define PS_ADVICE_F_SCALED 1u  /* 1 in `sample` allocations counted: the counts are estimates */
+#define PS_ADVICE_F_SAMPLED 2u /* byte sampling (PERFSHIM_SAMPLE): estimates of its blocks */
+static inline unsigned ps_advice_bin(uint64_t n)
+{
+    if (n <= 16)
+        return 0;
+    unsigned b = (unsigned)(64 - __builtin_clzll(n - 1)) - 4;
+    return b < PS_ADV_BINS ? b : PS_ADV_BINS - 1;
 }
 
 #define PS_FRAME_CUT UINT64_C(0xffffffffffffffff)

@@ -376,6 +376,37 @@
     X(c, u32, freed_nonzero, count, none, -, "lifetime buckets that follow them") \
     X(c, pad32, reserved, -, none, -, "0")
 
+/* ---- ADVICE (21): after AGES (exit, stop, dump or signal snapshot) ------------------------ */
+
+#define PS_ROW_ADVICE_HEAD(X, c) \
+    X(c, u64, time_ns, ns, u64, time_ns, "`time_ns` of the SNAPSHOT chunk it belongs to") \
+    X(c, u32, sample, count, u64, sample, \
+      "`PERFSHIM_ADVICE_SAMPLE`: one tracked allocation in this many (per thread) was counted, " \
+      "with this weight") \
+    X(c, u32, flags, flags, none, -, \
+      "bit 0 (`PS_ADVICE_F_SCALED`): sample > 1, the counts are estimates; bit 1 " \
+      "(`PS_ADVICE_F_SAMPLED`): byte sampling (`PERFSHIM_SAMPLE`) weighted them too") \
+    X(c, u32, count, count, none, -, "sites that follow") \
+    X(c, u32, site_size, bytes, none, -, "bytes of each site's fixed part, >= 64") \
+    X(c, u32, bins, count, none, -, "size bins (16)") \
+    X(c, pad32, reserved, -, none, -, "0")
+
+#define PS_ROW_ADVICE_SITE(X, c) \
+    X(c, u32, stack_id, stack_id, u64, stack_id, "the allocation stack") \
+    X(c, u32, req_nonzero, count, none, -, "requested-size bins that follow") \
+    X(c, u32, usable_nonzero, count, none, -, "usable-size bins that follow them") \
+    X(c, pad32, reserved, -, none, -, "0") \
+    X(c, u64, allocs, count, u64, allocs, "allocations counted (estimated)") \
+    X(c, u64, temporaries, count, u64, temporaries, \
+      "blocks freed before the same thread's next allocation") \
+    X(c, u64, realloc_grows, count, u64, realloc_grows, \
+      "reallocs that grew a block allocated at this stack") \
+    X(c, u64, realloc_old_bytes, bytes, u64, realloc_old_bytes, \
+      "the sizes of those blocks before the reallocs (requested bytes)") \
+    X(c, u64, realloc_new_bytes, bytes, u64, realloc_new_bytes, "their sizes after them") \
+    X(c, u64, cross_thread_frees, count, u64, cross_thread_frees, \
+      "blocks freed by a thread other than the one that allocated them")
+
 /* Every record above: Y(ID, name) for PS_ROW_<ID> and ps_row_<name>_t. */
 #define PS_TRACE_ROWS(Y) \
     Y(SNAPSHOT_HEAD, snapshot_head) \
@@ -402,7 +433,9 @@
     Y(LEAK_KINDS_HEAD, leak_kinds_head) \
     Y(LEAK_KIND, leak_kind) \
     Y(INHERITED_HEAD, inherited_head) \
-    Y(INHERITED, inherited)
+    Y(INHERITED, inherited) \
+    Y(ADVICE_HEAD, advice_head) \
+    Y(ADVICE_SITE, advice_site)
 
 /* clang-format on */
 
@@ -447,5 +480,6 @@ _Static_assert(PS_ROW_WIRE_SIZE(ALERT) == PS_ALERT_ROW_SIZE, "ALERT row");
 _Static_assert(PS_ROW_WIRE_SIZE(LEAK_KIND) == PS_LEAK_KIND_ROW_SIZE, "LEAK_KINDS row");
 _Static_assert(PS_ROW_WIRE_SIZE(AGE_SITE) == PS_AGE_SITE_SIZE, "AGES site");
 _Static_assert(PS_ROW_WIRE_SIZE(INHERITED) == PS_INHERITED_ROW_SIZE, "INHERITED row");
+_Static_assert(PS_ROW_WIRE_SIZE(ADVICE_SITE) == PS_ADVICE_SITE_SIZE, "ADVICE site");
 
 #endif /* PERFSHIM_TRACE_ROWS_H */
