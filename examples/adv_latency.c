@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * adv_latency.c — one inefficiency for `perfshim advise` (docs/tuning.md, rule alloc_latency): a
+ * adv_latency.c — one inefficiency for `perfshim advise` (docs/tuning.md, rule alloc_latency, and
+ * realloc_growth for its cause): a
  * buffer of 3 MiB is grown to 3.5 MiB by realloc 5,000 times. Mostly it lies next to the top of
  * the heap and grows in place (tens of nanoseconds); one time in 20 another block was just
  * allocated behind it, so realloc must move it and copy 3 MiB (a hundred microseconds or so:
@@ -29,6 +30,8 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
     unsigned long sum = 0, moved = 0;
+    char *prev = NULL; /* last round's buffer, freed after this round's allocations: the
+                          buffers are not temporaries (rule temporaries) */
     for (int r = 0; r < ROUNDS; r++) {
         char *p = malloc(reserve ? GROWN : FIRST);
         char *blocker = r % 20 == 0 ? malloc(BLOCKER) : NULL;
@@ -41,9 +44,11 @@ int main(int argc, char **argv)
         moved += q != p;
         q[GROWN - 1] = 1;
         sum += (unsigned char)q[0];
-        free(q);
+        free(prev);
+        prev = q;
         free(blocker);
     }
+    free(prev);
     printf("reallocs %d moved %lu reserve %d sum %lu\n", ROUNDS, moved, reserve, sum);
     return 0;
 }
