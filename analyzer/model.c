@@ -26,11 +26,13 @@
 #include "trace_format.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- warnings ------------------------------------------------------------------------------ */
 
@@ -776,10 +778,13 @@ static bool past_at(const pa_trace_t *t, const pa_at_t *at, uint64_t time_ns)
 }
 
 /* SNAPSHOT (4), SNAPSHOT_DELTA (13) and SNAPSHOT_PACKED (17): the one place their payloads are
- * decoded. A delta is `u64 base_time_ns` and then a SNAPSHOT payload whose rows are the stacks
- * changed since the snapshot at base_time_ns (SNAPSHOT_PACKED: the same with varint rows of
- * differences from that snapshot's); it applies only on top of that snapshot. */
-static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opts_t *o)
+ * decoded. A partial chunk (one before the keyframe a report starts from) has its head checked
+ * and applied (time, number, totals, the peaks' maxima) but no rows and no staged chunks: the
+ * keyframe replaces them all. A delta is `u64 base_time_ns` and then a SNAPSHOT payload whose rows
+ * are the stacks changed since the snapshot at base_time_ns (SNAPSHOT_PACKED: the same with varint
+ * rows of differences from that snapshot's); it applies only on top of that snapshot. */
+static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opts_t *o,
+                         bool partial)
 {
     bool packed = ch->type == PS_CHUNK_SNAPSHOT_PACKED;
     bool delta = packed || ch->type == PS_CHUNK_SNAPSHOT_DELTA;
@@ -809,7 +814,8 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
         malformed(t, what, ch, "more rows than the payload holds");
         return PA_OK;
     }
-    if (packed && (row_size < PS_PACKED_FIELDS || !packed_fits(c, row_count, row_size))) {
+    if (packed &&
+        (row_size < PS_PACKED_FIELDS || (!partial && !packed_fits(c, row_count, row_size)))) {
         malformed(t, what, ch,
                   row_size < PS_PACKED_FIELDS ? "fewer fields than a row needs"
                                               : "rows run past the payload");
@@ -840,8 +846,9 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
     }
     pa_snapshot_t *s = &t->snap;
     s->ntouched = 0;
-    if (!o->totals_only && (packed ? apply_packed(s, &c, row_count, row_size, o)
-                                   : apply_rows(s, &c, row_count, row_size, delta, o)) != PA_OK)
+    if (!o->totals_only && !partial &&
+        (packed ? apply_packed(s, &c, row_count, row_size, o)
+                : apply_rows(s, &c, row_count, row_size, delta, o)) != PA_OK)
         return PA_ENOMEM;
     if (t->has_snapshot) {
         if (s->totals.peak_live_bytes > to->peak_live_bytes)
@@ -858,7 +865,9 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
     s->number = ++t->nsnapshots;
     t->last_time_ns = h.time_ns;
     t->has_snapshot = true;
-    int rc = commit_staged(t);
+    /* A partial snapshot leaves its chunks staged: a later one of each type replaces them, and
+     * the keyframe loads the last (the one a full read would have loaded last). */
+    int rc = partial ? PA_OK : commit_staged(t);
     if (rc != PA_OK)
         return rc;
     if (!o->on_snapshot)
@@ -1633,7 +1642,86 @@ static bool after_frozen(const pa_trace_t *t, const pa_chunk_t *ch)
     }
 }
 
+/* The keyframe a report that needs only the state at one snapshot can start from: the file
+ * offset of the last full SNAPSHOT chunk at or before the --at one (the last snapshot, or the
+ * one of that number), 0 for none worth it. A pass over the chunk headers only (no payload
+ * read, no CRC): any header the reader would find damaged (bad sync word or length, a chunk
+ * past the end of the file, bytes after END) or a file that is not a regular one gives 0, and
+ * the file is read whole as before. */
+static uint64_t find_keyframe(const char *path, const pa_model_opts_t *o)
+{
+    if (o->on_snapshot || o->track_touched || o->on_other_chunk || o->totals_only ||
+        (o->at.kind != PA_AT_LAST && o->at.kind != PA_AT_NUMBER))
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    uint8_t h[PS_CHUNK_HEADER_SIZE];
+    uint64_t key = 0, before = 0, nsnap = 0;
+    bool clean = false;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        pread(fd, h, PS_TRACE_FILE_HEADER_SIZE, 0) == PS_TRACE_FILE_HEADER_SIZE) {
+        uint64_t size = (uint64_t)st.st_size,
+                 pos = (uint32_t)(h[12] | h[13] << 8 | h[14] << 16 | (uint32_t)h[15] << 24);
+        for (;;) {
+            ssize_t got = pread(fd, h, sizeof h, (off_t)pos);
+            if (got == 0 && pos == size) {
+                clean = true;
+                break;
+            }
+            if (got != (ssize_t)sizeof h)
+                break;
+            uint32_t sync, length;
+            uint16_t type;
+            memcpy(&sync, h, 4); /* little-endian host, as the cursor assumes */
+            memcpy(&type, h + 4, 2);
+            memcpy(&length, h + 8, 4);
+            if (sync != PS_CHUNK_SYNC || length > PS_CHUNK_MAX_LENGTH ||
+                size - pos - PS_CHUNK_HEADER_SIZE < length)
+                break;
+            pos += PS_CHUNK_HEADER_SIZE + (uint64_t)length;
+            if (type == PS_CHUNK_END) {
+                clean = pos == size;
+                break;
+            }
+            if (type != PS_CHUNK_SNAPSHOT && type != PS_CHUNK_SNAPSHOT_DELTA &&
+                type != PS_CHUNK_SNAPSHOT_PACKED)
+                continue;
+            nsnap++;
+            if (type == PS_CHUNK_SNAPSHOT && (o->at.kind == PA_AT_LAST || nsnap <= o->at.number)) {
+                key = pos - PS_CHUNK_HEADER_SIZE - length;
+                before = nsnap - 1;
+            }
+        }
+    }
+    close(fd);
+    return clean && before ? key : 0;
+}
+
+enum { RETRY = 1 }; /* read_trace: the pass from a keyframe met damage; read the file whole */
+
+static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyframe, pa_trace_t *t);
+
+/* Reports of one snapshot's state (no on_snapshot) start from its keyframe: the snapshot chunks
+ * before it are still read and CRC-checked, but only their heads are decoded (count, time,
+ * totals, a delta's base), not their rows, and the POOL and timing chunks staged for them are
+ * not decoded either (the last of each type is, at the keyframe). That pass is quiet; at the
+ * first warning or damage it is given up and the file read whole, so what is reported on a
+ * damaged file does not change. (Not CRC-checking them saved 1.4% more of `leaks` on the
+ * 100k-stack trace, and left a damaged delta before the keyframe unreported.) */
 int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
+{
+    uint64_t keyframe = find_keyframe(path, o);
+    if (keyframe) {
+        int rc = read_trace(path, o, keyframe, t);
+        if (rc != RETRY)
+            return rc;
+    }
+    return read_trace(path, o, 0, t);
+}
+
+static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyframe, pa_trace_t *t)
 {
     memset(t, 0, sizeof *t);
     t->quiet = o->quiet;
@@ -1653,6 +1741,8 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
     t->version = pa_reader_version(r);
     if (o->skip_stacks && o->reread)
         pa_reader_pass_over(r, PS_CHUNK_STACKS);
+    if (keyframe)
+        t->quiet = true; /* until the pass is known to go through */
     struct stat sb;
     uint64_t size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     pa_chunk_t ch;
@@ -1679,7 +1769,7 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
         case PS_CHUNK_SNAPSHOT:
         case PS_CHUNK_SNAPSHOT_DELTA:
         case PS_CHUNK_SNAPSHOT_PACKED:
-            rc = load_snapshot(t, &ch, o);
+            rc = load_snapshot(t, &ch, o, ch.offset < keyframe);
             break;
         case PS_CHUNK_POOL:
         case PS_CHUNK_LOCKS:
@@ -1725,7 +1815,18 @@ int pa_model_read(const char *path, const pa_model_opts_t *o, pa_trace_t *t)
             break;
         if (ch.type != PS_CHUNK_END)
             t->chunks++;
+        if (keyframe && (t->warnings.n || t->damaged || pa_reader_damaged(r)))
+            break;
     }
+    if (keyframe && n >= 0 && rc == PA_OK &&
+        (t->warnings.n || t->damaged || pa_reader_damaged(r))) {
+        pa_reader_close(r);
+        pa_progress_clear();
+        pa_model_free(t);
+        return RETRY;
+    }
+    t->quiet = o->quiet;
+    t->keyframe = keyframe;
     int read_errno = 0;
     if (n < 0) {
         rc = n;

@@ -303,7 +303,10 @@ typedef struct {
     bool has_end;                             /* END chunk read */
     uint64_t end_chunk_count, dropped_events; /* from the END chunk */
     uint64_t chunks;                          /* valid chunks read (before END) */
-    bool damaged;                             /* file damage or a malformed payload */
+    /* The file offset of the keyframe (full SNAPSHOT) the rows were decoded from: the snapshots
+     * before it were read for their heads only (pa_model_read); 0 when every one was decoded */
+    uint64_t keyframe;
+    bool damaged;          /* file damage or a malformed payload */
     pa_strlist_t warnings; /* every problem found, without the "perfshim: FILE: " prefix */
     bool quiet;            /* do not print warnings as they are found */
     /* LEAK_KINDS (19): the leak classes of the exit snapshot whose time_ns it names (a report

@@ -1126,6 +1126,76 @@ START_TEST(test_delta_applied)
 }
 END_TEST
 
+/* A report of the last snapshot decodes rows from the last keyframe on: the snapshots before it
+ * are counted and their peaks kept, as a full read (--at a later time) does; a damaged chunk
+ * before the keyframe makes the model read the file whole, with the same warnings. */
+static size_t snapshot_peak(tb_buf_t *f, uint64_t time_ns, const tb_row_t *rows, uint32_t n,
+                            uint64_t peak)
+{
+    tb_buf_t p = {0};
+    tb_snapshot_at(&p, time_ns, PS_SNAP_INTERVAL, rows, n, peak, 100, peak);
+    size_t off = tb_chunk(f, PS_CHUNK_SNAPSHOT, &p);
+    tb_free(&p);
+    return off;
+}
+
+static void same_state(const pa_trace_t *a, const pa_trace_t *b)
+{
+    ck_assert_uint_eq(a->nsnapshots, b->nsnapshots);
+    ck_assert_uint_eq(a->snap.number, b->snap.number);
+    ck_assert_uint_eq(a->snap.time_ns, b->snap.time_ns);
+    ck_assert_mem_eq(&a->snap.totals, &b->snap.totals, sizeof a->snap.totals);
+    ck_assert_uint_eq(a->snap.nrows, b->snap.nrows);
+    for (size_t i = 0; i < a->snap.nrows; i++) {
+        const pa_row_t *r = pa_model_row(b, a->snap.rows[i].stack_id);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_mem_eq(&a->snap.rows[i], r, sizeof *r);
+    }
+    ck_assert_uint_eq(a->warnings.n, b->warnings.n);
+    for (size_t i = 0; i < a->warnings.n; i++)
+        ck_assert_str_eq(a->warnings.items[i], b->warnings.items[i]);
+    ck_assert_int_eq(a->damaged, b->damaged);
+}
+
+START_TEST(test_delta_from_keyframe)
+{
+    tb_buf_t f = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    snapshot_peak(&f, 100, key_rows, 3, 9000); /* the highest peak: before the keyframe */
+    size_t d1 = delta_chunk(&f, 100, 200, delta_rows, 2);
+    size_t key = snapshot_peak(&f, 300, key_rows, 2, 4000);
+    delta_chunk(&f, 300, 400, delta_rows, 1);
+    const char *path = tu_path("keyframe.trace");
+    write_buf(path, &f);
+    pa_at_t later = {.kind = PA_AT_TIME, .time_ns = 1000};
+    pa_trace_t t, full;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_int_eq(pa_model_load_at(path, true, &later, &full), PA_OK);
+    ck_assert_uint_eq(t.keyframe, key);  /* the snapshots before it: heads only */
+    ck_assert_uint_eq(full.keyframe, 0); /* --at a time: every snapshot decoded */
+    same_state(&t, &full);
+    ck_assert_uint_eq(t.nsnapshots, 4);
+    ck_assert_uint_eq(t.snap.totals.peak_live_bytes, 9000);
+    static const uint32_t ids[] = {1, 3, 4}; /* the keyframe's two, the delta's new one */
+    static const uint64_t allocs[] = {10, 7, 1};
+    check_rows(&t, ids, allocs, 3);
+    pa_model_free(&t);
+    pa_model_free(&full);
+
+    /* a CRC error in the delta before the keyframe: read whole, reported as before */
+    f.data[d1 + PS_CHUNK_HEADER_SIZE + 20] ^= 0x40;
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_int_eq(pa_model_load_at(path, true, &later, &full), PA_OK);
+    ck_assert_uint_eq(t.keyframe, 0);
+    ck_assert(t.warnings.n > 0);
+    same_state(&t, &full);
+    pa_model_free(&t);
+    pa_model_free(&full);
+    tb_free(&f);
+}
+END_TEST
+
 /* The frame tree: 3000 stacks in two STACKS chunks (ids not in order, one redefined, one empty,
  * id 0 ignored) share their callers' nodes and read back frame for frame. */
 static uint32_t tree_depth(uint32_t id)
@@ -1356,6 +1426,7 @@ int main(void)
     tcase_add_test(tc, test_pool_belongs_to_last_snapshot);
     tcase_add_test(tc, test_pool_random_mutations);
     tcase_add_test(tc, test_delta_applied);
+    tcase_add_test(tc, test_delta_from_keyframe);
     tcase_add_test(tc, test_frame_tree);
     tcase_add_test(tc, test_delta_torn_everywhere);
     tcase_add_test(tc, test_delta_damaged_keyframe);
