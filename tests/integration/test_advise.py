@@ -28,7 +28,6 @@
 - The golden advice of committed traces (tests/data/advise.expected.{txt,json}; --update
   rewrites them).
 Standard library only."""
-import difflib
 import json
 import os
 import signal
@@ -95,24 +94,9 @@ def main():
     if not ck.check(text.returncode == 0 and js.returncode == 0, "golden advise exits 0",
                     pstest.describe(text) + pstest.describe(js)):
         ck.done()
-    got_json = test_golden.stable(json.loads(js.stdout.decode("utf-8")))
-    got_text = text.stdout.decode("utf-8")
-    if args.update:
-        with open(os.path.join(data, "advise.expected.json"), "w", encoding="utf-8") as f:
-            f.write(test_golden.dumps(got_json) + "\n")
-        with open(os.path.join(data, "advise.expected.txt"), "w", encoding="utf-8") as f:
-            f.write(got_text)
-        print("updated tests/data/advise.expected.{json,txt}")
+    expected = test_golden.check_report(ck, data, "advise", "advise", text, js, args.update)
+    if expected is None:
         ck.done()
-    with open(os.path.join(data, "advise.expected.json"), encoding="utf-8") as f:
-        expected = json.load(f)
-    d = test_golden.differences(expected, got_json)
-    ck.check(not d, "golden advise --json equals advise.expected.json", "\n".join(d[:30]))
-    with open(os.path.join(data, "advise.expected.txt"), encoding="utf-8") as f:
-        expected_text = f.read()
-    ck.check(got_text == expected_text, "golden advise (text) equals advise.expected.txt",
-             "\n".join(difflib.unified_diff(expected_text.splitlines(), got_text.splitlines(),
-                                            lineterm=""))[:4000])
     ck.check(any(a["rule"] == "leak" for a in expected["advice"]),
              "golden: the expected advice has leaks")
 

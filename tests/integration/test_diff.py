@@ -57,24 +57,9 @@ def main():
         if not ok:
             print(pstest.describe(text))
             return
-        got_json = test_golden.stable(json.loads(js.stdout.decode("utf-8")))
-        got_text = text.stdout.decode("utf-8")
-        if args.update:
-            with open(os.path.join(data, "diff.expected.json"), "w", encoding="utf-8") as f:
-                f.write(test_golden.dumps(got_json) + "\n")
-            with open(os.path.join(data, "diff.expected.txt"), "w", encoding="utf-8") as f:
-                f.write(got_text)
-            print("updated tests/data/diff.expected.{json,txt}")
+        expected = test_golden.check_report(ck, data, "diff", "diff", text, js, args.update)
+        if expected is None:
             return
-        with open(os.path.join(data, "diff.expected.json"), encoding="utf-8") as f:
-            expected = json.load(f)
-        d = test_golden.differences(expected, got_json)
-        ck.check(not d, "golden diff --json equals diff.expected.json", "\n".join(d[:30]))
-        with open(os.path.join(data, "diff.expected.txt"), encoding="utf-8") as f:
-            expected_text = f.read()
-        ck.check(got_text == expected_text, "golden diff (text) equals diff.expected.txt",
-                 "\n".join(l for l in __import__("difflib").unified_diff(
-                     expected_text.splitlines(), got_text.splitlines(), lineterm=""))[:4000])
         ck.equal(expected.get("format"), "perfshim-diff", "golden: format")
         ck.check(expected["totals"]["lock_wait"]["new"] > 0 and
                  expected["totals"]["leaked"]["base"] > 0,

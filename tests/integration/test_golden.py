@@ -11,6 +11,7 @@ a byte total, a function name, a line or a warning fails here.
 
 --update rewrites the expected files from the current analyzer (tests/data/regen.py does it
 after making new traces); review the diff before committing it. Standard library only."""
+import difflib
 import json
 import os
 
@@ -76,6 +77,34 @@ def differences(expected, got, where="$"):
             out.extend(differences(e, g, "%s[%d]" % (where, i)))
         return out
     return [] if expected == got else ["%s: expected %r, got %r" % (where, expected, got)]
+
+
+def check_report(ck, data, name, what, text, js, update):
+    """A report's golden files, tests/data/NAME.expected.{json,txt}: with update, rewrites them
+    from this run's text and JSON (and returns None); else checks both against them (WHAT names
+    the report in the checks) and returns the expected JSON."""
+    got_json = stable(json.loads(js.stdout.decode("utf-8")))
+    got_text = text.stdout.decode("utf-8")
+    jpath = os.path.join(data, name + ".expected.json")
+    tpath = os.path.join(data, name + ".expected.txt")
+    if update:
+        with open(jpath, "w", encoding="utf-8") as f:
+            f.write(dumps(got_json) + "\n")
+        with open(tpath, "w", encoding="utf-8") as f:
+            f.write(got_text)
+        print("updated tests/data/%s.expected.{json,txt}" % name)
+        return None
+    with open(jpath, encoding="utf-8") as f:
+        expected = json.load(f)
+    d = differences(expected, got_json)
+    ck.check(not d, "golden %s --json equals %s.expected.json" % (what, name), "\n".join(d[:30]))
+    with open(tpath, encoding="utf-8") as f:
+        expected_text = f.read()
+    ck.check(got_text == expected_text,
+             "golden %s (text) equals %s.expected.txt" % (what, name),
+             "\n".join(difflib.unified_diff(expected_text.splitlines(), got_text.splitlines(),
+                                            lineterm=""))[:4000])
+    return expected
 
 
 def main():
