@@ -15,7 +15,8 @@
  *     the sum of each process's latest (a process that ended keeps its last state), written as
  *     a keyframe first and last and SNAPSHOT_PACKED deltas between;
  *   - the blocks forked children inherited (INHERITED, clamped per process so that the totals
- *     equal leaks --merge's) and the leak classes of the exit snapshots (LEAK_KINDS), summed;
+ *     equal leaks --merge's), the leak classes of the exit snapshots (LEAK_KINDS) and the advice
+ *     counters of each input's last snapshot (ADVICE), summed per merged stack;
  *   - one MERGED_FROM chunk per input process (its path and PROCESS record), carried over from
  *     an input that is itself merged, so merging merged traces is merging their inputs.
  * Not carried: the pool, timing (locks, threads, latency, zones, CPU), ages, alerts, sampling
@@ -345,6 +346,11 @@ typedef struct {
     ps_row_leak_kinds_head_t kinds_head;
     lk_t *kinds;
     size_t nkinds, kinds_cap;
+    /* advice counters of the inputs' last snapshots, by merged id (summed when written) */
+    bool has_advice;
+    uint32_t adv_sample, adv_flags; /* the largest sample; the flags of any input */
+    pa_advice_site_t *adv;
+    size_t nadv, adv_cap;
     int err;
 } mo_t;
 
@@ -588,6 +594,22 @@ static int finish_input(mo_t *mo, pa_trace_t *t, input_t *in)
         if (pa_util_grow((void **)&mo->kinds, &mo->kinds_cap, mo->nkinds + 1, sizeof *mo->kinds))
             return PA_ENOMEM;
         mo->kinds[mo->nkinds++] = (lk_t){mid, k[i].kind, k[i].blocks, k[i].bytes};
+    }
+    const pa_advice_t *a = pa_model_advice(t);
+    if (a) {
+        mo->has_advice = true;
+        if (a->sample > mo->adv_sample)
+            mo->adv_sample = a->sample;
+        mo->adv_flags |= a->flags;
+    }
+    for (size_t i = 0; a && i < a->nsites; i++) {
+        uint32_t mid = map_stack(mo, t, a->sites[i].stack_id);
+        if (mo->err)
+            return mo->err;
+        if (pa_util_grow((void **)&mo->adv, &mo->adv_cap, mo->nadv + 1, sizeof *mo->adv))
+            return PA_ENOMEM;
+        mo->adv[mo->nadv] = a->sites[i];
+        mo->adv[mo->nadv++].stack_id = mid;
     }
     return PA_OK;
 }
@@ -942,6 +964,64 @@ static void totals_add(pa_totals_t *sum, const pa_totals_t *add, const pa_totals
         sum->peak_rss_bytes = sum->rss_bytes;
 }
 
+static int cmp_adv(const void *a, const void *b)
+{
+    uint32_t x = ((const pa_advice_site_t *)a)->stack_id,
+             y = ((const pa_advice_site_t *)b)->stack_id;
+    return x < y ? -1 : x > y;
+}
+
+/* The ADVICE chunk of the last merged snapshot (at time): each merged stack's counters, the
+ * sum of its inputs' (their last snapshots', as LEAK_KINDS). */
+static void write_advice(mo_t *mo, wr_t *w, buf_t *b, uint64_t time)
+{
+    qsort(mo->adv, mo->nadv, sizeof *mo->adv, cmp_adv);
+    size_t n = 0;
+    for (size_t i = 0; i < mo->nadv; i++) {
+        pa_advice_site_t *d = n ? &mo->adv[n - 1] : NULL, *s = &mo->adv[i];
+        if (d && d->stack_id == s->stack_id) {
+            d->allocs += s->allocs;
+            d->temporaries += s->temporaries;
+            d->realloc_grows += s->realloc_grows;
+            d->realloc_old_bytes += s->realloc_old_bytes;
+            d->realloc_new_bytes += s->realloc_new_bytes;
+            d->cross_thread_frees += s->cross_thread_frees;
+            for (unsigned k = 0; k < PS_ADV_BINS; k++) {
+                d->req[k] += s->req[k];
+                d->usable[k] += s->usable[k];
+            }
+        } else
+            mo->adv[n++] = *s;
+    }
+    uint32_t sample = mo->adv_sample ? mo->adv_sample : 1;
+    ps_row_advice_head_t h = {.time_ns = time,
+                              .sample = sample,
+                              .flags = mo->adv_flags | (sample > 1 ? PS_ADVICE_F_SCALED : 0),
+                              .count = (uint32_t)n,
+                              .site_size = PS_ADVICE_SITE_SIZE,
+                              .bins = PS_ADV_BINS};
+    b->n = 0;
+    PUT_ROW(b, ADVICE_HEAD, &h);
+    for (size_t i = 0; i < n; i++) {
+        pa_advice_site_t *s = &mo->adv[i];
+        s->req_nonzero = s->usable_nonzero = 0;
+        for (unsigned k = 0; k < PS_ADV_BINS; k++) {
+            s->req_nonzero += s->req[k] != 0;
+            s->usable_nonzero += s->usable[k] != 0;
+        }
+        PUT_ROW(b, ADVICE_SITE, s);
+        for (int list = 0; list < 2; list++)
+            for (uint32_t k = 0; k < PS_ADV_BINS; k++) {
+                uint64_t c = (list ? s->usable : s->req)[k];
+                if (c) {
+                    put_u32(b, k);
+                    put_u64(b, c);
+                }
+            }
+    }
+    chunk(w, PS_CHUNK_ADVICE, b);
+}
+
 static int write_snapshots(mo_t *mo, wr_t *w, uint64_t start)
 {
     size_t ids = mo->st.nstacks + 1;
@@ -1015,6 +1095,8 @@ static int write_snapshots(mo_t *mo, wr_t *w, uint64_t start)
         }
         chunk(w, PS_CHUNK_LEAK_KINDS, &b);
     }
+    if (mo->has_advice)
+        write_advice(mo, w, &b, last_time);
     uint64_t dropped = 0;
     for (size_t i = 0; i < mo->nin; i++)
         dropped += mo->in[i].dropped;
@@ -1048,6 +1130,7 @@ static void mo_free(mo_t *mo)
     free(mo->scratch);
     free(mo->inh);
     free(mo->kinds);
+    free(mo->adv);
     mstacks_free(&mo->st);
 }
 
