@@ -23,8 +23,9 @@
  * and section chunks (each process's own report shows them).
  *
  * Memory: the merged stacks and modules, per stack 48 bytes of counters, and every input's
- * changed rows as events (48 bytes a changed row a snapshot) until they are written; one input
- * trace is loaded at a time.
+ * changed rows as events (48 bytes a changed row a snapshot) until they are written, and every
+ * input's advice sites (320 bytes each, with their size bins); one input trace is loaded at a
+ * time.
  */
 #include "mergeout.h"
 
