@@ -121,4 +121,12 @@ void *ps_os_remap(void *p, size_t old_size, size_t new_size);
 void ps_os_fault_map_setup(uint64_t nth, int persist);
 uint64_t ps_os_map_requests(void); /* requests made so far */
 
+/* ---- the shim's own mappings (for the exit leak scan, reach.c) ---------------------------- */
+/* ps_os_map, ps_os_reserve and ps_os_remap record each mapping they make, ps_os_unmap forgets
+ * it, in a table of PS_OS_OWN_MAX slots (lock-free, no allocation). Calls fn for every mapping
+ * recorded; returns how many mappings could not be recorded (the table was full: they are
+ * not listed). A mapping made or unmapped meanwhile by another thread may be missed. */
+#define PS_OS_OWN_MAX 2048
+uint64_t ps_os_own_maps(void (*fn)(void *arg, uintptr_t lo, uintptr_t hi), void *arg);
+
 #endif /* PS_OS_H */

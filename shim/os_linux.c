@@ -59,6 +59,69 @@ static int map_fault(void)
     return fault_map_persist ? n >= fault_map_at : n == fault_map_at;
 }
 
+/* ---- the shim's own mappings ----------------------------------------------------------------
+ * A slot is free while its start is 0; a writer claims one with a compare-and-swap of the start,
+ * then stores the size (a reader that sees the start before the size skips the slot). Slots
+ * are taken from the lowest free one, so only the table's first pages are ever touched; `own_hw`
+ * bounds the slots in use. */
+static struct {
+    _Atomic uintptr_t lo;
+    _Atomic size_t size;
+} own[PS_OS_OWN_MAX];
+static atomic_uint own_hw;         /* 1 + the highest slot ever taken */
+static atomic_ullong own_unlisted; /* mappings not recorded: the table was full */
+
+static void own_add(void *p, size_t size)
+{
+    uintptr_t lo = (uintptr_t)p;
+    for (unsigned i = 0; i < PS_OS_OWN_MAX; i++) {
+        uintptr_t zero = 0;
+        if (atomic_load_explicit(&own[i].lo, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong(&own[i].lo, &zero, lo)) {
+            atomic_store_explicit(&own[i].size, size, memory_order_release);
+            unsigned hw = atomic_load_explicit(&own_hw, memory_order_relaxed);
+            while (hw < i + 1 && !atomic_compare_exchange_weak(&own_hw, &hw, i + 1)) {
+            }
+            return;
+        }
+    }
+    atomic_fetch_add_explicit(&own_unlisted, 1, memory_order_relaxed);
+}
+
+/* Forgets [p, p + size): the slot that starts there shrinks to what is left after it; an unmap
+ * of another part of a recorded mapping forgets the whole of it (the scan then judges it by its
+ * flags, as before the table). */
+static void own_remove(void *p, size_t size)
+{
+    uintptr_t lo = (uintptr_t)p, hi = lo + size;
+    unsigned hw = atomic_load_explicit(&own_hw, memory_order_acquire);
+    for (unsigned i = 0; i < hw; i++) {
+        uintptr_t s = atomic_load_explicit(&own[i].lo, memory_order_relaxed);
+        size_t n = atomic_load_explicit(&own[i].size, memory_order_acquire);
+        if (!s || lo >= s + n || hi <= s)
+            continue;
+        atomic_store_explicit(&own[i].size, 0, memory_order_release);
+        if (lo == s && hi < s + n) { /* its head: the tail stays recorded */
+            atomic_store_explicit(&own[i].lo, hi, memory_order_relaxed);
+            atomic_store_explicit(&own[i].size, s + n - hi, memory_order_release);
+        } else {
+            atomic_store_explicit(&own[i].lo, 0, memory_order_release);
+        }
+    }
+}
+
+uint64_t ps_os_own_maps(void (*fn)(void *arg, uintptr_t lo, uintptr_t hi), void *arg)
+{
+    unsigned hw = atomic_load_explicit(&own_hw, memory_order_acquire);
+    for (unsigned i = 0; i < hw; i++) {
+        uintptr_t s = atomic_load_explicit(&own[i].lo, memory_order_acquire);
+        size_t n = atomic_load_explicit(&own[i].size, memory_order_acquire);
+        if (s && n)
+            fn(arg, s, s + n);
+    }
+    return atomic_load_explicit(&own_unlisted, memory_order_relaxed);
+}
+
 /* Errors are reported by the return value: errno is the host's and stays untouched. */
 void *ps_os_map(size_t size)
 {
@@ -68,7 +131,10 @@ void *ps_os_map(size_t size)
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
     errno = saved;
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED)
+        return NULL;
+    own_add(p, size);
+    return p;
 }
 
 int ps_os_protect(void *p, size_t size, int writable)
@@ -81,8 +147,10 @@ int ps_os_protect(void *p, size_t size, int writable)
 
 void ps_os_unmap(void *p, size_t size)
 {
-    if (p)
+    if (p) {
+        own_remove(p, size);
         munmap(p, size);
+    }
 }
 
 void *ps_os_remap(void *p, size_t old_size, size_t new_size)
@@ -92,7 +160,11 @@ void *ps_os_remap(void *p, size_t old_size, size_t new_size)
     int saved = errno;
     void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
     errno = saved;
-    return q == MAP_FAILED ? NULL : q;
+    if (q == MAP_FAILED)
+        return NULL;
+    own_remove(p, old_size);
+    own_add(q, new_size);
+    return q;
 }
 
 int ps_os_read_self(void *dst, const void *src, size_t n)
@@ -435,6 +507,7 @@ void *ps_os_reserve(size_t size, size_t align)
     size_t tail = (size_t)((p + over) - (start + size));
     if (tail)
         munmap(start + size, tail);
+    own_add(start, size);
     return start;
 }
 

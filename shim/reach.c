@@ -56,6 +56,7 @@ typedef struct {
 #define COPY_BYTES (64 * 1024)
 #define LARGE_BLOCK (64 * 1024) /* read through process_vm_readv even with no other thread */
 #define MAX_THREADS 4096
+#define SKIP_MAX (PS_OS_OWN_MAX + 4096) /* the shim's mappings and the modules' extents */
 
 static struct {
     blk_t *b;
@@ -75,6 +76,10 @@ static struct {
     uint64_t root_bytes, heap_bytes, unread_bytes;
     uintptr_t self_lo, self_hi; /* the shim's own module: not a root (its extent once
                                    module_roots found it; before, self_lo is an address in it) */
+    blk_t *skip;                /* what anon_roots leaves out: every module's extent (scanned
+                                   by module_roots, or the shim's) and every mapping of the
+                                   shim's (ps_os_own_maps); addr and size, sorted, merged */
+    size_t nskip, skip_cap;
     struct {
         uintptr_t lo, hi;
     } threads[MAX_THREADS];
@@ -320,6 +325,15 @@ static void drain(void)
 
 /* ---- the roots ---------------------------------------------------------------------------- */
 
+/* One range anon_roots must leave out (a module's extent, a mapping of the shim's); dropped
+ * when the table is full (the range is then judged as before: by its flags). */
+static void skip_add(void *arg, uintptr_t lo, uintptr_t hi)
+{
+    (void)arg;
+    if (S.nskip < S.skip_cap && hi > lo)
+        S.skip[S.nskip++] = (blk_t){lo, hi - lo, 0, 0};
+}
+
 static int module_roots(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size, (void)data;
@@ -330,19 +344,23 @@ static int module_roots(struct dl_phdr_info *info, size_t size, void *data)
         if (ph->p_type == PT_LOAD && S.self_lo >= s && S.self_lo < s + ph->p_memsz)
             self = 1;
     }
-    if (self) { /* remember its whole extent, .bss included: anon_roots must not scan it */
-        uintptr_t lo = UINTPTR_MAX, hi = 0;
-        for (int i = 0; i < info->dlpi_phnum; i++) {
-            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-            uintptr_t s = info->dlpi_addr + ph->p_vaddr;
-            if (ph->p_type == PT_LOAD) {
-                lo = s < lo ? s : lo;
-                hi = s + ph->p_memsz > hi ? s + ph->p_memsz : hi;
-            }
+    /* its whole extent, .bss included: anon_roots must not scan it again (the shim's: at all) */
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t s = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD) {
+            lo = s < lo ? s : lo;
+            hi = s + ph->p_memsz > hi ? s + ph->p_memsz : hi;
         }
-        size_t page = ps_os_page_size();
-        S.self_lo = lo & ~(uintptr_t)(page - 1);
-        S.self_hi = (hi + page - 1) & ~(uintptr_t)(page - 1);
+    }
+    size_t page = ps_os_page_size();
+    lo &= ~(uintptr_t)(page - 1);
+    hi = (hi + page - 1) & ~(uintptr_t)(page - 1);
+    skip_add(NULL, lo, hi);
+    if (self) {
+        S.self_lo = lo;
+        S.self_hi = hi;
         return 0;
     }
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -411,6 +429,10 @@ static void release(size_t bmap, size_t mmap_bytes)
         ps_os_unmap(S.copy, COPY_BYTES);
     if (S.g)
         ps_os_unmap(S.g, S.gbytes);
+    if (S.skip)
+        ps_os_unmap(S.skip, SKIP_MAX * sizeof *S.skip);
+    S.skip = NULL;
+    S.nskip = S.skip_cap = 0;
     S.b = NULL;
     S.mark = NULL;
     S.copy = NULL;
@@ -473,10 +495,13 @@ static int write_rows(ps_buf_t *b, uint64_t time_ns, uint64_t t0)
  * memory, a runtime's data. Not scanned: file-backed mappings (a module's data was scanned
  * above), [heap] (glibc's chunks: the tracked blocks themselves, and free chunks holding stale
  * pointers), [stack] and other named regions but [anon:...], the shim's own .bss (an anonymous
- * mapping after its data segment: its state holds block addresses), mappings with the VM_NORESERVE
- * flag ("nr" in VmFlags: every mapping of the shim — its live table holds the address of every
- * block — and glibc's thread arenas), the tracked blocks themselves (glibc's mmap'd chunks),
- * and mappings over ANON_MAX (an address-space reservation, not data).
+ * mapping after its data segment: its state holds block addresses), every mapping the shim made
+ * (ps_os_own_maps: its live table holds the address of every block; they are MAP_NORESERVE too,
+ * but the kernel drops that flag with vm.overcommit_memory=2, and valgrind's mappings lack it),
+ * the part of a mapping inside a module's extent (a library's .bss: module_roots read it with
+ * the data segment), mappings with the VM_NORESERVE flag ("nr" in VmFlags: glibc's thread
+ * arenas), the tracked blocks themselves (glibc's mmap'd chunks), and mappings over ANON_MAX
+ * (an address-space reservation, not data).
  * /proc/self/smaps is read once, at most SMAPS_BYTES of it: what does not fit is not scanned. */
 #define SMAPS_BYTES ((size_t)8 << 20)
 #define ANON_MAX ((uintptr_t)1 << 30)
@@ -527,6 +552,43 @@ static void scan_between_blocks(uintptr_t lo, uintptr_t hi)
     drain();
 }
 
+/* Scans [lo, hi) but for the ranges of S.skip (sorted by address, not overlapping). */
+static void scan_outside_skips(uintptr_t lo, uintptr_t hi)
+{
+    size_t a = 0, z = S.nskip;
+    while (a < z) { /* the first skip ending after lo */
+        size_t m = a + (z - a) / 2;
+        if (end_of(&S.skip[m]) <= lo)
+            a = m + 1;
+        else
+            z = m;
+    }
+    for (; lo < hi && a < S.nskip && S.skip[a].addr < hi; a++) {
+        if (S.skip[a].addr > lo)
+            scan_between_blocks(lo, S.skip[a].addr);
+        lo = end_of(&S.skip[a]);
+    }
+    if (lo < hi)
+        scan_between_blocks(lo, hi);
+}
+
+/* Sorts S.skip by address and merges the ranges that overlap or touch. */
+static void merge_skips(void)
+{
+    sort_blocks(S.skip, S.nskip);
+    size_t n = 0;
+    for (size_t i = 0; i < S.nskip; i++) {
+        blk_t *x = &S.skip[i];
+        if (n && x->addr <= end_of(&S.skip[n - 1])) {
+            uintptr_t e = end_of(x) > end_of(&S.skip[n - 1]) ? end_of(x) : end_of(&S.skip[n - 1]);
+            S.skip[n - 1].size = e - S.skip[n - 1].addr;
+        } else {
+            S.skip[n++] = *x;
+        }
+    }
+    S.nskip = n;
+}
+
 /* A header line of smaps: "lo-hi perms offset dev inode [path]". Sets *lo, *hi and returns 1
  * when it is a private writable anonymous mapping (no path, or [anon:...]). */
 static int anon_header(const char *q, const char *eol, uintptr_t *lo, uintptr_t *hi)
@@ -557,6 +619,8 @@ static void anon_roots(void)
     char *buf = ps_os_map(SMAPS_BYTES);
     if (!buf)
         return;
+    ps_os_own_maps(skip_add, NULL); /* the module extents are in S.skip already */
+    merge_skips();
     ssize_t n = ps_os_read_file("/proc/self/smaps", buf, SMAPS_BYTES);
     uintptr_t lo = 0, hi = 0;
     int cand = 0;
@@ -573,9 +637,9 @@ static void anon_roots(void)
             for (const char *f = q + 8; f + 3 <= eol; f++)
                 if (f[0] == ' ' && f[1] == 'n' && f[2] == 'r' && (f + 3 == eol || f[3] == ' '))
                     noreserve = 1;
-            int in_self = lo < S.self_hi && hi > S.self_lo; /* the shim's .bss */
+            int in_self = lo < S.self_hi && hi > S.self_lo; /* the shim's .bss (no S.skip) */
             if (!noreserve && !in_self && hi > lo && hi - lo <= ANON_MAX)
-                scan_between_blocks(lo, hi);
+                scan_outside_skips(lo, hi);
             cand = 0;
         }
         q = eol + 1;
@@ -605,6 +669,9 @@ int ps_reach_write(ps_buf_t *b, uint64_t time_ns)
     S.b = ps_os_map(bmap);
     S.mark = ps_os_map(mmap_bytes);
     S.copy = ps_os_map(COPY_BYTES);
+    S.skip = ps_os_map(SKIP_MAX * sizeof *S.skip); /* without it: nothing skipped but the shim */
+    S.nskip = 0;
+    S.skip_cap = S.skip ? SKIP_MAX : 0;
     if (!S.b || !S.mark || !S.copy) {
         release(bmap, mmap_bytes);
         ps_msg_warn("cannot map %zu bytes for the leak scan; the leak report gives no classes",

@@ -875,6 +875,66 @@ START_TEST(test_readable)
 }
 END_TEST
 
+/* ps_os_own_maps lists the mappings ps_os_map, ps_os_reserve and ps_os_remap made and not
+ * ps_os_unmap'ed (reach.c leaves them out of the exit leak scan's roots): each one exactly, a
+ * head unmapped leaves the tail, a remap moves it, an unmap forgets it. */
+typedef struct {
+    uintptr_t lo, hi;
+    int found;
+} own_probe_t;
+
+static void own_probe(void *arg, uintptr_t lo, uintptr_t hi)
+{
+    own_probe_t *p = arg;
+    if (lo == p->lo && hi == p->hi)
+        p->found++;
+    else if (lo < p->hi && hi > p->lo)
+        p->found += 100; /* overlaps it, not exactly */
+}
+
+static int own_listed(const void *p, size_t n)
+{
+    own_probe_t probe = {(uintptr_t)p, (uintptr_t)p + n, 0};
+    ck_assert_uint_eq(ps_os_own_maps(own_probe, &probe), 0);
+    return probe.found;
+}
+
+START_TEST(test_os_own_maps)
+{
+    size_t page = ps_os_page_size();
+    char *a = ps_os_map(4 * page);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(own_listed(a, 4 * page), 1);
+    ps_os_unmap(a, page); /* the head */
+    ck_assert_int_eq(own_listed(a + page, 3 * page), 1);
+    char *b = ps_os_remap(a + page, 3 * page, 64 * page);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(own_listed(b, 64 * page), 1);
+    if (b != a + page)
+        ck_assert_int_eq(own_listed(a + page, 3 * page), 0);
+    ps_os_unmap(b, 64 * page);
+    ck_assert_int_eq(own_listed(b, 64 * page), 0);
+    char *r = ps_os_reserve(16 * page, 8 * page);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(own_listed(r, 16 * page), 1);
+    ps_os_unmap(r + 8 * page, page); /* inside: forgotten whole, never listed too wide */
+    ck_assert_int_eq(own_listed(r, 16 * page), 0);
+    ps_os_unmap(r, 8 * page);
+    ps_os_unmap(r + 9 * page, 7 * page);
+    /* many at once: every one listed */
+    enum { N = 300 };
+    static void *many[N];
+    for (int i = 0; i < N; i++)
+        ck_assert_ptr_nonnull(many[i] = ps_os_map(page));
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(own_listed(many[i], page), 1);
+    for (int i = 0; i < N; i++)
+        ps_os_unmap(many[i], page);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(own_listed(many[i], page), 0);
+}
+END_TEST
+
 /* os_linux.c's direct calls (no libc wrapper: docs/performance.md, "Sampling's peak RSS: system
  * calls without libc's wrappers") give what libc's wrappers give, and leave errno alone. */
 START_TEST(test_os_direct_calls)
@@ -1119,6 +1179,7 @@ int main(void)
     tcase_add_test(tc, test_libunwind_on_demand);
     tcase_add_test(tc, test_readable);
     tcase_add_test(tc, test_os_direct_calls);
+    tcase_add_test(tc, test_os_own_maps);
     tcase_add_test(tc, test_exit_paths);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
