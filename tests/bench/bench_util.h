@@ -23,6 +23,17 @@ static inline uint64_t bench_rng_next(uint64_t *state)
     return z ^ (z >> 31);
 }
 
+/* xorshift64 (Marsaglia; shifts 13, 7, 17): the stack and size picks of bench-scalegen and
+ * bench-manystacks, whose recorded figures (docs/performance.md) depend on its exact sequence. */
+static inline uint64_t bench_xorshift(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
 /* Uniform size in [lo, hi]. */
 static inline size_t bench_rng_size(uint64_t *state, size_t lo, size_t hi)
 {

@@ -12,6 +12,8 @@
  * stacks, or (TAIL_PERMILLE in 1000) at any stack; one request in 1000 keeps its block (a
  * slow leak). So the rows that change between snapshots are the hot ones plus the tail's.
  */
+#include "bench_util.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,10 +65,7 @@ static uint64_t rng = 88172645463325252ull;
 
 static uint64_t next(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return bench_xorshift(&rng);
 }
 
 static uint32_t stacks, hot, setup; /* setup: ids allocated once and kept so far */

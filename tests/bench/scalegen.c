@@ -18,6 +18,8 @@
  * A stack is the binary spelling of its id over 17 levels of descend(): each level calls the
  * next from one of two call sites (bit 0 or 1), up to 131072 distinct stacks.
  */
+#include "bench_util.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,10 +50,7 @@ static uint64_t state = 0x2545f4914f6cdd1dull;
 
 static uint64_t rnd(void)
 {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
+    return bench_xorshift(&state);
 }
 
 int main(int argc, char **argv)

@@ -53,13 +53,8 @@ static void advice_payload(tb_buf_t *p, uint64_t time_ns, uint32_t sample, uint3
 
 static void load_advice(const tb_buf_t *payload, pa_trace_t *t)
 {
-    tb_buf_t f = {0};
     const uint16_t types[] = {PS_CHUNK_ADVICE};
-    tb_typical_with(&f, types, payload, 1);
-    const char *path = tu_path("advice.trace");
-    ck_assert_int_eq(tb_write_file(path, f.data, f.len), 0);
-    tb_free(&f);
-    ck_assert_int_eq(pa_model_load(path, true, t), PA_OK);
+    tu_typical_load("advice.trace", types, payload, 1, t);
 }
 
 static const site_t two_sites[] = {
@@ -179,26 +174,11 @@ static int rule_count(uint64_t allocs, const site_t *s, uint32_t sample, const c
     advice_payload(&p[1], TB_SNAPSHOT_TIME_NS, sample, sample > 1 ? PS_ADVICE_F_SCALED : 0, 64, s,
                    1);
     const uint16_t types[] = {PS_CHUNK_SNAPSHOT, PS_CHUNK_ADVICE};
-    tb_buf_t f = {0};
-    tb_typical_with(&f, types, p, 2);
-    const char *path = tu_path("advice_rules.trace");
-    ck_assert_int_eq(tb_write_file(path, f.data, f.len), 0);
-    tb_free(&f);
+    const char *path = tu_typical_file("advice_rules.trace", types, p, 2);
     tb_free(&p[0]);
     tb_free(&p[1]);
-    char *out = NULL;
-    size_t len = 0, nadvice = 0;
-    FILE *m = open_memstream(&out, &len);
-    ck_assert_ptr_nonnull(m);
-    char *paths[] = {(char *)path};
-    pa_advise_opts_t o = {.json = true, .quiet = true};
-    ck_assert_int_eq(pa_advise_files(paths, 1, &o, m, &nadvice), PA_OK);
-    fclose(m);
-    char needle[96];
-    snprintf(needle, sizeof needle, "\"rule\": \"%s\"", id);
-    int n = 0;
-    for (const char *q = out; (q = strstr(q, needle)); q += strlen(needle))
-        n++;
+    char *out = tu_advise_json(path);
+    int n = tu_count_rule(out, id);
     ck_assert_msg(!strstr(out, "\"why\": \"trace has no advice counters\""), "%s", out);
     if (json)
         *json = out;
@@ -264,10 +244,5 @@ int main(void)
     tcase_add_test(tc, test_realloc_growth);
     tcase_add_test(tc, test_cross_thread);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    tu_teardown();
-    return failed ? 1 : 0;
+    return tu_run(s);
 }

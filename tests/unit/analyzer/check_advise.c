@@ -14,31 +14,7 @@
 /* The JSON advice for the typical trace (trace_builder.c) with the given chunks added. */
 static char *advise_json(const uint16_t *types, const tb_buf_t *p, size_t n)
 {
-    tb_buf_t f = {0};
-    tb_typical_with(&f, types, p, n);
-    const char *path = tu_path("advise.trace");
-    ck_assert_int_eq(tb_write_file(path, f.data, f.len), 0);
-    tb_free(&f);
-    char *out = NULL;
-    size_t len = 0, nadvice = 0;
-    FILE *m = open_memstream(&out, &len);
-    ck_assert_ptr_nonnull(m);
-    char *paths[] = {(char *)path};
-    pa_advise_opts_t o = {.json = true, .quiet = true};
-    ck_assert_int_eq(pa_advise_files(paths, 1, &o, m, &nadvice), PA_OK);
-    fclose(m);
-    return out;
-}
-
-/* Pieces of advice of rule id in JSON text j. */
-static int count_rule(const char *j, const char *id)
-{
-    char needle[96];
-    snprintf(needle, sizeof needle, "\"rule\": \"%s\"", id);
-    int n = 0;
-    for (const char *p = j; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    return n;
+    return tu_advise_json(tu_typical_file("advise.trace", types, p, n));
 }
 
 static int rule_in_snapshot(const tb_row_t *rows, uint32_t n, uint64_t rss, const char *id)
@@ -47,7 +23,7 @@ static int rule_in_snapshot(const tb_row_t *rows, uint32_t n, uint64_t rss, cons
     tb_snapshot(&p, PS_SNAP_EXIT, rows, n, 0, rss, rss);
     uint16_t type = PS_CHUNK_SNAPSHOT;
     char *j = advise_json(&type, &p, 1);
-    int c = count_rule(j, id);
+    int c = tu_count_rule(j, id);
     free(j);
     tb_free(&p);
     return c;
@@ -91,7 +67,7 @@ static int latency_rule(uint64_t fast, uint64_t nfast, uint64_t slow, uint64_t n
     free(v);
     uint16_t type = PS_CHUNK_LATENCY;
     char *j = advise_json(&type, &p, 1);
-    int c = count_rule(j, "alloc_latency");
+    int c = tu_count_rule(j, "alloc_latency");
     free(j);
     tb_free(&p);
     return c;
@@ -140,7 +116,7 @@ static int hold_rule(uint64_t contended)
     tb_lock_t k = mutex_row(10000000, contended, 5000);
     tb_lock_site_t one[] = {{0, 1, 1000, contended, 10000000, 5000000, 20}};
     char *j = locks_json(&k, 1, one, 1);
-    int n = count_rule(j, "lock.hold");
+    int n = tu_count_rule(j, "lock.hold");
     free(j);
     return n;
 }
@@ -154,13 +130,13 @@ START_TEST(test_lock_rules)
     /* held 5 us per acquisition, 10 ms waited: lock.hold */
     tb_lock_t k = mutex_row(10000000, 50, 5000);
     char *j = locks_json(&k, 1, one, 1);
-    ck_assert_int_eq(count_rule(j, "lock.hold"), 1);
-    ck_assert_int_eq(count_rule(j, "lock.shard"), 0);
+    ck_assert_int_eq(tu_count_rule(j, "lock.hold"), 1);
+    ck_assert_int_eq(tu_count_rule(j, "lock.shard"), 0);
     free(j);
     /* a nanosecond less of wait: nothing */
     k = mutex_row(9999999, 50, 5000);
     j = locks_json(&k, 1, one, 1);
-    ck_assert_int_eq(count_rule(j, "lock.hold") + count_rule(j, "lock.shard"), 0);
+    ck_assert_int_eq(tu_count_rule(j, "lock.hold") + tu_count_rule(j, "lock.shard"), 0);
     free(j);
     /* ... or 4 collisions only (a holder preempted once or twice on a loaded machine) */
     ck_assert_int_eq(hold_rule(4), 0);
@@ -168,26 +144,26 @@ START_TEST(test_lock_rules)
     /* short holds, three sites of 40%, 40%, 20% of the acquisitions: lock.shard */
     k = mutex_row(20000000, 50, 100);
     j = locks_json(&k, 1, three, 3);
-    ck_assert_int_eq(count_rule(j, "lock.shard"), 1);
-    ck_assert_int_eq(count_rule(j, "lock.hold"), 0);
+    ck_assert_int_eq(tu_count_rule(j, "lock.shard"), 1);
+    ck_assert_int_eq(tu_count_rule(j, "lock.hold"), 0);
     free(j);
     /* long holds from three busy sites: shard, not shorten (one piece of advice per lock) */
     tb_lock_t slow = mutex_row(20000000, 50, 50000);
     j = locks_json(&slow, 1, three, 3);
-    ck_assert_int_eq(count_rule(j, "lock.shard"), 1);
-    ck_assert_int_eq(count_rule(j, "lock.hold"), 0);
+    ck_assert_int_eq(tu_count_rule(j, "lock.shard"), 1);
+    ck_assert_int_eq(tu_count_rule(j, "lock.hold"), 0);
     free(j);
     /* ... but one site has under 10% of them: two busy sites are not enough */
     tb_lock_site_t skewed[] = {{0, 1, 600, 20, 8000000, 2000000, 8},
                                {0, 2, 360, 20, 8000000, 2000000, 8},
                                {0, 3, 40, 10, 4000000, 2000000, 4}};
     j = locks_json(&k, 1, skewed, 3);
-    ck_assert_int_eq(count_rule(j, "lock.shard"), 0);
+    ck_assert_int_eq(tu_count_rule(j, "lock.shard"), 0);
     free(j);
     /* ... or only 9 collisions */
     k = mutex_row(20000000, 9, 100);
     j = locks_json(&k, 1, three, 3);
-    ck_assert_int_eq(count_rule(j, "lock.shard"), 0);
+    ck_assert_int_eq(tu_count_rule(j, "lock.shard"), 0);
     free(j);
 }
 END_TEST
@@ -206,7 +182,7 @@ static char *rw_mutex_json(uint64_t wait, uint64_t contended, uint64_t h)
 static int rw_mutex_rule(uint64_t wait, uint64_t contended, uint64_t h)
 {
     char *j = rw_mutex_json(wait, contended, h);
-    int n = count_rule(j, "lock.rwlock");
+    int n = tu_count_rule(j, "lock.rwlock");
     free(j);
     return n;
 }
@@ -216,8 +192,8 @@ START_TEST(test_lock_rwlock)
     /* a mutex, 20% of 10000 acquisitions waiting 5 us each for holds of 1.25 us: waiters queue 4
      * holds deep: lock.rwlock (and only it); one more ns of hold: under 4 deep, nothing */
     char *j = rw_mutex_json(10000000, 2000, 1250);
-    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 1);
-    ck_assert_int_eq(count_rule(j, "lock.hold") + count_rule(j, "lock.shard"), 0);
+    ck_assert_int_eq(tu_count_rule(j, "lock.rwlock"), 1);
+    ck_assert_int_eq(tu_count_rule(j, "lock.hold") + tu_count_rule(j, "lock.shard"), 0);
     ck_assert_ptr_nonnull(strstr(j, "if these sections only read"));
     free(j);
     ck_assert_int_eq(rw_mutex_rule(10000000, 2000, 1251), 0);
@@ -227,8 +203,8 @@ START_TEST(test_lock_rwlock)
     ck_assert_int_eq(rw_mutex_rule(10000000, 999, 1000), 0);
     /* ... long holds: lock.hold, not both */
     j = rw_mutex_json(100000000, 2000, 5000);
-    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 0);
-    ck_assert_int_eq(count_rule(j, "lock.hold"), 1);
+    ck_assert_int_eq(tu_count_rule(j, "lock.rwlock"), 0);
+    ck_assert_int_eq(tu_count_rule(j, "lock.hold"), 1);
     free(j);
     /* a rwlock taken in write mode 90% of the time, long holds: lock.rwlock, not lock.hold */
     tb_lock_t rw = mutex_row(10000000, 50, 5000);
@@ -236,15 +212,15 @@ START_TEST(test_lock_rwlock)
     rw.read_acquisitions = 100;
     tb_lock_site_t one[] = {{0, 1, 1000, 50, 10000000, 5000000, 20}};
     j = locks_json(&rw, 1, one, 1);
-    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 1);
-    ck_assert_int_eq(count_rule(j, "lock.hold"), 0);
+    ck_assert_int_eq(tu_count_rule(j, "lock.rwlock"), 1);
+    ck_assert_int_eq(tu_count_rule(j, "lock.hold"), 0);
     ck_assert_ptr_nonnull(strstr(j, "\"write_share\": 90"));
     free(j);
     /* ... 89.9% of the time: not a write-mostly rwlock; its writers' long holds: lock.hold */
     rw.read_acquisitions = 101;
     j = locks_json(&rw, 1, one, 1);
-    ck_assert_int_eq(count_rule(j, "lock.rwlock"), 0);
-    ck_assert_int_eq(count_rule(j, "lock.hold"), 1);
+    ck_assert_int_eq(tu_count_rule(j, "lock.rwlock"), 0);
+    ck_assert_int_eq(tu_count_rule(j, "lock.hold"), 1);
     free(j);
 }
 END_TEST
@@ -258,12 +234,12 @@ START_TEST(test_cond_wake)
     c.signals = 100;
     tb_lock_site_t s[] = {{0, 2, 100, 0, 0, 0, 0}};
     char *j = locks_json(&c, 1, s, 1);
-    ck_assert_int_eq(count_rule(j, "cond.wake"), 1);
+    ck_assert_int_eq(tu_count_rule(j, "cond.wake"), 1);
     free(j);
     c.wakes = 99;
     c.wake_ns = 99 * 1000000ull;
     j = locks_json(&c, 1, s, 1);
-    ck_assert_int_eq(count_rule(j, "cond.wake"), 0);
+    ck_assert_int_eq(tu_count_rule(j, "cond.wake"), 0);
     free(j);
 }
 END_TEST
@@ -281,7 +257,7 @@ static int pool_rule(uint64_t allocs, char **json)
     *json = advise_json(types, p, 2);
     tb_free(&p[0]);
     tb_free(&p[1]);
-    return count_rule(*json, "pool.max");
+    return tu_count_rule(*json, "pool.max");
 }
 
 START_TEST(test_pool_max)
@@ -323,21 +299,21 @@ START_TEST(test_growth)
     /* 12 snapshots, the leak at 12 x 16 KiB = 192 KiB growing 160 KiB/s: advised, once; the
      * cache (bounded) not; leak skipped (no exit snapshot last) */
     char *j = growth_json(12, 16384);
-    ck_assert_int_eq(count_rule(j, "growth"), 1);
+    ck_assert_int_eq(tu_count_rule(j, "growth"), 1);
     ck_assert_ptr_nonnull(strstr(j, "\"live_bytes\": 196608"));
     ck_assert_ptr_nonnull(strstr(j, "{\"id\": \"leak\", \"why\": \"last snapshot is not at exit"));
     free(j);
     /* ... under 64 KiB at the last snapshot (12 x 5461 = 65532 bytes): not */
     j = growth_json(12, 5461);
-    ck_assert_int_eq(count_rule(j, "growth"), 0);
+    ck_assert_int_eq(tu_count_rule(j, "growth"), 0);
     free(j);
     /* ... 64 KiB and more (12 x 5462): advised */
     j = growth_json(12, 5462);
-    ck_assert_int_eq(count_rule(j, "growth"), 1);
+    ck_assert_int_eq(tu_count_rule(j, "growth"), 1);
     free(j);
     /* the typical trace's exit snapshot and 3 more: 4 snapshots, growth skipped */
     j = growth_json(3, 65536);
-    ck_assert_int_eq(count_rule(j, "growth"), 0);
+    ck_assert_int_eq(tu_count_rule(j, "growth"), 0);
     ck_assert_ptr_nonnull(strstr(j, "{\"id\": \"growth\", \"why\": \"trace has fewer than 5"));
     free(j);
 }
@@ -384,8 +360,8 @@ START_TEST(test_every_process_top)
     pa_advise_opts_t o = {.json = true, .quiet = true};
     ck_assert_int_eq(pa_advise_files(paths, 2, &o, out, &nadvice), PA_OK);
     fclose(out);
-    ck_assert_int_eq(count_rule(j, "leak"), 20); /* ten per trace */
-    ck_assert_int_eq(count_rule(j, "leak.every_process"), 10);
+    ck_assert_int_eq(tu_count_rule(j, "leak"), 20); /* ten per trace */
+    ck_assert_int_eq(tu_count_rule(j, "leak.every_process"), 10);
     ck_assert_ptr_nonnull(strstr(j, "rank 1 of 12 leaking sites"));
     /* over both traces: 2 x 1200 bytes first, 2 x 300 last, 2 x 200 not listed */
     const char *first = strstr(j, "\"rule\": \"leak.every_process\"");
@@ -415,7 +391,7 @@ START_TEST(test_skipped)
     for (size_t i = 0; i < sizeof skipped / sizeof skipped[0]; i++)
         ck_assert_msg(strstr(j, skipped[i]), "%s in %s", skipped[i], j);
     /* the typical trace's two leaking stacks, the larger first */
-    ck_assert_int_eq(count_rule(j, "leak"), 2);
+    ck_assert_int_eq(tu_count_rule(j, "leak"), 2);
     ck_assert_ptr_nonnull(strstr(j, "\"leaked_bytes\": 1000"));
     ck_assert(strstr(j, "\"leaked_bytes\": 1000") < strstr(j, "\"leaked_bytes\": 200"));
     free(j);
@@ -438,10 +414,5 @@ int main(void)
     tcase_add_test(tc, test_growth);
     tcase_add_test(tc, test_every_process_top);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    tu_teardown();
-    return failed ? 1 : 0;
+    return tu_run(s);
 }

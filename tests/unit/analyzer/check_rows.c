@@ -18,12 +18,7 @@
 /* A trace: tb_typical() with these chunks before its END. */
 static void load_with(const uint16_t *types, const tb_buf_t *payloads, size_t n, pa_trace_t *t)
 {
-    tb_buf_t f = {0};
-    tb_typical_with(&f, types, payloads, n);
-    const char *path = tu_path("rows.trace");
-    ck_assert_int_eq(tb_write_file(path, f.data, f.len), 0);
-    tb_free(&f);
-    ck_assert_int_eq(pa_model_load(path, true, t), PA_OK);
+    tu_typical_load("rows.trace", types, payloads, n, t);
     ck_assert_msg(!t->damaged, "%s", t->warnings.n ? t->warnings.items[0] : "");
 }
 
@@ -212,15 +207,10 @@ START_TEST(test_alert_decoded)
     tb_alert(&p[1], 1702, tr, 1, PS_ALERT_ROW_SIZE + 8);
     tb_alert(&p[2], 1703, tr, 1, PS_ALERT_ROW_SIZE - 8);
     const uint16_t types[] = {PS_CHUNK_ALERT, PS_CHUNK_ALERT, PS_CHUNK_ALERT};
-    tb_buf_t f = {0};
-    tb_typical_with(&f, types, p, 3);
+    pa_trace_t t;
+    tu_typical_load("alerts.trace", types, p, 3, &t);
     for (int i = 0; i < 3; i++)
         tb_free(&p[i]);
-    const char *path = tu_path("alerts.trace");
-    ck_assert_int_eq(tb_write_file(path, f.data, f.len), 0);
-    tb_free(&f);
-    pa_trace_t t;
-    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
     ck_assert_uint_eq(t.nalerts, 3);
     const int want[3] = {0, 1, 0};
     for (int i = 0; i < 3; i++) {
@@ -474,13 +464,8 @@ START_TEST(test_leak_kinds_decoded)
 
     /* rows too short: malformed, skipped */
     leak_kinds_payload(&p, TB_SNAPSHOT_TIME_NS, PS_LEAK_KIND_ROW_SIZE - 8);
-    tb_buf_t f = {0};
-    tb_typical_with(&f, &type, &p, 1);
+    tu_typical_load("kinds.trace", &type, &p, 1, &t);
     tb_free(&p);
-    const char *path = tu_path("kinds.trace");
-    ck_assert_int_eq(tb_write_file(path, f.data, f.len), 0);
-    tb_free(&f);
-    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
     ck_assert(t.damaged);
     ck_assert_ptr_null(pa_model_leak_kinds(&t, &n));
     pa_model_free(&t);
@@ -574,10 +559,5 @@ int main(void)
     tcase_add_test(tc, test_json_members);
     tcase_add_test(tc, test_docs_tables);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    tu_teardown();
-    return failed ? 1 : 0;
+    return tu_run(s);
 }

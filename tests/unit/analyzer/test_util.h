@@ -2,11 +2,13 @@
 /*
  * test_util.h — helpers shared by the analyzer's Check tests: a private temporary directory,
  * silencing stderr around expected error messages, searching string lists, comparing a decoded
- * pool size class with the one trace_builder encoded.
+ * pool size class with the one trace_builder encoded, crafted traces written and loaded (the
+ * typical trace with chunks added), `advise --json` on one, and a suite's run.
  */
 #ifndef PERFSHIM_TESTS_ANALYZER_TEST_UTIL_H
 #define PERFSHIM_TESTS_ANALYZER_TEST_UTIL_H
 
+#include "advise.h"
 #include "model.h"
 #include "trace_builder.h"
 #include "util.h"
@@ -98,6 +100,62 @@ static inline void tu_pool_class_eq(const pa_pool_class_t *c, const tb_pool_clas
     ck_assert_uint_eq(c->bytes_cached, x->bytes_cached);
     ck_assert_uint_eq(c->bytes_central, x->bytes_central);
     ck_assert_uint_eq(c->bytes_returned, x->bytes_returned);
+}
+
+/* The typical trace (tb_typical_with: tb_typical with the chunks types[i], payloads p[i], before
+ * its END) written to tu_path(name): that path. */
+static inline const char *tu_typical_file(const char *name, const uint16_t *types,
+                                          const tb_buf_t *p, size_t n)
+{
+    tb_buf_t f = {0};
+    tb_typical_with(&f, types, p, n);
+    const char *path = tu_path(name);
+    ck_assert_int_eq(tb_write_file(path, f.data, f.len), 0);
+    tb_free(&f);
+    return path;
+}
+
+/* tu_typical_file, loaded into *t (damage is the caller's to check). */
+static inline void tu_typical_load(const char *name, const uint16_t *types, const tb_buf_t *p,
+                                   size_t n, pa_trace_t *t)
+{
+    ck_assert_int_eq(pa_model_load(tu_typical_file(name, types, p, n), true, t), PA_OK);
+}
+
+/* `perfshim advise --json` on the trace at path: its output (the caller frees it). */
+static inline char *tu_advise_json(const char *path)
+{
+    char *out = NULL;
+    size_t len = 0, nadvice = 0;
+    FILE *m = open_memstream(&out, &len);
+    ck_assert_ptr_nonnull(m);
+    char *paths[] = {(char *)path};
+    pa_advise_opts_t o = {.json = true, .quiet = true};
+    ck_assert_int_eq(pa_advise_files(paths, 1, &o, m, &nadvice), PA_OK);
+    fclose(m);
+    return out;
+}
+
+/* Pieces of advice of rule id in advise's JSON text j. */
+static inline int tu_count_rule(const char *j, const char *id)
+{
+    char needle[96];
+    snprintf(needle, sizeof needle, "\"rule\": \"%s\"", id);
+    int n = 0;
+    for (const char *q = j; (q = strstr(q, needle)); q += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Runs suite s, then removes the temporary directory (tu_setup): main's exit status. */
+static inline int tu_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    tu_teardown();
+    return failed ? 1 : 0;
 }
 
 #endif /* PERFSHIM_TESTS_ANALYZER_TEST_UTIL_H */
