@@ -33,15 +33,16 @@
 _Static_assert(PS_POOL_LIMIT < (1u << PS_POOL_META_SIZE_BITS), "pooled sizes fit below the tag");
 _Static_assert(PS_ADV_TAGS < (1u << (32 - PS_POOL_META_SIZE_BITS)), "owner tags fit above them");
 
-#define ADV_CHUNK_SHIFT 10 /* rows per directory entry: 1024 (176 KiB of address space) */
+#define ADV_CHUNK_SHIFT 10 /* rows per directory entry: 1024 (304 KiB of address space) */
 #define ADV_CHUNK (1u << ADV_CHUNK_SHIFT)
 #define ADV_DIR (((size_t)PS_LIVE_MAX_STACK_ID + 1) >> ADV_CHUNK_SHIFT)
 
-/* One stack's counters; counts are estimates (each sample adds its weight). Bins wrap at 2^32
- * (docs/trace-format.md, ADVICE). */
+/* One stack's counters; counts are estimates (each sample adds its weight). Every count is 64-bit:
+ * 32-bit bins (176-byte rows) wrapped after 2^32 weighted allocations of one size at one site,
+ * 72 minutes of a service allocating one million a second there (docs/trace-format.md, ADVICE). */
 typedef struct {
-    uint32_t req[PS_ADV_BINS];    /* requested sizes, by PS_ADV_BINS log2 bins */
-    uint32_t usable[PS_ADV_BINS]; /* usable sizes handed out (pool class, glibc's chunk) */
+    uint64_t req[PS_ADV_BINS];    /* requested sizes, by PS_ADV_BINS log2 bins */
+    uint64_t usable[PS_ADV_BINS]; /* usable sizes handed out (pool class, glibc's chunk) */
     /* the site's u64 fields, in the ADVICE site's order (trace_rows.h), by ADV_*: allocations;
      * temporaries (freed before the same thread's next allocation); reallocs that grew a block
      * of this stack, and its sizes before and after them (requested bytes); frees by a thread
@@ -126,7 +127,7 @@ uint32_t ps_advice_alloc(ps_thread_t *t, void *p, uint32_t id, uint64_t size, ui
     adv_row_t *r = row_of(id);
     if (!r)
         return 0;
-    uint32_t w = (uint32_t)weight(count);
+    uint64_t w = weight(count);
     size_t usable = ps_pool_owns(p) ? ps_pool_usable_size(p) : ps_real_usable_size(p);
     __atomic_fetch_add(&r->req[ps_advice_bin(size)], w, __ATOMIC_RELAXED);
     __atomic_fetch_add(&r->usable[ps_advice_bin(usable)], w, __ATOMIC_RELAXED);
@@ -161,7 +162,7 @@ void ps_advice_free(ps_thread_t *t, void *p, uint32_t id, uint32_t owner, uint64
 }
 
 /* Copies a row's bins (other threads go on adding); returns how many are nonzero. */
-static uint32_t copy_bins(uint32_t *out, const uint32_t *bins)
+static uint32_t copy_bins(uint64_t *out, const uint64_t *bins)
 {
     uint32_t n = 0;
     for (unsigned k = 0; k < PS_ADV_BINS; k++)
@@ -170,7 +171,7 @@ static uint32_t copy_bins(uint32_t *out, const uint32_t *bins)
 }
 
 /* The nonzero bins of a list: {u32 bin, u64 count} each. */
-static void put_bins(ps_buf_t *b, const uint32_t *bins)
+static void put_bins(ps_buf_t *b, const uint64_t *bins)
 {
     for (unsigned k = 0; k < PS_ADV_BINS; k++)
         if (bins[k]) {
@@ -207,7 +208,7 @@ int ps_advice_write(ps_buf_t *b, uint64_t time_ns, uint32_t n)
             any |= v[f] = __atomic_load_n(&r->n[f], __ATOMIC_RELAXED);
         if (!any)
             continue;
-        uint32_t req[PS_ADV_BINS], usable[PS_ADV_BINS];
+        uint64_t req[PS_ADV_BINS], usable[PS_ADV_BINS];
         ps_buf_u32(b, id);
         ps_buf_u32(b, copy_bins(req, r->req));
         ps_buf_u32(b, copy_bins(usable, r->usable));

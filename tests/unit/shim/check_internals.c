@@ -714,6 +714,57 @@ START_TEST(test_threads_and_cross_thread_frees)
 }
 END_TEST
 
+/* The ADVICE payload's counts of stack id: its allocations and the count of requested-size bin
+ * `bin` (0 for a site not written). */
+static void advice_site(uint32_t id, unsigned bin, uint64_t *allocs, uint64_t *count)
+{
+    ps_buf_t b = {0};
+    ck_assert_int_eq(ps_advice_write(&b, 1, id), 0);
+    const unsigned char *p = b.data;
+    uint32_t nsites =
+        (uint32_t)p[16] | (uint32_t)p[17] << 8 | (uint32_t)p[18] << 16 | (uint32_t)p[19] << 24;
+    size_t at = 32;
+    *allocs = *count = 0;
+    for (uint32_t i = 0; i < nsites; i++) {
+        uint32_t sid, nreq, nusable;
+        memcpy(&sid, p + at, 4);
+        memcpy(&nreq, p + at + 4, 4);
+        memcpy(&nusable, p + at + 8, 4);
+        const unsigned char *bins = p + at + PS_ADVICE_SITE_SIZE;
+        if (sid == id) {
+            memcpy(allocs, p + at + 16, 8);
+            for (uint32_t k = 0; k < nreq; k++) {
+                uint32_t bk;
+                memcpy(&bk, bins + 12 * k, 4);
+                if (bk == bin)
+                    memcpy(count, bins + 12 * k + 4, 8);
+            }
+        }
+        at += PS_ADVICE_SITE_SIZE + 12 * ((size_t)nreq + nusable);
+    }
+    ps_buf_free(&b);
+}
+
+/* The advice counters' size bins are 64-bit: a site that gets 6 * 2^30 weighted allocations of
+ * one size shows that many in its bin (32-bit bins wrapped to 2^31), as its allocations count. */
+START_TEST(test_advice_bins_wide)
+{
+    static ps_thread_t t; /* zero */
+    ps_g.opt.advice_sample = 1;
+    ps_advice_thread_init(&t);
+    const uint32_t id = 5000; /* a chunk of rows of its own */
+    const unsigned bin = ps_advice_bin(40);
+    uint64_t allocs0, count0, allocs1, count1;
+    advice_site(id, bin, &allocs0, &count0);
+    const uint64_t w = UINT64_C(3) << 30; /* each sample stands for 3 * 2^30 allocations */
+    for (int i = 0; i < 2; i++)
+        ck_assert_uint_ne(ps_advice_alloc(&t, FAKE(4000000 + i), id, 40, w << PS_COUNT_SHIFT), 0);
+    advice_site(id, bin, &allocs1, &count1);
+    ck_assert_uint_eq(allocs1 - allocs0, 2 * w);
+    ck_assert_uint_eq(count1 - count0, 2 * w);
+}
+END_TEST
+
 /* ---- the trace file's framing ------------------------------------------------------------------
  */
 
@@ -1180,6 +1231,7 @@ int main(void)
     tcase_add_test(tc, test_readable);
     tcase_add_test(tc, test_os_direct_calls);
     tcase_add_test(tc, test_os_own_maps);
+    tcase_add_test(tc, test_advice_bins_wide);
     tcase_add_test(tc, test_exit_paths);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
