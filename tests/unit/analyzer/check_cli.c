@@ -674,10 +674,5 @@ int main(void)
     tcase_add_test(tc, test_run_environment);
     tcase_add_test(tc, test_run_preload_kept);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    tu_teardown();
-    return failed ? 1 : 0;
+    return tu_run(s);
 }

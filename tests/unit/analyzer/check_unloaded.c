@@ -200,10 +200,5 @@ int main(void)
     tcase_add_test(tc, test_repeated_chunks);
     tcase_add_test(tc, test_malformed_and_dropped);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    tu_teardown();
-    return failed ? 1 : 0;
+    return tu_run(s);
 }
