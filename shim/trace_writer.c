@@ -461,7 +461,7 @@ int ps_writer_open(void)
 
 int ps_writer_rotate_due(void)
 {
-    uint64_t max = (uint64_t)ps_g.opt.max_trace;
+    uint64_t max = ps_g.opt.max_trace;
     if (!max || w.fd < 0 || w.failed)
         return 0;
     /* A piece holds its first keyframe and at least one more snapshot, whatever the bound. */
