@@ -345,7 +345,10 @@ static void list_trace(const char *path)
     int fd =
         ps_os_open(list, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
     if (fd < 0) {
-        ps_msg_warn("cannot open PERFSHIM_TRACE_LIST=%s: %s", list, strerror(errno));
+        /* ENOENT: its directory is gone; perfshim run removes it when the command returns,
+         * and a daemon the command started writes its trace later: nobody reads the list */
+        if (errno != ENOENT)
+            ps_msg_warn("cannot open PERFSHIM_TRACE_LIST=%s: %s", list, strerror(errno));
         return;
     }
     /* Append only to a regular file of our own: in a shared directory someone else could
