@@ -213,22 +213,33 @@ int pa_run_command(const pa_run_opts_t *o, char *const *cmd)
     const char *tmpdir = getenv("TMPDIR");
     if (!tmpdir || !*tmpdir)
         tmpdir = "/tmp";
-    char list[PATH_MAX];
-    snprintf(list, sizeof list, "%s/perfshim-run.XXXXXX", tmpdir);
-    int fd = mkstemp(list);
+    /* The list is a file in a private directory, both removed once read: a process of the
+     * command that outlives it (a daemon) then finds no directory to create the list in, and
+     * leaves nothing behind in TMPDIR (the shim says nothing about a list that is gone). */
+    char dir[PATH_MAX], list[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/perfshim-run.XXXXXX", tmpdir);
+    if (!mkdtemp(dir)) {
+        pa_msg_error("cannot create a temporary directory in %s: %s", tmpdir, strerror(errno));
+        return PA_EXIT_USAGE;
+    }
+    snprintf(list, sizeof list, "%s/traces", dir);
+    int fd = open(list, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        pa_msg_error("cannot create a temporary file in %s: %s", tmpdir, strerror(errno));
+        pa_msg_error("cannot create %s: %s", list, strerror(errno));
+        rmdir(dir);
         return PA_EXIT_USAGE;
     }
     close(fd);
     if (setenv("PERFSHIM_TRACE_LIST", list, 1) != 0) {
         unlink(list);
+        rmdir(dir);
         return PA_EXIT_USAGE;
     }
 
     int status = 0;
     if (spawn(cmd, &status) != PA_OK) {
         unlink(list);
+        rmdir(dir);
         return 127;
     }
     int code;
@@ -245,6 +256,7 @@ int pa_run_command(const pa_run_opts_t *o, char *const *cmd)
     pa_strlist_t traces = {0};
     int rc = read_list(list, &traces);
     unlink(list);
+    rmdir(dir);
     bool leaked = false;
     FILE *out = o->leaks.json ? stdout : stderr;
     if (rc == PA_OK && traces.n == 0) {

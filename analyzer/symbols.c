@@ -48,6 +48,7 @@
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <dwarf.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -160,6 +161,69 @@ struct pa_symbols {
     size_t frames_cap;
 };
 
+/* 1 if name is a Rust symbol of the legacy mangling: an Itanium nested name whose last
+ * component is the crate hash, "17h" and 16 hex digits ("_ZN...17h0123456789abcdefE"). */
+static bool rust_legacy(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 3 + 20 || strncmp(name, "_ZN", 3) != 0 || name[n - 1] != 'E' ||
+        strncmp(name + n - 20, "17h", 3) != 0)
+        return false;
+    for (size_t i = n - 17; i < n - 1; i++)
+        if (!isxdigit((unsigned char)name[i]))
+            return false;
+    return true;
+}
+
+/* The demangled form of a legacy Rust symbol, rewritten in place as rustc-demangle shows it:
+ * without the "::h<hash>" tail, with rustc's escapes decoded ("$LT$" <, "$GT$" >, "$RF$" &,
+ * "$BP$" *, "$C$" ",", "$SP$" @, "$LP$" (, "$RP$" ), "$uXX$" the character of code XX, ".."
+ * ::) and the "_" before a component that starts with "$" dropped. Never grows the string. */
+static void rust_legacy_clean(char *d)
+{
+    size_t n = strlen(d);
+    if (n > 19 && strncmp(d + n - 19, "::h", 3) == 0)
+        d[n - 19] = 0;
+    static const struct {
+        const char *esc;
+        char c;
+    } escapes[] = {{"$LT$", '<'}, {"$GT$", '>'}, {"$RF$", '&'}, {"$BP$", '*'},
+                   {"$C$", ','},  {"$SP$", '@'}, {"$LP$", '('}, {"$RP$", ')'}};
+    char *out = d;
+    for (const char *p = d; *p;) {
+        bool start = p == d || (p - d >= 2 && p[-1] == ':' && p[-2] == ':');
+        if (start && p[0] == '_' && p[1] == '$') {
+            p++;
+            continue;
+        }
+        if (p[0] == '.' && p[1] == '.') {
+            *out++ = ':';
+            *out++ = ':';
+            p += 2;
+            continue;
+        }
+        if (*p == '$') {
+            size_t k = 0, count = sizeof escapes / sizeof escapes[0];
+            while (k < count && strncmp(p, escapes[k].esc, strlen(escapes[k].esc)) != 0)
+                k++;
+            if (k < count) {
+                *out++ = escapes[k].c;
+                p += strlen(escapes[k].esc);
+                continue;
+            }
+            if (p[1] == 'u' && isxdigit((unsigned char)p[2]) && isxdigit((unsigned char)p[3]) &&
+                p[4] == '$') {
+                char hex[3] = {p[2], p[3], 0};
+                *out++ = (char)strtol(hex, NULL, 16);
+                p += 5;
+                continue;
+            }
+        }
+        *out++ = *p++;
+    }
+    *out = 0;
+}
+
 char *pa_symbols_demangle(const char *name)
 {
     if (!name)
@@ -167,8 +231,11 @@ char *pa_symbols_demangle(const char *name)
     if (name[0] == '_' && name[1] == 'Z') {
         int status = -1;
         char *d = __cxa_demangle(name, NULL, NULL, &status);
-        if (d && status == 0)
+        if (d && status == 0) {
+            if (rust_legacy(name))
+                rust_legacy_clean(d);
             return d;
+        }
         free(d);
     }
     return pa_util_strdup(name);

@@ -394,6 +394,8 @@ int ps_writer_keep(uint32_t uid, uint32_t gid);
 /* 1 if the trace must be opened before the effective uid becomes uid (egid gid): it exists, or
  * uid could not create it in its directory. */
 int ps_writer_open_before_drop(uint32_t uid, uint32_t gid);
+/* Before such a change: keep PERFSHIM_TRACE_LIST open when uid could not append to it. */
+void ps_writer_keep_list(uint32_t uid);
 void ps_writer_new_section(uint32_t section); /* next file: the first one's name + ".s<N>" */
 const char *ps_writer_first_path(void);       /* "" while the process has one section */
 const char *ps_writer_path(void);

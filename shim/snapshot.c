@@ -700,6 +700,8 @@ void ps_snapshot_prepare_drop(uint32_t uid, uint32_t gid)
     if (!ended && atomic_load(&ps_g.recording) && ps_writer_open_before_drop(uid, ps_os_egid()) &&
         ps_writer_open() == 0)
         ps_writer_keep(uid, gid);
+    if (!ended)
+        ps_writer_keep_list(uid); /* for the files created after the change (perfshim run) */
     ps_unlock(&writer_lock);
     ps_tls_guard--;
 }

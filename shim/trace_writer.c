@@ -324,15 +324,31 @@ int ps_writer_expand(const char *tmpl, const char *base_dir, const char *exe, ui
     return pos + 1 >= size ? -1 : 0;
 }
 
+/* PERFSHIM_TRACE_LIST opened before a change of the effective uid (ps_writer_keep_list), or -1.
+ * The list is the starting user's (perfshim run's mkstemp file, mode 0600): after the change the
+ * process could neither open it nor, by list_trace's rule, append to a list it does not own, and
+ * its trace would be missing from perfshim run's report. Inherited by forked children, which
+ * list their traces through it too; closed on exec. */
+static int list_kept = -1;
+
 static void list_trace(const char *path)
 {
     const char *list = ps_g.opt.trace_list;
     if (!list || !*list)
         return;
+    char line[PS_TRACE_PATH_MAX + 2];
+    size_t n = ps_msg_snprintf(line, sizeof line, "%s\n", path);
+    if (list_kept >= 0) {
+        ps_os_write_all(list_kept, line, n); /* one write, O_APPEND */
+        return;
+    }
     int fd =
         ps_os_open(list, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
     if (fd < 0) {
-        ps_msg_warn("cannot open PERFSHIM_TRACE_LIST=%s: %s", list, strerror(errno));
+        /* ENOENT: its directory is gone; perfshim run removes it when the command returns,
+         * and a daemon the command started writes its trace later: nobody reads the list */
+        if (errno != ENOENT)
+            ps_msg_warn("cannot open PERFSHIM_TRACE_LIST=%s: %s", list, strerror(errno));
         return;
     }
     /* Append only to a regular file of our own: in a shared directory someone else could
@@ -345,8 +361,6 @@ static void list_trace(const char *path)
         ps_os_close(fd);
         return;
     }
-    char line[PS_TRACE_PATH_MAX + 2];
-    size_t n = ps_msg_snprintf(line, sizeof line, "%s\n", path);
     ps_os_write_all(fd, line, n); /* one write, O_APPEND: lines of processes never mix */
     ps_os_close(fd);
 }
@@ -450,7 +464,7 @@ int ps_writer_open(void)
 
 int ps_writer_rotate_due(void)
 {
-    uint64_t max = (uint64_t)ps_g.opt.max_trace;
+    uint64_t max = ps_g.opt.max_trace;
     if (!max || w.fd < 0 || w.failed)
         return 0;
     /* A piece holds its first keyframe and at least one more snapshot, whatever the bound. */
@@ -651,6 +665,31 @@ int ps_writer_open_before_drop(uint32_t uid, uint32_t gid)
         return 1;
     unsigned bits = st.st_uid == uid ? 0200 : st.st_gid == gid ? 0020 : 0002;
     return (st.st_mode & bits) == 0;
+}
+
+/* Before a change of the effective uid to uid: when PERFSHIM_TRACE_LIST is a list of this user's
+ * that uid does not own, open it now and keep the descriptor (above PS_FD_FLOOR, close-on-exec)
+ * for the traces this process and its forked children create later (list_trace). */
+void ps_writer_keep_list(uint32_t uid)
+{
+    const char *list = ps_g.opt.trace_list;
+    if (list_kept >= 0 || !list || !*list)
+        return;
+    int fd = ps_os_open(list, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
+    if (fd < 0)
+        return; /* not there (yet): the new user creates it as without a drop */
+    struct stat st;
+    if (ps_os_fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ps_os_euid() ||
+        st.st_uid == uid) {
+        ps_os_close(fd); /* list_trace's own checks apply later */
+        return;
+    }
+    int high = ps_os_dup_above(fd, PS_FD_FLOOR);
+    if (high >= 0) {
+        ps_os_close(fd);
+        fd = high;
+    }
+    list_kept = fd;
 }
 
 /* The next trace section (perfshim ctl start after stop) goes to a new file: the first file's

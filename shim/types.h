@@ -61,7 +61,7 @@ typedef struct ps_options_s {
     int fault_write;        /* PERFSHIM_FAULT_WRITE: trace write that fails (1-based); 0 off */
     int fault_persist;      /* PERFSHIM_FAULT_PERSIST: 1 = the N-th and all later ones fail */
     uint64_t interval_ms;   /* PERFSHIM_INTERVAL: a snapshot every this many ms; 0 off */
-    int max_trace;          /* PERFSHIM_MAX_TRACE: bytes of trace kept (pieces); 0 unbounded */
+    uint64_t max_trace;     /* PERFSHIM_MAX_TRACE: bytes of trace kept (pieces); 0 unbounded */
     uint64_t sample;        /* PERFSHIM_SAMPLE: mean sampling interval (bytes); 0 = track all */
     int sample_seed;        /* PERFSHIM_SAMPLE_SEED: fixed PRNG seed (tests); 0 = from the clock */
     int start;              /* PERFSHIM_START: 1 on (track from the start), 0 off (dormant) */

@@ -13,6 +13,11 @@ _perfshim_help_words() { # COMMAND: the long options its --help lists
         grep -o -- '--[a-z][a-z0-9-]*\(\[\?=\)\?' | sed 's/\[=$//' | sort -u
 }
 
+_perfshim_trace_opts() { # the options every command that reads traces takes (`perfshim --help`)
+    "$1" --help 2>/dev/null | sed -n '/^Every command that reads traces/,/^$/p' |
+        grep -o -- '^  --[a-z][a-z0-9-]*' | sed 's/^ *//'
+}
+
 _perfshim() {
     local cur prev cmd i
     cur=${COMP_WORDS[COMP_CWORD]}
@@ -73,13 +78,35 @@ _perfshim() {
         COMPREPLY=($(compgen -f -- "$cur"))
         return 0
         ;;
+    --sysroot | --debug-dir | --symbol-cache)
+        COMPREPLY=($(compgen -d -- "$cur"))
+        return 0
+        ;;
+    --format) # export's formats (perfshim export --help)
+        COMPREPLY=($(compgen -W 'pprof folded speedscope json' -- "$cur"))
+        return 0
+        ;;
+    --metric)
+        COMPREPLY=($(compgen -W 'inuse_space inuse_objects alloc_space alloc_objects contentions
+                                 delay samples cpu heap locks cpu' -- "$cur"))
+        return 0
+        ;;
+    --at)
+        COMPREPLY=($(compgen -W 'last max' -- "$cur"))
+        return 0
+        ;;
+    --rank)
+        COMPREPLY=($(compgen -W 'bytes suspects' -- "$cur"))
+        return 0
+        ;;
     esac
 
     if [[ $cur == -* ]]; then
         if [[ -z ${_perfshim_opts[$cmd]+x} ]]; then
             _perfshim_opts[$cmd]=$(_perfshim_help_words "$prog" "$cmd")
+            [[ $cmd != run ]] && _perfshim_opts[$cmd]+=" $(_perfshim_trace_opts "$prog")"
         fi
-        COMPREPLY=($(compgen -W "${_perfshim_opts[$cmd]} --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "${_perfshim_opts[$cmd]}" -- "$cur"))
         # an option that takes its value after '=' completes without the space
         [[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
         return 0

@@ -4,8 +4,8 @@
 #   1. scripts/package.sh builds the .deb;
 #   2. `cmake --install` of the same build into a scratch DESTDIR puts every path that the
 #      installed perfshim(1) names under FILES, and the .deb holds the same files;
-#   3. pkg-config finds perfshim.h: a program using the zone API compiles with its --cflags,
-#      runs under the installed shim, and `perfshim hot` reports its zone;
+#   3. pkg-config finds perfshim.h: a program using the zone API compiles with its --cflags
+#      (as <perfshim.h> and as the README's <perfshim/perfshim.h>), runs under the installed shim, and `perfshim hot` reports its zone;
 #   4. the installed bash completion completes a command and an option;
 #   5. the package installed: with CI_DPKG_INSTALL=1 (CI, as root) `dpkg -i`, then
 #      `perfshim run --fail-on-leak` on the installed leaky example finds its leaks with source
@@ -96,6 +96,12 @@ C
 # shellcheck disable=SC2086
 cc $inc -o "$T/zones" "$T/zones.c" || fail "the zone API does not compile with pkg-config's flags"
 "$T/zones" || fail "the zone program fails without the shim"
+# the README's spelling, #include <perfshim/perfshim.h>, with the same flags (the prefix here is
+# not on the compiler's default path: before the fix the .pc gave only .../include/perfshim)
+sed 's|<perfshim.h>|<perfshim/perfshim.h>|' "$T/zones.c" >"$T/zones2.c"
+# shellcheck disable=SC2086
+cc $inc -o "$T/zones2" "$T/zones2.c" ||
+    fail "#include <perfshim/perfshim.h> does not compile with pkg-config's flags"
 (cd "$T" && "${run_env[@]}" "$ps" run -o "$T/zones.trace" -- "$T/zones") >/dev/null 2>&1 ||
     fail "the zone program fails under the installed shim"
 "$ps" hot "$T/zones.trace" | grep 'pkgzone' >/dev/null || fail "perfshim hot does not show the zone"

@@ -104,7 +104,8 @@ def check_max_trace(args, ck, prog, work, keep_size):
     mdir = os.path.join(work, "max")
     os.makedirs(mdir, exist_ok=True)
     bound = 48 * 1024
-    env = {"PERFSHIM_INTERVAL": "20ms", "PERFSHIM_MAX_TRACE": str(bound), "LD_PRELOAD": args.lib,
+    # written as a size, as the other byte options take it ("48k"; a bare number works too)
+    env = {"PERFSHIM_INTERVAL": "20ms", "PERFSHIM_MAX_TRACE": "48k", "LD_PRELOAD": args.lib,
            "PERFSHIM_OUTPUT": os.path.join(mdir, "m.trace")}
     p = pstest.run([prog, "2000"], env=env, cwd=mdir)
     ck.equal((p.returncode, p.stderr), (0, b""), "MAX_TRACE: the program runs as without it")

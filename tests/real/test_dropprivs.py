@@ -22,6 +22,13 @@ under the shim with PERFSHIM_OUTPUT in a directory nobody may write to (mode 177
 leaves no trace of its own (nothing was created early: the new user can create its own),
 and the program it execs leaves a complete trace owned by nobody.
 
+`--server memcached-run`: the same memcached under `perfshim run --json -- memcached -u nobody`
+(the trace directory open to nobody, so memcached creates its trace after the drop, as nobody).
+`perfshim run`'s list of traces is its own temporary file, mode 0600: before the fix the shim
+could not append to it as nobody ("cannot open PERFSHIM_TRACE_LIST ...: Permission denied" in
+memcached's stderr) and run reported "wrote no trace", status 2. Asserts: run exits 0, its JSON
+holds the leak report of memcached's pid, and nothing from perfshim reached memcached's stderr.
+
 Needs root (to start a server that drops privileges) and the server's package: exit 77
 (skipped) otherwise."""
 import json
@@ -38,7 +45,8 @@ from realtest import pstest
 
 
 def extra(ap):
-    ap.add_argument("--server", choices=["nginx", "memcached", "setpriv"], required=True)
+    ap.add_argument("--server", choices=["nginx", "memcached", "memcached-run", "setpriv"],
+                    required=True)
 
 
 def free_port():
@@ -184,15 +192,68 @@ def run_setpriv(ck, base, args):
                  "%s: complete, owned by nobody" % n, str(raw.error))
 
 
+def run_memcached_run(ck, base, args):
+    tracedir = os.path.join(base, "shared")
+    os.makedirs(tracedir)
+    os.chmod(tracedir, 0o1777)  # memcached creates its trace itself, as nobody, after the drop
+    port = free_port()
+    env = os.environ.copy()
+    for k in list(env):
+        if k.startswith("PERFSHIM_") or k == "LD_PRELOAD":
+            del env[k]
+    env["PERFSHIM_LIB"] = args.lib
+    err = open(os.path.join(base, "memcached.stderr"), "wb")
+    proc = subprocess.Popen([args.perfshim, "run", "--json", "-o",
+                             os.path.join(tracedir, "%e.%p.trace"), "--",
+                             shutil.which("memcached"), "-u", "nobody", "-l", "127.0.0.1",
+                             "-p", str(port), "-U", "0", "-m", "16"], env=env, cwd=base,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+    try:
+        if not ck.check(wait_port(port, proc), "memcached starts under perfshim run"):
+            return
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            stored = sum(mc_command(s, b"set key%d 0 0 5" % i, b"hello") == b"STORED\r\n"
+                         for i in range(100))
+        ck.equal(stored, 100, "memcached stored every value")
+        kids = pstest.run(["ps", "-o", "pid=,user=", "--ppid", str(proc.pid)]).stdout.split()
+        ck.check(len(kids) == 2 and kids[1] == b"nobody", "memcached runs as nobody", repr(kids))
+        mc = int(kids[0]) if kids else 0
+        if mc:
+            os.kill(mc, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err.close()
+    with open(os.path.join(base, "memcached.stderr"), "rb") as f:
+        errtext = f.read()
+    ck.equal(proc.returncode, 0, "perfshim run exits 0 (memcached ended with 0; a trace was read)")
+    try:
+        reports = json.loads(out.decode())
+    except ValueError:
+        reports = []
+    pids = [r.get("process", {}).get("pid") for r in reports if r.get("format") == "perfshim-leaks"]
+    ck.equal(pids, [mc], "perfshim run reports memcached's trace, written as nobody")
+    head = errtext.split(b"\n\nperfshim leak report", 1)[0]  # run's own reports follow
+    ck.check(b"perfshim:" not in head, "nothing from perfshim in memcached's stderr",
+             errtext.decode("utf-8", "replace")[-2000:])
+
+
 def main():
     args = realtest.parse_args(extra)
     ck = pstest.Checker("test_dropprivs_" + args.server)
     if os.geteuid() != 0:
         ck.skip("needs root to start a server that drops its privileges")
-    if not shutil.which(args.server):
-        ck.skip("%s is not installed (scripts/install-deps.sh installs it)" % args.server)
+    server = args.server.split("-")[0]
+    if not shutil.which(server):
+        ck.skip("%s is not installed (scripts/install-deps.sh installs it)" % server)
     base = pstest.tmpdir("dropprivs-" + args.server)
     os.chmod(base, 0o755)  # the server's files (page, config) are readable by its workers
+    if args.server == "memcached-run":
+        run_memcached_run(ck, base, args)
+        realtest.cleanup(args, base)
+        ck.done()
     if args.server == "setpriv":
         run_setpriv(ck, base, args)
         realtest.cleanup(args, base)

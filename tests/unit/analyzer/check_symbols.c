@@ -258,6 +258,23 @@ START_TEST(test_demangle)
     d = pa_symbols_demangle("_Z!!not mangled");
     ck_assert_str_eq(d, "_Z!!not mangled");
     free(d);
+    /* Rust's legacy mangling (a Rust binary's own frames, rustc 1.8x): as rustc-demangle
+     * shows them, without the hash and with rustc's escapes decoded */
+    d = pa_symbols_demangle("_ZN5leaky4main17h8574928c5e6fb353E");
+    ck_assert_str_eq(d, "leaky::main");
+    free(d);
+    d = pa_symbols_demangle("_ZN63_$LT$alloc..alloc..Global$u20$as$u20$core..alloc..Allocator$GT$"
+                            "8allocate17he04860021fb77538E");
+    ck_assert_str_eq(d, "<alloc::alloc::Global as core::alloc::Allocator>::allocate");
+    free(d);
+    d = pa_symbols_demangle("_ZN3std2rt10lang_start28_$u7b$$u7b$closure$u7d$$u7d$"
+                            "17hc319b49fd8033faaE");
+    ck_assert_str_eq(d, "std::rt::lang_start::{{closure}}");
+    free(d);
+    /* a C++ name that merely ends like a hash is left alone unless it is one ("17h" + 16 hex) */
+    d = pa_symbols_demangle("_ZN4demo17habcdefghijklmnopE");
+    ck_assert_str_eq(d, "demo::habcdefghijklmnop");
+    free(d);
 }
 END_TEST
 
