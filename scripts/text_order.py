@@ -13,8 +13,10 @@ the file-backed pages and the pool's loose bands".
 How: runs the built bench-churn (8M operations, as run.py's churn-1t; 300k for full tracking) and
 sqlite3 (if installed) under valgrind's callgrind with the
 shim preloaded in pool mode, byte sampling with the pool on and off, and full tracking, and lists
-every function of libperfshim.so that ran, ordered by mode (pool first: the most common), one
-symbol a line for lld's --symbol-ordering-file (the shim is compiled with -ffunction-sections).
+every function of libperfshim.so that ran: churn's in the first three modes (pool first: the most
+common), then churn's exit snapshot, then what sqlite3 adds, then full tracking's (see the order
+in main), one symbol a line for lld's --symbol-ordering-file (the shim is compiled with
+-ffunction-sections).
 A stale list is harmless: a renamed function is not found and lands after the listed ones (more
 resident pages, never wrong code); the integration test footprint checks the resident code.
 

@@ -28,8 +28,8 @@ empty caches out of .data, the anonymous figures fell by 16-20 KiB in every mode
 -> 1612-1616, sampling 1712-1716 -> 1696-1704, pool off 1492-1496 -> 1476). The advice
 counters' rows (issue 13 item 1; one row per sampled stack, shared by the threads) add a page or
 two: sampling 1704-1708 (92-96 over the pool), pool off 1484 (112-116 over plain), so
-SAMPLE_OVER_POOL is 104; the snapshot writer's code is listed last in text_order.txt so that the
-code sampling runs while the program allocates stays in one window.
+SAMPLE_OVER_POOL is 104; the snapshot writer's code was listed last in text_order.txt so that the
+code sampling runs while the program allocates stayed in one window (now: right after it, below).
 
 The exit (issue 11 item 3, rss6): a small process peaks at exit, in the shim's final snapshot. Run
 through bench-spawn (tests/bench), the program's peak RSS minus its RSS as main returns is the
