@@ -43,7 +43,7 @@ static uint64_t cell_hash(uint64_t key)
 
 static int acc_grow(age_acc_t *a)
 {
-    size_t ncap = a->cap ? a->cap * 2 : 4096;
+    size_t ncap = a->cap ? a->cap * 2 : 256;
     age_cell_t *nc = ps_os_map(ncap * sizeof *nc);
     if (!nc)
         return -1;
