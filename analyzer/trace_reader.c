@@ -122,6 +122,8 @@ struct pa_reader {
     size_t cap;         /* bytes allocated for buf */
     uint64_t checked;   /* payload bytes read to verify resynchronization candidates */
     uint64_t pass_over; /* bit t: chunks of type t (< 64) are passed over by their length */
+    bool headers_only;  /* every chunk is passed over; damage ends the file (no resync) */
+    bool trusted;       /* payloads are read but not CRC-checked (pa_reader_trust) */
     pa_reader_warn_fn warn;
     void *ctx;
 };
@@ -216,7 +218,7 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
                    o, length, (unsigned long long)(r->size - data));
         return TRY_TRUNC;
     }
-    if (loud && r->size_known && type < 64 && (r->pass_over >> type & 1)) {
+    if (loud && r->size_known && (r->headers_only || (type < 64 && (r->pass_over >> type & 1)))) {
         c->type = type; /* not read, not verified: the caller does not want it */
         c->flags = (uint16_t)le(h + 6, 2);
         c->length = length;
@@ -239,7 +241,7 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
                 o, length, got);
         return TRY_TRUNC;
     }
-    uint32_t crc = crc32_of(crc32_of(0, h, 12), r->buf, length);
+    uint32_t crc = loud && r->trusted ? stored : crc32_of(crc32_of(0, h, 12), r->buf, length);
     if (crc != stored) {
         if (loud)
             report(r,
@@ -324,6 +326,10 @@ int pa_reader_next(pa_reader_t *r, pa_chunk_t *c)
         return 0;
     }
     r->damaged = true;
+    if (r->headers_only) { /* a walk over the headers stops at the first damage */
+        r->ended = true;
+        return 0;
+    }
     uint64_t bad = r->pos;
     int s = resync(r, bad + 1, c);
     if (s < 0)
@@ -421,6 +427,19 @@ void pa_reader_pass_over(pa_reader_t *r, uint16_t type)
 {
     if (type < 64)
         r->pass_over |= (uint64_t)1 << type;
+}
+
+bool pa_reader_headers_only(pa_reader_t *r)
+{
+    if (!r->size_known)
+        return false;
+    r->headers_only = true;
+    return true;
+}
+
+void pa_reader_trust(pa_reader_t *r)
+{
+    r->trusted = true;
 }
 
 uint16_t pa_reader_version(const pa_reader_t *r)
