@@ -671,16 +671,16 @@ static int apply_rows(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t
     size_t first = c->pos;
     for (uint32_t i = 0; i < count; i++) {
         size_t at = first + (size_t)i * row_size;
-        pa_row_t row = {0};
         if (o->rows_wanted) {
             /* only the id of a row not followed is read (its first field) */
-            uint32_t id;
-            memcpy(&id, c->p + at, 4);
-            if (!id_wanted(o, le32toh(id)))
+            const uint8_t *b = c->p + at;
+            uint32_t id = b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24;
+            if (id >= o->rows_wanted_ids || !(o->rows_wanted[id / 8] >> (id % 8) & 1))
                 continue;
             if (rows_reserve(s, 1) != PA_OK)
                 return PA_ENOMEM;
         }
+        pa_row_t row = {0};
         c->pos = at;
         if (whole)
             memcpy(&row, c->p + at, sizeof row);
