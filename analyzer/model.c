@@ -651,6 +651,19 @@ _Static_assert(sizeof(pa_row_t) == PS_SNAPSHOT_ROW_SIZE && offsetof(pa_row_t, al
                    offsetof(pa_row_t, peak_live_bytes) == 56,
                "pa_row_t is the wire row");
 
+/* The first of rows i.. (of count, row_size bytes each from p) whose stack is followed (bitmap
+ * want of nwant ids), or count: only each row's id (its first field) is read. */
+static uint32_t next_wanted(const uint8_t *p, uint32_t i, uint32_t count, uint32_t row_size,
+                            const uint8_t *want, uint32_t nwant)
+{
+    for (const uint8_t *b = p + (size_t)i * row_size; i < count; i++, b += row_size) {
+        uint32_t id = b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24;
+        if (id < nwant && (want[id / 8] >> (id % 8) & 1))
+            break;
+    }
+    return i;
+}
+
 /* A full snapshot's rows replace the current ones; a delta's replace the rows of their stacks
  * (a stack new since the base gets a row at the end). The caller checked that count rows of
  * row_size bytes fit the payload. */
@@ -670,16 +683,14 @@ static int apply_rows(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t
                  __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
     size_t first = c->pos;
     for (uint32_t i = 0; i < count; i++) {
-        size_t at = first + (size_t)i * row_size;
         if (o->rows_wanted) {
-            /* only the id of a row not followed is read (its first field) */
-            const uint8_t *b = c->p + at;
-            uint32_t id = b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24;
-            if (id >= o->rows_wanted_ids || !(o->rows_wanted[id / 8] >> (id % 8) & 1))
-                continue;
+            i = next_wanted(c->p + first, i, count, row_size, o->rows_wanted, o->rows_wanted_ids);
+            if (i == count)
+                break;
             if (rows_reserve(s, 1) != PA_OK)
                 return PA_ENOMEM;
         }
+        size_t at = first + (size_t)i * row_size;
         pa_row_t row = {0};
         c->pos = at;
         if (whole)
