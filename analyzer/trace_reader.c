@@ -55,6 +55,21 @@ static uint64_t le(const uint8_t *p, int n)
     return v;
 }
 
+/* The fields of a chunk header (read for every chunk, the header walk's whole work). */
+static inline uint32_t le32_at(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return le32toh(v);
+}
+
+static inline uint16_t le16_at(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return le16toh(v);
+}
+
 uint16_t pa_cursor_u16(pa_cursor_t *c)
 {
     const uint8_t *p = take(c, 2);
@@ -213,9 +228,8 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
                    o, got, PS_CHUNK_HEADER_SIZE);
         return TRY_TRUNC;
     }
-    uint32_t sync = (uint32_t)le(h, 4), length = (uint32_t)le(h + 8, 4);
-    uint32_t stored = (uint32_t)le(h + 12, 4);
-    uint16_t type = (uint16_t)le(h + 4, 2);
+    uint32_t sync = le32_at(h), length = le32_at(h + 8), stored = le32_at(h + 12);
+    uint16_t type = le16_at(h + 4);
     if (sync != PS_CHUNK_SYNC) {
         if (loud)
             report(r, "bad sync word in chunk at offset %llu: 0x%08x, expected 0x%08x", o, sync,
@@ -240,7 +254,7 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
     }
     if (loud && r->size_known && (r->headers_only || (type < 64 && (r->pass_over >> type & 1)))) {
         c->type = type; /* not read, not verified: the caller does not want it */
-        c->flags = (uint16_t)le(h + 6, 2);
+        c->flags = le16_at(h + 6);
         c->length = length;
         c->offset = off;
         c->payload = NULL;
@@ -271,7 +285,7 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
         return TRY_BAD;
     }
     c->type = type;
-    c->flags = (uint16_t)le(h + 6, 2);
+    c->flags = le16_at(h + 6);
     c->length = length;
     c->offset = off;
     c->payload = r->buf;
