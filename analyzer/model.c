@@ -622,17 +622,6 @@ static bool id_wanted(const pa_model_opts_t *o, uint32_t id)
     return !o->rows_wanted || (id < o->rows_wanted_ids && (o->rows_wanted[id / 8] >> (id % 8) & 1));
 }
 
-/* Whether the row at the cursor is of a stack the report follows. */
-static bool row_wanted(const pa_model_opts_t *o, pa_cursor_t *c)
-{
-    if (!o->rows_wanted)
-        return true;
-    size_t at = c->pos;
-    uint32_t id = pa_cursor_u32(c); /* the row's first field */
-    c->pos = at;
-    return id_wanted(o, id);
-}
-
 /* With opts.track_touched: remembers that row r was written by the chunk being applied. */
 static int touch(pa_snapshot_t *s, const pa_model_opts_t *o, size_t r)
 {
@@ -645,14 +634,39 @@ static int touch(pa_snapshot_t *s, const pa_model_opts_t *o, size_t r)
     return PA_OK;
 }
 
+/* Room for `more` rows (and their index slots). With opts.rows_wanted the rows kept are a few of
+ * the chunk's: room is made as each is kept, so the index stays the size of the rows followed
+ * (a keyframe of 100k rows clears it, whatever few it keeps). */
+static int rows_reserve(pa_snapshot_t *s, size_t more)
+{
+    if (pa_util_grow((void **)&s->rows, &s->rows_cap, s->nrows + more, sizeof *s->rows) != PA_OK ||
+        index_grow(s, s->nrows + more) != PA_OK)
+        return PA_ENOMEM;
+    return PA_OK;
+}
+
 /* The wire row and pa_row_t agree (apply_rows copies whole rows): stack_id, 4 reserved bytes,
  * then the u64 counters. */
 _Static_assert(sizeof(pa_row_t) == PS_SNAPSHOT_ROW_SIZE && offsetof(pa_row_t, allocs) == 8 &&
                    offsetof(pa_row_t, peak_live_bytes) == 56,
                "pa_row_t is the wire row");
 
+/* The first of rows i.. (of count, row_size bytes each from p) whose stack is followed (bitmap
+ * want of nwant ids), or count: only each row's id (its first field) is read. */
+static uint32_t next_wanted(const uint8_t *p, uint32_t i, uint32_t count, uint32_t row_size,
+                            const uint8_t *want, uint32_t nwant)
+{
+    for (const uint8_t *b = p + (size_t)i * row_size; i < count; i++, b += row_size) {
+        uint32_t id = b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24;
+        if (id < nwant && (want[id / 8] >> (id % 8) & 1))
+            break;
+    }
+    return i;
+}
+
 /* A full snapshot's rows replace the current ones; a delta's replace the rows of their stacks
- * (a stack new since the base gets a row at the end). */
+ * (a stack new since the base gets a row at the end). The caller checked that count rows of
+ * row_size bytes fit the payload. */
 static int apply_rows(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t row_size,
                       bool delta, const pa_model_opts_t *o)
 {
@@ -661,25 +675,28 @@ static int apply_rows(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t
             memset(s->index, 0, s->index_cap * sizeof *s->index);
         s->nrows = 0;
     }
-    if (pa_util_grow((void **)&s->rows, &s->rows_cap, s->nrows + count, sizeof *s->rows) != PA_OK ||
-        index_grow(s, s->nrows + count) != PA_OK)
+    if (!o->rows_wanted && rows_reserve(s, count) != PA_OK)
         return PA_ENOMEM;
     /* A keyframe of rows in the layout of pa_row_t, on a little-endian host: each row copied
      * whole instead of field by field (the 13 keyframes of 100k rows of the scale trace) */
     bool whole = row_size == PS_SNAPSHOT_ROW_SIZE && !o->rows_wanted &&
                  __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+    size_t first = c->pos;
     for (uint32_t i = 0; i < count; i++) {
-        if (!row_wanted(o, c)) {
-            pa_cursor_skip(c, row_size);
-            continue;
+        if (o->rows_wanted) {
+            i = next_wanted(c->p + first, i, count, row_size, o->rows_wanted, o->rows_wanted_ids);
+            if (i == count)
+                break;
+            if (rows_reserve(s, 1) != PA_OK)
+                return PA_ENOMEM;
         }
+        size_t at = first + (size_t)i * row_size;
         pa_row_t row = {0};
-        if (whole) {
-            memcpy(&row, c->p + c->pos, sizeof row); /* the caller checked that rows fit */
-            pa_cursor_skip(c, sizeof row);
-        } else {
+        c->pos = at;
+        if (whole)
+            memcpy(&row, c->p + at, sizeof row);
+        else
             PA_ROW_GET_FIT(c, SNAPSHOT, &row, row_size);
-        }
         size_t slot = index_find(s, row.stack_id);
         if (delta && s->index[slot]) {
             s->rows[s->index[slot] - 1] = row;
@@ -692,6 +709,8 @@ static int apply_rows(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t
         if (touch(s, o, s->nrows - 1) != PA_OK)
             return PA_ENOMEM;
     }
+    c->pos = first;
+    pa_cursor_skip(c, (size_t)count * row_size);
     return PA_OK;
 }
 
@@ -702,57 +721,75 @@ static uint64_t unzigzag(uint64_t v)
     return (v >> 1) ^ (0 - (v & 1));
 }
 
-/* One packed row at the cursor: its stack id (the previous row's plus the gap) into *id, and
- * its PS_PACKED_FIELDS differences into d (mod 2^64); the fields after them are skipped.
- * false when the row runs past the payload or its id past u32. */
-static bool packed_row(pa_cursor_t *c, uint32_t fields, uint64_t *id, uint64_t *d)
-{
-    *id += pa_cursor_varint(c);
-    for (uint32_t k = 0; k < fields && !c->err; k++) {
-        uint64_t v = unzigzag(pa_cursor_varint(c));
-        if (k < PS_PACKED_FIELDS)
-            d[k] = v;
-    }
-    return !c->err && *id <= UINT32_MAX;
-}
+/* A decoded packed row: its stack id and its PS_PACKED_FIELDS differences (mod 2^64). */
+typedef struct pa_packed_row_s {
+    uint64_t id;
+    uint64_t d[PS_PACKED_FIELDS];
+} packed_row_t;
 
-/* Whether count packed rows fit the payload: checked whole before any is applied, so that a
- * malformed delta leaves the state as it was. */
-static bool packed_fits(pa_cursor_t c, uint32_t count, uint32_t fields)
+/* Decodes the count packed rows at the cursor once, all of them checked before any is applied
+ * (so that a malformed delta leaves the state as it was): the rows of the stacks followed
+ * (opts.rows_wanted; every row without it) go into s->packed, the others' varints are read
+ * and dropped. false when a row runs past the payload or its id past u32. */
+static bool packed_decode(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t fields,
+                          const pa_model_opts_t *o, bool *nomem)
 {
-    uint64_t id = 0, d[PS_PACKED_FIELDS];
-    for (uint32_t i = 0; i < count; i++)
-        if (!packed_row(&c, fields, &id, d))
+    s->npacked = 0;
+    if (!o->rows_wanted &&
+        pa_util_grow((void **)&s->packed, &s->packed_cap, count, sizeof *s->packed) != PA_OK) {
+        *nomem = true;
+        return false;
+    }
+    uint64_t id = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        id += pa_cursor_varint(c);
+        if (!id_wanted(o, (uint32_t)id) || id > UINT32_MAX) {
+            for (uint32_t k = 0; k < fields && !c->err; k++)
+                pa_cursor_varint(c);
+            if (c->err || id > UINT32_MAX)
+                return false;
+            continue;
+        }
+        if (o->rows_wanted && pa_util_grow((void **)&s->packed, &s->packed_cap, s->npacked + 1,
+                                           sizeof *s->packed) != PA_OK) {
+            *nomem = true;
             return false;
+        }
+        packed_row_t *p = &s->packed[s->npacked];
+        p->id = id;
+        for (uint32_t k = 0; k < fields && !c->err; k++) {
+            uint64_t v = unzigzag(pa_cursor_varint(c));
+            if (k < PS_PACKED_FIELDS)
+                p->d[k] = v;
+        }
+        if (c->err)
+            return false;
+        s->npacked++;
+    }
     return true;
 }
 
-/* A packed delta's rows: each is the stack's row in the base snapshot (zeros when it had none)
- * plus the differences; live_blocks and live_bytes follow from the counters, as the shim
- * computes them. */
-static int apply_packed(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t fields,
-                        const pa_model_opts_t *o)
+/* A packed delta's rows (decoded by packed_decode): each is the stack's row in the base snapshot
+ * (zeros when it had none) plus the differences; live_blocks and live_bytes follow from the
+ * counters, as the shim computes them. */
+static int apply_packed(pa_snapshot_t *s, const pa_model_opts_t *o)
 {
-    if (pa_util_grow((void **)&s->rows, &s->rows_cap, s->nrows + count, sizeof *s->rows) != PA_OK ||
-        index_grow(s, s->nrows + count) != PA_OK)
+    if (rows_reserve(s, s->npacked) != PA_OK)
         return PA_ENOMEM;
-    uint64_t id = 0, d[PS_PACKED_FIELDS];
-    for (uint32_t i = 0; i < count; i++) {
-        packed_row(c, fields, &id, d);
-        if (!id_wanted(o, (uint32_t)id))
-            continue;
-        size_t slot = index_find(s, (uint32_t)id);
+    for (size_t i = 0; i < s->npacked; i++) {
+        const packed_row_t *p = &s->packed[i];
+        size_t slot = index_find(s, (uint32_t)p->id);
         pa_row_t *row = s->index[slot] ? &s->rows[s->index[slot] - 1] : &s->rows[s->nrows];
         if (!s->index[slot]) {
             memset(row, 0, sizeof *row);
-            row->stack_id = (uint32_t)id;
+            row->stack_id = (uint32_t)p->id;
             s->index[slot] = (uint32_t)++s->nrows;
         }
-        row->allocs += d[0];
-        row->alloc_bytes += d[1];
-        row->frees += d[2];
-        row->freed_bytes += d[3];
-        row->peak_live_bytes += d[4];
+        row->allocs += p->d[0];
+        row->alloc_bytes += p->d[1];
+        row->frees += p->d[2];
+        row->freed_bytes += p->d[3];
+        row->peak_live_bytes += p->d[4];
         row->live_blocks = row->allocs >= row->frees ? row->allocs - row->frees : 0;
         row->live_bytes =
             row->alloc_bytes >= row->freed_bytes ? row->alloc_bytes - row->freed_bytes : 0;
@@ -814,8 +851,11 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
         malformed(t, what, ch, "more rows than the payload holds");
         return PA_OK;
     }
-    if (packed &&
-        (row_size < PS_PACKED_FIELDS || (!partial && !packed_fits(c, row_count, row_size)))) {
+    bool nomem = false;
+    if (packed && (row_size < PS_PACKED_FIELDS ||
+                   (!partial && !packed_decode(&t->snap, &c, row_count, row_size, o, &nomem)))) {
+        if (nomem)
+            return PA_ENOMEM;
         malformed(t, what, ch,
                   row_size < PS_PACKED_FIELDS ? "fewer fields than a row needs"
                                               : "rows run past the payload");
@@ -847,8 +887,7 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
     pa_snapshot_t *s = &t->snap;
     s->ntouched = 0;
     if (!o->totals_only && !partial &&
-        (packed ? apply_packed(s, &c, row_count, row_size, o)
-                : apply_rows(s, &c, row_count, row_size, delta, o)) != PA_OK)
+        (packed ? apply_packed(s, o) : apply_rows(s, &c, row_count, row_size, delta, o)) != PA_OK)
         return PA_ENOMEM;
     if (t->has_snapshot) {
         if (s->totals.peak_live_bytes > to->peak_live_bytes)
@@ -921,6 +960,8 @@ static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
         malformed(t, "POOL", ch, "more size classes than the payload holds");
         return PA_OK;
     }
+    if (t->timed_unread)
+        return PA_OK; /* checked: the report does not read it */
     if (count) {
         p.classes = malloc(count * sizeof *p.classes);
         if (!p.classes)
@@ -1064,6 +1105,8 @@ static int load_threads(pa_trace_t *t, const pa_chunk_t *ch)
         malformed(t, "THREADS", ch, why);
         return PA_OK;
     }
+    if (t->timed_unread)
+        return PA_OK; /* checked: the report does not read it */
     if (count && !(th.threads = calloc(count, sizeof *th.threads)))
         return PA_ENOMEM;
     th.n = count;
@@ -1642,60 +1685,51 @@ static bool after_frozen(const pa_trace_t *t, const pa_chunk_t *ch)
     }
 }
 
+/* find_keyframe's reader warnings: any damage the walk meets means "read the file whole". */
+static void walk_warn(void *ctx, const char *msg)
+{
+    (void)msg;
+    *(bool *)ctx = true;
+}
+
 /* The keyframe a report that needs only the state at one snapshot can start from: the file
  * offset of the last full SNAPSHOT chunk at or before the --at one (the last snapshot, or the
- * one of that number), 0 for none worth it. A pass over the chunk headers only (no payload
- * read, no CRC): any header the reader would find damaged (bad sync word or length, a chunk
- * past the end of the file, bytes after END) or a file that is not a regular one gives 0, and
- * the file is read whole as before. */
+ * one of that number), 0 for none worth it. A walk over the chunk headers only (the reader's
+ * pa_reader_headers_only: no payload read, no CRC): any header the reader would find damaged
+ * (bad sync word or length, a chunk past the end of the file, bytes after END) or a file that
+ * is not a regular one gives 0, and the file is read whole as before. */
 static uint64_t find_keyframe(const char *path, const pa_model_opts_t *o)
 {
     if (o->on_snapshot || o->track_touched || o->on_other_chunk || o->totals_only ||
         (o->at.kind != PA_AT_LAST && o->at.kind != PA_AT_NUMBER))
         return 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    bool bad = false;
+    char err[256];
+    pa_reader_t *r;
+    if (pa_reader_open(path, walk_warn, &bad, &r, err, sizeof err) != PA_OK)
         return 0;
-    struct stat st;
-    uint8_t h[PS_CHUNK_HEADER_SIZE];
     uint64_t key = 0, before = 0, nsnap = 0;
-    bool clean = false;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        pread(fd, h, PS_TRACE_FILE_HEADER_SIZE, 0) == PS_TRACE_FILE_HEADER_SIZE) {
-        uint64_t size = (uint64_t)st.st_size,
-                 pos = (uint32_t)(h[12] | h[13] << 8 | h[14] << 16 | (uint32_t)h[15] << 24);
-        for (;;) {
-            ssize_t got = pread(fd, h, sizeof h, (off_t)pos);
-            if (got == 0 && pos == size) {
-                clean = true;
-                break;
-            }
-            if (got != (ssize_t)sizeof h)
-                break;
-            uint32_t sync, length;
-            uint16_t type;
-            memcpy(&sync, h, 4); /* little-endian host, as the cursor assumes */
-            memcpy(&type, h + 4, 2);
-            memcpy(&length, h + 8, 4);
-            if (sync != PS_CHUNK_SYNC || length > PS_CHUNK_MAX_LENGTH ||
-                size - pos - PS_CHUNK_HEADER_SIZE < length)
-                break;
-            pos += PS_CHUNK_HEADER_SIZE + (uint64_t)length;
-            if (type == PS_CHUNK_END) {
-                clean = pos == size;
-                break;
-            }
-            if (type != PS_CHUNK_SNAPSHOT && type != PS_CHUNK_SNAPSHOT_DELTA &&
-                type != PS_CHUNK_SNAPSHOT_PACKED)
+    pa_chunk_t ch;
+    int n = 0;
+    if (pa_reader_headers_only(r)) {
+        while ((n = pa_reader_next(r, &ch)) == 1 && ch.type != PS_CHUNK_END) {
+            if (ch.type != PS_CHUNK_SNAPSHOT && ch.type != PS_CHUNK_SNAPSHOT_DELTA &&
+                ch.type != PS_CHUNK_SNAPSHOT_PACKED)
                 continue;
             nsnap++;
-            if (type == PS_CHUNK_SNAPSHOT && (o->at.kind == PA_AT_LAST || nsnap <= o->at.number)) {
-                key = pos - PS_CHUNK_HEADER_SIZE - length;
+            if (ch.type == PS_CHUNK_SNAPSHOT &&
+                (o->at.kind == PA_AT_LAST || nsnap <= o->at.number)) {
+                key = ch.offset;
                 before = nsnap - 1;
             }
         }
+        if (n == 1) /* END: what follows it is reported (bytes after END) */
+            n = pa_reader_next(r, &ch);
+    } else {
+        bad = true;
     }
-    close(fd);
+    bool clean = !bad && n == 0 && !pa_reader_damaged(r);
+    pa_reader_close(r);
     return clean && before ? key : 0;
 }
 
@@ -1739,8 +1773,18 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
         return rc;
     }
     t->version = pa_reader_version(r);
+    if (o->reread)
+        pa_reader_trust(r);
     if (o->skip_stacks && o->reread)
         pa_reader_pass_over(r, PS_CHUNK_STACKS);
+    if (o->series && o->reread) {
+        /* decoded whole by the earlier pass, which found them sound: not needed here */
+        static const uint16_t unread[] = {PS_CHUNK_MODULES,    PS_CHUNK_ALERT,     PS_CHUNK_AGES,
+                                          PS_CHUNK_LEAK_KINDS, PS_CHUNK_INHERITED, PS_CHUNK_ADVICE};
+        for (size_t i = 0; i < sizeof unread / sizeof *unread; i++)
+            pa_reader_pass_over(r, unread[i]);
+        t->timed_unread = true;
+    }
     if (keyframe)
         t->quiet = true; /* until the pass is known to go through */
     struct stat sb;
@@ -1749,6 +1793,10 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
     int n;
     while ((n = pa_reader_next(r, &ch)) == 1) {
         pa_progress(path, ch.offset + PS_CHUNK_HEADER_SIZE + ch.length, size);
+        if (!ch.payload) { /* passed over (pa_reader_pass_over): not wanted */
+            t->chunks++;
+            continue;
+        }
         if (after_frozen(t, &ch)) {
             t->chunks++;
             continue;
@@ -1942,6 +1990,7 @@ void pa_model_free(pa_trace_t *t)
     free(t->snap.rows);
     free(t->snap.index);
     free(t->snap.touched);
+    free(t->snap.packed);
     free_pool(&t->pool);
     for (int i = 0; i < PA_STAGED; i++)
         unstage(&t->staged[i]);

@@ -109,6 +109,9 @@ typedef struct {
      * wrote, every row for a full SNAPSHOT (merge -o follows the changes without a scan) */
     uint32_t *touched;
     size_t ntouched, touched_cap;
+    /* (model.c) a SNAPSHOT_PACKED chunk's rows, decoded once and checked before any is applied */
+    struct pa_packed_row_s *packed;
+    size_t npacked, packed_cap;
 } pa_snapshot_t;
 
 /* Which snapshot a report describes (leaks/summary --at). */
@@ -309,6 +312,7 @@ typedef struct {
     bool damaged;          /* file damage or a malformed payload */
     pa_strlist_t warnings; /* every problem found, without the "perfshim: FILE: " prefix */
     bool quiet;            /* do not print warnings as they are found */
+    bool timed_unread;     /* (model.c) POOL and THREADS chunks are checked, not kept */
     /* LEAK_KINDS (19): the leak classes of the exit snapshot whose time_ns it names (a report
      * uses them only while t->snap is that snapshot: pa_model_leak_kinds) */
     bool has_leak_kinds;
@@ -350,9 +354,16 @@ typedef struct {
     bool quiet;
     bool totals_only; /* decode snapshots' heads and totals, not their rows */
     bool skip_stacks; /* the report reads no stack: STACKS chunks are not decoded */
-    /* An earlier pass read this file whole without damage: with skip_stacks, STACKS chunks are
-     * passed over by their length, not even read or CRC-checked (pa_reader_pass_over) */
+    /* An earlier pass read this file whole without damage: no payload is CRC-checked again
+     * (pa_reader_trust), and with skip_stacks, STACKS chunks are passed over by their length,
+     * not even read (pa_reader_pass_over) */
     bool reread;
+    /* The report reads the snapshots (heads, and rows of rows_wanted) and the status (END,
+     * MESSAGE, SAMPLING, the warnings) only: timeline's and growth's second pass. With reread,
+     * the chunks the earlier pass decoded whole (MODULES, ALERT, AGES, LEAK_KINDS, INHERITED,
+     * ADVICE, and STACKS) are passed over, and POOL and THREADS chunks are matched to their
+     * snapshot and checked as their loaders check them, not decoded. */
+    bool series;
     pa_at_t at;                       /* where to stop applying snapshots (PA_AT_MAX: not here) */
     pa_model_snapshot_fn on_snapshot; /* may be NULL */
     /* Only the rows of these stacks are kept (a bitmap by stack id, ids below rows_wanted_ids;

@@ -439,6 +439,7 @@ int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, 
                               .on_snapshot = on_snapshot,
                               .ctx = &x,
                               .skip_stacks = true,
+                              .series = true,
                               .reread = !damaged,
                               .rows_wanted = wanted,
                               .rows_wanted_ids = ids};

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 #ifdef PA_HAVE_LIBDEFLATE
 #include <libdeflate.h>
@@ -52,6 +53,21 @@ static uint64_t le(const uint8_t *p, int n)
     for (int i = n - 1; i >= 0; i--)
         v = (v << 8) | p[i];
     return v;
+}
+
+/* The fields of a chunk header (read for every chunk, the header walk's whole work). */
+static inline uint32_t le32_at(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return le32toh(v);
+}
+
+static inline uint16_t le16_at(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return le16toh(v);
 }
 
 uint16_t pa_cursor_u16(pa_cursor_t *c)
@@ -122,6 +138,8 @@ struct pa_reader {
     size_t cap;         /* bytes allocated for buf */
     uint64_t checked;   /* payload bytes read to verify resynchronization candidates */
     uint64_t pass_over; /* bit t: chunks of type t (< 64) are passed over by their length */
+    bool headers_only;  /* every chunk is passed over; damage ends the file (no resync) */
+    bool trusted;       /* payloads are read but not CRC-checked (pa_reader_trust) */
     pa_reader_warn_fn warn;
     void *ctx;
 };
@@ -160,6 +178,25 @@ static size_t read_at(pa_reader_t *r, uint64_t off, void *dst, size_t n)
     return got;
 }
 
+/* A chunk header at off for a walk over the headers: one pread, no stdio buffer refilled and
+ * no seek for the 16 bytes (about 20M instructions fewer on the 42,609 chunks of the 129 MB
+ * scale trace). Returns the bytes read (fewer at end of file or on error, errno kept). */
+static size_t read_header(pa_reader_t *r, uint64_t off, uint8_t *h)
+{
+    size_t got = 0;
+    while (got < PS_CHUNK_HEADER_SIZE && off <= (uint64_t)INT64_MAX - PS_CHUNK_HEADER_SIZE) {
+        ssize_t n = pread(fileno(r->f), h + got, PS_CHUNK_HEADER_SIZE - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            r->ioerr = errno ? errno : EIO;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return got;
+}
+
 /* The chunk CRC-32 (zlib's): libdeflate's when the build found it, which folds 16 bytes at a
  * time with carry-less multiplication where the CPU has it (on a 129 MB trace zlib's took a
  * quarter of `leaks`; libdeflate's is about 20 times cheaper in instructions). */
@@ -180,7 +217,7 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
 {
     uint8_t h[PS_CHUNK_HEADER_SIZE];
     unsigned long long o = (unsigned long long)off;
-    size_t got = read_at(r, off, h, sizeof h);
+    size_t got = r->headers_only ? read_header(r, off, h) : read_at(r, off, h, sizeof h);
     if (r->ioerr)
         return PA_EIO;
     if (got == 0)
@@ -191,9 +228,8 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
                    o, got, PS_CHUNK_HEADER_SIZE);
         return TRY_TRUNC;
     }
-    uint32_t sync = (uint32_t)le(h, 4), length = (uint32_t)le(h + 8, 4);
-    uint32_t stored = (uint32_t)le(h + 12, 4);
-    uint16_t type = (uint16_t)le(h + 4, 2);
+    uint32_t sync = le32_at(h), length = le32_at(h + 8), stored = le32_at(h + 12);
+    uint16_t type = le16_at(h + 4);
     if (sync != PS_CHUNK_SYNC) {
         if (loud)
             report(r, "bad sync word in chunk at offset %llu: 0x%08x, expected 0x%08x", o, sync,
@@ -216,9 +252,9 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
                    o, length, (unsigned long long)(r->size - data));
         return TRY_TRUNC;
     }
-    if (loud && r->size_known && type < 64 && (r->pass_over >> type & 1)) {
+    if (loud && r->size_known && (r->headers_only || (type < 64 && (r->pass_over >> type & 1)))) {
         c->type = type; /* not read, not verified: the caller does not want it */
-        c->flags = (uint16_t)le(h + 6, 2);
+        c->flags = le16_at(h + 6);
         c->length = length;
         c->offset = off;
         c->payload = NULL;
@@ -239,7 +275,7 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
                 o, length, got);
         return TRY_TRUNC;
     }
-    uint32_t crc = crc32_of(crc32_of(0, h, 12), r->buf, length);
+    uint32_t crc = loud && r->trusted ? stored : crc32_of(crc32_of(0, h, 12), r->buf, length);
     if (crc != stored) {
         if (loud)
             report(r,
@@ -249,7 +285,7 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
         return TRY_BAD;
     }
     c->type = type;
-    c->flags = (uint16_t)le(h + 6, 2);
+    c->flags = le16_at(h + 6);
     c->length = length;
     c->offset = off;
     c->payload = r->buf;
@@ -324,6 +360,10 @@ int pa_reader_next(pa_reader_t *r, pa_chunk_t *c)
         return 0;
     }
     r->damaged = true;
+    if (r->headers_only) { /* a walk over the headers stops at the first damage */
+        r->ended = true;
+        return 0;
+    }
     uint64_t bad = r->pos;
     int s = resync(r, bad + 1, c);
     if (s < 0)
@@ -421,6 +461,19 @@ void pa_reader_pass_over(pa_reader_t *r, uint16_t type)
 {
     if (type < 64)
         r->pass_over |= (uint64_t)1 << type;
+}
+
+bool pa_reader_headers_only(pa_reader_t *r)
+{
+    if (!r->size_known)
+        return false;
+    r->headers_only = true;
+    return true;
+}
+
+void pa_reader_trust(pa_reader_t *r)
+{
+    r->trusted = true;
 }
 
 uint16_t pa_reader_version(const pa_reader_t *r)

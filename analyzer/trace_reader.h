@@ -96,6 +96,15 @@ int pa_reader_next(pa_reader_t *r, pa_chunk_t *chunk);
  * later pass over a file an earlier pass read whole without damage (a regular file only;
  * otherwise they are read as usual). */
 void pa_reader_pass_over(pa_reader_t *r, uint16_t type);
+/* A walk over the chunk headers: every chunk is returned as pa_reader_pass_over() returns one
+ * (header checked, payload NULL, nothing read or CRC-checked), and the first damage (a bad
+ * header, a chunk past the end of the file) is reported and ends the walk instead of a
+ * resynchronization. A regular file only: false (and nothing changed) otherwise. */
+bool pa_reader_headers_only(pa_reader_t *r);
+/* Payloads are read but their CRC is not computed: for a later pass over a file an earlier
+ * pass read whole without damage (the file is taken to be unchanged, as for pass_over).
+ * Resynchronization candidates are still verified. */
+void pa_reader_trust(pa_reader_t *r);
 /* Format version written in the file header. */
 uint16_t pa_reader_version(const pa_reader_t *r);
 /* True once any damage was reported. */

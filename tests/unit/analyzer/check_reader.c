@@ -1394,6 +1394,94 @@ START_TEST(test_pool_random_mutations)
 }
 END_TEST
 
+/* pa_reader_headers_only: every chunk's header, no payload read (a payload's wrong CRC goes
+ * unseen), the same offsets and types as a full read; the first damaged header ends the walk,
+ * reported once, without a resynchronization. pa_reader_trust: payloads read, CRC not checked. */
+static void walk(const char *path, bool trust, scan_t *s)
+{
+    memset(s, 0, sizeof *s);
+    pa_reader_t *r;
+    ck_assert_int_eq(pa_reader_open(path, collect, &s->warnings, &r, s->err, sizeof s->err), PA_OK);
+    if (trust)
+        pa_reader_trust(r);
+    else
+        ck_assert(pa_reader_headers_only(r));
+    pa_chunk_t c;
+    int n;
+    while ((n = pa_reader_next(r, &c)) == 1) {
+        ck_assert(trust ? c.payload != NULL : c.payload == NULL);
+        s->offs[s->n] = c.offset;
+        s->types[s->n++] = c.type;
+    }
+    ck_assert_int_eq(n, 0);
+    s->damaged = pa_reader_damaged(r);
+    pa_reader_close(r);
+}
+
+START_TEST(test_headers_only)
+{
+    tb_buf_t f = {0};
+    size_t offs[5];
+    tb_typical(&f, offs);
+    const char *path = tu_path("headers.trace");
+    write_buf(path, &f);
+    scan_t full, hdr;
+    scan_file(path, &full);
+    walk(path, false, &hdr);
+    ck_assert_uint_eq(hdr.n, 5);
+    ck_assert_uint_eq(hdr.n, full.n);
+    ck_assert_mem_eq(hdr.offs, full.offs, full.n * sizeof *full.offs);
+    ck_assert_mem_eq(hdr.types, full.types, full.n * sizeof *full.types);
+    ck_assert(!hdr.damaged && hdr.warnings.n == 0);
+    pa_strlist_free(&full.warnings);
+
+    /* a payload byte flipped: the walk does not see it; a trusted read uses the chunk; a full
+     * read reports the CRC */
+    f.data[offs[3] + PS_CHUNK_HEADER_SIZE + 20] ^= 0x10;
+    write_buf(path, &f);
+    pa_strlist_free(&hdr.warnings);
+    walk(path, false, &hdr);
+    ck_assert_uint_eq(hdr.n, 5);
+    ck_assert(!hdr.damaged && hdr.warnings.n == 0);
+    pa_strlist_free(&hdr.warnings);
+    walk(path, true, &hdr);
+    ck_assert_uint_eq(hdr.n, 5);
+    ck_assert(!hdr.damaged && hdr.warnings.n == 0);
+    pa_strlist_free(&hdr.warnings);
+    scan_file(path, &full);
+    ck_assert(full.damaged);
+    ck_assert_uint_eq(full.n, 4);
+    pa_strlist_free(&full.warnings);
+    f.data[offs[3] + PS_CHUNK_HEADER_SIZE + 20] ^= 0x10;
+
+    /* a bad sync word at the SNAPSHOT: the walk ends there, said once; a full read goes on */
+    f.data[offs[3]] ^= 0xff;
+    write_buf(path, &f);
+    walk(path, false, &hdr);
+    ck_assert_uint_eq(hdr.n, 3);
+    ck_assert(hdr.damaged);
+    ck_assert_uint_eq(hdr.warnings.n, 1);
+    char want[96];
+    snprintf(want, sizeof want, "bad sync word in chunk at offset %zu", offs[3]);
+    ck_assert_msg(tu_has(&hdr.warnings, want), "%s", hdr.warnings.items[0]);
+    pa_strlist_free(&hdr.warnings);
+    scan_file(path, &full);
+    ck_assert_uint_eq(full.n, 4); /* resynchronized at END */
+    pa_strlist_free(&full.warnings);
+    f.data[offs[3]] ^= 0xff;
+
+    /* cut inside the SNAPSHOT payload: the walk reports the truncation, as the reader does */
+    write_buf(path, &(tb_buf_t){.data = f.data, .len = offs[3] + PS_CHUNK_HEADER_SIZE + 4});
+    walk(path, false, &hdr);
+    ck_assert_uint_eq(hdr.n, 3);
+    ck_assert(hdr.damaged);
+    snprintf(want, sizeof want, "truncated chunk at offset %zu", offs[3]);
+    ck_assert_msg(tu_has(&hdr.warnings, want), "%s", hdr.warnings.items[0]);
+    pa_strlist_free(&hdr.warnings);
+    tb_free(&f);
+}
+END_TEST
+
 int main(void)
 {
     tu_setup("check_analyzer_reader");
@@ -1430,6 +1518,7 @@ int main(void)
     tcase_add_test(tc, test_frame_tree);
     tcase_add_test(tc, test_delta_torn_everywhere);
     tcase_add_test(tc, test_delta_damaged_keyframe);
+    tcase_add_test(tc, test_headers_only);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
