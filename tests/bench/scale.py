@@ -16,14 +16,22 @@ Reports the median and the spread (min..max) of each, and the median of the per-
 heaptrack_print / perfshim (CPU time). Registers no test, asserts nothing: numbers only
 (docs/performance.md quotes them).
 
-Two workloads (--workload), the same 100k stacks and about 10k snapshots each:
-  - adverse (the default): 100 requests a round, any of 256 sizes at every stack: few events
-    between snapshots; the worst case for snapshots and the best for an event log;
-  - service: 1,000 requests a round (3M allocations with the defaults, --rounds 3000), each
-    stack with 4 sizes of its own (bench-scalegen's SIZES), the traffic a service has between
-    snapshots. heaptrack 1.4 cannot record the adverse sizes at this traffic: its interpreter's
-    set of (size, trace) pairs hashes 256 sizes x 1000 hot stacks into one narrow range and
-    doubles its table until memory runs out (docs/performance.md, "The service workload").
+Two workloads (--workload), the same 100k stacks:
+  - adverse (the default): 100 requests a round, 11 ms apart, any of 256 sizes at every stack,
+    PERFSHIM_INTERVAL=10ms: 10k+ snapshots (most while the 100k stacks are made) with few
+    events between them; the worst case for snapshots and the best for an event log;
+  - service: 1,000 requests a round, 51 ms apart, each stack with 4 sizes of its own
+    (bench-scalegen's SIZES): the traffic a service has between snapshots, 3M allocations
+    with the defaults (--rounds 3000), PERFSHIM_INTERVAL=200ms (about 4,000 requests a
+    snapshot). The interval is not 10 ms: a snapshot of 100k stacks costs the shim about 10 ms
+    of CPU, 50 to 100 ms of wall time at load 15-20 on 2 cores, and the next interval is due
+    from the start of the last snapshot, so once a snapshot takes longer than the interval the
+    program snapshots back to back and hardly runs (at 10 ms: 3% of the rounds in 10 minutes;
+    at 50 ms: half of them, then 100 rounds in 8 minutes when the load rose to 19). So this
+    workload has about a thousand snapshots, not 10k. heaptrack 1.4 cannot record the adverse
+    sizes at this traffic: its interpreter's set of (size, trace) pairs hashes 256 sizes x 1000
+    hot stacks into one narrow range and doubles its table until memory runs out
+    (docs/performance.md, "Why heaptrack could not record the service workload").
 Both recordings run under a 4 GB address-space limit (RLIMIT_AS) and a time limit, so that a
 recorder that blows up fails alone instead of taking the machine with it.
 
@@ -33,9 +41,10 @@ recorder that blows up fails alone instead of taking the machine with it.
 Usage:
     python3 tests/bench/scale.py --build build [--workload adverse|service] [--data DIR]
         [--reps 5] [--rounds N] [--symbol-cache DIR] [--callgrind] [--json out.json]
---data DIR keeps the recordings in DIR and reuses them when present (they take 5 to 25 minutes
-on a loaded 2-core machine: the shim's snapshot of 100k stacks every 10 ms is the cost). --symbol-cache DIR runs the perfshim
-reports with that cache (warmed by one run first): the figures of a second analysis of a build.
+--data DIR keeps the recordings in DIR and reuses them when present (they take 10 to 25
+minutes on a loaded 2-core machine: the shim's 10k snapshots of 100k stacks are the cost; the
+two recordings run at once). The measuring takes 5 to 10 minutes at --reps 5, --callgrind
+15 to 30 more. --symbol-cache DIR runs the perfshim reports with that cache (warmed by one run first): the figures of a second analysis of a build.
 """
 
 import argparse
@@ -66,7 +75,7 @@ def measure(argv, env=None):
 
 WORKLOADS = {  # per round, pause (ms), PERFSHIM_INTERVAL, default rounds, file name, sizes
     "adverse": ("100", "11", "10ms", 5000, "many", "256"),
-    "service": ("1000", "11", "10ms", 3000, "service2", "4"),
+    "service": ("1000", "51", "200ms", 3000, "service2", "4"),
 }
 RECORD_AS_LIMIT = 4000000000  # bytes of address space for each recording process
 RECORD_TIMEOUT = 3600  # seconds
