@@ -41,10 +41,11 @@ recorder that blows up fails alone instead of taking the machine with it.
 Usage:
     python3 tests/bench/scale.py --build build [--workload adverse|service] [--data DIR]
         [--reps 5] [--rounds N] [--symbol-cache DIR] [--callgrind] [--json out.json]
---data DIR keeps the recordings in DIR and reuses them when present (they take 10 to 25
-minutes on a loaded 2-core machine: the shim's 10k snapshots of 100k stacks are the cost; the
-two recordings run at once). The measuring takes 5 to 10 minutes at --reps 5, --callgrind
-15 to 30 more. --symbol-cache DIR runs the perfshim reports with that cache (warmed by one run first): the figures of a second analysis of a build.
+--data DIR keeps the recordings in DIR and reuses them when present (on a loaded 2-core
+machine the service workload's take 4 minutes, the adverse one's 20 or more: the shim's 10k
+snapshots of 100k stacks are the cost; the two recordings run at once). The measuring takes 5
+to 10 minutes at --reps 5, --callgrind about 10 more. --symbol-cache DIR runs the perfshim
+reports with that cache (warmed by one run first): the figures of a second analysis of a build.
 """
 
 import argparse
@@ -123,7 +124,7 @@ def record(args, data):
 
 
 def heaptrack_facts(ht):
-    """Allocation calls and leaks heaptrack_print reads from its recording (its summary)."""
+    """Allocation calls heaptrack_print reads from its recording (its summary line)."""
     out = subprocess.run(["heaptrack_print", "-f", ht], capture_output=True, text=True,
                          env=dict(os.environ, LC_ALL="C")).stdout
     m = re.search(r"^calls to allocation functions: (\d+)", out, re.M)
@@ -180,6 +181,10 @@ def main():
     facts["trace_bytes"] = os.path.getsize(trace)
     facts["heaptrack_bytes"] = os.path.getsize(ht)
     facts.update(heaptrack_facts(ht))
+    if facts["heaptrack_allocs"] is None or facts["allocs"] is None or \
+            abs(facts["heaptrack_allocs"] - facts["allocs"]) > facts["allocs"] // 100:
+        log("scale.py: the recordings differ: heaptrack has %s allocations, perfshim %s (a "
+            "recording cut short?)" % (facts["heaptrack_allocs"], facts["allocs"]))
     log("trace: %s" % facts)
     out = os.path.join(data, "export.pb.gz")
     cache = ["--symbol-cache", args.symbol_cache] if args.symbol_cache else []
