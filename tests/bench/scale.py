@@ -16,26 +16,43 @@ Reports the median and the spread (min..max) of each, and the median of the per-
 heaptrack_print / perfshim (CPU time). Registers no test, asserts nothing: numbers only
 (docs/performance.md quotes them).
 
-Two workloads (--workload):
-  - adverse (the default): 100 requests a round, PERFSHIM_INTERVAL=10ms: about one snapshot a
-    round, few events; the worst case for snapshots and the best for an event log;
-  - service: the traffic a service has between snapshots: 5,000 requests a round, a 1 ms
-    pause, PERFSHIM_INTERVAL=50ms (tens of thousands of allocations per snapshot), 10M
-    allocations with the defaults (--rounds 2000). A snapshot of 100k stacks costs the shim
-    more than 10 ms on a loaded machine, so a 10 ms interval with thousands of requests a
-    round spends its time snapshotting: the interval is longer, and the snapshots fewer.
+Two workloads (--workload), the same 100k stacks:
+  - adverse (the default): 100 requests a round, 11 ms apart, any of 256 sizes at every stack,
+    PERFSHIM_INTERVAL=10ms: 10k+ snapshots (most while the 100k stacks are made) with few
+    events between them; the worst case for snapshots and the best for an event log;
+  - service: 1,000 requests a round, 51 ms apart, each stack with 4 sizes of its own
+    (bench-scalegen's SIZES): the traffic a service has between snapshots, 3M allocations
+    with the defaults (--rounds 3000), PERFSHIM_INTERVAL=200ms (about 4,000 requests a
+    snapshot). The interval is not 10 ms: a snapshot of 100k stacks costs the shim about 10 ms
+    of CPU, 50 to 100 ms of wall time at load 15-20 on 2 cores, and the next interval is due
+    from the start of the last snapshot, so once a snapshot takes longer than the interval the
+    program snapshots back to back and hardly runs (at 10 ms: 3% of the rounds in 10 minutes;
+    at 50 ms: half of them, then 100 rounds in 8 minutes when the load rose to 19). So this
+    workload has about a thousand snapshots, not 10k. heaptrack 1.4 cannot record the adverse
+    sizes at this traffic: its interpreter's set of (size, trace) pairs hashes 256 sizes x 1000
+    hot stacks into one narrow range and doubles its table until memory runs out
+    (docs/performance.md, "Why heaptrack could not record the service workload").
+Both recordings run under a 4 GB address-space limit (RLIMIT_AS) and a time limit, so that a
+recorder that blows up fails alone instead of taking the machine with it.
+
+--callgrind also counts the instructions of one run of each command under
+`valgrind --tool=callgrind` (load-independent; several minutes at full size).
 
 Usage:
     python3 tests/bench/scale.py --build build [--workload adverse|service] [--data DIR]
-        [--reps 5] [--rounds N] [--symbol-cache DIR] [--json out.json]
---data DIR keeps the recordings in DIR and reuses them when present (they take minutes: the
-shim's snapshot of 100k stacks every 10 ms is the cost). --symbol-cache DIR runs the perfshim
+        [--reps 5] [--rounds N] [--symbol-cache DIR] [--callgrind] [--json out.json]
+--data DIR keeps the recordings in DIR and reuses them when present (on a loaded 2-core
+machine the service workload's take 4 minutes, the adverse one's 20 or more: the shim's 10k
+snapshots of 100k stacks are the cost; the two recordings run at once). The measuring takes 5
+to 10 minutes at --reps 5, --callgrind about 10 more. --symbol-cache DIR runs the perfshim
 reports with that cache (warmed by one run first): the figures of a second analysis of a build.
 """
 
 import argparse
 import json
 import os
+import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -57,28 +74,71 @@ def measure(argv, env=None):
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, p.returncode
 
 
-WORKLOADS = {  # per round, pause (ms), PERFSHIM_INTERVAL, default rounds, file name
-    "adverse": ("100", "11", "10ms", 5000, "many"),
-    "service": ("5000", "1", "50ms", 2000, "service"),
+WORKLOADS = {  # per round, pause (ms), PERFSHIM_INTERVAL, default rounds, file name, sizes
+    "adverse": ("100", "11", "10ms", 5000, "many", "256"),
+    "service": ("1000", "51", "200ms", 3000, "service2", "4"),
 }
+RECORD_AS_LIMIT = 4000000000  # bytes of address space for each recording process
+RECORD_TIMEOUT = 3600  # seconds
+
+
+def capped():
+    resource.setrlimit(resource.RLIMIT_AS, (RECORD_AS_LIMIT, RECORD_AS_LIMIT))
 
 
 def record(args, data):
-    per, pause, interval, _, name = WORKLOADS[args.workload]
+    """Makes the missing recordings, both at once (each is mostly one process); returns paths."""
+    per, pause, interval, _, name, sizes = WORKLOADS[args.workload]
     exe = os.path.join(args.build, "bin", "bench", "bench-scalegen")
-    argv = [exe, "100000", str(args.rounds), per, pause]
+    argv = [exe, "100000", str(args.rounds), per, pause, sizes]
     lib = os.path.join(args.build, "lib", "libperfshim.so")
     trace = os.path.join(data, name + ".trace")
     ht = os.path.join(data, name + ".ht.zst")
+    jobs = []
     if not os.path.exists(trace):
         log("recording %s under perfshim" % " ".join(argv))
-        env = dict(os.environ, LD_PRELOAD=lib, PERFSHIM_INTERVAL=interval, PERFSHIM_OUTPUT=trace)
-        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+        env = dict(os.environ, LD_PRELOAD=lib, PERFSHIM_INTERVAL=interval,
+                   PERFSHIM_OUTPUT=trace + ".part")
+        jobs.append(("perfshim", trace, subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, preexec_fn=capped)))
     if not os.path.exists(ht):
         log("recording %s under heaptrack" % " ".join(argv))
-        subprocess.run(["heaptrack", "-o", os.path.join(data, name + ".ht"), "--"] + argv,
-                       check=True, stdout=subprocess.DEVNULL)
+        # heaptrack -o X writes X.zst; recorded under a temporary name, renamed when whole.
+        jobs.append(("heaptrack", ht, subprocess.Popen(
+            ["heaptrack", "-o", ht[:-len(".zst")] + ".part", "--"] + argv,
+            stdout=subprocess.DEVNULL, preexec_fn=capped)))
+    t0 = time.monotonic()
+    for tool, path, p in jobs:
+        try:
+            rc = p.wait(timeout=max(1, RECORD_TIMEOUT - (time.monotonic() - t0)))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            rc = "timeout"
+        log("%s recording done in %.0f s: %s" % (tool, time.monotonic() - t0, rc))
+        part = path + ".part" if tool == "perfshim" else path[:-len(".zst")] + ".part.zst"
+        if rc != 0 or not os.path.exists(part):
+            raise SystemExit("scale.py: the %s recording failed (%s); see %s" % (tool, rc, part))
+        os.rename(part, path)
     return trace, ht
+
+
+def heaptrack_facts(ht):
+    """Allocation calls heaptrack_print reads from its recording (its summary line)."""
+    out = subprocess.run(["heaptrack_print", "-f", ht], capture_output=True, text=True,
+                         env=dict(os.environ, LC_ALL="C")).stdout
+    m = re.search(r"^calls to allocation functions: (\d+)", out, re.M)
+    return {"heaptrack_allocs": int(m.group(1)) if m else None}
+
+
+def instructions(argv, env):
+    """Instructions of one run of argv under callgrind (its "Collected" total)."""
+    with tempfile.TemporaryDirectory(prefix="perfshim-scale-cg-") as d:
+        p = subprocess.run(["valgrind", "--tool=callgrind",
+                            "--callgrind-out-file=" + os.path.join(d, "cg.out")] + argv,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    m = re.search(r"Collected : (\d+)", p.stderr)
+    return int(m.group(1)) if m else None
 
 
 def trace_facts(perfshim, trace):
@@ -102,6 +162,8 @@ def main():
     ap.add_argument("--workload", choices=sorted(WORKLOADS), default="adverse")
     ap.add_argument("--rounds", type=int, help="rounds of requests (default: the workload's)")
     ap.add_argument("--symbol-cache", help="run the perfshim reports with this symbol cache")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="also count the instructions of one run of each command")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     if args.rounds is None:
@@ -118,6 +180,11 @@ def main():
     facts = trace_facts(perfshim, trace)
     facts["trace_bytes"] = os.path.getsize(trace)
     facts["heaptrack_bytes"] = os.path.getsize(ht)
+    facts.update(heaptrack_facts(ht))
+    if facts["heaptrack_allocs"] is None or facts["allocs"] is None or \
+            abs(facts["heaptrack_allocs"] - facts["allocs"]) > facts["allocs"] // 100:
+        log("scale.py: the recordings differ: heaptrack has %s allocations, perfshim %s (a "
+            "recording cut short?)" % (facts["heaptrack_allocs"], facts["allocs"]))
     log("trace: %s" % facts)
     out = os.path.join(data, "export.pb.gz")
     cache = ["--symbol-cache", args.symbol_cache] if args.symbol_cache else []
@@ -144,6 +211,11 @@ def main():
             ratios[name].append(samples["heaptrack_print"][-1][1] / max(samples[name][-1][1],
                                                                         1e-6))
         log("round %d of %d done" % (r + 1, args.reps))
+    insns = {}
+    if args.callgrind:
+        for k in commands:
+            insns[k] = instructions(commands[k], env)
+            log("callgrind %s: %s instructions" % (k, insns[k]))
     result = {"schema": "perfshim-scale/1", "workload": args.workload, "rounds": args.rounds,
               "symbol_cache": bool(cache), "facts": facts, "reps": args.reps, "commands": {}}
     for k, xs in samples.items():
@@ -155,18 +227,25 @@ def main():
         }
         if k in ratios:
             result["commands"][k]["heaptrack_print_cpu_ratio"] = summarize(ratios[k])
+        if k in insns:
+            result["commands"][k]["instructions"] = insns[k]
+    hp_insns = insns.get("heaptrack_print")
     print("| command | CPU s median (min..max) | wall s median (min..max) | peak RSS MiB | "
-          "heaptrack_print CPU / this (median of rounds) |")
-    print("| --- | --- | --- | --- | --- |")
+          "heaptrack_print CPU / this (median of rounds) | instructions (callgrind) |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for k, c in result["commands"].items():
         f = lambda m, scale=1.0, fmt="%.3f": (fmt % (m["median"] * scale) + " (" +
                                               fmt % (m["min"] * scale) + ".." +
                                               fmt % (m["max"] * scale) + ")")
         ratio = c.get("heaptrack_print_cpu_ratio")
-        print("| %s | %s | %s | %s | %s |" % (
+        n = c.get("instructions")
+        ins = "-" if n is None else "%.0fM" % (n / 1e6)
+        if n and hp_insns and k != "heaptrack_print":
+            ins += " (heaptrack_print / this: %.2fx)" % (hp_insns / n)
+        print("| %s | %s | %s | %s | %s | %s |" % (
             k, f(c["cpu_s"]), f(c["wall_s"]), f(c["maxrss_kib"], 1 / 1024, "%.1f"),
-            "%.1fx (%.1f..%.1f)" % (ratio["median"], ratio["min"], ratio["max"]) if ratio
-            else "-"))
+            "%.2fx (%.2f..%.2f)" % (ratio["median"], ratio["min"], ratio["max"]) if ratio
+            else "-", ins))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=1)

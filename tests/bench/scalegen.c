@@ -4,7 +4,7 @@
  * allocations, the same under perfshim and under heaptrack, with many distinct stacks and a
  * snapshot every few requests.
  *
- * Usage: bench-scalegen [STACKS=100000] [ROUNDS=10000] [PER_ROUND=100] [PAUSE_MS=11]
+ * Usage: bench-scalegen [STACKS=100000] [ROUNDS=10000] [PER_ROUND=100] [PAUSE_MS=11] [SIZES=256]
  *
  * First every stack 0..STACKS-1 allocates one 32-byte block it keeps, so every stack has a row
  * from then on. Then ROUNDS rounds of PER_ROUND requests, each followed by a pause of PAUSE_MS:
@@ -14,6 +14,13 @@
  * event anyway. A request allocates 16..271 bytes at one of 1000 hot stacks or, one time in
  * 100, at any stack, and frees it, except one in 1000 it keeps. The sequence depends only on
  * the arguments (a fixed xorshift seed), not on time: both tools see the same events.
+ *
+ * SIZES < 256 gives each stack SIZES sizes of its own (16 + (id * 97 + k * 61) % 256, k <
+ * SIZES), as a service's call sites have a few sizes each; 256 (the default) draws any of the
+ * 256 sizes at every stack, the sequence of the first recordings. heaptrack 1.4's interpreter
+ * cannot record the default at thousands of requests: 1000 hot stacks x 256 sizes give 256k
+ * (size, trace) pairs whose hashes fall into one narrow range of its robin_set, which then
+ * doubles until memory runs out (docs/performance.md, "The service workload").
  *
  * A stack is the binary spelling of its id over 17 levels of descend(): each level calls the
  * next from one of two call sites (bit 0 or 1), up to 131072 distinct stacks.
@@ -59,8 +66,11 @@ int main(int argc, char **argv)
     long rounds = argc > 2 ? atol(argv[2]) : 10000;
     long per = argc > 3 ? atol(argv[3]) : 100;
     long pause_ms = argc > 4 ? atol(argv[4]) : 11;
-    if (stacks < 1000 || stacks > (1u << DEPTH) || rounds < 1 || per < 1 || pause_ms < 0) {
-        fprintf(stderr, "usage: %s [STACKS 1000..131072] [ROUNDS] [PER_ROUND] [PAUSE_MS]\n",
+    long sizes = argc > 5 ? atol(argv[5]) : 256;
+    if (stacks < 1000 || stacks > (1u << DEPTH) || rounds < 1 || per < 1 || pause_ms < 0 ||
+        sizes < 1 || sizes > 256) {
+        fprintf(stderr,
+                "usage: %s [STACKS 1000..131072] [ROUNDS] [PER_ROUND] [PAUSE_MS] [SIZES 1..256]\n",
                 argv[0]);
         return 2;
     }
@@ -74,7 +84,8 @@ int main(int argc, char **argv)
     for (long s = 0; s < rounds; s++) {
         for (long r = 0; r < per; r++) {
             uint32_t id = (uint32_t)(rnd() % 100 == 0 ? rnd() % stacks : rnd() % 1000);
-            char *p = descend(id, DEPTH, 16 + (size_t)(rnd() % 256));
+            size_t size = sizes == 256 ? rnd() % 256 : (id * 97u + rnd() % sizes * 61u) % 256;
+            char *p = descend(id, DEPTH, 16 + size);
             if (p)
                 p[0] = 2;
             if (rnd() % 1000 == 0)
