@@ -455,6 +455,8 @@ void ps_snapshot_tick(void);
 /* Trace sections and run-time control (control.c): */
 void ps_snapshot_new_section(uint32_t section); /* fresh file state; tracking off */
 void ps_snapshot_set_interval(uint64_t ms);     /* PERFSHIM_INTERVAL at run time; 0 off */
+/* The wait after an interval snapshot that took took_ns: the interval, or 4 x took_ns if longer. */
+uint64_t ps_snapshot_gap(uint64_t took_ns, uint64_t interval);
 int ps_snapshot_idle_tick(void); /* control thread: interval snapshot if due; ms to next, -1 */
 void ps_snapshot_trace_path(char *out, size_t size);
 void ps_snapshot_prepare_drop(uint32_t uid, uint32_t gid); /* before a uid change */

@@ -599,6 +599,24 @@ int ps_snapshot_write(int reason, int final)
     return rc;
 }
 
+/* After an interval snapshot that started at `start`: the next is due an interval after it
+ * ended, and never sooner than four times its duration, so that snapshots take at most a fifth
+ * of the process's time however short the interval (100k stacks cost about 10 ms of CPU a
+ * snapshot; at 10 ms intervals a loaded machine otherwise wrote them back to back and the
+ * program hardly ran). A process that keeps up keeps its cadence within a snapshot's length. */
+uint64_t ps_snapshot_gap(uint64_t took_ns, uint64_t interval)
+{
+    return took_ns > interval / 4 ? 4 * took_ns : interval;
+}
+
+static void interval_written(uint64_t start)
+{
+    uint64_t end = ps_os_monotonic_ns();
+    uint64_t took = end > start ? end - start : 0;
+    atomic_store_explicit(&next_due, end + ps_snapshot_gap(took, interval_ns),
+                          memory_order_relaxed);
+}
+
 void ps_snapshot_interval_init(void)
 {
     interval_ns = ps_g.opt.interval_ms * 1000000ull;
@@ -636,7 +654,7 @@ void ps_snapshot_tick(void)
         !atomic_load_explicit(&ps_g.recording, memory_order_relaxed) || ps_unw_loader_held_here(1))
         return;
     /* One winner per interval; a process that stalled past several intervals writes one
-     * snapshot, and the next is due a full interval later. */
+     * snapshot, and the next is due a full interval after it ends (interval_written). */
     if (interval_due && !atomic_compare_exchange_strong(&next_due, &due, now + interval_ns))
         interval_due = 0;
     ps_tls_guard++;
@@ -657,6 +675,8 @@ void ps_snapshot_tick(void)
                     ps_alerts_unclaimed(reason);
                 if (mods)
                     ps_unw_loader_unlock_list();
+                if (interval_due)
+                    interval_written(now);
             }
         }
         ps_unlock(&writer_lock);
@@ -725,9 +745,12 @@ int ps_snapshot_idle_tick(void)
     uint64_t due = atomic_load_explicit(&next_due, memory_order_relaxed);
     if (now >= due) {
         if (atomic_compare_exchange_strong(&next_due, &due, now + interval_ns) &&
-            atomic_load(&ps_g.recording))
-            ps_snapshot_write(PS_SNAP_INTERVAL, 0);
-        return (int)(interval_ns / 1000000ull);
+            atomic_load(&ps_g.recording) && ps_snapshot_write(PS_SNAP_INTERVAL, 0) == 0)
+            interval_written(now);
+        due = atomic_load_explicit(&next_due, memory_order_relaxed);
+        now = ps_os_monotonic_ns();
+        if (due <= now)
+            return 0;
     }
     uint64_t ms = (due - now + 999999ull) / 1000000ull;
     return ms > 3600000ull ? 3600000 : (int)ms;

@@ -747,6 +747,24 @@ static void advice_site(uint32_t id, unsigned bin, uint64_t *allocs, uint64_t *c
 
 /* The advice counters' size bins are 64-bit: a site that gets 6 * 2^30 weighted allocations of
  * one size shows that many in its bin (32-bit bins wrapped to 2^31), as its allocations count. */
+/* After an interval snapshot, the next waits an interval, or four times the snapshot's own
+ * length when that is longer: snapshots take at most a fifth of the time. */
+START_TEST(test_snapshot_gap)
+{
+    const uint64_t ms = 1000000ull;
+    ck_assert_uint_eq(ps_snapshot_gap(0, 10 * ms), 10 * ms);
+    ck_assert_uint_eq(ps_snapshot_gap(1 * ms, 10 * ms), 10 * ms);
+    ck_assert_uint_eq(ps_snapshot_gap(2500 * 1000ull, 10 * ms), 10 * ms);
+    ck_assert_uint_eq(ps_snapshot_gap(3 * ms, 10 * ms), 12 * ms);
+    ck_assert_uint_eq(ps_snapshot_gap(50 * ms, 10 * ms), 200 * ms);
+    for (uint64_t took = 0; took < 100 * ms; took += 7 * ms / 3) {
+        uint64_t gap = ps_snapshot_gap(took, 10 * ms);
+        ck_assert_uint_ge(gap, 10 * ms);
+        ck_assert_uint_ge(gap, 4 * took); /* writing is at most took / (took + gap) <= 1/5 */
+    }
+}
+END_TEST
+
 START_TEST(test_advice_bins_wide)
 {
     static ps_thread_t t; /* zero */
@@ -1232,6 +1250,7 @@ int main(void)
     tcase_add_test(tc, test_os_direct_calls);
     tcase_add_test(tc, test_os_own_maps);
     tcase_add_test(tc, test_advice_bins_wide);
+    tcase_add_test(tc, test_snapshot_gap);
     tcase_add_test(tc, test_exit_paths);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
