@@ -85,6 +85,21 @@ static pa_color_t kind_color(int kind)
                                                                     : PA_COLOR_RESET;
 }
 
+/* qsort() of n items at base, unless they are in cmp's order already: the shim writes the
+ * LEAK_KINDS rows by stack id, and a trace whose stacks are all different sites makes its
+ * groups in the order of the rows; a merge sort of sorted input still costs n log n / 2
+ * comparisons (81M instructions of `leaks` on a 100k-site trace). */
+static void sort_unless_sorted(void *base, size_t n, size_t size,
+                               int (*cmp)(const void *, const void *))
+{
+    const char *b = base;
+    for (size_t i = 1; i < n; i++)
+        if (cmp(b + (i - 1) * size, b + i * size) > 0) {
+            qsort(base, n, size, cmp);
+            return;
+        }
+}
+
 static int kind_row_cmp(const void *a, const void *b)
 {
     uint32_t x = ((const ps_row_leak_kind_t *)a)->stack_id,
@@ -126,7 +141,7 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, size_t nall, 
         return PA_ENOMEM;
     }
     memcpy(by_id, kr, nk * sizeof *by_id);
-    qsort(by_id, nk, sizeof *by_id, kind_row_cmp);
+    sort_unless_sorted(by_id, nk, sizeof *by_id, kind_row_cmp);
     for (size_t r = 0; r < t->snap.nrows; r++) {
         const pa_group_t *x = g->row_group[r];
         if (!x)
@@ -943,7 +958,8 @@ static int ages_apply(pa_trace_t *t, pa_groups_t *g, const pa_leaks_opts_t *o, a
     for (size_t i = 0; i < t->snap.nrows; i++)
         if (g->row_group[i])
             ag->pairs[ag->np++] = (group_row_t){(uint32_t)(g->row_group[i] - g->all), (uint32_t)i};
-    qsort(ag->pairs, ag->np, sizeof *ag->pairs, cmp_group_row); /* a group's rows together */
+    /* a group's rows together */
+    sort_unless_sorted(ag->pairs, ag->np, sizeof *ag->pairs, cmp_group_row);
     for (size_t i = 0, next; i < ag->np; i = next) {
         uint32_t group = ag->pairs[i].group;
         next = ages_sum(ag, t, i);
