@@ -142,12 +142,17 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, size_t nall, 
     }
     memcpy(by_id, kr, nk * sizeof *by_id);
     sort_unless_sorted(by_id, nk, sizeof *by_id, kind_row_cmp);
+    size_t lo = 0; /* where the last row's search ended: the next row's, when rows are in order */
     for (size_t r = 0; r < t->snap.nrows; r++) {
         const pa_group_t *x = g->row_group[r];
         if (!x)
             continue;
         uint32_t id = t->snap.rows[r].stack_id;
-        size_t lo = 0, hi = nk;
+        size_t hi = nk;
+        if ((lo < nk && by_id[lo].stack_id < id) || (lo > 0 && by_id[lo - 1].stack_id >= id))
+            lo = 0; /* not the first row of id or after: search */
+        else
+            hi = lo;
         while (lo < hi) {
             size_t m = (lo + hi) / 2;
             if (by_id[m].stack_id < id)
@@ -887,6 +892,7 @@ struct ages {
     group_row_t *pairs; /* every row's (group, row), a group's rows together */
     size_t np;
     uint64_t *scratch;    /* PA_AGE_LIVE_INDEXES counts (pa_ages_add) */
+    size_t next_site;     /* the site after the last one found (ages_site) */
     pa_age_summary_t one; /* the summary ages_get made last */
 };
 
@@ -901,6 +907,21 @@ static void ages_free(ages_t *ag)
     free(ag);
 }
 
+/* pa_ages_site(ag->a, id), trying the site after the last one found first: the rows, and so
+ * the pairs of groups of one stack each, come by increasing stack id. */
+static const pa_age_site_t *ages_site(ages_t *ag, uint32_t id)
+{
+    const pa_ages_t *a = ag->a;
+    size_t h = ag->next_site;
+    const pa_age_site_t *site =
+        h < a->nsites && a->sites[h].stack_id == id && (h == 0 || a->sites[h - 1].stack_id < id)
+            ? &a->sites[h]
+            : pa_ages_site(a, id);
+    if (site)
+        ag->next_site = (size_t)(site - a->sites) + 1;
+    return site;
+}
+
 /* The summary of the group whose rows start at pair i into ag->one; the pair after them. */
 static size_t ages_sum(ages_t *ag, const pa_trace_t *t, size_t i)
 {
@@ -908,7 +929,7 @@ static size_t ages_sum(ages_t *ag, const pa_trace_t *t, size_t i)
     memset(s, 0, sizeof *s);
     uint32_t group = ag->pairs[i].group;
     for (; i < ag->np && ag->pairs[i].group == group; i++) {
-        const pa_age_site_t *site = pa_ages_site(ag->a, t->snap.rows[ag->pairs[i].row].stack_id);
+        const pa_age_site_t *site = ages_site(ag, t->snap.rows[ag->pairs[i].row].stack_id);
         if (site)
             pa_ages_add(ag->a, site, ag->older_than_ns, ag->scratch, s);
     }
