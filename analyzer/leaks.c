@@ -107,9 +107,10 @@ static int kind_row_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The entries of groups g (sorted), into *out (malloc'd): without classes one per group; with
- * them, by class (definitely, indirectly, possibly, mixed, reachable, not scanned), each class
- * in the groups' order. older: --older-than cut the groups' live figures to their old blocks
+/* The entries of groups g, into *out (malloc'd): without classes one per group; with them, by
+ * class (definitely, indirectly, possibly, mixed, reachable, not scanned), each class in the
+ * groups' order (g->items: sorted, or not yet when pick_entries picks them), then by bytes
+ * when by_bytes. older: --older-than cut the groups' live figures to their old blocks
  * (a group whose old blocks' classes are unknown gets one KIND_MIXED entry) and g->items to
  * the groups that have some; nall: the groups in g->all (g->n before that cut). */
 static int make_entries(const pa_trace_t *t, const pa_groups_t *g, size_t nall, bool by_bytes,
