@@ -209,12 +209,51 @@ typedef struct {
     uint8_t *node_n;      /* by node: its frames (an address's inline chain, at most 255) */
     uint32_t *scratch;    /* the stack being keyed: its visible frames, innermost first */
     size_t scratch_cap;
+    /* by address: its frames (node_frames), open addressing, 0 an empty slot: the nodes of a
+     * trace's frame tree are many more than its addresses (a program's 100k stacks through
+     * one recursive function: 2M nodes, a few hundred addresses) */
+    struct addr_slot {
+        uint64_t addr;
+        uint32_t first; /* index into pa_xprof_t.frames + 1 */
+        uint32_t n;
+    } * addrs;
+    size_t addrs_n, addrs_cap;
     pa_stackview_t view; /* for the notes of the rare stacks without visible frames */
 } walk_t;
 
-/* Makes the frames of node `node` (address addr) of the walk's trace. */
+/* The slot of address addr in w->addrs (its own, or the empty one where it goes). */
+static struct addr_slot *addr_slot(walk_t *w, uint64_t addr)
+{
+    size_t mask = w->addrs_cap - 1, i = (size_t)((addr * 0x9e3779b97f4a7c15u) >> 20) & mask;
+    while (w->addrs[i].first && w->addrs[i].addr != addr)
+        i = (i + 1) & mask;
+    return &w->addrs[i];
+}
+
+/* Makes the frames of node `node` (address addr) of the walk's trace: those of its address,
+ * made at the address's first node. */
 static int node_frames(pa_xprof_t *p, walk_t *w, uint32_t node, uint64_t addr)
 {
+    if ((w->addrs_n + 1) * 2 > w->addrs_cap) { /* at most half full */
+        size_t cap = w->addrs_cap ? w->addrs_cap * 2 : 1024;
+        struct addr_slot *old = w->addrs;
+        size_t old_cap = w->addrs_cap;
+        if (!(w->addrs = calloc(cap, sizeof *w->addrs))) {
+            w->addrs = old;
+            return PA_ENOMEM;
+        }
+        w->addrs_cap = cap;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].first)
+                *addr_slot(w, old[i].addr) = old[i];
+        free(old);
+    }
+    struct addr_slot *a = addr_slot(w, addr);
+    if (a->first) {
+        w->node_first[node] = a->first;
+        w->node_n[node] = (uint8_t)a->n;
+        return PA_OK;
+    }
     const pa_frame_t *fr;
     size_t n;
     if (pa_symbols_lookup(w->syms, addr, &fr, &n) != PA_OK)
@@ -242,6 +281,8 @@ static int node_frames(pa_xprof_t *p, walk_t *w, uint32_t node, uint64_t addr)
         return PA_ENOMEM;
     w->node_first[node] = (uint32_t)p->nframes + 1;
     w->node_n[node] = (uint8_t)n;
+    *a = (struct addr_slot){addr, (uint32_t)p->nframes + 1, (uint32_t)n};
+    w->addrs_n++;
     p->nframes += n;
     return PA_OK;
 }
@@ -268,7 +309,8 @@ static int stack_frames(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide, si
         if (!w->node_first[node] && node_frames(p, w, node, addr) != PA_OK)
             return PA_ENOMEM;
         uint32_t first = w->node_first[node] - 1;
-        if (pa_util_grow((void **)&w->scratch, &w->scratch_cap, n + w->node_n[node],
+        if (n + w->node_n[node] > w->scratch_cap &&
+            pa_util_grow((void **)&w->scratch, &w->scratch_cap, n + w->node_n[node],
                          sizeof *w->scratch) != PA_OK)
             return PA_ENOMEM;
         for (uint32_t k = first; k < first + w->node_n[node]; k++)
@@ -437,6 +479,7 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
     free(w.node_first);
     free(w.node_n);
     free(w.scratch);
+    free(w.addrs);
     pa_symbols_free(w.syms);
     if (rc != PA_OK)
         return rc;

@@ -43,17 +43,31 @@ static int entry_cmp(const void *a, const void *b)
     return x->rank < y->rank ? -1 : x->rank > y->rank;
 }
 
+/* The same order with the groups' own order in place of their rank (ctx: the groups), for
+ * entries picked before the groups are sorted (pick_entries). */
+static int entry_cmp_live(const void *a, const void *b, void *ctx)
+{
+    const entry_t *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    if (x->blocks != y->blocks)
+        return x->blocks > y->blocks ? -1 : 1;
+    return pa_report_cmp_live(ctx, x->g, y->g);
+}
+
 /* Ages (the section at the end of this file). */
+typedef struct ages ages_t;
 static void age_json(pa_json_t *j, const pa_trace_t *t, const pa_age_summary_t *s);
-static int ages_apply(pa_trace_t *t, pa_groups_t *g, const pa_leaks_opts_t *o,
-                      pa_age_summary_t **out);
-static void ages_rank(pa_groups_t *g, const pa_age_summary_t *sums);
+static int ages_apply(pa_trace_t *t, pa_groups_t *g, const pa_leaks_opts_t *o, ages_t **out);
+static void ages_free(ages_t *ag);
+static const pa_age_summary_t *ages_get(ages_t *ag, const pa_groups_t *g, const pa_group_t *x);
+static void ages_rank(pa_groups_t *g, const ages_t *ag);
 static void age_text(FILE *out, const pa_trace_t *t, const pa_age_summary_t *s,
                      const pa_leaks_opts_t *o);
 static void ages_text_summary(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
-                              const pa_age_summary_t *sums, const pa_leaks_opts_t *o);
+                              const ages_t *ag, const pa_leaks_opts_t *o);
 static void ages_json_totals(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
-                             const pa_age_summary_t *sums, const pa_leaks_opts_t *o);
+                             const ages_t *ag, const pa_leaks_opts_t *o);
 
 static const char *kind_text(int kind)
 {
@@ -71,6 +85,21 @@ static pa_color_t kind_color(int kind)
                                                                     : PA_COLOR_RESET;
 }
 
+/* qsort() of n items at base, unless they are in cmp's order already: the shim writes the
+ * LEAK_KINDS rows by stack id, and a trace whose stacks are all different sites makes its
+ * groups in the order of the rows; a merge sort of sorted input still costs n log n / 2
+ * comparisons (81M instructions of `leaks` on a 100k-site trace). */
+static void sort_unless_sorted(void *base, size_t n, size_t size,
+                               int (*cmp)(const void *, const void *))
+{
+    const char *b = base;
+    for (size_t i = 1; i < n; i++)
+        if (cmp(b + (i - 1) * size, b + i * size) > 0) {
+            qsort(base, n, size, cmp);
+            return;
+        }
+}
+
 static int kind_row_cmp(const void *a, const void *b)
 {
     uint32_t x = ((const ps_row_leak_kind_t *)a)->stack_id,
@@ -78,9 +107,10 @@ static int kind_row_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The entries of groups g (sorted), into *out (malloc'd): without classes one per group; with
- * them, by class (definitely, indirectly, possibly, mixed, reachable, not scanned), each class
- * in the groups' order. older: --older-than cut the groups' live figures to their old blocks
+/* The entries of groups g, into *out (malloc'd): without classes one per group; with them, by
+ * class (definitely, indirectly, possibly, mixed, reachable, not scanned), each class in the
+ * groups' order (g->items: sorted, or not yet when pick_entries picks them), then by bytes
+ * when by_bytes. older: --older-than cut the groups' live figures to their old blocks
  * (a group whose old blocks' classes are unknown gets one KIND_MIXED entry) and g->items to
  * the groups that have some; nall: the groups in g->all (g->n before that cut). */
 static int make_entries(const pa_trace_t *t, const pa_groups_t *g, size_t nall, bool by_bytes,
@@ -112,13 +142,18 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, size_t nall, 
         return PA_ENOMEM;
     }
     memcpy(by_id, kr, nk * sizeof *by_id);
-    qsort(by_id, nk, sizeof *by_id, kind_row_cmp);
+    sort_unless_sorted(by_id, nk, sizeof *by_id, kind_row_cmp);
+    size_t lo = 0; /* where the last row's search ended: the next row's, when rows are in order */
     for (size_t r = 0; r < t->snap.nrows; r++) {
         const pa_group_t *x = g->row_group[r];
         if (!x)
             continue;
         uint32_t id = t->snap.rows[r].stack_id;
-        size_t lo = 0, hi = nk;
+        size_t hi = nk;
+        if ((lo < nk && by_id[lo].stack_id < id) || (lo > 0 && by_id[lo - 1].stack_id >= id))
+            lo = 0; /* not the first row of id or after: search */
+        else
+            hi = lo;
         while (lo < hi) {
             size_t m = (lo + hi) / 2;
             if (by_id[m].stack_id < id)
@@ -223,6 +258,60 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, size_t nall, 
     free(mixed);
     free(sum);
     return PA_OK;
+}
+
+/* An entry the report lists as a leak (not as suppressed): some of its blocks are not
+ * inherited. */
+static bool entry_leak(const entry_t *e)
+{
+    return e->blocks && e->g->suppressed_by < 0;
+}
+
+/* make_entries' entries (by_bytes false, the groups unsorted) made into what the writers read
+ * of them, without sorting what they do not print: of each class in turn, the largest leaks
+ * (entry_cmp_live) until `top` are chosen in all, then (with `suppressed`) every suppressed
+ * entry of each class, sorted. The writers skip the others, so they print what they print
+ * from the whole sorted list. *en is replaced (the old one freed). */
+static int pick_entries(const pa_groups_t *g, entry_t **en, size_t *n, size_t top, bool suppressed)
+{
+    entry_t *in = *en, *out = malloc((*n ? *n : 1) * sizeof *out);
+    if (!out)
+        return PA_ENOMEM;
+    size_t no = 0, left = top;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t s = 0, e; s < *n; s = e) { /* a class: entries of one kind */
+            for (e = s + 1; e < *n && in[e].kind == in[s].kind;)
+                e++;
+            if (pass == 0 ? !left : !suppressed)
+                continue;
+            size_t first = no;
+            for (size_t i = s; i < e; i++)
+                if (in[i].blocks && entry_leak(&in[i]) == (pass == 0))
+                    out[no++] = in[i];
+            size_t m = no - first, k = pass == 0 && left < m ? left : m;
+            pa_util_sort_top(out + first, m, sizeof *out, k, entry_cmp_live, (void *)g);
+            no = first + k;
+            if (pass == 0)
+                left -= k;
+        }
+    free(in);
+    *en = out;
+    *n = no;
+    return PA_OK;
+}
+
+/* Puts the groups with inherited blocks first in g->items, the first `top` of them (0: all) in
+ * the live order, as inherited_text and inherited_json read them. */
+static void sort_inherited(pa_groups_t *g, size_t top)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < g->n; i++)
+        if (g->items[i]->inherited_blocks) {
+            pa_group_t *x = g->items[m];
+            g->items[m++] = g->items[i];
+            g->items[i] = x;
+        }
+    pa_report_sort_top_by_live_of(g, g->items, m, top);
 }
 
 static void leak_json(pa_json_t *j, const pa_trace_t *t, const entry_t *e, const pa_stackview_t *v,
@@ -468,7 +557,7 @@ static int inherited_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *
 
 static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, const entry_t *en,
                       size_t nen, const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o,
-                      pa_stackview_t *v, const pa_age_summary_t *sums)
+                      pa_stackview_t *v, ages_t *ag)
 {
     const char *e = pa_report_est(t);
     pa_report_header_text(out, t, "perfshim leak report");
@@ -502,8 +591,8 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, cons
         if (pa_report_group_view(g, x, v) != PA_OK)
             return PA_ENOMEM;
         pa_report_frames_text(out, v, "    ", o->all_frames);
-        if (sums)
-            age_text(out, t, &sums[x - g->all], o);
+        if (ag)
+            age_text(out, t, ages_get(ag, g, x), o);
     }
     fputc('\n', out);
     if (tot->leaks == 0)
@@ -539,8 +628,8 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, cons
                 (unsigned long long)tot->suppressed_blocks,
                 plural(tot->suppressed_blocks, "block", "blocks"), tot->suppressed,
                 tot->suppressed == 1 ? "stack" : "stacks");
-    if (sums)
-        ages_text_summary(out, t, g, sums, o);
+    if (ag)
+        ages_text_summary(out, t, g, ag, o);
     supp_used_text(out, g, o->supp);
     return inherited_text(out, t, g, tot, o, v);
 }
@@ -565,7 +654,7 @@ static void leak_scan_json(pa_json_t *j, const pa_trace_t *t)
 
 static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g, const entry_t *en,
                       size_t nen, const pa_leaks_totals_t *tot, const pa_leaks_opts_t *o,
-                      pa_stackview_t *v, const pa_age_summary_t *sums)
+                      pa_stackview_t *v, ages_t *ag)
 {
     pa_json_object_begin(j, false);
     pa_json_key(j, "format");
@@ -624,7 +713,7 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g, c
             break;
         if (pa_report_group_view(g, en[i].g, v) != PA_OK)
             return PA_ENOMEM;
-        leak_json(j, t, &en[i], v, o->supp, sums ? &sums[en[i].g - g->all] : NULL);
+        leak_json(j, t, &en[i], v, o->supp, ag ? ages_get(ag, g, en[i].g) : NULL);
     }
     pa_json_array_end(j);
     pa_json_key(j, "suppressed");
@@ -634,13 +723,13 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g, c
             continue;
         if (pa_report_group_view(g, en[i].g, v) != PA_OK)
             return PA_ENOMEM;
-        leak_json(j, t, &en[i], v, o->supp, sums ? &sums[en[i].g - g->all] : NULL);
+        leak_json(j, t, &en[i], v, o->supp, ag ? ages_get(ag, g, en[i].g) : NULL);
     }
     pa_json_array_end(j);
     supp_used_json(j, g, o->supp);
     if (inherited_json(j, t, g, tot, v) != PA_OK)
         return PA_ENOMEM;
-    ages_json_totals(j, t, g, sums, o);
+    ages_json_totals(j, t, g, ag, o);
     pa_report_status_json(j, t);
     pa_json_object_end(j);
     return PA_OK;
@@ -685,21 +774,25 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
     }
     pa_report_group_suppress(&g, o->supp);
     pa_leaks_split_inherited(&g, tot);
-    pa_age_summary_t *sums = NULL;
+    ages_t *ag = NULL;
     size_t ngroups = g.n;
-    rc = ages_apply(t, &g, o, &sums);
+    rc = ages_apply(t, &g, o, &ag);
     if (rc != PA_OK) {
         pa_report_groups_free(&g);
         pa_symbols_free(syms);
         return rc;
     }
-    pa_report_sort_by_live(&g);
-    if (sums && o->rank_suspects)
-        ages_rank(&g, sums);
+    /* --top N: the groups are not sorted, the entries printed are picked (pick_entries); the
+     * totals below add up every entry, in any order. --rank suspects sorts them all. */
+    bool pick = o->top && !(ag && o->rank_suspects);
+    if (!pick)
+        pa_report_sort_by_live(&g);
+    if (ag && o->rank_suspects)
+        ages_rank(&g, ag);
     entry_t *en = NULL;
     size_t nen = 0;
-    rc =
-        make_entries(t, &g, ngroups, !(sums && o->rank_suspects), o->older_than_ns != 0, &en, &nen);
+    rc = make_entries(t, &g, ngroups, !pick && !(ag && o->rank_suspects), o->older_than_ns != 0,
+                      &en, &nen);
     size_t nk;
     tot->kinds = pa_model_leak_kinds(t, &nk) != NULL;
     for (size_t i = 0; rc == PA_OK && i < nen; i++) {
@@ -724,13 +817,17 @@ int pa_leaks_report(pa_trace_t *t, const pa_leaks_opts_t *o, FILE *out, pa_json_
                 tot->failing = true;
         }
     }
+    if (rc == PA_OK && pick) {
+        rc = pick_entries(&g, &en, &nen, o->top, o->json);
+        sort_inherited(&g, o->json ? 0 : o->top);
+    }
     pa_stackview_t v = {0}; /* the frames of one printed group at a time */
     if (rc == PA_OK)
-        rc = o->json ? write_json(j, t, &g, en, nen, tot, o, &v, sums)
-                     : write_text(out, t, &g, en, nen, tot, o, &v, sums);
+        rc = o->json ? write_json(j, t, &g, en, nen, tot, o, &v, ag)
+                     : write_text(out, t, &g, en, nen, tot, o, &v, ag);
     free(en);
     pa_report_stack_view_free(&v);
-    free(sums);
+    ages_free(ag);
     g.n = ngroups;
     pa_report_groups_free(&g);
     pa_symbols_free(syms);
@@ -778,11 +875,83 @@ static int cmp_group_row(const void *a, const void *b)
     return x->row < y->row ? -1 : x->row > y->row;
 }
 
-/* Each group's age summary (*out: one per group, by index into g->all; NULL when the snapshot
- * has no ages). With --older-than, a group's live figures become those of its older blocks,
- * and the groups without any leave g->items (g->n shrinks; the caller restores it). */
-static int ages_apply(pa_trace_t *t, pa_groups_t *g, const pa_leaks_opts_t *o,
-                      pa_age_summary_t **out)
+/* The ages of the groups: what every group needs (--older-than's cut, the suspects' count and
+ * order) kept, the whole summary of a group made again when it is printed (ages_get). A
+ * summary is 856 bytes: one per group was 87 MB for the 100k sites of a 100k-stack trace, of
+ * which a report prints 20. */
+typedef struct {
+    uint64_t older_blocks, older_bytes;
+    double rank_key; /* cmp_suspect's: the ratio, or (never freed) the median age * 1e3 */
+    bool suspect;
+} age_brief_t;
+
+struct ages {
+    const pa_ages_t *a;
+    uint64_t older_than_ns;
+    age_brief_t *brief; /* by index into g->all */
+    uint32_t *first;    /* by index into g->all: its first pair + 1 (0: none) */
+    group_row_t *pairs; /* every row's (group, row), a group's rows together */
+    size_t np;
+    uint64_t *scratch;    /* PA_AGE_LIVE_INDEXES counts (pa_ages_add) */
+    size_t next_site;     /* the site after the last one found (ages_site) */
+    pa_age_summary_t one; /* the summary ages_get made last */
+};
+
+static void ages_free(ages_t *ag)
+{
+    if (!ag)
+        return;
+    free(ag->brief);
+    free(ag->first);
+    free(ag->pairs);
+    free(ag->scratch);
+    free(ag);
+}
+
+/* pa_ages_site(ag->a, id), trying the site after the last one found first: the rows, and so
+ * the pairs of groups of one stack each, come by increasing stack id. */
+static const pa_age_site_t *ages_site(ages_t *ag, uint32_t id)
+{
+    const pa_ages_t *a = ag->a;
+    size_t h = ag->next_site;
+    const pa_age_site_t *site =
+        h < a->nsites && a->sites[h].stack_id == id && (h == 0 || a->sites[h - 1].stack_id < id)
+            ? &a->sites[h]
+            : pa_ages_site(a, id);
+    if (site)
+        ag->next_site = (size_t)(site - a->sites) + 1;
+    return site;
+}
+
+/* The summary of the group whose rows start at pair i into ag->one; the pair after them. */
+static size_t ages_sum(ages_t *ag, const pa_trace_t *t, size_t i)
+{
+    pa_age_summary_t *s = &ag->one;
+    memset(s, 0, sizeof *s);
+    uint32_t group = ag->pairs[i].group;
+    for (; i < ag->np && ag->pairs[i].group == group; i++) {
+        const pa_age_site_t *site = ages_site(ag, t->snap.rows[ag->pairs[i].row].stack_id);
+        if (site)
+            pa_ages_add(ag->a, site, ag->older_than_ns, ag->scratch, s);
+    }
+    pa_ages_finish(ag->a, ag->scratch, s);
+    return i;
+}
+
+static const pa_age_summary_t *ages_get(ages_t *ag, const pa_groups_t *g, const pa_group_t *x)
+{
+    uint32_t f = ag->first[x - g->all];
+    if (f)
+        ages_sum(ag, g->t, f - 1);
+    else
+        memset(&ag->one, 0, sizeof ag->one);
+    return &ag->one;
+}
+
+/* The groups' ages (*out NULL when the snapshot has none). With --older-than, a group's live
+ * figures become those of its older blocks, and the groups without any leave g->items (g->n
+ * shrinks; the caller restores it). */
+static int ages_apply(pa_trace_t *t, pa_groups_t *g, const pa_leaks_opts_t *o, ages_t **out)
 {
     *out = NULL;
     const pa_ages_t *a = pa_ages_of(t);
@@ -795,37 +964,38 @@ static int ages_apply(pa_trace_t *t, pa_groups_t *g, const pa_leaks_opts_t *o,
                      t->path);
         return PA_EFORMAT;
     }
-    /* 856 bytes a site, all written: huge pages spare most of its page faults (87 MB and 0.1 s
-     * of system time for the 100k sites of the scale trace) */
-    pa_age_summary_t *sums = pa_util_zalloc((g->n ? g->n : 1) * sizeof *sums);
-    group_row_t *pairs = calloc(t->snap.nrows ? t->snap.nrows : 1, sizeof *pairs);
-    uint64_t *scratch = calloc(PA_AGE_LIVE_INDEXES, sizeof *scratch);
-    if (!sums || !pairs || !scratch) {
-        free(sums);
-        free(pairs);
-        free(scratch);
+    ages_t *ag = calloc(1, sizeof *ag);
+    if (!ag)
+        return PA_ENOMEM;
+    ag->a = a;
+    ag->older_than_ns = o->older_than_ns;
+    ag->brief = calloc(g->n ? g->n : 1, sizeof *ag->brief);
+    ag->first = calloc(g->n ? g->n : 1, sizeof *ag->first);
+    ag->pairs = calloc(t->snap.nrows ? t->snap.nrows : 1, sizeof *ag->pairs);
+    ag->scratch = calloc(PA_AGE_LIVE_INDEXES, sizeof *ag->scratch);
+    if (!ag->brief || !ag->first || !ag->pairs || !ag->scratch) {
+        ages_free(ag);
         return PA_ENOMEM;
     }
-    size_t np = 0;
     for (size_t i = 0; i < t->snap.nrows; i++)
         if (g->row_group[i])
-            pairs[np++] = (group_row_t){(uint32_t)(g->row_group[i] - g->all), (uint32_t)i};
-    qsort(pairs, np, sizeof *pairs, cmp_group_row); /* a group's rows together */
-    for (size_t i = 0; i < np; i++) {
-        pa_age_summary_t *s = &sums[pairs[i].group];
-        const pa_age_site_t *site = pa_ages_site(a, t->snap.rows[pairs[i].row].stack_id);
-        if (site)
-            pa_ages_add(a, site, o->older_than_ns, scratch, s);
-        if (i + 1 == np || pairs[i + 1].group != pairs[i].group)
-            pa_ages_finish(a, scratch, s);
+            ag->pairs[ag->np++] = (group_row_t){(uint32_t)(g->row_group[i] - g->all), (uint32_t)i};
+    /* a group's rows together */
+    sort_unless_sorted(ag->pairs, ag->np, sizeof *ag->pairs, cmp_group_row);
+    for (size_t i = 0, next; i < ag->np; i = next) {
+        uint32_t group = ag->pairs[i].group;
+        next = ages_sum(ag, t, i);
+        const pa_age_summary_t *s = &ag->one;
+        ag->first[group] = (uint32_t)i + 1;
+        ag->brief[group] = (age_brief_t){
+            s->older_blocks, s->older_bytes,
+            s->suspect ? (s->ratio > 0 ? s->ratio : s->median_age_s * 1e3) : 0, s->suspect};
     }
-    free(pairs);
-    free(scratch);
     if (o->older_than_ns) {
         size_t kept = 0;
         for (size_t i = 0; i < g->n; i++) {
             pa_group_t *x = g->items[i];
-            const pa_age_summary_t *s = &sums[x - g->all];
+            const age_brief_t *s = &ag->brief[x - g->all];
             x->live_blocks = s->older_blocks;
             x->live_bytes = s->older_bytes;
             if (s->older_blocks)
@@ -833,7 +1003,7 @@ static int ages_apply(pa_trace_t *t, pa_groups_t *g, const pa_leaks_opts_t *o,
         }
         g->n = kept;
     }
-    *out = sums;
+    *out = ag;
     return PA_OK;
 }
 
@@ -843,31 +1013,29 @@ static int cmp_suspect(const void *a, const void *b, void *ctx)
 {
     const pa_group_t *x = *(pa_group_t *const *)a, *y = *(pa_group_t *const *)b;
     const pa_group_t *base = ((const void **)ctx)[0];
-    const pa_age_summary_t *sums = ((const void **)ctx)[1];
-    const pa_age_summary_t *sx = &sums[x - base], *sy = &sums[y - base];
+    const age_brief_t *brief = ((const void **)ctx)[1];
+    const age_brief_t *sx = &brief[x - base], *sy = &brief[y - base];
     if (sx->suspect != sy->suspect)
         return sx->suspect ? -1 : 1;
-    double kx = sx->suspect ? (sx->ratio > 0 ? sx->ratio : sx->median_age_s * 1e3) : 0;
-    double ky = sy->suspect ? (sy->ratio > 0 ? sy->ratio : sy->median_age_s * 1e3) : 0;
-    if (kx != ky)
-        return kx > ky ? -1 : 1;
+    if (sx->rank_key != sy->rank_key)
+        return sx->rank_key > sy->rank_key ? -1 : 1;
     return 0;
 }
 
-static void ages_rank(pa_groups_t *g, const pa_age_summary_t *sums)
+static void ages_rank(pa_groups_t *g, const ages_t *ag)
 {
     /* stable: the rank each group had (by bytes) breaks ties */
     pa_group_t **tmp = malloc((g->n ? g->n : 1) * sizeof *tmp);
     if (!tmp)
         return;
-    const void *ctx[2] = {g->all, sums};
+    const void *ctx[2] = {g->all, ag->brief};
     size_t n = 0;
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < g->n; i++)
-            if (sums[g->items[i] - g->all].suspect == (pass == 0))
+            if (ag->brief[g->items[i] - g->all].suspect == (pass == 0))
                 tmp[n++] = g->items[i];
     size_t nsus = 0;
-    while (nsus < n && sums[tmp[nsus] - g->all].suspect)
+    while (nsus < n && ag->brief[tmp[nsus] - g->all].suspect)
         nsus++;
     qsort_r(tmp, nsus, sizeof *tmp, cmp_suspect, ctx);
     memcpy(g->items, tmp, n * sizeof *tmp);
@@ -949,11 +1117,11 @@ static void age_text(FILE *out, const pa_trace_t *t, const pa_age_summary_t *s,
 }
 
 static void ages_text_summary(FILE *out, const pa_trace_t *t, const pa_groups_t *g,
-                              const pa_age_summary_t *sums, const pa_leaks_opts_t *o)
+                              const ages_t *ag, const pa_leaks_opts_t *o)
 {
     size_t suspects = 0;
     for (size_t i = 0; i < g->n; i++)
-        suspects += g->items[i]->suppressed_by < 0 && sums[g->items[i] - g->all].suspect;
+        suspects += g->items[i]->suppressed_by < 0 && ag->brief[g->items[i] - g->all].suspect;
     const pa_ages_t *a = pa_ages_of(t);
     char buf[32];
     if (o->older_than_ns)
@@ -1034,17 +1202,17 @@ static void age_json(pa_json_t *j, const pa_trace_t *t, const pa_age_summary_t *
 }
 
 static void ages_json_totals(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g,
-                             const pa_age_summary_t *sums, const pa_leaks_opts_t *o)
+                             const ages_t *ag, const pa_leaks_opts_t *o)
 {
     const pa_ages_t *a = pa_ages_of(t);
     pa_json_key(j, "ages");
-    if (!a || !sums) {
+    if (!a || !ag) {
         pa_json_null(j);
         return;
     }
     size_t suspects = 0;
     for (size_t i = 0; i < g->n; i++)
-        suspects += g->items[i]->suppressed_by < 0 && sums[g->items[i] - g->all].suspect;
+        suspects += g->items[i]->suppressed_by < 0 && ag->brief[g->items[i] - g->all].suspect;
     pa_json_object_begin(j, false);
     pa_json_key(j, "unit_s");
     pa_json_f64(j, pa_ages_seconds(a, 1));

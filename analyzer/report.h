@@ -80,6 +80,10 @@ void pa_report_sort_by_alloc(pa_groups_t *g);
  * the k groups the full sort puts first, in its order; the others follow in no order. */
 void pa_report_sort_top_by_live(pa_groups_t *g, size_t k);
 void pa_report_sort_top_by_alloc(pa_groups_t *g, size_t k);
+/* The live order on n groups v of g (not g->items), the first k of them (k 0: all), as above. */
+void pa_report_sort_top_by_live_of(pa_groups_t *g, pa_group_t **v, size_t n, size_t k);
+/* That order on two groups of g: <0 when a comes first, 0 when a is b. */
+int pa_report_cmp_live(const pa_groups_t *g, const pa_group_t *a, const pa_group_t *b);
 /* True when the frame is hidden at the top of a stack / anywhere in it. */
 bool pa_report_frame_is_allocator(const pa_frame_t *f);
 bool pa_report_frame_is_shim(const pa_frame_t *f);

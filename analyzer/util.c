@@ -170,6 +170,57 @@ void *pa_util_zalloc(size_t bytes)
     return p;
 }
 
+/* Swaps the size bytes at a and b. */
+static void swap_bytes(unsigned char *a, unsigned char *b, size_t size)
+{
+    unsigned char tmp[64];
+    while (size) {
+        size_t m = size < sizeof tmp ? size : sizeof tmp;
+        memcpy(tmp, a, m);
+        memcpy(a, b, m);
+        memcpy(b, tmp, m);
+        a += m, b += m, size -= m;
+    }
+}
+
+/* Restores the heap order of base[0..n) below slot i: each element after (in cmp's order) the
+ * elements under it, so base[0] is the last of them. */
+static void sift_down(unsigned char *base, size_t n, size_t size, size_t i,
+                      int (*cmp)(const void *, const void *, void *), void *ctx)
+{
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && cmp(base + (c + 1) * size, base + c * size, ctx) > 0)
+            c++;
+        if (cmp(base + c * size, base + i * size, ctx) <= 0)
+            return;
+        swap_bytes(base + i * size, base + c * size, size);
+        i = c;
+    }
+}
+
+void pa_util_sort_top(void *base, size_t n, size_t size, size_t k,
+                      int (*cmp)(const void *, const void *, void *), void *ctx)
+{
+    unsigned char *v = base;
+    if (!k || k > n)
+        k = n;
+    if (k * 4 < n) {
+        for (size_t i = k / 2; i-- > 0;)
+            sift_down(v, k, size, i, cmp, ctx);
+        for (size_t i = k; i < n; i++)
+            if (cmp(v + i * size, v, ctx) < 0) {
+                swap_bytes(v, v + i * size, size);
+                sift_down(v, k, size, 0, cmp, ctx);
+            }
+        n = k;
+    }
+    if (n)
+        qsort_r(v, n, size, cmp, ctx);
+}
+
 int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap)
 {
     if (cap > SIZE_MAX / sizeof(uint32_t))

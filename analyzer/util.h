@@ -102,6 +102,15 @@ void pa_util_huge(void *p, size_t bytes);
  * failure. */
 void *pa_util_zalloc(size_t bytes);
 
+/* ---- top k ----------------------------------------------------------------------------------- */
+/* The first k of the n elements (each size bytes) at base in cmp's order into base[0..k),
+ * sorted; the others after them, in no particular order (k 0, or k >= n: all of them, sorted).
+ * With cmp a total order the first k are those a full sort puts first, in the same order. A
+ * report that prints a few of many items selects them with a heap of k: each other item is
+ * compared once with the last of the k kept so far. */
+void pa_util_sort_top(void *base, size_t n, size_t size, size_t k,
+                      int (*cmp)(const void *, const void *, void *), void *ctx);
+
 /* ---- growable string ------------------------------------------------------------------------- */
 typedef struct {
     char *s;    /* NUL-terminated once anything was appended, else NULL */
