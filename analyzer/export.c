@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const pa_xmetric_t pa_xmetrics[PA_X_NMETRICS] = {
     {"inuse_space", "bytes", PA_X_HEAP},  {"inuse_objects", "count", PA_X_HEAP},
@@ -122,7 +123,7 @@ static void prof_free(pa_xprof_t *p)
     pa_strlist_free(&p->paths);
     free(p->pids);
     free(p->program_copy);
-    if (p->reports)
+    if (p->reports && !p->doc) /* (with doc, the output: the caller's) */
         fclose(p->reports);
     free(p->reports_end);
 }
@@ -466,6 +467,35 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
 /* The containers around a trace's "reports" value: the document, "traces", the trace. */
 #define REPORTS_DEPTH 3
 
+/* The stdio buffers of a json export's output and temporary file: 4 KiB by default, a write
+ * system call per 4 KiB of a GB; 64 KiB stays in the CPU's cache (1 MiB measured slower).
+ * Static: stdout's is flushed after main returns. */
+#define XBUF (1u << 16)
+static char xbuf_out[XBUF], xbuf_tmp[XBUF];
+
+/* The document up to its "traces" array's first element. */
+static void json_head(pa_json_t *j, FILE *out)
+{
+    pa_json_init(j, out);
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "format");
+    pa_json_string(j, "perfshim-export");
+    pa_json_kv_u64(j, "version", 2);
+    pa_json_key(j, "traces");
+    pa_json_array_begin(j, false);
+}
+
+/* Trace i's object up to its "reports" value (which follows). */
+static void json_trace_begin(pa_json_t *j, const pa_xprof_t *p, size_t i)
+{
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "trace");
+    pa_json_string(j, p->paths.items[i]);
+    pa_json_kv_u64(j, "pid", p->pids[i]);
+    pa_json_key(j, "reports");
+    pa_json_raw(j, "", 0); /* the value's place: a nested writer writes it (reports_begin) */
+}
+
 /* Back to the trace's first n warnings, those of its loading: each report's symbolizer warns
  * about the same modules again (said once already, not printed again), and each report lists
  * the warnings its own command would. */
@@ -516,6 +546,10 @@ static int reports_end(pa_xprof_t *p, const char *path, pa_json_t *j)
     pa_json_key(j, "timeline");
     int rc = pa_timeline_trace(path, &to, NULL, j);
     pa_json_object_end(j);
+    if (p->doc) { /* written in place: the trace's object ends */
+        pa_json_object_end(p->doc);
+        return rc;
+    }
     size_t i = p->ntraces - 1; /* (add_trace counted it) */
     long end = ftell(p->reports);
     if (rc == PA_OK && (end < 0 || ferror(p->reports))) {
@@ -544,8 +578,11 @@ static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p
             break; /* freed, and said */
         pa_json_t j;
         size_t nwarn = t.warnings.n;
-        if ((rc = add_trace(p, &t)) == PA_OK && p->reports)
+        if ((rc = add_trace(p, &t)) == PA_OK && p->reports) {
+            if (p->doc)
+                json_trace_begin(p->doc, p, p->ntraces - 1);
             rc = reports_begin(p, &t, nwarn, at, &supp, &j);
+        }
         if (rc == PA_OK && fn)
             rc = fn(&t, nwarn, ctx);
         pa_model_free(&t); /* (the timeline reads the file again: never two models at once) */
@@ -838,18 +875,19 @@ static long jframe_get(jframe_t **h, uint32_t *n, pa_json_t *j, const pa_frame_t
     return e->index;
 }
 
+/* The document: its head and traces already written into out by p->doc (gather), or here, from
+ * the temporary file. */
 static int write_json(FILE *out, const pa_xprof_t *p)
 {
     pa_json_t j;
-    pa_json_init(&j, out);
-    pa_json_object_begin(&j, false);
-    pa_json_key(&j, "format");
-    pa_json_string(&j, "perfshim-export");
-    pa_json_kv_u64(&j, "version", 2);
-    pa_json_key(&j, "traces");
-    pa_json_array_begin(&j, false);
-    int rc = p->reports && fseek(p->reports, 0, SEEK_SET) != 0 ? PA_EIO : PA_OK;
-    for (size_t i = 0; i < p->ntraces && rc == PA_OK; i++) {
+    int rc = PA_OK;
+    if (p->doc) {
+        j = *p->doc; /* (its state: the traces' array is open) */
+    } else {
+        json_head(&j, out);
+        rc = p->reports && fseek(p->reports, 0, SEEK_SET) != 0 ? PA_EIO : PA_OK;
+    }
+    for (size_t i = 0; !p->doc && i < p->ntraces && rc == PA_OK; i++) {
         pa_json_object_begin(&j, false);
         pa_json_key(&j, "trace");
         pa_json_string(&j, p->paths.items[i]);
@@ -1102,9 +1140,22 @@ int pa_export_main(int argc, char **argv)
     }
     pa_xprof_t p = {0};
     int n = argc - first, rc = PA_OK;
-    if (o.format == FMT_JSON && !(p.reports = tmpfile())) {
+    pa_json_t doc;
+    /* json into a regular file: each trace's reports written in place as it is read (a failed
+     * export's file is removed below); else through a temporary file, so that nothing is
+     * written when a trace cannot be read. Big buffers: the reports are hundreds of MB. */
+    if (o.format == FMT_JSON && !to_stdout && fstat(fileno(out), &st) == 0 && S_ISREG(st.st_mode)) {
+        setvbuf(out, xbuf_out, _IOFBF, XBUF);
+        p.reports = out;
+        p.doc = &doc;
+        json_head(&doc, out);
+    } else if (o.format == FMT_JSON && !(p.reports = tmpfile())) {
         pa_msg_error("export: cannot make a temporary file: %s", strerror(errno));
         rc = PA_EIO;
+    } else if (o.format == FMT_JSON) {
+        setvbuf(p.reports, xbuf_tmp, _IOFBF, XBUF);
+        if (!isatty(fileno(out)))
+            setvbuf(out, xbuf_out, _IOFBF, XBUF);
     }
     /* each module opened once for all the traces (and, with json, all the reports) */
     pa_symbols_share(n > 1 || o.format == FMT_JSON);
