@@ -18,7 +18,8 @@
  *   "timeline", "growth", "locks", "hot": the --json output of those reports, or null;
  *   "advice": the advice section's JSON (advice_section below), or null.
  * Each trace is loaded once for the sites and, at the last snapshot, the locks and hot sections
- * (pa_export_gather_with, loaded_t); timeline, growth and the advice read the files themselves.
+ * and the advice (pa_export_gather_with, loaded_t; pa_advise_trace); timeline and growth read
+ * the files themselves, and so does the advice with --at.
  * Sites are export.c's: the stacks of the traces merged by symbolized frames. Sharing names,
  * places and call paths keeps the page small: 100k stacks make 562k nodes, not 2M frame indices
  * (docs/performance.md, "The HTML report").
@@ -298,6 +299,10 @@ static int section(int which, char *const *paths, size_t n, FILE *out)
 typedef struct {
     bool on;  /* the sections were made while gathering */
     bool arr; /* several traces: an array */
+    char *const *paths;
+    size_t next;             /* the trace being gathered */
+    pa_advise_run_t *advise; /* the advice, judged from the same loads */
+    int advise_rc;           /* its first error: no trace judged after it (as advise does) */
     struct {
         FILE *mem;
         char *text;
@@ -308,11 +313,14 @@ typedef struct {
     } sec[2];       /* SEC_LOCKS, SEC_HOT */
 } loaded_t;
 
-static int loaded_begin(loaded_t *l, size_t n)
+static int loaded_begin(loaded_t *l, char *const *paths, size_t n)
 {
     memset(l, 0, sizeof *l);
     l->on = true;
     l->arr = n > 1;
+    l->paths = paths;
+    if (pa_advise_begin(n, &l->advise) != PA_OK)
+        return PA_ENOMEM;
     for (int k = 0; k < 2; k++) {
         l->sec[k].first = true;
         if (!(l->sec[k].mem = open_memstream(&l->sec[k].text, &l->sec[k].len)))
@@ -338,6 +346,10 @@ static int loaded_trace(pa_trace_t *t, size_t nwarn, void *ctx)
             l->sec[k].rc = rc;
         l->sec[k].first = false;
     }
+    pa_export_warnings_keep(t, nwarn);
+    size_t i = l->next++;
+    if (l->advise_rc == PA_OK) /* (an error said) */
+        l->advise_rc = pa_advise_trace(l->advise, l->paths[i], i, t);
     return PA_OK;
 }
 
@@ -362,6 +374,8 @@ static int loaded_end(loaded_t *l)
 static void loaded_free(loaded_t *l)
 {
     loaded_end(l);
+    pa_advise_free(l->advise);
+    l->advise = NULL;
     for (int k = 0; k < 2; k++)
         free(l->sec[k].text);
 }
@@ -405,8 +419,37 @@ static int write_section(FILE *out, const char *name, int which, pa_html_section
 
 /* ---- the data and the page ------------------------------------------------------------------- */
 
-static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n,
-                      const loaded_t *l)
+/* The advice member: judged while gathering (pa_advise_end, as pa_advise_json_files writes it),
+ * or by advice_section reading the files. */
+static int write_advice(FILE *out, char *const *paths, size_t n, loaded_t *l)
+{
+    if (!l->on)
+        return write_section(out, "advice", 0, advice_section, paths, n, l);
+    char *text = NULL;
+    size_t len = 0, nadvice;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        return PA_ENOMEM;
+    pa_advise_opts_t o = {.json = true, .quiet = true};
+    int rc = l->advise_rc;
+    if (rc == PA_OK) {
+        rc = pa_advise_end(l->advise, paths, n, &o, mem, &nadvice);
+    } else {
+        if (rc == PA_ENOMEM)
+            pa_msg_error("advise: out of memory");
+        pa_advise_free(l->advise);
+    }
+    l->advise = NULL; /* (freed) */
+    if (fclose(mem) != 0) {
+        free(text);
+        return PA_ENOMEM;
+    }
+    rc = put_section(out, "advice", text, len, rc);
+    free(text);
+    return rc;
+}
+
+static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n, loaded_t *l)
 {
     fputs("{\"version\":1,\n\"program\":", out);
     pa_json_write_escaped(out, p->program ? p->program : "", p->program ? strlen(p->program) : 0);
@@ -432,7 +475,7 @@ static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t
         fputs(",\n", out);
     }
     if (rc == PA_OK)
-        rc = write_section(out, "advice", 0, advice_section, paths, n, l);
+        rc = write_advice(out, paths, n, l);
     fputs("}\n", out);
     return rc;
 }
@@ -453,8 +496,7 @@ static void write_escaped_lt(FILE *out, const char *s, size_t n)
     }
 }
 
-static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n,
-                      const loaded_t *l)
+static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n, loaded_t *l)
 {
     char *data = NULL;
     size_t len = 0;
@@ -529,7 +571,7 @@ int pa_html_main(int argc, char **argv)
     size_t n = (size_t)(argc - optind);
     pa_xprof_t p;
     loaded_t l = {0};
-    int rc = at.kind == PA_AT_LAST ? loaded_begin(&l, n) : PA_OK;
+    int rc = at.kind == PA_AT_LAST ? loaded_begin(&l, paths, n) : PA_OK;
     bool unread = false; /* a trace could not be read (said), or no memory to read it */
     if (rc == PA_OK) {
         rc = pa_export_gather_with(paths, n, &at, &p, l.on ? loaded_trace : NULL, &l);
