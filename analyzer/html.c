@@ -271,19 +271,19 @@ enum { SEC_TIMELINE, SEC_GROWTH, SEC_LOCKS, SEC_HOT };
 static const pa_locks_opts_t locks_opts = {
     .json = true, .top = PA_LOCKS_DEFAULT_TOP, .sites = PA_LOCKS_DEFAULT_SITES, .quiet = true};
 static const pa_hot_opts_t hot_opts = {.json = true, .top = PA_HOT_DEFAULT_TOP, .quiet = true};
+static const pa_timeline_opts_t timeline_opts = {
+    .json = true, .top = PA_TIMELINE_DEFAULT_TOP, .quiet = true};
+static const pa_growth_opts_t growth_opts = {
+    .json = true, .top = PA_GROWTH_DEFAULT_TOP, .quiet = true};
 
 static int section(int which, char *const *paths, size_t n, FILE *out)
 {
     bool arr = n > 1;
     switch (which) {
-    case SEC_TIMELINE: {
-        pa_timeline_opts_t o = {.json = true, .top = PA_TIMELINE_DEFAULT_TOP, .quiet = true};
-        return pa_timeline_files(paths, n, &o, arr, out);
-    }
-    case SEC_GROWTH: {
-        pa_growth_opts_t o = {.json = true, .top = PA_GROWTH_DEFAULT_TOP, .quiet = true};
-        return pa_growth_files(paths, n, &o, arr, out);
-    }
+    case SEC_TIMELINE:
+        return pa_timeline_files(paths, n, &timeline_opts, arr, out);
+    case SEC_GROWTH:
+        return pa_growth_files(paths, n, &growth_opts, arr, out);
     case SEC_LOCKS:
         return pa_locks_files(paths, n, &locks_opts, arr, out);
     default:
@@ -291,11 +291,11 @@ static int section(int which, char *const *paths, size_t n, FILE *out)
     }
 }
 
-/* The locks and hot sections made from the traces as the gathering loads them (the flame graphs'
- * load is theirs too), when the page's snapshot is the last one, the one those reports describe:
- * the text their --json writers make, as pa_report_each_file() frames it (an array for several
- * traces). Timeline and growth read each file themselves (every snapshot, in their own passes),
- * and so does the advice. */
+/* The sections made from the traces as the gathering loads them (the flame graphs' load is
+ * theirs too), when the page's snapshot is the last one, the one those reports describe: the
+ * text their --json writers make, as pa_report_each_file() frames it (an array for several
+ * traces), and the advice. Timeline and growth take their first pass from that load
+ * (pa_*_trace_loaded) and read the file again for their second. */
 typedef struct {
     bool on;  /* the sections were made while gathering */
     bool arr; /* several traces: an array */
@@ -310,7 +310,7 @@ typedef struct {
         pa_json_t j;
         bool first; /* no trace written yet */
         int rc;     /* the first error of a trace's report */
-    } sec[2];       /* SEC_LOCKS, SEC_HOT */
+    } sec[4];       /* by SEC_* */
 } loaded_t;
 
 static int loaded_begin(loaded_t *l, char *const *paths, size_t n)
@@ -321,7 +321,7 @@ static int loaded_begin(loaded_t *l, char *const *paths, size_t n)
     l->paths = paths;
     if (pa_advise_begin(n, &l->advise) != PA_OK)
         return PA_ENOMEM;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 4; k++) {
         l->sec[k].first = true;
         if (!(l->sec[k].mem = open_memstream(&l->sec[k].text, &l->sec[k].len)))
             return PA_ENOMEM;
@@ -336,20 +336,32 @@ static int loaded_begin(loaded_t *l, char *const *paths, size_t n)
 static int loaded_trace(pa_trace_t *t, size_t nwarn, void *ctx)
 {
     loaded_t *l = ctx;
-    for (int k = 0; k < 2; k++) {
+    size_t i = l->next++;
+    static const int order[] = {SEC_LOCKS, SEC_HOT, -1, SEC_TIMELINE, SEC_GROWTH}; /* -1: advice */
+    for (size_t o = 0; o < sizeof order / sizeof *order; o++) {
+        int k = order[o], rc;
         pa_export_warnings_keep(t, nwarn); /* as the report's own load would have them */
-        int rc = k == 0 ? pa_locks_report(t, &locks_opts, l->sec[k].mem, &l->sec[k].j)
-                        : pa_hot_report(t, &hot_opts, l->sec[k].mem, &l->sec[k].j);
+        if (k < 0) {
+            if (l->advise_rc == PA_OK) /* (an error said) */
+                l->advise_rc = pa_advise_trace(l->advise, l->paths[i], i, t);
+            continue;
+        }
+        FILE *mem = l->sec[k].mem;
+        pa_json_t *j = &l->sec[k].j;
+        if (k == SEC_LOCKS)
+            rc = pa_locks_report(t, &locks_opts, mem, j);
+        else if (k == SEC_HOT)
+            rc = pa_hot_report(t, &hot_opts, mem, j);
+        else if (k == SEC_TIMELINE)
+            rc = pa_timeline_trace_loaded(t, l->paths[i], &timeline_opts, mem, j);
+        else
+            rc = pa_growth_trace_loaded(t, l->paths[i], &growth_opts, mem, j);
         if (rc == PA_ENOMEM)
             pa_msg_error("%s: out of memory while writing the report", t->path);
         if (rc != PA_OK && l->sec[k].rc == PA_OK)
             l->sec[k].rc = rc;
         l->sec[k].first = false;
     }
-    pa_export_warnings_keep(t, nwarn);
-    size_t i = l->next++;
-    if (l->advise_rc == PA_OK) /* (an error said) */
-        l->advise_rc = pa_advise_trace(l->advise, l->paths[i], i, t);
     return PA_OK;
 }
 
@@ -357,7 +369,7 @@ static int loaded_trace(pa_trace_t *t, size_t nwarn, void *ctx)
 static int loaded_end(loaded_t *l)
 {
     int rc = PA_OK;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 4; k++) {
         if (!l->sec[k].mem)
             continue;
         if (l->arr)
@@ -376,7 +388,7 @@ static void loaded_free(loaded_t *l)
     loaded_end(l);
     pa_advise_free(l->advise);
     l->advise = NULL;
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 4; k++)
         free(l->sec[k].text);
 }
 
@@ -398,10 +410,8 @@ static int put_section(FILE *out, const char *name, const char *text, size_t len
 static int write_section(FILE *out, const char *name, int which, pa_html_section_fn fn,
                          char *const *paths, size_t n, const loaded_t *l)
 {
-    if (!fn && l->on && (which == SEC_LOCKS || which == SEC_HOT)) {
-        int k = which - SEC_LOCKS;
-        return put_section(out, name, l->sec[k].text, l->sec[k].len, l->sec[k].rc);
-    }
+    if (!fn && l->on)
+        return put_section(out, name, l->sec[which].text, l->sec[which].len, l->sec[which].rc);
     char *text = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
