@@ -464,6 +464,10 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
  * object of the reports' own JSON objects, made by the reports' writers with the options their
  * documents name (docs/json-schema.md), into p->reports. */
 
+/* The timeline of each trace: the snapshots, no site followed; the trace's warnings were said
+ * when it was loaded. */
+static const pa_timeline_opts_t timeline_opts = {.json = true, .quiet = true};
+
 /* The containers around a trace's "reports" value: the document, "traces", the trace. */
 #define REPORTS_DEPTH 3
 
@@ -506,10 +510,10 @@ static void warnings_keep(pa_trace_t *t, size_t n)
     t->quiet = true;
 }
 
-/* The reports made from the loaded trace, whose loading warned nwarn times (the timeline
- * reads the file itself: reports_end). */
-static int reports_begin(pa_xprof_t *p, pa_trace_t *t, size_t nwarn, const pa_at_t *at,
-                         const pa_suppress_t *supp, pa_json_t *j)
+/* The reports made from the trace at path, loaded, whose loading warned nwarn times (the
+ * timeline's second pass reads the file again). */
+static int reports_begin(pa_xprof_t *p, pa_trace_t *t, const char *path, size_t nwarn,
+                         const pa_at_t *at, const pa_suppress_t *supp, pa_json_t *j)
 {
     pa_json_init_nested(j, p->reports, REPORTS_DEPTH);
     pa_json_object_begin(j, false);
@@ -536,15 +540,23 @@ static int reports_begin(pa_xprof_t *p, pa_trace_t *t, size_t nwarn, const pa_at
         warnings_keep(t, nwarn);
         rc = pa_hot_report(t, &ho, NULL, j);
     }
+    /* the timeline at the last snapshot: its first pass is this load (its second reads the
+     * file); at another, reports_end reads the file for both */
+    if (rc == PA_OK && at->kind == PA_AT_LAST) {
+        pa_json_key(j, "timeline");
+        warnings_keep(t, nwarn);
+        rc = pa_timeline_trace_loaded(t, path, &timeline_opts, NULL, j);
+    }
     return rc;
 }
 
-static int reports_end(pa_xprof_t *p, const char *path, pa_json_t *j)
+static int reports_end(pa_xprof_t *p, const char *path, const pa_at_t *at, pa_json_t *j)
 {
-    /* the snapshots, no site followed; the trace's warnings were said when it was loaded */
-    pa_timeline_opts_t to = {.json = true, .quiet = true};
-    pa_json_key(j, "timeline");
-    int rc = pa_timeline_trace(path, &to, NULL, j);
+    int rc = PA_OK;
+    if (at->kind != PA_AT_LAST) {
+        pa_json_key(j, "timeline");
+        rc = pa_timeline_trace(path, &timeline_opts, NULL, j);
+    }
     pa_json_object_end(j);
     if (p->doc) { /* written in place: the trace's object ends */
         pa_json_object_end(p->doc);
@@ -581,13 +593,13 @@ static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p
         if ((rc = add_trace(p, &t)) == PA_OK && p->reports) {
             if (p->doc)
                 json_trace_begin(p->doc, p, p->ntraces - 1);
-            rc = reports_begin(p, &t, nwarn, at, &supp, &j);
+            rc = reports_begin(p, &t, paths[i], nwarn, at, &supp, &j);
         }
         if (rc == PA_OK && fn)
             rc = fn(&t, nwarn, ctx);
-        pa_model_free(&t); /* (the timeline reads the file again: never two models at once) */
+        pa_model_free(&t);
         if (rc == PA_OK && p->reports)
-            rc = reports_end(p, paths[i], &j);
+            rc = reports_end(p, paths[i], at, &j);
         if (rc == PA_ENOMEM)
             pa_msg_error("%s: out of memory while exporting", paths[i]);
     }
