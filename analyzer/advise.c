@@ -1607,52 +1607,101 @@ static void output(FILE *out, const adv_list_t *l, char *const *paths, const uin
         fprintf(out, "  %s: %s\n", l->skipped_ids.items[i], l->skipped_why.items[i]);
 }
 
-int pa_advise_files(char *const *paths, size_t n, const pa_advise_opts_t *o, FILE *out,
-                    size_t *nadvice)
+struct pa_advise_run {
+    adv_list_t l;
+    leak_site_t *sites;
+    pa_suppress_t supp;
+    uint64_t *pids; /* by trace: its process id, UINT64_MAX: not judged (unreadable) */
+    size_t n, loaded;
+};
+
+void pa_advise_free(pa_advise_run_t *r)
 {
-    adv_list_t l = {0};
-    leak_site_t *sites = NULL;
-    pa_suppress_t supp = {0};
-    uint64_t *pids = calloc(n ? n : 1, sizeof *pids);
-    int rc = pids ? pa_suppress_add_defaults(&supp) : PA_ENOMEM;
-    size_t loaded = 0;
-    *nadvice = 0;
-    pa_symbols_share(n > 1);
-    for (size_t i = 0; i < n && rc == PA_OK; i++) {
-        pa_trace_t t;
-        pids[i] = UINT64_MAX;
-        if (pa_model_load(paths[i], o->quiet, &t) != PA_OK)
-            continue; /* said why */
-        pids[i] = t.has_process ? t.process.pid : 0;
-        loaded++;
-        rc = judge_trace(paths[i], i, loaded, n > 1, &supp, &l, &sites, &t);
-        pa_model_free(&t);
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->l.n; i++)
+        adv_free(&r->l.v[i]);
+    free(r->l.v);
+    pa_strlist_free(&r->l.skipped_ids);
+    pa_strlist_free(&r->l.skipped_why);
+    leak_site_t *s, *tmp;
+    HASH_ITER(hh, r->sites, s, tmp)
+    {
+        HASH_DEL(r->sites, s);
+        leak_site_free(s);
     }
-    if (rc == PA_OK && loaded)
-        rc = every_process(&l, sites, loaded);
-    pa_symbols_share(false);
-    if (rc == PA_OK && loaded) {
-        output(out, &l, paths, pids, n, o);
-        *nadvice = l.n;
+    pa_suppress_free(&r->supp);
+    free(r->pids);
+    free(r);
+}
+
+int pa_advise_begin(size_t n, pa_advise_run_t **run)
+{
+    pa_advise_run_t *r = calloc(1, sizeof *r);
+    *run = r;
+    if (!r || !(r->pids = malloc((n ? n : 1) * sizeof *r->pids)) ||
+        pa_suppress_add_defaults(&r->supp) != PA_OK) {
+        pa_msg_error("advise: out of memory");
+        return PA_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        r->pids[i] = UINT64_MAX;
+    r->n = n;
+    return PA_OK;
+}
+
+int pa_advise_trace(pa_advise_run_t *r, const char *path, size_t i, pa_trace_t *t)
+{
+    r->pids[i] = t->has_process ? t->process.pid : 0;
+    r->loaded++;
+    return judge_trace(path, i, r->loaded, r->n > 1, &r->supp, &r->l, &r->sites, t);
+}
+
+int pa_advise_end(pa_advise_run_t *r, char *const *paths, size_t n, const pa_advise_opts_t *o,
+                  FILE *out, size_t *nadvice)
+{
+    int rc = r && r->pids ? PA_OK : PA_ENOMEM;
+    *nadvice = 0;
+    if (rc == PA_OK && r->loaded)
+        rc = every_process(&r->l, r->sites, r->loaded);
+    if (rc == PA_OK && r->loaded) {
+        output(out, &r->l, paths, r->pids, n, o);
+        *nadvice = r->l.n;
     } else if (rc == PA_ENOMEM) {
         pa_msg_error("advise: out of memory");
     } else if (rc == PA_OK) {
         rc = PA_EIO; /* no trace could be read: each said why */
     }
-    for (size_t i = 0; i < l.n; i++)
-        adv_free(&l.v[i]);
-    free(l.v);
-    pa_strlist_free(&l.skipped_ids);
-    pa_strlist_free(&l.skipped_why);
-    leak_site_t *s, *tmp;
-    HASH_ITER(hh, sites, s, tmp)
-    {
-        HASH_DEL(sites, s);
-        leak_site_free(s);
-    }
-    pa_suppress_free(&supp);
-    free(pids);
+    pa_advise_free(r);
     return rc;
+}
+
+int pa_advise_files(char *const *paths, size_t n, const pa_advise_opts_t *o, FILE *out,
+                    size_t *nadvice)
+{
+    pa_advise_run_t *r;
+    int rc = pa_advise_begin(n, &r);
+    *nadvice = 0;
+    if (rc != PA_OK) {
+        pa_advise_free(r);
+        return rc;
+    }
+    pa_symbols_share(n > 1);
+    for (size_t i = 0; i < n && rc == PA_OK; i++) {
+        pa_trace_t t;
+        if (pa_model_load(paths[i], o->quiet, &t) != PA_OK)
+            continue; /* said why */
+        rc = pa_advise_trace(r, paths[i], i, &t);
+        pa_model_free(&t);
+    }
+    pa_symbols_share(false);
+    if (rc != PA_OK) {
+        if (rc == PA_ENOMEM)
+            pa_msg_error("advise: out of memory");
+        pa_advise_free(r);
+        return rc;
+    }
+    return pa_advise_end(r, paths, n, o, out, nadvice);
 }
 
 int pa_advise_json_files(char *const *paths, size_t n, FILE *out)

@@ -8,6 +8,8 @@
 #ifndef PERFSHIM_ANALYZER_ADVISE_H
 #define PERFSHIM_ANALYZER_ADVISE_H
 
+#include "model.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,6 +27,19 @@ typedef struct {
  * PA_OK; PA_EIO when no trace could be read (each said why); PA_ENOMEM (said). */
 int pa_advise_files(char *const *paths, size_t n, const pa_advise_opts_t *o, FILE *out,
                     size_t *nadvice);
+
+/* The same in steps, for a caller that loads the traces itself (report --html: from its one
+ * load of each): begin for n traces; judge trace i (path, loaded as pa_model_load loads it,
+ * quiet or not, left loaded) once, in order, each trace at most once; end writes the advice of
+ * the judged traces (a trace never judged is listed unreadable) and frees the run, whatever it
+ * returns. PA_OK, PA_ENOMEM (said), or from end PA_EIO as above. */
+typedef struct pa_advise_run pa_advise_run_t;
+int pa_advise_begin(size_t n, pa_advise_run_t **run);
+int pa_advise_trace(pa_advise_run_t *run, const char *path, size_t i, pa_trace_t *t);
+int pa_advise_end(pa_advise_run_t *run, char *const *paths, size_t n, const pa_advise_opts_t *o,
+                  FILE *out, size_t *nadvice);
+/* Frees a run not ended (NULL: nothing). */
+void pa_advise_free(pa_advise_run_t *run);
 
 /* `perfshim advise --json` for the traces at paths, written to out, trace warnings kept quiet:
  * the advice section of `perfshim report --html` (html.c). PA_OK or an error as above. */

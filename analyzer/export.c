@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const pa_xmetric_t pa_xmetrics[PA_X_NMETRICS] = {
     {"inuse_space", "bytes", PA_X_HEAP},  {"inuse_objects", "count", PA_X_HEAP},
@@ -122,7 +123,7 @@ static void prof_free(pa_xprof_t *p)
     pa_strlist_free(&p->paths);
     free(p->pids);
     free(p->program_copy);
-    if (p->reports)
+    if (p->reports && !p->doc) /* (with doc, the output: the caller's) */
         fclose(p->reports);
     free(p->reports_end);
 }
@@ -506,8 +507,41 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
  * object of the reports' own JSON objects, made by the reports' writers with the options their
  * documents name (docs/json-schema.md), into p->reports. */
 
+/* The timeline of each trace: the snapshots, no site followed; the trace's warnings were said
+ * when it was loaded. */
+static const pa_timeline_opts_t timeline_opts = {.json = true, .quiet = true};
+
 /* The containers around a trace's "reports" value: the document, "traces", the trace. */
 #define REPORTS_DEPTH 3
+
+/* The stdio buffers of a json export's output and temporary file: 4 KiB by default, a write
+ * system call per 4 KiB of a GB; 64 KiB stays in the CPU's cache (1 MiB measured slower).
+ * Static: stdout's is flushed after main returns. */
+#define XBUF (1u << 16)
+static char xbuf_out[XBUF], xbuf_tmp[XBUF];
+
+/* The document up to its "traces" array's first element. */
+static void json_head(pa_json_t *j, FILE *out)
+{
+    pa_json_init(j, out);
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "format");
+    pa_json_string(j, "perfshim-export");
+    pa_json_kv_u64(j, "version", 2);
+    pa_json_key(j, "traces");
+    pa_json_array_begin(j, false);
+}
+
+/* Trace i's object up to its "reports" value (which follows). */
+static void json_trace_begin(pa_json_t *j, const pa_xprof_t *p, size_t i)
+{
+    pa_json_object_begin(j, false);
+    pa_json_key(j, "trace");
+    pa_json_string(j, p->paths.items[i]);
+    pa_json_kv_u64(j, "pid", p->pids[i]);
+    pa_json_key(j, "reports");
+    pa_json_raw(j, "", 0); /* the value's place: a nested writer writes it (reports_begin) */
+}
 
 /* Back to the trace's first n warnings, those of its loading: each report's symbolizer warns
  * about the same modules again (said once already, not printed again), and each report lists
@@ -519,10 +553,10 @@ static void warnings_keep(pa_trace_t *t, size_t n)
     t->quiet = true;
 }
 
-/* The reports made from the loaded trace, whose loading warned nwarn times (the timeline
- * reads the file itself: reports_end). */
-static int reports_begin(pa_xprof_t *p, pa_trace_t *t, size_t nwarn, const pa_at_t *at,
-                         const pa_suppress_t *supp, pa_json_t *j)
+/* The reports made from the trace at path, loaded, whose loading warned nwarn times (the
+ * timeline's second pass reads the file again). */
+static int reports_begin(pa_xprof_t *p, pa_trace_t *t, const char *path, size_t nwarn,
+                         const pa_at_t *at, const pa_suppress_t *supp, pa_json_t *j)
 {
     pa_json_init_nested(j, p->reports, REPORTS_DEPTH);
     pa_json_object_begin(j, false);
@@ -549,16 +583,28 @@ static int reports_begin(pa_xprof_t *p, pa_trace_t *t, size_t nwarn, const pa_at
         warnings_keep(t, nwarn);
         rc = pa_hot_report(t, &ho, NULL, j);
     }
+    /* the timeline at the last snapshot: its first pass is this load (its second reads the
+     * file); at another, reports_end reads the file for both */
+    if (rc == PA_OK && at->kind == PA_AT_LAST) {
+        pa_json_key(j, "timeline");
+        warnings_keep(t, nwarn);
+        rc = pa_timeline_trace_loaded(t, path, &timeline_opts, NULL, j);
+    }
     return rc;
 }
 
-static int reports_end(pa_xprof_t *p, const char *path, pa_json_t *j)
+static int reports_end(pa_xprof_t *p, const char *path, const pa_at_t *at, pa_json_t *j)
 {
-    /* the snapshots, no site followed; the trace's warnings were said when it was loaded */
-    pa_timeline_opts_t to = {.json = true, .quiet = true};
-    pa_json_key(j, "timeline");
-    int rc = pa_timeline_trace(path, &to, NULL, j);
+    int rc = PA_OK;
+    if (at->kind != PA_AT_LAST) {
+        pa_json_key(j, "timeline");
+        rc = pa_timeline_trace(path, &timeline_opts, NULL, j);
+    }
     pa_json_object_end(j);
+    if (p->doc) { /* written in place: the trace's object ends */
+        pa_json_object_end(p->doc);
+        return rc;
+    }
     size_t i = p->ntraces - 1; /* (add_trace counted it) */
     long end = ftell(p->reports);
     if (rc == PA_OK && (end < 0 || ferror(p->reports))) {
@@ -587,13 +633,16 @@ static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p
             break; /* freed, and said */
         pa_json_t j;
         size_t nwarn = t.warnings.n;
-        if ((rc = add_trace(p, &t)) == PA_OK && p->reports)
-            rc = reports_begin(p, &t, nwarn, at, &supp, &j);
+        if ((rc = add_trace(p, &t)) == PA_OK && p->reports) {
+            if (p->doc)
+                json_trace_begin(p->doc, p, p->ntraces - 1);
+            rc = reports_begin(p, &t, paths[i], nwarn, at, &supp, &j);
+        }
         if (rc == PA_OK && fn)
             rc = fn(&t, nwarn, ctx);
-        pa_model_free(&t); /* (the timeline reads the file again: never two models at once) */
+        pa_model_free(&t);
         if (rc == PA_OK && p->reports)
-            rc = reports_end(p, paths[i], &j);
+            rc = reports_end(p, paths[i], at, &j);
         if (rc == PA_ENOMEM)
             pa_msg_error("%s: out of memory while exporting", paths[i]);
     }
@@ -881,18 +930,19 @@ static long jframe_get(jframe_t **h, uint32_t *n, pa_json_t *j, const pa_frame_t
     return e->index;
 }
 
+/* The document: its head and traces already written into out by p->doc (gather), or here, from
+ * the temporary file. */
 static int write_json(FILE *out, const pa_xprof_t *p)
 {
     pa_json_t j;
-    pa_json_init(&j, out);
-    pa_json_object_begin(&j, false);
-    pa_json_key(&j, "format");
-    pa_json_string(&j, "perfshim-export");
-    pa_json_kv_u64(&j, "version", 2);
-    pa_json_key(&j, "traces");
-    pa_json_array_begin(&j, false);
-    int rc = p->reports && fseek(p->reports, 0, SEEK_SET) != 0 ? PA_EIO : PA_OK;
-    for (size_t i = 0; i < p->ntraces && rc == PA_OK; i++) {
+    int rc = PA_OK;
+    if (p->doc) {
+        j = *p->doc; /* (its state: the traces' array is open) */
+    } else {
+        json_head(&j, out);
+        rc = p->reports && fseek(p->reports, 0, SEEK_SET) != 0 ? PA_EIO : PA_OK;
+    }
+    for (size_t i = 0; !p->doc && i < p->ntraces && rc == PA_OK; i++) {
         pa_json_object_begin(&j, false);
         pa_json_key(&j, "trace");
         pa_json_string(&j, p->paths.items[i]);
@@ -1145,9 +1195,22 @@ int pa_export_main(int argc, char **argv)
     }
     pa_xprof_t p = {0};
     int n = argc - first, rc = PA_OK;
-    if (o.format == FMT_JSON && !(p.reports = tmpfile())) {
+    pa_json_t doc;
+    /* json into a regular file: each trace's reports written in place as it is read (a failed
+     * export's file is removed below); else through a temporary file, so that nothing is
+     * written when a trace cannot be read. Big buffers: the reports are hundreds of MB. */
+    if (o.format == FMT_JSON && !to_stdout && fstat(fileno(out), &st) == 0 && S_ISREG(st.st_mode)) {
+        setvbuf(out, xbuf_out, _IOFBF, XBUF);
+        p.reports = out;
+        p.doc = &doc;
+        json_head(&doc, out);
+    } else if (o.format == FMT_JSON && !(p.reports = tmpfile())) {
         pa_msg_error("export: cannot make a temporary file: %s", strerror(errno));
         rc = PA_EIO;
+    } else if (o.format == FMT_JSON) {
+        setvbuf(p.reports, xbuf_tmp, _IOFBF, XBUF);
+        if (!isatty(fileno(out)))
+            setvbuf(out, xbuf_out, _IOFBF, XBUF);
     }
     /* each module opened once for all the traces (and, with json, all the reports) */
     pa_symbols_share(n > 1 || o.format == FMT_JSON);

@@ -9,6 +9,7 @@
 #ifndef PERFSHIM_ANALYZER_EXPORT_H
 #define PERFSHIM_ANALYZER_EXPORT_H
 
+#include "json.h"
 #include "symbols.h"
 #include "util.h"
 
@@ -98,10 +99,13 @@ typedef struct {
     uint64_t cpu_hz;            /* the CPU sampling rate (the first trace's), 0 none */
     bool has[PA_X_NKINDS];      /* some trace had data of the kind */
     /* --format json: each trace's "reports" object (export.c), one after another in a
-     * temporary file (the reports of a big trace are hundreds of MB), and where each ends */
+     * temporary file (the reports of a big trace are hundreds of MB), and where each ends; or,
+     * with doc set (the output a regular file, removed on error), written into the output
+     * itself as the traces are read: doc is the document's writer, reports the output */
     FILE *reports;
     uint64_t *reports_end;
     size_t reports_cap;
+    pa_json_t *doc;
 } pa_xprof_t;
 
 /* The frames of site s, innermost first (indices into p->frames). */

@@ -658,6 +658,32 @@ static int read_trace(const char *path, const pa_growth_opts_t *o, pa_trace_t *t
     return rc == PA_OK ? pa_growth_collect(t, path, s) : rc; /* the model said why */
 }
 
+/* The report of the trace t (pass 1, loaded), *s its sites (pass 2; freed here) when rc is
+ * PA_OK. */
+static int trace_report(pa_trace_t *t, pa_growth_set_t *s, int rc, const pa_growth_opts_t *o,
+                        FILE *out, pa_json_t *j)
+{
+    if (rc == PA_OK) {
+        if (o->json) {
+            pa_json_object_begin(j, false);
+            pa_json_key(j, "format");
+            pa_json_string(j, "perfshim-growth");
+            pa_json_kv_u64(j, "version", 1);
+            pa_report_process_json(j, t);
+        } else {
+            pa_report_header_text(out, t, "perfshim growth");
+            pa_report_status_text(out, t);
+        }
+        rc = write_report(s, o, out, j);
+        if (o->json) {
+            pa_report_status_json(j, t);
+            pa_json_object_end(j);
+        }
+    }
+    pa_growth_set_free(s);
+    return rc;
+}
+
 int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_json_t *j)
 {
     pa_trace_t t;
@@ -666,26 +692,17 @@ int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_j
     int rc = read_trace(path, o, &t, &s, &loaded);
     if (!loaded)
         return rc;
-    if (rc == PA_OK) {
-        if (o->json) {
-            pa_json_object_begin(j, false);
-            pa_json_key(j, "format");
-            pa_json_string(j, "perfshim-growth");
-            pa_json_kv_u64(j, "version", 1);
-            pa_report_process_json(j, &t);
-        } else {
-            pa_report_header_text(out, &t, "perfshim growth");
-            pa_report_status_text(out, &t);
-        }
-        rc = write_report(s, o, out, j);
-        if (o->json) {
-            pa_report_status_json(j, &t);
-            pa_json_object_end(j);
-        }
-    }
-    pa_growth_set_free(s);
+    rc = trace_report(&t, s, rc, o, out, j);
     pa_model_free(&t);
     return rc;
+}
+
+int pa_growth_trace_loaded(pa_trace_t *t, const char *path, const pa_growth_opts_t *o, FILE *out,
+                           pa_json_t *j)
+{
+    pa_growth_set_t *s = NULL;
+    int rc = pa_growth_collect(t, path, &s);
+    return trace_report(t, s, rc, o, out, j);
 }
 
 static int growth_path(const char *path, void *ctx, FILE *out, pa_json_t *j)

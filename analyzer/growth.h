@@ -78,6 +78,10 @@ typedef struct {
  * those sites), classifies and writes the report (JSON into j when o->json, else text to out).
  * pa_growth_merge (--merge) reports over several processes from each one's pa_growth_collect. */
 int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_json_t *j);
+/* The same from the file's model already loaded (as pa_model_read loads it, at its last
+ * snapshot; left loaded): report --html's one load. */
+int pa_growth_trace_loaded(pa_trace_t *t, const char *path, const pa_growth_opts_t *o, FILE *out,
+                           pa_json_t *j);
 
 /* The series of one trace's sites, made from its model: `first` is the model of pass 1 (read
  * to the last snapshot; its groups are formed here), path is read again for the series. The

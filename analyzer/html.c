@@ -18,7 +18,8 @@
  *   "timeline", "growth", "locks", "hot": the --json output of those reports, or null;
  *   "advice": the advice section's JSON (advice_section below), or null.
  * Each trace is loaded once for the sites and, at the last snapshot, the locks and hot sections
- * (pa_export_gather_with, loaded_t); timeline, growth and the advice read the files themselves.
+ * and the advice (pa_export_gather_with, loaded_t; pa_advise_trace); timeline and growth read
+ * the files themselves, and so does the advice with --at.
  * Sites are export.c's: the stacks of the traces merged by symbolized frames. Sharing names,
  * places and call paths keeps the page small: 100k stacks make 562k nodes, not 2M frame indices
  * (docs/performance.md, "The HTML report").
@@ -270,19 +271,19 @@ enum { SEC_TIMELINE, SEC_GROWTH, SEC_LOCKS, SEC_HOT };
 static const pa_locks_opts_t locks_opts = {
     .json = true, .top = PA_LOCKS_DEFAULT_TOP, .sites = PA_LOCKS_DEFAULT_SITES, .quiet = true};
 static const pa_hot_opts_t hot_opts = {.json = true, .top = PA_HOT_DEFAULT_TOP, .quiet = true};
+static const pa_timeline_opts_t timeline_opts = {
+    .json = true, .top = PA_TIMELINE_DEFAULT_TOP, .quiet = true};
+static const pa_growth_opts_t growth_opts = {
+    .json = true, .top = PA_GROWTH_DEFAULT_TOP, .quiet = true};
 
 static int section(int which, char *const *paths, size_t n, FILE *out)
 {
     bool arr = n > 1;
     switch (which) {
-    case SEC_TIMELINE: {
-        pa_timeline_opts_t o = {.json = true, .top = PA_TIMELINE_DEFAULT_TOP, .quiet = true};
-        return pa_timeline_files(paths, n, &o, arr, out);
-    }
-    case SEC_GROWTH: {
-        pa_growth_opts_t o = {.json = true, .top = PA_GROWTH_DEFAULT_TOP, .quiet = true};
-        return pa_growth_files(paths, n, &o, arr, out);
-    }
+    case SEC_TIMELINE:
+        return pa_timeline_files(paths, n, &timeline_opts, arr, out);
+    case SEC_GROWTH:
+        return pa_growth_files(paths, n, &growth_opts, arr, out);
     case SEC_LOCKS:
         return pa_locks_files(paths, n, &locks_opts, arr, out);
     default:
@@ -290,14 +291,18 @@ static int section(int which, char *const *paths, size_t n, FILE *out)
     }
 }
 
-/* The locks and hot sections made from the traces as the gathering loads them (the flame graphs'
- * load is theirs too), when the page's snapshot is the last one, the one those reports describe:
- * the text their --json writers make, as pa_report_each_file() frames it (an array for several
- * traces). Timeline and growth read each file themselves (every snapshot, in their own passes),
- * and so does the advice. */
+/* The sections made from the traces as the gathering loads them (the flame graphs' load is
+ * theirs too), when the page's snapshot is the last one, the one those reports describe: the
+ * text their --json writers make, as pa_report_each_file() frames it (an array for several
+ * traces), and the advice. Timeline and growth take their first pass from that load
+ * (pa_*_trace_loaded) and read the file again for their second. */
 typedef struct {
     bool on;  /* the sections were made while gathering */
     bool arr; /* several traces: an array */
+    char *const *paths;
+    size_t next;             /* the trace being gathered */
+    pa_advise_run_t *advise; /* the advice, judged from the same loads */
+    int advise_rc;           /* its first error: no trace judged after it (as advise does) */
     struct {
         FILE *mem;
         char *text;
@@ -305,15 +310,18 @@ typedef struct {
         pa_json_t j;
         bool first; /* no trace written yet */
         int rc;     /* the first error of a trace's report */
-    } sec[2];       /* SEC_LOCKS, SEC_HOT */
+    } sec[4];       /* by SEC_* */
 } loaded_t;
 
-static int loaded_begin(loaded_t *l, size_t n)
+static int loaded_begin(loaded_t *l, char *const *paths, size_t n)
 {
     memset(l, 0, sizeof *l);
     l->on = true;
     l->arr = n > 1;
-    for (int k = 0; k < 2; k++) {
+    l->paths = paths;
+    if (pa_advise_begin(n, &l->advise) != PA_OK)
+        return PA_ENOMEM;
+    for (int k = 0; k < 4; k++) {
         l->sec[k].first = true;
         if (!(l->sec[k].mem = open_memstream(&l->sec[k].text, &l->sec[k].len)))
             return PA_ENOMEM;
@@ -328,10 +336,26 @@ static int loaded_begin(loaded_t *l, size_t n)
 static int loaded_trace(pa_trace_t *t, size_t nwarn, void *ctx)
 {
     loaded_t *l = ctx;
-    for (int k = 0; k < 2; k++) {
+    size_t i = l->next++;
+    static const int order[] = {SEC_LOCKS, SEC_HOT, -1, SEC_TIMELINE, SEC_GROWTH}; /* -1: advice */
+    for (size_t o = 0; o < sizeof order / sizeof *order; o++) {
+        int k = order[o], rc;
         pa_export_warnings_keep(t, nwarn); /* as the report's own load would have them */
-        int rc = k == 0 ? pa_locks_report(t, &locks_opts, l->sec[k].mem, &l->sec[k].j)
-                        : pa_hot_report(t, &hot_opts, l->sec[k].mem, &l->sec[k].j);
+        if (k < 0) {
+            if (l->advise_rc == PA_OK) /* (an error said) */
+                l->advise_rc = pa_advise_trace(l->advise, l->paths[i], i, t);
+            continue;
+        }
+        FILE *mem = l->sec[k].mem;
+        pa_json_t *j = &l->sec[k].j;
+        if (k == SEC_LOCKS)
+            rc = pa_locks_report(t, &locks_opts, mem, j);
+        else if (k == SEC_HOT)
+            rc = pa_hot_report(t, &hot_opts, mem, j);
+        else if (k == SEC_TIMELINE)
+            rc = pa_timeline_trace_loaded(t, l->paths[i], &timeline_opts, mem, j);
+        else
+            rc = pa_growth_trace_loaded(t, l->paths[i], &growth_opts, mem, j);
         if (rc == PA_ENOMEM)
             pa_msg_error("%s: out of memory while writing the report", t->path);
         if (rc != PA_OK && l->sec[k].rc == PA_OK)
@@ -345,7 +369,7 @@ static int loaded_trace(pa_trace_t *t, size_t nwarn, void *ctx)
 static int loaded_end(loaded_t *l)
 {
     int rc = PA_OK;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 4; k++) {
         if (!l->sec[k].mem)
             continue;
         if (l->arr)
@@ -362,7 +386,9 @@ static int loaded_end(loaded_t *l)
 static void loaded_free(loaded_t *l)
 {
     loaded_end(l);
-    for (int k = 0; k < 2; k++)
+    pa_advise_free(l->advise);
+    l->advise = NULL;
+    for (int k = 0; k < 4; k++)
         free(l->sec[k].text);
 }
 
@@ -384,10 +410,8 @@ static int put_section(FILE *out, const char *name, const char *text, size_t len
 static int write_section(FILE *out, const char *name, int which, pa_html_section_fn fn,
                          char *const *paths, size_t n, const loaded_t *l)
 {
-    if (!fn && l->on && (which == SEC_LOCKS || which == SEC_HOT)) {
-        int k = which - SEC_LOCKS;
-        return put_section(out, name, l->sec[k].text, l->sec[k].len, l->sec[k].rc);
-    }
+    if (!fn && l->on)
+        return put_section(out, name, l->sec[which].text, l->sec[which].len, l->sec[which].rc);
     char *text = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
@@ -405,8 +429,37 @@ static int write_section(FILE *out, const char *name, int which, pa_html_section
 
 /* ---- the data and the page ------------------------------------------------------------------- */
 
-static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n,
-                      const loaded_t *l)
+/* The advice member: judged while gathering (pa_advise_end, as pa_advise_json_files writes it),
+ * or by advice_section reading the files. */
+static int write_advice(FILE *out, char *const *paths, size_t n, loaded_t *l)
+{
+    if (!l->on)
+        return write_section(out, "advice", 0, advice_section, paths, n, l);
+    char *text = NULL;
+    size_t len = 0, nadvice;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        return PA_ENOMEM;
+    pa_advise_opts_t o = {.json = true, .quiet = true};
+    int rc = l->advise_rc;
+    if (rc == PA_OK) {
+        rc = pa_advise_end(l->advise, paths, n, &o, mem, &nadvice);
+    } else {
+        if (rc == PA_ENOMEM)
+            pa_msg_error("advise: out of memory");
+        pa_advise_free(l->advise);
+    }
+    l->advise = NULL; /* (freed) */
+    if (fclose(mem) != 0) {
+        free(text);
+        return PA_ENOMEM;
+    }
+    rc = put_section(out, "advice", text, len, rc);
+    free(text);
+    return rc;
+}
+
+static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n, loaded_t *l)
 {
     fputs("{\"version\":1,\n\"program\":", out);
     pa_json_write_escaped(out, p->program ? p->program : "", p->program ? strlen(p->program) : 0);
@@ -432,7 +485,7 @@ static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t
         fputs(",\n", out);
     }
     if (rc == PA_OK)
-        rc = write_section(out, "advice", 0, advice_section, paths, n, l);
+        rc = write_advice(out, paths, n, l);
     fputs("}\n", out);
     return rc;
 }
@@ -453,8 +506,7 @@ static void write_escaped_lt(FILE *out, const char *s, size_t n)
     }
 }
 
-static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n,
-                      const loaded_t *l)
+static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n, loaded_t *l)
 {
     char *data = NULL;
     size_t len = 0;
@@ -529,7 +581,7 @@ int pa_html_main(int argc, char **argv)
     size_t n = (size_t)(argc - optind);
     pa_xprof_t p;
     loaded_t l = {0};
-    int rc = at.kind == PA_AT_LAST ? loaded_begin(&l, n) : PA_OK;
+    int rc = at.kind == PA_AT_LAST ? loaded_begin(&l, paths, n) : PA_OK;
     bool unread = false; /* a trace could not be read (said), or no memory to read it */
     if (rc == PA_OK) {
         rc = pa_export_gather_with(paths, n, &at, &p, l.on ? loaded_trace : NULL, &l);

@@ -382,28 +382,29 @@ static int sites(pa_trace_t *t, tl_t *x, FILE *out)
 
 /* ---- one trace --------------------------------------------------------------------------- */
 
-int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, pa_json_t *j)
+/* Pass 1 on *first (the file at path, loaded at its last snapshot), freed after it when owned
+ * (never two models at once), then pass 2. */
+static int timeline_of(pa_trace_t *first, bool owned, const char *path, const pa_timeline_opts_t *o,
+                       FILE *out, pa_json_t *j)
 {
     tl_t x = {.o = o, .j = j};
     pa_trace_t t;
-    pa_model_opts_t first = {.quiet = o->quiet};
-    int rc = pa_model_read(path, &first, &t);
-    if (rc != PA_OK)
-        return rc; /* said why */
-    x.n = t.nsnapshots;
+    int rc;
+    x.n = first->nsnapshots;
     if (o->json) {
         pa_json_object_begin(j, false);
         pa_json_key(j, "format");
         pa_json_string(j, "perfshim-timeline");
         pa_json_kv_u64(j, "version", 1);
-        pa_report_process_json(j, &t);
+        pa_report_process_json(j, first);
     } else {
-        pa_report_header_text(out, &t, "perfshim timeline");
-        pa_report_status_text(out, &t);
+        pa_report_header_text(out, first, "perfshim timeline");
+        pa_report_status_text(out, first);
     }
-    rc = sites(&t, &x, out);
-    bool damaged = t.damaged;
-    pa_model_free(&t); /* pass 2 reads it again: never two models at once */
+    rc = sites(first, &x, out);
+    bool damaged = first->damaged;
+    if (owned)
+        pa_model_free(first); /* pass 2 reads it again: never two models at once */
     if (rc != PA_OK) {
         tl_free(&x);
         return rc;
@@ -462,6 +463,22 @@ int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, 
     }
     tl_free(&x);
     return rc;
+}
+
+int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, pa_json_t *j)
+{
+    pa_trace_t t;
+    pa_model_opts_t first = {.quiet = o->quiet};
+    int rc = pa_model_read(path, &first, &t);
+    if (rc != PA_OK)
+        return rc; /* said why */
+    return timeline_of(&t, true, path, o, out, j);
+}
+
+int pa_timeline_trace_loaded(pa_trace_t *t, const char *path, const pa_timeline_opts_t *o,
+                             FILE *out, pa_json_t *j)
+{
+    return timeline_of(t, false, path, o, out, j);
 }
 
 static int timeline_path(const char *path, void *ctx, FILE *out, pa_json_t *j)

@@ -7,6 +7,7 @@
 #define PERFSHIM_ANALYZER_TIMELINE_H
 
 #include "json.h"
+#include "model.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,6 +31,10 @@ typedef struct {
 /* The report of one trace file (read twice: its sites, then its snapshots), as each of
  * pa_timeline_files' traces (export.c: the timeline of each trace of --format json). */
 int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, pa_json_t *j);
+/* The same from the file's model already loaded (as pa_model_read loads it, at its last
+ * snapshot; left loaded: pass 2 reads the file while it is): report --html's one load. */
+int pa_timeline_trace_loaded(pa_trace_t *t, const char *path, const pa_timeline_opts_t *o,
+                             FILE *out, pa_json_t *j);
 int pa_timeline_files(char *const *paths, size_t n, const pa_timeline_opts_t *o, bool as_array,
                       FILE *out);
 

@@ -369,6 +369,13 @@ def case_format(args, ck):
            cwd=data)
     ck.check(p.returncode == 2 and not p.stdout and b"nothing written" in p.stderr,
              "a missing trace among several: exit 2, nothing written", pstest.describe(p))
+    # json into a regular file writes each trace's reports in place as it is read: a trace
+    # that cannot be read after one that could leaves no partial document
+    out = os.path.join(work, "partial.json")
+    p = ps(args, "export", "--format", "json", "-o", out, leaky,
+           os.path.join(work, "missing.trace"), cwd=data)
+    ck.check(p.returncode == 2 and not os.path.exists(out) and b"nothing written" in p.stderr,
+             "json -o, a missing trace after a good one: exit 2, no file", pstest.describe(p))
     copy = os.path.join(work, "copy.trace")
     shutil.copyfile(leaky, copy)
     p = ps(args, "export", "-o", copy, copy, cwd=data)
@@ -454,6 +461,12 @@ def case_reports(args, ck):
         traces.append(trace)
     p = export(args, ck, work, "json reports", "--format", "json", *traces)
     doc = json.loads(p.stdout)
+    # -o FILE (written in place as the traces are read) and standard output (through a
+    # temporary file) are the same bytes
+    out = os.path.join(work, "reports.json")
+    export(args, ck, work, "json reports -o", "--format", "json", "-o", out, *traces)
+    ck.check(os.path.exists(out) and open(out, "rb").read() == p.stdout,
+             "json: -o FILE holds the bytes written to standard output")
     ck.equal((doc["format"], doc["version"]), ("perfshim-export", 2), "format and version")
     ck.equal([t["trace"] for t in doc["traces"]], traces, "one entry per trace, in order")
     for t in doc["traces"]:

@@ -149,18 +149,21 @@ def case_page(args, ck, work, traces):
     ck.equal(cls, {"leak_request": "unbounded", "cache_insert": "bounded"},
              "the growth classes of service's leak and cache")
     ck.check(isinstance(d["locks"], list) and d["locks"][0]["locks"], "the lock table")
-    # the locks and hot sections are made from the trace the flame graphs loaded (html.c):
-    # their commands' own output is the oracle, trace by trace, and with --at (separate loads)
-    for what in ("locks", "hot"):
-        c = pstest.run([args.perfshim, what, "--json", *traces], cwd=work)
+    # the locks, hot, timeline, growth and advice sections are made from the trace the flame
+    # graphs loaded (html.c): their commands' own output is the oracle, and with --at (each
+    # section loading the traces itself)
+    sections = {"locks": "locks", "hot": "hot", "timeline": "timeline", "growth": "growth",
+                "advice": "advise"}
+    for what, cmd in sections.items():
+        c = pstest.run([args.perfshim, cmd, "--json", *traces], cwd=work)
         ck.check(c.returncode == 0 and json.loads(c.stdout) == d[what],
-                 "the %s section is `perfshim %s --json`'s output" % (what, what),
+                 "the %s section is `perfshim %s --json`'s output" % (what, cmd),
                  pstest.describe(c))
     at = os.path.join(work, "at.html")
     p = report(args, work, at, ["--at", "max", *traces])
     da = page_data(open(at, encoding="utf-8").read()) if p.returncode == 0 else None
-    ck.check(da and da["locks"] == d["locks"] and da["hot"] == d["hot"],
-             "--at max (each section loading the traces itself): the same locks and hot sections",
+    ck.check(da and all(da[w] == d[w] for w in ("locks", "hot", "timeline", "growth", "advice")),
+             "--at max (each section loading the traces itself): the same other sections",
              pstest.describe(p))
     ck.check(isinstance(d["hot"], list) and d["hot"][2]["cpu"],
              "the hot-path report (cpuburn's CPU samples)")
