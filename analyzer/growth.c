@@ -1004,8 +1004,8 @@ static void gmerge_write(const gmerged_t *m, gsite_t **v, size_t nsites, size_t 
     } else {
         pa_merge_header_text(out, "perfshim growth", m->ntraces, m->pids, m->sampled);
         fprintf(out,
-                "  each site's live bytes summed over the processes on %s, sampled at %zu "
-                "point%s; ",
+                "  each site's live bytes summed over the processes while they ran, on %s, "
+                "sampled at %zu point%s; ",
                 strcmp(axis, "process") == 0     ? "each process's own clock (all start at 0)"
                 : strcmp(axis, "monotonic") == 0 ? "the machine's monotonic clock"
                                                  : "the wall clock",
