@@ -122,6 +122,8 @@ static void prof_free(pa_xprof_t *p)
     free(p->maps);
     pa_strlist_free(&p->paths);
     free(p->pids);
+    free(p->ppids);
+    pa_strlist_free(&p->programs);
     free(p->program_copy);
     if (p->reports && !p->doc) /* (with doc, the output: the caller's) */
         fclose(p->reports);
@@ -485,9 +487,14 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
     if (rc != PA_OK)
         return rc;
     if (pa_strlist_add(&p->paths, t->path) != PA_OK ||
-        pa_util_grow((void **)&p->pids, &p->pids_cap, p->ntraces + 1, sizeof *p->pids) != PA_OK)
+        pa_util_grow((void **)&p->pids, &p->pids_cap, p->ntraces + 1, sizeof *p->pids) != PA_OK ||
+        pa_util_grow((void **)&p->ppids, &p->ppids_cap, p->ntraces + 1, sizeof *p->ppids) !=
+            PA_OK ||
+        pa_strlist_add(&p->programs, t->process.program ? t->process.program : "") != PA_OK)
         return PA_ENOMEM;
     p->pids[p->ntraces] = t->process.pid;
+    p->ppids[p->ntraces] = t->process.ppid;
+    p->processes += t->merged_processes > 1 ? t->merged_processes : 1;
     if (!p->ntraces++) {
         p->start_realtime_ns = t->process.start_realtime_ns;
         if (t->process.program && !(p->program_copy = pa_util_strdup(t->process.program)))

@@ -91,7 +91,11 @@ typedef struct {
     pa_strlist_t paths; /* the traces merged */
     uint64_t *pids;     /* their processes' ids */
     size_t pids_cap;
-    const char *program; /* the first trace's program (program_copy), or NULL */
+    uint64_t *ppids; /* their parents' ids */
+    size_t ppids_cap;
+    pa_strlist_t programs; /* their programs ("" unknown) */
+    uint64_t processes;    /* the processes traced: a merged trace counts its inputs */
+    const char *program;   /* the first trace's program (program_copy), or NULL */
     char *program_copy;
     uint64_t start_realtime_ns; /* the first trace's process start */
     uint64_t duration_ns;       /* longest time from start to the reported snapshot */

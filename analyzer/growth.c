@@ -723,16 +723,22 @@ int pa_growth_files(char *const *paths, size_t n, const pa_growth_opts_t *o, boo
  * before the next; a merged site (keyed by its symbolized stack, as leaks --merge keys them)
  * keeps each contribution as steps: at each point of a process, the change of its live bytes and
  * allocations since its point before. The merged series is their sum, a step function on the
- * common time axis (a process adds nothing before its first point, and keeps what it had at
- * its last one, its leaks at exit, to the end), sampled at up to PA_GROWTH_POINTS evenly spaced
- * times over the span of every trace's points, then classified as one trace's series is.
- * Memory: the merged sites, and a 24-byte step per point per process per site.
+ * common time axis (a process adds nothing before its first point, and nothing after its last
+ * one: an ended process's memory went back to the system), sampled at up to PA_GROWTH_POINTS
+ * evenly spaced times over the span of every trace's points, then classified as one trace's
+ * series is. A process that ends with the run keeps what it had at its end to the end of the
+ * series, as the last process does: its drop would only say that the run ended (a server's
+ * workers just before their master). Ending with the run: its last point is within one
+ * sampling interval, or a tenth of its own lifetime, of the series' end. Its leaks at exit are
+ * in the sites' live figures either way (as leaks --merge counts them).
+ * Memory: the merged sites, and a 32-byte step per point per process per site.
  */
 
 typedef struct {
     double t;             /* seconds on the process's own clock, then on the common axis */
     double bytes, allocs; /* the change at t */
     uint32_t trace;       /* index of the trace */
+    bool end;             /* the process's end: counts only after t */
 } step_t;
 
 typedef struct {
@@ -755,6 +761,7 @@ typedef struct {
     struct gclock {
         uint64_t mono, real; /* its start on the machine's monotonic and wall clocks (0: unknown) */
         char *host;          /* owned: the monotonic clock is one machine's */
+        double start, last;  /* its start (0) and last point (s), moved with its steps */
     } * clocks;
     size_t clocks_cap;
     size_t points; /* every trace's points, summed: the merged points are at most this many */
@@ -823,8 +830,9 @@ static int gmerge_set(gmerged_t *m, pa_growth_set_t *s, uint32_t me, pa_growth_p
         x->blocks += y->last_blocks;
         x->allocs += y->last_allocs;
         for (size_t k = 0; k < np; k++)
-            x->steps[x->nsteps++] = (step_t){pts[k].t, pts[k].bytes - (k ? pts[k - 1].bytes : 0),
-                                             pts[k].allocs - (k ? pts[k - 1].allocs : 0), me};
+            x->steps[x->nsteps++] =
+                (step_t){pts[k].t, pts[k].bytes - (k ? pts[k - 1].bytes : 0),
+                         pts[k].allocs - (k ? pts[k - 1].allocs : 0), me, false};
     }
     pa_report_stack_view_free(&v);
     return rc;
@@ -853,7 +861,12 @@ static int gmerge_trace(gmerged_t *m, const char *path, const pa_growth_opts_t *
         m->clocks[me] =
             (struct gclock){.mono = t.has_process ? t.process.start_monotonic_ns : 0,
                             .real = t.has_process ? t.process.start_realtime_ns : 0,
-                            .host = t.process.hostname ? pa_util_strdup(t.process.hostname) : NULL};
+                            .host = t.process.hostname ? pa_util_strdup(t.process.hostname) : NULL,
+                            .last = -INFINITY};
+        for (size_t c = 0; c < s->m; c++) {
+            double at = s->count[c] ? s->time[c] / s->count[c] : -INFINITY;
+            m->clocks[me].last = at > m->clocks[me].last ? at : m->clocks[me].last;
+        }
         if (!m->have_limit) {
             m->limit = choose_limit(&t, o);
             m->have_limit = true;
@@ -888,6 +901,11 @@ static const char *gmerge_axis(gmerged_t *m)
     uint64_t lo = UINT64_MAX;
     for (size_t i = 0; i < m->ntraces; i++)
         lo = (mono ? c[i].mono : c[i].real) < lo ? (mono ? c[i].mono : c[i].real) : lo;
+    for (size_t i = 0; i < m->ntraces; i++) {
+        double d = (double)((mono ? c[i].mono : c[i].real) - lo) / 1e9;
+        m->clocks[i].start = d;
+        m->clocks[i].last += d;
+    }
     for (gsite_t *x = m->sites; x; x = x->hh.next)
         for (size_t k = 0; k < x->nsteps; k++) {
             const struct gclock *y = &c[x->steps[k].trace];
@@ -899,7 +917,35 @@ static const char *gmerge_axis(gmerged_t *m)
 static int cmp_step(const void *a, const void *b)
 {
     const step_t *x = a, *y = b;
-    return x->t < y->t ? -1 : x->t > y->t;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return (int)x->end - (int)y->end; /* at one time, the ends after the changes */
+}
+
+/* Adds to each site the end (its last point) of every process that did not end with the run
+ * (t1: the series' end, dt: its sampling interval; see above): a step that takes back all it
+ * added (the site's steps of one trace are contiguous until sorted). */
+static int gmerge_ends(gmerged_t *m, double t1, double dt)
+{
+    for (gsite_t *x = m->sites; x; x = x->hh.next) {
+        size_t n = x->nsteps;
+        for (size_t k = 0; k < n;) {
+            uint32_t tr = x->steps[k].trace;
+            double bytes = 0, allocs = 0;
+            for (; k < n && x->steps[k].trace == tr; k++) {
+                bytes += x->steps[k].bytes;
+                allocs += x->steps[k].allocs;
+            }
+            const struct gclock *c = &m->clocks[tr];
+            double lived = c->last - c->start;
+            if (t1 - c->last <= (dt > 0.1 * lived ? dt : 0.1 * lived))
+                continue; /* ended with the run */
+            if (pa_util_grow((void **)&x->steps, &x->cap, x->nsteps + 1, sizeof *x->steps))
+                return PA_ENOMEM;
+            x->steps[x->nsteps++] = (step_t){m->clocks[tr].last, -bytes, -allocs, tr, true};
+        }
+    }
+    return PA_OK;
 }
 
 /* Samples site x's summed steps at n evenly spaced times over [t0, t1] and classifies them. */
@@ -913,7 +959,8 @@ static void gmerge_classify(gsite_t *x, double t0, double t1, size_t n, pa_growt
         double at = n > 1 ? t0 + (t1 - t0) * (double)i / (double)(n - 1) : t1;
         if (i + 1 == n)
             at = t1; /* every step, whatever the rounding */
-        for (; k < x->nsteps && x->steps[k].t <= at; k++) {
+        for (; k < x->nsteps && (x->steps[k].t < at || (x->steps[k].t == at && !x->steps[k].end));
+             k++) {
             bytes += x->steps[k].bytes;
             allocs += x->steps[k].allocs;
         }
@@ -957,8 +1004,8 @@ static void gmerge_write(const gmerged_t *m, gsite_t **v, size_t nsites, size_t 
     } else {
         pa_merge_header_text(out, "perfshim growth", m->ntraces, m->pids, m->sampled);
         fprintf(out,
-                "  each site's live bytes summed over the processes on %s, sampled at %zu "
-                "point%s; ",
+                "  each site's live bytes summed over the processes while they ran, on %s, "
+                "sampled at %zu point%s; ",
                 strcmp(axis, "process") == 0     ? "each process's own clock (all start at 0)"
                 : strcmp(axis, "monotonic") == 0 ? "the machine's monotonic clock"
                                                  : "the wall clock",
@@ -1030,6 +1077,11 @@ int pa_growth_merge(char *const *paths, size_t n, const pa_growth_opts_t *o, FIL
     size_t npoints = m.points < PA_GROWTH_POINTS ? m.points : PA_GROWTH_POINTS;
     if (!(t1 > t0))
         npoints = npoints ? 1 : 0;
+    if (npoints > 1 && gmerge_ends(&m, t1, (t1 - t0) / (double)(npoints - 1)) != PA_OK) {
+        pa_msg_error("out of memory while merging");
+        gmerged_free(&m);
+        return PA_ENOMEM;
+    }
     size_t nsites = HASH_COUNT(m.sites);
     gsite_t **v = malloc((nsites ? nsites : 1) * sizeof *v);
     pa_growth_point_t *pts = malloc(PA_GROWTH_POINTS * sizeof *pts);

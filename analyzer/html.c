@@ -459,10 +459,52 @@ static int write_advice(FILE *out, char *const *paths, size_t n, loaded_t *l)
     return rc;
 }
 
+/* Several traces: "run" {"title", "processes", "root_pid"}, the page's title. The root is the
+ * one trace whose parent is none of the traces' processes (make, a server's master): the title
+ * is its program and how many processes; without one root, how many processes. */
+static void write_run(FILE *out, const pa_xprof_t *p)
+{
+    size_t root = SIZE_MAX, nroots = 0;
+    for (size_t i = 0; i < p->ntraces; i++) {
+        bool child = false;
+        for (size_t k = 0; !child && k < p->ntraces; k++)
+            child = k != i && p->pids[i] && p->ppids[i] == p->pids[k];
+        if (!child && p->pids[i]) { /* (pid 0: a merged trace, no one process) */
+            root = i;
+            nroots++;
+        }
+    }
+    char n[64];
+    snprintf(n, sizeof n, "%llu processes", (unsigned long long)p->processes);
+    const char *prog = nroots == 1 ? p->programs.items[root] : "";
+    fputs(",\n\"run\":{\"title\":", out);
+    if (*prog) {
+        char *title = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&title, &len);
+        if (mem) {
+            fprintf(mem, "%s (%s)", prog, n);
+            if (fclose(mem) != 0)
+                len = 0;
+        }
+        pa_json_write_escaped(out, title && len ? title : n, title && len ? len : strlen(n));
+        free(title);
+    } else {
+        pa_json_write_escaped(out, n, strlen(n));
+    }
+    fprintf(out, ",\"processes\":%llu,\"root_pid\":", (unsigned long long)p->processes);
+    if (nroots == 1)
+        fprintf(out, "%llu}", (unsigned long long)p->pids[root]);
+    else
+        fputs("null}", out);
+}
+
 static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n, loaded_t *l)
 {
     fputs("{\"version\":1,\n\"program\":", out);
     pa_json_write_escaped(out, p->program ? p->program : "", p->program ? strlen(p->program) : 0);
+    if (p->ntraces > 1)
+        write_run(out, p);
     fputs(",\n\"traces\":[", out);
     for (size_t i = 0; i < p->paths.n; i++) {
         if (i)

@@ -1855,6 +1855,8 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
             break;
         default: /* a later chunk type: skipped by design (or the caller's) */
+            if (ch.type == PS_CHUNK_MERGED_FROM) /* (its records: mergeout.c's) */
+                t->merged_processes++;
             if (o->on_other_chunk)
                 rc = o->on_other_chunk(t, ch.type, ch.payload, ch.length, o->ctx);
             break;

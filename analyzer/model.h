@@ -293,6 +293,8 @@ typedef struct {
     pa_message_t *messages; /* from MESSAGE chunks */
     size_t nmessages, messages_cap;
     uint64_t messages_dropped;
+    uint32_t merged_processes; /* MERGED_FROM chunks: the processes `perfshim merge -o` merged
+                                  into this file (0: an ordinary trace) */
     bool has_section; /* a SECTION chunk: the file is one section of a process (perfshim ctl) */
     struct {
         uint32_t number;   /* 1, 2, ...: the process's files, in order */

@@ -1142,14 +1142,23 @@ void pa_report_frames_json(pa_json_t *j, const pa_stackview_t *v)
 void pa_report_header_text(FILE *out, const pa_trace_t *t, const char *title)
 {
     const pa_process_t *p = &t->process;
-    if (t->has_process) {
+    bool merged = t->merged_processes > 1; /* one process merged is that process */
+    if (merged) {
+        fprintf(out, "%s for %u processes merged by perfshim merge -o\n", title,
+                (unsigned)t->merged_processes);
+        if (t->has_process && !p->argc) {
+            fputs("  first:    ", out);
+            pa_util_fputs_safe(out, p->program);
+            fputc('\n', out);
+        }
+    } else if (t->has_process) {
         fprintf(out, "%s for ", title);
         pa_util_fputs_safe(out, p->program);
         fprintf(out, " (pid %llu)\n", (unsigned long long)p->pid);
     } else
         fprintf(out, "%s for an unknown program (PROCESS chunk lost)\n", title);
     if (t->has_process && p->argc) {
-        fputs("  command:  ", out);
+        fputs(merged ? "  first:    " : "  command:  ", out);
         for (uint32_t i = 0; i < p->argc; i++) {
             fputs(i ? " " : "", out);
             pa_util_fputs_safe(out, p->argv[i]);
@@ -1183,7 +1192,9 @@ void pa_report_process_json(pa_json_t *j, const pa_trace_t *t)
     pa_json_key(j, "process");
     pa_json_object_begin(j, false);
     pa_json_key(j, "pid");
-    h ? pa_json_u64(j, p->pid) : pa_json_null(j);
+    h && t->merged_processes <= 1 ? pa_json_u64(j, p->pid) : pa_json_null(j);
+    if (t->merged_processes) /* a perfshim merge -o file: the rest is its first process's */
+        pa_json_kv_u64(j, "merged_processes", t->merged_processes);
     pa_json_key(j, "ppid");
     h ? pa_json_u64(j, p->ppid) : pa_json_null(j);
     pa_json_key(j, "program");

@@ -69,7 +69,14 @@
   function isFrames(v) { return Array.isArray(v) && v.length && v[0] && typeof v[0] === "object" &&
                                  "function" in v[0] && "address" in v[0]; }
 
-  $("program").textContent = D.program || "";
+  /* several traces: the run's title (html.c, write_run), not the first trace's program */
+  $("program").textContent = D.run ? D.run.title : D.program || "";
+  if (D.run || D.program) document.title = "perfshim report: " + (D.run ? D.run.title : D.program);
+  /* a process's heading: its program and pid, or what a perfshim merge -o trace merged */
+  function procLabel(p) {
+    if (p.merged_processes > 1) return p.merged_processes + " merged processes (first: " + (p.program || "?") + ")";
+    return (p.program || "") + " (pid " + p.pid + ")";
+  }
   $("meta").textContent = D.traces.length + " trace" + (D.traces.length === 1 ? "" : "s") + ": " +
       D.traces.join(", ") + (D.duration_ns ? " · " + fmtNs(D.duration_ns) : "") +
       (D.sample_mean ? " · sampled (mean " + fmtBytes(D.sample_mean) + "): figures are estimates" : "");
@@ -348,7 +355,7 @@
     }
     list.forEach(function (one) {
       if (list.length > 1 && one.process)
-        box.appendChild(el("h3", null, (one.process.program || "") + " (pid " + one.process.pid + ")"));
+        box.appendChild(el("h3", null, procLabel(one.process)));
       if (!tables(box, one, null)) box.appendChild(el("p", "empty", what));
     });
   }
@@ -377,43 +384,50 @@
       box.appendChild(el("p", "empty", "No timeline in these traces."));
       return;
     }
+    /* the traces of one snapshot say so in one line, not one each (a make's 19 processes) */
+    var single = tls.filter(function (tl) { return (tl.timeline || []).length < 2; });
+    if (single.length) {
+      var who = tls.length > 1 ? single.length + " of " + tls.length + " traces (" +
+          single.slice(0, 8).map(function (tl) { return tl.process ? procLabel(tl.process) : "?"; }).join(", ") +
+          (single.length > 8 ? ", ..." : "") + ") have one snapshot only" : "One snapshot only";
+      var p1 = el("p", "empty", who + ": record with PERFSHIM_INTERVAL (or " +
+                                 "perfshim ctl dump) for the heap over time.");
+      p1.id = "heap-single";
+      box.appendChild(p1);
+    }
     tls.forEach(function (tl, ti) {
       var pts = tl.timeline || [], gr = grs[ti];
+      if (pts.length < 2) return; /* (said above) */
       if (tls.length > 1 && tl.process)
-        box.appendChild(el("h3", null, (tl.process.program || "") + " (pid " + tl.process.pid + ")"));
-      if (pts.length < 2) {
-        box.appendChild(el("p", "empty", "One snapshot only: record with PERFSHIM_INTERVAL (or " +
-                                          "perfshim ctl dump) for the heap over time."));
-      } else {
-        var x = [], heap = [], rss = [], sites = (tl.sites || []).map(function () { return []; });
-        pts.forEach(function (p) {
-          x.push(p.time_ns / 1e9);
-          heap.push(p.live_bytes);
-          rss.push(p.rss_bytes);
-          sites.forEach(function (s, i) { s.push(p.site_live_bytes ? p.site_live_bytes[i] : null); });
-        });
-        var pal = ["#0550ae", "#888", "#c62828", "#ef6c00", "#2e7d32", "#6a1b9a", "#00838f"];
-        var series = [{label: "time", value: function (u, v) { return v == null ? "--" : fmtNs(Math.round(v * 1e9)); }},
-                      {label: "live heap", stroke: pal[0], width: 2, value: function (u, v) { return fmtBytes(v); }},
-                      {label: "RSS", stroke: pal[1], width: 1, value: function (u, v) { return fmtBytes(v); }}];
-        (tl.sites || []).forEach(function (s, i) {
-          var cls = growthClass(gr, s.stack);
-          series.push({label: "#" + (i + 1) + " " + frameBrief((s.stack || [])[0]) + (cls ? " [" + cls + "]" : ""),
-                       stroke: pal[(i + 2) % pal.length], width: 1, dash: [4, 3],
-                       value: function (u, v) { return fmtBytes(v); }});
-        });
-        var div = el("div", "chart");
-        box.appendChild(div);
-        var w = Math.max(Math.min(box.clientWidth || 900, 1400), 400);
-        /* eslint-disable-next-line no-undef */
-        new uPlot({width: w, height: 300, series: series,
-                   axes: [{values: function (u, vs) { return vs.map(function (v) { return fmtNs(Math.round(v * 1e9)); }); }},
-                          {values: function (u, vs) { return vs.map(fmtBytes); }, size: 80}],
-                   scales: {x: {time: false}}}, [x, heap, rss].concat(sites), div);
-        div.dataset.points = String(x.length);
-        charts++;
-      }
-      if (pts.length >= 2 && gr && gr.sites && gr.sites.length) { /* classes need a series */
+        box.appendChild(el("h3", null, procLabel(tl.process)));
+      var x = [], heap = [], rss = [], sites = (tl.sites || []).map(function () { return []; });
+      pts.forEach(function (p) {
+        x.push(p.time_ns / 1e9);
+        heap.push(p.live_bytes);
+        rss.push(p.rss_bytes);
+        sites.forEach(function (s, i) { s.push(p.site_live_bytes ? p.site_live_bytes[i] : null); });
+      });
+      var pal = ["#0550ae", "#888", "#c62828", "#ef6c00", "#2e7d32", "#6a1b9a", "#00838f"];
+      var series = [{label: "time", value: function (u, v) { return v == null ? "--" : fmtNs(Math.round(v * 1e9)); }},
+                    {label: "live heap", stroke: pal[0], width: 2, value: function (u, v) { return fmtBytes(v); }},
+                    {label: "RSS", stroke: pal[1], width: 1, value: function (u, v) { return fmtBytes(v); }}];
+      (tl.sites || []).forEach(function (s, i) {
+        var cls = growthClass(gr, s.stack);
+        series.push({label: "#" + (i + 1) + " " + frameBrief((s.stack || [])[0]) + (cls ? " [" + cls + "]" : ""),
+                     stroke: pal[(i + 2) % pal.length], width: 1, dash: [4, 3],
+                     value: function (u, v) { return fmtBytes(v); }});
+      });
+      var div = el("div", "chart");
+      box.appendChild(div);
+      var w = Math.max(Math.min(box.clientWidth || 900, 1400), 400);
+      /* eslint-disable-next-line no-undef */
+      new uPlot({width: w, height: 300, series: series,
+                 axes: [{values: function (u, vs) { return vs.map(function (v) { return fmtNs(Math.round(v * 1e9)); }); }},
+                        {values: function (u, vs) { return vs.map(fmtBytes); }, size: 80}],
+                 scales: {x: {time: false}}}, [x, heap, rss].concat(sites), div);
+      div.dataset.points = String(x.length);
+      charts++;
+      if (gr && gr.sites && gr.sites.length) { /* (a series: the classes need one) */
         box.appendChild(el("h3", null, "Growth of the largest sites (perfshim growth)"));
         box.appendChild(table(gr.sites.map(function (s) {
           return {rank: s.rank, "class": s["class"], live_bytes: s.live_bytes,

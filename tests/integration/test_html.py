@@ -18,11 +18,15 @@ page:
   --json` and `perfshim hot --json` on the same traces, and so do those of an --at max page
   (made by loading each trace again);
 - no "</script" inside the data (every '<' escaped);
+- the run's title: "run" {"title": "3 processes", ...} for the three unrelated traces; none for
+  one trace; for `perfshim run -- sh -c "leaky; leaky"`, the shell's program and 3 processes,
+  root_pid the shell's;
 - errors: no --html, no trace, an unreadable trace, an unwritable file exit 2 and leave no file.
 --case browser: the page rendered in headless Chromium (`--dump-dom`, URL "#selftest", the page
 clicks a frame and searches itself, report.js): no JS error, the flame graph and the heap chart
 have pixels drawn, the click zoomed (data-zoom became the clicked frame), the search matched
-the frame and an absent name matched nothing. A screenshot is kept in
+the frame and an absent name matched nothing; the two single-snapshot traces get one line
+("2 of 3 traces ... one snapshot only"), the heading and <title> name the run ("3 processes"). A screenshot is kept in
 <build>/test-artifacts/html-report.png. Skipped (77) without chromium.
 Standard library only."""
 import json
@@ -177,6 +181,29 @@ def case_page(args, ck, work, traces):
     text = re.search(r'id="perfshim-data">(.*?)</script>', html, re.S).group(1)
     ck.check("<" not in text, "no '<' inside the data's element")
 
+    # the run's title (issue 14 item 3): several traces name the run, not the first program
+    ck.equal(d.get("run"), {"title": "3 processes", "processes": 3, "root_pid": None},
+             "three unrelated processes: the page is titled by their number")
+    one = os.path.join(work, "one.html")
+    p = report(args, work, one, [traces[1]])
+    ck.check(p.returncode == 0 and "run" not in page_data(open(one, encoding="utf-8").read()),
+             "one trace: no run member (its program is the title)", pstest.describe(p))
+    mk = pstest.tmpdir("html-make")
+    leaky = os.path.join(args.bindir, "leaky")
+    p = pstest.run([args.perfshim, "run", "-o", os.path.join(mk, "m.%p.trace"), "--", "sh", "-c",
+                    "%s > /dev/null; %s > /dev/null" % (leaky, leaky)], cwd=mk)
+    mtraces = sorted(os.path.join(mk, f) for f in os.listdir(mk) if f.endswith(".trace"))
+    ck.check(p.returncode == 0 and len(mtraces) == 3, "sh and two leaky runs traced",
+             pstest.describe(p))
+    sm = json.loads(pstest.run([args.perfshim, "summary", "--json", *mtraces], cwd=mk).stdout)
+    root = [r["process"] for r in sm if r["process"]["program"] != leaky]
+    p = report(args, mk, os.path.join(mk, "m.html"), mtraces)
+    dm = page_data(open(os.path.join(mk, "m.html"), encoding="utf-8").read())
+    ck.check(len(root) == 1 and dm.get("run") == {
+        "title": "%s (3 processes)" % root[0]["program"], "processes": 3,
+        "root_pid": root[0]["pid"]}, "a run's traces: titled by the root process (the shell)",
+        repr(dm.get("run")) + " " + repr(root))
+
     # errors
     for what, argv in (("no --html", ["report", traces[1]]),
                        ("no trace", ["report", "--html", out + ".x"]),
@@ -232,6 +259,13 @@ def case_browser(args, ck, work, traces):
     ck.check(st["drawn"] > 0 and st["flame_pixels"] > 1000, "the flame graph is drawn", repr(st))
     ck.check(st["chart_pixels"] > 100, "the heap chart is drawn", repr(st))
     ck.equal(attrs.get("data-charts"), "1", "a heap chart for the trace with several snapshots")
+    ck.equal(len(re.findall(r"<p[^>]*>[^<]*one snapshot only", dom, re.I)), 1,
+             "the two single-snapshot traces: one line for both")
+    ck.check(re.search(r'id="heap-single"[^>]*>2 of 3 traces \(', dom),
+             "the line counts them", dom[:0])
+    ck.check(re.search(r'<span id="program">3 processes</span>', dom) and
+             "<title>perfshim report: 3 processes</title>" in dom,
+             "the heading and the window's title name the run", dom[:600])
     ck.check(st["zoom_before"] == "" and st["zoom_after"] == st["clicked"],
              "a click on a frame zooms to it", repr(st))
     ck.check(st["matches"] >= 1, "search highlights the clicked frame's name", repr(st))

@@ -12,6 +12,9 @@
     the sum of the inputs' last live heaps;
   - summary, timeline, growth, export and diff read it (exit 0); summary's allocations are the
     sum of the inputs';
+  - the reports say it is a merge of 4 processes: text "... for 4 processes merged by perfshim
+    merge -o" and "first:" for the first process's command, JSON process.merged_processes 4
+    and pid null (an ordinary trace's JSON has no merged_processes);
   - merged of merged is the same file, byte for byte; merging it with nothing else again too;
   - errors exit 2 with a message and leave no output (nor a temporary file): -o naming an
     input (the input unchanged), an unreadable input, no -o, no trace."""
@@ -98,6 +101,20 @@ def main():
     ck.equal(s.get("totals", {}).get("allocs"), sum(r.snapshots[-1]["totals"]["allocs"] for r in inputs),
              "summary: allocations summed")
     jrun(args, ck, ["growth", "--json", merged], "growth", work)
+    # the reports say it is a merge, of how many processes (not "prefork (pid 0)")
+    for name, doc in (("leaks", one), ("summary", s), ("timeline", tl)):
+        pr = doc.get("process", {})
+        ck.equal((pr.get("merged_processes"), pr.get("pid")), (workers + 1, None),
+                 name + " --json: process.merged_processes, no pid")
+    for cmd in ("leaks", "summary", "timeline", "growth", "locks"):
+        p = pstest.run([args.perfshim, cmd, merged], cwd=work)
+        head = p.stdout.decode().split("\n", 2)
+        ck.check(p.returncode == 0 and "for %d processes merged by perfshim merge -o" % (workers + 1)
+                 in head[0] and head[1].startswith("  first:    ") and "(pid" not in head[0],
+                 cmd + ": the text names the merge and its processes", pstest.describe(p)[:800])
+    p = pstest.run([args.perfshim, "leaks", "--json", traces[0]], cwd=work)
+    ck.check("merged_processes" not in json.loads(p.stdout.decode()).get("process", {}),
+             "an ordinary trace's report has no merged_processes", p.stdout.decode()[:600])
     p = pstest.run([args.perfshim, "export", "--format", "folded", merged], cwd=work)
     ck.check(p.returncode == 0 and b"handle_request" in p.stdout, "export folded", pstest.describe(p))
     p = pstest.run([args.perfshim, "diff", merged, merged], cwd=work)

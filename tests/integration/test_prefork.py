@@ -20,9 +20,17 @@ items 4 and 5:
   - a `make -j2` running leaky 6 times (one trace per process, an exit snapshot each): leaky's
     sites count 6 processes, their live bytes and blocks equal `leaks --merge`'s (a process
     keeps what it left at exit to the end of the merged series);
-  - the JSON's shape (the exact keys of the report and of a site: golden), on both."""
+  - the JSON's shape (the exact keys of the report and of a site: golden), on both.
+--sequential: `perfshim growth --merge` over processes that end (issue 14 item 3's make of
+  sequential cc1 processes): a shell runs leaky (one exit snapshot, leaks at exit) again and
+  again while growthprog runs beside it. Summed with what each ended leaky left, leaky's sites
+  climbed to the end of the run and read as unbounded; an ended process now adds nothing after
+  its end, so each leaky site (every run's, processes = the runs) is stable or bounded, never
+  growing, and growthprog's late_leak(), still running at the end, is unbounded."""
 import json
 import os
+import subprocess
+import time
 
 import pstest
 
@@ -135,11 +143,69 @@ def growth_case(args, ck):
                  % name, json.dumps(g)[:1500] + "\n" + json.dumps(lk)[:1500])
 
 
+def times(args, traces, cwd):
+    """{trace: (program, start, last snapshot)} on the wall clock (ns), from summary --json."""
+    q = pstest.run([args.perfshim, "summary", "--json"] + traces, cwd=cwd)
+    out = {}
+    for t, r in zip(traces, json.loads(q.stdout.decode())):
+        start = r["process"]["start_time_ns"]
+        out[t] = (r["process"]["program"], start, start + r["snapshot"]["time_ns"])
+    return out
+
+
+def sequential_case(args, ck):
+    leaky, grow = os.path.join(args.bindir, "leaky"), os.path.join(args.bindir, "growthprog")
+    for attempt in range(3):
+        work = pstest.tmpdir("prefork-seq%d" % attempt)
+        env = dict(os.environ, LD_PRELOAD=args.lib, PERFSHIM_INTERVAL="50ms",
+                   PERFSHIM_OUTPUT=os.path.join(work, "s.%p.trace"))
+        # growthprog for 100 ticks of 20 ms on absolute deadlines (2 s); leaky one run after
+        # another until 1.7 s: the last leaky ends before growthprog does (checked below: a
+        # loaded machine may stretch a run), and leaky's staircase spans most of the run
+        g = subprocess.Popen([grow, "--ticks", "100"], env=env, cwd=work,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.7:
+            subprocess.run([leaky], env=env, cwd=work, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        ck.equal(g.wait(), 0, "growthprog's exit status")
+        traces = sorted(os.path.join(work, f) for f in os.listdir(work) if f.endswith(".trace"))
+        when = times(args, traces, work)
+        lk = [t for t in traces if when[t][0] == leaky]
+        gp = [t for t in traces if when[t][0] == grow]
+        if len(gp) == 1 and len(lk) >= 3 and when[gp[0]][2] > max(when[t][1] for t in lk):
+            break
+    else:
+        ck.fatal("growthprog outlived the last leaky in one of 3 runs", repr(when))
+    doc = growth_merged(args, ck, traces, "sequential", work)
+    lmarks = pstest.markers(os.path.join(args.srcdir, "leaky.c"))
+    for name in ("malloc", "calloc", "realloc", "memalign"):
+        g = [x for x in doc["sites"] if x["stack"] and
+             pstest.frame_at(x["stack"][0], "leaky.c", lmarks["LEAK:" + name])]
+        ck.check(len(g) == 1 and g[0]["processes"] == len(lk) and
+                 g[0]["class"] in ("stable", "bounded"),
+                 "sequential: LEAK:%s of %d ended leaky runs is not growing" % (name, len(lk)),
+                 json.dumps(g)[:1500])
+    gsrc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "growthprog.c")
+    line = [i + 1 for i, l in enumerate(open(gsrc)) if "malloc(LEAK_BYTES)" in l]
+    g = [x for x in doc["sites"] if x["stack"] and line and
+         pstest.frame_at(x["stack"][0], "growthprog.c", line[0])]
+    ck.check(len(g) == 1 and g[0]["processes"] == 1 and g[0]["class"] == "unbounded",
+             "sequential: growthprog's late_leak, running to the end, is unbounded",
+             json.dumps(g)[:1500])
+
+
 def main():
-    args = pstest.parse_args(lambda ap: ap.add_argument("--growth", action="store_true"))
+    def opts(ap):
+        ap.add_argument("--growth", action="store_true")
+        ap.add_argument("--sequential", action="store_true")
+    args = pstest.parse_args(opts)
     ck = pstest.Checker("test_prefork")
     if args.growth:
         growth_case(args, ck)
+        ck.done()
+    if args.sequential:
+        sequential_case(args, ck)
         ck.done()
     src = os.path.join(args.srcdir, "prefork.c")
     marks = pstest.markers(src)
