@@ -271,6 +271,26 @@ START_TEST(test_demangle)
                             "17hc319b49fd8033faaE");
     ck_assert_str_eq(d, "std::rt::lang_start::{{closure}}");
     free(d);
+    /* Rust's v0 mangling (RFC 2603; recent std, -C symbol-mangling-version=v0): as Rust's own
+     * backtraces show it, without the crate disambiguators ("[3c1c0]" in c++filt) */
+    d = pa_symbols_demangle("_RNvCscJEj9Xep4Zo_4leak4main");
+    ck_assert_str_eq(d, "leak::main");
+    free(d);
+    d = pa_symbols_demangle(
+        "_RNvMCscJEj9Xep4Zo_4leakINtB2_5CacheINtNtCslNYArtu3iFV_5alloc3vec3VechEE"
+        "8rememberB2_");
+    ck_assert_str_eq(d, "<leak::Cache<alloc::vec::Vec<u8>>>::remember");
+    free(d);
+    d = pa_symbols_demangle("_RNCINvNtCsjrHSEGnQ3l9_3std2rt10lang_startuE0CscJEj9Xep4Zo_4leak");
+    ck_assert_str_eq(d, "std::rt::lang_start::<()>::{closure#0}");
+    free(d);
+    d = pa_symbols_demangle("_RNvNtCslNYArtu3iFV_5alloc5alloc7realloc.llvm.123");
+    ck_assert_str_eq(d, "alloc::alloc::realloc");
+    free(d);
+    /* not a valid v0 name: left as it is */
+    d = pa_symbols_demangle("_Rbogus");
+    ck_assert_str_eq(d, "_Rbogus");
+    free(d);
     /* a C++ name that merely ends like a hash is left alone unless it is one ("17h" + 16 hex) */
     d = pa_symbols_demangle("_ZN4demo17habcdefghijklmnopE");
     ck_assert_str_eq(d, "demo::habcdefghijklmnop");
