@@ -15,8 +15,13 @@
  * - a Location per distinct (mapping, offset) (per address outside any module); its address is
  *   the return address - 1 (inside the call instruction, as the proto allows for non-leaf
  *   frames) moved into the first trace's mapping; its Lines are the inlined functions first and
- *   the function they were inlined into last (the proto's order); an unresolved frame has no
- *   Line, and its Mapping says has_functions = false so pprof symbolizes it by the build-id;
+ *   the function they were inlined into last (the proto's order); an unresolved frame of a
+ *   module gets one Line whose Function is named "module+0xoffset", as the text reports name it
+ *   (without a Line, pprof's function granularity folds every such address of a module into one
+ *   "[module]" node: 63% of a python3 run's in-use bytes), and its Mapping says has_functions =
+ *   false, so a pprof that finds the binary or its debug file (by path, or by build-id under
+ *   $PPROF_BINARY_PATH) symbolizes the address and replaces that name; a frame outside any
+ *   module has no Line (pprof shows its address);
  * - a Mapping per module (path, build-id in hex), file_offset 0 (the first PT_LOAD);
  * - a Function per (name, file);
  * - period_type and period: heap space/bytes with the sampling mean (1 when exact), locks
@@ -223,10 +228,13 @@ static uint64_t loc_id(enc_t *e, const pa_xsite_t *s, size_t first, size_t n)
     /* Functions first: each is a message of the Profile, written before this Location. */
     uint64_t fids[64];
     size_t nf = 0;
+    char unknown[256];
     for (size_t i = 0; i < n && nf < 64; i++) {
         const pa_frame_t *fi = &pa_xsite_frame(e->p, s, first + i)->f;
         if (fi->function)
             fids[nf++] = func_id(e, fi->function, fi->file);
+        else if (k.key.map) /* an unresolved frame of a module: named as the text reports do */
+            fids[nf++] = func_id(e, pa_export_frame_name(fi, unknown, sizeof unknown), NULL);
     }
     pb_u64(&e->sub, 1, l->id);
     pb_u64(&e->sub, 2, k.key.map);
@@ -234,7 +242,7 @@ static uint64_t loc_id(enc_t *e, const pa_xsite_t *s, size_t first, size_t n)
     pb_u64(&e->sub, 3, addr ? addr - 1 : 0);
     for (size_t i = 0, j = 0; i < n && j < nf; i++) {
         const pa_frame_t *fi = &pa_xsite_frame(e->p, s, first + i)->f;
-        if (!fi->function)
+        if (!fi->function && !k.key.map)
             continue;
         pb_u64(&e->sub2, 1, fids[j++]);
         pb_u64(&e->sub2, 2, fi->line);

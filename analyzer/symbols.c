@@ -53,12 +53,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <gelf.h>
+#include <libiberty/demangle.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* libstdc++'s demangler (the C++ ABI's abi::__cxa_demangle, an extern "C" function). */
+/* libstdc++'s demangler (the C++ ABI's abi::__cxa_demangle, an extern "C" function), for C++.
+ * Rust names go to libiberty's rust_demangle first (pa_symbols_demangle). */
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
 /* Deeper inline chains are cut: the outermost levels are kept (they hold the user's code). */
@@ -161,81 +163,28 @@ struct pa_symbols {
     size_t frames_cap;
 };
 
-/* 1 if name is a Rust symbol of the legacy mangling: an Itanium nested name whose last
- * component is the crate hash, "17h" and 16 hex digits ("_ZN...17h0123456789abcdefE"). */
-static bool rust_legacy(const char *name)
-{
-    size_t n = strlen(name);
-    if (n < 3 + 20 || strncmp(name, "_ZN", 3) != 0 || name[n - 1] != 'E' ||
-        strncmp(name + n - 20, "17h", 3) != 0)
-        return false;
-    for (size_t i = n - 17; i < n - 1; i++)
-        if (!isxdigit((unsigned char)name[i]))
-            return false;
-    return true;
-}
-
-/* The demangled form of a legacy Rust symbol, rewritten in place as rustc-demangle shows it:
- * without the "::h<hash>" tail, with rustc's escapes decoded ("$LT$" <, "$GT$" >, "$RF$" &,
- * "$BP$" *, "$C$" ",", "$SP$" @, "$LP$" (, "$RP$" ), "$uXX$" the character of code XX, ".."
- * ::) and the "_" before a component that starts with "$" dropped. Never grows the string. */
-static void rust_legacy_clean(char *d)
-{
-    size_t n = strlen(d);
-    if (n > 19 && strncmp(d + n - 19, "::h", 3) == 0)
-        d[n - 19] = 0;
-    static const struct {
-        const char *esc;
-        char c;
-    } escapes[] = {{"$LT$", '<'}, {"$GT$", '>'}, {"$RF$", '&'}, {"$BP$", '*'},
-                   {"$C$", ','},  {"$SP$", '@'}, {"$LP$", '('}, {"$RP$", ')'}};
-    char *out = d;
-    for (const char *p = d; *p;) {
-        bool start = p == d || (p - d >= 2 && p[-1] == ':' && p[-2] == ':');
-        if (start && p[0] == '_' && p[1] == '$') {
-            p++;
-            continue;
-        }
-        if (p[0] == '.' && p[1] == '.') {
-            *out++ = ':';
-            *out++ = ':';
-            p += 2;
-            continue;
-        }
-        if (*p == '$') {
-            size_t k = 0, count = sizeof escapes / sizeof escapes[0];
-            while (k < count && strncmp(p, escapes[k].esc, strlen(escapes[k].esc)) != 0)
-                k++;
-            if (k < count) {
-                *out++ = escapes[k].c;
-                p += strlen(escapes[k].esc);
-                continue;
-            }
-            if (p[1] == 'u' && isxdigit((unsigned char)p[2]) && isxdigit((unsigned char)p[3]) &&
-                p[4] == '$') {
-                char hex[3] = {p[2], p[3], 0};
-                *out++ = (char)strtol(hex, NULL, 16);
-                p += 5;
-                continue;
-            }
-        }
-        *out++ = *p++;
-    }
-    *out = 0;
-}
-
+/* Rust symbols, both manglings, are demangled by libiberty (GCC's demangler, the one binutils'
+ * c++filt and gdb use): the legacy one ("_ZN...17h<16 hex>E", an Itanium nested name whose last
+ * component is the crate hash) and v0 ("_R...", RFC 2603, std's frames in recent rustc). Without
+ * DMGL_VERBOSE it prints what rustc-demangle's alternate form ("{:#}", the one Rust's own panic
+ * backtraces use) prints: no "::h<hash>" tail, no "[<disambiguator>]" after a crate name, rustc's
+ * legacy escapes ("$LT$", "$u20$", "..") decoded. It returns NULL for a name of neither scheme
+ * (a C++ name that merely ends like a hash), and such a name goes on to the C++ demangler.
+ * An LLVM suffix (".llvm.123", on symbols LTO renamed) is dropped, as rustc-demangle drops it. */
 char *pa_symbols_demangle(const char *name)
 {
     if (!name)
         return NULL;
+    if (name[0] == '_' && (name[1] == 'Z' || name[1] == 'R')) {
+        char *d = rust_demangle(name, DMGL_PARAMS | DMGL_ANSI);
+        if (d)
+            return d;
+    }
     if (name[0] == '_' && name[1] == 'Z') {
         int status = -1;
         char *d = __cxa_demangle(name, NULL, NULL, &status);
-        if (d && status == 0) {
-            if (rust_legacy(name))
-                rust_legacy_clean(d);
+        if (d && status == 0)
             return d;
-        }
         free(d);
     }
     return pa_util_strdup(name);
@@ -333,7 +282,7 @@ static const char *cook(pa_symbols_t *s, const char *raw, int what, const char *
         /* Symbol tables carry versions ("memcpy@@GLIBC_2.14"): the function's name is the part
          * before them. */
         size_t len = what == COOK_SYMTAB ? strcspn(raw, "@") : strlen(raw);
-        if (raw[len] || (raw[0] == '_' && raw[1] == 'Z')) {
+        if (raw[len] || (raw[0] == '_' && (raw[1] == 'Z' || raw[1] == 'R'))) {
             char *plain = pa_util_strndup(raw, len);
             d = plain ? pa_symbols_demangle(plain) : NULL;
             free(plain);

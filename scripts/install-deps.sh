@@ -28,8 +28,9 @@ PACKAGES=(
     lld
     # libraries: libunwind (stack capture), uthash (analyzer tables), elfutils (symbolization),
     # zlib (CRCs, pprof gzip), check (unit tests), libdeflate (optional: the trace reader's
-    # CRC-32, about 20 times cheaper than zlib's; the analyzer builds without it)
-    libunwind-dev uthash-dev libdw-dev libelf-dev zlib1g-dev check libdeflate-dev
+    # CRC-32, about 20 times cheaper than zlib's; the analyzer builds without it), libiberty
+    # (Rust symbol demangling, legacy and v0)
+    libunwind-dev uthash-dev libdw-dev libelf-dev zlib1g-dev check libdeflate-dev libiberty-dev
     # integration and real-program tests (tests/real): perl with its core modules, and
     # redis-server with redis-tools (redis-cli, redis-benchmark). On a machine with systemd
     # the package also starts a redis service on port 6379; the tests never use that one,

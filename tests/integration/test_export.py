@@ -10,7 +10,7 @@ point at bin/NAME.debug) and a live CPU-sampled run of examples/cpuburn:
   location ids innermost first (the first location of the top inuse sample names the innermost
   frame of `leaks --json`'s top leak), a Mapping per module with the build-id the trace
   records (read from the raw trace, not the analyzer), has_functions false where frames are
-  unresolved;
+  unresolved, and such a frame named `module+0xoffset` by its Location's one Line;
 - folded: every line is exactly `frame;...;frame N`, root first (the last frame of the top line
   is the innermost frame of the top leak), the values summing to the same totals;
 - speedscope: its weights summing to the totals, the active profile the --metric, samples
@@ -38,7 +38,9 @@ point at bin/NAME.debug) and a live CPU-sampled run of examples/cpuburn:
   0`, `timeline --json --top 0`), each kind of data is there, and the document is valid against
   docs/export.schema.json (python3-jsonschema; skipped (77) without it).
 --case pprof_go: Debian's `go tool pprof -top` and `-traces` read the profile: the top function
-  and its bytes are `leaks --json`'s; skipped (77) when `go` is missing.
+  and its bytes are `leaks --json`'s; for a stripped copy of leaky, each unnamed address is its
+  own `leaky_stripped+0xoffset` node with the bytes `perfshim run --json` puts there (not one
+  `[leaky_stripped]` node); skipped (77) when `go` is missing.
 Standard library only, but for python3-jsonschema in schemas."""
 import gzip
 import json
@@ -244,9 +246,14 @@ def case_format(args, ck):
     ck.check(got and all(ids.get(f) == b for f, b in got.items()),
              "pprof: every Mapping has the trace's build-id", "pprof %r\ntrace %r" % (got, ids))
     ck.check(any(b for b in got.values()), "pprof: the program's Mapping has a build-id")
-    unres = [l for l in prof["locs"].values() if not l["lines"]]
+    # an unresolved frame of a module: one Line, function "module+0xoffset" (no file)
+    unres = [l for l in prof["locs"].values()
+             if not l["lines"] or (len(l["lines"]) == 1 and not l["lines"][0][1] and
+                                   re.match(r"^[^ ]+\+0x[0-9a-f]+$", l["lines"][0][0]))]
     ck.check(all(not prof["maps"][l["mapping"]]["has_functions"] for l in unres if l["mapping"]),
              "pprof: mappings with unresolved frames say has_functions false")
+    ck.check(all(l["lines"] for l in unres if l["mapping"]),
+             "pprof: unresolved frames of a module are named module+0xoffset")
     for l in prof["locs"].values():
         m = prof["maps"].get(l["mapping"])
         if m and not (m["start"] <= l["address"] < m["limit"]):
@@ -641,6 +648,46 @@ def case_pprof_go(args, ck):
         ck.check(bids and ("Build ID: %s" % bids[0]) in text,
                  "pprof -traces names the program's build-id from the trace (%s)" % bids,
                  text[:1000])
+    check_go_unresolved(args, ck, work)
+
+
+def check_go_unresolved(args, ck, work):
+    """A stripped copy of leaky: its frames have no names. pprof -top must show each address as
+    its own `module+0xoffset` node, with the bytes the leak report puts at that frame (without a
+    Line per location, pprof folded them all into one `[module]` node), and the Mapping must
+    still say has_functions false (so a pprof that finds the binary symbolizes them)."""
+    exe = os.path.join(work, "leaky_stripped")
+    s = pstest.run(["strip", "-s", os.path.join(args.bindir, "leaky"), "-o", exe])
+    if not ck.check(s.returncode == 0, "strip leaky", pstest.describe(s)):
+        return
+    trace = os.path.join(work, "stripped.trace")
+    p, reports = pstest.perfshim_run_json(args, ck, [exe], work, ("-o", trace))
+    if not reports:
+        return
+    want = {}  # "leaky_stripped+0x..." of each unresolved innermost frame -> its bytes
+    for l in reports[0]["leaks"]:
+        f = l["stack"][0] if l.get("stack") else {}
+        if not f.get("function") and os.path.basename(f.get("module") or "") == "leaky_stripped":
+            k = "leaky_stripped+0x%x" % int(f["offset"], 16)
+            want[k] = want.get(k, 0) + l["bytes"]
+    ck.check(len(want) >= 2, "the stripped program's leaks end in several unnamed frames: %r"
+             % want, pstest.fmt_report(reports[0]))
+    pb = os.path.join(work, "stripped.pb.gz")
+    export(args, ck, work, "pprof (stripped)", "-o", pb, trace)
+    prof = decode_profile(gzip.open(pb).read())
+    ck.check(any(os.path.basename(m["file"]) == "leaky_stripped" and not m["has_functions"]
+                 for m in prof["maps"].values()),
+             "pprof: the stripped program's Mapping says has_functions false")
+    p = go_pprof(args, ck, pb, "-top", "-sample_index=inuse_space", "-unit=byte", cwd=work)
+    if not ck.check(p.returncode == 0, "go tool pprof -top reads the stripped profile",
+                    pstest.describe(p)):
+        return
+    rows = [l.split() for l in p.stdout.decode().splitlines() if re.match(r"^\s*\d+B\s", l)]
+    got = {" ".join(r[5:]): int(r[0][:-1]) for r in rows
+           if " ".join(r[5:]).startswith("leaky_stripped+0x")}
+    ck.equal(got, want, "pprof -top: each unnamed address its own node, bytes as the leak report")
+    ck.check(not any(" ".join(r[5:]) == "[leaky_stripped]" for r in rows),
+             "pprof -top: no [leaky_stripped] node", pstest.describe(p))
 
 
 def main():

@@ -244,37 +244,42 @@ START_TEST(test_build_id_mismatch)
 }
 END_TEST
 
+/* pa_symbols_demangle(name) is want. */
+static void demangles_to(const char *name, const char *want)
+{
+    char *d = pa_symbols_demangle(name);
+    ck_assert_str_eq(d, want);
+    free(d);
+}
+
 START_TEST(test_demangle)
 {
-    char *d = pa_symbols_demangle("_ZN4demo5Cache11make_bufferEv");
-    ck_assert_str_eq(d, "demo::Cache::make_buffer()");
-    free(d);
-    d = pa_symbols_demangle("_Znwm");
-    ck_assert_str_eq(d, "operator new(unsigned long)");
-    free(d);
-    d = pa_symbols_demangle("main");
-    ck_assert_str_eq(d, "main");
-    free(d);
-    d = pa_symbols_demangle("_Z!!not mangled");
-    ck_assert_str_eq(d, "_Z!!not mangled");
-    free(d);
+    demangles_to("_ZN4demo5Cache11make_bufferEv", "demo::Cache::make_buffer()");
+    demangles_to("_Znwm", "operator new(unsigned long)");
+    demangles_to("main", "main");
+    demangles_to("_Z!!not mangled", "_Z!!not mangled");
     /* Rust's legacy mangling (a Rust binary's own frames, rustc 1.8x): as rustc-demangle
      * shows them, without the hash and with rustc's escapes decoded */
-    d = pa_symbols_demangle("_ZN5leaky4main17h8574928c5e6fb353E");
-    ck_assert_str_eq(d, "leaky::main");
-    free(d);
-    d = pa_symbols_demangle("_ZN63_$LT$alloc..alloc..Global$u20$as$u20$core..alloc..Allocator$GT$"
-                            "8allocate17he04860021fb77538E");
-    ck_assert_str_eq(d, "<alloc::alloc::Global as core::alloc::Allocator>::allocate");
-    free(d);
-    d = pa_symbols_demangle("_ZN3std2rt10lang_start28_$u7b$$u7b$closure$u7d$$u7d$"
-                            "17hc319b49fd8033faaE");
-    ck_assert_str_eq(d, "std::rt::lang_start::{{closure}}");
-    free(d);
+    demangles_to("_ZN5leaky4main17h8574928c5e6fb353E", "leaky::main");
+    demangles_to("_ZN63_$LT$alloc..alloc..Global$u20$as$u20$core..alloc..Allocator$GT$"
+                 "8allocate17he04860021fb77538E",
+                 "<alloc::alloc::Global as core::alloc::Allocator>::allocate");
+    demangles_to("_ZN3std2rt10lang_start28_$u7b$$u7b$closure$u7d$$u7d$"
+                 "17hc319b49fd8033faaE",
+                 "std::rt::lang_start::{{closure}}");
+    /* Rust's v0 mangling (RFC 2603; recent std, -C symbol-mangling-version=v0): as Rust's own
+     * backtraces show it, without the crate disambiguators ("[3c1c0]" in c++filt) */
+    demangles_to("_RNvCscJEj9Xep4Zo_4leak4main", "leak::main");
+    demangles_to("_RNvMCscJEj9Xep4Zo_4leakINtB2_5CacheINtNtCslNYArtu3iFV_5alloc3vec3VechEE"
+                 "8rememberB2_",
+                 "<leak::Cache<alloc::vec::Vec<u8>>>::remember");
+    demangles_to("_RNCINvNtCsjrHSEGnQ3l9_3std2rt10lang_startuE0CscJEj9Xep4Zo_4leak",
+                 "std::rt::lang_start::<()>::{closure#0}");
+    demangles_to("_RNvNtCslNYArtu3iFV_5alloc5alloc7realloc.llvm.123", "alloc::alloc::realloc");
+    /* not a valid v0 name: left as it is */
+    demangles_to("_Rbogus", "_Rbogus");
     /* a C++ name that merely ends like a hash is left alone unless it is one ("17h" + 16 hex) */
-    d = pa_symbols_demangle("_ZN4demo17habcdefghijklmnopE");
-    ck_assert_str_eq(d, "demo::habcdefghijklmnop");
-    free(d);
+    demangles_to("_ZN4demo17habcdefghijklmnopE", "demo::habcdefghijklmnop");
 }
 END_TEST
 
