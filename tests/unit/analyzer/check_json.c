@@ -250,6 +250,36 @@ START_TEST(test_tix)
 }
 END_TEST
 
+/* pa_util_zalloc's block is all zero and all usable at every size, on either side of the huge
+ * page threshold, even where the allocator hands back memory just dirtied and freed (calloc
+ * skips writing only a fresh mapping). */
+START_TEST(test_zalloc)
+{
+    static const size_t sizes[] = {0,
+                                   100,
+                                   ((size_t)1 << 20) - 1,
+                                   ((size_t)1 << 20) + 5,
+                                   PA_UTIL_HUGE_MIN - 32,
+                                   PA_UTIL_HUGE_MIN,
+                                   3 * PA_UTIL_HUGE_MIN + 7};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t n = sizes[k];
+        unsigned char *dirty = malloc(n ? n : 1);
+        ck_assert_ptr_nonnull(dirty);
+        memset(dirty, 0xa5, n ? n : 1);
+        free(dirty);
+        unsigned char *p = pa_util_zalloc(n);
+        ck_assert_ptr_nonnull(p);
+        size_t nonzero = 0;
+        for (size_t i = 0; i < n; i++)
+            nonzero += p[i] != 0;
+        ck_assert_uint_eq(nonzero, 0);
+        memset(p, 0x5a, n); /* all of it is the caller's */
+        free(p);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("analyzer_json");
@@ -262,6 +292,7 @@ int main(void)
     tcase_add_test(tc, test_raw);
     tcase_add_test(tc, test_str_numbers);
     tcase_add_test(tc, test_tix);
+    tcase_add_test(tc, test_zalloc);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
