@@ -49,7 +49,10 @@ static pthread_barrier_t start;
 static volatile unsigned long shared_sum;
 static int queued, consumed, consumer_in; /* consumer_in: it holds q_lock, about to wait */
 static long hot_iters = 20000;
-static volatile int holding; /* forced rounds: 1 while worker 0 holds hot_lock */
+/* forced rounds: the number of rounds in which worker 0 has taken hot_lock. A flag set while it
+ * holds the lock (as before) hung the program under load: worker 1, preempted for the whole
+ * hold, never saw it set and spun forever while worker 0 waited at the barrier. */
+static int held_rounds;
 
 static void __attribute__((noinline)) work(int n)
 {
@@ -103,12 +106,11 @@ static void *worker(void *arg)
     for (int r = 0; r < FORCED; r++) {
         if (id == 0) {
             pthread_mutex_lock(&hot_lock);
-            __atomic_store_n(&holding, 1, __ATOMIC_RELEASE);
+            __atomic_store_n(&held_rounds, r + 1, __ATOMIC_RELEASE);
             sleep_ms(FORCED_MS);
-            __atomic_store_n(&holding, 0, __ATOMIC_RELEASE);
             pthread_mutex_unlock(&hot_lock);
         } else {
-            while (!__atomic_load_n(&holding, __ATOMIC_ACQUIRE))
+            while (__atomic_load_n(&held_rounds, __ATOMIC_ACQUIRE) <= r)
                 sched_yield();
             forced_site();
         }
