@@ -11,9 +11,14 @@
  *              for writing;
  *   spin       both workers, SPIN_ITERS times each;
  *   cond       a consumer waits for ITEMS items a producer signals one by one;
- *   zones      "outer" around "short" and "long" (long does 8x short's work), ZONE_ITERS times.
+ *   zones      "outer" around "short" and "long" (long does 8x short's work), ZONE_ITERS times;
+ *   cpu_site   with a second argument CPU_MS: main computes for that many milliseconds of its
+ *              own CPU time (not wall time), so that PERFSHIM_CPU_HZ's samples are certain on
+ *              a loaded machine. Without it the program uses 10-30 ms of CPU in all, spread
+ *              over 7 threads that mostly block, and a thread that blocks before a timer tick
+ *              lands on it is not sampled: 0 samples happened at load 15-25.
  *
- * Usage: contention [HOT_ITERS]   (prints the expected counts)
+ * Usage: contention [HOT_ITERS [CPU_MS]]   (prints the expected counts)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -44,7 +49,10 @@ static pthread_barrier_t start;
 static volatile unsigned long shared_sum;
 static int queued, consumed, consumer_in; /* consumer_in: it holds q_lock, about to wait */
 static long hot_iters = 20000;
-static volatile int holding; /* forced rounds: 1 while worker 0 holds hot_lock */
+/* forced rounds: the number of rounds in which worker 0 has taken hot_lock. A flag set while it
+ * holds the lock (as before) hung the program under load: worker 1, preempted for the whole
+ * hold, never saw it set and spun forever while worker 0 waited at the barrier. */
+static int held_rounds;
 
 static void __attribute__((noinline)) work(int n)
 {
@@ -98,12 +106,11 @@ static void *worker(void *arg)
     for (int r = 0; r < FORCED; r++) {
         if (id == 0) {
             pthread_mutex_lock(&hot_lock);
-            __atomic_store_n(&holding, 1, __ATOMIC_RELEASE);
+            __atomic_store_n(&held_rounds, r + 1, __ATOMIC_RELEASE);
             sleep_ms(FORCED_MS);
-            __atomic_store_n(&holding, 0, __ATOMIC_RELEASE);
             pthread_mutex_unlock(&hot_lock);
         } else {
-            while (!__atomic_load_n(&holding, __ATOMIC_ACQUIRE))
+            while (__atomic_load_n(&held_rounds, __ATOMIC_ACQUIRE) <= r)
                 sched_yield();
             forced_site();
         }
@@ -152,10 +159,27 @@ static void zones(void)
     }
 }
 
+static double thread_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void __attribute__((noinline)) cpu_site(long ms)
+{
+    double end = thread_cpu_ms() + (double)ms;
+    while (thread_cpu_ms() < end)
+        work(10000);
+}
+
 int main(int argc, char **argv)
 {
+    long cpu_ms = 0;
     if (argc > 1)
         hot_iters = atol(argv[1]);
+    if (argc > 2)
+        cpu_ms = atol(argv[2]);
     pthread_mutex_init(&cold_lock, NULL);
     pthread_spin_init(&spin, PTHREAD_PROCESS_PRIVATE);
     pthread_barrier_init(&start, NULL, 2);
@@ -190,6 +214,7 @@ int main(int argc, char **argv)
             sleep_ms(1);
     }
     zones();
+    cpu_site(cpu_ms);
     for (int i = 0; i < 2; i++)
         pthread_join(w[i], NULL);
     for (int i = 0; i < READERS; i++)

@@ -455,7 +455,9 @@ def case_reports(args, ck):
     work = pstest.tmpdir("export_reports")
     # (a snapshot over time is written by an allocation that finds it due: the service
     # allocates all along, contention hardly)
-    runs = {"contention": ([], {"PERFSHIM_LOCKS": "1", "PERFSHIM_CPU_HZ": "1000",
+    # (contention computes 50 ms of its CPU time in cpu_site(): without it, CPU samples are
+    # not certain on a loaded machine, examples/contention.c)
+    runs = {"contention": (["20000", "50"], {"PERFSHIM_LOCKS": "1", "PERFSHIM_CPU_HZ": "1000",
                                 "PERFSHIM_LATENCY_SAMPLE": "1"}),
             "service": (["--duration", "1", "--rate", "500"], {"PERFSHIM_INTERVAL": "100ms"})}
     traces = []
@@ -493,7 +495,11 @@ def case_reports(args, ck):
     ck.equal(zones, {"outer", "short", "long"}, "contention: its three zones")
     ck.check(len((c["hot"]["threads"] or {}).get("threads", [])) >= 2, "contention: threads")
     ck.check(bool((c["hot"]["latency"] or {}).get("rows")), "contention: allocator latency")
-    ck.check(bool((c["hot"]["cpu"] or {}).get("samples")), "contention: CPU samples")
+    cpu = c["hot"]["cpu"] or {}
+    ck.check(bool(cpu.get("samples")) and
+             any(f.get("function") == "cpu_site" for f in cpu.get("functions_by_total") or []),
+             "contention: CPU samples, cpu_site's 50 ms of CPU among them",
+             repr(cpu.get("samples")))
     kinds = l["leaks"]["totals"]["kinds"]
     ck.check(bool(kinds and kinds["definitely"]["blocks"]), "service: leak classes", str(kinds))
     ck.check(l["leaks"]["ages"] is not None and any("age" in x for x in l["leaks"]["leaks"]),
