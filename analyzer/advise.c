@@ -151,8 +151,8 @@ static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, adv_sit
             continue;
         adv_site_counters_t *c = &out[x - g->all];
         for (unsigned b = 0; b < PS_AGE_BUCKETS; b++)
-            c->freed_timed += s->freed[b];
-        c->short_lived += s->freed[0];
+            c->freed_timed += pa_ages_freed(a, s, b);
+        c->short_lived += pa_ages_freed(a, s, 0);
     }
 }
 

@@ -18,6 +18,7 @@ void pa_ages_free(pa_ages_t *a)
         return;
     free(a->sites);
     free(a->cells);
+    free(a->freed);
     free(a);
 }
 
@@ -64,7 +65,8 @@ int pa_ages_load(pa_trace_t *t, const pa_chunk_t *ch)
             return PA_ENOMEM;
         }
     }
-    size_t cells_cap = 0;
+    _Static_assert(PS_AGE_BUCKETS <= 32, "a site's lifetime buckets fit its 32-bit mask");
+    size_t cells_cap = 0, freed_cap = 0;
     uint32_t prev_id = 0;
     for (uint32_t i = 0; !why && i < a->count; i++) {
         pa_age_site_t *s = &a->sites[i];
@@ -81,7 +83,7 @@ int pa_ages_load(pa_trace_t *t, const pa_chunk_t *ch)
             why = "more buckets than the payload holds";
             break;
         }
-        s->first = a->ncells;
+        s->first = (uint32_t)a->ncells;
         s->ncells = nlive;
         if (pa_util_grow((void **)&a->cells, &cells_cap, a->ncells + nlive, sizeof *a->cells)) {
             pa_ages_free(a);
@@ -95,13 +97,25 @@ int pa_ages_load(pa_trace_t *t, const pa_chunk_t *ch)
             if (x->index >= PA_AGE_LIVE_INDEXES || (k && x->index <= x[-1].index))
                 why = "live-age bucket out of range or order";
         }
+        uint64_t freed[PS_AGE_BUCKETS] = {0}; /* the chunk may repeat a bucket, or list a 0 */
         for (uint32_t k = 0; k < nfreed; k++) {
             uint32_t b = pa_cursor_u32(&c);
             uint64_t n = pa_cursor_u64(&c);
             if (b >= PS_AGE_BUCKETS)
                 why = "lifetime bucket out of range";
             else
-                s->freed[b] += n;
+                freed[b] += n;
+        }
+        s->freed_first = (uint32_t)a->nfreed;
+        for (unsigned b = 0; b < PS_AGE_BUCKETS; b++) {
+            if (!freed[b])
+                continue;
+            if (pa_util_grow((void **)&a->freed, &freed_cap, a->nfreed + 1, sizeof *a->freed)) {
+                pa_ages_free(a);
+                return PA_ENOMEM;
+            }
+            s->freed_mask |= UINT32_C(1) << b;
+            a->freed[a->nfreed++] = freed[b];
         }
     }
     if (why) {
@@ -131,6 +145,14 @@ const pa_age_site_t *pa_ages_site(const pa_ages_t *a, uint32_t id)
             hi = mid;
     }
     return lo < a->nsites && a->sites[lo].stack_id == id ? &a->sites[lo] : NULL;
+}
+
+uint64_t pa_ages_freed(const pa_ages_t *a, const pa_age_site_t *site, unsigned b)
+{
+    uint32_t bit = UINT32_C(1) << b;
+    if (!(site->freed_mask & bit))
+        return 0;
+    return a->freed[site->freed_first + (uint32_t)__builtin_popcount(site->freed_mask & (bit - 1))];
 }
 
 void pa_ages_bucket_range(unsigned b, uint64_t *lo, uint64_t *hi)
@@ -198,9 +220,11 @@ void pa_ages_add(const pa_ages_t *a, const pa_age_site_t *site, uint64_t older_t
         s->live_hist[b] += x->count;
         s->live_hist_bytes[b] += x->bytes;
     }
-    for (unsigned b = 0; b < PS_AGE_BUCKETS; b++) {
-        s->freed_hist[b] += site->freed[b];
-        s->freed_blocks += site->freed[b];
+    const uint64_t *freed = a->freed ? a->freed + site->freed_first : NULL;
+    for (uint32_t m = site->freed_mask; m; m &= m - 1) {
+        uint64_t n = *freed++;
+        s->freed_hist[__builtin_ctz(m)] += n;
+        s->freed_blocks += n;
     }
 }
 

@@ -26,11 +26,15 @@ typedef struct {
     uint64_t bytes; /* their bytes */
 } pa_age_cell_t;
 
+/* A site keeps only its non-zero buckets (20 bytes, then 20 per live-age bucket and 8 per
+ * lifetime bucket): on a big trace most of its 32 lifetime buckets are empty. The offsets fit
+ * 32 bits, as a chunk's payload does (a cell takes at least 12 of its bytes). */
 typedef struct {
     uint32_t stack_id;
-    uint32_t ncells;                /* live-age buckets, from cells[first] */
-    size_t first;                   /* into pa_ages_t.cells; indices increase */
-    uint64_t freed[PS_AGE_BUCKETS]; /* freed blocks by lifetime bucket (ps_age_bucket) */
+    uint32_t ncells;      /* live-age buckets, from cells[first] */
+    uint32_t first;       /* into pa_ages_t.cells; indices increase */
+    uint32_t freed_mask;  /* bit b: lifetime bucket b (ps_age_bucket) has freed blocks */
+    uint32_t freed_first; /* into pa_ages_t.freed: their counts, by increasing bucket */
 } pa_age_site_t;
 
 /* One AGES chunk: the one written with the reported snapshot (same time_ns). */
@@ -41,6 +45,8 @@ typedef struct pa_ages_s {
     size_t nsites;
     pa_age_cell_t *cells;
     size_t ncells;
+    uint64_t *freed; /* the sites' non-zero lifetime buckets (pa_age_site_t.freed_mask) */
+    size_t nfreed;
 } pa_ages_t;
 
 /* Reads an AGES chunk into t->ages when it belongs to the snapshot t stands at (a later one is
@@ -53,6 +59,8 @@ const pa_ages_t *pa_ages_of(const pa_trace_t *t);
 /* The site of stack id, or NULL. */
 const pa_age_site_t *pa_ages_site(const pa_ages_t *a, uint32_t id);
 
+/* The freed blocks of site's lifetime bucket b (b < PS_AGE_BUCKETS). */
+uint64_t pa_ages_freed(const pa_ages_t *a, const pa_age_site_t *site, unsigned b);
 /* Lifetime bucket b's range in age units: [*lo, *hi) (bucket 31: hi is UINT64_MAX). */
 void pa_ages_bucket_range(unsigned b, uint64_t *lo, uint64_t *hi);
 /* Age units to seconds at a's unit. */

@@ -163,12 +163,60 @@ START_TEST(test_chunk_decoded)
         ck_assert_uint_eq(a->cells[s1->first].count, 3);
         ck_assert_uint_eq(a->cells[s1->first].bytes, 300);
         ck_assert_uint_eq(a->cells[s1->first + 1].index, 200);
-        ck_assert_uint_eq(s1->freed[0], 7);
-        ck_assert_uint_eq(s1->freed[9], 1);
+        ck_assert_uint_eq(pa_ages_freed(a, s1, 0), 7);
+        ck_assert_uint_eq(pa_ages_freed(a, s1, 9), 1);
+        ck_assert_uint_eq(pa_ages_freed(a, s1, 1), 0);
+        ck_assert_uint_eq(pa_ages_freed(a, s1, 31), 0);
+        ck_assert_uint_eq(s1->freed_mask, (1u << 0) | (1u << 9)); /* only non-zero buckets kept */
         ck_assert_uint_eq(s2->ncells, 0);
-        ck_assert_uint_eq(s2->freed[31], 4);
+        ck_assert_uint_eq(pa_ages_freed(a, s2, 31), 4);
+        ck_assert_uint_eq(pa_ages_freed(a, s2, 0), 0);
+        ck_assert_uint_eq(a->nfreed, 3);
         pa_model_free(&t);
     }
+}
+END_TEST
+
+/* Lifetime buckets as a chunk may list them (out of order, repeated, a zero count) are kept
+ * sparse: summed, by increasing bucket, the empty ones left out. */
+START_TEST(test_freed_sparse)
+{
+    tb_buf_t p = {0};
+    tb_u64(&p, TB_SNAPSHOT_TIME_NS);
+    tb_u64(&p, UNIT_PS);
+    tb_u32(&p, 4000000);
+    tb_u32(&p, 2); /* count */
+    tb_u32(&p, 16);
+    tb_u32(&p, 0);
+    tb_u64(&p, 0);
+    tb_u32(&p, 4), tb_u32(&p, 0), tb_u32(&p, 4), tb_u32(&p, 0);
+    tb_u32(&p, 5), tb_u64(&p, 2);
+    tb_u32(&p, 3), tb_u64(&p, 0);
+    tb_u32(&p, 5), tb_u64(&p, 1);
+    tb_u32(&p, 2), tb_u64(&p, 4);
+    tb_u32(&p, 7), tb_u32(&p, 0), tb_u32(&p, 0), tb_u32(&p, 0); /* no buckets at all */
+    pa_trace_t t;
+    load_ages(&p, &t);
+    tb_free(&p);
+    ck_assert(!t.damaged);
+    const pa_ages_t *a = pa_ages_of(&t);
+    ck_assert_ptr_nonnull(a);
+    const pa_age_site_t *s = pa_ages_site(a, 4), *s7 = pa_ages_site(a, 7);
+    ck_assert_uint_eq(s->freed_mask, (1u << 2) | (1u << 5));
+    ck_assert_uint_eq(a->nfreed, 2);
+    ck_assert_uint_eq(pa_ages_freed(a, s, 2), 4);
+    ck_assert_uint_eq(pa_ages_freed(a, s, 3), 0);
+    ck_assert_uint_eq(pa_ages_freed(a, s, 5), 3);
+    ck_assert_uint_eq(s7->freed_mask, 0);
+    pa_age_summary_t sum = {0};
+    static uint64_t scratch[PA_AGE_LIVE_INDEXES];
+    pa_ages_add(a, s, 0, scratch, &sum);
+    pa_ages_add(a, s7, 0, scratch, &sum);
+    pa_ages_finish(a, scratch, &sum);
+    ck_assert_uint_eq(sum.freed_blocks, 7);
+    ck_assert_uint_eq(sum.freed_hist[2], 4);
+    ck_assert_uint_eq(sum.freed_hist[5], 3);
+    pa_model_free(&t);
 }
 END_TEST
 
@@ -209,6 +257,7 @@ typedef struct {
     pa_ages_t a;
     pa_age_site_t site;
     pa_age_cell_t cells[PA_AGE_LIVE_INDEXES];
+    uint64_t freed[1];
 } fake_t;
 
 static unsigned hist_index(uint64_t v)
@@ -249,7 +298,12 @@ static void fake(fake_t *f, uint64_t live, uint64_t age_lo, uint64_t age_hi, uin
             f->cells[j - 1] = x;
         }
     f->a.ncells = f->site.ncells;
-    f->site.freed[freed_bucket] = freed;
+    f->a.freed = f->freed;
+    if (freed) {
+        f->freed[0] = freed;
+        f->site.freed_mask = UINT32_C(1) << freed_bucket;
+        f->a.nfreed = 1;
+    }
 }
 
 static pa_age_summary_t summarize(const fake_t *f, uint64_t older_than_ns)
@@ -344,6 +398,7 @@ int main(void)
     tcase_add_test(tc, test_live_buckets_in_octaves);
     tcase_add_test(tc, test_durations);
     tcase_add_test(tc, test_chunk_decoded);
+    tcase_add_test(tc, test_freed_sparse);
     tcase_add_test(tc, test_chunk_other_or_malformed);
     tcase_add_test(tc, test_suspect_outlived);
     tcase_add_test(tc, test_suspect_never_freed);
