@@ -102,15 +102,20 @@ END_TEST
 
 /* An AGES payload: site 1 with live cells {40: 3 blocks/300 bytes, 200: 2/20} and lifetimes
  * {0: 7, 9: 1}; site 2 with lifetimes {31: 4} only. site_size may exceed 16 (zeros appended). */
-static void ages_payload(tb_buf_t *p, uint64_t time_ns, uint32_t site_size)
+static void ages_head(tb_buf_t *p, uint64_t time_ns, uint32_t count, uint32_t site_size)
 {
     tb_u64(p, time_ns);
     tb_u64(p, UNIT_PS);
     tb_u32(p, 4000000); /* clock_res_ns */
-    tb_u32(p, 2);       /* count */
+    tb_u32(p, count);
     tb_u32(p, site_size);
     tb_u32(p, 0);
     tb_u64(p, 12345); /* walk_ns */
+}
+
+static void ages_payload(tb_buf_t *p, uint64_t time_ns, uint32_t site_size)
+{
+    ages_head(p, time_ns, 2, site_size);
     const uint32_t site_head[2][3] = {{1, 2, 2}, {2, 0, 1}};
     for (int s = 0; s < 2; s++) {
         for (int k = 0; k < 3; k++)
@@ -139,17 +144,24 @@ static void load_ages(const tb_buf_t *payload, pa_trace_t *t)
     ck_assert_int_eq(pa_model_load(path, true, t), PA_OK);
 }
 
+/* Loads payload (freed) into t, undamaged, and returns its ages. */
+static const pa_ages_t *load_good(tb_buf_t *payload, pa_trace_t *t)
+{
+    load_ages(payload, t);
+    tb_free(payload);
+    ck_assert(!t->damaged);
+    const pa_ages_t *a = pa_ages_of(t);
+    ck_assert_ptr_nonnull(a);
+    return a;
+}
+
 START_TEST(test_chunk_decoded)
 {
     for (uint32_t site_size = 16; site_size <= 24; site_size += 8) {
         tb_buf_t p = {0};
         ages_payload(&p, TB_SNAPSHOT_TIME_NS, site_size);
         pa_trace_t t;
-        load_ages(&p, &t);
-        tb_free(&p);
-        ck_assert(!t.damaged);
-        const pa_ages_t *a = pa_ages_of(&t);
-        ck_assert_ptr_nonnull(a);
+        const pa_ages_t *a = load_good(&p, &t);
         ck_assert_uint_eq(a->unit_ps, UNIT_PS);
         ck_assert_uint_eq(a->clock_res_ns, 4000000);
         ck_assert_uint_eq(a->walk_ns, 12345);
@@ -182,13 +194,7 @@ END_TEST
 START_TEST(test_freed_sparse)
 {
     tb_buf_t p = {0};
-    tb_u64(&p, TB_SNAPSHOT_TIME_NS);
-    tb_u64(&p, UNIT_PS);
-    tb_u32(&p, 4000000);
-    tb_u32(&p, 2); /* count */
-    tb_u32(&p, 16);
-    tb_u32(&p, 0);
-    tb_u64(&p, 0);
+    ages_head(&p, TB_SNAPSHOT_TIME_NS, 2, 16);
     tb_u32(&p, 4), tb_u32(&p, 0), tb_u32(&p, 4), tb_u32(&p, 0);
     tb_u32(&p, 5), tb_u64(&p, 2);
     tb_u32(&p, 3), tb_u64(&p, 0);
@@ -196,11 +202,7 @@ START_TEST(test_freed_sparse)
     tb_u32(&p, 2), tb_u64(&p, 4);
     tb_u32(&p, 7), tb_u32(&p, 0), tb_u32(&p, 0), tb_u32(&p, 0); /* no buckets at all */
     pa_trace_t t;
-    load_ages(&p, &t);
-    tb_free(&p);
-    ck_assert(!t.damaged);
-    const pa_ages_t *a = pa_ages_of(&t);
-    ck_assert_ptr_nonnull(a);
+    const pa_ages_t *a = load_good(&p, &t);
     const pa_age_site_t *s = pa_ages_site(a, 4), *s7 = pa_ages_site(a, 7);
     ck_assert_uint_eq(s->freed_mask, (1u << 2) | (1u << 5));
     ck_assert_uint_eq(a->nfreed, 2);
