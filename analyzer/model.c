@@ -769,6 +769,22 @@ static bool packed_decode(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint
     return true;
 }
 
+/* A packed delta's rows checked, not kept (a partial chunk, before the keyframe a report starts
+ * from): what packed_decode would refuse, this refuses, so that the pass from the keyframe warns
+ * (and gives way to the full read) on the files where the full read warns. */
+static bool packed_check(pa_cursor_t *c, uint32_t count, uint32_t fields)
+{
+    uint64_t id = 0;
+    for (uint32_t i = 0; i < count && !c->err; i++) {
+        id += pa_cursor_varint(c);
+        if (id > UINT32_MAX)
+            return false;
+        for (uint32_t k = 0; k < fields && !c->err; k++)
+            pa_cursor_varint(c);
+    }
+    return !c->err;
+}
+
 /* A packed delta's rows (decoded by packed_decode): each is the stack's row in the base snapshot
  * (zeros when it had none) plus the differences; live_blocks and live_bytes follow from the
  * counters, as the shim computes them. */
@@ -853,7 +869,8 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
     }
     bool nomem = false;
     if (packed && (row_size < PS_PACKED_FIELDS ||
-                   (!partial && !packed_decode(&t->snap, &c, row_count, row_size, o, &nomem)))) {
+                   (partial ? !packed_check(&c, row_count, row_size)
+                            : !packed_decode(&t->snap, &c, row_count, row_size, o, &nomem)))) {
         if (nomem)
             return PA_ENOMEM;
         malformed(t, what, ch,
