@@ -727,23 +727,30 @@ typedef struct pa_packed_row_s {
     uint64_t d[PS_PACKED_FIELDS];
 } packed_row_t;
 
-/* Decodes the count packed rows at the cursor once, all of them checked before any is applied
- * (so that a malformed delta leaves the state as it was): the rows of the stacks followed
- * (opts.rows_wanted; every row without it) go into s->packed, the others' varints are read
- * and dropped. false when a row runs past the payload or its id past u32. */
-static bool packed_decode(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t fields,
-                          const pa_model_opts_t *o, bool *nomem)
+/* The one walk of a SNAPSHOT_PACKED chunk's count rows at the cursor; false when a row runs past
+ * the payload or its id past u32. Decoding (s given): all of them are checked before any is
+ * applied (so that a malformed delta leaves the state as it was); the rows of the stacks followed
+ * (opts.rows_wanted; every row without it) go into s->packed, the others' varints are read and
+ * dropped. Checking only (s NULL: a partial chunk, before the keyframe a report starts from):
+ * nothing is written, every row is read as a dropped one, so that what decoding refuses is
+ * refused by the same code and the pass from the keyframe warns (and gives way to the full read)
+ * on the files where the full read warns (tests/fuzz/regressions/
+ * packed-malformed-before-keyframe.trace). */
+static bool packed_walk(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t fields,
+                        const pa_model_opts_t *o, bool *nomem)
 {
-    s->npacked = 0;
-    if (!o->rows_wanted &&
-        pa_util_grow((void **)&s->packed, &s->packed_cap, count, sizeof *s->packed) != PA_OK) {
-        *nomem = true;
-        return false;
+    if (s) {
+        s->npacked = 0;
+        if (!o->rows_wanted &&
+            pa_util_grow((void **)&s->packed, &s->packed_cap, count, sizeof *s->packed) != PA_OK) {
+            *nomem = true;
+            return false;
+        }
     }
     uint64_t id = 0;
     for (uint32_t i = 0; i < count; i++) {
         id += pa_cursor_varint(c);
-        if (!id_wanted(o, (uint32_t)id) || id > UINT32_MAX) {
+        if (!s || !id_wanted(o, (uint32_t)id) || id > UINT32_MAX) {
             for (uint32_t k = 0; k < fields && !c->err; k++)
                 pa_cursor_varint(c);
             if (c->err || id > UINT32_MAX)
@@ -769,23 +776,7 @@ static bool packed_decode(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint
     return true;
 }
 
-/* A packed delta's rows checked, not kept (a partial chunk, before the keyframe a report starts
- * from): what packed_decode would refuse, this refuses, so that the pass from the keyframe warns
- * (and gives way to the full read) on the files where the full read warns. */
-static bool packed_check(pa_cursor_t *c, uint32_t count, uint32_t fields)
-{
-    uint64_t id = 0;
-    for (uint32_t i = 0; i < count && !c->err; i++) {
-        id += pa_cursor_varint(c);
-        if (id > UINT32_MAX)
-            return false;
-        for (uint32_t k = 0; k < fields && !c->err; k++)
-            pa_cursor_varint(c);
-    }
-    return !c->err;
-}
-
-/* A packed delta's rows (decoded by packed_decode): each is the stack's row in the base snapshot
+/* A packed delta's rows (decoded by packed_walk): each is the stack's row in the base snapshot
  * (zeros when it had none) plus the differences; live_blocks and live_bytes follow from the
  * counters, as the shim computes them. */
 static int apply_packed(pa_snapshot_t *s, const pa_model_opts_t *o)
@@ -869,8 +860,7 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
     }
     bool nomem = false;
     if (packed && (row_size < PS_PACKED_FIELDS ||
-                   (partial ? !packed_check(&c, row_count, row_size)
-                            : !packed_decode(&t->snap, &c, row_count, row_size, o, &nomem)))) {
+                   !packed_walk(partial ? NULL : &t->snap, &c, row_count, row_size, o, &nomem))) {
         if (nomem)
             return PA_ENOMEM;
         malformed(t, what, ch,
