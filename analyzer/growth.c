@@ -368,8 +368,7 @@ static int collect(pa_trace_t *first, const char *path, pa_symbols_t *syms, cons
                               .on_snapshot = on_snapshot,
                               .ctx = s,
                               .skip_stacks = true,
-                              .series = true,
-                              .reread = !first->damaged,
+                              .pass = first->damaged ? PA_PASS_FIRST : PA_PASS_SERIES,
                               .rows_wanted = wanted,
                               .rows_wanted_ids = ids};
     pa_trace_t t2;

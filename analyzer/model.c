@@ -1780,11 +1780,11 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
         return rc;
     }
     t->version = pa_reader_version(r);
-    if (o->reread)
+    if (o->pass != PA_PASS_FIRST)
         pa_reader_trust(r);
-    if (o->skip_stacks && o->reread)
+    if (o->skip_stacks && o->pass != PA_PASS_FIRST)
         pa_reader_pass_over(r, PS_CHUNK_STACKS);
-    if (o->series && o->reread) {
+    if (o->pass == PA_PASS_SERIES) {
         /* decoded whole by the earlier pass, which found them sound: not needed here */
         static const uint16_t unread[] = {PS_CHUNK_MODULES,    PS_CHUNK_ALERT,     PS_CHUNK_AGES,
                                           PS_CHUNK_LEAK_KINDS, PS_CHUNK_INHERITED, PS_CHUNK_ADVICE};

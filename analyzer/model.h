@@ -352,21 +352,29 @@ int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t
  * its rows, pool and totals). A return other than PA_OK stops the reading and is returned. */
 typedef int (*pa_model_snapshot_fn)(pa_trace_t *t, void *ctx);
 
+/* The kinds of pass over a file (pa_model_opts_t.pass): a reread only after a pass that read
+ * the file whole without damage, and the snapshot series' pass only as such a reread. */
+typedef enum {
+    PA_PASS_FIRST = 0, /* every chunk's CRC checked, every chunk read */
+    /* An earlier pass read this file whole without damage: no payload is CRC-checked again
+     * (pa_reader_trust), and with skip_stacks, STACKS chunks are passed over by their length,
+     * not even read (pa_reader_pass_over) */
+    PA_PASS_REREAD,
+    /* A reread (as PA_PASS_REREAD) by a report that reads the snapshots (heads, and rows of
+     * rows_wanted) and the status (END, MESSAGE, SAMPLING, the warnings) only: timeline's and
+     * growth's second pass. The chunks the earlier pass decoded whole (MODULES, ALERT, AGES,
+     * LEAK_KINDS, INHERITED, ADVICE, and STACKS with skip_stacks) are passed over, and POOL and
+     * THREADS chunks are matched to their snapshot and checked as their loaders check them, not
+     * decoded. */
+    PA_PASS_SERIES,
+} pa_pass_t;
+
 typedef struct {
     bool quiet;
     bool totals_only; /* decode snapshots' heads and totals, not their rows */
     bool skip_stacks; /* the report reads no stack: STACKS chunks are not decoded */
-    /* An earlier pass read this file whole without damage: no payload is CRC-checked again
-     * (pa_reader_trust), and with skip_stacks, STACKS chunks are passed over by their length,
-     * not even read (pa_reader_pass_over) */
-    bool reread;
-    /* The report reads the snapshots (heads, and rows of rows_wanted) and the status (END,
-     * MESSAGE, SAMPLING, the warnings) only: timeline's and growth's second pass. With reread,
-     * the chunks the earlier pass decoded whole (MODULES, ALERT, AGES, LEAK_KINDS, INHERITED,
-     * ADVICE, and STACKS) are passed over, and POOL and THREADS chunks are matched to their
-     * snapshot and checked as their loaders check them, not decoded. */
-    bool series;
-    pa_at_t at;                       /* where to stop applying snapshots (PA_AT_MAX: not here) */
+    pa_pass_t pass;   /* what an earlier pass over the file lets this one leave out */
+    pa_at_t at;       /* where to stop applying snapshots (PA_AT_MAX: not here) */
     pa_model_snapshot_fn on_snapshot; /* may be NULL */
     /* Only the rows of these stacks are kept (a bitmap by stack id, ids below rows_wanted_ids;
      * NULL: every row): a report that follows a few stacks skips decoding the others. */

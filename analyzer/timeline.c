@@ -440,8 +440,7 @@ static int timeline_of(pa_trace_t *first, bool owned, const char *path, const pa
                               .on_snapshot = on_snapshot,
                               .ctx = &x,
                               .skip_stacks = true,
-                              .series = true,
-                              .reread = !damaged,
+                              .pass = damaged ? PA_PASS_FIRST : PA_PASS_SERIES,
                               .rows_wanted = wanted,
                               .rows_wanted_ids = ids};
     rc = pa_model_read(path, &second, &t);

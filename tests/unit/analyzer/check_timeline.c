@@ -505,7 +505,7 @@ START_TEST(test_timeline_json)
 }
 END_TEST
 
-/* The second pass of timeline and growth (series, reread, rows_wanted) gives each snapshot the
+/* The second pass of timeline and growth (PA_PASS_SERIES, rows_wanted) gives each snapshot the
  * rows of the stacks it follows exactly as a full read does, and the same warnings: keyframes
  * scanned by id only, packed deltas decoded once, MODULES/AGES passed over, POOL and THREADS
  * chunks checked without being kept (a malformed one in the middle is still reported), and no
@@ -567,8 +567,7 @@ START_TEST(test_series_pass)
                                   .ctx = &few,
                                   .at = {.kind = PA_AT_NUMBER, .number = all.n},
                                   .skip_stacks = true,
-                                  .reread = true,
-                                  .series = true,
+                                  .pass = PA_PASS_SERIES,
                                   .rows_wanted = &only2,
                                   .rows_wanted_ids = 8};
         /* a byte of a delta's rows changed after the first pass: not CRC-checked again (the
@@ -596,8 +595,8 @@ START_TEST(test_series_pass)
         ck_assert_uint_eq(u.chunks, t.chunks);
         pa_model_free(&t);
         pa_model_free(&u);
-        /* without reread the CRC is checked: the changed delta is reported */
-        series.reread = false;
+        /* a first pass checks the CRC: the changed delta is reported */
+        series.pass = PA_PASS_FIRST;
         few.n = 0;
         ck_assert_int_eq(pa_model_read(path, &series, &u), PA_OK);
         ck_assert(u.damaged);
