@@ -645,18 +645,6 @@ static int write_report(pa_growth_set_t *s, const pa_growth_opts_t *o, FILE *out
     return rc;
 }
 
-/* Both passes over one trace: *t (pass 1; *loaded: it was read, free it with pa_model_free)
- * and *s (NULL on error). */
-static int read_trace(const char *path, const pa_growth_opts_t *o, pa_trace_t *t,
-                      pa_growth_set_t **s, bool *loaded)
-{
-    pa_model_opts_t first = {.quiet = o->quiet};
-    *s = NULL;
-    int rc = pa_model_read(path, &first, t);
-    *loaded = rc == PA_OK;
-    return rc == PA_OK ? pa_growth_collect(t, path, s) : rc; /* the model said why */
-}
-
 /* The report of the trace t (pass 1, loaded), *s its sites (pass 2; freed here) when rc is
  * PA_OK. */
 static int trace_report(pa_trace_t *t, pa_growth_set_t *s, int rc, const pa_growth_opts_t *o,
@@ -686,12 +674,10 @@ static int trace_report(pa_trace_t *t, pa_growth_set_t *s, int rc, const pa_grow
 int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_json_t *j)
 {
     pa_trace_t t;
-    pa_growth_set_t *s = NULL;
-    bool loaded;
-    int rc = read_trace(path, o, &t, &s, &loaded);
-    if (!loaded)
-        return rc;
-    rc = trace_report(&t, s, rc, o, out, j);
+    int rc = pa_model_load(path, o->quiet, &t);
+    if (rc != PA_OK)
+        return rc; /* the model said why */
+    rc = pa_growth_trace_loaded(&t, path, o, out, j);
     pa_model_free(&t);
     return rc;
 }
@@ -840,11 +826,11 @@ static int gmerge_set(gmerged_t *m, pa_growth_set_t *s, uint32_t me, pa_growth_p
 static int gmerge_trace(gmerged_t *m, const char *path, const pa_growth_opts_t *o)
 {
     pa_trace_t t;
+    int rc = pa_model_load(path, o->quiet, &t);
+    if (rc != PA_OK)
+        return rc; /* the model said why */
     pa_growth_set_t *s = NULL;
-    bool loaded;
-    int rc = read_trace(path, o, &t, &s, &loaded);
-    if (!loaded)
-        return rc;
+    rc = pa_growth_collect(&t, path, &s);
     pa_growth_point_t *pts = malloc(PA_GROWTH_POINTS * sizeof *pts);
     size_t me = m->ntraces;
     if (rc == PA_OK && !pts)

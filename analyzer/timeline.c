@@ -467,10 +467,10 @@ static int timeline_of(pa_trace_t *first, bool owned, const char *path, const pa
 int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, pa_json_t *j)
 {
     pa_trace_t t;
-    pa_model_opts_t first = {.quiet = o->quiet};
-    int rc = pa_model_read(path, &first, &t);
+    int rc = pa_model_load(path, o->quiet, &t);
     if (rc != PA_OK)
         return rc; /* said why */
+    /* as pa_timeline_trace_loaded, but the model is freed before pass 2 (owned) */
     return timeline_of(&t, true, path, o, out, j);
 }
 
