@@ -559,23 +559,37 @@ static int load_suppressions(const cli_opts_t *o, pa_suppress_t *s)
 
 /* ---- commands -------------------------------------------------------------------------------- */
 
+/* What every command of this file does first: its options parsed (accept: its ACCEPT_ bit), its
+ * --help printed, and at least one operand (`what`: "trace file") required. The index of the first
+ * operand, or -1 with *status the command's exit status (PA_EXIT_OK after --help, else
+ * PA_EXIT_USAGE: a message said why). */
+static int begin(int argc, char **argv, int accept, const char *help, const char *what,
+                 cli_opts_t *o, int *status)
+{
+    *status = PA_EXIT_USAGE;
+    int first = parse(argc, argv, accept, o);
+    if (first < 0)
+        return -1;
+    if (o->help) {
+        fputs(help, stdout);
+        *status = PA_EXIT_OK;
+        return -1;
+    }
+    if (first >= argc) {
+        pa_msg_error("%s: no %s given; see 'perfshim help %s'", argv[0], what, argv[0]);
+        return -1;
+    }
+    return first;
+}
+
 static int cmd_leaks(int argc, char **argv)
 {
     cli_opts_t o = {0};
     pa_suppress_t supp = {0};
-    int status = PA_EXIT_USAGE;
-    int first = parse(argc, argv, ACCEPT_LEAKS, &o);
+    int status;
+    int first = begin(argc, argv, ACCEPT_LEAKS, help_leaks, "trace file", &o, &status);
     if (first < 0)
         goto out;
-    if (o.help) {
-        fputs(help_leaks, stdout);
-        status = PA_EXIT_OK;
-        goto out;
-    }
-    if (first >= argc) {
-        pa_msg_error("leaks: no trace file given; see 'perfshim help leaks'");
-        goto out;
-    }
     if (load_suppressions(&o, &supp) != PA_OK)
         goto out;
     pa_leaks_opts_t lo = {.json = o.json,
@@ -609,19 +623,10 @@ out:
 static int cmd_summary(int argc, char **argv)
 {
     cli_opts_t o = {0};
-    int status = PA_EXIT_USAGE;
-    int first = parse(argc, argv, ACCEPT_SUMMARY, &o);
+    int status;
+    int first = begin(argc, argv, ACCEPT_SUMMARY, help_summary, "trace file", &o, &status);
     if (first < 0)
         goto out;
-    if (o.help) {
-        fputs(help_summary, stdout);
-        status = PA_EXIT_OK;
-        goto out;
-    }
-    if (first >= argc) {
-        pa_msg_error("summary: no trace file given; see 'perfshim help summary'");
-        goto out;
-    }
     pa_summary_opts_t so = {.json = o.json,
                             .top = o.top_set ? o.top : PA_SUMMARY_DEFAULT_TOP,
                             .all_frames = o.all_frames,
@@ -640,19 +645,10 @@ out:
 static int cmd_timeline(int argc, char **argv)
 {
     cli_opts_t o = {0};
-    int status = PA_EXIT_USAGE;
-    int first = parse(argc, argv, ACCEPT_TIMELINE, &o);
+    int status;
+    int first = begin(argc, argv, ACCEPT_TIMELINE, help_timeline, "trace file", &o, &status);
     if (first < 0)
         goto out;
-    if (o.help) {
-        fputs(help_timeline, stdout);
-        status = PA_EXIT_OK;
-        goto out;
-    }
-    if (first >= argc) {
-        pa_msg_error("timeline: no trace file given; see 'perfshim help timeline'");
-        goto out;
-    }
     pa_timeline_opts_t to = {
         .json = o.json,
         .top = o.top_set ? o.top : PA_TIMELINE_DEFAULT_TOP,
@@ -673,19 +669,10 @@ out:
 static int cmd_growth(int argc, char **argv)
 {
     cli_opts_t o = {0};
-    int status = PA_EXIT_USAGE;
-    int first = parse(argc, argv, ACCEPT_GROWTH, &o);
+    int status;
+    int first = begin(argc, argv, ACCEPT_GROWTH, help_growth, "trace file", &o, &status);
     if (first < 0)
         goto out;
-    if (o.help) {
-        fputs(help_growth, stdout);
-        status = PA_EXIT_OK;
-        goto out;
-    }
-    if (first >= argc) {
-        pa_msg_error("growth: no trace file given; see 'perfshim help growth'");
-        goto out;
-    }
     pa_growth_opts_t go = {
         .json = o.json,
         .top = o.top_set ? o.top : PA_GROWTH_DEFAULT_TOP,
@@ -706,19 +693,10 @@ out:
 static int cmd_locks(int argc, char **argv)
 {
     cli_opts_t o = {0};
-    int status = PA_EXIT_USAGE;
-    int first = parse(argc, argv, ACCEPT_LOCKS, &o);
+    int status;
+    int first = begin(argc, argv, ACCEPT_LOCKS, help_locks, "trace file", &o, &status);
     if (first < 0)
         goto out;
-    if (o.help) {
-        fputs(help_locks, stdout);
-        status = PA_EXIT_OK;
-        goto out;
-    }
-    if (first >= argc) {
-        pa_msg_error("locks: no trace file given; see 'perfshim help locks'");
-        goto out;
-    }
     pa_locks_opts_t lo = {
         .json = o.json,
         .top = o.top_set ? o.top : PA_LOCKS_DEFAULT_TOP,
@@ -738,19 +716,10 @@ out:
 static int cmd_hot(int argc, char **argv)
 {
     cli_opts_t o = {0};
-    int status = PA_EXIT_USAGE;
-    int first = parse(argc, argv, ACCEPT_HOT, &o);
+    int status;
+    int first = begin(argc, argv, ACCEPT_HOT, help_hot, "trace file", &o, &status);
     if (first < 0)
         goto out;
-    if (o.help) {
-        fputs(help_hot, stdout);
-        status = PA_EXIT_OK;
-        goto out;
-    }
-    if (first >= argc) {
-        pa_msg_error("hot: no trace file given; see 'perfshim help hot'");
-        goto out;
-    }
     pa_hot_opts_t ho = {
         .json = o.json, .top = o.top_set ? o.top : PA_HOT_DEFAULT_TOP, .all_frames = o.all_frames};
     int n = argc - first;
@@ -767,19 +736,10 @@ static int cmd_run(int argc, char **argv)
 {
     cli_opts_t o = {0};
     pa_suppress_t supp = {0};
-    int status = PA_EXIT_USAGE;
-    int first = parse(argc, argv, ACCEPT_RUN, &o);
+    int status;
+    int first = begin(argc, argv, ACCEPT_RUN, help_run, "command", &o, &status);
     if (first < 0)
         goto out;
-    if (o.help) {
-        fputs(help_run, stdout);
-        status = PA_EXIT_OK;
-        goto out;
-    }
-    if (first >= argc) {
-        pa_msg_error("run: no command given; see 'perfshim help run'");
-        goto out;
-    }
     if (o.output && !*o.output) {
         pa_msg_error("run: -o needs a non-empty path template");
         goto out;
