@@ -269,6 +269,56 @@ START_TEST(test_packed_applied)
 }
 END_TEST
 
+/* A packed delta before the keyframe a report of the last snapshot starts from is only checked
+ * (model.c's packed_walk without a snapshot), by the walk that decodes it: each malformed row
+ * that decoding refuses (a row cut short, an id past u32) is refused there too, so that the
+ * keyframe pass warns and gives way to the full read, and the report is the full read's (as
+ * --at a later time reads it). A sound one is not refused: the keyframe pass goes through. */
+START_TEST(test_packed_before_keyframe)
+{
+    for (int bad = 0; bad < 3; bad++) {
+        tb_buf_t f = {0}, p = {0};
+        tb_file_header(&f, PS_TRACE_VERSION);
+        stacks(&f, &p, 3);
+        tb_row_t a[] = {{1, 1, 10, 0, 0, 1, 10, 10}, {2, 2, 40, 0, 0, 2, 40, 40}};
+        full(&f, &p, 1000, a, 2, 50);
+        const int64_t b[][6] = {{2, 3, 100000, 1, 20, 40}, {3, 1, 7, 0, 0, 7}};
+        const int64_t far[][6] = {{2, 3, 60, 1, 20, 40}, {(int64_t)UINT32_MAX + 2, 1, 7, 0, 0, 7}};
+        packed(&p, 1000, 2000, bad == 2 ? far : b, 2, PS_PACKED_FIELDS);
+        if (bad == 1)
+            p.len--; /* the last row's last varint cut short */
+        tb_chunk(&f, PS_CHUNK_SNAPSHOT_PACKED, &p);
+        tb_row_t k[] = {{1, 4, 40, 0, 0, 4, 40, 40}, {2, 5, 100, 1, 20, 4, 80, 80}};
+        size_t key = full(&f, &p, 3000, k, 2, 97);
+        const int64_t c[][6] = {{1, 1, 5, 0, 0, 5}};
+        packed(&p, 3000, 4000, c, 1, PS_PACKED_FIELDS);
+        tb_chunk(&f, PS_CHUNK_SNAPSHOT_PACKED, &p);
+        const char *path = tu_path("packed-keyframe.trace");
+        write_buf(path, &f);
+        pa_at_t later = {.kind = PA_AT_TIME, .time_ns = 10000};
+        pa_trace_t t, all;
+        ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+        ck_assert_int_eq(pa_model_load_at(path, true, &later, &all), PA_OK);
+        ck_assert_uint_eq(all.keyframe, 0);
+        ck_assert_uint_eq(t.keyframe, bad ? 0 : key); /* a refused chunk: the full read */
+        ck_assert_int_eq(t.damaged, bad != 0);
+        ck_assert_uint_eq(t.nsnapshots, all.nsnapshots);
+        ck_assert_uint_eq(t.nsnapshots, bad ? 3 : 4);
+        ck_assert_uint_eq(t.warnings.n, all.warnings.n);
+        for (size_t i = 0; i < t.warnings.n; i++)
+            ck_assert_str_eq(t.warnings.items[i], all.warnings.items[i]);
+        const pa_row_t *r1 = pa_model_row(&t, 1), *r2 = pa_model_row(&t, 2);
+        ck_assert(r1 && r2);
+        ck_assert_uint_eq(r1->allocs, 5); /* the keyframe's 4 and the last delta's 1 */
+        ck_assert_uint_eq(r2->live_bytes, 80);
+        pa_model_free(&t);
+        pa_model_free(&all);
+        tb_free(&p);
+        tb_free(&f);
+    }
+}
+END_TEST
+
 START_TEST(test_delta_wrong_base)
 {
     tb_buf_t f = {0}, p = {0};
@@ -613,6 +663,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_delta_applied);
     tcase_add_test(tc, test_packed_applied);
+    tcase_add_test(tc, test_packed_before_keyframe);
     tcase_add_test(tc, test_delta_wrong_base);
     tcase_add_test(tc, test_at);
     tcase_add_test(tc, test_parse_at);
