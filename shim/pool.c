@@ -41,6 +41,7 @@
 #define XFER_MIN_BATCHES 8         /* ... but at least this many flush batches */
 #define XFER_MIN_BATCHES_MEDIUM 2  /* ... (medium classes: a batch is one block of >32 KiB) */
 #define XFER_MAX 1024              /* ... and at most this many blocks */
+#define XFER_ONE_MAX 128           /* ... while one thread has had a cache (xfer_widen) */
 #define DECAY_EVERY 16             /* slow-path calls (per thread) between looks at the clock */
 #define RESERVE_MIN ((size_t)64 << 20)
 
@@ -68,6 +69,7 @@ typedef struct central_s {
     ps_spinlock_t lock;
     uint32_t nxfer;           /* blocks on the transfer stack */
     uint32_t xcap;            /* its capacity (blocks) */
+    uint32_t xcap_wide;       /* its full capacity until xfer_widen moves it there, then 0 */
     void **xfer;              /* transfer stack: blocks flushed by caches, handed out on refill */
     slab_t *partial;          /* slabs with free or never-carved blocks */
     uint32_t slabs;           /* slabs serving the class */
@@ -111,6 +113,7 @@ static struct {
     ps_pool_cache_t *caches;      /* live thread caches */
     ps_pool_cache_t *free_caches; /* retired ones, for reuse */
     uint32_t nthreads;
+    atomic_int shared; /* a second thread has had a cache (sticky): transfer stacks widen */
 
     atomic_ullong next_decay; /* clock time of the next automatic decay pass (ns) */
     uint64_t decay_period;    /* between automatic passes (ns) */
@@ -428,10 +431,47 @@ static void slab_put(central_t *c, unsigned cls, void *p, uint64_t since)
     }
 }
 
+static uint32_t xfer_cap(unsigned k, uint32_t cap);
+
+/* Where class cls's wide transfer stack lies in pool.xfer_mem: after the stacks of one thread
+ * (capacity at most XFER_ONE_MAX, packed: ps_pool_init), the wide ones of the classes whose
+ * capacity is larger, in class order. */
+static void **xfer_wide_place(unsigned cls)
+{
+    void **x = pool.xfer_mem;
+    for (unsigned k = 1; k <= pool.max_class; k++) {
+        uint32_t cap = xfer_cap(k, pool.cap[k]);
+        x += cap < XFER_ONE_MAX ? cap : XFER_ONE_MAX;
+    }
+    for (unsigned k = 1; k < cls; k++) {
+        uint32_t cap = xfer_cap(k, pool.cap[k]);
+        x += cap > XFER_ONE_MAX ? cap : 0;
+    }
+    return x;
+}
+
+/* Transfer stacks of one thread (docs/pool.md): blocks cross threads through a class's transfer
+ * stack; while one thread has had a cache, the stack only parks that thread's surplus. A long
+ * run writes a stack up to its capacity, 8 bytes per parked block, so the stacks start at
+ * XFER_ONE_MAX blocks, packed together (a small churn wrote 56 KiB of 1024-block stacks, a page
+ * or two per class), and move to their full size, under the class lock, at the first give or
+ * take after a second thread had a cache. */
+static void xfer_widen(central_t *c, unsigned cls)
+{
+    if (PS_LIKELY(!c->xcap_wide) || !atomic_load_explicit(&pool.shared, memory_order_relaxed))
+        return;
+    void **x = xfer_wide_place(cls);
+    memcpy(x, c->xfer, c->nxfer * sizeof(void *));
+    c->xfer = x;
+    c->xcap = c->xcap_wide;
+    c->xcap_wide = 0;
+}
+
 /* Take up to want blocks: the transfer stack first (recently freed, warm), then slabs. */
 static uint32_t central_take(central_t *c, unsigned cls, void **out, uint32_t want)
 {
     uint32_t got = 0;
+    xfer_widen(c, cls);
     if (c->nxfer) {
         got = c->nxfer < want ? c->nxfer : want;
         c->nxfer -= got;
@@ -449,6 +489,7 @@ static uint32_t central_take(central_t *c, unsigned cls, void **out, uint32_t wa
 /* Give n blocks back: onto the transfer stack while it has room, the rest to their slabs. */
 static void central_give(central_t *c, unsigned cls, void **blocks, uint32_t n)
 {
+    xfer_widen(c, cls);
     uint32_t room = c->xcap - c->nxfer;
     uint32_t k = n < room ? n : room;
     if (k)
@@ -524,7 +565,8 @@ static PS_NOINLINE ps_pool_cache_t *cache_create(void)
     ps_lock(&pool.registry_lock);
     tc->next = pool.caches;
     pool.caches = tc;
-    pool.nthreads++;
+    if (++pool.nthreads > 1)
+        atomic_store_explicit(&pool.shared, 1, memory_order_relaxed);
     ps_unlock(&pool.registry_lock);
     ps_pool_tls = tc;
     if (pool.key_ok)
@@ -1043,7 +1085,8 @@ int ps_pool_init(const ps_pool_config_t *cfg)
         pool.cap[k] = cap;
         pool.recip[k] = ps_sizeclass_recip(k);
         slots += cap;
-        xslots += xfer_cap(k, cap);
+        uint32_t x = xfer_cap(k, cap);
+        xslots += x <= XFER_ONE_MAX ? x : XFER_ONE_MAX + x; /* packed, and wide if larger */
     }
     size_t page = ps_os_page_size();
     pool.cache_bytes = (sizeof(ps_pool_cache_t) + slots * sizeof(void *) + page - 1) & ~(page - 1);
@@ -1059,10 +1102,12 @@ int ps_pool_init(const ps_pool_config_t *cfg)
         memset(&pool, 0, sizeof pool);
         return -1;
     }
-    void **x = pool.xfer_mem;
+    void **x = pool.xfer_mem; /* the stacks of one thread, packed (xfer_wide_place) */
     for (unsigned k = 1; k <= pool.max_class; k++) {
         central_t *ct = &pool.central[k];
-        ct->xcap = xfer_cap(k, pool.cap[k]);
+        uint32_t cap = xfer_cap(k, pool.cap[k]);
+        ct->xcap = cap < XFER_ONE_MAX ? cap : XFER_ONE_MAX;
+        ct->xcap_wide = cap > XFER_ONE_MAX ? cap : 0;
         ct->xfer = x;
         x += ct->xcap;
     }

@@ -11,6 +11,9 @@ pages are not: they depend on the page cache). Bounds, KiB:
     8 slots a shard and the thread's state one page smaller);
   - sampling with the pool off, over plain glibc: at most NOPOOL_OVER_PLAIN (244 before, 112,
     136-140 after the ages' merge, 120-124 since);
+  - the pool alone, over plain glibc: at most POOL_OVER_PLAIN (244-248 when every class's
+    transfer stack had room for up to 1024 blocks from the start, written up to its high-water
+    mark by the churn: 212 with stacks of 128 blocks, packed, until a second thread has a cache);
   - full tracking, over the pool alone: at most FULL_OVER_POOL (240 before, 216 since, 224-236 with
     ages: the smaller starting tables must not make full tracking's own footprint grow).
 It also prints the resident KiB of libperfshim.so's code: with the pool at most CODE_KB["pool"],
@@ -44,6 +47,7 @@ import struct
 import pstest
 
 SAMPLE_OVER_POOL = 104
+POOL_OVER_PLAIN = 228
 NOPOOL_OVER_PLAIN = 120
 LIBC_RO_OVER_PLAIN = 48
 FULL_OVER_POOL = 250
@@ -144,6 +148,9 @@ def main():
         print("libperfshim.so was linked without its text order (no lld): code not checked")
     if None in kb.values():
         ck.done()
+    ck.check(kb["pool"] - kb["plain"] <= POOL_OVER_PLAIN,
+             "the pool adds at most %d KiB to plain glibc's memory" % POOL_OVER_PLAIN,
+             "it adds %d KiB" % (kb["pool"] - kb["plain"]))
     ck.check(kb["sample"] - kb["pool"] <= SAMPLE_OVER_POOL,
              "sampling adds at most %d KiB to the pool's memory" % SAMPLE_OVER_POOL,
              "it adds %d KiB" % (kb["sample"] - kb["pool"]))

@@ -1014,6 +1014,91 @@ START_TEST(test_exhaustion)
 }
 END_TEST
 
+/* ---- transfer stacks of one thread
+ * ---------------------------------------------------------------------------------------- */
+
+/* 64-byte blocks (class 4: 1024 to a 64 KiB slab; transfer stack 1024 blocks, 128 while one
+ * thread has had a cache). 128 blocks of slab A are freed, then all of slab B, then the rest.
+ * The transfer stack parks the blocks flushed first and sends the others back to their slabs:
+ * with room for 128, slab B empties; with room for 1024, most of it stays parked. Returns the
+ * bytes of empty slabs after the flush. */
+enum { XB = 64, XN = 4096, XSLAB = 64 << 10 };
+static void *xb[XN];
+
+static uint64_t park_pattern(void)
+{
+    for (int i = 0; i < XN; i++) {
+        xb[i] = ps_pool_malloc(XB);
+        ck_assert_ptr_nonnull(xb[i]);
+        memset(xb[i], 0x5a, XB);
+    }
+    /* every block once: a block the transfer stack lost or handed out twice shows here */
+    static void *sorted[XN];
+    memcpy(sorted, xb, sizeof sorted);
+    qsort(sorted, XN, sizeof *sorted, cmp_ptr);
+    for (int i = 1; i < XN; i++)
+        ck_assert_ptr_ne(sorted[i], sorted[i - 1]);
+    /* two slabs that hold 1024 of these blocks each */
+    uintptr_t slab_a = 0, slab_b = 0;
+    for (int i = 0; i + 1024 <= XN && !slab_b; i++) {
+        uintptr_t s = (uintptr_t)sorted[i] & ~(uintptr_t)(XSLAB - 1);
+        if (((uintptr_t)sorted[i + 1023] & ~(uintptr_t)(XSLAB - 1)) != s ||
+            (i && ((uintptr_t)sorted[i - 1] & ~(uintptr_t)(XSLAB - 1)) == s))
+            continue;
+        if (!slab_a)
+            slab_a = s;
+        else
+            slab_b = s;
+    }
+    ck_assert(slab_a && slab_b);
+    static char freed[XN];
+    memset(freed, 0, sizeof freed);
+    int n = 0;
+    for (int i = 0; i < XN && n < 128; i++)
+        if (((uintptr_t)xb[i] & ~(uintptr_t)(XSLAB - 1)) == slab_a) {
+            ps_pool_free(xb[i]);
+            freed[i] = 1;
+            n++;
+        }
+    for (int i = 0; i < XN; i++)
+        if (((uintptr_t)xb[i] & ~(uintptr_t)(XSLAB - 1)) == slab_b) {
+            ps_pool_free(xb[i]);
+            freed[i] = 1;
+        }
+    for (int i = 0; i < XN; i++)
+        if (!freed[i])
+            ps_pool_free(xb[i]);
+    ps_pool_flush();
+    ps_pool_totals_t tot;
+    totals_t t = sum_stats(&tot);
+    ck_assert_uint_eq(t.in_use, 0);
+    return tot.empty_bytes;
+}
+
+static void *touch_pool(void *arg)
+{
+    (void)arg;
+    ps_pool_free(ps_pool_malloc(XB)); /* this thread's cache: the pool is shared now */
+    return NULL;
+}
+
+START_TEST(test_transfer_stack_one_thread)
+{
+    pool_setup(0, 0, UINT64_C(1) << 60, fake_clock); /* nothing decays during the test */
+    park_pattern(); /* the first round carves the slabs; the later ones find them as they left */
+    uint64_t one = park_pattern(); /* and the parked blocks come back, each once */
+    ck_assert_uint_eq(park_pattern(), one);
+    /* a second thread: the stacks widen, keeping what they hold */
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, touch_pool, NULL), 0);
+    pthread_join(th, NULL);
+    park_pattern();
+    uint64_t wide = park_pattern();
+    /* slab B: empty with the stack of one thread, mostly parked on the wide one */
+    ck_assert_uint_eq(one, wide + XSLAB);
+}
+END_TEST
+
 static void add(Suite *s, const char *name, const TTest *test)
 {
     TCase *tc = tcase_create(name);
@@ -1041,6 +1126,7 @@ int main(void)
     add(s, "fork", test_fork_while_allocating);
     add(s, "decay", test_decay_returns_memory);
     add(s, "decay_never", test_decay_never);
+    add(s, "transfer_one_thread", test_transfer_stack_one_thread);
     add(s, "bin_limits", test_bin_limits);
     add(s, "medium", test_medium);
     add(s, "exhaustion", test_exhaustion);
