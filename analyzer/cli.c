@@ -491,8 +491,8 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
             break;
         case OPT_AT:
             if (pa_model_parse_at(optarg, &o->at) != PA_OK) {
-                pa_msg_error("%s: invalid --at '%s': expected seconds since start (12.5, 12.5s, "
-                             "500ms), 'last' or 'max'",
+                pa_msg_error("%s: invalid --at '%s': expected a time since start (12.5, 12.5s, "
+                             "500ms, 10m, 2h, 1d), 'last' or 'max'",
                              argv[0], optarg);
                 return -1;
             }
