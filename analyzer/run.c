@@ -131,6 +131,32 @@ static int latest_piece(const char *path, pa_strlist_t *out)
     return pa_strlist_addf(out, "%s.part%lu", path, best);
 }
 
+/* The trace's directory, when the template names one without % patterns, must exist: else
+ * every process of the command would warn that it cannot create its trace, and the report would
+ * only say that no trace was written. 0, or -1 (message printed). */
+static int check_output_dir(const char *tmpl)
+{
+    const char *slash = tmpl ? strrchr(tmpl, '/') : NULL;
+    if (!slash || slash == tmpl)
+        return 0;
+    char dir[PATH_MAX];
+    if ((size_t)(slash - tmpl) >= sizeof dir || memchr(tmpl, '%', (size_t)(slash - tmpl)))
+        return 0;
+    memcpy(dir, tmpl, (size_t)(slash - tmpl));
+    dir[slash - tmpl] = 0;
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        pa_msg_error("cannot write traces to %s: %s (create the directory first)", dir,
+                     strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        pa_msg_error("cannot write traces to %s: not a directory", dir);
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads the trace list: one path per line, each replaced by its latest piece. */
 static int read_list(const char *path, pa_strlist_t *out)
 {
@@ -246,6 +272,8 @@ int pa_run_command(const pa_run_opts_t *o, char *const *cmd)
     if (set_preload(lib) != PA_OK)
         return PA_EXIT_USAGE;
     if (o->output && setenv("PERFSHIM_OUTPUT", o->output, 1) != 0)
+        return PA_EXIT_USAGE;
+    if (check_output_dir(getenv("PERFSHIM_OUTPUT")) != 0)
         return PA_EXIT_USAGE;
     /* lock timing is on under `perfshim run` unless the user chose (docs/options.md) */
     if (setenv("PERFSHIM_LOCKS", "1", 0) != 0)
