@@ -107,8 +107,8 @@ static const char help_leaks[] =
     "                                 as a substring ('*' any run, '^'/'$' anchors)\n"
     "      --no-default-suppressions  do not suppress the C/C++ runtime's one-time allocations\n"
     "      --top N                    list only the N largest leaks per trace (0: all)\n"
-    "      --at TIME|last|max         report the last snapshot at or before TIME (seconds\n"
-    "                                 since start: 12.5, 12.5s, 500ms), the last (default),\n"
+    "      --at TIME|last|max         report the last snapshot at or before TIME (since\n"
+    "                                 start: 12.5, 500ms, 10m, 2h), the last (default),\n"
     "                                 or the one with the highest live heap\n"
     "      --all-frames               show C++ standard library frames one per line (by\n"
     "                                 default a run of them is one line, named by the\n"
@@ -491,8 +491,8 @@ static int parse(int argc, char **argv, int cmd, cli_opts_t *o)
             break;
         case OPT_AT:
             if (pa_model_parse_at(optarg, &o->at) != PA_OK) {
-                pa_msg_error("%s: invalid --at '%s': expected seconds since start (12.5, 12.5s, "
-                             "500ms), 'last' or 'max'",
+                pa_msg_error("%s: invalid --at '%s': expected a time since start (12.5, 12.5s, "
+                             "500ms, 10m, 2h, 1d), 'last' or 'max'",
                              argv[0], optarg);
                 return -1;
             }

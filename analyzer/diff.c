@@ -329,11 +329,15 @@ static const char *percent_text(uint64_t base, uint64_t value, char *buf, size_t
 static void value_row(FILE *out, pa_metric_t m, uint64_t base, uint64_t value, const char *label,
                       const char *e0, const char *e1)
 {
-    char b[48], n[48], dl[64], p[48];
+    char b[48], n[48], dl[64], p[48], eb[56], en[56];
     pa_metric_format(m, base, b, sizeof b);
     pa_metric_format(m, value, n, sizeof n);
     pa_metric_format_change(m, base, value, dl, sizeof dl);
-    fprintf(out, "  %-18s %s%14s %s%14s %14s %9s", label, e0, b, e1, n, dl,
+    /* "~" right against the figure it marks: in a column of its own it read as the end of the
+     * figure before it ("16797 ~     23199" marked the new side's 23199) */
+    snprintf(eb, sizeof eb, "%s%s", *e0 == '~' ? "~" : "", b);
+    snprintf(en, sizeof en, "%s%s", *e1 == '~' ? "~" : "", n);
+    fprintf(out, "  %-18s %15s %15s %14s %9s", label, eb, en, dl,
             percent_text(base, value, p, sizeof p));
 }
 
@@ -519,8 +523,10 @@ static void check_text(FILE *out, const diff_t *d)
     fputs("\nTotals\n", out);
     for (int m = 0; m < PA_M_COUNT; m++) {
         char b[48];
-        fprintf(out, "  %-18s %s%14s\n", pa_metrics[m].title, d->sampled[NEW] ? "~" : " ",
-                pa_metric_format((pa_metric_t)m, d->tot[NEW][m], b, sizeof b));
+        char e[56];
+        snprintf(e, sizeof e, "%s%s", d->sampled[NEW] ? "~" : "",
+                 pa_metric_format((pa_metric_t)m, d->tot[NEW][m], b, sizeof b));
+        fprintf(out, "  %-18s %15s\n", pa_metrics[m].title, e);
     }
 }
 

@@ -1132,7 +1132,8 @@ static int parse_opts(int argc, char **argv, xopts_t *o)
             break;
         case OPT_AT:
             if (pa_model_parse_at(optarg, &o->at) != PA_OK) {
-                pa_msg_error("export: bad --at '%s': a time (12.5, 250ms), last or max", optarg);
+                pa_msg_error("export: bad --at '%s': a time (12.5, 250ms, 10m, 2h), last or max",
+                             optarg);
                 return -1;
             }
             break;

@@ -238,6 +238,8 @@ static const char *func_name(const func_t *f, char *buf, size_t size)
 {
     if (f->function)
         snprintf(buf, size, "%s", f->function);
+    else if (f->module && f->module[0] == '[')
+        snprintf(buf, size, "%s", f->module); /* "[unknown]": in no module (JIT code) */
     else
         snprintf(buf, size, "[%s]", pa_util_basename(f->module));
     return buf;

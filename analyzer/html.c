@@ -595,8 +595,8 @@ int pa_html_main(int argc, char **argv)
             break;
         case OPT_AT:
             if (pa_model_parse_at(optarg, &at) != PA_OK) {
-                pa_msg_error("report: invalid --at '%s': expected seconds since start (12.5, "
-                             "12.5s, 500ms), 'last' or 'max'",
+                pa_msg_error("report: invalid --at '%s': expected a time since start (12.5, "
+                             "12.5s, 500ms, 10m, 2h, 1d), 'last' or 'max'",
                              optarg);
                 return PA_EXIT_USAGE;
             }

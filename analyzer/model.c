@@ -2117,9 +2117,16 @@ int pa_model_parse_at(const char *s, pa_at_t *at)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
+    /* the units of PERFSHIM_INTERVAL and --older-than: a week-long trace is read in hours */
     double scale = 1e9;
     if (strcmp(end, "ms") == 0)
         scale = 1e6;
+    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+        scale = 60e9;
+    else if (strcmp(end, "h") == 0)
+        scale = 3600e9;
+    else if (strcmp(end, "d") == 0)
+        scale = 86400e9;
     else if (strcmp(end, "s") != 0 && *end)
         return PA_EUSAGE;
     if (end == s || errno || !(v >= 0) || v * scale >= 1.8e19 || !(s[0] >= '0' && s[0] <= '9'))

@@ -14,12 +14,14 @@
 
 #include "report.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,7 +92,72 @@ static int set_preload(const char *lib)
     return rc;
 }
 
-/* Reads the trace list: one path per line. */
+/* PERFSHIM_MAX_TRACE writes a process's trace in pieces, PATH then PATH.part2, PATH.part3, ...,
+ * and lists only PATH, the first (docs/trace-format.md, "Pieces"): the state at exit is in the
+ * last piece. The latest PATH.partN, if any, not older than PATH (an older one is a stale piece
+ * of an earlier process that used the same name); else PATH. */
+static int latest_piece(const char *path, pa_strlist_t *out)
+{
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    size_t nlen = strlen(name);
+    char dirpath[PATH_MAX];
+    snprintf(dirpath, sizeof dirpath, "%.*s", slash ? (int)(slash - path) + 1 : 1,
+             slash ? path : ".");
+    struct stat first;
+    DIR *d = stat(path, &first) == 0 ? opendir(dirpath) : NULL;
+    if (!d)
+        return pa_strlist_add(out, path);
+    unsigned long best = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name, *tail = n + nlen;
+        if (strncmp(n, name, nlen) != 0 || strncmp(tail, ".part", 5) != 0 || tail[5] < '1' ||
+            tail[5] > '9')
+            continue;
+        char *end;
+        unsigned long k = strtoul(tail + 5, &end, 10);
+        if (*end || k <= best)
+            continue;
+        char piece[PATH_MAX + 32];
+        struct stat st;
+        snprintf(piece, sizeof piece, "%.*s%s", (int)(name - path), path, n);
+        if (stat(piece, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime >= first.st_mtime)
+            best = k;
+    }
+    closedir(d);
+    if (!best)
+        return pa_strlist_add(out, path);
+    return pa_strlist_addf(out, "%s.part%lu", path, best);
+}
+
+/* The trace's directory, when the template names one without % patterns, must exist: else
+ * every process of the command would warn that it cannot create its trace, and the report would
+ * only say that no trace was written. 0, or -1 (message printed). */
+static int check_output_dir(const char *tmpl)
+{
+    const char *slash = tmpl ? strrchr(tmpl, '/') : NULL;
+    if (!slash || slash == tmpl)
+        return 0;
+    char dir[PATH_MAX];
+    if ((size_t)(slash - tmpl) >= sizeof dir || memchr(tmpl, '%', (size_t)(slash - tmpl)))
+        return 0;
+    memcpy(dir, tmpl, (size_t)(slash - tmpl));
+    dir[slash - tmpl] = 0;
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        pa_msg_error("cannot write traces to %s: %s (create the directory first)", dir,
+                     strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        pa_msg_error("cannot write traces to %s: not a directory", dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the trace list: one path per line, each replaced by its latest piece. */
 static int read_list(const char *path, pa_strlist_t *out)
 {
     FILE *f = fopen(path, "r");
@@ -106,7 +173,7 @@ static int read_list(const char *path, pa_strlist_t *out)
         if (len > 0 && line[len - 1] == '\n')
             line[--len] = 0;
         if (len > 0)
-            rc = pa_strlist_add(out, line);
+            rc = latest_piece(line, out);
     }
     free(line);
     fclose(f);
@@ -205,6 +272,8 @@ int pa_run_command(const pa_run_opts_t *o, char *const *cmd)
     if (set_preload(lib) != PA_OK)
         return PA_EXIT_USAGE;
     if (o->output && setenv("PERFSHIM_OUTPUT", o->output, 1) != 0)
+        return PA_EXIT_USAGE;
+    if (check_output_dir(getenv("PERFSHIM_OUTPUT")) != 0)
         return PA_EXIT_USAGE;
     /* lock timing is on under `perfshim run` unless the user chose (docs/options.md) */
     if (setenv("PERFSHIM_LOCKS", "1", 0) != 0)

@@ -196,11 +196,16 @@ void ps_init_process(void)
     /* Registered first, so it runs after every handler of the program's (they may free). */
     at_quick_exit(on_quick_exit);
     start_timing();
-    if (ps_g.opt.track && ps_g.opt.start) {
-        ps_set_hooks(1);
+    if (ps_g.opt.track) {
+        /* The sampled-block bitmap even when dormant: `perfshim ctl PID sample` may turn
+         * sampling on later, and its free path reads the bitmap. PERFSHIM_SAMPLE with
+         * PERFSHIM_START=off sets the mean now; `start` then picks the sampled hooks. */
+        if (ps_g.opt.start)
+            ps_set_hooks(1);
         if (ps_sample_init() == 0 && ps_g.opt.sample > 0)
             ps_sample_set((uint64_t)ps_g.opt.sample); /* hooks: the sampled fast path */
-        atomic_store(&ps_g.active, 1);
+        if (ps_g.opt.start)
+            atomic_store(&ps_g.active, 1);
     }
     /* PERFSHIM_START, PERFSHIM_CONTROL: the control channel, if enabled, starts here */
     int on = ps_control_init();

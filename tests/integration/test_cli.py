@@ -56,6 +56,23 @@ def main():
     ck.equal(p.returncode, 0, "perfshim run -- leaky (leaks, no --fail-on-leak)")
     p = pstest.run([ps, "run", "--", noleak, "7"], cwd=work)
     ck.equal(p.returncode, 7, "perfshim run -- noleak 7 returns the command's status")
+    # -o into a directory that does not exist: said at once, the command is not run (it would
+    # run without a trace, each of its processes warning that it cannot create one)
+    marker = os.path.join(work, "ran")
+    for tmpl, what in ((os.path.join(work, "no-dir", "%e.%p.trace"), "No such file"),
+                       (os.path.join(leaky, "%e.trace"), "not a directory")):
+        p = pstest.run([ps, "run", "-o", tmpl, "--", "/bin/sh", "-c", "touch " + marker],
+                       cwd=work)
+        ck.check(p.returncode == 2 and b"cannot write traces to" in p.stderr and
+                 what.encode() in p.stderr and not os.path.exists(marker) and
+                 p.stderr.count(b"\n") == 1,
+                 "perfshim run -o into a missing directory (%s): exit 2, one line, nothing run"
+                 % what, pstest.describe(p))
+    p = pstest.run([ps, "run", "-o", os.path.join(work, "%p-dir", "x.trace"), "--", noleak],
+                   cwd=work)
+    ck.check(p.returncode == 2 and b"cannot write traces to" not in p.stderr,
+             "a directory with a % pattern is not checked (the shim warns, run says no trace)",
+             pstest.describe(p))
     p = pstest.run([ps, "run", "--", os.path.join(work, "does-not-exist")], cwd=work)
     ck.check(p.returncode != 0, "perfshim run of a missing program fails",
              pstest.describe(p))

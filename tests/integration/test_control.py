@@ -18,6 +18,9 @@ line by line on stdin, so the test knows exactly what was allocated while tracki
 --part list: `perfshim ctl --list` lists a running process and removes a stale socket of a
   dead pid; errors: no such process (3), a process without a channel (4), usage (2), refused
   (6: start twice, sample in this build).
+--part sampled: `perfshim ctl PID sample` after a dormant start, then frees of pooled blocks
+  (the program survives); PERFSHIM_SAMPLE with PERFSHIM_START=off is still in effect after
+  `start` (status, and the trace's figures are estimates).
 --part fork: a forked child of a process with the channel has its own socket (its pid) and
   thread, inherits tracking, answers status and dump, writes its own trace (its pid's name,
   section 1, its own blocks, and apart from them the parent's live blocks it inherited), and
@@ -362,6 +365,45 @@ def part_list(args, ck):
              "ctl on a pid that does not exist: exit 3", pstest.describe(p))
 
 
+def part_sampled(args, ck):
+    """Sampling in a dormant process: `ctl sample` after a dormant start, then frees of
+    pooled blocks (the free path reads the sampled-block bitmap, which a dormant start did not
+    map: SIGSEGV, as a JVM's first free showed); and PERFSHIM_SAMPLE with PERFSHIM_START=off,
+    which `start` used to ignore (full tracking, at full cost, without a word)."""
+    work = pstest.tmpdir("control-sampled")
+    env = {"LD_PRELOAD": args.lib, "PERFSHIM_START": "off",
+           "PERFSHIM_OUTPUT": os.path.join(work, "%e.%p.trace")}
+    prog = Prog(args, env, work)
+    try:
+        prog.cmd("a 50")  # dormant: pooled, never tracked
+        ck.equal(ctl(args, prog.pid, "start").returncode, 0, "start")
+        ck.equal(ctl(args, prog.pid, "sample", "64k").returncode, 0, "sample 64k")
+        prog.cmd("a 2000")  # sampled, some of them tracked
+        prog.cmd("fa")  # frees dormant and sampled pooled blocks
+        rc, _, err = prog.quit()
+        ck.equal((rc, err), (0, b""), "ctl sample after a dormant start: frees of pooled "
+                 "blocks work, the program exits normally and quietly")
+    finally:
+        prog.kill()
+    prog = Prog(args, dict(env, PERFSHIM_SAMPLE="64k"), work)
+    try:
+        ck.equal(status(args, prog.pid).get("sample"), "65536",
+                 "PERFSHIM_START=off PERFSHIM_SAMPLE=64k: status shows the mean while dormant")
+        ctl(args, prog.pid, "start")
+        ck.equal(status(args, prog.pid).get("sample"), "65536",
+                 "PERFSHIM_SAMPLE=64k: still sampled after start")
+        prog.cmd("b 1000")
+        pid = prog.pid
+        rc, _, err = prog.quit()
+        ck.equal((rc, err), (0, b""), "PERFSHIM_SAMPLE, dormant start: a quiet exit")
+    finally:
+        prog.kill()
+    path = os.path.join(work, "ctlprog.%d.trace" % pid)
+    p, rep = leaks(args, path)
+    ck.check(rep is not None and (rep.get("sampling") or {}).get("mean_bytes") == 65536,
+             "the section's trace is sampled (estimated figures)", pstest.describe(p))
+
+
 def part_fork(args, ck):
     src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ctlprog.c")
     marks = pstest.markers(src)
@@ -448,9 +490,10 @@ def part_uid(args, ck):
 
 def main():
     args = pstest.parse_args(lambda ap: ap.add_argument(
-        "--part", choices=["roundtrip", "inert", "list", "fork", "uid"], required=True))
+        "--part", choices=["roundtrip", "inert", "list", "sampled", "fork", "uid"],
+        required=True))
     ck = pstest.Checker("test_control_" + args.part)
-    {"roundtrip": part_roundtrip, "inert": part_inert, "list": part_list, "fork": part_fork,
+    {"roundtrip": part_roundtrip, "inert": part_inert, "list": part_list, "sampled": part_sampled, "fork": part_fork,
      "uid": part_uid}[args.part](args, ck)
     ck.done()
 

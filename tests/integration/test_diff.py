@@ -271,6 +271,26 @@ def main():
              suite.findall("testcase")[1].find("skipped") is not None,
              "check --junit: a relative rule is a skipped testcase", pstest.describe(p))
 
+    # ---- a sampled side: "~" against the estimated figure, not in a column of its own ------
+    sampled = os.path.join(work, "s.trace")
+    p = pstest.run([os.path.join(args.bindir, "diffprog_a")], cwd=work,
+                   env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": sampled,
+                        "PERFSHIM_SAMPLE": "4k", "PERFSHIM_SAMPLE_SEED": "1"})
+    for argv, est in (([a, sampled], "new"), ([sampled, a], "base")):
+        p = perfshim("diff", *argv)
+        row = next((l for l in p.stdout.decode().splitlines()
+                    if l.startswith("  bytes allocated")), "")
+        f = row.split()[2:]  # base value unit, new value unit, ...
+        base, new = (f[0], f[2]) if len(f) > 4 else ("", "")
+        ck.check(p.returncode == 0 and "~" not in f[:4] and
+                 (new if est == "new" else base).startswith("~") and
+                 not (base if est == "new" else new).startswith("~"),
+                 "diff with a sampled %s side: the estimate is written ~FIGURE" % est, row)
+    p = perfshim("check", "--fail-on", "leaked=1000000", sampled)
+    row = next((l for l in p.stdout.decode().splitlines() if l.startswith("  bytes allocated")), "")
+    ck.check(row.split()[2:3] and row.split()[2].startswith("~") and row.split()[2] != "~",
+             "check on a sampled trace: ~FIGURE", row)
+
     # ---- exit 2: unreadable input, usage errors ------------------------------------------------
     junk = os.path.join(work, "junk.trace")
     with open(junk, "w") as f:

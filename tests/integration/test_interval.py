@@ -12,7 +12,8 @@ before it in its snapshot (a writer killed mid-write) analyze to the snapshot be
 rows rebuilt delta by delta add up to each snapshot's totals; a damaged keyframe makes the
 deltas after it be skipped until the next keyframe. SIGKILL mid-run: the last complete snapshot is reported and
 every one counted. PERFSHIM_MAX_TRACE: the first piece and the latest three are kept, each a
-complete trace. No wall-clock assertion beyond "several snapshots"."""
+complete trace; `perfshim run` reports the last piece (the exit state), not the first the trace
+list names, nor an older stale piece of the same name. No wall-clock assertion beyond "several snapshots"."""
 import json
 import os
 import re
@@ -153,6 +154,48 @@ def check_max_trace(args, ck, prog, work, keep_size):
                      for r in last["rows"]),
                  "MAX_TRACE: the last piece ends with the exit snapshot, the kept blocks exact",
                  "kept %d" % kept)
+
+
+def check_run_pieces(args, ck, prog, work, keep_size):
+    """`perfshim run` on a command whose trace is in pieces reports the last piece (the exit
+    state), not the first one the trace list names (a state from the process's first moments);
+    a stale piece of an earlier process with the same name, older than the first, is not
+    taken."""
+    rdir = os.path.join(work, "run-pieces")
+    os.makedirs(rdir)
+    stale = os.path.join(rdir, "r.trace.part99")
+    with open(stale, "wb") as f:
+        f.write(b"not a trace\n")
+    os.utime(stale, (1, 1))
+    env = {"PERFSHIM_INTERVAL": "20ms", "PERFSHIM_MAX_TRACE": "48k"}
+    for run_ms in (1000, 3000, 9000):
+        for n in os.listdir(rdir):
+            if n != "r.trace.part99":
+                os.unlink(os.path.join(rdir, n))
+        p = pstest.run([args.perfshim, "run", "--json", "-o", os.path.join(rdir, "r.trace"),
+                        "--", prog, str(run_ms)], env=env, cwd=rdir)
+        parts = sorted(int(n[len("r.trace.part"):]) for n in os.listdir(rdir)
+                       if n.startswith("r.trace.part") and n != "r.trace.part99")
+        if p.returncode != 0 or parts:
+            break
+    out = p.stdout.decode()
+    m = re.search(r"kept (\d+)", out)
+    try:
+        reps = json.loads(out[out.index("\n[") + 1:])
+    except ValueError:
+        reps = []
+    if not ck.check(p.returncode == 0 and parts and m and len(reps) == 1,
+                    "run with MAX_TRACE: pieces written, one report", pstest.describe(p)):
+        return
+    r = reps[0]
+    kept = int(m.group(1))
+    ck.equal((os.path.basename(r["trace"]), r["snapshot"]["reason"]),
+             ("r.trace.part%d" % parts[-1], "exit"),
+             "run with MAX_TRACE: the report is the last piece's, at exit")
+    ck.check(any(lk["blocks"] == kept and lk["bytes"] == kept * keep_size
+                 for lk in r["leaks"]),
+             "run with MAX_TRACE: the kept blocks at exit, exact (%d)" % kept,
+             repr([(lk["blocks"], lk["bytes"]) for lk in r["leaks"]]))
 
 
 def main():
@@ -354,6 +397,7 @@ def main():
 
     check_sigkill(args, ck, prog, work)
     check_max_trace(args, ck, prog, work, keep_size)
+    check_run_pieces(args, ck, prog, work, keep_size)
     ck.done()
 
 

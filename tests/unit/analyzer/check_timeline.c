@@ -489,7 +489,15 @@ START_TEST(test_parse_at)
     ck_assert_uint_eq(at.time_ns, 250000000);
     ck_assert_int_eq(pa_model_parse_at("0", &at), PA_OK);
     ck_assert_uint_eq(at.time_ns, 0);
-    const char *bad[] = {"", "s", "-1", "abc", "12x", "12 s", "1e30", " 5", "nan", "inf", "+3"};
+    /* the units of PERFSHIM_INTERVAL and --older-than */
+    ck_assert_int_eq(pa_model_parse_at("10m", &at), PA_OK);
+    ck_assert_uint_eq(at.time_ns, 600000000000ull);
+    ck_assert_int_eq(pa_model_parse_at("1.5h", &at), PA_OK);
+    ck_assert_uint_eq(at.time_ns, 5400000000000ull);
+    ck_assert_int_eq(pa_model_parse_at("2d", &at), PA_OK);
+    ck_assert_uint_eq(at.time_ns, 172800000000000ull);
+    const char *bad[] = {"",   "s",   "-1",  "abc", "12x", "12 s", "1e30",
+                         " 5", "nan", "inf", "+3",  "5hm", "1e9d", "h"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(pa_model_parse_at(bad[i], &at) == PA_EUSAGE, "'%s' accepted", bad[i]);
 }

@@ -857,6 +857,27 @@ START_TEST(test_hot_report_json)
 }
 END_TEST
 
+/* A sampled frame in no module (JIT code: a JVM's or V8's) is "[unknown]" in the text, as in
+ * the other reports; it read "[[unknown]]". */
+START_TEST(test_hot_unknown_frame)
+{
+    pa_trace_t t;
+    hot_trace(&t);
+    uint64_t jit[] = {0x10, tm_outer()};
+    st_add_stack(&t, 4, 2, jit);
+    pa_cpu_row_t *rows = realloc(t.cpu.rows, 4 * sizeof *rows);
+    ck_assert_ptr_nonnull(rows);
+    t.cpu.rows = rows;
+    t.cpu.rows[3] = (pa_cpu_row_t){4, 1, 90};
+    t.cpu.n = 4;
+    hot_opts = (pa_hot_opts_t){.json = false};
+    char *out = capture(run_hot, &t);
+    ck_assert_msg(strstr(out, "[unknown]") && !strstr(out, "[[unknown]]"), "%s", out);
+    free(out);
+    pa_model_free(&t);
+}
+END_TEST
+
 int main(void)
 {
     tu_setup("check_analyzer_timing");
@@ -878,6 +899,7 @@ int main(void)
     tcase_add_test(tc, test_lock_report_semaphores);
     tcase_add_test(tc, test_lock_wrapper_frames);
     tcase_add_test(tc, test_hot_report_json);
+    tcase_add_test(tc, test_hot_unknown_frame);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
