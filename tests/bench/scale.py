@@ -77,6 +77,7 @@ def measure(argv, env=None):
 WORKLOADS = {  # per round, pause (ms), PERFSHIM_INTERVAL, default rounds, file name, sizes
     "adverse": ("100", "11", "10ms", 5000, "many", "256"),
     "service": ("1000", "51", "200ms", 3000, "service2", "4"),
+    "busy": ("3000", "150", "10ms", 11500, "busy", "4"),
 }
 RECORD_AS_LIMIT = 4000000000  # bytes of address space for each recording process
 RECORD_TIMEOUT = 3600  # seconds
@@ -109,18 +110,34 @@ def record(args, data):
             stdout=subprocess.DEVNULL, preexec_fn=capped)))
     t0 = time.monotonic()
     for tool, path, p in jobs:
-        try:
-            rc = p.wait(timeout=max(1, RECORD_TIMEOUT - (time.monotonic() - t0)))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-            rc = "timeout"
-        log("%s recording done in %.0f s: %s" % (tool, time.monotonic() - t0, rc))
+        rc, ru = wait_rusage(p, t0 + RECORD_TIMEOUT)
+        wall = time.monotonic() - t0
+        log("%s recording done in %.0f s: %s" % (tool, wall, rc))
         part = path + ".part" if tool == "perfshim" else path[:-len(".zst")] + ".part.zst"
         if rc != 0 or not os.path.exists(part):
             raise SystemExit("scale.py: the %s recording failed (%s); see %s" % (tool, rc, part))
         os.rename(part, path)
+        # What the recording cost (the program and, for heaptrack, its interpreter and zstd:
+        # the children its script waited for), kept next to the recording for later runs.
+        with open(path + ".record.json", "w") as fh:
+            json.dump({"argv": argv, "wall_s": wall, "user_s": ru.ru_utime,
+                       "sys_s": ru.ru_stime, "maxrss_kib": ru.ru_maxrss}, fh)
     return trace, ht
+
+
+def wait_rusage(p, deadline):
+    """Waits for p (killed at deadline); returns (exit status or "timeout", its rusage)."""
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid == p.pid:
+            p.returncode = os.waitstatus_to_exitcode(status)
+            return p.returncode, ru
+        if time.monotonic() > deadline:
+            p.kill()
+            _, status, ru = os.wait4(p.pid, 0)
+            p.returncode = os.waitstatus_to_exitcode(status)
+            return "timeout", ru
+        time.sleep(0.5)
 
 
 def heaptrack_facts(ht):
@@ -180,6 +197,10 @@ def main():
     facts = trace_facts(perfshim, trace)
     facts["trace_bytes"] = os.path.getsize(trace)
     facts["heaptrack_bytes"] = os.path.getsize(ht)
+    for tool, path in (("perfshim", trace), ("heaptrack", ht)):
+        if os.path.exists(path + ".record.json"):
+            with open(path + ".record.json") as fh:
+                facts["recording_" + tool] = json.load(fh)
     facts.update(heaptrack_facts(ht))
     if facts["heaptrack_allocs"] is None or facts["allocs"] is None or \
             abs(facts["heaptrack_allocs"] - facts["allocs"]) > facts["allocs"] // 100:
