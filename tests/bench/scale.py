@@ -16,7 +16,7 @@ Reports the median and the spread (min..max) of each, and the median of the per-
 heaptrack_print / perfshim (CPU time). Registers no test, asserts nothing: numbers only
 (docs/performance.md quotes them).
 
-Two workloads (--workload), the same 100k stacks:
+Three workloads (--workload), the same 100k stacks:
   - adverse (the default): 100 requests a round, 11 ms apart, any of 256 sizes at every stack,
     PERFSHIM_INTERVAL=10ms: 10k+ snapshots (most while the 100k stacks are made) with few
     events between them; the worst case for snapshots and the best for an event log;
@@ -31,7 +31,17 @@ Two workloads (--workload), the same 100k stacks:
     workload has about a thousand snapshots, not 10k. heaptrack 1.4 cannot record the adverse
     sizes at this traffic: its interpreter's set of (size, trace) pairs hashes 256 sizes x 1000
     hot stacks into one narrow range and doubles its table until memory runs out
-    (docs/performance.md, "Why heaptrack could not record the service workload").
+    (docs/performance.md, "Why heaptrack could not record the service workload");
+  - busy: the issue's 10k snapshots *and* a service's traffic between them: 11,000 rounds of
+    3,000 requests (33M allocations; 4 sizes a stack, no pause), a snapshot every 400 KB
+    allocated (PERFSHIM_DUMP_EVERY=400k: about one a round, 10k+ in all, at the same points
+    of the sequence on every run, where an interval's count would depend on the machine's
+    load). A service with a snapshot every 10 s that allocates 300 blocks a second looks like
+    this over 30 hours; redis-server under redis-benchmark allocates 100k a second
+    (docs/performance.md, "The busy workload"), so this is the quiet end of a real service.
+    Under an interval, 10k snapshots of 100k stacks need 30 minutes or more of recording
+    (each takes 20-30 ms of wall time at load 6-10, and the next one waits four times that);
+    the trigger by bytes writes the same chunks (SNAPSHOT_PACKED deltas) without the wait.
 Both recordings run under a 4 GB address-space limit (RLIMIT_AS) and a time limit, so that a
 recorder that blows up fails alone instead of taking the machine with it.
 
@@ -39,7 +49,7 @@ recorder that blows up fails alone instead of taking the machine with it.
 `valgrind --tool=callgrind` (load-independent; several minutes at full size).
 
 Usage:
-    python3 tests/bench/scale.py --build build [--workload adverse|service] [--data DIR]
+    python3 tests/bench/scale.py --build build [--workload adverse|service|busy] [--data DIR]
         [--reps 5] [--rounds N] [--symbol-cache DIR] [--callgrind] [--json out.json]
 --data DIR keeps the recordings in DIR and reuses them when present (on a loaded 2-core
 machine the service workload's take 4 minutes, the adverse one's 20 or more: the shim's 10k
@@ -74,10 +84,10 @@ def measure(argv, env=None):
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, p.returncode
 
 
-WORKLOADS = {  # per round, pause (ms), PERFSHIM_INTERVAL, default rounds, file name, sizes
-    "adverse": ("100", "11", "10ms", 5000, "many", "256"),
-    "service": ("1000", "51", "200ms", 3000, "service2", "4"),
-    "busy": ("3000", "150", "10ms", 11500, "busy", "4"),
+WORKLOADS = {  # per round, pause (ms), snapshot option, default rounds, file name, sizes, cold
+    "adverse": ("100", "11", ("PERFSHIM_INTERVAL", "10ms"), 5000, "many", "256", "100"),
+    "service": ("1000", "51", ("PERFSHIM_INTERVAL", "200ms"), 3000, "service2", "4", "100"),
+    "busy": ("3000", "0", ("PERFSHIM_DUMP_EVERY", "400k"), 11000, "busy", "4", "1000"),
 }
 RECORD_AS_LIMIT = 4000000000  # bytes of address space for each recording process
 RECORD_TIMEOUT = 3600  # seconds
@@ -89,17 +99,17 @@ def capped():
 
 def record(args, data):
     """Makes the missing recordings, both at once (each is mostly one process); returns paths."""
-    per, pause, interval, _, name, sizes = WORKLOADS[args.workload]
+    per, pause, (snap_var, snap_value), _, name, sizes, cold = WORKLOADS[args.workload]
     exe = os.path.join(args.build, "bin", "bench", "bench-scalegen")
-    argv = [exe, "100000", str(args.rounds), per, pause, sizes]
+    argv = [exe, "100000", str(args.rounds), per, pause, sizes, cold]
     lib = os.path.join(args.build, "lib", "libperfshim.so")
     trace = os.path.join(data, name + ".trace")
     ht = os.path.join(data, name + ".ht.zst")
     jobs = []
     if not os.path.exists(trace):
         log("recording %s under perfshim" % " ".join(argv))
-        env = dict(os.environ, LD_PRELOAD=lib, PERFSHIM_INTERVAL=interval,
-                   PERFSHIM_OUTPUT=trace + ".part")
+        env = dict(os.environ, LD_PRELOAD=lib, PERFSHIM_OUTPUT=trace + ".part")
+        env[snap_var] = snap_value
         jobs.append(("perfshim", trace, subprocess.Popen(
             argv, env=env, stdout=subprocess.DEVNULL, preexec_fn=capped)))
     if not os.path.exists(ht):
