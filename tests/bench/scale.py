@@ -3,12 +3,11 @@
 """scale.py — the analyzer at scale, side by side with heaptrack_print (issue 14 item 3).
 
 Records one workload twice: tests/bench/scalegen.c (100k distinct allocation stacks, then
-ROUNDS rounds of 100 requests, 11 ms apart: the same events whatever the tool) under
-libperfshim.so with PERFSHIM_INTERVAL=10ms (10k+ snapshots: the interval fires while the
-100k stacks are made, then about once a round), and under `heaptrack -o` (heaptrack 1.4:
-every allocation and free event, zstd-compressed). Then measures, in R rounds, each perfshim report on the perfshim
-trace and `heaptrack_print` on the heaptrack recording, interleaved (leaks, heaptrack_print,
-timeline, heaptrack_print, ...), so that load on the machine hits both alike:
+ROUNDS rounds of requests: the same events whatever the tool) under libperfshim.so with the
+workload's snapshot option (below), and under `heaptrack -o` (heaptrack 1.4: every allocation
+and free event, zstd-compressed). Then measures, in R rounds, each perfshim report on the
+perfshim trace and `heaptrack_print` on the heaptrack recording, interleaved (leaks,
+heaptrack_print, timeline, heaptrack_print, ...), so that load on the machine hits both alike:
   - CPU time (user + sys of the child, from wait4's rusage): the decision metric on a shared
     machine; wall time is reported too;
   - peak RSS (the child's maxrss).
@@ -42,6 +41,12 @@ Three workloads (--workload), the same 100k stacks:
     Under an interval, 10k snapshots of 100k stacks need 30 minutes or more of recording
     (each takes 20-30 ms of wall time at load 6-10, and the next one waits four times that);
     the trigger by bytes writes the same chunks (SNAPSHOT_PACKED deltas) without the wait.
+    One request in 1000 (bench-scalegen's COLD) goes to the cold stacks, not one in 100: at
+    33M requests one in 100 reaches nearly all 400k (stack, size) pairs, and heaptrack's
+    interpreter then grows as with 256 sizes (1.6 GB in 100 s). Measured 2026-12-06: 11,569
+    snapshots, 227 MB against heaptrack's 85 MB; the reports take 1/5 to 1/6.5 of
+    heaptrack_print's CPU time and 1/11 to 1/20 of its instructions (the target, 1/10 of its
+    time, is met in instructions only; docs/performance.md, "Three workloads side by side").
 Both recordings run under a 4 GB address-space limit (RLIMIT_AS) and a time limit, so that a
 recorder that blows up fails alone instead of taking the machine with it.
 
@@ -52,9 +57,11 @@ Usage:
     python3 tests/bench/scale.py --build build [--workload adverse|service|busy] [--data DIR]
         [--reps 5] [--rounds N] [--symbol-cache DIR] [--callgrind] [--json out.json]
 --data DIR keeps the recordings in DIR and reuses them when present (on a loaded 2-core
-machine the service workload's take 4 minutes, the adverse one's 20 or more: the shim's 10k
-snapshots of 100k stacks are the cost; the two recordings run at once). The measuring takes 5
-to 10 minutes at --reps 5, --callgrind about 10 more. --symbol-cache DIR runs the perfshim
+machine the service workload's take 4 minutes, the adverse one's 20 or more, the busy one's 16:
+the shim's 10k snapshots of 100k stacks are the cost; the two recordings run at once), with
+what each recording cost (NAME.record.json: wall, user and sys time, peak RSS). The measuring
+takes 5 to 10 minutes at --reps 5 (busy: 15 at --reps 3), --callgrind about 10 more (busy: 30,
+heaptrack_print's 60G instructions). --symbol-cache DIR runs the perfshim
 reports with that cache (warmed by one run first): the figures of a second analysis of a build.
 """
 
@@ -119,9 +126,7 @@ def record(args, data):
             ["heaptrack", "-o", ht[:-len(".zst")] + ".part", "--"] + argv,
             stdout=subprocess.DEVNULL, preexec_fn=capped)))
     t0 = time.monotonic()
-    for tool, path, p in jobs:
-        rc, ru = wait_rusage(p, t0 + RECORD_TIMEOUT)
-        wall = time.monotonic() - t0
+    for tool, path, p, rc, ru, wall in wait_all(jobs, t0 + RECORD_TIMEOUT):
         log("%s recording done in %.0f s: %s" % (tool, wall, rc))
         part = path + ".part" if tool == "perfshim" else path[:-len(".zst")] + ".part.zst"
         if rc != 0 or not os.path.exists(part):
@@ -135,19 +140,25 @@ def record(args, data):
     return trace, ht
 
 
-def wait_rusage(p, deadline):
-    """Waits for p (killed at deadline); returns (exit status or "timeout", its rusage)."""
-    while True:
-        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-        if pid == p.pid:
-            p.returncode = os.waitstatus_to_exitcode(status)
-            return p.returncode, ru
-        if time.monotonic() > deadline:
-            p.kill()
-            _, status, ru = os.wait4(p.pid, 0)
-            p.returncode = os.waitstatus_to_exitcode(status)
-            return "timeout", ru
+def wait_all(jobs, deadline):
+    """Waits for the (tool, path, Popen) jobs at once, killing those left at deadline; returns
+    (tool, path, Popen, exit status or "timeout", rusage, wall s since the start) of each, in
+    the order of the jobs: each one's wall time is its own, not the time until it was waited."""
+    t0 = time.monotonic()
+    done = {}
+    while len(done) < len(jobs):
+        for tool, path, p in jobs:
+            if tool in done:
+                continue
+            late = time.monotonic() > deadline
+            if late:
+                p.kill()
+            pid, status, ru = os.wait4(p.pid, 0 if late else os.WNOHANG)
+            if pid == p.pid:
+                p.returncode = os.waitstatus_to_exitcode(status)
+                done[tool] = ("timeout" if late else p.returncode, ru, time.monotonic() - t0)
         time.sleep(0.5)
+    return [(tool, path, p) + done[tool] for tool, path, p in jobs]
 
 
 def heaptrack_facts(ht):
