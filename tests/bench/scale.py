@@ -44,7 +44,7 @@ Three workloads (--workload), the same 100k stacks:
     One request in 1000 (bench-scalegen's COLD) goes to the cold stacks, not one in 100: at
     33M requests one in 100 reaches nearly all 400k (stack, size) pairs, and heaptrack's
     interpreter then grows as with 256 sizes (1.6 GB in 100 s). Measured 2026-12-06: 11,569
-    snapshots, 227 MB against heaptrack's 85 MB; the reports take 1/5 to 1/6.5 of
+    snapshots, 227 MB against heaptrack's 85 MB; the reports take 1/4.3 to 1/6.9 of
     heaptrack_print's CPU time and 1/11 to 1/20 of its instructions (the target, 1/10 of its
     time, is met in instructions only; docs/performance.md, "Three workloads side by side").
 Both recordings run under a 4 GB address-space limit (RLIMIT_AS) and a time limit, so that a
