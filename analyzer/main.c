@@ -39,8 +39,10 @@ static bool thp_madvise(void)
  * from the environment, before main: so the first start adds the tunable and executes itself
  * again, once, and the second puts the environment back as it was before anything else runs
  * (the programs `run` starts see the user's). Not done when the user set the tunable either
- * way, for a set-user-ID start (glibc ignores the tunable), where huge pages are always or
- * never given, or when /proc/self/exe cannot be executed (then the run goes on as before). */
+ * way, when something is preloaded into the analyzer (valgrind's tools: the process they run
+ * would be the first start only, the second runs without them; or the shim: two traces), for a
+ * set-user-ID start (glibc ignores the tunable), where huge pages are always or never given,
+ * or when /proc/self/exe cannot be executed (then the run goes on as before). */
 static void huge_malloc(char **argv)
 {
     const char *was = getenv(TUNABLES_WAS);
@@ -52,8 +54,9 @@ static void huge_malloc(char **argv)
         unsetenv(TUNABLES_WAS);
         return;
     }
-    const char *cur = getenv("GLIBC_TUNABLES");
-    if ((cur && strstr(cur, "glibc.malloc.hugetlb")) || getauxval(AT_SECURE) || !thp_madvise())
+    const char *cur = getenv("GLIBC_TUNABLES"), *pre = getenv("LD_PRELOAD");
+    if ((cur && strstr(cur, "glibc.malloc.hugetlb")) || (pre && *pre) || getauxval(AT_SECURE) ||
+        !thp_madvise())
         return;
     size_t n = (cur ? strlen(cur) : 0) + sizeof HUGE_MALLOC + 2;
     char *val = malloc(n), *w = malloc(n);

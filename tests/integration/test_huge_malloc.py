@@ -9,7 +9,8 @@ the command sees exactly the user's GLIBC_TUNABLES (unset stays unset) and not t
 that carried it over (PSANALYZER_TUNABLES_WAS). Where THP is "madvise", the analyzer's own
 start-up environment (/proc/PID/environ of `run`, the command's parent) holds the tunable,
 after the user's; a user who set glibc.malloc.hugetlb keeps their value. Elsewhere that part
-is not checked (the analyzer does not execute itself again there)."""
+is not checked (the analyzer does not execute itself again there). With LD_PRELOAD set for the
+analyzer (valgrind's tools, the shim) it does not execute itself again either."""
 import os
 import subprocess
 
@@ -42,21 +43,28 @@ def main():
              ("glibc.malloc.tcache_count=3", "glibc.malloc.tcache_count=3", None),
              ("glibc.malloc.hugetlb=0", "glibc.malloc.hugetlb=0",
               "GLIBC_TUNABLES=glibc.malloc.hugetlb=0")]
+    # something preloaded into the analyzer (valgrind's tools, the shim): not executed again,
+    # or the tool would see the first start only (callgrind's counts of a report)
+    cases.append(("preload", "unset", ""))
     for user, seen, analyzer in cases:
         env = dict(base)
-        if user is not None:
+        if user == "preload":
+            env["LD_PRELOAD"] = args.lib
+            env["PERFSHIM_OUTPUT"] = os.path.join(work, "analyzer.%p.trace")
+        elif user is not None:
             env["GLIBC_TUNABLES"] = user
         p = subprocess.run([args.perfshim, "run", "-o", os.path.join(work, "%p.trace"), "--",
                             "sh", "-c", SCRIPT], env=env, cwd=work, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=120)
         out = p.stdout.decode("utf-8", "replace").strip()
-        what = "GLIBC_TUNABLES %s" % ("unset" if user is None else repr(user))
+        what = ("the analyzer preloaded" if user == "preload" else
+                "GLIBC_TUNABLES %s" % ("unset" if user is None else repr(user)))
         ck.check(p.returncode == 0 and out.startswith("T=%s|W=unset|P=" % seen),
                  "%s: the command sees the user's value, not the carrier" % what,
                  pstest.describe(p))
-        if madvise and analyzer:
+        if madvise and analyzer is not None:
             ck.equal(out.split("|P=", 1)[-1], analyzer,
-                     "%s: the analyzer started with the tunable (THP madvise)" % what)
+                     "%s: the analyzer's start-up GLIBC_TUNABLES (THP madvise)" % what)
     ck.done()
 
 
