@@ -16,14 +16,16 @@
 
 /* One entry of the report: a group (symbolized stack), or with leak classes (LEAK_KINDS) one
  * group's blocks of one class: kinds 1..4 (enum ps_leak_kind), 0 for blocks the scan did not
- * see; -1 without classes. */
+ * see; -1 without classes. 40 bytes: a report of 100k groups writes one or two each, and then
+ * picks from them (pick_entries), so their size is pages touched. */
 typedef struct {
     const pa_group_t *g;
-    int kind;
+    /* KIND_MIXED: the classes of all the group's live blocks, of every age ([0]: blocks, [1]:
+     * bytes), after the entries in make_entries' block; NULL otherwise */
+    const uint64_t (*all)[PS_LEAK_KINDS];
     uint64_t blocks, bytes;
-    size_t rank; /* the group's place in the report's order */
-    /* KIND_MIXED: the classes of all the group's live blocks, of every age */
-    uint64_t all_blocks[PS_LEAK_KINDS], all_bytes[PS_LEAK_KINDS];
+    uint32_t rank; /* the group's place in the report's order (groups are u32, report.c) */
+    int kind;
 } entry_t;
 
 /* With --older-than, a group whose old blocks' classes cannot be told apart: LEAK_KINDS counts
@@ -112,33 +114,33 @@ static int kind_row_cmp(const void *a, const void *b)
  * groups' order (g->items: sorted, or not yet when pick_entries picks them), then by bytes
  * when by_bytes. older: --older-than cut the groups' live figures to their old blocks
  * (a group whose old blocks' classes are unknown gets one KIND_MIXED entry) and g->items to
- * the groups that have some; nall: the groups in g->all (g->n before that cut). */
+ * the groups that have some; nall: the groups in g->all (g->n before that cut). The entries
+ * are counted before they are made: one block holds exactly them, then the classes of the
+ * mixed ones (entry_t.all), and nothing is allocated for classes a group does not have. */
 static int make_entries(const pa_trace_t *t, const pa_groups_t *g, size_t nall, bool by_bytes,
                         bool older, entry_t **out, size_t *n)
 {
     size_t nk;
     const ps_row_leak_kind_t *kr = pa_model_leak_kinds(t, &nk);
     *n = 0;
-    *out = malloc((g->n ? g->n : 1) * (kr ? PS_LEAK_KINDS + 1 : 1) * sizeof **out);
-    if (!*out)
-        return PA_ENOMEM;
+    *out = NULL;
     if (!kr) {
+        if (!(*out = malloc((g->n ? g->n : 1) * sizeof **out)))
+            return PA_ENOMEM;
         for (size_t i = 0; i < g->n; i++)
-            (*out)[(*n)++] = (entry_t){
-                g->items[i], -1, g->items[i]->live_blocks, g->items[i]->live_bytes, i, {0}, {0}};
+            (*out)[(*n)++] =
+                (entry_t){g->items[i], NULL, g->items[i]->live_blocks, g->items[i]->live_bytes,
+                          (uint32_t)i, -1};
         return PA_OK;
     }
     /* per group (by its index in g->all) and kind: blocks and bytes */
     uint64_t(*sum)[2][PS_LEAK_KINDS] = calloc(nall ? nall : 1, sizeof *sum);
-    if (!sum) {
-        free(*out);
+    if (!sum)
         return PA_ENOMEM;
-    }
     /* the chunk's rows by stack id, then each snapshot row's among them */
     ps_row_leak_kind_t *by_id = malloc((nk ? nk : 1) * sizeof *by_id);
     if (!by_id) {
         free(sum);
-        free(*out);
         return PA_ENOMEM;
     }
     memcpy(by_id, kr, nk * sizeof *by_id);
@@ -178,9 +180,9 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, size_t nall, 
     bool *mixed = calloc(g->n ? g->n : 1, sizeof *mixed);
     if (!mixed) {
         free(sum);
-        free(*out);
         return PA_ENOMEM;
     }
+    size_t nmixed = 0;
     for (size_t i = 0; older && i < g->n; i++) {
         const uint64_t(*s)[PS_LEAK_KINDS] = sum[g->items[i] - g->all];
         uint64_t total = 0;
@@ -190,18 +192,14 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, size_t nall, 
             classes += s[0][k] != 0;
         }
         mixed[i] = classes > 1 && total > g->items[i]->live_blocks;
+        nmixed += mixed[i];
     }
+    size_t count = nmixed; /* the entries: the mixed ones, and a group's classes with blocks */
     for (size_t i = 0; i < g->n; i++) {
         uint64_t(*s)[PS_LEAK_KINDS] = sum[g->items[i] - g->all];
         const uint64_t own[2] = {g->items[i]->live_blocks, g->items[i]->live_bytes};
-        if (mixed[i]) {
-            entry_t e = {g->items[i], KIND_MIXED, own[0], own[1], i, {0}, {0}};
-            memcpy(e.all_blocks, s[0], sizeof e.all_blocks);
-            memcpy(e.all_bytes, s[1], sizeof e.all_bytes);
-            (*out)[(*n)++] = e; /* put in its place in the order below */
-            memset(s, 0, sizeof *sum);
+        if (mixed[i]) /* its classes are of all its blocks: kept as they are */
             continue;
-        }
         for (int w = 0; w < 2; w++) {
             uint64_t total = 0;
             for (int k = 1; k < PS_LEAK_KINDS; k++)
@@ -213,48 +211,43 @@ static int make_entries(const pa_trace_t *t, const pa_groups_t *g, size_t nall, 
                 total -= cut;
             }
         }
-    }
-    for (size_t i = 0; i < g->n; i++) { /* what the scan did not see: kind 0 */
-        uint64_t(*s)[PS_LEAK_KINDS] = sum[g->items[i] - g->all];
-        if (mixed[i])
-            continue;
+        /* what the scan did not see: kind 0 */
         uint64_t b = 0, y = 0;
         for (int k = 1; k < PS_LEAK_KINDS; k++)
             b += s[0][k], y += s[1][k];
-        s[0][0] = g->items[i]->live_blocks > b ? g->items[i]->live_blocks - b : 0;
-        s[1][0] = g->items[i]->live_bytes > y ? g->items[i]->live_bytes - y : 0;
+        s[0][0] = own[0] > b ? own[0] - b : 0;
+        s[1][0] = own[1] > y ? own[1] - y : 0;
+        for (int k = 0; k < PS_LEAK_KINDS; k++)
+            count += s[0][k] != 0;
     }
-    /* the mixed entries made above, moved out of the way: they go after possibly lost */
-    size_t nmixed = *n;
-    entry_t *mx = nmixed ? malloc(nmixed * sizeof *mx) : NULL;
-    if (nmixed && !mx) {
+    /* the entries, then the classes of the mixed ones (entry_t has 8-byte members: aligned) */
+    uint64_t(*classes)[2][PS_LEAK_KINDS] = NULL;
+    if (count > (SIZE_MAX - nmixed * sizeof *classes) / sizeof **out ||
+        !(*out = malloc(count * sizeof **out + nmixed * sizeof *classes + 1))) {
         free(mixed);
         free(sum);
-        free(*out);
         return PA_ENOMEM;
     }
-    if (nmixed)
-        memcpy(mx, *out, nmixed * sizeof *mx);
-    *n = 0;
+    classes = (void *)(*out + count);
     static const int order[] = {PS_LEAK_DEFINITELY, PS_LEAK_INDIRECTLY, PS_LEAK_POSSIBLY,
                                 KIND_MIXED,         PS_LEAK_REACHABLE,  0};
     for (size_t o = 0; o < sizeof order / sizeof *order; o++) {
         size_t first = *n;
-        if (order[o] == KIND_MIXED) {
-            if (nmixed)
-                memcpy(*out + *n, mx, nmixed * sizeof *mx);
-            *n += nmixed;
-        }
-        for (size_t i = 0; order[o] != KIND_MIXED && i < g->n; i++) {
+        for (size_t i = 0, m = 0; i < g->n; i++) {
             const uint64_t(*s)[PS_LEAK_KINDS] = sum[g->items[i] - g->all];
-            if (s[0][order[o]])
-                (*out)[(*n)++] =
-                    (entry_t){g->items[i], order[o], s[0][order[o]], s[1][order[o]], i, {0}, {0}};
+            if (order[o] == KIND_MIXED && mixed[i]) { /* after possibly lost, in the same order */
+                memcpy(classes[m], s, sizeof *classes);
+                (*out)[(*n)++] = (entry_t){
+                    g->items[i], classes[m++], g->items[i]->live_blocks, g->items[i]->live_bytes,
+                    (uint32_t)i, KIND_MIXED};
+            } else if (order[o] != KIND_MIXED && !mixed[i] && s[0][order[o]]) {
+                (*out)[(*n)++] = (entry_t){g->items[i],    NULL,        s[0][order[o]],
+                                           s[1][order[o]], (uint32_t)i, order[o]};
+            }
         }
         if (by_bytes) /* a group's blocks of one class may be fewer than its total */
             qsort(*out + first, *n - first, sizeof **out, entry_cmp);
     }
-    free(mx);
     free(mixed);
     free(sum);
     return PA_OK;
@@ -271,32 +264,43 @@ static bool entry_leak(const entry_t *e)
  * of them, without sorting what they do not print: of each class in turn, the largest leaks
  * (entry_cmp_live) until `top` are chosen in all, then (with `suppressed`) every suppressed
  * entry of each class, sorted. The writers skip the others, so they print what they print
- * from the whole sorted list. *en is replaced (the old one freed). */
+ * from the whole sorted list. In place, in *en's block (the mixed entries' classes stay where
+ * they are): the leaks chosen of a class never pass the entries still to be read, and the
+ * suppressed ones are set aside first (usually none). */
 static int pick_entries(const pa_groups_t *g, entry_t **en, size_t *n, size_t top, bool suppressed)
 {
-    entry_t *in = *en, *out = malloc((*n ? *n : 1) * sizeof *out);
-    if (!out)
+    entry_t *in = *en, *sup = NULL;
+    size_t nsup = 0;
+    for (size_t i = 0; suppressed && i < *n; i++)
+        nsup += in[i].blocks && !entry_leak(&in[i]);
+    if (nsup && !(sup = malloc(nsup * sizeof *sup)))
         return PA_ENOMEM;
+    nsup = 0;
+    for (size_t i = 0; sup && i < *n; i++)
+        if (in[i].blocks && !entry_leak(&in[i]))
+            sup[nsup++] = in[i];
     size_t no = 0, left = top;
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t s = 0, e; s < *n; s = e) { /* a class: entries of one kind */
-            for (e = s + 1; e < *n && in[e].kind == in[s].kind;)
-                e++;
-            if (pass == 0 ? !left : !suppressed)
-                continue;
-            size_t first = no;
-            for (size_t i = s; i < e; i++)
-                if (in[i].blocks && entry_leak(&in[i]) == (pass == 0))
-                    out[no++] = in[i];
-            size_t m = no - first, k = pass == 0 && left < m ? left : m;
-            pa_util_sort_top(out + first, m, sizeof *out, k, entry_cmp_live, (void *)g);
-            no = first + k;
-            if (pass == 0)
-                left -= k;
-        }
-    free(in);
-    *en = out;
-    *n = no;
+    for (size_t s = 0, e; s < *n && left; s = e) { /* a class: entries of one kind */
+        for (e = s + 1; e < *n && in[e].kind == in[s].kind;)
+            e++;
+        size_t first = no; /* <= s: what is written stays before what is still read */
+        for (size_t i = s; i < e; i++)
+            if (entry_leak(&in[i]))
+                in[no++] = in[i];
+        size_t m = no - first, k = left < m ? left : m;
+        pa_util_sort_top(in + first, m, sizeof *in, k, entry_cmp_live, (void *)g);
+        no = first + k;
+        left -= k;
+    }
+    for (size_t s = 0, e; s < nsup; s = e) { /* the suppressed ones, in the same classes */
+        for (e = s + 1; e < nsup && sup[e].kind == sup[s].kind;)
+            e++;
+        pa_util_sort_top(sup + s, e - s, sizeof *sup, e - s, entry_cmp_live, (void *)g);
+    }
+    if (nsup) /* no + nsup <= *n: they are among the entries */
+        memcpy(in + no, sup, nsup * sizeof *sup);
+    free(sup);
+    *n = no + nsup;
     return PA_OK;
 }
 
@@ -327,8 +331,8 @@ static void leak_json(pa_json_t *j, const pa_trace_t *t, const entry_t *e, const
         for (int k = 1; k < PS_LEAK_KINDS; k++) {
             pa_json_key(j, pa_model_leak_kind_name((uint32_t)k));
             pa_json_object_begin(j, true);
-            pa_json_kv_u64(j, "blocks", e->all_blocks[k]);
-            pa_json_kv_u64(j, "bytes", e->all_bytes[k]);
+            pa_json_kv_u64(j, "blocks", e->all[0][k]);
+            pa_json_kv_u64(j, "bytes", e->all[1][k]);
             pa_json_object_end(j);
         }
         pa_json_object_end(j);
@@ -580,9 +584,9 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, cons
         if (en[i].kind == KIND_MIXED) { /* the classes of all its live blocks, of every age */
             fputs(" (all its live blocks, of every age:", out);
             for (int k = 1, sep = 0; k < PS_LEAK_KINDS; k++)
-                if (en[i].all_blocks[k])
+                if (en[i].all[0][k])
                     fprintf(out, "%s %llu %s", sep++ ? "," : "",
-                            (unsigned long long)en[i].all_blocks[k], kind_text(k));
+                            (unsigned long long)en[i].all[0][k], kind_text(k));
             fputc(')', out);
         }
         if (x->stacks > 1)

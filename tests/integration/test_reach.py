@@ -238,6 +238,25 @@ def aged_case(args, ck):
     ck.check("4 blocks, of mixed classes (all its live blocks, of every age: 3 definitely lost, "
              "4 still reachable)" in t and "  of mixed classes: 192 bytes in 4 blocks" in t,
              "aged: the text labels the mixed entry and sums it", t)
+    # --top N picks the entries in place (leaks.c, pick_entries), the mixed entry's classes
+    # kept after the entries: the first N of the full list, classes and all, and with a
+    # suppression (its entries set aside first) the same suppressed list whatever N.
+    supp = os.path.join(os.path.dirname(trace), "aged.supp")
+    with open(supp, "w") as fh:
+        fh.write("aged_old_lost\n")
+    for extra_opts in ([], ["--suppressions", supp]):
+        base = ["leaks", "--json", "--older-than", "0.5s"] + extra_opts
+        full = json.loads(pstest.run([args.perfshim] + base + ["--top", "0", trace]).stdout)
+        for n in range(1, len(full["leaks"]) + 1):
+            top = json.loads(pstest.run([args.perfshim] + base + ["--top", str(n), trace]).stdout)
+            ck.check(top["leaks"] == full["leaks"][:n] and
+                     top["suppressed"] == full["suppressed"] and top["totals"] == full["totals"],
+                     "aged, --older-than %s--top %d: the first %d entries of --top 0, the same "
+                     "suppressed ones and totals" % ("with a suppression, " if extra_opts else "",
+                                                     n, n), repr(top["leaks"]))
+        if extra_opts:
+            ck.check([e["stack"][0]["function"] for e in full["suppressed"]] == ["aged_old_lost"],
+                     "aged: the suppression takes aged_old_lost's entry", repr(full["suppressed"]))
 
 
 def main():
