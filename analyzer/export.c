@@ -445,15 +445,36 @@ static int add_heap(pa_xprof_t *p, walk_t *w)
     return rc;
 }
 
+/* A walk of trace t with symbolizer syms (the caller's): its per-node tables. */
+static int walk_init(walk_t *w, pa_trace_t *t, pa_symbols_t *syms)
+{
+    memset(w, 0, sizeof *w);
+    w->t = t;
+    w->syms = syms;
+    if (t->frames.n && (!(w->node_first = pa_util_zalloc(t->frames.n * sizeof *w->node_first)) ||
+                        !(w->node_n = pa_util_zalloc(t->frames.n * sizeof *w->node_n))))
+        return PA_ENOMEM;
+    return PA_OK;
+}
+
+/* Frees what the walk made (not its symbolizer). */
+static void walk_fini(walk_t *w)
+{
+    pa_report_stack_view_free(&w->view);
+    free(w->node_first);
+    free(w->node_n);
+    free(w->scratch);
+    free(w->addrs);
+}
+
 static int add_trace(pa_xprof_t *p, pa_trace_t *t)
 {
-    walk_t w = {.t = t};
-    int rc = pa_symbols_new(t, &w.syms);
+    walk_t w;
+    pa_symbols_t *syms;
+    int rc = pa_symbols_new(t, &syms);
     if (rc != PA_OK)
         return rc;
-    if (t->frames.n && (!(w.node_first = pa_util_zalloc(t->frames.n * sizeof *w.node_first)) ||
-                        !(w.node_n = pa_util_zalloc(t->frames.n * sizeof *w.node_n))))
-        rc = PA_ENOMEM;
+    rc = walk_init(&w, t, syms);
     /* the program's module first: pprof takes the first Mapping for the main binary */
     for (size_t i = 0; rc == PA_OK && !p->nmaps && t->process.program && i < t->nmodules; i++)
         if (t->modules[i].path && strcmp(t->modules[i].path, t->process.program) == 0 &&
@@ -478,12 +499,8 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
         rc = add_stack(p, &w, r->stack_id, 0, PA_X_SAMPLES, r->samples,
                        (uint64_t)((double)r->samples * 1e9 / (double)hz + 0.5));
     }
-    pa_report_stack_view_free(&w.view);
-    free(w.node_first);
-    free(w.node_n);
-    free(w.scratch);
-    free(w.addrs);
-    pa_symbols_free(w.syms);
+    walk_fini(&w);
+    pa_symbols_free(syms);
     if (rc != PA_OK)
         return rc;
     if (pa_strlist_add(&p->paths, t->path) != PA_OK ||
@@ -1276,6 +1293,49 @@ void pa_export_warnings_keep(pa_trace_t *t, size_t n)
 void pa_export_free(pa_xprof_t *p)
 {
     prof_free(p);
+}
+
+struct pa_xwalk {
+    walk_t w;
+};
+
+int pa_export_walk_begin(pa_trace_t *t, pa_symbols_t *syms, pa_xwalk_t **out)
+{
+    if (!(*out = malloc(sizeof **out)))
+        return PA_ENOMEM;
+    int rc = walk_init(&(*out)->w, t, syms);
+    if (rc != PA_OK) {
+        pa_export_walk_end(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int pa_export_site_of(pa_xprof_t *p, pa_xwalk_t *w, uint32_t id, unsigned hide, size_t *site)
+{
+    pa_xsite_t *s = site_get(p, &w->w, id, hide);
+    if (!s)
+        return PA_ENOMEM;
+    *site = (size_t)(s - p->sites);
+    return PA_OK;
+}
+
+void pa_export_walk_end(pa_xwalk_t *w)
+{
+    if (!w)
+        return;
+    walk_fini(&w->w);
+    free(w);
+}
+
+uint32_t pa_export_special_rank(uint32_t special)
+{
+    /* the KEY_* markers' order as strings ("\x01cut" < "\x01empty" < "\x01missing" <
+     * "\x01no-stack"), all below a frame's piece (which starts with a function name's first
+     * byte or \x1f) */
+    static const uint32_t rank[] = {[PA_XS_CUT] = 0, [PA_XS_EMPTY] = 1, [PA_XS_MISSING] = 2,
+                                    [PA_XS_NO_STACK] = 3};
+    return special && special <= PA_XS_CUT ? rank[special] : UINT32_MAX;
 }
 
 uint32_t *pa_export_memo(const pa_xprof_t *p)

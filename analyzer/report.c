@@ -50,6 +50,11 @@ static void serialize_frame(pa_str_t *key, const pa_frame_t *f)
         pa_str_printf(key, "\x1f%s+%llx\x1e", f->module, (unsigned long long)f->offset);
 }
 
+void pa_report_key_piece(pa_str_t *key, const pa_frame_t *f)
+{
+    serialize_frame(key, f);
+}
+
 static void serialize(pa_str_t *key, const pa_frame_t *f, size_t n)
 {
     for (size_t i = 0; i < n; i++)

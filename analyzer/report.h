@@ -108,6 +108,10 @@ enum {
     PA_HIDE_LOCK_WRAPPERS = 4, /* leading C++ standard library lock wrappers */
 };
 
+/* Appends frame f's piece of a view's key (what `key` holds for it) to key: keys compare as
+ * the lists of their pieces (no piece is a prefix of another). */
+void pa_report_key_piece(pa_str_t *key, const pa_frame_t *f);
+
 /* Symbolizes stack `id` of t into v. PA_OK or PA_ENOMEM. */
 int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned hide,
                          pa_stackview_t *v);
