@@ -1333,8 +1333,8 @@ uint32_t pa_export_special_rank(uint32_t special)
     /* the KEY_* markers' order as strings ("\x01cut" < "\x01empty" < "\x01missing" <
      * "\x01no-stack"), all below a frame's piece (which starts with a function name's first
      * byte or \x1f) */
-    static const uint32_t rank[] = {[PA_XS_CUT] = 0, [PA_XS_EMPTY] = 1, [PA_XS_MISSING] = 2,
-                                    [PA_XS_NO_STACK] = 3};
+    static const uint32_t rank[] = {
+        [PA_XS_CUT] = 0, [PA_XS_EMPTY] = 1, [PA_XS_MISSING] = 2, [PA_XS_NO_STACK] = 3};
     return special && special <= PA_XS_CUT ? rank[special] : UINT32_MAX;
 }
 
