@@ -724,6 +724,12 @@ void pa_report_groups_free(pa_groups_t *g)
     memset(g, 0, sizeof *g);
 }
 
+void pa_report_groups_drop_keys(pa_groups_t *g)
+{
+    pieces_free(g->pieces);
+    g->pieces = NULL;
+}
+
 static int cmp_u64_desc(uint64_t a, uint64_t b)
 {
     return a > b ? -1 : a < b ? 1 : 0;

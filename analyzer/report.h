@@ -69,6 +69,11 @@ int pa_report_each_path(char *const *paths, size_t n, bool json, bool as_array, 
  * must outlive the groups. */
 int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups_t *out);
 void pa_report_groups_free(pa_groups_t *g);
+/* Frees the groups' keys (the trie of pieces, the frames looked up by address): a report that
+ * has chosen its groups and reads the file again (growth) keeps their figures and views
+ * (pa_report_group_view) without them. The groups can no longer be sorted by key or matched
+ * against suppressions. */
+void pa_report_groups_drop_keys(pa_groups_t *g);
 /* Sets every group's suppressed_by: the first pattern matching the innermost frame that some
  * pattern matches (pa_suppress_match on its frames), matched once per distinct frame. */
 int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp);
