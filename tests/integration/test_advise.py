@@ -320,25 +320,14 @@ def main():
     # 20,000 distinct stacks with advice counters: advise's peak RSS against summary's (the same
     # load and grouping). Two size histograms kept for every site (256 bytes each) and a hash of
     # every row took 1.26x; histograms summed only for the advised sites, 1.06x.
-    gen = os.path.join(args.bindir, "bench", "bench-manystacks")
-    maxrss = os.path.join(args.bindir, "maxrss")
-    many = os.path.join(work, "many.trace")
-    if os.path.exists(gen) and os.path.exists(maxrss):
-        p = pstest.run([gen, "2", "20000"], env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": many},
-                       cwd=work)
-        if ck.check(p.returncode == 0 and os.path.exists(many), "bench-manystacks wrote a trace",
-                    pstest.describe(p)):
-            def peak(*argv):
-                r = pstest.run([maxrss, args.perfshim] + list(argv), cwd=work)
-                last = r.stderr.decode(errors="replace").rstrip("\n").split("\n")[-1]
-                return int(last.split()[1]) if last.startswith("maxrss ") else None, r
-
-            summary_kib, _ = peak("summary", many)
-            advise_kib, r = peak("advise", many)
-            ck.check(summary_kib and advise_kib and r.returncode == 0 and
-                     advise_kib <= 1.15 * summary_kib,
-                     "advise of 20,000 sites peaks at most 1.15x summary (%s KiB against %s KiB)"
-                     % (advise_kib, summary_kib), pstest.describe(r))
+    many = pstest.manystacks_trace(args, ck, work)
+    if many:
+        summary_kib, _ = pstest.analyzer_peak_kib(args, "summary", many)
+        advise_kib, p = pstest.analyzer_peak_kib(args, "advise", many)
+        ck.check(summary_kib and advise_kib and p.returncode == 0 and
+                 advise_kib <= 1.15 * summary_kib,
+                 "advise of 20,000 sites peaks at most 1.15x summary (%s KiB against %s KiB)"
+                 % (advise_kib, summary_kib), pstest.describe(p))
     ck.done()
 
 

@@ -326,25 +326,13 @@ def main():
     # A trace of 20,000 distinct stacks diffed with itself: diff's peak RSS against `leaks`'s
     # on the same trace (load, grouping and symbolizing are the same). Copying each site's key
     # text and frames took 6.2x (237 MB against 38 MB); export's sites take 1.15x.
-    gen = os.path.join(args.bindir, "bench", "bench-manystacks")
-    maxrss = os.path.join(args.bindir, "maxrss")
-    many = os.path.join(work, "many.trace")
-    if os.path.exists(gen) and os.path.exists(maxrss):
-        p = pstest.run([gen, "2", "20000"], env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": many},
-                       cwd=work)
-        if ck.check(p.returncode == 0 and os.path.exists(many), "bench-manystacks wrote a trace",
-                    pstest.describe(p)):
-            def peak(*argv):
-                r = pstest.run([maxrss, args.perfshim] + list(argv), cwd=work)
-                last = r.stderr.decode(errors="replace").rstrip("\n").split("\n")[-1]
-                return int(last.split()[1]) if last.startswith("maxrss ") else None, r
-
-            leaks_kib, r1 = peak("leaks", "--top", "1", many)
-            diff_kib, r2 = peak("diff", many, many)
-            ck.check(leaks_kib and diff_kib and r2.returncode == 0 and
-                     diff_kib <= 1.5 * leaks_kib,
-                     "diff of 20,000 sites with itself peaks at most 1.5x leaks (%s KiB against "
-                     "%s KiB)" % (diff_kib, leaks_kib), pstest.describe(r2))
+    many = pstest.manystacks_trace(args, ck, work)
+    if many:
+        leaks_kib, _ = pstest.analyzer_peak_kib(args, "leaks", "--top", "1", many)
+        diff_kib, p = pstest.analyzer_peak_kib(args, "diff", many, many)
+        ck.check(leaks_kib and diff_kib and p.returncode == 0 and diff_kib <= 1.5 * leaks_kib,
+                 "diff of 20,000 sites with itself peaks at most 1.5x leaks (%s KiB against %s "
+                 "KiB)" % (diff_kib, leaks_kib), pstest.describe(p))
     ck.done()
 
 
