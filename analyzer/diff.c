@@ -10,7 +10,10 @@
  * (leaks, peak, allocations) hide the allocator and shim frames, lock sites (the acquiring call
  * stacks of locks.c) the shim and C++ lock wrappers, CPU sites (hot.c's sampled stacks) the
  * shim: each kind is keyed as its own report shows it. Several traces on one side are summed
- * per site, except peaks: the highest of them.
+ * per site, except peaks: the highest of them. The sites are export.c's (pa_xprof_t: each
+ * distinct frame stored once, a site a run of indices into them, walked on the frame tree), so
+ * no key text or frame is copied per site; keys are ordered as their text would be, through
+ * ranks of their pieces (key_ranks).
  *
  * Must not: keep a trace or its symbolizer past its turn.
  */
