@@ -400,6 +400,20 @@ static void sort_by_change(dsite_t **v, size_t n, pa_metric_t m)
     qsort(v, n, sizeof *v, cmp_change);
 }
 
+static int cmp_change_ctx(const void *pa, const void *pb, void *ctx)
+{
+    (void)ctx;
+    return cmp_change(pa, pb);
+}
+
+/* The first k sites of sort_by_change's order into v[0..k) (the order is total: the key
+ * breaks ties), the others after them in no order: the text prints a few per metric. */
+static void sort_top_by_change(dsite_t **v, size_t n, size_t k, pa_metric_t m)
+{
+    sort_metric = m;
+    pa_util_sort_top(v, n, sizeof *v, k, cmp_change_ctx, NULL);
+}
+
 /* ---- budgets --------------------------------------------------------------------------------- */
 
 /* Every rule against the totals, then against the sites, largest change first. */
@@ -481,13 +495,13 @@ static void diff_text(FILE *out, diff_t *d, dsite_t **v, uint64_t top, bool all_
         fputc('\n', out);
     }
     for (int m = 0; m < PA_M_COUNT; m++) {
-        sort_by_change(v, d->nsites, (pa_metric_t)m);
         size_t changed = 0;
-        while (changed < d->nsites && v[changed]->v[BASE][m] != v[changed]->v[NEW][m])
-            changed++;
+        for (size_t i = 0; i < d->nsites; i++)
+            changed += v[i]->v[BASE][m] != v[i]->v[NEW][m];
         if (!changed)
             continue;
         size_t shown = top && top < changed ? (size_t)top : changed;
+        sort_top_by_change(v, d->nsites, shown, (pa_metric_t)m); /* (a change sorts first) */
         fprintf(out, "\n%c%s: %zu %s changed", pa_metrics[m].title[0] & ~0x20,
                 pa_metrics[m].title + 1, changed, changed == 1 ? "site" : "sites");
         if (shown < changed)
