@@ -16,7 +16,9 @@
  * The per-site counters of issue 13 item 1 (temporaries, realloc growth, cross-thread frees,
  * size histograms) come through ONE function, adv_fill_counters(): it derives today what the
  * trace already holds (mean request size, AGES lifetimes) and marks the rest not recorded, so
- * the rules that need them are skipped until the shim writes them.
+ * the rules that need them are skipped until the shim writes them. The size histograms, evidence
+ * of the few sites advised only, are summed for those (site_sizes()), not kept for every site:
+ * 256 bytes a site, 30 MB for a compile's 116k.
  *
  * Must not: print advice whose evidence is not in the trace, or keep a trace past its turn.
  */
@@ -102,7 +104,6 @@ typedef struct {
     uint64_t realloc_old_bytes;  /* their sizes before (requested bytes) */
     uint64_t realloc_new_bytes;  /* ... and after */
     uint64_t cross_thread_frees; /* frees by a thread other than the allocating one */
-    uint64_t size_hist_req[ADV_SIZE_BINS], size_hist_usable[ADV_SIZE_BINS];
 } adv_site_counters_t;
 
 #define ADV_NO_COUNTERS "trace has no advice counters"
@@ -136,11 +137,6 @@ static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, adv_sit
         c->realloc_old_bytes += s->realloc_old_bytes;
         c->realloc_new_bytes += s->realloc_new_bytes;
         c->cross_thread_frees += s->cross_thread_frees;
-        _Static_assert(ADV_SIZE_BINS == PS_ADV_BINS, "the shim's size bins");
-        for (unsigned b = 0; b < ADV_SIZE_BINS; b++) {
-            c->size_hist_req[b] += s->req[b];
-            c->size_hist_usable[b] += s->usable[b];
-        }
     }
     if (!a)
         return;
@@ -199,7 +195,8 @@ typedef struct {
     pa_symbols_t *syms;
     pa_groups_t g;
     const pa_suppress_t *supp;
-    adv_site_counters_t *counters; /* by group, index into g.all */
+    adv_site_counters_t *counters;  /* by group, index into g.all */
+    uint32_t *rows_of, *rows_first; /* site_sizes(): the rows by group, from rows_first[group] */
     adv_list_t *out;
     struct leak_site **sites; /* leak.every_process: every trace's leaking sites (rule_leak) */
     size_t leak_groups[ADV_LEAK_TOP]; /* the groups rule_leak advised (growth skips them) */
@@ -492,15 +489,54 @@ static void counters_evidence(adv_t *a, const adv_site_counters_t *s)
     ev(a, "counters_estimated", s->counters_estimated ? 1 : 0, ADV_COUNT);
 }
 
-/* The usable bytes handed out per requested byte, from the size histograms (bin midpoints):
- * 0 when the site has no counted sizes. */
-static double usable_ratio(const adv_site_counters_t *s)
+/* The size histograms of group `group` (request sizes, then usable sizes, ADV_SIZE_BINS each),
+ * summed over its rows' advice counters: the rows by group are listed on the first call (a
+ * counting sort, 4 bytes a row and a group). PA_OK or PA_ENOMEM. */
+static int site_sizes(adv_ctx_t *c, size_t group, uint64_t h[2 * ADV_SIZE_BINS])
+{
+    const pa_trace_t *t = c->t;
+    const pa_advice_t *adv = pa_model_advice(t);
+    memset(h, 0, 2 * ADV_SIZE_BINS * sizeof *h);
+    if (!adv)
+        return PA_OK;
+    if (!c->rows_first) {
+        if (!(c->rows_first = calloc(c->g.n + 1, sizeof *c->rows_first)) ||
+            !(c->rows_of = malloc((t->snap.nrows ? t->snap.nrows : 1) * sizeof *c->rows_of)))
+            return PA_ENOMEM;
+        for (size_t r = 0; r < t->snap.nrows; r++)
+            if (c->g.row_group[r])
+                c->rows_first[c->g.row_group[r] - c->g.all + 1]++;
+        for (size_t i = 0; i < c->g.n; i++)
+            c->rows_first[i + 1] += c->rows_first[i];
+        uint32_t *next = malloc((c->g.n ? c->g.n : 1) * sizeof *next);
+        if (!next)
+            return PA_ENOMEM;
+        memcpy(next, c->rows_first, c->g.n * sizeof *next);
+        for (size_t r = 0; r < t->snap.nrows; r++)
+            if (c->g.row_group[r])
+                c->rows_of[next[c->g.row_group[r] - c->g.all]++] = (uint32_t)r;
+        free(next);
+    }
+    _Static_assert(ADV_SIZE_BINS == PS_ADV_BINS, "the shim's size bins");
+    for (uint32_t k = c->rows_first[group]; k < c->rows_first[group + 1]; k++) {
+        const pa_advice_site_t *s = pa_model_advice_site(adv, t->snap.rows[c->rows_of[k]].stack_id);
+        for (unsigned b = 0; s && b < ADV_SIZE_BINS; b++) {
+            h[b] += s->req[b];
+            h[ADV_SIZE_BINS + b] += s->usable[b];
+        }
+    }
+    return PA_OK;
+}
+
+/* The usable bytes handed out per requested byte, from the size histograms h (site_sizes; bin
+ * midpoints): 0 when the site has no counted sizes. */
+static double usable_ratio(const uint64_t h[2 * ADV_SIZE_BINS])
 {
     double req = 0, usable = 0;
     for (unsigned b = 0; b < ADV_SIZE_BINS; b++) {
         double mid = b ? 1.5 * (double)(1ull << (b + 3)) : 12.0;
-        req += mid * (double)s->size_hist_req[b];
-        usable += mid * (double)s->size_hist_usable[b];
+        req += mid * (double)h[b];
+        usable += mid * (double)h[ADV_SIZE_BINS + b];
     }
     return req > 0 ? usable / req : 0;
 }
@@ -523,6 +559,9 @@ static int rule_temporaries(adv_ctx_t *c, const char **why)
             continue;
         uint64_t mean = s->allocs ? s->alloc_bytes / s->allocs : 0;
         uint64_t temps = s->temporaries < s->allocs ? s->temporaries : s->allocs;
+        uint64_t sizes[2 * ADV_SIZE_BINS];
+        if (site_sizes(c, i, sizes) != PA_OK)
+            return PA_ENOMEM;
         adv_t *a = adv_new(c, "temporaries");
         if (!a || !(a->what = fmt("reuse one buffer for these %llu-byte blocks (or use the stack): "
                                   "%.1f%% of them are freed before the thread allocates again",
@@ -532,7 +571,7 @@ static int rule_temporaries(adv_ctx_t *c, const char **why)
         ev(a, "mean_size", (double)mean, ADV_BYTES);
         ev(a, "temporaries", (double)s->temporaries, ADV_COUNT);
         ev(a, "temporaries_share", share(temps, s->allocs), ADV_PERCENT);
-        ev(a, "usable_per_requested_byte", usable_ratio(s), ADV_RATIO);
+        ev(a, "usable_per_requested_byte", usable_ratio(sizes), ADV_RATIO);
         counters_evidence(a, s);
         a->gain_unit = "allocations";
         a->gain = temps;
@@ -964,38 +1003,17 @@ static int leaked_by_group(adv_ctx_t *c, uint64_t (*out)[2])
         }
         return PA_OK;
     }
-    /* stack id -> group, then each classified row */
-    typedef struct {
-        uint32_t id;
-        size_t group;
-        UT_hash_handle hh;
-    } idmap_t;
-    idmap_t *map = NULL, *cells = calloc(c->t->snap.nrows ? c->t->snap.nrows : 1, sizeof *cells);
-    if (!cells)
-        return PA_ENOMEM;
-    for (size_t r = 0; r < c->t->snap.nrows; r++) {
-        const pa_group_t *x = c->g.row_group[r];
-        if (!x)
-            continue;
-        cells[r].id = c->t->snap.rows[r].stack_id;
-        cells[r].group = (size_t)(x - c->g.all);
-        idmap_t *old;
-        HASH_FIND(hh, map, &cells[r].id, sizeof cells[r].id, old);
-        if (!old)
-            HASH_ADD(hh, map, id, sizeof cells[r].id, &cells[r]);
-    }
+    /* each classified row, through its stack's row of the snapshot to that row's group */
     for (size_t i = 0; i < nk; i++) {
         if (kr[i].kind != PS_LEAK_DEFINITELY && kr[i].kind != PS_LEAK_INDIRECTLY)
             continue;
-        idmap_t *m;
-        HASH_FIND(hh, map, &kr[i].stack_id, sizeof kr[i].stack_id, m);
-        if (m) {
-            out[m->group][0] += kr[i].blocks;
-            out[m->group][1] += kr[i].bytes;
+        const pa_row_t *row = pa_model_row(c->t, kr[i].stack_id);
+        const pa_group_t *x = row ? c->g.row_group[row - c->t->snap.rows] : NULL;
+        if (x) {
+            out[x - c->g.all][0] += kr[i].blocks;
+            out[x - c->g.all][1] += kr[i].bytes;
         }
     }
-    HASH_CLEAR(hh, map);
-    free(cells);
     return PA_OK;
 }
 
@@ -1455,6 +1473,8 @@ static int judge_trace(const char *path, size_t index, size_t nth, bool several,
     if (rc == PA_ENOMEM)
         pa_msg_error("%s: out of memory", path);
     free(c.counters);
+    free(c.rows_of);
+    free(c.rows_first);
     if (c.syms) {
         pa_report_groups_free(&c.g);
         pa_symbols_free(c.syms);

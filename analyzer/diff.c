@@ -10,16 +10,19 @@
  * (leaks, peak, allocations) hide the allocator and shim frames, lock sites (the acquiring call
  * stacks of locks.c) the shim and C++ lock wrappers, CPU sites (hot.c's sampled stacks) the
  * shim: each kind is keyed as its own report shows it. Several traces on one side are summed
- * per site, except peaks: the highest of them.
+ * per site, except peaks: the highest of them. The sites are export.c's (pa_xprof_t: each
+ * distinct frame stored once, a site a run of indices into them, walked on the frame tree), so
+ * no key text or frame is copied per site; keys are ordered as their text would be, through
+ * ranks of their pieces (key_ranks).
  *
  * Must not: keep a trace or its symbolizer past its turn.
  */
 #include "diff.h"
 
 #include "budget.h"
+#include "export.h"
 #include "leaks.h"
 #include "locks.h"
-#include "merge.h"
 #include "report.h"
 #include "symbols.h"
 
@@ -29,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <uthash.h>
 
 #define PA_DIFF_DEFAULT_TOP 10
 
@@ -87,67 +89,81 @@ const char pa_check_help[] =
 
 enum { BASE = 0, NEW = 1 };
 
+/* A site's figures. The site itself (its key, frames and note) is export.c's: sites are keyed as
+ * `export` keys them (pa_xprof_t: each distinct frame stored once, a site a run of indices into
+ * them), so a site costs its figures and one index per frame, not a copy of its key and frames
+ * (1.1 GB on a compile's trace diffed with itself, where it is 0.1 GB now). */
 typedef struct {
-    UT_hash_handle hh;
-    pa_merge_stack_t st;       /* key (report.h's stack view key: hash key), frames, note */
-    bool in[2];                /* seen in BASE / NEW */
     uint64_t v[2][PA_M_COUNT]; /* by side and metric */
+    uint32_t rank;             /* its key's place in the order of the keys' text (key_ranks) */
+    bool in[2];                /* seen in BASE / NEW */
 } dsite_t;
 
 typedef struct {
-    dsite_t *sites; /* uthash by key */
+    pa_xprof_t x;   /* the sites' keys, frames and notes */
+    dsite_t *sites; /* x.nsites, by site of x */
+    size_t sites_cap;
     uint64_t tot[2][PA_M_COUNT];
     pa_strlist_t paths[2];
     pa_strlist_t pids[2]; /* decimal, per trace */
     bool sampled[2];      /* some trace of the side was sampled: its figures are estimates */
     size_t nsites;
+    pa_frame_t *frames; /* the frames of the site being printed or checked (site_frames) */
+    size_t frames_cap;
 } diff_t;
 
 static void diff_free(diff_t *d)
 {
-    dsite_t *s, *tmp;
-    HASH_ITER(hh, d->sites, s, tmp)
-    {
-        HASH_DEL(d->sites, s);
-        pa_merge_stack_free(&s->st);
-        free(s);
-    }
+    pa_export_free(&d->x);
+    free(d->sites);
+    free(d->frames);
     for (int k = 0; k < 2; k++) {
         pa_strlist_free(&d->paths[k]);
         pa_strlist_free(&d->pids[k]);
     }
 }
 
-/* The site of stack `id` of t as seen with `hide`, made on first sight; NULL: no memory. */
-static dsite_t *site_of(diff_t *d, pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned hide,
-                        pa_stackview_t *v, int side)
+/* The site of stack `id` of the walk's trace as seen with `hide`, made on first sight; NULL: no
+ * memory. */
+static dsite_t *site_of(diff_t *d, pa_xwalk_t *w, uint32_t id, unsigned hide, int side)
 {
-    if (pa_report_stack_view(t, syms, id, hide, v) != PA_OK)
+    size_t i;
+    if (pa_export_site_of(&d->x, w, id, hide, &i) != PA_OK)
         return NULL;
-    const char *key = pa_str_get(&v->key);
-    size_t len = strlen(key);
-    dsite_t *s;
-    HASH_FIND(hh, d->sites, key, len, s);
-    if (!s) {
-        if (!(s = calloc(1, sizeof *s)))
+    if (i >= d->nsites) { /* a new site: the last one */
+        if (pa_util_grow((void **)&d->sites, &d->sites_cap, i + 1, sizeof *d->sites) != PA_OK)
             return NULL;
-        if (pa_merge_stack_copy(v, &s->st) != PA_OK) {
-            free(s);
-            return NULL;
-        }
-        HASH_ADD_KEYPTR(hh, d->sites, s->st.key, len, s);
-        d->nsites++;
+        memset(&d->sites[i], 0, sizeof d->sites[i]);
+        d->nsites = i + 1;
     }
-    s->in[side] = true;
-    return s;
+    d->sites[i].in[side] = true;
+    return &d->sites[i];
 }
 
-/* The frames of a site, never NULL: pa_budget_check and pa_budget_where take NULL for the total. */
-static const pa_frame_t no_frames[1];
-
-static const pa_frame_t *frames_of(const dsite_t *s)
+static const pa_xsite_t *xsite_of(const diff_t *d, const dsite_t *s)
 {
-    return s->st.frames ? s->st.frames : no_frames;
+    return &d->x.sites[s - d->sites];
+}
+
+/* The frames of a site (*n of them), never NULL (pa_budget_check and pa_budget_where take NULL
+ * for the total): copies in d->frames, valid until the next call. */
+static const pa_frame_t *site_frames(diff_t *d, const dsite_t *s, size_t *n)
+{
+    static const pa_frame_t no_frames[1];
+    const pa_xsite_t *x = xsite_of(d, s);
+    *n = 0;
+    if (!x->nframes ||
+        pa_util_grow((void **)&d->frames, &d->frames_cap, x->nframes, sizeof *d->frames) != PA_OK)
+        return no_frames; /* (out of memory: printed without frames) */
+    for (size_t i = 0; i < x->nframes; i++)
+        d->frames[i] = pa_xsite_frame(&d->x, x, i)->f;
+    *n = x->nframes;
+    return d->frames;
+}
+
+static const char *site_note(const diff_t *d, const dsite_t *s)
+{
+    return xsite_of(d, s)->note;
 }
 
 static uint64_t max_u64(uint64_t a, uint64_t b)
@@ -159,6 +175,7 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *supp)
 {
     pa_symbols_t *syms = NULL;
+    pa_xwalk_t *w = NULL;
     pa_groups_t g;
     int rc = pa_symbols_new(t, &syms);
     if (rc == PA_OK)
@@ -172,11 +189,10 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
     pa_leaks_totals_t inherited = {0};
     pa_leaks_split_inherited(&g, &inherited);
     uint64_t *tot = d->tot[side];
-    pa_stackview_t v = {0};
+    rc = pa_export_walk_begin(t, syms, &w);
     for (size_t i = 0; rc == PA_OK && i < g.n; i++) {
         const pa_group_t *x = g.items[i];
-        dsite_t *s =
-            site_of(d, t, syms, x->shown_stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, &v, side);
+        dsite_t *s = site_of(d, w, x->shown_stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, side);
         if (!s) {
             rc = PA_ENOMEM;
             break;
@@ -204,8 +220,7 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
         if (ls->lock_index >= l->nlocks || !pa_locks_is_lock(&l->locks[ls->lock_index]) ||
             !ls->wait_ns)
             continue;
-        dsite_t *s =
-            site_of(d, t, syms, ls->stack_id, PA_HIDE_SHIM | PA_HIDE_LOCK_WRAPPERS, &v, side);
+        dsite_t *s = site_of(d, w, ls->stack_id, PA_HIDE_SHIM | PA_HIDE_LOCK_WRAPPERS, side);
         if (!s)
             rc = PA_ENOMEM;
         else
@@ -213,7 +228,7 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
     }
     for (size_t i = 0; rc == PA_OK && t->has_cpu && i < t->cpu.n; i++) {
         const pa_cpu_row_t *r = &t->cpu.rows[i];
-        dsite_t *s = site_of(d, t, syms, r->stack_id, PA_HIDE_SHIM, &v, side);
+        dsite_t *s = site_of(d, w, r->stack_id, PA_HIDE_SHIM, side);
         if (!s) {
             rc = PA_ENOMEM;
         } else {
@@ -221,7 +236,7 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
             tot[PA_M_CPU] += r->samples;
         }
     }
-    pa_report_stack_view_free(&v);
+    pa_export_walk_end(w);
     pa_report_groups_free(&g);
     pa_symbols_free(syms);
     if (rc == PA_OK) {
@@ -256,6 +271,91 @@ static int load_side(diff_t *d, int side, const pa_strlist_t *paths, const pa_su
 
 /* ---- ordering ------------------------------------------------------------------------------ */
 
+/* Sites are ordered by their keys' text (a stack view's key: the pieces of its frames, then a
+ * special marker), compared without making it: each frame's piece is ranked once among the
+ * others, and two keys compare as the lists of their pieces' ranks, the marker's after them. */
+typedef struct {
+    const diff_t *d;
+    const uint32_t *piece_rank; /* by frame of d->x: its piece's rank among the pieces */
+} key_order_t;
+
+/* Element i of site x's key: a piece's rank (above every marker's), a marker's, or -1 (the
+ * end: a key that is a prefix of another comes first). */
+static int64_t key_elem(const key_order_t *o, const pa_xsite_t *x, size_t i)
+{
+    if (i < x->nframes)
+        return (int64_t)o->piece_rank[pa_xsite_frames(&o->d->x, x)[i]] + 4;
+    return i == x->nframes && x->special ? (int64_t)pa_export_special_rank(x->special) : -1;
+}
+
+static int cmp_site_key(const void *pa, const void *pb, void *ctx)
+{
+    const key_order_t *o = ctx;
+    const pa_xsite_t *x = &o->d->x.sites[*(const uint32_t *)pa];
+    const pa_xsite_t *y = &o->d->x.sites[*(const uint32_t *)pb];
+    size_t n = x->nframes < y->nframes ? x->nframes : y->nframes;
+    for (size_t i = 0; i <= n; i++) { /* (past n, one key has ended: the next element decides) */
+        int64_t a = key_elem(o, x, i), b = key_elem(o, y, i);
+        if (a != b)
+            return a < b ? -1 : 1;
+        if (a < 0 || i == n)
+            break;
+    }
+    return 0;
+}
+
+typedef struct {
+    size_t text; /* offset of its piece's text in the buffer */
+    uint32_t frame;
+} piece_t;
+
+static const char *piece_texts; /* for cmp_piece */
+
+static int cmp_piece(const void *pa, const void *pb)
+{
+    const piece_t *a = pa, *b = pb;
+    return strcmp(piece_texts + a->text, piece_texts + b->text);
+}
+
+/* Sets every site's rank: its key's place in the order of the keys' text. PA_OK or PA_ENOMEM. */
+static int key_ranks(diff_t *d)
+{
+    size_t nf = d->x.nframes;
+    piece_t *p = malloc((nf ? nf : 1) * sizeof *p);
+    uint32_t *rank = malloc((nf ? nf : 1) * sizeof *rank);
+    uint32_t *order = malloc((d->nsites ? d->nsites : 1) * sizeof *order);
+    pa_str_t text = {0};
+    int rc = p && rank && order ? PA_OK : PA_ENOMEM;
+    for (size_t i = 0; rc == PA_OK && i < nf; i++) {
+        p[i] = (piece_t){text.len, (uint32_t)i};
+        pa_report_key_piece(&text, &d->x.frames[i].f);
+        pa_str_append(&text, "", 1); /* (its NUL) */
+        if (text.failed)
+            rc = PA_ENOMEM;
+    }
+    if (rc == PA_OK) {
+        piece_texts = text.s;
+        qsort(p, nf, sizeof *p, cmp_piece);
+        for (size_t i = 0, r = 0; i < nf; i++) {
+            if (i && cmp_piece(&p[i - 1], &p[i]) != 0)
+                r++;
+            rank[p[i].frame] = (uint32_t)r;
+        }
+        key_order_t o = {d, rank};
+        for (size_t i = 0; i < d->nsites; i++)
+            order[i] = (uint32_t)i;
+        pa_util_sort_top(order, d->nsites, sizeof *order, 0, cmp_site_key, &o);
+        for (size_t i = 0; i < d->nsites; i++)
+            d->sites[order[i]].rank = (uint32_t)i;
+    }
+    piece_texts = NULL;
+    pa_str_free(&text);
+    free(p);
+    free(rank);
+    free(order);
+    return rc;
+}
+
 static double change_of(uint64_t base, uint64_t value)
 {
     return value >= base ? (double)(value - base) : (double)(base - value);
@@ -271,23 +371,25 @@ static int cmp_change(const void *pa, const void *pb)
     double y = change_of(b->v[BASE][sort_metric], b->v[NEW][sort_metric]);
     if (x != y)
         return x > y ? -1 : 1;
-    return strcmp(a->st.key, b->st.key);
+    return a->rank < b->rank ? -1 : a->rank > b->rank;
 }
 
 static int cmp_key(const void *pa, const void *pb)
 {
-    return strcmp((*(dsite_t *const *)pa)->st.key, (*(dsite_t *const *)pb)->st.key);
+    const dsite_t *a = *(dsite_t *const *)pa, *b = *(dsite_t *const *)pb;
+    return a->rank < b->rank ? -1 : a->rank > b->rank;
 }
 
 /* Every site, in key order; NULL when out of memory. */
-static dsite_t **site_array(const diff_t *d)
+static dsite_t **site_array(diff_t *d)
 {
     dsite_t **v = malloc((d->nsites ? d->nsites : 1) * sizeof *v);
-    if (!v)
+    if (!v || key_ranks(d) != PA_OK) {
+        free(v);
         return NULL;
-    size_t k = 0;
-    for (dsite_t *s = d->sites; s; s = s->hh.next)
-        v[k++] = s;
+    }
+    for (size_t k = 0; k < d->nsites; k++)
+        v[k] = &d->sites[k];
     qsort(v, d->nsites, sizeof *v, cmp_key);
     return v;
 }
@@ -298,19 +400,35 @@ static void sort_by_change(dsite_t **v, size_t n, pa_metric_t m)
     qsort(v, n, sizeof *v, cmp_change);
 }
 
+static int cmp_change_ctx(const void *pa, const void *pb, void *ctx)
+{
+    (void)ctx;
+    return cmp_change(pa, pb);
+}
+
+/* The first k sites of sort_by_change's order into v[0..k) (the order is total: the key
+ * breaks ties), the others after them in no order: the text prints a few per metric. */
+static void sort_top_by_change(dsite_t **v, size_t n, size_t k, pa_metric_t m)
+{
+    sort_metric = m;
+    pa_util_sort_top(v, n, sizeof *v, k, cmp_change_ctx, NULL);
+}
+
 /* ---- budgets --------------------------------------------------------------------------------- */
 
 /* Every rule against the totals, then against the sites, largest change first. */
-static void check_budgets(pa_budget_t *b, const diff_t *d, dsite_t **v, bool has_base)
+static void check_budgets(pa_budget_t *b, diff_t *d, dsite_t **v, bool has_base)
 {
     for (size_t i = 0; i < b->n; i++) {
         pa_budget_rule_t *r = &b->rules[i];
         pa_metric_t m = r->metric;
         pa_budget_check(r, NULL, 0, has_base, d->tot[BASE][m], d->tot[NEW][m]);
         sort_by_change(v, d->nsites, m);
-        for (size_t k = 0; k < d->nsites; k++)
-            pa_budget_check(r, frames_of(v[k]), v[k]->st.nframes, has_base, v[k]->v[BASE][m],
-                            v[k]->v[NEW][m]);
+        for (size_t k = 0; k < d->nsites; k++) {
+            size_t n;
+            const pa_frame_t *f = site_frames(d, v[k], &n);
+            pa_budget_check(r, f, n, has_base, v[k]->v[BASE][m], v[k]->v[NEW][m]);
+        }
     }
 }
 
@@ -355,7 +473,7 @@ static void traces_text(FILE *out, const diff_t *d, int side, const char *label)
     fputc('\n', out);
 }
 
-static void diff_text(FILE *out, const diff_t *d, dsite_t **v, uint64_t top, bool all_frames)
+static void diff_text(FILE *out, diff_t *d, dsite_t **v, uint64_t top, bool all_frames)
 {
     size_t both = 0, only[2] = {0, 0};
     for (size_t i = 0; i < d->nsites; i++) {
@@ -381,13 +499,13 @@ static void diff_text(FILE *out, const diff_t *d, dsite_t **v, uint64_t top, boo
         fputc('\n', out);
     }
     for (int m = 0; m < PA_M_COUNT; m++) {
-        sort_by_change(v, d->nsites, (pa_metric_t)m);
         size_t changed = 0;
-        while (changed < d->nsites && v[changed]->v[BASE][m] != v[changed]->v[NEW][m])
-            changed++;
+        for (size_t i = 0; i < d->nsites; i++)
+            changed += v[i]->v[BASE][m] != v[i]->v[NEW][m];
         if (!changed)
             continue;
         size_t shown = top && top < changed ? (size_t)top : changed;
+        sort_top_by_change(v, d->nsites, shown, (pa_metric_t)m); /* (a change sorts first) */
         fprintf(out, "\n%c%s: %zu %s changed", pa_metrics[m].title[0] & ~0x20,
                 pa_metrics[m].title + 1, changed, changed == 1 ? "site" : "sites");
         if (shown < changed)
@@ -402,10 +520,10 @@ static void diff_text(FILE *out, const diff_t *d, dsite_t **v, uint64_t top, boo
                       : !s->in[NEW] ? "gone"
                                     : "",
                       e0, e1);
-            fprintf(out, "  %s\n",
-                    pa_budget_where(frames_of(s), s->st.nframes, where, sizeof where));
-            pa_report_frames_text_n(out, s->st.note, s->st.frames, s->st.nframes, "      ",
-                                    all_frames);
+            size_t n;
+            const pa_frame_t *f = site_frames(d, s, &n);
+            fprintf(out, "  %s\n", pa_budget_where(f, n, where, sizeof where));
+            pa_report_frames_text_n(out, site_note(d, s), f, n, "      ", all_frames);
         }
     }
 }
@@ -468,7 +586,7 @@ static void totals_json(pa_json_t *j, const diff_t *d, bool has_base)
     pa_json_object_end(j);
 }
 
-static void diff_json(pa_json_t *j, const diff_t *d, dsite_t **v)
+static void diff_json(pa_json_t *j, diff_t *d, dsite_t **v)
 {
     size_t counts[3] = {0, 0, 0}; /* both, base only, new only */
     for (size_t i = 0; i < d->nsites; i++)
@@ -498,8 +616,10 @@ static void diff_json(pa_json_t *j, const diff_t *d, dsite_t **v)
                           : s->in[BASE]             ? "base_only"
                                                     : "new_only");
         char where[512];
+        size_t n;
+        const pa_frame_t *f = site_frames(d, s, &n);
         pa_json_key(j, "where");
-        pa_json_string(j, pa_budget_where(frames_of(s), s->st.nframes, where, sizeof where));
+        pa_json_string(j, pa_budget_where(f, n, where, sizeof where));
         pa_json_key(j, "metrics");
         pa_json_object_begin(j, false);
         for (int m = 0; m < PA_M_COUNT; m++) {
@@ -509,7 +629,7 @@ static void diff_json(pa_json_t *j, const diff_t *d, dsite_t **v)
             change_json(j, s->v[BASE][m], s->v[NEW][m], true);
         }
         pa_json_object_end(j);
-        pa_report_stack_json(j, s->st.note, s->st.frames, s->st.nframes);
+        pa_report_stack_json(j, site_note(d, s), f, n);
         pa_json_object_end(j);
     }
     pa_json_array_end(j);

@@ -161,7 +161,7 @@ static uint32_t map_get(pa_xprof_t *p, const pa_module_t *m)
 
 /* ---- frames and sites ---------------------------------------------------------------------------
  * A trace's stacks are walked on the model's frame tree: each node's address is symbolized once
- * (its frames made into pa_xframe_t's, node_frames), and a stack is the frames of the nodes from
+ * (its frames made into pa_xframe_t's, addr_frames), and a stack is the frames of the nodes from
  * its leaf out. A site's key is what pa_report_stack_view() serializes of its visible frames:
  * per frame, function, file, line and inlined (module and offset when unresolved), compared
  * here by the interned strings' pointers, and a KEY_* marker (the special member) for stacks
@@ -204,17 +204,17 @@ static bool piece_eq(const pa_frame_t *a, const pa_frame_t *b)
            a->line == b->line && a->inlined == b->inlined;
 }
 
-/* One trace's walk: the frames of each frame-tree node, and the stack being keyed. */
+/* One trace's walk: the frames of each address, and the stack being keyed. */
 typedef struct {
     pa_trace_t *t;
     pa_symbols_t *syms;
-    uint32_t *node_first; /* by node: its first frame (index into pa_xprof_t.frames) + 1 */
-    uint8_t *node_n;      /* by node: its frames (an address's inline chain, at most 255) */
-    uint32_t *scratch;    /* the stack being keyed: its visible frames, innermost first */
+    uint32_t *scratch; /* the stack being keyed: its visible frames, innermost first */
     size_t scratch_cap;
-    /* by address: its frames (node_frames), open addressing, 0 an empty slot: the nodes of a
+    /* by address: its frames (addr_frames), open addressing, 0 an empty slot: the nodes of a
      * trace's frame tree are many more than its addresses (a program's 100k stacks through
-     * one recursive function: 2M nodes, a few hundred addresses) */
+     * one recursive function: 2M nodes, a few hundred addresses; a compile's 127k stacks, 1M
+     * nodes and 12k addresses), so a node's frames are found by its address in this table,
+     * which stays in the cache, rather than kept per node (5 bytes a node) */
     struct addr_slot {
         uint64_t addr;
         uint32_t first; /* index into pa_xprof_t.frames + 1 */
@@ -233,9 +233,9 @@ static struct addr_slot *addr_slot(walk_t *w, uint64_t addr)
     return &w->addrs[i];
 }
 
-/* Makes the frames of node `node` (address addr) of the walk's trace: those of its address,
- * made at the address's first node. */
-static int node_frames(pa_xprof_t *p, walk_t *w, uint32_t node, uint64_t addr)
+/* The frames of address addr of the walk's trace (*first: index into pa_xprof_t.frames, *n of
+ * them), made on the address's first sight. */
+static int addr_frames(pa_xprof_t *p, walk_t *w, uint64_t addr, uint32_t *first, uint32_t *n)
 {
     if ((w->addrs_n + 1) * 2 > w->addrs_cap) { /* at most half full */
         size_t cap = w->addrs_cap ? w->addrs_cap * 2 : 1024;
@@ -253,22 +253,22 @@ static int node_frames(pa_xprof_t *p, walk_t *w, uint32_t node, uint64_t addr)
     }
     struct addr_slot *a = addr_slot(w, addr);
     if (a->first) {
-        w->node_first[node] = a->first;
-        w->node_n[node] = (uint8_t)a->n;
+        *first = a->first - 1;
+        *n = a->n;
         return PA_OK;
     }
     const pa_frame_t *fr;
-    size_t n;
-    if (pa_symbols_lookup(w->syms, addr, &fr, &n) != PA_OK)
+    size_t nf;
+    if (pa_symbols_lookup(w->syms, addr, &fr, &nf) != PA_OK)
         return PA_ENOMEM;
-    if (n > 255)
-        n = 255;
-    if (pa_util_grow((void **)&p->frames, &p->frames_cap, p->nframes + n, sizeof *p->frames) !=
+    if (nf > 255)
+        nf = 255;
+    if (pa_util_grow((void **)&p->frames, &p->frames_cap, p->nframes + nf, sizeof *p->frames) !=
             PA_OK ||
-        p->nframes + n >= UINT32_MAX)
+        p->nframes + nf >= UINT32_MAX)
         return PA_ENOMEM;
     bool failed = false;
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < nf; k++) {
         pa_xframe_t *x = &p->frames[p->nframes + k];
         memset(x, 0, sizeof *x);
         x->f = fr[k];
@@ -282,11 +282,11 @@ static int node_frames(pa_xprof_t *p, walk_t *w, uint32_t node, uint64_t addr)
     }
     if (failed)
         return PA_ENOMEM;
-    w->node_first[node] = (uint32_t)p->nframes + 1;
-    w->node_n[node] = (uint8_t)n;
-    *a = (struct addr_slot){addr, (uint32_t)p->nframes + 1, (uint32_t)n};
+    *a = (struct addr_slot){addr, (uint32_t)p->nframes + 1, (uint32_t)nf};
     w->addrs_n++;
-    p->nframes += n;
+    *first = (uint32_t)p->nframes;
+    *n = (uint32_t)nf;
+    p->nframes += nf;
     return PA_OK;
 }
 
@@ -309,14 +309,13 @@ static int stack_frames(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide, si
             cut = true;
             continue;
         }
-        if (!w->node_first[node] && node_frames(p, w, node, addr) != PA_OK)
+        uint32_t first, nf;
+        if (addr_frames(p, w, addr, &first, &nf) != PA_OK)
             return PA_ENOMEM;
-        uint32_t first = w->node_first[node] - 1;
-        if (n + w->node_n[node] > w->scratch_cap &&
-            pa_util_grow((void **)&w->scratch, &w->scratch_cap, n + w->node_n[node],
-                         sizeof *w->scratch) != PA_OK)
+        if (n + nf > w->scratch_cap && pa_util_grow((void **)&w->scratch, &w->scratch_cap, n + nf,
+                                                    sizeof *w->scratch) != PA_OK)
             return PA_ENOMEM;
-        for (uint32_t k = first; k < first + w->node_n[node]; k++)
+        for (uint32_t k = first; k < first + nf; k++)
             if (!((hide & PA_HIDE_SHIM) && (p->frames[k].flags & PA_XF_SHIM)))
                 w->scratch[n++] = k;
     }
@@ -445,15 +444,31 @@ static int add_heap(pa_xprof_t *p, walk_t *w)
     return rc;
 }
 
+/* A walk of trace t with symbolizer syms (the caller's). */
+static int walk_init(walk_t *w, pa_trace_t *t, pa_symbols_t *syms)
+{
+    memset(w, 0, sizeof *w);
+    w->t = t;
+    w->syms = syms;
+    return PA_OK;
+}
+
+/* Frees what the walk made (not its symbolizer). */
+static void walk_fini(walk_t *w)
+{
+    pa_report_stack_view_free(&w->view);
+    free(w->scratch);
+    free(w->addrs);
+}
+
 static int add_trace(pa_xprof_t *p, pa_trace_t *t)
 {
-    walk_t w = {.t = t};
-    int rc = pa_symbols_new(t, &w.syms);
+    walk_t w;
+    pa_symbols_t *syms;
+    int rc = pa_symbols_new(t, &syms);
     if (rc != PA_OK)
         return rc;
-    if (t->frames.n && (!(w.node_first = pa_util_zalloc(t->frames.n * sizeof *w.node_first)) ||
-                        !(w.node_n = pa_util_zalloc(t->frames.n * sizeof *w.node_n))))
-        rc = PA_ENOMEM;
+    rc = walk_init(&w, t, syms);
     /* the program's module first: pprof takes the first Mapping for the main binary */
     for (size_t i = 0; rc == PA_OK && !p->nmaps && t->process.program && i < t->nmodules; i++)
         if (t->modules[i].path && strcmp(t->modules[i].path, t->process.program) == 0 &&
@@ -478,12 +493,8 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
         rc = add_stack(p, &w, r->stack_id, 0, PA_X_SAMPLES, r->samples,
                        (uint64_t)((double)r->samples * 1e9 / (double)hz + 0.5));
     }
-    pa_report_stack_view_free(&w.view);
-    free(w.node_first);
-    free(w.node_n);
-    free(w.scratch);
-    free(w.addrs);
-    pa_symbols_free(w.syms);
+    walk_fini(&w);
+    pa_symbols_free(syms);
     if (rc != PA_OK)
         return rc;
     if (pa_strlist_add(&p->paths, t->path) != PA_OK ||
@@ -1277,6 +1288,49 @@ void pa_export_warnings_keep(pa_trace_t *t, size_t n)
 void pa_export_free(pa_xprof_t *p)
 {
     prof_free(p);
+}
+
+struct pa_xwalk {
+    walk_t w;
+};
+
+int pa_export_walk_begin(pa_trace_t *t, pa_symbols_t *syms, pa_xwalk_t **out)
+{
+    if (!(*out = malloc(sizeof **out)))
+        return PA_ENOMEM;
+    int rc = walk_init(&(*out)->w, t, syms);
+    if (rc != PA_OK) {
+        pa_export_walk_end(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int pa_export_site_of(pa_xprof_t *p, pa_xwalk_t *w, uint32_t id, unsigned hide, size_t *site)
+{
+    pa_xsite_t *s = site_get(p, &w->w, id, hide);
+    if (!s)
+        return PA_ENOMEM;
+    *site = (size_t)(s - p->sites);
+    return PA_OK;
+}
+
+void pa_export_walk_end(pa_xwalk_t *w)
+{
+    if (!w)
+        return;
+    walk_fini(&w->w);
+    free(w);
+}
+
+uint32_t pa_export_special_rank(uint32_t special)
+{
+    /* the KEY_* markers' order as strings ("\x01cut" < "\x01empty" < "\x01missing" <
+     * "\x01no-stack"), all below a frame's piece (which starts with a function name's first
+     * byte or \x1f) */
+    static const uint32_t rank[] = {
+        [PA_XS_CUT] = 0, [PA_XS_EMPTY] = 1, [PA_XS_MISSING] = 2, [PA_XS_NO_STACK] = 3};
+    return special && special <= PA_XS_CUT ? rank[special] : UINT32_MAX;
 }
 
 uint32_t *pa_export_memo(const pa_xprof_t *p)

@@ -150,6 +150,19 @@ int pa_export_gather_with(char *const *paths, size_t n, const pa_at_t *at, pa_xp
  * made from a trace another report has symbolized, so that it lists what its own command would. */
 void pa_export_warnings_keep(pa_trace_t *t, size_t n);
 void pa_export_free(pa_xprof_t *p);
+
+/* For a report that keys its own sites as export does (diff.c), trace by trace: a walk of trace
+ * t, symbolized by syms (the caller's; both must outlive the walk), then the site of each stack
+ * `id` viewed with `hide` (report.h's PA_HIDE_*) as an index into p->sites, made on first sight
+ * (p zeroed before the first walk, freed with pa_export_free). PA_OK or PA_ENOMEM. */
+typedef struct pa_xwalk pa_xwalk_t;
+int pa_export_walk_begin(pa_trace_t *t, pa_symbols_t *syms, pa_xwalk_t **w);
+int pa_export_site_of(pa_xprof_t *p, pa_xwalk_t *w, uint32_t id, unsigned hide, size_t *site);
+void pa_export_walk_end(pa_xwalk_t *w);
+/* Where a site's special key part (pa_xsite_t.special, not 0) sorts among the others: a stack
+ * view's key is the pieces of its frames then that marker, and the markers sort below every
+ * piece in this order (0 first). */
+uint32_t pa_export_special_rank(uint32_t special);
 /* For a writer that numbers the frames it writes, each once: an array by frame of p (malloc'ed,
  * every entry UINT32_MAX, "not yet"), or NULL (no memory). */
 uint32_t *pa_export_memo(const pa_xprof_t *p);

@@ -353,6 +353,8 @@ static int collect(pa_trace_t *first, const char *path, pa_symbols_t *syms, cons
         pa_growth_set_free(s);
         return rc;
     }
+    if (!s->borrowed) /* chosen: the keys are not needed again (a caller's groups may be) */
+        pa_report_groups_drop_keys(&s->groups);
     uint32_t ids = 0; /* pass 2 decodes the rows of the followed stacks only */
     for (size_t i = 0; i < s->nids; i++)
         ids = s->ids[i] >= ids ? s->ids[i] + 1 : ids;

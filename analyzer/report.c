@@ -50,6 +50,11 @@ static void serialize_frame(pa_str_t *key, const pa_frame_t *f)
         pa_str_printf(key, "\x1f%s+%llx\x1e", f->module, (unsigned long long)f->offset);
 }
 
+void pa_report_key_piece(pa_str_t *key, const pa_frame_t *f)
+{
+    serialize_frame(key, f);
+}
+
 static void serialize(pa_str_t *key, const pa_frame_t *f, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -717,6 +722,12 @@ void pa_report_groups_free(pa_groups_t *g)
     free(g->row_group);
     pieces_free(g->pieces);
     memset(g, 0, sizeof *g);
+}
+
+void pa_report_groups_drop_keys(pa_groups_t *g)
+{
+    pieces_free(g->pieces);
+    g->pieces = NULL;
 }
 
 static int cmp_u64_desc(uint64_t a, uint64_t b)

@@ -69,6 +69,11 @@ int pa_report_each_path(char *const *paths, size_t n, bool json, bool as_array, 
  * must outlive the groups. */
 int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups_t *out);
 void pa_report_groups_free(pa_groups_t *g);
+/* Frees the groups' keys (the trie of pieces, the frames looked up by address): a report that
+ * has chosen its groups and reads the file again (growth) keeps their figures and views
+ * (pa_report_group_view) without them. The groups can no longer be sorted by key or matched
+ * against suppressions. */
+void pa_report_groups_drop_keys(pa_groups_t *g);
 /* Sets every group's suppressed_by: the first pattern matching the innermost frame that some
  * pattern matches (pa_suppress_match on its frames), matched once per distinct frame. */
 int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp);
@@ -107,6 +112,10 @@ enum {
     PA_HIDE_ALLOCATOR = 2,     /* leading operator new/new[] frames */
     PA_HIDE_LOCK_WRAPPERS = 4, /* leading C++ standard library lock wrappers */
 };
+
+/* Appends frame f's piece of a view's key (what `key` holds for it) to key: keys compare as
+ * the lists of their pieces (no piece is a prefix of another). */
+void pa_report_key_piece(pa_str_t *key, const pa_frame_t *f);
 
 /* Symbolizes stack `id` of t into v. PA_OK or PA_ENOMEM. */
 int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned hide,

@@ -132,6 +132,29 @@ def run(cmd, env=None, cwd=None, timeout=300, stdin=None):
     return p
 
 
+def manystacks_trace(args, ck, workdir, stacks=20000):
+    """A trace of `stacks` distinct allocation stacks (bench-manystacks under the shim, with its
+    default advice counters) in workdir, for the analyzer's memory checks; None when the
+    generator or the maxrss wrapper was not built (the check is then left out) or it failed."""
+    gen = os.path.join(args.bindir, "bench", "bench-manystacks")
+    if not os.path.exists(gen) or not os.path.exists(os.path.join(args.bindir, "maxrss")):
+        return None
+    path = os.path.join(workdir, "many.trace")
+    p = run([gen, "2", str(stacks)], env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": path},
+            cwd=workdir)
+    ok = ck.check(p.returncode == 0 and os.path.exists(path),
+                  "bench-manystacks wrote a trace of %d stacks" % stacks, describe(p))
+    return path if ok else None
+
+
+def analyzer_peak_kib(args, *argv):
+    """Runs the analyzer with argv under the maxrss wrapper (a child of this script would count
+    the script's memory too): (its peak RSS in KiB or None, the completed process)."""
+    p = run([os.path.join(args.bindir, "maxrss"), args.perfshim] + list(argv))
+    last = p.stderr.decode(errors="replace").rstrip("\n").split("\n")[-1]
+    return (int(last.split()[1]) if last.startswith("maxrss ") else None), p
+
+
 def unwind_report(stderr):
     """(stacks interned, walks that needed libunwind) from the shim's PERFSHIM_VERBOSE=1 exit
     line in stderr (bytes), or None."""
