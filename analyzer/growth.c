@@ -9,7 +9,8 @@
  *      into one of at most PA_GROWTH_POINTS points (snapshot k of n goes to point k × m / n:
  *      each point is the mean of its snapshots).
  * Then each site's series is classified (pa_growth_classify: two least-squares lines with the
- * best breakpoint; docs/analyzer.md says what the thresholds mean) and the sites are ranked.
+ * best breakpoint; docs/analyzer.md says what the thresholds mean), on a sampled trace its
+ * confidence weighed by the samples behind it (pa_growth_weigh_samples), and the sites are ranked.
  * Memory: the model of pass 1 (stacks, one snapshot's rows, its groups), the rows of the
  * followed stacks in pass 2, and PA_GROWTH_FOLLOW × PA_GROWTH_POINTS points, whatever the
  * number of snapshots.
@@ -604,9 +605,10 @@ static void site_text(FILE *out, const shown_t *x, size_t rank, const limit_t *l
     const char *e = x->sampled ? "~" : "";
     char b1[32], b2[32];
     char few[48] = "";
-    if (f->has_samples && f->samples < PA_GROWTH_FULL_SAMPLES)
-        snprintf(few, sizeof few, ", from ~%.0f sample%s", f->samples,
-                 f->samples >= 0.5 && f->samples < 1.5 ? "" : "s");
+    if (f->has_samples && f->samples < 0.5)
+        snprintf(few, sizeof few, ", from under 1 sample");
+    else if (f->has_samples && f->samples < PA_GROWTH_FULL_SAMPLES)
+        snprintf(few, sizeof few, ", from ~%.0f sample%s", f->samples, f->samples < 1.5 ? "" : "s");
     fprintf(out, "\n#%zu %s (confidence %.2f%s): %s%s live in %s%llu block%s, %s%s", rank,
             pa_growth_class_name(f->cls), f->confidence, few, e,
             pa_util_format_bytes(x->live, b1, sizeof b1), e, (unsigned long long)x->blocks,
