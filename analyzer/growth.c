@@ -9,7 +9,8 @@
  *      into one of at most PA_GROWTH_POINTS points (snapshot k of n goes to point k × m / n:
  *      each point is the mean of its snapshots).
  * Then each site's series is classified (pa_growth_classify: two least-squares lines with the
- * best breakpoint; docs/analyzer.md says what the thresholds mean) and the sites are ranked.
+ * best breakpoint; docs/analyzer.md says what the thresholds mean), on a sampled trace its
+ * confidence weighed by the samples behind it (pa_growth_weigh_samples), and the sites are ranked.
  * Memory: the model of pass 1 (stacks, one snapshot's rows, its groups), the rows of the
  * followed stacks in pass 2, and PA_GROWTH_FOLLOW × PA_GROWTH_POINTS points, whatever the
  * number of snapshots.
@@ -181,6 +182,20 @@ void pa_growth_classify(const pa_growth_point_t *p, size_t n, pa_growth_fit_t *o
     }
 }
 
+void pa_growth_weigh_samples(pa_growth_fit_t *f, double peak, double mean_size, double mean_bytes)
+{
+    if (!(mean_bytes > 0) || !(mean_size > 0))
+        return;
+    /* a block of s bytes is sampled with p = 1 - e^(-s/T) and stands for s / p bytes: peak
+     * bytes of such blocks are peak × p / s samples (exact for blocks of one size; the site's
+     * mean size stands for its sizes) */
+    double weight = mean_size / -expm1(-mean_size / mean_bytes);
+    f->has_samples = true;
+    f->samples = peak > 0 ? peak / weight : 0;
+    f->confidence *=
+        f->samples >= PA_GROWTH_FULL_SAMPLES ? 1 : sqrt(f->samples / PA_GROWTH_FULL_SAMPLES);
+}
+
 /* ---- the series of one trace ------------------------------------------------------------------
  */
 
@@ -189,6 +204,7 @@ typedef struct {
     double *bytes;  /* per point: sum of the live bytes of its snapshots */
     double *allocs; /* per point: sum of the allocation counts */
     uint64_t last_live, last_blocks, last_allocs; /* at the last snapshot read */
+    uint64_t last_alloc_bytes;                    /* ... and the bytes of those allocations */
     pa_growth_fit_t fit;
 } site_t;
 
@@ -248,7 +264,8 @@ static int on_snapshot(pa_trace_t *t, void *ctx)
     s->time[pt] += (double)snap->time_ns / 1e9;
     s->count[pt]++;
     for (size_t i = 0; i < s->nsites; i++)
-        s->sites[i].last_live = s->sites[i].last_blocks = s->sites[i].last_allocs = 0;
+        s->sites[i].last_live = s->sites[i].last_blocks = s->sites[i].last_allocs =
+            s->sites[i].last_alloc_bytes = 0;
     for (size_t i = 0; i < s->nids; i++) {
         const pa_row_t *r = pa_model_row(t, s->ids[i]);
         if (!r)
@@ -257,6 +274,7 @@ static int on_snapshot(pa_trace_t *t, void *ctx)
         x->last_live += r->live_bytes;
         x->last_blocks += r->live_blocks;
         x->last_allocs += r->allocs;
+        x->last_alloc_bytes += r->alloc_bytes;
     }
     for (size_t i = 0; i < s->nsites; i++) {
         s->sites[i].bytes[pt] += (double)s->sites[i].last_live;
@@ -333,6 +351,14 @@ static size_t site_points(const pa_growth_set_t *s, size_t i, pa_growth_point_t 
     return np;
 }
 
+static double series_peak(const pa_growth_point_t *p, size_t n)
+{
+    double peak = 0;
+    for (size_t i = 0; i < n; i++)
+        peak = p[i].bytes > peak ? p[i].bytes : peak;
+    return peak;
+}
+
 /* pa_growth_collect, with the caller's groups (syms NULL: made here). */
 static int collect(pa_trace_t *first, const char *path, pa_symbols_t *syms, const pa_groups_t *g,
                    pa_growth_set_t **out)
@@ -387,8 +413,18 @@ static int collect(pa_trace_t *first, const char *path, pa_symbols_t *syms, cons
         pa_growth_set_free(s);
         return PA_ENOMEM;
     }
-    for (size_t i = 0; i < s->nsites; i++)
-        pa_growth_classify(pts, site_points(s, i, pts), &s->sites[i].fit);
+    /* a sampled trace: the mean interval its estimates stand on (the largest used) */
+    double mean_bytes =
+        s->sampled && first->has_sampling ? (double)first->sampling.max_mean_bytes : 0;
+    for (size_t i = 0; i < s->nsites; i++) {
+        site_t *x = &s->sites[i];
+        size_t np = site_points(s, i, pts);
+        pa_growth_classify(pts, np, &x->fit);
+        if (mean_bytes > 0 && x->last_allocs)
+            pa_growth_weigh_samples(&x->fit, series_peak(pts, np),
+                                    (double)x->last_alloc_bytes / (double)x->last_allocs,
+                                    mean_bytes);
+    }
     free(pts);
     *out = s;
     return PA_OK;
@@ -527,6 +563,8 @@ static void site_json(pa_json_t *j, const shown_t *x, size_t rank, const limit_t
     else
         pa_json_null(j);
     kv_f64(j, "confidence", f->confidence);
+    if (f->has_samples) /* (sampled traces only: a full trace's report is as before) */
+        kv_f64(j, "samples", f->samples);
     double ttl;
     pa_json_key(j, "time_to_limit_s");
     if (time_to_limit(x->base, f, l, &ttl))
@@ -568,8 +606,13 @@ static void site_text(FILE *out, const shown_t *x, size_t rank, const limit_t *l
     const pa_growth_fit_t *f = x->fit;
     const char *e = x->sampled ? "~" : "";
     char b1[32], b2[32];
-    fprintf(out, "\n#%zu %s (confidence %.2f): %s%s live in %s%llu block%s, %s%s", rank,
-            pa_growth_class_name(f->cls), f->confidence, e,
+    char few[48] = "";
+    if (f->has_samples && f->samples < 0.5)
+        snprintf(few, sizeof few, ", from under 1 sample");
+    else if (f->has_samples && f->samples < PA_GROWTH_FULL_SAMPLES)
+        snprintf(few, sizeof few, ", from ~%.0f sample%s", f->samples, f->samples < 1.5 ? "" : "s");
+    fprintf(out, "\n#%zu %s (confidence %.2f%s): %s%s live in %s%llu block%s, %s%s", rank,
+            pa_growth_class_name(f->cls), f->confidence, few, e,
             pa_util_format_bytes(x->live, b1, sizeof b1), e, (unsigned long long)x->blocks,
             x->blocks == 1 ? "" : "s", e, format_rate(f->bytes_per_second, b2, sizeof b2));
     if (f->has_per_event) /* (no "-0.0") */
@@ -619,7 +662,9 @@ static int write_report(pa_growth_set_t *s, const pa_growth_opts_t *o, FILE *out
         else
             fputs("no memory limit known (--limit sets one)\n", out);
         if (s->sampled)
-            fputs("Sampled trace: figures marked ~ are estimates.\n", out);
+            fputs("Sampled trace: figures marked ~ are estimates; a class seen in fewer than 100 "
+                  "samples is less sure (its confidence says how much).\n",
+                  out);
         if (npoints < 4)
             fputs("Fewer than 4 points: the classes are guesses (PERFSHIM_INTERVAL writes a "
                   "snapshot per interval).\n",
@@ -734,6 +779,7 @@ typedef struct {
     size_t last_trace;   /* 1 + index of the last trace that added to it */
     uint64_t processes;
     uint64_t live, blocks, allocs; /* summed over the traces at their last snapshots */
+    uint64_t alloc_bytes;          /* the bytes of those allocations */
     step_t *steps;
     size_t nsteps, cap;
     pa_growth_fit_t fit;
@@ -753,8 +799,9 @@ typedef struct {
     size_t clocks_cap;
     size_t points; /* every trace's points, summed: the merged points are at most this many */
     bool sampled;
-    uint64_t base; /* the traces' resident bytes at their last snapshots, summed */
-    limit_t limit; /* the first trace's */
+    uint64_t mean_bytes; /* the largest mean sampling interval of a sampled trace (0: none) */
+    uint64_t base;       /* the traces' resident bytes at their last snapshots, summed */
+    limit_t limit;       /* the first trace's */
     bool have_limit;
 } gmerged_t;
 
@@ -816,6 +863,7 @@ static int gmerge_set(gmerged_t *m, pa_growth_set_t *s, uint32_t me, pa_growth_p
         x->live += y->last_live;
         x->blocks += y->last_blocks;
         x->allocs += y->last_allocs;
+        x->alloc_bytes += y->last_alloc_bytes;
         for (size_t k = 0; k < np; k++)
             x->steps[x->nsteps++] =
                 (step_t){pts[k].t, pts[k].bytes - (k ? pts[k - 1].bytes : 0),
@@ -860,6 +908,8 @@ static int gmerge_trace(gmerged_t *m, const char *path, const pa_growth_opts_t *
         }
         m->base += s->rss ? s->rss : s->live;
         m->sampled |= s->sampled;
+        if (s->sampled && t.has_sampling && t.sampling.max_mean_bytes > m->mean_bytes)
+            m->mean_bytes = t.sampling.max_mean_bytes;
         for (size_t c = 0; c < s->m; c++)
             m->points += s->count[c] != 0;
         rc = gmerge_set(m, s, (uint32_t)me, pts);
@@ -935,8 +985,10 @@ static int gmerge_ends(gmerged_t *m, double t1, double dt)
     return PA_OK;
 }
 
-/* Samples site x's summed steps at n evenly spaced times over [t0, t1] and classifies them. */
-static void gmerge_classify(gsite_t *x, double t0, double t1, size_t n, pa_growth_point_t *pts)
+/* Samples site x's summed steps at n evenly spaced times over [t0, t1] and classifies them
+ * (mean_bytes: the sampled traces' largest mean interval, 0 when none was sampled). */
+static void gmerge_classify(gsite_t *x, double t0, double t1, size_t n, double mean_bytes,
+                            pa_growth_point_t *pts)
 {
     qsort(x->steps, x->nsteps, sizeof *x->steps, cmp_step);
     double bytes = 0, allocs = 0;
@@ -955,6 +1007,9 @@ static void gmerge_classify(gsite_t *x, double t0, double t1, size_t n, pa_growt
         x->peak = bytes > x->peak ? bytes : x->peak;
     }
     pa_growth_classify(pts, n, &x->fit);
+    if (mean_bytes > 0 && x->allocs)
+        pa_growth_weigh_samples(&x->fit, x->peak, (double)x->alloc_bytes / (double)x->allocs,
+                                mean_bytes);
 }
 
 static int cmp_gsite(const void *a, const void *b)
@@ -1080,7 +1135,7 @@ int pa_growth_merge(char *const *paths, size_t n, const pa_growth_opts_t *o, FIL
     }
     size_t k = 0;
     for (gsite_t *x = m.sites; x; x = x->hh.next) {
-        gmerge_classify(x, t0, t1, npoints, pts);
+        gmerge_classify(x, t0, t1, npoints, (double)m.mean_bytes, pts);
         v[k++] = x;
     }
     qsort(v, nsites, sizeof *v, cmp_gsite);

@@ -36,6 +36,10 @@
 #define PA_GROWTH_HELD 0.5       /* bounded: the tail's mean holds this share of P */
 #define PA_GROWTH_SPREAD 0.25    /* bounded: the tail stays within this share of P */
 #define PA_GROWTH_FULL_POINTS 16 /* points for full confidence (fewer scale it down) */
+/* A sampled trace (PERFSHIM_SAMPLE): the sampled blocks behind a series' highest point for full
+ * confidence; fewer, N, scale it by sqrt(N / this), the Poisson relative error of this many
+ * (1 / sqrt(100) = 10%) over that of N */
+#define PA_GROWTH_FULL_SAMPLES 100
 
 typedef enum {
     PA_GROWTH_UNBOUNDED = 0, /* growing at a steady rate */
@@ -59,10 +63,19 @@ typedef struct {
     double confidence;        /* 0..1 */
     size_t breakpoint;        /* first point of the last segment (0: one segment) */
     double r2_first, r2_last; /* R² of the two segments' line fits */
+    /* a sampled trace whose mean is known: the sampled blocks (not the blocks they stand for)
+     * estimated behind the series' highest point; confidence was scaled down when fewer than
+     * PA_GROWTH_FULL_SAMPLES (pa_growth_weigh_samples) */
+    bool has_samples;
+    double samples;
 } pa_growth_fit_t;
 
 /* Classifies a series of n points in time order (the unit tests call it on synthetic series). */
 void pa_growth_classify(const pa_growth_point_t *p, size_t n, pa_growth_fit_t *out);
+/* A sampled trace: the samples behind the highest point (peak bytes, estimated) of a site whose
+ * allocations average mean_size bytes, at mean sampling interval mean_bytes (> 0), into f, and
+ * f's confidence scaled by min(1, sqrt(samples / PA_GROWTH_FULL_SAMPLES)). */
+void pa_growth_weigh_samples(pa_growth_fit_t *f, double peak, double mean_size, double mean_bytes);
 /* "unbounded", "saturating", "bounded", "stable". */
 const char *pa_growth_class_name(pa_growth_class_t c);
 

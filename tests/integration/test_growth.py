@@ -10,13 +10,16 @@
   first, at its bytes per allocation), a cache still filling ever more slowly is saturating, a
   sawtooth heap is stable;
 - the same service sampled (PERFSHIM_SAMPLE=512, fixed seed): every figure marked estimated,
-  the leak still first and growing, at its bytes per allocation within 5%;
+  the leak still first and growing, at its bytes per allocation within 5%, every site with the
+  samples behind it (the leak's within 5 standard errors of its requests times the chance
+  that a block of its size is sampled); a full trace's sites have no samples;
 - the JSON's shape (format, version, frames as in leaks --json, the limit from the trace's
   PROCESS chunk), --limit, several traces (one report each), the text report, and a bad
   --limit refused with status 2.
 The classes come from the series in the trace, not from wall-clock assertions: the programs
 pace themselves on absolute deadlines so that each snapshot sees a known phase."""
 import json
+import math
 import os
 import re
 
@@ -92,6 +95,7 @@ def main():
     doc = growth(args, ck, [trace])
     check_shape(ck, doc, "service")
     ck.equal(doc["estimated"], False, "service: a full trace is not estimated")
+    ck.check(not any("samples" in s for s in doc["sites"]), "service: no samples in a full trace")
     sites = by_function(doc)
     lk, ca, ch = sites.get("leak_request"), sites.get("cache_insert"), sites.get("handle_request")
     if not ck.check(lk and ca, "service: the leak and the cache are followed", repr(list(sites))):
@@ -162,6 +166,11 @@ def main():
              "sampled: the leak ranks first, growing", repr((function_of(s0), s0["class"])))
     ck.check(s0["bytes_per_event"] and abs(s0["bytes_per_event"] - leak) <= 0.05 * leak,
              "sampled: the leak's bytes per allocation within 5%", repr(s0["bytes_per_event"]))
+    ck.check(all("samples" in s for s in sdoc["sites"]), "sampled: every site has its samples")
+    want = requests * -math.expm1(-leak / 512.0)  # one 48 B block per request, p = 1 - e^(-s/T)
+    ck.check(abs(s0.get("samples", -1) - want) <= 5 * math.sqrt(want),
+             "sampled: the leak's samples within 5 standard errors of %.1f" % want,
+             repr(s0.get("samples")))
 
     # ---- text, and a bad --limit
     q = pstest.run([args.perfshim, "growth", "--top", "2", trace])

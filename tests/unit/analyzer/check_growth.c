@@ -5,7 +5,9 @@
  * still filling more and more slowly, a sawtooth, churn, a site freed again, too few points),
  * its rates against the slopes the series were made with; and the report on crafted traces:
  * more snapshots than points (averaged), the PROCESS chunk's appended memory fields read and
- * used as the limit (older PROCESS chunks without them: no limit), --limit over both.
+ * used as the limit (older PROCESS chunks without them: no limit), --limit over both; a sampled
+ * trace's confidence scaled by the samples behind a site (a slow leak seen in 3 samples is not a
+ * sure plateau, one seen in 450 is still a sure leak).
  */
 #include "growth.h"
 #include "model.h"
@@ -16,6 +18,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NPTS 60
@@ -252,15 +255,15 @@ static void build(tb_buf_t *f, int n, uint64_t mem_total, uint64_t cgroup_limit)
     tb_free(&p);
 }
 
-static char *report(const char *name, const tb_buf_t *f, uint64_t limit)
+static char *report_as(const char *name, const tb_buf_t *f, uint64_t limit, bool json)
 {
     const char *path = tu_path(name);
     ck_assert_int_eq(tb_write_file(path, f->data, f->len), 0);
     char out_name[64];
-    snprintf(out_name, sizeof out_name, "%s.json", name);
+    snprintf(out_name, sizeof out_name, "%s.%s", name, json ? "json" : "txt");
     FILE *out = fopen(tu_path(out_name), "w+");
     ck_assert_ptr_nonnull(out);
-    pa_growth_opts_t o = {.json = true, .top = 0, .limit = limit, .quiet = true};
+    pa_growth_opts_t o = {.json = json, .top = 0, .limit = limit, .quiet = true};
     char *paths[] = {(char *)path};
     ck_assert_int_eq(pa_growth_files(paths, 1, &o, false, out), PA_OK);
     rewind(out);
@@ -269,6 +272,11 @@ static char *report(const char *name, const tb_buf_t *f, uint64_t limit)
     buf[n] = 0;
     fclose(out);
     return buf;
+}
+
+static char *report(const char *name, const tb_buf_t *f, uint64_t limit)
+{
+    return report_as(name, f, limit, true);
 }
 
 #define HAS(buf, s) ck_assert_msg(strstr(buf, s), "no '%s' in\n%s", s, buf)
@@ -293,6 +301,7 @@ START_TEST(test_report)
     snprintf(want, sizeof want, "\"time_to_limit_s\": %g,", (double)((1ull << 30) - 1000000) / 200);
     HAS(buf, want);
     HAS(buf, "\"rank\": 2,\n      \"class\": \"bounded\",");
+    ck_assert_msg(!strstr(buf, "\"samples\""), "a full trace's report has no samples:\n%s", buf);
     /* the model read the appended fields */
     pa_trace_t t;
     ck_assert_int_eq(pa_model_load(tu_path("g200.trace"), true, &t), PA_OK);
@@ -324,6 +333,111 @@ START_TEST(test_report)
 }
 END_TEST
 
+/* ---- sampled traces ------------------------------------------------------------------------- */
+
+#define SAMPLE_MEAN 65536 /* PERFSHIM_SAMPLE=64k */
+#define SAMPLE_SIZE 48    /* the leak's blocks, as examples/service.c's */
+
+/* n sampled snapshots 1 s apart, each after its SAMPLING chunk (mean SAMPLE_MEAN): one stack
+ * leaks blocks of SAMPLE_SIZE bytes, of which samples[i] were sampled by snapshot i; each stands
+ * for 1 / p blocks (p = 1 - e^(-48/65536)), as the shim weighs them. */
+static void build_sampled(tb_buf_t *f, int n, const uint64_t *samples)
+{
+    tb_buf_t p = {0};
+    tb_file_header(f, PS_TRACE_VERSION);
+    const char *argv[] = {"svc"};
+    tb_process(&p, 42, "/usr/bin/svc", 1, argv);
+    tb_u64(&p, 8ull << 30);
+    tb_u64(&p, 0);
+    tb_chunk(f, PS_CHUNK_PROCESS, &p);
+    p.len = 0;
+    tb_stacks_begin(&p, 1);
+    uint64_t a1[] = {0x401000, 0x402000};
+    tb_stack(&p, 1, 2, a1);
+    tb_chunk(f, PS_CHUNK_STACKS, &p);
+    double per = 1 / -expm1(-(double)SAMPLE_SIZE / SAMPLE_MEAN);
+    uint64_t peak = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t time_ns = (uint64_t)(i + 1) * 1000000000;
+        uint64_t blocks = (uint64_t)((double)samples[i] * per + 0.5), bytes = blocks * SAMPLE_SIZE;
+        peak = bytes > peak ? bytes : peak;
+        p.len = 0;
+        tb_u64(&p, time_ns);
+        tb_u64(&p, SAMPLE_MEAN); /* mean_bytes */
+        tb_u64(&p, SAMPLE_MEAN); /* max_mean_bytes */
+        tb_u32(&p, 1);           /* means */
+        tb_u32(&p, 0);
+        tb_chunk(f, PS_CHUNK_SAMPLING, &p);
+        tb_row_t r = {1, blocks, bytes, 0, 0, blocks, bytes, peak};
+        p.len = 0;
+        tb_snapshot_at(&p, time_ns, PS_SNAP_INTERVAL, &r, 1, peak, 1000000, 1000000);
+        uint32_t flags = PS_SNAP_F_SAMPLED;
+        memcpy(p.data + 12, &flags, sizeof flags); /* after time_ns and reason */
+        tb_chunk(f, PS_CHUNK_SNAPSHOT, &p);
+    }
+    p.len = 0;
+    tb_end(&p, 2 * (uint64_t)n + 3);
+    tb_chunk(f, PS_CHUNK_END, &p);
+    tb_free(&p);
+}
+
+/* The number after "key": in a report's JSON. */
+static double member(const char *buf, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    const char *at = strstr(buf, k);
+    ck_assert_msg(at, "no %s in\n%s", k, buf);
+    return strtod(at + strlen(k), NULL);
+}
+
+START_TEST(test_sampled)
+{
+    enum { N = 30 };
+    uint64_t few[N], many[N];
+    for (int i = 0; i < N; i++) {
+        few[i] = (i >= 3) + (i >= 5) + (i >= 7); /* 3 samples early, then none: a "plateau" */
+        many[i] = 15 * (uint64_t)(i + 1);        /* 450 samples by the end, steadily */
+    }
+    tb_buf_t f = {0};
+    /* a slow leak seen in 3 samples: its series rises by three steps and is flat after, which
+     * full tracking would call a sure plateau (bounded, confidence 1.00); with 3 samples the
+     * relative error is ~1/sqrt(3): the confidence is at most sqrt(3 / 100) */
+    build_sampled(&f, N, few);
+    char *buf = report("gfew.trace", &f, 0);
+    HAS(buf, "\"estimated\": true");
+    ck_assert_msg(fabs(member(buf, "samples") - 3) < 0.01, "3 samples:\n%s", buf);
+    double c = member(buf, "confidence");
+    ck_assert_msg(c <= sqrt(0.0301), "3 samples: confidence %g, not above %g", c, sqrt(0.0301));
+    buf = report_as("gfew.trace", &f, 0, false);
+    HAS(buf, " (confidence 0.17, from ~3 samples): ~");
+    tb_free(&f);
+
+    /* a steady leak seen in 450 samples: unbounded, as sure as a full trace's */
+    build_sampled(&f, N, many);
+    buf = report("gmany.trace", &f, 0);
+    HAS(buf, "\"rank\": 1,\n      \"class\": \"unbounded\",");
+    ck_assert_msg(fabs(member(buf, "samples") - 450) < 0.5, "450 samples:\n%s", buf);
+    ck_assert_msg(member(buf, "confidence") > 0.99, "450 samples: a sure leak:\n%s", buf);
+    buf = report_as("gmany.trace", &f, 0, false);
+    ck_assert_msg(!strstr(buf, "from ~"), "450 samples: no few-samples note:\n%s", buf);
+    tb_free(&f);
+
+    /* the scale itself: sqrt(samples / 100) below 100 samples, 1 from there on */
+    pa_growth_fit_t fit = {.confidence = 1};
+    double w = SAMPLE_SIZE / -expm1(-(double)SAMPLE_SIZE / SAMPLE_MEAN); /* bytes per sample */
+    pa_growth_weigh_samples(&fit, 25 * w, SAMPLE_SIZE, SAMPLE_MEAN);
+    ck_assert(fit.has_samples && fabs(fit.samples - 25) < 1e-9 &&
+              fabs(fit.confidence - 0.5) < 1e-9);
+    fit = (pa_growth_fit_t){.confidence = 0.8};
+    pa_growth_weigh_samples(&fit, 100 * w, SAMPLE_SIZE, SAMPLE_MEAN);
+    ck_assert(fabs(fit.samples - 100) < 1e-9 && fit.confidence == 0.8);
+    fit = (pa_growth_fit_t){.confidence = 0.8}; /* blocks above the mean: every one sampled */
+    pa_growth_weigh_samples(&fit, 4 * 1048576.0, 1048576.0, SAMPLE_MEAN);
+    ck_assert(fabs(fit.samples - 4) < 1e-6 && fabs(fit.confidence - 0.8 * 0.2) < 1e-6);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("growth");
@@ -335,6 +449,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stable);
     tcase_add_test(tc, test_few_points);
     tcase_add_test(tc, test_report);
+    tcase_add_test(tc, test_sampled);
     suite_add_tcase(s, tc);
     return s;
 }
