@@ -17,7 +17,6 @@ list names, nor an older stale piece of the same name. No wall-clock assertion b
 import json
 import os
 import re
-import shutil
 import signal
 import struct
 import subprocess
@@ -109,44 +108,14 @@ def check_max_trace(args, ck, prog, work, keep_size):
     # written as a size, as the other byte options take it ("48k"; a bare number works too)
     env = {"PERFSHIM_INTERVAL": "20ms", "PERFSHIM_MAX_TRACE": "48k", "LD_PRELOAD": args.lib,
            "PERFSHIM_OUTPUT": os.path.join(mdir, "m.trace")}
-    # The checks below want 5 pieces or more (so that one was deleted). How many a run of the
-    # program makes depends on the load: on a busy machine it allocates less often and the
-    # snapshots, longer, come further apart (the next waits four times a snapshot's length), so
-    # it gets longer runs until it makes 5 (2 s made 6 or 7 at load 9).
-    for run_ms in (2000, 4000, 8000, 16000):
-        shutil.rmtree(mdir, ignore_errors=True)
-        os.makedirs(mdir)
-        p = pstest.run([prog, str(run_ms)], env=env, cwd=mdir)
-        names = sorted(os.listdir(mdir))
-        parts = sorted((int(n[len("m.trace.part"):]), n) for n in names
-                       if n.startswith("m.trace.part"))
-        if p.returncode != 0 or (parts and parts[-1][0] >= 5):
-            break
+    # The checks below want 5 pieces or more (so that one was deleted): longer runs on a busy
+    # machine until it makes 5 (2 s made 6 or 7 at load 9).
+    p, names, parts = pstest.run_pieces([prog], env, mdir, "m.trace", (2000, 4000, 8000, 16000))
     ck.equal((p.returncode, p.stderr), (0, b""), "MAX_TRACE: the program runs as without it")
     m = re.search(rb"kept (\d+)", p.stdout)
-    ck.check("m.trace" in names and 1 <= len(parts) <= 3 and parts[0][0] >= 3 and
-             [k for k, _ in parts] == list(range(parts[0][0], parts[-1][0] + 1)) and
-             len(names) == len(parts) + 1,
-             "MAX_TRACE: the first piece and at most the latest three kept, the middle deleted",
-             repr(names))
-    total = sum(os.path.getsize(os.path.join(mdir, n)) for n in names)
-    sizes = [os.path.getsize(os.path.join(mdir, n)) for n in names]
-    floor = os.path.getsize(os.path.join(mdir, "m.trace")) + \
-        (os.path.getsize(os.path.join(mdir, parts[-1][1])) if parts else 0)
-    ck.check(total <= max(bound, floor),
-             "MAX_TRACE: the pieces stay under the bound (%d bytes), or hold only the first and "
-             "the last" % bound, repr(sizes))
+    pstest.check_pieces(ck, mdir, "m.trace", names, parts, bound, "MAX_TRACE")
     for n in ["m.trace"] + [n for _, n in parts]:
-        path = os.path.join(mdir, n)
-        raw = pstest.RawTrace(path)
-        ck.check(raw.error is None and raw.end is not None and raw.process is not None and
-                 raw.snapshots and not raw.snapshots[0]["delta"],
-                 "MAX_TRACE piece %s: complete, PROCESS, a keyframe first" % n,
-                 "%s end %r" % (raw.error, raw.end))
-        named = {r["stack_id"] for s in raw.snapshots for r in s["rows"]} - {0}
-        ck.check(named <= set(raw.stacks), "MAX_TRACE piece %s: every stack its rows name is "
-                 "defined in it" % n, repr(sorted(named - set(raw.stacks))[:5]))
-        q, d = summary_json(args, path)
+        q, d = summary_json(args, os.path.join(mdir, n))
         ck.check(q.returncode == 0 and d is not None and d.get("complete") is True,
                  "MAX_TRACE piece %s: summary reads it, complete" % n, pstest.describe(q))
     if parts and m:
