@@ -400,7 +400,8 @@ void ps_writer_new_section(uint32_t section); /* next file: the first one's name
 const char *ps_writer_first_path(void);       /* "" while the process has one section */
 const char *ps_writer_path(void);
 uint64_t ps_writer_chunks(void); /* chunks written to the current file */
-/* The end of one snapshot's chunks (PERFSHIM_MAX_TRACE measures the pieces in such groups). */
+/* The end of one snapshot's chunks (PERFSHIM_MAX_TRACE measures the pieces in such groups, and
+ * deletes the older pieces the bound no longer holds). */
 void ps_writer_group_end(void);
 /* PERFSHIM_MAX_TRACE: 1 when the next snapshot must start a new piece of the trace. */
 int ps_writer_rotate_due(void);

@@ -12,7 +12,8 @@
  * the descriptor is closed (ps_writer_suspend) and reopened by path, O_APPEND, at the next
  * one: a program that lists its descriptors mid-run finds none of ours.
  * With PERFSHIM_MAX_TRACE the trace is a sequence of pieces (ps_writer_rotate): the file named
- * above, then "<it>.part2", ...; the first and the latest PS_PIECES_KEPT are kept.
+ * above, then "<it>.part2", ...; the first and at most the latest PS_PIECES_KEPT are kept, as
+ * many as the bound holds with their sizes (prune).
  * Payloads are built in mmap'd buffers: nothing here calls malloc.
  * The caller (snapshot.c) serializes all calls with the writer lock.
  */
@@ -51,16 +52,23 @@ static struct {
     char section_first[PS_TRACE_PATH_MAX]; /* the first section's file, once a second begins */
 } w = {.fd = -1};
 
-/* PERFSHIM_MAX_TRACE keeps the first piece and the latest PS_PIECES_KEPT (the current one
- * included); the pieces between are deleted. Each piece ends when it reaches a
+/* PERFSHIM_MAX_TRACE keeps the first piece and at most the latest PS_PIECES_KEPT (the current
+ * one included); the pieces between are deleted, and so are the oldest of those latest ones
+ * while the files would pass the bound (prune): a piece holds every stack and a keyframe, so a
+ * program with many stacks has pieces far larger than the share below, and keeping three of
+ * them made the files 3-70 times the bound (issue 11). Each piece ends when it reaches a
  * PS_PIECES_KEPT + 1 share of the bound. */
 #define PS_PIECES_KEPT 3
 static struct {
     dev_t dev;
     ino_t ino;
+    uint64_t size; /* its size when it was closed */
     char path[PS_TRACE_PATH_MAX];
 } older[PS_PIECES_KEPT - 1]; /* the pieces before the current one still kept, oldest first */
 static int nolder;
+static uint64_t first_size; /* the first piece's size, once it is closed (0 before) */
+/* The END chunk a piece still gets after its last snapshot group (snapshot.c, write_end). */
+#define PS_END_BYTES (PS_CHUNK_HEADER_SIZE + PS_ROW_WIRE_SIZE(END))
 
 /* Fault injection (PERFSHIM_FAULT_WRITE, tests only): 1 if this write must fail with ENOSPC
  * as if the disk were full. Counted per file, from 1 (the file header). */
@@ -455,6 +463,7 @@ int ps_writer_open(void)
         return -1;
     w.piece = 1;
     nolder = 0;
+    first_size = 0;
     memcpy(w.first, w.path, ps_str_span(w.path, 0) + 1); /* snprintf ended it */
     list_trace(w.path); /* only the first piece: it names the others */
     return 0;
@@ -471,13 +480,6 @@ int ps_writer_rotate_due(void)
     return w.groups >= 2 && w.size + w.last_group > max / (PS_PIECES_KEPT + 1);
 }
 
-void ps_writer_group_end(void)
-{
-    w.last_group = w.size - w.group_start;
-    w.group_start = w.size;
-    w.groups++;
-}
-
 /* Deletes an older piece, if the name is still the file we wrote. */
 static void delete_piece(int i)
 {
@@ -491,13 +493,49 @@ static void delete_piece(int i)
         ps_os_unlink(older[i].path);
 }
 
+/* Deletes older pieces, oldest first, while the first piece, the older ones kept and `current`
+ * bytes (the current piece's) pass the bound; the `spare` newest older pieces stay whatever
+ * their size. The first piece and the current one always stay, so the files hold at most
+ * max(bound, first + current) once this returned with spare 0. */
+static void prune(uint64_t current, int spare)
+{
+    uint64_t total = first_size + current;
+    for (int i = 0; i < nolder; i++)
+        total += older[i].size;
+    int gone = 0;
+    while (nolder - gone > spare && total > ps_g.opt.max_trace) {
+        delete_piece(gone);
+        total -= older[gone].size;
+        gone++;
+    }
+    if (gone) {
+        memmove(&older[0], &older[gone], sizeof older[0] * (size_t)(nolder - gone));
+        nolder -= gone;
+    }
+}
+
+void ps_writer_group_end(void)
+{
+    w.last_group = w.size - w.group_start;
+    w.group_start = w.size;
+    w.groups++;
+    /* The current piece now holds a complete snapshot: the older pieces, the one before it
+     * included, may go if the files with its END pass the bound. */
+    if (nolder && !w.failed)
+        prune(w.size + PS_END_BYTES, 0);
+}
+
 int ps_writer_rotate(void)
 {
     if (w.fd < 0 || w.failed)
         return -1;
+    struct stat st; /* the size on disk, END included */
+    uint64_t closed = ps_os_fstat(w.fd, &st) == 0 ? (uint64_t)st.st_size : w.size;
     ps_os_close(w.fd);
     w.fd = -1;
-    if (w.piece >= 2) { /* the current piece becomes an older one; the first is never deleted */
+    if (w.piece == 1) {
+        first_size = closed; /* the first piece is never deleted */
+    } else {                 /* the current piece becomes an older one */
         if (nolder == PS_PIECES_KEPT - 1) {
             delete_piece(0);
             memmove(&older[0], &older[1], sizeof older[0] * (PS_PIECES_KEPT - 2));
@@ -505,9 +543,14 @@ int ps_writer_rotate(void)
         }
         older[nolder].dev = w.dev;
         older[nolder].ino = w.ino;
-        memcpy(older[nolder].path, w.path, sizeof w.path);
+        older[nolder].size = closed;
+        memcpy(older[nolder].path, w.path, ps_str_span(w.path, 0) + 1);
         nolder++;
     }
+    /* The next piece will be about as large as the one just closed: make room for it now.
+     * The one just closed stays until the next one holds a complete snapshot (group end), so
+     * a kill in between still leaves the latest state. */
+    prune(closed, 1);
     char base[PS_TRACE_PATH_MAX + 16];
     ps_msg_snprintf(base, sizeof base, "%s.part%u", w.first, (unsigned)(w.piece + 1));
     if (strlen(base) >= PS_TRACE_PATH_MAX || create_file(base, w.pid) != 0) {

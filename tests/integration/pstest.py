@@ -581,6 +581,54 @@ class RawTrace:
         return name
 
 
+# ---- PERFSHIM_MAX_TRACE's pieces (test_interval.py, test_pieces.py) -----------------------------
+
+
+def run_pieces(cmd, env, mdir, name, runs_ms, want=5):
+    """Runs cmd + [run_ms] in an emptied mdir, for each of runs_ms in turn, until the trace
+    `name` (its PERFSHIM_OUTPUT in mdir) has reached piece `want` or the command fails: how many
+    pieces a run makes depends on the load (a busy machine writes fewer snapshots a second; the
+    next waits four times a snapshot's length). (p, sorted names in mdir, sorted (k, name of
+    piece k) for k >= 2)."""
+    for run_ms in runs_ms:
+        shutil.rmtree(mdir, ignore_errors=True)
+        os.makedirs(mdir)
+        p = run(cmd + [str(run_ms)], env=env, cwd=mdir)
+        names = sorted(os.listdir(mdir))
+        parts = sorted((int(n[len(name + ".part"):]), n) for n in names
+                       if n.startswith(name + ".part"))
+        if p.returncode != 0 or (parts and parts[-1][0] >= want):
+            break
+    return p, names, parts
+
+
+def check_pieces(ck, mdir, name, names, parts, bound, label):
+    """The pieces left on disk: the first and at most the latest three, in a row, nothing else;
+    their sizes total at most max(bound, first + last piece) (docs/options.md); each one
+    complete, PROCESS and a keyframe first, every stack its rows name defined in it."""
+    ck.check(name in names and 1 <= len(parts) <= 3 and parts[0][0] >= 3 and
+             [k for k, _ in parts] == list(range(parts[0][0], parts[-1][0] + 1)) and
+             len(names) == len(parts) + 1,
+             "%s: the first piece and at most the latest three kept, the middle deleted" % label,
+             repr(names))
+    sizes = {n: os.path.getsize(os.path.join(mdir, n)) for n in names}
+    floor = sizes.get(name, 0) + (sizes[parts[-1][1]] if parts else 0)
+    ck.check(sum(sizes.values()) <= max(bound, floor),
+             "%s: the files total at most max(bound %d, first + last piece %d)" %
+             (label, bound, floor), "total %d: %r" % (sum(sizes.values()), sizes))
+    for n in [name] + [n for _, n in parts]:
+        raw = RawTrace(os.path.join(mdir, n))
+        ck.check(raw.error is None and raw.end is not None and raw.process is not None and
+                 raw.snapshots and not raw.snapshots[0]["delta"],
+                 "%s piece %s: complete, PROCESS, a keyframe first" % (label, n),
+                 "%s end %r" % (raw.error, raw.end))
+        named = {r["stack_id"] for s in raw.snapshots for r in s["rows"]} - {0}
+        ck.check(named <= set(raw.stacks),
+                 "%s piece %s: every stack its rows name is defined in it" % (label, n),
+                 repr(sorted(named - set(raw.stacks))[:5]))
+    return sizes
+
+
 _scratch = []
 
 
