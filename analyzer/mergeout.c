@@ -927,9 +927,10 @@ static uint64_t event_time(const input_t *in, uint64_t start)
     return merged_time(in, start, h.time_ns);
 }
 
-/* Marks the inputs that ended before the run (pa_merge_ends_with_run, as growth --merge decides
- * it: the interval of a series of the inputs' snapshots, at most PA_GROWTH_POINTS of each, over
- * the span of them all). Called before their events are applied (pos 0). */
+/* Marks the inputs that ended before the run (pa_merge_ends_with_run, with growth --merge's
+ * sampling interval: min(PA_GROWTH_POINTS, the inputs' snapshots together, each counting at
+ * most PA_GROWTH_POINTS) points over the span of them all). Called before their events are
+ * applied (pos 0). */
 static void mark_ended(mo_t *mo, uint64_t start)
 {
     uint64_t t0 = UINT64_MAX, t1 = 0;
@@ -943,6 +944,7 @@ static void mark_ended(mo_t *mo, uint64_t start)
         t1 = z > t1 ? z : t1;
         points += in->nevents < PA_GROWTH_POINTS ? in->nevents : PA_GROWTH_POINTS;
     }
+    points = points < PA_GROWTH_POINTS ? points : PA_GROWTH_POINTS;
     if (points < 2 || t1 <= t0)
         return; /* one moment: nothing ended before another */
     double dt = (double)(t1 - t0) / 1e9 / (double)(points - 1);
