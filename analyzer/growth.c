@@ -760,9 +760,10 @@ int pa_growth_files(char *const *paths, size_t n, const pa_growth_opts_t *o, boo
  * evenly spaced times over the span of every trace's points, then classified as one trace's
  * series is. A process that ends with the run keeps what it had at its end to the end of the
  * series, as the last process does: its drop would only say that the run ended (a server's
- * workers just before their master). Ending with the run: its last point is within one
- * sampling interval, or a tenth of its own lifetime, of the series' end. Its leaks at exit are
- * in the sites' live figures either way (as leaks --merge counts them).
+ * workers just before their master). Ending with the run (pa_merge_ends_with_run, merge.h, as
+ * merge -o decides it for RSS): its last point is within one sampling interval, or a tenth of
+ * its own lifetime, of the series' end. Its leaks at exit are in the sites' live figures either
+ * way (as leaks --merge counts them).
  * Memory: the merged sites, and a 32-byte step per point per process per site.
  */
 
@@ -974,9 +975,8 @@ static int gmerge_ends(gmerged_t *m, double t1, double dt)
                 allocs += x->steps[k].allocs;
             }
             const struct gclock *c = &m->clocks[tr];
-            double lived = c->last - c->start;
-            if (t1 - c->last <= (dt > 0.1 * lived ? dt : 0.1 * lived))
-                continue; /* ended with the run */
+            if (pa_merge_ends_with_run(c->start, c->last, t1, dt))
+                continue;
             if (pa_util_grow((void **)&x->steps, &x->cap, x->nsteps + 1, sizeof *x->steps))
                 return PA_ENOMEM;
             x->steps[x->nsteps++] = (step_t){m->clocks[tr].last, -bytes, -allocs, tr, true};

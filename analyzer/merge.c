@@ -227,6 +227,12 @@ static msite_t **sorted(merged_t *m, bool live, size_t *n)
     return v;
 }
 
+bool pa_merge_ends_with_run(double start, double last, double t1, double dt)
+{
+    double lived = last - start;
+    return t1 - last <= (dt > 0.1 * lived ? dt : 0.1 * lived);
+}
+
 void pa_merge_header_text(FILE *out, const char *title, size_t ntraces, const uint64_t *pids,
                           bool sampled)
 {

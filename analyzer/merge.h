@@ -43,6 +43,15 @@ void pa_merge_header_text(FILE *out, const char *title, size_t ntraces, const ui
 void pa_merge_header_json(pa_json_t *j, const char *format, const pa_strlist_t *paths,
                           const uint64_t *pids, bool sampled);
 
+/* Whether a process of a merged run ended with the run rather than before it (growth --merge
+ * keeps an ended process's heap, merge -o its RSS, only while it lived; one that ends with the
+ * run keeps them to the end, as the last process does: their drop would only say that the run
+ * ended). On the merged time axis, in seconds: start, the process's start; last, its last
+ * snapshot; t1, the run's last snapshot; dt, the merged series' sampling interval (0 when it
+ * has a single point). It ends with the run when its last snapshot is within dt, or a tenth
+ * of its own lifetime, of t1. */
+bool pa_merge_ends_with_run(double start, double last, double t1, double dt);
+
 /* A site's frames outliving its trace and symbolizer (diff.c): copies of view v's frames and
  * note, strings owned by the copy. PA_OK or PA_ENOMEM. */
 int pa_merge_copy_view(const pa_stackview_t *v, pa_frame_t **frames, size_t *n, char **note);

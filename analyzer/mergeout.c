@@ -12,8 +12,10 @@
  *     call site in two processes (whatever ASLR did) is one stack;
  *   - snapshots: every input's snapshots on one time axis (CLOCK_REALTIME of each process's
  *     start + its time since start, minus the earliest start); at each moment the counters are
- *     the sum of each process's latest (a process that ended keeps its last state), written as
- *     a keyframe first and last and SNAPSHOT_PACKED deltas between;
+ *     the sum of each process's latest, written as a keyframe first and last and
+ *     SNAPSHOT_PACKED deltas between. A process that ended keeps its heap counters (its live
+ *     blocks at its end are its leaks); its RSS counts up to its last snapshot only, unless it
+ *     ended with the run (pa_merge_ends_with_run, merge.h: as growth --merge decides it);
  *   - the blocks forked children inherited (INHERITED, clamped per process so that the totals
  *     equal leaks --merge's), the leak classes of the exit snapshots (LEAK_KINDS) and the advice
  *     counters of each input's last snapshot (ADVICE), summed per merged stack;
@@ -29,6 +31,8 @@
  */
 #include "mergeout.h"
 
+#include "growth.h"
+#include "merge.h"
 #include "model.h"
 #include "util.h"
 
@@ -310,6 +314,8 @@ typedef struct {
     uint64_t realtime; /* its process start, CLOCK_REALTIME ns (0: unknown) */
     pa_totals_t last;  /* the totals of its latest event applied */
     uint64_t dropped;  /* END: events the shim dropped */
+    uint64_t last_ns;  /* its last snapshot's time_ns */
+    bool ends_early;   /* it ended before the run did: its RSS leaves the sum after its end */
 } input_t;
 
 typedef struct {
@@ -453,6 +459,7 @@ static int on_snapshot(pa_trace_t *t, void *ctx)
         return mo->err;
     memcpy(b->p + at + offsetof(ev_head_t, nrows), &nrows, sizeof nrows);
     mo->cur->nevents++;
+    mo->cur->last_ns = s->time_ns;
     return PA_OK;
 }
 
@@ -907,12 +914,47 @@ static size_t heap_pop(heap_t *h)
     return top;
 }
 
+static uint64_t merged_time(const input_t *in, uint64_t start, uint64_t time_ns)
+{
+    uint64_t t = (in->realtime ? in->realtime : start) + time_ns;
+    return t > start ? t - start : 0;
+}
+
 static uint64_t event_time(const input_t *in, uint64_t start)
 {
     ev_head_t h;
     memcpy(&h, in->events.p + in->pos, sizeof h);
-    uint64_t t = (in->realtime ? in->realtime : start) + h.time_ns;
-    return t > start ? t - start : 0;
+    return merged_time(in, start, h.time_ns);
+}
+
+/* Marks the inputs that ended before the run (pa_merge_ends_with_run, with growth --merge's
+ * sampling interval: min(PA_GROWTH_POINTS, the inputs' snapshots together, each counting at
+ * most PA_GROWTH_POINTS) points over the span of them all). Called before their events are
+ * applied (pos 0). */
+static void mark_ended(mo_t *mo, uint64_t start)
+{
+    uint64_t t0 = UINT64_MAX, t1 = 0;
+    size_t points = 0;
+    for (size_t i = 0; i < mo->nin; i++) {
+        const input_t *in = &mo->in[i];
+        if (!in->nevents)
+            continue;
+        uint64_t a = event_time(in, start), z = merged_time(in, start, in->last_ns);
+        t0 = a < t0 ? a : t0;
+        t1 = z > t1 ? z : t1;
+        points += in->nevents < PA_GROWTH_POINTS ? in->nevents : PA_GROWTH_POINTS;
+    }
+    points = points < PA_GROWTH_POINTS ? points : PA_GROWTH_POINTS;
+    if (points < 2 || t1 <= t0)
+        return; /* one moment: nothing ended before another */
+    double dt = (double)(t1 - t0) / 1e9 / (double)(points - 1);
+    for (size_t i = 0; i < mo->nin; i++) {
+        input_t *in = &mo->in[i];
+        double born = (double)merged_time(in, start, 0) / 1e9;
+        in->ends_early = in->nevents && !pa_merge_ends_with_run(
+                                            born, (double)merged_time(in, start, in->last_ns) / 1e9,
+                                            (double)t1 / 1e9, dt);
+    }
 }
 
 /* Applies input in's next event to the rows; returns its head. */
@@ -1033,9 +1075,10 @@ static int write_snapshots(mo_t *mo, wr_t *w, uint64_t start)
     r.dirty_list = calloc(ids, sizeof *r.dirty_list);
     uint64_t *key = calloc(mo->nin, sizeof *key);
     heap_t h = {.v = calloc(mo->nin, sizeof *h.v), .key = key};
+    size_t *gone = calloc(mo->nin ? mo->nin : 1, sizeof *gone); /* inputs ended at a moment */
     buf_t b = {0};
     int rc = PA_ENOMEM;
-    if (!r.cur || !r.written || !r.dirty || !r.dirty_list || !key || !h.v)
+    if (!r.cur || !r.written || !r.dirty || !r.dirty_list || !key || !h.v || !gone)
         goto out;
     for (size_t i = 0; i < mo->nin; i++) {
         if (mo->in[i].nevents) {
@@ -1043,6 +1086,7 @@ static int write_snapshots(mo_t *mo, wr_t *w, uint64_t start)
             heap_push(&h, i);
         }
     }
+    mark_ended(mo, start);
     pa_totals_t tot = {0};
     uint32_t flags = 0;
     uint64_t last_time = 0;
@@ -1050,6 +1094,7 @@ static int write_snapshots(mo_t *mo, wr_t *w, uint64_t start)
     while (h.n) {
         uint64_t time = key[h.v[0]];
         uint32_t reason = 0;
+        size_t ngone = 0;
         while (h.n && key[h.v[0]] == time) { /* every event of this moment */
             size_t i = heap_pop(&h);
             input_t *in = &mo->in[i];
@@ -1061,6 +1106,8 @@ static int write_snapshots(mo_t *mo, wr_t *w, uint64_t start)
             if (in->nevents) {
                 key[i] = event_time(in, start);
                 heap_push(&h, i);
+            } else if (in->ends_early) {
+                gone[ngone++] = i;
             }
         }
         if (!written || !h.n)
@@ -1069,6 +1116,13 @@ static int write_snapshots(mo_t *mo, wr_t *w, uint64_t start)
             write_packed(w, &r, &b, last_time, time, reason, flags, &tot);
         last_time = time;
         written++;
+        /* a process that ended: its RSS went back to the system after this moment (its live
+         * blocks stay in the rows and totals: at its end they are its leaks) */
+        for (size_t k = 0; k < ngone; k++) {
+            input_t *in = &mo->in[gone[k]];
+            tot.rss_bytes -= in->last.rss_bytes;
+            in->last.rss_bytes = 0;
+        }
     }
     if (mo->has_kinds) { /* the exit snapshots' classes, at the last merged snapshot */
         qsort(mo->kinds, mo->nkinds, sizeof *mo->kinds, cmp_kind);
@@ -1114,6 +1168,7 @@ out:
     free(r.dirty_list);
     free(key);
     free(h.v);
+    free(gone);
     return rc;
 }
 

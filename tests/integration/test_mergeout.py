@@ -17,7 +17,12 @@
     and pid null (an ordinary trace's JSON has no merged_processes);
   - merged of merged is the same file, byte for byte; merging it with nothing else again too;
   - errors exit 2 with a message and leave no output (nor a temporary file): -o naming an
-    input (the input unchanged), an unreadable input, no -o, no trace."""
+    input (the input unchanged), an unreadable input, no -o, no trace;
+  - a process that ended before the run (examples/leaky.c, then growthprog for 1 s): the
+    merged RSS counts it up to its exit snapshot only (the merged snapshot of that moment has
+    both processes' RSS, the last one growthprog's alone, as its own trace says), while its
+    leaks stay in the live heap: the last live bytes are both processes' last, and leaks on the
+    merged trace finds leaky.c's malloc site with its LEAKY_MALLOC_COUNT blocks."""
 import hashlib
 import json
 import os
@@ -40,6 +45,52 @@ def jrun(args, ck, cmd, label, cwd):
 def digest(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
+
+
+def ended_early(args, ck):
+    """A short process (leaky), then a long one (growthprog): leaky's RSS leaves the merged
+    sum after its exit; its leaks do not."""
+    work = pstest.tmpdir("mergeout-ended")
+    src = os.path.join(args.srcdir, "leaky.c")
+    p = pstest.run([args.perfshim, "run", "-o", os.path.join(work, "a-leaky.%p.trace"), "--",
+                    os.path.join(args.bindir, "leaky")], cwd=work)
+    ck.equal(p.returncode, 0, "leaky under perfshim run")
+    p = pstest.run([args.perfshim, "run", "-o", os.path.join(work, "b-growth.%p.trace"), "--",
+                    os.path.join(args.bindir, "growthprog"), "--ticks", "50"],
+                   cwd=work, env={"PERFSHIM_INTERVAL": "40ms"})
+    ck.equal(p.returncode, 0, "growthprog under perfshim run")
+    traces = sorted(os.path.join(work, f) for f in os.listdir(work) if f.endswith(".trace"))
+    ck.equal(len(traces), 2, "ended: one trace per process")
+    if len(traces) != 2:
+        return
+    merged = os.path.join(work, "merged.trace")
+    p = pstest.run([args.perfshim, "merge", "-o", merged] + traces, cwd=work)
+    ck.equal(p.returncode, 0, "ended: merge -o")
+    raw = pstest.RawTrace(merged)
+    short, long_ = (pstest.RawTrace(t).snapshots for t in traces)
+    ck.check(raw.error is None and short and long_, "ended: the traces verify", repr(raw.error))
+    if raw.error is not None or not short or not long_:
+        return
+    rss = [s["totals"]["rss_bytes"] for s in raw.snapshots]
+    ck.check(short[-1]["totals"]["rss_bytes"] > 0 and long_[-1]["totals"]["rss_bytes"] > 0,
+             "ended: both processes have an RSS", repr(rss))
+    ck.equal(rss[0], short[-1]["totals"]["rss_bytes"],
+             "ended: the first merged snapshot is leaky's exit, before growthprog started")
+    ck.equal(rss[-1], long_[-1]["totals"]["rss_bytes"],
+             "ended: the last merged RSS is growthprog's alone (not the sum %d)" %
+             (short[-1]["totals"]["rss_bytes"] + long_[-1]["totals"]["rss_bytes"]))
+    ck.equal(raw.snapshots[-1]["totals"]["live_bytes"],
+             short[-1]["totals"]["live_bytes"] + long_[-1]["totals"]["live_bytes"],
+             "ended: the last live bytes still hold leaky's leaks")
+    one = jrun(args, ck, ["leaks", "--json", merged], "ended: leaks on the merged trace", work)
+    m = jrun(args, ck, ["leaks", "--merge", "--json"] + traces, "ended: leaks --merge", work)
+    mt, ot = m.get("totals", {}), one.get("totals", {})
+    ck.equal((ot.get("leaked_blocks"), ot.get("leaked_bytes")),
+             (mt.get("leaked_blocks"), mt.get("leaked_bytes")), "ended: leaks --merge's totals")
+    line = pstest.markers(src)["LEAK:malloc"]
+    site = pstest.leaks_at(one, "leaky.c", line) if "leaks" in one else []
+    ck.equal(sum(x["blocks"] for x in site), pstest.define(src, "LEAKY_MALLOC_COUNT"),
+             "ended: leaky's malloc leak is in the merged trace's leaks")
 
 
 def main():
@@ -145,6 +196,7 @@ def main():
                  what + ": exit status 2 with a message", pstest.describe(p))
         ck.check(not os.path.exists(out), what + ": no output")
     ck.equal([f for f in os.listdir(work) if ".tmp" in f], [], "no temporary file left")
+    ended_early(args, ck)
     ck.done()
 
 
