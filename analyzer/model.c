@@ -751,8 +751,7 @@ static bool packed_walk(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32
     for (uint32_t i = 0; i < count; i++) {
         id += pa_cursor_varint(c);
         if (!s || !id_wanted(o, (uint32_t)id) || id > UINT32_MAX) {
-            for (uint32_t k = 0; k < fields && !c->err; k++)
-                pa_cursor_varint(c);
+            pa_cursor_skip_varints(c, fields);
             if (c->err || id > UINT32_MAX)
                 return false;
             continue;

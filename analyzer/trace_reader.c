@@ -103,6 +103,40 @@ uint64_t pa_cursor_varint_slow(pa_cursor_t *c)
     return 0;
 }
 
+void pa_cursor_skip_varints(pa_cursor_t *c, uint64_t n)
+{
+    /* Starting at a varint's first byte, a word of 8 bytes holding a terminator (a byte below
+     * 0x80) holds whole varints up to its last terminator, each shorter than 9 bytes and so
+     * never refused. A word without one (a varint of 9 or 10 bytes) and the last 7 bytes of the
+     * payload go through pa_cursor_varint(). */
+    while (n && !c->err) {
+        if (c->len - c->pos < 8) {
+            pa_cursor_varint(c);
+            n--;
+            continue;
+        }
+        uint64_t w;
+        memcpy(&w, c->p + c->pos, 8);
+        uint64_t stop = ~le64toh(w) & 0x8080808080808080ull; /* bit 7 of each terminator */
+        if (!stop) {
+            pa_cursor_varint(c);
+            n--;
+            continue;
+        }
+        /* the terminators counted without a popcount instruction (x86-64's baseline has none):
+         * one bit per byte, summed into the top byte by the multiply */
+        unsigned found = (unsigned)(((stop >> 7) * 0x0101010101010101ull) >> 56);
+        if (found > n) { /* the n-th terminator ends the skip */
+            for (uint64_t k = 1; k < n; k++)
+                stop &= stop - 1;
+            c->pos += (size_t)__builtin_ctzll(stop) / 8 + 1;
+            return;
+        }
+        c->pos += (size_t)(63 - __builtin_clzll(stop)) / 8 + 1;
+        n -= found;
+    }
+}
+
 void pa_cursor_str(pa_cursor_t *c, const uint8_t **s, uint32_t *n)
 {
     uint32_t len = pa_cursor_u32(c);

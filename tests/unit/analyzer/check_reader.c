@@ -90,6 +90,89 @@ START_TEST(test_cursor_bounds)
 }
 END_TEST
 
+/* LEB128 as trace-format.md states it, written apart from the reader: the value of the varint at
+ * *pos, or -1 (and *pos unchanged) for one that runs past len or past 64 bits. */
+static int ref_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < 10 && *pos + i < len; i++) {
+        uint8_t b = p[*pos + i];
+        if (i == 9 && b > 1)
+            return -1;
+        x |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (b < 0x80) {
+            *pos += i + 1;
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static uint64_t xs_state = 88172645463325252ull;
+static uint64_t xs(void)
+{
+    xs_state ^= xs_state << 13;
+    xs_state ^= xs_state >> 7;
+    xs_state ^= xs_state << 17;
+    return xs_state;
+}
+
+/* Random payloads of short and long varints (up to 11 bytes, the 10th byte 0..3): the decode
+ * and the word-at-a-time skip of n varints agree with the reference on value, position and
+ * refusal, for every n and every start. */
+START_TEST(test_varint_decode_and_skip)
+{
+    uint8_t buf[96];
+    for (int round = 0; round < 300; round++) {
+        size_t len = 0;
+        unsigned cont_pct = (unsigned)(xs() % 100); /* how often a byte continues */
+        while (len < sizeof buf) {
+            unsigned want = xs() % 16 == 0 ? 9 + (unsigned)(xs() % 3) : 1 + (unsigned)(xs() % 3);
+            for (unsigned i = 0; i < want && len < sizeof buf; i++) {
+                uint8_t b = (uint8_t)xs();
+                bool last = i + 1 == want || xs() % 100 >= cont_pct;
+                buf[len++] = last ? (uint8_t)(i == 9 ? b % 4 : b & 0x7f) : (uint8_t)(b | 0x80);
+                if (last)
+                    break;
+            }
+        }
+        size_t plen = 1 + (size_t)(xs() % sizeof buf);
+        for (size_t start = 0; start < plen; start += 1 + xs() % 5) {
+            size_t rpos = start;
+            pa_cursor_t c;
+            pa_cursor_init(&c, buf, plen);
+            c.pos = start;
+            uint64_t n = 0; /* varints the reference reads before a refusal */
+            int rerr = 0;
+            while (!rerr && rpos < plen) {
+                uint64_t want, got;
+                rerr = ref_varint(buf, plen, &rpos, &want);
+                got = pa_cursor_varint(&c);
+                ck_assert_int_eq(c.err, rerr ? 1 : 0);
+                if (!rerr) {
+                    ck_assert_uint_eq(got, want);
+                    ck_assert_uint_eq(c.pos, rpos);
+                    n++;
+                }
+            }
+            for (uint64_t k = 0; k <= n + 1; k++) {
+                pa_cursor_t d;
+                pa_cursor_init(&d, buf, plen);
+                d.pos = start;
+                pa_cursor_t e = d;
+                for (uint64_t i = 0; i < k; i++)
+                    pa_cursor_varint(&e);
+                pa_cursor_skip_varints(&d, k);
+                ck_assert_int_eq(d.err, e.err);
+                if (!e.err)
+                    ck_assert_uint_eq(d.pos, e.pos);
+            }
+        }
+    }
+}
+END_TEST
+
 /* ---- a valid trace ----------------------------------------------------------------------------
  */
 
@@ -1489,6 +1572,7 @@ int main(void)
     TCase *tc = tcase_create("reader");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_cursor_bounds);
+    tcase_add_test(tc, test_varint_decode_and_skip);
     tcase_add_test(tc, test_valid_trace);
     tcase_add_test(tc, test_truncated_everywhere);
     tcase_add_test(tc, test_truncated_message);
