@@ -240,6 +240,12 @@ static int handle(const ps_ctl_request_t *rq, char *text, size_t size)
     }
     case PS_CTL_SAMPLE:
         /* arg 0 = full tracking; the only call site of sampling in the control channel */
+        if (!ps_g.opt.track) { /* nothing is tracked, and the sampled paths were never set up */
+            ps_msg_snprintf(text, size,
+                            "sample: refused (this process runs with PERFSHIM_TRACK=0: "
+                            "allocations are not tracked, so there is nothing to sample)");
+            return PS_CTL_REFUSED;
+        }
         if (ps_sample_set(rq->arg) != 0) {
             ps_msg_snprintf(text, size,
                             "sample: refused (a process can use at most 15 different means; "

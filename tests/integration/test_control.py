@@ -298,6 +298,29 @@ def part_inert(args, ck):
         ck.equal((rc, err), (0, b""), "PERFSHIM_CONTROL=1: the program exits normally, quietly")
     finally:
         prog.kill()
+    # PERFSHIM_TRACK=0 (timing only): `sample` is refused and changes nothing, so the trace
+    # does not claim sampled (estimated) figures it never had
+    twork = pstest.tmpdir("control-track0")
+    tenv = {"PERFSHIM_OUTPUT": os.path.join(twork, "%e.%p.trace")}
+    prog = Prog(args, dict(tenv, LD_PRELOAD=args.lib, PERFSHIM_CONTROL="1", PERFSHIM_TRACK="0"),
+                twork)
+    try:
+        p = ctl(args, prog.pid, "sample", "64k")
+        ck.check(p.returncode == CTL_EXIT["refused"] and b"PERFSHIM_TRACK=0" in p.stderr,
+                 "PERFSHIM_TRACK=0: ctl sample is refused (exit 6) and says why",
+                 pstest.describe(p))
+        ck.equal(status(args, prog.pid).get("sample"), "full",
+                 "PERFSHIM_TRACK=0: the refused sample changed nothing")
+        prog.cmd("b 2")
+        rc, _, err = prog.quit()
+        ck.equal((rc, err), (0, b""), "PERFSHIM_TRACK=0: the program exits normally, quietly")
+    finally:
+        prog.kill()
+    tfiles = os.listdir(twork)
+    if ck.check(len(tfiles) == 1, "PERFSHIM_TRACK=0: one trace at exit"):
+        rep = pstest.run([args.perfshim, "summary", os.path.join(twork, tfiles[0])])
+        ck.check(rep.returncode == 0 and b"SAMPLED" not in rep.stdout,
+                 "PERFSHIM_TRACK=0: the trace claims no sampled figures", pstest.describe(rep))
     files = os.listdir(work)
     ck.equal(len(files), 1, "PERFSHIM_CONTROL=1: one trace at exit")
     if files:
