@@ -226,6 +226,7 @@ static size_t read_at(pa_reader_t *r, uint64_t off, void *dst, size_t n)
 #define IOBUF_SIZE ((size_t)256 << 10)
 static size_t read_header(pa_reader_t *r, uint64_t off, uint8_t *h)
 {
+    size_t got = 0;
     if (r->hwin && off >= r->hwin_off && off - r->hwin_off + PS_CHUNK_HEADER_SIZE <= r->hwin_len) {
         memcpy(h, r->hwin + (off - r->hwin_off), PS_CHUNK_HEADER_SIZE);
         return PS_CHUNK_HEADER_SIZE;
@@ -243,9 +244,11 @@ static size_t read_header(pa_reader_t *r, uint64_t off, uint8_t *h)
             memcpy(h, r->hwin, PS_CHUNK_HEADER_SIZE);
             return PS_CHUNK_HEADER_SIZE;
         }
-        /* a short read: the end of the file, or an error, read as before */
+        /* a short read (the end of the file): its bytes, and the loop below reads on from
+         * them (an error: from the start, as without a window) */
+        got = r->hwin_len;
+        memcpy(h, r->hwin, got);
     }
-    size_t got = 0;
     while (got < PS_CHUNK_HEADER_SIZE && off <= (uint64_t)INT64_MAX - PS_CHUNK_HEADER_SIZE) {
         ssize_t n = pread(fileno(r->f), h + got, PS_CHUNK_HEADER_SIZE - got, (off_t)(off + got));
         if (n < 0 && errno == EINTR)
