@@ -502,17 +502,21 @@ static uint32_t frames_fresh(pa_frames_t *f, uint32_t caller, const uint8_t *fra
 }
 
 /* Defines (or redefines) stack id from its depth frames as in a STACKS record (little-endian,
- * innermost first). */
-static int add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint8_t *frames)
+ * innermost first). known: how many of its outermost frames are those of the stack added just
+ * before (STACKS_PACKED says so; 0: compared here). */
+static int add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint8_t *frames,
+                     uint32_t known)
 {
     pa_frames_t *f = &t->frames;
     if (frames_reserve(f, depth) != PA_OK || stacks_reserve(t) != PA_OK ||
         pa_util_grow((void **)&f->last, &f->last_cap, depth, sizeof *f->last) != PA_OK)
         return PA_ENOMEM;
-    uint32_t node = 0;
+    if (known > depth || known > f->nlast)
+        known = 0;
+    uint32_t node = known ? f->last[known - 1].node : 0;
     bool shared = true; /* the frames so far are the last stack's */
     bool fresh = false; /* node is new: it has no callee yet, so the next frames are new too */
-    uint32_t j = 0;     /* frames from the outermost */
+    uint32_t j = known; /* frames from the outermost */
     for (; j < depth && !fresh; j++) {
         uint64_t addr = frame_at(frames, depth - 1 - j);
         if (shared && j < f->nlast && f->last[j].addr == addr) {
@@ -555,12 +559,101 @@ static int load_stacks(pa_trace_t *t, const pa_chunk_t *ch)
         pa_cursor_skip(&c, (size_t)depth * 8);
         if (id == 0) /* never defined (docs/trace-format.md): no row can name it */
             continue;
-        if (add_stack(t, id, depth, frames) != PA_OK)
+        if (add_stack(t, id, depth, frames, 0) != PA_OK)
             return PA_ENOMEM;
     }
     if (c.err)
         malformed(t, "STACKS", ch, "payload ends inside a stack record (stacks before it kept)");
     return PA_OK;
+}
+
+/* An unsigned LEB128 varint of at most 8 bytes from a word (little-endian) holding its
+ * terminator: its 7-bit groups joined in three steps. Longer ones, and the payload's last 7
+ * bytes, take pa_cursor_varint. */
+static inline uint64_t varint_word(pa_cursor_t *c)
+{
+    if (c->len - c->pos >= 8 && !c->err) {
+        if (c->p[c->pos] < 0x80) /* most frames of a compile: 1.5 bytes on average */
+            return c->p[c->pos++];
+        uint64_t w;
+        memcpy(&w, c->p + c->pos, 8);
+        w = le64toh(w);
+        uint64_t stop = ~w & 0x8080808080808080ull;
+        if (stop) {
+            unsigned bits = (unsigned)__builtin_ctzll(stop) + 1; /* through the terminator */
+            c->pos += bits / 8;
+            uint64_t x = (bits == 64 ? w : w & ((1ull << bits) - 1)) & 0x7f7f7f7f7f7f7f7full;
+            x = (x & 0x007f007f007f007full) | (x & 0x7f007f007f007f00ull) >> 1;
+            x = (x & 0x00003fff00003fffull) | (x & 0x3fff00003fff0000ull) >> 2;
+            return (x & 0x000000000fffffffull) | (x & 0x0fffffff00000000ull) >> 4;
+        }
+    }
+    return pa_cursor_varint(c);
+}
+
+/* STACKS_PACKED: each stack written against the one before it in the chunk, its outermost
+ * frames shared as a count and the others as zigzag differences from a nearby address
+ * (docs/trace-format.md). Decoded straight into a STACKS record's layout (innermost first), the
+ * shared frames copied from the record before. */
+static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    uint32_t count = pa_cursor_u32(&c);
+    uint8_t *prev = NULL, *cur = NULL;
+    size_t prev_cap = 0, cur_cap = 0;
+    uint64_t id = 0, pdepth = 0;
+    const char *why = NULL;
+    int rc = PA_OK;
+    for (uint32_t i = 0; i < count && !c.err; i++) {
+        uint64_t gap = varint_word(&c);
+        uint64_t depth = varint_word(&c);
+        uint64_t shared = varint_word(&c);
+        if (c.err)
+            break;
+        id += gap;
+        if (gap == 0 || id > UINT32_MAX)
+            why = "stack ids not increasing, or past 2^32 - 1";
+        else if (shared > depth || shared > pdepth)
+            why = "a stack shares more frames than it or the stack before has";
+        else if (depth - shared > pa_cursor_left(&c))
+            why = "a stack has more frames than the payload holds";
+        if (why)
+            break;
+        if (pa_util_grow((void **)&cur, &cur_cap, (size_t)depth * 8, 1) != PA_OK) {
+            rc = PA_ENOMEM;
+            break;
+        }
+        /* frame k from the outermost is at (depth - 1 - k) * 8 */
+        memcpy(cur + (depth - shared) * 8, prev + (pdepth - shared) * 8, (size_t)shared * 8);
+        uint64_t last = 0; /* the frame just decoded (or the innermost shared one) */
+        if (shared)
+            memcpy(&last, cur + (depth - shared) * 8, 8);
+        for (uint64_t k = shared; k < depth && !c.err; k++) {
+            uint64_t z = varint_word(&c);
+            uint64_t ref = last;
+            if (k == shared && k < pdepth)
+                memcpy(&ref, prev + (pdepth - 1 - k) * 8, 8);
+            last = htole64(le64toh(ref) + ((z >> 1) ^ (0 - (z & 1))));
+            memcpy(cur + (depth - 1 - k) * 8, &last, 8);
+        }
+        if (c.err)
+            break;
+        if (add_stack(t, (uint32_t)id, (uint32_t)depth, cur, (uint32_t)shared) != PA_OK) {
+            rc = PA_ENOMEM;
+            break;
+        }
+        uint8_t *swap = prev;
+        size_t swap_cap = prev_cap;
+        prev = cur, prev_cap = cur_cap, pdepth = depth;
+        cur = swap, cur_cap = swap_cap;
+    }
+    free(prev);
+    free(cur);
+    if (rc == PA_OK && (c.err || why))
+        malformed(t, "STACKS_PACKED", ch,
+                  why ? why : "payload ends inside a stack record (stacks before it kept)");
+    return rc;
 }
 
 int pa_model_add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint64_t *addrs)
@@ -572,7 +665,7 @@ int pa_model_add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint64_
         uint64_t v = htole64(addrs[k]);
         memcpy(le + (size_t)k * 8, &v, 8);
     }
-    int rc = id ? add_stack(t, id, depth, le) : PA_OK;
+    int rc = id ? add_stack(t, id, depth, le, 0) : PA_OK;
     free(le);
     return rc;
 }
@@ -1674,6 +1767,7 @@ static bool after_frozen(const pa_trace_t *t, const pa_chunk_t *ch)
     case PS_CHUNK_MODULES:
     case PS_CHUNK_UNLOADED_MODULES:
     case PS_CHUNK_STACKS:
+    case PS_CHUNK_STACKS_PACKED:
         return true;
     case PS_CHUNK_POOL:
     case PS_CHUNK_LOCKS:
@@ -1781,8 +1875,10 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
     t->version = pa_reader_version(r);
     if (o->pass != PA_PASS_FIRST)
         pa_reader_trust(r);
-    if (o->skip_stacks && o->pass != PA_PASS_FIRST)
+    if (o->skip_stacks && o->pass != PA_PASS_FIRST) {
         pa_reader_pass_over(r, PS_CHUNK_STACKS);
+        pa_reader_pass_over(r, PS_CHUNK_STACKS_PACKED);
+    }
     if (o->pass == PA_PASS_SERIES) {
         /* decoded whole by the earlier pass, which found them sound: not needed here */
         static const uint16_t unread[] = {PS_CHUNK_MODULES,    PS_CHUNK_ALERT,     PS_CHUNK_AGES,
@@ -1819,6 +1915,9 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
             break;
         case PS_CHUNK_STACKS:
             rc = o->skip_stacks ? PA_OK : load_stacks(t, &ch);
+            break;
+        case PS_CHUNK_STACKS_PACKED:
+            rc = o->skip_stacks ? PA_OK : load_stacks_packed(t, &ch);
             break;
         case PS_CHUNK_SNAPSHOT:
         case PS_CHUNK_SNAPSHOT_DELTA:

@@ -259,6 +259,8 @@ static const char *chunk_name(uint16_t type)
         "LOCKS", "THREADS", "LATENCY", "ZONES",  "CPU",      "UNLOADED_MODULES", "SNAPSHOT_DELTA"};
     if (type == PS_CHUNK_SNAPSHOT_PACKED)
         return "SNAPSHOT_PACKED";
+    if (type == PS_CHUNK_STACKS_PACKED)
+        return "STACKS_PACKED";
     if (type == PS_CHUNK_END)
         return "END";
     return type < sizeof names / sizeof *names ? names[type] : "?";

@@ -55,6 +55,7 @@ enum ps_chunk_type {
     PS_CHUNK_LEAK_KINDS = 19,       /* exit: live blocks per stack and leak class; after SNAPSHOT */
     PS_CHUNK_INHERITED = 20,        /* forked child: blocks live at the fork, per stack */
     PS_CHUNK_ADVICE = 21,           /* advice counters per stack (sizes, temporaries, ...) */
+    PS_CHUNK_STACKS_PACKED = 22,    /* STACKS with frames shared with the stack before, varints */
     /* Types from 0x8000 are written by the analyzer, never by the shim. */
     PS_CHUNK_MERGED_FROM = 0x8001, /* perfshim merge -o: one input process (path, PROCESS) */
     PS_CHUNK_END = 0xffff          /* clean end of the trace: nothing follows */
@@ -107,6 +108,14 @@ enum ps_chunk_type {
  *   stack's row at base_time_ns (0 when it had none). live_blocks = allocs - frees and
  *   live_bytes = alloc_bytes - freed_bytes (0 when negative). Same application rule as
  *   SNAPSHOT_DELTA.
+ *
+ * STACKS_PACKED payload (what current shims write instead of STACKS): u32 count, then per
+ *   stack the varints id_gap (id minus the previous stack's in this chunk, the first minus 0;
+ *   at least 1), depth, shared (its outermost frames equal to the previous stack's in this
+ *   chunk: at most both depths; 0 for the first), then its depth - shared other frames from
+ *   the outermost inward, each a zigzag varint of the address minus a reference: for the first
+ *   of them the previous stack's frame at the same distance from the outermost if it has one,
+ *   else (and for the others) the frame just before it in this stack (0 if none).
  *
  * POOL payload (only when the pool is on; right after a SNAPSHOT chunk, same time_ns):
  *   PS_ROW_POOL_HEAD, u32 class_count, u32 row_size (>= PS_POOL_ROW_SIZE), rows

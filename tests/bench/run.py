@@ -1575,9 +1575,10 @@ def run_analyzer(args):
 
 # A week of 10 s snapshots of a service with 100,000 stacks (issue 11's target: analyzed by
 # `timeline` in at most 5 s and 200 MB): bigtrace (tests/integration/bigtrace.c) writes a full
-# snapshot every 1024 (the shim's PS_KEYFRAME_EVERY, its longest keyframe period) and packed
-# deltas (SNAPSHOT_PACKED) of ~150 changed rows in between.
-TIMELINE_TRACE = ["--snapshots", "60480", "--stacks", "100000", "--keyframe", "1024",
+# snapshot every 16384 (the shim's PS_KEYFRAME_EVERY, its longest keyframe period, which such a
+# service reaches: its deltas of ~150 changed rows, about 1.5 KB, would pass 4 times a 6.4 MB
+# keyframe only after ~17,000 snapshots) and packed deltas (SNAPSHOT_PACKED) in between.
+TIMELINE_TRACE = ["--snapshots", "60480", "--stacks", "100000", "--keyframe", "16384",
                   "--packed", "1", "--changed", "150"]
 TIMELINE_REPORTS = [["timeline", "--json"], ["timeline"], ["summary", "--at", "max", "--top", "1"],
                     ["leaks", "--at", "302400s", "--top", "1"]]

@@ -330,6 +330,8 @@ CHUNK_PROCESS, CHUNK_MODULES, CHUNK_STACKS, CHUNK_SNAPSHOT, CHUNK_MESSAGE, CHUNK
     1, 2, 3, 4, 5, 0xFFFF
 CHUNK_SNAPSHOT_DELTA = 13
 CHUNK_SNAPSHOT_PACKED = 17  # the delta current shims write: varint rows
+CHUNK_STACKS_PACKED = 22  # the stacks current shims write: shared callers, varint frames
+CHUNK_STACK_KINDS = (CHUNK_STACKS, CHUNK_STACKS_PACKED)
 CHUNK_DELTAS = (CHUNK_SNAPSHOT_DELTA, CHUNK_SNAPSHOT_PACKED)
 SNAP_EXIT, SNAP_DUMP, SNAP_INTERVAL, SNAP_FORK = 0, 1, 2, 3
 SNAP_STOP, CHUNK_SECTION = 4, 14  # perfshim ctl stop; a section's file (test_control.py)
@@ -405,6 +407,27 @@ class RawTrace:
             if b < 0x80:
                 return v, q
 
+    def _packed_stacks(self, p):
+        """STACKS_PACKED: each stack against the one before it in the chunk (docs/trace-format.md):
+        its outermost frames shared, the others zigzag differences from a reference."""
+        n, = struct.unpack_from("<I", p, 0)
+        q, sid, prev, mask = 4, 0, [], (1 << 64) - 1
+        for _ in range(n):
+            gap, q = self._varint(p, q)
+            depth, q = self._varint(p, q)
+            shared, q = self._varint(p, q)
+            sid += gap
+            out = prev[:shared]  # outermost first
+            for pos in range(shared, depth):
+                v, q = self._varint(p, q)
+                if pos == shared and pos < len(prev):
+                    ref = prev[pos]
+                else:
+                    ref = out[pos - 1] if pos else 0
+                out.append((ref + ((v >> 1) ^ -(v & 1))) & mask)
+            self.stacks[sid] = tuple(reversed(out))
+            prev = out
+
     def _packed_rows(self, p, q, n, fields, prev):
         """SNAPSHOT_PACKED rows: id gaps, then zigzag differences from the base row."""
         rows, sid, mask = [], 0, (1 << 64) - 1
@@ -444,6 +467,8 @@ class RawTrace:
                 q += 8
                 self.stacks[sid] = struct.unpack_from("<%dQ" % depth, p, q)
                 q += 8 * depth
+        elif typ == CHUNK_STACKS_PACKED and self.decode_rows:
+            self._packed_stacks(p)
         elif typ == CHUNK_SNAPSHOT or typ in CHUNK_DELTAS:
             base = None
             if typ in CHUNK_DELTAS:  # u64 base_time_ns, then a SNAPSHOT payload

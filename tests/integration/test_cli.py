@@ -183,15 +183,15 @@ def main():
     ck.equal(p.returncode, 2, "trace cut inside the file header: unreadable")
     ck.check(mid_hdr.encode() in p.stderr, "header cut: stderr names the file", pstest.describe(p))
 
-    def flip(name, chunk_type, at):
-        chunk = [c for c in raw.chunks if c[1] == chunk_type][0]
+    def flip(name, chunk_types, at):
+        chunk = [c for c in raw.chunks if c[1] in chunk_types][0]
         b = bytearray(data)
         b[chunk[0] + 16 + at] ^= 0xFF
         return damaged(name, bytes(b)), chunk[0]
 
     # A flipped byte in the STACKS chunk: its CRC fails, the chunk is skipped, the snapshot
     # still counts every leaked block (with stacks unknown).
-    path, off = flip("flipped-stacks.trace", pstest.CHUNK_STACKS, 5)
+    path, off = flip("flipped-stacks.trace", pstest.CHUNK_STACK_KINDS, 5)
     reps = check_damaged(path, "flipped byte in STACKS", 0)
     err = pstest.run([ps, "leaks", path]).stderr.decode("utf-8", "replace")
     ck.check(str(off) in err or hex(off) in err,
@@ -201,7 +201,7 @@ def main():
         ck.equal((t["leaked_blocks"], t["leaked_bytes"]), (16, 1616),
                  "flipped byte in STACKS: leak totals still exact")
     # A flipped byte in the only SNAPSHOT: nothing left to report.
-    path, off = flip("flipped-snapshot.trace", pstest.CHUNK_SNAPSHOT, 100)
+    path, off = flip("flipped-snapshot.trace", (pstest.CHUNK_SNAPSHOT,), 100)
     check_damaged(path, "flipped byte in the SNAPSHOT", 2)
     shutil.rmtree(work, ignore_errors=True)
     ck.done()

@@ -1361,6 +1361,89 @@ START_TEST(test_frame_tree)
 }
 END_TEST
 
+/* STACKS_PACKED, written by the builder's own encoder: every stack reads back as written,
+ * across shared callers, stacks deeper and shallower than the one before, empty stacks, id gaps,
+ * and addresses whose differences wrap (PS_FRAME_CUT, 0); then three damaged chunks, each
+ * ignored from the bad record on with a warning naming it, the stacks before it kept. */
+START_TEST(test_stacks_packed)
+{
+    enum { N = 3000 };
+    static uint64_t a[N + 1][32];
+    uint32_t depth[N + 1] = {0};
+    tb_buf_t f = {0}, p = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    uint64_t seed = 7;
+    for (uint32_t id = 1; id <= N; id++) {
+        tree_frames(id, a[id]);
+        depth[id] = tree_depth(id);
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        if (id % 97 == 0)
+            depth[id] = 0;
+        else if (id % 89 == 0) /* arbitrary 64-bit addresses, the cut mark last */
+            for (uint32_t k = 0; k < depth[id]; k++)
+                a[id][k] = k + 1 == depth[id] ? UINT64_MAX : seed >> (k % 64);
+    }
+    uint32_t prev = 0;
+    for (int chunk = 0; chunk < 2; chunk++) { /* odd ids, then even ones: gaps of 2 */
+        p.len = 0;
+        tb_stacks_begin(&p, N / 2);
+        prev = 0;
+        for (uint32_t id = chunk + 1; id <= N; id += 2) {
+            tb_stack_packed(&p, id, depth[id], a[id], prev, prev ? depth[prev] : 0,
+                            prev ? a[prev] : NULL);
+            prev = id;
+        }
+        tb_chunk(&f, PS_CHUNK_STACKS_PACKED, &p);
+    }
+    /* damaged: stack N+1 sound, then a zero id gap; N+3 sound, then sharing more frames than
+     * N+3 has; N+5 sound, then a record cut short */
+    size_t bad[3];
+    for (int k = 0; k < 3; k++) {
+        static const uint64_t two[2] = {0x401234, 0x401000};
+        p.len = 0;
+        tb_stacks_begin(&p, 2);
+        uint32_t id = N + 1 + 2 * (uint32_t)k;
+        tb_stack_packed(&p, id, 2, two, 0, 0, NULL);
+        tb_varint(&p, k == 0 ? 0 : 1); /* id gap */
+        tb_varint(&p, 4);              /* depth */
+        tb_varint(&p, k == 1 ? 3 : 1); /* shared */
+        if (k != 2)
+            for (int j = 0; j < 3; j++)
+                tb_varint(&p, 2);
+        bad[k] = tb_chunk(&f, PS_CHUNK_STACKS_PACKED, &p);
+    }
+    p.len = 0;
+    tb_row_t row = {
+        .stack_id = 1, .allocs = 1, .alloc_bytes = 8, .live_blocks = 1, .live_bytes = 8};
+    tb_snapshot(&p, PS_SNAP_EXIT, &row, 1, 8, 0, 0);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    const char *path = tu_path("packed-stacks.trace");
+    write_buf(path, &f);
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    uint64_t got[32];
+    for (uint32_t id = 1; id <= N; id++) {
+        const pa_stack_t *st = pa_model_stack(&t, id);
+        ck_assert_ptr_nonnull(st);
+        ck_assert_uint_eq(st->depth, depth[id]);
+        ck_assert_uint_eq(pa_model_stack_addrs(&t, st, got, 32), depth[id]);
+        for (uint32_t k = 0; k < depth[id]; k++)
+            ck_assert_uint_eq(got[k], a[id][k]);
+    }
+    char want[80];
+    for (int k = 0; k < 3; k++) {
+        ck_assert_ptr_nonnull(pa_model_stack(&t, N + 1 + 2 * (uint32_t)k));
+        ck_assert_ptr_null(pa_model_stack(&t, N + 2 + 2 * (uint32_t)k));
+        snprintf(want, sizeof want, "malformed STACKS_PACKED chunk at offset %zu", bad[k]);
+        ck_assert_msg(tu_has(&t.warnings, want), "%s", want);
+    }
+    ck_assert_uint_eq(t.nstacks, N + 3);
+    pa_model_free(&t);
+    tb_free(&p);
+    tb_free(&f);
+}
+END_TEST
+
 /* A file torn at every byte of its last snapshot (a delta, with the LOCKS chunk written before
  * it): the model holds the snapshot before, with that snapshot's LOCKS chunk, never the torn
  * one's; cut after the delta, the delta applied and its LOCKS chunk. */
@@ -1600,6 +1683,7 @@ int main(void)
     tcase_add_test(tc, test_delta_applied);
     tcase_add_test(tc, test_delta_from_keyframe);
     tcase_add_test(tc, test_frame_tree);
+    tcase_add_test(tc, test_stacks_packed);
     tcase_add_test(tc, test_delta_torn_everywhere);
     tcase_add_test(tc, test_delta_damaged_keyframe);
     tcase_add_test(tc, test_headers_only);

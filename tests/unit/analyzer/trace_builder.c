@@ -149,6 +149,39 @@ void tb_stack(tb_buf_t *p, uint32_t id, uint32_t depth, const uint64_t *addrs)
         tb_u64(p, addrs[i]);
 }
 
+void tb_varint(tb_buf_t *p, uint64_t v)
+{
+    do {
+        uint8_t b = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            b |= 0x80;
+        tb_bytes(p, &b, 1);
+    } while (v);
+}
+
+/* docs/trace-format.md, STACKS_PACKED: positions counted from the outermost frame. */
+void tb_stack_packed(tb_buf_t *p, uint32_t id, uint32_t depth, const uint64_t *addrs,
+                     uint32_t prev_id, uint32_t pdepth, const uint64_t *prev)
+{
+    uint32_t shared = 0;
+    while (shared < depth && shared < pdepth &&
+           addrs[depth - 1 - shared] == prev[pdepth - 1 - shared])
+        shared++;
+    tb_varint(p, id - prev_id);
+    tb_varint(p, depth);
+    tb_varint(p, shared);
+    for (uint32_t pos = shared; pos < depth; pos++) {
+        uint64_t ref = 0;
+        if (pos == shared && pos < pdepth)
+            ref = prev[pdepth - 1 - pos];
+        else if (pos > 0)
+            ref = addrs[depth - pos]; /* the frame one place further out */
+        uint64_t d = addrs[depth - 1 - pos] - ref;
+        tb_varint(p, (d << 1) ^ (uint64_t) - (int64_t)(d >> 63));
+    }
+}
+
 void tb_snapshot(tb_buf_t *p, uint32_t reason, const tb_row_t *rows, uint32_t n, uint64_t peak_live,
                  uint64_t rss, uint64_t peak_rss)
 {

@@ -42,6 +42,13 @@ void tb_unloaded_modules(tb_buf_t *p, const tb_module_t *m, const uint64_t *unlo
 /* Starts a STACKS payload of `count` stacks; then tb_stack() for each. */
 void tb_stacks_begin(tb_buf_t *p, uint32_t count);
 void tb_stack(tb_buf_t *p, uint32_t id, uint32_t depth, const uint64_t *addrs);
+/* Unsigned LEB128. */
+void tb_varint(tb_buf_t *p, uint64_t v);
+/* One STACKS_PACKED record (after a u32 count, as tb_stacks_begin writes): addrs innermost first
+ * as in tb_stack; prev/pdepth the record before it in the chunk (NULL, 0 for the first), prev_id
+ * its id (0 for the first). */
+void tb_stack_packed(tb_buf_t *p, uint32_t id, uint32_t depth, const uint64_t *addrs,
+                     uint32_t prev_id, uint32_t pdepth, const uint64_t *prev);
 typedef struct {
     uint32_t stack_id;
     uint64_t allocs, alloc_bytes, frees, freed_bytes, live_blocks, live_bytes, peak_live_bytes;

@@ -791,11 +791,30 @@ static uint32_t rd32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* An unsigned LEB128 varint at *p (before end), *p moved past it. */
+static uint64_t rd_varint(const unsigned char **p, const unsigned char *end)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        ck_assert(*p < end);
+        unsigned char b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+    ck_abort_msg("varint longer than 10 bytes");
+    return 0;
+}
+
 START_TEST(test_trace_chunks)
 {
-    /* more stacks than one STACKS chunk holds (they are written in batches of ~64 KiB) */
-    for (int i = 0; i < 3000; i++) {
-        uintptr_t f[4] = {0x600000u + (uintptr_t)i * 8, 0x601000u, 0x602000u, 0x603000u};
+    /* more stacks than one STACKS_PACKED chunk holds (they are written in batches of ~64 KiB):
+     * stacks sharing their two outermost frames with the one before, or (every third) none, and
+     * far apart (differences of 4 to 5 bytes) */
+    for (int i = 0; i < 9000; i++) {
+        uintptr_t u = (uintptr_t)i;
+        uintptr_t f[4] = {0x600000u + u * 8, 0x10000000u + u * 0x10000,
+                          0x20000000u + (u / 3) * 0x100000, 0x30000000u + (u / 3) * 0x1000000};
         ck_assert_uint_ne(ps_stack_intern(f, 4), 0);
     }
     ck_assert_int_eq(ps_init_snapshot(PS_SNAP_DUMP), 0);
@@ -831,24 +850,45 @@ START_TEST(test_trace_chunks)
             first_snapshot = types[i];
         snapshots += snap;
         process += types[i] == PS_CHUNK_PROCESS;
-        stack_chunks += types[i] == PS_CHUNK_STACKS;
+        stack_chunks += types[i] == PS_CHUNK_STACKS_PACKED;
     }
     ck_assert_int_eq(process, 1);
     ck_assert_int_eq(snapshots, 2);
     ck_assert_int_eq(first_snapshot, PS_CHUNK_SNAPSHOT); /* a file starts with a keyframe */
-    /* every stack once, ids 1.. in order, over several STACKS chunks */
+    /* every stack once, ids 1.. in order, over several STACKS_PACKED chunks, each stack's frames
+     * decoded here (docs/trace-format.md) equal to the interned ones */
     ck_assert_int_gt(stack_chunks, 1);
     uint32_t next_id = 1;
     for (off = PS_TRACE_FILE_HEADER_SIZE; off + PS_CHUNK_HEADER_SIZE <= n;) {
         uint32_t type = d[off + 4] | d[off + 5] << 8, len = rd32(d + off + 8);
         const unsigned char *p = d + off + PS_CHUNK_HEADER_SIZE, *end = p + len;
-        if (type == PS_CHUNK_STACKS) {
-            uint32_t count = rd32(p);
+        if (type == PS_CHUNK_STACKS_PACKED) {
+            uint32_t count = rd32(p), id = 0;
+            uint64_t prev[8] = {0}, cur[8]; /* outermost first */
+            uint64_t pdepth = 0;
             p += 4;
             for (uint32_t k = 0; k < count; k++) {
-                ck_assert(p + 8 <= end);
-                ck_assert_uint_eq(rd32(p), next_id++);
-                p += 8 + (size_t)rd32(p + 4) * 8;
+                id += (uint32_t)rd_varint(&p, end);
+                ck_assert_uint_eq(id, next_id++);
+                uint64_t depth = rd_varint(&p, end), shared = rd_varint(&p, end);
+                ck_assert_uint_le(depth, 8);
+                ck_assert_uint_le(shared, depth < pdepth ? depth : pdepth);
+                for (uint64_t j = 0; j < depth; j++) {
+                    if (j < shared) {
+                        cur[j] = prev[j];
+                        continue;
+                    }
+                    uint64_t z = rd_varint(&p, end);
+                    uint64_t ref = j == shared && j < pdepth ? prev[j] : j ? cur[j - 1] : 0;
+                    cur[j] = ref + ((z >> 1) ^ (0 - (z & 1)));
+                }
+                const ps_stack_t *st = ps_stack_get(id);
+                ck_assert_ptr_nonnull(st);
+                ck_assert_uint_eq(st->depth, depth);
+                for (uint64_t j = 0; j < depth; j++)
+                    ck_assert_uint_eq(cur[j], st->ip[depth - 1 - j]);
+                memcpy(prev, cur, sizeof prev);
+                pdepth = depth;
             }
             ck_assert_ptr_eq(p, end);
         }
