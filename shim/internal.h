@@ -28,6 +28,9 @@ int ps_init_snapshot(int reason); /* write a snapshot now (reason: enum ps_snaps
 /* _exit and _Exit (interpose_exit.c): the final snapshot when that is safe here, then the end
  * of the process, as libc's _exit. */
 void ps_init_exit(int status) __attribute__((noreturn));
+/* prctl(PR_SET_SECCOMP) or seccomp(2) is about to sandbox the program (interpose_sandbox.c):
+ * the last snapshot now, then no more tracing (a filter may kill the process for our calls). */
+void ps_init_sandbox(const char *how);
 /* Sets ps_g.hooks (the only writer), and the variants the exported malloc, free, calloc and
  * realloc jump to: on = tracking wants the allocations; with ps_g.sampling, ps_g.pool_on and
  * ps_g.latency_on as they are now. */
