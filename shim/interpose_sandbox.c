@@ -23,6 +23,8 @@
 typedef int (*prctl_fn)(int, unsigned long, unsigned long, unsigned long, unsigned long);
 typedef long (*syscall_fn)(long, long, long, long, long, long, long);
 
+static void *real_prctl, *real_syscall;
+
 static void *real_of(void **slot, const char *name)
 {
     void *fn = __atomic_load_n(slot, __ATOMIC_RELAXED);
@@ -35,13 +37,12 @@ static void *real_of(void **slot, const char *name)
 
 PS_API int prctl(int option, ...)
 {
-    static void *real;
     va_list ap;
     va_start(ap, option);
     unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
     unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
     va_end(ap);
-    prctl_fn fn = (prctl_fn)real_of(&real, "prctl");
+    prctl_fn fn = (prctl_fn)real_of(&real_prctl, "prctl");
     if (!fn) {
         errno = ENOSYS;
         return -1;
@@ -54,14 +55,13 @@ PS_API int prctl(int option, ...)
 
 PS_API long syscall(long nr, ...)
 {
-    static void *real;
     va_list ap;
     va_start(ap, nr);
     long a[6];
     for (int i = 0; i < 6; i++)
         a[i] = va_arg(ap, long);
     va_end(ap);
-    syscall_fn fn = (syscall_fn)real_of(&real, "syscall");
+    syscall_fn fn = (syscall_fn)real_of(&real_syscall, "syscall");
     if (!fn) {
         errno = ENOSYS;
         return -1;
@@ -70,4 +70,13 @@ PS_API long syscall(long nr, ...)
         (a[0] == SECCOMP_SET_MODE_STRICT || (a[0] == SECCOMP_SET_MODE_FILTER && a[2] != 0)))
         ps_init_sandbox("seccomp");
     return fn(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* Both looked up at start, after init.c's constructor: the shim's own calls (os_linux.c) and
+ * the program's reach these functions too, and a first call from a signal handler or from
+ * inside the dynamic loader must not look symbols up then. */
+__attribute__((constructor(102))) static void resolve_reals(void)
+{
+    real_of(&real_prctl, "prctl");
+    real_of(&real_syscall, "syscall");
 }

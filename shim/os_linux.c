@@ -560,6 +560,14 @@ uint64_t ps_os_stack_limit(void)
     return (uint64_t)rl.rlim_cur;
 }
 
+uint64_t ps_os_fsize_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return UINT64_MAX;
+    return (uint64_t)rl.rlim_cur;
+}
+
 void ps_os_thread_name(char name[16])
 {
     prctl(PR_GET_NAME, name, 0, 0, 0);
