@@ -143,6 +143,7 @@ void ps_init_process(void)
     ps_g.initialized = 1;
     ps_tls_guard++;
     ps_g.pid = ps_os_pid();
+    ps_msg_init(); /* which file stderr is, before any line is written */
     real_exit_fn = (void (*)(int))ps_real_libc_symbol("_exit"); /* for every mode */
     ps_g.start_realtime_ns = ps_os_realtime_ns();
     ps_g.start_monotonic_ns = ps_os_monotonic_ns();
