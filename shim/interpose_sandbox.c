@@ -25,6 +25,9 @@ typedef long (*syscall_fn)(long, long, long, long, long, long, long);
 
 static void *real_prctl, *real_syscall;
 
+/* Looked up at the first call, not at start (a constructor would put this file's code in every
+ * process's resident set: integration_footprint). By then init.c has read libc's symbol table
+ * (ps_real_libc_symbol), so the lookup takes no lock: safe in a signal handler. */
 static void *real_of(void **slot, const char *name)
 {
     void *fn = __atomic_load_n(slot, __ATOMIC_RELAXED);
@@ -70,13 +73,4 @@ PS_API long syscall(long nr, ...)
         (a[0] == SECCOMP_SET_MODE_STRICT || (a[0] == SECCOMP_SET_MODE_FILTER && a[2] != 0)))
         ps_init_sandbox("seccomp");
     return fn(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-}
-
-/* Both looked up at start, after init.c's constructor: the shim's own calls (os_linux.c) and
- * the program's reach these functions too, and a first call from a signal handler or from
- * inside the dynamic loader must not look symbols up then. */
-__attribute__((constructor(102))) static void resolve_reals(void)
-{
-    real_of(&real_prctl, "prctl");
-    real_of(&real_syscall, "syscall");
 }
