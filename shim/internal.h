@@ -139,6 +139,7 @@ void ps_real_free(void *p);
 void *ps_real_calloc(size_t n, size_t m);
 void *ps_real_realloc(void *p, size_t n);
 void *ps_real_memalign(size_t align, size_t n);
+void *ps_real_aligned_alloc(size_t align, size_t n); /* libc's, for odd alignments */
 size_t ps_real_usable_size(void *p);
 /* glibc's own dlsym/dlvsym (never ours), found by reading libc's symbol table. */
 void *ps_real_dlsym(void *handle, const char *name);
