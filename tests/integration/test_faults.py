@@ -96,6 +96,18 @@ def same_host(ck, bare, p, label):
     return ok
 
 
+def partial_trace(ck, p, label, errtext, tdir):
+    """After a write that failed with errtext: one warning naming it, and one (partial) trace in
+    tdir. Returns (its paths, its RawTrace), or (paths, None) when there is not exactly one."""
+    ws = warnings(p)
+    ck.check(len(ws) == 1 and errtext in ws[0], "%s: one warning with '%s'" % (label, errtext),
+             pstest.describe(p))
+    tr = traces_in(tdir)
+    if not ck.check(len(tr) == 1, "%s: the (partial) trace was created" % label, repr(tr)):
+        return tr, None
+    return tr, pstest.RawTrace(tr[0])
+
+
 def case_map(args, ck, prog, bare):
     work = pstest.tmpdir("faults-map")
     base_dir = fresh(os.path.join(work, "base"))
@@ -271,13 +283,9 @@ def case_disk(args, ck, prog, bare):
                             "OUT": out}, timeout=120)
         if not same_host(ck, bare, p, label):
             continue
-        ws = warnings(p)
-        ck.check(len(ws) == 1 and ENOSPC_TEXT in ws[0],
-                 "%s: one warning with '%s'" % (label, ENOSPC_TEXT), pstest.describe(p))
-        tr = traces_in(out)
-        if not ck.check(len(tr) == 1, "%s: the (partial) trace was created" % label, repr(tr)):
+        tr, raw = partial_trace(ck, p, label, ENOSPC_TEXT, out)
+        if raw is None:
             continue
-        raw = pstest.RawTrace(tr[0])
         ck.check(raw.end is None, "%s: the trace is cut (no END chunk)" % label)
         ck.check(raw.size <= room, "%s: the trace (%d bytes) is no larger than the free space"
                  % (label, raw.size))
@@ -315,13 +323,9 @@ def case_fsize(args, ck, prog, bare):
                             "PERFSHIM_LOCKS": "1"})
         if not same_host(ck, bare, p, label):
             continue
-        ws = warnings(p)
-        ck.check(len(ws) == 1 and EFBIG_TEXT in ws[0],
-                 "%s: one warning with '%s'" % (label, EFBIG_TEXT), pstest.describe(p))
-        tr = traces_in(d)
-        if not ck.check(len(tr) == 1, "%s: the (partial) trace was created" % label, repr(tr)):
+        tr, raw = partial_trace(ck, p, label, EFBIG_TEXT, d)
+        if raw is None:
             continue
-        raw = pstest.RawTrace(tr[0])
         ck.check(raw.size <= limit, "%s: the trace (%d bytes) is within the limit"
                  % (label, raw.size))
         ck.check(raw.size == 0 or raw.error is None,
