@@ -43,6 +43,8 @@ PACKAGES=(
     # command-line tools of test_tools.py beyond the essential ones (sort, sed, grep, mawk,
     # tar, gzip, find, diff come with every Debian)
     bzip2 xz-utils zstd bc jq make
+    # a program that sandboxes itself with libseccomp (test_sandboxed.py)
+    universal-ctags
     # language runtimes of test_runtimes.py: threaded Ruby, ripgrep (Rust), a JVM with javac
     ruby ripgrep openjdk-17-jdk-headless
     # the symbolizer's differential test (integration_addr2line): binutils' addr2line (the

@@ -416,7 +416,8 @@ static void emit_line(const char *text)
             return;
     }
     size_t n = ps_msg_snprintf(line, sizeof line, "perfshim: alert: %s\n", text);
-    ps_os_write_all(2, line, n);
+    if (ps_msg_stderr_ok()) /* not into a file the program put at descriptor 2 */
+        ps_os_write_all(2, line, n);
 }
 
 void ps_alerts_write(ps_buf_t *b, uint64_t time_ns)

@@ -15,6 +15,7 @@
 
 #include "include/trace_format.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,7 @@ void ps_init_process(void)
     ps_g.initialized = 1;
     ps_tls_guard++;
     ps_g.pid = ps_os_pid();
+    ps_msg_init(); /* which file stderr is, before any line is written */
     real_exit_fn = (void (*)(int))ps_real_libc_symbol("_exit"); /* for every mode */
     ps_g.start_realtime_ns = ps_os_realtime_ns();
     ps_g.start_monotonic_ns = ps_os_monotonic_ns();
@@ -271,6 +273,37 @@ static void final_snapshot(const char *how)
                     ps_unw_loaded() ? "loaded" : "not loaded", (unsigned long long)ps_unw_cuts(),
                     (unsigned long long)ps_os_map_requests());
     ps_writer_close();
+}
+
+/* The program is about to install a seccomp filter (interpose_sandbox.c). From then on any
+ * system call of ours the filter does not expect (creating the trace, reading /proc, unlinking
+ * the control socket, loading libunwind) may kill the process (SECCOMP_RET_KILL: OpenSSH's
+ * pre-auth child, libseccomp users), so the process's last snapshot is written now, before the
+ * filter, with its END, and the process is traced no further: its trace ends where the sandbox
+ * begins (a message in the trace says so). The pool goes on serving the program, as it does
+ * after the exit snapshot. */
+void ps_init_sandbox(const char *how)
+{
+    if (!ps_g.tracing || ps_os_pid() != ps_g.pid || ps_tls_guard || ps_tls_locks ||
+        ps_unw_loader_held_here(0))
+        return;
+    if (atomic_exchange(&final_written, 1))
+        return;
+    int saved = errno;
+    char text[160];
+    ps_msg_snprintf(text, sizeof text,
+                    "the program installed a seccomp filter (%s): tracing ended there, with "
+                    "this snapshot",
+                    how);
+    ps_msg_record(text);
+    ps_snapshot_write(PS_SNAP_DUMP, 1);
+    atomic_store(&ps_g.active, 0);
+    ps_g.tracing = 0;
+    ps_g.locks_on = 0;
+    ps_g.latency_on = 0;
+    ps_writer_close();
+    ps_control_exit();
+    errno = saved;
 }
 
 /* Runs after the program's own destructors and atexit handlers (they were registered later,

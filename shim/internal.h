@@ -28,6 +28,9 @@ int ps_init_snapshot(int reason); /* write a snapshot now (reason: enum ps_snaps
 /* _exit and _Exit (interpose_exit.c): the final snapshot when that is safe here, then the end
  * of the process, as libc's _exit. */
 void ps_init_exit(int status) __attribute__((noreturn));
+/* prctl(PR_SET_SECCOMP) or seccomp(2) is about to sandbox the program (interpose_sandbox.c):
+ * the last snapshot now, then no more tracing (a filter may kill the process for our calls). */
+void ps_init_sandbox(const char *how);
 /* Sets ps_g.hooks (the only writer), and the variants the exported malloc, free, calloc and
  * realloc jump to: on = tracking wants the allocations; with ps_g.sampling, ps_g.pool_on and
  * ps_g.latency_on as they are now. */
@@ -70,6 +73,10 @@ static inline void ps_unlock(ps_spinlock_t *l)
 #include "os.h"
 
 /* ---- message.c: warnings to stderr, never allocating -------------------------------------- */
+/* At start: remember which file descriptor 2 is. Afterwards: 1 while it is still that file
+ * (a line may be written to it), 0 when the program closed it or put another file there. */
+void ps_msg_init(void);
+int ps_msg_stderr_ok(void);
 void ps_msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A warning on stderr only, not kept for the trace: takes no lock (any context). */
 void ps_msg_warn_unkept(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -132,6 +139,7 @@ void ps_real_free(void *p);
 void *ps_real_calloc(size_t n, size_t m);
 void *ps_real_realloc(void *p, size_t n);
 void *ps_real_memalign(size_t align, size_t n);
+void *ps_real_aligned_alloc(size_t align, size_t n); /* libc's, for odd alignments */
 size_t ps_real_usable_size(void *p);
 /* glibc's own dlsym/dlvsym (never ours), found by reading libc's symbol table. */
 void *ps_real_dlsym(void *handle, const char *name);

@@ -577,11 +577,9 @@ PS_API int posix_memalign(void **out, size_t align, size_t n)
 
 PS_API void *aligned_alloc(size_t align, size_t n)
 {
-    if (!power_of_two(align)) { /* glibc >= 2.34: EINVAL for a non-power-of-two alignment */
-        errno = EINVAL;
-        return NULL;
-    }
-    void *p = any_memalign(align, n);
+    /* An alignment that is not a power of two (0, 3, 24): glibc 2.36 rounds it up and returns a
+     * block, glibc 2.38 returns EINVAL; libc's own aligned_alloc answers, as for memalign. */
+    void *p = power_of_two(align) ? any_memalign(align, n) : ps_real_aligned_alloc(align, n);
     after_alloc(p, n);
     return p;
 }

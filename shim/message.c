@@ -4,17 +4,23 @@
  * stack buffer by a small printf subset and written with write(2). Never allocates, never
  * uses stdio (the host's stdio may be mid-update), throttled so a repeating problem cannot
  * flood the host's stderr. Warnings are also kept (a few) for the trace's MESSAGE chunks.
+ * A line goes to descriptor 2 only while it is the file it was when the shim started: a daemon
+ * that closed its stderr may have opened a file of its own at that number (ps_msg_stderr_ok).
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define PS_MSG_MAX_LINES 20 /* after this many lines, the shim stays silent */
 #define PS_MSG_KEEP 8       /* warnings kept for the trace */
 #define PS_MSG_LEN 256
 
 static atomic_int msg_lines;
+static int stderr_state; /* 0: not looked at yet; 1: open at start (identity below); -1: closed */
+static dev_t stderr_dev;
+static ino_t stderr_ino;
 static ps_spinlock_t keep_lock;
 static char keep[PS_MSG_KEEP][PS_MSG_LEN];
 static int keep_head, keep_count;
@@ -123,6 +129,30 @@ size_t ps_msg_snprintf(char *buf, size_t size, const char *fmt, ...)
     return n;
 }
 
+void ps_msg_init(void)
+{
+    struct stat st;
+    if (ps_os_fstat(2, &st) == 0) {
+        stderr_dev = st.st_dev;
+        stderr_ino = st.st_ino;
+        stderr_state = 1;
+    } else {
+        stderr_state = -1;
+    }
+}
+
+int ps_msg_stderr_ok(void)
+{
+    struct stat st;
+    if (stderr_state == 0)
+        return 1; /* a line before the shim's start: stderr is still the program's first */
+    int saved = errno;
+    int ok = stderr_state > 0 && ps_os_fstat(2, &st) == 0 && st.st_dev == stderr_dev &&
+             st.st_ino == stderr_ino;
+    errno = saved;
+    return ok;
+}
+
 static void emit(const char *prefix, const char *fmt, va_list ap, int keep_it)
 {
     int saved = errno;
@@ -137,7 +167,8 @@ static void emit(const char *prefix, const char *fmt, va_list ap, int keep_it)
         if (n == PS_MSG_MAX_LINES - 1)
             len = ps_msg_snprintf(line, sizeof line,
                                   "perfshim: %s%s (further messages suppressed)\n", prefix, text);
-        ps_os_write_all(2, line, len);
+        if (ps_msg_stderr_ok())
+            ps_os_write_all(2, line, len);
     }
     errno = saved;
 }

@@ -560,9 +560,19 @@ uint64_t ps_os_stack_limit(void)
     return (uint64_t)rl.rlim_cur;
 }
 
+uint64_t ps_os_fsize_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return UINT64_MAX;
+    return (uint64_t)rl.rlim_cur;
+}
+
+/* prctl made directly: libc's would reach the shim's own prctl (interpose_sandbox.c), code
+ * no other run executes */
 void ps_os_thread_name(char name[16])
 {
-    prctl(PR_GET_NAME, name, 0, 0, 0);
+    PS_RAW_SYSCALL(SYS_prctl, PR_GET_NAME, name, 0, 0);
 }
 
 void ps_os_cwd(char *buf, size_t size)
@@ -758,7 +768,7 @@ ssize_t ps_os_send(int fd, const void *p, size_t n)
 
 void ps_os_set_thread_name(const char *name)
 {
-    prctl(PR_SET_NAME, name, 0, 0, 0);
+    PS_RAW_SYSCALL(SYS_prctl, PR_SET_NAME, name, 0, 0);
 }
 
 /* ---- signals and timers -----------------------------------------------------------------------

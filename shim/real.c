@@ -150,6 +150,18 @@ static const libc_syms_t *load_libc_syms(void)
     return &libc_syms;
 }
 
+/* glibc's own aligned_alloc, for an alignment that is not a power of two: glibc 2.36 rounds it up
+ * as memalign does, later ones refuse it (EINVAL); the shim answers as the libc it runs on. */
+void *ps_real_aligned_alloc(size_t align, size_t n)
+{
+    void *f = family_libc[6] ? family_libc[6] : ps_real_libc_symbol(family_names[6]);
+    if (!f) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return ((void *(*)(size_t, size_t))f)(align, n);
+}
+
 void *ps_real_libc_symbol(const char *name)
 {
     return libc_lookup(load_libc_syms(), name);

@@ -81,6 +81,15 @@ static int write_fault(void)
     return ps_g.opt.fault_persist ? w.writes >= (uint64_t)at : w.writes == (uint64_t)at;
 }
 
+/* 1 if writing n more bytes would take our file past RLIMIT_FSIZE (ulimit -f): the kernel would
+ * send SIGXFSZ, whose default action ends the program. Such a write is refused (EFBIG) as a full
+ * disk's is: the chunks already written stay readable. The limit is read at each write, since
+ * the program may change it. */
+static int over_fsize(size_t n)
+{
+    return w.size + n > ps_os_fsize_limit();
+}
+
 /* ---- payload buffers ------------------------------------------------------------------------ */
 
 static int buf_reserve(ps_buf_t *b, size_t more)
@@ -415,13 +424,16 @@ static int create_file(const char *base, uint32_t pid)
     w.writes = 0;
     w.groups = 0;
     w.last_group = 0;
+    w.size = 0;
 
     uint8_t hdr[PS_TRACE_FILE_HEADER_SIZE] = {0};
     memcpy(hdr, PS_TRACE_MAGIC, PS_TRACE_MAGIC_LEN);
     hdr[8] = PS_TRACE_VERSION & 0xff;
     hdr[9] = PS_TRACE_VERSION >> 8;
     hdr[12] = PS_TRACE_FILE_HEADER_SIZE;
-    int rc = write_fault() ? -ENOSPC : ps_os_write_all(fd, hdr, sizeof hdr);
+    int rc = write_fault()            ? -ENOSPC
+             : over_fsize(sizeof hdr) ? -EFBIG
+                                      : ps_os_write_all(fd, hdr, sizeof hdr);
     if (rc != 0) {
         ps_msg_warn("cannot write trace %s: %s; the file stays empty", w.path, strerror(-rc));
         w.failed = 1;
@@ -629,6 +641,9 @@ int ps_writer_chunk(uint16_t type, const ps_buf_t *payload)
         ssize_t r;
         if (write_fault()) {
             errno = ENOSPC;
+            r = -1;
+        } else if (over_fsize(total - done)) {
+            errno = EFBIG;
             r = -1;
         } else if (done < sizeof hdr) {
             struct iovec v[2] = {{hdr + done, sizeof hdr - done}, iov[1]};

@@ -13,6 +13,10 @@ Cases (--case):
          unaffected, the shim warns once with ENOSPC's text, the chunks written before the
          failure verify, and `perfshim leaks` exits 0 (a snapshot survived: incomplete
          report) or 2 (none did), naming the problem.
+  fsize  RLIMIT_FSIZE (ulimit -f) below the trace's size, from 0 to 256 bytes short: the kernel
+         ends a program that writes past it with SIGXFSZ, so the shim must not write past it;
+         the host is unaffected, one warning with EFBIG's text, the trace no larger than the
+         limit, its chunks verify, and `perfshim leaks` exits 0 or 2 as for a full disk.
   disk   a real full disk: PERFSHIM_OUTPUT on a tmpfs too small for the trace (mounted in a
          private mount namespace with unshare; skipped with a message where that is not
          allowed).
@@ -31,6 +35,7 @@ import pstest
 WARN = re.compile(rb"^perfshim: warning: (.*)$", re.M)
 REQUESTS = re.compile(rb"(\d+) internal memory request\(s\)")
 ENOSPC_TEXT = os.strerror(28)  # "No space left on device"
+EFBIG_TEXT = os.strerror(27)  # "File too large"
 
 
 def warnings(p):
@@ -89,6 +94,18 @@ def same_host(ck, bare, p, label):
                   "%s: exit status %d and stdout as without the shim" % (label, bare.returncode),
                   pstest.describe(p))
     return ok
+
+
+def partial_trace(ck, p, label, errtext, tdir):
+    """After a write that failed with errtext: one warning naming it, and one (partial) trace in
+    tdir. Returns (its paths, its RawTrace), or (paths, None) when there is not exactly one."""
+    ws = warnings(p)
+    ck.check(len(ws) == 1 and errtext in ws[0], "%s: one warning with '%s'" % (label, errtext),
+             pstest.describe(p))
+    tr = traces_in(tdir)
+    if not ck.check(len(tr) == 1, "%s: the (partial) trace was created" % label, repr(tr)):
+        return tr, None
+    return tr, pstest.RawTrace(tr[0])
 
 
 def case_map(args, ck, prog, bare):
@@ -266,13 +283,9 @@ def case_disk(args, ck, prog, bare):
                             "OUT": out}, timeout=120)
         if not same_host(ck, bare, p, label):
             continue
-        ws = warnings(p)
-        ck.check(len(ws) == 1 and ENOSPC_TEXT in ws[0],
-                 "%s: one warning with '%s'" % (label, ENOSPC_TEXT), pstest.describe(p))
-        tr = traces_in(out)
-        if not ck.check(len(tr) == 1, "%s: the (partial) trace was created" % label, repr(tr)):
+        tr, raw = partial_trace(ck, p, label, ENOSPC_TEXT, out)
+        if raw is None:
             continue
-        raw = pstest.RawTrace(tr[0])
         ck.check(raw.end is None, "%s: the trace is cut (no END chunk)" % label)
         ck.check(raw.size <= room, "%s: the trace (%d bytes) is no larger than the free space"
                  % (label, raw.size))
@@ -288,9 +301,44 @@ def case_disk(args, ck, prog, bare):
                  "%s: perfshim leaks names the problem" % label, pstest.describe(a))
 
 
+def case_fsize(args, ck, prog, bare):
+    """RLIMIT_FSIZE set by a Python wrapper that then execs the program (its soft and hard
+    limits, as `ulimit -f` sets them; SIGXFSZ at its default action, which ends the process)."""
+    work = pstest.tmpdir("faults-fsize")
+    full = shim_run(args, prog, fresh(os.path.join(work, "unlimited")), {})
+    tr = traces_in(os.path.join(work, "unlimited"))
+    if not (same_host(ck, bare, full, "no limit") and
+            ck.check(len(tr) == 1, "no limit: one trace", repr(tr))):
+        return
+    size = os.path.getsize(tr[0])
+    wrap = ("import os, resource, signal, sys; n = int(sys.argv[1]); "
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (n, n)); "
+            "signal.signal(signal.SIGXFSZ, signal.SIG_DFL); "  # Python ignores it; a shell does not
+            "os.execv(sys.argv[2], sys.argv[2:])")
+    for limit in (0, 1024, size // 2, size - 256):  # the size varies by a few bytes a run
+        label = "RLIMIT_FSIZE %d (the trace is %d bytes)" % (limit, size)
+        d = fresh(os.path.join(work, "limit%d" % limit))
+        p = pstest.run([sys.executable, "-c", wrap, str(limit), prog], cwd=d, timeout=120,
+                       env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": os.path.join(d, "%e.%p.trace"),
+                            "PERFSHIM_LOCKS": "1"})
+        if not same_host(ck, bare, p, label):
+            continue
+        tr, raw = partial_trace(ck, p, label, EFBIG_TEXT, d)
+        if raw is None:
+            continue
+        ck.check(raw.size <= limit, "%s: the trace (%d bytes) is within the limit"
+                 % (label, raw.size))
+        ck.check(raw.size == 0 or raw.error is None,
+                 "%s: the file is empty or its chunks verify (%s)" % (label, raw.error))
+        a = pstest.run([args.perfshim, "leaks", tr[0]], timeout=120)
+        ck.check(a.returncode in (0, 2) and (a.returncode == 0) == bool(raw.snapshots),
+                 "%s: perfshim leaks exits 0 with a snapshot, 2 without (got %d, %d snapshots)"
+                 % (label, a.returncode, len(raw.snapshots)), pstest.describe(a))
+
+
 def main():
     def extra(ap):
-        ap.add_argument("--case", choices=("map", "write", "disk"), required=True)
+        ap.add_argument("--case", choices=("map", "write", "disk", "fsize"), required=True)
         ap.add_argument("--program", default="leaky")
         ap.add_argument("--persist", action="store_true")
     args = pstest.parse_args(extra)
@@ -300,7 +348,8 @@ def main():
     bare = pstest.run([prog], timeout=120)
     ck.check(bare.returncode == 0, "%s runs without the shim" % args.program,
              pstest.describe(bare))
-    {"map": case_map, "write": case_write, "disk": case_disk}[args.case](args, ck, prog, bare)
+    {"map": case_map, "write": case_write, "disk": case_disk,
+     "fsize": case_fsize}[args.case](args, ck, prog, bare)
     ck.done()
 
 
