@@ -21,7 +21,6 @@
 
 #include "budget.h"
 #include "export.h"
-#include "leaks.h"
 #include "locks.h"
 #include "report.h"
 #include "symbols.h"
@@ -110,6 +109,14 @@ typedef struct {
     size_t nsites;
     pa_frame_t *frames; /* the frames of the site being printed or checked (site_frames) */
     size_t frames_cap;
+    /* while the traces are added (add_trace): by site, its suppression + 2 (0: not known yet)
+     * and the sum of its rows' peaks in the trace being added; by frame of x, the suppression
+     * its frame matches + 2 (0: not known yet) */
+    int32_t *supp_of;
+    uint64_t *peak_sum;
+    size_t nsupp, supp_cap, peak_sum_cap;
+    int32_t *frame_match;
+    size_t nframe_match, frame_match_cap;
 } diff_t;
 
 static void diff_free(diff_t *d)
@@ -117,6 +124,9 @@ static void diff_free(diff_t *d)
     pa_export_free(&d->x);
     free(d->sites);
     free(d->frames);
+    free(d->supp_of);
+    free(d->peak_sum);
+    free(d->frame_match);
     for (int k = 0; k < 2; k++) {
         pa_strlist_free(&d->paths[k]);
         pa_strlist_free(&d->pids[k]);
@@ -171,42 +181,94 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
     return a > b ? a : b;
 }
 
-/* Adds trace t to one side: its allocation groups, lock sites and CPU stacks. */
+/* The blocks of row r that stack r->stack_id inherited from the parent at a fork, by blocks
+ * and bytes, each at most what is live (leaks.c's pa_leaks_split_inherited: not leaks). */
+static int cmp_inherited_id(const void *key, const void *row)
+{
+    uint32_t a = *(const uint32_t *)key, b = ((const pa_inherited_t *)row)->stack_id;
+    return a < b ? -1 : a > b;
+}
+
+static void row_inherited(const pa_trace_t *t, const pa_row_t *r, uint64_t *blocks, uint64_t *bytes)
+{
+    const pa_inherited_t *in = t->ninherited ? bsearch(&r->stack_id, t->inherited, t->ninherited,
+                                                       sizeof *t->inherited, cmp_inherited_id)
+                                             : NULL;
+    *blocks = *bytes = 0;
+    if (!in || !(*blocks = in->blocks < r->live_blocks ? in->blocks : r->live_blocks))
+        return;
+    *bytes = in->bytes < r->live_bytes ? in->bytes : r->live_bytes;
+}
+
+/* The suppression pattern matching site s (-1: none): the first match from its innermost
+ * visible frame out, as pa_report_group_suppress matches a group's key. Memoized per site and
+ * per frame (the sites of a trace share their outer frames). */
+static int site_suppressed(diff_t *d, size_t site, const pa_suppress_t *supp)
+{
+    if (d->supp_of[site])
+        return d->supp_of[site] - 2;
+    const pa_xsite_t *x = &d->x.sites[site];
+    const uint32_t *fr = pa_xsite_frames(&d->x, x);
+    int r = -1;
+    for (size_t i = 0; i < x->nframes && r < 0; i++) {
+        int32_t *m = &d->frame_match[fr[i]];
+        if (!*m)
+            *m = pa_suppress_match(supp, &d->x.frames[fr[i]].f, 1) + 2;
+        r = *m - 2;
+    }
+    d->supp_of[site] = r + 2;
+    return r;
+}
+
+/* Adds trace t to one side: its heap rows summed per site (as pa_report_group groups them: a
+ * site of the heap is a group of `leaks`, so its peak is the sum of its rows' peaks, and the
+ * side's the highest of its traces'), its lock sites and CPU stacks. The rows go straight to
+ * export's sites, without grouping them first: one symbolization and one keying of each stack. */
 static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *supp)
 {
     pa_symbols_t *syms = NULL;
     pa_xwalk_t *w = NULL;
-    pa_groups_t g;
     int rc = pa_symbols_new(t, &syms);
-    if (rc == PA_OK)
-        rc = pa_report_group(t, syms, false, &g); /* every row: allocations, not only leaks */
-    if (rc != PA_OK) {
-        if (syms)
-            pa_symbols_free(syms);
+    if (rc != PA_OK)
         return rc;
-    }
-    pa_report_group_suppress(&g, supp);
-    pa_leaks_totals_t inherited = {0};
-    pa_leaks_split_inherited(&g, &inherited);
     uint64_t *tot = d->tot[side];
     rc = pa_export_walk_begin(t, syms, &w);
-    for (size_t i = 0; rc == PA_OK && i < g.n; i++) {
-        const pa_group_t *x = g.items[i];
-        dsite_t *s = site_of(d, w, x->shown_stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, side);
-        if (!s) {
+    for (size_t i = 0; rc == PA_OK && i < t->snap.nrows; i++) {
+        const pa_row_t *r = &t->snap.rows[i];
+        dsite_t *s = site_of(d, w, r->stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, side);
+        if (!s ||
+            pa_util_grow((void **)&d->supp_of, &d->supp_cap, d->nsites, sizeof *d->supp_of) !=
+                PA_OK ||
+            pa_util_grow((void **)&d->frame_match, &d->frame_match_cap, d->x.nframes,
+                         sizeof *d->frame_match) != PA_OK ||
+            pa_util_grow((void **)&d->peak_sum, &d->peak_sum_cap, d->nsites, sizeof *d->peak_sum) !=
+                PA_OK) {
             rc = PA_ENOMEM;
             break;
         }
-        uint64_t *m = s->v[side];
-        if (x->suppressed_by < 0) {
-            m[PA_M_LEAKED] += x->live_blocks;
-            m[PA_M_LEAKED_BYTES] += x->live_bytes;
-            tot[PA_M_LEAKED] += x->live_blocks;
-            tot[PA_M_LEAKED_BYTES] += x->live_bytes;
+        for (; d->nsupp < d->nsites; d->nsupp++) { /* (new sites: not known yet) */
+            d->supp_of[d->nsupp] = 0;
+            d->peak_sum[d->nsupp] = 0;
         }
-        m[PA_M_PEAK] = max_u64(m[PA_M_PEAK], x->peak_live_bytes);
-        m[PA_M_ALLOCS] += x->allocs;
-        m[PA_M_ALLOC_BYTES] += x->alloc_bytes;
+        for (; d->nframe_match < d->x.nframes; d->nframe_match++)
+            d->frame_match[d->nframe_match] = 0;
+        size_t site = (size_t)(s - d->sites);
+        uint64_t *m = s->v[side];
+        uint64_t inh_blocks, inh_bytes;
+        row_inherited(t, r, &inh_blocks, &inh_bytes);
+        if (site_suppressed(d, site, supp) < 0) {
+            m[PA_M_LEAKED] += r->live_blocks - inh_blocks;
+            m[PA_M_LEAKED_BYTES] += r->live_bytes - inh_bytes;
+            tot[PA_M_LEAKED] += r->live_blocks - inh_blocks;
+            tot[PA_M_LEAKED_BYTES] += r->live_bytes - inh_bytes;
+        }
+        d->peak_sum[site] += r->peak_live_bytes;
+        m[PA_M_ALLOCS] += r->allocs;
+        m[PA_M_ALLOC_BYTES] += r->alloc_bytes;
+    }
+    for (size_t i = 0; rc == PA_OK && i < d->nsupp; i++) { /* this trace's peaks, per site */
+        d->sites[i].v[side][PA_M_PEAK] = max_u64(d->sites[i].v[side][PA_M_PEAK], d->peak_sum[i]);
+        d->peak_sum[i] = 0;
     }
     tot[PA_M_PEAK] = max_u64(tot[PA_M_PEAK], t->snap.totals.peak_live_bytes);
     tot[PA_M_ALLOCS] += t->snap.totals.allocs;
@@ -237,7 +299,6 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
         }
     }
     pa_export_walk_end(w);
-    pa_report_groups_free(&g);
     pa_symbols_free(syms);
     if (rc == PA_OK) {
         if (pa_report_est(t)[0])
