@@ -349,20 +349,73 @@ static int64_t key_elem(const key_order_t *o, const pa_xsite_t *x, size_t i)
     return i == x->nframes && x->special ? (int64_t)pa_export_special_rank(x->special) : -1;
 }
 
-static int cmp_site_key(const void *pa, const void *pb, void *ctx)
+/* Sites a and b compared from element `depth` of their keys on (the elements before are
+ * equal); equal keys by site index, the order a stable sort of the indices gives them. */
+static int cmp_key_from(const key_order_t *o, uint32_t a, uint32_t b, size_t depth)
 {
-    const key_order_t *o = ctx;
-    const pa_xsite_t *x = &o->d->x.sites[*(const uint32_t *)pa];
-    const pa_xsite_t *y = &o->d->x.sites[*(const uint32_t *)pb];
-    size_t n = x->nframes < y->nframes ? x->nframes : y->nframes;
-    for (size_t i = 0; i <= n; i++) { /* (past n, one key has ended: the next element decides) */
-        int64_t a = key_elem(o, x, i), b = key_elem(o, y, i);
-        if (a != b)
-            return a < b ? -1 : 1;
-        if (a < 0 || i == n)
-            break;
+    const pa_xsite_t *x = &o->d->x.sites[a], *y = &o->d->x.sites[b];
+    for (size_t i = depth;; i++) {
+        int64_t ea = key_elem(o, x, i), eb = key_elem(o, y, i);
+        if (ea != eb)
+            return ea < eb ? -1 : 1;
+        if (ea < 0) /* (both ended) */
+            return a < b ? -1 : a > b;
     }
-    return 0;
+}
+
+static void swap_u32(uint32_t *v, size_t i, size_t j)
+{
+    uint32_t t = v[i];
+    v[i] = v[j];
+    v[j] = t;
+}
+
+/* Sorts the n sites of v by their keys, the first `depth` elements of which are equal:
+ * multikey quicksort (Bentley and Sedgewick, "Fast algorithms for sorting and searching
+ * strings", 1997), which reads each element of a shared prefix once per partition instead of
+ * once per comparison (the sites of a compile share their innermost frames: xmalloc,
+ * ggc_internal_alloc, ...; qsort's comparisons of them cost 450M instructions). */
+static void sort_keys(const key_order_t *o, uint32_t *v, size_t n, size_t depth)
+{
+    while (n > 1) {
+        if (n < 12) { /* insertion sort */
+            for (size_t i = 1; i < n; i++)
+                for (size_t j = i; j && cmp_key_from(o, v[j - 1], v[j], depth) > 0; j--)
+                    swap_u32(v, j - 1, j);
+            return;
+        }
+        const pa_xsite_t *s = o->d->x.sites;
+        int64_t e0 = key_elem(o, &s[v[0]], depth), e1 = key_elem(o, &s[v[n / 2]], depth),
+                e2 = key_elem(o, &s[v[n - 1]], depth);
+        int64_t pivot = e0 < e1 ? (e1 < e2   ? e1
+                                   : e0 < e2 ? e2
+                                             : e0)
+                                : (e0 < e2   ? e0
+                                   : e1 < e2 ? e2
+                                             : e1); /* median of three */
+        /* [0, lt): below the pivot, [lt, i): equal, (gt, n): above */
+        size_t lt = 0, i = 0, gt = n;
+        while (i < gt) {
+            int64_t e = key_elem(o, &s[v[i]], depth);
+            if (e < pivot)
+                swap_u32(v, lt++, i++);
+            else if (e > pivot)
+                swap_u32(v, i, --gt);
+            else
+                i++;
+        }
+        sort_keys(o, v, lt, depth);
+        sort_keys(o, v + gt, n - gt, depth);
+        v += lt;
+        n = gt - lt;
+        if (pivot < 0) { /* equal keys, all ended: by index */
+            for (size_t k = 1; k < n; k++)
+                for (size_t j = k; j && v[j - 1] > v[j]; j--)
+                    swap_u32(v, j - 1, j);
+            return;
+        }
+        depth++;
+    }
 }
 
 typedef struct {
@@ -405,7 +458,7 @@ static int key_ranks(diff_t *d)
         key_order_t o = {d, rank};
         for (size_t i = 0; i < d->nsites; i++)
             order[i] = (uint32_t)i;
-        pa_util_sort_top(order, d->nsites, sizeof *order, 0, cmp_site_key, &o);
+        sort_keys(&o, order, d->nsites, 0);
         for (size_t i = 0; i < d->nsites; i++)
             d->sites[order[i]].rank = (uint32_t)i;
     }
