@@ -93,10 +93,16 @@ enum { BASE = 0, NEW = 1 };
  * them), so a site costs its figures and one index per frame, not a copy of its key and frames
  * (1.1 GB on a compile's trace diffed with itself, where it is 0.1 GB now). */
 typedef struct {
-    uint64_t v[2][PA_M_COUNT]; /* by side and metric */
+    uint64_t base[PA_M_COUNT]; /* BASE's figures by metric; NEW's are in its export site's v[]
+                                  (figs): export's figures, which diff does not use */
     uint32_t rank;             /* its key's place in the order of the keys' text (key_ranks) */
     bool in[2];                /* seen in BASE / NEW */
 } dsite_t;
+
+/* Where NEW's figures of a site are kept (export's PA_X_NMETRICS slots of its pa_xsite_t), and
+ * slot PEAK_SUM: the sum of its rows' peaks in the trace being added. */
+enum { PEAK_SUM = PA_M_COUNT };
+_Static_assert(PA_M_COUNT + 1 <= PA_X_NMETRICS, "a site's NEW figures fit export's slots");
 
 typedef struct {
     pa_xprof_t x;   /* the sites' keys, frames and notes */
@@ -109,12 +115,10 @@ typedef struct {
     size_t nsites;
     pa_frame_t *frames; /* the frames of the site being printed or checked (site_frames) */
     size_t frames_cap;
-    /* while the traces are added (add_trace): by site, its suppression + 2 (0: not known yet)
-     * and the sum of its rows' peaks in the trace being added; by frame of x, the suppression
-     * its frame matches + 2 (0: not known yet) */
+    /* while the traces are added (add_trace): by site, its suppression + 2 (0: not known yet);
+     * by frame of x, the suppression its frame matches + 2 (0: not known yet) */
     int32_t *supp_of;
-    uint64_t *peak_sum;
-    size_t nsupp, supp_cap, peak_sum_cap;
+    size_t nsupp, supp_cap;
     int32_t *frame_match;
     size_t nframe_match, frame_match_cap;
 } diff_t;
@@ -125,7 +129,6 @@ static void diff_free(diff_t *d)
     free(d->sites);
     free(d->frames);
     free(d->supp_of);
-    free(d->peak_sum);
     free(d->frame_match);
     for (int k = 0; k < 2; k++) {
         pa_strlist_free(&d->paths[k]);
@@ -153,6 +156,17 @@ static dsite_t *site_of(diff_t *d, pa_xwalk_t *w, uint32_t id, unsigned hide, in
 static const pa_xsite_t *xsite_of(const diff_t *d, const dsite_t *s)
 {
     return &d->x.sites[s - d->sites];
+}
+
+/* The figures of site s on one side, by metric. */
+static uint64_t *figs(diff_t *d, dsite_t *s, int side)
+{
+    return side == BASE ? s->base : d->x.sites[s - d->sites].v;
+}
+
+static const uint64_t *cfigs(const diff_t *d, const dsite_t *s, int side)
+{
+    return side == BASE ? s->base : d->x.sites[s - d->sites].v;
 }
 
 /* The frames of a site (*n of them), never NULL (pa_budget_check and pa_budget_where take NULL
@@ -240,20 +254,16 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
             pa_util_grow((void **)&d->supp_of, &d->supp_cap, d->nsites, sizeof *d->supp_of) !=
                 PA_OK ||
             pa_util_grow((void **)&d->frame_match, &d->frame_match_cap, d->x.nframes,
-                         sizeof *d->frame_match) != PA_OK ||
-            pa_util_grow((void **)&d->peak_sum, &d->peak_sum_cap, d->nsites, sizeof *d->peak_sum) !=
-                PA_OK) {
+                         sizeof *d->frame_match) != PA_OK) {
             rc = PA_ENOMEM;
             break;
         }
-        for (; d->nsupp < d->nsites; d->nsupp++) { /* (new sites: not known yet) */
+        for (; d->nsupp < d->nsites; d->nsupp++) /* (new sites: not known yet) */
             d->supp_of[d->nsupp] = 0;
-            d->peak_sum[d->nsupp] = 0;
-        }
         for (; d->nframe_match < d->x.nframes; d->nframe_match++)
             d->frame_match[d->nframe_match] = 0;
         size_t site = (size_t)(s - d->sites);
-        uint64_t *m = s->v[side];
+        uint64_t *m = figs(d, s, side);
         uint64_t inh_blocks, inh_bytes;
         row_inherited(t, r, &inh_blocks, &inh_bytes);
         if (site_suppressed(d, site, supp) < 0) {
@@ -262,13 +272,14 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
             tot[PA_M_LEAKED] += r->live_blocks - inh_blocks;
             tot[PA_M_LEAKED_BYTES] += r->live_bytes - inh_bytes;
         }
-        d->peak_sum[site] += r->peak_live_bytes;
+        d->x.sites[site].v[PEAK_SUM] += r->peak_live_bytes;
         m[PA_M_ALLOCS] += r->allocs;
         m[PA_M_ALLOC_BYTES] += r->alloc_bytes;
     }
     for (size_t i = 0; rc == PA_OK && i < d->nsupp; i++) { /* this trace's peaks, per site */
-        d->sites[i].v[side][PA_M_PEAK] = max_u64(d->sites[i].v[side][PA_M_PEAK], d->peak_sum[i]);
-        d->peak_sum[i] = 0;
+        uint64_t *m = figs(d, &d->sites[i], side), *sum = &d->x.sites[i].v[PEAK_SUM];
+        m[PA_M_PEAK] = max_u64(m[PA_M_PEAK], *sum);
+        *sum = 0;
     }
     tot[PA_M_PEAK] = max_u64(tot[PA_M_PEAK], t->snap.totals.peak_live_bytes);
     tot[PA_M_ALLOCS] += t->snap.totals.allocs;
@@ -286,7 +297,7 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
         if (!s)
             rc = PA_ENOMEM;
         else
-            s->v[side][PA_M_LOCK_WAIT] += ls->wait_ns;
+            figs(d, s, side)[PA_M_LOCK_WAIT] += ls->wait_ns;
     }
     for (size_t i = 0; rc == PA_OK && t->has_cpu && i < t->cpu.n; i++) {
         const pa_cpu_row_t *r = &t->cpu.rows[i];
@@ -294,7 +305,7 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
         if (!s) {
             rc = PA_ENOMEM;
         } else {
-            s->v[side][PA_M_CPU] += r->samples;
+            figs(d, s, side)[PA_M_CPU] += r->samples;
             tot[PA_M_CPU] += r->samples;
         }
     }
@@ -476,13 +487,14 @@ static double change_of(uint64_t base, uint64_t value)
 }
 
 static pa_metric_t sort_metric;
+static const diff_t *sort_diff; /* (the sites' NEW figures: cfigs) */
 
 /* The largest change of sort_metric first, then the key. */
 static int cmp_change(const void *pa, const void *pb)
 {
     const dsite_t *a = *(dsite_t *const *)pa, *b = *(dsite_t *const *)pb;
-    double x = change_of(a->v[BASE][sort_metric], a->v[NEW][sort_metric]);
-    double y = change_of(b->v[BASE][sort_metric], b->v[NEW][sort_metric]);
+    double x = change_of(a->base[sort_metric], cfigs(sort_diff, a, NEW)[sort_metric]);
+    double y = change_of(b->base[sort_metric], cfigs(sort_diff, b, NEW)[sort_metric]);
     if (x != y)
         return x > y ? -1 : 1;
     return a->rank < b->rank ? -1 : a->rank > b->rank;
@@ -508,9 +520,10 @@ static dsite_t **site_array(diff_t *d)
     return v;
 }
 
-static void sort_by_change(dsite_t **v, size_t n, pa_metric_t m)
+static void sort_by_change(const diff_t *d, dsite_t **v, size_t n, pa_metric_t m)
 {
     sort_metric = m;
+    sort_diff = d;
     qsort(v, n, sizeof *v, cmp_change);
 }
 
@@ -522,9 +535,10 @@ static int cmp_change_ctx(const void *pa, const void *pb, void *ctx)
 
 /* The first k sites of sort_by_change's order into v[0..k) (the order is total: the key
  * breaks ties), the others after them in no order: the text prints a few per metric. */
-static void sort_top_by_change(dsite_t **v, size_t n, size_t k, pa_metric_t m)
+static void sort_top_by_change(const diff_t *d, dsite_t **v, size_t n, size_t k, pa_metric_t m)
 {
     sort_metric = m;
+    sort_diff = d;
     pa_util_sort_top(v, n, sizeof *v, k, cmp_change_ctx, NULL);
 }
 
@@ -537,11 +551,11 @@ static void check_budgets(pa_budget_t *b, diff_t *d, dsite_t **v, bool has_base)
         pa_budget_rule_t *r = &b->rules[i];
         pa_metric_t m = r->metric;
         pa_budget_check(r, NULL, 0, has_base, d->tot[BASE][m], d->tot[NEW][m]);
-        sort_by_change(v, d->nsites, m);
+        sort_by_change(d, v, d->nsites, m);
         for (size_t k = 0; k < d->nsites; k++) {
             size_t n;
             const pa_frame_t *f = site_frames(d, v[k], &n);
-            pa_budget_check(r, f, n, has_base, v[k]->v[BASE][m], v[k]->v[NEW][m]);
+            pa_budget_check(r, f, n, has_base, v[k]->base[m], cfigs(d, v[k], NEW)[m]);
         }
     }
 }
@@ -615,11 +629,11 @@ static void diff_text(FILE *out, diff_t *d, dsite_t **v, uint64_t top, bool all_
     for (int m = 0; m < PA_M_COUNT; m++) {
         size_t changed = 0;
         for (size_t i = 0; i < d->nsites; i++)
-            changed += v[i]->v[BASE][m] != v[i]->v[NEW][m];
+            changed += v[i]->base[m] != cfigs(d, v[i], NEW)[m];
         if (!changed)
             continue;
         size_t shown = top && top < changed ? (size_t)top : changed;
-        sort_top_by_change(v, d->nsites, shown, (pa_metric_t)m); /* (a change sorts first) */
+        sort_top_by_change(d, v, d->nsites, shown, (pa_metric_t)m); /* (a change sorts first) */
         fprintf(out, "\n%c%s: %zu %s changed", pa_metrics[m].title[0] & ~0x20,
                 pa_metrics[m].title + 1, changed, changed == 1 ? "site" : "sites");
         if (shown < changed)
@@ -629,7 +643,7 @@ static void diff_text(FILE *out, diff_t *d, dsite_t **v, uint64_t top, bool all_
             const dsite_t *s = v[i];
             char where[512];
             fputc('\n', out);
-            value_row(out, (pa_metric_t)m, s->v[BASE][m], s->v[NEW][m],
+            value_row(out, (pa_metric_t)m, s->base[m], cfigs(d, s, NEW)[m],
                       !s->in[BASE]  ? "new site"
                       : !s->in[NEW] ? "gone"
                                     : "",
@@ -722,7 +736,7 @@ static void diff_json(pa_json_t *j, diff_t *d, dsite_t **v)
     pa_json_array_begin(j, false);
     for (size_t i = 0; i < d->nsites; i++) {
         const dsite_t *s = v[i];
-        if (!memcmp(s->v[BASE], s->v[NEW], sizeof s->v[BASE]))
+        if (!memcmp(s->base, cfigs(d, s, NEW), sizeof s->base))
             continue;
         pa_json_object_begin(j, false);
         pa_json_key(j, "status");
@@ -737,10 +751,10 @@ static void diff_json(pa_json_t *j, diff_t *d, dsite_t **v)
         pa_json_key(j, "metrics");
         pa_json_object_begin(j, false);
         for (int m = 0; m < PA_M_COUNT; m++) {
-            if (!s->v[BASE][m] && !s->v[NEW][m])
+            if (!s->base[m] && !cfigs(d, s, NEW)[m])
                 continue;
             pa_json_key(j, pa_metrics[m].name);
-            change_json(j, s->v[BASE][m], s->v[NEW][m], true);
+            change_json(j, s->base[m], cfigs(d, s, NEW)[m], true);
         }
         pa_json_object_end(j);
         pa_report_stack_json(j, site_note(d, s), f, n);
