@@ -2,8 +2,9 @@
 /*
  * diff.c — `perfshim diff BASE NEW` and `perfshim check TRACE...` (diff.h; docs/analyzer.md).
  *
- * Each trace is loaded at its last snapshot, symbolized and grouped as for its own reports, one
- * at a time, and freed before the next; memory holds the sites only. A site is a symbolized
+ * Each trace is loaded at its last snapshot, its rows summed into the sites (keyed as `leaks`
+ * groups them, without grouping them first: add_trace), one at a time, and freed before the
+ * next; memory holds the sites only. A site is a symbolized
  * stack: the `key` of a stack view (report.c; the key `--merge` uses), so a site of BASE and one
  * of NEW are the same when their visible frames read the same (function, file, line, inlined),
  * wherever their modules were loaded and however the code around them moved. Allocation sites
