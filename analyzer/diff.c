@@ -2,8 +2,9 @@
 /*
  * diff.c — `perfshim diff BASE NEW` and `perfshim check TRACE...` (diff.h; docs/analyzer.md).
  *
- * Each trace is loaded at its last snapshot, symbolized and grouped as for its own reports, one
- * at a time, and freed before the next; memory holds the sites only. A site is a symbolized
+ * Each trace is loaded at its last snapshot, its rows summed into the sites (keyed as `leaks`
+ * groups them, without grouping them first: add_trace), one at a time, and freed before the
+ * next; memory holds the sites only. A site is a symbolized
  * stack: the `key` of a stack view (report.c; the key `--merge` uses), so a site of BASE and one
  * of NEW are the same when their visible frames read the same (function, file, line, inlined),
  * wherever their modules were loaded and however the code around them moved. Allocation sites
@@ -21,7 +22,6 @@
 
 #include "budget.h"
 #include "export.h"
-#include "leaks.h"
 #include "locks.h"
 #include "report.h"
 #include "symbols.h"
@@ -94,10 +94,16 @@ enum { BASE = 0, NEW = 1 };
  * them), so a site costs its figures and one index per frame, not a copy of its key and frames
  * (1.1 GB on a compile's trace diffed with itself, where it is 0.1 GB now). */
 typedef struct {
-    uint64_t v[2][PA_M_COUNT]; /* by side and metric */
+    uint64_t base[PA_M_COUNT]; /* BASE's figures by metric; NEW's are in its export site's v[]
+                                  (figs): export's figures, which diff does not use */
     uint32_t rank;             /* its key's place in the order of the keys' text (key_ranks) */
     bool in[2];                /* seen in BASE / NEW */
 } dsite_t;
+
+/* Where NEW's figures of a site are kept (export's PA_X_NMETRICS slots of its pa_xsite_t), and
+ * slot PEAK_SUM: the sum of its rows' peaks in the trace being added. */
+enum { PEAK_SUM = PA_M_COUNT };
+_Static_assert(PA_M_COUNT + 1 <= PA_X_NMETRICS, "a site's NEW figures fit export's slots");
 
 typedef struct {
     pa_xprof_t x;   /* the sites' keys, frames and notes */
@@ -110,6 +116,12 @@ typedef struct {
     size_t nsites;
     pa_frame_t *frames; /* the frames of the site being printed or checked (site_frames) */
     size_t frames_cap;
+    /* while the traces are added (add_trace): by site, its suppression + 2 (0: not known yet);
+     * by frame of x, the suppression its frame matches + 2 (0: not known yet) */
+    int32_t *supp_of;
+    size_t nsupp, supp_cap;
+    int32_t *frame_match;
+    size_t nframe_match, frame_match_cap;
 } diff_t;
 
 static void diff_free(diff_t *d)
@@ -117,6 +129,8 @@ static void diff_free(diff_t *d)
     pa_export_free(&d->x);
     free(d->sites);
     free(d->frames);
+    free(d->supp_of);
+    free(d->frame_match);
     for (int k = 0; k < 2; k++) {
         pa_strlist_free(&d->paths[k]);
         pa_strlist_free(&d->pids[k]);
@@ -145,6 +159,17 @@ static const pa_xsite_t *xsite_of(const diff_t *d, const dsite_t *s)
     return &d->x.sites[s - d->sites];
 }
 
+/* The figures of site s on one side, by metric. */
+static uint64_t *figs(diff_t *d, dsite_t *s, int side)
+{
+    return side == BASE ? s->base : d->x.sites[s - d->sites].v;
+}
+
+static const uint64_t *cfigs(const diff_t *d, const dsite_t *s, int side)
+{
+    return side == BASE ? s->base : d->x.sites[s - d->sites].v;
+}
+
 /* The frames of a site (*n of them), never NULL (pa_budget_check and pa_budget_where take NULL
  * for the total): copies in d->frames, valid until the next call. */
 static const pa_frame_t *site_frames(diff_t *d, const dsite_t *s, size_t *n)
@@ -171,42 +196,91 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
     return a > b ? a : b;
 }
 
-/* Adds trace t to one side: its allocation groups, lock sites and CPU stacks. */
+/* The blocks of row r that stack r->stack_id inherited from the parent at a fork, by blocks
+ * and bytes, each at most what is live (leaks.c's pa_leaks_split_inherited: not leaks). */
+static int cmp_inherited_id(const void *key, const void *row)
+{
+    uint32_t a = *(const uint32_t *)key, b = ((const pa_inherited_t *)row)->stack_id;
+    return a < b ? -1 : a > b;
+}
+
+static void row_inherited(const pa_trace_t *t, const pa_row_t *r, uint64_t *blocks, uint64_t *bytes)
+{
+    const pa_inherited_t *in = t->ninherited ? bsearch(&r->stack_id, t->inherited, t->ninherited,
+                                                       sizeof *t->inherited, cmp_inherited_id)
+                                             : NULL;
+    *blocks = *bytes = 0;
+    if (!in || !(*blocks = in->blocks < r->live_blocks ? in->blocks : r->live_blocks))
+        return;
+    *bytes = in->bytes < r->live_bytes ? in->bytes : r->live_bytes;
+}
+
+/* The suppression pattern matching site s (-1: none): the first match from its innermost
+ * visible frame out, as pa_report_group_suppress matches a group's key. Memoized per site and
+ * per frame (the sites of a trace share their outer frames). */
+static int site_suppressed(diff_t *d, size_t site, const pa_suppress_t *supp)
+{
+    if (d->supp_of[site])
+        return d->supp_of[site] - 2;
+    const pa_xsite_t *x = &d->x.sites[site];
+    const uint32_t *fr = pa_xsite_frames(&d->x, x);
+    int r = -1;
+    for (size_t i = 0; i < x->nframes && r < 0; i++) {
+        int32_t *m = &d->frame_match[fr[i]];
+        if (!*m)
+            *m = pa_suppress_match(supp, &d->x.frames[fr[i]].f, 1) + 2;
+        r = *m - 2;
+    }
+    d->supp_of[site] = r + 2;
+    return r;
+}
+
+/* Adds trace t to one side: its heap rows summed per site (as pa_report_group groups them: a
+ * site of the heap is a group of `leaks`, so its peak is the sum of its rows' peaks, and the
+ * side's the highest of its traces'), its lock sites and CPU stacks. The rows go straight to
+ * export's sites, without grouping them first: one symbolization and one keying of each stack. */
 static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *supp)
 {
     pa_symbols_t *syms = NULL;
     pa_xwalk_t *w = NULL;
-    pa_groups_t g;
     int rc = pa_symbols_new(t, &syms);
-    if (rc == PA_OK)
-        rc = pa_report_group(t, syms, false, &g); /* every row: allocations, not only leaks */
-    if (rc != PA_OK) {
-        if (syms)
-            pa_symbols_free(syms);
+    if (rc != PA_OK)
         return rc;
-    }
-    pa_report_group_suppress(&g, supp);
-    pa_leaks_totals_t inherited = {0};
-    pa_leaks_split_inherited(&g, &inherited);
     uint64_t *tot = d->tot[side];
     rc = pa_export_walk_begin(t, syms, &w);
-    for (size_t i = 0; rc == PA_OK && i < g.n; i++) {
-        const pa_group_t *x = g.items[i];
-        dsite_t *s = site_of(d, w, x->shown_stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, side);
-        if (!s) {
+    for (size_t i = 0; rc == PA_OK && i < t->snap.nrows; i++) {
+        const pa_row_t *r = &t->snap.rows[i];
+        dsite_t *s = site_of(d, w, r->stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, side);
+        if (!s ||
+            pa_util_grow((void **)&d->supp_of, &d->supp_cap, d->nsites, sizeof *d->supp_of) !=
+                PA_OK ||
+            pa_util_grow((void **)&d->frame_match, &d->frame_match_cap, d->x.nframes,
+                         sizeof *d->frame_match) != PA_OK) {
             rc = PA_ENOMEM;
             break;
         }
-        uint64_t *m = s->v[side];
-        if (x->suppressed_by < 0) {
-            m[PA_M_LEAKED] += x->live_blocks;
-            m[PA_M_LEAKED_BYTES] += x->live_bytes;
-            tot[PA_M_LEAKED] += x->live_blocks;
-            tot[PA_M_LEAKED_BYTES] += x->live_bytes;
+        for (; d->nsupp < d->nsites; d->nsupp++) /* (new sites: not known yet) */
+            d->supp_of[d->nsupp] = 0;
+        for (; d->nframe_match < d->x.nframes; d->nframe_match++)
+            d->frame_match[d->nframe_match] = 0;
+        size_t site = (size_t)(s - d->sites);
+        uint64_t *m = figs(d, s, side);
+        uint64_t inh_blocks, inh_bytes;
+        row_inherited(t, r, &inh_blocks, &inh_bytes);
+        if (site_suppressed(d, site, supp) < 0) {
+            m[PA_M_LEAKED] += r->live_blocks - inh_blocks;
+            m[PA_M_LEAKED_BYTES] += r->live_bytes - inh_bytes;
+            tot[PA_M_LEAKED] += r->live_blocks - inh_blocks;
+            tot[PA_M_LEAKED_BYTES] += r->live_bytes - inh_bytes;
         }
-        m[PA_M_PEAK] = max_u64(m[PA_M_PEAK], x->peak_live_bytes);
-        m[PA_M_ALLOCS] += x->allocs;
-        m[PA_M_ALLOC_BYTES] += x->alloc_bytes;
+        d->x.sites[site].v[PEAK_SUM] += r->peak_live_bytes;
+        m[PA_M_ALLOCS] += r->allocs;
+        m[PA_M_ALLOC_BYTES] += r->alloc_bytes;
+    }
+    for (size_t i = 0; rc == PA_OK && i < d->nsupp; i++) { /* this trace's peaks, per site */
+        uint64_t *m = figs(d, &d->sites[i], side), *sum = &d->x.sites[i].v[PEAK_SUM];
+        m[PA_M_PEAK] = max_u64(m[PA_M_PEAK], *sum);
+        *sum = 0;
     }
     tot[PA_M_PEAK] = max_u64(tot[PA_M_PEAK], t->snap.totals.peak_live_bytes);
     tot[PA_M_ALLOCS] += t->snap.totals.allocs;
@@ -224,7 +298,7 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
         if (!s)
             rc = PA_ENOMEM;
         else
-            s->v[side][PA_M_LOCK_WAIT] += ls->wait_ns;
+            figs(d, s, side)[PA_M_LOCK_WAIT] += ls->wait_ns;
     }
     for (size_t i = 0; rc == PA_OK && t->has_cpu && i < t->cpu.n; i++) {
         const pa_cpu_row_t *r = &t->cpu.rows[i];
@@ -232,12 +306,11 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
         if (!s) {
             rc = PA_ENOMEM;
         } else {
-            s->v[side][PA_M_CPU] += r->samples;
+            figs(d, s, side)[PA_M_CPU] += r->samples;
             tot[PA_M_CPU] += r->samples;
         }
     }
     pa_export_walk_end(w);
-    pa_report_groups_free(&g);
     pa_symbols_free(syms);
     if (rc == PA_OK) {
         if (pa_report_est(t)[0])
@@ -288,20 +361,73 @@ static int64_t key_elem(const key_order_t *o, const pa_xsite_t *x, size_t i)
     return i == x->nframes && x->special ? (int64_t)pa_export_special_rank(x->special) : -1;
 }
 
-static int cmp_site_key(const void *pa, const void *pb, void *ctx)
+/* Sites a and b compared from element `depth` of their keys on (the elements before are
+ * equal); equal keys by site index, the order a stable sort of the indices gives them. */
+static int cmp_key_from(const key_order_t *o, uint32_t a, uint32_t b, size_t depth)
 {
-    const key_order_t *o = ctx;
-    const pa_xsite_t *x = &o->d->x.sites[*(const uint32_t *)pa];
-    const pa_xsite_t *y = &o->d->x.sites[*(const uint32_t *)pb];
-    size_t n = x->nframes < y->nframes ? x->nframes : y->nframes;
-    for (size_t i = 0; i <= n; i++) { /* (past n, one key has ended: the next element decides) */
-        int64_t a = key_elem(o, x, i), b = key_elem(o, y, i);
-        if (a != b)
-            return a < b ? -1 : 1;
-        if (a < 0 || i == n)
-            break;
+    const pa_xsite_t *x = &o->d->x.sites[a], *y = &o->d->x.sites[b];
+    for (size_t i = depth;; i++) {
+        int64_t ea = key_elem(o, x, i), eb = key_elem(o, y, i);
+        if (ea != eb)
+            return ea < eb ? -1 : 1;
+        if (ea < 0) /* (both ended) */
+            return a < b ? -1 : a > b;
     }
-    return 0;
+}
+
+static void swap_u32(uint32_t *v, size_t i, size_t j)
+{
+    uint32_t t = v[i];
+    v[i] = v[j];
+    v[j] = t;
+}
+
+/* Sorts the n sites of v by their keys, the first `depth` elements of which are equal:
+ * multikey quicksort (Bentley and Sedgewick, "Fast algorithms for sorting and searching
+ * strings", 1997), which reads each element of a shared prefix once per partition instead of
+ * once per comparison (the sites of a compile share their innermost frames: xmalloc,
+ * ggc_internal_alloc, ...; qsort's comparisons of them cost 450M instructions). */
+static void sort_keys(const key_order_t *o, uint32_t *v, size_t n, size_t depth)
+{
+    while (n > 1) {
+        if (n < 12) { /* insertion sort */
+            for (size_t i = 1; i < n; i++)
+                for (size_t j = i; j && cmp_key_from(o, v[j - 1], v[j], depth) > 0; j--)
+                    swap_u32(v, j - 1, j);
+            return;
+        }
+        const pa_xsite_t *s = o->d->x.sites;
+        int64_t e0 = key_elem(o, &s[v[0]], depth), e1 = key_elem(o, &s[v[n / 2]], depth),
+                e2 = key_elem(o, &s[v[n - 1]], depth);
+        int64_t pivot = e0 < e1 ? (e1 < e2   ? e1
+                                   : e0 < e2 ? e2
+                                             : e0)
+                                : (e0 < e2   ? e0
+                                   : e1 < e2 ? e2
+                                             : e1); /* median of three */
+        /* [0, lt): below the pivot, [lt, i): equal, (gt, n): above */
+        size_t lt = 0, i = 0, gt = n;
+        while (i < gt) {
+            int64_t e = key_elem(o, &s[v[i]], depth);
+            if (e < pivot)
+                swap_u32(v, lt++, i++);
+            else if (e > pivot)
+                swap_u32(v, i, --gt);
+            else
+                i++;
+        }
+        sort_keys(o, v, lt, depth);
+        sort_keys(o, v + gt, n - gt, depth);
+        v += lt;
+        n = gt - lt;
+        if (pivot < 0) { /* equal keys, all ended: by index */
+            for (size_t k = 1; k < n; k++)
+                for (size_t j = k; j && v[j - 1] > v[j]; j--)
+                    swap_u32(v, j - 1, j);
+            return;
+        }
+        depth++;
+    }
 }
 
 typedef struct {
@@ -344,7 +470,7 @@ static int key_ranks(diff_t *d)
         key_order_t o = {d, rank};
         for (size_t i = 0; i < d->nsites; i++)
             order[i] = (uint32_t)i;
-        pa_util_sort_top(order, d->nsites, sizeof *order, 0, cmp_site_key, &o);
+        sort_keys(&o, order, d->nsites, 0);
         for (size_t i = 0; i < d->nsites; i++)
             d->sites[order[i]].rank = (uint32_t)i;
     }
@@ -362,13 +488,14 @@ static double change_of(uint64_t base, uint64_t value)
 }
 
 static pa_metric_t sort_metric;
+static const diff_t *sort_diff; /* (the sites' NEW figures: cfigs) */
 
 /* The largest change of sort_metric first, then the key. */
 static int cmp_change(const void *pa, const void *pb)
 {
     const dsite_t *a = *(dsite_t *const *)pa, *b = *(dsite_t *const *)pb;
-    double x = change_of(a->v[BASE][sort_metric], a->v[NEW][sort_metric]);
-    double y = change_of(b->v[BASE][sort_metric], b->v[NEW][sort_metric]);
+    double x = change_of(a->base[sort_metric], cfigs(sort_diff, a, NEW)[sort_metric]);
+    double y = change_of(b->base[sort_metric], cfigs(sort_diff, b, NEW)[sort_metric]);
     if (x != y)
         return x > y ? -1 : 1;
     return a->rank < b->rank ? -1 : a->rank > b->rank;
@@ -394,9 +521,10 @@ static dsite_t **site_array(diff_t *d)
     return v;
 }
 
-static void sort_by_change(dsite_t **v, size_t n, pa_metric_t m)
+static void sort_by_change(const diff_t *d, dsite_t **v, size_t n, pa_metric_t m)
 {
     sort_metric = m;
+    sort_diff = d;
     qsort(v, n, sizeof *v, cmp_change);
 }
 
@@ -408,9 +536,10 @@ static int cmp_change_ctx(const void *pa, const void *pb, void *ctx)
 
 /* The first k sites of sort_by_change's order into v[0..k) (the order is total: the key
  * breaks ties), the others after them in no order: the text prints a few per metric. */
-static void sort_top_by_change(dsite_t **v, size_t n, size_t k, pa_metric_t m)
+static void sort_top_by_change(const diff_t *d, dsite_t **v, size_t n, size_t k, pa_metric_t m)
 {
     sort_metric = m;
+    sort_diff = d;
     pa_util_sort_top(v, n, sizeof *v, k, cmp_change_ctx, NULL);
 }
 
@@ -423,11 +552,11 @@ static void check_budgets(pa_budget_t *b, diff_t *d, dsite_t **v, bool has_base)
         pa_budget_rule_t *r = &b->rules[i];
         pa_metric_t m = r->metric;
         pa_budget_check(r, NULL, 0, has_base, d->tot[BASE][m], d->tot[NEW][m]);
-        sort_by_change(v, d->nsites, m);
+        sort_by_change(d, v, d->nsites, m);
         for (size_t k = 0; k < d->nsites; k++) {
             size_t n;
             const pa_frame_t *f = site_frames(d, v[k], &n);
-            pa_budget_check(r, f, n, has_base, v[k]->v[BASE][m], v[k]->v[NEW][m]);
+            pa_budget_check(r, f, n, has_base, v[k]->base[m], cfigs(d, v[k], NEW)[m]);
         }
     }
 }
@@ -501,11 +630,11 @@ static void diff_text(FILE *out, diff_t *d, dsite_t **v, uint64_t top, bool all_
     for (int m = 0; m < PA_M_COUNT; m++) {
         size_t changed = 0;
         for (size_t i = 0; i < d->nsites; i++)
-            changed += v[i]->v[BASE][m] != v[i]->v[NEW][m];
+            changed += v[i]->base[m] != cfigs(d, v[i], NEW)[m];
         if (!changed)
             continue;
         size_t shown = top && top < changed ? (size_t)top : changed;
-        sort_top_by_change(v, d->nsites, shown, (pa_metric_t)m); /* (a change sorts first) */
+        sort_top_by_change(d, v, d->nsites, shown, (pa_metric_t)m); /* (a change sorts first) */
         fprintf(out, "\n%c%s: %zu %s changed", pa_metrics[m].title[0] & ~0x20,
                 pa_metrics[m].title + 1, changed, changed == 1 ? "site" : "sites");
         if (shown < changed)
@@ -515,7 +644,7 @@ static void diff_text(FILE *out, diff_t *d, dsite_t **v, uint64_t top, bool all_
             const dsite_t *s = v[i];
             char where[512];
             fputc('\n', out);
-            value_row(out, (pa_metric_t)m, s->v[BASE][m], s->v[NEW][m],
+            value_row(out, (pa_metric_t)m, s->base[m], cfigs(d, s, NEW)[m],
                       !s->in[BASE]  ? "new site"
                       : !s->in[NEW] ? "gone"
                                     : "",
@@ -608,7 +737,7 @@ static void diff_json(pa_json_t *j, diff_t *d, dsite_t **v)
     pa_json_array_begin(j, false);
     for (size_t i = 0; i < d->nsites; i++) {
         const dsite_t *s = v[i];
-        if (!memcmp(s->v[BASE], s->v[NEW], sizeof s->v[BASE]))
+        if (!memcmp(s->base, cfigs(d, s, NEW), sizeof s->base))
             continue;
         pa_json_object_begin(j, false);
         pa_json_key(j, "status");
@@ -623,10 +752,10 @@ static void diff_json(pa_json_t *j, diff_t *d, dsite_t **v)
         pa_json_key(j, "metrics");
         pa_json_object_begin(j, false);
         for (int m = 0; m < PA_M_COUNT; m++) {
-            if (!s->v[BASE][m] && !s->v[NEW][m])
+            if (!s->base[m] && !cfigs(d, s, NEW)[m])
                 continue;
             pa_json_key(j, pa_metrics[m].name);
-            change_json(j, s->v[BASE][m], s->v[NEW][m], true);
+            change_json(j, s->base[m], cfigs(d, s, NEW)[m], true);
         }
         pa_json_object_end(j);
         pa_report_stack_json(j, site_note(d, s), f, n);

@@ -237,6 +237,12 @@ static struct addr_slot *addr_slot(walk_t *w, uint64_t addr)
  * them), made on the address's first sight. */
 static int addr_frames(pa_xprof_t *p, walk_t *w, uint64_t addr, uint32_t *first, uint32_t *n)
 {
+    struct addr_slot *a = w->addrs_cap ? addr_slot(w, addr) : NULL;
+    if (a && a->first) { /* (the common case: an address seen before) */
+        *first = a->first - 1;
+        *n = a->n;
+        return PA_OK;
+    }
     if ((w->addrs_n + 1) * 2 > w->addrs_cap) { /* at most half full */
         size_t cap = w->addrs_cap ? w->addrs_cap * 2 : 1024;
         struct addr_slot *old = w->addrs;
@@ -250,12 +256,7 @@ static int addr_frames(pa_xprof_t *p, walk_t *w, uint64_t addr, uint32_t *first,
             if (old[i].first)
                 *addr_slot(w, old[i].addr) = old[i];
         free(old);
-    }
-    struct addr_slot *a = addr_slot(w, addr);
-    if (a->first) {
-        *first = a->first - 1;
-        *n = a->n;
-        return PA_OK;
+        a = addr_slot(w, addr);
     }
     const pa_frame_t *fr;
     size_t nf;

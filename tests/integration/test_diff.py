@@ -342,6 +342,34 @@ def main():
     p = perfshim("check", b)
     ck.check(p.returncode == 2 and b"no budget given" in p.stderr, "check without budgets: exit 2")
 
+    # ---- leaked, as `leaks` counts it: suppressions and inherited blocks --------------------
+    # diff sums the heap rows per site itself (no grouping): its leaked figures must be those
+    # of `leaks` on the same trace (the oracle), with a suppression file, and in forked workers
+    # whose inherited blocks (live at the fork) are not leaks of theirs.
+    pf = os.path.join(work, "prefork")
+    os.mkdir(pf)
+    p = pstest.run([args.perfshim, "run", "-o", os.path.join(pf, "pf.%p.trace"), "--",
+                    os.path.join(args.bindir, "prefork"), "2", "5", "1000"], cwd=pf)
+    ck.check(p.returncode == 0, "prefork under perfshim run", pstest.describe(p))
+    supp = os.path.join(work, "pf.supp")
+    with open(supp, "w") as f:
+        f.write("handle_request\n")
+    inherited = 0
+    for t in sorted(os.path.join(pf, f) for f in os.listdir(pf) if f.endswith(".trace")):
+        for extra_args in ([], ["--suppressions", supp]):
+            lk = perfshim("leaks", "--json", *extra_args, t)
+            chk = perfshim("check", "--json", "--fail-on", "leaked=1000000", *extra_args, t)
+            if not ck.check(lk.returncode == 0 and chk.returncode == 0, "leaks and check on %s"
+                            % os.path.basename(t), pstest.describe(chk)):
+                continue
+            lj, cj = json.loads(lk.stdout), json.loads(chk.stdout)
+            inherited += (lj.get("inherited_from") or {}).get("blocks", 0)
+            ck.equal((cj["totals"]["leaked"], cj["totals"]["leaked_bytes"]),
+                     (lj["totals"]["leaked_blocks"], lj["totals"]["leaked_bytes"]),
+                     "check's leaked blocks and bytes are leaks's on %s %s"
+                     % (os.path.basename(t), " ".join(extra_args)))
+    ck.check(inherited > 0, "the workers' traces have inherited blocks (what is tested above)")
+
     # ---- memory: sites stored once per frame, not as copies of keys and frames --------------
     # A trace of 20,000 distinct stacks diffed with itself: diff's peak RSS against `leaks`'s
     # on the same trace (load, grouping and symbolizing are the same). Copying each site's key
