@@ -90,6 +90,7 @@ enum {
 };
 
 static ps_stack_mark_t *marks; /* [max_stacks + 1], NULL if it could not be mapped */
+static ps_counters_t *sums;    /* [max_stacks + 1]: the summed counters of the snapshot */
 static uint32_t marks_fresh;   /* marks[marks_fresh..] was never written */
 static int have_base;          /* the file's last snapshot is on disk and marks[] describe it */
 static uint64_t base_ns;       /* its time_ns */
@@ -291,12 +292,18 @@ static int write_stacks(uint32_t upto)
  * the file's last snapshot, base_ns). Last chunk of the snapshot: it marks it complete. */
 static int write_snapshot(int reason, uint32_t n, int keyframe)
 {
-    size_t csize = ((size_t)n + 1) * sizeof(ps_counters_t);
-    ps_counters_t *sum = ps_os_map(csize);
-    if (sum) /* summing reads before it writes: written first, each page is one fault */
-        memset(sum, 0, csize);
+    /* The sums stay mapped from one snapshot to the next: mapping, faulting in and unmapping
+     * 32 bytes per stack at every snapshot was most of its cost (100k stacks: 3.2 MB, 790 page
+     * faults and a munmap, about 10 of its 14 ms; docs/performance.md, "What a snapshot costs").
+     * Reserved for max_stacks like marks[], touched only up to the highest stack id. */
+    if (!sums)
+        sums = ps_os_map(((size_t)ps_g.opt.max_stacks + 1) * sizeof *sums);
+    ps_counters_t *sum = sums;
+    if (sum)
+        memset(sum, 0, ((size_t)n + 1) * sizeof *sum);
     if (!sum) {
-        ps_msg_warn("cannot map %zu bytes to sum the counters; this snapshot (%s) is lost", csize,
+        ps_msg_warn("cannot map %zu bytes to sum the counters; this snapshot (%s) is lost",
+                    ((size_t)ps_g.opt.max_stacks + 1) * sizeof *sums,
                     reason == PS_SNAP_EXIT       ? "at exit"
                     : reason == PS_SNAP_INTERVAL ? "interval"
                     : reason == PS_SNAP_DUMP     ? "on demand"
@@ -312,7 +319,7 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
                         "each stack's peak is its live bytes at that snapshot");
         }
     }
-    if (marks && n + 1 > marks_fresh) { /* written before read, as sum above */
+    if (marks && n + 1 > marks_fresh) { /* written before read: one fault per page */
         memset(&marks[marks_fresh], 0, (size_t)(n + 1 - marks_fresh) * sizeof *marks);
         marks_fresh = n + 1;
     }
@@ -386,7 +393,6 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
                                  .peak_live_bytes = peak};
         ps_put_snapshot(&buf, &row);
     }
-    ps_os_unmap(sum, csize);
     if (ps_writer_chunk(keyframe ? PS_CHUNK_SNAPSHOT : PS_CHUNK_SNAPSHOT_PACKED, &buf) != 0) {
         forget_base(); /* marks[] moved past what the file holds */
         return -1;
