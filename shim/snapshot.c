@@ -344,11 +344,10 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
                                             (ps_sample_ever() ? PS_SNAP_F_SAMPLED : 0)};
     ps_put_snapshot_head(&buf, &head);
     ps_put_snapshot_totals(&buf, &tot);
+    /* One pass over the rows: their count is patched in once they are written (a pass to count
+     * them first read the sums and marks of every stack twice, 7 MB at 100k stacks). */
+    size_t rows_at = ps_buf_table(&buf, keyframe ? PS_SNAPSHOT_ROW_SIZE : PS_PACKED_FIELDS);
     uint32_t rows = 0;
-    for (uint32_t id = 0; id <= n; id++)
-        rows += sum[id].allocs > 0 && (keyframe || row_moved(&sum[id], &marks[id]));
-    ps_buf_u32(&buf, rows);
-    ps_buf_u32(&buf, keyframe ? PS_SNAPSHOT_ROW_SIZE : PS_PACKED_FIELDS);
     uint32_t prev_id = 0;
     for (uint32_t id = 0; id <= n; id++) {
         const ps_counters_t *c = &sum[id];
@@ -357,6 +356,7 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
                 memset(&marks[id], 0, sizeof marks[id]);
             continue;
         }
+        rows++;
         uint64_t live_blocks = c->allocs >= c->frees ? c->allocs - c->frees : 0;
         uint64_t live_bytes =
             c->alloc_bytes >= c->freed_bytes ? c->alloc_bytes - c->freed_bytes : 0;
@@ -393,6 +393,7 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
                                  .peak_live_bytes = peak};
         ps_put_snapshot(&buf, &row);
     }
+    ps_buf_patch_u32(&buf, rows_at, rows);
     if (ps_writer_chunk(keyframe ? PS_CHUNK_SNAPSHOT : PS_CHUNK_SNAPSHOT_PACKED, &buf) != 0) {
         forget_base(); /* marks[] moved past what the file holds */
         return -1;
