@@ -298,9 +298,7 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
      * Reserved for max_stacks like marks[], touched only up to the highest stack id. */
     if (!sums)
         sums = ps_os_map(((size_t)ps_g.opt.max_stacks + 1) * sizeof *sums);
-    ps_counters_t *sum = sums;
-    if (sum)
-        memset(sum, 0, ((size_t)n + 1) * sizeof *sum);
+    ps_counters_t *sum = sums; /* ps_track_collect overwrites sum[0..n] */
     if (!sum) {
         ps_msg_warn("cannot map %zu bytes to sum the counters; this snapshot (%s) is lost",
                     ((size_t)ps_g.opt.max_stacks + 1) * sizeof *sums,
