@@ -559,6 +559,10 @@ static int write_all(int reason, int final, int modules)
         ps_writer_chunk(PS_CHUNK_SAMPLING, &buf);
     }
     int rc = write_snapshot(reason, n, keyframe); /* last: it marks the snapshot complete */
+    if (final && sums) { /* not held through the leak scan and AGES: the process's peak RSS */
+        ps_os_unmap(sums, ((size_t)ps_g.opt.max_stacks + 1) * sizeof *sums);
+        sums = NULL;
+    }
     if (final && reason == PS_SNAP_EXIT && rc == 0 && ps_reach_wanted()) {
         ps_buf_reset(&buf); /* leak classes (reach.c): after the SNAPSHOT they refine */
         if (ps_reach_write(&buf, last_snapshot_ns) == 0)
