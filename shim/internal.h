@@ -267,7 +267,8 @@ void ps_track_free(void *p, size_t realloc_to);
 /* 1 if the tracker may hold p (a tracked block, or for a block outside the pool a hash
  * collision with one): free() must then call ps_track_free. Reads a bit or a byte, no lock. */
 int ps_track_maybe_tracked(const void *p);
-/* Sum every thread's counters into out[0..n] (out[id]); fills totals. */
+/* Every thread's counters summed into out[0..n] (out[id]; overwritten: it need not be zeroed
+ * first); fills totals. */
 void ps_track_collect(ps_counters_t *out, uint32_t n, ps_totals_t *totals);
 /* Allocator call events of every thread, live and exited (ps_thread_t.events). */
 void ps_track_events(uint64_t out[3]);

@@ -90,6 +90,7 @@ enum {
 };
 
 static ps_stack_mark_t *marks; /* [max_stacks + 1], NULL if it could not be mapped */
+static ps_counters_t *sums;    /* [max_stacks + 1]: the summed counters of the snapshot */
 static uint32_t marks_fresh;   /* marks[marks_fresh..] was never written */
 static int have_base;          /* the file's last snapshot is on disk and marks[] describe it */
 static uint64_t base_ns;       /* its time_ns */
@@ -312,12 +313,16 @@ static int write_stacks(uint32_t upto)
  * the file's last snapshot, base_ns). Last chunk of the snapshot: it marks it complete. */
 static int write_snapshot(int reason, uint32_t n, int keyframe)
 {
-    size_t csize = ((size_t)n + 1) * sizeof(ps_counters_t);
-    ps_counters_t *sum = ps_os_map(csize);
-    if (sum) /* summing reads before it writes: written first, each page is one fault */
-        memset(sum, 0, csize);
+    /* The sums stay mapped from one snapshot to the next: mapping, faulting in and unmapping
+     * 32 bytes per stack at every snapshot was most of its cost (100k stacks: 3.2 MB, 790 page
+     * faults and a munmap, about 10 of its 14 ms; docs/performance.md, "What a snapshot costs").
+     * Reserved for max_stacks like marks[], touched only up to the highest stack id. */
+    if (!sums)
+        sums = ps_os_map(((size_t)ps_g.opt.max_stacks + 1) * sizeof *sums);
+    ps_counters_t *sum = sums; /* ps_track_collect overwrites sum[0..n] */
     if (!sum) {
-        ps_msg_warn("cannot map %zu bytes to sum the counters; this snapshot (%s) is lost", csize,
+        ps_msg_warn("cannot map %zu bytes to sum the counters; this snapshot (%s) is lost",
+                    ((size_t)ps_g.opt.max_stacks + 1) * sizeof *sums,
                     reason == PS_SNAP_EXIT       ? "at exit"
                     : reason == PS_SNAP_INTERVAL ? "interval"
                     : reason == PS_SNAP_DUMP     ? "on demand"
@@ -333,7 +338,7 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
                         "each stack's peak is its live bytes at that snapshot");
         }
     }
-    if (marks && n + 1 > marks_fresh) { /* written before read, as sum above */
+    if (marks && n + 1 > marks_fresh) { /* written before read: one fault per page */
         memset(&marks[marks_fresh], 0, (size_t)(n + 1 - marks_fresh) * sizeof *marks);
         marks_fresh = n + 1;
     }
@@ -358,11 +363,10 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
                                             (ps_sample_ever() ? PS_SNAP_F_SAMPLED : 0)};
     ps_put_snapshot_head(&buf, &head);
     ps_put_snapshot_totals(&buf, &tot);
+    /* One pass over the rows: their count is patched in once they are written (a pass to count
+     * them first read the sums and marks of every stack twice, 7 MB at 100k stacks). */
+    size_t rows_at = ps_buf_table(&buf, keyframe ? PS_SNAPSHOT_ROW_SIZE : PS_PACKED_FIELDS);
     uint32_t rows = 0;
-    for (uint32_t id = 0; id <= n; id++)
-        rows += sum[id].allocs > 0 && (keyframe || row_moved(&sum[id], &marks[id]));
-    ps_buf_u32(&buf, rows);
-    ps_buf_u32(&buf, keyframe ? PS_SNAPSHOT_ROW_SIZE : PS_PACKED_FIELDS);
     uint32_t prev_id = 0;
     for (uint32_t id = 0; id <= n; id++) {
         const ps_counters_t *c = &sum[id];
@@ -371,6 +375,7 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
                 memset(&marks[id], 0, sizeof marks[id]);
             continue;
         }
+        rows++;
         uint64_t live_blocks = c->allocs >= c->frees ? c->allocs - c->frees : 0;
         uint64_t live_bytes =
             c->alloc_bytes >= c->freed_bytes ? c->alloc_bytes - c->freed_bytes : 0;
@@ -407,7 +412,7 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
                                  .peak_live_bytes = peak};
         ps_put_snapshot(&buf, &row);
     }
-    ps_os_unmap(sum, csize);
+    ps_buf_patch_u32(&buf, rows_at, rows);
     if (ps_writer_chunk(keyframe ? PS_CHUNK_SNAPSHOT : PS_CHUNK_SNAPSHOT_PACKED, &buf) != 0) {
         forget_base(); /* marks[] moved past what the file holds */
         return -1;
@@ -575,6 +580,10 @@ static int write_all(int reason, int final, int modules)
         ps_writer_chunk(PS_CHUNK_SAMPLING, &buf);
     }
     int rc = write_snapshot(reason, n, keyframe); /* last: it marks the snapshot complete */
+    if (final && sums) { /* not held through the leak scan and AGES: the process's peak RSS */
+        ps_os_unmap(sums, ((size_t)ps_g.opt.max_stacks + 1) * sizeof *sums);
+        sums = NULL;
+    }
     if (final && reason == PS_SNAP_EXIT && rc == 0 && ps_reach_wanted()) {
         ps_buf_reset(&buf); /* leak classes (reach.c): after the SNAPSHOT they refine */
         if (ps_reach_write(&buf, last_snapshot_ns) == 0)
@@ -623,8 +632,9 @@ int ps_snapshot_write(int reason, int final)
 /* After an interval snapshot that started at `start`: the next is due an interval after it
  * ended, and never sooner than four times its duration, so that snapshots take at most a fifth
  * of the process's time however short the interval (100k stacks cost about 10 ms of CPU a
- * snapshot; at 10 ms intervals a loaded machine otherwise wrote them back to back and the
- * program hardly ran). A process that keeps up keeps its cadence within a snapshot's length. */
+ * snapshot before its sums were kept, 0.9 ms since; at 10 ms intervals a loaded machine otherwise
+ * wrote them back to back and the program hardly ran). A process that keeps up keeps its cadence
+ * within a snapshot's length. */
 uint64_t ps_snapshot_gap(uint64_t took_ns, uint64_t interval)
 {
     return took_ns > interval / 4 ? 4 * took_ns : interval;

@@ -716,6 +716,78 @@ START_TEST(test_threads_and_cross_thread_frees)
 }
 END_TEST
 
+/* ps_track_collect into a buffer that still holds an earlier snapshot's sums (snapshot.c reuses
+ * one): every row is overwritten, and the sources are still added, not stored over each other
+ * (a live thread, the retired sums, this thread, all on the first page of stack ids). */
+static int collect_go; /* 1: the kept thread may free its blocks and exit */
+
+static void *thread_keep(void *arg)
+{
+    ps_unwind_thread_start();
+    for (int i = 0; i < 2000; i++)
+        ps_track_alloc(FAKE(3200000 + i), 16);
+    __atomic_store_n((int *)arg, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&collect_go, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    for (int i = 0; i < 2000; i++)
+        ps_track_free(FAKE(3200000 + i), 0);
+    return NULL;
+}
+
+static ps_totals_t collect_into_garbage(ps_counters_t *c, uint32_t *n)
+{
+    *n = ps_stack_count();
+    memset(c, 0xa5, ((size_t)*n + 1) * sizeof *c);
+    ps_totals_t t;
+    ps_track_collect(c, *n, &t);
+    return t;
+}
+
+START_TEST(test_collect_overwrites)
+{
+    restrict_self_to_capture();
+    size_t cap = ((size_t)ps_g.opt.max_stacks + 1) * sizeof(ps_counters_t);
+    ps_counters_t *c = ps_os_map(cap), *z = calloc(ps_g.opt.max_stacks + 1, sizeof *z);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_nonnull(z);
+    uint32_t n;
+    ps_totals_t t0 = collect_into_garbage(c, &n);
+    ps_totals_t tz;
+    ps_track_collect(z, n, &tz);
+    ck_assert_int_eq(memcmp(c, z, ((size_t)n + 1) * sizeof *c), 0); /* no 0xa5 left */
+    ck_assert_uint_eq(t0.allocs, tz.allocs);
+    ck_assert_uint_eq(t0.alloc_bytes, tz.alloc_bytes);
+
+    pthread_t done, kept;
+    pthread_create(&done, NULL, thread_alloc, (void *)(intptr_t)3140000); /* 30000 x 3 B */
+    pthread_join(done, NULL);
+    int ready = 0;
+    pthread_create(&kept, NULL, thread_keep, &ready); /* 2000 x 16 B, live during the collect */
+    while (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    for (int i = 0; i < 4000; i++)
+        ps_track_alloc(FAKE(3300000 + i), 32);
+    ps_totals_t t1 = collect_into_garbage(c, &n);
+    ck_assert_uint_eq(t1.allocs - t0.allocs, 36000);
+    ck_assert_uint_eq(t1.alloc_bytes - t0.alloc_bytes, 90000 + 32000 + 128000);
+    memset(z, 0, ((size_t)n + 1) * sizeof *z);
+    ps_track_collect(z, n, &tz);
+    ck_assert_int_eq(memcmp(c, z, ((size_t)n + 1) * sizeof *c), 0);
+
+    __atomic_store_n(&collect_go, 1, __ATOMIC_RELEASE);
+    pthread_join(kept, NULL);
+    for (int i = 0; i < 30000; i++)
+        ps_track_free(FAKE(3140000 + i), 0);
+    for (int i = 0; i < 4000; i++)
+        ps_track_free(FAKE(3300000 + i), 0);
+    ps_totals_t t2 = collect_into_garbage(c, &n);
+    ck_assert_uint_eq(t2.live_blocks, t0.live_blocks);
+    ck_assert_uint_eq(t2.live_bytes, t0.live_bytes);
+    free(z);
+    ps_os_unmap(c, cap);
+}
+END_TEST
+
 /* The ADVICE payload's counts of stack id: its allocations and the count of requested-size bin
  * `bin` (0 for a site not written). */
 static void advice_site(uint32_t id, unsigned bin, uint64_t *allocs, uint64_t *count)
@@ -778,7 +850,7 @@ START_TEST(test_advice_bins_wide)
     advice_site(id, bin, &allocs0, &count0);
     const uint64_t w = UINT64_C(3) << 30; /* each sample stands for 3 * 2^30 allocations */
     for (int i = 0; i < 2; i++)
-        ck_assert_uint_ne(ps_advice_alloc(&t, FAKE(4000000 + i), id, 40, w << PS_COUNT_SHIFT), 0);
+        ck_assert_uint_ne(ps_advice_alloc(&t, FAKE(3100000 + i), id, 40, w << PS_COUNT_SHIFT), 0);
     advice_site(id, bin, &allocs1, &count1);
     ck_assert_uint_eq(allocs1 - allocs0, 2 * w);
     ck_assert_uint_eq(count1 - count0, 2 * w);
@@ -1286,6 +1358,7 @@ int main(void)
     tcase_add_test(tc, test_stack_table_growth);
     tcase_add_test(tc, test_live_table);
     tcase_add_test(tc, test_threads_and_cross_thread_frees);
+    tcase_add_test(tc, test_collect_overwrites);
     tcase_add_test(tc, test_trace_chunks);
     tcase_add_test(tc, test_libunwind_on_demand);
     tcase_add_test(tc, test_readable);
