@@ -17,6 +17,7 @@
  */
 #include "growth.h"
 
+#include "ages.h"
 #include "merge.h"
 #include "report.h"
 #include "symbols.h"
@@ -723,7 +724,8 @@ int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_j
     pa_trace_t t;
     int rc = pa_model_load(path, o->quiet, &t);
     if (rc != PA_OK)
-        return rc; /* the model said why */
+        return rc;    /* the model said why */
+    pa_ages_drop(&t); /* (growth reads no ages) */
     rc = pa_growth_trace_loaded(&t, path, o, out, j);
     pa_model_free(&t);
     return rc;

@@ -13,6 +13,7 @@
  */
 #include "timeline.h"
 
+#include "ages.h"
 #include "json.h"
 #include "model.h"
 #include "report.h"
@@ -469,7 +470,8 @@ int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, 
     pa_trace_t t;
     int rc = pa_model_load(path, o->quiet, &t);
     if (rc != PA_OK)
-        return rc; /* said why */
+        return rc;    /* said why */
+    pa_ages_drop(&t); /* (the timeline reads no ages) */
     /* as pa_timeline_trace_loaded, but the model is freed before pass 2 (owned) */
     return timeline_of(&t, true, path, o, out, j);
 }
