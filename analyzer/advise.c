@@ -1458,6 +1458,8 @@ static int judge_trace(const char *path, size_t index, size_t nth, bool several,
         rc = pa_report_group(t, c.syms, false, &c.g);
     if (rc == PA_OK)
         rc = pa_report_group_suppress(&c.g, supp);
+    if (rc == PA_OK) /* no rule sorts by key or matches a pattern: the trie goes (8 MB) */
+        pa_report_groups_drop_keys(&c.g);
     if (rc == PA_OK && !(c.counters = calloc(c.g.n ? c.g.n : 1, sizeof *c.counters)))
         rc = PA_ENOMEM;
     if (rc == PA_OK)
