@@ -378,6 +378,15 @@ static size_t frame_find(const pa_frames_t *f, uint32_t caller, uint64_t addr, u
     return i;
 }
 
+/* A capacity from cap (0: none yet) doubled until it holds need. */
+static size_t doubled(size_t cap, size_t need)
+{
+    cap = cap ? cap : 1024;
+    while (cap < need)
+        cap *= 2;
+    return cap;
+}
+
 /* The slot of addr in the address index, or the empty slot where it would go. */
 static size_t addr_slot(const pa_frames_t *f, uint64_t addr)
 {
@@ -396,9 +405,7 @@ static int addrs_reserve(pa_frames_t *f, size_t more)
     size_t need = f->naddrs + more + (f->naddrs == 0); /* (and the root's 0) */
     if (need <= f->addrs_cap)
         return PA_OK;
-    size_t cap = f->addrs_cap ? f->addrs_cap : 1024;
-    while (cap < need)
-        cap *= 2;
+    size_t cap = doubled(f->addrs_cap, need);
     uint64_t *a = realloc(f->addrs, cap * sizeof *a);
     if (!a)
         return PA_ENOMEM;
@@ -437,9 +444,7 @@ static int frames_reserve(pa_frames_t *f, size_t more)
         return PA_ENOMEM;                    /* node numbers are u32 */
     size_t need = f->n + more + (f->n == 0); /* (and the root) */
     if (need > f->cap) {
-        size_t cap = f->cap ? f->cap : 1024;
-        while (cap < need)
-            cap *= 2;
+        size_t cap = doubled(f->cap, need);
         uint32_t *a = realloc(f->aix, cap * sizeof *a);
         if (!a)
             return PA_ENOMEM;
