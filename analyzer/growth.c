@@ -17,7 +17,6 @@
  */
 #include "growth.h"
 
-#include "ages.h"
 #include "merge.h"
 #include "report.h"
 #include "symbols.h"
@@ -724,8 +723,9 @@ int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_j
     pa_trace_t t;
     int rc = pa_model_load(path, o->quiet, &t);
     if (rc != PA_OK)
-        return rc;    /* the model said why */
-    pa_ages_drop(&t); /* (growth reads no ages) */
+        return rc; /* the model said why */
+    /* growth reads neither */
+    pa_model_drop_ages_advice(&t);
     rc = pa_growth_trace_loaded(&t, path, o, out, j);
     pa_model_free(&t);
     return rc;

@@ -1502,6 +1502,13 @@ static int load_advice(pa_trace_t *t, const pa_chunk_t *ch)
     return PA_OK;
 }
 
+void pa_model_drop_ages_advice(pa_trace_t *t)
+{
+    pa_ages_drop(t);
+    advice_free(t->advice);
+    t->advice = NULL;
+}
+
 const pa_advice_t *pa_model_advice(const pa_trace_t *t)
 {
     return t->advice && t->has_snapshot && t->advice->time_ns == t->snap.time_ns ? t->advice : NULL;

@@ -342,6 +342,10 @@ const ps_row_leak_kind_t *pa_model_leak_kinds(const pa_trace_t *t, size_t *n);
  * snapshot, or --at chose an earlier one); the site of stack id in it, or NULL. */
 const pa_advice_t *pa_model_advice(const pa_trace_t *t);
 const pa_advice_site_t *pa_model_advice_site(const pa_advice_t *a, uint32_t id);
+/* Frees what a report that reads neither keeps of the per-site chunks once the trace is loaded:
+ * the block ages (pa_ages_drop) and the advice counters (a compile's trace: 5 MB each). Their
+ * chunks were read and checked: what they said of damage stays said. */
+void pa_model_drop_ages_advice(pa_trace_t *t);
 /* "definitely", "indirectly", "possibly", "reachable" (enum ps_leak_kind); "unscanned" for 0. */
 const char *pa_model_leak_kind_name(uint32_t kind);
 

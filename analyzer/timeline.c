@@ -13,7 +13,6 @@
  */
 #include "timeline.h"
 
-#include "ages.h"
 #include "json.h"
 #include "model.h"
 #include "report.h"
@@ -470,8 +469,9 @@ int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, 
     pa_trace_t t;
     int rc = pa_model_load(path, o->quiet, &t);
     if (rc != PA_OK)
-        return rc;    /* said why */
-    pa_ages_drop(&t); /* (the timeline reads no ages) */
+        return rc; /* said why */
+    /* the timeline reads neither */
+    pa_model_drop_ages_advice(&t);
     /* as pa_timeline_trace_loaded, but the model is freed before pass 2 (owned) */
     return timeline_of(&t, true, path, o, out, j);
 }
