@@ -35,6 +35,7 @@ int pa_advise_files(char *const *paths, size_t n, const pa_advise_opts_t *o, FIL
  * returns. PA_OK, PA_ENOMEM (said), or from end PA_EIO as above. */
 typedef struct pa_advise_run pa_advise_run_t;
 int pa_advise_begin(size_t n, pa_advise_run_t **run);
+/* (t's ages are freed once read: pa_ages_drop) */
 int pa_advise_trace(pa_advise_run_t *run, const char *path, size_t i, pa_trace_t *t);
 int pa_advise_end(pa_advise_run_t *run, char *const *paths, size_t n, const pa_advise_opts_t *o,
                   FILE *out, size_t *nadvice);

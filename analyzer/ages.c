@@ -22,6 +22,12 @@ void pa_ages_free(pa_ages_t *a)
     free(a);
 }
 
+void pa_ages_drop(pa_trace_t *t)
+{
+    pa_ages_free(t->ages);
+    t->ages = NULL;
+}
+
 static void bad(pa_trace_t *t, const pa_chunk_t *ch, const char *why)
 {
     t->damaged = true;

@@ -54,6 +54,9 @@ typedef struct pa_ages_s {
  * PA_ENOMEM. */
 int pa_ages_load(pa_trace_t *t, const pa_chunk_t *ch);
 void pa_ages_free(pa_ages_t *a);
+/* Frees t's ages, for a report that reads none once the trace is loaded (summary, timeline,
+ * growth, export but json): 5 MB of a compile's trace, so its peak is lower. */
+void pa_ages_drop(pa_trace_t *t);
 /* The ages of the reported snapshot, or NULL (an older shim, or an automatic snapshot). */
 const pa_ages_t *pa_ages_of(const pa_trace_t *t);
 /* The site of stack id, or NULL. */

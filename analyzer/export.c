@@ -650,6 +650,8 @@ static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p
         pa_trace_t t;
         if ((rc = pa_model_load_at(paths[i], false, at, &t)) != PA_OK)
             break; /* freed, and said */
+        if (!p->reports && !fn)
+            pa_model_drop_ages_advice(&t); /* (json's leaks report reads the ages) */
         pa_json_t j;
         size_t nwarn = t.warnings.n;
         if ((rc = add_trace(p, &t)) == PA_OK && p->reports) {

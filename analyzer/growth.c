@@ -724,6 +724,8 @@ int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_j
     int rc = pa_model_load(path, o->quiet, &t);
     if (rc != PA_OK)
         return rc; /* the model said why */
+    /* growth reads neither */
+    pa_model_drop_ages_advice(&t);
     rc = pa_growth_trace_loaded(&t, path, o, out, j);
     pa_model_free(&t);
     return rc;

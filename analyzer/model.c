@@ -371,11 +371,70 @@ static size_t frame_find(const pa_frames_t *f, uint32_t caller, uint64_t addr, u
     uint64_t e;
     while ((e = f->index[i])) {
         uint32_t n = (uint32_t)e;
-        if (PA_TIX_TAG(e) == PA_TIX_TAG(h) && f->addr[n] == addr && f->caller[n] == caller)
+        if (PA_TIX_TAG(e) == PA_TIX_TAG(h) && f->addrs[f->aix[n]] == addr && f->caller[n] == caller)
             break;
         i = (i + 1) & mask;
     }
     return i;
+}
+
+/* A capacity from cap (0: none yet) doubled until it holds need. */
+static size_t doubled(size_t cap, size_t need)
+{
+    cap = cap ? cap : 1024;
+    while (cap < need)
+        cap *= 2;
+    return cap;
+}
+
+/* The slot of addr in the address index, or the empty slot where it would go. */
+static size_t addr_slot(const pa_frames_t *f, uint64_t addr)
+{
+    size_t mask = f->addr_index_cap - 1;
+    size_t i = (size_t)((addr * 0x9e3779b97f4a7c15u) >> 32) & mask;
+    uint32_t e;
+    while ((e = f->addr_index[i]) && f->addrs[e - 1] != addr)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Room for `more` new addresses (each new node may bring one): the table and its index grown
+ * (the index kept at most half full). */
+static int addrs_reserve(pa_frames_t *f, size_t more)
+{
+    size_t need = f->naddrs + more + (f->naddrs == 0); /* (and the root's 0) */
+    if (need <= f->addrs_cap)
+        return PA_OK;
+    size_t cap = doubled(f->addrs_cap, need);
+    uint64_t *a = realloc(f->addrs, cap * sizeof *a);
+    if (!a)
+        return PA_ENOMEM;
+    f->addrs = a;
+    uint32_t *x = pa_util_zalloc(2 * cap * sizeof *x);
+    if (!x)
+        return PA_ENOMEM;
+    free(f->addr_index);
+    f->addr_index = x;
+    f->addr_index_cap = 2 * cap;
+    f->addrs_cap = cap;
+    if (f->naddrs == 0) {
+        f->addrs[0] = 0;
+        f->naddrs = 1;
+    }
+    for (size_t k = 0; k < f->naddrs; k++)
+        f->addr_index[addr_slot(f, f->addrs[k])] = (uint32_t)k + 1;
+    return PA_OK;
+}
+
+/* The index of addr in f->addrs, added if new (room reserved). */
+static uint32_t addr_intern(pa_frames_t *f, uint64_t addr)
+{
+    size_t i = addr_slot(f, addr);
+    if (!f->addr_index[i]) {
+        f->addrs[f->naddrs] = addr;
+        f->addr_index[i] = (uint32_t)++f->naddrs;
+    }
+    return f->addr_index[i] - 1;
 }
 
 /* Room for `more` new nodes: arrays and index grown (the index kept at most 3/4 full). */
@@ -385,13 +444,11 @@ static int frames_reserve(pa_frames_t *f, size_t more)
         return PA_ENOMEM;                    /* node numbers are u32 */
     size_t need = f->n + more + (f->n == 0); /* (and the root) */
     if (need > f->cap) {
-        size_t cap = f->cap ? f->cap : 1024;
-        while (cap < need)
-            cap *= 2;
-        uint64_t *a = realloc(f->addr, cap * sizeof *a);
+        size_t cap = doubled(f->cap, need);
+        uint32_t *a = realloc(f->aix, cap * sizeof *a);
         if (!a)
             return PA_ENOMEM;
-        f->addr = a;
+        f->aix = a;
         pa_util_huge(a, cap * sizeof *a);
         uint32_t *c = realloc(f->caller, cap * sizeof *c);
         if (!c)
@@ -404,12 +461,13 @@ static int frames_reserve(pa_frames_t *f, size_t more)
         if (pa_tix_reserve(&f->index, &f->index_cap, f->n) != PA_OK)
             return PA_ENOMEM;
         for (size_t n = 1; n < f->n; n++)
-            pa_tix_put(f->index, f->index_cap, frame_hash(f->caller[n], f->addr[n]), (uint32_t)n);
+            pa_tix_put(f->index, f->index_cap, frame_hash(f->caller[n], f->addrs[f->aix[n]]),
+                       (uint32_t)n);
     }
-    if (pa_tix_reserve(&f->index, &f->index_cap, need) != PA_OK)
+    if (pa_tix_reserve(&f->index, &f->index_cap, need) != PA_OK || addrs_reserve(f, more) != PA_OK)
         return PA_ENOMEM;
     if (f->n == 0) { /* node 0: the root */
-        f->addr[0] = 0;
+        f->aix[0] = 0;
         f->caller[0] = 0;
         f->n = 1;
     }
@@ -420,7 +478,7 @@ static int frames_reserve(pa_frames_t *f, size_t more)
 static uint32_t frame_new(pa_frames_t *f, uint32_t caller, uint64_t addr)
 {
     uint32_t n = (uint32_t)f->n++;
-    f->addr[n] = addr;
+    f->aix[n] = addr_intern(f, addr);
     f->caller[n] = caller;
     return n;
 }
@@ -1537,6 +1595,13 @@ static int load_advice(pa_trace_t *t, const pa_chunk_t *ch)
     return PA_OK;
 }
 
+void pa_model_drop_ages_advice(pa_trace_t *t)
+{
+    pa_ages_drop(t);
+    advice_free(t->advice);
+    t->advice = NULL;
+}
+
 const pa_advice_t *pa_model_advice(const pa_trace_t *t)
 {
     return t->advice && t->has_snapshot && t->advice->time_ns == t->snap.time_ns ? t->advice : NULL;
@@ -2090,8 +2155,10 @@ void pa_model_free(pa_trace_t *t)
     free_modules(t->modules, t->nmodules);
     free(t->modules);
     free(t->stacks);
-    free(t->frames.addr);
+    free(t->frames.aix);
     free(t->frames.caller);
+    free(t->frames.addrs);
+    free(t->frames.addr_index);
     free(t->frames.index);
     free(t->frames.last);
     free(t->snap.rows);

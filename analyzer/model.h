@@ -70,11 +70,16 @@ typedef struct {
  * so stacks that share their outer frames (main and the callers of a call site) share those
  * nodes, as heaptrack's trace tree does. A cc1plus compile's 127k stacks hold 5.05M frames in
  * 1.0M nodes. Node 0 is the root, above every outermost frame; nodes are numbered from 1 in
- * the order they were first read. */
+ * the order they were first read. A node holds its address as a 4-byte index into the table of
+ * the distinct addresses (that compile's 1.0M nodes have 12k of them): 8 bytes a node, not 12. */
 typedef struct {
-    uint64_t *addr;   /* by node: the frame's return address (or PS_FRAME_CUT) */
+    uint32_t *aix;    /* by node: its return address (or PS_FRAME_CUT), as an index into addrs */
     uint32_t *caller; /* by node: the node of the frame that called it, 0 for the outermost */
-    size_t n, cap;    /* nodes, node 0 included */
+    uint64_t *addrs;  /* the distinct addresses, in the order first read; addrs[0] is 0 (root) */
+    size_t naddrs, addrs_cap;
+    uint32_t *addr_index;  /* open addressing by address: index into addrs + 1, 0 for empty */
+    size_t addr_index_cap; /* slots: a power of two, at least twice addrs_cap */
+    size_t n, cap;         /* nodes, node 0 included */
     uint64_t *index;  /* open addressing by (caller, addr): the hash's high 32 bits << 32 | node,
                          0 for an empty slot; freed when the reading ends (no STACKS chunk can
                          follow) */
@@ -337,6 +342,10 @@ const ps_row_leak_kind_t *pa_model_leak_kinds(const pa_trace_t *t, size_t *n);
  * snapshot, or --at chose an earlier one); the site of stack id in it, or NULL. */
 const pa_advice_t *pa_model_advice(const pa_trace_t *t);
 const pa_advice_site_t *pa_model_advice_site(const pa_advice_t *a, uint32_t id);
+/* Frees what a report that reads neither keeps of the per-site chunks once the trace is loaded:
+ * the block ages (pa_ages_drop) and the advice counters (a compile's trace: 5 MB each). Their
+ * chunks were read and checked: what they said of damage stays said. */
+void pa_model_drop_ages_advice(pa_trace_t *t);
 /* "definitely", "indirectly", "possibly", "reachable" (enum ps_leak_kind); "unscanned" for 0. */
 const char *pa_model_leak_kind_name(uint32_t kind);
 
@@ -410,7 +419,7 @@ const pa_stack_t *pa_model_stack(const pa_trace_t *t, uint32_t id);
  * A stack's frames, innermost first: for (n = s->leaf; n; n = pa_model_frame_caller(t, n)). */
 static inline uint64_t pa_model_frame_addr(const pa_trace_t *t, uint32_t node)
 {
-    return t->frames.addr[node];
+    return t->frames.addrs[t->frames.aix[node]];
 }
 static inline uint32_t pa_model_frame_caller(const pa_trace_t *t, uint32_t node)
 {

@@ -201,6 +201,118 @@ bool pa_symbols_is_library(const char *file, const char *module)
            strncmp(b, "libc++abi.so", 12) == 0;
 }
 
+/* ---- finding separate debug files without loading the debuginfod client ------------------- */
+
+static void hex(const uint8_t *p, size_t n, char *out, size_t size);
+
+/* Whether a file exists at dir/sub/name (dir or sub may be NULL or ""). */
+static bool dbg_exists(const char *dir, const char *sub, const char *name)
+{
+    char p[PATH_MAX];
+    int n = snprintf(p, sizeof p, "%s%s%s%s%s", dir ? dir : "", dir && dir[0] ? "/" : "",
+                     sub ? sub : "", sub && sub[0] ? "/" : "", name);
+    return n > 0 && (size_t)n < sizeof p && access(p, F_OK) == 0;
+}
+
+/* Whether any file libdwfl's path search (find-debuginfo.c) could open for the main file
+ * `file` exists: for each entry of the debuginfo path, the debug link's name (or, without one,
+ * the file's own name and that name + ".debug") in the file's directory, in the entry below
+ * it (relative entries), or in the entry followed by each tail of the file's absolute directory
+ * (absolute entries), and in a .dwz directory beside any of those. A superset of its tries. */
+static bool dbg_path_candidate(const char *path, const char *file, const char *link)
+{
+    const char *slash = strrchr(file, '/');
+    const char *base = slash ? slash + 1 : file;
+    char dir[PATH_MAX] = "", made[PATH_MAX];
+    if (slash && (size_t)(slash - file) < sizeof dir)
+        memcpy(dir, file, (size_t)(slash - file)), dir[slash - file] = 0;
+    snprintf(made, sizeof made, "%s.debug", base);
+    const char *names[3] = {link ? link : made, link ? NULL : base, NULL};
+    if (link) {
+        const char *ls = strrchr(link, '/');
+        names[1] = ls ? ls + 1 : NULL; /* (an alternate file is looked up by its base name) */
+    }
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *save = NULL, *e = strtok_r(buf, ":", &save);; e = strtok_r(NULL, ":", &save)) {
+        const char *ent = e ? e : ""; /* strtok_r skips empty entries: try the empty one too */
+        while (*ent == '+' || *ent == '-')
+            ent++;
+        for (size_t k = 0; k < 2; k++) {
+            const char *nm = names[k];
+            if (!nm || (k == 1 && !link && !ent[0])) /* (the file itself, not tried) */
+                continue;
+            if (ent[0] != '/') {
+                char sub[PATH_MAX];
+                snprintf(sub, sizeof sub, "%s", ent);
+                if (dbg_exists(dir, sub, nm) || dbg_exists(dir, ".dwz", nm) ||
+                    dbg_exists(NULL, sub, nm))
+                    return true;
+                continue;
+            }
+            if (dbg_exists(ent, NULL, nm) || dbg_exists(ent, ".dwz", nm))
+                return true;
+            for (const char *t = dir; t && *t; t = strchr(t + 1, '/'))
+                if (dbg_exists(ent, t[0] == '/' ? t + 1 : t, nm))
+                    return true;
+        }
+        if (!e)
+            break;
+    }
+    return false;
+}
+
+/* libdwfl's standard search for a module's separate debug information
+ * (dwfl_standard_find_debuginfo: by build-id in the debuginfo path's absolute directories, then
+ * by .gnu_debuglink name along the path, for the file and for its real path), whose last resort
+ * asks a debuginfod server through libdebuginfod: elfutils 0.188 dlopens that client (libcurl,
+ * gnutls, libcrypto: 38 objects, 7.5 MB of RSS) for every module without a local debug file,
+ * even when DEBUGINFOD_URLS is unset, in which case the client returns at once without looking
+ * at its cache (debuginfod-client.c: "Don't even access the cache"). So when DEBUGINFOD_URLS is
+ * unset or empty and no file the standard search could open exists, the answer is known: none,
+ * and the client is not loaded. Otherwise the standard search runs, as before. */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, GElf_Addr base,
+                          const char *file_name, const char *debuglink_file,
+                          GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+    const char *urls = getenv("DEBUGINFOD_URLS");
+    if (urls && urls[0])
+        goto standard;
+    const unsigned char *bits = NULL;
+    GElf_Addr vaddr;
+    int nbits = dwfl_module_build_id(mod, &bits, &vaddr);
+    const char *path = search_dwfl_path ? search_dwfl_path : "+:.debug:/usr/lib/debug";
+    if (nbits > 0) {
+        char hexid[2 * 64 + 1], name[2 * 64 + 8], sub[16], buf[4096];
+        hex(bits, (size_t)nbits, hexid, sizeof hexid);
+        snprintf(sub, sizeof sub, ".build-id/%.2s", hexid);
+        snprintf(name, sizeof name, "%s.debug", hexid + 2);
+        if (dbg_exists("/usr/lib/debug", sub, name))
+            goto standard;
+        snprintf(buf, sizeof buf, "%s", path);
+        for (char *save = NULL, *e = strtok_r(buf, ":", &save); e; e = strtok_r(NULL, ":", &save)) {
+            while (*e == '+' || *e == '-')
+                e++;
+            if (e[0] == '/' && dbg_exists(e, sub, name))
+                goto standard;
+        }
+    }
+    if (file_name) {
+        if (dbg_path_candidate(path, file_name, debuglink_file))
+            goto standard;
+        char *canon = realpath(file_name, NULL);
+        bool any = canon && dbg_path_candidate(path, canon, debuglink_file);
+        free(canon);
+        if (any)
+            goto standard;
+    }
+    errno = 0;
+    return -1;
+standard:
+    return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+                                        debuglink_crc, debuginfo_file_name);
+}
+
 int pa_symbols_new(pa_trace_t *t, pa_symbols_t **out)
 {
     *out = NULL;
@@ -209,7 +321,7 @@ int pa_symbols_new(pa_trace_t *t, pa_symbols_t **out)
         return PA_ENOMEM;
     s->t = t;
     s->cb.find_elf = dwfl_build_id_find_elf;
-    s->cb.find_debuginfo = dwfl_standard_find_debuginfo;
+    s->cb.find_debuginfo = find_debuginfo;
     s->cb.section_address = dwfl_offline_section_address;
     s->debuginfo_path = search_dwfl_path; /* libdwfl only reads it */
     s->cb.debuginfo_path = &s->debuginfo_path;

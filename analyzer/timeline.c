@@ -470,6 +470,8 @@ int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, 
     int rc = pa_model_load(path, o->quiet, &t);
     if (rc != PA_OK)
         return rc; /* said why */
+    /* the timeline reads neither */
+    pa_model_drop_ages_advice(&t);
     /* as pa_timeline_trace_loaded, but the model is freed before pass 2 (owned) */
     return timeline_of(&t, true, path, o, out, j);
 }
