@@ -58,6 +58,13 @@ int pa_json_raw_stream(pa_json_t *j, FILE *from, uint64_t n);
 /* Ends the document with a newline (after the top-level value). */
 void pa_json_finish(pa_json_t *j);
 
+/* The text of pa_json_u64 (what %llu writes, at most 20 bytes) and of pa_json_f64 for a finite v
+ * (what "%.6g" writes, at most PA_JSON_F64_MAX bytes with a terminating NUL that is not
+ * counted, which only the rare values left to snprintf get) into buf; their length. */
+#define PA_JSON_F64_MAX 32
+size_t pa_json_format_u64(char *buf, uint64_t v);
+size_t pa_json_format_f64(char *buf, double v);
+
 /* Writes s[0..n) as a JSON string literal with quotes: ", \ and control characters escaped,
  * invalid UTF-8 bytes replaced by U+FFFD. */
 void pa_json_write_escaped(FILE *out, const char *s, size_t n);
