@@ -214,16 +214,16 @@ void pa_json_array_end(pa_json_t *j)
     end(j, ']');
 }
 
-/* The printable ASCII characters a key is written with as it is: 0x20..0x7e but " and \, one bit
- * each (0..63, 64..127). */
-static const uint64_t key_plain[2] = {0xfffffffb00000000u, 0x7fffffffefffffffu};
+/* The characters a key is written with as they are: printable ASCII but " and \ (a NUL ends
+ * the key). One load a character: the reports write 800k keys. */
+static const unsigned char key_plain[256] = {
+    [0x20 ... 0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7e] = 1};
 
 void pa_json_key(pa_json_t *j, const char *key)
 {
     before(j);
     size_t n = 0; /* the plain characters at the start, found with the length */
-    for (unsigned char c;
-         (c = (unsigned char)key[n]) < 0x80 && (key_plain[c >> 6] >> (c & 63) & 1);)
+    while (key_plain[(unsigned char)key[n]])
         n++;
     if (!key[n]) { /* a key as the reports name them */
         out_put(j->out, "\"", 1);
@@ -250,22 +250,63 @@ void pa_json_string(pa_json_t *j, const char *s)
         pa_json_string_n(j, s, strlen(s));
 }
 
-size_t pa_json_format_u64(char *buf, uint64_t v)
+/* Decimal digits two at a time (the pairs 00 to 99). */
+static const char digit_pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+/* The number of decimal digits of v. */
+static unsigned u64_width(uint64_t v)
 {
-    char d[20], *p = d + sizeof d;
-    do /* what %llu writes, without printf's parsing */
-        *--p = (char)('0' + v % 10);
-    while (v /= 10);
-    size_t n = (size_t)(d + sizeof d - p);
-    memcpy(buf, p, n);
+    unsigned n = 1;
+    for (uint64_t p = 10; v >= p && n < 20; p *= 10)
+        n++;
     return n;
 }
 
+/* v's digits (what %llu writes, `width` of them: u64_width) ending at end. */
+static void u64_digits(char *end, uint64_t v)
+{
+    while (v >= 100) {
+        unsigned k = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--end = digit_pairs[k + 1];
+        *--end = digit_pairs[k];
+    }
+    if (v >= 10) {
+        *--end = digit_pairs[v * 2 + 1];
+        *--end = digit_pairs[v * 2];
+    } else {
+        *--end = (char)('0' + v);
+    }
+}
+
+size_t pa_json_format_u64(char *buf, uint64_t v)
+{
+    unsigned n = u64_width(v);
+    u64_digits(buf + n, v);
+    return n;
+}
+
+/* An integer: 5M of them in the export of a compile's trace (its stacks' frame indices), so
+ * written in the stream's buffer in place when there is room. */
 void pa_json_u64(pa_json_t *j, uint64_t v)
 {
-    char buf[20];
     before(j);
-    out_put(j->out, buf, pa_json_format_u64(buf, v));
+    unsigned n = u64_width(v);
+    FILE *f = j->out;
+#ifdef __GLIBC__
+    ptrdiff_t room = f->_IO_write_end - f->_IO_write_ptr;
+    if (room > 0 && (size_t)room >= n) {
+        f->_IO_write_ptr += n;
+        u64_digits(f->_IO_write_ptr, v);
+        return;
+    }
+#endif
+    char buf[20];
+    u64_digits(buf + n, v);
+    out_put(f, buf, n);
 }
 
 /* Exact powers of ten as doubles (10^22 is the last one a double holds exactly). */
