@@ -309,6 +309,28 @@ void pa_json_u64(pa_json_t *j, uint64_t v)
     out_put(f, buf, n);
 }
 
+void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n)
+{
+    if (j->depth + 1 >= PA_JSON_MAX_DEPTH) { /* deeper than the writer tracks: its own way */
+        pa_json_array_begin(j, true);
+        for (size_t i = 0; i < n; i++)
+            pa_json_u64(j, v[i]);
+        pa_json_array_end(j);
+        return;
+    }
+    before(j); /* then what begin, each pa_json_u64 and end would write in a compact array */
+    char buf[24], *e = buf + sizeof buf;
+    out_put(j->out, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned w = u64_width(v[i]);
+        u64_digits(e, v[i]);
+        if (i)
+            memcpy(e - w - 2, ", ", 2), w += 2;
+        out_put(j->out, e - w, w);
+    }
+    out_put(j->out, "]", 1);
+}
+
 /* Exact powers of ten as doubles (10^22 is the last one a double holds exactly). */
 static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,

@@ -36,6 +36,9 @@ void pa_json_key(pa_json_t *j, const char *key);
 void pa_json_string(pa_json_t *j, const char *s);
 void pa_json_string_n(pa_json_t *j, const char *s, size_t n);
 void pa_json_u64(pa_json_t *j, uint64_t v);
+/* A compact array of the integers v[0..n), as pa_json_array_begin(j, true), pa_json_u64 of each
+ * and pa_json_array_end write it, in fewer calls (an export writes 5M frame indices). */
+void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n);
 /* A number with up to 6 significant digits ("0.973", "1", "349.525"); null when not finite. */
 void pa_json_f64(pa_json_t *j, double v);
 void pa_json_bool(pa_json_t *j, bool v);

@@ -331,6 +331,67 @@ START_TEST(test_integers_printf)
 }
 END_TEST
 
+/* pa_json_u64_array writes what the array's calls one by one do: in a non-compact array, in a
+ * compact object after a key, empty, and deeper than the writer tracks. */
+static const uint64_t array_values[] = {0, 7, 10, 99, 100, 12345, UINT64_MAX, 1ull << 40};
+static bool array_whole;
+
+static void array_doc(pa_json_t *j)
+{
+    pa_json_array_begin(j, false);
+    for (size_t n = 0; n <= sizeof array_values / sizeof *array_values; n++) {
+        pa_json_object_begin(j, true);
+        pa_json_key(j, "v");
+        if (array_whole) {
+            pa_json_u64_array(j, array_values, n);
+        } else {
+            pa_json_array_begin(j, true);
+            for (size_t i = 0; i < n; i++)
+                pa_json_u64(j, array_values[i]);
+            pa_json_array_end(j);
+        }
+        pa_json_object_end(j);
+        size_t m = n ? n - 1 : 0; /* an array in the non-compact one */
+        if (array_whole) {
+            pa_json_u64_array(j, array_values + 1, m);
+        } else {
+            pa_json_array_begin(j, true);
+            for (size_t i = 0; i < m; i++)
+                pa_json_u64(j, array_values[i + 1]);
+            pa_json_array_end(j);
+        }
+    }
+    for (int d = 0; d < PA_JSON_MAX_DEPTH + 2; d++) {
+        pa_json_array_begin(j, false);
+        if (array_whole) {
+            pa_json_u64_array(j, array_values, 3);
+        } else {
+            pa_json_array_begin(j, true);
+            for (size_t i = 0; i < 3; i++)
+                pa_json_u64(j, array_values[i]);
+            pa_json_array_end(j);
+        }
+    }
+    for (int d = 0; d < PA_JSON_MAX_DEPTH + 2; d++)
+        pa_json_array_end(j);
+    pa_json_array_end(j);
+}
+
+START_TEST(test_u64_array)
+{
+    array_whole = false;
+    char *calls = render(array_doc);
+    array_whole = true;
+    char *whole = render(array_doc);
+    ck_assert_str_eq(whole, calls);
+    ck_assert_ptr_nonnull(
+        strstr(whole, "{\"v\": [0, 7, 10, 99, 100, 12345, 18446744073709551615]}"));
+    ck_assert_ptr_nonnull(strstr(whole, "{\"v\": []}"));
+    free(calls);
+    free(whole);
+}
+END_TEST
+
 /* The escaping rules written again the plain way, a byte or a sequence at a time: the
  * reference the writer is checked against. */
 static void reference_escape(pa_str_t *b, const unsigned char *s, size_t n)
@@ -575,6 +636,7 @@ int main(void)
     tcase_add_test(tc, test_raw);
     tcase_add_test(tc, test_f64_printf);
     tcase_add_test(tc, test_integers_printf);
+    tcase_add_test(tc, test_u64_array);
     tcase_add_test(tc, test_escape_reference);
     tcase_add_test(tc, test_stream_buffers);
     tcase_add_test(tc, test_str_numbers);
