@@ -10,6 +10,25 @@
 #include <math.h>
 #include <string.h>
 
+/* Bytes into a stream: copied into its buffer when they fit, as glibc's putc_unlocked stores a
+ * byte (its struct_FILE.h: room while _IO_write_ptr < _IO_write_end, which an unbuffered
+ * stream, or one not in write mode, never has; a line-buffered one keeps _IO_write_end at the
+ * buffer's start, behind _IO_write_ptr), else fwrite. A full leaks report of a compile is 5M
+ * pieces (frames, keys, numbers); fwrite's call and its checks were an eighth of that report's
+ * instructions. The analyzer has one thread. */
+static inline void out_put(FILE *f, const void *s, size_t n)
+{
+#ifdef __GLIBC__
+    ptrdiff_t room = f->_IO_write_end - f->_IO_write_ptr; /* negative when line-buffered */
+    if (room > 0 && (size_t)room >= n) {
+        memcpy(f->_IO_write_ptr, s, n);
+        f->_IO_write_ptr += n;
+        return;
+    }
+#endif
+    fwrite(s, 1, n, f);
+}
+
 /* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0 when it is not one. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
@@ -48,7 +67,7 @@ typedef struct {
 static void put(const sink_t *k, const void *s, size_t n)
 {
     if (k->out)
-        fwrite(s, 1, n, k->out);
+        out_put(k->out, s, n);
     else
         pa_str_append(k->b, s, n);
 }
@@ -110,62 +129,52 @@ void pa_json_init(pa_json_t *j, FILE *out)
     j->out = out;
 }
 
-/* The separator a value or key needs (a comma; a newline and indentation, or a space in a
- * compact container) into buf (PA_JSON_MAX_DEPTH * 2 + 2 bytes); its length. The writer's
- * state is updated as if it were written. Written with the value in one fwrite: a full leaks
- * report is 1.2M frames, and a call per piece was a third of its time. */
-#define SEP_MAX (2 * PA_JSON_MAX_DEPTH + 2)
+/* A comma, a newline and the deepest indentation: the separators and indentations are pieces of
+ * it (at most PA_JSON_MAX_DEPTH levels of two spaces). */
+static const char lead[] = ",\n                                                                ";
+_Static_assert(sizeof lead == 2 * PA_JSON_MAX_DEPTH + 3, "one indentation per level");
 
-static size_t indent(const pa_json_t *j, char *buf)
+/* A newline and the indentation of the writer's depth. */
+static void indent(const pa_json_t *j)
 {
     int depth = j->depth < PA_JSON_MAX_DEPTH ? j->depth : PA_JSON_MAX_DEPTH;
-    buf[0] = '\n';
-    memset(buf + 1, ' ', 2 * (size_t)depth);
-    return 1 + 2 * (size_t)depth;
+    out_put(j->out, lead + 1, 1 + 2 * (size_t)depth);
 }
 
-static size_t separator(pa_json_t *j, char *buf)
+/* The separator and indentation before a value or a key (a comma; a newline and indentation, or
+ * a space in a compact container). */
+static void before(pa_json_t *j)
 {
     if (j->after_key) {
         j->after_key = false;
-        return 0;
+        return;
     }
     if (j->depth == 0) {
-        bool more = j->wrote_value;
+        if (j->wrote_value)
+            out_put(j->out, "\n", 1);
         j->wrote_value = true;
-        if (more)
-            buf[0] = '\n';
-        return more;
+        return;
     }
     int d = j->depth - 1;
     if (d >= PA_JSON_MAX_DEPTH) /* deeper than the writer tracks: a caller bug */
         d = PA_JSON_MAX_DEPTH - 1;
-    size_t n = 0;
-    if (!j->first[d])
-        buf[n++] = ',';
-    if (j->compact[d]) {
-        if (!j->first[d])
-            buf[n++] = ' ';
-    } else {
-        n += indent(j, buf + n);
-    }
+    bool first = j->first[d];
     j->first[d] = false;
-    return n;
-}
-
-/* Separator and indentation before a value or a key. */
-static void before(pa_json_t *j)
-{
-    char buf[SEP_MAX];
-    size_t n = separator(j, buf);
-    if (n)
-        fwrite(buf, 1, n, j->out);
+    if (j->compact[d]) {
+        if (!first)
+            out_put(j->out, ", ", 2);
+    } else if (first) {
+        indent(j);
+    } else {
+        int depth = j->depth < PA_JSON_MAX_DEPTH ? j->depth : PA_JSON_MAX_DEPTH;
+        out_put(j->out, lead, 2 + 2 * (size_t)depth);
+    }
 }
 
 static void begin(pa_json_t *j, char open, bool compact)
 {
     before(j);
-    fputc(open, j->out);
+    out_put(j->out, &open, 1);
     if (j->depth < PA_JSON_MAX_DEPTH) {
         /* inside a compact container everything stays on one line */
         bool parent_compact = j->depth > 0 && j->compact[j->depth - 1];
@@ -180,12 +189,9 @@ static void end(pa_json_t *j, char close)
     if (j->depth <= 0)
         return;
     j->depth--;
-    char buf[SEP_MAX + 1];
-    size_t n = 0;
     if (j->depth < PA_JSON_MAX_DEPTH && !j->first[j->depth] && !j->compact[j->depth])
-        n = indent(j, buf);
-    buf[n++] = close;
-    fwrite(buf, 1, n, j->out);
+        indent(j);
+    out_put(j->out, &close, 1);
 }
 
 void pa_json_object_begin(pa_json_t *j, bool compact)
@@ -208,22 +214,24 @@ void pa_json_array_end(pa_json_t *j)
     end(j, ']');
 }
 
+/* The characters a key is written with as they are: printable ASCII but " and \ (a NUL ends
+ * the key). One load a character: the reports write 800k keys. */
+static const unsigned char key_plain[256] = {
+    [0x20 ... 0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7e] = 1};
+
 void pa_json_key(pa_json_t *j, const char *key)
 {
-    char buf[SEP_MAX + 128];
-    size_t k = separator(j, buf), n = strlen(key);
-    bool plain = n <= sizeof buf - k - 4; /* a key as the reports name them: one write */
-    for (size_t i = 0; plain && i < n; i++)
-        plain = key[i] >= 0x20 && key[i] < 0x7f && key[i] != '"' && key[i] != '\\';
-    if (plain) {
-        buf[k] = '"';
-        memcpy(buf + k + 1, key, n);
-        memcpy(buf + k + 1 + n, "\": ", 3);
-        fwrite(buf, 1, k + n + 4, j->out);
+    before(j);
+    size_t n = 0; /* the plain characters at the start, found with the length */
+    while (key_plain[(unsigned char)key[n]])
+        n++;
+    if (!key[n]) { /* a key as the reports name them */
+        out_put(j->out, "\"", 1);
+        out_put(j->out, key, n);
+        out_put(j->out, "\": ", 3);
     } else {
-        fwrite(buf, 1, k, j->out);
-        pa_json_write_escaped(j->out, key, n);
-        fputs(": ", j->out);
+        pa_json_write_escaped(j->out, key, n + strlen(key + n));
+        out_put(j->out, ": ", 2);
     }
     j->after_key = true;
 }
@@ -242,15 +250,178 @@ void pa_json_string(pa_json_t *j, const char *s)
         pa_json_string_n(j, s, strlen(s));
 }
 
+/* Decimal digits two at a time (the pairs 00 to 99). */
+static const char digit_pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+/* The number of decimal digits of v. */
+static unsigned u64_width(uint64_t v)
+{
+    unsigned n = 1;
+    for (uint64_t p = 10; v >= p && n < 20; p *= 10)
+        n++;
+    return n;
+}
+
+/* v's digits (what %llu writes, `width` of them: u64_width) ending at end. */
+static void u64_digits(char *end, uint64_t v)
+{
+    while (v >= 100) {
+        unsigned k = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--end = digit_pairs[k + 1];
+        *--end = digit_pairs[k];
+    }
+    if (v >= 10) {
+        *--end = digit_pairs[v * 2 + 1];
+        *--end = digit_pairs[v * 2];
+    } else {
+        *--end = (char)('0' + v);
+    }
+}
+
+size_t pa_json_format_u64(char *buf, uint64_t v)
+{
+    unsigned n = u64_width(v);
+    u64_digits(buf + n, v);
+    return n;
+}
+
+/* An integer: 5M of them in the export of a compile's trace (its stacks' frame indices), so
+ * written in the stream's buffer in place when there is room. */
 void pa_json_u64(pa_json_t *j, uint64_t v)
 {
-    char buf[SEP_MAX + 20], d[20], *p = d + sizeof d;
-    size_t k = separator(j, buf);
-    do /* what %llu writes, without printf's parsing */
-        *--p = (char)('0' + v % 10);
-    while (v /= 10);
-    memcpy(buf + k, p, (size_t)(d + sizeof d - p));
-    fwrite(buf, 1, k + (size_t)(d + sizeof d - p), j->out);
+    before(j);
+    unsigned n = u64_width(v);
+    FILE *f = j->out;
+#ifdef __GLIBC__
+    ptrdiff_t room = f->_IO_write_end - f->_IO_write_ptr;
+    if (room > 0 && (size_t)room >= n) {
+        f->_IO_write_ptr += n;
+        u64_digits(f->_IO_write_ptr, v);
+        return;
+    }
+#endif
+    char buf[20];
+    u64_digits(buf + n, v);
+    out_put(f, buf, n);
+}
+
+void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n)
+{
+    if (j->depth + 1 >= PA_JSON_MAX_DEPTH) { /* deeper than the writer tracks: its own way */
+        pa_json_array_begin(j, true);
+        for (size_t i = 0; i < n; i++)
+            pa_json_u64(j, v[i]);
+        pa_json_array_end(j);
+        return;
+    }
+    before(j); /* then what begin, each pa_json_u64 and end would write in a compact array */
+    char buf[24], *e = buf + sizeof buf;
+    out_put(j->out, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned w = u64_width(v[i]);
+        u64_digits(e, v[i]);
+        if (i)
+            memcpy(e - w - 2, ", ", 2), w += 2;
+        out_put(j->out, e - w, w);
+    }
+    out_put(j->out, "]", 1);
+}
+
+/* Exact powers of ten as doubles (10^22 is the last one a double holds exactly). */
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* v (finite, > 0) rounded to 6 significant digits: *digits in [100000, 999999] and the decimal
+ * exponent of its first digit; false when that cannot be decided exactly here. v times (or
+ * over) an exact power of ten is one rounding, so the product is within 2^-53 of its value,
+ * below 1.2e-10 for a product under 1e6: the rounding is decided when the fraction is not
+ * within 1e-6 of one half (a half exactly is printf's round-half-even, left to it). */
+static bool round6(double v, uint32_t *digits, int *exp10)
+{
+    int x = (int)floor(log10(v));
+    for (int tries = 0; tries < 3; tries++) {
+        int s = 5 - x; /* the scale that puts the first digit at 10^5 */
+        if (s > 22 || s < -22)
+            return false;
+        double y = s >= 0 ? v * pow10_exact[s] : v / pow10_exact[-s];
+        if (y < 100000) { /* the first digit is lower: log10 rounded up near a power of ten */
+            x--;
+            continue;
+        }
+        if (y >= 1000000) {
+            x++;
+            continue;
+        }
+        double whole = floor(y), frac = y - whole;
+        if (fabs(frac - 0.5) < 1e-6)
+            return false;
+        uint32_t r = (uint32_t)whole + (frac > 0.5);
+        if (r == 1000000) { /* 999999.5 and over: the next power of ten */
+            r = 100000;
+            x++;
+        }
+        *digits = r;
+        *exp10 = x;
+        return true;
+    }
+    return false;
+}
+
+size_t pa_json_format_f64(char *buf, double v)
+{
+    char *p = buf;
+    uint32_t r;
+    int x;
+    if (v == 0) { /* "0", or "-0" */
+        if (signbit(v))
+            *p++ = '-';
+        *p++ = '0';
+        return (size_t)(p - buf);
+    }
+    if (!round6(fabs(v), &r, &x))
+        return (size_t)snprintf(buf, PA_JSON_F64_MAX, "%.6g", v);
+    if (v < 0)
+        *p++ = '-';
+    char d[6];
+    for (int i = 5; i >= 0; i--, r /= 10)
+        d[i] = (char)('0' + r % 10);
+    int nd = 6; /* %g drops the trailing zeros of the fraction, and then a bare point */
+    while (nd > 1 && d[nd - 1] == '0')
+        nd--;
+    if (x >= 0 && x < 6) { /* d[0..x] the integer part */
+        memcpy(p, d, (size_t)x + 1);
+        p += x + 1;
+        if (nd > x + 1) {
+            *p++ = '.';
+            memcpy(p, d + x + 1, (size_t)(nd - x - 1));
+            p += nd - x - 1;
+        }
+    } else if (x < 0 && x >= -4) { /* 0.000ddd */
+        memcpy(p, "0.0000", (size_t)(1 - x));
+        p += 1 - x;
+        memcpy(p, d, (size_t)nd);
+        p += nd;
+    } else { /* d.ddddde+XX: at least two digits of exponent */
+        *p++ = d[0];
+        if (nd > 1) {
+            *p++ = '.';
+            memcpy(p, d + 1, (size_t)nd - 1);
+            p += nd - 1;
+        }
+        *p++ = 'e';
+        *p++ = x < 0 ? '-' : '+';
+        unsigned e = (unsigned)(x < 0 ? -x : x);
+        if (e >= 100)
+            *p++ = (char)('0' + e / 100);
+        *p++ = (char)('0' + e / 10 % 10);
+        *p++ = (char)('0' + e % 10);
+    }
+    return (size_t)(p - buf);
 }
 
 void pa_json_f64(pa_json_t *j, double v)
@@ -259,40 +430,42 @@ void pa_json_f64(pa_json_t *j, double v)
         pa_json_null(j);
         return;
     }
+    char buf[PA_JSON_F64_MAX];
     before(j);
     /* %g never writes a locale's decimal comma here: the analyzer never calls setlocale() */
-    fprintf(j->out, "%.6g", v);
+    out_put(j->out, buf, pa_json_format_f64(buf, v));
 }
 
 void pa_json_bool(pa_json_t *j, bool v)
 {
     before(j);
-    fputs(v ? "true" : "false", j->out);
+    out_put(j->out, v ? "true" : "false", v ? 4 : 5);
 }
 
 void pa_json_null(pa_json_t *j)
 {
     before(j);
-    fputs("null", j->out);
+    out_put(j->out, "null", 4);
 }
 
 void pa_json_hex(pa_json_t *j, uint64_t v)
 {
+    char buf[20], *p = buf + sizeof buf;
+    *--p = '"';
+    do /* what "0x%llx" writes */
+        *--p = "0123456789abcdef"[v & 15];
+    while (v >>= 4);
+    *--p = 'x';
+    *--p = '0';
+    *--p = '"';
     before(j);
-    fprintf(j->out, "\"0x%llx\"", (unsigned long long)v);
+    out_put(j->out, p, (size_t)(buf + sizeof buf - p));
 }
 
 void pa_json_raw(pa_json_t *j, const char *s, size_t n)
 {
-    char buf[SEP_MAX + 512];
-    size_t k = separator(j, buf);
-    if (n <= sizeof buf - k) { /* one write: most are a frame object of ~200 bytes */
-        memcpy(buf + k, s, n);
-        fwrite(buf, 1, k + n, j->out);
-    } else {
-        fwrite(buf, 1, k, j->out);
-        fwrite(s, 1, n, j->out);
-    }
+    before(j);
+    out_put(j->out, s, n);
 }
 
 void pa_json_init_nested(pa_json_t *j, FILE *out, int depth)
@@ -318,7 +491,7 @@ int pa_json_raw_stream(pa_json_t *j, FILE *from, uint64_t n)
 
 void pa_json_finish(pa_json_t *j)
 {
-    fputc('\n', j->out);
+    out_put(j->out, "\n", 1);
 }
 
 void pa_json_kv_u64(pa_json_t *j, const char *key, uint64_t v)

@@ -36,6 +36,9 @@ void pa_json_key(pa_json_t *j, const char *key);
 void pa_json_string(pa_json_t *j, const char *s);
 void pa_json_string_n(pa_json_t *j, const char *s, size_t n);
 void pa_json_u64(pa_json_t *j, uint64_t v);
+/* A compact array of the integers v[0..n), as pa_json_array_begin(j, true), pa_json_u64 of each
+ * and pa_json_array_end write it, in fewer calls (an export writes 5M frame indices). */
+void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n);
 /* A number with up to 6 significant digits ("0.973", "1", "349.525"); null when not finite. */
 void pa_json_f64(pa_json_t *j, double v);
 void pa_json_bool(pa_json_t *j, bool v);
@@ -57,6 +60,13 @@ void pa_json_init_nested(pa_json_t *j, FILE *out, int depth);
 int pa_json_raw_stream(pa_json_t *j, FILE *from, uint64_t n);
 /* Ends the document with a newline (after the top-level value). */
 void pa_json_finish(pa_json_t *j);
+
+/* The text of pa_json_u64 (what %llu writes, at most 20 bytes) and of pa_json_f64 for a finite v
+ * (what "%.6g" writes, at most PA_JSON_F64_MAX bytes with a terminating NUL that is not
+ * counted, which only the rare values left to snprintf get) into buf; their length. */
+#define PA_JSON_F64_MAX 32
+size_t pa_json_format_u64(char *buf, uint64_t v);
+size_t pa_json_format_f64(char *buf, double v);
 
 /* Writes s[0..n) as a JSON string literal with quotes: ", \ and control characters escaped,
  * invalid UTF-8 bytes replaced by U+FFFD. */

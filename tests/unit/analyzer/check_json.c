@@ -8,6 +8,7 @@
 #include "json.h"
 
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +205,348 @@ START_TEST(test_raw)
 }
 END_TEST
 
+/* ---- the hand-made formatters against printf and a reference escaper ------------------------- */
+
+/* A reproducible generator (xorshift64*): the same values on every run. */
+static uint64_t rnd_state = 0x2545f4914f6cdd1dull;
+
+static uint64_t rnd(void)
+{
+    rnd_state ^= rnd_state >> 12;
+    rnd_state ^= rnd_state << 25;
+    rnd_state ^= rnd_state >> 27;
+    return rnd_state * 0x2545f4914f6cdd1dull;
+}
+
+static void check_f64(double v)
+{
+    char got[PA_JSON_F64_MAX + 1], want[64];
+    size_t n = pa_json_format_f64(got, v);
+    ck_assert_uint_lt(n, sizeof got);
+    got[n] = '\0';
+    snprintf(want, sizeof want, "%.6g", v);
+    if (strcmp(got, want) != 0)
+        ck_abort_msg("%%.6g of %a: got %s, want %s", v, got, want);
+}
+
+/* pa_json_f64's text is printf's "%.6g": edge values (zeros, the exponent's and the rounding's
+ * boundaries, exact ties, the extremes), then random ones of every kind a report writes. */
+START_TEST(test_f64_printf)
+{
+    static const double edge[] = {0.0,
+                                  -0.0,
+                                  1,
+                                  -1,
+                                  0.5,
+                                  0.1,
+                                  0.0001,
+                                  0.00001,
+                                  0.000099999949,
+                                  0.0000999995,
+                                  0.00009999951,
+                                  9.999995,
+                                  9.9999949,
+                                  99999.95,
+                                  99999.5,
+                                  999999,
+                                  999999.4,
+                                  999999.5,
+                                  999999.6,
+                                  1e6,
+                                  1e6 - 1e-9,
+                                  123456.5,
+                                  123457.5,
+                                  100000.5,
+                                  0.125,
+                                  2.5,
+                                  1.0000005,
+                                  1e12,
+                                  1e21,
+                                  1e22,
+                                  1e23,
+                                  1e-17,
+                                  1e-18,
+                                  123456789,
+                                  2097152.0 / 6000.0,
+                                  1.0 / 3.0,
+                                  DBL_MAX,
+                                  -DBL_MAX,
+                                  DBL_MIN,
+                                  DBL_TRUE_MIN,
+                                  4.9406564584124654e-324,
+                                  18446744073709551615.0};
+    for (size_t i = 0; i < sizeof edge / sizeof *edge; i++) {
+        check_f64(edge[i]);
+        check_f64(-edge[i]);
+    }
+    for (int i = 0; i < 40000; i++) {
+        uint64_t bits = rnd();
+        double v;
+        memcpy(&v, &bits, sizeof v);
+        if (isfinite(v))
+            check_f64(v);                                                      /* any exponent */
+        check_f64((double)(rnd() % 10000000) / pow(10, (double)(rnd() % 16))); /* decimals */
+        check_f64((double)(rnd() >> (rnd() % 64)));                            /* integers */
+        check_f64(ldexp((double)(rnd() >> 11), -(int)(rnd() % 120)));          /* binary */
+        check_f64((double)(100000 + rnd() % 900000) + 0.5); /* ties at the sixth digit */
+        check_f64(((double)(100000 + rnd() % 900000) + 0.5) * 1e-3);
+        check_f64(exp((double)(int64_t)(rnd() % 8000) / 100.0 - 40.0)); /* seconds, ratios */
+    }
+}
+END_TEST
+
+/* pa_json_u64 and pa_json_hex write what %llu and "0x%llx" do. */
+static uint64_t number_value;
+
+static void number_doc(pa_json_t *j)
+{
+    pa_json_array_begin(j, true);
+    pa_json_u64(j, number_value);
+    pa_json_hex(j, number_value);
+    pa_json_array_end(j);
+}
+
+START_TEST(test_integers_printf)
+{
+    for (int i = 0; i < 20000; i++) {
+        uint64_t v = i < 64 ? UINT64_MAX >> i : i < 128 ? (uint64_t)1 << (i - 64) : rnd();
+        if (i % 3 == 2)
+            v >>= rnd() % 64;
+        if (i == 200)
+            v = 0;
+        char buf[24], want[80];
+        size_t n = pa_json_format_u64(buf, v);
+        snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+        ck_assert_uint_eq(n, strlen(want));
+        ck_assert(memcmp(buf, want, n) == 0);
+        if (i % 10 != 0 && i > 200)
+            continue; /* the writer's text: every tenth (a stream each) */
+        number_value = v;
+        char *got = render(number_doc);
+        snprintf(want, sizeof want, "[%llu, \"0x%llx\"]\n", (unsigned long long)v,
+                 (unsigned long long)v);
+        ck_assert_str_eq(got, want);
+        free(got);
+    }
+}
+END_TEST
+
+/* pa_json_u64_array writes what the array's calls one by one do: in a non-compact array, in a
+ * compact object after a key, empty, and deeper than the writer tracks. */
+static const uint64_t array_values[] = {0, 7, 10, 99, 100, 12345, UINT64_MAX, 1ull << 40};
+static bool array_whole;
+
+static void array_doc(pa_json_t *j)
+{
+    pa_json_array_begin(j, false);
+    for (size_t n = 0; n <= sizeof array_values / sizeof *array_values; n++) {
+        pa_json_object_begin(j, true);
+        pa_json_key(j, "v");
+        if (array_whole) {
+            pa_json_u64_array(j, array_values, n);
+        } else {
+            pa_json_array_begin(j, true);
+            for (size_t i = 0; i < n; i++)
+                pa_json_u64(j, array_values[i]);
+            pa_json_array_end(j);
+        }
+        pa_json_object_end(j);
+        size_t m = n ? n - 1 : 0; /* an array in the non-compact one */
+        if (array_whole) {
+            pa_json_u64_array(j, array_values + 1, m);
+        } else {
+            pa_json_array_begin(j, true);
+            for (size_t i = 0; i < m; i++)
+                pa_json_u64(j, array_values[i + 1]);
+            pa_json_array_end(j);
+        }
+    }
+    for (int d = 0; d < PA_JSON_MAX_DEPTH + 2; d++) {
+        pa_json_array_begin(j, false);
+        if (array_whole) {
+            pa_json_u64_array(j, array_values, 3);
+        } else {
+            pa_json_array_begin(j, true);
+            for (size_t i = 0; i < 3; i++)
+                pa_json_u64(j, array_values[i]);
+            pa_json_array_end(j);
+        }
+    }
+    for (int d = 0; d < PA_JSON_MAX_DEPTH + 2; d++)
+        pa_json_array_end(j);
+    pa_json_array_end(j);
+}
+
+START_TEST(test_u64_array)
+{
+    array_whole = false;
+    char *calls = render(array_doc);
+    array_whole = true;
+    char *whole = render(array_doc);
+    ck_assert_str_eq(whole, calls);
+    ck_assert_ptr_nonnull(
+        strstr(whole, "{\"v\": [0, 7, 10, 99, 100, 12345, 18446744073709551615]}"));
+    ck_assert_ptr_nonnull(strstr(whole, "{\"v\": []}"));
+    free(calls);
+    free(whole);
+}
+END_TEST
+
+/* The escaping rules written again the plain way, a byte or a sequence at a time: the
+ * reference the writer is checked against. */
+static void reference_escape(pa_str_t *b, const unsigned char *s, size_t n)
+{
+    pa_str_puts(b, "\"");
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        char esc[16];
+        if (c == '"' || c == '\\') {
+            snprintf(esc, sizeof esc, "\\%c", c);
+        } else if (c == '\n' || c == '\t' || c == '\r' || c == '\b' || c == '\f') {
+            snprintf(esc, sizeof esc, "\\%c",
+                     c == '\n'   ? 'n'
+                     : c == '\t' ? 't'
+                     : c == '\r' ? 'r'
+                     : c == '\b' ? 'b'
+                                 : 'f');
+        } else if (c < 0x20 || c == 0x7f) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+        } else if (c < 0x80) {
+            esc[0] = (char)c, esc[1] = '\0';
+        } else { /* a well-formed sequence (no overlong form, surrogate, or above U+10FFFF) */
+            size_t len = c >= 0xf8 ? 0 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+            uint32_t cp = c & (len == 4 ? 0x07 : len == 3 ? 0x0f : 0x1f);
+            bool ok = len != 0 && i + len <= n;
+            for (size_t k = 1; ok && k < len; k++) {
+                ok = (s[i + k] & 0xc0) == 0x80;
+                cp = cp << 6 | (s[i + k] & 0x3f);
+            }
+            static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+            if (ok && cp >= least[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff)) {
+                pa_str_append(b, (const char *)s + i, len);
+                i += len;
+                continue;
+            }
+            snprintf(esc, sizeof esc, "\\ufffd");
+        }
+        pa_str_puts(b, esc);
+        i++;
+    }
+    pa_str_puts(b, "\"");
+}
+
+static const unsigned char *key_bytes;
+static size_t key_len;
+
+static void key_doc(pa_json_t *j)
+{
+    pa_json_object_begin(j, true);
+    pa_json_key(j, (const char *)key_bytes);
+    pa_json_null(j);
+    pa_json_object_end(j);
+}
+
+/* Random strings mostly of the bytes that matter (controls, DEL, quote, backslash, every lead
+ * and continuation byte, sequences valid and not), escaped by the stream and the string writers
+ * and as keys (up to the first NUL) as the reference does. */
+START_TEST(test_escape_reference)
+{
+    static const unsigned char pick[] = {0x00, 0x01, 0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x1f,
+                                         0x20, '"',  '\\', '/',  'a',  '~',  0x7f, 0x80,
+                                         0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef,
+                                         0xf0, 0xf4, 0xf5, 0xff, 0x9f, 0xa0, 0x8f, 0x90};
+    unsigned char s[48];
+    for (int i = 0; i < 50000; i++) {
+        size_t n = rnd() % sizeof s;
+        for (size_t k = 0; k < n; k++)
+            s[k] = rnd() % 4 ? pick[rnd() % sizeof pick] : (unsigned char)rnd();
+        pa_str_t want = {0}, str = {0};
+        reference_escape(&want, s, n);
+        char *got = escaped((const char *)s, n);
+        ck_assert_str_eq(got, pa_str_get(&want));
+        free(got);
+        pa_json_append_escaped(&str, (const char *)s, n);
+        ck_assert_str_eq(pa_str_get(&str), pa_str_get(&want));
+        /* as a key: the bytes up to the first NUL */
+        unsigned char z[sizeof s + 1];
+        memcpy(z, s, n);
+        z[n] = '\0';
+        key_bytes = z;
+        key_len = strlen((const char *)z);
+        pa_str_t kw = {0};
+        pa_str_puts(&kw, "{");
+        reference_escape(&kw, z, key_len);
+        pa_str_puts(&kw, ": null}\n");
+        char *k = render(key_doc);
+        ck_assert_str_eq(k, pa_str_get(&kw));
+        free(k);
+        pa_str_free(&want);
+        pa_str_free(&str);
+        pa_str_free(&kw);
+    }
+}
+END_TEST
+
+/* The same document through a stream that is unbuffered, one with a buffer smaller than most
+ * pieces, and a memory stream: the writer's copies into the stream's buffer and its fwrite
+ * fallback give the same bytes. Also containers deeper than the writer tracks. */
+static void deep_doc(pa_json_t *j)
+{
+    doc(j);
+    for (int d = 0; d < PA_JSON_MAX_DEPTH + 5; d++) {
+        pa_json_array_begin(j, false);
+        pa_json_u64(j, (uint64_t)d);
+    }
+    for (int d = 0; d < PA_JSON_MAX_DEPTH + 5; d++) {
+        pa_json_f64(j, d / 7.0);
+        pa_json_array_end(j);
+    }
+}
+
+static char *render_buffered(int mode, size_t size)
+{
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    static char small[7];
+    setvbuf(f, mode == _IONBF ? NULL : small, mode, mode == _IONBF ? 0 : size);
+    pa_json_t j;
+    pa_json_init(&j, f);
+    deep_doc(&j);
+    pa_json_finish(&j);
+    long n = ftell(f);
+    ck_assert_int_gt(n, 0);
+    char *buf = calloc(1, (size_t)n + 1);
+    rewind(f);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return buf;
+}
+
+START_TEST(test_stream_buffers)
+{
+    char *mem = render(deep_doc);
+    char *nbf = render_buffered(_IONBF, 0);
+    char *small = render_buffered(_IOFBF, 7);
+    char *line = render_buffered(_IOLBF, 7);
+    ck_assert_str_eq(nbf, mem);
+    ck_assert_str_eq(small, mem);
+    ck_assert_str_eq(line, mem);
+    /* the deepest lines are indented as deep as the writer tracks, no deeper */
+    char want[2 * PA_JSON_MAX_DEPTH + 8];
+    want[0] = '\n';
+    memset(want + 1, ' ', 2 * PA_JSON_MAX_DEPTH);
+    strcpy(want + 1 + 2 * PA_JSON_MAX_DEPTH, "36,");
+    ck_assert_ptr_nonnull(strstr(mem, want));
+    want[1 + 2 * PA_JSON_MAX_DEPTH] = ' ';
+    want[2 + 2 * PA_JSON_MAX_DEPTH] = '\0';
+    ck_assert_ptr_null(strstr(mem, want));
+    free(mem);
+    free(nbf);
+    free(small);
+    free(line);
+}
+END_TEST
+
 /* pa_str_u64 / pa_str_hex write what %llu / %llx do. */
 START_TEST(test_str_numbers)
 {
@@ -284,12 +627,18 @@ int main(void)
 {
     Suite *s = suite_create("analyzer_json");
     TCase *tc = tcase_create("json");
+    tcase_set_timeout(tc, 120); /* the random comparisons: seconds on a loaded machine */
     tcase_add_test(tc, test_escape_basic);
     tcase_add_test(tc, test_escape_utf8);
     tcase_add_test(tc, test_layout);
     tcase_add_test(tc, test_top_level_array);
     tcase_add_test(tc, test_numbers);
     tcase_add_test(tc, test_raw);
+    tcase_add_test(tc, test_f64_printf);
+    tcase_add_test(tc, test_integers_printf);
+    tcase_add_test(tc, test_u64_array);
+    tcase_add_test(tc, test_escape_reference);
+    tcase_add_test(tc, test_stream_buffers);
     tcase_add_test(tc, test_str_numbers);
     tcase_add_test(tc, test_tix);
     tcase_add_test(tc, test_zalloc);
