@@ -103,7 +103,7 @@ uint64_t pa_cursor_varint_slow(pa_cursor_t *c)
     return 0;
 }
 
-void pa_cursor_skip_varints(pa_cursor_t *c, uint64_t n)
+void pa_cursor_skip_varints_slow(pa_cursor_t *c, uint64_t n)
 {
     /* Starting at a varint's first byte, a word of 8 bytes holding a terminator (a byte below
      * 0x80) holds whole varints up to its last terminator, each shorter than 9 bytes and so
