@@ -301,17 +301,7 @@ static size_t read_header(pa_reader_t *r, uint64_t off, uint8_t *h)
         got = r->hwin_len;
         memcpy(h, r->hwin, got);
     }
-    while (got < PS_CHUNK_HEADER_SIZE && off <= (uint64_t)INT64_MAX - PS_CHUNK_HEADER_SIZE) {
-        ssize_t n = pread(fileno(r->f), h + got, PS_CHUNK_HEADER_SIZE - got, (off_t)(off + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            r->ioerr = errno ? errno : EIO;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    return got;
+    return got + pread_full(r, off + got, h + got, PS_CHUNK_HEADER_SIZE - got);
 }
 
 /* The chunk CRC-32 (zlib's): libdeflate's when the build found it, which folds 16 bytes at a
