@@ -63,6 +63,7 @@ typedef struct {
 
 typedef struct {
     uint64_t addr; /* return address */
+    uint64_t hash; /* its node's path hash (model.c, frame_hash) */
     uint32_t node; /* its node in the frame tree */
 } pa_frame_step_t;
 

@@ -103,7 +103,7 @@ uint64_t pa_cursor_varint_slow(pa_cursor_t *c)
     return 0;
 }
 
-void pa_cursor_skip_varints(pa_cursor_t *c, uint64_t n)
+void pa_cursor_skip_varints_slow(pa_cursor_t *c, uint64_t n)
 {
     /* Starting at a varint's first byte, a word of 8 bytes holding a terminator (a byte below
      * 0x80) holds whole varints up to its last terminator, each shorter than 9 bytes and so
@@ -174,7 +174,10 @@ struct pa_reader {
     uint64_t pass_over; /* bit t: chunks of type t (< 64) are passed over by their length */
     bool headers_only;  /* every chunk is passed over; damage ends the file (no resync) */
     bool trusted;       /* payloads are read but not CRC-checked (pa_reader_trust) */
-    char *iobuf;        /* the stream's buffer (IOBUF_SIZE) */
+    char *iobuf;        /* IOBUF_SIZE bytes: the window (regular file), else the stream's buffer */
+    bool win;           /* a regular file read through the window, with pread, not stdio */
+    uint64_t win_off;   /* the window's file offset */
+    size_t win_len;     /* bytes in it */
     uint8_t *hwin;      /* headers_only: a window of the file the headers are read from */
     uint64_t hwin_off;  /* its offset */
     size_t hwin_len;    /* bytes in it */
@@ -197,9 +200,60 @@ static void report(pa_reader_t *r, const char *fmt, ...)
     pa_str_free(&b);
 }
 
+#define HWIN_SIZE ((size_t)64 << 10)
+#define IOBUF_SIZE ((size_t)256 << 10)
+
+/* pread until n bytes or the end of the file; returns how many (an error: in r->ioerr). */
+static size_t pread_full(pa_reader_t *r, uint64_t off, void *dst, size_t n)
+{
+    size_t got = 0;
+    while (got < n && off + got <= (uint64_t)INT64_MAX - (n - got)) {
+        ssize_t k = pread(fileno(r->f), (char *)dst + got, n - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            r->ioerr = errno ? errno : EIO;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    return got;
+}
+
+/* A regular file is read through one window of IOBUF_SIZE bytes, and a chunk inside it is
+ * returned where it lies: stdio copied every chunk from its buffer into the payload buffer
+ * (136 MB of memmove on the busy trace) and sought (an lseek, the buffer dropped) over each
+ * chunk passed over. Up to n bytes (n <= IOBUF_SIZE) at off, the window filled from off when
+ * it does not hold them all: *p points to them; returns how many the file holds (fewer at its
+ * end or on an error). The file only grows by appends, so what the window holds stays true. */
+static size_t win_at(pa_reader_t *r, uint64_t off, size_t n, const uint8_t **p)
+{
+    if (off < r->win_off || off - r->win_off > r->win_len || r->win_len - (off - r->win_off) < n) {
+        r->win_off = off;
+        r->win_len = pread_full(r, off, r->iobuf, IOBUF_SIZE);
+    }
+    size_t have = r->win_len - (size_t)(off - r->win_off);
+    *p = (const uint8_t *)r->iobuf + (off - r->win_off);
+    return have < n ? have : n;
+}
+
 /* Reads up to n bytes at offset off; returns how many (fewer at end of file or on error). */
 static size_t read_at(pa_reader_t *r, uint64_t off, void *dst, size_t n)
 {
+    if (r->win) {
+        const uint8_t *p;
+        if (n <= IOBUF_SIZE) {
+            size_t got = win_at(r, off, n, &p);
+            memcpy(dst, p, got);
+            return got;
+        }
+        size_t done = 0; /* larger: what the window holds of it, then the rest read directly */
+        if (off >= r->win_off && off - r->win_off < r->win_len) {
+            done = r->win_len - (size_t)(off - r->win_off);
+            memcpy(dst, r->iobuf + (off - r->win_off), done);
+        }
+        return done + pread_full(r, off + done, (char *)dst + done, n - done);
+    }
     if (off != r->fpos) {
         if (off > (uint64_t)INT64_MAX || fseeko(r->f, (off_t)off, SEEK_SET) != 0) {
             r->ioerr = errno ? errno : EIO;
@@ -222,8 +276,6 @@ static size_t read_at(pa_reader_t *r, uint64_t off, void *dst, size_t n)
  * are a few KiB, and one pread each was 45k system calls, 0.1-0.3 s, on the 227 MB busy trace.
  * The file only grows by appends, so what a window holds stays true. Returns the bytes read
  * (fewer at end of file or on error, errno kept). */
-#define HWIN_SIZE ((size_t)64 << 10)
-#define IOBUF_SIZE ((size_t)256 << 10)
 static size_t read_header(pa_reader_t *r, uint64_t off, uint8_t *h)
 {
     size_t got = 0;
@@ -249,17 +301,7 @@ static size_t read_header(pa_reader_t *r, uint64_t off, uint8_t *h)
         got = r->hwin_len;
         memcpy(h, r->hwin, got);
     }
-    while (got < PS_CHUNK_HEADER_SIZE && off <= (uint64_t)INT64_MAX - PS_CHUNK_HEADER_SIZE) {
-        ssize_t n = pread(fileno(r->f), h + got, PS_CHUNK_HEADER_SIZE - got, (off_t)(off + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            r->ioerr = errno ? errno : EIO;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    return got;
+    return got + pread_full(r, off + got, h + got, PS_CHUNK_HEADER_SIZE - got);
 }
 
 /* The chunk CRC-32 (zlib's): libdeflate's when the build found it, which folds 16 bytes at a
@@ -325,11 +367,17 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
         c->payload = NULL;
         return TRY_OK;
     }
-    if (pa_util_grow((void **)&r->buf, &r->cap, length ? length : 1, 1) != PA_OK)
-        return PA_ENOMEM;
     if (!loud)
         r->checked += length;
-    got = read_at(r, data, r->buf, length);
+    const uint8_t *payload;
+    if (r->win && length <= IOBUF_SIZE) {
+        got = win_at(r, data, length, &payload);
+    } else {
+        if (pa_util_grow((void **)&r->buf, &r->cap, length ? length : 1, 1) != PA_OK)
+            return PA_ENOMEM;
+        got = read_at(r, data, r->buf, length);
+        payload = r->buf;
+    }
     if (r->ioerr)
         return PA_EIO;
     if (got < length) {
@@ -340,7 +388,7 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
                 o, length, got);
         return TRY_TRUNC;
     }
-    uint32_t crc = loud && r->trusted ? stored : crc32_of(crc32_of(0, h, 12), r->buf, length);
+    uint32_t crc = loud && r->trusted ? stored : crc32_of(crc32_of(0, h, 12), payload, length);
     if (crc != stored) {
         if (loud)
             report(r,
@@ -353,7 +401,7 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
     c->flags = le16_at(h + 6);
     c->length = length;
     c->offset = off;
-    c->payload = r->buf;
+    c->payload = payload;
     return TRY_OK;
 }
 
@@ -476,13 +524,15 @@ int pa_reader_open(const char *path, pa_reader_warn_fn warn, void *ctx, pa_reade
      * ignores the size when setvbuf is given no buffer (the stream kept st_blksize's 4 KiB, and
      * a chunk took two reads: 27k of them on the 227 MB busy trace), so the buffer is ours. */
     r->iobuf = malloc(IOBUF_SIZE);
-    setvbuf(f, r->iobuf, _IOFBF, r->iobuf ? IOBUF_SIZE : BUFSIZ);
     r->warn = warn;
     r->ctx = ctx;
     if (S_ISREG(st.st_mode)) {
         r->size_known = true;
         r->size = (uint64_t)st.st_size;
     }
+    r->win = r->size_known && r->iobuf; /* (then stdio is not read from) */
+    if (!r->win)
+        setvbuf(f, r->iobuf, _IOFBF, r->iobuf ? IOBUF_SIZE : BUFSIZ);
 
     uint8_t h[PS_TRACE_FILE_HEADER_SIZE];
     size_t got = read_at(r, 0, h, sizeof h);

@@ -76,7 +76,24 @@ static inline uint64_t pa_cursor_varint(pa_cursor_t *c)
 /* Skips n varints, refusing (err) exactly what n calls of pa_cursor_varint() refuse, at about a
  * word's cost for eight bytes of short varints: the check of a packed delta's rows that a
  * report passes over (model.c, packed_walk). */
-void pa_cursor_skip_varints(pa_cursor_t *c, uint64_t n);
+void pa_cursor_skip_varints_slow(pa_cursor_t *c, uint64_t n);
+/* Inline when the n-th varint ends within the next 8 bytes (a packed row's 5 differences, 11.5M
+ * rows skipped on the busy trace): then each of them is shorter than 9 bytes, never refused. */
+static inline void pa_cursor_skip_varints(pa_cursor_t *c, uint64_t n)
+{
+    if (!c->err && n && n <= 8 && c->len - c->pos >= 8) {
+        uint64_t w;
+        memcpy(&w, c->p + c->pos, 8);
+        uint64_t stop = ~le64toh(w) & 0x8080808080808080ull; /* bit 7 of each terminator */
+        for (uint64_t k = 1; k < n; k++)
+            stop &= stop - 1;
+        if (stop) {
+            c->pos += (size_t)__builtin_ctzll(stop) / 8 + 1;
+            return;
+        }
+    }
+    pa_cursor_skip_varints_slow(c, n);
+}
 /* A length-prefixed string: *s points into the payload (not NUL-terminated), *n its length. */
 void pa_cursor_str(pa_cursor_t *c, const uint8_t **s, uint32_t *n);
 /* Skips n bytes. */

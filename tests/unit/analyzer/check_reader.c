@@ -1298,6 +1298,44 @@ static void tree_frames(uint32_t id, uint64_t *a)
                             : 0x410000 + (id % 50) * 256 + (d - 1 - k);
 }
 
+/* A frame path (outermost first) for counting the distinct ones. */
+typedef struct {
+    uint32_t n;
+    uint64_t a[32];
+} tree_path_t;
+
+static int cmp_tree_path(const void *pa, const void *pb)
+{
+    const tree_path_t *x = pa, *y = pb;
+    for (uint32_t k = 0; k < x->n && k < y->n; k++)
+        if (x->a[k] != y->a[k])
+            return x->a[k] < y->a[k] ? -1 : 1;
+    return (x->n > y->n) - (x->n < y->n);
+}
+
+/* The nodes the tree must have for these stacks (innermost first, as in a STACKS record): one
+ * per distinct path from the outermost frame, and the root. */
+static size_t tree_nodes(const uint64_t (*st)[32], const uint32_t *depth, size_t n)
+{
+    size_t np = 0, nodes = 1;
+    for (size_t i = 0; i < n; i++)
+        np += depth[i];
+    tree_path_t *p = calloc(np ? np : 1, sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    np = 0;
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t len = 1; len <= depth[i]; len++, np++) {
+            p[np].n = len;
+            for (uint32_t k = 0; k < len; k++)
+                p[np].a[k] = st[i][depth[i] - 1 - k];
+        }
+    qsort(p, np, sizeof *p, cmp_tree_path);
+    for (size_t i = 0; i < np; i++)
+        nodes += i == 0 || cmp_tree_path(&p[i - 1], &p[i]) != 0;
+    free(p);
+    return nodes;
+}
+
 START_TEST(test_frame_tree)
 {
     enum { N = 3000 };
@@ -1354,7 +1392,38 @@ START_TEST(test_frame_tree)
      * main's, the root, and stack 5's own two */
     ck_assert_uint_lt(t.frames.n, N + 50 * 22 + 1 + 1 + 2);
     ck_assert_uint_lt(t.frames.n, frames / 4);
+    /* exactly one node per distinct path (the stacks as the file defines them: stack 5's
+     * first definition made nodes too) */
+    static uint64_t all[N + 1][32];
+    static uint32_t depths[N + 1];
+    for (uint32_t id = 1; id <= N; id++) {
+        tree_frames(id, all[id - 1]);
+        depths[id - 1] = tree_depth(id);
+    }
+    all[N][0] = 0x999;
+    all[N][1] = 0x401000;
+    depths[N] = 2;
+    ck_assert_uint_eq(t.frames.n, tree_nodes(all, depths, N + 1));
     ck_assert_ptr_null(t.frames.index); /* freed once the file is read */
+    /* Stacks added after the reading (the index made again from the nodes): one sharing all
+     * but its leaf with stack 22 and not added right after it adds one node; one of stack 23's
+     * frames again adds none; a new path adds its frames. */
+    size_t before = t.frames.n;
+    tree_frames(22, a);
+    a[0] = 0x777000;
+    ck_assert_int_eq(pa_model_add_stack(&t, N + 1, tree_depth(22), a), PA_OK);
+    ck_assert_uint_eq(t.frames.n, before + 1);
+    tree_frames(23, a);
+    ck_assert_int_eq(pa_model_add_stack(&t, N + 2, tree_depth(23), a), PA_OK);
+    ck_assert_uint_eq(t.frames.n, before + 1);
+    tree_frames(22, a);
+    ck_assert_int_eq(pa_model_add_stack(&t, N + 3, tree_depth(22), a), PA_OK);
+    ck_assert_uint_eq(t.frames.n, before + 1);
+    static const uint64_t fresh[3] = {0x888, 0x889, 0x401000};
+    ck_assert_int_eq(pa_model_add_stack(&t, N + 4, 3, fresh), PA_OK);
+    ck_assert_uint_eq(t.frames.n, before + 3);
+    ck_assert_uint_eq(pa_model_stack_addrs(&t, pa_model_stack(&t, N + 1), got, 32), tree_depth(22));
+    ck_assert_uint_eq(got[0], 0x777000);
     pa_model_free(&t);
     tb_free(&p);
     tb_free(&f);
