@@ -667,10 +667,11 @@ static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch)
             break;
         }
         /* frame k from the outermost is at (depth - 1 - k) * 8 */
-        memcpy(cur + (depth - shared) * 8, prev + (pdepth - shared) * 8, (size_t)shared * 8);
         uint64_t last = 0; /* the frame just decoded (or the innermost shared one) */
-        if (shared)
+        if (shared) {      /* (prev and cur are NULL before a stack with frames) */
+            memcpy(cur + (depth - shared) * 8, prev + (pdepth - shared) * 8, (size_t)shared * 8);
             memcpy(&last, cur + (depth - shared) * 8, 8);
+        }
         for (uint64_t k = shared; k < depth && !c.err; k++) {
             uint64_t z = varint_word(&c);
             uint64_t ref = last;
