@@ -252,7 +252,9 @@ def cpuburn(args, ck):
     # the main thread's stacks all start in _start (main, then the exit handlers that write
     # the trace); the worker's in its routine. The worker's timer is deleted by its key
     # destructor, so a tick may land in glibc's thread teardown after worker() returned: such
-    # a stack is still whole (rooted at clone3 -> start_thread), and there are at most a few.
+    # a stack is still whole (rooted at clone3 -> start_thread), and they are a few: at most a
+    # tenth of the samples (CI once saw 4 under load, all in the shim's thread-exit record;
+    # the bound was 3).
     def rooted(st, names):
         fr = [f["function"] for f in st["stack"]]
         return any(n in fr for n in names)
@@ -260,7 +262,8 @@ def cpuburn(args, ck):
     whole = all([f["function"] for f in st["stack"]][-2:] in (["start_thread", "clone3"],
                                                               ["start_thread", "clone"])
                 for st in teardown)
-    ck.check(main_total > 0 and whole and sum(st["samples"] for st in teardown) <= 3,
+    ck.check(main_total > 0 and whole and
+             sum(st["samples"] for st in teardown) <= max(3, cpu["samples"] // 10),
              "every sample is under _start or the worker's routine (or its teardown)",
              repr(teardown or cpu["functions"]))
     threads = {t["start_routine"]: t for t in h["threads"]["threads"]}
