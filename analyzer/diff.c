@@ -196,25 +196,6 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
     return a > b ? a : b;
 }
 
-/* The blocks of row r that stack r->stack_id inherited from the parent at a fork, by blocks
- * and bytes, each at most what is live (leaks.c's pa_leaks_split_inherited: not leaks). */
-static int cmp_inherited_id(const void *key, const void *row)
-{
-    uint32_t a = *(const uint32_t *)key, b = ((const pa_inherited_t *)row)->stack_id;
-    return a < b ? -1 : a > b;
-}
-
-static void row_inherited(const pa_trace_t *t, const pa_row_t *r, uint64_t *blocks, uint64_t *bytes)
-{
-    const pa_inherited_t *in = t->ninherited ? bsearch(&r->stack_id, t->inherited, t->ninherited,
-                                                       sizeof *t->inherited, cmp_inherited_id)
-                                             : NULL;
-    *blocks = *bytes = 0;
-    if (!in || !(*blocks = in->blocks < r->live_blocks ? in->blocks : r->live_blocks))
-        return;
-    *bytes = in->bytes < r->live_bytes ? in->bytes : r->live_bytes;
-}
-
 /* The suppression pattern matching site s (-1: none): the first match from its innermost
  * visible frame out, as pa_report_group_suppress matches a group's key. Memoized per site and
  * per frame (the sites of a trace share their outer frames). */
@@ -266,7 +247,7 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
         size_t site = (size_t)(s - d->sites);
         uint64_t *m = figs(d, s, side);
         uint64_t inh_blocks, inh_bytes;
-        row_inherited(t, r, &inh_blocks, &inh_bytes);
+        pa_model_row_inherited(t, r, &inh_blocks, &inh_bytes);
         if (site_suppressed(d, site, supp) < 0) {
             m[PA_M_LEAKED] += r->live_blocks - inh_blocks;
             m[PA_M_LEAKED_BYTES] += r->live_bytes - inh_bytes;

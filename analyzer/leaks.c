@@ -447,11 +447,6 @@ static void supp_used_json(pa_json_t *j, const pa_groups_t *g, const pa_suppress
 /* Moves the blocks each stack inherited from the parent out of its group's live figures into
  * inherited_*: per stack, min(live now, live at the fork) of blocks and of bytes (the shim
  * counts per stack, not per block: docs/analyzer.md, "Inherited blocks"). */
-static int cmp_inherited_id(const void *key, const void *row)
-{
-    uint32_t a = *(const uint32_t *)key, b = ((const pa_inherited_t *)row)->stack_id;
-    return a < b ? -1 : a > b;
-}
 
 void pa_leaks_split_inherited(pa_groups_t *g, pa_leaks_totals_t *tot)
 {
@@ -459,14 +454,10 @@ void pa_leaks_split_inherited(pa_groups_t *g, pa_leaks_totals_t *tot)
     for (size_t i = 0; g->row_group && t->ninherited && i < t->snap.nrows; i++) {
         const pa_row_t *r = &t->snap.rows[i];
         pa_group_t *x = g->row_group[i];
-        /* the model keeps the rows by increasing stack id (model.c, load_inherited) */
-        const pa_inherited_t *in = x ? bsearch(&r->stack_id, t->inherited, t->ninherited,
-                                               sizeof *t->inherited, cmp_inherited_id)
-                                     : NULL;
-        if (!in)
+        uint64_t blocks, bytes;
+        if (!x)
             continue;
-        uint64_t blocks = in->blocks < r->live_blocks ? in->blocks : r->live_blocks;
-        uint64_t bytes = in->bytes < r->live_bytes ? in->bytes : r->live_bytes;
+        pa_model_row_inherited(t, r, &blocks, &bytes);
         if (!blocks)
             continue;
         if (!x->inherited_blocks)

@@ -1604,6 +1604,23 @@ const pa_advice_site_t *pa_model_advice_site(const pa_advice_t *a, uint32_t id)
                           : NULL;
 }
 
+static int cmp_inherited_id(const void *key, const void *row)
+{
+    uint32_t a = *(const uint32_t *)key, b = ((const pa_inherited_t *)row)->stack_id;
+    return a < b ? -1 : a > b;
+}
+
+void pa_model_row_inherited(const pa_trace_t *t, const pa_row_t *r, uint64_t *blocks,
+                            uint64_t *bytes)
+{
+    /* the rows are kept by increasing stack id (load_inherited) */
+    const pa_inherited_t *in = t->ninherited ? bsearch(&r->stack_id, t->inherited, t->ninherited,
+                                                       sizeof *t->inherited, cmp_inherited_id)
+                                             : NULL;
+    *blocks = in ? (in->blocks < r->live_blocks ? in->blocks : r->live_blocks) : 0;
+    *bytes = *blocks ? (in->bytes < r->live_bytes ? in->bytes : r->live_bytes) : 0;
+}
+
 /* ---- MESSAGE, END -------------------------------------------------------------------------- */
 
 static int load_message(pa_trace_t *t, const pa_chunk_t *ch)

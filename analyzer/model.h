@@ -343,6 +343,11 @@ const ps_row_leak_kind_t *pa_model_leak_kinds(const pa_trace_t *t, size_t *n);
  * snapshot, or --at chose an earlier one); the site of stack id in it, or NULL. */
 const pa_advice_t *pa_model_advice(const pa_trace_t *t);
 const pa_advice_site_t *pa_model_advice_site(const pa_advice_t *a, uint32_t id);
+/* The blocks of row r that its stack inherited from the parent at a fork (INHERITED chunk), by
+ * blocks and bytes, each at most what is live now: the shim counts per stack, not per block
+ * (docs/analyzer.md, "Inherited blocks"). Both 0 when none. */
+void pa_model_row_inherited(const pa_trace_t *t, const pa_row_t *r, uint64_t *blocks,
+                            uint64_t *bytes);
 /* Frees what a report that reads neither keeps of the per-site chunks once the trace is loaded:
  * the block ages (pa_ages_drop) and the advice counters (a compile's trace: 5 MB each). Their
  * chunks were read and checked: what they said of damage stays said. */

@@ -154,7 +154,7 @@ static const libc_syms_t *load_libc_syms(void)
  * as memalign does, later ones refuse it (EINVAL); the shim answers as the libc it runs on. */
 void *ps_real_aligned_alloc(size_t align, size_t n)
 {
-    void *f = family_libc[6] ? family_libc[6] : ps_real_libc_symbol(family_names[6]);
+    void *f = ps_real_libc_symbol("aligned_alloc"); /* rare: not worth a cached pointer */
     if (!f) {
         errno = EINVAL;
         return NULL;
