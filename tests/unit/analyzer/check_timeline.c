@@ -152,13 +152,6 @@ END_TEST
 
 /* ---- SNAPSHOT_PACKED: varint id gaps, zigzag differences from the base row ---------------- */
 
-static void varint(tb_buf_t *p, uint64_t v)
-{
-    for (; v >= 0x80; v >>= 7)
-        tb_bytes(p, &(uint8_t){(uint8_t)(v | 0x80)}, 1);
-    tb_bytes(p, &(uint8_t){(uint8_t)v}, 1);
-}
-
 static uint64_t zz(int64_t d)
 {
     return ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
@@ -177,10 +170,10 @@ static void packed(tb_buf_t *p, uint64_t base, uint64_t time_ns, const int64_t (
     tb_u32(p, fields);
     uint64_t prev = 0;
     for (uint32_t i = 0; i < n; i++) {
-        varint(p, (uint64_t)rows[i][0] - prev);
+        tb_varint(p, (uint64_t)rows[i][0] - prev);
         prev = (uint64_t)rows[i][0];
         for (uint32_t k = 0; k < fields; k++)
-            varint(p, zz(k < 5 ? rows[i][k + 1] : 12345));
+            tb_varint(p, zz(k < 5 ? rows[i][k + 1] : 12345));
     }
 }
 
