@@ -10,23 +10,34 @@
 #include <math.h>
 #include <string.h>
 
-/* Bytes into a stream: copied into its buffer when they fit, as glibc's putc_unlocked stores a
- * byte (its struct_FILE.h: room while _IO_write_ptr < _IO_write_end, which an unbuffered
- * stream, or one not in write mode, never has; a line-buffered one keeps _IO_write_end at the
- * buffer's start, behind _IO_write_ptr), else fwrite. A full leaks report of a compile is 5M
- * pieces (frames, keys, numbers); fwrite's call and its checks were an eighth of that report's
- * instructions. The analyzer has one thread. */
-static inline void out_put(FILE *f, const void *s, size_t n)
+/* Room for n bytes in a stream's buffer, reserved for the caller to fill, or NULL (then fwrite),
+ * as glibc's putc_unlocked stores a byte (its struct_FILE.h: room while _IO_write_ptr <
+ * _IO_write_end, which an unbuffered stream, or one not in write mode, never has; a
+ * line-buffered one keeps _IO_write_end at the buffer's start, behind _IO_write_ptr). A full
+ * leaks report of a compile is 5M pieces (frames, keys, numbers); fwrite's call and its checks
+ * were an eighth of that report's instructions. The analyzer has one thread. */
+static inline char *out_room(FILE *f, size_t n)
 {
 #ifdef __GLIBC__
     ptrdiff_t room = f->_IO_write_end - f->_IO_write_ptr; /* negative when line-buffered */
     if (room > 0 && (size_t)room >= n) {
-        memcpy(f->_IO_write_ptr, s, n);
+        char *at = f->_IO_write_ptr;
         f->_IO_write_ptr += n;
-        return;
+        return at;
     }
+#else
+    (void)f, (void)n;
 #endif
-    fwrite(s, 1, n, f);
+    return NULL; /* no room: fwrite */
+}
+
+static inline void out_put(FILE *f, const void *s, size_t n)
+{
+    char *at = out_room(f, n);
+    if (at)
+        memcpy(at, s, n);
+    else
+        fwrite(s, 1, n, f);
 }
 
 /* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0 when it is not one. */
@@ -295,18 +306,14 @@ void pa_json_u64(pa_json_t *j, uint64_t v)
 {
     before(j);
     unsigned n = u64_width(v);
-    FILE *f = j->out;
-#ifdef __GLIBC__
-    ptrdiff_t room = f->_IO_write_end - f->_IO_write_ptr;
-    if (room > 0 && (size_t)room >= n) {
-        f->_IO_write_ptr += n;
-        u64_digits(f->_IO_write_ptr, v);
+    char *at = out_room(j->out, n);
+    if (at) {
+        u64_digits(at + n, v);
         return;
     }
-#endif
     char buf[20];
     u64_digits(buf + n, v);
-    out_put(f, buf, n);
+    fwrite(buf, 1, n, j->out);
 }
 
 void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n)
