@@ -698,7 +698,8 @@ static PS_NOINLINE void prom_write(ps_buf_t *b)
             ps_os_unlink(tmp); /* left by a process of the same pid that was killed */
     }
     if (fd >= 0) {
-        err = ps_os_write_all(fd, b->data, b->len);
+        /* past RLIMIT_FSIZE (ulimit -f) the write would end the program with SIGXFSZ */
+        err = ps_os_past_fsize(fd, b->len) ? EFBIG : ps_os_write_all(fd, b->data, b->len);
         if (ps_os_close(fd) != 0 && !err)
             err = -errno;
         if (!err && ps_os_rename(tmp, path) != 0)

@@ -74,7 +74,8 @@ static inline void ps_unlock(ps_spinlock_t *l)
 
 /* ---- message.c: warnings to stderr, never allocating -------------------------------------- */
 /* At start: remember which file descriptor 2 is. Afterwards: 1 while it is still that file
- * (a line may be written to it), 0 when the program closed it or put another file there. */
+ * (a line may be written to it), 0 when the program closed it or put another file there, or
+ * when a line could take that file past RLIMIT_FSIZE (SIGXFSZ would end the program). */
 void ps_msg_init(void);
 int ps_msg_stderr_ok(void);
 void ps_msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

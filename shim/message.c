@@ -148,7 +148,7 @@ int ps_msg_stderr_ok(void)
         return 1; /* a line before the shim's start: stderr is still the program's first */
     int saved = errno;
     int ok = stderr_state > 0 && ps_os_fstat(2, &st) == 0 && st.st_dev == stderr_dev &&
-             st.st_ino == stderr_ino;
+             st.st_ino == stderr_ino && !ps_os_past_fsize(2, 512); /* a line; alerts' too */
     errno = saved;
     return ok;
 }

@@ -48,8 +48,11 @@ unsigned long ps_os_auxv(unsigned long type); /* getauxval: 0 if absent */
 /* 1 if the clocks above are read through the vDSO's clock_gettime, found in its symbol table
  * (x86-64); 0 if through libc's clock_gettime (no vDSO, e.g. under valgrind; other machines). */
 int ps_os_clock_direct(void);
-uint64_t ps_os_stack_limit(void);      /* RLIMIT_STACK's soft limit in bytes; 0 if unlimited */
-uint64_t ps_os_fsize_limit(void);      /* RLIMIT_FSIZE's soft limit in bytes; UINT64_MAX if none */
+uint64_t ps_os_stack_limit(void); /* RLIMIT_STACK's soft limit in bytes; 0 if unlimited */
+uint64_t ps_os_fsize_limit(void); /* RLIMIT_FSIZE's soft limit in bytes; UINT64_MAX if none */
+/* 1 if fd is a regular file and n more bytes at its end would pass RLIMIT_FSIZE (the kernel
+ * would send SIGXFSZ, which ends the program by default); 0 otherwise. errno kept. */
+int ps_os_past_fsize(int fd, size_t n);
 void ps_os_thread_name(char name[16]); /* the calling thread's name (PR_GET_NAME) */
 /* The working directory and the target of a symbolic link, NUL-terminated; "" on failure. */
 void ps_os_cwd(char *buf, size_t size);

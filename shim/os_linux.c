@@ -568,6 +568,18 @@ uint64_t ps_os_fsize_limit(void)
     return (uint64_t)rl.rlim_cur;
 }
 
+int ps_os_past_fsize(int fd, size_t n)
+{
+    uint64_t limit = ps_os_fsize_limit();
+    if (limit == UINT64_MAX)
+        return 0;
+    int saved = errno;
+    struct stat st;
+    int past = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size + n > limit;
+    errno = saved;
+    return past;
+}
+
 /* prctl made directly: libc's would reach the shim's own prctl (interpose_sandbox.c), code
  * no other run executes */
 void ps_os_thread_name(char name[16])

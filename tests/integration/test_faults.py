@@ -17,6 +17,11 @@ Cases (--case):
          ends a program that writes past it with SIGXFSZ, so the shim must not write past it;
          the host is unaffected, one warning with EFBIG's text, the trace no larger than the
          limit, its chunks verify, and `perfshim leaks` exits 0 or 2 as for a full disk.
+  fsize_side  the files beside the trace under RLIMIT_FSIZE: a PERFSHIM_TRACE_LIST and a
+         stderr file within a few bytes of the limit, and a PERFSHIM_PROM_FILE larger than it
+         (run with --program interval): the shim wrote past the limit there and the kernel
+         ended its host with SIGXFSZ. Now the host ends as it would, those files are not
+         written past the limit, and the shim says why (in the trace, or on stderr).
   disk   a real full disk: PERFSHIM_OUTPUT on a tmpfs too small for the trace (mounted in a
          private mount namespace with unshare; skipped with a message where that is not
          allowed).
@@ -336,9 +341,63 @@ def case_fsize(args, ck, prog, bare):
                  % (label, a.returncode, len(raw.snapshots)), pstest.describe(a))
 
 
+def case_fsize_side(args, ck, prog, bare):
+    """Files other than the trace under RLIMIT_FSIZE (the wrapper of case_fsize)."""
+    work = pstest.tmpdir("faults-fsize-side")
+    # the shim is preloaded into the program only (PRELOAD), not into the wrapper itself,
+    # whose own trace and Prometheus file would be written before the limit
+    wrap = ("import os, resource, signal, sys; n = int(sys.argv[1]); "
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (n, n)); "
+            "signal.signal(signal.SIGXFSZ, signal.SIG_DFL); "
+            "os.environ['LD_PRELOAD'] = os.environ.pop('PRELOAD'); "
+            "os.execv(sys.argv[2], sys.argv[2:])")
+    # 1. the trace fits (1 MiB); the list and stderr are 8 bytes short of the limit: the list's
+    # line would pass it, and so would the warning that says so
+    limit = 1 << 20
+    d = fresh(os.path.join(work, "list"))
+    lst, err = os.path.join(d, "traces.list"), os.path.join(d, "stderr.txt")
+    for f in (lst, err):
+        with open(f, "wb") as fh:
+            fh.truncate(limit - 8)
+    with open(err, "ab") as fh:
+        p = subprocess.run([sys.executable, "-c", wrap, str(limit), prog, "300"], cwd=d,
+                           timeout=120, stdout=subprocess.PIPE, stderr=fh,
+                           env={"PRELOAD": args.lib, "PERFSHIM_TRACE_LIST": lst,
+                                "PERFSHIM_OUTPUT": os.path.join(d, "%e.%p.trace")})
+    label = "RLIMIT_FSIZE %d, PERFSHIM_TRACE_LIST and stderr %d bytes" % (limit, limit - 8)
+    ck.equal(p.returncode, 0, "%s: the host exits 0 (%d: -25 is SIGXFSZ)" % (label, p.returncode))
+    ck.check(p.stdout.strip() != b"", "%s: the host printed its figures" % label)
+    ck.equal(os.path.getsize(lst), limit - 8, "%s: nothing appended to the list" % label)
+    ck.equal(os.path.getsize(err), limit - 8, "%s: nothing appended to stderr" % label)
+    tr = traces_in(d)
+    if ck.equal(len(tr), 1, "%s: one trace" % label):
+        a = pstest.run([args.perfshim, "leaks", "--json", tr[0]], timeout=120)
+        texts = [m["text"] for r in pstest.load_reports(a.stdout.decode())
+                 for m in r.get("messages", [])] if a.returncode == 0 else []
+        ck.check(any("PERFSHIM_TRACE_LIST" in t and "size limit" in t for t in texts),
+                 "%s: the trace says the path was not listed" % label, pstest.describe(a))
+    # 2. the Prometheus file is larger than the limit (512 bytes; the trace cannot be written
+    # either, warned as in case_fsize)
+    limit = 512
+    d = fresh(os.path.join(work, "prom"))
+    p = pstest.run([sys.executable, "-c", wrap, str(limit), prog, "300"], cwd=d, timeout=120,
+                   env={"PRELOAD": args.lib, "PERFSHIM_INTERVAL": "20ms",
+                        "PERFSHIM_PROM_FILE": os.path.join(d, "x.prom"),
+                        "PERFSHIM_OUTPUT": os.path.join(d, "%e.%p.trace")})
+    label = "RLIMIT_FSIZE %d, PERFSHIM_PROM_FILE" % limit
+    ck.equal(p.returncode, 0, "%s: the host exits 0 (%d: -25 is SIGXFSZ)" % (label, p.returncode))
+    ck.check(p.stdout.strip() != b"", "%s: the host printed its figures" % label)
+    ck.check(any("PERFSHIM_PROM_FILE" in w and EFBIG_TEXT in w
+                 for w in warnings(p)), "%s: a warning says the file could not be written"
+             % label, pstest.describe(p))
+    left = [f for f in os.listdir(d) if ".prom" in f]
+    ck.equal(left, [], "%s: no partial Prometheus file is left" % label)
+
+
 def main():
     def extra(ap):
-        ap.add_argument("--case", choices=("map", "write", "disk", "fsize"), required=True)
+        ap.add_argument("--case", choices=("map", "write", "disk", "fsize", "fsize_side"),
+                        required=True)
         ap.add_argument("--program", default="leaky")
         ap.add_argument("--persist", action="store_true")
     args = pstest.parse_args(extra)
@@ -349,7 +408,7 @@ def main():
     ck.check(bare.returncode == 0, "%s runs without the shim" % args.program,
              pstest.describe(bare))
     {"map": case_map, "write": case_write, "disk": case_disk,
-     "fsize": case_fsize}[args.case](args, ck, prog, bare)
+     "fsize": case_fsize, "fsize_side": case_fsize_side}[args.case](args, ck, prog, bare)
     ck.done()
 
 
