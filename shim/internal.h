@@ -228,6 +228,9 @@ size_t ps_unwind_stack_room(uintptr_t sp);
 typedef uint32_t (*ps_unwind_intern_fn)(void **ips, int n, void *arg);
 int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn intern, void *arg);
 void ps_unwind_thread_exit(ps_unwind_tcache_t *tc); /* release the thread's memo */
+/* a thread state kept for another thread (track.c): its emptied memo, or NULL, and back */
+void *ps_unwind_thread_park(ps_unwind_tcache_t *tc, size_t *bytes, uint32_t *sets);
+void ps_unwind_thread_adopt(ps_unwind_tcache_t *tc, void *memo, size_t bytes, uint32_t sets);
 /* Record the calling thread's stack bounds; called at the start of every thread the shim
  * starts (threads.c), before the program's code runs on it, with the guard raised. */
 void ps_unwind_thread_start(void);

@@ -88,18 +88,99 @@ static size_t life_local_size(void)
     return (rows < LIFE_LOCAL ? rows : LIFE_LOCAL) * PS_AGE_BUCKETS * sizeof(uint32_t);
 }
 
+/* States of exited threads kept for the next new threads (registry lock). Unmapping a state
+ * (three mappings) in a process with other threads running costs a TLB shootdown on every CPU
+ * they ran on, and a new state faults its pages in again: a program that starts a thread per
+ * task paid about 100 us of CPU per thread for it, 3.6x a plain thread's create and exit
+ * (docs/performance.md, "Thread churn"). A state is kept only when few of its pages were
+ * touched, so the spares hold at most SPARE_MAX * (SPARE_PAGES + the struct's) pages. */
+#define SPARE_MAX 4
+#define SPARE_PAGES 16
+static ps_thread_t *spares[SPARE_MAX];
+static int nspares;
+
+/* Zeroes the resident pages of [p, p + len) (pages never touched stay untouched), counting
+ * them against *budget: -1, with [p, p + len) partly zeroed, once more than *budget are. */
+static int zero_touched(void *p, size_t len, int *budget)
+{
+    enum { VEC = 256 };
+    unsigned char vec[VEC];
+    size_t page = ps_os_page_size(), pages = (len + page - 1) / page;
+    for (size_t at = 0; at < pages; at += VEC) {
+        size_t n = pages - at < VEC ? pages - at : VEC;
+        char *base = (char *)p + at * page;
+        if (ps_os_resident(base, n * page, vec) != 0)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            if (vec[i] & 1) {
+                if (--*budget < 0)
+                    return -1;
+                memset(base + i * page, 0, page);
+            }
+    }
+    return 0;
+}
+
+/* At a thread's exit, after its counters were folded: 1 if its state was cleared and kept as a
+ * spare, 0 if the caller must unmap it. */
+static int keep_spare(ps_thread_t *t)
+{
+    ps_lock(&registry_lock);
+    int room = nspares < SPARE_MAX;
+    ps_unlock(&registry_lock);
+    if (!room)
+        return 0;
+    size_t rows = (size_t)ps_g.opt.max_stacks + 1, cf = t->counters_fresh, lf = t->life_fresh;
+    size_t life_rows = life_local_size() / (PS_AGE_BUCKETS * sizeof(uint32_t));
+    int budget = SPARE_PAGES, whole = 1 << 30;
+    ps_counters_t *counters = t->counters;
+    uint32_t *life = t->life;
+    if (zero_touched(counters, (cf < rows ? cf : rows) * sizeof *counters, &budget) != 0 ||
+        zero_touched(life, (lf < life_rows ? lf : life_rows) * PS_AGE_BUCKETS * sizeof *life,
+                     &budget) != 0)
+        return 0;
+    size_t memo_bytes = 0;
+    uint32_t memo_sets = 0;
+    void *memo = ps_unwind_thread_park(&t->unwind_cache, &memo_bytes, &memo_sets);
+    if (zero_touched(t, sizeof *t, &whole) != 0) /* mincore refused: every page, then */
+        memset(t, 0, sizeof *t);
+    t->counters = counters; /* as thread_new maps it, with its arrays */
+    t->life = life;
+    t->counters_fresh = (uint32_t)cf; /* rows below stay on pages already written */
+    t->life_fresh = (uint32_t)lf;
+    if (memo)
+        ps_unwind_thread_adopt(&t->unwind_cache, memo, memo_bytes, memo_sets);
+    ps_lock(&registry_lock);
+    room = nspares < SPARE_MAX;
+    if (room)
+        spares[nspares++] = t;
+    ps_unlock(&registry_lock);
+    if (!room)
+        ps_unwind_thread_exit(&t->unwind_cache); /* the caller unmaps the rest */
+    return room;
+}
+
 PS_COLD static ps_thread_t *thread_new(void)
 {
-    ps_thread_t *t = ps_os_map(sizeof *t);
-    if (!t)
-        return NULL;
-    t->counters = ps_os_map(counters_size());
-    t->life = t->counters ? ps_os_map(life_local_size()) : NULL;
-    if (!t->life) {
-        if (t->counters)
-            ps_os_unmap(t->counters, counters_size());
-        ps_os_unmap(t, sizeof *t);
-        return NULL;
+    ps_thread_t *t = NULL;
+    if (__atomic_load_n(&nspares, __ATOMIC_RELAXED)) {
+        ps_lock(&registry_lock);
+        if (nspares)
+            t = spares[--nspares];
+        ps_unlock(&registry_lock);
+    }
+    if (!t) {
+        t = ps_os_map(sizeof *t);
+        if (!t)
+            return NULL;
+        t->counters = ps_os_map(counters_size());
+        t->life = t->counters ? ps_os_map(life_local_size()) : NULL;
+        if (!t->life) {
+            if (t->counters)
+                ps_os_unmap(t->counters, counters_size());
+            ps_os_unmap(t, sizeof *t);
+            return NULL;
+        }
     }
     t->tid = ps_os_tid();
     ps_advice_thread_init(t);
@@ -205,10 +286,12 @@ static void thread_exit(void *arg)
     ps_unlock(&registry_lock);
     atomic_fetch_sub_explicit(&thread_count, 1, memory_order_relaxed);
     ps_tls_thread = THREAD_DEAD;
-    ps_unwind_thread_exit(&t->unwind_cache);
-    ps_os_unmap(t->counters, counters_size());
-    ps_os_unmap(t->life, life_local_size());
-    ps_os_unmap(t, sizeof *t);
+    if (!keep_spare(t)) {
+        ps_unwind_thread_exit(&t->unwind_cache);
+        ps_os_unmap(t->counters, counters_size());
+        ps_os_unmap(t->life, life_local_size());
+        ps_os_unmap(t, sizeof *t);
+    }
     ps_tls_guard--;
 }
 

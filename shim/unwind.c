@@ -1389,6 +1389,32 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
     return id;
 }
 
+/* The exit of a thread whose state track.c keeps for a later thread: a memo of the first size
+ * is emptied (memo_forget) and handed back, so that the next thread's first walk need not map
+ * one (an unmap in a process with other threads costs a TLB shootdown); a larger one is
+ * unmapped as at exit. NULL if none is kept. */
+void *ps_unwind_thread_park(ps_unwind_tcache_t *tc, size_t *bytes, uint32_t *sets)
+{
+    void *m = NULL;
+    if (tc->memo && tc->memo_sets == MEMO_SETS_MIN) {
+        memo_forget(tc);
+        m = tc->memo;
+        *bytes = tc->memo_bytes;
+        *sets = tc->memo_sets;
+        tc->memo = NULL;
+    }
+    ps_unwind_thread_exit(tc);
+    return m;
+}
+
+/* A zeroed cache takes a memo ps_unwind_thread_park returned. */
+void ps_unwind_thread_adopt(ps_unwind_tcache_t *tc, void *memo, size_t bytes, uint32_t sets)
+{
+    tc->memo = memo;
+    tc->memo_bytes = bytes;
+    tc->memo_sets = sets;
+}
+
 void ps_unwind_thread_exit(ps_unwind_tcache_t *tc)
 {
     if (tc->memo)
