@@ -551,13 +551,13 @@ static void json_head(pa_json_t *j, FILE *out)
     pa_json_array_begin(j, false);
 }
 
-/* Trace i's object up to its "reports" value (which follows). */
-static void json_trace_begin(pa_json_t *j, const pa_xprof_t *p, size_t i)
+/* A trace's object up to its "reports" value (which follows). */
+static void json_trace_begin(pa_json_t *j, const char *path, uint64_t pid)
 {
     pa_json_object_begin(j, false);
     pa_json_key(j, "trace");
-    pa_json_string(j, p->paths.items[i]);
-    pa_json_kv_u64(j, "pid", p->pids[i]);
+    pa_json_string(j, path);
+    pa_json_kv_u64(j, "pid", pid);
     pa_json_key(j, "reports");
     pa_json_raw(j, "", 0); /* the value's place: a nested writer writes it (reports_begin) */
 }
@@ -654,11 +654,20 @@ static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p
             pa_model_drop_ages_advice(&t); /* (json's leaks report reads the ages) */
         pa_json_t j;
         size_t nwarn = t.warnings.n;
-        if ((rc = add_trace(p, &t)) == PA_OK && p->reports) {
+        bool quiet = t.quiet;
+        /* the reports first: the profile's sites (45 MB on a compile) are not held while they
+         * group the rows; then the profile, saying the symbolizer's warnings as it did first */
+        if (p->reports) {
             if (p->doc)
-                json_trace_begin(p->doc, p, p->ntraces - 1);
+                json_trace_begin(p->doc, t.path, t.process.pid);
+            pa_report_keep_keys(true); /* its rows symbolized and keyed once for the reports */
             rc = reports_begin(p, &t, paths[i], nwarn, at, &supp, &j);
+            pa_report_keep_keys(false);
+            warnings_keep(&t, nwarn);
+            t.quiet = quiet;
         }
+        if (rc == PA_OK)
+            rc = add_trace(p, &t);
         if (rc == PA_OK && fn)
             rc = fn(&t, nwarn, ctx);
         pa_model_free(&t);
