@@ -109,26 +109,142 @@ _Static_assert(sizeof(adv_site_counters_t) == 96, "no padding");
 
 #define ADV_NO_COUNTERS "trace has no advice counters"
 
-/* Fills out[i] for every group g->all[i] of trace t from what the trace holds: the snapshot's
- * allocations and bytes, lifetimes from AGES, and the shim's advice counters from the ADVICE
- * chunk (summed over the stacks of a group; has_counters false without one). */
-static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, adv_site_counters_t *out)
+/* What the rules read of the AGES and ADVICE chunks, taken from them before the rows are grouped
+ * so that both are freed first (chunks_take): on gtest.cc's compile the advice sites with their
+ * size bins expanded were 9.2 MB and the ages 5 MB, held through the grouping, where advise
+ * peaked. The ages as two sums by row of the snapshot; the advice counters by stack, their size
+ * bins without the zeros. */
+typedef struct {
+    uint64_t freed_timed, short_lived; /* adv_site_counters_t's, of one row */
+} adv_row_ages_t;
+
+typedef struct {
+    uint32_t stack_id;
+    uint32_t bin_first;    /* its nonzero size bins: bins[bin_first..), nreq then nusable */
+    uint8_t nreq, nusable; /* (at most PS_ADV_BINS each) */
+    uint64_t allocs, temporaries, realloc_grows, realloc_old_bytes, realloc_new_bytes,
+        cross_thread_frees; /* pa_advice_site_t's */
+} adv_stack_t;
+
+typedef struct {
+    uint64_t n;
+    uint8_t bin;
+} adv_bin_t;
+
+typedef struct {
+    bool has_ages;
+    double age_unit_s;
+    adv_row_ages_t *row_ages; /* by row (NULL without ages) */
+    bool has_advice;
+    bool estimated; /* sample > 1, or byte sampling */
+    uint32_t sample;
+    adv_stack_t *stacks; /* by increasing stack id */
+    size_t nstacks;
+    adv_bin_t *bins;
+} adv_chunks_t;
+
+static void chunks_free(adv_chunks_t *k)
 {
+    free(k->row_ages);
+    free(k->stacks);
+    free(k->bins);
+    memset(k, 0, sizeof *k);
+}
+
+/* Takes what the rules read from t's AGES and ADVICE chunks into k, then frees them (nothing
+ * else reads them: report --html's sections after the advice drop them too). */
+static int chunks_take(pa_trace_t *t, adv_chunks_t *k)
+{
+    memset(k, 0, sizeof *k);
     const pa_ages_t *a = pa_ages_of(t);
     const pa_advice_t *adv = pa_model_advice(t);
+    int rc = PA_OK;
+    k->has_ages = a != NULL;
+    k->age_unit_s = a ? pa_ages_seconds(a, 1.0) : 0;
+    if (a && t->snap.nrows && !(k->row_ages = malloc(t->snap.nrows * sizeof *k->row_ages)))
+        rc = PA_ENOMEM;
+    for (size_t r = 0; rc == PA_OK && a && r < t->snap.nrows; r++) {
+        const pa_age_site_t *s = pa_ages_site(a, t->snap.rows[r].stack_id);
+        adv_row_ages_t *x = &k->row_ages[r];
+        memset(x, 0, sizeof *x);
+        for (unsigned b = 0; s && b < PS_AGE_BUCKETS; b++)
+            x->freed_timed += pa_ages_freed(a, s, b);
+        x->short_lived = s ? pa_ages_freed(a, s, 0) : 0;
+    }
+    if (adv) {
+        k->has_advice = true;
+        k->sample = adv->sample;
+        k->estimated = adv->sample > 1 || adv->flags != 0;
+    }
+    size_t nbins = 0;
+    for (size_t i = 0; adv && i < adv->nsites; i++)
+        for (unsigned b = 0; b < PS_ADV_BINS; b++)
+            nbins += (adv->sites[i].req[b] != 0) + (adv->sites[i].usable[b] != 0);
+    if (rc == PA_OK && adv &&
+        (!(k->stacks = malloc((adv->nsites + 1) * sizeof *k->stacks)) ||
+         !(k->bins = malloc((nbins + 1) * sizeof *k->bins))))
+        rc = PA_ENOMEM;
+    nbins = 0;
+    for (size_t i = 0; rc == PA_OK && adv && i < adv->nsites; i++) {
+        const pa_advice_site_t *s = &adv->sites[i];
+        adv_stack_t *x = &k->stacks[k->nstacks++];
+        *x = (adv_stack_t){.stack_id = s->stack_id,
+                           .bin_first = (uint32_t)nbins,
+                           .allocs = s->allocs,
+                           .temporaries = s->temporaries,
+                           .realloc_grows = s->realloc_grows,
+                           .realloc_old_bytes = s->realloc_old_bytes,
+                           .realloc_new_bytes = s->realloc_new_bytes,
+                           .cross_thread_frees = s->cross_thread_frees};
+        for (unsigned b = 0; b < PS_ADV_BINS; b++)
+            if (s->req[b]) {
+                k->bins[nbins++] = (adv_bin_t){s->req[b], (uint8_t)b};
+                x->nreq++;
+            }
+        for (unsigned b = 0; b < PS_ADV_BINS; b++)
+            if (s->usable[b]) {
+                k->bins[nbins++] = (adv_bin_t){s->usable[b], (uint8_t)b};
+                x->nusable++;
+            }
+    }
+    if (rc != PA_OK)
+        chunks_free(k);
+    else
+        pa_model_drop_ages_advice(t);
+    return rc;
+}
+
+static int cmp_stack_id(const void *key, const void *x)
+{
+    uint32_t id = *(const uint32_t *)key, other = ((const adv_stack_t *)x)->stack_id;
+    return id < other ? -1 : id > other;
+}
+
+/* The advice counters of stack `id`, or NULL. */
+static const adv_stack_t *chunks_stack(const adv_chunks_t *k, uint32_t id)
+{
+    return k->nstacks ? bsearch(&id, k->stacks, k->nstacks, sizeof *k->stacks, cmp_stack_id) : NULL;
+}
+
+/* Fills out[i] for every group g->all[i] of trace t from what the trace holds: the snapshot's
+ * allocations and bytes, lifetimes from AGES, and the shim's advice counters from the ADVICE
+ * chunk (summed over the stacks of a group; has_counters false without one), taken into k. */
+static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, const adv_chunks_t *k,
+                              adv_site_counters_t *out)
+{
     for (size_t i = 0; i < g->n; i++) {
         memset(&out[i], 0, sizeof out[i]);
         out[i].allocs = g->all[i].allocs;
         out[i].alloc_bytes = g->all[i].alloc_bytes;
-        out[i].has_lifetimes = a != NULL;
-        out[i].age_unit_s = a ? pa_ages_seconds(a, 1.0) : 0;
-        out[i].has_counters = adv != NULL;
-        out[i].counters_sample = adv ? adv->sample : 0;
-        out[i].counters_estimated = adv && (adv->sample > 1 || adv->flags != 0);
+        out[i].has_lifetimes = k->has_ages;
+        out[i].age_unit_s = k->age_unit_s;
+        out[i].has_counters = k->has_advice;
+        out[i].counters_sample = k->sample;
+        out[i].counters_estimated = k->estimated;
     }
-    for (size_t r = 0; adv && r < t->snap.nrows; r++) {
+    for (size_t r = 0; k->has_advice && r < t->snap.nrows; r++) {
         const pa_group_t *x = g->row_group[r];
-        const pa_advice_site_t *s = x ? pa_model_advice_site(adv, t->snap.rows[r].stack_id) : NULL;
+        const adv_stack_t *s = x ? chunks_stack(k, t->snap.rows[r].stack_id) : NULL;
         if (!s)
             continue;
         adv_site_counters_t *c = &out[x - g->all];
@@ -139,17 +255,13 @@ static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, adv_sit
         c->realloc_new_bytes += s->realloc_new_bytes;
         c->cross_thread_frees += s->cross_thread_frees;
     }
-    if (!a)
-        return;
-    for (size_t r = 0; r < t->snap.nrows; r++) {
+    for (size_t r = 0; k->row_ages && r < t->snap.nrows; r++) {
         const pa_group_t *x = g->row_group[r];
-        const pa_age_site_t *s = x ? pa_ages_site(a, t->snap.rows[r].stack_id) : NULL;
-        if (!s)
+        if (!x)
             continue;
         adv_site_counters_t *c = &out[x - g->all];
-        for (unsigned b = 0; b < PS_AGE_BUCKETS; b++)
-            c->freed_timed += pa_ages_freed(a, s, b);
-        c->short_lived += pa_ages_freed(a, s, 0);
+        c->freed_timed += k->row_ages[r].freed_timed;
+        c->short_lived += k->row_ages[r].short_lived;
     }
 }
 
@@ -196,6 +308,7 @@ typedef struct {
     pa_symbols_t *syms;
     pa_groups_t g;
     const pa_suppress_t *supp;
+    adv_chunks_t chunks;            /* what the rules read of AGES and ADVICE */
     adv_site_counters_t *counters;  /* by group, index into g.all */
     uint32_t *rows_of, *rows_first; /* site_sizes(): the rows by group, from rows_first[group] */
     adv_list_t *out;
@@ -496,9 +609,8 @@ static void counters_evidence(adv_t *a, const adv_site_counters_t *s)
 static int site_sizes(adv_ctx_t *c, size_t group, uint64_t h[2 * ADV_SIZE_BINS])
 {
     const pa_trace_t *t = c->t;
-    const pa_advice_t *adv = pa_model_advice(t);
     memset(h, 0, 2 * ADV_SIZE_BINS * sizeof *h);
-    if (!adv)
+    if (!c->chunks.has_advice)
         return PA_OK;
     if (!c->rows_first) {
         if (!(c->rows_first = calloc(c->g.n + 1, sizeof *c->rows_first)) ||
@@ -520,11 +632,12 @@ static int site_sizes(adv_ctx_t *c, size_t group, uint64_t h[2 * ADV_SIZE_BINS])
     }
     _Static_assert(ADV_SIZE_BINS == PS_ADV_BINS, "the shim's size bins");
     for (uint32_t k = c->rows_first[group]; k < c->rows_first[group + 1]; k++) {
-        const pa_advice_site_t *s = pa_model_advice_site(adv, t->snap.rows[c->rows_of[k]].stack_id);
-        for (unsigned b = 0; s && b < ADV_SIZE_BINS; b++) {
-            h[b] += s->req[b];
-            h[ADV_SIZE_BINS + b] += s->usable[b];
-        }
+        const adv_stack_t *s = chunks_stack(&c->chunks, t->snap.rows[c->rows_of[k]].stack_id);
+        const adv_bin_t *b = s ? &c->chunks.bins[s->bin_first] : NULL;
+        for (unsigned i = 0; s && i < s->nreq; i++, b++)
+            h[b->bin] += b->n;
+        for (unsigned i = 0; s && i < s->nusable; i++, b++)
+            h[ADV_SIZE_BINS + b->bin] += b->n;
     }
     return PA_OK;
 }
@@ -1454,7 +1567,9 @@ static int judge_trace(const char *path, size_t index, size_t nth, bool several,
                    .supp = supp,
                    .out = out,
                    .sites = sites};
-    int rc = pa_symbols_new(t, &c.syms);
+    int rc = chunks_take(t, &c.chunks);
+    if (rc == PA_OK)
+        rc = pa_symbols_new(t, &c.syms);
     if (rc == PA_OK)
         rc = pa_report_group(t, c.syms, false, &c.g);
     if (rc == PA_OK)
@@ -1464,8 +1579,9 @@ static int judge_trace(const char *path, size_t index, size_t nth, bool several,
     if (rc == PA_OK && !(c.counters = calloc(c.g.n ? c.g.n : 1, sizeof *c.counters)))
         rc = PA_ENOMEM;
     if (rc == PA_OK) {
-        adv_fill_counters(t, &c.g, c.counters);
-        pa_ages_drop(t); /* read by nothing else: the counters hold what the rules use (5 MB) */
+        adv_fill_counters(t, &c.g, &c.chunks, c.counters);
+        free(c.chunks.row_ages); /* the counters hold the lifetimes the rules use */
+        c.chunks.row_ages = NULL;
     }
     for (size_t r = 0; rc == PA_OK && r < NRULES; r++) {
         if (!rules[r].run)
@@ -1478,6 +1594,7 @@ static int judge_trace(const char *path, size_t index, size_t nth, bool several,
     if (rc == PA_ENOMEM)
         pa_msg_error("%s: out of memory", path);
     free(c.counters);
+    chunks_free(&c.chunks);
     free(c.rows_of);
     free(c.rows_first);
     if (c.syms) {
