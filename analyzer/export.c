@@ -645,11 +645,17 @@ static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p
                   pa_export_trace_fn fn, void *ctx)
 {
     pa_suppress_t supp = {0};
-    int rc = p->reports ? pa_suppress_load_all(&supp, true, &(pa_strlist_t){0}) : PA_OK;
+    int rc =
+        p->reports || p->direct ? pa_suppress_load_all(&supp, true, &(pa_strlist_t){0}) : PA_OK;
     for (size_t i = 0; i < n && rc == PA_OK; i++) {
         pa_trace_t t;
         if ((rc = pa_model_load_at(paths[i], false, at, &t)) != PA_OK)
-            break; /* freed, and said */
+            break;                  /* freed, and said */
+        if (p->direct && !p->doc) { /* loaded: the document starts */
+            p->reports = p->direct;
+            p->doc = p->direct_doc;
+            json_head(p->doc, p->direct);
+        }
         if (!p->reports && !fn)
             pa_model_drop_ages_advice(&t); /* (json's leaks report reads the ages) */
         pa_json_t j;
@@ -1238,6 +1244,14 @@ int pa_export_main(int argc, char **argv)
         p.reports = out;
         p.doc = &doc;
         json_head(&doc, out);
+    } else if (o.format == FMT_JSON && n == 1) {
+        /* one trace to a pipe or a terminal: its reports go straight to the output once it has
+         * loaded (gather), not through a temporary file (0.3 s of system time for a compile's
+         * 300 MB): nothing is written when it cannot be read */
+        if (!isatty(fileno(out)))
+            setvbuf(out, xbuf_out, _IOFBF, XBUF);
+        p.direct = out;
+        p.direct_doc = &doc;
     } else if (o.format == FMT_JSON && !(p.reports = tmpfile())) {
         pa_msg_error("export: cannot make a temporary file: %s", strerror(errno));
         rc = PA_EIO;
