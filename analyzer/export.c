@@ -671,6 +671,8 @@ static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p
             pa_report_keep_keys(false);
             warnings_keep(&t, nwarn);
             t.quiet = quiet;
+            if (!fn) /* read by the leaks report only: not held while the profile is made */
+                pa_model_drop_ages_advice(&t);
         }
         if (rc == PA_OK)
             rc = add_trace(p, &t);
