@@ -87,17 +87,14 @@
 /* Request sizes by power of two: bin b holds (2^(b+3), 2^(b+4)], bin 0 sizes up to 16. */
 #define ADV_SIZE_BINS 16
 
-typedef struct { /* (the members ordered without padding: 96 bytes a site, 116k on a compile) */
+typedef struct {                  /* (80 bytes a site, 116k on a compile) */
     uint64_t allocs, alloc_bytes; /* the site's, from its snapshot rows */
-    /* lifetimes, from the AGES chunk (has_lifetimes false without one) */
+    /* lifetimes, from the AGES chunk (adv_chunks_t.has_ages false without one) */
     uint64_t freed_timed; /* freed blocks with a lifetime */
     uint64_t short_lived; /* of those, freed within one age unit (about 1 ms) */
-    double age_unit_s;    /* seconds per age unit */
-    bool has_lifetimes;
-    /* the shim's advice counters (has_counters false: not recorded by this trace) */
-    bool has_counters;
-    bool counters_estimated;     /* sample > 1, or byte sampling: the counts are estimates */
-    uint32_t counters_sample;    /* PERFSHIM_ADVICE_SAMPLE of the trace (1: exact) */
+    /* the shim's advice counters (adv_chunks_t.has_advice false: not recorded by this trace;
+     * whether the trace has them, its age unit and its sampling are the trace's, kept once in
+     * adv_chunks_t, not per site) */
     uint64_t counted_allocs;     /* allocations the counters stand for (estimated) */
     uint64_t temporaries;        /* freed before the same thread's next allocation */
     uint64_t realloc_grows;      /* reallocs that grew a block */
@@ -105,7 +102,7 @@ typedef struct { /* (the members ordered without padding: 96 bytes a site, 116k 
     uint64_t realloc_new_bytes;  /* ... and after */
     uint64_t cross_thread_frees; /* frees by a thread other than the allocating one */
 } adv_site_counters_t;
-_Static_assert(sizeof(adv_site_counters_t) == 96, "no padding");
+_Static_assert(sizeof(adv_site_counters_t) == 80, "no padding");
 
 #define ADV_NO_COUNTERS "trace has no advice counters"
 
@@ -228,7 +225,8 @@ static const adv_stack_t *chunks_stack(const adv_chunks_t *k, uint32_t id)
 
 /* Fills out[i] for every group g->all[i] of trace t from what the trace holds: the snapshot's
  * allocations and bytes, lifetimes from AGES, and the shim's advice counters from the ADVICE
- * chunk (summed over the stacks of a group; has_counters false without one), taken into k. */
+ * chunk (summed over the stacks of a group; adv_chunks_t.has_advice false without one), taken into
+ * k. */
 static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, const adv_chunks_t *k,
                               adv_site_counters_t *out)
 {
@@ -236,11 +234,6 @@ static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, const a
         memset(&out[i], 0, sizeof out[i]);
         out[i].allocs = g->all[i].allocs;
         out[i].alloc_bytes = g->all[i].alloc_bytes;
-        out[i].has_lifetimes = k->has_ages;
-        out[i].age_unit_s = k->age_unit_s;
-        out[i].has_counters = k->has_advice;
-        out[i].counters_sample = k->sample;
-        out[i].counters_estimated = k->estimated;
     }
     for (size_t r = 0; k->has_advice && r < t->snap.nrows; r++) {
         const pa_group_t *x = g->row_group[r];
@@ -544,7 +537,7 @@ out:
 
 static int rule_short_lived(adv_ctx_t *c, const char **why)
 {
-    if (c->g.n && !c->counters[0].has_lifetimes) {
+    if (c->g.n && !c->chunks.has_ages) {
         *why = "trace has no AGES chunk at its last snapshot";
         return ADV_SKIPPED;
     }
@@ -558,14 +551,14 @@ static int rule_short_lived(adv_ctx_t *c, const char **why)
         if (!a || !(a->what = fmt("reuse one buffer (or use the stack or an arena) for these "
                                   "%llu-byte blocks: %.1f%% of them are freed within %.3g ms",
                                   (unsigned long long)mean, share(s->short_lived, s->freed_timed),
-                                  s->age_unit_s * 1e3)))
+                                  c->chunks.age_unit_s * 1e3)))
             return PA_ENOMEM;
         ev(a, "allocations", (double)s->allocs, ADV_COUNT);
         ev(a, "mean_size", (double)mean, ADV_BYTES);
         ev(a, "freed_with_lifetime", (double)s->freed_timed, ADV_COUNT);
         ev(a, "short_lived", (double)s->short_lived, ADV_COUNT);
         ev(a, "short_lived_share", share(s->short_lived, s->freed_timed), ADV_PERCENT);
-        ev(a, "age_unit_ns", s->age_unit_s * 1e9, ADV_NS);
+        ev(a, "age_unit_ns", c->chunks.age_unit_s * 1e9, ADV_NS);
         a->gain_unit = "allocations";
         a->gain = s->short_lived;
         a->gain_text = fmt("up to %llu allocations and frees (one buffer kept instead)",
@@ -579,7 +572,7 @@ static int rule_short_lived(adv_ctx_t *c, const char **why)
 /* Rules that need the shim's advice counters. */
 static int needs_counters(adv_ctx_t *c, const char **why)
 {
-    if (!c->g.n || !c->counters[0].has_counters) {
+    if (!c->g.n || !c->chunks.has_advice) {
         *why = ADV_NO_COUNTERS;
         return ADV_SKIPPED;
     }
@@ -587,20 +580,20 @@ static int needs_counters(adv_ctx_t *c, const char **why)
 }
 
 /* "estimated from 1 in N allocations" when the counters are estimates, else "" (static). */
-static const char *counters_note(const adv_site_counters_t *s)
+static const char *counters_note(const adv_chunks_t *k)
 {
     static char buf[96];
-    if (!s->counters_estimated)
+    if (!k->estimated)
         return "";
-    snprintf(buf, sizeof buf, " (estimated: 1 in %u allocations counted%s)", s->counters_sample,
-             s->counters_sample > 1 ? "" : ", byte sampling");
+    snprintf(buf, sizeof buf, " (estimated: 1 in %u allocations counted%s)", k->sample,
+             k->sample > 1 ? "" : ", byte sampling");
     return buf;
 }
 
-static void counters_evidence(adv_t *a, const adv_site_counters_t *s)
+static void counters_evidence(adv_t *a, const adv_chunks_t *k)
 {
-    ev(a, "counters_sample", (double)s->counters_sample, ADV_COUNT);
-    ev(a, "counters_estimated", s->counters_estimated ? 1 : 0, ADV_COUNT);
+    ev(a, "counters_sample", (double)k->sample, ADV_COUNT);
+    ev(a, "counters_estimated", k->estimated ? 1 : 0, ADV_COUNT);
 }
 
 /* The size histograms of group `group` (request sizes, then usable sizes, ADV_SIZE_BINS each),
@@ -686,11 +679,11 @@ static int rule_temporaries(adv_ctx_t *c, const char **why)
         ev(a, "temporaries", (double)s->temporaries, ADV_COUNT);
         ev(a, "temporaries_share", share(temps, s->allocs), ADV_PERCENT);
         ev(a, "usable_per_requested_byte", usable_ratio(sizes), ADV_RATIO);
-        counters_evidence(a, s);
+        counters_evidence(a, &c->chunks);
         a->gain_unit = "allocations";
         a->gain = temps;
         a->gain_text = fmt("up to %llu allocations and frees (one buffer kept per thread)%s",
-                           (unsigned long long)temps, counters_note(s));
+                           (unsigned long long)temps, counters_note(&c->chunks));
         if (!a->gain_text || place_group(c, a, &c->g.all[i]) != PA_OK)
             return PA_ENOMEM;
     }
@@ -719,11 +712,11 @@ static int rule_realloc(adv_ctx_t *c, const char **why)
         ev(a, "mean_growth_factor", factor, ADV_RATIO);
         ev(a, "bytes_before", (double)s->realloc_old_bytes, ADV_BYTES);
         ev(a, "bytes_after", (double)s->realloc_new_bytes, ADV_BYTES);
-        counters_evidence(a, s);
+        counters_evidence(a, &c->chunks);
         a->gain_unit = "allocations";
         a->gain = s->realloc_grows;
         a->gain_text = fmt("up to %llu reallocs (each may copy the block)%s",
-                           (unsigned long long)s->realloc_grows, counters_note(s));
+                           (unsigned long long)s->realloc_grows, counters_note(&c->chunks));
         if (!a->gain_text || place_group(c, a, &c->g.all[i]) != PA_OK)
             return PA_ENOMEM;
     }
@@ -751,11 +744,11 @@ static int rule_cross_thread(adv_ctx_t *c, const char **why)
         ev(a, "mean_size", (double)mean, ADV_BYTES);
         ev(a, "cross_thread_frees", (double)s->cross_thread_frees, ADV_COUNT);
         ev(a, "cross_thread_share", share(cross, s->allocs), ADV_PERCENT);
-        counters_evidence(a, s);
+        counters_evidence(a, &c->chunks);
         a->gain_unit = "allocations";
         a->gain = cross;
         a->gain_text = fmt("%llu frees that touch another thread's cache or arena%s",
-                           (unsigned long long)cross, counters_note(s));
+                           (unsigned long long)cross, counters_note(&c->chunks));
         if (!a->gain_text || place_group(c, a, &c->g.all[i]) != PA_OK)
             return PA_ENOMEM;
     }
