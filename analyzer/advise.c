@@ -87,17 +87,14 @@
 /* Request sizes by power of two: bin b holds (2^(b+3), 2^(b+4)], bin 0 sizes up to 16. */
 #define ADV_SIZE_BINS 16
 
-typedef struct { /* (the members ordered without padding: 96 bytes a site, 116k on a compile) */
+typedef struct {                  /* (80 bytes a site, 116k on a compile) */
     uint64_t allocs, alloc_bytes; /* the site's, from its snapshot rows */
-    /* lifetimes, from the AGES chunk (has_lifetimes false without one) */
+    /* lifetimes, from the AGES chunk (adv_chunks_t.has_ages false without one) */
     uint64_t freed_timed; /* freed blocks with a lifetime */
     uint64_t short_lived; /* of those, freed within one age unit (about 1 ms) */
-    double age_unit_s;    /* seconds per age unit */
-    bool has_lifetimes;
-    /* the shim's advice counters (has_counters false: not recorded by this trace) */
-    bool has_counters;
-    bool counters_estimated;     /* sample > 1, or byte sampling: the counts are estimates */
-    uint32_t counters_sample;    /* PERFSHIM_ADVICE_SAMPLE of the trace (1: exact) */
+    /* the shim's advice counters (adv_chunks_t.has_advice false: not recorded by this trace;
+     * whether the trace has them, its age unit and its sampling are the trace's, kept once in
+     * adv_chunks_t, not per site) */
     uint64_t counted_allocs;     /* allocations the counters stand for (estimated) */
     uint64_t temporaries;        /* freed before the same thread's next allocation */
     uint64_t realloc_grows;      /* reallocs that grew a block */
@@ -105,30 +102,142 @@ typedef struct { /* (the members ordered without padding: 96 bytes a site, 116k 
     uint64_t realloc_new_bytes;  /* ... and after */
     uint64_t cross_thread_frees; /* frees by a thread other than the allocating one */
 } adv_site_counters_t;
-_Static_assert(sizeof(adv_site_counters_t) == 96, "no padding");
+_Static_assert(sizeof(adv_site_counters_t) == 80, "no padding");
 
 #define ADV_NO_COUNTERS "trace has no advice counters"
 
-/* Fills out[i] for every group g->all[i] of trace t from what the trace holds: the snapshot's
- * allocations and bytes, lifetimes from AGES, and the shim's advice counters from the ADVICE
- * chunk (summed over the stacks of a group; has_counters false without one). */
-static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, adv_site_counters_t *out)
+/* What the rules read of the AGES and ADVICE chunks, taken from them before the rows are grouped
+ * so that both are freed first (chunks_take): on gtest.cc's compile the advice sites with their
+ * size bins expanded were 9.2 MB and the ages 5 MB, held through the grouping, where advise
+ * peaked. The ages as two sums by row of the snapshot; the advice counters by stack, their size
+ * bins without the zeros. */
+typedef struct {
+    uint64_t freed_timed, short_lived; /* adv_site_counters_t's, of one row */
+} adv_row_ages_t;
+
+typedef struct {
+    uint32_t stack_id;
+    uint32_t bin_first;    /* its nonzero size bins: bins[bin_first..), nreq then nusable */
+    uint8_t nreq, nusable; /* (at most PS_ADV_BINS each) */
+    uint64_t allocs, temporaries, realloc_grows, realloc_old_bytes, realloc_new_bytes,
+        cross_thread_frees; /* pa_advice_site_t's */
+} adv_stack_t;
+
+typedef struct {
+    uint64_t n;
+    uint8_t bin;
+} adv_bin_t;
+
+typedef struct {
+    bool has_ages;
+    double age_unit_s;
+    adv_row_ages_t *row_ages; /* by row (NULL without ages) */
+    bool has_advice;
+    bool estimated; /* sample > 1, or byte sampling */
+    uint32_t sample;
+    adv_stack_t *stacks; /* by increasing stack id */
+    size_t nstacks;
+    adv_bin_t *bins;
+} adv_chunks_t;
+
+static void chunks_free(adv_chunks_t *k)
 {
+    free(k->row_ages);
+    free(k->stacks);
+    free(k->bins);
+    memset(k, 0, sizeof *k);
+}
+
+/* Takes what the rules read from t's AGES and ADVICE chunks into k, then frees them (nothing
+ * else reads them: report --html's sections after the advice drop them too). */
+static int chunks_take(pa_trace_t *t, adv_chunks_t *k)
+{
+    memset(k, 0, sizeof *k);
     const pa_ages_t *a = pa_ages_of(t);
     const pa_advice_t *adv = pa_model_advice(t);
+    int rc = PA_OK;
+    k->has_ages = a != NULL;
+    k->age_unit_s = a ? pa_ages_seconds(a, 1.0) : 0;
+    if (a && t->snap.nrows && !(k->row_ages = malloc(t->snap.nrows * sizeof *k->row_ages)))
+        rc = PA_ENOMEM;
+    for (size_t r = 0; rc == PA_OK && a && r < t->snap.nrows; r++) {
+        const pa_age_site_t *s = pa_ages_site(a, t->snap.rows[r].stack_id);
+        adv_row_ages_t *x = &k->row_ages[r];
+        memset(x, 0, sizeof *x);
+        for (unsigned b = 0; s && b < PS_AGE_BUCKETS; b++)
+            x->freed_timed += pa_ages_freed(a, s, b);
+        x->short_lived = s ? pa_ages_freed(a, s, 0) : 0;
+    }
+    if (adv) {
+        k->has_advice = true;
+        k->sample = adv->sample;
+        k->estimated = adv->sample > 1 || adv->flags != 0;
+    }
+    size_t nbins = 0;
+    for (size_t i = 0; adv && i < adv->nsites; i++)
+        for (unsigned b = 0; b < PS_ADV_BINS; b++)
+            nbins += (adv->sites[i].req[b] != 0) + (adv->sites[i].usable[b] != 0);
+    if (rc == PA_OK && adv &&
+        (!(k->stacks = malloc((adv->nsites + 1) * sizeof *k->stacks)) ||
+         !(k->bins = malloc((nbins + 1) * sizeof *k->bins))))
+        rc = PA_ENOMEM;
+    nbins = 0;
+    for (size_t i = 0; rc == PA_OK && adv && i < adv->nsites; i++) {
+        const pa_advice_site_t *s = &adv->sites[i];
+        adv_stack_t *x = &k->stacks[k->nstacks++];
+        *x = (adv_stack_t){.stack_id = s->stack_id,
+                           .bin_first = (uint32_t)nbins,
+                           .allocs = s->allocs,
+                           .temporaries = s->temporaries,
+                           .realloc_grows = s->realloc_grows,
+                           .realloc_old_bytes = s->realloc_old_bytes,
+                           .realloc_new_bytes = s->realloc_new_bytes,
+                           .cross_thread_frees = s->cross_thread_frees};
+        for (unsigned b = 0; b < PS_ADV_BINS; b++)
+            if (s->req[b]) {
+                k->bins[nbins++] = (adv_bin_t){s->req[b], (uint8_t)b};
+                x->nreq++;
+            }
+        for (unsigned b = 0; b < PS_ADV_BINS; b++)
+            if (s->usable[b]) {
+                k->bins[nbins++] = (adv_bin_t){s->usable[b], (uint8_t)b};
+                x->nusable++;
+            }
+    }
+    if (rc != PA_OK)
+        chunks_free(k);
+    else
+        pa_model_drop_ages_advice(t);
+    return rc;
+}
+
+static int cmp_stack_id(const void *key, const void *x)
+{
+    uint32_t id = *(const uint32_t *)key, other = ((const adv_stack_t *)x)->stack_id;
+    return id < other ? -1 : id > other;
+}
+
+/* The advice counters of stack `id`, or NULL. */
+static const adv_stack_t *chunks_stack(const adv_chunks_t *k, uint32_t id)
+{
+    return k->nstacks ? bsearch(&id, k->stacks, k->nstacks, sizeof *k->stacks, cmp_stack_id) : NULL;
+}
+
+/* Fills out[i] for every group g->all[i] of trace t from what the trace holds: the snapshot's
+ * allocations and bytes, lifetimes from AGES, and the shim's advice counters from the ADVICE
+ * chunk (summed over the stacks of a group; adv_chunks_t.has_advice false without one), taken into
+ * k. */
+static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, const adv_chunks_t *k,
+                              adv_site_counters_t *out)
+{
     for (size_t i = 0; i < g->n; i++) {
         memset(&out[i], 0, sizeof out[i]);
         out[i].allocs = g->all[i].allocs;
         out[i].alloc_bytes = g->all[i].alloc_bytes;
-        out[i].has_lifetimes = a != NULL;
-        out[i].age_unit_s = a ? pa_ages_seconds(a, 1.0) : 0;
-        out[i].has_counters = adv != NULL;
-        out[i].counters_sample = adv ? adv->sample : 0;
-        out[i].counters_estimated = adv && (adv->sample > 1 || adv->flags != 0);
     }
-    for (size_t r = 0; adv && r < t->snap.nrows; r++) {
+    for (size_t r = 0; k->has_advice && r < t->snap.nrows; r++) {
         const pa_group_t *x = g->row_group[r];
-        const pa_advice_site_t *s = x ? pa_model_advice_site(adv, t->snap.rows[r].stack_id) : NULL;
+        const adv_stack_t *s = x ? chunks_stack(k, t->snap.rows[r].stack_id) : NULL;
         if (!s)
             continue;
         adv_site_counters_t *c = &out[x - g->all];
@@ -139,17 +248,13 @@ static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, adv_sit
         c->realloc_new_bytes += s->realloc_new_bytes;
         c->cross_thread_frees += s->cross_thread_frees;
     }
-    if (!a)
-        return;
-    for (size_t r = 0; r < t->snap.nrows; r++) {
+    for (size_t r = 0; k->row_ages && r < t->snap.nrows; r++) {
         const pa_group_t *x = g->row_group[r];
-        const pa_age_site_t *s = x ? pa_ages_site(a, t->snap.rows[r].stack_id) : NULL;
-        if (!s)
+        if (!x)
             continue;
         adv_site_counters_t *c = &out[x - g->all];
-        for (unsigned b = 0; b < PS_AGE_BUCKETS; b++)
-            c->freed_timed += pa_ages_freed(a, s, b);
-        c->short_lived += pa_ages_freed(a, s, 0);
+        c->freed_timed += k->row_ages[r].freed_timed;
+        c->short_lived += k->row_ages[r].short_lived;
     }
 }
 
@@ -196,6 +301,7 @@ typedef struct {
     pa_symbols_t *syms;
     pa_groups_t g;
     const pa_suppress_t *supp;
+    adv_chunks_t chunks;            /* what the rules read of AGES and ADVICE */
     adv_site_counters_t *counters;  /* by group, index into g.all */
     uint32_t *rows_of, *rows_first; /* site_sizes(): the rows by group, from rows_first[group] */
     adv_list_t *out;
@@ -431,7 +537,7 @@ out:
 
 static int rule_short_lived(adv_ctx_t *c, const char **why)
 {
-    if (c->g.n && !c->counters[0].has_lifetimes) {
+    if (c->g.n && !c->chunks.has_ages) {
         *why = "trace has no AGES chunk at its last snapshot";
         return ADV_SKIPPED;
     }
@@ -445,14 +551,14 @@ static int rule_short_lived(adv_ctx_t *c, const char **why)
         if (!a || !(a->what = fmt("reuse one buffer (or use the stack or an arena) for these "
                                   "%llu-byte blocks: %.1f%% of them are freed within %.3g ms",
                                   (unsigned long long)mean, share(s->short_lived, s->freed_timed),
-                                  s->age_unit_s * 1e3)))
+                                  c->chunks.age_unit_s * 1e3)))
             return PA_ENOMEM;
         ev(a, "allocations", (double)s->allocs, ADV_COUNT);
         ev(a, "mean_size", (double)mean, ADV_BYTES);
         ev(a, "freed_with_lifetime", (double)s->freed_timed, ADV_COUNT);
         ev(a, "short_lived", (double)s->short_lived, ADV_COUNT);
         ev(a, "short_lived_share", share(s->short_lived, s->freed_timed), ADV_PERCENT);
-        ev(a, "age_unit_ns", s->age_unit_s * 1e9, ADV_NS);
+        ev(a, "age_unit_ns", c->chunks.age_unit_s * 1e9, ADV_NS);
         a->gain_unit = "allocations";
         a->gain = s->short_lived;
         a->gain_text = fmt("up to %llu allocations and frees (one buffer kept instead)",
@@ -466,7 +572,7 @@ static int rule_short_lived(adv_ctx_t *c, const char **why)
 /* Rules that need the shim's advice counters. */
 static int needs_counters(adv_ctx_t *c, const char **why)
 {
-    if (!c->g.n || !c->counters[0].has_counters) {
+    if (!c->g.n || !c->chunks.has_advice) {
         *why = ADV_NO_COUNTERS;
         return ADV_SKIPPED;
     }
@@ -474,20 +580,20 @@ static int needs_counters(adv_ctx_t *c, const char **why)
 }
 
 /* "estimated from 1 in N allocations" when the counters are estimates, else "" (static). */
-static const char *counters_note(const adv_site_counters_t *s)
+static const char *counters_note(const adv_chunks_t *k)
 {
     static char buf[96];
-    if (!s->counters_estimated)
+    if (!k->estimated)
         return "";
-    snprintf(buf, sizeof buf, " (estimated: 1 in %u allocations counted%s)", s->counters_sample,
-             s->counters_sample > 1 ? "" : ", byte sampling");
+    snprintf(buf, sizeof buf, " (estimated: 1 in %u allocations counted%s)", k->sample,
+             k->sample > 1 ? "" : ", byte sampling");
     return buf;
 }
 
-static void counters_evidence(adv_t *a, const adv_site_counters_t *s)
+static void counters_evidence(adv_t *a, const adv_chunks_t *k)
 {
-    ev(a, "counters_sample", (double)s->counters_sample, ADV_COUNT);
-    ev(a, "counters_estimated", s->counters_estimated ? 1 : 0, ADV_COUNT);
+    ev(a, "counters_sample", (double)k->sample, ADV_COUNT);
+    ev(a, "counters_estimated", k->estimated ? 1 : 0, ADV_COUNT);
 }
 
 /* The size histograms of group `group` (request sizes, then usable sizes, ADV_SIZE_BINS each),
@@ -496,9 +602,8 @@ static void counters_evidence(adv_t *a, const adv_site_counters_t *s)
 static int site_sizes(adv_ctx_t *c, size_t group, uint64_t h[2 * ADV_SIZE_BINS])
 {
     const pa_trace_t *t = c->t;
-    const pa_advice_t *adv = pa_model_advice(t);
     memset(h, 0, 2 * ADV_SIZE_BINS * sizeof *h);
-    if (!adv)
+    if (!c->chunks.has_advice)
         return PA_OK;
     if (!c->rows_first) {
         if (!(c->rows_first = calloc(c->g.n + 1, sizeof *c->rows_first)) ||
@@ -520,11 +625,12 @@ static int site_sizes(adv_ctx_t *c, size_t group, uint64_t h[2 * ADV_SIZE_BINS])
     }
     _Static_assert(ADV_SIZE_BINS == PS_ADV_BINS, "the shim's size bins");
     for (uint32_t k = c->rows_first[group]; k < c->rows_first[group + 1]; k++) {
-        const pa_advice_site_t *s = pa_model_advice_site(adv, t->snap.rows[c->rows_of[k]].stack_id);
-        for (unsigned b = 0; s && b < ADV_SIZE_BINS; b++) {
-            h[b] += s->req[b];
-            h[ADV_SIZE_BINS + b] += s->usable[b];
-        }
+        const adv_stack_t *s = chunks_stack(&c->chunks, t->snap.rows[c->rows_of[k]].stack_id);
+        const adv_bin_t *b = s ? &c->chunks.bins[s->bin_first] : NULL;
+        for (unsigned i = 0; s && i < s->nreq; i++, b++)
+            h[b->bin] += b->n;
+        for (unsigned i = 0; s && i < s->nusable; i++, b++)
+            h[ADV_SIZE_BINS + b->bin] += b->n;
     }
     return PA_OK;
 }
@@ -573,11 +679,11 @@ static int rule_temporaries(adv_ctx_t *c, const char **why)
         ev(a, "temporaries", (double)s->temporaries, ADV_COUNT);
         ev(a, "temporaries_share", share(temps, s->allocs), ADV_PERCENT);
         ev(a, "usable_per_requested_byte", usable_ratio(sizes), ADV_RATIO);
-        counters_evidence(a, s);
+        counters_evidence(a, &c->chunks);
         a->gain_unit = "allocations";
         a->gain = temps;
         a->gain_text = fmt("up to %llu allocations and frees (one buffer kept per thread)%s",
-                           (unsigned long long)temps, counters_note(s));
+                           (unsigned long long)temps, counters_note(&c->chunks));
         if (!a->gain_text || place_group(c, a, &c->g.all[i]) != PA_OK)
             return PA_ENOMEM;
     }
@@ -606,11 +712,11 @@ static int rule_realloc(adv_ctx_t *c, const char **why)
         ev(a, "mean_growth_factor", factor, ADV_RATIO);
         ev(a, "bytes_before", (double)s->realloc_old_bytes, ADV_BYTES);
         ev(a, "bytes_after", (double)s->realloc_new_bytes, ADV_BYTES);
-        counters_evidence(a, s);
+        counters_evidence(a, &c->chunks);
         a->gain_unit = "allocations";
         a->gain = s->realloc_grows;
         a->gain_text = fmt("up to %llu reallocs (each may copy the block)%s",
-                           (unsigned long long)s->realloc_grows, counters_note(s));
+                           (unsigned long long)s->realloc_grows, counters_note(&c->chunks));
         if (!a->gain_text || place_group(c, a, &c->g.all[i]) != PA_OK)
             return PA_ENOMEM;
     }
@@ -638,11 +744,11 @@ static int rule_cross_thread(adv_ctx_t *c, const char **why)
         ev(a, "mean_size", (double)mean, ADV_BYTES);
         ev(a, "cross_thread_frees", (double)s->cross_thread_frees, ADV_COUNT);
         ev(a, "cross_thread_share", share(cross, s->allocs), ADV_PERCENT);
-        counters_evidence(a, s);
+        counters_evidence(a, &c->chunks);
         a->gain_unit = "allocations";
         a->gain = cross;
         a->gain_text = fmt("%llu frees that touch another thread's cache or arena%s",
-                           (unsigned long long)cross, counters_note(s));
+                           (unsigned long long)cross, counters_note(&c->chunks));
         if (!a->gain_text || place_group(c, a, &c->g.all[i]) != PA_OK)
             return PA_ENOMEM;
     }
@@ -1454,7 +1560,9 @@ static int judge_trace(const char *path, size_t index, size_t nth, bool several,
                    .supp = supp,
                    .out = out,
                    .sites = sites};
-    int rc = pa_symbols_new(t, &c.syms);
+    int rc = chunks_take(t, &c.chunks);
+    if (rc == PA_OK)
+        rc = pa_symbols_new(t, &c.syms);
     if (rc == PA_OK)
         rc = pa_report_group(t, c.syms, false, &c.g);
     if (rc == PA_OK)
@@ -1464,8 +1572,9 @@ static int judge_trace(const char *path, size_t index, size_t nth, bool several,
     if (rc == PA_OK && !(c.counters = calloc(c.g.n ? c.g.n : 1, sizeof *c.counters)))
         rc = PA_ENOMEM;
     if (rc == PA_OK) {
-        adv_fill_counters(t, &c.g, c.counters);
-        pa_ages_drop(t); /* read by nothing else: the counters hold what the rules use (5 MB) */
+        adv_fill_counters(t, &c.g, &c.chunks, c.counters);
+        free(c.chunks.row_ages); /* the counters hold the lifetimes the rules use */
+        c.chunks.row_ages = NULL;
     }
     for (size_t r = 0; rc == PA_OK && r < NRULES; r++) {
         if (!rules[r].run)
@@ -1478,6 +1587,7 @@ static int judge_trace(const char *path, size_t index, size_t nth, bool several,
     if (rc == PA_ENOMEM)
         pa_msg_error("%s: out of memory", path);
     free(c.counters);
+    chunks_free(&c.chunks);
     free(c.rows_of);
     free(c.rows_first);
     if (c.syms) {

@@ -110,6 +110,10 @@ typedef struct {
     uint64_t *reports_end;
     size_t reports_cap;
     pa_json_t *doc;
+    /* one trace to a pipe or a terminal: the output and the document's writer, which become
+     * reports and doc once the trace has loaded (nothing written before) */
+    FILE *direct;
+    pa_json_t *direct_doc;
 } pa_xprof_t;
 
 /* The frames of site s, innermost first (indices into p->frames). */

@@ -558,6 +558,39 @@ static uint8_t row_note_index(const char *note)
     return i;
 }
 
+/* The first pass of a grouping of every row (the keys of the rows, the pieces and the trie),
+ * kept for the next groupings of the same snapshot while pa_report_keep_keys() is on: the
+ * reports of `export --format json` group one snapshot three times (summary, leaks, timeline).
+ * Kept only when that pass added no warning to the trace: a report's own symbolizer would then
+ * have added none either, so the reports that reuse it say what they said before. */
+typedef struct {
+    bool on;
+    pa_trace_t *t;
+    const pa_row_t *rows; /* the snapshot's, and its size: the one grouped */
+    size_t nrows;
+    pa_symbols_t *syms; /* a reference (pa_symbols_ref): the pieces' frames are its strings */
+    pa_pieces_t *p;
+    rowslot_t *keys;
+} kept_t;
+static kept_t kept;
+
+static void pieces_free(pa_pieces_t *p);
+static int group_rows(pa_trace_t *t, const rowslot_t *keys, bool live_only, pa_groups_t *out);
+
+void pa_report_keep_keys(bool on)
+{
+    pieces_free(kept.p);
+    free(kept.keys);
+    pa_symbols_free(kept.syms);
+    memset(&kept, 0, sizeof kept);
+    kept.on = on;
+}
+
+static bool kept_matches(const pa_trace_t *t)
+{
+    return kept.p && kept.t == t && kept.rows == t->snap.rows && kept.nrows == t->snap.nrows;
+}
+
 /* In two passes: every row's key first (symbolizing, with the key trie's index and the frame
  * map), then, those freed, the groups. Apart they peak 10 MB lower on a compile's summary
  * (116k groups of 112 bytes, a trie index of 8 MB and a frame map of 4 MB). */
@@ -566,11 +599,14 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
     memset(out, 0, sizeof *out);
     out->t = t;
     out->syms = syms;
+    if (kept.on && kept_matches(t)) {
+        out->pieces = kept.p;
+        out->pieces_kept = true;
+        return group_rows(t, kept.keys, live_only, out);
+    }
     pa_pieces_t *p = out->pieces = calloc(1, sizeof *out->pieces);
-    rowslot_t *keys = NULL;     /* the key of each row */
-    uint32_t *row_group = NULL; /* group + 1 of each row while the groups move */
-    uint32_t *index = NULL;     /* open addressing by key node: group + 1 */
-    size_t index_cap = 0;
+    rowslot_t *keys = NULL; /* the key of each row */
+    size_t nwarn = t->warnings.n;
     int rc = PA_OK;
     if (!p || (t->snap.nrows && !(keys = malloc(t->snap.nrows * sizeof *keys))) ||
         (t->frames.n && !(p->fmap = pa_util_zalloc(t->frames.n * sizeof *p->fmap))) ||
@@ -594,13 +630,40 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
     }
     if (p)
         pieces_trim(p);
-    if (rc == PA_OK && t->snap.nrows && !(row_group = calloc(t->snap.nrows, sizeof *row_group)))
+    if (rc == PA_OK && kept.on && !live_only && t->warnings.n == nwarn) {
+        pa_report_keep_keys(true);
+        kept = (kept_t){.on = true,
+                        .t = t,
+                        .rows = t->snap.rows,
+                        .nrows = t->snap.nrows,
+                        .syms = pa_symbols_ref(syms),
+                        .p = p,
+                        .keys = keys};
+        out->pieces_kept = true;
+        return group_rows(t, keys, live_only, out);
+    }
+    if (rc == PA_OK)
+        rc = group_rows(t, keys, live_only, out);
+    else
+        pa_report_groups_free(out);
+    free(keys);
+    return rc;
+}
+
+/* The second pass: the groups of the rows' keys (with live_only, of the rows with live blocks). */
+static int group_rows(pa_trace_t *t, const rowslot_t *keys, bool live_only, pa_groups_t *out)
+{
+    uint32_t *row_group = NULL; /* group + 1 of each row while the groups move */
+    uint32_t *index = NULL;     /* open addressing by key node: group + 1 */
+    size_t index_cap = 0;
+    int rc = PA_OK;
+    if (t->snap.nrows && !(row_group = calloc(t->snap.nrows, sizeof *row_group)))
         rc = PA_ENOMEM;
     pa_util_huge(row_group, t->snap.nrows * sizeof *row_group);
     for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
         const pa_row_t *row = &t->snap.rows[r];
         const rowslot_t *key = &keys[r];
-        if (key->note == ROW_SKIPPED)
+        if (key->note == ROW_SKIPPED || (live_only && row->live_blocks == 0))
             continue;
         if ((out->n + 1) * 2 > index_cap) {
             if ((rc = pa_util_index_reset(&index, &index_cap, index_cap ? index_cap * 2 : 1024)) !=
@@ -639,7 +702,6 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
             g->first_stack_id = row->stack_id;
     }
     free(index);
-    free(keys);
     if (rc == PA_OK && out->n && !(out->items = malloc(out->n * sizeof *out->items)))
         rc = PA_ENOMEM;
     if (rc == PA_OK && t->snap.nrows &&
@@ -684,6 +746,8 @@ int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp)
      * their outer frames, which are then walked once, not once per site (100k sites of 20
      * frames: 39M instructions before) */
     int32_t *memo = supp && p->nnodes ? calloc(p->nnodes, sizeof *memo) : NULL;
+    for (size_t i = 0; g->pieces_kept && i < p->n; i++) /* another report's patterns */
+        p->items[i]->match = -2;
     for (size_t i = 0; i < g->n; i++) {
         pa_group_t *x = g->items[i];
         x->suppressed_by = -1;
@@ -720,14 +784,17 @@ void pa_report_groups_free(pa_groups_t *g)
     free(g->all);
     free(g->items);
     free(g->row_group);
-    pieces_free(g->pieces);
+    if (!g->pieces_kept)
+        pieces_free(g->pieces);
     memset(g, 0, sizeof *g);
 }
 
 void pa_report_groups_drop_keys(pa_groups_t *g)
 {
-    pieces_free(g->pieces);
+    if (!g->pieces_kept)
+        pieces_free(g->pieces);
     g->pieces = NULL;
+    g->pieces_kept = false;
 }
 
 static int cmp_u64_desc(uint64_t a, uint64_t b)

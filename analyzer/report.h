@@ -45,6 +45,7 @@ typedef struct {
     pa_trace_t *t;          /* the trace and symbolizer grouped (for pa_report_group_view) */
     pa_symbols_t *syms;
     pa_pieces_t *pieces;
+    bool pieces_kept; /* pieces are pa_report_keep_keys()'s: not freed with the groups */
 } pa_groups_t;
 
 /* Writes one report of trace t (one of the callbacks of pa_report_each_file). */
@@ -69,6 +70,11 @@ int pa_report_each_path(char *const *paths, size_t n, bool json, bool as_array, 
  * must outlive the groups. */
 int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups_t *out);
 void pa_report_groups_free(pa_groups_t *g);
+/* On, a grouping of every row of a snapshot keeps its first pass (the rows' keys, symbolized)
+ * for the next groupings of the same trace and snapshot, with or without live_only, until it
+ * is turned off (which frees it, and must come before the trace is freed). Reports of one
+ * loaded trace in a row (export --format json) then symbolize and key its rows once. */
+void pa_report_keep_keys(bool on);
 /* Frees the groups' keys (the trie of pieces, the frames looked up by address): a report that
  * has chosen its groups and reads the file again (growth) keeps their figures and views
  * (pa_report_group_view) without them. The groups can no longer be sorted by key or matched

@@ -161,6 +161,7 @@ struct pa_symbols {
                            (exactly: most addresses have one or two frames, and a compile's
                            leak report holds 12k entries) */
     size_t frames_cap;
+    unsigned refs; /* pa_symbols_ref() calls not yet matched by a pa_symbols_free() */
 };
 
 /* Rust symbols, both manglings, are demangled by libiberty (GCC's demangler, the one binutils'
@@ -1325,10 +1326,20 @@ done:
     return PA_OK;
 }
 
+pa_symbols_t *pa_symbols_ref(pa_symbols_t *s)
+{
+    s->refs++;
+    return s;
+}
+
 void pa_symbols_free(pa_symbols_t *s)
 {
     if (!s)
         return;
+    if (s->refs) {
+        s->refs--;
+        return;
+    }
     pa_symcache_flush();
     for (size_t i = 0; i < s->cache_cap; i++)
         if (s->cache[i].e)

@@ -41,6 +41,9 @@ int pa_symbols_new(pa_trace_t *t, pa_symbols_t **out);
  * or PA_ENOMEM. */
 int pa_symbols_lookup(pa_symbols_t *s, uint64_t addr, const pa_frame_t **frames, size_t *n);
 void pa_symbols_free(pa_symbols_t *s);
+/* One more owner of s (pa_report_keep_keys keeps a grouping's symbolizer for the next reports):
+ * each pa_symbols_free() but the last after it only drops an owner. Returns s. */
+pa_symbols_t *pa_symbols_ref(pa_symbols_t *s);
 
 /* Sharing modules between the symbolizers of one command (`perfshim run`, several traces,
  * --merge): on, each module (path and build-id) is opened and indexed once, not once per trace;

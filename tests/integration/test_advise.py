@@ -188,6 +188,13 @@ def main():
                          % (prog, label))
                 ck.check("estimated" in adv[0]["gain_text"],
                          "%s (%s): the gain says estimated" % (prog, label), adv[0]["gain_text"])
+            if prog == "adv_scratch" and exact:
+                # the site's size histograms (its ADVICE rows' bins, summed for the advised
+                # group): each block of SCRATCH bytes is handed out in one at least as large, so
+                # 1 or more; 0 when the bins are lost before the rule reads them
+                ck.check(e["usable_per_requested_byte"] >= 1.0,
+                         "adv_scratch (%s): usable bytes per requested byte %s >= 1"
+                         % (label, e["usable_per_requested_byte"]))
             if prog == "adv_realloc" and exact:
                 factor = printed(name, "mean_factor")
                 ck.check(abs(e["mean_growth_factor"] - factor) <= 1e-4,

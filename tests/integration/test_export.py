@@ -376,6 +376,10 @@ def case_format(args, ck):
            cwd=data)
     ck.check(p.returncode == 2 and not p.stdout and b"nothing written" in p.stderr,
              "a missing trace among several: exit 2, nothing written", pstest.describe(p))
+    # one trace to a pipe: the document starts once the trace has loaded
+    p = ps(args, "export", "--format", "json", os.path.join(work, "missing.trace"), cwd=data)
+    ck.check(p.returncode == 2 and not p.stdout and b"nothing written" in p.stderr,
+             "json, one missing trace to a pipe: exit 2, nothing written", pstest.describe(p))
     # json into a regular file writes each trace's reports in place as it is read: a trace
     # that cannot be read after one that could leaves no partial document
     out = os.path.join(work, "partial.json")
@@ -478,6 +482,15 @@ def case_reports(args, ck):
              "json: -o FILE holds the bytes written to standard output")
     ck.equal((doc["format"], doc["version"]), ("perfshim-export", 2), "format and version")
     ck.equal([t["trace"] for t in doc["traces"]], traces, "one entry per trace, in order")
+    # one trace to a pipe: written there once it has loaded, not through a temporary file;
+    # the same bytes as -o FILE, and the same reports as in the two traces' document
+    one = export(args, ck, work, "json, one trace", "--format", "json", traces[1])
+    out1 = os.path.join(work, "one.json")
+    export(args, ck, work, "json, one trace -o", "--format", "json", "-o", out1, traces[1])
+    ck.check(os.path.exists(out1) and open(out1, "rb").read() == one.stdout,
+             "json, one trace: -o FILE holds the bytes written to the pipe")
+    ck.equal(json.loads(one.stdout)["traces"][0]["reports"], doc["traces"][1]["reports"],
+             "json, one trace: its reports are those of the two traces' document")
     for t in doc["traces"]:
         for name, cmd in REPORTS.items():
             q = ps(args, *cmd, t["trace"], cwd=work)
