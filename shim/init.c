@@ -15,7 +15,10 @@
 
 #include "include/trace_format.h"
 
+#include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,9 +230,47 @@ int ps_init_snapshot(int reason)
     return ps_snapshot_write(reason, 0);
 }
 
+/* The start-up code leaves the RSS. A small process's peak RSS is at exit, and the shim's code
+ * counts in it by 64 KiB fault-around windows: what every run executes later, the final snapshot
+ * included, is linked first, in the code segment's first window, and the code only start-up runs
+ * (options, the pool's and the tables' set-up, the loader's lookups: 16 KiB) right after it
+ * (scripts/text_order.py, with lld's segments aligned to the window). Once the constructor is
+ * done, the pages after that first window are unmapped: they are clean pages of the file, which
+ * the next caller of cold code maps again from the page cache. Not when a page there is a
+ * private copy (a debugger's breakpoint, a uprobe: unmapping would drop it), nor in a link
+ * without the aligned segments (no lld: no order). docs/performance.md, "Sampling's peak RSS:
+ * the start-up code out of the first window". This function and what it calls run after
+ * ps_init_process returns: the order lists them in the first window. */
+#define CODE_WINDOW ((uintptr_t)64 << 10) /* the kernel's fault-around */
+static void drop_init_code(void)
+{
+    struct dl_find_object fo;
+    if (_dl_find_object((void *)&drop_init_code, &fo) != 0 || !fo.dlfo_link_map)
+        return;
+    uintptr_t start = (uintptr_t)fo.dlfo_map_start, end = (uintptr_t)fo.dlfo_map_end;
+    const ElfW(Ehdr) *eh = fo.dlfo_map_start;
+    if (end - start < sizeof *eh || eh->e_phentsize != sizeof(ElfW(Phdr)) ||
+        eh->e_phoff > end - start || (end - start - eh->e_phoff) / sizeof(ElfW(Phdr)) < eh->e_phnum)
+        return;
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(start + eh->e_phoff);
+    uintptr_t base = fo.dlfo_link_map->l_addr, page = ps_os_page_size();
+    for (unsigned i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X))
+            continue;
+        uintptr_t lo = base + ph[i].p_vaddr, hi = (lo + ph[i].p_memsz) & ~(page - 1);
+        if (ph[i].p_align < CODE_WINDOW || lo % CODE_WINDOW != 0 || hi <= lo + CODE_WINDOW)
+            return;
+        lo += CODE_WINDOW;
+        if (ps_os_private_pages((const void *)lo, hi - lo) == 0)
+            ps_os_drop_file_pages((const void *)lo, hi - lo);
+        return;
+    }
+}
+
 __attribute__((constructor(101))) static void ps_constructor(void)
 {
     ps_init_process();
+    drop_init_code();
 }
 
 /*

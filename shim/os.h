@@ -108,6 +108,9 @@ int ps_os_protect(void *p, size_t size, int writable); /* read-only or read/writ
  * they are clean pages of a read-only file mapping: they leave its RSS and come back from the
  * page cache at the next read. Never on memory that may hold private changes. */
 void ps_os_drop_file_pages(const void *p, size_t size);
+/* 1 if a page of [p, p+size) of a file mapping is a private copy (written: a breakpoint, a
+ * uprobe), 0 if none is, -1 if /proc/self/pagemap cannot tell */
+int ps_os_private_pages(const void *p, size_t size);
 void ps_os_purge(void *p, size_t size); /* give the pages back (MADV_DONTNEED): they stay
                                            mapped and read as zero afterwards */
 /* Copy n bytes of this process's memory at src, failing (-1) instead of faulting where src is

@@ -526,6 +526,39 @@ void ps_os_drop_file_pages(const void *p, size_t size)
     (void)PS_RAW_SYSCALL(SYS_madvise, p, size, MADV_DONTNEED, 0); /* a hint: errno untouched */
 }
 
+int ps_os_private_pages(const void *p, size_t size)
+{
+    /* /proc/self/pagemap: 64 bits a page, bit 63 present, bit 61 a file page or shared
+     * anonymous memory. A present page without bit 61 in a file mapping is a private copy:
+     * a debugger's breakpoint, a uprobe, a text relocation. */
+    size_t page = ps_os_page_size();
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)(page - 1), end = (uintptr_t)p + size;
+    int saved = errno, found = 0;
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        errno = saved;
+        return -1;
+    }
+    uint64_t e[64];
+    while (found == 0 && a < end) {
+        size_t n = (end - a + page - 1) / page;
+        if (n > sizeof e / sizeof e[0])
+            n = sizeof e / sizeof e[0];
+        ssize_t r = pread(fd, e, n * sizeof e[0], (off_t)(a / page * sizeof e[0]));
+        if (r <= 0 || (size_t)r % sizeof e[0] != 0) {
+            found = -1;
+            break;
+        }
+        for (size_t i = 0; i < (size_t)r / sizeof e[0]; i++)
+            if ((e[i] >> 63 & 1) && !(e[i] >> 61 & 1))
+                found = 1;
+        a += (size_t)r / sizeof e[0] * page;
+    }
+    close(fd);
+    errno = saved;
+    return found;
+}
+
 void ps_os_purge(void *p, size_t size)
 {
     int saved = errno;

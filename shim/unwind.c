@@ -834,8 +834,10 @@ PS_COLD static uint64_t compute_rule(uintptr_t pc)
  * So, with sampling, after each rule is computed, the object's read-only segment holding its
  * tables is unmapped from the 64 KiB window of .eh_frame_hdr's start to its end. Only a
  * segment the ELF program headers declare read-only and not RELRO, of an object without text
- * relocations (never written: its pages are the file's), never the shim's own (its segment is
- * resident anyway). Another reader of those pages (an exception, another thread's rule) reads them
+ * relocations (never written: its pages are the file's). The shim's own only when its tables
+ * have a segment of their own (lld's link, shim/text_layout.ld: .eh_frame_hdr and .eh_frame
+ * after the code), not the one of its ELF header, dynamic symbols and .rodata, which every
+ * malloc reads. Another reader of those pages (an exception, another thread's rule) reads them
  * in again from the page cache. */
 #define WINDOW ((uintptr_t)64 << 10) /* the kernel's fault-around */
 PS_COLD static void drop_tables(uintptr_t pc)
@@ -845,8 +847,7 @@ PS_COLD static void drop_tables(uintptr_t pc)
         return;
     uintptr_t start = (uintptr_t)fo.dlfo_map_start, end = (uintptr_t)fo.dlfo_map_end;
     uintptr_t self = (uintptr_t)&drop_tables;
-    if (self >= start && self < end)
-        return;
+    int own = self >= start && self < end;
     const ElfW(Ehdr) *eh = fo.dlfo_map_start;
     if (end - start < sizeof *eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
         eh->e_phentsize != sizeof(ElfW(Phdr)) || eh->e_phoff > end - start ||
@@ -863,6 +864,8 @@ PS_COLD static void drop_tables(uintptr_t pc)
     for (unsigned i = 0; i < eh->e_phnum; i++)
         if (ph[i].p_type == PT_LOAD && ph[i].p_flags == PF_R && hdr >= base + ph[i].p_vaddr &&
             hdr < base + ph[i].p_vaddr + ph[i].p_memsz) {
+            if (own && ph[i].p_offset == 0)
+                return; /* the shim's headers and .rodata with its tables (not lld) */
             /* whole pages of the segment only: a partial one may be another segment's */
             lo = (base + ph[i].p_vaddr + page - 1) & ~(page - 1);
             hi = (base + ph[i].p_vaddr + ph[i].p_memsz) & ~(page - 1);

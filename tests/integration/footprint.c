@@ -83,10 +83,11 @@ int main(int argc, char **argv)
         memset(ring[slot], (int)i, size < 16 ? size : 16);
     }
     long kb = rollup_kb("Anonymous"), code = mapping_kb("libperfshim.so", "r-xp");
-    long libc_ro = mapping_kb("/libc.so", "r--p");
+    long libc_ro = mapping_kb("/libc.so", "r--p"), shim_ro = mapping_kb("libperfshim.so", "r--p");
     for (size_t i = 0; i < SLOTS; i++)
         free(ring[i]);
-    printf("anonymous_kb %ld\nshim_code_kb %ld\nlibc_ro_kb %ld\n", kb, code, libc_ro);
+    printf("anonymous_kb %ld\nshim_code_kb %ld\nlibc_ro_kb %ld\nshim_ro_kb %ld\n", kb, code,
+           libc_ro, shim_ro);
     /* last: everything after it (the shim's final snapshot, libc's exit) is the exit's growth */
     printf("rss_kb %ld\n", rollup_kb("Rss"));
     return kb < 0 || code < 0;

@@ -1058,6 +1058,39 @@ START_TEST(test_readable)
 }
 END_TEST
 
+/* ps_os_private_pages tells the constructor whether the shim's code after its first window may
+ * be unmapped (init.c, drop_init_code): 0 while every page of a private file mapping is the
+ * file's (read, or never touched), 1 once one is a private copy (what a debugger's breakpoint
+ * or a uprobe makes: unmapping it would lose the breakpoint), and never errno changed. */
+START_TEST(test_private_pages)
+{
+    char path[] = "/tmp/perfshim-private-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    static char page[4096];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(write(fd, page, sizeof page), (ssize_t)sizeof page);
+    char *m = mmap(NULL, 4 * 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+    ck_assert_ptr_ne(m, MAP_FAILED);
+    close(fd);
+    ck_assert_int_eq(ps_os_private_pages(m, 4 * 4096), 0); /* nothing touched */
+    volatile char sum = 0;
+    for (int i = 0; i < 4; i++)
+        sum += m[i * 4096];
+    (void)sum;
+    ck_assert_int_eq(ps_os_private_pages(m, 4 * 4096), 0); /* read: the file's pages */
+    ck_assert_int_eq(mprotect(m + 2 * 4096, 4096, PROT_READ | PROT_WRITE), 0);
+    m[2 * 4096 + 7] = 1; /* copy on write: a page of this process only */
+    errno = 4321;
+    ck_assert_int_eq(ps_os_private_pages(m, 4 * 4096), 1);
+    ck_assert_int_eq(errno, 4321);
+    ck_assert_int_eq(ps_os_private_pages(m + 3 * 4096, 4096), 0); /* the pages after it */
+    ck_assert_int_eq(ps_os_private_pages(m, 2 * 4096), 0);        /* and before it */
+    munmap(m, 4 * 4096);
+}
+END_TEST
+
 /* ps_os_own_maps lists the mappings ps_os_map, ps_os_reserve and ps_os_remap made and not
  * ps_os_unmap'ed (reach.c leaves them out of the exit leak scan's roots): each one exactly, a
  * head unmapped leaves the tail, a remap moves it, an unmap forgets it. */
@@ -1362,6 +1395,7 @@ int main(void)
     tcase_add_test(tc, test_trace_chunks);
     tcase_add_test(tc, test_libunwind_on_demand);
     tcase_add_test(tc, test_readable);
+    tcase_add_test(tc, test_private_pages);
     tcase_add_test(tc, test_os_direct_calls);
     tcase_add_test(tc, test_os_own_maps);
     tcase_add_test(tc, test_advice_bins_wide);
