@@ -648,7 +648,9 @@ static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p
     int rc = p->reports ? pa_suppress_load_all(&supp, true, &(pa_strlist_t){0}) : PA_OK;
     for (size_t i = 0; i < n && rc == PA_OK; i++) {
         pa_trace_t t;
-        if ((rc = pa_model_load_at(paths[i], false, at, &t)) != PA_OK)
+        /* (json's leaks report reads the ages) */
+        if ((rc = p->reports || fn ? pa_model_load_at(paths[i], false, at, &t)
+                                   : pa_model_load_unaged(paths[i], false, at, &t)) != PA_OK)
             break; /* freed, and said */
         if (!p->reports && !fn)
             pa_model_drop_ages_advice(&t); /* (json's leaks report reads the ages) */

@@ -2015,7 +2015,7 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
             rc = load_leak_kinds(t, &ch);
             break;
         case PS_CHUNK_AGES:
-            rc = pa_ages_load(t, &ch);
+            rc = pa_ages_load(t, &ch, !o->no_ages);
             break;
         case PS_CHUNK_INHERITED:
             rc = load_inherited(t, &ch);
@@ -2131,9 +2131,9 @@ static int note_max(pa_trace_t *t, void *ctx)
     return PA_OK;
 }
 
-int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t)
+static int load_at(const char *path, bool quiet, const pa_at_t *at, bool no_ages, pa_trace_t *t)
 {
-    pa_model_opts_t o = {.quiet = quiet, .at = *at};
+    pa_model_opts_t o = {.quiet = quiet, .at = *at, .no_ages = no_ages};
     if (at->kind == PA_AT_MAX) {
         /* first pass: the totals of every snapshot, to find the highest live heap */
         pa_at_t best = {.kind = PA_AT_NUMBER};
@@ -2147,6 +2147,16 @@ int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t
         o.at = best;
     }
     return pa_model_read(path, &o, t);
+}
+
+int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t)
+{
+    return load_at(path, quiet, at, false, t);
+}
+
+int pa_model_load_unaged(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t)
+{
+    return load_at(path, quiet, at, true, t);
 }
 
 void pa_model_free(pa_trace_t *t)
