@@ -897,8 +897,9 @@ static bool packed_walk(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32
                 return false;
             continue;
         }
-        if (o->rows_wanted && pa_util_grow((void **)&s->packed, &s->packed_cap, s->npacked + 1,
-                                           sizeof *s->packed) != PA_OK) {
+        if (o->rows_wanted && s->npacked >= s->packed_cap && /* (no call per row kept) */
+            pa_util_grow((void **)&s->packed, &s->packed_cap, s->npacked + 1, sizeof *s->packed) !=
+                PA_OK) {
             *nomem = true;
             return false;
         }
