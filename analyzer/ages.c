@@ -35,7 +35,7 @@ static void bad(pa_trace_t *t, const pa_chunk_t *ch, const char *why)
                   (unsigned long long)ch->offset, why);
 }
 
-int pa_ages_load(pa_trace_t *t, const pa_chunk_t *ch)
+int pa_ages_load(pa_trace_t *t, const pa_chunk_t *ch, bool keep)
 {
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
@@ -64,7 +64,7 @@ int pa_ages_load(pa_trace_t *t, const pa_chunk_t *ch)
         pa_ages_free(a); /* another snapshot's (one after the --at one) */
         return PA_OK;
     }
-    if (!why && a->count) {
+    if (!why && a->count && keep) {
         a->sites = calloc(a->count, sizeof *a->sites);
         if (!a->sites) {
             pa_ages_free(a);
@@ -74,8 +74,9 @@ int pa_ages_load(pa_trace_t *t, const pa_chunk_t *ch)
     _Static_assert(PS_AGE_BUCKETS <= 32, "a site's lifetime buckets fit its 32-bit mask");
     size_t cells_cap = 0, freed_cap = 0;
     uint32_t prev_id = 0;
+    pa_age_site_t unkept;
     for (uint32_t i = 0; !why && i < a->count; i++) {
-        pa_age_site_t *s = &a->sites[i];
+        pa_age_site_t *s = keep ? &a->sites[i] : &unkept;
         size_t start = c.pos;
         s->stack_id = pa_cursor_u32(&c);
         uint32_t nlive = pa_cursor_u32(&c), nfreed = pa_cursor_u32(&c);
@@ -91,17 +92,20 @@ int pa_ages_load(pa_trace_t *t, const pa_chunk_t *ch)
         }
         s->first = (uint32_t)a->ncells;
         s->ncells = nlive;
-        if (pa_util_grow((void **)&a->cells, &cells_cap, a->ncells + nlive, sizeof *a->cells)) {
+        if (keep &&
+            pa_util_grow((void **)&a->cells, &cells_cap, a->ncells + nlive, sizeof *a->cells)) {
             pa_ages_free(a);
             return PA_ENOMEM;
         }
+        uint32_t prev_index = 0;
         for (uint32_t k = 0; k < nlive; k++) {
-            pa_age_cell_t *x = &a->cells[a->ncells++];
+            pa_age_cell_t cell, *x = keep ? &a->cells[a->ncells++] : &cell;
             x->index = pa_cursor_u32(&c);
             x->count = pa_cursor_u64(&c);
             x->bytes = pa_cursor_u64(&c);
-            if (x->index >= PA_AGE_LIVE_INDEXES || (k && x->index <= x[-1].index))
+            if (x->index >= PA_AGE_LIVE_INDEXES || (k && x->index <= prev_index))
                 why = "live-age bucket out of range or order";
+            prev_index = x->index;
         }
         uint64_t freed[PS_AGE_BUCKETS] = {0}; /* the chunk may repeat a bucket, or list a 0 */
         for (uint32_t k = 0; k < nfreed; k++) {
@@ -114,7 +118,7 @@ int pa_ages_load(pa_trace_t *t, const pa_chunk_t *ch)
         }
         s->freed_first = (uint32_t)a->nfreed;
         for (unsigned b = 0; b < PS_AGE_BUCKETS; b++) {
-            if (!freed[b])
+            if (!freed[b] || !keep)
                 continue;
             if (pa_util_grow((void **)&a->freed, &freed_cap, a->nfreed + 1, sizeof *a->freed)) {
                 pa_ages_free(a);
@@ -131,7 +135,9 @@ int pa_ages_load(pa_trace_t *t, const pa_chunk_t *ch)
     }
     a->nsites = a->count;
     pa_ages_free(t->ages);
-    t->ages = a;
+    t->ages = keep ? a : NULL;
+    if (!keep)
+        pa_ages_free(a);
     return PA_OK;
 }
 

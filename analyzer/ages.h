@@ -50,9 +50,10 @@ typedef struct pa_ages_s {
 } pa_ages_t;
 
 /* Reads an AGES chunk into t->ages when it belongs to the snapshot t stands at (a later one is
- * ignored: --at froze an earlier snapshot). A malformed chunk is said and skipped. PA_OK or
- * PA_ENOMEM. */
-int pa_ages_load(pa_trace_t *t, const pa_chunk_t *ch);
+ * ignored: --at froze an earlier snapshot). A malformed chunk is said and skipped. Without keep
+ * (a report that reads no ages) the chunk is checked alike, so the same damage is said, but
+ * nothing is kept: t->ages is NULL after it. PA_OK or PA_ENOMEM. */
+int pa_ages_load(pa_trace_t *t, const pa_chunk_t *ch, bool keep);
 void pa_ages_free(pa_ages_t *a);
 /* Frees t's ages, for a report that reads none once the trace is loaded (summary, timeline,
  * growth, export but json): 5 MB of a compile's trace, so its peak is lower. */

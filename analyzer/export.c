@@ -649,7 +649,10 @@ static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p
         p->reports || p->direct ? pa_suppress_load_all(&supp, true, &(pa_strlist_t){0}) : PA_OK;
     for (size_t i = 0; i < n && rc == PA_OK; i++) {
         pa_trace_t t;
-        if ((rc = pa_model_load_at(paths[i], false, at, &t)) != PA_OK)
+        /* (json's leaks report reads the ages) */
+        if ((rc = p->reports || p->direct || fn
+                      ? pa_model_load_at(paths[i], false, at, &t)
+                      : pa_model_load_unaged(paths[i], false, at, &t)) != PA_OK)
             break;                  /* freed, and said */
         if (p->direct && !p->doc) { /* loaded: the document starts */
             p->reports = p->direct;

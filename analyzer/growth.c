@@ -721,7 +721,7 @@ static int trace_report(pa_trace_t *t, pa_growth_set_t *s, int rc, const pa_grow
 int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_json_t *j)
 {
     pa_trace_t t;
-    int rc = pa_model_load(path, o->quiet, &t);
+    int rc = pa_model_load_unaged(path, o->quiet, &(pa_at_t){.kind = PA_AT_LAST}, &t);
     if (rc != PA_OK)
         return rc; /* the model said why */
     /* growth reads neither */

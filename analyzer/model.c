@@ -887,13 +887,19 @@ static bool packed_walk(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32
     for (uint32_t i = 0; i < count; i++) {
         id += pa_cursor_varint(c);
         if (!s || !id_wanted(o, (uint32_t)id) || id > UINT32_MAX) {
-            pa_cursor_skip_varints(c, fields);
+            /* (the format's count of fields a constant: the skip's loop unrolled, 23M rows of
+             * the busy trace's timeline) */
+            if (fields == PS_PACKED_FIELDS)
+                pa_cursor_skip_varints(c, PS_PACKED_FIELDS);
+            else
+                pa_cursor_skip_varints(c, fields);
             if (c->err || id > UINT32_MAX)
                 return false;
             continue;
         }
-        if (o->rows_wanted && pa_util_grow((void **)&s->packed, &s->packed_cap, s->npacked + 1,
-                                           sizeof *s->packed) != PA_OK) {
+        if (o->rows_wanted && s->npacked >= s->packed_cap && /* (no call per row kept) */
+            pa_util_grow((void **)&s->packed, &s->packed_cap, s->npacked + 1, sizeof *s->packed) !=
+                PA_OK) {
             *nomem = true;
             return false;
         }
@@ -1415,7 +1421,7 @@ static int load_alert(pa_trace_t *t, const pa_chunk_t *ch)
 
 /* ---- LEAK_KINDS ----------------------------------------------------------------------------- */
 
-static int load_leak_kinds(pa_trace_t *t, const pa_chunk_t *ch)
+static int load_leak_kinds(pa_trace_t *t, const pa_chunk_t *ch, bool keep)
 {
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
@@ -1429,6 +1435,8 @@ static int load_leak_kinds(pa_trace_t *t, const pa_chunk_t *ch)
         malformed(t, "LEAK_KINDS", ch, why);
         return PA_OK;
     }
+    if (!keep) /* (the rows were checked: they fit the payload) */
+        count = 0;
     ps_row_leak_kind_t *rows = count ? calloc(count, sizeof *rows) : NULL;
     if (count && !rows)
         return PA_ENOMEM;
@@ -1438,7 +1446,7 @@ static int load_leak_kinds(pa_trace_t *t, const pa_chunk_t *ch)
     t->leak_rows = rows;
     t->nleak_rows = count;
     t->leak_head = head;
-    t->has_leak_kinds = true;
+    t->has_leak_kinds = keep;
     return PA_OK;
 }
 
@@ -1516,7 +1524,7 @@ static void advice_free(pa_advice_t *a)
 
 /* Reads an ADVICE chunk into t->advice when it belongs to the snapshot t stands at (a later
  * one is ignored, as AGES). A malformed chunk is said and skipped. */
-static int load_advice(pa_trace_t *t, const pa_chunk_t *ch)
+static int load_advice(pa_trace_t *t, const pa_chunk_t *ch, bool keep)
 {
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
@@ -1540,18 +1548,20 @@ static int load_advice(pa_trace_t *t, const pa_chunk_t *ch)
         advice_free(a); /* another snapshot's (one after the --at one) */
         return PA_OK;
     }
-    if (!why && !(a->sites = calloc(a->count ? a->count : 1, sizeof *a->sites))) {
+    if (!why && keep && !(a->sites = calloc(a->count ? a->count : 1, sizeof *a->sites))) {
         advice_free(a);
         return PA_ENOMEM;
     }
+    pa_advice_site_t unkept;
+    uint32_t prev_id = 0;
     for (uint32_t i = 0; !why && i < a->count; i++) {
-        pa_advice_site_t *s = &a->sites[i];
+        pa_advice_site_t *s = keep ? &a->sites[i] : memset(&unkept, 0, sizeof unkept);
         size_t start = c.pos;
         PA_ROW_GET(&c, ADVICE_SITE, s);
         c.pos = start + a->site_size; /* fields a later format appends */
         if (c.err || c.pos > c.len) {
             why = "payload ends inside a site";
-        } else if (i && s->stack_id <= s[-1].stack_id) {
+        } else if (i && s->stack_id <= prev_id) {
             why = "sites out of stack id order";
         } else if ((uint64_t)s->req_nonzero + s->usable_nonzero > 2u * a->bins ||
                    ((uint64_t)s->req_nonzero + s->usable_nonzero) * 12 > pa_cursor_left(&c)) {
@@ -1568,6 +1578,7 @@ static int load_advice(pa_trace_t *t, const pa_chunk_t *ch)
                 (k < s->req_nonzero ? s->req : s->usable)[b] = n;
             prev = b;
         }
+        prev_id = s->stack_id;
     }
     if (why) {
         malformed(t, "ADVICE", ch, why);
@@ -1576,7 +1587,9 @@ static int load_advice(pa_trace_t *t, const pa_chunk_t *ch)
     }
     a->nsites = a->count;
     advice_free(t->advice);
-    t->advice = a;
+    t->advice = keep ? a : NULL;
+    if (!keep)
+        advice_free(a);
     return PA_OK;
 }
 
@@ -2012,16 +2025,16 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
             rc = load_alert(t, &ch);
             break;
         case PS_CHUNK_LEAK_KINDS:
-            rc = load_leak_kinds(t, &ch);
+            rc = load_leak_kinds(t, &ch, !o->no_site_chunks);
             break;
         case PS_CHUNK_AGES:
-            rc = pa_ages_load(t, &ch);
+            rc = pa_ages_load(t, &ch, !o->no_site_chunks);
             break;
         case PS_CHUNK_INHERITED:
             rc = load_inherited(t, &ch);
             break;
         case PS_CHUNK_ADVICE:
-            rc = load_advice(t, &ch);
+            rc = load_advice(t, &ch, !o->no_site_chunks);
             break;
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
@@ -2131,9 +2144,10 @@ static int note_max(pa_trace_t *t, void *ctx)
     return PA_OK;
 }
 
-int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t)
+static int load_at(const char *path, bool quiet, const pa_at_t *at, bool no_site_chunks,
+                   pa_trace_t *t)
 {
-    pa_model_opts_t o = {.quiet = quiet, .at = *at};
+    pa_model_opts_t o = {.quiet = quiet, .at = *at, .no_site_chunks = no_site_chunks};
     if (at->kind == PA_AT_MAX) {
         /* first pass: the totals of every snapshot, to find the highest live heap */
         pa_at_t best = {.kind = PA_AT_NUMBER};
@@ -2147,6 +2161,16 @@ int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t
         o.at = best;
     }
     return pa_model_read(path, &o, t);
+}
+
+int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t)
+{
+    return load_at(path, quiet, at, false, t);
+}
+
+int pa_model_load_unaged(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t)
+{
+    return load_at(path, quiet, at, true, t);
 }
 
 void pa_model_free(pa_trace_t *t)

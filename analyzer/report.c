@@ -205,6 +205,7 @@ typedef struct {
 
 typedef struct {
     uint32_t parent, piece; /* node 0, the root, is the empty key */
+    uint32_t depth;         /* pieces from the root (a key's frame count: no walk up) */
 } knode_t;
 
 /* What a frame node adds to its trie node when it is not 0 (few do): shim frames hidden on its
@@ -233,7 +234,9 @@ struct pa_pieces {
     uint32_t cut_piece; /* KEY_CUT's number */
     knode_t *nodes;     /* the key trie */
     size_t nnodes, ncap;
-    uint32_t *index; /* open addressing by (parent, piece): node, 0 empty; freed after grouping */
+    uint64_t *khash; /* by node: its path hash (key_hash), while grouping */
+    size_t khash_cap;
+    uint64_t *index; /* tagged index (util.h) by path hash: node, 0 empty; freed after grouping */
     size_t index_cap;
     uint32_t *fmap;     /* by frame node: its trie node + 1 (0: not mapped), FMAP_EXTRA */
     fextra_t *extras;   /* uthash by frame node */
@@ -303,6 +306,9 @@ static void pieces_trim(pa_pieces_t *p)
     free(p->index);
     p->index = NULL;
     p->index_cap = 0;
+    free(p->khash);
+    p->khash = NULL;
+    p->khash_cap = 0;
     free(p->fmap);
     p->fmap = NULL;
     fextra_t *x, *xt;
@@ -339,18 +345,27 @@ static void pieces_free(pa_pieces_t *p)
     free(p);
 }
 
-static size_t knode_first(const pa_pieces_t *p, uint32_t parent, uint32_t piece)
+/* The trie's hash of a node: of its piece and its parent's hash (0 for the root), that is of
+ * its whole key from the outer end. So the slots of a walk's nodes follow from its pieces alone,
+ * before any of them is found, and frame_key fetches them ahead instead of meeting one cache
+ * miss after the other (as the frame tree's frame_hash, model.c). */
+static uint64_t key_hash(uint64_t parent_hash, uint32_t piece)
 {
-    uint64_t h = ((uint64_t)parent << 32 | piece) * 0x9e3779b97f4a7c15u;
-    return (size_t)(h ^ h >> 31) & (p->index_cap - 1);
+    uint64_t h = (parent_hash ^ ((uint64_t)piece + 1)) * 0x9e3779b97f4a7c15u;
+    return h ^ h >> 29;
 }
 
-static size_t knode_slot(const pa_pieces_t *p, uint32_t parent, uint32_t piece)
+/* The slot of (parent, piece), of path hash h, or the empty slot where it would go. */
+static size_t knode_slot(const pa_pieces_t *p, uint32_t parent, uint32_t piece, uint64_t h)
 {
-    size_t i = knode_first(p, parent, piece);
-    uint32_t n;
-    while ((n = p->index[i]) && (p->nodes[n].parent != parent || p->nodes[n].piece != piece))
-        i = (i + 1) & (p->index_cap - 1);
+    size_t mask = p->index_cap - 1, i = pa_tix_first(h, p->index_cap);
+    uint64_t e;
+    while ((e = p->index[i])) {
+        const knode_t *n = &p->nodes[(uint32_t)e];
+        if (PA_TIX_TAG(e) == PA_TIX_TAG(h) && n->parent == parent && n->piece == piece)
+            break;
+        i = (i + 1) & mask;
+    }
     return i;
 }
 
@@ -360,29 +375,25 @@ static size_t knode_slot(const pa_pieces_t *p, uint32_t parent, uint32_t piece)
 static int knode_child_of(pa_pieces_t *p, uint32_t parent, uint32_t piece, bool *fresh,
                           uint32_t *out)
 {
-    if ((p->nnodes + 1) * 4 > p->index_cap * 3) {
-        if (p->nnodes >= FMAP_EXTRA - 2) /* (fmap holds node + 1 below FMAP_EXTRA) */
+    if (p->nnodes >= FMAP_EXTRA - 2 || /* (fmap holds node + 1 below FMAP_EXTRA) */
+        pa_tix_reserve(&p->index, &p->index_cap, p->nnodes + 1) != PA_OK)
+        return PA_ENOMEM;
+    uint64_t h = key_hash(p->khash[parent], piece);
+    size_t i = *fresh ? 0 : knode_slot(p, parent, piece, h);
+    if (*fresh || !p->index[i]) {
+        if (pa_util_grow((void **)&p->nodes, &p->ncap, p->nnodes + 1, sizeof *p->nodes) != PA_OK ||
+            pa_util_grow((void **)&p->khash, &p->khash_cap, p->nnodes + 1, sizeof *p->khash) !=
+                PA_OK)
             return PA_ENOMEM;
-        size_t cap = p->index_cap ? p->index_cap * 2 : 4096;
-        if (pa_util_index_reset(&p->index, &p->index_cap, cap) != PA_OK)
-            return PA_ENOMEM;
-        for (size_t n = 1; n < p->nnodes; n++)
-            p->index[knode_slot(p, p->nodes[n].parent, p->nodes[n].piece)] = (uint32_t)n;
-    }
-    size_t i = knode_first(p, parent, piece);
-    if (*fresh)
-        while (p->index[i])
-            i = (i + 1) & (p->index_cap - 1);
-    else
-        i = knode_slot(p, parent, piece);
-    if (!p->index[i]) {
-        if (pa_util_grow((void **)&p->nodes, &p->ncap, p->nnodes + 1, sizeof *p->nodes) != PA_OK)
-            return PA_ENOMEM;
-        p->nodes[p->nnodes] = (knode_t){parent, piece};
-        p->index[i] = (uint32_t)p->nnodes++;
+        uint32_t n = (uint32_t)p->nnodes++;
+        p->nodes[n] = (knode_t){parent, piece, p->nodes[parent].depth + 1};
+        p->khash[n] = h;
+        pa_tix_put(p->index, p->index_cap, h, n);
         *fresh = true;
+        *out = n;
+    } else {
+        *out = (uint32_t)p->index[i];
     }
-    *out = p->index[i];
     return PA_OK;
 }
 
@@ -390,6 +401,25 @@ static int knode_child(pa_pieces_t *p, uint32_t parent, uint32_t piece, uint32_t
 {
     bool fresh = false;
     return knode_child_of(p, parent, piece, &fresh, out);
+}
+
+/* Fetches the index slots of the first nodes that mapping the n pending frames of
+ * p->scratch (innermost first) onto key node `from` will look up (until a cut, which starts
+ * another key): their hashes follow from the pieces. */
+static void knode_prefetch(const pa_pieces_t *p, uint32_t from, size_t n)
+{
+    enum { AHEAD = 48 };
+    uint64_t h = p->khash[from];
+    size_t done = 0;
+    while (n-- && done < AHEAD && p->scratch[n].e) {
+        const addr_entry_t *e = p->scratch[n].e;
+        for (size_t j = e->n; j-- > 0 && done < AHEAD;)
+            if (!(e->f[j].flags & PIECE_SHIM)) {
+                h = key_hash(h, e->f[j].piece);
+                __builtin_prefetch(&p->index[pa_tix_first(h, p->index_cap)]);
+                done++;
+            }
+    }
 }
 
 /* Key `node` with KEY_CUT put at its outer end (a cut below frames already mapped: rare). */
@@ -477,6 +507,8 @@ static int frame_key(pa_pieces_t *p, pa_trace_t *t, pa_symbols_t *syms, uint32_t
             return PA_ENOMEM;
     }
     *k = x ? fmap_get(p, x) : (fkey_t){0, 0, false, false};
+    if (n && p->index_cap && !k->cut)
+        knode_prefetch(p, k->node, n);
     while (n--)
         if (fmap_set(p, p->scratch[n].frame, p->scratch[n].e, k) != PA_OK)
             return PA_ENOMEM;
@@ -525,19 +557,10 @@ static int row_key(pa_trace_t *t, pa_symbols_t *syms, pa_pieces_t *p, uint32_t s
     if (x == top) /* nothing but hidden frames (a very short stack): keep them */
         x = f.node, lead = 0;
     k->node = x;
-    for (; x != top; x = p->nodes[x].parent)
-        k->nframes++;
+    k->nframes = p->nodes[x].depth - p->nodes[top].depth;
     k->hidden = f.shim + lead;
     k->note = f.cut ? NOTE_CUT : k->nframes ? NULL : NOTE_ALL_SHIM;
     return PA_OK;
-}
-
-static size_t group_slot(const uint32_t *index, size_t cap, const pa_group_t *all, uint32_t node)
-{
-    size_t i = (size_t)(node * 2654435761u) & (cap - 1);
-    while (index[i] && all[index[i] - 1].key != node)
-        i = (i + 1) & (cap - 1);
-    return i;
 }
 
 /* A row's key while the rows are grouped: rowkey_t packed (note: an index into row_notes). */
@@ -610,10 +633,11 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
     int rc = PA_OK;
     if (!p || (t->snap.nrows && !(keys = malloc(t->snap.nrows * sizeof *keys))) ||
         (t->frames.n && !(p->fmap = pa_util_zalloc(t->frames.n * sizeof *p->fmap))) ||
-        !(p->nodes = calloc(1, sizeof *p->nodes)) || piece_intern(p, KEY_CUT, NULL, &p->cut_piece))
+        !(p->nodes = calloc(1, sizeof *p->nodes)) || !(p->khash = calloc(1, sizeof *p->khash)) ||
+        piece_intern(p, KEY_CUT, NULL, &p->cut_piece))
         rc = PA_ENOMEM;
-    if (p && p->nodes) {
-        p->nnodes = p->ncap = 1; /* the root */
+    if (p && p->nodes && p->khash) {
+        p->nnodes = p->ncap = p->khash_cap = 1; /* the root */
     }
     rowkey_t k;
     for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
@@ -653,11 +677,19 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
 /* The second pass: the groups of the rows' keys (with live_only, of the rows with live blocks). */
 static int group_rows(pa_trace_t *t, const rowslot_t *keys, bool live_only, pa_groups_t *out)
 {
-    uint32_t *row_group = NULL; /* group + 1 of each row while the groups move */
-    uint32_t *index = NULL;     /* open addressing by key node: group + 1 */
-    size_t index_cap = 0;
+    const pa_pieces_t *p = out->pieces;
+    uint32_t *row_group = NULL;  /* group + 1 of each row while the groups move */
+    uint32_t *node_group = NULL; /* by key node: its group + 1 */
+    size_t nkept = 0;            /* rows grouped: at most that many groups */
     int rc = PA_OK;
-    if (t->snap.nrows && !(row_group = calloc(t->snap.nrows, sizeof *row_group)))
+    for (size_t r = 0; r < t->snap.nrows; r++)
+        nkept += keys[r].note != ROW_SKIPPED && !(live_only && t->snap.rows[r].live_blocks == 0);
+    /* the groups' array sized once for the most there can be: the pages of groups that never
+     * come are never touched, and no doubling copies it */
+    if (t->snap.nrows &&
+        (!(row_group = calloc(t->snap.nrows, sizeof *row_group)) ||
+         !(node_group = pa_util_zalloc(p->nnodes * sizeof *node_group)) ||
+         (nkept && pa_util_grow((void **)&out->all, &out->cap, nkept, sizeof *out->all))))
         rc = PA_ENOMEM;
     pa_util_huge(row_group, t->snap.nrows * sizeof *row_group);
     for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
@@ -665,17 +697,9 @@ static int group_rows(pa_trace_t *t, const rowslot_t *keys, bool live_only, pa_g
         const rowslot_t *key = &keys[r];
         if (key->note == ROW_SKIPPED || (live_only && row->live_blocks == 0))
             continue;
-        if ((out->n + 1) * 2 > index_cap) {
-            if ((rc = pa_util_index_reset(&index, &index_cap, index_cap ? index_cap * 2 : 1024)) !=
-                PA_OK)
-                break;
-            for (size_t i = 0; i < out->n; i++)
-                index[group_slot(index, index_cap, out->all, out->all[i].key)] = (uint32_t)i + 1;
-        }
-        size_t slot = group_slot(index, index_cap, out->all, key->node);
-        if (!index[slot]) {
-            if (out->n >= UINT32_MAX - 1 ||
-                pa_util_grow((void **)&out->all, &out->cap, out->n + 1, sizeof *out->all)) {
+        uint32_t *slot = &node_group[key->node];
+        if (!*slot) {
+            if (out->n >= UINT32_MAX - 1 || out->n >= out->cap) {
                 rc = PA_ENOMEM;
                 break;
             }
@@ -686,10 +710,10 @@ static int group_rows(pa_trace_t *t, const rowslot_t *keys, bool live_only, pa_g
                                             .first_stack_id = row->stack_id,
                                             .shown_stack_id = row->stack_id,
                                             .suppressed_by = -1};
-            index[slot] = (uint32_t)++out->n;
+            *slot = (uint32_t)++out->n;
         }
-        pa_group_t *g = &out->all[index[slot] - 1];
-        row_group[r] = index[slot];
+        pa_group_t *g = &out->all[*slot - 1];
+        row_group[r] = *slot;
         g->stacks++;
         g->allocs += row->allocs;
         g->alloc_bytes += row->alloc_bytes;
@@ -701,7 +725,7 @@ static int group_rows(pa_trace_t *t, const rowslot_t *keys, bool live_only, pa_g
         if (row->stack_id < g->first_stack_id)
             g->first_stack_id = row->stack_id;
     }
-    free(index);
+    free(node_group);
     if (rc == PA_OK && out->n && !(out->items = malloc(out->n * sizeof *out->items)))
         rc = PA_ENOMEM;
     if (rc == PA_OK && t->snap.nrows &&

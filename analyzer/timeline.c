@@ -467,7 +467,7 @@ static int timeline_of(pa_trace_t *first, bool owned, const char *path, const pa
 int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, pa_json_t *j)
 {
     pa_trace_t t;
-    int rc = pa_model_load(path, o->quiet, &t);
+    int rc = pa_model_load_unaged(path, o->quiet, &(pa_at_t){.kind = PA_AT_LAST}, &t);
     if (rc != PA_OK)
         return rc; /* said why */
     /* the timeline reads neither */

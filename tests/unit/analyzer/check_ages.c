@@ -15,6 +15,7 @@
 
 #include <check.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- bucket math --------------------------------------------------------------------------- */
 
@@ -251,6 +252,47 @@ START_TEST(test_chunk_other_or_malformed)
 }
 END_TEST
 
+/* A report that keeps no ages (pa_model_load_unaged: timeline, growth, export) is told of a
+ * malformed AGES chunk exactly as one that keeps them: the same warnings, the same damage. */
+START_TEST(test_unaged_checks_alike)
+{
+    for (int kind = 0; kind < 6; kind++) {
+        tb_buf_t p = {0};
+        ages_payload(&p, TB_SNAPSHOT_TIME_NS, kind == 1 ? 12 : 16);
+        if (kind == 2)
+            p.len -= 4; /* the last lifetime bucket cut */
+        /* (offsets: a 40-byte head, sites of 16 bytes, live cells of 20, lifetimes of 12) */
+        if (kind == 3) /* site 1's second live bucket below its first (40) */
+            memcpy(p.data + 40 + 16 + 20, (const uint32_t[]){39}, 4);
+        if (kind == 4) /* site 1's first lifetime bucket out of range */
+            memcpy(p.data + 40 + 16 + 40, (const uint32_t[]){PS_AGE_BUCKETS}, 4);
+        if (kind == 5) /* site 2 given site 1's id */
+            memcpy(p.data + 40 + 16 + 40 + 24, (const uint32_t[]){1}, 4);
+        tb_buf_t f = {0};
+        const uint16_t types[] = {PS_CHUNK_AGES};
+        tb_typical_with(&f, types, &p, 1);
+        tb_free(&p);
+        const char *path = tu_path("ages.trace");
+        ck_assert_int_eq(tb_write_file(path, f.data, f.len), 0);
+        tb_free(&f);
+        pa_trace_t kept, unaged;
+        ck_assert_int_eq(pa_model_load(path, true, &kept), PA_OK);
+        ck_assert_int_eq(pa_model_load_unaged(path, true, &(pa_at_t){.kind = PA_AT_LAST}, &unaged),
+                         PA_OK);
+        ck_assert_int_eq(kept.damaged, unaged.damaged);
+        ck_assert_int_eq(kept.damaged, kind != 0);
+        ck_assert_uint_eq(kept.warnings.n, unaged.warnings.n);
+        for (size_t i = 0; i < kept.warnings.n; i++)
+            ck_assert_str_eq(kept.warnings.items[i], unaged.warnings.items[i]);
+        ck_assert(kind ? !pa_ages_of(&kept) : pa_ages_of(&kept) != NULL);
+        ck_assert_ptr_null(pa_ages_of(&unaged));
+        ck_assert_ptr_null(unaged.ages);
+        pa_model_free(&kept);
+        pa_model_free(&unaged);
+    }
+}
+END_TEST
+
 /* ---- the summary and the suspect rule ------------------------------------------------------ */
 
 /* A made-up ages table with one site: `live` blocks of 8 bytes, ages (ms) spread evenly over
@@ -402,6 +444,7 @@ int main(void)
     tcase_add_test(tc, test_chunk_decoded);
     tcase_add_test(tc, test_freed_sparse);
     tcase_add_test(tc, test_chunk_other_or_malformed);
+    tcase_add_test(tc, test_unaged_checks_alike);
     tcase_add_test(tc, test_suspect_outlived);
     tcase_add_test(tc, test_suspect_never_freed);
     tcase_add_test(tc, test_older_than);
