@@ -10,19 +10,20 @@ chunk in each keyframe's group (its snapshot chunk is a SNAPSHOT), else a POOL_P
 against the pool chunk before it (a POOL chunk when a class of the base is gone). `expand`
 writes what a shim before it wrote: every pool chunk whole. Every other chunk is copied as it
 is (an END's chunk count stays right: one chunk for one). Prints the pool chunks' bytes before
-and after. An encoder of its own (pstest.py decodes): used for the sizes in
+and after. An encoder of its own (pstest.py decodes the pool chunks read): used for the sizes in
 docs/performance.md ("A smaller POOL chunk") and to check that the analyzer reads a trace and
 its rewrite alike.
 """
+import os
 import struct
 import sys
 import zlib
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import pstest  # noqa: E402  (the decoder: each pool chunk's state)
+
 POOL, POOL_PACKED, SNAPSHOT, DELTAS = 6, 23, 4, (13, 17)
-HEAD = ("time_ns", "max_size", "reserved", "committed", "slab_bytes", "empty_bytes",
-        "released_bytes", "returned_bytes", "threads", "exhausted")
-ROW = ("size", "slabs", "allocs", "hits", "misses", "refills", "flushes", "flushed_blocks",
-       "direct_frees", "bytes_in_use", "bytes_cached", "bytes_central", "bytes_returned")
+HEAD, ROW = pstest.POOL_HEAD_NAMES, pstest.POOL_ROW_NAMES
 M64 = (1 << 64) - 1
 
 
@@ -39,27 +40,6 @@ def varint(v):
 def zz(cur, base):
     d = (cur - base) & M64
     return varint(((d << 1) ^ (M64 if d >> 63 else 0)) & M64)
-
-
-def read_varint(p, q):
-    v = s = 0
-    while True:
-        b = p[q]
-        q += 1
-        v |= (b & 0x7F) << s
-        s += 7
-        if b < 0x80:
-            return v, q
-
-
-def unzz(v):
-    return (v >> 1) ^ -(v & 1)
-
-
-def parse_pool(p):
-    head = dict(zip(HEAD, struct.unpack_from("<8QII", p, 0)))
-    n, rs = struct.unpack_from("<II", p, 72)
-    return head, [dict(zip(ROW, struct.unpack_from("<II11Q", p, 80 + i * rs))) for i in range(n)]
 
 
 def full(head, rows):
@@ -88,40 +68,6 @@ def packed(head, rows, bhead, brows):
             varint(len(rows)) + varint(n) + varint(12) + body)
 
 
-def unpack(p, bhead, brows):
-    t, base = struct.unpack_from("<QQ", p, 0)
-    assert base == bhead["time_ns"], "base %d is not the pool before (%d)" % (base, bhead["time_ns"])
-    q = 16
-    nh, q = read_varint(p, q)
-    d = []
-    for _ in range(nh):
-        v, q = read_varint(p, q)
-        d.append(unzz(v))
-    head = {"time_ns": t}
-    for k, name in enumerate(HEAD[1:]):
-        head[name] = (bhead[name] + d[k]) & (M64 if k < 7 else 0xFFFFFFFF)
-    count, q = read_varint(p, q)
-    n, q = read_varint(p, q)
-    nf, q = read_varint(p, q)
-    by = {r["size"]: r for r in brows}
-    size = 0
-    for _ in range(n):
-        gap, q = read_varint(p, q)
-        size += gap
-        d = []
-        for _k in range(nf):
-            v, q = read_varint(p, q)
-            d.append(unzz(v))
-        b = by.get(size, {})
-        r = {"size": size}
-        for k, name in enumerate(ROW[1:]):
-            r[name] = (b.get(name, 0) + d[k]) & (0xFFFFFFFF if k == 0 else M64)
-        by[size] = r
-    rows = [by[s] for s in sorted(by)]
-    assert len(rows) == count
-    return head, rows
-
-
 def chunks(d):
     off = 16
     while off + 16 <= len(d):
@@ -141,6 +87,8 @@ def main():
     mode, src, dst = sys.argv[1:4]
     d = open(src, "rb").read()
     cs = list(chunks(d))
+    raw = pstest.RawTrace(src, rows=False)
+    states = [(dict((k, h[k]) for k in HEAD), h["classes"]) for _t, h, _k in raw.pools]
     out = [d[:16]]
     before = after = 0
     base = None  # (head, rows) of the last pool chunk written
@@ -149,10 +97,7 @@ def main():
             out += [chunk(typ, p), p]
             continue
         before += 16 + len(p)
-        if typ == POOL:
-            state = parse_pool(p)
-        else:
-            state = unpack(p, *base)
+        state = states.pop(0)
         newtyp, newp = POOL, full(*state)
         if mode == "pack":
             nxt = next((t for _o, t, _p in cs[i + 1:] if t == SNAPSHOT or t in DELTAS), None)
