@@ -51,7 +51,7 @@ Three workloads (--workload), the same 100k stacks:
     time, is met in instructions only; docs/performance.md, "Three workloads side by side").
 Both recordings run under a 4 GB address-space limit (RLIMIT_AS) and a time limit, so that a
 recorder that blows up fails alone instead of taking the machine with it. Debian's heaptrack 1.4
-cannot record the adverse workload at any limit: its `heaptrack_interpret` hashes the (size,
+cannot record the adverse workload under any limit tried: its `heaptrack_interpret` hashes the (size,
 trace) pairs of 256 sizes at each hot stack into one narrow range and doubles its table without
 end (4 GB: `std::bad_alloc` after 128,290 of 1.2M allocations; 16 GB: the same, at 9.3 GB).
 --heaptrack-interpret PATH records with `heaptrack -r` and interprets the raw file with PATH
