@@ -1124,6 +1124,127 @@ static int load_pool(pa_trace_t *t, const pa_chunk_t *ch)
     return PA_OK;
 }
 
+/* POOL_PACKED (docs/trace-format.md): the differences from the pool of the POOL or POOL_PACKED
+ * chunk before it (its base_time_ns), applied to the pool held. One whose base is not the pool
+ * held (damage, or a staged chunk replaced) is ignored and counted: the pool stays the last
+ * one read until the next POOL. */
+#define POOL_UNDIFF_(c, type, name, unit, json, json_name, meaning)                                \
+    if (k >= 0 && k < have)                                                                        \
+        out->name += unzigzag(d[k]);                                                               \
+    k++;
+static void pool_head_apply(pa_pool_t *out, const uint64_t *d, int have)
+{
+    int k = -1; /* time_ns is not a difference */
+    PS_ROW_POOL_HEAD(POOL_UNDIFF_, _)
+}
+static void pool_row_apply(pa_pool_class_t *out, const uint64_t *d, int have)
+{
+    int k = -1; /* size is the row's key */
+    PS_ROW_POOL_CLASS(POOL_UNDIFF_, _)
+}
+#undef POOL_UNDIFF_
+
+static int load_pool_packed(pa_trace_t *t, const pa_chunk_t *ch)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    uint64_t time_ns = pa_cursor_u64(&c), base_ns = pa_cursor_u64(&c);
+    uint64_t head_fields = pa_cursor_varint(&c);
+    uint64_t hd[PS_POOL_PACKED_HEAD] = {0};
+    if (!c.err && head_fields < PS_POOL_PACKED_HEAD) {
+        malformed(t, "POOL_PACKED", ch, "fewer head fields than the format's");
+        return PA_OK;
+    }
+    for (uint64_t i = 0; i < head_fields && !c.err; i++) {
+        uint64_t v = pa_cursor_varint(&c);
+        if (i < PS_POOL_PACKED_HEAD)
+            hd[i] = v;
+    }
+    uint64_t count = pa_cursor_varint(&c), rows = pa_cursor_varint(&c);
+    uint64_t row_fields = pa_cursor_varint(&c);
+    if (c.err) {
+        malformed(t, "POOL_PACKED", ch, "payload ends inside the head");
+        return PA_OK;
+    }
+    /* every row is at least 1 + row_fields bytes; a class is 96 bytes in a POOL chunk */
+    if (row_fields < PS_POOL_PACKED_ROW || rows > pa_cursor_left(&c) ||
+        count > PS_CHUNK_MAX_LENGTH / PS_POOL_ROW_SIZE || rows > count) {
+        malformed(t, "POOL_PACKED", ch, "bad class or row count");
+        return PA_OK;
+    }
+    bool apply = !t->timed_unread && t->has_pool && t->pool.time_ns == base_ns;
+    pa_pool_t p = {.offset = ch->offset};
+    if (apply && count) {
+        p.classes = calloc(count, sizeof *p.classes);
+        if (!p.classes)
+            return PA_ENOMEM;
+    }
+    const pa_pool_t *b = &t->pool;
+    size_t nb = apply ? b->nclasses : 0, r = 0, n = 0;
+    uint64_t size = 0;
+    const char *why = NULL;
+    for (uint64_t i = 0; i <= rows && !why; i++) {
+        uint64_t d[PS_POOL_PACKED_ROW] = {0}, next = UINT64_MAX;
+        if (i < rows) {
+            uint64_t gap = pa_cursor_varint(&c);
+            for (uint64_t k = 0; k < row_fields && !c.err; k++) {
+                uint64_t v = pa_cursor_varint(&c);
+                if (k < PS_POOL_PACKED_ROW)
+                    d[k] = v;
+            }
+            if (c.err || gap == 0 || size + gap > UINT32_MAX) {
+                why = c.err ? "a row runs past the payload" : "row sizes do not increase";
+                break;
+            }
+            next = size += gap;
+        }
+        if (!apply)
+            continue;
+        for (; r < nb && b->classes[r].size < next; r++) { /* the base's rows not listed */
+            if (n == count)
+                break;
+            p.classes[n++] = b->classes[r];
+        }
+        if (i == rows)
+            break;
+        if (n == count) {
+            why = "more classes than class_count";
+            break;
+        }
+        pa_pool_class_t *o = &p.classes[n++];
+        if (r < nb && b->classes[r].size == next)
+            *o = b->classes[r++];
+        else
+            *o = (pa_pool_class_t){.size = (uint32_t)next};
+        pool_row_apply(o, d, PS_POOL_PACKED_ROW);
+    }
+    if (!why && apply && (n != count || r != nb))
+        why = "its classes and the base's do not add up to class_count";
+    if (why) {
+        free(p.classes);
+        malformed(t, "POOL_PACKED", ch, why);
+        return PA_OK;
+    }
+    if (!apply) {
+        /* warned at once: a pass from a keyframe (read_trace) then reads the file whole */
+        if (!t->timed_unread && t->pool_packed_skipped++ == 0)
+            pa_model_warn(t,
+                          "POOL_PACKED chunk at offset %llu changes the pool of time %llu ns, "
+                          "which was not read; the pool stays the last one read",
+                          (unsigned long long)ch->offset, (unsigned long long)base_ns);
+        return PA_OK;
+    }
+#define POOL_COPY_(c, type, name, unit, json, json_name, meaning) p.name = b->name;
+    PS_ROW_POOL_HEAD(POOL_COPY_, _)
+#undef POOL_COPY_
+    p.time_ns = time_ns;
+    pool_head_apply(&p, hd, PS_POOL_PACKED_HEAD);
+    p.nclasses = n;
+    free_pool(&t->pool);
+    t->pool = p;
+    return PA_OK;
+}
+
 /* ---- timing chunks ------------------------------------------------------------------------- */
 
 static void free_hist(pa_hist_t *h)
@@ -1742,6 +1863,8 @@ static int load_timed(pa_trace_t *t, const pa_chunk_t *ch)
     switch (ch->type) {
     case PS_CHUNK_POOL:
         return load_pool(t, ch);
+    case PS_CHUNK_POOL_PACKED:
+        return load_pool_packed(t, ch);
     case PS_CHUNK_LOCKS:
         return load_locks(t, ch);
     case PS_CHUNK_THREADS:
@@ -1770,14 +1893,16 @@ static int timed_chunk(pa_trace_t *t, const pa_chunk_t *ch)
     if (t->has_snapshot && time_ns <= t->snap.time_ns) {
         /* an older shim's chunk, after its SNAPSHOT; a POOL chunk of an earlier moment than
          * the last snapshot would describe the wrong one */
-        if (ch->type == PS_CHUNK_POOL && time_ns < t->snap.time_ns) {
+        if ((ch->type == PS_CHUNK_POOL || ch->type == PS_CHUNK_POOL_PACKED) &&
+            time_ns < t->snap.time_ns) {
             warn_pool_time(t, ch->offset, time_ns);
             return PA_OK;
         }
         return load_timed(t, ch);
     }
     int i = 0;
-    while (staged_types[i] != ch->type)
+    uint16_t slot = ch->type == PS_CHUNK_POOL_PACKED ? PS_CHUNK_POOL : ch->type;
+    while (staged_types[i] != slot)
         i++;
     pa_staged_t *st = &t->staged[i];
     uint8_t *copy = malloc(ch->length);
@@ -1786,6 +1911,7 @@ static int timed_chunk(pa_trace_t *t, const pa_chunk_t *ch)
     memcpy(copy, ch->payload, ch->length);
     unstage(st); /* a later chunk of the same type replaces a staged one */
     *st = (pa_staged_t){.set = true,
+                        .type = ch->type,
                         .offset = ch->offset,
                         .time_ns = time_ns,
                         .length = ch->length,
@@ -1800,10 +1926,8 @@ static int commit_staged(pa_trace_t *t)
         pa_staged_t *st = &t->staged[i];
         if (!st->set || st->time_ns > t->snap.time_ns)
             continue;
-        pa_chunk_t ch = {.type = staged_types[i],
-                         .length = st->length,
-                         .offset = st->offset,
-                         .payload = st->payload};
+        pa_chunk_t ch = {
+            .type = st->type, .length = st->length, .offset = st->offset, .payload = st->payload};
         int rc = load_timed(t, &ch);
         unstage(st);
         if (rc != PA_OK)
@@ -1850,6 +1974,7 @@ static bool after_frozen(const pa_trace_t *t, const pa_chunk_t *ch)
     case PS_CHUNK_STACKS_PACKED:
         return true;
     case PS_CHUNK_POOL:
+    case PS_CHUNK_POOL_PACKED:
     case PS_CHUNK_LOCKS:
     case PS_CHUNK_THREADS:
     case PS_CHUNK_LATENCY:
@@ -2005,6 +2130,7 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
             rc = load_snapshot(t, &ch, o, ch.offset < keyframe);
             break;
         case PS_CHUNK_POOL:
+        case PS_CHUNK_POOL_PACKED:
         case PS_CHUNK_LOCKS:
         case PS_CHUNK_THREADS:
         case PS_CHUNK_LATENCY:
@@ -2078,6 +2204,9 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
     t->frames.nlast = t->frames.last_cap = 0;
     if (rc == PA_OK)
         staged_unmatched(t);
+    if (rc == PA_OK && t->pool_packed_skipped)
+        pa_model_warn(t, "%llu POOL_PACKED chunk(s) ignored: the POOL each changes was not read",
+                      (unsigned long long)t->pool_packed_skipped);
     if (rc == PA_OK && t->deltas_skipped)
         pa_model_warn(
             t, "%llu SNAPSHOT_DELTA chunk(s) ignored: the snapshot each changes was not read",

@@ -257,6 +257,7 @@ typedef struct {
 /* A POOL or timing chunk read before the snapshot it belongs to (model.c stages it). */
 typedef struct {
     bool set;
+    uint16_t type;    /* its chunk type (POOL_PACKED is staged as POOL) */
     uint64_t offset;  /* file offset of its chunk */
     uint64_t time_ns; /* its snapshot's */
     uint32_t length;
@@ -287,6 +288,7 @@ typedef struct {
     bool has_pool;  /* a POOL chunk of `snap` or of an earlier snapshot (POOL is written when
                        it changed) */
     pa_pool_t pool; /* that chunk */
+    uint64_t pool_packed_skipped;  /* POOL_PACKED chunks not applied (their base was not read) */
     pa_staged_t staged[PA_STAGED]; /* POOL and timing chunks waiting for their snapshot */
     bool has_locks, has_threads, has_latency, has_zones, has_cpu;
     pa_locks_t locks; /* the last chunk of each timing type read */

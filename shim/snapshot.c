@@ -80,7 +80,6 @@ typedef struct {
 enum {
     MEMO_MODULES,
     MEMO_UNLOADED,
-    MEMO_POOL,
     MEMO_LOCKS,
     MEMO_THREADS,
     MEMO_LATENCY,
@@ -100,6 +99,15 @@ static uint64_t delta_bytes;   /* payload bytes of the deltas written since */
 static uint64_t last_delta;    /* payload bytes of the last delta */
 static uint64_t
     memo[MEMO_COUNT]; /* per kind: (1 << 32 | CRC-32) of the last chunk written; 0 none */
+
+/* POOL_PACKED: the pool state of the last POOL or POOL_PACKED chunk written to the file, which
+ * the next one is written against (pool_ref_ok 0: none, or a write failed: the next is a POOL).
+ * 6 KB of .bss, not mapped: written under the writer lock only. */
+enum { POOL_MAXC = 64 };
+static ps_row_pool_head_t pool_ref_head;
+static ps_pool_class_stats_t pool_ref[POOL_MAXC];
+static size_t pool_ref_n;
+static int pool_ref_ok;
 
 /* Whether a stack's counters moved since its row last written (marks: never NULL here, since
  * without them every snapshot is a keyframe). */
@@ -122,6 +130,7 @@ static uint64_t zigzag(uint64_t d)
 static void forget_base(void)
 {
     have_base = 0;
+    pool_ref_ok = 0;
     memset(memo, 0, sizeof memo);
 }
 
@@ -431,17 +440,87 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
     return 0;
 }
 
-/* Pool statistics for the snapshot just written (same time stamp). */
+#define POOL_ONE_(...) +1
+_Static_assert((0 PS_ROW_POOL_HEAD(POOL_ONE_, _)) - 1 == PS_POOL_PACKED_HEAD, "POOL_PACKED head");
+_Static_assert((0 PS_ROW_POOL_CLASS(POOL_ONE_, _)) - 1 == PS_POOL_PACKED_ROW, "POOL_PACKED row");
+
+/* The zigzag differences of every field but the first (time_ns, size) of a POOL head or row
+ * from the base's; returns whether any is not 0. */
+#define POOL_DIFF_(c, type, name, unit, json, json_name, meaning)                                  \
+    if (k++) {                                                                                     \
+        uint64_t d = zigzag((uint64_t)cur->name - (uint64_t)ref->name);                            \
+        ps_buf_varint(&buf, d);                                                                    \
+        moved |= d != 0;                                                                           \
+    }
+static int put_pool_head_diff(const ps_row_pool_head_t *cur, const ps_row_pool_head_t *ref)
+{
+    int k = 0, moved = 0;
+    PS_ROW_POOL_HEAD(POOL_DIFF_, _)
+    return moved;
+}
+static int put_pool_row_diff(const ps_pool_class_stats_t *cur, const ps_pool_class_stats_t *ref)
+{
+    int k = 0, moved = 0;
+    PS_ROW_POOL_CLASS(POOL_DIFF_, _)
+    return moved;
+}
+#undef POOL_DIFF_
+
+/* The POOL_PACKED payload of the used classes cs[0..n) against pool_ref; 0 when the pool did
+ * not change (nothing to write), -1 when a class of the base is gone (a POOL is written). */
+static int put_pool_packed(const ps_row_pool_head_t *head, const ps_pool_class_stats_t *cs,
+                           size_t n)
+{
+    ps_buf_reset(&buf);
+    ps_buf_u64(&buf, head->time_ns);
+    ps_buf_u64(&buf, pool_ref_head.time_ns);
+    ps_buf_varint(&buf, PS_POOL_PACKED_HEAD);
+    int moved = put_pool_head_diff(head, &pool_ref_head);
+    ps_buf_varint(&buf, n);
+    size_t count_at = buf.len;
+    ps_buf_varint(&buf, 0); /* rows: patched below when not 0 (one byte either way below 128) */
+    ps_buf_varint(&buf, PS_POOL_PACKED_ROW);
+    uint32_t rows = 0, prev_size = 0;
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r < pool_ref_n && pool_ref[r].size < cs[i].size)
+            return -1; /* a base class missing from this state: not expressible */
+        ps_pool_class_stats_t zero = {.size = cs[i].size};
+        const ps_pool_class_stats_t *ref = &zero;
+        if (r < pool_ref_n && pool_ref[r].size == cs[i].size)
+            ref = &pool_ref[r++];
+        size_t at = buf.len;
+        ps_buf_varint(&buf, cs[i].size - prev_size);
+        if (put_pool_row_diff(&cs[i], ref) || ref == &zero) {
+            rows++;
+            prev_size = cs[i].size;
+        } else {
+            buf.len = at; /* unchanged: the base's row stands */
+        }
+    }
+    if (r < pool_ref_n)
+        return -1;
+    if (!moved && !rows)
+        return 0;
+    if (rows >= 128)
+        return -1; /* not in one byte (64 classes at most today): a POOL instead */
+    if (!buf.failed)
+        buf.data[count_at] = (uint8_t)rows;
+    return 1;
+}
+
+/* Pool statistics for the snapshot being written (same time stamp): a POOL chunk at a keyframe
+ * (or after a failed write), else a POOL_PACKED of what changed since the last one, or nothing
+ * when nothing did. The adverse scale workload's pool chunks: 1,337 bytes a snapshot whole, 208
+ * packed (docs/performance.md, "A smaller POOL chunk"). */
 static void write_pool(int keyframe)
 {
-    enum { MAXC = 64 };
-    ps_pool_class_stats_t cs[MAXC];
+    ps_pool_class_stats_t cs[POOL_MAXC];
     ps_pool_totals_t tot;
     ps_pool_decay(ps_os_monotonic_ns()); /* a snapshot is also a chance to return idle slabs */
-    size_t n = ps_pool_stats(cs, MAXC, &tot);
-    if (n > MAXC)
-        n = MAXC;
-    ps_buf_reset(&buf);
+    size_t n = ps_pool_stats(cs, POOL_MAXC, &tot);
+    if (n > POOL_MAXC)
+        n = POOL_MAXC;
     ps_row_pool_head_t head = {.time_ns = last_snapshot_ns,
                                .max_size = ps_pool_max_size(),
                                .reserved = tot.reserved,
@@ -452,18 +531,34 @@ static void write_pool(int keyframe)
                                .returned_bytes = tot.returned,
                                .threads = tot.threads,
                                .exhausted = tot.exhausted};
-    ps_put_pool_head(&buf, &head);
     /* Only the classes that served a block: the others' rows are zeros, and a POOL chunk may
      * be written at every interval snapshot (redis-server's: 53 rows, 5 KB, half of a delta). */
-    uint32_t used = 0;
-    for (size_t i = 0; i < n; i++)
-        used += cs[i].allocs > 0;
-    ps_buf_u32(&buf, used);
-    ps_buf_u32(&buf, PS_POOL_ROW_SIZE);
+    size_t used = 0;
     for (size_t i = 0; i < n; i++)
         if (cs[i].allocs > 0)
+            cs[used++] = cs[i];
+    uint16_t type = PS_CHUNK_POOL;
+    if (!keyframe && pool_ref_ok) {
+        int packed = put_pool_packed(&head, cs, used);
+        if (packed == 0)
+            return; /* unchanged: a reader keeps the last one */
+        if (packed > 0)
+            type = PS_CHUNK_POOL_PACKED;
+    }
+    if (type == PS_CHUNK_POOL) {
+        ps_buf_reset(&buf);
+        ps_put_pool_head(&buf, &head);
+        ps_buf_u32(&buf, (uint32_t)used);
+        ps_buf_u32(&buf, PS_POOL_ROW_SIZE);
+        for (size_t i = 0; i < used; i++)
             ps_put_pool_class(&buf, &cs[i]); /* the pool's stats are the declared row */
-    write_memo(PS_CHUNK_POOL, MEMO_POOL, 8, keyframe);
+    }
+    pool_ref_ok = ps_writer_chunk(type, &buf) == 0;
+    if (pool_ref_ok) {
+        pool_ref_head = head;
+        memcpy(pool_ref, cs, used * sizeof *cs);
+        pool_ref_n = used;
+    }
 }
 
 /* The timing chunks of this snapshot (same time stamp): LOCKS, THREADS, LATENCY, ZONES, CPU,

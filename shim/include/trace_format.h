@@ -56,6 +56,7 @@ enum ps_chunk_type {
     PS_CHUNK_INHERITED = 20,        /* forked child: blocks live at the fork, per stack */
     PS_CHUNK_ADVICE = 21,           /* advice counters per stack (sizes, temporaries, ...) */
     PS_CHUNK_STACKS_PACKED = 22,    /* STACKS with frames shared with the stack before, varints */
+    PS_CHUNK_POOL_PACKED = 23,      /* POOL as varint differences from the POOL chunk before */
     /* Types from 0x8000 are written by the analyzer, never by the shim. */
     PS_CHUNK_MERGED_FROM = 0x8001, /* perfshim merge -o: one input process (path, PROCESS) */
     PS_CHUNK_END = 0xffff          /* clean end of the trace: nothing follows */
@@ -121,6 +122,15 @@ enum ps_chunk_type {
  *   PS_ROW_POOL_HEAD, u32 class_count, u32 row_size (>= PS_POOL_ROW_SIZE), rows
  *   (PS_ROW_POOL_CLASS), one per size class that served a block, smallest first.
  *
+ * POOL_PACKED payload (what current shims write instead of POOL between keyframes): u64
+ *   time_ns, u64 base_time_ns (time_ns of the last POOL or POOL_PACKED chunk before it in the
+ *   file, the base), then varints: head_fields (>= PS_POOL_PACKED_HEAD), that many zigzag
+ *   differences of PS_ROW_POOL_HEAD's fields after time_ns from the base's, class_count (of the
+ *   pool after this chunk), row_count, row_fields (>= PS_POOL_PACKED_ROW), then row_count rows
+ *   by increasing size: size_gap (the class size minus the previous row's, the first minus 0;
+ *   at least 1), row_fields zigzag differences of PS_ROW_POOL_CLASS's fields after size from
+ *   the base's row of that size (zeros if it has none). Rows not listed are the base's.
+ *
  * The timing chunks (LOCKS, THREADS, LATENCY, ZONES, CPU) follow the POOL chunk (or the
  * SNAPSHOT chunk) of the same snapshot and start with its u64 time_ns. Times are ns, except in
  * histograms, which count ticks (tick_hz ticks per second, given in the chunk).
@@ -185,6 +195,8 @@ enum ps_chunk_type {
 /* SNAPSHOT flags: some allocations were sampled (PERFSHIM_SAMPLE): figures are estimates */
 #define PS_SNAP_F_SAMPLED 2u
 #define PS_POOL_ROW_SIZE 96
+#define PS_POOL_PACKED_HEAD 9      /* POOL_PACKED: head differences (max_size .. exhausted) */
+#define PS_POOL_PACKED_ROW 12      /* POOL_PACKED: row differences (slabs .. bytes_returned) */
 #define PS_LOCK_ROW_SIZE 144       /* the fields every reader needs */
 #define PS_LOCK_ROW_SIZE_WAKES 152 /* rows this long also hold `wakes` */
 #define PS_LOCK_ROW_SIZE_POSTS 160 /* rows this long also hold `paired_posts` */

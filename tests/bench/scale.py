@@ -50,14 +50,22 @@ Three workloads (--workload), the same 100k stacks:
     heaptrack_print's CPU time and 1/11 to 1/20 of its instructions (the target, 1/10 of its
     time, is met in instructions only; docs/performance.md, "Three workloads side by side").
 Both recordings run under a 4 GB address-space limit (RLIMIT_AS) and a time limit, so that a
-recorder that blows up fails alone instead of taking the machine with it.
+recorder that blows up fails alone instead of taking the machine with it. Debian's heaptrack 1.4
+cannot record the adverse workload under any limit tried: its `heaptrack_interpret` hashes the (size,
+trace) pairs of 256 sizes at each hot stack into one narrow range and doubles its table without
+end (4 GB: `std::bad_alloc` after 128,290 of 1.2M allocations; 16 GB: the same, at 9.3 GB).
+--heaptrack-interpret PATH records with `heaptrack -r` and interprets the raw file with PATH
+(measured 2026-12-06 with heaptrack 1.4.0's interpreter built with that hash fixed, whose output
+is the same bytes: the reports take 1/2.4 to 1/3.0 of heaptrack_print's CPU on adverse;
+docs/performance.md, "A smaller POOL chunk, and the adverse workload recorded by heaptrack").
 
 --callgrind also counts the instructions of one run of each command under
 `valgrind --tool=callgrind` (load-independent; several minutes at full size).
 
 Usage:
     python3 tests/bench/scale.py --build build [--workload adverse|service|busy] [--data DIR]
-        [--reps 5] [--rounds N] [--symbol-cache DIR] [--callgrind] [--json out.json]
+        [--reps 5] [--rounds N] [--symbol-cache DIR] [--heaptrack-interpret PATH] [--callgrind]
+        [--json out.json]
 --data DIR keeps the recordings in DIR and reuses them when present (on a loaded 2-core
 machine the service workload's take 4 minutes, the adverse one's 20 or more, the busy one's 16:
 the shim's 10k snapshots of 100k stacks are the cost; the two recordings run at once), with
@@ -123,14 +131,19 @@ def record(args, data):
             argv, env=env, stdout=subprocess.DEVNULL, preexec_fn=capped)))
     if not os.path.exists(ht):
         log("recording %s under heaptrack" % " ".join(argv))
-        # heaptrack -o X writes X.zst; recorded under a temporary name, renamed when whole.
+        # heaptrack -o X writes X.zst (-r: X.raw.zst, interpreted below); recorded under a
+        # temporary name, renamed when whole.
+        raw = ["-r"] if args.heaptrack_interpret else []
         jobs.append(("heaptrack", ht, subprocess.Popen(
-            ["heaptrack", "-o", ht[:-len(".zst")] + ".part", "--"] + argv,
+            ["heaptrack"] + raw + ["-o", ht[:-len(".zst")] + ".part", "--"] + argv,
             stdout=subprocess.DEVNULL, preexec_fn=capped)))
     t0 = time.monotonic()
     for tool, path, p, rc, ru, wall in wait_all(jobs, t0 + RECORD_TIMEOUT):
         log("%s recording done in %.0f s: %s" % (tool, wall, rc))
         part = path + ".part" if tool == "perfshim" else path[:-len(".zst")] + ".part.zst"
+        if tool == "heaptrack" and args.heaptrack_interpret and rc == 0:
+            rc, ru, wall = interpret(args.heaptrack_interpret, part[:-len(".zst")] + ".raw.zst",
+                                     part, ru, wall)
         if rc != 0 or not os.path.exists(part):
             raise SystemExit("scale.py: the %s recording failed (%s); see %s" % (tool, rc, part))
         os.rename(part, path)
@@ -140,6 +153,30 @@ def record(args, data):
             json.dump({"argv": argv, "wall_s": wall, "user_s": ru.ru_utime,
                        "sys_s": ru.ru_stime, "maxrss_kib": ru.ru_maxrss}, fh)
     return trace, ht
+
+
+def interpret(interpreter, raw, out, ru, wall):
+    """`zstd -dc RAW | INTERPRETER | zstd -c > OUT` (what heaptrack runs while recording), the
+    interpreter under the recording's limits; returns (exit status, the recording's rusage and
+    wall time with the interpreter's added: user, sys and the larger peak RSS)."""
+    log("interpreting %s with %s" % (raw, interpreter))
+    t0 = time.monotonic()
+    with open(out, "wb") as fo:
+        dec = subprocess.Popen(["zstd", "-dc", raw], stdout=subprocess.PIPE)
+        comp = subprocess.Popen(["zstd", "-c", "-q"], stdin=subprocess.PIPE, stdout=fo)
+        itp = subprocess.Popen([interpreter], stdin=dec.stdout, stdout=comp.stdin,
+                               stderr=subprocess.DEVNULL, preexec_fn=capped)
+        dec.stdout.close()
+        comp.stdin.close()
+        _, status, iru = os.wait4(itp.pid, 0)
+        dec.wait()
+        comp.wait()
+    rc = os.waitstatus_to_exitcode(status)
+    log("interpreter exited %s after %.0f s, %.1f s of CPU, %.0f MB" % (
+        rc, time.monotonic() - t0, iru.ru_utime + iru.ru_stime, iru.ru_maxrss / 1024))
+    both = resource.struct_rusage([ru.ru_utime + iru.ru_utime, ru.ru_stime + iru.ru_stime,
+                                   max(ru.ru_maxrss, iru.ru_maxrss)] + list(ru)[3:])
+    return rc, both, wall + time.monotonic() - t0
 
 
 def wait_all(jobs, deadline):
@@ -202,6 +239,9 @@ def main():
     ap.add_argument("--workload", choices=sorted(WORKLOADS), default="adverse")
     ap.add_argument("--rounds", type=int, help="rounds of requests (default: the workload's)")
     ap.add_argument("--symbol-cache", help="run the perfshim reports with this symbol cache")
+    ap.add_argument("--heaptrack-interpret", metavar="PATH",
+                    help="record with `heaptrack -r`, then interpret with this "
+                         "heaptrack_interpret (adverse: heaptrack 1.4's cannot, see the header)")
     ap.add_argument("--callgrind", action="store_true",
                     help="also count the instructions of one run of each command")
     ap.add_argument("--json", help="write the results here")

@@ -4,10 +4,10 @@
 
 Runs the example programs under libperfshim.so, each with the options that make it write the
 chunks worth fuzzing (leaky: leaks; contention: LOCKS; cpuburn: CPU and LATENCY; threads:
-THREADS; dump: several snapshots; interval: SNAPSHOT_DELTA), and copies the committed golden
-traces (tests/data) and the regression inputs (tests/fuzz/regressions) next to them. Fails when a
-program writes no trace, so the fuzzer never silently starts from an empty corpus. Standard
-library only.
+THREADS; dump: several snapshots; interval: SNAPSHOT_PACKED, POOL_PACKED), and copies the
+committed golden traces (tests/data) and the regression inputs (tests/fuzz/regressions) next
+to them. Fails when a program writes no trace, so the fuzzer never silently starts from an
+empty corpus. Standard library only.
 """
 import argparse
 import os
@@ -22,7 +22,7 @@ PROGRAMS = [
     ("cpuburn", ["2"], {"PERFSHIM_CPU_HZ": "1000", "PERFSHIM_LATENCY_SAMPLE": "1"}),
     ("threads", [], {}),
     ("dump", [], {}),
-    ("interval", ["400"], {"PERFSHIM_INTERVAL": "50ms"}),  # SNAPSHOT_DELTA, chunks left out
+    ("interval", ["400"], {"PERFSHIM_INTERVAL": "50ms"}),  # deltas, POOL_PACKED, chunks left out
 ]
 
 

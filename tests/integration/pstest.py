@@ -331,6 +331,7 @@ CHUNK_PROCESS, CHUNK_MODULES, CHUNK_STACKS, CHUNK_SNAPSHOT, CHUNK_MESSAGE, CHUNK
 CHUNK_SNAPSHOT_DELTA = 13
 CHUNK_SNAPSHOT_PACKED = 17  # the delta current shims write: varint rows
 CHUNK_STACKS_PACKED = 22  # the stacks current shims write: shared callers, varint frames
+CHUNK_POOL, CHUNK_POOL_PACKED = 6, 23  # the pool; POOL_PACKED: differences from the one before
 CHUNK_STACK_KINDS = (CHUNK_STACKS, CHUNK_STACKS_PACKED)
 CHUNK_DELTAS = (CHUNK_SNAPSHOT_DELTA, CHUNK_SNAPSHOT_PACKED)
 SNAP_EXIT, SNAP_DUMP, SNAP_INTERVAL, SNAP_FORK = 0, 1, 2, 3
@@ -343,6 +344,12 @@ TOTAL_NAMES = ("allocs", "frees", "alloc_bytes", "freed_bytes", "live_blocks", "
 ROW_NAMES = ("stack_id", "reserved", "allocs", "alloc_bytes", "frees", "freed_bytes",
              "live_blocks", "live_bytes", "peak_live_bytes")
 
+
+POOL_HEAD_NAMES = ("time_ns", "max_size", "reserved", "committed", "slab_bytes", "empty_bytes",
+                   "released_bytes", "returned_bytes", "threads", "exhausted")
+POOL_ROW_NAMES = ("size", "slabs", "allocs", "hits", "misses", "refills", "flushes",
+                  "flushed_blocks", "direct_frees", "bytes_in_use", "bytes_cached",
+                  "bytes_central", "bytes_returned")
 
 LOCK_NAMES = ("acquisitions", "contended", "owner_changes", "wait_ns", "max_wait_ns", "hold_ns",
               "max_hold_ns", "hold_samples", "read_acquisitions", "trylock_failures",
@@ -372,6 +379,8 @@ class RawTrace:
         self.zones = None
         self.latency = None
         self.cpu = None
+        self.pool = None  # the pool after the last POOL or POOL_PACKED chunk: head and "classes"
+        self.pools = []  # (chunk type, that pool, index of the snapshot it belongs to), each one
         self.messages = []  # (severity, text) of every MESSAGE chunk
         self.alerts = []  # every ALERT chunk's rows, with "snapshot": the SNAPSHOT's index
         self.chunks = []  # (offset, type, total length including the header)
@@ -448,6 +457,59 @@ class RawTrace:
             rows.append(r)
         return rows
 
+    def _pool(self, typ, p):
+        """POOL: the head and its rows; POOL_PACKED: zigzag differences from the pool before
+        (docs/trace-format.md), rows keyed by their size."""
+        mask = (1 << 64) - 1
+        if typ == CHUNK_POOL:
+            head = dict(zip(POOL_HEAD_NAMES, struct.unpack_from("<8QII", p, 0)))
+            n, rs = struct.unpack_from("<II", p, 72)
+            classes = [dict(zip(POOL_ROW_NAMES, struct.unpack_from("<II11Q", p, 80 + i * rs)))
+                       for i in range(n)]
+        else:
+            t, base = struct.unpack_from("<QQ", p, 0)
+            if self.pool is None or self.pool["time_ns"] != base:
+                self.error = "POOL_PACKED's base %d is not the POOL before it" % base
+                return
+            unz = lambda v: (v >> 1) ^ -(v & 1)
+            q = 16
+            nh, q = self._varint(p, q)
+            d = []
+            for _ in range(nh):
+                v, q = self._varint(p, q)
+                d.append(unz(v))
+            head = {"time_ns": t}
+            for k, name in enumerate(POOL_HEAD_NAMES[1:]):
+                head[name] = (self.pool[name] + d[k]) & (mask if k < 7 else 0xFFFFFFFF)
+            count, q = self._varint(p, q)
+            rows, q = self._varint(p, q)
+            nf, q = self._varint(p, q)
+            by_size = {c["size"]: c for c in self.pool["classes"]}
+            size = 0
+            for _ in range(rows):
+                gap, q = self._varint(p, q)
+                size += gap
+                d = []
+                for _k in range(nf):
+                    v, q = self._varint(p, q)
+                    d.append(unz(v))
+                b = by_size.get(size, {})
+                r = {"size": size}
+                for k, name in enumerate(POOL_ROW_NAMES[1:]):
+                    r[name] = (b.get(name, 0) + d[k]) & (0xFFFFFFFF if k == 0 else mask)
+                by_size[size] = r
+            classes = [by_size[k] for k in sorted(by_size)]
+            if len(classes) != count:
+                self.error = "POOL_PACKED: %d classes, class_count %d" % (len(classes), count)
+                return
+        head["classes"] = classes
+        self.pool = head
+        self.pools.append((typ, head, len(self.snapshots)))  # written before its snapshot
+
+    def pool_at(self, i):
+        """The pool at snapshot i: the last pool chunk written before its snapshot chunk."""
+        return next((h for _t, h, k in reversed(self.pools) if k <= i), None)
+
     @staticmethod
     def _str(p, q):
         n, = struct.unpack_from("<I", p, q)
@@ -494,6 +556,8 @@ class RawTrace:
             self.snapshots.append({"reason": reason, "time_ns": _t, "totals": totals,
                                    "rows": rows, "delta": base is not None,
                                    "changed": rows_n})
+        elif typ in (CHUNK_POOL, CHUNK_POOL_PACKED):
+            self._pool(typ, p)
         elif typ == CHUNK_END:
             self.end = struct.unpack_from("<QQ", p, 0)
         elif typ == CHUNK_ALERT:

@@ -10,7 +10,9 @@ last, deltas between that leave out the unchanged row; copies of the trace cut a
 the last delta chunk's header (SNAPSHOT_PACKED) and every 8th byte after, and at many offsets
 before it in its snapshot (a writer killed mid-write) analyze to the snapshot before it; the
 rows rebuilt delta by delta add up to each snapshot's totals; a damaged keyframe makes the
-deltas after it be skipped until the next keyframe. SIGKILL mid-run: the last complete snapshot is reported and
+deltas after it be skipped until the next keyframe. The pool: a POOL chunk with each keyframe
+and POOL_PACKED chunks with deltas, decoded by pstest, whose counters never fall, reported by
+`summary --at` as decoded, and by each cut trace as at the snapshot it reads as. SIGKILL mid-run: the last complete snapshot is reported and
 every one counted. PERFSHIM_MAX_TRACE: the first piece and at most the latest three are kept
 (as many as the bound holds), each a complete trace; `perfshim run` reports the last piece (the exit state), not the first the trace
 list names, nor an older stale piece of the same name. No wall-clock assertion beyond "several snapshots"."""
@@ -281,16 +283,60 @@ def main():
         data = f.read()
     cut_path = os.path.join(work, "cut.trace")
 
+    # The pool of each snapshot: between keyframes its POOL_PACKED chunks (differences from the
+    # pool chunk before), decoded by pstest on its own; a cut trace must report the pool of
+    # the snapshot it reads as, not the base of a torn chunk nor a pool whose snapshot was lost.
+    pool_keys = ("committed", "slab_bytes", "empty_bytes", "threads")
+    class_keys = ("size", "slabs", "allocs", "hits", "misses", "refills", "flushes",
+                  "flushed_blocks", "direct_frees", "bytes_in_use", "bytes_cached",
+                  "bytes_central", "bytes_returned")
+
+    def pool_figures(head, classes):
+        return (tuple(head[k] for k in pool_keys),
+                tuple(tuple(c[k] for k in class_keys) for c in classes))
+
     def figures(d):
         t = d.get("totals", {})
+        pool = d.get("pool")
         return (d["snapshot"]["reason"], d["snapshot"]["time_ns"], t.get("allocs"),
                 t.get("frees"), t.get("live_blocks"), t.get("live_bytes"),
-                d["snapshot"]["snapshots"])
+                d["snapshot"]["snapshots"],
+                pool and pool_figures(pool["totals"], pool["classes"]))
 
     def want(i):
         s = raw.snapshots[i]
+        pool = raw.pool_at(i)
         return (SNAP_NAMES[s["reason"]], s["time_ns"], s["totals"]["allocs"],
-                s["totals"]["frees"], s["totals"]["live_blocks"], s["totals"]["live_bytes"], i + 1)
+                s["totals"]["frees"], s["totals"]["live_blocks"], s["totals"]["live_bytes"], i + 1,
+                pool and pool_figures(pool, pool["classes"]))
+
+    packed = [k for t, _h, k in raw.pools if t == pstest.CHUNK_POOL_PACKED]
+    ck.check(packed and raw.pools[0][0] == pstest.CHUNK_POOL and
+             raw.pools[-1][0] == pstest.CHUNK_POOL and
+             all(not raw.snapshots[k]["delta"] for t, _h, k in raw.pools
+                 if t == pstest.CHUNK_POOL) and
+             all(raw.snapshots[k]["delta"] for k in packed),
+             "the pool: a POOL chunk with each keyframe, POOL_PACKED chunks with deltas",
+             repr([(t, k) for t, _h, k in raw.pools]))
+    # Oracle: the counters are cumulative, so no class's decoded allocs, hits or misses fall
+    # from one pool chunk to the next (the exit keyframe's POOL is written whole).
+    seq = [{c["size"]: c for c in h["classes"]} for _t, h, _k in raw.pools]
+    ck.check(all(b[z][f] >= a[z][f] for a, b in zip(seq, seq[1:]) for z in a
+                 for f in ("allocs", "hits", "misses", "refills")),
+             "decoded pool counters never fall (the last POOL_PACKED chain ends at the exit's "
+             "POOL)", "")
+    mid = packed[len(packed) // 2] if packed else None
+    if mid is not None:
+        # --at TIME picks the last snapshot at or before it: halfway to the next one
+        at = (raw.snapshots[mid]["time_ns"] + raw.snapshots[mid + 1]["time_ns"]) / 2e6
+        q = pstest.run([args.perfshim, "summary", "--json", "--at", "%.3fms" % at, traces[0]])
+        try:
+            dq = json.loads(q.stdout.decode("utf-8"))
+            got, w = figures(dq), want(mid)  # (its "snapshots" counts the file's)
+            ck.equal(got[:6] + got[7:], w[:6] + w[7:], "summary --at the snapshot of a "
+                     "POOL_PACKED chunk: its pool, as pstest decodes it")
+        except ValueError:
+            ck.check(False, "summary --json --at N prints JSON", pstest.describe(q))
 
     def analyze(blob):
         with open(cut_path, "wb") as f:

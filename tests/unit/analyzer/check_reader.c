@@ -991,6 +991,201 @@ START_TEST(test_pool_truncated_everywhere)
 END_TEST
 
 /* A POOL chunk is shown only with the snapshot it was written with. */
+/* ---- POOL_PACKED -------------------------------------------------------------------------- */
+
+/* The pool (head h, classes c[0..n)) at the reported snapshot, field by field. */
+static void check_pool_is(const pa_pool_t *pool, const tb_pool_totals_t *h,
+                          const tb_pool_class_t *c, uint32_t n)
+{
+    ck_assert_ptr_nonnull(pool);
+    ck_assert_uint_eq(pool->time_ns, h->time_ns);
+    ck_assert_uint_eq(pool->max_size, h->max_size);
+    ck_assert_uint_eq(pool->reserved, h->reserved);
+    ck_assert_uint_eq(pool->committed, h->committed);
+    ck_assert_uint_eq(pool->slab_bytes, h->slab_bytes);
+    ck_assert_uint_eq(pool->empty_bytes, h->empty_bytes);
+    ck_assert_uint_eq(pool->released_bytes, h->released_bytes);
+    ck_assert_uint_eq(pool->returned_bytes, h->returned_bytes);
+    ck_assert_uint_eq(pool->threads, h->threads);
+    ck_assert_uint_eq(pool->exhausted, h->exhausted);
+    ck_assert_uint_eq(pool->nclasses, n);
+    for (uint32_t i = 0; i < n; i++)
+        tu_pool_class_eq(&pool->classes[i], &c[i]);
+}
+
+/* Three snapshots: a POOL (the typical pool, A), then POOL_PACKED chunks B (against A: counters
+ * up and down, two classes added, one between others) and C (against B: the head only), each
+ * written by the builder's own encoder before its SNAPSHOT. */
+enum { PP_SNAPS = 3 };
+typedef struct {
+    tb_pool_totals_t h[PP_SNAPS];
+    tb_pool_class_t c[PP_SNAPS][6];
+    uint32_t n[PP_SNAPS];
+    size_t snap_end[PP_SNAPS]; /* file offset just past each SNAPSHOT chunk */
+    size_t pool_at[PP_SNAPS];  /* offset of each POOL / POOL_PACKED chunk */
+} pp_trace_t;
+
+static void pool_packed_trace(tb_buf_t *f, pp_trace_t *x, uint64_t c_base_ns)
+{
+    memset(x, 0, sizeof *x);
+    x->h[0] = tb_typical_pool_totals;
+    x->n[0] = 4;
+    memcpy(x->c[0], tb_typical_pool_classes, sizeof tb_typical_pool_classes);
+    x->h[1] = x->h[0];
+    x->h[1].time_ns += 1000;
+    x->h[1].threads = 1;           /* down */
+    x->h[1].committed += 4096;     /* up */
+    x->h[1].exhausted = 1;         /* a u32 flag */
+    x->h[1].reserved = UINT64_MAX; /* a difference past 2^63 */
+    x->c[1][0] = x->c[0][0];       /* 16: counters up, bytes down */
+    x->c[1][0].allocs += 5;
+    x->c[1][0].hits += 5;
+    x->c[1][0].bytes_in_use -= 32;
+    x->c[1][1] = (tb_pool_class_t){24, 1, 7, 6, 1, 1, 0, 0, 0, 168, 0, 0, 0}; /* new, between */
+    x->c[1][2] = x->c[0][1]; /* 32 and 48: unchanged, not listed */
+    x->c[1][3] = x->c[0][2];
+    x->c[1][4] = x->c[0][3]; /* 1024: central bytes gone */
+    x->c[1][4].bytes_central = 0;
+    x->c[1][5] = (tb_pool_class_t){4096, 3, 1, 0, 1, 1, 0, 0, 0, 4096, 0, 0, 0}; /* new, last */
+    x->n[1] = 6;
+    x->h[2] = x->h[1];
+    x->h[2].time_ns += 1000;
+    x->h[2].returned_bytes += 1;
+    x->n[2] = 6;
+    memcpy(x->c[2], x->c[1], sizeof x->c[1]);
+
+    tb_buf_t p = {0};
+    tb_file_header(f, PS_TRACE_VERSION);
+    const char *argv[] = {"x"};
+    tb_process(&p, 7, "/x", 1, argv);
+    tb_chunk(f, PS_CHUNK_PROCESS, &p);
+    tb_row_t row = {1, 4, 400, 1, 100, 3, 300, 300};
+    for (int k = 0; k < PP_SNAPS; k++) {
+        p.len = 0;
+        uint16_t type = k ? PS_CHUNK_POOL_PACKED : PS_CHUNK_POOL;
+        if (!k) {
+            tb_pool(&p, &x->h[0], x->c[0], x->n[0], PS_POOL_ROW_SIZE);
+        } else {
+            tb_pool_totals_t base = x->h[k - 1];
+            if (k == 2)
+                base.time_ns = c_base_ns;
+            tb_pool_packed(&p, &x->h[k], x->c[k], x->n[k], &base, x->c[k - 1], x->n[k - 1]);
+        }
+        x->pool_at[k] = tb_chunk(f, type, &p);
+        p.len = 0;
+        tb_snapshot_at(&p, x->h[k].time_ns, k == 2 ? PS_SNAP_EXIT : PS_SNAP_INTERVAL, &row, 1, 300,
+                       1 << 20, 1 << 20);
+        tb_chunk(f, PS_CHUNK_SNAPSHOT, &p);
+        x->snap_end[k] = f->len;
+    }
+    p.len = 0;
+    tb_end(&p, 7);
+    tb_chunk(f, PS_CHUNK_END, &p);
+    tb_free(&p);
+}
+
+START_TEST(test_pool_packed)
+{
+    tb_buf_t f = {0};
+    pp_trace_t x;
+    pool_packed_trace(&f, &x, TB_SNAPSHOT_TIME_NS + 1000);
+    uint32_t b_len;
+    memcpy(&b_len, f.data + x.pool_at[1] + 8, 4); /* packed: not 80 + 6 x 96 bytes */
+    ck_assert_uint_lt(b_len, 100);
+    const char *path = tu_path("pool_packed.trace");
+    write_buf(path, &f);
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    ck_assert_msg(t.warnings.n == 0, "warning: %s", t.warnings.n ? t.warnings.items[0] : "");
+    ck_assert(pa_model_complete(&t));
+    check_pool_is(pa_model_pool(&t), &x.h[2], x.c[2], x.n[2]);
+    ck_assert_uint_eq(pa_model_pool(&t)->offset, x.pool_at[2]);
+    pa_model_free(&t);
+
+    /* torn at every byte after the first snapshot: the pool of the last complete snapshot */
+    for (size_t cut = x.snap_end[0]; cut < f.len; cut++) {
+        ck_assert_int_eq(tb_write_file(path, f.data, cut), 0);
+        ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+        int k = cut >= x.snap_end[2] ? 2 : cut >= x.snap_end[1] ? 1 : 0;
+        check_pool_is(pa_model_pool(&t), &x.h[k], x.c[k], x.n[k]);
+        for (size_t i = 0; i < t.warnings.n; i++)
+            ck_assert_msg(!strstr(t.warnings.items[i], "POOL_PACKED"), "cut %zu: %s", cut,
+                          t.warnings.items[i]);
+        pa_model_free(&t);
+    }
+    tb_free(&f);
+
+    /* C names a base that is not B: ignored with a warning, the pool stays B's */
+    pool_packed_trace(&f, &x, TB_SNAPSHOT_TIME_NS);
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+    check_pool_is(pa_model_pool(&t), &x.h[1], x.c[1], x.n[1]);
+    char want[200];
+    snprintf(want, sizeof want,
+             "POOL_PACKED chunk at offset %zu changes the pool of time %llu ns, which was not "
+             "read",
+             x.pool_at[2], (unsigned long long)TB_SNAPSHOT_TIME_NS);
+    ck_assert_msg(tu_has(&t.warnings, want), "want '%s'", want);
+    ck_assert(tu_has(&t.warnings, "1 POOL_PACKED chunk(s) ignored"));
+    pa_model_free(&t);
+    tb_free(&f);
+}
+END_TEST
+
+/* Malformed POOL_PACKED payloads (B of the trace above, changed): each is ignored with a
+ * warning, and the pool stays A's; a payload cut anywhere is one of them. */
+START_TEST(test_pool_packed_malformed)
+{
+    tb_buf_t f = {0};
+    pp_trace_t x;
+    pool_packed_trace(&f, &x, TB_SNAPSHOT_TIME_NS + 1000);
+    size_t b_at = x.pool_at[1];
+    uint32_t b_len;
+    memcpy(&b_len, f.data + b_at + 8, 4); /* the chunk header's length */
+    const uint8_t *b = f.data + b_at + PS_CHUNK_HEADER_SIZE;
+    const char *path = tu_path("pool_packed_bad.trace");
+    for (size_t k = 0; k < 3 + b_len; k++) {
+        tb_buf_t g = {0}, p = {0};
+        tb_bytes(&g, f.data, b_at);
+        if (k == 0) { /* class_count one more than B's and A's classes make */
+            tb_bytes(&p, b, b_len);
+            size_t q = 17; /* past the time stamps and head_fields: 9 head varints */
+            for (int v = 0; v < 9; v++) {
+                while (p.data[q] & 0x80)
+                    q++;
+                q++;
+            }
+            ck_assert_uint_eq(p.data[q], 6);
+            p.data[q] = 7;
+        } else if (k == 1) { /* head_fields 8 */
+            tb_bytes(&p, b, b_len);
+            p.data[16] = 8;
+        } else if (k == 2) { /* row sizes that do not increase: the second gap 0 */
+            tb_pool_class_t c[2] = {x.c[1][0], x.c[1][1]};
+            c[1].size = 16; /* 16 twice */
+            tb_pool_packed(&p, &x.h[1], c, 2, &x.h[0], x.c[0], 1);
+        } else { /* cut short */
+            tb_bytes(&p, b, k - 3);
+        }
+        tb_chunk(&g, PS_CHUNK_POOL_PACKED, &p);
+        tb_bytes(&g, f.data + x.pool_at[1] + PS_CHUNK_HEADER_SIZE + b_len,
+                 x.snap_end[1] - (x.pool_at[1] + PS_CHUNK_HEADER_SIZE + b_len));
+        write_buf(path, &g);
+        pa_trace_t t;
+        ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+        ck_assert_uint_eq(t.nsnapshots, 2);
+        ck_assert_msg(pa_model_pool(&t), "case %zu", k);
+        check_pool_is(pa_model_pool(&t), &x.h[0], x.c[0], x.n[0]);
+        ck_assert_msg(tu_has(&t.warnings, "malformed POOL_PACKED chunk"), "case %zu: %s", k,
+                      t.warnings.n ? t.warnings.items[0] : "no warning");
+        pa_model_free(&t);
+        tb_free(&g);
+        tb_free(&p);
+    }
+    tb_free(&f);
+}
+END_TEST
+
 START_TEST(test_pool_belongs_to_last_snapshot)
 {
     tb_buf_t f = {0}, p = {0}, pool = {0};
@@ -1749,6 +1944,8 @@ int main(void)
     tcase_add_test(tc, test_pool_truncated_everywhere);
     tcase_add_test(tc, test_pool_belongs_to_last_snapshot);
     tcase_add_test(tc, test_pool_random_mutations);
+    tcase_add_test(tc, test_pool_packed);
+    tcase_add_test(tc, test_pool_packed_malformed);
     tcase_add_test(tc, test_delta_applied);
     tcase_add_test(tc, test_delta_from_keyframe);
     tcase_add_test(tc, test_frame_tree);

@@ -271,6 +271,60 @@ void tb_pool(tb_buf_t *p, const tb_pool_totals_t *t, const tb_pool_class_t *c, u
     }
 }
 
+/* docs/trace-format.md, POOL_PACKED: zigzag differences field by field, in the tables' order. */
+static void tb_zigzag(tb_buf_t *p, uint64_t cur, uint64_t base)
+{
+    uint64_t d = cur - base;
+    tb_varint(p, (d << 1) ^ (0 - (d >> 63)));
+}
+
+void tb_pool_packed(tb_buf_t *p, const tb_pool_totals_t *t, const tb_pool_class_t *c, uint32_t n,
+                    const tb_pool_totals_t *bt, const tb_pool_class_t *bc, uint32_t nb)
+{
+    tb_u64(p, t->time_ns);
+    tb_u64(p, bt->time_ns);
+    tb_varint(p, 9);
+    tb_zigzag(p, t->max_size, bt->max_size);
+    tb_zigzag(p, t->reserved, bt->reserved);
+    tb_zigzag(p, t->committed, bt->committed);
+    tb_zigzag(p, t->slab_bytes, bt->slab_bytes);
+    tb_zigzag(p, t->empty_bytes, bt->empty_bytes);
+    tb_zigzag(p, t->released_bytes, bt->released_bytes);
+    tb_zigzag(p, t->returned_bytes, bt->returned_bytes);
+    tb_zigzag(p, t->threads, bt->threads);
+    tb_zigzag(p, t->exhausted, bt->exhausted);
+    tb_varint(p, n);
+    tb_buf_t rows = {0};
+    uint32_t listed = 0, prev = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const tb_pool_class_t zero = {.size = c[i].size}, *b = &zero;
+        for (uint32_t k = 0; k < nb; k++)
+            if (bc[k].size == c[i].size)
+                b = &bc[k];
+        if (b != &zero && !memcmp(b, &c[i], sizeof c[i]))
+            continue;
+        tb_varint(&rows, c[i].size - prev);
+        prev = c[i].size;
+        listed++;
+        tb_zigzag(&rows, c[i].slabs, b->slabs);
+        tb_zigzag(&rows, c[i].allocs, b->allocs);
+        tb_zigzag(&rows, c[i].hits, b->hits);
+        tb_zigzag(&rows, c[i].misses, b->misses);
+        tb_zigzag(&rows, c[i].refills, b->refills);
+        tb_zigzag(&rows, c[i].flushes, b->flushes);
+        tb_zigzag(&rows, c[i].flushed_blocks, b->flushed_blocks);
+        tb_zigzag(&rows, c[i].direct_frees, b->direct_frees);
+        tb_zigzag(&rows, c[i].bytes_in_use, b->bytes_in_use);
+        tb_zigzag(&rows, c[i].bytes_cached, b->bytes_cached);
+        tb_zigzag(&rows, c[i].bytes_central, b->bytes_central);
+        tb_zigzag(&rows, c[i].bytes_returned, b->bytes_returned);
+    }
+    tb_varint(p, listed);
+    tb_varint(p, 12);
+    tb_bytes(p, rows.data, rows.len);
+    tb_free(&rows);
+}
+
 const tb_pool_totals_t tb_typical_pool_totals = {
     .time_ns = TB_SNAPSHOT_TIME_NS,
     .max_size = 1024,

@@ -77,6 +77,11 @@ typedef struct {
  * ones are filled with 0xee; below 96 the rows are cut short, for malformed payloads). */
 void tb_pool(tb_buf_t *p, const tb_pool_totals_t *t, const tb_pool_class_t *c, uint32_t n,
              uint32_t row_size);
+/* A POOL_PACKED payload (docs/trace-format.md) of the pool (t, c[0..n)) against the pool
+ * (bt, bc[0..nb)): the head's differences, then only the rows that differ from the base's row of
+ * their size or that the base lacks (every class of the base must be in c). */
+void tb_pool_packed(tb_buf_t *p, const tb_pool_totals_t *t, const tb_pool_class_t *c, uint32_t n,
+                    const tb_pool_totals_t *bt, const tb_pool_class_t *bc, uint32_t nb);
 /* The pool of tb_typical_pool(): 4 classes (16, 32 unused, 48, 1024), time TB_SNAPSHOT_TIME_NS. */
 extern const tb_pool_totals_t tb_typical_pool_totals;
 extern const tb_pool_class_t tb_typical_pool_classes[4];
