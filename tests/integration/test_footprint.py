@@ -125,14 +125,15 @@ def main():
     spawn = spawn if os.access(spawn, os.X_OK) else None
     shim_ro = {}
     kw = dict(exit_kb=ex, spawn=spawn, d=d, shim_ro=shim_ro)
+    envs = {"pool": dict(shim, PERFSHIM_MODE="pool"),
+            "sample": dict(shim, PERFSHIM_SAMPLE="524288", PERFSHIM_SAMPLE_SEED="1"),
+            "sample, pool off": dict(shim, PERFSHIM_SAMPLE="524288", PERFSHIM_POOL="0",
+                                     PERFSHIM_SAMPLE_SEED="1")}
     kb = {
         "plain": anon_kb(ck, prog, base, "plain", None, ro, **kw),
-        "pool": anon_kb(ck, prog, dict(shim, PERFSHIM_MODE="pool"), "pool", code, ro, **kw),
-        "sample": anon_kb(ck, prog, dict(shim, PERFSHIM_SAMPLE="524288",
-                                         PERFSHIM_SAMPLE_SEED="1"), "sample", code, ro, **kw),
-        "nopool": anon_kb(ck, prog, dict(shim, PERFSHIM_SAMPLE="524288", PERFSHIM_POOL="0",
-                                         PERFSHIM_SAMPLE_SEED="1"), "sample, pool off", code, ro,
-                          **kw),
+        "pool": anon_kb(ck, prog, envs["pool"], "pool", code, ro, **kw),
+        "sample": anon_kb(ck, prog, envs["sample"], "sample", code, ro, **kw),
+        "nopool": anon_kb(ck, prog, envs["sample, pool off"], "sample, pool off", code, ro, **kw),
         "full": anon_kb(ck, prog, shim, "full", code, ro),
     }
     print("anonymous KiB: %s" % ", ".join("%s %s" % kv for kv in kb.items()))
@@ -143,6 +144,18 @@ def main():
     print("exit's growth (peak RSS minus RSS as main returns), KiB: %s"
           % (", ".join("%s %s" % kv for kv in ex.items()) or "not measured (no bench-spawn)"))
     for label in ("pool", "sample", "sample, pool off"):
+        # the peak comes from ru_maxrss, which moves in 128 KiB steps on this kernel (per-CPU
+        # RSS counters): an exit over the bound is measured twice more and the least is kept,
+        # so a real growth (every run) still fails while a counter's step does not
+        for _ in range(2):
+            if label not in ex or ex[label] <= EXIT_KB:
+                break
+            again = {}
+            if anon_kb(ck, prog, envs[label], label, exit_kb=again, spawn=spawn, d=d) is None:
+                break
+            print("%s: the exit measured again: %d KiB (was %d)" % (label, again[label],
+                                                                    ex[label]))
+            ex[label] = min(ex[label], again[label])
         if label in ex:
             ck.check(ex[label] <= EXIT_KB,
                      "%s: the exit (the final snapshot) adds at most %d KiB to the RSS as main "
