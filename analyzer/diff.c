@@ -482,10 +482,12 @@ static int cmp_change(const void *pa, const void *pb)
     return a->rank < b->rank ? -1 : a->rank > b->rank;
 }
 
-static int cmp_key(const void *pa, const void *pb)
+/* The sites in key order into v: each at its rank (the ranks are 0 .. nsites - 1, each once),
+ * without sorting (a qsort of a compile's 116k sites by rank cost 63M instructions). */
+static void key_order(const diff_t *d, dsite_t **v)
 {
-    const dsite_t *a = *(dsite_t *const *)pa, *b = *(dsite_t *const *)pb;
-    return a->rank < b->rank ? -1 : a->rank > b->rank;
+    for (size_t k = 0; k < d->nsites; k++)
+        v[d->sites[k].rank] = &d->sites[k];
 }
 
 /* Every site, in key order; NULL when out of memory. */
@@ -496,9 +498,7 @@ static dsite_t **site_array(diff_t *d)
         free(v);
         return NULL;
     }
-    for (size_t k = 0; k < d->nsites; k++)
-        v[k] = &d->sites[k];
-    qsort(v, d->nsites, sizeof *v, cmp_key);
+    key_order(d, v);
     return v;
 }
 
@@ -713,7 +713,7 @@ static void diff_json(pa_json_t *j, diff_t *d, dsite_t **v)
     pa_json_object_end(j);
     totals_json(j, d, true);
     /* the sites with a change, in key order (stable for tools; text sorts by change) */
-    qsort(v, d->nsites, sizeof *v, cmp_key);
+    key_order(d, v);
     pa_json_key(j, "sites");
     pa_json_array_begin(j, false);
     for (size_t i = 0; i < d->nsites; i++) {

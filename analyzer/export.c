@@ -221,8 +221,19 @@ typedef struct {
         uint32_t n;
     } * addrs;
     size_t addrs_n, addrs_cap;
+    /* by address index of the trace's frame tree (pa_model_frame_aix): what addrs holds of that
+     * address, found without hashing it (a compile's stacks reach 10M nodes, of 12k addresses:
+     * 8 bytes each); made on the index's first sight */
+    struct aix_frames {
+        uint32_t first; /* index into pa_xprof_t.frames + 1; 0: not seen yet */
+        uint8_t n;      /* its frames (addr_frames keeps at most 255) */
+        uint8_t flags;  /* its frames' PA_XF_* flags or'ed, and AF_CUT: the address is a cut */
+    } * aixf;
     pa_stackview_t view; /* for the notes of the rare stacks without visible frames */
 } walk_t;
+
+enum { AF_CUT = 0x80 }; /* (above the PA_XF_* flags) */
+_Static_assert((int)PA_XF_MAPPED < (int)AF_CUT, "AF_CUT is none of the PA_XF_* flags");
 
 /* The slot of address addr in w->addrs (its own, or the empty one where it goes). */
 static struct addr_slot *addr_slot(walk_t *w, uint64_t addr)
@@ -291,6 +302,41 @@ static int addr_frames(pa_xprof_t *p, walk_t *w, uint64_t addr, uint32_t *first,
     return PA_OK;
 }
 
+/* Learns what the walk's aixf holds of address index aix (node_frames). */
+static int aix_learn(pa_xprof_t *p, walk_t *w, uint32_t aix)
+{
+    if (!w->aixf &&
+        !(w->aixf = calloc(w->t->frames.naddrs ? w->t->frames.naddrs : 1, sizeof *w->aixf)))
+        return PA_ENOMEM;
+    struct aix_frames *a = &w->aixf[aix];
+    if (a->first || a->flags)
+        return PA_OK;
+    uint64_t addr = w->t->frames.addrs[aix];
+    if (addr == PS_FRAME_CUT) { /* the shim could not walk further (libunwind) */
+        a->flags = AF_CUT;
+        return PA_OK;
+    }
+    uint32_t first, nf;
+    if (addr_frames(p, w, addr, &first, &nf) != PA_OK)
+        return PA_ENOMEM;
+    a->first = first + 1;
+    a->n = (uint8_t)nf;
+    for (uint32_t k = first; k < first + nf; k++)
+        a->flags |= p->frames[k].flags;
+    return PA_OK;
+}
+
+/* What the walk knows of node's address: its frames, or AF_CUT. */
+static inline int node_frames(pa_xprof_t *p, walk_t *w, uint32_t node,
+                              const struct aix_frames **out)
+{
+    uint32_t aix = pa_model_frame_aix(w->t, node);
+    if ((!w->aixf || !w->aixf[aix].first) && aix_learn(p, w, aix) != PA_OK)
+        return PA_ENOMEM;
+    *out = &w->aixf[aix];
+    return PA_OK;
+}
+
 /* The visible frames of stack `id` into w->scratch (*n of them), the special part of its key,
  * and whether its view has a note (no visible frame, or cut short). */
 static int stack_frames(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide, size_t *nout,
@@ -305,20 +351,25 @@ static int stack_frames(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide, si
     size_t n = 0;
     bool cut = false;
     for (uint32_t node = s->leaf; node; node = pa_model_frame_caller(w->t, node)) {
-        uint64_t addr = pa_model_frame_addr(w->t, node);
-        if (addr == PS_FRAME_CUT) { /* the shim could not walk further (libunwind) */
+        const struct aix_frames *a;
+        if (node_frames(p, w, node, &a) != PA_OK)
+            return PA_ENOMEM;
+        if (a->flags & AF_CUT) {
             cut = true;
             continue;
         }
-        uint32_t first, nf;
-        if (addr_frames(p, w, addr, &first, &nf) != PA_OK)
-            return PA_ENOMEM;
+        uint32_t first = a->first - 1, nf = a->n;
         if (n + nf > w->scratch_cap && pa_util_grow((void **)&w->scratch, &w->scratch_cap, n + nf,
                                                     sizeof *w->scratch) != PA_OK)
             return PA_ENOMEM;
-        for (uint32_t k = first; k < first + nf; k++)
-            if (!((hide & PA_HIDE_SHIM) && (p->frames[k].flags & PA_XF_SHIM)))
+        if ((hide & PA_HIDE_SHIM) && (a->flags & PA_XF_SHIM)) { /* (the shim's own addresses) */
+            for (uint32_t k = first; k < first + nf; k++)
+                if (!(p->frames[k].flags & PA_XF_SHIM))
+                    w->scratch[n++] = k;
+        } else {
+            for (uint32_t k = first; k < first + nf; k++)
                 w->scratch[n++] = k;
+        }
     }
     unsigned lead_flags = ((hide & PA_HIDE_ALLOCATOR) ? PA_XF_ALLOCATOR : 0) |
                           ((hide & PA_HIDE_LOCK_WRAPPERS) ? PA_XF_LOCK_WRAPPER : 0);
@@ -460,6 +511,7 @@ static void walk_fini(walk_t *w)
     pa_report_stack_view_free(&w->view);
     free(w->scratch);
     free(w->addrs);
+    free(w->aixf);
 }
 
 static int add_trace(pa_xprof_t *p, pa_trace_t *t)

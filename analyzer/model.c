@@ -484,6 +484,21 @@ static int frames_reserve(pa_frames_t *f, size_t more)
     return PA_OK;
 }
 
+/* Frees what only adding stacks uses: the index by (caller, address) and the last stack's
+ * nodes. At the end of the reading, and at the exit snapshot, after which the shim writes no
+ * stack: its rows are decoded without the index (a compile's 1M nodes: 16.7 MB less at the
+ * peak). A stack after it all the same (a trace put together by hand) has frames_reserve make
+ * the index again. */
+static void frames_index_free(pa_frames_t *f)
+{
+    free(f->index);
+    f->index = NULL;
+    f->index_cap = 0;
+    free(f->last);
+    f->last = NULL;
+    f->nlast = f->last_cap = 0;
+}
+
 /* A new node for the frame at addr called from node caller, not indexed yet (room reserved). */
 static uint32_t frame_new(pa_frames_t *f, uint32_t caller, uint64_t addr)
 {
@@ -1032,6 +1047,8 @@ static int load_snapshot(pa_trace_t *t, const pa_chunk_t *ch, const pa_model_opt
         t->last_time_ns = h.time_ns;
         return PA_OK;
     }
+    if (h.reason == PS_SNAP_EXIT)
+        frames_index_free(&t->frames);
     pa_snapshot_t *s = &t->snap;
     s->ntouched = 0;
     if (!o->totals_only && !partial &&
@@ -2196,12 +2213,7 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
     t->damaged = t->damaged || pa_reader_damaged(r);
     pa_reader_close(r);
     pa_progress_clear();
-    free(t->frames.index); /* no more stacks: the reports only walk the tree */
-    t->frames.index = NULL;
-    t->frames.index_cap = 0;
-    free(t->frames.last);
-    t->frames.last = NULL;
-    t->frames.nlast = t->frames.last_cap = 0;
+    frames_index_free(&t->frames); /* no more stacks: the reports only walk the tree */
     if (rc == PA_OK)
         staged_unmatched(t);
     if (rc == PA_OK && t->pool_packed_skipped)

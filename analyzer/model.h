@@ -441,6 +441,12 @@ static inline uint32_t pa_model_frame_caller(const pa_trace_t *t, uint32_t node)
 {
     return t->frames.caller[node];
 }
+/* The index of a node's address in t->frames.addrs (the same for every node of that address):
+ * a walk can keep what it learnt of an address by this index, without hashing the address. */
+static inline uint32_t pa_model_frame_aix(const pa_trace_t *t, uint32_t node)
+{
+    return t->frames.aix[node];
+}
 /* Defines stack id (>= 1; 0 is ignored) from depth return addresses, innermost first, as a
  * STACKS chunk does (the tests build models with it). PA_OK or PA_ENOMEM. */
 int pa_model_add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint64_t *addrs);
