@@ -358,13 +358,18 @@ static int check_dir(const char *dir, uint32_t uid);
  * REMAKE_WINDOW_MS: a program that keeps closing it ends the channel. 0, or -1 with why set. */
 static int remake(char *why, size_t size)
 {
+    char path[PATH_MAX_CTL]; /* a copy: exit may clear sock_path meanwhile (never bind "") */
+    memcpy(path, sock_path, sizeof path);
+    why[0] = 0;
+    if (!path[0] || sock_pid != ps_os_pid())
+        return -1; /* the process is exiting (ps_control_exit removed the socket): nothing lost */
     uint64_t now = ps_os_monotonic_ns();
     uint64_t oldest = remade_ns[remade % REMAKE_MAX];
     if (remade >= REMAKE_MAX && now - oldest < REMAKE_WINDOW_MS * 1000000ull) {
         ps_msg_snprintf(why, size,
                         "the program closed the descriptor of the control socket %s %u times "
                         "within %u s",
-                        sock_path, REMAKE_MAX + 1, REMAKE_WINDOW_MS / 1000);
+                        path, REMAKE_MAX + 1, REMAKE_WINDOW_MS / 1000);
         return -1;
     }
     listen_fd = -1;
@@ -374,21 +379,21 @@ static int remake(char *why, size_t size)
         ps_msg_snprintf(why, size,
                         "the program closed the descriptor of the control socket %s, and %s "
                         "is no longer a directory of uid %u with mode 0700",
-                        sock_path, sock_dir_path, (unsigned)sock_dir_uid);
+                        path, sock_dir_path, (unsigned)sock_dir_uid);
         return -1;
     }
-    ps_os_unlink(sock_path);
+    ps_os_unlink(path);
     char err[160];
-    if (open_listener(sock_path, err, sizeof err) != 0) {
+    if (open_listener(path, err, sizeof err) != 0) {
         ps_msg_snprintf(why, size,
                         "the program closed the descriptor of the control socket %s, which "
                         "could not be made again (%s)",
-                        sock_path, err);
+                        path, err);
         return -1;
     }
     remade_ns[remade % REMAKE_MAX] = now;
     remade++;
-    ps_msg_info("control socket %s made again (the program closed its descriptor)", sock_path);
+    ps_msg_info("control socket %s made again (the program closed its descriptor)", path);
     return 0;
 }
 
@@ -421,7 +426,8 @@ static void *control_main(void *arg)
     /* The channel ends (not the interval snapshots the program's own allocations write). The
      * user asked for it and cannot have it any more: that is worth the one line. */
     listen_fd = -1; /* the old number is the program's: never closed */
-    ps_msg_warn("%s; perfshim ctl cannot reach pid %u any more", why, (unsigned)ps_os_pid());
+    if (why[0])
+        ps_msg_warn("%s; perfshim ctl cannot reach pid %u any more", why, (unsigned)ps_os_pid());
     ps_control_exit();
     atomic_store(&thread_running, 0);
     return NULL;
