@@ -13,10 +13,10 @@ within 20 s, and reaches the emulator; erl still runs a command through erl_chil
 import os
 import shutil
 import subprocess
-import time
 
 import realtest
 from realtest import pstest
+from test_control import wait_for  # tests/integration, on realtest's path
 
 
 def children(pid, comm):
@@ -38,15 +38,6 @@ def children(pid, comm):
 
 def ctl_ok(args, pid):
     return pstest.run([args.perfshim, "ctl", str(pid), "status"], timeout=60).returncode == 0
-
-
-def wait_for(pred, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
 
 
 def main():
