@@ -500,11 +500,16 @@ static int new_socket(struct stat *id)
         return low; /* no room above the floor (a low RLIMIT_NOFILE): keep the number */
     struct stat st;
     if (ps_os_fstat(high, &st) != 0 || !same_file(&st, id)) {
-        /* The copy is of the program's object, opened at the low number between our two calls.
-         * Our copy is closed, never the program's number; a regular file's copy stays open
-         * instead (closing any descriptor of a file drops the process's POSIX record locks). */
-        if (ps_os_fstat(high, &st) == 0 && !S_ISREG(st.st_mode))
+        if (fd_is(low, id)) {
+            /* The copy was ours, and the program has taken its number since: not ours. */
+            close_transient(low, id);
+        } else if (ps_os_fstat(high, &st) == 0 && !S_ISREG(st.st_mode)) {
+            /* The copy is of the program's object, opened at the low number between our two
+             * calls: our copy is closed, never the program's number. A regular file's copy
+             * stays open (closing any descriptor of a file drops the process's POSIX record
+             * locks on it). */
             ps_os_close(high);
+        }
         errno = EBADF;
         return -1;
     }
