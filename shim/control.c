@@ -384,7 +384,16 @@ static int remake(char *why, size_t size)
     }
     ps_os_unlink(path);
     char err[160];
-    if (open_listener(path, err, sizeof err) != 0) {
+    int rc = open_listener(path, err, sizeof err);
+    if (rc == -2) {
+        /* The program closed and reused a number we were using, mid-way: one more loss; the
+         * next round tries again. */
+        remade_ns[remade % REMAKE_MAX] = now;
+        remade++;
+        ps_os_sleep_ms(100);
+        return 0;
+    }
+    if (rc != 0) {
         ps_msg_snprintf(why, size,
                         "the program closed the descriptor of the control socket %s, which "
                         "could not be made again (%s)",
@@ -542,14 +551,16 @@ static int bind_socket(int fd, const char *path)
 }
 
 /* The listening socket at path (mode 0600, backlog 8), its number and identity recorded in
- * listen_fd, listen_dev, listen_ino. 0, or -1 with what failed in why. */
+ * listen_fd, listen_dev, listen_ino. 0, or -1 with what failed in why (-2: the program took a
+ * number new_socket was using; worth another try). */
 static int open_listener(const char *path, char *why, size_t size)
 {
     struct stat id;
     int fd = new_socket(&id);
     if (fd < 0) {
+        int race = errno == EBADF;
         ps_msg_snprintf(why, size, "cannot create the control socket: %s", strerror(errno));
-        return -1;
+        return race ? -2 : -1;
     }
     if (bind_socket(fd, path) != 0 || ps_os_chmod(path, 0600) != 0 || ps_os_listen(fd, 8) != 0) {
         ps_msg_snprintf(why, size, "cannot listen on the control socket %s: %s", path,
