@@ -56,6 +56,8 @@ PACKAGES=(
     strace busybox
     # test_node.py: V8's JIT and builtins (no unwind tables, frame pointers)
     nodejs
+    # test_erl_ctl.py: Erlang's erl_child_setup closes every descriptor, the control socket's too
+    erlang-base
     # integration_alerts_promtool: `promtool check metrics` validates PERFSHIM_PROM_FILE. Only
     # the whole server package has promtool (Debian 12: 332 MB with its dependencies); the test
     # skips without it, and integration_alerts_prom's own format check always runs

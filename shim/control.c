@@ -37,7 +37,9 @@
 #define FD_FLOOR 500     /* our descriptors are moved to >= this, like the trace's */
 #define READ_TIMEOUT_MS 1000
 #define STACK_SIZE (256 * 1024)
-#define WAKE_MS 1000 /* the control thread looks at its descriptor at least this often */
+#define WAKE_MS 1000           /* the control thread looks at its descriptor at least this often */
+#define REMAKE_MAX 3           /* re-creations of the socket allowed within REMAKE_WINDOW_MS; the */
+#define REMAKE_WINDOW_MS 30000 /* next loss in that window ends the channel (a closing loop) */
 
 static int enabled;  /* the channel is wanted in this process */
 static int sections; /* SECTION chunks are written (the channel is enabled) */
@@ -46,6 +48,10 @@ static dev_t listen_dev;  /* the listening socket's identity: the program may cl
 static ino_t listen_ino;  /* its descriptor number (daemons close every descriptor) */
 static uint32_t sock_pid; /* the process that created the socket file */
 static char sock_path[PATH_MAX_CTL];
+static char sock_dir_path[PATH_MAX_CTL]; /* its directory, and that directory's owner */
+static uint32_t sock_dir_uid;
+static uint64_t remade_ns[REMAKE_MAX]; /* when the socket was last re-created, a ring */
+static unsigned remade;
 static atomic_int thread_running;
 
 static uint32_t section;          /* this process's current (or last) section; 0: none yet */
@@ -278,14 +284,34 @@ static int handle(const ps_ctl_request_t *rq, char *text, size_t size)
 
 /* ---- the channel ----------------------------------------------------------------------------- */
 
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Is fd still the object whose identity is id? A number is ours only while it is: the program
+ * may close any descriptor (a daemon closes them all) and get the number back at its next
+ * open, and the shim must never read, write, accept on or close the program's descriptor. */
+static int fd_is(int fd, const struct stat *id)
+{
+    struct stat st;
+    return ps_os_fstat(fd, &st) == 0 && same_file(&st, id);
+}
+
 /* One connection: the peer's uid first (nothing is read from anyone else), then one request
  * read within READ_TIMEOUT_MS, one reply that never blocks, close. */
 static void serve(int fd)
 {
+    /* The connection's number is the lowest free one, the one a program that has just closed
+     * everything opens next: each use checks that it is still the connection. */
+    struct stat id;
+    if (ps_os_fstat(fd, &id) != 0 || !S_ISSOCK(id.st_mode))
+        return; /* already not ours: nothing of it to close */
     uint32_t uid;
     uint32_t me = ps_os_euid();
     if (ps_os_peer_uid(fd, &uid) != 0 || (uid != me && uid != 0)) {
-        ps_os_close(fd);
+        if (fd_is(fd, &id))
+            ps_os_close(fd);
         return;
     }
     ps_ctl_request_t rq;
@@ -293,7 +319,8 @@ static void serve(int fd)
     uint64_t deadline = ps_os_monotonic_ns() + READ_TIMEOUT_MS * 1000000ull;
     while (got < sizeof rq) {
         uint64_t now = ps_os_monotonic_ns();
-        if (now >= deadline || ps_os_poll_in(fd, (int)((deadline - now) / 1000000u) + 1) <= 0)
+        if (now >= deadline || ps_os_poll_in(fd, (int)((deadline - now) / 1000000u) + 1) <= 0 ||
+            !fd_is(fd, &id))
             break;
         ssize_t r = ps_os_recv(fd, (char *)&rq + got, sizeof rq - got);
         if (r <= 0 && !(r < 0 && (errno == EAGAIN || errno == EINTR)))
@@ -301,14 +328,16 @@ static void serve(int fd)
         if (r > 0)
             got += (size_t)r;
     }
-    if (got == sizeof rq) {
+    if (got == sizeof rq && fd_is(fd, &id)) {
         ps_ctl_reply_t rp;
         memset(&rp, 0, sizeof rp);
         rp.magic = PS_CTL_MAGIC;
         rp.status = (uint32_t)handle(&rq, rp.text, sizeof rp.text);
-        ps_os_send(fd, &rp, sizeof rp); /* 1 KiB into an empty socket buffer: never blocks */
+        if (fd_is(fd, &id))                 /* the request may have taken a while (stop, dump) */
+            ps_os_send(fd, &rp, sizeof rp); /* 1 KiB into an empty socket buffer: never blocks */
     }
-    ps_os_close(fd);
+    if (fd_is(fd, &id))
+        ps_os_close(fd);
 }
 
 /* Is listen_fd still our socket? The program may have closed it (a daemon closing every
@@ -316,7 +345,65 @@ static void serve(int fd)
 static int still_ours(void)
 {
     struct stat st;
-    return ps_os_fstat(listen_fd, &st) == 0 && st.st_dev == listen_dev && st.st_ino == listen_ino;
+    return listen_fd >= 0 && ps_os_fstat(listen_fd, &st) == 0 && st.st_dev == listen_dev &&
+           st.st_ino == listen_ino;
+}
+
+static int open_listener(const char *path, char *why, size_t size);
+static int check_dir(const char *dir, uint32_t uid);
+
+/* The program closed our descriptor (a daemon closing every descriptor when it detaches, a
+ * helper like erl_child_setup): make the socket again, at the same path, silently. The old
+ * number is the program's now and is never closed. At most REMAKE_MAX times within
+ * REMAKE_WINDOW_MS: a program that keeps closing it ends the channel. 0, or -1 with why set. */
+static int remake(char *why, size_t size)
+{
+    char path[PATH_MAX_CTL]; /* a copy: exit may clear sock_path meanwhile (never bind "") */
+    memcpy(path, sock_path, sizeof path);
+    why[0] = 0;
+    if (!path[0] || sock_pid != ps_os_pid())
+        return -1; /* the process is exiting (ps_control_exit removed the socket): nothing lost */
+    uint64_t now = ps_os_monotonic_ns();
+    uint64_t oldest = remade_ns[remade % REMAKE_MAX];
+    if (remade >= REMAKE_MAX && now - oldest < REMAKE_WINDOW_MS * 1000000ull) {
+        ps_msg_snprintf(why, size,
+                        "the program closed the descriptor of the control socket %s %u times "
+                        "within %u s",
+                        path, REMAKE_MAX + 1, REMAKE_WINDOW_MS / 1000);
+        return -1;
+    }
+    listen_fd = -1;
+    /* Our own file in our own directory (checked again: same owner, 0700, not a link); the
+     * socket it named is gone, so the name is free to bind again. */
+    if (check_dir(sock_dir_path, sock_dir_uid) != 0) {
+        ps_msg_snprintf(why, size,
+                        "the program closed the descriptor of the control socket %s, and %s "
+                        "is no longer a directory of uid %u with mode 0700",
+                        path, sock_dir_path, (unsigned)sock_dir_uid);
+        return -1;
+    }
+    ps_os_unlink(path);
+    char err[160];
+    int rc = open_listener(path, err, sizeof err);
+    if (rc == -2) {
+        /* The program closed and reused a number we were using, mid-way: one more loss; the
+         * next round tries again. */
+        remade_ns[remade % REMAKE_MAX] = now;
+        remade++;
+        ps_os_sleep_ms(100);
+        return 0;
+    }
+    if (rc != 0) {
+        ps_msg_snprintf(why, size,
+                        "the program closed the descriptor of the control socket %s, which "
+                        "could not be made again (%s)",
+                        path, err);
+        return -1;
+    }
+    remade_ns[remade % REMAKE_MAX] = now;
+    remade++;
+    ps_msg_info("control socket %s made again (the program closed its descriptor)", path);
+    return 0;
 }
 
 static void *control_main(void *arg)
@@ -324,35 +411,54 @@ static void *control_main(void *arg)
     (void)arg;
     ps_tls_guard = 1; /* nothing this thread does is tracked */
     ps_os_set_thread_name("perfshim-ctl");
+    char why[320];
     for (;;) {
         int timeout = ps_snapshot_idle_tick(); /* interval snapshots of an idle process too */
         /* At least once a second: a descriptor closed by another thread does not end a poll
          * (its socket lives on until poll returns), so still_ours() must look again. */
         if (timeout < 0 || timeout > WAKE_MS)
             timeout = WAKE_MS;
-        int r = still_ours() ? ps_os_poll_in(listen_fd, timeout) : -1;
-        if (r < 0 && errno == EINTR)
+        if (!still_ours()) {
+            if (remake(why, sizeof why) != 0)
+                break;
             continue;
-        if (r < 0 || (r > 0 && !still_ours()))
-            break;
-        if (r == 0)
+        }
+        int r = ps_os_poll_in(listen_fd, timeout);
+        if (r < 0 && errno != EINTR && still_ours())
+            ps_os_sleep_ms(100);     /* a failing poll on our own socket: no busy loop */
+        if (r <= 0 || !still_ours()) /* not ours any more: made again at the top */
             continue;
         int fd = ps_os_accept(listen_fd);
         if (fd >= 0)
             serve(fd);
     }
-    /* The descriptor is not ours any more: the channel ends (not the interval snapshots the
-     * program's own allocations write). */
-    ps_msg_warn("the program closed the descriptor of the control socket %s; perfshim ctl "
-                "cannot reach pid %u any more",
-                sock_path, (unsigned)ps_os_pid());
+    /* The channel ends (not the interval snapshots the program's own allocations write). The
+     * user asked for it and cannot have it any more: that is worth the one line. */
+    listen_fd = -1; /* the old number is the program's: never closed */
+    if (why[0])
+        ps_msg_warn("%s; perfshim ctl cannot reach pid %u any more", why, (unsigned)ps_os_pid());
     ps_control_exit();
     atomic_store(&thread_running, 0);
     return NULL;
 }
 
-/* The directory for this user's sockets, created if need be and checked: a directory (not a
- * link), owned by the effective user, no access for group or others. 0, or -1 (warned). */
+/* dir exists (created 0700 if not) and is a directory (not a link) owned by uid with no
+ * access for group or others. 0, or -1 with errno (EPERM: it is not such a directory). */
+static int check_dir(const char *dir, uint32_t uid)
+{
+    struct stat st;
+    if (ps_os_mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return -1;
+    if (ps_os_lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != uid ||
+        (st.st_mode & 077)) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
+/* The directory for this user's sockets, created if need be and checked (check_dir). 0, or
+ * -1 (warned). */
 static int socket_dir(char *dir, size_t size)
 {
     uint32_t uid = ps_os_euid();
@@ -363,42 +469,109 @@ static int socket_dir(char *dir, size_t size)
         ps_msg_snprintf(dir, size, "%s/" PS_CTL_DIR_XDG, xdg);
     else
         ps_msg_snprintf(dir, size, PS_CTL_DIR_TMP "%u", (unsigned)uid);
-    if (ps_os_mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        ps_msg_warn("cannot create the control directory %s: %s; no control channel", dir,
-                    strerror(errno));
-        return -1;
-    }
-    if (ps_os_lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != uid ||
-        (st.st_mode & 077)) {
-        ps_msg_warn("%s is not a directory of uid %u with mode 0700 (someone else's, or a link); "
-                    "no control channel",
-                    dir, (unsigned)uid);
+    if (check_dir(dir, uid) != 0) {
+        if (errno == EPERM)
+            ps_msg_warn("%s is not a directory of uid %u with mode 0700 (someone else's, or a "
+                        "link); no control channel",
+                        dir, (unsigned)uid);
+        else
+            ps_msg_warn("cannot create the control directory %s: %s; no control channel", dir,
+                        strerror(errno));
         return -1;
     }
     return 0;
 }
 
-/* Bind the socket at path, exclusively: an existing name is used only if it is a socket that
- * nobody answers on (left by a process that died or exec'ed with this pid), which is removed
- * first. Our own directory: nobody else can have put anything there. */
+/* Close the transient descriptor fd (a low number socket() returned) only while it is still
+ * our object id: the program may have closed the number and opened one of its own there. */
+static void close_transient(int fd, const struct stat *id)
+{
+    if (fd_is(fd, id))
+        ps_os_close(fd);
+}
+
+/* A new unix socket at FD_FLOOR or above, close-on-exec; its identity in *id. socket() returns
+ * the lowest free number, which a thread of the program that closes every descriptor may close
+ * and reuse at any moment: the socket is taken as ours only if the high copy is the object the
+ * low number held just after socket() returned, and the low number is closed only while it
+ * still is (docs/security.md, "The control channel", says what remains). -1 with errno. */
+static int new_socket(struct stat *id)
+{
+    int low = ps_os_unix_socket();
+    if (low < 0)
+        return -1;
+    if (ps_os_fstat(low, id) != 0 || !S_ISSOCK(id->st_mode)) {
+        errno = EBADF; /* the program took the number already: nothing of it is ours */
+        return -1;
+    }
+    int high = ps_os_dup_above(low, FD_FLOOR);
+    if (high < 0)
+        return low; /* no room above the floor (a low RLIMIT_NOFILE): keep the number */
+    struct stat st;
+    if (ps_os_fstat(high, &st) != 0 || !same_file(&st, id)) {
+        if (fd_is(low, id)) {
+            /* The copy was ours, and the program has taken its number since: not ours. */
+            close_transient(low, id);
+        } else if (ps_os_fstat(high, &st) == 0 && !S_ISREG(st.st_mode)) {
+            /* The copy is of the program's object, opened at the low number between our two
+             * calls: our copy is closed, never the program's number. A regular file's copy
+             * stays open (closing any descriptor of a file drops the process's POSIX record
+             * locks on it). */
+            ps_os_close(high);
+        }
+        errno = EBADF;
+        return -1;
+    }
+    close_transient(low, id);
+    return high;
+}
+
+/* Bind fd at path, exclusively: an existing name is used only if it is a socket that nobody
+ * answers on (left by a process that died or exec'ed with this pid), which is removed first.
+ * Our own directory: nobody else can have put anything there. */
 static int bind_socket(int fd, const char *path)
 {
     if (ps_os_unix_bind(fd, path) == 0)
         return 0;
     if (errno != EADDRINUSE)
         return -1;
-    struct stat st;
-    int probe = ps_os_unix_socket();
+    struct stat st, probe_id;
+    int probe = new_socket(&probe_id);
     int stale = probe >= 0 && ps_os_lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-                ps_os_unix_connect(probe, path) != 0 && errno == ECONNREFUSED;
+                fd_is(probe, &probe_id) && ps_os_unix_connect(probe, path) != 0 &&
+                errno == ECONNREFUSED;
     if (probe >= 0)
-        ps_os_close(probe);
+        close_transient(probe, &probe_id);
     if (!stale) {
         errno = EADDRINUSE;
         return -1;
     }
     ps_os_unlink(path);
     return ps_os_unix_bind(fd, path);
+}
+
+/* The listening socket at path (mode 0600, backlog 8), its number and identity recorded in
+ * listen_fd, listen_dev, listen_ino. 0, or -1 with what failed in why (-2: the program took a
+ * number new_socket was using; worth another try). */
+static int open_listener(const char *path, char *why, size_t size)
+{
+    struct stat id;
+    int fd = new_socket(&id);
+    if (fd < 0) {
+        int race = errno == EBADF;
+        ps_msg_snprintf(why, size, "cannot create the control socket: %s", strerror(errno));
+        return race ? -2 : -1;
+    }
+    if (bind_socket(fd, path) != 0 || ps_os_chmod(path, 0600) != 0 || ps_os_listen(fd, 8) != 0) {
+        ps_msg_snprintf(why, size, "cannot listen on the control socket %s: %s", path,
+                        strerror(errno));
+        close_transient(fd, &id);
+        return -1;
+    }
+    listen_dev = id.st_dev;
+    listen_ino = id.st_ino;
+    listen_fd = fd;
+    return 0;
 }
 
 static void start_channel(void)
@@ -413,29 +586,16 @@ static void start_channel(void)
         ps_msg_warn("the control socket's path %s is too long; no control channel", dir);
         return;
     }
-    int fd = ps_os_unix_socket();
-    if (fd < 0) {
-        ps_msg_warn("cannot create the control socket: %s; no control channel", strerror(errno));
+    char why[256];
+    if (open_listener(path, why, sizeof why) != 0) {
+        ps_msg_warn("%s; no control channel", why);
         return;
     }
-    int high = ps_os_dup_above(fd, FD_FLOOR);
-    if (high >= 0) {
-        ps_os_close(fd);
-        fd = high;
-    }
-    if (bind_socket(fd, path) != 0 || ps_os_chmod(path, 0600) != 0 || ps_os_listen(fd, 8) != 0) {
-        ps_msg_warn("cannot listen on the control socket %s: %s; no control channel", path,
-                    strerror(errno));
-        ps_os_close(fd);
-        return;
-    }
-    struct stat st;
-    ps_os_fstat(fd, &st);
-    listen_dev = st.st_dev;
-    listen_ino = st.st_ino;
-    listen_fd = fd;
     sock_pid = pid;
     memcpy(sock_path, path, n + 1);
+    memcpy(sock_dir_path, dir, strlen(dir) + 1);
+    sock_dir_uid = ps_os_euid();
+    remade = 0;
 
     /* The thread: created with libc's pthread_create (not the interposed one: it is not one of
      * the program's threads, has no CPU timer and is not listed in THREADS), every signal
@@ -459,7 +619,8 @@ static void start_channel(void)
     if (rc != 0) {
         ps_msg_warn("cannot start the control thread; no control channel");
         ps_os_unlink(sock_path);
-        ps_os_close(listen_fd);
+        if (still_ours())
+            ps_os_close(listen_fd);
         listen_fd = -1;
         sock_path[0] = 0;
         return;
@@ -519,10 +680,9 @@ int ps_control_setuid(int which, uid_t r, uid_t e, uid_t s)
  * the parent's thread does not exist here. The child gets its own socket and thread. */
 void ps_control_fork_child(void)
 {
-    if (listen_fd >= 0) {
+    if (still_ours()) /* the number may be the program's by now: then it is not closed */
         ps_os_close(listen_fd);
-        listen_fd = -1;
-    }
+    listen_fd = -1;
     sock_path[0] = 0;
     atomic_store(&thread_running, 0);
     if (atomic_load(&ps_g.recording) && section > 1)

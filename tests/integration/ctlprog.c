@@ -11,15 +11,25 @@
  *   f     fork a child that allocates CTL_CHILD blocks at site_b, then waits for SIGUSR1 and
  *         exits (exit(): destructors run); prints "child PID"
  *   w     wait for that child; prints "exited STATUS"
- *   c     close every descriptor from 3 to 1023, as daemons do
+ *   c     close every descriptor from 3 to 1023, as daemons do, then open a file of its own
+ *         (ctlprog-own in the current directory, "mine\n" written to it): it gets the lowest
+ *         number, the one the shim's socket() gets next, and is dup2'ed onto 500 and 501, the
+ *         numbers the shim's socket had; prints "own FD"
+ *   v     are those descriptors still open, the same file, at offset 5, holding "mine\n"? prints
+ *         "own intact" or "own broken"
+ *   k MS  keep closing: for MS milliseconds, every 20 ms, close everything and open the own
+ *         file again, checking before each round that the shim left it alone; prints
+ *         "rounds N broken M"
  *   q     exit
  * It prints "ok" after each command (and "ready" at start), flushed.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "procself.h"
@@ -28,6 +38,7 @@
 #define CTL_B_SIZE 200
 #define CTL_MAX 100000
 #define CTL_CHILD 7
+#define OWN_HIGH 2 /* descriptors 500 and 501 */
 
 static volatile sig_atomic_t go;
 
@@ -40,6 +51,35 @@ static void on_usr1(int sig)
 static void *a[CTL_MAX], *b[CTL_MAX];
 static int na, nb;
 static pid_t child;
+static int own = -1;
+static struct stat own_st;
+
+/* Close every descriptor from 3 to 1023, then open the own file at the lowest number. */
+static void close_all_open_own(void)
+{
+    for (int fd = 3; fd < 1024; fd++)
+        close(fd);
+    own = open("ctlprog-own", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (own >= 0 && (write(own, "mine\n", 5) != 5 || fstat(own, &own_st) != 0)) {
+        close(own);
+        own = -1;
+    }
+    /* and the numbers the shim's socket had, 500 and up, reused for the same file */
+    for (int i = 0; i < OWN_HIGH && own >= 0; i++)
+        dup2(own, 500 + i);
+}
+
+static int own_intact(void)
+{
+    struct stat st;
+    char buf[8] = {0};
+    for (int i = 0; i < OWN_HIGH; i++)
+        if (fstat(500 + i, &st) != 0 || st.st_dev != own_st.st_dev || st.st_ino != own_st.st_ino)
+            return 0;
+    return own >= 0 && fstat(own, &st) == 0 && st.st_dev == own_st.st_dev &&
+           st.st_ino == own_st.st_ino && lseek(own, 0, SEEK_CUR) == 5 &&
+           pread(own, buf, sizeof buf, 0) == 5 && memcmp(buf, "mine\n", 5) == 0;
+}
 
 __attribute__((noinline)) static void *site_a(void)
 {
@@ -101,8 +141,20 @@ int main(void)
             waitpid(child, &st, 0);
             printf("exited %d\n", st);
         } else if (strcmp(line, "c\n") == 0) {
-            for (int fd = 3; fd < 1024; fd++)
-                close(fd);
+            close_all_open_own();
+            printf("own %d\n", own);
+        } else if (strcmp(line, "v\n") == 0) {
+            printf("own %s\n", own_intact() ? "intact" : "broken");
+        } else if (sscanf(line, "k %d", &n) == 1) {
+            int rounds = 0, broken = 0;
+            close_all_open_own();
+            for (long long end = now_ms() + n; now_ms() < end; rounds++) {
+                struct timespec ts = {0, 20 * 1000000L};
+                nanosleep(&ts, NULL);
+                broken += !own_intact();
+                close_all_open_own();
+            }
+            printf("rounds %d broken %d\n", rounds, broken);
         } else if (strcmp(line, "q\n") == 0) {
             break;
         }

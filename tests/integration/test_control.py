@@ -17,7 +17,11 @@ line by line on stdin, so the test knows exactly what was allocated while tracki
   and no thread (the program counts its threads).
 --part list: `perfshim ctl --list` lists a running process and removes a stale socket of a
   dead pid; errors: no such process (3), a process without a channel (4), usage (2), refused
-  (6: start twice, sample in this build).
+  (6: start twice, sample in this build); a program that closes every descriptor (twice):
+  `perfshim ctl` reaches it again (a new socket at the same path), the file the program opened
+  right after, and dup2'ed onto the socket's old numbers (500, 501), is untouched, and nothing appears on stderr.
+--part closing: a program that keeps closing every descriptor: the socket is made again three
+  times, then the channel ends with one warning; no descriptor of the program's is touched.
 --part sampled: `perfshim ctl PID sample` after a dormant start, then frees of pooled blocks
   (the program survives); PERFSHIM_SAMPLE with PERFSHIM_START=off is still in effect after
   `start` (status, and the trace's figures are estimates).
@@ -368,24 +372,84 @@ def part_list(args, ck):
                     ["sample", "64q"], ["sample", "0k"], ["sample", "k"]):
             p = ctl(args, prog.pid, *bad)
             ck.equal(p.returncode, CTL_EXIT["usage"], "ctl %s: usage error" % " ".join(bad))
-        # a daemon that closes every descriptor: the channel ends, with one warning, and the
-        # shim never accepts on a descriptor number the program may reuse
-        prog.cmd("c")
+        # a daemon that closes every descriptor: the shim makes its socket again, silently, and
+        # never touches the descriptor the program opens right after (the lowest number: the
+        # one the shim's socket() gets next)
         sock = os.path.join(sock_dir(), "%d.sock" % prog.pid)
-        ck.check(wait_for(lambda: not os.path.exists(sock), 10),
-                 "closing the socket's descriptor ends the channel (socket removed)")
-        p = ctl(args, prog.pid, "status")
-        ck.equal(p.returncode, CTL_EXIT["nosock"], "then ctl says: no control socket")
-        ck.check(prog.info()[1] == 1, "the control thread is gone; the program runs on")
+
+        def high_sockets():
+            d = "/proc/%d/fd" % prog.pid
+            return {os.readlink(os.path.join(d, f)) for f in os.listdir(d)
+                    if int(f) >= 500 and os.readlink(os.path.join(d, f)).startswith("socket:")}
+        fds0, _ = prog.info()
+        old = high_sockets()
+        ck.equal(len(old), 1, "one socket at 500 or above")
+        for time_ in (1, 2):
+            own = prog.cmd("c").split()
+            ck.check(own[:1] == ["own"] and int(own[1]) >= 3, "close everything, open its own file",
+                     repr(own))
+            ck.check(wait_for(lambda: ctl(args, prog.pid, "status").returncode == 0, 20),
+                     "after closing everything (%d): perfshim ctl reaches the process again"
+                     % time_)
+            new = high_sockets()
+            ck.check(len(new) == 1 and new != old and os.path.exists(sock),
+                     "a new socket (500 or above) at the same path", "%s -> %s" % (old, new))
+            old = new
+            ck.check(ctl(args, prog.pid, "status").stdout.count(b"mode=on") == 1,
+                     "the state survived: still started", "")
+            ck.equal(prog.cmd("v").strip(), "own intact",
+                     "the program's descriptor opened after the close is untouched")
+            fds, threads = prog.info()
+            ck.check(fds == fds0 + 3 and threads == 2,
+                     "the program sees its file, the socket and the control thread, as before",
+                     "fds %d (before: %d) threads %d" % (fds, fds0, threads))
         rc, _, err = prog.quit()
-        ck.check(rc == 0 and err.count(b"perfshim: warning:") == 1 and
-                 b"closed the descriptor of the control socket" in err,
-                 "one warning says so", err.decode("utf-8", "replace"))
+        ck.check(rc == 0 and b"perfshim" not in err,
+                 "no perfshim line on stderr: nothing was lost", err.decode("utf-8", "replace"))
+        ck.check(wait_for(lambda: not os.path.exists(sock), 10), "the socket is removed at exit")
     finally:
         prog.kill()
     p = ctl(args, prog.pid, "status")  # it exited and was reaped
     ck.check(p.returncode == CTL_EXIT["noproc"] and b"no such process" in p.stderr,
              "ctl on a pid that does not exist: exit 3", pstest.describe(p))
+
+
+def part_closing(args, ck):
+    """A program that keeps closing every descriptor (every 20 ms): the shim makes its socket
+    again 3 times, and the 4th loss within 30 s ends the channel with one warning (the user
+    asked for control and lost it), the socket file removed; no descriptor of the program's
+    is ever touched, and the program runs on."""
+    work = pstest.tmpdir("control-closing")
+    env = {"LD_PRELOAD": args.lib, "PERFSHIM_START": "off",
+           "PERFSHIM_OUTPUT": os.path.join(work, "%e.%p.trace")}
+    prog = Prog(args, env, work)
+    try:
+        sock = os.path.join(sock_dir(), "%d.sock" % prog.pid)
+        ck.check(prog.ready and os.path.exists(sock), "dormant, with its socket")
+        rounds = broken = 0
+        deadline = time.monotonic() + 60
+        while os.path.exists(sock) and time.monotonic() < deadline:
+            f = prog.cmd("k 1000").split()
+            rounds += int(f[1])
+            broken += int(f[3])
+        ck.check(not os.path.exists(sock), "a program that keeps closing ends the channel "
+                 "(socket removed)")
+        ck.check(rounds > 0 and broken == 0,
+                 "the shim never touched the program's descriptors (%d rounds)" % rounds,
+                 "broken %d" % broken)
+        p = ctl(args, prog.pid, "status")
+        ck.equal(p.returncode, CTL_EXIT["nosock"], "then ctl says: no control socket")
+        ck.check(wait_for(lambda: prog.info()[1] == 1, 10),
+                 "the control thread is gone; the program runs on")
+        ck.equal(prog.cmd("v").strip(), "own intact", "its last file is untouched")
+        rc, _, err = prog.quit()
+        lines = [l for l in err.decode("utf-8", "replace").splitlines() if "perfshim" in l]
+        ck.check(rc == 0 and len(lines) == 1 and "perfshim: warning:" in lines[0] and
+                 "4 times within 30 s" in lines[0] and "cannot reach pid %d" % prog.pid in lines[0],
+                 "one warning says why control was lost", "\n".join(lines))
+        ck.equal(os.listdir(work), ["ctlprog-own"], "dormant all along: no trace")
+    finally:
+        prog.kill()
 
 
 def part_sampled(args, ck):
@@ -513,11 +577,11 @@ def part_uid(args, ck):
 
 def main():
     args = pstest.parse_args(lambda ap: ap.add_argument(
-        "--part", choices=["roundtrip", "inert", "list", "sampled", "fork", "uid"],
+        "--part", choices=["roundtrip", "inert", "list", "sampled", "fork", "uid", "closing"],
         required=True))
     ck = pstest.Checker("test_control_" + args.part)
     {"roundtrip": part_roundtrip, "inert": part_inert, "list": part_list, "sampled": part_sampled, "fork": part_fork,
-     "uid": part_uid}[args.part](args, ck)
+     "uid": part_uid, "closing": part_closing}[args.part](args, ck)
     ck.done()
 
 
