@@ -98,7 +98,20 @@ static int connect_path(const char *path)
     return fd;
 }
 
-/* One request, one reply. 0, or a PA_CTL_EXIT_* status with a message printed. */
+/* transact's answer when the process closed the connection without a word: its peer check
+ * refused us, or its control channel had just closed (the program closed the socket's
+ * descriptor; the shim then makes the socket again at the same path: docs/security.md). */
+#define UNANSWERED (-1)
+
+static int refused(long pid)
+{
+    pa_msg_error("ctl: permission denied: process %ld accepts only its own user (uid) or root, "
+                 "and this is uid %lu (or its control channel just closed)",
+                 pid, (unsigned long)geteuid());
+    return PA_CTL_EXIT_PERM;
+}
+
+/* One request, one reply. 0, UNANSWERED, or a PA_CTL_EXIT_* status with a message printed. */
 static int transact(int fd, long pid, const ps_ctl_request_t *in, ps_ctl_reply_t *rp)
 {
     ps_ctl_request_t rq = *in;
@@ -138,14 +151,32 @@ static int transact(int fd, long pid, const ps_ctl_request_t *in, ps_ctl_reply_t
     rp->text[sizeof rp->text - 1] = 0;
     return 0;
 refused:
-    pa_msg_error("ctl: permission denied: process %ld accepts only its own user (uid) or root, "
-                 "and this is uid %lu (or its control channel just closed)",
-                 pid, (unsigned long)geteuid());
-    return PA_CTL_EXIT_PERM;
+    return UNANSWERED;
 }
 
-/* Connect to pid's socket. fd >= 0, or -(PA_CTL_EXIT_*) with a message printed. */
-static int open_process(long pid)
+/* After an unanswered request: 1 once the socket at path is another one than *was (the shim made
+ * it again after the program closed its descriptor), within about 2 s; 0 if it stays the same
+ * (a refusal by uid) or the process is gone. The file system may give the new file the inode
+ * number the old one just freed: its change time tells them apart. */
+static int socket_remade(const char *path, long pid, const struct stat *was)
+{
+    for (int i = 0; i < 40; i++) {
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+            (st.st_ino != was->st_ino || st.st_dev != was->st_dev ||
+             st.st_ctim.tv_sec != was->st_ctim.tv_sec ||
+             st.st_ctim.tv_nsec != was->st_ctim.tv_nsec))
+            return 1;
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            return 0;
+        nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+    }
+    return 0;
+}
+
+/* Connect to pid's socket (its path and identity in path_out, *sock). fd >= 0, or
+ * -(PA_CTL_EXIT_*) with a message printed. */
+static int open_process(long pid, char *path_out, size_t size, struct stat *sock)
 {
     if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
         pa_msg_error("ctl: no such process: %ld", pid);
@@ -169,8 +200,11 @@ static int open_process(long pid)
         if (!S_ISSOCK(st.st_mode))
             continue;
         int fd = connect_path(path);
-        if (fd >= 0)
+        if (fd >= 0) {
+            snprintf(path_out, size, "%s", path);
+            *sock = st;
             return fd;
+        }
         if (errno == EACCES || errno == EPERM) {
             denied = 1;
             snprintf(denied_path, sizeof denied_path, "%s", path);
@@ -272,7 +306,10 @@ static int list(void)
             }
             ps_ctl_reply_t rp;
             ps_ctl_request_t rq = {.cmd = PS_CTL_STATUS};
-            if (fd < 0 || transact(fd, pid, &rq, &rp) != 0) {
+            int rc = fd < 0 ? 0 : transact(fd, pid, &rq, &rp);
+            if (fd < 0 || rc != 0) {
+                if (rc == UNANSWERED)
+                    refused(pid);
                 if (fd >= 0)
                     close(fd);
                 continue;
@@ -360,12 +397,26 @@ int pa_ctl_main(int argc, char **argv)
         memcpy(rq.word, argv[3], strlen(argv[3]) + 1);
     }
     rq.cmd = cmd;
-    int fd = open_process(pid);
+    char path[256];
+    struct stat sock;
+    int fd = open_process(pid, path, sizeof path, &sock);
     if (fd < 0)
         return -fd;
     ps_ctl_reply_t rp;
     int rc = transact(fd, pid, &rq, &rp);
     close(fd);
+    /* The program had just closed the socket's descriptor: the request went to the old socket,
+     * which nobody reads. Sent once more to the new one, when the shim has made it. */
+    if (rc == UNANSWERED && socket_remade(path, pid, &sock)) {
+        /* bound before it listens: refused for a moment */
+        for (int i = 0; (fd = connect_path(path)) < 0 && errno == ECONNREFUSED && i < 40; i++)
+            nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+        rc = fd < 0 ? UNANSWERED : transact(fd, pid, &rq, &rp);
+        if (fd >= 0)
+            close(fd);
+    }
+    if (rc == UNANSWERED)
+        return refused(pid);
     if (rc != 0)
         return rc;
     if (rp.status != PS_CTL_OK) {
