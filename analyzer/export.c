@@ -721,6 +721,8 @@ static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p
         if (p->reports) {
             if (p->doc)
                 json_trace_begin(p->doc, t.path, t.process.pid);
+            if (!fn) /* read by none of the reports nor the profile (advise's, report --html) */
+                pa_model_drop_advice(&t);
             pa_report_keep_keys(true); /* its rows symbolized and keyed once for the reports */
             rc = reports_begin(p, &t, paths[i], nwarn, at, &supp, &j);
             pa_report_keep_keys(false);

@@ -1731,11 +1731,16 @@ static int load_advice(pa_trace_t *t, const pa_chunk_t *ch, bool keep)
     return PA_OK;
 }
 
+void pa_model_drop_advice(pa_trace_t *t)
+{
+    advice_free(t->advice);
+    t->advice = NULL;
+}
+
 void pa_model_drop_ages_advice(pa_trace_t *t)
 {
     pa_ages_drop(t);
-    advice_free(t->advice);
-    t->advice = NULL;
+    pa_model_drop_advice(t);
 }
 
 const pa_advice_t *pa_model_advice(const pa_trace_t *t)

@@ -354,6 +354,9 @@ void pa_model_row_inherited(const pa_trace_t *t, const pa_row_t *r, uint64_t *bl
  * the block ages (pa_ages_drop) and the advice counters (a compile's trace: 5 MB each). Their
  * chunks were read and checked: what they said of damage stays said. */
 void pa_model_drop_ages_advice(pa_trace_t *t);
+/* Frees the advice counters only, for a report that reads the ages but not them (export json's
+ * reports: 11 MB of another compile's trace, held while its rows were keyed). */
+void pa_model_drop_advice(pa_trace_t *t);
 /* "definitely", "indirectly", "possibly", "reachable" (enum ps_leak_kind); "unscanned" for 0. */
 const char *pa_model_leak_kind_name(uint32_t kind);
 
