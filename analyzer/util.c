@@ -201,6 +201,61 @@ static void sift_down(unsigned char *base, size_t n, size_t size, size_t i,
     }
 }
 
+/* Moves the median of base[lo], base[mid] and base[hi - 1] (in cmp's order) to base[lo]. */
+static void median_to_front(unsigned char *v, size_t size, size_t lo, size_t hi,
+                            int (*cmp)(const void *, const void *, void *), void *ctx)
+{
+    size_t mid = lo + (hi - lo) / 2, last = hi - 1;
+    if (cmp(v + mid * size, v + lo * size, ctx) < 0)
+        swap_bytes(v + mid * size, v + lo * size, size);
+    if (cmp(v + last * size, v + mid * size, ctx) < 0) {
+        swap_bytes(v + last * size, v + mid * size, size);
+        if (cmp(v + mid * size, v + lo * size, ctx) < 0)
+            swap_bytes(v + mid * size, v + lo * size, size);
+    }
+    swap_bytes(v + lo * size, v + mid * size, size); /* lo <= mid <= last: the median to lo */
+}
+
+/* Partitions base[lo..hi) (3 or more elements) around the median of three: returns p with the
+ * pivot at base[p], the elements before it not after it in cmp's order, those after not before. */
+static size_t partition(unsigned char *v, size_t size, size_t lo, size_t hi,
+                        int (*cmp)(const void *, const void *, void *), void *ctx)
+{
+    median_to_front(v, size, lo, hi, cmp, ctx);
+    const unsigned char *pivot = v + lo * size; /* stays at lo until the end */
+    size_t i = lo, j = hi;
+    for (;;) {
+        while (++i < hi && cmp(v + i * size, pivot, ctx) < 0)
+            ;
+        while (cmp(v + --j * size, pivot, ctx) > 0) /* stops at lo: cmp(pivot, pivot) is 0 */
+            ;
+        if (i >= j)
+            break;
+        swap_bytes(v + i * size, v + j * size, size);
+    }
+    swap_bytes(v + lo * size, v + j * size, size);
+    return j;
+}
+
+/* The heap of k: each item after the first k compared with the last of the k kept so far; false
+ * (the order of v then unspecified, its items all there) when more than `budget` of them replace
+ * it: items that come in reverse order (the sites of a trace whose counters tie, ordered by a key
+ * the trace's order reverses) make every one of them a sift through the heap. */
+static bool heap_top(unsigned char *v, size_t n, size_t size, size_t k, size_t budget,
+                     int (*cmp)(const void *, const void *, void *), void *ctx)
+{
+    for (size_t i = k / 2; i-- > 0;)
+        sift_down(v, k, size, i, cmp, ctx);
+    for (size_t i = k; i < n; i++)
+        if (cmp(v + i * size, v, ctx) < 0) {
+            if (!budget--)
+                return false;
+            swap_bytes(v, v + i * size, size);
+            sift_down(v, k, size, 0, cmp, ctx);
+        }
+    return true;
+}
+
 void pa_util_sort_top(void *base, size_t n, size_t size, size_t k,
                       int (*cmp)(const void *, const void *, void *), void *ctx)
 {
@@ -208,13 +263,24 @@ void pa_util_sort_top(void *base, size_t n, size_t size, size_t k,
     if (!k || k > n)
         k = n;
     if (k * 4 < n) {
-        for (size_t i = k / 2; i-- > 0;)
-            sift_down(v, k, size, i, cmp, ctx);
-        for (size_t i = k; i < n; i++)
-            if (cmp(v + i * size, v, ctx) < 0) {
-                swap_bytes(v, v + i * size, size);
-                sift_down(v, k, size, 0, cmp, ctx);
+        /* In random order about k ln(n / k) items replace the heap's last: past 2k + n / 16,
+         * quickselect (median of three), whose partitions compare each item with a pivot about
+         * 2n times in all, whatever the order. The first k are the same either way (cmp a total
+         * order); only the order of the others differs, which no caller reads. */
+        if (!heap_top(v, n, size, k, 2 * k + n / 16, cmp, ctx)) {
+            size_t lo = 0, hi = n, depth = 0;
+            while (hi - lo > 16 && depth++ < 64) {
+                size_t p = partition(v, size, lo, hi, cmp, ctx);
+                if (p >= k)
+                    hi = p; /* the first k are before the pivot */
+                else
+                    lo = p + 1; /* the pivot and those before it are among them */
             }
+            if (hi - lo <= 16) /* the first k: those before lo and the first of these */
+                qsort_r(v + lo * size, hi - lo, size, cmp, ctx);
+            else if (k > lo) /* (partitions too uneven: the heap, without a budget) */
+                heap_top(v + lo * size, hi - lo, size, k - lo, SIZE_MAX, cmp, ctx);
+        }
         n = k;
     }
     if (n)
