@@ -263,11 +263,11 @@ void pa_util_sort_top(void *base, size_t n, size_t size, size_t k,
     if (!k || k > n)
         k = n;
     if (k * 4 < n) {
-        /* In random order about k ln(n / k) items replace the heap's last: past 2k + n / 16,
+        /* In random order about k ln(n / k) items replace the heap's last: past 4k + n / 64,
          * quickselect (median of three), whose partitions compare each item with a pivot about
          * 2n times in all, whatever the order. The first k are the same either way (cmp a total
          * order); only the order of the others differs, which no caller reads. */
-        if (!heap_top(v, n, size, k, 2 * k + n / 16, cmp, ctx)) {
+        if (!heap_top(v, n, size, k, 4 * k + n / 64, cmp, ctx)) {
             size_t lo = 0, hi = n, depth = 0;
             while (hi - lo > 16 && depth++ < 64) {
                 size_t p = partition(v, size, lo, hi, cmp, ctx);
