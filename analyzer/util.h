@@ -107,7 +107,8 @@ void *pa_util_zalloc(size_t bytes);
  * sorted; the others after them, in no particular order (k 0, or k >= n: all of them, sorted).
  * With cmp a total order the first k are those a full sort puts first, in the same order. A
  * report that prints a few of many items selects them with a heap of k: each other item is
- * compared once with the last of the k kept so far. */
+ * compared once with the last of the k kept so far; when too many replace it (items in about the
+ * reverse of cmp's order) the selection goes on by quickselect, about 2n comparisons. */
 void pa_util_sort_top(void *base, size_t n, size_t size, size_t k,
                       int (*cmp)(const void *, const void *, void *), void *ctx);
 
