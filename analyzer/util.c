@@ -201,6 +201,20 @@ static void sift_down(unsigned char *base, size_t n, size_t size, size_t i,
     }
 }
 
+/* The k first of v[0..n) in cmp's order into a heap at v[0..k), its root v[0] the last of them
+ * (k * 4 < n). */
+static void heap_select(unsigned char *v, size_t n, size_t size, size_t k,
+                        int (*cmp)(const void *, const void *, void *), void *ctx)
+{
+    for (size_t i = k / 2; i-- > 0;)
+        sift_down(v, k, size, i, cmp, ctx);
+    for (size_t i = k; i < n; i++)
+        if (cmp(v + i * size, v, ctx) < 0) {
+            swap_bytes(v, v + i * size, size);
+            sift_down(v, k, size, 0, cmp, ctx);
+        }
+}
+
 void pa_util_sort_top(void *base, size_t n, size_t size, size_t k,
                       int (*cmp)(const void *, const void *, void *), void *ctx)
 {
@@ -208,13 +222,7 @@ void pa_util_sort_top(void *base, size_t n, size_t size, size_t k,
     if (!k || k > n)
         k = n;
     if (k * 4 < n) {
-        for (size_t i = k / 2; i-- > 0;)
-            sift_down(v, k, size, i, cmp, ctx);
-        for (size_t i = k; i < n; i++)
-            if (cmp(v + i * size, v, ctx) < 0) {
-                swap_bytes(v, v + i * size, size);
-                sift_down(v, k, size, 0, cmp, ctx);
-            }
+        heap_select(v, n, size, k, cmp, ctx);
         n = k;
     }
     if (n)
@@ -229,13 +237,7 @@ void pa_util_sort_top_by(void *base, size_t n, size_t size, size_t k,
     if (!k || k > n)
         k = n;
     if (k * 4 < n) {
-        for (size_t i = k / 2; i-- > 0;)
-            sift_down(v, k, size, i, coarse, ctx);
-        for (size_t i = k; i < n; i++)
-            if (coarse(v + i * size, v, ctx) < 0) {
-                swap_bytes(v, v + i * size, size);
-                sift_down(v, k, size, 0, coarse, ctx);
-            }
+        heap_select(v, n, size, k, coarse, ctx);
         /* v[0] is now the last of the k best by coarse: an item after it by coarse comes after
          * all k by cmp too, and is out; those equal to it by coarse compete, after the k */
         size_t m = k;
