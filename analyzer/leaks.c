@@ -45,16 +45,25 @@ static int entry_cmp(const void *a, const void *b)
     return x->rank < y->rank ? -1 : x->rank > y->rank;
 }
 
+/* The counters' part of that order (pa_util_sort_top_by's coarse order). */
+static int entry_coarse_live(const void *a, const void *b, void *ctx)
+{
+    const entry_t *x = a, *y = b;
+    (void)ctx;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    if (x->blocks != y->blocks)
+        return x->blocks > y->blocks ? -1 : 1;
+    return 0;
+}
+
 /* The same order with the groups' own order in place of their rank (ctx: the groups), for
  * entries picked before the groups are sorted (pick_entries). */
 static int entry_cmp_live(const void *a, const void *b, void *ctx)
 {
     const entry_t *x = a, *y = b;
-    if (x->bytes != y->bytes)
-        return x->bytes > y->bytes ? -1 : 1;
-    if (x->blocks != y->blocks)
-        return x->blocks > y->blocks ? -1 : 1;
-    return pa_report_cmp_live(ctx, x->g, y->g);
+    int c = entry_coarse_live(a, b, NULL);
+    return c ? c : pa_report_cmp_live(ctx, x->g, y->g);
 }
 
 /* Ages (the section at the end of this file). */
@@ -288,7 +297,8 @@ static int pick_entries(const pa_groups_t *g, entry_t **en, size_t *n, size_t to
             if (entry_leak(&in[i]))
                 in[no++] = in[i];
         size_t m = no - first, k = left < m ? left : m;
-        pa_util_sort_top(in + first, m, sizeof *in, k, entry_cmp_live, (void *)g);
+        pa_util_sort_top_by(in + first, m, sizeof *in, k, entry_coarse_live, entry_cmp_live,
+                            (void *)g);
         no = first + k;
         left -= k;
     }

@@ -901,22 +901,34 @@ static int cmp_key(pa_pieces_t *p, const pa_group_t *a, const pa_group_t *b)
     return 0;
 }
 
-static int cmp_live(const void *pa, const void *pb, void *ctx)
+/* The counters' part of cmp_live (pa_util_sort_top_by's coarse order). */
+static int coarse_live(const void *pa, const void *pb, void *ctx)
 {
     const pa_group_t *a = *(pa_group_t *const *)pa, *b = *(pa_group_t *const *)pb;
+    (void)ctx;
     int c = cmp_u64_desc(a->live_bytes, b->live_bytes);
-    if (!c)
-        c = cmp_u64_desc(a->live_blocks, b->live_blocks);
-    return c ? c : cmp_key(ctx, a, b);
+    return c ? c : cmp_u64_desc(a->live_blocks, b->live_blocks);
+}
+
+static int cmp_live(const void *pa, const void *pb, void *ctx)
+{
+    int c = coarse_live(pa, pb, NULL);
+    return c ? c : cmp_key(ctx, *(pa_group_t *const *)pa, *(pa_group_t *const *)pb);
+}
+
+/* The counters' part of cmp_alloc. */
+static int coarse_alloc(const void *pa, const void *pb, void *ctx)
+{
+    const pa_group_t *a = *(pa_group_t *const *)pa, *b = *(pa_group_t *const *)pb;
+    (void)ctx;
+    int c = cmp_u64_desc(a->alloc_bytes, b->alloc_bytes);
+    return c ? c : cmp_u64_desc(a->allocs, b->allocs);
 }
 
 static int cmp_alloc(const void *pa, const void *pb, void *ctx)
 {
-    const pa_group_t *a = *(pa_group_t *const *)pa, *b = *(pa_group_t *const *)pb;
-    int c = cmp_u64_desc(a->alloc_bytes, b->alloc_bytes);
-    if (!c)
-        c = cmp_u64_desc(a->allocs, b->allocs);
-    return c ? c : cmp_key(ctx, a, b);
+    int c = coarse_alloc(pa, pb, NULL);
+    return c ? c : cmp_key(ctx, *(pa_group_t *const *)pa, *(pa_group_t *const *)pb);
 }
 
 /* (pa_util_sort_top: cmp is a total order, groups of equal keys being one group; a sort of
@@ -924,7 +936,8 @@ static int cmp_alloc(const void *pa, const void *pb, void *ctx)
  * equal counters that no report prints) */
 static void sort_top(pa_groups_t *g, size_t k, int (*cmp)(const void *, const void *, void *))
 {
-    pa_util_sort_top(g->items, g->n, sizeof *g->items, k, cmp, g->pieces);
+    pa_util_sort_top_by(g->items, g->n, sizeof *g->items, k,
+                        cmp == cmp_live ? coarse_live : coarse_alloc, cmp, g->pieces);
 }
 
 void pa_report_sort_by_live(pa_groups_t *g)
@@ -949,7 +962,7 @@ void pa_report_sort_top_by_alloc(pa_groups_t *g, size_t k)
 
 void pa_report_sort_top_by_live_of(pa_groups_t *g, pa_group_t **v, size_t n, size_t k)
 {
-    pa_util_sort_top(v, n, sizeof *v, k, cmp_live, g->pieces);
+    pa_util_sort_top_by(v, n, sizeof *v, k, coarse_live, cmp_live, g->pieces);
 }
 
 int pa_report_cmp_live(const pa_groups_t *g, const pa_group_t *a, const pa_group_t *b)

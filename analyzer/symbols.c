@@ -56,8 +56,12 @@
 #include <libiberty/demangle.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef PA_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 /* libstdc++'s demangler (the C++ ABI's abi::__cxa_demangle, an extern "C" function), for C++.
  * Rust names go to libiberty's rust_demangle first (pa_symbols_demangle). */
@@ -263,6 +267,202 @@ static bool dbg_path_candidate(const char *path, const char *file, const char *l
     return false;
 }
 
+/* A separate debug file with compressed sections (SHF_COMPRESSED: Debian's libc6-dbg, and
+ * whatever `objcopy --compress-debug-sections` made), read as libdw reads it, costs its
+ * decompression: libdw inflates every DWARF section it knows of with zlib when it opens the
+ * file (dwarf_begin_elf), 205M instructions for libc's 10 MB on every run of every report
+ * that prints a libc frame (docs/performance.md, "Symbolizing the adverse workload"). With
+ * libdeflate (half the instructions for the same bytes) this makes the same file with its
+ * sections decompressed, in an anonymous memory file (memfd), and libdwfl opens that instead:
+ * the same ELF header, program headers and section headers, each compressed section replaced
+ * by its contents (SHF_COMPRESSED cleared, sh_size and sh_addralign from its compression
+ * header). Only 64-bit ELF files of this machine's byte order with zlib-compressed sections
+ * are copied; for anything else, or when anything fails, the file is used as it is. */
+#ifdef PA_HAVE_LIBDEFLATE
+/* DWARF sections the symbolizer never reads (location lists, macros): a compressed one is left
+ * out of the copy (made SHT_NOBITS, which libdw skips), not decompressed: 1.4 of libc's 10 MB. */
+static bool never_read(const char *name)
+{
+    return name && (strcmp(name, ".debug_loc") == 0 || strcmp(name, ".debug_loclists") == 0 ||
+                    strcmp(name, ".debug_macro") == 0 || strcmp(name, ".debug_macinfo") == 0);
+}
+
+static int inflate_into(int out, Elf *e, size_t nscn, Elf64_Ehdr eh, const Elf64_Phdr *ph,
+                        Elf64_Shdr *sh)
+{
+    size_t names;
+    if (elf_getshdrstrndx(e, &names) != 0)
+        return -1;
+    /* the layout: the ELF header, the program headers, the sections in the order of their
+     * headers, the section headers */
+    uint64_t off = sizeof eh + (uint64_t)eh.e_phnum * sizeof *ph;
+    for (size_t i = 1; i < nscn; i++) {
+        Elf_Scn *scn = elf_getscn(e, i);
+        Elf_Data *raw = scn ? elf_rawdata(scn, NULL) : NULL;
+        if ((sh[i].sh_flags & SHF_COMPRESSED) && never_read(elf_strptr(e, names, sh[i].sh_name))) {
+            sh[i].sh_type = SHT_NOBITS;
+            sh[i].sh_flags &= ~(uint64_t)SHF_COMPRESSED;
+        }
+        if (sh[i].sh_type == SHT_NOBITS || sh[i].sh_type == SHT_NULL) {
+            sh[i].sh_offset = off;
+            continue;
+        }
+        if (!raw || (raw->d_size && !raw->d_buf) || raw->d_size != sh[i].sh_size)
+            return -1;
+        if (sh[i].sh_flags & SHF_COMPRESSED) {
+            Elf64_Chdr ch;
+            if (raw->d_size < sizeof ch)
+                return -1;
+            memcpy(&ch, raw->d_buf, sizeof ch);
+            if (ch.ch_type != ELFCOMPRESS_ZLIB || ch.ch_size > ((uint64_t)1 << 32))
+                return -1;
+            sh[i].sh_flags &= ~(uint64_t)SHF_COMPRESSED;
+            sh[i].sh_size = ch.ch_size;
+            sh[i].sh_addralign = ch.ch_addralign;
+        }
+        uint64_t align = sh[i].sh_addralign > 1 ? sh[i].sh_addralign : 1;
+        if (align & (align - 1))
+            return -1;
+        off = (off + align - 1) & ~(align - 1);
+        sh[i].sh_offset = off;
+        off += sh[i].sh_size;
+    }
+    off = (off + 7) & ~(uint64_t)7;
+    eh.e_phoff = eh.e_phnum ? sizeof eh : 0;
+    eh.e_shoff = off;
+    uint64_t size = off + nscn * sizeof *sh;
+    if (size > SIZE_MAX || ftruncate(out, (off_t)size) != 0)
+        return -1;
+    unsigned char *m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, out, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+    int rc = d ? 0 : -1;
+    for (size_t i = 1; i < nscn && rc == 0; i++) {
+        if (sh[i].sh_type == SHT_NOBITS || sh[i].sh_type == SHT_NULL)
+            continue;
+        Elf_Data *raw = elf_rawdata(elf_getscn(e, i), NULL);
+        size_t got = 0;
+        GElf_Shdr orig; /* (sh[i] is the copy's header)*/
+        if (!gelf_getshdr(elf_getscn(e, i), &orig)) {
+            rc = -1;
+        } else if (orig.sh_flags & SHF_COMPRESSED) {
+            if (libdeflate_zlib_decompress(d,
+                                           (const unsigned char *)raw->d_buf + sizeof(Elf64_Chdr),
+                                           raw->d_size - sizeof(Elf64_Chdr), m + sh[i].sh_offset,
+                                           sh[i].sh_size, &got) != LIBDEFLATE_SUCCESS ||
+                got != sh[i].sh_size)
+                rc = -1;
+        } else if (raw->d_size) {
+            memcpy(m + sh[i].sh_offset, raw->d_buf, raw->d_size);
+        }
+    }
+    if (rc == 0) {
+        memcpy(m, &eh, sizeof eh);
+        if (eh.e_phnum)
+            memcpy(m + eh.e_phoff, ph, eh.e_phnum * sizeof *ph);
+        memcpy(m + eh.e_shoff, sh, nscn * sizeof *sh);
+    }
+    if (d)
+        libdeflate_free_decompressor(d);
+    munmap(m, (size_t)size);
+    return rc;
+}
+#endif
+
+/* A descriptor of the decompressed copy of debug file fd when its build-id is bits (nbits
+ * bytes) and it has compressed sections; otherwise -1. */
+static int inflated_copy(int fd, const unsigned char *bits, int nbits)
+{
+#ifdef PA_HAVE_LIBDEFLATE
+    Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    Elf64_Ehdr *ehp = e && elf_kind(e) == ELF_K_ELF ? elf64_getehdr(e) : NULL;
+    const void *id = NULL;
+    if (!ehp || dwelf_elf_gnu_build_id(e, &id) != nbits || memcmp(id, bits, (size_t)nbits) != 0)
+        ehp = NULL;
+    size_t nscn = 0;
+    bool any = false;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const unsigned char host = ELFDATA2LSB;
+#else
+    const unsigned char host = ELFDATA2MSB;
+#endif
+    int out = -1;
+    Elf64_Shdr *sh = NULL;
+    if (!ehp || ehp->e_ident[EI_DATA] != host || elf_getshdrnum(e, &nscn) != 0 || nscn < 2 ||
+        !(sh = calloc(nscn, sizeof *sh)))
+        goto keep;
+    for (size_t i = 0; i < nscn; i++) {
+        Elf64_Shdr *x = elf64_getshdr(elf_getscn(e, i));
+        if (!x)
+            goto keep;
+        sh[i] = *x;
+        any |= (x->sh_flags & SHF_COMPRESSED) != 0;
+    }
+    const Elf64_Phdr *ph = ehp->e_phnum ? elf64_getphdr(e) : NULL;
+    if (!any || (ehp->e_phnum && !ph) ||
+        (out = memfd_create("perfshim-debuginfo", MFD_CLOEXEC)) < 0)
+        goto keep;
+    if (inflate_into(out, e, nscn, *ehp, ph, sh) != 0) {
+        close(out);
+        out = -1;
+        goto keep;
+    }
+    free(sh);
+    elf_end(e);
+    return out;
+keep:
+    free(sh);
+    if (e)
+        elf_end(e);
+#else
+    (void)fd, (void)bits, (void)nbits;
+#endif
+    return -1;
+}
+
+/* The decompressed copy (inflated_copy) of the debug file of build-id bits that libdwfl's
+ * search finds first (dwfl_build_id_find_debuginfo: DIR/.build-id/xx/yyyy.debug for each
+ * absolute DIR of the debuginfo path, in order), and its name in *name; -1 when that file is
+ * missing, another build's, or needs no copy: libdwfl's own search then runs as before. (The
+ * copy must come from here: libdwfl's build-id search keeps the Elf it opened to check the
+ * file, and would read that one.) */
+static int inflated_by_build_id(const char *path, const unsigned char *bits, int nbits, char **name)
+{
+#ifdef PA_HAVE_LIBDEFLATE
+    const char *off = getenv("PA_SYMBOLS_NO_INFLATE"); /* (tests compare both ways) */
+    if (off && *off == '1')
+        return -1;
+    char hexid[2 * 64 + 1], rel[2 * 64 + 24], buf[4096], p[PATH_MAX];
+    hex(bits, (size_t)nbits, hexid, sizeof hexid);
+    snprintf(rel, sizeof rel, ".build-id/%.2s/%s.debug", hexid, hexid + 2);
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *save = NULL, *e = strtok_r(buf, ":", &save); e; e = strtok_r(NULL, ":", &save)) {
+        while (*e == '+' || *e == '-')
+            e++;
+        if (e[0] != '/')
+            continue;
+        int n = snprintf(p, sizeof p, "%s/%s", e, rel);
+        int fd = n > 0 && (size_t)n < sizeof p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+        if (fd < 0)
+            continue;
+        int out = inflated_copy(fd, bits, nbits);
+        close(fd);
+        if (out >= 0 && !(*name = pa_util_strdup(p))) {
+            close(out);
+            out = -1;
+        }
+        const char *d = getenv("PA_SYMBOLS_DEBUG");
+        if (out >= 0 && d && *d == '1')
+            fprintf(stderr, "perfshim: symbols: %s decompressed in memory\n", p);
+        return out;
+    }
+#else
+    (void)path, (void)bits, (void)nbits, (void)name;
+#endif
+    return -1;
+}
+
 /* libdwfl's standard search for a module's separate debug information
  * (dwfl_standard_find_debuginfo: by build-id in the debuginfo path's absolute directories, then
  * by .gnu_debuglink name along the path, for the file and for its real path), whose last resort
@@ -276,13 +476,16 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
                           const char *file_name, const char *debuglink_file,
                           GElf_Word debuglink_crc, char **debuginfo_file_name)
 {
-    const char *urls = getenv("DEBUGINFOD_URLS");
-    if (urls && urls[0])
-        goto standard;
     const unsigned char *bits = NULL;
     GElf_Addr vaddr;
     int nbits = dwfl_module_build_id(mod, &bits, &vaddr);
     const char *path = search_dwfl_path ? search_dwfl_path : "+:.debug:/usr/lib/debug";
+    int copy = nbits > 0 ? inflated_by_build_id(path, bits, nbits, debuginfo_file_name) : -1;
+    if (copy >= 0)
+        return copy;
+    const char *urls = getenv("DEBUGINFOD_URLS");
+    if (urls && urls[0])
+        goto standard;
     if (nbits > 0) {
         char hexid[2 * 64 + 1], name[2 * 64 + 8], sub[16], buf[4096];
         hex(bits, (size_t)nbits, hexid, sizeof hexid);

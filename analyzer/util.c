@@ -287,6 +287,30 @@ void pa_util_sort_top(void *base, size_t n, size_t size, size_t k,
         qsort_r(v, n, size, cmp, ctx);
 }
 
+void pa_util_sort_top_by(void *base, size_t n, size_t size, size_t k,
+                         int (*coarse)(const void *, const void *, void *),
+                         int (*cmp)(const void *, const void *, void *), void *ctx)
+{
+    unsigned char *v = base;
+    if (!k || k > n)
+        k = n;
+    if (k * 4 < n) {
+        /* (ties by coarse never replace the heap's last: no budget needed) */
+        heap_top(v, n, size, k, SIZE_MAX, coarse, ctx);
+        /* v[0] is now the last of the k best by coarse: an item after it by coarse comes after
+         * all k by cmp too, and is out; those equal to it by coarse compete, after the k */
+        size_t m = k;
+        for (size_t i = k; i < n; i++)
+            if (coarse(v + i * size, v, ctx) == 0) {
+                if (i != m)
+                    swap_bytes(v + m * size, v + i * size, size);
+                m++;
+            }
+        n = m;
+    }
+    pa_util_sort_top(v, n, size, k, cmp, ctx);
+}
+
 int pa_util_index_reset(uint32_t **index, size_t *index_cap, size_t cap)
 {
     if (cap > SIZE_MAX / sizeof(uint32_t))
