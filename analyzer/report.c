@@ -207,9 +207,9 @@ typedef struct {
     uint32_t parent, piece; /* node 0, the root, is the empty key */
 } knode_t;
 
-/* A node's depth (pieces from the root: a key's frame count, no walk up) while grouping, in 2
- * bytes: DEPTH_MANY and more are counted by a walk up (knode_depth). */
-#define DEPTH_MANY 0xffffu
+/* A node's depth (pieces from the root: a key's frame count, no walk up) while grouping, in the
+ * low 8 bits of its kmeta: DEPTH_MANY and more are counted by a walk up (knode_depth). */
+#define DEPTH_MANY 0xffu
 
 /* What a frame node adds to its trie node when it is not 0 (few do): shim frames hidden on its
  * path from the outermost frame, and whether the path holds a cut. */
@@ -237,14 +237,15 @@ struct pa_pieces {
     uint32_t cut_piece; /* KEY_CUT's number */
     knode_t *nodes;     /* the key trie */
     size_t nnodes, ncap;
-    /* while grouping (freed after it), by node: its path hash's high half (key_hash) and depth */
-    uint32_t *khash;
-    uint16_t *depth;
-    size_t khash_cap, depth_cap;
-    size_t room; /* nodes the three arrays hold (the least of their caps) */
-    /* The index by path hash, while grouping: 4-byte slots, a node number (24 bits) and the low
-     * 8 bits of the hash's high half; index8, util.h's 8-byte tagged slots, once the trie has
-     * more nodes than 24 bits number (kix_reserve). 0: an empty slot (the root is never in it). */
+    /* while grouping (freed after it), by node: the top 24 bits of its path hash (key_hash),
+     * then its depth (DEPTH_MANY) */
+    uint32_t *kmeta;
+    size_t kmeta_cap;
+    size_t room; /* nodes both arrays hold (the lesser of their caps) */
+    /* The index by path hash, while grouping: 4-byte slots, a node number (24 bits) and the 8
+     * bits of the hash below those its kmeta keeps (so the two hold the hash's high half, what
+     * a probe reads); index8, util.h's 8-byte tagged slots, once the trie has more nodes than 24
+     * bits number (kix_reserve). 0: an empty slot (the root is never in it). */
     uint32_t *index4;
     uint64_t *index8;
     size_t index_cap;
@@ -319,11 +320,9 @@ static void pieces_trim(pa_pieces_t *p)
     p->index4 = NULL;
     p->index8 = NULL;
     p->index_cap = p->index_room = 0;
-    free(p->khash);
-    free(p->depth);
-    p->khash = NULL;
-    p->depth = NULL;
-    p->khash_cap = p->depth_cap = p->room = 0;
+    free(p->kmeta);
+    p->kmeta = NULL;
+    p->kmeta_cap = p->room = 0;
     free(p->fmap);
     p->fmap = NULL;
     fextra_t *x, *xt;
@@ -364,9 +363,11 @@ static void pieces_free(pa_pieces_t *p)
  * whole key from the outer end. So the slots of a walk's nodes follow from its pieces alone,
  * before any of them is found, and frame_key fetches them ahead instead of meeting one cache
  * miss after the other (as the frame tree's frame_hash, model.c). The index reads only a hash's
- * high half (its tag and first slot, util.h), so that half is all a node keeps of it and all its
- * children's hashes are made of: 4 bytes a node, not 8 (4 MB of a compile's million nodes, held
- * at advise's peak); the two halves mixed by a full 64-bit finalizer (splitmix64's). */
+ * high half (its tag and first slot), so that half is all the trie keeps of it: its top 24 bits
+ * in the node's kmeta (beside its depth), the next 8 in its index slot, 8 bytes a node in all
+ * where the index's 8-byte slots and a 4-byte hash and depth took 16+ (advise's peak on a
+ * compile's million nodes). Its children's hashes are made of the 24 bits; the two halves
+ * mixed by a full 64-bit finalizer (splitmix64's). */
 static uint64_t key_hash(uint32_t parent_hash, uint32_t piece)
 {
     uint64_t h = ((uint64_t)parent_hash << 32 | piece) * 0x9e3779b97f4a7c15u;
@@ -383,8 +384,10 @@ void pa_report_test_narrow_nodes(size_t n)
 }
 
 /* A 4-byte slot's tag: the low 8 bits of the hash's high half (the first slot is its top bits,
- * at most 24 of them while the slots number 24-bit nodes at most 3/4 full). */
+ * at most 25 of them while the slots number 24-bit nodes at most 3/4 full). */
 #define KIX_TAG(h) ((uint32_t)((h) >> 32) & 0xffu)
+/* The high half of node n's hash, from its kmeta and its slot's tag. */
+#define KIX_HIGH(p, n, tag) (((p)->kmeta[n] & ~DEPTH_MANY) | (tag))
 
 /* The node of (parent, piece), of path hash h, with *slot its index slot; or 0, with *slot the
  * empty slot where it would go. */
@@ -429,7 +432,7 @@ static void kix_put4(uint32_t *index, size_t cap, uint64_t h, uint32_t n)
 
 /* Makes the index take `need` nodes (at most 3/4 full), and node number p->nnodes: a larger
  * table, or the 8-byte one once the nodes pass kix_narrow_nodes. Its nodes are put back from
- * their hashes (p->khash), in the order of the old table's slots. */
+ * their hashes' high halves (kmeta and tag), in the order of the old table's slots. */
 static int kix_reserve(pa_pieces_t *p, size_t need)
 {
     bool wide = p->index8 || p->nnodes + 1 > kix_narrow_nodes;
@@ -448,7 +451,8 @@ static int kix_reserve(pa_pieces_t *p, size_t need)
         uint32_t n = p->index4 ? p->index4[i] >> 8 : (uint32_t)p->index8[i];
         if (!n)
             continue;
-        uint64_t h = (uint64_t)p->khash[n] << 32; /* (the half slots and tags are made of) */
+        uint64_t h = p->index4 ? (uint64_t)KIX_HIGH(p, n, p->index4[i] & 0xffu) << 32
+                               : PA_TIX_TAG(p->index8[i]);
         if (n8)
             pa_tix_put(n8, cap, h, n);
         else
@@ -466,16 +470,13 @@ room:
     return PA_OK;
 }
 
-/* Makes the node arrays (nodes, khash, depth) hold `need` nodes. */
+/* Makes the node arrays (nodes, kmeta) hold `need` nodes. */
 static int knode_reserve(pa_pieces_t *p, size_t need)
 {
     if (pa_util_grow((void **)&p->nodes, &p->ncap, need, sizeof *p->nodes) != PA_OK ||
-        pa_util_grow((void **)&p->khash, &p->khash_cap, need, sizeof *p->khash) != PA_OK ||
-        pa_util_grow((void **)&p->depth, &p->depth_cap, need, sizeof *p->depth) != PA_OK)
+        pa_util_grow((void **)&p->kmeta, &p->kmeta_cap, need, sizeof *p->kmeta) != PA_OK)
         return PA_ENOMEM;
-    p->room = p->ncap < p->khash_cap ? p->ncap : p->khash_cap;
-    if (p->depth_cap < p->room)
-        p->room = p->depth_cap;
+    p->room = p->ncap < p->kmeta_cap ? p->ncap : p->kmeta_cap;
     return PA_OK;
 }
 
@@ -489,7 +490,7 @@ static int knode_child_of(pa_pieces_t *p, uint32_t parent, uint32_t piece, bool 
         return PA_ENOMEM;
     if (p->nnodes + 1 > p->index_room && kix_reserve(p, p->nnodes + 1) != PA_OK)
         return PA_ENOMEM;
-    uint64_t h = key_hash(p->khash[parent], piece);
+    uint64_t h = key_hash(p->kmeta[parent] >> 8, piece);
     size_t i = 0;
     uint32_t found = *fresh ? 0 : knode_find(p, parent, piece, h, &i);
     if (found) {
@@ -500,8 +501,8 @@ static int knode_child_of(pa_pieces_t *p, uint32_t parent, uint32_t piece, bool 
         return PA_ENOMEM;
     uint32_t n = (uint32_t)p->nnodes++;
     p->nodes[n] = (knode_t){parent, piece};
-    p->khash[n] = (uint32_t)(h >> 32);
-    p->depth[n] = p->depth[parent] + (p->depth[parent] < DEPTH_MANY);
+    uint32_t depth = p->kmeta[parent] & DEPTH_MANY;
+    p->kmeta[n] = (uint32_t)(h >> 40) << 8 | (depth + (depth < DEPTH_MANY));
     if (*fresh && p->index4)
         kix_put4(p->index4, p->index_cap, h, n);
     else if (*fresh)
@@ -518,8 +519,8 @@ static int knode_child_of(pa_pieces_t *p, uint32_t parent, uint32_t piece, bool 
 /* Pieces from the root to node k. */
 static size_t knode_depth(const pa_pieces_t *p, uint32_t k)
 {
-    if (p->depth[k] < DEPTH_MANY)
-        return p->depth[k];
+    if ((p->kmeta[k] & DEPTH_MANY) < DEPTH_MANY)
+        return p->kmeta[k] & DEPTH_MANY;
     size_t d = 0;
     for (; k; k = p->nodes[k].parent)
         d++;
@@ -538,7 +539,7 @@ static int knode_child(pa_pieces_t *p, uint32_t parent, uint32_t piece, uint32_t
 static void knode_prefetch(const pa_pieces_t *p, uint32_t from, size_t n)
 {
     enum { AHEAD = 48 };
-    uint32_t ph = p->khash[from];
+    uint32_t ph = p->kmeta[from] >> 8;
     size_t done = 0;
     while (n-- && done < AHEAD && p->scratch[n].e) {
         const addr_entry_t *e = p->scratch[n].e;
@@ -550,7 +551,7 @@ static void knode_prefetch(const pa_pieces_t *p, uint32_t from, size_t n)
                     __builtin_prefetch(&p->index4[slot]);
                 else
                     __builtin_prefetch(&p->index8[slot]);
-                ph = (uint32_t)(h >> 32);
+                ph = (uint32_t)(h >> 40);
                 done++;
             }
     }
@@ -774,8 +775,7 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
      * both held (8 + 16 MB on a compile: advise's peak) */
     if (rc == PA_OK) {
         p->nodes[0] = (knode_t){0, 0}; /* the root */
-        p->khash[0] = 0;
-        p->depth[0] = 0;
+        p->kmeta[0] = 0;
         p->nnodes = 1;
     }
     if (rc == PA_OK && !live_only && kix_reserve(p, t->frames.n) != PA_OK)
