@@ -907,10 +907,13 @@ static int node_match(const pa_pieces_t *p, const pa_suppress_t *supp, uint32_t 
 int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp)
 {
     const pa_pieces_t *p = g->pieces;
-    /* each trie node's answer + 2 (0: not known yet): the sites of a trace share the nodes of
-     * their outer frames, which are then walked once, not once per site (100k sites of 20
-     * frames: 39M instructions before) */
-    int32_t *memo = supp && p->nnodes ? calloc(p->nnodes, sizeof *memo) : NULL;
+    /* each trie node's answer + 2 (0: not known yet), in a byte: the sites of a trace share the
+     * nodes of their outer frames, which are then walked once, not once per site (100k sites of
+     * 20 frames: 39M instructions before). MEMO_FAR: a pattern past the 253rd, asked again of
+     * node_match from that node (1 MB of a compile's million nodes, 4 in 4-byte answers, held at
+     * advise's peak) */
+    enum { MEMO_FAR = 0xff };
+    uint8_t *memo = supp && p->nnodes ? calloc(p->nnodes, sizeof *memo) : NULL;
     for (size_t i = 0; g->pieces_kept && i < p->n; i++) /* another report's patterns */
         p->items[i]->match = -2;
     for (size_t i = 0; i < g->n; i++) {
@@ -930,14 +933,14 @@ int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp)
             if (c->frame && c->match == -2)
                 c->match = pa_suppress_match(supp, c->frame, 1);
             if (c->frame && c->match >= 0) {
-                memo[k] = c->match + 2;
+                memo[k] = c->match + 2 < MEMO_FAR ? (uint8_t)(c->match + 2) : MEMO_FAR;
                 break;
             }
             k = p->nodes[k].parent;
         }
-        int r = k ? memo[k] - 2 : -1;
+        int r = !k ? -1 : memo[k] < MEMO_FAR ? memo[k] - 2 : node_match(p, supp, k, &end);
         for (uint32_t m = x->key; m != k; m = p->nodes[m].parent)
-            memo[m] = r + 2;
+            memo[m] = r + 2 < MEMO_FAR ? (uint8_t)(r + 2) : MEMO_FAR;
         x->suppressed_by = r;
     }
     free(memo);

@@ -646,6 +646,42 @@ START_TEST(test_trie_wide_index)
 }
 END_TEST
 
+/* A suppression pattern past the 253rd (the memo of matches keeps an answer a byte a trie node)
+ * is still the one a site reports, when the site walks to the node that matched and when it
+ * meets that node's answer in the memo. */
+START_TEST(test_suppress_many_patterns)
+{
+    const char *path = tu_path("many.supp");
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 300; i++)
+        fprintf(f, "%s\n", i == 280 ? "lk_site_b" : i == 3 ? "lk_site_a" : "no_such_function_*");
+    fclose(f);
+    pa_suppress_t sp = {0};
+    ck_assert_int_eq(pa_suppress_load_file(&sp, path), PA_OK);
+    ck_assert_uint_eq(sp.patterns.n, 300);
+    pa_trace_t t;
+    st_init(&t);
+    uint64_t a = lk_site_a(), b = lk_site_b();
+    for (uint32_t id = 1; id <= 20; id++) { /* 10 leaves under each site */
+        uint64_t st[2] = {0x100000 + id, id % 2 ? a : b};
+        st_add_stack(&t, id, 2, st);
+        st_add_row(&t, id, 1, id, 1, id);
+    }
+    pa_symbols_t *s;
+    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
+    pa_groups_t g;
+    ck_assert_int_eq(pa_report_group(&t, s, false, &g), PA_OK);
+    ck_assert_uint_eq(g.n, 20);
+    ck_assert_int_eq(pa_report_group_suppress(&g, &sp), PA_OK);
+    for (size_t i = 0; i < g.n; i++)
+        ck_assert_int_eq(g.all[i].suppressed_by, (g.all[i].first_stack_id % 2 ? 3 : 280));
+    pa_report_groups_free(&g);
+    pa_symbols_free(s);
+    pa_model_free(&t);
+    pa_suppress_free(&sp);
+}
+END_TEST
+
 int main(void)
 {
     tu_setup("check_analyzer_leaks");
@@ -656,6 +692,7 @@ int main(void)
     tcase_add_test(tc, test_hidden_frames);
     tcase_add_test(tc, test_sort_top);
     tcase_add_test(tc, test_trie_wide_index);
+    tcase_add_test(tc, test_suppress_many_patterns);
     tcase_add_test(tc, test_missing_and_zero_stacks);
     tcase_add_test(tc, test_default_patterns);
     tcase_add_test(tc, test_suppressions_file);
