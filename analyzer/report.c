@@ -386,6 +386,13 @@ void pa_report_test_narrow_nodes(size_t n)
 /* A 4-byte slot's tag: the low 8 bits of the hash's high half (the first slot is its top bits,
  * at most 25 of them while the slots number 24-bit nodes at most 3/4 full). */
 #define KIX_TAG(h) ((uint32_t)((h) >> 32) & 0xffu)
+/* The first slot of hash h in the 4-byte index of cap slots, any number of them (so it is sized
+ * to the nodes to come, not to the power of two above: 6 MB, not 8, on a compile's trie): the
+ * high half's place in [0, cap), as util.h's tagged index keeps the hashes' order. */
+static inline size_t kix_first4(uint64_t h, size_t cap)
+{
+    return (size_t)((h >> 32) * (uint64_t)cap >> 32);
+}
 /* The high half of node n's hash, from its kmeta and its slot's tag. */
 #define KIX_HIGH(p, n, tag) (((p)->kmeta[n] & ~DEPTH_MANY) | (tag))
 
@@ -394,19 +401,20 @@ void pa_report_test_narrow_nodes(size_t n)
 static uint32_t knode_find(const pa_pieces_t *p, uint32_t parent, uint32_t piece, uint64_t h,
                            size_t *slot)
 {
-    size_t mask = p->index_cap - 1, i = pa_tix_first(h, p->index_cap);
+    size_t i, cap = p->index_cap;
     uint32_t found = 0;
     if (p->index4) {
         uint32_t e, tag = KIX_TAG(h);
-        while ((e = p->index4[i])) {
+        for (i = kix_first4(h, cap); (e = p->index4[i]); i = i + 1 < cap ? i + 1 : 0) {
             const knode_t *n = &p->nodes[e >> 8];
             if ((e & 0xffu) == tag && n->parent == parent && n->piece == piece) {
                 found = e >> 8;
                 break;
             }
-            i = (i + 1) & mask;
         }
     } else {
+        size_t mask = cap - 1;
+        i = pa_tix_first(h, cap);
         uint64_t e;
         while ((e = p->index8[i])) {
             const knode_t *n = &p->nodes[(uint32_t)e];
@@ -424,9 +432,9 @@ static uint32_t knode_find(const pa_pieces_t *p, uint32_t parent, uint32_t piece
 /* Puts node n of hash h (absent) into the 4-byte index of cap slots. */
 static void kix_put4(uint32_t *index, size_t cap, uint64_t h, uint32_t n)
 {
-    size_t i = pa_tix_first(h, cap);
+    size_t i = kix_first4(h, cap);
     while (index[i])
-        i = (i + 1) & (cap - 1);
+        i = i + 1 < cap ? i + 1 : 0;
     index[i] = n << 8 | KIX_TAG(h);
 }
 
@@ -439,8 +447,13 @@ static int kix_reserve(pa_pieces_t *p, size_t need)
     if (need * 4 <= p->index_cap * 3 && wide == (p->index8 != NULL))
         goto room;
     size_t cap = p->index_cap ? p->index_cap : 1024;
-    while (need * 4 > cap * 3)
-        cap *= 2;
+    if (wide) { /* a power of two (util.h) */
+        cap = 1024;
+        while (cap < p->index_cap || need * 4 > cap * 3)
+            cap *= 2;
+    } else if (need * 4 > cap * 3) {
+        cap = cap * 2 > need / 3 * 4 + 4 ? cap * 2 : need / 3 * 4 + 4;
+    }
     if (cap > (size_t)1 << 32)
         return PA_ENOMEM;
     uint32_t *n4 = NULL;
@@ -546,11 +559,10 @@ static void knode_prefetch(const pa_pieces_t *p, uint32_t from, size_t n)
         for (size_t j = e->n; j-- > 0 && done < AHEAD;)
             if (!(e->f[j].flags & PIECE_SHIM)) {
                 uint64_t h = key_hash(ph, e->f[j].piece);
-                size_t slot = pa_tix_first(h, p->index_cap);
                 if (p->index4)
-                    __builtin_prefetch(&p->index4[slot]);
+                    __builtin_prefetch(&p->index4[kix_first4(h, p->index_cap)]);
                 else
-                    __builtin_prefetch(&p->index8[slot]);
+                    __builtin_prefetch(&p->index8[pa_tix_first(h, p->index_cap)]);
                 ph = (uint32_t)(h >> 40);
                 done++;
             }
