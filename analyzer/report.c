@@ -383,8 +383,8 @@ void pa_report_test_narrow_nodes(size_t n)
     kix_narrow_nodes = n && n < (size_t)1 << 24 ? n : (size_t)1 << 24;
 }
 
-/* A 4-byte slot's tag: the low 8 bits of the hash's high half (the first slot is its top bits,
- * at most 25 of them while the slots number 24-bit nodes at most 3/4 full). */
+/* A 4-byte slot's tag: the low 8 bits of the hash's high half (its first slot, kix_first4, is
+ * the top bits': below 2^24 slots these 8 move it by less than one slot). */
 #define KIX_TAG(h) ((uint32_t)((h) >> 32) & 0xffu)
 /* The first slot of hash h in the 4-byte index of cap slots, any number of them (so it is sized
  * to the nodes to come, not to the power of two above: 6 MB, not 8, on a compile's trie): the
