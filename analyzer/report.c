@@ -205,8 +205,11 @@ typedef struct {
 
 typedef struct {
     uint32_t parent, piece; /* node 0, the root, is the empty key */
-    uint32_t depth;         /* pieces from the root (a key's frame count: no walk up) */
 } knode_t;
+
+/* A node's depth (pieces from the root: a key's frame count, no walk up) while grouping, in the
+ * low 8 bits of its kmeta: DEPTH_MANY and more are counted by a walk up (knode_depth). */
+#define DEPTH_MANY 0xffu
 
 /* What a frame node adds to its trie node when it is not 0 (few do): shim frames hidden on its
  * path from the outermost frame, and whether the path holds a cut. */
@@ -234,10 +237,19 @@ struct pa_pieces {
     uint32_t cut_piece; /* KEY_CUT's number */
     knode_t *nodes;     /* the key trie */
     size_t nnodes, ncap;
-    uint32_t *khash; /* by node: its path hash's high half (key_hash), while grouping */
-    size_t khash_cap;
-    uint64_t *index; /* tagged index (util.h) by path hash: node, 0 empty; freed after grouping */
+    /* while grouping (freed after it), by node: the top 24 bits of its path hash (key_hash),
+     * then its depth (DEPTH_MANY) */
+    uint32_t *kmeta;
+    size_t kmeta_cap;
+    size_t room; /* nodes both arrays hold (the lesser of their caps) */
+    /* The index by path hash, while grouping: 4-byte slots, a node number (24 bits) and the 8
+     * bits of the hash below those its kmeta keeps (so the two hold the hash's high half, what
+     * a probe reads); index8, util.h's 8-byte tagged slots, once the trie has more nodes than 24
+     * bits number (kix_reserve). 0: an empty slot (the root is never in it). */
+    uint32_t *index4;
+    uint64_t *index8;
     size_t index_cap;
+    size_t index_room;  /* nodes it takes before kix_reserve must grow or widen it */
     uint32_t *fmap;     /* by frame node: its trie node + 1 (0: not mapped), FMAP_EXTRA */
     fextra_t *extras;   /* uthash by frame node */
     pending_t *scratch; /* frame nodes of one walk not mapped yet, and their frames */
@@ -303,12 +315,14 @@ static int addr_frames(pa_pieces_t *p, pa_symbols_t *syms, uint64_t addr, const 
  * stay for sorting, suppressions and the notes. */
 static void pieces_trim(pa_pieces_t *p)
 {
-    free(p->index);
-    p->index = NULL;
-    p->index_cap = 0;
-    free(p->khash);
-    p->khash = NULL;
-    p->khash_cap = 0;
+    free(p->index4);
+    free(p->index8);
+    p->index4 = NULL;
+    p->index8 = NULL;
+    p->index_cap = p->index_room = 0;
+    free(p->kmeta);
+    p->kmeta = NULL;
+    p->kmeta_cap = p->room = 0;
     free(p->fmap);
     p->fmap = NULL;
     fextra_t *x, *xt;
@@ -349,9 +363,11 @@ static void pieces_free(pa_pieces_t *p)
  * whole key from the outer end. So the slots of a walk's nodes follow from its pieces alone,
  * before any of them is found, and frame_key fetches them ahead instead of meeting one cache
  * miss after the other (as the frame tree's frame_hash, model.c). The index reads only a hash's
- * high half (its tag and first slot, util.h), so that half is all a node keeps of it and all its
- * children's hashes are made of: 4 bytes a node, not 8 (4 MB of a compile's million nodes, held
- * at advise's peak); the two halves mixed by a full 64-bit finalizer (splitmix64's). */
+ * high half (its tag and first slot), so that half is all the trie keeps of it: its top 24 bits
+ * in the node's kmeta (beside its depth), the next 8 in its index slot, 8 bytes a node in all
+ * where the index's 8-byte slots and a 4-byte hash and depth took 16+ (advise's peak on a
+ * compile's million nodes). Its children's hashes are made of the 24 bits; the two halves
+ * mixed by a full 64-bit finalizer (splitmix64's). */
 static uint64_t key_hash(uint32_t parent_hash, uint32_t piece)
 {
     uint64_t h = ((uint64_t)parent_hash << 32 | piece) * 0x9e3779b97f4a7c15u;
@@ -359,18 +375,122 @@ static uint64_t key_hash(uint32_t parent_hash, uint32_t piece)
     return h ^ h >> 31;
 }
 
-/* The slot of (parent, piece), of path hash h, or the empty slot where it would go. */
-static size_t knode_slot(const pa_pieces_t *p, uint32_t parent, uint32_t piece, uint64_t h)
+/* Nodes the 4-byte index slots number (24 bits); more, and the index takes 8-byte slots. */
+static size_t kix_narrow_nodes = (size_t)1 << 24;
+
+void pa_report_test_narrow_nodes(size_t n)
 {
-    size_t mask = p->index_cap - 1, i = pa_tix_first(h, p->index_cap);
-    uint64_t e;
-    while ((e = p->index[i])) {
-        const knode_t *n = &p->nodes[(uint32_t)e];
-        if (PA_TIX_TAG(e) == PA_TIX_TAG(h) && n->parent == parent && n->piece == piece)
-            break;
-        i = (i + 1) & mask;
+    kix_narrow_nodes = n && n < (size_t)1 << 24 ? n : (size_t)1 << 24;
+}
+
+/* A 4-byte slot's tag: the low 8 bits of the hash's high half (its first slot, kix_first4, is
+ * the top bits': below 2^24 slots these 8 move it by less than one slot). */
+#define KIX_TAG(h) ((uint32_t)((h) >> 32) & 0xffu)
+/* The first slot of hash h in the 4-byte index of cap slots, any number of them (so it is sized
+ * to the nodes to come, not to the power of two above: 6 MB, not 8, on a compile's trie): the
+ * high half's place in [0, cap), as util.h's tagged index keeps the hashes' order. */
+static inline size_t kix_first4(uint64_t h, size_t cap)
+{
+    return (size_t)((h >> 32) * (uint64_t)cap >> 32);
+}
+/* The high half of node n's hash, from its kmeta and its slot's tag. */
+#define KIX_HIGH(p, n, tag) (((p)->kmeta[n] & ~DEPTH_MANY) | (tag))
+
+/* The node of (parent, piece), of path hash h, with *slot its index slot; or 0, with *slot the
+ * empty slot where it would go. */
+static uint32_t knode_find(const pa_pieces_t *p, uint32_t parent, uint32_t piece, uint64_t h,
+                           size_t *slot)
+{
+    size_t i, cap = p->index_cap;
+    uint32_t found = 0;
+    if (p->index4) {
+        uint32_t e, tag = KIX_TAG(h);
+        for (i = kix_first4(h, cap); (e = p->index4[i]); i = i + 1 < cap ? i + 1 : 0) {
+            const knode_t *n = &p->nodes[e >> 8];
+            if ((e & 0xffu) == tag && n->parent == parent && n->piece == piece) {
+                found = e >> 8;
+                break;
+            }
+        }
+    } else {
+        size_t mask = cap - 1;
+        i = pa_tix_first(h, cap);
+        uint64_t e;
+        while ((e = p->index8[i])) {
+            const knode_t *n = &p->nodes[(uint32_t)e];
+            if (PA_TIX_TAG(e) == PA_TIX_TAG(h) && n->parent == parent && n->piece == piece) {
+                found = (uint32_t)e;
+                break;
+            }
+            i = (i + 1) & mask;
+        }
     }
-    return i;
+    *slot = i;
+    return found;
+}
+
+/* Puts node n of hash h (absent) into the 4-byte index of cap slots. */
+static void kix_put4(uint32_t *index, size_t cap, uint64_t h, uint32_t n)
+{
+    size_t i = kix_first4(h, cap);
+    while (index[i])
+        i = i + 1 < cap ? i + 1 : 0;
+    index[i] = n << 8 | KIX_TAG(h);
+}
+
+/* Makes the index take `need` nodes (at most 3/4 full), and node number p->nnodes: a larger
+ * table, or the 8-byte one once the nodes pass kix_narrow_nodes. Its nodes are put back from
+ * their hashes' high halves (kmeta and tag), in the order of the old table's slots. */
+static int kix_reserve(pa_pieces_t *p, size_t need)
+{
+    bool wide = p->index8 || p->nnodes + 1 > kix_narrow_nodes;
+    if (need * 4 <= p->index_cap * 3 && wide == (p->index8 != NULL))
+        goto room;
+    size_t cap = p->index_cap ? p->index_cap : 1024;
+    if (wide) { /* a power of two (util.h) */
+        cap = 1024;
+        while (cap < p->index_cap || need * 4 > cap * 3)
+            cap *= 2;
+    } else if (need * 4 > cap * 3) {
+        cap = cap * 2 > need / 3 * 4 + 4 ? cap * 2 : need / 3 * 4 + 4;
+    }
+    if (cap > (size_t)1 << 32)
+        return PA_ENOMEM;
+    uint32_t *n4 = NULL;
+    uint64_t *n8 = NULL;
+    if (wide ? !(n8 = pa_util_zalloc(cap * sizeof *n8)) : !(n4 = pa_util_zalloc(cap * sizeof *n4)))
+        return PA_ENOMEM;
+    for (size_t i = 0; i < p->index_cap; i++) {
+        uint32_t n = p->index4 ? p->index4[i] >> 8 : (uint32_t)p->index8[i];
+        if (!n)
+            continue;
+        uint64_t h = p->index4 ? (uint64_t)KIX_HIGH(p, n, p->index4[i] & 0xffu) << 32
+                               : PA_TIX_TAG(p->index8[i]);
+        if (n8)
+            pa_tix_put(n8, cap, h, n);
+        else
+            kix_put4(n4, cap, h, n);
+    }
+    free(p->index4);
+    free(p->index8);
+    p->index4 = n4;
+    p->index8 = n8;
+    p->index_cap = cap;
+room:
+    p->index_room = p->index_cap / 4 * 3;
+    if (p->index4 && p->index_room > kix_narrow_nodes)
+        p->index_room = kix_narrow_nodes;
+    return PA_OK;
+}
+
+/* Makes the node arrays (nodes, kmeta) hold `need` nodes. */
+static int knode_reserve(pa_pieces_t *p, size_t need)
+{
+    if (pa_util_grow((void **)&p->nodes, &p->ncap, need, sizeof *p->nodes) != PA_OK ||
+        pa_util_grow((void **)&p->kmeta, &p->kmeta_cap, need, sizeof *p->kmeta) != PA_OK)
+        return PA_ENOMEM;
+    p->room = p->ncap < p->kmeta_cap ? p->ncap : p->kmeta_cap;
+    return PA_OK;
 }
 
 /* The trie node of key `parent` with `piece` put before it (made if new). *fresh: in, parent
@@ -379,26 +499,45 @@ static size_t knode_slot(const pa_pieces_t *p, uint32_t parent, uint32_t piece, 
 static int knode_child_of(pa_pieces_t *p, uint32_t parent, uint32_t piece, bool *fresh,
                           uint32_t *out)
 {
-    if (p->nnodes >= FMAP_EXTRA - 2 || /* (fmap holds node + 1 below FMAP_EXTRA) */
-        pa_tix_reserve(&p->index, &p->index_cap, p->nnodes + 1) != PA_OK)
+    if (p->nnodes >= FMAP_EXTRA - 2) /* (fmap holds node + 1 below FMAP_EXTRA) */
         return PA_ENOMEM;
-    uint64_t h = key_hash(p->khash[parent], piece);
-    size_t i = *fresh ? 0 : knode_slot(p, parent, piece, h);
-    if (*fresh || !p->index[i]) {
-        if (pa_util_grow((void **)&p->nodes, &p->ncap, p->nnodes + 1, sizeof *p->nodes) != PA_OK ||
-            pa_util_grow((void **)&p->khash, &p->khash_cap, p->nnodes + 1, sizeof *p->khash) !=
-                PA_OK)
-            return PA_ENOMEM;
-        uint32_t n = (uint32_t)p->nnodes++;
-        p->nodes[n] = (knode_t){parent, piece, p->nodes[parent].depth + 1};
-        p->khash[n] = (uint32_t)(h >> 32);
-        pa_tix_put(p->index, p->index_cap, h, n);
-        *fresh = true;
-        *out = n;
-    } else {
-        *out = (uint32_t)p->index[i];
+    if (p->nnodes + 1 > p->index_room && kix_reserve(p, p->nnodes + 1) != PA_OK)
+        return PA_ENOMEM;
+    uint64_t h = key_hash(p->kmeta[parent] >> 8, piece);
+    size_t i = 0;
+    uint32_t found = *fresh ? 0 : knode_find(p, parent, piece, h, &i);
+    if (found) {
+        *out = found;
+        return PA_OK;
     }
+    if (p->nnodes + 1 > p->room && knode_reserve(p, p->nnodes + 1) != PA_OK)
+        return PA_ENOMEM;
+    uint32_t n = (uint32_t)p->nnodes++;
+    p->nodes[n] = (knode_t){parent, piece};
+    uint32_t depth = p->kmeta[parent] & DEPTH_MANY;
+    p->kmeta[n] = (uint32_t)(h >> 40) << 8 | (depth + (depth < DEPTH_MANY));
+    if (*fresh && p->index4)
+        kix_put4(p->index4, p->index_cap, h, n);
+    else if (*fresh)
+        pa_tix_put(p->index8, p->index_cap, h, n);
+    else if (p->index4)
+        p->index4[i] = n << 8 | KIX_TAG(h);
+    else
+        p->index8[i] = PA_TIX_TAG(h) | n;
+    *fresh = true;
+    *out = n;
     return PA_OK;
+}
+
+/* Pieces from the root to node k. */
+static size_t knode_depth(const pa_pieces_t *p, uint32_t k)
+{
+    if ((p->kmeta[k] & DEPTH_MANY) < DEPTH_MANY)
+        return p->kmeta[k] & DEPTH_MANY;
+    size_t d = 0;
+    for (; k; k = p->nodes[k].parent)
+        d++;
+    return d;
 }
 
 static int knode_child(pa_pieces_t *p, uint32_t parent, uint32_t piece, uint32_t *out)
@@ -413,15 +552,18 @@ static int knode_child(pa_pieces_t *p, uint32_t parent, uint32_t piece, uint32_t
 static void knode_prefetch(const pa_pieces_t *p, uint32_t from, size_t n)
 {
     enum { AHEAD = 48 };
-    uint32_t ph = p->khash[from];
+    uint32_t ph = p->kmeta[from] >> 8;
     size_t done = 0;
     while (n-- && done < AHEAD && p->scratch[n].e) {
         const addr_entry_t *e = p->scratch[n].e;
         for (size_t j = e->n; j-- > 0 && done < AHEAD;)
             if (!(e->f[j].flags & PIECE_SHIM)) {
                 uint64_t h = key_hash(ph, e->f[j].piece);
-                __builtin_prefetch(&p->index[pa_tix_first(h, p->index_cap)]);
-                ph = (uint32_t)(h >> 32);
+                if (p->index4)
+                    __builtin_prefetch(&p->index4[kix_first4(h, p->index_cap)]);
+                else
+                    __builtin_prefetch(&p->index8[pa_tix_first(h, p->index_cap)]);
+                ph = (uint32_t)(h >> 40);
                 done++;
             }
     }
@@ -562,7 +704,7 @@ static int row_key(pa_trace_t *t, pa_symbols_t *syms, pa_pieces_t *p, uint32_t s
     if (x == top) /* nothing but hidden frames (a very short stack): keep them */
         x = f.node, lead = 0;
     k->node = x;
-    k->nframes = p->nodes[x].depth - p->nodes[top].depth;
+    k->nframes = knode_depth(p, x) - knode_depth(p, top);
     k->hidden = f.shim + lead;
     k->note = f.cut ? NOTE_CUT : k->nframes ? NULL : NOTE_ALL_SHIM;
     return PA_OK;
@@ -638,17 +780,18 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
     int rc = PA_OK;
     if (!p || (t->snap.nrows && !(keys = malloc(t->snap.nrows * sizeof *keys))) ||
         (t->frames.n && !(p->fmap = pa_util_zalloc(t->frames.n * sizeof *p->fmap))) ||
-        !(p->nodes = calloc(1, sizeof *p->nodes)) || !(p->khash = calloc(1, sizeof *p->khash)) ||
-        piece_intern(p, KEY_CUT, NULL, &p->cut_piece))
+        knode_reserve(p, 1) != PA_OK || piece_intern(p, KEY_CUT, NULL, &p->cut_piece))
         rc = PA_ENOMEM;
     /* every row keyed: about as many trie nodes as frame nodes (0.89 of them on three compiles),
      * so the index is sized once, not doubled on the way, where the old and the new index were
      * both held (8 + 16 MB on a compile: advise's peak) */
-    if (rc == PA_OK && !live_only && pa_tix_reserve(&p->index, &p->index_cap, t->frames.n) != PA_OK)
-        rc = PA_ENOMEM;
-    if (p && p->nodes && p->khash) {
-        p->nnodes = p->ncap = p->khash_cap = 1; /* the root */
+    if (rc == PA_OK) {
+        p->nodes[0] = (knode_t){0, 0}; /* the root */
+        p->kmeta[0] = 0;
+        p->nnodes = 1;
     }
+    if (rc == PA_OK && !live_only && kix_reserve(p, t->frames.n) != PA_OK)
+        rc = PA_ENOMEM;
     rowkey_t k;
     for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
         const pa_row_t *row = &t->snap.rows[r];
@@ -776,10 +919,13 @@ static int node_match(const pa_pieces_t *p, const pa_suppress_t *supp, uint32_t 
 int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp)
 {
     const pa_pieces_t *p = g->pieces;
-    /* each trie node's answer + 2 (0: not known yet): the sites of a trace share the nodes of
-     * their outer frames, which are then walked once, not once per site (100k sites of 20
-     * frames: 39M instructions before) */
-    int32_t *memo = supp && p->nnodes ? calloc(p->nnodes, sizeof *memo) : NULL;
+    /* each trie node's answer + 2 (0: not known yet), in a byte: the sites of a trace share the
+     * nodes of their outer frames, which are then walked once, not once per site (100k sites of
+     * 20 frames: 39M instructions before). MEMO_FAR: a pattern past the 253rd, asked again of
+     * node_match from that node (1 MB of a compile's million nodes, 4 in 4-byte answers, held at
+     * advise's peak) */
+    enum { MEMO_FAR = 0xff };
+    uint8_t *memo = supp && p->nnodes ? calloc(p->nnodes, sizeof *memo) : NULL;
     for (size_t i = 0; g->pieces_kept && i < p->n; i++) /* another report's patterns */
         p->items[i]->match = -2;
     for (size_t i = 0; i < g->n; i++) {
@@ -799,14 +945,14 @@ int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp)
             if (c->frame && c->match == -2)
                 c->match = pa_suppress_match(supp, c->frame, 1);
             if (c->frame && c->match >= 0) {
-                memo[k] = c->match + 2;
+                memo[k] = c->match + 2 < MEMO_FAR ? (uint8_t)(c->match + 2) : MEMO_FAR;
                 break;
             }
             k = p->nodes[k].parent;
         }
-        int r = k ? memo[k] - 2 : -1;
+        int r = !k ? -1 : memo[k] < MEMO_FAR ? memo[k] - 2 : node_match(p, supp, k, &end);
         for (uint32_t m = x->key; m != k; m = p->nodes[m].parent)
-            memo[m] = r + 2;
+            memo[m] = r + 2 < MEMO_FAR ? (uint8_t)(r + 2) : MEMO_FAR;
         x->suppressed_by = r;
     }
     free(memo);

@@ -75,6 +75,9 @@ void pa_report_groups_free(pa_groups_t *g);
  * is turned off (which frees it, and must come before the trace is freed). Reports of one
  * loaded trace in a row (export --format json) then symbolize and key its rows once. */
 void pa_report_keep_keys(bool on);
+/* For tests: the key trie's index takes 8-byte slots once it has more than n nodes (0: the
+ * default, 2^24, the nodes its 4-byte slots number). */
+void pa_report_test_narrow_nodes(size_t n);
 /* Frees the groups' keys (the trie of pieces, the frames looked up by address): a report that
  * has chosen its groups and reads the file again (growth) keeps their figures and views
  * (pa_report_group_view) without them. The groups can no longer be sorted by key or matched

@@ -581,6 +581,107 @@ START_TEST(test_library_frames_fold)
 }
 END_TEST
 
+/* The key trie's index in its 8-byte form (past 2^24 nodes; here past a test's limit, widened
+ * midway or from the start) groups as the 4-byte one does; and a key deeper than its nodes'
+ * 8-bit depth (255 pieces) counts its frames. Stacks share their outer frames (in no
+ * module: one piece an address), so nodes are found again as well as made. */
+static void trie_groups(pa_trace_t *t, pa_symbols_t *s, bool live, size_t narrow, size_t n,
+                        uint64_t *bytes, uint32_t *nframes)
+{
+    pa_report_test_narrow_nodes(narrow);
+    pa_groups_t g;
+    ck_assert_int_eq(pa_report_group(t, s, live, &g), PA_OK);
+    pa_report_test_narrow_nodes(0);
+    ck_assert_uint_eq(g.n, n);
+    pa_report_sort_by_alloc(&g);
+    for (size_t i = 0; i < n; i++) {
+        bytes[i] = g.items[i]->alloc_bytes;
+        nframes[i] = g.items[i]->nframes;
+    }
+    pa_report_groups_free(&g);
+}
+
+START_TEST(test_trie_wide_index)
+{
+    pa_trace_t t;
+    st_init(&t);
+    enum { N = 3000, DEEP = 1000 };
+    uint64_t site = lk_site_a();
+    for (uint32_t id = 1; id <= 2 * N; id++) {
+        /* innermost first: 3000 leaves under lk_site_a under 3 callers; stack id + N is stack
+         * id through site - 1, another frame node on the same line: its key's nodes are found
+         * in the index, not made */
+        uint64_t a[3] = {0x100000 + (id - 1) % N, site - (id > N), 0x400000 + id % 3};
+        st_add_stack(&t, id, 3, a);
+        st_add_row(&t, id, 1, (id - 1) % N + 1, 1, 1);
+    }
+    uint64_t *deep = malloc(DEEP * sizeof *deep);
+    for (uint32_t i = 0; i < DEEP; i++)
+        deep[i] = 0x1000000 + i;
+    st_add_stack(&t, 2 * N + 1, DEEP, deep);
+    st_add_row(&t, 2 * N + 1, 1, 1000000, 1, 1000000);
+    free(deep);
+    pa_symbols_t *s;
+    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
+    static uint64_t bytes[4][N + 1];
+    static uint32_t nframes[4][N + 1];
+    for (int live = 0; live < 2; live++) {
+        trie_groups(&t, s, live, 0, N + 1, bytes[0], nframes[0]);
+        trie_groups(&t, s, live, 1, N + 1, bytes[1], nframes[1]);    /* 8-byte from the start */
+        trie_groups(&t, s, live, 2000, N + 1, bytes[2], nframes[2]); /* widened in the first N */
+        trie_groups(&t, s, live, 3500, N + 1, bytes[3], nframes[3]); /* widened in the deep one */
+        ck_assert_uint_eq(bytes[0][0], 1000000);
+        ck_assert_uint_eq(nframes[0][0], DEEP);
+        for (size_t i = 1; i <= N; i++) {
+            ck_assert_uint_eq(bytes[0][i], 2 * (N + 1 - i));
+            ck_assert_uint_eq(nframes[0][i], 3);
+        }
+        for (int k = 1; k < 4; k++) {
+            ck_assert_mem_eq(bytes[k], bytes[0], sizeof bytes[0]);
+            ck_assert_mem_eq(nframes[k], nframes[0], sizeof nframes[0]);
+        }
+    }
+    pa_symbols_free(s);
+    pa_model_free(&t);
+}
+END_TEST
+
+/* A suppression pattern past the 253rd (the memo of matches keeps an answer a byte a trie node)
+ * is still the one a site reports, when the site walks to the node that matched and when it
+ * meets that node's answer in the memo. */
+START_TEST(test_suppress_many_patterns)
+{
+    const char *path = tu_path("many.supp");
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 300; i++)
+        fprintf(f, "%s\n", i == 280 ? "lk_site_b" : i == 3 ? "lk_site_a" : "no_such_function_*");
+    fclose(f);
+    pa_suppress_t sp = {0};
+    ck_assert_int_eq(pa_suppress_load_file(&sp, path), PA_OK);
+    ck_assert_uint_eq(sp.patterns.n, 300);
+    pa_trace_t t;
+    st_init(&t);
+    uint64_t a = lk_site_a(), b = lk_site_b();
+    for (uint32_t id = 1; id <= 20; id++) { /* 10 leaves under each site */
+        uint64_t st[2] = {0x100000 + id, id % 2 ? a : b};
+        st_add_stack(&t, id, 2, st);
+        st_add_row(&t, id, 1, id, 1, id);
+    }
+    pa_symbols_t *s;
+    ck_assert_int_eq(pa_symbols_new(&t, &s), PA_OK);
+    pa_groups_t g;
+    ck_assert_int_eq(pa_report_group(&t, s, false, &g), PA_OK);
+    ck_assert_uint_eq(g.n, 20);
+    ck_assert_int_eq(pa_report_group_suppress(&g, &sp), PA_OK);
+    for (size_t i = 0; i < g.n; i++)
+        ck_assert_int_eq(g.all[i].suppressed_by, (g.all[i].first_stack_id % 2 ? 3 : 280));
+    pa_report_groups_free(&g);
+    pa_symbols_free(s);
+    pa_model_free(&t);
+    pa_suppress_free(&sp);
+}
+END_TEST
+
 int main(void)
 {
     tu_setup("check_analyzer_leaks");
@@ -590,6 +691,8 @@ int main(void)
     tcase_add_test(tc, test_grouping_and_sorting);
     tcase_add_test(tc, test_hidden_frames);
     tcase_add_test(tc, test_sort_top);
+    tcase_add_test(tc, test_trie_wide_index);
+    tcase_add_test(tc, test_suppress_many_patterns);
     tcase_add_test(tc, test_missing_and_zero_stacks);
     tcase_add_test(tc, test_default_patterns);
     tcase_add_test(tc, test_suppressions_file);
