@@ -113,6 +113,7 @@ static void patch_relocs(patch_ctx_t *c, uintptr_t base, const ElfW(Rela) * r, s
         if (s->st_shndx != SHN_UNDEF || s->st_name >= strsz)
             continue; /* the object's own definitions stay its own */
         c->slot.name = strtab + s->st_name;
+        c->slot.plt = type == R_X86_64_JUMP_SLOT;
         patch_slot(c, (void **)(base + r[i].r_offset));
     }
 }

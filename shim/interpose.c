@@ -18,6 +18,7 @@
 #include "include/trace_format.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -561,6 +562,82 @@ void ps_interpose_select(int hooks)
     __atomic_store_n(&calls.free, c.free, __ATOMIC_RELEASE);
     __atomic_store_n(&calls.calloc, c.calloc, __ATOMIC_RELEASE);
     __atomic_store_n(&calls.realloc, c.realloc, __ATOMIC_RELEASE);
+}
+
+/*
+ * The program's own calls, one jump fewer. A process whose mode cannot change any more (no
+ * control channel: ps_set_hooks runs at start only) has the PLT slots of its objects that lead
+ * to our malloc, free, calloc and realloc pointed at the variants themselves, the way
+ * deepbind.c rebinds a plugin's: those the loader bound to our exports, and those still unbound
+ * (lazy binding: the slot holds its own PLT stub) when the global scope's definition is ours,
+ * which is what the loader would bind them to. Only JUMP_SLOT relocations: a GOT slot may hold
+ * an address the program compares (&free), a PLT slot only calls. Objects loaded later, and
+ * every other way in (dlsym, a function pointer taken before), keep the exports and the table.
+ * docs/performance.md, "Pool-off sampling: rorx, and the calls bound to the variants".
+ */
+typedef struct bind_ctx_s {
+    void *ours[4], *now[4]; /* our exports; the variants of the mode (calls) */
+    int global[4];          /* the global scope's definition is our export */
+    uintptr_t self_lo, self_hi;
+    unsigned patched, failed;
+} bind_ctx_t;
+
+static const char *const bind_names[4] = {"malloc", "free", "calloc", "realloc"};
+
+static void *bind_pick(const ps_rebind_slot_t *s, void *arg)
+{
+    const bind_ctx_t *c = arg;
+    if (!s->plt)
+        return NULL;
+    for (int k = 0; k < 4; k++)
+        if (strcmp(s->name, bind_names[k]) == 0) {
+            uintptr_t cur = (uintptr_t)s->cur;
+            int lazy = cur >= s->obj_lo && cur < s->obj_hi;
+            return s->cur == c->ours[k] || (lazy && c->global[k]) ? c->now[k] : NULL;
+        }
+    return NULL;
+}
+
+static void load_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = UINTPTR_MAX;
+    *hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_LOAD) {
+            uintptr_t a = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+            *lo = a < *lo ? a : *lo;
+            *hi = a + info->dlpi_phdr[i].p_memsz > *hi ? a + info->dlpi_phdr[i].p_memsz : *hi;
+        }
+}
+
+static int bind_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    bind_ctx_t *c = data;
+    uintptr_t lo, hi;
+    load_range(info, &lo, &hi);
+    if ((uintptr_t)bind_pick >= lo && (uintptr_t)bind_pick < hi)
+        return 0; /* our own references are glibc's (__libc_malloc, real.c) */
+    c->patched += ps_rebind_object(info, bind_pick, c, &c->failed);
+    return 0;
+}
+
+unsigned ps_interpose_bind(void)
+{
+    bind_ctx_t c = {.ours = {(void *)ps_alias_malloc, (void *)ps_alias_free,
+                             (void *)ps_alias_calloc, (void *)ps_alias_realloc},
+                    .now = {(void *)__atomic_load_n(&calls.malloc, __ATOMIC_ACQUIRE),
+                            (void *)__atomic_load_n(&calls.free, __ATOMIC_ACQUIRE),
+                            (void *)__atomic_load_n(&calls.calloc, __ATOMIC_ACQUIRE),
+                            (void *)__atomic_load_n(&calls.realloc, __ATOMIC_ACQUIRE)}};
+    for (int k = 0; k < 4; k++)
+        c.global[k] = ps_real_dlsym(RTLD_DEFAULT, bind_names[k]) == c.ours[k];
+    dl_iterate_phdr(bind_object, &c);
+    if (ps_g.opt.verbose)
+        ps_msg_info("%u call slot(s) of malloc, free, calloc and realloc bound to this mode's "
+                    "functions (%u in read-only memory left to the exports)",
+                    c.patched, c.failed);
+    return c.patched;
 }
 
 PS_API void *malloc(size_t n)
