@@ -11,7 +11,14 @@ plain glibc's:
     call loaded and tested the mode word (docs/performance.md, "The call layer");
   - the pool alone (PERFSHIM_MODE=pool) and sampling with the pool on, at least
     POOL_UNDER_PLAIN and SAMPLE_UNDER_PLAIN instructions fewer than glibc: the pool's fast paths
-    behind the one indirect jump (99.0 and 87.8 fewer; 95.2 and 77.3 with the mode word)."""
+    behind the one indirect jump (99.0 and 87.8 fewer; 95.2 and 77.3 with the mode word).
+Since samp3 (docs/performance.md, "Pool-off sampling: rorx, and the calls bound to the
+variants"), a sampling process without a control channel has the program's PLT slots of malloc,
+free and calloc pointed at the variants (no jump through the table), and free's filter index
+takes BMI2's rorx where the CPU has it: pool off 10.7 a pair over glibc's (DIRECT_OVER_PLAIN
+12), and at least BIND_SAVES fewer than the same run with PERFSHIM_CONTROL=1, which keeps the
+table (2 a pair: one jump in malloc, one in free; 0 if the binding broke). The verbose line
+names the slots bound: at least calllayer's malloc, free and calloc, none with the channel."""
 import os
 import re
 import shutil
@@ -19,7 +26,8 @@ import shutil
 import pstest
 
 PAIRS = 100000
-DIRECT_OVER_PLAIN = 15.0
+DIRECT_OVER_PLAIN = 12.0
+BIND_SAVES = 1.5
 POOL_UNDER_PLAIN = 95.0
 SAMPLE_UNDER_PLAIN = 85.0
 
@@ -61,6 +69,9 @@ def main():
                            "sampling, pool off", d),
         "sample": per_pair(ck, prog, dict(shim, PERFSHIM_SAMPLE="524288"), "sampling", d),
         "pool": per_pair(ck, prog, dict(shim, PERFSHIM_MODE="pool"), "pool", d),
+        "direct, control": per_pair(ck, prog, dict(shim, PERFSHIM_SAMPLE="524288",
+                                                   PERFSHIM_POOL="0", PERFSHIM_CONTROL="1"),
+                                    "sampling, pool off, control channel", d),
     }
     print("instructions per pair: %s"
           % ", ".join("%s %s" % (k, "-" if v is None else "%.2f" % v) for k, v in cost.items()))
@@ -75,10 +86,25 @@ def main():
     ck.check(cost["plain"] - cost["sample"] >= SAMPLE_UNDER_PLAIN,
              "sampling with the pool on takes at least %.0f instructions fewer than glibc a pair"
              % SAMPLE_UNDER_PLAIN, "%.2f fewer" % (cost["plain"] - cost["sample"]))
+    ck.check(cost["direct, control"] - cost["direct"] >= BIND_SAVES,
+             "without a control channel the program's calls skip the exports' table: at least "
+             "%.1f instructions fewer a pair than with one" % BIND_SAVES,
+             "%.2f fewer" % (cost["direct, control"] - cost["direct"]))
+    for env, want in ((dict(shim, PERFSHIM_SAMPLE="524288", PERFSHIM_POOL="0"), 3),
+                      (dict(shim, PERFSHIM_SAMPLE="524288", PERFSHIM_POOL="0",
+                            PERFSHIM_CONTROL="1"), 0)):
+        p = pstest.run([prog, "1000"], env=dict(env, PERFSHIM_VERBOSE="1"), timeout=120)
+        err = p.stderr.decode("utf-8", "replace")
+        m = re.search(r"(\d+) call slot\(s\) of malloc, free, calloc and realloc bound", err)
+        n = int(m.group(1)) if m else 0
+        ck.check(p.returncode == 0 and (n >= want if want else m is None),
+                 "%s: %s" % ("no control channel" if want else "PERFSHIM_CONTROL=1",
+                             "at least %d call slots bound" % want if want else "none bound"),
+                 err[-2000:])
     # the sampled runs did sample: their traces exist (else the bound says nothing of them)
     traces = [f for f in os.listdir(d) if f.endswith(".trace")]
-    ck.check(len(traces) == 4, "four traces written (two sizes, sampling with the pool on "
-             "and off)", repr(traces))
+    ck.check(len(traces) >= 6, "six traces written (two sizes, sampling with the pool on, off, "
+             "off with the channel)", repr(traces))
     ck.done()
 
 
