@@ -590,7 +590,7 @@ static void *bind_pick(const ps_rebind_slot_t *s, void *arg)
     if (!s->plt)
         return NULL;
     for (int k = 0; k < 4; k++)
-        if (strcmp(s->name, bind_names[k]) == 0) {
+        if (s->name[0] == bind_names[k][0] && strcmp(s->name, bind_names[k]) == 0) {
             uintptr_t cur = (uintptr_t)s->cur;
             int lazy = cur >= s->obj_lo && cur < s->obj_hi;
             return s->cur == c->ours[k] || (lazy && c->global[k]) ? c->now[k] : NULL;
