@@ -463,6 +463,8 @@ typedef struct ps_rebind_slot_s {
 typedef void *(*ps_rebind_fn)(const ps_rebind_slot_t *slot, void *arg);
 unsigned ps_rebind_object(const struct dl_phdr_info *info, ps_rebind_fn pick, void *arg,
                           unsigned *failed);
+/* The loaded object's PT_LOAD range [*lo, *hi). */
+void ps_object_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
 
 /* ---- snapshot.c: build and write the chunks of one snapshot -------------------------------- */
 int ps_snapshot_write(int reason, int final);

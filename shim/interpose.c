@@ -598,24 +598,12 @@ static void *bind_pick(const ps_rebind_slot_t *s, void *arg)
     return NULL;
 }
 
-static void load_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
-{
-    *lo = UINTPTR_MAX;
-    *hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++)
-        if (info->dlpi_phdr[i].p_type == PT_LOAD) {
-            uintptr_t a = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
-            *lo = a < *lo ? a : *lo;
-            *hi = a + info->dlpi_phdr[i].p_memsz > *hi ? a + info->dlpi_phdr[i].p_memsz : *hi;
-        }
-}
-
 static int bind_object(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
     bind_ctx_t *c = data;
     uintptr_t lo, hi;
-    load_range(info, &lo, &hi);
+    ps_object_range(info, &lo, &hi);
     if ((uintptr_t)bind_pick >= lo && (uintptr_t)bind_pick < hi)
         return 0; /* our own references are glibc's (__libc_malloc, real.c) */
     c->patched += ps_rebind_object(info, bind_pick, c, &c->failed);
