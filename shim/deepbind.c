@@ -113,8 +113,21 @@ static void patch_relocs(patch_ctx_t *c, uintptr_t base, const ElfW(Rela) * r, s
         if (s->st_shndx != SHN_UNDEF || s->st_name >= strsz)
             continue; /* the object's own definitions stay its own */
         c->slot.name = strtab + s->st_name;
+        c->slot.plt = type == R_X86_64_JUMP_SLOT;
         patch_slot(c, (void **)(base + r[i].r_offset));
     }
+}
+
+void ps_object_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = UINTPTR_MAX;
+    *hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_LOAD) {
+            uintptr_t a = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+            *lo = a < *lo ? a : *lo;
+            *hi = a + info->dlpi_phdr[i].p_memsz > *hi ? a + info->dlpi_phdr[i].p_memsz : *hi;
+        }
 }
 
 unsigned ps_rebind_object(const struct dl_phdr_info *info, ps_rebind_fn pick, void *arg,

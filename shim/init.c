@@ -214,6 +214,10 @@ void ps_init_process(void)
     }
     /* PERFSHIM_START, PERFSHIM_CONTROL: the control channel, if enabled, starts here */
     int on = ps_control_init();
+    /* No control channel: the mode is final; the program's calls skip the exports' table. Not
+     * with full tracking or allocator latency (hooks 1), which a jump does not matter to. */
+    if (on && !ps_g.opt.control && ps_g.hooks > 1 && ps_interpose_bind)
+        ps_interpose_bind();
     ps_msg_info("%s %s (pid %u)",
                 !on              ? "dormant (PERFSHIM_START=off)"
                 : ps_g.opt.track ? "tracking"

@@ -40,6 +40,11 @@ void ps_set_hooks(int on);
 /* Points the exports at the variants of this ps_g.hooks value. Weak: perfshim_core without
  * interpose.c (the unit tests) has none. */
 void ps_interpose_select(int hooks) __attribute__((weak));
+/* Points the loaded objects' PLT slots of malloc, free, calloc and realloc that lead to our
+ * exports straight at the variants now selected, saving the exports' jump through the table.
+ * Only for a mode that never changes again (init.c: no control channel). Returns the slots
+ * rewritten. Weak, as above. */
+unsigned ps_interpose_bind(void) __attribute__((weak));
 
 /* ---- spinlock.c: the shim's own spinlock (ps_spinlock_t); the fast path is inline here ---- */
 void ps_lock_slow(ps_spinlock_t *l);
@@ -453,10 +458,13 @@ typedef struct ps_rebind_slot_s {
     const char *name;         /* the symbol the slot refers to */
     void *cur;                /* what the slot holds now */
     uintptr_t obj_lo, obj_hi; /* the object's PT_LOAD range (its PLT stubs lie inside) */
+    int plt;                  /* a PLT slot (JUMP_SLOT): calls go through it, never an address */
 } ps_rebind_slot_t;
 typedef void *(*ps_rebind_fn)(const ps_rebind_slot_t *slot, void *arg);
 unsigned ps_rebind_object(const struct dl_phdr_info *info, ps_rebind_fn pick, void *arg,
                           unsigned *failed);
+/* The loaded object's PT_LOAD range [*lo, *hi). */
+void ps_object_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
 
 /* ---- snapshot.c: build and write the chunks of one snapshot -------------------------------- */
 int ps_snapshot_write(int reason, int final);

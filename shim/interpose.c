@@ -18,6 +18,7 @@
 #include "include/trace_format.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -306,6 +307,36 @@ static void free_direct(void *p)
     free_slow(p);
 }
 
+#if defined(__x86_64__)
+/* free_direct with BMI2's rorx for the filter's index: a shift that keeps p in its register for
+ * the jump to glibc, so the mov before it goes (6 instructions to glibc's first, were 7; one
+ * in 14 of churn's added ones). rorx's top bits are p's low ones, which the mask drops: the
+ * same slot as ps_sample_filter_index. Picked by ps_interpose_select when cpuid says BMI2. */
+static void free_direct_bmi2(void *p)
+{
+    uintptr_t r;
+    __asm__("rorx $4, %1, %0" : "=r"(r) : "r"(p));
+    if (PS_LIKELY(!ps_sample_filter[r & (PS_SAMPLE_FILTER_SIZE - 1)])) {
+        __libc_free(p);
+        return;
+    }
+    free_slow(p);
+}
+
+/* 1 if the CPU has BMI2 (cpuid leaf 7, subleaf 0, EBX bit 8). */
+static int cpu_bmi2(void)
+{
+    unsigned a = 0, b, c, d;
+    __asm__("cpuid" : "+a"(a), "=b"(b), "=c"(c), "=d"(d)); /* the highest leaf */
+    if (a < 7)
+        return 0;
+    a = 7;
+    c = 0;
+    __asm__("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+    return (b >> 8) & 1;
+}
+#endif
+
 static void *calloc_any(size_t n, size_t m)
 {
     size_t total;
@@ -518,12 +549,83 @@ void ps_interpose_select(int hooks)
         c = (calls_t){malloc_sample, free_sample, calloc_any, realloc_sample, {0}};
     else if (hooks == PS_HOOKS_DIRECT)
         c = (calls_t){malloc_direct, free_direct, calloc_direct, realloc_direct, {0}};
+#if defined(__x86_64__)
+    static int bmi2 = -1; /* asked once; a race asks twice and gets the same answer */
+    if (bmi2 < 0)
+        bmi2 = cpu_bmi2();
+    if (hooks == PS_HOOKS_DIRECT && bmi2)
+        c.free = free_direct_bmi2;
+#endif
     /* whole-pointer stores: a call in another thread jumps to the old or the new variant, as
      * it read the one mode word before */
     __atomic_store_n(&calls.malloc, c.malloc, __ATOMIC_RELEASE);
     __atomic_store_n(&calls.free, c.free, __ATOMIC_RELEASE);
     __atomic_store_n(&calls.calloc, c.calloc, __ATOMIC_RELEASE);
     __atomic_store_n(&calls.realloc, c.realloc, __ATOMIC_RELEASE);
+}
+
+/*
+ * The program's own calls, one jump fewer. A process whose mode cannot change any more (no
+ * control channel: ps_set_hooks runs at start only) has the PLT slots of its objects that lead
+ * to our malloc, free, calloc and realloc pointed at the variants themselves, the way
+ * deepbind.c rebinds a plugin's: those the loader bound to our exports, and those still unbound
+ * (lazy binding: the slot holds its own PLT stub) when the global scope's definition is ours,
+ * which is what the loader would bind them to. Only JUMP_SLOT relocations: a GOT slot may hold
+ * an address the program compares (&free), a PLT slot only calls. Objects loaded later, and
+ * every other way in (dlsym, a function pointer taken before), keep the exports and the table.
+ * docs/performance.md, "Pool-off sampling: rorx, and the calls bound to the variants".
+ */
+typedef struct bind_ctx_s {
+    void *ours[4], *now[4]; /* our exports; the variants of the mode (calls) */
+    int global[4];          /* the global scope's definition is our export */
+    uintptr_t self_lo, self_hi;
+    unsigned patched, failed;
+} bind_ctx_t;
+
+static const char *const bind_names[4] = {"malloc", "free", "calloc", "realloc"};
+
+static void *bind_pick(const ps_rebind_slot_t *s, void *arg)
+{
+    const bind_ctx_t *c = arg;
+    if (!s->plt)
+        return NULL;
+    for (int k = 0; k < 4; k++)
+        if (s->name[0] == bind_names[k][0] && strcmp(s->name, bind_names[k]) == 0) {
+            uintptr_t cur = (uintptr_t)s->cur;
+            int lazy = cur >= s->obj_lo && cur < s->obj_hi;
+            return s->cur == c->ours[k] || (lazy && c->global[k]) ? c->now[k] : NULL;
+        }
+    return NULL;
+}
+
+static int bind_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    bind_ctx_t *c = data;
+    uintptr_t lo, hi;
+    ps_object_range(info, &lo, &hi);
+    if ((uintptr_t)bind_pick >= lo && (uintptr_t)bind_pick < hi)
+        return 0; /* our own references are glibc's (__libc_malloc, real.c) */
+    c->patched += ps_rebind_object(info, bind_pick, c, &c->failed);
+    return 0;
+}
+
+unsigned ps_interpose_bind(void)
+{
+    bind_ctx_t c = {.ours = {(void *)ps_alias_malloc, (void *)ps_alias_free,
+                             (void *)ps_alias_calloc, (void *)ps_alias_realloc},
+                    .now = {(void *)__atomic_load_n(&calls.malloc, __ATOMIC_ACQUIRE),
+                            (void *)__atomic_load_n(&calls.free, __ATOMIC_ACQUIRE),
+                            (void *)__atomic_load_n(&calls.calloc, __ATOMIC_ACQUIRE),
+                            (void *)__atomic_load_n(&calls.realloc, __ATOMIC_ACQUIRE)}};
+    for (int k = 0; k < 4; k++)
+        c.global[k] = ps_real_dlsym(RTLD_DEFAULT, bind_names[k]) == c.ours[k];
+    dl_iterate_phdr(bind_object, &c);
+    if (ps_g.opt.verbose)
+        ps_msg_info("%u call slot(s) of malloc, free, calloc and realloc bound to this mode's "
+                    "functions (%u in read-only memory left to the exports)",
+                    c.patched, c.failed);
+    return c.patched;
 }
 
 PS_API void *malloc(size_t n)

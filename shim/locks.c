@@ -1375,25 +1375,12 @@ static void *bypass_pick(const ps_rebind_slot_t *s, void *arg)
     return NULL;
 }
 
-/* The object's PT_LOAD range. */
-static void load_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
-{
-    *lo = UINTPTR_MAX;
-    *hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++)
-        if (info->dlpi_phdr[i].p_type == PT_LOAD) {
-            uintptr_t s = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
-            *lo = s < *lo ? s : *lo;
-            *hi = s + info->dlpi_phdr[i].p_memsz > *hi ? s + info->dlpi_phdr[i].p_memsz : *hi;
-        }
-}
-
 static int bypass_object(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
     bypass_ctx_t *c = data;
     uintptr_t self = (uintptr_t)ps_locks_bypass, lo, hi;
-    load_range(info, &lo, &hi);
+    ps_object_range(info, &lo, &hi);
     if (self >= lo && self < hi)
         return 0; /* our own references are libc's already (real_*) */
     c->patched += ps_rebind_object(info, bypass_pick, c, &c->failed);
@@ -1405,7 +1392,7 @@ static int self_range(struct dl_phdr_info *info, size_t size, void *data)
     (void)size;
     bypass_ctx_t *c = data;
     uintptr_t self = (uintptr_t)ps_locks_bypass, lo, hi;
-    load_range(info, &lo, &hi);
+    ps_object_range(info, &lo, &hi);
     if (self < lo || self >= hi)
         return 0;
     c->self_lo = lo;

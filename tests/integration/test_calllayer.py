@@ -11,7 +11,15 @@ plain glibc's:
     call loaded and tested the mode word (docs/performance.md, "The call layer");
   - the pool alone (PERFSHIM_MODE=pool) and sampling with the pool on, at least
     POOL_UNDER_PLAIN and SAMPLE_UNDER_PLAIN instructions fewer than glibc: the pool's fast paths
-    behind the one indirect jump (99.0 and 87.8 fewer; 95.2 and 77.3 with the mode word)."""
+    behind the one indirect jump (99.0 and 87.8 fewer; 95.2 and 77.3 with the mode word).
+Since samp3 (docs/performance.md, "Pool-off sampling: rorx, and the calls bound to the
+variants"), a sampling process without a control channel has the program's PLT slots of malloc,
+free and calloc pointed at the variants (no jump through the table), and free's filter index
+takes BMI2's rorx where the CPU has it: pool off 10.8 a pair over glibc's (DIRECT_OVER_PLAIN
+12). Per function: the exported malloc and free (one jump each) run for under BIND_LEFT of the
+calls when bound, and for every call with PERFSHIM_CONTROL=1, which keeps the table (a broken
+binding fails the first). The verbose line names the slots bound: at least calllayer's malloc,
+free and calloc, none with the channel."""
 import os
 import re
 import shutil
@@ -19,7 +27,8 @@ import shutil
 import pstest
 
 PAIRS = 100000
-DIRECT_OVER_PLAIN = 15.0
+DIRECT_OVER_PLAIN = 12.0
+BIND_LEFT = 0.05
 POOL_UNDER_PLAIN = 95.0
 SAMPLE_UNDER_PLAIN = 85.0
 
@@ -34,6 +43,24 @@ def instructions(ck, prog, pairs, env, label, d):
                     "%s, %d pairs: runs under callgrind" % (label, pairs), pstest.describe(p)):
         return None
     return int(m.group(1))
+
+
+def exports_ir(ck, prog, env, label, d):
+    """Instructions callgrind counts in the exported malloc and free themselves (interpose.c)."""
+    out = os.path.join(d, "cg-exports.out")
+    p = pstest.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, prog,
+                    str(PAIRS)], env=env, timeout=600)
+    if not ck.check(p.returncode == 0 and os.path.exists(out),
+                    "%s: runs under callgrind" % label, pstest.describe(p)):
+        return None
+    a = pstest.run(["callgrind_annotate", "--threshold=100", out], timeout=300)
+    text = a.stdout.decode("utf-8", "replace")
+    if not ck.check(a.returncode == 0 and "PROGRAM TOTALS" in text,
+                    "%s: callgrind_annotate reads the profile" % label, pstest.describe(a)):
+        return None
+    return sum(int(m.group(1).replace(",", "")) for m in
+               re.finditer(r"^\s*([\d,]+) \([^)]*\)\s+\S*interpose\.c:(?:malloc|free) \[",
+                           text, re.M))
 
 
 def per_pair(ck, prog, env, label, d):
@@ -75,10 +102,36 @@ def main():
     ck.check(cost["plain"] - cost["sample"] >= SAMPLE_UNDER_PLAIN,
              "sampling with the pool on takes at least %.0f instructions fewer than glibc a pair"
              % SAMPLE_UNDER_PLAIN, "%.2f fewer" % (cost["plain"] - cost["sample"]))
+    # Who runs the exports: bound, the program's calls skip them (a few calls of libc's own
+    # remain); with the control channel each pair runs both (a jump each). Counted per
+    # function, since the channel's thread adds instructions of its own to the whole count.
+    direct = dict(shim, PERFSHIM_SAMPLE="524288", PERFSHIM_POOL="0")
+    for env, label, bound in ((direct, "no control channel", True),
+                              (dict(direct, PERFSHIM_CONTROL="1"), "PERFSHIM_CONTROL=1", False)):
+        ir = exports_ir(ck, prog, env, label, d)
+        if ir is None:
+            continue
+        # 2 - 1/16 calls a pair: one pair in 16 calls calloc instead of malloc
+        ck.check(ir < PAIRS * BIND_LEFT if bound else ir >= PAIRS * (2 - 1 / 16),
+                 "%s: the exported malloc and free run %s" % (
+                     label, "for at most %d%% of the calls" % (BIND_LEFT * 100) if bound
+                     else "once a call (their jump through the table)"),
+                 "%d instructions in them for %d pairs" % (ir, PAIRS))
+    for env, want in ((dict(shim, PERFSHIM_SAMPLE="524288", PERFSHIM_POOL="0"), 3),
+                      (dict(shim, PERFSHIM_SAMPLE="524288", PERFSHIM_POOL="0",
+                            PERFSHIM_CONTROL="1"), 0)):
+        p = pstest.run([prog, "1000"], env=dict(env, PERFSHIM_VERBOSE="1"), timeout=120)
+        err = p.stderr.decode("utf-8", "replace")
+        m = re.search(r"(\d+) call slot\(s\) of malloc, free, calloc and realloc bound", err)
+        n = int(m.group(1)) if m else 0
+        ck.check(p.returncode == 0 and (n >= want if want else m is None),
+                 "%s: %s" % ("no control channel" if want else "PERFSHIM_CONTROL=1",
+                             "at least %d call slots bound" % want if want else "none bound"),
+                 err[-2000:])
     # the sampled runs did sample: their traces exist (else the bound says nothing of them)
     traces = [f for f in os.listdir(d) if f.endswith(".trace")]
-    ck.check(len(traces) == 4, "four traces written (two sizes, sampling with the pool on "
-             "and off)", repr(traces))
+    ck.check(len(traces) >= 6, "six traces written (two sizes, sampling with the pool on, off, "
+             "off with the channel)", repr(traces))
     ck.done()
 
 
