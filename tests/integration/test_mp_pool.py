@@ -25,6 +25,11 @@ signals others can send while the exit snapshot is written (after _exit, to the 
     shell's own: run reports the shell's trace, says one of two traces holds no snapshot, and
     exits with the command's status 0 (was 2). Skipped in the round the kill comes too late.
 
+--case exec: a process that wrote interval snapshots and then exec'ed another program (the
+    `mvn` script, dash, ends in `exec java`; its trace has no END, the shim does not see
+    exec): the reader's warning names exec among the causes (it named killed, crashed or
+    still running only), and the trace loads.
+
 Skipped (77) without /usr/bin/python3 or its multiprocessing module."""
 import os
 import signal
@@ -170,9 +175,28 @@ print("landed" if p.returncode == -9 else "late")
     ck.skip("the SIGKILL came after the exit snapshot in 5 rounds")
 
 
+def case_exec(args, ck, work):
+    trace = os.path.join(work, "exec.trace")
+    env = clean_env(args)
+    env.update({"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": trace, "PERFSHIM_INTERVAL": "20ms"})
+    code = ("import os, time\n"
+            "t = time.monotonic() + 0.3\n"
+            "keep = []\n"
+            "while time.monotonic() < t: keep.append(bytes(700)); keep = keep[-100:]\n"
+            "os.execv('/bin/true', ['true'])\n")
+    p = subprocess.run([PY, "-c", code], env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=300)
+    ck.check(p.returncode == 0 and os.path.exists(trace), "python3 wrote interval snapshots, "
+             "then exec'ed /bin/true", pstest.describe(p))
+    s = pstest.run([args.perfshim, "summary", trace])
+    ck.check(s.returncode == 0 and b"replaced by exec" in s.stderr and b"no END chunk" in
+             s.stderr, "the trace loads; its warning names exec", pstest.describe(s))
+
+
 def main():
     args = pstest.parse_args(lambda ap: ap.add_argument("--case", required=True,
-                                                        choices=("exitkill", "pool", "nosnap")))
+                                                        choices=("exitkill", "pool", "nosnap",
+                                                                 "exec")))
     ck = pstest.Checker("test_mp_pool_" + args.case)
     if not os.path.exists(PY):
         ck.skip("no %s" % PY)
@@ -183,7 +207,8 @@ def main():
         f.write(POOL)
     with open(os.path.join(work, "slowexit.py"), "w") as f:
         f.write(SLOWEXIT)
-    {"exitkill": case_exitkill, "pool": case_pool, "nosnap": case_nosnap}[args.case](
+    {"exitkill": case_exitkill, "pool": case_pool, "nosnap": case_nosnap,
+     "exec": case_exec}[args.case](
         args, ck, work)
     ck.done()
 
