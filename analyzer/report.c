@@ -1674,7 +1674,7 @@ int pa_report_each_file(char *const *paths, size_t n, bool json, bool quiet, boo
  * after a report that succeeded (one_path may write before it fails). */
 static int each(char *const *paths, size_t n, const pa_at_t *at, bool json, bool quiet,
                 bool as_array, FILE *out, pa_report_fn one_trace, pa_report_path_fn one_path,
-                void *ctx)
+                void *ctx, size_t *nosnap)
 {
     int first_err = PA_OK;
     pa_json_t j;
@@ -1696,7 +1696,9 @@ static int each(char *const *paths, size_t n, const pa_at_t *at, bool json, bool
             if (one_trace)
                 pa_model_free(&t);
         }
-        if (rc != PA_OK && first_err == PA_OK)
+        if (rc == PA_ENOSNAPSHOT && nosnap)
+            ++*nosnap; /* counted, not an error: pa_report_each_file_nosnap */
+        else if (rc != PA_OK && first_err == PA_OK)
             first_err = rc;
     }
     if (json && as_array)
@@ -1710,11 +1712,19 @@ int pa_report_each_file_at(char *const *paths, size_t n, const pa_at_t *at, bool
                            bool as_array, FILE *out, pa_report_fn one, void *ctx)
 {
     static const pa_at_t last = {.kind = PA_AT_LAST};
-    return each(paths, n, at ? at : &last, json, quiet, as_array, out, one, NULL, ctx);
+    return each(paths, n, at ? at : &last, json, quiet, as_array, out, one, NULL, ctx, NULL);
+}
+
+int pa_report_each_file_nosnap(char *const *paths, size_t n, bool json, bool quiet, bool as_array,
+                               FILE *out, pa_report_fn one, void *ctx, size_t *nosnap)
+{
+    static const pa_at_t last = {.kind = PA_AT_LAST};
+    *nosnap = 0;
+    return each(paths, n, &last, json, quiet, as_array, out, one, NULL, ctx, nosnap);
 }
 
 int pa_report_each_path(char *const *paths, size_t n, bool json, bool as_array, FILE *out,
                         pa_report_path_fn one, void *ctx)
 {
-    return each(paths, n, NULL, json, false, as_array, out, NULL, one, ctx);
+    return each(paths, n, NULL, json, false, as_array, out, NULL, one, ctx, NULL);
 }

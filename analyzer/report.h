@@ -56,6 +56,11 @@ typedef int (*pa_report_fn)(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j);
  * and skipped. Returns the first error, PA_OK if none. */
 int pa_report_each_file(char *const *paths, size_t n, bool json, bool quiet, bool as_array,
                         FILE *out, pa_report_fn one, void *ctx);
+/* The same, but a trace without any snapshot (its process killed before it wrote one) is not
+ * an error: *nosnap counts them (`perfshim run`, where a healthy program may kill its own
+ * children, as multiprocessing.Pool does). */
+int pa_report_each_file_nosnap(char *const *paths, size_t n, bool json, bool quiet, bool as_array,
+                               FILE *out, pa_report_fn one, void *ctx, size_t *nosnap);
 /* The same, each trace loaded at the snapshot `at` chooses (NULL: the last). */
 int pa_report_each_file_at(char *const *paths, size_t n, const pa_at_t *at, bool json, bool quiet,
                            bool as_array, FILE *out, pa_report_fn one, void *ctx);

@@ -881,7 +881,11 @@ static ptrdiff_t sym_floor(const sym_module_t *sm, uint64_t a)
     return (ptrdiff_t)lo - 1;
 }
 
-/* The name of the symbol covering absolute address a (raw, mangled), or NULL. */
+/* The name of the symbol covering absolute address a (raw, mangled), or NULL. A sized symbol
+ * whose range holds a wins over a closer sizeless one: a label inside a function (V8's builtins
+ * in node: `construct_stub_create_deopt_addr`, NOTYPE, size 0, inside the FUNC
+ * `Builtins_JSConstructStubGeneric`) named such frames before, where addr2line names the
+ * function. A sizeless symbol (hand-written assembly) is taken when nothing sized covers a. */
 static const char *sym_covering(const sym_module_t *sm, uint64_t a)
 {
     ptrdiff_t i = sym_floor(sm, a);
@@ -890,18 +894,21 @@ static const char *sym_covering(const sym_module_t *sm, uint64_t a)
     ptrdiff_t first = i;
     while (first > 0 && sm->syms[first - 1].addr == sm->syms[i].addr)
         first--;
+    const char *sizeless = NULL;
     for (ptrdiff_t k = first; k <= i; k++) { /* the closest address, best name first */
         const sym_elf_t *e = &sm->syms[k];
-        if (e->size == 0 || a < e->addr + e->size)
+        if (e->size == 0 && !sizeless)
+            sizeless = e->name;
+        else if (e->size && a < e->addr + e->size)
             return e->name;
     }
-    /* A larger symbol further down may still cover a (a function around a local label). */
+    /* A larger symbol further down may still cover a (a function around a label). */
     for (ptrdiff_t k = first - 1; k >= 0 && k >= first - 64; k--) {
         const sym_elf_t *e = &sm->syms[k];
         if (e->size && a < e->addr + e->size)
             return e->name;
     }
-    return NULL;
+    return sizeless;
 }
 
 /* ---- functions of a compile unit --------------------------------------------------------------

@@ -4,7 +4,7 @@
  *
  * One file per module, DIR/BUILDID.sym (BUILDID in lowercase hex), little-endian:
  *
- *   magic "PSSYMC02" (8 bytes); u32 build_id_len, the build-id; u32 length + the analyzer's
+ *   magic "PSSYMC03" (8 bytes); u32 build_id_len, the build-id; u32 length + the analyzer's
  *   version (a later analyzer may name functions differently: its files are not used);
  *   u32 nstrings, each u32 length + bytes (no NUL); u32 nentries, each u64 offset, u32 nframes,
  *   then per frame u32 function and u32 file (string index + 1, 0 for none), u32 line, u32 flags
@@ -37,7 +37,7 @@
 #endif
 
 /* 02: Rust v0 names demangled (a 01 file of the same version holds them raw) */
-#define SC_MAGIC "PSSYMC02"
+#define SC_MAGIC "PSSYMC03"
 #define SC_MAX_FILE (512u << 20) /* bytes: a larger file is not read */
 #define SC_MAX_ID 64             /* build-id bytes */
 

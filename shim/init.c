@@ -290,8 +290,19 @@ __attribute__((constructor(101))) static void ps_constructor(void)
  *    under dl_load_write_lock). One warning says so.
  * Other threads may run meanwhile, as during exit(); after fork, the fork handlers left every
  * lock the snapshot takes free in the child.
+ *
+ * While it is written, this thread blocks the signals others can send (ps_os_block_signals).
+ * Without the shim, _exit is one system call: a SIGTERM sent after it is lost on a process
+ * that is already gone. With the shim, the snapshot takes milliseconds (the leak scan longer),
+ * and multiprocessing.Pool's terminate() SIGTERMs the workers it has just told to end, as they
+ * write it: their traces had no snapshot and `perfshim run` failed a healthy program. After
+ * _exit the signals stay blocked to the end (exit_group discards them: the process ends with
+ * its own status, as it would have without us); after exit() and quick_exit, where libraries'
+ * destructors still run, the mask is restored and a signal that came meanwhile is delivered
+ * then, the snapshot complete. Only this thread: a multi-threaded process's other threads may
+ * still take a fatal signal (README, Known limitations).
  */
-static void final_snapshot(const char *how)
+static void final_snapshot(const char *how, int from_exit_call)
 {
     if (!ps_g.tracing || ps_os_pid() != ps_g.pid)
         return;
@@ -305,6 +316,8 @@ static void final_snapshot(const char *how)
     }
     if (atomic_exchange(&final_written, 1))
         return; /* another thread is writing it (exit and _exit at once) */
+    uint64_t mask;
+    int blocked = ps_os_block_signals(&mask) == 0;
     ps_snapshot_write(PS_SNAP_EXIT, 1);
     atomic_store(&ps_g.active, 0);
     ps_g.tracing = 0;
@@ -318,6 +331,8 @@ static void final_snapshot(const char *how)
                     ps_unw_loaded() ? "loaded" : "not loaded", (unsigned long long)ps_unw_cuts(),
                     (unsigned long long)ps_os_map_requests());
     ps_writer_close();
+    if (blocked && !from_exit_call)
+        ps_os_restore_signals(mask);
 }
 
 /* The program is about to install a seccomp filter (interpose_sandbox.c). From then on any
@@ -356,19 +371,19 @@ void ps_init_sandbox(const char *how)
  * libraries' destructors still allocate and free; they are simply no longer tracked. */
 __attribute__((destructor(101))) static void ps_destructor(void)
 {
-    final_snapshot("exit");
+    final_snapshot("exit", 0);
     ps_control_exit();
 }
 
 static void on_quick_exit(void)
 {
-    final_snapshot("quick_exit");
+    final_snapshot("quick_exit", 0);
     ps_control_exit();
 }
 
 void ps_init_exit(int status)
 {
-    final_snapshot("_exit");
+    final_snapshot("_exit", 1);
     ps_control_exit();
     void (*real)(int) = real_exit_fn;
     if (real)

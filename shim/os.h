@@ -39,6 +39,11 @@ int ps_os_resident(void *p, size_t len, unsigned char *vec);
 int ps_os_readable(const void *p, size_t n);
 long ps_os_syscall(long nr, const long a[6]); /* syscall(nr, a[0..5]), errno as syscall(2) */
 void ps_os_exit(int status) __attribute__((noreturn)); /* exit_group: the process ends */
+/* Blocks in this thread every signal another process or thread can send, but the faults
+ * (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) and glibc's own two (32, 33); *old gets
+ * the mask before. A raw rt_sigprocmask: neither libc's nor the interposed one. 0 or -1. */
+int ps_os_block_signals(uint64_t *old);
+void ps_os_restore_signals(uint64_t old); /* the mask ps_os_block_signals saved */
 void ps_os_cpu_relax(void);
 void ps_os_yield(void);
 void ps_os_sleep_ms(unsigned ms);

@@ -471,6 +471,21 @@ long ps_os_syscall(long nr, const long a[6])
     return syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
+int ps_os_block_signals(uint64_t *old)
+{
+    /* bit n-1 for signal n, as the kernel's 8-byte sigset */
+    uint64_t set = ~(uint64_t)0;
+    static const int keep[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, 32, 33};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        set &= ~((uint64_t)1 << (keep[i] - 1));
+    return PS_RAW_SYSCALL(SYS_rt_sigprocmask, SIG_BLOCK, &set, old, 8) == 0 ? 0 : -1;
+}
+
+void ps_os_restore_signals(uint64_t old)
+{
+    PS_RAW_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &old, 0, 8);
+}
+
 void ps_os_exit(int status)
 {
     for (;;)
