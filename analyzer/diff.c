@@ -310,7 +310,9 @@ static int load_side(diff_t *d, int side, const pa_strlist_t *paths, const pa_su
     int first = PA_OK;
     for (size_t i = 0; i < paths->n; i++) {
         pa_trace_t t;
-        int rc = pa_model_load(paths->items[i], quiet, &t);
+        /* (no report of diff reads the ages, advice or leak kinds: not kept, 16 MB of a
+         * compile's trace held while its stacks are keyed) */
+        int rc = pa_model_load_unaged(paths->items[i], quiet, &(pa_at_t){.kind = PA_AT_LAST}, &t);
         if (rc == PA_OK) {
             rc = add_trace(d, side, &t, supp);
             if (rc == PA_ENOMEM)
