@@ -252,7 +252,9 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
         uint64_t *m = figs(d, s, side);
         uint64_t inh_blocks, inh_bytes;
         pa_model_row_inherited(t, r, &inh_blocks, &inh_bytes);
-        if (site_suppressed(d, site, supp) < 0) {
+        /* (a row with nothing leaked adds nothing: its site's frames are not matched) */
+        if ((r->live_blocks != inh_blocks || r->live_bytes != inh_bytes) &&
+            site_suppressed(d, site, supp) < 0) {
             m[PA_M_LEAKED] += r->live_blocks - inh_blocks;
             m[PA_M_LEAKED_BYTES] += r->live_bytes - inh_bytes;
             tot[PA_M_LEAKED] += r->live_blocks - inh_blocks;
