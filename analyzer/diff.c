@@ -636,13 +636,17 @@ static void diff_text(FILE *out, diff_t *d, dsite_t **v, uint64_t top, bool all_
         fputc('\n', out);
     }
     for (int m = 0; m < PA_M_COUNT; m++) {
-        size_t changed = 0;
+        size_t changed = 0; /* the sites with a change, moved first: the others sort after */
         for (size_t i = 0; i < d->nsites; i++)
-            changed += v[i]->base[m] != cfigs(d, v[i], NEW)[m];
+            if (v[i]->base[m] != cfigs(d, v[i], NEW)[m]) {
+                dsite_t *s = v[changed];
+                v[changed++] = v[i];
+                v[i] = s;
+            }
         if (!changed)
             continue;
         size_t shown = top && top < changed ? (size_t)top : changed;
-        sort_top_by_change(d, v, d->nsites, shown, (pa_metric_t)m); /* (a change sorts first) */
+        sort_top_by_change(d, v, changed, shown, (pa_metric_t)m);
         fprintf(out, "\n%c%s: %zu %s changed", pa_metrics[m].title[0] & ~0x20,
                 pa_metrics[m].title + 1, changed, changed == 1 ? "site" : "sites");
         if (shown < changed)
