@@ -2,9 +2,10 @@
 /*
  * diff.c — `perfshim diff BASE NEW` and `perfshim check TRACE...` (diff.h; docs/analyzer.md).
  *
- * Each trace is loaded at its last snapshot, its rows summed into the sites (keyed as `leaks`
- * groups them, without grouping them first: add_trace), one at a time, and freed before the
- * next; memory holds the sites only. A site is a symbolized
+ * Each trace is loaded at its last snapshot (without the per-site chunks no figure reads: ages,
+ * advice, leak classes), its rows summed into the sites (keyed as `leaks` groups them, without
+ * grouping them first: add_trace), one at a time, and freed before the next; memory holds the
+ * sites only. A site is a symbolized
  * stack: the `key` of a stack view (report.c; the key `--merge` uses), so a site of BASE and one
  * of NEW are the same when their visible frames read the same (function, file, line, inlined),
  * wherever their modules were loaded and however the code around them moved. Allocation sites
@@ -14,7 +15,8 @@
  * per site, except peaks: the highest of them. The sites are export.c's (pa_xprof_t: each
  * distinct frame stored once, a site a run of indices into them, walked on the frame tree), so
  * no key text or frame is copied per site; keys are ordered as their text would be, through
- * ranks of their pieces (key_ranks).
+ * ranks of their pieces (key_ranks): every key ranked for JSON and budgets, two keys compared
+ * when their changes tie for the text's few largest changes.
  *
  * Must not: keep a trace or its symbolizer past its turn.
  */
