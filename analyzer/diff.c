@@ -2,9 +2,10 @@
 /*
  * diff.c — `perfshim diff BASE NEW` and `perfshim check TRACE...` (diff.h; docs/analyzer.md).
  *
- * Each trace is loaded at its last snapshot, its rows summed into the sites (keyed as `leaks`
- * groups them, without grouping them first: add_trace), one at a time, and freed before the
- * next; memory holds the sites only. A site is a symbolized
+ * Each trace is loaded at its last snapshot (without the per-site chunks no figure reads: ages,
+ * advice, leak classes), its rows summed into the sites (keyed as `leaks` groups them, without
+ * grouping them first: add_trace), one at a time, and freed before the next; memory holds the
+ * sites only. A site is a symbolized
  * stack: the `key` of a stack view (report.c; the key `--merge` uses), so a site of BASE and one
  * of NEW are the same when their visible frames read the same (function, file, line, inlined),
  * wherever their modules were loaded and however the code around them moved. Allocation sites
@@ -14,7 +15,8 @@
  * per site, except peaks: the highest of them. The sites are export.c's (pa_xprof_t: each
  * distinct frame stored once, a site a run of indices into them, walked on the frame tree), so
  * no key text or frame is copied per site; keys are ordered as their text would be, through
- * ranks of their pieces (key_ranks).
+ * ranks of their pieces (key_ranks): every key ranked for JSON and budgets, two keys compared
+ * when their changes tie for the text's few largest changes.
  *
  * Must not: keep a trace or its symbolizer past its turn.
  */
@@ -122,6 +124,9 @@ typedef struct {
     size_t nsupp, supp_cap;
     int32_t *frame_match;
     size_t nframe_match, frame_match_cap;
+    /* by frame of x: its key piece's rank among the pieces (key_ranks) */
+    uint32_t *piece_rank;
+    bool ranked; /* the sites' ranks are set (key_ranks with all); else ties compare keys */
 } diff_t;
 
 static void diff_free(diff_t *d)
@@ -131,6 +136,7 @@ static void diff_free(diff_t *d)
     free(d->frames);
     free(d->supp_of);
     free(d->frame_match);
+    free(d->piece_rank);
     for (int k = 0; k < 2; k++) {
         pa_strlist_free(&d->paths[k]);
         pa_strlist_free(&d->pids[k]);
@@ -248,7 +254,9 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
         uint64_t *m = figs(d, s, side);
         uint64_t inh_blocks, inh_bytes;
         pa_model_row_inherited(t, r, &inh_blocks, &inh_bytes);
-        if (site_suppressed(d, site, supp) < 0) {
+        /* (a row with nothing leaked adds nothing: its site's frames are not matched) */
+        if ((r->live_blocks != inh_blocks || r->live_bytes != inh_bytes) &&
+            site_suppressed(d, site, supp) < 0) {
             m[PA_M_LEAKED] += r->live_blocks - inh_blocks;
             m[PA_M_LEAKED_BYTES] += r->live_bytes - inh_bytes;
             tot[PA_M_LEAKED] += r->live_blocks - inh_blocks;
@@ -310,7 +318,9 @@ static int load_side(diff_t *d, int side, const pa_strlist_t *paths, const pa_su
     int first = PA_OK;
     for (size_t i = 0; i < paths->n; i++) {
         pa_trace_t t;
-        int rc = pa_model_load(paths->items[i], quiet, &t);
+        /* (no report of diff reads the ages, advice or leak kinds: not kept, 16 MB of a
+         * compile's trace held while its stacks are keyed) */
+        int rc = pa_model_load_unaged(paths->items[i], quiet, &(pa_at_t){.kind = PA_AT_LAST}, &t);
         if (rc == PA_OK) {
             rc = add_trace(d, side, &t, supp);
             if (rc == PA_ENOMEM)
@@ -424,15 +434,19 @@ static int cmp_piece(const void *pa, const void *pb)
     return strcmp(piece_texts + a->text, piece_texts + b->text);
 }
 
-/* Sets every site's rank: its key's place in the order of the keys' text. PA_OK or PA_ENOMEM. */
-static int key_ranks(diff_t *d)
+/* Ranks every frame's key piece among the pieces (d->piece_rank), and with `all` every site's
+ * key among the keys (its rank: its place in the order of the keys' text; d->ranked). Without
+ * `all`, two sites whose changes tie compare their keys (cmp_change): the text's few largest
+ * changes per metric meet few ties, and ranking every key cost 150M instructions of a compile's
+ * trace diffed with another (T X). PA_OK or PA_ENOMEM. */
+static int key_ranks(diff_t *d, bool all)
 {
     size_t nf = d->x.nframes;
     piece_t *p = malloc((nf ? nf : 1) * sizeof *p);
     uint32_t *rank = malloc((nf ? nf : 1) * sizeof *rank);
-    uint32_t *order = malloc((d->nsites ? d->nsites : 1) * sizeof *order);
+    uint32_t *order = all ? malloc((d->nsites ? d->nsites : 1) * sizeof *order) : NULL;
     pa_str_t text = {0};
-    int rc = p && rank && order ? PA_OK : PA_ENOMEM;
+    int rc = p && rank && (order || !all) ? PA_OK : PA_ENOMEM;
     for (size_t i = 0; rc == PA_OK && i < nf; i++) {
         p[i] = (piece_t){text.len, (uint32_t)i};
         pa_report_key_piece(&text, &d->x.frames[i].f);
@@ -448,12 +462,18 @@ static int key_ranks(diff_t *d)
                 r++;
             rank[p[i].frame] = (uint32_t)r;
         }
-        key_order_t o = {d, rank};
+        free(d->piece_rank);
+        d->piece_rank = rank;
+        rank = NULL;
+    }
+    if (rc == PA_OK && all) {
+        key_order_t o = {d, d->piece_rank};
         for (size_t i = 0; i < d->nsites; i++)
             order[i] = (uint32_t)i;
         sort_keys(&o, order, d->nsites, 0);
         for (size_t i = 0; i < d->nsites; i++)
             d->sites[order[i]].rank = (uint32_t)i;
+        d->ranked = true;
     }
     piece_texts = NULL;
     pa_str_free(&text);
@@ -479,6 +499,9 @@ static int cmp_change(const void *pa, const void *pb)
     double y = change_of(b->base[sort_metric], cfigs(sort_diff, b, NEW)[sort_metric]);
     if (x != y)
         return x > y ? -1 : 1;
+    if (!sort_diff->ranked) /* (the order the ranks give: keys, equal keys by index) */
+        return cmp_key_from(&(key_order_t){sort_diff, sort_diff->piece_rank},
+                            (uint32_t)(a - sort_diff->sites), (uint32_t)(b - sort_diff->sites), 0);
     return a->rank < b->rank ? -1 : a->rank > b->rank;
 }
 
@@ -490,15 +513,21 @@ static void key_order(const diff_t *d, dsite_t **v)
         v[d->sites[k].rank] = &d->sites[k];
 }
 
-/* Every site, in key order; NULL when out of memory. */
-static dsite_t **site_array(diff_t *d)
+/* Every site: with `all` in key order (every key ranked: for JSON's order and the budgets'
+ * full sorts by change), else in the order they were made (ties compare keys); NULL when out of
+ * memory. */
+static dsite_t **site_array(diff_t *d, bool all)
 {
     dsite_t **v = malloc((d->nsites ? d->nsites : 1) * sizeof *v);
-    if (!v || key_ranks(d) != PA_OK) {
+    if (!v || key_ranks(d, all) != PA_OK) {
         free(v);
         return NULL;
     }
-    key_order(d, v);
+    if (all)
+        key_order(d, v);
+    else
+        for (size_t k = 0; k < d->nsites; k++)
+            v[k] = &d->sites[k];
     return v;
 }
 
@@ -609,13 +638,17 @@ static void diff_text(FILE *out, diff_t *d, dsite_t **v, uint64_t top, bool all_
         fputc('\n', out);
     }
     for (int m = 0; m < PA_M_COUNT; m++) {
-        size_t changed = 0;
+        size_t changed = 0; /* the sites with a change, moved first: the others sort after */
         for (size_t i = 0; i < d->nsites; i++)
-            changed += v[i]->base[m] != cfigs(d, v[i], NEW)[m];
+            if (v[i]->base[m] != cfigs(d, v[i], NEW)[m]) {
+                dsite_t *s = v[changed];
+                v[changed++] = v[i];
+                v[i] = s;
+            }
         if (!changed)
             continue;
         size_t shown = top && top < changed ? (size_t)top : changed;
-        sort_top_by_change(d, v, d->nsites, shown, (pa_metric_t)m); /* (a change sorts first) */
+        sort_top_by_change(d, v, changed, shown, (pa_metric_t)m);
         fprintf(out, "\n%c%s: %zu %s changed", pa_metrics[m].title[0] & ~0x20,
                 pa_metrics[m].title + 1, changed, changed == 1 ? "site" : "sites");
         if (shown < changed)
@@ -972,7 +1005,10 @@ static int run(int argc, char **argv, bool check)
     int rc = PA_OK;
     for (int side = check ? NEW : BASE; side <= NEW && rc == PA_OK; side++)
         rc = load_side(&d, side, &o.sides[side], &supp, false);
-    if (rc == PA_OK && !(v = site_array(&d))) {
+    /* every key ranked unless the text shows only a few sites per metric (then ties are few:
+     * pa_util_sort_top keeps a heap of them when they are under a quarter of the sites) */
+    bool all = o.json || o.budget.n || !o.top || o.top * 4 >= d.nsites;
+    if (rc == PA_OK && !(v = site_array(&d, all))) {
         pa_msg_error("%s: out of memory", argv[0]);
         rc = PA_ENOMEM;
     }
