@@ -1272,25 +1272,16 @@ static int write_json(FILE *out, const pa_xprof_t *p)
     pa_json_array_end(&j);
     pa_json_key(&j, "stacks");
     pa_json_array_begin(&j, false);
-    uint64_t *idx = NULL; /* a stack's frame indices */
-    size_t idx_cap = 0;
     for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites && rc == PA_OK; s++) {
-        if (pa_util_grow((void **)&idx, &idx_cap, s->nframes + 1, sizeof *idx) != PA_OK) {
-            rc = PA_ENOMEM;
-            break;
-        }
-        for (size_t i = 0; i < s->nframes; i++)
-            idx[i] = memo[pa_xsite_frames(p, s)[i]];
         pa_json_object_begin(&j, true);
-        pa_json_key(&j, "frames");
-        pa_json_u64_array(&j, idx, s->nframes);
+        pa_json_key(&j, "frames"); /* (their numbers: memo) */
+        pa_json_u32_array_of(&j, pa_xsite_frames(p, s), memo, s->nframes);
         pa_json_key(&j, "note");
         pa_json_string(&j, s->note);
         pa_json_key(&j, "values");
         pa_json_u64_array(&j, s->v, PA_X_NMETRICS);
         pa_json_object_end(&j);
     }
-    free(idx);
     pa_json_array_end(&j);
     pa_json_object_end(&j);
     pa_json_finish(&j);

@@ -296,7 +296,7 @@ static unsigned u64_width(uint64_t v)
 }
 
 /* v's digits (what %llu writes, `width` of them: u64_width) ending at end. */
-static void u64_digits(char *end, uint64_t v)
+static inline void u64_digits(char *end, uint64_t v)
 {
     while (v >= 100) {
         unsigned k = (unsigned)(v % 100) * 2;
@@ -335,12 +335,20 @@ void pa_json_u64(pa_json_t *j, uint64_t v)
     fwrite(buf, 1, n, j->out);
 }
 
-void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n)
+/* Element i of a compact array: v[i], or val[ix[i]] without v. */
+static inline uint64_t array_at(const uint64_t *v, const uint32_t *ix, const uint32_t *val,
+                                size_t i)
+{
+    return v ? v[i] : val[ix[i]];
+}
+
+static void u64_array(pa_json_t *j, const uint64_t *v, const uint32_t *ix, const uint32_t *val,
+                      size_t n)
 {
     if (j->depth + 1 >= PA_JSON_MAX_DEPTH) { /* deeper than the writer tracks: its own way */
         pa_json_array_begin(j, true);
         for (size_t i = 0; i < n; i++)
-            pa_json_u64(j, v[i]);
+            pa_json_u64(j, array_at(v, ix, val, i));
         pa_json_array_end(j);
         return;
     }
@@ -357,8 +365,9 @@ void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n)
         char *at = out_room(j->out, k * ARRAY_MAX), *p = at;
         if (!at) { /* (no room: one at a time, through fwrite when the buffer is full) */
             for (size_t end = i + k; i < end; i++) {
-                unsigned w = u64_width(v[i]);
-                u64_digits(e, v[i]);
+                uint64_t x = array_at(v, ix, val, i);
+                unsigned w = u64_width(x);
+                u64_digits(e, x);
                 if (i)
                     memcpy(e - w - 2, ", ", 2), w += 2;
                 out_put(j->out, e - w, w);
@@ -366,14 +375,25 @@ void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n)
             continue;
         }
         for (size_t end = i + k; i < end; i++) {
+            uint64_t x = array_at(v, ix, val, i);
             if (i)
                 memcpy(p, ", ", 2), p += 2;
-            p += u64_width(v[i]);
-            u64_digits(p, v[i]);
+            p += u64_width(x);
+            u64_digits(p, x);
         }
         out_unused(j->out, (size_t)(at + k * ARRAY_MAX - p));
     }
     out_put(j->out, "]", 1);
+}
+
+void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n)
+{
+    u64_array(j, v, NULL, NULL, n);
+}
+
+void pa_json_u32_array_of(pa_json_t *j, const uint32_t *ix, const uint32_t *val, size_t n)
+{
+    u64_array(j, NULL, ix, val, n);
 }
 
 /* Exact powers of ten as doubles (10^22 is the last one a double holds exactly). */
