@@ -234,8 +234,14 @@ typedef struct {
      * runs: a stack's visible frames from a frame node out are the same in every stack through
      * that node, and a site's run (pa_xprof_t.stack) holds them, so a row is walked from its
      * leaf to the first node some earlier site's run already holds, and the rest is copied.
-     * A compile's 127k rows reach 5.05M frame nodes of 1.0M: about 9 new ones a row. */
-    uint32_t *run;      /* by frame node: its run's start in p->stack - run_base + 1, RUN_CUT; 0 */
+     * A compile's 127k rows reach 5.05M frame nodes of 1.0M: about 9 new ones a row. The
+     * first node a walk finds in a run is one where two walks meet (reached from two callees,
+     * or a row's leaf and a callee's caller): only those are kept (run_meet, at most one a
+     * row), 0.5 MB on a compile rather than 4 bytes for every node. */
+    uint64_t *run_meet; /* bitmap by frame node: where two walks can meet */
+    uint32_t *run_rank; /* by word of run_meet: the bits set in the words before it */
+    uint32_t *run;      /* by meeting node, in node order: its run's start in p->stack - run_base
+                         * + 1, RUN_CUT; 0 */
     uint64_t *run_last; /* bitmap by position in p->stack - run_base: the last frame of a run */
     size_t run_last_cap;
     size_t run_base; /* p->nstack when add_heap began */
@@ -488,7 +494,16 @@ static pa_xsite_t *site_get(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide
     return site_put(p, w, id, hide, w->scratch, n, n, special, noted, &made);
 }
 
-#define RUN_CUT 0x80000000u   /* in walk_t.run: the frames from the node out hold a cut */
+#define RUN_CUT 0x80000000u /* in walk_t.run: the frames from the node out hold a cut */
+
+/* node's slot in w->run, or NULL when no two walks meet there. */
+static inline uint32_t *run_slot(const walk_t *w, uint32_t node)
+{
+    uint64_t bits = w->run_meet[node >> 6], bit = (uint64_t)1 << (node & 63);
+    if (!(bits & bit))
+        return NULL;
+    return &w->run[w->run_rank[node >> 6] + (uint32_t)__builtin_popcountll(bits & (bit - 1))];
+}
 #define WNODE_CUT 0x80000000u /* in struct wnode.start */
 
 /* The length of the run from position pos (p->stack - run_base) to its run's last frame. */
@@ -523,8 +538,9 @@ static int run_learn(walk_t *w, const pa_xsite_t *s, size_t nw, size_t lead, siz
     for (size_t k = nw; k-- > 0;) {
         uint32_t start = w->wnodes[k].start & ~WNODE_CUT;
         cut |= (w->wnodes[k].start & WNODE_CUT) != 0;
-        if (start >= lead && start < n)
-            w->run[w->wnodes[k].node] = (uint32_t)(pos0 + start - lead + 1) | (cut ? RUN_CUT : 0);
+        uint32_t *slot = start >= lead && start < n ? run_slot(w, w->wnodes[k].node) : NULL;
+        if (slot)
+            *slot = (uint32_t)(pos0 + start - lead + 1) | (cut ? RUN_CUT : 0);
     }
     return PA_OK;
 }
@@ -541,7 +557,8 @@ static pa_xsite_t *heap_site_get(pa_xprof_t *p, walk_t *w, uint32_t id)
     size_t n = 0, nw = 0;
     bool cut = false;
     uint32_t node = st->leaf, memo = 0;
-    for (; node && !(memo = w->run[node]); node = pa_model_frame_caller(w->t, node)) {
+    for (const uint32_t *slot; node && !((slot = run_slot(w, node)) && (memo = *slot));
+         node = pa_model_frame_caller(w->t, node)) {
         const struct aix_frames *a;
         if (node_frames(p, w, node, &a) != PA_OK ||
             (nw + 1 > w->wnodes_cap &&
@@ -607,13 +624,56 @@ static int add_stack(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide, int m
 /* Frees what the walk knows of the heap rows' runs (add_heap). */
 static void run_free(walk_t *w)
 {
+    free(w->run_meet);
+    free(w->run_rank);
     free(w->run);
     free(w->run_last);
     free(w->wnodes);
+    w->run_meet = NULL;
+    w->run_rank = NULL;
     w->run = NULL;
     w->run_last = NULL;
     w->wnodes = NULL;
     w->run_last_cap = w->wnodes_cap = 0;
+}
+
+/* Finds the frame nodes where two walks of the snapshot's rows meet (walk_t.run_meet) and makes
+ * their slots; leaves w->run NULL without the memory (then every row is walked whole). */
+static void run_init(walk_t *w)
+{
+    const pa_trace_t *t = w->t;
+    size_t words = t->frames.n / 64 + 1, nmeet = 0;
+    uint64_t *once = calloc(words, sizeof *once);
+    w->run_meet = calloc(words, sizeof *w->run_meet);
+    w->run_rank = malloc(words * sizeof *w->run_rank);
+    if (!once || !w->run_meet || !w->run_rank) {
+        free(once);
+        run_free(w);
+        return;
+    }
+    for (size_t r = 0; r <= t->snap.nrows + t->frames.n; r++) {
+        uint32_t x = 0; /* a row's leaf, then each node's caller */
+        if (r < t->snap.nrows) {
+            uint32_t id = t->snap.rows[r].stack_id;
+            const pa_stack_t *st = id ? pa_model_stack(t, id) : NULL;
+            x = st ? st->leaf : 0;
+        } else if (r - t->snap.nrows < t->frames.n) {
+            x = pa_model_frame_caller(t, (uint32_t)(r - t->snap.nrows));
+        }
+        uint64_t bit = (uint64_t)1 << (x & 63);
+        if (!x)
+            continue;
+        if (once[x >> 6] & bit)
+            w->run_meet[x >> 6] |= bit;
+        once[x >> 6] |= bit;
+    }
+    free(once);
+    for (size_t i = 0; i < words; i++) {
+        w->run_rank[i] = (uint32_t)nmeet;
+        nmeet += (size_t)__builtin_popcountll(w->run_meet[i]);
+    }
+    if (!(w->run = calloc(nmeet + 1, sizeof *w->run)))
+        run_free(w);
 }
 
 /* The heap rows of the snapshot, by site: as pa_report_group() groups them (the same keys; sites
@@ -622,8 +682,8 @@ static int add_heap(pa_xprof_t *p, walk_t *w)
 {
     const pa_snapshot_t *snap = &w->t->snap;
     int rc = PA_OK;
-    /* (without it, or with no memory for it, every row is walked whole) */
-    w->run = snap->nrows && w->t->frames.n ? calloc(w->t->frames.n, sizeof *w->run) : NULL;
+    if (snap->nrows && w->t->frames.n)
+        run_init(w);
     w->run_base = p->nstack;
     for (size_t r = 0; rc == PA_OK && r < snap->nrows; r++) {
         const pa_row_t *row = &snap->rows[r];
