@@ -357,6 +357,26 @@ static inline int node_frames(pa_xprof_t *p, walk_t *w, uint32_t node,
     return PA_OK;
 }
 
+/* Appends the frames of a node's address `a` (not a cut) to w->scratch, after the *n there, but
+ * the shim's own with hide_shim. */
+static int node_push(pa_xprof_t *p, walk_t *w, const struct aix_frames *a, bool hide_shim,
+                     size_t *n)
+{
+    uint32_t first = a->first - 1, nf = a->n;
+    if (*n + nf > w->scratch_cap &&
+        pa_util_grow((void **)&w->scratch, &w->scratch_cap, *n + nf, sizeof *w->scratch) != PA_OK)
+        return PA_ENOMEM;
+    if (hide_shim && (a->flags & PA_XF_SHIM)) { /* (the shim's own addresses) */
+        for (uint32_t k = first; k < first + nf; k++)
+            if (!(p->frames[k].flags & PA_XF_SHIM))
+                w->scratch[(*n)++] = k;
+    } else {
+        for (uint32_t k = first; k < first + nf; k++)
+            w->scratch[(*n)++] = k;
+    }
+    return PA_OK;
+}
+
 /* The visible frames of stack `id` into w->scratch (*n of them), the special part of its key,
  * and whether its view has a note (no visible frame, or cut short). */
 static int stack_frames(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide, size_t *nout,
@@ -378,18 +398,8 @@ static int stack_frames(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide, si
             cut = true;
             continue;
         }
-        uint32_t first = a->first - 1, nf = a->n;
-        if (n + nf > w->scratch_cap && pa_util_grow((void **)&w->scratch, &w->scratch_cap, n + nf,
-                                                    sizeof *w->scratch) != PA_OK)
+        if (node_push(p, w, a, hide & PA_HIDE_SHIM, &n) != PA_OK)
             return PA_ENOMEM;
-        if ((hide & PA_HIDE_SHIM) && (a->flags & PA_XF_SHIM)) { /* (the shim's own addresses) */
-            for (uint32_t k = first; k < first + nf; k++)
-                if (!(p->frames[k].flags & PA_XF_SHIM))
-                    w->scratch[n++] = k;
-        } else {
-            for (uint32_t k = first; k < first + nf; k++)
-                w->scratch[n++] = k;
-        }
     }
     unsigned lead_flags = ((hide & PA_HIDE_ALLOCATOR) ? PA_XF_ALLOCATOR : 0) |
                           ((hide & PA_HIDE_LOCK_WRAPPERS) ? PA_XF_LOCK_WRAPPER : 0);
@@ -569,18 +579,8 @@ static pa_xsite_t *heap_site_get(pa_xprof_t *p, walk_t *w, uint32_t id)
             cut = true;
             continue;
         }
-        uint32_t first = a->first - 1, nf = a->n;
-        if (n + nf > w->scratch_cap && pa_util_grow((void **)&w->scratch, &w->scratch_cap, n + nf,
-                                                    sizeof *w->scratch) != PA_OK)
+        if (node_push(p, w, a, true, &n) != PA_OK)
             return NULL;
-        if (a->flags & PA_XF_SHIM) { /* (the shim's own addresses) */
-            for (uint32_t k = first; k < first + nf; k++)
-                if (!(p->frames[k].flags & PA_XF_SHIM))
-                    w->scratch[n++] = k;
-        } else {
-            for (uint32_t k = first; k < first + nf; k++)
-                w->scratch[n++] = k;
-        }
     }
     size_t nfresh = n;
     bool tail_cut = false;
