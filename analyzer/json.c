@@ -31,6 +31,16 @@ static inline char *out_room(FILE *f, size_t n)
     return NULL; /* no room: fwrite */
 }
 
+/* Gives back the last n bytes of the room out_room reserved last (not written). */
+static inline void out_unused(FILE *f, size_t n)
+{
+#ifdef __GLIBC__
+    f->_IO_write_ptr -= n;
+#else
+    (void)f, (void)n;
+#endif
+}
+
 static inline void out_put(FILE *f, const void *s, size_t n)
 {
     char *at = out_room(f, n);
@@ -267,17 +277,26 @@ static const char digit_pairs[] =
     "34353637383940414243444546474849505152535455565758596061626364656667"
     "6869707172737475767778798081828384858687888990919293949596979899";
 
-/* The number of decimal digits of v. */
+/* The number of decimal digits of v, from its bit length without a loop (the bit-twiddling
+ * hacks' integer log base 10: 1233 / 4096 is just above log10(2), so t is floor(log10(v)) or one
+ * more, and one comparison decides). v | 1 has v's digit count (an even v is below the odd
+ * 10^k - 1 or at least 10^k), and 0 then counts one digit. */
 static unsigned u64_width(uint64_t v)
 {
-    unsigned n = 1;
-    for (uint64_t p = 10; v >= p && n < 20; p *= 10)
-        n++;
-    return n;
+    /* clang-format off */
+    static const uint64_t pow10[20] = {
+        1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u, 1000000000u,
+        10000000000u, 100000000000u, 1000000000000u, 10000000000000u, 100000000000000u,
+        1000000000000000u, 10000000000000000u, 100000000000000000u, 1000000000000000000u,
+        10000000000000000000u};
+    /* clang-format on */
+    v |= 1;
+    unsigned t = (unsigned)(64 - __builtin_clzll(v)) * 1233 >> 12;
+    return t + (v >= pow10[t]);
 }
 
 /* v's digits (what %llu writes, `width` of them: u64_width) ending at end. */
-static void u64_digits(char *end, uint64_t v)
+static inline void u64_digits(char *end, uint64_t v)
 {
     while (v >= 100) {
         unsigned k = (unsigned)(v % 100) * 2;
@@ -316,26 +335,65 @@ void pa_json_u64(pa_json_t *j, uint64_t v)
     fwrite(buf, 1, n, j->out);
 }
 
-void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n)
+/* Element i of a compact array: v[i], or val[ix[i]] without v. */
+static inline uint64_t array_at(const uint64_t *v, const uint32_t *ix, const uint32_t *val,
+                                size_t i)
+{
+    return v ? v[i] : val[ix[i]];
+}
+
+static void u64_array(pa_json_t *j, const uint64_t *v, const uint32_t *ix, const uint32_t *val,
+                      size_t n)
 {
     if (j->depth + 1 >= PA_JSON_MAX_DEPTH) { /* deeper than the writer tracks: its own way */
         pa_json_array_begin(j, true);
         for (size_t i = 0; i < n; i++)
-            pa_json_u64(j, v[i]);
+            pa_json_u64(j, array_at(v, ix, val, i));
         pa_json_array_end(j);
         return;
     }
     before(j); /* then what begin, each pa_json_u64 and end would write in a compact array */
     char buf[24], *e = buf + sizeof buf;
     out_put(j->out, "[", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned w = u64_width(v[i]);
-        u64_digits(e, v[i]);
-        if (i)
-            memcpy(e - w - 2, ", ", 2), w += 2;
-        out_put(j->out, e - w, w);
+    /* ARRAY_RUN numbers at a time straight into the stream's buffer when it has room for the
+     * longest they can be (", " and 20 digits each), the room not used given back: the
+     * export's 5M frame indices are most of what it writes */
+    enum { ARRAY_RUN = 32, ARRAY_MAX = 22 };
+    size_t i = 0;
+    while (i < n) {
+        size_t k = n - i < ARRAY_RUN ? n - i : ARRAY_RUN;
+        char *at = out_room(j->out, k * ARRAY_MAX), *p = at;
+        if (!at) { /* (no room: one at a time, through fwrite when the buffer is full) */
+            for (size_t end = i + k; i < end; i++) {
+                uint64_t x = array_at(v, ix, val, i);
+                unsigned w = u64_width(x);
+                u64_digits(e, x);
+                if (i)
+                    memcpy(e - w - 2, ", ", 2), w += 2;
+                out_put(j->out, e - w, w);
+            }
+            continue;
+        }
+        for (size_t end = i + k; i < end; i++) {
+            uint64_t x = array_at(v, ix, val, i);
+            if (i)
+                memcpy(p, ", ", 2), p += 2;
+            p += u64_width(x);
+            u64_digits(p, x);
+        }
+        out_unused(j->out, (size_t)(at + k * ARRAY_MAX - p));
     }
     out_put(j->out, "]", 1);
+}
+
+void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n)
+{
+    u64_array(j, v, NULL, NULL, n);
+}
+
+void pa_json_u32_array_of(pa_json_t *j, const uint32_t *ix, const uint32_t *val, size_t n)
+{
+    u64_array(j, NULL, ix, val, n);
 }
 
 /* Exact powers of ten as doubles (10^22 is the last one a double holds exactly). */

@@ -39,6 +39,8 @@ void pa_json_u64(pa_json_t *j, uint64_t v);
 /* A compact array of the integers v[0..n), as pa_json_array_begin(j, true), pa_json_u64 of each
  * and pa_json_array_end write it, in fewer calls (an export writes 5M frame indices). */
 void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n);
+/* The same of val[ix[0]], ..., val[ix[n - 1]] (an export's stack: its frames' numbers). */
+void pa_json_u32_array_of(pa_json_t *j, const uint32_t *ix, const uint32_t *val, size_t n);
 /* A number with up to 6 significant digits ("0.973", "1", "349.525"); null when not finite. */
 void pa_json_f64(pa_json_t *j, double v);
 void pa_json_bool(pa_json_t *j, bool v);

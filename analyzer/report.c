@@ -79,14 +79,6 @@ static bool hidden_lead(const pa_frame_t *f, unsigned hide)
            ((hide & PA_HIDE_LOCK_WRAPPERS) && pa_report_frame_is_lock_wrapper(f));
 }
 
-static int push_frame(pa_stackview_t *v, const pa_frame_t *f)
-{
-    if (pa_util_grow((void **)&v->frames, &v->cap, v->nframes + 1, sizeof *v->frames) != PA_OK)
-        return PA_ENOMEM;
-    v->frames[v->nframes++] = *f;
-    return PA_OK;
-}
-
 static struct pa_frame_cache *frame_cache_new(void);
 static void frame_cache_free(struct pa_frame_cache *c);
 
@@ -115,6 +107,10 @@ static int stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned h
         pa_str_puts(&v->key, KEY_EMPTY);
     } else {
         int cut = 0;
+        /* whether the last module seen is the shim: a module's frames share its name's string
+         * (the symbolizer's), and a stack's frames are mostly of one or two modules */
+        const char *mod = NULL;
+        bool mod_shim = false;
         for (uint32_t node = s->leaf; node; node = pa_model_frame_caller(t, node)) {
             const pa_frame_t *fr;
             size_t n;
@@ -123,13 +119,20 @@ static int stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigned h
                 cut = 1;
                 continue;
             }
-            if (pa_symbols_lookup(syms, addr, &fr, &n) != PA_OK)
+            if (pa_symbols_lookup(syms, addr, &fr, &n) != PA_OK ||
+                (v->nframes + n > v->cap &&
+                 pa_util_grow((void **)&v->frames, &v->cap, v->nframes + n, sizeof *v->frames) !=
+                     PA_OK))
                 return PA_ENOMEM;
             for (size_t k = 0; k < n; k++) {
-                if ((hide & PA_HIDE_SHIM) && pa_report_frame_is_shim(&fr[k]))
+                if ((hide & PA_HIDE_SHIM) && (fr[k].module != mod || !mod)) {
+                    mod = fr[k].module;
+                    mod_shim = pa_report_frame_is_shim(&fr[k]);
+                }
+                if ((hide & PA_HIDE_SHIM) && mod_shim)
                     v->hidden++;
-                else if (push_frame(v, &fr[k]) != PA_OK)
-                    return PA_ENOMEM;
+                else
+                    v->frames[v->nframes++] = fr[k];
             }
         }
         size_t lead = 0;

@@ -392,6 +392,72 @@ START_TEST(test_u64_array)
 }
 END_TEST
 
+/* Long arrays: pa_json_u64_array and pa_json_u32_array_of write them in runs of numbers taken
+ * at once in the stream's buffer (one at a time when it has no room for a run), so lengths
+ * around a run's (32), numbers of every width, and streams whose buffer fills mid-run. */
+enum { LONG_N = 1000 };
+static uint64_t long_values[LONG_N];
+static uint32_t long_val32[LONG_N], long_ix[LONG_N];
+static int long_way; /* 0: calls one by one, 1: pa_json_u64_array, 2: pa_json_u32_array_of */
+
+static char *render_stream(void (*fn)(pa_json_t *), int mode, size_t size);
+
+static void long_doc(pa_json_t *j)
+{
+    static const size_t lens[] = {0, 1, 2, 31, 32, 33, 63, 64, 65, 100, 333, LONG_N};
+    static uint64_t v[LONG_N];
+    pa_json_array_begin(j, false);
+    for (size_t r = 0; r < 4; r++)
+        for (size_t l = 0; l < sizeof lens / sizeof *lens; l++) {
+            size_t n = lens[l];
+            bool frames = r & 1; /* the odd rounds: frame numbers, long_val32[long_ix[i]] */
+            for (size_t i = 0; i < n; i++)
+                v[i] = frames ? long_val32[long_ix[i]] : long_values[i];
+            if (long_way == 0) {
+                pa_json_array_begin(j, true);
+                for (size_t i = 0; i < n; i++)
+                    pa_json_u64(j, v[i]);
+                pa_json_array_end(j);
+            } else if (long_way == 2 && frames) {
+                pa_json_u32_array_of(j, long_ix, long_val32, n);
+            } else {
+                pa_json_u64_array(j, v, n);
+            }
+        }
+    pa_json_array_end(j);
+}
+
+START_TEST(test_u64_array_runs)
+{
+    for (size_t i = 0; i < LONG_N; i++) {
+        long_values[i] = i % 5 == 0 ? rnd() : rnd() >> (rnd() % 64);
+        long_val32[i] = (uint32_t)(rnd() >> (32 + rnd() % 32));
+        long_ix[i] = (uint32_t)(rnd() % LONG_N);
+    }
+    long_values[3] = 0;
+    long_values[4] = UINT64_MAX;
+    long_val32[long_ix[5]] = UINT32_MAX;
+    long_way = 0;
+    char *calls = render(long_doc);
+    ck_assert_ptr_nonnull(strstr(calls, "18446744073709551615"));
+    ck_assert_ptr_nonnull(strstr(calls, "4294967295"));
+    static const int modes[] = {_IOFBF, _IOFBF, _IOFBF, _IONBF, _IOLBF};
+    static const size_t sizes[] = {4096, 1000, 7, 0, 64};
+    for (int way = 1; way <= 2; way++) {
+        long_way = way;
+        char *mem = render(long_doc);
+        ck_assert_msg(strcmp(mem, calls) == 0, "way %d, a memory stream", way);
+        free(mem);
+        for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+            char *got = render_stream(long_doc, modes[m], sizes[m]);
+            ck_assert_msg(strcmp(got, calls) == 0, "way %d, stream %zu", way, m);
+            free(got);
+        }
+    }
+    free(calls);
+}
+END_TEST
+
 /* The escaping rules written again the plain way, a byte or a sequence at a time: the
  * reference the writer is checked against. */
 static void reference_escape(pa_str_t *b, const unsigned char *s, size_t n)
@@ -503,15 +569,18 @@ static void deep_doc(pa_json_t *j)
     }
 }
 
-static char *render_buffered(int mode, size_t size)
+/* fn's document through a temporary file with the buffering mode and a buffer of size bytes
+ * (at most 4096). */
+static char *render_stream(void (*fn)(pa_json_t *), int mode, size_t size)
 {
     FILE *f = tmpfile();
     ck_assert_ptr_nonnull(f);
-    static char small[7];
+    static char small[4096];
+    ck_assert_uint_le(size, sizeof small);
     setvbuf(f, mode == _IONBF ? NULL : small, mode, mode == _IONBF ? 0 : size);
     pa_json_t j;
     pa_json_init(&j, f);
-    deep_doc(&j);
+    fn(&j);
     pa_json_finish(&j);
     long n = ftell(f);
     ck_assert_int_gt(n, 0);
@@ -520,6 +589,11 @@ static char *render_buffered(int mode, size_t size)
     ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
     fclose(f);
     return buf;
+}
+
+static char *render_buffered(int mode, size_t size)
+{
+    return render_stream(deep_doc, mode, size);
 }
 
 START_TEST(test_stream_buffers)
@@ -637,6 +711,7 @@ int main(void)
     tcase_add_test(tc, test_f64_printf);
     tcase_add_test(tc, test_integers_printf);
     tcase_add_test(tc, test_u64_array);
+    tcase_add_test(tc, test_u64_array_runs);
     tcase_add_test(tc, test_escape_reference);
     tcase_add_test(tc, test_stream_buffers);
     tcase_add_test(tc, test_str_numbers);
