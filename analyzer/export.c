@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -938,7 +939,12 @@ static int gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p
             t.quiet = quiet;
             if (!fn) /* read by the leaks report only: not held while the profile is made */
                 pa_model_drop_ages_advice(&t);
+            /* the reports' groups and keys were freed in the heap's middle, under blocks
+             * still held: given back before the profile peaks over them */
+            malloc_trim(0);
         }
+        if (!fn) /* read while the rows were read only */
+            pa_model_drop_row_index(&t);
         if (rc == PA_OK)
             rc = add_trace(p, &t);
         if (rc == PA_OK && fn)

@@ -1745,6 +1745,13 @@ void pa_model_drop_ages_advice(pa_trace_t *t)
     pa_model_drop_advice(t);
 }
 
+void pa_model_drop_row_index(pa_trace_t *t)
+{
+    free(t->snap.index);
+    t->snap.index = NULL;
+    t->snap.index_cap = 0;
+}
+
 const pa_advice_t *pa_model_advice(const pa_trace_t *t)
 {
     return t->advice && t->has_snapshot && t->advice->time_ns == t->snap.time_ns ? t->advice : NULL;

@@ -354,6 +354,10 @@ void pa_model_row_inherited(const pa_trace_t *t, const pa_row_t *r, uint64_t *bl
  * the block ages (pa_ages_drop) and the advice counters (a compile's trace: 5 MB each). Their
  * chunks were read and checked: what they said of damage stays said. */
 void pa_model_drop_ages_advice(pa_trace_t *t);
+/* Frees the snapshot's index of rows by stack id, which only the reading of rows uses (2-4 MB on
+ * a compile's trace, at least twice the rows' count in 4-byte slots): for a caller done reading
+ * the trace that still walks its rows (export's profile). */
+void pa_model_drop_row_index(pa_trace_t *t);
 /* Frees the advice counters only, for a report that reads the ages but not them (export json's
  * reports: 11 MB of another compile's trace, held while its rows were keyed). */
 void pa_model_drop_advice(pa_trace_t *t);
