@@ -255,6 +255,7 @@ typedef struct {
 
 enum { AF_CUT = 0x80 }; /* (above the PA_XF_* flags) */
 _Static_assert((int)PA_XF_MAPPED < (int)AF_CUT, "AF_CUT is none of the PA_XF_* flags");
+_Static_assert(PA_XS_CUT < 256 && sizeof(pa_xsite_t) == 80, "a site's special is 8 bits");
 
 /* The slot of address addr in w->addrs (its own, or the empty one where it goes). */
 static struct addr_slot *addr_slot(walk_t *w, uint64_t addr)
@@ -455,15 +456,15 @@ static pa_xsite_t *site_put(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide
                 site_eq(p, &p->sites[(uint32_t)e - 1], frames, n, special))
                 return &p->sites[(uint32_t)e - 1];
     }
-    if (p->nsites >= UINT32_MAX - 1 ||
+    if (p->nsites >= UINT32_MAX - 1 || n >= (1u << 24) || p->nstack + n > UINT32_MAX ||
         pa_tix_reserve(&p->site_index, &p->site_index_cap, p->nsites + 1) != PA_OK ||
         pa_util_grow((void **)&p->sites, &p->sites_cap, p->nsites + 1, sizeof *p->sites) != PA_OK ||
         pa_util_grow((void **)&p->stack, &p->stack_cap, p->nstack + n, sizeof *p->stack) != PA_OK)
         return NULL;
     pa_xsite_t *s = &p->sites[p->nsites];
     memset(s, 0, sizeof *s);
-    s->first = p->nstack;
-    s->nframes = (uint32_t)n;
+    s->first = (uint32_t)p->nstack;
+    s->nframes = (uint32_t)n & 0xffffffu;
     s->special = special;
     bool failed = false;
     if (noted) { /* the view's note (report.c's wording) */
