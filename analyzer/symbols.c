@@ -372,9 +372,9 @@ static int inflate_into(int out, Elf *e, size_t nscn, Elf64_Ehdr eh, const Elf64
 
 /* A descriptor of the decompressed copy of debug file fd when its build-id is bits (nbits
  * bytes) and it has compressed sections; otherwise -1. */
+#ifdef PA_HAVE_LIBDEFLATE
 static int inflated_copy(int fd, const unsigned char *bits, int nbits)
 {
-#ifdef PA_HAVE_LIBDEFLATE
     Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
     Elf64_Ehdr *ehp = e && elf_kind(e) == ELF_K_ELF ? elf64_getehdr(e) : NULL;
     const void *id = NULL;
@@ -415,11 +415,9 @@ keep:
     free(sh);
     if (e)
         elf_end(e);
-#else
-    (void)fd, (void)bits, (void)nbits;
-#endif
     return -1;
 }
+#endif
 
 /* The decompressed copy (inflated_copy) of the debug file of build-id bits that libdwfl's
  * search finds first (dwfl_build_id_find_debuginfo: DIR/.build-id/xx/yyyy.debug for each
