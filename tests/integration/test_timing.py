@@ -258,10 +258,18 @@ def cpuburn(args, ck):
     def rooted(st, names):
         fr = [f["function"] for f in st["stack"]]
         return any(n in fr for n in names)
+    # A tick inside the loader's lazy binding of a PLT slot (_dl_fixup under ld.so's
+    # _dl_runtime_resolve_* trampoline) unwinds no further than the trampoline (README, Known
+    # limitations; CI saw 4 such samples once under load): counted with the teardown's, in the
+    # same bound, and only when the stack is just the loader's two frames.
+    def resolver_cut(st):
+        fr = [f["function"] for f in st["stack"]]
+        return fr[-1].startswith("_dl_runtime_resolve") and \
+            all(f["module"].endswith("ld-linux-x86-64.so.2") for f in st["stack"])
     teardown = [st for st in cpu["stacks"] if not rooted(st, ("_start", "worker"))]
     whole = all([f["function"] for f in st["stack"]][-2:] in (["start_thread", "clone3"],
                                                               ["start_thread", "clone"])
-                for st in teardown)
+                or resolver_cut(st) for st in teardown)
     ck.check(main_total > 0 and whole and
              sum(st["samples"] for st in teardown) <= max(3, cpu["samples"] // 10),
              "every sample is under _start or the worker's routine (or its teardown)",
