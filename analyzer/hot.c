@@ -754,5 +754,6 @@ static int hot_one(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)
 
 int pa_hot_files(char *const *paths, size_t n, const pa_hot_opts_t *o, bool as_array, FILE *out)
 {
-    return pa_report_each_file(paths, n, o->json, o->quiet, as_array, out, hot_one, (void *)o);
+    pa_each_opts_t eo = {.json = o->json, .quiet = o->quiet, .as_array = as_array};
+    return pa_report_each_file(paths, n, &eo, out, hot_one, (void *)o);
 }

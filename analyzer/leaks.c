@@ -858,8 +858,8 @@ int pa_leaks_files(char *const *paths, size_t n, const pa_leaks_opts_t *o, bool 
                    bool *leaked)
 {
     leaks_each_t e = {o, false};
-    int rc =
-        pa_report_each_file_at(paths, n, &o->at, o->json, o->quiet, as_array, out, leaks_one, &e);
+    pa_each_opts_t eo = {.json = o->json, .quiet = o->quiet, .as_array = as_array, .at = &o->at};
+    int rc = pa_report_each_file(paths, n, &eo, out, leaks_one, &e);
     *leaked = e.leaked;
     return rc;
 }

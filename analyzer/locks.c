@@ -768,7 +768,8 @@ static int locks_one(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)
 
 int pa_locks_files(char *const *paths, size_t n, const pa_locks_opts_t *o, bool as_array, FILE *out)
 {
-    return pa_report_each_file(paths, n, o->json, o->quiet, as_array, out, locks_one, (void *)o);
+    pa_each_opts_t eo = {.json = o->json, .quiet = o->quiet, .as_array = as_array};
+    return pa_report_each_file(paths, n, &eo, out, locks_one, (void *)o);
 }
 
 bool pa_locks_is_lock(const pa_lock_t *k)

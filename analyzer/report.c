@@ -1665,12 +1665,6 @@ void pa_report_status_text(FILE *out, const pa_trace_t *t)
                 (unsigned long long)t->messages_dropped);
 }
 
-int pa_report_each_file(char *const *paths, size_t n, bool json, bool quiet, bool as_array,
-                        FILE *out, pa_report_fn one, void *ctx)
-{
-    return pa_report_each_file_at(paths, n, NULL, json, quiet, as_array, out, one, ctx);
-}
-
 /* The loop of both: each trace loaded and given to one_trace (an unreadable one is skipped, said
  * by pa_model_load_at), or each path given to one_path. Text reports are separated by blank
  * lines: one_trace's before each report of a trace that loaded, one_path's before each call
@@ -1700,7 +1694,7 @@ static int each(char *const *paths, size_t n, const pa_at_t *at, bool json, bool
                 pa_model_free(&t);
         }
         if (rc == PA_ENOSNAPSHOT && nosnap)
-            ++*nosnap; /* counted, not an error: pa_report_each_file_nosnap */
+            ++*nosnap; /* counted, not an error (pa_each_opts_t.nosnap) */
         else if (rc != PA_OK && first_err == PA_OK)
             first_err = rc;
     }
@@ -1711,19 +1705,14 @@ static int each(char *const *paths, size_t n, const pa_at_t *at, bool json, bool
     return first_err;
 }
 
-int pa_report_each_file_at(char *const *paths, size_t n, const pa_at_t *at, bool json, bool quiet,
-                           bool as_array, FILE *out, pa_report_fn one, void *ctx)
+int pa_report_each_file(char *const *paths, size_t n, const pa_each_opts_t *eo, FILE *out,
+                        pa_report_fn one, void *ctx)
 {
     static const pa_at_t last = {.kind = PA_AT_LAST};
-    return each(paths, n, at ? at : &last, json, quiet, as_array, out, one, NULL, ctx, NULL);
-}
-
-int pa_report_each_file_nosnap(char *const *paths, size_t n, bool json, bool quiet, bool as_array,
-                               FILE *out, pa_report_fn one, void *ctx, size_t *nosnap)
-{
-    static const pa_at_t last = {.kind = PA_AT_LAST};
-    *nosnap = 0;
-    return each(paths, n, &last, json, quiet, as_array, out, one, NULL, ctx, nosnap);
+    if (eo->nosnap)
+        *eo->nosnap = 0;
+    return each(paths, n, eo->at ? eo->at : &last, eo->json, eo->quiet, eo->as_array, out, one,
+                NULL, ctx, eo->nosnap);
 }
 
 int pa_report_each_path(char *const *paths, size_t n, bool json, bool as_array, FILE *out,

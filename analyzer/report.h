@@ -51,19 +51,23 @@ typedef struct {
 /* Writes one report of trace t (one of the callbacks of pa_report_each_file). */
 typedef int (*pa_report_fn)(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j);
 
+/* How pa_report_each_file loads and frames its traces. */
+typedef struct {
+    bool json;         /* JSON reports: one document, or an array when as_array */
+    bool quiet;        /* loading warnings left out */
+    bool as_array;     /* JSON: the reports as one array */
+    const pa_at_t *at; /* the snapshot each trace is loaded at; NULL: the last */
+    /* NULL: a trace without any snapshot is an error. Else it is not (its process killed before
+     * it wrote one: `perfshim run`, where a healthy program may kill its own children, as
+     * multiprocessing.Pool does), and *nosnap counts them (set to 0 first). */
+    size_t *nosnap;
+} pa_each_opts_t;
+
 /* Loads every trace in turn and calls one() for it: text reports separated by blank lines,
- * JSON as an array when as_array. An unreadable trace is reported (pa_model_load says why)
+ * JSON as an array when eo->as_array. An unreadable trace is reported (pa_model_load says why)
  * and skipped. Returns the first error, PA_OK if none. */
-int pa_report_each_file(char *const *paths, size_t n, bool json, bool quiet, bool as_array,
-                        FILE *out, pa_report_fn one, void *ctx);
-/* The same, but a trace without any snapshot (its process killed before it wrote one) is not
- * an error: *nosnap counts them (`perfshim run`, where a healthy program may kill its own
- * children, as multiprocessing.Pool does). */
-int pa_report_each_file_nosnap(char *const *paths, size_t n, bool json, bool quiet, bool as_array,
-                               FILE *out, pa_report_fn one, void *ctx, size_t *nosnap);
-/* The same, each trace loaded at the snapshot `at` chooses (NULL: the last). */
-int pa_report_each_file_at(char *const *paths, size_t n, const pa_at_t *at, bool json, bool quiet,
-                           bool as_array, FILE *out, pa_report_fn one, void *ctx);
+int pa_report_each_file(char *const *paths, size_t n, const pa_each_opts_t *eo, FILE *out,
+                        pa_report_fn one, void *ctx);
 
 /* The same for reports that read each file themselves (timeline, growth: two passes): one()
  * gets the path; an error it returns is counted (it said why), PA_ENOMEM said here. */

@@ -340,8 +340,9 @@ int pa_run_command(const pa_run_opts_t *o, char *const *cmd)
             fputc('\n', out);
         run_each_t e = {o, false};
         size_t nosnap = 0;
-        rc = pa_report_each_file_nosnap(traces.items, traces.n, o->leaks.json, o->leaks.quiet, true,
-                                        out, run_one, &e, &nosnap);
+        pa_each_opts_t eo = {
+            .json = o->leaks.json, .quiet = o->leaks.quiet, .as_array = true, .nosnap = &nosnap};
+        rc = pa_report_each_file(traces.items, traces.n, &eo, out, run_one, &e);
         leaked = e.leaked;
         /* A process of the command killed before its exit snapshot (a pool's worker ended with
          * SIGTERM, a child killed by its parent): its trace was said above to have none. Not a

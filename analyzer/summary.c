@@ -243,6 +243,6 @@ static int summary_one(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)
 int pa_summary_files(char *const *paths, size_t n, const pa_summary_opts_t *o, bool as_array,
                      FILE *out)
 {
-    return pa_report_each_file_at(paths, n, &o->at, o->json, o->quiet, as_array, out, summary_one,
-                                  (void *)o);
+    pa_each_opts_t eo = {.json = o->json, .quiet = o->quiet, .as_array = as_array, .at = &o->at};
+    return pa_report_each_file(paths, n, &eo, out, summary_one, (void *)o);
 }

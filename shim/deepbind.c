@@ -23,7 +23,9 @@
  * on an allocation path (dl_iterate_phdr takes the loader's lock).
  *
  * The rewriting itself (ps_rebind_object: one loaded object, a callback picks each slot's new
- * value) also serves unw_loader.c, which points libunwind's pipe calls at its own functions.
+ * value; ps_rebind_others: every object but the shim) also serves unw_loader.c, which points
+ * libunwind's pipe calls at its own functions, interpose.c (the calls bound to the sampling
+ * variants) and locks.c (the lock calls bound to libc when lock timing is off).
  */
 #include "internal.h"
 
@@ -199,6 +201,34 @@ unsigned ps_rebind_object(const struct dl_phdr_info *info, ps_rebind_fn pick, vo
     if (failed)
         *failed += c->failed;
     return c->patched;
+}
+
+typedef struct {
+    uintptr_t self;
+    ps_rebind_fn pick;
+    void *arg;
+    unsigned patched, failed;
+} others_ctx_t;
+
+static int rebind_other(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    others_ctx_t *c = data;
+    uintptr_t lo, hi;
+    ps_object_range(info, &lo, &hi);
+    if (c->self >= lo && c->self < hi)
+        return 0;
+    c->patched += ps_rebind_object(info, c->pick, c->arg, &c->failed);
+    return 0;
+}
+
+unsigned ps_rebind_others(uintptr_t self, ps_rebind_fn pick, void *arg, unsigned *failed)
+{
+    others_ctx_t c = {.self = self, .pick = pick, .arg = arg};
+    dl_iterate_phdr(rebind_other, &c);
+    if (failed)
+        *failed += c.failed;
+    return c.patched;
 }
 
 /* ---- RTLD_DEEPBIND ------------------------------------------------------------------------- */

@@ -463,6 +463,10 @@ typedef struct ps_rebind_slot_s {
 typedef void *(*ps_rebind_fn)(const ps_rebind_slot_t *slot, void *arg);
 unsigned ps_rebind_object(const struct dl_phdr_info *info, ps_rebind_fn pick, void *arg,
                           unsigned *failed);
+/* ps_rebind_object on every loaded object but the one holding the address `self` (the shim's:
+ * its own references are the C library's already). Takes the loader's lock (dl_iterate_phdr):
+ * never on an allocation path. Returns the slots rewritten; *failed grows as above. */
+unsigned ps_rebind_others(uintptr_t self, ps_rebind_fn pick, void *arg, unsigned *failed);
 /* The loaded object's PT_LOAD range [*lo, *hi). */
 void ps_object_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
 

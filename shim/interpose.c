@@ -578,8 +578,6 @@ void ps_interpose_select(int hooks)
 typedef struct bind_ctx_s {
     void *ours[4], *now[4]; /* our exports; the variants of the mode (calls) */
     int global[4];          /* the global scope's definition is our export */
-    uintptr_t self_lo, self_hi;
-    unsigned patched, failed;
 } bind_ctx_t;
 
 static const char *const bind_names[4] = {"malloc", "free", "calloc", "realloc"};
@@ -598,18 +596,6 @@ static void *bind_pick(const ps_rebind_slot_t *s, void *arg)
     return NULL;
 }
 
-static int bind_object(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    bind_ctx_t *c = data;
-    uintptr_t lo, hi;
-    ps_object_range(info, &lo, &hi);
-    if ((uintptr_t)bind_pick >= lo && (uintptr_t)bind_pick < hi)
-        return 0; /* our own references are glibc's (__libc_malloc, real.c) */
-    c->patched += ps_rebind_object(info, bind_pick, c, &c->failed);
-    return 0;
-}
-
 unsigned ps_interpose_bind(void)
 {
     bind_ctx_t c = {.ours = {(void *)ps_alias_malloc, (void *)ps_alias_free,
@@ -620,12 +606,13 @@ unsigned ps_interpose_bind(void)
                             (void *)__atomic_load_n(&calls.realloc, __ATOMIC_ACQUIRE)}};
     for (int k = 0; k < 4; k++)
         c.global[k] = ps_real_dlsym(RTLD_DEFAULT, bind_names[k]) == c.ours[k];
-    dl_iterate_phdr(bind_object, &c);
+    unsigned failed = 0; /* the shim's own references are glibc's (__libc_malloc, real.c) */
+    unsigned patched = ps_rebind_others((uintptr_t)bind_pick, bind_pick, &c, &failed);
     if (ps_g.opt.verbose)
         ps_msg_info("%u call slot(s) of malloc, free, calloc and realloc bound to this mode's "
                     "functions (%u in read-only memory left to the exports)",
-                    c.patched, c.failed);
-    return c.patched;
+                    patched, failed);
+    return patched;
 }
 
 PS_API void *malloc(size_t n)

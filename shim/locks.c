@@ -1353,7 +1353,6 @@ static void **const lock_reals[] = {
 
 typedef struct {
     uintptr_t self_lo, self_hi; /* the object defining this code (the shim, or a unit test) */
-    unsigned patched, failed;
 } bypass_ctx_t;
 
 static void *bypass_pick(const ps_rebind_slot_t *s, void *arg)
@@ -1373,18 +1372,6 @@ static void *bypass_pick(const ps_rebind_slot_t *s, void *arg)
                        ? *lock_reals[i]
                        : NULL;
     return NULL;
-}
-
-static int bypass_object(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    bypass_ctx_t *c = data;
-    uintptr_t self = (uintptr_t)ps_locks_bypass, lo, hi;
-    ps_object_range(info, &lo, &hi);
-    if (self >= lo && self < hi)
-        return 0; /* our own references are libc's already (real_*) */
-    c->patched += ps_rebind_object(info, bypass_pick, c, &c->failed);
-    return 0;
 }
 
 static int self_range(struct dl_phdr_info *info, size_t size, void *data)
@@ -1410,12 +1397,13 @@ unsigned ps_locks_bypass(void)
     dl_iterate_phdr(self_range, &c);
     if (!c.self_hi)
         return 0;
-    dl_iterate_phdr(bypass_object, &c);
+    unsigned failed = 0; /* our own references are libc's already (real_*) */
+    unsigned patched = ps_rebind_others((uintptr_t)ps_locks_bypass, bypass_pick, &c, &failed);
     if (ps_g.opt.verbose)
         ps_msg_info("lock timing off: %u reference(s) to the pthread lock and semaphore "
                     "functions bound to the C library (%u in read-only memory left to perfshim)",
-                    c.patched, c.failed);
-    return c.patched;
+                    patched, failed);
+    return patched;
 }
 
 /* ---- init and the LOCKS chunk ------------------------------------------------------------- */
