@@ -108,6 +108,11 @@ static void *worker(void *arg)
             pthread_mutex_lock(&hot_lock);
             __atomic_store_n(&held_rounds, r + 1, __ATOMIC_RELEASE);
             sleep_ms(FORCED_MS);
+            /* On a loaded machine the other worker may not have reached the lock yet: hold it
+             * until glibc's lock word says a thread waits (2), for at most 10 s. */
+            for (int ms = 0;
+                 ms < 10000 && __atomic_load_n(&hot_lock.__data.__lock, __ATOMIC_RELAXED) < 2; ms++)
+                sleep_ms(1);
             pthread_mutex_unlock(&hot_lock);
         } else {
             while (__atomic_load_n(&held_rounds, __ATOMIC_ACQUIRE) <= r)
