@@ -372,17 +372,25 @@ void ps_init_sandbox(const char *how)
  * conditions, the signals others can send blocked meanwhile), flagged PS_SNAP_F_EXEC, with END,
  * and the file is closed. Not in a vfork child (its exec is its parent's business: the shim's
  * state is the parent's), not in a dormant or stopped process (nothing to end), not when this
- * thread is inside the shim or the loader. The signal mask is restored before the exec: the new
- * program inherits the mask it would have had. Other threads may still allocate until the exec
- * ends them; what they do after the snapshot is not in it. */
+ * thread is inside the shim or the loader, not in a forked child that has no trace yet and
+ * tracked no allocation since the fork (a shell's or make's fork+exec: its trace would hold only
+ * its parent's state, and every command would leave one more trace). The signal mask is
+ * restored before the exec: the new program inherits the mask it would have had. Other threads may
+ * still allocate until the exec ends them; what they do after the snapshot is not in it. */
 int ps_init_exec_begin(const char *how)
 {
     if (!ps_g.tracing || ps_os_pid() != ps_g.pid || ps_tls_guard || ps_tls_locks ||
         ps_unw_loader_held_here(0) || !atomic_load(&ps_g.recording))
         return 0;
-    if (atomic_exchange(&final_written, 1))
-        return 0; /* exit or another exec is writing it */
     int saved = errno;
+    if (!ps_snapshot_started() && ps_inherit_idle_since_fork()) {
+        errno = saved;
+        return 0; /* a fork+exec child with nothing of its own: no trace (ps_inherit_*) */
+    }
+    if (atomic_exchange(&final_written, 1)) {
+        errno = saved;
+        return 0; /* exit or another exec is writing it */
+    }
     uint64_t mask;
     int blocked = ps_os_block_signals(&mask) == 0;
     if (ps_g.opt.verbose)

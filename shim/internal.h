@@ -259,6 +259,7 @@ void ps_unwind_set_rows_min(size_t bytes);
 /* ---- inherit.c: blocks a forked child inherited (the INHERITED chunk) ------------------ */
 void ps_inherit_fork_child(uint32_t parent_pid); /* in the child's fork handler */
 int ps_inherit_write(ps_buf_t *b);               /* the chunk's payload; 0: none to write */
+int ps_inherit_idle_since_fork(void); /* a forked child that tracked nothing of its own since */
 
 /* ---- track.c: live blocks and counters ---------------------------------------------------- */
 int ps_track_init(void);
@@ -473,6 +474,7 @@ void ps_object_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *
 
 /* ---- snapshot.c: build and write the chunks of one snapshot -------------------------------- */
 int ps_snapshot_write(int reason, int final);
+int ps_snapshot_started(void);    /* this process's file holds a snapshot (PROCESS written) */
 int ps_snapshot_write_exec(void); /* the exit snapshot before an exec* (PS_SNAP_F_EXEC) */
 /* PERFSHIM_INTERVAL: the tracked allocation path calls ps_snapshot_tick() when this thread's
  * countdown goes below 0 (a decrement and a branch per tracked call); it re-arms the countdown,

@@ -845,6 +845,15 @@ void ps_snapshot_new_section(uint32_t section)
     ps_unlock(&writer_lock);
 }
 
+/* 1 if this process (this section) has written a snapshot's chunks to its file. */
+int ps_snapshot_started(void)
+{
+    ps_lock(&writer_lock);
+    int started = process_written;
+    ps_unlock(&writer_lock);
+    return started;
+}
+
 /* The current trace's path, copied under the writer lock ("" before the file is created). */
 void ps_snapshot_trace_path(char *out, size_t size)
 {
