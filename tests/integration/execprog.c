@@ -12,6 +12,9 @@
  *                                  EXEC_AFTER_SIZE; then execv TARGET child
  *   execprog vfork TARGET ARGS...  leaks as above; a vfork child execs TARGET; the parent waits,
  *                                  leaks EXEC_AFTER_COUNT blocks of EXEC_AFTER_SIZE and exits 0
+ *   execprog fork TARGET ARGS...   leaks as above; a forked child leaks EXEC_AFTER_COUNT blocks of
+ *                                  EXEC_AFTER_SIZE and execs TARGET, then another forked child
+ *                                  execs TARGET at once (allocating nothing); exits 0
  * Each process prints what it leaked, on stdout ("PID leaked BLOCKS BYTES"); the same output
  * with and without the shim but for the pids.
  */
@@ -117,6 +120,23 @@ int main(int argc, char **argv)
         execv(argv[2], again);
         perror("execv");
         return 1;
+    }
+    if (!strcmp(mode, "fork")) {
+        for (int k = 0; k < 2; k++) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                if (k == 0) {
+                    leak_after();
+                    said(EXEC_AFTER_COUNT, EXEC_AFTER_COUNT * EXEC_AFTER_SIZE);
+                }
+                execv(argv[2], argv + 2);
+                _exit(127);
+            }
+            int st = 0;
+            if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 3)
+                return 1;
+        }
+        return 0;
     }
     if (!strcmp(mode, "vfork")) {
         pid_t pid = vfork();

@@ -18,8 +18,10 @@ command's status without a warning.
     program: ENOEXEC) and one that fails before it (a missing file): the process goes on in a
     new section's file (.s2, SECTION how 2) with only the leaks made after it, then execs;
     the missing file starts no section.
---case others: a shell script ending in `exec`, python3's os.execv, and a vfork child's exec (the
-    vfork child writes nothing of its own: its parent's trace has every leak of the parent).
+--case others: a shell script ending in `exec`, python3's os.execv, a vfork child's exec (the
+    vfork child writes nothing of its own: its parent's trace has every leak of the parent), and
+    two forked children that exec: one leaked first (its image's trace, flagged, has exactly
+    those leaks), one allocated nothing (no trace for that image: only the new program's).
 --case options: execv under PERFSHIM_INTERVAL, PERFSHIM_START=off (dormant: nothing to end, no
     trace, same output), PERFSHIM_SAMPLE, and PERFSHIM_MAX_TRACE (a python3 process that wrote
     pieces: the last one ends flagged exec)."""
@@ -300,6 +302,26 @@ def case_others(c):
                     if rep:
                         c.own_leaks("vfork (%s)" % label, rep, sites)
         c.perfshim_run("vfork", cmd, 0)
+    # fork + exec: the child that leaked first writes its image's trace, the idle one does not
+    cmd = [c.prog, "fork", c.prog, "child"]
+    r = c.traced("fork", cmd, expect_rc=0)
+    if r:
+        p, traces, _ = r
+        pr = printed(p.stdout)
+        if ck.check(len(pr) == 4 and pr[1][0] == pr[2][0] and pr[1][1:] == c.after and
+                    pr[3][1:] == c.child, "fork: parent and both children printed their leaks",
+                    pstest.describe(p)):
+            parent, leaker, idle = pr[0][0], pr[1][0], pr[3][0]
+            check_exec_pair(c, "fork (leaking child)", traces, leaker, {"after": c.after},
+                            {"child": c.child})
+            bp = c.by_pid(traces)
+            idle_paths = bp.get(idle, [])
+            ck.check(len(idle_paths) == 1 and
+                     not traces[idle_paths[0]].snapshots[-1]["flags"] & FLAG_EXEC,
+                     "fork: the child that allocated nothing before its exec wrote only the new "
+                     "program's trace", repr(idle_paths))
+            ck.check(len(bp.get(parent, [])) == 1, "fork: one trace for the parent")
+        c.perfshim_run("fork", cmd, 0)
 
 
 def case_options(c):
