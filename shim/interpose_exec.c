@@ -113,20 +113,36 @@ static const char *maybe_null(const char *p)
     return p;
 }
 
-/* argv of execl's kind: arg, then the va_list's pointers up to a NULL, into out[max]. The
- * count (without the NULL), or -1 if more than max - 1. */
-#define ARG_COUNT(first, ap, n)                                                                    \
-    do {                                                                                           \
-        va_list cp_;                                                                               \
-        va_copy(cp_, ap);                                                                          \
-        n = 1;                                                                                     \
-        if (maybe_null(first))                                                                     \
-            while (va_arg(cp_, const char *))                                                      \
-                n++;                                                                               \
-        else                                                                                       \
-            n = 0;                                                                                 \
-        va_end(cp_);                                                                               \
-    } while (0)
+/* execl's argument list: arg, then the pointers of ap up to a NULL (not counted). */
+static int count_args(const char *arg, va_list ap)
+{
+    int n = 0;
+    if (maybe_null(arg))
+        for (n = 1; va_arg(ap, const char *); n++)
+            ;
+    return n;
+}
+
+/* argv[0..n] from that list: n pointers, then NULL; ap is left after the list's NULL. */
+static void fill_args(const char **argv, int n, const char *arg, va_list *ap)
+{
+    argv[0] = arg;
+    for (int i = 1; i < n; i++)
+        argv[i] = va_arg(*ap, const char *);
+    if (n > 0)
+        (void)va_arg(*ap, const char *); /* the NULL that ends the list */
+    argv[n] = NULL;
+}
+
+/* In execl, execlp, execle: va_list ap and argv, an array on the stack (as glibc's own). */
+#define ARGV_FROM_LIST(arg, argv, ap)                                                              \
+    va_list ap, ap##_count;                                                                        \
+    va_start(ap, arg);                                                                             \
+    va_copy(ap##_count, ap);                                                                       \
+    int argv##_n = count_args(arg, ap##_count);                                                    \
+    va_end(ap##_count);                                                                            \
+    const char *argv[argv##_n + 1];                                                                \
+    fill_args(argv, argv##_n, arg, &ap)
 
 PS_API int execve(const char *path, char *const argv[], char *const envp[])
 {
@@ -205,44 +221,22 @@ PS_API int execveat(int dirfd, const char *path, char *const argv[], char *const
 
 PS_API int execl(const char *path, const char *arg, ...)
 {
-    va_list ap;
-    va_start(ap, arg);
-    int n;
-    ARG_COUNT(arg, ap, n);
-    const char *argv[n + 1];
-    argv[0] = arg;
-    for (int i = 1; i <= n; i++)
-        argv[i] = i < n ? va_arg(ap, const char *) : NULL;
+    ARGV_FROM_LIST(arg, argv, ap);
     va_end(ap);
     return execv(path, (char *const *)argv);
 }
 
 PS_API int execlp(const char *file, const char *arg, ...)
 {
-    va_list ap;
-    va_start(ap, arg);
-    int n;
-    ARG_COUNT(arg, ap, n);
-    const char *argv[n + 1];
-    argv[0] = arg;
-    for (int i = 1; i <= n; i++)
-        argv[i] = i < n ? va_arg(ap, const char *) : NULL;
+    ARGV_FROM_LIST(arg, argv, ap);
     va_end(ap);
     return execvp(file, (char *const *)argv);
 }
 
+/* After the list's NULL: envp. */
 PS_API int execle(const char *path, const char *arg, ...)
 {
-    va_list ap;
-    va_start(ap, arg);
-    int n;
-    ARG_COUNT(arg, ap, n);
-    const char *argv[n + 1];
-    argv[0] = arg;
-    for (int i = 1; i <= n; i++)
-        argv[i] = i < n ? va_arg(ap, const char *) : NULL;
-    if (maybe_null(arg))
-        (void)va_arg(ap, const char *); /* the NULL that ends the arguments */
+    ARGV_FROM_LIST(arg, argv, ap);
     char *const *envp = va_arg(ap, char *const *);
     va_end(ap);
     return execve(path, (char *const *)argv, envp);
