@@ -24,7 +24,8 @@ command's status without a warning.
     those leaks), one allocated nothing (no trace for that image: only the new program's).
 --case options: execv under PERFSHIM_INTERVAL, PERFSHIM_START=off (dormant: nothing to end, no
     trace, same output), PERFSHIM_SAMPLE, and PERFSHIM_MAX_TRACE (a python3 process that wrote
-    pieces: the last one ends flagged exec)."""
+    pieces: the last one ends flagged exec); the failed exec with PERFSHIM_CONTROL=1, with
+    PERFSHIM_MAX_TRACE and with PERFSHIM_SAMPLE."""
 import json
 import os
 import re
@@ -346,6 +347,35 @@ def case_options(c):
             continue
         check_exec_pair(c, label, traces, pr[0][0], {"before": c.before},
                         {"child": c.child})
+    # a failed exec with the control channel, with pieces, with sampling: section 2 follows
+    work = pstest.tmpdir("execbad")
+    bad = os.path.join(work, "notaprogram")
+    with open(bad, "w") as f:
+        f.write("no #! line\n")
+    os.chmod(bad, 0o755)
+    for label, env in (("fail+control", {"PERFSHIM_CONTROL": "1"}),
+                       ("fail+max_trace", {"PERFSHIM_MAX_TRACE": "100k",
+                                           "PERFSHIM_INTERVAL": "10ms"}),
+                       ("fail+sample", {"PERFSHIM_SAMPLE": "1000"})):
+        r = c.traced(label, [c.prog, "fail", c.prog, bad], env=env, expect_rc=3)
+        if not r:
+            continue
+        p, traces, _ = r
+        pr = printed(p.stdout)
+        paths = c.by_pid(traces).get(pr[0][0], []) if pr else []
+        s2 = [t for t in paths if t.endswith(".s2")]
+        if not ck.check(len(paths) == 3 and len(s2) == 1, "%s: three files, one of them .s2" %
+                        label, repr(paths)):
+            continue
+        rep = c.report(label, s2[0])
+        if rep:
+            sec = rep.get("section") or {}
+            ck.check(sec.get("number") == 2 and sec.get("started_by") == "exec" and
+                     rep["snapshot"].get("exec") is True,
+                     "%s: section 2 began after the failed exec and ended by exec" % label,
+                     repr((sec, rep["snapshot"])))
+            if label != "fail+sample":
+                c.own_leaks(label + " (section 2)", rep, {"after": c.after, "before": (0, 0)})
     # dormant: nothing recorded, so nothing to end; the program runs as without the shim
     r = c.traced("start=off", cmd, env={"PERFSHIM_START": "off"}, expect_rc=3)
     if r:
