@@ -2273,8 +2273,7 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
     } else if (!t->has_end && !t->damaged) {
         pa_model_warn(t,
                       "no END chunk: the process did not exit normally (killed, crashed, "
-                      "replaced by exec, or still running); its last snapshot is at %.3f s "
-                      "after start",
+                      "or still running); its last snapshot is at %.3f s after start",
                       (double)t->last_time_ns / 1e9);
     }
     if (rc != PA_OK)

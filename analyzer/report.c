@@ -1442,7 +1442,9 @@ void pa_report_header_text(FILE *out, const pa_trace_t *t, const char *title)
     fprintf(out, "  trace:    %s\n", t->path);
     if (t->has_section) { /* perfshim ctl: one file per section, never mixed */
         fprintf(out, "  section:  %u, %s at %.3f s", (unsigned)t->section.number,
-                t->section.how == PS_SECTION_CTL ? "started by perfshim ctl" : "from the start",
+                t->section.how == PS_SECTION_CTL    ? "started by perfshim ctl"
+                : t->section.how == PS_SECTION_EXEC ? "after a failed exec"
+                                                    : "from the start",
                 (double)t->section.start_ns / 1e9);
         if (t->section.first[0]) {
             fputs("; only what was allocated since (section 1: ", out);
@@ -1457,6 +1459,8 @@ void pa_report_header_text(FILE *out, const pa_trace_t *t, const char *title)
     else
         fprintf(out, "  snapshot: %s, %.3f s after start\n", pa_model_reason_name(t->snap.reason),
                 (double)t->snap.time_ns / 1e9);
+    if (t->snap.flags & PS_SNAP_F_EXEC) /* the last snapshot of an image that exec'ed */
+        fputs("  ended:    by exec (the new program, same pid, writes a trace of its own)\n", out);
 }
 
 void pa_report_process_json(pa_json_t *j, const pa_trace_t *t)
@@ -1510,6 +1514,10 @@ void pa_report_process_json(pa_json_t *j, const pa_trace_t *t)
     pa_json_string(j, pa_model_reason_name(t->snap.reason));
     pa_json_key(j, "time_ns");
     pa_json_u64(j, t->snap.time_ns);
+    if (t->snap.flags & PS_SNAP_F_EXEC) { /* only then: the process went on as another program */
+        pa_json_key(j, "exec");
+        pa_json_bool(j, true);
+    }
     pa_json_key(j, "snapshots");
     pa_json_u64(j, t->nsnapshots);
     pa_json_key(j, "number");
@@ -1523,7 +1531,9 @@ void pa_report_process_json(pa_json_t *j, const pa_trace_t *t)
         pa_json_key(j, "number");
         pa_json_u64(j, t->section.number);
         pa_json_key(j, "started_by");
-        pa_json_string(j, t->section.how == PS_SECTION_CTL ? "ctl" : "start");
+        pa_json_string(j, t->section.how == PS_SECTION_CTL    ? "ctl"
+                          : t->section.how == PS_SECTION_EXEC ? "exec"
+                                                              : "start");
         pa_json_key(j, "start_ns");
         pa_json_u64(j, t->section.start_ns);
         pa_json_key(j, "first_trace");

@@ -125,30 +125,60 @@ static int take_base(void)
     return 0;
 }
 
-static int do_start(char *text, size_t size)
+/* The next section begins (how: enum ps_section_how): what was tracked so far is its zero, and
+ * its file is a new one. 0, or -1 (no memory for the counters: nothing changed). */
+static int begin_section(uint32_t how)
 {
-    if (atomic_load(&ps_g.recording)) {
-        ps_msg_snprintf(text, size, "already started (section %u)", (unsigned)section);
-        return PS_CTL_REFUSED;
-    }
     if (section >= 1 || base) {
         /* Everything tracked so far belongs to an earlier section. */
         unsigned tag =
             ((atomic_load(&ps_g.section_bits) >> PS_SECTION_TAG_SHIFT) + 1) & PS_SECTION_TAG_MASK;
         atomic_store(&ps_g.section_bits, tag << PS_SECTION_TAG_SHIFT);
         ps_track_new_section();
-        if (take_base() != 0) {
-            ps_msg_snprintf(text, size, "cannot map memory for the section's counters");
-            return PS_CTL_FAILED;
-        }
+        if (take_base() != 0)
+            return -1;
     }
     if (section >= 1)
         ps_snapshot_new_section(section + 1);
     section++;
-    section_how = PS_SECTION_CTL;
+    section_how = how;
     section_start_ns = ps_os_monotonic_ns() - ps_g.start_monotonic_ns;
     atomic_store(&ps_g.live_bytes, 0);
     atomic_store(&ps_g.peak_live_bytes, 0);
+    return 0;
+}
+
+/* An exec* failed after init.c wrote the exit snapshot and END (the file is complete and
+ * closed): the process goes on in a new section's file, with or without the control channel,
+ * never appending to a file that says it ended. Tracking is held off while the blocks tracked
+ * so far are marked as the earlier section's (another thread's allocation in that moment is
+ * not counted). */
+int ps_control_exec_failed(void)
+{
+    if (!atomic_load(&ps_g.recording))
+        return -1;
+    int was = atomic_exchange(&ps_g.active, 0);
+    sections = 1; /* the files from now on say which section they are */
+    int rc = begin_section(PS_SECTION_EXEC);
+    if (rc != 0)
+        ps_msg_warn("an exec failed and the section's counters cannot be mapped: pid %u is not "
+                    "traced further",
+                    (unsigned)ps_g.pid);
+    else if (was)
+        atomic_store(&ps_g.active, 1);
+    return rc;
+}
+
+static int do_start(char *text, size_t size)
+{
+    if (atomic_load(&ps_g.recording)) {
+        ps_msg_snprintf(text, size, "already started (section %u)", (unsigned)section);
+        return PS_CTL_REFUSED;
+    }
+    if (begin_section(PS_SECTION_CTL) != 0) {
+        ps_msg_snprintf(text, size, "cannot map memory for the section's counters");
+        return PS_CTL_FAILED;
+    }
     atomic_store(&ps_g.recording, 1);
     if (ps_g.opt.track) {
         ps_set_hooks(1); /* with sampling on, its fast paths again */

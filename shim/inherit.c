@@ -25,6 +25,26 @@ static size_t rows_bytes;     /* size of the rows mapping */
 static uint64_t fork_ns;      /* when: monotonic ns since process start */
 static uint32_t parent_pid;   /* the process that forked */
 static uint64_t total_blocks; /* sums of the rows */
+static uint64_t fork_events;  /* allocations counted at the fork */
+static int fork_counted;      /* fork_events holds them (this process is a forked child) */
+
+/* The allocations the counters hold now; -1 without memory. */
+static int64_t count_events(uint32_t n, ps_counters_t **keep, size_t *keep_size)
+{
+    size_t csize = ((size_t)n + 1) * sizeof(ps_counters_t);
+    ps_counters_t *sum = ps_os_map(csize);
+    if (!sum)
+        return -1;
+    ps_totals_t tot;
+    ps_track_collect(sum, n, &tot);
+    if (keep) {
+        *keep = sum;
+        *keep_size = csize;
+    } else {
+        ps_os_unmap(sum, csize);
+    }
+    return (int64_t)tot.allocs;
+}
 
 void ps_inherit_fork_child(uint32_t parent)
 {
@@ -34,19 +54,21 @@ void ps_inherit_fork_child(uint32_t parent)
         nrows = 0;
     }
     total_blocks = 0;
+    fork_counted = 0;
     if (!ps_g.tracing || !ps_g.opt.track || !atomic_load(&ps_g.recording))
         return;
     uint32_t n = ps_stack_count();
-    size_t csize = ((size_t)n + 1) * sizeof(ps_counters_t);
-    ps_counters_t *sum = ps_os_map(csize);
-    if (!sum) {
+    ps_counters_t *sum = NULL;
+    size_t csize = 0;
+    int64_t events = count_events(n, &sum, &csize);
+    if (events < 0) {
         ps_msg_warn("cannot map %zu bytes at fork; the child's inherited blocks are reported "
                     "as its own",
-                    csize);
+                    ((size_t)n + 1) * sizeof(ps_counters_t));
         return;
     }
-    ps_totals_t tot;
-    ps_track_collect(sum, n, &tot);
+    fork_events = (uint64_t)events;
+    fork_counted = 1;
     uint32_t live = 0;
     for (uint32_t id = 0; id <= n; id++)
         live += sum[id].allocs > sum[id].frees;
@@ -71,6 +93,18 @@ void ps_inherit_fork_child(uint32_t parent)
     ps_os_unmap(sum, csize);
     fork_ns = ps_os_monotonic_ns() - ps_g.start_monotonic_ns;
     parent_pid = parent;
+}
+
+/* A forked child about to exec (init.c): 1 if it tracked no allocation since the fork, so that
+ * it has no leak of its own and its trace would hold only its parent's state and a few frees (a
+ * shell's or make's fork+exec child: dash frees its job table there): no exec snapshot then.
+ * 0 otherwise, or when that cannot be told. */
+int ps_inherit_idle_since_fork(void)
+{
+    if (!fork_counted)
+        return 0;
+    int64_t now = count_events(ps_stack_count(), NULL, NULL);
+    return now >= 0 && (uint64_t)now == fork_events;
 }
 
 int ps_inherit_write(ps_buf_t *b)

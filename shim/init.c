@@ -3,7 +3,7 @@
  * init.c — the life of the shim in a process: the constructor (options, real allocator,
  * tables, unwinders, fork handlers), fork, and the final snapshot however the process ends:
  * exit() and a return from main (the destructor), _exit and _Exit (interpose_exit.c),
- * quick_exit (an at_quick_exit handler).
+ * quick_exit (an at_quick_exit handler), and the end of the image at exec* (interpose_exec.c).
  *
  * Until the constructor has run, and forever in PERFSHIM_MODE=off or set-uid programs
  * (AT_SECURE), every call passes straight to glibc. Internal failure at init leaves the shim
@@ -363,6 +363,58 @@ void ps_init_sandbox(const char *how)
     ps_g.latency_on = 0;
     ps_writer_close();
     ps_control_exit();
+    errno = saved;
+}
+
+/* exec* is about to replace the program (interpose_exec.c). The process does not end, but its
+ * image does: without a snapshot now, what it did since its last snapshot would be lost, and its
+ * trace would have no END. So the final snapshot is written as at exit (same chunks, same
+ * conditions, the signals others can send blocked meanwhile), flagged PS_SNAP_F_EXEC, with END,
+ * and the file is closed. Not in a vfork child (its exec is its parent's business: the shim's
+ * state is the parent's), not in a dormant or stopped process (nothing to end), not when this
+ * thread is inside the shim or the loader, not in a forked child that has no trace yet and
+ * tracked no allocation since the fork (a shell's or make's fork+exec: its trace would hold only
+ * its parent's state, and every command would leave one more trace). The signal mask is
+ * restored before the exec: the new program inherits the mask it would have had. Other threads may
+ * still allocate until the exec ends them; what they do after the snapshot is not in it. */
+int ps_init_exec_begin(const char *how)
+{
+    if (!ps_g.tracing || ps_os_pid() != ps_g.pid || ps_tls_guard || ps_tls_locks ||
+        ps_unw_loader_held_here(0) || !atomic_load(&ps_g.recording))
+        return 0;
+    int saved = errno;
+    if (!ps_snapshot_started() && ps_inherit_idle_since_fork()) {
+        errno = saved;
+        return 0; /* a fork+exec child with nothing of its own: no trace (ps_inherit_*) */
+    }
+    if (atomic_exchange(&final_written, 1)) {
+        errno = saved;
+        return 0; /* exit or another exec is writing it */
+    }
+    uint64_t mask;
+    int blocked = ps_os_block_signals(&mask) == 0;
+    if (ps_g.opt.verbose)
+        ps_msg_info("%s: pid %u writes its snapshot before the new program", how,
+                    (unsigned)ps_g.pid);
+    ps_snapshot_write_exec();
+    ps_writer_close();
+    if (blocked)
+        ps_os_restore_signals(mask);
+    errno = saved;
+    return 1;
+}
+
+/* The exec returned (failed): the program goes on, and so does its tracking, in a new section's
+ * file (control.c); a later exit or exec ends that one. */
+void ps_init_exec_failed(int began)
+{
+    if (!began)
+        return;
+    int saved = errno;
+    ps_tls_guard++;
+    if (ps_control_exec_failed() == 0)
+        atomic_store(&final_written, 0);
+    ps_tls_guard--;
     errno = saved;
 }
 

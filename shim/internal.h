@@ -31,6 +31,11 @@ void ps_init_exit(int status) __attribute__((noreturn));
 /* prctl(PR_SET_SECCOMP) or seccomp(2) is about to sandbox the program (interpose_sandbox.c):
  * the last snapshot now, then no more tracing (a filter may kill the process for our calls). */
 void ps_init_sandbox(const char *how);
+/* exec* is about to replace the program (interpose_exec.c): begin returns 1 when it wrote the
+ * final snapshot and END (not in a vfork child, not dormant, not inside the shim); failed(1)
+ * after an exec that returned goes on tracking in a new section's file. Both keep errno. */
+int ps_init_exec_begin(const char *how);
+void ps_init_exec_failed(int began);
 /* Sets ps_g.hooks (the only writer), and the variants the exported malloc, free, calloc and
  * realloc jump to: on = tracking wants the allocations; with ps_g.sampling, ps_g.pool_on and
  * ps_g.latency_on as they are now. */
@@ -254,6 +259,7 @@ void ps_unwind_set_rows_min(size_t bytes);
 /* ---- inherit.c: blocks a forked child inherited (the INHERITED chunk) ------------------ */
 void ps_inherit_fork_child(uint32_t parent_pid); /* in the child's fork handler */
 int ps_inherit_write(ps_buf_t *b);               /* the chunk's payload; 0: none to write */
+int ps_inherit_idle_since_fork(void); /* a forked child that tracked nothing of its own since */
 
 /* ---- track.c: live blocks and counters ---------------------------------------------------- */
 int ps_track_init(void);
@@ -472,6 +478,8 @@ void ps_object_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *
 
 /* ---- snapshot.c: build and write the chunks of one snapshot -------------------------------- */
 int ps_snapshot_write(int reason, int final);
+int ps_snapshot_started(void);    /* this process's file holds a snapshot (PROCESS written) */
+int ps_snapshot_write_exec(void); /* the exit snapshot before an exec* (PS_SNAP_F_EXEC) */
 /* PERFSHIM_INTERVAL: the tracked allocation path calls ps_snapshot_tick() when this thread's
  * countdown goes below 0 (a decrement and a branch per tracked call); it re-arms the countdown,
  * reads the clock and, when a snapshot is due and this is a safe point, writes it. */
@@ -505,6 +513,9 @@ enum { PS_SETUID, PS_SETEUID, PS_SETREUID, PS_SETRESUID };
 int ps_control_setuid(int which, uid_t r, uid_t e, uid_t s);
 void ps_control_fork_child(void); /* the child's own socket and thread */
 void ps_control_exit(void);       /* the socket file is removed */
+/* An exec* failed after its snapshot ended the file (init.c): a new section begins, as at
+ * `perfshim ctl start` after `stop` (SECTION how PS_SECTION_EXEC). 0, or -1 (not tracked). */
+int ps_control_exec_failed(void);
 /* ---- alerts.c: snapshot triggers, alerts, syslog, PERFSHIM_PROM_FILE ---------------------- */
 /* Bytes of this thread's tracked allocations not yet added to the shared total (record_alloc
  * adds, the tick flushes): PERFSHIM_DUMP_EVERY's count. */

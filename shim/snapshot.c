@@ -46,7 +46,8 @@ static uint32_t stacks_written; /* highest stack id already in the current file 
 static ps_buf_t buf;
 static uint64_t last_snapshot_ns; /* time stamp of the snapshot being written (ns since start) */
 static int marks_warned;
-static int ended; /* the final snapshot is written: no interval snapshot may follow its END */
+static int ended;     /* the final snapshot is written: no interval snapshot may follow its END */
+static int exec_mark; /* the final snapshot is written before an exec (PS_SNAP_F_EXEC) */
 
 /* ---- Keyframes and deltas ------------------------------------------------------------------
  *
@@ -369,7 +370,8 @@ static int write_snapshot(int reason, uint32_t n, int keyframe)
     ps_row_snapshot_head_t head = {.time_ns = last_snapshot_ns,
                                    .reason = (uint32_t)reason,
                                    .flags = (ps_g.opt.track ? 0 : PS_SNAP_F_UNTRACKED) |
-                                            (ps_sample_ever() ? PS_SNAP_F_SAMPLED : 0)};
+                                            (ps_sample_ever() ? PS_SNAP_F_SAMPLED : 0) |
+                                            (exec_mark ? PS_SNAP_F_EXEC : 0)};
     ps_put_snapshot_head(&buf, &head);
     ps_put_snapshot_totals(&buf, &tot);
     /* One pass over the rows: their count is patched in once they are written (a pass to count
@@ -724,6 +726,22 @@ int ps_snapshot_write(int reason, int final)
     return rc;
 }
 
+/* The process calls exec* (init.c): its exit snapshot, flagged PS_SNAP_F_EXEC, and END. */
+int ps_snapshot_write_exec(void)
+{
+    int rc = -1;
+    ps_tls_guard++;
+    ps_lock(&writer_lock);
+    if (!ended && atomic_load(&ps_g.recording)) {
+        exec_mark = 1;
+        rc = write_all(PS_SNAP_EXIT, 1, 1);
+        exec_mark = 0;
+    }
+    ps_unlock(&writer_lock);
+    ps_tls_guard--;
+    return rc;
+}
+
 /* After an interval snapshot that started at `start`: the next is due an interval after it
  * ended, and never sooner than four times its duration, so that snapshots take at most a fifth
  * of the process's time however short the interval (100k stacks cost about 10 ms of CPU a
@@ -825,6 +843,15 @@ void ps_snapshot_new_section(uint32_t section)
     ended = 0;
     ps_writer_new_section(section);
     ps_unlock(&writer_lock);
+}
+
+/* 1 if this process (this section) has written a snapshot's chunks to its file. */
+int ps_snapshot_started(void)
+{
+    ps_lock(&writer_lock);
+    int started = process_written;
+    ps_unlock(&writer_lock);
+    return started;
 }
 
 /* The current trace's path, copied under the writer lock ("" before the file is created). */

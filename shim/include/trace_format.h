@@ -194,6 +194,9 @@ enum ps_chunk_type {
         */
 /* SNAPSHOT flags: some allocations were sampled (PERFSHIM_SAMPLE): figures are estimates */
 #define PS_SNAP_F_SAMPLED 2u
+/* SNAPSHOT flags: the last snapshot of a process image that called exec* (reason exit; END
+ * follows): the process goes on as another program, with a trace of its own */
+#define PS_SNAP_F_EXEC 4u
 #define PS_POOL_ROW_SIZE 96
 #define PS_POOL_PACKED_HEAD 9      /* POOL_PACKED: head differences (max_size .. exhausted) */
 #define PS_POOL_PACKED_ROW 12      /* POOL_PACKED: row differences (slabs .. bytes_returned) */
@@ -281,7 +284,8 @@ enum ps_snapshot_reason {
  * str first trace path of the process (where section 1 went, or "" when this is section 1). */
 enum ps_section_how {
     PS_SECTION_AT_START = 0, /* tracking began with the process (PERFSHIM_START=on) */
-    PS_SECTION_CTL = 1       /* perfshim ctl start */
+    PS_SECTION_CTL = 1,      /* perfshim ctl start */
+    PS_SECTION_EXEC = 2      /* an exec* failed after its snapshot: the process went on */
 };
 
 /* LEAK_KINDS (19) payload, after the exit SNAPSHOT (same time_ns): PS_ROW_LEAK_KINDS_HEAD, u32

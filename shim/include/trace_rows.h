@@ -67,7 +67,9 @@
     X(c, u32, flags, flags, none, -, \
       "bit 0 (`PS_SNAP_F_UNTRACKED`): allocations were not tracked (`PERFSHIM_TRACK=0`); " \
       "bit 1 (`PS_SNAP_F_SAMPLED`): some were sampled (`PERFSHIM_SAMPLE`), so counts and bytes " \
-      "are estimates (its SAMPLING chunk comes just before it)")
+      "are estimates (its SAMPLING chunk comes just before it); bit 2 (`PS_SNAP_F_EXEC`): the " \
+      "exit snapshot of a process that called `exec*` (END follows; the new program writes " \
+      "a trace of its own)")
 
 #define PS_ROW_SNAPSHOT_TOTALS(X, c) \
     X(c, u64, allocs, count, u64, allocs, "allocations tracked") \

@@ -553,7 +553,7 @@ class RawTrace:
                 merged = {r["stack_id"]: r for r in self.snapshots[-1]["rows"]}
                 merged.update((r["stack_id"], r) for r in rows)
                 rows = [merged[k] for k in sorted(merged)]
-            self.snapshots.append({"reason": reason, "time_ns": _t, "totals": totals,
+            self.snapshots.append({"reason": reason, "flags": _flags, "time_ns": _t, "totals": totals,
                                    "rows": rows, "delta": base is not None,
                                    "changed": rows_n})
         elif typ in (CHUNK_POOL, CHUNK_POOL_PACKED):

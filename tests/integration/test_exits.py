@@ -13,7 +13,8 @@
   with shell recipes, busybox's shell and applets (when installed). The processes that ended
   (an exit_group system call; an exec replaces an image without ending the process) are
   compared with the traces written (PERFSHIM_TRACE_LIST): one complete trace per process, the
-  same pids. Exits 77 (skipped) when strace is missing or cannot trace here."""
+  same pids; besides, the traces of images replaced by exec (flag PS_SNAP_F_EXEC: a fork+exec
+  child that allocated before its exec) each belong to a pid that exec'ed (strace's execve). Exits 77 (skipped) when strace is missing or cannot trace here."""
 import os
 import re
 import shutil
@@ -123,25 +124,39 @@ def count_case(args, ck):
                 os.unlink(os.path.join(work, f))
         env = ["-E", "LD_PRELOAD=" + args.lib, "-E", "PERFSHIM_TRACE_LIST=" + listing,
                "-E", "PERFSHIM_OUTPUT=" + os.path.join(tdir, "%e.%p.trace")]
-        p = pstest.run(["strace", "-f", "-qq", "-e", "trace=exit_group", "-e", "signal=none",
+        p = pstest.run(["strace", "-f", "-qq", "-e", "trace=exit_group,execve", "-e",
+                        "signal=none",
                         "-o", st] + env + cmd, cwd=work, timeout=120)
         if not ck.check(p.returncode == 0 and b"perfshim" not in p.stderr,
                         "%s: exits 0 under strace, no shim message" % label, pstest.describe(p)):
             continue
-        exited = set()
+        exited, execs = set(), {}
         with open(st) as f:
             for line in f:
                 m = re.match(r"(\d+)\s+exit_group\(", line)
                 if m:
                     exited.add(int(m.group(1)))
+                # a successful execve, whole or resumed after other processes' lines
+                m = re.match(r"(\d+)\s+(?:execve\(|<\.\.\. execve resumed>).*\)\s*=\s*0$",
+                             line.rstrip())
+                if m:
+                    execs[int(m.group(1))] = execs.get(int(m.group(1)), 0) + 1
         listed = open(listing).read().split() if os.path.exists(listing) else []
-        traced, incomplete = [], []
+        traced, incomplete, replaced = [], [], {}
         for t in listed:
             raw = pstest.RawTrace(t)
             if raw.error or raw.end is None or not raw.process:
                 incomplete.append("%s: %s" % (os.path.basename(t), raw.error or "no END"))
-            if raw.process:
+            if raw.process and raw.snapshots and raw.snapshots[-1]["flags"] & 4:
+                pid = raw.process["pid"]  # an image that exec'ed (PS_SNAP_F_EXEC)
+                replaced[pid] = replaced.get(pid, 0) + 1
+            elif raw.process:
                 traced.append(raw.process["pid"])
+        # an image replaced by exec writes its trace when it allocated since its fork (or is the
+        # command itself); a fork+exec child that did not writes none (docs/options.md)
+        ck.check(all(n <= execs.get(pid, 0) for pid, n in replaced.items()),
+                 "%s: %d traces flagged exec, each of a process that exec'ed (strace)" %
+                 (label, sum(replaced.values())), "flagged: %r; execve: %r" % (replaced, execs))
         ck.check(len(exited) >= 3, "%s: %d processes ended" % (label, len(exited)))
         ck.check(sorted(traced) == sorted(exited),
                  "%s: %d processes ended, %d traces: one per process" % (label, len(exited),

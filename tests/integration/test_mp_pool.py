@@ -26,9 +26,9 @@ signals others can send while the exit snapshot is written (after _exit, to the 
     exits with the command's status 0 (was 2). Skipped in the round the kill comes too late.
 
 --case exec: a process that wrote interval snapshots and then exec'ed another program (the
-    `mvn` script, dash, ends in `exec java`; its trace has no END, the shim does not see
-    exec): the reader's warning names exec among the causes (it named killed, crashed or
-    still running only), and the trace loads.
+    `mvn` script, dash, ends in `exec java`): its trace ends with an exit snapshot flagged exec
+    and END (the shim writes them before the exec: interpose_exec.c), loads without the "no
+    END" warning, and `summary` says it ended by exec. Before session 13 it had no END.
 
 Skipped (77) without /usr/bin/python3 or its multiprocessing module."""
 import os
@@ -189,8 +189,15 @@ def case_exec(args, ck, work):
     ck.check(p.returncode == 0 and os.path.exists(trace), "python3 wrote interval snapshots, "
              "then exec'ed /bin/true", pstest.describe(p))
     s = pstest.run([args.perfshim, "summary", trace])
-    ck.check(s.returncode == 0 and b"replaced by exec" in s.stderr and b"no END chunk" in
-             s.stderr, "the trace loads; its warning names exec", pstest.describe(s))
+    ck.check(s.returncode == 0 and b"no END chunk" not in s.stderr and
+             b"ended:    by exec" in s.stdout,
+             "the trace loads, complete (END before the exec), and says it ended by exec",
+             pstest.describe(s))
+    raw = pstest.RawTrace(trace, rows=False)
+    ck.check(raw.error is None and raw.end is not None and raw.snapshots and
+             raw.snapshots[-1]["reason"] == 0 and raw.snapshots[-1]["flags"] & 4,
+             "its last snapshot is an exit snapshot flagged exec (PS_SNAP_F_EXEC), then END",
+             raw.error or "")
 
 
 def main():
