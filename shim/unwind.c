@@ -1395,10 +1395,10 @@ __asm__(".pushsection .text\n"
 
 /* The walk of a capture that the fast walk gave up on at a frame walk_regs can step (an
  * allocation made inside the loader's lazy binding), from this function's own registers. The
- * frames are those the fast walk gives from its start registers `from` (ps_unwind_capture's
- * frame): this function's frame and the return address into the caller are replaced by
- * from->pc. -1 if it stops short too (the caller then uses libunwind, as before). */
-static PS_COLD PS_NOINLINE int capture_regs(const regs_t *from, void **ips, int max,
+ * frames are those the fast walk gives from its start pc `from_pc` (in ps_unwind_capture's
+ * frame): this function's frame and the return address into the caller are replaced by it. -1 if it
+ * stops short too (the caller then uses libunwind, as before). */
+static PS_COLD PS_NOINLINE int capture_regs(uintptr_t from_pc, void **ips, int max,
                                             ps_unwind_tcache_t *tc)
 {
     uintptr_t reg[DW_NREGS];
@@ -1411,9 +1411,22 @@ static PS_COLD PS_NOINLINE int capture_regs(const regs_t *from, void **ips, int 
     int n = walk_regs(reg, known, 0, buf, max + 1, top, NULL);
     if (n < 2 || (uintptr_t)buf[1] < ps_g.self_start || (uintptr_t)buf[1] >= ps_g.self_end)
         return -1; /* (buf[1]: the return address into the caller, in the shim) */
-    ips[0] = (void *)from->pc;
+    ips[0] = (void *)from_pc;
     memcpy(ips + 1, buf + 2, (size_t)(n - 2) * sizeof buf[0]);
     return n - 1;
+}
+
+/* After a fast walk from `from` gave up: the walk again, to see where it stopped, and if that
+ * frame is one walk_regs can step, the register walk (capture_regs); else -1 (libunwind).
+ * Out of line, so that the callers' common path is as it was without it. */
+static PS_COLD PS_NOINLINE int retry_regs(uintptr_t pc, uintptr_t sp, uintptr_t bp, void **ips,
+                                          int max, ps_unwind_tcache_t *tc)
+{
+    int stopped = 0;
+    int n = walk(pc, sp, bp, 0, ips, max, tc, NULL, NULL, &stopped);
+    if (!stopped || !stopped_at_regs(ips, n, 0))
+        return -1;
+    return capture_regs(pc, ips, max, tc);
 }
 
 static void memo_forget(ps_unwind_tcache_t *tc);
@@ -1436,10 +1449,9 @@ int ps_unwind_capture(void **ips, int max, ps_unwind_tcache_t *tc)
         check_generation(tc);
     /* Sampling walks rarely: the shared table serves its rules, and the thread's 16 KiB cache,
      * whose every page a few dozen hashed pcs would write, stays untouched. */
-    int stopped = 0;
-    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, ps_g.sampling ? NULL : tc, NULL, &stopped);
-    if (PS_UNLIKELY(stopped))
-        n = stopped_at_regs(ips, n, 0) ? capture_regs(&r, ips, max, tc) : -1;
+    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, ps_g.sampling ? NULL : tc, NULL, NULL);
+    if (PS_UNLIKELY(n < 0))
+        n = retry_regs(r.pc, r.sp, r.bp, ips, max, tc);
     if (n < 0)
         atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
     return n;
@@ -1575,13 +1587,12 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
         pos = (pos | (ring - 1)) + 1;
     void *ips[PS_MAX_DEPTH + 16];
     walk_rec_t rec = {.words = memo_words(tc) + (pos & (ring - 1)), .cap = MEMO_READS};
-    int stopped = 0;
-    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, tc, &rec, &stopped);
+    int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, tc, &rec, NULL);
     tc->memo_pos = pos + (uint64_t)rec.n; /* past every word written, used or not */
-    if (PS_UNLIKELY(stopped)) {
-        /* a frame only the register walk steps: its stack is not memoized (e stays invalid:
+    if (n < 0) {
+        /* a frame only the register walk steps? Its stack is not memoized (e stays invalid:
          * the memo records rsp- and rbp-based reads only) */
-        n = stopped_at_regs(ips, n, 0) ? capture_regs(&r, ips, max, tc) : -1;
+        n = retry_regs(r.pc, r.sp, r.bp, ips, max, tc);
         if (n < 0) {
             atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
             return -1;
