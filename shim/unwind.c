@@ -242,9 +242,11 @@ typedef struct reg_rule_s {
 } reg_rule_t;
 
 typedef struct cfi_state_s {
-    int cfa_reg;              /* DWARF register number the CFA is based on */
-    int64_t cfa_off;          /* CFA = reg + cfa_off */
-    int cfa_expr;             /* CFA given by an expression: unusable */
+    int cfa_reg;         /* DWARF register number the CFA is based on */
+    int64_t cfa_off;     /* CFA = reg + cfa_off */
+    int cfa_expr;        /* CFA given by an expression (expr): only walk_regs, maybe */
+    const uint8_t *expr; /* the expression, expr_len bytes */
+    uint64_t expr_len;
     reg_rule_t reg[DW_NREGS]; /* [DW_RBP] and [DW_RA] make the cached rule; all of them the
                                * register walk (walk_regs) */
 } cfi_state_t;
@@ -374,7 +376,9 @@ PS_COLD static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *en
             break;
         case 0x0f: /* def_cfa_expression */
             s->cfa_expr = 1;
-            c.p += uleb(&c);
+            s->expr_len = uleb(&c);
+            s->expr = c.p;
+            c.p += s->expr_len;
             break;
         case 0x10: /* expression */
         case 0x16: /* val_expression */
@@ -487,6 +491,70 @@ static int parse_cie(const uint8_t *p, cie_t *cie)
     return 0;
 }
 
+/* A CFA expression of the few operations linkers emit for PLT stubs (ld's x86-64 .plt:
+ * rsp + 8, plus 8 once the stub's push ran, from rip & 15 — `DW_OP_breg7 8; DW_OP_breg16 0;
+ * DW_OP_lit15; DW_OP_and; DW_OP_lit11; DW_OP_ge; DW_OP_lit3; DW_OP_shl; DW_OP_plus`): registers
+ * (breg), constants and arithmetic, never a load. 0 and *out its value; -1 for any other
+ * operation, a register not in known, or a malformed expression. reg NULL: only checks. */
+static int eval_expr(const uint8_t *p, uint64_t len, const uintptr_t *reg, uint32_t known,
+                     uintptr_t *out)
+{
+    uintptr_t st[8];
+    int d = 0;
+    cursor_t c = {p, p + len, 0};
+    while (c.p < c.end && !c.bad) {
+        uint8_t op = *c.p++;
+        uintptr_t v;
+        if (op >= 0x30 && op <= 0x4f) { /* lit0..lit31 */
+            v = op - 0x30u;
+        } else if (op >= 0x70 && op <= 0x80) { /* breg0..breg16 */
+            unsigned r = op - 0x70u;
+            int64_t off = sleb(&c);
+            if (reg && !(known >> r & 1u))
+                return -1;
+            v = (reg ? reg[r] : 0) + (uintptr_t)off;
+        } else if (op == 0x08) { /* const1u */
+            v = (uintptr_t)fixed(&c, 1);
+        } else if (op == 0x23) { /* plus_uconst */
+            if (d < 1)
+                return -1;
+            st[d - 1] += (uintptr_t)uleb(&c);
+            continue;
+        } else { /* binary operations */
+            if (d < 2)
+                return -1;
+            uintptr_t a = st[d - 2], b = st[d - 1];
+            d -= 2;
+            switch (op) {
+            case 0x1a: /* and */
+                v = a & b;
+                break;
+            case 0x1c: /* minus */
+                v = a - b;
+                break;
+            case 0x22: /* plus */
+                v = a + b;
+                break;
+            case 0x24: /* shl */
+                v = b < 64 ? a << b : 0;
+                break;
+            case 0x2a: /* ge, signed */
+                v = (intptr_t)a >= (intptr_t)b;
+                break;
+            default:
+                return -1;
+            }
+        }
+        if (d == (int)(sizeof st / sizeof st[0]))
+            return -1;
+        st[d++] = v;
+    }
+    if (c.bad || c.p != c.end || d != 1)
+        return -1;
+    *out = st[0];
+    return 0;
+}
+
 /* The rule a CFI state gives (without the address bits): R_BAD unless it is one of the
  * simple shapes. */
 static uint64_t rule_of_state(const cfi_state_t *s)
@@ -495,11 +563,13 @@ static uint64_t rule_of_state(const cfi_state_t *s)
     if (ra->kind == K_UNDEF)
         return R_PRESENT | R_END;
     /* not a simple shape, but one walk_regs can step: the CFA is a register (of the 16) plus
-     * an offset, and the return address is saved in the frame */
-    uint64_t bad =
-        R_PRESENT | R_BAD |
-        (!s->cfa_expr && s->cfa_reg >= 0 && s->cfa_reg < DW_RA && ra->kind == K_OFFSET ? R_REGS
-                                                                                       : 0);
+     * an offset, or an expression eval_expr knows, and the return address is saved in the
+     * frame */
+    uintptr_t v;
+    uint64_t bad = R_PRESENT | R_BAD;
+    if (ra->kind == K_OFFSET && (s->cfa_expr ? eval_expr(s->expr, s->expr_len, NULL, 0, &v) == 0
+                                             : s->cfa_reg >= 0 && s->cfa_reg < DW_RA))
+        bad |= R_REGS;
     if (s->cfa_expr || (s->cfa_reg != DW_RSP && s->cfa_reg != DW_RBP) || s->cfa_off <= 0 ||
         s->cfa_off >= (1 << 24) || ra->kind != K_OFFSET || ra->off != -8)
         return bad;
@@ -1276,11 +1346,21 @@ PS_COLD static int walk_regs(uintptr_t *reg, uint32_t known, int exact, void **i
                 drop_tables(at);
                 last_obj = l.fo.dlfo_map_start;
             }
-            if (s.cfa_expr || s.cfa_reg < 0 || s.cfa_reg >= DW_RA || !(known & (1u << s.cfa_reg)))
-                goto stop;
-            uintptr_t cfa = reg[s.cfa_reg] + (uintptr_t)s.cfa_off;
+            uintptr_t cfa;
+            if (s.cfa_expr) {
+                if (eval_expr(s.expr, s.expr_len, reg, known, &cfa) != 0)
+                    goto stop;
+            } else {
+                if (s.cfa_reg < 0 || s.cfa_reg >= DW_RA || !(known & (1u << s.cfa_reg)))
+                    goto stop;
+                cfa = reg[s.cfa_reg] + (uintptr_t)s.cfa_off;
+            }
             if (cfa <= sp || cfa > top)
                 goto stop;
+            /* An interrupted epilogue may have popped registers whose rows still say "saved at
+             * CFA - k" (GCC's CFI only moves the CFA there): such a slot lies below sp, in the
+             * psABI's 128-byte red zone, which a signal frame never overwrites. */
+            uintptr_t lo = was_exact ? sp - 128 : sp;
             uintptr_t next[DW_NREGS];
             uint32_t nknown = 0;
             for (int i = 0; i < DW_NREGS; i++) {
@@ -1293,7 +1373,7 @@ PS_COLD static int walk_regs(uintptr_t *reg, uint32_t known, int exact, void **i
                     nknown |= known & CALLEE_SAVED & (1u << i);
                     break;
                 case K_OFFSET:
-                    if (a < sp || a > top - 8)
+                    if (a < lo || a > top - 8)
                         goto stop;
                     next[i] = *(const uintptr_t *)a;
                     nknown |= 1u << i;
@@ -1335,13 +1415,17 @@ stop:
 }
 
 /* 1 if a walk that stopped after n frames (ips[n - 1] the last) stopped at a frame walk_regs
- * can step. exact: ips[0] is an interrupted pc, not a return address. */
+ * can step. exact: ips[0] is an interrupted pc, not a return address; then also a frame whose
+ * rule is simple but whose saved rbp lay below sp (an interrupted epilogue: see walk_regs). */
 static int stopped_at_regs(void *const *ips, int n, int exact)
 {
     if (n <= 0)
         return 0;
     uintptr_t pc = (uintptr_t)ips[n - 1];
-    return (lookup_rule(n == 1 && exact ? pc : pc - 1) & (R_BAD | R_REGS)) == (R_BAD | R_REGS);
+    uint64_t r = lookup_rule(n == 1 && exact ? pc : pc - 1);
+    if (n == 1 && exact && !(r & (R_BAD | R_END | R_FP)))
+        return 1;
+    return (r & (R_BAD | R_REGS)) == (R_BAD | R_REGS);
 }
 
 typedef struct regs_s {

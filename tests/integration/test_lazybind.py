@@ -8,9 +8,13 @@ _dl_runtime_resolve_* trampoline, which realigns the stack and keeps its CFA in 
 _dl_fixup and the symbol lookup. At PERFSHIM_CPU_HZ=5000 hundreds of samples land there. Each
 stack through the trampoline must go on to its caller, lazy_dispatch (the function whose PLT
 call is being bound), then lazybind_round, main, and end at _start: before the register walk
-(shim/unwind.c, walk_regs) every one of them ended at the trampoline."""
+(shim/unwind.c, walk_regs) every one of them ended at the trampoline. Samples in the plugin's
+PLT stubs (CFA given by a DWARF expression) must reach lazy_dispatch and _start too, and no
+sample of the run may be cut short (before: some 5% were)."""
 import json
 import os
+import re
+import subprocess
 
 import pstest
 
@@ -54,6 +58,22 @@ def main():
     ck.check(not cut, "every stack through _dl_runtime_resolve* goes on to lazy_dispatch, "
              "lazybind_round, main and _start (%d of %d samples do not)"
              % (sum(n for _, n in cut), total), "\n".join(repr(c) for c in cut[:5]))
+    # the PLT stubs: their CFA is the linker's expression (rsp + 8 or 16, by rip & 15)
+    plt = None
+    r = subprocess.run(["readelf", "-SW", lib], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    m = re.search(rb"\]\s+\.plt\s+PROGBITS\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)", r.stdout)
+    if ck.check(m, "readelf -SW shows the plugin's .plt", r.stdout.decode()[:2000]):
+        plt = (int(m.group(1), 16), int(m.group(1), 16) + int(m.group(2), 16))
+        in_plt = [(st, [f.get("function") or "?" for f in st["stack"]]) for st in cpu["stacks"]
+                  if (st["stack"][0].get("module") or "").endswith("liblazybind_lib.so") and
+                  plt[0] <= int(st["stack"][0]["offset"], 16) < plt[1]]
+        n = sum(st["samples"] for st, _ in in_plt)
+        ck.check(n > 0, "samples in the plugin's PLT stubs (%d)" % n, repr(cpu["functions"][:8]))
+        bad = [fr for _, fr in in_plt
+               if fr[1:4] != ["lazy_dispatch", "lazybind_round", "main"] or fr[-1] != "_start"]
+        ck.check(not bad, "every stack from a PLT stub goes on to lazy_dispatch, "
+                 "lazybind_round, main and _start", "\n".join(repr(b) for b in bad[:5]))
+    ck.equal(cpu.get("partial"), 0, "samples cut short")
     # the samples deeper in the binding: _dl_fixup's callees, under the trampoline
     deep = sum(n for fr, n in through if "_dl_fixup" in fr)
     ck.check(deep > 0, "samples inside _dl_fixup, under the trampoline (%d)" % deep,
