@@ -1308,17 +1308,30 @@ static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips,
 #define CALLEE_SAVED ((1u << DW_RBX) | (1u << DW_RBP) | (1u << DW_RSP) | (0xfu << 12))
 
 /* reg (DWARF numbering, reg[DW_RA] the pc) and known (a bit per register whose value is
- * known) are the start registers, and are clobbered. Same results as walk. */
+ * known) are the start registers, and are clobbered. Same results as walk. from_sp (if not 0):
+ * the frames below the one whose sp is from_sp are left out, and that one's pc is from_pc
+ * (capture_regs: the stack the fast walk from (from_pc, from_sp) would have given). */
 PS_COLD static int walk_regs(uintptr_t *reg, uint32_t known, int exact, void **ips, int max,
-                             uintptr_t top, int *cut)
+                             uintptr_t top, int *cut, uintptr_t from_sp, uintptr_t from_pc)
 {
     const void *last_obj = NULL;
     uintptr_t pc = reg[DW_RA];
-    int n = 0;
+    int n = 0, steps = 0;
     if (max <= 0 || !(known & (1u << DW_RSP)))
         goto stop;
-    ips[n++] = (void *)pc;
-    while (n < max) {
+    for (;;) {
+        if (from_sp) { /* still below the first frame to keep */
+            if (reg[DW_RSP] > from_sp || ++steps > 64)
+                goto stop;
+            if (reg[DW_RSP] == from_sp) {
+                from_sp = 0;
+                ips[n++] = (void *)from_pc;
+            }
+        } else {
+            ips[n++] = (void *)pc;
+        }
+        if (n >= max)
+            break;
         uintptr_t at = exact ? pc : pc - 1, sp = reg[DW_RSP];
         uint64_t r = lookup_rule(at);
         int was_exact = exact;
@@ -1404,8 +1417,9 @@ PS_COLD static int walk_regs(uintptr_t *reg, uint32_t known, int exact, void **i
         }
         if (pc == 0)
             break;
-        ips[n++] = (void *)pc;
     }
+    if (from_sp)
+        goto stop;
     return n;
 stop:
     if (!cut)
@@ -1479,25 +1493,20 @@ __asm__(".pushsection .text\n"
 
 /* The walk of a capture that the fast walk gave up on at a frame walk_regs can step (an
  * allocation made inside the loader's lazy binding), from this function's own registers. The
- * frames are those the fast walk gives from its start pc `from_pc` (in ps_unwind_capture's
- * frame): this function's frame and the return address into the caller are replaced by it. -1 if it
- * stops short too (the caller then uses libunwind, as before). */
-static PS_COLD PS_NOINLINE int capture_regs(uintptr_t from_pc, void **ips, int max,
-                                            ps_unwind_tcache_t *tc)
+ * frames are those the fast walk gives from its start registers (from_pc, from_sp: in
+ * ps_unwind_capture's or ps_unwind_stack_id's frame): the frames below that one (this
+ * function's, retry_regs') are left out. -1 if it stops short too (the caller then uses
+ * libunwind, as before). */
+static PS_COLD PS_NOINLINE int capture_regs(uintptr_t from_pc, uintptr_t from_sp, void **ips,
+                                            int max, ps_unwind_tcache_t *tc)
 {
     uintptr_t reg[DW_NREGS];
     ps_unwind_regs_all(reg);
     uintptr_t top = stack_top(tc, reg[DW_RSP]);
-    void *buf[PS_MAX_DEPTH + 24];
-    if (!top || max > PS_MAX_DEPTH + 16)
+    if (!top)
         return -1;
     uint32_t known = CALLEE_SAVED | (1u << DW_RA);
-    int n = walk_regs(reg, known, 0, buf, max + 1, top, NULL);
-    if (n < 2 || (uintptr_t)buf[1] < ps_g.self_start || (uintptr_t)buf[1] >= ps_g.self_end)
-        return -1; /* (buf[1]: the return address into the caller, in the shim) */
-    ips[0] = (void *)from_pc;
-    memcpy(ips + 1, buf + 2, (size_t)(n - 2) * sizeof buf[0]);
-    return n - 1;
+    return walk_regs(reg, known, 0, ips, max, top, NULL, from_sp, from_pc);
 }
 
 /* After a fast walk from `from` gave up: the walk again, to see where it stopped, and if that
@@ -1510,7 +1519,7 @@ static PS_COLD PS_NOINLINE int retry_regs(uintptr_t pc, uintptr_t sp, uintptr_t 
     int n = walk(pc, sp, bp, 0, ips, max, tc, NULL, NULL, &stopped);
     if (!stopped || !stopped_at_regs(ips, n, 0))
         return -1;
-    return capture_regs(pc, ips, max, tc);
+    return capture_regs(pc, sp, ips, max, tc);
 }
 
 static void memo_forget(ps_unwind_tcache_t *tc);
@@ -1751,7 +1760,8 @@ int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max, int *c
         uintptr_t top = stack_top(NULL, reg[DW_RSP]);
         stopped = 0;
         int m =
-            top ? walk_regs(reg, (1u << DW_NREGS) - 1, 1, (void **)ips, max, top, &stopped) : -1;
+            top ? walk_regs(reg, (1u << DW_NREGS) - 1, 1, (void **)ips, max, top, &stopped, 0, 0)
+                : -1;
         if (m > n)
             n = m;
         else
