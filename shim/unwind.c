@@ -14,7 +14,9 @@
  * one madvise system call: drop_tables). Any frame whose rule is
  * not one of the simple shapes (signal trampolines, CFA expressions, code with no unwind
  * table, realigned stacks) makes the walk return -1, and the caller unwinds that one stack
- * with libunwind instead: the fast path never guesses.
+ * with libunwind instead: the fast path never guesses. Frames whose CFA is in another
+ * register (ld.so's lazy-binding trampolines) or a PLT stub's expression are the exception:
+ * such a stack is walked again by walk_regs, which follows every register (see there).
  *
  * Memory safety: every load is from the current thread's stack, bounded by [sp, top) where
  * top is the end of the thread's stack, recorded when the shim started the thread (threads.c),
@@ -48,7 +50,8 @@ extern int _dl_find_object(void *address, struct dl_find_object *result) __attri
  *          and it was verified to follow a call instruction in executable code; the frame
  *          record at rbp (saved rbp, return address) is checked against the stack at each walk
  *   bit 6  (with bit 4) the frame is not a simple shape, but the register walk can step it:
- *          its CFA is in another register (ld.so's lazy-binding trampoline keeps it in rbx)
+ *          its CFA is in another register (ld.so's lazy-binding trampoline keeps it in rbx) or
+ *          a PLT stub's expression (walk_regs, eval_expr)
  *   bits 8..27   low 20 bits of the address, to reject a slot rewritten under us
  *   bits 28..39  rbp_off / 8, signed
  *   bits 40..63  CFA offset, unsigned (bytes) */
