@@ -14,7 +14,9 @@
  * one madvise system call: drop_tables). Any frame whose rule is
  * not one of the simple shapes (signal trampolines, CFA expressions, code with no unwind
  * table, realigned stacks) makes the walk return -1, and the caller unwinds that one stack
- * with libunwind instead: the fast path never guesses.
+ * with libunwind instead: the fast path never guesses. Frames whose CFA is in another
+ * register (ld.so's lazy-binding trampolines) or a PLT stub's expression are the exception:
+ * such a stack is walked again by walk_regs, which follows every register (see there).
  *
  * Memory safety: every load is from the current thread's stack, bounded by [sp, top) where
  * top is the end of the thread's stack, recorded when the shim started the thread (threads.c),
@@ -47,6 +49,9 @@ extern int _dl_find_object(void *address, struct dl_find_object *result) __attri
  *   bit 5  frame-pointer frame: no unwind table covers the address (JIT code, V8's builtins),
  *          and it was verified to follow a call instruction in executable code; the frame
  *          record at rbp (saved rbp, return address) is checked against the stack at each walk
+ *   bit 6  (with bit 4) the frame is not a simple shape, but the register walk can step it:
+ *          its CFA is in another register (ld.so's lazy-binding trampoline keeps it in rbx) or
+ *          a PLT stub's expression (walk_regs, eval_expr)
  *   bits 8..27   low 20 bits of the address, to reject a slot rewritten under us
  *   bits 28..39  rbp_off / 8, signed
  *   bits 40..63  CFA offset, unsigned (bytes) */
@@ -56,6 +61,7 @@ extern int _dl_find_object(void *address, struct dl_find_object *result) __attri
 #define R_END 0x8ull
 #define R_BAD 0x10ull
 #define R_FP 0x20ull
+#define R_REGS 0x40ull
 #define R_PCBITS(pc) ((((uint64_t)(pc)) & 0xfffffull) << 8)
 #define R_PCMASK (0xfffffull << 8)
 
@@ -226,19 +232,26 @@ static uintptr_t encoded(cursor_t *c, uint8_t enc, uintptr_t dbase)
 }
 
 /* ---- CFI interpretation -------------------------------------------------------------------- */
-enum { DW_RBP = 6, DW_RSP = 7, DW_RA = 16 }; /* DWARF register numbers (x86-64 psABI) */
-enum { K_SAME = 0, K_OFFSET, K_UNDEF, K_OTHER };
+/* DWARF register numbers (x86-64 psABI): 0 rax, 1 rdx, 2 rcx, 3 rbx, 4 rsi, 5 rdi, 6 rbp,
+ * 7 rsp, 8..15 r8..r15, 16 the return address */
+enum { DW_RBX = 3, DW_RBP = 6, DW_RSP = 7, DW_RA = 16, DW_NREGS = 17 };
+/* how a register of the caller is found: K_OFFSET saved at CFA + off, K_VALOFF its value is
+ * CFA + off, K_REG it is in register off of this frame; K_OTHER an expression (unusable) */
+enum { K_SAME = 0, K_OFFSET, K_UNDEF, K_OTHER, K_VALOFF, K_REG };
 
 typedef struct reg_rule_s {
     uint8_t kind; /* K_* */
-    int64_t off;  /* K_OFFSET: saved at CFA + off */
+    int32_t off;
 } reg_rule_t;
 
 typedef struct cfi_state_s {
-    int cfa_reg;     /* DWARF register number the CFA is based on */
-    int64_t cfa_off; /* CFA = reg + cfa_off */
-    int cfa_expr;    /* CFA given by an expression: unusable */
-    reg_rule_t rbp, ra;
+    int cfa_reg;         /* DWARF register number the CFA is based on */
+    int64_t cfa_off;     /* CFA = reg + cfa_off */
+    int cfa_expr;        /* CFA given by an expression (expr): only walk_regs, maybe */
+    const uint8_t *expr; /* the expression, expr_len bytes */
+    uint64_t expr_len;
+    reg_rule_t reg[DW_NREGS]; /* [DW_RBP] and [DW_RA] make the cached rule; all of them the
+                               * register walk (walk_regs) */
 } cfi_state_t;
 
 typedef struct cie_s {
@@ -253,15 +266,22 @@ typedef struct cie_s {
 
 static reg_rule_t *track(cfi_state_t *s, uint64_t reg)
 {
-    return reg == DW_RBP ? &s->rbp : reg == DW_RA ? &s->ra : NULL;
+    return reg < DW_NREGS ? &s->reg[reg] : NULL;
 }
 
 static void restore(cfi_state_t *s, const cfi_state_t *init, uint64_t reg)
 {
-    if (reg == DW_RBP)
-        s->rbp = init->rbp;
-    else if (reg == DW_RA)
-        s->ra = init->ra;
+    if (reg < DW_NREGS)
+        s->reg[reg] = init->reg[reg];
+}
+
+/* r takes kind k with offset off, or K_OTHER if off does not fit */
+static void set_rule(reg_rule_t *r, uint8_t k, int64_t off)
+{
+    if (!r)
+        return;
+    r->kind = off >= INT32_MIN && off <= INT32_MAX ? k : K_OTHER;
+    r->off = (int32_t)off;
 }
 
 /* The rows of a whole FDE: the state at each location where it changes (see fde_rows). */
@@ -289,10 +309,7 @@ PS_COLD static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *en
             goto advance;
         case 0x80: /* offset */
             off = (int64_t)uleb(&c) * cie->data_align;
-            if ((r = track(s, op & 0x3f))) {
-                r->kind = K_OFFSET;
-                r->off = off;
-            }
+            set_rule(track(s, op & 0x3f), K_OFFSET, off);
             continue;
         case 0xc0: /* restore */
             restore(s, init, op & 0x3f);
@@ -320,10 +337,7 @@ PS_COLD static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *en
         case 0x05: /* offset_extended */
             reg = uleb(&c);
             off = (int64_t)uleb(&c) * cie->data_align;
-            if ((r = track(s, reg))) {
-                r->kind = K_OFFSET;
-                r->off = off;
-            }
+            set_rule(track(s, reg), K_OFFSET, off);
             break;
         case 0x06: /* restore_extended */
             restore(s, init, uleb(&c));
@@ -338,9 +352,8 @@ PS_COLD static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *en
             break;
         case 0x09: /* register */
             reg = uleb(&c);
-            (void)uleb(&c);
-            if ((r = track(s, reg)))
-                r->kind = K_OTHER;
+            off = (int64_t)uleb(&c);
+            set_rule(track(s, reg), off < DW_NREGS ? K_REG : K_OTHER, off);
             break;
         case 0x0a: /* remember_state */
             if (depth == (int)(sizeof stack / sizeof stack[0]))
@@ -366,7 +379,9 @@ PS_COLD static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *en
             break;
         case 0x0f: /* def_cfa_expression */
             s->cfa_expr = 1;
-            c.p += uleb(&c);
+            s->expr_len = uleb(&c);
+            s->expr = c.p;
+            c.p += s->expr_len;
             break;
         case 0x10: /* expression */
         case 0x16: /* val_expression */
@@ -378,10 +393,7 @@ PS_COLD static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *en
         case 0x11: /* offset_extended_sf */
             reg = uleb(&c);
             off = sleb(&c) * cie->data_align;
-            if ((r = track(s, reg))) {
-                r->kind = K_OFFSET;
-                r->off = off;
-            }
+            set_rule(track(s, reg), K_OFFSET, off);
             break;
         case 0x12: /* def_cfa_sf */
             s->cfa_reg = (int)uleb(&c);
@@ -393,15 +405,13 @@ PS_COLD static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *en
             break;
         case 0x14: /* val_offset */
             reg = uleb(&c);
-            (void)uleb(&c);
-            if ((r = track(s, reg)))
-                r->kind = K_OTHER;
+            off = (int64_t)uleb(&c) * cie->data_align;
+            set_rule(track(s, reg), K_VALOFF, off);
             break;
         case 0x15: /* val_offset_sf */
             reg = uleb(&c);
-            (void)sleb(&c);
-            if ((r = track(s, reg)))
-                r->kind = K_OTHER;
+            off = sleb(&c) * cie->data_align;
+            set_rule(track(s, reg), K_VALOFF, off);
             break;
         case 0x2e: /* GNU_args_size */
             (void)uleb(&c);
@@ -409,10 +419,7 @@ PS_COLD static int run_cfi(const cie_t *cie, const uint8_t *p, const uint8_t *en
         case 0x2f: /* GNU_negative_offset_extended */
             reg = uleb(&c);
             off = -(int64_t)uleb(&c) * cie->data_align;
-            if ((r = track(s, reg))) {
-                r->kind = K_OFFSET;
-                r->off = off;
-            }
+            set_rule(track(s, reg), K_OFFSET, off);
             break;
         default:
             return -1; /* unknown opcode: cannot know its operands */
@@ -487,24 +494,96 @@ static int parse_cie(const uint8_t *p, cie_t *cie)
     return 0;
 }
 
+/* A CFA expression of the few operations linkers emit for PLT stubs (ld's x86-64 .plt:
+ * rsp + 8, plus 8 once the stub's push ran, from rip & 15 — `DW_OP_breg7 8; DW_OP_breg16 0;
+ * DW_OP_lit15; DW_OP_and; DW_OP_lit11; DW_OP_ge; DW_OP_lit3; DW_OP_shl; DW_OP_plus`): registers
+ * (breg), constants and arithmetic, never a load. 0 and *out its value; -1 for any other
+ * operation, a register not in known, or a malformed expression. reg NULL: only checks. */
+static int eval_expr(const uint8_t *p, uint64_t len, const uintptr_t *reg, uint32_t known,
+                     uintptr_t *out)
+{
+    uintptr_t st[8];
+    int d = 0;
+    cursor_t c = {p, p + len, 0};
+    while (c.p < c.end && !c.bad) {
+        uint8_t op = *c.p++;
+        uintptr_t v;
+        if (op >= 0x30 && op <= 0x4f) { /* lit0..lit31 */
+            v = op - 0x30u;
+        } else if (op >= 0x70 && op <= 0x80) { /* breg0..breg16 */
+            unsigned r = op - 0x70u;
+            int64_t off = sleb(&c);
+            if (reg && !(known >> r & 1u))
+                return -1;
+            v = (reg ? reg[r] : 0) + (uintptr_t)off;
+        } else if (op == 0x08) { /* const1u */
+            v = (uintptr_t)fixed(&c, 1);
+        } else if (op == 0x23) { /* plus_uconst */
+            if (d < 1)
+                return -1;
+            st[d - 1] += (uintptr_t)uleb(&c);
+            continue;
+        } else { /* binary operations */
+            if (d < 2)
+                return -1;
+            uintptr_t a = st[d - 2], b = st[d - 1];
+            d -= 2;
+            switch (op) {
+            case 0x1a: /* and */
+                v = a & b;
+                break;
+            case 0x1c: /* minus */
+                v = a - b;
+                break;
+            case 0x22: /* plus */
+                v = a + b;
+                break;
+            case 0x24: /* shl */
+                v = b < 64 ? a << b : 0;
+                break;
+            case 0x2a: /* ge, signed */
+                v = (intptr_t)a >= (intptr_t)b;
+                break;
+            default:
+                return -1;
+            }
+        }
+        if (d == (int)(sizeof st / sizeof st[0]))
+            return -1;
+        st[d++] = v;
+    }
+    if (c.bad || c.p != c.end || d != 1)
+        return -1;
+    *out = st[0];
+    return 0;
+}
+
 /* The rule a CFI state gives (without the address bits): R_BAD unless it is one of the
  * simple shapes. */
 static uint64_t rule_of_state(const cfi_state_t *s)
 {
-    uint64_t bad = R_PRESENT | R_BAD;
-    if (s->ra.kind == K_UNDEF)
+    const reg_rule_t *ra = &s->reg[DW_RA], *rbp = &s->reg[DW_RBP];
+    if (ra->kind == K_UNDEF)
         return R_PRESENT | R_END;
+    /* not a simple shape, but one walk_regs can step: the CFA is a register (of the 16) plus
+     * an offset, or an expression eval_expr knows, and the return address is saved in the
+     * frame */
+    uintptr_t v;
+    uint64_t bad = R_PRESENT | R_BAD;
+    if (ra->kind == K_OFFSET && (s->cfa_expr ? eval_expr(s->expr, s->expr_len, NULL, 0, &v) == 0
+                                             : s->cfa_reg >= 0 && s->cfa_reg < DW_RA))
+        bad |= R_REGS;
     if (s->cfa_expr || (s->cfa_reg != DW_RSP && s->cfa_reg != DW_RBP) || s->cfa_off <= 0 ||
-        s->cfa_off >= (1 << 24) || s->ra.kind != K_OFFSET || s->ra.off != -8)
+        s->cfa_off >= (1 << 24) || ra->kind != K_OFFSET || ra->off != -8)
         return bad;
     uint64_t r = R_PRESENT | ((uint64_t)s->cfa_off << 40);
     if (s->cfa_reg == DW_RBP)
         r |= R_CFA_RBP;
-    if (s->rbp.kind == K_OFFSET) {
-        if (s->rbp.off % 8 != 0 || s->rbp.off < -8 * 2048 || s->rbp.off >= 8 * 2048)
+    if (rbp->kind == K_OFFSET) {
+        if (rbp->off % 8 != 0 || rbp->off < -8 * 2048 || rbp->off >= 8 * 2048)
             return bad;
-        r |= R_RBP_SAVED | ((uint64_t)((s->rbp.off / 8) & 0xfff) << 28);
-    } else if (s->rbp.kind == K_OTHER) {
+        r |= R_RBP_SAVED | ((uint64_t)((rbp->off / 8) & 0xfff) << 28);
+    } else if (rbp->kind != K_SAME && rbp->kind != K_UNDEF) {
         return bad;
     }
     return r;
@@ -749,33 +828,44 @@ static uint64_t no_unwind_rule(uintptr_t pc, const struct dl_find_object *fo)
     return call_before(b) ? R_PRESENT | R_FP | R_PCBITS(pc) : bad;
 }
 
-/* Computes the rule for address pc (already adjusted to lie inside the call instruction for
- * return addresses). Never fails: an unusable frame gets R_BAD. */
-PS_COLD static uint64_t compute_rule(uintptr_t pc)
-{
-    uint64_t bad = R_PRESENT | R_BAD | R_PCBITS(pc);
+/* The FDE that covers an address, with its CIE and the state after the CIE's instructions. */
+typedef struct fde_loc_s {
     struct dl_find_object fo;
+    int in_object; /* fo describes the object the address lies in */
+    const uint8_t *fde;
+    cie_t cie;
+    cursor_t f; /* the FDE's instructions */
+    uintptr_t begin, range;
+    cfi_state_t init;
+} fde_loc_t;
+
+/* Finds the FDE for pc: 0 found, 1 no FDE covers pc (code without unwind table: see
+ * no_unwind_rule), -1 unusable (a signal frame's, or tables we cannot read). */
+PS_COLD static int find_fde(uintptr_t pc, fde_loc_t *l)
+{
+    l->in_object = 0;
     if (!_dl_find_object)
-        return bad;
-    if (_dl_find_object((void *)pc, &fo) != 0)
-        return no_unwind_rule(pc, NULL); /* in no object: JIT code, or not code at all */
-    if (!fo.dlfo_eh_frame)
-        return no_unwind_rule(pc, &fo);
+        return -1;
+    if (_dl_find_object((void *)pc, &l->fo) != 0)
+        return 1; /* in no object: JIT code, or not code at all */
+    l->in_object = 1;
+    if (!l->fo.dlfo_eh_frame)
+        return 1;
     /* .eh_frame_hdr: version, eh_frame_ptr_enc, fde_count_enc, table_enc, then the binary
      * search table of (initial location, FDE address) pairs, relative to the header. */
-    const uint8_t *hdr = fo.dlfo_eh_frame;
+    const uint8_t *hdr = l->fo.dlfo_eh_frame;
     if (hdr[0] != 1 || hdr[3] != (PE_DATAREL | PE_SDATA4))
-        return bad;
+        return -1;
     cursor_t c = {hdr + 4, hdr + 4 + 16, 0};
     (void)encoded(&c, hdr[1], (uintptr_t)hdr);
     uint64_t count = encoded(&c, hdr[2], (uintptr_t)hdr);
     if (c.bad || count == 0)
-        return bad;
+        return -1;
     const int32_t *table = (const int32_t *)c.p;
     int64_t rel = (int64_t)(pc - (uintptr_t)hdr);
     uint64_t lo = 0, hi = count;
     if (rel < table[0])
-        return no_unwind_rule(pc, &fo);
+        return 1;
     while (hi - lo > 1) { /* largest entry with initial location <= pc */
         uint64_t mid = lo + (hi - lo) / 2;
         if (table[2 * mid] <= rel)
@@ -786,40 +876,56 @@ PS_COLD static uint64_t compute_rule(uintptr_t pc)
     const uint8_t *fde = hdr + table[2 * lo + 1];
     uint32_t flen = *(const uint32_t *)fde;
     if (flen == 0 || flen == 0xffffffffu)
-        return bad;
+        return -1;
     const uint8_t *fde_end = fde + 4 + flen;
     uint32_t cie_off = *(const uint32_t *)(fde + 4);
     if (cie_off == 0)
-        return bad;
-    cie_t cie;
-    if (parse_cie(fde + 4 - cie_off, &cie) != 0 || cie.signal_frame)
-        return bad;
-    cursor_t f = {fde + 8, fde_end, 0};
-    uintptr_t begin = encoded(&f, cie.fde_enc, 0);
-    uintptr_t range = encoded(&f, cie.fde_enc & 0x0f, 0);
-    if (f.bad)
-        return bad;
-    if (pc < begin || pc >= begin + range) /* between functions: code without an FDE */
-        return no_unwind_rule(pc, &fo);
-    if (cie.has_aug_data) {
-        uint64_t alen = uleb(&f);
-        f.p += alen;
+        return -1;
+    if (parse_cie(fde + 4 - cie_off, &l->cie) != 0 || l->cie.signal_frame)
+        return -1;
+    l->fde = fde;
+    l->f = (cursor_t){fde + 8, fde_end, 0};
+    l->begin = encoded(&l->f, l->cie.fde_enc, 0);
+    l->range = encoded(&l->f, l->cie.fde_enc & 0x0f, 0);
+    if (l->f.bad)
+        return -1;
+    if (pc < l->begin || pc >= l->begin + l->range) /* between functions: no FDE */
+        return 1;
+    if (l->cie.has_aug_data) {
+        uint64_t alen = uleb(&l->f);
+        l->f.p += alen;
     }
-    if (f.bad || f.p > f.end)
-        return bad;
+    if (l->f.bad || l->f.p > l->f.end)
+        return -1;
+    memset(&l->init, 0, sizeof l->init);
+    l->init.cfa_reg = DW_RSP;
+    l->init.cfa_off = 8;
+    l->init.reg[DW_RA].kind = K_OFFSET;
+    l->init.reg[DW_RA].off = -8;
+    return run_cfi(&l->cie, l->cie.insns, l->cie.insns_end, l->begin, UINTPTR_MAX, &l->init,
+                   &l->init, NULL) != 0
+               ? -1
+               : 0;
+}
 
-    cfi_state_t init = {.cfa_reg = DW_RSP, .cfa_off = 8};
-    init.ra.kind = K_OFFSET;
-    init.ra.off = -8;
-    if (run_cfi(&cie, cie.insns, cie.insns_end, begin, UINTPTR_MAX, &init, &init, NULL) != 0)
+/* Computes the rule for address pc (already adjusted to lie inside the call instruction for
+ * return addresses). Never fails: an unusable frame gets R_BAD. */
+PS_COLD static uint64_t compute_rule(uintptr_t pc)
+{
+    uint64_t bad = R_PRESENT | R_BAD | R_PCBITS(pc);
+    fde_loc_t l;
+    int found = find_fde(pc, &l);
+    if (found < 0)
         return bad;
-    if ((size_t)(f.end - f.p) >= rows_min_cfi) {
-        uint64_t r = fde_rows_rule(fde, &cie, &f, begin, range, &init, pc);
+    if (found > 0)
+        return no_unwind_rule(pc, l.in_object ? &l.fo : NULL);
+    if ((size_t)(l.f.end - l.f.p) >= rows_min_cfi) {
+        uint64_t r = fde_rows_rule(l.fde, &l.cie, &l.f, l.begin, l.range, &l.init, pc);
         if (r)
             return r | R_PCBITS(pc);
     }
-    cfi_state_t s = init;
-    if (run_cfi(&cie, f.p, f.end, begin, pc, &s, &init, NULL) != 0)
+    cfi_state_t s = l.init;
+    if (run_cfi(&l.cie, l.f.p, l.f.end, l.begin, pc, &s, &l.init, NULL) != 0)
         return bad;
     return rule_of_state(&s) | R_PCBITS(pc);
 }
@@ -1190,6 +1296,155 @@ static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips,
     return n;
 }
 
+/* ---- the register walk ----------------------------------------------------------------------
+ * A few frames keep their CFA in a register other than rsp or rbp: ld.so's lazy-binding
+ * trampolines (_dl_runtime_resolve_xsave*, _dl_runtime_profile) realign the stack and keep the
+ * CFA in rbx (`CFA = rbx + 32`), glibc's __longjmp in rdi. The fast walk knows only rsp and rbp,
+ * so a CPU sample inside _dl_fixup ended at the trampoline, its caller lost. Such a frame's
+ * rule is R_BAD | R_REGS; a walk that stops at one is done again here, from the start, with
+ * every register the start context gives (a signal context: all sixteen; a capture: the
+ * callee-saved ones) followed through each frame by its full CFI row: saved at CFA + k, its
+ * value CFA + k, in another register, or unchanged (callee-saved ones only: the others are
+ * unknown in a caller). The rows are derived again at each walk, not cached: this runs for the
+ * few stacks that pass through such a frame, and ordinary stacks never get here. Memory
+ * safety as in walk: loads only from [sp, top). */
+#define CALLEE_SAVED ((1u << DW_RBX) | (1u << DW_RBP) | (1u << DW_RSP) | (0xfu << 12))
+
+/* reg (DWARF numbering, reg[DW_RA] the pc) and known (a bit per register whose value is
+ * known) are the start registers, and are clobbered. Same results as walk. from_sp (if not 0):
+ * the frames below the one whose sp is from_sp are left out, and that one's pc is from_pc
+ * (capture_regs: the stack the fast walk from (from_pc, from_sp) would have given). */
+PS_COLD static int walk_regs(uintptr_t *reg, uint32_t known, int exact, void **ips, int max,
+                             uintptr_t top, int *cut, uintptr_t from_sp, uintptr_t from_pc)
+{
+    const void *last_obj = NULL;
+    uintptr_t pc = reg[DW_RA];
+    int n = 0, steps = 0;
+    if (max <= 0 || !(known & (1u << DW_RSP)))
+        goto stop;
+    for (;;) {
+        if (from_sp) { /* still below the first frame to keep */
+            if (reg[DW_RSP] > from_sp || ++steps > 64)
+                goto stop;
+            if (reg[DW_RSP] == from_sp) {
+                from_sp = 0;
+                ips[n++] = (void *)from_pc;
+            }
+        } else {
+            ips[n++] = (void *)pc;
+        }
+        if (n >= max)
+            break;
+        uintptr_t at = exact ? pc : pc - 1, sp = reg[DW_RSP];
+        uint64_t r = lookup_rule(at);
+        int was_exact = exact;
+        exact = 0;
+        if (r & R_END)
+            break;
+        if (r & R_FP) { /* as in walk; what the code did with the other registers is unknown */
+            uintptr_t bp = reg[DW_RBP];
+            if (was_exact || !(known & (1u << DW_RBP)) || (bp & 7) || bp < sp || bp > top - 16)
+                goto stop;
+            pc = ((const uintptr_t *)bp)[1];
+            reg[DW_RSP] = bp + 16;
+            reg[DW_RBP] = *(const uintptr_t *)bp;
+            known = (1u << DW_RBP) | (1u << DW_RSP);
+        } else {
+            if ((r & R_BAD) && !(r & R_REGS))
+                goto stop;
+            fde_loc_t l;
+            if (find_fde(at, &l) != 0)
+                goto stop;
+            cfi_state_t s = l.init;
+            if (run_cfi(&l.cie, l.f.p, l.f.end, l.begin, at, &s, &l.init, NULL) != 0)
+                goto stop;
+            if (ps_g.sampling && l.fo.dlfo_map_start != last_obj) { /* see drop_tables */
+                drop_tables(at);
+                last_obj = l.fo.dlfo_map_start;
+            }
+            uintptr_t cfa;
+            if (s.cfa_expr) {
+                if (eval_expr(s.expr, s.expr_len, reg, known, &cfa) != 0)
+                    goto stop;
+            } else {
+                if (s.cfa_reg < 0 || s.cfa_reg >= DW_RA || !(known & (1u << s.cfa_reg)))
+                    goto stop;
+                cfa = reg[s.cfa_reg] + (uintptr_t)s.cfa_off;
+            }
+            if (cfa <= sp || cfa > top)
+                goto stop;
+            /* An interrupted epilogue may have popped registers whose rows still say "saved at
+             * CFA - k" (GCC's CFI only moves the CFA there): such a slot lies below sp, in the
+             * psABI's 128-byte red zone, which a signal frame never overwrites. */
+            uintptr_t lo = was_exact ? sp - 128 : sp;
+            uintptr_t next[DW_NREGS];
+            uint32_t nknown = 0;
+            for (int i = 0; i < DW_NREGS; i++) {
+                const reg_rule_t *rr = &s.reg[i];
+                uintptr_t a = cfa + (uintptr_t)(intptr_t)rr->off;
+                next[i] = 0;
+                switch (rr->kind) {
+                case K_SAME:
+                    next[i] = reg[i];
+                    nknown |= known & CALLEE_SAVED & (1u << i);
+                    break;
+                case K_OFFSET:
+                    if (a < lo || a > top - 8)
+                        goto stop;
+                    next[i] = *(const uintptr_t *)a;
+                    nknown |= 1u << i;
+                    break;
+                case K_VALOFF:
+                    next[i] = a;
+                    nknown |= 1u << i;
+                    break;
+                case K_REG:
+                    next[i] = reg[rr->off];
+                    nknown |= (known >> rr->off & 1u) << i;
+                    break;
+                default: /* undefined, or an expression: unknown */
+                    break;
+                }
+            }
+            if (!(nknown & (1u << DW_RA)))
+                goto stop;
+            if (s.reg[DW_RSP].kind == K_SAME) { /* the psABI's convention: rsp = CFA */
+                next[DW_RSP] = cfa;
+                nknown |= 1u << DW_RSP;
+            }
+            if (!(nknown & (1u << DW_RSP)) || next[DW_RSP] <= sp || next[DW_RSP] > top)
+                goto stop;
+            memcpy(reg, next, sizeof next);
+            known = nknown;
+            pc = reg[DW_RA];
+        }
+        if (pc == 0)
+            break;
+    }
+    if (from_sp)
+        goto stop;
+    return n;
+stop:
+    if (!cut)
+        return -1;
+    *cut = 1;
+    return n;
+}
+
+/* 1 if a walk that stopped after n frames (ips[n - 1] the last) stopped at a frame walk_regs
+ * can step. exact: ips[0] is an interrupted pc, not a return address; then also a frame whose
+ * rule is simple but whose saved rbp lay below sp (an interrupted epilogue: see walk_regs). */
+static int stopped_at_regs(void *const *ips, int n, int exact)
+{
+    if (n <= 0)
+        return 0;
+    uintptr_t pc = (uintptr_t)ips[n - 1];
+    uint64_t r = lookup_rule(n == 1 && exact ? pc : pc - 1);
+    if (n == 1 && exact && !(r & (R_BAD | R_END | R_FP)))
+        return 1;
+    return (r & (R_BAD | R_REGS)) == (R_BAD | R_REGS);
+}
+
 typedef struct regs_s {
     uintptr_t pc, sp, bp;
 } regs_t;
@@ -1214,6 +1469,62 @@ __asm__(".pushsection .text\n"
         ".size ps_unwind_regs, .-ps_unwind_regs\n"
         ".popsection\n");
 
+/* Fills r (DWARF numbering) with its caller's callee-saved registers, its stack pointer after
+ * return and the return address; a leaf like ps_unwind_regs. */
+void ps_unwind_regs_all(uintptr_t r[DW_NREGS]);
+__asm__(".pushsection .text\n"
+        ".p2align 4\n"
+        ".globl ps_unwind_regs_all\n"
+        ".hidden ps_unwind_regs_all\n"
+        ".type ps_unwind_regs_all, @function\n"
+        "ps_unwind_regs_all:\n"
+        ".cfi_startproc\n"
+        "    movq %rbx, 24(%rdi)\n"
+        "    movq %rbp, 48(%rdi)\n"
+        "    leaq 8(%rsp), %rax\n"
+        "    movq %rax, 56(%rdi)\n"
+        "    movq %r12, 96(%rdi)\n"
+        "    movq %r13, 104(%rdi)\n"
+        "    movq %r14, 112(%rdi)\n"
+        "    movq %r15, 120(%rdi)\n"
+        "    movq (%rsp), %rax\n"
+        "    movq %rax, 128(%rdi)\n"
+        "    ret\n"
+        ".cfi_endproc\n"
+        ".size ps_unwind_regs_all, .-ps_unwind_regs_all\n"
+        ".popsection\n");
+
+/* The walk of a capture that the fast walk gave up on at a frame walk_regs can step (an
+ * allocation made inside the loader's lazy binding), from this function's own registers. The
+ * frames are those the fast walk gives from its start registers (from_pc, from_sp: in
+ * ps_unwind_capture's or ps_unwind_stack_id's frame): the frames below that one (this
+ * function's, retry_regs') are left out. -1 if it stops short too (the caller then uses
+ * libunwind, as before). */
+static PS_COLD PS_NOINLINE int capture_regs(uintptr_t from_pc, uintptr_t from_sp, void **ips,
+                                            int max, ps_unwind_tcache_t *tc)
+{
+    uintptr_t reg[DW_NREGS];
+    ps_unwind_regs_all(reg);
+    uintptr_t top = stack_top(tc, reg[DW_RSP]);
+    if (!top)
+        return -1;
+    uint32_t known = CALLEE_SAVED | (1u << DW_RA);
+    return walk_regs(reg, known, 0, ips, max, top, NULL, from_sp, from_pc);
+}
+
+/* After a fast walk from `from` gave up: the walk again, to see where it stopped, and if that
+ * frame is one walk_regs can step, the register walk (capture_regs); else -1 (libunwind).
+ * Out of line, so that the callers' common path is as it was without it. */
+static PS_COLD PS_NOINLINE int retry_regs(uintptr_t pc, uintptr_t sp, uintptr_t bp, void **ips,
+                                          int max, ps_unwind_tcache_t *tc)
+{
+    int stopped = 0;
+    int n = walk(pc, sp, bp, 0, ips, max, tc, NULL, NULL, &stopped);
+    if (!stopped || !stopped_at_regs(ips, n, 0))
+        return -1;
+    return capture_regs(pc, sp, ips, max, tc);
+}
+
 static void memo_forget(ps_unwind_tcache_t *tc);
 
 static void check_generation(ps_unwind_tcache_t *tc)
@@ -1235,6 +1546,8 @@ int ps_unwind_capture(void **ips, int max, ps_unwind_tcache_t *tc)
     /* Sampling walks rarely: the shared table serves its rules, and the thread's 16 KiB cache,
      * whose every page a few dozen hashed pcs would write, stays untouched. */
     int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, ps_g.sampling ? NULL : tc, NULL, NULL);
+    if (PS_UNLIKELY(n < 0))
+        n = retry_regs(r.pc, r.sp, r.bp, ips, max, tc);
     if (n < 0)
         atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
     return n;
@@ -1373,8 +1686,14 @@ int64_t ps_unwind_stack_id(ps_unwind_tcache_t *tc, int max, ps_unwind_intern_fn 
     int n = walk(r.pc, r.sp, r.bp, 0, ips, max, tc, tc, &rec, NULL);
     tc->memo_pos = pos + (uint64_t)rec.n; /* past every word written, used or not */
     if (n < 0) {
-        atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
-        return -1;
+        /* a frame only the register walk steps? Its stack is not memoized (e stays invalid:
+         * the memo records rsp- and rbp-based reads only) */
+        n = retry_regs(r.pc, r.sp, r.bp, ips, max, tc);
+        if (n < 0) {
+            atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
+            return -1;
+        }
+        return intern(ips, n, arg);
     }
     uint32_t id = intern(ips, n, arg);
     e->sp = r.sp;
@@ -1430,8 +1749,33 @@ int ps_unwind_from_context(const void *ucontext, uintptr_t *ips, int max, int *c
     const ucontext_t *uc = ucontext;
     const greg_t *g = uc->uc_mcontext.gregs;
     /* No thread cache: the handler may have interrupted this thread while it wrote one. */
-    return walk((uintptr_t)g[REG_RIP], (uintptr_t)g[REG_RSP], (uintptr_t)g[REG_RBP], 1,
-                (void **)ips, max, NULL, NULL, NULL, cut);
+    int stopped = 0;
+    int n = walk((uintptr_t)g[REG_RIP], (uintptr_t)g[REG_RSP], (uintptr_t)g[REG_RBP], 1,
+                 (void **)ips, max, NULL, NULL, NULL, &stopped);
+    if (stopped && stopped_at_regs((void *const *)ips, n, 1)) {
+        /* every register of the interrupted code, in DWARF's numbering */
+        static const int from[DW_NREGS] = {REG_RAX, REG_RDX, REG_RCX, REG_RBX, REG_RSI, REG_RDI,
+                                           REG_RBP, REG_RSP, REG_R8,  REG_R9,  REG_R10, REG_R11,
+                                           REG_R12, REG_R13, REG_R14, REG_R15, REG_RIP};
+        uintptr_t reg[DW_NREGS];
+        for (int i = 0; i < DW_NREGS; i++)
+            reg[i] = (uintptr_t)g[from[i]];
+        uintptr_t top = stack_top(NULL, reg[DW_RSP]);
+        stopped = 0;
+        int m =
+            top ? walk_regs(reg, (1u << DW_NREGS) - 1, 1, (void **)ips, max, top, &stopped, 0, 0)
+                : -1;
+        if (m > n)
+            n = m;
+        else
+            stopped = 1; /* no further than the fast walk: its frames are still in ips */
+    }
+    if (stopped) {
+        if (!cut)
+            return -1;
+        *cut = 1;
+    }
+    return n;
 }
 
 PS_COLD int ps_unwind_init(void)

@@ -259,17 +259,12 @@ def cpuburn(args, ck):
         fr = [f["function"] for f in st["stack"]]
         return any(n in fr for n in names)
     # A tick inside the loader's lazy binding of a PLT slot (_dl_fixup under ld.so's
-    # _dl_runtime_resolve_* trampoline) unwinds no further than the trampoline (README, Known
-    # limitations; CI saw 4 such samples once under load): counted with the teardown's, in the
-    # same bound, and only when the stack is just the loader's two frames.
-    def resolver_cut(st):
-        fr = [f["function"] for f in st["stack"]]
-        return fr[-1].startswith("_dl_runtime_resolve") and \
-            all(f["module"].endswith("ld-linux-x86-64.so.2") for f in st["stack"])
+    # _dl_runtime_resolve_* trampoline, whose CFA is in rbx) is walked on through the
+    # trampoline to its caller (shim/unwind.c, walk_regs; integration_lazybind): rooted too.
     teardown = [st for st in cpu["stacks"] if not rooted(st, ("_start", "worker"))]
     whole = all([f["function"] for f in st["stack"]][-2:] in (["start_thread", "clone3"],
                                                               ["start_thread", "clone"])
-                or resolver_cut(st) for st in teardown)
+                for st in teardown)
     ck.check(main_total > 0 and whole and
              sum(st["samples"] for st in teardown) <= max(3, cpu["samples"] // 10),
              "every sample is under _start or the worker's routine (or its teardown)",

@@ -98,6 +98,43 @@ static int cmp_int(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
+/* Calls fn with the stack realigned and the CFA kept in rbx, as ld.so's lazy-binding trampoline
+ * _dl_runtime_resolve_xsavec does (CFA = rbx + 16 here, rbx saved at CFA - 16). */
+void rbx_cfa_call(void (*fn)(void));
+__asm__(".pushsection .text\n"
+        ".p2align 4\n"
+        ".globl rbx_cfa_call\n"
+        ".type rbx_cfa_call, @function\n"
+        "rbx_cfa_call:\n"
+        ".cfi_startproc\n"
+        "    pushq %rbx\n"
+        ".cfi_adjust_cfa_offset 8\n"
+        ".cfi_rel_offset %rbx, 0\n"
+        "    movq %rsp, %rbx\n"
+        ".cfi_def_cfa_register %rbx\n"
+        "    andq $-64, %rsp\n"
+        "    subq $192, %rsp\n"
+        "    call *%rdi\n"
+        "    movq %rbx, %rsp\n"
+        ".cfi_def_cfa_register %rsp\n"
+        "    popq %rbx\n"
+        ".cfi_adjust_cfa_offset -8\n"
+        ".cfi_restore %rbx\n"
+        "    ret\n"
+        ".cfi_endproc\n"
+        ".size rbx_cfa_call, .-rbx_cfa_call\n"
+        ".popsection\n");
+
+static __attribute__((noinline)) int through_rbx_cfa(int n)
+{
+    volatile int keep = n;
+    if (n == 0)
+        rbx_cfa_call(capture_both);
+    else
+        keep += through_rbx_cfa(n - 1);
+    return keep;
+}
+
 START_TEST(test_matches_libunwind)
 {
     load_libunwind();
@@ -111,6 +148,11 @@ START_TEST(test_matches_libunwind)
     qsort(v, 3, sizeof v[0], cmp_int);
     assert_same_as_libunwind("callback from libc's qsort");
     ck_assert_int_eq(v[0], 1);
+    /* a frame whose CFA is in rbx: the register walk (walk_regs), not libunwind */
+    uint64_t fb0 = ps_unwind_fallbacks();
+    through_rbx_cfa(3);
+    assert_same_as_libunwind("through a frame whose CFA is in rbx");
+    ck_assert_uint_eq(ps_unwind_fallbacks(), fb0);
 }
 END_TEST
 
