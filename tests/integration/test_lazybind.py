@@ -9,8 +9,8 @@ _dl_fixup and the symbol lookup. At PERFSHIM_CPU_HZ=5000 hundreds of samples lan
 stack through the trampoline must go on to its caller, lazy_dispatch (the function whose PLT
 call is being bound), then lazybind_round, main, and end at _start: before the register walk
 (shim/unwind.c, walk_regs) every one of them ended at the trampoline. Samples in the plugin's
-PLT stubs (CFA given by a DWARF expression) must reach lazy_dispatch and _start too, and no
-sample in a hundred may be cut short (before: some 5% were; a tick that lands in the signal
+PLT stubs (CFA given by a DWARF expression) must reach lazy_dispatch and _start too, and at
+most one sample in a hundred may be cut short (before: some 5% were; a tick that lands in the signal
 trampoline itself still is)."""
 import json
 import os
