@@ -21,6 +21,13 @@
  * thread that the program asked for it blocked (old masks they return say so). A SIGPROF of the
  * program's own that arrives while it is "blocked" is held and raised again when the program
  * unblocks it. New threads inherit the creator's view, as they inherit its mask.
+ *
+ * Our handler runs on the stack the program asked for its own SIGPROF handler: with SA_ONSTACK
+ * when the program's action has it (on_stack_like_program). Go's runtime installs every handler
+ * so and runs goroutines on stacks of a few KiB with no room for a signal frame; its os/signal
+ * documentation requires SA_ONSTACK of any other code's handler, and without it a cgo program
+ * crashed within a second of sampling. Always asking for it would move every program that sets
+ * an alternate stack for its SIGSEGV handler (Ruby: 16 KiB) onto that small stack.
  */
 #include "timing.h"
 
@@ -70,6 +77,7 @@ static int cookie;                   /* its address marks our timers' signals */
 static struct sigaction prog_action; /* the program's SIGPROF action, as the kernel keeps it */
 static void (*libc_restorer)(void);  /* the restorer glibc's sigaction gives every action */
 static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+static int install_handler(void);
 
 static size_t by_id_bytes(size_t elem)
 {
@@ -242,6 +250,19 @@ static void keep_interruption(ucontext_t *uc)
 #endif
 }
 
+/* Room left below sp when sp is on the thread's alternate signal stack (SA_ONSTACK), else
+ * SIZE_MAX. Asked only when the program's action has SA_ONSTACK: one system call a sample. */
+static size_t alt_stack_room(uintptr_t sp)
+{
+    if (!(prog_action.sa_flags & SA_ONSTACK))
+        return SIZE_MAX;
+    stack_t ss;
+    if (sigaltstack(NULL, &ss) != 0 || !(ss.ss_flags & SS_ONSTACK))
+        return SIZE_MAX;
+    uintptr_t lo = (uintptr_t)ss.ss_sp;
+    return sp > lo ? sp - lo : 0;
+}
+
 static void on_sigprof(int sig, siginfo_t *si, void *uc)
 {
     if (!si || si->si_code != SI_TIMER || si->si_value.sival_ptr != &cookie) {
@@ -255,7 +276,8 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
     cpu_buf_t *b = tls_cpu;
     uint64_t weight = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
     char here;
-    if (b && ps_unwind_stack_room((uintptr_t)&here) < PS_CPU_STACK_ROOM) {
+    if (b && (ps_unwind_stack_room((uintptr_t)&here) < PS_CPU_STACK_ROOM ||
+              alt_stack_room((uintptr_t)&here) < PS_CPU_STACK_ROOM)) {
         /* Too close to the end of the thread's stack for record()'s frames: Ruby's main thread
          * reserves its stack down to a few KiB of the limit at start, and a walk there
          * overflowed it (SIGSEGV). The program would never have run a handler here. */
@@ -394,6 +416,8 @@ int ps_cpu_sigaction(int sig, const struct sigaction *act, struct sigaction *old
         prog_action.sa_restorer = libc_restorer;
         sigdelset(&prog_action.sa_mask, SIGKILL);
         sigdelset(&prog_action.sa_mask, SIGSTOP);
+        if ((prev.sa_flags ^ prog_action.sa_flags) & SA_ONSTACK)
+            install_handler();
     }
     if (old)
         *old = prev;
@@ -480,19 +504,16 @@ int ps_cpu_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 /* ---- init, snapshot ---------------------------------------------------------------------------
  */
 
-int ps_cpu_init(void)
+/* Installs on_sigprof for SIGPROF; the first call keeps the program's action (the one it had
+ * before the shim loaded) in prog_action. SA_ONSTACK as the program's action has it. */
+static int install_handler(void)
 {
-    if (ps_g.opt.cpu_hz <= 0)
-        return 0;
-    resolve_sigaction();
-    retired_samples = ps_os_map(by_id_bytes(sizeof *retired_samples));
-    retired_threads = ps_os_map(by_id_bytes(sizeof *retired_threads));
-    if (!real_sigaction || !retired_samples || !retired_threads)
-        return -1;
     struct sigaction a;
     memset(&a, 0, sizeof a);
     a.sa_sigaction = on_sigprof;
     a.sa_flags = SA_SIGINFO | SA_RESTART;
+    if (cpu_on)
+        a.sa_flags |= prog_action.sa_flags & SA_ONSTACK;
     /* the program's signals wait while we run (keep_interruption); faults do not, so that a
      * fault in the handler is the program's to handle, as before */
     sigfillset(&a.sa_mask);
@@ -502,7 +523,19 @@ int ps_cpu_init(void)
     sigdelset(&a.sa_mask, SIGILL);
     sigdelset(&a.sa_mask, SIGTRAP);
     sigdelset(&a.sa_mask, SIGSYS);
-    if (real_sigaction(SIGPROF, &a, &prog_action) != 0)
+    return real_sigaction(SIGPROF, &a, cpu_on ? NULL : &prog_action);
+}
+
+int ps_cpu_init(void)
+{
+    if (ps_g.opt.cpu_hz <= 0)
+        return 0;
+    resolve_sigaction();
+    retired_samples = ps_os_map(by_id_bytes(sizeof *retired_samples));
+    retired_threads = ps_os_map(by_id_bytes(sizeof *retired_threads));
+    if (!real_sigaction || !retired_samples || !retired_threads)
+        return -1;
+    if (install_handler() != 0)
         return -1;
     struct sigaction mine;
     if (real_sigaction(SIGPROF, NULL, &mine) == 0 && (mine.sa_flags & PS_SA_RESTORER))

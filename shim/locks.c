@@ -32,7 +32,9 @@
  * recorded at its first use, so statically initialized locks are covered like dynamic ones.
  * pthread_*_init and pthread_*_destroy retire the record at that address: records with
  * contention are kept (flagged destroyed), the others are folded into a count and their slot
- * is reused. A slot is reused under a new generation, which keeps old call-site rows apart.
+ * is reused. A slot is reused under a new generation, which keeps old call-site rows apart. A
+ * lock of the same kind first used later at a kept record's address continues that record
+ * (rec_create), so an address holds one record however often a lock there is remade.
  * sem_init and sem_destroy do the same, except that a contended semaphore's record stays
  * keyed by its address, for the next semaphore there (sem_retire_at).
  */
@@ -96,7 +98,8 @@ typedef struct lock_rec_s {
     _Atomic uint32_t first_use; /* stack id of the first use */
     uint32_t gen;               /* slot generation: bumped when the slot is reused */
     _Atomic uint32_t waiters;   /* semaphores: threads in a timed wait now (sem_post reads it) */
-    _Atomic uint32_t flags;     /* REC_SEM_*: a semaphore's record kept across sem_destroy */
+    _Atomic uint32_t flags;     /* REC_SEM_*: a semaphore's record kept across sem_destroy;
+                                   REC_SEM_KEPT also marks any kept record counted once */
     char pad[36];
     /* written on contended and sampled acquisitions only (uncontended acquisitions are
      * counted per thread: ps_thread_t.lockc) */
@@ -178,6 +181,8 @@ static void rec_retire(lock_rec_t *r)
     if (rec_worth_keeping(r) &&
         ((atomic_load_explicit(&r->flags, memory_order_relaxed) & REC_SEM_KEPT) ||
          atomic_fetch_add(&retired_kept, 1) < rec_mask / 4)) {
+        /* counted once, however often rec_create revives it and it is destroyed again */
+        atomic_fetch_or_explicit(&r->flags, REC_SEM_KEPT, memory_order_relaxed);
         atomic_store_explicit(&r->key, k | KEY_RETIRED, memory_order_release);
         return;
     }
@@ -218,10 +223,24 @@ static PS_NOINLINE lock_rec_t *rec_create(uintptr_t a, uint32_t kind, ps_thread_
     for (int attempt = 0; attempt < 8; attempt++) {
         uint64_t i = addr_hash(a);
         lock_rec_t *tomb = NULL, *empty = NULL;
-        for (unsigned n = 0; n < PROBE_LIMIT; n++, i = (i + 1) & rec_mask) {
+        int raced = 0;
+        for (unsigned n = 0; n < PROBE_LIMIT && !raced; n++, i = (i + 1) & rec_mask) {
             uintptr_t k = atomic_load_explicit(&recs[i].key, memory_order_acquire);
             if (k == a)
                 return &recs[i]; /* another thread created it */
+            if (k == (a | KEY_RETIRED) &&
+                atomic_load_explicit(&recs[i].kind, memory_order_relaxed) == kind) {
+                /* A destroyed lock of this kind kept at this address: the new one continues
+                 * its record, as a semaphore does (sem_retire_at). A record per instance
+                 * filled the address's probe chain: Chromium destroys a waited-on condition
+                 * variable on a thread's stack, at the same address, hundreds of times. */
+                uintptr_t expect = k;
+                if (atomic_compare_exchange_strong_explicit(
+                        &recs[i].key, &expect, a, memory_order_acq_rel, memory_order_acquire))
+                    return &recs[i];
+                raced = 1; /* changed meanwhile: probe again */
+                continue;
+            }
             if (k == KEY_TOMB && !tomb)
                 tomb = &recs[i];
             if (k == KEY_EMPTY) {
@@ -229,6 +248,8 @@ static PS_NOINLINE lock_rec_t *rec_create(uintptr_t a, uint32_t kind, ps_thread_
                 break;
             }
         }
+        if (raced)
+            continue;
         lock_rec_t *r = tomb ? tomb : empty;
         if (!r) {
             table_full();
