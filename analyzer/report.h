@@ -53,7 +53,9 @@ typedef int (*pa_report_fn)(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j);
 
 /* Loads every trace in turn and calls one() for it: text reports separated by blank lines,
  * JSON as an array when as_array. An unreadable trace is reported (pa_model_load says why)
- * and skipped. Returns the first error, PA_OK if none. */
+ * and skipped. Returns the first error, PA_OK if none. The advice counters are not kept
+ * (pa_model_load_unadvised): none of these reports (leaks, summary, locks, hot, run) reads
+ * them, and t->advice is NULL in one(). */
 int pa_report_each_file(char *const *paths, size_t n, bool json, bool quiet, bool as_array,
                         FILE *out, pa_report_fn one, void *ctx);
 /* The same, but a trace without any snapshot (its process killed before it wrote one) is not
