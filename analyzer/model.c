@@ -2191,7 +2191,7 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
             rc = load_inherited(t, &ch);
             break;
         case PS_CHUNK_ADVICE:
-            rc = load_advice(t, &ch, !o->no_site_chunks);
+            rc = load_advice(t, &ch, !o->no_site_chunks && !o->no_advice);
             break;
         case PS_CHUNK_END:
             load_end(t, &ch, t->damaged || pa_reader_damaged(r));
@@ -2300,9 +2300,10 @@ static int note_max(pa_trace_t *t, void *ctx)
 }
 
 static int load_at(const char *path, bool quiet, const pa_at_t *at, bool no_site_chunks,
-                   pa_trace_t *t)
+                   bool no_advice, pa_trace_t *t)
 {
-    pa_model_opts_t o = {.quiet = quiet, .at = *at, .no_site_chunks = no_site_chunks};
+    pa_model_opts_t o = {
+        .quiet = quiet, .at = *at, .no_site_chunks = no_site_chunks, .no_advice = no_advice};
     if (at->kind == PA_AT_MAX) {
         /* first pass: the totals of every snapshot, to find the highest live heap */
         pa_at_t best = {.kind = PA_AT_NUMBER};
@@ -2320,12 +2321,17 @@ static int load_at(const char *path, bool quiet, const pa_at_t *at, bool no_site
 
 int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t)
 {
-    return load_at(path, quiet, at, false, t);
+    return load_at(path, quiet, at, false, false, t);
+}
+
+int pa_model_load_unadvised(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t)
+{
+    return load_at(path, quiet, at, false, true, t);
 }
 
 int pa_model_load_unaged(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t)
 {
-    return load_at(path, quiet, at, true, t);
+    return load_at(path, quiet, at, true, false, t);
 }
 
 void pa_model_free(pa_trace_t *t)

@@ -376,6 +376,9 @@ int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t
  * not kept (no_site_chunks), so t->ages and t->advice are NULL and pa_model_leak_kinds() gives
  * none; on the busy trace, 15 MB of arrays neither faulted in nor filled. */
 int pa_model_load_unaged(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t);
+/* The same as pa_model_load_at() without the advice counters (no_advice): what the reports
+ * pa_report_each_file() loads for (leaks, summary, locks, hot, run) read of the trace. */
+int pa_model_load_unadvised(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t);
 
 /* Streaming: the report's handler, called after each snapshot is read (t->snap is it, complete:
  * its rows, pool and totals). A return other than PA_OK stops the reading and is returned. */
@@ -405,6 +408,9 @@ typedef struct {
     /* the report reads none of the per-site chunks (AGES, ADVICE, LEAK_KINDS' rows): they are
      * checked as ever (their damage said alike) but not kept */
     bool no_site_chunks;
+    /* the report reads the ADVICE chunk's counters nowhere (only advise and merge do): the
+     * chunk is checked as ever (its damage said alike) but not kept (T2's: 16.6 MB) */
+    bool no_advice;
     pa_pass_t pass; /* what an earlier pass over the file lets this one leave out */
     pa_at_t at;     /* where to stop applying snapshots (PA_AT_MAX: not here) */
     pa_model_snapshot_fn on_snapshot; /* may be NULL */

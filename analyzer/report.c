@@ -1691,7 +1691,7 @@ static int each(char *const *paths, size_t n, const pa_at_t *at, bool json, bool
     bool first = true;
     for (size_t i = 0; i < n; i++) {
         pa_trace_t t;
-        int rc = one_trace ? pa_model_load_at(paths[i], quiet, at, &t) : PA_OK;
+        int rc = one_trace ? pa_model_load_unadvised(paths[i], quiet, at, &t) : PA_OK;
         if (rc == PA_OK) {
             if (!json && !first)
                 fputs("\n\n", out);

@@ -318,6 +318,28 @@ static uint32_t crc32_of(uint32_t crc, const uint8_t *p, size_t n)
 
 enum { TRY_OK = 1, TRY_EOF = 2, TRY_BAD = 3, TRY_TRUNC = 4, TRY_GAVE_UP = 5 };
 
+/* Room in r->buf for a payload of length bytes. The buffer holds one payload at a time and a
+ * chunk's decoded form is held beside it: a payload past the window is given a buffer of its own
+ * size (the old one freed first, never copied: it is read afresh), so a large chunk's buffer is
+ * not held while the smaller ones after it load. A compile's exit SNAPSHOT (12.3 MB) left a
+ * 16 MB buffer held while AGES, LEAK_KINDS and ADVICE were decoded beside it. Small payloads (a
+ * stream's, read without the window) keep growing one buffer. */
+static int payload_room(pa_reader_t *r, uint32_t length)
+{
+    size_t need = length ? length : 1;
+    if (need <= r->cap && (r->cap <= IOBUF_SIZE || need > r->cap / 2))
+        return PA_OK;
+    if (need <= IOBUF_SIZE && r->cap <= IOBUF_SIZE)
+        return pa_util_grow((void **)&r->buf, &r->cap, need, 1);
+    free(r->buf);
+    r->cap = 0;
+    if (!(r->buf = malloc(need)))
+        return PA_ENOMEM;
+    pa_util_huge(r->buf, need); /* (as pa_util_grow's) */
+    r->cap = need;
+    return PA_OK;
+}
+
 /* Reads and verifies the chunk at `off`. With `loud`, damage is reported. Returns TRY_* or a
  * negative PA_E* code. */
 static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
@@ -373,7 +395,7 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
     if (r->win && length <= IOBUF_SIZE) {
         got = win_at(r, data, length, &payload);
     } else {
-        if (pa_util_grow((void **)&r->buf, &r->cap, length ? length : 1, 1) != PA_OK)
+        if (payload_room(r, length) != PA_OK)
             return PA_ENOMEM;
         got = read_at(r, data, r->buf, length);
         payload = r->buf;

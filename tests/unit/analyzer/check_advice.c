@@ -4,10 +4,12 @@
  * item 1) as the model reads it (analyzer/model.c), encoded here by hand: its fields and bins,
  * a chunk of another snapshot, malformed chunks (said, skipped, never a crash); and the
  * thresholds of the three rules that read it (analyzer/advise.c, docs/tuning.md), just above
- * and just below each.
+ * and just below each. The reports that do not read the counters load without them
+ * (pa_model_load_unadvised, pa_report_each_file) and still say a malformed chunk.
  */
 #include "advise.h"
 #include "model.h"
+#include "report.h"
 #include "test_util.h"
 
 #include "trace_format.h"
@@ -161,6 +163,60 @@ START_TEST(test_chunk_other_or_malformed)
 }
 END_TEST
 
+/* pa_report_each_file's callback: whether its trace kept advice counters, and its damage. */
+static int note_advice(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)
+{
+    (void)out;
+    (void)j;
+    int *seen = ctx;
+    seen[0] = t->advice != NULL;
+    seen[1] = t->damaged;
+    seen[2] = (int)t->warnings.n;
+    return PA_OK;
+}
+
+/* A report that reads no advice counters (leaks, summary, locks, hot: pa_report_each_file)
+ * does not keep them (16.6 MB of a compile's trace), but a malformed chunk is said alike. */
+START_TEST(test_unadvised)
+{
+    tb_buf_t p = {0};
+    advice_payload(&p, TB_SNAPSHOT_TIME_NS, 16, PS_ADVICE_F_SCALED, 64, two_sites, 2);
+    const uint16_t types[] = {PS_CHUNK_ADVICE};
+    char *path = strdup(tu_typical_file("unadvised.trace", types, &p, 1));
+    pa_trace_t t;
+    ck_assert_int_eq(pa_model_load_unadvised(path, true, &(pa_at_t){.kind = PA_AT_LAST}, &t),
+                     PA_OK);
+    ck_assert_ptr_null(t.advice);
+    ck_assert(!t.damaged);
+    pa_model_free(&t);
+    ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK); /* (the chunk is sound) */
+    ck_assert_ptr_nonnull(pa_model_advice(&t));
+    pa_model_free(&t);
+    int seen[3] = {-1, -1, -1};
+    ck_assert_int_eq(pa_report_each_file(&path, 1, false, true, false, stdout, note_advice, seen),
+                     PA_OK);
+    ck_assert_int_eq(seen[0], 0);
+    ck_assert_int_eq(seen[1], 0);
+    free(path);
+
+    p.len -= 4; /* the last bin cut: said and skipped, kept or not */
+    path = strdup(tu_typical_file("unadvised_bad.trace", types, &p, 1));
+    tb_free(&p);
+    ck_assert_int_eq(pa_model_load_unadvised(path, true, &(pa_at_t){.kind = PA_AT_LAST}, &t),
+                     PA_OK);
+    ck_assert(t.damaged);
+    ck_assert_uint_eq(t.warnings.n, 1);
+    ck_assert(strstr(t.warnings.items[0], "malformed ADVICE chunk"));
+    pa_model_free(&t);
+    ck_assert_int_eq(pa_report_each_file(&path, 1, false, true, false, stdout, note_advice, seen),
+                     PA_OK);
+    ck_assert_int_eq(seen[0], 0);
+    ck_assert_int_eq(seen[1], 1);
+    ck_assert_int_eq(seen[2], 1);
+    free(path);
+}
+END_TEST
+
 /* ---- the rules' thresholds ------------------------------------------------------------------ */
 
 /* Pieces of advice of rule id for a trace whose snapshot has stack 1 with `allocs` allocations
@@ -240,6 +296,7 @@ int main(void)
     TCase *tc = tcase_create("chunk");
     tcase_add_test(tc, test_chunk_decoded);
     tcase_add_test(tc, test_chunk_other_or_malformed);
+    tcase_add_test(tc, test_unadvised);
     tcase_add_test(tc, test_temporaries);
     tcase_add_test(tc, test_realloc_growth);
     tcase_add_test(tc, test_cross_thread);
