@@ -193,8 +193,8 @@ START_TEST(test_unadvised)
     ck_assert_ptr_nonnull(pa_model_advice(&t));
     pa_model_free(&t);
     int seen[3] = {-1, -1, -1};
-    ck_assert_int_eq(pa_report_each_file(&path, 1, false, true, false, stdout, note_advice, seen),
-                     PA_OK);
+    const pa_each_opts_t quiet = {.quiet = true};
+    ck_assert_int_eq(pa_report_each_file(&path, 1, &quiet, stdout, note_advice, seen), PA_OK);
     ck_assert_int_eq(seen[0], 0);
     ck_assert_int_eq(seen[1], 0);
     free(path);
@@ -208,8 +208,7 @@ START_TEST(test_unadvised)
     ck_assert_uint_eq(t.warnings.n, 1);
     ck_assert(strstr(t.warnings.items[0], "malformed ADVICE chunk"));
     pa_model_free(&t);
-    ck_assert_int_eq(pa_report_each_file(&path, 1, false, true, false, stdout, note_advice, seen),
-                     PA_OK);
+    ck_assert_int_eq(pa_report_each_file(&path, 1, &quiet, stdout, note_advice, seen), PA_OK);
     ck_assert_int_eq(seen[0], 0);
     ck_assert_int_eq(seen[1], 1);
     ck_assert_int_eq(seen[2], 1);
