@@ -435,6 +435,25 @@ static void long_doc(pa_json_t *j)
     pa_json_array_end(j);
 }
 
+/* long_doc written each way from `first` to `last` reads `calls` (the calls one by one), in
+ * memory and through full, tiny, unbuffered and line-buffered streams. */
+static void long_ways(const char *calls, int first, int last)
+{
+    static const int modes[] = {_IOFBF, _IOFBF, _IOFBF, _IONBF, _IOLBF};
+    static const size_t sizes[] = {4096, 1000, 7, 0, 64};
+    for (int way = first; way <= last; way++) {
+        long_way = way;
+        char *mem = render(long_doc);
+        ck_assert_msg(strcmp(mem, calls) == 0, "way %d, a memory stream", way);
+        free(mem);
+        for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+            char *got = render_stream(long_doc, modes[m], sizes[m]);
+            ck_assert_msg(strcmp(got, calls) == 0, "way %d, stream %zu", way, m);
+            free(got);
+        }
+    }
+}
+
 START_TEST(test_u64_array_runs)
 {
     for (size_t i = 0; i < LONG_N; i++) {
@@ -449,19 +468,7 @@ START_TEST(test_u64_array_runs)
     char *calls = render(long_doc);
     ck_assert_ptr_nonnull(strstr(calls, "18446744073709551615"));
     ck_assert_ptr_nonnull(strstr(calls, "4294967295"));
-    static const int modes[] = {_IOFBF, _IOFBF, _IOFBF, _IONBF, _IOLBF};
-    static const size_t sizes[] = {4096, 1000, 7, 0, 64};
-    for (int way = 1; way <= 2; way++) {
-        long_way = way;
-        char *mem = render(long_doc);
-        ck_assert_msg(strcmp(mem, calls) == 0, "way %d, a memory stream", way);
-        free(mem);
-        for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
-            char *got = render_stream(long_doc, modes[m], sizes[m]);
-            ck_assert_msg(strcmp(got, calls) == 0, "way %d, stream %zu", way, m);
-            free(got);
-        }
-    }
+    long_ways(calls, 1, 2);
     free(calls);
     /* frame numbers below PA_JSON_DIGITS_MAX, every width, through their digits made once */
     static const uint32_t edges[] = {0, 9, 10, 99, 100, 999999, 1000000, PA_JSON_DIGITS_MAX - 1};
@@ -478,17 +485,7 @@ START_TEST(test_u64_array_runs)
     calls = render(long_doc);
     ck_assert_ptr_nonnull(strstr(calls, ", 9999999"));
     ck_assert_ptr_nonnull(strstr(calls, "[0, "));
-    for (int way = 2; way <= 3; way++) {
-        long_way = way;
-        char *mem = render(long_doc);
-        ck_assert_msg(strcmp(mem, calls) == 0, "way %d, a memory stream", way);
-        free(mem);
-        for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
-            char *got = render_stream(long_doc, modes[m], sizes[m]);
-            ck_assert_msg(strcmp(got, calls) == 0, "way %d, stream %zu", way, m);
-            free(got);
-        }
-    }
+    long_ways(calls, 2, 3);
     free(calls);
     long_src = long_val32;
 }
