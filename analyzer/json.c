@@ -451,7 +451,7 @@ static inline size_t digits_len(uint64_t d)
 
 /* The digits made once are copied 8 bytes at a time (the count byte and the zeros after the
  * digits are written over by what follows, or given back): a number is a load, two stores and
- * an add, where u64_array divides it into digits (54 instructions a frame number, a tenth of a
+ * an add, where u64_array divides it into digits (57 instructions a frame number, a tenth of a
  * compile's export). */
 void pa_json_digits_array_of(pa_json_t *j, const uint32_t *ix, const uint64_t *dig, size_t n)
 {
