@@ -1337,12 +1337,21 @@ static int write_json(FILE *out, const pa_xprof_t *p)
                 memo[x] = (uint32_t)k;
         }
     pa_json_array_end(&j);
+    /* each frame's number in digits, made once for the 5M frames of a compile's stacks (or, out
+     * of memory or past 7 digits, by the stacks' writer each time) */
+    uint64_t *dig =
+        rc == PA_OK && nframes < PA_JSON_DIGITS_MAX ? malloc((p->nframes + 1) * sizeof *dig) : NULL;
+    for (size_t x = 0; dig && x < p->nframes; x++)
+        dig[x] = memo[x] != UINT32_MAX ? pa_json_digits(memo[x]) : 0;
     pa_json_key(&j, "stacks");
     pa_json_array_begin(&j, false);
     for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites && rc == PA_OK; s++) {
         pa_json_object_begin(&j, true);
         pa_json_key(&j, "frames"); /* (their numbers: memo) */
-        pa_json_u32_array_of(&j, pa_xsite_frames(p, s), memo, s->nframes);
+        if (dig)
+            pa_json_digits_array_of(&j, pa_xsite_frames(p, s), dig, s->nframes);
+        else
+            pa_json_u32_array_of(&j, pa_xsite_frames(p, s), memo, s->nframes);
         pa_json_key(&j, "note");
         pa_json_string(&j, s->note);
         pa_json_key(&j, "values");
@@ -1361,6 +1370,7 @@ static int write_json(FILE *out, const pa_xprof_t *p)
     }
     pa_str_free(&key);
     free(memo);
+    free(dig);
     if (rc != PA_OK)
         pa_msg_error("export: out of memory while writing JSON");
     return rc;

@@ -155,11 +155,26 @@ void pa_json_init(pa_json_t *j, FILE *out)
 static const char lead[] = ",\n                                                                ";
 _Static_assert(sizeof lead == 2 * PA_JSON_MAX_DEPTH + 3, "one indentation per level");
 
+/* The n bytes of lead at s (lead or lead + 1): all that lead holds from s is copied at once
+ * when the buffer has room, and the rest given back, rather than memcpy's call for n bytes
+ * (the reports write 2.5M separators). */
+static inline void put_lead(FILE *f, const char *s, size_t n)
+{
+    enum { LEAD_ROOM = sizeof lead - 1 }; /* from lead + 1, with its NUL */
+    char *at = out_room(f, LEAD_ROOM);
+    if (!at) {
+        out_put(f, s, n);
+        return;
+    }
+    memcpy(at, s, LEAD_ROOM);
+    out_unused(f, LEAD_ROOM - n);
+}
+
 /* A newline and the indentation of the writer's depth. */
 static void indent(const pa_json_t *j)
 {
     int depth = j->depth < PA_JSON_MAX_DEPTH ? j->depth : PA_JSON_MAX_DEPTH;
-    out_put(j->out, lead + 1, 1 + 2 * (size_t)depth);
+    put_lead(j->out, lead + 1, 1 + 2 * (size_t)depth);
 }
 
 /* The separator and indentation before a value or a key (a comma; a newline and indentation, or
@@ -188,7 +203,7 @@ static void before(pa_json_t *j)
         indent(j);
     } else {
         int depth = j->depth < PA_JSON_MAX_DEPTH ? j->depth : PA_JSON_MAX_DEPTH;
-        out_put(j->out, lead, 2 + 2 * (size_t)depth);
+        put_lead(j->out, lead, 2 + 2 * (size_t)depth);
     }
 }
 
@@ -243,6 +258,23 @@ static const unsigned char key_plain[256] = {
 void pa_json_key(pa_json_t *j, const char *key)
 {
     before(j);
+    /* a short plain key copied as it is checked, into the buffer's room (then the rest given
+     * back): one pass, no memcpy call (the reports' keys are names of a few letters) */
+    enum { KEY_SHORT = 60 };
+    char *at = out_room(j->out, KEY_SHORT + 4);
+    if (at) {
+        size_t n = 0;
+        at[0] = '"';
+        for (unsigned char c; n < KEY_SHORT && key_plain[c = (unsigned char)key[n]]; n++)
+            at[1 + n] = (char)c;
+        if (!key[n]) {
+            memcpy(at + 1 + n, "\": ", 3);
+            out_unused(j->out, KEY_SHORT - n);
+            j->after_key = true;
+            return;
+        }
+        out_unused(j->out, KEY_SHORT + 4); /* longer, or escaped: the way below */
+    }
     size_t n = 0; /* the plain characters at the start, found with the length */
     while (key_plain[(unsigned char)key[n]])
         n++;
@@ -394,6 +426,73 @@ void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n)
 void pa_json_u32_array_of(pa_json_t *j, const uint32_t *ix, const uint32_t *val, size_t n)
 {
     u64_array(j, NULL, ix, val, n);
+}
+
+uint64_t pa_json_digits(uint32_t v)
+{
+    if (v >= PA_JSON_DIGITS_MAX) /* (a caller bug: its first 7 digits) */
+        return pa_json_digits(v / 10);
+    unsigned char b[8] = {0};
+    unsigned n = u64_width(v);
+    u64_digits((char *)b + n, v);
+    b[7] = (unsigned char)n;
+    uint64_t d;
+    memcpy(&d, b, sizeof d);
+    return d;
+}
+
+/* The count of digits in d (pa_json_digits). */
+static inline size_t digits_len(uint64_t d)
+{
+    unsigned char b[8];
+    memcpy(b, &d, sizeof b);
+    return b[7];
+}
+
+/* The digits made once are copied 8 bytes at a time (the count byte and the zeros after the
+ * digits are written over by what follows, or given back): a number is a load, two stores and
+ * an add, where u64_array divides it into digits (57 instructions a frame number, a tenth of a
+ * compile's export). */
+void pa_json_digits_array_of(pa_json_t *j, const uint32_t *ix, const uint64_t *dig, size_t n)
+{
+    if (j->depth + 1 >= PA_JSON_MAX_DEPTH) { /* deeper than the writer tracks: its own way */
+        pa_json_array_begin(j, true);
+        for (size_t i = 0; i < n; i++)
+            pa_json_raw(j, (const char *)&dig[ix[i]], digits_len(dig[ix[i]]));
+        pa_json_array_end(j);
+        return;
+    }
+    before(j); /* then what begin, each number and end would write in a compact array */
+    out_put(j->out, "[", 1);
+    enum { DIGITS_RUN = 32, DIGITS_ROOM = 10 }; /* ", " and the 8 bytes stored */
+    size_t i = 0;
+    while (i < n) {
+        size_t k = n - i < DIGITS_RUN ? n - i : DIGITS_RUN;
+        char *at = out_room(j->out, k * DIGITS_ROOM), *p = at;
+        if (!at) { /* (no room: one at a time, through fwrite when the buffer is full) */
+            for (size_t end = i + k; i < end; i++) {
+                uint64_t d = dig[ix[i]];
+                if (i)
+                    out_put(j->out, ", ", 2);
+                out_put(j->out, &d, digits_len(d));
+            }
+            continue;
+        }
+        if (!i) { /* the first number: no separator */
+            uint64_t d = dig[ix[0]];
+            memcpy(p, &d, sizeof d);
+            p += digits_len(d);
+            i++;
+        }
+        for (size_t end = at == p ? i + k : i + k - 1; i < end; i++) {
+            uint64_t d = dig[ix[i]];
+            memcpy(p, ", ", 2);
+            memcpy(p + 2, &d, sizeof d);
+            p += 2 + digits_len(d);
+        }
+        out_unused(j->out, (size_t)(at + k * DIGITS_ROOM - p));
+    }
+    out_put(j->out, "]", 1);
 }
 
 /* Exact powers of ten as doubles (10^22 is the last one a double holds exactly). */

@@ -41,6 +41,15 @@ void pa_json_u64(pa_json_t *j, uint64_t v);
 void pa_json_u64_array(pa_json_t *j, const uint64_t *v, size_t n);
 /* The same of val[ix[0]], ..., val[ix[n - 1]] (an export's stack: its frames' numbers). */
 void pa_json_u32_array_of(pa_json_t *j, const uint32_t *ix, const uint32_t *val, size_t n);
+/* The digits of v (what pa_json_u64 writes) made once, for the arrays of
+ * pa_json_digits_array_of: v below PA_JSON_DIGITS_MAX, its digits in the first bytes, their
+ * count in the last. */
+#define PA_JSON_DIGITS_MAX 10000000u
+uint64_t pa_json_digits(uint32_t v);
+/* As pa_json_u32_array_of, of numbers whose digits were made once: dig[ix[0]], ...,
+ * dig[ix[n - 1]], each made by pa_json_digits (a compile export's 4.7M frame numbers, of 11.6k
+ * frames). */
+void pa_json_digits_array_of(pa_json_t *j, const uint32_t *ix, const uint64_t *dig, size_t n);
 /* A number with up to 6 significant digits ("0.973", "1", "349.525"); null when not finite. */
 void pa_json_f64(pa_json_t *j, double v);
 void pa_json_bool(pa_json_t *j, bool v);

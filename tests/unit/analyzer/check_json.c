@@ -398,7 +398,13 @@ END_TEST
 enum { LONG_N = 1000 };
 static uint64_t long_values[LONG_N];
 static uint32_t long_val32[LONG_N], long_ix[LONG_N];
-static int long_way; /* 0: calls one by one, 1: pa_json_u64_array, 2: pa_json_u32_array_of */
+/* the frame numbers of the odd rounds (long_val32, or long_small: below PA_JSON_DIGITS_MAX),
+ * and their digits made once (pa_json_digits) */
+static uint32_t long_small[LONG_N];
+static const uint32_t *long_src = long_val32;
+static uint64_t long_dig[LONG_N];
+static int long_way; /* 0: calls one by one, 1: pa_json_u64_array, 2: pa_json_u32_array_of,
+                      * 3: pa_json_digits_array_of */
 
 static char *render_stream(void (*fn)(pa_json_t *), int mode, size_t size);
 
@@ -412,19 +418,40 @@ static void long_doc(pa_json_t *j)
             size_t n = lens[l];
             bool frames = r & 1; /* the odd rounds: frame numbers, long_val32[long_ix[i]] */
             for (size_t i = 0; i < n; i++)
-                v[i] = frames ? long_val32[long_ix[i]] : long_values[i];
+                v[i] = frames ? long_src[long_ix[i]] : long_values[i];
             if (long_way == 0) {
                 pa_json_array_begin(j, true);
                 for (size_t i = 0; i < n; i++)
                     pa_json_u64(j, v[i]);
                 pa_json_array_end(j);
             } else if (long_way == 2 && frames) {
-                pa_json_u32_array_of(j, long_ix, long_val32, n);
+                pa_json_u32_array_of(j, long_ix, long_src, n);
+            } else if (long_way == 3 && frames) {
+                pa_json_digits_array_of(j, long_ix, long_dig, n);
             } else {
                 pa_json_u64_array(j, v, n);
             }
         }
     pa_json_array_end(j);
+}
+
+/* long_doc written each way from `first` to `last` reads `calls` (the calls one by one), in
+ * memory and through full, tiny, unbuffered and line-buffered streams. */
+static void long_ways(const char *calls, int first, int last)
+{
+    static const int modes[] = {_IOFBF, _IOFBF, _IOFBF, _IONBF, _IOLBF};
+    static const size_t sizes[] = {4096, 1000, 7, 0, 64};
+    for (int way = first; way <= last; way++) {
+        long_way = way;
+        char *mem = render(long_doc);
+        ck_assert_msg(strcmp(mem, calls) == 0, "way %d, a memory stream", way);
+        free(mem);
+        for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+            char *got = render_stream(long_doc, modes[m], sizes[m]);
+            ck_assert_msg(strcmp(got, calls) == 0, "way %d, stream %zu", way, m);
+            free(got);
+        }
+    }
 }
 
 START_TEST(test_u64_array_runs)
@@ -441,20 +468,26 @@ START_TEST(test_u64_array_runs)
     char *calls = render(long_doc);
     ck_assert_ptr_nonnull(strstr(calls, "18446744073709551615"));
     ck_assert_ptr_nonnull(strstr(calls, "4294967295"));
-    static const int modes[] = {_IOFBF, _IOFBF, _IOFBF, _IONBF, _IOLBF};
-    static const size_t sizes[] = {4096, 1000, 7, 0, 64};
-    for (int way = 1; way <= 2; way++) {
-        long_way = way;
-        char *mem = render(long_doc);
-        ck_assert_msg(strcmp(mem, calls) == 0, "way %d, a memory stream", way);
-        free(mem);
-        for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
-            char *got = render_stream(long_doc, modes[m], sizes[m]);
-            ck_assert_msg(strcmp(got, calls) == 0, "way %d, stream %zu", way, m);
-            free(got);
-        }
-    }
+    long_ways(calls, 1, 2);
     free(calls);
+    /* frame numbers below PA_JSON_DIGITS_MAX, every width, through their digits made once */
+    static const uint32_t edges[] = {0, 9, 10, 99, 100, 999999, 1000000, PA_JSON_DIGITS_MAX - 1};
+    for (size_t i = 0; i < LONG_N; i++)
+        long_small[i] = i < sizeof edges / sizeof *edges
+                            ? edges[i]
+                            : (uint32_t)(rnd() % PA_JSON_DIGITS_MAX) >> (rnd() % 24);
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
+        long_ix[10 * i] = (uint32_t)i; /* (each edge in some array) */
+    for (size_t i = 0; i < LONG_N; i++)
+        long_dig[i] = pa_json_digits(long_small[i]);
+    long_src = long_small;
+    long_way = 0;
+    calls = render(long_doc);
+    ck_assert_ptr_nonnull(strstr(calls, ", 9999999"));
+    ck_assert_ptr_nonnull(strstr(calls, "[0, "));
+    long_ways(calls, 2, 3);
+    free(calls);
+    long_src = long_val32;
 }
 END_TEST
 
@@ -621,6 +654,75 @@ START_TEST(test_stream_buffers)
 }
 END_TEST
 
+/* Keys: a short plain one is copied as it is checked, into the buffer's room; longer ones, or
+ * ones with a character to escape (at the edge of the short ones' length too), the other way:
+ * every kind, in every stream, against the reference escaping. */
+enum { NKEYS = 14 };
+static char keys[NKEYS][128];
+
+static void keys_doc(pa_json_t *j)
+{
+    pa_json_object_begin(j, false);
+    for (size_t k = 0; k < NKEYS; k++) {
+        pa_json_key(j, keys[k]);
+        pa_json_u64(j, k);
+    }
+    pa_json_object_begin(j, true); /* and in a compact object */
+    for (size_t k = 0; k < NKEYS; k++)
+        pa_json_kv_u64(j, keys[k], k);
+    pa_json_object_end(j);
+    pa_json_object_end(j);
+}
+
+START_TEST(test_keys)
+{
+    static const size_t plain[] = {0, 1, 59, 60, 61, 100};
+    static const size_t at[] = {0, 58, 59, 60, 61};
+    static const char odd[] = {'"', '\\', '\x01', '\x7f'};
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++, k++)
+        for (size_t c = 0; c < plain[i]; c++)
+            keys[k][c] = (char)('a' + c % 26);
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++, k++) {
+        for (size_t c = 0; c < at[i] + 3; c++)
+            keys[k][c] = (char)('A' + c % 26);
+        keys[k][at[i]] = odd[i % sizeof odd];
+    }
+    strcpy(keys[k++], "\xc3\xa9t\xc3\xa9"); /* UTF-8: escaped way, kept as it is */
+    strcpy(keys[k++], "\xff");
+    strcpy(keys[k++], "tab\there");
+    ck_assert_uint_eq(k, NKEYS);
+    pa_str_t want = {0};
+    pa_str_puts(&want, "{");
+    for (k = 0; k < NKEYS; k++) {
+        pa_str_puts(&want, k ? ",\n  " : "\n  ");
+        reference_escape(&want, (const unsigned char *)keys[k], strlen(keys[k]));
+        pa_str_puts(&want, ": ");
+        pa_str_u64(&want, k);
+    }
+    pa_str_puts(&want, ",\n  {");
+    for (k = 0; k < NKEYS; k++) {
+        if (k)
+            pa_str_puts(&want, ", ");
+        reference_escape(&want, (const unsigned char *)keys[k], strlen(keys[k]));
+        pa_str_puts(&want, ": ");
+        pa_str_u64(&want, k);
+    }
+    pa_str_puts(&want, "}\n}\n");
+    char *mem = render(keys_doc);
+    ck_assert_str_eq(mem, want.s);
+    free(mem);
+    static const int modes[] = {_IOFBF, _IOFBF, _IOFBF, _IONBF, _IOLBF};
+    static const size_t sizes[] = {4096, 70, 7, 0, 64};
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        char *got = render_stream(keys_doc, modes[m], sizes[m]);
+        ck_assert_msg(strcmp(got, want.s) == 0, "stream %zu", m);
+        free(got);
+    }
+    pa_str_free(&want);
+}
+END_TEST
+
 /* pa_str_u64 / pa_str_hex write what %llu / %llx do. */
 START_TEST(test_str_numbers)
 {
@@ -714,6 +816,7 @@ int main(void)
     tcase_add_test(tc, test_u64_array_runs);
     tcase_add_test(tc, test_escape_reference);
     tcase_add_test(tc, test_stream_buffers);
+    tcase_add_test(tc, test_keys);
     tcase_add_test(tc, test_str_numbers);
     tcase_add_test(tc, test_tix);
     tcase_add_test(tc, test_zalloc);
