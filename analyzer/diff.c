@@ -186,8 +186,9 @@ static const pa_frame_t *site_frames(diff_t *d, const dsite_t *s, size_t *n)
     if (!x->nframes ||
         pa_util_grow((void **)&d->frames, &d->frames_cap, x->nframes, sizeof *d->frames) != PA_OK)
         return no_frames; /* (out of memory: printed without frames) */
-    for (size_t i = 0; i < x->nframes; i++)
-        d->frames[i] = pa_xsite_frame(&d->x, x, i)->f;
+    uint32_t node = x->leaf;
+    for (size_t i = 0; i < x->nframes; i++, node = d->x.nodes[node].caller)
+        d->frames[i] = d->x.frames[d->x.nodes[node].frame].f;
     *n = x->nframes;
     return d->frames;
 }
@@ -210,12 +211,13 @@ static int site_suppressed(diff_t *d, size_t site, const pa_suppress_t *supp)
     if (d->supp_of[site])
         return d->supp_of[site] - 2;
     const pa_xsite_t *x = &d->x.sites[site];
-    const uint32_t *fr = pa_xsite_frames(&d->x, x);
     int r = -1;
-    for (size_t i = 0; i < x->nframes && r < 0; i++) {
-        int32_t *m = &d->frame_match[fr[i]];
+    uint32_t node = x->leaf;
+    for (size_t i = 0; i < x->nframes && r < 0; i++, node = d->x.nodes[node].caller) {
+        uint32_t f = d->x.nodes[node].frame;
+        int32_t *m = &d->frame_match[f];
         if (!*m)
-            *m = pa_suppress_match(supp, &d->x.frames[fr[i]].f, 1) + 2;
+            *m = pa_suppress_match(supp, &d->x.frames[f].f, 1) + 2;
         r = *m - 2;
     }
     d->supp_of[site] = r + 2;
@@ -337,32 +339,44 @@ static int load_side(diff_t *d, int side, const pa_strlist_t *paths, const pa_su
 
 /* Sites are ordered by their keys' text (a stack view's key: the pieces of its frames, then a
  * special marker), compared without making it: each frame's piece is ranked once among the
- * others, and two keys compare as the lists of their pieces' ranks, the marker's after them. */
+ * others, and two keys compare as the lists of their pieces' ranks, the marker's after them.
+ * A site's frames are a chain of export's frame tree (pa_xsite_t.leaf), walked in step. */
 typedef struct {
     const diff_t *d;
     const uint32_t *piece_rank; /* by frame of d->x: its piece's rank among the pieces */
+    uint32_t *at;               /* by site, in sort_keys: the node of its frame `depth` */
 } key_order_t;
 
-/* Element i of site x's key: a piece's rank (above every marker's), a marker's, or -1 (the
- * end: a key that is a prefix of another comes first). */
-static int64_t key_elem(const key_order_t *o, const pa_xsite_t *x, size_t i)
+/* Element i of site x's key, whose frame i (if it has one) is node `node`: a piece's rank
+ * (above every marker's), a marker's, or -1 (the end: a key that is a prefix of another comes
+ * first). */
+static int64_t key_elem(const key_order_t *o, const pa_xsite_t *x, size_t i, uint32_t node)
 {
     if (i < x->nframes)
-        return (int64_t)o->piece_rank[pa_xsite_frames(&o->d->x, x)[i]] + 4;
+        return (int64_t)o->piece_rank[o->d->x.nodes[node].frame] + 4;
     return i == x->nframes && x->special ? (int64_t)pa_export_special_rank(x->special) : -1;
 }
 
 /* Sites a and b compared from element `depth` of their keys on (the elements before are
- * equal); equal keys by site index, the order a stable sort of the indices gives them. */
-static int cmp_key_from(const key_order_t *o, uint32_t a, uint32_t b, size_t depth)
+ * equal; na and nb: their frame `depth`'s nodes); equal keys by site index, the order a stable
+ * sort of the indices gives them. */
+static int cmp_key_from(const key_order_t *o, uint32_t a, uint32_t b, size_t depth, uint32_t na,
+                        uint32_t nb)
 {
     const pa_xsite_t *x = &o->d->x.sites[a], *y = &o->d->x.sites[b];
+    const pa_xnode_t *nodes = o->d->x.nodes;
     for (size_t i = depth;; i++) {
-        int64_t ea = key_elem(o, x, i), eb = key_elem(o, y, i);
+        if (na == nb && i < x->nframes) /* one chain from here out: the same frames */
+            i = x->nframes;             /* (as many: a chain ends at the root) */
+        int64_t ea = key_elem(o, x, i, na), eb = key_elem(o, y, i, nb);
         if (ea != eb)
             return ea < eb ? -1 : 1;
         if (ea < 0) /* (both ended) */
             return a < b ? -1 : a > b;
+        if (i < x->nframes) { /* (then both have frame i) */
+            na = nodes[na].caller;
+            nb = nodes[nb].caller;
+        }
     }
 }
 
@@ -383,13 +397,16 @@ static void sort_keys(const key_order_t *o, uint32_t *v, size_t n, size_t depth)
     while (n > 1) {
         if (n < 12) { /* insertion sort */
             for (size_t i = 1; i < n; i++)
-                for (size_t j = i; j && cmp_key_from(o, v[j - 1], v[j], depth) > 0; j--)
+                for (size_t j = i;
+                     j && cmp_key_from(o, v[j - 1], v[j], depth, o->at[v[j - 1]], o->at[v[j]]) > 0;
+                     j--)
                     swap_u32(v, j - 1, j);
             return;
         }
         const pa_xsite_t *s = o->d->x.sites;
-        int64_t e0 = key_elem(o, &s[v[0]], depth), e1 = key_elem(o, &s[v[n / 2]], depth),
-                e2 = key_elem(o, &s[v[n - 1]], depth);
+        int64_t e0 = key_elem(o, &s[v[0]], depth, o->at[v[0]]),
+                e1 = key_elem(o, &s[v[n / 2]], depth, o->at[v[n / 2]]),
+                e2 = key_elem(o, &s[v[n - 1]], depth, o->at[v[n - 1]]);
         int64_t pivot = e0 < e1 ? (e1 < e2   ? e1
                                    : e0 < e2 ? e2
                                              : e0)
@@ -399,7 +416,7 @@ static void sort_keys(const key_order_t *o, uint32_t *v, size_t n, size_t depth)
         /* [0, lt): below the pivot, [lt, i): equal, (gt, n): above */
         size_t lt = 0, i = 0, gt = n;
         while (i < gt) {
-            int64_t e = key_elem(o, &s[v[i]], depth);
+            int64_t e = key_elem(o, &s[v[i]], depth, o->at[v[i]]);
             if (e < pivot)
                 swap_u32(v, lt++, i++);
             else if (e > pivot)
@@ -417,6 +434,9 @@ static void sort_keys(const key_order_t *o, uint32_t *v, size_t n, size_t depth)
                     swap_u32(v, j - 1, j);
             return;
         }
+        if (pivot >= 4) /* (a frame: each of them has the next element's node) */
+            for (size_t k = 0; k < n; k++)
+                o->at[v[k]] = o->d->x.nodes[o->at[v[k]]].caller;
         depth++;
     }
 }
@@ -445,8 +465,9 @@ static int key_ranks(diff_t *d, bool all)
     piece_t *p = malloc((nf ? nf : 1) * sizeof *p);
     uint32_t *rank = malloc((nf ? nf : 1) * sizeof *rank);
     uint32_t *order = all ? malloc((d->nsites ? d->nsites : 1) * sizeof *order) : NULL;
+    uint32_t *at = all ? malloc((d->nsites ? d->nsites : 1) * sizeof *at) : NULL;
     pa_str_t text = {0};
-    int rc = p && rank && (order || !all) ? PA_OK : PA_ENOMEM;
+    int rc = p && rank && (order || !all) && (at || !all) ? PA_OK : PA_ENOMEM;
     for (size_t i = 0; rc == PA_OK && i < nf; i++) {
         p[i] = (piece_t){text.len, (uint32_t)i};
         pa_report_key_piece(&text, &d->x.frames[i].f);
@@ -467,9 +488,11 @@ static int key_ranks(diff_t *d, bool all)
         rank = NULL;
     }
     if (rc == PA_OK && all) {
-        key_order_t o = {d, d->piece_rank};
-        for (size_t i = 0; i < d->nsites; i++)
+        key_order_t o = {d, d->piece_rank, at};
+        for (size_t i = 0; i < d->nsites; i++) {
             order[i] = (uint32_t)i;
+            at[i] = d->x.sites[i].leaf;
+        }
         sort_keys(&o, order, d->nsites, 0);
         for (size_t i = 0; i < d->nsites; i++)
             d->sites[order[i]].rank = (uint32_t)i;
@@ -480,6 +503,7 @@ static int key_ranks(diff_t *d, bool all)
     free(p);
     free(rank);
     free(order);
+    free(at);
     return rc;
 }
 
@@ -500,8 +524,9 @@ static int cmp_change(const void *pa, const void *pb)
     if (x != y)
         return x > y ? -1 : 1;
     if (!sort_diff->ranked) /* (the order the ranks give: keys, equal keys by index) */
-        return cmp_key_from(&(key_order_t){sort_diff, sort_diff->piece_rank},
-                            (uint32_t)(a - sort_diff->sites), (uint32_t)(b - sort_diff->sites), 0);
+        return cmp_key_from(&(key_order_t){sort_diff, sort_diff->piece_rank, NULL},
+                            (uint32_t)(a - sort_diff->sites), (uint32_t)(b - sort_diff->sites), 0,
+                            xsite_of(sort_diff, a)->leaf, xsite_of(sort_diff, b)->leaf);
     return a->rank < b->rank ? -1 : a->rank > b->rank;
 }
 

@@ -109,7 +109,8 @@ static void prof_free(pa_xprof_t *p)
     free(p->sites);
     free(p->site_index);
     free(p->frames); /* their strings are interned */
-    free(p->stack);
+    free(p->nodes);
+    free(p->site_frames);
     struct pa_xstr *e, *etmp;
     HASH_ITER(hh, p->strings, e, etmp)
     {
@@ -231,22 +232,23 @@ typedef struct {
         uint8_t flags;  /* its frames' PA_XF_* flags or'ed, and AF_CUT: the address is a cut */
     } * aixf;
     pa_stackview_t view; /* for the notes of the rare stacks without visible frames */
-    /* The heap rows' view (PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, heap_site_get), while add_heap
-     * runs: a stack's visible frames from a frame node out are the same in every stack through
-     * that node, and a site's run (pa_xprof_t.stack) holds them, so a row is walked from its
-     * leaf to the first node some earlier site's run already holds, and the rest is copied.
-     * A compile's 127k rows reach 5.05M frame nodes of 1.0M: about 9 new ones a row. The
-     * first node a walk finds in a run is one where two walks meet (reached from two callees,
-     * or a row's leaf and a callee's caller): only those are kept (run_meet, at most one a
-     * row), 0.5 MB on a compile rather than 4 bytes for every node. */
+    /* The memo of the walks (site_get): a stack's visible frames from a frame node out are the
+     * same in every stack through that node, and the chain of tree nodes (pa_xprof_t.nodes) of
+     * the first site made through it holds them, so a stack is walked from its leaf to the first
+     * node some earlier site's chain holds, and a new site's nodes are added on top of that
+     * chain. A compile's 127k rows reach 5.05M frame nodes of 1.0M: about 9 new ones a row. The
+     * first node a walk finds known is one where two walks meet (reached from two callees, or a
+     * stack's leaf and a callee's caller): only those are kept (run_meet, at most one a stack),
+     * 0.5 MB on a compile rather than 4 bytes for every node. The chains hold the shim's frames
+     * or not as the walks' views hide them (run_shim): a walk that shows them starts afresh. */
     uint64_t *run_meet; /* bitmap by frame node: where two walks can meet */
     uint32_t *run_rank; /* by word of run_meet: the bits set in the words before it */
-    uint32_t *run;      /* by meeting node, in node order: its run's start in p->stack - run_base
-                         * + 1, RUN_CUT; 0 */
-    uint64_t *run_last; /* bitmap by position in p->stack - run_base: the last frame of a run */
-    size_t run_last_cap;
-    size_t run_base; /* p->nstack when add_heap began */
-    struct wnode {   /* the frame nodes of one walk (heap_site_get), innermost first */
+    uint32_t *run;      /* by meeting node, in node order: its chain's first node + 1, RUN_CUT;
+                         * 0: not known yet */
+    size_t nrun;
+    bool run_ready; /* run_init was called (run NULL then: every stack walked whole) */
+    bool run_shim;  /* the chains of run hold the shim's frames */
+    struct wnode {  /* the frame nodes of one walk (site_get), innermost first */
         uint32_t node;
         uint32_t start; /* where its frames begin in scratch; WNODE_CUT: the node is a cut */
     } * wnodes;
@@ -379,47 +381,6 @@ static int node_push(pa_xprof_t *p, walk_t *w, const struct aix_frames *a, bool 
     return PA_OK;
 }
 
-/* The visible frames of stack `id` into w->scratch (*n of them), the special part of its key,
- * and whether its view has a note (no visible frame, or cut short). */
-static int stack_frames(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide, size_t *nout,
-                        uint32_t *special, bool *noted)
-{
-    const pa_stack_t *s = id ? pa_model_stack(w->t, id) : NULL;
-    *nout = 0;
-    *noted = true;
-    *special = id == 0 ? PA_XS_NO_STACK : !s ? PA_XS_MISSING : s->depth == 0 ? PA_XS_EMPTY : 0;
-    if (*special)
-        return PA_OK;
-    size_t n = 0;
-    bool cut = false;
-    for (uint32_t node = s->leaf; node; node = pa_model_frame_caller(w->t, node)) {
-        const struct aix_frames *a;
-        if (node_frames(p, w, node, &a) != PA_OK)
-            return PA_ENOMEM;
-        if (a->flags & AF_CUT) {
-            cut = true;
-            continue;
-        }
-        if (node_push(p, w, a, hide & PA_HIDE_SHIM, &n) != PA_OK)
-            return PA_ENOMEM;
-    }
-    unsigned lead_flags = ((hide & PA_HIDE_ALLOCATOR) ? PA_XF_ALLOCATOR : 0) |
-                          ((hide & PA_HIDE_LOCK_WRAPPERS) ? PA_XF_LOCK_WRAPPER : 0);
-    size_t lead = 0;
-    while (lead < n && (p->frames[w->scratch[lead]].flags & lead_flags))
-        lead++;
-    if (lead == n) /* nothing but hidden frames (a very short stack): keep them */
-        lead = 0;
-    if (lead) {
-        memmove(w->scratch, w->scratch + lead, (n - lead) * sizeof *w->scratch);
-        n -= lead;
-    }
-    *special = cut ? PA_XS_CUT : PA_XS_NONE;
-    *noted = cut || !n;
-    *nout = n;
-    return PA_OK;
-}
-
 static uint64_t key_hash(const pa_xprof_t *p, const uint32_t *frames, size_t n, uint32_t special)
 {
     uint64_t h = mix(0x5bd1e995u, special);
@@ -433,19 +394,24 @@ static bool site_eq(const pa_xprof_t *p, const pa_xsite_t *s, const uint32_t *fr
 {
     if (s->nframes != n || s->special != special)
         return false;
-    const uint32_t *sf = pa_xsite_frames(p, s);
-    for (size_t i = 0; i < n; i++)
-        if (sf[i] != frames[i] && !piece_eq(&p->frames[sf[i]].f, &p->frames[frames[i]].f))
+    uint32_t node = s->leaf;
+    for (size_t i = 0; i < n; i++, node = p->nodes[node].caller) {
+        uint32_t x = p->nodes[node].frame;
+        if (x != frames[i] && !piece_eq(&p->frames[x].f, &p->frames[frames[i]].f))
             return false;
+    }
     return true;
 }
 
+#define RUN_CUT 0x80000000u /* in walk_t.run: the frames from the node out hold a cut */
+
 /* The site of the n visible frames `frames` of stack `id` (viewed with `hide`) and special
- * key part `special`, made if new (*made set) with its frames' mappings: those of frames[0,
- * nfresh) (the others are a run of a site made before, mapped then). NULL: no memory. */
+ * key part `special`, made if new (*made set): its nodes are `outer`'s chain (frames[nnew, n),
+ * those of a site made before, mapped then) under nnew new ones for frames[0, nnew), each frame
+ * mapped on its first use. NULL: no memory. */
 static pa_xsite_t *site_put(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide,
-                            const uint32_t *frames, size_t n, size_t nfresh, uint32_t special,
-                            bool noted, bool *made)
+                            const uint32_t *frames, size_t n, size_t nnew, uint32_t outer,
+                            uint32_t special, bool noted, bool *made)
 {
     *made = false;
     uint64_t h = key_hash(p, frames, n, special);
@@ -456,14 +422,17 @@ static pa_xsite_t *site_put(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide
                 site_eq(p, &p->sites[(uint32_t)e - 1], frames, n, special))
                 return &p->sites[(uint32_t)e - 1];
     }
-    if (p->nsites >= UINT32_MAX - 1 || n >= (1u << 24) || p->nstack + n > UINT32_MAX ||
+    /* (nodes below RUN_CUT: a walk's memo marks its cuts in the top bit) */
+    size_t nn = p->nnodes ? p->nnodes : 1; /* node 0: the root */
+    if (p->nsites >= UINT32_MAX - 1 || n >= (1u << 24) || nn + nnew >= RUN_CUT - 1 ||
         pa_tix_reserve(&p->site_index, &p->site_index_cap, p->nsites + 1) != PA_OK ||
         pa_util_grow((void **)&p->sites, &p->sites_cap, p->nsites + 1, sizeof *p->sites) != PA_OK ||
-        pa_util_grow((void **)&p->stack, &p->stack_cap, p->nstack + n, sizeof *p->stack) != PA_OK)
+        pa_util_grow((void **)&p->nodes, &p->nodes_cap, nn + nnew, sizeof *p->nodes) != PA_OK ||
+        pa_util_grow((void **)&p->site_frames, &p->site_frames_cap, n ? n : 1,
+                     sizeof *p->site_frames) != PA_OK)
         return NULL;
     pa_xsite_t *s = &p->sites[p->nsites];
     memset(s, 0, sizeof *s);
-    s->first = (uint32_t)p->nstack;
     s->nframes = (uint32_t)n & 0xffffffu;
     s->special = special;
     bool failed = false;
@@ -472,10 +441,16 @@ static pa_xsite_t *site_put(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide
             return NULL;
         s->note = intern(p, w->view.note, &failed);
     }
-    if (n)
-        memcpy(p->stack + p->nstack, frames, n * sizeof *frames);
+    /* the new nodes, outermost first: frames[nnew - 1] is node nn, frames[0] node nn + nnew - 1 */
+    p->nodes[0] = (pa_xnode_t){0, 0};
+    uint32_t node = outer;
+    for (size_t i = nnew; i-- > 0;) {
+        p->nodes[nn] = (pa_xnode_t){frames[i], node};
+        node = (uint32_t)nn++;
+    }
+    s->leaf = n ? node : 0;
     /* the mapping of each frame, on its first use by a site */
-    for (size_t i = 0; i < nfresh && !failed; i++) {
+    for (size_t i = 0; i < nnew && !failed; i++) {
         pa_xframe_t *x = &p->frames[frames[i]];
         if (x->flags & PA_XF_MAPPED)
             continue;
@@ -488,29 +463,17 @@ static pa_xsite_t *site_put(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide
     }
     if (failed)
         return NULL;
-    p->nstack += n;
+    p->nnodes = nn;
     pa_tix_put(p->site_index, p->site_index_cap, h, (uint32_t)++p->nsites);
     *made = true;
     return s;
 }
 
-/* The site of stack `id` of the walk's trace viewed with `hide` (made on first sight, with its
- * frames' mappings), or NULL (no memory). */
-static pa_xsite_t *site_get(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide)
-{
-    size_t n;
-    uint32_t special;
-    bool noted, made;
-    if (stack_frames(p, w, id, hide, &n, &special, &noted) != PA_OK)
-        return NULL;
-    return site_put(p, w, id, hide, w->scratch, n, n, special, noted, &made);
-}
-
-#define RUN_CUT 0x80000000u /* in walk_t.run: the frames from the node out hold a cut */
-
-/* node's slot in w->run, or NULL when no two walks meet there. */
+/* node's slot in w->run, or NULL when no two walks meet there (or nothing is kept). */
 static inline uint32_t *run_slot(const walk_t *w, uint32_t node)
 {
+    if (!w->run)
+        return NULL;
     uint64_t bits = w->run_meet[node >> 6], bit = (uint64_t)1 << (node & 63);
     if (!(bits & bit))
         return NULL;
@@ -518,54 +481,94 @@ static inline uint32_t *run_slot(const walk_t *w, uint32_t node)
 }
 #define WNODE_CUT 0x80000000u /* in struct wnode.start */
 
-/* The length of the run from position pos (p->stack - run_base) to its run's last frame. */
-static size_t run_len(const walk_t *w, size_t pos)
+/* Frees the walks' memo (run_init). */
+static void run_free(walk_t *w)
 {
-    size_t i = pos >> 6;
-    uint64_t bits = w->run_last[i] >> (pos & 63);
-    if (bits)
-        return (size_t)__builtin_ctzll(bits) + 1;
-    while (!w->run_last[++i])
-        ;
-    return i * 64 + (size_t)__builtin_ctzll(w->run_last[i]) - pos + 1;
+    free(w->run_meet);
+    free(w->run_rank);
+    free(w->run);
+    free(w->wnodes);
+    w->run_meet = NULL;
+    w->run_rank = NULL;
+    w->run = NULL;
+    w->wnodes = NULL;
+    w->wnodes_cap = 0;
 }
 
-/* What a new site's run tells of the frame nodes its walk met (nw of w->wnodes, innermost
- * first): where each node's frames start in it, unless hidden as leading frames (the first
- * `lead` of scratch), and whether a cut lies outward (tail_cut: beyond the walk). */
-static int run_learn(walk_t *w, const pa_xsite_t *s, size_t nw, size_t lead, size_t n,
-                     bool tail_cut)
+/* The leaf of stack `id` (0: none), for run_init. */
+static uint32_t stack_leaf(const pa_trace_t *t, uint32_t id)
 {
-    size_t pos0 = s->first - w->run_base, nf = n - lead;
-    if (!nf || pos0 + nf >= RUN_CUT)
-        return PA_OK; /* (nothing to copy from: the nodes are walked again) */
-    size_t last = pos0 + nf - 1, had = w->run_last_cap;
-    if (pa_util_grow((void **)&w->run_last, &w->run_last_cap, last / 64 + 1, sizeof *w->run_last) !=
-        PA_OK)
-        return PA_ENOMEM;
-    if (w->run_last_cap > had) /* (grown: the new words are not zeroed) */
-        memset(w->run_last + had, 0, (w->run_last_cap - had) * sizeof *w->run_last);
-    w->run_last[last / 64] |= (uint64_t)1 << (last & 63);
-    bool cut = tail_cut;
-    for (size_t k = nw; k-- > 0;) {
-        uint32_t start = w->wnodes[k].start & ~WNODE_CUT;
-        cut |= (w->wnodes[k].start & WNODE_CUT) != 0;
-        uint32_t *slot = start >= lead && start < n ? run_slot(w, w->wnodes[k].node) : NULL;
-        if (slot)
-            *slot = (uint32_t)(pos0 + start - lead + 1) | (cut ? RUN_CUT : 0);
+    const pa_stack_t *st = id ? pa_model_stack(t, id) : NULL;
+    return st ? st->leaf : 0;
+}
+
+/* Finds the frame nodes where two walks of the trace's stacks (the snapshot's rows, the lock
+ * sites and the CPU rows: those a report keys) meet (walk_t.run_meet) and makes their slots;
+ * leaves w->run NULL without the memory (then every stack is walked whole). */
+static void run_init(walk_t *w)
+{
+    const pa_trace_t *t = w->t;
+    w->run_ready = true;
+    if (!t->frames.n)
+        return;
+    size_t words = t->frames.n / 64 + 1, nmeet = 0;
+    size_t nlocks = t->has_locks ? t->locks.nsites : 0, ncpu = t->has_cpu ? t->cpu.n : 0;
+    size_t nleaves = t->snap.nrows + nlocks + ncpu;
+    uint64_t *once = calloc(words, sizeof *once);
+    w->run_meet = calloc(words, sizeof *w->run_meet);
+    w->run_rank = malloc(words * sizeof *w->run_rank);
+    if (!once || !w->run_meet || !w->run_rank) {
+        free(once);
+        run_free(w);
+        return;
     }
-    return PA_OK;
+    for (size_t r = 0; r < nleaves + t->frames.n; r++) {
+        uint32_t x; /* a stack's leaf, then each node's caller */
+        if (r < t->snap.nrows)
+            x = stack_leaf(t, t->snap.rows[r].stack_id);
+        else if (r < t->snap.nrows + nlocks)
+            x = stack_leaf(t, t->locks.sites[r - t->snap.nrows].stack_id);
+        else if (r < nleaves)
+            x = stack_leaf(t, t->cpu.rows[r - t->snap.nrows - nlocks].stack_id);
+        else
+            x = pa_model_frame_caller(t, (uint32_t)(r - nleaves));
+        uint64_t bit = (uint64_t)1 << (x & 63);
+        if (!x)
+            continue;
+        if (once[x >> 6] & bit)
+            w->run_meet[x >> 6] |= bit;
+        once[x >> 6] |= bit;
+    }
+    free(once);
+    for (size_t i = 0; i < words; i++) {
+        w->run_rank[i] = (uint32_t)nmeet;
+        nmeet += (size_t)__builtin_popcountll(w->run_meet[i]);
+    }
+    w->nrun = nmeet + 1;
+    if (!(w->run = calloc(w->nrun, sizeof *w->run)))
+        run_free(w);
 }
 
-/* site_get(p, w, id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM) for a heap row, with w->run: the same
- * frames (each node's frames are fixed by its address), without walking the nodes a site's
- * run already holds. */
-static pa_xsite_t *heap_site_get(pa_xprof_t *p, walk_t *w, uint32_t id)
+/* The site of stack `id` of the walk's trace viewed with `hide` (made on first sight, with its
+ * frames' mappings and nodes), or NULL (no memory). The stack is walked from its leaf to the
+ * first node the memo knows (walk_t.run), whose chain gives the frames from there out; a new
+ * site's walk teaches the memo the meeting nodes it went through. */
+static pa_xsite_t *site_get(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide)
 {
-    const unsigned hide = PA_HIDE_ALLOCATOR | PA_HIDE_SHIM;
     const pa_stack_t *st = id ? pa_model_stack(w->t, id) : NULL;
-    if (!w->run || !st || st->depth == 0)
-        return site_get(p, w, id, hide);
+    bool made, hide_shim = (hide & PA_HIDE_SHIM) != 0;
+    if (!st || st->depth == 0)
+        return site_put(p, w, id, hide, w->scratch, 0, 0, 0,
+                        id == 0 ? PA_XS_NO_STACK
+                        : !st   ? PA_XS_MISSING
+                                : PA_XS_EMPTY,
+                        true, &made);
+    if (!w->run_ready)
+        run_init(w);
+    if (w->run && w->run_shim == hide_shim) { /* (chains of another view: forgotten) */
+        memset(w->run, 0, w->nrun * sizeof *w->run);
+        w->run_shim = !hide_shim;
+    }
     size_t n = 0, nw = 0;
     bool cut = false;
     uint32_t node = st->leaf, memo = 0;
@@ -581,33 +584,54 @@ static pa_xsite_t *heap_site_get(pa_xprof_t *p, walk_t *w, uint32_t id)
             cut = true;
             continue;
         }
-        if (node_push(p, w, a, true, &n) != PA_OK)
+        if (node_push(p, w, a, hide_shim, &n) != PA_OK)
             return NULL;
     }
     size_t nfresh = n;
+    uint32_t outer = 0; /* the chain of the frames after the fresh ones */
     bool tail_cut = false;
-    if (memo) { /* the rest: a run made before */
-        size_t pos = (memo & ~RUN_CUT) - 1, tail = run_len(w, pos);
+    if (memo) { /* the rest: a chain made before (no longer than a site's frames) */
+        outer = (memo & ~RUN_CUT) - 1;
         tail_cut = (memo & RUN_CUT) != 0;
-        if (n + tail > w->scratch_cap && pa_util_grow((void **)&w->scratch, &w->scratch_cap,
-                                                      n + tail, sizeof *w->scratch) != PA_OK)
+        if (n + p->site_frames_cap > w->scratch_cap &&
+            pa_util_grow((void **)&w->scratch, &w->scratch_cap, n + p->site_frames_cap,
+                         sizeof *w->scratch) != PA_OK)
             return NULL;
-        memcpy(w->scratch + n, p->stack + w->run_base + pos, tail * sizeof *w->scratch);
-        n += tail;
+        for (uint32_t x = outer; x; x = p->nodes[x].caller)
+            w->scratch[n++] = p->nodes[x].frame;
     }
+    unsigned lead_flags = ((hide & PA_HIDE_ALLOCATOR) ? PA_XF_ALLOCATOR : 0) |
+                          ((hide & PA_HIDE_LOCK_WRAPPERS) ? PA_XF_LOCK_WRAPPER : 0);
     size_t lead = 0;
-    while (lead < n && (p->frames[w->scratch[lead]].flags & PA_XF_ALLOCATOR))
+    while (lead < n && (p->frames[w->scratch[lead]].flags & lead_flags))
         lead++;
-    if (lead && lead >= nfresh && memo) /* hidden frames into the run copied: rare */
-        return site_get(p, w, id, hide);
     if (lead == n) /* nothing but hidden frames (a very short stack): keep them */
         lead = 0;
+    /* the site's nodes: new ones for the fresh frames after the hidden leading ones, on the
+     * chain; or, when the hidden ones reach into the chain, where they end in it */
+    size_t nnew = lead < nfresh ? nfresh - lead : 0;
+    uint32_t top = outer;
+    for (size_t i = nfresh; i < lead; i++)
+        top = p->nodes[top].caller;
     cut |= tail_cut;
-    bool made;
-    pa_xsite_t *s = site_put(p, w, id, hide, w->scratch + lead, n - lead, nfresh - lead,
+    pa_xsite_t *s = site_put(p, w, id, hide, w->scratch + lead, n - lead, nnew, top,
                              cut ? PA_XS_CUT : PA_XS_NONE, cut || n == lead, &made);
-    if (s && made && run_learn(w, s, nw, lead, n, tail_cut) != PA_OK)
-        return NULL;
+    if (!s || !made || !w->run)
+        return s;
+    /* what the new site's nodes tell of the meeting nodes the walk went through: each one's
+     * chain starts at its first frame's node (the fresh frame at scratch[i] is node
+     * first + nfresh - 1 - i; scratch[nfresh] is outer), unless hidden as a leading frame */
+    size_t first = p->nnodes - nnew, k = nw;
+    bool c = tail_cut;
+    for (size_t i = nfresh + 1; i-- > lead && k;) {
+        uint32_t at = i == nfresh ? outer : (uint32_t)(first + nfresh - 1 - i);
+        for (; k && (w->wnodes[k - 1].start & ~WNODE_CUT) == i; k--) {
+            c |= (w->wnodes[k - 1].start & WNODE_CUT) != 0;
+            uint32_t *slot = run_slot(w, w->wnodes[k - 1].node);
+            if (slot)
+                *slot = (at + 1) | (c ? RUN_CUT : 0);
+        }
+    }
     return s;
 }
 
@@ -623,73 +647,15 @@ static int add_stack(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide, int m
     return PA_OK;
 }
 
-/* Frees what the walk knows of the heap rows' runs (add_heap). */
-static void run_free(walk_t *w)
-{
-    free(w->run_meet);
-    free(w->run_rank);
-    free(w->run);
-    free(w->run_last);
-    free(w->wnodes);
-    w->run_meet = NULL;
-    w->run_rank = NULL;
-    w->run = NULL;
-    w->run_last = NULL;
-    w->wnodes = NULL;
-    w->run_last_cap = w->wnodes_cap = 0;
-}
-
-/* Finds the frame nodes where two walks of the snapshot's rows meet (walk_t.run_meet) and makes
- * their slots; leaves w->run NULL without the memory (then every row is walked whole). */
-static void run_init(walk_t *w)
-{
-    const pa_trace_t *t = w->t;
-    size_t words = t->frames.n / 64 + 1, nmeet = 0;
-    uint64_t *once = calloc(words, sizeof *once);
-    w->run_meet = calloc(words, sizeof *w->run_meet);
-    w->run_rank = malloc(words * sizeof *w->run_rank);
-    if (!once || !w->run_meet || !w->run_rank) {
-        free(once);
-        run_free(w);
-        return;
-    }
-    for (size_t r = 0; r <= t->snap.nrows + t->frames.n; r++) {
-        uint32_t x = 0; /* a row's leaf, then each node's caller */
-        if (r < t->snap.nrows) {
-            uint32_t id = t->snap.rows[r].stack_id;
-            const pa_stack_t *st = id ? pa_model_stack(t, id) : NULL;
-            x = st ? st->leaf : 0;
-        } else if (r - t->snap.nrows < t->frames.n) {
-            x = pa_model_frame_caller(t, (uint32_t)(r - t->snap.nrows));
-        }
-        uint64_t bit = (uint64_t)1 << (x & 63);
-        if (!x)
-            continue;
-        if (once[x >> 6] & bit)
-            w->run_meet[x >> 6] |= bit;
-        once[x >> 6] |= bit;
-    }
-    free(once);
-    for (size_t i = 0; i < words; i++) {
-        w->run_rank[i] = (uint32_t)nmeet;
-        nmeet += (size_t)__builtin_popcountll(w->run_meet[i]);
-    }
-    if (!(w->run = calloc(nmeet + 1, sizeof *w->run)))
-        run_free(w);
-}
-
 /* The heap rows of the snapshot, by site: as pa_report_group() groups them (the same keys; sites
  * are made in the order of their first row, as its groups are), summed into the sites. */
 static int add_heap(pa_xprof_t *p, walk_t *w)
 {
     const pa_snapshot_t *snap = &w->t->snap;
     int rc = PA_OK;
-    if (snap->nrows && w->t->frames.n)
-        run_init(w);
-    w->run_base = p->nstack;
     for (size_t r = 0; rc == PA_OK && r < snap->nrows; r++) {
         const pa_row_t *row = &snap->rows[r];
-        pa_xsite_t *s = heap_site_get(p, w, row->stack_id);
+        pa_xsite_t *s = site_get(p, w, row->stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM);
         if (!s) {
             rc = PA_ENOMEM;
             break;
@@ -701,7 +667,6 @@ static int add_heap(pa_xprof_t *p, walk_t *w)
     }
     if (snap->nrows)
         p->has[PA_X_HEAP] = true;
-    run_free(w);
     return rc;
 }
 
@@ -998,8 +963,9 @@ static void write_folded(FILE *out, const pa_xprof_t *p, int metric)
             note_name(buf, sizeof buf, s);
             folded_name(out, buf);
         }
+        const uint32_t *fr = pa_xsite_frames(p, s);
         for (size_t i = s->nframes; i-- > 0;) {
-            folded_name(out, pa_export_frame_name(&pa_xsite_frame(p, s, i)->f, buf, sizeof buf));
+            folded_name(out, pa_export_frame_name(&p->frames[fr[i]].f, buf, sizeof buf));
             if (i)
                 fputc(';', out);
         }
@@ -1094,8 +1060,9 @@ static int ss_frames(const pa_xprof_t *p, pa_json_t *j, uint32_t **stacks, size_
                 rc = PA_ENOMEM;
             (*stacks)[(*nst)++] = (uint32_t)k;
         }
+        const uint32_t *fr = pa_xsite_frames(p, s);
         for (size_t i = s->nframes; rc == PA_OK && i-- > 0;) {
-            uint32_t x = pa_xsite_frames(p, s)[i];
+            uint32_t x = fr[i];
             long k = memo[x];
             if (k == UINT32_MAX) { /* a frame's first use */
                 const pa_frame_t *f = &p->frames[x].f;
@@ -1326,9 +1293,10 @@ static int write_json(FILE *out, const pa_xprof_t *p)
         rc = PA_ENOMEM;
     pa_json_key(&j, "frames");
     pa_json_array_begin(&j, false);
-    for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites && rc == PA_OK; s++)
+    for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites && rc == PA_OK; s++) {
+        const uint32_t *fr = pa_xsite_frames(p, s);
         for (size_t i = 0; i < s->nframes && rc == PA_OK; i++) {
-            uint32_t x = pa_xsite_frames(p, s)[i];
+            uint32_t x = fr[i];
             long k = memo[x];
             if (k == UINT32_MAX &&
                 (k = jframe_get(&h, &nframes, &j, &p->frames[x].f, p->frames[x].map, &key)) < 0)
@@ -1336,6 +1304,7 @@ static int write_json(FILE *out, const pa_xprof_t *p)
             else
                 memo[x] = (uint32_t)k;
         }
+    }
     pa_json_array_end(&j);
     pa_json_key(&j, "stacks");
     pa_json_array_begin(&j, false);
