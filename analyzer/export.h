@@ -135,9 +135,13 @@ typedef struct {
  * leaf node out into p's buffer: valid until the next call for a site of p. */
 static inline const uint32_t *pa_xsite_frames(const pa_xprof_t *p, const pa_xsite_t *s)
 {
+    const pa_xnode_t *nodes = p->nodes;
     uint32_t *out = p->site_frames, node = s->leaf;
-    for (size_t i = 0; i < s->nframes; i++, node = p->nodes[node].caller)
-        out[i] = p->nodes[node].frame;
+    for (size_t i = 0, n = s->nframes; i < n; i++) {
+        pa_xnode_t x = nodes[node];
+        out[i] = x.frame;
+        node = x.caller;
+    }
     return out;
 }
 
