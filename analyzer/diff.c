@@ -13,7 +13,7 @@
  * stacks of locks.c) the shim and C++ lock wrappers, CPU sites (hot.c's sampled stacks) the
  * shim: each kind is keyed as its own report shows it. Several traces on one side are summed
  * per site, except peaks: the highest of them. The sites are export.c's (pa_xprof_t: each
- * distinct frame stored once, a site a run of indices into them, walked on the frame tree), so
+ * distinct frame stored once, a site a chain of a tree of them, walked on the frame tree), so
  * no key text or frame is copied per site; keys are ordered as their text would be, through
  * ranks of their pieces (key_ranks): every key ranked for JSON and budgets, two keys compared
  * when their changes tie for the text's few largest changes.
@@ -31,6 +31,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -92,8 +93,8 @@ const char pa_check_help[] =
 enum { BASE = 0, NEW = 1 };
 
 /* A site's figures. The site itself (its key, frames and note) is export.c's: sites are keyed as
- * `export` keys them (pa_xprof_t: each distinct frame stored once, a site a run of indices into
- * them), so a site costs its figures and one index per frame, not a copy of its key and frames
+ * `export` keys them (pa_xprof_t: each distinct frame stored once, a site a chain of its frame
+ * tree), so a site costs its figures and its new frames' nodes, not a copy of its key and frames
  * (1.1 GB on a compile's trace diffed with itself, where it is 0.1 GB now). */
 typedef struct {
     uint64_t base[PA_M_COUNT]; /* BASE's figures by metric; NEW's are in its export site's v[]
@@ -102,15 +103,19 @@ typedef struct {
     bool in[2];                /* seen in BASE / NEW */
 } dsite_t;
 
-/* Where NEW's figures of a site are kept (export's PA_X_NMETRICS slots of its pa_xsite_t), and
+/* Where a site's figures are kept while BASE's traces are added (then moved into its dsite_t's
+ * base: dsites_make), and NEW's after them: export's PA_X_NMETRICS slots of its pa_xsite_t;
  * slot PEAK_SUM: the sum of its rows' peaks in the trace being added. */
 enum { PEAK_SUM = PA_M_COUNT };
-_Static_assert(PA_M_COUNT + 1 <= PA_X_NMETRICS, "a site's NEW figures fit export's slots");
+_Static_assert(PA_M_COUNT + 1 <= PA_X_NMETRICS, "a site's figures fit export's slots");
 
 typedef struct {
-    pa_xprof_t x;   /* the sites' keys, frames and notes */
-    dsite_t *sites; /* x.nsites, by site of x */
+    pa_xprof_t x; /* the sites' keys, frames and notes */
+    /* x.nsites, by site of x; made once NEW's first trace has loaded (dsites_make): BASE's
+     * sites were held without them while it loaded (a compile's 116k sites: 7.4 MB) */
+    dsite_t *sites;
     size_t sites_cap;
+    bool split; /* sites made: BASE's figures moved out of x */
     uint64_t tot[2][PA_M_COUNT];
     pa_strlist_t paths[2];
     pa_strlist_t pids[2]; /* decimal, per trace */
@@ -143,21 +148,42 @@ static void diff_free(diff_t *d)
     }
 }
 
-/* The site of stack `id` of the walk's trace as seen with `hide`, made on first sight; NULL: no
- * memory. */
-static dsite_t *site_of(diff_t *d, pa_xwalk_t *w, uint32_t id, unsigned hide, int side)
+/* The sites' dsite_t's, once BASE's traces are added (and NEW's first has loaded): each site
+ * made so far is BASE's, its figures moved from its export site. PA_OK or PA_ENOMEM. */
+static int dsites_make(diff_t *d)
+{
+    size_t n = d->x.nsites;
+    if (pa_util_grow((void **)&d->sites, &d->sites_cap, n ? n : 1, sizeof *d->sites) != PA_OK)
+        return PA_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t *v = d->x.sites[i].v;
+        memset(&d->sites[i], 0, sizeof d->sites[i]);
+        memcpy(d->sites[i].base, v, sizeof d->sites[i].base);
+        memset(v, 0, PA_X_NMETRICS * sizeof *v);
+        d->sites[i].in[BASE] = true;
+    }
+    d->nsites = n;
+    d->split = true;
+    return PA_OK;
+}
+
+/* The site of stack `id` of the walk's trace as seen with `hide`, made on first sight, into
+ * *site; PA_OK or PA_ENOMEM. */
+static int site_of(diff_t *d, pa_xwalk_t *w, uint32_t id, unsigned hide, int side, size_t *site)
 {
     size_t i;
     if (pa_export_site_of(&d->x, w, id, hide, &i) != PA_OK)
-        return NULL;
-    if (i >= d->nsites) { /* a new site: the last one */
+        return PA_ENOMEM;
+    if (d->split && i >= d->nsites) { /* a new site: the last one */
         if (pa_util_grow((void **)&d->sites, &d->sites_cap, i + 1, sizeof *d->sites) != PA_OK)
-            return NULL;
+            return PA_ENOMEM;
         memset(&d->sites[i], 0, sizeof d->sites[i]);
         d->nsites = i + 1;
     }
-    d->sites[i].in[side] = true;
-    return &d->sites[i];
+    if (d->split)
+        d->sites[i].in[side] = true;
+    *site = i;
+    return PA_OK;
 }
 
 static const pa_xsite_t *xsite_of(const diff_t *d, const dsite_t *s)
@@ -165,10 +191,10 @@ static const pa_xsite_t *xsite_of(const diff_t *d, const dsite_t *s)
     return &d->x.sites[s - d->sites];
 }
 
-/* The figures of site s on one side, by metric. */
-static uint64_t *figs(diff_t *d, dsite_t *s, int side)
+/* The figures of site i on one side, by metric (before dsites_make: BASE's in x). */
+static uint64_t *figs(diff_t *d, size_t i, int side)
 {
-    return side == BASE ? s->base : d->x.sites[s - d->sites].v;
+    return side == BASE && d->split ? d->sites[i].base : d->x.sites[i].v;
 }
 
 static const uint64_t *cfigs(const diff_t *d, const dsite_t *s, int side)
@@ -186,8 +212,9 @@ static const pa_frame_t *site_frames(diff_t *d, const dsite_t *s, size_t *n)
     if (!x->nframes ||
         pa_util_grow((void **)&d->frames, &d->frames_cap, x->nframes, sizeof *d->frames) != PA_OK)
         return no_frames; /* (out of memory: printed without frames) */
-    for (size_t i = 0; i < x->nframes; i++)
-        d->frames[i] = pa_xsite_frame(&d->x, x, i)->f;
+    uint32_t node = x->leaf;
+    for (size_t i = 0; i < x->nframes; i++, node = d->x.nodes[node].caller)
+        d->frames[i] = d->x.frames[d->x.nodes[node].frame].f;
     *n = x->nframes;
     return d->frames;
 }
@@ -210,12 +237,13 @@ static int site_suppressed(diff_t *d, size_t site, const pa_suppress_t *supp)
     if (d->supp_of[site])
         return d->supp_of[site] - 2;
     const pa_xsite_t *x = &d->x.sites[site];
-    const uint32_t *fr = pa_xsite_frames(&d->x, x);
     int r = -1;
-    for (size_t i = 0; i < x->nframes && r < 0; i++) {
-        int32_t *m = &d->frame_match[fr[i]];
+    uint32_t node = x->leaf;
+    for (size_t i = 0; i < x->nframes && r < 0; i++, node = d->x.nodes[node].caller) {
+        uint32_t f = d->x.nodes[node].frame;
+        int32_t *m = &d->frame_match[f];
         if (!*m)
-            *m = pa_suppress_match(supp, &d->x.frames[fr[i]].f, 1) + 2;
+            *m = pa_suppress_match(supp, &d->x.frames[f].f, 1) + 2;
         r = *m - 2;
     }
     d->supp_of[site] = r + 2;
@@ -235,23 +263,24 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
         return rc;
     uint64_t *tot = d->tot[side];
     rc = pa_export_walk_begin(t, syms, &w);
+    if (rc == PA_OK && side == NEW && !d->split)
+        rc = dsites_make(d);
     for (size_t i = 0; rc == PA_OK && i < t->snap.nrows; i++) {
         const pa_row_t *r = &t->snap.rows[i];
-        dsite_t *s = site_of(d, w, r->stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, side);
-        if (!s ||
-            pa_util_grow((void **)&d->supp_of, &d->supp_cap, d->nsites, sizeof *d->supp_of) !=
+        size_t site;
+        if (site_of(d, w, r->stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, side, &site) != PA_OK ||
+            pa_util_grow((void **)&d->supp_of, &d->supp_cap, d->x.nsites, sizeof *d->supp_of) !=
                 PA_OK ||
             pa_util_grow((void **)&d->frame_match, &d->frame_match_cap, d->x.nframes,
                          sizeof *d->frame_match) != PA_OK) {
             rc = PA_ENOMEM;
             break;
         }
-        for (; d->nsupp < d->nsites; d->nsupp++) /* (new sites: not known yet) */
+        for (; d->nsupp < d->x.nsites; d->nsupp++) /* (new sites: not known yet) */
             d->supp_of[d->nsupp] = 0;
         for (; d->nframe_match < d->x.nframes; d->nframe_match++)
             d->frame_match[d->nframe_match] = 0;
-        size_t site = (size_t)(s - d->sites);
-        uint64_t *m = figs(d, s, side);
+        uint64_t *m = figs(d, site, side);
         uint64_t inh_blocks, inh_bytes;
         pa_model_row_inherited(t, r, &inh_blocks, &inh_bytes);
         /* (a row with nothing leaked adds nothing: its site's frames are not matched) */
@@ -267,7 +296,7 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
         m[PA_M_ALLOC_BYTES] += r->alloc_bytes;
     }
     for (size_t i = 0; rc == PA_OK && i < d->nsupp; i++) { /* this trace's peaks, per site */
-        uint64_t *m = figs(d, &d->sites[i], side), *sum = &d->x.sites[i].v[PEAK_SUM];
+        uint64_t *m = figs(d, i, side), *sum = &d->x.sites[i].v[PEAK_SUM];
         m[PA_M_PEAK] = max_u64(m[PA_M_PEAK], *sum);
         *sum = 0;
     }
@@ -283,19 +312,16 @@ static int add_trace(diff_t *d, int side, pa_trace_t *t, const pa_suppress_t *su
         if (ls->lock_index >= l->nlocks || !pa_locks_is_lock(&l->locks[ls->lock_index]) ||
             !ls->wait_ns)
             continue;
-        dsite_t *s = site_of(d, w, ls->stack_id, PA_HIDE_SHIM | PA_HIDE_LOCK_WRAPPERS, side);
-        if (!s)
-            rc = PA_ENOMEM;
-        else
-            figs(d, s, side)[PA_M_LOCK_WAIT] += ls->wait_ns;
+        size_t site;
+        if ((rc = site_of(d, w, ls->stack_id, PA_HIDE_SHIM | PA_HIDE_LOCK_WRAPPERS, side, &site)) ==
+            PA_OK)
+            figs(d, site, side)[PA_M_LOCK_WAIT] += ls->wait_ns;
     }
     for (size_t i = 0; rc == PA_OK && t->has_cpu && i < t->cpu.n; i++) {
         const pa_cpu_row_t *r = &t->cpu.rows[i];
-        dsite_t *s = site_of(d, w, r->stack_id, PA_HIDE_SHIM, side);
-        if (!s) {
-            rc = PA_ENOMEM;
-        } else {
-            figs(d, s, side)[PA_M_CPU] += r->samples;
+        size_t site;
+        if ((rc = site_of(d, w, r->stack_id, PA_HIDE_SHIM, side, &site)) == PA_OK) {
+            figs(d, site, side)[PA_M_CPU] += r->samples;
             tot[PA_M_CPU] += r->samples;
         }
     }
@@ -322,10 +348,14 @@ static int load_side(diff_t *d, int side, const pa_strlist_t *paths, const pa_su
          * compile's trace held while its stacks are keyed) */
         int rc = pa_model_load_unaged(paths->items[i], quiet, &(pa_at_t){.kind = PA_AT_LAST}, &t);
         if (rc == PA_OK) {
+            pa_model_drop_row_index(&t); /* (read while the rows were read only: 2 MB) */
             rc = add_trace(d, side, &t, supp);
             if (rc == PA_ENOMEM)
                 pa_msg_error("%s: out of memory", paths->items[i]);
             pa_model_free(&t);
+            /* the trace's and its symbolizer's small blocks, freed in the heap's middle under
+             * the sites: given back before the next trace loads over them (3 MB of a compile) */
+            malloc_trim(0);
         }
         if (rc != PA_OK && first == PA_OK)
             first = rc;
@@ -337,32 +367,44 @@ static int load_side(diff_t *d, int side, const pa_strlist_t *paths, const pa_su
 
 /* Sites are ordered by their keys' text (a stack view's key: the pieces of its frames, then a
  * special marker), compared without making it: each frame's piece is ranked once among the
- * others, and two keys compare as the lists of their pieces' ranks, the marker's after them. */
+ * others, and two keys compare as the lists of their pieces' ranks, the marker's after them.
+ * A site's frames are a chain of export's frame tree (pa_xsite_t.leaf), walked in step. */
 typedef struct {
     const diff_t *d;
     const uint32_t *piece_rank; /* by frame of d->x: its piece's rank among the pieces */
+    uint32_t *at;               /* by site, in sort_keys: the node of its frame `depth` */
 } key_order_t;
 
-/* Element i of site x's key: a piece's rank (above every marker's), a marker's, or -1 (the
- * end: a key that is a prefix of another comes first). */
-static int64_t key_elem(const key_order_t *o, const pa_xsite_t *x, size_t i)
+/* Element i of site x's key, whose frame i (if it has one) is node `node`: a piece's rank
+ * (above every marker's), a marker's, or -1 (the end: a key that is a prefix of another comes
+ * first). */
+static int64_t key_elem(const key_order_t *o, const pa_xsite_t *x, size_t i, uint32_t node)
 {
     if (i < x->nframes)
-        return (int64_t)o->piece_rank[pa_xsite_frames(&o->d->x, x)[i]] + 4;
+        return (int64_t)o->piece_rank[o->d->x.nodes[node].frame] + 4;
     return i == x->nframes && x->special ? (int64_t)pa_export_special_rank(x->special) : -1;
 }
 
 /* Sites a and b compared from element `depth` of their keys on (the elements before are
- * equal); equal keys by site index, the order a stable sort of the indices gives them. */
-static int cmp_key_from(const key_order_t *o, uint32_t a, uint32_t b, size_t depth)
+ * equal; na and nb: their frame `depth`'s nodes); equal keys by site index, the order a stable
+ * sort of the indices gives them. */
+static int cmp_key_from(const key_order_t *o, uint32_t a, uint32_t b, size_t depth, uint32_t na,
+                        uint32_t nb)
 {
     const pa_xsite_t *x = &o->d->x.sites[a], *y = &o->d->x.sites[b];
+    const pa_xnode_t *nodes = o->d->x.nodes;
     for (size_t i = depth;; i++) {
-        int64_t ea = key_elem(o, x, i), eb = key_elem(o, y, i);
+        if (na == nb && i < x->nframes) /* one chain from here out: the same frames */
+            i = x->nframes;             /* (as many: a chain ends at the root) */
+        int64_t ea = key_elem(o, x, i, na), eb = key_elem(o, y, i, nb);
         if (ea != eb)
             return ea < eb ? -1 : 1;
         if (ea < 0) /* (both ended) */
             return a < b ? -1 : a > b;
+        if (i < x->nframes) { /* (then both have frame i) */
+            na = nodes[na].caller;
+            nb = nodes[nb].caller;
+        }
     }
 }
 
@@ -383,13 +425,16 @@ static void sort_keys(const key_order_t *o, uint32_t *v, size_t n, size_t depth)
     while (n > 1) {
         if (n < 12) { /* insertion sort */
             for (size_t i = 1; i < n; i++)
-                for (size_t j = i; j && cmp_key_from(o, v[j - 1], v[j], depth) > 0; j--)
+                for (size_t j = i;
+                     j && cmp_key_from(o, v[j - 1], v[j], depth, o->at[v[j - 1]], o->at[v[j]]) > 0;
+                     j--)
                     swap_u32(v, j - 1, j);
             return;
         }
         const pa_xsite_t *s = o->d->x.sites;
-        int64_t e0 = key_elem(o, &s[v[0]], depth), e1 = key_elem(o, &s[v[n / 2]], depth),
-                e2 = key_elem(o, &s[v[n - 1]], depth);
+        int64_t e0 = key_elem(o, &s[v[0]], depth, o->at[v[0]]),
+                e1 = key_elem(o, &s[v[n / 2]], depth, o->at[v[n / 2]]),
+                e2 = key_elem(o, &s[v[n - 1]], depth, o->at[v[n - 1]]);
         int64_t pivot = e0 < e1 ? (e1 < e2   ? e1
                                    : e0 < e2 ? e2
                                              : e0)
@@ -399,7 +444,7 @@ static void sort_keys(const key_order_t *o, uint32_t *v, size_t n, size_t depth)
         /* [0, lt): below the pivot, [lt, i): equal, (gt, n): above */
         size_t lt = 0, i = 0, gt = n;
         while (i < gt) {
-            int64_t e = key_elem(o, &s[v[i]], depth);
+            int64_t e = key_elem(o, &s[v[i]], depth, o->at[v[i]]);
             if (e < pivot)
                 swap_u32(v, lt++, i++);
             else if (e > pivot)
@@ -417,6 +462,9 @@ static void sort_keys(const key_order_t *o, uint32_t *v, size_t n, size_t depth)
                     swap_u32(v, j - 1, j);
             return;
         }
+        if (pivot >= 4) /* (a frame: each of them has the next element's node) */
+            for (size_t k = 0; k < n; k++)
+                o->at[v[k]] = o->d->x.nodes[o->at[v[k]]].caller;
         depth++;
     }
 }
@@ -445,8 +493,9 @@ static int key_ranks(diff_t *d, bool all)
     piece_t *p = malloc((nf ? nf : 1) * sizeof *p);
     uint32_t *rank = malloc((nf ? nf : 1) * sizeof *rank);
     uint32_t *order = all ? malloc((d->nsites ? d->nsites : 1) * sizeof *order) : NULL;
+    uint32_t *at = all ? malloc((d->nsites ? d->nsites : 1) * sizeof *at) : NULL;
     pa_str_t text = {0};
-    int rc = p && rank && (order || !all) ? PA_OK : PA_ENOMEM;
+    int rc = p && rank && (order || !all) && (at || !all) ? PA_OK : PA_ENOMEM;
     for (size_t i = 0; rc == PA_OK && i < nf; i++) {
         p[i] = (piece_t){text.len, (uint32_t)i};
         pa_report_key_piece(&text, &d->x.frames[i].f);
@@ -467,9 +516,11 @@ static int key_ranks(diff_t *d, bool all)
         rank = NULL;
     }
     if (rc == PA_OK && all) {
-        key_order_t o = {d, d->piece_rank};
-        for (size_t i = 0; i < d->nsites; i++)
+        key_order_t o = {d, d->piece_rank, at};
+        for (size_t i = 0; i < d->nsites; i++) {
             order[i] = (uint32_t)i;
+            at[i] = d->x.sites[i].leaf;
+        }
         sort_keys(&o, order, d->nsites, 0);
         for (size_t i = 0; i < d->nsites; i++)
             d->sites[order[i]].rank = (uint32_t)i;
@@ -480,6 +531,7 @@ static int key_ranks(diff_t *d, bool all)
     free(p);
     free(rank);
     free(order);
+    free(at);
     return rc;
 }
 
@@ -500,8 +552,9 @@ static int cmp_change(const void *pa, const void *pb)
     if (x != y)
         return x > y ? -1 : 1;
     if (!sort_diff->ranked) /* (the order the ranks give: keys, equal keys by index) */
-        return cmp_key_from(&(key_order_t){sort_diff, sort_diff->piece_rank},
-                            (uint32_t)(a - sort_diff->sites), (uint32_t)(b - sort_diff->sites), 0);
+        return cmp_key_from(&(key_order_t){sort_diff, sort_diff->piece_rank, NULL},
+                            (uint32_t)(a - sort_diff->sites), (uint32_t)(b - sort_diff->sites), 0,
+                            xsite_of(sort_diff, a)->leaf, xsite_of(sort_diff, b)->leaf);
     return a->rank < b->rank ? -1 : a->rank > b->rank;
 }
 
@@ -1005,6 +1058,8 @@ static int run(int argc, char **argv, bool check)
     int rc = PA_OK;
     for (int side = check ? NEW : BASE; side <= NEW && rc == PA_OK; side++)
         rc = load_side(&d, side, &o.sides[side], &supp, false);
+    if (rc == PA_OK && !d.split) /* (made when NEW's first trace was added) */
+        rc = dsites_make(&d);
     /* every key ranked unless the text shows only a few sites per metric (then ties are few:
      * pa_util_sort_top keeps a heap of them when they are under a quarter of the sites) */
     bool all = o.json || o.budget.n || !o.top || o.top * 4 >= d.nsites;

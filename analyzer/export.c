@@ -9,11 +9,13 @@
  * frames of its stack as pa_stackview_t.key serializes them (merge.c's key, and the groups of
  * pa_report_group), so that the same call site in several processes is one site. The stacks are
  * walked on the model's frame tree, each node's address symbolized once into frames of one table
- * (pa_xprof_t.frames, strings interned); a site is a run of indices into it, those of the first
- * stack seen with its key, and each frame used by a site gets its module's mapping (path and
+ * (pa_xprof_t.frames, strings interned); a site's frames, those of the first stack seen with its
+ * key, are a chain of a tree of them (pa_xprof_t.nodes: the sites of a trace share the nodes of
+ * their outer frames), and each frame used by a site gets its module's mapping (path and
  * build-id, for pprof's Mappings). No key string and no frame is copied per site: on a compile's
- * trace (124k sites, 5M frames) this took export from 670 MB to 200 MB (docs/performance.md).
- * The writers number what they write once per frame of the table (pa_export_memo).
+ * trace (124k sites, 5M frames) this took export from 670 MB to 200 MB, and the tree its 5M
+ * frame indices (19 MB) to 0.95M nodes (7.6 MB; docs/performance.md). The writers number what
+ * they write once per frame of the table (pa_export_memo).
  *
  * Must not: keep a trace or its symbolizer past its turn; write a partial file silently.
  */
@@ -109,7 +111,8 @@ static void prof_free(pa_xprof_t *p)
     free(p->sites);
     free(p->site_index);
     free(p->frames); /* their strings are interned */
-    free(p->stack);
+    free(p->nodes);
+    free(p->site_frames);
     struct pa_xstr *e, *etmp;
     HASH_ITER(hh, p->strings, e, etmp)
     {
@@ -163,7 +166,8 @@ static uint32_t map_get(pa_xprof_t *p, const pa_module_t *m)
 /* ---- frames and sites ---------------------------------------------------------------------------
  * A trace's stacks are walked on the model's frame tree: each node's address is symbolized once
  * (its frames made into pa_xframe_t's, addr_frames), and a stack is the frames of the nodes from
- * its leaf out. A site's key is what pa_report_stack_view() serializes of its visible frames:
+ * its leaf out (each walk stops where a chain made before holds the rest: site_get). A site's
+ * key is what pa_report_stack_view() serializes of its visible frames:
  * per frame, function, file, line and inlined (module and offset when unresolved), compared
  * here by the interned strings' pointers, and a KEY_* marker (the special member) for stacks
  * without frames or cut short. The views' rules for hiding frames are report.c's: shim frames
@@ -231,24 +235,27 @@ typedef struct {
         uint8_t flags;  /* its frames' PA_XF_* flags or'ed, and AF_CUT: the address is a cut */
     } * aixf;
     pa_stackview_t view; /* for the notes of the rare stacks without visible frames */
-    /* The heap rows' view (PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, heap_site_get), while add_heap
-     * runs: a stack's visible frames from a frame node out are the same in every stack through
-     * that node, and a site's run (pa_xprof_t.stack) holds them, so a row is walked from its
-     * leaf to the first node some earlier site's run already holds, and the rest is copied.
-     * A compile's 127k rows reach 5.05M frame nodes of 1.0M: about 9 new ones a row. The
-     * first node a walk finds in a run is one where two walks meet (reached from two callees,
-     * or a row's leaf and a callee's caller): only those are kept (run_meet, at most one a
-     * row), 0.5 MB on a compile rather than 4 bytes for every node. */
+    /* The memo of the walks (site_get): a stack's visible frames from a frame node out are the
+     * same in every stack through that node, and the chain of tree nodes (pa_xprof_t.nodes) of
+     * the first site made through it holds them, so a stack is walked from its leaf to the first
+     * node some earlier site's chain holds, and a new site's nodes are added on top of that
+     * chain. A compile's 127k rows reach 5.05M frame nodes of 1.0M: about 9 new ones a row. The
+     * first node a walk finds known is one where two walks meet (reached from two callees, or a
+     * stack's leaf and a callee's caller): only those are kept (run_meet, at most one a stack),
+     * 0.5 MB on a compile rather than 4 bytes for every node. The chains hold the shim's frames
+     * or not as the walks' views hide them (run_shim): a walk that shows them starts afresh. */
     uint64_t *run_meet; /* bitmap by frame node: where two walks can meet */
     uint32_t *run_rank; /* by word of run_meet: the bits set in the words before it */
-    uint32_t *run;      /* by meeting node, in node order: its run's start in p->stack - run_base
-                         * + 1, RUN_CUT; 0 */
-    uint64_t *run_last; /* bitmap by position in p->stack - run_base: the last frame of a run */
-    size_t run_last_cap;
-    size_t run_base; /* p->nstack when add_heap began */
-    struct wnode {   /* the frame nodes of one walk (heap_site_get), innermost first */
+    uint32_t *run;      /* by meeting node, in node order: its chain's first node + 1, RUN_CUT;
+                         * 0: not known yet */
+    uint64_t *run_hash; /* by meeting node: its chain's chain_hash | its length */
+    size_t nrun;
+    bool run_ready; /* run_init was called (run NULL then: every stack walked whole) */
+    bool run_shim;  /* the chains of run hold the shim's frames */
+    struct wnode {  /* the frame nodes of one walk (site_get), innermost first */
         uint32_t node;
         uint32_t start; /* where its frames begin in scratch; WNODE_CUT: the node is a cut */
+        uint64_t hash;  /* the chain_hash of its frames out (unless hidden as leading frames) */
     } * wnodes;
     size_t wnodes_cap;
 } walk_t;
@@ -379,91 +386,72 @@ static int node_push(pa_xprof_t *p, walk_t *w, const struct aix_frames *a, bool 
     return PA_OK;
 }
 
-/* The visible frames of stack `id` into w->scratch (*n of them), the special part of its key,
- * and whether its view has a note (no visible frame, or cut short). */
-static int stack_frames(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide, size_t *nout,
-                        uint32_t *special, bool *noted)
+/* A site's key is hashed from its outermost frame in (so that a chain of frames has one hash
+ * whatever is inward of it, and a walk resumes from the hash its memo kept): the hash of a
+ * chain with one more frame inward, its low 24 bits 0 (the memo keeps a chain's length there),
+ * and the key's from its frames' chain and its special part. */
+#define CHAIN_HASH0 ((uint64_t)0x5bd1e995u << 32)
+static inline uint64_t chain_hash(uint64_t h, const pa_xframe_t *f)
 {
-    const pa_stack_t *s = id ? pa_model_stack(w->t, id) : NULL;
-    *nout = 0;
-    *noted = true;
-    *special = id == 0 ? PA_XS_NO_STACK : !s ? PA_XS_MISSING : s->depth == 0 ? PA_XS_EMPTY : 0;
-    if (*special)
-        return PA_OK;
-    size_t n = 0;
-    bool cut = false;
-    for (uint32_t node = s->leaf; node; node = pa_model_frame_caller(w->t, node)) {
-        const struct aix_frames *a;
-        if (node_frames(p, w, node, &a) != PA_OK)
-            return PA_ENOMEM;
-        if (a->flags & AF_CUT) {
-            cut = true;
-            continue;
-        }
-        if (node_push(p, w, a, hide & PA_HIDE_SHIM, &n) != PA_OK)
-            return PA_ENOMEM;
-    }
-    unsigned lead_flags = ((hide & PA_HIDE_ALLOCATOR) ? PA_XF_ALLOCATOR : 0) |
-                          ((hide & PA_HIDE_LOCK_WRAPPERS) ? PA_XF_LOCK_WRAPPER : 0);
-    size_t lead = 0;
-    while (lead < n && (p->frames[w->scratch[lead]].flags & lead_flags))
-        lead++;
-    if (lead == n) /* nothing but hidden frames (a very short stack): keep them */
-        lead = 0;
-    if (lead) {
-        memmove(w->scratch, w->scratch + lead, (n - lead) * sizeof *w->scratch);
-        n -= lead;
-    }
-    *special = cut ? PA_XS_CUT : PA_XS_NONE;
-    *noted = cut || !n;
-    *nout = n;
-    return PA_OK;
+    return mix(h, f->hash) & ~(uint64_t)0xffffff;
+}
+static inline uint64_t key_hash(uint64_t chain, uint32_t special)
+{
+    return mix(chain, special) | 1; /* (never 0) */
 }
 
-static uint64_t key_hash(const pa_xprof_t *p, const uint32_t *frames, size_t n, uint32_t special)
-{
-    uint64_t h = mix(0x5bd1e995u, special);
-    for (size_t i = 0; i < n; i++)
-        h = mix(h, p->frames[frames[i]].hash);
-    return h | 1; /* (never 0) */
-}
-
-static bool site_eq(const pa_xprof_t *p, const pa_xsite_t *s, const uint32_t *frames, size_t n,
-                    uint32_t special)
+/* Whether site s's key is the n frames fresh[0, nfresh) then outer's chain, and `special`. */
+static bool site_eq(const pa_xprof_t *p, const pa_xsite_t *s, const uint32_t *fresh, size_t nfresh,
+                    uint32_t outer, size_t n, uint32_t special)
 {
     if (s->nframes != n || s->special != special)
         return false;
-    const uint32_t *sf = pa_xsite_frames(p, s);
-    for (size_t i = 0; i < n; i++)
-        if (sf[i] != frames[i] && !piece_eq(&p->frames[sf[i]].f, &p->frames[frames[i]].f))
+    const pa_xnode_t *nodes = p->nodes;
+    uint32_t node = s->leaf;
+    for (size_t i = 0; i < nfresh; i++, node = nodes[node].caller) {
+        uint32_t x = nodes[node].frame;
+        if (x != fresh[i] && !piece_eq(&p->frames[x].f, &p->frames[fresh[i]].f))
+            return false;
+    }
+    /* as many frames in both chains: they end at the root together, or meet before */
+    for (uint32_t o = outer; node != o; node = nodes[node].caller, o = nodes[o].caller)
+        if (nodes[node].frame != nodes[o].frame &&
+            !piece_eq(&p->frames[nodes[node].frame].f, &p->frames[nodes[o].frame].f))
             return false;
     return true;
 }
 
-/* The site of the n visible frames `frames` of stack `id` (viewed with `hide`) and special
- * key part `special`, made if new (*made set) with its frames' mappings: those of frames[0,
- * nfresh) (the others are a run of a site made before, mapped then). NULL: no memory. */
+#define RUN_CUT 0x80000000u /* in walk_t.run: the frames from the node out hold a cut */
+
+/* The site whose key is the n frames fresh[0, nnew) then outer's chain (of a site made before:
+ * its frames mapped then), and special part `special` (chain: the frames' chain_hash), of stack
+ * `id` viewed with `hide`; made if new (*made set), with nnew new nodes for fresh on outer's
+ * chain (the last one made is its leaf), each frame mapped on its first use by a site. NULL:
+ * no memory. */
 static pa_xsite_t *site_put(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide,
-                            const uint32_t *frames, size_t n, size_t nfresh, uint32_t special,
-                            bool noted, bool *made)
+                            const uint32_t *fresh, size_t nnew, uint32_t outer, size_t n,
+                            uint64_t chain, uint32_t special, bool noted, bool *made)
 {
     *made = false;
-    uint64_t h = key_hash(p, frames, n, special);
+    uint64_t h = key_hash(chain, special);
     if (p->site_index_cap) {
         size_t mask = p->site_index_cap - 1, i = pa_tix_first(h, p->site_index_cap);
         for (uint64_t e; (e = p->site_index[i]); i = (i + 1) & mask)
             if (PA_TIX_TAG(e) == PA_TIX_TAG(h) &&
-                site_eq(p, &p->sites[(uint32_t)e - 1], frames, n, special))
+                site_eq(p, &p->sites[(uint32_t)e - 1], fresh, nnew, outer, n, special))
                 return &p->sites[(uint32_t)e - 1];
     }
-    if (p->nsites >= UINT32_MAX - 1 || n >= (1u << 24) || p->nstack + n > UINT32_MAX ||
+    /* (nodes below RUN_CUT: a walk's memo marks its cuts in the top bit) */
+    size_t nn = p->nnodes ? p->nnodes : 1; /* node 0: the root */
+    if (p->nsites >= UINT32_MAX - 1 || n >= (1u << 24) || nn + nnew >= RUN_CUT - 1 ||
         pa_tix_reserve(&p->site_index, &p->site_index_cap, p->nsites + 1) != PA_OK ||
         pa_util_grow((void **)&p->sites, &p->sites_cap, p->nsites + 1, sizeof *p->sites) != PA_OK ||
-        pa_util_grow((void **)&p->stack, &p->stack_cap, p->nstack + n, sizeof *p->stack) != PA_OK)
+        pa_util_grow((void **)&p->nodes, &p->nodes_cap, nn + nnew, sizeof *p->nodes) != PA_OK ||
+        pa_util_grow((void **)&p->site_frames, &p->site_frames_cap, n ? n : 1,
+                     sizeof *p->site_frames) != PA_OK)
         return NULL;
     pa_xsite_t *s = &p->sites[p->nsites];
     memset(s, 0, sizeof *s);
-    s->first = (uint32_t)p->nstack;
     s->nframes = (uint32_t)n & 0xffffffu;
     s->special = special;
     bool failed = false;
@@ -472,11 +460,17 @@ static pa_xsite_t *site_put(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide
             return NULL;
         s->note = intern(p, w->view.note, &failed);
     }
-    if (n)
-        memcpy(p->stack + p->nstack, frames, n * sizeof *frames);
+    /* the new nodes, outermost first: fresh[nnew - 1] is node nn, fresh[0] node nn + nnew - 1 */
+    p->nodes[0] = (pa_xnode_t){0, 0};
+    uint32_t node = outer;
+    for (size_t i = nnew; i-- > 0;) {
+        p->nodes[nn] = (pa_xnode_t){fresh[i], node};
+        node = (uint32_t)nn++;
+    }
+    s->leaf = n ? node : 0;
     /* the mapping of each frame, on its first use by a site */
-    for (size_t i = 0; i < nfresh && !failed; i++) {
-        pa_xframe_t *x = &p->frames[frames[i]];
+    for (size_t i = 0; i < nnew && !failed; i++) {
+        pa_xframe_t *x = &p->frames[fresh[i]];
         if (x->flags & PA_XF_MAPPED)
             continue;
         x->flags |= PA_XF_MAPPED;
@@ -488,29 +482,17 @@ static pa_xsite_t *site_put(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide
     }
     if (failed)
         return NULL;
-    p->nstack += n;
+    p->nnodes = nn;
     pa_tix_put(p->site_index, p->site_index_cap, h, (uint32_t)++p->nsites);
     *made = true;
     return s;
 }
 
-/* The site of stack `id` of the walk's trace viewed with `hide` (made on first sight, with its
- * frames' mappings), or NULL (no memory). */
-static pa_xsite_t *site_get(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide)
-{
-    size_t n;
-    uint32_t special;
-    bool noted, made;
-    if (stack_frames(p, w, id, hide, &n, &special, &noted) != PA_OK)
-        return NULL;
-    return site_put(p, w, id, hide, w->scratch, n, n, special, noted, &made);
-}
-
-#define RUN_CUT 0x80000000u /* in walk_t.run: the frames from the node out hold a cut */
-
-/* node's slot in w->run, or NULL when no two walks meet there. */
+/* node's slot in w->run, or NULL when no two walks meet there (or nothing is kept). */
 static inline uint32_t *run_slot(const walk_t *w, uint32_t node)
 {
+    if (!w->run)
+        return NULL;
     uint64_t bits = w->run_meet[node >> 6], bit = (uint64_t)1 << (node & 63);
     if (!(bits & bit))
         return NULL;
@@ -518,96 +500,193 @@ static inline uint32_t *run_slot(const walk_t *w, uint32_t node)
 }
 #define WNODE_CUT 0x80000000u /* in struct wnode.start */
 
-/* The length of the run from position pos (p->stack - run_base) to its run's last frame. */
-static size_t run_len(const walk_t *w, size_t pos)
+/* Frees the walks' memo (run_init). */
+static void run_free(walk_t *w)
 {
-    size_t i = pos >> 6;
-    uint64_t bits = w->run_last[i] >> (pos & 63);
-    if (bits)
-        return (size_t)__builtin_ctzll(bits) + 1;
-    while (!w->run_last[++i])
-        ;
-    return i * 64 + (size_t)__builtin_ctzll(w->run_last[i]) - pos + 1;
+    free(w->run_meet);
+    free(w->run_rank);
+    free(w->run);
+    free(w->run_hash);
+    free(w->wnodes);
+    w->run_meet = NULL;
+    w->run_rank = NULL;
+    w->run = NULL;
+    w->run_hash = NULL;
+    w->wnodes = NULL;
+    w->wnodes_cap = 0;
 }
 
-/* What a new site's run tells of the frame nodes its walk met (nw of w->wnodes, innermost
- * first): where each node's frames start in it, unless hidden as leading frames (the first
- * `lead` of scratch), and whether a cut lies outward (tail_cut: beyond the walk). */
-static int run_learn(walk_t *w, const pa_xsite_t *s, size_t nw, size_t lead, size_t n,
-                     bool tail_cut)
+/* For run_init: that node x is reached (once: its bit in once; again: in meet). */
+static inline void run_reach(uint64_t *once, uint64_t *meet, uint32_t x)
 {
-    size_t pos0 = s->first - w->run_base, nf = n - lead;
-    if (!nf || pos0 + nf >= RUN_CUT)
-        return PA_OK; /* (nothing to copy from: the nodes are walked again) */
-    size_t last = pos0 + nf - 1, had = w->run_last_cap;
-    if (pa_util_grow((void **)&w->run_last, &w->run_last_cap, last / 64 + 1, sizeof *w->run_last) !=
-        PA_OK)
-        return PA_ENOMEM;
-    if (w->run_last_cap > had) /* (grown: the new words are not zeroed) */
-        memset(w->run_last + had, 0, (w->run_last_cap - had) * sizeof *w->run_last);
-    w->run_last[last / 64] |= (uint64_t)1 << (last & 63);
-    bool cut = tail_cut;
-    for (size_t k = nw; k-- > 0;) {
-        uint32_t start = w->wnodes[k].start & ~WNODE_CUT;
-        cut |= (w->wnodes[k].start & WNODE_CUT) != 0;
-        uint32_t *slot = start >= lead && start < n ? run_slot(w, w->wnodes[k].node) : NULL;
-        if (slot)
-            *slot = (uint32_t)(pos0 + start - lead + 1) | (cut ? RUN_CUT : 0);
+    uint64_t bit = (uint64_t)1 << (x & 63);
+    if (once[x >> 6] & bit)
+        meet[x >> 6] |= bit;
+    once[x >> 6] |= bit;
+}
+
+/* For run_init: that the leaf of stack `id` is reached. */
+static void run_reach_leaf(const pa_trace_t *t, uint64_t *once, uint64_t *meet, uint32_t id)
+{
+    const pa_stack_t *st = id ? pa_model_stack(t, id) : NULL;
+    if (st && st->leaf)
+        run_reach(once, meet, st->leaf);
+}
+
+/* Finds the frame nodes where two walks of the trace's stacks (the snapshot's rows, the lock
+ * sites and the CPU rows: those a report keys) meet (walk_t.run_meet) and makes their slots;
+ * leaves w->run NULL without the memory (then every stack is walked whole). */
+static void run_init(walk_t *w)
+{
+    const pa_trace_t *t = w->t;
+    w->run_ready = true;
+    if (!t->frames.n)
+        return;
+    size_t words = t->frames.n / 64 + 1, nmeet = 0;
+    uint64_t *once = calloc(words, sizeof *once);
+    w->run_meet = calloc(words, sizeof *w->run_meet);
+    w->run_rank = malloc(words * sizeof *w->run_rank);
+    if (!once || !w->run_meet || !w->run_rank) {
+        free(once);
+        run_free(w);
+        return;
     }
-    return PA_OK;
+    for (size_t r = 0; r < t->snap.nrows; r++)
+        run_reach_leaf(t, once, w->run_meet, t->snap.rows[r].stack_id);
+    for (size_t i = 0; t->has_locks && i < t->locks.nsites; i++)
+        run_reach_leaf(t, once, w->run_meet, t->locks.sites[i].stack_id);
+    for (size_t i = 0; t->has_cpu && i < t->cpu.n; i++)
+        run_reach_leaf(t, once, w->run_meet, t->cpu.rows[i].stack_id);
+    for (uint32_t x = 1; x < t->frames.n; x++) { /* each node's caller */
+        uint32_t c = pa_model_frame_caller(t, x);
+        if (c)
+            run_reach(once, w->run_meet, c);
+    }
+    free(once);
+    for (size_t i = 0; i < words; i++) {
+        w->run_rank[i] = (uint32_t)nmeet;
+        nmeet += (size_t)__builtin_popcountll(w->run_meet[i]);
+    }
+    w->nrun = nmeet + 1;
+    if (!(w->run = calloc(w->nrun, sizeof *w->run)) ||
+        !(w->run_hash = malloc(w->nrun * sizeof *w->run_hash)))
+        run_free(w);
 }
 
-/* site_get(p, w, id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM) for a heap row, with w->run: the same
- * frames (each node's frames are fixed by its address), without walking the nodes a site's
- * run already holds. */
-static pa_xsite_t *heap_site_get(pa_xprof_t *p, walk_t *w, uint32_t id)
+/* The site of stack `id` of the walk's trace viewed with `hide` (made on first sight, with its
+ * frames' mappings and nodes), or NULL (no memory). The stack is walked from its leaf to the
+ * first node the memo knows (walk_t.run), whose chain holds the frames from there out (with
+ * their hash and number); a new site's walk teaches the memo the meeting nodes it went
+ * through. */
+static pa_xsite_t *site_get(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide)
 {
-    const unsigned hide = PA_HIDE_ALLOCATOR | PA_HIDE_SHIM;
     const pa_stack_t *st = id ? pa_model_stack(w->t, id) : NULL;
-    if (!w->run || !st || st->depth == 0)
-        return site_get(p, w, id, hide);
+    bool made, hide_shim = (hide & PA_HIDE_SHIM) != 0;
+    if (!st || st->depth == 0)
+        return site_put(p, w, id, hide, NULL, 0, 0, 0, CHAIN_HASH0,
+                        id == 0 ? PA_XS_NO_STACK
+                        : !st   ? PA_XS_MISSING
+                                : PA_XS_EMPTY,
+                        true, &made);
+    if (!w->run_ready)
+        run_init(w);
+    if (w->run && w->run_shim == hide_shim) { /* (chains of another view: forgotten) */
+        memset(w->run, 0, w->nrun * sizeof *w->run);
+        w->run_shim = !hide_shim;
+    }
     size_t n = 0, nw = 0;
     bool cut = false;
-    uint32_t node = st->leaf, memo = 0;
-    for (const uint32_t *slot; node && !((slot = run_slot(w, node)) && (memo = *slot));
+    uint32_t node = st->leaf, memo = 0, *slot = NULL;
+    for (; node && !((slot = run_slot(w, node)) && (memo = *slot));
          node = pa_model_frame_caller(w->t, node)) {
         const struct aix_frames *a;
         if (node_frames(p, w, node, &a) != PA_OK ||
             (nw + 1 > w->wnodes_cap &&
              pa_util_grow((void **)&w->wnodes, &w->wnodes_cap, nw + 1, sizeof *w->wnodes) != PA_OK))
             return NULL;
-        w->wnodes[nw++] = (struct wnode){node, (uint32_t)n | (a->flags & AF_CUT ? WNODE_CUT : 0)};
+        w->wnodes[nw++] =
+            (struct wnode){node, (uint32_t)n | (a->flags & AF_CUT ? WNODE_CUT : 0), 0};
         if (a->flags & AF_CUT) {
             cut = true;
             continue;
         }
-        if (node_push(p, w, a, true, &n) != PA_OK)
+        if (node_push(p, w, a, hide_shim, &n) != PA_OK)
             return NULL;
     }
-    size_t nfresh = n;
+    /* the frames after the fresh ones: outer's chain, of `tail` frames and hash `chain` */
+    size_t nfresh = n, tail = 0;
+    uint32_t outer = 0;
+    uint64_t chain = CHAIN_HASH0;
     bool tail_cut = false;
-    if (memo) { /* the rest: a run made before */
-        size_t pos = (memo & ~RUN_CUT) - 1, tail = run_len(w, pos);
+    if (memo) {
+        uint64_t hl = w->run_hash[slot - w->run];
+        outer = (memo & ~RUN_CUT) - 1;
         tail_cut = (memo & RUN_CUT) != 0;
+        tail = hl & 0xffffff;
+        chain = hl & ~(uint64_t)0xffffff;
+    }
+    unsigned lead_flags = ((hide & PA_HIDE_ALLOCATOR) ? PA_XF_ALLOCATOR : 0) |
+                          ((hide & PA_HIDE_LOCK_WRAPPERS) ? PA_XF_LOCK_WRAPPER : 0);
+    size_t lead = 0;
+    while (lead < n && (p->frames[w->scratch[lead]].flags & lead_flags))
+        lead++;
+    if (lead == nfresh && tail && (p->frames[p->nodes[outer].frame].flags & lead_flags)) {
+        /* the hidden leading frames reach into the chain (rare): from there, as a walk to the
+         * root would have it */
         if (n + tail > w->scratch_cap && pa_util_grow((void **)&w->scratch, &w->scratch_cap,
                                                       n + tail, sizeof *w->scratch) != PA_OK)
             return NULL;
-        memcpy(w->scratch + n, p->stack + w->run_base + pos, tail * sizeof *w->scratch);
-        n += tail;
+        for (uint32_t x = outer; x; x = p->nodes[x].caller)
+            w->scratch[n++] = p->nodes[x].frame;
+        while (lead < n && (p->frames[w->scratch[lead]].flags & lead_flags))
+            lead++;
+        if (lead < n) { /* the site's frames: a chain made before, from scratch[lead] out */
+            for (size_t i = nfresh; i < lead; i++)
+                outer = p->nodes[outer].caller;
+            chain = CHAIN_HASH0;
+            for (size_t i = n; i-- > lead;)
+                chain = chain_hash(chain, &p->frames[w->scratch[i]]);
+            nfresh = lead; /* (no new node, nothing to learn) */
+            tail = n - lead;
+            n = nfresh;
+        } else { /* nothing but hidden frames: kept */
+            n = nfresh;
+        }
     }
-    size_t lead = 0;
-    while (lead < n && (p->frames[w->scratch[lead]].flags & PA_XF_ALLOCATOR))
-        lead++;
-    if (lead && lead >= nfresh && memo) /* hidden frames into the run copied: rare */
-        return site_get(p, w, id, hide);
-    if (lead == n) /* nothing but hidden frames (a very short stack): keep them */
+    if (lead == n + tail) /* nothing but hidden frames (a very short stack): keep them */
         lead = 0;
+    /* the chain's hash from outer in, and each walked node's where its frames begin */
+    size_t k = nw;
+    for (size_t i = nfresh;; i--) { /* (chain: the hash of scratch[i, nfresh) and outer's) */
+        for (; k && (w->wnodes[k - 1].start & ~WNODE_CUT) == i; k--)
+            w->wnodes[k - 1].hash = chain;
+        if (i <= lead)
+            break;
+        chain = chain_hash(chain, &p->frames[w->scratch[i - 1]]);
+    }
     cut |= tail_cut;
-    bool made;
-    pa_xsite_t *s = site_put(p, w, id, hide, w->scratch + lead, n - lead, nfresh - lead,
-                             cut ? PA_XS_CUT : PA_XS_NONE, cut || n == lead, &made);
-    if (s && made && run_learn(w, s, nw, lead, n, tail_cut) != PA_OK)
-        return NULL;
+    size_t nnew = nfresh > lead ? nfresh - lead : 0, nall = nfresh - lead + tail;
+    pa_xsite_t *s = site_put(p, w, id, hide, w->scratch + lead, nnew, outer, nall, chain,
+                             cut ? PA_XS_CUT : PA_XS_NONE, cut || nall == 0, &made);
+    if (!s || !made || !w->run)
+        return s;
+    /* what the new site's nodes tell of the meeting nodes the walk went through, outermost
+     * first: each one's chain starts at its first frame's node (the fresh frame at scratch[i]
+     * is node first + nfresh - 1 - i; the frame at scratch[nfresh], outer's), unless hidden as
+     * a leading frame (then so are the frames of the nodes inward of it) */
+    size_t first = p->nnodes - nnew;
+    bool c = tail_cut;
+    for (k = nw; k-- > 0;) {
+        uint32_t start = w->wnodes[k].start & ~WNODE_CUT, *sl;
+        c |= (w->wnodes[k].start & WNODE_CUT) != 0;
+        if (start < lead)
+            break;
+        if ((sl = run_slot(w, w->wnodes[k].node))) {
+            *sl = ((start == nfresh ? outer : (uint32_t)(first + nfresh - 1 - start)) + 1) |
+                  (c ? RUN_CUT : 0);
+            w->run_hash[sl - w->run] = w->wnodes[k].hash | (nfresh - start + tail);
+        }
+    }
     return s;
 }
 
@@ -623,73 +702,15 @@ static int add_stack(pa_xprof_t *p, walk_t *w, uint32_t id, unsigned hide, int m
     return PA_OK;
 }
 
-/* Frees what the walk knows of the heap rows' runs (add_heap). */
-static void run_free(walk_t *w)
-{
-    free(w->run_meet);
-    free(w->run_rank);
-    free(w->run);
-    free(w->run_last);
-    free(w->wnodes);
-    w->run_meet = NULL;
-    w->run_rank = NULL;
-    w->run = NULL;
-    w->run_last = NULL;
-    w->wnodes = NULL;
-    w->run_last_cap = w->wnodes_cap = 0;
-}
-
-/* Finds the frame nodes where two walks of the snapshot's rows meet (walk_t.run_meet) and makes
- * their slots; leaves w->run NULL without the memory (then every row is walked whole). */
-static void run_init(walk_t *w)
-{
-    const pa_trace_t *t = w->t;
-    size_t words = t->frames.n / 64 + 1, nmeet = 0;
-    uint64_t *once = calloc(words, sizeof *once);
-    w->run_meet = calloc(words, sizeof *w->run_meet);
-    w->run_rank = malloc(words * sizeof *w->run_rank);
-    if (!once || !w->run_meet || !w->run_rank) {
-        free(once);
-        run_free(w);
-        return;
-    }
-    for (size_t r = 0; r <= t->snap.nrows + t->frames.n; r++) {
-        uint32_t x = 0; /* a row's leaf, then each node's caller */
-        if (r < t->snap.nrows) {
-            uint32_t id = t->snap.rows[r].stack_id;
-            const pa_stack_t *st = id ? pa_model_stack(t, id) : NULL;
-            x = st ? st->leaf : 0;
-        } else if (r - t->snap.nrows < t->frames.n) {
-            x = pa_model_frame_caller(t, (uint32_t)(r - t->snap.nrows));
-        }
-        uint64_t bit = (uint64_t)1 << (x & 63);
-        if (!x)
-            continue;
-        if (once[x >> 6] & bit)
-            w->run_meet[x >> 6] |= bit;
-        once[x >> 6] |= bit;
-    }
-    free(once);
-    for (size_t i = 0; i < words; i++) {
-        w->run_rank[i] = (uint32_t)nmeet;
-        nmeet += (size_t)__builtin_popcountll(w->run_meet[i]);
-    }
-    if (!(w->run = calloc(nmeet + 1, sizeof *w->run)))
-        run_free(w);
-}
-
 /* The heap rows of the snapshot, by site: as pa_report_group() groups them (the same keys; sites
  * are made in the order of their first row, as its groups are), summed into the sites. */
 static int add_heap(pa_xprof_t *p, walk_t *w)
 {
     const pa_snapshot_t *snap = &w->t->snap;
     int rc = PA_OK;
-    if (snap->nrows && w->t->frames.n)
-        run_init(w);
-    w->run_base = p->nstack;
     for (size_t r = 0; rc == PA_OK && r < snap->nrows; r++) {
         const pa_row_t *row = &snap->rows[r];
-        pa_xsite_t *s = heap_site_get(p, w, row->stack_id);
+        pa_xsite_t *s = site_get(p, w, row->stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM);
         if (!s) {
             rc = PA_ENOMEM;
             break;
@@ -701,7 +722,6 @@ static int add_heap(pa_xprof_t *p, walk_t *w)
     }
     if (snap->nrows)
         p->has[PA_X_HEAP] = true;
-    run_free(w);
     return rc;
 }
 
@@ -998,8 +1018,9 @@ static void write_folded(FILE *out, const pa_xprof_t *p, int metric)
             note_name(buf, sizeof buf, s);
             folded_name(out, buf);
         }
+        const uint32_t *fr = pa_xsite_frames(p, s);
         for (size_t i = s->nframes; i-- > 0;) {
-            folded_name(out, pa_export_frame_name(&pa_xsite_frame(p, s, i)->f, buf, sizeof buf));
+            folded_name(out, pa_export_frame_name(&p->frames[fr[i]].f, buf, sizeof buf));
             if (i)
                 fputc(';', out);
         }
@@ -1094,8 +1115,9 @@ static int ss_frames(const pa_xprof_t *p, pa_json_t *j, uint32_t **stacks, size_
                 rc = PA_ENOMEM;
             (*stacks)[(*nst)++] = (uint32_t)k;
         }
+        const uint32_t *fr = pa_xsite_frames(p, s);
         for (size_t i = s->nframes; rc == PA_OK && i-- > 0;) {
-            uint32_t x = pa_xsite_frames(p, s)[i];
+            uint32_t x = fr[i];
             long k = memo[x];
             if (k == UINT32_MAX) { /* a frame's first use */
                 const pa_frame_t *f = &p->frames[x].f;
@@ -1324,11 +1346,21 @@ static int write_json(FILE *out, const pa_xprof_t *p)
     uint32_t *memo = pa_export_memo(p); /* each frame's index, UINT32_MAX before its first use */
     if (!memo && rc == PA_OK)
         rc = PA_ENOMEM;
+    /* (a site's chain walked to the first node an earlier site's went through: the frames
+     * from there out have their numbers) */
+    uint64_t *seen = calloc(p->nnodes / 64 + 1, sizeof *seen);
+    if (!seen && rc == PA_OK)
+        rc = PA_ENOMEM;
     pa_json_key(&j, "frames");
     pa_json_array_begin(&j, false);
-    for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites && rc == PA_OK; s++)
-        for (size_t i = 0; i < s->nframes && rc == PA_OK; i++) {
-            uint32_t x = pa_xsite_frames(p, s)[i];
+    for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites && rc == PA_OK; s++) {
+        uint32_t node = s->leaf;
+        for (size_t i = 0; i < s->nframes && rc == PA_OK; i++, node = p->nodes[node].caller) {
+            uint64_t bit = (uint64_t)1 << (node & 63);
+            if (seen[node >> 6] & bit)
+                break;
+            seen[node >> 6] |= bit;
+            uint32_t x = p->nodes[node].frame;
             long k = memo[x];
             if (k == UINT32_MAX &&
                 (k = jframe_get(&h, &nframes, &j, &p->frames[x].f, p->frames[x].map, &key)) < 0)
@@ -1336,6 +1368,8 @@ static int write_json(FILE *out, const pa_xprof_t *p)
             else
                 memo[x] = (uint32_t)k;
         }
+    }
+    free(seen);
     pa_json_array_end(&j);
     /* each frame's number in digits, made once for the 5M frames of a compile's stacks (or, out
      * of memory or past 7 digits, by the stacks' writer each time) */

@@ -2,7 +2,7 @@
 /*
  * export.h — `perfshim export`: the profiles of one or more traces in the formats other tools
  * read (pprof, folded stacks, speedscope). export.c gathers the sites of the traces, merged by
- * symbolized stack, into a pa_xprof_t (one table of frames; sites as runs of indices into it);
+ * symbolized stack, into a pa_xprof_t (one table of frames; a site a node of a tree of them);
  * each writer turns it into one format (pprof.c: the gzip'd profile.proto; export.c: folded,
  * speedscope and json; html.c: the page's data).
  */
@@ -65,13 +65,23 @@ typedef struct {
     uint8_t flags; /* PA_XF_* (export.c) */
 } pa_xframe_t;
 
+/* A node of the sites' frame tree: a frame of some site and the node of the frame that called
+ * it. A site's frames are the chain from its leaf node out: the sites of a trace share the
+ * nodes of their outer frames, so a compile's 4.7M site frames are about 1M nodes (8 bytes a
+ * node, where a run of indices per site took 4 bytes a frame: docs/performance.md, "Session
+ * 13: `diff` of two compiles ..."). */
+typedef struct {
+    uint32_t frame;  /* index into pa_xprof_t.frames */
+    uint32_t caller; /* index into pa_xprof_t.nodes; 0 (the root, no frame) after the outermost */
+} pa_xnode_t;
+
 /* A stack of the merged traces and its figures: the visible frames of the first stack seen with
  * its key (pa_stackview_t.key: the same call site in several processes is one site). */
 typedef struct {
-    /* its frames: pa_xprof_t.stack[first, first + nframes), innermost first (indices into
-     * pa_xprof_t.frames); narrow, so that a site is 80 bytes, not 88 (128k sites on a compile):
-     * a stack of 2^24 frames, or runs of 2^32, are out of memory (site_put) */
-    uint32_t first;
+    /* its frames, innermost first: the node of its innermost frame in pa_xprof_t.nodes (0
+     * without frames), and nframes nodes from it out; narrow, so that a site is 80 bytes, not
+     * 88 (128k sites on a compile): a stack of 2^24 frames is out of memory (site_put) */
+    uint32_t leaf;
     uint32_t nframes : 24;
     uint32_t special : 8; /* the key's part that is not a frame: 0 none, or PA_XS_* (export.c) */
     const char *note;     /* why there are no frames (or why they stop), or NULL; interned */
@@ -85,8 +95,10 @@ typedef struct {
     size_t site_index_cap;
     pa_xframe_t *frames; /* every frame of the traces' stacks reached */
     size_t nframes, frames_cap;
-    uint32_t *stack; /* the sites' frames, one run per site */
-    size_t nstack, stack_cap;
+    pa_xnode_t *nodes; /* the sites' frame tree; node 0 is the root (no frame) */
+    size_t nnodes, nodes_cap;
+    uint32_t *site_frames; /* pa_xsite_frames's buffer: room for the most frames of a site */
+    size_t site_frames_cap;
     struct pa_xstr *strings; /* the frames' strings, interned (uthash) */
     pa_xmap_t *maps;
     size_t nmaps, maps_cap;
@@ -119,15 +131,18 @@ typedef struct {
     pa_json_t *direct_doc;
 } pa_xprof_t;
 
-/* The frames of site s, innermost first (indices into p->frames). */
+/* The frames of site s, innermost first (s->nframes indices into p->frames), walked from its
+ * leaf node out into p's buffer: valid until the next call for a site of p. */
 static inline const uint32_t *pa_xsite_frames(const pa_xprof_t *p, const pa_xsite_t *s)
 {
-    return p->stack + s->first;
-}
-/* Site s's frame i (0: the innermost). */
-static inline const pa_xframe_t *pa_xsite_frame(const pa_xprof_t *p, const pa_xsite_t *s, size_t i)
-{
-    return &p->frames[p->stack[s->first + i]];
+    const pa_xnode_t *nodes = p->nodes;
+    uint32_t *out = p->site_frames, node = s->leaf;
+    for (size_t i = 0, n = s->nframes; i < n; i++) {
+        pa_xnode_t x = nodes[node];
+        out[i] = x.frame;
+        node = x.caller;
+    }
+    return out;
 }
 
 /* The gzip'd pprof profile of kind `kind` of p, with default sample type `metric`, into out.

@@ -204,10 +204,11 @@ static int write_sites(FILE *out, const pa_xprof_t *p)
         }
         long node = 0; /* the root; nodes are numbered from 1 */
         size_t nf = s->nframes ? s->nframes : 1;
+        const uint32_t *fr = pa_xsite_frames(p, s);
         for (size_t i = nf; i-- > 0;) { /* root first */
             long fi;
             if (s->nframes) {
-                uint32_t x = pa_xsite_frames(p, s)[i];
+                uint32_t x = fr[i];
                 if ((fi = memo[x]) == UINT32_MAX) {
                     const pa_frame_t *f = &p->frames[x].f;
                     fi = frame_index(&names, &nnames, &names_json, &locs, &nlocs, &locs_json,

@@ -199,11 +199,11 @@ static uint64_t func_id(enc_t *e, const char *name, const char *file)
     return f->id;
 }
 
-/* The location of frames [first, first + n) of site s (one address: inlined frames, then the
+/* The location of the n frames fr[0, n) of a site (one address: inlined frames, then the
  * function they were inlined into). */
-static uint64_t loc_id(enc_t *e, const pa_xsite_t *s, size_t first, size_t n)
+static uint64_t loc_id(enc_t *e, const uint32_t *fr, size_t n)
 {
-    uint32_t x = pa_xsite_frames(e->p, s)[first];
+    uint32_t x = fr[0];
     if (e->loc_memo[x] != UINT32_MAX)
         return e->loc_memo[x];
     const pa_xframe_t *xf = &e->p->frames[x];
@@ -233,7 +233,7 @@ static uint64_t loc_id(enc_t *e, const pa_xsite_t *s, size_t first, size_t n)
     size_t nf = 0;
     char unknown[256];
     for (size_t i = 0; i < n && nf < 64; i++) {
-        const pa_frame_t *fi = &pa_xsite_frame(e->p, s, first + i)->f;
+        const pa_frame_t *fi = &e->p->frames[fr[i]].f;
         if (fi->function)
             fids[nf++] = func_id(e, fi->function, fi->file);
         else if (k.key.map) /* an unresolved frame of a module: named as the text reports do */
@@ -244,7 +244,7 @@ static uint64_t loc_id(enc_t *e, const pa_xsite_t *s, size_t first, size_t n)
     uint64_t addr = k.key.map ? e->p->maps[k.key.map - 1].base + f->offset : f->address;
     pb_u64(&e->sub, 3, addr ? addr - 1 : 0);
     for (size_t i = 0, j = 0; i < n && j < nf; i++) {
-        const pa_frame_t *fi = &pa_xsite_frame(e->p, s, first + i)->f;
+        const pa_frame_t *fi = &e->p->frames[fr[i]].f;
         if (!fi->function && !k.key.map)
             continue;
         pb_u64(&e->sub2, 1, fids[j++]);
@@ -275,12 +275,14 @@ static void sample(enc_t *e, const pa_xsite_t *s, int first, int count)
     e->vals.len = 0;
     if (!s->nframes)
         pb_varint(&e->ids, note_loc(e, s));
+    const uint32_t *fr = pa_xsite_frames(e->p, s);
+    const pa_xframe_t *xf = e->p->frames;
     for (size_t i = 0; i < s->nframes;) {
         size_t n = 1; /* this address's frames: inlined ones, then their caller */
-        while (i + n < s->nframes && pa_xsite_frame(e->p, s, i + n - 1)->f.inlined &&
-               pa_xsite_frame(e->p, s, i + n)->f.address == pa_xsite_frame(e->p, s, i)->f.address)
+        while (i + n < s->nframes && xf[fr[i + n - 1]].f.inlined &&
+               xf[fr[i + n]].f.address == xf[fr[i]].f.address)
             n++;
-        pb_varint(&e->ids, loc_id(e, s, i, n));
+        pb_varint(&e->ids, loc_id(e, fr + i, n));
         i += n;
     }
     for (int m = first; m < first + count; m++)
