@@ -2299,12 +2299,10 @@ static int note_max(pa_trace_t *t, void *ctx)
     return PA_OK;
 }
 
-static int load_at(const char *path, bool quiet, const pa_at_t *at, bool no_site_chunks,
-                   bool no_advice, pa_trace_t *t)
+int pa_model_load_opts(const char *path, const pa_model_opts_t *opts, pa_trace_t *t)
 {
-    pa_model_opts_t o = {
-        .quiet = quiet, .at = *at, .no_site_chunks = no_site_chunks, .no_advice = no_advice};
-    if (at->kind == PA_AT_MAX) {
+    pa_model_opts_t o = *opts;
+    if (o.at.kind == PA_AT_MAX) {
         /* first pass: the totals of every snapshot, to find the highest live heap */
         pa_at_t best = {.kind = PA_AT_NUMBER};
         pa_model_opts_t first = {
@@ -2321,17 +2319,13 @@ static int load_at(const char *path, bool quiet, const pa_at_t *at, bool no_site
 
 int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t)
 {
-    return load_at(path, quiet, at, false, false, t);
-}
-
-int pa_model_load_unadvised(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t)
-{
-    return load_at(path, quiet, at, false, true, t);
+    return pa_model_load_opts(path, &(pa_model_opts_t){.quiet = quiet, .at = *at}, t);
 }
 
 int pa_model_load_unaged(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t)
 {
-    return load_at(path, quiet, at, true, false, t);
+    pa_model_opts_t o = {.quiet = quiet, .at = *at, .no_site_chunks = true};
+    return pa_model_load_opts(path, &o, t);
 }
 
 void pa_model_free(pa_trace_t *t)

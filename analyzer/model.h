@@ -376,9 +376,6 @@ int pa_model_load_at(const char *path, bool quiet, const pa_at_t *at, pa_trace_t
  * not kept (no_site_chunks), so t->ages and t->advice are NULL and pa_model_leak_kinds() gives
  * none; on the busy trace, 15 MB of arrays neither faulted in nor filled. */
 int pa_model_load_unaged(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t);
-/* The same as pa_model_load_at() without the advice counters (no_advice): what the reports
- * pa_report_each_file() loads for (leaks, summary, locks, hot, run) read of the trace. */
-int pa_model_load_unadvised(const char *path, bool quiet, const pa_at_t *at, pa_trace_t *t);
 
 /* Streaming: the report's handler, called after each snapshot is read (t->snap is it, complete:
  * its rows, pool and totals). A return other than PA_OK stops the reading and is returned. */
@@ -425,6 +422,11 @@ typedef struct {
     int (*on_other_chunk)(pa_trace_t *t, uint16_t type, const uint8_t *payload, uint32_t length,
                           void *ctx);
 } pa_model_opts_t;
+
+/* pa_model_load_at() with every reading option of *o (o->at as in pa_model_load_at, PA_AT_MAX
+ * included; e.g. no_advice for the reports that never read the advice counters,
+ * pa_report_each_file). */
+int pa_model_load_opts(const char *path, const pa_model_opts_t *o, pa_trace_t *t);
 
 /* One pass over the file, as pa_model_load() (which is this with the defaults), calling
  * o->on_snapshot after each snapshot read. Memory: the stacks, modules, the current snapshot's

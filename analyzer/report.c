@@ -1691,7 +1691,9 @@ static int each(char *const *paths, size_t n, const pa_at_t *at, bool json, bool
     bool first = true;
     for (size_t i = 0; i < n; i++) {
         pa_trace_t t;
-        int rc = one_trace ? pa_model_load_unadvised(paths[i], quiet, at, &t) : PA_OK;
+        pa_model_opts_t mo = {
+            .quiet = quiet, .at = at ? *at : (pa_at_t){.kind = PA_AT_LAST}, .no_advice = true};
+        int rc = one_trace ? pa_model_load_opts(paths[i], &mo, &t) : PA_OK;
         if (rc == PA_OK) {
             if (!json && !first)
                 fputs("\n\n", out);

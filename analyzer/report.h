@@ -66,7 +66,7 @@ typedef struct {
 /* Loads every trace in turn and calls one() for it: text reports separated by blank lines,
  * JSON as an array when eo->as_array. An unreadable trace is reported (pa_model_load says why)
  * and skipped. Returns the first error, PA_OK if none. The advice counters are not kept
- * (pa_model_load_unadvised): none of these reports (leaks, summary, locks, hot, run) reads
+ * (pa_model_opts_t.no_advice): none of these reports (leaks, summary, locks, hot, run) reads
  * them, and t->advice is NULL in one(). */
 int pa_report_each_file(char *const *paths, size_t n, const pa_each_opts_t *eo, FILE *out,
                         pa_report_fn one, void *ctx);

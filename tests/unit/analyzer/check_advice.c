@@ -5,7 +5,7 @@
  * a chunk of another snapshot, malformed chunks (said, skipped, never a crash); and the
  * thresholds of the three rules that read it (analyzer/advise.c, docs/tuning.md), just above
  * and just below each. The reports that do not read the counters load without them
- * (pa_model_load_unadvised, pa_report_each_file) and still say a malformed chunk.
+ * (pa_model_opts_t.no_advice, pa_report_each_file) and still say a malformed chunk.
  */
 #include "advise.h"
 #include "model.h"
@@ -179,13 +179,14 @@ static int note_advice(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)
  * does not keep them (16.6 MB of a compile's trace), but a malformed chunk is said alike. */
 START_TEST(test_unadvised)
 {
+    const pa_model_opts_t unadvised = {
+        .quiet = true, .at = {.kind = PA_AT_LAST}, .no_advice = true};
     tb_buf_t p = {0};
     advice_payload(&p, TB_SNAPSHOT_TIME_NS, 16, PS_ADVICE_F_SCALED, 64, two_sites, 2);
     const uint16_t types[] = {PS_CHUNK_ADVICE};
     char *path = strdup(tu_typical_file("unadvised.trace", types, &p, 1));
     pa_trace_t t;
-    ck_assert_int_eq(pa_model_load_unadvised(path, true, &(pa_at_t){.kind = PA_AT_LAST}, &t),
-                     PA_OK);
+    ck_assert_int_eq(pa_model_load_opts(path, &unadvised, &t), PA_OK);
     ck_assert_ptr_null(t.advice);
     ck_assert(!t.damaged);
     pa_model_free(&t);
@@ -202,8 +203,7 @@ START_TEST(test_unadvised)
     p.len -= 4; /* the last bin cut: said and skipped, kept or not */
     path = strdup(tu_typical_file("unadvised_bad.trace", types, &p, 1));
     tb_free(&p);
-    ck_assert_int_eq(pa_model_load_unadvised(path, true, &(pa_at_t){.kind = PA_AT_LAST}, &t),
-                     PA_OK);
+    ck_assert_int_eq(pa_model_load_opts(path, &unadvised, &t), PA_OK);
     ck_assert(t.damaged);
     ck_assert_uint_eq(t.warnings.n, 1);
     ck_assert(strstr(t.warnings.items[0], "malformed ADVICE chunk"));
