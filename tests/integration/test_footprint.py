@@ -10,7 +10,9 @@ pages are not: they depend on the page cache). Bounds, KiB:
     rule cache per thread; 84 since, 92-100 after the ages' merge, 80-84 with the live table at
     8 slots a shard and the thread's state one page smaller);
   - sampling with the pool off, over plain glibc: at most NOPOOL_OVER_PLAIN (244 before, 112,
-    136-140 after the ages' merge, 120-124 since);
+    136-140 after the ages' merge, 120-124 since; the bound was 120 until a CI run measured 124:
+    with the least of three runs per mode, 116-124 in 15 runs here, so 128 is the top of that
+    spread plus one page: 1.09x plain's 1364-1372 KiB, under issue 11's 1.1x);
   - the pool alone, over plain glibc: at most POOL_OVER_PLAIN (244-248 when every class's
     transfer stack had room for up to 1024 blocks from the start, written up to its high-water
     mark by the churn: 212 with stacks of 128 blocks, packed, until a second thread has a cache);
@@ -56,12 +58,13 @@ import pstest
 
 SAMPLE_OVER_POOL = 104
 POOL_OVER_PLAIN = 228
-NOPOOL_OVER_PLAIN = 120
+NOPOOL_OVER_PLAIN = 128
 LIBC_RO_OVER_PLAIN = 48
 FULL_OVER_POOL = 250
 CODE_KB = {"pool": 64, "sample": 64, "sample, pool off": 64}
 EXIT_KB = 16
 SHIM_RO_KB = 40
+ANON_RUNS = 3
 
 
 def code_aligned(lib):
@@ -110,6 +113,23 @@ def anon_kb(ck, prog, env, label, code=None, libc_ro=None, exit_kb=None, spawn=N
     return int(out[1])
 
 
+def least_anon_kb(ck, prog, env, label, first):
+    """The least of first and ANON_RUNS - 1 more runs' anonymous KiB. One run's figure moves by
+    a page or two with where ASLR puts the top of the stack (plain glibc's alone: 1364-1372 in 20
+    runs), and a bound that sits a page over one run's median failed a CI run (sampling with the
+    pool off: 124 KiB over plain where 20 runs here gave 112-124). The least of three runs keeps
+    what every run has, so a real growth of a page or more still shows."""
+    if first is None:
+        return None
+    least = first
+    for _ in range(ANON_RUNS - 1):
+        kb = anon_kb(ck, prog, env, label)
+        if kb is None:
+            return None
+        least = min(least, kb)
+    return least
+
+
 def main():
     args = pstest.parse_args()
     ck = pstest.Checker("footprint")
@@ -130,11 +150,16 @@ def main():
             "sample, pool off": dict(shim, PERFSHIM_SAMPLE="524288", PERFSHIM_POOL="0",
                                      PERFSHIM_SAMPLE_SEED="1")}
     kb = {
-        "plain": anon_kb(ck, prog, base, "plain", None, ro, **kw),
-        "pool": anon_kb(ck, prog, envs["pool"], "pool", code, ro, **kw),
-        "sample": anon_kb(ck, prog, envs["sample"], "sample", code, ro, **kw),
-        "nopool": anon_kb(ck, prog, envs["sample, pool off"], "sample, pool off", code, ro, **kw),
-        "full": anon_kb(ck, prog, shim, "full", code, ro),
+        "plain": least_anon_kb(ck, prog, base, "plain", anon_kb(ck, prog, base, "plain", None, ro,
+                                                                 **kw)),
+        "pool": least_anon_kb(ck, prog, envs["pool"], "pool",
+                              anon_kb(ck, prog, envs["pool"], "pool", code, ro, **kw)),
+        "sample": least_anon_kb(ck, prog, envs["sample"], "sample",
+                                anon_kb(ck, prog, envs["sample"], "sample", code, ro, **kw)),
+        "nopool": least_anon_kb(ck, prog, envs["sample, pool off"], "sample, pool off",
+                                anon_kb(ck, prog, envs["sample, pool off"], "sample, pool off",
+                                        code, ro, **kw)),
+        "full": least_anon_kb(ck, prog, shim, "full", anon_kb(ck, prog, shim, "full", code, ro)),
     }
     print("anonymous KiB: %s" % ", ".join("%s %s" % kv for kv in kb.items()))
     print("libperfshim.so code resident, KiB: %s" % ", ".join("%s %s" % kv for kv in code.items()))
