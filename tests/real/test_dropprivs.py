@@ -115,12 +115,21 @@ def run_nginx(ck, base, env, requests):
             return None
         ok = sum(1 for _ in range(requests) if http_get(port).endswith(body))
         ck.equal(ok, requests, "nginx served every GET with the page")
-        workers = pstest.run(["ps", "-o", "pid=,user=", "--ppid", str(proc.pid)]).stdout.split()
-        pids = {proc.pid: "master"}
-        users = set()
-        for pid, user in zip(workers[::2], workers[1::2]):
-            pids[int(pid)] = "worker"
-            users.add(user.decode())
+        # a worker forked last may still be root for a moment, before its setuid (seen once at
+        # load 17: {'root', 'www-data'}): the users are read again until every worker has
+        # dropped, for at most 10 s
+        deadline = time.monotonic() + 10
+        while True:
+            workers = pstest.run(["ps", "-o", "pid=,user=", "--ppid",
+                                  str(proc.pid)]).stdout.split()
+            pids = {proc.pid: "master"}
+            users = set()
+            for pid, user in zip(workers[::2], workers[1::2]):
+                pids[int(pid)] = "worker"
+                users.add(user.decode())
+            if users == {"www-data"} or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         ck.equal(users, {"www-data"}, "nginx's workers run as www-data")
         proc.send_signal(signal.SIGQUIT)  # graceful: workers finish and exit()
         ck.equal(proc.wait(timeout=60), 0, "nginx exits with status 0 after SIGQUIT")
