@@ -52,7 +52,19 @@ diff "$T/installed" "$T/packaged" || fail "the .deb and cmake --install hold dif
 
 # 5 (first half). Where the package's files live for the runs below
 if [ "${CI_DPKG_INSTALL:-0}" = 1 ] && [ "$(id -u)" = 0 ]; then
-    dpkg -i "$deb" >/dev/null || fail "dpkg -i $deb failed"
+    # another dpkg or apt (a fresh machine's unattended-upgrades, an apt-get beside us) holds
+    # dpkg's lock for a while: wait for it, up to 5 minutes, as apt's DPkg::Lock::Timeout would
+    tries=0
+    until dpkg -i "$deb" >/dev/null 2>"$T/dpkg.err"; do
+        if grep -q "lock" "$T/dpkg.err" && [ "$tries" -lt 60 ]; then
+            [ "$tries" = 0 ] && echo "test_package: dpkg's lock is held; waiting for it"
+            tries=$((tries + 1))
+            sleep 5
+            continue
+        fi
+        cat "$T/dpkg.err" >&2
+        fail "dpkg -i $deb failed"
+    done
     trap 'dpkg -P perfshim >/dev/null 2>&1 || true; rm -rf "$T"' EXIT
     P=/usr
     run_env=()
