@@ -217,6 +217,9 @@ static int page_make(page_t *g, const pa_xprof_t *p)
         rc = PA_ENOMEM;
     if (rc == PA_OK && p->nsites && !(g->site_node = malloc(p->nsites * sizeof *g->site_node)))
         rc = PA_ENOMEM;
+    /* about one page node an export node: the tree's index sized once, not doubled on the way */
+    if (rc == PA_OK && pa_tix_reserve(&g->tree.index, &g->tree.index_cap, p->nnodes + 1) != PA_OK)
+        rc = PA_ENOMEM;
     for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites && rc == PA_OK; s++) {
         if (!site_shown(s))
             continue;
@@ -306,10 +309,16 @@ static void ob_puts(obuf_t *o, const char *s)
 /* sep (when not NUL), then u in decimal, negative when neg. */
 static void ob_u64(obuf_t *o, char sep, uint64_t u, bool neg)
 {
+    static const char two[] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                              "34353637383940414243444546474849505152535455565758596061626364656667"
+                              "6869707172737475767778798081828384858687888990919293949596979899";
     char d[24], *e = d + sizeof d, *q = e;
-    do
-        *--q = (char)('0' + u % 10);
-    while (u /= 10);
+    for (; u >= 100; u /= 100) /* two digits a division */
+        memcpy(q -= 2, two + 2 * (u % 100), 2);
+    if (u >= 10)
+        memcpy(q -= 2, two + 2 * u, 2);
+    else
+        *--q = (char)('0' + u);
     if (neg)
         *--q = '-';
     if (sep)
