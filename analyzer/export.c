@@ -1617,9 +1617,12 @@ int pa_export_gather_with(char *const *paths, size_t n, const pa_at_t *at, pa_xp
                           pa_export_trace_fn fn, void *ctx)
 {
     memset(p, 0, sizeof *p);
-    pa_symbols_share(n > 1);
+    bool own = !pa_symbols_sharing(); /* (on: the caller's, kept) */
+    if (own)
+        pa_symbols_share(n > 1);
     int rc = gather(paths, n, at, p, fn, ctx);
-    pa_symbols_share(false);
+    if (own)
+        pa_symbols_share(false);
     return rc;
 }
 

@@ -780,6 +780,10 @@ int pa_html_main(int argc, char **argv)
     size_t n = (size_t)(argc - optind);
     pa_xprof_t p;
     loaded_t l = {0};
+    /* every module opened once for the command, not once per symbolizer: the gathering's
+     * sections (grouping, advice), the sites and the sections read again (report --html on a
+     * compile's trace: three expansions of cc1plus's symbols, 195M instructions each) */
+    pa_symbols_share(true);
     int rc = at.kind == PA_AT_LAST ? loaded_begin(&l, paths, n) : PA_OK;
     bool unread = false; /* a trace could not be read (said), or no memory to read it */
     if (rc == PA_OK) {
@@ -795,6 +799,7 @@ int pa_html_main(int argc, char **argv)
                             : "report: out of memory");
         pa_export_free(&p);
         loaded_free(&l);
+        pa_symbols_share(false);
         return PA_EXIT_USAGE;
     }
     bool to_stdout = strcmp(path, "-") == 0;
@@ -803,11 +808,10 @@ int pa_html_main(int argc, char **argv)
         pa_msg_error("report: cannot write %s: %s", path, strerror(errno));
         pa_export_free(&p);
         loaded_free(&l);
+        pa_symbols_share(false);
         return PA_EXIT_USAGE;
     }
-    pa_symbols_share(n > 1);
     rc = write_page(out, &p, paths, n, &l);
-    pa_symbols_share(false);
     if (rc == PA_ENOMEM)
         pa_msg_error("report: out of memory");
     int status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
@@ -822,5 +826,6 @@ int pa_html_main(int argc, char **argv)
     }
     pa_export_free(&p);
     loaded_free(&l);
+    pa_symbols_share(false);
     return status;
 }
