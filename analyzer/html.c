@@ -18,16 +18,21 @@
  *   "timeline", "growth", "locks", "hot": the --json output of those reports, or null;
  *   "advice": the advice section's JSON (advice_section below), or null.
  * Each trace is loaded once for the sites and, at the last snapshot, the locks and hot sections
- * and the advice (pa_export_gather_with, loaded_t; pa_advise_trace); timeline and growth read
- * the files themselves, and so does the advice with --at.
+ * and the advice (pa_export_gather_with, loaded_t; pa_advise_trace), made before the trace's
+ * sites are added; the advice, timeline and growth group its rows from one keying
+ * (pa_report_keep_keys); timeline and growth read the files again for their second pass, and
+ * the advice does with --at. Modules are opened once for the command (pa_symbols_share).
  * Sites are export.c's: the stacks of the traces merged by symbolized frames. Sharing names,
  * places and call paths keeps the page small: 100k stacks make 562k nodes, not 2M frame indices
- * (docs/performance.md, "The HTML report").
+ * (docs/performance.md, "The HTML report"). The page's tables are made first (page_make: the
+ * call tree from export's frame tree, each export node given its page node once), then written
+ * as numbers through one buffer, never held as text (docs/performance.md, "Session 14").
  *
  * Inside the <script> element the text "</script" would end it: every '<' of the JSON (only in
  * strings, where JSON allows the escape) is written as \u003c.
  *
- * Must not: leave a partial page behind (the file is removed on error); read the network.
+ * Must not: leave a partial page behind (the file is removed on error; to standard output,
+ * nothing is written unless the tables and sections were made); read the network.
  */
 #include "html.h"
 
