@@ -18,16 +18,21 @@
  *   "timeline", "growth", "locks", "hot": the --json output of those reports, or null;
  *   "advice": the advice section's JSON (advice_section below), or null.
  * Each trace is loaded once for the sites and, at the last snapshot, the locks and hot sections
- * and the advice (pa_export_gather_with, loaded_t; pa_advise_trace); timeline and growth read
- * the files themselves, and so does the advice with --at.
+ * and the advice (pa_export_gather_with, loaded_t; pa_advise_trace), made before the trace's
+ * sites are added; the advice, timeline and growth group its rows from one keying
+ * (pa_report_keep_keys); timeline and growth read the files again for their second pass, and
+ * the advice does with --at. Modules are opened once for the command (pa_symbols_share).
  * Sites are export.c's: the stacks of the traces merged by symbolized frames. Sharing names,
  * places and call paths keeps the page small: 100k stacks make 562k nodes, not 2M frame indices
- * (docs/performance.md, "The HTML report").
+ * (docs/performance.md, "The HTML report"). The page's tables are made first (page_make: the
+ * call tree from export's frame tree, each export node given its page node once), then written
+ * as numbers through one buffer, never held as text (docs/performance.md, "Session 14").
  *
  * Inside the <script> element the text "</script" would end it: every '<' of the JSON (only in
  * strings, where JSON allows the escape) is written as \u003c.
  *
- * Must not: leave a partial page behind (the file is removed on error); read the network.
+ * Must not: leave a partial page behind (the file is removed on error; to standard output,
+ * nothing is written unless the tables and sections were made); read the network.
  */
 #include "html.h"
 
@@ -38,6 +43,7 @@
 #include "json.h"
 #include "locks.h"
 #include "model.h"
+#include "report.h"
 #include "timeline.h"
 
 #include <errno.h>
@@ -77,8 +83,9 @@ typedef struct {
     char key[]; /* the string itself */
 } istr_t;
 
-/* Index of s in *h, written to the JSON array j (as an element) when new; -1: no memory. */
-static long istr_get(istr_t **h, uint32_t *n, const char *s, size_t len, pa_str_t *list)
+/* Index of s in *h, made when new; -1: no memory. uthash iterates in the order of insertion,
+ * so the table is written in index order from the hash itself (put_strings). */
+static long istr_get(istr_t **h, uint32_t *n, const char *s, size_t len)
 {
     istr_t *e;
     HASH_FIND(hh, *h, s, len, e);
@@ -89,11 +96,6 @@ static long istr_get(istr_t **h, uint32_t *n, const char *s, size_t len, pa_str_
     memcpy(e->key, s, len);
     e->index = (*n)++;
     HASH_ADD(hh, *h, key[0], len, e);
-    if (list) {
-        if (e->index)
-            pa_str_puts(list, ",");
-        pa_json_append_escaped(list, s, len);
-    }
     return e->index;
 }
 
@@ -107,17 +109,9 @@ static void istr_free(istr_t **h)
     }
 }
 
-/* The index of key in *h, added when new (then *added set); -1: no memory. */
-static long index_of(istr_t **h, uint32_t *n, const char *key, bool *added)
-{
-    uint32_t before = *n;
-    long i = istr_get(h, n, key, strlen(key), NULL);
-    *added = *n != before;
-    return i;
-}
-
-/* The call tree's nodes: (parent node, frame index) pairs, numbered from 0 in the order they
- * were made (node k of the page is pair k - 1), found by a tagged index (util.h). */
+/* Pairs of 32-bit numbers numbered from 0 in the order they were made, found by a tagged index
+ * (util.h): the call tree's nodes, (parent node, frame) (node k of the page is pair k - 1), and
+ * the page's frames, (name, place). */
 typedef struct {
     uint64_t *pairs; /* parent << 32 | frame */
     size_t n, cap;
@@ -147,120 +141,267 @@ static long tree_child(tree_t *t, long parent, long frame, bool *added)
     return (long)t->n - 1;
 }
 
-/* The page's frame of name s and place (file, line): its index, made when new (names, places
- * and frames written to their lists); -1: no memory. */
-static long frame_index(istr_t **names, uint32_t *nnames, pa_str_t *names_json, istr_t **locs,
-                        uint32_t *nlocs, pa_str_t *locs_json, istr_t **frames, uint32_t *nframes,
-                        pa_str_t *frames_json, pa_str_t *key, const char *name, const char *file,
-                        uint32_t line)
+static void tree_free(tree_t *t)
 {
-    char pair[64];
+    free(t->pairs);
+    free(t->index);
+}
+
+/* The page's tables, made before any of it is written (nothing is written when memory runs
+ * out): names, places, frames, the call tree, and each shown site's node. */
+typedef struct {
+    istr_t *names, *locs;
+    uint32_t nnames, nlocs;
+    tree_t frames;       /* (name, place) */
+    tree_t tree;         /* (parent node, frame) */
+    uint32_t *site_node; /* per site shown (one with some metric), its innermost frame's node */
+    size_t nsites;
+} page_t;
+
+static void page_free(page_t *g)
+{
+    istr_free(&g->names);
+    istr_free(&g->locs);
+    tree_free(&g->frames);
+    tree_free(&g->tree);
+    free(g->site_node);
+}
+
+/* The page's frame of name s and place (file, line): its index, made when new; -1: no memory. */
+static long frame_index(page_t *g, pa_str_t *key, const char *name, const char *file, uint32_t line)
+{
+    char num[16];
     bool added;
-    long ni = istr_get(names, nnames, name, strlen(name), names_json);
+    long ni = istr_get(&g->names, &g->nnames, name, strlen(name));
     long li = 0;
     if (file) {
         key->len = 0;
         pa_str_puts(key, file);
         if (line) {
-            snprintf(pair, sizeof pair, ":%u", line);
-            pa_str_puts(key, pair);
+            snprintf(num, sizeof num, ":%u", line);
+            pa_str_puts(key, num);
         }
-        li = key->failed ? -1 : istr_get(locs, nlocs, key->s, key->len, locs_json);
+        li = key->failed ? -1 : istr_get(&g->locs, &g->nlocs, key->s, key->len);
     }
-    long fi = -1;
-    if (ni >= 0 && li >= 0) {
-        snprintf(pair, sizeof pair, "%ld,%ld", ni, li);
-        if ((fi = index_of(frames, nframes, pair, &added)) >= 0 && added)
-            pa_str_printf(frames_json, "%s%s", fi ? "," : "", pair);
-    }
-    return fi;
+    return ni >= 0 && li >= 0 ? tree_child(&g->frames, ni, li, &added) : -1;
 }
 
-/* The tables of names, places, frames and call-tree nodes, and each site's node and values;
- * into out as members. Each frame of the export is made a page frame once (memo). */
-static int write_sites(FILE *out, const pa_xprof_t *p)
+/* The node (from 1) of page frame fi under node parent, made when new; -1: no memory. */
+static long node_of(page_t *g, long parent, long fi)
 {
-    istr_t *names = NULL, *locs = NULL, *frames = NULL;
-    uint32_t nnames = 0, nlocs = 0, nframes = 0;
-    tree_t tree = {0};
-    pa_str_t names_json = {0}, locs_json = {0}, frames_json = {0}, nodes_json = {0};
-    pa_str_t sites = {0}, values = {0}, key = {0};
+    bool added;
+    long c = fi >= 0 ? tree_child(&g->tree, parent, fi, &added) : -1;
+    return c >= 0 ? c + 1 : -1;
+}
+
+static bool site_shown(const pa_xsite_t *s)
+{
+    for (int m = 0; m < PA_X_NMETRICS; m++)
+        if (s->v[m])
+            return true;
+    return false;
+}
+
+/* The tables of p's sites. A site's frames are a chain of export's frame tree (export.h), whose
+ * nodes the sites share: each export node is given its page node once (xnode), and a site walks
+ * from its leaf out to the first node given one, then makes the page nodes of the rest from
+ * the outside in, as a walk of its whole stack from the root would have made them (same
+ * numbers: the outer nodes were made by an earlier site). Each export frame is made a page
+ * frame once (memo). */
+static int page_make(page_t *g, const pa_xprof_t *p)
+{
     char buf[512];
+    pa_str_t key = {0};
     uint32_t *memo = pa_export_memo(p); /* by export frame: its page frame, UINT32_MAX: not yet */
-    int rc = memo ? PA_OK : PA_ENOMEM;
-    size_t nsites = 0;
-    long prev_node = 0;
-    istr_get(&locs, &nlocs, "", 0, &locs_json); /* place 0: unknown */
+    uint32_t *xnode = calloc(p->nnodes ? p->nnodes : 1, sizeof *xnode); /* page node, 0: none */
+    uint32_t *chain = NULL; /* a site's export nodes without a page node, innermost first */
+    size_t chain_cap = 0;
+    int rc = memo && xnode ? PA_OK : PA_ENOMEM;
+    memset(g, 0, sizeof *g);
+    if (rc == PA_OK && istr_get(&g->locs, &g->nlocs, "", 0) < 0) /* place 0: unknown */
+        rc = PA_ENOMEM;
+    if (rc == PA_OK && p->nsites && !(g->site_node = malloc(p->nsites * sizeof *g->site_node)))
+        rc = PA_ENOMEM;
+    /* about one page node an export node: the tree's index sized once, not doubled on the way */
+    if (rc == PA_OK && pa_tix_reserve(&g->tree.index, &g->tree.index_cap, p->nnodes + 1) != PA_OK)
+        rc = PA_ENOMEM;
     for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites && rc == PA_OK; s++) {
-        bool any = false, added;
-        for (int m = 0; m < PA_X_NMETRICS; m++)
-            any |= s->v[m] != 0;
-        if (!any)
+        if (!site_shown(s))
             continue;
-        for (int m = 0; m < PA_X_NMETRICS; m++) {
-            if (nsites || m)
-                pa_str_puts(&values, ",");
-            pa_str_u64(&values, s->v[m]);
-        }
         long node = 0; /* the root; nodes are numbered from 1 */
-        size_t nf = s->nframes ? s->nframes : 1;
-        const uint32_t *fr = pa_xsite_frames(p, s);
-        for (size_t i = nf; i-- > 0;) { /* root first */
-            long fi;
-            if (s->nframes) {
-                uint32_t x = fr[i];
-                if ((fi = memo[x]) == UINT32_MAX) {
-                    const pa_frame_t *f = &p->frames[x].f;
-                    fi = frame_index(&names, &nnames, &names_json, &locs, &nlocs, &locs_json,
-                                     &frames, &nframes, &frames_json, &key,
-                                     pa_export_frame_name(f, buf, sizeof buf), f->file, f->line);
-                    if (fi >= 0)
-                        memo[x] = (uint32_t)fi;
-                }
-            } else {
-                snprintf(buf, sizeof buf, "[%s]", s->note ? s->note : "no frames");
-                fi = frame_index(&names, &nnames, &names_json, &locs, &nlocs, &locs_json, &frames,
-                                 &nframes, &frames_json, &key, buf, NULL, 0);
-            }
-            if (fi >= 0) { /* the node of this frame under `node` */
-                long child = tree_child(&tree, node, fi, &added);
-                if (child >= 0 && added && child == node) /* under the node made just before */
-                    pa_str_printf(&nodes_json, "%s%ld", child ? "," : "", fi);
-                else if (child >= 0 && added)
-                    pa_str_printf(&nodes_json, "%s%ld,%ld", child ? "," : "", node - child - 1, fi);
-                node = child >= 0 ? child + 1 : -1;
-            }
-            if (fi < 0 || node < 0) {
+        bool whole = false;
+        size_t k = 0;
+        if (s->nframes) {
+            if (pa_util_grow((void **)&chain, &chain_cap, s->nframes, sizeof *chain) != PA_OK) {
                 rc = PA_ENOMEM;
                 break;
             }
+            uint32_t x = s->leaf;
+            for (; k < s->nframes && !xnode[x]; k++, x = p->nodes[x].caller)
+                chain[k] = x;
+            if (k < s->nframes)
+                node = xnode[x];
+            else
+                whole = x != 0; /* (a chain that goes on past the site: no node given) */
+        } else {
+            snprintf(buf, sizeof buf, "[%s]", s->note ? s->note : "no frames");
+            long fi = frame_index(g, &key, buf, NULL, 0);
+            node = node_of(g, 0, fi);
         }
-        pa_str_printf(&sites, "%s%ld", nsites ? "," : "", node - prev_node);
-        prev_node = node;
-        nsites++;
+        while (k-- > 0 && node >= 0) { /* root first */
+            uint32_t x = p->nodes[chain[k]].frame;
+            long fi = memo[x];
+            if (fi == UINT32_MAX) {
+                const pa_frame_t *f = &p->frames[x].f;
+                fi = frame_index(g, &key, pa_export_frame_name(f, buf, sizeof buf), f->file,
+                                 f->line);
+                if (fi >= 0)
+                    memo[x] = (uint32_t)fi;
+            }
+            node = node_of(g, node, fi);
+            if (node > 0 && !whole)
+                xnode[chain[k]] = (uint32_t)node;
+        }
+        if (node < 0) {
+            rc = PA_ENOMEM;
+            break;
+        }
+        g->site_node[g->nsites++] = (uint32_t)node;
     }
-    if (names_json.failed || locs_json.failed || frames_json.failed || nodes_json.failed ||
-        sites.failed || values.failed || key.failed)
+    if (key.failed)
         rc = PA_ENOMEM;
-    if (rc == PA_OK)
-        fprintf(out,
-                "\"names\":[%s],\n\"locs\":[%s],\n\"frames\":[%s],\n\"nodes\":[%s],\n"
-                "\"sites\":[%s],\n\"values\":[%s],\n",
-                pa_str_get(&names_json), pa_str_get(&locs_json), pa_str_get(&frames_json),
-                pa_str_get(&nodes_json), pa_str_get(&sites), pa_str_get(&values));
-    istr_free(&names);
-    istr_free(&locs);
-    istr_free(&frames);
-    free(tree.pairs);
-    free(tree.index);
+    free(chain);
+    free(xnode);
     free(memo);
-    pa_str_free(&names_json);
-    pa_str_free(&locs_json);
-    pa_str_free(&frames_json);
-    pa_str_free(&nodes_json);
-    pa_str_free(&sites);
-    pa_str_free(&values);
     pa_str_free(&key);
+    return rc;
+}
+
+/* ---- writing --------------------------------------------------------------------------------- */
+
+/* The page's writer: a buffer in front of the output. Every '<' of the data (only in strings,
+ * where JSON allows the escape) is written as \u003c (put_lt; see the top of the file). */
+typedef struct {
+    FILE *out;
+    size_t n;
+    char b[1 << 16];
+} obuf_t;
+
+static void ob_flush(obuf_t *o)
+{
+    fwrite(o->b, 1, o->n, o->out);
+    o->n = 0;
+}
+
+static void ob_put(obuf_t *o, const char *s, size_t n)
+{
+    if (o->n + n > sizeof o->b) {
+        ob_flush(o);
+        if (n > sizeof o->b) {
+            fwrite(s, 1, n, o->out);
+            return;
+        }
+    }
+    memcpy(o->b + o->n, s, n);
+    o->n += n;
+}
+
+static void ob_puts(obuf_t *o, const char *s)
+{
+    ob_put(o, s, strlen(s));
+}
+
+/* sep (when not NUL), then u in decimal, negative when neg. */
+static void ob_u64(obuf_t *o, char sep, uint64_t u, bool neg)
+{
+    static const char two[] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                              "34353637383940414243444546474849505152535455565758596061626364656667"
+                              "6869707172737475767778798081828384858687888990919293949596979899";
+    char d[24], *e = d + sizeof d, *q = e;
+    for (; u >= 100; u /= 100) /* two digits a division */
+        memcpy(q -= 2, two + 2 * (u % 100), 2);
+    if (u >= 10)
+        memcpy(q -= 2, two + 2 * u, 2);
+    else
+        *--q = (char)('0' + u);
+    if (neg)
+        *--q = '-';
+    if (sep)
+        *--q = sep;
+    if (o->n + (size_t)(e - q) > sizeof o->b)
+        ob_flush(o);
+    memcpy(o->b + o->n, q, (size_t)(e - q));
+    o->n += (size_t)(e - q);
+}
+
+static void ob_num(obuf_t *o, char sep, long long v)
+{
+    ob_u64(o, sep, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0);
+}
+
+/* s[0..n) with every '<' as \u003c. */
+static void put_lt(obuf_t *o, const char *s, size_t n)
+{
+    const char *end = s + n;
+    while (s < end) {
+        const char *lt = memchr(s, '<', (size_t)(end - s));
+        size_t k = lt ? (size_t)(lt - s) : (size_t)(end - s);
+        ob_put(o, s, k);
+        s += k;
+        if (lt) {
+            ob_puts(o, "\\u003c");
+            s++;
+        }
+    }
+}
+
+/* The strings of h as JSON strings, comma-separated, in index order. */
+static void put_strings(obuf_t *o, istr_t *h, pa_str_t *tmp)
+{
+    for (istr_t *e = h; e; e = e->hh.next) {
+        tmp->len = 0;
+        if (e != h)
+            pa_str_puts(tmp, ",");
+        pa_json_append_escaped(tmp, e->key, strlen(e->key));
+        put_lt(o, tmp->s, tmp->len);
+    }
+}
+
+/* The members "names" to "values" (docs at the top of the file). */
+static int put_sites(obuf_t *o, const pa_xprof_t *p, const page_t *g)
+{
+    pa_str_t tmp = {0};
+    ob_puts(o, "\"names\":[");
+    put_strings(o, g->names, &tmp);
+    ob_puts(o, "],\n\"locs\":[");
+    put_strings(o, g->locs, &tmp);
+    ob_puts(o, "],\n\"frames\":[");
+    for (size_t i = 0; i < g->frames.n; i++) {
+        ob_num(o, i ? ',' : 0, (long long)(g->frames.pairs[i] >> 32));
+        ob_num(o, ',', (uint32_t)g->frames.pairs[i]);
+    }
+    ob_puts(o, "],\n\"nodes\":[");
+    for (size_t c = 0; c < g->tree.n; c++) {
+        long long parent = (long long)(g->tree.pairs[c] >> 32), fi = (uint32_t)g->tree.pairs[c];
+        if (parent != (long long)c) /* not under the node made just before */
+            ob_num(o, c ? ',' : 0, parent - (long long)c - 1);
+        ob_num(o, c || parent != (long long)c ? ',' : 0, fi);
+    }
+    ob_puts(o, "],\n\"sites\":[");
+    for (size_t i = 0; i < g->nsites; i++)
+        ob_num(o, i ? ',' : 0, (long long)g->site_node[i] - (i ? g->site_node[i - 1] : 0));
+    ob_puts(o, "],\n\"values\":[");
+    size_t shown = 0;
+    for (const pa_xsite_t *s = p->sites; s < p->sites + p->nsites; s++) {
+        if (!site_shown(s))
+            continue;
+        for (int m = 0; m < PA_X_NMETRICS; m++)
+            ob_u64(o, shown || m ? ',' : 0, s->v[m], false);
+        shown++;
+    }
+    ob_puts(o, "],\n");
+    int rc = tmp.failed ? PA_ENOMEM : PA_OK;
+    pa_str_free(&tmp);
     return rc;
 }
 
@@ -339,6 +480,10 @@ static int loaded_trace(pa_trace_t *t, size_t nwarn, void *ctx)
     loaded_t *l = ctx;
     size_t i = l->next++;
     static const int order[] = {SEC_LOCKS, SEC_HOT, -1, SEC_TIMELINE, SEC_GROWTH}; /* -1: advice */
+    /* the rows symbolized and keyed once for the advice, timeline and growth (report.c), as
+     * export --format json does for its reports: each grouped the snapshot anew (580M
+     * instructions a time on a compile's trace) */
+    pa_report_keep_keys(true);
     for (size_t o = 0; o < sizeof order / sizeof *order; o++) {
         int k = order[o], rc;
         pa_export_warnings_keep(t, nwarn); /* as the report's own load would have them */
@@ -363,6 +508,7 @@ static int loaded_trace(pa_trace_t *t, size_t nwarn, void *ctx)
             l->sec[k].rc = rc;
         l->sec[k].first = false;
     }
+    pa_report_keep_keys(false);
     return PA_OK;
 }
 
@@ -500,7 +646,8 @@ static void write_run(FILE *out, const pa_xprof_t *p)
         fputs("null}", out);
 }
 
-static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n, loaded_t *l)
+/* The data's members before the sites': "version" to "metrics". */
+static void write_head(FILE *out, const pa_xprof_t *p)
 {
     fputs("{\"version\":1,\n\"program\":", out);
     pa_json_write_escaped(out, p->program ? p->program : "", p->program ? strlen(p->program) : 0);
@@ -521,7 +668,12 @@ static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t
     for (int m = 0; m < PA_X_NMETRICS; m++)
         fprintf(out, "%s\"%s\"", m ? "," : "", pa_xmetrics[m].name);
     fputs("],\n", out);
-    int rc = write_sites(out, p);
+}
+
+/* The data's members after the sites': the sections and the advice. */
+static int write_rest(FILE *out, char *const *paths, size_t n, loaded_t *l)
+{
+    int rc = PA_OK;
     static const char *const names[] = {"timeline", "growth", "locks", "hot"};
     for (int s = SEC_TIMELINE; rc == PA_OK && s <= SEC_HOT; s++) {
         rc = write_section(out, names[s], s, NULL, paths, n, l);
@@ -533,38 +685,47 @@ static int write_data(FILE *out, const pa_xprof_t *p, char *const *paths, size_t
     return rc;
 }
 
-/* s[0..n) with every '<' as \u003c (see the top of the file). */
-static void write_escaped_lt(FILE *out, const char *s, size_t n)
-{
-    const char *end = s + n;
-    while (s < end) {
-        const char *lt = memchr(s, '<', (size_t)(end - s));
-        size_t k = lt ? (size_t)(lt - s) : (size_t)(end - s);
-        fwrite(s, 1, k, out);
-        s += k;
-        if (lt) {
-            fputs("\\u003c", out);
-            s++;
-        }
-    }
-}
-
+/* The page: its tables and sections made first, in memory (nothing written when one cannot be
+ * made), then the page written out: the sites' tables straight from the tables (never kept as
+ * text: 20 MB on a big compile's trace, with its copy in the page's buffer). */
 static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n, loaded_t *l)
 {
-    char *data = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&data, &len);
-    if (!mem)
-        return PA_ENOMEM;
-    int rc = write_data(mem, p, paths, n, l);
-    if (fclose(mem) != 0 && rc == PA_OK)
+    char *head = NULL, *rest = NULL;
+    size_t head_len = 0, rest_len = 0;
+    page_t g;
+    int rc = page_make(&g, p);
+    FILE *mem = rc == PA_OK ? open_memstream(&rest, &rest_len) : NULL;
+    if (mem) {
+        rc = write_rest(mem, paths, n, l);
+        if (fclose(mem) != 0 && rc == PA_OK)
+            rc = PA_ENOMEM;
+    } else if (rc == PA_OK) {
         rc = PA_ENOMEM;
-    if (rc == PA_OK) {
-        fwrite(pa_html_page_head, 1, pa_html_page_head_len, out);
-        write_escaped_lt(out, data, len);
-        fwrite(pa_html_page_tail, 1, pa_html_page_tail_len, out);
     }
-    free(data);
+    if (rc == PA_OK && (mem = open_memstream(&head, &head_len))) {
+        write_head(mem, p);
+        if (fclose(mem) != 0)
+            rc = PA_ENOMEM;
+    } else if (rc == PA_OK) {
+        rc = PA_ENOMEM;
+    }
+    obuf_t *o = rc == PA_OK ? malloc(sizeof *o) : NULL;
+    if (o) {
+        o->out = out;
+        o->n = 0;
+        ob_put(o, (const char *)pa_html_page_head, pa_html_page_head_len);
+        put_lt(o, head, head_len);
+        rc = put_sites(o, p, &g);
+        put_lt(o, rest, rest_len);
+        ob_put(o, (const char *)pa_html_page_tail, pa_html_page_tail_len);
+        ob_flush(o);
+        free(o);
+    } else if (rc == PA_OK) {
+        rc = PA_ENOMEM;
+    }
+    page_free(&g);
+    free(head);
+    free(rest);
     return rc;
 }
 
@@ -624,6 +785,10 @@ int pa_html_main(int argc, char **argv)
     size_t n = (size_t)(argc - optind);
     pa_xprof_t p;
     loaded_t l = {0};
+    /* every module opened once for the command, not once per symbolizer: the gathering's
+     * sections (grouping, advice), the sites and the sections read again (report --html on a
+     * compile's trace: three expansions of cc1plus's symbols, 195M instructions each) */
+    pa_symbols_share(true);
     int rc = at.kind == PA_AT_LAST ? loaded_begin(&l, paths, n) : PA_OK;
     bool unread = false; /* a trace could not be read (said), or no memory to read it */
     if (rc == PA_OK) {
@@ -639,6 +804,7 @@ int pa_html_main(int argc, char **argv)
                             : "report: out of memory");
         pa_export_free(&p);
         loaded_free(&l);
+        pa_symbols_share(false);
         return PA_EXIT_USAGE;
     }
     bool to_stdout = strcmp(path, "-") == 0;
@@ -647,11 +813,10 @@ int pa_html_main(int argc, char **argv)
         pa_msg_error("report: cannot write %s: %s", path, strerror(errno));
         pa_export_free(&p);
         loaded_free(&l);
+        pa_symbols_share(false);
         return PA_EXIT_USAGE;
     }
-    pa_symbols_share(n > 1);
     rc = write_page(out, &p, paths, n, &l);
-    pa_symbols_share(false);
     if (rc == PA_ENOMEM)
         pa_msg_error("report: out of memory");
     int status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
@@ -666,5 +831,6 @@ int pa_html_main(int argc, char **argv)
     }
     pa_export_free(&p);
     loaded_free(&l);
+    pa_symbols_share(false);
     return status;
 }

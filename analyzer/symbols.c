@@ -1334,6 +1334,11 @@ void pa_symbols_share(bool on)
     }
 }
 
+bool pa_symbols_sharing(void)
+{
+    return share_on;
+}
+
 unsigned long pa_symbols_modules_opened(void)
 {
     return modules_opened;

@@ -49,6 +49,8 @@ pa_symbols_t *pa_symbols_ref(pa_symbols_t *s);
  * --merge): on, each module (path and build-id) is opened and indexed once, not once per trace;
  * off frees what was shared (call it after the last symbolizer is freed). Off by default. */
 void pa_symbols_share(bool on);
+/* Whether sharing is on (a command that turned it on for itself: report --html). */
+bool pa_symbols_sharing(void);
 /* Where to look for the files of a trace recorded elsewhere (`--sysroot`, `--debug-dir`; set
  * once, before the first symbolizer): a module's file is looked for under sysroot first (its
  * recorded path appended), then at its recorded path; a separate debug file is looked for as
