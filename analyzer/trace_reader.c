@@ -327,6 +327,19 @@ static bool map_has(pa_reader_t *r, uint64_t off, size_t n, const uint8_t **p)
     return true;
 }
 
+/* True (r->ioerr set to EIO) when the SIGBUS handler replaced a page since the reader last
+ * looked: a page of a mapping was gone (the file shrank under it), which is a failed read. A
+ * trusted pass does not read the payload here, so its decoder may have met the page: the next
+ * call says so. */
+static bool map_lost(pa_reader_t *r)
+{
+    if (!r->map || atomic_load(&map_bus) == r->map_bus_seen)
+        return false;
+    r->map_bus_seen = atomic_load(&map_bus);
+    r->ioerr = EIO;
+    return true;
+}
+
 /* The pages of the payload served from the mapping last, given back (they are valid until
  * the next chunk is read): the mapping holds at most one chunk resident, as the buffer did. */
 static void map_release(pa_reader_t *r)
@@ -552,12 +565,8 @@ static int try_chunk(pa_reader_t *r, uint64_t off, bool loud, pa_chunk_t *c)
         return TRY_TRUNC;
     }
     uint32_t crc = loud && r->trusted ? stored : crc32_of(crc32_of(0, h, 12), payload, length);
-    if (r->map && atomic_load(&map_bus) != r->map_bus_seen) {
-        /* a page of the mapping was gone (the file shrank): as a failed pread */
-        r->map_bus_seen = atomic_load(&map_bus);
-        r->ioerr = EIO;
+    if (map_lost(r))
         return PA_EIO;
-    }
     if (crc != stored) {
         if (loud)
             report(r,
@@ -629,6 +638,8 @@ static void after_chunk(pa_reader_t *r, const pa_chunk_t *c)
 int pa_reader_next(pa_reader_t *r, pa_chunk_t *c)
 {
     map_release(r);
+    if (map_lost(r)) /* (the caller's decoding of the last payload met it) */
+        return PA_EIO;
     if (r->ended)
         return 0;
     int t = try_chunk(r, r->pos, true, c);

@@ -1968,6 +1968,18 @@ START_TEST(test_large_chunk_mapped)
     ck_assert_int_eq(pa_reader_next(r, &c), PA_EIO);
     ck_assert_int_eq(pa_reader_errno(r), EIO);
     pa_reader_close(r);
+    /* a trusted reader returns the payload unread: its reader meets the lost page, and the next
+     * chunk is the read error */
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_reader_open(path, collect, &warnings, &r, err, sizeof err), PA_OK);
+    pa_reader_trust(r);
+    ck_assert_int_eq(truncate(path, (off_t)(at_big + PS_CHUNK_HEADER_SIZE + BIG / 2)), 0);
+    ck_assert_int_eq(pa_reader_next(r, &c), 1);
+    ck_assert_uint_eq(c.payload[BIG - 1], 0); /* (was big.data[BIG - 1], not 0) */
+    ck_assert_uint_ne(big.data[BIG - 1], 0);
+    ck_assert_int_eq(pa_reader_next(r, &c), PA_EIO);
+    ck_assert_int_eq(pa_reader_errno(r), EIO);
+    pa_reader_close(r);
     /* and a reader opened after it reports the truncation */
     scan_file(path, &s);
     ck_assert(s.damaged && s.n == 0);
