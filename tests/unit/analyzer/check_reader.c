@@ -16,6 +16,8 @@
 #include "trace_format.h"
 
 #include <check.h>
+#include <errno.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* ---- helpers ------------------------------------------------------------------------------- */
@@ -1912,6 +1914,84 @@ START_TEST(test_headers_only)
 }
 END_TEST
 
+/* A chunk larger than the reader's window is returned from its mapping of the file: the same
+ * bytes; a flipped one is the same CRC damage, then the next chunk; and a file cut short under
+ * the mapping (another process truncating it) is a read error, as a short pread was, not a
+ * SIGBUS that kills the analyzer. */
+START_TEST(test_large_chunk_mapped)
+{
+    enum { BIG = 1 << 20 };
+    tb_buf_t f = {0}, big = {0}, none = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    for (size_t i = 0; i < BIG; i++) {
+        uint8_t b = (uint8_t)(i * 7 + (i >> 12));
+        tb_bytes(&big, &b, 1);
+    }
+    size_t at_big = tb_chunk(&f, 0x7ff0, &big);
+    size_t at_end = tb_chunk(&f, PS_CHUNK_END, &none);
+    const char *path = tu_path("mapped.trace");
+    write_buf(path, &f);
+
+    char err[256];
+    pa_strlist_t warnings = {0};
+    pa_reader_t *r;
+    pa_chunk_t c;
+    ck_assert_int_eq(pa_reader_open(path, collect, &warnings, &r, err, sizeof err), PA_OK);
+    ck_assert_int_eq(pa_reader_next(r, &c), 1);
+    ck_assert_uint_eq(c.offset, at_big);
+    ck_assert_uint_eq(c.length, BIG);
+    ck_assert_mem_eq(c.payload, big.data, BIG);
+    ck_assert_int_eq(pa_reader_next(r, &c), 1);
+    ck_assert_uint_eq(c.offset, at_end);
+    ck_assert_int_eq(pa_reader_next(r, &c), 0);
+    ck_assert(!pa_reader_damaged(r) && warnings.n == 0);
+    pa_reader_close(r);
+
+    /* a byte flipped in its last page: its CRC, then END */
+    f.data[at_big + PS_CHUNK_HEADER_SIZE + BIG - 10] ^= 0x04;
+    write_buf(path, &f);
+    scan_t s;
+    scan_file(path, &s);
+    ck_assert(s.damaged);
+    ck_assert_uint_eq(s.n, 1);
+    ck_assert_uint_eq(s.offs[0], at_end);
+    char want[64];
+    snprintf(want, sizeof want, "bad CRC in chunk at offset %zu", at_big);
+    ck_assert_msg(tu_has(&s.warnings, want), "%s", s.warnings.n ? s.warnings.items[0] : "-");
+    pa_strlist_free(&s.warnings);
+    f.data[at_big + PS_CHUNK_HEADER_SIZE + BIG - 10] ^= 0x04;
+
+    /* cut to half after the reader mapped it */
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_reader_open(path, collect, &warnings, &r, err, sizeof err), PA_OK);
+    ck_assert_int_eq(truncate(path, (off_t)(at_big + PS_CHUNK_HEADER_SIZE + BIG / 2)), 0);
+    ck_assert_int_eq(pa_reader_next(r, &c), PA_EIO);
+    ck_assert_int_eq(pa_reader_errno(r), EIO);
+    pa_reader_close(r);
+    /* a trusted reader returns the payload unread: its reader meets the lost page, and the next
+     * chunk is the read error */
+    write_buf(path, &f);
+    ck_assert_int_eq(pa_reader_open(path, collect, &warnings, &r, err, sizeof err), PA_OK);
+    pa_reader_trust(r);
+    ck_assert_int_eq(truncate(path, (off_t)(at_big + PS_CHUNK_HEADER_SIZE + BIG / 2)), 0);
+    ck_assert_int_eq(pa_reader_next(r, &c), 1);
+    ck_assert_uint_eq(c.payload[BIG - 1], 0); /* (was big.data[BIG - 1], not 0) */
+    ck_assert_uint_ne(big.data[BIG - 1], 0);
+    ck_assert_int_eq(pa_reader_next(r, &c), PA_EIO);
+    ck_assert_int_eq(pa_reader_errno(r), EIO);
+    pa_reader_close(r);
+    /* and a reader opened after it reports the truncation */
+    scan_file(path, &s);
+    ck_assert(s.damaged && s.n == 0);
+    snprintf(want, sizeof want, "truncated chunk at offset %zu", at_big);
+    ck_assert_msg(tu_has(&s.warnings, want), "%s", s.warnings.n ? s.warnings.items[0] : "-");
+    pa_strlist_free(&s.warnings);
+    pa_strlist_free(&warnings);
+    tb_free(&big);
+    tb_free(&f);
+}
+END_TEST
+
 int main(void)
 {
     tu_setup("check_analyzer_reader");
@@ -1953,6 +2033,7 @@ int main(void)
     tcase_add_test(tc, test_delta_torn_everywhere);
     tcase_add_test(tc, test_delta_damaged_keyframe);
     tcase_add_test(tc, test_headers_only);
+    tcase_add_test(tc, test_large_chunk_mapped);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
