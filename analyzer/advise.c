@@ -1562,12 +1562,17 @@ static int judge_trace(const char *path, size_t index, size_t nth, bool several,
     int rc = chunks_take(t, &c.chunks);
     if (rc == PA_OK)
         rc = pa_symbols_new(t, &c.syms);
+    /* the rows' index by stack is read by the rules only (rule_leak): made again after the
+     * grouping and its trie, not held beside them (2 MB of T2's peak) */
+    pa_model_drop_row_index(t);
     if (rc == PA_OK)
         rc = pa_report_group(t, c.syms, false, &c.g);
     if (rc == PA_OK)
         rc = pa_report_group_suppress(&c.g, supp);
     if (rc == PA_OK) /* no rule sorts by key or matches a pattern: the trie goes (8 MB) */
         pa_report_groups_drop_keys(&c.g);
+    if (rc == PA_OK)
+        rc = pa_model_index_rows(t);
     if (rc == PA_OK && !(c.counters = calloc(c.g.n ? c.g.n : 1, sizeof *c.counters)))
         rc = PA_ENOMEM;
     if (rc == PA_OK) {
