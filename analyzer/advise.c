@@ -1123,14 +1123,18 @@ static int leaked_by_group(adv_ctx_t *c, uint64_t (*out)[2])
     return PA_OK;
 }
 
+/* A leaking group in rule_leak's ranking: 16 bytes (its blocks are read from leaked_by_group's
+ * array), a compile's 175k of them sorted beside the groups and their counters at advise's
+ * peak. */
 typedef struct {
-    size_t group;
-    uint64_t blocks, bytes;
+    uint64_t bytes;
+    uint32_t group;
 } leak_t;
 
-static int leak_cmp(const void *a, const void *b)
+static int leak_cmp(const void *a, const void *b, void *ctx)
 {
     const leak_t *x = a, *y = b;
+    (void)ctx;
     if (x->bytes != y->bytes)
         return x->bytes > y->bytes ? -1 : 1;
     return x->group < y->group ? -1 : x->group > y->group;
@@ -1266,35 +1270,42 @@ static int rule_leak(adv_ctx_t *c, const char **why)
         return ADV_SKIPPED;
     }
     uint64_t(*lk)[2] = calloc(c->g.n ? c->g.n : 1, sizeof *lk);
-    leak_t *v = malloc((c->g.n ? c->g.n : 1) * sizeof *v);
-    int rc = lk && v ? leaked_by_group(c, lk) : PA_ENOMEM;
+    int rc = lk ? leaked_by_group(c, lk) : PA_ENOMEM;
     size_t n = 0;
     for (size_t i = 0; rc == PA_OK && i < c->g.n; i++)
+        n += lk[i][0] && c->g.all[i].suppressed_by < 0;
+    leak_t *v = rc == PA_OK ? malloc((n ? n : 1) * sizeof *v) : NULL;
+    if (rc == PA_OK && !v)
+        rc = PA_ENOMEM;
+    n = 0;
+    for (size_t i = 0; rc == PA_OK && i < c->g.n; i++)
         if (lk[i][0] && c->g.all[i].suppressed_by < 0)
-            v[n++] = (leak_t){i, lk[i][0], lk[i][1]};
+            v[n++] = (leak_t){lk[i][1], (uint32_t)i};
+    /* one trace: the ADV_LEAK_TOP it advises, selected (a total order: the same as a sort's
+     * first ones, and no sort's copy of every leaking group) */
     if (rc == PA_OK)
-        qsort(v, n, sizeof *v, leak_cmp);
+        pa_util_sort_top(v, n, sizeof *v, c->several ? 0 : ADV_LEAK_TOP, leak_cmp, NULL);
     /* the frames of the sites printed; with several traces, every leaking site's key */
     pa_stackview_t sv = {0};
     for (size_t i = 0; rc == PA_OK && i < n && (c->several || i < ADV_LEAK_TOP); i++) {
         const pa_group_t *x = &c->g.all[v[i].group];
         rc = pa_report_group_view(&c->g, x, &sv);
         if (rc == PA_OK && c->several && sv.nframes)
-            rc = leak_site_add(c, &sv, v[i].group, v[i].blocks, v[i].bytes);
+            rc = leak_site_add(c, &sv, v[i].group, lk[v[i].group][0], v[i].bytes);
         if (rc == PA_OK && i < ADV_LEAK_TOP) {
             adv_t *a = adv_new(c, "leak");
             if (!a ||
                 !(a->what = fmt("free these blocks (rank %zu of %zu leaking sites)", i + 1, n)))
                 rc = PA_ENOMEM;
             else {
-                ev(a, "leaked_blocks", (double)v[i].blocks, ADV_COUNT);
+                ev(a, "leaked_blocks", (double)lk[v[i].group][0], ADV_COUNT);
                 ev(a, "leaked_bytes", (double)v[i].bytes, ADV_BYTES);
                 ev(a, "allocations", (double)x->allocs, ADV_COUNT);
                 a->gain_unit = "bytes";
                 a->gain = v[i].bytes;
                 a->gain_text =
                     fmt("%llu bytes in %llu block%s no longer lost", (unsigned long long)v[i].bytes,
-                        (unsigned long long)v[i].blocks, v[i].blocks == 1 ? "" : "s");
+                        (unsigned long long)lk[v[i].group][0], lk[v[i].group][0] == 1 ? "" : "s");
                 rc = a->gain_text ? place_view(a, &sv) : PA_ENOMEM;
                 c->leak_groups[c->nleak_groups++] = v[i].group;
             }
