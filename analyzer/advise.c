@@ -113,9 +113,28 @@ _Static_assert(sizeof(adv_site_counters_t) == 64, "no padding");
  * peaked. The ages as two sums by row of the snapshot; the advice counters by stack, their size
  * bins without the zeros: a mask of the nonzero bins, their counts apart (8 bytes a bin, not 16
  * with the bin's number beside: 0.7 MB of another compile's 93k). */
-typedef struct {
-    uint64_t freed_timed, short_lived; /* adv_site_counters_t's, of one row */
-} adv_row_ages_t;
+/* The two sums of each row (adv_site_counters_t's freed_timed and short_lived), in row order,
+ * as unsigned LEB128 varints: 2-4 bytes a row where two 8-byte sums took 16 (3.1 MB of T2's
+ * 192k rows, held through the grouping, advise's peak). */
+static void ages_put(unsigned char *p, size_t *len, uint64_t v)
+{
+    while (v >= 0x80) {
+        p[(*len)++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[(*len)++] = (unsigned char)v;
+}
+
+static uint64_t ages_get(const unsigned char *p, size_t *pos)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        unsigned char b = p[(*pos)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+}
 
 typedef struct {
     uint32_t stack_id;
@@ -129,7 +148,8 @@ _Static_assert(PS_ADV_BINS <= 16, "a bin mask of 16 bits");
 typedef struct {
     bool has_ages;
     double age_unit_s;
-    adv_row_ages_t *row_ages; /* by row (NULL without ages) */
+    unsigned char *row_ages; /* by row, two varints a row (ages_put; NULL without ages) */
+    size_t row_ages_len, row_ages_cap;
     bool has_advice;
     bool estimated; /* sample > 1, or byte sampling */
     uint32_t sample;
@@ -184,15 +204,20 @@ static int chunks_take(pa_trace_t *t, adv_chunks_t *k)
     int rc = PA_OK;
     k->has_ages = a != NULL;
     k->age_unit_s = a ? pa_ages_seconds(a, 1.0) : 0;
-    if (a && t->snap.nrows && !(k->row_ages = malloc(t->snap.nrows * sizeof *k->row_ages)))
-        rc = PA_ENOMEM;
     for (size_t r = 0; rc == PA_OK && a && r < t->snap.nrows; r++) {
         const pa_age_site_t *s = pa_ages_site(a, t->snap.rows[r].stack_id);
-        adv_row_ages_t *x = &k->row_ages[r];
-        memset(x, 0, sizeof *x);
+        uint64_t freed_timed = 0;
         for (unsigned b = 0; s && b < PS_AGE_BUCKETS; b++)
-            x->freed_timed += pa_ages_freed(a, s, b);
-        x->short_lived = s ? pa_ages_freed(a, s, 0) : 0;
+            freed_timed += pa_ages_freed(a, s, b);
+        uint64_t short_lived = s ? pa_ages_freed(a, s, 0) : 0;
+        /* (room for two 10-byte varints; the first grows it to about 4 bytes a row) */
+        if (pa_util_grow((void **)&k->row_ages, &k->row_ages_cap,
+                         k->row_ages_len + 20 + (r ? 0 : t->snap.nrows * 4), 1) != PA_OK) {
+            rc = PA_ENOMEM;
+            break;
+        }
+        ages_put(k->row_ages, &k->row_ages_len, freed_timed);
+        ages_put(k->row_ages, &k->row_ages_len, short_lived);
     }
     if (adv) {
         k->has_advice = true;
@@ -284,13 +309,16 @@ static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, const a
         c->realloc_new_bytes += s->realloc_new_bytes;
         c->cross_thread_frees += s->cross_thread_frees;
     }
+    size_t pos = 0;
     for (size_t r = 0; k->row_ages && r < t->snap.nrows; r++) {
         const pa_group_t *x = g->row_group[r];
+        uint64_t freed_timed = ages_get(k->row_ages, &pos);
+        uint64_t short_lived = ages_get(k->row_ages, &pos);
         if (!x)
             continue;
         adv_site_counters_t *c = &out[x - g->all];
-        c->freed_timed += k->row_ages[r].freed_timed;
-        c->short_lived += k->row_ages[r].short_lived;
+        c->freed_timed += freed_timed;
+        c->short_lived += short_lived;
     }
 }
 
