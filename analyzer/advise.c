@@ -87,8 +87,9 @@
 /* Request sizes by power of two: bin b holds (2^(b+3), 2^(b+4)], bin 0 sizes up to 16. */
 #define ADV_SIZE_BINS 16
 
-typedef struct {                  /* (80 bytes a site, 116k on a compile) */
-    uint64_t allocs, alloc_bytes; /* the site's, from its snapshot rows */
+/* (64 bytes a site, 175k on a compile; the site's allocations and bytes are its group's,
+ * pa_group_t's allocs and alloc_bytes, not copied here: 2.8 MB of advise's peak on T2) */
+typedef struct {
     /* lifetimes, from the AGES chunk (adv_chunks_t.has_ages false without one) */
     uint64_t freed_timed; /* freed blocks with a lifetime */
     uint64_t short_lived; /* of those, freed within one age unit (about 1 ms) */
@@ -102,7 +103,7 @@ typedef struct {                  /* (80 bytes a site, 116k on a compile) */
     uint64_t realloc_new_bytes;  /* ... and after */
     uint64_t cross_thread_frees; /* frees by a thread other than the allocating one */
 } adv_site_counters_t;
-_Static_assert(sizeof(adv_site_counters_t) == 80, "no padding");
+_Static_assert(sizeof(adv_site_counters_t) == 64, "no padding");
 
 #define ADV_NO_COUNTERS "trace has no advice counters"
 
@@ -112,9 +113,28 @@ _Static_assert(sizeof(adv_site_counters_t) == 80, "no padding");
  * peaked. The ages as two sums by row of the snapshot; the advice counters by stack, their size
  * bins without the zeros: a mask of the nonzero bins, their counts apart (8 bytes a bin, not 16
  * with the bin's number beside: 0.7 MB of another compile's 93k). */
-typedef struct {
-    uint64_t freed_timed, short_lived; /* adv_site_counters_t's, of one row */
-} adv_row_ages_t;
+/* The two sums of each row (adv_site_counters_t's freed_timed and short_lived), in row order,
+ * as unsigned LEB128 varints: 2-4 bytes a row where two 8-byte sums took 16 (3.1 MB of T2's
+ * 192k rows, held through the grouping, advise's peak). */
+static void ages_put(unsigned char *p, size_t *len, uint64_t v)
+{
+    while (v >= 0x80) {
+        p[(*len)++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[(*len)++] = (unsigned char)v;
+}
+
+static uint64_t ages_get(const unsigned char *p, size_t *pos)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        unsigned char b = p[(*pos)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+}
 
 typedef struct {
     uint32_t stack_id;
@@ -128,21 +148,50 @@ _Static_assert(PS_ADV_BINS <= 16, "a bin mask of 16 bits");
 typedef struct {
     bool has_ages;
     double age_unit_s;
-    adv_row_ages_t *row_ages; /* by row (NULL without ages) */
+    unsigned char *row_ages; /* by row, two varints a row (ages_put; NULL without ages) */
+    size_t row_ages_len, row_ages_cap;
     bool has_advice;
     bool estimated; /* sample > 1, or byte sampling */
     uint32_t sample;
     adv_stack_t *stacks; /* by increasing stack id */
     size_t nstacks;
     uint64_t *bins;
+    /* once the counters are summed by group (chunks_keep_sizes), what site_sizes reads of each
+     * stack in place of stacks: its id and its bins (12 bytes, not 64: 2.7 MB of T2's advise
+     * peak, held through the rules) */
+    struct adv_sizes *sizes;
 } adv_chunks_t;
+
+typedef struct adv_sizes {
+    uint32_t stack_id;
+    uint32_t bin_first;
+    uint16_t req_mask, usable_mask; /* adv_stack_t's */
+} adv_sizes_t;
 
 static void chunks_free(adv_chunks_t *k)
 {
     free(k->row_ages);
     free(k->stacks);
+    free(k->sizes);
     free(k->bins);
     memset(k, 0, sizeof *k);
+}
+
+/* Once adv_fill_counters has summed the stacks' counters by group: the stacks' ids and bins only
+ * (k->sizes, the same order), made in place of k->stacks and the rest given back. */
+static void chunks_keep_sizes(adv_chunks_t *k)
+{
+    if (!k->stacks)
+        return;
+    adv_sizes_t *v = (adv_sizes_t *)(void *)k->stacks; /* (12 <= 64 bytes: no overtaking) */
+    for (size_t i = 0; i < k->nstacks; i++) {
+        const adv_stack_t *s = &k->stacks[i];
+        adv_sizes_t x = {s->stack_id, s->bin_first, s->req_mask, s->usable_mask};
+        memcpy(&v[i], &x, sizeof x);
+    }
+    adv_sizes_t *shrunk = realloc(v, (k->nstacks ? k->nstacks : 1) * sizeof *v);
+    k->sizes = shrunk ? shrunk : v;
+    k->stacks = NULL;
 }
 
 /* Takes what the rules read from t's AGES and ADVICE chunks into k, then frees them (nothing
@@ -155,15 +204,20 @@ static int chunks_take(pa_trace_t *t, adv_chunks_t *k)
     int rc = PA_OK;
     k->has_ages = a != NULL;
     k->age_unit_s = a ? pa_ages_seconds(a, 1.0) : 0;
-    if (a && t->snap.nrows && !(k->row_ages = malloc(t->snap.nrows * sizeof *k->row_ages)))
-        rc = PA_ENOMEM;
     for (size_t r = 0; rc == PA_OK && a && r < t->snap.nrows; r++) {
         const pa_age_site_t *s = pa_ages_site(a, t->snap.rows[r].stack_id);
-        adv_row_ages_t *x = &k->row_ages[r];
-        memset(x, 0, sizeof *x);
+        uint64_t freed_timed = 0;
         for (unsigned b = 0; s && b < PS_AGE_BUCKETS; b++)
-            x->freed_timed += pa_ages_freed(a, s, b);
-        x->short_lived = s ? pa_ages_freed(a, s, 0) : 0;
+            freed_timed += pa_ages_freed(a, s, b);
+        uint64_t short_lived = s ? pa_ages_freed(a, s, 0) : 0;
+        /* (room for two 10-byte varints; the first grows it to about 4 bytes a row) */
+        if (pa_util_grow((void **)&k->row_ages, &k->row_ages_cap,
+                         k->row_ages_len + 20 + (r ? 0 : t->snap.nrows * 4), 1) != PA_OK) {
+            rc = PA_ENOMEM;
+            break;
+        }
+        ages_put(k->row_ages, &k->row_ages_len, freed_timed);
+        ages_put(k->row_ages, &k->row_ages_len, short_lived);
     }
     if (adv) {
         k->has_advice = true;
@@ -220,18 +274,28 @@ static const adv_stack_t *chunks_stack(const adv_chunks_t *k, uint32_t id)
     return k->nstacks ? bsearch(&id, k->stacks, k->nstacks, sizeof *k->stacks, cmp_stack_id) : NULL;
 }
 
+static int cmp_sizes_id(const void *key, const void *x)
+{
+    uint32_t id = *(const uint32_t *)key, other = ((const adv_sizes_t *)x)->stack_id;
+    return id < other ? -1 : id > other;
+}
+
+/* The size bins of stack `id` (after chunks_keep_sizes), or NULL. */
+static const adv_sizes_t *chunks_sizes(const adv_chunks_t *k, uint32_t id)
+{
+    return k->nstacks && k->sizes
+               ? bsearch(&id, k->sizes, k->nstacks, sizeof *k->sizes, cmp_sizes_id)
+               : NULL;
+}
+
 /* Fills out[i] for every group g->all[i] of trace t from what the trace holds: the snapshot's
- * allocations and bytes, lifetimes from AGES, and the shim's advice counters from the ADVICE
+ * lifetimes from AGES and the shim's advice counters from the ADVICE
  * chunk (summed over the stacks of a group; adv_chunks_t.has_advice false without one), taken into
  * k. */
 static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, const adv_chunks_t *k,
                               adv_site_counters_t *out)
 {
-    for (size_t i = 0; i < g->n; i++) {
-        memset(&out[i], 0, sizeof out[i]);
-        out[i].allocs = g->all[i].allocs;
-        out[i].alloc_bytes = g->all[i].alloc_bytes;
-    }
+    memset(out, 0, g->n * sizeof *out);
     for (size_t r = 0; k->has_advice && r < t->snap.nrows; r++) {
         const pa_group_t *x = g->row_group[r];
         const adv_stack_t *s = x ? chunks_stack(k, t->snap.rows[r].stack_id) : NULL;
@@ -245,13 +309,16 @@ static void adv_fill_counters(const pa_trace_t *t, const pa_groups_t *g, const a
         c->realloc_new_bytes += s->realloc_new_bytes;
         c->cross_thread_frees += s->cross_thread_frees;
     }
+    size_t pos = 0;
     for (size_t r = 0; k->row_ages && r < t->snap.nrows; r++) {
         const pa_group_t *x = g->row_group[r];
+        uint64_t freed_timed = ages_get(k->row_ages, &pos);
+        uint64_t short_lived = ages_get(k->row_ages, &pos);
         if (!x)
             continue;
         adv_site_counters_t *c = &out[x - g->all];
-        c->freed_timed += k->row_ages[r].freed_timed;
-        c->short_lived += k->row_ages[r].short_lived;
+        c->freed_timed += freed_timed;
+        c->short_lived += short_lived;
     }
 }
 
@@ -459,15 +526,15 @@ static int rule_pool_max(adv_ctx_t *c, const char **why)
     size_t n = 0;
     uint64_t above = 0, above_bytes = 0;
     for (size_t i = 0; i < c->g.n; i++) {
-        const adv_site_counters_t *s = &c->counters[i];
-        if (!s->allocs)
+        const pa_group_t *gs = &c->g.all[i]; /* its allocs and bytes */
+        if (!gs->allocs)
             continue;
-        uint64_t mean = (s->alloc_bytes + s->allocs - 1) / s->allocs;
+        uint64_t mean = (gs->alloc_bytes + gs->allocs - 1) / gs->allocs;
         if (mean <= p->max_size || !poolable(mean))
             continue;
-        v[n++] = (above_t){mean, s->allocs, s->alloc_bytes, &c->g.all[i]};
-        above += s->allocs;
-        above_bytes += s->alloc_bytes;
+        v[n++] = (above_t){mean, gs->allocs, gs->alloc_bytes, &c->g.all[i]};
+        above += gs->allocs;
+        above_bytes += gs->alloc_bytes;
     }
     const pa_totals_t *tot = &c->t->snap.totals;
     int rc = PA_OK;
@@ -540,17 +607,18 @@ static int rule_short_lived(adv_ctx_t *c, const char **why)
     }
     for (size_t i = 0; i < c->g.n; i++) {
         const adv_site_counters_t *s = &c->counters[i];
+        const pa_group_t *gs = &c->g.all[i]; /* (its allocs and bytes: not in s) */
         if (s->freed_timed < ADV_SHORT_MIN_FREED ||
             (double)s->short_lived < ADV_SHORT_SHARE * (double)s->freed_timed)
             continue;
         adv_t *a = adv_new(c, "short_lived");
-        uint64_t mean = s->allocs ? s->alloc_bytes / s->allocs : 0;
+        uint64_t mean = gs->allocs ? gs->alloc_bytes / gs->allocs : 0;
         if (!a || !(a->what = fmt("reuse one buffer (or use the stack or an arena) for these "
                                   "%llu-byte blocks: %.1f%% of them are freed within %.3g ms",
                                   (unsigned long long)mean, share(s->short_lived, s->freed_timed),
                                   c->chunks.age_unit_s * 1e3)))
             return PA_ENOMEM;
-        ev(a, "allocations", (double)s->allocs, ADV_COUNT);
+        ev(a, "allocations", (double)gs->allocs, ADV_COUNT);
         ev(a, "mean_size", (double)mean, ADV_BYTES);
         ev(a, "freed_with_lifetime", (double)s->freed_timed, ADV_COUNT);
         ev(a, "short_lived", (double)s->short_lived, ADV_COUNT);
@@ -622,7 +690,7 @@ static int site_sizes(adv_ctx_t *c, size_t group, uint64_t h[2 * ADV_SIZE_BINS])
     }
     _Static_assert(ADV_SIZE_BINS == PS_ADV_BINS, "the shim's size bins");
     for (uint32_t k = c->rows_first[group]; k < c->rows_first[group + 1]; k++) {
-        const adv_stack_t *s = chunks_stack(&c->chunks, t->snap.rows[c->rows_of[k]].stack_id);
+        const adv_sizes_t *s = chunks_sizes(&c->chunks, t->snap.rows[c->rows_of[k]].stack_id);
         const uint64_t *n = s ? &c->chunks.bins[s->bin_first] : NULL;
         for (unsigned b = 0; s && b < ADV_SIZE_BINS; b++)
             if (s->req_mask >> b & 1)
@@ -660,23 +728,24 @@ static int rule_temporaries(adv_ctx_t *c, const char **why)
     int rc = needs_counters(c, why);
     for (size_t i = 0; rc == PA_OK && i < c->g.n; i++) {
         const adv_site_counters_t *s = &c->counters[i];
+        const pa_group_t *gs = &c->g.all[i]; /* (its allocs and bytes: not in s) */
         if (s->temporaries < ADV_TEMP_MIN ||
-            (double)s->temporaries < ADV_TEMP_SHARE * (double)s->allocs || short_lived_fires(s))
+            (double)s->temporaries < ADV_TEMP_SHARE * (double)gs->allocs || short_lived_fires(s))
             continue;
-        uint64_t mean = s->allocs ? s->alloc_bytes / s->allocs : 0;
-        uint64_t temps = s->temporaries < s->allocs ? s->temporaries : s->allocs;
+        uint64_t mean = gs->allocs ? gs->alloc_bytes / gs->allocs : 0;
+        uint64_t temps = s->temporaries < gs->allocs ? s->temporaries : gs->allocs;
         uint64_t sizes[2 * ADV_SIZE_BINS];
         if (site_sizes(c, i, sizes) != PA_OK)
             return PA_ENOMEM;
         adv_t *a = adv_new(c, "temporaries");
         if (!a || !(a->what = fmt("reuse one buffer for these %llu-byte blocks (or use the stack): "
                                   "%.1f%% of them are freed before the thread allocates again",
-                                  (unsigned long long)mean, share(temps, s->allocs))))
+                                  (unsigned long long)mean, share(temps, gs->allocs))))
             return PA_ENOMEM;
-        ev(a, "allocations", (double)s->allocs, ADV_COUNT);
+        ev(a, "allocations", (double)gs->allocs, ADV_COUNT);
         ev(a, "mean_size", (double)mean, ADV_BYTES);
         ev(a, "temporaries", (double)s->temporaries, ADV_COUNT);
-        ev(a, "temporaries_share", share(temps, s->allocs), ADV_PERCENT);
+        ev(a, "temporaries_share", share(temps, gs->allocs), ADV_PERCENT);
         ev(a, "usable_per_requested_byte", usable_ratio(sizes), ADV_RATIO);
         counters_evidence(a, &c->chunks);
         a->gain_unit = "allocations";
@@ -694,18 +763,19 @@ static int rule_realloc(adv_ctx_t *c, const char **why)
     int rc = needs_counters(c, why);
     for (size_t i = 0; rc == PA_OK && i < c->g.n; i++) {
         const adv_site_counters_t *s = &c->counters[i];
+        const pa_group_t *gs = &c->g.all[i]; /* (its allocs and bytes: not in s) */
         if (s->realloc_grows < ADV_REALLOC_MIN_GROWS)
             continue;
         /* bytes after over bytes before: the mean factor, each realloc weighted by its size */
         double factor =
             s->realloc_old_bytes ? (double)s->realloc_new_bytes / (double)s->realloc_old_bytes : 0;
-        uint64_t mean = s->allocs ? s->alloc_bytes / s->allocs : 0;
+        uint64_t mean = gs->allocs ? gs->alloc_bytes / gs->allocs : 0;
         adv_t *a = adv_new(c, "realloc_growth");
         if (!a || !(a->what = fmt("reserve the capacity up front (or grow it geometrically): %llu "
                                   "reallocs grew blocks here, by %.2fx on average",
                                   (unsigned long long)s->realloc_grows, factor)))
             return PA_ENOMEM;
-        ev(a, "allocations", (double)s->allocs, ADV_COUNT);
+        ev(a, "allocations", (double)gs->allocs, ADV_COUNT);
         ev(a, "mean_size", (double)mean, ADV_BYTES);
         ev(a, "realloc_grows", (double)s->realloc_grows, ADV_COUNT);
         ev(a, "mean_growth_factor", factor, ADV_RATIO);
@@ -727,22 +797,23 @@ static int rule_cross_thread(adv_ctx_t *c, const char **why)
     int rc = needs_counters(c, why);
     for (size_t i = 0; rc == PA_OK && i < c->g.n; i++) {
         const adv_site_counters_t *s = &c->counters[i];
+        const pa_group_t *gs = &c->g.all[i]; /* (its allocs and bytes: not in s) */
         if (s->cross_thread_frees < ADV_XTHREAD_MIN ||
-            (double)s->cross_thread_frees < ADV_XTHREAD_SHARE * (double)s->allocs)
+            (double)s->cross_thread_frees < ADV_XTHREAD_SHARE * (double)gs->allocs)
             continue;
-        uint64_t mean = s->allocs ? s->alloc_bytes / s->allocs : 0;
-        uint64_t cross = s->cross_thread_frees < s->allocs ? s->cross_thread_frees : s->allocs;
+        uint64_t mean = gs->allocs ? gs->alloc_bytes / gs->allocs : 0;
+        uint64_t cross = s->cross_thread_frees < gs->allocs ? s->cross_thread_frees : gs->allocs;
         adv_t *a = adv_new(c, "cross_thread_free");
         if (!a || !(a->what = fmt("free these %llu-byte blocks on the thread that allocated them "
                                   "(hand them back, or recycle them in the consumer), or use an "
                                   "allocator built for producer-consumer: %.1f%% are freed by "
                                   "another thread",
-                                  (unsigned long long)mean, share(cross, s->allocs))))
+                                  (unsigned long long)mean, share(cross, gs->allocs))))
             return PA_ENOMEM;
-        ev(a, "allocations", (double)s->allocs, ADV_COUNT);
+        ev(a, "allocations", (double)gs->allocs, ADV_COUNT);
         ev(a, "mean_size", (double)mean, ADV_BYTES);
         ev(a, "cross_thread_frees", (double)s->cross_thread_frees, ADV_COUNT);
-        ev(a, "cross_thread_share", share(cross, s->allocs), ADV_PERCENT);
+        ev(a, "cross_thread_share", share(cross, gs->allocs), ADV_PERCENT);
         counters_evidence(a, &c->chunks);
         a->gain_unit = "allocations";
         a->gain = cross;
@@ -758,22 +829,22 @@ static int rule_tiny(adv_ctx_t *c, const char **why)
 {
     (void)why;
     for (size_t i = 0; i < c->g.n; i++) {
-        const adv_site_counters_t *s = &c->counters[i];
-        if (s->allocs < ADV_TINY_MIN_ALLOCS || s->alloc_bytes > ADV_TINY_MAX * s->allocs)
+        const pa_group_t *gs = &c->g.all[i]; /* its allocs and bytes */
+        if (gs->allocs < ADV_TINY_MIN_ALLOCS || gs->alloc_bytes > ADV_TINY_MAX * gs->allocs)
             continue;
-        double mean = (double)s->alloc_bytes / (double)s->allocs;
+        double mean = (double)gs->alloc_bytes / (double)gs->allocs;
         const pa_group_t *x = &c->g.all[i];
-        uint64_t batched = (s->allocs + ADV_TINY_BATCH - 1) / ADV_TINY_BATCH;
+        uint64_t batched = (gs->allocs + ADV_TINY_BATCH - 1) / ADV_TINY_BATCH;
         adv_t *a = adv_new(c, "tiny");
         if (!a || !(a->what = fmt("allocate these %.1f-byte objects in batches (an array, a "
                                   "pool or an arena) or embed them in their owner",
                                   mean)))
             return PA_ENOMEM;
-        ev(a, "allocations", (double)s->allocs, ADV_COUNT);
+        ev(a, "allocations", (double)gs->allocs, ADV_COUNT);
         ev(a, "mean_size", mean, ADV_RATIO);
-        ev(a, "alloc_bytes", (double)s->alloc_bytes, ADV_BYTES);
+        ev(a, "alloc_bytes", (double)gs->alloc_bytes, ADV_BYTES);
         a->gain_unit = "allocations";
-        a->gain = s->allocs - batched;
+        a->gain = gs->allocs - batched;
         a->gain_text = fmt("%llu allocations (one per %d objects), and each block's rounding "
                            "and header",
                            (unsigned long long)a->gain, ADV_TINY_BATCH);
@@ -1123,14 +1194,18 @@ static int leaked_by_group(adv_ctx_t *c, uint64_t (*out)[2])
     return PA_OK;
 }
 
+/* A leaking group in rule_leak's ranking: 16 bytes (its blocks are read from leaked_by_group's
+ * array), a compile's 175k of them sorted beside the groups and their counters at advise's
+ * peak. */
 typedef struct {
-    size_t group;
-    uint64_t blocks, bytes;
+    uint64_t bytes;
+    uint32_t group;
 } leak_t;
 
-static int leak_cmp(const void *a, const void *b)
+static int leak_cmp(const void *a, const void *b, void *ctx)
 {
     const leak_t *x = a, *y = b;
+    (void)ctx;
     if (x->bytes != y->bytes)
         return x->bytes > y->bytes ? -1 : 1;
     return x->group < y->group ? -1 : x->group > y->group;
@@ -1266,35 +1341,42 @@ static int rule_leak(adv_ctx_t *c, const char **why)
         return ADV_SKIPPED;
     }
     uint64_t(*lk)[2] = calloc(c->g.n ? c->g.n : 1, sizeof *lk);
-    leak_t *v = malloc((c->g.n ? c->g.n : 1) * sizeof *v);
-    int rc = lk && v ? leaked_by_group(c, lk) : PA_ENOMEM;
+    int rc = lk ? leaked_by_group(c, lk) : PA_ENOMEM;
     size_t n = 0;
     for (size_t i = 0; rc == PA_OK && i < c->g.n; i++)
+        n += lk[i][0] && c->g.all[i].suppressed_by < 0;
+    leak_t *v = rc == PA_OK ? malloc((n ? n : 1) * sizeof *v) : NULL;
+    if (rc == PA_OK && !v)
+        rc = PA_ENOMEM;
+    n = 0;
+    for (size_t i = 0; rc == PA_OK && i < c->g.n; i++)
         if (lk[i][0] && c->g.all[i].suppressed_by < 0)
-            v[n++] = (leak_t){i, lk[i][0], lk[i][1]};
+            v[n++] = (leak_t){lk[i][1], (uint32_t)i};
+    /* one trace: the ADV_LEAK_TOP it advises, selected (a total order: the same as a sort's
+     * first ones, and no sort's copy of every leaking group) */
     if (rc == PA_OK)
-        qsort(v, n, sizeof *v, leak_cmp);
+        pa_util_sort_top(v, n, sizeof *v, c->several ? 0 : ADV_LEAK_TOP, leak_cmp, NULL);
     /* the frames of the sites printed; with several traces, every leaking site's key */
     pa_stackview_t sv = {0};
     for (size_t i = 0; rc == PA_OK && i < n && (c->several || i < ADV_LEAK_TOP); i++) {
         const pa_group_t *x = &c->g.all[v[i].group];
         rc = pa_report_group_view(&c->g, x, &sv);
         if (rc == PA_OK && c->several && sv.nframes)
-            rc = leak_site_add(c, &sv, v[i].group, v[i].blocks, v[i].bytes);
+            rc = leak_site_add(c, &sv, v[i].group, lk[v[i].group][0], v[i].bytes);
         if (rc == PA_OK && i < ADV_LEAK_TOP) {
             adv_t *a = adv_new(c, "leak");
             if (!a ||
                 !(a->what = fmt("free these blocks (rank %zu of %zu leaking sites)", i + 1, n)))
                 rc = PA_ENOMEM;
             else {
-                ev(a, "leaked_blocks", (double)v[i].blocks, ADV_COUNT);
+                ev(a, "leaked_blocks", (double)lk[v[i].group][0], ADV_COUNT);
                 ev(a, "leaked_bytes", (double)v[i].bytes, ADV_BYTES);
                 ev(a, "allocations", (double)x->allocs, ADV_COUNT);
                 a->gain_unit = "bytes";
                 a->gain = v[i].bytes;
                 a->gain_text =
                     fmt("%llu bytes in %llu block%s no longer lost", (unsigned long long)v[i].bytes,
-                        (unsigned long long)v[i].blocks, v[i].blocks == 1 ? "" : "s");
+                        (unsigned long long)lk[v[i].group][0], lk[v[i].group][0] == 1 ? "" : "s");
                 rc = a->gain_text ? place_view(a, &sv) : PA_ENOMEM;
                 c->leak_groups[c->nleak_groups++] = v[i].group;
             }
@@ -1562,18 +1644,24 @@ static int judge_trace(const char *path, size_t index, size_t nth, bool several,
     int rc = chunks_take(t, &c.chunks);
     if (rc == PA_OK)
         rc = pa_symbols_new(t, &c.syms);
+    /* the rows' index by stack is read by the rules only (rule_leak): made again after the
+     * grouping and its trie, not held beside them (2 MB of T2's peak) */
+    pa_model_drop_row_index(t);
     if (rc == PA_OK)
         rc = pa_report_group(t, c.syms, false, &c.g);
     if (rc == PA_OK)
         rc = pa_report_group_suppress(&c.g, supp);
     if (rc == PA_OK) /* no rule sorts by key or matches a pattern: the trie goes (8 MB) */
         pa_report_groups_drop_keys(&c.g);
+    if (rc == PA_OK)
+        rc = pa_model_index_rows(t);
     if (rc == PA_OK && !(c.counters = calloc(c.g.n ? c.g.n : 1, sizeof *c.counters)))
         rc = PA_ENOMEM;
     if (rc == PA_OK) {
         adv_fill_counters(t, &c.g, &c.chunks, c.counters);
         free(c.chunks.row_ages); /* the counters hold the lifetimes the rules use */
         c.chunks.row_ages = NULL;
+        chunks_keep_sizes(&c.chunks); /* ... and the stacks' counters, but their size bins */
     }
     for (size_t r = 0; rc == PA_OK && r < NRULES; r++) {
         if (!rules[r].run)

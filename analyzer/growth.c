@@ -738,6 +738,9 @@ int pa_growth_trace(const char *path, const pa_growth_opts_t *o, FILE *out, pa_j
         return rc; /* the model said why */
     /* growth reads neither */
     pa_model_drop_ages_advice(&t);
+    /* nor looks this model's rows up by stack (pass 2 reads into a model of its own): 2 MB
+     * of T2, held while its rows are grouped */
+    pa_model_drop_row_index(&t);
     rc = pa_growth_trace_loaded(&t, path, o, out, j);
     pa_model_free(&t);
     return rc;

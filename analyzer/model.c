@@ -1752,6 +1752,11 @@ void pa_model_drop_row_index(pa_trace_t *t)
     t->snap.index_cap = 0;
 }
 
+int pa_model_index_rows(pa_trace_t *t)
+{
+    return index_grow(&t->snap, t->snap.nrows);
+}
+
 const pa_advice_t *pa_model_advice(const pa_trace_t *t)
 {
     return t->advice && t->has_snapshot && t->advice->time_ns == t->snap.time_ns ? t->advice : NULL;

@@ -358,6 +358,9 @@ void pa_model_drop_ages_advice(pa_trace_t *t);
  * a compile's trace, at least twice the rows' count in 4-byte slots): for a caller done reading
  * the trace that still walks its rows (export's profile). */
 void pa_model_drop_row_index(pa_trace_t *t);
+/* Makes that index again (after pa_model_drop_row_index, for pa_model_row): a report that looks
+ * rows up by stack only after grouping drops it while the rows are grouped (advise). */
+int pa_model_index_rows(pa_trace_t *t);
 /* Frees the advice counters only, for a report that reads the ages but not them (export json's
  * reports: 11 MB of another compile's trace, held while its rows were keyed). */
 void pa_model_drop_advice(pa_trace_t *t);

@@ -237,6 +237,7 @@ int pa_summary_report(pa_trace_t *t, const pa_summary_opts_t *o, FILE *out, pa_j
 static int summary_one(pa_trace_t *t, void *ctx, FILE *out, pa_json_t *j)
 {
     pa_model_drop_ages_advice(t); /* (read by no part of the summary) */
+    pa_model_drop_row_index(t);   /* (nor are the rows looked up by stack: 2 MB on a compile) */
     return pa_summary_report(t, ctx, out, j);
 }
 

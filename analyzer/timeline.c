@@ -472,6 +472,9 @@ int pa_timeline_trace(const char *path, const pa_timeline_opts_t *o, FILE *out, 
         return rc; /* said why */
     /* the timeline reads neither */
     pa_model_drop_ages_advice(&t);
+    /* nor looks this model's rows up by stack (pass 2 reads into a model of its own): 2 MB
+     * of T2, held while its rows are grouped */
+    pa_model_drop_row_index(&t);
     /* as pa_timeline_trace_loaded, but the model is freed before pass 2 (owned) */
     return timeline_of(&t, true, path, o, out, j);
 }
