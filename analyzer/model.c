@@ -677,11 +677,8 @@ static inline uint64_t varint_word(pa_cursor_t *c)
 /* STACKS_PACKED: each stack written against the one before it in the chunk, its outermost
  * frames shared as a count and the others as zigzag differences from a nearby address
  * (docs/trace-format.md). Decoded straight into a STACKS record's layout (innermost first), the
- * shared frames copied from the record before. With want (ids increase in a chunk), only its
- * stacks are added, the decoding stops after the last of them, and the chunk was checked before
- * (nothing said); a stack after one not added is matched against f->last from its outermost
- * frame (add_stack's known: 0), f->last being another stack's. */
-static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch, const wanted_t *want)
+ * shared frames copied from the record before. */
+static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch)
 {
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
@@ -691,8 +688,6 @@ static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch, const wanted_
     uint64_t id = 0, pdepth = 0;
     const char *why = NULL;
     int rc = PA_OK;
-    size_t next = 0;    /* want: the first wanted id not passed yet */
-    bool added = false; /* the stack before was added (f->last is its) */
     for (uint32_t i = 0; i < count && !c.err; i++) {
         uint64_t gap = varint_word(&c);
         uint64_t depth = varint_word(&c);
@@ -728,20 +723,10 @@ static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch, const wanted_
         }
         if (c.err)
             break;
-        bool add = true;
-        if (want) {
-            while (next < want->n && want->ids[next] < id)
-                next++;
-            add = next < want->n && want->ids[next] == id;
-        }
-        if (add && add_stack(t, (uint32_t)id, (uint32_t)depth, cur,
-                             !want || added ? (uint32_t)shared : 0) != PA_OK) {
+        if (add_stack(t, (uint32_t)id, (uint32_t)depth, cur, (uint32_t)shared) != PA_OK) {
             rc = PA_ENOMEM;
             break;
         }
-        added = add;
-        if (want && (next == want->n || (add && next + 1 == want->n)))
-            break; /* no wanted id left after this one */
         uint8_t *swap = prev;
         size_t swap_cap = prev_cap;
         prev = cur, prev_cap = cur_cap, pdepth = depth;
@@ -749,9 +734,110 @@ static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch, const wanted_
     }
     free(prev);
     free(cur);
-    if (rc == PA_OK && (c.err || why) && !want)
+    if (rc == PA_OK && (c.err || why))
         malformed(t, "STACKS_PACKED", ch,
                   why ? why : "payload ends inside a stack record (stacks before it kept)");
+    return rc;
+}
+
+/* One stack of a STACKS_PACKED chunk while only some are added: its frames outermost first, the
+ * first `have` of them decoded; the others (from frame have on) are varints at `pos` in the
+ * payload, frame `shared`'s a difference from ref0 and each later one's from the frame before. */
+typedef struct {
+    uint64_t *out;
+    size_t cap;
+    uint64_t depth, shared, have, ref0;
+    size_t pos;
+} lazy_stack_t;
+
+/* Decodes s's frames up to m (not past its depth); 0 if the payload does not hold them. */
+static bool lazy_decode(lazy_stack_t *s, const pa_chunk_t *ch, uint64_t m)
+{
+    if (m <= s->have)
+        return true;
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    c.pos = s->pos;
+    for (uint64_t k = s->have; k < m; k++) {
+        uint64_t z = varint_word(&c);
+        uint64_t ref = k == s->shared ? s->ref0 : s->out[k - 1];
+        s->out[k] = ref + ((z >> 1) ^ (0 - (z & 1)));
+    }
+    if (c.err)
+        return false;
+    s->have = m;
+    s->pos = c.pos;
+    return true;
+}
+
+/* load_stacks_packed for the stacks of want only (ids sorted: they increase in a chunk too), in a
+ * chunk checked before (nothing said, the reading stops where the check stopped): a stack not
+ * added has its frame varints skipped, and decoded later only as far as the next stack reads
+ * them (its shared callers and the address its first own frame differs from). */
+static int load_stacks_packed_wanted(pa_trace_t *t, const pa_chunk_t *ch, const wanted_t *want)
+{
+    pa_cursor_t c;
+    pa_cursor_init(&c, ch->payload, ch->length);
+    uint32_t count = pa_cursor_u32(&c);
+    lazy_stack_t st[2] = {{0}}, *prev = &st[0], *cur = &st[1];
+    uint8_t *le = NULL; /* an added stack as a STACKS record lays it out */
+    size_t le_cap = 0;
+    uint64_t id = 0;
+    int rc = PA_OK;
+    size_t next = 0;    /* the first wanted id not passed yet */
+    bool added = false; /* the stack before was added (f->last is its) */
+    for (uint32_t i = 0; i < count && !c.err && next < want->n; i++) {
+        uint64_t gap = varint_word(&c);
+        uint64_t depth = varint_word(&c);
+        uint64_t shared = varint_word(&c);
+        id += gap;
+        if (c.err || gap == 0 || id > UINT32_MAX || shared > depth || shared > prev->depth ||
+            depth - shared > pa_cursor_left(&c))
+            break;
+        if (pa_util_grow((void **)&cur->out, &cur->cap, depth, sizeof *cur->out) != PA_OK) {
+            rc = PA_ENOMEM;
+            break;
+        }
+        uint64_t reach = shared < prev->depth ? shared + 1 : shared;
+        if (!lazy_decode(prev, ch, reach))
+            break;
+        if (shared)
+            memcpy(cur->out, prev->out, (size_t)shared * sizeof *cur->out);
+        cur->depth = depth;
+        cur->shared = cur->have = shared;
+        cur->ref0 = shared < prev->depth ? prev->out[shared] : shared ? prev->out[shared - 1] : 0;
+        cur->pos = c.pos;
+        while (next < want->n && want->ids[next] < id)
+            next++;
+        bool add = next < want->n && want->ids[next] == id;
+        if (!add) {
+            pa_cursor_skip_varints(&c, depth - shared);
+        } else {
+            if (!lazy_decode(cur, ch, depth))
+                break;
+            if (pa_util_grow((void **)&le, &le_cap, depth ? (size_t)depth * 8 : 1, 1) != PA_OK) {
+                rc = PA_ENOMEM;
+                break;
+            }
+            c.pos = cur->pos;
+            for (uint64_t k = 0; k < depth; k++) {
+                uint64_t v = htole64(cur->out[k]);
+                memcpy(le + (depth - 1 - k) * 8, &v, 8);
+            }
+            if (add_stack(t, (uint32_t)id, (uint32_t)depth, le, added ? (uint32_t)shared : 0) !=
+                PA_OK) {
+                rc = PA_ENOMEM;
+                break;
+            }
+            next++;
+        }
+        added = add;
+        lazy_stack_t *swap = prev;
+        prev = cur, cur = swap;
+    }
+    free(st[0].out);
+    free(st[1].out);
+    free(le);
     return rc;
 }
 
@@ -865,7 +951,10 @@ static int add_noted_stacks(pa_trace_t *t, noted_stacks_t *ns)
     for (size_t r = 0; r < t->snap.nrows; r++)
         if (t->snap.rows[r].live_blocks && t->snap.rows[r].stack_id)
             ids[nids++] = t->snap.rows[r].stack_id;
-    if (nids > 1)
+    bool sorted = true; /* (a full snapshot's rows are by id) */
+    for (size_t i = 1; i < nids && sorted; i++)
+        sorted = ids[i - 1] < ids[i];
+    if (!sorted)
         qsort(ids, nids, sizeof *ids, cmp_u32);
     size_t kept = 0;
     for (size_t i = 0; i < nids; i++)
@@ -898,7 +987,7 @@ static int add_noted_stacks(pa_trace_t *t, noted_stacks_t *ns)
         size_t end = x->hi == UINT32_MAX ? kept : wanted_from(&want, k, x->hi + 1);
         wanted_t from = {want.ids + k, end - k};
         rc = x->type == PS_CHUNK_STACKS ? load_stacks(t, &ch, &want)
-                                        : load_stacks_packed(t, &ch, &from);
+                                        : load_stacks_packed_wanted(t, &ch, &from);
     }
     free(buf);
     free(ids);
@@ -2356,7 +2445,7 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
         case PS_CHUNK_STACKS_PACKED:
             rc = o->skip_stacks ? PA_OK
                  : ns.fd >= 0   ? note_stacks_packed(t, &ch, &ns)
-                                : load_stacks_packed(t, &ch, NULL);
+                                : load_stacks_packed(t, &ch);
             break;
         case PS_CHUNK_SNAPSHOT:
         case PS_CHUNK_SNAPSHOT_DELTA:
