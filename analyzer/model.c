@@ -674,11 +674,35 @@ static inline uint64_t varint_word(pa_cursor_t *c)
     return pa_cursor_varint(c);
 }
 
+/* A STACKS_PACKED record's head (id gap, depth, shared frames) into *id (advanced), *depth and
+ * *shared, checked against the stack before (pdepth frames): false at the payload's end (c->err)
+ * or, *why saying it, at a record that breaks the format. */
+static inline bool packed_head(pa_cursor_t *c, uint64_t *id, uint64_t pdepth, uint64_t *depth,
+                               uint64_t *shared, const char **why)
+{
+    uint64_t gap = varint_word(c);
+    *depth = varint_word(c);
+    *shared = varint_word(c);
+    if (c->err)
+        return false;
+    *id += gap;
+    if (gap == 0 || *id > UINT32_MAX)
+        *why = "stack ids not increasing, or past 2^32 - 1";
+    else if (*shared > *depth || *shared > pdepth)
+        *why = "a stack shares more frames than it or the stack before has";
+    else if (*depth - *shared > pa_cursor_left(c))
+        *why = "a stack has more frames than the payload holds";
+    return !*why;
+}
+
 /* STACKS_PACKED: each stack written against the one before it in the chunk, its outermost
  * frames shared as a count and the others as zigzag differences from a nearby address
  * (docs/trace-format.md). Decoded straight into a STACKS record's layout (innermost first), the
- * shared frames copied from the record before. */
-static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch)
+ * shared frames copied from the record before. With want (ids increase in a chunk), only its
+ * stacks are added, the decoding stops after the last of them, and the chunk was checked before
+ * (nothing said); a stack after one not added is matched against f->last from its outermost
+ * frame (add_stack's known: 0), f->last being another stack's. */
+static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch, const wanted_t *want)
 {
     pa_cursor_t c;
     pa_cursor_init(&c, ch->payload, ch->length);
@@ -688,20 +712,11 @@ static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch)
     uint64_t id = 0, pdepth = 0;
     const char *why = NULL;
     int rc = PA_OK;
+    size_t next = 0;    /* want: the first wanted id not passed yet */
+    bool added = false; /* the stack before was added (f->last is its) */
     for (uint32_t i = 0; i < count && !c.err; i++) {
-        uint64_t gap = varint_word(&c);
-        uint64_t depth = varint_word(&c);
-        uint64_t shared = varint_word(&c);
-        if (c.err)
-            break;
-        id += gap;
-        if (gap == 0 || id > UINT32_MAX)
-            why = "stack ids not increasing, or past 2^32 - 1";
-        else if (shared > depth || shared > pdepth)
-            why = "a stack shares more frames than it or the stack before has";
-        else if (depth - shared > pa_cursor_left(&c))
-            why = "a stack has more frames than the payload holds";
-        if (why)
+        uint64_t depth, shared;
+        if (!packed_head(&c, &id, pdepth, &depth, &shared, &why))
             break;
         if (pa_util_grow((void **)&cur, &cur_cap, (size_t)depth * 8, 1) != PA_OK) {
             rc = PA_ENOMEM;
@@ -723,10 +738,20 @@ static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch)
         }
         if (c.err)
             break;
-        if (add_stack(t, (uint32_t)id, (uint32_t)depth, cur, (uint32_t)shared) != PA_OK) {
+        bool add = true;
+        if (want) {
+            while (next < want->n && want->ids[next] < id)
+                next++;
+            add = next < want->n && want->ids[next] == id;
+        }
+        if (add && add_stack(t, (uint32_t)id, (uint32_t)depth, cur,
+                             !want || added ? (uint32_t)shared : 0) != PA_OK) {
             rc = PA_ENOMEM;
             break;
         }
+        added = add;
+        if (want && (next == want->n || (add && next + 1 == want->n)))
+            break; /* no wanted id left after this one */
         uint8_t *swap = prev;
         size_t swap_cap = prev_cap;
         prev = cur, prev_cap = cur_cap, pdepth = depth;
@@ -734,7 +759,7 @@ static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch)
     }
     free(prev);
     free(cur);
-    if (rc == PA_OK && (c.err || why))
+    if (rc == PA_OK && (c.err || why) && !want)
         malformed(t, "STACKS_PACKED", ch,
                   why ? why : "payload ends inside a stack record (stacks before it kept)");
     return rc;
@@ -850,6 +875,7 @@ typedef struct {
     uint32_t length;
     uint16_t type;
     uint32_t lo, hi;
+    uint32_t n; /* stacks (before any damage) */
 } noted_t;
 
 typedef struct {
@@ -886,7 +912,8 @@ static int note_stacks(pa_trace_t *t, const pa_chunk_t *ch, noted_stacks_t *ns)
         return PA_OK;
     if (pa_util_grow((void **)&ns->at, &ns->cap, ns->n + 1, sizeof *ns->at) != PA_OK)
         return PA_ENOMEM;
-    ns->at[ns->n++] = (noted_t){ch->offset + PS_CHUNK_HEADER_SIZE, ch->length, ch->type, lo, hi};
+    ns->at[ns->n++] =
+        (noted_t){ch->offset + PS_CHUNK_HEADER_SIZE, ch->length, ch->type, lo, hi, count};
     return PA_OK;
 }
 
@@ -901,19 +928,8 @@ static int note_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch, noted_stacks_
     const char *why = NULL;
     uint32_t n = 0;
     for (uint32_t i = 0; i < count && !c.err; i++) {
-        uint64_t gap = varint_word(&c);
-        uint64_t depth = varint_word(&c);
-        uint64_t shared = varint_word(&c);
-        if (c.err)
-            break;
-        id += gap;
-        if (gap == 0 || id > UINT32_MAX)
-            why = "stack ids not increasing, or past 2^32 - 1";
-        else if (shared > depth || shared > pdepth)
-            why = "a stack shares more frames than it or the stack before has";
-        else if (depth - shared > pa_cursor_left(&c))
-            why = "a stack has more frames than the payload holds";
-        if (why)
+        uint64_t depth, shared;
+        if (!packed_head(&c, &id, pdepth, &depth, &shared, &why))
             break;
         pa_cursor_skip_varints(&c, depth - shared);
         if (c.err)
@@ -928,8 +944,8 @@ static int note_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch, noted_stacks_
         return PA_OK;
     if (pa_util_grow((void **)&ns->at, &ns->cap, ns->n + 1, sizeof *ns->at) != PA_OK)
         return PA_ENOMEM;
-    ns->at[ns->n++] = (noted_t){ch->offset + PS_CHUNK_HEADER_SIZE, ch->length, ch->type,
-                                (uint32_t)lo, (uint32_t)id};
+    ns->at[ns->n++] = (noted_t){
+        ch->offset + PS_CHUNK_HEADER_SIZE, ch->length, ch->type, (uint32_t)lo, (uint32_t)id, n};
     return PA_OK;
 }
 
@@ -986,8 +1002,15 @@ static int add_noted_stacks(pa_trace_t *t, noted_stacks_t *ns)
         /* (the packed one from the first wanted id on: ids increase in its chunk) */
         size_t end = x->hi == UINT32_MAX ? kept : wanted_from(&want, k, x->hi + 1);
         wanted_t from = {want.ids + k, end - k};
-        rc = x->type == PS_CHUNK_STACKS ? load_stacks(t, &ch, &want)
-                                        : load_stacks_packed_wanted(t, &ch, &from);
+        /* most of a packed chunk's stacks wanted: decoded whole (the lazy decoding's own work
+         * costs more than the frames it skips: 0.6% more instructions on the 100k-stack trace,
+         * 90% of whose stacks are live) */
+        if (x->type == PS_CHUNK_STACKS)
+            rc = load_stacks(t, &ch, &want);
+        else if (2 * from.n >= x->n)
+            rc = load_stacks_packed(t, &ch, &from);
+        else
+            rc = load_stacks_packed_wanted(t, &ch, &from);
     }
     free(buf);
     free(ids);
@@ -2445,7 +2468,7 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
         case PS_CHUNK_STACKS_PACKED:
             rc = o->skip_stacks ? PA_OK
                  : ns.fd >= 0   ? note_stacks_packed(t, &ch, &ns)
-                                : load_stacks_packed(t, &ch);
+                                : load_stacks_packed(t, &ch, NULL);
             break;
         case PS_CHUNK_SNAPSHOT:
         case PS_CHUNK_SNAPSHOT_DELTA:
