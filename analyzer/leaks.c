@@ -858,7 +858,13 @@ int pa_leaks_files(char *const *paths, size_t n, const pa_leaks_opts_t *o, bool 
                    bool *leaked)
 {
     leaks_each_t e = {o, false};
-    pa_each_opts_t eo = {.json = o->json, .quiet = o->quiet, .as_array = as_array, .at = &o->at};
+    /* pa_leaks_report groups only the live rows (pa_report_group's live_only) and prints only
+     * their stacks: the other stacks are not added to the model */
+    pa_each_opts_t eo = {.json = o->json,
+                         .quiet = o->quiet,
+                         .as_array = as_array,
+                         .at = &o->at,
+                         .live_stacks = true};
     int rc = pa_report_each_file(paths, n, &eo, out, leaks_one, &e);
     *leaked = e.leaked;
     return rc;

@@ -411,6 +411,12 @@ typedef struct {
     /* the report reads the ADVICE chunk's counters nowhere (only advise and merge do): the
      * chunk is checked as ever (its damage said alike) but not kept (T2's: 16.6 MB) */
     bool no_advice;
+    /* the report prints only the stacks of the rows live at the chosen snapshot (`leaks`): the
+     * STACKS chunks are checked as ever (their damage said alike) and their place noted, and
+     * once the snapshot's rows are known only the stacks of its live rows are read again and
+     * added to the frame tree (pa_model_stack() finds no other). A regular file only: another
+     * (a pipe) is read as before. */
+    bool live_stacks;
     pa_pass_t pass; /* what an earlier pass over the file lets this one leave out */
     pa_at_t at;     /* where to stop applying snapshots (PA_AT_MAX: not here) */
     pa_model_snapshot_fn on_snapshot; /* may be NULL */

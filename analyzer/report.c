@@ -1695,8 +1695,8 @@ void pa_report_status_text(FILE *out, const pa_trace_t *t)
  * lines: one_trace's before each report of a trace that loaded, one_path's before each call
  * after a report that succeeded (one_path may write before it fails). */
 static int each(char *const *paths, size_t n, const pa_at_t *at, bool json, bool quiet,
-                bool as_array, FILE *out, pa_report_fn one_trace, pa_report_path_fn one_path,
-                void *ctx, size_t *nosnap)
+                bool as_array, bool live_stacks, FILE *out, pa_report_fn one_trace,
+                pa_report_path_fn one_path, void *ctx, size_t *nosnap)
 {
     int first_err = PA_OK;
     pa_json_t j;
@@ -1706,8 +1706,10 @@ static int each(char *const *paths, size_t n, const pa_at_t *at, bool json, bool
     bool first = true;
     for (size_t i = 0; i < n; i++) {
         pa_trace_t t;
-        pa_model_opts_t mo = {
-            .quiet = quiet, .at = at ? *at : (pa_at_t){.kind = PA_AT_LAST}, .no_advice = true};
+        pa_model_opts_t mo = {.quiet = quiet,
+                              .at = at ? *at : (pa_at_t){.kind = PA_AT_LAST},
+                              .no_advice = true,
+                              .live_stacks = live_stacks};
         int rc = one_trace ? pa_model_load_opts(paths[i], &mo, &t) : PA_OK;
         if (rc == PA_OK) {
             if (!json && !first)
@@ -1738,12 +1740,12 @@ int pa_report_each_file(char *const *paths, size_t n, const pa_each_opts_t *eo, 
     static const pa_at_t last = {.kind = PA_AT_LAST};
     if (eo->nosnap)
         *eo->nosnap = 0;
-    return each(paths, n, eo->at ? eo->at : &last, eo->json, eo->quiet, eo->as_array, out, one,
-                NULL, ctx, eo->nosnap);
+    return each(paths, n, eo->at ? eo->at : &last, eo->json, eo->quiet, eo->as_array,
+                eo->live_stacks, out, one, NULL, ctx, eo->nosnap);
 }
 
 int pa_report_each_path(char *const *paths, size_t n, bool json, bool as_array, FILE *out,
                         pa_report_path_fn one, void *ctx)
 {
-    return each(paths, n, NULL, json, false, as_array, out, NULL, one, ctx, NULL);
+    return each(paths, n, NULL, json, false, as_array, false, out, NULL, one, ctx, NULL);
 }

@@ -61,6 +61,7 @@ typedef struct {
      * it wrote one: `perfshim run`, where a healthy program may kill its own children, as
      * multiprocessing.Pool does), and *nosnap counts them (set to 0 first). */
     size_t *nosnap;
+    bool live_stacks; /* pa_model_opts_t.live_stacks: one() prints only the live rows' stacks */
 } pa_each_opts_t;
 
 /* Loads every trace in turn and calls one() for it: text reports separated by blank lines,

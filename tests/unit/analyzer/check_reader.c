@@ -1710,6 +1710,150 @@ START_TEST(test_stacks_packed)
 }
 END_TEST
 
+/* pa_model_opts_t.live_stacks (`leaks`): the stacks of the live rows of the snapshot read, at
+ * the last one and at an earlier one whose live set differs, are those of a reading of every
+ * stack: a stack defined in an early chunk and redefined later in either layout, one behind stacks
+ * left out in its packed chunk (matched from its outermost frame, not by the shared count), one in
+ * a chunk damaged after it; a freed or undefined row's stack is not there; the warnings are the
+ * same. */
+START_TEST(test_live_stacks)
+{
+    enum { N = 600 };
+    static uint64_t a[N + 1][32];
+    tb_buf_t f = {0}, p = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    for (uint32_t id = 1; id <= N; id++)
+        tree_frames(id, a[id]);
+    p.len = 0; /* 1..N packed */
+    tb_stacks_begin(&p, N);
+    for (uint32_t id = 1; id <= N; id++)
+        tb_stack_packed(&p, id, tree_depth(id), a[id], id - 1, id > 1 ? tree_depth(id - 1) : 0,
+                        id > 1 ? a[id - 1] : NULL);
+    tb_chunk(&f, PS_CHUNK_STACKS_PACKED, &p);
+    static const uint64_t five[3] = {0x777000, 0x410105, 0x401000}; /* 5 redefined, unpacked */
+    p.len = 0;
+    tb_stacks_begin(&p, 3);
+    tb_stack(&p, 701, tree_depth(101), a[101]);
+    tb_stack(&p, 5, 3, five);
+    tb_stack(&p, 700, tree_depth(100), a[100]);
+    tb_chunk(&f, PS_CHUNK_STACKS, &p);
+    /* 8 redefined (packed, after 6 and 7, which are left out) with 12's frames, then 801 */
+    p.len = 0;
+    tb_stacks_begin(&p, 4);
+    tb_stack_packed(&p, 6, tree_depth(56), a[56], 0, 0, NULL);
+    tb_stack_packed(&p, 7, tree_depth(12), a[12], 6, tree_depth(56), a[56]);
+    tb_stack_packed(&p, 8, tree_depth(12), a[12], 7, tree_depth(12), a[12]);
+    tb_stack_packed(&p, 801, tree_depth(62), a[62], 8, tree_depth(12), a[12]);
+    tb_chunk(&f, PS_CHUNK_STACKS_PACKED, &p);
+    /* damaged after its first stack, 900 (kept) */
+    p.len = 0;
+    tb_stacks_begin(&p, 2);
+    tb_stack_packed(&p, 900, tree_depth(90), a[90], 0, 0, NULL);
+    tb_varint(&p, 0); /* a zero id gap */
+    tb_varint(&p, 1);
+    tb_varint(&p, 0);
+    tb_varint(&p, 2);
+    size_t bad = tb_chunk(&f, PS_CHUNK_STACKS_PACKED, &p);
+    tb_row_t rows1[] = {
+        {.stack_id = 2, .allocs = 1, .alloc_bytes = 8, .frees = 1, .freed_bytes = 8},
+        {.stack_id = 3, .allocs = 1, .alloc_bytes = 8, .live_blocks = 1, .live_bytes = 8},
+        {.stack_id = 5, .allocs = 2, .alloc_bytes = 16, .live_blocks = 2, .live_bytes = 16},
+        {.stack_id = 8, .allocs = 1, .alloc_bytes = 24, .live_blocks = 1, .live_bytes = 24},
+        {.stack_id = 14, .allocs = 1, .alloc_bytes = 8, .live_blocks = 1, .live_bytes = 8},
+        {.stack_id = 700, .allocs = 1, .alloc_bytes = 8, .live_blocks = 1, .live_bytes = 8},
+        {.stack_id = 801, .allocs = 1, .alloc_bytes = 8, .live_blocks = 1, .live_bytes = 8},
+        {.stack_id = 900, .allocs = 1, .alloc_bytes = 8, .live_blocks = 1, .live_bytes = 8},
+        {.stack_id = 999, .allocs = 1, .alloc_bytes = 8, .live_blocks = 1, .live_bytes = 8},
+    };
+    p.len = 0;
+    tb_snapshot_at(&p, 1000, PS_SNAP_INTERVAL, rows1, sizeof rows1 / sizeof *rows1, 100, 0, 0);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    /* after it: 3 redefined with 33's frames, and 1000 */
+    p.len = 0;
+    tb_stacks_begin(&p, 2);
+    tb_stack_packed(&p, 3, tree_depth(33), a[33], 0, 0, NULL);
+    tb_stack_packed(&p, 1000, tree_depth(34), a[34], 3, tree_depth(33), a[33]);
+    tb_chunk(&f, PS_CHUNK_STACKS_PACKED, &p);
+    tb_row_t rows2[] = {
+        {.stack_id = 3, .allocs = 1, .alloc_bytes = 8, .live_blocks = 1, .live_bytes = 8},
+        {.stack_id = 5, .allocs = 2, .alloc_bytes = 16, .frees = 2, .freed_bytes = 16},
+        {.stack_id = 11, .allocs = 1, .alloc_bytes = 8, .live_blocks = 1, .live_bytes = 8},
+        {.stack_id = 1000, .allocs = 1, .alloc_bytes = 8, .live_blocks = 1, .live_bytes = 8},
+    };
+    p.len = 0;
+    tb_snapshot_at(&p, 2000, PS_SNAP_EXIT, rows2, sizeof rows2 / sizeof *rows2, 100, 0, 0);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT, &p);
+    p.len = 0;
+    tb_chunk(&f, PS_CHUNK_END, &p);
+    const char *path = tu_path("live-stacks.trace");
+    write_buf(path, &f);
+    static const uint32_t gone[2][3] = {{2, 6, 7}, {5, 8, 700}}; /* freed or not live */
+    for (int at = 0; at < 2; at++) {
+        pa_at_t where =
+            at ? (pa_at_t){.kind = PA_AT_LAST} : (pa_at_t){.kind = PA_AT_NUMBER, .number = 1};
+        pa_trace_t all, live;
+        ck_assert_int_eq(
+            pa_model_load_opts(path, &(pa_model_opts_t){.quiet = true, .at = where}, &all), PA_OK);
+        ck_assert_int_eq(
+            pa_model_load_opts(
+                path, &(pa_model_opts_t){.quiet = true, .at = where, .live_stacks = true}, &live),
+            PA_OK);
+        ck_assert_uint_eq(live.snap.nrows, all.snap.nrows);
+        ck_assert_uint_eq(live.snap.number, at ? 2 : 1);
+        size_t nlive = 0;
+        for (size_t r = 0; r < live.snap.nrows; r++) {
+            uint32_t id = live.snap.rows[r].stack_id;
+            const pa_stack_t *x = pa_model_stack(&all, id), *y = pa_model_stack(&live, id);
+            if (!live.snap.rows[r].live_blocks)
+                continue;
+            nlive++;
+            ck_assert_msg(!x == !y, "stack %u: %p %p", id, (void *)x, (void *)y);
+            if (!x)
+                continue;
+            uint64_t ax[32], ay[32];
+            size_t nx = pa_model_stack_addrs(&all, x, ax, 32);
+            ck_assert_uint_eq(pa_model_stack_addrs(&live, y, ay, 32), nx);
+            ck_assert_uint_eq(y->depth, x->depth);
+            for (size_t k = 0; k < nx; k++)
+                ck_assert_msg(ax[k] == ay[k], "stack %u frame %zu", id, k);
+        }
+        ck_assert_uint_eq(nlive, at ? 3 : 8);
+        for (int k = 0; k < 3; k++) {
+            ck_assert_ptr_nonnull(pa_model_stack(&all, gone[at][k]));
+            ck_assert_ptr_null(pa_model_stack(&live, gone[at][k]));
+        }
+        /* the definitions that win */
+        uint64_t got[32];
+        if (at) {
+            ck_assert_uint_eq(pa_model_stack_addrs(&live, pa_model_stack(&live, 3), got, 32),
+                              tree_depth(33));
+            ck_assert_uint_eq(got[0], a[33][0]);
+        } else {
+            ck_assert_uint_eq(pa_model_stack_addrs(&live, pa_model_stack(&live, 5), got, 32), 3);
+            ck_assert_uint_eq(got[0], 0x777000);
+            ck_assert_uint_eq(pa_model_stack_addrs(&live, pa_model_stack(&live, 8), got, 32),
+                              tree_depth(12));
+            ck_assert_uint_eq(got[0], a[12][0]);
+            /* (the chunks up to the next snapshot are read, as when every stack is) */
+            ck_assert_uint_eq(pa_model_stack_addrs(&live, pa_model_stack(&live, 3), got, 32),
+                              tree_depth(33));
+            ck_assert_uint_eq(got[0], a[33][0]);
+        }
+        ck_assert_uint_lt(live.frames.n, all.frames.n);
+        ck_assert_uint_eq(live.warnings.n, all.warnings.n);
+        for (size_t k = 0; k < all.warnings.n; k++)
+            ck_assert_str_eq(live.warnings.items[k], all.warnings.items[k]);
+        char want[80];
+        snprintf(want, sizeof want, "malformed STACKS_PACKED chunk at offset %zu", bad);
+        ck_assert_msg(tu_has(&live.warnings, want), "%s", want);
+        pa_model_free(&all);
+        pa_model_free(&live);
+    }
+    tb_free(&p);
+    tb_free(&f);
+}
+END_TEST
+
 /* A file torn at every byte of its last snapshot (a delta, with the LOCKS chunk written before
  * it): the model holds the snapshot before, with that snapshot's LOCKS chunk, never the torn
  * one's; cut after the delta, the delta applied and its LOCKS chunk. */
@@ -2030,6 +2174,7 @@ int main(void)
     tcase_add_test(tc, test_delta_from_keyframe);
     tcase_add_test(tc, test_frame_tree);
     tcase_add_test(tc, test_stacks_packed);
+    tcase_add_test(tc, test_live_stacks);
     tcase_add_test(tc, test_delta_torn_everywhere);
     tcase_add_test(tc, test_delta_damaged_keyframe);
     tcase_add_test(tc, test_headers_only);
