@@ -2418,6 +2418,14 @@ const char *pa_model_reason_name(uint32_t reason)
     }
 }
 
+const char *pa_model_snapshot_reason(const pa_snapshot_t *s)
+{
+    /* the snapshot written before an exec* has reason exit (older readers) and the exec flag */
+    if (s->reason == PS_SNAP_EXIT && (s->flags & PS_SNAP_F_EXEC))
+        return "exec";
+    return pa_model_reason_name(s->reason);
+}
+
 const char *pa_model_alert_name(uint32_t kind)
 {
     switch (kind) {
@@ -2485,7 +2493,7 @@ int pa_model_parse_at(const char *s, pa_at_t *at)
 const char *pa_model_snapshot_desc(const pa_trace_t *t, char *buf, size_t size)
 {
     snprintf(buf, size, "%s, %.3f s after start (snapshot %llu of %llu)",
-             pa_model_reason_name(t->snap.reason), (double)t->snap.time_ns / 1e9,
+             pa_model_snapshot_reason(&t->snap), (double)t->snap.time_ns / 1e9,
              (unsigned long long)t->snap.number, (unsigned long long)t->nsnapshots);
     return buf;
 }

@@ -472,6 +472,9 @@ size_t pa_model_stack_addrs(const pa_trace_t *t, const pa_stack_t *s, uint64_t *
 const pa_module_t *pa_model_module_at(const pa_trace_t *t, uint64_t addr);
 /* "exit", "dump", "interval", "fork", "stop", "max", "every", "signal", "alert" or "unknown". */
 const char *pa_model_reason_name(uint32_t reason);
+/* The trigger of snapshot s as reports name it: its reason's name, or "exec" for the final
+ * snapshot before an exec* (reason exit with PS_SNAP_F_EXEC). */
+const char *pa_model_snapshot_reason(const pa_snapshot_t *s);
 /* "rss", "heap", "cgroup", "growth" or "unknown". */
 const char *pa_model_alert_name(uint32_t kind);
 /* The pool statistics at the reported snapshot: its POOL chunk, or the last one before it (the
