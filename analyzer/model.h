@@ -51,6 +51,9 @@ typedef struct {
     uint8_t *build_id;     /* build_id_len bytes, NULL when 0 */
     uint32_t build_id_len; /* bytes */
     bool retired;          /* from an earlier map, absent from the latest (dlclose'd) */
+    uint32_t stacks;       /* unloaded: stacks interned at its unload, 0 unknown (older shims) */
+    uint64_t moved;        /* added to its range and base: its addresses were another module's
+                            * later, so its stacks' frames were moved (reloaded_modules) */
 } pa_module_t;
 
 /* A recorded stack. Its frames are nodes of the trace's frame tree (pa_frames_t): `leaf` is the

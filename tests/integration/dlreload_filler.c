@@ -7,10 +7,13 @@
  */
 static volatile unsigned long filler_sink;
 
+/* as dlreload_lib.c's reload_pad: the two libraries span as many pages */
+static const unsigned char filler_pad[16384] = {2};
+
 __attribute__((noinline)) void filler_a(unsigned long n)
 {
     for (unsigned long i = 0; i < n; i++)
-        filler_sink += i * 3;
+        filler_sink += i * 3 + filler_pad[i % sizeof filler_pad];
 }
 
 __attribute__((noinline)) void filler_b(unsigned long n)

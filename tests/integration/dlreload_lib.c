@@ -10,13 +10,17 @@
 
 static volatile unsigned long sink;
 
+/* 16 KiB of read-only data, as dlreload_filler.c has: both span as many pages, so that the
+ * filler fills the hole the plugin's first load leaves, its code where the plugin's was */
+static const unsigned char reload_pad[16384] = {1};
+
 /* Spins for `rounds` rounds; each function its own loop, so that a sample names it. */
 __attribute__((noinline)) void reload_burn_first(unsigned long rounds)
 {
     unsigned long x = 1;
     for (unsigned long i = 0; i < rounds; i++) /* BURN:first */
         x = x * 6364136223846793005UL + i;
-    sink = x;
+    sink = x + reload_pad[rounds % sizeof reload_pad];
 }
 
 __attribute__((noinline)) void reload_burn_second(unsigned long rounds)
