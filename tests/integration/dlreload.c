@@ -21,32 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dlrange.h"
+
 #define RELOAD_FIRST 3
 #define RELOAD_SECOND 5
 #define RELOAD_SIZE 56
-
-struct range {
-    uintptr_t base, lo, hi;
-};
-
-static int find_range(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    struct range *r = data;
-    if (info->dlpi_addr != r->base)
-        return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
-        if (!r->lo || s < r->lo)
-            r->lo = s;
-        if (e > r->hi)
-            r->hi = e;
-    }
-    return 1;
-}
 
 static void *load(const char *lib, struct range *r)
 {
@@ -100,8 +79,7 @@ int main(int argc, char **argv)
     if (argc > 4 && strcmp(argv[4], "--close") == 0 && dlclose(h))
         return 1;
     printf("dlreload: first %#lx filler %#lx second %#lx overlap %d\n", (unsigned long)first.base,
-           (unsigned long)filler.base, (unsigned long)second.base,
-           filler.base == first.base);
+           (unsigned long)filler.base, (unsigned long)second.base, filler.base == first.base);
     printf("dlreload: done\n");
     return 0;
 }
