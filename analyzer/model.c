@@ -297,7 +297,9 @@ static bool same_module(const pa_module_t *a, const pa_module_t *b)
 /* Modules dlclose unmapped before the snapshot: added to the map as retired (after the live
  * modules, which win an address lookup), unless the map has the same module already. The
  * chunk lists every unload since start, and follows each MODULES chunk, so what load_modules
- * dropped for overlapping the newer map comes back here. */
+ * dropped for overlapping the newer map comes back here. After the records, newer shims append
+ * each one's stack count at its unload (u32 count, count x u32): a module unloaded, reloaded
+ * elsewhere and unloaded again has two records, each matched to a module of its own. */
 static int load_unloaded_modules(pa_trace_t *t, const pa_chunk_t *ch)
 {
     pa_cursor_t c;
@@ -312,7 +314,12 @@ static int load_unloaded_modules(pa_trace_t *t, const pa_chunk_t *ch)
     size_t retired = 0;
     for (size_t i = 0; i < t->nmodules; i++)
         retired += t->modules[i].retired;
-    for (uint32_t i = 0; i < count; i++) {
+    size_t *slot = malloc((count ? count : 1) * sizeof *slot); /* record -> module, or SIZE_MAX */
+    if (!slot)
+        return PA_ENOMEM;
+    uint32_t i = 0;
+    int rc = PA_OK;
+    for (; i < count; i++) {
         pa_module_t m = {.retired = true};
         m.base = pa_cursor_u64(&c);
         m.start = pa_cursor_u64(&c);
@@ -322,37 +329,67 @@ static int load_unloaded_modules(pa_trace_t *t, const pa_chunk_t *ch)
         pa_cursor_str(&c, &s, &slen);
         pa_cursor_str(&c, &bid, &m.build_id_len);
         (void)pa_cursor_u64(&c); /* unload_ns: not used by any report yet */
+        slot[i] = SIZE_MAX;
         if (c.err) {
             malformed(t, "UNLOADED_MODULES", ch, "payload ends inside a module record");
-            return PA_OK; /* the records before it stay */
+            break; /* the records before it stay */
         }
         m.path = pa_util_strndup((const char *)s, slen);
         m.build_id = m.build_id_len ? malloc(m.build_id_len) : NULL;
         if (!m.path || (m.build_id_len && !m.build_id)) {
             free_modules(&m, 1);
-            return PA_ENOMEM;
+            rc = PA_ENOMEM;
+            break;
         }
         if (m.build_id_len)
             memcpy(m.build_id, bid, m.build_id_len);
         bool known = m.end <= m.start || retired >= PA_MAX_RETIRED;
-        for (size_t k = 0; !known && k < t->nmodules; k++)
+        /* the same module as the last earlier record at its addresses: the same one (as the
+         * shim keeps them, older shims included); another record between: a load of its own */
+        for (uint32_t r = i; !known && r-- > 0;) {
+            const pa_module_t *o = slot[r] == SIZE_MAX ? NULL : &t->modules[slot[r]];
+            if (o && overlaps(o, &m)) {
+                if (same_module(o, &m)) {
+                    known = true;
+                    slot[i] = slot[r];
+                }
+                break;
+            }
+        }
+        for (size_t k = 0; !known && k < t->nmodules; k++) {
             known = same_module(&t->modules[k], &m);
+            for (uint32_t r = 0; known && r < i; r++) /* not one an earlier record took */
+                known = slot[r] != k;
+            if (known)
+                slot[i] = k;
+        }
         if (known || pa_util_grow((void **)&t->modules, &t->modules_cap, t->nmodules + 1,
                                   sizeof *t->modules) != PA_OK) {
             free_modules(&m, 1);
-            if (!known)
-                return PA_ENOMEM;
+            if (!known) {
+                rc = PA_ENOMEM;
+                break;
+            }
             continue;
         }
+        slot[i] = t->nmodules;
         t->modules[t->nmodules++] = m;
         retired++;
     }
-    if (dropped)
+    if (rc == PA_OK && i == count && pa_cursor_left(&c) >= 4 && pa_cursor_u32(&c) == count &&
+        pa_cursor_left(&c) >= (size_t)count * 4)
+        for (uint32_t r = 0; r < count; r++) {
+            uint32_t n = pa_cursor_u32(&c);
+            if (slot[r] != SIZE_MAX)
+                t->modules[slot[r]].stacks = n;
+        }
+    free(slot);
+    if (rc == PA_OK && dropped)
         pa_model_warn(t,
                       "%llu unloaded module(s) were not recorded (the shim's list was full); "
                       "frames in them may show as bare addresses",
                       (unsigned long long)dropped);
-    return PA_OK;
+    return rc;
 }
 
 /* ---- STACKS -------------------------------------------------------------------------------- */
@@ -1028,6 +1065,95 @@ int pa_model_add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint64_
     }
     int rc = id ? add_stack(t, id, depth, le, 0) : PA_OK;
     free(le);
+    return rc;
+}
+
+/* ---- modules unloaded and their addresses taken again ------------------------------------- */
+
+/* A plugin dlclose'd and another library (or the plugin again) loaded at its addresses: the
+ * stacks of both hold the same addresses. Stack ids are dense in the order the shim interned
+ * them, and each unloaded module says how many stacks there were at its unload, so a frame of
+ * stack `id` was in the unloaded module at its address that was unloaded first after the stack
+ * was interned (id <= its stacks); in none of them when there is none: then in what
+ * pa_model_module_at finds. An unloaded module that shares addresses with another module is
+ * moved above user space (PA_MOVED_BASE, one PA_MOVED_STEP each; below mergeout.c's synthetic
+ * space) and its stacks' frames with it, so that every later lookup by address finds it. */
+#define PA_MOVED_BASE 0x0080000000000000ull
+#define PA_MOVED_STEP (1ull << 36)
+
+static const pa_module_t *module_of(const pa_trace_t *t, uint32_t id, uint64_t addr)
+{
+    const pa_module_t *best = NULL;
+    for (size_t i = 0; i < t->nmodules; i++) {
+        const pa_module_t *m = &t->modules[i];
+        if (m->retired && m->stacks >= id && addr >= m->start && addr < m->end &&
+            (!best || m->stacks < best->stacks))
+            best = m;
+    }
+    return best ? best : pa_model_module_at(t, addr);
+}
+
+static int reloaded_modules(pa_trace_t *t)
+{
+    size_t nmoved = 0;
+    for (size_t i = 0; i < t->nmodules; i++) {
+        pa_module_t *m = &t->modules[i];
+        bool shared = false;
+        for (size_t k = 0; m->retired && m->stacks && !shared && k < t->nmodules; k++)
+            shared = k != i && overlaps(m, &t->modules[k]);
+        if (shared && m->end - m->start < PA_MOVED_STEP && nmoved < PA_MAX_RETIRED)
+            m->moved = PA_MOVED_BASE + PA_MOVED_STEP * nmoved++ - m->start;
+    }
+    if (!nmoved)
+        return PA_OK;
+    if (stacks_reserve(t) != PA_OK) /* now, so that no redefinition below rehashes the table */
+        return PA_ENOMEM;
+    uint64_t *addrs = NULL;
+    uint8_t *le = NULL;
+    size_t cap = 0;
+    int rc = PA_OK;
+    for (size_t i = 0; rc == PA_OK && i < t->stacks_cap; i++) {
+        pa_stack_t s = t->stacks[i];
+        if (!s.id || !s.depth)
+            continue;
+        if (s.depth > cap) {
+            cap = s.depth;
+            free(addrs);
+            free(le);
+            addrs = malloc(cap * sizeof *addrs);
+            le = malloc(cap * 8);
+            if (!addrs || !le) {
+                rc = PA_ENOMEM;
+                break;
+            }
+        }
+        bool changed = false;
+        uint32_t d = 0;
+        for (uint32_t n = s.leaf; n && d < s.depth; n = pa_model_frame_caller(t, n)) {
+            uint64_t a = pa_model_frame_addr(t, n);
+            const pa_module_t *m = a == PS_FRAME_CUT ? NULL : module_of(t, s.id, a);
+            if (m && m->moved) {
+                a += m->moved;
+                changed = true;
+            }
+            addrs[d++] = a;
+        }
+        if (!changed)
+            continue;
+        for (uint32_t k = 0; k < d; k++) {
+            uint64_t v = htole64(addrs[k]);
+            memcpy(le + (size_t)k * 8, &v, 8);
+        }
+        rc = add_stack(t, s.id, d, le, 0); /* redefined: new nodes, the old ones unused */
+    }
+    free(addrs);
+    free(le);
+    for (size_t i = 0; i < t->nmodules; i++) {
+        pa_module_t *m = &t->modules[i];
+        m->base += m->moved;
+        m->start += m->moved;
+        m->end += m->moved;
+    }
     return rc;
 }
 
@@ -2553,6 +2679,8 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
     t->damaged = t->damaged || pa_reader_damaged(r);
     pa_reader_close(r);
     pa_progress_clear();
+    if (rc == PA_OK && n >= 0 && !o->skip_stacks)
+        rc = reloaded_modules(t);  /* before the index goes: it redefines stacks */
     frames_index_free(&t->frames); /* no more stacks: the reports only walk the tree */
     if (rc == PA_OK)
         staged_unmatched(t);
@@ -2744,6 +2872,14 @@ const char *pa_model_reason_name(uint32_t reason)
     }
 }
 
+const char *pa_model_snapshot_reason(const pa_snapshot_t *s)
+{
+    /* the snapshot written before an exec* has reason exit (older readers) and the exec flag */
+    if (s->reason == PS_SNAP_EXIT && (s->flags & PS_SNAP_F_EXEC))
+        return "exec";
+    return pa_model_reason_name(s->reason);
+}
+
 const char *pa_model_alert_name(uint32_t kind)
 {
     switch (kind) {
@@ -2811,7 +2947,7 @@ int pa_model_parse_at(const char *s, pa_at_t *at)
 const char *pa_model_snapshot_desc(const pa_trace_t *t, char *buf, size_t size)
 {
     snprintf(buf, size, "%s, %.3f s after start (snapshot %llu of %llu)",
-             pa_model_reason_name(t->snap.reason), (double)t->snap.time_ns / 1e9,
+             pa_model_snapshot_reason(&t->snap), (double)t->snap.time_ns / 1e9,
              (unsigned long long)t->snap.number, (unsigned long long)t->nsnapshots);
     return buf;
 }

@@ -51,6 +51,9 @@ typedef struct {
     uint8_t *build_id;     /* build_id_len bytes, NULL when 0 */
     uint32_t build_id_len; /* bytes */
     bool retired;          /* from an earlier map, absent from the latest (dlclose'd) */
+    uint32_t stacks;       /* unloaded: stacks interned at its unload, 0 unknown (older shims) */
+    uint64_t moved;        /* added to its range and base: its addresses were another module's
+                            * later, so its stacks' frames were moved (reloaded_modules) */
 } pa_module_t;
 
 /* A recorded stack. Its frames are nodes of the trace's frame tree (pa_frames_t): `leaf` is the
@@ -481,6 +484,9 @@ size_t pa_model_stack_addrs(const pa_trace_t *t, const pa_stack_t *s, uint64_t *
 const pa_module_t *pa_model_module_at(const pa_trace_t *t, uint64_t addr);
 /* "exit", "dump", "interval", "fork", "stop", "max", "every", "signal", "alert" or "unknown". */
 const char *pa_model_reason_name(uint32_t reason);
+/* The trigger of snapshot s as reports name it: its reason's name, or "exec" for the final
+ * snapshot before an exec* (reason exit with PS_SNAP_F_EXEC). */
+const char *pa_model_snapshot_reason(const pa_snapshot_t *s);
 /* "rss", "heap", "cgroup", "growth" or "unknown". */
 const char *pa_model_alert_name(uint32_t kind);
 /* The pool statistics at the reported snapshot: its POOL chunk, or the last one before it (the

@@ -1472,7 +1472,7 @@ void pa_report_header_text(FILE *out, const pa_trace_t *t, const char *title)
     if (t->nsnapshots > 1) /* which one of them */
         fprintf(out, "  snapshot: %s\n", pa_model_snapshot_desc(t, desc, sizeof desc));
     else
-        fprintf(out, "  snapshot: %s, %.3f s after start\n", pa_model_reason_name(t->snap.reason),
+        fprintf(out, "  snapshot: %s, %.3f s after start\n", pa_model_snapshot_reason(&t->snap),
                 (double)t->snap.time_ns / 1e9);
     if (t->snap.flags & PS_SNAP_F_EXEC) /* the last snapshot of an image that exec'ed */
         fputs("  ended:    by exec (the new program, same pid, writes a trace of its own)\n", out);
@@ -1526,7 +1526,7 @@ void pa_report_process_json(pa_json_t *j, const pa_trace_t *t)
     pa_json_key(j, "snapshot");
     pa_json_object_begin(j, true);
     pa_json_key(j, "reason");
-    pa_json_string(j, pa_model_reason_name(t->snap.reason));
+    pa_json_string(j, pa_model_snapshot_reason(&t->snap));
     pa_json_key(j, "time_ns");
     pa_json_u64(j, t->snap.time_ns);
     if (t->snap.flags & PS_SNAP_F_EXEC) { /* only then: the process went on as another program */

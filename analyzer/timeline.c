@@ -87,7 +87,7 @@ static void snapshot_json(tl_t *x, const pa_trace_t *t)
     pa_json_kv_u64(j, "number", s->number);
     pa_json_kv_u64(j, "time_ns", s->time_ns);
     pa_json_key(j, "reason");
-    pa_json_string(j, pa_model_reason_name(s->reason));
+    pa_json_string(j, pa_model_snapshot_reason(s));
     pa_json_kv_bool(j, "delta", s->delta);
     pa_json_kv_u64(j, "live_bytes", to->live_bytes);
     pa_json_kv_u64(j, "live_blocks", to->live_blocks);

@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include "include/trace_format.h"
+#include "timing.h"
 
 #include <elf.h>
 #include <link.h>
@@ -29,6 +30,8 @@
 typedef struct ps_module_rec_s {
     uint64_t base, lo, hi; /* load bias; lowest and highest PT_LOAD address */
     uint64_t unload_ns;    /* monotonic, since start (after_close); 0 in the before-copy */
+    uint32_t stacks;       /* stacks interned when it was (last) unloaded: ids up to this one
+                            * may hold its addresses, later ones those of what came after it */
     uint32_t build_id_len;
     uint8_t build_id[PS_BUILD_ID_MAX];
     int gone; /* before-copy: absent from the map after the dlclose */
@@ -145,26 +148,37 @@ static int same_module(const ps_module_rec_t *a, const ps_module_rec_t *b)
            memcmp(a->build_id, b->build_id, a->build_id_len) == 0 && strcmp(a->path, b->path) == 0;
 }
 
+static int overlap(const ps_module_rec_t *a, const ps_module_rec_t *b)
+{
+    return a->lo < b->hi && b->lo < a->hi;
+}
+
 /* A module already in the list is not added twice (two threads' dlcloses may both see it go,
- * and a plugin loaded and unloaded again at the same address symbolizes the same). */
-static void remember(const ps_module_rec_t *r, uint64_t now)
+ * and a plugin loaded and unloaded again at the same address symbolizes the same): the record
+ * takes the later stack count. Unless a module unloaded after it had its addresses meanwhile:
+ * then the stacks between the two unloads are the other module's, and it gets a new record. */
+static void remember(const ps_module_rec_t *r, uint64_t now, uint32_t stacks)
 {
     ps_lock(&list_lock);
     if (!list)
         list = ps_os_map(PS_UNLOADED_MAX * sizeof *list);
-    uint32_t i = 0;
-    while (list && i < list_n && !same_module(&list[i], r))
-        i++;
-    if (list && i == list_n) {
+    uint32_t i = list ? list_n : 0;
+    while (i > 0 && !same_module(&list[i - 1], r) && !overlap(&list[i - 1], r))
+        i--;
+    if (i > 0 && same_module(&list[i - 1], r)) {
+        /* read without the lock by ps_modules_write_unloaded */
+        __atomic_store_n(&list[i - 1].stacks, stacks, __ATOMIC_RELAXED);
+    } else if (list) {
         if (list_n < PS_UNLOADED_MAX) {
             list[list_n] = *r;
             list[list_n].unload_ns = now;
+            list[list_n].stacks = stacks;
             list[list_n].gone = 0;
             list_n++;
         } else {
             list_dropped++;
         }
-    } else if (!list) {
+    } else {
         list_dropped++;
     }
     ps_unlock(&list_lock);
@@ -176,9 +190,11 @@ void ps_modules_after_close(ps_modules_before_t *b)
         return;
     dl_iterate_phdr(mark_present, b);
     uint64_t now = ps_os_monotonic_ns() - ps_g.start_monotonic_ns;
+    ps_cpu_collect(); /* CPU samples are interned late: those taken while it was mapped, now */
+    uint32_t stacks = ps_stack_count(); /* every stack captured while it was mapped */
     for (uint32_t i = 0; i < b->n; i++)
         if (b->rec[i].gone)
-            remember(&b->rec[i], now);
+            remember(&b->rec[i], now, stacks);
     ps_os_unmap(b, b->bytes);
 }
 
@@ -207,6 +223,10 @@ int ps_modules_write_unloaded(ps_buf_t *b)
         ps_buf_bytes(b, r->build_id, r->build_id_len);
         ps_buf_u64(b, r->unload_ns);
     }
+    /* appended after the records, which older readers stop at: each one's stack count */
+    ps_buf_u32(b, n);
+    for (uint32_t i = 0; i < n; i++)
+        ps_buf_u32(b, __atomic_load_n(&list[i].stacks, __ATOMIC_RELAXED));
     return 1;
 }
 

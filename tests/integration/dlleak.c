@@ -19,34 +19,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "dlrange.h"
+
 #define DLLEAK_FIRST 3
 #define DLLEAK_SECOND 2
 #define DLLEAK_SIZE 72
 
 typedef unsigned long (*make_fn)(int, size_t);
-
-struct range {
-    uintptr_t base, lo, hi;
-};
-
-static int find_range(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    struct range *r = data;
-    if (info->dlpi_addr != r->base)
-        return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
-        if (!r->lo || s < r->lo)
-            r->lo = s;
-        if (e > r->hi)
-            r->hi = e;
-    }
-    return 1;
-}
 
 /* Load, leak, unload; returns the load bias, or 0 on failure. */
 static uintptr_t round_trip(const char *lib, int count, int dump, struct range *out)

@@ -142,8 +142,19 @@ def check_exec_pair(c, label, traces, pid, first_sites, child_sites):
         return
     rep = c.report(label, flagged[0])
     if rep:
-        ck.check(rep["snapshot"].get("exec") is True and rep["snapshot"]["reason"] == "exit",
+        ck.check(rep["snapshot"].get("exec") is True and rep["snapshot"]["reason"] == "exec",
                  "%s: JSON says the first image ended by exec" % label, repr(rep["snapshot"]))
+        # every place that names the snapshot's trigger says exec: the text header (beside
+        # "ended: by exec") and the timeline's last snapshot
+        t = pstest.run([c.args.perfshim, "leaks", flagged[0]]).stdout.decode()
+        ck.check("  snapshot: exec, " in t and "  ended:    by exec" in t,
+                 "%s: the text report's snapshot line says exec" % label, t[:600])
+        tl = pstest.run([c.args.perfshim, "timeline", "--json", flagged[0]])
+        tl = json.loads(tl.stdout) if tl.returncode == 0 else {}
+        ck.check(tl.get("snapshot", {}).get("reason") == "exec" and
+                 (tl.get("timeline") or [{}])[-1].get("reason") == "exec",
+                 "%s: the timeline names the last snapshot exec" % label,
+                 repr((tl.get("snapshot"), (tl.get("timeline") or [None])[-1:])))
         c.own_leaks(label + " (before exec)", rep, first_sites)
     rep = c.report(label, last[0])
     if rep:

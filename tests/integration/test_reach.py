@@ -23,11 +23,22 @@ chain (still reachable), a block a global points into and the block only it poin
 --valgrind: valgrind memcheck on the same binary without the shim (--leak-check=full
   --show-leak-kinds=all --leak-check-heuristics=none --xml=yes): its loss records, summed per
   allocating function and kind, equal the shim's for every function of reachprog.c. Exits 77
-  (skipped) when valgrind is not installed."""
+  (skipped) when valgrind is not installed.
+--programs: the same comparison on programs nobody here wrote (gawk, mawk, jq, bc, lua5.4,
+  sqlite3, perl, tclsh, git; those not installed are left out, 77 when valgrind or all of them
+  are missing): per class, blocks and bytes equal memcheck's. Both runs see the same
+  environment: memcheck adds variables to its client's (LD_LIBRARY_PATH, GLIBCXX_FORCE_NEW,
+  ...; found by running `env` under it) and programs like gawk copy every variable (ENVIRON),
+  two blocks each, so the shim's run gets memcheck's additions and a padding variable that
+  makes the two LD_PRELOAD values' lengths even out; memcheck runs without `__libc_freeres`
+  (`--run-libc-freeres=no`), which would free libc's one-time blocks the shim reports."""
 import collections
+import glob
 import json
 import os
+import re
 import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 
 import pstest
@@ -56,6 +67,7 @@ def extra(ap):
     ap.add_argument("--pool", default="1")
     ap.add_argument("--valgrind", action="store_true")
     ap.add_argument("--aged", action="store_true")
+    ap.add_argument("--programs", action="store_true")
 
 
 def shim_verdicts(rep):
@@ -208,6 +220,101 @@ def valgrind_case(args, ck):
                  "valgrind %r\nshim     %r" % (want, got))
 
 
+# (name, argv, stdin): small runs of other people's programs, each deterministic (perl's hash
+# seed fixed below); gawk's script reads ENVIRON, opens a pipe and a file, compiles regexps.
+GAWK = ('{ a[$3] = $2; n += $1 } /1/ { c++ } END { for (k in a) m++; print n, c, m, '
+        'length(ENVIRON["PATH"]); while ((getline l < "in.txt") > 0) z++; '
+        'gsub(/x/, "y", s); print z | "cat"; close("cat") }')
+PROGRAMS = [
+    ("gawk", ["gawk", GAWK, "in.txt"], None),
+    ("mawk", ["mawk", "{ a[$3] = $2; s = s $1 } END { for (k in a) n++; print n, length(s) }",
+              "in.txt"], None),
+    ("jq", ["jq", ".a[2].b"], b'{"a": [1, 2, {"b": "c"}]}\n'),
+    ("bc", ["bc", "-l"], b"scale = 20\n4 * a(1)\ndefine f(n) {\n if (n < 2) return (n)\n"
+                         b" return (f(n - 1) + f(n - 2))\n}\nf(12)\n"),
+    ("lua5.4", ["lua5.4", "-e", "t = {} for i = 1, 1000 do t[i] = tostring(i) end print(#t)"],
+     None),
+    ("sqlite3", ["sqlite3", ":memory:", "create table t(a, b); insert into t values (1, 2), "
+                 "(3, 4); select sum(a + b) from t;"], None),
+    ("perl", ["perl", "-e", 'my %h; $h{$_} = [$_] for 1..500; print scalar(keys %h), "\n"'],
+     None),
+    ("tclsh", ["tclsh"], b"puts [string repeat ab 10]\nset d [dict create a 1 b 2]\n"
+                         b"puts [dict get $d b]\n"),
+    ("git", ["git", "--version"], None),
+]
+CLASSES = ("definitely", "indirectly", "possibly", "reachable")
+
+
+def valgrind_classes(xml_path):
+    """class -> [blocks, bytes] from memcheck's loss records. A definitely or possibly lost
+    record's leakedbytes counts the blocks it loses indirectly too ("N (D direct, I
+    indirect) bytes"): only D is its own, as in memcheck's LEAK SUMMARY."""
+    out = {k: [0, 0] for k in CLASSES}
+    for err in ET.parse(xml_path).getroot().iter("error"):
+        kind = VG_KINDS.get(err.findtext("kind"))
+        if not kind:
+            continue
+        nbytes = int(err.findtext("xwhat/leakedbytes"))
+        m = re.search(r"\(([\d,]+) direct", err.findtext("xwhat/text") or "")
+        if m:
+            nbytes = int(m.group(1).replace(",", ""))
+        out[kind][0] += int(err.findtext("xwhat/leakedblocks"))
+        out[kind][1] += nbytes
+    return out
+
+
+def programs_case(args, ck):
+    vg = shutil.which("valgrind", path="/usr/bin:/bin")
+    if not vg:
+        ck.skip("valgrind is not installed")
+    todo = [(n, a, i) for n, a, i in PROGRAMS if shutil.which(a[0], path="/usr/bin:/bin")]
+    if not todo:
+        ck.skip("none of %s is installed" % ", ".join(n for n, _, _ in PROGRAMS))
+    work = pstest.tmpdir("reach-programs")
+    with open(os.path.join(work, "in.txt"), "w") as fh:
+        fh.writelines("%d %d x%d\n" % (i, 2 * i, i) for i in range(1, 201))
+    tmpl = os.path.join(work, "%e.%p.trace")
+    base = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": work, "PERL_HASH_SEED": "0",
+            "PERL_PERTURB_KEYS": "0", "PERFSHIM_OUTPUT": tmpl}
+    # memcheck's client environment: base plus what valgrind adds (PWD: the working directory)
+    p = subprocess.run([vg, "-q", "/usr/bin/env"], env=base, cwd=work, capture_output=True,
+                       timeout=120)
+    vg_env = dict(l.split("=", 1) for l in p.stdout.decode().splitlines() if "=" in l)
+    ck.check(p.returncode == 0 and "LD_PRELOAD" in vg_env, "env runs under valgrind",
+             repr(p))
+    # LD_PRELOAD of the same length as memcheck's: a link to the shim in the scratch
+    # directory, its path padded with slashes (a string perl or gawk copies rounds alike)
+    link = os.path.join(work, "ps.so")
+    os.symlink(os.path.realpath(args.lib), link)
+    shim_env = dict(vg_env)
+    shim_env["LD_PRELOAD"] = "/" * max(0, len(vg_env.get("LD_PRELOAD", "")) - len(link)) + link
+    ck.equal(len(shim_env["LD_PRELOAD"]), len(vg_env.get("LD_PRELOAD", "")),
+             "the shim's LD_PRELOAD is as long as memcheck's")
+    for name, argv, stdin in todo:
+        xml = os.path.join(work, name + ".xml")
+        p = subprocess.run([vg, "--leak-check=full", "--show-leak-kinds=all",
+                            "--leak-check-heuristics=none", "--run-libc-freeres=no",
+                            "--xml=yes", "--xml-file=" + xml] + argv, env=base, cwd=work,
+                           input=stdin or b"", capture_output=True, timeout=300)
+        if not ck.check(os.path.exists(xml), "%s runs under valgrind" % name, repr(p)):
+            continue
+        want = valgrind_classes(xml)
+        q = subprocess.Popen(argv, env=shim_env, cwd=work, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = q.communicate(stdin or b"", timeout=300)
+        trace = glob.glob(os.path.join(work, "*.%d.trace" % q.pid))  # tclsh is tclsh8.6
+        trace = trace[0] if len(trace) == 1 else ""
+        if not ck.check(q.returncode == p.returncode and out == p.stdout and
+                        os.path.exists(trace), "%s runs under the shim as under valgrind" % name,
+                        "status %r, stdout %r, stderr %r" % (q.returncode, out[:300], err[:300])):
+            continue
+        r = pstest.run([args.perfshim, "leaks", "--json", "--no-default-suppressions", trace])
+        kinds = json.loads(r.stdout)["totals"]["kinds"] or {}
+        got = {k: [kinds[k]["blocks"], kinds[k]["bytes"]] for k in CLASSES if k in kinds}
+        ck.check(got == want, "%s: [blocks, bytes] per class equal memcheck's" % name,
+                 "valgrind %r\nshim     %r" % (want, got))
+
+
 AGED = {("aged_mixed", "definitely"): 3, ("aged_mixed", "reachable"): 4,
         ("aged_old_lost", "definitely"): 5, ("aged_old_both", "definitely"): 2,
         ("aged_old_both", "reachable"): 2, ("aged_young_lost", "definitely"): 2}
@@ -266,6 +373,8 @@ def main():
         aged_case(args, ck)
     elif args.valgrind:
         valgrind_case(args, ck)
+    elif args.programs:
+        programs_case(args, ck)
     else:
         shim_case(args, ck)
     ck.done()
