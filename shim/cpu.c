@@ -263,7 +263,7 @@ static size_t alt_stack_room(uintptr_t sp)
     return sp > lo ? sp - lo : 0;
 }
 
-static void on_sigprof(int sig, siginfo_t *si, void *uc)
+PS_SIGNAL_HANDLER static void on_sigprof(int sig, siginfo_t *si, void *uc)
 {
     if (!si || si->si_code != SI_TIMER || si->si_value.sival_ptr != &cookie) {
         if (tls_prof_blocked) /* the program has it blocked here: deliver when it unblocks */
