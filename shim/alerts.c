@@ -65,7 +65,7 @@ static atomic_int sig_pending;     /* set by the handler, taken by a claim */
 static struct sigaction sig_saved; /* the action the program would see without us (SIG_DFL) */
 static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 
-static void on_dump_signal(int sig)
+PS_SIGNAL_HANDLER static void on_dump_signal(int sig)
 {
     (void)sig;
     atomic_store_explicit(&sig_pending, 1, memory_order_relaxed); /* lock-free: signal-safe */

@@ -66,6 +66,9 @@ static __thread cpu_buf_t *tls_cpu __attribute__((tls_model("initial-exec")));
 /* the program asked for SIGPROF blocked on this thread; one of its SIGPROFs is held */
 static __thread int tls_prof_blocked __attribute__((tls_model("initial-exec")));
 static __thread volatile sig_atomic_t tls_prof_held __attribute__((tls_model("initial-exec")));
+/* the held signal's siginfo, sent again as it came: a timer's SI_TIMER and value must survive
+ * (a qemu-user guest's own sampling timer, which qemu's handler passes to the guest's shim) */
+static __thread siginfo_t tls_prof_info __attribute__((tls_model("initial-exec")));
 static ps_spinlock_t cpu_lock;
 static cpu_buf_t *bufs;           /* live threads' tables */
 static uint64_t *retired_samples; /* by stack id, exited threads (cpu_lock) */
@@ -263,12 +266,16 @@ static size_t alt_stack_room(uintptr_t sp)
     return sp > lo ? sp - lo : 0;
 }
 
-static void on_sigprof(int sig, siginfo_t *si, void *uc)
+PS_SIGNAL_HANDLER static void on_sigprof(int sig, siginfo_t *si, void *uc)
 {
     if (!si || si->si_code != SI_TIMER || si->si_value.sival_ptr != &cookie) {
-        if (tls_prof_blocked) /* the program has it blocked here: deliver when it unblocks */
+        if (tls_prof_blocked) { /* the program has it blocked here: deliver when it unblocks */
+            if (si && !tls_prof_held)
+                tls_prof_info = *si;
+            else if (!si && !tls_prof_held)
+                tls_prof_info.si_code = SI_TKILL;
             tls_prof_held = 1;
-        else
+        } else
             chain(sig, si, uc);
         return;
     }
@@ -486,7 +493,12 @@ static int mask_change(int (*real)(int, const sigset_t *, sigset_t *), int how, 
     tls_prof_blocked = now;
     if (was && !now && tls_prof_held) {
         tls_prof_held = 0;
-        ps_os_raise(SIGPROF); /* the program's own signal, held while it was blocked */
+        /* the program's own signal, held while it was blocked; sent again with its siginfo
+         * (a plain raise made a qemu guest's timer signal a tgkill, which the guest's shim
+         * took for the program's SIGPROF and, with no handler, died of it) */
+        siginfo_t si = tls_prof_info;
+        if (si.si_code == SI_TKILL || ps_os_requeue_self(SIGPROF, &si) != 0)
+            ps_os_raise(SIGPROF);
     }
     return 0;
 }

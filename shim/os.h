@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <signal.h>
 #include <sys/uio.h>
 #include <time.h>
 
@@ -102,6 +103,8 @@ void ps_os_set_thread_name(const char *name);        /* the calling thread's (PR
 int ps_os_cpu_timer_start(timer_t *timer, int sig, uint32_t tid, void *value, uint64_t period_ns);
 void ps_os_timer_delete(timer_t timer);
 int ps_os_raise(int sig);
+/* sig to this thread again with the siginfo it came with (rt_tgsigqueueinfo); -1 on failure */
+int ps_os_requeue_self(int sig, const siginfo_t *si);
 
 /* ---- address-space reservations (added for pool.c) ---------------------------------------- */
 /* Reserve size bytes of address space aligned to align (a power of two): PROT_NONE,

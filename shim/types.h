@@ -20,6 +20,12 @@
 #define PS_COLD __attribute__((cold, noinline))
 #define PS_HIDDEN __attribute__((visibility("hidden")))
 #define PS_EXPORT __attribute__((visibility("default")))
+/* on the shim's signal handlers: realign the stack on entry. The kernel enters a handler with
+ * the stack the x86-64 ABI promises (rsp + 8 a multiple of 16), but qemu-user 7.2 (Debian 12's
+ * qemu-x86_64) enters it 8 bytes off, and the compiler's aligned SSE stores in the handler's
+ * callees (the unwinder's find_fde) then fault: a guest sampled with PERFSHIM_CPU_HZ died of
+ * SIGSEGV at its first sample. A few instructions per signal. */
+#define PS_SIGNAL_HANDLER __attribute__((force_align_arg_pointer))
 
 #define PS_MAX_DEPTH 256  /* hard upper bound of PERFSHIM_DEPTH (frames) */
 #define PS_HOOKS_SAMPLE 2 /* ps_global_t.hooks: only the allocations the countdown picks */
