@@ -3,7 +3,7 @@
 # install-deps.sh — install every Debian/Ubuntu package needed to build perfshim and run all of
 # its tests (unit, integration, real programs). Runs as root, or through sudo when available.
 # With --bench, also what tests/bench compares against (heaptrack, jemalloc, tcmalloc,
-# mimalloc, valgrind, perl).
+# mimalloc; valgrind and perl are in the base list).
 set -euo pipefail
 
 BENCH=0
@@ -72,9 +72,14 @@ PACKAGES=(
     # integration_html_browser: `perfshim report --html`'s page rendered in headless Chromium
     # (the test skips without it)
     chromium
+    # the leak oracle (integration_reach_valgrind, _programs: blocks and bytes per class against
+    # memcheck on gawk, mawk, jq, bc, lua5.4, sqlite3, perl, tclsh and git) and
+    # integration_qemu_user (a program under qemu-user with CPU sampling); each skips without
+    # its tool
+    valgrind gawk lua5.4 tcl qemu-user
 )
 if [ "$BENCH" = 1 ]; then
-    PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0 valgrind)
+    PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0)
 fi
 
 if [ "$(id -u)" -eq 0 ]; then
