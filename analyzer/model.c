@@ -653,25 +653,42 @@ static size_t wanted_from(const wanted_t *w, size_t from, uint32_t id)
     return lo;
 }
 
+/* A STACKS chunk's cursor (c) and its stack count (a count no payload could hold: c->err). */
+static uint32_t stacks_count(pa_cursor_t *c, const pa_chunk_t *ch)
+{
+    pa_cursor_init(c, ch->payload, ch->length);
+    uint32_t count = pa_cursor_u32(c);
+    if (!c->err && count > pa_cursor_left(c) / 8)
+        c->err = 1;
+    return count;
+}
+
+/* The next stack record of a STACKS chunk: its id, depth and frames (little-endian, innermost
+ * first); false (c->err) when the payload ends inside it. */
+static bool stacks_record(pa_cursor_t *c, uint32_t *id, uint32_t *depth, const uint8_t **frames)
+{
+    if (c->err)
+        return false;
+    *id = pa_cursor_u32(c);
+    *depth = pa_cursor_u32(c);
+    if (c->err || *depth > pa_cursor_left(c) / 8) {
+        c->err = 1;
+        return false;
+    }
+    *frames = c->p + c->pos;
+    pa_cursor_skip(c, (size_t)*depth * 8);
+    return true;
+}
+
 /* A stack record's frames (outermost last in the file) become nodes of the frame tree, from the
  * outermost in, sharing the nodes of the callers already known. With want, only its stacks, and
  * the chunk was checked before (nothing said). */
 static int load_stacks(pa_trace_t *t, const pa_chunk_t *ch, const wanted_t *want)
 {
     pa_cursor_t c;
-    pa_cursor_init(&c, ch->payload, ch->length);
-    uint32_t count = pa_cursor_u32(&c);
-    if (!c.err && count > pa_cursor_left(&c) / 8)
-        c.err = 1;
-    for (uint32_t i = 0; i < count && !c.err; i++) {
-        uint32_t id = pa_cursor_u32(&c);
-        uint32_t depth = pa_cursor_u32(&c);
-        if (c.err || depth > pa_cursor_left(&c) / 8) {
-            c.err = 1;
-            break;
-        }
-        const uint8_t *frames = c.p + c.pos;
-        pa_cursor_skip(&c, (size_t)depth * 8);
+    uint32_t count = stacks_count(&c, ch), id, depth;
+    const uint8_t *frames;
+    for (uint32_t i = 0; i < count && stacks_record(&c, &id, &depth, &frames); i++) {
         if (id == 0) /* never defined (docs/trace-format.md): no row can name it */
             continue;
         if (want) {
@@ -925,19 +942,10 @@ typedef struct {
 static int note_stacks(pa_trace_t *t, const pa_chunk_t *ch, noted_stacks_t *ns)
 {
     pa_cursor_t c;
-    pa_cursor_init(&c, ch->payload, ch->length);
-    uint32_t count = pa_cursor_u32(&c);
-    if (!c.err && count > pa_cursor_left(&c) / 8)
-        c.err = 1;
+    uint32_t count = stacks_count(&c, ch), id, depth;
+    const uint8_t *frames;
     uint32_t lo = UINT32_MAX, hi = 0;
-    for (uint32_t i = 0; i < count && !c.err; i++) {
-        uint32_t id = pa_cursor_u32(&c);
-        uint32_t depth = pa_cursor_u32(&c);
-        if (c.err || depth > pa_cursor_left(&c) / 8) {
-            c.err = 1;
-            break;
-        }
-        pa_cursor_skip(&c, (size_t)depth * 8);
+    for (uint32_t i = 0; i < count && stacks_record(&c, &id, &depth, &frames); i++) {
         if (id) {
             lo = id < lo ? id : lo;
             hi = id > hi ? id : hi;
