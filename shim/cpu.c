@@ -269,11 +269,13 @@ static size_t alt_stack_room(uintptr_t sp)
 PS_SIGNAL_HANDLER static void on_sigprof(int sig, siginfo_t *si, void *uc)
 {
     if (!si || si->si_code != SI_TIMER || si->si_value.sival_ptr != &cookie) {
-        if (tls_prof_blocked) { /* the program has it blocked here: deliver when it unblocks */
-            if (si && !tls_prof_held)
-                tls_prof_info = *si;
-            else if (!si && !tls_prof_held)
-                tls_prof_info.si_code = SI_TKILL;
+        if (tls_prof_blocked) {   /* the program has it blocked here: deliver when it unblocks */
+            if (!tls_prof_held) { /* the first one held is the one sent again */
+                if (si)
+                    tls_prof_info = *si;
+                else
+                    tls_prof_info.si_code = SI_TKILL;
+            }
             tls_prof_held = 1;
         } else
             chain(sig, si, uc);

@@ -867,8 +867,7 @@ int ps_os_raise(int sig)
 int ps_os_requeue_self(int sig, const siginfo_t *si)
 {
     /* to its own thread any si_code may be sent (kernel/signal.c, do_rt_tgsigqueueinfo) */
-    long rc = PS_RAW_SYSCALL(SYS_rt_tgsigqueueinfo, PS_RAW_SYSCALL(SYS_getpid, 0, 0, 0, 0),
-                             PS_RAW_SYSCALL(SYS_gettid, 0, 0, 0, 0), sig, (long)si);
+    long rc = PS_RAW_SYSCALL(SYS_rt_tgsigqueueinfo, ps_os_pid(), ps_os_tid(), sig, (long)si);
     return rc == 0 ? 0 : -1;
 }
 
