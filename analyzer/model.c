@@ -1034,14 +1034,7 @@ static int add_noted_stacks(pa_trace_t *t, noted_stacks_t *ns)
             rc = PA_ENOMEM;
             break;
         }
-        size_t got = 0;
-        while (got < x->length) {
-            ssize_t m = pread(ns->fd, buf + got, x->length - got, (off_t)(x->offset + got));
-            if (m <= 0 && !(m < 0 && errno == EINTR))
-                break;
-            got += m > 0 ? (size_t)m : 0;
-        }
-        if (got < x->length)
+        if (pa_util_pread_full(ns->fd, x->offset, buf, x->length, NULL) < x->length)
             continue;
         pa_chunk_t ch = {.type = x->type, .length = x->length, .offset = x->offset, .payload = buf};
         /* (the packed one from the first wanted id on: ids increase in its chunk) */

@@ -355,18 +355,7 @@ static void map_release(pa_reader_t *r)
 /* pread until n bytes or the end of the file; returns how many (an error: in r->ioerr). */
 static size_t pread_full(pa_reader_t *r, uint64_t off, void *dst, size_t n)
 {
-    size_t got = 0;
-    while (got < n && off + got <= (uint64_t)INT64_MAX - (n - got)) {
-        ssize_t k = pread(fileno(r->f), (char *)dst + got, n - got, (off_t)(off + got));
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            r->ioerr = errno ? errno : EIO;
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    return got;
+    return pa_util_pread_full(fileno(r->f), off, dst, n, &r->ioerr);
 }
 
 /* A regular file is read through one window of IOBUF_SIZE bytes, and a chunk inside it is

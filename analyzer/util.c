@@ -350,6 +350,22 @@ int pa_tix_reserve(uint64_t **index, size_t *cap, size_t need)
     return PA_OK;
 }
 
+size_t pa_util_pread_full(int fd, uint64_t off, void *dst, size_t n, int *err)
+{
+    size_t got = 0;
+    while (got < n && off + got <= (uint64_t)INT64_MAX - (n - got)) {
+        ssize_t k = pread(fd, (char *)dst + got, n - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && err)
+            *err = errno ? errno : EIO;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    return got;
+}
+
 int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)

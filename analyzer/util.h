@@ -64,6 +64,10 @@ char *pa_util_strdup(const char *s);
 char *pa_util_strndup(const char *s, size_t n);
 /* Grows *arr (of elem-sized items) so that it holds at least `need` items; keeps *cap. */
 int pa_util_grow(void **arr, size_t *cap, size_t need, size_t elem);
+
+/* pread of n bytes at off until all are read, the end of the file or an error (EINTR retried):
+ * how many were read; *err (when not NULL) gets the errno of a failed read. */
+size_t pa_util_pread_full(int fd, uint64_t off, void *dst, size_t n, int *err);
 /* Replaces *index, an open-addressing table of uint32_t slots (0: empty), with cap empty slots
  * (*index_cap = cap); the caller puts its entries back (from its own arrays: the old table is
  * freed first). PA_OK, or PA_ENOMEM with *index NULL and *index_cap 0. */
