@@ -1101,7 +1101,9 @@ static int write_snapshots(mo_t *mo, wr_t *w, uint64_t start)
             ev_head_t e = apply_event(in, &r);
             totals_add(&tot, &e.totals, &in->last);
             in->last = e.totals;
-            flags |= e.flags;
+            /* the exec flag says that one process went on as another program: not so of
+             * the merged run, whose reports would say "ended: by exec" from then on */
+            flags |= e.flags & ~(uint32_t)PS_SNAP_F_EXEC;
             reason = e.reason;
             if (in->nevents) {
                 key[i] = event_time(in, start);

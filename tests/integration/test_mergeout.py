@@ -22,7 +22,11 @@
     merged RSS counts it up to its exit snapshot only (the merged snapshot of that moment has
     both processes' RSS, the last one growthprog's alone, as its own trace says), while its
     leaks stay in the live heap: the last live bytes are both processes' last, and leaks on the
-    merged trace finds leaky.c's malloc site with its LEAKY_MALLOC_COUNT blocks."""
+    merged trace finds leaky.c's malloc site with its LEAKY_MALLOC_COUNT blocks;
+  - a process that exec'ed (tests/integration/execprog.c: its first image's last snapshot has
+    the exec flag) merged with the program it became: the merged run did not end by exec, so
+    its reports say neither "ended: by exec" nor reason "exec" (the flag was or'ed into every
+    merged snapshot after that input's last)."""
 import hashlib
 import json
 import os
@@ -91,6 +95,30 @@ def ended_early(args, ck):
     site = pstest.leaks_at(one, "leaky.c", line) if "leaks" in one else []
     ck.equal(sum(x["blocks"] for x in site), pstest.define(src, "LEAKY_MALLOC_COUNT"),
              "ended: leaky's malloc leak is in the merged trace's leaks")
+
+
+def exec_input(args, ck):
+    """The traces of an exec'ed process's two images, merged: no "ended: by exec"."""
+    work = pstest.tmpdir("mergeout-exec")
+    prog = os.path.join(args.bindir, "execprog")
+    p = pstest.run([args.perfshim, "run", "-o", os.path.join(work, "x.%p.trace"), "--", prog,
+                    "execv", prog, "child"], cwd=work)
+    traces = sorted(os.path.join(work, f) for f in os.listdir(work) if ".trace" in f)
+    ck.check(p.returncode == 3 and len(traces) == 2, "execprog execv: two images, two traces",
+             pstest.describe(p))
+    reasons = sorted(jrun(args, ck, ["summary", "--json", t], "summary", work)["snapshot"]
+                     ["reason"] for t in traces)
+    ck.equal(reasons, ["exec", "exit"], "the first image ended by exec, the second by exit")
+    merged = os.path.join(work, "merged.trace")
+    p = pstest.run([args.perfshim, "merge", "-o", merged] + traces, cwd=work)
+    ck.equal(p.returncode, 0, "merge -o of the two images")
+    s = jrun(args, ck, ["summary", "--json", merged], "summary of the merge", work)
+    snap = s.get("snapshot", {})
+    ck.equal((snap.get("reason"), snap.get("exec")), ("exit", None),
+             "the merged run's last snapshot: reason exit, no exec member")
+    p = pstest.run([args.perfshim, "summary", merged], cwd=work)
+    ck.check(p.returncode == 0 and b"ended:    by exec" not in p.stdout,
+             "summary of the merge: no 'ended: by exec'", pstest.describe(p)[:800])
 
 
 def main():
@@ -197,6 +225,7 @@ def main():
         ck.check(not os.path.exists(out), what + ": no output")
     ck.equal([f for f in os.listdir(work) if ".tmp" in f], [], "no temporary file left")
     ended_early(args, ck)
+    exec_input(args, ck)
     ck.done()
 
 
