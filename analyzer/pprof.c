@@ -25,7 +25,9 @@
  *   false, so a pprof that finds the binary or its debug file (by path, or by build-id under
  *   $PPROF_BINARY_PATH) symbolizes the address and replaces that name; a frame outside any
  *   module has no Line (pprof shows its address);
- * - a Mapping per module (path, build-id in hex), file_offset 0 (the first PT_LOAD);
+ * - a Mapping per module (path, build-id in hex): its executable segment's page-aligned start
+ *   and file_offset when the module's file is here (what pprof's local symbolization needs),
+ *   else its whole range at file_offset 0;
  * - a Function per (name, file);
  * - period_type and period: heap space/bytes with the sampling mean (1 when exact), locks
  *   contentions/count 1, cpu cpu/nanoseconds 1e9/hz, as Go's heap, mutex and CPU profiles;
@@ -306,9 +308,22 @@ static void mappings(enc_t *e)
         char hex[2 * 64 + 1] = "";
         for (uint32_t k = 0; k < m->build_id_len && k < 64; k++)
             snprintf(hex + 2 * k, 3, "%02x", m->build_id[k]);
+        /* The Mapping of the module's executable segment, as /proc/PID/maps shows it (its
+         * page-aligned start and file offset), when its file is here: pprof picks the program
+         * header by file_offset, and offset 0 is the first segment, read-only with -z
+         * separate-code, which it symbolizes as data (nothing: the names stayed
+         * module+0xoffset with the binary found). Without the file, the whole module at 0. */
+        uint64_t start = m->start, off = 0, va, fo;
+        if (pa_symbols_exec_segment(m->path, m->build_id, m->build_id_len, &va, &fo) &&
+            (va & 0xfff) == (fo & 0xfff) && m->base + (va & ~0xfffull) >= m->start &&
+            m->base + (va & ~0xfffull) < m->end) {
+            start = m->base + (va & ~0xfffull);
+            off = fo & ~0xfffull;
+        }
         pb_u64(&e->sub, 1, i + 1);
-        pb_u64(&e->sub, 2, m->start);
+        pb_u64(&e->sub, 2, start);
         pb_u64(&e->sub, 3, m->end);
+        pb_u64(&e->sub, 4, off);
         pb_u64(&e->sub, 5, str_index(&e->st, m->path));
         pb_u64(&e->sub, 6, str_index(&e->st, hex));
         pb_u64(&e->sub, 7, !m->unresolved);

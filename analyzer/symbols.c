@@ -742,6 +742,68 @@ static int check_build_id(const char *path, const pa_module_t *m, char *file_hex
     return res;
 }
 
+/* The file of module path: under the sysroot when it is there, else path (" (deleted)" cut). */
+static void module_file(const char *mpath, char *path, size_t size)
+{
+    snprintf(path, size, "%s", mpath);
+    size_t plen = strlen(path);
+    const char *deleted = " (deleted)";
+    if (plen > strlen(deleted) && strcmp(path + plen - strlen(deleted), deleted) == 0)
+        path[plen - strlen(deleted)] = 0;
+    if (search_sysroot) { /* the file as the recording machine had it, if it is there */
+        char in_root[4096];
+        snprintf(in_root, sizeof in_root, "%s%s", search_sysroot, path);
+        if (access(in_root, R_OK) == 0)
+            snprintf(path, size, "%s", in_root);
+    }
+}
+
+bool pa_symbols_exec_segment(const char *mpath, const uint8_t *build_id, uint32_t build_id_len,
+                             uint64_t *vaddr, uint64_t *offset)
+{
+    if (!mpath || !mpath[0] || mpath[0] == '[')
+        return false; /* [vdso], anonymous: nothing on disk */
+    char path[4096];
+    module_file(mpath, path, sizeof path);
+    /* as check_build_id: a regular file only, and an open that never blocks */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    bool found = false;
+    Elf *elf = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        goto out;
+    elf_version(EV_CURRENT);
+    elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    if (!elf || elf_kind(elf) != ELF_K_ELF)
+        goto out;
+    if (build_id_len) {
+        const void *bid = NULL;
+        ssize_t n = dwelf_elf_gnu_build_id(elf, &bid);
+        if (n != (ssize_t)build_id_len || memcmp(bid, build_id, build_id_len) != 0)
+            goto out;
+    }
+    size_t nph = 0;
+    if (elf_getphdrnum(elf, &nph) != 0)
+        goto out;
+    int nexec = 0;
+    for (size_t i = 0; i < nph; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
+            continue;
+        *vaddr = ph.p_vaddr;
+        *offset = ph.p_offset;
+        nexec++;
+    }
+    found = nexec == 1;
+out:
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return found;
+}
+
 static void report_module(Dwfl *dwfl, pa_trace_t *t, sym_module_t *sm)
 {
     sm->tried = true;
@@ -749,18 +811,7 @@ static void report_module(Dwfl *dwfl, pa_trace_t *t, sym_module_t *sm)
     if (!m->path[0] || m->path[0] == '[')
         return; /* [vdso] and anonymous mappings: nothing on disk */
     char path[4096];
-    snprintf(path, sizeof path, "%s", m->path);
-    size_t plen = strlen(path);
-    const char *deleted = " (deleted)";
-    if (plen > strlen(deleted) && strcmp(path + plen - strlen(deleted), deleted) == 0)
-        path[plen - strlen(deleted)] = 0;
-
-    if (search_sysroot) { /* the file as the recording machine had it, if it is there */
-        char in_root[4096];
-        snprintf(in_root, sizeof in_root, "%s%s", search_sysroot, path);
-        if (access(in_root, R_OK) == 0)
-            snprintf(path, sizeof path, "%s", in_root);
-    }
+    module_file(m->path, path, sizeof path);
 
     char debug[4096] = "", rec_hex[2 * 64 + 1], file_hex[2 * 64 + 1];
     hex(m->build_id, m->build_id_len, rec_hex, sizeof rec_hex);

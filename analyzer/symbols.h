@@ -59,6 +59,14 @@ bool pa_symbols_sharing(void);
  * PA_ENOMEM, or PA_EIO (a directory that does not exist; the message names it). */
 int pa_symbols_set_search(const char *sysroot, const char *const *debug_dirs, size_t n);
 void pa_symbols_search_free(void);
+/* The executable PT_LOAD segment of a module's file (looked for as pa_symbols_set_search says:
+ * under the sysroot first, then at path; a " (deleted)" suffix dropped), when the file is there,
+ * has the recorded build-id (or none was recorded) and exactly one such segment: its p_vaddr
+ * and p_offset, true. pprof's Mapping needs it: go tool pprof symbolizes an address by the
+ * program header its Mapping's file_offset selects, and reads a Mapping at offset 0 (the first,
+ * read-only segment of a binary linked with -z separate-code) as data. */
+bool pa_symbols_exec_segment(const char *path, const uint8_t *build_id, uint32_t build_id_len,
+                             uint64_t *vaddr, uint64_t *offset);
 /* Modules opened so far (reported to libdwfl); PA_SYMBOLS_DEBUG=1 in the environment also
  * prints one line per module opened on stderr (tests count them). */
 unsigned long pa_symbols_modules_opened(void);

@@ -707,6 +707,19 @@ def check_go_unresolved(args, ck, work):
     ck.equal(got, want, "pprof -top: each unnamed address its own node, bytes as the leak report")
     ck.check(not any(" ".join(r[5:]) == "[leaky_stripped]" for r in rows),
              "pprof -top: no [leaky_stripped] node", pstest.describe(p))
+    # symbolized elsewhere: the unstripped program (the same build-id) where the stripped one
+    # was; pprof names the addresses itself. With a Mapping at file_offset 0 (the read-only
+    # first segment of a -z separate-code binary) it symbolized them as data: nothing changed.
+    shutil.copyfile(os.path.join(args.bindir, "leaky"), exe)
+    p = go_pprof(args, ck, pb, "-symbolize=local", "-top", "-sample_index=inuse_space",
+                 "-unit=byte", cwd=work)
+    rows = [l.split() for l in p.stdout.decode().splitlines() if re.match(r"^\s*\d+B\s", l)]
+    named = {" ".join(r[5:]): int(r[0][:-1]) for r in rows if int(r[0][:-1])}
+    ck.equal(sorted(named.values()), sorted(want.values()),
+             "pprof -symbolize=local with the unstripped binary: the same flat bytes")
+    ck.check(named and all(n.startswith("leak_") for n in named),
+             "pprof -symbolize=local names the stripped program's frames (leak_*)",
+             pstest.describe(p))
 
 
 def main():
