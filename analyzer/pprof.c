@@ -38,6 +38,7 @@
  */
 #include "export.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -398,7 +399,7 @@ static int gzip_write(FILE *out, const char *data, size_t n, const char *name)
             zr = deflate(&z, flush);
             size_t have = sizeof buf - z.avail_out;
             if (have && fwrite(buf, 1, have, out) != have) {
-                pa_msg_error("export: cannot write %s", name);
+                pa_msg_error("export: cannot write %s: %s", name, strerror(errno));
                 rc = PA_EIO;
             }
         } while (rc == PA_OK && z.avail_out == 0);
