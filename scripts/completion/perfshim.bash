@@ -33,11 +33,13 @@ _perfshim() {
         esac
     done
 
+    # the commands, from `perfshim --help` (also for `perfshim help <TAB>`, which may come first)
+    if [[ -z $_perfshim_commands ]]; then
+        _perfshim_commands=$("$prog" --help 2>/dev/null |
+            sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p')
+    fi
+
     if [[ -z $cmd ]]; then
-        if [[ -z $_perfshim_commands ]]; then
-            _perfshim_commands=$("$prog" --help 2>/dev/null |
-                sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p')
-        fi
         if [[ $cur == -* ]]; then
             COMPREPLY=($(compgen -W '--help --version' -- "$cur"))
         else
@@ -88,7 +90,7 @@ _perfshim() {
         ;;
     --metric)
         COMPREPLY=($(compgen -W 'inuse_space inuse_objects alloc_space alloc_objects contentions
-                                 delay samples cpu heap locks cpu' -- "$cur"))
+                                 delay samples cpu heap locks' -- "$cur"))
         return 0
         ;;
     --at)

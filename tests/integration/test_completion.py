@@ -6,8 +6,9 @@
 Asserts the completions a user types most: commands; a command's options; the options every
 trace-reading command takes (`--sysroot`, `--debug-dir`, `--symbol-cache`: listed only in
 `perfshim --help`, so they were missing before); the values of `export --format` and
-`--metric`, `--at` (traces were offered before); directories after `--sysroot`; `--help`
-once; and trace files as operands. Exits 77 without bash."""
+`--metric` (each once), `--at` (traces were offered before); directories after `--sysroot`;
+`--help` once; trace files as operands; the commands after `help` in a fresh shell; ctl's
+verbs. Exits 77 without bash."""
 import os
 import shutil
 import subprocess
@@ -50,6 +51,14 @@ def main():
     ck.equal(complete("summary", "--at", ""), ["last", "max"], "--at: last and max")
     ck.equal(complete("leaks", "--sysroot", "sys"), ["sysroot"], "--sysroot: directories")
     ck.check("app.123.trace" in complete("leaks", ""), "operands: trace files")
+    # `perfshim help <TAB>` in a fresh shell: the command list was read only when the command
+    # itself was completed first, so this offered nothing
+    got = complete("help", "")
+    ck.check("export" in got and "merge" in got and "report" in got,
+             "help: the commands, in a shell that completed nothing before", repr(got))
+    ck.equal(complete("export", "--metric", "c"), ["contentions", "cpu"],
+             "export --metric c: each metric once")
+    ck.equal(complete("ctl", "123", "st"), ["status", "start", "stop"], "ctl PID: the verbs")
     ck.done()
 
 
