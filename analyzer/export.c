@@ -1472,7 +1472,10 @@ static int parse_opts(int argc, char **argv, xopts_t *o)
         }
         case OPT_METRIC:
             if ((o->metric = parse_metric(optarg)) < 0) {
-                pa_msg_error("export: unknown metric '%s'; see 'perfshim help export'", optarg);
+                pa_msg_error("export: unknown metric '%s'; metrics: inuse_space, inuse_objects, "
+                             "alloc_space, alloc_objects, contentions, delay, samples, cpu; or "
+                             "the kinds heap, locks, cpu",
+                             optarg);
                 return -1;
             }
             break;

@@ -368,6 +368,10 @@ def case_format(args, ck):
         p = ps(args, "export", *opts, "-o", out, leaky, cwd=data)
         ck.check(p.returncode == 2 and not os.path.exists(out),
                  "export %s exits 2, no file" % " ".join(opts), pstest.describe(p))
+        # the message lists what is valid (the format's did; the metric's only named the help)
+        want = b"inuse_space" if opts[0] == "--metric" else b"speedscope"
+        ck.check(want in p.stderr, "export %s: the message lists the valid values" %
+                 " ".join(opts), pstest.describe(p))
     out = os.path.join(work, "missing.pb.gz")
     p = ps(args, "export", "-o", out, os.path.join(work, "missing.trace"), cwd=data)
     ck.check(p.returncode == 2 and not os.path.exists(out),
