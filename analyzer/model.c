@@ -20,6 +20,7 @@
 #include "model.h"
 
 #include "ages.h"
+#include "pieces.h"
 
 #include "trace_reader.h"
 
@@ -27,6 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2731,6 +2733,13 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
                       "or still running); its last snapshot is at %.3f s after start",
                       (double)t->last_time_ns / 1e9);
     }
+    char later[PATH_MAX + 64];
+    if (rc == PA_OK && pa_pieces_later_of_trace(path, t->process.options, later, sizeof later))
+        pa_model_warn(t,
+                      "an early piece of a trace written in pieces (PERFSHIM_MAX_TRACE): it ends "
+                      "at %.3f s after start, and the process's later state is in %s, its latest "
+                      "piece",
+                      (double)t->last_time_ns / 1e9, later);
     if (rc != PA_OK)
         pa_model_free(t);
     return rc;
