@@ -151,6 +151,16 @@ def main():
         ltext = pstest.run([args.perfshim, "leaks", trace]).stdout.decode("utf-8")
         ck.check("SUMMARY: ~" in ltext and "SAMPLED" in ltext,
                  "%s: leaks text labels the estimates" % label, ltext[-400:])
+        # advise's leak advice reads the same estimated counters (audit11: it gave them bare)
+        av = pstest.run([args.perfshim, "advise", "--json", trace])
+        arep = json.loads(av.stdout.decode("utf-8"))
+        leak_adv = [a for a in arep.get("advice", []) if a["rule"] == "leak"]
+        ck.check(leak_adv and all(a.get("estimated") is True for a in leak_adv),
+                 "%s: advise --json marks its leak advice estimated" % label,
+                 repr([(a["rule"], a.get("estimated")) for a in arep.get("advice", [])]))
+        atext = pstest.run([args.perfshim, "advise", trace]).stdout.decode("utf-8")
+        ck.check("evidence: leaked_blocks ~" in atext and "expected gain: ~" in atext,
+                 "%s: advise text marks the estimates with ~" % label, atext[:800])
     print("worst relative error of an estimate: %.2f%%" % (100 * worst))
     ck.done()
 
