@@ -331,6 +331,25 @@ def part_inert(args, ck):
         raw = pstest.RawTrace(os.path.join(work, files[0]))
         ck.check(raw.end is not None and raw.snapshots[-1]["totals"]["allocs"] >= 2,
                  "PERFSHIM_CONTROL=1: the exit trace counts the allocations")
+    # a trace that cannot be created (here a directory that does not exist; in staging, a
+    # server that dropped its privileges while dormant): dump and stop fail and say why, with
+    # the shim's own warning, since the program's stderr may be a log nobody reads (audit11)
+    nwork = pstest.tmpdir("control-nodir")
+    missing = os.path.join(nwork, "missing", "%e.%p.trace")
+    prog = Prog(args, {"PERFSHIM_OUTPUT": missing, "LD_PRELOAD": args.lib,
+                       "PERFSHIM_START": "off"}, nwork)
+    try:
+        ctl(args, prog.pid, "start")
+        prog.cmd("b 2")
+        for verb in ("dump", "stop"):
+            p = ctl(args, prog.pid, verb)
+            ck.check(p.returncode == CTL_EXIT["refused"] and b"cannot create trace" in p.stderr
+                     and b"No such file or directory" in p.stderr,
+                     "an uncreatable trace: ctl %s exits 6 and says why" % verb,
+                     pstest.describe(p))
+        prog.quit()
+    finally:
+        prog.kill()
 
 
 def part_list(args, ck):
