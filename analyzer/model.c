@@ -2702,10 +2702,16 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
         pa_msg_error("%s: cannot read: %s", path, strerror(read_errno ? read_errno : EIO));
     } else if (!t->has_snapshot) {
         rc = PA_ENOSNAPSHOT;
+        size_t base_len;
         if (t->nsnapshots && o->at.kind == PA_AT_TIME)
             pa_msg_error("%s: no snapshot at or before %.3f s: the first of its %llu snapshots "
-                         "is later",
-                         path, (double)o->at.time_ns / 1e9, (unsigned long long)t->nsnapshots);
+                         "is later%s",
+                         path, (double)o->at.time_ns / 1e9, (unsigned long long)t->nsnapshots,
+                         pa_pieces_number(path, &base_len) > 1
+                             ? " (it is a later piece of a trace written in pieces, "
+                               "PERFSHIM_MAX_TRACE: earlier times are in the pieces before it, "
+                               "as far as they were kept)"
+                             : "");
         else if (t->damaged)
             pa_msg_error("%s: no snapshot: the trace is damaged before its first complete snapshot",
                          path);

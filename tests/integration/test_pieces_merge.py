@@ -8,7 +8,8 @@ user reads them (issue 11): every piece holds the process's whole state at its s
   (they were: one process counted as 3 or 4, its leaks as many times);
 - a report on an earlier piece (the file PERFSHIM_OUTPUT names, the first one a user opens)
   warns that the process's later state is in the latest piece, and names it (it read as a
-  complete trace of a process that ended there).
+  complete trace of a process that ended there); `--at` a time before a later piece's first
+  snapshot says that earlier times are in the pieces before it.
 No wall-clock assertion: the run is made longer until it has written 3 pieces."""
 import os
 
@@ -68,6 +69,10 @@ def main():
              repr(early.get("complete")))
     ck.check(not any("piece" in w for w in alone.get("warnings", [])),
              "a report on the latest piece has no such warning", repr(alone.get("warnings")))
+    q = pstest.run([args.perfshim, "leaks", "--at", "1ms", last])
+    ck.check(q.returncode == 2 and b"earlier times are in the pieces before it" in q.stderr,
+             "--at before a later piece's first snapshot: exit 2, and says where earlier times "
+             "are", pstest.describe(q))
     ck.done()
 
 
