@@ -1583,9 +1583,9 @@ static void advice_text(FILE *out, const adv_t *a, bool all_frames)
         fprintf(out, "%s %s %s%s", i ? "," : "", a->ev[i].key,
                 ev_estimated(a, &a->ev[i]) ? "~" : "", ev_text(&a->ev[i], b, sizeof b));
     }
-    fprintf(out, "\n  expected gain: %s%s\n", a->estimated ? "~" : "", a->gain_text);
-    if (a->estimated)
-        fputs("  (~: an estimate from a sampled trace, PERFSHIM_SAMPLE)\n", out);
+    fprintf(out, "\n  expected gain%s: %s\n",
+            a->estimated ? " (estimated: a sampled trace, PERFSHIM_SAMPLE; ~ marks estimates)" : "",
+            a->gain_text);
 }
 
 static void advice_json(pa_json_t *j, const adv_t *a)
