@@ -347,12 +347,14 @@ typedef struct {
     const char *gain_unit; /* "allocations", "bytes" or "ns" */
     uint64_t gain;
     char *gain_text;
+    bool estimated; /* its heap figures come from a byte-sampled trace (PERFSHIM_SAMPLE) */
 } adv_t;
 
 typedef struct {
     adv_t *v;
     size_t n, cap;
     pa_strlist_t skipped_ids, skipped_why; /* one entry per rule id, the first reason */
+    bool sampled; /* some trace judged was byte-sampled (leak.every_process's sums too) */
 } adv_list_t;
 
 /* The trace being judged. */
@@ -427,6 +429,11 @@ static adv_t *adv_new(adv_ctx_t *c, const char *rule)
     memset(a, 0, sizeof *a);
     a->rule = rule;
     a->trace = c->index;
+    /* a byte-sampled trace's counters are estimates; the lock and latency rules read timing
+     * chunks, which sampling does not touch */
+    bool timing = strncmp(rule, "lock.", 5) == 0 || strcmp(rule, "cond.wake") == 0 ||
+                  strcmp(rule, "alloc_latency") == 0;
+    a->estimated = !timing && (c->t ? pa_report_est(c->t)[0] != 0 : l->sampled);
     return a;
 }
 
@@ -1555,6 +1562,15 @@ static const char *ev_text(const adv_ev_t *e, char *buf, size_t size)
     }
 }
 
+/* Is this figure of a an estimate? Those of a byte-sampled trace are, but for what sampling
+ * does not change: a count of processes or snapshots, a fit's confidence, a time unit. */
+static bool ev_estimated(const adv_t *a, const adv_ev_t *e)
+{
+    return a->estimated && e->unit != ADV_NS && strcmp(e->key, "processes") != 0 &&
+           strcmp(e->key, "snapshots") != 0 && strcmp(e->key, "confidence") != 0 &&
+           strcmp(e->key, "counters_estimated") != 0;
+}
+
 static void advice_text(FILE *out, const adv_t *a, bool all_frames)
 {
     fprintf(out, "[%s] %s\n", a->rule, a->what);
@@ -1564,9 +1580,12 @@ static void advice_text(FILE *out, const adv_t *a, bool all_frames)
     fputs("  evidence:", out);
     for (size_t i = 0; i < a->nev; i++) {
         char b[64];
-        fprintf(out, "%s %s %s", i ? "," : "", a->ev[i].key, ev_text(&a->ev[i], b, sizeof b));
+        fprintf(out, "%s %s %s%s", i ? "," : "", a->ev[i].key,
+                ev_estimated(a, &a->ev[i]) ? "~" : "", ev_text(&a->ev[i], b, sizeof b));
     }
-    fprintf(out, "\n  expected gain: %s\n", a->gain_text);
+    fprintf(out, "\n  expected gain%s: %s\n",
+            a->estimated ? " (estimated: a sampled trace, PERFSHIM_SAMPLE; ~ marks estimates)" : "",
+            a->gain_text);
 }
 
 static void advice_json(pa_json_t *j, const adv_t *a)
@@ -1600,6 +1619,10 @@ static void advice_json(pa_json_t *j, const adv_t *a)
     pa_json_object_end(j);
     pa_json_key(j, "gain_text");
     pa_json_string(j, a->gain_text);
+    if (a->estimated) { /* present only then, as in the other reports */
+        pa_json_key(j, "estimated");
+        pa_json_bool(j, true);
+    }
     pa_json_object_end(j);
 }
 
@@ -1641,6 +1664,8 @@ static int judge_trace(const char *path, size_t index, size_t nth, bool several,
                    .supp = supp,
                    .out = out,
                    .sites = sites};
+    if (pa_report_est(t)[0])
+        out->sampled = true;
     int rc = chunks_take(t, &c.chunks);
     if (rc == PA_OK)
         rc = pa_symbols_new(t, &c.syms);

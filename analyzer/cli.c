@@ -22,6 +22,7 @@
 #include "html.h"
 #include "merge.h"
 #include "mergeout.h"
+#include "pieces.h"
 #include "suppress.h"
 #include "symbols.h"
 #include "symcache.h"
@@ -582,6 +583,16 @@ static int begin(int argc, char **argv, int accept, const char *help, const char
     return first;
 }
 
+/* --merge's inputs: the pieces of one process's trace (PERFSHIM_MAX_TRACE) each hold that
+ * process's whole state, so only its latest piece is merged (pieces.h). */
+static int merge_inputs(char *const *paths, size_t n, pa_strlist_t *out)
+{
+    int rc = pa_pieces_latest_only(paths, n, out);
+    if (rc != PA_OK)
+        pa_msg_error("out of memory");
+    return rc;
+}
+
 static int cmd_leaks(int argc, char **argv)
 {
     cli_opts_t o = {0};
@@ -605,8 +616,12 @@ static int cmd_leaks(int argc, char **argv)
     bool leaked = false;
     int n = argc - first;
     pa_symbols_share(n > 1); /* each module opened once for all the traces */
-    int rc = o.merge ? pa_merge_leaks(argv + first, (size_t)n, &lo, stdout, &leaked)
+    pa_strlist_t latest = {0};
+    int rc = o.merge ? merge_inputs(argv + first, (size_t)n, &latest) : PA_OK;
+    if (rc == PA_OK)
+        rc = o.merge ? pa_merge_leaks(latest.items, latest.n, &lo, stdout, &leaked)
                      : pa_leaks_files(argv + first, (size_t)n, &lo, n > 1, stdout, &leaked);
+    pa_strlist_free(&latest);
     pa_symbols_share(false);
     if (rc != PA_OK)
         status = PA_EXIT_USAGE;
@@ -633,8 +648,12 @@ static int cmd_summary(int argc, char **argv)
                             .at = o.at};
     int n = argc - first;
     pa_symbols_share(n > 1);
-    int rc = o.merge ? pa_merge_summary(argv + first, (size_t)n, &so, stdout)
+    pa_strlist_t latest = {0};
+    int rc = o.merge ? merge_inputs(argv + first, (size_t)n, &latest) : PA_OK;
+    if (rc == PA_OK)
+        rc = o.merge ? pa_merge_summary(latest.items, latest.n, &so, stdout)
                      : pa_summary_files(argv + first, (size_t)n, &so, n > 1, stdout);
+    pa_strlist_free(&latest);
     pa_symbols_share(false);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:
@@ -681,8 +700,12 @@ static int cmd_growth(int argc, char **argv)
     };
     int n = argc - first;
     pa_symbols_share(n > 1); /* each module opened once for all the traces */
-    int rc = o.merge ? pa_growth_merge(argv + first, (size_t)n, &go, stdout)
+    pa_strlist_t latest = {0};
+    int rc = o.merge ? merge_inputs(argv + first, (size_t)n, &latest) : PA_OK;
+    if (rc == PA_OK)
+        rc = o.merge ? pa_growth_merge(latest.items, latest.n, &go, stdout)
                      : pa_growth_files(argv + first, (size_t)n, &go, n > 1, stdout);
+    pa_strlist_free(&latest);
     pa_symbols_share(false);
     status = rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 out:

@@ -105,9 +105,24 @@ static int connect_path(const char *path)
 
 static int refused(long pid)
 {
-    pa_msg_error("ctl: permission denied: process %ld accepts only its own user (uid) or root, "
-                 "and this is uid %lu (or its control channel just closed)",
-                 pid, (unsigned long)geteuid());
+    /* A process that ended while we asked (its exit closes the channel) is gone, not a
+     * refusal; one of our own uid (or any, for root) cannot have refused us by uid. */
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+        pa_msg_error("ctl: process %ld ended before it answered", pid);
+        return PA_CTL_EXIT_NOPROC;
+    }
+    char proc[64];
+    struct stat st;
+    snprintf(proc, sizeof proc, "/proc/%ld", pid);
+    if (geteuid() == 0 || (stat(proc, &st) == 0 && st.st_uid == geteuid()))
+        pa_msg_error("ctl: process %ld closed the connection without an answer: its control "
+                     "channel had just closed (the process is exiting, or closed the socket's "
+                     "descriptor and the shim has not made it again); try again",
+                     pid);
+    else
+        pa_msg_error("ctl: permission denied: process %ld accepts only its own user (uid) or "
+                     "root, and this is uid %lu (or its control channel just closed)",
+                     pid, (unsigned long)geteuid());
     return PA_CTL_EXIT_PERM;
 }
 

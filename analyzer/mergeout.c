@@ -34,6 +34,7 @@
 #include "growth.h"
 #include "merge.h"
 #include "model.h"
+#include "pieces.h"
 #include "util.h"
 
 #include "trace_format.h"
@@ -1328,6 +1329,13 @@ int pa_mergeout_main(int argc, char **argv)
         pa_msg_error("merge: no trace file given; see 'perfshim help merge'");
         return PA_EXIT_USAGE;
     }
-    int rc = pa_mergeout(argv + optind, (size_t)(argc - optind), out, quiet);
+    /* the pieces of one process's trace each hold its whole state: its latest one is merged */
+    pa_strlist_t latest = {0};
+    int rc = pa_pieces_latest_only(argv + optind, (size_t)(argc - optind), &latest);
+    if (rc != PA_OK)
+        pa_msg_error("merge: out of memory");
+    else
+        rc = pa_mergeout(latest.items, latest.n, out, quiet);
+    pa_strlist_free(&latest);
     return rc == PA_OK ? PA_EXIT_OK : PA_EXIT_USAGE;
 }

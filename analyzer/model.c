@@ -20,6 +20,7 @@
 #include "model.h"
 
 #include "ages.h"
+#include "pieces.h"
 
 #include "trace_reader.h"
 
@@ -27,6 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2700,10 +2702,16 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
         pa_msg_error("%s: cannot read: %s", path, strerror(read_errno ? read_errno : EIO));
     } else if (!t->has_snapshot) {
         rc = PA_ENOSNAPSHOT;
+        size_t base_len;
         if (t->nsnapshots && o->at.kind == PA_AT_TIME)
             pa_msg_error("%s: no snapshot at or before %.3f s: the first of its %llu snapshots "
-                         "is later",
-                         path, (double)o->at.time_ns / 1e9, (unsigned long long)t->nsnapshots);
+                         "is later%s",
+                         path, (double)o->at.time_ns / 1e9, (unsigned long long)t->nsnapshots,
+                         pa_pieces_number(path, &base_len) > 1
+                             ? " (it is a later piece of a trace written in pieces, "
+                               "PERFSHIM_MAX_TRACE: earlier times are in the pieces before it, "
+                               "as far as they were kept)"
+                             : "");
         else if (t->damaged)
             pa_msg_error("%s: no snapshot: the trace is damaged before its first complete snapshot",
                          path);
@@ -2731,6 +2739,13 @@ static int read_trace(const char *path, const pa_model_opts_t *o, uint64_t keyfr
                       "or still running); its last snapshot is at %.3f s after start",
                       (double)t->last_time_ns / 1e9);
     }
+    char later[PATH_MAX + 64];
+    if (rc == PA_OK && pa_pieces_later_of_trace(path, t->process.options, later, sizeof later))
+        pa_model_warn(t,
+                      "an early piece of a trace written in pieces (PERFSHIM_MAX_TRACE): it ends "
+                      "at %.3f s after start, and the process's later state is in %s, its latest "
+                      "piece",
+                      (double)t->last_time_ns / 1e9, later);
     if (rc != PA_OK)
         pa_model_free(t);
     return rc;

@@ -203,8 +203,9 @@ static int do_stop(char *text, size_t size)
     atomic_store(&ps_g.recording, 0);
     ps_snapshot_trace_path(path, sizeof path);
     if (rc != 0) {
-        ps_msg_snprintf(text, size, "stopped; the last snapshot of section %u could not be written",
-                        (unsigned)section);
+        ps_msg_snprintf(text, size,
+                        "stopped; the last snapshot of section %u could not be written%s%s",
+                        (unsigned)section, ps_writer_failure()[0] ? ": " : "", ps_writer_failure());
         return PS_CTL_FAILED;
     }
     ps_msg_snprintf(text, size, "stopped: section %u written to %s", (unsigned)section, path);
@@ -270,8 +271,12 @@ static int handle(const ps_ctl_request_t *rq, char *text, size_t size)
         char path[512];
         int rc = ps_snapshot_write(PS_SNAP_DUMP, 0);
         ps_snapshot_trace_path(path, sizeof path);
-        ps_msg_snprintf(text, size, rc == 0 ? "snapshot written to %s" : "snapshot failed (%s)",
-                        path[0] ? path : "no trace");
+        if (rc == 0)
+            ps_msg_snprintf(text, size, "snapshot written to %s", path);
+        else if (ps_writer_failure()[0]) /* why: the program's stderr may be a log nobody reads */
+            ps_msg_snprintf(text, size, "snapshot failed: %s", ps_writer_failure());
+        else
+            ps_msg_snprintf(text, size, "snapshot failed (%s)", path[0] ? path : "no trace");
         return rc == 0 ? PS_CTL_OK : PS_CTL_FAILED;
     }
     case PS_CTL_SAMPLE:

@@ -423,6 +423,9 @@ void ps_writer_keep_list(uint32_t uid);
 void ps_writer_new_section(uint32_t section); /* next file: the first one's name + ".s<N>" */
 const char *ps_writer_first_path(void);       /* "" while the process has one section */
 const char *ps_writer_path(void);
+/* After the writer stopped on a failure: the warning it gave ("cannot create trace ..."); else "".
+ */
+const char *ps_writer_failure(void);
 uint64_t ps_writer_chunks(void); /* chunks written to the current file */
 /* The end of one snapshot's chunks (PERFSHIM_MAX_TRACE measures the pieces in such groups, and
  * deletes the older pieces the bound no longer holds). */

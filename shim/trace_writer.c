@@ -22,6 +22,7 @@
 #include "include/trace_format.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,6 +51,7 @@ static struct {
     char path[PS_TRACE_PATH_MAX];
     char first[PS_TRACE_PATH_MAX]; /* the first piece's path: later pieces are named after it */
     char section_first[PS_TRACE_PATH_MAX]; /* the first section's file, once a second begins */
+    char why[512]; /* after a failure: its warning, for perfshim ctl's reply (ps_writer_failure) */
 } w = {.fd = -1};
 
 /* PERFSHIM_MAX_TRACE keeps the first piece and at most the latest PS_PIECES_KEPT (the current
@@ -69,6 +71,24 @@ static int nolder;
 static uint64_t first_size; /* the first piece's size, once it is closed (0 before) */
 /* The END chunk a piece still gets after its last snapshot group (snapshot.c, write_end). */
 #define PS_END_BYTES (PS_CHUNK_HEADER_SIZE + PS_ROW_WIRE_SIZE(END))
+
+/* The writer stops: one warning, kept for ps_writer_failure (perfshim ctl dump and stop say
+ * why, where the program's stderr, if it has one, may be a log nobody reads). */
+static void writer_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void writer_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ps_msg_format(w.why, sizeof w.why, fmt, ap);
+    va_end(ap);
+    ps_msg_warn("%s", w.why);
+    w.failed = 1;
+}
+
+const char *ps_writer_failure(void)
+{
+    return w.failed ? w.why : "";
+}
 
 /* Fault injection (PERFSHIM_FAULT_WRITE, tests only): 1 if this write must fail with ENOSPC
  * as if the disk were full. Counted per file, from 1 (the file header). */
@@ -419,9 +439,8 @@ static int create_file(const char *base, uint32_t pid)
     }
     if (fd < 0) {
         err = errno;
-        ps_msg_warn("cannot create trace %s: %s; set PERFSHIM_OUTPUT to a writable path", w.path,
+        writer_fail("cannot create trace %s: %s; set PERFSHIM_OUTPUT to a writable path", w.path,
                     strerror(err));
-        w.failed = 1;
         w.pid = pid;
         return -1;
     }
@@ -452,8 +471,7 @@ static int create_file(const char *base, uint32_t pid)
              : over_fsize(sizeof hdr) ? -EFBIG
                                       : ps_os_write_all(fd, hdr, sizeof hdr);
     if (rc != 0) {
-        ps_msg_warn("cannot write trace %s: %s; the file stays empty", w.path, strerror(-rc));
-        w.failed = 1;
+        writer_fail("cannot write trace %s: %s; the file stays empty", w.path, strerror(-rc));
         return -1;
     }
     w.size = w.group_start = sizeof hdr;
@@ -484,9 +502,8 @@ int ps_writer_open(void)
         memcpy(base, sec, n + 1);
     }
     if (bad) {
-        ps_msg_warn("PERFSHIM_OUTPUT='%s' expands to an empty or too long path; no trace written",
+        writer_fail("PERFSHIM_OUTPUT='%s' expands to an empty or too long path; no trace written",
                     ps_g.opt.output);
-        w.failed = 1;
         w.pid = pid;
         return -1;
     }
@@ -586,9 +603,8 @@ int ps_writer_rotate(void)
     ps_msg_snprintf(base, sizeof base, "%s.part%u", w.first, (unsigned)(w.piece + 1));
     if (strlen(base) >= PS_TRACE_PATH_MAX || create_file(base, w.pid) != 0) {
         if (!w.failed)
-            ps_msg_warn("PERFSHIM_MAX_TRACE: the next piece's path is too long; later data "
+            writer_fail("PERFSHIM_MAX_TRACE: the next piece's path is too long; later data "
                         "is lost");
-        w.failed = 1;
         return -1;
     }
     w.piece++;
@@ -612,9 +628,8 @@ static int reopen(void)
     }
     if (fd >= 0)
         ps_os_close(fd);
-    ps_msg_warn("trace %s was closed, moved or removed and cannot be reopened; later data is lost",
+    writer_fail("trace %s was closed, moved or removed and cannot be reopened; later data is lost",
                 w.path);
-    w.failed = 1;
     return -1;
 }
 
@@ -673,9 +688,8 @@ int ps_writer_chunk(uint16_t type, const ps_buf_t *payload)
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            ps_msg_warn("cannot write trace %s: %s; the chunks written before stay readable",
+            writer_fail("cannot write trace %s: %s; the chunks written before stay readable",
                         w.path, r < 0 ? strerror(errno) : "short write");
-            w.failed = 1;
             return -1;
         }
         done += (size_t)r;

@@ -331,6 +331,70 @@ def part_inert(args, ck):
         raw = pstest.RawTrace(os.path.join(work, files[0]))
         ck.check(raw.end is not None and raw.snapshots[-1]["totals"]["allocs"] >= 2,
                  "PERFSHIM_CONTROL=1: the exit trace counts the allocations")
+    # a trace that cannot be created (here a directory that does not exist; in staging, a
+    # server that dropped its privileges while dormant): dump and stop fail and say why, with
+    # the shim's own warning, since the program's stderr may be a log nobody reads (audit11)
+    nwork = pstest.tmpdir("control-nodir")
+    missing = os.path.join(nwork, "missing", "%e.%p.trace")
+    prog = Prog(args, {"PERFSHIM_OUTPUT": missing, "LD_PRELOAD": args.lib,
+                       "PERFSHIM_START": "off"}, nwork)
+    try:
+        ctl(args, prog.pid, "start")
+        prog.cmd("b 2")
+        for verb in ("dump", "stop"):
+            p = ctl(args, prog.pid, verb)
+            ck.check(p.returncode == CTL_EXIT["refused"] and b"cannot create trace" in p.stderr
+                     and b"No such file or directory" in p.stderr,
+                     "an uncreatable trace: ctl %s exits 6 and says why" % verb,
+                     pstest.describe(p))
+        prog.quit()
+    finally:
+        prog.kill()
+
+    unanswered(args, ck)
+
+
+def unanswered(args, ck):
+    """A connection closed without an answer by a process of our own uid: not a refusal by
+    uid (ctl said "accepts only its own user ..., and this is uid 0" to root). The process
+    still alive: exit 5, its channel just closed; gone meanwhile: exit 3 (audit11). A socket of
+    the test's own stands in for the shim's, for a live process of ours (sleep)."""
+    xdg = pstest.tmpdir("control-unanswered")
+    sdir = os.path.join(xdg, "perfshim")
+    os.mkdir(sdir, 0o700)
+    for gone in (False, True):
+        target = subprocess.Popen(["sleep", "60"])
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path = os.path.join(sdir, "%d.sock" % target.pid)
+        srv.bind(path)
+        srv.listen(1)
+        srv.settimeout(30)
+        cli = subprocess.Popen([args.perfshim, "ctl", str(target.pid), "status"],
+                               env=dict(os.environ, XDG_RUNTIME_DIR=xdg),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            conn, _ = srv.accept()
+            conn.recv(4096)
+            if gone:
+                target.kill()
+                target.wait()
+            conn.close()
+            out, err = cli.communicate(timeout=60)
+        finally:
+            srv.close()
+            os.unlink(path)
+            if target.poll() is None:
+                target.kill()
+                target.wait()
+        if gone:
+            ck.check(cli.returncode == CTL_EXIT["noproc"] and b"ended before it answered" in err,
+                     "a process that ended before it answered: exit 3, says so",
+                     "%d %r" % (cli.returncode, err))
+        else:
+            ck.check(cli.returncode == CTL_EXIT["perm"] and b"without an answer" in err and
+                     b"accepts only its own user" not in err,
+                     "a connection of our own uid closed unanswered: exit 5, not called a "
+                     "refusal by uid", "%d %r" % (cli.returncode, err))
 
 
 def part_list(args, ck):

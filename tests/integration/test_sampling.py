@@ -151,6 +151,28 @@ def main():
         ltext = pstest.run([args.perfshim, "leaks", trace]).stdout.decode("utf-8")
         ck.check("SUMMARY: ~" in ltext and "SAMPLED" in ltext,
                  "%s: leaks text labels the estimates" % label, ltext[-400:])
+        # advise's leak advice reads the same estimated counters (audit11: it gave them bare)
+        av = pstest.run([args.perfshim, "advise", "--json", trace])
+        arep = json.loads(av.stdout.decode("utf-8"))
+        leak_adv = [a for a in arep.get("advice", []) if a["rule"] == "leak"]
+        ck.check(leak_adv and all(a.get("estimated") is True for a in leak_adv),
+                 "%s: advise --json marks its leak advice estimated" % label,
+                 repr([(a["rule"], a.get("estimated")) for a in arep.get("advice", [])]))
+        atext = pstest.run([args.perfshim, "advise", trace]).stdout.decode("utf-8")
+        ck.check("evidence: leaked_blocks ~" in atext and "expected gain (estimated" in atext,
+                 "%s: advise text marks the estimates with ~" % label, atext[:800])
+    # PERFSHIM_SAMPLE_SEED N and N + 1 must sample independently: a seed only scaled (not
+    # mixed) made N + 1's stream N's shifted by one draw, and seeds 1, 2, 3 estimated the churn
+    # site within one sample's weight of each other (audit11)
+    churn = []
+    for seed in ("1", "2", "3"):
+        _, rep = one_run(args, ck, prog, work, {"PERFSHIM_SAMPLE": str(MEAN),
+                                                "PERFSHIM_SAMPLE_SEED": seed}, "seed " + seed)
+        churn.append(sites(rep).get("site_churn", {}).get("allocs", 0) if rep else 0)
+    weight = MEAN / pstest.define(src, "SITE_CHURN_SIZE")  # allocations a churn sample stands for
+    ck.check(max(churn) - min(churn) > 3 * weight,
+             "seeds 1, 2 and 3 sample apart: the churn site's estimates differ by more than "
+             "three samples' weight (%.0f)" % (3 * weight), repr(churn))
     print("worst relative error of an estimate: %.2f%%" % (100 * worst))
     ck.done()
 
