@@ -581,17 +581,19 @@ START_TEST(test_library_frames_fold)
 }
 END_TEST
 
-/* The key trie's index in its 8-byte form (past 2^24 nodes; here past a test's limit, widened
- * midway or from the start) groups as the 4-byte one does; and a key deeper than its nodes'
- * 8-bit depth (255 pieces) counts its frames. Stacks share their outer frames (in no
- * module: one piece an address), so nodes are found again as well as made. */
-static void trie_groups(pa_trace_t *t, pa_symbols_t *s, bool live, size_t narrow, size_t n,
-                        uint64_t *bytes, uint32_t *nframes)
+/* Rows are grouped by their keys' hashes, and keys whose hashes meet are told apart by their
+ * pieces (read on the frame tree): with the hashes cut to a few bits (4: 16 values for 3001
+ * keys; 10), the groups are the same as with all 32, and so are their frame counts, a key of
+ * 1000 pieces included. Stacks share their outer frames (in no module: one piece an address),
+ * and stack id + N is another frame node on the same line as stack id: its rows join groups
+ * made by other frame nodes. */
+static void hashed_groups(pa_trace_t *t, pa_symbols_t *s, bool live, unsigned bits, size_t n,
+                          uint64_t *bytes, uint32_t *nframes)
 {
-    pa_report_test_narrow_nodes(narrow);
+    pa_report_test_hash_bits(bits);
     pa_groups_t g;
     ck_assert_int_eq(pa_report_group(t, s, live, &g), PA_OK);
-    pa_report_test_narrow_nodes(0);
+    pa_report_test_hash_bits(0);
     ck_assert_uint_eq(g.n, n);
     pa_report_sort_by_alloc(&g);
     for (size_t i = 0; i < n; i++) {
@@ -601,7 +603,7 @@ static void trie_groups(pa_trace_t *t, pa_symbols_t *s, bool live, size_t narrow
     pa_report_groups_free(&g);
 }
 
-START_TEST(test_trie_wide_index)
+START_TEST(test_group_hash_collisions)
 {
     pa_trace_t t;
     st_init(&t);
@@ -609,8 +611,8 @@ START_TEST(test_trie_wide_index)
     uint64_t site = lk_site_a();
     for (uint32_t id = 1; id <= 2 * N; id++) {
         /* innermost first: 3000 leaves under lk_site_a under 3 callers; stack id + N is stack
-         * id through site - 1, another frame node on the same line: its key's nodes are found
-         * in the index, not made */
+         * id through site - 1, another frame node on the same line: its row joins the group
+         * of stack id's */
         uint64_t a[3] = {0x100000 + (id - 1) % N, site - (id > N), 0x400000 + id % 3};
         st_add_stack(&t, id, 3, a);
         st_add_row(&t, id, 1, (id - 1) % N + 1, 1, 1);
@@ -626,10 +628,10 @@ START_TEST(test_trie_wide_index)
     static uint64_t bytes[4][N + 1];
     static uint32_t nframes[4][N + 1];
     for (int live = 0; live < 2; live++) {
-        trie_groups(&t, s, live, 0, N + 1, bytes[0], nframes[0]);
-        trie_groups(&t, s, live, 1, N + 1, bytes[1], nframes[1]);    /* 8-byte from the start */
-        trie_groups(&t, s, live, 2000, N + 1, bytes[2], nframes[2]); /* widened in the first N */
-        trie_groups(&t, s, live, 3500, N + 1, bytes[3], nframes[3]); /* widened in the deep one */
+        hashed_groups(&t, s, live, 0, N + 1, bytes[0], nframes[0]);
+        hashed_groups(&t, s, live, 4, N + 1, bytes[1], nframes[1]);
+        hashed_groups(&t, s, live, 10, N + 1, bytes[2], nframes[2]);
+        hashed_groups(&t, s, live, 1, N + 1, bytes[3], nframes[3]); /* 2 values */
         ck_assert_uint_eq(bytes[0][0], 1000000);
         ck_assert_uint_eq(nframes[0][0], DEEP);
         for (size_t i = 1; i <= N; i++) {
@@ -646,7 +648,7 @@ START_TEST(test_trie_wide_index)
 }
 END_TEST
 
-/* A suppression pattern past the 253rd (the memo of matches keeps an answer a byte a trie node)
+/* A suppression pattern past the 253rd (the memo of matches keeps an answer a byte a frame node)
  * is still the one a site reports, when the site walks to the node that matched and when it
  * meets that node's answer in the memo. */
 START_TEST(test_suppress_many_patterns)
@@ -691,7 +693,7 @@ int main(void)
     tcase_add_test(tc, test_grouping_and_sorting);
     tcase_add_test(tc, test_hidden_frames);
     tcase_add_test(tc, test_sort_top);
-    tcase_add_test(tc, test_trie_wide_index);
+    tcase_add_test(tc, test_group_hash_collisions);
     tcase_add_test(tc, test_suppress_many_patterns);
     tcase_add_test(tc, test_missing_and_zero_stacks);
     tcase_add_test(tc, test_default_patterns);
