@@ -448,13 +448,22 @@ static int note_special(const char *note)
     return NSPECIALS;
 }
 
-/* The walk of a key named by its frame node and note (a group's key and note). */
+/* The walk of a key named by its frame node and note (a row's key and note). */
 static key_it_t key_of(const pa_pieces_t *p, uint32_t leaf, const char *note)
 {
     int sp = note_special(note);
     if (sp < NSPECIALS)
         return (key_it_t){p, 0, 0, p->special[sp]};
     return key_walk(p, leaf, note == NOTE_CUT, NULL);
+}
+
+/* The walk of group x's key: its shown stack's (pa_group_t holds no key of its own: 4 bytes
+ * more a group, and 4 more with the padding). */
+static key_it_t group_key(const pa_pieces_t *p, const pa_group_t *x)
+{
+    const pa_stack_t *s =
+        note_special(x->note) < NSPECIALS ? NULL : pa_model_stack(p->t, x->shown_stack_id);
+    return key_of(p, s ? s->leaf : 0, x->note);
 }
 
 /* Whether two keys (of the same note and frame count) are the same pieces. */
@@ -722,7 +731,7 @@ static size_t group_slot(const pa_pieces_t *p, const uint32_t *index, size_t cap
             g->nframes != key->nframes)
             continue;
         if (note_special(g->note) < NSPECIALS ||
-            key_same(key_of(p, key->leaf, g->note), key_of(p, g->key, g->note)))
+            key_same(key_of(p, key->leaf, g->note), group_key(p, g)))
             break;
     }
     return i;
@@ -763,8 +772,7 @@ static int group_rows(pa_trace_t *t, const pa_pieces_t *p, const rowslot_t *keys
                 break;
             }
             ghash[out->n] = key->hash;
-            out->all[out->n] = (pa_group_t){.key = key->leaf,
-                                            .nframes = key->nframes,
+            out->all[out->n] = (pa_group_t){.nframes = key->nframes,
                                             .hidden = key->hidden,
                                             .note = row_notes[key->note],
                                             .first_stack_id = row->stack_id,
@@ -841,7 +849,7 @@ int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp)
         x->suppressed_by = -1;
         if (!supp)
             continue;
-        key_it_t it = key_of(p, x->key, x->note);
+        key_it_t it = group_key(p, x);
         it.tail = PIECE_NONE; /* (KEY_* pieces: no frame) */
         if (!memo) {          /* out of memory: every site walks its own frames */
             x->suppressed_by = walk_match(p, supp, it);
@@ -951,7 +959,7 @@ static int cmp_text(const pa_pieces_t *p, key_it_t x, key_it_t y)
  * another, the first pieces that differ order the strings as they order each other. */
 static int cmp_key(pa_pieces_t *p, const pa_group_t *a, const pa_group_t *b)
 {
-    key_it_t x = key_of(p, a->key, a->note), y = key_of(p, b->key, b->note);
+    key_it_t x = group_key(p, a), y = group_key(p, b);
     for (;;) {
         if (x.node && x.node == y.node && x.j == y.j) /* the same frames from here out */
             x.node = y.node = 0;

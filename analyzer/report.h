@@ -20,14 +20,15 @@
  * frame, see report.c) read on the frame tree from a node, and its frames are made again, for
  * the groups a report prints only, by pa_report_group_view(). */
 typedef struct {
-    uint32_t key;            /* the frame node its key is read from (report.c; 0: note's key) */
     uint32_t first_stack_id; /* lowest stack id merged here */
-    uint32_t shown_stack_id; /* the stack whose frames are shown: the first row grouped here */
-    int32_t suppressed_by;   /* index of the matching suppression pattern, or -1 */
-    uint32_t nframes;        /* visible frames */
-    uint32_t hidden;         /* leading frames hidden: operator new/new[], libperfshim.so */
-    const char *note;        /* why there are no frames, or NULL */
-    uint64_t stacks;         /* stack ids merged here */
+    /* the stack whose frames are shown: the first row grouped here, whose leaf frame node the
+     * key is read from (report.c) */
+    uint32_t shown_stack_id;
+    int32_t suppressed_by; /* index of the matching suppression pattern, or -1 */
+    uint32_t nframes;      /* visible frames */
+    uint32_t hidden;       /* leading frames hidden: operator new/new[], libperfshim.so */
+    uint32_t stacks;       /* stack ids merged here (4 bytes: ids are) */
+    const char *note;      /* why there are no frames, or NULL */
     uint64_t allocs, alloc_bytes, frees, freed_bytes;
     uint64_t live_blocks, live_bytes;
     uint64_t peak_live_bytes; /* sum of the merged stacks' peaks */
