@@ -47,6 +47,8 @@ typedef struct {
     pa_symbols_t *syms;
     pa_pieces_t *pieces;
     bool pieces_kept; /* pieces are pa_report_keep_keys()'s: not freed with the groups */
+    uint64_t *from;   /* by group of all: where a sort reads its key from (report.c) */
+    bool from_failed; /* (no memory for from: keys are found again for each comparison) */
 } pa_groups_t;
 
 /* Writes one report of trace t (one of the callbacks of pa_report_each_file). */
