@@ -648,6 +648,46 @@ START_TEST(test_group_hash_collisions)
 }
 END_TEST
 
+/* A cut (the shim's walk stopped short) puts KEY_CUT at the end of a key wherever it stands in
+ * the stack: [a, CUT, b, c] and [a, b, c, CUT] are one group (the cut flag of the frame nodes'
+ * walk, not their hash: with 1-bit hashes as well), apart from [a, b, c] and [a, b, CUT]. */
+START_TEST(test_group_cut_anywhere)
+{
+    pa_trace_t t;
+    st_init(&t);
+    const uint64_t a = 0x100000, b = 0x200000, c = 0x300000, x = PS_FRAME_CUT;
+    const uint64_t s1[] = {a, b, c}, s2[] = {a, x, b, c}, s3[] = {a, b, x}, s4[] = {a, b, c, x};
+    st_add_stack(&t, 1, 3, s1);
+    st_add_stack(&t, 2, 4, s2);
+    st_add_stack(&t, 3, 3, s3);
+    st_add_stack(&t, 4, 4, s4);
+    for (uint32_t id = 1; id <= 4; id++)
+        st_add_row(&t, id, 1, 100 * id, 1, 100 * id);
+    pa_symbols_t *sy;
+    ck_assert_int_eq(pa_symbols_new(&t, &sy), PA_OK);
+    for (unsigned bits = 0; bits <= 1; bits++) {
+        pa_report_test_hash_bits(bits);
+        pa_groups_t g;
+        ck_assert_int_eq(pa_report_group(&t, sy, false, &g), PA_OK);
+        pa_report_test_hash_bits(0);
+        ck_assert_uint_eq(g.n, 3);
+        pa_report_sort_by_alloc(&g);
+        ck_assert_uint_eq(g.items[0]->alloc_bytes, 600); /* stacks 2 and 4 */
+        ck_assert_uint_eq(g.items[0]->stacks, 2);
+        ck_assert_uint_eq(g.items[0]->nframes, 3);
+        ck_assert_ptr_nonnull(g.items[0]->note);
+        ck_assert_uint_eq(g.items[1]->alloc_bytes, 300);
+        ck_assert_uint_eq(g.items[1]->nframes, 2);
+        ck_assert_ptr_nonnull(g.items[1]->note);
+        ck_assert_uint_eq(g.items[2]->alloc_bytes, 100);
+        ck_assert_ptr_null(g.items[2]->note);
+        pa_report_groups_free(&g);
+    }
+    pa_symbols_free(sy);
+    pa_model_free(&t);
+}
+END_TEST
+
 /* A suppression pattern past the 253rd (the memo of matches keeps an answer a byte a frame node)
  * is still the one a site reports, when the site walks to the node that matched and when it
  * meets that node's answer in the memo. */
@@ -694,6 +734,7 @@ int main(void)
     tcase_add_test(tc, test_hidden_frames);
     tcase_add_test(tc, test_sort_top);
     tcase_add_test(tc, test_group_hash_collisions);
+    tcase_add_test(tc, test_group_cut_anywhere);
     tcase_add_test(tc, test_suppress_many_patterns);
     tcase_add_test(tc, test_missing_and_zero_stacks);
     tcase_add_test(tc, test_default_patterns);
