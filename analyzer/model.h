@@ -279,7 +279,7 @@ typedef struct {
     size_t nmodules, modules_cap;
     pa_stack_t *stacks; /* open addressing by id (pa_model_stack finds one) */
     size_t nstacks;
-    size_t stacks_cap;  /* slots: a power of two, at least twice nstacks, 0 before any stack */
+    size_t stacks_cap;  /* slots: a power of two, at least 4/3 of nstacks, 0 before any stack */
     pa_frames_t frames; /* the frames of the stacks */
     bool has_snapshot;
     pa_snapshot_t snap;      /* the snapshot reports describe: the last one read, or the --at one */

@@ -171,16 +171,23 @@ void pa_report_stack_view_free(pa_stackview_t *v)
     memset(v, 0, sizeof *v);
 }
 
-/* Grouping without strings per row. Each distinct frame key ("piece", serialize_frame) is
- * interned once and numbered, and the frames of each recorded address are kept as piece numbers
- * (symbolized once). A row's key is the list of the pieces of its visible frames, innermost
- * first, then KEY_CUT when the stack was cut short; keys are kept in a trie of (parent node,
- * piece) nodes, outermost piece first, so a key is one node and equal keys are the same node.
- * Each frame of the model's frame tree is mapped to its trie node once (its caller's node, plus
- * its own pieces), so a row costs a walk up to the first frame already mapped, not its whole
- * stack. The groups are those of pa_report_stack_view() keys: pieces are prefix-free (each ends
- * with \x1e), so equal lists are equal serialized keys; the sort compares the lists as the
- * strings they stand for. */
+/* Grouping without strings per row, and without a structure per frame node once the rows are
+ * keyed. Each distinct frame key ("piece", serialize_frame) is interned once and numbered, and
+ * the frames of each recorded address are kept as piece numbers (symbolized once). A row's key
+ * is the list of the pieces of its visible frames, innermost first, then KEY_CUT when the stack
+ * was cut short: the pieces the frame tree's nodes from its leaf out hold, but the shim's and
+ * the leading allocator frames. A key is therefore named by a frame node (the leaf of a row
+ * that has it) and read by walking the model's frame tree (key_it_t): nothing is kept per frame
+ * node or per piece of a key after grouping, where a trie of the keys' pieces (8 bytes a node)
+ * was kept for sorting and suppressions, and an index of it, the nodes' hashes and a map from
+ * frame node to trie node (22 bytes a frame node in all) held the keying's peak (33 MB of a
+ * compile's 1.6M frame nodes). While the rows are keyed, each frame node gets the hash and the
+ * count of the visible pieces from the outermost frame to it (8 bytes, freed after), so a row
+ * costs a walk up to the first frame already mapped, not its whole stack. Rows are grouped by
+ * their keys' hashes, the keys of rows whose hashes meet compared piece by piece (two walks,
+ * ended where they reach the same frame node). The groups are those of pa_report_stack_view()
+ * keys: pieces are prefix-free (each ends with \x1e), so equal lists are equal serialized keys;
+ * the sort compares the lists as the strings they stand for. */
 
 enum { PIECE_SHIM = 1 };
 
@@ -199,22 +206,16 @@ typedef struct {
     uint32_t piece, flags; /* flags: PIECE_* */
 } addr_frame_t;
 
+/* The frames of one address of the frame tree, innermost (f[0]) first. */
 typedef struct {
-    UT_hash_handle hh;
-    uint64_t addr;
-    size_t n;
+    uint32_t n;
     addr_frame_t f[];
 } addr_entry_t;
 
-typedef struct {
-    uint32_t parent, piece; /* node 0, the root, is the empty key */
-} knode_t;
+/* The entry of a cut (PS_FRAME_CUT: the shim could not walk further): no frame. */
+static const addr_entry_t cut_entry = {0};
 
-/* A node's depth (pieces from the root: a key's frame count, no walk up) while grouping, in the
- * low 8 bits of its kmeta: DEPTH_MANY and more are counted by a walk up (knode_depth). */
-#define DEPTH_MANY 0xffu
-
-/* What a frame node adds to its trie node when it is not 0 (few do): shim frames hidden on its
+/* What a frame node adds to its memo when it is not 0 (few do): shim frames hidden on its
  * path from the outermost frame, and whether the path holds a cut. */
 typedef struct {
     UT_hash_handle hh;
@@ -225,35 +226,38 @@ typedef struct {
 
 typedef struct {
     uint32_t frame;
-    const addr_entry_t *e; /* its frames; NULL for a cut */
+    const addr_entry_t *e; /* its frames (cut_entry for a cut) */
 } pending_t;
 
-#define FMAP_EXTRA 0x80000000u /* in fmap: the node has a fextra_t */
+/* In pa_pieces_t.fdepth, by frame node: mapped, has a fextra_t, and its visible pieces. */
+#define FD_MAPPED 0x80000000u
+#define FD_EXTRA 0x40000000u
+#define FD_DEPTH 0x3fffffffu
+
+/* The specials' keys (no frame node): KEY_NO_STACK, KEY_MISSING, KEY_EMPTY. */
+enum { SPECIAL_NO_STACK, SPECIAL_MISSING, SPECIAL_EMPTY, NSPECIALS };
+static const char *const special_keys[NSPECIALS] = {KEY_NO_STACK, KEY_MISSING, KEY_EMPTY};
+static const char *const special_notes[NSPECIALS] = {NOTE_NO_STACK, NOTE_MISSING, NOTE_EMPTY};
+
+#define PIECE_NONE UINT32_MAX
 
 struct pa_pieces {
     piece_t *table;  /* uthash by key */
     piece_t **items; /* by number */
     size_t n, cap;
-    bool ranked;         /* rank and prefix are set (no piece was added since) */
-    addr_entry_t *addrs; /* uthash by address: the frames of each address looked up */
+    bool ranked; /* rank and prefix are set (no piece was added since) */
+    const pa_trace_t *t;
+    /* by address index of t's frame tree (pa_model_frame_aix): its frames as pieces, NULL
+     * until a row's walk meets it */
+    const addr_entry_t **byaix;
+    size_t naddrs;
     pa_str_t buf;
-    uint32_t cut_piece; /* KEY_CUT's number */
-    knode_t *nodes;     /* the key trie */
-    size_t nnodes, ncap;
-    /* while grouping (freed after it), by node: the top 24 bits of its path hash (key_hash),
-     * then its depth (DEPTH_MANY) */
-    uint32_t *kmeta;
-    size_t kmeta_cap;
-    size_t room; /* nodes both arrays hold (the lesser of their caps) */
-    /* The index by path hash, while grouping: 4-byte slots, a node number (24 bits) and the 8
-     * bits of the hash below those its kmeta keeps (so the two hold the hash's high half, what
-     * a probe reads); index8, util.h's 8-byte tagged slots, once the trie has more nodes than 24
-     * bits number (kix_reserve). 0: an empty slot (the root is never in it). */
-    uint32_t *index4;
-    uint64_t *index8;
-    size_t index_cap;
-    size_t index_room;  /* nodes it takes before kix_reserve must grow or widen it */
-    uint32_t *fmap;     /* by frame node: its trie node + 1 (0: not mapped), FMAP_EXTRA */
+    uint32_t cut_piece;          /* KEY_CUT's number */
+    uint32_t special[NSPECIALS]; /* the specials' numbers (PIECE_NONE: not met) */
+    /* while keying (freed after it), by frame node: the hash of the visible pieces from the
+     * outermost frame to it (key_hash), and FD_* with their count */
+    uint32_t *fhash;
+    uint32_t *fdepth;
     fextra_t *extras;   /* uthash by frame node */
     pending_t *scratch; /* frame nodes of one walk not mapped yet, and their frames */
     size_t scratch_cap; /* slots */
@@ -283,51 +287,49 @@ static int piece_intern(pa_pieces_t *p, const char *key, const pa_frame_t *f, ui
     return PA_OK;
 }
 
-/* The frames of address addr as piece numbers and flags, symbolized once. */
-static int addr_frames(pa_pieces_t *p, pa_symbols_t *syms, uint64_t addr, const addr_entry_t **out)
+/* The frames of frame node `node`'s address as piece numbers and flags, symbolized once. */
+static int addr_frames(pa_pieces_t *p, pa_symbols_t *syms, uint32_t node, const addr_entry_t **out)
 {
-    addr_entry_t *e;
-    HASH_FIND(hh, p->addrs, &addr, sizeof addr, e);
-    if (!e) {
-        const pa_frame_t *fr;
-        size_t n;
-        if (pa_symbols_lookup(syms, addr, &fr, &n) != PA_OK ||
-            !(e = malloc(sizeof *e + n * sizeof e->f[0])))
-            return PA_ENOMEM;
-        memset(e, 0, sizeof *e);
-        e->addr = addr;
-        e->n = n;
-        for (size_t k = 0; k < n; k++) {
-            p->buf.len = 0;
-            if (p->buf.s)
-                p->buf.s[0] = 0;
-            serialize_frame(&p->buf, &fr[k]);
-            if (p->buf.failed || piece_intern(p, pa_str_get(&p->buf), &fr[k], &e->f[k].piece)) {
-                free(e);
-                return PA_ENOMEM;
-            }
-            e->f[k].flags = pa_report_frame_is_shim(&fr[k]) ? PIECE_SHIM : 0;
-        }
-        HASH_ADD(hh, p->addrs, addr, sizeof e->addr, e);
+    uint32_t aix = pa_model_frame_aix(p->t, node);
+    const addr_entry_t *known = p->byaix[aix];
+    if (known) {
+        *out = known;
+        return PA_OK;
     }
-    *out = e;
+    uint64_t addr = p->t->frames.addrs[aix];
+    if (addr == PS_FRAME_CUT) { /* the shim could not walk further (libunwind) */
+        *out = p->byaix[aix] = &cut_entry;
+        return PA_OK;
+    }
+    const pa_frame_t *fr;
+    size_t n;
+    addr_entry_t *e;
+    if (pa_symbols_lookup(syms, addr, &fr, &n) != PA_OK || n > UINT32_MAX ||
+        !(e = malloc(sizeof *e + n * sizeof e->f[0])))
+        return PA_ENOMEM;
+    e->n = (uint32_t)n;
+    for (size_t k = 0; k < n; k++) {
+        p->buf.len = 0;
+        if (p->buf.s)
+            p->buf.s[0] = 0;
+        serialize_frame(&p->buf, &fr[k]);
+        if (p->buf.failed || piece_intern(p, pa_str_get(&p->buf), &fr[k], &e->f[k].piece)) {
+            free(e);
+            return PA_ENOMEM;
+        }
+        e->f[k].flags = pa_report_frame_is_shim(&fr[k]) ? PIECE_SHIM : 0;
+    }
+    *out = p->byaix[aix] = e;
     return PA_OK;
 }
 
-/* Frees what only grouping needs (the trie's index, the frame map); the trie and the pieces
- * stay for sorting, suppressions and the notes. */
+/* Frees what only keying needs (the frame nodes' hashes and counts); the pieces and the
+ * addresses' frames stay for grouping, sorting, suppressions and the notes. */
 static void pieces_trim(pa_pieces_t *p)
 {
-    free(p->index4);
-    free(p->index8);
-    p->index4 = NULL;
-    p->index8 = NULL;
-    p->index_cap = p->index_room = 0;
-    free(p->kmeta);
-    p->kmeta = NULL;
-    p->kmeta_cap = p->room = 0;
-    free(p->fmap);
-    p->fmap = NULL;
+    free(p->fhash);
+    free(p->fdepth);
+    p->fhash = p->fdepth = NULL;
     fextra_t *x, *xt;
     HASH_ITER(hh, p->extras, x, xt)
     {
@@ -350,258 +352,158 @@ static void pieces_free(pa_pieces_t *p)
         HASH_DEL(p->table, x);
         free(x);
     }
-    addr_entry_t *e, *et;
-    HASH_ITER(hh, p->addrs, e, et)
-    {
-        HASH_DEL(p->addrs, e);
-        free(e);
-    }
+    for (size_t i = 0; p->byaix && i < p->naddrs; i++)
+        if (p->byaix[i] != &cut_entry)
+            free((void *)p->byaix[i]);
+    free(p->byaix);
     free(p->items);
-    free(p->nodes);
     pa_str_free(&p->buf);
     free(p);
 }
 
-/* The trie's hash of a node: of its piece and its parent's (0 for the root), that is of its
- * whole key from the outer end. So the slots of a walk's nodes follow from its pieces alone,
- * before any of them is found, and frame_key fetches them ahead instead of meeting one cache
- * miss after the other (as the frame tree's frame_hash, model.c). The index reads only a hash's
- * high half (its tag and first slot), so that half is all the trie keeps of it: its top 24 bits
- * in the node's kmeta (beside its depth), the next 8 in its index slot, 8 bytes a node in all
- * where the index's 8-byte slots and a 4-byte hash and depth took 16+ (advise's peak on a
- * compile's million nodes). Its children's hashes are made of the 24 bits; the two halves
- * mixed by a full 64-bit finalizer (splitmix64's). */
-static uint64_t key_hash(uint32_t parent_hash, uint32_t piece)
+/* The hash of a key with one more piece put inward of the pieces of hash h (splitmix64's
+ * finalizer on both). KEY_HASH0: the empty key's. */
+#define KEY_HASH0 0x2545f491u
+static inline uint32_t key_hash(uint32_t h, uint32_t piece)
 {
-    uint64_t h = ((uint64_t)parent_hash << 32 | piece) * 0x9e3779b97f4a7c15u;
-    h = (h ^ h >> 30) * 0xbf58476d1ce4e5b9u;
-    return h ^ h >> 31;
+    uint64_t x = ((uint64_t)h << 32 | piece) * 0x9e3779b97f4a7c15u;
+    x = (x ^ x >> 30) * 0xbf58476d1ce4e5b9u;
+    return (uint32_t)((x ^ x >> 31) >> 32);
 }
 
-/* Nodes the 4-byte index slots number (24 bits); more, and the index takes 8-byte slots. */
-static size_t kix_narrow_nodes = (size_t)1 << 24;
+/* For tests: the rows' hashes cut to their low bits (groups then meet in the index). */
+static uint32_t key_hash_mask = UINT32_MAX;
 
-void pa_report_test_narrow_nodes(size_t n)
+void pa_report_test_hash_bits(unsigned bits)
 {
-    kix_narrow_nodes = n && n < (size_t)1 << 24 ? n : (size_t)1 << 24;
+    key_hash_mask = bits && bits < 32 ? (1u << bits) - 1 : UINT32_MAX;
 }
 
-/* A 4-byte slot's tag: the low 8 bits of the hash's high half (its first slot, kix_first4, is
- * the top bits': below 2^24 slots these 8 move it by less than one slot). */
-#define KIX_TAG(h) ((uint32_t)((h) >> 32) & 0xffu)
-/* The first slot of hash h in the 4-byte index of cap slots, any number of them (so it is sized
- * to the nodes to come, not to the power of two above: 6 MB, not 8, on a compile's trie): the
- * high half's place in [0, cap), as util.h's tagged index keeps the hashes' order. */
-static inline size_t kix_first4(uint64_t h, size_t cap)
-{
-    return (size_t)((h >> 32) * (uint64_t)cap >> 32);
-}
-/* The high half of node n's hash, from its kmeta and its slot's tag. */
-#define KIX_HIGH(p, n, tag) (((p)->kmeta[n] & ~DEPTH_MANY) | (tag))
+/* ---- keys read on the frame tree ---- */
 
-/* The node of (parent, piece), of path hash h, with *slot its index slot; or 0, with *slot the
- * empty slot where it would go. */
-static uint32_t knode_find(const pa_pieces_t *p, uint32_t parent, uint32_t piece, uint64_t h,
-                           size_t *slot)
+/* A key's pieces, innermost first: those of the frame nodes from `node` out (from piece j of
+ * the first), but the shim's, then `tail` (KEY_CUT's or a special's piece) if not PIECE_NONE. */
+typedef struct {
+    const pa_pieces_t *p;
+    uint32_t node, j;
+    uint32_t tail;
+} key_it_t;
+
+static inline const addr_entry_t *node_entry(const pa_pieces_t *p, uint32_t node)
 {
-    size_t i, cap = p->index_cap;
-    uint32_t found = 0;
-    if (p->index4) {
-        uint32_t e, tag = KIX_TAG(h);
-        for (i = kix_first4(h, cap); (e = p->index4[i]); i = i + 1 < cap ? i + 1 : 0) {
-            const knode_t *n = &p->nodes[e >> 8];
-            if ((e & 0xffu) == tag && n->parent == parent && n->piece == piece) {
-                found = e >> 8;
-                break;
-            }
-        }
-    } else {
-        size_t mask = cap - 1;
-        i = pa_tix_first(h, cap);
-        uint64_t e;
-        while ((e = p->index8[i])) {
-            const knode_t *n = &p->nodes[(uint32_t)e];
-            if (PA_TIX_TAG(e) == PA_TIX_TAG(h) && n->parent == parent && n->piece == piece) {
-                found = (uint32_t)e;
-                break;
-            }
-            i = (i + 1) & mask;
-        }
-    }
-    *slot = i;
-    return found;
+    return p->byaix[pa_model_frame_aix(p->t, node)];
 }
 
-/* Puts node n of hash h (absent) into the 4-byte index of cap slots. */
-static void kix_put4(uint32_t *index, size_t cap, uint64_t h, uint32_t n)
+/* The next piece, or PIECE_NONE at the end. A walk that has used a node's last frame stands at
+ * its caller's first, so two walks at the same place stand on the same (node, j). */
+static uint32_t key_next(key_it_t *it)
 {
-    size_t i = kix_first4(h, cap);
-    while (index[i])
-        i = i + 1 < cap ? i + 1 : 0;
-    index[i] = n << 8 | KIX_TAG(h);
-}
-
-/* Makes the index take `need` nodes (at most 3/4 full), and node number p->nnodes: a larger
- * table, or the 8-byte one once the nodes pass kix_narrow_nodes. Its nodes are put back from
- * their hashes' high halves (kmeta and tag), in the order of the old table's slots. */
-static int kix_reserve(pa_pieces_t *p, size_t need)
-{
-    bool wide = p->index8 || p->nnodes + 1 > kix_narrow_nodes;
-    if (need * 4 <= p->index_cap * 3 && wide == (p->index8 != NULL))
-        goto room;
-    size_t cap = p->index_cap ? p->index_cap : 1024;
-    if (wide) { /* a power of two (util.h) */
-        cap = 1024;
-        while (cap < p->index_cap || need * 4 > cap * 3)
-            cap *= 2;
-    } else if (need * 4 > cap * 3) {
-        cap = cap * 2 > need / 3 * 4 + 4 ? cap * 2 : need / 3 * 4 + 4;
-    }
-    if (cap > (size_t)1 << 32)
-        return PA_ENOMEM;
-    uint32_t *n4 = NULL;
-    uint64_t *n8 = NULL;
-    if (wide ? !(n8 = pa_util_zalloc(cap * sizeof *n8)) : !(n4 = pa_util_zalloc(cap * sizeof *n4)))
-        return PA_ENOMEM;
-    for (size_t i = 0; i < p->index_cap; i++) {
-        uint32_t n = p->index4 ? p->index4[i] >> 8 : (uint32_t)p->index8[i];
-        if (!n)
+    while (it->node) {
+        const addr_entry_t *e = node_entry(it->p, it->node);
+        if (it->j >= e->n) { /* (a cut: no frame) */
+            it->node = pa_model_frame_caller(it->p->t, it->node);
+            it->j = 0;
             continue;
-        uint64_t h = p->index4 ? (uint64_t)KIX_HIGH(p, n, p->index4[i] & 0xffu) << 32
-                               : PA_TIX_TAG(p->index8[i]);
-        if (n8)
-            pa_tix_put(n8, cap, h, n);
-        else
-            kix_put4(n4, cap, h, n);
+        }
+        const addr_frame_t *f = &e->f[it->j++];
+        if (it->j == e->n) {
+            it->node = pa_model_frame_caller(it->p->t, it->node);
+            it->j = 0;
+        }
+        if (!(f->flags & PIECE_SHIM))
+            return f->piece;
     }
-    free(p->index4);
-    free(p->index8);
-    p->index4 = n4;
-    p->index8 = n8;
-    p->index_cap = cap;
-room:
-    p->index_room = p->index_cap / 4 * 3;
-    if (p->index4 && p->index_room > kix_narrow_nodes)
-        p->index_room = kix_narrow_nodes;
-    return PA_OK;
+    uint32_t x = it->tail;
+    it->tail = PIECE_NONE;
+    return x;
 }
 
-/* Makes the node arrays (nodes, kmeta) hold `need` nodes. */
-static int knode_reserve(pa_pieces_t *p, size_t need)
+/* The walk of the key of the frames from `leaf` out (cut: KEY_CUT at its end), past its
+ * leading (innermost) operator new frames unless nothing else is left; *lead: how many. */
+static key_it_t key_walk(const pa_pieces_t *p, uint32_t leaf, bool cut, size_t *lead)
 {
-    if (pa_util_grow((void **)&p->nodes, &p->ncap, need, sizeof *p->nodes) != PA_OK ||
-        pa_util_grow((void **)&p->kmeta, &p->kmeta_cap, need, sizeof *p->kmeta) != PA_OK)
-        return PA_ENOMEM;
-    p->room = p->ncap < p->kmeta_cap ? p->ncap : p->kmeta_cap;
-    return PA_OK;
-}
-
-/* The trie node of key `parent` with `piece` put before it (made if new). *fresh: in, parent
- * was made by this walk, so it has no child yet and the node is new (no lookup: its slot is
- * the first empty one); out, the node was made. */
-static int knode_child_of(pa_pieces_t *p, uint32_t parent, uint32_t piece, bool *fresh,
-                          uint32_t *out)
-{
-    if (p->nnodes >= FMAP_EXTRA - 2) /* (fmap holds node + 1 below FMAP_EXTRA) */
-        return PA_ENOMEM;
-    if (p->nnodes + 1 > p->index_room && kix_reserve(p, p->nnodes + 1) != PA_OK)
-        return PA_ENOMEM;
-    uint64_t h = key_hash(p->kmeta[parent] >> 8, piece);
-    size_t i = 0;
-    uint32_t found = *fresh ? 0 : knode_find(p, parent, piece, h, &i);
-    if (found) {
-        *out = found;
-        return PA_OK;
+    key_it_t it = {p, leaf, 0, PIECE_NONE}, at = it;
+    size_t n = 0;
+    uint32_t x;
+    for (;;) {
+        at = it;
+        if ((x = key_next(&it)) == PIECE_NONE || !p->items[x]->allocator)
+            break;
+        n++;
     }
-    if (p->nnodes + 1 > p->room && knode_reserve(p, p->nnodes + 1) != PA_OK)
-        return PA_ENOMEM;
-    uint32_t n = (uint32_t)p->nnodes++;
-    p->nodes[n] = (knode_t){parent, piece};
-    uint32_t depth = p->kmeta[parent] & DEPTH_MANY;
-    p->kmeta[n] = (uint32_t)(h >> 40) << 8 | (depth + (depth < DEPTH_MANY));
-    if (*fresh && p->index4)
-        kix_put4(p->index4, p->index_cap, h, n);
-    else if (*fresh)
-        pa_tix_put(p->index8, p->index_cap, h, n);
-    else if (p->index4)
-        p->index4[i] = n << 8 | KIX_TAG(h);
-    else
-        p->index8[i] = PA_TIX_TAG(h) | n;
-    *fresh = true;
-    *out = n;
-    return PA_OK;
+    if (x == PIECE_NONE) /* nothing but hidden frames (a very short stack): keep them */
+        at = (key_it_t){p, leaf, 0, PIECE_NONE}, n = 0;
+    at.tail = cut ? p->cut_piece : PIECE_NONE;
+    if (lead)
+        *lead = n;
+    return at;
 }
 
-/* Pieces from the root to node k. */
-static size_t knode_depth(const pa_pieces_t *p, uint32_t k)
+/* The special of a note, or NSPECIALS. */
+static int note_special(const char *note)
 {
-    if ((p->kmeta[k] & DEPTH_MANY) < DEPTH_MANY)
-        return p->kmeta[k] & DEPTH_MANY;
-    size_t d = 0;
-    for (; k; k = p->nodes[k].parent)
-        d++;
-    return d;
+    for (int i = 0; i < NSPECIALS; i++)
+        if (note == special_notes[i])
+            return i;
+    return NSPECIALS;
 }
 
-static int knode_child(pa_pieces_t *p, uint32_t parent, uint32_t piece, uint32_t *out)
+/* The walk of a key named by its frame node and note (a row's key and note). */
+static key_it_t key_of(const pa_pieces_t *p, uint32_t leaf, const char *note)
 {
-    bool fresh = false;
-    return knode_child_of(p, parent, piece, &fresh, out);
+    int sp = note_special(note);
+    if (sp < NSPECIALS)
+        return (key_it_t){p, 0, 0, p->special[sp]};
+    return key_walk(p, leaf, note == NOTE_CUT, NULL);
 }
 
-/* Fetches the index slots of the first nodes that mapping the n pending frames of
- * p->scratch (innermost first) onto key node `from` will look up (until a cut, which starts
- * another key): their hashes follow from the pieces. */
-static void knode_prefetch(const pa_pieces_t *p, uint32_t from, size_t n)
+/* The walk of group x's key: its shown stack's (pa_group_t holds no key of its own: 4 bytes
+ * more a group, and 4 more with the padding). */
+static key_it_t group_key(const pa_pieces_t *p, const pa_group_t *x)
 {
-    enum { AHEAD = 48 };
-    uint32_t ph = p->kmeta[from] >> 8;
-    size_t done = 0;
-    while (n-- && done < AHEAD && p->scratch[n].e) {
-        const addr_entry_t *e = p->scratch[n].e;
-        for (size_t j = e->n; j-- > 0 && done < AHEAD;)
-            if (!(e->f[j].flags & PIECE_SHIM)) {
-                uint64_t h = key_hash(ph, e->f[j].piece);
-                if (p->index4)
-                    __builtin_prefetch(&p->index4[kix_first4(h, p->index_cap)]);
-                else
-                    __builtin_prefetch(&p->index8[pa_tix_first(h, p->index_cap)]);
-                ph = (uint32_t)(h >> 40);
-                done++;
-            }
+    const pa_stack_t *s =
+        note_special(x->note) < NSPECIALS ? NULL : pa_model_stack(p->t, x->shown_stack_id);
+    return key_of(p, s ? s->leaf : 0, x->note);
+}
+
+/* Moves two walks that stand at the start of frame nodes of the same address (so of the same
+ * pieces) past them, while they do: a node's address read, not its pieces. */
+static inline void key_skip_same(key_it_t *a, key_it_t *b)
+{
+    const pa_trace_t *t = a->p->t;
+    while (a->node && b->node && !a->j && !b->j && a->node != b->node &&
+           pa_model_frame_aix(t, a->node) == pa_model_frame_aix(t, b->node)) {
+        a->node = pa_model_frame_caller(t, a->node);
+        b->node = pa_model_frame_caller(t, b->node);
     }
 }
 
-/* Key `node` with KEY_CUT put at its outer end (a cut below frames already mapped: rare). */
-static int knode_recut(pa_pieces_t *p, uint32_t node, uint32_t *out)
+/* Whether two keys (of the same note and frame count) are the same pieces. */
+static bool key_same(key_it_t a, key_it_t b)
 {
-    size_t n = 0, cap = 0;
-    uint32_t *pieces = NULL, k;
-    int rc = PA_OK;
-    for (uint32_t x = node; x && rc == PA_OK; x = p->nodes[x].parent)
-        if ((rc = pa_util_grow((void **)&pieces, &cap, n + 1, sizeof *pieces)) == PA_OK)
-            pieces[n++] = p->nodes[x].piece;
-    if (rc == PA_OK)
-        rc = knode_child(p, 0, p->cut_piece, &k);
-    while (rc == PA_OK && n--)
-        rc = knode_child(p, k, pieces[n], &k);
-    free(pieces);
-    if (rc == PA_OK)
-        *out = k;
-    return rc;
+    for (;;) {
+        key_skip_same(&a, &b);
+        if (a.node == b.node && a.j == b.j) /* the same frames from here out */
+            return a.tail == b.tail;
+        uint32_t x = key_next(&a), y = key_next(&b);
+        if (x != y)
+            return false;
+        if (x == PIECE_NONE)
+            return true;
+    }
 }
+
+/* ---- keying ---- */
 
 typedef struct {
-    uint32_t node; /* trie node */
-    uint32_t shim; /* shim frames hidden */
+    uint32_t hash, depth, shim;
     bool cut;
-    bool fresh; /* node was made by this walk (knode_child_of) */
 } fkey_t;
 
 static fkey_t fmap_get(const pa_pieces_t *p, uint32_t frame)
 {
-    fkey_t k = {(p->fmap[frame] & ~FMAP_EXTRA) - 1, 0, false, false};
-    if (p->fmap[frame] & FMAP_EXTRA) {
+    fkey_t k = {p->fhash[frame], p->fdepth[frame] & FD_DEPTH, 0, false};
+    if (p->fdepth[frame] & FD_EXTRA) {
         fextra_t *x;
         HASH_FIND(hh, p->extras, &frame, sizeof frame, x);
         if (x) {
@@ -612,23 +514,23 @@ static fkey_t fmap_get(const pa_pieces_t *p, uint32_t frame)
     return k;
 }
 
-/* Maps frame node `frame` (its frames `e`: NULL for a cut), whose caller's key is *k, and
- * leaves its own key in *k. */
+/* Maps frame node `frame` (its frames `e`), whose caller's key is *k, and leaves its own key in
+ * *k. */
 static int fmap_set(pa_pieces_t *p, uint32_t frame, const addr_entry_t *e, fkey_t *k)
 {
-    if (!e) { /* the shim could not walk further (libunwind) */
-        if (!k->cut && knode_recut(p, k->node, &k->node) != PA_OK)
-            return PA_ENOMEM;
+    if (e == &cut_entry)
         k->cut = true;
-        k->fresh = false;
-    } else {
-        for (size_t j = e->n; j-- > 0;) /* outermost (the function inlined into) first */
-            if (e->f[j].flags & PIECE_SHIM)
-                k->shim++;
-            else if (knode_child_of(p, k->node, e->f[j].piece, &k->fresh, &k->node) != PA_OK)
-                return PA_ENOMEM;
-    }
-    p->fmap[frame] = (k->node + 1) | (k->shim || k->cut ? FMAP_EXTRA : 0);
+    for (size_t j = e->n; j-- > 0;) /* outermost (the function inlined into) first */
+        if (e->f[j].flags & PIECE_SHIM) {
+            k->shim++;
+        } else {
+            k->hash = key_hash(k->hash, e->f[j].piece);
+            k->depth++;
+        }
+    if (k->depth > FD_DEPTH)
+        return PA_ENOMEM;
+    p->fhash[frame] = k->hash;
+    p->fdepth[frame] = k->depth | FD_MAPPED | (k->shim || k->cut ? FD_EXTRA : 0);
     if (k->shim || k->cut) {
         fextra_t *x = malloc(sizeof *x);
         if (!x)
@@ -643,85 +545,53 @@ static int fmap_set(pa_pieces_t *p, uint32_t frame, const addr_entry_t *e, fkey_
  * addresses are symbolized innermost first, as a walk of the whole stack would meet them (the
  * frames already mapped were symbolized before): the symbolizer's warnings come in the order
  * of the rows and frames. */
-static int frame_key(pa_pieces_t *p, pa_trace_t *t, pa_symbols_t *syms, uint32_t leaf, fkey_t *k)
+static int frame_key(pa_pieces_t *p, pa_symbols_t *syms, uint32_t leaf, fkey_t *k)
 {
     size_t n = 0;
     uint32_t x = leaf;
-    for (; x && !p->fmap[x]; x = pa_model_frame_caller(t, x), n++) {
+    for (; x && !(p->fdepth[x] & FD_MAPPED); x = pa_model_frame_caller(p->t, x), n++) {
         if (pa_util_grow((void **)&p->scratch, &p->scratch_cap, n + 1, sizeof *p->scratch) != PA_OK)
             return PA_ENOMEM;
         p->scratch[n].frame = x;
-        p->scratch[n].e = NULL;
-        uint64_t addr = pa_model_frame_addr(t, x);
-        if (addr != PS_FRAME_CUT && addr_frames(p, syms, addr, &p->scratch[n].e) != PA_OK)
+        if (addr_frames(p, syms, x, &p->scratch[n].e) != PA_OK)
             return PA_ENOMEM;
     }
-    *k = x ? fmap_get(p, x) : (fkey_t){0, 0, false, false};
-    if (n && p->index_cap && !k->cut)
-        knode_prefetch(p, k->node, n);
+    *k = x ? fmap_get(p, x) : (fkey_t){KEY_HASH0, 0, 0, false};
     while (n--)
         if (fmap_set(p, p->scratch[n].frame, p->scratch[n].e, k) != PA_OK)
             return PA_ENOMEM;
     return PA_OK;
 }
 
-/* A row's key as pa_report_stack_view() makes it (hiding PA_HIDE_ALLOCATOR | PA_HIDE_SHIM): its
- * trie node, with the frame count, hidden frames and note of the view. */
-typedef struct {
-    uint32_t node;
-    size_t nframes, hidden;
-    const char *note;
-} rowkey_t;
-
-static int special_key(pa_pieces_t *p, rowkey_t *k, const char *key, const char *note)
+/* The hash of the key whose walk is `it` (key_walk's: past the leading frames), from the
+ * frame nodes' hashes: the hash of its first node's caller, and that node's pieces from j. */
+static uint32_t walk_hash(const pa_pieces_t *p, key_it_t it)
 {
-    uint32_t id;
-    k->note = note;
-    return piece_intern(p, key, NULL, &id) != PA_OK ? PA_ENOMEM : knode_child(p, 0, id, &k->node);
-}
-
-static int row_key(pa_trace_t *t, pa_symbols_t *syms, pa_pieces_t *p, uint32_t stack_id,
-                   rowkey_t *k)
-{
-    memset(k, 0, sizeof *k);
-    const pa_stack_t *s = stack_id ? pa_model_stack(t, stack_id) : NULL;
-    if (stack_id == 0)
-        return special_key(p, k, KEY_NO_STACK, NOTE_NO_STACK);
-    if (!s)
-        return special_key(p, k, KEY_MISSING, NOTE_MISSING);
-    if (s->depth == 0)
-        return special_key(p, k, KEY_EMPTY, NOTE_EMPTY);
-    fkey_t f;
-    if (frame_key(p, t, syms, s->leaf, &f) != PA_OK)
-        return PA_ENOMEM;
-    /* leading (innermost) operator new frames are hidden, unless nothing else is left */
-    uint32_t top = 0; /* the node above the visible frames: the root, or KEY_CUT's */
-    if (f.cut && knode_child(p, 0, p->cut_piece, &top) != PA_OK)
-        return PA_ENOMEM;
-    size_t lead = 0;
-    uint32_t x = f.node;
-    while (x != top && p->items[p->nodes[x].piece]->allocator) {
-        x = p->nodes[x].parent;
-        lead++;
+    uint32_t h = KEY_HASH0;
+    if (it.node) {
+        uint32_t c = pa_model_frame_caller(p->t, it.node);
+        if (!it.j) {
+            h = p->fhash[it.node];
+        } else {
+            const addr_entry_t *e = node_entry(p, it.node);
+            h = c ? p->fhash[c] : KEY_HASH0;
+            for (size_t j = e->n; j-- > it.j;)
+                if (!(e->f[j].flags & PIECE_SHIM))
+                    h = key_hash(h, e->f[j].piece);
+        }
     }
-    if (x == top) /* nothing but hidden frames (a very short stack): keep them */
-        x = f.node, lead = 0;
-    k->node = x;
-    k->nframes = knode_depth(p, x) - knode_depth(p, top);
-    k->hidden = f.shim + lead;
-    k->note = f.cut ? NOTE_CUT : k->nframes ? NULL : NOTE_ALL_SHIM;
-    return PA_OK;
+    return h;
 }
 
-/* A row's key while the rows are grouped: rowkey_t packed (note: an index into row_notes). */
+/* A row's key while the rows are grouped: the frame node its key is read from (0 for a
+ * special), the key's hash, the view's frame count, hidden frames and note (an index into
+ * row_notes; ROW_SKIPPED, the row is left out: live_only). A row of more hidden frames than 24
+ * bits count is out of memory (pa_report_group). */
 typedef struct {
-    uint32_t node, nframes;
-    /* note: ROW_SKIPPED, the row is left out (live_only); 12 bytes a row, not 16 (0.8 MB of a
-     * compile's 192k rows, held at both peaks of the grouping); a row of more hidden frames
-     * than 24 bits count is out of memory (pa_report_group) */
+    uint32_t leaf, hash, nframes;
     uint32_t hidden : 24, note : 8;
 } rowslot_t;
-_Static_assert(sizeof(rowslot_t) == 12, "a row's key in 12 bytes");
+_Static_assert(sizeof(rowslot_t) == 16, "a row's key in 16 bytes");
 
 static const char *const row_notes[] = {NULL,       NOTE_NO_STACK, NOTE_MISSING,
                                         NOTE_EMPTY, NOTE_ALL_SHIM, NOTE_CUT};
@@ -735,11 +605,45 @@ static uint8_t row_note_index(const char *note)
     return i;
 }
 
-/* The first pass of a grouping of every row (the keys of the rows, the pieces and the trie),
- * kept for the next groupings of the same snapshot while pa_report_keep_keys() is on: the
- * reports of `export --format json` group one snapshot three times (summary, leaks, timeline).
- * Kept only when that pass added no warning to the trace: a report's own symbolizer would then
- * have added none either, so the reports that reuse it say what they said before. */
+/* A row's key as pa_report_stack_view() makes it (hiding PA_HIDE_ALLOCATOR | PA_HIDE_SHIM). */
+static int row_key(pa_trace_t *t, pa_symbols_t *syms, pa_pieces_t *p, uint32_t stack_id,
+                   rowslot_t *k)
+{
+    memset(k, 0, sizeof *k);
+    const pa_stack_t *s = stack_id ? pa_model_stack(t, stack_id) : NULL;
+    int sp = stack_id == 0 ? SPECIAL_NO_STACK
+             : !s          ? SPECIAL_MISSING
+             : !s->depth   ? SPECIAL_EMPTY
+                           : NSPECIALS;
+    if (sp < NSPECIALS) {
+        if (p->special[sp] == PIECE_NONE &&
+            piece_intern(p, special_keys[sp], NULL, &p->special[sp]) != PA_OK)
+            return PA_ENOMEM;
+        k->hash = key_hash(KEY_HASH0 + 1 + (uint32_t)sp, p->special[sp]) & key_hash_mask;
+        k->note = row_note_index(special_notes[sp]);
+        return PA_OK;
+    }
+    fkey_t f;
+    if (frame_key(p, syms, s->leaf, &f) != PA_OK)
+        return PA_ENOMEM;
+    size_t lead;
+    key_it_t it = key_walk(p, s->leaf, f.cut, &lead);
+    uint32_t h = lead ? walk_hash(p, it) : f.hash;
+    if (f.shim + lead > 0xffffff)
+        return PA_ENOMEM;
+    k->leaf = s->leaf;
+    k->hash = (f.cut ? key_hash(h, p->cut_piece) : h) & key_hash_mask;
+    k->nframes = (uint32_t)(f.depth - lead);
+    k->hidden = (uint32_t)(f.shim + lead);
+    k->note = row_note_index(f.cut ? NOTE_CUT : k->nframes ? NULL : NOTE_ALL_SHIM);
+    return PA_OK;
+}
+
+/* The first pass of a grouping of every row (the keys of the rows, the pieces), kept for the
+ * next groupings of the same snapshot while pa_report_keep_keys() is on: the reports of
+ * `export --format json` group one snapshot three times (summary, leaks, timeline). Kept only
+ * when that pass added no warning to the trace: a report's own symbolizer would then have
+ * added none either, so the reports that reuse it say what they said before. */
 typedef struct {
     bool on;
     pa_trace_t *t;
@@ -751,8 +655,8 @@ typedef struct {
 } kept_t;
 static kept_t kept;
 
-static void pieces_free(pa_pieces_t *p);
-static int group_rows(pa_trace_t *t, const rowslot_t *keys, bool live_only, pa_groups_t *out);
+static int group_rows(pa_trace_t *t, const pa_pieces_t *p, const rowslot_t *keys, bool live_only,
+                      pa_groups_t *out);
 
 void pa_report_keep_keys(bool on)
 {
@@ -768,9 +672,8 @@ static bool kept_matches(const pa_trace_t *t)
     return kept.p && kept.t == t && kept.rows == t->snap.rows && kept.nrows == t->snap.nrows;
 }
 
-/* In two passes: every row's key first (symbolizing, with the key trie's index and the frame
- * map), then, those freed, the groups. Apart they peak 10 MB lower on a compile's summary
- * (116k groups of 112 bytes, a trie index of 8 MB and a frame map of 4 MB). */
+/* In two passes: every row's key first (symbolizing, with the frame nodes' hashes), then,
+ * those freed, the groups. */
 int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -779,42 +682,32 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
     if (kept.on && kept_matches(t)) {
         out->pieces = kept.p;
         out->pieces_kept = true;
-        return group_rows(t, kept.keys, live_only, out);
+        return group_rows(t, kept.p, kept.keys, live_only, out);
     }
     pa_pieces_t *p = out->pieces = calloc(1, sizeof *out->pieces);
     rowslot_t *keys = NULL; /* the key of each row */
     size_t nwarn = t->warnings.n;
     int rc = PA_OK;
-    if (!p || (t->snap.nrows && !(keys = malloc(t->snap.nrows * sizeof *keys))) ||
-        (t->frames.n && !(p->fmap = pa_util_zalloc(t->frames.n * sizeof *p->fmap))) ||
-        knode_reserve(p, 1) != PA_OK || piece_intern(p, KEY_CUT, NULL, &p->cut_piece))
-        rc = PA_ENOMEM;
-    /* every row keyed: about as many trie nodes as frame nodes (0.89 of them on three compiles),
-     * so the index is sized once, not doubled on the way, where the old and the new index were
-     * both held (8 + 16 MB on a compile: advise's peak) */
-    if (rc == PA_OK) {
-        p->nodes[0] = (knode_t){0, 0}; /* the root */
-        p->kmeta[0] = 0;
-        p->nnodes = 1;
+    if (p) {
+        p->t = t;
+        p->naddrs = t->frames.naddrs;
+        for (int i = 0; i < NSPECIALS; i++)
+            p->special[i] = PIECE_NONE;
     }
-    if (rc == PA_OK && !live_only && kix_reserve(p, t->frames.n) != PA_OK)
+    if (!p || (t->snap.nrows && !(keys = malloc(t->snap.nrows * sizeof *keys))) ||
+        !(p->byaix = calloc(t->frames.naddrs ? t->frames.naddrs : 1, sizeof *p->byaix)) ||
+        (t->frames.n && (!(p->fdepth = pa_util_zalloc(t->frames.n * sizeof *p->fdepth)) ||
+                         !(p->fhash = malloc(t->frames.n * sizeof *p->fhash)))) ||
+        piece_intern(p, KEY_CUT, NULL, &p->cut_piece))
         rc = PA_ENOMEM;
-    rowkey_t k;
+    if (p && p->fhash)
+        pa_util_huge(p->fhash, t->frames.n * sizeof *p->fhash);
     for (size_t r = 0; r < t->snap.nrows && rc == PA_OK; r++) {
         const pa_row_t *row = &t->snap.rows[r];
         keys[r].note = ROW_SKIPPED;
         if (live_only && row->live_blocks == 0)
             continue;
-        if ((rc = row_key(t, syms, p, row->stack_id, &k)) != PA_OK)
-            break;
-        if (k.hidden > 0xffffff) {
-            rc = PA_ENOMEM;
-            break;
-        }
-        keys[r] = (rowslot_t){.node = k.node,
-                              .nframes = (uint32_t)k.nframes,
-                              .hidden = (uint32_t)k.hidden,
-                              .note = row_note_index(k.note)};
+        rc = row_key(t, syms, p, row->stack_id, &keys[r]);
     }
     if (p)
         pieces_trim(p);
@@ -828,31 +721,41 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
                         .p = p,
                         .keys = keys};
         out->pieces_kept = true;
-        return group_rows(t, keys, live_only, out);
+        return group_rows(t, p, keys, live_only, out);
     }
     if (rc == PA_OK)
-        rc = group_rows(t, keys, live_only, out);
+        rc = group_rows(t, p, keys, live_only, out);
     else
         pa_report_groups_free(out);
     free(keys);
     return rc;
 }
 
-/* The slot of key node `node` in group_rows' index of cap slots (a power of two): its group + 1,
- * or the empty one where it goes. The index is by the rows grouped, not by the trie's nodes (a
- * compile's 1.5M nodes against its 175k sites: 2 MB, not 6 MB zeroed at the grouping's peak). */
-static size_t group_slot(const uint32_t *index, size_t cap, const pa_group_t *all, uint32_t node)
+/* The slot of a row's key (key: its slot in keys, hash its hash) in group_rows' index of cap
+ * slots (a power of two): its group + 1, or the empty one where it goes. A group's hash is
+ * ghash's; groups of the same hash are told apart by their keys' pieces. */
+static size_t group_slot(const pa_pieces_t *p, const uint32_t *index, size_t cap,
+                         const pa_group_t *all, const uint32_t *ghash, const rowslot_t *key)
 {
-    size_t i = (size_t)(node * 2654435761u) & (cap - 1); /* Knuth's multiplicative hash */
-    while (index[i] && all[index[i] - 1].key != node)
-        i = (i + 1) & (cap - 1);
+    size_t i = (size_t)(key->hash * 2654435761u) & (cap - 1); /* Knuth's multiplicative hash */
+    for (; index[i]; i = (i + 1) & (cap - 1)) {
+        const pa_group_t *g = &all[index[i] - 1];
+        if (ghash[index[i] - 1] != key->hash || g->note != row_notes[key->note] ||
+            g->nframes != key->nframes)
+            continue;
+        if (note_special(g->note) < NSPECIALS ||
+            key_same(key_of(p, key->leaf, g->note), group_key(p, g)))
+            break;
+    }
     return i;
 }
 
 /* The second pass: the groups of the rows' keys (with live_only, of the rows with live blocks). */
-static int group_rows(pa_trace_t *t, const rowslot_t *keys, bool live_only, pa_groups_t *out)
+static int group_rows(pa_trace_t *t, const pa_pieces_t *p, const rowslot_t *keys, bool live_only,
+                      pa_groups_t *out)
 {
-    uint32_t *index = NULL; /* by key node (group_slot): its group + 1 */
+    uint32_t *index = NULL; /* by key hash (group_slot): its group + 1 */
+    uint32_t *ghash = NULL; /* by group: its key's hash */
     size_t nkept = 0;       /* rows grouped: at most that many groups */
     size_t cap = 64;
     int rc = PA_OK;
@@ -866,6 +769,7 @@ static int group_rows(pa_trace_t *t, const rowslot_t *keys, bool live_only, pa_g
     if (t->snap.nrows &&
         (!(out->row_group = calloc(t->snap.nrows, sizeof *out->row_group)) ||
          !(index = pa_util_zalloc(cap * sizeof *index)) ||
+         !(ghash = malloc((nkept ? nkept : 1) * sizeof *ghash)) ||
          (nkept && pa_util_grow((void **)&out->all, &out->cap, nkept, sizeof *out->all))))
         rc = PA_ENOMEM;
     pa_util_huge(out->row_group, t->snap.nrows * sizeof *out->row_group);
@@ -874,14 +778,14 @@ static int group_rows(pa_trace_t *t, const rowslot_t *keys, bool live_only, pa_g
         const rowslot_t *key = &keys[r];
         if (key->note == ROW_SKIPPED || (live_only && row->live_blocks == 0))
             continue;
-        uint32_t *slot = &index[group_slot(index, cap, out->all, key->node)];
+        uint32_t *slot = &index[group_slot(p, index, cap, out->all, ghash, key)];
         if (!*slot) {
             if (out->n >= UINT32_MAX - 1 || out->n >= out->cap) {
                 rc = PA_ENOMEM;
                 break;
             }
-            out->all[out->n] = (pa_group_t){.key = key->node,
-                                            .nframes = key->nframes,
+            ghash[out->n] = key->hash;
+            out->all[out->n] = (pa_group_t){.nframes = key->nframes,
                                             .hidden = key->hidden,
                                             .note = row_notes[key->note],
                                             .first_stack_id = row->stack_id,
@@ -903,6 +807,7 @@ static int group_rows(pa_trace_t *t, const rowslot_t *keys, bool live_only, pa_g
             g->first_stack_id = row->stack_id;
     }
     free(index);
+    free(ghash);
     if (rc == PA_OK && out->n && !(out->items = malloc(out->n * sizeof *out->items)))
         rc = PA_ENOMEM;
     for (size_t i = 0; rc == PA_OK && i < out->n; i++)
@@ -917,33 +822,39 @@ int pa_report_group_view(const pa_groups_t *g, const pa_group_t *x, pa_stackview
     return stack_view(g->t, g->syms, x->shown_stack_id, PA_HIDE_ALLOCATOR | PA_HIDE_SHIM, false, v);
 }
 
-/* The pattern matching the frames from trie node k out (-1: none), the first match from the
- * innermost frame. */
-static int node_match(const pa_pieces_t *p, const pa_suppress_t *supp, uint32_t k, uint32_t *end)
+/* The pattern a piece's frame matches (-1: none, or not a frame), asked once per piece. */
+static int piece_match(const pa_pieces_t *p, const pa_suppress_t *supp, uint32_t piece)
 {
-    for (; k; k = p->nodes[k].parent) {
-        piece_t *c = p->items[p->nodes[k].piece];
-        if (!c->frame) /* KEY_*: not a frame */
-            continue;
-        if (c->match == -2)
-            c->match = pa_suppress_match(supp, c->frame, 1);
-        if (c->match >= 0)
-            break;
+    piece_t *c = p->items[piece];
+    if (!c->frame) /* KEY_*: not a frame */
+        return -1;
+    if (c->match == -2)
+        c->match = pa_suppress_match(supp, c->frame, 1);
+    return c->match;
+}
+
+/* The pattern matching the pieces of the walk `it` (-1: none), the first match from the
+ * innermost piece. */
+static int walk_match(const pa_pieces_t *p, const pa_suppress_t *supp, key_it_t it)
+{
+    for (uint32_t x; (x = key_next(&it)) != PIECE_NONE;) {
+        int m = piece_match(p, supp, x);
+        if (m >= 0)
+            return m;
     }
-    *end = k;
-    return k ? p->items[p->nodes[k].piece]->match : -1;
+    return -1;
 }
 
 int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp)
 {
     const pa_pieces_t *p = g->pieces;
-    /* each trie node's answer + 2 (0: not known yet), in a byte: the sites of a trace share the
-     * nodes of their outer frames, which are then walked once, not once per site (100k sites of
-     * 20 frames: 39M instructions before). MEMO_FAR: a pattern past the 253rd, asked again of
-     * node_match from that node (1 MB of a compile's million nodes, 4 in 4-byte answers, held at
-     * advise's peak) */
+    /* each frame node's answer (for its pieces and its callers') + 2 (0: not known yet), in a
+     * byte: the sites of a trace share the nodes of their outer frames, which are then walked
+     * once, not once per site (100k sites of 20 frames: 39M instructions before). MEMO_FAR: a
+     * pattern past the 253rd, asked again of walk_match from that node */
     enum { MEMO_FAR = 0xff };
-    uint8_t *memo = supp && p->nnodes ? calloc(p->nnodes, sizeof *memo) : NULL;
+    size_t nodes = p ? p->t->frames.n : 0;
+    uint8_t *memo = supp && nodes ? calloc(nodes, sizeof *memo) : NULL;
     for (size_t i = 0; g->pieces_kept && i < p->n; i++) /* another report's patterns */
         p->items[i]->match = -2;
     for (size_t i = 0; i < g->n; i++) {
@@ -951,25 +862,38 @@ int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp)
         x->suppressed_by = -1;
         if (!supp)
             continue;
-        uint32_t end;
-        if (!memo) { /* out of memory: every site walks its own frames */
-            x->suppressed_by = node_match(p, supp, x->key, &end);
+        key_it_t it = group_key(p, x);
+        it.tail = PIECE_NONE; /* (KEY_* pieces: no frame) */
+        if (!memo) {          /* out of memory: every site walks its own frames */
+            x->suppressed_by = walk_match(p, supp, it);
             continue;
         }
-        /* up to the first node known, or matched; then the nodes walked learn its answer */
-        uint32_t k = x->key;
+        /* the pieces of a node the leading hidden frames end in: on their own */
+        int r = -1;
+        for (uint32_t y; r < 0 && it.node && it.j && (y = key_next(&it)) != PIECE_NONE;)
+            r = piece_match(p, supp, y);
+        if (r >= 0) {
+            x->suppressed_by = r;
+            continue;
+        }
+        /* then up to the first node known, or matched; the nodes walked learn its answer */
+        uint32_t k = it.node;
         while (k && !memo[k]) {
-            piece_t *c = p->items[p->nodes[k].piece];
-            if (c->frame && c->match == -2)
-                c->match = pa_suppress_match(supp, c->frame, 1);
-            if (c->frame && c->match >= 0) {
-                memo[k] = c->match + 2 < MEMO_FAR ? (uint8_t)(c->match + 2) : MEMO_FAR;
+            const addr_entry_t *e = node_entry(p, k);
+            int m = -1;
+            for (uint32_t j = 0; j < e->n && m < 0; j++)
+                if (!(e->f[j].flags & PIECE_SHIM))
+                    m = piece_match(p, supp, e->f[j].piece);
+            if (m >= 0) {
+                memo[k] = m + 2 < MEMO_FAR ? (uint8_t)(m + 2) : MEMO_FAR;
                 break;
             }
-            k = p->nodes[k].parent;
+            k = pa_model_frame_caller(p->t, k);
         }
-        int r = !k ? -1 : memo[k] < MEMO_FAR ? memo[k] - 2 : node_match(p, supp, k, &end);
-        for (uint32_t m = x->key; m != k; m = p->nodes[m].parent)
+        r = !k                   ? -1
+            : memo[k] < MEMO_FAR ? memo[k] - 2
+                                 : walk_match(p, supp, (key_it_t){p, k, 0, PIECE_NONE});
+        for (uint32_t m = it.node; m != k; m = pa_model_frame_caller(p->t, m))
             memo[m] = r + 2 < MEMO_FAR ? (uint8_t)(r + 2) : MEMO_FAR;
         x->suppressed_by = r;
     }
@@ -979,6 +903,7 @@ int pa_report_group_suppress(pa_groups_t *g, const pa_suppress_t *supp)
 
 void pa_report_groups_free(pa_groups_t *g)
 {
+    free(g->from);
     free(g->all);
     free(g->items);
     free(g->row_group);
@@ -989,6 +914,8 @@ void pa_report_groups_free(pa_groups_t *g)
 
 void pa_report_groups_drop_keys(pa_groups_t *g)
 {
+    free(g->from);
+    g->from = NULL;
     if (!g->pieces_kept)
         pieces_free(g->pieces);
     g->pieces = NULL;
@@ -1028,15 +955,41 @@ static void pieces_rank(pa_pieces_t *p)
     p->ranked = true;
 }
 
-/* strcmp() of the serialized keys from trie nodes x and y out, read character by character. */
-static int cmp_text(const pa_pieces_t *p, uint32_t x, uint32_t y)
+/* group_key() of a group of g, its start kept in g->from for the next comparisons of a sort
+ * (where each group is compared about log2(groups) times: its stack looked up and its leading
+ * frames skipped each time cost a compile's `leaks` 8% more instructions); made on the first
+ * comparison that reaches the keys, 8 bytes a group, freed with the groups. */
+#define FROM_KNOWN 0x80000000u
+static key_it_t group_key_of(pa_groups_t *g, const pa_group_t *x)
+{
+    if (!g->from && !g->from_failed && !(g->from = calloc(g->cap ? g->cap : 1, sizeof *g->from)))
+        g->from_failed = true;
+    size_t i = (size_t)(x - g->all);
+    if (!g->from || i >= g->cap)
+        return group_key(g->pieces, x);
+    uint64_t f = g->from[i];
+    if (!(f & FROM_KNOWN)) {
+        key_it_t it = group_key(g->pieces, x);
+        if (it.j >= FROM_KNOWN)
+            return it;
+        g->from[i] = f = (uint64_t)it.node << 32 | it.j | FROM_KNOWN;
+    }
+    int sp = note_special(x->note);
+    return (key_it_t){g->pieces, (uint32_t)(f >> 32), (uint32_t)f & ~FROM_KNOWN,
+                      sp < NSPECIALS        ? g->pieces->special[sp]
+                      : x->note == NOTE_CUT ? g->pieces->cut_piece
+                                            : PIECE_NONE};
+}
+
+/* strcmp() of the serialized keys the walks x and y read on, character by character. */
+static int cmp_text(const pa_pieces_t *p, key_it_t x, key_it_t y)
 {
     const unsigned char *sa = (const unsigned char *)"", *sb = sa;
     for (;;) {
-        for (; !*sa && x; x = p->nodes[x].parent)
-            sa = (const unsigned char *)p->items[p->nodes[x].piece]->s;
-        for (; !*sb && y; y = p->nodes[y].parent)
-            sb = (const unsigned char *)p->items[p->nodes[y].piece]->s;
+        for (uint32_t k; !*sa && (k = key_next(&x)) != PIECE_NONE;)
+            sa = (const unsigned char *)p->items[k]->s;
+        for (uint32_t k; !*sb && (k = key_next(&y)) != PIECE_NONE;)
+            sb = (const unsigned char *)p->items[k]->s;
         if (*sa != *sb || !*sa)
             return (int)*sa - (int)*sb;
         sa++;
@@ -1046,23 +999,28 @@ static int cmp_text(const pa_pieces_t *p, uint32_t x, uint32_t y)
 
 /* strcmp() of the serialized keys of a and b, read piece by piece: with no piece a prefix of
  * another, the first pieces that differ order the strings as they order each other. */
-static int cmp_key(pa_pieces_t *p, const pa_group_t *a, const pa_group_t *b)
+static int cmp_key(pa_groups_t *g, const pa_group_t *a, const pa_group_t *b)
 {
-    uint32_t x = a->key, y = b->key;
-    while (x != y) {
-        if (!x || !y)
-            return x ? 1 : -1; /* one key is the other's start: the shorter string first */
-        const piece_t *ca = p->items[p->nodes[x].piece], *cb = p->items[p->nodes[y].piece];
-        if (ca == cb) {
-            x = p->nodes[x].parent;
-            y = p->nodes[y].parent;
+    pa_pieces_t *p = g->pieces;
+    key_it_t x = group_key_of(g, a), y = group_key_of(g, b);
+    for (;;) {
+        key_skip_same(&x, &y);
+        if (x.node && x.node == y.node && x.j == y.j) /* the same frames from here out */
+            x.node = y.node = 0;
+        key_it_t x0 = x, y0 = y;
+        uint32_t u = key_next(&x), v = key_next(&y);
+        if (u == v) {
+            if (u == PIECE_NONE)
+                return 0;
             continue;
         }
+        if (u == PIECE_NONE || v == PIECE_NONE)
+            return u == PIECE_NONE ? -1 : 1; /* one key is the other's start: the shorter first */
         pieces_rank(p); /* at the first pieces that differ: a sort decided by the counters alone
                            (the top few sites of a report) never ranks them */
-        return ca->prefix || cb->prefix ? cmp_text(p, x, y) : ca->rank < cb->rank ? -1 : 1;
+        const piece_t *ca = p->items[u], *cb = p->items[v];
+        return ca->prefix || cb->prefix ? cmp_text(p, x0, y0) : ca->rank < cb->rank ? -1 : 1;
     }
-    return 0;
 }
 
 /* The counters' part of cmp_live (pa_util_sort_top_by's coarse order). */
@@ -1101,7 +1059,7 @@ static int cmp_alloc(const void *pa, const void *pb, void *ctx)
 static void sort_top(pa_groups_t *g, size_t k, int (*cmp)(const void *, const void *, void *))
 {
     pa_util_sort_top_by(g->items, g->n, sizeof *g->items, k,
-                        cmp == cmp_live ? coarse_live : coarse_alloc, cmp, g->pieces);
+                        cmp == cmp_live ? coarse_live : coarse_alloc, cmp, g);
 }
 
 void pa_report_sort_by_live(pa_groups_t *g)
@@ -1126,12 +1084,12 @@ void pa_report_sort_top_by_alloc(pa_groups_t *g, size_t k)
 
 void pa_report_sort_top_by_live_of(pa_groups_t *g, pa_group_t **v, size_t n, size_t k)
 {
-    pa_util_sort_top_by(v, n, sizeof *v, k, coarse_live, cmp_live, g->pieces);
+    pa_util_sort_top_by(v, n, sizeof *v, k, coarse_live, cmp_live, g);
 }
 
 int pa_report_cmp_live(const pa_groups_t *g, const pa_group_t *a, const pa_group_t *b)
 {
-    return a == b ? 0 : cmp_live(&a, &b, g->pieces);
+    return a == b ? 0 : cmp_live(&a, &b, (pa_groups_t *)g);
 }
 
 /* ---- frames ---------------------------------------------------------------------------------- */

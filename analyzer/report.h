@@ -16,18 +16,19 @@
 
 /* Rows of the reported snapshot whose visible frames are identical, summed. Grouping reads each
  * frame of the model's frame tree once (symbols are cached per address) but keeps no strings and
- * no frames per row or group: a group's key is a node of a trie of interned pieces (one per
- * visible frame, see report.c), and its frames are made again, for the groups a report prints
- * only, by pa_report_group_view(). */
+ * no frames per row or group: a group's key is the list of the interned pieces (one per visible
+ * frame, see report.c) read on the frame tree from a node, and its frames are made again, for
+ * the groups a report prints only, by pa_report_group_view(). */
 typedef struct {
-    uint32_t key;            /* its node in the key trie (report.c): equal keys, equal nodes */
     uint32_t first_stack_id; /* lowest stack id merged here */
-    uint32_t shown_stack_id; /* the stack whose frames are shown: the first row grouped here */
-    int32_t suppressed_by;   /* index of the matching suppression pattern, or -1 */
-    uint32_t nframes;        /* visible frames */
-    uint32_t hidden;         /* leading frames hidden: operator new/new[], libperfshim.so */
-    const char *note;        /* why there are no frames, or NULL */
-    uint64_t stacks;         /* stack ids merged here */
+    /* the stack whose frames are shown: the first row grouped here, whose leaf frame node the
+     * key is read from (report.c) */
+    uint32_t shown_stack_id;
+    int32_t suppressed_by; /* index of the matching suppression pattern, or -1 */
+    uint32_t nframes;      /* visible frames */
+    uint32_t hidden;       /* leading frames hidden: operator new/new[], libperfshim.so */
+    uint32_t stacks;       /* stack ids merged here (4 bytes: ids are) */
+    const char *note;      /* why there are no frames, or NULL */
     uint64_t allocs, alloc_bytes, frees, freed_bytes;
     uint64_t live_blocks, live_bytes;
     uint64_t peak_live_bytes; /* sum of the merged stacks' peaks */
@@ -35,7 +36,7 @@ typedef struct {
     uint64_t inherited_blocks, inherited_bytes;
 } pa_group_t;
 
-typedef struct pa_pieces pa_pieces_t; /* interned pieces, the key trie, the per-address cache */
+typedef struct pa_pieces pa_pieces_t; /* interned pieces, the per-address cache */
 
 typedef struct {
     pa_group_t *all;        /* n groups, in the order they were made */
@@ -46,6 +47,8 @@ typedef struct {
     pa_symbols_t *syms;
     pa_pieces_t *pieces;
     bool pieces_kept; /* pieces are pa_report_keep_keys()'s: not freed with the groups */
+    uint64_t *from;   /* by group of all: where a sort reads its key from (report.c) */
+    bool from_failed; /* (no memory for from: keys are found again for each comparison) */
 } pa_groups_t;
 
 /* Writes one report of trace t (one of the callbacks of pa_report_each_file). */
@@ -87,10 +90,10 @@ void pa_report_groups_free(pa_groups_t *g);
  * is turned off (which frees it, and must come before the trace is freed). Reports of one
  * loaded trace in a row (export --format json) then symbolize and key its rows once. */
 void pa_report_keep_keys(bool on);
-/* For tests: the key trie's index takes 8-byte slots once it has more than n nodes (0: the
- * default, 2^24, the nodes its 4-byte slots number). */
-void pa_report_test_narrow_nodes(size_t n);
-/* Frees the groups' keys (the trie of pieces, the frames looked up by address): a report that
+/* For tests: the rows' key hashes cut to their low `bits` bits (0: the default, all 32), so
+ * that keys of different pieces meet in the grouping's index and are told apart there. */
+void pa_report_test_hash_bits(unsigned bits);
+/* Frees the groups' keys (the pieces, the frames looked up by address): a report that
  * has chosen its groups and reads the file again (growth) keeps their figures and views
  * (pa_report_group_view) without them. The groups can no longer be sorted by key or matched
  * against suppressions. */
@@ -143,7 +146,7 @@ int pa_report_stack_view(pa_trace_t *t, pa_symbols_t *syms, uint32_t id, unsigne
                          pa_stackview_t *v);
 void pa_report_stack_view_free(pa_stackview_t *v);
 /* The frames of group x as reports show them (those of its first row) into v; v->key is left
- * empty (groups are compared by their key in the trie, not by this string). */
+ * empty (groups are compared by their keys' pieces, not by this string). */
 int pa_report_group_view(const pa_groups_t *g, const pa_group_t *x, pa_stackview_t *v);
 bool pa_report_frame_is_lock_wrapper(const pa_frame_t *f);
 

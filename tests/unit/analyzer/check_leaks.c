@@ -581,17 +581,19 @@ START_TEST(test_library_frames_fold)
 }
 END_TEST
 
-/* The key trie's index in its 8-byte form (past 2^24 nodes; here past a test's limit, widened
- * midway or from the start) groups as the 4-byte one does; and a key deeper than its nodes'
- * 8-bit depth (255 pieces) counts its frames. Stacks share their outer frames (in no
- * module: one piece an address), so nodes are found again as well as made. */
-static void trie_groups(pa_trace_t *t, pa_symbols_t *s, bool live, size_t narrow, size_t n,
-                        uint64_t *bytes, uint32_t *nframes)
+/* Rows are grouped by their keys' hashes, and keys whose hashes meet are told apart by their
+ * pieces (read on the frame tree): with the hashes cut to a few bits (4: 16 values for 3001
+ * keys; 10), the groups are the same as with all 32, and so are their frame counts, a key of
+ * 1000 pieces included. Stacks share their outer frames (in no module: one piece an address),
+ * and stack id + N is another frame node on the same line as stack id: its rows join groups
+ * made by other frame nodes. */
+static void hashed_groups(pa_trace_t *t, pa_symbols_t *s, bool live, unsigned bits, size_t n,
+                          uint64_t *bytes, uint32_t *nframes)
 {
-    pa_report_test_narrow_nodes(narrow);
+    pa_report_test_hash_bits(bits);
     pa_groups_t g;
     ck_assert_int_eq(pa_report_group(t, s, live, &g), PA_OK);
-    pa_report_test_narrow_nodes(0);
+    pa_report_test_hash_bits(0);
     ck_assert_uint_eq(g.n, n);
     pa_report_sort_by_alloc(&g);
     for (size_t i = 0; i < n; i++) {
@@ -601,7 +603,7 @@ static void trie_groups(pa_trace_t *t, pa_symbols_t *s, bool live, size_t narrow
     pa_report_groups_free(&g);
 }
 
-START_TEST(test_trie_wide_index)
+START_TEST(test_group_hash_collisions)
 {
     pa_trace_t t;
     st_init(&t);
@@ -609,8 +611,8 @@ START_TEST(test_trie_wide_index)
     uint64_t site = lk_site_a();
     for (uint32_t id = 1; id <= 2 * N; id++) {
         /* innermost first: 3000 leaves under lk_site_a under 3 callers; stack id + N is stack
-         * id through site - 1, another frame node on the same line: its key's nodes are found
-         * in the index, not made */
+         * id through site - 1, another frame node on the same line: its row joins the group
+         * of stack id's */
         uint64_t a[3] = {0x100000 + (id - 1) % N, site - (id > N), 0x400000 + id % 3};
         st_add_stack(&t, id, 3, a);
         st_add_row(&t, id, 1, (id - 1) % N + 1, 1, 1);
@@ -626,10 +628,10 @@ START_TEST(test_trie_wide_index)
     static uint64_t bytes[4][N + 1];
     static uint32_t nframes[4][N + 1];
     for (int live = 0; live < 2; live++) {
-        trie_groups(&t, s, live, 0, N + 1, bytes[0], nframes[0]);
-        trie_groups(&t, s, live, 1, N + 1, bytes[1], nframes[1]);    /* 8-byte from the start */
-        trie_groups(&t, s, live, 2000, N + 1, bytes[2], nframes[2]); /* widened in the first N */
-        trie_groups(&t, s, live, 3500, N + 1, bytes[3], nframes[3]); /* widened in the deep one */
+        hashed_groups(&t, s, live, 0, N + 1, bytes[0], nframes[0]);
+        hashed_groups(&t, s, live, 4, N + 1, bytes[1], nframes[1]);
+        hashed_groups(&t, s, live, 10, N + 1, bytes[2], nframes[2]);
+        hashed_groups(&t, s, live, 1, N + 1, bytes[3], nframes[3]); /* 2 values */
         ck_assert_uint_eq(bytes[0][0], 1000000);
         ck_assert_uint_eq(nframes[0][0], DEEP);
         for (size_t i = 1; i <= N; i++) {
@@ -646,7 +648,47 @@ START_TEST(test_trie_wide_index)
 }
 END_TEST
 
-/* A suppression pattern past the 253rd (the memo of matches keeps an answer a byte a trie node)
+/* A cut (the shim's walk stopped short) puts KEY_CUT at the end of a key wherever it stands in
+ * the stack: [a, CUT, b, c] and [a, b, c, CUT] are one group (the cut flag of the frame nodes'
+ * walk, not their hash: with 1-bit hashes as well), apart from [a, b, c] and [a, b, CUT]. */
+START_TEST(test_group_cut_anywhere)
+{
+    pa_trace_t t;
+    st_init(&t);
+    const uint64_t a = 0x100000, b = 0x200000, c = 0x300000, x = PS_FRAME_CUT;
+    const uint64_t s1[] = {a, b, c}, s2[] = {a, x, b, c}, s3[] = {a, b, x}, s4[] = {a, b, c, x};
+    st_add_stack(&t, 1, 3, s1);
+    st_add_stack(&t, 2, 4, s2);
+    st_add_stack(&t, 3, 3, s3);
+    st_add_stack(&t, 4, 4, s4);
+    for (uint32_t id = 1; id <= 4; id++)
+        st_add_row(&t, id, 1, 100 * id, 1, 100 * id);
+    pa_symbols_t *sy;
+    ck_assert_int_eq(pa_symbols_new(&t, &sy), PA_OK);
+    for (unsigned bits = 0; bits <= 1; bits++) {
+        pa_report_test_hash_bits(bits);
+        pa_groups_t g;
+        ck_assert_int_eq(pa_report_group(&t, sy, false, &g), PA_OK);
+        pa_report_test_hash_bits(0);
+        ck_assert_uint_eq(g.n, 3);
+        pa_report_sort_by_alloc(&g);
+        ck_assert_uint_eq(g.items[0]->alloc_bytes, 600); /* stacks 2 and 4 */
+        ck_assert_uint_eq(g.items[0]->stacks, 2);
+        ck_assert_uint_eq(g.items[0]->nframes, 3);
+        ck_assert_ptr_nonnull(g.items[0]->note);
+        ck_assert_uint_eq(g.items[1]->alloc_bytes, 300);
+        ck_assert_uint_eq(g.items[1]->nframes, 2);
+        ck_assert_ptr_nonnull(g.items[1]->note);
+        ck_assert_uint_eq(g.items[2]->alloc_bytes, 100);
+        ck_assert_ptr_null(g.items[2]->note);
+        pa_report_groups_free(&g);
+    }
+    pa_symbols_free(sy);
+    pa_model_free(&t);
+}
+END_TEST
+
+/* A suppression pattern past the 253rd (the memo of matches keeps an answer a byte a frame node)
  * is still the one a site reports, when the site walks to the node that matched and when it
  * meets that node's answer in the memo. */
 START_TEST(test_suppress_many_patterns)
@@ -691,7 +733,8 @@ int main(void)
     tcase_add_test(tc, test_grouping_and_sorting);
     tcase_add_test(tc, test_hidden_frames);
     tcase_add_test(tc, test_sort_top);
-    tcase_add_test(tc, test_trie_wide_index);
+    tcase_add_test(tc, test_group_hash_collisions);
+    tcase_add_test(tc, test_group_cut_anywhere);
     tcase_add_test(tc, test_suppress_many_patterns);
     tcase_add_test(tc, test_missing_and_zero_stacks);
     tcase_add_test(tc, test_default_patterns);
