@@ -27,6 +27,9 @@
 #include "trace_format.h"
 
 #include <errno.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
@@ -1312,15 +1315,142 @@ typedef struct pa_packed_row_s {
     uint64_t d[PS_PACKED_FIELDS];
 } packed_row_t;
 
+/* The differences of a followed row (its id read), at the cursor, into s->packed. */
+static bool packed_keep(pa_snapshot_t *s, pa_cursor_t *c, uint64_t id, uint32_t fields,
+                        const pa_model_opts_t *o, bool *nomem)
+{
+    if (o->rows_wanted && s->npacked >= s->packed_cap && /* (no call per row kept) */
+        pa_util_grow((void **)&s->packed, &s->packed_cap, s->npacked + 1, sizeof *s->packed) !=
+            PA_OK) {
+        *nomem = true;
+        return false;
+    }
+    packed_row_t *p = &s->packed[s->npacked];
+    p->id = id;
+    for (uint32_t k = 0; k < fields && !c->err; k++) {
+        uint64_t v = unzigzag(pa_cursor_varint(c));
+        if (k < PS_PACKED_FIELDS)
+            p->d[k] = v;
+    }
+    if (c->err)
+        return false;
+    s->npacked++;
+    return true;
+}
+
+/* The varint terminators of the 64 bytes at p: bit k set when byte k is below 0x80. */
+static inline uint64_t varint_stops64(const uint8_t *p)
+{
+#if defined(__SSE2__)
+    uint64_t m = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        m |= (uint64_t)(uint16_t)_mm_movemask_epi8(v) << (16 * k);
+    }
+    return ~m;
+#else
+    /* byte i's terminator flag (bit 0 of it) times 0x0102..80 lands in bit 56 + i, alone */
+    uint64_t m = 0;
+    for (int k = 0; k < 8; k++) {
+        uint64_t w;
+        memcpy(&w, p + 8 * k, 8);
+        uint64_t stops = (~le64toh(w) & 0x8080808080808080ull) >> 7;
+        m |= (stops * 0x0102040810204080ull) >> 56 << (8 * k);
+    }
+    return m;
+#endif
+}
+
+/* Where a packed row of the format's field count that starts with a one-byte id gap ends: by
+ * bits 1 to 14 of the terminator bits from its first byte, the byte after its sixth varint
+ * (6 to 14), or 0 when that is further (a row of a varint longer than 9 bytes, which
+ * pa_cursor_varint may refuse, is among them). */
+static uint8_t row_end[1 << 14];
+
+static void row_end_init(void)
+{
+    if (row_end[(1 << 5) - 1]) /* (bits 1..5 set: a row of six one-byte varints) */
+        return;
+    for (unsigned x = 0; x < (1u << 14); x++) {
+        unsigned stops = 1, k = 0; /* byte 0, the gap, is one */
+        for (k = 1; k <= 13 && stops < 6; k++)
+            stops += x >> (k - 1) & 1;
+        row_end[x] = stops == 6 ? (uint8_t)k : 0;
+    }
+}
+
+enum { RUN_CHECK, RUN_WANTED, RUN_ALL }; /* packed_run: which rows are kept */
+
+/* The rows of a chunk of the format's field count from the cursor on, while each starts with a
+ * one-byte id gap and ends by its 14th byte, up to the payload's last 64 bytes: their ends
+ * found by row_end from the terminator bits of the 64 bytes at a row (one word, made again
+ * when fewer than 15 of its bits are left), where the walk below reads each row's varints (63
+ * instructions a row; 22M rows walked by the busy trace's timeline). What it takes,
+ * pa_cursor_varint would take alike. Returns false when an id passes u32, as the walk does
+ * (the rows kept before it are dropped with the chunk); *i counts the rows walked, *id is the
+ * last one's id. */
+static inline __attribute__((always_inline)) bool packed_run(pa_snapshot_t *s, pa_cursor_t *c,
+                                                             uint32_t *i, uint32_t count,
+                                                             uint64_t *id, const pa_model_opts_t *o,
+                                                             bool *nomem, int mode)
+{
+    const uint8_t *want = o->rows_wanted;
+    uint64_t nwant = o->rows_wanted_ids; /* (below 2^32: no id past u32 is wanted) */
+    uint32_t n = *i;
+    uint64_t at = *id;
+    bool more = true;
+    while (more && n < count && c->len - c->pos >= 64) {
+        const uint8_t *p = c->p + c->pos;
+        uint64_t m = varint_stops64(p);
+        unsigned off = 0;
+        while (off <= 64 - 15 && n < count) {
+            unsigned end = (m & 1) ? row_end[(m >> 1) & ((1u << 14) - 1)] : 0;
+            if (!end) {
+                more = false; /* a longer gap or row: the walk's own loop takes it */
+                break;
+            }
+            at += p[off];
+            if (mode == RUN_ALL ||
+                (mode == RUN_WANTED && at < nwant && (want[at / 8] >> (at % 8) & 1))) {
+                if (mode == RUN_WANTED && s->npacked >= s->packed_cap &&
+                    pa_util_grow((void **)&s->packed, &s->packed_cap, s->npacked + 1,
+                                 sizeof *s->packed) != PA_OK) {
+                    *nomem = true;
+                    return false;
+                }
+                /* its 5 varints end within the row (row_end): no bound to check */
+                packed_row_t *q = &s->packed[s->npacked++];
+                const uint8_t *b = p + off + 1;
+                q->id = at;
+                for (int k = 0; k < PS_PACKED_FIELDS; k++) {
+                    uint64_t v = *b & 0x7f;
+                    for (unsigned shift = 7; *b++ & 0x80; shift += 7)
+                        v |= (uint64_t)(*b & 0x7f) << shift;
+                    q->d[k] = unzigzag(v);
+                }
+            }
+            off += end;
+            m >>= end;
+            n++;
+        }
+        if (at > UINT32_MAX) /* (at most 64 gaps below 128 added since the last look) */
+            return false;
+        c->pos += off;
+    }
+    *i = n;
+    *id = at;
+    return true;
+}
+
 /* The one walk of a SNAPSHOT_PACKED chunk's count rows at the cursor; false when a row runs past
  * the payload or its id past u32. Decoding (s given): all of them are checked before any is
  * applied (so that a malformed delta leaves the state as it was); the rows of the stacks followed
  * (opts.rows_wanted; every row without it) go into s->packed, the others' varints are read and
- * dropped. Checking only (s NULL: a partial chunk, before the keyframe a report starts from):
- * nothing is written, every row is read as a dropped one, so that what decoding refuses is
- * refused by the same code and the pass from the keyframe warns (and gives way to the full read)
- * on the files where the full read warns (tests/fuzz/regressions/
- * packed-malformed-before-keyframe.trace). */
+ * dropped (packed_run takes most rows of the format's field count). Checking only (s NULL: a
+ * partial chunk, before the keyframe a report starts from): nothing is written, every row is read
+ * as a dropped one, so that what decoding refuses is refused by the same code and the pass from the
+ * keyframe warns (and gives way to the full read) on the files where the full read warns
+ * (tests/fuzz/regressions/ packed-malformed-before-keyframe.trace). */
 static bool packed_walk(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32_t fields,
                         const pa_model_opts_t *o, bool *nomem)
 {
@@ -1332,12 +1462,30 @@ static bool packed_walk(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32
             return false;
         }
     }
+    if (fields == PS_PACKED_FIELDS)
+        row_end_init();
     uint64_t id = 0;
     for (uint32_t i = 0; i < count; i++) {
+        /* rows of the format's field count as packed_run finds them; the code below takes one
+         * row where it stops (a longer row, a longer gap, the payload's last 63 bytes) */
+        if (fields == PS_PACKED_FIELDS && !c->err && c->len - c->pos >= 64) {
+            size_t before = c->pos;
+            uint32_t done = i;
+            bool ok = !s               ? packed_run(s, c, &done, count, &id, o, nomem, RUN_CHECK)
+                      : o->rows_wanted ? packed_run(s, c, &done, count, &id, o, nomem, RUN_WANTED)
+                                       : packed_run(s, c, &done, count, &id, o, nomem, RUN_ALL);
+            if (!ok)
+                return false;
+            if (done == count)
+                break;
+            if (c->pos != before) {
+                i = done - 1; /* (then the loop's i++) */
+                continue;
+            }
+        }
         id += pa_cursor_varint(c);
         if (!s || !id_wanted(o, (uint32_t)id) || id > UINT32_MAX) {
-            /* (the format's count of fields a constant: the skip's loop unrolled, 23M rows of
-             * the busy trace's timeline) */
+            /* (the format's count of fields a constant: the skip's loop unrolled) */
             if (fields == PS_PACKED_FIELDS)
                 pa_cursor_skip_varints(c, PS_PACKED_FIELDS);
             else
@@ -1346,22 +1494,8 @@ static bool packed_walk(pa_snapshot_t *s, pa_cursor_t *c, uint32_t count, uint32
                 return false;
             continue;
         }
-        if (o->rows_wanted && s->npacked >= s->packed_cap && /* (no call per row kept) */
-            pa_util_grow((void **)&s->packed, &s->packed_cap, s->npacked + 1, sizeof *s->packed) !=
-                PA_OK) {
-            *nomem = true;
+        if (!packed_keep(s, c, id, fields, o, nomem))
             return false;
-        }
-        packed_row_t *p = &s->packed[s->npacked];
-        p->id = id;
-        for (uint32_t k = 0; k < fields && !c->err; k++) {
-            uint64_t v = unzigzag(pa_cursor_varint(c));
-            if (k < PS_PACKED_FIELDS)
-                p->d[k] = v;
-        }
-        if (c->err)
-            return false;
-        s->npacked++;
     }
     return true;
 }

@@ -312,6 +312,138 @@ START_TEST(test_packed_before_keyframe)
 }
 END_TEST
 
+/* A packed delta of many rows: most are read by model.c's packed_run (rows of a one-byte id gap
+ * and at most 14 bytes, found from the terminator bits of 64 bytes), the others (longer gaps,
+ * varints of 3 to 10 bytes, the payload's last 63 bytes) by the varint walk. Each row's
+ * differences must come out as written: a row end found one byte off, a gap taken from the
+ * wrong byte, or a long varint cut, changes them. Read whole, and following every third
+ * stack; and an id that passes u32 in a run of one-byte gaps, or a varint the decoder refuses
+ * inside one, refuses the chunk as the walk refuses it (before the keyframe too). */
+static uint64_t walk_rand(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+START_TEST(test_packed_runs)
+{
+    enum { N = 600 };
+    static int64_t rows[N][6];
+    uint64_t x = 88172645463325252ull, id = 0;
+    for (int i = 0; i < N; i++) {
+        uint64_t g = walk_rand(&x) % 16;
+        id += g < 12 ? 1 + walk_rand(&x) % 127 : g < 15 ? 128 + walk_rand(&x) % 20000 : 1;
+        rows[i][0] = (int64_t)id;
+        for (int k = 1; k < 6; k++) {
+            uint64_t h = walk_rand(&x) % 32, v = walk_rand(&x);
+            rows[i][k] = h < 20   ? (int64_t)(v % 64) - 32               /* one byte */
+                         : h < 28 ? (int64_t)(v % 20000) - 10000         /* two or three */
+                         : h < 30 ? (int64_t)(v >> (walk_rand(&x) % 40)) /* up to 9 */
+                                  : (h == 30 ? INT64_MIN : INT64_MAX);   /* ten bytes */
+        }
+    }
+    tb_buf_t f = {0}, p = {0};
+    tb_file_header(&f, PS_TRACE_VERSION);
+    stacks(&f, &p, 3);
+    full(&f, &p, 1000, NULL, 0, 0);
+    packed(&p, 1000, 2000, rows, N, PS_PACKED_FIELDS);
+    ck_assert_uint_gt(p.len, 64 * 20);
+    tb_chunk(&f, PS_CHUNK_SNAPSHOT_PACKED, &p);
+    const char *path = tu_path("packed-runs.trace");
+    write_buf(path, &f);
+    static uint8_t third[(1 << 24) / 8];
+    memset(third, 0, sizeof third);
+    for (int i = 0; i < N; i += 3)
+        third[rows[i][0] / 8] |= (uint8_t)(1u << (rows[i][0] % 8));
+    for (int pass = 0; pass < 2; pass++) {
+        pa_model_opts_t o = {.quiet = true};
+        if (pass) {
+            o.rows_wanted = third;
+            o.rows_wanted_ids = (uint32_t)(sizeof third * 8);
+        }
+        pa_trace_t t;
+        ck_assert_int_eq(pa_model_read(path, &o, &t), PA_OK);
+        for (size_t w = 0; w < t.warnings.n; w++) /* (but the missing END's) */
+            ck_assert_msg(!strstr(t.warnings.items[w], "malformed"), "%s", t.warnings.items[w]);
+        ck_assert_uint_eq(t.snap.nrows, pass ? (N + 2) / 3 : N);
+        for (int i = 0; i < N; i++) {
+            const pa_row_t *r = pa_model_row(&t, (uint32_t)rows[i][0]);
+            if (pass && i % 3) {
+                ck_assert_ptr_null(r);
+                continue;
+            }
+            ck_assert_msg(r != NULL, "row %d (stack %lld) missing", i, (long long)rows[i][0]);
+            ck_assert_uint_eq(r->allocs, (uint64_t)rows[i][1]);
+            ck_assert_uint_eq(r->alloc_bytes, (uint64_t)rows[i][2]);
+            ck_assert_uint_eq(r->frees, (uint64_t)rows[i][3]);
+            ck_assert_uint_eq(r->freed_bytes, (uint64_t)rows[i][4]);
+            ck_assert_uint_eq(r->peak_live_bytes, (uint64_t)rows[i][5]);
+        }
+        pa_model_free(&t);
+    }
+    /* refused inside a run: ids past u32 by one-byte gaps; a varint of 10 bytes past 64 bits */
+    for (int bad = 0; bad < 2; bad++) {
+        static int64_t far[N][6];
+        for (int i = 0; i < N; i++) {
+            far[i][0] = (int64_t)UINT32_MAX - 300 + i;
+            for (int k = 1; k < 6; k++)
+                far[i][k] = i % 7 - 3;
+        }
+        f.len = 0;
+        tb_file_header(&f, PS_TRACE_VERSION);
+        stacks(&f, &p, 3);
+        full(&f, &p, 1000, NULL, 0, 0);
+        packed(&p, 1000, 2000, bad ? rows : far, N, PS_PACKED_FIELDS);
+        size_t head = p.len;
+        if (!bad) /* bytes after the rows (ignored): every row is in a run, none in the tail */
+            tb_bytes(&p, (uint8_t[64]){0}, 64);
+        if (bad) { /* row 200's first difference: 10 bytes, the last 0x02 (bit 64) */
+            size_t at = 8 + 96 + 8, end = at;
+            for (int i = 0; i < N; i++) {
+                size_t s = at;
+                for (int v = 0; v < 6; v++)
+                    while (p.data[at++] & 0x80)
+                        ;
+                if (i == 200)
+                    end = s;
+            }
+            ck_assert_uint_eq(at, head);
+            uint8_t ten[10] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02};
+            tb_buf_t q = {0};
+            tb_bytes(&q, p.data, end + 1);
+            size_t skip = end + 1;
+            while (p.data[skip++] & 0x80) /* the first difference, replaced */
+                ;
+            tb_bytes(&q, ten, sizeof ten);
+            tb_bytes(&q, p.data + skip, p.len - skip);
+            p.len = 0;
+            tb_bytes(&p, q.data, q.len);
+            tb_free(&q);
+        }
+        size_t off = tb_chunk(&f, PS_CHUNK_SNAPSHOT_PACKED, &p);
+        tb_row_t k[] = {{1, 4, 40, 0, 0, 4, 40, 40}};
+        full(&f, &p, 3000, k, 1, 40); /* a keyframe after it: the delta is only checked */
+        write_buf(path, &f);
+        pa_trace_t t, all;
+        pa_at_t later = {.kind = PA_AT_TIME, .time_ns = 10000};
+        ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+        ck_assert_int_eq(pa_model_load_at(path, true, &later, &all), PA_OK);
+        ck_assert_uint_eq(t.keyframe, 0); /* the keyframe pass gave way to the full read */
+        char want[160];
+        snprintf(want, sizeof want,
+                 "malformed SNAPSHOT_PACKED chunk at offset %zu: rows run past the payload", off);
+        ck_assert_msg(tu_has(&t.warnings, want), "no warning: %s", want);
+        ck_assert_msg(tu_has(&all.warnings, want), "no warning: %s", want);
+        pa_model_free(&t);
+        pa_model_free(&all);
+    }
+    tb_free(&p);
+    tb_free(&f);
+}
+END_TEST
+
 START_TEST(test_delta_wrong_base)
 {
     tb_buf_t f = {0}, p = {0};
@@ -665,6 +797,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_delta_applied);
     tcase_add_test(tc, test_packed_applied);
     tcase_add_test(tc, test_packed_before_keyframe);
+    tcase_add_test(tc, test_packed_runs);
     tcase_add_test(tc, test_delta_wrong_base);
     tcase_add_test(tc, test_at);
     tcase_add_test(tc, test_parse_at);
