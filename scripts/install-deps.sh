@@ -77,6 +77,9 @@ PACKAGES=(
     # integration_qemu_user (a program under qemu-user with CPU sampling); each skips without
     # its tool
     valgrind gawk lua5.4 tcl qemu-user
+    # integration_notables: a program built by tcc, whose executables have no unwind table
+    # (the walker must end their stacks at `_start`, not hand them to libunwind; skips without)
+    tcc
 )
 if [ "$BENCH" = 1 ]; then
     PACKAGES+=(heaptrack libjemalloc2 libgoogle-perftools4 libmimalloc2.0)

@@ -492,16 +492,19 @@ static int write_rows(ps_buf_t *b, uint64_t time_ns, uint64_t t0)
 /* ---- anonymous mappings as roots ----------------------------------------------------------
  * memcheck scans every mapping the program can write; so does this, for the anonymous ones the
  * program made itself: CPython's pymalloc arenas (most of its objects), another allocator's
- * memory, a runtime's data. Not scanned: file-backed mappings (a module's data was scanned
- * above), [heap] (glibc's chunks: the tracked blocks themselves, and free chunks holding stale
- * pointers), [stack] and other named regions but [anon:...], the shim's own .bss (an anonymous
- * mapping after its data segment: its state holds block addresses), every mapping the shim made
- * (ps_os_own_maps: its live table holds the address of every block; they are MAP_NORESERVE too,
- * but the kernel drops that flag with vm.overcommit_memory=2, and valgrind's mappings lack it),
- * the part of a mapping inside a module's extent (a library's .bss: module_roots read it with
- * the data segment), mappings with the VM_NORESERVE flag ("nr" in VmFlags: glibc's thread
- * arenas), the tracked blocks themselves (glibc's mmap'd chunks), and mappings over ANON_MAX
- * (an address-space reservation, not data).
+ * memory, a runtime's data and stacks (gforth's, MAP_NORESERVE); and for its private writable
+ * mappings of files that hold private (written) pages: a runtime's relocated image (gforth's
+ * dictionary). Not scanned: a module's mappings (its data was scanned above), a file mapping
+ * with no page written, [heap] (glibc's chunks: the tracked blocks themselves, and free chunks
+ * holding stale pointers), [stack] and other named regions but [anon:...], the shim's own .bss
+ * (an anonymous mapping after its data segment: its state holds block addresses), every
+ * mapping the shim made (ps_os_own_maps: its live table holds the address of every block;
+ * they are MAP_NORESERVE too, but the kernel drops that flag with vm.overcommit_memory=2, and
+ * valgrind's mappings lack it), the part of a mapping inside a module's extent (a library's
+ * .bss: module_roots read it with the data segment), MAP_NORESERVE mappings at a 64 MiB
+ * boundary (glibc's thread arenas: "nr" in VmFlags, GLIBC_HEAP_ALIGN), the tracked blocks
+ * themselves (glibc's mmap'd chunks), and mappings over ANON_MAX (an address-space
+ * reservation, not data).
  * /proc/self/smaps is read once, at most SMAPS_BYTES of it: what does not fit is not scanned. */
 #define SMAPS_BYTES ((size_t)8 << 20)
 #define ANON_MAX ((uintptr_t)1 << 30)
@@ -572,6 +575,33 @@ static void scan_outside_skips(uintptr_t lo, uintptr_t hi)
         scan_between_blocks(lo, hi);
 }
 
+/* The same for a mapping the program may have reserved far beyond what it uses (MAP_NORESERVE:
+ * gforth's 8 MiB dictionary) or a file it mapped: only its resident pages (mincore), so that
+ * the scan does not fault in the rest (gforth's peak RSS was 4 -> 12 MB); all of it if mincore
+ * is refused. A page swapped out is not read. */
+static void scan_resident(uintptr_t lo, uintptr_t hi)
+{
+    enum { VEC = 1024 };
+    unsigned char vec[VEC];
+    size_t page = ps_os_page_size();
+    for (uintptr_t at = lo; at < hi;) {
+        size_t pages = (hi - at) / page < VEC ? (hi - at) / page : VEC;
+        if (pages == 0 || ps_os_resident((void *)at, pages * page, vec) != 0) {
+            scan_outside_skips(at, hi);
+            return;
+        }
+        for (size_t i = 0; i < pages;) {
+            size_t j = i;
+            while (j < pages && (vec[j] & 1))
+                j++;
+            if (j > i)
+                scan_outside_skips(at + i * page, at + j * page);
+            i = j + 1;
+        }
+        at += pages * page;
+    }
+}
+
 /* Sorts S.skip by address and merges the ranges that overlap or touch. */
 static void merge_skips(void)
 {
@@ -590,7 +620,10 @@ static void merge_skips(void)
 }
 
 /* A header line of smaps: "lo-hi perms offset dev inode [path]". Sets *lo, *hi and returns 1
- * when it is a private writable anonymous mapping (no path, or [anon:...]). */
+ * when it is a private writable anonymous mapping (no path, or [anon:...]), 2 when it is a
+ * private writable mapping of a file (a module's are left out by S.skip): the program mapped a
+ * file and may have written pointers into its copy (gforth's relocated image), a root if it
+ * has private pages; else 0. */
 static int anon_header(const char *q, const char *eol, uintptr_t *lo, uintptr_t *hi)
 {
     *lo = parse_hex(&q);
@@ -607,12 +640,17 @@ static int anon_header(const char *q, const char *eol, uintptr_t *lo, uintptr_t 
         while (q < eol && *q != ' ')
             q++;
         if (field == 2 && !(q - f == 1 && *f == '0'))
-            return 0; /* an inode: file-backed */
+            return 2; /* an inode: file-backed */
     }
     while (q < eol && *q == ' ')
         q++;
     return q == eol || (eol - q > 6 && starts(q, "[anon:"));
 }
+
+/* glibc's arenas other than the main one are heaps of HEAP_MAX_SIZE (64 MiB on 64-bit),
+ * mapped MAP_NORESERVE at an address aligned to that size: their free chunks hold stale
+ * pointers, and memcheck, which replaces malloc, never sees them. */
+#define GLIBC_HEAP_ALIGN ((uintptr_t)64 << 20)
 
 static void anon_roots(void)
 {
@@ -623,23 +661,35 @@ static void anon_roots(void)
     merge_skips();
     ssize_t n = ps_os_read_file("/proc/self/smaps", buf, SMAPS_BYTES);
     uintptr_t lo = 0, hi = 0;
-    int cand = 0;
+    int cand = 0, private_pages = 0;
     for (const char *q = buf, *end = buf + (n > 0 ? n : 0); q < end;) {
         const char *eol = q;
         while (eol < end && *eol != '\n')
             eol++;
         if (eol == end)
             break; /* a cut line: the buffer is full */
-        if ((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f'))
+        if ((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f')) {
             cand = anon_header(q, eol, &lo, &hi);
-        else if (cand && eol - q > 8 && starts(q, "VmFlags:")) {
+            private_pages = 0;
+        } else if (cand == 2 && eol - q > 10 && starts(q, "Anonymous:")) {
+            const char *f = q + 10;
+            while (f < eol && *f == ' ')
+                f++;
+            private_pages = *f >= '1' && *f <= '9'; /* "0 kB": none written */
+        } else if (cand && eol - q > 8 && starts(q, "VmFlags:")) {
             int noreserve = 0;
             for (const char *f = q + 8; f + 3 <= eol; f++)
                 if (f[0] == ' ' && f[1] == 'n' && f[2] == 'r' && (f + 3 == eol || f[3] == ' '))
                     noreserve = 1;
             int in_self = lo < S.self_hi && hi > S.self_lo; /* the shim's .bss (no S.skip) */
-            if (!noreserve && !in_self && hi > lo && hi - lo <= ANON_MAX)
-                scan_outside_skips(lo, hi);
+            int arena = noreserve && (lo & (GLIBC_HEAP_ALIGN - 1)) == 0;
+            if ((cand == 1 || private_pages) && !arena && !in_self && hi > lo &&
+                hi - lo <= ANON_MAX) {
+                if (cand == 1 && !noreserve)
+                    scan_outside_skips(lo, hi);
+                else
+                    scan_resident(lo, hi);
+            }
             cand = 0;
         }
         q = eol + 1;

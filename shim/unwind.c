@@ -1240,6 +1240,12 @@ static int walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, int exact, void **ips,
         if (r & R_BAD)
             return cut ? (*cut = 1, n) : -1;
         if (r & R_FP) {
+            /* rbp 0 at a return address: the outermost frame, marked as the x86-64 psABI
+             * asks (`_start` clears rbp), in code with no unwind table (tcc's executables:
+             * no .eh_frame_hdr, so no FDE covers their `_start`). The end, as for libunwind,
+             * which crashes on those programs (integration_notables). */
+            if (bp == 0 && !was_exact)
+                break;
             /* The frame record at rbp: inside the stack, above sp, aligned. An interrupted
              * pc (signal context) may be in a prologue, before rbp is set: not stepped. */
             if (was_exact || (bp & 7) || bp < sp || bp > top - 16)
@@ -1343,6 +1349,8 @@ PS_COLD static int walk_regs(uintptr_t *reg, uint32_t known, int exact, void **i
             break;
         if (r & R_FP) { /* as in walk; what the code did with the other registers is unknown */
             uintptr_t bp = reg[DW_RBP];
+            if (bp == 0 && !was_exact && (known & (1u << DW_RBP)))
+                break; /* the outermost frame (walk) */
             if (was_exact || !(known & (1u << DW_RBP)) || (bp & 7) || bp < sp || bp > top - 16)
                 goto stop;
             pc = ((const uintptr_t *)bp)[1];
