@@ -7,48 +7,17 @@
  */
 #include "json.h"
 
+#include "outbuf.h"
+
 #include <math.h>
 #include <string.h>
 
-/* Room for n bytes in a stream's buffer, reserved for the caller to fill, or NULL (then fwrite),
- * as glibc's putc_unlocked stores a byte (its struct_FILE.h: room while _IO_write_ptr <
- * _IO_write_end, which an unbuffered stream, or one not in write mode, never has; a
- * line-buffered one keeps _IO_write_end at the buffer's start, behind _IO_write_ptr). A full
- * leaks report of a compile is 5M pieces (frames, keys, numbers); fwrite's call and its checks
- * were an eighth of that report's instructions. The analyzer has one thread. */
-static inline char *out_room(FILE *f, size_t n)
-{
-#ifdef __GLIBC__
-    ptrdiff_t room = f->_IO_write_end - f->_IO_write_ptr; /* negative when line-buffered */
-    if (room > 0 && (size_t)room >= n) {
-        char *at = f->_IO_write_ptr;
-        f->_IO_write_ptr += n;
-        return at;
-    }
-#else
-    (void)f, (void)n;
-#endif
-    return NULL; /* no room: fwrite */
-}
-
-/* Gives back the last n bytes of the room out_room reserved last (not written). */
-static inline void out_unused(FILE *f, size_t n)
-{
-#ifdef __GLIBC__
-    f->_IO_write_ptr -= n;
-#else
-    (void)f, (void)n;
-#endif
-}
-
-static inline void out_put(FILE *f, const void *s, size_t n)
-{
-    char *at = out_room(f, n);
-    if (at)
-        memcpy(at, s, n);
-    else
-        fwrite(s, 1, n, f);
-}
+/* The stream's buffer filled in place (outbuf.h): a full leaks report of a compile is 5M pieces
+ * (frames, keys, numbers); fwrite's call and its checks were an eighth of that report's
+ * instructions. */
+#define out_room pa_out_room
+#define out_unused pa_out_unused
+#define out_put pa_out_put
 
 /* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0 when it is not one. */
 static size_t utf8_len(const unsigned char *s, size_t n)
@@ -179,12 +148,8 @@ static void indent(const pa_json_t *j)
 
 /* The separator and indentation before a value or a key (a comma; a newline and indentation, or
  * a space in a compact container). */
-static void before(pa_json_t *j)
+static void before_value(pa_json_t *j)
 {
-    if (j->after_key) {
-        j->after_key = false;
-        return;
-    }
     if (j->depth == 0) {
         if (j->wrote_value)
             out_put(j->out, "\n", 1);
@@ -205,6 +170,14 @@ static void before(pa_json_t *j)
         int depth = j->depth < PA_JSON_MAX_DEPTH ? j->depth : PA_JSON_MAX_DEPTH;
         put_lead(j->out, lead, 2 + 2 * (size_t)depth);
     }
+}
+
+static inline void before(pa_json_t *j)
+{
+    if (j->after_key) /* a key's value: nothing between them */
+        j->after_key = false;
+    else
+        before_value(j);
 }
 
 static void begin(pa_json_t *j, char open, bool compact)
@@ -257,10 +230,33 @@ static const unsigned char key_plain[256] = {
 
 void pa_json_key(pa_json_t *j, const char *key)
 {
-    before(j);
     /* a short plain key copied as it is checked, into the buffer's room (then the rest given
-     * back): one pass, no memcpy call (the reports' keys are names of a few letters) */
-    enum { KEY_SHORT = 60 };
+     * back): one pass, no memcpy call (the reports' keys are names of a few letters); in an
+     * indented object (a leaks report's 750k keys), its separator and indentation in the same
+     * room, a fixed copy from lead as put_lead makes it */
+    enum { KEY_SHORT = 60, LEAD_ROOM = sizeof lead - 1 };
+    int d = j->depth - 1;
+    if (!j->after_key && d >= 0 && d < PA_JSON_MAX_DEPTH && !j->compact[d]) {
+        char *at = out_room(j->out, LEAD_ROOM + KEY_SHORT + 4);
+        if (at) {
+            bool first = j->first[d];
+            size_t ln = (first ? 1 : 2) + 2 * (size_t)j->depth, n = 0;
+            memcpy(at, first ? lead + 1 : lead, LEAD_ROOM);
+            char *k = at + ln;
+            k[0] = '"';
+            for (unsigned char c; n < KEY_SHORT && key_plain[c = (unsigned char)key[n]]; n++)
+                k[1 + n] = (char)c;
+            if (!key[n]) {
+                memcpy(k + 1 + n, "\": ", 3);
+                out_unused(j->out, LEAD_ROOM + KEY_SHORT - ln - n);
+                j->first[d] = false;
+                j->after_key = true;
+                return;
+            }
+            out_unused(j->out, LEAD_ROOM + KEY_SHORT + 4); /* longer, or escaped: below */
+        }
+    }
+    before(j);
     char *at = out_room(j->out, KEY_SHORT + 4);
     if (at) {
         size_t n = 0;
@@ -628,6 +624,23 @@ void pa_json_hex(pa_json_t *j, uint64_t v)
 
 void pa_json_raw(pa_json_t *j, const char *s, size_t n)
 {
+    /* an element of an indented container (a leaks report's 2.6M frames): its separator and
+     * indentation (a fixed copy from lead, the rest given back, as put_lead) and the value in
+     * one reservation of the buffer */
+    int d = j->depth - 1;
+    if (!j->after_key && d >= 0 && d < PA_JSON_MAX_DEPTH && !j->compact[d]) {
+        enum { LEAD_ROOM = sizeof lead - 1 };
+        bool first = j->first[d];
+        size_t ln = (first ? 1 : 2) + 2 * (size_t)j->depth;
+        char *at = out_room(j->out, LEAD_ROOM + n);
+        if (at) {
+            j->first[d] = false;
+            memcpy(at, first ? lead + 1 : lead, LEAD_ROOM);
+            memcpy(at + ln, s, n);
+            out_unused(j->out, LEAD_ROOM - ln);
+            return;
+        }
+    }
     before(j);
     out_put(j->out, s, n);
 }

@@ -7,6 +7,8 @@
  */
 #include "report.h"
 
+#include "outbuf.h"
+
 #include <math.h>
 
 #include "trace_format.h"
@@ -1206,7 +1208,7 @@ static void frame_cache_free(struct pa_frame_cache *c)
     free(c);
 }
 
-static size_t fc_hash(const pa_frame_t *f)
+static inline size_t fc_hash(const pa_frame_t *f)
 {
     uint64_t h = f->address * 0x9e3779b97f4a7c15ull;
     h ^= (uint64_t)(uintptr_t)f->function * 0xff51afd7ed558ccdull;
@@ -1214,47 +1216,58 @@ static size_t fc_hash(const pa_frame_t *f)
     return (size_t)(h ^ h >> 29);
 }
 
-static bool fc_same(const pa_frame_t *a, const pa_frame_t *b)
+static inline bool fc_same(const pa_frame_t *a, const pa_frame_t *b)
 {
     return a->address == b->address && a->function == b->function && a->file == b->file &&
            a->line == b->line && a->module == b->module && a->offset == b->offset &&
            a->inlined == b->inlined && a->library == b->library;
 }
 
-/* The slot of f in c (an empty one when absent), or NULL when out of memory. */
-static fc_entry_t *fc_slot(struct pa_frame_cache *c, const pa_frame_t *f)
+/* Doubles c's table (or makes its first): false when out of memory. */
+static bool fc_grow(struct pa_frame_cache *c)
 {
-    if (2 * (c->n + 1) > c->cap) { /* at most half full */
-        size_t cap = c->cap ? 2 * c->cap : 1024;
-        fc_entry_t *e = calloc(cap, sizeof *e);
-        if (!e)
-            return NULL;
-        for (size_t i = 0; i < c->cap; i++) {
-            if (!c->e[i].f.module)
-                continue;
-            size_t k = fc_hash(&c->e[i].f) & (cap - 1);
-            while (e[k].f.module)
-                k = (k + 1) & (cap - 1);
-            e[k] = c->e[i];
-        }
-        free(c->e);
-        c->e = e;
-        c->cap = cap;
+    size_t cap = c->cap ? 2 * c->cap : 1024;
+    fc_entry_t *e = calloc(cap, sizeof *e);
+    if (!e)
+        return false;
+    for (size_t i = 0; i < c->cap; i++) {
+        if (!c->e[i].f.module)
+            continue;
+        size_t k = fc_hash(&c->e[i].f) & (cap - 1);
+        while (e[k].f.module)
+            k = (k + 1) & (cap - 1);
+        e[k] = c->e[i];
     }
-    size_t k = fc_hash(f) & (c->cap - 1);
-    while (c->e[k].f.module && !fc_same(&c->e[k].f, f))
-        k = (k + 1) & (c->cap - 1);
-    return &c->e[k];
+    free(c->e);
+    c->e = e;
+    c->cap = cap;
+    return true;
 }
 
 /* The form `which` of frame f, made on first use; NULL when out of memory (or when f has no
- * module: such a frame is never cached). */
-static const char *fc_get(struct pa_frame_cache *c, const pa_frame_t *f, int which, size_t *len)
+ * module: such a frame is never cached). The table is at most half full: a frame found (the
+ * reports' 2.6M lookups but 20k) probes a slot or two, and the table grows only to add one. */
+static inline const char *fc_get(struct pa_frame_cache *c, const pa_frame_t *f, int which,
+                                 size_t *len)
 {
-    fc_entry_t *e = f->module ? fc_slot(c, f) : NULL;
-    if (!e)
+    if (!f->module)
         return NULL;
-    if (!e->f.module) {
+    fc_entry_t *e = NULL;
+    if (c->cap) {
+        size_t k = fc_hash(f) & (c->cap - 1);
+        while (c->e[k].f.module && !fc_same(&c->e[k].f, f))
+            k = (k + 1) & (c->cap - 1);
+        e = &c->e[k];
+    }
+    if (!e || !e->f.module) { /* a frame not seen yet */
+        if (2 * (c->n + 1) > c->cap) {
+            if (!fc_grow(c))
+                return NULL;
+            size_t k = fc_hash(f) & (c->cap - 1);
+            while (c->e[k].f.module)
+                k = (k + 1) & (c->cap - 1);
+            e = &c->e[k];
+        }
         e->f = *f;
         c->n++;
     }
@@ -1273,42 +1286,72 @@ static const char *fc_get(struct pa_frame_cache *c, const pa_frame_t *f, int whi
     return e->form[which];
 }
 
-/* Frames are written a line at a time: each made in a string, then one fwrite (a full leaks
- * report of a compile is 1.26M of them). With a cache, a frame's text is made once. */
+/* The line of frame i after "#N " into b (frame_text, or the library run it starts, which it
+ * names); the frames it took (1, or the run's). */
+static size_t frame_line(pa_str_t *b, const pa_frame_t *frames, size_t n, size_t i, bool all_frames,
+                         struct pa_frame_cache *cache)
+{
+    size_t run = all_frames ? 0 : library_run(frames, n, i);
+    const char *s;
+    size_t len;
+    if (run) { /* named by the outermost: the library function the program called */
+        bool inlined = true;
+        for (size_t k = i; k < i + run; k++)
+            inlined &= frames[k].inlined;
+        pa_str_puts_safe(b, frames[i + run - 1].function);
+        PUT(b, " [");
+        pa_str_u64(b, run);
+        if (inlined)
+            PUT(b, " inlined library frames]\n");
+        else
+            PUT(b, " library frames]\n");
+        return run;
+    }
+    if (cache && (s = fc_get(cache, &frames[i], FC_TEXT, &len)) != NULL)
+        pa_str_append(b, s, len);
+    else
+        frame_text(b, &frames[i]);
+    return 1;
+}
+
+/* Frames are written a line at a time. With a cache, a frame's text is made once, and its line
+ * (indentation, "#N ", the text) is copied into the stream's buffer in place (a full leaks
+ * report of a compile is 2.6M of them: a string and an fwrite a line cost 600 instructions);
+ * a library run, a frame not cached, or a buffer without room is made in a string, then one
+ * fwrite. */
 static void frames_text(FILE *out, const char *note, const pa_frame_t *frames, size_t n,
                         const char *indent, bool all_frames, struct pa_frame_cache *cache)
 {
     if (note)
         fprintf(out, "%s(%s)\n", indent, note);
     pa_str_t b = {0};
+    size_t ilen = strlen(indent);
     size_t line = 0;
     for (size_t i = 0; i < n; i++, line++) {
-        const pa_frame_t *f = &frames[i];
+        const char *s;
+        size_t len;
+        if (cache && (all_frames || !library_run(frames, n, i)) &&
+            (s = fc_get(cache, &frames[i], FC_TEXT, &len)) != NULL) {
+            char num[20];
+            size_t w = pa_json_format_u64(num, line);
+            char *at = pa_out_room(out, ilen + w + 2 + len);
+            if (at) {
+                memcpy(at, indent, ilen);
+                at += ilen;
+                *at++ = '#';
+                memcpy(at, num, w);
+                at += w;
+                *at++ = ' ';
+                memcpy(at, s, len);
+                continue;
+            }
+        }
         b.len = 0;
         pa_str_puts(&b, indent);
         PUT(&b, "#");
         pa_str_u64(&b, line);
         PUT(&b, " ");
-        size_t run = all_frames ? 0 : library_run(frames, n, i);
-        const char *s;
-        size_t len;
-        if (run) { /* named by the outermost: the library function the program called */
-            bool inlined = true;
-            for (size_t k = i; k < i + run; k++)
-                inlined &= frames[k].inlined;
-            pa_str_puts_safe(&b, frames[i + run - 1].function);
-            PUT(&b, " [");
-            pa_str_u64(&b, run);
-            if (inlined)
-                PUT(&b, " inlined library frames]\n");
-            else
-                PUT(&b, " library frames]\n");
-            i += run - 1;
-        } else if (cache && (s = fc_get(cache, f, FC_TEXT, &len)) != NULL) {
-            pa_str_append(&b, s, len);
-        } else {
-            frame_text(&b, f);
-        }
+        i += frame_line(&b, frames, n, i, all_frames, cache) - 1;
         if (b.failed)
             break;
         fwrite(b.s, 1, b.len, out);

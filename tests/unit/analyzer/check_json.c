@@ -723,6 +723,68 @@ START_TEST(test_keys)
 }
 END_TEST
 
+/* Keys and raw values at every depth, first in their container and after others: written in
+ * place with their separator when the buffer has room (pa_json_key, pa_json_raw), the other way
+ * (before, then the value) when it has none (an unbuffered stream, a buffer of a few bytes, a
+ * line-buffered one), and deeper than the writer tracks: the same text every way. */
+static void nested_doc(pa_json_t *j)
+{
+    static const char frame[] = "{\"function\": \"f\", \"line\": 7}";
+    pa_json_object_begin(j, false);
+    for (int d = 0; d < PA_JSON_MAX_DEPTH + 3; d++) {
+        pa_json_key(j, "first");
+        pa_json_raw(j, "1", 1);
+        pa_json_key(j, "a_longer_key_of_forty_characters_or_so__");
+        pa_json_raw(j, frame, sizeof frame - 1);
+        pa_json_key(j, "frames");
+        pa_json_array_begin(j, false);
+        for (int i = 0; i < 3; i++)
+            pa_json_raw(j, frame, sizeof frame - 1);
+        pa_json_array_end(j);
+        pa_json_key(j, "compact");
+        pa_json_array_begin(j, true);
+        pa_json_raw(j, "2", 1);
+        pa_json_raw(j, "3", 1);
+        pa_json_array_end(j);
+        pa_json_key(j, "esc\"aped");
+        pa_json_raw(j, "4", 1);
+        pa_json_key(j, "next");
+        pa_json_object_begin(j, false);
+    }
+    for (int d = 0; d < PA_JSON_MAX_DEPTH + 3; d++)
+        pa_json_object_end(j);
+    pa_json_object_end(j);
+}
+
+START_TEST(test_nested_in_place)
+{
+    char *mem = render(nested_doc);
+    /* depth 1 as the writer lays it out */
+    const char *want = "{\n"
+                       "  \"first\": 1,\n"
+                       "  \"a_longer_key_of_forty_characters_or_so__\": {\"function\": \"f\", "
+                       "\"line\": 7},\n"
+                       "  \"frames\": [\n"
+                       "    {\"function\": \"f\", \"line\": 7},\n"
+                       "    {\"function\": \"f\", \"line\": 7},\n"
+                       "    {\"function\": \"f\", \"line\": 7}\n"
+                       "  ],\n"
+                       "  \"compact\": [2, 3],\n"
+                       "  \"esc\\\"aped\": 4,\n"
+                       "  \"next\": {\n"
+                       "    \"first\": 1,\n";
+    ck_assert_int_eq(strncmp(mem, want, strlen(want)), 0);
+    static const int modes[] = {_IONBF, _IOFBF, _IOFBF, _IOFBF, _IOLBF};
+    static const size_t sizes[] = {0, 7, 100, 4096, 64};
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        char *got = render_stream(nested_doc, modes[m], sizes[m]);
+        ck_assert_msg(strcmp(got, mem) == 0, "stream %zu", m);
+        free(got);
+    }
+    free(mem);
+}
+END_TEST
+
 /* pa_str_u64 / pa_str_hex write what %llu / %llx do. */
 START_TEST(test_str_numbers)
 {
@@ -817,6 +879,7 @@ int main(void)
     tcase_add_test(tc, test_escape_reference);
     tcase_add_test(tc, test_stream_buffers);
     tcase_add_test(tc, test_keys);
+    tcase_add_test(tc, test_nested_in_place);
     tcase_add_test(tc, test_str_numbers);
     tcase_add_test(tc, test_tix);
     tcase_add_test(tc, test_zalloc);
