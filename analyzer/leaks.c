@@ -598,6 +598,7 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, cons
     pa_report_status_text(out, t);
     size_t shown = 0;
     for (size_t i = 0; i < nen; i++) {
+        pa_progress_step(pa_progress_writing, i + 1, nen, "leaks");
         const pa_group_t *x = en[i].g;
         if (x->suppressed_by >= 0 || !en[i].blocks)
             continue;
@@ -654,6 +655,7 @@ static int write_text(FILE *out, const pa_trace_t *t, const pa_groups_t *g, cons
         if (ag)
             age_text(out, t, ages_get(ag, g, x), o);
     }
+    pa_progress_clear();
     fputc('\n', out);
     if (tot->leaks == 0)
         fprintf(out, "SUMMARY: no leaks\n");
@@ -767,6 +769,7 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g, c
     pa_json_array_begin(j, false);
     size_t shown = 0;
     for (size_t i = 0; i < nen; i++) {
+        pa_progress_step(pa_progress_writing, i + 1, nen, "leaks");
         if (en[i].g->suppressed_by >= 0 || !en[i].blocks)
             continue;
         if (o->top && shown++ >= o->top)
@@ -775,6 +778,7 @@ static int write_json(pa_json_t *j, const pa_trace_t *t, const pa_groups_t *g, c
             return PA_ENOMEM;
         leak_json(j, t, &en[i], v, o->supp, ag ? ages_get(ag, g, en[i].g) : NULL);
     }
+    pa_progress_clear();
     pa_json_array_end(j);
     pa_json_key(j, "suppressed");
     pa_json_array_begin(j, false);

@@ -710,7 +710,9 @@ int pa_report_group(pa_trace_t *t, pa_symbols_t *syms, bool live_only, pa_groups
         if (live_only && row->live_blocks == 0)
             continue;
         rc = row_key(t, syms, p, row->stack_id, &keys[r]);
+        pa_progress_step("symbolizing and grouping", r + 1, t->snap.nrows, "stacks");
     }
+    pa_progress_clear();
     if (p)
         pieces_trim(p);
     if (rc == PA_OK && kept.on && !live_only && t->warnings.n == nwarn) {

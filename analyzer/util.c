@@ -62,6 +62,8 @@ static uint64_t progress_delay_ns; /* shown only this long after the first call 
 static uint64_t progress_last;     /* ns: the last redraw */
 static bool progress_shown;
 
+const char pa_progress_writing[] = "writing";
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -69,7 +71,9 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void pa_progress(const char *what, uint64_t done, uint64_t total)
+/* Whether a progress line may be drawn now: stderr is a terminal, the command has run for the
+ * delay, and the last redraw is a tenth of a second old. */
+static bool progress_due(void)
 {
     if (progress_on < 0) {
         progress_on = isatty(2) == 1;
@@ -78,18 +82,46 @@ void pa_progress(const char *what, uint64_t done, uint64_t total)
         progress_delay_ns = (e && *e ? strtoull(e, NULL, 10) : 1000) * 1000000u;
     }
     if (!progress_on)
-        return;
+        return false;
     uint64_t t = now_ns();
     if (t - progress_start < progress_delay_ns ||
         (progress_shown && t - progress_last < 100000000u))
-        return;
+        return false;
     progress_last = t;
+    return true;
+}
+
+static unsigned progress_pct(uint64_t done, uint64_t total)
+{
+    unsigned pct = total ? (unsigned)(done * 100 / total) : 0;
+    return pct > 100 ? 100 : pct;
+}
+
+void pa_progress(const char *what, uint64_t done, uint64_t total)
+{
+    if (!progress_due())
+        return;
     const char *base = what ? strrchr(what, '/') : NULL;
     base = base ? base + 1 : what ? what : "";
-    unsigned pct = total ? (unsigned)(done * 100 / total) : 0;
     fflush(stdout);
     fprintf(stderr, "\rperfshim: reading %s: %u%% (%.0f of %.0f MB)\033[K", base,
-            pct > 100 ? 100 : pct, (double)done / 1e6, (double)total / 1e6);
+            progress_pct(done, total), (double)done / 1e6, (double)total / 1e6);
+    fflush(stderr);
+    progress_shown = true;
+}
+
+void pa_progress_step(const char *phase, uint64_t done, uint64_t total, const char *unit)
+{
+    if ((done & 1023) != 0 && done != total)
+        return; /* the clock is read once in 1024 steps */
+    static int out_tty = -1;
+    if (phase == pa_progress_writing && (out_tty < 0 ? (out_tty = isatty(1) == 1) : out_tty))
+        return; /* the report itself is on the terminal: no line beside it */
+    if (!progress_due())
+        return;
+    fflush(stdout);
+    fprintf(stderr, "\rperfshim: %s: %u%% (%llu of %llu %s)\033[K", phase,
+            progress_pct(done, total), (unsigned long long)done, (unsigned long long)total, unit);
     fflush(stderr);
     progress_shown = true;
 }

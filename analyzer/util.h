@@ -42,6 +42,13 @@ void pa_msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * before anything else is written (messages, a report's output: pa_progress_clear). Never on a
  * pipe or a file. */
 void pa_progress(const char *what, uint64_t done, uint64_t total);
+/* The same line for a later phase of a command, once reading is done (symbolizing and
+ * grouping, writing a report to a file): "perfshim: PHASE: 42% (4200 of 10000 UNIT)". Cheap
+ * to call every step (the clock is read once in 1024). The writing phase (phase ==
+ * pa_progress_writing) is shown only when stdout is not a terminal: a report on the terminal
+ * shows its own progress. Callers erase the line (pa_progress_clear) when the phase ends. */
+extern const char pa_progress_writing[];
+void pa_progress_step(const char *phase, uint64_t done, uint64_t total, const char *unit);
 /* Erases the progress line if one is shown (cheap when none is). */
 void pa_progress_clear(void);
 

@@ -7,6 +7,8 @@ test does not depend on how fast the machine is), and erased before anything els
     on the terminal is the erase sequence (no progress text left behind), and the report on
     stdout (a pipe) is the same as without a terminal;
   - stderr on a pipe (as in CI and every other test), the same delay: no progress at all;
+  - the phases after reading: "symbolizing and grouping" and, with stdout not the terminal,
+    "writing" (`leaks`, text and JSON), erased the same way;
   - merge -o shows it too (one line per input read)."""
 import os
 import pty
@@ -80,6 +82,21 @@ def main():
     ck.equal(out, plain.stdout, "the report on stdout is unchanged")
     ck.check(b"reading" not in plain.stderr and b"\x1b" not in plain.stderr,
              "stderr on a pipe: no progress", repr(plain.stderr[:500]))
+    # the phases after reading (a compile's `leaks` read in 0.5 s, then grouped and written
+    # for another second): symbolizing and grouping, and writing when stdout is not the terminal
+    for cmd in ([args.perfshim, "leaks", trace], [args.perfshim, "leaks", "--json", trace]):
+        rc, out, err = run_pty(cmd, env, work)
+        plain = pstest.run(cmd, env=env, cwd=work)
+        ck.check(rc == plain.returncode and out == plain.stdout,
+                 "%s: the report on stdout is unchanged" % " ".join(cmd[1:-1]),
+                 pstest.describe(plain))
+        ck.check(b"perfshim: symbolizing and grouping: 100% (" in err and
+                 b"perfshim: writing: 100% (" in err and b" leaks)" in err,
+                 "%s: the grouping and writing phases shown" % " ".join(cmd[1:-1]),
+                 repr(err[:800]))
+        ck.check(err.endswith(ERASE), "... and erased at the end", repr(err[-200:]))
+        ck.check(b"grouping" not in plain.stderr and b"writing" not in plain.stderr,
+                 "stderr on a pipe: no phase line", repr(plain.stderr[:300]))
     merged = os.path.join(work, "merged.trace")
     rc, out, err = run_pty([args.perfshim, "merge", "-o", merged, trace, trace], env, work)
     ck.check(rc == 0 and err.count(b"perfshim: reading leaky.trace: ") >= 2 and
