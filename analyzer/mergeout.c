@@ -359,8 +359,45 @@ typedef struct {
     uint32_t adv_sample, adv_flags; /* the largest sample; the flags of any input */
     pa_advice_site_t *adv;
     size_t nadv, adv_cap;
+    /* timing chunks: their stacks kept aside (pend, below) until every input is read */
+    struct pmod *pmods; /* uthash by module key */
+    struct pmod **pmod_list;
+    size_t npmods, pmods_cap;
+    uint64_t *pend; /* stack records */
+    size_t npend, pend_cap;
+    uint64_t *pmap; /* per input: input stack id -> record offset + 1 (0: not yet) */
+    size_t pmap_cap;
+    /* CPU (11): every input's last chunk, rows by record */
+    bool has_cpu, cpu_mixed;
+    ps_row_cpu_head_t cpu_head; /* hz of the first input with samples; counts summed */
+    struct prow *cpu;
+    size_t ncpu, cpu_cap;
+    /* LOCKS (7): every input's lock rows appended, their sites by record */
+    bool has_locks;
+    ps_row_locks_head_t locks_head;
+    pa_lock_t *locks;
+    uint32_t *lock_first; /* first_use_stack: record offset + 1, 0 none */
+    size_t nlocks, locks_cap, lock_first_cap;
+    struct prow *lsites; /* site rows (lock_index: into locks) */
+    size_t nlsites, lsites_cap;
     int err;
 } mo_t;
+
+/* A timing row whose stack is a record of mo->pend (rec: offset + 1). */
+typedef struct prow {
+    uint64_t rec;
+    union {
+        pa_cpu_row_t cpu;
+        pa_lock_site_t site;
+    } u;
+} prow_t;
+
+typedef struct pmod {
+    UT_hash_handle hh;
+    char *key;
+    pa_module_t mod; /* a copy of the input's (path and build-id owned) */
+    uint64_t index;  /* its place in pmod_list + 1 */
+} pmod_t;
 
 /* The merged id of input stack id (0 stays 0: no stack; an undefined one is 0 too). */
 static uint32_t map_stack(mo_t *mo, pa_trace_t *t, uint32_t id)
@@ -422,6 +459,200 @@ static uint32_t map_stack(mo_t *mo, pa_trace_t *t, uint32_t id)
     }
     mo->map[id] = mid + 1;
     return mid;
+}
+
+/* ---- timing chunks' stacks: kept aside until every input is read ------------------------------
+ * A stack named by a timing chunk (a CPU sample, a lock's call site) is interned after every
+ * input's heap stacks, and the modules only its frames lie in after the heap's modules, so
+ * that carrying the timing chunks leaves the merged heap's stack ids and module ranges as
+ * they are without them. Each such stack is a record in mo->pend: [merged id (0: not yet),
+ * depth, depth x (module: its pmod index, 0 none), (offset in it, or the address)]; an input's
+ * stack is recorded once. */
+
+static int pmod_index(mo_t *mo, const pa_module_t *x, uint64_t *out)
+{
+    char *key = module_key(x);
+    if (!key)
+        return PA_ENOMEM;
+    pmod_t *p;
+    HASH_FIND_STR(mo->pmods, key, p);
+    if (p) {
+        free(key);
+        *out = p->index;
+        return PA_OK;
+    }
+    if (!(p = calloc(1, sizeof *p)) || pa_util_grow((void **)&mo->pmod_list, &mo->pmods_cap,
+                                                    mo->npmods + 1, sizeof *mo->pmod_list)) {
+        free(p);
+        free(key);
+        return PA_ENOMEM;
+    }
+    p->key = key;
+    p->mod = *x;
+    p->mod.path = pa_util_strdup(x->path ? x->path : "");
+    p->mod.build_id = NULL;
+    if (x->build_id_len && (p->mod.build_id = malloc(x->build_id_len)))
+        memcpy(p->mod.build_id, x->build_id, x->build_id_len);
+    p->mod.build_id_len = p->mod.build_id ? x->build_id_len : 0;
+    if (!p->mod.path) {
+        free(p->mod.build_id);
+        free(p->key);
+        free(p);
+        return PA_ENOMEM;
+    }
+    HASH_ADD_KEYPTR(hh, mo->pmods, p->key, strlen(p->key), p);
+    mo->pmod_list[mo->npmods++] = p;
+    p->index = mo->npmods;
+    *out = p->index;
+    return PA_OK;
+}
+
+/* The record (offset + 1) of input stack id, made on first sight; 0 for no stack or on error
+ * (mo->err set). */
+static uint64_t pend_stack(mo_t *mo, pa_trace_t *t, uint32_t id)
+{
+    if (!id)
+        return 0;
+    if (id >= mo->pmap_cap) {
+        size_t old = mo->pmap_cap, cap = old;
+        if (pa_util_grow((void **)&mo->pmap, &cap, (size_t)id + 1, sizeof *mo->pmap)) {
+            mo->err = PA_ENOMEM;
+            return 0;
+        }
+        memset(mo->pmap + old, 0, (cap - old) * sizeof *mo->pmap);
+        mo->pmap_cap = cap;
+    }
+    if (mo->pmap[id])
+        return mo->pmap[id];
+    const pa_stack_t *s = pa_model_stack(t, id);
+    if (!s)
+        return 0;
+    size_t sc = mo->scratch_cap;
+    if (pa_util_grow((void **)&mo->scratch, &sc, s->depth + 1, sizeof *mo->scratch) ||
+        pa_util_grow((void **)&mo->pend, &mo->pend_cap, mo->npend + 2 + 2 * (size_t)s->depth,
+                     sizeof *mo->pend)) {
+        mo->err = PA_ENOMEM;
+        return 0;
+    }
+    mo->scratch_cap = sc;
+    size_t n = pa_model_stack_addrs(t, s, mo->scratch, s->depth);
+    size_t at = mo->npend;
+    uint64_t *r = mo->pend + at;
+    r[0] = 0;
+    r[1] = n;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = mo->scratch[i], k = 0;
+        const pa_module_t *x = a == PS_FRAME_CUT ? NULL : pa_model_module_at(t, a);
+        if (x && pmod_index(mo, x, &k) != PA_OK) {
+            mo->err = PA_ENOMEM;
+            return 0;
+        }
+        r[2 + 2 * i] = k;
+        r[3 + 2 * i] = x ? a - x->start : a;
+    }
+    mo->npend += 2 + 2 * n;
+    mo->pmap[id] = at + 1;
+    return at + 1;
+}
+
+/* The merged id of record rec (offset + 1), interned on first use; 0 for none or on error. */
+static uint32_t pend_resolve(mo_t *mo, uint64_t rec)
+{
+    if (!rec)
+        return 0;
+    uint64_t *r = mo->pend + rec - 1;
+    if (r[0])
+        return (uint32_t)r[0];
+    size_t n = (size_t)r[1], sc = mo->scratch_cap;
+    if (pa_util_grow((void **)&mo->scratch, &sc, n + 1, sizeof *mo->scratch)) {
+        mo->err = PA_ENOMEM;
+        return 0;
+    }
+    mo->scratch_cap = sc;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = r[2 + 2 * i], v = r[3 + 2 * i];
+        if (!k) {
+            mo->scratch[i] = v;
+            continue;
+        }
+        const mmod_t *mm = module_get(&mo->st, &mo->pmod_list[k - 1]->mod);
+        if (!mm) {
+            mo->err = PA_ENOMEM;
+            return 0;
+        }
+        mo->scratch[i] = mm->mod.start + v;
+    }
+    uint32_t mid = intern(&mo->st, mo->scratch, (uint32_t)n);
+    if (!mid)
+        mo->err = PA_ENOMEM;
+    r[0] = mid;
+    return mid;
+}
+
+/* The input's timing chunks of its last snapshot: CPU rows and locks kept by record. */
+static int take_timing(mo_t *mo, pa_trace_t *t)
+{
+    if (t->has_cpu && t->cpu.n) {
+        if (!mo->has_cpu) {
+            mo->has_cpu = true;
+            mo->cpu_head.hz = t->cpu.hz;
+        } else if (t->cpu.hz != mo->cpu_head.hz) {
+            mo->cpu_mixed = true;
+        }
+        mo->cpu_head.flags |= t->cpu.flags;
+        mo->cpu_head.samples += t->cpu.samples;
+        mo->cpu_head.dropped += t->cpu.dropped;
+        mo->cpu_head.partial += t->cpu.partial;
+        for (size_t i = 0; i < t->cpu.n; i++) {
+            uint64_t rec = pend_stack(mo, t, t->cpu.rows[i].stack_id);
+            if (mo->err)
+                return mo->err;
+            if (pa_util_grow((void **)&mo->cpu, &mo->cpu_cap, mo->ncpu + 1, sizeof *mo->cpu))
+                return PA_ENOMEM;
+            mo->cpu[mo->ncpu++] = (prow_t){.rec = rec, .u.cpu = t->cpu.rows[i]};
+        }
+    }
+    if (t->has_locks) {
+        const pa_locks_t *l = &t->locks;
+        ps_row_locks_head_t *h = &mo->locks_head;
+        if (!mo->has_locks || l->sample > h->sample)
+            h->sample = l->sample;
+        mo->has_locks = true;
+        h->flags |= l->flags;
+        h->untracked_ops += l->untracked_ops;
+        h->retired_quiet += l->retired_quiet;
+        h->retired_quiet_acquisitions += l->retired_quiet_acquisitions;
+        size_t base = mo->nlocks;
+        if (base + l->nlocks >= UINT32_MAX)
+            return PA_ENOMEM;
+        for (size_t i = 0; i < l->nlocks; i++) {
+            uint64_t rec = pend_stack(mo, t, l->locks[i].first_use_stack);
+            if (mo->err)
+                return mo->err;
+            if (rec >= UINT32_MAX ||
+                pa_util_grow((void **)&mo->locks, &mo->locks_cap, mo->nlocks + 1,
+                             sizeof *mo->locks) ||
+                pa_util_grow((void **)&mo->lock_first, &mo->lock_first_cap, mo->nlocks + 1,
+                             sizeof *mo->lock_first))
+                return PA_ENOMEM;
+            mo->lock_first[mo->nlocks] = (uint32_t)rec;
+            mo->locks[mo->nlocks++] = l->locks[i];
+        }
+        for (size_t i = 0; i < l->nsites; i++) {
+            if (l->sites[i].lock_index >= l->nlocks)
+                continue; /* the reader keeps none such; be safe */
+            uint64_t rec = pend_stack(mo, t, l->sites[i].stack_id);
+            if (mo->err)
+                return mo->err;
+            if (pa_util_grow((void **)&mo->lsites, &mo->lsites_cap, mo->nlsites + 1,
+                             sizeof *mo->lsites))
+                return PA_ENOMEM;
+            prow_t *p = &mo->lsites[mo->nlsites++];
+            *p = (prow_t){.rec = rec, .u.site = l->sites[i]};
+            p->u.site.lock_index += (uint32_t)base;
+        }
+    }
+    return PA_OK;
 }
 
 static int on_snapshot(pa_trace_t *t, void *ctx)
@@ -620,7 +851,7 @@ static int finish_input(mo_t *mo, pa_trace_t *t, input_t *in)
         mo->adv[mo->nadv] = a->sites[i];
         mo->adv[mo->nadv++].stack_id = mid;
     }
-    return PA_OK;
+    return take_timing(mo, t);
 }
 
 static int read_input(mo_t *mo, size_t i, bool quiet)
@@ -633,6 +864,8 @@ static int read_input(mo_t *mo, size_t i, bool quiet)
         memset(mo->map, 0, mo->map_cap * sizeof *mo->map);
         memset(mo->prev, 0, mo->map_cap * sizeof *mo->prev);
     }
+    if (mo->pmap_cap)
+        memset(mo->pmap, 0, mo->pmap_cap * sizeof *mo->pmap);
     pa_model_opts_t o = {.quiet = quiet,
                          .on_snapshot = on_snapshot,
                          .ctx = mo,
@@ -1066,6 +1299,70 @@ static void write_advice(mo_t *mo, wr_t *w, buf_t *b, uint64_t time)
     chunk(w, PS_CHUNK_ADVICE, b);
 }
 
+static int cmp_cpu(const void *a, const void *b)
+{
+    uint32_t x = ((const prow_t *)a)->u.cpu.stack_id, y = ((const prow_t *)b)->u.cpu.stack_id;
+    return x < y ? -1 : x > y;
+}
+
+/* Every input read: the timing chunks' stacks interned (after the heap's), CPU rows summed per
+ * merged stack. */
+static int resolve_timing(mo_t *mo)
+{
+    for (size_t i = 0; i < mo->ncpu && !mo->err; i++)
+        mo->cpu[i].u.cpu.stack_id = pend_resolve(mo, mo->cpu[i].rec);
+    for (size_t i = 0; i < mo->nlocks && !mo->err; i++)
+        mo->locks[i].first_use_stack = pend_resolve(mo, mo->lock_first[i]);
+    for (size_t i = 0; i < mo->nlsites && !mo->err; i++)
+        mo->lsites[i].u.site.stack_id = pend_resolve(mo, mo->lsites[i].rec);
+    if (mo->err)
+        return mo->err;
+    qsort(mo->cpu, mo->ncpu, sizeof *mo->cpu, cmp_cpu);
+    size_t n = 0;
+    for (size_t i = 0; i < mo->ncpu; i++) {
+        pa_cpu_row_t *d = n ? &mo->cpu[n - 1].u.cpu : NULL, *s = &mo->cpu[i].u.cpu;
+        if (d && d->stack_id == s->stack_id) {
+            d->samples += s->samples;
+            d->threads += s->threads;
+        } else
+            mo->cpu[n++] = mo->cpu[i];
+    }
+    mo->ncpu = n;
+    return PA_OK;
+}
+
+/* The timing chunks of the last merged snapshot (at time), written before its SNAPSHOT chunk
+ * as the shim writes them. */
+static void write_timing(mo_t *mo, wr_t *w, buf_t *b, uint64_t time)
+{
+    if (mo->has_locks) {
+        ps_row_locks_head_t h = mo->locks_head;
+        h.time_ns = time;
+        b->n = 0;
+        PUT_ROW(b, LOCKS_HEAD, &h);
+        put_u32(b, (uint32_t)mo->nlocks);
+        put_u32(b, PS_LOCK_ROW_SIZE_POSTS);
+        for (size_t i = 0; i < mo->nlocks; i++)
+            PUT_ROW(b, LOCK, &mo->locks[i]);
+        put_u32(b, (uint32_t)mo->nlsites);
+        put_u32(b, PS_LOCK_SITE_ROW_SIZE);
+        for (size_t i = 0; i < mo->nlsites; i++)
+            PUT_ROW(b, LOCK_SITE, &mo->lsites[i].u.site);
+        chunk(w, PS_CHUNK_LOCKS, b);
+    }
+    if (mo->has_cpu && !mo->cpu_mixed) {
+        ps_row_cpu_head_t h = mo->cpu_head;
+        h.time_ns = time;
+        b->n = 0;
+        PUT_ROW(b, CPU_HEAD, &h);
+        put_u32(b, (uint32_t)mo->ncpu);
+        put_u32(b, PS_CPU_ROW_SIZE);
+        for (size_t i = 0; i < mo->ncpu; i++)
+            PUT_ROW(b, CPU, &mo->cpu[i].u.cpu);
+        chunk(w, PS_CHUNK_CPU, b);
+    }
+}
+
 static int write_snapshots(mo_t *mo, wr_t *w, uint64_t start)
 {
     size_t ids = mo->st.nstacks + 1;
@@ -1113,6 +1410,8 @@ static int write_snapshots(mo_t *mo, wr_t *w, uint64_t start)
                 gone[ngone++] = i;
             }
         }
+        if (!h.n)
+            write_timing(mo, w, &b, time);
         if (!written || !h.n)
             write_full(w, &r, &b, time, reason, flags, &tot);
         else
@@ -1190,6 +1489,22 @@ static void mo_free(mo_t *mo)
     free(mo->inh);
     free(mo->kinds);
     free(mo->adv);
+    pmod_t *x, *tmp;
+    HASH_ITER(hh, mo->pmods, x, tmp)
+    {
+        HASH_DEL(mo->pmods, x);
+        free(x->key);
+        free(x->mod.path);
+        free(x->mod.build_id);
+        free(x);
+    }
+    free(mo->pmod_list);
+    free(mo->pend);
+    free(mo->pmap);
+    free(mo->cpu);
+    free(mo->locks);
+    free(mo->lock_first);
+    free(mo->lsites);
     mstacks_free(&mo->st);
 }
 
@@ -1211,10 +1526,15 @@ int pa_mergeout(char *const *paths, size_t n, const char *out, bool quiet)
         mo.in[i].path = paths[i];
         rc = read_input(&mo, i, quiet);
     }
+    if (rc == PA_OK && (rc = resolve_timing(&mo)) != PA_OK)
+        pa_msg_error("merge: out of memory");
     if (rc != PA_OK) {
         mo_free(&mo);
         return rc;
     }
+    if (mo.cpu_mixed)
+        pa_msg_warn("merge: the inputs sampled CPU time at different rates (PERFSHIM_CPU_HZ): "
+                    "their CPU samples are not carried");
     /* one time axis: the earliest process start */
     uint64_t start = UINT64_MAX;
     for (size_t i = 0; i < n; i++)

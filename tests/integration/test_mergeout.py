@@ -121,6 +121,69 @@ def exec_input(args, ck):
              "summary of the merge: no 'ended: by exec'", pstest.describe(p)[:800])
 
 
+def folded(args, ck, traces, metric, label, cwd):
+    """export --format folded --metric METRIC of the traces, summed per stack (export writes
+    each input's lines apart)."""
+    p = pstest.run([args.perfshim, "export", "--format", "folded", "--metric", metric] + traces,
+                   cwd=cwd)
+    ck.equal(p.returncode, 0, label + ": export --metric " + metric)
+    sums = {}
+    for line in p.stdout.decode().splitlines():
+        stack, _, value = line.rpartition(" ")
+        sums[stack] = sums.get(stack, 0) + int(value)
+    return sums
+
+
+def timing_carried(args, ck):
+    """CPU samples and locks (issue 14 item 3): two cpuburn and two contention processes under
+    one shell, with PERFSHIM_CPU_HZ and PERFSHIM_LOCKS; the merged trace's CPU samples,
+    contentions and lock waits, stack by stack, are the inputs' sums, and so are hot --json's
+    and locks --json's totals. Without the CPU and LOCKS chunks carried, the merged side is
+    empty and every comparison fails."""
+    work = pstest.tmpdir("mergeout-timing")
+    b = args.bindir
+    script = "%s 3 & %s 3 & %s 200 60 & %s 200 60 & wait" % (
+        os.path.join(b, "cpuburn"), os.path.join(b, "cpuburn"), os.path.join(b, "contention"),
+        os.path.join(b, "contention"))
+    p = pstest.run([args.perfshim, "run", "-o", os.path.join(work, "t.%p.trace"), "--", "sh",
+                    "-c", script], cwd=work,
+                   env={"PERFSHIM_CPU_HZ": "997", "PERFSHIM_LOCKS": "1"})
+    ck.equal(p.returncode, 0, "timing: the workload under perfshim run")
+    traces = sorted(os.path.join(work, f) for f in os.listdir(work) if ".trace" in f)
+    merged = os.path.join(work, "merged.trace")
+    p = pstest.run([args.perfshim, "merge", "-o", merged] + traces, cwd=work)
+    ck.equal(p.returncode, 0, "timing: merge -o")
+    if p.returncode != 0:
+        return
+    for metric in ("samples", "contentions", "delay"):
+        want = folded(args, ck, traces, metric, "timing: inputs", work)
+        got = folded(args, ck, [merged], metric, "timing: merged", work)
+        ck.check(sum(want.values()) > 0, "timing: the inputs have %s" % metric, repr(want))
+        ck.equal(got, want, "timing: merged %s per stack = the inputs' sums" % metric)
+    hot = [jrun(args, ck, ["hot", "--json", t], "timing: hot " + t, work) for t in traces]
+    mhot = jrun(args, ck, ["hot", "--json", merged], "timing: hot of the merge", work)
+    want = sum((h.get("cpu") or {}).get("samples_taken", 0) for h in hot)
+    ck.check(want > 0, "timing: the inputs sampled CPU", repr(want))
+    ck.equal((mhot.get("cpu") or {}).get("samples_taken"), want,
+             "timing: hot --json samples_taken = the inputs' sum")
+    locks = [jrun(args, ck, ["locks", "--json", t], "timing: locks " + t, work) for t in traces]
+    mlocks = jrun(args, ck, ["locks", "--json", merged], "timing: locks of the merge", work)
+
+    def lock_sum(reports, field):
+        return sum(k.get(field, 0) for r in reports for k in (r.get("locks") or []))
+
+    for field in ("acquisitions", "contended", "wait_ns"):
+        ck.check(lock_sum(locks, field) > 0, "timing: the inputs' locks have " + field)
+        ck.equal(lock_sum([mlocks], field), lock_sum(locks, field),
+                 "timing: locks --json %s = the inputs' sum" % field)
+    def rows(r):
+        return len(r.get("locks") or []) + len(r.get("condvars") or [])
+
+    ck.equal(rows(mlocks), sum(rows(r) for r in locks),
+             "timing: one lock row per input process's lock (two processes' locks at one "
+             "address stay two)")
+
+
 def main():
     args = pstest.parse_args()
     ck = pstest.Checker("test_mergeout")
@@ -226,6 +289,7 @@ def main():
     ck.equal([f for f in os.listdir(work) if ".tmp" in f], [], "no temporary file left")
     ended_early(args, ck)
     exec_input(args, ck)
+    timing_carried(args, ck)
     ck.done()
 
 
