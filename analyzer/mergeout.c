@@ -32,6 +32,7 @@
 #include "mergeout.h"
 
 #include "growth.h"
+#include "hist.h"
 #include "merge.h"
 #include "model.h"
 #include "pieces.h"
@@ -109,6 +110,14 @@ static void put_varint(buf_t *b, uint64_t v)
     put(b, x, n);
 }
 
+static void put_name16(buf_t *b, const char *s)
+{
+    char x[16] = {0};
+    size_t n = strnlen(s, 16);
+    memcpy(x, s, n);
+    put(b, x, 16);
+}
+
 static uint64_t zigzag(uint64_t d)
 {
     return (d << 1) ^ (0 - (d >> 63));
@@ -118,6 +127,7 @@ static uint64_t zigzag(uint64_t d)
 #define PUT_u32(b, v) put_u32(b, (uint32_t)(v))
 #define PUT_u64(b, v) put_u64(b, v)
 #define PUT_pad32(b, v) put_u32(b, 0)
+#define PUT_name16(b, v) put_name16(b, v)
 #define PUT_FIELD(r, type, name, unit, json, json_name, meaning) PUT_##type(pb_, (r)->name);
 #define PUT_ROW(b, ID, r)                                                                          \
     do {                                                                                           \
@@ -380,6 +390,20 @@ typedef struct {
     size_t nlocks, locks_cap, lock_first_cap;
     struct prow *lsites; /* site rows (lock_index: into locks) */
     size_t nlsites, lsites_cap;
+    /* LATENCY (9) and ZONES (10): histograms summed by (op, size bin) and by name, in the
+     * ticks of the first input's tick_hz */
+    bool has_latency, has_zones;
+    ps_row_latency_head_t lat_head;
+    ps_row_zones_head_t zones_head;
+    struct mhist *lat, *zones;
+    size_t nlat, lat_cap, nzones, zones_cap;
+    /* THREADS (8): every input's rows appended (start stacks by record, times shifted) */
+    bool has_threads;
+    ps_row_threads_head_t threads_head;
+    pa_thread_t *threads;
+    uint64_t *thread_rec; /* start_stack's record + 1 */
+    size_t *thread_in;    /* the input of each row */
+    size_t nthreads, threads_cap, thread_rec_cap, thread_in_cap;
     int err;
 } mo_t;
 
@@ -391,6 +415,15 @@ typedef struct prow {
         pa_lock_site_t site;
     } u;
 } prow_t;
+
+/* A histogram summed over inputs, its buckets dense. */
+typedef struct mhist {
+    char name[64];         /* zone name */
+    uint32_t op, size_max; /* latency row */
+    uint32_t max_depth;    /* zone */
+    uint64_t count, sum, max;
+    uint64_t b[PS_HIST_BUCKETS];
+} mhist_t;
 
 typedef struct pmod {
     UT_hash_handle hh;
@@ -589,6 +622,143 @@ static uint32_t pend_resolve(mo_t *mo, uint64_t rec)
     return mid;
 }
 
+/* The bucket of value v (ticks), as the shim's ps_hist_index files it. */
+static uint32_t hist_index(uint64_t v)
+{
+    if (v < 32)
+        return (uint32_t)v;
+    unsigned s = 63u - (unsigned)__builtin_clzll(v) - 4u;
+    uint64_t i = (uint64_t)(s + 1) * 16 + ((v >> s) - 16);
+    return i < PS_HIST_BUCKETS ? (uint32_t)i : PS_HIST_BUCKETS - 1;
+}
+
+/* Adds input histogram h (ticks at hz) to d (ticks at to_hz): a bucket's count moves to the
+ * bucket of its midpoint converted, sum and max are converted, when the rates differ. */
+static void hist_add(mhist_t *d, const pa_hist_t *h, uint64_t hz, uint64_t to_hz)
+{
+    double r = hz && to_hz && hz != to_hz ? (double)to_hz / (double)hz : 1.0;
+    d->count += h->count;
+    d->sum += r == 1.0 ? h->sum : (uint64_t)((double)h->sum * r + 0.5);
+    uint64_t max = r == 1.0 ? h->max : (uint64_t)((double)h->max * r + 0.5);
+    if (max > d->max)
+        d->max = max;
+    for (uint32_t i = 0; i < h->nbuckets; i++) {
+        uint32_t k = h->index[i];
+        if (k >= PS_HIST_BUCKETS)
+            continue;
+        if (r != 1.0) {
+            uint64_t lo = pa_hist_bucket_low(k), hi = pa_hist_bucket_high(k);
+            k = hist_index((uint64_t)((double)(lo + (hi - lo) / 2) * r + 0.5));
+        }
+        d->b[k] += h->counts[i];
+    }
+}
+
+/* The summed histogram of a latency row (name NULL) or of a zone, made on first sight. */
+static mhist_t *mhist_get(mhist_t **v, size_t *n, size_t *cap, const char *name, uint32_t op,
+                          uint32_t size_max)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (name ? strcmp((*v)[i].name, name) == 0
+                 : (*v)[i].op == op && (*v)[i].size_max == size_max)
+            return &(*v)[i];
+    if (pa_util_grow((void **)v, cap, *n + 1, sizeof **v))
+        return NULL;
+    mhist_t *d = &(*v)[(*n)++];
+    memset(d, 0, sizeof *d);
+    if (name)
+        snprintf(d->name, sizeof d->name, "%s", name);
+    d->op = op;
+    d->size_max = size_max;
+    return d;
+}
+
+static void put_hist(buf_t *b, const mhist_t *h)
+{
+    put_u64(b, h->count);
+    put_u64(b, h->sum);
+    put_u64(b, h->max);
+    uint32_t nz = 0;
+    for (uint32_t k = 0; k < PS_HIST_BUCKETS; k++)
+        nz += h->b[k] != 0;
+    put_u32(b, nz);
+    for (uint32_t k = 0; k < PS_HIST_BUCKETS; k++)
+        if (h->b[k]) {
+            put_u32(b, k);
+            put_u64(b, h->b[k]);
+        }
+}
+
+/* The input's LATENCY, ZONES and THREADS chunks of its last snapshot. */
+static int take_timing2(mo_t *mo, pa_trace_t *t)
+{
+    if (t->has_latency) {
+        const pa_latency_t *l = &t->latency;
+        ps_row_latency_head_t *h = &mo->lat_head;
+        if (!mo->has_latency)
+            h->tick_hz = l->tick_hz;
+        mo->has_latency = true;
+        if (l->sample > h->sample)
+            h->sample = l->sample;
+        h->flags |= l->flags;
+        h->pooled += l->pooled;
+        h->forwarded += l->forwarded;
+        h->forwarded_large += l->forwarded_large;
+        h->pool_refills += l->pool_refills;
+        h->pool_flushes += l->pool_flushes;
+        h->pool_commits += l->pool_commits;
+        for (size_t i = 0; i < l->nrows; i++) {
+            mhist_t *d = mhist_get(&mo->lat, &mo->nlat, &mo->lat_cap, NULL, l->rows[i].op,
+                                   l->rows[i].size_max);
+            if (!d)
+                return PA_ENOMEM;
+            hist_add(d, &l->rows[i].hist, l->tick_hz, h->tick_hz);
+        }
+    }
+    if (t->has_zones) {
+        const pa_zones_t *z = &t->zones;
+        ps_row_zones_head_t *h = &mo->zones_head;
+        if (!mo->has_zones)
+            h->tick_hz = z->tick_hz;
+        mo->has_zones = true;
+        h->unmatched_ends += z->unmatched_ends;
+        h->too_deep += z->too_deep;
+        h->dropped += z->dropped;
+        for (size_t i = 0; i < z->n; i++) {
+            const pa_zone_t *x = &z->zones[i];
+            mhist_t *d =
+                mhist_get(&mo->zones, &mo->nzones, &mo->zones_cap, x->name ? x->name : "", 0, 0);
+            if (!d)
+                return PA_ENOMEM;
+            if (x->max_depth > d->max_depth)
+                d->max_depth = x->max_depth;
+            hist_add(d, &x->hist, z->tick_hz, h->tick_hz);
+        }
+    }
+    if (t->has_threads) {
+        const pa_threads_t *th = &t->threads;
+        mo->has_threads = true;
+        mo->threads_head.created += th->created;
+        mo->threads_head.dropped += th->dropped;
+        for (size_t i = 0; i < th->n; i++) {
+            uint64_t rec = pend_stack(mo, t, th->threads[i].start_stack);
+            if (mo->err)
+                return mo->err;
+            if (pa_util_grow((void **)&mo->threads, &mo->threads_cap, mo->nthreads + 1,
+                             sizeof *mo->threads) ||
+                pa_util_grow((void **)&mo->thread_rec, &mo->thread_rec_cap, mo->nthreads + 1,
+                             sizeof *mo->thread_rec) ||
+                pa_util_grow((void **)&mo->thread_in, &mo->thread_in_cap, mo->nthreads + 1,
+                             sizeof *mo->thread_in))
+                return PA_ENOMEM;
+            mo->thread_rec[mo->nthreads] = rec;
+            mo->thread_in[mo->nthreads] = (size_t)(mo->cur - mo->in);
+            mo->threads[mo->nthreads++] = th->threads[i];
+        }
+    }
+    return PA_OK;
+}
+
 /* The input's timing chunks of its last snapshot: CPU rows and locks kept by record. */
 static int take_timing(mo_t *mo, pa_trace_t *t)
 {
@@ -652,7 +822,7 @@ static int take_timing(mo_t *mo, pa_trace_t *t)
             p->u.site.lock_index += (uint32_t)base;
         }
     }
-    return PA_OK;
+    return take_timing2(mo, t);
 }
 
 static int on_snapshot(pa_trace_t *t, void *ctx)
@@ -1315,6 +1485,8 @@ static int resolve_timing(mo_t *mo)
         mo->locks[i].first_use_stack = pend_resolve(mo, mo->lock_first[i]);
     for (size_t i = 0; i < mo->nlsites && !mo->err; i++)
         mo->lsites[i].u.site.stack_id = pend_resolve(mo, mo->lsites[i].rec);
+    for (size_t i = 0; i < mo->nthreads && !mo->err; i++)
+        mo->threads[i].start_stack = pend_resolve(mo, mo->thread_rec[i]);
     if (mo->err)
         return mo->err;
     qsort(mo->cpu, mo->ncpu, sizeof *mo->cpu, cmp_cpu);
@@ -1333,8 +1505,51 @@ static int resolve_timing(mo_t *mo)
 
 /* The timing chunks of the last merged snapshot (at time), written before its SNAPSHOT chunk
  * as the shim writes them. */
-static void write_timing(mo_t *mo, wr_t *w, buf_t *b, uint64_t time)
+static void write_timing(mo_t *mo, wr_t *w, buf_t *b, uint64_t time, uint64_t start)
 {
+    if (mo->has_threads) { /* start and end on the merged time axis */
+        ps_row_threads_head_t h = mo->threads_head;
+        h.time_ns = time;
+        b->n = 0;
+        PUT_ROW(b, THREADS_HEAD, &h);
+        put_u32(b, (uint32_t)mo->nthreads);
+        put_u32(b, PS_THREAD_ROW_SIZE);
+        for (size_t i = 0; i < mo->nthreads; i++) {
+            pa_thread_t x = mo->threads[i];
+            const input_t *in = &mo->in[mo->thread_in[i]];
+            x.start_ns = merged_time(in, start, x.start_ns);
+            if (x.end_ns)
+                x.end_ns = merged_time(in, start, x.end_ns);
+            PUT_ROW(b, THREAD, &x);
+        }
+        chunk(w, PS_CHUNK_THREADS, b);
+    }
+    if (mo->has_latency) {
+        ps_row_latency_head_t h = mo->lat_head;
+        h.time_ns = time;
+        b->n = 0;
+        PUT_ROW(b, LATENCY_HEAD, &h);
+        put_u32(b, (uint32_t)mo->nlat);
+        for (size_t i = 0; i < mo->nlat; i++) {
+            put_u32(b, mo->lat[i].op);
+            put_u32(b, mo->lat[i].size_max);
+            put_hist(b, &mo->lat[i]);
+        }
+        chunk(w, PS_CHUNK_LATENCY, b);
+    }
+    if (mo->has_zones) {
+        ps_row_zones_head_t h = mo->zones_head;
+        h.time_ns = time;
+        b->n = 0;
+        PUT_ROW(b, ZONES_HEAD, &h);
+        put_u32(b, (uint32_t)mo->nzones);
+        for (size_t i = 0; i < mo->nzones; i++) {
+            put_str(b, mo->zones[i].name);
+            put_u32(b, mo->zones[i].max_depth);
+            put_hist(b, &mo->zones[i]);
+        }
+        chunk(w, PS_CHUNK_ZONES, b);
+    }
     if (mo->has_locks) {
         ps_row_locks_head_t h = mo->locks_head;
         h.time_ns = time;
@@ -1411,7 +1626,7 @@ static int write_snapshots(mo_t *mo, wr_t *w, uint64_t start)
             }
         }
         if (!h.n)
-            write_timing(mo, w, &b, time);
+            write_timing(mo, w, &b, time, start);
         if (!written || !h.n)
             write_full(w, &r, &b, time, reason, flags, &tot);
         else
@@ -1505,6 +1720,11 @@ static void mo_free(mo_t *mo)
     free(mo->locks);
     free(mo->lock_first);
     free(mo->lsites);
+    free(mo->lat);
+    free(mo->zones);
+    free(mo->threads);
+    free(mo->thread_rec);
+    free(mo->thread_in);
     mstacks_free(&mo->st);
 }
 

@@ -135,11 +135,11 @@ def folded(args, ck, traces, metric, label, cwd):
 
 
 def timing_carried(args, ck):
-    """CPU samples and locks (issue 14 item 3): two cpuburn and two contention processes under
+    """The timing chunks (issue 14 item 3): two cpuburn and two contention processes under
     one shell, with PERFSHIM_CPU_HZ and PERFSHIM_LOCKS; the merged trace's CPU samples,
     contentions and lock waits, stack by stack, are the inputs' sums, and so are hot --json's
-    and locks --json's totals. Without the CPU and LOCKS chunks carried, the merged side is
-    empty and every comparison fails."""
+    and locks --json's totals, its zone and latency counts and its threads. Without the
+    chunks carried, the merged side is empty and every comparison fails."""
     work = pstest.tmpdir("mergeout-timing")
     b = args.bindir
     script = "%s 3 & %s 3 & %s 200 60 & %s 200 60 & wait" % (
@@ -147,7 +147,8 @@ def timing_carried(args, ck):
         os.path.join(b, "contention"))
     p = pstest.run([args.perfshim, "run", "-o", os.path.join(work, "t.%p.trace"), "--", "sh",
                     "-c", script], cwd=work,
-                   env={"PERFSHIM_CPU_HZ": "997", "PERFSHIM_LOCKS": "1"})
+                   env={"PERFSHIM_CPU_HZ": "997", "PERFSHIM_LOCKS": "1",
+                        "PERFSHIM_LATENCY_SAMPLE": "1"})
     ck.equal(p.returncode, 0, "timing: the workload under perfshim run")
     traces = sorted(os.path.join(work, f) for f in os.listdir(work) if ".trace" in f)
     merged = os.path.join(work, "merged.trace")
@@ -160,12 +161,44 @@ def timing_carried(args, ck):
         got = folded(args, ck, [merged], metric, "timing: merged", work)
         ck.check(sum(want.values()) > 0, "timing: the inputs have %s" % metric, repr(want))
         ck.equal(got, want, "timing: merged %s per stack = the inputs' sums" % metric)
-    hot = [jrun(args, ck, ["hot", "--json", t], "timing: hot " + t, work) for t in traces]
-    mhot = jrun(args, ck, ["hot", "--json", merged], "timing: hot of the merge", work)
+    hot = [jrun(args, ck, ["hot", "--json", "--top", "0", t], "timing: hot " + t, work)
+           for t in traces]
+    mhot = jrun(args, ck, ["hot", "--json", "--top", "0", merged], "timing: hot of the merge",
+                work)
     want = sum((h.get("cpu") or {}).get("samples_taken", 0) for h in hot)
     ck.check(want > 0, "timing: the inputs sampled CPU", repr(want))
     ck.equal((mhot.get("cpu") or {}).get("samples_taken"), want,
              "timing: hot --json samples_taken = the inputs' sum")
+    # LATENCY (counters summed, histograms by op and size bin), ZONES (by name), THREADS
+    # (appended): the merge's counts are the inputs' sums
+    def zone_counts(reports):
+        c = {}
+        for r in reports:
+            for z in ((r.get("zones") or {}).get("zones") or []):
+                c[z["name"]] = c.get(z["name"], 0) + z["count"]
+        return c
+
+    def lat_counts(reports):
+        c = {}
+        for r in reports:
+            lat = r.get("latency") or {}
+            for k, v in (lat.get("events") or {}).items():
+                c[k] = c.get(k, 0) + v
+            for row in lat.get("rows") or []:
+                key = "%s<=%s" % (row["op"], row["size_max"])
+                c[key] = c.get(key, 0) + row["count"]
+        return c
+
+    ck.check(zone_counts(hot).get("outer", 0) > 0, "timing: the inputs have zones",
+             repr(zone_counts(hot)))
+    ck.equal(zone_counts([mhot]), zone_counts(hot), "timing: zone counts = the inputs' sums")
+    ck.check(lat_counts(hot).get("pooled", 0) + lat_counts(hot).get("forwarded", 0) > 0,
+             "timing: the inputs have latency counters", repr(lat_counts(hot)))
+    ck.equal(lat_counts([mhot]), lat_counts(hot), "timing: latency counts = the inputs' sums")
+    nthreads = sum(len((h.get("threads") or {}).get("threads") or []) for h in hot)
+    ck.check(nthreads > 0, "timing: the inputs have threads")
+    ck.equal(len((mhot.get("threads") or {}).get("threads") or []), nthreads,
+             "timing: every input's threads")
     locks = [jrun(args, ck, ["locks", "--json", t], "timing: locks " + t, work) for t in traces]
     mlocks = jrun(args, ck, ["locks", "--json", merged], "timing: locks of the merge", work)
 
