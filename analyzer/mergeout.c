@@ -21,8 +21,15 @@
  *     counters of each input's last snapshot (ADVICE), summed per merged stack;
  *   - one MERGED_FROM chunk per input process (its path and PROCESS record), carried over from
  *     an input that is itself merged, so merging merged traces is merging their inputs.
- * Not carried: the pool, timing (locks, threads, latency, zones, CPU), ages, alerts, sampling
- * and section chunks (each process's own report shows them).
+ *   - the timing chunks of each input's last snapshot, written before the last merged
+ *     snapshot: CPU rows summed per merged stack (left out, with a warning, when the inputs'
+ *     rates differ), lock rows appended (a lock is per process: never merged by address) with
+ *     their sites, latency rows and zones summed (histograms converted to the first input's
+ *     tick_hz), threads appended on the merged time axis. The stacks and modules only they
+ *     name are interned after every input's heap ones (kept aside until then: pend_stack), so
+ *     the heap part of the file is the same with or without them.
+ * Not carried: the pool, ages, alerts, sampling and section chunks (each process's own report
+ * shows them).
  *
  * Memory: the merged stacks and modules, per stack 48 bytes of counters, and every input's
  * changed rows as events (48 bytes a changed row a snapshot) until they are written, and every
@@ -378,7 +385,7 @@ typedef struct {
     uint64_t *pmap; /* per input: input stack id -> record offset + 1 (0: not yet) */
     size_t pmap_cap;
     /* CPU (11): every input's last chunk, rows by record */
-    bool has_cpu, cpu_mixed;
+    bool has_cpu, cpu_mixed, cpu_hz_set;
     ps_row_cpu_head_t cpu_head; /* hz of the first input with samples; counts summed */
     struct prow *cpu;
     size_t ncpu, cpu_cap;
@@ -762,13 +769,16 @@ static int take_timing2(mo_t *mo, pa_trace_t *t)
 /* The input's timing chunks of its last snapshot: CPU rows and locks kept by record. */
 static int take_timing(mo_t *mo, pa_trace_t *t)
 {
-    if (t->has_cpu && t->cpu.n) {
-        if (!mo->has_cpu) {
-            mo->has_cpu = true;
+    if (t->has_cpu) { /* an input without samples has no rate to disagree with */
+        if (t->cpu.n && !mo->cpu_hz_set) {
+            mo->cpu_hz_set = true;
             mo->cpu_head.hz = t->cpu.hz;
-        } else if (t->cpu.hz != mo->cpu_head.hz) {
+        } else if (t->cpu.n && t->cpu.hz != mo->cpu_head.hz) {
             mo->cpu_mixed = true;
         }
+        if (!mo->has_cpu && !t->cpu.n)
+            mo->cpu_head.hz = t->cpu.hz; /* until one with samples says */
+        mo->has_cpu = true;
         mo->cpu_head.flags |= t->cpu.flags;
         mo->cpu_head.samples += t->cpu.samples;
         mo->cpu_head.dropped += t->cpu.dropped;
@@ -1821,8 +1831,9 @@ const char pa_mergeout_help[] =
     "the same service on several hosts) as one trace OUT that every report reads as one\n"
     "process: the same call site in every process is one stack, the snapshots of all of them\n"
     "are on one time axis (each process's start time), and the counters at each moment are\n"
-    "the sum of each process's latest. Merging merged traces merges their processes. Locks,\n"
-    "CPU samples, the pool and ages are not carried (see each process's trace).\n"
+    "the sum of each process's latest. Merging merged traces merges their processes. CPU\n"
+    "samples, locks, latency, zones and threads are carried (summed, or appended per process);\n"
+    "the pool and ages are not (see each process's trace).\n"
     "\n"
     "Options:\n"
     "  -o, --output OUT   the merged trace (written whole or not at all; never one of the\n"

@@ -209,12 +209,32 @@ def timing_carried(args, ck):
         ck.check(lock_sum(locks, field) > 0, "timing: the inputs' locks have " + field)
         ck.equal(lock_sum([mlocks], field), lock_sum(locks, field),
                  "timing: locks --json %s = the inputs' sum" % field)
+
     def rows(r):
         return len(r.get("locks") or []) + len(r.get("condvars") or [])
 
     ck.equal(rows(mlocks), sum(rows(r) for r in locks),
              "timing: one lock row per input process's lock (two processes' locks at one "
              "address stay two)")
+    # a process sampled at another rate: its samples and the others' cannot be one count of
+    # timer periods, so the merge leaves CPU out and says so (the locks stay)
+    other = os.path.join(work, "hz")
+    os.mkdir(other)
+    p = pstest.run([args.perfshim, "run", "-o", os.path.join(other, "o.%p.trace"), "--",
+                    os.path.join(b, "cpuburn"), "3"], cwd=work, env={"PERFSHIM_CPU_HZ": "501"})
+    ck.equal(p.returncode, 0, "timing: cpuburn at 501 Hz")
+    mixed = os.path.join(work, "mixed.trace")
+    p = pstest.run([args.perfshim, "merge", "-o", mixed] + traces +
+                   [os.path.join(other, f) for f in os.listdir(other)], cwd=work)
+    ck.check(p.returncode == 0 and b"different rates" in p.stderr,
+             "timing: mixed CPU rates: merged, with a warning", pstest.describe(p))
+    if p.returncode == 0:
+        mh = jrun(args, ck, ["hot", "--json", mixed], "timing: hot of the mixed merge", work)
+        ck.check(not mh.get("cpu"), "timing: mixed CPU rates: no CPU samples",
+                 repr(mh.get("cpu"))[:300])
+        ml = jrun(args, ck, ["locks", "--json", mixed], "timing: locks of the mixed merge", work)
+        ck.equal(lock_sum([ml], "wait_ns"), lock_sum(locks, "wait_ns"),
+                 "timing: mixed CPU rates: the locks are carried")
 
 
 def main():
