@@ -384,6 +384,9 @@ typedef struct {
     size_t npend, pend_cap;
     uint64_t *pmap; /* per input: input stack id -> record offset + 1 (0: not yet) */
     size_t pmap_cap;
+    const pa_module_t *pmod_modules; /* the module array pmod_of is for */
+    uint64_t *pmod_of;               /* by input module index: its pmod index, 0 not yet */
+    size_t pmod_of_cap;
     /* CPU (11): every input's last chunk, rows by record */
     bool has_cpu, cpu_mixed, cpu_hz_set;
     ps_row_cpu_head_t cpu_head; /* hz of the first input with samples; counts summed */
@@ -437,6 +440,7 @@ typedef struct pmod {
     char *key;
     pa_module_t mod; /* a copy of the input's (path and build-id owned) */
     uint64_t index;  /* its place in pmod_list + 1 */
+    mmod_t *merged;  /* its merged module, once a stack is resolved */
 } pmod_t;
 
 /* The merged id of input stack id (0 stays 0: no stack; an undefined one is 0 too). */
@@ -575,6 +579,16 @@ static uint64_t pend_stack(mo_t *mo, pa_trace_t *t, uint32_t id)
         return 0;
     }
     mo->scratch_cap = sc;
+    if (t->modules != mo->pmod_modules) { /* a new module map: the cache is stale */
+        size_t cap = mo->pmod_of_cap;
+        if (pa_util_grow((void **)&mo->pmod_of, &cap, t->nmodules + 1, sizeof *mo->pmod_of)) {
+            mo->err = PA_ENOMEM;
+            return 0;
+        }
+        mo->pmod_of_cap = cap;
+        memset(mo->pmod_of, 0, cap * sizeof *mo->pmod_of);
+        mo->pmod_modules = t->modules;
+    }
     size_t n = pa_model_stack_addrs(t, s, mo->scratch, s->depth);
     size_t at = mo->npend;
     uint64_t *r = mo->pend + at;
@@ -583,9 +597,13 @@ static uint64_t pend_stack(mo_t *mo, pa_trace_t *t, uint32_t id)
     for (size_t i = 0; i < n; i++) {
         uint64_t a = mo->scratch[i], k = 0;
         const pa_module_t *x = a == PS_FRAME_CUT ? NULL : pa_model_module_at(t, a);
-        if (x && pmod_index(mo, x, &k) != PA_OK) {
-            mo->err = PA_ENOMEM;
-            return 0;
+        if (x) {
+            size_t j = (size_t)(x - t->modules);
+            if (!mo->pmod_of[j] && pmod_index(mo, x, &mo->pmod_of[j]) != PA_OK) {
+                mo->err = PA_ENOMEM;
+                return 0;
+            }
+            k = mo->pmod_of[j];
         }
         r[2 + 2 * i] = k;
         r[3 + 2 * i] = x ? a - x->start : a;
@@ -615,7 +633,10 @@ static uint32_t pend_resolve(mo_t *mo, uint64_t rec)
             mo->scratch[i] = v;
             continue;
         }
-        const mmod_t *mm = module_get(&mo->st, &mo->pmod_list[k - 1]->mod);
+        pmod_t *pm = mo->pmod_list[k - 1];
+        if (!pm->merged)
+            pm->merged = module_get(&mo->st, &pm->mod);
+        const mmod_t *mm = pm->merged;
         if (!mm) {
             mo->err = PA_ENOMEM;
             return 0;
@@ -1040,6 +1061,7 @@ static int read_input(mo_t *mo, size_t i, bool quiet)
     mo->cur = in;
     mo->member_seen = false;
     mo->map_modules = NULL;
+    mo->pmod_modules = NULL;
     if (mo->map_cap) {
         memset(mo->map, 0, mo->map_cap * sizeof *mo->map);
         memset(mo->prev, 0, mo->map_cap * sizeof *mo->prev);
@@ -1726,6 +1748,7 @@ static void mo_free(mo_t *mo)
     free(mo->pmod_list);
     free(mo->pend);
     free(mo->pmap);
+    free(mo->pmod_of);
     free(mo->cpu);
     free(mo->locks);
     free(mo->lock_first);
