@@ -21,8 +21,15 @@
  *     counters of each input's last snapshot (ADVICE), summed per merged stack;
  *   - one MERGED_FROM chunk per input process (its path and PROCESS record), carried over from
  *     an input that is itself merged, so merging merged traces is merging their inputs.
- * Not carried: the pool, timing (locks, threads, latency, zones, CPU), ages, alerts, sampling
- * and section chunks (each process's own report shows them).
+ *   - the timing chunks of each input's last snapshot, written before the last merged
+ *     snapshot: CPU rows summed per merged stack (left out, with a warning, when the inputs'
+ *     rates differ), lock rows appended (a lock is per process: never merged by address) with
+ *     their sites, latency rows and zones summed (histograms converted to the first input's
+ *     tick_hz), threads appended on the merged time axis. The stacks and modules only they
+ *     name are interned after every input's heap ones (kept aside until then: pend_stack), so
+ *     the heap part of the file is the same with or without them.
+ * Not carried: the pool, ages, alerts, sampling and section chunks (each process's own report
+ * shows them).
  *
  * Memory: the merged stacks and modules, per stack 48 bytes of counters, and every input's
  * changed rows as events (48 bytes a changed row a snapshot) until they are written, and every
@@ -32,6 +39,7 @@
 #include "mergeout.h"
 
 #include "growth.h"
+#include "hist.h"
 #include "merge.h"
 #include "model.h"
 #include "pieces.h"
@@ -109,6 +117,14 @@ static void put_varint(buf_t *b, uint64_t v)
     put(b, x, n);
 }
 
+static void put_name16(buf_t *b, const char *s)
+{
+    char x[16] = {0};
+    size_t n = strnlen(s, 16);
+    memcpy(x, s, n);
+    put(b, x, 16);
+}
+
 static uint64_t zigzag(uint64_t d)
 {
     return (d << 1) ^ (0 - (d >> 63));
@@ -118,6 +134,7 @@ static uint64_t zigzag(uint64_t d)
 #define PUT_u32(b, v) put_u32(b, (uint32_t)(v))
 #define PUT_u64(b, v) put_u64(b, v)
 #define PUT_pad32(b, v) put_u32(b, 0)
+#define PUT_name16(b, v) put_name16(b, v)
 #define PUT_FIELD(r, type, name, unit, json, json_name, meaning) PUT_##type(pb_, (r)->name);
 #define PUT_ROW(b, ID, r)                                                                          \
     do {                                                                                           \
@@ -359,8 +376,72 @@ typedef struct {
     uint32_t adv_sample, adv_flags; /* the largest sample; the flags of any input */
     pa_advice_site_t *adv;
     size_t nadv, adv_cap;
+    /* timing chunks: their stacks kept aside (pend, below) until every input is read */
+    struct pmod *pmods; /* uthash by module key */
+    struct pmod **pmod_list;
+    size_t npmods, pmods_cap;
+    uint64_t *pend; /* stack records */
+    size_t npend, pend_cap;
+    uint64_t *pmap; /* per input: input stack id -> record offset + 1 (0: not yet) */
+    size_t pmap_cap;
+    const pa_module_t *pmod_modules; /* the module array pmod_of is for */
+    uint64_t *pmod_of;               /* by input module index: its pmod index, 0 not yet */
+    size_t pmod_of_cap;
+    /* CPU (11): every input's last chunk, rows by record */
+    bool has_cpu, cpu_mixed, cpu_hz_set;
+    ps_row_cpu_head_t cpu_head; /* hz of the first input with samples; counts summed */
+    struct prow *cpu;
+    size_t ncpu, cpu_cap;
+    /* LOCKS (7): every input's lock rows appended, their sites by record */
+    bool has_locks;
+    ps_row_locks_head_t locks_head;
+    pa_lock_t *locks;
+    uint32_t *lock_first; /* first_use_stack: record offset + 1, 0 none */
+    size_t nlocks, locks_cap, lock_first_cap;
+    struct prow *lsites; /* site rows (lock_index: into locks) */
+    size_t nlsites, lsites_cap;
+    /* LATENCY (9) and ZONES (10): histograms summed by (op, size bin) and by name, in the
+     * ticks of the first input's tick_hz */
+    bool has_latency, has_zones;
+    ps_row_latency_head_t lat_head;
+    ps_row_zones_head_t zones_head;
+    struct mhist *lat, *zones;
+    size_t nlat, lat_cap, nzones, zones_cap;
+    /* THREADS (8): every input's rows appended (start stacks by record, times shifted) */
+    bool has_threads;
+    ps_row_threads_head_t threads_head;
+    pa_thread_t *threads;
+    uint64_t *thread_rec; /* start_stack's record + 1 */
+    size_t *thread_in;    /* the input of each row */
+    size_t nthreads, threads_cap, thread_rec_cap, thread_in_cap;
     int err;
 } mo_t;
+
+/* A timing row whose stack is a record of mo->pend (rec: offset + 1). */
+typedef struct prow {
+    uint64_t rec;
+    union {
+        pa_cpu_row_t cpu;
+        pa_lock_site_t site;
+    } u;
+} prow_t;
+
+/* A histogram summed over inputs, its buckets dense. */
+typedef struct mhist {
+    char name[64];         /* zone name */
+    uint32_t op, size_max; /* latency row */
+    uint32_t max_depth;    /* zone */
+    uint64_t count, sum, max;
+    uint64_t b[PS_HIST_BUCKETS];
+} mhist_t;
+
+typedef struct pmod {
+    UT_hash_handle hh;
+    char *key;
+    pa_module_t mod; /* a copy of the input's (path and build-id owned) */
+    uint64_t index;  /* its place in pmod_list + 1 */
+    mmod_t *merged;  /* its merged module, once a stack is resolved */
+} pmod_t;
 
 /* The merged id of input stack id (0 stays 0: no stack; an undefined one is 0 too). */
 static uint32_t map_stack(mo_t *mo, pa_trace_t *t, uint32_t id)
@@ -422,6 +503,357 @@ static uint32_t map_stack(mo_t *mo, pa_trace_t *t, uint32_t id)
     }
     mo->map[id] = mid + 1;
     return mid;
+}
+
+/* ---- timing chunks' stacks: kept aside until every input is read ------------------------------
+ * A stack named by a timing chunk (a CPU sample, a lock's call site) is interned after every
+ * input's heap stacks, and the modules only its frames lie in after the heap's modules, so
+ * that carrying the timing chunks leaves the merged heap's stack ids and module ranges as
+ * they are without them. Each such stack is a record in mo->pend: [merged id (0: not yet),
+ * depth, depth x (module: its pmod index, 0 none), (offset in it, or the address)]; an input's
+ * stack is recorded once. */
+
+static int pmod_index(mo_t *mo, const pa_module_t *x, uint64_t *out)
+{
+    char *key = module_key(x);
+    if (!key)
+        return PA_ENOMEM;
+    pmod_t *p;
+    HASH_FIND_STR(mo->pmods, key, p);
+    if (p) {
+        free(key);
+        *out = p->index;
+        return PA_OK;
+    }
+    if (!(p = calloc(1, sizeof *p)) || pa_util_grow((void **)&mo->pmod_list, &mo->pmods_cap,
+                                                    mo->npmods + 1, sizeof *mo->pmod_list)) {
+        free(p);
+        free(key);
+        return PA_ENOMEM;
+    }
+    p->key = key;
+    p->mod = *x;
+    p->mod.path = pa_util_strdup(x->path ? x->path : "");
+    p->mod.build_id = NULL;
+    if (x->build_id_len && (p->mod.build_id = malloc(x->build_id_len)))
+        memcpy(p->mod.build_id, x->build_id, x->build_id_len);
+    p->mod.build_id_len = p->mod.build_id ? x->build_id_len : 0;
+    if (!p->mod.path) {
+        free(p->mod.build_id);
+        free(p->key);
+        free(p);
+        return PA_ENOMEM;
+    }
+    HASH_ADD_KEYPTR(hh, mo->pmods, p->key, strlen(p->key), p);
+    mo->pmod_list[mo->npmods++] = p;
+    p->index = mo->npmods;
+    *out = p->index;
+    return PA_OK;
+}
+
+/* The record (offset + 1) of input stack id, made on first sight; 0 for no stack or on error
+ * (mo->err set). */
+static uint64_t pend_stack(mo_t *mo, pa_trace_t *t, uint32_t id)
+{
+    if (!id)
+        return 0;
+    if (id >= mo->pmap_cap) {
+        size_t old = mo->pmap_cap, cap = old;
+        if (pa_util_grow((void **)&mo->pmap, &cap, (size_t)id + 1, sizeof *mo->pmap)) {
+            mo->err = PA_ENOMEM;
+            return 0;
+        }
+        memset(mo->pmap + old, 0, (cap - old) * sizeof *mo->pmap);
+        mo->pmap_cap = cap;
+    }
+    if (mo->pmap[id])
+        return mo->pmap[id];
+    const pa_stack_t *s = pa_model_stack(t, id);
+    if (!s)
+        return 0;
+    size_t sc = mo->scratch_cap;
+    if (pa_util_grow((void **)&mo->scratch, &sc, s->depth + 1, sizeof *mo->scratch) ||
+        pa_util_grow((void **)&mo->pend, &mo->pend_cap, mo->npend + 2 + 2 * (size_t)s->depth,
+                     sizeof *mo->pend)) {
+        mo->err = PA_ENOMEM;
+        return 0;
+    }
+    mo->scratch_cap = sc;
+    if (t->modules != mo->pmod_modules) { /* a new module map: the cache is stale */
+        size_t cap = mo->pmod_of_cap;
+        if (pa_util_grow((void **)&mo->pmod_of, &cap, t->nmodules + 1, sizeof *mo->pmod_of)) {
+            mo->err = PA_ENOMEM;
+            return 0;
+        }
+        mo->pmod_of_cap = cap;
+        memset(mo->pmod_of, 0, cap * sizeof *mo->pmod_of);
+        mo->pmod_modules = t->modules;
+    }
+    size_t n = pa_model_stack_addrs(t, s, mo->scratch, s->depth);
+    size_t at = mo->npend;
+    uint64_t *r = mo->pend + at;
+    r[0] = 0;
+    r[1] = n;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = mo->scratch[i], k = 0;
+        const pa_module_t *x = a == PS_FRAME_CUT ? NULL : pa_model_module_at(t, a);
+        if (x) {
+            size_t j = (size_t)(x - t->modules);
+            if (!mo->pmod_of[j] && pmod_index(mo, x, &mo->pmod_of[j]) != PA_OK) {
+                mo->err = PA_ENOMEM;
+                return 0;
+            }
+            k = mo->pmod_of[j];
+        }
+        r[2 + 2 * i] = k;
+        r[3 + 2 * i] = x ? a - x->start : a;
+    }
+    mo->npend += 2 + 2 * n;
+    mo->pmap[id] = at + 1;
+    return at + 1;
+}
+
+/* The merged id of record rec (offset + 1), interned on first use; 0 for none or on error. */
+static uint32_t pend_resolve(mo_t *mo, uint64_t rec)
+{
+    if (!rec)
+        return 0;
+    uint64_t *r = mo->pend + rec - 1;
+    if (r[0])
+        return (uint32_t)r[0];
+    size_t n = (size_t)r[1], sc = mo->scratch_cap;
+    if (pa_util_grow((void **)&mo->scratch, &sc, n + 1, sizeof *mo->scratch)) {
+        mo->err = PA_ENOMEM;
+        return 0;
+    }
+    mo->scratch_cap = sc;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = r[2 + 2 * i], v = r[3 + 2 * i];
+        if (!k) {
+            mo->scratch[i] = v;
+            continue;
+        }
+        pmod_t *pm = mo->pmod_list[k - 1];
+        if (!pm->merged)
+            pm->merged = module_get(&mo->st, &pm->mod);
+        const mmod_t *mm = pm->merged;
+        if (!mm) {
+            mo->err = PA_ENOMEM;
+            return 0;
+        }
+        mo->scratch[i] = mm->mod.start + v;
+    }
+    uint32_t mid = intern(&mo->st, mo->scratch, (uint32_t)n);
+    if (!mid)
+        mo->err = PA_ENOMEM;
+    r[0] = mid;
+    return mid;
+}
+
+/* The bucket of value v (ticks), as the shim's ps_hist_index files it. */
+static uint32_t hist_index(uint64_t v)
+{
+    if (v < 32)
+        return (uint32_t)v;
+    unsigned s = 63u - (unsigned)__builtin_clzll(v) - 4u;
+    uint64_t i = (uint64_t)(s + 1) * 16 + ((v >> s) - 16);
+    return i < PS_HIST_BUCKETS ? (uint32_t)i : PS_HIST_BUCKETS - 1;
+}
+
+/* Adds input histogram h (ticks at hz) to d (ticks at to_hz): a bucket's count moves to the
+ * bucket of its midpoint converted, sum and max are converted, when the rates differ. */
+static void hist_add(mhist_t *d, const pa_hist_t *h, uint64_t hz, uint64_t to_hz)
+{
+    double r = hz && to_hz && hz != to_hz ? (double)to_hz / (double)hz : 1.0;
+    d->count += h->count;
+    d->sum += r == 1.0 ? h->sum : (uint64_t)((double)h->sum * r + 0.5);
+    uint64_t max = r == 1.0 ? h->max : (uint64_t)((double)h->max * r + 0.5);
+    if (max > d->max)
+        d->max = max;
+    for (uint32_t i = 0; i < h->nbuckets; i++) {
+        uint32_t k = h->index[i];
+        if (k >= PS_HIST_BUCKETS)
+            continue;
+        if (r != 1.0) {
+            uint64_t lo = pa_hist_bucket_low(k), hi = pa_hist_bucket_high(k);
+            k = hist_index((uint64_t)((double)(lo + (hi - lo) / 2) * r + 0.5));
+        }
+        d->b[k] += h->counts[i];
+    }
+}
+
+/* The summed histogram of a latency row (name NULL) or of a zone, made on first sight. */
+static mhist_t *mhist_get(mhist_t **v, size_t *n, size_t *cap, const char *name, uint32_t op,
+                          uint32_t size_max)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (name ? strcmp((*v)[i].name, name) == 0
+                 : (*v)[i].op == op && (*v)[i].size_max == size_max)
+            return &(*v)[i];
+    if (pa_util_grow((void **)v, cap, *n + 1, sizeof **v))
+        return NULL;
+    mhist_t *d = &(*v)[(*n)++];
+    memset(d, 0, sizeof *d);
+    if (name)
+        snprintf(d->name, sizeof d->name, "%s", name);
+    d->op = op;
+    d->size_max = size_max;
+    return d;
+}
+
+static void put_hist(buf_t *b, const mhist_t *h)
+{
+    put_u64(b, h->count);
+    put_u64(b, h->sum);
+    put_u64(b, h->max);
+    uint32_t nz = 0;
+    for (uint32_t k = 0; k < PS_HIST_BUCKETS; k++)
+        nz += h->b[k] != 0;
+    put_u32(b, nz);
+    for (uint32_t k = 0; k < PS_HIST_BUCKETS; k++)
+        if (h->b[k]) {
+            put_u32(b, k);
+            put_u64(b, h->b[k]);
+        }
+}
+
+/* The input's LATENCY, ZONES and THREADS chunks of its last snapshot. */
+static int take_timing2(mo_t *mo, pa_trace_t *t)
+{
+    if (t->has_latency) {
+        const pa_latency_t *l = &t->latency;
+        ps_row_latency_head_t *h = &mo->lat_head;
+        if (!mo->has_latency)
+            h->tick_hz = l->tick_hz;
+        mo->has_latency = true;
+        if (l->sample > h->sample)
+            h->sample = l->sample;
+        h->flags |= l->flags;
+        h->pooled += l->pooled;
+        h->forwarded += l->forwarded;
+        h->forwarded_large += l->forwarded_large;
+        h->pool_refills += l->pool_refills;
+        h->pool_flushes += l->pool_flushes;
+        h->pool_commits += l->pool_commits;
+        for (size_t i = 0; i < l->nrows; i++) {
+            mhist_t *d = mhist_get(&mo->lat, &mo->nlat, &mo->lat_cap, NULL, l->rows[i].op,
+                                   l->rows[i].size_max);
+            if (!d)
+                return PA_ENOMEM;
+            hist_add(d, &l->rows[i].hist, l->tick_hz, h->tick_hz);
+        }
+    }
+    if (t->has_zones) {
+        const pa_zones_t *z = &t->zones;
+        ps_row_zones_head_t *h = &mo->zones_head;
+        if (!mo->has_zones)
+            h->tick_hz = z->tick_hz;
+        mo->has_zones = true;
+        h->unmatched_ends += z->unmatched_ends;
+        h->too_deep += z->too_deep;
+        h->dropped += z->dropped;
+        for (size_t i = 0; i < z->n; i++) {
+            const pa_zone_t *x = &z->zones[i];
+            mhist_t *d =
+                mhist_get(&mo->zones, &mo->nzones, &mo->zones_cap, x->name ? x->name : "", 0, 0);
+            if (!d)
+                return PA_ENOMEM;
+            if (x->max_depth > d->max_depth)
+                d->max_depth = x->max_depth;
+            hist_add(d, &x->hist, z->tick_hz, h->tick_hz);
+        }
+    }
+    if (t->has_threads) {
+        const pa_threads_t *th = &t->threads;
+        mo->has_threads = true;
+        mo->threads_head.created += th->created;
+        mo->threads_head.dropped += th->dropped;
+        for (size_t i = 0; i < th->n; i++) {
+            uint64_t rec = pend_stack(mo, t, th->threads[i].start_stack);
+            if (mo->err)
+                return mo->err;
+            if (pa_util_grow((void **)&mo->threads, &mo->threads_cap, mo->nthreads + 1,
+                             sizeof *mo->threads) ||
+                pa_util_grow((void **)&mo->thread_rec, &mo->thread_rec_cap, mo->nthreads + 1,
+                             sizeof *mo->thread_rec) ||
+                pa_util_grow((void **)&mo->thread_in, &mo->thread_in_cap, mo->nthreads + 1,
+                             sizeof *mo->thread_in))
+                return PA_ENOMEM;
+            mo->thread_rec[mo->nthreads] = rec;
+            mo->thread_in[mo->nthreads] = (size_t)(mo->cur - mo->in);
+            mo->threads[mo->nthreads++] = th->threads[i];
+        }
+    }
+    return PA_OK;
+}
+
+/* The input's timing chunks of its last snapshot: CPU rows and locks kept by record. */
+static int take_timing(mo_t *mo, pa_trace_t *t)
+{
+    if (t->has_cpu) { /* an input without samples has no rate to disagree with */
+        if (t->cpu.n && !mo->cpu_hz_set) {
+            mo->cpu_hz_set = true;
+            mo->cpu_head.hz = t->cpu.hz;
+        } else if (t->cpu.n && t->cpu.hz != mo->cpu_head.hz) {
+            mo->cpu_mixed = true;
+        }
+        if (!mo->has_cpu && !t->cpu.n)
+            mo->cpu_head.hz = t->cpu.hz; /* until one with samples says */
+        mo->has_cpu = true;
+        mo->cpu_head.flags |= t->cpu.flags;
+        mo->cpu_head.samples += t->cpu.samples;
+        mo->cpu_head.dropped += t->cpu.dropped;
+        mo->cpu_head.partial += t->cpu.partial;
+        for (size_t i = 0; i < t->cpu.n; i++) {
+            uint64_t rec = pend_stack(mo, t, t->cpu.rows[i].stack_id);
+            if (mo->err)
+                return mo->err;
+            if (pa_util_grow((void **)&mo->cpu, &mo->cpu_cap, mo->ncpu + 1, sizeof *mo->cpu))
+                return PA_ENOMEM;
+            mo->cpu[mo->ncpu++] = (prow_t){.rec = rec, .u.cpu = t->cpu.rows[i]};
+        }
+    }
+    if (t->has_locks) {
+        const pa_locks_t *l = &t->locks;
+        ps_row_locks_head_t *h = &mo->locks_head;
+        if (!mo->has_locks || l->sample > h->sample)
+            h->sample = l->sample;
+        mo->has_locks = true;
+        h->flags |= l->flags;
+        h->untracked_ops += l->untracked_ops;
+        h->retired_quiet += l->retired_quiet;
+        h->retired_quiet_acquisitions += l->retired_quiet_acquisitions;
+        size_t base = mo->nlocks;
+        if (base + l->nlocks >= UINT32_MAX)
+            return PA_ENOMEM;
+        for (size_t i = 0; i < l->nlocks; i++) {
+            uint64_t rec = pend_stack(mo, t, l->locks[i].first_use_stack);
+            if (mo->err)
+                return mo->err;
+            if (rec >= UINT32_MAX ||
+                pa_util_grow((void **)&mo->locks, &mo->locks_cap, mo->nlocks + 1,
+                             sizeof *mo->locks) ||
+                pa_util_grow((void **)&mo->lock_first, &mo->lock_first_cap, mo->nlocks + 1,
+                             sizeof *mo->lock_first))
+                return PA_ENOMEM;
+            mo->lock_first[mo->nlocks] = (uint32_t)rec;
+            mo->locks[mo->nlocks++] = l->locks[i];
+        }
+        for (size_t i = 0; i < l->nsites; i++) {
+            if (l->sites[i].lock_index >= l->nlocks)
+                continue; /* the reader keeps none such; be safe */
+            uint64_t rec = pend_stack(mo, t, l->sites[i].stack_id);
+            if (mo->err)
+                return mo->err;
+            if (pa_util_grow((void **)&mo->lsites, &mo->lsites_cap, mo->nlsites + 1,
+                             sizeof *mo->lsites))
+                return PA_ENOMEM;
+            prow_t *p = &mo->lsites[mo->nlsites++];
+            *p = (prow_t){.rec = rec, .u.site = l->sites[i]};
+            p->u.site.lock_index += (uint32_t)base;
+        }
+    }
+    return take_timing2(mo, t);
 }
 
 static int on_snapshot(pa_trace_t *t, void *ctx)
@@ -620,7 +1052,7 @@ static int finish_input(mo_t *mo, pa_trace_t *t, input_t *in)
         mo->adv[mo->nadv] = a->sites[i];
         mo->adv[mo->nadv++].stack_id = mid;
     }
-    return PA_OK;
+    return take_timing(mo, t);
 }
 
 static int read_input(mo_t *mo, size_t i, bool quiet)
@@ -629,10 +1061,13 @@ static int read_input(mo_t *mo, size_t i, bool quiet)
     mo->cur = in;
     mo->member_seen = false;
     mo->map_modules = NULL;
+    mo->pmod_modules = NULL;
     if (mo->map_cap) {
         memset(mo->map, 0, mo->map_cap * sizeof *mo->map);
         memset(mo->prev, 0, mo->map_cap * sizeof *mo->prev);
     }
+    if (mo->pmap_cap)
+        memset(mo->pmap, 0, mo->pmap_cap * sizeof *mo->pmap);
     pa_model_opts_t o = {.quiet = quiet,
                          .on_snapshot = on_snapshot,
                          .ctx = mo,
@@ -1066,6 +1501,115 @@ static void write_advice(mo_t *mo, wr_t *w, buf_t *b, uint64_t time)
     chunk(w, PS_CHUNK_ADVICE, b);
 }
 
+static int cmp_cpu(const void *a, const void *b)
+{
+    uint32_t x = ((const prow_t *)a)->u.cpu.stack_id, y = ((const prow_t *)b)->u.cpu.stack_id;
+    return x < y ? -1 : x > y;
+}
+
+/* Every input read: the timing chunks' stacks interned (after the heap's), CPU rows summed per
+ * merged stack. */
+static int resolve_timing(mo_t *mo)
+{
+    for (size_t i = 0; i < mo->ncpu && !mo->err; i++)
+        mo->cpu[i].u.cpu.stack_id = pend_resolve(mo, mo->cpu[i].rec);
+    for (size_t i = 0; i < mo->nlocks && !mo->err; i++)
+        mo->locks[i].first_use_stack = pend_resolve(mo, mo->lock_first[i]);
+    for (size_t i = 0; i < mo->nlsites && !mo->err; i++)
+        mo->lsites[i].u.site.stack_id = pend_resolve(mo, mo->lsites[i].rec);
+    for (size_t i = 0; i < mo->nthreads && !mo->err; i++)
+        mo->threads[i].start_stack = pend_resolve(mo, mo->thread_rec[i]);
+    if (mo->err)
+        return mo->err;
+    qsort(mo->cpu, mo->ncpu, sizeof *mo->cpu, cmp_cpu);
+    size_t n = 0;
+    for (size_t i = 0; i < mo->ncpu; i++) {
+        pa_cpu_row_t *d = n ? &mo->cpu[n - 1].u.cpu : NULL, *s = &mo->cpu[i].u.cpu;
+        if (d && d->stack_id == s->stack_id) {
+            d->samples += s->samples;
+            d->threads += s->threads;
+        } else
+            mo->cpu[n++] = mo->cpu[i];
+    }
+    mo->ncpu = n;
+    return PA_OK;
+}
+
+/* The timing chunks of the last merged snapshot (at time), written before its SNAPSHOT chunk
+ * as the shim writes them. */
+static void write_timing(mo_t *mo, wr_t *w, buf_t *b, uint64_t time, uint64_t start)
+{
+    if (mo->has_threads) { /* start and end on the merged time axis */
+        ps_row_threads_head_t h = mo->threads_head;
+        h.time_ns = time;
+        b->n = 0;
+        PUT_ROW(b, THREADS_HEAD, &h);
+        put_u32(b, (uint32_t)mo->nthreads);
+        put_u32(b, PS_THREAD_ROW_SIZE);
+        for (size_t i = 0; i < mo->nthreads; i++) {
+            pa_thread_t x = mo->threads[i];
+            const input_t *in = &mo->in[mo->thread_in[i]];
+            x.start_ns = merged_time(in, start, x.start_ns);
+            if (x.end_ns)
+                x.end_ns = merged_time(in, start, x.end_ns);
+            PUT_ROW(b, THREAD, &x);
+        }
+        chunk(w, PS_CHUNK_THREADS, b);
+    }
+    if (mo->has_latency) {
+        ps_row_latency_head_t h = mo->lat_head;
+        h.time_ns = time;
+        b->n = 0;
+        PUT_ROW(b, LATENCY_HEAD, &h);
+        put_u32(b, (uint32_t)mo->nlat);
+        for (size_t i = 0; i < mo->nlat; i++) {
+            put_u32(b, mo->lat[i].op);
+            put_u32(b, mo->lat[i].size_max);
+            put_hist(b, &mo->lat[i]);
+        }
+        chunk(w, PS_CHUNK_LATENCY, b);
+    }
+    if (mo->has_zones) {
+        ps_row_zones_head_t h = mo->zones_head;
+        h.time_ns = time;
+        b->n = 0;
+        PUT_ROW(b, ZONES_HEAD, &h);
+        put_u32(b, (uint32_t)mo->nzones);
+        for (size_t i = 0; i < mo->nzones; i++) {
+            put_str(b, mo->zones[i].name);
+            put_u32(b, mo->zones[i].max_depth);
+            put_hist(b, &mo->zones[i]);
+        }
+        chunk(w, PS_CHUNK_ZONES, b);
+    }
+    if (mo->has_locks) {
+        ps_row_locks_head_t h = mo->locks_head;
+        h.time_ns = time;
+        b->n = 0;
+        PUT_ROW(b, LOCKS_HEAD, &h);
+        put_u32(b, (uint32_t)mo->nlocks);
+        put_u32(b, PS_LOCK_ROW_SIZE_POSTS);
+        for (size_t i = 0; i < mo->nlocks; i++)
+            PUT_ROW(b, LOCK, &mo->locks[i]);
+        put_u32(b, (uint32_t)mo->nlsites);
+        put_u32(b, PS_LOCK_SITE_ROW_SIZE);
+        for (size_t i = 0; i < mo->nlsites; i++)
+            PUT_ROW(b, LOCK_SITE, &mo->lsites[i].u.site);
+        chunk(w, PS_CHUNK_LOCKS, b);
+    }
+    if (mo->has_cpu && !mo->cpu_mixed) {
+        ps_row_cpu_head_t h = mo->cpu_head;
+        h.time_ns = time;
+        b->n = 0;
+        PUT_ROW(b, CPU_HEAD, &h);
+        put_u32(b, (uint32_t)mo->ncpu);
+        put_u32(b, PS_CPU_ROW_SIZE);
+        for (size_t i = 0; i < mo->ncpu; i++)
+            PUT_ROW(b, CPU, &mo->cpu[i].u.cpu);
+        chunk(w, PS_CHUNK_CPU, b);
+    }
+}
+
 static int write_snapshots(mo_t *mo, wr_t *w, uint64_t start)
 {
     size_t ids = mo->st.nstacks + 1;
@@ -1113,6 +1657,8 @@ static int write_snapshots(mo_t *mo, wr_t *w, uint64_t start)
                 gone[ngone++] = i;
             }
         }
+        if (!h.n)
+            write_timing(mo, w, &b, time, start);
         if (!written || !h.n)
             write_full(w, &r, &b, time, reason, flags, &tot);
         else
@@ -1190,6 +1736,28 @@ static void mo_free(mo_t *mo)
     free(mo->inh);
     free(mo->kinds);
     free(mo->adv);
+    pmod_t *x, *tmp;
+    HASH_ITER(hh, mo->pmods, x, tmp)
+    {
+        HASH_DEL(mo->pmods, x);
+        free(x->key);
+        free(x->mod.path);
+        free(x->mod.build_id);
+        free(x);
+    }
+    free(mo->pmod_list);
+    free(mo->pend);
+    free(mo->pmap);
+    free(mo->pmod_of);
+    free(mo->cpu);
+    free(mo->locks);
+    free(mo->lock_first);
+    free(mo->lsites);
+    free(mo->lat);
+    free(mo->zones);
+    free(mo->threads);
+    free(mo->thread_rec);
+    free(mo->thread_in);
     mstacks_free(&mo->st);
 }
 
@@ -1211,10 +1779,15 @@ int pa_mergeout(char *const *paths, size_t n, const char *out, bool quiet)
         mo.in[i].path = paths[i];
         rc = read_input(&mo, i, quiet);
     }
+    if (rc == PA_OK && (rc = resolve_timing(&mo)) != PA_OK)
+        pa_msg_error("merge: out of memory");
     if (rc != PA_OK) {
         mo_free(&mo);
         return rc;
     }
+    if (mo.cpu_mixed)
+        pa_msg_warn("merge: the inputs sampled CPU time at different rates (PERFSHIM_CPU_HZ): "
+                    "their CPU samples are not carried");
     /* one time axis: the earliest process start */
     uint64_t start = UINT64_MAX;
     for (size_t i = 0; i < n; i++)
@@ -1281,8 +1854,9 @@ const char pa_mergeout_help[] =
     "the same service on several hosts) as one trace OUT that every report reads as one\n"
     "process: the same call site in every process is one stack, the snapshots of all of them\n"
     "are on one time axis (each process's start time), and the counters at each moment are\n"
-    "the sum of each process's latest. Merging merged traces merges their processes. Locks,\n"
-    "CPU samples, the pool and ages are not carried (see each process's trace).\n"
+    "the sum of each process's latest. Merging merged traces merges their processes. CPU\n"
+    "samples, locks, latency, zones and threads are carried (summed, or appended per process);\n"
+    "the pool and ages are not (see each process's trace).\n"
     "\n"
     "Options:\n"
     "  -o, --output OUT   the merged trace (written whole or not at all; never one of the\n"

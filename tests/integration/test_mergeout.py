@@ -121,6 +121,122 @@ def exec_input(args, ck):
              "summary of the merge: no 'ended: by exec'", pstest.describe(p)[:800])
 
 
+def folded(args, ck, traces, metric, label, cwd):
+    """export --format folded --metric METRIC of the traces, summed per stack (export writes
+    each input's lines apart)."""
+    p = pstest.run([args.perfshim, "export", "--format", "folded", "--metric", metric] + traces,
+                   cwd=cwd)
+    ck.equal(p.returncode, 0, label + ": export --metric " + metric)
+    sums = {}
+    for line in p.stdout.decode().splitlines():
+        stack, _, value = line.rpartition(" ")
+        sums[stack] = sums.get(stack, 0) + int(value)
+    return sums
+
+
+def timing_carried(args, ck):
+    """The timing chunks (issue 14 item 3): two cpuburn and two contention processes under
+    one shell, with PERFSHIM_CPU_HZ and PERFSHIM_LOCKS; the merged trace's CPU samples,
+    contentions and lock waits, stack by stack, are the inputs' sums, and so are hot --json's
+    and locks --json's totals, its zone and latency counts and its threads. Without the
+    chunks carried, the merged side is empty and every comparison fails."""
+    work = pstest.tmpdir("mergeout-timing")
+    b = args.bindir
+    script = "%s 3 & %s 3 & %s 200 60 & %s 200 60 & wait" % (
+        os.path.join(b, "cpuburn"), os.path.join(b, "cpuburn"), os.path.join(b, "contention"),
+        os.path.join(b, "contention"))
+    p = pstest.run([args.perfshim, "run", "-o", os.path.join(work, "t.%p.trace"), "--", "sh",
+                    "-c", script], cwd=work,
+                   env={"PERFSHIM_CPU_HZ": "997", "PERFSHIM_LOCKS": "1",
+                        "PERFSHIM_LATENCY_SAMPLE": "1"})
+    ck.equal(p.returncode, 0, "timing: the workload under perfshim run")
+    traces = sorted(os.path.join(work, f) for f in os.listdir(work) if ".trace" in f)
+    merged = os.path.join(work, "merged.trace")
+    p = pstest.run([args.perfshim, "merge", "-o", merged] + traces, cwd=work)
+    ck.equal(p.returncode, 0, "timing: merge -o")
+    if p.returncode != 0:
+        return
+    for metric in ("samples", "contentions", "delay"):
+        want = folded(args, ck, traces, metric, "timing: inputs", work)
+        got = folded(args, ck, [merged], metric, "timing: merged", work)
+        ck.check(sum(want.values()) > 0, "timing: the inputs have %s" % metric, repr(want))
+        ck.equal(got, want, "timing: merged %s per stack = the inputs' sums" % metric)
+    hot = [jrun(args, ck, ["hot", "--json", "--top", "0", t], "timing: hot " + t, work)
+           for t in traces]
+    mhot = jrun(args, ck, ["hot", "--json", "--top", "0", merged], "timing: hot of the merge",
+                work)
+    want = sum((h.get("cpu") or {}).get("samples_taken", 0) for h in hot)
+    ck.check(want > 0, "timing: the inputs sampled CPU", repr(want))
+    ck.equal((mhot.get("cpu") or {}).get("samples_taken"), want,
+             "timing: hot --json samples_taken = the inputs' sum")
+    # LATENCY (counters summed, histograms by op and size bin), ZONES (by name), THREADS
+    # (appended): the merge's counts are the inputs' sums
+    def zone_counts(reports):
+        c = {}
+        for r in reports:
+            for z in ((r.get("zones") or {}).get("zones") or []):
+                c[z["name"]] = c.get(z["name"], 0) + z["count"]
+        return c
+
+    def lat_counts(reports):
+        c = {}
+        for r in reports:
+            lat = r.get("latency") or {}
+            for k, v in (lat.get("events") or {}).items():
+                c[k] = c.get(k, 0) + v
+            for row in lat.get("rows") or []:
+                key = "%s<=%s" % (row["op"], row["size_max"])
+                c[key] = c.get(key, 0) + row["count"]
+        return c
+
+    ck.check(zone_counts(hot).get("outer", 0) > 0, "timing: the inputs have zones",
+             repr(zone_counts(hot)))
+    ck.equal(zone_counts([mhot]), zone_counts(hot), "timing: zone counts = the inputs' sums")
+    ck.check(lat_counts(hot).get("pooled", 0) + lat_counts(hot).get("forwarded", 0) > 0,
+             "timing: the inputs have latency counters", repr(lat_counts(hot)))
+    ck.equal(lat_counts([mhot]), lat_counts(hot), "timing: latency counts = the inputs' sums")
+    nthreads = sum(len((h.get("threads") or {}).get("threads") or []) for h in hot)
+    ck.check(nthreads > 0, "timing: the inputs have threads")
+    ck.equal(len((mhot.get("threads") or {}).get("threads") or []), nthreads,
+             "timing: every input's threads")
+    locks = [jrun(args, ck, ["locks", "--json", t], "timing: locks " + t, work) for t in traces]
+    mlocks = jrun(args, ck, ["locks", "--json", merged], "timing: locks of the merge", work)
+
+    def lock_sum(reports, field):
+        return sum(k.get(field, 0) for r in reports for k in (r.get("locks") or []))
+
+    for field in ("acquisitions", "contended", "wait_ns"):
+        ck.check(lock_sum(locks, field) > 0, "timing: the inputs' locks have " + field)
+        ck.equal(lock_sum([mlocks], field), lock_sum(locks, field),
+                 "timing: locks --json %s = the inputs' sum" % field)
+
+    def rows(r):
+        return len(r.get("locks") or []) + len(r.get("condvars") or [])
+
+    ck.equal(rows(mlocks), sum(rows(r) for r in locks),
+             "timing: one lock row per input process's lock (two processes' locks at one "
+             "address stay two)")
+    # a process sampled at another rate: its samples and the others' cannot be one count of
+    # timer periods, so the merge leaves CPU out and says so (the locks stay)
+    other = os.path.join(work, "hz")
+    os.mkdir(other)
+    p = pstest.run([args.perfshim, "run", "-o", os.path.join(other, "o.%p.trace"), "--",
+                    os.path.join(b, "cpuburn"), "3"], cwd=work, env={"PERFSHIM_CPU_HZ": "501"})
+    ck.equal(p.returncode, 0, "timing: cpuburn at 501 Hz")
+    mixed = os.path.join(work, "mixed.trace")
+    p = pstest.run([args.perfshim, "merge", "-o", mixed] + traces +
+                   [os.path.join(other, f) for f in os.listdir(other)], cwd=work)
+    ck.check(p.returncode == 0 and b"different rates" in p.stderr,
+             "timing: mixed CPU rates: merged, with a warning", pstest.describe(p))
+    if p.returncode == 0:
+        mh = jrun(args, ck, ["hot", "--json", mixed], "timing: hot of the mixed merge", work)
+        ck.check(not mh.get("cpu"), "timing: mixed CPU rates: no CPU samples",
+                 repr(mh.get("cpu"))[:300])
+        ml = jrun(args, ck, ["locks", "--json", mixed], "timing: locks of the mixed merge", work)
+        ck.equal(lock_sum([ml], "wait_ns"), lock_sum(locks, "wait_ns"),
+                 "timing: mixed CPU rates: the locks are carried")
+
+
 def main():
     args = pstest.parse_args()
     ck = pstest.Checker("test_mergeout")
@@ -226,6 +342,7 @@ def main():
     ck.equal([f for f in os.listdir(work) if ".tmp" in f], [], "no temporary file left")
     ended_early(args, ck)
     exec_input(args, ck)
+    timing_carried(args, ck)
     ck.done()
 
 
