@@ -266,6 +266,17 @@ def leaks_from_file(rep, filename):
             and os.path.basename(l["stack"][0]["file"]) == filename]
 
 
+def leak_verdicts(rep, functions):
+    """(function, kind) -> blocks for the leaks (suppressed entries included) whose innermost
+    frame is one of functions: the shim's side of a comparison with valgrind's classes."""
+    out = {}
+    for e in rep["leaks"] + rep["suppressed"]:
+        fn = e["stack"][0].get("function") if e["stack"] else None
+        if fn in functions:
+            out[(fn, e.get("kind"))] = out.get((fn, e.get("kind")), 0) + e["blocks"]
+    return out
+
+
 def fmt_leak(l):
     fr = l["stack"][:4]
     return "%d blocks %d bytes at %s" % (l["blocks"], l["bytes"], " <- ".join(

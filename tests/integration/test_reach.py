@@ -72,12 +72,7 @@ def extra(ap):
 
 def shim_verdicts(rep):
     """(function, kind) -> blocks for reachprog.c's functions (suppressed entries included)."""
-    out = collections.Counter()
-    for e in rep["leaks"] + rep["suppressed"]:
-        fn = e["stack"][0].get("function") if e["stack"] else None
-        if fn in FUNCTIONS:
-            out[(fn, e.get("kind"))] += e["blocks"]
-    return dict(out)
+    return pstest.leak_verdicts(rep, FUNCTIONS)
 
 
 def run_shim(args, ck, mode_args, env, label):

@@ -22,12 +22,7 @@ VG_KINDS = {"Leak_DefinitelyLost": "definitely", "Leak_IndirectlyLost": "indirec
 
 
 def verdicts(rep):
-    out = collections.Counter()
-    for e in rep["leaks"] + rep["suppressed"]:
-        fn = e["stack"][0].get("function") if e["stack"] else None
-        if fn in FUNCTIONS:
-            out[(fn, e.get("kind"))] += e["blocks"]
-    return dict(out)
+    return pstest.leak_verdicts(rep, FUNCTIONS)
 
 
 def valgrind_verdicts(xml_path):
