@@ -539,70 +539,77 @@ static void loaded_free(loaded_t *l)
         free(l->sec[k].text);
 }
 
-/* One member "name": the JSON text[0..len) (trailing blanks left out), or null when its writer
- * failed (rc) or wrote nothing. */
-static int put_section(FILE *out, const char *name, const char *text, size_t len, int rc)
-{
-    while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
-        len--;
-    fprintf(out, "\"%s\":", name);
-    if (rc == PA_OK && len)
-        fwrite(text, 1, len, out);
-    else
-        fputs("null", out);
-    return rc == PA_ENOMEM ? rc : PA_OK;
-}
+/* One member of the data after the sites' (a section or the advice): its JSON text, made before
+ * the page's tables (nothing is written when one cannot be made), and its writer's status. The
+ * loaded sections' texts are the gathering's own (not copied); the page is written from them. */
+typedef struct {
+    char *text;
+    size_t len;
+    int rc;
+    bool own; /* text made here (freed by member_free), not the gathering's */
+} member_t;
 
-/* One member "name": the JSON the writer makes (the loaded one's, when made while gathering). */
-static int write_section(FILE *out, const char *name, int which, pa_html_section_fn fn,
-                         char *const *paths, size_t n, const loaded_t *l)
+/* m's JSON, made by the writer fn or section(which) reading the files, or, when fn is NULL,
+ * the writer of the advice from the gathering's judgement (pa_advise_end, as
+ * pa_advise_json_files writes it); PA_ENOMEM when its text could not be kept. */
+static int member_make(member_t *m, int which, pa_html_section_fn fn, char *const *paths, size_t n,
+                       loaded_t *l)
 {
-    if (!fn && l->on)
-        return put_section(out, name, l->sec[which].text, l->sec[which].len, l->sec[which].rc);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
+    memset(m, 0, sizeof *m);
+    m->own = true;
+    FILE *mem = open_memstream(&m->text, &m->len);
     if (!mem)
         return PA_ENOMEM;
-    int rc = fn ? fn(paths, n, mem) : section(which, paths, n, mem);
-    if (fclose(mem) != 0) {
-        free(text);
-        return PA_ENOMEM;
+    if (fn) {
+        m->rc = fn(paths, n, mem);
+    } else if (which >= 0) {
+        m->rc = section(which, paths, n, mem);
+    } else {
+        size_t nadvice;
+        pa_advise_opts_t o = {.json = true, .quiet = true};
+        m->rc = l->advise_rc;
+        if (m->rc == PA_OK) {
+            m->rc = pa_advise_end(l->advise, paths, n, &o, mem, &nadvice);
+        } else {
+            if (m->rc == PA_ENOMEM)
+                pa_msg_error("advise: out of memory");
+            pa_advise_free(l->advise);
+        }
+        l->advise = NULL; /* (freed) */
     }
-    rc = put_section(out, name, text, len, rc);
-    free(text);
-    return rc;
+    if (fclose(mem) != 0)
+        return PA_ENOMEM;
+    return m->rc == PA_ENOMEM ? PA_ENOMEM : PA_OK;
+}
+
+static void member_free(member_t *m)
+{
+    if (m->own)
+        free(m->text);
+    memset(m, 0, sizeof *m);
 }
 
 /* ---- the data and the page ------------------------------------------------------------------- */
 
-/* The advice member: judged while gathering (pa_advise_end, as pa_advise_json_files writes it),
- * or by advice_section reading the files. */
-static int write_advice(FILE *out, char *const *paths, size_t n, loaded_t *l)
+enum { MEMBERS = 5 }; /* the sections by SEC_*, then the advice */
+
+/* The members after the sites', in the page's order: the sections (the loaded ones' texts as
+ * the gathering made them) and the advice (judged while gathering, or by advice_section
+ * reading the files). Stops at the first that cannot be kept (PA_ENOMEM). */
+static int members_make(member_t *m, char *const *paths, size_t n, loaded_t *l)
 {
-    if (!l->on)
-        return write_section(out, "advice", 0, advice_section, paths, n, l);
-    char *text = NULL;
-    size_t len = 0, nadvice;
-    FILE *mem = open_memstream(&text, &len);
-    if (!mem)
-        return PA_ENOMEM;
-    pa_advise_opts_t o = {.json = true, .quiet = true};
-    int rc = l->advise_rc;
-    if (rc == PA_OK) {
-        rc = pa_advise_end(l->advise, paths, n, &o, mem, &nadvice);
-    } else {
-        if (rc == PA_ENOMEM)
-            pa_msg_error("advise: out of memory");
-        pa_advise_free(l->advise);
+    int rc = PA_OK;
+    memset(m, 0, MEMBERS * sizeof *m);
+    for (int s = SEC_TIMELINE; rc == PA_OK && s <= SEC_HOT; s++) {
+        if (l->on) {
+            m[s] = (member_t){.text = l->sec[s].text, .len = l->sec[s].len, .rc = l->sec[s].rc};
+            rc = m[s].rc == PA_ENOMEM ? PA_ENOMEM : PA_OK;
+        } else {
+            rc = member_make(&m[s], s, NULL, paths, n, l);
+        }
     }
-    l->advise = NULL; /* (freed) */
-    if (fclose(mem) != 0) {
-        free(text);
-        return PA_ENOMEM;
-    }
-    rc = put_section(out, "advice", text, len, rc);
-    free(text);
+    if (rc == PA_OK)
+        rc = member_make(&m[MEMBERS - 1], -1, l->on ? NULL : advice_section, paths, n, l);
     return rc;
 }
 
@@ -670,39 +677,41 @@ static void write_head(FILE *out, const pa_xprof_t *p)
     fputs("],\n", out);
 }
 
-/* The data's members after the sites': the sections and the advice. */
-static int write_rest(FILE *out, char *const *paths, size_t n, loaded_t *l)
+/* One member "name": its JSON text (trailing blanks left out), or null when its writer failed
+ * or wrote nothing. */
+static void put_member(obuf_t *o, const char *name, const member_t *m)
 {
-    int rc = PA_OK;
-    static const char *const names[] = {"timeline", "growth", "locks", "hot"};
-    for (int s = SEC_TIMELINE; rc == PA_OK && s <= SEC_HOT; s++) {
-        rc = write_section(out, names[s], s, NULL, paths, n, l);
-        fputs(",\n", out);
-    }
-    if (rc == PA_OK)
-        rc = write_advice(out, paths, n, l);
-    fputs("}\n", out);
-    return rc;
+    size_t len = m->len;
+    while (len && (m->text[len - 1] == '\n' || m->text[len - 1] == ' '))
+        len--;
+    ob_puts(o, "\"");
+    ob_puts(o, name);
+    ob_puts(o, "\":");
+    if (m->rc == PA_OK && len)
+        put_lt(o, m->text, len);
+    else
+        ob_puts(o, "null");
 }
 
-/* The page: its tables and sections made first, in memory (nothing written when one cannot be
- * made), then the page written out: the sites' tables straight from the tables (never kept as
- * text: 20 MB on a big compile's trace, with its copy in the page's buffer). */
+/* The page: its tables and the members after the sites' made first, in memory (nothing written
+ * when one cannot be made), then the page written out through one buffer: the sites' tables
+ * straight from the tables and the members straight from their texts (never copied into one
+ * text of the rest of the page: 2 x 17 MB on a big compile's trace). The members are made
+ * before the tables, so that the advice's judgement is freed before them. */
 static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n, loaded_t *l)
 {
-    char *head = NULL, *rest = NULL;
-    size_t head_len = 0, rest_len = 0;
+    static const char *const names[MEMBERS] = {"timeline", "growth", "locks", "hot", "advice"};
+    char *head = NULL;
+    size_t head_len = 0;
+    member_t m[MEMBERS];
     page_t g;
-    int rc = page_make(&g, p);
-    FILE *mem = rc == PA_OK ? open_memstream(&rest, &rest_len) : NULL;
+    int rc = members_make(m, paths, n, l);
+    if (rc == PA_OK)
+        rc = page_make(&g, p);
+    else
+        memset(&g, 0, sizeof g);
+    FILE *mem = rc == PA_OK ? open_memstream(&head, &head_len) : NULL;
     if (mem) {
-        rc = write_rest(mem, paths, n, l);
-        if (fclose(mem) != 0 && rc == PA_OK)
-            rc = PA_ENOMEM;
-    } else if (rc == PA_OK) {
-        rc = PA_ENOMEM;
-    }
-    if (rc == PA_OK && (mem = open_memstream(&head, &head_len))) {
         write_head(mem, p);
         if (fclose(mem) != 0)
             rc = PA_ENOMEM;
@@ -716,7 +725,10 @@ static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t
         ob_put(o, (const char *)pa_html_page_head, pa_html_page_head_len);
         put_lt(o, head, head_len);
         rc = put_sites(o, p, &g);
-        put_lt(o, rest, rest_len);
+        for (int k = 0; k < MEMBERS; k++) {
+            put_member(o, names[k], &m[k]);
+            ob_puts(o, k < MEMBERS - 1 ? ",\n" : "}\n");
+        }
         ob_put(o, (const char *)pa_html_page_tail, pa_html_page_tail_len);
         ob_flush(o);
         free(o);
@@ -724,8 +736,9 @@ static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t
         rc = PA_ENOMEM;
     }
     page_free(&g);
+    for (int k = 0; k < MEMBERS; k++)
+        member_free(&m[k]);
     free(head);
-    free(rest);
     return rc;
 }
 
