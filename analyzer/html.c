@@ -433,6 +433,80 @@ static int section(int which, char *const *paths, size_t n, FILE *out)
     }
 }
 
+/* A member's JSON text, kept until the page is written: in an unlinked temporary file
+ * (tmpfile(), in $TMPDIR or /tmp) so that it is not held in memory with the page's tables
+ * (the advice alone is 8.8 MB on a big compile's trace, the timeline 4 MB on a busy
+ * program's), or in memory (open_memstream) when no temporary file can be made. */
+typedef struct {
+    FILE *f;
+    bool file;  /* f is the temporary file (else a memstream, closed by store_close) */
+    char *text; /* the memstream's text */
+    size_t len; /* the text's length, once closed */
+} store_t;
+
+static FILE *store_open(store_t *s)
+{
+    memset(s, 0, sizeof *s);
+    if ((s->f = tmpfile())) {
+        s->file = true;
+        return s->f;
+    }
+    return s->f = open_memstream(&s->text, &s->len);
+}
+
+/* Ends the writing of s; PA_ENOMEM when its text could not be kept. */
+static int store_close(store_t *s)
+{
+    if (!s->f)
+        return PA_ENOMEM;
+    if (!s->file) {
+        int rc = fclose(s->f) == 0 ? PA_OK : PA_ENOMEM;
+        s->f = NULL;
+        return rc;
+    }
+    off_t end = fflush(s->f) == 0 && !ferror(s->f) ? ftello(s->f) : -1;
+    s->len = end >= 0 ? (size_t)end : 0;
+    return end >= 0 ? PA_OK : PA_ENOMEM;
+}
+
+static void store_free(store_t *s)
+{
+    if (s->f)
+        fclose(s->f);
+    free(s->text);
+    memset(s, 0, sizeof *s);
+}
+
+/* The byte at i of a closed store, -1 when it cannot be read. */
+static int store_at(store_t *s, size_t i)
+{
+    if (!s->file)
+        return (unsigned char)s->text[i];
+    return fseeko(s->f, (off_t)i, SEEK_SET) == 0 ? getc(s->f) : -1;
+}
+
+/* The first len bytes of a closed store, with every '<' as \u003c; PA_EIO when they cannot be
+ * read back. */
+static int store_put(obuf_t *o, store_t *s, size_t len)
+{
+    if (!s->file) {
+        put_lt(o, s->text, len);
+        return PA_OK;
+    }
+    char b[1 << 16];
+    bool ok = fseeko(s->f, 0, SEEK_SET) == 0;
+    while (ok && len) {
+        size_t k = fread(b, 1, len < sizeof b ? len : sizeof b, s->f);
+        if (!(ok = k > 0))
+            break;
+        put_lt(o, b, k);
+        len -= k;
+    }
+    if (!ok)
+        pa_msg_error("report: a temporary file could not be read back");
+    return ok ? PA_OK : PA_EIO;
+}
+
 /* The sections made from the traces as the gathering loads them (the flame graphs' load is
  * theirs too), when the page's snapshot is the last one, the one those reports describe: the
  * text their --json writers make, as pa_report_each_file() frames it (an array for several
@@ -446,9 +520,8 @@ typedef struct {
     pa_advise_run_t *advise; /* the advice, judged from the same loads */
     int advise_rc;           /* its first error: no trace judged after it (as advise does) */
     struct {
-        FILE *mem;
-        char *text;
-        size_t len;
+        FILE *mem; /* st's, while the traces are gathered */
+        store_t st;
         pa_json_t j;
         bool first; /* no trace written yet */
         int rc;     /* the first error of a trace's report */
@@ -465,7 +538,7 @@ static int loaded_begin(loaded_t *l, char *const *paths, size_t n)
         return PA_ENOMEM;
     for (int k = 0; k < 4; k++) {
         l->sec[k].first = true;
-        if (!(l->sec[k].mem = open_memstream(&l->sec[k].text, &l->sec[k].len)))
+        if (!(l->sec[k].mem = store_open(&l->sec[k].st)))
             return PA_ENOMEM;
         pa_json_init(&l->sec[k].j, l->sec[k].mem);
         if (l->arr)
@@ -523,7 +596,7 @@ static int loaded_end(loaded_t *l)
             pa_json_array_end(&l->sec[k].j);
         if (l->arr || !l->sec[k].first)
             pa_json_finish(&l->sec[k].j);
-        if (fclose(l->sec[k].mem) != 0)
+        if (store_close(&l->sec[k].st) != PA_OK)
             rc = PA_ENOMEM;
         l->sec[k].mem = NULL;
     }
@@ -536,17 +609,16 @@ static void loaded_free(loaded_t *l)
     pa_advise_free(l->advise);
     l->advise = NULL;
     for (int k = 0; k < 4; k++)
-        free(l->sec[k].text);
+        store_free(&l->sec[k].st);
 }
 
 /* One member of the data after the sites' (a section or the advice): its JSON text, made before
  * the page's tables (nothing is written when one cannot be made), and its writer's status. The
  * loaded sections' texts are the gathering's own (not copied); the page is written from them. */
 typedef struct {
-    char *text;
-    size_t len;
+    store_t *st; /* the text: own, or the gathering's section's */
+    store_t own;
     int rc;
-    bool own; /* text made here (freed by member_free), not the gathering's */
 } member_t;
 
 /* m's JSON, made by the writer fn or section(which) reading the files, or, when fn is NULL,
@@ -556,8 +628,8 @@ static int member_make(member_t *m, int which, pa_html_section_fn fn, char *cons
                        loaded_t *l)
 {
     memset(m, 0, sizeof *m);
-    m->own = true;
-    FILE *mem = open_memstream(&m->text, &m->len);
+    m->st = &m->own;
+    FILE *mem = store_open(&m->own);
     if (!mem)
         return PA_ENOMEM;
     if (fn) {
@@ -577,15 +649,14 @@ static int member_make(member_t *m, int which, pa_html_section_fn fn, char *cons
         }
         l->advise = NULL; /* (freed) */
     }
-    if (fclose(mem) != 0)
+    if (store_close(&m->own) != PA_OK)
         return PA_ENOMEM;
     return m->rc == PA_ENOMEM ? PA_ENOMEM : PA_OK;
 }
 
 static void member_free(member_t *m)
 {
-    if (m->own)
-        free(m->text);
+    store_free(&m->own);
     memset(m, 0, sizeof *m);
 }
 
@@ -602,7 +673,7 @@ static int members_make(member_t *m, char *const *paths, size_t n, loaded_t *l)
     memset(m, 0, MEMBERS * sizeof *m);
     for (int s = SEC_TIMELINE; rc == PA_OK && s <= SEC_HOT; s++) {
         if (l->on) {
-            m[s] = (member_t){.text = l->sec[s].text, .len = l->sec[s].len, .rc = l->sec[s].rc};
+            m[s] = (member_t){.st = &l->sec[s].st, .rc = l->sec[s].rc};
             rc = m[s].rc == PA_ENOMEM ? PA_ENOMEM : PA_OK;
         } else {
             rc = member_make(&m[s], s, NULL, paths, n, l);
@@ -679,18 +750,20 @@ static void write_head(FILE *out, const pa_xprof_t *p)
 
 /* One member "name": its JSON text (trailing blanks left out), or null when its writer failed
  * or wrote nothing. */
-static void put_member(obuf_t *o, const char *name, const member_t *m)
+static int put_member(obuf_t *o, const char *name, const member_t *m)
 {
-    size_t len = m->len;
-    while (len && (m->text[len - 1] == '\n' || m->text[len - 1] == ' '))
+    store_t *st = m->st;
+    size_t len = st ? st->len : 0;
+    int c;
+    while (len && ((c = store_at(st, len - 1)) == '\n' || c == ' '))
         len--;
     ob_puts(o, "\"");
     ob_puts(o, name);
     ob_puts(o, "\":");
     if (m->rc == PA_OK && len)
-        put_lt(o, m->text, len);
-    else
-        ob_puts(o, "null");
+        return store_put(o, st, len);
+    ob_puts(o, "null");
+    return PA_OK;
 }
 
 /* The page: its tables and the members after the sites' made first, in memory (nothing written
@@ -726,7 +799,9 @@ static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t
         put_lt(o, head, head_len);
         rc = put_sites(o, p, &g);
         for (int k = 0; k < MEMBERS; k++) {
-            put_member(o, names[k], &m[k]);
+            int mrc = put_member(o, names[k], &m[k]);
+            if (mrc != PA_OK && rc == PA_OK)
+                rc = mrc;
             ob_puts(o, k < MEMBERS - 1 ? ",\n" : "}\n");
         }
         ob_put(o, (const char *)pa_html_page_tail, pa_html_page_tail_len);
