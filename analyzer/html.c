@@ -26,7 +26,10 @@
  * places and call paths keeps the page small: 100k stacks make 562k nodes, not 2M frame indices
  * (docs/performance.md, "The HTML report"). The page's tables are made first (page_make: the
  * call tree from export's frame tree, each export node given its page node once), then written
- * as numbers through one buffer, never held as text (docs/performance.md, "Session 14").
+ * as numbers through one buffer, never held as text (docs/performance.md, "Session 14"). The
+ * members after the sites' are made before the tables and written from their own texts, kept in
+ * a temporary file (store_t), not copied (docs/performance.md, "Session 15: `report --html`
+ * holds no copy of the page's last members").
  *
  * Inside the <script> element the text "</script" would end it: every '<' of the JSON (only in
  * strings, where JSON allows the escape) is written as \u003c.
