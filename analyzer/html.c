@@ -50,10 +50,12 @@
 #include "timeline.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The advice section (issue 13 item 2): `perfshim advise --json` for the traces (advise.c).
  * The page shows a JSON array of objects as a table (one column per
@@ -437,7 +439,7 @@ static int section(int which, char *const *paths, size_t n, FILE *out)
 }
 
 /* A member's JSON text, kept until the page is written: in an unlinked temporary file
- * (tmpfile(), in $TMPDIR or /tmp) so that it is not held in memory with the page's tables
+ * (in $TMPDIR, else /tmp) so that it is not held in memory with the page's tables
  * (the advice alone is 8.8 MB on a big compile's trace, the timeline 4 MB on a busy
  * program's), or in memory (open_memstream) when no temporary file can be made. */
 typedef struct {
@@ -450,9 +452,19 @@ typedef struct {
 static FILE *store_open(store_t *s)
 {
     memset(s, 0, sizeof *s);
-    if ((s->f = tmpfile())) {
-        s->file = true;
-        return s->f;
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    int fd = -1;
+    if (snprintf(path, sizeof path, "%s/perfshim-html-XXXXXX", dir && *dir ? dir : "/tmp") <
+        (int)sizeof path)
+        fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) {
+        unlink(path); /* (nothing left behind, whatever happens next) */
+        if ((s->f = fdopen(fd, "w+"))) {
+            s->file = true;
+            return s->f;
+        }
+        close(fd);
     }
     return s->f = open_memstream(&s->text, &s->len);
 }
