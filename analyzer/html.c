@@ -26,7 +26,10 @@
  * places and call paths keeps the page small: 100k stacks make 562k nodes, not 2M frame indices
  * (docs/performance.md, "The HTML report"). The page's tables are made first (page_make: the
  * call tree from export's frame tree, each export node given its page node once), then written
- * as numbers through one buffer, never held as text (docs/performance.md, "Session 14").
+ * as numbers through one buffer, never held as text (docs/performance.md, "Session 14"). The
+ * members after the sites' are made before the tables and written from their own texts, kept in
+ * a temporary file (store_t), not copied (docs/performance.md, "Session 15: `report --html`
+ * holds no copy of the page's last members").
  *
  * Inside the <script> element the text "</script" would end it: every '<' of the JSON (only in
  * strings, where JSON allows the escape) is written as \u003c.
@@ -47,10 +50,12 @@
 #include "timeline.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The advice section (issue 13 item 2): `perfshim advise --json` for the traces (advise.c).
  * The page shows a JSON array of objects as a table (one column per
@@ -433,6 +438,90 @@ static int section(int which, char *const *paths, size_t n, FILE *out)
     }
 }
 
+/* A member's JSON text, kept until the page is written: in an unlinked temporary file
+ * (in $TMPDIR, else /tmp) so that it is not held in memory with the page's tables
+ * (the advice alone is 8.8 MB on a big compile's trace, the timeline 4 MB on a busy
+ * program's), or in memory (open_memstream) when no temporary file can be made. */
+typedef struct {
+    FILE *f;
+    bool file;  /* f is the temporary file (else a memstream, closed by store_close) */
+    char *text; /* the memstream's text */
+    size_t len; /* the text's length, once closed */
+} store_t;
+
+static FILE *store_open(store_t *s)
+{
+    memset(s, 0, sizeof *s);
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    int fd = -1;
+    if (snprintf(path, sizeof path, "%s/perfshim-html-XXXXXX", dir && *dir ? dir : "/tmp") <
+        (int)sizeof path)
+        fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) {
+        unlink(path); /* (nothing left behind, whatever happens next) */
+        if ((s->f = fdopen(fd, "w+"))) {
+            s->file = true;
+            return s->f;
+        }
+        close(fd);
+    }
+    return s->f = open_memstream(&s->text, &s->len);
+}
+
+/* Ends the writing of s; PA_ENOMEM when its text could not be kept. */
+static int store_close(store_t *s)
+{
+    if (!s->f)
+        return PA_ENOMEM;
+    if (!s->file) {
+        int rc = fclose(s->f) == 0 ? PA_OK : PA_ENOMEM;
+        s->f = NULL;
+        return rc;
+    }
+    off_t end = fflush(s->f) == 0 && !ferror(s->f) ? ftello(s->f) : -1;
+    s->len = end >= 0 ? (size_t)end : 0;
+    return end >= 0 ? PA_OK : PA_ENOMEM;
+}
+
+static void store_free(store_t *s)
+{
+    if (s->f)
+        fclose(s->f);
+    free(s->text);
+    memset(s, 0, sizeof *s);
+}
+
+/* The byte at i of a closed store, -1 when it cannot be read. */
+static int store_at(store_t *s, size_t i)
+{
+    if (!s->file)
+        return (unsigned char)s->text[i];
+    return fseeko(s->f, (off_t)i, SEEK_SET) == 0 ? getc(s->f) : -1;
+}
+
+/* The first len bytes of a closed store, with every '<' as \u003c; PA_EIO when they cannot be
+ * read back. */
+static int store_put(obuf_t *o, store_t *s, size_t len)
+{
+    if (!s->file) {
+        put_lt(o, s->text, len);
+        return PA_OK;
+    }
+    char b[1 << 16];
+    bool ok = fseeko(s->f, 0, SEEK_SET) == 0;
+    while (ok && len) {
+        size_t k = fread(b, 1, len < sizeof b ? len : sizeof b, s->f);
+        if (!(ok = k > 0))
+            break;
+        put_lt(o, b, k);
+        len -= k;
+    }
+    if (!ok)
+        pa_msg_error("report: a temporary file could not be read back");
+    return ok ? PA_OK : PA_EIO;
+}
+
 /* The sections made from the traces as the gathering loads them (the flame graphs' load is
  * theirs too), when the page's snapshot is the last one, the one those reports describe: the
  * text their --json writers make, as pa_report_each_file() frames it (an array for several
@@ -446,9 +535,8 @@ typedef struct {
     pa_advise_run_t *advise; /* the advice, judged from the same loads */
     int advise_rc;           /* its first error: no trace judged after it (as advise does) */
     struct {
-        FILE *mem;
-        char *text;
-        size_t len;
+        FILE *mem; /* st's, while the traces are gathered */
+        store_t st;
         pa_json_t j;
         bool first; /* no trace written yet */
         int rc;     /* the first error of a trace's report */
@@ -465,7 +553,7 @@ static int loaded_begin(loaded_t *l, char *const *paths, size_t n)
         return PA_ENOMEM;
     for (int k = 0; k < 4; k++) {
         l->sec[k].first = true;
-        if (!(l->sec[k].mem = open_memstream(&l->sec[k].text, &l->sec[k].len)))
+        if (!(l->sec[k].mem = store_open(&l->sec[k].st)))
             return PA_ENOMEM;
         pa_json_init(&l->sec[k].j, l->sec[k].mem);
         if (l->arr)
@@ -523,7 +611,7 @@ static int loaded_end(loaded_t *l)
             pa_json_array_end(&l->sec[k].j);
         if (l->arr || !l->sec[k].first)
             pa_json_finish(&l->sec[k].j);
-        if (fclose(l->sec[k].mem) != 0)
+        if (store_close(&l->sec[k].st) != PA_OK)
             rc = PA_ENOMEM;
         l->sec[k].mem = NULL;
     }
@@ -536,73 +624,78 @@ static void loaded_free(loaded_t *l)
     pa_advise_free(l->advise);
     l->advise = NULL;
     for (int k = 0; k < 4; k++)
-        free(l->sec[k].text);
+        store_free(&l->sec[k].st);
 }
 
-/* One member "name": the JSON text[0..len) (trailing blanks left out), or null when its writer
- * failed (rc) or wrote nothing. */
-static int put_section(FILE *out, const char *name, const char *text, size_t len, int rc)
-{
-    while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
-        len--;
-    fprintf(out, "\"%s\":", name);
-    if (rc == PA_OK && len)
-        fwrite(text, 1, len, out);
-    else
-        fputs("null", out);
-    return rc == PA_ENOMEM ? rc : PA_OK;
-}
+/* One member of the data after the sites' (a section or the advice): its JSON text, made before
+ * the page's tables (nothing is written when one cannot be made), and its writer's status. The
+ * loaded sections' texts are the gathering's own (not copied); the page is written from them. */
+typedef struct {
+    store_t *st; /* the text: own, or the gathering's section's */
+    store_t own;
+    int rc;
+} member_t;
 
-/* One member "name": the JSON the writer makes (the loaded one's, when made while gathering). */
-static int write_section(FILE *out, const char *name, int which, pa_html_section_fn fn,
-                         char *const *paths, size_t n, const loaded_t *l)
+/* m's JSON, made by the writer fn or section(which) reading the files, or, when fn is NULL,
+ * the writer of the advice from the gathering's judgement (pa_advise_end, as
+ * pa_advise_json_files writes it); PA_ENOMEM when its text could not be kept. */
+static int member_make(member_t *m, int which, pa_html_section_fn fn, char *const *paths, size_t n,
+                       loaded_t *l)
 {
-    if (!fn && l->on)
-        return put_section(out, name, l->sec[which].text, l->sec[which].len, l->sec[which].rc);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
+    memset(m, 0, sizeof *m);
+    m->st = &m->own;
+    FILE *mem = store_open(&m->own);
     if (!mem)
         return PA_ENOMEM;
-    int rc = fn ? fn(paths, n, mem) : section(which, paths, n, mem);
-    if (fclose(mem) != 0) {
-        free(text);
-        return PA_ENOMEM;
+    if (fn) {
+        m->rc = fn(paths, n, mem);
+    } else if (which >= 0) {
+        m->rc = section(which, paths, n, mem);
+    } else {
+        size_t nadvice;
+        pa_advise_opts_t o = {.json = true, .quiet = true};
+        m->rc = l->advise_rc;
+        if (m->rc == PA_OK) {
+            m->rc = pa_advise_end(l->advise, paths, n, &o, mem, &nadvice);
+        } else {
+            if (m->rc == PA_ENOMEM)
+                pa_msg_error("advise: out of memory");
+            pa_advise_free(l->advise);
+        }
+        l->advise = NULL; /* (freed) */
     }
-    rc = put_section(out, name, text, len, rc);
-    free(text);
-    return rc;
+    if (store_close(&m->own) != PA_OK)
+        return PA_ENOMEM;
+    return m->rc == PA_ENOMEM ? PA_ENOMEM : PA_OK;
+}
+
+static void member_free(member_t *m)
+{
+    store_free(&m->own);
+    memset(m, 0, sizeof *m);
 }
 
 /* ---- the data and the page ------------------------------------------------------------------- */
 
-/* The advice member: judged while gathering (pa_advise_end, as pa_advise_json_files writes it),
- * or by advice_section reading the files. */
-static int write_advice(FILE *out, char *const *paths, size_t n, loaded_t *l)
+enum { MEMBERS = 5 }; /* the sections by SEC_*, then the advice */
+
+/* The members after the sites', in the page's order: the sections (the loaded ones' texts as
+ * the gathering made them) and the advice (judged while gathering, or by advice_section
+ * reading the files). Stops at the first that cannot be kept (PA_ENOMEM). */
+static int members_make(member_t *m, char *const *paths, size_t n, loaded_t *l)
 {
-    if (!l->on)
-        return write_section(out, "advice", 0, advice_section, paths, n, l);
-    char *text = NULL;
-    size_t len = 0, nadvice;
-    FILE *mem = open_memstream(&text, &len);
-    if (!mem)
-        return PA_ENOMEM;
-    pa_advise_opts_t o = {.json = true, .quiet = true};
-    int rc = l->advise_rc;
-    if (rc == PA_OK) {
-        rc = pa_advise_end(l->advise, paths, n, &o, mem, &nadvice);
-    } else {
-        if (rc == PA_ENOMEM)
-            pa_msg_error("advise: out of memory");
-        pa_advise_free(l->advise);
+    int rc = PA_OK;
+    memset(m, 0, MEMBERS * sizeof *m);
+    for (int s = SEC_TIMELINE; rc == PA_OK && s <= SEC_HOT; s++) {
+        if (l->on) {
+            m[s] = (member_t){.st = &l->sec[s].st, .rc = l->sec[s].rc};
+            rc = m[s].rc == PA_ENOMEM ? PA_ENOMEM : PA_OK;
+        } else {
+            rc = member_make(&m[s], s, NULL, paths, n, l);
+        }
     }
-    l->advise = NULL; /* (freed) */
-    if (fclose(mem) != 0) {
-        free(text);
-        return PA_ENOMEM;
-    }
-    rc = put_section(out, "advice", text, len, rc);
-    free(text);
+    if (rc == PA_OK)
+        rc = member_make(&m[MEMBERS - 1], -1, l->on ? NULL : advice_section, paths, n, l);
     return rc;
 }
 
@@ -670,39 +763,43 @@ static void write_head(FILE *out, const pa_xprof_t *p)
     fputs("],\n", out);
 }
 
-/* The data's members after the sites': the sections and the advice. */
-static int write_rest(FILE *out, char *const *paths, size_t n, loaded_t *l)
+/* One member "name": its JSON text (trailing blanks left out), or null when its writer failed
+ * or wrote nothing. */
+static int put_member(obuf_t *o, const char *name, const member_t *m)
 {
-    int rc = PA_OK;
-    static const char *const names[] = {"timeline", "growth", "locks", "hot"};
-    for (int s = SEC_TIMELINE; rc == PA_OK && s <= SEC_HOT; s++) {
-        rc = write_section(out, names[s], s, NULL, paths, n, l);
-        fputs(",\n", out);
-    }
-    if (rc == PA_OK)
-        rc = write_advice(out, paths, n, l);
-    fputs("}\n", out);
-    return rc;
+    store_t *st = m->st;
+    size_t len = st ? st->len : 0;
+    int c;
+    while (len && ((c = store_at(st, len - 1)) == '\n' || c == ' '))
+        len--;
+    ob_puts(o, "\"");
+    ob_puts(o, name);
+    ob_puts(o, "\":");
+    if (m->rc == PA_OK && len)
+        return store_put(o, st, len);
+    ob_puts(o, "null");
+    return PA_OK;
 }
 
-/* The page: its tables and sections made first, in memory (nothing written when one cannot be
- * made), then the page written out: the sites' tables straight from the tables (never kept as
- * text: 20 MB on a big compile's trace, with its copy in the page's buffer). */
+/* The page: its tables and the members after the sites' made first, in memory (nothing written
+ * when one cannot be made), then the page written out through one buffer: the sites' tables
+ * straight from the tables and the members straight from their texts (never copied into one
+ * text of the rest of the page: 2 x 17 MB on a big compile's trace). The members are made
+ * before the tables, so that the advice's judgement is freed before them. */
 static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t n, loaded_t *l)
 {
-    char *head = NULL, *rest = NULL;
-    size_t head_len = 0, rest_len = 0;
+    static const char *const names[MEMBERS] = {"timeline", "growth", "locks", "hot", "advice"};
+    char *head = NULL;
+    size_t head_len = 0;
+    member_t m[MEMBERS];
     page_t g;
-    int rc = page_make(&g, p);
-    FILE *mem = rc == PA_OK ? open_memstream(&rest, &rest_len) : NULL;
+    int rc = members_make(m, paths, n, l);
+    if (rc == PA_OK)
+        rc = page_make(&g, p);
+    else
+        memset(&g, 0, sizeof g);
+    FILE *mem = rc == PA_OK ? open_memstream(&head, &head_len) : NULL;
     if (mem) {
-        rc = write_rest(mem, paths, n, l);
-        if (fclose(mem) != 0 && rc == PA_OK)
-            rc = PA_ENOMEM;
-    } else if (rc == PA_OK) {
-        rc = PA_ENOMEM;
-    }
-    if (rc == PA_OK && (mem = open_memstream(&head, &head_len))) {
         write_head(mem, p);
         if (fclose(mem) != 0)
             rc = PA_ENOMEM;
@@ -716,7 +813,12 @@ static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t
         ob_put(o, (const char *)pa_html_page_head, pa_html_page_head_len);
         put_lt(o, head, head_len);
         rc = put_sites(o, p, &g);
-        put_lt(o, rest, rest_len);
+        for (int k = 0; k < MEMBERS; k++) {
+            int mrc = put_member(o, names[k], &m[k]);
+            if (mrc != PA_OK && rc == PA_OK)
+                rc = mrc;
+            ob_puts(o, k < MEMBERS - 1 ? ",\n" : "}\n");
+        }
         ob_put(o, (const char *)pa_html_page_tail, pa_html_page_tail_len);
         ob_flush(o);
         free(o);
@@ -724,8 +826,9 @@ static int write_page(FILE *out, const pa_xprof_t *p, char *const *paths, size_t
         rc = PA_ENOMEM;
     }
     page_free(&g);
+    for (int k = 0; k < MEMBERS; k++)
+        member_free(&m[k]);
     free(head);
-    free(rest);
     return rc;
 }
 

@@ -204,6 +204,18 @@ def case_page(args, ck, work, traces):
         "root_pid": root[0]["pid"]}, "a run's traces: titled by the root process (the shell)",
         repr(dm.get("run")) + " " + repr(root))
 
+    # the members after the sites' wait in an unlinked temporary file in $TMPDIR, or in memory
+    # when none can be made: the same page either way, and no file left in $TMPDIR
+    base = open(out, "rb").read()
+    spill = pstest.tmpdir("html-spill")
+    for what, tmpdir in (("a temporary file", spill), ("no temporary file", "/nonexistent/dir")):
+        alt = os.path.join(work, "alt.html")
+        p = pstest.run([args.perfshim, "report", "--html", alt, *traces], cwd=work,
+                       env={"TMPDIR": tmpdir})
+        ck.check(p.returncode == 0 and open(alt, "rb").read() == base,
+                 "%s for the sections: the same page" % what, pstest.describe(p))
+    ck.equal(os.listdir(spill), [], "no temporary file left behind")
+
     # errors
     for what, argv in (("no --html", ["report", traces[1]]),
                        ("no trace", ["report", "--html", out + ".x"]),
