@@ -48,6 +48,7 @@
 #include "trace_format.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -1795,7 +1796,11 @@ int pa_mergeout(char *const *paths, size_t n, const char *out, bool quiet)
             start = mo.in[i].realtime;
     if (start == UINT64_MAX)
         start = 0;
-    /* a temporary file next to the output, renamed over it once complete */
+    /* a temporary file next to the output, renamed over it once complete; but an output that
+     * is not a regular file (/dev/null, a FIFO, /dev/stdout) is written in place: a rename
+     * would replace the device or the pipe with a regular file (as root, /dev/null itself) */
+    struct stat ost;
+    bool in_place = stat(out, &ost) == 0 && !S_ISREG(ost.st_mode);
     size_t len = strlen(out);
     char *tmp = malloc(len + 16);
     if (!tmp) {
@@ -1803,13 +1808,14 @@ int pa_mergeout(char *const *paths, size_t n, const char *out, bool quiet)
         return PA_ENOMEM;
     }
     snprintf(tmp, len + 16, "%s.tmpXXXXXX", out);
-    int fd = mkstemp(tmp);
+    int fd = in_place ? open(out, O_WRONLY | O_CLOEXEC | O_NOCTTY) : mkstemp(tmp);
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!f) {
         pa_msg_error("merge: cannot write %s: %s", out, strerror(errno));
         if (fd >= 0) {
             close(fd);
-            unlink(tmp);
+            if (!in_place)
+                unlink(tmp);
         }
         free(tmp);
         mo_free(&mo);
@@ -1837,11 +1843,11 @@ int pa_mergeout(char *const *paths, size_t n, const char *out, bool quiet)
     } else if (rc == PA_ENOMEM) {
         pa_msg_error("merge: out of memory while writing %s", out);
     }
-    if (rc == PA_OK && rename(tmp, out) != 0) {
+    if (rc == PA_OK && !in_place && rename(tmp, out) != 0) {
         pa_msg_error("merge: cannot rename %s to %s: %s", tmp, out, strerror(errno));
         rc = PA_EIO;
     }
-    if (rc != PA_OK)
+    if (rc != PA_OK && !in_place)
         unlink(tmp);
     free(tmp);
     return rc;

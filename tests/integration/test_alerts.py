@@ -35,6 +35,7 @@ on tests/integration/alerts.c. One case per run (--case):
 """
 import json
 import os
+import stat
 import re
 import shutil
 import signal
@@ -509,6 +510,36 @@ def case_prom(args, ck, work):
     ck.check(rng is not None and any(rng[0] <= o - 1 < rng[1] for o in offs),
              "prom: the growing site is labelled alerts+0xOFFSET inside keep_block (nm: %r)"
              % (rng,), repr(sorted(s for s in sites if s)))
+
+    # a path that is not a regular file (a FIFO here, standing for /dev/null, which a test must
+    # not risk) is written in place: the temporary file's rename had replaced it by a regular
+    # file (as root, PERFSHIM_PROM_FILE=/dev/null made /dev/null a regular file)
+    fdir = pstest.tmpdir("alerts-prom-fifo")  # run_alerts empties work
+    fifo = os.path.join(fdir, "prom.fifo")
+    os.mkfifo(fifo)
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    got, stop = [], threading.Event()
+
+    def drain():
+        while not stop.is_set():
+            try:
+                got.append(os.read(rfd, 65536))
+            except BlockingIOError:
+                pass
+            time.sleep(0.005)
+    th = threading.Thread(target=drain)
+    th.start()
+    try:
+        p, _raw = run_alerts(args, work, ["steps", "4", "4", "200"],
+                             {"PERFSHIM_PROM_FILE": fifo, "PERFSHIM_INTERVAL": "50ms"})
+    finally:
+        stop.set()
+        th.join()
+        os.close(rfd)
+    ck.check(stat.S_ISFIFO(os.stat(fifo).st_mode), "prom to a FIFO: still a FIFO")
+    ck.check(b"perfshim_live_heap_bytes" in b"".join(got), "prom to a FIFO: the figures went "
+             "through it", repr(b"".join(got)[:200]))
+    ck.equal(os.listdir(fdir), ["prom.fifo"], "prom to a FIFO: no temporary file left")
 
 
 def case_promtool(args, ck, work):

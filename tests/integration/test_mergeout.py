@@ -30,6 +30,8 @@
 import hashlib
 import json
 import os
+import threading
+import stat
 
 import pstest
 
@@ -119,6 +121,31 @@ def exec_input(args, ck):
     p = pstest.run([args.perfshim, "summary", merged], cwd=work)
     ck.check(p.returncode == 0 and b"ended:    by exec" not in p.stdout,
              "summary of the merge: no 'ended: by exec'", pstest.describe(p)[:800])
+
+
+def not_regular_output(args, ck, traces):
+    """-o a FIFO (standing for /dev/null, which a test must not risk): written in place, not
+    replaced by a regular file through the temporary file's rename (as root, `merge -o
+    /dev/null` had made /dev/null a regular file)."""
+    work = pstest.tmpdir("mergeout-fifo")
+    fifo = os.path.join(work, "out.fifo")
+    os.mkfifo(fifo)
+    got = []
+    th = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    th.start()
+    p = pstest.run([args.perfshim, "merge", "-o", fifo] + traces, cwd=work)
+    if th.is_alive():
+        try:  # unblock the reader if merge never opened the FIFO
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+    th.join(30)
+    ck.check(p.returncode == 0, "merge -o FIFO: exit status 0", pstest.describe(p))
+    ck.check(stat.S_ISFIFO(os.stat(fifo).st_mode), "merge -o FIFO: still a FIFO")
+    ck.check(got and got[0][:8] == open(traces[0], "rb").read(8) and len(got[0]) > 1000,
+             "merge -o FIFO: the merged trace went through it",
+             repr(got[0][:16]) if got else "nothing read")
+    ck.equal(sorted(os.listdir(work)), ["out.fifo"], "merge -o FIFO: no temporary file left")
 
 
 def folded(args, ck, traces, metric, label, cwd):
@@ -259,6 +286,8 @@ def main():
     ck.equal(sum(1 for c in raw.chunks if c[1] == MERGED_FROM), workers + 1,
              "one MERGED_FROM chunk per process")
     inputs = [pstest.RawTrace(t) for t in traces]
+
+    not_regular_output(args, ck, traces)
 
     # leaks: the same totals as leaks --merge
     m = jrun(args, ck, ["leaks", "--merge", "--json"] + traces, "leaks --merge", work)
