@@ -690,25 +690,16 @@ static PS_NOINLINE void prom_write(ps_buf_t *b)
     build_prom(b);
     if (b->failed)
         return; /* no memory for it now: the previous file stays */
-    int fd = -1, err = 0;
     /* a path that is not a regular file (/dev/null, a FIFO) is written in place: a rename
      * would replace the device or the pipe with a regular file (as root, /dev/null itself) */
     struct stat st;
     bool in_place = ps_os_stat(path, &st) == 0 && !S_ISREG(st.st_mode);
-    if (in_place) {
-        fd = ps_os_open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
-        err = fd < 0 ? errno : ps_os_write_all(fd, b->data, b->len);
-        if (fd >= 0 && ps_os_close(fd) != 0 && !err)
-            err = errno;
-        if (fd >= 0 && !err)
-            return;
-        err = err < 0 ? -err : err;
-        fd = -1;
-    }
-    for (int attempt = 0; attempt < 2 && fd < 0 && !in_place; attempt++) {
-        fd = ps_os_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = -1, err = 0;
+    for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
+        fd = in_place ? ps_os_open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0)
+                      : ps_os_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         err = errno;
-        if (fd < 0 && err == EEXIST && attempt == 0)
+        if (fd < 0 && err == EEXIST && attempt == 0 && !in_place)
             ps_os_unlink(tmp); /* left by a process of the same pid that was killed */
     }
     if (fd >= 0) {
@@ -716,9 +707,9 @@ static PS_NOINLINE void prom_write(ps_buf_t *b)
         err = ps_os_past_fsize(fd, b->len) ? EFBIG : ps_os_write_all(fd, b->data, b->len);
         if (ps_os_close(fd) != 0 && !err)
             err = -errno;
-        if (!err && ps_os_rename(tmp, path) != 0)
+        if (!err && !in_place && ps_os_rename(tmp, path) != 0)
             err = -errno;
-        if (err)
+        if (err && !in_place)
             ps_os_unlink(tmp);
         err = err < 0 ? -err : err;
     }
