@@ -23,8 +23,18 @@
 #include <unistd.h>
 
 static char tu_dir[1024];
+static pid_t tu_owner; /* the process that made tu_dir: the only one that removes it */
 
-/* Creates the temporary directory (once, in main, before the runner forks). */
+static inline void tu_teardown(void);
+static inline void tu_at_exit(void)
+{
+    if (getpid() == tu_owner) /* not check's forked test processes, which exit too */
+        tu_teardown();
+}
+
+/* Creates the temporary directory (once, in main, before the runner forks), removed when main's
+ * process exits (also where main never calls tu_teardown: such suites left one directory in
+ * /tmp per run). */
 static inline void tu_setup(const char *name)
 {
     const char *tmp = getenv("TMPDIR");
@@ -33,6 +43,8 @@ static inline void tu_setup(const char *name)
         perror("mkdtemp");
         exit(2);
     }
+    tu_owner = getpid();
+    atexit(tu_at_exit);
 }
 
 static inline int tu_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -45,7 +57,9 @@ static inline int tu_rm(const char *path, const struct stat *st, int flag, struc
 
 static inline void tu_teardown(void)
 {
-    nftw(tu_dir, tu_rm, 16, FTW_DEPTH | FTW_PHYS);
+    if (tu_dir[0])
+        nftw(tu_dir, tu_rm, 16, FTW_DEPTH | FTW_PHYS);
+    tu_dir[0] = '\0';
 }
 
 /* A path inside the temporary directory (static buffer, one of 8 rotating). */
