@@ -1611,11 +1611,6 @@ int pa_export_main(int argc, char **argv)
 
 /* ---- for other reports (html.c) ------------------------------------------------------------ */
 
-int pa_export_gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p)
-{
-    return pa_export_gather_with(paths, n, at, p, NULL, NULL);
-}
-
 int pa_export_gather_with(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p,
                           pa_export_trace_fn fn, void *ctx)
 {

@@ -159,12 +159,10 @@ extern const char pa_export_help[];
 
 /* The sites of the traces (loaded in turn at the snapshot `at` chooses), merged by symbolized
  * stack, as `export` gathers them, into *p (zeroed first; free with pa_export_free, also after an
- * error). PA_OK, or the first error (said). Used by `report --html` (html.c). */
-int pa_export_gather(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p);
-/* The same, calling fn with each trace once its sites are added, before it is freed (nwarn: the
- * warnings of its loading; the gathering's symbolizer added more). A return other than PA_OK
- * stops the gathering and is returned. `report --html` writes its per-trace sections so, from
- * the one load of each trace. */
+ * error). PA_OK, or the first error (said). fn (may be NULL) is called with each trace once its
+ * sites are added, before it is freed (nwarn: the warnings of its loading; the gathering's
+ * symbolizer added more); a return other than PA_OK stops the gathering and is returned.
+ * `report --html` (html.c) writes its per-trace sections so, from the one load of each trace. */
 typedef int (*pa_export_trace_fn)(pa_trace_t *t, size_t nwarn, void *ctx);
 int pa_export_gather_with(char *const *paths, size_t n, const pa_at_t *at, pa_xprof_t *p,
                           pa_export_trace_fn fn, void *ctx);

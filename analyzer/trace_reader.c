@@ -170,7 +170,6 @@ struct pa_reader {
     bool damaged;       /* any damage reported */
     bool ended;         /* END chunk or end of file reached */
     int ioerr;          /* errno of a read error */
-    uint64_t skipped;   /* bytes in no valid chunk */
     uint8_t *buf;       /* current payload */
     size_t cap;         /* bytes allocated for buf */
     uint64_t checked;   /* payload bytes read to verify resynchronization candidates */
@@ -654,17 +653,13 @@ int pa_reader_next(pa_reader_t *r, pa_chunk_t *c)
     if (s == TRY_OK) {
         report(r, "resynchronized at offset %llu after skipping %llu damaged bytes",
                (unsigned long long)c->offset, (unsigned long long)(c->offset - bad));
-        r->skipped += c->offset - bad;
         after_chunk(r, c);
         return 1;
     }
     r->ended = true;
-    if (r->size_known && r->size > bad) {
-        r->skipped += r->size - bad;
-        if (t == TRY_BAD && s != TRY_GAVE_UP)
-            report(r, "no valid chunk after offset %llu: the last %llu bytes are ignored",
-                   (unsigned long long)bad, (unsigned long long)(r->size - bad));
-    }
+    if (r->size_known && r->size > bad && t == TRY_BAD && s != TRY_GAVE_UP)
+        report(r, "no valid chunk after offset %llu: the last %llu bytes are ignored",
+               (unsigned long long)bad, (unsigned long long)(r->size - bad));
     return 0;
 }
 
@@ -779,11 +774,6 @@ bool pa_reader_damaged(const pa_reader_t *r)
 int pa_reader_errno(const pa_reader_t *r)
 {
     return r->ioerr;
-}
-
-uint64_t pa_reader_skipped(const pa_reader_t *r)
-{
-    return r->skipped;
 }
 
 void pa_reader_close(pa_reader_t *r)

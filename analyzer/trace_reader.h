@@ -147,8 +147,6 @@ uint16_t pa_reader_version(const pa_reader_t *r);
 bool pa_reader_damaged(const pa_reader_t *r);
 /* errno of the read error behind a PA_EIO from pa_reader_next(), else 0. */
 int pa_reader_errno(const pa_reader_t *r);
-/* Bytes of the file that belonged to no valid chunk (skipped while resynchronizing). */
-uint64_t pa_reader_skipped(const pa_reader_t *r);
 void pa_reader_close(pa_reader_t *r);
 
 #endif /* PERFSHIM_ANALYZER_TRACE_READER_H */
