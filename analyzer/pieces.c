@@ -6,6 +6,8 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -99,7 +101,54 @@ int pa_pieces_later_of_trace(const char *path, const char *options, char *out, s
     return 0;
 }
 
+/* paths without those naming a file an earlier one names (the same device and inode: another
+ * spelling, a link, or the same path twice), said once each: a merge must not add up one
+ * process twice. Pointers into paths, in *kept (free it); their number, or (size_t)-1. */
+static size_t distinct_files(char *const *paths, size_t n, char ***kept)
+{
+    struct stat *st = calloc(n ? n : 1, sizeof *st);
+    bool *have = calloc(n ? n : 1, sizeof *have);
+    *kept = calloc(n ? n : 1, sizeof **kept);
+    if (!st || !have || !*kept) {
+        free(st);
+        free(have);
+        free(*kept);
+        *kept = NULL;
+        return (size_t)-1;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        have[i] = stat(paths[i], &st[i]) == 0;
+        size_t j = 0;
+        for (; j < i; j++)
+            if (have[i] && have[j] ? st[i].st_dev == st[j].st_dev && st[i].st_ino == st[j].st_ino
+                                   : strcmp(paths[i], paths[j]) == 0)
+                break;
+        if (j < i)
+            fprintf(stderr, "perfshim: %s: the same file as %s, given twice: read once\n", paths[i],
+                    paths[j]);
+        else
+            (*kept)[m++] = paths[i];
+    }
+    free(st);
+    free(have);
+    return m;
+}
+
+static int latest_only(char *const *paths, size_t n, pa_strlist_t *out);
+
 int pa_pieces_latest_only(char *const *paths, size_t n, pa_strlist_t *out)
+{
+    char **kept;
+    size_t m = distinct_files(paths, n, &kept);
+    if (m == (size_t)-1)
+        return PA_ENOMEM;
+    int rc = latest_only(kept, m, out);
+    free(kept);
+    return rc;
+}
+
+static int latest_only(char *const *paths, size_t n, pa_strlist_t *out)
 {
     size_t *base = calloc(n ? n : 1, sizeof *base);
     unsigned long *k = calloc(n ? n : 1, sizeof *k);

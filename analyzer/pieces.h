@@ -20,7 +20,8 @@ unsigned long pa_pieces_number(const char *path, size_t *base_len);
  * stale piece of an earlier process that used the same name). 1 and its name in out, or 0. */
 int pa_pieces_later(const char *path, char *out, size_t size);
 
-/* paths with the pieces of one trace reduced to its latest piece given (highest number; a
+/* paths without repeats of one file (the same file under two names: said on stderr, read
+ * once), and with the pieces of one trace reduced to its latest piece given (highest number; a
  * piece older than the first piece given is a stale one and is not taken), in their order of
  * first appearance. The pieces left out are named on stderr, once. PA_OK or PA_ENOMEM. */
 int pa_pieces_latest_only(char *const *paths, size_t n, pa_strlist_t *out);

@@ -61,6 +61,23 @@ def main():
              (0, want.get("leaked_bytes")),
              "merge -o over every piece: the latest piece's leaks exactly")
 
+    # one file under two names (a second glob, ./name, a link) and the same name twice: one
+    # process, read once, said plainly (was: counted twice, or "earlier pieces ... left out")
+    link = os.path.join(work, "again.trace")
+    os.symlink(last, link)
+    again = os.path.join(mdir, ".", parts[-1][1])
+    q, twice = report("leaks", "--merge", "--json", last, again, link, last)
+    ck.equal((len(twice.get("traces", [])), twice.get("totals", {}).get("leaked_bytes")),
+             (1, want.get("leaked_bytes")),
+             "leaks --merge of one file under three names: one process, its leaks once")
+    ck.check(q.stderr.count(b"given twice: read once") == 3 and b"earlier pieces" not in q.stderr,
+             "each repeat is said once, and not as an earlier piece", pstest.describe(q))
+    out2 = os.path.join(work, "twice.trace")
+    q = pstest.run([args.perfshim, "merge", "-q", "-o", out2, last, link])
+    _, mo2 = report("leaks", "--json", out2)
+    ck.equal((q.returncode, mo2.get("totals", {}).get("leaked_bytes")),
+             (0, want.get("leaked_bytes")), "merge -o of one file given twice: its leaks once")
+
     _, early = report("leaks", "--json", first)
     ck.check(any(parts[-1][1] in w and "piece" in w for w in early.get("warnings", [])),
              "a report on the first piece warns that the later state is in the latest piece",
