@@ -227,8 +227,10 @@ static msite_t **sorted(merged_t *m, bool live, size_t *n)
     return v;
 }
 
-bool pa_merge_ends_with_run(double start, double last, double t1, double dt)
+bool pa_merge_ends_with_run(double start, double last, double t1, double dt, double last_birth)
 {
+    if (last >= last_birth)
+        return true;
     double lived = last - start;
     return t1 - last <= (dt > 0.1 * lived ? dt : 0.1 * lived);
 }
@@ -400,8 +402,10 @@ int pa_merge_leaks(char *const *paths, size_t n, const pa_leaks_opts_t *o, FILE 
         if (!nl)
             fprintf(out, "SUMMARY: no leaks\n");
         else
-            fprintf(out, "SUMMARY: %llu bytes leaked in %llu blocks (%zu sites) by %zu processes\n",
-                    (unsigned long long)ln, (unsigned long long)lb, nl, m.ntraces);
+            fprintf(out, "SUMMARY: %llu %s leaked in %llu %s (%zu %s) by %zu %s\n",
+                    (unsigned long long)ln, ln == 1 ? "byte" : "bytes", (unsigned long long)lb,
+                    lb == 1 ? "block" : "blocks", nl, nl == 1 ? "site" : "sites", m.ntraces,
+                    m.ntraces == 1 ? "process" : "processes");
         if (shown < nl)
             fprintf(out, "  (the %zu largest shown; --top 0 shows all)\n", shown);
         if (nsup)
