@@ -45,6 +45,7 @@ typedef struct {
     tl_point_t *col_end;
     uint64_t *col_max;   /* width × (2 + nsites): live, RSS, then each site */
     tl_point_t row_prev; /* the last snapshot of the table row before (zero: process start) */
+    const char *e;       /* "~" before each estimated figure (a sampled trace), else "" */
 } tl_t;
 
 static void tl_free(tl_t *x)
@@ -117,18 +118,27 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
     return a > b ? a : b;
 }
 
-static void format_rate(double r, bool ok, char *buf, size_t size)
+/* e: "~" before an estimate, else "" */
+static void format_rate(double r, bool ok, const char *e, char *buf, size_t size)
 {
     if (!ok)
         snprintf(buf, size, "-");
     else if (r >= 1e9)
-        snprintf(buf, size, "%.1fG", r / 1e9);
+        snprintf(buf, size, "%s%.1fG", e, r / 1e9);
     else if (r >= 1e6)
-        snprintf(buf, size, "%.1fM", r / 1e6);
+        snprintf(buf, size, "%s%.1fM", e, r / 1e6);
     else if (r >= 1e4)
-        snprintf(buf, size, "%.1fk", r / 1e3);
+        snprintf(buf, size, "%s%.1fk", e, r / 1e3);
     else
-        snprintf(buf, size, "%.0f", r);
+        snprintf(buf, size, "%s%.0f", r > 0 ? e : "", r);
+}
+
+/* bytes as pa_util_format_bytes gives them, after e ("~" for an estimate other than 0) */
+static const char *est_bytes(const char *e, uint64_t v, char *buf, size_t size)
+{
+    char b[32];
+    snprintf(buf, size, "%s%s", v ? e : "", pa_util_format_bytes(v, b, sizeof b));
+    return buf;
 }
 
 static void table_head(FILE *out, const tl_t *x)
@@ -153,14 +163,14 @@ static void table_row(tl_t *x, const tl_point_t *p)
     bool okb = rate(before->alloc_bytes, p->alloc_bytes, before->time_ns, p->time_ns, &rb);
     bool oka = rate(before->allocs, p->allocs, before->time_ns, p->time_ns, &ra);
     fprintf(out, "%10.1f", (double)p->time_ns / 1e9);
-    fprintf(out, " %10s", pa_util_format_bytes(p->live, b, sizeof b));
+    fprintf(out, " %10s", est_bytes(x->e, p->live, b, sizeof b));
     fprintf(out, " %10s", pa_util_format_bytes(p->rss, b, sizeof b));
-    format_rate(rb, okb, b, sizeof b);
+    format_rate(rb, okb, x->e, b, sizeof b);
     fprintf(out, " %10s", b);
-    format_rate(ra, oka, b, sizeof b);
+    format_rate(ra, oka, x->e, b, sizeof b);
     fprintf(out, " %10s", b);
     for (size_t i = 0; i < x->nsites; i++)
-        fprintf(out, " %10s", pa_util_format_bytes(x->bytes[i], b, sizeof b));
+        fprintf(out, " %10s", est_bytes(x->e, x->bytes[i], b, sizeof b));
     fputc('\n', out);
     x->row_prev = *p;
 }
@@ -268,8 +278,9 @@ static int chart_text(FILE *out, const tl_t *x)
             snprintf(label, sizeof label, "%s", series == 0 ? "live heap" : "RSS");
         else
             snprintf(label, sizeof label, "site %zu", series - 1);
-        snprintf(sum, sizeof sum, "max %s, last %s", pa_util_format_bytes(hi, b1, sizeof b1),
-                 pa_util_format_bytes(last, b2, sizeof b2));
+        const char *e = series == 1 ? "" : x->e; /* RSS is read, not estimated */
+        snprintf(sum, sizeof sum, "max %s, last %s", est_bytes(e, hi, b1, sizeof b1),
+                 est_bytes(e, last, b2, sizeof b2));
         chart_line(out, label, v, w, ascii, sum);
     }
     /* allocation rate over each column: counters at its end against the column before */
@@ -284,7 +295,7 @@ static int chart_text(FILE *out, const tl_t *x)
         hi = r > hi ? r : hi;
         before = x->col_end[c];
     }
-    format_rate(hi, true, b1, sizeof b1);
+    format_rate(hi, true, x->e, b1, sizeof b1);
     snprintf(sum, sizeof sum, "max %sB/s", b1);
     chart_line(out, "alloc rate", v, w, ascii, sum);
     free(v);
@@ -363,10 +374,12 @@ static int sites(pa_trace_t *t, tl_t *x, FILE *out)
             site_json(x->j, gi, &v, i);
             continue;
         }
-        fprintf(out, "\nSite %zu: %s in %llu block%s live at the last snapshot (%llu allocation%s",
-                i + 1, pa_util_format_bytes(gi->live_bytes, b1, sizeof b1),
+        const char *e = x->e;
+        fprintf(out,
+                "\nSite %zu: %s in %s%llu block%s live at the last snapshot (%s%llu allocation%s",
+                i + 1, est_bytes(e, gi->live_bytes, b1, sizeof b1), gi->live_blocks ? e : "",
                 (unsigned long long)gi->live_blocks, gi->live_blocks == 1 ? "" : "s",
-                (unsigned long long)gi->allocs, gi->allocs == 1 ? "" : "s");
+                gi->allocs ? e : "", (unsigned long long)gi->allocs, gi->allocs == 1 ? "" : "s");
         if (gi->stacks > 1)
             fprintf(out, ", %llu stacks merged", (unsigned long long)gi->stacks);
         fputs(")\n", out);
@@ -387,7 +400,7 @@ static int sites(pa_trace_t *t, tl_t *x, FILE *out)
 static int timeline_of(pa_trace_t *first, bool owned, const char *path, const pa_timeline_opts_t *o,
                        FILE *out, pa_json_t *j)
 {
-    tl_t x = {.o = o, .j = j};
+    tl_t x = {.o = o, .j = j, .e = pa_report_est(first)};
     pa_trace_t t;
     int rc;
     x.n = first->nsnapshots;

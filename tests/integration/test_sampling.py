@@ -151,6 +151,15 @@ def main():
         ltext = pstest.run([args.perfshim, "leaks", trace]).stdout.decode("utf-8")
         ck.check("SUMMARY: ~" in ltext and "SAMPLED" in ltext,
                  "%s: leaks text labels the estimates" % label, ltext[-400:])
+        # timeline's table, sites and chart: every heap figure an estimate, RSS read (they
+        # were printed bare under the SAMPLED line that promised `~`)
+        tt = pstest.run([args.perfshim, "timeline", "--ascii", trace]).stdout.decode("utf-8")
+        rows = [l.split() for l in tt.splitlines() if l[:10].strip().replace(".", "").isdigit()]
+        ck.check("SAMPLED" in tt and rows and all(r[1].startswith("~") and not
+                                                 r[3].startswith("~") for r in rows) and
+                 "live heap" in tt and "max ~" in tt and
+                 any(l.startswith("Site 1: ~") for l in tt.splitlines()),
+                 "%s: timeline text marks heap figures ~, not RSS" % label, tt[-1500:])
         # advise's leak advice reads the same estimated counters (audit11: it gave them bare)
         av = pstest.run([args.perfshim, "advise", "--json", trace])
         arep = json.loads(av.stdout.decode("utf-8"))
