@@ -626,6 +626,13 @@ static void check_budgets(pa_budget_t *b, diff_t *d, dsite_t **v, bool has_base)
 
 /* ---- output ---------------------------------------------------------------------------------- */
 
+/* Whether metric m is a heap figure, estimated in a sampled trace (PERFSHIM_SAMPLE samples the
+ * heap only: lock wait and CPU samples are counted as in any trace). */
+static bool heap_metric(int m)
+{
+    return m != PA_M_LOCK_WAIT && m != PA_M_CPU;
+}
+
 /* "+12.5%", "new" (from 0), "" (no change, both 0) into buf. */
 static const char *percent_text(uint64_t base, uint64_t value, char *buf, size_t size)
 {
@@ -686,8 +693,8 @@ static void diff_text(FILE *out, diff_t *d, dsite_t **v, uint64_t top, bool all_
         fputs("  some traces were sampled (PERFSHIM_SAMPLE): '~' marks estimates\n", out);
     fprintf(out, "\nTotals               %15s %15s %14s %9s\n", "base", "new", "change", "%");
     for (int m = 0; m < PA_M_COUNT; m++) {
-        value_row(out, (pa_metric_t)m, d->tot[BASE][m], d->tot[NEW][m], pa_metrics[m].title, e0,
-                  e1);
+        value_row(out, (pa_metric_t)m, d->tot[BASE][m], d->tot[NEW][m], pa_metrics[m].title,
+                  heap_metric(m) ? e0 : " ", heap_metric(m) ? e1 : " ");
         fputc('\n', out);
     }
     for (int m = 0; m < PA_M_COUNT; m++) {
@@ -715,7 +722,7 @@ static void diff_text(FILE *out, diff_t *d, dsite_t **v, uint64_t top, bool all_
                       !s->in[BASE]  ? "new site"
                       : !s->in[NEW] ? "gone"
                                     : "",
-                      e0, e1);
+                      heap_metric(m) ? e0 : " ", heap_metric(m) ? e1 : " ");
             size_t n;
             const pa_frame_t *f = site_frames(d, s, &n);
             fprintf(out, "  %s\n", pa_budget_where(f, n, where, sizeof where));
@@ -840,7 +847,7 @@ static void check_text(FILE *out, const diff_t *d)
     for (int m = 0; m < PA_M_COUNT; m++) {
         char b[48];
         char e[56];
-        snprintf(e, sizeof e, "%s%s", d->sampled[NEW] ? "~" : "",
+        snprintf(e, sizeof e, "%s%s", d->sampled[NEW] && heap_metric(m) ? "~" : "",
                  pa_metric_format((pa_metric_t)m, d->tot[NEW][m], b, sizeof b));
         fprintf(out, "  %-18s %15s\n", pa_metrics[m].title, e);
     }

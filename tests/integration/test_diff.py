@@ -318,6 +318,12 @@ def main():
                  (new if est == "new" else base).startswith("~") and
                  not (base if est == "new" else new).startswith("~"),
                  "diff with a sampled %s side: the estimate is written ~FIGURE" % est, row)
+        # heap sampling estimates heap figures only: lock wait and CPU samples are counted
+        rows = [l for l in p.stdout.decode().splitlines()
+                if l.startswith(("  lock wait", "  CPU samples"))]
+        ck.check(len(rows) == 2 and not any("~" in l for l in rows),
+                 "diff with a sampled %s side: lock wait and CPU samples carry no ~" % est,
+                 repr(rows))
     p = perfshim("check", "--fail-on", "leaked=1000000", sampled)
     row = next((l for l in p.stdout.decode().splitlines() if l.startswith("  bytes allocated")), "")
     ck.check(row.split()[2:3] and row.split()[2].startswith("~") and row.split()[2] != "~",
