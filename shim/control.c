@@ -184,7 +184,13 @@ static int do_start(char *text, size_t size)
         ps_set_hooks(1); /* with sampling on, its fast paths again */
         atomic_store(&ps_g.active, 1);
     }
-    ps_msg_snprintf(text, size, "started: section %u", (unsigned)section);
+    /* a server that dropped its privileges after a dormant start may not be able to create
+     * the file its first snapshot needs: said now, not at the first dump */
+    char why[PS_CTL_TEXT];
+    if (ps_writer_probe(why, sizeof why) != 0)
+        ps_msg_snprintf(text, size, "started: section %u; but %s", (unsigned)section, why);
+    else
+        ps_msg_snprintf(text, size, "started: section %u", (unsigned)section);
     return PS_CTL_OK;
 }
 

@@ -418,6 +418,10 @@ int ps_writer_keep(uint32_t uid, uint32_t gid);
 /* 1 if the trace must be opened before the effective uid becomes uid (egid gid): it exists, or
  * uid could not create it in its directory. */
 int ps_writer_open_before_drop(uint32_t uid, uint32_t gid);
+/* Whether this process could create its next trace file now (its directory, with its effective
+ * credentials: an unnamed O_TMPFILE, nothing left behind). 0 (yes, or not knowable), or -1 and
+ * the reason in why. For `perfshim ctl PID start` (control.c), not the hot path. */
+int ps_writer_probe(char *why, size_t size);
 /* Before such a change: keep PERFSHIM_TRACE_LIST open when uid could not append to it. */
 void ps_writer_keep_list(uint32_t uid);
 void ps_writer_new_section(uint32_t section); /* next file: the first one's name + ".s<N>" */

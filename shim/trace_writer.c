@@ -479,6 +479,53 @@ static int create_file(const char *base, uint32_t pid)
     return 0;
 }
 
+/* The name of this process's next file (before create_file's .1, .2 ... for a name taken) in
+ * base: PERFSHIM_OUTPUT expanded, + ".sN" for section N > 1. 0, or -1 (empty or too long). */
+static int next_name(uint32_t pid, char *base, size_t size)
+{
+    int bad = ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, pid,
+                               ps_g.start_realtime_ns / 1000000000u, base, size);
+    if (!bad && w.section > 1) { /* section N of the process: the first file's name + ".sN" */
+        char sec[PS_TRACE_PATH_MAX];
+        size_t n =
+            ps_msg_snprintf(sec, sizeof sec, "%s.s%u", w.section_first[0] ? w.section_first : base,
+                            (unsigned)w.section);
+        bad = n + 1 >= sizeof sec || n + 1 > size;
+        if (!bad)
+            memcpy(base, sec, n + 1);
+    }
+    return bad ? -1 : 0;
+}
+
+int ps_writer_probe(char *why, size_t size)
+{
+    char base[PS_TRACE_PATH_MAX];
+    if (w.fd >= 0 && w.pid == ps_os_pid())
+        return 0; /* its file is open */
+    if (next_name(ps_os_pid(), base, sizeof base) != 0) {
+        ps_msg_snprintf(why, size, "PERFSHIM_OUTPUT='%s' expands to an empty or too long path",
+                        ps_g.opt.output);
+        return -1;
+    }
+    char *slash = strrchr(base, '/');
+    if (!slash)
+        return 0; /* relative to a directory it cannot name: not probed */
+    *(slash == base ? slash + 1 : slash) = 0;
+    /* an unnamed file: created with this process's credentials, never seen by anyone */
+    int fd = ps_os_open(base, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        ps_os_close(fd);
+        return 0;
+    }
+    if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+        return 0; /* the file system has no O_TMPFILE: not known before the first snapshot */
+    ps_msg_snprintf(why, size,
+                    "cannot create a trace in %s: %s; set PERFSHIM_OUTPUT to a directory this "
+                    "process's user (uid %u) can write",
+                    base, strerror(errno), (unsigned)ps_os_euid());
+    return -1;
+}
+
 int ps_writer_open(void)
 {
     uint32_t pid = ps_os_pid();
@@ -491,17 +538,7 @@ int ps_writer_open(void)
         return reopen() == 0 ? 0 : -1;
     }
     char base[PS_TRACE_PATH_MAX];
-    int bad = ps_writer_expand(ps_g.opt.output, ps_g.cwd, ps_g.exe, pid,
-                               ps_g.start_realtime_ns / 1000000000u, base, sizeof base);
-    if (!bad && w.section > 1) { /* section N of the process: the first file's name + ".sN" */
-        char sec[PS_TRACE_PATH_MAX];
-        size_t n =
-            ps_msg_snprintf(sec, sizeof sec, "%s.s%u", w.section_first[0] ? w.section_first : base,
-                            (unsigned)w.section);
-        bad = n + 1 >= sizeof sec;
-        memcpy(base, sec, n + 1);
-    }
-    if (bad) {
+    if (next_name(pid, base, sizeof base) != 0) {
         writer_fail("PERFSHIM_OUTPUT='%s' expands to an empty or too long path; no trace written",
                     ps_g.opt.output);
         w.pid = pid;

@@ -640,6 +640,31 @@ def part_uid(args, ck):
         prog.quit()
     finally:
         prog.kill()
+    # a dormant process that dropped to nobody: `start` says at once that its trace cannot be
+    # created where PERFSHIM_OUTPUT points (audit11 met it at the first dump on memcached -u
+    # nobody), and says nothing more where it can
+    drop = ("import os, sys\nos.setgid(65534)\nos.setuid(65534)\nprint('dropped', flush=True)\n"
+            "sys.stdin.read()\n")
+    for mode, want in ((0o700, True), (0o1777, False)):
+        out = os.path.join(work, "out%o" % mode)
+        os.mkdir(out)
+        os.chmod(out, mode)
+        penv = dict(os.environ, LD_PRELOAD=args.lib, PERFSHIM_START="off",
+                    PERFSHIM_OUTPUT=os.path.join(out, "%p.trace"))
+        q = subprocess.Popen(["/usr/bin/python3", "-c", drop], env=penv, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            q.stdout.readline()
+            p = ctl(args, str(q.pid), "start")
+            said = b"cannot create a trace in %s: Permission denied" % out.encode()
+            ck.check(p.returncode == 0 and p.stdout.startswith(b"started: section 1") and
+                     (said in p.stdout) == want,
+                     "start of a process running as nobody, its trace directory mode %o: %s" %
+                     (mode, "says it cannot create the trace" if want else "no warning"),
+                     pstest.describe(p))
+        finally:
+            q.stdin.close()
+            q.wait(timeout=60)
 
 
 def main():
