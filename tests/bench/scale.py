@@ -47,10 +47,14 @@ the issue's comparison with the packages it names; adverse is the worst case for
     the trigger by bytes writes the same chunks (SNAPSHOT_PACKED deltas) without the wait.
     One request in 1000 (bench-scalegen's COLD) goes to the cold stacks, not one in 100: at
     33M requests one in 100 reaches nearly all 400k (stack, size) pairs, and heaptrack's
-    interpreter then grows as with 256 sizes (1.6 GB in 100 s). Measured 2026-12-06: 11,569
-    snapshots, 227 MB against heaptrack's 85 MB; the reports take 1/4.3 to 1/6.9 of
-    heaptrack_print's CPU time and 1/11 to 1/20 of its instructions (the target, 1/10 of its
-    time, is met in instructions only; docs/performance.md, "Three workloads side by side").
+    interpreter then grows as with 256 sizes (1.6 GB in 100 s). Measured 2026-12-07 on a quiet
+    machine (load 1-2; docs/performance.md, "Session 15, integrated: every figure on a quiet
+    machine"): 11,569 snapshots, 134 MB against heaptrack's 85 MB; heaptrack_print / perfshim
+    in CPU time, medians of 3 rounds: leaks 16.3x, timeline 15.8x, growth 12.3x, export 15.0x,
+    every round at least 12x (under load 9-21 the rounds spread down to 8.7x: run it on a quiet
+    machine). The ratio follows the traffic between snapshots: the service workload (3.1M
+    allocations, 769 snapshots) gives 3.5-4.2x, the adverse one 2.4-3.0x (heaptrack_print's
+    time follows the events, perfshim's has a floor per stack: docs/performance.md).
 Both recordings run under a 4 GB address-space limit (RLIMIT_AS) and a time limit, so that a
 recorder that blows up fails alone instead of taking the machine with it. Debian's heaptrack 1.4
 cannot record the adverse workload under any limit tried: its `heaptrack_interpret` hashes the (size,
