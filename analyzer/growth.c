@@ -777,11 +777,11 @@ int pa_growth_files(char *const *paths, size_t n, const pa_growth_opts_t *o, boo
  * evenly spaced times over the span of every trace's points, then classified as one trace's
  * series is. A process that ends with the run keeps what it had at its end to the end of the
  * series, as the last process does: its drop would only say that the run ended (a server's
- * workers before their master). Ending with the run (pa_merge_ends_with_run, merge.h, as
- * merge -o decides it for RSS): no process started after its last point, or that point is
- * within one sampling interval, or a tenth of its own lifetime, of the series' end. Its leaks at
- * exit are in the sites' live figures either way (as leaks --merge counts them). Memory: the merged
- * sites, and a 32-byte step per point per process per site.
+ * workers just before their master). Ending with the run (pa_merge_ends_with_run, merge.h, as
+ * merge -o decides it for RSS): its last point is within one sampling interval, or a tenth of
+ * its own lifetime, of the series' end. Its leaks at exit are in the sites' live figures either
+ * way (as leaks --merge counts them).
+ * Memory: the merged sites, and a 32-byte step per point per process per site.
  */
 
 typedef struct {
@@ -982,9 +982,6 @@ static int cmp_step(const void *a, const void *b)
  * added (the site's steps of one trace are contiguous until sorted). */
 static int gmerge_ends(gmerged_t *m, double t1, double dt)
 {
-    double last_birth = m->ntraces ? m->clocks[0].start : 0;
-    for (size_t i = 1; i < m->ntraces; i++)
-        last_birth = m->clocks[i].start > last_birth ? m->clocks[i].start : last_birth;
     for (gsite_t *x = m->sites; x; x = x->hh.next) {
         size_t n = x->nsteps;
         for (size_t k = 0; k < n;) {
@@ -995,7 +992,7 @@ static int gmerge_ends(gmerged_t *m, double t1, double dt)
                 allocs += x->steps[k].allocs;
             }
             const struct gclock *c = &m->clocks[tr];
-            if (pa_merge_ends_with_run(c->start, c->last, t1, dt, last_birth))
+            if (pa_merge_ends_with_run(c->start, c->last, t1, dt))
                 continue;
             if (pa_util_grow((void **)&x->steps, &x->cap, x->nsteps + 1, sizeof *x->steps))
                 return PA_ENOMEM;

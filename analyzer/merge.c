@@ -227,10 +227,8 @@ static msite_t **sorted(merged_t *m, bool live, size_t *n)
     return v;
 }
 
-bool pa_merge_ends_with_run(double start, double last, double t1, double dt, double last_birth)
+bool pa_merge_ends_with_run(double start, double last, double t1, double dt)
 {
-    if (last >= last_birth)
-        return true;
     double lived = last - start;
     return t1 - last <= (dt > 0.1 * lived ? dt : 0.1 * lived);
 }

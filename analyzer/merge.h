@@ -48,11 +48,9 @@ void pa_merge_header_json(pa_json_t *j, const char *format, const pa_strlist_t *
  * run keeps them to the end, as the last process does: their drop would only say that the run
  * ended). On the merged time axis, in seconds: start, the process's start; last, its last
  * snapshot; t1, the run's last snapshot; dt, the merged series' sampling interval (0 when it
- * has a single point); last_birth, the latest start of any process of the run. It ends with
- * the run when no process started after its last snapshot (the workers of a pre-fork server,
- * which end one by one before their master, however long the master's own exit takes), or
- * when its last snapshot is within dt, or a tenth of its own lifetime, of t1. */
-bool pa_merge_ends_with_run(double start, double last, double t1, double dt, double last_birth);
+ * has a single point). It ends with the run when its last snapshot is within dt, or a tenth
+ * of its own lifetime, of t1. */
+bool pa_merge_ends_with_run(double start, double last, double t1, double dt);
 
 /* A site's frames outliving its trace and symbolizer (diff.c): copies of view v's frames and
  * note, strings owned by the copy. PA_OK or PA_ENOMEM. */

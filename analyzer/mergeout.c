@@ -1384,18 +1384,13 @@ static void mark_ended(mo_t *mo, uint64_t start)
     points = points < PA_GROWTH_POINTS ? points : PA_GROWTH_POINTS;
     if (points < 2 || t1 <= t0)
         return; /* one moment: nothing ended before another */
-    double dt = (double)(t1 - t0) / 1e9 / (double)(points - 1), last_birth = 0;
-    for (size_t i = 0; i < mo->nin; i++)
-        if (mo->in[i].nevents) {
-            double born = (double)merged_time(&mo->in[i], start, 0) / 1e9;
-            last_birth = born > last_birth ? born : last_birth;
-        }
+    double dt = (double)(t1 - t0) / 1e9 / (double)(points - 1);
     for (size_t i = 0; i < mo->nin; i++) {
         input_t *in = &mo->in[i];
         double born = (double)merged_time(in, start, 0) / 1e9;
         in->ends_early = in->nevents && !pa_merge_ends_with_run(
                                             born, (double)merged_time(in, start, in->last_ns) / 1e9,
-                                            (double)t1 / 1e9, dt, last_birth);
+                                            (double)t1 / 1e9, dt);
     }
 }
 

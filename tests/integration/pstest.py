@@ -531,7 +531,8 @@ class RawTrace:
             pid, ppid, _rt, _mono = struct.unpack_from("<4Q", p, 0)
             _ver, q = self._str(p, 32)
             program, q = self._str(p, q)
-            self.process = {"pid": pid, "ppid": ppid, "program": program}
+            self.process = {"pid": pid, "ppid": ppid, "program": program,
+                            "start_monotonic_ns": _mono}
         elif typ == CHUNK_STACKS and self.decode_rows:
             n, = struct.unpack_from("<I", p, 0)
             q = 4

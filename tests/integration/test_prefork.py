@@ -16,7 +16,10 @@ items 4 and 5:
     site is one merged site of 4 processes, unbounded and first, at the sum of the processes'
     rates (each PREFORK_REQUEST_SIZE per 15 ms, on deadlines they share) within 5%, at
     PREFORK_REQUEST_SIZE bytes per allocation within 5%, with exactly the live blocks and bytes
-    the program leaks; the workers' state counts 3 processes; the text names the processes;
+    the program leaks; the workers' state counts 3 processes; the text names the processes.
+    Those figures need the workers to end with the run (analyzer.md, growth --merge): a round
+    where the master's exit came too long after them (a loaded machine; seen in CI) is run
+    again, and the test skips if all 3 rounds are such;
   - a `make -j2` running leaky 6 times (one trace per process, an exit snapshot each): leaky's
     sites count 6 processes, their live bytes and blocks equal `leaks --merge`'s (a process
     keeps what it left at exit to the end of the merged series);
@@ -68,21 +71,54 @@ def growth_merged(args, ck, traces, label, cwd):
     return doc
 
 
+def workers_end_early(traces):
+    """Which processes growth --merge drops before the end of the series, by the rule of
+    docs/analyzer.md (growth --merge, step interpolation): one ends with the run when its last
+    snapshot is within one sampling interval (the span over at most 64 points), or a tenth of
+    its own lifetime, of the last snapshot of all. '' when none."""
+    ends = []
+    for t in traces:
+        raw = pstest.RawTrace(t, rows=False)
+        if raw.error or not raw.process or not raw.snapshots:
+            continue  # not a timing matter: the checks below say what is wrong
+        start = raw.process["start_monotonic_ns"] / 1e9
+        ends.append((start, start + raw.snapshots[0]["time_ns"] / 1e9,
+                     start + raw.snapshots[-1]["time_ns"] / 1e9, len(raw.snapshots), t))
+    if not ends:
+        return ""
+    t0, t1 = min(e[1] for e in ends), max(e[2] for e in ends)
+    points = min(64, sum(min(64, e[3]) for e in ends))
+    dt = (t1 - t0) / (points - 1) if points > 1 else 0
+    # a margin of 1 ms for the rounding of times between the analyzer and this
+    early = ["%s ended %.3f s before the last snapshot" % (os.path.basename(e[4]), t1 - e[2])
+             for e in ends if t1 - e[2] > max(dt, 0.1 * (e[2] - e[0])) - 0.001]
+    return "; ".join(early)
+
+
 def growth_case(args, ck):
     src = os.path.join(args.srcdir, "prefork.c")
     marks = pstest.markers(src)
     d = lambda n: pstest.define(src, n)
     size = d("PREFORK_REQUEST_SIZE")
-    work = pstest.tmpdir("prefork-growth")
     workers, requests, pause = 3, 100, 15000
-    p = pstest.run([args.perfshim, "run", "-o", os.path.join(work, "pf.%p.trace"), "--",
-                    os.path.join(args.bindir, "prefork"), str(workers), str(requests),
-                    str(pause)],
-                   cwd=work, env={"PERFSHIM_INTERVAL": "50ms"})
-    ck.check(p.returncode == 0, "prefork under perfshim run", pstest.describe(p))
+    for attempt in range(3):
+        work = pstest.tmpdir("prefork-growth")
+        p = pstest.run([args.perfshim, "run", "-o", os.path.join(work, "pf.%p.trace"), "--",
+                        os.path.join(args.bindir, "prefork"), str(workers), str(requests),
+                        str(pause)],
+                       cwd=work, env={"PERFSHIM_INTERVAL": "50ms"})
+        ck.check(p.returncode == 0, "prefork under perfshim run", pstest.describe(p))
+        traces = sorted(os.path.join(work, f) for f in os.listdir(work) if f.endswith(".trace"))
+        late = workers_end_early(traces)
+        if not late:
+            break
+        # the master's exit came so long after its workers' (a loaded machine: seen in CI)
+        # that growth --merge rightly dropped them before the end; what follows needs them kept
+        print("note: round %d: %s; run again" % (attempt + 1, late))
+    else:
+        ck.skip("in 3 runs the workers ended long before the master (a loaded machine)")
     # each process leaks `size` bytes per pause (us), on deadlines all of them share
     want = (workers + 1) * size * 1e6 / pause
-    traces = sorted(os.path.join(work, f) for f in os.listdir(work) if f.endswith(".trace"))
     doc = growth_merged(args, ck, traces, "prefork", work)
     req = site(doc, marks, "request", "sites")
     ck.check(len(req) == 1, "the request site is one merged site", json.dumps(req)[:2000])

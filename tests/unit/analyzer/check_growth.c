@@ -10,7 +10,6 @@
  * sure plateau, one seen in 450 is still a sure leak).
  */
 #include "growth.h"
-#include "merge.h"
 #include "model.h"
 
 #include "test_util.h"
@@ -439,26 +438,6 @@ START_TEST(test_sampled)
 }
 END_TEST
 
-/* growth --merge and merge -o: which ended processes keep their memory to the series' end
- * (pa_merge_ends_with_run). Seconds on the merged axis. */
-START_TEST(test_ends_with_run)
-{
-    /* a pre-fork server: workers born at 0.1 s end at 1.6 s; the master, born at 0, exits at
-     * 2.2 s (its exit snapshot slow under load); no process starts after the workers end, so
-     * their drop would only say that the run ended (CI: the merged request site read "stable",
-     * -86 KB/s, where each process grew at +6.4 KB/s) */
-    ck_assert(pa_merge_ends_with_run(0.1, 1.6, 2.2, 0.05, 0.1));
-    /* sequential runs (a make): the first ends at 1.0 s, and another starts at 1.1 s */
-    ck_assert(!pa_merge_ends_with_run(0.0, 1.0, 3.0, 0.05, 1.1));
-    /* the last of them, with nothing born after it, ends with the run */
-    ck_assert(pa_merge_ends_with_run(1.1, 2.0, 3.0, 0.05, 1.1));
-    /* within a sampling interval, or a tenth of its lifetime, of the end: as before */
-    ck_assert(pa_merge_ends_with_run(0.0, 2.96, 3.0, 0.05, 2.99));
-    ck_assert(pa_merge_ends_with_run(0.0, 2.8, 3.0, 0.05, 2.99));
-    ck_assert(!pa_merge_ends_with_run(0.0, 2.5, 3.0, 0.05, 2.99));
-}
-END_TEST
-
 static Suite *suite(void)
 {
     Suite *s = suite_create("growth");
@@ -471,7 +450,6 @@ static Suite *suite(void)
     tcase_add_test(tc, test_few_points);
     tcase_add_test(tc, test_report);
     tcase_add_test(tc, test_sampled);
-    tcase_add_test(tc, test_ends_with_run);
     suite_add_tcase(s, tc);
     return s;
 }
