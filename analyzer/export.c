@@ -759,9 +759,13 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
             rc = PA_ENOMEM;
     if (rc == PA_OK)
         rc = add_heap(p, &w);
+    /* the lock profile is the locks' (mutexes, rwlocks, spinlocks, semaphores), as `locks`
+     * totals its wait and `diff` its lock_wait: a condition variable's waits (a thread pool's
+     * idle workers) and a semaphore posted from a signal handler are no contention */
     for (size_t i = 0; rc == PA_OK && t->has_locks && i < t->locks.nsites; i++) {
         const pa_lock_site_t *ls = &t->locks.sites[i];
-        if (!ls->contended && !ls->wait_ns)
+        if ((!ls->contended && !ls->wait_ns) || ls->lock_index >= t->locks.nlocks ||
+            !pa_locks_is_lock(&t->locks.locks[ls->lock_index]))
             continue;
         p->has[PA_X_LOCKS] = true;
         rc = add_stack(p, &w, ls->stack_id, PA_HIDE_SHIM | PA_HIDE_LOCK_WRAPPERS, PA_X_CONTENTIONS,

@@ -518,6 +518,17 @@ def case_reports(args, ck):
              "contention: the pool's size classes")
     ck.check(any(k["contended"] for k in c["locks"]["locks"]), "contention: a contended lock")
     ck.check(bool(c["locks"]["condvars"]), "contention: condition variables")
+    # the lock profile is the locks' wait, as `locks` totals it: the consumer's waits on its
+    # condition variable (no contention: it waits for work) are not in it
+    cond_ns = sum(k["wait_ns"] for k in c["locks"]["condvars"])
+    ck.check(cond_ns > 0, "contention: the consumer waited on its condition variable")
+    sites = [s for k in c["locks"]["locks"] for s in k["sites"]]
+    for metric, key in (("delay", "wait_ns"), ("contentions", "contended")):
+        f = export(args, ck, work, "folded " + metric, "--format", "folded", "--metric", metric,
+                   traces[0])
+        got = sum(int(line.rsplit(" ", 1)[1]) for line in f.stdout.decode().splitlines())
+        ck.equal(got, sum(s[key] for s in sites),
+                 "folded %s: the lock sites' %s, no condition variable's" % (metric, key))
     zones = {z["name"] for z in (c["hot"]["zones"] or {}).get("zones", [])}
     ck.equal(zones, {"outer", "short", "long"}, "contention: its three zones")
     ck.check(len((c["hot"]["threads"] or {}).get("threads", [])) >= 2, "contention: threads")
