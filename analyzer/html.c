@@ -699,9 +699,10 @@ static int members_make(member_t *m, char *const *paths, size_t n, loaded_t *l)
     return rc;
 }
 
-/* Several traces: "run" {"title", "processes", "root_pid"}, the page's title. The root is the
- * one trace whose parent is none of the traces' processes (make, a server's master): the title
- * is its program and how many processes; without one root, how many processes. */
+/* Several traces, or one merge -o trace: "run" {"title", "processes", "root_pid"}, the page's
+ * title. The root is the one trace whose parent is none of the traces' processes (make, a
+ * server's master): the title is its program and how many processes; without one root, how
+ * many processes. */
 static void write_run(FILE *out, const pa_xprof_t *p)
 {
     size_t root = SIZE_MAX, nroots = 0;
@@ -744,7 +745,9 @@ static void write_head(FILE *out, const pa_xprof_t *p)
 {
     fputs("{\"version\":1,\n\"program\":", out);
     pa_json_write_escaped(out, p->program ? p->program : "", p->program ? strlen(p->program) : 0);
-    if (p->ntraces > 1)
+    /* one merge -o trace too: titled by its processes, not by the first input's program,
+     * which its PROCESS record holds */
+    if (p->ntraces > 1 || p->processes > 1)
         write_run(out, p);
     fputs(",\n\"traces\":[", out);
     for (size_t i = 0; i < p->paths.n; i++) {

@@ -203,6 +203,15 @@ def case_page(args, ck, work, traces):
         "title": "%s (3 processes)" % root[0]["program"], "processes": 3,
         "root_pid": root[0]["pid"]}, "a run's traces: titled by the root process (the shell)",
         repr(dm.get("run")) + " " + repr(root))
+    # the same run as one merge -o trace: titled by its processes, not by the program of the
+    # first input (which its PROCESS record carries, with pid 0)
+    merged = os.path.join(mk, "merged.out")
+    p = pstest.run([args.perfshim, "merge", "-o", merged, *mtraces], cwd=mk)
+    ck.check(p.returncode == 0, "merge -o of the run's traces", pstest.describe(p))
+    p = report(args, mk, os.path.join(mk, "merged.html"), [merged])
+    dm = page_data(open(os.path.join(mk, "merged.html"), encoding="utf-8").read())
+    ck.equal(dm.get("run"), {"title": "3 processes", "processes": 3, "root_pid": None},
+             "one merged trace: titled by the processes it merged")
 
     # the members after the sites' wait in an unlinked temporary file in $TMPDIR, or in memory
     # when none can be made: the same page either way, and no file left in $TMPDIR
