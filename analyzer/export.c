@@ -25,6 +25,7 @@
 #include "leaks.h"
 #include "locks.h"
 #include "model.h"
+#include "pieces.h"
 #include "report.h"
 #include "summary.h"
 #include "suppress.h"
@@ -1555,12 +1556,27 @@ int pa_export_main(int argc, char **argv)
         return PA_EXIT_USAGE;
     }
     pa_xprof_t p = {0};
-    int n = argc - first, rc = PA_OK;
+    /* the pieces of one process's trace (PERFSHIM_MAX_TRACE) each hold its whole state: only
+     * the latest is exported, as --merge and merge -o take them (pieces.h) */
+    pa_strlist_t latest = {0};
+    int rc = PA_OK;
+    for (int i = first; rc == PA_OK && i < argc; i++)
+        rc = pa_strlist_add(&latest, argv[i]);
+    if (rc == PA_OK && pa_pieces_given(argv + first, (size_t)(argc - first))) {
+        pa_strlist_free(&latest);
+        rc = pa_pieces_latest_only(argv + first, (size_t)(argc - first), &latest);
+    }
+    if (rc != PA_OK)
+        pa_msg_error("export: out of memory");
+    size_t n = latest.n;
     pa_json_t doc;
     /* json into a regular file: each trace's reports written in place as it is read (a failed
      * export's file is removed below); else through a temporary file, so that nothing is
      * written when a trace cannot be read. Big buffers: the reports are hundreds of MB. */
-    if (o.format == FMT_JSON && !to_stdout && fstat(fileno(out), &st) == 0 && S_ISREG(st.st_mode)) {
+    if (rc != PA_OK) {
+        /* (said above) */
+    } else if (o.format == FMT_JSON && !to_stdout && fstat(fileno(out), &st) == 0 &&
+               S_ISREG(st.st_mode)) {
         setvbuf(out, xbuf_out, _IOFBF, XBUF);
         p.reports = out;
         p.doc = &doc;
@@ -1584,7 +1600,7 @@ int pa_export_main(int argc, char **argv)
     /* each module opened once for all the traces (and, with json, all the reports) */
     pa_symbols_share(n > 1 || o.format == FMT_JSON);
     if (rc == PA_OK)
-        rc = gather(argv + first, (size_t)n, &o.at, &p, NULL, NULL);
+        rc = gather(latest.items, n, &o.at, &p, NULL, NULL);
     pa_symbols_share(false);
     pa_xkind_t kind = pa_xmetrics[o.metric].kind;
     if (p.ntraces && !p.has[kind])
@@ -1610,6 +1626,7 @@ int pa_export_main(int argc, char **argv)
             remove(path);
     }
     prof_free(&p);
+    pa_strlist_free(&latest);
     return status;
 }
 

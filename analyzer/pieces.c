@@ -99,6 +99,15 @@ int pa_pieces_later_of_trace(const char *path, const char *options, char *out, s
     return 0;
 }
 
+bool pa_pieces_given(char *const *paths, size_t n)
+{
+    size_t base_len;
+    for (size_t i = 0; i < n; i++)
+        if (pa_pieces_number(paths[i], &base_len) > 1)
+            return true;
+    return false;
+}
+
 int pa_pieces_latest_only(char *const *paths, size_t n, pa_strlist_t *out)
 {
     size_t *base = calloc(n ? n : 1, sizeof *base);

@@ -555,6 +555,42 @@ def case_reports(args, ck):
         bad = json.loads(p.stdout)
         spoil(bad)
         ck.check(not v.is_valid(bad), "the schema rejects a document without a %s" % what)
+    pieces(args, ck)
+
+
+def pieces(args, ck):
+    """A trace written in pieces (PERFSHIM_MAX_TRACE): every piece holds the process's whole
+    state, so export and report --html of all of them take the latest piece only, as
+    `leaks --merge` and `merge -o` do, and say which they left out."""
+    work = pstest.tmpdir("export_pieces")
+    trace = os.path.join(work, "svc.trace")
+    r = pstest.run([os.path.join(args.bindir, "service"), "--duration", "1", "--rate", "1000"],
+                   env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": trace,
+                        "PERFSHIM_INTERVAL": "20ms", "PERFSHIM_MAX_TRACE": "16k"}, cwd=work)
+    parts = sorted((f for f in os.listdir(work) if f.startswith("svc.trace")),
+                   key=lambda f: int(f.rsplit(".part", 1)[1]) if ".part" in f else 1)
+    if not ck.check(r.returncode == 0 and len(parts) >= 2, "service wrote its trace in pieces",
+                    "%s %r" % (pstest.describe(r), parts)):
+        return
+    last = parts[-1]
+    for metric in ("alloc_objects", "inuse_space"):
+        one = export(args, ck, work, "folded %s, latest piece" % metric, "--format", "folded",
+                     "--metric", metric, last)
+        every = export(args, ck, work, "folded %s, every piece" % metric, "--format", "folded",
+                       "--metric", metric, *parts)
+        ck.equal(every.stdout, one.stdout, "folded %s of every piece: the latest piece's" % metric)
+        ck.check(b"earlier pieces" in every.stderr and last.encode() in every.stderr,
+                 "export names the pieces it left out", every.stderr.decode())
+    pages = []
+    for name, given in (("one.html", [last]), ("every.html", parts)):
+        r = ps(args, "report", "--html", name, *given, cwd=work)
+        ck.check(r.returncode == 0, "report --html %s" % name, pstest.describe(r))
+        html = open(os.path.join(work, name), encoding="utf-8").read()
+        m = re.search(r'<script type="application/json" id="perfshim-data">(.*?)</script>',
+                      html, re.S)
+        d = json.loads(m.group(1))
+        pages.append((d["traces"], d["values"]))
+    ck.equal(pages[1], pages[0], "report --html of every piece: the latest piece's page data")
 
 
 def inline_frames(args, ck, work):
