@@ -350,16 +350,24 @@
   function section(id, data, what) {
     var box = $(id), list = asArray(data);
     if (!list.length) {
-      box.appendChild(el("p", "empty", what));
+      box.appendChild(el("p", "empty", typeof what === "function" ? what(null) : what));
       return;
     }
     list.forEach(function (one) {
       if (list.length > 1 && one.process)
         box.appendChild(el("h3", null, procLabel(one.process)));
-      if (!tables(box, one, null)) box.appendChild(el("p", "empty", what));
+      if (!tables(box, one, null))
+        box.appendChild(el("p", "empty", typeof what === "function" ? what(one) : what));
     });
   }
-  section("locks-body", D.locks, "No lock data (record with PERFSHIM_LOCKS=1).");
+  /* (a trace recorded with lock profiling on, perfshim run's default, may hold no lock at all:
+   * a single-threaded compiler's) */
+  section("locks-body", D.locks, function (one) {
+    return one && one.lock_profiling
+      ? "No lock used: lock profiling was on (PERFSHIM_LOCKS=1), and no mutex, rwlock, " +
+        "spinlock, semaphore or condition variable was taken."
+      : "No lock data (record with PERFSHIM_LOCKS=1).";
+  });
   section("hot-body", D.hot, "No CPU or hot-path data (record with PERFSHIM_CPU_HZ).");
 
   /* advice: the advise section's JSON (html.c, advice_section) */

@@ -292,6 +292,27 @@ def case_browser(args, ck, work, traces):
     ck.check(st["matches"] >= 1, "search highlights the clicked frame's name", repr(st))
     ck.equal(st["matches_none"], 0, "search for an absent name matches nothing")
 
+    # the locks section of a trace recorded with lock profiling on (perfshim run's default)
+    # that took no lock says so, and does not ask to record with PERFSHIM_LOCKS=1; a trace
+    # recorded without it does ask
+    quiet = os.path.join(work, "nolocks.trace")
+    r = pstest.run([os.path.join(args.bindir, "leaky")], cwd=work,
+                   env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": quiet, "PERFSHIM_LOCKS": "1"})
+    lk = json.loads(pstest.run([args.perfshim, "locks", "--json", quiet], cwd=work).stdout or "{}")
+    if ck.check(r.returncode == 0 and lk.get("lock_profiling") and
+                not lk["totals"]["locks"] and not lk["totals"]["condvars"],
+                "leaky under PERFSHIM_LOCKS=1: lock profiling on, no lock taken", repr(lk)[:300]):
+        for trace, want, other in ((quiet, "lock profiling was on", "record with PERFSHIM_LOCKS"),
+                                   (traces[1], "record with PERFSHIM_LOCKS", "profiling was on")):
+            page = os.path.join(work, "locks.html")
+            report(args, work, page, [trace])
+            b = browse(exe, work, "file://" + page, ["--dump-dom", "--virtual-time-budget=10000"])
+            m = re.search(r'id="locks-body"[^>]*>(.*?)</section>', b.stdout.decode("utf-8", "replace"),
+                          re.S)
+            body = m.group(1) if m else ""
+            ck.check(want in body and other not in body,
+                     "%s: the locks section says '%s'" % (os.path.basename(trace), want), body[:400])
+
     os.makedirs(args.artifacts, exist_ok=True)
     shot = os.path.join(args.artifacts, "html-report.png")
     if os.path.exists(shot):
