@@ -1457,10 +1457,12 @@ static int parse_opts(int argc, char **argv, xopts_t *o)
     };
     static const char *const formats[] = {"pprof", "folded", "speedscope", "json"};
     o->metric = PA_X_INUSE_SPACE;
-    optind = 1;
+    /* options anywhere on the line, as every other command takes them (`export app.trace -o
+     * app.pb.gz`); a missing value is said as such (':') */
+    optind = 0;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+o:h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:h", options, NULL)) != -1) {
         switch (c) {
         case OPT_FORMAT: {
             size_t f = 0;

@@ -358,6 +358,21 @@ def case_format(args, ck):
     inline_frames(args, ck, work)
     sampled(args, ck, work)
 
+    # options after the traces, as every other command takes them
+    first = export(args, ck, data, "options first", "--format", "folded", "--metric",
+                   "alloc_objects", leaky)
+    out = os.path.join(work, "after.folded")
+    after = export(args, ck, data, "options after the trace", leaky, "--format", "folded",
+                   "--metric", "alloc_objects", "-o", out)
+    ck.check(os.path.exists(out) and open(out, "rb").read() == first.stdout and first.stdout,
+             "export TRACE --format ... -o FILE: the same profile as with the options first",
+             pstest.describe(after))
+    # an option without its value is said as such, not as an unknown option
+    for opt in ("-o", "--format", "--metric"):
+        p = ps(args, "export", leaky, opt, cwd=data)
+        ck.check(p.returncode == 2 and b"needs a value" in p.stderr,
+                 "export TRACE %s: exit 2, the option needs a value" % opt, pstest.describe(p))
+
     # errors
     bad = os.path.join(work, "no-such-dir", "x.pb.gz")
     p = ps(args, "export", "-o", bad, leaky, cwd=data)
