@@ -294,9 +294,13 @@
   /* ---- tables ----------------------------------------------------------------------------- */
   var SKIP = {process: 1, options: 1, trace: 1, format: 1, version: 1, format_version: 1,
               snapshot: 1, complete: 1, warnings: 1, messages: 1, sampling: 1};
-  function cell(k, v) {
+  function cell(k, v, row) {
     var td = el("td");
-    if (isFrames(v)) {
+    if (k === "function" && v == null && row && typeof row.module === "string") {
+      /* code without symbols: named by its module, as the text reports name it ([cc1]) */
+      td.className = "s";
+      td.textContent = "[" + row.module.replace(/.*\//, "") + "]";
+    } else if (isFrames(v)) {
       td.className = "s";
       td.textContent = frameBrief(v[0]);
       td.title = v.map(frameBrief).join("\n← ");
@@ -326,7 +330,7 @@
     t.appendChild(tr);
     rows.slice(0, limit || 50).forEach(function (r) {
       var row = el("tr");
-      keys.forEach(function (k) { row.appendChild(cell(k, r[k])); });
+      keys.forEach(function (k) { row.appendChild(cell(k, r[k], r)); });
       t.appendChild(row);
     });
     return t;

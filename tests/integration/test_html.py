@@ -307,11 +307,37 @@ def case_browser(args, ck, work, traces):
             page = os.path.join(work, "locks.html")
             report(args, work, page, [trace])
             b = browse(exe, work, "file://" + page, ["--dump-dom", "--virtual-time-budget=10000"])
-            m = re.search(r'id="locks-body"[^>]*>(.*?)</section>', b.stdout.decode("utf-8", "replace"),
-                          re.S)
+            m = re.search(r'id="locks-body"[^>]*>(.*?)</section>',
+                          b.stdout.decode("utf-8", "replace"), re.S)
             body = m.group(1) if m else ""
             ck.check(want in body and other not in body,
-                     "%s: the locks section says '%s'" % (os.path.basename(trace), want), body[:400])
+                     "%s: the locks section says '%s'" % (os.path.basename(trace), want),
+                     body[:400])
+
+    # a hot-path row of code without symbols (a stripped program) is named by its module, as
+    # the text report names it ([cpuburn-stripped]), not left blank
+    stripped = os.path.join(work, "cpuburn-stripped")
+    shutil.copy(os.path.join(args.bindir, "cpuburn"), stripped)
+    st = pstest.run(["strip", stripped], cwd=work)
+    stripped_trace = os.path.join(work, "stripped.trace")
+    r = pstest.run([stripped, "2"], cwd=work,
+                   env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": stripped_trace,
+                        "PERFSHIM_CPU_HZ": "1000"})
+    hot = json.loads(pstest.run([args.perfshim, "hot", "--json", stripped_trace],
+                                cwd=work).stdout or "{}")
+    rows = ((hot.get("cpu") or {}).get("functions") or [])
+    if ck.check(st.returncode == 0 and r.returncode == 0 and
+                any(x["function"] is None and x["module"] == stripped for x in rows),
+                "the stripped cpuburn's CPU samples: a row without a function name",
+                repr(rows)[:300]):
+        page = os.path.join(work, "stripped.html")
+        report(args, work, page, [stripped_trace])
+        b = browse(exe, work, "file://" + page, ["--dump-dom", "--virtual-time-budget=10000"])
+        m = re.search(r'id="hot-body"[^>]*>(.*?)</section>',
+                      b.stdout.decode("utf-8", "replace"), re.S)
+        ck.check(m and '<td class="s">[cpuburn-stripped]</td>' in m.group(1),
+                 "the hot table names code without symbols by its module",
+                 (m.group(1) if m else "")[:600])
 
     os.makedirs(args.artifacts, exist_ok=True)
     shot = os.path.join(args.artifacts, "html-report.png")
