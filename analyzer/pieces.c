@@ -157,14 +157,20 @@ int pa_pieces_latest_only(char *const *paths, size_t n, pa_strlist_t *out)
             untold_pieces += members - 1;
         } else {
             pa_str_t left = {0};
+            bool again = true; /* every one left out is the same name as the one used */
             for (size_t j = i; j < n; j++)
-                if (j != best && base[j] == base[i] && strncmp(paths[j], paths[i], base[i]) == 0)
+                if (j != best && base[j] == base[i] && strncmp(paths[j], paths[i], base[i]) == 0) {
                     pa_str_printf(&left, "%s%s", left.len ? ", " : "", paths[j]);
-            fprintf(stderr,
-                    "perfshim: %s: earlier pieces of one process's trace (PERFSHIM_MAX_TRACE), "
-                    "each holding that process's whole state at its time: left out; its latest "
-                    "piece, %s, is used\n",
-                    left.failed ? "(out of memory)" : pa_str_get(&left), paths[best]);
+                    again = again && strcmp(paths[j], paths[best]) == 0;
+                }
+            if (again) /* (a glob and a name given both: not pieces, one file) */
+                fprintf(stderr, "perfshim: %s: given %zu times: read once\n", paths[best], members);
+            else
+                fprintf(stderr,
+                        "perfshim: %s: earlier pieces of one process's trace (PERFSHIM_MAX_TRACE), "
+                        "each holding that process's whole state at its time: left out; its latest "
+                        "piece, %s, is used\n",
+                        left.failed ? "(out of memory)" : pa_str_get(&left), paths[best]);
             pa_str_free(&left);
             told++;
         }

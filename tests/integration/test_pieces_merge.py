@@ -52,6 +52,11 @@ def main():
     ck.check(b"left out" in q.stderr and parts[-1][1].encode() in q.stderr,
              "the pieces left out are said on stderr, with the latest piece's name",
              pstest.describe(q))
+    # one file given twice (a glob and its name) is read once, and not called pieces
+    q, twice = report("leaks", "--merge", "--json", last, last)
+    ck.check(len(twice.get("traces", [])) == 1 and b"given 2 times: read once" in q.stderr and
+             b"earlier pieces" not in q.stderr,
+             "leaks --merge of one file given twice: read once, said as such", pstest.describe(q))
     _, mgrowth = report("growth", "--merge", "--json", *every)
     ck.equal(len(mgrowth.get("traces", [])), 1, "growth --merge over every piece: one process")
     out = os.path.join(work, "merged.trace")
