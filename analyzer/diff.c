@@ -25,12 +25,14 @@
 #include "budget.h"
 #include "export.h"
 #include "locks.h"
+#include "pieces.h"
 #include "report.h"
 #include "symbols.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -960,7 +962,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Adds operand p to list l: a file as it is, a directory as its *.trace files in name order. */
+/* Adds operand p to list l: a file as it is, a directory as its *.trace files in name order
+ * (each the latest piece of its trace when it was written in pieces). */
 static int add_operand(pa_strlist_t *l, const char *cmd, const char *p)
 {
     struct stat st;
@@ -986,8 +989,12 @@ static int add_operand(pa_strlist_t *l, const char *cmd, const char *p)
     }
     if (names.n)
         qsort(names.items, names.n, sizeof *names.items, cmp_str);
+    /* a trace written in pieces (PERFSHIM_MAX_TRACE) is NAME.trace, its first moments, and
+     * NAME.trace.partK: its latest piece holds the process's state at exit (pieces.h) */
+    char later[PATH_MAX + 64];
     for (size_t i = 0; rc == PA_OK && i < names.n; i++)
-        rc = pa_strlist_add(l, names.items[i]);
+        rc = pa_strlist_add(
+            l, pa_pieces_later(names.items[i], later, sizeof later) ? later : names.items[i]);
     pa_strlist_free(&names);
     return rc;
 }

@@ -25,6 +25,7 @@
 #include "leaks.h"
 #include "locks.h"
 #include "model.h"
+#include "pieces.h"
 #include "report.h"
 #include "summary.h"
 #include "suppress.h"
@@ -759,9 +760,13 @@ static int add_trace(pa_xprof_t *p, pa_trace_t *t)
             rc = PA_ENOMEM;
     if (rc == PA_OK)
         rc = add_heap(p, &w);
+    /* the lock profile is the locks' (mutexes, rwlocks, spinlocks, semaphores), as `locks`
+     * totals its wait and `diff` its lock_wait: a condition variable's waits (a thread pool's
+     * idle workers) and a semaphore posted from a signal handler are no contention */
     for (size_t i = 0; rc == PA_OK && t->has_locks && i < t->locks.nsites; i++) {
         const pa_lock_site_t *ls = &t->locks.sites[i];
-        if (!ls->contended && !ls->wait_ns)
+        if ((!ls->contended && !ls->wait_ns) || ls->lock_index >= t->locks.nlocks ||
+            !pa_locks_is_lock(&t->locks.locks[ls->lock_index]))
             continue;
         p->has[PA_X_LOCKS] = true;
         rc = add_stack(p, &w, ls->stack_id, PA_HIDE_SHIM | PA_HIDE_LOCK_WRAPPERS, PA_X_CONTENTIONS,
@@ -1452,10 +1457,12 @@ static int parse_opts(int argc, char **argv, xopts_t *o)
     };
     static const char *const formats[] = {"pprof", "folded", "speedscope", "json"};
     o->metric = PA_X_INUSE_SPACE;
-    optind = 1;
+    /* options anywhere on the line, as every other command takes them (`export app.trace -o
+     * app.pb.gz`); a missing value is said as such (':') */
+    optind = 0;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+o:h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:h", options, NULL)) != -1) {
         switch (c) {
         case OPT_FORMAT: {
             size_t f = 0;
@@ -1551,12 +1558,27 @@ int pa_export_main(int argc, char **argv)
         return PA_EXIT_USAGE;
     }
     pa_xprof_t p = {0};
-    int n = argc - first, rc = PA_OK;
+    /* the pieces of one process's trace (PERFSHIM_MAX_TRACE) each hold its whole state: only
+     * the latest is exported, as --merge and merge -o take them (pieces.h) */
+    pa_strlist_t latest = {0};
+    int rc = PA_OK;
+    for (int i = first; rc == PA_OK && i < argc; i++)
+        rc = pa_strlist_add(&latest, argv[i]);
+    if (rc == PA_OK && pa_pieces_given(argv + first, (size_t)(argc - first))) {
+        pa_strlist_free(&latest);
+        rc = pa_pieces_latest_only(argv + first, (size_t)(argc - first), &latest);
+    }
+    if (rc != PA_OK)
+        pa_msg_error("export: out of memory");
+    size_t n = latest.n;
     pa_json_t doc;
     /* json into a regular file: each trace's reports written in place as it is read (a failed
      * export's file is removed below); else through a temporary file, so that nothing is
      * written when a trace cannot be read. Big buffers: the reports are hundreds of MB. */
-    if (o.format == FMT_JSON && !to_stdout && fstat(fileno(out), &st) == 0 && S_ISREG(st.st_mode)) {
+    if (rc != PA_OK) {
+        /* (said above) */
+    } else if (o.format == FMT_JSON && !to_stdout && fstat(fileno(out), &st) == 0 &&
+               S_ISREG(st.st_mode)) {
         setvbuf(out, xbuf_out, _IOFBF, XBUF);
         p.reports = out;
         p.doc = &doc;
@@ -1580,7 +1602,7 @@ int pa_export_main(int argc, char **argv)
     /* each module opened once for all the traces (and, with json, all the reports) */
     pa_symbols_share(n > 1 || o.format == FMT_JSON);
     if (rc == PA_OK)
-        rc = gather(argv + first, (size_t)n, &o.at, &p, NULL, NULL);
+        rc = gather(latest.items, n, &o.at, &p, NULL, NULL);
     pa_symbols_share(false);
     pa_xkind_t kind = pa_xmetrics[o.metric].kind;
     if (p.ntraces && !p.has[kind])
@@ -1606,6 +1628,7 @@ int pa_export_main(int argc, char **argv)
             remove(path);
     }
     prof_free(&p);
+    pa_strlist_free(&latest);
     return status;
 }
 

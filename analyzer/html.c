@@ -46,6 +46,7 @@
 #include "json.h"
 #include "locks.h"
 #include "model.h"
+#include "pieces.h"
 #include "report.h"
 #include "timeline.h"
 
@@ -699,9 +700,10 @@ static int members_make(member_t *m, char *const *paths, size_t n, loaded_t *l)
     return rc;
 }
 
-/* Several traces: "run" {"title", "processes", "root_pid"}, the page's title. The root is the
- * one trace whose parent is none of the traces' processes (make, a server's master): the title
- * is its program and how many processes; without one root, how many processes. */
+/* Several traces, or one merge -o trace: "run" {"title", "processes", "root_pid"}, the page's
+ * title. The root is the one trace whose parent is none of the traces' processes (make, a
+ * server's master): the title is its program and how many processes; without one root, how
+ * many processes. */
 static void write_run(FILE *out, const pa_xprof_t *p)
 {
     size_t root = SIZE_MAX, nroots = 0;
@@ -744,7 +746,9 @@ static void write_head(FILE *out, const pa_xprof_t *p)
 {
     fputs("{\"version\":1,\n\"program\":", out);
     pa_json_write_escaped(out, p->program ? p->program : "", p->program ? strlen(p->program) : 0);
-    if (p->ntraces > 1)
+    /* one merge -o trace too: titled by its processes, not by the first input's program,
+     * which its PROCESS record holds */
+    if (p->ntraces > 1 || p->processes > 1)
         write_run(out, p);
     fputs(",\n\"traces\":[", out);
     for (size_t i = 0; i < p->paths.n; i++) {
@@ -884,8 +888,23 @@ int pa_html_main(int argc, char **argv)
         pa_msg_error("report: no trace file given; see 'perfshim help report'");
         return PA_EXIT_USAGE;
     }
-    char *const *paths = argv + optind;
-    size_t n = (size_t)(argc - optind);
+    /* the pieces of one process's trace (PERFSHIM_MAX_TRACE) each hold its whole state: only
+     * the latest is shown, as export, --merge and merge -o take them (pieces.h) */
+    pa_strlist_t latest = {0};
+    int prc = PA_OK;
+    for (int i = optind; prc == PA_OK && i < argc; i++)
+        prc = pa_strlist_add(&latest, argv[i]);
+    if (prc == PA_OK && pa_pieces_given(argv + optind, (size_t)(argc - optind))) {
+        pa_strlist_free(&latest);
+        prc = pa_pieces_latest_only(argv + optind, (size_t)(argc - optind), &latest);
+    }
+    if (prc != PA_OK) {
+        pa_msg_error("report: out of memory");
+        pa_strlist_free(&latest);
+        return PA_EXIT_USAGE;
+    }
+    char *const *paths = latest.items;
+    size_t n = latest.n;
     pa_xprof_t p;
     loaded_t l = {0};
     /* every module opened once for the command, not once per symbolizer: the gathering's
@@ -908,6 +927,7 @@ int pa_html_main(int argc, char **argv)
         pa_export_free(&p);
         loaded_free(&l);
         pa_symbols_share(false);
+        pa_strlist_free(&latest);
         return PA_EXIT_USAGE;
     }
     bool to_stdout = strcmp(path, "-") == 0;
@@ -917,6 +937,7 @@ int pa_html_main(int argc, char **argv)
         pa_export_free(&p);
         loaded_free(&l);
         pa_symbols_share(false);
+        pa_strlist_free(&latest);
         return PA_EXIT_USAGE;
     }
     rc = write_page(out, &p, paths, n, &l);
@@ -935,5 +956,6 @@ int pa_html_main(int argc, char **argv)
     pa_export_free(&p);
     loaded_free(&l);
     pa_symbols_share(false);
+    pa_strlist_free(&latest);
     return status;
 }

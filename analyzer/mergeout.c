@@ -1883,9 +1883,11 @@ int pa_mergeout_main(int argc, char **argv)
     const char *out = NULL;
     bool quiet = false;
     int c;
-    optind = 1;
+    /* options anywhere on the line (`merge *.trace -o all.trace`), as every other command
+     * takes them; a missing value is said as such (':') */
+    optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+o:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'o':
             out = optarg;
@@ -1896,6 +1898,9 @@ int pa_mergeout_main(int argc, char **argv)
         case 'h':
             fputs(pa_mergeout_help, stdout);
             return PA_EXIT_OK;
+        case ':':
+            pa_msg_error("merge: option '%s' needs a value", argv[optind - 1]);
+            return PA_EXIT_USAGE;
         default:
             pa_msg_error("merge: unknown option '%s'; see 'perfshim help merge'", argv[optind - 1]);
             return PA_EXIT_USAGE;

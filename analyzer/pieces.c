@@ -137,6 +137,15 @@ static size_t distinct_files(char *const *paths, size_t n, char ***kept)
 
 static int latest_only(char *const *paths, size_t n, pa_strlist_t *out);
 
+bool pa_pieces_given(char *const *paths, size_t n)
+{
+    size_t base_len;
+    for (size_t i = 0; i < n; i++)
+        if (pa_pieces_number(paths[i], &base_len) > 1)
+            return true;
+    return false;
+}
+
 int pa_pieces_latest_only(char *const *paths, size_t n, pa_strlist_t *out)
 {
     char **kept;

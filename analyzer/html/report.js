@@ -294,9 +294,13 @@
   /* ---- tables ----------------------------------------------------------------------------- */
   var SKIP = {process: 1, options: 1, trace: 1, format: 1, version: 1, format_version: 1,
               snapshot: 1, complete: 1, warnings: 1, messages: 1, sampling: 1};
-  function cell(k, v) {
+  function cell(k, v, row) {
     var td = el("td");
-    if (isFrames(v)) {
+    if (k === "function" && v == null && row && typeof row.module === "string") {
+      /* code without symbols: named by its module, as the text reports name it ([cc1]) */
+      td.className = "s";
+      td.textContent = "[" + row.module.replace(/.*\//, "") + "]";
+    } else if (isFrames(v)) {
       td.className = "s";
       td.textContent = frameBrief(v[0]);
       td.title = v.map(frameBrief).join("\n← ");
@@ -326,7 +330,7 @@
     t.appendChild(tr);
     rows.slice(0, limit || 50).forEach(function (r) {
       var row = el("tr");
-      keys.forEach(function (k) { row.appendChild(cell(k, r[k])); });
+      keys.forEach(function (k) { row.appendChild(cell(k, r[k], r)); });
       t.appendChild(row);
     });
     return t;
@@ -350,16 +354,24 @@
   function section(id, data, what) {
     var box = $(id), list = asArray(data);
     if (!list.length) {
-      box.appendChild(el("p", "empty", what));
+      box.appendChild(el("p", "empty", typeof what === "function" ? what(null) : what));
       return;
     }
     list.forEach(function (one) {
       if (list.length > 1 && one.process)
         box.appendChild(el("h3", null, procLabel(one.process)));
-      if (!tables(box, one, null)) box.appendChild(el("p", "empty", what));
+      if (!tables(box, one, null))
+        box.appendChild(el("p", "empty", typeof what === "function" ? what(one) : what));
     });
   }
-  section("locks-body", D.locks, "No lock data (record with PERFSHIM_LOCKS=1).");
+  /* (a trace recorded with lock profiling on, perfshim run's default, may hold no lock at all:
+   * a single-threaded compiler's) */
+  section("locks-body", D.locks, function (one) {
+    return one && one.lock_profiling
+      ? "No lock used: lock profiling was on (PERFSHIM_LOCKS=1), and no mutex, rwlock, " +
+        "spinlock, semaphore or condition variable was taken."
+      : "No lock data (record with PERFSHIM_LOCKS=1).";
+  });
   section("hot-body", D.hot, "No CPU or hot-path data (record with PERFSHIM_CPU_HZ).");
 
   /* advice: the advise section's JSON (html.c, advice_section) */

@@ -178,6 +178,18 @@ def main():
     p = perfshim("diff", "--json", os.path.join(work, "base"), os.path.join(work, "new"))
     ck.check(p.returncode == 0 and json.loads(p.stdout.decode("utf-8"))["totals"] == tot,
              "diff of two directories gives the totals of the files'", pstest.describe(p))
+    # a directory with a trace written in pieces (PERFSHIM_MAX_TRACE): run.trace holds the
+    # process's first moments, run.trace.part2 its state at exit, which the diff takes
+    pieces = os.path.join(work, "pieces")
+    os.mkdir(pieces)
+    shutil.copy(a, os.path.join(pieces, "run.trace"))
+    shutil.copy(b, os.path.join(pieces, "run.trace.part2"))
+    p = perfshim("diff", "--json", os.path.join(work, "base"), pieces)
+    dp = json.loads(p.stdout.decode("utf-8")) if p.returncode == 0 else {}
+    ck.check(dp.get("totals") == tot and
+             [t["trace"] for t in dp["new"]["traces"]] == [os.path.join(pieces, "run.trace.part2")],
+             "a directory's trace written in pieces: its latest piece is diffed",
+             pstest.describe(p))
     p = perfshim("diff", "--json", a, a, "--", b)
     d2 = json.loads(p.stdout.decode("utf-8")) if p.returncode == 0 else {}
     ck.check(d2 and d2["totals"]["allocs"]["base"] == 2 * tot["allocs"]["base"] and

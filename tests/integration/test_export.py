@@ -358,6 +358,21 @@ def case_format(args, ck):
     inline_frames(args, ck, work)
     sampled(args, ck, work)
 
+    # options after the traces, as every other command takes them
+    first = export(args, ck, data, "options first", "--format", "folded", "--metric",
+                   "alloc_objects", leaky)
+    out = os.path.join(work, "after.folded")
+    after = export(args, ck, data, "options after the trace", leaky, "--format", "folded",
+                   "--metric", "alloc_objects", "-o", out)
+    ck.check(os.path.exists(out) and open(out, "rb").read() == first.stdout and first.stdout,
+             "export TRACE --format ... -o FILE: the same profile as with the options first",
+             pstest.describe(after))
+    # an option without its value is said as such, not as an unknown option
+    for opt in ("-o", "--format", "--metric"):
+        p = ps(args, "export", leaky, opt, cwd=data)
+        ck.check(p.returncode == 2 and b"needs a value" in p.stderr,
+                 "export TRACE %s: exit 2, the option needs a value" % opt, pstest.describe(p))
+
     # errors
     bad = os.path.join(work, "no-such-dir", "x.pb.gz")
     p = ps(args, "export", "-o", bad, leaky, cwd=data)
@@ -518,6 +533,17 @@ def case_reports(args, ck):
              "contention: the pool's size classes")
     ck.check(any(k["contended"] for k in c["locks"]["locks"]), "contention: a contended lock")
     ck.check(bool(c["locks"]["condvars"]), "contention: condition variables")
+    # the lock profile is the locks' wait, as `locks` totals it: the consumer's waits on its
+    # condition variable (no contention: it waits for work) are not in it
+    cond_ns = sum(k["wait_ns"] for k in c["locks"]["condvars"])
+    ck.check(cond_ns > 0, "contention: the consumer waited on its condition variable")
+    sites = [s for k in c["locks"]["locks"] for s in k["sites"]]
+    for metric, key in (("delay", "wait_ns"), ("contentions", "contended")):
+        f = export(args, ck, work, "folded " + metric, "--format", "folded", "--metric", metric,
+                   traces[0])
+        got = sum(int(line.rsplit(" ", 1)[1]) for line in f.stdout.decode().splitlines())
+        ck.equal(got, sum(s[key] for s in sites),
+                 "folded %s: the lock sites' %s, no condition variable's" % (metric, key))
     zones = {z["name"] for z in (c["hot"]["zones"] or {}).get("zones", [])}
     ck.equal(zones, {"outer", "short", "long"}, "contention: its three zones")
     ck.check(len((c["hot"]["threads"] or {}).get("threads", [])) >= 2, "contention: threads")
@@ -544,6 +570,42 @@ def case_reports(args, ck):
         bad = json.loads(p.stdout)
         spoil(bad)
         ck.check(not v.is_valid(bad), "the schema rejects a document without a %s" % what)
+    pieces(args, ck)
+
+
+def pieces(args, ck):
+    """A trace written in pieces (PERFSHIM_MAX_TRACE): every piece holds the process's whole
+    state, so export and report --html of all of them take the latest piece only, as
+    `leaks --merge` and `merge -o` do, and say which they left out."""
+    work = pstest.tmpdir("export_pieces")
+    trace = os.path.join(work, "svc.trace")
+    r = pstest.run([os.path.join(args.bindir, "service"), "--duration", "1", "--rate", "1000"],
+                   env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": trace,
+                        "PERFSHIM_INTERVAL": "20ms", "PERFSHIM_MAX_TRACE": "16k"}, cwd=work)
+    parts = sorted((f for f in os.listdir(work) if f.startswith("svc.trace")),
+                   key=lambda f: int(f.rsplit(".part", 1)[1]) if ".part" in f else 1)
+    if not ck.check(r.returncode == 0 and len(parts) >= 2, "service wrote its trace in pieces",
+                    "%s %r" % (pstest.describe(r), parts)):
+        return
+    last = parts[-1]
+    for metric in ("alloc_objects", "inuse_space"):
+        one = export(args, ck, work, "folded %s, latest piece" % metric, "--format", "folded",
+                     "--metric", metric, last)
+        every = export(args, ck, work, "folded %s, every piece" % metric, "--format", "folded",
+                       "--metric", metric, *parts)
+        ck.equal(every.stdout, one.stdout, "folded %s of every piece: the latest piece's" % metric)
+        ck.check(b"earlier pieces" in every.stderr and last.encode() in every.stderr,
+                 "export names the pieces it left out", every.stderr.decode())
+    pages = []
+    for name, given in (("one.html", [last]), ("every.html", parts)):
+        r = ps(args, "report", "--html", name, *given, cwd=work)
+        ck.check(r.returncode == 0, "report --html %s" % name, pstest.describe(r))
+        html = open(os.path.join(work, name), encoding="utf-8").read()
+        m = re.search(r'<script type="application/json" id="perfshim-data">(.*?)</script>',
+                      html, re.S)
+        d = json.loads(m.group(1))
+        pages.append((d["traces"], d["values"]))
+    ck.equal(pages[1], pages[0], "report --html of every piece: the latest piece's page data")
 
 
 def inline_frames(args, ck, work):

@@ -203,6 +203,15 @@ def case_page(args, ck, work, traces):
         "title": "%s (3 processes)" % root[0]["program"], "processes": 3,
         "root_pid": root[0]["pid"]}, "a run's traces: titled by the root process (the shell)",
         repr(dm.get("run")) + " " + repr(root))
+    # the same run as one merge -o trace: titled by its processes, not by the program of the
+    # first input (which its PROCESS record carries, with pid 0)
+    merged = os.path.join(mk, "merged.out")
+    p = pstest.run([args.perfshim, "merge", "-o", merged, *mtraces], cwd=mk)
+    ck.check(p.returncode == 0, "merge -o of the run's traces", pstest.describe(p))
+    p = report(args, mk, os.path.join(mk, "merged.html"), [merged])
+    dm = page_data(open(os.path.join(mk, "merged.html"), encoding="utf-8").read())
+    ck.equal(dm.get("run"), {"title": "3 processes", "processes": 3, "root_pid": None},
+             "one merged trace: titled by the processes it merged")
 
     # the members after the sites' wait in an unlinked temporary file in $TMPDIR, or in memory
     # when none can be made: the same page either way, and no file left in $TMPDIR
@@ -282,6 +291,53 @@ def case_browser(args, ck, work, traces):
              "a click on a frame zooms to it", repr(st))
     ck.check(st["matches"] >= 1, "search highlights the clicked frame's name", repr(st))
     ck.equal(st["matches_none"], 0, "search for an absent name matches nothing")
+
+    # the locks section of a trace recorded with lock profiling on (perfshim run's default)
+    # that took no lock says so, and does not ask to record with PERFSHIM_LOCKS=1; a trace
+    # recorded without it does ask
+    quiet = os.path.join(work, "nolocks.trace")
+    r = pstest.run([os.path.join(args.bindir, "leaky")], cwd=work,
+                   env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": quiet, "PERFSHIM_LOCKS": "1"})
+    lk = json.loads(pstest.run([args.perfshim, "locks", "--json", quiet], cwd=work).stdout or "{}")
+    if ck.check(r.returncode == 0 and lk.get("lock_profiling") and
+                not lk["totals"]["locks"] and not lk["totals"]["condvars"],
+                "leaky under PERFSHIM_LOCKS=1: lock profiling on, no lock taken", repr(lk)[:300]):
+        for trace, want, other in ((quiet, "lock profiling was on", "record with PERFSHIM_LOCKS"),
+                                   (traces[1], "record with PERFSHIM_LOCKS", "profiling was on")):
+            page = os.path.join(work, "locks.html")
+            report(args, work, page, [trace])
+            b = browse(exe, work, "file://" + page, ["--dump-dom", "--virtual-time-budget=10000"])
+            m = re.search(r'id="locks-body"[^>]*>(.*?)</section>',
+                          b.stdout.decode("utf-8", "replace"), re.S)
+            body = m.group(1) if m else ""
+            ck.check(want in body and other not in body,
+                     "%s: the locks section says '%s'" % (os.path.basename(trace), want),
+                     body[:400])
+
+    # a hot-path row of code without symbols (a stripped program) is named by its module, as
+    # the text report names it ([cpuburn-stripped]), not left blank
+    stripped = os.path.join(work, "cpuburn-stripped")
+    shutil.copy(os.path.join(args.bindir, "cpuburn"), stripped)
+    st = pstest.run(["strip", stripped], cwd=work)
+    stripped_trace = os.path.join(work, "stripped.trace")
+    r = pstest.run([stripped, "2"], cwd=work,
+                   env={"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": stripped_trace,
+                        "PERFSHIM_CPU_HZ": "1000"})
+    hot = json.loads(pstest.run([args.perfshim, "hot", "--json", stripped_trace],
+                                cwd=work).stdout or "{}")
+    rows = ((hot.get("cpu") or {}).get("functions") or [])
+    if ck.check(st.returncode == 0 and r.returncode == 0 and
+                any(x["function"] is None and x["module"] == stripped for x in rows),
+                "the stripped cpuburn's CPU samples: a row without a function name",
+                repr(rows)[:300]):
+        page = os.path.join(work, "stripped.html")
+        report(args, work, page, [stripped_trace])
+        b = browse(exe, work, "file://" + page, ["--dump-dom", "--virtual-time-budget=10000"])
+        m = re.search(r'id="hot-body"[^>]*>(.*?)</section>',
+                      b.stdout.decode("utf-8", "replace"), re.S)
+        ck.check(m and '<td class="s">[cpuburn-stripped]</td>' in m.group(1),
+                 "the hot table names code without symbols by its module",
+                 (m.group(1) if m else "")[:600])
 
     os.makedirs(args.artifacts, exist_ok=True)
     shot = os.path.join(args.artifacts, "html-report.png")

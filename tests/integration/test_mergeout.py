@@ -369,6 +369,14 @@ def main():
                  what + ": exit status 2 with a message", pstest.describe(p))
         ck.check(not os.path.exists(out), what + ": no output")
     ck.equal([f for f in os.listdir(work) if ".tmp" in f], [], "no temporary file left")
+    # -o after the traces, as every other command takes its options
+    p = pstest.run([args.perfshim, "merge"] + traces + ["-o", out], cwd=work)
+    ck.check(p.returncode == 0 and digest(out) == digest(merged),
+             "merge TRACE... -o OUT: the same merged trace", pstest.describe(p))
+    os.remove(out)
+    p = pstest.run([args.perfshim, "merge", traces[0], "-o"], cwd=work)
+    ck.check(p.returncode == 2 and b"needs a value" in p.stderr,
+             "merge TRACE -o: exit 2, the option needs a value", pstest.describe(p))
     ended_early(args, ck)
     exec_input(args, ck)
     timing_carried(args, ck)
