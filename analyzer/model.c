@@ -410,20 +410,6 @@ static uint64_t frame_hash(uint64_t caller_hash, uint64_t addr)
     return h ^ h >> 29;
 }
 
-/* The slot of (caller, addr), or the empty slot where it would go. */
-static size_t frame_find(const pa_frames_t *f, uint32_t caller, uint64_t addr, uint64_t h)
-{
-    size_t mask = f->index_cap - 1, i = pa_tix_first(h, f->index_cap);
-    uint64_t e;
-    while ((e = f->index[i])) {
-        uint32_t n = (uint32_t)e;
-        if (PA_TIX_TAG(e) == PA_TIX_TAG(h) && f->addrs[f->aix[n]] == addr && f->caller[n] == caller)
-            break;
-        i = (i + 1) & mask;
-    }
-    return i;
-}
-
 /* A capacity from cap (0: none yet) doubled until it holds need. */
 static size_t doubled(size_t cap, size_t need)
 {
@@ -611,26 +597,43 @@ static int add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint8_t *
     uint64_t ahead[AHEAD]; /* frame k's hash at [k % AHEAD], for k in [j, hashed) */
     uint32_t hashed = j;
     bool fresh = false; /* node is new: it has no callee yet, so the next frames are new too */
+    /* The tables in locals: the stores to f->last (and to addrs, when a node is new) may alias
+     * f's fields, which the compiler would otherwise load again at every frame. frames_reserve
+     * made the room: they do not move while this stack is added. */
+    uint64_t *const index = f->index;
+    const size_t index_cap = f->index_cap, mask = index_cap - 1;
+    const uint32_t *const aix = f->aix, *const caller = f->caller;
+    const uint64_t *const addrs = f->addrs;
+    pa_frame_step_t *const last = f->last;
     for (; j < depth; j++) {
-        for (; hashed < depth && hashed < j + AHEAD; hashed++) {
+        for (uint32_t end = depth < j + AHEAD ? depth : j + AHEAD; hashed < end; hashed++) {
             h = frame_hash(h, frame_at(frames, depth - 1 - hashed));
             ahead[hashed % AHEAD] = h;
-            __builtin_prefetch(&f->index[pa_tix_first(h, f->index_cap)], 1);
+            __builtin_prefetch(&index[pa_tix_first(h, index_cap)], 1);
         }
         uint64_t addr = frame_at(frames, depth - 1 - j), hj = ahead[j % AHEAD];
-        if (fresh) {
-            uint32_t n = frame_new(f, node, addr);
-            pa_tix_put(f->index, f->index_cap, hj, n);
-            node = n;
-        } else {
-            size_t i = frame_find(f, node, addr, hj);
-            if (!f->index[i]) {
-                f->index[i] = PA_TIX_TAG(hj) | frame_new(f, node, addr);
-                fresh = true;
+        size_t i = pa_tix_first(hj, index_cap);
+        uint64_t e;
+        if (fresh) { /* node is new: (node, addr) cannot be in the table, only its empty slot */
+            while (index[i])
+                i = (i + 1) & mask;
+            e = 0;
+        } else { /* the slot of (node, addr), or the empty one where it would go */
+            while ((e = index[i])) {
+                uint32_t n = (uint32_t)e;
+                if (PA_TIX_TAG(e) == PA_TIX_TAG(hj) && caller[n] == node && addrs[aix[n]] == addr)
+                    break;
+                i = (i + 1) & mask;
             }
-            node = (uint32_t)f->index[i];
         }
-        f->last[j] = (pa_frame_step_t){addr, hj, node};
+        if (e) {
+            node = (uint32_t)e;
+        } else {
+            node = frame_new(f, node, addr);
+            index[i] = PA_TIX_TAG(hj) | node;
+            fresh = true;
+        }
+        last[j] = (pa_frame_step_t){addr, hj, node};
     }
     f->nlast = depth;
     pa_stack_t *s = &t->stacks[stack_slot(t, id)];
