@@ -577,12 +577,12 @@ static uint64_t frame_at(const uint8_t *frames, uint32_t k)
 /* Defines (or redefines) stack id from its depth frames as in a STACKS record (little-endian,
  * innermost first). From the outermost in: the frames it shares with the last stack take their
  * nodes from f->last (known: how many of them STACKS_PACKED said it shares, not compared again);
- * the others are looked up, their index slots fetched AHEAD frames before (their hashes need only
- * the addresses); from the first new node on, every frame is new. */
+ * the others are looked up, their index slots fetched BLOCK frames at a time (their hashes need
+ * only the addresses); from the first new node on, every frame is new. */
 static int add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint8_t *frames,
                      uint32_t known)
 {
-    enum { AHEAD = 16 }; /* a power of two */
+    enum { BLOCK = 32 }; /* frames hashed, and their slots fetched, ahead of the lookups */
     pa_frames_t *f = &t->frames;
     if (frames_reserve(f, depth) != PA_OK || stacks_reserve(t) != PA_OK ||
         pa_util_grow((void **)&f->last, &f->last_cap, depth, sizeof *f->last) != PA_OK)
@@ -594,8 +594,6 @@ static int add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint8_t *
         j++;
     uint32_t node = j ? f->last[j - 1].node : 0;
     uint64_t h = j ? f->last[j - 1].hash : 0; /* hash of the frames hashed so far */
-    uint64_t ahead[AHEAD]; /* frame k's hash at [k % AHEAD], for k in [j, hashed) */
-    uint32_t hashed = j;
     bool fresh = false; /* node is new: it has no callee yet, so the next frames are new too */
     /* The tables in locals: the stores to f->last (and to addrs, when a node is new) may alias
      * f's fields, which the compiler would otherwise load again at every frame. frames_reserve
@@ -605,35 +603,41 @@ static int add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint8_t *
     const uint32_t *const aix = f->aix, *const caller = f->caller;
     const uint64_t *const addrs = f->addrs;
     pa_frame_step_t *const last = f->last;
-    for (; j < depth; j++) {
-        for (uint32_t end = depth < j + AHEAD ? depth : j + AHEAD; hashed < end; hashed++) {
-            h = frame_hash(h, frame_at(frames, depth - 1 - hashed));
-            ahead[hashed % AHEAD] = h;
+    while (j < depth) {
+        /* a block of frames: their addresses and hashes first, their slots fetched at once */
+        uint64_t ba[BLOCK], bh[BLOCK];
+        uint32_t b = j, end = depth - j < BLOCK ? depth : j + BLOCK;
+        for (uint32_t k = j; k < end; k++) {
+            ba[k - b] = frame_at(frames, depth - 1 - k);
+            bh[k - b] = h = frame_hash(h, ba[k - b]);
             __builtin_prefetch(&index[pa_tix_first(h, index_cap)], 1);
         }
-        uint64_t addr = frame_at(frames, depth - 1 - j), hj = ahead[j % AHEAD];
-        size_t i = pa_tix_first(hj, index_cap);
-        uint64_t e;
-        if (fresh) { /* node is new: (node, addr) cannot be in the table, only its empty slot */
-            while (index[i])
-                i = (i + 1) & mask;
-            e = 0;
-        } else { /* the slot of (node, addr), or the empty one where it would go */
-            while ((e = index[i])) {
-                uint32_t n = (uint32_t)e;
-                if (PA_TIX_TAG(e) == PA_TIX_TAG(hj) && caller[n] == node && addrs[aix[n]] == addr)
-                    break;
-                i = (i + 1) & mask;
+        for (; j < end; j++) {
+            uint64_t addr = ba[j - b], hj = bh[j - b];
+            size_t i = pa_tix_first(hj, index_cap);
+            uint64_t e;
+            if (fresh) { /* node is new: (node, addr) cannot be in the table, only its empty slot */
+                while (index[i])
+                    i = (i + 1) & mask;
+                e = 0;
+            } else { /* the slot of (node, addr), or the empty one where it would go */
+                while ((e = index[i])) {
+                    uint32_t n = (uint32_t)e;
+                    if (PA_TIX_TAG(e) == PA_TIX_TAG(hj) && caller[n] == node &&
+                        addrs[aix[n]] == addr)
+                        break;
+                    i = (i + 1) & mask;
+                }
             }
+            if (e) {
+                node = (uint32_t)e;
+            } else {
+                node = frame_new(f, node, addr);
+                index[i] = PA_TIX_TAG(hj) | node;
+                fresh = true;
+            }
+            last[j] = (pa_frame_step_t){addr, hj, node};
         }
-        if (e) {
-            node = (uint32_t)e;
-        } else {
-            node = frame_new(f, node, addr);
-            index[i] = PA_TIX_TAG(hj) | node;
-            fresh = true;
-        }
-        last[j] = (pa_frame_step_t){addr, hj, node};
     }
     f->nlast = depth;
     pa_stack_t *s = &t->stacks[stack_slot(t, id)];
