@@ -796,14 +796,28 @@ static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch, const wanted_
             memcpy(cur + (depth - shared) * 8, prev + (pdepth - shared) * 8, (size_t)shared * 8);
             memcpy(&last, cur + (depth - shared) * 8, 8);
         }
-        for (uint64_t k = shared; k < depth && !c.err; k++) {
-            uint64_t z = varint_word(&c);
-            uint64_t ref = last;
-            if (k == shared && k < pdepth)
-                memcpy(&ref, prev + (pdepth - 1 - k) * 8, 8);
-            last = htole64(le64toh(ref) + ((z >> 1) ^ (0 - (z & 1))));
+        /* the first difference from the stack before's frame there, when it has one */
+        if (shared < depth && shared < pdepth)
+            memcpy(&last, prev + (pdepth - 1 - shared) * 8, 8);
+        /* most differences are one byte: read in place while 8 bytes are left (varint_word's
+         * test), the others through it */
+        const uint8_t *q = c.p + c.pos;
+        for (uint64_t k = shared; k < depth; k++) {
+            uint64_t z;
+            if ((size_t)(c.p + c.len - q) >= 8 && *q < 0x80) {
+                z = *q++;
+            } else {
+                c.pos = (size_t)(q - c.p);
+                z = varint_word(&c);
+                if (c.err)
+                    break;
+                q = c.p + c.pos;
+            }
+            last = htole64(le64toh(last) + ((z >> 1) ^ (0 - (z & 1))));
             memcpy(cur + (depth - 1 - k) * 8, &last, 8);
         }
+        if (!c.err)
+            c.pos = (size_t)(q - c.p);
         if (c.err)
             break;
         bool add = true;
