@@ -410,20 +410,6 @@ static uint64_t frame_hash(uint64_t caller_hash, uint64_t addr)
     return h ^ h >> 29;
 }
 
-/* The slot of (caller, addr), or the empty slot where it would go. */
-static size_t frame_find(const pa_frames_t *f, uint32_t caller, uint64_t addr, uint64_t h)
-{
-    size_t mask = f->index_cap - 1, i = pa_tix_first(h, f->index_cap);
-    uint64_t e;
-    while ((e = f->index[i])) {
-        uint32_t n = (uint32_t)e;
-        if (PA_TIX_TAG(e) == PA_TIX_TAG(h) && f->addrs[f->aix[n]] == addr && f->caller[n] == caller)
-            break;
-        i = (i + 1) & mask;
-    }
-    return i;
-}
-
 /* A capacity from cap (0: none yet) doubled until it holds need. */
 static size_t doubled(size_t cap, size_t need)
 {
@@ -591,12 +577,12 @@ static uint64_t frame_at(const uint8_t *frames, uint32_t k)
 /* Defines (or redefines) stack id from its depth frames as in a STACKS record (little-endian,
  * innermost first). From the outermost in: the frames it shares with the last stack take their
  * nodes from f->last (known: how many of them STACKS_PACKED said it shares, not compared again);
- * the others are looked up, their index slots fetched AHEAD frames before (their hashes need only
- * the addresses); from the first new node on, every frame is new. */
+ * the others are looked up, their index slots fetched BLOCK frames at a time (their hashes need
+ * only the addresses); from the first new node on, every frame is new. */
 static int add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint8_t *frames,
                      uint32_t known)
 {
-    enum { AHEAD = 16 }; /* a power of two */
+    enum { BLOCK = 32 }; /* frames hashed, and their slots fetched, ahead of the lookups */
     pa_frames_t *f = &t->frames;
     if (frames_reserve(f, depth) != PA_OK || stacks_reserve(t) != PA_OK ||
         pa_util_grow((void **)&f->last, &f->last_cap, depth, sizeof *f->last) != PA_OK)
@@ -608,29 +594,50 @@ static int add_stack(pa_trace_t *t, uint32_t id, uint32_t depth, const uint8_t *
         j++;
     uint32_t node = j ? f->last[j - 1].node : 0;
     uint64_t h = j ? f->last[j - 1].hash : 0; /* hash of the frames hashed so far */
-    uint64_t ahead[AHEAD]; /* frame k's hash at [k % AHEAD], for k in [j, hashed) */
-    uint32_t hashed = j;
     bool fresh = false; /* node is new: it has no callee yet, so the next frames are new too */
-    for (; j < depth; j++) {
-        for (; hashed < depth && hashed < j + AHEAD; hashed++) {
-            h = frame_hash(h, frame_at(frames, depth - 1 - hashed));
-            ahead[hashed % AHEAD] = h;
-            __builtin_prefetch(&f->index[pa_tix_first(h, f->index_cap)], 1);
+    /* The tables in locals: the stores to f->last (and to addrs, when a node is new) may alias
+     * f's fields, which the compiler would otherwise load again at every frame. frames_reserve
+     * made the room: they do not move while this stack is added. */
+    uint64_t *const index = f->index;
+    const size_t index_cap = f->index_cap, mask = index_cap - 1;
+    const uint32_t *const aix = f->aix, *const caller = f->caller;
+    const uint64_t *const addrs = f->addrs;
+    pa_frame_step_t *const last = f->last;
+    while (j < depth) {
+        /* a block of frames: their addresses and hashes first, their slots fetched at once */
+        uint64_t ba[BLOCK], bh[BLOCK];
+        uint32_t b = j, end = depth - j < BLOCK ? depth : j + BLOCK;
+        for (uint32_t k = j; k < end; k++) {
+            ba[k - b] = frame_at(frames, depth - 1 - k);
+            bh[k - b] = h = frame_hash(h, ba[k - b]);
+            __builtin_prefetch(&index[pa_tix_first(h, index_cap)], 1);
         }
-        uint64_t addr = frame_at(frames, depth - 1 - j), hj = ahead[j % AHEAD];
-        if (fresh) {
-            uint32_t n = frame_new(f, node, addr);
-            pa_tix_put(f->index, f->index_cap, hj, n);
-            node = n;
-        } else {
-            size_t i = frame_find(f, node, addr, hj);
-            if (!f->index[i]) {
-                f->index[i] = PA_TIX_TAG(hj) | frame_new(f, node, addr);
+        for (; j < end; j++) {
+            uint64_t addr = ba[j - b], hj = bh[j - b];
+            size_t i = pa_tix_first(hj, index_cap);
+            uint64_t e;
+            if (fresh) { /* node is new: (node, addr) cannot be in the table, only its empty slot */
+                while (index[i])
+                    i = (i + 1) & mask;
+                e = 0;
+            } else { /* the slot of (node, addr), or the empty one where it would go */
+                while ((e = index[i])) {
+                    uint32_t n = (uint32_t)e;
+                    if (PA_TIX_TAG(e) == PA_TIX_TAG(hj) && caller[n] == node &&
+                        addrs[aix[n]] == addr)
+                        break;
+                    i = (i + 1) & mask;
+                }
+            }
+            if (e) {
+                node = (uint32_t)e;
+            } else {
+                node = frame_new(f, node, addr);
+                index[i] = PA_TIX_TAG(hj) | node;
                 fresh = true;
             }
-            node = (uint32_t)f->index[i];
+            last[j] = (pa_frame_step_t){addr, hj, node};
         }
-        f->last[j] = (pa_frame_step_t){addr, hj, node};
     }
     f->nlast = depth;
     pa_stack_t *s = &t->stacks[stack_slot(t, id)];
@@ -789,14 +796,28 @@ static int load_stacks_packed(pa_trace_t *t, const pa_chunk_t *ch, const wanted_
             memcpy(cur + (depth - shared) * 8, prev + (pdepth - shared) * 8, (size_t)shared * 8);
             memcpy(&last, cur + (depth - shared) * 8, 8);
         }
-        for (uint64_t k = shared; k < depth && !c.err; k++) {
-            uint64_t z = varint_word(&c);
-            uint64_t ref = last;
-            if (k == shared && k < pdepth)
-                memcpy(&ref, prev + (pdepth - 1 - k) * 8, 8);
-            last = htole64(le64toh(ref) + ((z >> 1) ^ (0 - (z & 1))));
+        /* the first difference from the stack before's frame there, when it has one */
+        if (shared < depth && shared < pdepth)
+            memcpy(&last, prev + (pdepth - 1 - shared) * 8, 8);
+        /* most differences are one byte: read in place while 8 bytes are left (varint_word's
+         * test), the others through it */
+        const uint8_t *q = c.p + c.pos;
+        for (uint64_t k = shared; k < depth; k++) {
+            uint64_t z;
+            if ((size_t)(c.p + c.len - q) >= 8 && *q < 0x80) {
+                z = *q++;
+            } else {
+                c.pos = (size_t)(q - c.p);
+                z = varint_word(&c);
+                if (c.err)
+                    break;
+                q = c.p + c.pos;
+            }
+            last = htole64(le64toh(last) + ((z >> 1) ^ (0 - (z & 1))));
             memcpy(cur + (depth - 1 - k) * 8, &last, 8);
         }
+        if (!c.err)
+            c.pos = (size_t)(q - c.p);
         if (c.err)
             break;
         bool add = true;

@@ -39,6 +39,7 @@
 #include "export.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -48,21 +49,40 @@
 
 enum { WIRE_VARINT = 0, WIRE_LEN = 2 };
 
+enum { PB_VARINT_MAX = 10 }; /* bytes of a 64-bit varint */
+
+/* Room in b for more bytes and the terminator, the buffer grown when they might not fit; false
+ * (b->failed) when there is none. */
+static bool pb_room(pa_str_t *b, size_t more)
+{
+    if (b->failed)
+        return false;
+    if (b->len + more + 1 > b->cap &&
+        (more > SIZE_MAX - 1 - b->len ||
+         pa_util_grow((void **)&b->s, &b->cap, b->len + more + 1, 1) != PA_OK)) {
+        b->failed = 1;
+        return false;
+    }
+    return true;
+}
+
+/* v as a varint at o, which has room for PB_VARINT_MAX bytes; returns the byte after it. */
+static inline unsigned char *varint_at(unsigned char *o, uint64_t v)
+{
+    for (; v > 0x7f; v >>= 7)
+        *o++ = (unsigned char)(v | 0x80);
+    *o++ = (unsigned char)v;
+    return o;
+}
+
+/* Written in place, the buffer grown first when the longest varint might not fit: a sample's
+ * values buffer, emptied for each sample, stayed at 16 bytes and sent every second value
+ * through pa_str_append (400k of the 3.2M varints of a 126k-site profile). */
 static void pb_varint(pa_str_t *b, uint64_t v)
 {
-    char buf[10];
-    /* in place when it fits (most do): a profile of 100k sites has millions of varints */
-    char *o = !b->failed && b->len + sizeof buf + 1 <= b->cap ? b->s + b->len : buf;
-    size_t n = 0;
-    do {
-        o[n++] = (char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    if (o == buf) {
-        pa_str_append(b, buf, n);
+    if (!pb_room(b, PB_VARINT_MAX))
         return;
-    }
-    b->len += n;
+    b->len = (size_t)((char *)varint_at((unsigned char *)b->s + b->len, v) - b->s);
     b->s[b->len] = 0;
 }
 
@@ -280,13 +300,24 @@ static void sample(enc_t *e, const pa_xsite_t *s, int first, int count)
         pb_varint(&e->ids, note_loc(e, s));
     const uint32_t *fr = pa_xsite_frames(e->p, s);
     const pa_xframe_t *xf = e->p->frames;
+    /* the ids written in place, room made once for all of them (loc_id writes elsewhere); with
+     * none (out of memory: pb_room set e->ids.failed), the locations are still made */
+    unsigned char *o = pb_room(&e->ids, (size_t)s->nframes * PB_VARINT_MAX)
+                           ? (unsigned char *)e->ids.s + e->ids.len
+                           : NULL;
     for (size_t i = 0; i < s->nframes;) {
         size_t n = 1; /* this address's frames: inlined ones, then their caller */
         while (i + n < s->nframes && xf[fr[i + n - 1]].f.inlined &&
                xf[fr[i + n]].f.address == xf[fr[i]].f.address)
             n++;
-        pb_varint(&e->ids, loc_id(e, fr + i, n));
+        uint64_t id = loc_id(e, fr + i, n);
+        if (o)
+            o = varint_at(o, id);
         i += n;
+    }
+    if (o) {
+        e->ids.len = (size_t)((char *)o - e->ids.s);
+        e->ids.s[e->ids.len] = 0;
     }
     for (int m = first; m < first + count; m++)
         pb_varint(&e->vals, s->v[m]);

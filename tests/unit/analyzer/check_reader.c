@@ -1710,6 +1710,76 @@ START_TEST(test_stacks_packed)
 }
 END_TEST
 
+/* STACKS_PACKED frames whose differences are mostly one byte (read in place by
+ * load_stacks_packed while 8 bytes of the payload are left, through varint_word after that):
+ * steps of -64..63 mixed with longer ones and stacks sharing frames, the chunk cut after every
+ * byte of its payload. The stacks whose records end before the cut read back as written, the one
+ * the cut falls in and those after it are not defined, and a cut chunk is reported malformed. */
+START_TEST(test_stacks_packed_small_steps)
+{
+    enum { N = 40, D = 12 };
+    static uint64_t a[N + 1][D];
+    uint32_t depth[N + 1] = {0};
+    size_t end[N + 1] = {0}; /* payload bytes through each stack's record */
+    uint64_t seed = 11;
+    for (uint32_t id = 1; id <= N; id++) {
+        depth[id] = 1 + id % D;
+        for (uint32_t k = depth[id]; k-- > 0;) { /* outermost first: a walk of small steps */
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            uint64_t out = k + 1 < depth[id] ? a[id][k + 1] : 0x400000 + (id % 3) * 0x40;
+            int64_t step = (int64_t)(seed >> 58) - 32; /* -32..31: one byte in zigzag */
+            if (id % 7 == 0 && k == depth[id] / 2)
+                step = (int64_t)(seed >> 20); /* now and then a long one */
+            a[id][k] = out + (uint64_t)step;
+        }
+        if (id % 5 == 0 && id > 1 && depth[id - 1] >= 2 && depth[id] >= 3) /* shares two frames */
+            for (uint32_t k = 0; k < 2; k++)
+                a[id][depth[id] - 1 - k] = a[id - 1][depth[id - 1] - 1 - k];
+    }
+    tb_buf_t p = {0};
+    tb_stacks_begin(&p, N);
+    for (uint32_t id = 1; id <= N; id++) {
+        tb_stack_packed(&p, id, depth[id], a[id], id - 1, id > 1 ? depth[id - 1] : 0,
+                        id > 1 ? a[id - 1] : NULL);
+        end[id] = p.len;
+    }
+    const char *path = tu_path("packed-small-steps.trace");
+    for (size_t cut = 4; cut <= p.len; cut++) {
+        tb_buf_t f = {0}, q = {0}, s = {0};
+        tb_file_header(&f, PS_TRACE_VERSION);
+        tb_bytes(&q, p.data, cut);
+        size_t off = tb_chunk(&f, PS_CHUNK_STACKS_PACKED, &q);
+        tb_row_t row = {
+            .stack_id = 1, .allocs = 1, .alloc_bytes = 8, .live_blocks = 1, .live_bytes = 8};
+        tb_snapshot(&s, PS_SNAP_EXIT, &row, 1, 8, 0, 0);
+        tb_chunk(&f, PS_CHUNK_SNAPSHOT, &s);
+        write_buf(path, &f);
+        pa_trace_t t;
+        ck_assert_int_eq(pa_model_load(path, true, &t), PA_OK);
+        uint64_t got[D];
+        for (uint32_t id = 1; id <= N; id++) {
+            const pa_stack_t *st = pa_model_stack(&t, id);
+            if (end[id] > cut) {
+                ck_assert_msg(!st, "cut %zu: stack %u defined", cut, id);
+                continue;
+            }
+            ck_assert_msg(st != NULL, "cut %zu: stack %u missing", cut, id);
+            ck_assert_uint_eq(pa_model_stack_addrs(&t, st, got, D), depth[id]);
+            for (uint32_t k = 0; k < depth[id]; k++)
+                ck_assert_msg(got[k] == a[id][k], "cut %zu: stack %u frame %u", cut, id, k);
+        }
+        char want[80];
+        snprintf(want, sizeof want, "malformed STACKS_PACKED chunk at offset %zu", off);
+        ck_assert_msg(tu_has(&t.warnings, want) == (cut < p.len), "cut %zu", cut);
+        pa_model_free(&t);
+        tb_free(&s);
+        tb_free(&q);
+        tb_free(&f);
+    }
+    tb_free(&p);
+}
+END_TEST
+
 /* pa_model_opts_t.live_stacks (`leaks`): the stacks of the live rows of the snapshot read, at
  * the last one and at an earlier one whose live set differs, are those of a reading of every
  * stack: a stack defined in an early chunk and redefined later in either layout, one behind stacks
@@ -2174,6 +2244,7 @@ int main(void)
     tcase_add_test(tc, test_delta_from_keyframe);
     tcase_add_test(tc, test_frame_tree);
     tcase_add_test(tc, test_stacks_packed);
+    tcase_add_test(tc, test_stacks_packed_small_steps);
     tcase_add_test(tc, test_live_stacks);
     tcase_add_test(tc, test_delta_torn_everywhere);
     tcase_add_test(tc, test_delta_damaged_keyframe);
