@@ -717,6 +717,26 @@ int ps_control_setuid(int which, uid_t r, uid_t e, uid_t s)
     }
 }
 
+int ps_control_chroot(const char *path)
+{
+    static void *real;
+    void *fn = __atomic_load_n(&real, __ATOMIC_RELAXED);
+    if (!fn) {
+        fn = ps_real_function("chroot");
+        if (!fn) {
+            errno = ENOSYS;
+            return -1;
+        }
+        __atomic_store_n(&real, fn, __ATOMIC_RELAXED);
+    }
+    if (ps_g.tracing && !ps_tls_guard && ps_os_pid() == ps_g.pid) {
+        int saved = errno;
+        ps_snapshot_prepare_chroot();
+        errno = saved;
+    }
+    return ((int (*)(const char *))fn)(path);
+}
+
 /* In a forked child (fork handler, one thread): the parent's socket is not ours to serve, and
  * the parent's thread does not exist here. The child gets its own socket and thread. */
 void ps_control_fork_child(void)

@@ -415,6 +415,8 @@ void ps_writer_fork_child(void); /* the child must create its own file */
 /* Before a uid change: the open file is given to uid:gid and stays open (0, or -1 if fchown
  * failed: it is kept open anyway). */
 int ps_writer_keep(uint32_t uid, uint32_t gid);
+/* Before a chroot: the open file stays open (never reopened by path), owner unchanged. */
+void ps_writer_keep_open(void);
 /* 1 if the trace must be opened before the effective uid becomes uid (egid gid): it exists, or
  * uid could not create it in its directory. */
 int ps_writer_open_before_drop(uint32_t uid, uint32_t gid);
@@ -501,6 +503,7 @@ uint64_t ps_snapshot_gap(uint64_t took_ns, uint64_t interval);
 int ps_snapshot_idle_tick(void); /* control thread: interval snapshot if due; ms to next, -1 */
 void ps_snapshot_trace_path(char *out, size_t size);
 void ps_snapshot_prepare_drop(uint32_t uid, uint32_t gid); /* before a uid change */
+void ps_snapshot_prepare_chroot(void);                     /* before a chroot */
 void ps_snapshot_fork_prepare(void);
 void ps_snapshot_fork_parent(void);
 void ps_snapshot_fork_child(int locked); /* locked: its prepare ran */
@@ -518,6 +521,9 @@ int ps_control_put_section(ps_buf_t *b);
  * and kept open; then libc's function. */
 enum { PS_SETUID, PS_SETEUID, PS_SETREUID, PS_SETRESUID };
 int ps_control_setuid(int which, uid_t r, uid_t e, uid_t s);
+/* chroot, exported by interpose_ids.c: the trace is opened (created) and kept open before the
+ * root changes, since its path may not exist in the new root; then libc's chroot. */
+int ps_control_chroot(const char *path);
 void ps_control_fork_child(void); /* the child's own socket and thread */
 void ps_control_exit(void);       /* the socket file is removed */
 /* An exec* failed after its snapshot ended the file (init.c): a new section begins, as at

@@ -633,6 +633,21 @@ static void rotate(void)
     forget_base();
 }
 
+/* The chunks that open a file: PROCESS (argv from /proc), SECTION, INHERITED. */
+static void write_process(void)
+{
+    ps_buf_reset(&buf);
+    put_process(&buf);
+    if (ps_writer_chunk(PS_CHUNK_PROCESS, &buf) == 0)
+        process_written = 1;
+    ps_buf_reset(&buf);
+    if (ps_control_put_section(&buf)) /* only when sections exist (control.c) */
+        ps_writer_chunk(PS_CHUNK_SECTION, &buf);
+    ps_buf_reset(&buf);
+    if (ps_inherit_write(&buf)) /* a forked child: what was live at the fork */
+        ps_writer_chunk(PS_CHUNK_INHERITED, &buf);
+}
+
 /* The chunks of one snapshot, the writer lock held. modules: 0 to leave MODULES out (the
  * loader's lock was busy: a reader keeps the map it has). */
 static int write_all(int reason, int final, int modules)
@@ -645,18 +660,8 @@ static int write_all(int reason, int final, int modules)
      * the others are still written: the reader copes with any one missing (a missing PROCESS
      * or STACKS chunk is retried at the next snapshot), and the MESSAGE chunks at the end say
      * what was lost. After a write error every call returns at once. */
-    if (!process_written) {
-        ps_buf_reset(&buf);
-        put_process(&buf);
-        if (ps_writer_chunk(PS_CHUNK_PROCESS, &buf) == 0)
-            process_written = 1;
-        ps_buf_reset(&buf);
-        if (ps_control_put_section(&buf)) /* only when sections exist (control.c) */
-            ps_writer_chunk(PS_CHUNK_SECTION, &buf);
-        ps_buf_reset(&buf);
-        if (ps_inherit_write(&buf)) /* a forked child: what was live at the fork */
-            ps_writer_chunk(PS_CHUNK_INHERITED, &buf);
-    }
+    if (!process_written)
+        write_process();
     /* A keyframe: the first snapshot of a file, the last, every PS_KEYFRAME_EVERY-th, and one
      * whose delta would bring the deltas since the last keyframe past PS_KEYFRAME_RATIO times
      * that keyframe's size. */
@@ -875,6 +880,27 @@ void ps_snapshot_prepare_drop(uint32_t uid, uint32_t gid)
         ps_writer_keep(uid, gid);
     if (!ended)
         ps_writer_keep_list(uid); /* for the files created after the change (perfshim run) */
+    ps_unlock(&writer_lock);
+    ps_tls_guard--;
+}
+
+/* Before chroot: the trace (created now if it was not yet) and PERFSHIM_TRACE_LIST are opened
+ * while their paths still resolve, and stay open; the PROCESS chunk is written now, while
+ * /proc/self/cmdline and the host name can still be read (a new root rarely has /proc). Later files
+ * (a piece of PERFSHIM_MAX_TRACE, a section after `perfshim ctl stop` and `start`, a forked child's
+ * own trace) are created by path in the new root, where they may not be possible (README, Known
+ * limitations). */
+void ps_snapshot_prepare_chroot(void)
+{
+    ps_tls_guard++;
+    ps_lock(&writer_lock);
+    if (!ended && atomic_load(&ps_g.recording) && ps_writer_open() == 0) {
+        ps_writer_keep_open();
+        if (!process_written)
+            write_process();
+    }
+    if (!ended)
+        ps_writer_keep_list((uint32_t)-1); /* no uid owns -1: kept when it is this user's */
     ps_unlock(&writer_lock);
     ps_tls_guard--;
 }

@@ -768,6 +768,15 @@ int ps_writer_keep(uint32_t uid, uint32_t gid)
     return ps_os_fchown(w.fd, uid, gid);
 }
 
+/* The process is about to chroot (interpose_ids.c): the file's path may not exist in the new
+ * root, so its descriptor stays open from now on, as before a uid change. Call with the file
+ * open (ps_writer_open). */
+void ps_writer_keep_open(void)
+{
+    if (w.fd >= 0 && !w.failed && w.pid == ps_os_pid())
+        w.keep = 1;
+}
+
 /* Before a change of the effective uid to uid (egid gid now): 1 if this process's trace must be
  * opened now, while the process is still privileged. That is when the file exists already (it
  * is closed between snapshots, and its new user could not reopen it), or when its directory is
