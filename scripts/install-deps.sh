@@ -54,6 +54,9 @@ PACKAGES=(
     # test_exits.py: the processes a command ends are counted with strace; busybox's shell and
     # applets (forked children that never exec) are among the commands
     strace busybox
+    # integration_ltrace_cpu: ltrace re-injects a held timer signal as SI_USER from itself, which
+    # the shim's SIGPROF handler must keep as its own (the test skips without it; 0.4 MB)
+    ltrace
     # test_node.py: V8's JIT and builtins (no unwind tables, frame pointers)
     nodejs
     # test_erl_ctl.py: Erlang's erl_child_setup closes every descriptor, the control socket's too

@@ -266,9 +266,39 @@ static size_t alt_stack_room(uintptr_t sp)
     return sp > lo ? sp - lo : 0;
 }
 
+/* A SIGPROF "sent" by the process's ptrace tracer while the program has no SIGPROF handler: one of
+ * our timer's signals, its siginfo rewritten on the way. ltrace holds a signal that arrives while
+ * it steps a thread over a breakpoint and injects it at a later stop, where the kernel makes it
+ * SI_USER from the tracer (kernel/signal.c, ptrace_signal: the signal differs from the stop's);
+ * chained as the program's own, its default action ended the program (perl under `ltrace -f`
+ * with PERFSHIM_CPU_HZ=99: "killed by SIGPROF" after 3 signals). Without us such a program gets
+ * no SIGPROF at all. A tracer's deliberate SIGPROF to a program without a handler (gdb's `signal
+ * SIGPROF`) is taken for ours too (README, Known limitations). Only on this rare path: reads the
+ * thread's TracerPid (open, read and close are async-signal-safe). */
+static int from_tracer(const siginfo_t *si)
+{
+    if (si->si_code != SI_USER || si->si_pid <= 0 || prog_action.sa_handler != SIG_DFL ||
+        (prog_action.sa_flags & SA_SIGINFO))
+        return 0;
+    char buf[512];
+    if (ps_os_read_file("/proc/thread-self/status", buf, sizeof buf) <= 0)
+        return 0;
+    const char *t = strstr(buf, "\nTracerPid:");
+    if (!t)
+        return 0;
+    t += 11;
+    while (*t == ' ' || *t == '\t')
+        t++;
+    long pid = 0;
+    while (*t >= '0' && *t <= '9')
+        pid = pid * 10 + (*t++ - '0');
+    return pid == (long)si->si_pid;
+}
+
 PS_SIGNAL_HANDLER static void on_sigprof(int sig, siginfo_t *si, void *uc)
 {
-    if (!si || si->si_code != SI_TIMER || si->si_value.sival_ptr != &cookie) {
+    if ((!si || si->si_code != SI_TIMER || si->si_value.sival_ptr != &cookie) &&
+        !(si && from_tracer(si))) {
         if (tls_prof_blocked) {   /* the program has it blocked here: deliver when it unblocks */
             if (!tls_prof_held) { /* the first one held is the one sent again */
                 if (si)
@@ -283,7 +313,9 @@ PS_SIGNAL_HANDLER static void on_sigprof(int sig, siginfo_t *si, void *uc)
     }
     int saved = errno;
     cpu_buf_t *b = tls_cpu;
-    uint64_t weight = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
+    uint64_t weight = 1; /* a tracer's SI_USER has the sender's uid where a timer's overrun is */
+    if (si->si_code == SI_TIMER && si->si_overrun > 0)
+        weight += (uint64_t)si->si_overrun;
     char here;
     if (b && (ps_unwind_stack_room((uintptr_t)&here) < PS_CPU_STACK_ROOM ||
               alt_stack_room((uintptr_t)&here) < PS_CPU_STACK_ROOM)) {

@@ -55,8 +55,17 @@ void ps_inherit_fork_child(uint32_t parent)
     }
     total_blocks = 0;
     fork_counted = 0;
-    if (!ps_g.tracing || !ps_g.opt.track || !atomic_load(&ps_g.recording))
+    if (!ps_g.tracing || !atomic_load(&ps_g.recording))
         return;
+    if (!ps_g.opt.track) {
+        /* PERFSHIM_TRACK=0: no allocation is tracked, none inherited, and the child can track
+         * none of its own: it is idle at an exec (ps_inherit_idle_since_fork) as a tracking
+         * child that allocated nothing is. Before, "cannot be told" made every fork+exec child
+         * of a shell, make or ruby's Process.spawn write a trace of its parent's pool and RSS. */
+        fork_events = 0;
+        fork_counted = 1;
+        return;
+    }
     uint32_t n = ps_stack_count();
     ps_counters_t *sum = NULL;
     size_t csize = 0;
@@ -103,6 +112,8 @@ int ps_inherit_idle_since_fork(void)
 {
     if (!fork_counted)
         return 0;
+    if (!ps_g.opt.track)
+        return 1; /* nothing tracked since the fork, nor before it */
     int64_t now = count_events(ps_stack_count(), NULL, NULL);
     return now >= 0 && (uint64_t)now == fork_events;
 }

@@ -5,9 +5,9 @@
  * exit() and a return from main (the destructor), _exit and _Exit (interpose_exit.c),
  * quick_exit (an at_quick_exit handler), and the end of the image at exec* (interpose_exec.c).
  *
- * Until the constructor has run, and forever in PERFSHIM_MODE=off or set-uid programs
- * (AT_SECURE), every call passes straight to glibc. Internal failure at init leaves the shim
- * in that pass-through state with one warning: the host always runs.
+ * Until the constructor has run, and forever in PERFSHIM_MODE=off, set-uid programs
+ * (AT_SECURE) and valgrind's guests, every call passes straight to glibc. Internal failure at init
+ * leaves the shim in that pass-through state with one warning: the host always runs.
  */
 #include "internal.h"
 #include "pool.h"
@@ -139,6 +139,23 @@ static void start_timing(void)
         ps_msg_warn("cannot start CPU sampling (SIGPROF handler or timer); PERFSHIM_CPU_HZ is off");
 }
 
+/* A valgrind tool's own preload (vgpreload_<tool>-<arch>.so, beside vgpreload_core) is loaded:
+ * the tools that have one replace the malloc family. */
+static int vgpreload_tool(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    return strncmp(base, "vgpreload_", 10) == 0 && strncmp(base, "vgpreload_core", 14) != 0;
+}
+
+static int valgrind_replaces_malloc(void)
+{
+    return ps_os_under_valgrind() && dl_iterate_phdr(vgpreload_tool, NULL) != 0;
+}
+
 void ps_init_process(void)
 {
     if (ps_g.initialized)
@@ -155,6 +172,19 @@ void ps_init_process(void)
         /* set-uid/set-gid/capabilities: the environment belongs to a less privileged user.
          * Read none of it (not even to warn about a bad value), write no file: ps_g.opt stays
          * all zero, which is PS_MODE_OFF. */
+        ps_g.opt.mode = PS_MODE_OFF;
+        goto out;
+    }
+    if (valgrind_replaces_malloc()) {
+        /* A guest of a valgrind tool that brings its own allocator (memcheck, massif, helgrind,
+         * drd, dhat), LD_PRELOAD inherited (`perfshim run -- valgrind prog`): the tool replaces
+         * our malloc, free, calloc, realloc and the aligned ones, but not reallocarray (3.19)
+         * nor what we call inside, so pool blocks reached valgrind's free ("Invalid free()" in
+         * the program's report), the trace counted allocations whose frees it never saw (false
+         * leaks), and the exit's leak scan read uninitialised stack ("Conditional jump ...
+         * reach.c"). Pass-through, as for AT_SECURE: the tool's report is the one asked for. No
+         * warning (stderr is the program's and the tool's). Callgrind and cachegrind replace
+         * nothing: the shim runs there as anywhere (scripts/text_order.py relies on it). */
         ps_g.opt.mode = PS_MODE_OFF;
         goto out;
     }

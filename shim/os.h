@@ -32,6 +32,7 @@ uint64_t ps_os_rss_bytes(void);      /* resident set now, from /proc/self/statm 
 uint64_t ps_os_peak_rss_bytes(void); /* getrusage ru_maxrss */
 uint64_t ps_os_mem_total(void);      /* the machine's memory (sysinfo totalram); 0 if unknown */
 int ps_os_is_secure(void);           /* AT_SECURE: set-uid/set-gid/capabilities */
+int ps_os_under_valgrind(void);      /* a valgrind guest (RUNNING_ON_VALGRIND; x86-64 only) */
 /* Which pages of [p, p+len) are resident: vec gets one byte per page, bit 0 set if resident.
  * p must be page-aligned. Returns 0, or -1 (then treat every page as resident). */
 int ps_os_resident(void *p, size_t len, unsigned char *vec);

@@ -445,6 +445,29 @@ int ps_os_is_secure(void)
     return getauxval(AT_SECURE) != 0;
 }
 
+/* Valgrind's "is this program running on me?" client request (RUNNING_ON_VALGRIND, request
+ * 0x1001, documented in the valgrind manual's "client requests" and valgrind.h). The guest marks
+ * a request with four rotations of rdi that add up to 128 bits (rdi unchanged) followed by
+ * `xchg %rbx,%rbx`: on the real CPU both are no-ops and rdx keeps the default, 0; valgrind's
+ * translator sees the pattern, reads the request's words at rax and puts its answer in rdx (the
+ * number of valgrind layers). No system call, no loader call: safe in the constructor. */
+int ps_os_under_valgrind(void)
+{
+#if defined(__x86_64__)
+    volatile unsigned long req[6] = {0x1001, 0, 0, 0, 0, 0};
+    unsigned long answer = 0;
+    __asm__ volatile("rolq $3, %%rdi\n\trolq $13, %%rdi\n\t"
+                     "rolq $61, %%rdi\n\trolq $51, %%rdi\n\t"
+                     "xchgq %%rbx, %%rbx"
+                     : "+d"(answer)
+                     : "a"(&req[0])
+                     : "cc", "memory", "rdi");
+    return answer != 0;
+#else
+    return 0;
+#endif
+}
+
 int ps_os_resident(void *p, size_t len, unsigned char *vec)
 {
     return mincore(p, len, vec) == 0 ? 0 : -1;

@@ -23,7 +23,8 @@ command's status without a warning.
     two forked children that exec: one leaked first (its image's trace, flagged, has exactly
     those leaks), one allocated nothing (no trace for that image: only the new program's).
 --case options: execv under PERFSHIM_INTERVAL, PERFSHIM_START=off (dormant: nothing to end, no
-    trace, same output), PERFSHIM_SAMPLE, and PERFSHIM_MAX_TRACE (a python3 process that wrote
+    trace, same output), fork+exec under PERFSHIM_TRACK=0 (no child's first image writes a
+    trace: nothing of its own is tracked), PERFSHIM_SAMPLE, and PERFSHIM_MAX_TRACE (a python3 process that wrote
     pieces: the last one ends flagged exec); the failed exec with PERFSHIM_CONTROL=1, with
     PERFSHIM_MAX_TRACE and with PERFSHIM_SAMPLE."""
 import json
@@ -391,6 +392,24 @@ def case_options(c):
     r = c.traced("start=off", cmd, env={"PERFSHIM_START": "off"}, expect_rc=3)
     if r:
         ck.check(not r[1], "start=off: no trace (nothing was recorded)", repr(sorted(r[1])))
+    # PERFSHIM_TRACK=0: no allocation is tracked, so no forked child has one of its own before
+    # its exec; neither the one that leaked first nor the idle one writes its first image's
+    # trace (before, both did: a trace of the parent's pool and RSS per fork+exec, one more per
+    # command of a shell, make or ruby's Process.spawn)
+    r = c.traced("track=0 fork", [c.prog, "fork", c.prog, "child"],
+                 env={"PERFSHIM_TRACK": "0"}, expect_rc=0)
+    if r:
+        p, traces, _ = r
+        pr = printed(p.stdout)
+        bp = c.by_pid(traces)
+        flagged = [t for t in traces if traces[t].snapshots and
+                   traces[t].snapshots[-1]["flags"] & FLAG_EXEC]
+        if ck.check(len(pr) == 4, "track=0 fork: the processes printed their lines",
+                    pstest.describe(p)):
+            ck.check(sorted(bp) == sorted({x[0] for x in pr}) and
+                     all(len(v) == 1 for v in bp.values()) and not flagged,
+                     "track=0 fork: one trace per pid, none flagged exec (the children's first "
+                     "images wrote nothing)", repr((bp, flagged)))
     # pieces: python3 writes interval snapshots into pieces of PERFSHIM_MAX_TRACE, then execs
     if os.access(PY, os.X_OK):
         code = ("import os, time\nt = time.monotonic() + 0.4\nkeep = []\n"
