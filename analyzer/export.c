@@ -1561,13 +1561,7 @@ int pa_export_main(int argc, char **argv)
     /* the pieces of one process's trace (PERFSHIM_MAX_TRACE) each hold its whole state: only
      * the latest is exported, as --merge and merge -o take them (pieces.h) */
     pa_strlist_t latest = {0};
-    int rc = PA_OK;
-    for (int i = first; rc == PA_OK && i < argc; i++)
-        rc = pa_strlist_add(&latest, argv[i]);
-    if (rc == PA_OK && pa_pieces_given(argv + first, (size_t)(argc - first))) {
-        pa_strlist_free(&latest);
-        rc = pa_pieces_latest_only(argv + first, (size_t)(argc - first), &latest);
-    }
+    int rc = pa_pieces_inputs(argv + first, (size_t)(argc - first), &latest);
     if (rc != PA_OK)
         pa_msg_error("export: out of memory");
     size_t n = latest.n;

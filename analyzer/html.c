@@ -891,13 +891,7 @@ int pa_html_main(int argc, char **argv)
     /* the pieces of one process's trace (PERFSHIM_MAX_TRACE) each hold its whole state: only
      * the latest is shown, as export, --merge and merge -o take them (pieces.h) */
     pa_strlist_t latest = {0};
-    int prc = PA_OK;
-    for (int i = optind; prc == PA_OK && i < argc; i++)
-        prc = pa_strlist_add(&latest, argv[i]);
-    if (prc == PA_OK && pa_pieces_given(argv + optind, (size_t)(argc - optind))) {
-        pa_strlist_free(&latest);
-        prc = pa_pieces_latest_only(argv + optind, (size_t)(argc - optind), &latest);
-    }
+    int prc = pa_pieces_inputs(argv + optind, (size_t)(argc - optind), &latest);
     if (prc != PA_OK) {
         pa_msg_error("report: out of memory");
         pa_strlist_free(&latest);

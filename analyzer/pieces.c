@@ -137,13 +137,24 @@ static size_t distinct_files(char *const *paths, size_t n, char ***kept)
 
 static int latest_only(char *const *paths, size_t n, pa_strlist_t *out);
 
-bool pa_pieces_given(char *const *paths, size_t n)
+/* Whether some path is a later piece (PATH.partK, K >= 2). */
+static bool pieces_given(char *const *paths, size_t n)
 {
     size_t base_len;
     for (size_t i = 0; i < n; i++)
         if (pa_pieces_number(paths[i], &base_len) > 1)
             return true;
     return false;
+}
+
+int pa_pieces_inputs(char *const *paths, size_t n, pa_strlist_t *out)
+{
+    if (pieces_given(paths, n))
+        return pa_pieces_latest_only(paths, n, out);
+    int rc = PA_OK;
+    for (size_t i = 0; rc == PA_OK && i < n; i++)
+        rc = pa_strlist_add(out, paths[i]);
+    return rc;
 }
 
 int pa_pieces_latest_only(char *const *paths, size_t n, pa_strlist_t *out)

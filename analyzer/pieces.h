@@ -11,8 +11,6 @@
 
 #include "util.h"
 
-#include <stdbool.h>
-
 /* The piece number of path (k for a name ending in ".partK", K >= 2; else 1) and the length of
  * the name it is a piece of (path without ".partK"). */
 unsigned long pa_pieces_number(const char *path, size_t *base_len);
@@ -28,10 +26,10 @@ int pa_pieces_later(const char *path, char *out, size_t size);
  * first appearance. The pieces left out are named on stderr, once. PA_OK or PA_ENOMEM. */
 int pa_pieces_latest_only(char *const *paths, size_t n, pa_strlist_t *out);
 
-/* Whether some path is a later piece (PATH.partK, K >= 2): then the traces given hold pieces
- * to reduce with pa_pieces_latest_only. (Without one, a path given twice is not taken for the
- * pieces of one trace: export and report --html then count it twice, as they always have.) */
-bool pa_pieces_given(char *const *paths, size_t n);
+/* The traces export and report --html take from paths, in *out: with a later piece
+ * (PATH.partK, K >= 2) among them, reduced as pa_pieces_latest_only does; else every path as
+ * given (there a file given twice counts twice). PA_OK or PA_ENOMEM. */
+int pa_pieces_inputs(char *const *paths, size_t n, pa_strlist_t *out);
 
 /* For a trace read from path whose PROCESS options ("NAME=value\n" each, or NULL) have
  * PERFSHIM_MAX_TRACE set: 1 and the name of a later piece (pa_pieces_later) in out, when there

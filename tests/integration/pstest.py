@@ -90,6 +90,15 @@ class Checker:
 
 # ---- expected sites from markers ------------------------------------------------------------
 
+# The shim's tracking modes a program is run under when each must leave it unharmed and its
+# leaks at their lines (test_sandbox, test_chroot): name -> the variables added to its env.
+TRACKING_MODES = {
+    "full": {},
+    "track0": {"PERFSHIM_TRACK": "0"},
+    "sample": {"PERFSHIM_SAMPLE": "524288"},
+    "interval": {"PERFSHIM_INTERVAL": "10ms"},
+}
+
 MARKER = re.compile(r"/\*\s*(NO)?LEAK:([A-Za-z0-9_]+)\s*\*/")
 
 

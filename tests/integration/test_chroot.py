@@ -14,14 +14,6 @@ import os
 
 import pstest
 
-MODES = {
-    "full": {},
-    "track0": {"PERFSHIM_TRACK": "0"},
-    "sample": {"PERFSHIM_SAMPLE": "524288"},
-    "interval": {"PERFSHIM_INTERVAL": "10ms"},
-}
-
-
 def main():
     args = pstest.parse_args()
     ck = pstest.Checker("test_chroot")
@@ -35,7 +27,7 @@ def main():
     if plain.returncode == 3:
         ck.skip("chroot is not permitted here: %s" % pstest.describe(plain))
     ck.equal(plain.returncode, 0, "plain run exits 0")
-    for mode, extra in MODES.items():
+    for mode, extra in pstest.TRACKING_MODES.items():
         d = os.path.join(work, mode)
         os.mkdir(d)
         env = {"LD_PRELOAD": args.lib, "PERFSHIM_OUTPUT": os.path.join(d, "%e.%p.trace")}

@@ -13,14 +13,6 @@ import os
 
 import pstest
 
-MODES = {
-    "full": {},
-    "track0": {"PERFSHIM_TRACK": "0"},
-    "sample": {"PERFSHIM_SAMPLE": "524288"},
-    "interval": {"PERFSHIM_INTERVAL": "10ms"},
-}
-
-
 def main():
     args = pstest.parse_args()
     ck = pstest.Checker("test_sandbox")
@@ -33,7 +25,7 @@ def main():
         label = " ".join(how)
         if plain.returncode != 0:
             ck.skip("seccomp filters are not available here: %s" % pstest.describe(plain))
-        for mode, extra in MODES.items():
+        for mode, extra in pstest.TRACKING_MODES.items():
             if how[-1] == "errno" and mode != "full":
                 continue
             d = os.path.join(work, "%s-%s" % ("-".join(how), mode))
