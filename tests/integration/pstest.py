@@ -186,6 +186,22 @@ def describe(p):
         " ".join(map(str, p.args)), p.returncode, cut(p.stdout), cut(p.stderr))
 
 
+def sole_trace_leaks(ck, perfshim, d, label, what="one trace"):
+    """Checks that directory d holds one trace, complete (END), that `leaks --json` reads: its
+    path and leak report, or (None, None) once a check failed (said by ck)."""
+    traces = sorted(f for f in os.listdir(d) if ".trace" in f)
+    if not ck.equal(len(traces), 1, "%s: %s" % (label, what)):
+        return None, None
+    t = os.path.join(d, traces[0])
+    raw = RawTrace(t)
+    ck.check(raw.error is None and raw.end is not None, "%s: the trace is complete" % label,
+             str(raw.error))
+    a = run([perfshim, "leaks", "--json", t], cwd=d)
+    if not ck.equal(a.returncode, 0, "%s: perfshim leaks --json exits 0" % label):
+        return None, None
+    return t, load_reports(a.stdout.decode())[0]
+
+
 def load_reports(text):
     """A leak report document as a list of per-trace reports (one trace gives an object)."""
     doc = json.loads(text)

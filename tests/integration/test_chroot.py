@@ -36,19 +36,9 @@ def main():
         ck.equal(p.returncode, 0, "%s: exit status as without the shim" % mode)
         ck.equal(p.stdout, plain.stdout, "%s: output as without the shim" % mode)
         ck.equal(p.stderr, b"", "%s: nothing on stderr" % mode)
-        traces = sorted(f for f in os.listdir(d) if ".trace" in f)
-        if not ck.equal(len(traces), 1, "%s: one trace" % mode):
+        t, rep = pstest.sole_trace_leaks(ck, args.perfshim, d, mode)
+        if not t or mode not in ("full", "interval"):
             continue
-        t = os.path.join(d, traces[0])
-        raw = pstest.RawTrace(t)
-        ck.check(raw.error is None and raw.end is not None, "%s: the trace is complete" % mode,
-                 str(raw.error))
-        a = pstest.run([args.perfshim, "leaks", "--json", t], cwd=d)
-        if not ck.equal(a.returncode, 0, "%s: perfshim leaks --json exits 0" % mode):
-            continue
-        if mode not in ("full", "interval"):
-            continue
-        rep = pstest.load_reports(a.stdout.decode())[0]
         for name in ("before", "after"):
             ck.check(pstest.leaks_at(rep, "chrootprog.c", marks["LEAK:" + name]),
                      "%s: the block leaked %s the chroot is at its line (%d)"

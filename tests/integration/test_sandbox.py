@@ -39,18 +39,11 @@ def main():
             ck.equal(p.stderr, b"", "%s: nothing on stderr" % what)
             if mode != "full":
                 continue
-            traces = sorted(f for f in os.listdir(d) if ".trace" in f)
-            if not ck.equal(len(traces), 1, "%s: one trace (the parent's; the child's sandbox "
-                            "came from its parent)" % what):
+            t, rep = pstest.sole_trace_leaks(
+                ck, args.perfshim, d, what,
+                "one trace (the parent's; the child's sandbox came from its parent)")
+            if not t:
                 continue
-            t = os.path.join(d, traces[0])
-            raw = pstest.RawTrace(t)
-            ck.check(raw.error is None and raw.end is not None, "%s: the trace is complete" % what,
-                     str(raw.error))
-            a = pstest.run([args.perfshim, "leaks", "--json", t], cwd=d)
-            if not ck.equal(a.returncode, 0, "%s: perfshim leaks --json exits 0" % what):
-                continue
-            rep = pstest.load_reports(a.stdout.decode())[0]
             texts = [m["text"] for m in rep.get("messages", [])]
             ck.check(any("seccomp filter" in m for m in texts),
                      "%s: a message says tracing ended at the sandbox" % what, repr(texts))
